@@ -1,0 +1,1 @@
+//! Benchmarks for offsim (see benches/bench.rs).

@@ -1,0 +1,1 @@
+//! offsim-nicmodel: the NIC (filled by the offload issue).

@@ -1,0 +1,1 @@
+//! offsim-reports: report schema and renderers (filled by the reports issue).

@@ -1,0 +1,6 @@
+//! # offsim
+//!
+//! The simulator library behind the `offsim` binary.
+#![deny(missing_docs)]
+
+pub mod cli;

@@ -1,0 +1,201 @@
+//! `trace info`: a one-pass summary of a capture.
+
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::hash::FxHashSet;
+use crate::meta::{FlowKey, Malformed, NetKind, flags, proto};
+use crate::parse::link_type_name;
+use crate::pcap::{Format, TraceError};
+use crate::stream::PacketStream;
+
+/// Unique bidirectional flows per protocol.
+///
+/// A TCP/UDP flow is the unordered pair of (address, port) endpoints — what a tshark field
+/// dump of `ip.src tcp.srcport ip.dst tcp.dstport` gives after sorting each line's two
+/// endpoints (tshark's `-z conv,tcp` splits a reused 4-tuple into several streams and so
+/// can count more). An ICMP/ICMPv6 flow is the unordered address pair plus the echo
+/// identifier (0 for other messages), as conntrack keys it. Only the outer packet counts: the
+/// tuple quoted inside an ICMP error does not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FlowCounts {
+    /// TCP flows.
+    pub tcp: u64,
+    /// UDP flows.
+    pub udp: u64,
+    /// ICMP and ICMPv6 flows.
+    pub icmp: u64,
+    /// Flows of other IP protocols (unordered address pair + protocol; SCTP/UDP-Lite with ports).
+    pub other: u64,
+    /// All of the above.
+    pub total: u64,
+}
+
+/// Packet counts per transport protocol (outer header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProtocolCounts {
+    /// TCP packets.
+    pub tcp: u64,
+    /// UDP packets.
+    pub udp: u64,
+    /// ICMP and ICMPv6 packets.
+    pub icmp: u64,
+    /// Other IP protocols.
+    pub other: u64,
+}
+
+/// Summary of a capture file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TraceInfo {
+    /// The file as named.
+    pub file: String,
+    /// `pcap` or `pcapng`.
+    pub format: String,
+    /// Byte order of the file (`little` / `big`; pcapng: the first section's).
+    pub byte_order: String,
+    /// Link type name(s) seen (`EN10MB`, `LINUX_SLL`, …), in order of first use.
+    pub link_types: Vec<String>,
+    /// Packets (records).
+    pub packets: u64,
+    /// Sum of wire lengths.
+    pub bytes: u64,
+    /// Sum of captured lengths.
+    pub captured_bytes: u64,
+    /// Earliest timestamp, ns since the Unix epoch (null for an empty file).
+    pub first_ts_ns: Option<u64>,
+    /// Latest timestamp.
+    pub last_ts_ns: Option<u64>,
+    /// `last - first` in seconds.
+    pub duration_s: f64,
+    /// IPv4 packets (including malformed ones whose EtherType said IPv4).
+    pub ipv4: u64,
+    /// IPv6 packets.
+    pub ipv6: u64,
+    /// Packets that are not IP.
+    pub non_ip: u64,
+    /// Malformed packets (total).
+    pub malformed: u64,
+    /// Malformed packets by reason (only non-zero reasons).
+    pub malformed_by_reason: Vec<(String, u64)>,
+    /// Packets cut short by the snap length.
+    pub snap_truncated: u64,
+    /// IP fragments.
+    pub fragments: u64,
+    /// Packets carrying VLAN tags.
+    pub vlan_tagged: u64,
+    /// Packets carrying a PPPoE session header.
+    pub pppoe: u64,
+    /// Packets per transport protocol.
+    pub protocols: ProtocolCounts,
+    /// Unique bidirectional flows.
+    pub flows: FlowCounts,
+}
+
+/// Reads the whole stream and summarises it.
+pub fn summarize<R: Read>(
+    name: &str,
+    stream: &mut PacketStream<R>,
+) -> Result<TraceInfo, TraceError> {
+    let fmt = stream.format();
+    let mut info = TraceInfo {
+        file: name.to_string(),
+        format: fmt.name().to_string(),
+        byte_order: match fmt {
+            Format::Pcap { big_endian, .. } | Format::PcapNg { big_endian } => {
+                if big_endian { "big" } else { "little" }.to_string()
+            }
+        },
+        ..TraceInfo::default()
+    };
+    let mut tcp: FxHashSet<FlowKey> = FxHashSet::default();
+    let mut udp: FxHashSet<FlowKey> = FxHashSet::default();
+    let mut icmp: FxHashSet<FlowKey> = FxHashSet::default();
+    let mut other: FxHashSet<FlowKey> = FxHashSet::default();
+    let mut malformed = [0u64; Malformed::ALL.len()];
+    let mut links: Vec<u32> = Vec::new();
+    let (mut first, mut last) = (u64::MAX, 0u64);
+    while let Some(rec) = stream.reader_mut().next_record()? {
+        let code = rec.link.code();
+        if !links.contains(&code) {
+            links.push(code);
+        }
+        let m = crate::parse::parse_frame(rec.link, rec.data, rec.orig_len, rec.ts, rec.iface);
+        info.packets += 1;
+        info.bytes += u64::from(m.wire_len);
+        info.captured_bytes += u64::from(m.cap_len);
+        first = first.min(m.ts.0);
+        last = last.max(m.ts.0);
+        match m.net {
+            NetKind::Ipv4 => info.ipv4 += 1,
+            NetKind::Ipv6 => info.ipv6 += 1,
+            NetKind::NonIp(_) => info.non_ip += 1,
+            NetKind::Unknown => {}
+        }
+        if m.has(flags::SNAP_TRUNCATED) {
+            info.snap_truncated += 1;
+        }
+        if m.vlan_count > 0 {
+            info.vlan_tagged += 1;
+        }
+        if m.has(flags::PPPOE) {
+            info.pppoe += 1;
+        }
+        if let Some(k) = m.malformed {
+            malformed[k as usize] += 1;
+            continue;
+        }
+        if m.ip_version == 0 {
+            continue;
+        }
+        if m.has(flags::FRAGMENT) {
+            info.fragments += 1;
+        }
+        match m.l4proto {
+            proto::TCP => info.protocols.tcp += 1,
+            proto::UDP => info.protocols.udp += 1,
+            proto::ICMP | proto::ICMPV6 => info.protocols.icmp += 1,
+            _ => info.protocols.other += 1,
+        }
+        let Some(key) = m.flow_key() else { continue };
+        let c = key.canonical();
+        match m.l4proto {
+            proto::TCP if m.l4_present() => {
+                tcp.insert(c);
+            }
+            proto::UDP if m.l4_present() => {
+                udp.insert(c);
+            }
+            proto::ICMP | proto::ICMPV6 => {
+                icmp.insert(c);
+            }
+            proto::TCP | proto::UDP => {} // ports not captured: not a countable flow
+            _ => {
+                other.insert(c);
+            }
+        }
+    }
+    if info.packets > 0 {
+        info.first_ts_ns = Some(first);
+        info.last_ts_ns = Some(last);
+        info.duration_s = (last - first) as f64 / 1e9;
+    }
+    info.link_types = links
+        .iter()
+        .map(|&c| link_type_name(c).to_string())
+        .collect();
+    info.malformed = malformed.iter().sum();
+    info.malformed_by_reason = Malformed::ALL
+        .iter()
+        .filter(|k| malformed[**k as usize] > 0)
+        .map(|k| (k.name().to_string(), malformed[*k as usize]))
+        .collect();
+    info.flows = FlowCounts {
+        tcp: tcp.len() as u64,
+        udp: udp.len() as u64,
+        icmp: icmp.len() as u64,
+        other: other.len() as u64,
+        total: (tcp.len() + udp.len() + icmp.len() + other.len()) as u64,
+    };
+    Ok(info)
+}

@@ -1,0 +1,68 @@
+//! Reading a capture as a stream of parsed packets.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use crate::meta::PacketMeta;
+use crate::parse::parse_frame;
+use crate::pcap::{Format, TraceError, TraceReader};
+
+/// Reads a capture file and parses each record into a [`PacketMeta`].
+///
+/// Memory stays constant whatever the file size: one record buffer is reused.
+pub struct PacketStream<R: Read> {
+    reader: TraceReader<R>,
+}
+
+impl PacketStream<File> {
+    /// Opens a capture (pcap or pcapng, detected by magic).
+    pub fn open(path: &Path) -> Result<Self, TraceError> {
+        Ok(PacketStream {
+            reader: TraceReader::open(path)?,
+        })
+    }
+}
+
+impl<R: Read> PacketStream<R> {
+    /// Wraps an existing reader.
+    pub fn new(reader: TraceReader<R>) -> Self {
+        PacketStream { reader }
+    }
+
+    /// The container format.
+    pub fn format(&self) -> Format {
+        self.reader.format()
+    }
+
+    /// The underlying record reader.
+    pub fn reader(&self) -> &TraceReader<R> {
+        &self.reader
+    }
+
+    /// The underlying record reader, mutably (to read raw records).
+    pub fn reader_mut(&mut self) -> &mut TraceReader<R> {
+        &mut self.reader
+    }
+
+    /// The next packet, `Ok(None)` at the end of the file.
+    #[inline]
+    pub fn next_packet(&mut self) -> Result<Option<PacketMeta>, TraceError> {
+        match self.reader.next_record()? {
+            Some(r) => Ok(Some(parse_frame(r.link, r.data, r.orig_len, r.ts, r.iface))),
+            None => Ok(None),
+        }
+    }
+
+    /// The next packet together with its captured bytes.
+    #[inline]
+    pub fn next_packet_with_data(&mut self) -> Result<Option<(PacketMeta, &[u8])>, TraceError> {
+        match self.reader.next_record()? {
+            Some(r) => Ok(Some((
+                parse_frame(r.link, r.data, r.orig_len, r.ts, r.iface),
+                r.data,
+            ))),
+            None => Ok(None),
+        }
+    }
+}
