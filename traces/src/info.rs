@@ -160,10 +160,10 @@ pub fn summarize<R: Read>(
         let Some(key) = m.flow_key() else { continue };
         let c = key.canonical();
         match m.l4proto {
-            proto::TCP if m.l4_present() => {
+            proto::TCP if m.has(flags::PORTS) => {
                 tcp.insert(c);
             }
-            proto::UDP if m.l4_present() => {
+            proto::UDP if m.has(flags::PORTS) => {
                 udp.insert(c);
             }
             proto::ICMP | proto::ICMPV6 => {

@@ -292,6 +292,10 @@ pub mod flags {
     pub const TCP_SACK: u16 = 1 << 10;
     /// The packet is an ICMP/ICMPv6 error quoting another packet ([`super::PacketMeta::inner`]).
     pub const ICMP_ERROR: u16 = 1 << 11;
+    /// The transport ports (first four bytes of the transport header) were captured. Set with
+    /// [`L4_PRESENT`], and also when a snap-length cut leaves only the ports — tshark still
+    /// shows them, so flows are counted.
+    pub const PORTS: u16 = 1 << 12;
 }
 
 /// Summary of one captured frame. `Copy`, no heap; about 150 bytes.
@@ -417,7 +421,9 @@ impl PacketMeta {
         if !self.is_ip() {
             return None;
         }
-        let (sport, dport) = if self.l4_present() {
+        let (sport, dport) = if self.has(flags::PORTS) && self.has_ports() {
+            (self.sport, self.dport)
+        } else if self.l4_present() {
             if self.has_ports() {
                 (self.sport, self.dport)
             } else if is_icmp_echo(self.l4proto, self.icmp_type) {

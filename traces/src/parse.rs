@@ -475,7 +475,7 @@ fn parse_l4(m: &mut PacketMeta, p: u8, payload: &[u8], ip_payload_len: usize) {
             let t = match TcpHeaderSlice::from_slice(payload) {
                 Ok(t) => t,
                 Err(_) => {
-                    l4_short(m, payload.len(), ip_payload_len, 20);
+                    l4_short(m, payload, ip_payload_len, 20);
                     return;
                 }
             };
@@ -493,27 +493,27 @@ fn parse_l4(m: &mut PacketMeta, p: u8, payload: &[u8], ip_payload_len: usize) {
             m.tcp_hdr_len = thl as u8;
             m.l4_payload_len = (ip_payload_len - thl) as u32;
             parse_tcp_options(m, t.options());
-            m.flags |= flags::L4_PRESENT;
+            m.flags |= flags::L4_PRESENT | flags::PORTS;
         }
         proto::UDP | proto::UDPLITE => {
             if payload.len() < 8 {
-                l4_short(m, payload.len(), ip_payload_len, 8);
+                l4_short(m, payload, ip_payload_len, 8);
                 return;
             }
             m.sport = be16(payload, 0);
             m.dport = be16(payload, 2);
             m.l4_payload_len = ip_payload_len.saturating_sub(8) as u32;
-            m.flags |= flags::L4_PRESENT;
+            m.flags |= flags::L4_PRESENT | flags::PORTS;
         }
         proto::SCTP => {
             if payload.len() < 12 {
-                l4_short(m, payload.len(), ip_payload_len, 12);
+                l4_short(m, payload, ip_payload_len, 12);
                 return;
             }
             m.sport = be16(payload, 0);
             m.dport = be16(payload, 2);
             m.l4_payload_len = ip_payload_len.saturating_sub(12) as u32;
-            m.flags |= flags::L4_PRESENT;
+            m.flags |= flags::L4_PRESENT | flags::PORTS;
         }
         proto::ICMP | proto::ICMPV6 => {
             if payload.len() < 8 {
@@ -540,12 +540,18 @@ fn parse_l4(m: &mut PacketMeta, p: u8, payload: &[u8], ip_payload_len: usize) {
     }
 }
 
-/// A transport header shorter than `need`: snap-length cut, or malformed.
-fn l4_short(m: &mut PacketMeta, captured: usize, on_wire: usize, need: usize) {
+/// A transport header shorter than `need`: snap-length cut, or malformed. When the cut
+/// leaves the two ports, they are kept (flag [`flags::PORTS`]) as tshark shows them.
+fn l4_short(m: &mut PacketMeta, payload: &[u8], on_wire: usize, need: usize) {
     if on_wire < need {
         m.malformed = Some(Malformed::TransportHeader);
-    } else if captured < need {
+    } else if payload.len() < need {
         cut(m, Malformed::TransportHeader);
+        if m.malformed.is_none() && payload.len() >= 4 {
+            m.sport = be16(payload, 0);
+            m.dport = be16(payload, 2);
+            m.flags |= flags::PORTS;
+        }
     }
 }
 
