@@ -23,6 +23,7 @@ pub mod meta;
 pub mod parse;
 pub mod pcap;
 pub mod stream;
+pub mod testkit;
 pub mod time;
 
 pub use meta::{FlowKey, PacketMeta};

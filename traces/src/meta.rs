@@ -257,7 +257,9 @@ impl std::fmt::Display for FlowKey {
 
 /// The tuple of the packet quoted inside an ICMP or ICMPv6 error message (destination
 /// unreachable, time exceeded, parameter problem, packet too big, redirect, source quench).
-/// Conntrack uses it to find the connection the error is `related` to.
+/// Conntrack uses it to find the connection the error is `related` to. For a quoted
+/// ICMP/ICMPv6 message, `sport` is its echo identifier (0 for other types) and `dport` is
+/// `type << 8 | code`, as conntrack keys ICMP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct InnerTuple {
     /// The quoted packet's tuple, in the direction it was sent.
@@ -296,6 +298,9 @@ pub mod flags {
     /// [`L4_PRESENT`], and also when a snap-length cut leaves only the ports — tshark still
     /// shows them, so flows are counted.
     pub const PORTS: u16 = 1 << 12;
+    /// The UDP length field is below 8 or larger than the IP payload (conntrack's
+    /// `udp_error` calls such a packet invalid).
+    pub const UDP_BAD_LENGTH: u16 = 1 << 13;
 }
 
 /// Summary of one captured frame. `Copy`, no heap; about 150 bytes.

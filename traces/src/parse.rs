@@ -504,6 +504,10 @@ fn parse_l4(m: &mut PacketMeta, p: u8, payload: &[u8], ip_payload_len: usize) {
             m.dport = be16(payload, 2);
             m.l4_payload_len = ip_payload_len.saturating_sub(8) as u32;
             m.flags |= flags::L4_PRESENT | flags::PORTS;
+            let ulen = usize::from(be16(payload, 4));
+            if p == proto::UDP && (ulen < 8 || ulen > ip_payload_len) {
+                m.flags |= flags::UDP_BAD_LENGTH;
+            }
         }
         proto::SCTP => {
             if payload.len() < 12 {
@@ -672,6 +676,7 @@ fn parse_inner(m: &mut PacketMeta, p: u8, q: &[u8]) {
             if is_icmp_echo(l4, t[0]) {
                 m.inner.key.sport = be16(t, 4);
             }
+            m.inner.key.dport = u16::from(t[0]) << 8 | u16::from(t[1]);
             m.inner.l4_present = true;
         }
         _ => {}

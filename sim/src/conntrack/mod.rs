@@ -1,0 +1,903 @@
+//! Connection tracking, as `nf_conntrack` does it for forwarded traffic.
+//!
+//! One entry per connection, reachable from its ORIGINAL and REPLY tuples. A packet is looked
+//! up at PREROUTING −200 ([`Conntrack::track`]); a packet that starts a connection gets an
+//! *unconfirmed* entry that only enters the table when the packet survives every hook
+//! ([`Conntrack::confirm`] at POSTROUTING INT_MAX) — a dropped first packet leaves no state.
+//! `ctinfo` follows `resolve_normal_ct`: reply direction → ESTABLISHED_REPLY; original
+//! direction after a reply was seen → ESTABLISHED; otherwise NEW. ICMP errors that quote a
+//! tracked connection are RELATED (`nf_conntrack_inet_error`); TCP goes through the kernel's
+//! state machine and window tracking ([`tcp`]); UDP sets ASSURED once it has seen a reply and
+//! is older than 2 s; ICMP echo/timestamp/info/address-mask and ICMPv6 echo/node-information
+//! are tracked by identifier, type and code; neighbour discovery and MLD are untracked; other
+//! protocols use the generic tracker.
+//!
+//! Expired entries are invisible to lookups (`nf_ct_is_expired`) and are reaped lazily and by
+//! an incremental garbage collector, so memory follows the number of live connections.
+//!
+//! NAT: offsim models the trace as captured on the LAN side (replies already translated back),
+//! so conntrack keys stay the captured tuples; NAT bindings are recorded on the entry for the
+//! rule engine ("NAT chains see only the first packet") and the CPU model.
+
+pub mod tcp;
+
+use offsim_traces::hash::FxHashMap;
+use offsim_traces::meta::{FlowKey, PacketMeta, flags, proto};
+use offsim_traces::time::{NS_PER_SEC, SimTime};
+
+use tcp::{TcpConn, TcpState, TcpVerdict};
+
+/// Conntrack status bits (`enum ip_conntrack_status`), as `ct status` matches them.
+pub mod status {
+    /// Expected connection (helpers).
+    pub const EXPECTED: u32 = 1 << 0;
+    /// A reply-direction packet was seen.
+    pub const SEEN_REPLY: u32 = 1 << 1;
+    /// Assured: will not be early-dropped.
+    pub const ASSURED: u32 = 1 << 2;
+    /// Inserted in the table.
+    pub const CONFIRMED: u32 = 1 << 3;
+    /// Source NAT.
+    pub const SRC_NAT: u32 = 1 << 4;
+    /// Destination NAT.
+    pub const DST_NAT: u32 = 1 << 5;
+    /// Sequence adjustment (helpers).
+    pub const SEQ_ADJUST: u32 = 1 << 6;
+    /// SNAT set up.
+    pub const SRC_NAT_DONE: u32 = 1 << 7;
+    /// DNAT set up.
+    pub const DST_NAT_DONE: u32 = 1 << 8;
+    /// Being destroyed.
+    pub const DYING: u32 = 1 << 9;
+    /// Fixed timeout.
+    pub const FIXED_TIMEOUT: u32 = 1 << 10;
+    /// A helper is attached.
+    pub const HELPER: u32 = 1 << 13;
+    /// In a flowtable.
+    pub const OFFLOAD: u32 = 1 << 14;
+    /// In hardware.
+    pub const HW_OFFLOAD: u32 = 1 << 15;
+    /// NAT clash resolved by reusing an entry.
+    pub const NAT_CLASH: u32 = 1 << 16;
+}
+
+/// `ct state` bits as nftables matches them.
+pub mod state_bits {
+    /// invalid.
+    pub const INVALID: u32 = 1;
+    /// established (both ESTABLISHED and ESTABLISHED_REPLY).
+    pub const ESTABLISHED: u32 = 2;
+    /// related.
+    pub const RELATED: u32 = 4;
+    /// new.
+    pub const NEW: u32 = 8;
+    /// untracked.
+    pub const UNTRACKED: u32 = 64;
+}
+
+/// Packet direction relative to its connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Dir {
+    /// ORIGINAL.
+    #[default]
+    Original = 0,
+    /// REPLY.
+    Reply = 1,
+}
+
+/// `enum ip_conntrack_info` as far as nftables can tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtInfo {
+    /// NEW.
+    New,
+    /// ESTABLISHED (original direction after a reply).
+    Established,
+    /// ESTABLISHED_REPLY.
+    EstablishedReply,
+    /// RELATED (an ICMP error about a known connection), original direction.
+    Related,
+    /// RELATED, reply direction.
+    RelatedReply,
+}
+
+impl CtInfo {
+    /// The `ct state` bit.
+    pub fn state_bit(self) -> u32 {
+        match self {
+            CtInfo::New => state_bits::NEW,
+            CtInfo::Established | CtInfo::EstablishedReply => state_bits::ESTABLISHED,
+            CtInfo::Related | CtInfo::RelatedReply => state_bits::RELATED,
+        }
+    }
+    /// The direction.
+    pub fn dir(self) -> Dir {
+        match self {
+            CtInfo::EstablishedReply | CtInfo::RelatedReply => Dir::Reply,
+            _ => Dir::Original,
+        }
+    }
+}
+
+/// Handle of a connection entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CtId(pub u32);
+
+/// Why a packet got no connection (`ct state invalid`). Counted in the conntrack stats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InvalidReason {
+    /// No transport header / not enough of it to build a tuple.
+    NoTuple,
+    /// `tcp_error`: invalid flag combination or truncated header.
+    TcpFlags,
+    /// The TCP state table says invalid (e.g. SYN/ACK without SYN, FIN before SYN/ACK).
+    TcpState,
+    /// Out of window (sequence or acknowledgement).
+    TcpWindow,
+    /// A mid-stream packet with `tcp_loose` off.
+    TcpNoPickup,
+    /// `udp_error`: length field inconsistent.
+    UdpLength,
+    /// An ICMP message that cannot start a connection (reply without request, unknown type).
+    IcmpNew,
+    /// An ICMP error that quotes no known connection.
+    IcmpErrorUnknown,
+    /// The conntrack table is full.
+    TableFull,
+}
+
+/// The outcome of [`Conntrack::track`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Track {
+    /// The packet belongs to (or starts) a connection.
+    Tracked {
+        /// Entry.
+        id: CtId,
+        /// ctinfo.
+        info: CtInfo,
+        /// The entry was created by this packet and is not confirmed yet.
+        new_entry: bool,
+    },
+    /// `ct state invalid`: no conntrack attached.
+    Invalid(InvalidReason),
+    /// `ct state untracked` (ICMPv6 neighbour discovery / MLD, or `notrack`).
+    Untracked,
+}
+
+/// Per-protocol state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtoState {
+    /// TCP state machine and windows.
+    Tcp(TcpConn),
+    /// UDP: when the entry becomes a "stream" (first packet + 2 s).
+    Udp {
+        /// `stream_ts`.
+        stream_ts: SimTime,
+    },
+    /// ICMP / generic: nothing.
+    Other,
+}
+
+/// A NAT binding set up by the first packet's NAT chains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatBinding {
+    /// SNAT/masquerade was applied.
+    pub snat: bool,
+    /// DNAT/redirect was applied.
+    pub dnat: bool,
+}
+
+/// One connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Conn {
+    /// ORIGINAL tuple.
+    pub orig: FlowKey,
+    /// REPLY tuple.
+    pub reply: FlowKey,
+    /// Status bits ([`status`]).
+    pub status: u32,
+    /// Expiry time (`ct->timeout`).
+    pub expires: SimTime,
+    /// Per-protocol state.
+    pub proto: ProtoState,
+    /// `ct mark`.
+    pub mark: u32,
+    /// Creation time.
+    pub created: SimTime,
+    /// Packets per direction (accounting).
+    pub packets: [u64; 2],
+    /// L3 bytes per direction.
+    pub bytes: [u64; 2],
+    /// NAT binding, once set up.
+    pub nat: NatBinding,
+    /// Whether the NAT chains have run for this connection (only the first packet's do).
+    pub nat_done: bool,
+    live: bool,
+}
+
+impl Conn {
+    /// TCP state, if TCP.
+    pub fn tcp_state(&self) -> Option<TcpState> {
+        match &self.proto {
+            ProtoState::Tcp(t) => Some(t.state),
+            _ => None,
+        }
+    }
+    /// Whether the entry is TCP ESTABLISHED and ASSURED (`nf_conntrack_tcp_established`).
+    pub fn tcp_established(&self) -> bool {
+        self.tcp_state() == Some(TcpState::Established) && self.status & status::ASSURED != 0
+    }
+}
+
+/// Conntrack timeouts in seconds (kernel defaults or OpenWrt's sysctl values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtTimeouts {
+    /// TCP per state (index = [`TcpState`] as usize), then RETRANS (10) and UNACK (11).
+    pub tcp: [u32; 12],
+    /// UDP unreplied.
+    pub udp_unreplied: u32,
+    /// UDP replied (stream).
+    pub udp_replied: u32,
+    /// ICMP / ICMPv6.
+    pub icmp: u32,
+    /// Other protocols.
+    pub generic: u32,
+}
+
+impl CtTimeouts {
+    /// The kernel's defaults (`tcp_timeouts[]` in `nf_conntrack_proto_tcp.c`, `udp_timeouts[]`,
+    /// `nf_ct_icmp_timeout`, `nf_ct_generic_timeout`).
+    pub fn kernel() -> Self {
+        CtTimeouts {
+            // NONE, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK,
+            // TIME_WAIT, CLOSE, SYN_SENT2, RETRANS, UNACK
+            tcp: [0, 120, 60, 432_000, 120, 60, 30, 120, 10, 120, 300, 300],
+            udp_unreplied: 30,
+            udp_replied: 120,
+            icmp: 30,
+            generic: 600,
+        }
+    }
+
+    /// OpenWrt's overrides (`package/kernel/linux/files/sysctl-nf-conntrack.conf`):
+    /// `tcp_timeout_established=7440`, `udp_timeout=60`, `udp_timeout_stream=180`.
+    pub fn openwrt() -> Self {
+        let mut t = Self::kernel();
+        t.tcp[TcpState::Established as usize] = 7_440;
+        t.udp_unreplied = 60;
+        t.udp_replied = 180;
+        t
+    }
+}
+
+/// Conntrack configuration: sysctls and limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtConfig {
+    /// `nf_conntrack_tcp_loose` (pick up established connections mid-stream; default 1).
+    pub tcp_loose: bool,
+    /// `nf_conntrack_tcp_be_liberal` (only out-of-window RSTs are invalid; default 0).
+    pub tcp_be_liberal: bool,
+    /// `nf_conntrack_tcp_ignore_invalid_rst` (default 0).
+    pub tcp_ignore_invalid_rst: bool,
+    /// `nf_conntrack_tcp_max_retrans` (default 3; OpenWrt 5? kernel default kept).
+    pub tcp_max_retrans: u32,
+    /// `nf_conntrack_checksum` (verify L4 checksums at PREROUTING; default 1). offsim treats
+    /// every checksum as valid unless the caller verified it (captures from hosts with
+    /// checksum offload carry bogus checksums; the kernel oracle fixes them the same way).
+    pub checksum: bool,
+    /// Timeouts.
+    pub timeouts: CtTimeouts,
+    /// `nf_conntrack_max`: table capacity (None = unlimited).
+    pub max_entries: Option<u32>,
+}
+
+impl Default for CtConfig {
+    fn default() -> Self {
+        CtConfig {
+            tcp_loose: true,
+            tcp_be_liberal: false,
+            tcp_ignore_invalid_rst: false,
+            tcp_max_retrans: 3,
+            checksum: false,
+            timeouts: CtTimeouts::kernel(),
+            max_entries: None,
+        }
+    }
+}
+
+/// Conntrack statistics (`conntrack -S` style).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtStats {
+    /// Lookups.
+    pub searched: u64,
+    /// Entries created (unconfirmed).
+    pub created: u64,
+    /// Entries confirmed (inserted).
+    pub inserted: u64,
+    /// Unconfirmed entries discarded with their dropped packet.
+    pub discarded: u64,
+    /// Invalid packets.
+    pub invalid: u64,
+    /// Packets dropped because the table was full.
+    pub drop: u64,
+    /// Entries that expired.
+    pub expired: u64,
+    /// Entries deleted early (RST before reply, reopen).
+    pub killed: u64,
+    /// Peak number of entries (confirmed + unconfirmed).
+    pub peak: u64,
+}
+
+/// The connection tracking table.
+#[derive(Debug)]
+pub struct Conntrack {
+    cfg: CtConfig,
+    map: FxHashMap<FlowKey, (CtId, Dir)>,
+    conns: Vec<Conn>,
+    free: Vec<u32>,
+    live: u32,
+    gc_cursor: usize,
+    /// Statistics.
+    pub stats: CtStats,
+}
+
+/// The ICMP type that answers a query type (`invmap`), for ICMP and ICMPv6.
+fn icmp_inverse(l4proto: u8, t: u8) -> Option<u8> {
+    match (l4proto, t) {
+        (proto::ICMP, 8) => Some(0),
+        (proto::ICMP, 0) => Some(8),
+        (proto::ICMP, 13) => Some(14),
+        (proto::ICMP, 14) => Some(13),
+        (proto::ICMP, 15) => Some(16),
+        (proto::ICMP, 16) => Some(15),
+        (proto::ICMP, 17) => Some(18),
+        (proto::ICMP, 18) => Some(17),
+        (proto::ICMPV6, 128) => Some(129),
+        (proto::ICMPV6, 129) => Some(128),
+        (proto::ICMPV6, 139) => Some(140),
+        (proto::ICMPV6, 140) => Some(139),
+        _ => None,
+    }
+}
+
+/// Whether an ICMP type may create a connection (`valid_new`).
+fn icmp_valid_new(l4proto: u8, t: u8) -> bool {
+    match l4proto {
+        proto::ICMP => matches!(t, 8 | 13 | 15 | 17),
+        proto::ICMPV6 => matches!(t, 128 | 139),
+        _ => false,
+    }
+}
+
+/// The conntrack tuple of a packet (`nf_ct_get_tuple`): for ICMP the "ports" are the
+/// identifier and `type << 8 | code`. `None` when the transport header is missing.
+pub fn ct_tuple(m: &PacketMeta) -> Option<FlowKey> {
+    if !m.is_ip() {
+        return None;
+    }
+    let mut k = FlowKey {
+        src: m.src,
+        dst: m.dst,
+        sport: 0,
+        dport: 0,
+        proto: m.l4proto,
+        version: m.ip_version,
+    };
+    match m.l4proto {
+        proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP => {
+            if !m.has(flags::PORTS) {
+                return None;
+            }
+            k.sport = m.sport;
+            k.dport = m.dport;
+        }
+        proto::ICMP | proto::ICMPV6 => {
+            if !m.l4_present() {
+                return None;
+            }
+            k.sport = if offsim_traces::meta::is_icmp_echo(m.l4proto, m.icmp_type) {
+                m.sport
+            } else {
+                0
+            };
+            k.dport = u16::from(m.icmp_type) << 8 | u16::from(m.icmp_code);
+        }
+        _ => {}
+    }
+    Some(k)
+}
+
+/// `nf_ct_invert_tuple`: the reply tuple, or `None` for ICMP types without an inverse.
+pub fn invert(k: &FlowKey) -> Option<FlowKey> {
+    let mut r = k.reversed();
+    if k.proto == proto::ICMP || k.proto == proto::ICMPV6 {
+        let t = (k.dport >> 8) as u8;
+        let code = k.dport & 0xff;
+        let inv = icmp_inverse(k.proto, t)?;
+        r.sport = k.sport;
+        r.dport = u16::from(inv) << 8 | code;
+    }
+    Some(r)
+}
+
+#[inline]
+fn secs(s: u32) -> u64 {
+    u64::from(s) * NS_PER_SEC
+}
+
+impl Conntrack {
+    /// An empty table.
+    pub fn new(cfg: CtConfig) -> Self {
+        Conntrack {
+            cfg,
+            map: FxHashMap::default(),
+            conns: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            gc_cursor: 0,
+            stats: CtStats::default(),
+        }
+    }
+
+    /// Configuration.
+    pub fn config(&self) -> &CtConfig {
+        &self.cfg
+    }
+
+    /// Number of live entries (confirmed and unconfirmed, including expired ones not yet
+    /// reaped).
+    pub fn len(&self) -> usize {
+        self.live as usize
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The entry behind a handle.
+    pub fn get(&self, id: CtId) -> &Conn {
+        &self.conns[id.0 as usize]
+    }
+
+    /// Whether a handle still names a live entry (an entry killed by an RST or removed
+    /// by expiry is not).
+    pub fn is_live(&self, id: CtId) -> bool {
+        self.conns.get(id.0 as usize).is_some_and(|c| c.live)
+    }
+
+    /// The entry behind a handle, mutably.
+    pub fn get_mut(&mut self, id: CtId) -> &mut Conn {
+        &mut self.conns[id.0 as usize]
+    }
+
+    /// Looks a tuple up among confirmed, unexpired entries.
+    pub fn lookup(&mut self, now: SimTime, k: &FlowKey) -> Option<(CtId, Dir)> {
+        let (id, dir) = *self.map.get(k)?;
+        if self.conns[id.0 as usize].expires <= now {
+            self.stats.expired += 1;
+            self.remove(id);
+            return None;
+        }
+        Some((id, dir))
+    }
+
+    fn alloc(&mut self, c: Conn) -> CtId {
+        self.live += 1;
+        self.stats.peak = self.stats.peak.max(u64::from(self.live));
+        if let Some(i) = self.free.pop() {
+            self.conns[i as usize] = c;
+            CtId(i)
+        } else {
+            self.conns.push(c);
+            CtId(self.conns.len() as u32 - 1)
+        }
+    }
+
+    /// Deletes an entry (both tuples) and frees its slot.
+    pub fn remove(&mut self, id: CtId) {
+        let c = &mut self.conns[id.0 as usize];
+        if !c.live {
+            return;
+        }
+        c.live = false;
+        let (o, r, confirmed) = (c.orig, c.reply, c.status & status::CONFIRMED != 0);
+        if confirmed {
+            if self.map.get(&o).map(|e| e.0) == Some(id) {
+                self.map.remove(&o);
+            }
+            if self.map.get(&r).map(|e| e.0) == Some(id) {
+                self.map.remove(&r);
+            }
+        }
+        self.live -= 1;
+        self.free.push(id.0);
+    }
+
+    /// Inserts an unconfirmed entry into the table (`nf_conntrack_confirm`). Returns false on
+    /// a clash (another entry owns one of the tuples), in which case the packet is dropped.
+    pub fn confirm(&mut self, id: CtId, now: SimTime) -> bool {
+        let c = &mut self.conns[id.0 as usize];
+        if c.status & status::CONFIRMED != 0 || !c.live {
+            return true;
+        }
+        let (o, r) = (c.orig, c.reply);
+        if self.map.contains_key(&o) || self.map.contains_key(&r) {
+            self.stats.discarded += 1;
+            self.remove(id);
+            return false;
+        }
+        let c = &mut self.conns[id.0 as usize];
+        c.status |= status::CONFIRMED;
+        // The unconfirmed entry's timeout was relative; it starts now.
+        let rel = c.expires.0;
+        c.expires = SimTime(now.0.saturating_add(rel));
+        self.map.insert(o, (id, Dir::Original));
+        self.map.insert(r, (id, Dir::Reply));
+        self.stats.inserted += 1;
+        true
+    }
+
+    /// Frees an unconfirmed entry whose packet was dropped.
+    pub fn discard(&mut self, id: CtId) {
+        if self.conns[id.0 as usize].status & status::CONFIRMED == 0 {
+            self.stats.discarded += 1;
+            self.remove(id);
+        }
+    }
+
+    fn set_timeout(&mut self, id: CtId, now: SimTime, secs_: u32) {
+        let c = &mut self.conns[id.0 as usize];
+        if c.status & status::CONFIRMED != 0 {
+            c.expires = SimTime(now.0 + secs(secs_));
+        } else {
+            // Relative until confirmed (`__nf_ct_refresh_acct`).
+            c.expires = SimTime(secs(secs_));
+        }
+    }
+
+    /// Tracks one packet at PREROUTING (`nf_conntrack_in`). The packet must be a complete,
+    /// reassembled IP packet.
+    pub fn track(&mut self, now: SimTime, m: &PacketMeta) -> Track {
+        self.stats.searched += 1;
+        let l4 = m.l4proto;
+        // ICMP errors and untracked ICMPv6 first (`nf_conntrack_handle_icmp`).
+        if l4 == proto::ICMP || l4 == proto::ICMPV6 {
+            if !m.l4_present() {
+                return self.invalid(InvalidReason::NoTuple);
+            }
+            if l4 == proto::ICMP && m.icmp_type > 18 {
+                return self.invalid(InvalidReason::IcmpNew);
+            }
+            if l4 == proto::ICMPV6 && matches!(m.icmp_type, 130..=136 | 143 | 151 | 152) {
+                return Track::Untracked;
+            }
+            let is_error = if l4 == proto::ICMP {
+                matches!(m.icmp_type, 3 | 4 | 5 | 11 | 12)
+            } else {
+                m.icmp_type < 128
+            };
+            if is_error {
+                return self.related(now, m);
+            }
+        }
+        let Some(tuple) = ct_tuple(m) else {
+            return self.invalid(InvalidReason::NoTuple);
+        };
+        if l4 == proto::UDP || l4 == proto::UDPLITE {
+            // udp_error: the UDP length field must fit the IP payload.
+            if m.has(flags::UDP_BAD_LENGTH) {
+                return self.invalid(InvalidReason::UdpLength);
+            }
+        }
+        if l4 == proto::TCP && tcp::tcp_error(m) {
+            return self.invalid(InvalidReason::TcpFlags);
+        }
+        let mut repeats = 0;
+        loop {
+            let (id, dir, new_entry) = match self.lookup(now, &tuple) {
+                Some((id, dir)) => (id, dir, false),
+                None => match self.init(now, m, &tuple) {
+                    Ok(id) => (id, Dir::Original, true),
+                    Err(r) => return self.invalid(r),
+                },
+            };
+            let st = self.conns[id.0 as usize].status;
+            let info = if dir == Dir::Reply {
+                CtInfo::EstablishedReply
+            } else if st & status::SEEN_REPLY != 0 {
+                CtInfo::Established
+            } else if st & status::EXPECTED != 0 {
+                CtInfo::Related
+            } else {
+                CtInfo::New
+            };
+            // nf_conntrack_handle_packet
+            let ok = match l4 {
+                proto::TCP => {
+                    let cfg = self.cfg.clone();
+                    let c = &mut self.conns[id.0 as usize];
+                    let ProtoState::Tcp(t) = &mut c.proto else {
+                        unreachable!("TCP entry without TCP state")
+                    };
+                    match tcp::tcp_packet(t, dir, st, m, &cfg) {
+                        TcpVerdict::Accept {
+                            timeout_secs,
+                            kill,
+                            assured,
+                        } => {
+                            if assured {
+                                c.status |= status::ASSURED;
+                            }
+                            if let Some(s) = timeout_secs {
+                                self.set_timeout(id, now, s);
+                            }
+                            if kill {
+                                // nf_ct_kill_acct: the packet passes, the entry goes.
+                                self.account(id, dir, m);
+                                self.stats.killed += 1;
+                                if new_entry {
+                                    // An unconfirmed entry dies with the packet's skb.
+                                    self.conns[id.0 as usize].status |= status::DYING;
+                                } else {
+                                    self.remove(id);
+                                    return Track::Tracked {
+                                        id,
+                                        info,
+                                        new_entry,
+                                    };
+                                }
+                            }
+                            Ok(())
+                        }
+                        TcpVerdict::Ignore => Ok(()),
+                        TcpVerdict::Invalid { lower_timeout } => {
+                            if lower_timeout {
+                                let unack = cfg.timeouts.tcp[tcp::T_UNACK];
+                                let c = &mut self.conns[id.0 as usize];
+                                let left = c.expires.0.saturating_sub(now.0);
+                                if left >= secs(120) && left > secs(unack) {
+                                    c.expires = SimTime(now.0 + secs(unack));
+                                }
+                            }
+                            Err(InvalidReason::TcpWindow)
+                        }
+                        TcpVerdict::Repeat => {
+                            self.stats.killed += 1;
+                            self.remove(id);
+                            repeats += 1;
+                            if repeats < 2 {
+                                continue;
+                            }
+                            Err(InvalidReason::TcpState)
+                        }
+                    }
+                }
+                proto::UDP | proto::UDPLITE => {
+                    let (udp_unrep, udp_rep) = (
+                        self.cfg.timeouts.udp_unreplied,
+                        self.cfg.timeouts.udp_replied,
+                    );
+                    let c = &mut self.conns[id.0 as usize];
+                    if c.status & status::CONFIRMED == 0 {
+                        c.proto = ProtoState::Udp {
+                            stream_ts: SimTime(now.0 + 2 * NS_PER_SEC),
+                        };
+                    }
+                    let to = if st & status::SEEN_REPLY != 0 {
+                        let ProtoState::Udp { stream_ts } = c.proto else {
+                            unreachable!()
+                        };
+                        if now > stream_ts {
+                            if st & status::NAT_CLASH == 0 {
+                                c.status |= status::ASSURED;
+                            }
+                            udp_rep
+                        } else {
+                            udp_unrep
+                        }
+                    } else {
+                        udp_unrep
+                    };
+                    self.set_timeout(id, now, to);
+                    Ok(())
+                }
+                proto::ICMP | proto::ICMPV6 => {
+                    let c = &self.conns[id.0 as usize];
+                    let orig_type = (c.orig.dport >> 8) as u8;
+                    if (l4 == proto::ICMP && m.ip_version != 4)
+                        || (l4 == proto::ICMPV6 && m.ip_version != 6)
+                    {
+                        Err(InvalidReason::IcmpNew)
+                    } else if !icmp_valid_new(l4, orig_type) {
+                        Err(InvalidReason::IcmpNew)
+                    } else {
+                        let t = self.cfg.timeouts.icmp;
+                        self.set_timeout(id, now, t);
+                        Ok(())
+                    }
+                }
+                _ => {
+                    let t = self.cfg.timeouts.generic;
+                    self.set_timeout(id, now, t);
+                    Ok(())
+                }
+            };
+            return match ok {
+                Ok(()) => {
+                    if dir == Dir::Reply {
+                        self.conns[id.0 as usize].status |= status::SEEN_REPLY;
+                    }
+                    self.account(id, dir, m);
+                    Track::Tracked {
+                        id,
+                        info,
+                        new_entry,
+                    }
+                }
+                Err(r) => {
+                    if new_entry {
+                        self.stats.created -= 1;
+                        self.remove(id);
+                    }
+                    self.invalid(r)
+                }
+            };
+        }
+    }
+
+    fn account(&mut self, id: CtId, dir: Dir, m: &PacketMeta) {
+        let c = &mut self.conns[id.0 as usize];
+        c.packets[dir as usize] += 1;
+        c.bytes[dir as usize] += u64::from(m.ip_len);
+    }
+
+    fn invalid(&mut self, r: InvalidReason) -> Track {
+        self.stats.invalid += 1;
+        Track::Invalid(r)
+    }
+
+    /// `init_conntrack`: a new, unconfirmed entry for a packet in the original direction.
+    fn init(
+        &mut self,
+        _now: SimTime,
+        m: &PacketMeta,
+        tuple: &FlowKey,
+    ) -> Result<CtId, InvalidReason> {
+        let reply = invert(tuple).ok_or(InvalidReason::IcmpNew)?;
+        if let Some(max) = self.cfg.max_entries
+            && self.live >= max
+        {
+            // early_drop would evict an unassured entry; offsim evicts the oldest
+            // non-assured entry from the GC cursor if any, else refuses.
+            if !self.early_drop() {
+                self.stats.drop += 1;
+                return Err(InvalidReason::TableFull);
+            }
+        }
+        let proto = match m.l4proto {
+            proto::TCP => ProtoState::Tcp(tcp::tcp_new(m, &self.cfg).ok_or(
+                if m.tcp_flags & offsim_traces::meta::tcp_flags::SYN == 0 && !self.cfg.tcp_loose {
+                    InvalidReason::TcpNoPickup
+                } else {
+                    InvalidReason::TcpState
+                },
+            )?),
+            proto::UDP | proto::UDPLITE => ProtoState::Udp {
+                stream_ts: SimTime(0),
+            },
+            _ => ProtoState::Other,
+        };
+        let id = self.alloc(Conn {
+            orig: *tuple,
+            reply,
+            status: 0,
+            expires: SimTime(0),
+            proto,
+            mark: 0,
+            created: m.ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            nat: NatBinding::default(),
+            nat_done: false,
+            live: true,
+        });
+        self.stats.created += 1;
+        Ok(id)
+    }
+
+    /// Evicts one unassured confirmed entry (`early_drop`), scanning from the GC cursor.
+    fn early_drop(&mut self) -> bool {
+        let n = self.conns.len();
+        for k in 0..n.min(1024) {
+            let i = (self.gc_cursor + k) % n;
+            let c = &self.conns[i];
+            if c.live && c.status & status::CONFIRMED != 0 && c.status & status::ASSURED == 0 {
+                self.remove(CtId(i as u32));
+                self.stats.killed += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `nf_conntrack_inet_error`: an ICMP error is RELATED when the tuple it quotes belongs
+    /// to a known connection whose destination in that direction is the error's destination.
+    fn related(&mut self, now: SimTime, m: &PacketMeta) -> Track {
+        let inner = m.inner.key;
+        let needs_l4 = matches!(
+            inner.proto,
+            proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP | proto::ICMP | proto::ICMPV6
+        );
+        if !m.has(flags::ICMP_ERROR) || (needs_l4 && !m.inner.l4_present) {
+            return self.invalid(InvalidReason::IcmpErrorUnknown);
+        }
+        let Some(look) = invert(&inner) else {
+            return self.invalid(InvalidReason::IcmpErrorUnknown);
+        };
+        match self.lookup(now, &look) {
+            Some((id, dir)) => {
+                let c = &self.conns[id.0 as usize];
+                let ct_dst = if dir == Dir::Original {
+                    c.orig.dst
+                } else {
+                    c.reply.dst
+                };
+                if ct_dst != m.dst {
+                    return self.invalid(InvalidReason::IcmpErrorUnknown);
+                }
+                let info = if dir == Dir::Reply {
+                    CtInfo::RelatedReply
+                } else {
+                    CtInfo::Related
+                };
+                Track::Tracked {
+                    id,
+                    info,
+                    new_entry: false,
+                }
+            }
+            None => self.invalid(InvalidReason::IcmpErrorUnknown),
+        }
+    }
+
+    /// Incremental garbage collection: reaps up to `budget` expired entries scanning from a
+    /// cursor (the kernel's gc worker does the same in batches).
+    pub fn gc(&mut self, now: SimTime, budget: usize) {
+        let n = self.conns.len();
+        if n == 0 {
+            return;
+        }
+        for _ in 0..budget.min(n) {
+            let i = self.gc_cursor % n;
+            self.gc_cursor = i + 1;
+            let c = &self.conns[i];
+            if c.live && c.status & status::CONFIRMED != 0 && c.expires <= now {
+                self.stats.expired += 1;
+                self.remove(CtId(i as u32));
+            }
+        }
+    }
+
+    /// Finishes a packet's traversal: confirm its unconfirmed entry if it was accepted, free
+    /// it if it was dropped; delete entries marked dying.
+    pub fn finish(&mut self, now: SimTime, t: &Track, accepted: bool) -> bool {
+        if let Track::Tracked { id, new_entry, .. } = *t {
+            if new_entry {
+                let dying = self.conns[id.0 as usize].status & status::DYING != 0;
+                if !accepted || dying {
+                    self.discard(id);
+                    if dying {
+                        self.stats.discarded -= 1;
+                    }
+                    return accepted;
+                }
+                return self.confirm(id, now);
+            }
+        }
+        accepted
+    }
+}
+
+#[cfg(test)]
+mod test;

@@ -1,0 +1,391 @@
+//! What the kernel's IP receive and forward paths do to a packet around the netfilter hooks:
+//! the checks in `ip_rcv_core`/`ipv6_rcv` before PREROUTING, the routing decision after it
+//! (forward, deliver locally, or drop: martians, multicast, TTL ≤ 1, link-local), and IPv4/IPv6
+//! reassembly by `nf_defrag` at PREROUTING −400 (so rules and conntrack see one packet per
+//! datagram).
+//!
+//! The router modelled here is the kernel oracle's: it forwards between two interfaces, owns no
+//! addresses (nothing is local except limited broadcast), has default routes on both sides,
+//! `rp_filter` off and no multicast routing (`../shared/oracle/prep-pcap.py`, `predict_v4/v6`).
+//! Every frame is taken as addressed to the router at layer 2 (the oracle rewrites destination
+//! MACs the same way), so link-layer broadcast/multicast frames are judged by their IP header.
+
+use offsim_traces::hash::FxHashMap;
+use offsim_traces::meta::{PacketMeta, flags};
+use offsim_traces::time::{NS_PER_SEC, SimTime};
+
+/// Why a packet never reaches PREROUTING (`ip_rcv_core` / `ipv6_rcv` drops).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RcvDrop {
+    /// Not IP (ARP, LLDP …): never reaches the inet hooks.
+    NotIp,
+    /// Malformed IP header or lengths.
+    Malformed,
+    /// IPv6 multicast or loopback source, v4-mapped source, or multicast scope 0/1.
+    Ipv6Martian,
+}
+
+/// Where the routing decision after PREROUTING sends a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// FORWARD then POSTROUTING.
+    Forward,
+    /// INPUT (limited broadcast).
+    LocalIn,
+    /// Dropped by routing / `ip_forward`.
+    Drop(RouteDrop),
+}
+
+/// Why routing refused to forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteDrop {
+    /// Martian source or destination (0/8, 127/8, multicast/broadcast source).
+    Martian,
+    /// Multicast destination (no multicast routing).
+    Multicast,
+    /// TTL or hop limit ≤ 1 (an ICMP time exceeded would be sent instead).
+    TtlExpired,
+    /// IPv6 link-local source or destination.
+    LinkLocal,
+}
+
+impl RouteDrop {
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteDrop::Martian => "martian",
+            RouteDrop::Multicast => "multicast",
+            RouteDrop::TtlExpired => "ttl_expired",
+            RouteDrop::LinkLocal => "link_local",
+        }
+    }
+}
+
+/// The checks before PREROUTING.
+pub fn rcv_check(m: &PacketMeta) -> Result<(), RcvDrop> {
+    if m.malformed.is_some() {
+        return Err(RcvDrop::Malformed);
+    }
+    if m.ip_version == 0 {
+        return Err(RcvDrop::NotIp);
+    }
+    if m.ip_version == 6 {
+        let s = m.src;
+        let d = m.dst;
+        let s_mcast = s >> 120 == 0xff;
+        let loopback = |a: u128| a == 1;
+        let v4mapped = s >> 32 == 0xffff;
+        let d_mcast_scope = if d >> 120 == 0xff {
+            Some(((d >> 112) & 0x0f) as u8)
+        } else {
+            None
+        };
+        if s_mcast || loopback(s) || loopback(d) || v4mapped || matches!(d_mcast_scope, Some(0 | 1))
+        {
+            return Err(RcvDrop::Ipv6Martian);
+        }
+    }
+    Ok(())
+}
+
+/// The routing decision after PREROUTING (`ip_route_input` / `ip_forward` /
+/// `ip6_route_input` / `ip6_forward`) for the address-less router. `ttl` is the packet's TTL
+/// as received.
+pub fn route(m: &PacketMeta) -> Route {
+    if m.ip_version == 4 {
+        let s = m.src as u32;
+        let d = m.dst as u32;
+        if d == u32::MAX || (s == 0 && d == 0) {
+            return Route::LocalIn;
+        }
+        let mcast = |a: u32| a >> 28 == 0xe;
+        if mcast(s) || s == u32::MAX || s >> 24 == 0 {
+            return Route::Drop(RouteDrop::Martian);
+        }
+        if mcast(d) {
+            return Route::Drop(RouteDrop::Multicast);
+        }
+        if d >> 24 == 0 || s >> 24 == 127 || d >> 24 == 127 {
+            return Route::Drop(RouteDrop::Martian);
+        }
+    } else {
+        let d = m.dst;
+        let s = m.src;
+        if d >> 120 == 0xff {
+            return Route::Drop(RouteDrop::Multicast);
+        }
+        let link_local = |a: u128| a >> 118 == 0x3fa; // fe80::/10
+        if link_local(d) {
+            return Route::Drop(RouteDrop::LinkLocal);
+        }
+        if m.ttl <= 1 {
+            return Route::Drop(RouteDrop::TtlExpired);
+        }
+        if link_local(s) {
+            return Route::Drop(RouteDrop::LinkLocal);
+        }
+        return Route::Forward;
+    }
+    if m.ttl <= 1 {
+        return Route::Drop(RouteDrop::TtlExpired);
+    }
+    Route::Forward
+}
+
+/// IPv4 fragment reassembly timeout (`ipfrag_time`, 30 s).
+pub const IPV4_FRAG_TIMEOUT_S: u64 = 30;
+/// IPv6 (`nf_conntrack_frag6_timeout`, 60 s).
+pub const IPV6_FRAG_TIMEOUT_S: u64 = 60;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FragKey {
+    src: u128,
+    dst: u128,
+    id: u32,
+    proto: u8,
+    version: u8,
+}
+
+#[derive(Debug)]
+struct Queue {
+    first: Option<PacketMeta>,
+    /// Covered byte ranges of the fragmentable part, sorted, merged.
+    have: Vec<(u32, u32)>,
+    /// Total length of the fragmentable part, once the last fragment arrived.
+    total: Option<u32>,
+    started: SimTime,
+    count: u32,
+}
+
+/// What reassembly did with a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Defrag {
+    /// Not a fragment: use it as is.
+    Whole,
+    /// A fragment, held until its datagram is complete.
+    Held,
+    /// This fragment completed a datagram: here it is, as one packet (timestamp of the last
+    /// fragment, L3 length of the whole datagram). `fragments` is how many were joined.
+    Complete {
+        /// The reassembled packet.
+        packet: PacketMeta,
+        /// Number of fragments joined.
+        fragments: u32,
+    },
+}
+
+/// IPv4/IPv6 reassembly (`nf_defrag_ipv4` / `nf_defrag_ipv6`).
+#[derive(Debug, Default)]
+pub struct Defragmenter {
+    queues: FxHashMap<FragKey, Queue>,
+    /// Datagrams that timed out incomplete (their fragments never reach the hooks).
+    pub timed_out: u64,
+    /// Fragments held in queues that timed out.
+    pub timed_out_fragments: u64,
+}
+
+impl Defragmenter {
+    /// An empty reassembler.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of incomplete datagrams held.
+    pub fn pending(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Feeds one packet.
+    pub fn push(&mut self, m: &PacketMeta) -> Defrag {
+        if !m.has(flags::FRAGMENT) || !m.is_ip() {
+            return Defrag::Whole;
+        }
+        let key = FragKey {
+            src: m.src,
+            dst: m.dst,
+            id: m.ip_id,
+            proto: m.l4proto,
+            version: m.ip_version,
+        };
+        let timeout = if m.ip_version == 4 {
+            IPV4_FRAG_TIMEOUT_S
+        } else {
+            IPV6_FRAG_TIMEOUT_S
+        } * NS_PER_SEC;
+        if let Some(q) = self.queues.get(&key)
+            && m.ts.0.saturating_sub(q.started.0) > timeout
+        {
+            self.timed_out += 1;
+            self.timed_out_fragments += u64::from(q.count);
+            self.queues.remove(&key);
+        }
+        let q = self.queues.entry(key).or_insert_with(|| Queue {
+            first: None,
+            have: Vec::new(),
+            total: None,
+            started: m.ts,
+            count: 0,
+        });
+        q.count += 1;
+        let data = m.ip_len.saturating_sub(u32::from(m.ip_hdr_len));
+        let off = u32::from(m.frag_offset);
+        if off == 0 {
+            q.first = Some(*m);
+        }
+        if !m.has(flags::MORE_FRAGMENTS) {
+            q.total = Some(off + data);
+        }
+        insert_range(&mut q.have, off, off + data);
+        let complete = match (q.total, q.first) {
+            (Some(t), Some(_)) => q.have.len() == 1 && q.have[0] == (0, t),
+            _ => false,
+        };
+        if !complete {
+            return Defrag::Held;
+        }
+        let q = self.queues.remove(&key).expect("queue present");
+        let first = q.first.expect("first fragment present");
+        let total = q.total.expect("total known");
+        let mut p = first;
+        let first_data = first.ip_len.saturating_sub(u32::from(first.ip_hdr_len));
+        // The reassembled datagram: the first fragment's headers (IPv6 loses the fragment
+        // header), the whole fragmentable payload.
+        let hdr = if first.ip_version == 6 {
+            u32::from(first.ip_hdr_len).saturating_sub(8)
+        } else {
+            u32::from(first.ip_hdr_len)
+        };
+        p.ip_len = hdr + total;
+        if first.ip_version == 6 {
+            p.ip_hdr_len = hdr as u16;
+        }
+        p.l4_payload_len = first.l4_payload_len + (total - first_data);
+        p.flags &= !(flags::FRAGMENT | flags::MORE_FRAGMENTS);
+        p.frag_offset = 0;
+        p.ts = m.ts;
+        p.wire_len = p.ip_len + u32::from(p.l3_offset);
+        Defrag::Complete {
+            packet: p,
+            fragments: q.count,
+        }
+    }
+}
+
+fn insert_range(v: &mut Vec<(u32, u32)>, a: u32, b: u32) {
+    if a >= b {
+        return;
+    }
+    v.push((a, b));
+    v.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
+    for &(s, e) in v.iter() {
+        if let Some(last) = out.last_mut()
+            && s <= last.1
+        {
+            last.1 = last.1.max(e);
+            continue;
+        }
+        out.push((s, e));
+    }
+    *v = out;
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use offsim_traces::testkit::Pkt;
+
+    #[test]
+    fn routing_decisions() {
+        let fwd = Pkt::udp("192.0.2.1:1", "198.51.100.1:2").build();
+        assert_eq!(route(&fwd), Route::Forward);
+        assert_eq!(
+            route(&Pkt::udp("192.0.2.1:1", "198.51.100.1:2").ttl(1).build()),
+            Route::Drop(RouteDrop::TtlExpired)
+        );
+        assert_eq!(
+            route(&Pkt::udp("192.0.2.1:68", "255.255.255.255:67").build()),
+            Route::LocalIn
+        );
+        assert_eq!(
+            route(&Pkt::udp("192.0.2.1:1", "239.255.255.250:1900").build()),
+            Route::Drop(RouteDrop::Multicast)
+        );
+        assert_eq!(
+            route(&Pkt::udp("127.0.0.1:1", "198.51.100.1:80").build()),
+            Route::Drop(RouteDrop::Martian)
+        );
+        assert_eq!(
+            route(&Pkt::udp("0.1.2.3:1", "198.51.100.1:80").build()),
+            Route::Drop(RouteDrop::Martian)
+        );
+        assert_eq!(
+            route(&Pkt::udp("[fe80::1]:1", "[2001:db8::1]:2").build()),
+            Route::Drop(RouteDrop::LinkLocal)
+        );
+        assert_eq!(
+            route(&Pkt::udp("[2001:db8::2]:1", "[ff02::1]:2").build()),
+            Route::Drop(RouteDrop::Multicast)
+        );
+        assert_eq!(
+            route(&Pkt::udp("[2001:db8::2]:1", "[2001:db8::1]:2").build()),
+            Route::Forward
+        );
+        assert_eq!(
+            rcv_check(&Pkt::udp("[ff02::1]:1", "[2001:db8::1]:2").build()),
+            Err(RcvDrop::Ipv6Martian)
+        );
+        assert_eq!(rcv_check(&fwd), Ok(()));
+    }
+
+    #[test]
+    fn reassembles_ipv4_in_any_order() {
+        let base = Pkt::udp("192.0.2.1:1000", "198.51.100.1:53").build();
+        // Three fragments: 0..1480 (with UDP header), 1480..2960, 2960..3000.
+        let mk = |off: u16, data: u32, more: bool, ts: u64| {
+            let mut m = base;
+            m.ip_id = 77;
+            m.flags |= flags::FRAGMENT;
+            if more {
+                m.flags |= flags::MORE_FRAGMENTS;
+            }
+            m.frag_offset = off;
+            m.ip_len = 20 + data;
+            m.ts = SimTime(ts);
+            if off != 0 {
+                m.flags &= !(flags::L4_PRESENT | flags::PORTS);
+            } else {
+                m.l4_payload_len = data - 8;
+            }
+            m
+        };
+        let mut d = Defragmenter::new();
+        assert_eq!(d.push(&mk(1480, 1480, true, 1)), Defrag::Held);
+        assert_eq!(d.push(&mk(2960, 40, false, 2)), Defrag::Held);
+        match d.push(&mk(0, 1480, true, 3)) {
+            Defrag::Complete { packet, fragments } => {
+                assert_eq!(fragments, 3);
+                assert_eq!(packet.ip_len, 20 + 3000);
+                assert_eq!(packet.l4_payload_len, 3000 - 8);
+                assert_eq!(packet.dport, 53);
+                assert!(!packet.has(flags::FRAGMENT));
+                assert_eq!(packet.ts, SimTime(3));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.pending(), 0);
+        assert_eq!(d.push(&base), Defrag::Whole);
+    }
+
+    #[test]
+    fn incomplete_datagrams_time_out() {
+        let mut m = Pkt::udp("192.0.2.1:1000", "198.51.100.1:53").build();
+        m.flags |= flags::FRAGMENT | flags::MORE_FRAGMENTS;
+        m.ip_len = 1500;
+        let mut d = Defragmenter::new();
+        assert_eq!(d.push(&m), Defrag::Held);
+        m.ts = SimTime(31 * NS_PER_SEC);
+        assert_eq!(d.push(&m), Defrag::Held);
+        assert_eq!(d.timed_out, 1);
+    }
+}
