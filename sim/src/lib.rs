@@ -5,4 +5,5 @@
 
 pub mod cli;
 pub mod conntrack;
+pub mod flowtable;
 pub mod router;

@@ -1,0 +1,910 @@
+//! The software flowtable (`nf_flow_table`): entries created by `flow add @ft`, the fast path
+//! at netdev ingress, the 1 s garbage collector, timeouts, teardown and the conntrack fix-up,
+//! in both kernel flavours (`../shared/reference/flow-offload-semantics.md` §2–§3).
+//!
+//! Hardware offload (`flags offload`) is bookkept here — the per-flow `HW*` flags, one
+//! outstanding work per flow, retries on refresh, stats polling — and the work itself is handed
+//! to the caller as [`HwRequest`]s; the offload pipeline and the NIC execute them and report
+//! back through [`Flowtable::hw_add_done`], [`Flowtable::hw_del_done`] and
+//! [`Flowtable::hw_stats_done`].
+
+use offsim_traces::hash::FxHashMap;
+use offsim_traces::meta::{FlowKey, PacketMeta, flags, proto, tcp_flags};
+use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
+
+use crate::conntrack::tcp::TcpState;
+use crate::conntrack::{Conntrack, CtId, Dir, ProtoState, status};
+
+/// Which kernel's flowtable semantics to model.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelFlavour {
+    /// Linux 5.15–6.13 ("mid"): FIN/RST on the fast path tears the flow down at once; the
+    /// conntrack timeout after teardown is `table[state] − offload_timeout`.
+    #[serde(alias = "5.15", alias = "6.1", alias = "6.6", alias = "mid")]
+    Mid,
+    /// Linux ≥ 6.14 ("new"): FIN/RST set CLOSING and the flow stays in software until a SYN
+    /// or the timeout; the fix-up distinguishes expired and closing flows.
+    #[default]
+    #[serde(alias = "6.14", alias = "new")]
+    New,
+}
+
+impl KernelFlavour {
+    /// Parses `5.15`, `6.1`, `6.6`, `6.12`, `6.14`, `6.18`, `mid`, `new`.
+    pub fn parse(s: &str) -> Option<KernelFlavour> {
+        match s {
+            "mid" => return Some(KernelFlavour::Mid),
+            "new" => return Some(KernelFlavour::New),
+            _ => {}
+        }
+        let mut it = s.split('.');
+        let major: u32 = it.next()?.parse().ok()?;
+        let minor: u32 = it.next().unwrap_or("0").parse().ok()?;
+        match (major, minor) {
+            (5, m) if m >= 15 => Some(KernelFlavour::Mid),
+            (6, m) if m < 14 => Some(KernelFlavour::Mid),
+            (6, _) => Some(KernelFlavour::New),
+            (m, _) if m > 6 => Some(KernelFlavour::New),
+            _ => None,
+        }
+    }
+
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelFlavour::Mid => "5.15-6.13",
+            KernelFlavour::New => ">=6.14",
+        }
+    }
+}
+
+/// Flowtable configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FtConfig {
+    /// Kernel flavour.
+    pub flavour: KernelFlavour,
+    /// `nf_flowtable_tcp_timeout` in seconds (default 30).
+    pub tcp_timeout_s: u32,
+    /// `nf_flowtable_udp_timeout` in seconds (default 30).
+    pub udp_timeout_s: u32,
+    /// Path MTU of the egress devices (IP length above it bails to the slow path).
+    pub mtu: u32,
+    /// `flags offload`.
+    pub hw_offload: bool,
+    /// `counter`: fast-path packets are added to conntrack accounting.
+    pub counter: bool,
+    /// Interfaces the flowtable is attached to (its `devices`).
+    pub devices: Vec<u32>,
+}
+
+impl Default for FtConfig {
+    fn default() -> Self {
+        FtConfig {
+            flavour: KernelFlavour::New,
+            tcp_timeout_s: 30,
+            udp_timeout_s: 30,
+            mtu: 1500,
+            hw_offload: false,
+            counter: false,
+            devices: Vec::new(),
+        }
+    }
+}
+
+/// The flowtable lookup key of one direction (`struct flow_offload_tuple` up to `__hash`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FtKey {
+    /// The direction's tuple (addresses, ports, protocol, family).
+    pub tuple: FlowKey,
+    /// Input interface.
+    pub iif: u32,
+    /// Encapsulation ids (VLAN / PPPoE session), outer first.
+    pub encap: [u16; 2],
+    /// Number of encapsulation ids.
+    pub n_encap: u8,
+}
+
+impl FtKey {
+    /// The key of a packet arriving on `iif`.
+    pub fn of_packet(m: &PacketMeta, iif: u32) -> FtKey {
+        let mut k = FtKey {
+            tuple: FlowKey {
+                src: m.src,
+                dst: m.dst,
+                sport: m.sport,
+                dport: m.dport,
+                proto: m.l4proto,
+                version: m.ip_version,
+            },
+            iif,
+            ..FtKey::default()
+        };
+        let mut n = 0usize;
+        for i in 0..(m.vlan_count as usize).min(2) {
+            k.encap[n] = m.vlan[i];
+            n += 1;
+        }
+        if m.has(flags::PPPOE) && n < 2 {
+            k.encap[n] = m.pppoe_session;
+            n += 1;
+        }
+        k.n_encap = n as u8;
+        k
+    }
+}
+
+/// Per-flow flags (`enum nf_flow_flags`).
+pub mod fflags {
+    /// Source NAT.
+    pub const SNAT: u16 = 1 << 0;
+    /// Destination NAT.
+    pub const DNAT: u16 = 1 << 1;
+    /// FIN/RST seen (≥ 6.14).
+    pub const CLOSING: u16 = 1 << 2;
+    /// Being removed; lookups miss.
+    pub const TEARDOWN: u16 = 1 << 3;
+    /// Hardware offload requested.
+    pub const HW: u16 = 1 << 4;
+    /// Hardware delete queued.
+    pub const HW_DYING: u16 = 1 << 5;
+    /// Hardware delete done.
+    pub const HW_DEAD: u16 = 1 << 6;
+    /// A hardware work is outstanding.
+    pub const HW_PENDING: u16 = 1 << 7;
+}
+
+/// Handle of a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowId(pub u32);
+
+/// Why a flow left the flowtable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeardownCause {
+    /// Idle for the flowtable timeout.
+    Timeout,
+    /// FIN or RST seen on the fast path (5.15–6.13), or a SYN on a CLOSING flow (≥ 6.14).
+    TcpFlags,
+    /// The conntrack entry died.
+    CtDying,
+    /// The flowtable was flushed (ruleset reload).
+    Flush,
+}
+
+impl TeardownCause {
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TeardownCause::Timeout => "timeout",
+            TeardownCause::TcpFlags => "tcp_fin_rst",
+            TeardownCause::CtDying => "ct_dying",
+            TeardownCause::Flush => "flush",
+        }
+    }
+}
+
+/// Hardware state of a flow as seen by the flowtable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HwState {
+    /// Not requested (software flowtable, or not yet).
+    #[default]
+    None,
+    /// An add is outstanding.
+    Pending,
+    /// The NIC accepted at least one direction (`IPS_HW_OFFLOAD`).
+    Offloaded,
+    /// The NIC refused; the flow stays in software and is retried on refresh.
+    Refused,
+}
+
+/// One flowtable entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Flow {
+    /// Its conntrack entry.
+    pub ct: CtId,
+    /// Keys of the ORIGINAL and REPLY directions.
+    pub keys: [FtKey; 2],
+    /// Expiry (`flow->timeout`).
+    pub timeout: SimTime,
+    /// [`fflags`].
+    pub flags: u16,
+    /// Creation time.
+    pub created: SimTime,
+    /// Fast-path packets per direction.
+    pub packets: [u64; 2],
+    /// Fast-path L3 bytes per direction.
+    pub bytes: [u64; 2],
+    /// Hardware state.
+    pub hw: HwState,
+    /// Why it was torn down.
+    pub teardown: Option<TeardownCause>,
+    /// Whether the timeout had passed at teardown.
+    expired: bool,
+}
+
+impl Flow {
+    /// Whether a flag is set.
+    pub fn has(&self, f: u16) -> bool {
+        self.flags & f != 0
+    }
+    /// L4 protocol.
+    pub fn l4proto(&self) -> u8 {
+        self.keys[0].tuple.proto
+    }
+}
+
+/// Why a packet on a flowtable device did not take the fast path before the lookup
+/// (`nf_flow_offload_*_hook` parse failures).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BailReason {
+    /// IPv4 fragment.
+    Fragment,
+    /// IPv4 header options.
+    IpOptions,
+    /// Not TCP/UDP, or IPv6 extension headers before the transport header.
+    NotTcpUdp,
+    /// TTL / hop limit ≤ 1.
+    TtlExpired,
+    /// Transport header not in the packet.
+    Truncated,
+}
+
+/// The fast path's decision for one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastPath {
+    /// The interface has no flowtable hook.
+    NoHook,
+    /// Parse-level bail-out to the slow path.
+    Bail(BailReason),
+    /// No entry (or a torn-down one).
+    Miss,
+    /// Forwarded in software.
+    Hit {
+        /// The flow.
+        flow: FlowId,
+        /// Direction.
+        dir: Dir,
+        /// The refresh requested a hardware (re-)add.
+        hw_add: bool,
+    },
+    /// An entry matched but the packet goes to the slow path.
+    HitSlow {
+        /// The flow.
+        flow: FlowId,
+        /// Why.
+        reason: SlowReason,
+    },
+}
+
+/// Why a matching packet still took the slow path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlowReason {
+    /// Longer than the path MTU.
+    OverMtu,
+    /// FIN/RST (5.15–6.13) or SYN on a CLOSING flow (≥ 6.14): torn down.
+    TcpFlags,
+}
+
+/// Work for the hardware offload pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HwRequest {
+    /// Install both directions.
+    Add(FlowId),
+    /// Remove both directions.
+    Del(FlowId),
+    /// Read counters / last use.
+    Stats(FlowId),
+}
+
+/// Why `flow add` did not create an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddRefusal {
+    /// IPv4 options (or an IPsec path).
+    IpOptions,
+    /// No conntrack entry (invalid or untracked).
+    NoConntrack,
+    /// TCP packet with FIN or RST.
+    TcpFinRst,
+    /// TCP connection not ESTABLISHED + ASSURED yet.
+    TcpNotEstablished,
+    /// Not TCP or UDP.
+    Protocol,
+    /// A helper, sequence adjustment or NAT clash.
+    Helper,
+    /// The conntrack entry is not confirmed yet (first packet of a connection).
+    Unconfirmed,
+    /// Already offloaded (one entry per connection).
+    AlreadyOffloaded,
+}
+
+impl AddRefusal {
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AddRefusal::IpOptions => "ip_options",
+            AddRefusal::NoConntrack => "no_conntrack",
+            AddRefusal::TcpFinRst => "tcp_fin_rst",
+            AddRefusal::TcpNotEstablished => "tcp_not_established",
+            AddRefusal::Protocol => "protocol",
+            AddRefusal::Helper => "helper",
+            AddRefusal::Unconfirmed => "unconfirmed",
+            AddRefusal::AlreadyOffloaded => "already_offloaded",
+        }
+    }
+}
+
+/// Flowtable statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FtStats {
+    /// Entries created.
+    pub added: u64,
+    /// Entries torn down, by cause (timeout, flags, ct dying, flush).
+    pub teardown: [u64; 4],
+    /// Entries freed.
+    pub freed: u64,
+    /// Fast-path hits.
+    pub hits: u64,
+    /// Lookups that missed.
+    pub misses: u64,
+    /// Bail-outs before lookup.
+    pub bails: u64,
+    /// Timeout refreshes written.
+    pub refreshes: u64,
+    /// Peak number of entries.
+    pub peak: u64,
+}
+
+/// A flowtable.
+#[derive(Debug)]
+pub struct Flowtable {
+    cfg: FtConfig,
+    flows: Vec<Option<Flow>>,
+    free: Vec<u32>,
+    map: FxHashMap<FtKey, (FlowId, Dir)>,
+    live: u32,
+    next_gc: SimTime,
+    /// Work for the hardware pipeline, drained by the caller.
+    pub hw_requests: Vec<HwRequest>,
+    /// Statistics.
+    pub stats: FtStats,
+    /// Flows freed since the caller last looked (for per-flow reporting).
+    pub freed: Vec<Flow>,
+}
+
+const DAY: u64 = 86_400 * NS_PER_SEC;
+
+impl Flowtable {
+    /// An empty flowtable.
+    pub fn new(cfg: FtConfig) -> Self {
+        Flowtable {
+            cfg,
+            flows: Vec::new(),
+            free: Vec::new(),
+            map: FxHashMap::default(),
+            live: 0,
+            next_gc: SimTime(0),
+            hw_requests: Vec::new(),
+            stats: FtStats::default(),
+            freed: Vec::new(),
+        }
+    }
+
+    /// Configuration.
+    pub fn config(&self) -> &FtConfig {
+        &self.cfg
+    }
+
+    /// Live entries (including torn-down ones not yet freed).
+    pub fn len(&self) -> usize {
+        self.live as usize
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// A flow.
+    pub fn get(&self, id: FlowId) -> Option<&Flow> {
+        self.flows.get(id.0 as usize).and_then(|f| f.as_ref())
+    }
+
+    /// Whether the flowtable is attached to interface `iif`.
+    pub fn on_device(&self, iif: u32) -> bool {
+        self.cfg.devices.contains(&iif)
+    }
+
+    fn offload_timeout(&self, l4: u8) -> u64 {
+        u64::from(if l4 == proto::TCP {
+            self.cfg.tcp_timeout_s
+        } else {
+            self.cfg.udp_timeout_s
+        }) * NS_PER_SEC
+    }
+
+    /// `nft_flow_offload_eval` + `flow_offload_add`: creates an entry for the packet's
+    /// connection if it is eligible. `keys` are the two directions' keys as routing resolved
+    /// them (see [`crate::datapath`]).
+    pub fn add(
+        &mut self,
+        now: SimTime,
+        m: &PacketMeta,
+        ct: &mut Conntrack,
+        ctid: Option<CtId>,
+        keys: [FtKey; 2],
+    ) -> Result<FlowId, AddRefusal> {
+        if m.has(flags::IP_OPTIONS) {
+            return Err(AddRefusal::IpOptions);
+        }
+        let Some(id) = ctid else {
+            return Err(AddRefusal::NoConntrack);
+        };
+        let c = ct.get(id);
+        match c.orig.proto {
+            proto::TCP => {
+                if m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
+                    return Err(AddRefusal::TcpFinRst);
+                }
+                if !c.tcp_established() {
+                    return Err(AddRefusal::TcpNotEstablished);
+                }
+            }
+            proto::UDP => {}
+            _ => return Err(AddRefusal::Protocol),
+        }
+        if c.status & (status::HELPER | status::SEQ_ADJUST | status::NAT_CLASH) != 0 {
+            return Err(AddRefusal::Helper);
+        }
+        if c.status & status::CONFIRMED == 0 {
+            return Err(AddRefusal::Unconfirmed);
+        }
+        if c.status & status::OFFLOAD != 0 {
+            return Err(AddRefusal::AlreadyOffloaded);
+        }
+        let l4 = c.orig.proto;
+        let nat = c.nat;
+        let cm = ct.get_mut(id);
+        cm.status |= status::OFFLOAD;
+        if let ProtoState::Tcp(t) = &mut cm.proto {
+            t.set_liberal();
+        }
+        // Park the conntrack timeout far out while offloaded.
+        let left = cm.expires.0.saturating_sub(now.0);
+        match self.cfg.flavour {
+            KernelFlavour::New => cm.expires = SimTime(now.0 + DAY),
+            KernelFlavour::Mid => {
+                if left < DAY / 2 {
+                    cm.expires = SimTime(now.0 + DAY);
+                }
+            }
+        }
+        let mut f = Flow {
+            ct: id,
+            keys,
+            timeout: SimTime(now.0 + self.offload_timeout(l4)),
+            flags: 0,
+            created: now,
+            packets: [0; 2],
+            bytes: [0; 2],
+            hw: HwState::None,
+            teardown: None,
+            expired: false,
+        };
+        if nat.snat {
+            f.flags |= fflags::SNAT;
+        }
+        if nat.dnat {
+            f.flags |= fflags::DNAT;
+        }
+        let fid = match self.free.pop() {
+            Some(i) => FlowId(i),
+            None => {
+                self.flows.push(None);
+                FlowId(self.flows.len() as u32 - 1)
+            }
+        };
+        self.map.insert(keys[0], (fid, Dir::Original));
+        self.map.insert(keys[1], (fid, Dir::Reply));
+        if self.cfg.hw_offload {
+            f.flags |= fflags::HW;
+        }
+        self.flows[fid.0 as usize] = Some(f);
+        self.live += 1;
+        self.stats.added += 1;
+        self.stats.peak = self.stats.peak.max(u64::from(self.live));
+        if self.cfg.hw_offload {
+            self.request_add(fid);
+        }
+        Ok(fid)
+    }
+
+    fn request_add(&mut self, id: FlowId) -> bool {
+        let Some(f) = self.flows[id.0 as usize].as_mut() else {
+            return false;
+        };
+        if f.has(fflags::HW_PENDING) || f.has(fflags::CLOSING) || f.has(fflags::TEARDOWN) {
+            return false;
+        }
+        f.flags |= fflags::HW_PENDING;
+        if f.hw == HwState::None || f.hw == HwState::Refused {
+            f.hw = HwState::Pending;
+        }
+        self.hw_requests.push(HwRequest::Add(id));
+        true
+    }
+
+    /// The fast path for a packet arriving on `iif` (`nf_flow_offload_ip_hook` /
+    /// `nf_flow_offload_ipv6_hook`).
+    pub fn lookup(
+        &mut self,
+        now: SimTime,
+        m: &PacketMeta,
+        iif: u32,
+        ct: &mut Conntrack,
+    ) -> FastPath {
+        if !self.on_device(iif) {
+            return FastPath::NoHook;
+        }
+        if m.ip_version == 4 {
+            if m.has(flags::FRAGMENT) {
+                self.stats.bails += 1;
+                return FastPath::Bail(BailReason::Fragment);
+            }
+            if m.has(flags::IP_OPTIONS) {
+                self.stats.bails += 1;
+                return FastPath::Bail(BailReason::IpOptions);
+            }
+        }
+        if !matches!(m.ip_proto_field, proto::TCP | proto::UDP) {
+            self.stats.bails += 1;
+            return FastPath::Bail(BailReason::NotTcpUdp);
+        }
+        if !m.l4_present() {
+            self.stats.bails += 1;
+            return FastPath::Bail(BailReason::Truncated);
+        }
+        if m.ttl <= 1 {
+            self.stats.bails += 1;
+            return FastPath::Bail(BailReason::TtlExpired);
+        }
+        let key = FtKey::of_packet(m, iif);
+        let Some(&(id, dir)) = self.map.get(&key) else {
+            self.stats.misses += 1;
+            return FastPath::Miss;
+        };
+        let flavour = self.cfg.flavour;
+        let mtu = self.cfg.mtu;
+        let Some(f) = self.flows[id.0 as usize].as_mut() else {
+            self.stats.misses += 1;
+            return FastPath::Miss;
+        };
+        if f.has(fflags::TEARDOWN) || !ct.is_live(f.ct) {
+            self.stats.misses += 1;
+            return FastPath::Miss;
+        }
+        if m.ip_len > mtu {
+            return FastPath::HitSlow {
+                flow: id,
+                reason: SlowReason::OverMtu,
+            };
+        }
+        if m.l4proto == proto::TCP {
+            let fin_rst = m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
+            match flavour {
+                KernelFlavour::Mid => {
+                    if fin_rst {
+                        self.teardown(id, TeardownCause::TcpFlags, now, ct);
+                        return FastPath::HitSlow {
+                            flow: id,
+                            reason: SlowReason::TcpFlags,
+                        };
+                    }
+                }
+                KernelFlavour::New => {
+                    if m.tcp_flags & tcp_flags::SYN != 0 && f.has(fflags::CLOSING) {
+                        self.teardown(id, TeardownCause::TcpFlags, now, ct);
+                        return FastPath::HitSlow {
+                            flow: id,
+                            reason: SlowReason::TcpFlags,
+                        };
+                    }
+                    if fin_rst {
+                        f.flags |= fflags::CLOSING;
+                    }
+                }
+            }
+        }
+        // flow_offload_refresh: write only when it moves the timeout by more than 1 s.
+        let l4 = f.l4proto();
+        let to = self.offload_timeout(l4);
+        let f = self.flows[id.0 as usize].as_mut().expect("flow");
+        let new_timeout = now.0 + to;
+        let mut hw_add = false;
+        if new_timeout.saturating_sub(f.timeout.0) > NS_PER_SEC {
+            f.timeout = SimTime(new_timeout);
+            self.stats.refreshes += 1;
+            if f.has(fflags::HW) && !f.has(fflags::CLOSING) && f.hw != HwState::Offloaded {
+                hw_add = self.request_add(id);
+            } else if f.has(fflags::HW) && !f.has(fflags::CLOSING) {
+                // The kernel re-requests an add on every refresh; with the entry already in
+                // hardware the driver answers "exists", so it changes nothing. offsim skips
+                // the no-op but keeps the one-outstanding-work rule.
+            }
+        }
+        let f = self.flows[id.0 as usize].as_mut().expect("flow");
+        f.packets[dir as usize] += 1;
+        f.bytes[dir as usize] += u64::from(m.ip_len);
+        let counter = self.cfg.counter;
+        let ctid = f.ct;
+        if counter {
+            let c = ct.get_mut(ctid);
+            c.packets[dir as usize] += 1;
+            c.bytes[dir as usize] += u64::from(m.ip_len);
+        }
+        self.stats.hits += 1;
+        FastPath::Hit {
+            flow: id,
+            dir,
+            hw_add,
+        }
+    }
+
+    /// `flow_offload_teardown`: lookups miss from now on; the conntrack entry leaves offload
+    /// and gets its timeout fixed up.
+    pub fn teardown(&mut self, id: FlowId, cause: TeardownCause, now: SimTime, ct: &mut Conntrack) {
+        let flavour = self.cfg.flavour;
+        let Some(f) = self.flows[id.0 as usize].as_mut() else {
+            return;
+        };
+        if f.has(fflags::TEARDOWN) {
+            return;
+        }
+        f.flags |= fflags::TEARDOWN;
+        f.teardown = Some(cause);
+        f.expired = now >= f.timeout;
+        let (l4, closing, expired, ctid) = (f.l4proto(), f.has(fflags::CLOSING), f.expired, f.ct);
+        let idx = match cause {
+            TeardownCause::Timeout => 0,
+            TeardownCause::TcpFlags => 1,
+            TeardownCause::CtDying => 2,
+            TeardownCause::Flush => 3,
+        };
+        self.stats.teardown[idx] += 1;
+        let offload_to = self.offload_timeout(l4);
+        if !ct.is_live(ctid) {
+            return;
+        }
+        let cfg_t = ct.config().timeouts.clone();
+        let c = ct.get_mut(ctid);
+        c.status &= !status::OFFLOAD;
+        // flow_offload_fixup_ct
+        let left = c.expires.0.saturating_sub(now.0);
+        let sec = |s: u32| u64::from(s) * NS_PER_SEC;
+        match flavour {
+            KernelFlavour::New => {
+                let (mut timeout, force) = match &mut c.proto {
+                    ProtoState::Tcp(t) => {
+                        t.fixup_after_offload();
+                        if closing {
+                            t.force_state(TcpState::Close);
+                            (sec(cfg_t.tcp[TcpState::Close as usize]), true)
+                        } else {
+                            (sec(cfg_t.tcp[t.state as usize]), false)
+                        }
+                    }
+                    _ => {
+                        let base = if c.status & status::SEEN_REPLY != 0 {
+                            cfg_t.udp_replied
+                        } else {
+                            cfg_t.udp_unreplied
+                        };
+                        (sec(base), false)
+                    }
+                };
+                if expired && !force {
+                    timeout = timeout.saturating_sub(offload_to);
+                }
+                if force || timeout < left {
+                    c.expires = SimTime(now.0 + timeout);
+                }
+            }
+            KernelFlavour::Mid => {
+                let base = match &mut c.proto {
+                    ProtoState::Tcp(t) => {
+                        t.fixup_after_offload();
+                        sec(cfg_t.tcp[t.state as usize])
+                    }
+                    _ => sec(cfg_t.udp_replied),
+                };
+                let timeout = base.saturating_sub(offload_to);
+                if timeout < left {
+                    c.expires = SimTime(now.0 + timeout);
+                }
+            }
+        }
+    }
+
+    fn free_flow(&mut self, id: FlowId) {
+        if let Some(f) = self.flows[id.0 as usize].take() {
+            for (d, k) in f.keys.iter().enumerate() {
+                if self.map.get(k) == Some(&(id, if d == 0 { Dir::Original } else { Dir::Reply })) {
+                    self.map.remove(k);
+                }
+            }
+            self.live -= 1;
+            self.free.push(id.0);
+            self.stats.freed += 1;
+            self.freed.push(f);
+        }
+    }
+
+    /// When the next GC pass is due.
+    pub fn next_gc(&self) -> SimTime {
+        self.next_gc
+    }
+
+    /// One GC pass (`nf_flow_table_gc_run`, every 1 s). Returns the time of the next pass.
+    pub fn gc(&mut self, now: SimTime, ct: &mut Conntrack) -> SimTime {
+        let ids: Vec<u32> = (0..self.flows.len() as u32)
+            .filter(|&i| self.flows[i as usize].is_some())
+            .collect();
+        for i in ids {
+            let id = FlowId(i);
+            let (timeout, ctid, teardown, hw, closing, hw_dying, hw_dead, hw_pending) = {
+                let f = self.flows[i as usize].as_ref().expect("flow");
+                (
+                    f.timeout,
+                    f.ct,
+                    f.has(fflags::TEARDOWN),
+                    f.has(fflags::HW),
+                    f.has(fflags::CLOSING),
+                    f.has(fflags::HW_DYING),
+                    f.has(fflags::HW_DEAD),
+                    f.has(fflags::HW_PENDING),
+                )
+            };
+            let ct_dying = !ct.is_live(ctid);
+            let mut torn = teardown;
+            if !torn && (now >= timeout || ct_dying) {
+                let cause = if ct_dying {
+                    TeardownCause::CtDying
+                } else {
+                    TeardownCause::Timeout
+                };
+                self.teardown(id, cause, now, ct);
+                torn = true;
+            } else if !torn {
+                // nf_flow_table_extend_ct_timeout: keep the conntrack entry alive.
+                let c = ct.get_mut(ctid);
+                if c.expires.0.saturating_sub(now.0) < 300 * NS_PER_SEC {
+                    match c.tcp_state() {
+                        None => c.expires = SimTime(now.0 + DAY),
+                        Some(TcpState::Established) => c.expires = SimTime(now.0 + DAY),
+                        Some(
+                            TcpState::FinWait
+                            | TcpState::CloseWait
+                            | TcpState::LastAck
+                            | TcpState::TimeWait,
+                        ) => c.expires = SimTime(now.0 + 300 * NS_PER_SEC),
+                        _ => {}
+                    }
+                }
+            }
+            if torn {
+                if !hw {
+                    self.free_flow(id);
+                } else if hw_dead {
+                    self.free_flow(id);
+                } else if !hw_dying && !hw_pending {
+                    let f = self.flows[i as usize].as_mut().expect("flow");
+                    f.flags |= fflags::HW_DYING | fflags::HW_PENDING;
+                    self.hw_requests.push(HwRequest::Del(id));
+                }
+            } else if closing && hw && !hw_dying && !hw_pending {
+                let f = self.flows[i as usize].as_mut().expect("flow");
+                f.flags |= fflags::HW_DYING | fflags::HW_PENDING;
+                self.hw_requests.push(HwRequest::Del(id));
+            } else if hw && !hw_pending {
+                // nf_flow_offload_stats: poll when less than 90 % of the timeout is left.
+                let f = self.flows[i as usize].as_ref().expect("flow");
+                let to = self.offload_timeout(f.l4proto());
+                if f.hw == HwState::Offloaded && f.timeout.0.saturating_sub(now.0) < to * 9 / 10 {
+                    let f = self.flows[i as usize].as_mut().expect("flow");
+                    f.flags |= fflags::HW_PENDING;
+                    self.hw_requests.push(HwRequest::Stats(id));
+                }
+            }
+        }
+        self.next_gc = now + SimDuration::from_secs(1);
+        self.next_gc
+    }
+
+    /// The hardware add work finished: `accepted` = at least one direction is in hardware.
+    pub fn hw_add_done(&mut self, id: FlowId, accepted: bool, ct: &mut Conntrack) {
+        let Some(f) = self.flows.get_mut(id.0 as usize).and_then(|f| f.as_mut()) else {
+            return;
+        };
+        f.flags &= !fflags::HW_PENDING;
+        if f.has(fflags::TEARDOWN) || f.has(fflags::HW_DYING) {
+            return;
+        }
+        if accepted {
+            f.hw = HwState::Offloaded;
+            if ct.is_live(f.ct) {
+                ct.get_mut(f.ct).status |= status::HW_OFFLOAD;
+            }
+        } else if f.hw != HwState::Offloaded {
+            f.hw = HwState::Refused;
+        }
+    }
+
+    /// The hardware delete work finished.
+    pub fn hw_del_done(&mut self, id: FlowId, ct: &mut Conntrack) {
+        let Some(f) = self.flows.get_mut(id.0 as usize).and_then(|f| f.as_mut()) else {
+            return;
+        };
+        f.flags &= !fflags::HW_PENDING;
+        f.flags |= fflags::HW_DEAD;
+        f.hw = HwState::None;
+        if ct.is_live(f.ct) {
+            ct.get_mut(f.ct).status &= !status::HW_OFFLOAD;
+        }
+    }
+
+    /// The hardware stats work finished: `last_used` is the latest hardware hit of either
+    /// direction; `packets`/`bytes` the deltas per direction (added to conntrack accounting
+    /// with `counter`).
+    pub fn hw_stats_done(
+        &mut self,
+        id: FlowId,
+        last_used: Option<SimTime>,
+        packets: [u64; 2],
+        bytes: [u64; 2],
+        ct: &mut Conntrack,
+    ) {
+        let counter = self.cfg.counter;
+        let to_tcp = u64::from(self.cfg.tcp_timeout_s) * NS_PER_SEC;
+        let to_udp = u64::from(self.cfg.udp_timeout_s) * NS_PER_SEC;
+        let Some(f) = self.flows.get_mut(id.0 as usize).and_then(|f| f.as_mut()) else {
+            return;
+        };
+        f.flags &= !fflags::HW_PENDING;
+        let to = if f.l4proto() == proto::TCP {
+            to_tcp
+        } else {
+            to_udp
+        };
+        if let Some(lu) = last_used {
+            f.timeout = f.timeout.max(SimTime(lu.0 + to));
+        }
+        for d in 0..2 {
+            f.packets[d] += packets[d];
+            f.bytes[d] += bytes[d];
+        }
+        if counter && ct.is_live(f.ct) {
+            let c = ct.get_mut(f.ct);
+            for d in 0..2 {
+                c.packets[d] += packets[d];
+                c.bytes[d] += bytes[d];
+            }
+        }
+    }
+
+    /// Tears every flow down (a ruleset reload deletes and re-creates the flowtable).
+    pub fn flush(&mut self, now: SimTime, ct: &mut Conntrack) {
+        for i in 0..self.flows.len() as u32 {
+            if self.flows[i as usize].is_some() {
+                self.teardown(FlowId(i), TeardownCause::Flush, now, ct);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod test;
