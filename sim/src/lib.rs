@@ -6,4 +6,6 @@
 pub mod cli;
 pub mod conntrack;
 pub mod flowtable;
+pub mod metrics;
 pub mod router;
+pub mod rss;
