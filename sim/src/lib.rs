@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod conntrack;
+pub mod cpu;
 pub mod flowtable;
 pub mod metrics;
 pub mod router;

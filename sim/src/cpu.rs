@@ -1,0 +1,369 @@
+//! The CPU cycle model: per-stage cycle costs (data, from preset files with sources), and the
+//! function that turns a packet's cost drivers into cycles.
+//!
+//! A packet's cycles are the sum of what it actually did: driver RX/TX (with the NAPI poll
+//! cost amortised over the batch), the netdev ingress hook and flowtable lookup where a
+//! flowtable is attached, and on the slow path `ip_rcv`, routing, each hook with base chains,
+//! each base chain entered, every rule and expression the evaluator reported, set lookups by
+//! kind, jumps, conntrack lookup or creation, NAT mangling and setup, and forwarding/output.
+//! A cache term adds the expected last-level-cache misses when the conntrack + flowtable
+//! working set outgrows the LLC.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Cycle costs per stage. Every field is cycles on the preset's core.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageCycles {
+    /// Driver receive per packet (descriptor, skb/xdp_buff setup, DMA unmap).
+    pub driver_rx: f64,
+    /// Driver transmit per packet.
+    pub driver_tx: f64,
+    /// NAPI poll overhead per poll, shared by the packets of the batch.
+    pub napi_poll: f64,
+    /// netdev ingress hook traversal (paid when a netdev chain or flowtable is attached).
+    pub netdev_ingress: f64,
+    /// Flowtable lookup (key build + hash lookup).
+    pub ft_lookup: f64,
+    /// Flowtable fast-path forwarding after a hit (refresh, NAT rewrite, TTL, neighbour xmit).
+    pub ft_xmit: f64,
+    /// `ip_rcv` and `nf_conntrack_in` bookkeeping outside the lookup.
+    pub ip_rcv: f64,
+    /// Route lookup.
+    pub fib_lookup: f64,
+    /// `ip_forward`, output, neighbour, qdisc (slow path only).
+    pub forward: f64,
+    /// Per netfilter hook that has at least one nftables base chain (`nf_hook_slow`).
+    pub hook: f64,
+    /// Per base chain entered (`nft_do_chain` setup).
+    pub chain: f64,
+    /// Per rule evaluated.
+    pub rule: f64,
+    /// Per expression evaluated beyond the first of a rule.
+    pub expr: f64,
+    /// Per hash-set lookup.
+    pub set_hash: f64,
+    /// Per interval (rbtree) set lookup.
+    pub set_interval: f64,
+    /// Per concatenated / ranged (pipapo) set lookup.
+    pub set_concat: f64,
+    /// Per jump/goto.
+    pub jump: f64,
+    /// Per statement executed (counter, log, mark set …).
+    pub stmt: f64,
+    /// Conntrack lookup of an existing entry, incl. state update.
+    pub ct_lookup: f64,
+    /// Conntrack creation of a new entry (alloc, init, confirm/insert).
+    pub ct_new: f64,
+    /// Per-packet NAT rewrite (checksums) on the slow path.
+    pub nat_mangle: f64,
+    /// NAT binding setup for a new connection (port selection).
+    pub nat_setup: f64,
+    /// Per fragment handled by defragmentation.
+    pub defrag: f64,
+    /// Per hardware offload work item (add/del/stats) run by the workqueue.
+    pub offload_work: f64,
+    /// Per flow visited by the flowtable GC (every second).
+    pub gc_per_flow: f64,
+    /// Penalty per expected last-level-cache miss.
+    pub cache_miss: f64,
+}
+
+/// Power figures of the CPU complex.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuPower {
+    /// Platform power that does not depend on load (SoC, memory, board), W.
+    pub platform_w: f64,
+    /// Extra power of one fully busy core over idle, W.
+    pub core_dynamic_w: f64,
+}
+
+/// A CPU preset: cores, clock, queues, costs, power, and where every number comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuConfig {
+    /// Preset name.
+    pub name: String,
+    /// What it models.
+    pub description: String,
+    /// Cores that process packets.
+    pub cores: u16,
+    /// Clock in GHz.
+    pub freq_ghz: f64,
+    /// Receive queues (RSS); 0 = one per core.
+    pub rx_queues: u16,
+    /// RX ring descriptors per queue (packets that can wait).
+    pub rx_ring: u32,
+    /// NAPI budget (largest batch).
+    pub napi_budget: u32,
+    /// Last-level cache size in bytes.
+    pub llc_bytes: f64,
+    /// Bytes of working set per conntrack entry (nf_conn + extensions + hash nodes).
+    pub ct_entry_bytes: f64,
+    /// Bytes per flowtable entry.
+    pub ft_entry_bytes: f64,
+    /// Interrupt coalescing delay added to a packet that finds its core idle, ns.
+    pub irq_delay_ns: u64,
+    /// DMA / driver latency added to every CPU-path packet, ns.
+    pub dma_latency_ns: u64,
+    /// Background utilisation of each core (timers, housekeeping), fraction.
+    pub housekeeping_util: f64,
+    /// Stage costs.
+    pub cycles: StageCycles,
+    /// Power.
+    pub power: CpuPower,
+    /// Source of every figure: field name → citation.
+    pub sources: BTreeMap<String, String>,
+}
+
+/// What a packet did on the CPU, as counted by the datapath.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CostDrivers {
+    /// The netdev ingress hook ran (flowtable or netdev chain attached).
+    pub netdev_ingress: bool,
+    /// A flowtable lookup happened.
+    pub ft_lookup: bool,
+    /// The packet was forwarded by the flowtable fast path.
+    pub ft_hit: bool,
+    /// The packet took the classic path (`ip_rcv` onward).
+    pub slow: bool,
+    /// The packet was forwarded by the slow path (routing, forward, output).
+    pub forwarded: bool,
+    /// Hooks with base chains traversed.
+    pub hooks: u16,
+    /// Base chains entered.
+    pub chains: u16,
+    /// Rules evaluated.
+    pub rules: u32,
+    /// Expressions evaluated.
+    pub exprs: u32,
+    /// Hash-set lookups.
+    pub set_hash: u16,
+    /// Interval-set lookups.
+    pub set_interval: u16,
+    /// Concatenation / range (pipapo) lookups.
+    pub set_concat: u16,
+    /// Jumps and gotos.
+    pub jumps: u16,
+    /// Statements executed.
+    pub stmts: u16,
+    /// Conntrack looked an existing entry up.
+    pub ct_lookup: bool,
+    /// Conntrack created an entry.
+    pub ct_new: bool,
+    /// NAT rewrite on the slow path.
+    pub nat_mangle: bool,
+    /// NAT binding set up.
+    pub nat_setup: bool,
+    /// Fragments handled by defrag (the fragment itself, or joined ones).
+    pub frags: u16,
+    /// NAPI batch size the packet was received in (1 = alone).
+    pub batch: u16,
+}
+
+/// Errors in a CPU preset or override.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CpuError {
+    /// Unknown preset name.
+    #[error("unknown CPU preset `{0}` (available: {1})")]
+    UnknownPreset(String, String),
+    /// The preset data does not parse.
+    #[error("CPU preset `{name}`: {msg}")]
+    BadPreset {
+        /// Preset.
+        name: String,
+        /// Message.
+        msg: String,
+    },
+    /// A value is out of range.
+    #[error("cpu.{field}: {msg}")]
+    Invalid {
+        /// Field.
+        field: &'static str,
+        /// Why.
+        msg: String,
+    },
+}
+
+const PRESETS: &[(&str, &str)] = &[
+    ("x86-server", include_str!("../presets/cpu/x86-server.toml")),
+    ("mt7621", include_str!("../presets/cpu/mt7621.toml")),
+    ("mt7986", include_str!("../presets/cpu/mt7986.toml")),
+];
+
+impl CpuConfig {
+    /// Names of the built-in presets.
+    pub fn preset_names() -> Vec<&'static str> {
+        PRESETS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// The raw TOML of a built-in preset.
+    pub fn preset_toml(name: &str) -> Result<&'static str, CpuError> {
+        PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                CpuError::UnknownPreset(name.to_string(), Self::preset_names().join(", "))
+            })
+    }
+
+    /// Loads a built-in preset.
+    pub fn preset(name: &str) -> Result<CpuConfig, CpuError> {
+        let t = Self::preset_toml(name)?;
+        let c: CpuConfig = toml::from_str(t).map_err(|e| CpuError::BadPreset {
+            name: name.to_string(),
+            msg: e.to_string(),
+        })?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), CpuError> {
+        let bad = |field: &'static str, msg: &str| {
+            Err(CpuError::Invalid {
+                field,
+                msg: msg.to_string(),
+            })
+        };
+        if self.cores == 0 || self.cores > 1024 {
+            return bad("cores", "must be between 1 and 1024");
+        }
+        if !(self.freq_ghz > 0.01 && self.freq_ghz < 20.0) {
+            return bad("freq_ghz", "must be between 0.01 and 20");
+        }
+        if self.rx_ring == 0 || self.rx_ring > 1 << 20 {
+            return bad("rx_ring", "must be between 1 and 1048576");
+        }
+        if self.napi_budget == 0 {
+            return bad("napi_budget", "must be at least 1");
+        }
+        if !(0.0..0.9).contains(&self.housekeeping_util) {
+            return bad("housekeeping_util", "must be in [0, 0.9)");
+        }
+        let c = &self.cycles;
+        for (name, v) in [
+            ("cycles.driver_rx", c.driver_rx),
+            ("cycles.driver_tx", c.driver_tx),
+            ("cycles.rule", c.rule),
+            ("cycles.ct_lookup", c.ct_lookup),
+            ("cycles.ct_new", c.ct_new),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(CpuError::Invalid {
+                    field: "cycles",
+                    msg: format!("{name} must be a non-negative number"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Receive queues actually used.
+    pub fn queues(&self) -> u16 {
+        if self.rx_queues == 0 {
+            self.cores
+        } else {
+            self.rx_queues.min(self.cores)
+        }
+    }
+
+    /// Cycles per nanosecond.
+    pub fn cycles_per_ns(&self) -> f64 {
+        self.freq_ghz
+    }
+
+    /// Probability that a conntrack/flowtable access misses the LLC given the working set
+    /// (uniform access; zero while the working set fits).
+    pub fn miss_probability(&self, ct_entries: usize, ft_entries: usize) -> f64 {
+        let ws = ct_entries as f64 * self.ct_entry_bytes + ft_entries as f64 * self.ft_entry_bytes;
+        if ws <= self.llc_bytes || ws <= 0.0 {
+            0.0
+        } else {
+            1.0 - self.llc_bytes / ws
+        }
+    }
+
+    /// Cycles for one packet.
+    #[inline]
+    pub fn cycles(&self, d: &CostDrivers, miss_p: f64) -> f64 {
+        let c = &self.cycles;
+        let mut cy = c.driver_rx + c.napi_poll / f64::from(d.batch.max(1));
+        let mut table_accesses = 0.0;
+        if d.netdev_ingress {
+            cy += c.netdev_ingress;
+        }
+        if d.ft_lookup {
+            cy += c.ft_lookup;
+            table_accesses += 1.0;
+        }
+        if d.ft_hit {
+            cy += c.ft_xmit + c.driver_tx;
+        }
+        cy += f64::from(d.frags) * c.defrag;
+        if d.slow {
+            cy += c.ip_rcv;
+            cy += f64::from(d.hooks) * c.hook + f64::from(d.chains) * c.chain;
+            cy += f64::from(d.rules) * c.rule + f64::from(d.exprs.saturating_sub(d.rules)) * c.expr;
+            cy += f64::from(d.set_hash) * c.set_hash
+                + f64::from(d.set_interval) * c.set_interval
+                + f64::from(d.set_concat) * c.set_concat;
+            cy += f64::from(d.jumps) * c.jump + f64::from(d.stmts) * c.stmt;
+            if d.ct_new {
+                cy += c.ct_new;
+                table_accesses += 2.0;
+            } else if d.ct_lookup {
+                cy += c.ct_lookup;
+                table_accesses += 1.0;
+            }
+            if d.nat_setup {
+                cy += c.nat_setup;
+            }
+            if d.nat_mangle {
+                cy += c.nat_mangle;
+            }
+            if d.forwarded {
+                cy += c.fib_lookup + c.forward + c.driver_tx;
+            }
+        }
+        cy + table_accesses * miss_p * c.cache_miss
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn presets_load_and_cite_every_number() {
+        for name in CpuConfig::preset_names() {
+            let c = CpuConfig::preset(name).unwrap_or_else(|e| panic!("{e}"));
+            let t: toml::Value = toml::from_str(CpuConfig::preset_toml(name).unwrap()).unwrap();
+            let mut fields: Vec<String> = Vec::new();
+            for (k, v) in t.as_table().unwrap() {
+                match v {
+                    toml::Value::Table(sub) if k != "sources" => {
+                        fields.extend(sub.keys().map(|s| format!("{k}.{s}")))
+                    }
+                    toml::Value::Table(_) => {}
+                    _ if k == "name" || k == "description" => {}
+                    _ => fields.push(k.clone()),
+                }
+            }
+            for f in fields {
+                assert!(c.sources.contains_key(&f), "{name}: no source for `{f}`");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_preset_names_the_choices() {
+        let e = CpuConfig::preset("z80").unwrap_err().to_string();
+        assert!(e.contains("x86-server") && e.contains("mt7621"), "{e}");
+    }
+}
