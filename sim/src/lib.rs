@@ -8,5 +8,7 @@ pub mod conntrack;
 pub mod cpu;
 pub mod flowtable;
 pub mod metrics;
+pub mod replay;
 pub mod router;
 pub mod rss;
+pub mod sides;
