@@ -3,7 +3,8 @@
 //! * `single`: every packet arrives on the LAN interface (the simple oracle topology).
 //! * `flow`: as a real router sees traffic: the first packet seen of a flow is the
 //!   connection's ORIGINAL direction and arrives on the LAN side; the reverse tuple arrives on
-//!   the WAN side. ICMP errors arrive on the side opposite to the flow they quote; protocols
+//!   the WAN side. ICMP errors arrive on the side opposite to the flow they quote; a new flow
+//!   between two addresses already seen takes the side of that address pair; protocols
 //!   without ports are keyed by address pair (the classification the flowtable oracle's
 //!   `split-dirs.py` uses, so both replay the same way).
 //! * `lan=CIDR,…`: a packet whose source is in one of the prefixes arrives on the LAN side.
@@ -253,10 +254,13 @@ mod test {
         assert_eq!(s.side(&q), Side::Lan);
         assert_eq!(s.side(&r), Side::Wan);
         assert_eq!(s.side(&q), Side::Lan);
-        // A server that later opens a connection towards the client's address: its first
-        // packet is ORIGINAL, hence LAN (the flow's key is new).
+        // A new flow between addresses already seen takes the side of the address pair
+        // (split-dirs.py does the same), so a server's new flow to the client is WAN side.
         let other = Pkt::udp("198.51.100.9:999", "192.0.2.1:7").build();
-        assert_eq!(s.side(&other), Side::Lan);
+        assert_eq!(s.side(&other), Side::Wan);
+        // A new flow between new addresses is LAN side.
+        let fresh = Pkt::udp("203.0.113.5:999", "192.0.2.77:7").build();
+        assert_eq!(s.side(&fresh), Side::Lan);
         // ICMP error about the first flow, sent by some router towards the client: WAN.
         let err = Pkt::icmp("203.0.113.1", "192.0.2.1", 3, 3, 0)
             .quoting(&q)
