@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod replay;
 pub mod router;
 pub mod rss;
+pub mod scenario;
 pub mod sides;

@@ -1,0 +1,856 @@
+//! Scenario files (TOML): what to simulate.
+//!
+//! Two steps, as in ripgrep's `LowArgs → HiArgs`: the file is deserialised into a plain
+//! [`ScenarioSpec`] that records what the user wrote (unknown keys are errors that name the
+//! key, file and position), then [`ScenarioSpec::resolve`] validates it into a typed
+//! [`Scenario`] (presets loaded, overrides applied, paths resolved relative to the file).
+//!
+//! ```toml
+//! name = "home-router"
+//! seed = 1
+//! [trace]            # a capture, or a generated trace
+//! generate = { profile = "home-router", packets = 200000 }
+//! [ruleset]
+//! file = "rulesets/fw4-offload.nft"
+//! [cpu]
+//! preset = "mt7621"  # any other key overrides the preset's field: cores = 4
+//! [nic]
+//! preset = "mt7621-ppe"
+//! [kernel]
+//! flavour = "6.6"
+//! conntrack = "openwrt"
+//! [replay]
+//! rate_gbps = 0.5
+//! [slo]
+//! p99_latency_us = 2000
+//! policies = ["none", "software", "hardware"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cpu::{CpuConfig, CpuError};
+use crate::flowtable::KernelFlavour;
+use crate::sides::SideMode;
+
+/// Errors in a scenario file. Display names the file and, where known, the key and position.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// File.
+        file: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or schema error (unknown key, wrong type); the message has line and column.
+    #[error("{file}: {msg}")]
+    Parse {
+        /// File.
+        file: String,
+        /// Message from the TOML parser.
+        msg: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{file}: `{key}`: {msg}")]
+    Invalid {
+        /// File.
+        file: String,
+        /// Dotted key.
+        key: String,
+        /// Why.
+        msg: String,
+    },
+}
+
+/// Where packets come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    /// A pcap/pcapng file, relative to the scenario file.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// A generated trace.
+    #[serde(default)]
+    pub generate: Option<GenSpec>,
+}
+
+/// A `trace gen` specification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenSpec {
+    /// Profile name (`home-router`, `enterprise`, `datacenter`, `synflood`).
+    pub profile: String,
+    /// Packets to generate.
+    #[serde(default)]
+    pub packets: Option<u64>,
+    /// Or seconds of traffic.
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// Generator seed (default: the scenario seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// The ruleset and the router's interfaces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesetSpec {
+    /// `nft list ruleset` text or `nft -j` JSON, relative to the scenario file.
+    pub file: PathBuf,
+    /// LAN interface name.
+    #[serde(default = "default_iif")]
+    pub iif: String,
+    /// WAN interface name.
+    #[serde(default = "default_oif")]
+    pub oif: String,
+    /// How packets map to interfaces: `flow` (default), `single`, or `lan=CIDR,...`.
+    #[serde(default = "default_sides")]
+    pub sides: String,
+}
+
+fn default_iif() -> String {
+    "lan0".into()
+}
+fn default_oif() -> String {
+    "wan0".into()
+}
+fn default_sides() -> String {
+    "flow".into()
+}
+
+/// Kernel behaviour.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSpec {
+    /// Kernel version or flavour: `6.6`, `6.14`, `mid`, `new`.
+    #[serde(default = "default_flavour")]
+    pub flavour: String,
+    /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
+    #[serde(default = "default_ct")]
+    pub conntrack: String,
+    /// `nf_flowtable_tcp_timeout` / `udp_timeout` in seconds.
+    #[serde(default = "default_ft_timeout")]
+    pub flowtable_timeout_s: u32,
+    /// `nf_conntrack_max` (default: unlimited).
+    #[serde(default)]
+    pub conntrack_max: Option<u32>,
+    /// `nf_conntrack_tcp_loose`.
+    #[serde(default = "yes")]
+    pub tcp_loose: bool,
+    /// `nf_conntrack_tcp_be_liberal`.
+    #[serde(default)]
+    pub tcp_be_liberal: bool,
+    /// Path MTU of the egress interfaces (bytes of IP).
+    #[serde(default = "default_mtu")]
+    pub mtu: u32,
+}
+
+fn default_flavour() -> String {
+    "6.6".into()
+}
+fn default_ct() -> String {
+    "openwrt".into()
+}
+fn default_ft_timeout() -> u32 {
+    30
+}
+fn default_mtu() -> u32 {
+    1500
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for KernelSpec {
+    fn default() -> Self {
+        KernelSpec {
+            flavour: default_flavour(),
+            conntrack: default_ct(),
+            flowtable_timeout_s: default_ft_timeout(),
+            conntrack_max: None,
+            tcp_loose: true,
+            tcp_be_liberal: false,
+            mtu: default_mtu(),
+        }
+    }
+}
+
+/// Replay settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySpec {
+    /// Divide recorded gaps by this factor.
+    #[serde(default)]
+    pub speedup: Option<f64>,
+    /// Retime to this offered rate in packets/s.
+    #[serde(default)]
+    pub rate_pps: Option<f64>,
+    /// Retime to this offered rate in Gbit/s on the wire.
+    #[serde(default)]
+    pub rate_gbps: Option<f64>,
+    /// Replays of the trace with fresh tuples (default 1).
+    #[serde(default)]
+    pub loops: Option<u32>,
+    /// Seconds excluded from the figures at the start.
+    #[serde(default)]
+    pub warmup_s: Option<f64>,
+}
+
+/// Service-level objective.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloSpec {
+    /// Highest acceptable p99 latency in µs.
+    #[serde(default)]
+    pub p99_latency_us: Option<f64>,
+    /// Highest acceptable drop rate (fraction of offered packets).
+    #[serde(default)]
+    pub max_drop_rate: Option<f64>,
+    /// Highest acceptable mean CPU utilisation (fraction).
+    #[serde(default)]
+    pub max_cpu: Option<f64>,
+}
+
+/// Report settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    /// Time-series interval in ms.
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+    /// Write per-flow records (`flows.jsonl`).
+    #[serde(default)]
+    pub flows: bool,
+}
+
+fn default_interval() -> u64 {
+    100
+}
+
+impl Default for ReportSpec {
+    fn default() -> Self {
+        ReportSpec {
+            interval_ms: default_interval(),
+            flows: false,
+        }
+    }
+}
+
+/// An offload policy as written: a name, or a table for the what-if policies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PolicySpec {
+    /// `none`, `software` or `hardware`.
+    Name(String),
+    /// A what-if policy.
+    Table(PolicyTable),
+}
+
+/// A what-if offload policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyTable {
+    /// Name in the report.
+    pub name: String,
+    /// Base: `software` or `hardware`.
+    #[serde(default = "default_base")]
+    pub base: String,
+    /// Offload a connection only after this many packets.
+    #[serde(default)]
+    pub after_packets: Option<u64>,
+    /// … or after this many bytes.
+    #[serde(default)]
+    pub after_bytes: Option<u64>,
+    /// Offload only connections above this packet rate (elephants).
+    #[serde(default)]
+    pub min_pps: Option<f64>,
+    /// When the hardware table is full: `refuse` (kernel), `evict-lru`, `evict-least-active`.
+    #[serde(default)]
+    pub admission: Option<String>,
+}
+
+fn default_base() -> String {
+    "hardware".into()
+}
+
+/// A capacity-planning search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    /// Lowest offered rate to consider, Gbit/s.
+    #[serde(default)]
+    pub min_gbps: Option<f64>,
+    /// Highest, Gbit/s.
+    #[serde(default)]
+    pub max_gbps: Option<f64>,
+    /// Bisection steps.
+    #[serde(default)]
+    pub steps: Option<u32>,
+}
+
+/// A scenario file as written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// Name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Seed for everything random.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Packets.
+    pub trace: TraceSpec,
+    /// Ruleset and interfaces.
+    pub ruleset: RulesetSpec,
+    /// CPU preset and overrides.
+    pub cpu: toml::Table,
+    /// NIC preset and overrides.
+    pub nic: toml::Table,
+    /// Kernel behaviour.
+    #[serde(default)]
+    pub kernel: KernelSpec,
+    /// Replay timing.
+    #[serde(default)]
+    pub replay: ReplaySpec,
+    /// Configurations to compare.
+    #[serde(default = "default_policies")]
+    pub policies: Vec<PolicySpec>,
+    /// SLO.
+    #[serde(default)]
+    pub slo: SloSpec,
+    /// Report settings.
+    #[serde(default)]
+    pub report: ReportSpec,
+    /// Parameter grid: dotted key → values.
+    #[serde(default)]
+    pub sweep: Option<BTreeMap<String, Vec<toml::Value>>>,
+    /// Capacity planning.
+    #[serde(default)]
+    pub plan: Option<PlanSpec>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_policies() -> Vec<PolicySpec> {
+    ["none", "software", "hardware"]
+        .iter()
+        .map(|s| PolicySpec::Name((*s).into()))
+        .collect()
+}
+
+/// A scenario file, its raw TOML (for sweeps) and where it lives.
+#[derive(Clone, Debug)]
+pub struct ScenarioFile {
+    /// Path as given.
+    pub path: PathBuf,
+    /// The TOML tree.
+    pub value: toml::Table,
+}
+
+impl ScenarioFile {
+    /// Reads a scenario file.
+    pub fn load(path: &Path) -> Result<ScenarioFile, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let value: toml::Table = toml::from_str(&text).map_err(|e| ScenarioError::Parse {
+            file: file.clone(),
+            msg: e.to_string(),
+        })?;
+        // Check the schema now, with positions, before any sweep rewrites the tree.
+        toml::from_str::<ScenarioSpec>(&text).map_err(|e| ScenarioError::Parse {
+            file,
+            msg: e.to_string(),
+        })?;
+        Ok(ScenarioFile {
+            path: path.to_path_buf(),
+            value,
+        })
+    }
+
+    /// The spec (from the possibly modified tree).
+    pub fn spec(&self) -> Result<ScenarioSpec, ScenarioError> {
+        ScenarioSpec::deserialize(toml::Value::Table(self.value.clone())).map_err(|e| {
+            ScenarioError::Parse {
+                file: self.path.display().to_string(),
+                msg: e.to_string(),
+            }
+        })
+    }
+
+    /// Directory that relative paths are resolved against.
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// A copy with `key` (dotted) set to `v`: how sweep points are made.
+    pub fn with(&self, key: &str, v: toml::Value) -> Result<ScenarioFile, ScenarioError> {
+        let mut value = self.value.clone();
+        let parts: Vec<&str> = key.split('.').collect();
+        let mut t = &mut value;
+        for (i, p) in parts.iter().enumerate() {
+            if i + 1 == parts.len() {
+                t.insert((*p).to_string(), v);
+                break;
+            }
+            let e = t
+                .entry((*p).to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            t = e.as_table_mut().ok_or_else(|| ScenarioError::Invalid {
+                file: self.path.display().to_string(),
+                key: key.to_string(),
+                msg: format!("`{p}` is not a table"),
+            })?;
+        }
+        Ok(ScenarioFile {
+            path: self.path.clone(),
+            value,
+        })
+    }
+}
+
+/// Conntrack timeout flavour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CtFlavour {
+    /// Kernel defaults.
+    Kernel,
+    /// OpenWrt sysctls.
+    Openwrt,
+}
+
+/// A validated offload policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Name in the report.
+    pub name: String,
+    /// Use the flowtable at all.
+    pub flowtable: bool,
+    /// Use the NIC (`flags offload`).
+    pub hardware: bool,
+    /// Offload a connection only after this many packets (0 = kernel behaviour).
+    pub after_packets: u64,
+    /// Or after this many bytes.
+    pub after_bytes: u64,
+    /// Only connections above this packet rate.
+    pub min_pps: f64,
+    /// Admission when the hardware table is full.
+    pub admission: Admission,
+}
+
+/// Hardware-table admission policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Admission {
+    /// Refuse (what drivers do).
+    Refuse,
+    /// Evict the least recently used entry.
+    EvictLru,
+    /// Evict the entry with the fewest packets.
+    EvictLeastActive,
+}
+
+/// A validated scenario (everything except the trace, ruleset and NIC, which their owners
+/// load and validate).
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it came from.
+    pub file: ScenarioFile,
+    /// The spec as written.
+    pub spec: ScenarioSpec,
+    /// Resolved trace file, if any.
+    pub trace_file: Option<PathBuf>,
+    /// Resolved ruleset file.
+    pub ruleset_file: PathBuf,
+    /// CPU.
+    pub cpu: CpuConfig,
+    /// NIC preset name.
+    pub nic_preset: String,
+    /// NIC overrides (every key but `preset`).
+    pub nic_overrides: toml::Table,
+    /// Kernel flavour.
+    pub flavour: KernelFlavour,
+    /// Conntrack timeouts.
+    pub ct: CtFlavour,
+    /// Sides.
+    pub sides: SideMode,
+    /// Policies, in order.
+    pub policies: Vec<Policy>,
+}
+
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+impl ScenarioFile {
+    /// Validates into a [`Scenario`].
+    pub fn resolve(&self) -> Result<Scenario, ScenarioError> {
+        let spec = self.spec()?;
+        let file = self.path.display().to_string();
+        let invalid = |key: &str, msg: String| ScenarioError::Invalid {
+            file: file.clone(),
+            key: key.to_string(),
+            msg,
+        };
+        let dir = self.dir();
+        let trace_file = match (&spec.trace.file, &spec.trace.generate) {
+            (Some(f), None) => Some(dir.join(f)),
+            (None, Some(g)) => {
+                if g.packets.is_some() == g.duration_s.is_some() {
+                    return Err(invalid(
+                        "trace.generate",
+                        "give exactly one of `packets` and `duration_s`".into(),
+                    ));
+                }
+                if let Some(p) = g.packets
+                    && (p == 0 || p > 1_000_000_000)
+                {
+                    return Err(invalid(
+                        "trace.generate.packets",
+                        "must be between 1 and 1e9".into(),
+                    ));
+                }
+                if let Some(d) = g.duration_s
+                    && !(d > 0.0 && d <= 86_400.0)
+                {
+                    return Err(invalid(
+                        "trace.generate.duration_s",
+                        "must be in (0, 86400]".into(),
+                    ));
+                }
+                None
+            }
+            _ => {
+                return Err(invalid(
+                    "trace",
+                    "give exactly one of `file` and `generate`".into(),
+                ));
+            }
+        };
+        // CPU: preset + overrides, unknown override keys rejected by the preset schema.
+        let preset = spec
+            .cpu
+            .get("preset")
+            .and_then(toml::Value::as_str)
+            .ok_or_else(|| invalid("cpu.preset", "missing (a preset name is required)".into()))?;
+        let mut cpu_tree: toml::Table = toml::from_str(
+            CpuConfig::preset_toml(preset).map_err(|e| invalid("cpu.preset", e.to_string()))?,
+        )
+        .map_err(|e| invalid("cpu.preset", e.to_string()))?;
+        let mut over = spec.cpu.clone();
+        over.remove("preset");
+        merge(&mut cpu_tree, &over);
+        let cpu = CpuConfig::deserialize(toml::Value::Table(cpu_tree))
+            .map_err(|e| invalid("cpu", e.to_string()))?;
+        cpu.validate().map_err(|e| match e {
+            CpuError::Invalid { field, msg } => invalid(&format!("cpu.{field}"), msg),
+            other => invalid("cpu", other.to_string()),
+        })?;
+        let nic_preset = spec
+            .nic
+            .get("preset")
+            .and_then(toml::Value::as_str)
+            .ok_or_else(|| invalid("nic.preset", "missing (a preset name is required)".into()))?
+            .to_string();
+        let mut nic_overrides = spec.nic.clone();
+        nic_overrides.remove("preset");
+        let flavour = KernelFlavour::parse(&spec.kernel.flavour).ok_or_else(|| {
+            invalid(
+                "kernel.flavour",
+                format!(
+                    "unknown kernel `{}` (use e.g. 5.15, 6.6, 6.14, mid, new)",
+                    spec.kernel.flavour
+                ),
+            )
+        })?;
+        let ct = match spec.kernel.conntrack.as_str() {
+            "kernel" => CtFlavour::Kernel,
+            "openwrt" => CtFlavour::Openwrt,
+            other => {
+                return Err(invalid(
+                    "kernel.conntrack",
+                    format!("`{other}`: expected `kernel` or `openwrt`"),
+                ));
+            }
+        };
+        if spec.kernel.flowtable_timeout_s == 0 || spec.kernel.flowtable_timeout_s > 86_400 {
+            return Err(invalid(
+                "kernel.flowtable_timeout_s",
+                "must be between 1 and 86400".into(),
+            ));
+        }
+        if !(576..=65_535).contains(&spec.kernel.mtu) {
+            return Err(invalid(
+                "kernel.mtu",
+                "must be between 576 and 65535".into(),
+            ));
+        }
+        let sides =
+            SideMode::parse(&spec.ruleset.sides).map_err(|m| invalid("ruleset.sides", m))?;
+        let r = &spec.replay;
+        let set = [
+            r.speedup.is_some(),
+            r.rate_pps.is_some(),
+            r.rate_gbps.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if set > 1 {
+            return Err(invalid(
+                "replay",
+                "give at most one of `speedup`, `rate_pps`, `rate_gbps`".into(),
+            ));
+        }
+        for (k, v) in [
+            ("replay.speedup", r.speedup),
+            ("replay.rate_pps", r.rate_pps),
+            ("replay.rate_gbps", r.rate_gbps),
+        ] {
+            if let Some(x) = v
+                && !(x.is_finite() && x > 0.0 && x < 1e12)
+            {
+                return Err(invalid(k, format!("must be a positive number, got {x}")));
+            }
+        }
+        if let Some(l) = r.loops
+            && !(1..=255).contains(&l)
+        {
+            return Err(invalid("replay.loops", "must be between 1 and 255".into()));
+        }
+        if let Some(w) = r.warmup_s
+            && !(w.is_finite() && w >= 0.0)
+        {
+            return Err(invalid("replay.warmup_s", "must be >= 0".into()));
+        }
+        if !(1..=60_000).contains(&spec.report.interval_ms) {
+            return Err(invalid(
+                "report.interval_ms",
+                "must be between 1 and 60000".into(),
+            ));
+        }
+        if let Some(d) = spec.slo.max_drop_rate
+            && !(0.0..=1.0).contains(&d)
+        {
+            return Err(invalid("slo.max_drop_rate", "must be in [0, 1]".into()));
+        }
+        if let Some(c) = spec.slo.max_cpu
+            && !(c > 0.0 && c <= 1.0)
+        {
+            return Err(invalid("slo.max_cpu", "must be in (0, 1]".into()));
+        }
+        if let Some(p) = spec.slo.p99_latency_us
+            && !(p.is_finite() && p > 0.0)
+        {
+            return Err(invalid("slo.p99_latency_us", "must be positive".into()));
+        }
+        if spec.policies.is_empty() {
+            return Err(invalid("policies", "at least one policy".into()));
+        }
+        let mut policies = Vec::new();
+        for (i, p) in spec.policies.iter().enumerate() {
+            let key = format!("policies[{i}]");
+            let pol = match p {
+                PolicySpec::Name(n) => match n.as_str() {
+                    "none" => Policy::named(n, false, false),
+                    "software" => Policy::named(n, true, false),
+                    "hardware" => Policy::named(n, true, true),
+                    other => {
+                        return Err(invalid(
+                            &key,
+                            format!(
+                                "unknown policy `{other}` (none, software, hardware, or a table)"
+                            ),
+                        ));
+                    }
+                },
+                PolicySpec::Table(t) => {
+                    let hardware = match t.base.as_str() {
+                        "software" => false,
+                        "hardware" => true,
+                        other => {
+                            return Err(invalid(
+                                &format!("{key}.base"),
+                                format!("`{other}`: expected software or hardware"),
+                            ));
+                        }
+                    };
+                    let admission = match t.admission.as_deref() {
+                        None | Some("refuse") => Admission::Refuse,
+                        Some("evict-lru") => Admission::EvictLru,
+                        Some("evict-least-active") => Admission::EvictLeastActive,
+                        Some(o) => {
+                            return Err(invalid(
+                                &format!("{key}.admission"),
+                                format!("`{o}`: expected refuse, evict-lru or evict-least-active"),
+                            ));
+                        }
+                    };
+                    if let Some(m) = t.min_pps
+                        && !(m.is_finite() && m >= 0.0)
+                    {
+                        return Err(invalid(&format!("{key}.min_pps"), "must be >= 0".into()));
+                    }
+                    Policy {
+                        name: t.name.clone(),
+                        flowtable: true,
+                        hardware,
+                        after_packets: t.after_packets.unwrap_or(0),
+                        after_bytes: t.after_bytes.unwrap_or(0),
+                        min_pps: t.min_pps.unwrap_or(0.0),
+                        admission,
+                    }
+                }
+            };
+            if policies.iter().any(|q: &Policy| q.name == pol.name) {
+                return Err(invalid(
+                    &key,
+                    format!("duplicate policy name `{}`", pol.name),
+                ));
+            }
+            policies.push(pol);
+        }
+        Ok(Scenario {
+            file: self.clone(),
+            trace_file,
+            ruleset_file: dir.join(&spec.ruleset.file),
+            cpu,
+            nic_preset,
+            nic_overrides,
+            flavour,
+            ct,
+            sides,
+            policies,
+            spec,
+        })
+    }
+}
+
+impl Policy {
+    fn named(n: &str, flowtable: bool, hardware: bool) -> Policy {
+        Policy {
+            name: n.to_string(),
+            flowtable,
+            hardware,
+            after_packets: 0,
+            after_bytes: 0,
+            min_pps: 0.0,
+            admission: Admission::Refuse,
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn write(name: &str, body: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("offsim-scn-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("s.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    const OK: &str = r#"
+name = "t"
+[trace]
+generate = { profile = "home-router", packets = 1000 }
+[ruleset]
+file = "r.nft"
+[cpu]
+preset = "mt7621"
+cores = 1
+[nic]
+preset = "mt7621-ppe"
+"#;
+
+    #[test]
+    fn minimal_scenario_resolves_with_overrides() {
+        let p = write("ok", OK);
+        let s = ScenarioFile::load(&p).unwrap().resolve().unwrap();
+        assert_eq!(s.cpu.cores, 1);
+        assert_eq!(s.cpu.name, "mt7621");
+        assert_eq!(s.policies.len(), 3);
+        assert_eq!(s.flavour, KernelFlavour::Mid);
+        assert_eq!(s.ruleset_file, p.parent().unwrap().join("r.nft"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let p = write("unk", &format!("{OK}\n[replay]\nspeed = 2\n"));
+        let e = ScenarioFile::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("s.toml") && e.contains("speed") && e.contains("line"),
+            "{e}"
+        );
+        let p = write("unkcpu", &OK.replace("cores = 1", "corez = 1"));
+        let e = ScenarioFile::load(&p)
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("corez") && e.contains("cpu"), "{e}");
+    }
+
+    #[test]
+    fn absurd_values_are_rejected() {
+        for (bad, key) in [
+            ("[replay]\nrate_gbps = -1\n", "replay.rate_gbps"),
+            ("[replay]\nloops = 0\n", "replay.loops"),
+            ("[kernel]\nflavour = \"2.4\"\n", "kernel.flavour"),
+            ("[slo]\nmax_drop_rate = 2\n", "slo.max_drop_rate"),
+            ("policies = [\"turbo\"]\n", "policies[0]"),
+        ] {
+            let body = if bad.starts_with("policies") {
+                format!("{bad}{OK}")
+            } else {
+                format!("{OK}\n{bad}")
+            };
+            let p = write(key, &body);
+            let e = ScenarioFile::load(&p)
+                .unwrap()
+                .resolve()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        let p = write("cores0", &OK.replace("cores = 1", "cores = 0"));
+        let e = ScenarioFile::load(&p)
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cpu.cores"), "{e}");
+    }
+
+    #[test]
+    fn sweep_points_rewrite_any_key() {
+        let p = write("sw", OK);
+        let f = ScenarioFile::load(&p).unwrap();
+        let g = f.with("cpu.cores", toml::Value::Integer(2)).unwrap();
+        assert_eq!(g.resolve().unwrap().cpu.cores, 2);
+        let g = f.with("replay.rate_gbps", toml::Value::Float(0.5)).unwrap();
+        assert_eq!(g.resolve().unwrap().spec.replay.rate_gbps, Some(0.5));
+    }
+}
