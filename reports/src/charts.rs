@@ -31,6 +31,8 @@ pub const WIDTH: u32 = 960;
 pub const HEIGHT: u32 = 420;
 /// Height of a two-panel chart, pixels.
 pub const HEIGHT_TALL: u32 = 640;
+/// Height of the three-panel hardware table chart, pixels.
+pub const HEIGHT_NIC: u32 = 840;
 
 /// Most runs drawn on a time-series or path-mix chart (the rest are summarised in tables).
 pub const MAX_RUNS_PER_CHART: usize = 12;
@@ -135,7 +137,8 @@ pub struct Chart {
 impl Chart {
     fn height(&self) -> u32 {
         match self.kind {
-            ChartKind::Nic | ChartKind::PlanKnee => HEIGHT_TALL,
+            ChartKind::Nic => HEIGHT_NIC,
+            ChartKind::PlanKnee => HEIGHT_TALL,
             _ => HEIGHT,
         }
     }
@@ -349,6 +352,19 @@ fn run_color(report: &Report, r: &Run) -> RGBColor {
     color(p.iter().position(|x| *x == r.policy).unwrap_or(0))
 }
 
+/// Axis label without trailing zeros: `1.00 ms` → `1 ms`, `0.200` → `0.2`.
+fn tidy(s: String) -> String {
+    let (num, rest) = match s.find(' ') {
+        Some(i) => s.split_at(i),
+        None => (s.as_str(), ""),
+    };
+    if !num.contains('.') || num.contains('e') {
+        return s;
+    }
+    let t = num.trim_end_matches('0').trim_end_matches('.');
+    format!("{t}{rest}")
+}
+
 fn short(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -471,6 +487,7 @@ fn line_chart<DB: DrawingBackend>(
     x_desc: &str,
     y_desc: &str,
     lines: &[Line],
+    xfmt: &dyn Fn(f64) -> String,
     yfmt: &dyn Fn(f64) -> String,
     hline: Option<(f64, &str)>,
 ) -> R<()> {
@@ -496,8 +513,8 @@ fn line_chart<DB: DrawingBackend>(
         .y_desc(y_desc)
         .label_style(label_style())
         .axis_desc_style(label_style())
-        .x_label_formatter(&|v| fmt::sig3(*v))
-        .y_label_formatter(&|v| yfmt(*v))
+        .x_label_formatter(&|v| tidy(xfmt(*v)))
+        .y_label_formatter(&|v| tidy(yfmt(*v)))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .e()?;
@@ -586,6 +603,7 @@ fn draw_throughput<DB: DrawingBackend>(
         "time (s)",
         "throughput",
         &lines,
+        &fmt::sig3,
         &fmt::bps,
         None,
     )
@@ -616,6 +634,7 @@ fn draw_cpu<DB: DrawingBackend>(
         "time (s)",
         "CPU utilisation (mean of cores)",
         &lines,
+        &fmt::sig3,
         &|v| format!("{} %", fmt::sig3(v)),
         None,
     )
@@ -660,8 +679,8 @@ fn cdf_chart<DB: DrawingBackend>(
         .y_desc("packets ≤ latency")
         .label_style(label_style())
         .axis_desc_style(label_style())
-        .x_label_formatter(&|v| fmt::ns(*v))
-        .y_label_formatter(&|v| format!("{} %", fmt::sig3(*v)))
+        .x_label_formatter(&|v| tidy(fmt::ns(*v)))
+        .y_label_formatter(&|v| tidy(format!("{} %", fmt::sig3(*v))))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .e()?;
@@ -735,75 +754,78 @@ fn draw_nic<DB: DrawingBackend>(
     report: &Report,
     title: &str,
 ) -> R<()> {
-    let (top, bottom) = area.split_vertically(HEIGHT_TALL / 2);
+    let panels = area.split_evenly((3, 1));
     let hw_runs: Vec<&Run> = shown_runs(report)
         .filter(|r| r.nic.capacity > 0 || r.series.hw_occupancy.iter().any(|&x| x > 0))
         .collect();
-    let occ: Vec<Line> = hw_runs
-        .iter()
-        .map(|r| Line {
-            name: r.name.clone(),
-            color: run_color(report, r),
-            points: r
-                .series
-                .hw_occupancy
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (t_mid(r, i), v as f64))
-                .collect(),
-            dashed: false,
-        })
-        .collect();
+    let per_run = |f: &dyn Fn(&Run) -> Vec<f64>| -> Vec<Line> {
+        hw_runs
+            .iter()
+            .map(|r| Line {
+                name: r.name.clone(),
+                color: run_color(report, r),
+                points: f(r)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (t_mid(r, i), v))
+                    .collect(),
+                dashed: false,
+            })
+            .collect()
+    };
+    let per_s = |r: &Run| {
+        if r.series.interval_ns > 0 {
+            1e9 / r.series.interval_ns as f64
+        } else {
+            0.0
+        }
+    };
+    let occ = per_run(&|r| r.series.hw_occupancy.iter().map(|&v| v as f64).collect());
+    let ins = per_run(&|r| {
+        r.series
+            .hw_inserts
+            .iter()
+            .map(|&v| v as f64 * per_s(r))
+            .collect()
+    });
+    let refu = per_run(&|r| {
+        r.series
+            .hw_refusals
+            .iter()
+            .map(|&v| v as f64 * per_s(r))
+            .collect()
+    });
     let cap = hw_runs.iter().map(|r| r.nic.capacity).max().unwrap_or(0);
     let cap_line = (cap > 0).then(|| (cap as f64, "table capacity"));
+    let count = |v: f64| fmt::count(v.max(0.0).round() as u64);
     line_chart(
-        &top,
+        &panels[0],
         title,
         "time (s)",
         "entries",
         &occ,
-        &|v| fmt::count(v.max(0.0) as u64),
+        &fmt::sig3,
+        &count,
         cap_line,
     )?;
-    let mut rates = Vec::new();
-    for r in &hw_runs {
-        let per_s = if r.series.interval_ns > 0 {
-            1e9 / r.series.interval_ns as f64
-        } else {
-            0.0
-        };
-        rates.push(Line {
-            name: format!("{} inserts", r.name),
-            color: run_color(report, r),
-            points: r
-                .series
-                .hw_inserts
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (t_mid(r, i), v as f64 * per_s))
-                .collect(),
-            dashed: false,
-        });
-        rates.push(Line {
-            name: format!("{} refusals", r.name),
-            color: run_color(report, r),
-            points: r
-                .series
-                .hw_refusals
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (t_mid(r, i), v as f64 * per_s))
-                .collect(),
-            dashed: true,
-        });
-    }
     line_chart(
-        &bottom,
-        "Hardware inserts and refusals",
+        &panels[1],
+        "Hardware inserts per second",
         "time (s)",
-        "per second",
-        &rates,
-        &|v| fmt::sig3(v),
+        "inserts/s",
+        &ins,
+        &fmt::sig3,
+        &fmt::sig3,
+        None,
+    )?;
+    line_chart(
+        &panels[2],
+        "Hardware insert refusals per second",
+        "time (s)",
+        "refusals/s",
+        &refu,
+        &fmt::sig3,
+        &fmt::sig3,
         None,
     )
 }
@@ -824,7 +846,7 @@ fn draw_path_mix<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((0u32..n).into_segmented(), 0.0..100.0)
+        .build_cartesian_2d((0u32..n - 1).into_segmented(), 0.0..100.0)
         .e()?;
     ch.configure_mesh()
         .disable_x_mesh()
@@ -838,7 +860,7 @@ fn draw_path_mix<DB: DrawingBackend>(
             }
             SegmentValue::Last => String::new(),
         })
-        .y_label_formatter(&|v| format!("{} %", fmt::sig3(*v)))
+        .y_label_formatter(&|v| tidy(format!("{} %", fmt::sig3(*v))))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .e()?;
@@ -961,40 +983,43 @@ fn draw_sweep_line<DB: DrawingBackend>(
     } else {
         xs.iter().map(|v| short(&v.to_string(), 16)).collect()
     };
-    let n = labels.len().max(1);
+    let n = labels.len().max(1) as u32;
     let (y0, y1) = y_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
     let mut ch = ChartBuilder::on(area)
         .caption(title, title_style())
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(90)
-        .build_cartesian_2d(-0.5..(n as f64 - 0.5), y0..y1)
+        .build_cartesian_2d((0u32..n - 1).into_segmented(), y0..y1)
         .e()?;
-    let lab = labels.clone();
     ch.configure_mesh()
+        .disable_x_mesh()
         .x_desc(param.as_str())
         .label_style(label_style())
         .axis_desc_style(label_style())
-        .x_labels(n)
-        .x_label_formatter(&|v| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                lab.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
+        .x_labels(n as usize)
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                labels.get(*i as usize).cloned().unwrap_or_default()
             }
+            SegmentValue::Last => String::new(),
         })
-        .y_label_formatter(&|v| metric.label(*v))
+        .y_label_formatter(&|v| tidy(metric.label(*v)))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .e()?;
     for l in &lines {
         let style = ShapeStyle::from(&l.color).stroke_width(2);
-        ch.draw_series(LineSeries::new(l.points.clone(), style))
+        let pts: Vec<(SegmentValue<u32>, f64)> = l
+            .points
+            .iter()
+            .map(|&(x, y)| (SegmentValue::CenterOf(x as u32), finite(y)))
+            .collect();
+        ch.draw_series(LineSeries::new(pts.clone(), style))
             .e()?
             .label(short(&l.name, 30))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        ch.draw_series(l.points.iter().map(|&p| Circle::new(p, 4, style.filled())))
+        ch.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, style.filled())))
             .e()?;
     }
     ch.configure_series_labels()
@@ -1101,7 +1126,10 @@ fn draw_sweep_heat<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(90)
-        .build_cartesian_2d((0u32..nx).into_segmented(), (0u32..ny).into_segmented())
+        .build_cartesian_2d(
+            (0u32..nx - 1).into_segmented(),
+            (0u32..ny - 1).into_segmented(),
+        )
         .e()?;
     let seg = |labels: &[String], v: &SegmentValue<u32>| match v {
         SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
@@ -1208,6 +1236,7 @@ fn draw_plan<DB: DrawingBackend>(
         "delivered rate",
         &rate_lines,
         &fmt::bps,
+        &fmt::bps,
         None,
     )?;
     if lat_lines.iter().all(|l| l.points.is_empty()) {
@@ -1237,8 +1266,8 @@ fn draw_plan<DB: DrawingBackend>(
         .y_desc("p99 latency")
         .label_style(label_style())
         .axis_desc_style(label_style())
-        .x_label_formatter(&|v| fmt::bps(*v))
-        .y_label_formatter(&|v| fmt::ns(*v))
+        .x_label_formatter(&|v| tidy(fmt::bps(*v)))
+        .y_label_formatter(&|v| tidy(fmt::ns(*v)))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .e()?;
