@@ -33,11 +33,12 @@ h3{font-size:1.05em;margin:1.2em 0 .4em}
 p.sub{color:#666;margin:0 0 1em}
 nav a{margin-right:1em}
 table{border-collapse:collapse;margin:.4em 0 1em;font-size:.92em}
-th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right;vertical-align:top}
+th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right;vertical-align:top;white-space:nowrap}
 th{background:#f4f6f8;text-align:center}
-td.l,th.l{text-align:left}
+td.l,th.l{text-align:left;white-space:normal}
+div.scroll{overflow-x:auto}
 table.kv td:first-child{font-weight:600;text-align:left;white-space:nowrap}
-table.kv td{text-align:left}
+table.kv td{text-align:left;white-space:normal}
 .met{color:#1a7f37;font-weight:600}
 .missed{color:#c62828;font-weight:600}
 .muted{color:#777}
@@ -264,7 +265,7 @@ fn share(part: u64, total: u64) -> String {
 }
 
 fn table_head(out: &mut String, cols: &[&str]) {
-    h(out, "<table>\n<thead><tr>");
+    h(out, "<div class=\"scroll\"><table>\n<thead><tr>");
     for (i, c) in cols.iter().enumerate() {
         if i == 0 {
             let _ = write!(out, "<th class=\"l\">{c}</th>");
@@ -284,7 +285,7 @@ fn row(out: &mut String, name: &str, cells: &[String]) {
 }
 
 fn table_end(out: &mut String) {
-    h(out, "</tbody>\n</table>\n");
+    h(out, "</tbody>\n</table></div>\n");
 }
 
 fn kv(out: &mut String, k: &str, v: &str) {
@@ -588,7 +589,7 @@ fn paths_section(out: &mut String, r: &Report) {
     if !stages.is_empty() && r.runs.len() <= 24 {
         h(
             out,
-            "<h3>CPU cycles by stage</h3>\n<table>\n<thead><tr><th class=\"l\">stage</th>",
+            "<h3>CPU cycles by stage</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\">stage</th>",
         );
         for run in &r.runs {
             let _ = write!(out, "<th>{}</th>", esc(&run.name));
@@ -845,7 +846,7 @@ fn sweep_section(out: &mut String, r: &Report) {
             sh.index, sh.count
         );
     }
-    h(out, "<table>\n<thead><tr><th>#</th>");
+    h(out, "<div class=\"scroll\"><table>\n<thead><tr><th>#</th>");
     for p in &sw.parameters {
         let _ = write!(out, "<th>{}</th>", esc(p));
     }

@@ -9,15 +9,18 @@ use std::path::{Path, PathBuf};
 
 use offsim_reports::charts::{self, Chart, ChartKind, SweepMetric};
 use offsim_reports::{
-    HistogramBucket, Plan, PlanConfig, PlanPoint, Report, ReportKind, Run, Series, Sweep, SweepPoint, example,
-    render,
+    HistogramBucket, Plan, PlanConfig, PlanPoint, Report, ReportKind, Run, Series, Sweep,
+    SweepPoint, example, render,
 };
 
 fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        out.insert(p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap());
+        out.insert(
+            p.file_name().unwrap().to_string_lossy().into_owned(),
+            std::fs::read(&p).unwrap(),
+        );
     }
     out
 }
@@ -59,16 +62,35 @@ fn every_example_renders_deterministically() {
 
 #[test]
 fn expected_charts_per_kind() {
-    let stems = |r: &Report| charts::plan_charts(r).into_iter().map(|c| c.stem).collect::<Vec<_>>();
+    let stems = |r: &Report| {
+        charts::plan_charts(r)
+            .into_iter()
+            .map(|c| c.stem)
+            .collect::<Vec<_>>()
+    };
     let run = stems(&example::run_report());
-    for s in ["throughput", "cpu", "latency_cdf", "latency_paths_0", "latency_paths_2", "nic", "paths"] {
+    for s in [
+        "throughput",
+        "cpu",
+        "latency_cdf",
+        "latency_paths_0",
+        "latency_paths_2",
+        "nic",
+        "paths",
+    ] {
         assert!(run.contains(&s.to_string()), "{s} missing from {run:?}");
     }
     let sweep = stems(&example::sweep_report());
-    assert!(sweep.contains(&"sweep_cpu_0".to_string()) && sweep.contains(&"sweep_p99_1".to_string()), "{sweep:?}");
+    assert!(
+        sweep.contains(&"sweep_cpu_0".to_string()) && sweep.contains(&"sweep_p99_1".to_string()),
+        "{sweep:?}"
+    );
     assert!(!sweep.contains(&"throughput".to_string()));
     let sweep1 = stems(&example::sweep_report_1d());
-    assert!(sweep1.contains(&"sweep_throughput".to_string()), "{sweep1:?}");
+    assert!(
+        sweep1.contains(&"sweep_throughput".to_string()),
+        "{sweep1:?}"
+    );
     let plan = stems(&example::plan_report());
     assert!(plan.contains(&"plan_knee".to_string()), "{plan:?}");
 }
@@ -78,7 +100,11 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
     let mut out = vec![("default", Report::default())];
 
     let mut empty_run = Report::default();
-    empty_run.runs.push(Run { name: "none".into(), policy: "none".into(), ..Run::default() });
+    empty_run.runs.push(Run {
+        name: "none".into(),
+        policy: "none".into(),
+        ..Run::default()
+    });
     out.push(("empty-run", empty_run));
 
     let mut single = example::run_report();
@@ -135,11 +161,23 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
 
     let mut no_points = example::sweep_report();
     no_points.runs.clear();
-    no_points.sweep = Some(Sweep { parameters: vec!["x".into(), "y".into()], total_points: 0, shard: None, points: vec![] });
+    no_points.sweep = Some(Sweep {
+        parameters: vec!["x".into(), "y".into()],
+        total_points: 0,
+        shard: None,
+        points: vec![],
+    });
     out.push(("sweep-no-points", no_points));
 
-    let mut text_params = Report { kind: ReportKind::Sweep, ..Report::default() };
-    text_params.runs.push(Run { name: "p0/hardware".into(), policy: "hardware".into(), ..Run::default() });
+    let mut text_params = Report {
+        kind: ReportKind::Sweep,
+        ..Report::default()
+    };
+    text_params.runs.push(Run {
+        name: "p0/hardware".into(),
+        policy: "hardware".into(),
+        ..Run::default()
+    });
     text_params.sweep = Some(Sweep {
         parameters: vec!["nic.preset".into()],
         total_points: 1,
@@ -147,7 +185,10 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
         points: vec![SweepPoint {
             index: 0,
             name: "p0".into(),
-            values: BTreeMap::from([("nic.preset".to_string(), offsim_reports::ParamValue::Text("mt7986".into()))]),
+            values: BTreeMap::from([(
+                "nic.preset".to_string(),
+                offsim_reports::ParamValue::Text("mt7986".into()),
+            )]),
             runs: vec!["p0/hardware".into()],
             warnings: vec![],
         }],
@@ -158,10 +199,18 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
     plan.kind = ReportKind::Plan;
     plan.plan = Some(Plan {
         configs: vec![
-            PlanConfig { name: "none".into(), ..PlanConfig::default() },
+            PlanConfig {
+                name: "none".into(),
+                ..PlanConfig::default()
+            },
             PlanConfig {
                 name: "hardware".into(),
-                points: vec![PlanPoint { offered_bps: 1e9, delivered_bps: 1e9, p99_ns: 0, ..PlanPoint::default() }],
+                points: vec![PlanPoint {
+                    offered_bps: 1e9,
+                    delivered_bps: 1e9,
+                    p99_ns: 0,
+                    ..PlanPoint::default()
+                }],
                 ..PlanConfig::default()
             },
         ],
@@ -193,8 +242,13 @@ fn every_chart_kind_copes_with_degenerate_data() {
         ChartKind::LatencyPaths { run: 99 },
         ChartKind::Nic,
         ChartKind::PathMix,
-        ChartKind::SweepLine { metric: SweepMetric::P99 },
-        ChartKind::SweepHeat { metric: SweepMetric::Cpu, policy: "hardware".into() },
+        ChartKind::SweepLine {
+            metric: SweepMetric::P99,
+        },
+        ChartKind::SweepHeat {
+            metric: SweepMetric::Cpu,
+            policy: "hardware".into(),
+        },
         ChartKind::PlanKnee,
     ];
     let dir = common::scratch("every-kind");
@@ -202,7 +256,11 @@ fn every_chart_kind_copes_with_degenerate_data() {
         let mut r = r;
         r.sanitize();
         for (k, kind) in kinds.iter().enumerate() {
-            let c = Chart { stem: format!("{name}-{k}"), title: format!("{kind:?}"), kind: kind.clone() };
+            let c = Chart {
+                stem: format!("{name}-{k}"),
+                title: format!("{kind:?}"),
+                kind: kind.clone(),
+            };
             charts::render_png(&r, &c, &dir.join(format!("{}.png", c.stem)))
                 .unwrap_or_else(|e| panic!("{name} {kind:?}: {e}"));
             charts::render_svg(&r, &c).unwrap_or_else(|e| panic!("{name} {kind:?}: {e}"));
@@ -216,7 +274,11 @@ fn user_strings_are_escaped() {
     let dir = common::scratch("escaping");
     render(&r, &dir).unwrap();
     let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
-    assert_eq!(page.matches("<script").count(), 1, "only the page's own script");
+    assert_eq!(
+        page.matches("<script").count(),
+        1,
+        "only the page's own script"
+    );
     assert!(!page.contains("<img src=x"));
     assert!(!page.contains("onerror=\""));
     assert!(page.contains("&lt;script&gt;console.error(&quot;xss&quot;)&lt;/script&gt;"));
@@ -230,7 +292,11 @@ fn user_strings_are_escaped() {
 
 #[test]
 fn page_references_only_sibling_files() {
-    for r in [example::run_report(), example::sweep_report(), example::plan_report()] {
+    for r in [
+        example::run_report(),
+        example::sweep_report(),
+        example::plan_report(),
+    ] {
         let dir = common::scratch("references");
         render(&r, &dir).unwrap();
         let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
@@ -243,7 +309,10 @@ fn page_references_only_sibling_files() {
                     continue;
                 }
                 assert!(!target.contains('/') && !target.contains(':'), "{target}");
-                assert!(dir.join(target).is_file(), "{target} referenced but not written");
+                assert!(
+                    dir.join(target).is_file(),
+                    "{target} referenced but not written"
+                );
             }
         }
     }
@@ -257,6 +326,8 @@ fn render_reports_invalid_reports_and_unwritable_dirs() {
     let dir = common::scratch("unwritable");
     let file = dir.join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let e = render(&example::run_report(), &file.join("sub")).unwrap_err().to_string();
+    let e = render(&example::run_report(), &file.join("sub"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("a-file"), "{e}");
 }
