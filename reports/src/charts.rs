@@ -199,37 +199,37 @@ pub fn plan_charts(report: &Report) -> Vec<Chart> {
             ChartKind::PathMix,
         ));
     }
-    if let Some(sw) = &report.sweep {
-        if !sw.points.is_empty() {
-            if sw.parameters.len() <= 1 {
-                for m in [
-                    SweepMetric::Throughput,
-                    SweepMetric::Cpu,
-                    SweepMetric::P99,
-                    SweepMetric::HwShare,
-                ] {
+    if let Some(sw) = &report.sweep
+        && !sw.points.is_empty()
+    {
+        if sw.parameters.len() <= 1 {
+            for m in [
+                SweepMetric::Throughput,
+                SweepMetric::Cpu,
+                SweepMetric::P99,
+                SweepMetric::HwShare,
+            ] {
+                out.push(chart(
+                    format!("sweep_{}", m.id()),
+                    format!(
+                        "{} vs {}",
+                        m.title(),
+                        sw.parameters.first().map_or("point", |s| s.as_str())
+                    ),
+                    ChartKind::SweepLine { metric: m },
+                ));
+            }
+        } else {
+            for (k, policy) in policies(report).into_iter().enumerate() {
+                for m in [SweepMetric::Cpu, SweepMetric::P99, SweepMetric::Throughput] {
                     out.push(chart(
-                        format!("sweep_{}", m.id()),
-                        format!(
-                            "{} vs {}",
-                            m.title(),
-                            sw.parameters.first().map_or("point", |s| s.as_str())
-                        ),
-                        ChartKind::SweepLine { metric: m },
+                        format!("sweep_{}_{k}", m.id()),
+                        format!("{} ({policy})", m.title()),
+                        ChartKind::SweepHeat {
+                            metric: m,
+                            policy: policy.clone(),
+                        },
                     ));
-                }
-            } else {
-                for (k, policy) in policies(report).into_iter().enumerate() {
-                    for m in [SweepMetric::Cpu, SweepMetric::P99, SweepMetric::Throughput] {
-                        out.push(chart(
-                            format!("sweep_{}_{k}", m.id()),
-                            format!("{} ({policy})", m.title()),
-                            ChartKind::SweepHeat {
-                                metric: m,
-                                policy: policy.clone(),
-                            },
-                        ));
-                    }
                 }
             }
         }
@@ -480,7 +480,8 @@ fn t_mid(r: &Run, i: usize) -> f64 {
     (r.series.start_ns as f64 + (i as f64 + 0.5) * r.series.interval_ns as f64) / 1e9
 }
 
-/// A linear line chart of `lines` with value labels formatted by `yfmt`.
+/// A linear line chart of `lines` with value labels formatted by `xfmt` and `yfmt`.
+#[allow(clippy::too_many_arguments)] // a private helper; a struct would only rename them
 fn line_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
@@ -796,7 +797,7 @@ fn draw_nic<DB: DrawingBackend>(
             .collect()
     });
     let cap = hw_runs.iter().map(|r| r.nic.capacity).max().unwrap_or(0);
-    let cap_line = (cap > 0).then(|| (cap as f64, "table capacity"));
+    let cap_line = (cap > 0).then_some((cap as f64, "table capacity"));
     let count = |v: f64| fmt::count(v.max(0.0).round() as u64);
     line_chart(
         &panels[0],
@@ -910,17 +911,11 @@ fn distinct_values(report: &Report, param: &str) -> Vec<ParamValue> {
     let mut texts: Vec<String> = Vec::new();
     for p in &sw.points {
         match p.values.get(param) {
-            Some(ParamValue::Num(x)) => {
-                if !nums.iter().any(|y| y.total_cmp(x).is_eq()) {
-                    nums.push(*x);
-                }
+            Some(ParamValue::Num(x)) if !nums.iter().any(|y| y.total_cmp(x).is_eq()) => {
+                nums.push(*x)
             }
-            Some(ParamValue::Text(s)) => {
-                if !texts.contains(s) {
-                    texts.push(s.clone());
-                }
-            }
-            None => {}
+            Some(ParamValue::Text(s)) if !texts.contains(s) => texts.push(s.clone()),
+            _ => {}
         }
     }
     nums.sort_by(|a, b| a.total_cmp(b));

@@ -498,7 +498,7 @@ impl Comparison {
                 let mut line = String::new();
                 for (i, c) in r.iter().enumerate() {
                     let pad = w[i] - c.chars().count();
-                    if i >= 2 && i <= 5 {
+                    if (2..=5).contains(&i) {
                         line.push_str(&" ".repeat(pad));
                         line.push_str(c);
                     } else {

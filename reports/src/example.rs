@@ -69,10 +69,10 @@ fn histogram(n: u64, lo_ns: f64, mode_ns: f64, hi_ns: f64) -> Vec<HistogramBucke
             });
         }
     }
-    if assigned < n {
-        if let Some(last) = out.last_mut() {
-            last.count += n - assigned;
-        }
+    if assigned < n
+        && let Some(last) = out.last_mut()
+    {
+        last.count += n - assigned;
     }
     out
 }

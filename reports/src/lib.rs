@@ -43,12 +43,12 @@ pub use schema::*;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not also reported as a source).
+        error: std::io::Error,
     },
     /// The JSON is malformed or does not fit the schema.
     #[error("line {line}, column {column}: {msg}")]
@@ -111,17 +111,17 @@ pub fn render(report: &Report, out_dir: &Path) -> Result<Vec<PathBuf>, ReportErr
     report.validate()?;
     let mut clean = report.clone();
     clean.sanitize();
-    std::fs::create_dir_all(out_dir).map_err(|source| ReportError::Io {
+    std::fs::create_dir_all(out_dir).map_err(|error| ReportError::Io {
         path: out_dir.to_path_buf(),
-        source,
+        error,
     })?;
     let charts = charts::plan_charts(&clean);
     let mut written = Vec::with_capacity(1 + 2 * charts.len());
     let index = out_dir.join("index.html");
     let page = html::page(&clean, &charts);
-    std::fs::write(&index, page).map_err(|source| ReportError::Io {
+    std::fs::write(&index, page).map_err(|error| ReportError::Io {
         path: index.clone(),
-        source,
+        error,
     })?;
     written.push(index);
     for c in &charts {
@@ -130,9 +130,9 @@ pub fn render(report: &Report, out_dir: &Path) -> Result<Vec<PathBuf>, ReportErr
         written.push(png);
         let svg_path = out_dir.join(format!("{}.svg", c.stem));
         let svg = charts::render_svg(&clean, c)?;
-        std::fs::write(&svg_path, svg).map_err(|source| ReportError::Io {
+        std::fs::write(&svg_path, svg).map_err(|error| ReportError::Io {
             path: svg_path.clone(),
-            source,
+            error,
         })?;
         written.push(svg_path);
     }

@@ -107,10 +107,8 @@ pub fn merge(shards: &[Report]) -> Result<Report, ReportError> {
                     a.count, b.count
                 )));
             }
-            (Some(a), _) => {
-                if !seen_shards.insert(a.index) {
-                    return Err(err(format!("shard {}/{} given twice", a.index, a.count)));
-                }
+            (Some(a), _) if !seen_shards.insert(a.index) => {
+                return Err(err(format!("shard {}/{} given twice", a.index, a.count)));
             }
             _ => {}
         }

@@ -914,9 +914,9 @@ impl Report {
 
     /// Read and parse a report file; errors name the file.
     pub fn from_json_file(path: &Path) -> Result<Report, ReportError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ReportError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Report::from_json(&text).map_err(|e| ReportError::InFile {
             path: path.to_path_buf(),
@@ -959,13 +959,13 @@ impl Report {
             }
         }
         for (i, r) in self.runs.iter().enumerate() {
-            if let Some(b) = &r.baseline {
-                if !names.contains(b.as_str()) {
-                    return bad(format!(
-                        "runs[{i}] ({:?}): baseline {b:?} is not a run of this report",
-                        r.name
-                    ));
-                }
+            if let Some(b) = &r.baseline
+                && !names.contains(b.as_str())
+            {
+                return bad(format!(
+                    "runs[{i}] ({:?}): baseline {b:?} is not a run of this report",
+                    r.name
+                ));
             }
         }
         match (self.kind, &self.sweep) {
@@ -983,13 +983,13 @@ impl Report {
             _ => {}
         }
         if let Some(sw) = &self.sweep {
-            if let Some(sh) = sw.shard {
-                if sh.count == 0 || sh.index == 0 || sh.index > sh.count {
-                    return bad(format!(
-                        "sweep.shard {}/{} is not K/N with 1 <= K <= N",
-                        sh.index, sh.count
-                    ));
-                }
+            if let Some(sh) = sw.shard
+                && (sh.count == 0 || sh.index == 0 || sh.index > sh.count)
+            {
+                return bad(format!(
+                    "sweep.shard {}/{} is not K/N with 1 <= K <= N",
+                    sh.index, sh.count
+                ));
             }
             let mut prev: Option<u64> = None;
             for (i, p) in sw.points.iter().enumerate() {
