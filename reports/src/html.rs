@@ -104,10 +104,18 @@ pub fn plan_sentence(report: &Report) -> Option<String> {
         fmt::pps(best.max_pps.unwrap_or(0.0)),
         config_phrase(&best.name)
     );
-    let others: Vec<String> = plan
+    // The others from the highest capacity down; those that never met the SLO last.
+    let mut rest: Vec<&crate::schema::PlanConfig> = plan
         .configs
         .iter()
         .filter(|c| c.name != best.name)
+        .collect();
+    rest.sort_by(|a, b| {
+        let key = |c: &crate::schema::PlanConfig| c.max_bps.unwrap_or(-1.0);
+        key(b).total_cmp(&key(a))
+    });
+    let others: Vec<String> = rest
+        .into_iter()
         .map(|c| match c.max_bps {
             Some(b) => format!("{} {}", bps_pair(best_bps, b).1, config_phrase(&c.name)),
             None => format!(
