@@ -594,7 +594,7 @@ fn paths_section(out: &mut String, r: &Report) {
         }
     }
     stages.sort();
-    if !stages.is_empty() && r.runs.len() <= 24 {
+    if !stages.is_empty() && r.runs.len() <= 6 {
         h(
             out,
             "<h3>CPU cycles by stage</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\">stage</th>",
@@ -1074,13 +1074,13 @@ pub fn page(report: &Report, charts: &[Chart]) -> String {
         h(&mut out, "</section>\n");
     }
     plan_section(&mut out, report);
+    sweep_section(&mut out, report);
     scenario_section(&mut out, report);
     summary_section(&mut out, report);
     paths_section(&mut out, report);
     flows_section(&mut out, report);
     nic_section(&mut out, report);
     slo_section(&mut out, report);
-    sweep_section(&mut out, report);
     charts_section(&mut out, charts);
     let _ = writeln!(
         out,
