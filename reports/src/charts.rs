@@ -528,11 +528,12 @@ fn line_chart<DB: DrawingBackend>(
     }
     for l in lines {
         let style = ShapeStyle::from(&l.color).stroke_width(2);
-        let pts: Vec<(f64, f64)> = l
-            .points
-            .iter()
-            .map(|&(x, y)| (finite(x), finite(y)))
-            .collect();
+        let pts = downsample(
+            &l.points
+                .iter()
+                .map(|&(x, y)| (finite(x), finite(y)))
+                .collect::<Vec<_>>(),
+        );
         let anno = if l.dashed {
             ch.draw_series(DashedLineSeries::new(pts.clone(), 8, 5, style))
                 .e()?
@@ -554,6 +555,25 @@ fn line_chart<DB: DrawingBackend>(
         .draw()
         .e()?;
     Ok(())
+}
+
+/// Most points drawn per line; longer series are averaged in equal groups (a chart is
+/// under 1000 pixels wide, and the SVG stays small).
+pub const MAX_POINTS_PER_LINE: usize = 1200;
+
+/// Average consecutive groups of points so that at most [`MAX_POINTS_PER_LINE`] remain.
+fn downsample(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    if pts.len() <= MAX_POINTS_PER_LINE {
+        return pts.to_vec();
+    }
+    let group = pts.len().div_ceil(MAX_POINTS_PER_LINE);
+    pts.chunks(group)
+        .map(|c| {
+            let n = c.len() as f64;
+            let (sx, sy) = c.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
+            (sx / n, sy / n)
+        })
+        .collect()
 }
 
 fn shown_runs(report: &Report) -> impl Iterator<Item = &Run> {
@@ -1320,6 +1340,16 @@ mod test {
         assert!(a < 100.0 && b > 100.0);
         let (a, b) = x_range([f64::NAN, f64::INFINITY].into_iter());
         assert!(a < b);
+    }
+
+    #[test]
+    fn long_series_are_averaged() {
+        let pts: Vec<(f64, f64)> = (0..10_000).map(|i| (i as f64, (i % 2) as f64)).collect();
+        let d = downsample(&pts);
+        assert!(d.len() <= MAX_POINTS_PER_LINE && d.len() > MAX_POINTS_PER_LINE / 2);
+        // Every full group averages the alternating 0/1 values to about 0.5.
+        assert!(d[..d.len() - 1].iter().all(|p| (p.1 - 0.5).abs() < 0.1));
+        assert_eq!(downsample(&pts[..10]), pts[..10].to_vec());
     }
 
     #[test]
