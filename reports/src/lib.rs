@@ -1,1 +1,140 @@
-//! offsim-reports: report schema and renderers (filled by the reports issue).
+//! # offsim-reports
+//!
+//! The report of an offsim simulation: its schema (`offsim.report/1`), JSON in and out, a
+//! self-contained HTML page with PNG and SVG charts, the CI comparison of two reports and the
+//! merge of sharded sweeps. This crate holds no simulation code and depends on no other
+//! offsim crate: the simulator fills a [`Report`] and hands it here.
+//!
+//! Map of the code:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`schema`] | the plain serde structs ([`Report`], [`Run`], …), `to_json_string` / `from_json`, validation, NaN/inf sanitising |
+//! | [`html`] | the `index.html` page (inline CSS, escaped user strings, sibling images) |
+//! | [`charts`] | PNG and SVG charts with plotters and an embedded DejaVu font |
+//! | [`mod@compare`] | [`compare()`]: direction-aware, per-metric-tolerance diff of two reports (the CI gate) |
+//! | [`mod@merge`] | [`merge()`]: join `--shard K/N` sweep reports into the unsharded report |
+//! | [`fmt`] | number formatting (units) and HTML escaping |
+//! | [`example`] | realistic example reports (run, sweep, plan) used by tests and docs |
+//!
+//! Entry points: [`render`] writes `index.html` and the charts of a report into a directory
+//! (the caller writes `report.json` with [`Report::to_json_string`]); [`compare()`] and
+//! [`merge()`] back `offsim compare` and `offsim merge`.
+//!
+//! Everything is deterministic: the same report gives byte-identical JSON, HTML, PNG and SVG.
+#![deny(missing_docs)]
+
+pub mod charts;
+pub mod compare;
+pub mod example;
+pub mod fmt;
+pub mod html;
+pub mod merge;
+pub mod schema;
+mod sha256;
+
+use std::path::{Path, PathBuf};
+
+pub use compare::{CompareOptions, Comparison, compare};
+pub use merge::merge;
+pub use schema::*;
+
+/// Every error of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Reading or writing a file failed.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error (part of the message, so not also reported as a source).
+        error: std::io::Error,
+    },
+    /// The JSON is malformed or does not fit the schema.
+    #[error("line {line}, column {column}: {msg}")]
+    Json {
+        /// Line (1-based) of the error.
+        line: usize,
+        /// Column (1-based) of the error.
+        column: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The `schema` field is missing or names another schema.
+    #[error("{}", match found {
+        None => format!("not an offsim report: no \"schema\" field (expected \"{SCHEMA}\")"),
+        Some(s) => format!("unsupported report schema {s:?} (expected \"{SCHEMA}\")"),
+    })]
+    Schema {
+        /// The value found, if any.
+        found: Option<String>,
+    },
+    /// The report parses but breaks an invariant (see [`Report::validate`]).
+    #[error("invalid report: {0}")]
+    Invalid(String),
+    /// An error in a named file.
+    #[error("{}: {inner}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        inner: Box<ReportError>,
+    },
+    /// Drawing a chart failed.
+    #[error("chart {chart}: {msg}")]
+    Chart {
+        /// Chart file stem.
+        chart: String,
+        /// What failed.
+        msg: String,
+    },
+    /// Two reports to compare share no run name.
+    #[error("the reports have no run in common (base: {base:?}; new: {new:?})")]
+    NoCommonRuns {
+        /// Run names of the base report.
+        base: Vec<String>,
+        /// Run names of the new report.
+        new: Vec<String>,
+    },
+    /// Comparison options are invalid (e.g. an unknown metric name).
+    #[error("{0}")]
+    Options(String),
+    /// Shard reports cannot be merged.
+    #[error("cannot merge: {0}")]
+    Merge(String),
+}
+
+/// Render a report into `out_dir` (created if missing): `index.html` plus every chart as
+/// PNG and SVG. Returns the written paths, `index.html` first. Does not write
+/// `report.json`; the caller does that with [`Report::to_json_string`].
+pub fn render(report: &Report, out_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    report.validate()?;
+    let mut clean = report.clone();
+    clean.sanitize();
+    std::fs::create_dir_all(out_dir).map_err(|error| ReportError::Io {
+        path: out_dir.to_path_buf(),
+        error,
+    })?;
+    let charts = charts::plan_charts(&clean);
+    let mut written = Vec::with_capacity(1 + 2 * charts.len());
+    let index = out_dir.join("index.html");
+    let page = html::page(&clean, &charts);
+    std::fs::write(&index, page).map_err(|error| ReportError::Io {
+        path: index.clone(),
+        error,
+    })?;
+    written.push(index);
+    for c in &charts {
+        let png = out_dir.join(format!("{}.png", c.stem));
+        charts::render_png(&clean, c, &png)?;
+        written.push(png);
+        let svg_path = out_dir.join(format!("{}.svg", c.stem));
+        let svg = charts::render_svg(&clean, c)?;
+        std::fs::write(&svg_path, svg).map_err(|error| ReportError::Io {
+            path: svg_path.clone(),
+            error,
+        })?;
+        written.push(svg_path);
+    }
+    Ok(written)
+}

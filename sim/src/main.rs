@@ -4,7 +4,7 @@
 //! or usage.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -55,9 +55,16 @@ enum Cmd {
         base: PathBuf,
         /// New report.json.
         new: PathBuf,
-        /// Tolerance in percent.
-        #[arg(long)]
+        /// Tolerance in percent for every metric (default 0.5).
+        #[arg(long, value_name = "PCT")]
         tolerance: Option<f64>,
+        /// Per-metric tolerance, NAME=PCT or NAME=off (NAME may be a `prefix.*` pattern,
+        /// e.g. `latency_ns.*=2`); repeatable.
+        #[arg(long = "metric", value_name = "NAME=PCT")]
+        metrics: Vec<String>,
+        /// List every compared metric, not only those that moved.
+        #[arg(long)]
+        all: bool,
     },
     /// Re-render HTML/PNG from a saved report.
     Report {
@@ -70,6 +77,7 @@ enum Cmd {
     /// Join sweep shards into one report.
     Merge {
         /// Shard reports.
+        #[arg(required = true)]
         shards: Vec<PathBuf>,
         /// Output directory.
         #[arg(long, default_value = "out")]
@@ -177,14 +185,85 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Run { .. } => not_implemented("run"),
         Cmd::Sweep { .. } => not_implemented("sweep"),
         Cmd::Plan { .. } => not_implemented("plan"),
-        Cmd::Compare { .. } => not_implemented("compare"),
-        Cmd::Report { .. } => not_implemented("report"),
-        Cmd::Merge { .. } => not_implemented("merge"),
+        Cmd::Compare {
+            base,
+            new,
+            tolerance,
+            metrics,
+            all,
+        } => compare(&base, &new, tolerance, &metrics, all),
+        Cmd::Report { report, out } => report_cmd(&report, &out),
+        Cmd::Merge { shards, out } => merge(&shards, &out),
         Cmd::Rules { cmd } => match cmd {
             RulesCmd::Check { .. } => not_implemented("rules check"),
             RulesCmd::Eval { .. } => not_implemented("rules eval"),
         },
     }
+}
+
+/// Write `report.json` (unless `skip_json`), `index.html` and the charts into `out`, and
+/// list what was written.
+fn write_report(report: &offsim_reports::Report, out: &Path, skip_json: bool) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut written = Vec::new();
+    if !skip_json {
+        let json = out.join("report.json");
+        std::fs::write(&json, report.to_json_string())
+            .with_context(|| format!("writing {}", json.display()))?;
+        written.push(json);
+    }
+    written.extend(offsim_reports::render(report, out)?);
+    let mut stdout = std::io::stdout().lock();
+    for p in written {
+        writeln!(stdout, "{}", p.display())?;
+    }
+    Ok(())
+}
+
+fn report_cmd(input: &Path, out: &Path) -> Result<u8> {
+    let report = offsim_reports::Report::from_json_file(input)?;
+    // Keep the output directory self-contained: copy the report next to the page unless
+    // it is already there.
+    let target = out.join("report.json");
+    let same = match (input.canonicalize(), target.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    write_report(&report, out, same)?;
+    Ok(0)
+}
+
+fn compare(
+    base: &Path,
+    new: &Path,
+    tolerance: Option<f64>,
+    metrics: &[String],
+    all: bool,
+) -> Result<u8> {
+    let base = offsim_reports::Report::from_json_file(base)?;
+    let new = offsim_reports::Report::from_json_file(new)?;
+    let mut opts = match tolerance {
+        Some(t) => offsim_reports::CompareOptions::with_tolerance(t)?,
+        None => offsim_reports::CompareOptions::default(),
+    };
+    for m in metrics {
+        opts.add_metric_override(m)?;
+    }
+    let c = offsim_reports::compare(&base, &new, &opts)?;
+    std::io::stdout()
+        .lock()
+        .write_all(c.to_text(all).as_bytes())?;
+    Ok(if c.has_regression() { 1 } else { 0 })
+}
+
+fn merge(shards: &[PathBuf], out: &Path) -> Result<u8> {
+    let reports = shards
+        .iter()
+        .map(|p| offsim_reports::Report::from_json_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = offsim_reports::merge(&reports)?;
+    write_report(&merged, out, false)?;
+    Ok(0)
 }
 
 fn trace_info(path: &PathBuf, json: bool) -> Result<u8> {
