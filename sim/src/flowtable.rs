@@ -797,9 +797,7 @@ impl Flowtable {
                 }
             }
             if torn {
-                if !hw {
-                    self.free_flow(id);
-                } else if hw_dead {
+                if !hw || hw_dead {
                     self.free_flow(id);
                 } else if !hw_dying && !hw_pending {
                     let f = self.flows[i as usize].as_mut().expect("flow");

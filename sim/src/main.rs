@@ -266,7 +266,7 @@ fn merge(shards: &[PathBuf], out: &Path) -> Result<u8> {
     Ok(0)
 }
 
-fn trace_info(path: &PathBuf, json: bool) -> Result<u8> {
+fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
     let mut s = offsim_traces::stream::PacketStream::open(path)?;
     let info = offsim_traces::info::summarize(&path.display().to_string(), &mut s)?;
     let mut out = std::io::stdout().lock();

@@ -144,7 +144,6 @@ pub struct SideSplitter {
 }
 
 fn keys(
-    version: u8,
     l4: u8,
     src: u128,
     dst: u128,
@@ -167,7 +166,6 @@ fn keys(
     if echo_ok {
         return (Key::Echo(src, dst, sport), Key::Echo(dst, src, sport));
     }
-    let _ = version;
     (Key::Addr(l4, src, dst), Key::Addr(l4, dst, src))
 }
 
@@ -203,7 +201,6 @@ impl SideSplitter {
         let icmp = matches!(m.l4proto, proto::ICMP | proto::ICMPV6);
         let echo = icmp && m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
         let (k, rk) = keys(
-            m.ip_version,
             m.l4proto,
             m.src,
             m.dst,
@@ -220,7 +217,7 @@ impl SideSplitter {
                 && is_icmp_echo(i.proto, (i.dport >> 8) as u8);
             let ports_ok = m.inner.l4_present;
             let (ik, irk) = keys(
-                i.version, i.proto, i.src, i.dst, i.sport, i.dport, ports_ok, inner_echo,
+                i.proto, i.src, i.dst, i.sport, i.dport, ports_ok, inner_echo,
             );
             let ik_side = self
                 .seen

@@ -406,13 +406,16 @@ fn parse_ipv6(m: &mut PacketMeta, l3: &[u8], wire_l3: usize) {
     let mut nh = first;
     let mut off = 40usize;
     let mut exts = 0;
-    loop {
-        match nh {
-            proto::IPV6_HOPOPTS
+    while matches!(
+        nh,
+        proto::IPV6_HOPOPTS
             | proto::IPV6_ROUTE
             | proto::IPV6_DSTOPTS
             | proto::IPV6_FRAG
-            | proto::AH => {
+            | proto::AH
+    ) {
+        {
+            {
                 exts += 1;
                 if exts > 16 {
                     m.malformed = Some(Malformed::Ipv6Extension);
@@ -454,7 +457,6 @@ fn parse_ipv6(m: &mut PacketMeta, l3: &[u8], wire_l3: usize) {
                 nh = next;
                 off += len;
             }
-            _ => break,
         }
     }
     m.l4proto = nh;

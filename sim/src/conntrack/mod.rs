@@ -705,11 +705,9 @@ impl Conntrack {
                 proto::ICMP | proto::ICMPV6 => {
                     let c = &self.conns[id.0 as usize];
                     let orig_type = (c.orig.dport >> 8) as u8;
-                    if (l4 == proto::ICMP && m.ip_version != 4)
-                        || (l4 == proto::ICMPV6 && m.ip_version != 6)
-                    {
-                        Err(InvalidReason::IcmpNew)
-                    } else if !icmp_valid_new(l4, orig_type) {
+                    let wrong_family = (l4 == proto::ICMP && m.ip_version != 4)
+                        || (l4 == proto::ICMPV6 && m.ip_version != 6);
+                    if wrong_family || !icmp_valid_new(l4, orig_type) {
                         Err(InvalidReason::IcmpNew)
                     } else {
                         let t = self.cfg.timeouts.icmp;
@@ -882,18 +880,21 @@ impl Conntrack {
     /// Finishes a packet's traversal: confirm its unconfirmed entry if it was accepted, free
     /// it if it was dropped; delete entries marked dying.
     pub fn finish(&mut self, now: SimTime, t: &Track, accepted: bool) -> bool {
-        if let Track::Tracked { id, new_entry, .. } = *t {
-            if new_entry {
-                let dying = self.conns[id.0 as usize].status & status::DYING != 0;
-                if !accepted || dying {
-                    self.discard(id);
-                    if dying {
-                        self.stats.discarded -= 1;
-                    }
-                    return accepted;
+        if let Track::Tracked {
+            id,
+            new_entry: true,
+            ..
+        } = *t
+        {
+            let dying = self.conns[id.0 as usize].status & status::DYING != 0;
+            if !accepted || dying {
+                self.discard(id);
+                if dying {
+                    self.stats.discarded -= 1;
                 }
-                return self.confirm(id, now);
+                return accepted;
             }
+            return self.confirm(id, now);
         }
         accepted
     }

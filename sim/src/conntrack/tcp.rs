@@ -517,15 +517,13 @@ pub fn tcp_packet(
     let established = |c: &TcpConn| c.state == TcpState::Established && st & status::ASSURED != 0;
     let mut do_ignore = false;
     match new {
-        SS => {
-            if old >= TcpState::TimeWait {
-                if (c.seen[d].flags | c.seen[1 - d].flags) & FLAG_CLOSE_INIT != 0
-                    || (usize::from(c.last_dir) == d && usize::from(c.last_index) == RST_SET)
-                {
-                    return TcpVerdict::Repeat;
-                }
-                do_ignore = true;
+        SS if old >= TcpState::TimeWait => {
+            if (c.seen[d].flags | c.seen[1 - d].flags) & FLAG_CLOSE_INIT != 0
+                || (usize::from(c.last_dir) == d && usize::from(c.last_index) == RST_SET)
+            {
+                return TcpVerdict::Repeat;
             }
+            do_ignore = true;
         }
         IG => do_ignore = true,
         IV => {
@@ -533,23 +531,17 @@ pub fn tcp_packet(
                 lower_timeout: false,
             };
         }
-        TW => {
-            if old == TcpState::LastAck
-                && index == ACK_SET
-                && usize::from(c.last_dir) != d
-                && usize::from(c.last_index) == SYN_SET
-                && c.last_flags & EXP_CHALLENGE_ACK != 0
-            {
-                c.last_flags &= !EXP_CHALLENGE_ACK;
-                return TcpVerdict::Ignore;
-            }
+        TW if old == TcpState::LastAck
+            && index == ACK_SET
+            && usize::from(c.last_dir) != d
+            && usize::from(c.last_index) == SYN_SET
+            && c.last_flags & EXP_CHALLENGE_ACK != 0 =>
+        {
+            c.last_flags &= !EXP_CHALLENGE_ACK;
+            return TcpVerdict::Ignore;
         }
         S2 => c.last_flags |= SIMULTANEOUS_OPEN,
-        SR => {
-            if d == 1 && index == ACK_SET && c.last_flags & SIMULTANEOUS_OPEN != 0 {
-                new = ES;
-            }
-        }
+        SR if d == 1 && index == ACK_SET && c.last_flags & SIMULTANEOUS_OPEN != 0 => new = ES,
         CL if index == RST_SET => 'close: {
             if matches!(
                 old,
@@ -584,16 +576,17 @@ pub fn tcp_packet(
                 // The RST's sequence does not match exactly: keep the state (challenge ACK).
                 new = old as u8;
             }
-            if ((st & status::SEEN_REPLY != 0 && usize::from(c.last_index) == SYN_SET)
+            // An RST answering a SYN or ACK we let through (a, c in the kernel's comments),
+            // or answering a challenge ACK: skip window checking.
+            let answers_ignored = ((st & status::SEEN_REPLY != 0
+                && usize::from(c.last_index) == SYN_SET)
                 || (st & status::ASSURED == 0 && usize::from(c.last_index) == ACK_SET))
-                && ackn == c.last_end
-            {
-                skip_window = true;
-            } else if old == TcpState::SynSent
+                && ackn == c.last_end;
+            let answers_challenge = old == TcpState::SynSent
                 && usize::from(c.last_index) == ACK_SET
                 && c.last_dir == 1
-                && seq == c.last_ack
-            {
+                && seq == c.last_ack;
+            if answers_ignored || answers_challenge {
                 skip_window = true;
             }
         }

@@ -208,7 +208,7 @@ fn idle_tcp_flow_expires_and_conntrack_gets_its_timeout_back() {
         // GC every second; the flow times out at 30 s and is freed in the same pass
         // (software-only flows).
         let mut now = SimTime(SEC);
-        while t.len() > 0 {
+        while !t.is_empty() {
             now = t.gc(now, &mut ct);
             assert!(now.0 < 40 * SEC);
         }
@@ -247,7 +247,7 @@ fn udp_stream_teardown_in_mid_kernel_openwrt() {
     t.add(SimTime(SEC), &r, &mut ct, Some(id), keys(&q))
         .unwrap();
     let mut now = SimTime(SEC);
-    while t.len() > 0 {
+    while !t.is_empty() {
         now = t.gc(now, &mut ct);
     }
     let teardown_at = now.0 - SEC;

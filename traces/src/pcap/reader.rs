@@ -500,7 +500,7 @@ impl<R: Read> TraceReader<R> {
                 btype_raw
             };
             let blen = rd32(&self.buf[self.pos + 4..self.pos + 8], swap);
-            if blen < 12 || blen % 4 != 0 || blen > MAX_BLOCK {
+            if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_BLOCK {
                 return Err(self.err(
                     at,
                     TraceErrorKind::BadLength {
@@ -828,7 +828,7 @@ mod test {
             }
         };
         let mut pb = body.to_vec();
-        while pb.len() % 4 != 0 {
+        while !pb.len().is_multiple_of(4) {
             pb.push(0);
         }
         let len = (pb.len() + 12) as u32;
