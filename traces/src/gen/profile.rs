@@ -516,18 +516,21 @@ impl Model {
                 // Access link: 300/40 Mbit/s (a typical cable/fibre plan).
                 m.wan_down = 300e6;
                 m.wan_up = 40e6;
-                sources.push(src(poisson(0.3), Kind::PageLoad, "pageload"));
-                sources.push(src(poisson(0.5), Kind::Api, "api"));
+                // Flow sources for the household (rates are per home, not per client): page
+                // loads by the people browsing, background API calls of apps and devices,
+                // stand-alone DNS lookups, periodic NTP, push channels, the odd ping and call.
+                sources.push(src(poisson(0.5), Kind::PageLoad, "pageload"));
+                sources.push(src(poisson(2.0), Kind::Api, "api"));
                 sources.push(src(poisson(1.0 / 120.0), Kind::Video, "video"));
                 for (k, at) in [0.2, 1.7].into_iter().enumerate() {
                     sources.push(src(Arrival::Once { at }, Kind::Video, &format!("video0/{k}")));
                 }
                 sources.push(src(poisson(1.0 / 300.0), Kind::Bulk, "bulk"));
-                sources.push(src(Arrival::Once { at: 2.5 }, Kind::Bulk, "bulk0"));
-                sources.push(src(poisson(1.5), Kind::Dns, "dns"));
+                sources.push(src(Arrival::Once { at: 4.5 }, Kind::Bulk, "bulk0"));
+                sources.push(src(poisson(3.0), Kind::Dns, "dns"));
                 sources.push(src(poisson(1.0 / 30.0), Kind::Ntp, "ntp"));
-                sources.push(src(poisson(1.0 / 30.0), Kind::Keepalive, "keepalive"));
-                for k in 0..n / 2 {
+                sources.push(src(poisson(0.1), Kind::Keepalive, "keepalive"));
+                for k in 0..n {
                     let at = 0.1 + 9.0 * k as f64 / n as f64;
                     sources.push(src(Arrival::Once { at }, Kind::Keepalive, &format!("ka0/{k}")));
                 }
@@ -572,7 +575,9 @@ impl Model {
                     "scan",
                 ));
                 sources.push(src(poisson(5.0), Kind::Ping, "ping"));
-                sources.push(src(poisson(0.3), Kind::Traceroute, "traceroute"));
+                // Traceroutes (network staff, monitoring): 2/s, the first right at the start.
+                sources.push(src(poisson(2.0), Kind::Traceroute, "traceroute"));
+                sources.push(src(Arrival::Once { at: 0.01 }, Kind::Traceroute, "traceroute0"));
                 sources.push(src(poisson(2.0), Kind::Ntp, "ntp"));
                 sources.push(src(poisson(1.0 / 20.0), Kind::Video, "video"));
                 sources.push(src(poisson(1.0 / 60.0), Kind::Bulk, "bulk"));
@@ -596,7 +601,8 @@ impl Model {
                         m.clients.push(host);
                     }
                 }
-                sources.push(src(poisson(1500.0), Kind::DcFlow, "flow"));
+                // 3,000 new flows/s across the fabric seen by the capture point.
+                sources.push(src(poisson(3000.0), Kind::DcFlow, "flow"));
             }
             Profile::Synflood => {
                 // Two public servers on the LAN side; legitimate clients and the attacker are
@@ -888,7 +894,7 @@ impl Model {
             }
             Kind::Bulk => {
                 // Software/game downloads: log-normal, median 300 MB, capped 8 GB; 10 %
-                // uploads (backups), getting 30–90 % of the access link.
+                // uploads (backups), getting 10–40 % of the access link.
                 let c = self.client(rng);
                 let v6 = self.v6(rng);
                 let s = self.remote(rng);
@@ -908,7 +914,7 @@ impl Model {
                     idle: ns(rng.uniform(0.05, 2.0)),
                 };
                 let (down, up) = self.lines(c, s);
-                let share = rng.uniform(0.3, 0.9);
+                let share = rng.uniform(0.1, 0.4);
                 let port = if rng.chance(0.8) { 443 } else { 80 };
                 out.push(self.conv(
                     rng,
@@ -1274,7 +1280,7 @@ impl Model {
         let bytes = (n - 3).max(1) * mss - rng.below(mss / 2);
         let upload = rng.chance(0.2);
         let port = if internal {
-            [445u16, 443, 80, 389, 1433, 3389][rng.below(6) as usize]
+            [445u16, 443, 80, 636, 1433, 3389][rng.below(6) as usize]
         } else if quic {
             443
         } else {
@@ -1411,14 +1417,18 @@ impl Model {
         } else {
             self.data_mining.sample(rng)
         } as u64;
-        // Service ports: HTTP, gRPC, memcached, Redis, MySQL, Kafka, HDFS.
-        let port = [80u16, 8080, 50051, 11211, 6379, 3306, 9092, 9866][rng.below(8) as usize];
+        // Service ports: HTTP, HTTPS-alt, gRPC, memcached, Redis, HDFS, object stores. (No
+        // MySQL or Kafka ports: their Wireshark dissectors flag the zero payloads as
+        // malformed.)
+        let port = [80u16, 8080, 50051, 11211, 6379, 8443, 9000, 9866][rng.below(8) as usize];
         let app = App::Rpc {
             tls: false,
             req: rng.range(100, 400),
             resp: resp.max(1),
             stage: 0,
         };
+        // Connections stay open a while after the transfer (client connection pools) before
+        // the client closes them: log-normal idle, median 0.5 s.
         let close = Close {
             kind: match rng.weighted(&[0.9, 0.05, 0.05]) {
                 0 => CloseKind::Fin {
@@ -1428,11 +1438,13 @@ impl Model {
                 1 => CloseKind::Rst { by: 0 },
                 _ => CloseKind::Never,
             },
-            idle: rng.range(10_000, 10_000_000),
+            idle: ns(rng.lognormal_median(0.5, 1.0).min(30.0)),
         };
-        // Per-flow rate: fair shares of 25 Gbit/s NICs and a loaded fabric: log-uniform
-        // 10 Mbit/s – 1 Gbit/s (many concurrent flows share each link).
-        let rate = rng.log_uniform(10e6, 1e9);
+        // Per-flow rate: with these heavy-tailed sizes the offered load is arrivals × mean
+        // size (≈ 7.2 MB), so many concurrent flows imply modest per-flow rates: application-
+        // limited RPC streams and fair shares of loaded links, log-uniform 2–200 Mbit/s.
+        // Slow start still sends the first windows back to back at the 25 Gbit/s line rate.
+        let rate = rng.log_uniform(2e6, 200e6);
         out.push(self.conv(
             rng,
             c,
