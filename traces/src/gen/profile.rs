@@ -275,6 +275,8 @@ pub enum Arrival {
 #[derive(Clone, Debug, Default)]
 pub struct ScanState {
     scanner: usize,
+    sport: u16,
+    port_base: u16,
     external: bool,
     horizontal: bool,
     port: u16,
@@ -1238,8 +1240,9 @@ impl Model {
                     });
                 }
                 1 => {
-                    // SNMP / syslog / RADIUS-like exchanges.
-                    let port = [161u16, 514, 1812, 389][rng.below(4) as usize];
+                    // Syslog, StatsD, STUN and game-style exchanges. (Not SNMP/RADIUS: with
+                    // zero payloads tshark/tcpdump would report them malformed.)
+                    let port = [514u16, 8125, 3478, 27015][rng.below(4) as usize];
                     let pair = self.pair(rng, c, s, port, v6);
                     out.push(NewFlow::Rr {
                         pair,
@@ -1319,7 +1322,8 @@ impl Model {
 
     /// One port-scan probe; a burst's first probe picks the scanner and the pattern.
     fn scan(&mut self, st: &mut ScanState, rng: &mut Rng, t: u64, out: &mut Vec<NewFlow>) {
-        if st.counter == 0 || rng.chance(1.0 / 2_000.0) {
+        // A vertical scan covers ports 1–1024 once; then (or by chance) a new scan begins.
+        if st.counter == 0 || (!st.horizontal && st.counter >= 1024) || rng.chance(1.0 / 2_000.0) {
             // New scan: an internal host (inventory scanner or compromised machine) or an
             // outside scanner; horizontal (one port, many hosts) or vertical (one host, many
             // ports).
@@ -1328,6 +1332,9 @@ impl Model {
             st.horizontal = rng.chance(0.6);
             st.port = [22u16, 23, 445, 3389, 80, 443, 8080, 5900][rng.below(8) as usize];
             st.target = self.client(rng);
+            // nmap picks one random source port per scan and probes each port once.
+            st.sport = rng.range(32768, 65000) as u16;
+            st.port_base = rng.below(1024) as u16;
             st.counter = 1;
         }
         st.counter += 1;
@@ -1336,7 +1343,7 @@ impl Model {
             st.target = (st.target + 1) % (self.clients.len() + 64);
             (st.target, st.port)
         } else {
-            (st.target, rng.range(1, 1024) as u16)
+            (st.target, (st.port_base + st.counter as u16) % 1024 + 1)
         };
         // Targets past the host list do not exist: their SYNs go unanswered.
         let exists = target < self.clients.len();
@@ -1361,8 +1368,8 @@ impl Model {
         };
         let th = &self.clients[tgt];
         let mut a = scanner_ep;
-        // nmap uses one source port per scan and a fixed-ish window; TTL 37–59 for raw SYNs.
-        a.port = 40_000 + (st.scanner as u16 % 20_000);
+        // nmap: one source port per scan, window 1024, TTL 37–59 for raw SYNs.
+        a.port = st.sport;
         a.delay = d0.max(1_000);
         if st.external {
             a.ttl = rng.range(37, 59) as u8;
@@ -1417,10 +1424,10 @@ impl Model {
         } else {
             self.data_mining.sample(rng)
         } as u64;
-        // Service ports: HTTP, HTTPS-alt, gRPC, memcached, Redis, HDFS, object stores. (No
-        // MySQL or Kafka ports: their Wireshark dissectors flag the zero payloads as
-        // malformed.)
-        let port = [80u16, 8080, 50051, 11211, 6379, 8443, 9000, 9866][rng.below(8) as usize];
+        // Service ports: HTTP, HTTP/HTTPS-alt, gRPC, memcached, HDFS, object stores. (No
+        // Redis, MySQL or Kafka ports: tcpdump/Wireshark decode those and flag the zero
+        // payloads as malformed.)
+        let port = [80u16, 8080, 50051, 11211, 8443, 9000, 9866, 8000][rng.below(8) as usize];
         let app = App::Rpc {
             tls: false,
             req: rng.range(100, 400),
