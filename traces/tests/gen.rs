@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use offsim_traces::meta::{NetKind, flags, proto, tcp_flags};
-use offsim_traces::pcap::TraceReader;
 use offsim_traces::r#gen::checksum::{fold, pseudo_v4, pseudo_v6, sum_words};
 use offsim_traces::r#gen::{GenConfig, GenSummary, Profile, Stop, generate_vec};
+use offsim_traces::meta::{NetKind, flags, proto, tcp_flags};
+use offsim_traces::pcap::TraceReader;
 use offsim_traces::stream::PacketStream;
 use offsim_traces::{FlowKey, PacketMeta};
 
@@ -162,7 +162,10 @@ impl TcpChecker {
                 "packet {idx}: {key} data end {end} beyond the peer's window edge {limit}"
             );
         } else {
-            assert_eq!(len, 0, "packet {idx}: data before the peer advertised a window");
+            assert_eq!(
+                len, 0,
+                "packet {idx}: data before the peer advertised a window"
+            );
         }
         conn.d[i].max_end = end;
         conn.d[i].last_ack = Some(m.tcp_ack);
@@ -178,7 +181,11 @@ fn verify_checksums(data: &[u8], m: &PacketMeta, idx: usize) {
     let l4 = &ip[hl..];
     let acc = match m.net {
         NetKind::Ipv4 => {
-            assert_eq!(fold(sum_words(&ip[..hl], 0)), 0, "packet {idx}: IPv4 checksum");
+            assert_eq!(
+                fold(sum_words(&ip[..hl], 0)),
+                0,
+                "packet {idx}: IPv4 checksum"
+            );
             if m.l4proto == proto::ICMP {
                 0
             } else {
@@ -225,10 +232,20 @@ fn check_trace(bytes: &[u8], expect: u64) -> Stats {
         st.packets += 1;
         assert!(m.ts.0 >= last_ts, "packet {idx}: timestamps go backwards");
         last_ts = m.ts.0;
-        assert!(m.malformed.is_none(), "packet {idx}: malformed {:?}", m.malformed);
-        assert!(m.is_ip() && m.l4_present(), "packet {idx}: no transport header");
+        assert!(
+            m.malformed.is_none(),
+            "packet {idx}: malformed {:?}",
+            m.malformed
+        );
+        assert!(
+            m.is_ip() && m.l4_present(),
+            "packet {idx}: no transport header"
+        );
         assert_eq!(m.wire_len, m.cap_len);
-        assert_eq!(m.wire_len as usize, usize::from(m.l3_offset) + m.ip_len as usize);
+        assert_eq!(
+            m.wire_len as usize,
+            usize::from(m.l3_offset) + m.ip_len as usize
+        );
         // Unicast, consistent MACs: destination is a router interface, source unicast.
         assert_eq!(data[0] & 1, 0, "packet {idx}: multicast destination MAC");
         assert_eq!(data[6] & 1, 0, "packet {idx}: multicast source MAC");
@@ -238,7 +255,11 @@ fn check_trace(bytes: &[u8], expect: u64) -> Stats {
             st.v6_packets += 1;
             assert_ne!(m.src >> 118, 0x3fa, "packet {idx}: link-local source");
             assert_ne!(m.src >> 120, 0xff, "packet {idx}: multicast source");
-            assert_eq!(m.src >> 96, 0x2001_0db8, "packet {idx}: source outside 2001:db8::/32");
+            assert_eq!(
+                m.src >> 96,
+                0x2001_0db8,
+                "packet {idx}: source outside 2001:db8::/32"
+            );
         } else {
             let a = m.src as u32;
             assert!(a >> 28 != 0xe && a >> 24 != 127 && a >> 24 != 0 && a >> 16 != 0xa9fe);
@@ -372,7 +393,12 @@ fn synflood() {
     let (bytes, _) = make(Profile::Synflood, 1, N);
     let st = check_trace(&bytes, N);
     // Most connections never establish: SYNs far outnumber SYN-ACKs.
-    assert!(st.syns > 10 * st.packets / 20, "{} SYNs of {}", st.syns, st.packets);
+    assert!(
+        st.syns > 10 * st.packets / 20,
+        "{} SYNs of {}",
+        st.syns,
+        st.packets
+    );
     assert!(st.synacks > 0 && st.synacks < st.syns / 2);
     assert!(share_single(&st) > 0.6);
 }

@@ -53,7 +53,14 @@ fn tcpdump_clean(path: &Path) {
         {
             continue;
         }
-        for bad in ["bad cksum", "incorrect", "[|", "truncated", "malformed", "bogus"] {
+        for bad in [
+            "bad cksum",
+            "incorrect",
+            "[|",
+            "truncated",
+            "malformed",
+            "bogus",
+        ] {
             assert!(
                 !l.contains(bad),
                 "{}: tcpdump line {i} reports `{bad}`: {line}",

@@ -98,8 +98,14 @@ mod test {
         let payload = b"hello, checksum";
         let src = [192, 0, 2, 1];
         let dst = [198, 51, 100, 7];
-        let ip = Ipv4Header::new(8 + payload.len() as u16, 64, etherparse::IpNumber::UDP, src, dst)
-            .unwrap();
+        let ip = Ipv4Header::new(
+            8 + payload.len() as u16,
+            64,
+            etherparse::IpNumber::UDP,
+            src,
+            dst,
+        )
+        .unwrap();
         let u = UdpHeader::with_ipv4_checksum(5353, 53, &ip, payload).unwrap();
         let mut seg = u.to_bytes().to_vec();
         seg[6] = 0;
@@ -114,7 +120,9 @@ mod test {
         assert_eq!(fold(sum_words(&seg, acc)), u.checksum);
 
         let s6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-        let d6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0xab, 0xcd, 0, 2];
+        let d6: [u8; 16] = [
+            0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0xab, 0xcd, 0, 2,
+        ];
         let ip6 = Ipv6Header {
             traffic_class: 0,
             flow_label: Default::default(),

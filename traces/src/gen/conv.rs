@@ -1082,7 +1082,11 @@ impl Conv {
                 let dp = self.pair.d(p);
                 self.ctl_t = t + 2 * dp + self.jitter(dp);
                 self.subsume(p as u8, self.ctl_t);
-                self.phase = if separate { Phase::Fin2Ack } else { Phase::Fin2 };
+                self.phase = if separate {
+                    Phase::Fin2Ack
+                } else {
+                    Phase::Fin2
+                };
             }
             Phase::Fin2Ack => {
                 let p = 1 - self.ctl_from as usize;

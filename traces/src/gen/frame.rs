@@ -83,6 +83,12 @@ pub enum TcpOpts {
 }
 
 impl TcpOpts {
+    /// Whether there are no options.
+    #[inline]
+    pub fn is_empty(self) -> bool {
+        self == TcpOpts::None
+    }
+
     /// Length of the encoded options (a multiple of 4).
     #[inline]
     pub fn len(self) -> usize {
@@ -307,8 +313,22 @@ pub fn set_ttl(ip: &mut [u8], ttl: u8) {
 /// DNS names the generator asks for: `<label><n>.example.<tld>` under the RFC 2606 reserved
 /// domains, so that no real name appears in a trace.
 const DNS_LABELS: [&str; 16] = [
-    "www", "api", "cdn", "img", "static", "mail", "login", "video", "update", "ocsp", "time",
-    "push", "assets", "media", "auth", "telemetry",
+    "www",
+    "api",
+    "cdn",
+    "img",
+    "static",
+    "mail",
+    "login",
+    "video",
+    "update",
+    "ocsp",
+    "time",
+    "push",
+    "assets",
+    "media",
+    "auth",
+    "telemetry",
 ];
 const DNS_TLDS: [&str; 3] = ["com", "net", "org"];
 
@@ -435,8 +455,16 @@ mod test {
     fn l3(v6: bool) -> L3 {
         L3 {
             v6,
-            src: if v6 { 0x2001_0db8_0000_0000_0000_0000_0000_0001 } else { 0xc0a8_0105 },
-            dst: if v6 { 0x2001_0db8_0001_0000_0000_0000_0000_0002 } else { 0xcb00_7107 },
+            src: if v6 {
+                0x2001_0db8_0000_0000_0000_0000_0000_0001
+            } else {
+                0xc0a8_0105
+            },
+            dst: if v6 {
+                0x2001_0db8_0001_0000_0000_0000_0000_0002
+            } else {
+                0xcb00_7107
+            },
             src_mac: [2, 0, 0, 0, 0, 1],
             dst_mac: [2, 0, 0, 0, 0, 2],
             ttl: 64,

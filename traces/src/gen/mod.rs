@@ -175,7 +175,9 @@ pub enum GenError {
         n: u64,
     },
     /// A duration that is not a positive number of seconds up to [`MAX_DURATION_SECS`].
-    #[error("--duration {secs} is invalid: give seconds, more than 0 and at most {MAX_DURATION_SECS}")]
+    #[error(
+        "--duration {secs} is invalid: give seconds, more than 0 and at most {MAX_DURATION_SECS}"
+    )]
     BadDuration {
         /// The value given.
         secs: f64,
@@ -233,8 +235,10 @@ pub struct GenSummary {
     pub duration_ns: u64,
 }
 
-/// An active flow.
+/// An active flow. Kept unboxed in the flow slab (slots are reused; most flows are
+/// conversations, the largest variant).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Flow {
     Conv(Conv),
     Rr(UdpRr),
@@ -464,9 +468,7 @@ impl Generator {
                 rng,
             } => {
                 self.summary.icmp_flows += 1;
-                Flow::Echo(Echo::new(
-                    pair, count, interval, alive, payload, start, rng,
-                ))
+                Flow::Echo(Echo::new(pair, count, interval, alive, payload, start, rng))
             }
             NewFlow::Trace {
                 pair,

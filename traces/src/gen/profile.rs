@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use super::GenError;
 use super::conv::{
     APPLE, App, Close, CloseKind, ConvSpec, LINUX, LINUX_SERVER, Setup, Stack, WINDOWS,
 };
@@ -11,7 +12,6 @@ use super::frame::TcpOpts;
 use super::pair::{Ep, Pair};
 use super::rng::{PiecewiseCdf, Rng, Zipf};
 use super::simple::{SizeDist, UdpApp};
-use super::GenError;
 
 /// A traffic profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -194,6 +194,7 @@ fn random_mac(rng: &mut Rng) -> [u8; 6] {
 }
 
 impl Host {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         rng: &mut Rng,
         v4: u32,
@@ -464,7 +465,12 @@ fn bench_v4(i: u32) -> u32 {
 
 impl Model {
     /// Builds the model of `profile` and its sources.
-    pub fn new(profile: Profile, seed: u64, ipv6_share: f64, rate_scale: f64) -> (Model, Vec<Source>) {
+    pub fn new(
+        profile: Profile,
+        seed: u64,
+        ipv6_share: f64,
+        rate_scale: f64,
+    ) -> (Model, Vec<Source>) {
         let mut rng = Rng::stream(seed, &format!("{}/hosts", profile.name()));
         let web_search = PiecewiseCdf::new(&WEB_SEARCH_CDF).expect("static CDF is valid");
         let data_mining = PiecewiseCdf::new(&DATA_MINING_CDF).expect("static CDF is valid");
@@ -525,7 +531,11 @@ impl Model {
                 sources.push(src(poisson(2.0), Kind::Api, "api"));
                 sources.push(src(poisson(1.0 / 120.0), Kind::Video, "video"));
                 for (k, at) in [0.2, 1.7].into_iter().enumerate() {
-                    sources.push(src(Arrival::Once { at }, Kind::Video, &format!("video0/{k}")));
+                    sources.push(src(
+                        Arrival::Once { at },
+                        Kind::Video,
+                        &format!("video0/{k}"),
+                    ));
                 }
                 sources.push(src(poisson(1.0 / 300.0), Kind::Bulk, "bulk"));
                 sources.push(src(Arrival::Once { at: 4.5 }, Kind::Bulk, "bulk0"));
@@ -534,7 +544,11 @@ impl Model {
                 sources.push(src(poisson(0.1), Kind::Keepalive, "keepalive"));
                 for k in 0..n {
                     let at = 0.1 + 9.0 * k as f64 / n as f64;
-                    sources.push(src(Arrival::Once { at }, Kind::Keepalive, &format!("ka0/{k}")));
+                    sources.push(src(
+                        Arrival::Once { at },
+                        Kind::Keepalive,
+                        &format!("ka0/{k}"),
+                    ));
                 }
                 sources.push(src(poisson(1.0 / 60.0), Kind::Ping, "ping"));
                 sources.push(src(poisson(1.0 / 900.0), Kind::Call, "call"));
@@ -579,7 +593,11 @@ impl Model {
                 sources.push(src(poisson(5.0), Kind::Ping, "ping"));
                 // Traceroutes (network staff, monitoring): 2/s, the first right at the start.
                 sources.push(src(poisson(2.0), Kind::Traceroute, "traceroute"));
-                sources.push(src(Arrival::Once { at: 0.01 }, Kind::Traceroute, "traceroute0"));
+                sources.push(src(
+                    Arrival::Once { at: 0.01 },
+                    Kind::Traceroute,
+                    "traceroute0",
+                ));
                 sources.push(src(poisson(2.0), Kind::Ntp, "ntp"));
                 sources.push(src(poisson(1.0 / 20.0), Kind::Video, "video"));
                 sources.push(src(poisson(1.0 / 60.0), Kind::Bulk, "bulk"));
@@ -679,7 +697,10 @@ impl Model {
     fn add_resolvers(&mut self, rng: &mut Rng) {
         // Recursive resolvers and NTP servers of the ISP / enterprise (beyond the router).
         for (v4, v6) in [
-            (0xc633_6435u32, 0x2001_0db8_0053_0000_0000_0000_0000_0001u128), // 198.51.100.53
+            (
+                0xc633_6435u32,
+                0x2001_0db8_0053_0000_0000_0000_0000_0001u128,
+            ), // 198.51.100.53
             (0xc633_6436, 0x2001_0db8_0053_0000_0000_0000_0000_0002),
         ] {
             let d = rng.lognormal_median(5e6, 0.3);
@@ -688,8 +709,11 @@ impl Model {
                 .push(Host::new(rng, v4, v6, LINUX_SERVER, d, ttl, false, 10e9));
         }
         for (v4, v6) in [
-            (0xc633_647bu32, 0x2001_0db8_0123_0000_0000_0000_0000_0001u128), // 198.51.100.123
-            (0xcb00_717b, 0x2001_0db8_0123_0000_0000_0000_0000_0002),        // 203.0.113.123
+            (
+                0xc633_647bu32,
+                0x2001_0db8_0123_0000_0000_0000_0000_0001u128,
+            ), // 198.51.100.123
+            (0xcb00_717b, 0x2001_0db8_0123_0000_0000_0000_0000_0002), // 203.0.113.123
         ] {
             let d = rng.lognormal_median(15e6, 0.5);
             let ttl = remote_ttl(rng);
@@ -1356,7 +1380,11 @@ impl Model {
                 _ => Setup::SynUnanswered { retries: 0 },
             }
         };
-        let tgt = if exists { target } else { target % self.clients.len() };
+        let tgt = if exists {
+            target
+        } else {
+            target % self.clients.len()
+        };
         // The scanner is the "client"; the target the "server". An external scanner comes
         // from beyond the upstream.
         let (scanner_ep, d0) = if st.external {
@@ -1557,7 +1585,10 @@ mod test {
         }
         let e = "home".parse::<Profile>().unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("home-router") && msg.contains("synflood"), "{msg}");
+        assert!(
+            msg.contains("home-router") && msg.contains("synflood"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -325,7 +325,9 @@ impl Zipf {
     #[inline]
     pub fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.f64();
-        self.cum.partition_point(|&c| c <= u).min(self.cum.len() - 1)
+        self.cum
+            .partition_point(|&c| c <= u)
+            .min(self.cum.len() - 1)
     }
 }
 
