@@ -477,3 +477,119 @@ fn print_stats() {
         );
     }
 }
+
+/// Rewrites the transport checksum of an Ethernet frame built by the generator.
+fn fix_checksum(f: &mut [u8]) {
+    let v6 = f[12..14] == [0x86, 0xdd];
+    let (hl, proto) = if v6 { (40, f[14 + 6]) } else { (20, f[14 + 9]) };
+    let l4 = 14 + hl;
+    let field = l4 + if proto == 6 { 16 } else { 6 };
+    f[field] = 0;
+    f[field + 1] = 0;
+    let len = (f.len() - l4) as u32;
+    let acc = if v6 {
+        let s = u128::from_be_bytes(f[22..38].try_into().unwrap());
+        let d = u128::from_be_bytes(f[38..54].try_into().unwrap());
+        pseudo_v6(s, d, proto, len)
+    } else {
+        let s = u32::from_be_bytes(f[26..30].try_into().unwrap());
+        let d = u32::from_be_bytes(f[30..34].try_into().unwrap());
+        pseudo_v4(s, d, proto, len)
+    };
+    let c = fold(sum_words(&f[l4..], acc));
+    f[field..field + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// A datacenter (TCP-only) trace in which the `k`-th frame accepted by `pick` is changed by `change`.
+fn mutated(k: usize, pick: impl Fn(&[u8]) -> bool, change: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+    use offsim_traces::r#gen::Generator;
+    use offsim_traces::parse::LinkType;
+    use offsim_traces::pcap::PcapWriter;
+    let cfg = GenConfig::new(Profile::Datacenter, 1, Stop::Packets(3_000));
+    let mut g = Generator::new(&cfg).unwrap();
+    let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
+    let mut seen = 0;
+    while let Some((ts, f)) = g.next_frame() {
+        let mut f = f.to_vec();
+        if pick(&f) {
+            if seen == k {
+                change(&mut f);
+            }
+            seen += 1;
+        }
+        w.write(ts, &f, f.len() as u32).unwrap();
+    }
+    assert!(seen > k, "not enough matching frames: {seen}");
+    w.finish().unwrap()
+}
+
+fn tcp_l4(f: &[u8]) -> Option<usize> {
+    match (&f[12..14], f.get(14 + 9), f.get(14 + 6)) {
+        ([0x08, 0x00], Some(6), _) => Some(34),
+        ([0x86, 0xdd], _, Some(6)) => Some(54),
+        _ => None,
+    }
+}
+
+fn checker_rejects(bytes: Vec<u8>, what: &str) {
+    let r = std::panic::catch_unwind(move || {
+        check_trace(&bytes, 3_000);
+    });
+    let Err(err) = r else {
+        panic!("the checker accepted a trace that should fail with `{what}`");
+    };
+    let msg = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(msg.contains(what), "expected `{what}`, got `{msg}`");
+}
+
+#[test]
+fn checker_catches_broken_traces() {
+    // A pure ACK that acknowledges data never sent.
+    let pure_ack = |f: &[u8]| {
+        tcp_l4(f)
+            .is_some_and(|o| f[o + 13] == 0x10 && f.len() - o == usize::from(f[o + 12] >> 4) * 4)
+    };
+    checker_rejects(
+        mutated(40, pure_ack, |f| {
+            let o = tcp_l4(f).unwrap();
+            let a = u32::from_be_bytes(f[o + 8..o + 12].try_into().unwrap());
+            f[o + 8..o + 12].copy_from_slice(&a.wrapping_add(1_000_000).to_be_bytes());
+            fix_checksum(f);
+        }),
+        "beyond peer's data end",
+    );
+    // A data segment that skips ahead (a hole in the sequence space).
+    let data = |f: &[u8]| tcp_l4(f).is_some_and(|o| f[o + 13] & 0x12 == 0x10 && f.len() - o > 100);
+    checker_rejects(
+        mutated(40, data, |f| {
+            let o = tcp_l4(f).unwrap();
+            let s = u32::from_be_bytes(f[o + 4..o + 8].try_into().unwrap());
+            f[o + 4..o + 8].copy_from_slice(&s.wrapping_add(700).to_be_bytes());
+            fix_checksum(f);
+        }),
+        "sequence gap",
+    );
+    // A server whose SYN-ACK advertises a 50-byte window: the client's request overruns it.
+    let synack = |f: &[u8]| tcp_l4(f).is_some_and(|o| f[o + 13] == 0x12);
+    checker_rejects(
+        mutated(3, synack, |f| {
+            let o = tcp_l4(f).unwrap();
+            f[o + 14] = 0;
+            f[o + 15] = 50;
+            fix_checksum(f);
+        }),
+        "beyond the peer's window edge",
+    );
+    // A corrupted payload byte breaks the transport checksum.
+    checker_rejects(
+        mutated(10, data, |f| {
+            let n = f.len();
+            f[n - 1] ^= 0x55;
+        }),
+        "transport checksum",
+    );
+}
