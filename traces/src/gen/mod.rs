@@ -52,7 +52,7 @@ use crate::pcap::PcapWriter;
 use crate::time::{SimDuration, SimTime};
 use conv::{AckEvOpaque, Conv};
 use profile::{Arrival, Model, NewFlow, Source};
-use simple::{Echo, Scratch, Traceroute, UdpApp, UdpRr, UdpStream};
+use simple::{Echo, Scratch, Traceroute, UdpRr, UdpStream};
 
 /// Largest packet count accepted (10¹⁰: about 6 TB of home-router traffic).
 pub const MAX_PACKETS: u64 = 10_000_000_000;
@@ -441,7 +441,6 @@ impl Generator {
                 rng,
             } => {
                 self.summary.udp_flows += 1;
-                let _ = matches!(app, UdpApp::Closed { .. });
                 Flow::Rr(UdpRr::new(pair, app, queries, answer_p, gap, start, rng))
             }
             NewFlow::Stream {
