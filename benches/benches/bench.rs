@@ -1,1 +1,7 @@
-fn main() {}
+//! The criterion entry point (`harness = false`): one call per subsystem module.
+
+fn main() {
+    let mut c = criterion::Criterion::default().configure_from_args();
+    offsim_benches::r#gen::bench(&mut c);
+    c.final_summary();
+}

@@ -111,7 +111,7 @@ enum TraceCmd {
 
 #[derive(Args)]
 struct GenArgs {
-    /// Traffic profile (home-router, enterprise, datacenter, synflood).
+    /// Traffic profile (home-router, enterprise, datacenter, synflood, imix).
     #[arg(long)]
     profile: String,
     /// Random seed: the same seed gives the same bytes.
@@ -120,7 +120,8 @@ struct GenArgs {
     /// Number of packets to generate.
     #[arg(long, conflicts_with = "duration")]
     packets: Option<u64>,
-    /// Duration of the capture in seconds.
+    /// Duration of the capture in seconds (default without --packets: 10 s for home-router
+    /// and enterprise, 2 s for synflood, 1 s for datacenter and imix).
     #[arg(long)]
     duration: Option<f64>,
     /// Output pcap file.
@@ -280,6 +281,21 @@ fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
 }
 
 fn trace_gen(a: GenArgs) -> Result<u8> {
-    let _ = (&a.profile, a.seed, a.packets, a.duration, &a.output);
-    not_implemented("trace gen").context("trace gen")
+    use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
+    let profile: Profile = a.profile.parse()?;
+    let stop = Stop::from_args(a.packets, a.duration, profile)?;
+    let cfg = GenConfig::new(profile, a.seed, stop);
+    let s = generate_file(&cfg, &a.output).context("trace gen")?;
+    eprintln!(
+        "offsim: wrote {} ({} packets, {} bytes, {:.3} s; flows: tcp {} udp {} icmp {}, at most {} active)",
+        a.output.display(),
+        s.packets,
+        s.bytes,
+        s.duration_ns as f64 / 1e9,
+        s.tcp_flows,
+        s.udp_flows,
+        s.icmp_flows,
+        s.max_active_flows
+    );
+    Ok(0)
 }

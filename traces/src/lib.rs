@@ -13,10 +13,12 @@
 //! - [`stream`]: reader + parser as a stream of [`meta::PacketMeta`].
 //! - [`info`]: the `trace info` summary.
 //! - [`hash`]: a fast deterministic hasher for flow tables.
+//! - [`r#gen`](crate::r#gen) (`offsim_traces::r#gen`; `gen` is a keyword in edition 2024): the seeded synthetic trace generator (`offsim trace gen`).
 //!
 //! Nothing here allocates per packet, and memory does not grow with the file size.
 #![deny(missing_docs)]
 
+pub mod r#gen;
 pub mod hash;
 pub mod info;
 pub mod meta;
