@@ -1018,8 +1018,9 @@ pub struct SetDecl {
     pub stmts: Vec<String>,
 }
 
-/// Flowtable declaration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Flowtable declaration. Equality ignores `counter`, which `nft -j` (up to 1.1) does not
+/// print, so that text and JSON listings of the same ruleset compare equal.
+#[derive(Clone, Debug, Eq)]
 pub struct FlowtableDecl {
     /// Name.
     pub name: String,
@@ -1033,6 +1034,16 @@ pub struct FlowtableDecl {
     pub offload: bool,
     /// `counter`.
     pub counter: bool,
+}
+
+impl PartialEq for FlowtableDecl {
+    fn eq(&self, o: &FlowtableDecl) -> bool {
+        self.name == o.name
+            && self.hook == o.hook
+            && self.priority == o.priority
+            && self.devices == o.devices
+            && self.offload == o.offload
+    }
 }
 
 /// A named stateful object.

@@ -171,6 +171,10 @@ pub enum Load {
     Jhash(u32),
     /// symhash spec
     Symhash(u32),
+    /// A constant (in concatenated keys).
+    Const(u128),
+    /// ct helper name
+    CtHelper,
     /// fib lookup
     Fib {
         /// flags
@@ -730,6 +734,7 @@ impl Program {
                     CtKey::Daddr | CtKey::IpDaddr | CtKey::Ip6Daddr => Load::CtAddr { dir: d, src: false },
                     CtKey::ProtoSrc => Load::CtPort { dir: d, src: true },
                     CtKey::ProtoDst => Load::CtPort { dir: d, src: false },
+                    CtKey::Helper => Load::CtHelper,
                     _ => return Err(format!("unsupported: ct {} (not evaluated by the simulator)", k.name())),
                 };
                 (l, ty)
@@ -824,6 +829,11 @@ impl Program {
                 }
                 Ok(s)
             }
+            Expr::Value(v) => Ok(Src {
+                load: Load::Const(v.v),
+                xf: Xf::ident(width_mask(v.ty)),
+                bytes: bytes_of(v.ty),
+            }),
             e => {
                 let (l, ty) = self.load_of(e, sc)?;
                 Ok(Src {
@@ -864,6 +874,9 @@ impl Program {
         data_of: &mut dyn FnMut(&Expr) -> R<CData>,
         dynamic: bool,
     ) -> R<u32> {
+        if nparts > 4 {
+            return Err("unsupported: concatenation of more than 4 fields".into());
+        }
         let mut s = CSet {
             kind: SetKind::Hash,
             nparts: nparts as u8,

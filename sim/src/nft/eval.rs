@@ -30,6 +30,8 @@ pub struct CtInfo {
     pub protocol: u8,
     /// Original and reply tuples.
     pub tuple: [offsim_traces::FlowKey; 2],
+    /// Name of the attached helper (encoded like an ifname; 0 = none), for `ct helper "ftp"`.
+    pub helper: u128,
 }
 
 /// The conntrack view of a packet.
@@ -662,6 +664,11 @@ fn load(p: &Program, st: &mut RuleState, l: &Load, ctx: &PktCtx, host: &mut impl
                 let t = &c.tuple[dir as usize & 1];
                 (if src { t.sport } else { t.dport }) as u128
             }
+            _ => return None,
+        },
+        Load::Const(c) => c,
+        Load::CtHelper => match ctx.ct {
+            CtView::Tracked(c) => c.helper,
             _ => return None,
         },
         Load::Numgen(i) => {

@@ -241,6 +241,9 @@ pub fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftE
             }
             let name = text[s..i].to_string();
             tok = if c == b'$' { Tok::Var(name) } else { Tok::At(name) };
+        } else if let Some(end) = scan_mac(b, i) {
+            tok = Tok::Word(text[i..end].to_string());
+            i = end;
         } else if let Some(end) = scan_ip6(b, i) {
             tok = Tok::Ip6(text[i..end].to_string());
             i = end;
@@ -378,6 +381,27 @@ fn scan_ip4(b: &[u8], i: usize) -> Option<usize> {
         .ok()?
         .parse::<std::net::Ipv4Addr>()
         .ok()?;
+    Some(j)
+}
+
+/// Ethernet address `xx:xx:xx:xx:xx:xx` at `i`.
+fn scan_mac(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i;
+    for part in 0..6 {
+        if j + 2 > b.len() || !b[j].is_ascii_hexdigit() || !b[j + 1].is_ascii_hexdigit() {
+            return None;
+        }
+        j += 2;
+        if part < 5 {
+            if b.get(j) != Some(&b':') {
+                return None;
+            }
+            j += 1;
+        }
+    }
+    if j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b':' || b[j] == b'.') {
+        return None;
+    }
     Some(j)
 }
 

@@ -4,8 +4,20 @@
 use super::ast::*;
 use super::error::{ErrorKind, NftError, SourceMap, Span};
 
-/// A chain in the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A rule handle. Handles are assigned in load order and differ between equivalent text and
+/// JSON inputs, so they never take part in equality.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Handle(pub u64);
+
+impl PartialEq for Handle {
+    fn eq(&self, _: &Handle) -> bool {
+        true
+    }
+}
+impl Eq for Handle {}
+
+/// A chain in the model. Equality ignores the comment, which `nft -j` 1.0.6 does not print.
+#[derive(Clone, Debug, Eq)]
 pub struct ChainDef {
     /// Name.
     pub name: String,
@@ -16,13 +28,22 @@ pub struct ChainDef {
     /// Comment.
     pub comment: Option<String>,
     /// Rules with their handles.
-    pub rules: Vec<(u64, Rule)>,
+    pub rules: Vec<(Handle, Rule)>,
     /// Where the chain was declared.
     pub span: Span,
 }
 
-/// A table in the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl PartialEq for ChainDef {
+    fn eq(&self, o: &ChainDef) -> bool {
+        self.name == o.name
+            && self.base == o.base
+            && self.policy_accept == o.policy_accept
+            && self.rules == o.rules
+    }
+}
+
+/// A table in the model. Equality ignores the comment (`nft -j` 1.0.6 drops it).
+#[derive(Clone, Debug, Eq)]
 pub struct TableDef {
     /// Family.
     pub family: Family,
@@ -41,9 +62,21 @@ pub struct TableDef {
     /// Named objects.
     pub objects: Vec<(String, ObjDecl, Span)>,
     /// Next handle to assign.
-    pub next_handle: u64,
+    pub next_handle: Handle,
     /// Where the table was declared.
     pub span: Span,
+}
+
+impl PartialEq for TableDef {
+    fn eq(&self, o: &TableDef) -> bool {
+        self.family == o.family
+            && self.name == o.name
+            && self.flags == o.flags
+            && self.chains == o.chains
+            && self.sets == o.sets
+            && self.flowtables == o.flowtables
+            && self.objects == o.objects
+    }
 }
 
 /// The whole model.
@@ -115,7 +148,7 @@ impl Model {
                         sets: Vec::new(),
                         flowtables: Vec::new(),
                         objects: Vec::new(),
-                        next_handle: 1,
+                        next_handle: Handle(1),
                         span: sp,
                     });
                 }
@@ -157,7 +190,7 @@ impl Model {
                     if policy.is_some() && base.is_none() {
                         return Err(err(sm, ErrorKind::Invalid, sp, "policy on a regular chain".into()));
                     }
-                    t.next_handle += 1;
+                    t.next_handle.0 += 1;
                     t.chains.push(ChainDef {
                         name,
                         base,
@@ -177,7 +210,7 @@ impl Model {
             } => {
                 let t = self.table_mut(sm, family, &table, sp)?;
                 let h = t.next_handle;
-                t.next_handle += 1;
+                t.next_handle.0 += 1;
                 let Some(c) = t.chains.iter_mut().find(|c| c.name == chain) else {
                     return Err(err(
                         sm,
@@ -187,7 +220,7 @@ impl Model {
                     ));
                 };
                 let by_handle = |c: &ChainDef, hd: u64| -> Result<usize, NftError> {
-                    c.rules.iter().position(|(x, _)| *x == hd).ok_or_else(|| {
+                    c.rules.iter().position(|(x, _)| x.0 == hd).ok_or_else(|| {
                         err(sm, ErrorKind::Invalid, sp, format!("Could not process rule: No such file or directory (handle {hd})"))
                     })
                 };
@@ -219,7 +252,7 @@ impl Model {
                     }
                     RulePos::Replace(x) => {
                         let i = by_handle(c, x)?;
-                        c.rules[i] = (x, rule);
+                        c.rules[i] = (Handle(x), rule);
                     }
                 }
             }
@@ -236,7 +269,7 @@ impl Model {
                     }
                     d.elements.extend(decl.elements);
                 } else {
-                    t.next_handle += 1;
+                    t.next_handle.0 += 1;
                     t.sets.push((decl, sp));
                 }
             }
@@ -283,7 +316,7 @@ impl Model {
                     d.offload |= decl.offload;
                     d.counter |= decl.counter;
                 } else {
-                    t.next_handle += 1;
+                    t.next_handle.0 += 1;
                     t.flowtables.push((decl, sp));
                 }
             }
@@ -306,7 +339,7 @@ impl Model {
                     }
                     o.1 = obj;
                 } else {
-                    t.next_handle += 1;
+                    t.next_handle.0 += 1;
                     t.objects.push((name, obj, sp));
                 }
             }
@@ -349,7 +382,7 @@ impl Model {
                         };
                         let h = handle.unwrap_or(0);
                         let before = c.rules.len();
-                        c.rules.retain(|(x, _)| *x != h);
+                        c.rules.retain(|(x, _)| x.0 != h);
                         if before == c.rules.len() {
                             return missing(format!("rule handle {h}"));
                         }

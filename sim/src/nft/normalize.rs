@@ -269,6 +269,9 @@ impl Normalizer<'_> {
         Ok(match e {
             Expr::Payload(p, f) => payload_info(*p, f)?,
             Expr::Meta(k) => {
+                if matches!(k, MetaKey::Time | MetaKey::Day | MetaKey::Hour) {
+                    return Err(format!("unsupported: meta {}", k.name()));
+                }
                 if *k == MetaKey::Nfproto && matches!(self.family, Family::Ip | Family::Ip6) {
                     return Err("meta nfproto is only useful in the inet family".into());
                 }
@@ -735,6 +738,9 @@ impl Normalizer<'_> {
             return Err(format!("set '{}' needs a type or typeof", d.name));
         }
         d.type_names.clear();
+        if d.key.len() > 4 {
+            return Err("unsupported: concatenation of more than 4 fields".into());
+        }
         if let Some(t) = d.typeof_data.take() {
             let tys = self.sel_types(&t, &ctx)?;
             d.data = Some(tys[0].0);
@@ -800,6 +806,19 @@ impl Normalizer<'_> {
         sort_elems(&mut out);
         out.dedup_by(|a, b| a.key == b.key);
         d.elements = out;
+        // `dynamic` is dropped by nft 1.0.6 JSON output; the kernel sets the timeout flag
+        // when a default timeout is given; 65535 is the size nft reports for dynamic sets
+        // declared without one.
+        d.flags.retain(|f| f != "dynamic");
+        if d.timeout.is_some() && !d.flags.iter().any(|f| f == "timeout") {
+            d.flags.push("timeout".into());
+        }
+        // auto-merge only changes how overlapping insertions are stored; nft 1.0.6 JSON
+        // drops it.
+        d.auto_merge = false;
+        if d.size == Some(65535) {
+            d.size = None;
+        }
         d.flags.sort();
         d.flags.dedup();
         Ok(d)
@@ -962,7 +981,11 @@ impl Normalizer<'_> {
                 let key = self.lhs(key, ctx)?;
                 let (ty, _) = self.sel(&key, ctx)?;
                 match &key {
-                    Expr::Meta(_) | Expr::Ct(..) | Expr::Payload(..) => {}
+                    Expr::Meta(MetaKey::Mark | MetaKey::Nftrace | MetaKey::Priority | MetaKey::Pkttype)
+                    | Expr::Ct(CtKey::Mark, None)
+                    | Expr::Payload(..) => {}
+                    Expr::Meta(k) => return Err(format!("unsupported: meta {} set", k.name())),
+                    Expr::Ct(k, _) => return Err(format!("unsupported: ct {} set", k.name())),
                     _ => return Err("invalid expression in set statement".into()),
                 }
                 let value = self.value(ty, value, ctx)?;
@@ -980,8 +1003,31 @@ impl Normalizer<'_> {
                 stmts,
             } => {
                 let sig = self.set_sig(&set)?.clone();
-                let key = self.lhs(key, ctx)?;
-                let tys: Vec<DType> = self.sel_types(&key, ctx)?.into_iter().map(|x| x.0).collect();
+                let key = match key {
+                    Expr::Concat(parts) if parts.len() == sig.key.len() => {
+                        let mut out = Vec::new();
+                        for (p, t) in parts.into_iter().zip(&sig.key) {
+                            out.push(if is_selector(&p) {
+                                self.lhs(p, ctx)?
+                            } else {
+                                self.scalar(*t, p)?
+                            });
+                        }
+                        Expr::Concat(out)
+                    }
+                    k => self.lhs(k, ctx)?,
+                };
+                let tys: Vec<DType> = match &key {
+                    Expr::Concat(parts) => parts
+                        .iter()
+                        .zip(&sig.key)
+                        .map(|(p, t)| match p {
+                            Expr::Value(_) => Ok(*t),
+                            p => self.sel(p, ctx).map(|x| x.0),
+                        })
+                        .collect::<R<Vec<_>>>()?,
+                    k => self.sel_types(k, ctx)?.into_iter().map(|x| x.0).collect(),
+                };
                 if tys.len() != sig.key.len() || tys.iter().zip(&sig.key).any(|(a, b)| !compatible(*a, *b)) {
                     return Err(format!(
                         "datatype mismatch: set @{set} has type {}, key is {}",

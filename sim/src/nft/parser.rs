@@ -1067,6 +1067,17 @@ impl<'c> Parser<'c> {
                         if self.is_word("interval") {
                             self.bump();
                         }
+                        if let Tok::Word(w) = self.peek().clone()
+                            && matches!(w.as_str(), "verdict" | "counter" | "quota" | "limit")
+                        {
+                            self.bump();
+                            if w == "verdict" {
+                                d.data_name = Some(w);
+                            } else {
+                                d.obj_type = Some(w);
+                            }
+                            continue;
+                        }
                         let mut parts = vec![self.selector_expr()?];
                         while self.eat(&Tok::Dot) {
                             parts.push(self.selector_expr()?);
@@ -2382,6 +2393,12 @@ impl<'c> Parser<'c> {
             } else if self.is_word("comment") && matches!(self.peek_at(1), Tok::Str(_)) {
                 self.bump();
                 el.comment = Some(self.string("a comment")?);
+            } else if self.eat_word("limit") {
+                self.expect_word("rate")?;
+                self.limit_args()?;
+            } else if self.is_word("quota") && matches!(self.peek_at(1), Tok::Num(_) | Tok::Word(_)) {
+                self.bump();
+                self.quota_args()?;
             } else if self.eat_word("counter") {
                 el.counter = true;
                 if self.eat_word("packets") {

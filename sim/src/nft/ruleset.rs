@@ -1063,7 +1063,7 @@ fn compile_model(
                     id: rid,
                     chain: chain_id,
                     index: idx,
-                    handle: *h,
+                    handle: h.0,
                     text: r.to_string(),
                     comment: r.comment.clone(),
                     counter_slots: slot0..slot0 + slots,
