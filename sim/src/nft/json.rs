@@ -322,7 +322,7 @@ impl Jp {
                             if k == "counter" {
                                 d.counter = true;
                             } else {
-                                d.stmts.push(k.to_string());
+                                d.stmts.push(k.split_whitespace().next().unwrap_or(k).to_string());
                             }
                         }
                     }

@@ -345,7 +345,13 @@ impl Normalizer<'_> {
                 if parts.len() > 4 {
                     return Err("unsupported: concatenation of more than 4 fields".into());
                 }
-                parts.iter().map(|p| self.sel(p, ctx)).collect()
+                parts
+                    .iter()
+                    .map(|p| match p {
+                        Expr::Value(v) => Ok((v.ty, Dep::default())),
+                        p => self.sel(p, ctx),
+                    })
+                    .collect()
             }
             _ => Ok(vec![self.sel(e, ctx)?]),
         }
@@ -437,6 +443,7 @@ impl Normalizer<'_> {
                 }
                 Ok(Expr::SetRef(n))
             }
+            Expr::Wildcard => Ok(Expr::Wildcard),
             _ if tys.len() != 1 => Err(format!(
                 "datatype mismatch: expected a concatenation {}",
                 type_list(tys)
@@ -598,6 +605,7 @@ impl Normalizer<'_> {
                     offset,
                 })
             }
+            e @ Expr::Value(_) => Ok(e),
             e => {
                 for (_, d) in self.sel_types(&e, ctx)? {
                     self.check_dep(d, ctx)?;
@@ -866,7 +874,20 @@ impl Normalizer<'_> {
     fn stmt(&mut self, s: Stmt, ctx: &mut Ctx, out: &mut Vec<Stmt>) -> R<()> {
         match s {
             Stmt::Match { left, op, right, rspan } => {
-                let left = self.lhs(left, ctx)?;
+                let left = match (left, &right) {
+                    (Expr::Concat(parts), Expr::SetRef(n)) if parts.iter().any(|p| !is_selector(p)) => {
+                        let key = self.set_sig(n)?.key.clone();
+                        if key.len() != parts.len() {
+                            return Err(format!("datatype mismatch: @{n} has {} fields", key.len()));
+                        }
+                        let mut out = Vec::new();
+                        for (p, t) in parts.into_iter().zip(key) {
+                            out.push(if is_selector(&p) { self.lhs(p, ctx)? } else { self.scalar(t, p)? });
+                        }
+                        Expr::Concat(out)
+                    }
+                    (l, _) => self.lhs(l, ctx)?,
+                };
                 let tys: Vec<DType> = self.sel_types(&left, ctx)?.into_iter().map(|x| x.0).collect();
                 let right = match right {
                     Expr::Sym(ref s, _)
@@ -976,6 +997,20 @@ impl Normalizer<'_> {
                     return Err(format!("No such file or directory; flowtable '@{ft}' does not exist"));
                 }
                 out.push(Stmt::FlowAdd(ft));
+            }
+            Stmt::Mangle {
+                key: Expr::Opaque(k),
+                value,
+            } if k == "tcp option maxseg size" => {
+                let value = match value {
+                    Expr::Opaque(v) if v == "rt mtu" => Expr::Opaque(v),
+                    v => self.scalar(DType::Integer(16), v)?,
+                };
+                self.check_dep(Dep { l3: None, l4: Some(6) }, ctx)?;
+                out.push(Stmt::Mangle {
+                    key: Expr::Opaque(k),
+                    value,
+                });
             }
             Stmt::Mangle { key, value } => {
                 let key = self.lhs(key, ctx)?;
@@ -1114,8 +1149,12 @@ impl Normalizer<'_> {
             ));
         }
         n.family = fam.map(|v| if v == 4 { Family::Ip } else { Family::Ip6 });
-        if n.port.is_some() && ctx.l4.is_none() && !ctx.l4_any {
-            return Err("transport protocol mapping is only valid after transport protocol match".into());
+        if let Some(p) = n.port.take() {
+            let p = self.value(DType::InetService, p, ctx)?;
+            if ctx.l4.is_none() && !ctx.l4_any {
+                return Err("transport protocol mapping is only valid after transport protocol match".into());
+            }
+            n.port = Some(p);
         }
         let aty = if fam == Some(6) { DType::Ipv6 } else { DType::Ipv4 };
         if let Some(a) = n.addr.take() {
@@ -1131,9 +1170,6 @@ impl Normalizer<'_> {
             } else {
                 n.addr = Some(self.value(aty, a, ctx)?);
             }
-        }
-        if let Some(p) = n.port.take() {
-            n.port = Some(self.value(DType::InetService, p, ctx)?);
         }
         if n.kind == NatKind::Masquerade && !matches!(self.family, Family::Ip | Family::Ip6 | Family::Inet) {
             return Err("masquerade is only valid in ip, ip6 and inet".into());

@@ -698,6 +698,10 @@ impl<'c> Parser<'c> {
                     return Err(self.unexpected("`{`"));
                 }
                 self.skip_sep();
+                if self.eat_word("comment") {
+                    self.string("a comment")?;
+                    self.skip_sep();
+                }
                 let q = self.quota_args()?;
                 self.skip_sep();
                 if self.eat_word("comment") {
@@ -711,6 +715,10 @@ impl<'c> Parser<'c> {
                     return Err(self.unexpected("`{`"));
                 }
                 self.skip_sep();
+                if self.eat_word("comment") {
+                    self.string("a comment")?;
+                    self.skip_sep();
+                }
                 self.expect_word("rate")?;
                 let l = self.limit_args()?;
                 self.skip_sep();
@@ -1101,7 +1109,7 @@ impl<'c> Parser<'c> {
                 "policy" => d.policy = Some(self.name("performance or memory")?),
                 "auto-merge" => d.auto_merge = true,
                 "counter" => d.counter = true,
-                "quota" | "limit" | "last" => {
+                "quota" | "limit" | "last" | "ct" => {
                     // per-element stateful defaults: skip to end of statement
                     d.stmts.push(w.clone());
                     while !self.at_end_of_stmt() {
@@ -1918,7 +1926,16 @@ impl<'c> Parser<'c> {
         let mut parts = vec![self.lhs_binop()?];
         while matches!(self.peek(), Tok::Dot) {
             self.bump();
-            parts.push(self.lhs_binop()?);
+            if let Tok::At(a) = self.peek().clone()
+                && matches!(self.peek_at(1), Tok::Comma)
+            {
+                return Err(self.unsupported(self.span(), &format!("raw payload expression @{a}")));
+            }
+            if matches!(self.peek(), Tok::Word(w) if is_selector_word(w)) || matches!(self.peek(), Tok::LParen) {
+                parts.push(self.lhs_binop()?);
+            } else {
+                parts.push(self.rhs_atom()?);
+            }
         }
         Ok(if parts.len() == 1 {
             parts.pop().unwrap_or(Expr::Opaque(String::new()))
@@ -2015,7 +2032,7 @@ impl<'c> Parser<'c> {
         } else if matches!(self.peek(), Tok::Word(w) if is_selector_word(w)) {
             self.selector_expr()?
         } else {
-            self.rhs_single()?
+            self.rhs_range()?
         };
         while let Some(op) = self.binop_tok() {
             self.bump();
@@ -2064,6 +2081,11 @@ impl<'c> Parser<'c> {
             return Ok(Expr::Meta(k));
         }
         match w.as_str() {
+            "rt" if matches!(self.peek_at(1), Tok::Word(x) if x == "mtu") => {
+                self.bump();
+                self.bump();
+                Ok(Expr::Opaque("rt mtu".into()))
+            }
             "meta" => {
                 self.bump();
                 let ksp = self.span();
@@ -2206,6 +2228,17 @@ impl<'c> Parser<'c> {
                             return Err(self.unexpected(&format!("a {w} header field")));
                         }
                     };
+                    if w == "tcp"
+                        && f == "option"
+                        && self.is_word("maxseg")
+                        && matches!(self.peek_at(1), Tok::Word(x) if x == "size")
+                        && matches!(self.peek_at(2), Tok::Word(x) if x == "set")
+                    {
+                        // MSS clamping: accepted as a statement without effect on verdicts
+                        self.bump();
+                        self.bump();
+                        return Ok(Expr::Opaque("tcp option maxseg size".into()));
+                    }
                     if matches!(f.as_str(), "option" | "options") {
                         return Err(self.unsupported(fsp, &format!("{w} option expression")));
                     }

@@ -451,6 +451,14 @@ fn normalize_model(sm: &SourceMap, model: &mut Model, devices: &mut DeviceTable)
                 validate_base(sm, t.family, b, c.span)?;
             }
         }
+        for (_, o, _) in &mut t.objects {
+            if let ObjDecl::Limit(l) = o
+                && l.unit == LimitUnit::Packets
+                && l.burst == 0
+            {
+                l.burst = 5;
+            }
+        }
         let mut n = Normalizer {
             sm,
             family: t.family,
@@ -776,6 +784,13 @@ impl Compiler {
                     .map(|(_, i)| *i)
                     .ok_or_else(|| format!("flowtable @{ft} does not exist"))?;
                 ops.push(Op::FlowAdd(id));
+            }
+            Stmt::Mangle {
+                key: Expr::Opaque(k),
+                ..
+            } if k == "tcp option maxseg size" => {
+                // MSS clamping rewrites only the TCP MSS option, which no modelled decision reads.
+                ops.push(Op::Nop);
             }
             Stmt::Mangle { key, value } => {
                 let v = self.vsrc(sc, value)?;
