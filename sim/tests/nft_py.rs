@@ -183,18 +183,14 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
             }
             continue;
         }
-        let (body, verdict) = match line.rsplit_once(";ok") {
-            Some((b, _)) if line.contains(";ok") => {
-                let mut parts = line.splitn(3, ';');
-                let b0 = parts.next().unwrap_or(b);
-                let _ = parts.next();
-                let canon = parts.next().map(|s| s.to_string());
-                (b0.to_string(), Some(canon))
-            }
-            _ => match line.strip_suffix(";fail") {
-                Some(b) => (b.to_string(), None),
-                None => continue,
-            },
+        let (body, verdict) = if let Some(b) = line.strip_suffix(";ok") {
+            (b.to_string(), Some(None))
+        } else if let Some(i) = line.find(";ok;") {
+            (line[..i].to_string(), Some(Some(line[i + 4..].to_string())))
+        } else if let Some(b) = line.strip_suffix(";fail") {
+            (b.to_string(), None)
+        } else {
+            continue;
         };
         let supported_tables: Vec<&TableDecl> = tables
             .iter()

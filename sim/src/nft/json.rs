@@ -592,11 +592,19 @@ impl Jp {
                         }
                         let p = s(m, "protocol")?;
                         let proto = Proto::from_name(p).ok_or_else(|| format!("unsupported: {p} expression"))?;
-                        Expr::Payload(proto, s(m, "field")?.to_string())
+                        let f = s(m, "field")?;
+                        if !super::parser::payload_supported(proto, f) {
+                            return Err(format!("unsupported: {p} {f}"));
+                        }
+                        Expr::Payload(proto, f.to_string())
                     }
                     "meta" => {
                         let key = s(m.ok_or("invalid meta")?, "key")?;
-                        Expr::Meta(MetaKey::from_name(key).ok_or_else(|| format!("unknown meta key {key}"))?)
+                        let k = MetaKey::from_name(key).ok_or_else(|| format!("unknown meta key {key}"))?;
+                        if !super::parser::meta_supported(k) {
+                            return Err(format!("unsupported: meta {key}"));
+                        }
+                        Expr::Meta(k)
                     }
                     "ct" => {
                         let m = m.ok_or("invalid ct")?;
@@ -609,14 +617,18 @@ impl Jp {
                         };
                         let fam = m.get("family").and_then(|f| f.as_str());
                         let k = match (key, fam) {
+                            ("ip saddr", _) => CtKey::IpSaddr,
+                            ("ip daddr", _) => CtKey::IpDaddr,
+                            ("ip6 saddr", _) => CtKey::Ip6Saddr,
+                            ("ip6 daddr", _) => CtKey::Ip6Daddr,
                             ("saddr", Some("ip")) => CtKey::IpSaddr,
                             ("daddr", Some("ip")) => CtKey::IpDaddr,
                             ("saddr", Some("ip6")) => CtKey::Ip6Saddr,
                             ("daddr", Some("ip6")) => CtKey::Ip6Daddr,
                             _ => CtKey::from_name(key).ok_or_else(|| format!("unknown ct key {key}"))?,
                         };
-                        if k == CtKey::Count {
-                            return Err("unsupported: ct count".into());
+                        if !super::parser::ct_supported(k) {
+                            return Err(format!("unsupported: ct {}", k.name()));
                         }
                         Expr::Ct(k, dir)
                     }
@@ -723,6 +735,7 @@ impl Jp {
                     "<=" => RelOp::Le,
                     ">=" => RelOp::Ge,
                     "in" => RelOp::In,
+                    "!" => RelOp::Not,
                     o => return Err(format!("invalid operator {o}")),
                 };
                 Stmt::Match {

@@ -267,7 +267,13 @@ impl Normalizer<'_> {
     /// Type and dependency of a selector expression.
     fn sel(&self, e: &Expr, ctx: &Ctx) -> R<(DType, Dep)> {
         Ok(match e {
-            Expr::Payload(p, f) => payload_info(*p, f)?,
+            Expr::Payload(p, f) => {
+                let (t, mut d) = payload_info(*p, f)?;
+                if matches!(p, Proto::Icmp | Proto::Icmpv6) && matches!(self.family, Family::Ip | Family::Ip6) {
+                    d.l3 = None;
+                }
+                (t, d)
+            }
             Expr::Meta(k) => {
                 if matches!(k, MetaKey::Time | MetaKey::Day | MetaKey::Hour) {
                     return Err(format!("unsupported: meta {}", k.name()));
@@ -288,7 +294,7 @@ impl Normalizer<'_> {
                     return Err(format!("ct {} requires a direction (original or reply)", k.name()));
                 }
                 if dir.is_some()
-                    && matches!(k, CtKey::State | CtKey::Status | CtKey::Direction | CtKey::Mark)
+                    && matches!(k, CtKey::State | CtKey::Status | CtKey::Direction | CtKey::Mark | CtKey::Helper)
                 {
                     return Err(format!("ct {} does not take a direction", k.name()));
                 }
@@ -425,6 +431,9 @@ impl Normalizer<'_> {
                     }
                 }
                 sort_elems(&mut out);
+                if tys.len() == 1 {
+                    out = merge_intervals(out, tys[0]);
+                }
                 Ok(Expr::Set(out))
             }
             Expr::SetRef(n) => {
@@ -455,7 +464,11 @@ impl Normalizer<'_> {
     fn scalar(&mut self, ty: DType, e: Expr) -> R<Expr> {
         match e {
             Expr::Sym(s, q) => {
-                if ty == DType::Ifname && !q && s.ends_with('*') || (ty == DType::Ifname && s.ends_with('*') && !s.ends_with("\\*")) {
+                if ty == DType::Ifname && s.ends_with("\\*") {
+                    let lit = format!("{}*", &s[..s.len() - 2]);
+                    return Ok(Expr::Value(parse_literal(ty, &lit, q)?));
+                }
+                if ty == DType::Ifname && s.ends_with('*') {
                     let base = &s[..s.len() - 1];
                     let v = parse_literal(ty, base, q)?;
                     if base.is_empty() {
@@ -533,7 +546,7 @@ impl Normalizer<'_> {
                 if x.v == y.v {
                     return Ok(a);
                 }
-                Ok(Expr::Range(Box::new(a), Box::new(b)))
+                Ok(range_expr(ty, x.v, y.v))
             }
             Expr::List(items) => {
                 if !ty.is_bitmask() && items.len() > 1 {
@@ -572,6 +585,9 @@ impl Normalizer<'_> {
             Expr::Concat(parts) => {
                 let mut out = Vec::new();
                 for p in parts {
+                    if let Expr::Ct(CtKey::Saddr | CtKey::Daddr, _) = p {
+                        return Err("use ct original ip saddr/daddr (or ip6) in concatenations".into());
+                    }
                     out.push(self.lhs(p, ctx)?);
                 }
                 Ok(Expr::Concat(out))
@@ -606,6 +622,7 @@ impl Normalizer<'_> {
                 })
             }
             e @ Expr::Value(_) => Ok(e),
+            Expr::Ct(k @ (CtKey::Protocol | CtKey::L3proto), Some(_)) => Ok(Expr::Ct(k, None)),
             e => {
                 for (_, d) in self.sel_types(&e, ctx)? {
                     self.check_dep(d, ctx)?;
@@ -619,19 +636,23 @@ impl Normalizer<'_> {
     fn value(&mut self, want: DType, e: Expr, ctx: &mut Ctx) -> R<Expr> {
         match e {
             Expr::Map(k, d) => {
+                if let Expr::Ct(CtKey::Saddr | CtKey::Daddr, _) = *k {
+                    return Err("use ct original ip saddr/daddr (or ip6) as a map key".into());
+                }
                 let k = self.lhs(*k, ctx)?;
                 let ktys: Vec<DType> = self.sel_types(&k, ctx)?.into_iter().map(|x| x.0).collect();
                 let d = self.map_data(&ktys, &[want], *d)?;
                 Ok(Expr::Map(Box::new(k), Box::new(d)))
             }
+            Expr::Binop(op, a, b) if is_selector(&a) || is_selector(&b) => {
+                let a = self.value(want, *a, ctx)?;
+                let bw = if matches!(op, BinOp::Shl | BinOp::Shr) { DType::Integer(32) } else { want };
+                let b = self.value(bw, *b, ctx)?;
+                Ok(Expr::Binop(op, Box::new(a), Box::new(b)))
+            }
             e if is_selector(&e) => {
                 let e = self.lhs(e, ctx)?;
                 Ok(e)
-            }
-            Expr::Binop(op, a, b) if is_selector(&a) || is_selector(&b) => {
-                let a = self.value(want, *a, ctx)?;
-                let b = self.value(want, *b, ctx)?;
-                Ok(Expr::Binop(op, Box::new(a), Box::new(b)))
             }
             e => self.scalar(want, e),
         }
@@ -872,6 +893,14 @@ impl Normalizer<'_> {
     }
 
     fn stmt(&mut self, s: Stmt, ctx: &mut Ctx, out: &mut Vec<Stmt>) -> R<()> {
+        if let Some(last) = out.last()
+            && matches!(
+                last,
+                Stmt::Verdict(_) | Stmt::Nat(_) | Stmt::Reject(_) | Stmt::Queue { .. } | Stmt::Vmap { .. }
+            )
+        {
+            return Err("Statement after terminal statement has no effect".into());
+        }
         match s {
             Stmt::Match { left, op, right, rspan } => {
                 let left = match (left, &right) {
@@ -899,6 +928,25 @@ impl Normalizer<'_> {
                     Expr::Bool(b) => Expr::Bool(b),
                     r => self.constant(&tys, r, true)?,
                 };
+                if let Expr::Payload(p @ (Proto::Icmp | Proto::Icmpv6), f) = &left
+                    && (f == "id" || f == "sequence")
+                    && !ctx_has_icmp_type(out, *p)
+                {
+                    let (ty, a, b) = if *p == Proto::Icmp {
+                        (DType::IcmpType, 0, 8)
+                    } else {
+                        (DType::Icmpv6Type, 128, 129)
+                    };
+                    out.push(Stmt::Match {
+                        left: Expr::Payload(*p, "type".into()),
+                        op: RelOp::Eq,
+                        right: Expr::Set(vec![
+                            SetElem::plain(Expr::Value(Value::new(ty, a))),
+                            SetElem::plain(Expr::Value(Value::new(ty, b))),
+                        ]),
+                        rspan: Span::default(),
+                    });
+                }
                 let m = canon_match(left, op, right, &tys)?;
                 if let Stmt::Match { left, op: RelOp::Eq, right: Expr::Value(v), .. } = &m {
                     match left {
@@ -980,6 +1028,35 @@ impl Normalizer<'_> {
                 }
                 if l.queue_threshold.is_some() && l.group.is_none() {
                     return Err("log queue-threshold requires a group".into());
+                }
+                if l.level.as_deref() == Some("audit")
+                    && (l.prefix.is_some() || !l.flags.is_empty() || l.group.is_some())
+                {
+                    return Err("log level audit takes no other options".into());
+                }
+                if l.group.is_some() && !l.flags.is_empty() {
+                    return Err("log flags are only valid with syslog logging".into());
+                }
+                let mut l = l;
+                let mut fl = Vec::new();
+                for f in &l.flags {
+                    let (pre, rest) = f.split_once(' ').unwrap_or(("", f.as_str()));
+                    for part in rest.split(',') {
+                        let part = part.trim();
+                        let full = if pre.is_empty() { part.to_string() } else { format!("{pre} {part}") };
+                        if full == "all" {
+                            fl.extend(["ether", "ip options", "skuid", "tcp options", "tcp sequence"].map(String::from));
+                        } else {
+                            fl.push(full);
+                        }
+                    }
+                }
+                fl.sort();
+                fl.dedup();
+                l.flags = fl;
+                if l.level.as_deref() == Some("warn") {
+                    // the default level
+                    l.level = None;
                 }
                 if let Some(lv) = &l.level
                     && !matches!(
@@ -1237,6 +1314,58 @@ impl Normalizer<'_> {
     }
 }
 
+/// A range as nft prints it: an address range that is exactly a prefix becomes the prefix.
+fn range_expr(ty: DType, lo: u128, hi: u128) -> Expr {
+    if lo == hi {
+        return Expr::Value(Value::new(ty, lo));
+    }
+    if matches!(ty, DType::Ipv4 | DType::Ipv6) {
+        let span = hi.wrapping_sub(lo).wrapping_add(1);
+        let bits = ty.bits();
+        if (span == 0 && lo == 0 && hi == ty.mask() && bits == 128) || (span.is_power_of_two() && lo & (span - 1) == 0) {
+            let host = if span == 0 { 128 } else { span.trailing_zeros() };
+            return Expr::Prefix(Box::new(Expr::Value(Value::new(ty, lo))), bits - host);
+        }
+    }
+    Expr::Range(
+        Box::new(Expr::Value(Value::new(ty, lo))),
+        Box::new(Expr::Value(Value::new(ty, hi))),
+    )
+}
+
+/// Anonymous interval sets are merged by nft (overlapping and adjacent elements).
+fn merge_intervals(v: Vec<SetElem>, ty: DType) -> Vec<SetElem> {
+    let interval = v.iter().any(|e| matches!(e.key, Expr::Range(..) | Expr::Prefix(..)));
+    if !interval || v.iter().any(|e| e.data.is_some() || e.timeout.is_some() || e.comment.is_some()) {
+        return v;
+    }
+    let mut rs: Vec<(u128, u128)> = Vec::with_capacity(v.len());
+    for e in &v {
+        match super::compile::range_of(&e.key) {
+            Ok(r) => rs.push(r),
+            Err(_) => return v,
+        }
+    }
+    rs.sort();
+    let mut m: Vec<(u128, u128)> = Vec::with_capacity(rs.len());
+    for (lo, hi) in rs {
+        if let Some(last) = m.last_mut()
+            && (lo <= last.1 || lo == last.1.wrapping_add(1))
+        {
+            last.1 = last.1.max(hi);
+            continue;
+        }
+        m.push((lo, hi));
+    }
+    m.into_iter()
+        .map(|(lo, hi)| SetElem::plain(range_expr(ty, lo, hi)))
+        .collect()
+}
+
+fn ctx_has_icmp_type(out: &[Stmt], p: Proto) -> bool {
+    out.iter().any(|s| matches!(s, Stmt::Match { left: Expr::Payload(q, f), .. } if *q == p && f == "type"))
+}
+
 fn map_data_is_concat(d: &Expr) -> bool {
     match d {
         Expr::Set(el) => el
@@ -1334,9 +1463,26 @@ fn canon_match(left: Expr, op: RelOp, right: Expr, tys: &[DType]) -> R<Stmt> {
     };
     let mut left = left;
     let mut right = right;
+    // prefix on a non-address type: `meta mark 0xffffff00/24` == `meta mark & 0xffffff00 == 0xffffff00`
+    if let (Some(t), Expr::Prefix(v, len)) = (single, &right)
+        && !matches!(t, DType::Ipv4 | DType::Ipv6 | DType::Ifname)
+        && matches!(op, RelOp::Implicit | RelOp::Eq | RelOp::Ne | RelOp::In)
+    {
+        let bits = t.bits();
+        let mask = t.mask() & !(if bits - len >= 128 { u128::MAX } else { (1u128 << (bits - len)) - 1 });
+        left = Expr::Binop(BinOp::And, Box::new(left), Box::new(Expr::Value(Value::new(t, mask))));
+        right = (**v).clone();
+    }
+    // `x & all-ones` == `x`
+    if let (Some(t), Expr::Binop(BinOp::And, x, m)) = (single, &left)
+        && matches!(**m, Expr::Value(Value { v, .. }) if v == t.mask())
+    {
+        left = (**x).clone();
+    }
+    let lhs_binop = matches!(left, Expr::Binop(..));
     let mut op = match op {
         RelOp::Implicit | RelOp::In => {
-            if bitmask && !is_setlike && matches!(right, Expr::Value(_)) {
+            if bitmask && !lhs_binop && !is_setlike && matches!(right, Expr::Value(_)) {
                 RelOp::In
             } else {
                 RelOp::Eq
@@ -1346,6 +1492,9 @@ fn canon_match(left: Expr, op: RelOp, right: Expr, tys: &[DType]) -> R<Stmt> {
             let Expr::Value(v) = right else {
                 return Err("`!` needs a flag value".into());
             };
+            if matches!(left, Expr::Binop(..)) {
+                return Err("`!` cannot follow a binary operation".into());
+            }
             if !bitmask {
                 return Err(format!("`!` is only valid for flag types, not {}", single.map(|t| t.name()).unwrap_or("this")));
             }

@@ -128,7 +128,7 @@ fn unqualified_meta(w: &str) -> Option<MetaKey> {
     match w {
         "mark" | "iif" | "iifname" | "iiftype" | "oif" | "oifname" | "oiftype" | "skuid"
         | "skgid" | "nftrace" | "rtclassid" | "ibrname" | "obrname" | "ibriport" | "obriport"
-        | "pkttype" | "cpu" | "iifgroup" | "oifgroup" | "cgroup" | "ipsec" => {
+        | "pkttype" | "cpu" | "iifgroup" | "oifgroup" | "cgroup" | "ipsec" | "time" | "day" | "hour" => {
             MetaKey::from_name(w)
         }
         _ => None,
@@ -1461,6 +1461,10 @@ impl<'c> Parser<'c> {
                     self.number("a packet count")?;
                     self.expect_word("bytes")?;
                     self.number("a byte count")?;
+                } else if self.eat_word("bytes") {
+                    self.number("a byte count")?;
+                    self.expect_word("packets")?;
+                    self.number("a packet count")?;
                 }
                 Ok(Stmt::Counter)
             }
@@ -1607,7 +1611,9 @@ impl<'c> Parser<'c> {
                         (w.clone(), self.name("a time unit")?)
                     }
                 };
-                mult = byte_unit(&u).ok_or_else(|| self.invalid(sp, format!("invalid rate unit {u}")))?;
+                mult = byte_unit(&u)
+                    .filter(|_| u != "gbytes")
+                    .ok_or_else(|| self.invalid(sp, format!("invalid rate unit {u}")))?;
                 unit = LimitUnit::Bytes;
                 period = p;
             }
@@ -1636,9 +1642,13 @@ impl<'c> Parser<'c> {
                 }
                 _ => None,
             };
+            let said_packets = matches!(self.toks[self.pos - 1].tok, Tok::Word(ref w) if w == "packets");
             match (unit, bu) {
                 (LimitUnit::Packets, Some(_)) => {
                     return Err(self.invalid(bsp, "a packet limit needs a burst in packets"));
+                }
+                (LimitUnit::Bytes, None) if said_packets => {
+                    return Err(self.invalid(bsp, "a byte limit needs a burst in bytes"));
                 }
                 (LimitUnit::Bytes, Some(m)) => burst = b * m,
                 (LimitUnit::Bytes, None) => burst = b,
@@ -1971,10 +1981,24 @@ impl<'c> Parser<'c> {
         };
         while let Some(op) = self.binop_tok() {
             self.bump();
-            let r = self.operand()?;
+            let r = self.shifted_operand(op)?;
             e = Expr::Binop(op, Box::new(e), Box::new(r));
         }
         Ok(e)
+    }
+
+    /// Operand of `&`/`|`/`^`, with `<<`/`>>` binding tighter (as in nft's grammar).
+    fn shifted_operand(&mut self, op: BinOp) -> PResult<Expr> {
+        let mut r = self.operand()?;
+        if matches!(op, BinOp::And | BinOp::Or | BinOp::Xor) {
+            while matches!(self.peek(), Tok::Shl | Tok::Shr) {
+                let sop = if matches!(self.peek(), Tok::Shl) { BinOp::Shl } else { BinOp::Shr };
+                self.bump();
+                let n = self.operand()?;
+                r = Expr::Binop(sop, Box::new(r), Box::new(n));
+            }
+        }
+        Ok(r)
     }
 
     /// Right operand of a binary operation: a constant, `(a | b)` or a selector.
@@ -2036,7 +2060,7 @@ impl<'c> Parser<'c> {
         };
         while let Some(op) = self.binop_tok() {
             self.bump();
-            let r = self.operand()?;
+            let r = self.shifted_operand(op)?;
             e = Expr::Binop(op, Box::new(e), Box::new(r));
         }
         Ok(e)
@@ -2077,6 +2101,12 @@ impl<'c> Parser<'c> {
             _ => return Err(self.unexpected("an expression")),
         };
         if let Some(k) = unqualified_meta(&w) {
+            if k == MetaKey::Secpath && matches!(self.peek_at(1), Tok::Word(x) if x == "in" || x == "out") {
+                return Err(self.unsupported(sp, "ipsec expression"));
+            }
+            if !meta_supported(k) {
+                return Err(self.unsupported(sp, &format!("meta {}", k.name())));
+            }
             self.bump();
             return Ok(Expr::Meta(k));
         }
@@ -2092,6 +2122,9 @@ impl<'c> Parser<'c> {
                 let k = self.name("a meta key")?;
                 let key = MetaKey::from_name(&k)
                     .ok_or_else(|| self.invalid(ksp, format!("unknown meta key {k}")))?;
+                if !meta_supported(key) {
+                    return Err(self.unsupported(sp, &format!("meta {}", key.name())));
+                }
                 Ok(Expr::Meta(key))
             }
             "ct" => {
@@ -2120,8 +2153,8 @@ impl<'c> Parser<'c> {
                     _ => CtKey::from_name(&k)
                         .ok_or_else(|| self.invalid(ksp, format!("unknown ct key {k}")))?,
                 };
-                if key == CtKey::Count {
-                    return Err(self.unsupported(sp, "ct count"));
+                if !ct_supported(key) {
+                    return Err(self.unsupported(sp, &format!("ct {}", key.name())));
                 }
                 Ok(Expr::Ct(key, dir))
             }
@@ -2217,6 +2250,12 @@ impl<'c> Parser<'c> {
             }
             _ => {
                 if let Some(p) = Proto::from_name(&w) {
+                    if matches!(
+                        p,
+                        Proto::Ah | Proto::Esp | Proto::Comp | Proto::Gre | Proto::Ether | Proto::Vlan | Proto::Arp | Proto::Dccp | Proto::Igmp
+                    ) {
+                        return Err(self.unsupported(sp, &format!("{w} expression")));
+                    }
                     self.bump();
                     let fsp = self.span();
                     let f = match self.peek().clone() {
@@ -2239,10 +2278,12 @@ impl<'c> Parser<'c> {
                         self.bump();
                         return Ok(Expr::Opaque("tcp option maxseg size".into()));
                     }
-                    if matches!(f.as_str(), "option" | "options") {
-                        return Err(self.unsupported(fsp, &format!("{w} option expression")));
+                    if matches!(f.as_str(), "option" | "options" | "chunk") {
+                        return Err(self.unsupported(fsp, &format!("{w} {f} expression")));
                     }
-                    // multi-word icmp fields: `icmpv6 max-delay`, etc. are single words already
+                    if super::normalize::payload_info(p, &f).is_ok() && !payload_supported(p, &f) {
+                        return Err(self.unsupported(sp, &format!("{w} {f}")));
+                    }
                     return Ok(Expr::Payload(p, f));
                 }
                 if is_selector_word(&w) {
@@ -2443,6 +2484,65 @@ impl<'c> Parser<'c> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Meta keys the evaluator implements.
+pub fn meta_supported(k: MetaKey) -> bool {
+    matches!(
+        k,
+        MetaKey::Length
+            | MetaKey::Protocol
+            | MetaKey::Nfproto
+            | MetaKey::L4proto
+            | MetaKey::Mark
+            | MetaKey::Iif
+            | MetaKey::Iifname
+            | MetaKey::Oif
+            | MetaKey::Oifname
+            | MetaKey::Pkttype
+            | MetaKey::Nftrace
+    )
+}
+
+/// ct keys the evaluator implements.
+pub fn ct_supported(k: CtKey) -> bool {
+    matches!(
+        k,
+        CtKey::State
+            | CtKey::Status
+            | CtKey::Direction
+            | CtKey::Mark
+            | CtKey::L3proto
+            | CtKey::Protocol
+            | CtKey::Saddr
+            | CtKey::Daddr
+            | CtKey::ProtoSrc
+            | CtKey::ProtoDst
+            | CtKey::Helper
+            | CtKey::IpSaddr
+            | CtKey::IpDaddr
+            | CtKey::Ip6Saddr
+            | CtKey::Ip6Daddr
+    )
+}
+
+/// Payload fields the evaluator implements.
+pub fn payload_supported(p: Proto, f: &str) -> bool {
+    match p {
+        Proto::Ip => matches!(
+            f,
+            "version" | "hdrlength" | "dscp" | "ecn" | "length" | "id" | "frag-off" | "ttl" | "protocol" | "saddr" | "daddr"
+        ),
+        Proto::Ip6 => matches!(
+            f,
+            "version" | "dscp" | "ecn" | "flowlabel" | "length" | "nexthdr" | "hoplimit" | "saddr" | "daddr"
+        ),
+        Proto::Tcp => matches!(f, "sport" | "dport" | "sequence" | "ackseq" | "doff" | "flags" | "window"),
+        Proto::Udp => matches!(f, "sport" | "dport" | "length"),
+        Proto::Udplite | Proto::Sctp | Proto::Th => matches!(f, "sport" | "dport"),
+        Proto::Icmp | Proto::Icmpv6 => matches!(f, "type" | "code" | "id"),
+        _ => false,
     }
 }
 

@@ -613,6 +613,9 @@ pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> 
     let bad = || format!("could not parse \"{s}\" as {}", ty.name());
     let num = |s: &str| -> Option<u128> { parse_uint(s).filter(|v| *v <= ty.mask()) };
     let v = match ty {
+        DType::Ipv4 | DType::Ipv6 if parse_uint(s).is_some_and(|v| v <= ty.mask()) => {
+            parse_uint(s).unwrap_or(0)
+        }
         DType::Ipv4 => s.parse::<Ipv4Addr>().map(|a| u32::from(a) as u128).map_err(|_| {
             if s.contains(':') {
                 format!("\"{s}\" is not an IPv4 address")
@@ -627,8 +630,11 @@ pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> 
             .map(u128::from)
             .map_err(|_| format!("could not resolve hostname \"{s}\""))?,
         DType::Ifname | DType::Str => {
-            if s.len() > 15 && ty == DType::Ifname {
-                return Err(format!("interface name \"{s}\" is too long"));
+            if s.len() > 15 && ty == DType::Ifname || s.len() > 16 {
+                return Err(format!("name \"{s}\" is too long"));
+            }
+            if s.is_empty() {
+                return Err("empty name".into());
             }
             ifname_value(s)
         }
