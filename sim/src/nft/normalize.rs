@@ -896,7 +896,7 @@ impl Normalizer<'_> {
         if let Some(last) = out.last()
             && matches!(
                 last,
-                Stmt::Verdict(_) | Stmt::Nat(_) | Stmt::Reject(_) | Stmt::Queue { .. } | Stmt::Vmap { .. }
+                Stmt::Verdict(_) | Stmt::Nat(_) | Stmt::Reject(_) | Stmt::Queue { .. }
             )
         {
             return Err("Statement after terminal statement has no effect".into());
@@ -1240,6 +1240,9 @@ impl Normalizer<'_> {
                 let k = self.lhs(*k, ctx)?;
                 let ktys: Vec<DType> = self.sel_types(&k, ctx)?.into_iter().map(|x| x.0).collect();
                 let concat = map_data_is_concat(&d);
+                if concat && ctx.l4.is_none() && !ctx.l4_any && !ktys.contains(&DType::InetService) {
+                    return Err("transport protocol mapping is only valid after transport protocol match".into());
+                }
                 let dtys: Vec<DType> = if concat { vec![aty, DType::InetService] } else { vec![aty] };
                 let d = self.map_data(&ktys, &dtys, *d)?;
                 n.concat = concat;

@@ -1522,7 +1522,7 @@ impl<'c> Parser<'c> {
                 self.set_update(&w)
             }
             "meter" => Err(self.unsupported(sp, "meter statement")),
-            "dup" | "fwd" | "tproxy" | "synproxy" | "xt" | "last" | "set" => {
+            "dup" | "fwd" | "tproxy" | "synproxy" | "xt" | "last" | "set" | "reset" | "osf" | "secmark" => {
                 Err(self.unsupported(sp, &format!("{w} statement")))
             }
             "ct" if matches!(self.peek_at(1), Tok::Word(x) if x == "helper" || x == "timeout" || x == "expectation")
