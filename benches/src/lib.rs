@@ -1,1 +1,3 @@
-//! Benchmarks for offsim (see benches/bench.rs).
+//! Benchmarks for offsim (see benches/bench.rs). One module per subsystem.
+
+pub mod nft;

@@ -48,6 +48,7 @@ impl ParseCtx {
             pos: 0,
             src,
             ctx: self,
+            nest: 0,
         };
         p.parse_top()
     }
@@ -67,6 +68,7 @@ struct Parser<'c> {
     pos: usize,
     src: u32,
     ctx: &'c mut ParseCtx,
+    nest: u32,
 }
 
 type PResult<T> = Result<T, NftError>;
@@ -1972,6 +1974,17 @@ impl<'c> Parser<'c> {
     }
 
     fn lhs_binop(&mut self) -> PResult<Expr> {
+        self.nest += 1;
+        let r = if self.nest > 64 {
+            Err(self.err(self.span(), "expression nested too deeply"))
+        } else {
+            self.lhs_binop_inner()
+        };
+        self.nest -= 1;
+        r
+    }
+
+    fn lhs_binop_inner(&mut self) -> PResult<Expr> {
         let mut e = if self.eat(&Tok::LParen) {
             let e = self.lhs_expr()?;
             self.expect(&Tok::RParen, "`)`")?;
@@ -2003,6 +2016,17 @@ impl<'c> Parser<'c> {
 
     /// Right operand of a binary operation: a constant, `(a | b)` or a selector.
     fn operand(&mut self) -> PResult<Expr> {
+        self.nest += 1;
+        let r = if self.nest > 64 {
+            Err(self.err(self.span(), "expression nested too deeply"))
+        } else {
+            self.operand_inner()
+        };
+        self.nest -= 1;
+        r
+    }
+
+    fn operand_inner(&mut self) -> PResult<Expr> {
         if self.eat(&Tok::LParen) {
             let mut e = self.operand()?;
             while let Some(op) = self.binop_tok() {
@@ -2049,6 +2073,17 @@ impl<'c> Parser<'c> {
     }
 
     fn value_binop(&mut self) -> PResult<Expr> {
+        self.nest += 1;
+        let r = if self.nest > 64 {
+            Err(self.err(self.span(), "expression nested too deeply"))
+        } else {
+            self.value_binop_inner()
+        };
+        self.nest -= 1;
+        r
+    }
+
+    fn value_binop_inner(&mut self) -> PResult<Expr> {
         let mut e = if self.eat(&Tok::LParen) {
             let e = self.value_expr()?;
             self.expect(&Tok::RParen, "`)`")?;
@@ -2358,6 +2393,17 @@ impl<'c> Parser<'c> {
     }
 
     fn rhs_atom(&mut self) -> PResult<Expr> {
+        self.nest += 1;
+        let r = if self.nest > 64 {
+            Err(self.err(self.span(), "expression nested too deeply"))
+        } else {
+            self.rhs_atom_inner()
+        };
+        self.nest -= 1;
+        r
+    }
+
+    fn rhs_atom_inner(&mut self) -> PResult<Expr> {
         let sp = self.span();
         match self.peek().clone() {
             Tok::Num(s) | Tok::Word(s) | Tok::Ip4(s) | Tok::Ip6(s) => {
