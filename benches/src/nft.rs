@@ -5,7 +5,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
 use offsim::nft::ast::Hook;
-use offsim::nft::{CtInfo, CtView, EvalCost, LoadOptions, NullHost, PktCtx, RuleState, Ruleset, eval_chain};
+use offsim::nft::{
+    CtInfo, CtView, EvalCost, LoadOptions, NullHost, PktCtx, RuleState, Ruleset, eval_chain,
+};
 use offsim_traces::meta::{NetKind, PacketMeta, flags, proto};
 use offsim_traces::time::SimTime;
 
@@ -45,7 +47,14 @@ fn run(c: &mut Criterion, name: &str, text: &str) {
                     state: 8,
                     ..Default::default()
                 });
-                black_box(eval_chain(&rs, &mut st, chain, &mut ctx, &mut NullHost, &mut cost));
+                black_box(eval_chain(
+                    &rs,
+                    &mut st,
+                    chain,
+                    &mut ctx,
+                    &mut NullHost,
+                    &mut cost,
+                ));
             }
             black_box(cost)
         })
@@ -69,7 +78,9 @@ pub fn benches(c: &mut Criterion) {
     } }";
     run(c, "chain_10_rules", ten);
 
-    let mut linear = String::from("table ip f { chain fwd { type filter hook forward priority 0; policy accept;\n");
+    let mut linear = String::from(
+        "table ip f { chain fwd { type filter hook forward priority 0; policy accept;\n",
+    );
     for i in 0..1000u32 {
         linear.push_str(&format!(
             "ip saddr 172.16.{}.{} tcp dport {} counter drop\n",

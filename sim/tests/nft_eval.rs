@@ -90,11 +90,20 @@ struct Run {
 
 impl Run {
     fn new(text: &str) -> Run {
-        let rs = Ruleset::from_str(text, "test.nft", &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let rs = Ruleset::from_str(text, "test.nft", &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         let st = RuleState::new(&rs, 7);
         Run { rs, st }
     }
-    fn ctx(&self, p: P, hook: Hook, iif: Option<&str>, oif: Option<&str>, ctv: CtView, t: u64) -> PktCtx {
+    fn ctx(
+        &self,
+        p: P,
+        hook: Hook,
+        iif: Option<&str>,
+        oif: Option<&str>,
+        ctv: CtView,
+        t: u64,
+    ) -> PktCtx {
         let mut c = PktCtx::new(p.0, hook, SimTime(t));
         c.iif = iif.map(|n| Iface::new(self.rs.device_index(n).unwrap_or(0), n));
         c.oif = oif.map(|n| Iface::new(self.rs.device_index(n).unwrap_or(0), n));
@@ -147,9 +156,28 @@ fn counters_implicit_and_policy() {
             }
         }",
     );
-    assert_eq!(r.simple(P::v4("10.0.0.1", "10.0.0.2").tcp(1, 22, tcp_flags::SYN).len(100), ct(NEW)), Verdict::Accept);
-    assert_eq!(r.simple(P::v4("10.0.0.1", "10.0.0.2").tcp(1, 80, tcp_flags::SYN).len(40), ct(NEW)), Verdict::Accept);
-    assert_eq!(r.simple(P::v4("10.0.0.1", "10.0.0.2").udp(1, 53).len(70), ct(NEW)), Verdict::Drop(DropReason::Policy));
+    assert_eq!(
+        r.simple(
+            P::v4("10.0.0.1", "10.0.0.2")
+                .tcp(1, 22, tcp_flags::SYN)
+                .len(100),
+            ct(NEW)
+        ),
+        Verdict::Accept
+    );
+    assert_eq!(
+        r.simple(
+            P::v4("10.0.0.1", "10.0.0.2")
+                .tcp(1, 80, tcp_flags::SYN)
+                .len(40),
+            ct(NEW)
+        ),
+        Verdict::Accept
+    );
+    assert_eq!(
+        r.simple(P::v4("10.0.0.1", "10.0.0.2").udp(1, 53).len(70), ct(NEW)),
+        Verdict::Drop(DropReason::Policy)
+    );
     // counter before a failing match already ran: all three packets counted on rule 0
     assert_eq!(r.count("fwd", 0), (3, 210));
     // implicit counter: only the packet that reached the verdict
@@ -173,7 +201,11 @@ fn missing_header_never_matches_even_with_ne() {
     frag.0.flags &= !flags::L4_PRESENT;
     frag.0.flags |= flags::FRAGMENT;
     assert_eq!(r.simple(frag, ct(NEW)), Verdict::Accept);
-    assert_eq!(r.count("fwd", 1), (1, 60), "no transport header: th does not match");
+    assert_eq!(
+        r.count("fwd", 1),
+        (1, 60),
+        "no transport header: th does not match"
+    );
 }
 
 #[test]
@@ -190,7 +222,10 @@ fn tcp_flags_and_ct_state_semantics() {
             ct state invalid counter
         } }",
     );
-    r.simple(P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN | tcp_flags::ACK), ct(EST));
+    r.simple(
+        P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN | tcp_flags::ACK),
+        ct(EST),
+    );
     // syn+ack: any-of syn yes; == syn no; syn/(syn,ack) no; !fin,rst yes; masked == syn no
     assert_eq!(r.count("fwd", 0).0, 1);
     assert_eq!(r.count("fwd", 1).0, 0);
@@ -199,7 +234,10 @@ fn tcp_flags_and_ct_state_semantics() {
     assert_eq!(r.count("fwd", 4).0, 0);
     assert_eq!(r.count("fwd", 5).0, 1);
     assert_eq!(r.count("fwd", 6).0, 0);
-    r.simple(P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN), CtView::None);
+    r.simple(
+        P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN),
+        CtView::None,
+    );
     // bare syn, no conntrack entry: ct state is invalid
     assert_eq!(r.count("fwd", 1).0, 1);
     assert_eq!(r.count("fwd", 2).0, 1);
@@ -227,7 +265,11 @@ fn jumps_goto_return_and_load_checks() {
     assert_eq!(v, Verdict::Drop(DropReason::Policy));
     assert_eq!(r.count("a", 1).0, 1);
     assert_eq!(r.count("b", 0).0, 1);
-    assert_eq!(r.policy("fwd").0, 0, "goto end is not a fall-through of the base chain");
+    assert_eq!(
+        r.policy("fwd").0,
+        0,
+        "goto end is not a fall-through of the base chain"
+    );
     let v = r.simple(P::v4("9.9.9.9", "2.2.2.2").udp(1, 1), ct(NEW));
     assert_eq!(v, Verdict::Accept);
     assert_eq!(r.count("fwd", 2).0, 1);
@@ -240,7 +282,8 @@ fn jumps_goto_return_and_load_checks() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("loop"), "{e}");
-    let mut deep = String::from("table ip t {\n chain base { type filter hook input priority 0; jump c1 }\n");
+    let mut deep =
+        String::from("table ip t {\n chain base { type filter hook input priority 0; jump c1 }\n");
     for i in 1..=16 {
         if i < 16 {
             deep.push_str(&format!(" chain c{i} {{ jump c{} }}\n", i + 1));
@@ -268,17 +311,39 @@ fn sets_maps_and_concatenations() {
             chain web { counter accept }
         }",
     );
-    assert_eq!(r.simple(P::v4("10.9.9.9", "1.1.1.1").udp(1, 1), ct(NEW)), Verdict::Drop(DropReason::Rule));
-    assert_eq!(r.simple(P::v4("192.168.1.5", "1.1.1.1").udp(1, 1), ct(NEW)), Verdict::Drop(DropReason::Rule));
+    assert_eq!(
+        r.simple(P::v4("10.9.9.9", "1.1.1.1").udp(1, 1), ct(NEW)),
+        Verdict::Drop(DropReason::Rule)
+    );
+    assert_eq!(
+        r.simple(P::v4("192.168.1.5", "1.1.1.1").udp(1, 1), ct(NEW)),
+        Verdict::Drop(DropReason::Rule)
+    );
     assert_eq!(r.count("fwd", 0).0, 2);
-    assert_eq!(r.simple(P::v4("192.168.1.10", "172.30.0.1").tcp(5, 80, 2), ct(NEW)), Verdict::Accept);
+    assert_eq!(
+        r.simple(P::v4("192.168.1.10", "172.30.0.1").tcp(5, 80, 2), ct(NEW)),
+        Verdict::Accept
+    );
     assert_eq!(r.count("web", 0).0, 1);
-    assert_eq!(r.simple(P::v4("192.168.1.10", "172.30.0.2").udp(5, 53), ct(NEW)), Verdict::Drop(DropReason::Rule));
-    assert_eq!(r.simple(P::v4("192.168.1.10", "172.30.0.2").tcp(5, 2500, 2), ct(NEW)), Verdict::Accept);
+    assert_eq!(
+        r.simple(P::v4("192.168.1.10", "172.30.0.2").udp(5, 53), ct(NEW)),
+        Verdict::Drop(DropReason::Rule)
+    );
+    assert_eq!(
+        r.simple(P::v4("192.168.1.10", "172.30.0.2").tcp(5, 2500, 2), ct(NEW)),
+        Verdict::Accept
+    );
     assert_eq!(r.count("fwd", 2).0, 1);
     assert_eq!(r.count("fwd", 3).0, 1);
     let mut cost = EvalCost::default();
-    let mut c = r.ctx(P::v4("192.168.1.10", "8.8.8.8").tcp(5, 22, 2), Hook::Forward, None, None, ct(NEW), 0);
+    let mut c = r.ctx(
+        P::v4("192.168.1.10", "8.8.8.8").tcp(5, 22, 2),
+        Hook::Forward,
+        None,
+        None,
+        ct(NEW),
+        0,
+    );
     let ch = r.rs.base_chains(Hook::Forward, 4)[0];
     eval_chain(&r.rs, &mut r.st, ch, &mut c, &mut NullHost, &mut cost);
     assert_eq!(r.count("fwd", 3).0, 1, "8.8.8.8 is in the negated set");
@@ -297,11 +362,32 @@ fn interface_names_and_wildcards() {
             iif \"lan0\" counter
         } }",
     );
-    let mut c = r.ctx(P::v4("1.1.1.1", "2.2.2.2").udp(1, 1), Hook::Forward, Some("eth1"), Some("wan0"), ct(NEW), 0);
+    let mut c = r.ctx(
+        P::v4("1.1.1.1", "2.2.2.2").udp(1, 1),
+        Hook::Forward,
+        Some("eth1"),
+        Some("wan0"),
+        ct(NEW),
+        0,
+    );
     r.hook(&mut NullHost, &mut c);
-    let mut c = r.ctx(P::v4("1.1.1.1", "2.2.2.2").udp(1, 1), Hook::Forward, Some("br-lan"), Some("wan1"), ct(NEW), 0);
+    let mut c = r.ctx(
+        P::v4("1.1.1.1", "2.2.2.2").udp(1, 1),
+        Hook::Forward,
+        Some("br-lan"),
+        Some("wan1"),
+        ct(NEW),
+        0,
+    );
     r.hook(&mut NullHost, &mut c);
-    let mut c = r.ctx(P::v4("1.1.1.1", "2.2.2.2").udp(1, 1), Hook::Forward, Some("lan0"), Some("wan0"), ct(NEW), 0);
+    let mut c = r.ctx(
+        P::v4("1.1.1.1", "2.2.2.2").udp(1, 1),
+        Hook::Forward,
+        Some("lan0"),
+        Some("wan0"),
+        ct(NEW),
+        0,
+    );
     r.hook(&mut NullHost, &mut c);
     assert_eq!(r.count("fwd", 0).0, 1);
     assert_eq!(r.count("fwd", 1).0, 2);
@@ -320,12 +406,26 @@ fn limit_token_bucket_and_quota() {
     );
     // burst 5: five packets at t=0 pass, the sixth does not
     for _ in 0..6 {
-        let mut c = r.ctx(P::v4("1.1.1.1", "2.2.2.2").udp(1, 1).len(50), Hook::Forward, None, None, ct(NEW), 0);
+        let mut c = r.ctx(
+            P::v4("1.1.1.1", "2.2.2.2").udp(1, 1).len(50),
+            Hook::Forward,
+            None,
+            None,
+            ct(NEW),
+            0,
+        );
         r.hook(&mut NullHost, &mut c);
     }
     assert_eq!(r.count("fwd", 0).0, 5);
     // 0.5 s later one token (rate 2/s) has accrued
-    let mut c = r.ctx(P::v4("1.1.1.1", "2.2.2.2").udp(1, 1).len(50), Hook::Forward, None, None, ct(NEW), 500_000_000);
+    let mut c = r.ctx(
+        P::v4("1.1.1.1", "2.2.2.2").udp(1, 1).len(50),
+        Hook::Forward,
+        None,
+        None,
+        ct(NEW),
+        500_000_000,
+    );
     r.hook(&mut NullHost, &mut c);
     assert_eq!(r.count("fwd", 0).0, 6);
     // quota: consumed >= 150 → over; 50, 100 pass, 150 is over
@@ -354,14 +454,19 @@ impl Host for FtHost {
 
 #[test]
 fn openwrt_fw4_forward_path() {
-    let Ok(text) = std::fs::read_to_string("/work/shared/nft-corpus/realworld/openwrt-fw4_01_default_ruleset.nft") else {
+    let Ok(text) = std::fs::read_to_string(
+        "/work/shared/nft-corpus/realworld/openwrt-fw4_01_default_ruleset.nft",
+    ) else {
         eprintln!("corpus absent; skipping");
         return;
     };
     let mut r = Run::new(&text);
     assert_eq!(r.rs.flowtables().len(), 1);
     assert!(r.rs.flowtables()[0].offload);
-    let mut h = FtHost { created: 0, nat: Vec::new() };
+    let mut h = FtHost {
+        created: 0,
+        nat: Vec::new(),
+    };
     let fwd = r.rs.chain_id(Family::Inet, "fw4", "forward").unwrap();
     let run = |r: &mut Run, h: &mut FtHost, p: P, iif: &str, oif: &str, s: u32| {
         let mut c = r.ctx(p, Hook::Forward, Some(iif), Some(oif), ct(s), 0);
@@ -369,7 +474,14 @@ fn openwrt_fw4_forward_path() {
     };
     // 1. new TCP from lan to wan: flow add breaks (not established), vmap misses,
     //    jump forward_lan → accept_to_wan → `oifname "pppoe-wan" counter accept`
-    let v = run(&mut r, &mut h, P::v4("192.168.1.10", "8.8.8.8").tcp(40000, 443, tcp_flags::SYN), "br-lan", "pppoe-wan", NEW);
+    let v = run(
+        &mut r,
+        &mut h,
+        P::v4("192.168.1.10", "8.8.8.8").tcp(40000, 443, tcp_flags::SYN),
+        "br-lan",
+        "pppoe-wan",
+        NEW,
+    );
     assert_eq!(v, Verdict::Accept);
     assert_eq!(r.count("forward", 0).0, 0);
     // the implicit counter stands before the vmap (a terminal statement), as the oracle's
@@ -378,70 +490,173 @@ fn openwrt_fw4_forward_path() {
     assert_eq!(r.count("forward", 2).0, 1);
     assert_eq!(r.count("accept_to_wan", 1).0, 1);
     // 2. established: flow add creates the entry (rule continues to its end), vmap accepts
-    let v = run(&mut r, &mut h, P::v4("192.168.1.10", "8.8.8.8").tcp(40000, 443, tcp_flags::ACK), "br-lan", "pppoe-wan", EST);
+    let v = run(
+        &mut r,
+        &mut h,
+        P::v4("192.168.1.10", "8.8.8.8").tcp(40000, 443, tcp_flags::ACK),
+        "br-lan",
+        "pppoe-wan",
+        EST,
+    );
     assert_eq!(v, Verdict::Accept);
     assert_eq!(h.created, 1);
     assert_eq!(r.count("forward", 0).0, 1);
     assert_eq!(r.count("forward", 1).0, 2);
     // 3. new UDP 500 from wan: forward_wan `udp dport 500 counter jump accept_to_lan`
-    let v = run(&mut r, &mut h, P::v4("8.8.8.8", "192.168.1.10").udp(500, 500), "pppoe-wan", "br-lan", NEW);
+    let v = run(
+        &mut r,
+        &mut h,
+        P::v4("8.8.8.8", "192.168.1.10").udp(500, 500),
+        "pppoe-wan",
+        "br-lan",
+        NEW,
+    );
     assert_eq!(v, Verdict::Accept);
     assert_eq!(r.count("forward_wan", 3).0, 1);
     assert_eq!(r.count("accept_to_lan", 0).0, 1);
     // 4. new TCP 22 from wan: reject_to_wan does not match (oif br-lan), back in forward,
     //    `jump handle_reject` → `meta l4proto tcp reject with tcp reset`
-    let v = run(&mut r, &mut h, P::v4("8.8.8.8", "192.168.1.10").tcp(5555, 22, tcp_flags::SYN), "pppoe-wan", "br-lan", NEW);
+    let v = run(
+        &mut r,
+        &mut h,
+        P::v4("8.8.8.8", "192.168.1.10").tcp(5555, 22, tcp_flags::SYN),
+        "pppoe-wan",
+        "br-lan",
+        NEW,
+    );
     assert_eq!(v, Verdict::Drop(DropReason::Reject));
     assert_eq!(r.count("handle_reject", 0).0, 1);
     assert_eq!(r.count("forward", 4).0, 1);
     // 5. srcnat: masquerade IPv4 towards wan is a terminal NAT statement
     let srcnat = r.rs.chain_id(Family::Inet, "fw4", "srcnat").unwrap();
-    let mut c = r.ctx(P::v4("192.168.1.10", "8.8.8.8").tcp(40000, 443, 2), Hook::Postrouting, None, Some("pppoe-wan"), ct(NEW), 0);
-    let v = eval_chain(&r.rs, &mut r.st, srcnat, &mut c, &mut h, &mut EvalCost::default());
+    let mut c = r.ctx(
+        P::v4("192.168.1.10", "8.8.8.8").tcp(40000, 443, 2),
+        Hook::Postrouting,
+        None,
+        Some("pppoe-wan"),
+        ct(NEW),
+        0,
+    );
+    let v = eval_chain(
+        &r.rs,
+        &mut r.st,
+        srcnat,
+        &mut c,
+        &mut h,
+        &mut EvalCost::default(),
+    );
     assert_eq!(v, Verdict::Accept);
     assert_eq!(h.nat.len(), 1);
     assert_eq!(h.nat[0].kind, NatKind::Masquerade);
     assert_eq!(h.nat[0].family, 4);
     // IPv6 towards wan is not masqueraded
-    let mut c = r.ctx(P::v6("2001:db8::1", "2001:db8:1::1").tcp(1, 443, 2), Hook::Postrouting, None, Some("pppoe-wan"), ct(NEW), 0);
-    eval_chain(&r.rs, &mut r.st, srcnat, &mut c, &mut h, &mut EvalCost::default());
+    let mut c = r.ctx(
+        P::v6("2001:db8::1", "2001:db8:1::1").tcp(1, 443, 2),
+        Hook::Postrouting,
+        None,
+        Some("pppoe-wan"),
+        ct(NEW),
+        0,
+    );
+    eval_chain(
+        &r.rs,
+        &mut r.st,
+        srcnat,
+        &mut c,
+        &mut h,
+        &mut EvalCost::default(),
+    );
     assert_eq!(h.nat.len(), 1);
 }
 
 #[test]
 fn kube_proxy_service_dispatch() {
-    let Ok(text) = std::fs::read_to_string("/work/shared/nft-corpus/realworld/kube-proxy_nftables_overall_ipv4.nft") else {
+    let Ok(text) = std::fs::read_to_string(
+        "/work/shared/nft-corpus/realworld/kube-proxy_nftables_overall_ipv4.nft",
+    ) else {
         eprintln!("corpus absent; skipping");
         return;
     };
     let mut r = Run::new(&text);
-    let mut h = FtHost { created: 0, nat: Vec::new() };
-    let pre = r.rs.chain_id(Family::Ip, "kube-proxy", "nat-prerouting").unwrap();
+    let mut h = FtHost {
+        created: 0,
+        nat: Vec::new(),
+    };
+    let pre =
+        r.rs.chain_id(Family::Ip, "kube-proxy", "nat-prerouting")
+            .unwrap();
     // ClusterIP 172.30.0.41:80/tcp → service ns1/svc1 → endpoint 10.180.0.1:80 (numgen mod 1)
-    let mut c = r.ctx(P::v4("10.0.1.5", "172.30.0.41").tcp(33333, 80, 2), Hook::Prerouting, Some("eth0"), None, ct(NEW), 0);
-    let v = eval_chain(&r.rs, &mut r.st, pre, &mut c, &mut h, &mut EvalCost::default());
+    let mut c = r.ctx(
+        P::v4("10.0.1.5", "172.30.0.41").tcp(33333, 80, 2),
+        Hook::Prerouting,
+        Some("eth0"),
+        None,
+        ct(NEW),
+        0,
+    );
+    let v = eval_chain(
+        &r.rs,
+        &mut r.st,
+        pre,
+        &mut c,
+        &mut h,
+        &mut EvalCost::default(),
+    );
     assert_eq!(v, Verdict::Accept);
     assert_eq!(h.nat.len(), 1);
     assert_eq!(h.nat[0].kind, NatKind::Dnat);
     assert_eq!(h.nat[0].addr, Some((0x0ab4_0001, 0x0ab4_0001)));
     assert_eq!(h.nat[0].port, Some((80, 80)));
     // source outside 10/8: marked for masquerade first
-    assert_eq!(c.mark & 0x4000, 0, "10.0.1.5 is inside 10.0.0.0/8: no masquerade mark");
-    let mut c = r.ctx(P::v4("203.0.113.5", "172.30.0.41").tcp(33333, 80, 2), Hook::Prerouting, Some("eth0"), None, ct(NEW), 0);
-    eval_chain(&r.rs, &mut r.st, pre, &mut c, &mut h, &mut EvalCost::default());
+    assert_eq!(
+        c.mark & 0x4000,
+        0,
+        "10.0.1.5 is inside 10.0.0.0/8: no masquerade mark"
+    );
+    let mut c = r.ctx(
+        P::v4("203.0.113.5", "172.30.0.41").tcp(33333, 80, 2),
+        Hook::Prerouting,
+        Some("eth0"),
+        None,
+        ct(NEW),
+        0,
+    );
+    eval_chain(
+        &r.rs,
+        &mut r.st,
+        pre,
+        &mut c,
+        &mut h,
+        &mut EvalCost::default(),
+    );
     assert_eq!(c.mark & 0x4000, 0x4000);
 }
 
 #[test]
 fn libvirt_insert_reverses_order() {
-    let Ok(text) = std::fs::read_to_string("/work/shared/nft-corpus/realworld/libvirt_network_nat-ipv6-masquerade_commands.nft") else {
+    let Ok(text) = std::fs::read_to_string(
+        "/work/shared/nft-corpus/realworld/libvirt_network_nat-ipv6-masquerade_commands.nft",
+    ) else {
         eprintln!("corpus absent; skipping");
         return;
     };
     let r = Run::new(&text);
-    let fwd = r.rs.chain_id(Family::Ip, "libvirt_network", "forward").unwrap();
-    let texts: Vec<&str> = r.rs.chain_rules(fwd).iter().map(|x| x.text.as_str()).collect();
-    assert_eq!(texts, ["counter jump guest_cross", "counter jump guest_input", "counter jump guest_output"]);
+    let fwd =
+        r.rs.chain_id(Family::Ip, "libvirt_network", "forward")
+            .unwrap();
+    let texts: Vec<&str> =
+        r.rs.chain_rules(fwd)
+            .iter()
+            .map(|x| x.text.as_str())
+            .collect();
+    assert_eq!(
+        texts,
+        [
+            "counter jump guest_cross",
+            "counter jump guest_input",
+            "counter jump guest_output"
+        ]
+    );
 }
 
 #[test]
@@ -454,9 +669,29 @@ fn errors_are_positioned() {
     .unwrap_err();
     assert_eq!((e.line, e.col), (3, 16), "{e}");
     assert!(e.msg.contains("conflicting protocols"), "{e}");
-    let e = Ruleset::from_str("table ip t { chain c { ip6 saddr ::1 } }", "y.nft", &LoadOptions::default()).unwrap_err();
+    let mut r = Run::new(
+        "table ip t { chain c { type filter hook forward priority 0; icmp type echo-request counter } }",
+    );
+    r.simple(P::v4("1.1.1.1", "2.2.2.2").icmp(8, 0), ct(NEW));
+    r.simple(P::v4("1.1.1.1", "2.2.2.2").icmp(0, 0), ct(NEW));
+    assert_eq!(r.count("c", 0).0, 1);
+    let e = Ruleset::from_str(
+        "table ip t { chain c { ip6 saddr ::1 } }",
+        "y.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
     assert!(e.msg.contains("conflicting protocols"), "{e}");
-    let e = Ruleset::from_str("table ip t { chain c { meta time 1 } }", "z.nft", &LoadOptions::default()).unwrap_err();
+    let e = Ruleset::from_str(
+        "table ip t { chain c { meta time 1 } }",
+        "z.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
     assert!(e.is_unsupported(), "{e}");
-    assert!(e.to_string().starts_with("z.nft:1:24: Error: unsupported: meta time"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("z.nft:1:24: Error: unsupported: meta time"),
+        "{e}"
+    );
 }

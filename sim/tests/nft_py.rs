@@ -103,7 +103,9 @@ fn first_rule(rs: &Ruleset) -> Option<Rule> {
 fn set_decl(spec: &str) -> Option<String> {
     // `name type X [flags ...] [timeout ...]`
     let (name, rest) = spec.split_once(' ')?;
-    let rest = rest.replace(" flags ", "; flags ").replace(" timeout ", "; timeout ");
+    let rest = rest
+        .replace(" flags ", "; flags ")
+        .replace(" timeout ", "; timeout ");
     let kw = if rest.contains(" : ") { "map" } else { "set" };
     Some(format!("{kw} {name} {{ {rest}; }}"))
 }
@@ -234,7 +236,8 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
                         match load(&ctxt, &format!("{name}:{} (canonical)", ln + 1)) {
                             Ok(crs) => {
                                 let want = first_rule(&crs);
-                                if got.as_ref().map(|r| &r.stmts) == want.as_ref().map(|r| &r.stmts) {
+                                if got.as_ref().map(|r| &r.stmts) == want.as_ref().map(|r| &r.stmts)
+                                {
                                     t.ok_pass += 1;
                                 } else {
                                     t.ok_mismatch += 1;
@@ -250,19 +253,28 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
                             Err(e) if e.is_unsupported() => t.ok_unsupported += 1,
                             Err(e) => {
                                 t.ok_error += 1;
-                                failures.push(format!("{name}:{} [{}] canonical `{want_text}` does not load: {}", ln + 1, tb.family, e.msg));
+                                failures.push(format!(
+                                    "{name}:{} [{}] canonical `{want_text}` does not load: {}",
+                                    ln + 1,
+                                    tb.family,
+                                    e.msg
+                                ));
                             }
                         }
                         // JSON twin (no set/object references: those need declarations)
-                        if !json_done
-                            && let Some(j) = jtw.get(rule)
-                        {
+                        if !json_done && let Some(j) = jtw.get(rule) {
                             json_done = true;
-                            if rule.contains('@') || rule.contains(" name ") || rule.contains("helper set") {
+                            if rule.contains('@')
+                                || rule.contains(" name ")
+                                || rule.contains("helper set")
+                            {
                                 t.json_skipped += 1;
                             } else {
                                 let jr = json_ruleset(tb, &chains, j);
-                                match jr.and_then(|s| load(&s, &format!("{name}:{} (json)", ln + 1)).map_err(|e| e.to_string())) {
+                                match jr.and_then(|s| {
+                                    load(&s, &format!("{name}:{} (json)", ln + 1))
+                                        .map_err(|e| e.to_string())
+                                }) {
                                     Ok(jrs) => {
                                         let a = first_rule(&jrs).map(|r| r.stmts);
                                         let b = first_rule(&rs).map(|r| r.stmts);
@@ -276,7 +288,11 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
                                     Err(e) if e.contains("unsupported:") => t.json_skipped += 1,
                                     Err(e) => {
                                         t.json_differ += 1;
-                                        failures.push(format!("{name}:{} JSON of `{rule}` does not load: {}", ln + 1, e.lines().next().unwrap_or("")));
+                                        failures.push(format!(
+                                            "{name}:{} JSON of `{rule}` does not load: {}",
+                                            ln + 1,
+                                            e.lines().next().unwrap_or("")
+                                        ));
                                     }
                                 }
                             }
@@ -285,7 +301,12 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
                     Err(e) if e.is_unsupported() => t.ok_unsupported += 1,
                     Err(e) => {
                         t.ok_error += 1;
-                        failures.push(format!("{name}:{} [{}] `{rule}` does not load: {}", ln + 1, tb.family, e.msg));
+                        failures.push(format!(
+                            "{name}:{} [{}] `{rule}` does not load: {}",
+                            ln + 1,
+                            tb.family,
+                            e.msg
+                        ));
                     }
                 },
                 None => match r {
@@ -307,7 +328,11 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
     t
 }
 
-fn json_ruleset(tb: &TableDecl, chains: &BTreeMap<String, String>, expr: &str) -> Result<String, String> {
+fn json_ruleset(
+    tb: &TableDecl,
+    chains: &BTreeMap<String, String>,
+    expr: &str,
+) -> Result<String, String> {
     let expr = expr.trim();
     if expr.is_empty() {
         return Err("empty JSON".into());
@@ -316,11 +341,20 @@ fn json_ruleset(tb: &TableDecl, chains: &BTreeMap<String, String>, expr: &str) -
     let spec = chains.get(c).cloned().unwrap_or_default();
     // chain spec: `type X hook Y [device D] priority P;`
     let w: Vec<&str> = spec.trim_end_matches(';').split_whitespace().collect();
-    let get = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)).map(|s| s.to_string());
+    let get = |k: &str| {
+        w.iter()
+            .position(|x| *x == k)
+            .and_then(|i| w.get(i + 1))
+            .map(|s| s.to_string())
+    };
     let ty = get("type").unwrap_or_else(|| "filter".into());
     let hook = get("hook").unwrap_or_else(|| "input".into());
-    let prio = get("priority").and_then(|p| p.parse::<i64>().ok()).unwrap_or(0);
-    let dev = get("device").map(|d| format!(", \"dev\": \"{d}\"")).unwrap_or_default();
+    let prio = get("priority")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(0);
+    let dev = get("device")
+        .map(|d| format!(", \"dev\": \"{d}\""))
+        .unwrap_or_default();
     Ok(format!(
         "{{\"nftables\": [{{\"table\": {{\"family\": \"{f}\", \"name\": \"{t}\"}}}}, \
          {{\"chain\": {{\"family\": \"{f}\", \"table\": \"{t}\", \"name\": \"{c}\", \"type\": \"{ty}\", \"hook\": \"{hook}\", \"prio\": {prio}{dev}}}}}, \
@@ -340,7 +374,8 @@ fn nft_py_corpus() {
         };
         for e in rd.flatten() {
             let p = e.path();
-            if p.extension().is_some_and(|x| x == "t") || p.to_string_lossy().ends_with(".t.netdev") {
+            if p.extension().is_some_and(|x| x == "t") || p.to_string_lossy().ends_with(".t.netdev")
+            {
                 files.push(p);
             }
         }
@@ -376,8 +411,10 @@ fn nft_py_corpus() {
     let ok_subset = total.ok_pass + total.ok_mismatch + total.ok_error;
     let ok_pct = 100.0 * total.ok_pass as f64 / ok_subset.max(1) as f64;
     let fails = total.fail_rejected + total.fail_rejected_unsupported + total.fail_accepted;
-    let rej_pct = 100.0 * (total.fail_rejected + total.fail_rejected_unsupported) as f64 / fails.max(1) as f64;
-    let json_pct = 100.0 * total.json_equal as f64 / (total.json_equal + total.json_differ).max(1) as f64;
+    let rej_pct = 100.0 * (total.fail_rejected + total.fail_rejected_unsupported) as f64
+        / fails.max(1) as f64;
+    let json_pct =
+        100.0 * total.json_equal as f64 / (total.json_equal + total.json_differ).max(1) as f64;
     println!(
         "ok executions: {} in supported subset, {} pass ({ok_pct:.1}%), {} mismatch, {} error; {} excluded as unsupported",
         ok_subset, total.ok_pass, total.ok_mismatch, total.ok_error, total.ok_unsupported
@@ -392,8 +429,14 @@ fn nft_py_corpus() {
         "JSON twins: {} equal, {} differ ({json_pct:.1}%), {} skipped",
         total.json_equal, total.json_differ, total.json_skipped
     );
-    assert!(ok_pct >= 95.0, "ok lines in the supported subset: {ok_pct:.1}% < 95%");
+    assert!(
+        ok_pct >= 95.0,
+        "ok lines in the supported subset: {ok_pct:.1}% < 95%"
+    );
     assert!(rej_pct >= 95.0, "fail lines rejected: {rej_pct:.1}% < 95%");
     assert!(json_pct >= 90.0, "JSON twins equal: {json_pct:.1}% < 90%");
-    assert!(ok_subset >= 900, "supported subset shrank to {ok_subset} executions");
+    assert!(
+        ok_subset >= 900,
+        "supported subset shrank to {ok_subset} executions"
+    );
 }

@@ -481,8 +481,20 @@ impl MetaKey {
         use MetaKey::*;
         matches!(
             self,
-            Iif | Iifname | Iiftype | Oif | Oifname | Oiftype | Skuid | Skgid | Rtclassid
-                | Iifgroup | Oifgroup | Cgroup | Secpath | Ibrname | Obrname
+            Iif | Iifname
+                | Iiftype
+                | Oif
+                | Oifname
+                | Oiftype
+                | Skuid
+                | Skgid
+                | Rtclassid
+                | Iifgroup
+                | Oifgroup
+                | Cgroup
+                | Secpath
+                | Ibrname
+                | Obrname
         )
     }
 }
@@ -1129,6 +1141,7 @@ pub enum ObjKind {
 
 /// One command of a ruleset file (declarative blocks are turned into `add` commands).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Cmd {
     /// `add table` (and table blocks).
     AddTable {

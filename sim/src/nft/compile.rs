@@ -466,7 +466,10 @@ impl CSet {
 
     /// Number of static elements.
     pub fn len(&self) -> usize {
-        self.exact.len() + self.intervals1.len() + self.intervals_n.len() + self.wildcard.iter().count()
+        self.exact.len()
+            + self.intervals1.len()
+            + self.intervals_n.len()
+            + self.wildcard.iter().count()
     }
 
     /// Whether the set has no static elements.
@@ -699,7 +702,12 @@ impl Program {
                     (Proto::Icmpv6, "type") => Load::IcmpType(58),
                     (Proto::Icmpv6, "code") => Load::IcmpCode(58),
                     (Proto::Icmpv6, "id") => Load::IcmpId(58),
-                    _ => return Err(format!("unsupported: {} {f} (not evaluated by the simulator)", p.name())),
+                    _ => {
+                        return Err(format!(
+                            "unsupported: {} {f} (not evaluated by the simulator)",
+                            p.name()
+                        ));
+                    }
                 };
                 (l, ty)
             }
@@ -716,7 +724,12 @@ impl Program {
                     MetaKey::Oif => Load::MetaOif,
                     MetaKey::Oifname => Load::MetaOifname,
                     MetaKey::Pkttype => Load::MetaPkttype,
-                    _ => return Err(format!("unsupported: meta {} (not evaluated by the simulator)", k.name())),
+                    _ => {
+                        return Err(format!(
+                            "unsupported: meta {} (not evaluated by the simulator)",
+                            k.name()
+                        ));
+                    }
                 };
                 (l, ty)
             }
@@ -730,12 +743,21 @@ impl Program {
                     CtKey::Mark => Load::CtMark,
                     CtKey::L3proto => Load::CtL3proto,
                     CtKey::Protocol => Load::CtProto,
-                    CtKey::Saddr | CtKey::IpSaddr | CtKey::Ip6Saddr => Load::CtAddr { dir: d, src: true },
-                    CtKey::Daddr | CtKey::IpDaddr | CtKey::Ip6Daddr => Load::CtAddr { dir: d, src: false },
+                    CtKey::Saddr | CtKey::IpSaddr | CtKey::Ip6Saddr => {
+                        Load::CtAddr { dir: d, src: true }
+                    }
+                    CtKey::Daddr | CtKey::IpDaddr | CtKey::Ip6Daddr => {
+                        Load::CtAddr { dir: d, src: false }
+                    }
                     CtKey::ProtoSrc => Load::CtPort { dir: d, src: true },
                     CtKey::ProtoDst => Load::CtPort { dir: d, src: false },
                     CtKey::Helper => Load::CtHelper,
-                    _ => return Err(format!("unsupported: ct {} (not evaluated by the simulator)", k.name())),
+                    _ => {
+                        return Err(format!(
+                            "unsupported: ct {} (not evaluated by the simulator)",
+                            k.name()
+                        ));
+                    }
                 };
                 (l, ty)
             }
@@ -749,7 +771,10 @@ impl Program {
                     modulus: *modulus,
                     offset: *offset,
                 });
-                (Load::Numgen(self.numgens.len() as u32 - 1), DType::Integer(32))
+                (
+                    Load::Numgen(self.numgens.len() as u32 - 1),
+                    DType::Integer(32),
+                )
             }
             Expr::Jhash {
                 expr,
@@ -772,7 +797,10 @@ impl Program {
                     seed: seed.unwrap_or(sc.seed),
                     offset: *offset,
                 });
-                (Load::Jhash(self.jhashes.len() as u32 - 1), DType::Integer(32))
+                (
+                    Load::Jhash(self.jhashes.len() as u32 - 1),
+                    DType::Integer(32),
+                )
             }
             Expr::Symhash { modulus, offset } => {
                 self.jhashes.push(JhashSpec {
@@ -782,7 +810,10 @@ impl Program {
                     seed: sc.seed,
                     offset: *offset,
                 });
-                (Load::Symhash(self.jhashes.len() as u32 - 1), DType::Integer(32))
+                (
+                    Load::Symhash(self.jhashes.len() as u32 - 1),
+                    DType::Integer(32),
+                )
             }
             Expr::Fib { flags, result } => {
                 let ty = match result {

@@ -25,7 +25,11 @@ fn exprs(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
             modulus,
             offset,
         } => {
-            write!(f, "numgen {} mod {modulus}", if *random { "random" } else { "inc" })?;
+            write!(
+                f,
+                "numgen {} mod {modulus}",
+                if *random { "random" } else { "inc" }
+            )?;
             if *offset != 0 {
                 write!(f, " offset {offset}")?;
             }
@@ -168,10 +172,12 @@ impl Display for Expr {
 impl Display for Stmt {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            Stmt::Match { left, op, right, .. } => {
+            Stmt::Match {
+                left, op, right, ..
+            } => {
                 write!(f, "{left} ")?;
                 let s = op.symbol();
-                if !s.is_empty() && !(*op == RelOp::Eq && !matches!(left, Expr::Binop(..))) {
+                if !s.is_empty() && (*op != RelOp::Eq || matches!(left, Expr::Binop(..))) {
                     write!(f, "{s} ")?;
                 }
                 write!(f, "{right}")
@@ -270,7 +276,11 @@ impl Display for Stmt {
             Stmt::FlowAdd(ft) => write!(f, "flow add @{ft}"),
             Stmt::Mangle { key, value } => write!(f, "{key} set {value}"),
             Stmt::SetUpdate {
-                op, set, key, timeout, ..
+                op,
+                set,
+                key,
+                timeout,
+                ..
             } => {
                 let o = match op {
                     SetOp::Add => "add",
@@ -286,12 +296,24 @@ impl Display for Stmt {
             Stmt::Reject(r) => match r {
                 RejectStmt::Default => f.write_str("reject"),
                 RejectStmt::TcpReset => f.write_str("reject with tcp reset"),
-                RejectStmt::Icmp(c) => write!(f, "reject with icmp {}", code_name(super::types::ICMP_CODES, *c)),
+                RejectStmt::Icmp(c) => write!(
+                    f,
+                    "reject with icmp {}",
+                    code_name(super::types::ICMP_CODES, *c)
+                ),
                 RejectStmt::Icmpv6(c) => {
-                    write!(f, "reject with icmpv6 {}", code_name(super::types::ICMPV6_CODES, *c))
+                    write!(
+                        f,
+                        "reject with icmpv6 {}",
+                        code_name(super::types::ICMPV6_CODES, *c)
+                    )
                 }
                 RejectStmt::Icmpx(c) => {
-                    write!(f, "reject with icmpx {}", code_name(super::types::ICMPX_CODES, *c))
+                    write!(
+                        f,
+                        "reject with icmpx {}",
+                        code_name(super::types::ICMPX_CODES, *c)
+                    )
                 }
             },
             Stmt::Queue { num, flags } => {

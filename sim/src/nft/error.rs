@@ -84,7 +84,12 @@ impl NftError {
                 self.msg
             ));
         } else {
-            s.push_str(&format!("{}: {}: {}", self.file, self.kind.label(), self.msg));
+            s.push_str(&format!(
+                "{}: {}: {}",
+                self.file,
+                self.kind.label(),
+                self.msg
+            ));
         }
         if let Some(ex) = &self.excerpt {
             s.push('\n');
@@ -106,7 +111,7 @@ impl NftError {
 ///
 /// Spans never take part in equality: two ASTs that differ only in where they came from
 /// compare equal, which is what the text-vs-JSON comparisons need.
-#[derive(Clone, Copy, Debug, Default, Hash)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Span {
     /// Index of the source in the loader's source table.
     pub src: u32,
@@ -193,7 +198,11 @@ impl SourceMap {
             line,
             col,
             width,
-            excerpt: Some(text[line_start..line_end].trim_end_matches('\r').to_string()),
+            excerpt: Some(
+                text[line_start..line_end]
+                    .trim_end_matches('\r')
+                    .to_string(),
+            ),
             msg,
         }
     }
@@ -212,7 +221,11 @@ mod test {
     #[test]
     fn renders_caret_under_token() {
         let mut sm = SourceMap::default();
-        let id = sm.add("x.nft", "table ip t {\n\tchain c { bogus }\n}\n".into(), false);
+        let id = sm.add(
+            "x.nft",
+            "table ip t {\n\tchain c { bogus }\n}\n".into(),
+            false,
+        );
         let start = "table ip t {\n\tchain c { ".len() as u32;
         let e = sm.error(
             ErrorKind::Syntax,
@@ -226,7 +239,10 @@ mod test {
         assert_eq!(e.line, 2);
         assert_eq!(e.col, 12);
         let r = e.to_string();
-        assert!(r.starts_with("x.nft:2:12: Error: syntax error: unexpected bogus"), "{r}");
+        assert!(
+            r.starts_with("x.nft:2:12: Error: syntax error: unexpected bogus"),
+            "{r}"
+        );
         assert!(r.ends_with("\t          ^^^^^"), "{r:?}");
     }
 }

@@ -299,8 +299,17 @@ impl RuleState {
             named: p.named_counter_init.clone(),
             quota_used: p.quotas.iter().map(|q| q.used).collect(),
             buckets: vec![Bucket::default(); p.limits.len()],
-            numgen: p.numgens.iter().map(|n| n.modulus.saturating_sub(1)).collect(),
-            dynsets: p.sets.iter().filter(|s| s.dynamic.is_some()).map(|_| DynSet::default()).collect(),
+            numgen: p
+                .numgens
+                .iter()
+                .map(|n| n.modulus.saturating_sub(1))
+                .collect(),
+            dynsets: p
+                .sets
+                .iter()
+                .filter(|s| s.dynamic.is_some())
+                .map(|_| DynSet::default())
+                .collect(),
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -441,7 +450,13 @@ fn l4_ok(ctx: &PktCtx, proto: u8) -> bool {
 }
 
 /// Reads a selector. `None` = the field is missing (NFT_BREAK).
-fn load(p: &Program, st: &mut RuleState, l: &Load, ctx: &PktCtx, host: &mut impl Host) -> Option<u128> {
+fn load(
+    p: &Program,
+    st: &mut RuleState,
+    l: &Load,
+    ctx: &PktCtx,
+    host: &mut impl Host,
+) -> Option<u128> {
     let k = &ctx.pkt;
     Some(match *l {
         Load::IpVersion => {
@@ -721,7 +736,13 @@ fn load(p: &Program, st: &mut RuleState, l: &Load, ctx: &PktCtx, host: &mut impl
 }
 
 #[inline]
-fn src_val(p: &Program, st: &mut RuleState, s: &Src, ctx: &PktCtx, host: &mut impl Host) -> Option<u128> {
+fn src_val(
+    p: &Program,
+    st: &mut RuleState,
+    s: &Src,
+    ctx: &PktCtx,
+    host: &mut impl Host,
+) -> Option<u128> {
     load(p, st, &s.load, ctx, host).map(|v| xf(v, &s.xf))
 }
 
@@ -1044,7 +1065,13 @@ fn exec(
                                 return Flow::Break;
                             }
                         }
-                        ds.map.insert(k, DynElem { expires, data: u32::MAX });
+                        ds.map.insert(
+                            k,
+                            DynElem {
+                                expires,
+                                data: u32::MAX,
+                            },
+                        );
                     }
                 }
             }
@@ -1064,10 +1091,14 @@ fn set_payload(ctx: &mut PktCtx, f: PayloadField, x: u128) -> Flow {
         PayloadField::Ttl(v) if k.ip_version == v => k.ttl = x as u8,
         PayloadField::Saddr(v) if k.ip_version == v => k.src = x,
         PayloadField::Daddr(v) if k.ip_version == v => k.dst = x,
-        PayloadField::Sport(pr) if k.l4_present() && k.has_ports() && (pr == 0 || k.l4proto == pr) => {
+        PayloadField::Sport(pr)
+            if k.l4_present() && k.has_ports() && (pr == 0 || k.l4proto == pr) =>
+        {
             k.sport = x as u16
         }
-        PayloadField::Dport(pr) if k.l4_present() && k.has_ports() && (pr == 0 || k.l4proto == pr) => {
+        PayloadField::Dport(pr)
+            if k.l4_present() && k.has_ports() && (pr == 0 || k.l4proto == pr) =>
+        {
             k.dport = x as u16
         }
         _ => return Flow::Break,
@@ -1126,7 +1157,11 @@ fn limit(p: &Program, st: &mut RuleState, slot: u32, ctx: &PktCtx) -> Flow {
         true
     };
     // nft_limit_eval returns `invert` when under the rate, `!invert` when over; true = break
-    if over != l.invert { Flow::Break } else { Flow::Next }
+    if over != l.invert {
+        Flow::Break
+    } else {
+        Flow::Next
+    }
 }
 
 /// Kernel `nft_quota_do_eval`: `consumed += len; over = consumed >= quota`.
@@ -1135,7 +1170,11 @@ fn quota(p: &Program, st: &mut RuleState, slot: u32, ctx: &PktCtx) -> Flow {
     let used = &mut st.quota_used[slot as usize];
     *used = used.saturating_add(ctx.len as u64);
     let over = *used >= q.bytes;
-    if over != q.invert { Flow::Break } else { Flow::Next }
+    if over != q.invert {
+        Flow::Break
+    } else {
+        Flow::Next
+    }
 }
 
 /// Bob Jenkins' lookup3 `hashlittle` as the kernel's `jhash()` (include/linux/jhash.h).
@@ -1145,13 +1184,14 @@ pub fn jhash(key: &[u8], initval: u32) -> u32 {
         x.rotate_left(k)
     }
     let len = key.len();
-    let mut a = 0xdead_beefu32.wrapping_add(len as u32).wrapping_add(initval);
+    let mut a = 0xdead_beefu32
+        .wrapping_add(len as u32)
+        .wrapping_add(initval);
     let mut b = a;
     let mut c = a;
     let mut k = key;
-    let w = |s: &[u8], i: usize| -> u32 {
-        u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]])
-    };
+    let w =
+        |s: &[u8], i: usize| -> u32 { u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]) };
     while k.len() > 12 {
         a = a.wrapping_add(w(k, 0));
         b = b.wrapping_add(w(k, 4));

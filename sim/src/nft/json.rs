@@ -23,13 +23,22 @@ pub fn parse_json(ctx: &mut ParseCtx, src: u32, text: &str) -> Result<(), NftErr
         line: e.line() as u32,
         col: e.column() as u32,
         width: 1,
-        excerpt: text.lines().nth(e.line().saturating_sub(1)).map(|s| s.to_string()),
+        excerpt: text
+            .lines()
+            .nth(e.line().saturating_sub(1))
+            .map(|s| s.to_string()),
         msg: e.to_string(),
     })?;
     let arr = v
         .get("nftables")
         .and_then(|a| a.as_array())
-        .ok_or_else(|| NftError::new(ErrorKind::Json, name.clone(), "expected {\"nftables\": [...]}"))?;
+        .ok_or_else(|| {
+            NftError::new(
+                ErrorKind::Json,
+                name.clone(),
+                "expected {\"nftables\": [...]}",
+            )
+        })?;
     for (i, obj) in arr.iter().enumerate() {
         let span = Span {
             src,
@@ -92,7 +101,11 @@ fn strings(v: &J) -> R<Vec<String>> {
         J::String(s) => Ok(vec![s.clone()]),
         J::Array(a) => a
             .iter()
-            .map(|x| x.as_str().map(|s| s.to_string()).ok_or_else(|| "expected strings".to_string()))
+            .map(|x| {
+                x.as_str()
+                    .map(|s| s.to_string())
+                    .ok_or_else(|| "expected strings".to_string())
+            })
             .collect(),
         J::Null => Ok(vec![]),
         _ => Err(format!("expected a string or an array of strings, got {v}")),
@@ -141,10 +154,24 @@ impl Jp {
                 let (fam, table, name) = match v2.as_object() {
                     Some(m) if kind != ObjKind::Ruleset => (
                         Some(family(m)?),
-                        if kind == ObjKind::Table { s(m, "name")?.to_string() } else { s(m, "table")?.to_string() },
-                        if kind == ObjKind::Table { None } else { Some(s(m, "name")?.to_string()) },
+                        if kind == ObjKind::Table {
+                            s(m, "name")?.to_string()
+                        } else {
+                            s(m, "table")?.to_string()
+                        },
+                        if kind == ObjKind::Table {
+                            None
+                        } else {
+                            Some(s(m, "name")?.to_string())
+                        },
                     ),
-                    Some(m) => (m.get("family").and_then(|f| f.as_str()).and_then(Family::from_name), String::new(), None),
+                    Some(m) => (
+                        m.get("family")
+                            .and_then(|f| f.as_str())
+                            .and_then(Family::from_name),
+                        String::new(),
+                        None,
+                    ),
                     None => (None, String::new(), None),
                 };
                 out.push((
@@ -164,7 +191,9 @@ impl Jp {
     }
 
     fn add(&self, k: &str, v: &J, create: bool, pos: RulePos, out: &mut Vec<(Cmd, Span)>) -> R<()> {
-        let m = v.as_object().ok_or_else(|| format!("expected a {k} object"))?;
+        let m = v
+            .as_object()
+            .ok_or_else(|| format!("expected a {k} object"))?;
         let sp = self.span;
         match k {
             "table" => {
@@ -286,7 +315,18 @@ impl Jp {
                 }
                 if let Some(mv) = m.get("map") {
                     match mv {
-                        J::String(t) if matches!(t.as_str(), "counter" | "quota" | "limit" | "ct helper" | "secmark" | "ct timeout" | "ct expectation") => {
+                        J::String(t)
+                            if matches!(
+                                t.as_str(),
+                                "counter"
+                                    | "quota"
+                                    | "limit"
+                                    | "ct helper"
+                                    | "secmark"
+                                    | "ct timeout"
+                                    | "ct expectation"
+                            ) =>
+                        {
                             d.obj_type = Some(t.clone())
                         }
                         J::String(t) => d.data_name = Some(t.clone()),
@@ -314,7 +354,10 @@ impl Jp {
                     d.size = Some(u(t)?);
                 }
                 d.policy = os(m, "policy");
-                d.auto_merge = m.get("auto-merge").and_then(|x| x.as_bool()).unwrap_or(false);
+                d.auto_merge = m
+                    .get("auto-merge")
+                    .and_then(|x| x.as_bool())
+                    .unwrap_or(false);
                 d.comment = os(m, "comment");
                 if let Some(st) = m.get("stmt").and_then(|x| x.as_array()) {
                     for x in st {
@@ -322,7 +365,8 @@ impl Jp {
                             if k == "counter" {
                                 d.counter = true;
                             } else {
-                                d.stmts.push(k.split_whitespace().next().unwrap_or(k).to_string());
+                                d.stmts
+                                    .push(k.split_whitespace().next().unwrap_or(k).to_string());
                             }
                         }
                     }
@@ -388,7 +432,8 @@ impl Jp {
                     sp,
                 ));
             }
-            "counter" | "quota" | "limit" | "ct helper" | "ct timeout" | "ct expectation" | "secmark" | "synproxy" => {
+            "counter" | "quota" | "limit" | "ct helper" | "ct timeout" | "ct expectation"
+            | "secmark" | "synproxy" => {
                 let obj = match k {
                     "counter" => ObjDecl::Counter {
                         packets: m.get("packets").map(u).transpose()?.unwrap_or(0),
@@ -406,7 +451,10 @@ impl Jp {
                             Some("udp") => 17,
                             _ => 6,
                         },
-                        l3proto: m.get("l3proto").and_then(|x| x.as_str()).and_then(Family::from_name),
+                        l3proto: m
+                            .get("l3proto")
+                            .and_then(|x| x.as_str())
+                            .and_then(Family::from_name),
                     },
                     other => ObjDecl::Other(other.to_string()),
                 };
@@ -497,7 +545,11 @@ impl Jp {
         Ok(LimitStmt {
             rate: rate * ru.unwrap_or(1),
             per_secs,
-            unit: if ru.is_some() { LimitUnit::Bytes } else { LimitUnit::Packets },
+            unit: if ru.is_some() {
+                LimitUnit::Bytes
+            } else {
+                LimitUnit::Packets
+            },
             burst: burst * bu.unwrap_or(1),
             over: m.get("inv").and_then(|x| x.as_bool()).unwrap_or(false),
         })
@@ -558,7 +610,11 @@ impl Jp {
                         .and_then(|t| t.as_str())
                         .ok_or("jump needs a target")?
                         .to_string();
-                    return Ok(Expr::Verdict(if k == "jump" { Verdict::Jump(t) } else { Verdict::Goto(t) }));
+                    return Ok(Expr::Verdict(if k == "jump" {
+                        Verdict::Jump(t)
+                    } else {
+                        Verdict::Goto(t)
+                    }));
                 }
                 _ => {}
             }
@@ -577,7 +633,9 @@ impl Jp {
                     Expr::Sym(s.clone(), false)
                 }
             }
-            J::Number(n) => Expr::Num(n.as_u64().ok_or_else(|| format!("invalid number {n}"))? as u128),
+            J::Number(n) => {
+                Expr::Num(n.as_u64().ok_or_else(|| format!("invalid number {n}"))? as u128)
+            }
             J::Bool(b) => Expr::Bool(*b),
             J::Array(a) => Expr::List(a.iter().map(|x| self.expr(x)).collect::<R<Vec<_>>>()?),
             J::Null => return Err("unexpected null".into()),
@@ -591,7 +649,8 @@ impl Jp {
                             return Err("unsupported: raw payload expression".into());
                         }
                         let p = s(m, "protocol")?;
-                        let proto = Proto::from_name(p).ok_or_else(|| format!("unsupported: {p} expression"))?;
+                        let proto = Proto::from_name(p)
+                            .ok_or_else(|| format!("unsupported: {p} expression"))?;
                         let f = s(m, "field")?;
                         if !super::parser::payload_supported(proto, f) {
                             return Err(format!("unsupported: {p} {f}"));
@@ -600,7 +659,8 @@ impl Jp {
                     }
                     "meta" => {
                         let key = s(m.ok_or("invalid meta")?, "key")?;
-                        let k = MetaKey::from_name(key).ok_or_else(|| format!("unknown meta key {key}"))?;
+                        let k = MetaKey::from_name(key)
+                            .ok_or_else(|| format!("unknown meta key {key}"))?;
                         if !super::parser::meta_supported(k) {
                             return Err(format!("unsupported: meta {key}"));
                         }
@@ -625,7 +685,8 @@ impl Jp {
                             ("daddr", Some("ip")) => CtKey::IpDaddr,
                             ("saddr", Some("ip6")) => CtKey::Ip6Saddr,
                             ("daddr", Some("ip6")) => CtKey::Ip6Daddr,
-                            _ => CtKey::from_name(key).ok_or_else(|| format!("unknown ct key {key}"))?,
+                            _ => CtKey::from_name(key)
+                                .ok_or_else(|| format!("unknown ct key {key}"))?,
                         };
                         if !super::parser::ct_supported(k) {
                             return Err(format!("unsupported: ct {}", k.name()));
@@ -639,7 +700,10 @@ impl Jp {
                         Expr::Prefix(Box::new(a), l as u32)
                     }
                     "range" => {
-                        let a = val.as_array().filter(|a| a.len() == 2).ok_or("range needs two values")?;
+                        let a = val
+                            .as_array()
+                            .filter(|a| a.len() == 2)
+                            .ok_or("range needs two values")?;
                         Expr::Range(Box::new(self.expr(&a[0])?), Box::new(self.expr(&a[1])?))
                     }
                     "set" => Expr::Set(self.elements(val)?),
@@ -648,7 +712,10 @@ impl Jp {
                         Expr::Concat(a.iter().map(|x| self.expr(x)).collect::<R<Vec<_>>>()?)
                     }
                     "&" | "|" | "^" | "<<" | ">>" => {
-                        let a = val.as_array().filter(|a| a.len() >= 2).ok_or("binary operation needs two operands")?;
+                        let a = val
+                            .as_array()
+                            .filter(|a| a.len() >= 2)
+                            .ok_or("binary operation needs two operands")?;
                         let op = match k {
                             "&" => BinOp::And,
                             "|" => BinOp::Or,
@@ -759,7 +826,9 @@ impl Jp {
                 Stmt::Vmap {
                     key: self.expr(m.get("key").ok_or("vmap needs key")?)?,
                     data: match m.get("data").ok_or("vmap needs data")? {
-                        J::Object(o) if o.contains_key("set") => Expr::Set(self.elements(&o["set"])?),
+                        J::Object(o) if o.contains_key("set") => {
+                            Expr::Set(self.elements(&o["set"])?)
+                        }
                         other => self.expr(other)?,
                     },
                 }
@@ -771,7 +840,11 @@ impl Jp {
                     l.level = os(m, "level");
                     l.group = m.get("group").map(u).transpose()?.map(|x| x as u32);
                     l.snaplen = m.get("snaplen").map(u).transpose()?.map(|x| x as u32);
-                    l.queue_threshold = m.get("queue-threshold").map(u).transpose()?.map(|x| x as u32);
+                    l.queue_threshold = m
+                        .get("queue-threshold")
+                        .map(u)
+                        .transpose()?
+                        .map(|x| x as u32);
                     if let Some(f) = m.get("flags") {
                         l.flags = strings(f)?;
                         l.flags.sort();
@@ -822,7 +895,10 @@ impl Jp {
                     concat: false,
                 };
                 if let Some(m) = m {
-                    n.family = m.get("family").and_then(|f| f.as_str()).and_then(Family::from_name);
+                    n.family = m
+                        .get("family")
+                        .and_then(|f| f.as_str())
+                        .and_then(Family::from_name);
                     n.addr = m.get("addr").map(|a| self.expr(a)).transpose()?;
                     n.port = m.get("port").map(|a| self.expr(a)).transpose()?;
                     if let Some(f) = m.get("flags") {
@@ -907,7 +983,9 @@ impl Jp {
                     o => return Err(format!("invalid set operation {o}")),
                 };
                 let el = self.element(m.get("elem").ok_or("set statement needs elem")?)?;
-                let set = s(m, if k == "set" { "set" } else { "map" })?.trim_start_matches('@').to_string();
+                let set = s(m, if k == "set" { "set" } else { "map" })?
+                    .trim_start_matches('@')
+                    .to_string();
                 let mut stmts = Vec::new();
                 if let Some(st) = m.get("stmt").and_then(|x| x.as_array()) {
                     for x in st {

@@ -240,7 +240,11 @@ pub fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftE
                 ));
             }
             let name = text[s..i].to_string();
-            tok = if c == b'$' { Tok::Var(name) } else { Tok::At(name) };
+            tok = if c == b'$' {
+                Tok::Var(name)
+            } else {
+                Tok::At(name)
+            };
         } else if let Some(end) = scan_mac(b, i) {
             tok = Tok::Word(text[i..end].to_string());
             i = end;
@@ -446,7 +450,11 @@ mod test {
     fn toks(s: &str) -> Vec<Tok> {
         let mut sm = SourceMap::default();
         let id = sm.add("t", s.into(), false);
-        tokenize(&sm, id, s).unwrap().into_iter().map(|t| t.tok).collect()
+        tokenize(&sm, id, s)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.tok)
+            .collect()
     }
 
     #[test]
@@ -473,17 +481,28 @@ mod test {
         );
         assert_eq!(
             toks("{ established : accept }")[1..4],
-            [Tok::Word("established".into()), Tok::Colon, Tok::Word("accept".into())]
+            [
+                Tok::Word("established".into()),
+                Tok::Colon,
+                Tok::Word("accept".into())
+            ]
         );
         assert_eq!(
             toks("10.0.0.1:80")[..3],
-            [Tok::Ip4("10.0.0.1".into()), Tok::Colon, Tok::Num("80".into())]
+            [
+                Tok::Ip4("10.0.0.1".into()),
+                Tok::Colon,
+                Tok::Num("80".into())
+            ]
         );
         assert_eq!(
             toks("[2001:db8::1]:8080")[1],
             Tok::Ip6("2001:db8::1".into())
         );
-        assert_eq!(toks("0x1f-0x20")[..3], [Tok::Num("0x1f".into()), Tok::Dash, Tok::Num("0x20".into())]);
+        assert_eq!(
+            toks("0x1f-0x20")[..3],
+            [Tok::Num("0x1f".into()), Tok::Dash, Tok::Num("0x20".into())]
+        );
         assert_eq!(toks("timeout 1h30m")[1], Tok::Word("1h30m".into()));
     }
 

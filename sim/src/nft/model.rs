@@ -110,7 +110,9 @@ impl Model {
                 sm,
                 ErrorKind::Invalid,
                 sp,
-                format!("No such file or directory; table '{name}' in family {family} does not exist"),
+                format!(
+                    "No such file or directory; table '{name}' in family {family} does not exist"
+                ),
             )),
         }
     }
@@ -127,7 +129,12 @@ impl Model {
             } => {
                 if let Some(i) = self.table_idx(family, &name) {
                     if create {
-                        return Err(err(sm, ErrorKind::Invalid, sp, format!("table '{name}' already exists")));
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!("table '{name}' already exists"),
+                        ));
                     }
                     let t = &mut self.tables[i];
                     for f in flags {
@@ -165,7 +172,12 @@ impl Model {
                 let t = self.table_mut(sm, family, &table, sp)?;
                 if let Some(c) = t.chains.iter_mut().find(|c| c.name == name) {
                     if create {
-                        return Err(err(sm, ErrorKind::Invalid, sp, format!("chain '{name}' already exists")));
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!("chain '{name}' already exists"),
+                        ));
                     }
                     if let Some(b) = base {
                         if let Some(old) = &c.base
@@ -188,7 +200,12 @@ impl Model {
                     }
                 } else {
                     if policy.is_some() && base.is_none() {
-                        return Err(err(sm, ErrorKind::Invalid, sp, "policy on a regular chain".into()));
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            "policy on a regular chain".into(),
+                        ));
                     }
                     t.next_handle.0 += 1;
                     t.chains.push(ChainDef {
@@ -216,19 +233,35 @@ impl Model {
                         sm,
                         ErrorKind::Invalid,
                         sp,
-                        format!("No such file or directory; chain '{chain}' does not exist in table {family} {table}"),
+                        format!(
+                            "No such file or directory; chain '{chain}' does not exist in table {family} {table}"
+                        ),
                     ));
                 };
                 let by_handle = |c: &ChainDef, hd: u64| -> Result<usize, NftError> {
                     c.rules.iter().position(|(x, _)| x.0 == hd).ok_or_else(|| {
-                        err(sm, ErrorKind::Invalid, sp, format!("Could not process rule: No such file or directory (handle {hd})"))
+                        err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!(
+                                "Could not process rule: No such file or directory (handle {hd})"
+                            ),
+                        )
                     })
                 };
                 let by_index = |c: &ChainDef, i: u64| -> Result<usize, NftError> {
                     if (i as usize) < c.rules.len() {
                         Ok(i as usize)
                     } else {
-                        Err(err(sm, ErrorKind::Invalid, sp, format!("Could not process rule: No such file or directory (index {i})")))
+                        Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!(
+                                "Could not process rule: No such file or directory (index {i})"
+                            ),
+                        ))
                     }
                 };
                 match pos {
@@ -265,7 +298,12 @@ impl Model {
                 let t = self.table_mut(sm, family, &table, sp)?;
                 if let Some((d, _)) = t.sets.iter_mut().find(|(d, _)| d.name == decl.name) {
                     if create {
-                        return Err(err(sm, ErrorKind::Invalid, sp, format!("set '{}' already exists", decl.name)));
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!("set '{}' already exists", decl.name),
+                        ));
                     }
                     d.elements.extend(decl.elements);
                 } else {
@@ -286,7 +324,9 @@ impl Model {
                         sm,
                         ErrorKind::Invalid,
                         sp,
-                        format!("No such file or directory; set '{set}' does not exist in table {family} {table}"),
+                        format!(
+                            "No such file or directory; set '{set}' does not exist in table {family} {table}"
+                        ),
                     ));
                 };
                 if delete {
@@ -306,7 +346,12 @@ impl Model {
                 let t = self.table_mut(sm, family, &table, sp)?;
                 if let Some((d, _)) = t.flowtables.iter_mut().find(|(d, _)| d.name == decl.name) {
                     if create {
-                        return Err(err(sm, ErrorKind::Invalid, sp, format!("flowtable '{}' already exists", decl.name)));
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!("flowtable '{}' already exists", decl.name),
+                        ));
                     }
                     for dev in decl.devices {
                         if !d.devices.contains(&dev) {
@@ -335,7 +380,12 @@ impl Model {
                     .find(|(n, o, _)| *n == name && obj_kind(o) == kind)
                 {
                     if create {
-                        return Err(err(sm, ErrorKind::Invalid, sp, format!("object '{name}' already exists")));
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!("object '{name}' already exists"),
+                        ));
                     }
                     o.1 = obj;
                 } else {
@@ -355,7 +405,12 @@ impl Model {
                     if destroy {
                         Ok(())
                     } else {
-                        Err(err(sm, ErrorKind::Invalid, sp, format!("No such file or directory; {what} does not exist")))
+                        Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!("No such file or directory; {what} does not exist"),
+                        ))
                     }
                 };
                 let Some(ti) = self.table_idx(family, &table) else {
@@ -433,7 +488,12 @@ impl Model {
                     let t = self.table_mut(sm, family.unwrap_or(Family::Ip), &table, sp)?;
                     let n = name.unwrap_or_default();
                     let Some(c) = t.chains.iter_mut().find(|c| c.name == n) else {
-                        return Err(err(sm, ErrorKind::Invalid, sp, format!("No such file or directory; chain '{n}' does not exist")));
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!("No such file or directory; chain '{n}' does not exist"),
+                        ));
                     };
                     c.rules.clear();
                 }
@@ -441,7 +501,12 @@ impl Model {
                     let t = self.table_mut(sm, family.unwrap_or(Family::Ip), &table, sp)?;
                     let n = name.unwrap_or_default();
                     let Some((d, _)) = t.sets.iter_mut().find(|(d, _)| d.name == n) else {
-                        return Err(err(sm, ErrorKind::Invalid, sp, format!("No such file or directory; set '{n}' does not exist")));
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!("No such file or directory; set '{n}' does not exist"),
+                        ));
                     };
                     d.elements.clear();
                 }

@@ -69,7 +69,10 @@ pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
         l3: Some(v),
         l4: None,
     };
-    let l4 = |v| Dep { l3: None, l4: Some(v) };
+    let l4 = |v| Dep {
+        l3: None,
+        l4: Some(v),
+    };
     let r = match (p, f) {
         (Proto::Ip, "version") => (i(4), l3(4)),
         (Proto::Ip, "hdrlength") => (i(4), l3(4)),
@@ -104,21 +107,69 @@ pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
         (Proto::Dccp, "sport" | "dport") => (InetService, l4(33)),
         (Proto::Dccp, "type") => (i(4), l4(33)),
         (Proto::Th, "sport" | "dport") => (InetService, Dep::default()),
-        (Proto::Icmp, "type") => (IcmpType, Dep { l3: Some(4), l4: Some(1) }),
-        (Proto::Icmp, "code") => (IcmpCode, Dep { l3: Some(4), l4: Some(1) }),
-        (Proto::Icmp, "checksum" | "id" | "sequence" | "mtu") => {
-            (i(16), Dep { l3: Some(4), l4: Some(1) })
-        }
-        (Proto::Icmp, "gateway") => (Ipv4, Dep { l3: Some(4), l4: Some(1) }),
-        (Proto::Icmpv6, "type") => (Icmpv6Type, Dep { l3: Some(6), l4: Some(58) }),
-        (Proto::Icmpv6, "code") => (Icmpv6Code, Dep { l3: Some(6), l4: Some(58) }),
-        (Proto::Icmpv6, "checksum" | "id" | "sequence" | "max-delay") => {
-            (i(16), Dep { l3: Some(6), l4: Some(58) })
-        }
-        (Proto::Icmpv6, "mtu" | "parameter-problem" | "packet-too-big") => {
-            (i(32), Dep { l3: Some(6), l4: Some(58) })
-        }
-        (Proto::Icmpv6, "taddr" | "daddr") => (Ipv6, Dep { l3: Some(6), l4: Some(58) }),
+        (Proto::Icmp, "type") => (
+            IcmpType,
+            Dep {
+                l3: Some(4),
+                l4: Some(1),
+            },
+        ),
+        (Proto::Icmp, "code") => (
+            IcmpCode,
+            Dep {
+                l3: Some(4),
+                l4: Some(1),
+            },
+        ),
+        (Proto::Icmp, "checksum" | "id" | "sequence" | "mtu") => (
+            i(16),
+            Dep {
+                l3: Some(4),
+                l4: Some(1),
+            },
+        ),
+        (Proto::Icmp, "gateway") => (
+            Ipv4,
+            Dep {
+                l3: Some(4),
+                l4: Some(1),
+            },
+        ),
+        (Proto::Icmpv6, "type") => (
+            Icmpv6Type,
+            Dep {
+                l3: Some(6),
+                l4: Some(58),
+            },
+        ),
+        (Proto::Icmpv6, "code") => (
+            Icmpv6Code,
+            Dep {
+                l3: Some(6),
+                l4: Some(58),
+            },
+        ),
+        (Proto::Icmpv6, "checksum" | "id" | "sequence" | "max-delay") => (
+            i(16),
+            Dep {
+                l3: Some(6),
+                l4: Some(58),
+            },
+        ),
+        (Proto::Icmpv6, "mtu" | "parameter-problem" | "packet-too-big") => (
+            i(32),
+            Dep {
+                l3: Some(6),
+                l4: Some(58),
+            },
+        ),
+        (Proto::Icmpv6, "taddr" | "daddr") => (
+            Ipv6,
+            Dep {
+                l3: Some(6),
+                l4: Some(58),
+            },
+        ),
         (Proto::Igmp, "type" | "mrt") => (i(8), l4(2)),
         (Proto::Igmp, "checksum") => (i(16), l4(2)),
         (Proto::Igmp, "group") => (Ipv4, l4(2)),
@@ -269,7 +320,9 @@ impl Normalizer<'_> {
         Ok(match e {
             Expr::Payload(p, f) => {
                 let (t, mut d) = payload_info(*p, f)?;
-                if matches!(p, Proto::Icmp | Proto::Icmpv6) && matches!(self.family, Family::Ip | Family::Ip6) {
+                if matches!(p, Proto::Icmp | Proto::Icmpv6)
+                    && matches!(self.family, Family::Ip | Family::Ip6)
+                {
                     d.l3 = None;
                 }
                 (t, d)
@@ -287,14 +340,30 @@ impl Normalizer<'_> {
                 if dir.is_none()
                     && matches!(
                         k,
-                        CtKey::Saddr | CtKey::Daddr | CtKey::ProtoSrc | CtKey::ProtoDst
-                            | CtKey::IpSaddr | CtKey::IpDaddr | CtKey::Ip6Saddr | CtKey::Ip6Daddr
+                        CtKey::Saddr
+                            | CtKey::Daddr
+                            | CtKey::ProtoSrc
+                            | CtKey::ProtoDst
+                            | CtKey::IpSaddr
+                            | CtKey::IpDaddr
+                            | CtKey::Ip6Saddr
+                            | CtKey::Ip6Daddr
                     )
                 {
-                    return Err(format!("ct {} requires a direction (original or reply)", k.name()));
+                    return Err(format!(
+                        "ct {} requires a direction (original or reply)",
+                        k.name()
+                    ));
                 }
                 if dir.is_some()
-                    && matches!(k, CtKey::State | CtKey::Status | CtKey::Direction | CtKey::Mark | CtKey::Helper)
+                    && matches!(
+                        k,
+                        CtKey::State
+                            | CtKey::Status
+                            | CtKey::Direction
+                            | CtKey::Mark
+                            | CtKey::Helper
+                    )
                 {
                     return Err(format!("ct {} does not take a direction", k.name()));
                 }
@@ -341,7 +410,12 @@ impl Normalizer<'_> {
             Expr::Binop(_, l, _) => self.sel(l, ctx)?,
             Expr::Opaque(s) => return Err(format!("unsupported: {s}")),
             Expr::Concat(_) => return Err("concatenation not allowed here".into()),
-            other => return Err(format!("expected a selector, got a constant ({})", short(other))),
+            other => {
+                return Err(format!(
+                    "expected a selector, got a constant ({})",
+                    short(other)
+                ));
+            }
         })
     }
 
@@ -488,10 +562,11 @@ impl Normalizer<'_> {
                         None => Err(format!("Interface does not exist: {s}")),
                     };
                 }
-                if ty == DType::Boolean || matches!(s.as_str(), "exists" | "missing") && ty != DType::Str {
-                    if let Some(b) = lookup(BOOLEAN, &s) {
-                        return Ok(Expr::Bool(b == 1));
-                    }
+                if (ty == DType::Boolean
+                    || matches!(s.as_str(), "exists" | "missing") && ty != DType::Str)
+                    && let Some(b) = lookup(BOOLEAN, &s)
+                {
+                    return Ok(Expr::Bool(b == 1));
                 }
                 Ok(Expr::Value(parse_literal(ty, &s, q)?))
             }
@@ -500,13 +575,21 @@ impl Normalizer<'_> {
                     return Ok(Expr::Bool(n != 0));
                 }
                 if n > ty.mask() {
-                    return Err(format!("value {n} exceeds the {}-bit {} type", ty.bits(), ty.name()));
+                    return Err(format!(
+                        "value {n} exceeds the {}-bit {} type",
+                        ty.bits(),
+                        ty.name()
+                    ));
                 }
                 Ok(Expr::Value(Value::new(ty, n)))
             }
             Expr::Value(v) => {
                 if v.v > ty.mask() {
-                    return Err(format!("value exceeds the {}-bit {} type", ty.bits(), ty.name()));
+                    return Err(format!(
+                        "value exceeds the {}-bit {} type",
+                        ty.bits(),
+                        ty.name()
+                    ));
                 }
                 Ok(Expr::Value(Value::new(ty, v.v)))
             }
@@ -550,7 +633,10 @@ impl Normalizer<'_> {
             }
             Expr::List(items) => {
                 if !ty.is_bitmask() && items.len() > 1 {
-                    return Err(format!("a list is only valid for flag types, not {}", ty.name()));
+                    return Err(format!(
+                        "a list is only valid for flag types, not {}",
+                        ty.name()
+                    ));
                 }
                 let mut v = 0;
                 for it in items {
@@ -565,17 +651,20 @@ impl Normalizer<'_> {
                 let a = self.scalar(ty, *a)?;
                 let b = self.scalar(ty, *b)?;
                 match (&a, &b) {
-                    (Expr::Value(x), Expr::Value(y)) => Ok(Expr::Value(Value::new(
-                        ty,
-                        fold(op, x.v, y.v) & ty.mask(),
-                    ))),
+                    (Expr::Value(x), Expr::Value(y)) => {
+                        Ok(Expr::Value(Value::new(ty, fold(op, x.v, y.v) & ty.mask())))
+                    }
                     _ => Err("invalid constant expression".into()),
                 }
             }
             Expr::Var(v) => Err(format!("unknown identifier '{v}'")),
             Expr::Set(_) | Expr::SetRef(_) => Err("a set is not allowed here".into()),
             Expr::Concat(_) => Err(format!("datatype mismatch: expected {}", ty.name())),
-            other => Err(format!("expected a constant of type {}, got {}", ty.name(), short(&other))),
+            other => Err(format!(
+                "expected a constant of type {}, got {}",
+                ty.name(),
+                short(&other)
+            )),
         }
     }
 
@@ -586,7 +675,9 @@ impl Normalizer<'_> {
                 let mut out = Vec::new();
                 for p in parts {
                     if let Expr::Ct(CtKey::Saddr | CtKey::Daddr, _) = p {
-                        return Err("use ct original ip saddr/daddr (or ip6) in concatenations".into());
+                        return Err(
+                            "use ct original ip saddr/daddr (or ip6) in concatenations".into()
+                        );
                     }
                     out.push(self.lhs(p, ctx)?);
                 }
@@ -646,7 +737,11 @@ impl Normalizer<'_> {
             }
             Expr::Binop(op, a, b) if is_selector(&a) || is_selector(&b) => {
                 let a = self.value(want, *a, ctx)?;
-                let bw = if matches!(op, BinOp::Shl | BinOp::Shr) { DType::Integer(32) } else { want };
+                let bw = if matches!(op, BinOp::Shl | BinOp::Shr) {
+                    DType::Integer(32)
+                } else {
+                    want
+                };
                 let b = self.value(bw, *b, ctx)?;
                 Ok(Expr::Binop(op, Box::new(a), Box::new(b)))
             }
@@ -666,7 +761,9 @@ impl Normalizer<'_> {
                 if !s.is_map {
                     return Err(format!("@{n} is a set, not a map"));
                 }
-                if s.key.len() != ktys.len() || s.key.iter().zip(ktys).any(|(a, b)| !compatible(*a, *b)) {
+                if s.key.len() != ktys.len()
+                    || s.key.iter().zip(ktys).any(|(a, b)| !compatible(*a, *b))
+                {
                     return Err(format!(
                         "datatype mismatch, map expects {}, key is {}",
                         type_list(&s.key),
@@ -741,7 +838,9 @@ impl Normalizer<'_> {
         if let Verdict::Jump(c) | Verdict::Goto(c) = v
             && !self.chains.iter().any(|x| x == c)
         {
-            return Err(format!("Could not process rule: No such file or directory; chain '{c}' does not exist"));
+            return Err(format!(
+                "Could not process rule: No such file or directory; chain '{c}' does not exist"
+            ));
         }
         Ok(())
     }
@@ -902,22 +1001,40 @@ impl Normalizer<'_> {
             return Err("Statement after terminal statement has no effect".into());
         }
         match s {
-            Stmt::Match { left, op, right, rspan } => {
+            Stmt::Match {
+                left,
+                op,
+                right,
+                rspan,
+            } => {
                 let left = match (left, &right) {
-                    (Expr::Concat(parts), Expr::SetRef(n)) if parts.iter().any(|p| !is_selector(p)) => {
+                    (Expr::Concat(parts), Expr::SetRef(n))
+                        if parts.iter().any(|p| !is_selector(p)) =>
+                    {
                         let key = self.set_sig(n)?.key.clone();
                         if key.len() != parts.len() {
-                            return Err(format!("datatype mismatch: @{n} has {} fields", key.len()));
+                            return Err(format!(
+                                "datatype mismatch: @{n} has {} fields",
+                                key.len()
+                            ));
                         }
                         let mut out = Vec::new();
                         for (p, t) in parts.into_iter().zip(key) {
-                            out.push(if is_selector(&p) { self.lhs(p, ctx)? } else { self.scalar(t, p)? });
+                            out.push(if is_selector(&p) {
+                                self.lhs(p, ctx)?
+                            } else {
+                                self.scalar(t, p)?
+                            });
                         }
                         Expr::Concat(out)
                     }
                     (l, _) => self.lhs(l, ctx)?,
                 };
-                let tys: Vec<DType> = self.sel_types(&left, ctx)?.into_iter().map(|x| x.0).collect();
+                let tys: Vec<DType> = self
+                    .sel_types(&left, ctx)?
+                    .into_iter()
+                    .map(|x| x.0)
+                    .collect();
                 let right = match right {
                     Expr::Sym(ref s, _)
                         if matches!(s.as_str(), "exists" | "missing")
@@ -948,7 +1065,13 @@ impl Normalizer<'_> {
                     });
                 }
                 let m = canon_match(left, op, right, &tys)?;
-                if let Stmt::Match { left, op: RelOp::Eq, right: Expr::Value(v), .. } = &m {
+                if let Stmt::Match {
+                    left,
+                    op: RelOp::Eq,
+                    right: Expr::Value(v),
+                    ..
+                } = &m
+                {
                     match left {
                         Expr::Meta(MetaKey::L4proto)
                         | Expr::Payload(Proto::Ip, _)
@@ -968,7 +1091,13 @@ impl Normalizer<'_> {
                         }
                         Expr::Meta(MetaKey::Nfproto) => {
                             let l3 = if v.v == 2 { 4 } else { 6 };
-                            self.check_dep(Dep { l3: Some(l3), l4: None }, ctx)?;
+                            self.check_dep(
+                                Dep {
+                                    l3: Some(l3),
+                                    l4: None,
+                                },
+                                ctx,
+                            )?;
                         }
                         Expr::Meta(MetaKey::Protocol) => {
                             if v.v == 0x0800 {
@@ -980,11 +1109,24 @@ impl Normalizer<'_> {
                         _ => {}
                     }
                 }
-                if let Stmt::Match { left: Expr::Meta(MetaKey::L4proto), right: Expr::Set(_) | Expr::SetRef(_), op: RelOp::Eq, .. } = &m {
+                if let Stmt::Match {
+                    left: Expr::Meta(MetaKey::L4proto),
+                    right: Expr::Set(_) | Expr::SetRef(_),
+                    op: RelOp::Eq,
+                    ..
+                } = &m
+                {
                     ctx.l4_any = true;
                 }
                 let m = match m {
-                    Stmt::Match { left, op, right, .. } => Stmt::Match { left, op, right, rspan },
+                    Stmt::Match {
+                        left, op, right, ..
+                    } => Stmt::Match {
+                        left,
+                        op,
+                        right,
+                        rspan,
+                    },
                     o => o,
                 };
                 out.push(m);
@@ -995,7 +1137,11 @@ impl Normalizer<'_> {
             }
             Stmt::Vmap { key, data } => {
                 let key = self.lhs(key, ctx)?;
-                let tys: Vec<DType> = self.sel_types(&key, ctx)?.into_iter().map(|x| x.0).collect();
+                let tys: Vec<DType> = self
+                    .sel_types(&key, ctx)?
+                    .into_iter()
+                    .map(|x| x.0)
+                    .collect();
                 let data = self.map_data(&tys, &[DType::Verdict], data)?;
                 if let Expr::SetRef(n) = &data
                     && self.set_sig(n)?.data != Some(DType::Verdict)
@@ -1008,7 +1154,9 @@ impl Normalizer<'_> {
             Stmt::CounterRef(e) => out.push(Stmt::CounterRef(self.obj_ref("counter", e, ctx)?)),
             Stmt::LimitRef(e) => out.push(Stmt::LimitRef(self.obj_ref("limit", e, ctx)?)),
             Stmt::QuotaRef(e) => out.push(Stmt::QuotaRef(self.obj_ref("quota", e, ctx)?)),
-            Stmt::CtHelperSet(e) => out.push(Stmt::CtHelperSet(self.obj_ref("ct helper", e, ctx)?)),
+            Stmt::CtHelperSet(e) => {
+                out.push(Stmt::CtHelperSet(self.obj_ref("ct helper", e, ctx)?))
+            }
             Stmt::Limit(mut l) => {
                 if l.rate == 0 {
                     return Err("limit rate must be greater than zero".into());
@@ -1043,9 +1191,22 @@ impl Normalizer<'_> {
                     let (pre, rest) = f.split_once(' ').unwrap_or(("", f.as_str()));
                     for part in rest.split(',') {
                         let part = part.trim();
-                        let full = if pre.is_empty() { part.to_string() } else { format!("{pre} {part}") };
+                        let full = if pre.is_empty() {
+                            part.to_string()
+                        } else {
+                            format!("{pre} {part}")
+                        };
                         if full == "all" {
-                            fl.extend(["ether", "ip options", "skuid", "tcp options", "tcp sequence"].map(String::from));
+                            fl.extend(
+                                [
+                                    "ether",
+                                    "ip options",
+                                    "skuid",
+                                    "tcp options",
+                                    "tcp sequence",
+                                ]
+                                .map(String::from),
+                            );
                         } else {
                             fl.push(full);
                         }
@@ -1061,7 +1222,15 @@ impl Normalizer<'_> {
                 if let Some(lv) = &l.level
                     && !matches!(
                         lv.as_str(),
-                        "emerg" | "alert" | "crit" | "err" | "warn" | "notice" | "info" | "debug" | "audit"
+                        "emerg"
+                            | "alert"
+                            | "crit"
+                            | "err"
+                            | "warn"
+                            | "notice"
+                            | "info"
+                            | "debug"
+                            | "audit"
                     )
                 {
                     return Err(format!("invalid log level {lv}"));
@@ -1070,8 +1239,10 @@ impl Normalizer<'_> {
             }
             Stmt::Notrack => out.push(Stmt::Notrack),
             Stmt::FlowAdd(ft) => {
-                if !self.flowtables.iter().any(|f| *f == ft) {
-                    return Err(format!("No such file or directory; flowtable '@{ft}' does not exist"));
+                if !self.flowtables.contains(&ft) {
+                    return Err(format!(
+                        "No such file or directory; flowtable '@{ft}' does not exist"
+                    ));
                 }
                 out.push(Stmt::FlowAdd(ft));
             }
@@ -1083,7 +1254,13 @@ impl Normalizer<'_> {
                     Expr::Opaque(v) if v == "rt mtu" => Expr::Opaque(v),
                     v => self.scalar(DType::Integer(16), v)?,
                 };
-                self.check_dep(Dep { l3: None, l4: Some(6) }, ctx)?;
+                self.check_dep(
+                    Dep {
+                        l3: None,
+                        l4: Some(6),
+                    },
+                    ctx,
+                )?;
                 out.push(Stmt::Mangle {
                     key: Expr::Opaque(k),
                     value,
@@ -1093,7 +1270,9 @@ impl Normalizer<'_> {
                 let key = self.lhs(key, ctx)?;
                 let (ty, _) = self.sel(&key, ctx)?;
                 match &key {
-                    Expr::Meta(MetaKey::Mark | MetaKey::Nftrace | MetaKey::Priority | MetaKey::Pkttype)
+                    Expr::Meta(
+                        MetaKey::Mark | MetaKey::Nftrace | MetaKey::Priority | MetaKey::Pkttype,
+                    )
                     | Expr::Ct(CtKey::Mark, None)
                     | Expr::Payload(..) => {}
                     Expr::Meta(k) => return Err(format!("unsupported: meta {} set", k.name())),
@@ -1140,7 +1319,9 @@ impl Normalizer<'_> {
                         .collect::<R<Vec<_>>>()?,
                     k => self.sel_types(k, ctx)?.into_iter().map(|x| x.0).collect(),
                 };
-                if tys.len() != sig.key.len() || tys.iter().zip(&sig.key).any(|(a, b)| !compatible(*a, *b)) {
+                if tys.len() != sig.key.len()
+                    || tys.iter().zip(&sig.key).any(|(a, b)| !compatible(*a, *b))
+                {
                     return Err(format!(
                         "datatype mismatch: set @{set} has type {}, key is {}",
                         type_list(&sig.key),
@@ -1168,7 +1349,11 @@ impl Normalizer<'_> {
                 let num = match num {
                     Some(e) => {
                         let v = self.value(DType::Integer(16), e, ctx)?;
-                        if matches!(v, Expr::Value(Value { v: 0, .. })) { None } else { Some(v) }
+                        if matches!(v, Expr::Value(Value { v: 0, .. })) {
+                            None
+                        } else {
+                            Some(v)
+                        }
                     }
                     None => None,
                 };
@@ -1183,7 +1368,9 @@ impl Normalizer<'_> {
         match e {
             Expr::Sym(s, _) => {
                 if !self.objects.iter().any(|(k, n)| k == kind && *n == s) {
-                    return Err(format!("No such file or directory; {kind} '{s}' does not exist"));
+                    return Err(format!(
+                        "No such file or directory; {kind} '{s}' does not exist"
+                    ));
                 }
                 Ok(Expr::Value(Value::new(DType::Str, ifname_value(&s))))
             }
@@ -1196,7 +1383,9 @@ impl Normalizer<'_> {
                         if let Some(Expr::Value(v)) = &e.data {
                             let n = ifname_string(v.v);
                             if !self.objects.iter().any(|(kk, x)| kk == kind && *x == n) {
-                                return Err(format!("No such file or directory; {kind} '{n}' does not exist"));
+                                return Err(format!(
+                                    "No such file or directory; {kind} '{n}' does not exist"
+                                ));
                             }
                         }
                     }
@@ -1211,11 +1400,21 @@ impl Normalizer<'_> {
         let fam = match (n.family, self.family) {
             (Some(f), Family::Inet) => {
                 let v = if f == Family::Ip { 4 } else { 6 };
-                self.check_dep(Dep { l3: Some(v), l4: None }, ctx)?;
+                self.check_dep(
+                    Dep {
+                        l3: Some(v),
+                        l4: None,
+                    },
+                    ctx,
+                )?;
                 Some(v)
             }
-            (Some(f), Family::Ip) if f != Family::Ip => return Err("conflicting protocols specified: ip vs. ip6".into()),
-            (Some(f), Family::Ip6) if f != Family::Ip6 => return Err("conflicting protocols specified: ip6 vs. ip".into()),
+            (Some(f), Family::Ip) if f != Family::Ip => {
+                return Err("conflicting protocols specified: ip vs. ip6".into());
+            }
+            (Some(f), Family::Ip6) if f != Family::Ip6 => {
+                return Err("conflicting protocols specified: ip6 vs. ip".into());
+            }
             _ => ctx.l3,
         };
         if matches!(n.kind, NatKind::Snat | NatKind::Dnat) && n.addr.is_some() && fam.is_none() {
@@ -1229,21 +1428,36 @@ impl Normalizer<'_> {
         if let Some(p) = n.port.take() {
             let p = self.value(DType::InetService, p, ctx)?;
             if ctx.l4.is_none() && !ctx.l4_any {
-                return Err("transport protocol mapping is only valid after transport protocol match".into());
+                return Err(
+                    "transport protocol mapping is only valid after transport protocol match"
+                        .into(),
+                );
             }
             n.port = Some(p);
         }
-        let aty = if fam == Some(6) { DType::Ipv6 } else { DType::Ipv4 };
+        let aty = if fam == Some(6) {
+            DType::Ipv6
+        } else {
+            DType::Ipv4
+        };
         if let Some(a) = n.addr.take() {
             // `addr . port` map data
             if let Expr::Map(k, d) = a {
                 let k = self.lhs(*k, ctx)?;
                 let ktys: Vec<DType> = self.sel_types(&k, ctx)?.into_iter().map(|x| x.0).collect();
                 let concat = map_data_is_concat(&d);
-                if concat && ctx.l4.is_none() && !ctx.l4_any && !ktys.contains(&DType::InetService) {
-                    return Err("transport protocol mapping is only valid after transport protocol match".into());
+                if concat && ctx.l4.is_none() && !ctx.l4_any && !ktys.contains(&DType::InetService)
+                {
+                    return Err(
+                        "transport protocol mapping is only valid after transport protocol match"
+                            .into(),
+                    );
                 }
-                let dtys: Vec<DType> = if concat { vec![aty, DType::InetService] } else { vec![aty] };
+                let dtys: Vec<DType> = if concat {
+                    vec![aty, DType::InetService]
+                } else {
+                    vec![aty]
+                };
                 let d = self.map_data(&ktys, &dtys, *d)?;
                 n.concat = concat;
                 n.addr = Some(Expr::Map(Box::new(k), Box::new(d)));
@@ -1251,7 +1465,9 @@ impl Normalizer<'_> {
                 n.addr = Some(self.value(aty, a, ctx)?);
             }
         }
-        if n.kind == NatKind::Masquerade && !matches!(self.family, Family::Ip | Family::Ip6 | Family::Inet) {
+        if n.kind == NatKind::Masquerade
+            && !matches!(self.family, Family::Ip | Family::Ip6 | Family::Inet)
+        {
             return Err("masquerade is only valid in ip, ip6 and inet".into());
         }
         out.push(Stmt::Nat(n));
@@ -1262,7 +1478,9 @@ impl Normalizer<'_> {
         let dep = |l3: Option<u8>, l4: Option<u8>| Dep { l3, l4 };
         let r = match r {
             RejectStmt::Default => match (self.family, ctx.l3) {
-                (Family::Ip, _) | (_, Some(4)) if self.family != Family::Inet => RejectStmt::Icmp(3),
+                (Family::Ip, _) | (_, Some(4)) if self.family != Family::Inet => {
+                    RejectStmt::Icmp(3)
+                }
                 (Family::Ip6, _) => RejectStmt::Icmpv6(4),
                 (Family::Inet | Family::Netdev | Family::Bridge, Some(4)) => RejectStmt::Icmp(3),
                 (Family::Inet | Family::Netdev | Family::Bridge, Some(6)) => RejectStmt::Icmpv6(4),
@@ -1325,8 +1543,14 @@ fn range_expr(ty: DType, lo: u128, hi: u128) -> Expr {
     if matches!(ty, DType::Ipv4 | DType::Ipv6) {
         let span = hi.wrapping_sub(lo).wrapping_add(1);
         let bits = ty.bits();
-        if (span == 0 && lo == 0 && hi == ty.mask() && bits == 128) || (span.is_power_of_two() && lo & (span - 1) == 0) {
-            let host = if span == 0 { 128 } else { span.trailing_zeros() };
+        if (span == 0 && lo == 0 && hi == ty.mask() && bits == 128)
+            || (span.is_power_of_two() && lo & (span - 1) == 0)
+        {
+            let host = if span == 0 {
+                128
+            } else {
+                span.trailing_zeros()
+            };
             return Expr::Prefix(Box::new(Expr::Value(Value::new(ty, lo))), bits - host);
         }
     }
@@ -1338,8 +1562,13 @@ fn range_expr(ty: DType, lo: u128, hi: u128) -> Expr {
 
 /// Anonymous interval sets are merged by nft (overlapping and adjacent elements).
 fn merge_intervals(v: Vec<SetElem>, ty: DType) -> Vec<SetElem> {
-    let interval = v.iter().any(|e| matches!(e.key, Expr::Range(..) | Expr::Prefix(..)));
-    if !interval || v.iter().any(|e| e.data.is_some() || e.timeout.is_some() || e.comment.is_some()) {
+    let interval = v
+        .iter()
+        .any(|e| matches!(e.key, Expr::Range(..) | Expr::Prefix(..)));
+    if !interval
+        || v.iter()
+            .any(|e| e.data.is_some() || e.timeout.is_some() || e.comment.is_some())
+    {
         return v;
     }
     let mut rs: Vec<(u128, u128)> = Vec::with_capacity(v.len());
@@ -1366,14 +1595,14 @@ fn merge_intervals(v: Vec<SetElem>, ty: DType) -> Vec<SetElem> {
 }
 
 fn ctx_has_icmp_type(out: &[Stmt], p: Proto) -> bool {
-    out.iter().any(|s| matches!(s, Stmt::Match { left: Expr::Payload(q, f), .. } if *q == p && f == "type"))
+    out.iter().any(
+        |s| matches!(s, Stmt::Match { left: Expr::Payload(q, f), .. } if *q == p && f == "type"),
+    )
 }
 
 fn map_data_is_concat(d: &Expr) -> bool {
     match d {
-        Expr::Set(el) => el
-            .iter()
-            .any(|e| matches!(e.data, Some(Expr::Concat(_)))),
+        Expr::Set(el) => el.iter().any(|e| matches!(e.data, Some(Expr::Concat(_)))),
         _ => false,
     }
 }
@@ -1456,10 +1685,15 @@ fn fold_const(e: Expr) -> Expr {
 fn canon_match(left: Expr, op: RelOp, right: Expr, tys: &[DType]) -> R<Stmt> {
     let single = if tys.len() == 1 { Some(tys[0]) } else { None };
     let bitmask = single.is_some_and(|t| t.is_bitmask());
-    let is_setlike = matches!(right, Expr::Set(_) | Expr::SetRef(_) | Expr::Range(..) | Expr::Prefix(..));
+    let is_setlike = matches!(
+        right,
+        Expr::Set(_) | Expr::SetRef(_) | Expr::Range(..) | Expr::Prefix(..)
+    );
     // single-element anonymous set without ranges → plain comparison
     let right = match right {
-        Expr::Set(mut el) if el.len() == 1 && el[0].data.is_none() && !matches!(el[0].key, Expr::Wildcard) => {
+        Expr::Set(mut el)
+            if el.len() == 1 && el[0].data.is_none() && !matches!(el[0].key, Expr::Wildcard) =>
+        {
             el.pop().map(|e| e.key).unwrap_or(Expr::Wildcard)
         }
         r => r,
@@ -1472,8 +1706,17 @@ fn canon_match(left: Expr, op: RelOp, right: Expr, tys: &[DType]) -> R<Stmt> {
         && matches!(op, RelOp::Implicit | RelOp::Eq | RelOp::Ne | RelOp::In)
     {
         let bits = t.bits();
-        let mask = t.mask() & !(if bits - len >= 128 { u128::MAX } else { (1u128 << (bits - len)) - 1 });
-        left = Expr::Binop(BinOp::And, Box::new(left), Box::new(Expr::Value(Value::new(t, mask))));
+        let mask = t.mask()
+            & !(if bits - len >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << (bits - len)) - 1
+            });
+        left = Expr::Binop(
+            BinOp::And,
+            Box::new(left),
+            Box::new(Expr::Value(Value::new(t, mask))),
+        );
         right = (**v).clone();
     }
     // `x & all-ones` == `x`
@@ -1499,7 +1742,10 @@ fn canon_match(left: Expr, op: RelOp, right: Expr, tys: &[DType]) -> R<Stmt> {
                 return Err("`!` cannot follow a binary operation".into());
             }
             if !bitmask {
-                return Err(format!("`!` is only valid for flag types, not {}", single.map(|t| t.name()).unwrap_or("this")));
+                return Err(format!(
+                    "`!` is only valid for flag types, not {}",
+                    single.map(|t| t.name()).unwrap_or("this")
+                ));
             }
             left = Expr::Binop(BinOp::And, Box::new(left), Box::new(Expr::Value(v)));
             right = Expr::Value(Value::new(v.ty, 0));
@@ -1528,7 +1774,9 @@ fn canon_match(left: Expr, op: RelOp, right: Expr, tys: &[DType]) -> R<Stmt> {
         left = (**x).clone();
         right = Expr::Value(nv);
     }
-    if matches!(op, RelOp::Lt | RelOp::Gt | RelOp::Le | RelOp::Ge) && !matches!(right, Expr::Value(_)) {
+    if matches!(op, RelOp::Lt | RelOp::Gt | RelOp::Le | RelOp::Ge)
+        && !matches!(right, Expr::Value(_))
+    {
         return Err("relational operators need a single value".into());
     }
     if let Expr::Bool(_) = right
@@ -1635,7 +1883,8 @@ fn implies(e: &Expr, want: Dep) -> bool {
     match e {
         Expr::Payload(p, f) => match payload_info(*p, f) {
             Ok((_, d)) => {
-                (want.l4.is_some() && d.l4 == want.l4) || (want.l3.is_some() && d.l3 == want.l3 && want.l4.is_none())
+                (want.l4.is_some() && d.l4 == want.l4)
+                    || (want.l3.is_some() && d.l3 == want.l3 && want.l4.is_none())
             }
             Err(_) => false,
         },

@@ -130,9 +130,8 @@ fn unqualified_meta(w: &str) -> Option<MetaKey> {
     match w {
         "mark" | "iif" | "iifname" | "iiftype" | "oif" | "oifname" | "oiftype" | "skuid"
         | "skgid" | "nftrace" | "rtclassid" | "ibrname" | "obrname" | "ibriport" | "obriport"
-        | "pkttype" | "cpu" | "iifgroup" | "oifgroup" | "cgroup" | "ipsec" | "time" | "day" | "hour" => {
-            MetaKey::from_name(w)
-        }
+        | "pkttype" | "cpu" | "iifgroup" | "oifgroup" | "cgroup" | "ipsec" | "time" | "day"
+        | "hour" => MetaKey::from_name(w),
         _ => None,
     }
 }
@@ -220,7 +219,10 @@ impl<'c> Parser<'c> {
         }
     }
     fn at_end_of_stmt(&self) -> bool {
-        matches!(self.peek(), Tok::Newline | Tok::Semi | Tok::RBrace | Tok::Eof)
+        matches!(
+            self.peek(),
+            Tok::Newline | Tok::Semi | Tok::RBrace | Tok::Eof
+        )
     }
 
     /// An identifier (name of a table, chain, set...). Accepts words, quoted strings,
@@ -356,7 +358,10 @@ impl<'c> Parser<'c> {
             "list" | "reset" | "rename" | "monitor" | "describe" | "export" | "import" => {
                 Err(self.unsupported(sp, &format!("`{w}` command in a ruleset file")))
             }
-            _ => Err(self.err(sp, format!("unexpected `{w}`, expecting a command or `table`"))),
+            _ => Err(self.err(
+                sp,
+                format!("unexpected `{w}`, expecting a command or `table`"),
+            )),
         }
     }
 
@@ -430,7 +435,10 @@ impl<'c> Parser<'c> {
     fn table_spec(&mut self) -> PResult<(Family, String)> {
         if let Tok::Word(w) = self.peek().clone()
             && let Some(f) = Family::from_name(&w)
-            && matches!(self.peek_at(1), Tok::Word(_) | Tok::Str(_) | Tok::Var(_) | Tok::Num(_))
+            && matches!(
+                self.peek_at(1),
+                Tok::Word(_) | Tok::Str(_) | Tok::Var(_) | Tok::Num(_)
+            )
         {
             self.bump();
             let n = self.name("a table name")?;
@@ -443,8 +451,14 @@ impl<'c> Parser<'c> {
     fn chain_spec(&mut self) -> PResult<(Family, String, String)> {
         if let Tok::Word(w) = self.peek().clone()
             && let Some(f) = Family::from_name(&w)
-            && matches!(self.peek_at(1), Tok::Word(_) | Tok::Str(_) | Tok::Var(_) | Tok::Num(_))
-            && matches!(self.peek_at(2), Tok::Word(_) | Tok::Str(_) | Tok::Var(_) | Tok::Num(_))
+            && matches!(
+                self.peek_at(1),
+                Tok::Word(_) | Tok::Str(_) | Tok::Var(_) | Tok::Num(_)
+            )
+            && matches!(
+                self.peek_at(2),
+                Tok::Word(_) | Tok::Str(_) | Tok::Var(_) | Tok::Num(_)
+            )
         {
             self.bump();
             let t = self.name("a table name")?;
@@ -480,7 +494,15 @@ impl<'c> Parser<'c> {
             self.ctx.scopes.pop();
             r?;
         }
-        if let (Cmd::AddTable { flags: f, comment: c, .. }, _) = &mut self.ctx.cmds[idx] {
+        if let (
+            Cmd::AddTable {
+                flags: f,
+                comment: c,
+                ..
+            },
+            _,
+        ) = &mut self.ctx.cmds[idx]
+        {
             *f = flags;
             *c = comment;
         }
@@ -542,7 +564,9 @@ impl<'c> Parser<'c> {
                 _ => {
                     return Err(self.err(
                         sp,
-                        format!("unexpected `{w}`, expecting `chain`, `set`, `map`, `flowtable` or `}}`"),
+                        format!(
+                            "unexpected `{w}`, expecting `chain`, `set`, `map`, `flowtable` or `}}`"
+                        ),
                     ));
                 }
             }
@@ -749,7 +773,12 @@ impl<'c> Parser<'c> {
                         protocol = Some(match p.as_str() {
                             "tcp" => 6,
                             "udp" => 17,
-                            _ => return Err(self.invalid(self.prev_span(), format!("invalid helper protocol {p}"))),
+                            _ => {
+                                return Err(self.invalid(
+                                    self.prev_span(),
+                                    format!("invalid helper protocol {p}"),
+                                ));
+                            }
                         });
                     } else if self.eat_word("l3proto") {
                         let f = self.name("a family")?;
@@ -785,7 +814,11 @@ impl<'c> Parser<'c> {
                     }
                     self.pos -= 1;
                 }
-                let what = if w == "ct" { format!("ct {sub}") } else { w.to_string() };
+                let what = if w == "ct" {
+                    format!("ct {sub}")
+                } else {
+                    w.to_string()
+                };
                 ObjDecl::Other(what)
             }
         };
@@ -828,12 +861,20 @@ impl<'c> Parser<'c> {
                         policy = Some(match p.as_str() {
                             "accept" => true,
                             "drop" => false,
-                            _ => return Err(self.invalid(self.prev_span(), format!("invalid policy {p}"))),
+                            _ => {
+                                return Err(
+                                    self.invalid(self.prev_span(), format!("invalid policy {p}"))
+                                );
+                            }
                         });
                     }
                     Tok::Word(w)
-                        if w == "comment" && matches!(self.peek_at(1), Tok::Str(_))
-                            && matches!(self.peek_at(2), Tok::Newline | Tok::Semi | Tok::RBrace) =>
+                        if w == "comment"
+                            && matches!(self.peek_at(1), Tok::Str(_))
+                            && matches!(
+                                self.peek_at(2),
+                                Tok::Newline | Tok::Semi | Tok::RBrace
+                            ) =>
                     {
                         self.bump();
                         comment = Some(self.string("a comment")?);
@@ -846,7 +887,10 @@ impl<'c> Parser<'c> {
                             None => return Err(self.invalid(isp, "devices on a regular chain")),
                         }
                     }
-                    Tok::Word(w) if w == "flags" && matches!(self.peek_at(1), Tok::Word(x) if x == "offload") => {
+                    Tok::Word(w)
+                        if w == "flags"
+                            && matches!(self.peek_at(1), Tok::Word(x) if x == "offload") =>
+                    {
                         self.bump();
                         self.bump();
                     }
@@ -1050,7 +1094,10 @@ impl<'c> Parser<'c> {
                         }
                         d.data_name = Some(self.name("a data type")?);
                         if let Some(n) = &d.data_name
-                            && matches!(n.as_str(), "counter" | "quota" | "limit" | "ct" | "secmark")
+                            && matches!(
+                                n.as_str(),
+                                "counter" | "quota" | "limit" | "ct" | "secmark"
+                            )
                         {
                             if n == "ct" {
                                 let sub = self.name("helper")?;
@@ -1127,7 +1174,9 @@ impl<'c> Parser<'c> {
                         match self.ctx.lookup_var(&v) {
                             Some(Expr::Set(el)) => d.elements.extend(el),
                             Some(e) => d.elements.push(SetElem::plain(e)),
-                            None => return Err(self.invalid(vsp, format!("unknown identifier '{v}'"))),
+                            None => {
+                                return Err(self.invalid(vsp, format!("unknown identifier '{v}'")));
+                            }
                         }
                     } else {
                         let el = self.set_literal_elems()?;
@@ -1184,7 +1233,10 @@ impl<'c> Parser<'c> {
                 "hook" => {
                     let h = self.name("ingress")?;
                     if h != "ingress" {
-                        return Err(self.invalid(self.prev_span(), format!("flowtable hook must be ingress, not {h}")));
+                        return Err(self.invalid(
+                            self.prev_span(),
+                            format!("flowtable hook must be ingress, not {h}"),
+                        ));
                     }
                     if self.eat_word("priority") {
                         d.priority = self.priority(Family::Netdev, Hook::Ingress)?;
@@ -1198,7 +1250,9 @@ impl<'c> Parser<'c> {
                     if f == "offload" {
                         d.offload = true;
                     } else {
-                        return Err(self.invalid(self.prev_span(), format!("unknown flowtable flag {f}")));
+                        return Err(
+                            self.invalid(self.prev_span(), format!("unknown flowtable flag {f}"))
+                        );
                     }
                     if !self.eat(&Tok::Comma) {
                         break;
@@ -1524,9 +1578,8 @@ impl<'c> Parser<'c> {
                 self.set_update(&w)
             }
             "meter" => Err(self.unsupported(sp, "meter statement")),
-            "dup" | "fwd" | "tproxy" | "synproxy" | "xt" | "last" | "set" | "reset" | "osf" | "secmark" => {
-                Err(self.unsupported(sp, &format!("{w} statement")))
-            }
+            "dup" | "fwd" | "tproxy" | "synproxy" | "xt" | "last" | "set" | "reset" | "osf"
+            | "secmark" => Err(self.unsupported(sp, &format!("{w} statement"))),
             "ct" if matches!(self.peek_at(1), Tok::Word(x) if x == "helper" || x == "timeout" || x == "expectation")
                 && matches!(self.peek_at(2), Tok::Word(x) if x == "set") =>
             {
@@ -1644,7 +1697,8 @@ impl<'c> Parser<'c> {
                 }
                 _ => None,
             };
-            let said_packets = matches!(self.toks[self.pos - 1].tok, Tok::Word(ref w) if w == "packets");
+            let said_packets =
+                matches!(self.toks[self.pos - 1].tok, Tok::Word(ref w) if w == "packets");
             match (unit, bu) {
                 (LimitUnit::Packets, Some(_)) => {
                     return Err(self.invalid(bsp, "a packet limit needs a burst in packets"));
@@ -1676,13 +1730,15 @@ impl<'c> Parser<'c> {
         let n = self.number("a byte count")?;
         let usp = self.span();
         let u = self.name("a byte unit")?;
-        let m = byte_unit(&u).ok_or_else(|| self.invalid(usp, format!("invalid quota unit {u}")))?;
+        let m =
+            byte_unit(&u).ok_or_else(|| self.invalid(usp, format!("invalid quota unit {u}")))?;
         let mut used = 0;
         if self.eat_word("used") {
             let n = self.number("a byte count")?;
             let usp = self.span();
             let u = self.name("a byte unit")?;
-            used = n * byte_unit(&u).ok_or_else(|| self.invalid(usp, format!("invalid unit {u}")))?;
+            used =
+                n * byte_unit(&u).ok_or_else(|| self.invalid(usp, format!("invalid unit {u}")))?;
         }
         Ok(QuotaStmt {
             bytes: n.saturating_mul(m),
@@ -1792,7 +1848,8 @@ impl<'c> Parser<'c> {
                 self.eat_word("type");
                 let csp = self.span();
                 let c = self.name("an ICMP code")?;
-                let (table, mk): (&[(&str, u128)], fn(u8) -> RejectStmt) = match w.as_str() {
+                type Codes = &'static [(&'static str, u128)];
+                let (table, mk): (Codes, fn(u8) -> RejectStmt) = match w.as_str() {
                     "icmp" => (super::types::ICMP_CODES, RejectStmt::Icmp),
                     "icmpx" => (super::types::ICMPX_CODES, RejectStmt::Icmpx),
                     _ => (super::types::ICMPV6_CODES, RejectStmt::Icmpv6),
@@ -1943,7 +2000,9 @@ impl<'c> Parser<'c> {
             {
                 return Err(self.unsupported(self.span(), &format!("raw payload expression @{a}")));
             }
-            if matches!(self.peek(), Tok::Word(w) if is_selector_word(w)) || matches!(self.peek(), Tok::LParen) {
+            if matches!(self.peek(), Tok::Word(w) if is_selector_word(w))
+                || matches!(self.peek(), Tok::LParen)
+            {
                 parts.push(self.lhs_binop()?);
             } else {
                 parts.push(self.rhs_atom()?);
@@ -2005,7 +2064,11 @@ impl<'c> Parser<'c> {
         let mut r = self.operand()?;
         if matches!(op, BinOp::And | BinOp::Or | BinOp::Xor) {
             while matches!(self.peek(), Tok::Shl | Tok::Shr) {
-                let sop = if matches!(self.peek(), Tok::Shl) { BinOp::Shl } else { BinOp::Shr };
+                let sop = if matches!(self.peek(), Tok::Shl) {
+                    BinOp::Shl
+                } else {
+                    BinOp::Shr
+                };
                 self.bump();
                 let n = self.operand()?;
                 r = Expr::Binop(sop, Box::new(r), Box::new(n));
@@ -2136,7 +2199,9 @@ impl<'c> Parser<'c> {
             _ => return Err(self.unexpected("an expression")),
         };
         if let Some(k) = unqualified_meta(&w) {
-            if k == MetaKey::Secpath && matches!(self.peek_at(1), Tok::Word(x) if x == "in" || x == "out") {
+            if k == MetaKey::Secpath
+                && matches!(self.peek_at(1), Tok::Word(x) if x == "in" || x == "out")
+            {
                 return Err(self.unsupported(sp, "ipsec expression"));
             }
             if !meta_supported(k) {
@@ -2199,7 +2264,11 @@ impl<'c> Parser<'c> {
                 let random = match m.as_str() {
                     "inc" => false,
                     "random" => true,
-                    _ => return Err(self.invalid(self.prev_span(), format!("invalid numgen mode {m}"))),
+                    _ => {
+                        return Err(
+                            self.invalid(self.prev_span(), format!("invalid numgen mode {m}"))
+                        );
+                    }
                 };
                 self.expect_word("mod")?;
                 let modulus = self.number("a modulus")? as u32;
@@ -2287,7 +2356,15 @@ impl<'c> Parser<'c> {
                 if let Some(p) = Proto::from_name(&w) {
                     if matches!(
                         p,
-                        Proto::Ah | Proto::Esp | Proto::Comp | Proto::Gre | Proto::Ether | Proto::Vlan | Proto::Arp | Proto::Dccp | Proto::Igmp
+                        Proto::Ah
+                            | Proto::Esp
+                            | Proto::Comp
+                            | Proto::Gre
+                            | Proto::Ether
+                            | Proto::Vlan
+                            | Proto::Arp
+                            | Proto::Dccp
+                            | Proto::Igmp
                     ) {
                         return Err(self.unsupported(sp, &format!("{w} expression")));
                     }
@@ -2516,7 +2593,8 @@ impl<'c> Parser<'c> {
             } else if self.eat_word("limit") {
                 self.expect_word("rate")?;
                 self.limit_args()?;
-            } else if self.is_word("quota") && matches!(self.peek_at(1), Tok::Num(_) | Tok::Word(_)) {
+            } else if self.is_word("quota") && matches!(self.peek_at(1), Tok::Num(_) | Tok::Word(_))
+            {
                 self.bump();
                 self.quota_args()?;
             } else if self.eat_word("counter") {
@@ -2578,13 +2656,34 @@ pub fn payload_supported(p: Proto, f: &str) -> bool {
     match p {
         Proto::Ip => matches!(
             f,
-            "version" | "hdrlength" | "dscp" | "ecn" | "length" | "id" | "frag-off" | "ttl" | "protocol" | "saddr" | "daddr"
+            "version"
+                | "hdrlength"
+                | "dscp"
+                | "ecn"
+                | "length"
+                | "id"
+                | "frag-off"
+                | "ttl"
+                | "protocol"
+                | "saddr"
+                | "daddr"
         ),
         Proto::Ip6 => matches!(
             f,
-            "version" | "dscp" | "ecn" | "flowlabel" | "length" | "nexthdr" | "hoplimit" | "saddr" | "daddr"
+            "version"
+                | "dscp"
+                | "ecn"
+                | "flowlabel"
+                | "length"
+                | "nexthdr"
+                | "hoplimit"
+                | "saddr"
+                | "daddr"
         ),
-        Proto::Tcp => matches!(f, "sport" | "dport" | "sequence" | "ackseq" | "doff" | "flags" | "window"),
+        Proto::Tcp => matches!(
+            f,
+            "sport" | "dport" | "sequence" | "ackseq" | "doff" | "flags" | "window"
+        ),
         Proto::Udp => matches!(f, "sport" | "dport" | "length"),
         Proto::Udplite | Proto::Sctp | Proto::Th => matches!(f, "sport" | "dport"),
         Proto::Icmp | Proto::Icmpv6 => matches!(f, "type" | "code" | "id"),
@@ -2706,8 +2805,17 @@ mod test {
 
     #[test]
     fn priorities() {
-        assert_eq!(named_priority("dstnat", Family::Ip, Hook::Output), Some(-100));
-        assert_eq!(named_priority("srcnat", Family::Inet, Hook::Prerouting), None);
-        assert_eq!(named_priority("filter", Family::Bridge, Hook::Input), Some(-200));
+        assert_eq!(
+            named_priority("dstnat", Family::Ip, Hook::Output),
+            Some(-100)
+        );
+        assert_eq!(
+            named_priority("srcnat", Family::Inet, Hook::Prerouting),
+            None
+        );
+        assert_eq!(
+            named_priority("filter", Family::Bridge, Hook::Input),
+            Some(-200)
+        );
     }
 }

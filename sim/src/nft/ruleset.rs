@@ -345,7 +345,8 @@ impl Ruleset {
             .iter()
             .filter(|c| c.hook == Some(hook) && !self.tables[c.table].dormant)
             .filter(|c| {
-                matches!(c.family, Family::Netdev | Family::Inet) && c.devices.iter().any(|d| d == device)
+                matches!(c.family, Family::Netdev | Family::Inet)
+                    && c.devices.iter().any(|d| d == device)
             })
             .collect();
         v.sort_by_key(|c| (c.priority, c.id));
@@ -387,7 +388,11 @@ fn validate_base(sm: &SourceMap, fam: Family, b: &BaseSpec, sp: Span) -> Result<
     let bad = |m: String| Err(sm.error(ErrorKind::Invalid, sp, m));
     match fam {
         Family::Arp | Family::Bridge => {
-            return Err(sm.error(ErrorKind::Unsupported, sp, format!("unsupported: family {fam}")));
+            return Err(sm.error(
+                ErrorKind::Unsupported,
+                sp,
+                format!("unsupported: family {fam}"),
+            ));
         }
         Family::Netdev => {
             if !matches!(b.hook, Hook::Ingress | Hook::Egress) {
@@ -397,7 +402,10 @@ fn validate_base(sm: &SourceMap, fam: Family, b: &BaseSpec, sp: Span) -> Result<
                 return bad("netdev chains need a device".into());
             }
             if b.ctype != ChainType::Filter {
-                return bad(format!("chain type {} is not valid in netdev", b.ctype.name()));
+                return bad(format!(
+                    "chain type {} is not valid in netdev",
+                    b.ctype.name()
+                ));
             }
         }
         _ => {
@@ -429,7 +437,9 @@ fn validate_base(sm: &SourceMap, fam: Family, b: &BaseSpec, sp: Span) -> Result<
         }
         ChainType::Route => {
             if b.hook != Hook::Output || !matches!(fam, Family::Ip | Family::Ip6 | Family::Inet) {
-                return bad("route chains are only valid on the output hook of ip, ip6 and inet".into());
+                return bad(
+                    "route chains are only valid on the output hook of ip, ip6 and inet".into(),
+                );
             }
         }
         ChainType::Filter => {}
@@ -437,7 +447,11 @@ fn validate_base(sm: &SourceMap, fam: Family, b: &BaseSpec, sp: Span) -> Result<
     Ok(())
 }
 
-fn normalize_model(sm: &SourceMap, model: &mut Model, devices: &mut DeviceTable) -> Result<(), NftError> {
+fn normalize_model(
+    sm: &SourceMap,
+    model: &mut Model,
+    devices: &mut DeviceTable,
+) -> Result<(), NftError> {
     for t in &mut model.tables {
         if matches!(t.family, Family::Arp | Family::Bridge) {
             return Err(sm.error(
@@ -546,10 +560,16 @@ impl Compiler {
                     .iter()
                     .find(|(kk, n, _, _)| (k.is_empty() || kk == k) && *n == name)
                     .ok_or_else(|| format!("object '{name}' does not exist"))?;
-                CData::Obj(if matches!(k, "quota" | "limit") { o.3 } else { o.2 })
+                CData::Obj(if matches!(k, "quota" | "limit") {
+                    o.3
+                } else {
+                    o.2
+                })
             }
             Expr::Value(v) => CData::Value(v.v),
-            Expr::Range(a, b) => CData::Range(value_u128(a).unwrap_or(0), value_u128(b).unwrap_or(0)),
+            Expr::Range(a, b) => {
+                CData::Range(value_u128(a).unwrap_or(0), value_u128(b).unwrap_or(0))
+            }
             Expr::Prefix(..) => {
                 let (lo, hi) = range_of(d)?;
                 CData::Range(lo, hi)
@@ -662,9 +682,18 @@ impl Compiler {
             .ok_or_else(|| format!("{kind} '{name}' does not exist"))
     }
 
-    fn stmt(&mut self, sc: &TableScope, s: &Stmt, ops: &mut Vec<Op>, slots: &mut usize, named: &mut Vec<usize>) -> Result<(), String> {
+    fn stmt(
+        &mut self,
+        sc: &TableScope,
+        s: &Stmt,
+        ops: &mut Vec<Op>,
+        slots: &mut usize,
+        named: &mut Vec<usize>,
+    ) -> Result<(), String> {
         match s {
-            Stmt::Match { left, op, right, .. } => {
+            Stmt::Match {
+                left, op, right, ..
+            } => {
                 if let Expr::Concat(_) = left {
                     let key = self.prog.key_of(left, sc)?;
                     let set = self.set_ref(sc, right, None)?;
@@ -680,12 +709,36 @@ impl Compiler {
                         let src = self.prog.src_of(left, sc)?;
                         ops.push(match op {
                             RelOp::In => Op::Flags { src, mask: v.v },
-                            RelOp::Eq | RelOp::Implicit => Op::Cmp { src, op: CmpOp::Eq, val: v.v },
-                            RelOp::Ne => Op::Cmp { src, op: CmpOp::Ne, val: v.v },
-                            RelOp::Lt => Op::Cmp { src, op: CmpOp::Lt, val: v.v },
-                            RelOp::Gt => Op::Cmp { src, op: CmpOp::Gt, val: v.v },
-                            RelOp::Le => Op::Cmp { src, op: CmpOp::Le, val: v.v },
-                            RelOp::Ge => Op::Cmp { src, op: CmpOp::Ge, val: v.v },
+                            RelOp::Eq | RelOp::Implicit => Op::Cmp {
+                                src,
+                                op: CmpOp::Eq,
+                                val: v.v,
+                            },
+                            RelOp::Ne => Op::Cmp {
+                                src,
+                                op: CmpOp::Ne,
+                                val: v.v,
+                            },
+                            RelOp::Lt => Op::Cmp {
+                                src,
+                                op: CmpOp::Lt,
+                                val: v.v,
+                            },
+                            RelOp::Gt => Op::Cmp {
+                                src,
+                                op: CmpOp::Gt,
+                                val: v.v,
+                            },
+                            RelOp::Le => Op::Cmp {
+                                src,
+                                op: CmpOp::Le,
+                                val: v.v,
+                            },
+                            RelOp::Ge => Op::Cmp {
+                                src,
+                                op: CmpOp::Ge,
+                                val: v.v,
+                            },
                             RelOp::Not => return Err("internal: unnormalised !".into()),
                         });
                     }
@@ -730,7 +783,11 @@ impl Compiler {
                 Expr::Map(k, d) => {
                     let key = self.prog.key_of(k, sc)?;
                     let set = self.set_ref(sc, d, Some("counter"))?;
-                    ops.push(Op::ObjMap { key, set, kind: ObjMapKind::Counter });
+                    ops.push(Op::ObjMap {
+                        key,
+                        set,
+                        kind: ObjMapKind::Counter,
+                    });
                 }
                 e => {
                     let (o, _) = Self::obj_index(sc, "counter", e)?;
@@ -742,7 +799,11 @@ impl Compiler {
                 Expr::Map(k, d) => {
                     let key = self.prog.key_of(k, sc)?;
                     let set = self.set_ref(sc, d, Some("limit"))?;
-                    ops.push(Op::ObjMap { key, set, kind: ObjMapKind::Limit });
+                    ops.push(Op::ObjMap {
+                        key,
+                        set,
+                        kind: ObjMapKind::Limit,
+                    });
                 }
                 e => ops.push(Op::Limit(Self::obj_index(sc, "limit", e)?.1)),
             },
@@ -750,7 +811,11 @@ impl Compiler {
                 Expr::Map(k, d) => {
                     let key = self.prog.key_of(k, sc)?;
                     let set = self.set_ref(sc, d, Some("quota"))?;
-                    ops.push(Op::ObjMap { key, set, kind: ObjMapKind::Quota });
+                    ops.push(Op::ObjMap {
+                        key,
+                        set,
+                        kind: ObjMapKind::Quota,
+                    });
                 }
                 e => ops.push(Op::Quota(Self::obj_index(sc, "quota", e)?.1)),
             },
@@ -758,7 +823,11 @@ impl Compiler {
                 Expr::Map(k, d) => {
                     let key = self.prog.key_of(k, sc)?;
                     let set = self.set_ref(sc, d, Some("ct helper"))?;
-                    ops.push(Op::ObjMap { key, set, kind: ObjMapKind::CtHelper });
+                    ops.push(Op::ObjMap {
+                        key,
+                        set,
+                        kind: ObjMapKind::CtHelper,
+                    });
                 }
                 e => ops.push(Op::CtHelper(Self::obj_index(sc, "ct helper", e)?.0)),
             },
@@ -908,7 +977,11 @@ fn compile_model(
                 hook: ch.base.as_ref().map(|b| b.hook),
                 priority: ch.base.as_ref().map(|b| b.priority).unwrap_or(0),
                 policy_accept: ch.policy_accept,
-                devices: ch.base.as_ref().map(|b| b.devices.clone()).unwrap_or_default(),
+                devices: ch
+                    .base
+                    .as_ref()
+                    .map(|b| b.devices.clone())
+                    .unwrap_or_default(),
                 rules: 0..0,
             });
         }
@@ -1015,7 +1088,9 @@ fn compile_model(
                     }
                     r
                 };
-                let r = c.prog.build_set(d.key.len(), bits, &d.elements, &mut f, dynamic);
+                let r = c
+                    .prog
+                    .build_set(d.key.len(), bits, &d.elements, &mut f, dynamic);
                 let id = r.map_err(|m| mk_err(sm, *sp, m))?;
                 let s = &mut c.prog.sets[id as usize];
                 s.timeout_ms = d.timeout;
@@ -1111,7 +1186,11 @@ fn compile_model(
 
 /// Rejects jump/goto loops and chains nested deeper than the kernel's 16-level jump stack
 /// (`nft_chain_validate`: `-EMLINK` at level 16, `-ELOOP` on a cycle).
-fn check_loops(sm: &SourceMap, model: &Model, ids: &[Vec<(String, ChainId)>]) -> Result<(), NftError> {
+fn check_loops(
+    sm: &SourceMap,
+    model: &Model,
+    ids: &[Vec<(String, ChainId)>],
+) -> Result<(), NftError> {
     for (ti, t) in model.tables.iter().enumerate() {
         let n = t.chains.len();
         let idx = |name: &str| ids[ti].iter().position(|(x, _)| x == name);
@@ -1128,14 +1207,20 @@ fn check_loops(sm: &SourceMap, model: &Model, ids: &[Vec<(String, ChainId)>]) ->
                 for s in &r.stmts {
                     match s {
                         Stmt::Verdict(v) => add(v, r.span),
-                        Stmt::Vmap { data: Expr::Set(el), .. } => {
+                        Stmt::Vmap {
+                            data: Expr::Set(el),
+                            ..
+                        } => {
                             for e in el {
                                 if let Some(Expr::Verdict(v)) = &e.data {
                                     add(v, r.span);
                                 }
                             }
                         }
-                        Stmt::Vmap { data: Expr::SetRef(m), .. } => {
+                        Stmt::Vmap {
+                            data: Expr::SetRef(m),
+                            ..
+                        } => {
                             if let Some((d, _)) = t.sets.iter().find(|(d, _)| d.name == *m) {
                                 for e in &d.elements {
                                     if let Some(Expr::Verdict(v)) = &e.data {

@@ -193,7 +193,11 @@ impl DType {
     /// All-ones mask of the type's width.
     pub fn mask(self) -> u128 {
         let b = self.bits();
-        if b >= 128 { u128::MAX } else { (1u128 << b) - 1 }
+        if b >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << b) - 1
+        }
     }
 }
 
@@ -389,12 +393,7 @@ pub const FIB_ADDR: &[(&str, u128)] = &[
     ("xresolve", 11),
 ];
 /// Boolean names.
-pub const BOOLEAN: &[(&str, u128)] = &[
-    ("exists", 1),
-    ("missing", 0),
-    ("true", 1),
-    ("false", 0),
-];
+pub const BOOLEAN: &[(&str, u128)] = &[("exists", 1), ("missing", 0), ("true", 1), ("false", 0)];
 /// Interface types (ARPHRD_*).
 pub const IF_TYPES: &[(&str, u128)] = &[
     ("ether", 1),
@@ -616,13 +615,16 @@ pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> 
         DType::Ipv4 | DType::Ipv6 if parse_uint(s).is_some_and(|v| v <= ty.mask()) => {
             parse_uint(s).unwrap_or(0)
         }
-        DType::Ipv4 => s.parse::<Ipv4Addr>().map(|a| u32::from(a) as u128).map_err(|_| {
-            if s.contains(':') {
-                format!("\"{s}\" is not an IPv4 address")
-            } else {
-                format!("could not resolve hostname \"{s}\"")
-            }
-        })?,
+        DType::Ipv4 => s
+            .parse::<Ipv4Addr>()
+            .map(|a| u32::from(a) as u128)
+            .map_err(|_| {
+                if s.contains(':') {
+                    format!("\"{s}\" is not an IPv4 address")
+                } else {
+                    format!("could not resolve hostname \"{s}\"")
+                }
+            })?,
         DType::Ipv6 => s
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -638,9 +640,7 @@ pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> 
             }
             ifname_value(s)
         }
-        DType::Mark | DType::Integer(_) | DType::Ifindex | DType::Time => {
-            num(s).ok_or_else(bad)?
-        }
+        DType::Mark | DType::Integer(_) | DType::Ifindex | DType::Time => num(s).ok_or_else(bad)?,
         DType::EtherAddr => {
             let parts: Vec<&str> = s.split(':').collect();
             if parts.len() != 6 {
@@ -673,7 +673,11 @@ pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> 
         }
     };
     if v > ty.mask() {
-        return Err(format!("value {s} exceeds the {}-bit {} type", ty.bits(), ty.name()));
+        return Err(format!(
+            "value {s} exceeds the {}-bit {} type",
+            ty.bits(),
+            ty.name()
+        ));
     }
     Ok(Value { ty, v })
 }
@@ -721,7 +725,12 @@ pub fn fmt_time_ms(ms: u64) -> String {
     }
     let mut s = String::new();
     let mut r = ms;
-    for (unit, n) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, n) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if r >= n {
             s.push_str(&format!("{}{unit}", r / n));
             r %= n;
@@ -795,14 +804,23 @@ mod test {
 
     #[test]
     fn literals() {
-        assert_eq!(parse_literal(DType::InetService, "ssh", false).unwrap().v, 22);
+        assert_eq!(
+            parse_literal(DType::InetService, "ssh", false).unwrap().v,
+            22
+        );
         assert_eq!(parse_literal(DType::InetProto, "tcp", false).unwrap().v, 6);
-        assert_eq!(parse_literal(DType::Ipv4, "10.0.0.1", false).unwrap().v, 0x0a000001);
+        assert_eq!(
+            parse_literal(DType::Ipv4, "10.0.0.1", false).unwrap().v,
+            0x0a000001
+        );
         assert!(parse_literal(DType::Ipv4, "::1", false).is_err());
         assert_eq!(parse_literal(DType::CtState, "new", false).unwrap().v, 8);
         assert!(parse_literal(DType::CtState, "xxx", false).is_err());
         assert!(parse_literal(DType::InetService, "65536", false).is_err());
-        assert_eq!(parse_literal(DType::Mark, "0x4000", false).unwrap().v, 0x4000);
+        assert_eq!(
+            parse_literal(DType::Mark, "0x4000", false).unwrap().v,
+            0x4000
+        );
         let e = parse_literal(DType::Ifname, "eth0", true).unwrap();
         assert_eq!(ifname_string(e.v), "eth0");
         assert_eq!(e.v >> 96, u32::from_be_bytes(*b"eth0") as u128);
@@ -819,7 +837,10 @@ mod test {
 
     #[test]
     fn display() {
-        assert_eq!(Value::new(DType::CtState, 6).to_string(), "established,related");
+        assert_eq!(
+            Value::new(DType::CtState, 6).to_string(),
+            "established,related"
+        );
         assert_eq!(Value::new(DType::Mark, 4).to_string(), "0x00000004");
         assert_eq!(Value::new(DType::InetProto, 6).to_string(), "tcp");
     }
