@@ -212,8 +212,6 @@ const REALWORLD_EXPECTED_FAIL: &[(&str, &str)] = &[
     // nat chain at priority -300 (kernel: EOPNOTSUPP) and netdev stateless NAT / fwd
     // (also netdev stateless NAT with `ether saddr set` and `fwd`)
     ("nftables_example_load_balancing.nft", "unsupported: ether"),
-    // fw4 time rules: meta time / day / hour
-    ("openwrt-fw4_03_rules_time.nft", "unsupported: meta time"),
     // chain binding with tcp option maxseg and `rt type 0` (tier 3)
     ("nftables_sample-ruleset.nft", "unsupported:"),
 ];

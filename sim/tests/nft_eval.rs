@@ -683,7 +683,7 @@ fn errors_are_positioned() {
     .unwrap_err();
     assert!(e.msg.contains("conflicting protocols"), "{e}");
     let e = Ruleset::from_str(
-        "table ip t { chain c { meta time 1 } }",
+        "table ip t { chain c { meta cpu 1 } }",
         "z.nft",
         &LoadOptions::default(),
     )
@@ -691,7 +691,7 @@ fn errors_are_positioned() {
     assert!(e.is_unsupported(), "{e}");
     assert!(
         e.to_string()
-            .starts_with("z.nft:1:24: Error: unsupported: meta time"),
+            .starts_with("z.nft:1:24: Error: unsupported: meta cpu"),
         "{e}"
     );
 }

@@ -139,6 +139,12 @@ pub enum Load {
     MetaOifname,
     /// pkttype
     MetaPkttype,
+    /// meta time (capture timestamp, ns since the epoch)
+    MetaTime,
+    /// meta hour (seconds since midnight UTC)
+    MetaHour,
+    /// meta day (0 = Sunday)
+    MetaDay,
     /// ct state
     CtState,
     /// ct status
@@ -724,6 +730,9 @@ impl Program {
                     MetaKey::Oif => Load::MetaOif,
                     MetaKey::Oifname => Load::MetaOifname,
                     MetaKey::Pkttype => Load::MetaPkttype,
+                    MetaKey::Time => Load::MetaTime,
+                    MetaKey::Hour => Load::MetaHour,
+                    MetaKey::Day => Load::MetaDay,
                     _ => {
                         return Err(format!(
                             "unsupported: meta {} (not evaluated by the simulator)",

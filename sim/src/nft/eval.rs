@@ -642,6 +642,11 @@ fn load(
         Load::MetaOif => ctx.oif.map(|i| i.index).unwrap_or(0) as u128,
         Load::MetaOifname => ctx.oif.map(|i| i.name).unwrap_or(0),
         Load::MetaPkttype => k.pkt_type as u8 as u128,
+        // nft_meta_get_eval: wall-clock time of the packet; here the capture timestamp (UTC)
+        Load::MetaTime => k.ts.0 as u128,
+        Load::MetaHour => ((k.ts.0 / 1_000_000_000) % 86400) as u128,
+        // 1970-01-01 was a Thursday (tm_wday 4)
+        Load::MetaDay => ((k.ts.0 / 1_000_000_000 / 86400 + 4) % 7) as u128,
         Load::CtState => match ctx.ct {
             CtView::None => 1,
             CtView::Untracked => 64,

@@ -205,7 +205,9 @@ pub fn meta_type(k: MetaKey) -> DType {
         MetaKey::Pkttype => PktType,
         MetaKey::Nftrace => Integer(1),
         MetaKey::Secpath | MetaKey::Broute => Boolean,
-        MetaKey::Time | MetaKey::Day | MetaKey::Hour => Time,
+        MetaKey::Time => Time,
+        MetaKey::Hour => Hour,
+        MetaKey::Day => Day,
         MetaKey::Ibrvproto => EtherType,
         MetaKey::Ibrpvid => Integer(16),
         _ => Integer(32),
@@ -328,9 +330,6 @@ impl Normalizer<'_> {
                 (t, d)
             }
             Expr::Meta(k) => {
-                if matches!(k, MetaKey::Time | MetaKey::Day | MetaKey::Hour) {
-                    return Err(format!("unsupported: meta {}", k.name()));
-                }
                 if *k == MetaKey::Nfproto && matches!(self.family, Family::Ip | Family::Ip6) {
                     return Err("meta nfproto is only useful in the inet family".into());
                 }

@@ -2626,6 +2626,9 @@ pub fn meta_supported(k: MetaKey) -> bool {
             | MetaKey::Oifname
             | MetaKey::Pkttype
             | MetaKey::Nftrace
+            | MetaKey::Time
+            | MetaKey::Hour
+            | MetaKey::Day
     )
 }
 

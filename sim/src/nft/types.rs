@@ -68,8 +68,12 @@ pub enum DType {
     EtherAddr,
     /// Interface type (`meta iiftype`).
     IfType,
-    /// Time / day / hour (unsupported for evaluation).
+    /// `meta time`: nanoseconds since the Unix epoch.
     Time,
+    /// `meta hour`: seconds since midnight.
+    Hour,
+    /// `meta day`: day of the week, 0 = Sunday.
+    Day,
     /// A string (ct helper names etc.).
     Str,
 }
@@ -102,6 +106,8 @@ impl DType {
             DType::EtherAddr => 48,
             DType::IfType => 16,
             DType::Time => 64,
+            DType::Hour => 32,
+            DType::Day => 8,
             DType::Str => 128,
         }
     }
@@ -144,7 +150,9 @@ impl DType {
             "fib_addrtype" => DType::FibAddrType,
             "ether_addr" => DType::EtherAddr,
             "iface_type" => DType::IfType,
-            "time" | "day" | "hour" => DType::Time,
+            "time" => DType::Time,
+            "hour" => DType::Hour,
+            "day" => DType::Day,
             "integer" => DType::Integer(32),
             "string" => DType::Str,
             "ct_label" => DType::Integer(128),
@@ -186,6 +194,8 @@ impl DType {
             DType::EtherAddr => "ether_addr",
             DType::IfType => "iface_type",
             DType::Time => "time",
+            DType::Hour => "hour",
+            DType::Day => "day",
             DType::Str => "string",
         }
     }
@@ -640,7 +650,22 @@ pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> 
             }
             ifname_value(s)
         }
-        DType::Mark | DType::Integer(_) | DType::Ifindex | DType::Time => num(s).ok_or_else(bad)?,
+        DType::Mark | DType::Integer(_) | DType::Ifindex => num(s).ok_or_else(bad)?,
+        DType::Time => match num(s) {
+            Some(v) => v,
+            None => parse_datetime_ns(s).ok_or_else(bad)? as u128,
+        },
+        DType::Hour => match num(s) {
+            Some(v) => v,
+            None => parse_hour(s).ok_or_else(bad)? as u128,
+        },
+        DType::Day => match DAYS
+            .iter()
+            .position(|d| d.eq_ignore_ascii_case(s) || d[..3].eq_ignore_ascii_case(s))
+        {
+            Some(i) => i as u128,
+            None => num(s).filter(|v| *v < 7).ok_or_else(bad)?,
+        },
         DType::EtherAddr => {
             let parts: Vec<&str> = s.split(':').collect();
             if parts.len() != 6 {
@@ -680,6 +705,58 @@ pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> 
         ));
     }
     Ok(Value { ty, v })
+}
+
+/// Day names for `meta day`, index = `tm_wday`.
+pub const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// `"YYYY-MM-DD[ HH:MM[:SS]]"` as UTC nanoseconds since the epoch (nft converts from the
+/// host's local time zone; the simulator assumes UTC).
+pub fn parse_datetime_ns(s: &str) -> Option<u64> {
+    let (date, time) = s.trim().split_once(' ').unwrap_or((s.trim(), "00:00:00"));
+    let mut it = date.split('-');
+    let y: i64 = it.next()?.parse().ok()?;
+    let m: i64 = it.next()?.parse().ok()?;
+    let d: i64 = it.next()?.parse().ok()?;
+    if it.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let secs = days_from_civil(y, m, d) * 86400 + parse_hour(time)? as i64;
+    u64::try_from(secs).ok()?.checked_mul(1_000_000_000)
+}
+
+/// `"HH:MM[:SS]"` as seconds since midnight.
+pub fn parse_hour(s: &str) -> Option<u32> {
+    let mut it = s.split(':');
+    let h: u32 = it.next()?.parse().ok()?;
+    let m: u32 = it.next()?.parse().ok()?;
+    let sec: u32 = match it.next() {
+        Some(x) => x.parse().ok()?,
+        None => 0,
+    };
+    if it.next().is_some() || h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    Some(h * 3600 + m * 60 + sec)
 }
 
 /// Parses a time string (`10s`, `1h30m`, `2d`, `100ms`, or a bare number of seconds) into ms.
@@ -750,9 +827,10 @@ impl fmt::Display for Value {
             DType::Ipv6 => write!(f, "{}", Ipv6Addr::from(v)),
             DType::Ifname | DType::Str => write!(f, "\"{}\"", ifname_string(v)),
             DType::Mark => write!(f, "0x{v:08x}"),
-            DType::InetService | DType::Integer(_) | DType::Ifindex | DType::Time => {
-                write!(f, "{v}")
-            }
+            DType::InetService | DType::Integer(_) | DType::Ifindex => write!(f, "{v}"),
+            DType::Time => write!(f, "{}", v / 1_000_000_000),
+            DType::Hour => write!(f, "\"{:02}:{:02}:{:02}\"", v / 3600, v / 60 % 60, v % 60),
+            DType::Day => write!(f, "\"{}\"", DAYS.get(v as usize).copied().unwrap_or("?")),
             DType::EtherAddr => {
                 let b = (v as u64).to_be_bytes();
                 write!(
@@ -824,6 +902,20 @@ mod test {
         let e = parse_literal(DType::Ifname, "eth0", true).unwrap();
         assert_eq!(ifname_string(e.v), "eth0");
         assert_eq!(e.v >> 96, u32::from_be_bytes(*b"eth0") as u128);
+    }
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(
+            parse_datetime_ns("1970-01-02 00:00:01"),
+            Some(86_401_000_000_000)
+        );
+        assert_eq!(
+            parse_datetime_ns("2022-05-30 21:51:23"),
+            Some(1_653_947_483_000_000_000)
+        );
+        assert_eq!(parse_hour("21:51"), Some(78_660));
+        assert_eq!(parse_literal(DType::Day, "Monday", true).unwrap().v, 1);
     }
 
     #[test]
