@@ -1,5 +1,6 @@
 //! Benchmarks for offsim (see benches/bench.rs): one module per subsystem, each with a
-//! `bench(&mut Criterion)` function that `benches/bench.rs` calls.
+//! bench function that `benches/bench.rs` calls.
 #![deny(missing_docs)]
 
 pub mod r#gen;
+pub mod nft;

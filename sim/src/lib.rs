@@ -8,6 +8,7 @@ pub mod conntrack;
 pub mod cpu;
 pub mod flowtable;
 pub mod metrics;
+pub mod nft;
 pub mod replay;
 pub mod router;
 pub mod rss;

@@ -196,7 +196,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Report { report, out } => report_cmd(&report, &out),
         Cmd::Merge { shards, out } => merge(&shards, &out),
         Cmd::Rules { cmd } => match cmd {
-            RulesCmd::Check { .. } => not_implemented("rules check"),
+            RulesCmd::Check { ruleset } => rules_check(&ruleset),
             RulesCmd::Eval { .. } => not_implemented("rules eval"),
         },
     }
@@ -278,6 +278,20 @@ fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
         offsim::cli::print_trace_info(&mut out, &info)?;
     }
     Ok(0)
+}
+
+fn rules_check(path: &std::path::Path) -> Result<u8> {
+    match offsim::nft::Ruleset::load(path, &offsim::nft::LoadOptions::default()) {
+        Ok(rs) => {
+            let mut out = std::io::stdout().lock();
+            offsim::nft::summary::write_summary(&mut out, &rs)?;
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(2)
+        }
+    }
 }
 
 fn trace_gen(a: GenArgs) -> Result<u8> {

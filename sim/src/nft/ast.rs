@@ -1,0 +1,1263 @@
+//! The ruleset AST shared by the text and JSON front ends.
+//!
+//! Parsing produces these types with unresolved literals ([`Expr::Sym`], [`Expr::Num`]);
+//! normalisation ([`super::normalize`]) resolves every literal against the data type of the
+//! expression it is compared with, applies nft's canonicalisations (dependency kill, prefix
+//! host bits cleared, service names to numbers, sorted set elements, `flow offload` →
+//! `flow add`, …) and leaves only [`Expr::Value`]-based constants. Two normalised ASTs are
+//! equal exactly when nft would list them the same way (modulo version-specific spelling);
+//! source spans never take part in equality.
+
+use std::fmt;
+
+use super::error::Span;
+use super::types::{DType, Value};
+
+/// Address family of a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4.
+    Ip,
+    /// IPv6.
+    Ip6,
+    /// IPv4 and IPv6.
+    Inet,
+    /// ARP (parsed, not evaluated).
+    Arp,
+    /// Bridge (parsed, not evaluated).
+    Bridge,
+    /// Per-device ingress/egress.
+    Netdev,
+}
+
+impl Family {
+    /// Parses a family keyword.
+    pub fn from_name(s: &str) -> Option<Family> {
+        Some(match s {
+            "ip" => Family::Ip,
+            "ip6" => Family::Ip6,
+            "inet" => Family::Inet,
+            "arp" => Family::Arp,
+            "bridge" => Family::Bridge,
+            "netdev" => Family::Netdev,
+            _ => return None,
+        })
+    }
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+            Family::Inet => "inet",
+            Family::Arp => "arp",
+            Family::Bridge => "bridge",
+            Family::Netdev => "netdev",
+        }
+    }
+}
+
+/// Netfilter hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    /// Before routing.
+    Prerouting,
+    /// Local delivery.
+    Input,
+    /// Forwarded packets.
+    Forward,
+    /// Locally generated packets.
+    Output,
+    /// After routing.
+    Postrouting,
+    /// netdev / inet ingress.
+    Ingress,
+    /// netdev egress.
+    Egress,
+}
+
+impl Hook {
+    /// Parses a hook keyword.
+    pub fn from_name(s: &str) -> Option<Hook> {
+        Some(match s {
+            "prerouting" => Hook::Prerouting,
+            "input" => Hook::Input,
+            "forward" => Hook::Forward,
+            "output" => Hook::Output,
+            "postrouting" => Hook::Postrouting,
+            "ingress" => Hook::Ingress,
+            "egress" => Hook::Egress,
+            _ => return None,
+        })
+    }
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+            Hook::Ingress => "ingress",
+            Hook::Egress => "egress",
+        }
+    }
+}
+
+/// Base chain type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainType {
+    /// `type filter`.
+    Filter,
+    /// `type nat`.
+    Nat,
+    /// `type route`.
+    Route,
+}
+
+impl ChainType {
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChainType::Filter => "filter",
+            ChainType::Nat => "nat",
+            ChainType::Route => "route",
+        }
+    }
+}
+
+/// Payload protocol header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// IPv4 header.
+    Ip,
+    /// IPv6 header.
+    Ip6,
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// UDP-Lite.
+    Udplite,
+    /// SCTP.
+    Sctp,
+    /// DCCP.
+    Dccp,
+    /// Generic transport header.
+    Th,
+    /// ICMP.
+    Icmp,
+    /// ICMPv6.
+    Icmpv6,
+    /// IGMP.
+    Igmp,
+    /// Ethernet.
+    Ether,
+    /// VLAN.
+    Vlan,
+    /// ARP.
+    Arp,
+    /// AH.
+    Ah,
+    /// ESP.
+    Esp,
+    /// IPComp.
+    Comp,
+    /// GRE.
+    Gre,
+}
+
+impl Proto {
+    /// Parses a protocol keyword used as a payload base.
+    pub fn from_name(s: &str) -> Option<Proto> {
+        Some(match s {
+            "ip" => Proto::Ip,
+            "ip6" => Proto::Ip6,
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            "udplite" => Proto::Udplite,
+            "sctp" => Proto::Sctp,
+            "dccp" => Proto::Dccp,
+            "th" => Proto::Th,
+            "icmp" => Proto::Icmp,
+            "icmpv6" => Proto::Icmpv6,
+            "igmp" => Proto::Igmp,
+            "ether" => Proto::Ether,
+            "vlan" => Proto::Vlan,
+            "arp" => Proto::Arp,
+            "ah" => Proto::Ah,
+            "esp" => Proto::Esp,
+            "comp" => Proto::Comp,
+            "gre" => Proto::Gre,
+            _ => return None,
+        })
+    }
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Ip => "ip",
+            Proto::Ip6 => "ip6",
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Udplite => "udplite",
+            Proto::Sctp => "sctp",
+            Proto::Dccp => "dccp",
+            Proto::Th => "th",
+            Proto::Icmp => "icmp",
+            Proto::Icmpv6 => "icmpv6",
+            Proto::Igmp => "igmp",
+            Proto::Ether => "ether",
+            Proto::Vlan => "vlan",
+            Proto::Arp => "arp",
+            Proto::Ah => "ah",
+            Proto::Esp => "esp",
+            Proto::Comp => "comp",
+            Proto::Gre => "gre",
+        }
+    }
+}
+
+/// Binary operator in an expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    /// `&` / `and`.
+    And,
+    /// `|` / `or`.
+    Or,
+    /// `^` / `xor`.
+    Xor,
+    /// `<<`.
+    Shl,
+    /// `>>`.
+    Shr,
+}
+
+impl BinOp {
+    /// The symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::And => "&",
+            BinOp::Or => "|",
+            BinOp::Xor => "^",
+            BinOp::Shl => "<<",
+            BinOp::Shr => ">>",
+        }
+    }
+}
+
+/// Relational operator of a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RelOp {
+    /// `==` (also membership when the right side is a set, range or prefix).
+    Eq,
+    /// `!=` (non-membership for sets, ranges and prefixes).
+    Ne,
+    /// `<`.
+    Lt,
+    /// `>`.
+    Gt,
+    /// `<=`.
+    Le,
+    /// `>=`.
+    Ge,
+    /// Implicit operator on a bitmask type: `(x & v) != 0`.
+    In,
+    /// `!` on a bitmask type: `(x & v) == 0` (normalised away into `& v == 0`).
+    Not,
+    /// Implicit operator before resolution (becomes `Eq` or `In`).
+    Implicit,
+}
+
+impl RelOp {
+    /// The symbol nft prints (empty for the implicit forms).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            RelOp::Eq => "==",
+            RelOp::Ne => "!=",
+            RelOp::Lt => "<",
+            RelOp::Gt => ">",
+            RelOp::Le => "<=",
+            RelOp::Ge => ">=",
+            RelOp::In | RelOp::Implicit => "",
+            RelOp::Not => "!",
+        }
+    }
+}
+
+/// Verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// `accept`.
+    Accept,
+    /// `drop`.
+    Drop,
+    /// `continue`.
+    Continue,
+    /// `return`.
+    Return,
+    /// `jump CHAIN`.
+    Jump(String),
+    /// `goto CHAIN`.
+    Goto(String),
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Accept => f.write_str("accept"),
+            Verdict::Drop => f.write_str("drop"),
+            Verdict::Continue => f.write_str("continue"),
+            Verdict::Return => f.write_str("return"),
+            Verdict::Jump(c) => write!(f, "jump {c}"),
+            Verdict::Goto(c) => write!(f, "goto {c}"),
+        }
+    }
+}
+
+/// `meta` keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetaKey {
+    /// Packet length (skb->len).
+    Length,
+    /// EtherType.
+    Protocol,
+    /// L3 family of the hook (inet).
+    Nfproto,
+    /// Transport protocol.
+    L4proto,
+    /// Packet mark.
+    Mark,
+    /// Input ifindex.
+    Iif,
+    /// Input ifname.
+    Iifname,
+    /// Input interface type.
+    Iiftype,
+    /// Output ifindex.
+    Oif,
+    /// Output ifname.
+    Oifname,
+    /// Output interface type.
+    Oiftype,
+    /// skb priority.
+    Priority,
+    /// Packet type.
+    Pkttype,
+    /// Socket uid.
+    Skuid,
+    /// Socket gid.
+    Skgid,
+    /// Trace flag.
+    Nftrace,
+    /// Routing realm.
+    Rtclassid,
+    /// Bridge port names.
+    Ibrname,
+    /// Bridge port names.
+    Obrname,
+    /// Bridge port names.
+    Ibrpvid,
+    /// Bridge vlan proto.
+    Ibrvproto,
+    /// Input interface group.
+    Iifgroup,
+    /// Output interface group.
+    Oifgroup,
+    /// cgroup.
+    Cgroup,
+    /// Random number.
+    Random,
+    /// IPsec.
+    Secpath,
+    /// CPU number.
+    Cpu,
+    /// Time of day etc.
+    Time,
+    /// Day of week.
+    Day,
+    /// Hour.
+    Hour,
+    /// Security mark.
+    Secmark,
+    /// Input interface kind.
+    Iifkind,
+    /// Output interface kind.
+    Oifkind,
+    /// Socket tag.
+    Sdif,
+    /// Socket tag.
+    Sdifname,
+    /// Broute.
+    Broute,
+}
+
+impl MetaKey {
+    /// Parses a meta key name.
+    pub fn from_name(s: &str) -> Option<MetaKey> {
+        use MetaKey::*;
+        Some(match s {
+            "length" => Length,
+            "protocol" => Protocol,
+            "nfproto" => Nfproto,
+            "l4proto" => L4proto,
+            "mark" => Mark,
+            "iif" => Iif,
+            "iifname" => Iifname,
+            "iiftype" => Iiftype,
+            "oif" => Oif,
+            "oifname" => Oifname,
+            "oiftype" => Oiftype,
+            "priority" => Priority,
+            "pkttype" => Pkttype,
+            "skuid" => Skuid,
+            "skgid" => Skgid,
+            "nftrace" => Nftrace,
+            "rtclassid" => Rtclassid,
+            "ibrname" | "ibriport" => Ibrname,
+            "obrname" | "obriport" => Obrname,
+            "ibrpvid" => Ibrpvid,
+            "ibrvproto" => Ibrvproto,
+            "iifgroup" => Iifgroup,
+            "oifgroup" => Oifgroup,
+            "cgroup" => Cgroup,
+            "random" => Random,
+            "secpath" | "ipsec" => Secpath,
+            "cpu" => Cpu,
+            "time" => Time,
+            "day" => Day,
+            "hour" => Hour,
+            "secmark" => Secmark,
+            "iifkind" => Iifkind,
+            "oifkind" => Oifkind,
+            "sdif" => Sdif,
+            "sdifname" => Sdifname,
+            "broute" => Broute,
+            _ => return None,
+        })
+    }
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        use MetaKey::*;
+        match self {
+            Length => "length",
+            Protocol => "protocol",
+            Nfproto => "nfproto",
+            L4proto => "l4proto",
+            Mark => "mark",
+            Iif => "iif",
+            Iifname => "iifname",
+            Iiftype => "iiftype",
+            Oif => "oif",
+            Oifname => "oifname",
+            Oiftype => "oiftype",
+            Priority => "priority",
+            Pkttype => "pkttype",
+            Skuid => "skuid",
+            Skgid => "skgid",
+            Nftrace => "nftrace",
+            Rtclassid => "rtclassid",
+            Ibrname => "ibrname",
+            Obrname => "obrname",
+            Ibrpvid => "ibrpvid",
+            Ibrvproto => "ibrvproto",
+            Iifgroup => "iifgroup",
+            Oifgroup => "oifgroup",
+            Cgroup => "cgroup",
+            Random => "random",
+            Secpath => "ipsec",
+            Cpu => "cpu",
+            Time => "time",
+            Day => "day",
+            Hour => "hour",
+            Secmark => "secmark",
+            Iifkind => "iifkind",
+            Oifkind => "oifkind",
+            Sdif => "sdif",
+            Sdifname => "sdifname",
+            Broute => "broute",
+        }
+    }
+    /// Whether the unqualified form (`mark`, `iifname`) is printed without `meta`.
+    pub fn prints_bare(self) -> bool {
+        use MetaKey::*;
+        matches!(
+            self,
+            Iif | Iifname
+                | Iiftype
+                | Oif
+                | Oifname
+                | Oiftype
+                | Skuid
+                | Skgid
+                | Rtclassid
+                | Iifgroup
+                | Oifgroup
+                | Cgroup
+                | Secpath
+                | Ibrname
+                | Obrname
+        )
+    }
+}
+
+/// `ct` keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CtKey {
+    /// Conntrack state bits.
+    State,
+    /// Status bits.
+    Status,
+    /// Direction of the packet.
+    Direction,
+    /// Connection mark.
+    Mark,
+    /// Expiration.
+    Expiration,
+    /// Helper name.
+    Helper,
+    /// L3 protocol.
+    L3proto,
+    /// L4 protocol.
+    Protocol,
+    /// Source address of a direction.
+    Saddr,
+    /// Destination address.
+    Daddr,
+    /// Source port (proto-src).
+    ProtoSrc,
+    /// Destination port.
+    ProtoDst,
+    /// Labels.
+    Label,
+    /// Bytes.
+    Bytes,
+    /// Packets.
+    Packets,
+    /// Average packet size.
+    Avgpkt,
+    /// Zone.
+    Zone,
+    /// Event mask.
+    Event,
+    /// Connection id.
+    Id,
+    /// ip saddr of a direction.
+    IpSaddr,
+    /// ip daddr of a direction.
+    IpDaddr,
+    /// ip6 saddr of a direction.
+    Ip6Saddr,
+    /// ip6 daddr of a direction.
+    Ip6Daddr,
+    /// Secmark.
+    Secmark,
+    /// Count (connlimit).
+    Count,
+}
+
+impl CtKey {
+    /// Parses a ct key name.
+    pub fn from_name(s: &str) -> Option<CtKey> {
+        use CtKey::*;
+        Some(match s {
+            "state" => State,
+            "status" => Status,
+            "direction" => Direction,
+            "mark" => Mark,
+            "expiration" => Expiration,
+            "helper" => Helper,
+            "l3proto" => L3proto,
+            "protocol" => Protocol,
+            "saddr" => Saddr,
+            "daddr" => Daddr,
+            "proto-src" => ProtoSrc,
+            "proto-dst" => ProtoDst,
+            "label" => Label,
+            "bytes" => Bytes,
+            "packets" => Packets,
+            "avgpkt" => Avgpkt,
+            "zone" => Zone,
+            "event" => Event,
+            "id" => Id,
+            "secmark" => Secmark,
+            "count" => Count,
+            _ => return None,
+        })
+    }
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        use CtKey::*;
+        match self {
+            State => "state",
+            Status => "status",
+            Direction => "direction",
+            Mark => "mark",
+            Expiration => "expiration",
+            Helper => "helper",
+            L3proto => "l3proto",
+            Protocol => "protocol",
+            Saddr => "saddr",
+            Daddr => "daddr",
+            ProtoSrc => "proto-src",
+            ProtoDst => "proto-dst",
+            Label => "label",
+            Bytes => "bytes",
+            Packets => "packets",
+            Avgpkt => "avgpkt",
+            Zone => "zone",
+            Event => "event",
+            Id => "id",
+            IpSaddr => "ip saddr",
+            IpDaddr => "ip daddr",
+            Ip6Saddr => "ip6 saddr",
+            Ip6Daddr => "ip6 daddr",
+            Secmark => "secmark",
+            Count => "count",
+        }
+    }
+}
+
+/// What a `fib` expression returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FibResult {
+    /// Output interface index.
+    Oif,
+    /// Output interface name.
+    Oifname,
+    /// Address type (local, unicast, …).
+    Type,
+}
+
+/// `fib` lookup flags (bit set).
+pub mod fib_flags {
+    /// Use the source address.
+    pub const SADDR: u8 = 1;
+    /// Use the destination address.
+    pub const DADDR: u8 = 2;
+    /// Use the packet mark.
+    pub const MARK: u8 = 4;
+    /// Use the input interface.
+    pub const IIF: u8 = 8;
+    /// Use the output interface.
+    pub const OIF: u8 = 16;
+}
+
+/// An expression: a selector (left-hand side), a constant, or a combination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// A header field: protocol and field name.
+    Payload(Proto, String),
+    /// `meta KEY`.
+    Meta(MetaKey),
+    /// `ct [original|reply] KEY`; `dir` is `Some(0)` original, `Some(1)` reply.
+    Ct(CtKey, Option<u8>),
+    /// `numgen inc|random mod M [offset O]`.
+    Numgen {
+        /// `random` (true) or `inc`.
+        random: bool,
+        /// Modulus.
+        modulus: u32,
+        /// Offset.
+        offset: u32,
+    },
+    /// `jhash EXPR mod M [seed S] [offset O]`.
+    Jhash {
+        /// Hashed expression.
+        expr: Box<Expr>,
+        /// Modulus.
+        modulus: u32,
+        /// Seed (None = not given; the kernel then uses 0... see normalize).
+        seed: Option<u32>,
+        /// Offset.
+        offset: u32,
+    },
+    /// `symhash mod M [offset O]`.
+    Symhash {
+        /// Modulus.
+        modulus: u32,
+        /// Offset.
+        offset: u32,
+    },
+    /// `fib FLAGS RESULT`.
+    Fib {
+        /// [`fib_flags`] bits.
+        flags: u8,
+        /// What is returned.
+        result: FibResult,
+    },
+    /// A selector the simulator can parse but not evaluate (kept by name for messages).
+    Opaque(String),
+    /// An unresolved literal (word, number, address or quoted string).
+    Sym(String, bool),
+    /// An unresolved JSON integer.
+    Num(u128),
+    /// A resolved constant.
+    Value(Value),
+    /// `VALUE/LEN`.
+    Prefix(Box<Expr>, u32),
+    /// `LOW-HIGH`.
+    Range(Box<Expr>, Box<Expr>),
+    /// Anonymous set `{ ... }`.
+    Set(Vec<SetElem>),
+    /// `@name`.
+    SetRef(String),
+    /// `a . b . c`.
+    Concat(Vec<Expr>),
+    /// `a OP b`.
+    Binop(BinOp, Box<Expr>, Box<Expr>),
+    /// Comma-separated flag list (`established,related`).
+    List(Vec<Expr>),
+    /// `KEY map DATA` lookup expression.
+    Map(Box<Expr>, Box<Expr>),
+    /// A verdict used as map data.
+    Verdict(Verdict),
+    /// `exists` / `missing`.
+    Bool(bool),
+    /// `*` catch-all set element.
+    Wildcard,
+    /// `$name` before expansion.
+    Var(String),
+}
+
+/// One element of a set or map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetElem {
+    /// Key (value, prefix, range, concatenation).
+    pub key: Expr,
+    /// Map data.
+    pub data: Option<Expr>,
+    /// Per-element timeout in milliseconds.
+    pub timeout: Option<u64>,
+    /// Remaining time in milliseconds.
+    pub expires: Option<u64>,
+    /// Element comment.
+    pub comment: Option<String>,
+    /// Whether the element carries a counter.
+    pub counter: bool,
+}
+
+impl SetElem {
+    /// A plain element.
+    pub fn plain(key: Expr) -> SetElem {
+        SetElem {
+            key,
+            data: None,
+            timeout: None,
+            expires: None,
+            comment: None,
+            counter: false,
+        }
+    }
+}
+
+/// `log` statement.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct LogStmt {
+    /// Prefix.
+    pub prefix: Option<String>,
+    /// Syslog level name.
+    pub level: Option<String>,
+    /// NFLOG group.
+    pub group: Option<u32>,
+    /// Snap length.
+    pub snaplen: Option<u32>,
+    /// Queue threshold.
+    pub queue_threshold: Option<u32>,
+    /// Flags (sorted).
+    pub flags: Vec<String>,
+}
+
+/// Rate unit of a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitUnit {
+    /// Packets.
+    Packets,
+    /// Bytes.
+    Bytes,
+}
+
+/// `limit` statement or object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitStmt {
+    /// Rate (packets, or bytes after unit scaling).
+    pub rate: u64,
+    /// Period in seconds.
+    pub per_secs: u64,
+    /// Packets or bytes.
+    pub unit: LimitUnit,
+    /// Burst (packets or bytes); 0 = default.
+    pub burst: u64,
+    /// `over` (inverted).
+    pub over: bool,
+}
+
+/// `quota` statement or object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaStmt {
+    /// Budget in bytes.
+    pub bytes: u64,
+    /// `over` (inverted).
+    pub over: bool,
+    /// Already used bytes.
+    pub used: u64,
+}
+
+/// NAT kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NatKind {
+    /// `snat`.
+    Snat,
+    /// `dnat`.
+    Dnat,
+    /// `masquerade`.
+    Masquerade,
+    /// `redirect`.
+    Redirect,
+}
+
+impl NatKind {
+    /// The keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            NatKind::Snat => "snat",
+            NatKind::Dnat => "dnat",
+            NatKind::Masquerade => "masquerade",
+            NatKind::Redirect => "redirect",
+        }
+    }
+}
+
+/// NAT flag bits.
+pub mod nat_flags {
+    /// `random`.
+    pub const RANDOM: u8 = 1;
+    /// `fully-random`.
+    pub const FULLY_RANDOM: u8 = 2;
+    /// `persistent`.
+    pub const PERSISTENT: u8 = 4;
+    /// `netmap`.
+    pub const NETMAP: u8 = 8;
+}
+
+/// snat / dnat / masquerade / redirect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatStmt {
+    /// Which NAT.
+    pub kind: NatKind,
+    /// `ip` / `ip6` qualifier (`dnat ip to ...`), resolved in normalisation.
+    pub family: Option<Family>,
+    /// Address (value, range, map, prefix).
+    pub addr: Option<Expr>,
+    /// Port (value, range, map).
+    pub port: Option<Expr>,
+    /// [`nat_flags`].
+    pub flags: u8,
+    /// `addr . port` map form (`dnat to ip daddr map { a : b . c }`).
+    pub concat: bool,
+}
+
+/// `reject` statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RejectStmt {
+    /// Default for the family (icmp port-unreachable / icmpx port-unreachable).
+    Default,
+    /// `with tcp reset`.
+    TcpReset,
+    /// `with icmp CODE`.
+    Icmp(u8),
+    /// `with icmpv6 CODE`.
+    Icmpv6(u8),
+    /// `with icmpx CODE`.
+    Icmpx(u8),
+}
+
+/// Set update operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SetOp {
+    /// `add @s {...}`.
+    Add,
+    /// `update @s {...}`.
+    Update,
+    /// `delete @s {...}`.
+    Delete,
+}
+
+/// A rule statement (match, verdict or action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stmt {
+    /// `LEFT [OP] RIGHT`.
+    Match {
+        /// Selector (possibly with a binary operation).
+        left: Expr,
+        /// Operator.
+        op: RelOp,
+        /// Constant, set, range, prefix or set reference.
+        right: Expr,
+        /// Where the right side is (for errors).
+        rspan: Span,
+    },
+    /// Verdict.
+    Verdict(Verdict),
+    /// `KEY vmap DATA`.
+    Vmap {
+        /// Lookup key.
+        key: Expr,
+        /// Anonymous set with verdict data, or `@map`.
+        data: Expr,
+    },
+    /// Anonymous counter.
+    Counter,
+    /// `counter name X` (or a map yielding the name).
+    CounterRef(Expr),
+    /// `log`.
+    Log(LogStmt),
+    /// `limit rate ...`.
+    Limit(LimitStmt),
+    /// `limit name X`.
+    LimitRef(Expr),
+    /// `quota ...`.
+    Quota(QuotaStmt),
+    /// `quota name X`.
+    QuotaRef(Expr),
+    /// `notrack`.
+    Notrack,
+    /// NAT.
+    Nat(NatStmt),
+    /// `flow add @ft`.
+    FlowAdd(String),
+    /// `KEY set VALUE` for meta/ct/payload keys.
+    Mangle {
+        /// What is written.
+        key: Expr,
+        /// Value expression.
+        value: Expr,
+    },
+    /// `add|update|delete @set { KEY [timeout T] [stmts] }`.
+    SetUpdate {
+        /// Operation.
+        op: SetOp,
+        /// Set name.
+        set: String,
+        /// Element key expression.
+        key: Expr,
+        /// Map data expression (`update @m { k : v }`).
+        data: Option<Expr>,
+        /// Element timeout (ms).
+        timeout: Option<u64>,
+        /// Per-element statements (counter, limit).
+        stmts: Vec<Stmt>,
+    },
+    /// `reject`.
+    Reject(RejectStmt),
+    /// `queue`.
+    Queue {
+        /// Queue number expression (None = 0).
+        num: Option<Expr>,
+        /// Bypass / fanout flags (sorted names).
+        flags: Vec<String>,
+    },
+    /// `ct helper set NAME`.
+    CtHelperSet(Expr),
+    /// A statement that is recognised but not implemented (rejected at compile time).
+    Unsupported(String),
+}
+
+/// A rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Statements in order.
+    pub stmts: Vec<Stmt>,
+    /// `comment "..."`.
+    pub comment: Option<String>,
+    /// Where the rule is.
+    pub span: Span,
+    /// Span per statement.
+    pub stmt_spans: Vec<Span>,
+}
+
+/// Base chain specification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseSpec {
+    /// Chain type.
+    pub ctype: ChainType,
+    /// Hook.
+    pub hook: Hook,
+    /// Priority value.
+    pub priority: i32,
+    /// Devices (netdev/inet ingress).
+    pub devices: Vec<String>,
+}
+
+/// Named set or map declaration.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SetDecl {
+    /// Name.
+    pub name: String,
+    /// Whether it is a map.
+    pub is_map: bool,
+    /// Key type (one entry per concatenated component).
+    pub key: Vec<DType>,
+    /// Map data type (verdict maps use [`DType::Verdict`]).
+    pub data: Option<DType>,
+    /// Object map (counter/quota/limit/ct helper data).
+    pub obj_type: Option<String>,
+    /// Flags (sorted names: constant, interval, timeout, dynamic).
+    pub flags: Vec<String>,
+    /// Default timeout (ms).
+    pub timeout: Option<u64>,
+    /// Maximum size.
+    pub size: Option<u64>,
+    /// GC interval (ms).
+    pub gc_interval: Option<u64>,
+    /// auto-merge.
+    pub auto_merge: bool,
+    /// Per-element counters.
+    pub counter: bool,
+    /// Comment.
+    pub comment: Option<String>,
+    /// `policy performance|memory`.
+    pub policy: Option<String>,
+    /// Elements.
+    pub elements: Vec<SetElem>,
+    /// Unresolved `typeof` expressions (resolved into `key`/`data`).
+    pub typeof_key: Option<Vec<Expr>>,
+    /// Unresolved `typeof` data expression.
+    pub typeof_data: Option<Expr>,
+    /// Unresolved type names from text/JSON.
+    pub type_names: Vec<String>,
+    /// Unresolved data type name.
+    pub data_name: Option<String>,
+    /// Per-element statements declared on a set (`counter` etc.) or `stmts`.
+    pub stmts: Vec<String>,
+}
+
+/// Flowtable declaration. Equality ignores `counter`, which `nft -j` (up to 1.1) does not
+/// print, so that text and JSON listings of the same ruleset compare equal.
+#[derive(Clone, Debug, Eq)]
+pub struct FlowtableDecl {
+    /// Name.
+    pub name: String,
+    /// Hook (always ingress).
+    pub hook: Hook,
+    /// Priority.
+    pub priority: i32,
+    /// Devices.
+    pub devices: Vec<String>,
+    /// `flags offload`.
+    pub offload: bool,
+    /// `counter`.
+    pub counter: bool,
+}
+
+impl PartialEq for FlowtableDecl {
+    fn eq(&self, o: &FlowtableDecl) -> bool {
+        self.name == o.name
+            && self.hook == o.hook
+            && self.priority == o.priority
+            && self.devices == o.devices
+            && self.offload == o.offload
+    }
+}
+
+/// A named stateful object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjDecl {
+    /// `counter NAME { packets P bytes B }`.
+    Counter {
+        /// Initial packets.
+        packets: u64,
+        /// Initial bytes.
+        bytes: u64,
+    },
+    /// `quota NAME { ... }`.
+    Quota(QuotaStmt),
+    /// `limit NAME { ... }`.
+    Limit(LimitStmt),
+    /// `ct helper NAME { type "ftp" protocol tcp; l3proto ip; }`.
+    CtHelper {
+        /// Helper type.
+        htype: String,
+        /// L4 protocol number.
+        protocol: u8,
+        /// L3 protocol (None = family default).
+        l3proto: Option<Family>,
+    },
+    /// Another object kind (ct timeout, ct expectation, secmark, synproxy); kept by name.
+    Other(String),
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where `add`/`insert` puts a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RulePos {
+    /// Append at the end (`add rule`).
+    Append,
+    /// Prepend (`insert rule`).
+    Prepend,
+    /// After the rule with this handle (`add rule ... handle N` / `position N`).
+    AfterHandle(u64),
+    /// Before the rule with this handle (`insert rule ... handle N` / `position N`).
+    BeforeHandle(u64),
+    /// After the rule at this index (`add rule ... index N`).
+    AfterIndex(u64),
+    /// Before the rule at this index (`insert rule ... index N`).
+    BeforeIndex(u64),
+    /// Replace the rule with this handle.
+    Replace(u64),
+}
+
+/// What a `delete`/`flush` command names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjKind {
+    /// The whole ruleset (flush only).
+    Ruleset,
+    /// A table.
+    Table,
+    /// A chain.
+    Chain,
+    /// A rule (by handle).
+    Rule,
+    /// A set.
+    Set,
+    /// A map.
+    Map,
+    /// A flowtable.
+    Flowtable,
+    /// A stateful object (counter, quota, limit, ct helper, …).
+    Object,
+    /// Set elements.
+    Element,
+}
+
+/// One command of a ruleset file (declarative blocks are turned into `add` commands).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Cmd {
+    /// `add table` (and table blocks).
+    AddTable {
+        /// Family.
+        family: Family,
+        /// Name.
+        name: String,
+        /// Flags (dormant, owner, persist).
+        flags: Vec<String>,
+        /// Comment.
+        comment: Option<String>,
+        /// `create` (error when it exists).
+        create: bool,
+    },
+    /// `add chain` (and chain blocks).
+    AddChain {
+        /// Family.
+        family: Family,
+        /// Table.
+        table: String,
+        /// Name.
+        name: String,
+        /// Base chain specification.
+        base: Option<BaseSpec>,
+        /// Policy: Some(true) accept, Some(false) drop.
+        policy: Option<bool>,
+        /// Comment.
+        comment: Option<String>,
+        /// `create`.
+        create: bool,
+    },
+    /// `add`/`insert`/`replace rule`.
+    AddRule {
+        /// Family.
+        family: Family,
+        /// Table.
+        table: String,
+        /// Chain.
+        chain: String,
+        /// Rule.
+        rule: Rule,
+        /// Position.
+        pos: RulePos,
+    },
+    /// `add set`/`add map` (and blocks).
+    AddSet {
+        /// Family.
+        family: Family,
+        /// Table.
+        table: String,
+        /// Declaration.
+        decl: SetDecl,
+        /// `create`.
+        create: bool,
+    },
+    /// `add element` (or `delete element` with `delete: true`).
+    Elements {
+        /// Family.
+        family: Family,
+        /// Table.
+        table: String,
+        /// Set.
+        set: String,
+        /// Elements.
+        elems: Vec<SetElem>,
+        /// Delete instead of add.
+        delete: bool,
+    },
+    /// `add flowtable`.
+    AddFlowtable {
+        /// Family.
+        family: Family,
+        /// Table.
+        table: String,
+        /// Declaration.
+        decl: FlowtableDecl,
+        /// `create`.
+        create: bool,
+    },
+    /// Named object (`counter`, `quota`, `limit`, `ct helper`, …).
+    AddObject {
+        /// Family.
+        family: Family,
+        /// Table.
+        table: String,
+        /// Name.
+        name: String,
+        /// Object.
+        obj: ObjDecl,
+        /// `create`.
+        create: bool,
+    },
+    /// `delete ...`.
+    Delete {
+        /// Kind.
+        kind: ObjKind,
+        /// Family.
+        family: Family,
+        /// Table.
+        table: String,
+        /// Object name (chain, set, ...), or the chain for rules.
+        name: Option<String>,
+        /// Handle (rules; or objects deleted by handle).
+        handle: Option<u64>,
+        /// `destroy` (no error when missing).
+        destroy: bool,
+    },
+    /// `flush ...`.
+    Flush {
+        /// Kind.
+        kind: ObjKind,
+        /// Family (None = all, for `flush ruleset`).
+        family: Option<Family>,
+        /// Table.
+        table: String,
+        /// Chain / set name.
+        name: Option<String>,
+    },
+}

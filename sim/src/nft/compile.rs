@@ -1,0 +1,1079 @@
+//! Compilation of normalised rules into a flat, allocation-free program.
+//!
+//! Sets become hash maps (exact keys), sorted interval arrays (binary search) or, for
+//! concatenations with intervals, per-field range arrays scanned linearly (the kernel's
+//! pipapo does the same work with bitmaps). Interface names compare as 128-bit numbers; `iif`
+//! and `oif` were resolved to ifindexes at load time.
+
+use offsim_traces::hash::FxHashMap;
+
+use super::ast::*;
+use super::normalize::payload_info;
+use super::types::{DType, Value};
+
+/// Index of a chain in [`super::Ruleset::chains`].
+pub type ChainId = u32;
+/// Index of a flowtable in [`super::Ruleset::flowtables`].
+pub type FlowtableId = u32;
+
+/// Compiled verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CVerdict {
+    /// accept
+    Accept,
+    /// drop
+    Drop,
+    /// reject
+    Reject,
+    /// NAT set-up failed
+    NatDrop,
+    /// queue
+    Queue(u16),
+    /// continue
+    Continue,
+    /// return
+    Return,
+    /// jump
+    Jump(ChainId),
+    /// goto
+    Goto(ChainId),
+}
+
+/// Bitwise transform `((x & and) ^ xor) << shl >> shr`, truncated to `width`.
+#[derive(Clone, Copy, Debug)]
+pub struct Xf {
+    /// AND mask.
+    pub and: u128,
+    /// XOR value.
+    pub xor: u128,
+    /// Left shift.
+    pub shl: u8,
+    /// Right shift.
+    pub shr: u8,
+    /// Result mask.
+    pub width: u128,
+}
+
+impl Xf {
+    fn ident(width: u128) -> Xf {
+        Xf {
+            and: u128::MAX,
+            xor: 0,
+            shl: 0,
+            shr: 0,
+            width,
+        }
+    }
+}
+
+/// What a selector reads.
+#[derive(Clone, Copy, Debug)]
+pub enum Load {
+    /// ip version
+    IpVersion,
+    /// ip hdrlength
+    IpHdrLen,
+    /// ip/ip6 dscp (version)
+    IpDscp(u8),
+    /// ip/ip6 ecn
+    IpEcn(u8),
+    /// ip length
+    IpLength,
+    /// ip id
+    IpId,
+    /// ip frag-off
+    IpFragOff,
+    /// ip ttl / ip6 hoplimit
+    IpTtl(u8),
+    /// ip protocol / ip6 nexthdr
+    IpProto(u8),
+    /// saddr
+    IpSaddr(u8),
+    /// daddr
+    IpDaddr(u8),
+    /// ip6 version
+    Ip6Version,
+    /// ip6 flowlabel
+    Ip6Flowlabel,
+    /// ip6 length (payload)
+    Ip6Length,
+    /// source port of proto (0 = th)
+    Sport(u8),
+    /// destination port of proto (0 = th)
+    Dport(u8),
+    /// tcp sequence
+    TcpSeq,
+    /// tcp ackseq
+    TcpAck,
+    /// tcp doff
+    TcpDoff,
+    /// tcp flags
+    TcpFlags,
+    /// tcp window
+    TcpWindow,
+    /// udp length
+    UdpLength(u8),
+    /// icmp/icmpv6 type
+    IcmpType(u8),
+    /// icmp/icmpv6 code
+    IcmpCode(u8),
+    /// icmp id
+    IcmpId(u8),
+    /// meta length
+    MetaLength,
+    /// meta protocol
+    MetaProtocol,
+    /// meta nfproto
+    MetaNfproto,
+    /// meta l4proto
+    MetaL4proto,
+    /// meta mark
+    MetaMark,
+    /// iif
+    MetaIif,
+    /// iifname
+    MetaIifname,
+    /// oif
+    MetaOif,
+    /// oifname
+    MetaOifname,
+    /// pkttype
+    MetaPkttype,
+    /// meta time (capture timestamp, ns since the epoch)
+    MetaTime,
+    /// meta hour (seconds since midnight UTC)
+    MetaHour,
+    /// meta day (0 = Sunday)
+    MetaDay,
+    /// ct state
+    CtState,
+    /// ct status
+    CtStatus,
+    /// ct direction
+    CtDir,
+    /// ct mark
+    CtMark,
+    /// ct l3proto
+    CtL3proto,
+    /// ct protocol
+    CtProto,
+    /// ct original/reply saddr/daddr
+    CtAddr {
+        /// direction
+        dir: u8,
+        /// source (else destination)
+        src: bool,
+    },
+    /// ct original/reply proto-src/proto-dst
+    CtPort {
+        /// direction
+        dir: u8,
+        /// source
+        src: bool,
+    },
+    /// numgen slot
+    Numgen(u32),
+    /// jhash spec
+    Jhash(u32),
+    /// symhash spec
+    Symhash(u32),
+    /// A constant (in concatenated keys).
+    Const(u128),
+    /// ct helper name
+    CtHelper,
+    /// fib lookup
+    Fib {
+        /// flags
+        flags: u8,
+        /// result
+        result: FibResult,
+    },
+}
+
+/// A selector with a transform.
+#[derive(Clone, Copy, Debug)]
+pub struct Src {
+    /// Load.
+    pub load: Load,
+    /// Transform.
+    pub xf: Xf,
+    /// Width in bytes (for hashing).
+    pub bytes: u8,
+}
+
+/// A (possibly concatenated) lookup key.
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    /// Parts used.
+    pub n: u8,
+    /// Parts.
+    pub parts: [Src; 4],
+}
+
+/// Comparison operator.
+#[derive(Clone, Copy, Debug)]
+pub enum CmpOp {
+    /// ==
+    Eq,
+    /// !=
+    Ne,
+    /// <
+    Lt,
+    /// >
+    Gt,
+    /// <=
+    Le,
+    /// >=
+    Ge,
+}
+
+/// Writable payload field.
+#[derive(Clone, Copy, Debug)]
+pub enum PayloadField {
+    /// dscp (version)
+    Dscp(u8),
+    /// ecn
+    Ecn(u8),
+    /// ttl / hoplimit
+    Ttl(u8),
+    /// saddr
+    Saddr(u8),
+    /// daddr
+    Daddr(u8),
+    /// sport (proto)
+    Sport(u8),
+    /// dport (proto)
+    Dport(u8),
+}
+
+/// Value source for statements.
+#[derive(Clone, Copy, Debug)]
+pub enum VSrc {
+    /// Constant.
+    Const(u128),
+    /// Selector.
+    Src(Src),
+    /// Map lookup.
+    Map {
+        /// key
+        key: u32,
+        /// set
+        set: u32,
+    },
+}
+
+/// Object map kind.
+#[derive(Clone, Copy, Debug)]
+pub enum ObjMapKind {
+    /// counter
+    Counter,
+    /// quota
+    Quota,
+    /// limit
+    Limit,
+    /// ct helper
+    CtHelper,
+}
+
+/// One compiled operation.
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// Compare.
+    Cmp {
+        /// value
+        src: Src,
+        /// operator
+        op: CmpOp,
+        /// constant
+        val: u128,
+    },
+    /// `(x & mask) != 0`.
+    Flags {
+        /// value
+        src: Src,
+        /// mask
+        mask: u128,
+    },
+    /// Range / prefix.
+    Range {
+        /// value
+        src: Src,
+        /// low
+        lo: u128,
+        /// high
+        hi: u128,
+        /// negated
+        neg: bool,
+    },
+    /// `exists`/`missing`.
+    BoolCmp {
+        /// value
+        src: Src,
+        /// wanted
+        want: bool,
+    },
+    /// Set membership.
+    Lookup {
+        /// key spec
+        key: u32,
+        /// set
+        set: u32,
+        /// negated
+        neg: bool,
+    },
+    /// Verdict map.
+    Vmap {
+        /// key spec
+        key: u32,
+        /// set
+        set: u32,
+    },
+    /// Verdict.
+    Verdict(CVerdict),
+    /// Counter statement slot.
+    Counter(u32),
+    /// Implicit per-rule counter.
+    Implicit,
+    /// Named counter object.
+    NamedCounter(u32),
+    /// Object map.
+    ObjMap {
+        /// key
+        key: u32,
+        /// set
+        set: u32,
+        /// kind
+        kind: ObjMapKind,
+    },
+    /// limit slot
+    Limit(u32),
+    /// quota slot
+    Quota(u32),
+    /// log
+    Log,
+    /// notrack
+    Notrack,
+    /// flow add
+    FlowAdd(FlowtableId),
+    /// meta mark set
+    SetMark(VSrc),
+    /// ct mark set
+    SetCtMark(VSrc),
+    /// payload set
+    SetPayload {
+        /// field
+        field: PayloadField,
+        /// value
+        value: VSrc,
+    },
+    /// A statement without effect on the simulation (meta nftrace set).
+    Nop,
+    /// NAT spec index.
+    Nat(u32),
+    /// ct helper object.
+    CtHelper(u32),
+    /// Set update spec index.
+    SetUpdate(u32),
+}
+
+/// Set backend, for the cost model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetKind {
+    /// nft_set_hash.
+    Hash,
+    /// nft_set_bitmap (keys of 16 bits or less).
+    Bitmap,
+    /// nft_set_rbtree (intervals).
+    Rbtree,
+    /// nft_set_pipapo (concatenated intervals).
+    Pipapo,
+}
+
+/// Element data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CData {
+    /// No data.
+    None,
+    /// Verdict.
+    Verdict(CVerdict),
+    /// Value.
+    Value(u128),
+    /// Range.
+    Range(u128, u128),
+    /// NAT address and port.
+    AddrPort(u128, u16),
+    /// Object index.
+    Obj(u32),
+}
+
+/// A dynamic element.
+#[derive(Clone, Copy, Debug)]
+pub struct DynElem {
+    /// Expiry time (ns).
+    pub expires: u64,
+    /// Data index.
+    pub data: u32,
+}
+
+/// Elements added by the data path.
+#[derive(Clone, Debug, Default)]
+pub struct DynSet {
+    /// Elements.
+    pub map: FxHashMap<[u128; 4], DynElem>,
+}
+
+/// A compiled set.
+#[derive(Clone, Debug)]
+pub struct CSet {
+    /// Backend.
+    pub kind: SetKind,
+    /// Number of key parts.
+    pub nparts: u8,
+    exact: FxHashMap<[u128; 4], u32>,
+    intervals1: Vec<(u128, u128, u32)>,
+    intervals_n: Vec<([(u128, u128); 4], u32)>,
+    /// Catch-all element.
+    pub wildcard: Option<u32>,
+    /// Data per element.
+    pub data: Vec<CData>,
+    /// Dynamic slot.
+    pub dynamic: Option<u32>,
+    /// Default timeout.
+    pub timeout_ms: Option<u64>,
+    /// Maximum size (0 = unlimited).
+    pub max_size: u64,
+}
+
+impl CSet {
+    /// Finds an element.
+    #[inline]
+    pub fn find(&self, k: &[u128; 4]) -> Option<u32> {
+        if let Some(i) = self.exact.get(k) {
+            return Some(*i);
+        }
+        if !self.intervals1.is_empty() {
+            let x = k[0];
+            let pos = self.intervals1.partition_point(|e| e.0 <= x);
+            if pos > 0 {
+                let e = &self.intervals1[pos - 1];
+                if x <= e.1 {
+                    return Some(e.2);
+                }
+            }
+        }
+        let n = self.nparts as usize;
+        for (r, i) in &self.intervals_n {
+            if (0..n).all(|j| k[j] >= r[j].0 && k[j] <= r[j].1) {
+                return Some(*i);
+            }
+        }
+        None
+    }
+
+    /// Number of static elements.
+    pub fn len(&self) -> usize {
+        self.exact.len()
+            + self.intervals1.len()
+            + self.intervals_n.len()
+            + self.wildcard.iter().count()
+    }
+
+    /// Whether the set has no static elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Compiled chain.
+#[derive(Clone, Copy, Debug)]
+pub struct CChain {
+    /// First rule id.
+    pub first_rule: u32,
+    /// Number of rules.
+    pub n_rules: u32,
+    /// Policy accept.
+    pub policy_accept: bool,
+}
+
+/// Compiled rule.
+#[derive(Clone, Copy, Debug)]
+pub struct CRule {
+    /// First op.
+    pub first_op: u32,
+    /// Number of ops.
+    pub n_ops: u32,
+}
+
+/// numgen parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct NumgenSpec {
+    /// random or inc.
+    pub random: bool,
+    /// modulus.
+    pub modulus: u32,
+    /// offset.
+    pub offset: u32,
+}
+
+/// jhash/symhash parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct JhashSpec {
+    /// Parts hashed.
+    pub nparts: u8,
+    /// Parts.
+    pub parts: [Src; 4],
+    /// Modulus.
+    pub modulus: u32,
+    /// Seed.
+    pub seed: u32,
+    /// Offset.
+    pub offset: u32,
+}
+
+/// Token bucket parameters (kernel `nft_limit_init`).
+#[derive(Clone, Copy, Debug)]
+pub struct LimitSpec {
+    /// Rate.
+    pub rate: u64,
+    /// Unit in ns.
+    pub nsecs: u64,
+    /// Bucket size in ns-tokens.
+    pub tokens_max: u64,
+    /// Byte-based.
+    pub bytes: bool,
+    /// `over`.
+    pub invert: bool,
+}
+
+/// Quota parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct QuotaSpec {
+    /// Budget.
+    pub bytes: u64,
+    /// `over`.
+    pub invert: bool,
+    /// Initially used.
+    pub used: u64,
+}
+
+/// NAT operand.
+#[derive(Clone, Copy, Debug)]
+pub enum NatVal {
+    /// Not given.
+    None,
+    /// Constant range.
+    Range(u128, u128),
+    /// Expression.
+    Src(VSrc),
+    /// Map lookup.
+    Map {
+        /// key
+        key: u32,
+        /// set
+        set: u32,
+    },
+}
+
+/// NAT statement parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct NatSpec {
+    /// Kind.
+    pub kind: NatKind,
+    /// 4 or 6.
+    pub family: u8,
+    /// Address.
+    pub addr: NatVal,
+    /// Port.
+    pub port: NatVal,
+    /// Flags.
+    pub flags: u8,
+}
+
+/// Set update parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct UpdateSpec {
+    /// Operation.
+    pub op: SetOp,
+    /// Set.
+    pub set: u32,
+    /// Key spec.
+    pub key: u32,
+    /// Timeout.
+    pub timeout_ms: Option<u64>,
+}
+
+/// The compiled program.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    /// Chains (same ids as the ruleset's chains).
+    pub chains: Vec<CChain>,
+    /// Rules (global rule ids).
+    pub rules: Vec<CRule>,
+    /// Ops.
+    pub ops: Vec<Op>,
+    /// Key specs.
+    pub keys: Vec<KeySpec>,
+    /// Sets (named first, then anonymous).
+    pub sets: Vec<CSet>,
+    /// numgens.
+    pub numgens: Vec<NumgenSpec>,
+    /// jhash/symhash.
+    pub jhashes: Vec<JhashSpec>,
+    /// Limits (anonymous and named).
+    pub limits: Vec<LimitSpec>,
+    /// Quotas.
+    pub quotas: Vec<QuotaSpec>,
+    /// NAT specs.
+    pub nats: Vec<NatSpec>,
+    /// Set updates.
+    pub updates: Vec<UpdateSpec>,
+    /// Counter statement slots.
+    pub n_counters: usize,
+    /// Initial values of named counters.
+    pub named_counter_init: Vec<super::eval::Counter>,
+}
+
+/// Compile-time context for one table.
+pub struct TableScope<'a> {
+    /// Table family.
+    pub family: Family,
+    /// Chain ids by name.
+    pub chains: &'a [(String, ChainId)],
+    /// Named set ids by name (with their declaration).
+    pub sets: &'a [(String, u32)],
+    /// Flowtable ids by name.
+    pub flowtables: &'a [(String, FlowtableId)],
+    /// Objects: (kind, name, object id, limit/quota slot).
+    pub objects: &'a [(String, String, u32, u32)],
+    /// Seed for jhash without an explicit seed.
+    pub seed: u32,
+}
+
+type R<T> = Result<T, String>;
+
+fn width_mask(ty: DType) -> u128 {
+    ty.mask()
+}
+
+fn bytes_of(ty: DType) -> u8 {
+    (ty.bits().div_ceil(8)) as u8
+}
+
+impl Program {
+    /// Compiles a selector into a load.
+    pub fn load_of(&mut self, e: &Expr, sc: &TableScope) -> R<(Load, DType)> {
+        let fam_l3 = match sc.family {
+            Family::Ip => Some(4),
+            Family::Ip6 => Some(6),
+            _ => None,
+        };
+        Ok(match e {
+            Expr::Payload(p, f) => {
+                let (ty, _) = payload_info(*p, f)?;
+                let v = if *p == Proto::Ip6 { 6 } else { 4 };
+                let l = match (p, f.as_str()) {
+                    (Proto::Ip, "version") => Load::IpVersion,
+                    (Proto::Ip, "hdrlength") => Load::IpHdrLen,
+                    (Proto::Ip | Proto::Ip6, "dscp") => Load::IpDscp(v),
+                    (Proto::Ip | Proto::Ip6, "ecn") => Load::IpEcn(v),
+                    (Proto::Ip, "length") => Load::IpLength,
+                    (Proto::Ip, "id") => Load::IpId,
+                    (Proto::Ip, "frag-off") => Load::IpFragOff,
+                    (Proto::Ip, "ttl") | (Proto::Ip6, "hoplimit") => Load::IpTtl(v),
+                    (Proto::Ip, "protocol") | (Proto::Ip6, "nexthdr") => Load::IpProto(v),
+                    (Proto::Ip | Proto::Ip6, "saddr") => Load::IpSaddr(v),
+                    (Proto::Ip | Proto::Ip6, "daddr") => Load::IpDaddr(v),
+                    (Proto::Ip6, "version") => Load::Ip6Version,
+                    (Proto::Ip6, "flowlabel") => Load::Ip6Flowlabel,
+                    (Proto::Ip6, "length") => Load::Ip6Length,
+                    (Proto::Tcp, "sport") => Load::Sport(6),
+                    (Proto::Tcp, "dport") => Load::Dport(6),
+                    (Proto::Udp, "sport") => Load::Sport(17),
+                    (Proto::Udp, "dport") => Load::Dport(17),
+                    (Proto::Udplite, "sport") => Load::Sport(136),
+                    (Proto::Udplite, "dport") => Load::Dport(136),
+                    (Proto::Sctp, "sport") => Load::Sport(132),
+                    (Proto::Sctp, "dport") => Load::Dport(132),
+                    (Proto::Th, "sport") => Load::Sport(0),
+                    (Proto::Th, "dport") => Load::Dport(0),
+                    (Proto::Tcp, "sequence") => Load::TcpSeq,
+                    (Proto::Tcp, "ackseq") => Load::TcpAck,
+                    (Proto::Tcp, "doff") => Load::TcpDoff,
+                    (Proto::Tcp, "flags") => Load::TcpFlags,
+                    (Proto::Tcp, "window") => Load::TcpWindow,
+                    (Proto::Udp, "length") => Load::UdpLength(17),
+                    (Proto::Icmp, "type") => Load::IcmpType(1),
+                    (Proto::Icmp, "code") => Load::IcmpCode(1),
+                    (Proto::Icmp, "id") => Load::IcmpId(1),
+                    (Proto::Icmpv6, "type") => Load::IcmpType(58),
+                    (Proto::Icmpv6, "code") => Load::IcmpCode(58),
+                    (Proto::Icmpv6, "id") => Load::IcmpId(58),
+                    _ => {
+                        return Err(format!(
+                            "unsupported: {} {f} (not evaluated by the simulator)",
+                            p.name()
+                        ));
+                    }
+                };
+                (l, ty)
+            }
+            Expr::Meta(k) => {
+                let ty = super::normalize::meta_type(*k);
+                let l = match k {
+                    MetaKey::Length => Load::MetaLength,
+                    MetaKey::Protocol => Load::MetaProtocol,
+                    MetaKey::Nfproto => Load::MetaNfproto,
+                    MetaKey::L4proto => Load::MetaL4proto,
+                    MetaKey::Mark => Load::MetaMark,
+                    MetaKey::Iif => Load::MetaIif,
+                    MetaKey::Iifname => Load::MetaIifname,
+                    MetaKey::Oif => Load::MetaOif,
+                    MetaKey::Oifname => Load::MetaOifname,
+                    MetaKey::Pkttype => Load::MetaPkttype,
+                    MetaKey::Time => Load::MetaTime,
+                    MetaKey::Hour => Load::MetaHour,
+                    MetaKey::Day => Load::MetaDay,
+                    _ => {
+                        return Err(format!(
+                            "unsupported: meta {} (not evaluated by the simulator)",
+                            k.name()
+                        ));
+                    }
+                };
+                (l, ty)
+            }
+            Expr::Ct(k, dir) => {
+                let ty = super::normalize::ct_type(*k, fam_l3)?;
+                let d = dir.unwrap_or(0);
+                let l = match k {
+                    CtKey::State => Load::CtState,
+                    CtKey::Status => Load::CtStatus,
+                    CtKey::Direction => Load::CtDir,
+                    CtKey::Mark => Load::CtMark,
+                    CtKey::L3proto => Load::CtL3proto,
+                    CtKey::Protocol => Load::CtProto,
+                    CtKey::Saddr | CtKey::IpSaddr | CtKey::Ip6Saddr => {
+                        Load::CtAddr { dir: d, src: true }
+                    }
+                    CtKey::Daddr | CtKey::IpDaddr | CtKey::Ip6Daddr => {
+                        Load::CtAddr { dir: d, src: false }
+                    }
+                    CtKey::ProtoSrc => Load::CtPort { dir: d, src: true },
+                    CtKey::ProtoDst => Load::CtPort { dir: d, src: false },
+                    CtKey::Helper => Load::CtHelper,
+                    _ => {
+                        return Err(format!(
+                            "unsupported: ct {} (not evaluated by the simulator)",
+                            k.name()
+                        ));
+                    }
+                };
+                (l, ty)
+            }
+            Expr::Numgen {
+                random,
+                modulus,
+                offset,
+            } => {
+                self.numgens.push(NumgenSpec {
+                    random: *random,
+                    modulus: *modulus,
+                    offset: *offset,
+                });
+                (
+                    Load::Numgen(self.numgens.len() as u32 - 1),
+                    DType::Integer(32),
+                )
+            }
+            Expr::Jhash {
+                expr,
+                modulus,
+                seed,
+                offset,
+            } => {
+                let parts: Vec<&Expr> = match &**expr {
+                    Expr::Concat(p) => p.iter().collect(),
+                    e => vec![e],
+                };
+                let mut arr = [dummy_src(); 4];
+                for (i, p) in parts.iter().enumerate().take(4) {
+                    arr[i] = self.src_of(p, sc)?;
+                }
+                self.jhashes.push(JhashSpec {
+                    nparts: parts.len().min(4) as u8,
+                    parts: arr,
+                    modulus: *modulus,
+                    seed: seed.unwrap_or(sc.seed),
+                    offset: *offset,
+                });
+                (
+                    Load::Jhash(self.jhashes.len() as u32 - 1),
+                    DType::Integer(32),
+                )
+            }
+            Expr::Symhash { modulus, offset } => {
+                self.jhashes.push(JhashSpec {
+                    nparts: 0,
+                    parts: [dummy_src(); 4],
+                    modulus: *modulus,
+                    seed: sc.seed,
+                    offset: *offset,
+                });
+                (
+                    Load::Symhash(self.jhashes.len() as u32 - 1),
+                    DType::Integer(32),
+                )
+            }
+            Expr::Fib { flags, result } => {
+                let ty = match result {
+                    FibResult::Oif => DType::Ifindex,
+                    FibResult::Oifname => DType::Ifname,
+                    FibResult::Type => DType::FibAddrType,
+                };
+                (
+                    Load::Fib {
+                        flags: *flags,
+                        result: *result,
+                    },
+                    ty,
+                )
+            }
+            other => return Err(format!("unsupported: expression {other} as a selector")),
+        })
+    }
+
+    /// Compiles a selector with binary operations into a [`Src`].
+    pub fn src_of(&mut self, e: &Expr, sc: &TableScope) -> R<Src> {
+        match e {
+            Expr::Binop(op, a, b) => {
+                let mut s = self.src_of(a, sc)?;
+                let Expr::Value(Value { v: c, .. }) = **b else {
+                    return Err("unsupported: binary operation between two selectors".into());
+                };
+                let x = &mut s.xf;
+                if x.shl != 0 || x.shr != 0 {
+                    return Err("unsupported: bitwise operation after a shift".into());
+                }
+                match op {
+                    BinOp::And => {
+                        x.and &= c;
+                        x.xor &= c;
+                    }
+                    BinOp::Or => {
+                        x.and &= !c;
+                        x.xor = (x.xor & !c) | c;
+                    }
+                    BinOp::Xor => x.xor ^= c,
+                    BinOp::Shl => x.shl = c as u8,
+                    BinOp::Shr => x.shr = c as u8,
+                }
+                Ok(s)
+            }
+            Expr::Value(v) => Ok(Src {
+                load: Load::Const(v.v),
+                xf: Xf::ident(width_mask(v.ty)),
+                bytes: bytes_of(v.ty),
+            }),
+            e => {
+                let (l, ty) = self.load_of(e, sc)?;
+                Ok(Src {
+                    load: l,
+                    xf: Xf::ident(width_mask(ty)),
+                    bytes: bytes_of(ty),
+                })
+            }
+        }
+    }
+
+    /// Compiles a lookup key.
+    pub fn key_of(&mut self, e: &Expr, sc: &TableScope) -> R<u32> {
+        let parts: Vec<&Expr> = match e {
+            Expr::Concat(p) => p.iter().collect(),
+            e => vec![e],
+        };
+        if parts.len() > 4 {
+            return Err("unsupported: concatenation of more than 4 fields".into());
+        }
+        let mut arr = [dummy_src(); 4];
+        for (i, p) in parts.iter().enumerate() {
+            arr[i] = self.src_of(p, sc)?;
+        }
+        self.keys.push(KeySpec {
+            n: parts.len() as u8,
+            parts: arr,
+        });
+        Ok(self.keys.len() as u32 - 1)
+    }
+
+    /// Compiles set elements into a [`CSet`].
+    pub fn build_set(
+        &mut self,
+        nparts: usize,
+        key_bits: u32,
+        elems: &[SetElem],
+        data_of: &mut dyn FnMut(&Expr) -> R<CData>,
+        dynamic: bool,
+    ) -> R<u32> {
+        if nparts > 4 {
+            return Err("unsupported: concatenation of more than 4 fields".into());
+        }
+        let mut s = CSet {
+            kind: SetKind::Hash,
+            nparts: nparts as u8,
+            exact: FxHashMap::default(),
+            intervals1: Vec::new(),
+            intervals_n: Vec::new(),
+            wildcard: None,
+            data: Vec::with_capacity(elems.len()),
+            dynamic: None,
+            timeout_ms: None,
+            max_size: 0,
+        };
+        let mut interval = false;
+        for el in elems {
+            let idx = s.data.len() as u32;
+            s.data.push(match &el.data {
+                Some(d) => data_of(d)?,
+                None => CData::None,
+            });
+            if matches!(el.key, Expr::Wildcard) {
+                s.wildcard = Some(idx);
+                continue;
+            }
+            let mut ranges = [(0u128, 0u128); 4];
+            let parts: Vec<&Expr> = match &el.key {
+                Expr::Concat(p) => p.iter().collect(),
+                k => vec![k],
+            };
+            if parts.len() != nparts {
+                return Err("element does not match the set's key".into());
+            }
+            let mut is_range = false;
+            for (i, p) in parts.iter().enumerate() {
+                let (lo, hi) = range_of(p)?;
+                if lo != hi {
+                    is_range = true;
+                }
+                ranges[i] = (lo, hi);
+            }
+            if is_range {
+                interval = true;
+                if nparts == 1 {
+                    s.intervals1.push((ranges[0].0, ranges[0].1, idx));
+                } else {
+                    s.intervals_n.push((ranges, idx));
+                }
+            } else {
+                let mut k = [0u128; 4];
+                for i in 0..nparts {
+                    k[i] = ranges[i].0;
+                }
+                s.exact.insert(k, idx);
+            }
+        }
+        s.intervals1.sort_by_key(|e| (e.0, e.1));
+        // merge overlapping intervals of plain sets; overlaps in maps are errors
+        let mut merged: Vec<(u128, u128, u32)> = Vec::with_capacity(s.intervals1.len());
+        for e in s.intervals1.drain(..) {
+            if let Some(last) = merged.last_mut()
+                && e.0 <= last.1
+            {
+                if s.data[e.2 as usize] != s.data[last.2 as usize] {
+                    return Err("conflicting intervals specified".into());
+                }
+                last.1 = last.1.max(e.1);
+                continue;
+            }
+            merged.push(e);
+        }
+        // exact elements inside an interval set are ranges of size one for the search
+        if !merged.is_empty() && nparts == 1 {
+            for (k, i) in s.exact.iter() {
+                merged.push((k[0], k[0], *i));
+            }
+            s.exact.clear();
+            merged.sort_by_key(|e| (e.0, e.1));
+            let mut m2: Vec<(u128, u128, u32)> = Vec::with_capacity(merged.len());
+            for e in merged {
+                if let Some(last) = m2.last_mut()
+                    && e.0 <= last.1
+                {
+                    last.1 = last.1.max(e.1);
+                    continue;
+                }
+                m2.push(e);
+            }
+            merged = m2;
+        }
+        s.intervals1 = merged;
+        s.kind = if nparts > 1 && (interval || !s.intervals_n.is_empty()) {
+            SetKind::Pipapo
+        } else if interval {
+            SetKind::Rbtree
+        } else if nparts == 1 && key_bits <= 16 {
+            SetKind::Bitmap
+        } else {
+            SetKind::Hash
+        };
+        if dynamic {
+            let n = self.sets.iter().filter(|x| x.dynamic.is_some()).count() as u32;
+            s.dynamic = Some(n);
+        }
+        self.sets.push(s);
+        Ok(self.sets.len() as u32 - 1)
+    }
+
+    /// Limit spec from a statement (kernel `nft_limit_init`).
+    pub fn limit_spec(l: &LimitStmt) -> LimitSpec {
+        let nsecs = l.per_secs.saturating_mul(1_000_000_000);
+        let bytes = l.unit == LimitUnit::Bytes;
+        let burst = if !bytes && l.burst == 0 { 5 } else { l.burst };
+        let rate = l.rate.max(1);
+        let tokens_max = if bytes {
+            ((nsecs as u128 * (rate as u128 + burst as u128)) / rate as u128) as u64
+        } else {
+            (nsecs / rate).saturating_mul(burst)
+        };
+        LimitSpec {
+            rate,
+            nsecs,
+            tokens_max,
+            bytes,
+            invert: l.over,
+        }
+    }
+}
+
+/// Low/high of a set element part.
+pub fn range_of(e: &Expr) -> R<(u128, u128)> {
+    match e {
+        Expr::Value(v) => Ok((v.v, v.v)),
+        Expr::Prefix(a, len) => {
+            let Expr::Value(v) = **a else {
+                return Err("invalid prefix".into());
+            };
+            let bits = v.ty.bits();
+            let host = if bits - len >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << (bits - len)) - 1
+            };
+            Ok((v.v & !host, (v.v | host) & v.ty.mask()))
+        }
+        Expr::Range(a, b) => {
+            let (Expr::Value(x), Expr::Value(y)) = (&**a, &**b) else {
+                return Err("invalid range".into());
+            };
+            Ok((x.v, y.v))
+        }
+        other => Err(format!("unsupported: set element {other}")),
+    }
+}
+
+fn dummy_src() -> Src {
+    Src {
+        load: Load::MetaMark,
+        xf: Xf::ident(0),
+        bytes: 0,
+    }
+}
