@@ -210,8 +210,12 @@ pub struct Conn {
     pub bytes: [u64; 2],
     /// NAT binding, once set up.
     pub nat: NatBinding,
-    /// Whether the NAT chains have run for this connection (only the first packet's do).
-    pub nat_done: bool,
+    /// Whether the NAT chains have run for this connection's DNAT (prerouting) and SNAT
+    /// (postrouting/input) manipulations: only the first packet's do (`nf_nat_initialized`).
+    pub nat_done: [bool; 2],
+    /// The caller's per-connection record index (`u32::MAX` = none); reported in
+    /// [`Conntrack::dead_records`] when the entry goes away.
+    pub rec: u32,
     live: bool,
 }
 
@@ -339,6 +343,8 @@ pub struct Conntrack {
     gc_cursor: usize,
     /// Statistics.
     pub stats: CtStats,
+    /// Record indexes ([`Conn::rec`]) of entries removed since the caller last drained this.
+    pub dead_records: Vec<u32>,
 }
 
 /// The ICMP type that answers a query type (`invmap`), for ICMP and ICMPv6.
@@ -436,6 +442,7 @@ impl Conntrack {
             live: 0,
             gc_cursor: 0,
             stats: CtStats::default(),
+            dead_records: Vec::new(),
         }
     }
 
@@ -501,6 +508,9 @@ impl Conntrack {
             return;
         }
         c.live = false;
+        if c.rec != u32::MAX {
+            self.dead_records.push(c.rec);
+        }
         let (o, r, confirmed) = (c.orig, c.reply, c.status & status::CONFIRMED != 0);
         if confirmed {
             if self.map.get(&o).map(|e| e.0) == Some(id) {
@@ -797,7 +807,8 @@ impl Conntrack {
             packets: [0; 2],
             bytes: [0; 2],
             nat: NatBinding::default(),
-            nat_done: false,
+            nat_done: [false; 2],
+            rec: u32::MAX,
             live: true,
         });
         self.stats.created += 1;
