@@ -1,7 +1,8 @@
 //! A kernel oracle: replays a trace through the real Linux nftables/conntrack in network
 //! namespaces and reads back per-rule counters, for comparison with `offsim rules eval`.
 //!
-//! Topology (as in `../shared/oracle/kernel-replay.sh`, rewritten here in Rust):
+//! Single-sided topology ([`Sides::Single`], as in `../shared/oracle/kernel-replay.sh`,
+//! rewritten here in Rust): every packet enters FW on the LAN interface.
 //!
 //! ```text
 //! netns SRC                     netns FW (forwarding, ruleset)                 netns DST
@@ -9,32 +10,74 @@
 //! tcpreplay -i s0              via a PERMANENT neighbour on OIF                 netdev drop
 //! ```
 //!
+//! Two-sided topology ([`Sides::Flow`] or [`Sides::Lan`]), as a router sees traffic: each
+//! packet is put on the LAN or the WAN side by `offsim::sides::SideSplitter` (the very
+//! classification offsim uses), so the reply direction of a flow enters FW on OIF. Both veth
+//! peers live in SRC and one pinned tcpreplay sends both sides in trace order
+//! (`tcpprep --mac=<s0>` builds the cache, `tcpreplay -i s0 -I d0 -c cache`). FW routes what
+//! enters on OIF back out of IIF (`ip rule iif OIF lookup 200`, default route via a
+//! PERMANENT neighbour on IIF) and has host routes via IIF for every LAN-side address: the
+//! flowtable's reverse-route lookup for IPv6 ignores the input interface
+//! (`ip6_route_output_flags_noref()` sets `flowi6_iif = LOOPBACK_IFINDEX`), so the route back
+//! to a LAN host must follow from its address alone.
+//!
+//! ```text
+//! netns SRC                           netns FW
+//! [s0] ------veth------ [IIF]   LAN side in, replies out
+//! [d0] ------veth------ [OIF]   WAN side in, LAN-side packets out
+//! ```
+//!
 //! The trace is prepared first ([`prep_pcap`]): Ethernet framing with FW's MAC as destination,
 //! VLAN/PPPoE stripped, non-IP dropped, snap-truncated packets zero-padded to their IP length,
 //! IPv4 header checksums fixed, optionally retimed. Conntrack runs with
 //! `nf_conntrack_checksum=0`, as offsim does by default. Rules without a counter get one
 //! just before their first terminal statement (offsim's implicit counter); each base chain
-//! gets an appended `counter` rule that measures its policy. Needs root, `ip`, `nft` and
-//! `tcpreplay`; callers skip when [`available`] says no.
+//! gets an appended `counter` rule that measures its policy. Census counters count what
+//! enters FW on each interface, what reaches prerouting, and (netdev sinks on s0 and d0)
+//! what FW sends out of each side. Needs root, `ip`, `nft` and `tcpreplay` (and `tcpprep`
+//! for two-sided replay); callers skip when [`available`] says no. [`vm`] runs the same
+//! harness inside a Debian 6.1 VM, whose kernel has `nf_flow_table`.
 
 #![allow(dead_code)]
 
+pub mod vm;
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use offsim::sides::{Prefix, Side, SideSplitter};
 use offsim_traces::meta::NetKind;
 use offsim_traces::parse::{LinkType, parse_frame};
 use offsim_traces::pcap::{PcapWriter, TraceReader};
 use offsim_traces::time::SimTime;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+/// Which side of the router each packet enters on: `Single` (all on the LAN interface),
+/// `Flow` (first packet of a flow on LAN, its reverse on WAN, ICMP errors opposite to the flow
+/// they quote, new flows between known address pairs on that pair's side) or
+/// `Lan(prefixes)` (source inside a prefix = LAN). The library type, so that offsim and the
+/// oracle classify identically.
+pub type Sides = offsim::sides::SideMode;
 
 const POLICY_TAG: &str = "__offsim_policy__";
 const MAC_IN: &str = "02:6f:66:00:00:01";
 const MAC_OUT: &str = "02:6f:66:00:00:02";
 const MAC_S0: &str = "02:6f:66:00:00:10";
 const MAC_D0: &str = "02:6f:66:00:00:20";
+/// Next hops of FW: towards DST/WAN (OIF) and, two-sided, back towards the LAN (IIF). Their
+/// MACs are pinned by PERMANENT neighbour entries, so FW never needs ARP or ND.
+const GW4_WAN: &str = "169.254.255.2";
+const GW6_WAN: &str = "fe80::6b72:2";
+const GW4_LAN: &str = "169.254.255.1";
+const GW6_LAN: &str = "fe80::6b72:1";
+/// Routing table for packets that enter on OIF (two-sided).
+const REPLY_TABLE: &str = "200";
+const CENSUS_PRIO: &str = "-2147483648";
 
 /// Why the oracle cannot run here, if it cannot.
 pub fn available() -> Result<(), String> {
@@ -57,7 +100,11 @@ pub fn available() -> Result<(), String> {
         }
     }
     // Network namespaces must be creatable (containers may forbid it).
-    let ns = format!("osim-probe-{}", std::process::id());
+    let ns = format!(
+        "osim-probe-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    );
     let ok = run("ip", &["netns", "add", &ns]).is_ok();
     let _ = run("ip", &["netns", "del", &ns]);
     if !ok {
@@ -125,9 +172,14 @@ impl Netns {
         a.extend_from_slice(args);
         run_stdin("ip", &a, input)
     }
-    fn sysctl(&self, key: &str, val: &str) -> Result<(), String> {
-        let path = format!("/proc/sys/{key}");
-        self.exec(&["sh", "-c", &format!("printf %s '{val}' > '{path}'")])?;
+    /// Sets sysctls (`key` relative to /proc/sys) in one shell, stopping at the first error.
+    /// One process instead of one per key: process creation dominates under qemu TCG.
+    fn sysctls(&self, kv: &[(String, String)]) -> Result<(), String> {
+        let mut script = String::from("set -e\n");
+        for (k, v) in kv {
+            let _ = writeln!(script, "printf %s '{v}' > '/proc/sys/{k}'");
+        }
+        self.exec(&["sh", "-c", &script])?;
         Ok(())
     }
 }
@@ -138,8 +190,15 @@ impl Drop for Netns {
     }
 }
 
+/// Runs `ip -n <ns> args…`.
+fn ipn(ns: &Netns, args: &[&str]) -> Result<String, String> {
+    let mut a = vec!["-n", &ns.0];
+    a.extend_from_slice(args);
+    run("ip", &a)
+}
+
 /// Conntrack sysctls for the router.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Sysctls {
     /// `nf_conntrack_tcp_loose`.
     pub tcp_loose: bool,
@@ -160,7 +219,7 @@ impl Default for Sysctls {
 }
 
 /// Per-rule counters as `offsim rules eval --json` prints them.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RuleCount {
     /// family.
     pub family: String,
@@ -174,10 +233,14 @@ pub struct RuleCount {
     pub packets: u64,
     /// First counter's bytes.
     pub bytes: u64,
+    /// Every counter statement of the rule in order, anonymous and named (a named one reads
+    /// the named counter object), as (packets, bytes). A rule such as
+    /// `counter flow add @ft counter` has two: packets evaluated, and flowtable entries added.
+    pub counters: Vec<(u64, u64)>,
 }
 
 /// Per-base-chain policy counters.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PolicyCount {
     /// family.
     pub family: String,
@@ -192,26 +255,69 @@ pub struct PolicyCount {
 }
 
 /// The oracle's result.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelResult {
     /// Rules, in ruleset order.
     pub rules: Vec<RuleCount>,
     /// Base chains.
     pub policies: Vec<PolicyCount>,
-    /// Packets tcpreplay sent.
+    /// Packets tcpreplay sent (both sides).
     pub sent: u64,
-    /// Packets counted at FW's ingress.
+    /// Packets put on the LAN side (sent towards IIF).
+    pub sent_lan: u64,
+    /// Packets put on the WAN side (sent towards OIF; 0 when single-sided).
+    pub sent_wan: u64,
+    /// Packets counted at FW's ingress, both interfaces.
     pub ingress: u64,
+    /// Of which on IIF.
+    pub ingress_lan: u64,
+    /// Of which on OIF.
+    pub ingress_wan: u64,
+    /// Packets that reached FW's prerouting hook (a census chain at priority INT_MIN). Frames
+    /// forwarded by a flowtable never do.
+    pub prerouting: u64,
+    /// Frames FW sent out of IIF (towards the LAN: forwarded replies).
+    pub out_lan: u64,
+    /// Frames FW sent out of OIF (towards the WAN).
+    pub out_wan: u64,
+    /// The kernel release the result comes from (`uname -r`).
+    pub kernel: String,
+}
+
+impl KernelResult {
+    /// Frames that entered FW but never reached prerouting: forwarded by a flowtable, or
+    /// dropped by `ip_rcv`/`ipv6_rcv` or a netdev ingress chain.
+    pub fn not_at_prerouting(&self) -> u64 {
+        self.ingress.saturating_sub(self.prerouting)
+    }
+
+    /// The rule at `index` of `family table chain`.
+    pub fn rule(&self, family: &str, table: &str, chain: &str, index: usize) -> Option<&RuleCount> {
+        self.rules.iter().find(|r| {
+            r.family == family && r.table == table && r.chain == chain && r.index == index
+        })
+    }
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ReplayStats {
+    sent: u64,
+    lan: u64,
+    wan: u64,
+}
 
 /// A router namespace triple with the ruleset loaded.
 pub struct Router {
     src: Netns,
     fw: Netns,
-    dst: Netns,
+    /// DST (single-sided only; two-sided, both peers live in SRC).
+    dst: Option<Netns>,
     iif: String,
+    oif: String,
+    sides: Sides,
+    stats: Cell<ReplayStats>,
 }
 
 fn has_key(v: &Value, k: &str) -> bool {
@@ -237,39 +343,72 @@ const TERMINAL: &[&str] = &[
     "fwd",
 ];
 
-/// Adds a counter before the first terminal statement of every rule without one.
-fn add_counters(dump: &Value) -> Value {
-    let mut cmds = vec![json!({"flush": {"ruleset": null}})];
+/// `replace rule` commands that add a counter before the first terminal statement of every
+/// rule without one (`None` when every rule has a counter). Rules are replaced in place by
+/// handle, so nothing else of the ruleset (flowtables, sets, objects) takes a round trip
+/// through nft's JSON.
+fn add_counters(dump: &Value) -> Option<Value> {
+    let mut cmds = Vec::new();
     for o in dump["nftables"].as_array().into_iter().flatten() {
-        if has_key(o, "metainfo") {
+        let Some(r) = o.get("rule") else { continue };
+        let Some(expr) = r["expr"].as_array() else {
+            continue;
+        };
+        if expr.iter().any(|e| has_key(e, "counter")) {
             continue;
         }
-        let mut o = o.clone();
-        if let Some(r) = o.get_mut("rule") {
-            r.as_object_mut().expect("rule object").remove("handle");
-            let expr = r["expr"].as_array_mut().expect("rule expr");
-            if !expr.iter().any(|e| has_key(e, "counter")) {
-                let at = expr
-                    .iter()
-                    .position(|e| TERMINAL.iter().any(|k| has_key(e, k)))
-                    .unwrap_or(expr.len());
-                expr.insert(at, json!({"counter": {"packets": 0, "bytes": 0}}));
-            }
-        } else if let Some(obj) = o.as_object_mut() {
-            for (_, v) in obj.iter_mut() {
-                if let Some(m) = v.as_object_mut() {
-                    m.remove("handle");
-                }
+        let mut r = r.clone();
+        let expr = r["expr"].as_array_mut().expect("rule expr");
+        let at = expr
+            .iter()
+            .position(|e| TERMINAL.iter().any(|k| has_key(e, k)))
+            .unwrap_or(expr.len());
+        expr.insert(at, json!({"counter": {"packets": 0, "bytes": 0}}));
+        cmds.push(json!({"replace": {"rule": r}}));
+    }
+    (!cmds.is_empty()).then(|| json!({ "nftables": cmds }))
+}
+
+/// The first counter of a chain of `table` in a `nft -j list` dump, as (packets, bytes).
+fn chain_counter(dump: &Value, table: &str, chain: &str) -> (u64, u64) {
+    for o in dump["nftables"].as_array().into_iter().flatten() {
+        let Some(r) = o.get("rule") else { continue };
+        if r["table"] != table || r["chain"] != chain {
+            continue;
+        }
+        for e in r["expr"].as_array().into_iter().flatten() {
+            if let Some(Value::Object(c)) = e.get("counter") {
+                return (
+                    c["packets"].as_u64().unwrap_or(0),
+                    c["bytes"].as_u64().unwrap_or(0),
+                );
             }
         }
-        cmds.push(json!({"add": o}));
     }
-    json!({ "nftables": cmds })
+    (0, 0)
+}
+
+fn list_json(ns: &Netns, what: &[&str]) -> Result<Value, String> {
+    let mut a = vec!["nft", "-j", "list"];
+    a.extend_from_slice(what);
+    serde_json::from_str(&ns.exec(&a)?).map_err(|e| format!("nft -j list: {e}"))
 }
 
 impl Router {
-    /// Builds the topology and loads `ruleset` (text or JSON) into FW.
+    /// Builds the single-sided topology and loads `ruleset` (text or JSON) into FW.
     pub fn new(ruleset: &str, iif: &str, oif: &str, sys: &Sysctls) -> Result<Router, String> {
+        Router::with_sides(ruleset, iif, oif, sys, Sides::Single)
+    }
+
+    /// Builds the topology for `sides` (see the module docs) and loads `ruleset` into FW.
+    pub fn with_sides(
+        ruleset: &str,
+        iif: &str,
+        oif: &str,
+        sys: &Sysctls,
+        sides: Sides,
+    ) -> Result<Router, String> {
+        let two = sides != Sides::Single;
         let id = format!(
             "{}-{}",
             std::process::id(),
@@ -277,138 +416,130 @@ impl Router {
         );
         let src = Netns::new(format!("osim-src-{id}"))?;
         let fw = Netns::new(format!("osim-fw-{id}"))?;
-        let dst = Netns::new(format!("osim-dst-{id}"))?;
-        for ns in [&src, &dst] {
-            ns.sysctl("net/ipv6/conf/all/disable_ipv6", "1")?;
-            ns.sysctl("net/ipv6/conf/default/disable_ipv6", "1")?;
+        let dst = if two {
+            None
+        } else {
+            Some(Netns::new(format!("osim-dst-{id}"))?)
+        };
+        let wan_ns = dst.as_ref().unwrap_or(&src);
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        for ns in [Some(&src), dst.as_ref()].into_iter().flatten() {
+            ns.sysctls(&[
+                kv("net/ipv6/conf/all/disable_ipv6", "1"),
+                kv("net/ipv6/conf/default/disable_ipv6", "1"),
+            ])?;
         }
+        // Before the interfaces exist, so that `default` applies to them.
+        let mut early = Vec::new();
         for k in ["all", "default"] {
-            fw.sysctl(&format!("net/ipv6/conf/{k}/addr_gen_mode"), "1")?;
-            fw.sysctl(&format!("net/ipv6/conf/{k}/accept_ra"), "0")?;
-            fw.sysctl(&format!("net/ipv6/conf/{k}/autoconf"), "0")?;
-            fw.sysctl(&format!("net/ipv6/conf/{k}/accept_dad"), "0")?;
-            fw.sysctl(&format!("net/ipv6/conf/{k}/router_solicitations"), "0")?;
-            fw.sysctl(&format!("net/ipv4/conf/{k}/rp_filter"), "0")?;
-            fw.sysctl(&format!("net/ipv4/conf/{k}/accept_local"), "1")?;
-            fw.sysctl(&format!("net/ipv4/conf/{k}/send_redirects"), "0")?;
+            early.push(kv(&format!("net/ipv6/conf/{k}/addr_gen_mode"), "1"));
+            early.push(kv(&format!("net/ipv6/conf/{k}/accept_ra"), "0"));
+            early.push(kv(&format!("net/ipv6/conf/{k}/autoconf"), "0"));
+            early.push(kv(&format!("net/ipv6/conf/{k}/accept_dad"), "0"));
+            early.push(kv(&format!("net/ipv6/conf/{k}/router_solicitations"), "0"));
+            early.push(kv(&format!("net/ipv4/conf/{k}/rp_filter"), "0"));
+            early.push(kv(&format!("net/ipv4/conf/{k}/accept_local"), "1"));
+            early.push(kv(&format!("net/ipv4/conf/{k}/send_redirects"), "0"));
         }
-        run(
-            "ip",
-            &[
-                "-n", &fw.0, "link", "add", iif, "address", MAC_IN, "type", "veth", "peer", "name",
-                "s0", "netns", &src.0, "address", MAC_S0,
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "-n", &fw.0, "link", "add", oif, "address", MAC_OUT, "type", "veth", "peer",
-                "name", "d0", "netns", &dst.0, "address", MAC_D0,
-            ],
-        )?;
-        for i in [iif, oif] {
-            fw.sysctl(&format!("net/ipv4/conf/{i}/rp_filter"), "0")?;
-            run("ip", &["-n", &fw.0, "link", "set", i, "multicast", "off"])?;
+        fw.sysctls(&early)?;
+        // FW's interfaces, addressing and routes, as one `ip -batch`.
+        let mut b = String::new();
+        #[rustfmt::skip]
+        let _ = writeln!(b, "link add {iif} address {MAC_IN} type veth peer name s0 netns {} address {MAC_S0}", src.0);
+        #[rustfmt::skip]
+        let _ = writeln!(b, "link add {oif} address {MAC_OUT} type veth peer name d0 netns {} address {MAC_D0}", wan_ns.0);
+        // No multicast: with forwarding on, the kernel would join ff02::2 and send MLD
+        // reports of its own.
+        let _ = writeln!(b, "link set {iif} multicast off");
+        let _ = writeln!(b, "link set {oif} multicast off");
+        let _ = writeln!(b, "link set lo up");
+        let _ = writeln!(b, "link set {iif} up");
+        let _ = writeln!(b, "link set {oif} up");
+        let _ = writeln!(
+            b,
+            "neigh replace {GW4_WAN} lladdr {MAC_D0} dev {oif} nud permanent"
+        );
+        let _ = writeln!(b, "route replace default via {GW4_WAN} dev {oif} onlink");
+        let _ = writeln!(
+            b,
+            "neigh replace {GW6_WAN} lladdr {MAC_D0} dev {oif} nud permanent"
+        );
+        let _ = writeln!(b, "route replace ::/0 via {GW6_WAN} dev {oif}");
+        if two {
+            // What enters on OIF (the reply direction) goes back out of IIF. The rule also
+            // serves the flowtable's IPv4 reverse-route lookup, which sets iif to the forward
+            // direction's output device; IPv6 needs the host routes added by `replay`.
+            let t = REPLY_TABLE;
+            #[rustfmt::skip]
+            let _ = writeln!(b, "neigh replace {GW4_LAN} lladdr {MAC_S0} dev {iif} nud permanent");
+            let _ = writeln!(
+                b,
+                "route replace 0.0.0.0/0 via {GW4_LAN} dev {iif} onlink table {t}"
+            );
+            let _ = writeln!(b, "rule add iif {oif} lookup {t} pref 100");
+            let _ = writeln!(
+                b,
+                "neigh replace {GW6_LAN} lladdr {MAC_S0} dev {iif} nud permanent"
+            );
+            let _ = writeln!(b, "route replace ::/0 via {GW6_LAN} dev {iif} table {t}");
         }
-        fw.sysctl("net/ipv4/icmp_ratelimit", "0")?;
-        fw.sysctl("net/ipv6/icmp/ratelimit", "0")?;
-        fw.sysctl("net/ipv4/ip_forward", "1")?;
-        fw.sysctl("net/ipv6/conf/all/forwarding", "1")?;
-        fw.sysctl(
-            "net/netfilter/nf_conntrack_tcp_loose",
-            if sys.tcp_loose { "1" } else { "0" },
-        )?;
-        fw.sysctl(
-            "net/netfilter/nf_conntrack_tcp_be_liberal",
-            if sys.tcp_be_liberal { "1" } else { "0" },
-        )?;
-        fw.sysctl("net/netfilter/nf_conntrack_checksum", "0")?;
-        for (k, v) in &sys.extra {
-            fw.sysctl(k, v)?;
+        run_stdin("ip", &["-n", &fw.0, "-batch", "-"], &b)?;
+        if two {
+            // Batch lines take no options, and a rule's family comes from `-6`.
+            #[rustfmt::skip]
+            ipn(&fw, &["-6", "rule", "add", "iif", oif, "lookup", REPLY_TABLE, "pref", "100"])?;
         }
-        run("ip", &["-n", &fw.0, "link", "set", "lo", "up"])?;
-        for i in [iif, oif] {
-            run("ip", &["-n", &fw.0, "link", "set", i, "up"])?;
-        }
-        run("ip", &["-n", &src.0, "link", "set", "s0", "up"])?;
-        run("ip", &["-n", &dst.0, "link", "set", "d0", "up"])?;
-        run(
-            "ip",
-            &[
-                "-n",
-                &fw.0,
-                "neigh",
-                "replace",
-                "169.254.255.2",
-                "lladdr",
-                MAC_D0,
-                "dev",
-                oif,
-                "nud",
-                "permanent",
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "-n",
-                &fw.0,
-                "route",
-                "replace",
-                "default",
-                "via",
-                "169.254.255.2",
-                "dev",
-                oif,
-                "onlink",
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "-n",
-                &fw.0,
-                "-6",
-                "neigh",
-                "replace",
-                "fe80::6b72:2",
-                "lladdr",
-                MAC_D0,
-                "dev",
-                oif,
-                "nud",
-                "permanent",
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "-n",
-                &fw.0,
-                "-6",
-                "route",
-                "replace",
-                "default",
-                "via",
-                "fe80::6b72:2",
-                "dev",
-                oif,
-            ],
-        )?;
-        for (ns, dev) in [(&dst, "d0"), (&src, "s0")] {
-            ns.exec_stdin(
+        ipn(&src, &["link", "set", "s0", "up"])?;
+        ipn(wan_ns, &["link", "set", "d0", "up"])?;
+        let bit = |b: bool| if b { "1" } else { "0" };
+        let mut late = vec![
+            kv(&format!("net/ipv4/conf/{iif}/rp_filter"), "0"),
+            kv(&format!("net/ipv4/conf/{oif}/rp_filter"), "0"),
+            kv("net/ipv4/icmp_ratelimit", "0"),
+            kv("net/ipv6/icmp/ratelimit", "0"),
+            kv("net/ipv4/ip_forward", "1"),
+            kv("net/ipv6/conf/all/forwarding", "1"),
+            kv("net/netfilter/nf_conntrack_tcp_loose", bit(sys.tcp_loose)),
+            kv(
+                "net/netfilter/nf_conntrack_tcp_be_liberal",
+                bit(sys.tcp_be_liberal),
+            ),
+            kv("net/netfilter/nf_conntrack_checksum", "0"),
+        ];
+        late.extend(sys.extra.iter().cloned());
+        fw.sysctls(&late)?;
+        // Sinks: what FW sends out of either side is counted and dropped at netdev ingress of
+        // the peer, before any IP processing, so nothing ever answers.
+        let sink = |dev: &str, chain: &str| {
+            format!(
+                "chain {chain} {{ type filter hook ingress device \"{dev}\" priority {CENSUS_PRIO}; policy drop; counter drop; }}\n"
+            )
+        };
+        if two {
+            src.exec_stdin(
                 &["nft", "-f", "-"],
                 &format!(
-                    "table netdev __osim {{ chain sink {{ type filter hook ingress device \"{dev}\" priority -2147483648; policy drop; counter drop; }}; }}\n"
+                    "table netdev __osim {{\n{}{}}}\n",
+                    sink("s0", "sink_lan"),
+                    sink("d0", "sink_wan")
                 ),
+            )?;
+        } else {
+            src.exec_stdin(
+                &["nft", "-f", "-"],
+                &format!("table netdev __osim {{\n{}}}\n", sink("s0", "sink_lan")),
+            )?;
+            wan_ns.exec_stdin(
+                &["nft", "-f", "-"],
+                &format!("table netdev __osim {{\n{}}}\n", sink("d0", "sink_wan")),
             )?;
         }
         // The caller's ruleset, then counters everywhere, then the policy probes.
         fw.exec_stdin(&["nft", "-f", "-"], ruleset)?;
-        let dump: Value = serde_json::from_str(&fw.exec(&["nft", "-j", "list", "ruleset"])?)
-            .map_err(|e| e.to_string())?;
-        let counted = add_counters(&dump);
-        fw.exec_stdin(&["nft", "-j", "-f", "-"], &counted.to_string())?;
+        let dump = list_json(&fw, &["ruleset"])?;
+        if let Some(counted) = add_counters(&dump) {
+            fw.exec_stdin(&["nft", "-j", "-f", "-"], &counted.to_string())?;
+        }
         let mut adds = Vec::new();
         for o in dump["nftables"].as_array().into_iter().flatten() {
             if let Some(c) = o.get("chain")
@@ -425,12 +556,19 @@ impl Router {
                 &json!({ "nftables": adds }).to_string(),
             )?;
         }
-        // Census and the output drop (packets FW generates are not counted).
+        // Census (loaded after the caller's ruleset, which may `flush ruleset`), and the
+        // output drop: packets FW generates itself are not counted anywhere.
         fw.exec_stdin(
             &["nft", "-f", "-"],
             &format!(
-                "table netdev __osim {{ chain census_ingress {{ type filter hook ingress device \"{iif}\" priority -2147483648; policy accept; counter; }}; }}\n\
-                 table inet __osim {{ chain census_output {{ type filter hook output priority -2147483648; policy accept; counter drop; }}; }}\n"
+                "table netdev __osim {{\n\
+                 chain census_lan {{ type filter hook ingress device \"{iif}\" priority {CENSUS_PRIO}; policy accept; counter; }}\n\
+                 chain census_wan {{ type filter hook ingress device \"{oif}\" priority {CENSUS_PRIO}; policy accept; counter; }}\n\
+                 }}\n\
+                 table inet __osim {{\n\
+                 chain census_prerouting {{ type filter hook prerouting priority {CENSUS_PRIO}; policy accept; counter; }}\n\
+                 chain census_output {{ type filter hook output priority {CENSUS_PRIO}; policy accept; counter drop; }}\n\
+                 }}\n"
             ),
         )?;
         Ok(Router {
@@ -438,37 +576,120 @@ impl Router {
             fw,
             dst,
             iif: iif.to_string(),
+            oif: oif.to_string(),
+            sides,
+            stats: Cell::new(ReplayStats::default()),
         })
     }
 
-    /// Replays a prepared pcap (see [`prep_pcap`]) at `pps` packets per second.
+    fn two_sided(&self) -> bool {
+        self.dst.is_none()
+    }
+
+    /// Replays a prepared pcap (see [`prep_pcap`]) at `pps` packets per second and returns
+    /// the number of packets tcpreplay sent. Two-sided, the trace is first split into its
+    /// sides ([`split_sides`]) and FW gets host routes back to the LAN-side addresses.
     pub fn replay(&self, pcap: &Path, pps: u32) -> Result<u64, String> {
         let pin = Command::new("sh")
             .args(["-c", "command -v taskset"])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
-        let p = pcap.to_string_lossy().into_owned();
+        let mut stats = ReplayStats::default();
+        let mut file = pcap.to_path_buf();
+        let mut cache = None;
+        if self.two_sided() {
+            let split_path = pcap.with_extension("sides.pcap");
+            let split = split_sides(pcap, &split_path, &self.sides)?;
+            stats.lan = split.lan;
+            stats.wan = split.wan;
+            let mut batch = String::new();
+            for &(version, addr) in &split.lan_hosts {
+                if version == 4 {
+                    let a = std::net::Ipv4Addr::from(addr as u32);
+                    let _ = writeln!(
+                        batch,
+                        "route replace {a}/32 via {GW4_LAN} dev {} onlink",
+                        self.iif
+                    );
+                } else {
+                    let a = std::net::Ipv6Addr::from(addr);
+                    let _ = writeln!(
+                        batch,
+                        "route replace {a}/128 via {GW6_LAN} dev {}",
+                        self.iif
+                    );
+                }
+            }
+            if !batch.is_empty() {
+                run_stdin("ip", &["-n", &self.fw.0, "-batch", "-"], &batch)?;
+            }
+            let c = pcap.with_extension("sides.cache");
+            // tcpprep --mac: frames whose SOURCE MAC is listed are primary (-i s0).
+            run(
+                "tcpprep",
+                &[
+                    &format!("--mac={MAC_S0}"),
+                    "-i",
+                    &split_path.to_string_lossy(),
+                    "-o",
+                    &c.to_string_lossy(),
+                ],
+            )?;
+            file = split_path;
+            cache = Some(c.to_string_lossy().into_owned());
+        }
+        let p = file.to_string_lossy().into_owned();
         let rate = format!("--pps={pps}");
         let mut args: Vec<&str> = Vec::new();
         if pin {
             args.extend_from_slice(&["taskset", "-c", "0"]);
         }
-        args.extend_from_slice(&["tcpreplay", "-i", "s0", "--preload-pcap", &rate, &p]);
+        args.extend_from_slice(&["tcpreplay", "-i", "s0"]);
+        if let Some(c) = &cache {
+            args.extend_from_slice(&["-I", "d0", "-c", c]);
+        }
+        args.extend_from_slice(&["--preload-pcap", &rate, &p]);
         let out = self.src.exec(&args)?;
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let sent = out
+        // "Actual: N packets (…) sent in …"; else the per-device "Successful packets:" lines.
+        stats.sent = out
             .lines()
-            .find_map(|l| l.trim().strip_prefix("Successful packets:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        Ok(sent)
+            .find_map(|l| l.trim().strip_prefix("Actual:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                out.lines()
+                    .filter_map(|l| l.trim().strip_prefix("Successful packets:"))
+                    .filter_map(|v| v.trim().parse::<u64>().ok())
+                    .sum()
+            });
+        if !self.two_sided() {
+            stats.lan = stats.sent;
+        }
+        self.stats.set(stats);
+        self.settle(stats.sent)?;
+        Ok(stats.sent)
+    }
+
+    /// Waits until FW's ingress census has seen `sent` frames (at most 3 s: frames can be
+    /// lost), then a little longer for the forwarded ones to reach the sinks.
+    fn settle(&self, sent: u64) -> Result<(), String> {
+        for _ in 0..60 {
+            let d = list_json(&self.fw, &["table", "netdev", "__osim"])?;
+            let seen = chain_counter(&d, "__osim", "census_lan").0
+                + chain_counter(&d, "__osim", "census_wan").0;
+            if seen >= sent {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(())
     }
 
     /// Reads the counters back.
     pub fn counters(&self) -> Result<KernelResult, String> {
-        let dump: Value = serde_json::from_str(&self.fw.exec(&["nft", "-j", "list", "ruleset"])?)
-            .map_err(|e| e.to_string())?;
+        let dump = list_json(&self.fw, &["ruleset"])?;
         let mut named = std::collections::BTreeMap::new();
         for o in dump["nftables"].as_array().into_iter().flatten() {
             if let Some(c) = o.get("counter")
@@ -489,7 +710,33 @@ impl Router {
                 );
             }
         }
-        let mut res = KernelResult::default();
+        let stats = self.stats.get();
+        let mut res = KernelResult {
+            sent: stats.sent,
+            sent_lan: stats.lan,
+            sent_wan: stats.wan,
+            ingress_lan: chain_counter(&dump, "__osim", "census_lan").0,
+            ingress_wan: chain_counter(&dump, "__osim", "census_wan").0,
+            prerouting: chain_counter(&dump, "__osim", "census_prerouting").0,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            ..KernelResult::default()
+        };
+        res.ingress = res.ingress_lan + res.ingress_wan;
+        let sinks = list_json(&self.src, &["table", "netdev", "__osim"])?;
+        res.out_lan = chain_counter(&sinks, "__osim", "sink_lan").0;
+        res.out_wan = match &self.dst {
+            Some(dst) => {
+                chain_counter(
+                    &list_json(dst, &["table", "netdev", "__osim"])?,
+                    "__osim",
+                    "sink_wan",
+                )
+                .0
+            }
+            None => chain_counter(&sinks, "__osim", "sink_wan").0,
+        };
         let mut idx: std::collections::BTreeMap<(String, String, String), usize> =
             Default::default();
         for o in dump["nftables"].as_array().into_iter().flatten() {
@@ -498,35 +745,25 @@ impl Router {
             let table = r["table"].as_str().unwrap_or("").to_string();
             let chain = r["chain"].as_str().unwrap_or("").to_string();
             if table == "__osim" {
-                for e in r["expr"].as_array().into_iter().flatten() {
-                    if let Some(c) = e.get("counter")
-                        && chain == "census_ingress"
-                    {
-                        res.ingress = c["packets"].as_u64().unwrap_or(0);
-                    }
-                }
                 continue;
             }
-            let mut first = None;
+            let mut counters = Vec::new();
             for e in r["expr"].as_array().into_iter().flatten() {
                 match e.get("counter") {
-                    Some(Value::Object(c)) => {
-                        first.get_or_insert((
-                            c["packets"].as_u64().unwrap_or(0),
-                            c["bytes"].as_u64().unwrap_or(0),
-                        ));
-                    }
-                    Some(Value::String(name)) => {
-                        let v = named
+                    Some(Value::Object(c)) => counters.push((
+                        c["packets"].as_u64().unwrap_or(0),
+                        c["bytes"].as_u64().unwrap_or(0),
+                    )),
+                    Some(Value::String(name)) => counters.push(
+                        named
                             .get(&(fam.clone(), table.clone(), name.clone()))
                             .copied()
-                            .unwrap_or((0, 0));
-                        first.get_or_insert(v);
-                    }
+                            .unwrap_or((0, 0)),
+                    ),
                     _ => {}
                 }
             }
-            let (packets, bytes) = first.unwrap_or((0, 0));
+            let (packets, bytes) = counters.first().copied().unwrap_or((0, 0));
             if r.get("comment").and_then(Value::as_str) == Some(POLICY_TAG) {
                 res.policies.push(PolicyCount {
                     family: fam,
@@ -547,11 +784,183 @@ impl Router {
                 index: *i,
                 packets,
                 bytes,
+                counters,
             });
             *i += 1;
         }
         Ok(res)
     }
+}
+
+/// How [`split_sides`] divided a trace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Split {
+    /// Packets on the LAN side.
+    pub lan: u64,
+    /// Packets on the WAN side.
+    pub wan: u64,
+    /// The side of every packet, in trace order.
+    pub per_packet: Vec<Side>,
+    /// Addresses seen only on the LAN side (as source of LAN-side or destination of
+    /// WAN-side packets), as (IP version, address); no multicast, broadcast, unspecified,
+    /// loopback or link-local ones. FW gets a host route via IIF for each.
+    pub lan_hosts: Vec<(u8, u128)>,
+}
+
+fn routable(version: u8, a: u128) -> bool {
+    if version == 4 {
+        let v = std::net::Ipv4Addr::from(a as u32);
+        !(v.is_multicast()
+            || v.is_broadcast()
+            || v.is_unspecified()
+            || v.is_loopback()
+            || v.is_link_local())
+    } else {
+        let v = std::net::Ipv6Addr::from(a);
+        !(v.is_multicast() || v.is_unspecified() || v.is_loopback() || v.is_unicast_link_local())
+    }
+}
+
+/// Assigns every packet of a prepared pcap (see [`prep_pcap`]) to a side with offsim's
+/// [`SideSplitter`] and writes it to `output` with the MACs of that side: LAN side from s0 to
+/// IIF, WAN side from d0 to OIF.
+pub fn split_sides(input: &Path, output: &Path, sides: &Sides) -> Result<Split, String> {
+    let mut r = TraceReader::open(input).map_err(|e| e.to_string())?;
+    let f = std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
+    let mut w = PcapWriter::new(std::io::BufWriter::new(f), LinkType::Ethernet, 262_144)
+        .map_err(|e| e.to_string())?;
+    let (lan_dst, lan_src, wan_dst, wan_src) =
+        (mac(MAC_IN), mac(MAC_S0), mac(MAC_OUT), mac(MAC_D0));
+    let mut splitter = SideSplitter::new(sides.clone());
+    let mut split = Split::default();
+    let (mut lan_addrs, mut wan_addrs) = (BTreeSet::new(), BTreeSet::new());
+    let mut frame = Vec::with_capacity(2048);
+    while let Some(rec) = r.next_record().map_err(|e| e.to_string())? {
+        let m = parse_frame(rec.link, rec.data, rec.orig_len, rec.ts, rec.iface);
+        let side = splitter.side(&m);
+        if m.is_ip() {
+            let (from, to) = match side {
+                Side::Lan => (&mut lan_addrs, &mut wan_addrs),
+                Side::Wan => (&mut wan_addrs, &mut lan_addrs),
+            };
+            from.insert((m.ip_version, m.src));
+            to.insert((m.ip_version, m.dst));
+        }
+        frame.clear();
+        frame.extend_from_slice(rec.data);
+        if frame.len() >= 12 {
+            let (d, s) = match side {
+                Side::Lan => (&lan_dst, &lan_src),
+                Side::Wan => (&wan_dst, &wan_src),
+            };
+            frame[0..6].copy_from_slice(d);
+            frame[6..12].copy_from_slice(s);
+        }
+        match side {
+            Side::Lan => split.lan += 1,
+            Side::Wan => split.wan += 1,
+        }
+        split.per_packet.push(side);
+        w.write(rec.ts, &frame, rec.orig_len)
+            .map_err(|e| e.to_string())?;
+    }
+    w.finish().map_err(|e| e.to_string())?;
+    split.lan_hosts = lan_addrs
+        .difference(&wan_addrs)
+        .copied()
+        .filter(|&(v, a)| routable(v, a))
+        .collect();
+    Ok(split)
+}
+
+/// `Sides` as [`Sides::parse`] reads it back: `single`, `flow` or `lan=P1,P2`.
+pub fn sides_arg(sides: &Sides) -> String {
+    match sides {
+        Sides::Single => "single".into(),
+        Sides::Flow => "flow".into(),
+        Sides::Lan(ps) => {
+            let list: Vec<String> = ps.iter().map(prefix_string).collect();
+            format!("lan={}", list.join(","))
+        }
+    }
+}
+
+fn prefix_string(p: &Prefix) -> String {
+    if p.version == 4 {
+        format!("{}/{}", std::net::Ipv4Addr::from(p.addr as u32), p.len)
+    } else {
+        format!("{}/{}", std::net::Ipv6Addr::from(p.addr), p.len)
+    }
+}
+
+mod sides_serde {
+    use super::{Sides, sides_arg};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: &Sides, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(&sides_arg(s))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Sides, D::Error> {
+        let s = String::deserialize(de)?;
+        Sides::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One oracle run: a ruleset and a trace, replayed through FW.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OracleJob {
+    /// The ruleset (`nft list ruleset` text or `nft -j` JSON).
+    pub ruleset: String,
+    /// The trace, in any format offsim reads.
+    pub pcap: PathBuf,
+    /// FW's LAN interface.
+    pub iif: String,
+    /// FW's WAN interface.
+    pub oif: String,
+    /// Which side each packet enters on.
+    #[serde(with = "sides_serde")]
+    pub sides: Sides,
+    /// Conntrack sysctls.
+    pub sysctls: Sysctls,
+    /// tcpreplay rate.
+    pub pps: u32,
+    /// Retime the trace to this spacing (see [`prep_pcap`]).
+    pub spacing_ns: Option<u64>,
+}
+
+impl OracleJob {
+    /// A job with the defaults: sysctls as offsim's, 20,000 packets/s, packets retimed
+    /// 10 µs apart.
+    pub fn new(ruleset: &str, pcap: &Path, iif: &str, oif: &str, sides: Sides) -> OracleJob {
+        OracleJob {
+            ruleset: ruleset.to_string(),
+            pcap: pcap.to_path_buf(),
+            iif: iif.to_string(),
+            oif: oif.to_string(),
+            sides,
+            sysctls: Sysctls::default(),
+            pps: 20_000,
+            spacing_ns: Some(10_000),
+        }
+    }
+}
+
+/// Runs a job on the running kernel: prepares the trace, builds the router, replays and
+/// reads the counters.
+pub fn run_job(job: &OracleJob) -> Result<KernelResult, String> {
+    let tmp = TempDir::new("job");
+    let pcap = tmp.0.join("replay.pcap");
+    prep_pcap(&job.pcap, &pcap, job.spacing_ns)?;
+    let r = Router::with_sides(
+        &job.ruleset,
+        &job.iif,
+        &job.oif,
+        &job.sysctls,
+        job.sides.clone(),
+    )?;
+    r.replay(&pcap, job.pps)?;
+    r.counters()
 }
 
 fn mac(s: &str) -> [u8; 6] {
