@@ -6,11 +6,14 @@
 pub mod cli;
 pub mod conntrack;
 pub mod cpu;
+pub mod datapath;
+pub mod flows;
 pub mod flowtable;
 pub mod metrics;
 pub mod nft;
 pub mod replay;
 pub mod router;
 pub mod rss;
+pub mod ruleseval;
 pub mod scenario;
 pub mod sides;

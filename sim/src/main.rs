@@ -151,6 +151,22 @@ enum RulesCmd {
         /// Output interface name.
         #[arg(long, default_value = "wan0")]
         oif: String,
+        /// Kernel whose flowtable semantics to model (5.15 … 6.13 = "mid", 6.14+ = "new").
+        #[arg(long, default_value = "6.14")]
+        kernel: String,
+        /// Which interface packets arrive on: `single` (all on --iif), `flow` (a connection's
+        /// original direction on --iif, replies on --oif), or `lan=CIDR,...` (by source).
+        #[arg(long, default_value = "single")]
+        sides: String,
+        /// Conntrack: pick up connections mid-stream (nf_conntrack_tcp_loose).
+        #[arg(long, default_value_t = 1)]
+        ct_loose: u8,
+        /// Conntrack: only out-of-window RSTs are invalid (nf_conntrack_tcp_be_liberal).
+        #[arg(long, default_value_t = 0)]
+        ct_liberal: u8,
+        /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
+        #[arg(long, default_value = "kernel")]
+        ct_timeouts: String,
     },
 }
 
@@ -197,7 +213,29 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Merge { shards, out } => merge(&shards, &out),
         Cmd::Rules { cmd } => match cmd {
             RulesCmd::Check { ruleset } => rules_check(&ruleset),
-            RulesCmd::Eval { .. } => not_implemented("rules eval"),
+            RulesCmd::Eval {
+                ruleset,
+                trace,
+                json,
+                iif,
+                oif,
+                kernel,
+                sides,
+                ct_loose,
+                ct_liberal,
+                ct_timeouts,
+            } => rules_eval(&RulesEvalArgs {
+                ruleset,
+                trace,
+                json,
+                iif,
+                oif,
+                kernel,
+                sides,
+                ct_loose,
+                ct_liberal,
+                ct_timeouts,
+            }),
         },
     }
 }
@@ -292,6 +330,75 @@ fn rules_check(path: &std::path::Path) -> Result<u8> {
             Ok(2)
         }
     }
+}
+
+struct RulesEvalArgs {
+    ruleset: PathBuf,
+    trace: PathBuf,
+    json: bool,
+    iif: String,
+    oif: String,
+    kernel: String,
+    sides: String,
+    ct_loose: u8,
+    ct_liberal: u8,
+    ct_timeouts: String,
+}
+
+fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
+    use offsim::conntrack::{CtConfig, CtTimeouts};
+    use offsim::ruleseval::{EvalOptions, eval_trace, render_text};
+    let kernel = offsim::flowtable::KernelFlavour::parse(&a.kernel).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--kernel {}: unknown kernel (use e.g. 5.15, 6.1, 6.6, 6.14)",
+            a.kernel
+        )
+    })?;
+    let sides =
+        offsim::sides::SideMode::parse(&a.sides).map_err(|e| anyhow::anyhow!("--sides: {e}"))?;
+    if a.ct_loose > 1 || a.ct_liberal > 1 {
+        anyhow::bail!("--ct-loose and --ct-liberal take 0 or 1");
+    }
+    let timeouts = match a.ct_timeouts.as_str() {
+        "kernel" => CtTimeouts::kernel(),
+        "openwrt" => CtTimeouts::openwrt(),
+        o => anyhow::bail!("--ct-timeouts {o}: expected kernel or openwrt"),
+    };
+    if a.iif == a.oif {
+        anyhow::bail!("--iif and --oif must differ");
+    }
+    let rs = match offsim::nft::Ruleset::load(
+        &a.ruleset,
+        &offsim::datapath::load_options(&a.iif, &a.oif),
+    ) {
+        Ok(rs) => rs,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(2);
+        }
+    };
+    let mut stream = offsim_traces::stream::PacketStream::open(&a.trace)?;
+    let opts = EvalOptions {
+        iif: a.iif.clone(),
+        oif: a.oif.clone(),
+        sides,
+        kernel,
+        ct: CtConfig {
+            tcp_loose: a.ct_loose == 1,
+            tcp_be_liberal: a.ct_liberal == 1,
+            timeouts,
+            ..CtConfig::default()
+        },
+    };
+    let r = eval_trace(rs, &mut stream, &opts)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render_text(&r).as_bytes())?;
+    }
+    Ok(0)
 }
 
 fn trace_gen(a: GenArgs) -> Result<u8> {

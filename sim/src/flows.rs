@@ -1,0 +1,341 @@
+//! Per-connection records: "is this flow offloaded, and if not, why?"
+//!
+//! A record is opened when a connection's conntrack entry is confirmed and closed when the
+//! entry goes away (or at the end of the run). It counts the connection's packets per path
+//! and remembers what happened to it: whether `flow add` created a software flowtable entry,
+//! whether the NIC bound it, the last reason it was refused, and why it left the fast path.
+//! Closed records are folded into aggregate counts by reason, a bounded list of the largest
+//! flows as examples, and optionally one JSON line each.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use offsim_traces::meta::{FlowKey, proto};
+use offsim_traces::time::SimTime;
+
+/// Path index: slow, software fast path, hardware.
+pub const SLOW: usize = 0;
+/// Software flowtable fast path.
+pub const SW: usize = 1;
+/// Hardware.
+pub const HW: usize = 2;
+
+/// One connection's history.
+#[derive(Clone, Debug, Default)]
+pub struct FlowRecord {
+    /// ORIGINAL tuple.
+    pub key: FlowKey,
+    /// First packet (confirmation time).
+    pub first: SimTime,
+    /// Last packet.
+    pub last: SimTime,
+    /// Packets per path (slow, software fast path, hardware).
+    pub packets: [u64; 3],
+    /// Wire bytes, all paths.
+    pub bytes: u64,
+    /// `flow add` created a flowtable entry at some point.
+    pub sw: bool,
+    /// The NIC held the flow at some point.
+    pub hw: bool,
+    /// Times the flow entered the flowtable.
+    pub adds: u32,
+    /// Last reason `flow add` refused the connection (or the what-if policy held it back).
+    pub refused: Option<&'static str>,
+    /// Whether `flow add` was ever evaluated for it.
+    pub flow_add_seen: bool,
+    /// Last reason the NIC refused or dropped it.
+    pub hw_refused: Option<&'static str>,
+    /// Causes it left the flowtable (teardown), in order (at most 4 kept).
+    pub teardowns: Vec<&'static str>,
+    live: bool,
+}
+
+impl FlowRecord {
+    /// Final outcome: `hw`, `sw` or `slow`, and why.
+    pub fn outcome(
+        &self,
+        hardware_policy: bool,
+        flowtable_policy: bool,
+    ) -> (&'static str, &'static str) {
+        if self.hw {
+            ("hw", "bound")
+        } else if self.sw {
+            let why = if !hardware_policy {
+                "software_policy"
+            } else {
+                self.hw_refused.unwrap_or("hw_pending")
+            };
+            ("sw", why)
+        } else if !flowtable_policy {
+            ("slow", "policy_none")
+        } else if let Some(r) = self.refused {
+            ("slow", r)
+        } else if !self.flow_add_seen {
+            if matches!(self.key.proto, proto::TCP | proto::UDP) {
+                ("slow", "no_flow_add_rule")
+            } else {
+                ("slow", "unsupported_proto")
+            }
+        } else {
+            ("slow", "not_offloaded")
+        }
+    }
+
+    fn total_packets(&self) -> u64 {
+        self.packets.iter().sum()
+    }
+}
+
+/// An example flow (for the report).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Example {
+    /// The flow.
+    pub flow: String,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Outcome.
+    pub outcome: String,
+    /// Reason.
+    pub reason: String,
+}
+
+/// Aggregates over closed records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowTotals {
+    /// Records closed.
+    pub total: u64,
+    /// Reached the software flowtable (and stayed in software).
+    pub offloaded_sw: u64,
+    /// Were in hardware at some point.
+    pub offloaded_hw: u64,
+    /// Never offloaded, by reason.
+    pub not_offloaded: BTreeMap<String, u64>,
+    /// In software because the NIC refused, by reason.
+    pub hw_refused: BTreeMap<String, u64>,
+    /// Left the fast path, by cause.
+    pub fell_back: BTreeMap<String, u64>,
+    /// Largest flows (by packets, then key), at most [`MAX_EXAMPLES`].
+    pub examples: Vec<Example>,
+}
+
+/// Examples kept.
+pub const MAX_EXAMPLES: usize = 12;
+
+/// The open records and the aggregates of the closed ones.
+pub struct FlowBook {
+    recs: Vec<FlowRecord>,
+    free: Vec<u32>,
+    /// Aggregates.
+    pub totals: FlowTotals,
+    hardware_policy: bool,
+    flowtable_policy: bool,
+    jsonl: Option<Box<dyn Write + Send>>,
+    /// First error writing JSON lines, if any.
+    pub write_error: Option<std::io::Error>,
+}
+
+impl std::fmt::Debug for FlowBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowBook")
+            .field("open", &(self.recs.len() - self.free.len()))
+            .finish()
+    }
+}
+
+impl FlowBook {
+    /// A book for a run with the given policy; `jsonl` receives one line per closed flow.
+    pub fn new(
+        flowtable_policy: bool,
+        hardware_policy: bool,
+        jsonl: Option<Box<dyn Write + Send>>,
+    ) -> FlowBook {
+        FlowBook {
+            recs: Vec::new(),
+            free: Vec::new(),
+            totals: FlowTotals::default(),
+            hardware_policy,
+            flowtable_policy,
+            jsonl,
+            write_error: None,
+        }
+    }
+
+    /// Opens a record.
+    pub fn open(&mut self, key: FlowKey, now: SimTime) -> u32 {
+        let r = FlowRecord {
+            key,
+            first: now,
+            last: now,
+            live: true,
+            ..FlowRecord::default()
+        };
+        match self.free.pop() {
+            Some(i) => {
+                self.recs[i as usize] = r;
+                i
+            }
+            None => {
+                self.recs.push(r);
+                self.recs.len() as u32 - 1
+            }
+        }
+    }
+
+    /// A record, mutably (None for `u32::MAX` or a closed one).
+    #[inline]
+    pub fn get_mut(&mut self, i: u32) -> Option<&mut FlowRecord> {
+        self.recs.get_mut(i as usize).filter(|r| r.live)
+    }
+
+    /// Counts a packet on a path.
+    #[inline]
+    pub fn packet(&mut self, i: u32, path: usize, bytes: u32, now: SimTime) {
+        if let Some(r) = self.get_mut(i) {
+            r.packets[path] += 1;
+            r.bytes += u64::from(bytes);
+            r.last = now;
+        }
+    }
+
+    /// Closes a record and folds it into the aggregates.
+    pub fn close(&mut self, i: u32) {
+        let Some(r) = self.recs.get_mut(i as usize).filter(|r| r.live) else {
+            return;
+        };
+        r.live = false;
+        let r = std::mem::take(r);
+        self.free.push(i);
+        let (outcome, reason) = r.outcome(self.hardware_policy, self.flowtable_policy);
+        let t = &mut self.totals;
+        t.total += 1;
+        match outcome {
+            "hw" => t.offloaded_hw += 1,
+            "sw" => {
+                t.offloaded_sw += 1;
+                if self.hardware_policy {
+                    *t.hw_refused.entry(reason.to_string()).or_insert(0) += 1;
+                }
+            }
+            _ => *t.not_offloaded.entry(reason.to_string()).or_insert(0) += 1,
+        }
+        for c in &r.teardowns {
+            *t.fell_back.entry((*c).to_string()).or_insert(0) += 1;
+        }
+        let packets = r.total_packets();
+        let smallest = t.examples.last().map(|e| e.packets).unwrap_or(0);
+        if t.examples.len() < MAX_EXAMPLES || packets > smallest {
+            t.examples.push(Example {
+                flow: r.key.to_string(),
+                packets,
+                bytes: r.bytes,
+                outcome: outcome.to_string(),
+                reason: reason.to_string(),
+            });
+            // Largest first; ties by flow text so the order never depends on close order.
+            t.examples
+                .sort_by(|x, y| y.packets.cmp(&x.packets).then_with(|| x.flow.cmp(&y.flow)));
+            t.examples.truncate(MAX_EXAMPLES);
+        }
+        if let Some(w) = self.jsonl.as_mut()
+            && self.write_error.is_none()
+        {
+            let line = serde_json::json!({
+                "flow": r.key.to_string(),
+                "first_ns": r.first.0,
+                "last_ns": r.last.0,
+                "packets": {"slow": r.packets[SLOW], "sw_fast": r.packets[SW], "hw": r.packets[HW]},
+                "bytes": r.bytes,
+                "outcome": outcome,
+                "reason": reason,
+                "flowtable_adds": r.adds,
+                "teardown": r.teardowns,
+            });
+            if let Err(e) = writeln!(w, "{line}") {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
+    /// Closes every open record (end of run), in index order.
+    pub fn close_all(&mut self) {
+        for i in 0..self.recs.len() as u32 {
+            self.close(i);
+        }
+        if let Some(w) = self.jsonl.as_mut()
+            && let Err(e) = w.flush()
+            && self.write_error.is_none()
+        {
+            self.write_error = Some(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use offsim_traces::testkit::Pkt;
+
+    #[test]
+    fn outcomes_and_examples() {
+        let mut b = FlowBook::new(true, true, None);
+        let k = Pkt::tcp4("192.0.2.1:1000", "198.51.100.1:443")
+            .build()
+            .flow_key()
+            .unwrap();
+        let a = b.open(k, SimTime(0));
+        for _ in 0..3 {
+            b.packet(a, SLOW, 100, SimTime(1));
+        }
+        b.get_mut(a).unwrap().sw = true;
+        b.get_mut(a).unwrap().hw_refused = Some("bucket_full");
+        let k2 = Pkt::udp("192.0.2.1:53", "198.51.100.1:53")
+            .build()
+            .flow_key()
+            .unwrap();
+        let c = b.open(k2, SimTime(0));
+        b.packet(c, SLOW, 80, SimTime(1));
+        b.get_mut(c).unwrap().flow_add_seen = true;
+        b.get_mut(c).unwrap().refused = Some("unconfirmed");
+        b.close_all();
+        let t = &b.totals;
+        assert_eq!(t.total, 2);
+        assert_eq!(t.offloaded_sw, 1);
+        assert_eq!(t.hw_refused.get("bucket_full"), Some(&1));
+        assert_eq!(t.not_offloaded.get("unconfirmed"), Some(&1));
+        assert_eq!(t.examples.len(), 2);
+        assert_eq!(t.examples[0].packets, 3);
+        // Slots are reused.
+        let d = b.open(k, SimTime(5));
+        assert!(d == a || d == c);
+    }
+
+    #[test]
+    fn jsonl_lines() {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let mut b = FlowBook::new(false, false, Some(Box::new(sink.clone())));
+        let k = Pkt::udp("192.0.2.1:53", "198.51.100.1:53")
+            .build()
+            .flow_key()
+            .unwrap();
+        let a = b.open(k, SimTime(0));
+        b.packet(a, SLOW, 80, SimTime(1));
+        b.close_all();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["reason"], "policy_none");
+        assert_eq!(v["packets"]["slow"], 1);
+    }
+}
