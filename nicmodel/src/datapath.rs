@@ -26,24 +26,24 @@ use offsim_traces::meta::flags;
 use offsim_traces::{PacketMeta, SimTime};
 use serde::Serialize;
 
-/// Why the NIC hands a packet to the CPU (MediaTek CPU-reason names in brackets).
+/// Why the NIC hands a packet to the CPU (MediaTek CPU-reason names in parentheses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PuntReason {
-    /// No entry for the packet [`UN_HIT` / `NO_FLOW`].
+    /// No entry for the packet (MediaTek `UN_HIT` / `NO_FLOW`).
     Miss,
-    /// Lazy binding: unbound entry below the bind rate [`HIT_UNBIND`].
+    /// Lazy binding: unbound entry below the bind rate (MediaTek `HIT_UNBIND`).
     Unbound,
     /// Lazy binding: unbound entry at the bind rate; the CPU should run the bind check
-    /// [`HIT_UNBIND_RATE_REACHED`].
+    /// (MediaTek `HIT_UNBIND_RATE_REACHED`).
     BindCheck,
-    /// TCP flag in the NIC's punt mask [`TCP_FIN_SYN_RST`].
+    /// TCP flag in the NIC's punt mask (MediaTek `TCP_FIN_SYN_RST`).
     TcpFlags,
     /// Not IPv4/IPv6, or malformed.
     NotIp,
-    /// IP fragment [`IPV4_FRAG`].
+    /// IP fragment (MediaTek `IPV4_FRAG`).
     Fragment,
-    /// IPv4 options [`OPTION_HEADER`].
+    /// IPv4 options (MediaTek `OPTION_HEADER`).
     IpOptions,
     /// IPv6 extension headers.
     Ipv6ExtHeaders,
@@ -53,9 +53,9 @@ pub enum PuntReason {
     Ipv6Unsupported,
     /// More than two VLAN/PPPoE layers.
     TooManyTags,
-    /// TTL / hop limit <= 1 [`TTL_EXCEEDED`].
+    /// TTL / hop limit <= 1 (MediaTek `TTL_EXCEEDED`).
     TtlExpired,
-    /// Longer than the rule's MTU [`EXCEED_MTU`].
+    /// Longer than the rule's MTU (MediaTek `EXCEED_MTU`).
     ExceedMtu,
 }
 
