@@ -26,7 +26,11 @@ fn key(i: u32) -> HwKey {
             dst: u128::from(0x5db8_d822u32),
             sport: 20_000 + (i & 63) as u16 * 13,
             dport: 443,
-            proto: if i % 3 == 0 { proto::UDP } else { proto::TCP },
+            proto: if i.is_multiple_of(3) {
+                proto::UDP
+            } else {
+                proto::TCP
+            },
             version: 4,
         },
         1,
@@ -160,11 +164,11 @@ proptest! {
                     prop_assert_eq!(tab.remove(now, u64::from(i)).is_ok(), listed.remove(&i));
                 }
                 _ => {
-                    if let Lookup::BindCheck { slot } = tab.lookup(now, &key(i), 100) {
-                        if let BindOutcome::Bound { cookie } = tab.bind_check(now, slot) {
-                            prop_assert!(listed.contains(&(cookie as u32)));
-                            prop_assert_eq!(cookie as u32, i);
-                        }
+                    if let Lookup::BindCheck { slot } = tab.lookup(now, &key(i), 100)
+                        && let BindOutcome::Bound { cookie } = tab.bind_check(now, slot)
+                    {
+                        prop_assert!(listed.contains(&(cookie as u32)));
+                        prop_assert_eq!(cookie as u32, i);
                     }
                 }
             }
@@ -232,7 +236,7 @@ fn workload(seed: u64, n: u32, secs: u64) -> Vec<(u32, bool, u64)> {
         let gap = if elephant { 5_000_000 } else { 200_000_000 };
         let mut t = rng.next() % 1_000_000_000;
         while t < secs * 1_000_000_000 {
-            v.push((f, rng.next() % 3 == 0, t));
+            v.push((f, rng.next().is_multiple_of(3), t));
             t += gap / 2 + rng.next() % gap;
         }
     }
