@@ -1,1 +1,5 @@
-//! Benchmarks for offsim (see benches/bench.rs).
+//! Benchmarks for offsim: one module per subsystem, each with a `bench(&mut Criterion)`
+//! function that `benches/bench.rs` calls.
+#![deny(missing_docs)]
+
+pub mod nic;

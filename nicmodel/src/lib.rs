@@ -19,7 +19,8 @@
 //!   hash.
 //! - [`table`]: [`FlowTable`] — hashed buckets / cuckoo / fully associative layouts, reserved
 //!   entries, direct or lazy (MediaTek) binding, bind checks, eviction policies, per-entry
-//!   counters, stats readout as the driver reports it, aging.
+//!   counters, stats readout as the driver reports it, aging (the fully associative
+//!   layout's compact key index lives in the private `index` module).
 //! - [`pipeline`]: [`Pipeline`] — queue delay, insertion rate, queue depth, per-op CPU cost;
 //!   [`Op`], [`Completion`].
 //! - [`datapath`]: [`DataPath`] — serialisation (preamble, IFG, FCS, padding), engine
@@ -73,6 +74,7 @@ pub mod config;
 pub mod datapath;
 pub mod error;
 pub mod hash;
+mod index;
 pub mod key;
 pub mod nic;
 pub mod pipeline;

@@ -46,6 +46,7 @@
 use crate::config::{BindMode, Eviction, HashKind, Layout, NicConfig};
 use crate::error::{InsertError, UnsupportedReason};
 use crate::hash::{mix64, mtk_ppe_hash, reduce};
+use crate::index::{KeyIndex, index_hash};
 use crate::key::HwKey;
 use crate::stats::TableStats;
 use offsim_traces::hash::FxHashMap;
@@ -65,6 +66,12 @@ pub const MAX_PREALLOCATED_SLOTS: u32 = 1 << 22;
 
 const SEED1: u64 = 0x243f_6a88_85a3_08d3;
 const SEED2: u64 = 0x1319_8a2e_0370_7344;
+
+/// Cuckoo fingerprint of a key from its first hash (never 0, which marks an empty slot).
+#[inline(always)]
+fn cuckoo_tag(h1: u64) -> u32 {
+    (h1 as u32) | 0x8000_0000
+}
 
 /// State of one table slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -277,7 +284,9 @@ pub struct FlowTable {
     keys: Vec<HwKey>,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
-    index: FxHashMap<HwKey, u32>,
+    /// Cuckoo: per-slot fingerprint (0 = empty), compared before the full key.
+    tags: Vec<u32>,
+    index: KeyIndex,
     flows: Vec<Flow>,
     free_flows: Vec<u32>,
     by_cookie: FxHashMap<Cookie, u32>,
@@ -368,7 +377,12 @@ impl FlowTable {
             keys,
             slots,
             free_slots: Vec::new(),
-            index: FxHashMap::default(),
+            tags: if t.layout == Layout::Cuckoo {
+                vec![0; t.capacity as usize]
+            } else {
+                Vec::new()
+            },
+            index: KeyIndex::default(),
             flows: Vec::new(),
             free_flows: Vec::new(),
             by_cookie: FxHashMap::default(),
@@ -454,11 +468,44 @@ impl FlowTable {
     #[inline(always)]
     fn cuckoo_buckets(&self, key: &HwKey) -> (u32, u32) {
         let b1 = reduce(mix64(key, SEED1), self.nbuckets);
-        let mut b2 = reduce(mix64(key, SEED2), self.nbuckets);
-        if b2 == b1 {
-            b2 = if b1 + 1 == self.nbuckets { 0 } else { b1 + 1 };
+        (b1, self.cuckoo_b2(key, b1))
+    }
+
+    #[inline(always)]
+    fn cuckoo_b2(&self, key: &HwKey, b1: u32) -> u32 {
+        let b2 = reduce(mix64(key, SEED2), self.nbuckets);
+        if b2 != b1 {
+            b2
+        } else if b1 + 1 == self.nbuckets {
+            0
+        } else {
+            b1 + 1
         }
-        (b1, b2)
+    }
+
+    #[inline(always)]
+    fn scan_tagged(&self, bucket: u32, tag: u32, key: &HwKey) -> u32 {
+        let w = self.ways as usize;
+        let base = bucket as usize * w;
+        for (i, &t) in self.tags[base..base + w].iter().enumerate() {
+            if t == tag && self.keys[base + i].same(key) {
+                return (base + i) as u32;
+            }
+        }
+        NONE
+    }
+
+    /// Writes a slot's key (and its cuckoo tag).
+    #[inline]
+    fn put_key(&mut self, i: u32, key: HwKey) {
+        if self.layout == Layout::Cuckoo {
+            self.tags[i as usize] = if key.is_empty_sentinel() {
+                0
+            } else {
+                cuckoo_tag(mix64(&key, SEED1))
+            };
+        }
+        self.keys[i as usize] = key;
     }
 
     #[inline(always)]
@@ -478,11 +525,17 @@ impl FlowTable {
         match self.layout {
             Layout::Hashed => self.scan(self.bucket(key), key),
             Layout::Cuckoo => {
-                let (b1, b2) = self.cuckoo_buckets(key);
-                let i = self.scan(b1, key);
-                if i != NONE { i } else { self.scan(b2, key) }
+                let h1 = mix64(key, SEED1);
+                let b1 = reduce(h1, self.nbuckets);
+                let tag = cuckoo_tag(h1);
+                let i = self.scan_tagged(b1, tag, key);
+                if i != NONE {
+                    i
+                } else {
+                    self.scan_tagged(self.cuckoo_b2(key, b1), tag, key)
+                }
             }
-            Layout::FullyAssociative => self.index.get(key).copied().unwrap_or(NONE),
+            Layout::FullyAssociative => self.index.get(index_hash(key), key, &self.keys),
         }
     }
 
@@ -576,7 +629,7 @@ impl FlowTable {
         for i in base..base + w {
             if self.slots[i as usize].state == SlotState::Free {
                 self.account(now);
-                self.keys[i as usize] = *key;
+                self.put_key(i, *key);
                 let last_check = self.slots[i as usize].last_check;
                 self.slots[i as usize] = Slot {
                     state: SlotState::Unbound,
@@ -741,7 +794,7 @@ impl FlowTable {
         match self.place(now, &key, fid) {
             Ok((slot, evicted)) => {
                 self.account(now);
-                self.keys[slot as usize] = key;
+                self.put_key(slot, key);
                 let last_check = self.slots[slot as usize].last_check;
                 self.slots[slot as usize] = Slot {
                     state: SlotState::Bound,
@@ -754,7 +807,7 @@ impl FlowTable {
                     ..FREE_SLOT
                 };
                 if self.layout == Layout::FullyAssociative {
-                    self.index.insert(key, slot);
+                    self.index.insert(index_hash(&key), slot, &self.keys);
                 }
                 if self.lru {
                     self.lru_push_front(slot);
@@ -887,6 +940,7 @@ impl FlowTable {
         self.path.clear();
         // The entry being carried: starts as the new key (a placeholder slot owned by fid).
         let mut cur_key = key;
+        let mut cur_tag = cuckoo_tag(mix64(&key, SEED1));
         let mut cur = Slot {
             state: SlotState::Bound,
             owner: fid,
@@ -912,6 +966,7 @@ impl FlowTable {
                 break;
             }
             std::mem::swap(&mut cur_key, &mut self.keys[v as usize]);
+            std::mem::swap(&mut cur_tag, &mut self.tags[v as usize]);
             std::mem::swap(&mut cur, &mut self.slots[v as usize]);
             self.path.push(v);
             let (c1, c2) = self.cuckoo_buckets(&cur_key);
@@ -919,6 +974,7 @@ impl FlowTable {
             if let Some(free) = self.free_in(alt) {
                 let last_check = self.slots[free as usize].last_check;
                 self.keys[free as usize] = cur_key;
+                self.tags[free as usize] = cur_tag;
                 self.slots[free as usize] = Slot { last_check, ..cur };
                 self.path.push(free);
                 // Fix the owners' back-pointers of every moved entry (the first path slot
@@ -934,7 +990,7 @@ impl FlowTable {
                 self.stats.cuckoo_kicks += (self.path.len() - 1) as u64;
                 // Hand the placeholder slot back as free for the caller to fill.
                 let last_check = self.slots[first as usize].last_check;
-                self.keys[first as usize] = HwKey::EMPTY;
+                self.put_key(first, HwKey::EMPTY);
                 self.slots[first as usize] = Slot {
                     last_check,
                     ..FREE_SLOT
@@ -947,6 +1003,7 @@ impl FlowTable {
         // Undo in reverse order.
         while let Some(v) = self.path.pop() {
             std::mem::swap(&mut cur_key, &mut self.keys[v as usize]);
+            std::mem::swap(&mut cur_tag, &mut self.tags[v as usize]);
             std::mem::swap(&mut cur, &mut self.slots[v as usize]);
         }
         None
@@ -1099,6 +1156,7 @@ impl FlowTable {
                 self.index.clear();
             }
             _ => {
+                self.tags.iter_mut().for_each(|t| *t = 0);
                 for (k, s) in self.keys.iter_mut().zip(self.slots.iter_mut()) {
                     if matches!(s.state, SlotState::Bound | SlotState::Unbound) {
                         *k = HwKey::EMPTY;
@@ -1235,12 +1293,12 @@ impl FlowTable {
             self.lru_unlink(i);
         }
         if self.layout == Layout::FullyAssociative {
-            let k = self.keys[i as usize];
-            self.index.remove(&k);
+            let h = index_hash(&self.keys[i as usize]);
+            self.index.remove(h, i, &self.keys);
             self.free_slots.push(i);
         }
         let last_check = self.slots[i as usize].last_check;
-        self.keys[i as usize] = HwKey::EMPTY;
+        self.put_key(i, HwKey::EMPTY);
         self.slots[i as usize] = Slot {
             last_check,
             ..FREE_SLOT
