@@ -6,8 +6,10 @@
 //! to the 64-byte minimum (FCS included). [`frame_len`] rebuilds the Ethernet frame length
 //! from a [`PacketMeta`] whatever the capture's link type: Ethernet header (14 B), 4 B per
 //! VLAN tag, 8 B of PPPoE, and the L3 bytes on the wire; so raw-IP and Linux-cooked captures
-//! are timed like Ethernet. Each interface has its own receive and transmit line; time is
-//! kept in picoseconds so that back-to-back packets do not accumulate rounding error.
+//! are timed like Ethernet. Each interface has its own receive and transmit line. Line time is
+//! kept in picoseconds from the first time the data path saw (a `u64` covers 213 days), with
+//! a 32.32 fixed-point picoseconds-per-byte factor: exact for every common line rate (1, 2.5,
+//! 10, 25, 40, 100 Gbit/s), so back-to-back packets do not accumulate rounding error.
 //!
 //! `now` passed to [`DataPath::ingress`] is when the frame's first bit arrives; a frame that
 //! arrives while the previous one on the same port is still being received is delayed (and
@@ -69,28 +71,31 @@ pub enum DropReason {
     EgressOverflow,
 }
 
-const PS_PER_NS: u128 = 1_000;
+const PS_PER_NS: u64 = 1_000;
 const PS_PER_S: u128 = 1_000_000_000_000;
 const MAX_LINKS: usize = 1 << 16;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Link {
-    rx_free_ps: u128,
-    tx_free_ps: u128,
+    rx_free_ps: u64,
+    tx_free_ps: u64,
 }
 
 /// The ports and the offload engine.
 #[derive(Clone, Debug)]
 pub struct DataPath {
-    rate_bps: u128,
+    /// Picoseconds per wire byte, 32.32 fixed point.
+    ps_per_byte_fp: u64,
     overhead: u32,
     fcs_add: u32,
     min_frame: u32,
-    engine_service_ps: u128,
-    engine_queue_ps: u128,
-    engine_free_ps: u128,
-    fwd_latency_ps: u128,
-    egress_buffer_ps: u128,
+    /// Origin of the picosecond clock (ns); set by the first call.
+    base_ns: Option<u64>,
+    engine_service_ps: u64,
+    engine_queue_ps: u64,
+    engine_free_ps: u64,
+    fwd_latency_ps: u64,
+    egress_buffer_ps: u64,
     punt_tcp_mask: u8,
     punt_ttl: bool,
     links: Vec<Link>,
@@ -114,17 +119,19 @@ impl DataPath {
     /// Idle ports and engine.
     pub fn new(cfg: &DatapathConfig) -> DataPath {
         let rate = u128::from(cfg.line_rate_bps.max(1));
-        let service = (PS_PER_S).div_ceil(u128::from(cfg.engine_pps.max(1)));
+        let service = PS_PER_S.div_ceil(u128::from(cfg.engine_pps.max(1))) as u64;
+        let sat = |v: u128| v.min(u128::from(u64::MAX)) as u64;
         DataPath {
-            rate_bps: rate,
+            ps_per_byte_fp: sat(((8 * PS_PER_S) << 32).div_ceil(rate)),
             overhead: cfg.preamble_bytes + cfg.ifg_bytes,
             fcs_add: if cfg.fcs_in_capture { 0 } else { cfg.fcs_bytes },
             min_frame: cfg.min_frame_bytes,
+            base_ns: None,
             engine_service_ps: service,
-            engine_queue_ps: service * u128::from(cfg.engine_queue),
+            engine_queue_ps: service.saturating_mul(u64::from(cfg.engine_queue)),
             engine_free_ps: 0,
-            fwd_latency_ps: u128::from(cfg.forward_latency_ns) * PS_PER_NS,
-            egress_buffer_ps: u128::from(cfg.egress_buffer_bytes) * 8 * PS_PER_S / rate,
+            fwd_latency_ps: cfg.forward_latency_ns.saturating_mul(PS_PER_NS),
+            egress_buffer_ps: sat(u128::from(cfg.egress_buffer_bytes) * 8 * PS_PER_S / rate),
             punt_tcp_mask: cfg.punt_tcp_flags.iter().fold(0, |m, f| m | f.bit()),
             punt_ttl: cfg.punt_ttl_expired,
             links: Vec::new(),
@@ -138,15 +145,33 @@ impl DataPath {
         (frame + self.fcs_add).max(self.min_frame) + self.overhead
     }
 
-    /// Serialisation time of `wire_bytes` at line rate, picoseconds.
+    /// Serialisation time of `wire_bytes` at line rate, picoseconds (rounded up).
     #[inline]
-    fn ser_ps(&self, wire_bytes: u32) -> u128 {
-        (u128::from(wire_bytes) * 8 * PS_PER_S).div_ceil(self.rate_bps)
+    fn ser_ps(&self, wire_bytes: u32) -> u64 {
+        let fp = u128::from(wire_bytes) * u128::from(self.ps_per_byte_fp);
+        ((fp + 0xffff_ffff) >> 32) as u64
     }
 
     /// Serialisation time of a frame (FCS as captured), nanoseconds, rounded up.
     pub fn serialisation_ns(&self, frame: u32) -> u64 {
-        self.ser_ps(self.wire_bytes(frame)).div_ceil(PS_PER_NS) as u64
+        self.ser_ps(self.wire_bytes(frame)).div_ceil(PS_PER_NS)
+    }
+
+    /// A time as picoseconds since the data path's origin.
+    #[inline]
+    fn ps_of(&mut self, t: SimTime) -> u64 {
+        let base = *self.base_ns.get_or_insert(t.0);
+        t.0.saturating_sub(base).saturating_mul(PS_PER_NS)
+    }
+
+    /// Picoseconds since the origin back to a time (rounded up to the nanosecond).
+    #[inline]
+    fn time_of(&self, ps: u64) -> SimTime {
+        SimTime(
+            self.base_ns
+                .unwrap_or(0)
+                .saturating_add(ps.div_ceil(PS_PER_NS)),
+        )
     }
 
     #[inline]
@@ -164,7 +189,7 @@ impl DataPath {
     pub fn ingress(&mut self, now: SimTime, iface: u32, frame: u32) -> SimTime {
         let wire = self.wire_bytes(frame);
         let ser = self.ser_ps(wire);
-        let now_ps = u128::from(now.0) * PS_PER_NS;
+        let now_ps = self.ps_of(now);
         let link = self.link(iface);
         let overrun = link.rx_free_ps > now_ps;
         let start = now_ps.max(link.rx_free_ps);
@@ -174,7 +199,7 @@ impl DataPath {
         self.stats.rx_bytes += u64::from(frame);
         self.stats.rx_wire_bytes += u64::from(wire);
         self.stats.ingress_overruns += u64::from(overrun);
-        to_ns(done)
+        self.time_of(done)
     }
 
     /// The punt decided before the table lookup (unsupported packet, TCP flags), if any.
@@ -251,7 +276,7 @@ impl DataPath {
         out_iface: u32,
         frame: u32,
     ) -> Result<SimTime, DropReason> {
-        let t = u128::from(rx_done.0) * PS_PER_NS;
+        let t = self.ps_of(rx_done);
         let start = t.max(self.engine_free_ps);
         if start - t > self.engine_queue_ps {
             self.stats.engine_drops += 1;
@@ -273,17 +298,13 @@ impl DataPath {
         out_iface: u32,
         frame: u32,
     ) -> Result<SimTime, DropReason> {
-        let t = self.egress(u128::from(now.0) * PS_PER_NS, out_iface, frame)?;
+        let now_ps = self.ps_of(now);
+        let t = self.egress(now_ps, out_iface, frame)?;
         self.stats.tx_packets += 1;
         Ok(t)
     }
 
-    fn egress(
-        &mut self,
-        ready_ps: u128,
-        out_iface: u32,
-        frame: u32,
-    ) -> Result<SimTime, DropReason> {
+    fn egress(&mut self, ready_ps: u64, out_iface: u32, frame: u32) -> Result<SimTime, DropReason> {
         let ser = self.ser_ps(self.wire_bytes(frame));
         let buffer = self.egress_buffer_ps;
         let link = self.link(out_iface);
@@ -293,13 +314,9 @@ impl DataPath {
             return Err(DropReason::EgressOverflow);
         }
         link.tx_free_ps = start + ser;
-        Ok(to_ns(link.tx_free_ps))
+        let done = link.tx_free_ps;
+        Ok(self.time_of(done))
     }
-}
-
-#[inline]
-fn to_ns(ps: u128) -> SimTime {
-    SimTime(ps.div_ceil(PS_PER_NS).min(u128::from(u64::MAX)) as u64)
 }
 
 #[cfg(test)]
