@@ -5,8 +5,14 @@
 //! report's `nic` section; all fields are plain integers so two runs with the same inputs
 //! produce identical numbers.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::ops::{Add, AddAssign};
+
+/// JSON numbers are safe only up to 2^53 (and serde_json's values to 2^64); long integrals
+/// are written as floats in the same unit.
+fn u128_as_f64<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(*v as f64)
+}
 
 macro_rules! mergeable {
     ($(#[$m:meta])* pub struct $name:ident { $( $(#[$fm:meta])* $f:ident : $t:ty ),* $(,)? }
@@ -86,9 +92,11 @@ mergeable! {
         stats_reads: u64,
         /// Cuckoo displacements performed by successful inserts.
         cuckoo_kicks: u64,
-        /// Integral of occupied entries (bound + unbound) over time, entry-nanoseconds.
+        /// Integral of occupied entries (bound + unbound) over time, entry-nanoseconds. Serialised as a JSON float.
+        #[serde(serialize_with = "u128_as_f64")]
         occupancy_area: u128,
-        /// Integral of bound entries over time, entry-nanoseconds.
+        /// Integral of bound entries over time, entry-nanoseconds. Serialised as a JSON float.
+        #[serde(serialize_with = "u128_as_f64")]
         bound_area: u128,
     }
     peaks {
@@ -123,9 +131,11 @@ mergeable! {
         refused_queue_full: u64,
         /// Submissions refused because the device was busy and there is no queue.
         refused_rate_limited: u64,
-        /// Sum over completed ops of (start - submit), ns.
+        /// Sum over completed ops of (start - submit), ns. Serialised as a JSON float.
+        #[serde(serialize_with = "u128_as_f64")]
         wait_ns: u128,
-        /// Sum over completed ops of (done - submit), ns.
+        /// Sum over completed ops of (done - submit), ns. Serialised as a JSON float.
+        #[serde(serialize_with = "u128_as_f64")]
         latency_ns: u128,
         /// Host CPU time charged by completed ops, ns.
         cpu_ns: u64,
@@ -280,5 +290,72 @@ impl PipelineStats {
         } else {
             self.latency_ns as f64 / n as f64
         }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn merging_adds_counters_and_keeps_the_highest_peak() {
+        let mut a = NicStats::default();
+        a.table.hits = 3;
+        a.table.peak_occupancy = 10;
+        a.table.occupancy_area = 5;
+        a.pipeline.submitted.insert = 2;
+        a.pipeline.max_latency_ns = 100;
+        a.datapath.punts.miss = 4;
+        let mut b = NicStats::default();
+        b.table.hits = 5;
+        b.table.peak_occupancy = 7;
+        b.table.occupancy_area = 1 << 100;
+        b.pipeline.submitted.insert = 1;
+        b.pipeline.max_latency_ns = 300;
+        b.datapath.punts.miss = 1;
+        b.datapath.punts.tcp_flags = 2;
+        let c = a + b;
+        assert_eq!(c.table.hits, 8);
+        assert_eq!(c.table.peak_occupancy, 10);
+        assert_eq!(c.table.occupancy_area, 5 + (1 << 100));
+        assert_eq!(c.pipeline.submitted.insert, 3);
+        assert_eq!(c.pipeline.max_latency_ns, 300);
+        assert_eq!(c.datapath.punts.total(), 7);
+        let mut d = a;
+        d += b;
+        assert_eq!(d, c);
+        assert_eq!(a + NicStats::default(), a);
+    }
+
+    #[test]
+    fn serialises_to_json_with_named_fields() {
+        let mut s = NicStats::default();
+        s.table.occupancy_area = u128::from(u64::MAX) * 4;
+        s.datapath.punts.bind_check = 9;
+        let j = serde_json::to_value(s).unwrap();
+        assert_eq!(j["datapath"]["punts"]["bind_check"], 9);
+        assert_eq!(
+            j["table"]["occupancy_area"].as_f64(),
+            Some(u64::MAX as f64 * 4.0)
+        );
+        assert_eq!(j["pipeline"]["submitted"]["insert"], 0);
+    }
+
+    #[test]
+    fn mean_helpers() {
+        let t = TableStats {
+            occupancy_area: 3_000,
+            bound_area: 1_000,
+            lookups: 4,
+            hits: 1,
+            refused_bucket_full: 2,
+            refused_exists: 1,
+            ..TableStats::default()
+        };
+        assert_eq!(t.mean_occupancy(1_000), 3.0);
+        assert_eq!(t.mean_bound(1_000), 1.0);
+        assert_eq!(t.mean_occupancy(0), 0.0);
+        assert_eq!(t.hit_ratio(), 0.25);
+        assert_eq!(t.refusals(), 3);
     }
 }
