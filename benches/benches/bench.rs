@@ -1,8 +1,11 @@
-//! The criterion entry point (`harness = false`): one call per subsystem module.
+//! The bench binary: one criterion run over every subsystem's benches.
+//! Run one subsystem with a filter, e.g. `cargo bench -p offsim-benches -- nic`.
 
 fn main() {
     let mut c = criterion::Criterion::default().configure_from_args();
+    // One line per subsystem module under benches/src/.
     offsim_benches::r#gen::bench(&mut c);
     offsim_benches::nft::benches(&mut c);
+    offsim_benches::nic::bench(&mut c);
     c.final_summary();
 }
