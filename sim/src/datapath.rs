@@ -16,6 +16,7 @@
 //!
 //! Everything a packet did is reported as [`CostDrivers`] for the CPU model.
 
+use offsim_traces::hash::FxHashSet;
 use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
@@ -261,6 +262,9 @@ pub struct Datapath {
     ct_gc_budget: usize,
     lan: Iface,
     wan: Iface,
+    /// Addresses routed via the LAN interface (host routes); everything else goes to the
+    /// WAN default route.
+    lan_hosts: FxHashSet<(u8, u128)>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -364,6 +368,15 @@ impl Datapath {
             ct_gc_budget: 64,
             lan,
             wan,
+            lan_hosts: FxHashSet::default(),
+        }
+    }
+
+    /// Adds a host route via the LAN interface (two-sided topologies route the LAN side's
+    /// addresses back to it; single-sided ones have only the WAN default route).
+    pub fn add_lan_host(&mut self, version: u8, addr: u128) {
+        if !self.cfg.single_sided {
+            self.lan_hosts.insert((version, addr));
         }
     }
 
@@ -779,6 +792,7 @@ impl Datapath {
             single_sided: self.cfg.single_sided,
             lan: self.lan,
             wan: self.wan,
+            lan_hosts: &self.lan_hosts,
             nat_mt,
             nat_setup: false,
         };
@@ -966,6 +980,7 @@ struct DpHost<'a> {
     single_sided: bool,
     lan: Iface,
     wan: Iface,
+    lan_hosts: &'a FxHashSet<(u8, u128)>,
     nat_mt: usize,
     nat_setup: bool,
 }
@@ -1097,12 +1112,11 @@ impl Host for DpHost<'_> {
     }
 
     fn fib(&mut self, q: &FibQuery, ctx: &PktCtx) -> FibAnswer {
-        use crate::nft::ast::{FibResult, fib_flags};
-        let addr = if q.flags & fib_flags::SADDR != 0 {
-            ctx.pkt.src
-        } else {
-            ctx.pkt.dst
-        };
+        use crate::nft::ast::fib_flags;
+        // nft_fib4/nft_fib6 on a router without addresses: a route to a LAN host goes out of
+        // the LAN interface, everything else out of the WAN default route. With `iif`/`oif`
+        // the lookup is restricted to that interface: another device means no route.
+        let addr = if q.flags & fib_flags::SADDR != 0 { ctx.pkt.src } else { ctx.pkt.dst };
         let v = ctx.pkt.ip_version;
         let rtype = if v == 4 {
             let a = addr as u32;
@@ -1118,20 +1132,18 @@ impl Host for DpHost<'_> {
         } else {
             1
         };
-        // Routes: towards the packet's source via its input device, everything else via the
-        // other side (the default route of the side the packet is not coming from).
-        let iif = ctx.iif.unwrap_or(self.lan);
-        let dev = if q.flags & fib_flags::SADDR != 0 {
-            iif
-        } else if iif.index == self.lan.index {
-            self.wan
+        let dev = if self.lan_hosts.contains(&(v, addr)) { self.lan } else { self.wan };
+        let restrict = if q.flags & fib_flags::IIF != 0 {
+            ctx.iif
+        } else if q.flags & fib_flags::OIF != 0 {
+            ctx.oif
         } else {
-            self.lan
+            None
         };
-        let _ = q.result == FibResult::Type;
+        let found = restrict.is_none_or(|r| r.index == dev.index);
         FibAnswer {
-            oif: dev.index,
-            oifname: dev.name,
+            oif: if found { dev.index } else { 0 },
+            oifname: if found { dev.name } else { 0 },
             rtype,
         }
     }

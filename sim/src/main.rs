@@ -187,6 +187,13 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            // A reader that went away (`offsim ... | head`) is not an error.
+            let broken_pipe = e
+                .chain()
+                .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe));
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("offsim: error: {e:#}");
             ExitCode::from(2)
         }
@@ -347,7 +354,7 @@ struct RulesEvalArgs {
 
 fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
     use offsim::conntrack::{CtConfig, CtTimeouts};
-    use offsim::ruleseval::{EvalOptions, eval_trace, render_text};
+    use offsim::ruleseval::{EvalOptions, render_text};
     let kernel = offsim::flowtable::KernelFlavour::parse(&a.kernel).ok_or_else(|| {
         anyhow::anyhow!(
             "--kernel {}: unknown kernel (use e.g. 5.15, 6.1, 6.6, 6.14)",
@@ -377,6 +384,12 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
             return Ok(2);
         }
     };
+    let routes = if sides == offsim::sides::SideMode::Single {
+        Vec::new()
+    } else {
+        let mut pre = offsim_traces::stream::PacketStream::open(&a.trace)?;
+        offsim::ruleseval::lan_only_addresses(&mut pre, &sides)?
+    };
     let mut stream = offsim_traces::stream::PacketStream::open(&a.trace)?;
     let opts = EvalOptions {
         iif: a.iif.clone(),
@@ -390,7 +403,7 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
             ..CtConfig::default()
         },
     };
-    let r = eval_trace(rs, &mut stream, &opts)?;
+    let r = offsim::ruleseval::eval_trace_with_routes(rs, &mut stream, &opts, &routes)?;
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &r)?;

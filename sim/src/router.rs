@@ -261,6 +261,14 @@ impl Defragmenter {
         }
         p.l4_payload_len = first.l4_payload_len + (total - first_data);
         p.flags &= !(flags::FRAGMENT | flags::MORE_FRAGMENTS);
+        // udp_error on the whole datagram: the length field must fit the payload.
+        if p.l4proto == offsim_traces::meta::proto::UDP && p.l4_present() {
+            let ulen = u32::from(p.udp_len);
+            let payload = p.ip_len - u32::from(p.ip_hdr_len);
+            if ulen < 8 || ulen > payload {
+                p.flags |= flags::UDP_BAD_LENGTH;
+            }
+        }
         p.frag_offset = 0;
         p.ts = m.ts;
         p.wire_len = p.ip_len + u32::from(p.l3_offset);

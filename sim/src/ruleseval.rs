@@ -131,10 +131,17 @@ pub struct EvalResult {
 
 /// Replays `stream` through `rs` (loaded with [`crate::datapath::load_options`] for the same
 /// interface names).
-pub fn eval_trace<R: Read>(
+pub fn eval_trace<R: Read>(rs: Ruleset, stream: &mut PacketStream<R>, o: &EvalOptions) -> Result<EvalResult, TraceError> {
+    eval_trace_with_routes(rs, stream, o, &[])
+}
+
+/// Like [`eval_trace`], with host routes via the LAN interface for `lan_hosts` (version,
+/// address) — see [`lan_only_addresses`].
+pub fn eval_trace_with_routes<R: Read>(
     rs: Ruleset,
     stream: &mut PacketStream<R>,
     o: &EvalOptions,
+    lan_hosts: &[(u8, u128)],
 ) -> Result<EvalResult, TraceError> {
     let single = o.sides == SideMode::Single;
     let cfg = DpConfig {
@@ -148,6 +155,9 @@ pub fn eval_trace<R: Read>(
         ..DpConfig::default()
     };
     let mut dp = Datapath::new(rs, cfg, FlowBook::new(true, false, None));
+    for &(v, a) in lan_hosts {
+        dp.add_lan_host(v, a);
+    }
     let mut sides = SideSplitter::new(o.sides.clone());
     let mut s = EvalSummary::default();
     let mut hw = Vec::new();
@@ -302,4 +312,35 @@ pub fn render_text(r: &EvalResult) -> String {
         let _ = writeln!(s, "  dropped {k}: {v}");
     }
     s
+}
+
+/// The addresses that only ever appear on the LAN side of a two-sided replay (sources of
+/// LAN-side packets and destinations of WAN-side ones, minus any seen on the WAN side): the
+/// router has host routes for them via the LAN interface, as the two-sided kernel oracle sets
+/// up (split-dirs.py `--routes`).
+pub fn lan_only_addresses<R: Read>(stream: &mut PacketStream<R>, sides: &SideMode) -> Result<Vec<(u8, u128)>, TraceError> {
+    use offsim_traces::hash::FxHashSet;
+    use crate::sides::Side;
+    let mut sp = SideSplitter::new(sides.clone());
+    let mut lan: FxHashSet<(u8, u128)> = FxHashSet::default();
+    let mut wan: FxHashSet<(u8, u128)> = FxHashSet::default();
+    while let Some(m) = stream.next_packet()? {
+        if !m.is_ip() {
+            continue;
+        }
+        let v = m.ip_version;
+        match sp.side(&m) {
+            Side::Lan => {
+                lan.insert((v, m.src));
+                wan.insert((v, m.dst));
+            }
+            Side::Wan => {
+                wan.insert((v, m.src));
+                lan.insert((v, m.dst));
+            }
+        }
+    }
+    let mut v: Vec<(u8, u128)> = lan.difference(&wan).copied().collect();
+    v.sort_unstable();
+    Ok(v)
 }

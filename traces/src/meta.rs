@@ -387,6 +387,8 @@ pub struct PacketMeta {
     pub tcp_sack_edge: u32,
     /// Length of the transport payload according to the headers (not the capture).
     pub l4_payload_len: u32,
+    /// The UDP header's length field (UDP only).
+    pub udp_len: u16,
     /// Tuple quoted by an ICMP error.
     pub inner: InnerTuple,
 }

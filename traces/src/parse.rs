@@ -507,7 +507,9 @@ fn parse_l4(m: &mut PacketMeta, p: u8, payload: &[u8], ip_payload_len: usize) {
             m.l4_payload_len = ip_payload_len.saturating_sub(8) as u32;
             m.flags |= flags::L4_PRESENT | flags::PORTS;
             let ulen = usize::from(be16(payload, 4));
-            if p == proto::UDP && (ulen < 8 || ulen > ip_payload_len) {
+            m.udp_len = ulen as u16;
+            // A first fragment carries only part of the datagram: judged after reassembly.
+            if p == proto::UDP && !m.has(flags::FRAGMENT) && (ulen < 8 || ulen > ip_payload_len) {
                 m.flags |= flags::UDP_BAD_LENGTH;
             }
         }

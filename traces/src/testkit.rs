@@ -79,7 +79,9 @@ impl Pkt {
 
     /// A UDP datagram with no payload.
     pub fn udp(src: &str, dst: &str) -> Pkt {
-        Pkt::ports(src, dst, proto::UDP, 8)
+        let mut p = Pkt::ports(src, dst, proto::UDP, 8);
+        p.m.udp_len = 8;
+        p
     }
 
     /// An ICMP (IPv4) or ICMPv6 message of the given type and code; for echo types `id` is
@@ -154,6 +156,9 @@ impl Pkt {
         self.m.ip_len = u32::from(self.m.ip_hdr_len) + u32::from(self.m.tcp_hdr_len.max(8)) + n;
         if self.m.l4proto != proto::TCP {
             self.m.ip_len = u32::from(self.m.ip_hdr_len) + 8 + n;
+        }
+        if self.m.l4proto == proto::UDP {
+            self.m.udp_len = (8 + n).min(u32::from(u16::MAX)) as u16;
         }
         self.m.wire_len = self.m.ip_len + 14;
         self.m.cap_len = self.m.wire_len;
