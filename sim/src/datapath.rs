@@ -1116,7 +1116,11 @@ impl Host for DpHost<'_> {
         // nft_fib4/nft_fib6 on a router without addresses: a route to a LAN host goes out of
         // the LAN interface, everything else out of the WAN default route. With `iif`/`oif`
         // the lookup is restricted to that interface: another device means no route.
-        let addr = if q.flags & fib_flags::SADDR != 0 { ctx.pkt.src } else { ctx.pkt.dst };
+        let addr = if q.flags & fib_flags::SADDR != 0 {
+            ctx.pkt.src
+        } else {
+            ctx.pkt.dst
+        };
         let v = ctx.pkt.ip_version;
         let rtype = if v == 4 {
             let a = addr as u32;
@@ -1132,7 +1136,11 @@ impl Host for DpHost<'_> {
         } else {
             1
         };
-        let dev = if self.lan_hosts.contains(&(v, addr)) { self.lan } else { self.wan };
+        let dev = if self.lan_hosts.contains(&(v, addr)) {
+            self.lan
+        } else {
+            self.wan
+        };
         let restrict = if q.flags & fib_flags::IIF != 0 {
             ctx.iif
         } else if q.flags & fib_flags::OIF != 0 {

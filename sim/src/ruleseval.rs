@@ -131,7 +131,11 @@ pub struct EvalResult {
 
 /// Replays `stream` through `rs` (loaded with [`crate::datapath::load_options`] for the same
 /// interface names).
-pub fn eval_trace<R: Read>(rs: Ruleset, stream: &mut PacketStream<R>, o: &EvalOptions) -> Result<EvalResult, TraceError> {
+pub fn eval_trace<R: Read>(
+    rs: Ruleset,
+    stream: &mut PacketStream<R>,
+    o: &EvalOptions,
+) -> Result<EvalResult, TraceError> {
     eval_trace_with_routes(rs, stream, o, &[])
 }
 
@@ -318,9 +322,12 @@ pub fn render_text(r: &EvalResult) -> String {
 /// LAN-side packets and destinations of WAN-side ones, minus any seen on the WAN side): the
 /// router has host routes for them via the LAN interface, as the two-sided kernel oracle sets
 /// up (split-dirs.py `--routes`).
-pub fn lan_only_addresses<R: Read>(stream: &mut PacketStream<R>, sides: &SideMode) -> Result<Vec<(u8, u128)>, TraceError> {
-    use offsim_traces::hash::FxHashSet;
+pub fn lan_only_addresses<R: Read>(
+    stream: &mut PacketStream<R>,
+    sides: &SideMode,
+) -> Result<Vec<(u8, u128)>, TraceError> {
     use crate::sides::Side;
+    use offsim_traces::hash::FxHashSet;
     let mut sp = SideSplitter::new(sides.clone());
     let mut lan: FxHashSet<(u8, u128)> = FxHashSet::default();
     let mut wan: FxHashSet<(u8, u128)> = FxHashSet::default();

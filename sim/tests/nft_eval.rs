@@ -454,9 +454,10 @@ impl Host for FtHost {
 
 #[test]
 fn openwrt_fw4_forward_path() {
-    let Ok(text) = std::fs::read_to_string(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft-corpus/realworld/openwrt-fw4_01_default_ruleset.nft"),
-    ) else {
+    let Ok(text) = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/nft-corpus/realworld/openwrt-fw4_01_default_ruleset.nft"
+    )) else {
         eprintln!("corpus absent; skipping");
         return;
     };
@@ -571,9 +572,10 @@ fn openwrt_fw4_forward_path() {
 
 #[test]
 fn kube_proxy_service_dispatch() {
-    let Ok(text) = std::fs::read_to_string(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft-corpus/realworld/kube-proxy_nftables_overall_ipv4.nft"),
-    ) else {
+    let Ok(text) = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/nft-corpus/realworld/kube-proxy_nftables_overall_ipv4.nft"
+    )) else {
         eprintln!("corpus absent; skipping");
         return;
     };
@@ -634,9 +636,10 @@ fn kube_proxy_service_dispatch() {
 
 #[test]
 fn libvirt_insert_reverses_order() {
-    let Ok(text) = std::fs::read_to_string(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft-corpus/realworld/libvirt_network_nat-ipv6-masquerade_commands.nft"),
-    ) else {
+    let Ok(text) = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/nft-corpus/realworld/libvirt_network_nat-ipv6-masquerade_commands.nft"
+    )) else {
         eprintln!("corpus absent; skipping");
         return;
     };

@@ -17,9 +17,18 @@ fn seeds() -> Vec<String> {
         "{\"nftables\":[{\"table\":{\"family\":\"ip\",\"name\":\"t\"}},{\"chain\":{\"family\":\"ip\",\"table\":\"t\",\"name\":\"c\",\"type\":\"filter\",\"hook\":\"input\",\"prio\":0}},{\"rule\":{\"family\":\"ip\",\"table\":\"t\",\"chain\":\"c\",\"expr\":[{\"match\":{\"op\":\"==\",\"left\":{\"payload\":{\"protocol\":\"tcp\",\"field\":\"dport\"}},\"right\":22}},{\"accept\":null}]}}]}".to_string(),
     ];
     for f in [
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft-corpus/realworld/openwrt-fw4_01_default_ruleset.nft"),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft-corpus/realworld/kube-proxy_nftables_overall_ipv4.nft"),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft-corpus/realworld/canonical-nft1.0.6/firewalld_inet_large_0049huge.json"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/nft-corpus/realworld/openwrt-fw4_01_default_ruleset.nft"
+        ),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/nft-corpus/realworld/kube-proxy_nftables_overall_ipv4.nft"
+        ),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/nft-corpus/realworld/canonical-nft1.0.6/firewalld_inet_large_0049huge.json"
+        ),
     ] {
         if let Ok(t) = std::fs::read_to_string(f) {
             v.push(t.chars().take(6000).collect());

@@ -16,7 +16,12 @@ use offsim::nft::{LoadOptions, NftError, Ruleset};
 fn corpus() -> Option<PathBuf> {
     let p = std::env::var("OFFSIM_NFT_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft-corpus")));
+        .unwrap_or_else(|_| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/nft-corpus"
+            ))
+        });
     if p.join("py").is_dir() {
         Some(p.join("py"))
     } else {

@@ -126,8 +126,12 @@ fn offsim_counters(job: &kernel::OracleJob, kernel_flavour: KernelFlavour) -> ke
     let tmp = kernel::TempDir::new("sim");
     let pcap = tmp.0.join("replay.pcap");
     kernel::prep_pcap(&job.pcap, &pcap, job.spacing_ns).unwrap();
-    let rs = offsim::nft::Ruleset::from_str(&job.ruleset, "job.nft", &offsim::datapath::load_options(&job.iif, &job.oif))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let rs = offsim::nft::Ruleset::from_str(
+        &job.ruleset,
+        "job.nft",
+        &offsim::datapath::load_options(&job.iif, &job.oif),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let routes = if job.sides == kernel::Sides::Single {
         Vec::new()
     } else {
@@ -144,7 +148,8 @@ fn offsim_counters(job: &kernel::OracleJob, kernel_flavour: KernelFlavour) -> ke
             ..CtConfig::default()
         },
     };
-    let r = eval_trace_with_routes(rs, &mut PacketStream::open(&pcap).unwrap(), &opts, &routes).unwrap();
+    let r = eval_trace_with_routes(rs, &mut PacketStream::open(&pcap).unwrap(), &opts, &routes)
+        .unwrap();
     kernel::KernelResult {
         rules: r
             .rules
@@ -180,26 +185,43 @@ fn agree(what: &str, job: &kernel::OracleJob) -> kernel::KernelResult {
     let o = offsim_counters(job, KernelFlavour::New);
     // Rules without a counter of their own: the kernel harness added one; offsim reports the
     // implicit counter as `packets` and no statement counters.
-    let mut diffs = kernel::diff_table(&k.rules, &o.rules.iter().zip(k.rules.iter()).map(|(o, k)| {
-        let mut o = o.clone();
-        if o.counters.is_empty() {
-            o.counters = k.counters.clone();
-            if k.counters.len() == 1 {
-                o.counters = vec![(o.packets, o.bytes)];
-            }
-        }
-        o
-    }).collect::<Vec<_>>());
+    let mut diffs = kernel::diff_table(
+        &k.rules,
+        &o.rules
+            .iter()
+            .zip(k.rules.iter())
+            .map(|(o, k)| {
+                let mut o = o.clone();
+                if o.counters.is_empty() {
+                    o.counters = k.counters.clone();
+                    if k.counters.len() == 1 {
+                        o.counters = vec![(o.packets, o.bytes)];
+                    }
+                }
+                o
+            })
+            .collect::<Vec<_>>(),
+    );
     let mut kp = k.policies.clone();
     let mut op = o.policies.clone();
     kp.sort();
     op.sort();
     if kp != op {
-        diffs.push_str(&format!("policies: kernel {kp:?}\n          offsim {op:?}\n"));
+        diffs.push_str(&format!(
+            "policies: kernel {kp:?}\n          offsim {op:?}\n"
+        ));
     }
     let total: u64 = k.rules.iter().map(|r| r.packets).sum();
-    eprintln!("{what}: {} rules, {} rule hits, ingress {}", k.rules.len(), total, k.ingress);
-    assert!(diffs.is_empty(), "{what}: offsim differs from the kernel:\n{diffs}");
+    eprintln!(
+        "{what}: {} rules, {} rule hits, ingress {}",
+        k.rules.len(),
+        total,
+        k.ingress
+    );
+    assert!(
+        diffs.is_empty(),
+        "{what}: offsim differs from the kernel:\n{diffs}"
+    );
     k
 }
 
@@ -212,10 +234,67 @@ fn offsim_matches_kernel_on_demo_and_edge_traces() {
     if skip() {
         return;
     }
-    for (rs, pcap) in [("demo.nft", "demo.pcap"), ("demo.nft", "edge.pcap"), ("rich-nocounters.nft", "demo.pcap"), ("rich-nocounters.nft", "edge.pcap")] {
+    for (rs, pcap) in [
+        ("demo.nft", "demo.pcap"),
+        ("demo.nft", "edge.pcap"),
+        ("rich-nocounters.nft", "demo.pcap"),
+        ("rich-nocounters.nft", "edge.pcap"),
+    ] {
         for sides in [kernel::Sides::Single, kernel::Sides::Flow] {
-            let job = kernel::OracleJob::new(&ruleset(rs), &data(pcap), "lan0", "wan0", sides.clone());
-            agree(&format!("{rs} + {pcap} ({})", kernel::sides_arg(&sides)), &job);
+            let job =
+                kernel::OracleJob::new(&ruleset(rs), &data(pcap), "lan0", "wan0", sides.clone());
+            agree(
+                &format!("{rs} + {pcap} ({})", kernel::sides_arg(&sides)),
+                &job,
+            );
         }
     }
+}
+
+/// Generated traffic (50,000 packets of every `trace gen` profile) through real rulesets:
+/// OpenWrt fw4 (flowtable, helpers and NAT removed: see the file's header) and firewalld.
+#[test]
+fn offsim_matches_kernel_on_real_rulesets_and_generated_traffic() {
+    if skip() {
+        return;
+    }
+    use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
+    let tmp = kernel::TempDir::new("gen");
+    let fw4 = ruleset("fw4-filter.nft");
+    let firewalld = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/nft-corpus/realworld/firewalld_inet_large_0049huge.nft"),
+    )
+    .unwrap();
+    let mut total = 0u64;
+    for (i, profile) in [
+        Profile::HomeRouter,
+        Profile::Enterprise,
+        Profile::Datacenter,
+        Profile::Synflood,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let pcap = tmp.0.join(format!("{}.pcap", profile.name()));
+        let cfg = GenConfig::new(*profile, 11 + i as u64, Stop::Packets(50_000));
+        generate_file(&cfg, &pcap).unwrap();
+        for (name, rs, iif, oif, sides) in [
+            ("fw4", &fw4, "br-lan", "pppoe-wan", kernel::Sides::Flow),
+            (
+                "firewalld",
+                &firewalld,
+                "perm_dummy",
+                "enp0s25",
+                kernel::Sides::Single,
+            ),
+        ] {
+            let mut job = kernel::OracleJob::new(rs, &pcap, iif, oif, sides);
+            job.pps = 40_000;
+            job.spacing_ns = Some(5_000);
+            let k = agree(&format!("{name} + {}", profile.name()), &job);
+            total += k.ingress;
+        }
+    }
+    assert!(total >= 4 * 2 * 50_000 - 1000, "{total}");
 }

@@ -369,6 +369,97 @@ fn add_counters(dump: &Value) -> Option<Value> {
     (!cmds.is_empty()).then(|| json!({ "nftables": cmds }))
 }
 
+/// A ruleset text (declarative blocks, one rule per line) with `counter` added to every rule
+/// line that has none.
+fn text_with_counters(text: &str) -> String {
+    let mut out = String::new();
+    let mut stack: Vec<bool> = Vec::new(); // per open block: is it a chain body?
+    for line in text.lines() {
+        let t = line.trim();
+        let in_chain = stack.last().copied().unwrap_or(false);
+        let is_rule = in_chain
+            && !t.is_empty()
+            && !t.starts_with('#')
+            && !t.starts_with('}')
+            && !t.starts_with("type ")
+            && !t.starts_with("policy ")
+            && !t.starts_with("comment ")
+            && !t.starts_with("devices ")
+            && !t.contains(" counter")
+            && !t.starts_with("counter");
+        if is_rule {
+            let body = t.trim_end_matches(';');
+            out.push_str(&line[..line.len() - line.trim_start().len()]);
+            out.push_str(&counted_text(body));
+            out.push('\n');
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+        for c in t.chars() {
+            match c {
+                '{' => stack.push(t.starts_with("chain ")),
+                '}' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// A rule's text with `counter` inserted before its first verdict statement (outside braces and
+/// quotes), or appended.
+fn counted_text(rule: &str) -> String {
+    const VERDICTS: &[&str] = &[
+        "accept",
+        "drop",
+        "reject",
+        "jump",
+        "goto",
+        "return",
+        "queue",
+        "continue",
+        "snat",
+        "dnat",
+        "masquerade",
+        "redirect",
+        "vmap",
+    ];
+    let b = rule.as_bytes();
+    let (mut depth, mut quoted) = (0i32, false);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => quoted = !quoted,
+            b'{' if !quoted => depth += 1,
+            b'}' if !quoted => depth -= 1,
+            _ if !quoted && depth == 0 && (i == 0 || b[i - 1] == b' ') => {
+                let rest = &rule[i..];
+                let mut words = rest.split(' ');
+                let word = words.next().unwrap_or("");
+                let next = words.next().unwrap_or("");
+                let next2 = words.next().unwrap_or("");
+                // `ct status dnat`, `icmp type redirect`: values, not statements.
+                let statement = match word {
+                    "snat" | "dnat" => {
+                        next == "to" || ((next == "ip" || next == "ip6") && next2 == "to")
+                    }
+                    "redirect" => next.is_empty() || next == "to" || next == "comment",
+                    _ => true,
+                };
+                if VERDICTS.contains(&word) && statement {
+                    return format!("{}counter {}", &rule[..i], rest);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    format!("{rule} counter")
+}
+
 /// The first counter of a chain of `table` in a `nft -j list` dump, as (packets, bytes).
 fn chain_counter(dump: &Value, table: &str, chain: &str) -> (u64, u64) {
     for o in dump["nftables"].as_array().into_iter().flatten() {
@@ -537,9 +628,18 @@ impl Router {
         // The caller's ruleset, then counters everywhere, then the policy probes.
         fw.exec_stdin(&["nft", "-f", "-"], ruleset)?;
         let dump = list_json(&fw, &["ruleset"])?;
-        if let Some(counted) = add_counters(&dump) {
-            fw.exec_stdin(&["nft", "-j", "-f", "-"], &counted.to_string())?;
+        if let Some(counted) = add_counters(&dump)
+            && fw
+                .exec_stdin(&["nft", "-j", "-f", "-"], &counted.to_string())
+                .is_err()
+        {
+            // nft 1.0.6 cannot take some rules back through JSON or even its own listing
+            // (e.g. anonymous interval sets of IPv6 prefixes: "BUG: unhandled op 2"). Put the
+            // counters into the caller's text instead and load that.
+            fw.exec_stdin(&["nft", "flush", "ruleset"], "")?;
+            fw.exec_stdin(&["nft", "-f", "-"], &text_with_counters(ruleset))?;
         }
+        let dump = list_json(&fw, &["ruleset"])?;
         let mut adds = Vec::new();
         for o in dump["nftables"].as_array().into_iter().flatten() {
             if let Some(c) = o.get("chain")
