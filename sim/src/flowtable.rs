@@ -690,7 +690,7 @@ impl Flowtable {
             KernelFlavour::New => {
                 let (mut timeout, force) = match &mut c.proto {
                     ProtoState::Tcp(t) => {
-                        t.fixup_after_offload();
+                        t.fixup_after_offload(true);
                         if closing {
                             t.force_state(TcpState::Close);
                             (sec(cfg_t.tcp[TcpState::Close as usize]), true)
@@ -717,7 +717,7 @@ impl Flowtable {
             KernelFlavour::Mid => {
                 let base = match &mut c.proto {
                     ProtoState::Tcp(t) => {
-                        t.fixup_after_offload();
+                        t.fixup_after_offload(false);
                         sec(cfg_t.tcp[t.state as usize])
                     }
                     _ => sec(cfg_t.udp_replied),

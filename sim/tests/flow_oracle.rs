@@ -146,6 +146,27 @@ fn flowtable_reference_counters_in_vm() {
     assert_eq!(single.not_at_prerouting(), 14);
     assert_eq!((single.out_wan, single.out_lan), (67, 0));
 
+    // offsim (`rules eval --kernel 6.1 --sides flow|single`) gives the same counters as the
+    // 6.1 kernel, rule by rule and counter by counter.
+    for (k, j) in [(two, &jobs[0]), (single, &jobs[2])] {
+        let o = kernel::offsim_counters(j, offsim::flowtable::KernelFlavour::Mid);
+        assert_eq!(
+            forward_counters(&o),
+            forward_counters(k),
+            "offsim vs 6.1 ({})",
+            kernel::sides_arg(&j.sides)
+        );
+        assert_eq!(o.policies.len(), k.policies.len());
+        for (a, b) in o.policies.iter().zip(k.policies.iter()) {
+            assert_eq!(
+                (a.packets, a.bytes),
+                (b.packets, b.bytes),
+                "policy {}",
+                a.chain
+            );
+        }
+    }
+
     let demo = &run.results[3];
     let packets: Vec<u64> = demo.rules.iter().map(|r| r.packets).collect();
     assert_eq!(packets, vec![32, 7, 5, 3, 12], "{demo:#?}");
@@ -176,4 +197,37 @@ fn job_description_round_trips() {
     let bad = text.replace("lan=192.0.2.0/24", "lan=300.0.0.0/8");
     let err = serde_json::from_str::<OracleJob>(&bad).unwrap_err();
     assert!(err.to_string().contains("bad prefix"), "{err}");
+}
+
+/// offsim alone on the reference case (no VM needed): the counters the 6.1 kernel gives,
+/// two-sided and single-sided.
+#[test]
+fn offsim_gives_the_reference_flowtable_counters() {
+    let ruleset = std::fs::read_to_string(data("flow.nft")).unwrap();
+    let job = |sides| OracleJob::new(&ruleset, &data("flow.pcap"), "lan0", "wan0", sides);
+    let two = kernel::offsim_counters(&job(Sides::Flow), offsim::flowtable::KernelFlavour::Mid);
+    assert_eq!(
+        forward_counters(&two),
+        vec![
+            vec![(0, 0)],
+            vec![(38, 2138), (10, 724)],
+            vec![(31, 1582)],
+            vec![(11, 684)],
+            vec![(0, 0)]
+        ],
+        "{two:#?}"
+    );
+    let single =
+        kernel::offsim_counters(&job(Sides::Single), offsim::flowtable::KernelFlavour::Mid);
+    assert_eq!(
+        forward_counters(&single),
+        vec![
+            vec![(0, 0)],
+            vec![(49, 4638), (10, 724)],
+            vec![(42, 4082)],
+            vec![(11, 684)],
+            vec![(0, 0)]
+        ],
+        "{single:#?}"
+    );
 }

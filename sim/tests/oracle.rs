@@ -116,73 +116,12 @@ fn two_sided_replay_routes_replies_back_to_lan() {
 // offsim against the kernel: every rule's packets and bytes (and every counter statement),
 // and every base chain's policy counter, must be equal.
 
-use offsim::conntrack::CtConfig;
 use offsim::flowtable::KernelFlavour;
-use offsim::ruleseval::{EvalOptions, eval_trace_with_routes, lan_only_addresses};
-use offsim_traces::stream::PacketStream;
-
-/// offsim's counters for a job, on the same prepared trace the kernel replays.
-fn offsim_counters(job: &kernel::OracleJob, kernel_flavour: KernelFlavour) -> kernel::KernelResult {
-    let tmp = kernel::TempDir::new("sim");
-    let pcap = tmp.0.join("replay.pcap");
-    kernel::prep_pcap(&job.pcap, &pcap, job.spacing_ns).unwrap();
-    let rs = offsim::nft::Ruleset::from_str(
-        &job.ruleset,
-        "job.nft",
-        &offsim::datapath::load_options(&job.iif, &job.oif),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let routes = if job.sides == kernel::Sides::Single {
-        Vec::new()
-    } else {
-        lan_only_addresses(&mut PacketStream::open(&pcap).unwrap(), &job.sides).unwrap()
-    };
-    let opts = EvalOptions {
-        iif: job.iif.clone(),
-        oif: job.oif.clone(),
-        sides: job.sides.clone(),
-        kernel: kernel_flavour,
-        ct: CtConfig {
-            tcp_loose: job.sysctls.tcp_loose,
-            tcp_be_liberal: job.sysctls.tcp_be_liberal,
-            ..CtConfig::default()
-        },
-    };
-    let r = eval_trace_with_routes(rs, &mut PacketStream::open(&pcap).unwrap(), &opts, &routes)
-        .unwrap();
-    kernel::KernelResult {
-        rules: r
-            .rules
-            .iter()
-            .map(|x| kernel::RuleCount {
-                family: x.family.clone(),
-                table: x.table.clone(),
-                chain: x.chain.clone(),
-                index: x.index,
-                packets: x.packets,
-                bytes: x.bytes,
-                counters: x.counters.iter().map(|c| (c.packets, c.bytes)).collect(),
-            })
-            .collect(),
-        policies: r
-            .chains
-            .iter()
-            .map(|c| kernel::PolicyCount {
-                family: c.family.clone(),
-                table: c.table.clone(),
-                chain: c.chain.clone(),
-                packets: c.policy_packets,
-                bytes: c.policy_bytes,
-            })
-            .collect(),
-        ..kernel::KernelResult::default()
-    }
-}
 
 /// Runs the kernel and offsim on a job and asserts equal counters. Returns the kernel's result.
 fn agree(what: &str, job: &kernel::OracleJob) -> kernel::KernelResult {
     let k = kernel::run_job(job).unwrap_or_else(|e| panic!("{what}: kernel oracle: {e}"));
-    let o = offsim_counters(job, KernelFlavour::New);
+    let o = kernel::offsim_counters(job, KernelFlavour::New);
     // Rules without a counter of their own: the kernel harness added one; offsim reports the
     // implicit counter as `packets` and no statement counters.
     let mut diffs = kernel::diff_table(

@@ -150,12 +150,15 @@ impl TcpConn {
         self.seen[1].flags |= FLAG_BE_LIBERAL;
     }
 
-    /// Resets window tracking after a flowtable teardown (`flow_offload_fixup_tcp`: clear
-    /// max-window and the MAXACK flag so conntrack re-learns).
-    pub fn fixup_after_offload(&mut self) {
+    /// Resets window tracking after a flowtable teardown (`flow_offload_fixup_tcp`): the
+    /// maximum windows are cleared so conntrack re-learns them; Linux ≥ 6.14 also clears the
+    /// MAXACK flag (`clear_maxack`), 5.15–6.13 keep it.
+    pub fn fixup_after_offload(&mut self, clear_maxack: bool) {
         for s in &mut self.seen {
             s.td_maxwin = 0;
-            s.flags &= !FLAG_MAXACK_SET;
+            if clear_maxack {
+                s.flags &= !FLAG_MAXACK_SET;
+            }
         }
     }
 

@@ -1177,3 +1177,73 @@ pub fn diff_table(kernel: &[RuleCount], sim: &[RuleCount]) -> String {
     }
     s
 }
+
+/// offsim's counters for a job, on the same prepared trace the kernel replays.
+pub fn offsim_counters(
+    job: &OracleJob,
+    kernel_flavour: offsim::flowtable::KernelFlavour,
+) -> KernelResult {
+    let tmp = TempDir::new("sim");
+    let pcap = tmp.0.join("replay.pcap");
+    prep_pcap(&job.pcap, &pcap, job.spacing_ns).unwrap();
+    let rs = offsim::nft::Ruleset::from_str(
+        &job.ruleset,
+        "job.nft",
+        &offsim::datapath::load_options(&job.iif, &job.oif),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let routes = if job.sides == Sides::Single {
+        Vec::new()
+    } else {
+        offsim::ruleseval::lan_only_addresses(
+            &mut offsim_traces::stream::PacketStream::open(&pcap).unwrap(),
+            &job.sides,
+        )
+        .unwrap()
+    };
+    let opts = offsim::ruleseval::EvalOptions {
+        iif: job.iif.clone(),
+        oif: job.oif.clone(),
+        sides: job.sides.clone(),
+        kernel: kernel_flavour,
+        ct: offsim::conntrack::CtConfig {
+            tcp_loose: job.sysctls.tcp_loose,
+            tcp_be_liberal: job.sysctls.tcp_be_liberal,
+            ..offsim::conntrack::CtConfig::default()
+        },
+    };
+    let r = offsim::ruleseval::eval_trace_with_routes(
+        rs,
+        &mut offsim_traces::stream::PacketStream::open(&pcap).unwrap(),
+        &opts,
+        &routes,
+    )
+    .unwrap();
+    KernelResult {
+        rules: r
+            .rules
+            .iter()
+            .map(|x| RuleCount {
+                family: x.family.clone(),
+                table: x.table.clone(),
+                chain: x.chain.clone(),
+                index: x.index,
+                packets: x.packets,
+                bytes: x.bytes,
+                counters: x.counters.iter().map(|c| (c.packets, c.bytes)).collect(),
+            })
+            .collect(),
+        policies: r
+            .chains
+            .iter()
+            .map(|c| PolicyCount {
+                family: c.family.clone(),
+                table: c.table.clone(),
+                chain: c.chain.clone(),
+                packets: c.policy_packets,
+                bytes: c.policy_bytes,
+            })
+            .collect(),
+        ..KernelResult::default()
+    }
+}
