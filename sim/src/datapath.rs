@@ -867,6 +867,33 @@ impl Datapath {
         out
     }
 
+    /// The flow record of a packet the NIC forwarded (looked up by its flowtable key).
+    pub fn hw_record(&self, m: &PacketMeta, iif: u32) -> u32 {
+        let key = FtKey::of_packet(m, iif);
+        for (i, s) in self.fts.iter().enumerate() {
+            if let Some(id) = s.ft.flow_of_key(&key) {
+                return self.flow_record(i, id);
+            }
+        }
+        u32::MAX
+    }
+
+    /// Records the offload engine's handle of a flow's hardware rules.
+    pub fn set_hw_cookie(&mut self, ft: usize, id: FlowId, hwgen: u64) {
+        if let Some(s) = self.fts.get_mut(ft) {
+            s.ft.set_hw_gen(id, hwgen);
+        }
+    }
+
+    /// The offload engine's handle of a flow's hardware rules, if any.
+    pub fn hw_cookie(&self, ft: usize, id: FlowId) -> Option<u64> {
+        self.fts
+            .get(ft)
+            .and_then(|s| s.ft.get(id))
+            .map(|f| f.hw_gen)
+            .filter(|g| *g != 0)
+    }
+
     /// The hardware add of a flow finished.
     pub fn hw_add_done(
         &mut self,

@@ -105,12 +105,16 @@ pub struct FtKey {
     pub encap: [u16; 2],
     /// Number of encapsulation ids.
     pub n_encap: u8,
+    /// Which encapsulation slot holds a PPPoE session id (`u8::MAX`: none; the others are
+    /// VLAN ids).
+    pub pppoe_slot: u8,
 }
 
 impl FtKey {
     /// The key of a packet arriving on `iif`.
     pub fn of_packet(m: &PacketMeta, iif: u32) -> FtKey {
         let mut k = FtKey {
+            pppoe_slot: u8::MAX,
             tuple: FlowKey {
                 src: m.src,
                 dst: m.dst,
@@ -129,6 +133,7 @@ impl FtKey {
         }
         if m.has(flags::PPPOE) && n < 2 {
             k.encap[n] = m.pppoe_session;
+            k.pppoe_slot = n as u8;
             n += 1;
         }
         k.n_encap = n as u8;
@@ -223,6 +228,8 @@ pub struct Flow {
     pub teardown: Option<TeardownCause>,
     /// Whether the timeout had passed at teardown.
     expired: bool,
+    /// The offload engine's handle for the flow's hardware rules (0 = none).
+    pub hw_gen: u64,
 }
 
 impl Flow {
@@ -415,6 +422,19 @@ impl Flowtable {
         self.flows.get(id.0 as usize).and_then(|f| f.as_ref())
     }
 
+    /// The flow a key belongs to, without side effects (for attributing hardware-forwarded
+    /// packets).
+    pub fn flow_of_key(&self, key: &FtKey) -> Option<FlowId> {
+        self.map.get(key).map(|(id, _)| *id)
+    }
+
+    /// Records the offload engine's handle of a flow's hardware rules.
+    pub fn set_hw_gen(&mut self, id: FlowId, hwgen: u64) {
+        if let Some(f) = self.flows.get_mut(id.0 as usize).and_then(|f| f.as_mut()) {
+            f.hw_gen = hwgen;
+        }
+    }
+
     /// Whether the flowtable is attached to interface `iif`.
     pub fn on_device(&self, iif: u32) -> bool {
         self.cfg.devices.contains(&iif)
@@ -495,6 +515,7 @@ impl Flowtable {
             hw: HwState::None,
             teardown: None,
             expired: false,
+            hw_gen: 0,
         };
         if nat.snat {
             f.flags |= fflags::SNAT;

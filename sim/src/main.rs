@@ -26,6 +26,16 @@ enum Cmd {
         /// Output directory.
         #[arg(long, default_value = "out")]
         out: PathBuf,
+        /// Also write per-flow records (DIR/flows-POLICY.jsonl): why each flow was or was
+        /// not offloaded.
+        #[arg(long)]
+        flows: bool,
+        /// Worker threads for the configurations (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// No progress messages on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Run a scenario's parameter grid in parallel.
     Sweep {
@@ -207,7 +217,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
             TraceCmd::Info { trace, json } => trace_info(&trace, json),
             TraceCmd::Gen(a) => trace_gen(a),
         },
-        Cmd::Run { .. } => not_implemented("run"),
+        Cmd::Run {
+            scenario,
+            out,
+            flows,
+            jobs,
+            quiet,
+        } => run(&scenario, &out, flows, jobs, quiet),
         Cmd::Sweep { .. } => not_implemented("sweep"),
         Cmd::Plan { .. } => not_implemented("plan"),
         Cmd::Compare {
@@ -265,6 +281,53 @@ fn write_report(report: &offsim_reports::Report, out: &Path, skip_json: bool) ->
         writeln!(stdout, "{}", p.display())?;
     }
     Ok(())
+}
+
+fn thread_pool(jobs: Option<usize>) -> Result<()> {
+    if let Some(j) = jobs {
+        if j == 0 || j > 4096 {
+            anyhow::bail!("--jobs {j}: must be between 1 and 4096");
+        }
+        // Only fails if a pool exists already, which cannot happen here.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(j)
+            .build_global();
+    }
+    Ok(())
+}
+
+fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: bool) -> Result<u8> {
+    thread_pool(jobs)?;
+    let file = offsim::scenario::ScenarioFile::load(scenario)?;
+    let sc = file.resolve()?;
+    let mut p = offsim::run::prepare(sc)?;
+    p.progress = !quiet;
+    if flows || p.scenario.spec.report.flows {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        p.flows_dir = Some(out.to_path_buf());
+    }
+    if !quiet {
+        eprintln!(
+            "offsim: {}: {} packets, {} flows, {} configuration(s)",
+            p.scenario.spec.name,
+            p.pass.totals.packets,
+            p.pass.flows,
+            p.scenario.policies.len()
+        );
+    }
+    let report = offsim::run::run_scenario(&p)?;
+    let mut stdout = std::io::stdout().lock();
+    let sc = &p.scenario;
+    stdout.write_all(
+        offsim::run::summary_text(&report, &|pol| offsim::run::slo_gated(sc, pol)).as_bytes(),
+    )?;
+    drop(stdout);
+    write_report(&report, out, false)?;
+    Ok(if offsim::run::slo_missed(&report, &p.scenario) {
+        1
+    } else {
+        0
+    })
 }
 
 fn report_cmd(input: &Path, out: &Path) -> Result<u8> {

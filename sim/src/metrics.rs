@@ -115,6 +115,35 @@ impl Histogram {
         self.max
     }
 
+    /// Non-empty buckets as (upper edge ns, count), merged into at most `max` buckets of about
+    /// equal counts (the merged bucket keeps the upper edge of its last part).
+    pub fn buckets(&self, max: usize) -> Vec<(u64, u64)> {
+        let raw: Vec<(u64, u64)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (bucket_upper(i).min(self.max), *c))
+            .collect();
+        if raw.len() <= max || max == 0 {
+            return raw;
+        }
+        let per = self.count.div_ceil(max as u64).max(1);
+        let mut out = Vec::with_capacity(max);
+        let mut acc = 0u64;
+        for (le, c) in raw {
+            acc += c;
+            if acc >= per {
+                out.push((le, acc));
+                acc = 0;
+            }
+        }
+        if acc > 0 {
+            out.push((self.max, acc));
+        }
+        out
+    }
+
     /// Points of the empirical CDF at bucket upper edges: (value ns, fraction ≤ value),
     /// thinned to at most `max_points` (always including the last).
     pub fn cdf(&self, max_points: usize) -> Vec<(u64, f64)> {

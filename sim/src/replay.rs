@@ -3,9 +3,10 @@
 //! interleaving of flows; optional loops with fresh tuples so long runs do not only hit warm
 //! tables.
 //!
-//! Retiming scales every inter-arrival gap by the same factor, so bursts stay bursts and the
-//! order of packets is unchanged. Loop `k` (0-based) shifts all times by `k` × the trace span
-//! (plus one mean gap) and maps every address through a bijection that keeps it in the same
+//! `speedup` scales every inter-arrival gap by the same factor, so bursts stay bursts; a
+//! target rate paces packets evenly (like `tcpreplay --pps`/`--mbps`), so the offered load
+//! is the target at every instant. Both keep the order of packets. Loop `k` (0-based) shifts
+//! all times by `k` × the loop period and maps every address through a bijection that keeps it in the same
 //! /8 (IPv4: bits 16–23 are XOR-ed; IPv6: bits 64–79), so both directions of a flow stay
 //! consistent, no address becomes a martian, and flows of different loops never collide.
 
@@ -62,13 +63,28 @@ impl TraceTotals {
 }
 
 /// Maps recorded timestamps to simulated arrival times.
+///
+/// `Recorded` and `Speedup` scale every recorded gap (bursts stay bursts). `RatePps` and
+/// `RateBps` pace packets like `tcpreplay --pps` / `--mbps`: each packet starts when the
+/// previous one has used its share of the target rate, so the offered rate is the target at
+/// every instant and never exceeds it in a burst, while the order of packets (and so the
+/// interleaving of flows) is the recorded one.
 #[derive(Clone, Copy, Debug)]
 pub struct Retimer {
     first: u64,
-    /// Arrival-time gap multiplier as a rational num/den (exact integer arithmetic).
-    num: u128,
-    den: u128,
+    mode: Mode,
     loop_period: u64,
+    /// Pacing cursor: wire bits (or packets) sent in the current loop before this packet.
+    cursor: u64,
+    cursor_loop: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// Gap multiplier as a rational num/den (exact integer arithmetic).
+    Scaled { num: u128, den: u128 },
+    /// `units` per second: packets (pps) or wire bits (bps).
+    Paced { per_sec: u128, bits: bool },
 }
 
 /// Errors in replay settings.
@@ -83,90 +99,110 @@ pub enum ReplayError {
         /// Value.
         value: f64,
     },
-    /// A trace with a single timestamp cannot be retimed to a rate.
-    #[error(
-        "the trace has no duration (all packets share one timestamp): use replay.rate_pps, not speedup"
-    )]
-    NoDuration,
+    /// A rate or factor beyond what can be simulated.
+    #[error("replay.{field} = {value} is absurd (at most {max})")]
+    TooLarge {
+        /// Field.
+        field: &'static str,
+        /// Value.
+        value: f64,
+        /// Largest accepted value.
+        max: f64,
+    },
+}
+
+fn positive(field: &'static str, v: f64, max: f64) -> Result<f64, ReplayError> {
+    if !(v.is_finite() && v > 0.0) {
+        return Err(ReplayError::NotPositive { field, value: v });
+    }
+    if v > max {
+        return Err(ReplayError::TooLarge {
+            field,
+            value: v,
+            max,
+        });
+    }
+    Ok(v)
 }
 
 impl Retimer {
     /// A retimer for `timing` over a trace with `totals`.
     pub fn new(timing: Timing, totals: &TraceTotals) -> Result<Retimer, ReplayError> {
         let span = totals.span_ns();
-        // factor = new_gap / old_gap, as a rational with 1e9 precision.
-        let (num, den): (u128, u128) = match timing {
-            Timing::Recorded => (1, 1),
+        let (mode, period) = match timing {
+            Timing::Recorded => (Mode::Scaled { num: 1, den: 1 }, span),
             Timing::Speedup(s) => {
-                if !(s.is_finite() && s > 0.0) {
-                    return Err(ReplayError::NotPositive {
-                        field: "speedup",
-                        value: s,
-                    });
-                }
-                (1_000_000_000, (s * 1e9).round().max(1.0) as u128)
+                let s = positive("speedup", s, 1e9)?;
+                let (num, den) = (1_000_000_000u128, (s * 1e9).round().max(1.0) as u128);
+                (
+                    Mode::Scaled { num, den },
+                    (u128::from(span) * num / den) as u64,
+                )
             }
             Timing::RatePps(r) => {
-                if !(r.is_finite() && r > 0.0) {
-                    return Err(ReplayError::NotPositive {
-                        field: "rate_pps",
-                        value: r,
-                    });
-                }
-                // New span = (packets - 1) / rate; if the trace has no span, spread evenly.
-                let target_span = (totals.packets.saturating_sub(1)) as f64 / r * 1e9;
-                if totals.last == totals.first {
-                    return Ok(Retimer {
-                        first: totals.first.0,
-                        num: 0,
-                        den: 1,
-                        loop_period: (target_span + 1e9 / r) as u64,
-                    }
-                    .even(r));
-                }
-                ((target_span.round() as u128).max(1), u128::from(span))
+                let r = positive("rate_pps", r, 1e10)?;
+                let per_sec = r.round().max(1.0) as u128;
+                let period = u128::from(totals.packets) * u128::from(NS_PER_SEC) / per_sec;
+                (
+                    Mode::Paced {
+                        per_sec,
+                        bits: false,
+                    },
+                    period as u64,
+                )
             }
             Timing::RateBps(b) => {
-                if !(b.is_finite() && b > 0.0) {
-                    return Err(ReplayError::NotPositive {
-                        field: "rate_gbps",
-                        value: b,
-                    });
-                }
-                if totals.last == totals.first {
-                    return Err(ReplayError::NoDuration);
-                }
-                let target_span = totals.wire_bits as f64 / b * 1e9;
-                ((target_span.round() as u128).max(1), u128::from(span))
+                // rate_gbps up to 10 Tbit/s.
+                let b = positive("rate_gbps", b / 1e9, 1e4)? * 1e9;
+                let per_sec = b.round().max(1.0) as u128;
+                let period = u128::from(totals.wire_bits) * u128::from(NS_PER_SEC) / per_sec;
+                (
+                    Mode::Paced {
+                        per_sec,
+                        bits: true,
+                    },
+                    period as u64,
+                )
             }
         };
-        let scaled_span = (u128::from(span) * num / den) as u64;
-        let mean_gap = scaled_span / totals.packets.max(1);
+        let mean_gap = period / totals.packets.max(1);
         Ok(Retimer {
             first: totals.first.0,
-            num,
-            den,
-            loop_period: scaled_span + mean_gap.max(1),
+            mode,
+            loop_period: match mode {
+                // The next loop starts one mean gap after the last packet.
+                Mode::Scaled { .. } => period + mean_gap.max(1),
+                // The paced period already includes the last packet's share.
+                Mode::Paced { .. } => period.max(1),
+            },
+            cursor: 0,
+            cursor_loop: 0,
         })
     }
 
-    fn even(mut self, pps: f64) -> Retimer {
-        // Sentinel: num = 0 means "all timestamps equal"; arrival = index / pps is applied by
-        // the caller through `at_index`.
-        self.den = (1e9 / pps).round().max(1.0) as u128;
-        self
-    }
-
-    /// Simulated arrival time of a packet recorded at `ts`, in loop `k`, being the `index`-th
-    /// packet of the trace. Times start at 0.
+    /// Simulated arrival time of the next packet: recorded at `ts`, `wire_len` bytes
+    /// captured, in loop `k`. Call once per packet, in trace order. Times start at 0.
     #[inline]
-    pub fn arrival(&self, ts: SimTime, index: u64, k: u32) -> SimTime {
-        let base = if self.num == 0 {
-            u128::from(index) * self.den
-        } else {
-            u128::from(ts.0.saturating_sub(self.first)) * self.num / self.den
+    pub fn arrival(&mut self, ts: SimTime, wire_len: u32, k: u32) -> SimTime {
+        if k != self.cursor_loop {
+            self.cursor_loop = k;
+            self.cursor = 0;
+        }
+        let base = match self.mode {
+            Mode::Scaled { num, den } => {
+                (u128::from(ts.0.saturating_sub(self.first)) * num / den) as u64
+            }
+            Mode::Paced { per_sec, bits } => {
+                let at = (u128::from(self.cursor) * u128::from(NS_PER_SEC) / per_sec) as u64;
+                self.cursor += if bits {
+                    (u64::from(wire_len) + WIRE_OVERHEAD_BYTES) * 8
+                } else {
+                    1
+                };
+                at
+            }
         };
-        SimTime(base as u64 + u64::from(k) * self.loop_period)
+        SimTime(base + u64::from(k) * self.loop_period)
     }
 
     /// Duration of one loop in simulated time.
@@ -223,49 +259,51 @@ mod test {
     #[test]
     fn recorded_and_speedup() {
         let t = totals(11, 10 * NS_PER_SEC, 100);
-        let r = Retimer::new(Timing::Recorded, &t).unwrap();
+        let mut r = Retimer::new(Timing::Recorded, &t).unwrap();
         assert_eq!(
-            r.arrival(SimTime(1_000 + 5 * NS_PER_SEC), 5, 0),
+            r.arrival(SimTime(1_000 + 5 * NS_PER_SEC), 100, 0),
             SimTime(5 * NS_PER_SEC)
         );
-        let r = Retimer::new(Timing::Speedup(2.0), &t).unwrap();
+        let mut r = Retimer::new(Timing::Speedup(2.0), &t).unwrap();
         assert_eq!(
-            r.arrival(SimTime(1_000 + 5 * NS_PER_SEC), 5, 0),
+            r.arrival(SimTime(1_000 + 5 * NS_PER_SEC), 100, 0),
             SimTime(5 * NS_PER_SEC / 2)
         );
         assert!(Retimer::new(Timing::Speedup(0.0), &t).is_err());
         assert!(Retimer::new(Timing::RatePps(f64::NAN), &t).is_err());
+        assert!(Retimer::new(Timing::RateBps(1e20), &t).is_err());
     }
 
     #[test]
-    fn retime_to_rate_keeps_order() {
-        // 1001 packets over 10 s = 100 pps; retime to 1000 pps: 1 s span.
+    fn rates_pace_packets_evenly() {
+        // Timestamps do not matter when pacing: packet i starts at i / rate.
         let t = totals(1001, 10 * NS_PER_SEC, 1000);
-        let r = Retimer::new(Timing::RatePps(1000.0), &t).unwrap();
+        let mut r = Retimer::new(Timing::RatePps(1000.0), &t).unwrap();
+        let times: Vec<SimTime> = (0..3).map(|_| r.arrival(SimTime(1_000), 1000, 0)).collect();
         assert_eq!(
-            r.arrival(SimTime(1_000 + 10 * NS_PER_SEC), 1000, 0),
-            SimTime(NS_PER_SEC)
+            times,
+            vec![SimTime(0), SimTime(1_000_000), SimTime(2_000_000)]
         );
-        // Gbps: 1001 frames of 1024 bits on the wire... (1000 + 24) * 8 = 8192 bits each.
-        let r = Retimer::new(Timing::RateBps(8192.0 * 1001.0), &t).unwrap();
-        assert_eq!(
-            r.arrival(SimTime(1_000 + 10 * NS_PER_SEC), 1000, 0),
-            SimTime(NS_PER_SEC)
-        );
-        // Loops follow each other.
-        let second = r.arrival(SimTime(1_000), 0, 1);
-        assert!(second > SimTime(NS_PER_SEC));
+        assert_eq!(r.loop_period(), 1_001_000_000);
+        // Bits: a 1000-byte frame is (1000 + 24) * 8 = 8192 bits on the wire.
+        let mut r = Retimer::new(Timing::RateBps(8192.0 * 1000.0), &t).unwrap();
+        assert_eq!(r.arrival(SimTime(5), 1000, 0), SimTime(0));
+        assert_eq!(r.arrival(SimTime(5), 1000, 0), SimTime(1_000_000));
+        // A small frame takes less of the rate: 124 * 8 bits at 8.192 Mbit/s = 121,093.75 ns.
+        assert_eq!(r.arrival(SimTime(5), 100, 0), SimTime(2_000_000));
+        assert_eq!(r.arrival(SimTime(5), 1000, 0), SimTime(2_000_000 + 121_093));
+        // Loops follow each other and restart the cursor.
+        let second = r.arrival(SimTime(1_000), 1000, 1);
+        assert_eq!(second, SimTime(r.loop_period()));
     }
 
     #[test]
-    fn equal_timestamps_are_spread_at_the_rate() {
+    fn equal_timestamps_are_fine_when_pacing() {
         let t = totals(5, 0, 100);
-        let r = Retimer::new(Timing::RatePps(1000.0), &t).unwrap();
-        assert_eq!(r.arrival(SimTime(1_000), 3, 0), SimTime(3_000_000));
-        assert_eq!(
-            Retimer::new(Timing::RateBps(1e9), &t).unwrap_err(),
-            ReplayError::NoDuration
-        );
+        let mut r = Retimer::new(Timing::RateBps(1e9), &t).unwrap();
+        let a = r.arrival(SimTime(1_000), 100, 0);
+        let b = r.arrival(SimTime(1_000), 100, 0);
+        assert!(b > a);
     }
 
     #[test]

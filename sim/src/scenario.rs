@@ -214,6 +214,9 @@ pub struct SloSpec {
     /// Highest acceptable mean CPU utilisation (fraction).
     #[serde(default)]
     pub max_cpu: Option<f64>,
+    /// Configurations whose result decides the exit code and the plan (default: all).
+    #[serde(default)]
+    pub policies: Option<Vec<String>>,
 }
 
 /// Report settings.
@@ -729,6 +732,14 @@ impl ScenarioFile {
                 ));
             }
             policies.push(pol);
+        }
+        for (i, name) in spec.slo.policies.iter().flatten().enumerate() {
+            if !policies.iter().any(|q| q.name == *name) {
+                return Err(invalid(
+                    &format!("slo.policies[{i}]"),
+                    format!("`{name}` is not one of the scenario's policies"),
+                ));
+            }
         }
         Ok(Scenario {
             file: self.clone(),

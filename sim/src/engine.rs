@@ -1,0 +1,948 @@
+//! The discrete-event engine: one event queue ordered by (time, sequence), integer simulated
+//! time, stages that never read a clock. It sequences the NIC ([`offsim_nicmodel::Nic`]), RSS,
+//! per-core RX rings and cores running the [`Datapath`], the offload workqueue, and the
+//! timers, and turns each stage's cost into time.
+//!
+//! A packet's walk: arrival at the NIC (line-rate serialisation, hardware table lookup) →
+//! forwarded by the NIC, or RSS to a core's RX ring (dropped when full) → the core services
+//! it when free: cycles from the CPU model over the core's clock, plus the interrupt
+//! coalescing delay when the core was idle → the egress line → departure. Latency is
+//! departure − arrival. Hardware offload work requested by the flowtable runs on the least
+//! busy core after a workqueue delay and is submitted to the NIC, whose completions come back
+//! as events.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason};
+use offsim_nicmodel::key::{EncapId, HwKey};
+use offsim_nicmodel::nic::{BindCheck, NicEvent, Verdict};
+use offsim_nicmodel::pipeline::{Op, OpOutcome};
+use offsim_nicmodel::table::{Cookie, HwAction};
+use offsim_nicmodel::{InsertError, Nic};
+use offsim_traces::hash::FxHashMap;
+use offsim_traces::meta::PacketMeta;
+use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
+
+use crate::cpu::CpuConfig;
+use crate::datapath::{Datapath, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
+use crate::flows;
+use crate::flowtable::{FlowId, FtKey, HwRequest};
+use crate::metrics::Histogram;
+use crate::rss::{DEFAULT_KEY, Rss};
+use crate::sides::{Side, SideSplitter};
+
+/// Paths for metrics.
+pub const PATH_SLOW: usize = 0;
+/// Software fast path.
+pub const PATH_SW: usize = 1;
+/// Hardware.
+pub const PATH_HW: usize = 2;
+
+/// Engine settings beyond the models.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Time-series interval, ns.
+    pub interval_ns: u64,
+    /// Figures exclude packets arriving before this time, ns.
+    pub warmup_ns: u64,
+    /// Delay between a flowtable's request and the offload workqueue running it, ns.
+    pub wq_delay_ns: u64,
+    /// Use the NIC's flow table (hardware offload policy).
+    pub hardware: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            interval_ns: 100_000_000,
+            warmup_ns: 0,
+            wq_delay_ns: 10_000,
+            hardware: false,
+        }
+    }
+}
+
+/// A packet with its arrival time.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival {
+    /// Simulated arrival time (first bit at the NIC).
+    pub at: SimTime,
+    /// The packet.
+    pub pkt: PacketMeta,
+}
+
+/// Where packets come from.
+pub trait Source {
+    /// The next packet in arrival order, or `None` at the end.
+    fn next_arrival(&mut self) -> Result<Option<Arrival>, crate::run::RunError>;
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    at: SimTime,
+    rx_done: SimTime,
+    pkt: PacketMeta,
+    side: Side,
+    bind: Option<BindCheck>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    Arrival,
+    CoreFree(u16),
+    Tx(u32),
+    Timer,
+    NicWake,
+    Work(u32),
+    Interval,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    at: SimTime,
+    pkt: PacketMeta,
+    out: Side,
+    path: usize,
+    packets: u32,
+    counted: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct HwFlow {
+    ft: usize,
+    flow: FlowId,
+    /// Outstanding per-direction completions of the current op, and results.
+    pending: u8,
+    ok: bool,
+    refusal: Option<&'static str>,
+    last_used: Option<SimTime>,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    kind: u8,
+}
+
+/// Per-core state.
+#[derive(Clone, Debug, Default)]
+struct Core {
+    ring: VecDeque<Pending>,
+    busy_until: SimTime,
+    busy_ns: u64,
+    busy_ns_counted: u64,
+    running: bool,
+}
+
+/// Everything measured in a run.
+#[derive(Clone, Debug, Default)]
+pub struct Measure {
+    /// Offered packets (after warm-up).
+    pub offered: u64,
+    /// Offered wire bytes.
+    pub offered_bytes: u64,
+    /// Delivered packets.
+    pub delivered: u64,
+    /// Delivered wire bytes.
+    pub delivered_bytes: u64,
+    /// Delivered to the router itself.
+    pub local: u64,
+    /// Dropped, by reason.
+    pub drops: std::collections::BTreeMap<String, u64>,
+    /// Packets per path.
+    pub paths: [u64; 3],
+    /// Latency overall.
+    pub latency: Histogram,
+    /// Latency per path.
+    pub latency_path: [Histogram; 3],
+    /// CPU cycles per path.
+    pub cycles_path: [f64; 3],
+    /// CPU cycles by stage.
+    pub cycles_stage: std::collections::BTreeMap<&'static str, f64>,
+    /// Busy ns per core (after warm-up).
+    pub busy_ns: Vec<u64>,
+    /// Packets that reached a core.
+    pub cpu_packets: u64,
+    /// Start of the measured span.
+    pub start: SimTime,
+    /// End of the measured span.
+    pub end: SimTime,
+    /// Held fragments at the end.
+    pub held: u64,
+    /// Per-interval series.
+    pub series: Vec<IntervalStats>,
+    /// Peak hardware occupancy seen at interval ends.
+    pub hw_peak: u64,
+}
+
+/// One interval of the time series.
+#[derive(Clone, Debug, Default)]
+pub struct IntervalStats {
+    /// Offered packets.
+    pub offered: u64,
+    /// Offered wire bytes.
+    pub offered_bytes: u64,
+    /// Delivered packets.
+    pub delivered: u64,
+    /// Delivered wire bytes.
+    pub delivered_bytes: u64,
+    /// Busy ns summed over cores.
+    pub busy_ns: u64,
+    /// Packets per path.
+    pub paths: [u64; 3],
+    /// Drops.
+    pub drops: u64,
+    /// HW occupancy at the end.
+    pub hw_occupancy: u64,
+    /// HW inserts (cumulative count at the end).
+    pub hw_inserts_total: u64,
+    /// HW refusals (cumulative at the end).
+    pub hw_refusals_total: u64,
+    /// p99 latency of packets delivered in the interval.
+    pub p99_ns: u64,
+}
+
+/// The engine for one configuration.
+pub struct Engine {
+    cfg: EngineConfig,
+    cpu: CpuConfig,
+    /// The datapath (conntrack, ruleset, flowtables).
+    pub dp: Datapath,
+    /// The NIC.
+    pub nic: Nic,
+    rss: Rss,
+    splitter: SideSplitter,
+    cores: Vec<Core>,
+    heap: BinaryHeap<Reverse<(SimTime, u64, Ev)>>,
+    seq: u64,
+    next: Option<Arrival>,
+    inflight: Vec<Option<InFlight>>,
+    inflight_free: Vec<u32>,
+    work: Vec<Option<(usize, HwRequest)>>,
+    work_free: Vec<u32>,
+    hw_flows: FxHashMap<Cookie, u64>,
+    hw_state: FxHashMap<u64, HwFlow>,
+    hw_seq: u64,
+    hw_req: Vec<(usize, HwRequest)>,
+    nic_events: Vec<NicEvent>,
+    nic_wake: SimTime,
+    /// Measurements.
+    pub m: Measure,
+    cur: IntervalStats,
+    cur_hist: Histogram,
+    interval_start: SimTime,
+    first: Option<SimTime>,
+    last_event: SimTime,
+    /// Cumulative hardware inserts (bound or listed).
+    pub hw_inserts: u64,
+    /// Cumulative hardware refusals, by reason.
+    pub hw_refusals: std::collections::BTreeMap<&'static str, u64>,
+    /// Cumulative hardware deletes.
+    pub hw_deletes: u64,
+    /// CPU cycles spent on offload work and timers.
+    pub background_cycles: f64,
+    miss_p: f64,
+    miss_p_at: u64,
+}
+
+fn port(side: Side) -> u32 {
+    match side {
+        Side::Lan => LAN_IFINDEX,
+        Side::Wan => WAN_IFINDEX,
+    }
+}
+
+fn nic_drop_name(r: NicDrop) -> &'static str {
+    match r {
+        NicDrop::EngineOverflow => "nic_engine_queue",
+        NicDrop::EgressOverflow => "egress_buffer",
+    }
+}
+
+fn insert_error_name(e: InsertError) -> &'static str {
+    match e {
+        InsertError::BucketFull => "bucket_full",
+        InsertError::TableFull => "table_full",
+        InsertError::RateLimited => "rate_limited",
+        InsertError::QueueFull => "queue_full",
+        InsertError::Unsupported(_) => "unsupported",
+        InsertError::Exists => "exists",
+        InsertError::NotFound => "not_found",
+    }
+}
+
+fn hw_key(k: &FtKey) -> HwKey {
+    let mut encap = [EncapId::NONE; 2];
+    for (i, slot) in encap.iter_mut().enumerate().take(k.n_encap as usize) {
+        *slot = if k.pppoe_slot as usize == i {
+            EncapId::pppoe(k.encap[i])
+        } else {
+            EncapId::vlan(k.encap[i])
+        };
+    }
+    HwKey::new(k.tuple, k.iif, encap)
+}
+
+impl Engine {
+    /// An engine over a datapath and a NIC.
+    pub fn new(
+        cfg: EngineConfig,
+        cpu: CpuConfig,
+        dp: Datapath,
+        nic: Nic,
+        splitter: SideSplitter,
+    ) -> Engine {
+        let queues = cpu.queues();
+        let cores = vec![Core::default(); cpu.cores as usize];
+        Engine {
+            rss: Rss::new(&DEFAULT_KEY, queues),
+            m: Measure {
+                busy_ns: vec![0; cpu.cores as usize],
+                ..Measure::default()
+            },
+            cfg,
+            cpu,
+            dp,
+            nic,
+            splitter,
+            cores,
+            heap: BinaryHeap::with_capacity(64),
+            seq: 0,
+            next: None,
+            inflight: Vec::new(),
+            inflight_free: Vec::new(),
+            work: Vec::new(),
+            work_free: Vec::new(),
+            hw_flows: FxHashMap::default(),
+            hw_state: FxHashMap::default(),
+            hw_seq: 0,
+            hw_req: Vec::new(),
+            nic_events: Vec::new(),
+            nic_wake: SimTime::MAX,
+            cur: IntervalStats::default(),
+            cur_hist: Histogram::new(),
+            interval_start: SimTime(0),
+            first: None,
+            last_event: SimTime(0),
+            hw_inserts: 0,
+            hw_refusals: Default::default(),
+            hw_deletes: 0,
+            background_cycles: 0.0,
+            miss_p: 0.0,
+            miss_p_at: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, at: SimTime, ev: Ev) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq, ev)));
+    }
+
+    fn schedule_nic(&mut self) {
+        if let Some(t) = self.nic.next_event_time()
+            && t < self.nic_wake
+        {
+            self.nic_wake = t;
+            self.push(t, Ev::NicWake);
+        }
+    }
+
+    /// Runs the whole source through the engine.
+    pub fn run(&mut self, src: &mut dyn Source) -> Result<(), crate::run::RunError> {
+        self.next = src.next_arrival()?;
+        let Some(a) = self.next else {
+            return Ok(());
+        };
+        self.first = Some(a.at);
+        self.m.start = SimTime(a.at.0 + self.cfg.warmup_ns);
+        self.interval_start = self.m.start;
+        self.push(a.at, Ev::Arrival);
+        self.push(a.at, Ev::Timer);
+        self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
+        while let Some(Reverse((t, _, ev))) = self.heap.pop() {
+            let arrivals_left = self.next.is_some();
+            if !arrivals_left && self.idle() && matches!(ev, Ev::Timer | Ev::Interval | Ev::NicWake)
+            {
+                // Nothing left to forward: stop (timers would run forever).
+                continue;
+            }
+            self.last_event = self.last_event.max(t);
+            match ev {
+                Ev::Arrival => {
+                    let a = self.next.take().expect("arrival event without packet");
+                    self.arrive(a);
+                    self.next = src.next_arrival()?;
+                    if let Some(n) = self.next {
+                        self.push(n.at.max(t), Ev::Arrival);
+                    }
+                }
+                Ev::CoreFree(c) => self.core_free(t, c),
+                Ev::Tx(i) => self.tx(t, i),
+                Ev::Timer => {
+                    let (visited, next) = self.dp.timers(t);
+                    let cycles = visited as f64 * self.cpu.cycles.gc_per_flow;
+                    self.background(t, cycles);
+                    self.drain_hw(t);
+                    self.push(next, Ev::Timer);
+                }
+                Ev::NicWake => {
+                    if t == self.nic_wake {
+                        self.nic_wake = SimTime::MAX;
+                    }
+                    self.nic_poll(t);
+                }
+                Ev::Work(i) => self.work(t, i),
+                Ev::Interval => {
+                    self.close_interval(t);
+                    self.push(SimTime(t.0 + self.cfg.interval_ns), Ev::Interval);
+                }
+            }
+        }
+        self.finish();
+        Ok(())
+    }
+
+    fn idle(&self) -> bool {
+        self.cores.iter().all(|c| !c.running && c.ring.is_empty())
+            && self.inflight.len() == self.inflight_free.len()
+    }
+
+    #[inline]
+    fn counted(&self, at: SimTime) -> bool {
+        at >= self.m.start
+    }
+
+    fn drop_pkt(&mut self, at: SimTime, reason: &str, packets: u32) {
+        if self.counted(at) {
+            *self.m.drops.entry(reason.to_string()).or_insert(0) += u64::from(packets);
+            self.cur.drops += u64::from(packets);
+        }
+    }
+
+    fn arrive(&mut self, a: Arrival) {
+        let mut pkt = a.pkt;
+        let side = self.splitter.side(&pkt);
+        pkt.iface = port(side);
+        let counted = self.counted(a.at);
+        let wire = u64::from(pkt.wire_len);
+        if counted {
+            self.m.offered += 1;
+            self.m.offered_bytes += wire;
+            self.cur.offered += 1;
+            self.cur.offered_bytes += wire;
+        }
+        if side == Side::Lan && pkt.is_ip() {
+            self.dp.add_lan_host(pkt.ip_version, pkt.src);
+        }
+        let rx = self.nic.rx(a.at, &pkt);
+        let bind = match rx.verdict {
+            Verdict::Hardware { depart, .. } => {
+                let lat = depart.0.saturating_sub(a.at.0);
+                if counted {
+                    self.deliver(PATH_HW, lat, wire, 1);
+                }
+                let rec = self.dp.hw_record(&pkt, pkt.iface);
+                self.dp.flows.packet(rec, flows::HW, pkt.wire_len, a.at);
+                self.schedule_nic();
+                return;
+            }
+            Verdict::Dropped { reason } => {
+                self.drop_pkt(a.at, nic_drop_name(reason), 1);
+                return;
+            }
+            Verdict::Cpu { reason, bind_check } => {
+                let _ = reason == PuntReason::Miss;
+                bind_check
+            }
+        };
+        self.schedule_nic();
+        let q = if self.cores.len() == 1 {
+            0
+        } else {
+            self.rss.queue(&pkt) as usize % self.cores.len()
+        };
+        let core = &mut self.cores[q];
+        if core.ring.len() >= self.cpu.rx_ring as usize {
+            self.drop_pkt(a.at, "rx_ring_full", 1);
+            return;
+        }
+        core.ring.push_back(Pending {
+            at: a.at,
+            rx_done: rx.rx_done,
+            pkt,
+            side,
+            bind,
+        });
+        if !core.running {
+            core.running = true;
+            // The interrupt (after coalescing) wakes the idle core.
+            let start = rx.rx_done.max(core.busy_until) + SimDuration(self.cpu.irq_delay_ns);
+            self.push(start, Ev::CoreFree(q as u16));
+        }
+    }
+
+    fn deliver(&mut self, path: usize, lat: u64, wire: u64, packets: u32) {
+        self.m.delivered += u64::from(packets);
+        self.m.delivered_bytes += wire * u64::from(packets);
+        self.m.paths[path] += u64::from(packets);
+        self.m.latency.record(lat);
+        self.m.latency_path[path].record(lat);
+        self.cur.delivered += u64::from(packets);
+        self.cur.delivered_bytes += wire * u64::from(packets);
+        self.cur.paths[path] += u64::from(packets);
+        self.cur_hist.record(lat);
+    }
+
+    fn miss_probability(&mut self) -> f64 {
+        // Recomputed every 4096 packets: the working set changes slowly.
+        self.miss_p_at += 1;
+        if self.miss_p_at & 4095 == 1 {
+            self.miss_p = self
+                .cpu
+                .miss_probability(self.dp.ct.len(), self.dp.flowtable_len());
+        }
+        self.miss_p
+    }
+
+    fn core_free(&mut self, t: SimTime, c: u16) {
+        let ci = c as usize;
+        let Some(p) = self.cores[ci].ring.pop_front() else {
+            self.cores[ci].running = false;
+            return;
+        };
+        let start = t.max(p.rx_done);
+        let batch = (self.cores[ci].ring.len() + 1).min(self.cpu.napi_budget as usize) as u16;
+        if let Some(bc) = p.bind {
+            let _ = self.nic.bind_check(start, bc);
+            self.schedule_nic();
+        }
+        let mut out = self.dp.process(start, &p.pkt, p.side);
+        out.drivers.batch = batch;
+        let miss_p = self.miss_probability();
+        let cycles = self.cpu.cycles(&out.drivers, miss_p);
+        let service = (cycles / self.cpu.freq_ghz).round() as u64;
+        let done = SimTime(start.0 + service);
+        let counted = self.counted(p.at);
+        let path = if out.path == PathTaken::SwFast {
+            PATH_SW
+        } else {
+            PATH_SLOW
+        };
+        if counted {
+            self.m.cpu_packets += 1;
+            self.m.cycles_path[path] += cycles;
+            self.stage_cycles(&out.drivers, cycles);
+            self.cores[ci].busy_ns_counted += service;
+            self.cur.busy_ns += service;
+        }
+        self.cores[ci].busy_ns += service;
+        self.cores[ci].busy_until = done;
+        match out.fate {
+            Fate::Forwarded(out_side) => {
+                let f = InFlight {
+                    at: p.at,
+                    pkt: p.pkt,
+                    out: out_side,
+                    path,
+                    packets: out.packets,
+                    counted,
+                };
+                let i = match self.inflight_free.pop() {
+                    Some(i) => {
+                        self.inflight[i as usize] = Some(f);
+                        i
+                    }
+                    None => {
+                        self.inflight.push(Some(f));
+                        self.inflight.len() as u32 - 1
+                    }
+                };
+                self.push(SimTime(done.0 + self.cpu.dma_latency_ns), Ev::Tx(i));
+            }
+            Fate::Local => {
+                if counted {
+                    self.m.local += u64::from(out.packets);
+                }
+            }
+            Fate::Held => {}
+            Fate::Dropped(cause) => {
+                let name = cause.name();
+                if counted {
+                    *self.m.drops.entry(name).or_insert(0) += u64::from(out.packets);
+                    self.cur.drops += u64::from(out.packets);
+                }
+            }
+        }
+        self.drain_hw(start);
+        // The core takes its next packet when done (NAPI keeps polling while work remains).
+        self.push(done, Ev::CoreFree(c));
+    }
+
+    fn stage_cycles(&mut self, d: &crate::cpu::CostDrivers, total: f64) {
+        let c = &self.cpu.cycles;
+        let mut add = |k: &'static str, v: f64| {
+            if v > 0.0 {
+                *self.m.cycles_stage.entry(k).or_insert(0.0) += v;
+            }
+        };
+        let driver = c.driver_rx
+            + c.napi_poll / f64::from(d.batch.max(1))
+            + if d.ft_hit || d.forwarded {
+                c.driver_tx
+            } else {
+                0.0
+            };
+        add("driver", driver);
+        let ft =
+            if d.ft_lookup { c.ft_lookup } else { 0.0 } + if d.ft_hit { c.ft_xmit } else { 0.0 };
+        add("flowtable", ft);
+        let ct = if d.ct_new {
+            c.ct_new
+        } else if d.ct_lookup {
+            c.ct_lookup
+        } else {
+            0.0
+        };
+        add("conntrack", ct);
+        let nat = if d.nat_setup { c.nat_setup } else { 0.0 }
+            + if d.nat_mangle { c.nat_mangle } else { 0.0 };
+        add("nat", nat);
+        let rules = f64::from(d.hooks) * c.hook
+            + f64::from(d.chains) * c.chain
+            + f64::from(d.rules) * c.rule
+            + f64::from(d.exprs.saturating_sub(d.rules)) * c.expr
+            + f64::from(d.set_hash) * c.set_hash
+            + f64::from(d.set_interval) * c.set_interval
+            + f64::from(d.set_concat) * c.set_concat
+            + f64::from(d.jumps) * c.jump
+            + f64::from(d.stmts) * c.stmt;
+        add("rules", rules);
+        let stack = if d.slow { c.ip_rcv } else { 0.0 }
+            + if d.forwarded {
+                c.fib_lookup + c.forward
+            } else {
+                0.0
+            };
+        add("ip_stack", stack);
+        let known = driver
+            + ft
+            + ct
+            + nat
+            + rules
+            + stack
+            + if d.netdev_ingress {
+                c.netdev_ingress
+            } else {
+                0.0
+            };
+        add(
+            "netdev_ingress",
+            if d.netdev_ingress {
+                c.netdev_ingress
+            } else {
+                0.0
+            },
+        );
+        add("defrag", f64::from(d.frags) * c.defrag);
+        add(
+            "cache_misses",
+            (total - known - f64::from(d.frags) * c.defrag).max(0.0),
+        );
+    }
+
+    fn tx(&mut self, t: SimTime, i: u32) {
+        let Some(f) = self.inflight[i as usize].take() else {
+            return;
+        };
+        self.inflight_free.push(i);
+        match self.nic.tx(t, port(f.out), &f.pkt) {
+            Ok(depart) => {
+                if f.counted {
+                    let lat = depart.0.saturating_sub(f.at.0);
+                    self.deliver(f.path, lat, u64::from(f.pkt.wire_len), f.packets);
+                }
+            }
+            Err(r) => {
+                if f.counted {
+                    self.drop_pkt(f.at, nic_drop_name(r), f.packets);
+                }
+            }
+        }
+        self.schedule_nic();
+    }
+
+    /// Charges background work (timers, offload work) to the least busy core.
+    fn background(&mut self, t: SimTime, cycles: f64) {
+        if cycles <= 0.0 {
+            return;
+        }
+        self.background_cycles += cycles;
+        let ns = (cycles / self.cpu.freq_ghz).round() as u64;
+        let ci = (0..self.cores.len())
+            .min_by_key(|&i| (self.cores[i].busy_until, i))
+            .unwrap_or(0);
+        let core = &mut self.cores[ci];
+        core.busy_until = core.busy_until.max(t) + SimDuration(ns);
+        core.busy_ns += ns;
+        if t >= self.m.start {
+            core.busy_ns_counted += ns;
+            self.cur.busy_ns += ns;
+            *self
+                .m
+                .cycles_stage
+                .entry("offload_and_timers")
+                .or_insert(0.0) += cycles;
+        }
+    }
+
+    fn drain_hw(&mut self, t: SimTime) {
+        self.hw_req.clear();
+        self.dp.drain_hw_requests(&mut self.hw_req);
+        if self.hw_req.is_empty() {
+            return;
+        }
+        let reqs = std::mem::take(&mut self.hw_req);
+        for &(ft, r) in &reqs {
+            if !self.cfg.hardware {
+                // No NIC offload in this configuration: the driver refuses.
+                match r {
+                    HwRequest::Add(id) => self.dp.hw_add_done(ft, id, false, Some("no_hw_offload")),
+                    HwRequest::Del(id) => self.dp.hw_del_done(ft, id),
+                    HwRequest::Stats(id) => self.dp.hw_stats_done(ft, id, None, [0, 0], [0, 0]),
+                }
+                continue;
+            }
+            let i = match self.work_free.pop() {
+                Some(i) => {
+                    self.work[i as usize] = Some((ft, r));
+                    i
+                }
+                None => {
+                    self.work.push(Some((ft, r)));
+                    self.work.len() as u32 - 1
+                }
+            };
+            self.push(SimTime(t.0 + self.cfg.wq_delay_ns), Ev::Work(i));
+        }
+        self.hw_req = reqs;
+        self.hw_req.clear();
+    }
+
+    /// The offload workqueue runs one request: builds the rules (CPU cost) and calls the
+    /// driver for both directions.
+    fn work(&mut self, t: SimTime, i: u32) {
+        let Some((ft, r)) = self.work[i as usize].take() else {
+            return;
+        };
+        self.work_free.push(i);
+        let cycles = self.cpu.cycles.offload_work;
+        self.background(t, cycles);
+        match r {
+            HwRequest::Add(id) => {
+                let Some(keys) = self.dp.flow_keys(ft, id) else {
+                    return;
+                };
+                if !self.dp.flow_active(ft, id) {
+                    self.dp.hw_add_done(ft, id, false, None);
+                    return;
+                }
+                self.hw_seq += 1;
+                let hwgen = self.hw_seq;
+                self.hw_state.insert(
+                    hwgen,
+                    HwFlow {
+                        ft,
+                        flow: id,
+                        pending: 2,
+                        ok: false,
+                        refusal: None,
+                        last_used: None,
+                        packets: [0; 2],
+                        bytes: [0; 2],
+                        kind: 0,
+                    },
+                );
+                self.dp.set_hw_cookie(ft, id, hwgen);
+                for (d, k) in keys.iter().enumerate() {
+                    let cookie = (hwgen << 1) | d as u64;
+                    let out_iface = if k.iif == LAN_IFINDEX {
+                        WAN_IFINDEX
+                    } else {
+                        LAN_IFINDEX
+                    };
+                    let action = HwAction {
+                        out_iface,
+                        mtu: self.dp.config().mtu.min(u32::from(u16::MAX)) as u16,
+                    };
+                    self.hw_flows.insert(cookie, hwgen);
+                    match self.nic.submit(
+                        t,
+                        Op::Insert {
+                            cookie,
+                            key: hw_key(k),
+                            action,
+                        },
+                    ) {
+                        Ok(_) => {}
+                        Err(e) => self.completion(hwgen, Err(e), t),
+                    }
+                }
+            }
+            HwRequest::Del(id) | HwRequest::Stats(id) => {
+                let del = matches!(r, HwRequest::Del(_));
+                let Some(hwgen) = self.dp.hw_cookie(ft, id) else {
+                    if del {
+                        self.dp.hw_del_done(ft, id);
+                    } else {
+                        self.dp.hw_stats_done(ft, id, None, [0, 0], [0, 0]);
+                    }
+                    return;
+                };
+                if let Some(h) = self.hw_state.get_mut(&hwgen) {
+                    h.pending = 2;
+                    h.kind = if del { 1 } else { 2 };
+                    h.last_used = None;
+                    h.packets = [0; 2];
+                    h.bytes = [0; 2];
+                }
+                for d in 0..2u64 {
+                    let cookie = (hwgen << 1) | d;
+                    let op = if del {
+                        Op::Remove { cookie }
+                    } else {
+                        Op::Stats { cookie }
+                    };
+                    if let Err(e) = self.nic.submit(t, op) {
+                        self.completion(hwgen, Err(e), t);
+                    }
+                }
+            }
+        }
+        self.schedule_nic();
+    }
+
+    fn nic_poll(&mut self, t: SimTime) {
+        let mut evs = std::mem::take(&mut self.nic_events);
+        self.nic.poll(t, &mut evs);
+        for e in evs.drain(..) {
+            match e {
+                NicEvent::Completed(c) => {
+                    if c.cpu_ns > 0 {
+                        self.background(c.done, c.cpu_ns as f64 * self.cpu.freq_ghz);
+                    }
+                    let Some(&hwgen) = self.hw_flows.get(&c.cookie) else {
+                        continue;
+                    };
+                    self.completion_dir(hwgen, (c.cookie & 1) as usize, c.result, c.done);
+                }
+                NicEvent::Aged { .. } => {}
+            }
+        }
+        self.nic_events = evs;
+        self.schedule_nic();
+        self.drain_hw(t);
+    }
+
+    fn completion(&mut self, hwgen: u64, r: Result<OpOutcome, InsertError>, t: SimTime) {
+        // A refusal at submission counts for one direction.
+        let d = 0;
+        self.completion_dir(hwgen, d, r, t);
+    }
+
+    fn completion_dir(
+        &mut self,
+        hwgen: u64,
+        dir: usize,
+        r: Result<OpOutcome, InsertError>,
+        _t: SimTime,
+    ) {
+        let Some(h) = self.hw_state.get_mut(&hwgen) else {
+            return;
+        };
+        match r {
+            Ok(OpOutcome::Inserted(_)) => {
+                h.ok = true;
+                self.hw_inserts += 1;
+            }
+            Ok(OpOutcome::Removed(_)) => {}
+            Ok(OpOutcome::Stats(s)) => {
+                h.last_used = h.last_used.max(s.last_used);
+                h.packets[dir] += s.delta_packets;
+                h.bytes[dir] += s.delta_bytes;
+            }
+            Err(e) => {
+                if h.kind == 0 {
+                    let name = insert_error_name(e);
+                    h.refusal = Some(name);
+                    *self.hw_refusals.entry(name).or_insert(0) += 1;
+                }
+            }
+        }
+        h.pending = h.pending.saturating_sub(1);
+        if h.pending > 0 {
+            return;
+        }
+        let h = *h;
+        match h.kind {
+            0 => {
+                self.dp.hw_add_done(h.ft, h.flow, h.ok, h.refusal);
+                if !h.ok {
+                    self.forget(hwgen);
+                }
+            }
+            1 => {
+                self.hw_deletes += 1;
+                self.dp.hw_del_done(h.ft, h.flow);
+                self.forget(hwgen);
+            }
+            _ => self
+                .dp
+                .hw_stats_done(h.ft, h.flow, h.last_used, h.packets, h.bytes),
+        }
+    }
+
+    fn forget(&mut self, hwgen: u64) {
+        self.hw_state.remove(&hwgen);
+        self.hw_flows.remove(&(hwgen << 1));
+        self.hw_flows.remove(&((hwgen << 1) | 1));
+    }
+
+    fn close_interval(&mut self, t: SimTime) {
+        let mut s = std::mem::take(&mut self.cur);
+        s.p99_ns = self.cur_hist.quantile(0.99);
+        self.cur_hist = Histogram::new();
+        let occ = self.nic.table().occupancy();
+        s.hw_occupancy = occ;
+        self.m.hw_peak = self.m.hw_peak.max(occ);
+        s.hw_inserts_total = self.hw_inserts;
+        s.hw_refusals_total = self.hw_refusals.values().sum();
+        self.m.series.push(s);
+        self.interval_start = t;
+    }
+
+    fn finish(&mut self) {
+        let end = self.last_event.max(self.m.start);
+        // Close the partial last interval.
+        if self.cur.offered > 0 || self.cur.delivered > 0 {
+            self.close_interval(end);
+        }
+        self.m.end = end;
+        self.m.busy_ns = self.cores.iter().map(|c| c.busy_ns_counted).collect();
+        self.m.held = self.cores.iter().map(|c| c.ring.len() as u64).sum();
+        self.dp.finish();
+    }
+
+    /// Measured span in ns (at least 1).
+    pub fn span_ns(&self) -> u64 {
+        self.m.end.0.saturating_sub(self.m.start.0).max(1)
+    }
+
+    /// The CPU model.
+    pub fn cpu(&self) -> &CpuConfig {
+        &self.cpu
+    }
+
+    /// Seconds measured.
+    pub fn span_secs(&self) -> f64 {
+        self.span_ns() as f64 / NS_PER_SEC as f64
+    }
+}
