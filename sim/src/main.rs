@@ -47,17 +47,23 @@ enum Cmd {
         /// Worker threads.
         #[arg(long)]
         jobs: Option<usize>,
-        /// Run only shard K of N (K/N, 1-based).
+        /// Run only shard K of N (K/N, 1-based): points with index % N == K-1.
         #[arg(long)]
         shard: Option<String>,
+        /// No progress messages on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Find the highest offered rate that meets the scenario's SLO.
     Plan {
-        /// Scenario file (TOML).
+        /// Scenario file (TOML) with an [slo] (and optionally a [plan] range).
         scenario: PathBuf,
         /// Output directory.
         #[arg(long, default_value = "out")]
         out: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Compare two reports; exit 1 on a regression beyond the tolerance.
     Compare {
@@ -180,11 +186,6 @@ enum RulesCmd {
     },
 }
 
-fn not_implemented(what: &str) -> Result<u8> {
-    eprintln!("offsim: `{what}` is not implemented yet");
-    Ok(2)
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -224,8 +225,18 @@ fn dispatch(cli: Cli) -> Result<u8> {
             jobs,
             quiet,
         } => run(&scenario, &out, flows, jobs, quiet),
-        Cmd::Sweep { .. } => not_implemented("sweep"),
-        Cmd::Plan { .. } => not_implemented("plan"),
+        Cmd::Sweep {
+            scenario,
+            out,
+            jobs,
+            shard,
+            quiet,
+        } => sweep(&scenario, &out, jobs, shard.as_deref(), quiet),
+        Cmd::Plan {
+            scenario,
+            out,
+            jobs,
+        } => plan(&scenario, &out, jobs),
         Cmd::Compare {
             base,
             new,
@@ -328,6 +339,45 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     } else {
         0
     })
+}
+
+fn sweep(
+    scenario: &Path,
+    out: &Path,
+    jobs: Option<usize>,
+    shard: Option<&str>,
+    quiet: bool,
+) -> Result<u8> {
+    let shard = shard
+        .map(offsim::sweep::parse_shard)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    thread_pool(jobs)?;
+    let file = offsim::scenario::ScenarioFile::load(scenario)?;
+    let report = offsim::sweep::run_sweep(&file, shard, !quiet)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(offsim::run::summary_text(&report, &|_| false).as_bytes())?;
+    drop(stdout);
+    write_report(&report, out, false)?;
+    Ok(0)
+}
+
+fn plan(scenario: &Path, out: &Path, jobs: Option<usize>) -> Result<u8> {
+    thread_pool(jobs)?;
+    let file = offsim::scenario::ScenarioFile::load(scenario)?;
+    let sc = file.resolve()?;
+    let p = offsim::run::prepare(sc)?;
+    let report = offsim::plan::run_plan(&p)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(offsim::plan::plan_text(&report).as_bytes())?;
+    drop(stdout);
+    write_report(&report, out, false)?;
+    let missed = report.plan.as_ref().is_some_and(|pl| {
+        pl.configs
+            .iter()
+            .any(|c| c.max_pps.is_none() && offsim::run::slo_gated(&p.scenario, &c.name))
+    });
+    Ok(if missed { 1 } else { 0 })
 }
 
 fn report_cmd(input: &Path, out: &Path) -> Result<u8> {

@@ -166,7 +166,7 @@ impl Source for TraceSource {
                 fresh_tuples(&mut pkt, self.k);
                 self.packets += 1;
                 if let Some((label, every)) = &self.progress
-                    && self.packets % every == 0
+                    && self.packets.is_multiple_of(*every)
                 {
                     eprintln!("offsim: [{label}] {} packets", self.packets);
                 }
@@ -209,6 +209,7 @@ pub fn first_pass(input: &Input) -> Result<TracePass, RunError> {
 }
 
 /// Everything a run needs besides the policy.
+#[derive(Clone)]
 pub struct Prepared {
     /// The scenario.
     pub scenario: Scenario,
@@ -260,6 +261,22 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
     if pass.totals.packets == 0 {
         return Err(RunError::EmptyTrace(input.describe()));
     }
+    let (retimer, replay) = replay_of(&sc, &pass)?;
+    Ok(Prepared {
+        scenario: sc,
+        ruleset,
+        nic,
+        input,
+        pass,
+        retimer,
+        replay,
+        flows_dir: None,
+        progress: false,
+    })
+}
+
+/// Retimer and report description for the scenario's replay settings.
+fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInfo), RunError> {
     let r = &sc.spec.replay;
     let (timing, mode) = if let Some(s) = r.speedup {
         (Timing::Speedup(s), "speedup")
@@ -271,7 +288,7 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
         (Timing::Recorded, "recorded")
     };
     let retimer = Retimer::new(timing, &pass.totals).map_err(|e| RunError::Replay {
-        file: file.clone(),
+        file: sc.file.path.display().to_string(),
         msg: e.to_string(),
     })?;
     let loops = r.loops.unwrap_or(1);
@@ -293,17 +310,23 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
             r.warmup_s.unwrap_or(0.0)
         ),
     };
-    Ok(Prepared {
-        scenario: sc,
-        ruleset,
-        nic,
-        input,
-        pass,
-        retimer,
-        replay,
-        flows_dir: None,
-        progress: false,
-    })
+    Ok((retimer, replay))
+}
+
+impl Prepared {
+    /// The same scenario with the offered load paced at `gbps` Gbit/s (what `plan` probes).
+    pub fn at_rate_gbps(&self, gbps: f64) -> Result<Prepared, RunError> {
+        let mut p = self.clone();
+        let r = &mut p.scenario.spec.replay;
+        r.speedup = None;
+        r.rate_pps = None;
+        r.rate_gbps = Some(gbps);
+        let (retimer, replay) = replay_of(&p.scenario, &p.pass)?;
+        p.retimer = retimer;
+        p.replay = replay;
+        p.progress = false;
+        Ok(p)
+    }
 }
 
 /// The result of one configuration.
@@ -846,16 +869,44 @@ pub fn build_report(
 ) -> rep::Report {
     let mut runs: Vec<rep::Run> = outs.iter_mut().map(|o| run_report(p, o, prefix)).collect();
     apply_savings(&mut runs);
-    let mut warnings = Vec::new();
+    let mut warnings = ruleset_warnings(p);
+    warnings.extend(overload_warnings(&runs));
+    rep::Report {
+        tool: tool(),
+        kind,
+        scenario: scenario_info(p),
+        runs,
+        warnings,
+        ..rep::Report::default()
+    }
+}
+
+/// The tool section of reports.
+pub fn tool() -> rep::Tool {
+    rep::Tool {
+        name: "offsim".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// Warnings about the scenario itself (the same for every run).
+pub fn ruleset_warnings(p: &Prepared) -> Vec<String> {
+    let mut w = Vec::new();
     if !p
         .ruleset
         .rules()
         .iter()
         .any(|r| r.text.contains("flow add") || r.text.contains("flow offload"))
     {
-        warnings.push("the ruleset has no `flow add` rule: software and hardware configurations cannot offload anything".to_string());
+        w.push("the ruleset has no `flow add` rule: software and hardware configurations cannot offload anything".to_string());
     }
-    for r in &runs {
+    w
+}
+
+/// Warnings about runs whose CPU path was overloaded (open-loop replay artefacts).
+pub fn overload_warnings(runs: &[rep::Run]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for r in runs {
         let ring = r.drops.by_reason.get("rx_ring_full").copied().unwrap_or(0);
         if ring > 0 {
             let ruleset: u64 = r
@@ -871,17 +922,7 @@ pub fn build_report(
             ));
         }
     }
-    rep::Report {
-        tool: rep::Tool {
-            name: "offsim".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        kind,
-        scenario: scenario_info(p),
-        runs,
-        warnings,
-        ..rep::Report::default()
-    }
+    warnings
 }
 
 /// Sets `baseline`/`savings` of every run against the `none` run with the same prefix.
@@ -992,9 +1033,16 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
     );
     let _ = writeln!(s, "kernel    {}", sc.kernel);
     let _ = writeln!(s);
+    let w = r
+        .runs
+        .iter()
+        .map(|x| x.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(13);
     let _ = writeln!(
         s,
-        "{:<22} {:>11} {:>11} {:>7} {:>10} {:>10} {:>6} {:>19} {:>8} {:>8}",
+        "{:<w$} {:>11} {:>11} {:>7} {:>10} {:>10} {:>6} {:>13} {:>8} {:>7}",
         "configuration",
         "offered",
         "delivered",
@@ -1027,7 +1075,7 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
-            "{:<22} {:>11} {:>11} {:>6.2}% {:>10} {:>10} {:>5.1}% {:>19} {:>6.2} W {:>8}",
+            "{:<w$} {:>11} {:>11} {:>6.2}% {:>10} {:>10} {:>5.1}% {:>13} {:>6.2} W {:>7}",
             run.name,
             si(t.offered_bps, "b/s"),
             si(t.delivered_bps, "b/s"),
@@ -1044,7 +1092,7 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
     for run in &r.runs {
         let f = &run.flows;
         let mut line = format!(
-            "{:<22} flows {}: {} in the software flowtable, {} in hardware",
+            "{:<w$} flows {}: {} in the software flowtable, {} in hardware",
             run.name, f.total, f.offloaded_sw, f.offloaded_hw
         );
         if run.nic.capacity > 0 {
@@ -1066,7 +1114,7 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
                 .collect();
             let _ = writeln!(
                 s,
-                "{:<22}   not offloaded / refused: {}",
+                "{:<w$}   not offloaded / refused: {}",
                 "",
                 top.join(", ")
             );
@@ -1092,14 +1140,14 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
                 })
                 .collect();
             if failed.is_empty() {
-                let _ = writeln!(s, "{:<22}   SLO met", "");
+                let _ = writeln!(s, "{:<w$}   SLO met", "");
             } else {
                 let note = if gated(&run.policy) {
                     ""
                 } else {
                     " (not gated)"
                 };
-                let _ = writeln!(s, "{:<22}   SLO MISSED{note}: {}", "", failed.join("; "));
+                let _ = writeln!(s, "{:<w$}   SLO MISSED{note}: {}", "", failed.join("; "));
             }
         }
     }

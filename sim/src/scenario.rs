@@ -282,7 +282,7 @@ fn default_base() -> String {
 }
 
 /// A capacity-planning search.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanSpec {
     /// Lowest offered rate to consider, Gbit/s.

@@ -1,0 +1,335 @@
+//! `offsim run`, `sweep` and `plan` from the command line, as a user or CI script runs them:
+//! outputs, exit codes (0 ok, 1 SLO missed, 2 bad input), shards that merge into the
+//! unsharded sweep byte for byte.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("offsim-cli-run")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn offsim(args: &[&str]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_offsim"))
+        .args(args)
+        .output()
+        .expect("run offsim");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn ruleset() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/rulesets/home-fw4.nft")
+        .display()
+        .to_string()
+        .replace('\\', "/")
+}
+
+/// A small home-router scenario: `extra` is appended (e.g. an [slo] or [sweep] table).
+fn scenario(dir: &Path, extra: &str) -> PathBuf {
+    let body = format!(
+        r#"name = "tiny"
+seed = 3
+policies = ["none", "software", "hardware"]
+
+[trace.generate]
+profile = "home-router"
+packets = 4000
+
+[ruleset]
+file = "{}"
+
+[cpu]
+preset = "mt7621"
+
+[nic]
+preset = "mt7621"
+
+[replay]
+rate_gbps = 0.1
+{extra}"#,
+        ruleset()
+    );
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn run_writes_the_report_and_prints_a_summary() {
+    let dir = scratch("run");
+    let sc = scenario(&dir, "");
+    let out = dir.join("out");
+    let o = offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--flows",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    for name in ["none", "software", "hardware"] {
+        assert!(
+            o.stdout.lines().any(|l| l.starts_with(name)),
+            "{}",
+            o.stdout
+        );
+        assert!(out.join(format!("flows-{name}.jsonl")).is_file());
+    }
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
+    let r = offsim_reports::Report::from_json(&text).unwrap();
+    let names: Vec<&str> = r.runs.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(names, ["none", "software", "hardware"]);
+    assert!(r.runs[2].savings.is_some() && r.runs[0].savings.is_none());
+    assert!(out.join("index.html").is_file());
+    // Same input, same bytes, whatever the thread count.
+    let out2 = dir.join("out2");
+    let o = offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        text,
+        std::fs::read_to_string(out2.join("report.json")).unwrap()
+    );
+}
+
+#[test]
+fn missed_slo_exits_1_and_only_gated_policies_count() {
+    let dir = scratch("slo");
+    let sc = scenario(&dir, "[slo]\np99_latency_us = 0.001\n");
+    let out = dir.join("out");
+    let o = offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("SLO MISSED"), "{}", o.stdout);
+    // A generous SLO gated on hardware only.
+    let sc = scenario(
+        &dir,
+        "[slo]\nmax_drop_rate = 0.5\npolicies = [\"hardware\"]\n",
+    );
+    let o = offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    // Gating on a policy the scenario does not have is an error naming the key.
+    let sc = scenario(&dir, "[slo]\nmax_drop_rate = 0.5\npolicies = [\"turbo\"]\n");
+    let o = offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("slo.policies[0]") && o.stderr.contains("tiny.toml"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn bad_scenarios_exit_2_naming_file_and_key() {
+    let dir = scratch("bad");
+    let out = dir.join("out");
+    let cases = [
+        ("[replay]\nrate_gbps = 0.1\nturbo = 1\n", "turbo"),
+        ("[kernel]\nflavour = \"4.4\"\n", "kernel.flavour"),
+        ("[nic.table]\ncapacity = 0\n", "nic"),
+        ("[cpu]\npreset = \"mt7621\"\ncores = 0\n", "cpu.cores"),
+    ];
+    for (extra, needle) in cases {
+        // Replace the tables the base defines rather than repeating them.
+        let base = std::fs::read_to_string(scenario(&dir, "")).unwrap();
+        let section = extra.lines().next().unwrap();
+        let body = if base.contains(section) {
+            let start = base.find(section).unwrap();
+            let end = base[start + section.len()..]
+                .find("\n[")
+                .map(|e| start + section.len() + e + 1)
+                .unwrap_or(base.len());
+            format!("{}{}{}", &base[..start], extra, &base[end..])
+        } else {
+            format!("{base}{extra}")
+        };
+        let p = dir.join("bad.toml");
+        std::fs::write(&p, body).unwrap();
+        let o = offsim(&[
+            "run",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(o.code, 2, "{extra}: {}{}", o.stdout, o.stderr);
+        assert!(o.stderr.contains("bad.toml"), "{extra}: {}", o.stderr);
+        assert!(o.stderr.contains(needle), "{extra}: {}", o.stderr);
+        assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    }
+    let o = offsim(&["run", dir.join("missing.toml").to_str().unwrap(), "-q"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("missing.toml"), "{}", o.stderr);
+}
+
+#[test]
+fn sweep_shards_merge_into_the_unsharded_report() {
+    let dir = scratch("sweep");
+    let sc = scenario(
+        &dir,
+        "[sweep]\n\"nic.table.capacity\" = [128, 1024]\n\"replay.rate_gbps\" = [0.05, 0.1, 0.2]\n",
+    );
+    let sc = sc.to_str().unwrap();
+    let full = dir.join("full");
+    let o = offsim(&["sweep", sc, "--out", full.to_str().unwrap(), "-q"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let text = std::fs::read_to_string(full.join("report.json")).unwrap();
+    let r = offsim_reports::Report::from_json(&text).unwrap();
+    let sw = r.sweep.as_ref().unwrap();
+    assert_eq!(sw.total_points, 6);
+    assert_eq!(sw.parameters, ["nic.table.capacity", "replay.rate_gbps"]);
+    assert_eq!(r.runs.len(), 18);
+    assert_eq!(
+        r.runs[0].name,
+        "nic.table.capacity=128,replay.rate_gbps=0.05/none"
+    );
+    assert!(r.runs[4].savings.is_some());
+    let mut shards = Vec::new();
+    for k in 1..=4 {
+        let d = dir.join(format!("shard{k}"));
+        let o = offsim(&[
+            "sweep",
+            sc,
+            "--shard",
+            &format!("{k}/4"),
+            "--out",
+            d.to_str().unwrap(),
+            "-q",
+            "--jobs",
+            "1",
+        ]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        shards.push(d.join("report.json").display().to_string());
+    }
+    let merged = dir.join("merged");
+    let mut args = vec!["merge".to_string()];
+    // Shards in any order.
+    shards.reverse();
+    args.extend(shards);
+    args.extend(["--out".to_string(), merged.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = offsim(&args);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        text,
+        std::fs::read_to_string(merged.join("report.json")).unwrap()
+    );
+    // Bad shard specs.
+    for bad in ["0/4", "5/4", "x"] {
+        let o = offsim(&[
+            "sweep",
+            sc,
+            "--shard",
+            bad,
+            "--out",
+            merged.to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(o.code, 2, "{bad}");
+    }
+    // A scenario without [sweep].
+    let plain = scenario(&dir, "");
+    let o = offsim(&[
+        "sweep",
+        plain.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("[sweep]"), "{}", o.stderr);
+}
+
+#[test]
+fn plan_finds_more_capacity_with_offload() {
+    let dir = scratch("plan");
+    let sc = scenario(
+        &dir,
+        "[slo]\np99_latency_us = 2000.0\nmax_drop_rate = 0.001\n[plan]\nmin_gbps = 0.02\nmax_gbps = 2.0\nsteps = 5\n",
+    );
+    let out = dir.join("out");
+    let o = offsim(&["plan", sc.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let r = offsim_reports::Report::from_json(
+        &std::fs::read_to_string(out.join("report.json")).unwrap(),
+    )
+    .unwrap();
+    let plan = r.plan.as_ref().unwrap();
+    let max = |n: &str| {
+        plan.configs
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap()
+            .max_bps
+            .unwrap()
+    };
+    assert!(max("none") < max("software"), "{}", o.stdout);
+    assert!(max("software") <= max("hardware"), "{}", o.stdout);
+    for c in &plan.configs {
+        // Probes sorted by rate; the reported maximum is a probe that met the SLO and every
+        // probe above the first miss missed it.
+        assert!(
+            c.points
+                .windows(2)
+                .all(|w| w[0].offered_bps <= w[1].offered_bps)
+        );
+        assert!(
+            c.points
+                .iter()
+                .any(|p| p.met && (p.offered_bps - c.max_bps.unwrap()).abs() < 1.0)
+        );
+    }
+    assert!(o.stdout.contains("within the SLO"), "{}", o.stdout);
+    // Without an SLO there is nothing to plan for.
+    let sc = scenario(&dir, "");
+    let o = offsim(&["plan", sc.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("slo"), "{}", o.stderr);
+    // An SLO nothing can meet: exit 1.
+    let sc = scenario(
+        &dir,
+        "[slo]\np99_latency_us = 0.001\n[plan]\nmin_gbps = 0.02\nmax_gbps = 0.1\nsteps = 1\n",
+    );
+    let o = offsim(&["plan", sc.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+}
