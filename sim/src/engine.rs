@@ -14,7 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason};
+use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason, frame_len};
 use offsim_nicmodel::key::{EncapId, HwKey};
 use offsim_nicmodel::nic::{BindCheck, NicEvent, Verdict};
 use offsim_nicmodel::pipeline::{Op, OpOutcome};
@@ -50,6 +50,11 @@ pub struct EngineConfig {
     pub wq_delay_ns: u64,
     /// Use the NIC's flow table (hardware offload policy).
     pub hardware: bool,
+    /// How long offered traffic may queue at the far end of a port when it is offered faster
+    /// than the port's line rate, ns; beyond that it is dropped as `link_overrun` (a port
+    /// cannot receive faster than its line rate; the sender's queue is finite). Default 1 ms,
+    /// 125 kB at 1 Gbit/s: the order of a switch port's or ONT's buffer.
+    pub upstream_buffer_ns: u64,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +64,7 @@ impl Default for EngineConfig {
             warmup_ns: 0,
             wq_delay_ns: 10_000,
             hardware: false,
+            upstream_buffer_ns: 1_000_000,
         }
     }
 }
@@ -241,6 +247,8 @@ pub struct Engine {
     pub background_cycles: f64,
     miss_p: f64,
     miss_p_at: u64,
+    /// When each port's wire is free again (LAN, WAN), ns.
+    wire_free: [u64; 2],
 }
 
 fn port(side: Side) -> u32 {
@@ -328,6 +336,7 @@ impl Engine {
             background_cycles: 0.0,
             miss_p: 0.0,
             miss_p_at: 0,
+            wire_free: [0; 2],
         }
     }
 
@@ -430,6 +439,15 @@ impl Engine {
             self.cur.offered += 1;
             self.cur.offered_bytes += wire;
         }
+        // The wire: a port cannot receive faster than its line rate.
+        let w = &mut self.wire_free[side as usize];
+        let ser = self.nic.datapath().serialisation_ns(frame_len(&pkt));
+        let start = a.at.0.max(*w);
+        if start - a.at.0 > self.cfg.upstream_buffer_ns {
+            self.drop_pkt(a.at, "link_overrun", 1);
+            return;
+        }
+        *w = start + ser;
         if side == Side::Lan && pkt.is_ip() {
             self.dp.add_lan_host(pkt.ip_version, pkt.src);
         }
