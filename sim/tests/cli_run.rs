@@ -333,3 +333,23 @@ fn plan_finds_more_capacity_with_offload() {
     let o = offsim(&["plan", sc.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
 }
+
+#[test]
+fn the_readme_scenario_example_is_valid() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let start = readme.find("### Scenario files").expect("README section");
+    let block = &readme[start..];
+    let block = &block[block.find("```toml\n").unwrap() + 8..];
+    let block = &block[..block.find("```").unwrap()];
+    let dir = scratch("readme");
+    let p = dir.join("readme.toml");
+    std::fs::write(&p, block).unwrap();
+    let f = offsim::scenario::ScenarioFile::load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let sc = f.resolve().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sc.policies.len(), 6);
+    let (keys, points) = offsim::sweep::grid(&f).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(points.len(), 6);
+}
