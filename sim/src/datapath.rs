@@ -894,7 +894,9 @@ impl Datapath {
             .filter(|g| *g != 0)
     }
 
-    /// The hardware add of a flow finished.
+    /// The hardware add of a flow finished: `accepted` = the driver took at least one
+    /// direction; `refusal` = why the flow is (still) in software — the NIC's refusal, or
+    /// with `accepted` a rule that is only listed, not forwarding (lazy binding).
     pub fn hw_add_done(
         &mut self,
         ft: usize,
@@ -909,7 +911,8 @@ impl Datapath {
             {
                 let rec = self.ct.get(f.ct).rec;
                 if let Some(r) = self.flows.get_mut(rec) {
-                    if accepted {
+                    // Accepted with a reason: listed but not forwarding yet (lazy binding).
+                    if accepted && refusal.is_none() {
                         r.hw = true;
                     } else if let Some(why) = refusal {
                         r.hw_refused = Some(why);
