@@ -62,7 +62,9 @@ pub struct OffloadGate {
     pub after_packets: u64,
     /// Bytes (L3) it must have had.
     pub after_bytes: u64,
-    /// Mean packet rate it must have reached.
+    /// Mean packet rate it must have reached since it was created, measured over at least
+    /// one second (a connection qualifies once it carried `min_pps` packets in its first
+    /// second, or later sustained that mean).
     pub min_pps: f64,
 }
 
@@ -265,6 +267,10 @@ pub struct Datapath {
     /// Addresses routed via the LAN interface (host routes); everything else goes to the
     /// WAN default route.
     lan_hosts: FxHashSet<(u8, u128)>,
+    /// Why `flow add` refused the current packet's connection before its record existed
+    /// (the first packet: unconfirmed / not established); given to the record at
+    /// confirmation.
+    first_refusal: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -369,6 +375,7 @@ impl Datapath {
             lan,
             wan,
             lan_hosts: FxHashSet::default(),
+            first_refusal: None,
         }
     }
 
@@ -468,6 +475,7 @@ impl Datapath {
 
     /// Processes one packet arriving from `side` at `now`.
     pub fn process(&mut self, now: SimTime, m: &PacketMeta, side: Side) -> Outcome {
+        self.first_refusal = None;
         let mut out = Outcome {
             fate: Fate::Held,
             path: PathTaken::Slow,
@@ -795,6 +803,7 @@ impl Datapath {
             lan_hosts: &self.lan_hosts,
             nat_mt,
             nat_setup: false,
+            first_refusal: &mut self.first_refusal,
         };
         let v = eval_chain(&self.rs, &mut self.rstate, chain, ctx, &mut host, cost);
         if host.nat_setup {
@@ -855,6 +864,12 @@ impl Datapath {
                     let key = self.ct.get(id).orig;
                     rec = self.flows.open(key, now);
                     self.ct.get_mut(id).rec = rec;
+                    if let (Some(why), Some(r)) =
+                        (self.first_refusal.take(), self.flows.get_mut(rec))
+                    {
+                        r.flow_add_seen = true;
+                        r.refused = Some(why);
+                    }
                 }
                 self.flows.packet(rec, flows::SLOW, pkt.wire_len, now);
             }
@@ -894,7 +909,9 @@ impl Datapath {
             .filter(|g| *g != 0)
     }
 
-    /// The hardware add of a flow finished.
+    /// The hardware add of a flow finished: `accepted` = the driver took at least one
+    /// direction; `refusal` = why the flow is (still) in software — the NIC's refusal, or
+    /// with `accepted` a rule that is only listed, not forwarding (lazy binding).
     pub fn hw_add_done(
         &mut self,
         ft: usize,
@@ -909,7 +926,8 @@ impl Datapath {
             {
                 let rec = self.ct.get(f.ct).rec;
                 if let Some(r) = self.flows.get_mut(rec) {
-                    if accepted {
+                    // Accepted with a reason: listed but not forwarding yet (lazy binding).
+                    if accepted && refusal.is_none() {
                         r.hw = true;
                     } else if let Some(why) = refusal {
                         r.hw_refused = Some(why);
@@ -1010,6 +1028,7 @@ struct DpHost<'a> {
     lan_hosts: &'a FxHashSet<(u8, u128)>,
     nat_mt: usize,
     nat_setup: bool,
+    first_refusal: &'a mut Option<&'static str>,
 }
 
 impl DpHost<'_> {
@@ -1019,8 +1038,9 @@ impl DpHost<'_> {
             && self.ct.is_live(id)
         {
             let rec = self.ct.get(id).rec;
-            if let Some(r) = self.flows.get_mut(rec) {
-                r.refused = Some(why);
+            match self.flows.get_mut(rec) {
+                Some(r) => r.refused = Some(why),
+                None => *self.first_refusal = Some(why),
             }
         }
         false
@@ -1055,7 +1075,10 @@ impl Host for DpHost<'_> {
             let c = self.ct.get(id);
             let pk = c.packets[0] + c.packets[1];
             let by = c.bytes[0] + c.bytes[1];
-            let age = ctx.now.0.saturating_sub(c.created.0).max(1) as f64 / 1e9;
+            // The rate is measured over the connection's age but over at least one second:
+            // otherwise every connection whose handshake took a few ms (3 packets in 20 ms
+            // = 150 pkt/s) would count as an elephant.
+            let age = ctx.now.0.saturating_sub(c.created.0).max(NS_PER_SEC) as f64 / 1e9;
             if pk < g.after_packets
                 || by < g.after_bytes
                 || (g.min_pps > 0.0 && (pk < 2 || (pk as f64) / age < g.min_pps))

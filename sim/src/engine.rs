@@ -18,7 +18,7 @@ use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason, frame_len};
 use offsim_nicmodel::key::{EncapId, HwKey};
 use offsim_nicmodel::nic::{BindCheck, NicEvent, Verdict};
 use offsim_nicmodel::pipeline::{Op, OpOutcome};
-use offsim_nicmodel::table::{Cookie, HwAction};
+use offsim_nicmodel::table::{BindOutcome, Cookie, HwAction};
 use offsim_nicmodel::{InsertError, Nic};
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::PacketMeta;
@@ -121,6 +121,8 @@ struct HwFlow {
     /// Outstanding per-direction completions of the current op, and results.
     pending: u8,
     ok: bool,
+    /// Some direction forwards now (direct insertion or a lazy bind), not only listed.
+    bound: bool,
     refusal: Option<&'static str>,
     last_used: Option<SimTime>,
     packets: [u64; 2],
@@ -451,6 +453,7 @@ impl Engine {
         if side == Side::Lan && pkt.is_ip() {
             self.dp.add_lan_host(pkt.ip_version, pkt.src);
         }
+        let no_room_before = self.nic.table().stats.unbound_create_failed;
         let rx = self.nic.rx(a.at, &pkt);
         let bind = match rx.verdict {
             Verdict::Hardware { depart, .. } => {
@@ -468,7 +471,13 @@ impl Engine {
                 return;
             }
             Verdict::Cpu { reason, bind_check } => {
-                let _ = reason == PuntReason::Miss;
+                // Lazy binding: a listed flow whose bucket has no room for an unbound entry
+                // stays in software (the driver never learns); one below the rate waits.
+                if self.nic.table().stats.unbound_create_failed > no_room_before {
+                    self.lazy_in_software(&pkt, "bucket_full");
+                } else if reason == PuntReason::Unbound {
+                    self.lazy_in_software(&pkt, "below_bind_rate");
+                }
                 bind_check
             }
         };
@@ -495,6 +504,36 @@ impl Engine {
             // The interrupt (after coalescing) wakes the idle core.
             let start = rx.rx_done.max(core.busy_until) + SimDuration(self.cpu.irq_delay_ns);
             self.push(start, Ev::CoreFree(q as u16));
+        }
+    }
+
+    /// Records why a flow the lazily binding NIC listed is still in software; a full bucket
+    /// counts as one refusal per hardware add.
+    fn lazy_in_software(&mut self, pkt: &PacketMeta, why: &'static str) {
+        let key = FtKey::of_packet(pkt, pkt.iface);
+        let Some((ft, id)) = (0..self.dp.fts.len())
+            .find_map(|i| self.dp.fts[i].ft.flow_of_key(&key).map(|id| (i, id)))
+        else {
+            return;
+        };
+        let Some(hwgen) = self.dp.hw_cookie(ft, id) else {
+            return;
+        };
+        let Some(h) = self.hw_state.get_mut(&hwgen) else {
+            return;
+        };
+        if !h.ok {
+            return;
+        }
+        if why == "bucket_full" && h.refusal.is_none() {
+            h.refusal = Some(why);
+            *self.hw_refusals.entry(why).or_insert(0) += 1;
+        }
+        let rec = self.dp.flow_record(ft, id);
+        if let Some(r) = self.dp.flows.get_mut(rec)
+            && !r.hw
+        {
+            r.hw_refused = Some(why);
         }
     }
 
@@ -530,7 +569,17 @@ impl Engine {
         let start = t.max(p.rx_done);
         let batch = (self.cores[ci].ring.len() + 1).min(self.cpu.napi_budget as usize) as u16;
         if let Some(bc) = p.bind {
-            let _ = self.nic.bind_check(start, bc);
+            if let BindOutcome::Bound { cookie } = self.nic.bind_check(start, bc)
+                && let Some(h) = self
+                    .hw_flows
+                    .get(&cookie)
+                    .and_then(|g| self.hw_state.get(g))
+            {
+                let rec = self.dp.flow_record(h.ft, h.flow);
+                if let Some(r) = self.dp.flows.get_mut(rec) {
+                    r.hw = true;
+                }
+            }
             self.schedule_nic();
         }
         let mut out = self.dp.process(start, &p.pkt, p.side);
@@ -772,6 +821,7 @@ impl Engine {
                         flow: id,
                         pending: 2,
                         ok: false,
+                        bound: false,
                         refusal: None,
                         last_used: None,
                         packets: [0; 2],
@@ -877,8 +927,9 @@ impl Engine {
             return;
         };
         match r {
-            Ok(OpOutcome::Inserted(_)) => {
+            Ok(OpOutcome::Inserted(i)) => {
                 h.ok = true;
+                h.bound |= i.bound;
                 self.hw_inserts += 1;
             }
             Ok(OpOutcome::Removed(_)) => {}
@@ -902,7 +953,15 @@ impl Engine {
         let h = *h;
         match h.kind {
             0 => {
-                self.dp.hw_add_done(h.ft, h.flow, h.ok, h.refusal);
+                // Accepted counts as offloaded for the kernel (IPS_HW_OFFLOAD, no retries),
+                // but a lazily bound NIC only listed the flow: it reaches hardware when a
+                // bind check binds it, and until then it is in software below the bind rate.
+                let why = match (h.ok, h.bound) {
+                    (true, true) => None,
+                    (true, false) => Some("below_bind_rate"),
+                    (false, _) => h.refusal,
+                };
+                self.dp.hw_add_done(h.ft, h.flow, h.ok, why);
                 if !h.ok {
                     self.forget(hwgen);
                 }

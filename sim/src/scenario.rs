@@ -269,7 +269,8 @@ pub struct PolicyTable {
     /// … or after this many bytes.
     #[serde(default)]
     pub after_bytes: Option<u64>,
-    /// Offload only connections above this packet rate (elephants).
+    /// Offload only connections above this packet rate (elephants): their mean rate since
+    /// creation, measured over at least one second.
     #[serde(default)]
     pub min_pps: Option<f64>,
     /// When the hardware table is full: `refuse` (kernel), `evict-lru`, `evict-least-active`.

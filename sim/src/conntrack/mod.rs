@@ -768,7 +768,7 @@ impl Conntrack {
     /// `init_conntrack`: a new, unconfirmed entry for a packet in the original direction.
     fn init(
         &mut self,
-        _now: SimTime,
+        now: SimTime,
         m: &PacketMeta,
         tuple: &FlowKey,
     ) -> Result<CtId, InvalidReason> {
@@ -803,7 +803,9 @@ impl Conntrack {
             expires: SimTime(0),
             proto,
             mark: 0,
-            created: m.ts,
+            // Simulated time, like every other conntrack time (a replayed packet's `ts` is
+            // its capture timestamp).
+            created: now,
             packets: [0; 2],
             bytes: [0; 2],
             nat: NatBinding::default(),

@@ -428,3 +428,12 @@ fn gc_reaps_expired_entries() {
     ct.gc(SimTime(31 * SEC), 1000);
     assert_eq!(ct.len(), 0);
 }
+
+#[test]
+fn creation_time_is_simulated_time_not_the_capture_timestamp() {
+    // A replayed packet keeps its capture timestamp; conntrack runs on simulated time.
+    let mut ct = Conntrack::new(CtConfig::default());
+    let m = Pkt::udp(C, S).at(1_704_067_200 * SEC).build();
+    let t = ct.track(SimTime(5 * SEC), &m);
+    assert_eq!(ct.get(id(&t)).created, SimTime(5 * SEC));
+}
