@@ -166,7 +166,7 @@ impl Source for TraceSource {
                 fresh_tuples(&mut pkt, self.k);
                 self.packets += 1;
                 if let Some((label, every)) = &self.progress
-                    && self.packets % every == 0
+                    && self.packets.is_multiple_of(*every)
                 {
                     eprintln!("offsim: [{label}] {} packets", self.packets);
                 }
