@@ -1148,3 +1148,37 @@ fn default_scenario_load_curve_none_saturates_first() {
         assert!(sw_sat < hw_sat, "software must saturate before hardware");
     }
 }
+
+/// The committed generated rulesets are what their generator scripts print (skipped with a
+/// message when python3 is not installed).
+#[test]
+fn generated_rulesets_match_their_scripts() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: python3 not found");
+        return;
+    }
+    let dir = repo().join("scenarios/rulesets");
+    for (script, nft) in [
+        ("gen-datacenter.py", "datacenter.nft"),
+        ("gen-enterprise.py", "enterprise-fw4.nft"),
+    ] {
+        let out = std::process::Command::new("python3")
+            .arg(dir.join(script))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let committed = std::fs::read(dir.join(nft)).unwrap();
+        assert!(
+            out.stdout == committed,
+            "scenarios/rulesets/{nft} is not the output of {script}; regenerate it with `python3 scenarios/rulesets/{script} > scenarios/rulesets/{nft}`"
+        );
+    }
+}
