@@ -201,6 +201,8 @@ pub struct Outcome {
     pub drivers: CostDrivers,
     /// Wire packets this outcome stands for (a reassembled datagram: its fragments).
     pub packets: u32,
+    /// Their wire bytes (a reassembled datagram: the sum over its fragments).
+    pub wire_bytes: u64,
     /// The flowtable entry that forwarded it (fast path).
     pub flow: Option<(usize, FlowId)>,
 }
@@ -457,6 +459,17 @@ impl Datapath {
         }
     }
 
+    /// Fragments held in incomplete datagrams (`nf_defrag` queues).
+    pub fn held_fragments(&self) -> u64 {
+        self.defrag.held_fragments()
+    }
+
+    /// Fragments of datagrams that timed out incomplete (the kernel frees them silently:
+    /// `ip_expire` sends no ICMP for conntrack's defrag user).
+    pub fn expired_fragments(&self) -> u64 {
+        self.defrag.timed_out_fragments
+    }
+
     /// Ends the run: closes every flow record.
     pub fn finish(&mut self) {
         self.reap();
@@ -484,6 +497,7 @@ impl Datapath {
                 ..CostDrivers::default()
             },
             packets: 1,
+            wire_bytes: u64::from(m.wire_len),
             flow: None,
         };
         // 1. netdev ingress: chains and flowtables in priority order.
@@ -559,9 +573,14 @@ impl Datapath {
                 out.fate = Fate::Held;
                 return out;
             }
-            Defrag::Complete { packet, fragments } => {
+            Defrag::Complete {
+                packet,
+                fragments,
+                wire_bytes,
+            } => {
                 out.drivers.frags = 1;
                 out.packets = fragments;
+                out.wire_bytes = u64::from(wire_bytes);
                 packet
             }
         };

@@ -111,6 +111,8 @@ struct InFlight {
     out: Side,
     path: usize,
     packets: u32,
+    /// Wire bytes of those packets.
+    bytes: u64,
     counted: bool,
 }
 
@@ -173,7 +175,8 @@ pub struct Measure {
     pub start: SimTime,
     /// End of the measured span.
     pub end: SimTime,
-    /// Held fragments at the end.
+    /// Packets held at the end: fragments of datagrams that never completed (and any packet
+    /// still queued, none once the event queue has drained).
     pub held: u64,
     /// Per-interval series.
     pub series: Vec<IntervalStats>,
@@ -537,14 +540,15 @@ impl Engine {
         }
     }
 
-    fn deliver(&mut self, path: usize, lat: u64, wire: u64, packets: u32) {
+    /// Counts `packets` wire packets of `bytes` bytes in all as delivered.
+    fn deliver(&mut self, path: usize, lat: u64, bytes: u64, packets: u32) {
         self.m.delivered += u64::from(packets);
-        self.m.delivered_bytes += wire * u64::from(packets);
+        self.m.delivered_bytes += bytes;
         self.m.paths[path] += u64::from(packets);
         self.m.latency.record(lat);
         self.m.latency_path[path].record(lat);
         self.cur.delivered += u64::from(packets);
-        self.cur.delivered_bytes += wire * u64::from(packets);
+        self.cur.delivered_bytes += bytes;
         self.cur.paths[path] += u64::from(packets);
         self.cur_hist.record(lat);
     }
@@ -611,6 +615,7 @@ impl Engine {
                     out: out_side,
                     path,
                     packets: out.packets,
+                    bytes: out.wire_bytes,
                     counted,
                 };
                 let i = match self.inflight_free.pop() {
@@ -725,7 +730,7 @@ impl Engine {
             Ok(depart) => {
                 if f.counted {
                     let lat = depart.0.saturating_sub(f.at.0);
-                    self.deliver(f.path, lat, u64::from(f.pkt.wire_len), f.packets);
+                    self.deliver(f.path, lat, f.bytes, f.packets);
                 }
             }
             Err(r) => {
@@ -1004,7 +1009,19 @@ impl Engine {
         }
         self.m.end = end;
         self.m.busy_ns = self.cores.iter().map(|c| c.busy_ns_counted).collect();
-        self.m.held = self.cores.iter().map(|c| c.ring.len() as u64).sum();
+        // Packets still waiting in a ring (none once the queue has drained) and fragments of
+        // datagrams that never completed are held; fragments of datagrams that timed out were
+        // freed by the kernel without a verdict: dropped.
+        self.m.held =
+            self.cores.iter().map(|c| c.ring.len() as u64).sum::<u64>() + self.dp.held_fragments();
+        let expired = self.dp.expired_fragments();
+        if expired > 0 {
+            *self
+                .m
+                .drops
+                .entry("defrag_timeout".to_string())
+                .or_insert(0) += expired;
+        }
         self.dp.finish();
     }
 

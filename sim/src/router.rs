@@ -155,6 +155,8 @@ struct Queue {
     total: Option<u32>,
     started: SimTime,
     count: u32,
+    /// Wire bytes of the fragments held.
+    wire: u32,
 }
 
 /// What reassembly did with a packet.
@@ -171,6 +173,8 @@ pub enum Defrag {
         packet: PacketMeta,
         /// Number of fragments joined.
         fragments: u32,
+        /// Their wire bytes (at most 2^16 bytes of IP payload plus per-fragment headers).
+        wire_bytes: u32,
     },
 }
 
@@ -193,6 +197,11 @@ impl Defragmenter {
     /// Number of incomplete datagrams held.
     pub fn pending(&self) -> usize {
         self.queues.len()
+    }
+
+    /// Number of fragments held in incomplete datagrams.
+    pub fn held_fragments(&self) -> u64 {
+        self.queues.values().map(|q| u64::from(q.count)).sum()
     }
 
     /// Feeds one packet.
@@ -225,8 +234,10 @@ impl Defragmenter {
             total: None,
             started: m.ts,
             count: 0,
+            wire: 0,
         });
         q.count += 1;
+        q.wire = q.wire.saturating_add(m.wire_len);
         let data = m.ip_len.saturating_sub(u32::from(m.ip_hdr_len));
         let off = u32::from(m.frag_offset);
         if off == 0 {
@@ -275,6 +286,7 @@ impl Defragmenter {
         Defrag::Complete {
             packet: p,
             fragments: q.count,
+            wire_bytes: q.wire,
         }
     }
 }
@@ -359,6 +371,7 @@ mod test {
             }
             m.frag_offset = off;
             m.ip_len = 20 + data;
+            m.wire_len = 14 + m.ip_len;
             m.ts = SimTime(ts);
             if off != 0 {
                 m.flags &= !(flags::L4_PRESENT | flags::PORTS);
@@ -371,8 +384,13 @@ mod test {
         assert_eq!(d.push(&mk(1480, 1480, true, 1)), Defrag::Held);
         assert_eq!(d.push(&mk(2960, 40, false, 2)), Defrag::Held);
         match d.push(&mk(0, 1480, true, 3)) {
-            Defrag::Complete { packet, fragments } => {
+            Defrag::Complete {
+                packet,
+                fragments,
+                wire_bytes,
+            } => {
                 assert_eq!(fragments, 3);
+                assert_eq!(wire_bytes, 3 * 14 + 3 * 20 + 3000);
                 assert_eq!(packet.ip_len, 20 + 3000);
                 assert_eq!(packet.l4_payload_len, 3000 - 8);
                 assert_eq!(packet.dport, 53);
@@ -392,8 +410,11 @@ mod test {
         m.ip_len = 1500;
         let mut d = Defragmenter::new();
         assert_eq!(d.push(&m), Defrag::Held);
+        assert_eq!(d.held_fragments(), 1);
         m.ts = SimTime(31 * NS_PER_SEC);
         assert_eq!(d.push(&m), Defrag::Held);
         assert_eq!(d.timed_out, 1);
+        assert_eq!(d.timed_out_fragments, 1);
+        assert_eq!(d.held_fragments(), 1);
     }
 }
