@@ -25,7 +25,7 @@ use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
 
 use crate::cpu::CpuConfig;
-use crate::datapath::{Datapath, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
+use crate::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
 use crate::flows;
 use crate::flowtable::{FlowId, FtKey, HwRequest};
 use crate::metrics::Histogram;
@@ -214,6 +214,13 @@ pub struct Engine {
     heap: BinaryHeap<Reverse<(SimTime, u64, Ev)>>,
     seq: u64,
     next: Option<Arrival>,
+    /// The next arrival's place in the event order (time, sequence): arrivals come one at a
+    /// time from the source, so they wait here instead of in the heap.
+    next_key: Option<(SimTime, u64)>,
+    /// Drops counted so far, by kind (a handful of kinds per run; named in `finish`).
+    drops: Vec<(DropKind, u64)>,
+    /// CPU cycles by stage ([`STAGE_NAMES`]); turned into [`Measure::cycles_stage`] in `finish`.
+    stage_acc: [f64; STAGE_NAMES.len()],
     inflight: Vec<Option<InFlight>>,
     inflight_free: Vec<u32>,
     work: Vec<Option<(usize, HwRequest)>>,
@@ -242,6 +249,50 @@ pub struct Engine {
     miss_p: f64,
     miss_p_at: u64,
 }
+
+/// Why the engine lost a packet, kept as a value on the hot path and named only for the
+/// report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DropKind {
+    Nic(NicDrop),
+    RxRingFull,
+    Dp(DropCause),
+}
+
+impl DropKind {
+    fn name(&self) -> String {
+        match self {
+            DropKind::Nic(r) => nic_drop_name(*r).to_string(),
+            DropKind::RxRingFull => "rx_ring_full".to_string(),
+            DropKind::Dp(c) => c.name(),
+        }
+    }
+}
+
+/// CPU cycle stages, in the order of [`STAGE_NAMES`].
+const ST_DRIVER: usize = 0;
+const ST_FLOWTABLE: usize = 1;
+const ST_CONNTRACK: usize = 2;
+const ST_NAT: usize = 3;
+const ST_RULES: usize = 4;
+const ST_IP_STACK: usize = 5;
+const ST_NETDEV_INGRESS: usize = 6;
+const ST_DEFRAG: usize = 7;
+const ST_CACHE_MISSES: usize = 8;
+const ST_BACKGROUND: usize = 9;
+/// Report names of the CPU cycle stages ([`Measure::cycles_stage`] keys).
+const STAGE_NAMES: [&str; 10] = [
+    "driver",
+    "flowtable",
+    "conntrack",
+    "nat",
+    "rules",
+    "ip_stack",
+    "netdev_ingress",
+    "defrag",
+    "cache_misses",
+    "offload_and_timers",
+];
 
 fn port(side: Side) -> u32 {
     match side {
@@ -307,6 +358,9 @@ impl Engine {
             heap: BinaryHeap::with_capacity(64),
             seq: 0,
             next: None,
+            next_key: None,
+            drops: Vec::new(),
+            stage_acc: [0.0; STAGE_NAMES.len()],
             inflight: Vec::new(),
             inflight_free: Vec::new(),
             work: Vec::new(),
@@ -337,6 +391,13 @@ impl Engine {
         self.heap.push(Reverse((at, self.seq, ev)));
     }
 
+    /// Schedules the arrival held in `self.next` at `at` (same ordering as a heap event).
+    #[inline]
+    fn push_arrival(&mut self, at: SimTime) {
+        self.seq += 1;
+        self.next_key = Some((at, self.seq));
+    }
+
     fn schedule_nic(&mut self) {
         if let Some(t) = self.nic.next_event_time()
             && t < self.nic_wake
@@ -355,10 +416,24 @@ impl Engine {
         self.first = Some(a.at);
         self.m.start = SimTime(a.at.0 + self.cfg.warmup_ns);
         self.interval_start = self.m.start;
-        self.push(a.at, Ev::Arrival);
+        self.push_arrival(a.at);
         self.push(a.at, Ev::Timer);
         self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
-        while let Some(Reverse((t, _, ev))) = self.heap.pop() {
+        loop {
+            // The earliest of the pending arrival and the heap's head, by (time, sequence).
+            let arrival_first = match (self.next_key, self.heap.peek()) {
+                (Some(a), Some(Reverse((t, s, _)))) => a < (*t, *s),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let (t, ev) = if arrival_first {
+                let (t, _) = self.next_key.take().expect("arrival key");
+                (t, Ev::Arrival)
+            } else if let Some(Reverse((t, _, ev))) = self.heap.pop() {
+                (t, ev)
+            } else {
+                break;
+            };
             let arrivals_left = self.next.is_some();
             if !arrivals_left && self.idle() && matches!(ev, Ev::Timer | Ev::Interval | Ev::NicWake)
             {
@@ -372,7 +447,7 @@ impl Engine {
                     self.arrive(a);
                     self.next = src.next_arrival()?;
                     if let Some(n) = self.next {
-                        self.push(n.at.max(t), Ev::Arrival);
+                        self.push_arrival(n.at.max(t));
                     }
                 }
                 Ev::CoreFree(c) => self.core_free(t, c),
@@ -411,11 +486,20 @@ impl Engine {
         at >= self.m.start
     }
 
-    fn drop_pkt(&mut self, at: SimTime, reason: &str, packets: u32) {
+    fn drop_pkt(&mut self, at: SimTime, kind: DropKind, packets: u32) {
         if self.counted(at) {
-            *self.m.drops.entry(reason.to_string()).or_insert(0) += u64::from(packets);
-            self.cur.drops += u64::from(packets);
+            self.count_drop(kind, packets);
         }
+    }
+
+    /// Counts a drop (no allocation: the kinds seen are few and named at the end).
+    #[inline]
+    fn count_drop(&mut self, kind: DropKind, packets: u32) {
+        match self.drops.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += u64::from(packets),
+            None => self.drops.push((kind, u64::from(packets))),
+        }
+        self.cur.drops += u64::from(packets);
     }
 
     fn arrive(&mut self, a: Arrival) {
@@ -446,7 +530,7 @@ impl Engine {
                 return;
             }
             Verdict::Dropped { reason } => {
-                self.drop_pkt(a.at, nic_drop_name(reason), 1);
+                self.drop_pkt(a.at, DropKind::Nic(reason), 1);
                 return;
             }
             Verdict::Cpu { reason, bind_check } => {
@@ -462,7 +546,7 @@ impl Engine {
         };
         let core = &mut self.cores[q];
         if core.ring.len() >= self.cpu.rx_ring as usize {
-            self.drop_pkt(a.at, "rx_ring_full", 1);
+            self.drop_pkt(a.at, DropKind::RxRingFull, 1);
             return;
         }
         core.ring.push_back(Pending {
@@ -565,10 +649,8 @@ impl Engine {
             }
             Fate::Held => {}
             Fate::Dropped(cause) => {
-                let name = cause.name();
                 if counted {
-                    *self.m.drops.entry(name).or_insert(0) += u64::from(out.packets);
-                    self.cur.drops += u64::from(out.packets);
+                    self.count_drop(DropKind::Dp(cause), out.packets);
                 }
             }
         }
@@ -579,9 +661,10 @@ impl Engine {
 
     fn stage_cycles(&mut self, d: &crate::cpu::CostDrivers, total: f64) {
         let c = &self.cpu.cycles;
-        let mut add = |k: &'static str, v: f64| {
+        let acc = &mut self.stage_acc;
+        let mut add = |k: usize, v: f64| {
             if v > 0.0 {
-                *self.m.cycles_stage.entry(k).or_insert(0.0) += v;
+                acc[k] += v;
             }
         };
         let driver = c.driver_rx
@@ -591,10 +674,10 @@ impl Engine {
             } else {
                 0.0
             };
-        add("driver", driver);
+        add(ST_DRIVER, driver);
         let ft =
             if d.ft_lookup { c.ft_lookup } else { 0.0 } + if d.ft_hit { c.ft_xmit } else { 0.0 };
-        add("flowtable", ft);
+        add(ST_FLOWTABLE, ft);
         let ct = if d.ct_new {
             c.ct_new
         } else if d.ct_lookup {
@@ -602,10 +685,10 @@ impl Engine {
         } else {
             0.0
         };
-        add("conntrack", ct);
+        add(ST_CONNTRACK, ct);
         let nat = if d.nat_setup { c.nat_setup } else { 0.0 }
             + if d.nat_mangle { c.nat_mangle } else { 0.0 };
-        add("nat", nat);
+        add(ST_NAT, nat);
         let rules = f64::from(d.hooks) * c.hook
             + f64::from(d.chains) * c.chain
             + f64::from(d.rules) * c.rule
@@ -615,14 +698,14 @@ impl Engine {
             + f64::from(d.set_concat) * c.set_concat
             + f64::from(d.jumps) * c.jump
             + f64::from(d.stmts) * c.stmt;
-        add("rules", rules);
+        add(ST_RULES, rules);
         let stack = if d.slow { c.ip_rcv } else { 0.0 }
             + if d.forwarded {
                 c.fib_lookup + c.forward
             } else {
                 0.0
             };
-        add("ip_stack", stack);
+        add(ST_IP_STACK, stack);
         let known = driver
             + ft
             + ct
@@ -635,16 +718,16 @@ impl Engine {
                 0.0
             };
         add(
-            "netdev_ingress",
+            ST_NETDEV_INGRESS,
             if d.netdev_ingress {
                 c.netdev_ingress
             } else {
                 0.0
             },
         );
-        add("defrag", f64::from(d.frags) * c.defrag);
+        add(ST_DEFRAG, f64::from(d.frags) * c.defrag);
         add(
-            "cache_misses",
+            ST_CACHE_MISSES,
             (total - known - f64::from(d.frags) * c.defrag).max(0.0),
         );
     }
@@ -663,7 +746,7 @@ impl Engine {
             }
             Err(r) => {
                 if f.counted {
-                    self.drop_pkt(f.at, nic_drop_name(r), f.packets);
+                    self.drop_pkt(f.at, DropKind::Nic(r), f.packets);
                 }
             }
         }
@@ -686,11 +769,7 @@ impl Engine {
         if t >= self.m.start {
             core.busy_ns_counted += ns;
             self.cur.busy_ns += ns;
-            *self
-                .m
-                .cycles_stage
-                .entry("offload_and_timers")
-                .or_insert(0.0) += cycles;
+            self.stage_acc[ST_BACKGROUND] += cycles;
         }
     }
 
@@ -928,6 +1007,16 @@ impl Engine {
         self.m.end = end;
         self.m.busy_ns = self.cores.iter().map(|c| c.busy_ns_counted).collect();
         self.m.held = self.cores.iter().map(|c| c.ring.len() as u64).sum();
+        // Stages with any cycles (only positive amounts are ever added).
+        for (k, v) in self.stage_acc.iter().enumerate() {
+            if *v > 0.0 {
+                *self.m.cycles_stage.entry(STAGE_NAMES[k]).or_insert(0.0) += *v;
+            }
+        }
+        self.stage_acc = [0.0; STAGE_NAMES.len()];
+        for (k, n) in self.drops.drain(..) {
+            *self.m.drops.entry(k.name()).or_insert(0) += n;
+        }
         self.dp.finish();
     }
 
