@@ -82,7 +82,8 @@ pub trait Source {
 struct Pending {
     at: SimTime,
     rx_done: SimTime,
-    pkt: PacketMeta,
+    /// Slot of the packet in [`Engine::pkts`].
+    pkt: u32,
     side: Side,
     bind: Option<BindCheck>,
 }
@@ -101,7 +102,8 @@ enum Ev {
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
     at: SimTime,
-    pkt: PacketMeta,
+    /// Slot of the packet in [`Engine::pkts`].
+    pkt: u32,
     out: Side,
     path: usize,
     packets: u32,
@@ -223,6 +225,10 @@ pub struct Engine {
     stage_acc: [f64; STAGE_NAMES.len()],
     inflight: Vec<Option<InFlight>>,
     inflight_free: Vec<u32>,
+    /// Packets between the RX ring and transmission, by slot (a packet is copied once, on
+    /// entering its ring, not again at each stage).
+    pkts: Vec<PacketMeta>,
+    pkts_free: Vec<u32>,
     work: Vec<Option<(usize, HwRequest)>>,
     work_free: Vec<u32>,
     hw_flows: FxHashMap<Cookie, u64>,
@@ -363,6 +369,8 @@ impl Engine {
             stage_acc: [0.0; STAGE_NAMES.len()],
             inflight: Vec::new(),
             inflight_free: Vec::new(),
+            pkts: Vec::new(),
+            pkts_free: Vec::new(),
             work: Vec::new(),
             work_free: Vec::new(),
             hw_flows: FxHashMap::default(),
@@ -544,15 +552,25 @@ impl Engine {
         } else {
             self.rss.queue(&pkt) as usize % self.cores.len()
         };
-        let core = &mut self.cores[q];
-        if core.ring.len() >= self.cpu.rx_ring as usize {
+        if self.cores[q].ring.len() >= self.cpu.rx_ring as usize {
             self.drop_pkt(a.at, DropKind::RxRingFull, 1);
             return;
         }
+        let slot = match self.pkts_free.pop() {
+            Some(i) => {
+                self.pkts[i as usize] = pkt;
+                i
+            }
+            None => {
+                self.pkts.push(pkt);
+                self.pkts.len() as u32 - 1
+            }
+        };
+        let core = &mut self.cores[q];
         core.ring.push_back(Pending {
             at: a.at,
             rx_done: rx.rx_done,
-            pkt,
+            pkt: slot,
             side,
             bind,
         });
@@ -599,7 +617,7 @@ impl Engine {
             let _ = self.nic.bind_check(start, bc);
             self.schedule_nic();
         }
-        let mut out = self.dp.process(start, &p.pkt, p.side);
+        let mut out = self.dp.process(start, &self.pkts[p.pkt as usize], p.side);
         out.drivers.batch = batch;
         let miss_p = self.miss_probability();
         let cycles = self.cpu.cycles(&out.drivers, miss_p);
@@ -643,12 +661,14 @@ impl Engine {
                 self.push(SimTime(done.0 + self.cpu.dma_latency_ns), Ev::Tx(i));
             }
             Fate::Local => {
+                self.pkts_free.push(p.pkt);
                 if counted {
                     self.m.local += u64::from(out.packets);
                 }
             }
-            Fate::Held => {}
+            Fate::Held => self.pkts_free.push(p.pkt),
             Fate::Dropped(cause) => {
+                self.pkts_free.push(p.pkt);
                 if counted {
                     self.count_drop(DropKind::Dp(cause), out.packets);
                 }
@@ -737,11 +757,14 @@ impl Engine {
             return;
         };
         self.inflight_free.push(i);
-        match self.nic.tx(t, port(f.out), &f.pkt) {
+        self.pkts_free.push(f.pkt);
+        let pkt = &self.pkts[f.pkt as usize];
+        let wire = u64::from(pkt.wire_len);
+        match self.nic.tx(t, port(f.out), pkt) {
             Ok(depart) => {
                 if f.counted {
                     let lat = depart.0.saturating_sub(f.at.0);
-                    self.deliver(f.path, lat, u64::from(f.pkt.wire_len), f.packets);
+                    self.deliver(f.path, lat, wire, f.packets);
                 }
             }
             Err(r) => {

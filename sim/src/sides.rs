@@ -226,6 +226,13 @@ impl SideSplitter {
                 .or_else(|| self.seen.get(&irk).map(|s| s.flip()));
             side = ik_side.map(Side::flip);
         }
+        // A tuple already seen keeps its side, and its address pair is already recorded (the
+        // two are inserted together and `k` names the same addresses), so nothing changes.
+        if side.is_none()
+            && let Some(&s) = self.seen.get(&k)
+        {
+            return s;
+        }
         let side = side
             .or_else(|| self.seen.get(&k).copied())
             .or_else(|| self.seen.get(&rk).map(|s| s.flip()))
