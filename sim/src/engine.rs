@@ -11,8 +11,7 @@
 //! busy core after a workqueue delay and is submitted to the NIC, whose completions come back
 //! as events.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason};
 use offsim_nicmodel::key::{EncapId, HwKey};
@@ -124,6 +123,74 @@ struct HwFlow {
     kind: u8,
 }
 
+/// The event queue: a binary min-heap on (time, sequence). Sequence numbers are unique, so
+/// the order is total and events at the same time run in the order they were scheduled.
+/// Entries carry the key as one integer (time in the high half), so a comparison is one
+/// 128-bit compare.
+#[derive(Debug, Default)]
+struct EventQueue {
+    h: Vec<(u128, Ev)>,
+}
+
+impl EventQueue {
+    #[inline]
+    fn key(at: SimTime, seq: u64) -> u128 {
+        (u128::from(at.0) << 64) | u128::from(seq)
+    }
+
+    /// The earliest key, if any.
+    #[inline]
+    fn peek_key(&self) -> Option<u128> {
+        self.h.first().map(|e| e.0)
+    }
+
+    #[inline]
+    fn push(&mut self, key: u128, ev: Ev) {
+        let mut i = self.h.len();
+        self.h.push((key, ev));
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.h[parent].0 <= key {
+                break;
+            }
+            self.h[i] = self.h[parent];
+            i = parent;
+        }
+        self.h[i] = (key, ev);
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(SimTime, Ev)> {
+        let last = self.h.pop()?;
+        let n = self.h.len();
+        if n == 0 {
+            return Some((SimTime((last.0 >> 64) as u64), last.1));
+        }
+        let top = self.h[0];
+        // Move the hole from the root down to where `last` fits.
+        let mut i = 0;
+        loop {
+            let l = 2 * i + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && self.h[r].0 < self.h[l].0 {
+                r
+            } else {
+                l
+            };
+            if last.0 <= self.h[c].0 {
+                break;
+            }
+            self.h[i] = self.h[c];
+            i = c;
+        }
+        self.h[i] = last;
+        Some((SimTime((top.0 >> 64) as u64), top.1))
+    }
+}
+
 /// Per-core state.
 #[derive(Clone, Debug, Default)]
 struct Core {
@@ -213,12 +280,12 @@ pub struct Engine {
     rss: Rss,
     splitter: SideSplitter,
     cores: Vec<Core>,
-    heap: BinaryHeap<Reverse<(SimTime, u64, Ev)>>,
+    heap: EventQueue,
     seq: u64,
     next: Option<Arrival>,
     /// The next arrival's place in the event order (time, sequence): arrivals come one at a
     /// time from the source, so they wait here instead of in the heap.
-    next_key: Option<(SimTime, u64)>,
+    next_key: Option<u128>,
     /// Drops counted so far, by kind (a handful of kinds per run; named in `finish`).
     drops: Vec<(DropKind, u64)>,
     /// CPU cycles by stage ([`STAGE_NAMES`]); turned into [`Measure::cycles_stage`] in `finish`.
@@ -361,7 +428,9 @@ impl Engine {
             nic,
             splitter,
             cores,
-            heap: BinaryHeap::with_capacity(64),
+            heap: EventQueue {
+                h: Vec::with_capacity(64),
+            },
             seq: 0,
             next: None,
             next_key: None,
@@ -396,14 +465,14 @@ impl Engine {
     #[inline]
     fn push(&mut self, at: SimTime, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Reverse((at, self.seq, ev)));
+        self.heap.push(EventQueue::key(at, self.seq), ev);
     }
 
     /// Schedules the arrival held in `self.next` at `at` (same ordering as a heap event).
     #[inline]
     fn push_arrival(&mut self, at: SimTime) {
         self.seq += 1;
-        self.next_key = Some((at, self.seq));
+        self.next_key = Some(EventQueue::key(at, self.seq));
     }
 
     fn schedule_nic(&mut self) {
@@ -429,16 +498,16 @@ impl Engine {
         self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
         loop {
             // The earliest of the pending arrival and the heap's head, by (time, sequence).
-            let arrival_first = match (self.next_key, self.heap.peek()) {
-                (Some(a), Some(Reverse((t, s, _)))) => a < (*t, *s),
+            let arrival_first = match (self.next_key, self.heap.peek_key()) {
+                (Some(a), Some(h)) => a < h,
                 (Some(_), None) => true,
                 (None, _) => false,
             };
             let (t, ev) = if arrival_first {
-                let (t, _) = self.next_key.take().expect("arrival key");
-                (t, Ev::Arrival)
-            } else if let Some(Reverse((t, _, ev))) = self.heap.pop() {
-                (t, ev)
+                let k = self.next_key.take().expect("arrival key");
+                (SimTime((k >> 64) as u64), Ev::Arrival)
+            } else if let Some(e) = self.heap.pop() {
+                e
             } else {
                 break;
             };
