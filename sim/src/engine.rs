@@ -581,7 +581,7 @@ impl Engine {
 
     fn arrive(&mut self, a: Arrival) {
         let mut pkt = a.pkt;
-        let side = self.splitter.side(&pkt);
+        let side = self.splitter.side(&pkt, a.at);
         pkt.iface = port(side);
         let counted = self.counted(a.at);
         let wire = u64::from(pkt.wire_len);
