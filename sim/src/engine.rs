@@ -20,6 +20,7 @@ use offsim_nicmodel::pipeline::{Op, OpOutcome};
 use offsim_nicmodel::table::{Cookie, HwAction};
 use offsim_nicmodel::{InsertError, Nic};
 use offsim_traces::hash::FxHashMap;
+use offsim_traces::heap::{EventHeap, event_key, key_time};
 use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
 
@@ -123,74 +124,6 @@ struct HwFlow {
     kind: u8,
 }
 
-/// The event queue: a binary min-heap on (time, sequence). Sequence numbers are unique, so
-/// the order is total and events at the same time run in the order they were scheduled.
-/// Entries carry the key as one integer (time in the high half), so a comparison is one
-/// 128-bit compare.
-#[derive(Debug, Default)]
-struct EventQueue {
-    h: Vec<(u128, Ev)>,
-}
-
-impl EventQueue {
-    #[inline]
-    fn key(at: SimTime, seq: u64) -> u128 {
-        (u128::from(at.0) << 64) | u128::from(seq)
-    }
-
-    /// The earliest key, if any.
-    #[inline]
-    fn peek_key(&self) -> Option<u128> {
-        self.h.first().map(|e| e.0)
-    }
-
-    #[inline]
-    fn push(&mut self, key: u128, ev: Ev) {
-        let mut i = self.h.len();
-        self.h.push((key, ev));
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.h[parent].0 <= key {
-                break;
-            }
-            self.h[i] = self.h[parent];
-            i = parent;
-        }
-        self.h[i] = (key, ev);
-    }
-
-    #[inline]
-    fn pop(&mut self) -> Option<(SimTime, Ev)> {
-        let last = self.h.pop()?;
-        let n = self.h.len();
-        if n == 0 {
-            return Some((SimTime((last.0 >> 64) as u64), last.1));
-        }
-        let top = self.h[0];
-        // Move the hole from the root down to where `last` fits.
-        let mut i = 0;
-        loop {
-            let l = 2 * i + 1;
-            if l >= n {
-                break;
-            }
-            let r = l + 1;
-            let c = if r < n && self.h[r].0 < self.h[l].0 {
-                r
-            } else {
-                l
-            };
-            if last.0 <= self.h[c].0 {
-                break;
-            }
-            self.h[i] = self.h[c];
-            i = c;
-        }
-        self.h[i] = last;
-        Some((SimTime((top.0 >> 64) as u64), top.1))
-    }
-}
-
 /// Per-core state.
 #[derive(Clone, Debug, Default)]
 struct Core {
@@ -280,7 +213,8 @@ pub struct Engine {
     rss: Rss,
     splitter: SideSplitter,
     cores: Vec<Core>,
-    heap: EventQueue,
+    /// Events other than arrivals, by (time, sequence).
+    heap: EventHeap<Ev>,
     seq: u64,
     next: Option<Arrival>,
     /// The next arrival's place in the event order (time, sequence): arrivals come one at a
@@ -428,9 +362,7 @@ impl Engine {
             nic,
             splitter,
             cores,
-            heap: EventQueue {
-                h: Vec::with_capacity(64),
-            },
+            heap: EventHeap::with_capacity(64),
             seq: 0,
             next: None,
             next_key: None,
@@ -465,14 +397,14 @@ impl Engine {
     #[inline]
     fn push(&mut self, at: SimTime, ev: Ev) {
         self.seq += 1;
-        self.heap.push(EventQueue::key(at, self.seq), ev);
+        self.heap.push(event_key(at.0, self.seq), ev);
     }
 
     /// Schedules the arrival held in `self.next` at `at` (same ordering as a heap event).
     #[inline]
     fn push_arrival(&mut self, at: SimTime) {
         self.seq += 1;
-        self.next_key = Some(EventQueue::key(at, self.seq));
+        self.next_key = Some(event_key(at.0, self.seq));
     }
 
     fn schedule_nic(&mut self) {
@@ -505,9 +437,9 @@ impl Engine {
             };
             let (t, ev) = if arrival_first {
                 let k = self.next_key.take().expect("arrival key");
-                (SimTime((k >> 64) as u64), Ev::Arrival)
-            } else if let Some(e) = self.heap.pop() {
-                e
+                (SimTime(key_time(k)), Ev::Arrival)
+            } else if let Some((k, ev)) = self.heap.pop() {
+                (SimTime(key_time(k)), ev)
             } else {
                 break;
             };
