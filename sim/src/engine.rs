@@ -1041,6 +1041,9 @@ impl Engine {
         for (k, n) in self.drops.drain(..) {
             *self.m.drops.entry(k.name()).or_insert(0) += n;
         }
+        // The series grew by doubling; the report is built while every configuration's
+        // engine is alive, so give back the slack.
+        self.m.series.shrink_to_fit();
         self.dp.finish();
     }
 
