@@ -1,4 +1,4 @@
-//! A binary min-heap of events ordered by (time, sequence number), the queue both the
+//! A min-heap of events ordered by (time, sequence number), the queue both the
 //! generator and the simulation engine run on.
 //!
 //! The two keys are packed in one `u128` (time in the high half), so a comparison is a
@@ -17,7 +17,7 @@ pub fn key_time(key: u128) -> u64 {
     (key >> 64) as u64
 }
 
-/// A min-heap of `(key, payload)`.
+/// A 4-ary min-heap of `(key, payload)`.
 #[derive(Clone, Debug, Default)]
 pub struct EventHeap<T: Copy> {
     h: Vec<(u128, T)>,
@@ -55,11 +55,12 @@ impl<T: Copy> EventHeap<T> {
         let mut i = self.h.len();
         self.h.push((key, v));
         while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.h[parent].0 <= key {
+            let parent = (i - 1) / ARITY;
+            let p = self.h[parent];
+            if p.0 <= key {
                 break;
             }
-            self.h[i] = self.h[parent];
+            self.h[i] = p;
             i = parent;
         }
         self.h[i] = (key, v);
@@ -69,40 +70,43 @@ impl<T: Copy> EventHeap<T> {
     #[inline]
     pub fn pop(&mut self) -> Option<(u128, T)> {
         let last = self.h.pop()?;
-        let n = self.h.len();
+        let h = &mut self.h[..];
+        let n = h.len();
         if n == 0 {
             return Some(last);
         }
-        let top = self.h[0];
-        // Move the hole from the root to a leaf along the smaller children (one compare per
-        // level), then lift `last` from there: it usually belongs near the bottom.
+        let top = h[0];
+        // Sift `last` down from the root: at each level move the smallest child up until
+        // `last` is no larger than it.
         let mut i = 0;
         loop {
-            let l = 2 * i + 1;
-            if l >= n {
+            let first = ARITY * i + 1;
+            if first >= n {
                 break;
             }
-            let r = l + 1;
-            let c = if r < n && self.h[r].0 < self.h[l].0 {
-                r
-            } else {
-                l
-            };
-            self.h[i] = self.h[c];
+            let end = (first + ARITY).min(n);
+            let mut c = first;
+            let mut ck = h[first].0;
+            for (j, e) in h[first + 1..end].iter().enumerate() {
+                if e.0 < ck {
+                    ck = e.0;
+                    c = first + 1 + j;
+                }
+            }
+            if last.0 <= ck {
+                break;
+            }
+            h[i] = h[c];
             i = c;
         }
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.h[parent].0 <= last.0 {
-                break;
-            }
-            self.h[i] = self.h[parent];
-            i = parent;
-        }
-        self.h[i] = last;
+        h[i] = last;
         Some(top)
     }
 }
+
+/// Children per node: a 4-ary heap is half as deep as a binary one, and a node's children
+/// share a cache line or two.
+const ARITY: usize = 4;
 
 #[cfg(test)]
 mod test {
