@@ -7,5 +7,8 @@ fn main() {
     offsim_benches::r#gen::bench(&mut c);
     offsim_benches::nft::benches(&mut c);
     offsim_benches::nic::bench(&mut c);
+    offsim_benches::traces::bench(&mut c);
+    offsim_benches::flowtable::bench(&mut c);
+    offsim_benches::engine::bench(&mut c);
     c.final_summary();
 }

@@ -2,6 +2,9 @@
 //! `benches/bench.rs` calls.
 #![deny(missing_docs)]
 
+pub mod engine;
+pub mod flowtable;
 pub mod r#gen;
 pub mod nft;
 pub mod nic;
+pub mod traces;

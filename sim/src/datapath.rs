@@ -412,7 +412,9 @@ impl Datapath {
     /// Drains hardware work requested by the flowtables (flowtable index, request).
     pub fn drain_hw_requests(&mut self, out: &mut Vec<(usize, HwRequest)>) {
         for (i, s) in self.fts.iter_mut().enumerate() {
-            out.extend(s.ft.hw_requests.drain(..).map(|r| (i, r)));
+            if !s.ft.hw_requests.is_empty() {
+                out.extend(s.ft.hw_requests.drain(..).map(|r| (i, r)));
+            }
         }
     }
 

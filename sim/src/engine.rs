@@ -11,8 +11,7 @@
 //! busy core after a workqueue delay and is submitted to the NIC, whose completions come back
 //! as events.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason, frame_len};
 use offsim_nicmodel::key::{EncapId, HwKey};
@@ -21,11 +20,12 @@ use offsim_nicmodel::pipeline::{Op, OpOutcome};
 use offsim_nicmodel::table::{BindOutcome, Cookie, HwAction};
 use offsim_nicmodel::{InsertError, Nic};
 use offsim_traces::hash::FxHashMap;
+use offsim_traces::heap::{EventHeap, event_key, key_time};
 use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
 
 use crate::cpu::CpuConfig;
-use crate::datapath::{Datapath, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
+use crate::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
 use crate::flows;
 use crate::flowtable::{FlowId, FtKey, HwRequest};
 use crate::metrics::Histogram;
@@ -88,7 +88,8 @@ pub trait Source {
 struct Pending {
     at: SimTime,
     rx_done: SimTime,
-    pkt: PacketMeta,
+    /// Slot of the packet in [`Engine::pkts`].
+    pkt: u32,
     side: Side,
     bind: Option<BindCheck>,
 }
@@ -107,7 +108,8 @@ enum Ev {
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
     at: SimTime,
-    pkt: PacketMeta,
+    /// Slot of the packet in [`Engine::pkts`].
+    pkt: u32,
     out: Side,
     path: usize,
     packets: u32,
@@ -222,11 +224,23 @@ pub struct Engine {
     rss: Rss,
     splitter: SideSplitter,
     cores: Vec<Core>,
-    heap: BinaryHeap<Reverse<(SimTime, u64, Ev)>>,
+    /// Events other than arrivals, by (time, sequence).
+    heap: EventHeap<Ev>,
     seq: u64,
     next: Option<Arrival>,
+    /// The next arrival's place in the event order (time, sequence): arrivals come one at a
+    /// time from the source, so they wait here instead of in the heap.
+    next_key: Option<u128>,
+    /// Drops counted so far, by kind (a handful of kinds per run; named in `finish`).
+    drops: Vec<(DropKind, u64)>,
+    /// CPU cycles by stage ([`STAGE_NAMES`]); turned into [`Measure::cycles_stage`] in `finish`.
+    stage_acc: [f64; STAGE_NAMES.len()],
     inflight: Vec<Option<InFlight>>,
     inflight_free: Vec<u32>,
+    /// Packets between the RX ring and transmission, by slot (a packet is copied once, on
+    /// entering its ring, not again at each stage).
+    pkts: Vec<PacketMeta>,
+    pkts_free: Vec<u32>,
     work: Vec<Option<(usize, HwRequest)>>,
     work_free: Vec<u32>,
     hw_flows: FxHashMap<Cookie, u64>,
@@ -255,6 +269,52 @@ pub struct Engine {
     /// When each port's wire is free again (LAN, WAN), ns.
     wire_free: [u64; 2],
 }
+
+/// Why the engine lost a packet, kept as a value on the hot path and named only for the
+/// report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DropKind {
+    Nic(NicDrop),
+    RxRingFull,
+    LinkOverrun,
+    Dp(DropCause),
+}
+
+impl DropKind {
+    fn name(&self) -> String {
+        match self {
+            DropKind::Nic(r) => nic_drop_name(*r).to_string(),
+            DropKind::RxRingFull => "rx_ring_full".to_string(),
+            DropKind::LinkOverrun => "link_overrun".to_string(),
+            DropKind::Dp(c) => c.name(),
+        }
+    }
+}
+
+/// CPU cycle stages, in the order of [`STAGE_NAMES`].
+const ST_DRIVER: usize = 0;
+const ST_FLOWTABLE: usize = 1;
+const ST_CONNTRACK: usize = 2;
+const ST_NAT: usize = 3;
+const ST_RULES: usize = 4;
+const ST_IP_STACK: usize = 5;
+const ST_NETDEV_INGRESS: usize = 6;
+const ST_DEFRAG: usize = 7;
+const ST_CACHE_MISSES: usize = 8;
+const ST_BACKGROUND: usize = 9;
+/// Report names of the CPU cycle stages ([`Measure::cycles_stage`] keys).
+const STAGE_NAMES: [&str; 10] = [
+    "driver",
+    "flowtable",
+    "conntrack",
+    "nat",
+    "rules",
+    "ip_stack",
+    "netdev_ingress",
+    "defrag",
+    "cache_misses",
+    "offload_and_timers",
+];
 
 fn port(side: Side) -> u32 {
     match side {
@@ -317,11 +377,16 @@ impl Engine {
             nic,
             splitter,
             cores,
-            heap: BinaryHeap::with_capacity(64),
+            heap: EventHeap::with_capacity(64),
             seq: 0,
             next: None,
+            next_key: None,
+            drops: Vec::new(),
+            stage_acc: [0.0; STAGE_NAMES.len()],
             inflight: Vec::new(),
             inflight_free: Vec::new(),
+            pkts: Vec::new(),
+            pkts_free: Vec::new(),
             work: Vec::new(),
             work_free: Vec::new(),
             hw_flows: FxHashMap::default(),
@@ -348,7 +413,14 @@ impl Engine {
     #[inline]
     fn push(&mut self, at: SimTime, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Reverse((at, self.seq, ev)));
+        self.heap.push(event_key(at.0, self.seq), ev);
+    }
+
+    /// Schedules the arrival held in `self.next` at `at` (same ordering as a heap event).
+    #[inline]
+    fn push_arrival(&mut self, at: SimTime) {
+        self.seq += 1;
+        self.next_key = Some(event_key(at.0, self.seq));
     }
 
     fn schedule_nic(&mut self) {
@@ -369,10 +441,24 @@ impl Engine {
         self.first = Some(a.at);
         self.m.start = SimTime(a.at.0 + self.cfg.warmup_ns);
         self.interval_start = self.m.start;
-        self.push(a.at, Ev::Arrival);
+        self.push_arrival(a.at);
         self.push(a.at, Ev::Timer);
         self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
-        while let Some(Reverse((t, _, ev))) = self.heap.pop() {
+        loop {
+            // The earliest of the pending arrival and the heap's head, by (time, sequence).
+            let arrival_first = match (self.next_key, self.heap.peek_key()) {
+                (Some(a), Some(h)) => a < h,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let (t, ev) = if arrival_first {
+                let k = self.next_key.take().expect("arrival key");
+                (SimTime(key_time(k)), Ev::Arrival)
+            } else if let Some((k, ev)) = self.heap.pop() {
+                (SimTime(key_time(k)), ev)
+            } else {
+                break;
+            };
             let arrivals_left = self.next.is_some();
             if !arrivals_left && self.idle() && matches!(ev, Ev::Timer | Ev::Interval | Ev::NicWake)
             {
@@ -386,7 +472,7 @@ impl Engine {
                     self.arrive(a);
                     self.next = src.next_arrival()?;
                     if let Some(n) = self.next {
-                        self.push(n.at.max(t), Ev::Arrival);
+                        self.push_arrival(n.at.max(t));
                     }
                 }
                 Ev::CoreFree(c) => self.core_free(t, c),
@@ -425,16 +511,25 @@ impl Engine {
         at >= self.m.start
     }
 
-    fn drop_pkt(&mut self, at: SimTime, reason: &str, packets: u32) {
+    fn drop_pkt(&mut self, at: SimTime, kind: DropKind, packets: u32) {
         if self.counted(at) {
-            *self.m.drops.entry(reason.to_string()).or_insert(0) += u64::from(packets);
-            self.cur.drops += u64::from(packets);
+            self.count_drop(kind, packets);
         }
+    }
+
+    /// Counts a drop (no allocation: the kinds seen are few and named at the end).
+    #[inline]
+    fn count_drop(&mut self, kind: DropKind, packets: u32) {
+        match self.drops.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += u64::from(packets),
+            None => self.drops.push((kind, u64::from(packets))),
+        }
+        self.cur.drops += u64::from(packets);
     }
 
     fn arrive(&mut self, a: Arrival) {
         let mut pkt = a.pkt;
-        let side = self.splitter.side(&pkt);
+        let side = self.splitter.side(&pkt, a.at);
         pkt.iface = port(side);
         let counted = self.counted(a.at);
         let wire = u64::from(pkt.wire_len);
@@ -449,7 +544,7 @@ impl Engine {
         let ser = self.nic.datapath().serialisation_ns(frame_len(&pkt));
         let start = a.at.0.max(*w);
         if start - a.at.0 > self.cfg.upstream_buffer_ns {
-            self.drop_pkt(a.at, "link_overrun", 1);
+            self.drop_pkt(a.at, DropKind::LinkOverrun, 1);
             return;
         }
         *w = start + ser;
@@ -470,7 +565,7 @@ impl Engine {
                 return;
             }
             Verdict::Dropped { reason } => {
-                self.drop_pkt(a.at, nic_drop_name(reason), 1);
+                self.drop_pkt(a.at, DropKind::Nic(reason), 1);
                 return;
             }
             Verdict::Cpu { reason, bind_check } => {
@@ -490,15 +585,25 @@ impl Engine {
         } else {
             self.rss.queue(&pkt) as usize % self.cores.len()
         };
-        let core = &mut self.cores[q];
-        if core.ring.len() >= self.cpu.rx_ring as usize {
-            self.drop_pkt(a.at, "rx_ring_full", 1);
+        if self.cores[q].ring.len() >= self.cpu.rx_ring as usize {
+            self.drop_pkt(a.at, DropKind::RxRingFull, 1);
             return;
         }
+        let slot = match self.pkts_free.pop() {
+            Some(i) => {
+                self.pkts[i as usize] = pkt;
+                i
+            }
+            None => {
+                self.pkts.push(pkt);
+                self.pkts.len() as u32 - 1
+            }
+        };
+        let core = &mut self.cores[q];
         core.ring.push_back(Pending {
             at: a.at,
             rx_done: rx.rx_done,
-            pkt,
+            pkt: slot,
             side,
             bind,
         });
@@ -586,7 +691,7 @@ impl Engine {
             }
             self.schedule_nic();
         }
-        let mut out = self.dp.process(start, &p.pkt, p.side);
+        let mut out = self.dp.process(start, &self.pkts[p.pkt as usize], p.side);
         out.drivers.batch = batch;
         let miss_p = self.miss_probability();
         let cycles = self.cpu.cycles(&out.drivers, miss_p);
@@ -631,16 +736,16 @@ impl Engine {
                 self.push(SimTime(done.0 + self.cpu.dma_latency_ns), Ev::Tx(i));
             }
             Fate::Local => {
+                self.pkts_free.push(p.pkt);
                 if counted {
                     self.m.local += u64::from(out.packets);
                 }
             }
-            Fate::Held => {}
+            Fate::Held => self.pkts_free.push(p.pkt),
             Fate::Dropped(cause) => {
-                let name = cause.name();
+                self.pkts_free.push(p.pkt);
                 if counted {
-                    *self.m.drops.entry(name).or_insert(0) += u64::from(out.packets);
-                    self.cur.drops += u64::from(out.packets);
+                    self.count_drop(DropKind::Dp(cause), out.packets);
                 }
             }
         }
@@ -651,9 +756,10 @@ impl Engine {
 
     fn stage_cycles(&mut self, d: &crate::cpu::CostDrivers, total: f64) {
         let c = &self.cpu.cycles;
-        let mut add = |k: &'static str, v: f64| {
+        let acc = &mut self.stage_acc;
+        let mut add = |k: usize, v: f64| {
             if v > 0.0 {
-                *self.m.cycles_stage.entry(k).or_insert(0.0) += v;
+                acc[k] += v;
             }
         };
         let driver = c.driver_rx
@@ -663,10 +769,10 @@ impl Engine {
             } else {
                 0.0
             };
-        add("driver", driver);
+        add(ST_DRIVER, driver);
         let ft =
             if d.ft_lookup { c.ft_lookup } else { 0.0 } + if d.ft_hit { c.ft_xmit } else { 0.0 };
-        add("flowtable", ft);
+        add(ST_FLOWTABLE, ft);
         let ct = if d.ct_new {
             c.ct_new
         } else if d.ct_lookup {
@@ -674,10 +780,10 @@ impl Engine {
         } else {
             0.0
         };
-        add("conntrack", ct);
+        add(ST_CONNTRACK, ct);
         let nat = if d.nat_setup { c.nat_setup } else { 0.0 }
             + if d.nat_mangle { c.nat_mangle } else { 0.0 };
-        add("nat", nat);
+        add(ST_NAT, nat);
         let rules = f64::from(d.hooks) * c.hook
             + f64::from(d.chains) * c.chain
             + f64::from(d.rules) * c.rule
@@ -687,14 +793,14 @@ impl Engine {
             + f64::from(d.set_concat) * c.set_concat
             + f64::from(d.jumps) * c.jump
             + f64::from(d.stmts) * c.stmt;
-        add("rules", rules);
+        add(ST_RULES, rules);
         let stack = if d.slow { c.ip_rcv } else { 0.0 }
             + if d.forwarded {
                 c.fib_lookup + c.forward
             } else {
                 0.0
             };
-        add("ip_stack", stack);
+        add(ST_IP_STACK, stack);
         let known = driver
             + ft
             + ct
@@ -707,16 +813,16 @@ impl Engine {
                 0.0
             };
         add(
-            "netdev_ingress",
+            ST_NETDEV_INGRESS,
             if d.netdev_ingress {
                 c.netdev_ingress
             } else {
                 0.0
             },
         );
-        add("defrag", f64::from(d.frags) * c.defrag);
+        add(ST_DEFRAG, f64::from(d.frags) * c.defrag);
         add(
-            "cache_misses",
+            ST_CACHE_MISSES,
             (total - known - f64::from(d.frags) * c.defrag).max(0.0),
         );
     }
@@ -726,7 +832,9 @@ impl Engine {
             return;
         };
         self.inflight_free.push(i);
-        match self.nic.tx(t, port(f.out), &f.pkt) {
+        self.pkts_free.push(f.pkt);
+        let pkt = &self.pkts[f.pkt as usize];
+        match self.nic.tx(t, port(f.out), pkt) {
             Ok(depart) => {
                 if f.counted {
                     let lat = depart.0.saturating_sub(f.at.0);
@@ -735,7 +843,7 @@ impl Engine {
             }
             Err(r) => {
                 if f.counted {
-                    self.drop_pkt(f.at, nic_drop_name(r), f.packets);
+                    self.drop_pkt(f.at, DropKind::Nic(r), f.packets);
                 }
             }
         }
@@ -758,11 +866,7 @@ impl Engine {
         if t >= self.m.start {
             core.busy_ns_counted += ns;
             self.cur.busy_ns += ns;
-            *self
-                .m
-                .cycles_stage
-                .entry("offload_and_timers")
-                .or_insert(0.0) += cycles;
+            self.stage_acc[ST_BACKGROUND] += cycles;
         }
     }
 
@@ -1022,6 +1126,19 @@ impl Engine {
                 .entry("defrag_timeout".to_string())
                 .or_insert(0) += expired;
         }
+        // Stages with any cycles (only positive amounts are ever added).
+        for (k, v) in self.stage_acc.iter().enumerate() {
+            if *v > 0.0 {
+                *self.m.cycles_stage.entry(STAGE_NAMES[k]).or_insert(0.0) += *v;
+            }
+        }
+        self.stage_acc = [0.0; STAGE_NAMES.len()];
+        for (k, n) in self.drops.drain(..) {
+            *self.m.drops.entry(k.name()).or_insert(0) += n;
+        }
+        // The series grew by doubling; the report is built while every configuration's
+        // engine is alive, so give back the slack.
+        self.m.series.shrink_to_fit();
         self.dp.finish();
     }
 

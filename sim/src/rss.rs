@@ -29,26 +29,22 @@ impl Rss {
         let mut k = key.to_vec();
         k.resize(40.max(k.len()), 0);
         let n_inputs = 36usize;
+        // The 32-bit window of the key starting at each input bit position.
+        let window = |pos: usize| -> u32 {
+            let mut x = 0u64;
+            for j in 0..5 {
+                x = (x << 8) | u64::from(k.get(pos / 8 + j).copied().unwrap_or(0));
+            }
+            (x >> (8 - pos % 8)) as u32
+        };
         let mut tables = vec![[0u32; 256]; n_inputs];
         for (i, t) in tables.iter_mut().enumerate() {
-            for (v, slot) in t.iter_mut().enumerate() {
-                let mut h = 0u32;
-                for bit in 0..8 {
-                    if v & (0x80 >> bit) != 0 {
-                        let pos = i * 8 + bit; // bit position in the input
-                        // The 32-bit window of the key starting at bit `pos`.
-                        let mut w = 0u32;
-                        for j in 0..32 {
-                            let kb = pos + j;
-                            let byte = k.get(kb / 8).copied().unwrap_or(0);
-                            if byte & (0x80 >> (kb % 8)) != 0 {
-                                w |= 1 << (31 - j);
-                            }
-                        }
-                        h ^= w;
-                    }
-                }
-                *slot = h;
+            let w: [u32; 8] = std::array::from_fn(|bit| window(i * 8 + bit));
+            // t[v] is the XOR of the windows of v's set bits (bit 0 = the byte's MSB): add
+            // the lowest set bit to the entry without it.
+            for v in 1..256usize {
+                let low = v & v.wrapping_neg();
+                t[v] = t[v ^ low] ^ w[7 - low.trailing_zeros() as usize];
             }
         }
         let q = queues.max(1);
@@ -130,6 +126,32 @@ mod test {
         let rss = Rss::new(&DEFAULT_KEY, 4);
         let m = Pkt::icmp("66.9.149.187", "161.142.100.80", 8, 0, 1).build();
         assert_eq!(rss.hash(&m), 0x323e_8fc2);
+    }
+
+    /// The tables equal the Toeplitz definition bit by bit.
+    #[test]
+    fn tables_match_the_definition() {
+        let rss = Rss::new(&DEFAULT_KEY, 4);
+        for (i, t) in rss.tables.iter().enumerate() {
+            for (v, &got) in t.iter().enumerate() {
+                let mut h = 0u32;
+                for bit in 0..8 {
+                    if v & (0x80 >> bit) != 0 {
+                        let pos = i * 8 + bit;
+                        let mut w = 0u32;
+                        for j in 0..32 {
+                            let kb = pos + j;
+                            let byte = DEFAULT_KEY.get(kb / 8).copied().unwrap_or(0);
+                            if byte & (0x80 >> (kb % 8)) != 0 {
+                                w |= 1 << (31 - j);
+                            }
+                        }
+                        h ^= w;
+                    }
+                }
+                assert_eq!(got, h, "input byte {i} value {v:#x}");
+            }
+        }
     }
 
     #[test]

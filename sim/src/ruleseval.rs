@@ -162,7 +162,7 @@ pub fn eval_trace_with_routes<R: Read>(
     for &(v, a) in lan_hosts {
         dp.add_lan_host(v, a);
     }
-    let mut sides = SideSplitter::new(o.sides.clone());
+    let mut sides = SideSplitter::new(o.sides.clone()).remembering_all();
     let mut s = EvalSummary::default();
     let mut hw = Vec::new();
     let mut next_timer = offsim_traces::SimTime(0);
@@ -172,7 +172,7 @@ pub fn eval_trace_with_routes<R: Read>(
         if now >= next_timer {
             next_timer = dp.timers(now).1;
         }
-        let side = sides.side(&m);
+        let side = sides.side(&m, now);
         let out = dp.process(now, &m, side);
         // No NIC: every hardware request is refused at once.
         hw.clear();
@@ -328,7 +328,7 @@ pub fn lan_only_addresses<R: Read>(
 ) -> Result<Vec<(u8, u128)>, TraceError> {
     use crate::sides::Side;
     use offsim_traces::hash::FxHashSet;
-    let mut sp = SideSplitter::new(sides.clone());
+    let mut sp = SideSplitter::new(sides.clone()).remembering_all();
     let mut lan: FxHashSet<(u8, u128)> = FxHashSet::default();
     let mut wan: FxHashSet<(u8, u128)> = FxHashSet::default();
     while let Some(m) = stream.next_packet()? {
@@ -336,7 +336,7 @@ pub fn lan_only_addresses<R: Read>(
             continue;
         }
         let v = m.ip_version;
-        match sp.side(&m) {
+        match sp.side(&m, m.ts) {
             Side::Lan => {
                 lan.insert((v, m.src));
                 wan.insert((v, m.dst));

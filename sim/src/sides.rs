@@ -8,9 +8,17 @@
 //!   without ports are keyed by address pair (the classification the flowtable oracle's
 //!   `split-dirs.py` uses, so both replay the same way).
 //! * `lan=CIDR,…`: a packet whose source is in one of the prefixes arrives on the LAN side.
+//!
+//! In `flow` mode the splitter remembers tuples and address pairs, and forgets a tuple once
+//! it has been idle for longer than conntrack could still hold its connection (the longest
+//! timeout of the states the packets seen put it in, kernel defaults or OpenWrt's, whichever
+//! is longer): after that the kernel, too, would treat its next packet as a new
+//! connection. So memory follows the flows alive, not the length of the trace, and runs whose
+//! flows never sit idle that long are unaffected.
 
 use offsim_traces::hash::FxHashMap;
-use offsim_traces::meta::{PacketMeta, flags, is_icmp_echo, proto};
+use offsim_traces::meta::{PacketMeta, flags, is_icmp_echo, proto, tcp_flags};
+use offsim_traces::time::{NS_PER_SEC, SimTime};
 
 /// LAN or WAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -135,12 +143,82 @@ enum Key {
     Addr(u8, u128, u128),
 }
 
+impl Key {
+    /// The (source, destination) address pair the tuple belongs to.
+    fn addrs(&self) -> (u128, u128) {
+        match *self {
+            Key::Ports(_, s, _, d, _) | Key::Echo(s, d, _) | Key::Addr(_, s, d) => (s, d),
+        }
+    }
+}
+
+/// Never forgotten (a TCP connection conntrack may hold as ESTABLISHED).
+const FOREVER: u64 = u64::MAX;
+/// TCP after FIN or RST: FIN_WAIT and TIME_WAIT 120 s, CLOSE_WAIT 60 s, LAST_ACK 30 s,
+/// CLOSE 10 s (`tcp_timeouts[]`, `nf_conntrack_proto_tcp.c`).
+const TCP_CLOSING_NS: u64 = 120 * NS_PER_SEC;
+/// TCP handshake: SYN_SENT and SYN_SENT2 120 s, SYN_RECV 60 s.
+const TCP_HANDSHAKE_NS: u64 = 120 * NS_PER_SEC;
+/// UDP: 30 s / 120 s stream (kernel), 60 s / 180 s (OpenWrt's sysctls).
+const UDP_NS: u64 = 180 * NS_PER_SEC;
+/// ICMP and ICMPv6: 30 s (`nf_ct_icmp_timeout`).
+const ICMP_NS: u64 = 30 * NS_PER_SEC;
+/// Other protocols: 600 s (`nf_ct_generic_timeout`; GRE's 180 s stream timeout is shorter).
+const GENERIC_NS: u64 = 600 * NS_PER_SEC;
+/// How often idle tuples are swept, in simulated time.
+const SWEEP_NS: u64 = 10 * NS_PER_SEC;
+
+/// What the splitter knows of a tuple.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    side: Side,
+    /// A FIN or RST was seen in either direction (and no SYN since).
+    closing: bool,
+    /// Forgotten when idle at this time (ns of arrival time).
+    expires: u64,
+}
+
+impl Seen {
+    /// Accounts a packet of this tuple at `now`.
+    #[inline]
+    fn touch(&mut self, m: &PacketMeta, now: u64) {
+        if m.l4proto == proto::TCP && m.l4_present() {
+            let f = m.tcp_flags;
+            if f & tcp_flags::SYN != 0 && self.closing {
+                // A new connection on the tuple (conntrack replaces the closing entry).
+                self.closing = false;
+                self.expires = now.saturating_add(TCP_HANDSHAKE_NS);
+                return;
+            }
+            if f & (tcp_flags::FIN | tcp_flags::RST) != 0 {
+                self.closing = true;
+            }
+            if self.closing {
+                self.expires = now.saturating_add(TCP_CLOSING_NS);
+                return;
+            }
+        }
+        let h = match m.l4proto {
+            proto::TCP if m.l4_present() && m.tcp_flags & tcp_flags::SYN != 0 => TCP_HANDSHAKE_NS,
+            proto::UDP | proto::UDPLITE => UDP_NS,
+            proto::ICMP | proto::ICMPV6 => ICMP_NS,
+            // TCP past the handshake may be ESTABLISHED (5 days; 7440 s on OpenWrt); SCTP
+            // and DCCP keep long-lived states too.
+            proto::TCP | proto::SCTP | 33 => FOREVER,
+            _ => GENERIC_NS,
+        };
+        self.expires = self.expires.max(now.saturating_add(h));
+    }
+}
+
 /// Assigns sides to packets in trace order.
 #[derive(Debug)]
 pub struct SideSplitter {
     mode: SideMode,
-    seen: FxHashMap<Key, Side>,
-    pairs: FxHashMap<(u128, u128), Side>,
+    seen: FxHashMap<Key, Seen>,
+    /// Side of an address pair, and how many remembered tuples use it.
+    pairs: FxHashMap<(u128, u128), (Side, u32)>,
+    next_sweep: u64,
 }
 
 fn keys(
@@ -176,11 +254,24 @@ impl SideSplitter {
             mode,
             seen: FxHashMap::default(),
             pairs: FxHashMap::default(),
+            next_sweep: SWEEP_NS,
         }
     }
 
-    /// The side of the next packet of the trace.
-    pub fn side(&mut self, m: &PacketMeta) -> Side {
+    /// A splitter that never forgets a tuple (as the kernel oracle's `split-dirs.py` does),
+    /// for replays that must match it packet for packet whatever the gaps in the capture.
+    pub fn remembering_all(mut self) -> Self {
+        self.next_sweep = u64::MAX;
+        self
+    }
+
+    /// Tuples remembered (`flow` mode).
+    pub fn tuples(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// The side of the next packet of the trace, arriving at `now` (times never go back).
+    pub fn side(&mut self, m: &PacketMeta, now: SimTime) -> Side {
         match &self.mode {
             SideMode::Single => Side::Lan,
             SideMode::Lan(ps) => {
@@ -190,13 +281,41 @@ impl SideSplitter {
                     Side::Wan
                 }
             }
-            SideMode::Flow => self.flow_side(m),
+            SideMode::Flow => self.flow_side(m, now.0),
         }
     }
 
-    fn flow_side(&mut self, m: &PacketMeta) -> Side {
+    /// Forgets tuples idle past their horizon, and address pairs no tuple uses any more.
+    fn sweep(&mut self, now: u64) {
+        let pairs = &mut self.pairs;
+        self.seen.retain(|k, e| {
+            if e.expires >= now {
+                return true;
+            }
+            let a = k.addrs();
+            if let Some(p) = pairs.get_mut(&a) {
+                p.1 -= 1;
+                if p.1 == 0 {
+                    pairs.remove(&a);
+                }
+            }
+            false
+        });
+        if self.seen.capacity() > 4 * self.seen.len() + 4096 {
+            self.seen.shrink_to(2 * self.seen.len());
+        }
+        if self.pairs.capacity() > 4 * self.pairs.len() + 4096 {
+            self.pairs.shrink_to(2 * self.pairs.len());
+        }
+        self.next_sweep = now.saturating_add(SWEEP_NS);
+    }
+
+    fn flow_side(&mut self, m: &PacketMeta, now: u64) -> Side {
         if !m.is_ip() {
             return Side::Lan;
+        }
+        if now >= self.next_sweep {
+            self.sweep(now);
         }
         let icmp = matches!(m.l4proto, proto::ICMP | proto::ICMPV6);
         let echo = icmp && m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
@@ -222,18 +341,40 @@ impl SideSplitter {
             let ik_side = self
                 .seen
                 .get(&ik)
-                .copied()
-                .or_else(|| self.seen.get(&irk).map(|s| s.flip()));
+                .map(|e| e.side)
+                .or_else(|| self.seen.get(&irk).map(|e| e.side.flip()));
             side = ik_side.map(Side::flip);
         }
-        let side = side
-            .or_else(|| self.seen.get(&k).copied())
-            .or_else(|| self.seen.get(&rk).map(|s| s.flip()))
-            .or_else(|| self.pairs.get(&(m.src, m.dst)).copied())
-            .or_else(|| self.pairs.get(&(m.dst, m.src)).map(|s| s.flip()))
-            .unwrap_or(Side::Lan);
-        self.seen.entry(k).or_insert(side);
-        self.pairs.entry((m.src, m.dst)).or_insert(side);
+        let closing = m.l4proto == proto::TCP
+            && m.l4_present()
+            && m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
+        // A tuple already seen keeps its side (an ICMP error takes the side opposite to the
+        // flow it quotes), and its address pair is already recorded: the two are remembered
+        // and forgotten together and `k` names the same addresses.
+        let side = if let Some(e) = self.seen.get_mut(&k) {
+            e.touch(m, now);
+            side.unwrap_or(e.side)
+        } else {
+            let side = side
+                .or_else(|| self.seen.get(&rk).map(|e| e.side.flip()))
+                .or_else(|| self.pairs.get(&(m.src, m.dst)).map(|p| p.0))
+                .or_else(|| self.pairs.get(&(m.dst, m.src)).map(|p| p.0.flip()))
+                .unwrap_or(Side::Lan);
+            let mut e = Seen {
+                side,
+                closing: false,
+                expires: 0,
+            };
+            e.touch(m, now);
+            self.seen.insert(k, e);
+            self.pairs.entry((m.src, m.dst)).or_insert((side, 0)).1 += 1;
+            side
+        };
+        if closing && let Some(r) = self.seen.get_mut(&rk) {
+            // The connection is closing in both directions.
+            r.closing = true;
+            r.expires = now.saturating_add(TCP_CLOSING_NS);
+        }
         side
     }
 }
@@ -241,52 +382,125 @@ impl SideSplitter {
 #[cfg(test)]
 mod test {
     use super::*;
+    use offsim_traces::meta::tcp_flags::{ACK, FIN, SYN};
     use offsim_traces::testkit::Pkt;
+
+    const T0: SimTime = SimTime(0);
+
+    fn at(secs: u64) -> SimTime {
+        SimTime(secs * NS_PER_SEC)
+    }
 
     #[test]
     fn flow_mode_first_packet_is_lan() {
         let mut s = SideSplitter::new(SideMode::Flow);
         let q = Pkt::udp("192.0.2.1:1000", "198.51.100.9:53").build();
         let r = Pkt::udp("198.51.100.9:53", "192.0.2.1:1000").build();
-        assert_eq!(s.side(&q), Side::Lan);
-        assert_eq!(s.side(&r), Side::Wan);
-        assert_eq!(s.side(&q), Side::Lan);
+        assert_eq!(s.side(&q, T0), Side::Lan);
+        assert_eq!(s.side(&r, T0), Side::Wan);
+        assert_eq!(s.side(&q, T0), Side::Lan);
         // A new flow between addresses already seen takes the side of the address pair
         // (split-dirs.py does the same), so a server's new flow to the client is WAN side.
         let other = Pkt::udp("198.51.100.9:999", "192.0.2.1:7").build();
-        assert_eq!(s.side(&other), Side::Wan);
+        assert_eq!(s.side(&other, T0), Side::Wan);
         // A new flow between new addresses is LAN side.
         let fresh = Pkt::udp("203.0.113.5:999", "192.0.2.77:7").build();
-        assert_eq!(s.side(&fresh), Side::Lan);
+        assert_eq!(s.side(&fresh, T0), Side::Lan);
         // ICMP error about the first flow, sent by some router towards the client: WAN.
         let err = Pkt::icmp("203.0.113.1", "192.0.2.1", 3, 3, 0)
             .quoting(&q)
             .build();
-        assert_eq!(s.side(&err), Side::Wan);
+        assert_eq!(s.side(&err, T0), Side::Wan);
         // Echo request/reply.
         let e = Pkt::icmp("192.0.2.1", "198.51.100.9", 8, 0, 5).build();
         let er = Pkt::icmp("198.51.100.9", "192.0.2.1", 0, 0, 5).build();
-        assert_eq!(s.side(&e), Side::Lan);
-        assert_eq!(s.side(&er), Side::Wan);
+        assert_eq!(s.side(&e, T0), Side::Lan);
+        assert_eq!(s.side(&er, T0), Side::Wan);
     }
 
     #[test]
     fn prefix_mode() {
         let mut s = SideSplitter::new(SideMode::parse("lan=192.0.2.0/24,2001:db8:1::/48").unwrap());
         assert_eq!(
-            s.side(&Pkt::udp("192.0.2.7:1", "198.51.100.1:2").build()),
+            s.side(&Pkt::udp("192.0.2.7:1", "198.51.100.1:2").build(), T0),
             Side::Lan
         );
         assert_eq!(
-            s.side(&Pkt::udp("198.51.100.1:2", "192.0.2.7:1").build()),
+            s.side(&Pkt::udp("198.51.100.1:2", "192.0.2.7:1").build(), T0),
             Side::Wan
         );
         assert_eq!(
-            s.side(&Pkt::udp("[2001:db8:1::5]:1", "[2001:db8:2::1]:2").build()),
+            s.side(
+                &Pkt::udp("[2001:db8:1::5]:1", "[2001:db8:2::1]:2").build(),
+                T0
+            ),
             Side::Lan
         );
         assert!(SideMode::parse("lan=").is_err());
         assert!(SideMode::parse("lan=300.1.1.1/8").is_err());
         assert!(SideMode::parse("both").is_err());
+    }
+
+    /// An idle tuple is forgotten once conntrack could no longer hold it; a busy one never.
+    #[test]
+    fn idle_tuples_are_forgotten_after_their_horizon() {
+        let mut s = SideSplitter::new(SideMode::Flow);
+        let q = Pkt::udp("192.0.2.1:1000", "198.51.100.9:53").build();
+        let r = Pkt::udp("198.51.100.9:53", "192.0.2.1:1000").build();
+        assert_eq!(s.side(&q, at(0)), Side::Lan);
+        assert_eq!(s.side(&r, at(1)), Side::Wan);
+        // Within the UDP horizon (180 s after the last packet) the reply keeps its side.
+        assert_eq!(s.side(&r, at(170)), Side::Wan);
+        assert_eq!(s.tuples(), 2);
+        // Long after: both tuples and the address pairs are gone, the next packet starts a
+        // new flow and is LAN side, as a fresh conntrack entry's ORIGINAL direction.
+        let other = Pkt::udp("203.0.113.5:9", "192.0.2.77:7").build();
+        s.side(&other, at(1000));
+        assert_eq!(s.tuples(), 1);
+        assert!(s.pairs.len() == 1, "{:?}", s.pairs);
+        assert_eq!(s.side(&r, at(1001)), Side::Lan);
+
+        // An established TCP connection is remembered however long it is idle.
+        let mut s = SideSplitter::new(SideMode::Flow);
+        let c = "192.0.2.10:40000";
+        let v = "198.51.100.1:443";
+        assert_eq!(
+            s.side(&Pkt::tcp4(c, v).flags(SYN).build(), at(0)),
+            Side::Lan
+        );
+        assert_eq!(
+            s.side(&Pkt::tcp4(v, c).flags(SYN | ACK).build(), at(0)),
+            Side::Wan
+        );
+        s.side(&Pkt::tcp4(c, v).flags(ACK).build(), at(0));
+        let late = Pkt::tcp4(v, c).flags(ACK).payload(100).build();
+        assert_eq!(s.side(&late, at(100_000)), Side::Wan);
+        // After FIN both directions close: 120 s later they are forgotten.
+        s.side(&Pkt::tcp4(c, v).flags(FIN | ACK).build(), at(100_001));
+        s.side(&Pkt::tcp4(v, c).flags(FIN | ACK).build(), at(100_001));
+        s.side(
+            &Pkt::udp("203.0.113.5:9", "192.0.2.77:7").build(),
+            at(100_200),
+        );
+        assert_eq!(s.tuples(), 1);
+
+        // An unanswered SYN (a flood's spoofed source) goes after the handshake timeout.
+        let mut s = SideSplitter::new(SideMode::Flow);
+        s.side(&Pkt::tcp4("203.0.113.9:1234", v).flags(SYN).build(), at(0));
+        s.side(&Pkt::udp("203.0.113.5:9", "192.0.2.77:7").build(), at(119));
+        assert_eq!(s.tuples(), 2);
+        s.side(&Pkt::udp("203.0.113.5:9", "192.0.2.77:7").build(), at(200));
+        assert_eq!(s.tuples(), 1);
+    }
+
+    /// `remembering_all` never forgets (kernel-oracle replays).
+    #[test]
+    fn remembering_all_keeps_everything() {
+        let mut s = SideSplitter::new(SideMode::Flow).remembering_all();
+        let q = Pkt::udp("192.0.2.1:1000", "198.51.100.9:53").build();
+        let r = Pkt::udp("198.51.100.9:53", "192.0.2.1:1000").build();
+        s.side(&q, at(0));
+        assert_eq!(s.side(&r, at(1_000_000)), Side::Wan);
+        assert_eq!(s.tuples(), 2);
     }
 }

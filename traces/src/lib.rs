@@ -13,6 +13,7 @@
 //! - [`stream`]: reader + parser as a stream of [`meta::PacketMeta`].
 //! - [`info`]: the `trace info` summary.
 //! - [`hash`]: a fast deterministic hasher for flow tables.
+//! - [`heap`]: the (time, sequence) event heap of the generator and the engine.
 //! - [`r#gen`](crate::r#gen) (`offsim_traces::r#gen`; `gen` is a keyword in edition 2024): the seeded synthetic trace generator (`offsim trace gen`).
 //!
 //! Nothing here allocates per packet, and memory does not grow with the file size.
@@ -20,6 +21,7 @@
 
 pub mod r#gen;
 pub mod hash;
+pub mod heap;
 pub mod info;
 pub mod meta;
 pub mod parse;

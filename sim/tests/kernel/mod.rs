@@ -931,13 +931,13 @@ pub fn split_sides(input: &Path, output: &Path, sides: &Sides) -> Result<Split, 
         .map_err(|e| e.to_string())?;
     let (lan_dst, lan_src, wan_dst, wan_src) =
         (mac(MAC_IN), mac(MAC_S0), mac(MAC_OUT), mac(MAC_D0));
-    let mut splitter = SideSplitter::new(sides.clone());
+    let mut splitter = SideSplitter::new(sides.clone()).remembering_all();
     let mut split = Split::default();
     let (mut lan_addrs, mut wan_addrs) = (BTreeSet::new(), BTreeSet::new());
     let mut frame = Vec::with_capacity(2048);
     while let Some(rec) = r.next_record().map_err(|e| e.to_string())? {
         let m = parse_frame(rec.link, rec.data, rec.orig_len, rec.ts, rec.iface);
-        let side = splitter.side(&m);
+        let side = splitter.side(&m, m.ts);
         if m.is_ip() {
             let (from, to) = match side {
                 Side::Lan => (&mut lan_addrs, &mut wan_addrs),

@@ -9,7 +9,13 @@
 /// zero byte, as RFC 1071 specifies).
 #[inline]
 pub fn sum_words(data: &[u8], mut acc: u64) -> u64 {
-    let mut chunks = data.chunks_exact(2);
+    // Eight bytes at a time: the same four 16-bit words, added in one step.
+    let mut wide = data.chunks_exact(8);
+    for c in &mut wide {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+    }
+    let mut chunks = wide.remainder().chunks_exact(2);
     for c in &mut chunks {
         acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
@@ -84,6 +90,20 @@ mod test {
         h2[10] = 0xb8;
         h2[11] = 0x61;
         assert_eq!(fold(sum_words(&h2, 0)), 0);
+    }
+
+    /// The eight-byte steps give exactly the word-by-word sum, for every length.
+    #[test]
+    fn wide_steps_equal_word_sums() {
+        let data: Vec<u8> = (0..67u32).map(|i| (i * 37 + 11) as u8).collect();
+        for n in 0..data.len() {
+            let d = &data[..n];
+            let mut want = 5u64;
+            for (i, b) in d.iter().enumerate() {
+                want += u64::from(*b) << if i % 2 == 0 { 8 } else { 0 };
+            }
+            assert_eq!(sum_words(d, 5), want, "length {n}");
+        }
     }
 
     #[test]

@@ -149,35 +149,39 @@ pub struct TcpHdr {
 }
 
 /// Writes Ethernet + IP headers for an L4 segment of `l4_len` bytes; returns the L4 offset.
+/// The headers are assembled in a stack array and appended in one step.
 fn begin(buf: &mut Vec<u8>, l3: &L3, proto: u8, l4_len: usize) -> usize {
     buf.clear();
-    buf.extend_from_slice(&l3.dst_mac);
-    buf.extend_from_slice(&l3.src_mac);
+    let mut h = [0u8; ETH_LEN + IPV6_LEN];
+    h[0..6].copy_from_slice(&l3.dst_mac);
+    h[6..12].copy_from_slice(&l3.src_mac);
     if l3.v6 {
-        buf.extend_from_slice(&0x86ddu16.to_be_bytes());
+        h[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
         let vtf: u32 = (6 << 28) | (u32::from(l3.tos) << 20) | (l3.flow_label & 0xf_ffff);
-        buf.extend_from_slice(&vtf.to_be_bytes());
-        buf.extend_from_slice(&(l4_len as u16).to_be_bytes());
-        buf.push(proto);
-        buf.push(l3.ttl);
-        buf.extend_from_slice(&l3.src.to_be_bytes());
-        buf.extend_from_slice(&l3.dst.to_be_bytes());
+        h[14..18].copy_from_slice(&vtf.to_be_bytes());
+        h[18..20].copy_from_slice(&(l4_len as u16).to_be_bytes());
+        h[20] = proto;
+        h[21] = l3.ttl;
+        h[22..38].copy_from_slice(&l3.src.to_be_bytes());
+        h[38..54].copy_from_slice(&l3.dst.to_be_bytes());
+        buf.extend_from_slice(&h);
         ETH_LEN + IPV6_LEN
     } else {
-        buf.extend_from_slice(&0x0800u16.to_be_bytes());
+        h[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         let total = (IPV4_LEN + l4_len) as u16;
-        let start = buf.len();
-        buf.extend_from_slice(&[0x45, l3.tos]);
-        buf.extend_from_slice(&total.to_be_bytes());
-        buf.extend_from_slice(&l3.ip_id.to_be_bytes());
-        buf.extend_from_slice(&(if l3.df { 0x4000u16 } else { 0 }).to_be_bytes());
-        buf.push(l3.ttl);
-        buf.push(proto);
-        buf.extend_from_slice(&[0, 0]);
-        buf.extend_from_slice(&(l3.src as u32).to_be_bytes());
-        buf.extend_from_slice(&(l3.dst as u32).to_be_bytes());
-        let c = ipv4_header(&buf[start..start + IPV4_LEN]);
-        buf[start + 10..start + 12].copy_from_slice(&c.to_be_bytes());
+        let ip = &mut h[ETH_LEN..ETH_LEN + IPV4_LEN];
+        ip[0] = 0x45;
+        ip[1] = l3.tos;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[4..6].copy_from_slice(&l3.ip_id.to_be_bytes());
+        ip[6..8].copy_from_slice(&(if l3.df { 0x4000u16 } else { 0 }).to_be_bytes());
+        ip[8] = l3.ttl;
+        ip[9] = proto;
+        ip[12..16].copy_from_slice(&(l3.src as u32).to_be_bytes());
+        ip[16..20].copy_from_slice(&(l3.dst as u32).to_be_bytes());
+        let c = ipv4_header(ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        buf.extend_from_slice(&h[..ETH_LEN + IPV4_LEN]);
         ETH_LEN + IPV4_LEN
     }
 }
@@ -204,14 +208,16 @@ fn finish_l4(buf: &mut [u8], l3: &L3, proto: u8, l4: usize, field: usize, nz_end
 pub fn tcp(buf: &mut Vec<u8>, l3: &L3, h: &TcpHdr, payload: usize) {
     let hl = 20 + h.opts.len();
     let l4 = begin(buf, l3, 6, hl + payload);
-    buf.extend_from_slice(&h.sport.to_be_bytes());
-    buf.extend_from_slice(&h.dport.to_be_bytes());
-    buf.extend_from_slice(&h.seq.to_be_bytes());
-    buf.extend_from_slice(&h.ack.to_be_bytes());
-    buf.push(((hl / 4) as u8) << 4);
-    buf.push(h.flags);
-    buf.extend_from_slice(&h.win.to_be_bytes());
-    buf.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+    let mut t = [0u8; 20];
+    t[0..2].copy_from_slice(&h.sport.to_be_bytes());
+    t[2..4].copy_from_slice(&h.dport.to_be_bytes());
+    t[4..8].copy_from_slice(&h.seq.to_be_bytes());
+    t[8..12].copy_from_slice(&h.ack.to_be_bytes());
+    t[12] = ((hl / 4) as u8) << 4;
+    t[13] = h.flags;
+    t[14..16].copy_from_slice(&h.win.to_be_bytes());
+    // Bytes 16..20: checksum (filled in below) and urgent pointer.
+    buf.extend_from_slice(&t);
     h.opts.write(buf);
     let nz = buf.len();
     buf.resize(nz + payload, 0);
@@ -240,10 +246,11 @@ impl UdpPayload<'_> {
 pub fn udp(buf: &mut Vec<u8>, l3: &L3, sport: u16, dport: u16, payload: UdpPayload<'_>) {
     let len = 8 + payload.len();
     let l4 = begin(buf, l3, 17, len);
-    buf.extend_from_slice(&sport.to_be_bytes());
-    buf.extend_from_slice(&dport.to_be_bytes());
-    buf.extend_from_slice(&(len as u16).to_be_bytes());
-    buf.extend_from_slice(&[0, 0]);
+    let mut u = [0u8; 8];
+    u[0..2].copy_from_slice(&sport.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+    buf.extend_from_slice(&u); // bytes 6..8: checksum, filled in below
     let nz = match payload {
         UdpPayload::Zero(n) => {
             let nz = buf.len();

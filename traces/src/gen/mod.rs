@@ -39,14 +39,13 @@ pub mod profile;
 pub mod rng;
 pub mod simple;
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub use profile::{DATA_MINING_CDF, Profile, WEB_SEARCH_CDF, agh_flow_packets};
 
+use crate::heap::{EventHeap, event_key, key_time};
 use crate::parse::LinkType;
 use crate::pcap::PcapWriter;
 use crate::time::{SimDuration, SimTime};
@@ -271,27 +270,6 @@ impl Flow {
     }
 }
 
-/// A heap event: the next packet of a flow, or the next arrival of a source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Ev {
-    t: u64,
-    seq: u64,
-    id: u32,
-}
-
-impl Ord for Ev {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap, we want the earliest (time, seq) first.
-        (o.t, o.seq).cmp(&(self.t, self.seq))
-    }
-}
-
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
 const SRC_BIT: u32 = 1 << 31;
 /// At most this many ACK queues are kept for reuse.
 const QUEUE_POOL: usize = 4096;
@@ -301,7 +279,9 @@ const QUEUE_POOL: usize = 4096;
 pub struct Generator {
     stop: Stop,
     start_unix_ns: u64,
-    heap: BinaryHeap<Ev>,
+    /// Next packet of each active flow and next arrival of each source (the id), by
+    /// (time, sequence).
+    heap: EventHeap<u32>,
     seq: u64,
     flows: Vec<Option<Flow>>,
     free: Vec<u32>,
@@ -327,7 +307,7 @@ impl Generator {
         let mut g = Generator {
             stop: cfg.stop,
             start_unix_ns: cfg.start_unix_ns,
-            heap: BinaryHeap::with_capacity(1024),
+            heap: EventHeap::with_capacity(1024),
             seq: 0,
             flows: Vec::with_capacity(1024),
             free: Vec::new(),
@@ -373,11 +353,7 @@ impl Generator {
     #[inline]
     fn push(&mut self, t: u64, id: u32) {
         self.seq += 1;
-        self.heap.push(Ev {
-            t,
-            seq: self.seq,
-            id,
-        });
+        self.heap.push(event_key(t, self.seq), id);
     }
 
     /// What has been generated so far.
@@ -521,27 +497,28 @@ impl Generator {
                 self.done = true;
                 return None;
             }
-            let Some(ev) = self.heap.pop() else {
+            let Some((key, id)) = self.heap.pop() else {
                 self.done = true;
                 return None;
             };
+            let t_ev = key_time(key);
             if let Stop::Duration(d) = self.stop
-                && ev.t >= d.0
+                && t_ev >= d.0
             {
                 self.done = true;
                 return None;
             }
-            if ev.id & SRC_BIT != 0 {
-                self.fire((ev.id & !SRC_BIT) as usize, ev.t);
+            if id & SRC_BIT != 0 {
+                self.fire((id & !SRC_BIT) as usize, t_ev);
                 continue;
             }
-            let slot = ev.id as usize;
+            let slot = id as usize;
             let Some(flow) = self.flows[slot].as_mut() else {
                 continue;
             };
-            flow.emit(ev.t, &mut self.buf, &mut self.scratch);
+            flow.emit(t_ev, &mut self.buf, &mut self.scratch);
             match flow.poll() {
-                Some(t) => self.push(t.max(ev.t), slot as u32),
+                Some(t) => self.push(t.max(t_ev), slot as u32),
                 None => {
                     if let Some(f) = self.flows[slot].take() {
                         self.recycle(f);
@@ -553,7 +530,7 @@ impl Generator {
             if self.buf.is_empty() {
                 continue;
             }
-            let ts = self.start_unix_ns + ev.t;
+            let ts = self.start_unix_ns + t_ev;
             let s = &mut self.summary;
             if s.packets == 0 {
                 s.first_ts_ns = ts;

@@ -1,0 +1,124 @@
+//! Trace input benches: the streaming pcap reader and the frame parser over a generated
+//! capture held in memory, and the same stream read from a temporary file (page cache), so
+//! the figure is the reader's and parser's cost, not the disk's.
+//!
+//! Groups (run with `cargo bench -p offsim-benches -- traces`):
+//! - `traces/records`: `TraceReader::next_record` only (record framing and buffering);
+//! - `traces/parse`: `parse_frame` over frames already split out (parsing only);
+//! - `traces/stream`: `PacketStream::next_packet` (reader + parser), in memory and from a
+//!   file, per generator profile (home-router: small flows and many ACKs; enterprise: more
+//!   flows, ICMP and scans; imix: UDP with the IMIX size mix).
+
+use std::hint::black_box;
+use std::io::Cursor;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_vec};
+use offsim_traces::parse::{LinkType, parse_frame};
+use offsim_traces::pcap::TraceReader;
+use offsim_traces::stream::PacketStream;
+use offsim_traces::time::SimTime;
+
+/// Packets per generated capture.
+const PACKETS: u64 = 200_000;
+
+fn capture(p: Profile) -> Vec<u8> {
+    generate_vec(&GenConfig::new(p, 1, Stop::Packets(PACKETS)))
+        .expect("generator")
+        .0
+}
+
+/// Reads the whole stream, folding a few fields so nothing is optimised away.
+fn drain<R: std::io::Read>(mut s: PacketStream<R>) -> u64 {
+    let mut acc = 0u64;
+    while let Some(m) = s.next_packet().expect("valid capture") {
+        // The whole summary escapes, so no field's parsing can be optimised away.
+        black_box(&m);
+        acc = acc.wrapping_add(u64::from(m.sport) ^ u64::from(m.wire_len));
+    }
+    acc
+}
+
+/// Registers the trace benches.
+pub fn bench(c: &mut Criterion) {
+    let home = capture(Profile::HomeRouter);
+    let n = |bytes: &[u8]| -> u64 {
+        let mut r = TraceReader::new(Cursor::new(bytes), "bench").expect("header");
+        let mut k = 0;
+        while r.next_record().expect("record").is_some() {
+            k += 1;
+        }
+        k
+    };
+    let packets = n(&home);
+
+    let mut g = c.benchmark_group("traces/records");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(packets));
+    g.bench_function("home-router/mem", |b| {
+        b.iter(|| {
+            let mut r = TraceReader::new(Cursor::new(&home[..]), "bench").expect("header");
+            let mut acc = 0u64;
+            while let Some(rec) = r.next_record().expect("record") {
+                acc = acc.wrapping_add(u64::from(rec.orig_len));
+            }
+            black_box(acc)
+        })
+    });
+    g.finish();
+
+    // Frames split out once into one contiguous buffer (as the reader's buffer holds them),
+    // then parsed.
+    let mut data: Vec<u8> = Vec::with_capacity(home.len());
+    let mut frames: Vec<(SimTime, usize, usize, u32)> = Vec::with_capacity(packets as usize);
+    let mut r = TraceReader::new(Cursor::new(&home[..]), "bench").expect("header");
+    while let Some(rec) = r.next_record().expect("record") {
+        frames.push((rec.ts, data.len(), rec.data.len(), rec.orig_len));
+        data.extend_from_slice(rec.data);
+    }
+    let mut g = c.benchmark_group("traces/parse");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    g.bench_function("home-router", |b| {
+        b.iter(|| {
+            let mut acc = 0u64;
+            for &(ts, at, len, orig) in &frames {
+                let f = black_box(&data[at..at + len]);
+                let m = parse_frame(LinkType::Ethernet, f, orig, ts, 0);
+                black_box(&m);
+                acc = acc.wrapping_add(u64::from(m.sport) ^ u64::from(m.wire_len));
+            }
+            black_box(acc)
+        })
+    });
+    g.finish();
+    drop((frames, data));
+
+    let mut g = c.benchmark_group("traces/stream");
+    g.sample_size(20);
+    for p in [Profile::HomeRouter, Profile::Enterprise, Profile::Imix] {
+        let bytes = if p == Profile::HomeRouter {
+            home.clone()
+        } else {
+            capture(p)
+        };
+        g.throughput(Throughput::Elements(n(&bytes)));
+        g.bench_with_input(BenchmarkId::new("mem", p.name()), &bytes[..], |b, bytes| {
+            b.iter(|| {
+                let r = TraceReader::new(Cursor::new(bytes), "bench").expect("header");
+                black_box(drain(PacketStream::new(r)))
+            })
+        });
+        if p == Profile::HomeRouter {
+            let dir = std::env::temp_dir().join(format!("offsim-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join("home-router.pcap");
+            std::fs::write(&path, &bytes).expect("write temp capture");
+            g.bench_function(BenchmarkId::new("file", p.name()), |b| {
+                b.iter(|| black_box(drain(PacketStream::open(&path).expect("open"))))
+            });
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    g.finish();
+}
