@@ -21,7 +21,7 @@ use offsim_nicmodel::table::{BindOutcome, Cookie, HwAction};
 use offsim_nicmodel::{InsertError, Nic};
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::heap::{EventHeap, event_key, key_time};
-use offsim_traces::meta::PacketMeta;
+use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
 
 use crate::cpu::CpuConfig;
@@ -268,6 +268,10 @@ pub struct Engine {
     miss_p_at: u64,
     /// When each port's wire is free again (LAN, WAN), ns.
     wire_free: [u64; 2],
+    /// More than one RX queue and core: connections are tracked for [`Engine::steer`].
+    multi_queue: bool,
+    /// Connections with packets waiting for or in CPU service: (core, how many).
+    in_cpu: FxHashMap<FlowKey, (u16, u32)>,
 }
 
 /// Why the engine lost a packet, kept as a value on the hot path and named only for the
@@ -364,6 +368,7 @@ impl Engine {
         splitter: SideSplitter,
     ) -> Engine {
         let queues = cpu.queues();
+        let multi_queue = queues > 1 && cpu.cores > 1;
         let cores = vec![Core::default(); cpu.cores as usize];
         Engine {
             rss: Rss::new(&DEFAULT_KEY, queues),
@@ -407,6 +412,8 @@ impl Engine {
             miss_p: 0.0,
             miss_p_at: 0,
             wire_free: [0; 2],
+            multi_queue,
+            in_cpu: FxHashMap::default(),
         }
     }
 
@@ -580,14 +587,14 @@ impl Engine {
             }
         };
         self.schedule_nic();
-        let q = if self.cores.len() == 1 {
-            0
-        } else {
-            self.rss.queue(&pkt) as usize % self.cores.len()
-        };
+        let (q, conn) = self.steer(&pkt);
         if self.cores[q].ring.len() >= self.cpu.rx_ring as usize {
             self.drop_pkt(a.at, DropKind::RxRingFull, 1);
             return;
+        }
+        if let Some(k) = conn {
+            let e = self.in_cpu.entry(k).or_insert((q as u16, 0));
+            *e = (q as u16, e.1 + 1);
         }
         let slot = match self.pkts_free.pop() {
             Some(i) => {
@@ -669,12 +676,45 @@ impl Engine {
         self.miss_p
     }
 
+    /// The core a packet goes to: RSS, except that while packets of the same connection
+    /// wait for or are in service on a core, later ones follow them there. A replayed trace
+    /// does not wait for the router: with paced or compressed timing a reply can arrive while
+    /// its request still waits on another core, which real traffic cannot do (the reply
+    /// exists only once the request was forwarded); processing it first would break
+    /// conntrack's view of the connection. Returns the connection when it is tracked.
+    #[inline]
+    fn steer(&self, pkt: &PacketMeta) -> (usize, Option<FlowKey>) {
+        if self.cores.len() == 1 {
+            return (0, None);
+        }
+        let rss = self.rss.queue(pkt) as usize % self.cores.len();
+        if !self.multi_queue {
+            return (rss, None);
+        }
+        let Some(k) = pkt.flow_key().map(|k| k.canonical()) else {
+            return (rss, None);
+        };
+        match self.in_cpu.get(&k) {
+            Some(&(c, n)) if n > 0 => (c as usize, Some(k)),
+            _ => (rss, Some(k)),
+        }
+    }
+
     fn core_free(&mut self, t: SimTime, c: u16) {
         let ci = c as usize;
         let Some(p) = self.cores[ci].ring.pop_front() else {
             self.cores[ci].running = false;
             return;
         };
+        if self.multi_queue
+            && let Some(k) = self.pkts[p.pkt as usize].flow_key().map(|k| k.canonical())
+            && let Some(e) = self.in_cpu.get_mut(&k)
+        {
+            e.1 -= 1;
+            if e.1 == 0 {
+                self.in_cpu.remove(&k);
+            }
+        }
         let start = t.max(p.rx_done);
         let batch = (self.cores[ci].ring.len() + 1).min(self.cpu.napi_budget as usize) as u16;
         if let Some(bc) = p.bind {
