@@ -231,3 +231,59 @@ fn offsim_gives_the_reference_flowtable_counters() {
         "{single:#?}"
     );
 }
+
+/// Larger flowtable cases in the VM: 10,000 generated packets of three profiles through the
+/// reference flowtable ruleset, two-sided, offsim against the 6.1 kernel rule by rule. About
+/// a minute of qemu TCG, so it runs only with `OFFSIM_VM_LARGE=1` (the small case above runs
+/// always).
+#[test]
+fn flowtable_generated_traffic_in_vm() {
+    if std::env::var_os("OFFSIM_VM_LARGE").is_none() {
+        eprintln!("SKIP larger flowtable VM cases: set OFFSIM_VM_LARGE=1");
+        return;
+    }
+    use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
+    let tmp = kernel::TempDir::new("flowgen");
+    let ruleset = std::fs::read_to_string(data("flow.nft")).unwrap();
+    let mut jobs = Vec::new();
+    for (i, profile) in [
+        Profile::HomeRouter,
+        Profile::Enterprise,
+        Profile::Datacenter,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let pcap = tmp.0.join(format!("{}.pcap", profile.name()));
+        generate_file(
+            &GenConfig::new(*profile, 21 + i as u64, Stop::Packets(10_000)),
+            &pcap,
+        )
+        .unwrap();
+        let mut job = OracleJob::new(&ruleset, &pcap, "lan0", "wan0", Sides::Flow);
+        job.pps = 2_000;
+        jobs.push(job);
+    }
+    let run = match vm::run_jobs(&jobs) {
+        Ok(r) => r,
+        Err(VmError::Unavailable(why)) => {
+            eprintln!("SKIP flowtable oracle VM: {why}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    eprintln!(
+        "flowtable VM: qemu wall {:.1} s, jobs {:?} s",
+        run.wall.as_secs_f64(),
+        run.job_seconds
+    );
+    for (j, k) in jobs.iter().zip(&run.results) {
+        let o = kernel::offsim_counters(j, offsim::flowtable::KernelFlavour::Mid);
+        eprintln!(
+            "kernel {:?}\noffsim {:?}",
+            forward_counters(k),
+            forward_counters(&o)
+        );
+        assert_eq!(forward_counters(&o), forward_counters(k), "offsim vs 6.1");
+    }
+}
