@@ -698,3 +698,71 @@ fn errors_are_positioned() {
         "{e}"
     );
 }
+
+/// Chain bindings (`jump { ... }`, `goto { ... }`): the anonymous chain is a regular chain
+/// named as the kernel names it (`__chainN`) and the verdict is a jump (goto) to it.
+#[test]
+fn chain_bindings_jump_and_goto() {
+    let mut r = Run::new(
+        "table inet x {
+            chain y {
+                type filter hook forward priority filter; policy drop;
+                meta l4proto { tcp, udp } th dport 53 jump {
+                    ip saddr { 127.0.0.0/8, 192.168.13.0/24 } counter accept
+                    ip6 saddr ::1 counter accept
+                    counter
+                }
+                udp dport 54 goto {
+                    ip saddr 10.0.0.0/8 return
+                    counter drop
+                }
+                counter
+            }
+        }",
+    );
+    let names: Vec<&str> = r.rs.chains().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["y", "__chain1", "__chain2"]);
+    // matched inside the binding: accept ends the base chain
+    let v = r.simple(P::v4("192.168.13.7", "1.1.1.1").udp(1000, 53), ct(NEW));
+    assert_eq!(v, Verdict::Accept);
+    assert_eq!(r.count("__chain1", 0), (1, 60));
+    assert_eq!(r.count("y", 0), (1, 60), "implicit counter before the jump");
+    // not matched inside: falls off the binding back into y
+    let v = r.simple(P::v4("8.8.8.8", "1.1.1.1").udp(1000, 53), ct(NEW));
+    assert_eq!(v, Verdict::Drop(DropReason::Policy));
+    assert_eq!(r.count("__chain1", 2), (1, 60));
+    assert_eq!(r.count("y", 2), (1, 60));
+    // goto binding: `return` there returns from the base chain (policy)
+    let v = r.simple(P::v4("10.1.1.1", "1.1.1.1").udp(1000, 54), ct(NEW));
+    assert_eq!(v, Verdict::Drop(DropReason::Policy));
+    assert_eq!(r.count("y", 2), (1, 60), "goto does not come back");
+    let v = r.simple(P::v4("11.1.1.1", "1.1.1.1").udp(1000, 54), ct(NEW));
+    assert_eq!(v, Verdict::Drop(DropReason::Rule));
+    assert_eq!(r.count("__chain2", 1), (1, 60));
+    // the same through `add rule`, nested, and as a command
+    let rs = Ruleset::from_str(
+        "table ip t { chain c { type filter hook input priority 0; } }
+         add rule ip t c tcp dport 22 jump { ip saddr 1.1.1.1 jump { counter accept } }",
+        "cmd.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let names: Vec<&str> = rs.chains().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["c", "__chain1", "__chain2"]);
+    assert_eq!(rs.chain_rules(1)[0].text, "ip saddr 1.1.1.1 jump __chain2");
+    // a binding is not map data, and its generated name cannot be taken by another chain
+    let e = Ruleset::from_str(
+        "table ip t { chain c { ip saddr vmap { 1.1.1.1 : jump { accept } } } }",
+        "vmap.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("vmap.nft:1:50"), "{e}");
+    let e = Ruleset::from_str(
+        "table ip t { chain c { jump { accept } } chain __chain1 { } }",
+        "clash.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("chain binding"), "{e}");
+}

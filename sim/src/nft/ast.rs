@@ -1172,6 +1172,9 @@ pub enum Cmd {
         comment: Option<String>,
         /// `create`.
         create: bool,
+        /// An anonymous chain of a chain binding (`jump { ... }`), named `__chainN` by the
+        /// parser as the kernel names it (`nf_tables_addchain`).
+        binding: bool,
     },
     /// `add`/`insert`/`replace rule`.
     AddRule {

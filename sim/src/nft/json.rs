@@ -259,6 +259,7 @@ impl Jp {
                         policy,
                         comment: os(m, "comment"),
                         create,
+                        binding: false,
                     },
                     sp,
                 ));

@@ -24,7 +24,15 @@ pub struct ParseCtx {
     depth: u32,
     /// Whether includes may be read from the file system.
     pub allow_includes: bool,
+    /// Chain bindings (`jump { ... }`) parsed but not yet emitted: (name, rules with spans,
+    /// span of the `jump`). The caller that knows the table emits them.
+    bindings: Vec<PendingBinding>,
+    /// Number of chain bindings named so far (`__chain1`, `__chain2`, ...).
+    binding_seq: u32,
 }
+
+/// A chain binding waiting to be emitted: name, rules with their spans, span of the `jump`.
+type PendingBinding = (String, Vec<(Rule, Span)>, Span);
 
 impl Default for ParseCtx {
     fn default() -> Self {
@@ -34,6 +42,8 @@ impl Default for ParseCtx {
             scopes: vec![Vec::new()],
             depth: 0,
             allow_includes: true,
+            bindings: Vec::new(),
+            binding_seq: 0,
         }
     }
 }
@@ -910,9 +920,11 @@ impl<'c> Parser<'c> {
                 policy,
                 comment,
                 create,
+                binding: false,
             },
             sp,
         );
+        self.emit_bindings(family, table);
         for (rule, rsp) in rules {
             self.push(
                 Cmd::AddRule {
@@ -1305,6 +1317,7 @@ impl<'c> Parser<'c> {
         }
         let rsp = self.span();
         let rule = self.rule()?;
+        self.emit_bindings(family, &table);
         self.push(
             Cmd::AddRule {
                 family,
@@ -1494,7 +1507,12 @@ impl<'c> Parser<'c> {
             "jump" | "goto" => {
                 self.bump();
                 if matches!(self.peek(), Tok::LBrace) {
-                    return Err(self.unsupported(sp, "anonymous chain (chain binding)"));
+                    let c = self.binding_block(sp)?;
+                    return Ok(Stmt::Verdict(if w == "jump" {
+                        Verdict::Jump(c)
+                    } else {
+                        Verdict::Goto(c)
+                    }));
                 }
                 let c = self.name("a chain name")?;
                 Ok(Stmt::Verdict(if w == "jump" {
@@ -1594,6 +1612,70 @@ impl<'c> Parser<'c> {
                 }
             }
             _ => self.match_stmt(),
+        }
+    }
+
+    /// `jump { RULES }`: an anonymous chain bound to the rule (kernel chain binding,
+    /// `NFT_CHAIN_BINDING`). The chain gets the name the kernel gives it, `__chainN`, and is
+    /// emitted by the caller that knows the table ([`Parser::emit_bindings`]); evaluation is
+    /// that of a jump (or goto) to a regular chain (`nft_immediate_eval` sets the verdict with
+    /// the bound chain, `nft_do_chain` follows it like any other).
+    fn binding_block(&mut self, sp: Span) -> PResult<String> {
+        self.expect(&Tok::LBrace, "`{`")?;
+        self.ctx.binding_seq += 1;
+        let name = format!("__chain{}", self.ctx.binding_seq);
+        // reserve the slot so that an outer binding is emitted before the ones nested in it
+        let slot = self.ctx.bindings.len();
+        self.ctx.bindings.push((name.clone(), Vec::new(), sp));
+        let mut rules = Vec::new();
+        loop {
+            self.skip_sep();
+            let isp = self.span();
+            match self.peek() {
+                Tok::RBrace => {
+                    self.bump();
+                    break;
+                }
+                Tok::Eof => return Err(self.unexpected("`}`")),
+                _ => {
+                    let rule = self.rule()?;
+                    rules.push((rule, isp));
+                }
+            }
+        }
+        self.ctx.bindings[slot].1 = rules;
+        Ok(name)
+    }
+
+    /// Emits the chains of the chain bindings parsed since the last call into `table`.
+    fn emit_bindings(&mut self, family: Family, table: &str) {
+        let pending = std::mem::take(&mut self.ctx.bindings);
+        for (name, rules, sp) in pending {
+            self.push(
+                Cmd::AddChain {
+                    family,
+                    table: table.to_string(),
+                    name: name.clone(),
+                    base: None,
+                    policy: None,
+                    comment: None,
+                    create: false,
+                    binding: true,
+                },
+                sp,
+            );
+            for (rule, rsp) in rules {
+                self.push(
+                    Cmd::AddRule {
+                        family,
+                        table: table.to_string(),
+                        chain: name.clone(),
+                        rule,
+                        pos: RulePos::Append,
+                    },
+                    rsp,
+                );
+            }
         }
     }
 
@@ -2555,10 +2637,19 @@ impl<'c> Parser<'c> {
                 self.skip_nl();
                 let d = if matches!(self.peek(), Tok::Word(w) if matches!(w.as_str(), "accept" | "drop" | "continue" | "return" | "jump" | "goto"))
                 {
-                    match self.stmt()? {
+                    let vsp = self.span();
+                    let before = self.ctx.bindings.len();
+                    let v = match self.stmt()? {
                         Stmt::Verdict(v) => Expr::Verdict(v),
                         _ => return Err(self.unexpected("a verdict")),
+                    };
+                    if self.ctx.bindings.len() != before {
+                        return Err(self.invalid(
+                            vsp,
+                            "a chain binding (`jump { ... }`) is not allowed as map data",
+                        ));
                     }
+                    v
                 } else {
                     self.rhs_single()?
                 };
