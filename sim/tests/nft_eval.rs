@@ -433,6 +433,7 @@ fn limit_token_bucket_and_quota() {
     assert_eq!(r.count("fwd", 2).0, 5);
 }
 
+#[derive(Default)]
 struct FtHost {
     created: u32,
     nat: Vec<NatRequest>,
@@ -765,4 +766,78 @@ fn chain_bindings_jump_and_goto() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("chain binding"), "{e}");
+}
+
+/// Maps with `address . port` data (named, typeof and anonymous, with ranges): the NAT
+/// request gets the address and the port of the element (`nft_nat_eval` reads both from the
+/// lookup's data registers).
+#[test]
+fn nat_maps_with_address_port_data() {
+    let mut r = Run::new(
+        "table ip n {
+            map z {
+                type ipv4_addr . inet_service : ipv4_addr . inet_service
+                elements = { 192.168.7.2 . 42 : 10.1.1.1 . 4242 }
+            }
+            map t2 {
+                typeof ip saddr : ip daddr . tcp dport
+                elements = { 10.0.0.9 : 10.9.9.9 . 9999 }
+            }
+            chain pre {
+                type nat hook prerouting priority dstnat; policy accept;
+                dnat ip to ip daddr . tcp dport map @z
+                meta l4proto tcp dnat ip to ip saddr map @t2
+                meta l4proto udp dnat ip to ip saddr map { 10.0.0.0/24 : 1.1.1.1-1.1.1.4 . 53-54 }
+            }
+        }",
+    );
+    let mut h = FtHost::default();
+    let mut nat = |r: &mut Run, p: P| {
+        let mut c = r.ctx(p, Hook::Prerouting, Some("lan0"), None, ct(NEW), 0);
+        let v = r.hook(&mut h, &mut c);
+        (v, h.nat.pop())
+    };
+    let (v, req) = nat(
+        &mut r,
+        P::v4("10.0.0.1", "192.168.7.2").tcp(1000, 42, tcp_flags::SYN),
+    );
+    assert_eq!(v, Verdict::Accept);
+    let req = req.expect("dnat");
+    assert_eq!(req.kind, NatKind::Dnat);
+    assert_eq!(req.addr, Some((0x0a01_0101, 0x0a01_0101)));
+    assert_eq!(req.port, Some((4242, 4242)));
+    // no element for the key: the rule ends (NFT_BREAK) and the next one applies
+    let (_, req) = nat(
+        &mut r,
+        P::v4("10.0.0.9", "192.168.7.3").tcp(1000, 42, tcp_flags::SYN),
+    );
+    let req = req.expect("second rule");
+    assert_eq!(req.addr, Some((0x0a09_0909, 0x0a09_0909)));
+    assert_eq!(req.port, Some((9999, 9999)));
+    let (_, req) = nat(&mut r, P::v4("10.0.0.7", "8.8.8.8").udp(1000, 53));
+    let req = req.expect("anonymous map with ranges");
+    assert_eq!(req.addr, Some((0x0101_0101, 0x0101_0104)));
+    assert_eq!(req.port, Some((53, 54)));
+    let (_, req) = nat(&mut r, P::v4("10.0.1.7", "8.8.8.8").udp(1000, 53));
+    assert_eq!(req, None, "no rule applies");
+    // map data that is not address . port, and a port mapping without a transport protocol
+    for (bad, want) in [
+        (
+            "table ip n { map m { type ipv4_addr : mark . mark; } }",
+            "concatenated map data mark . mark",
+        ),
+        (
+            "table ip n { map m { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+              chain c { type nat hook prerouting priority dstnat; dnat ip to ip daddr . th dport map @m } }",
+            "transport protocol mapping",
+        ),
+        (
+            "table ip n { map m { type ipv4_addr : ipv4_addr; }
+              chain c { type nat hook prerouting priority dstnat; meta mark set ip daddr map @m } }",
+            "datatype mismatch, map @m has data ipv4_addr, expected mark",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
 }

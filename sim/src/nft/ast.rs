@@ -996,8 +996,10 @@ pub struct SetDecl {
     pub is_map: bool,
     /// Key type (one entry per concatenated component).
     pub key: Vec<DType>,
-    /// Map data type (verdict maps use [`DType::Verdict`]).
-    pub data: Option<DType>,
+    /// Map data type, one entry per concatenated component (verdict maps use
+    /// [`DType::Verdict`]; `ipv4_addr . inet_service` for NAT maps); empty for sets and
+    /// object maps.
+    pub data: Vec<DType>,
     /// Object map (counter/quota/limit/ct helper data).
     pub obj_type: Option<String>,
     /// Flags (sorted names: constant, interval, timeout, dynamic).

@@ -400,8 +400,14 @@ pub enum CData {
     Value(u128),
     /// Range.
     Range(u128, u128),
-    /// NAT address and port.
-    AddrPort(u128, u16),
+    /// NAT address range and port range (`addr . port` map data; single values are ranges
+    /// of one).
+    AddrPort {
+        /// Address range (inclusive).
+        addr: (u128, u128),
+        /// Port range (inclusive).
+        port: (u16, u16),
+    },
     /// Object index.
     Obj(u32),
 }

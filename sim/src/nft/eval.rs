@@ -993,9 +993,9 @@ fn exec(
                     match p.sets[*set as usize].data.get(i as usize) {
                         Some(CData::Value(v)) => req.addr = Some((*v, *v)),
                         Some(CData::Range(a, b)) => req.addr = Some((*a, *b)),
-                        Some(CData::AddrPort(a, pt)) => {
-                            req.addr = Some((*a, *a));
-                            req.port = Some((*pt, *pt));
+                        Some(CData::AddrPort { addr, port }) => {
+                            req.addr = Some(*addr);
+                            req.port = Some(*port);
                         }
                         _ => return Flow::Break,
                     }

@@ -273,8 +273,8 @@ pub struct SetSig {
     pub name: String,
     /// Key types.
     pub key: Vec<DType>,
-    /// Data type (maps).
-    pub data: Option<DType>,
+    /// Data types (maps; several for a concatenation).
+    pub data: Vec<DType>,
     /// Object map kind.
     pub obj: Option<String>,
     /// Whether it is a map.
@@ -769,6 +769,17 @@ impl Normalizer<'_> {
                         type_list(ktys)
                     ));
                 }
+                if !s.data.is_empty()
+                    && dtys != [DType::Str]
+                    && (s.data.len() != dtys.len()
+                        || s.data.iter().zip(dtys).any(|(a, b)| !compatible(*a, *b)))
+                {
+                    return Err(format!(
+                        "datatype mismatch, map @{n} has data {}, expected {}",
+                        type_list(&s.data),
+                        type_list(dtys)
+                    ));
+                }
                 Ok(Expr::SetRef(n))
             }
             Expr::Set(elems) => {
@@ -869,16 +880,20 @@ impl Normalizer<'_> {
             return Err("unsupported: concatenation of more than 4 fields".into());
         }
         if let Some(t) = d.typeof_data.take() {
-            let tys = self.sel_types(&t, &ctx)?;
-            d.data = Some(tys[0].0);
+            d.data = self.sel_types(&t, &ctx)?.into_iter().map(|x| x.0).collect();
         } else if let Some(n) = d.data_name.take() {
-            d.data = Some(if n.contains(" . ") {
-                return Err("unsupported: concatenated map data types".into());
-            } else {
-                DType::from_name(&n).ok_or_else(|| format!("unknown datatype {n}"))?
-            });
+            d.data = n
+                .split(" . ")
+                .map(|n| {
+                    let n = n.trim();
+                    DType::from_name(n).ok_or_else(|| format!("unknown datatype {n}"))
+                })
+                .collect::<R<Vec<_>>>()?;
         }
-        if d.is_map && d.data.is_none() && d.obj_type.is_none() {
+        if d.data.len() > 1 {
+            check_concat_data(&d.data)?;
+        }
+        if d.is_map && d.data.is_empty() && d.obj_type.is_none() {
             return Err(format!("map '{}' needs a data type", d.name));
         }
         let interval = d.flags.iter().any(|f| f == "interval");
@@ -889,8 +904,8 @@ impl Normalizer<'_> {
             let k = self.constant(&key, el.key, true)?;
             let data = match el.data {
                 Some(v) => {
-                    if let Some(t) = d.data {
-                        Some(self.data_value(&[t], v)?)
+                    if !d.data.is_empty() {
+                        Some(self.data_value(&d.data, v)?)
                     } else if d.obj_type.is_some() {
                         Some(self.data_value(&[DType::Str], v)?)
                     } else {
@@ -1143,7 +1158,7 @@ impl Normalizer<'_> {
                     .collect();
                 let data = self.map_data(&tys, &[DType::Verdict], data)?;
                 if let Expr::SetRef(n) = &data
-                    && self.set_sig(n)?.data != Some(DType::Verdict)
+                    && self.set_sig(n)?.data != [DType::Verdict]
                 {
                     return Err(format!("@{n} is not a verdict map"));
                 }
@@ -1328,7 +1343,11 @@ impl Normalizer<'_> {
                     ));
                 }
                 let data = match data {
-                    Some(d) => Some(self.value(sig.data.unwrap_or(DType::Integer(32)), d, ctx)?),
+                    Some(d) => Some(self.value(
+                        sig.data.first().copied().unwrap_or(DType::Integer(32)),
+                        d,
+                        ctx,
+                    )?),
                     None => None,
                 };
                 let mut inner = Vec::new();
@@ -1444,9 +1463,14 @@ impl Normalizer<'_> {
             if let Expr::Map(k, d) = a {
                 let k = self.lhs(*k, ctx)?;
                 let ktys: Vec<DType> = self.sel_types(&k, ctx)?.into_iter().map(|x| x.0).collect();
-                let concat = map_data_is_concat(&d);
-                if concat && ctx.l4.is_none() && !ctx.l4_any && !ktys.contains(&DType::InetService)
-                {
+                let concat = match &*d {
+                    Expr::Set(el) => el.iter().any(|e| matches!(e.data, Some(Expr::Concat(_)))),
+                    Expr::SetRef(n) => self.set_sig(n)?.data.len() == 2,
+                    _ => false,
+                };
+                // nft: the port needs a transport protocol, from a match or from the key
+                // (`tcp dport` implies tcp; `th dport` does not)
+                if concat && ctx.l4.is_none() && !ctx.l4_any {
                     return Err(
                         "transport protocol mapping is only valid after transport protocol match"
                             .into(),
@@ -1599,10 +1623,16 @@ fn ctx_has_icmp_type(out: &[Stmt], p: Proto) -> bool {
     )
 }
 
-fn map_data_is_concat(d: &Expr) -> bool {
-    match d {
-        Expr::Set(el) => el.iter().any(|e| matches!(e.data, Some(Expr::Concat(_)))),
-        _ => false,
+/// Concatenated map data is only consumed by NAT (`dnat to KEY map { k : addr . port }`:
+/// `nft_nat` takes the address and the port from consecutive registers).
+fn check_concat_data(tys: &[DType]) -> R<()> {
+    if matches!(tys, [DType::Ipv4 | DType::Ipv6, DType::InetService]) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported: concatenated map data {} (only `ipv4_addr . inet_service` and `ipv6_addr . inet_service` NAT maps are modelled)",
+            type_list(tys)
+        ))
     }
 }
 

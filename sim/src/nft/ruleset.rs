@@ -147,8 +147,8 @@ pub struct SetInfo {
     pub is_map: bool,
     /// Key type names.
     pub key: Vec<DType>,
-    /// Data type (maps).
-    pub data: Option<DType>,
+    /// Data types (maps; two for `address . port` NAT maps).
+    pub data: Vec<DType>,
     /// Flags.
     pub flags: Vec<String>,
     /// Number of elements at load.
@@ -494,7 +494,7 @@ fn normalize_model(
             n.sets.push(SetSig {
                 name: d.name.clone(),
                 key: d.key.clone(),
-                data: d.data,
+                data: d.data.clone(),
                 obj: d.obj_type.clone(),
                 is_map: d.is_map,
             });
@@ -574,10 +574,14 @@ impl Compiler {
                 let (lo, hi) = range_of(d)?;
                 CData::Range(lo, hi)
             }
-            Expr::Concat(p) if p.len() == 2 => CData::AddrPort(
-                value_u128(&p[0]).unwrap_or(0),
-                value_u128(&p[1]).unwrap_or(0) as u16,
-            ),
+            Expr::Concat(p) if p.len() == 2 => {
+                let addr = range_of(&p[0])?;
+                let (plo, phi) = range_of(&p[1])?;
+                CData::AddrPort {
+                    addr,
+                    port: (plo as u16, phi as u16),
+                }
+            }
             other => return Err(format!("unsupported: map data {other}")),
         })
     }
@@ -1103,7 +1107,7 @@ fn compile_model(
                     family: t.family,
                     is_map: d.is_map,
                     key: d.key.clone(),
-                    data: d.data,
+                    data: d.data.clone(),
                     flags: d.flags.clone(),
                     elements: d.elements.len(),
                 });
