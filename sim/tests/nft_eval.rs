@@ -4,6 +4,7 @@
 
 use offsim::nft::ast::{Family, Hook, NatKind};
 use offsim::nft::compile::FlowtableId;
+use offsim::nft::types::DType;
 use offsim::nft::{
     CtInfo, CtView, DropReason, EvalCost, Host, Iface, LoadOptions, NatRequest, NullHost, PktCtx,
     RuleState, Ruleset, Verdict, eval_chain,
@@ -740,17 +741,25 @@ fn chain_bindings_jump_and_goto() {
     let v = r.simple(P::v4("11.1.1.1", "1.1.1.1").udp(1000, 54), ct(NEW));
     assert_eq!(v, Verdict::Drop(DropReason::Rule));
     assert_eq!(r.count("__chain2", 1), (1, 60));
-    // the same through `add rule`, nested, and as a command
+    // the same through `add rule`
     let rs = Ruleset::from_str(
         "table ip t { chain c { type filter hook input priority 0; } }
-         add rule ip t c tcp dport 22 jump { ip saddr 1.1.1.1 jump { counter accept } }",
+         add rule ip t c tcp dport 22 jump { ip saddr 1.1.1.1 counter accept; }",
         "cmd.nft",
         &LoadOptions::default(),
     )
     .unwrap();
     let names: Vec<&str> = rs.chains().iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, vec!["c", "__chain1", "__chain2"]);
-    assert_eq!(rs.chain_rules(1)[0].text, "ip saddr 1.1.1.1 jump __chain2");
+    assert_eq!(names, vec!["c", "__chain1"]);
+    assert_eq!(rs.chain_rules(0)[0].text, "tcp dport 22 jump __chain1");
+    // the kernel refuses bindings in bound chains (EOPNOTSUPP)
+    let e = Ruleset::from_str(
+        "table ip t { chain c { jump { ip saddr 1.1.1.1 jump { accept } } } }",
+        "nested.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("nested.nft:1:48"), "{e}");
     // a binding is not map data, and its generated name cannot be taken by another chain
     let e = Ruleset::from_str(
         "table ip t { chain c { ip saddr vmap { 1.1.1.1 : jump { accept } } } }",
@@ -840,4 +849,153 @@ fn nat_maps_with_address_port_data() {
         let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
         assert!(e.to_string().contains(want), "{e}");
     }
+}
+
+/// Statements on set elements (`nft_dynset` with expressions, meters): each element gets its
+/// own limit/quota/counter when it is created, updates that find the element run its
+/// expressions, a limit over its rate breaks the rule; lookups run them too.
+#[test]
+fn set_update_statements_and_meters() {
+    let mut r = Run::new(
+        "table ip t {
+            set m { type ipv4_addr; size 65535; flags dynamic; }
+            set q { type ipv4_addr; flags dynamic; }
+            chain fwd {
+                type filter hook forward priority 0; policy accept;
+                tcp dport 22 ct state new add @m { ip saddr limit rate 2/second burst 1 packets } counter accept
+                tcp dport 22 ct state new counter drop
+                udp dport 53 update @q { ip saddr quota until 100 bytes counter } counter
+                tcp dport 80 meter web size 2 { ip saddr . tcp dport limit rate over 1/minute burst 1 packets } counter drop
+            }
+        }",
+    );
+    let syn = |src: &str| P::v4(src, "10.0.0.1").tcp(1000, 22, tcp_flags::SYN);
+    let at = |r: &mut Run, p: P, t: u64| {
+        let mut c = r.ctx(p, Hook::Forward, Some("lan0"), Some("wan0"), ct(NEW), t);
+        r.hook(&mut NullHost, &mut c)
+    };
+    // rate 2/s burst 1: the bucket holds 1 packet (500 ms of tokens); per source
+    assert_eq!(at(&mut r, syn("1.1.1.1"), 0), Verdict::Accept);
+    assert_eq!(
+        at(&mut r, syn("1.1.1.1"), 100_000_000),
+        Verdict::Drop(DropReason::Rule)
+    );
+    assert_eq!(
+        at(&mut r, syn("2.2.2.2"), 100_000_000),
+        Verdict::Accept,
+        "own bucket"
+    );
+    assert_eq!(
+        at(&mut r, syn("1.1.1.1"), 700_000_000),
+        Verdict::Accept,
+        "refilled"
+    );
+    assert_eq!(r.count("fwd", 0), (3, 180));
+    assert_eq!(r.count("fwd", 1), (1, 60));
+    assert_eq!(r.st.dynamic_len(&r.rs, 0), 2);
+    // quota per element: 60 bytes pass, the second 60 (120 >= 100) is over
+    let dns = |src: &str| P::v4(src, "10.0.0.1").udp(1000, 53);
+    at(&mut r, dns("3.3.3.3"), 0);
+    at(&mut r, dns("3.3.3.3"), 1);
+    at(&mut r, dns("4.4.4.4"), 2);
+    assert_eq!(r.count("fwd", 2), (2, 120));
+    // meter: `over 1/minute burst 1` matches from the second packet of a source and port;
+    // size 2 caps the set: a third key cannot be added (NFT_BREAK, no drop)
+    let web = |src: &str| P::v4(src, "10.0.0.1").tcp(1000, 80, tcp_flags::SYN);
+    assert_eq!(at(&mut r, web("5.5.5.5"), 0), Verdict::Accept);
+    assert_eq!(
+        at(&mut r, web("5.5.5.5"), 1),
+        Verdict::Drop(DropReason::Rule)
+    );
+    assert_eq!(at(&mut r, web("6.6.6.6"), 2), Verdict::Accept);
+    assert_eq!(at(&mut r, web("7.7.7.7"), 3), Verdict::Accept);
+    assert_eq!(at(&mut r, web("7.7.7.7"), 4), Verdict::Accept, "set full");
+    assert_eq!(r.count("fwd", 3), (1, 60));
+    let web_set = r.rs.sets().iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web_set.key, vec![DType::Ipv4, DType::InetService]);
+    assert!(
+        web_set.flags.is_empty(),
+        "`dynamic` is not kept: {:?}",
+        web_set.flags
+    );
+    assert_eq!(
+        r.rs.chain_rules(0)[3].text,
+        "tcp dport 80 add @web { ip saddr . tcp dport limit rate over 1/minute burst 1 packets } counter drop"
+    );
+
+    // static elements with statements: lookups run them (nft_lookup_eval)
+    let mut r = Run::new(
+        "table ip t {
+            set s {
+                type ipv4_addr
+                elements = { 1.1.1.1 limit rate 1/second burst 1 packets, 2.2.2.2 counter }
+            }
+            map mm { type ipv4_addr : mark; flags dynamic; }
+            chain fwd {
+                type filter hook forward priority 0; policy accept;
+                ip saddr @s counter
+                update @mm { ip saddr : meta mark }
+                meta mark set ip saddr map @mm counter
+            }
+        }",
+    );
+    let p = |src: &str| P::v4(src, "9.9.9.9").udp(1, 2);
+    for t in 0..3 {
+        at(&mut r, p("1.1.1.1"), t);
+        at(&mut r, p("2.2.2.2"), t);
+    }
+    assert_eq!(
+        r.count("fwd", 0).0,
+        4,
+        "1.1.1.1 once (limit), 2.2.2.2 three times"
+    );
+    // dynamic map data: the element stores the value of its first update
+    let mut c = r.ctx(p("3.3.3.3"), Hook::Forward, None, None, ct(NEW), 0);
+    c.mark = 0x42;
+    r.hook(&mut NullHost, &mut c);
+    let mut c = r.ctx(p("3.3.3.3"), Hook::Forward, None, None, ct(NEW), 1);
+    c.mark = 0x7;
+    r.hook(&mut NullHost, &mut c);
+    assert_eq!(c.mark, 0x42, "map lookup returns the stored mark");
+    assert_eq!(r.count("fwd", 2).0, 8);
+
+    for (bad, want) in [
+        (
+            "table ip t { set s { type ipv4_addr; flags dynamic; }
+              chain c { add @s { ip saddr counter limit rate 1/second quota 10 bytes } } }",
+            "at most 2",
+        ),
+        (
+            "table ip t { set s { type ipv4_addr; flags dynamic; }
+              chain c { add @s { ip saddr counter } accept } }",
+            "",
+        ),
+    ] {
+        let r = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default());
+        match r {
+            Err(e) => assert!(!want.is_empty() && e.to_string().contains(want), "{e}"),
+            Ok(_) => assert!(want.is_empty(), "{bad} loaded"),
+        }
+    }
+}
+
+/// `th sport`/`th dport` read the first four bytes of any transport header, as the kernel's
+/// raw transport load does: on ICMP they are type/code and the checksum.
+#[test]
+fn th_reads_any_transport_header() {
+    let mut r = Run::new(
+        "table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+            th dport != 22 counter
+            th sport 0x0800 counter
+        } }",
+    );
+    let mut echo = P::v4("1.1.1.1", "2.2.2.2").icmp(8, 0);
+    echo.0.l4_head = 0x0800_1234;
+    echo.0.flags |= flags::L4_HEAD;
+    r.simple(echo, ct(NEW));
+    assert_eq!(r.count("fwd", 0).0, 1, "checksum 0x1234 != 22");
+    assert_eq!(r.count("fwd", 1).0, 1, "type 8 code 0");
+    // without the captured header bytes there is nothing to read
+    r.simple(P::v4("1.1.1.1", "2.2.2.2").icmp(8, 0), ct(NEW));
+    assert_eq!(r.count("fwd", 0).0, 1);
 }

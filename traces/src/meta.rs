@@ -301,6 +301,9 @@ pub mod flags {
     /// The UDP length field is below 8 or larger than the IP payload (conntrack's
     /// `udp_error` calls such a packet invalid).
     pub const UDP_BAD_LENGTH: u16 = 1 << 13;
+    /// The first four bytes of the transport header were captured
+    /// ([`super::PacketMeta::l4_head`]), whatever the protocol.
+    pub const L4_HEAD: u16 = 1 << 14;
 }
 
 /// Summary of one captured frame. `Copy`, no heap; about 150 bytes.
@@ -389,6 +392,10 @@ pub struct PacketMeta {
     pub l4_payload_len: u32,
     /// The UDP header's length field (UDP only).
     pub udp_len: u16,
+    /// The first four bytes of the transport header, big-endian, for any protocol (valid with
+    /// [`flags::L4_HEAD`]): what nftables' raw transport loads (`th sport`, `th dport`) read —
+    /// the ports for TCP/UDP, type, code and checksum for ICMP.
+    pub l4_head: u32,
     /// Tuple quoted by an ICMP error.
     pub inner: InnerTuple,
 }

@@ -468,6 +468,10 @@ fn parse_ipv6(m: &mut PacketMeta, l3: &[u8], wire_l3: usize) {
 /// Parses the transport header. `payload` is the captured part of the IP payload and
 /// `ip_payload_len` its length according to the IP header.
 fn parse_l4(m: &mut PacketMeta, p: u8, payload: &[u8], ip_payload_len: usize) {
+    if payload.len() >= 4 && ip_payload_len >= 4 {
+        m.l4_head = be32(payload, 0);
+        m.flags |= flags::L4_HEAD;
+    }
     match p {
         proto::TCP => {
             if payload.len() >= 13 && payload[12] >> 4 < 5 {

@@ -718,8 +718,10 @@ pub enum Expr {
     Var(String),
 }
 
-/// One element of a set or map.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One element of a set or map. Equality ignores `counter` statements of the element:
+/// `nft -j` (1.0.x) prints only an element's first statement, and element counters do not
+/// influence evaluation.
+#[derive(Clone, Debug, Eq)]
 pub struct SetElem {
     /// Key (value, prefix, range, concatenation).
     pub key: Expr,
@@ -731,8 +733,27 @@ pub struct SetElem {
     pub expires: Option<u64>,
     /// Element comment.
     pub comment: Option<String>,
-    /// Whether the element carries a counter.
-    pub counter: bool,
+    /// Stateful statements of the element (`counter`, `limit rate`, `quota`; the kernel's
+    /// `NFT_SET_EXT_EXPRESSIONS`, at most two).
+    pub stmts: Vec<Stmt>,
+}
+
+impl PartialEq for SetElem {
+    fn eq(&self, o: &SetElem) -> bool {
+        let st = |e: &SetElem| {
+            e.stmts
+                .iter()
+                .filter(|s| !matches!(s, Stmt::Counter))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        self.key == o.key
+            && self.data == o.data
+            && self.timeout == o.timeout
+            && self.expires == o.expires
+            && self.comment == o.comment
+            && st(self) == st(o)
+    }
 }
 
 impl SetElem {
@@ -744,7 +765,7 @@ impl SetElem {
             timeout: None,
             expires: None,
             comment: None,
-            counter: false,
+            stmts: Vec::new(),
         }
     }
 }

@@ -417,9 +417,53 @@ pub enum CData {
 pub struct DynElem {
     /// Expiry time (ns).
     pub expires: u64,
-    /// Data index.
-    pub data: u32,
+    /// Map data written by `add @m { key : value }` (None for sets).
+    pub value: Option<u128>,
+    /// Its stateful expressions ([`Program::elem_exprs`] index, [`NO_EXPRS`] for none),
+    /// cloned from the creating rule (`nft_dynset_new`).
+    pub exprs: u32,
+    /// State of those expressions.
+    pub state: ElemState,
 }
+
+/// No element expressions.
+pub const NO_EXPRS: u32 = u32::MAX;
+
+/// A stateful expression of a set element (`NFT_SET_EXT_EXPRESSIONS`).
+#[derive(Clone, Copy, Debug)]
+pub enum ElemExpr {
+    /// `counter`.
+    Counter,
+    /// `limit rate ...` (its own token bucket per element).
+    Limit(LimitSpec),
+    /// `quota ...` (its own budget per element).
+    Quota(QuotaSpec),
+}
+
+/// The stateful expressions of a set element: at most `NFT_SET_EXPR_MAX` (2), evaluated in
+/// order on every lookup or update that finds the element (`nft_set_elem_update_expr`).
+#[derive(Clone, Copy, Debug)]
+pub struct ElemExprs {
+    /// Number used.
+    pub n: u8,
+    /// Expressions.
+    pub e: [ElemExpr; 2],
+}
+
+/// State of one element expression: counter packets/bytes, limit tokens/last refill, quota
+/// bytes used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ElemSlot {
+    /// Packets, tokens or bytes used.
+    pub a: u64,
+    /// Bytes or time of the last refill (ns).
+    pub b: u64,
+    /// Initialised (limits start with a full bucket when first evaluated).
+    pub init: bool,
+}
+
+/// State of an element's expressions.
+pub type ElemState = [ElemSlot; 2];
 
 /// Elements added by the data path.
 #[derive(Clone, Debug, Default)]
@@ -448,6 +492,16 @@ pub struct CSet {
     pub timeout_ms: Option<u64>,
     /// Maximum size (0 = unlimited).
     pub max_size: u64,
+    /// Stateful expressions per static element (by element index; empty when no element has
+    /// any).
+    pub elem_exprs: Vec<u32>,
+    /// Index of this set's static element state in the rule state (sets with stateful
+    /// static elements only).
+    pub stateful: Option<u32>,
+    /// Expressions the set declares for its elements (`set s { ...; counter; }`), used for
+    /// elements added by rules without statements of their own (`nft_dynset_init` clones
+    /// the set's expressions); [`NO_EXPRS`] for none.
+    pub default_exprs: u32,
 }
 
 impl CSet {
@@ -606,6 +660,10 @@ pub struct UpdateSpec {
     pub key: u32,
     /// Timeout.
     pub timeout_ms: Option<u64>,
+    /// Map data written with a new element (`add @m { key : value }`).
+    pub data: Option<VSrc>,
+    /// Expressions of new elements ([`Program::elem_exprs`] index or [`NO_EXPRS`]).
+    pub exprs: u32,
 }
 
 /// The compiled program.
@@ -633,6 +691,10 @@ pub struct Program {
     pub nats: Vec<NatSpec>,
     /// Set updates.
     pub updates: Vec<UpdateSpec>,
+    /// Stateful expressions of set elements (static and dynamic).
+    pub elem_exprs: Vec<ElemExprs>,
+    /// Number of sets with stateful static elements.
+    pub n_stateful_sets: u32,
     /// Counter statement slots.
     pub n_counters: usize,
     /// Initial values of named counters.
@@ -934,6 +996,9 @@ impl Program {
             dynamic: None,
             timeout_ms: None,
             max_size: 0,
+            elem_exprs: Vec::new(),
+            stateful: None,
+            default_exprs: NO_EXPRS,
         };
         let mut interval = false;
         for el in elems {
@@ -1027,6 +1092,53 @@ impl Program {
         }
         self.sets.push(s);
         Ok(self.sets.len() as u32 - 1)
+    }
+
+    /// Compiles the stateful statements of a set element or set update (normalised: counter,
+    /// limit, quota; at most two) into [`Program::elem_exprs`]; [`NO_EXPRS`] when empty.
+    pub fn elem_exprs_of(&mut self, stmts: &[Stmt]) -> R<u32> {
+        if stmts.is_empty() {
+            return Ok(NO_EXPRS);
+        }
+        if stmts.len() > 2 {
+            return Err("at most 2 statements per set element".into());
+        }
+        let mut e = [ElemExpr::Counter; 2];
+        for (i, s) in stmts.iter().enumerate() {
+            e[i] = match s {
+                Stmt::Counter => ElemExpr::Counter,
+                Stmt::Limit(l) => ElemExpr::Limit(Self::limit_spec(l)),
+                Stmt::Quota(q) => ElemExpr::Quota(QuotaSpec {
+                    bytes: q.bytes,
+                    invert: q.over,
+                    used: q.used,
+                }),
+                other => return Err(format!("statement must be stateful: {other}")),
+            };
+        }
+        self.elem_exprs.push(ElemExprs {
+            n: stmts.len() as u8,
+            e,
+        });
+        Ok(self.elem_exprs.len() as u32 - 1)
+    }
+
+    /// Records the stateful statements of a set's static elements (`elems` in the order
+    /// given to [`Program::build_set`]).
+    pub fn set_static_exprs(&mut self, set: u32, elems: &[SetElem]) -> R<()> {
+        if elems.iter().all(|e| e.stmts.is_empty()) {
+            return Ok(());
+        }
+        let mut v = Vec::with_capacity(elems.len());
+        for e in elems {
+            v.push(self.elem_exprs_of(&e.stmts)?);
+        }
+        let slot = self.n_stateful_sets;
+        self.n_stateful_sets += 1;
+        let s = &mut self.sets[set as usize];
+        s.elem_exprs = v;
+        s.stateful = Some(slot);
+        Ok(())
     }
 
     /// Limit spec from a statement (kernel `nft_limit_init`).

@@ -589,7 +589,12 @@ impl Jp {
                 el.expires = Some(u(t)? * 1000);
             }
             el.comment = os(e, "comment");
-            el.counter = e.contains_key("counter");
+            // element statements (nft -j prints them as keys of the element object)
+            for k in ["limit", "quota", "counter"] {
+                if let Some(v) = e.get(k) {
+                    el.stmts.push(self.stmt(&serde_json::json!({ k: v }))?);
+                }
+            }
             return Ok(el);
         }
         Ok(SetElem::plain(self.expr(x)?))

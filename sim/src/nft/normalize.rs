@@ -500,7 +500,11 @@ impl Normalizer<'_> {
                     let k = self.constant(tys, el.key, true)?;
                     match k {
                         Expr::Set(inner) => out.extend(inner),
-                        k => out.push(SetElem { key: k, ..el }),
+                        k => out.push(SetElem {
+                            key: k,
+                            stmts: elem_stmts(el.stmts)?,
+                            ..el
+                        }),
                     }
                 }
                 sort_elems(&mut out);
@@ -806,7 +810,7 @@ impl Normalizer<'_> {
                             timeout: el.timeout,
                             expires: el.expires,
                             comment: el.comment,
-                            counter: el.counter,
+                            stmts: elem_stmts(el.stmts)?,
                         }),
                     }
                 }
@@ -919,6 +923,7 @@ impl Normalizer<'_> {
                     None
                 }
             };
+            let stmts = elem_stmts(el.stmts)?;
             let mut push = |k: Expr| -> R<()> {
                 if !interval && has_interval(&k) {
                     return Err(format!(
@@ -932,7 +937,7 @@ impl Normalizer<'_> {
                     timeout: el.timeout,
                     expires: el.expires,
                     comment: el.comment.clone(),
-                    counter: el.counter,
+                    stmts: stmts.clone(),
                 });
                 Ok(())
             };
@@ -1350,10 +1355,10 @@ impl Normalizer<'_> {
                     )?),
                     None => None,
                 };
-                let mut inner = Vec::new();
-                for s in stmts {
-                    self.stmt(s, ctx, &mut inner)?;
+                if op == SetOp::Delete && !stmts.is_empty() {
+                    return Err("delete from a set takes no statements".into());
                 }
+                let inner = elem_stmts(stmts)?;
                 out.push(Stmt::SetUpdate {
                     op,
                     set,
@@ -1556,6 +1561,33 @@ impl Normalizer<'_> {
         out.push(Stmt::Reject(r));
         Ok(())
     }
+}
+
+/// Statements of a set element or a set update (`add @s { ip saddr limit rate 10/second }`):
+/// stateful ones only (`nft`: "statement must be stateful"), at most `NFT_SET_EXPR_MAX` (2)
+/// of them (kernel `nft_dynset_init`: `-E2BIG`), packet limits with their default burst.
+fn elem_stmts(v: Vec<Stmt>) -> R<Vec<Stmt>> {
+    if v.len() > 2 {
+        return Err(
+            "Could not process rule: Argument list too long (at most 2 statements per set element)"
+                .into(),
+        );
+    }
+    v.into_iter()
+        .map(|s| match s {
+            Stmt::Counter | Stmt::Quota(_) => Ok(s),
+            Stmt::Limit(mut l) => {
+                if l.rate == 0 {
+                    return Err("limit rate must be greater than zero".into());
+                }
+                if l.unit == LimitUnit::Packets && l.burst == 0 {
+                    l.burst = 5;
+                }
+                Ok(Stmt::Limit(l))
+            }
+            other => Err(format!("statement must be stateful: {other}")),
+        })
+        .collect()
 }
 
 /// A range as nft prints it: an address range that is exactly a prefix becomes the prefix.

@@ -29,6 +29,10 @@ pub struct ParseCtx {
     bindings: Vec<PendingBinding>,
     /// Number of chain bindings named so far (`__chain1`, `__chain2`, ...).
     binding_seq: u32,
+    /// Sets declared implicitly by `meter` statements, emitted with the bindings.
+    meters: Vec<(SetDecl, Span)>,
+    /// Whether a chain binding's rules are being parsed.
+    in_binding: bool,
 }
 
 /// A chain binding waiting to be emitted: name, rules with their spans, span of the `jump`.
@@ -44,6 +48,8 @@ impl Default for ParseCtx {
             allow_includes: true,
             bindings: Vec::new(),
             binding_seq: 0,
+            meters: Vec::new(),
+            in_binding: false,
         }
     }
 }
@@ -1595,7 +1601,10 @@ impl<'c> Parser<'c> {
                 self.bump();
                 self.set_update(&w)
             }
-            "meter" => Err(self.unsupported(sp, "meter statement")),
+            "meter" => {
+                self.bump();
+                self.meter_stmt(sp)
+            }
             "dup" | "fwd" | "tproxy" | "synproxy" | "xt" | "last" | "set" | "reset" | "osf"
             | "secmark" => Err(self.unsupported(sp, &format!("{w} statement"))),
             "ct" if matches!(self.peek_at(1), Tok::Word(x) if x == "helper" || x == "timeout" || x == "expectation")
@@ -1621,6 +1630,14 @@ impl<'c> Parser<'c> {
     /// that of a jump (or goto) to a regular chain (`nft_immediate_eval` sets the verdict with
     /// the bound chain, `nft_do_chain` follows it like any other).
     fn binding_block(&mut self, sp: Span) -> PResult<String> {
+        if self.ctx.in_binding {
+            // the kernel refuses a binding inside a bound chain (nft 1.0.6 against 6.x:
+            // "Could not process rule: Operation not supported")
+            return Err(self.invalid(
+                sp,
+                "Could not process rule: Operation not supported (chain bindings cannot be nested)",
+            ));
+        }
         self.expect(&Tok::LBrace, "`{`")?;
         self.ctx.binding_seq += 1;
         let name = format!("__chain{}", self.ctx.binding_seq);
@@ -1628,13 +1645,14 @@ impl<'c> Parser<'c> {
         let slot = self.ctx.bindings.len();
         self.ctx.bindings.push((name.clone(), Vec::new(), sp));
         let mut rules = Vec::new();
-        loop {
+        self.ctx.in_binding = true;
+        let r = (|| loop {
             self.skip_sep();
             let isp = self.span();
             match self.peek() {
                 Tok::RBrace => {
                     self.bump();
-                    break;
+                    return Ok(());
                 }
                 Tok::Eof => return Err(self.unexpected("`}`")),
                 _ => {
@@ -1642,13 +1660,26 @@ impl<'c> Parser<'c> {
                     rules.push((rule, isp));
                 }
             }
-        }
+        })();
+        self.ctx.in_binding = false;
+        r?;
         self.ctx.bindings[slot].1 = rules;
         Ok(name)
     }
 
     /// Emits the chains of the chain bindings parsed since the last call into `table`.
     fn emit_bindings(&mut self, family: Family, table: &str) {
+        for (decl, sp) in std::mem::take(&mut self.ctx.meters) {
+            self.push(
+                Cmd::AddSet {
+                    family,
+                    table: table.to_string(),
+                    decl,
+                    create: false,
+                },
+                sp,
+            );
+        }
         let pending = std::mem::take(&mut self.ctx.bindings);
         for (name, rules, sp) in pending {
             self.push(
@@ -2007,6 +2038,66 @@ impl<'c> Parser<'c> {
             set,
             key,
             data,
+            timeout,
+            stmts,
+        })
+    }
+
+    /// `meter NAME [size N] { KEY [timeout T] STMTS }`: nft declares a dynamic set NAME typed
+    /// like KEY (`stmt_evaluate_meter`) and updates it (`netlink_gen_meter_stmt`: op `update`
+    /// when the key has a timeout, else `add`).
+    fn meter_stmt(&mut self, sp: Span) -> PResult<Stmt> {
+        let name = self.name("a meter name")?;
+        let mut size = None;
+        if self.eat_word("size") {
+            size = Some(self.number("a size")?);
+        }
+        self.expect(&Tok::LBrace, "`{`")?;
+        self.skip_nl();
+        let key = self.value_expr()?;
+        let mut timeout = None;
+        let mut stmts = Vec::new();
+        loop {
+            self.skip_nl();
+            if self.eat_word("timeout") {
+                timeout = Some(self.time()?);
+            } else if self.is_word("counter") || self.is_word("limit") || self.is_word("quota") {
+                stmts.push(self.stmt()?);
+            } else {
+                break;
+            }
+        }
+        self.expect(&Tok::RBrace, "`}`")?;
+        if stmts.is_empty() {
+            return Err(self.err(self.prev_span(), "a meter needs a statement"));
+        }
+        let mut flags = vec!["dynamic".to_string()];
+        if timeout.is_some() {
+            flags.push("timeout".into());
+        }
+        let parts = match &key {
+            Expr::Concat(p) => p.clone(),
+            e => vec![e.clone()],
+        };
+        self.ctx.meters.push((
+            SetDecl {
+                name: name.clone(),
+                typeof_key: Some(parts),
+                flags,
+                size,
+                ..Default::default()
+            },
+            sp,
+        ));
+        Ok(Stmt::SetUpdate {
+            op: if timeout.is_some() {
+                SetOp::Update
+            } else {
+                SetOp::Add
+            },
+            set: name,
+            key,
+            data: None,
             timeout,
             stmts,
         })
@@ -2683,13 +2774,13 @@ impl<'c> Parser<'c> {
                 el.comment = Some(self.string("a comment")?);
             } else if self.eat_word("limit") {
                 self.expect_word("rate")?;
-                self.limit_args()?;
+                el.stmts.push(Stmt::Limit(self.limit_args()?));
             } else if self.is_word("quota") && matches!(self.peek_at(1), Tok::Num(_) | Tok::Word(_))
             {
                 self.bump();
-                self.quota_args()?;
+                el.stmts.push(Stmt::Quota(self.quota_args()?));
             } else if self.eat_word("counter") {
-                el.counter = true;
+                el.stmts.push(Stmt::Counter);
                 if self.eat_word("packets") {
                     self.number("packets")?;
                     self.expect_word("bytes")?;

@@ -929,18 +929,26 @@ impl Compiler {
                 key,
                 timeout,
                 stmts,
-                ..
+                data,
             } => {
-                if !stmts.is_empty() {
-                    return Err("unsupported: statements on set update elements".into());
-                }
                 let k = self.prog.key_of(key, sc)?;
                 let sid = self.set_ref(sc, &Expr::SetRef(set.clone()), None)?;
+                let exprs = if stmts.is_empty() {
+                    self.prog.sets[sid as usize].default_exprs
+                } else {
+                    self.prog.elem_exprs_of(stmts)?
+                };
+                let data = match data {
+                    Some(d) => Some(self.vsrc(sc, d)?),
+                    None => None,
+                };
                 self.prog.updates.push(UpdateSpec {
                     op: *op,
                     set: sid,
                     key: k,
                     timeout_ms: *timeout,
+                    data,
+                    exprs,
                 });
                 ops.push(Op::SetUpdate(self.prog.updates.len() as u32 - 1));
             }
@@ -1096,9 +1104,35 @@ fn compile_model(
                     .prog
                     .build_set(d.key.len(), bits, &d.elements, &mut f, dynamic);
                 let id = r.map_err(|m| mk_err(sm, *sp, m))?;
+                c.prog
+                    .set_static_exprs(id, &d.elements)
+                    .map_err(|m| mk_err(sm, *sp, m))?;
+                if let Some(st) = d
+                    .stmts
+                    .iter()
+                    .find(|s| matches!(s.as_str(), "limit" | "quota" | "ct"))
+                    && (dynamic || !d.elements.is_empty())
+                {
+                    return Err(mk_err(
+                        sm,
+                        *sp,
+                        format!(
+                            "unsupported: `{st}` declared for every element of set '{}'",
+                            d.name
+                        ),
+                    ));
+                }
+                let default_exprs = if d.counter {
+                    c.prog
+                        .elem_exprs_of(&[Stmt::Counter])
+                        .map_err(|m| mk_err(sm, *sp, m))?
+                } else {
+                    NO_EXPRS
+                };
                 let s = &mut c.prog.sets[id as usize];
                 s.timeout_ms = d.timeout;
                 s.max_size = d.size.unwrap_or(0);
+                s.default_exprs = default_exprs;
                 set_ids.push((d.name.clone(), id));
                 sets.push(SetInfo {
                     id: id as usize,
