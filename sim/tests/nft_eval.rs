@@ -999,3 +999,43 @@ fn th_reads_any_transport_header() {
     r.simple(P::v4("1.1.1.1", "2.2.2.2").icmp(8, 0), ct(NEW));
     assert_eq!(r.count("fwd", 0).0, 1);
 }
+
+/// arp tables load (their hooks see only ARP packets, never the IP traffic the simulator
+/// forwards); bridge tables load when they have no base chains.
+#[test]
+fn arp_and_bridge_tables() {
+    let rs = Ruleset::from_str(
+        "table arp a {
+            set s { type inet_service; }
+            chain in { type filter hook input priority filter; policy drop; meta mark 1 counter }
+            chain out { type filter hook output priority 0; policy accept; }
+        }
+        table bridge b { set t { type ipv4_addr; } chain helper { counter } }
+        table ip f { chain fwd { type filter hook input priority 0; counter } }",
+        "arp.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rs.summary().tables, 3);
+    // only the ip chain runs for IPv4 input
+    let ids = rs.base_chains(Hook::Input, 4);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(rs.chains()[ids[0] as usize].family, Family::Ip);
+    for (bad, want) in [
+        (
+            "table bridge b { chain c { type filter hook forward priority 0; } }",
+            "bad.nft:1:18: Error: unsupported: base chains of family bridge",
+        ),
+        (
+            "table arp a { chain c { type filter hook forward priority 0; } }",
+            "hook forward is not valid in the arp family",
+        ),
+        (
+            "table arp a { chain c { type nat hook input priority 0; } }",
+            "chain type nat is not valid in arp",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}

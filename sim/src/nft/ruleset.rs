@@ -387,12 +387,24 @@ impl Ruleset {
 fn validate_base(sm: &SourceMap, fam: Family, b: &BaseSpec, sp: Span) -> Result<(), NftError> {
     let bad = |m: String| Err(sm.error(ErrorKind::Invalid, sp, m));
     match fam {
-        Family::Arp | Family::Bridge => {
+        Family::Bridge => {
+            // Bridge hooks see frames crossing a bridge, routed ones included (a LAN port's
+            // frame to the router passes bridge prerouting and input first); the simulator
+            // has no bridge layer. Tables without base chains never run and load fine.
             return Err(sm.error(
                 ErrorKind::Unsupported,
                 sp,
-                format!("unsupported: family {fam}"),
+                "unsupported: base chains of family bridge (the bridge layer is not simulated)",
             ));
+        }
+        Family::Arp => {
+            // nft's arp family: filter chains on input and output (NF_ARP_IN/NF_ARP_OUT).
+            if !matches!(b.hook, Hook::Input | Hook::Output) {
+                return bad(format!("hook {} is not valid in the arp family", b.hook));
+            }
+            if b.ctype != ChainType::Filter {
+                return bad(format!("chain type {} is not valid in arp", b.ctype.name()));
+            }
         }
         Family::Netdev => {
             if !matches!(b.hook, Hook::Ingress | Hook::Egress) {
@@ -453,13 +465,6 @@ fn normalize_model(
     devices: &mut DeviceTable,
 ) -> Result<(), NftError> {
     for t in &mut model.tables {
-        if matches!(t.family, Family::Arp | Family::Bridge) {
-            return Err(sm.error(
-                ErrorKind::Unsupported,
-                t.span,
-                format!("unsupported: family {}", t.family),
-            ));
-        }
         for c in &t.chains {
             if let Some(b) = &c.base {
                 validate_base(sm, t.family, b, c.span)?;
