@@ -1039,3 +1039,114 @@ fn arp_and_bridge_tables() {
         assert!(e.to_string().contains(want), "{e}");
     }
 }
+
+/// `queue`: no userspace listener in the simulation, so the packet is dropped as the kernel
+/// drops it (`nf_queue` → `-ESRCH`), unless `bypass` lets the hook continue (the base chain
+/// accepts); the number may come from an expression.
+#[test]
+fn queue_verdicts() {
+    let mut r = Run::new(
+        "table inet f { chain fwd { type filter hook forward priority 0; policy drop;
+            tcp dport 22 queue flags bypass to 3
+            tcp dport 80 queue to symhash mod 2 offset 7
+            tcp dport 81 queue to tcp sport map { 1 : 9 }
+            queue num 4-5 fanout
+        } }",
+    );
+    let t = |d| P::v4("1.1.1.1", "2.2.2.2").tcp(1, d, tcp_flags::SYN);
+    assert_eq!(r.simple(t(22), ct(NEW)), Verdict::Accept);
+    assert!(matches!(r.simple(t(80), ct(NEW)), Verdict::Queue(7 | 8)));
+    assert_eq!(r.simple(t(81), ct(NEW)), Verdict::Queue(9));
+    assert_eq!(r.simple(t(82), ct(NEW)), Verdict::Queue(4));
+    assert_eq!(r.count("fwd", 0).0, 1);
+    for (bad, want) in [
+        ("queue num symhash mod 2", "expecting a queue number"),
+        ("queue to symhash mod 2 offset 65535", "exceeds 65535"),
+        ("queue flags fanout to symhash mod 2", "fanout"),
+        ("queue to oif", "queue number must be"),
+        ("queue num 65536", "could not parse \"65536\" as integer"),
+    ] {
+        let text = format!("table ip t {{ chain c {{ {bad} }} }}");
+        let e = Ruleset::from_str(&text, "q.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{bad}: {e}");
+    }
+}
+
+/// `ct timeout` objects and `ct timeout set` (the host attaches the policy), and secmark
+/// statements (no effect on anything simulated; reading secmarks is rejected).
+#[test]
+fn ct_timeout_objects_and_secmark_statements() {
+    #[derive(Default)]
+    struct Rec(Vec<u32>);
+    impl Host for Rec {
+        fn ct_timeout(&mut self, obj: u32, _ctx: &mut PktCtx) {
+            self.0.push(obj);
+        }
+    }
+    let mut r = Run::new(
+        "table inet f {
+            ct timeout agg { protocol tcp; l3proto ip; policy = { established : 2m3s, close : 12s } }
+            ct timeout dns { protocol udp; policy = { replied : 5, unreplied : 3 } }
+            secmark ssh { \"system_u:object_r:ssh_server_packet_t:s0\" }
+            chain pre { type filter hook prerouting priority 0;
+                tcp dport 22 ct timeout set \"agg\"
+                ct timeout set udp dport map { 53 : \"dns\" }
+                tcp dport 22 ct state new meta secmark set \"ssh\"
+                ct state new ct secmark set meta secmark
+                ct state established meta secmark set ct secmark counter
+            }
+        }",
+    );
+    let o = &r.rs.objects()[0];
+    assert_eq!(o.kind, "ct timeout");
+    let t = o.ct_timeout.as_ref().unwrap();
+    assert_eq!(t.protocol, 6);
+    assert_eq!(t.l3proto, Some(Family::Ip));
+    assert_eq!(
+        t.policy,
+        vec![("close".to_string(), 12), ("established".to_string(), 123)]
+    );
+    let mut h = Rec::default();
+    let mut c = r.ctx(
+        P::v4("1.1.1.1", "2.2.2.2").tcp(1, 22, tcp_flags::SYN),
+        Hook::Prerouting,
+        Some("lan0"),
+        None,
+        ct(NEW),
+        0,
+    );
+    assert_eq!(r.hook(&mut h, &mut c), Verdict::Accept);
+    let mut c = r.ctx(
+        P::v4("1.1.1.1", "2.2.2.2").udp(1, 53),
+        Hook::Prerouting,
+        Some("lan0"),
+        None,
+        ct(EST),
+        0,
+    );
+    r.hook(&mut h, &mut c);
+    assert_eq!(h.0, vec![0, 1]);
+    assert_eq!(r.count("pre", 2).0, 1, "secmark set: implicit counter");
+    assert_eq!(r.count("pre", 4).0, 1);
+    for (bad, want) in [
+        (
+            "table ip t { ct timeout x { protocol udp; policy = { syn_sent : 1 } } }",
+            "unknown state syn_sent",
+        ),
+        (
+            "table ip t { chain c { ct timeout set \"nope\" } }",
+            "ct timeout 'nope' does not exist",
+        ),
+        (
+            "table ip t { chain c { meta secmark 1 accept } }",
+            "bad.nft:1:24: Error: unsupported: meta secmark",
+        ),
+        (
+            "table ip t { chain c { meta secmark set 1 } }",
+            "secmark '1' does not exist",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}

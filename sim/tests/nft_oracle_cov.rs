@@ -172,3 +172,72 @@ fn set_element_statements_match_kernel() {
         agree(&format!("element statements + {pcap}"), rs, pcap);
     }
 }
+
+/// `queue` without a listener: dropped, or with `bypass` accepted by the base chain (the next
+/// base chain still sees the packet); queue numbers from a hash. The host kernel lacks
+/// `nft_queue` (`CONFIG_NFT_QUEUE` unset), so this runs in the Debian 6.1 VM of
+/// `kernel::vm` (skipped when it cannot be built). The `ct mark` rule makes the kernel
+/// track connections (and so reassemble fragments, as offsim always does): without any
+/// conntrack user in the ruleset the kernel's netns has no conntrack hooks and forwards
+/// fragments one by one.
+#[test]
+fn queue_without_listener_matches_kernel_in_vm() {
+    let rs = "table inet filter {
+	chain fwd1 {
+		type filter hook forward priority 0; policy accept;
+		ct mark 0x1 counter
+		tcp dport 22 counter queue flags bypass to 3
+		tcp dport 80 counter queue to symhash mod 2
+		udp dport 53 counter queue num 4-5 fanout
+		counter
+	}
+	chain fwd2 {
+		type filter hook forward priority 10; policy accept;
+		counter
+	}
+}
+";
+    let jobs: Vec<kernel::OracleJob> = ["demo.pcap", "edge.pcap"]
+        .iter()
+        .map(|p| kernel::OracleJob::new(rs, &data(p), "lan0", "wan0", kernel::Sides::Single))
+        .collect();
+    let run = match kernel::vm::run_jobs(&jobs) {
+        Ok(r) => r,
+        Err(kernel::vm::VmError::Unavailable(why)) => {
+            eprintln!("SKIP queue oracle VM: {why}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    for (job, k) in jobs.iter().zip(&run.results) {
+        let o = kernel::offsim_counters(job, KernelFlavour::New);
+        let strip = |v: &[kernel::RuleCount]| -> Vec<(String, usize, u64, u64)> {
+            v.iter()
+                .map(|r| (r.chain.clone(), r.index, r.packets, r.bytes))
+                .collect()
+        };
+        assert_eq!(
+            strip(&k.rules),
+            strip(&o.rules),
+            "{}: rules",
+            job.pcap.display()
+        );
+        let mut kp = k.policies.clone();
+        let mut op = o.policies.clone();
+        kp.sort();
+        op.sort();
+        assert_eq!(kp, op, "{}: policies", job.pcap.display());
+        eprintln!(
+            "queue + {} (kernel {}): {:?}",
+            job.pcap.display(),
+            k.kernel,
+            strip(&k.rules)
+        );
+    }
+}
+
+#[test]
+#[ignore = "entry point of the flowtable VM"]
+fn offsim_vm_job() {
+    kernel::vm::guest_main();
+}

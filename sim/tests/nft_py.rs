@@ -272,6 +272,7 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
                             if rule.contains('@')
                                 || rule.contains(" name ")
                                 || rule.contains("helper set")
+                                || rule.contains("timeout set")
                             {
                                 t.json_skipped += 1;
                             } else {

@@ -978,6 +978,8 @@ pub enum Stmt {
     },
     /// `ct helper set NAME`.
     CtHelperSet(Expr),
+    /// `ct timeout set NAME`.
+    CtTimeoutSet(Expr),
     /// A statement that is recognised but not implemented (rejected at compile time).
     Unsupported(String),
 }
@@ -1104,7 +1106,16 @@ pub enum ObjDecl {
         /// L3 protocol (None = family default).
         l3proto: Option<Family>,
     },
-    /// Another object kind (ct timeout, ct expectation, secmark, synproxy); kept by name.
+    /// `ct timeout NAME { protocol tcp; l3proto ip; policy = { established : 2m, ... } }`.
+    CtTimeout {
+        /// L4 protocol number.
+        protocol: u8,
+        /// L3 protocol (None = family default).
+        l3proto: Option<Family>,
+        /// Timeouts per conntrack state name, in seconds, sorted by name.
+        policy: Vec<(String, u32)>,
+    },
+    /// Another object kind (ct expectation, secmark, synproxy); kept by name.
     Other(String),
 }
 

@@ -273,6 +273,8 @@ pub enum ObjMapKind {
     Limit,
     /// ct helper
     CtHelper,
+    /// ct timeout
+    CtTimeout,
 }
 
 /// One compiled operation.
@@ -372,8 +374,18 @@ pub enum Op {
     Nat(u32),
     /// ct helper object.
     CtHelper(u32),
+    /// ct timeout object.
+    CtTimeout(u32),
     /// Set update spec index.
     SetUpdate(u32),
+    /// `queue`: the packet leaves for a userspace queue; the simulation has no listener, so
+    /// it is dropped, or with `bypass` the base chain accepts it (`nf_queue`: `-ESRCH`).
+    Queue {
+        /// Queue number.
+        num: VSrc,
+        /// `bypass`.
+        bypass: bool,
+    },
 }
 
 /// Set backend, for the cost model.

@@ -334,6 +334,7 @@ impl Display for Stmt {
                 Ok(())
             }
             Stmt::CtHelperSet(e) => write!(f, "ct helper set {e}"),
+            Stmt::CtTimeoutSet(e) => write!(f, "ct timeout set {e}"),
             Stmt::Unsupported(s) => f.write_str(s),
         }
     }

@@ -189,6 +189,13 @@ pub trait Host {
     }
     /// `ct helper set`: attach helper object `obj` (see [`super::Ruleset::object_name`]).
     fn ct_helper(&mut self, _obj: u32, _ctx: &mut PktCtx) {}
+    /// `ct timeout set`: attach the timeout policy of object `obj` (see
+    /// [`super::ObjectInfo::ct_timeout`]) to the packet's connection. The kernel
+    /// (`nft_ct_timeout_obj_eval`) does so only for a connection that is not confirmed yet
+    /// (its first packet, after conntrack at -200) and of the object's L4 protocol, and sets
+    /// the connection's timeout to the policy's initial value; later packets are timed by the
+    /// policy. The default does nothing.
+    fn ct_timeout(&mut self, _obj: u32, _ctx: &mut PktCtx) {}
 }
 
 /// A host that does nothing (no flow offload, NAT accepts, no routes).
@@ -984,6 +991,10 @@ fn exec(
                     host.ct_helper(o, ctx);
                     Flow::Next
                 }
+                ObjMapKind::CtTimeout => {
+                    host.ct_timeout(o, ctx);
+                    Flow::Next
+                }
             }
         }
         Op::Limit(slot) => {
@@ -1106,7 +1117,26 @@ fn exec(
             host.ct_helper(*obj, ctx);
             Flow::Next
         }
+        Op::CtTimeout(obj) => {
+            cost.stmts += 1;
+            host.ct_timeout(*obj, ctx);
+            Flow::Next
+        }
         Op::SetUpdate(i) => set_update(p, st, &p.updates[*i as usize], ctx, host, cost),
+        Op::Queue { num, bypass } => {
+            // nft_queue_eval / nft_queue_sreg_eval: NF_QUEUE_NR(num), with the bypass flag;
+            // nf_hook_slow → nf_queue: no queue handler or no bound instance is -ESRCH, which
+            // drops the packet, or with bypass continues with the next hook entry. offsim
+            // has no userspace listener.
+            let Some(n) = vsrc(p, st, num, ctx, host, cost) else {
+                return Flow::Break;
+            };
+            if *bypass {
+                Flow::Verdict(CVerdict::Accept)
+            } else {
+                Flow::Verdict(CVerdict::Queue(n as u16))
+            }
+        }
     }
 }
 

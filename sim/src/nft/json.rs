@@ -457,6 +457,29 @@ impl Jp {
                             .and_then(|x| x.as_str())
                             .and_then(Family::from_name),
                     },
+                    "ct timeout" => {
+                        let p = s(m, "protocol")?;
+                        let protocol = super::types::lookup(super::types::PROTOCOLS, p)
+                            .or_else(|| parse_uint(p))
+                            .filter(|v| *v <= 255)
+                            .ok_or_else(|| format!("invalid protocol {p}"))?
+                            as u8;
+                        let mut policy = Vec::new();
+                        if let Some(J::Object(pm)) = m.get("policy") {
+                            for (k, v) in pm {
+                                policy.push((k.clone(), u(v)? as u32));
+                            }
+                        }
+                        policy.sort();
+                        ObjDecl::CtTimeout {
+                            protocol,
+                            l3proto: m
+                                .get("l3proto")
+                                .and_then(|x| x.as_str())
+                                .and_then(Family::from_name),
+                            policy,
+                        }
+                    }
                     other => ObjDecl::Other(other.to_string()),
                 };
                 out.push((
@@ -1007,6 +1030,18 @@ impl Jp {
                     stmts,
                 }
             }
+            // `meta secmark set "NAME"` (objref statement)
+            "secmark" => Stmt::Mangle {
+                key: Expr::Meta(MetaKey::Secmark),
+                value: match val {
+                    J::String(n) => Expr::Sym(n.clone(), true),
+                    other => self.expr(other)?,
+                },
+            },
+            "ct timeout" => Stmt::CtTimeoutSet(match val {
+                J::String(n) => Expr::Sym(n.clone(), true),
+                other => self.expr(other)?,
+            }),
             "ct helper" => Stmt::CtHelperSet(match val {
                 J::String(n) => Expr::Sym(n.clone(), true),
                 other => self.expr(other)?,

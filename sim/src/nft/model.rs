@@ -539,6 +539,7 @@ pub fn obj_kind(o: &ObjDecl) -> &str {
         ObjDecl::Quota(_) => "quota",
         ObjDecl::Limit(_) => "limit",
         ObjDecl::CtHelper { .. } => "ct helper",
+        ObjDecl::CtTimeout { .. } => "ct timeout",
         ObjDecl::Other(s) => s,
     }
 }

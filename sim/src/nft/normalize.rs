@@ -1176,6 +1176,9 @@ impl Normalizer<'_> {
             Stmt::CtHelperSet(e) => {
                 out.push(Stmt::CtHelperSet(self.obj_ref("ct helper", e, ctx)?))
             }
+            Stmt::CtTimeoutSet(e) => {
+                out.push(Stmt::CtTimeoutSet(self.obj_ref("ct timeout", e, ctx)?))
+            }
             Stmt::Limit(mut l) => {
                 if l.rate == 0 {
                     return Err("limit rate must be greater than zero".into());
@@ -1285,6 +1288,32 @@ impl Normalizer<'_> {
                     value,
                 });
             }
+            // SELinux security marks (`meta secmark set "obj"`, `ct secmark set meta secmark`,
+            // `meta secmark set ct secmark`): skb->secmark / ct->secmark are consulted only by
+            // the LSM, never by anything the simulation decides
+            Stmt::Mangle {
+                key: key @ (Expr::Meta(MetaKey::Secmark) | Expr::Ct(CtKey::Secmark, None)),
+                value,
+            } => {
+                let value = match (&key, value) {
+                    (Expr::Meta(_), Expr::Sym(s, _)) => {
+                        if !self.objects.iter().any(|(k, n)| k == "secmark" && *n == s) {
+                            return Err(format!(
+                                "No such file or directory; secmark '{s}' does not exist"
+                            ));
+                        }
+                        Expr::Value(Value::new(DType::Str, ifname_value(&s)))
+                    }
+                    (Expr::Meta(_), v @ Expr::Ct(CtKey::Secmark, None))
+                    | (Expr::Ct(..), v @ Expr::Meta(MetaKey::Secmark)) => v,
+                    (_, v) => {
+                        return Err(format!(
+                            "unsupported: {key} set {v} (only secmark objects and copies between meta and ct secmark)"
+                        ));
+                    }
+                };
+                out.push(Stmt::Mangle { key, value });
+            }
             Stmt::Mangle { key, value } => {
                 let key = self.lhs(key, ctx)?;
                 let (ty, _) = self.sel(&key, ctx)?;
@@ -1370,6 +1399,31 @@ impl Normalizer<'_> {
             }
             Stmt::Queue { num, flags } => {
                 let num = match num {
+                    Some(e) if is_selector(&e) => {
+                        // nft_queue_sreg: the number comes from a register (16 bits)
+                        let (modulus, offset) = match &e {
+                            Expr::Numgen {
+                                modulus, offset, ..
+                            }
+                            | Expr::Symhash { modulus, offset }
+                            | Expr::Jhash {
+                                modulus, offset, ..
+                            } => (*modulus as u64, *offset as u64),
+                            Expr::Map(..) => (1, 0),
+                            _ => {
+                                return Err(format!(
+                                    "queue number must be a number, a range, numgen, a hash or a map, not {e}"
+                                ));
+                            }
+                        };
+                        if modulus + offset > 65536 {
+                            return Err(format!("queue number {e} exceeds 65535"));
+                        }
+                        if flags.iter().any(|f| f == "fanout") {
+                            return Err("fanout is not valid with a queue number expression".into());
+                        }
+                        Some(self.value(DType::Integer(16), e, ctx)?)
+                    }
                     Some(e) => {
                         let v = self.value(DType::Integer(16), e, ctx)?;
                         if matches!(v, Expr::Value(Value { v: 0, .. })) {

@@ -816,8 +816,70 @@ impl<'c> Parser<'c> {
                     l3proto: l3,
                 }
             }
+            ("ct", "timeout") => {
+                if !braced {
+                    return Err(self.unexpected("`{`"));
+                }
+                let mut protocol = None;
+                let mut l3 = None;
+                let mut policy = Vec::new();
+                loop {
+                    self.skip_sep();
+                    if matches!(self.peek(), Tok::RBrace | Tok::Eof) {
+                        break;
+                    }
+                    if self.eat_word("protocol") {
+                        let psp = self.span();
+                        let p = self.name("a protocol")?;
+                        protocol = Some(
+                            super::types::lookup(super::types::PROTOCOLS, &p)
+                                .or_else(|| parse_uint(&p))
+                                .filter(|v| *v <= 255)
+                                .ok_or_else(|| self.invalid(psp, format!("invalid protocol {p}")))?
+                                as u8,
+                        );
+                    } else if self.eat_word("l3proto") {
+                        let f = self.name("a family")?;
+                        l3 = Some(Family::from_name(&f).ok_or_else(|| {
+                            self.invalid(self.prev_span(), format!("invalid l3proto {f}"))
+                        })?);
+                    } else if self.eat_word("policy") {
+                        self.expect(&Tok::Assign, "`=`")?;
+                        self.expect(&Tok::LBrace, "`{`")?;
+                        loop {
+                            self.skip_nl();
+                            if self.eat(&Tok::RBrace) {
+                                break;
+                            }
+                            let st = self.name("a conntrack state")?;
+                            self.expect(&Tok::Colon, "`:`")?;
+                            let ms = self.time()?;
+                            policy.push((st, (ms / 1000) as u32));
+                            self.skip_nl();
+                            if !self.eat(&Tok::Comma) {
+                                self.skip_nl();
+                                self.expect(&Tok::RBrace, "`,` or `}`")?;
+                                break;
+                            }
+                        }
+                    } else if self.eat_word("comment") {
+                        self.string("a comment")?;
+                    } else {
+                        return Err(self.unexpected("`protocol`, `l3proto`, `policy` or `}`"));
+                    }
+                }
+                let Some(protocol) = protocol else {
+                    return Err(self.invalid(kind_sp, "ct timeout needs a protocol"));
+                };
+                policy.sort();
+                ObjDecl::CtTimeout {
+                    protocol,
+                    l3proto: l3,
+                    policy,
+                }
+            }
             _ => {
-                // ct timeout / ct expectation / secmark / synproxy: skip the body.
+                // ct expectation / secmark / synproxy: skip the body.
                 if braced {
                     let mut depth = 1;
                     while depth > 0 {
@@ -1616,6 +1678,8 @@ impl<'c> Parser<'c> {
                 let e = self.value_expr()?;
                 if which == "helper" {
                     Ok(Stmt::CtHelperSet(e))
+                } else if which == "timeout" {
+                    Ok(Stmt::CtTimeoutSet(e))
                 } else {
                     Err(self.unsupported(sp, &format!("ct {which} set")))
                 }
@@ -1981,7 +2045,13 @@ impl<'c> Parser<'c> {
         let mut num = None;
         let mut flags = Vec::new();
         loop {
-            if self.eat_word("num") || self.eat_word("to") {
+            if self.eat_word("num") {
+                // nft: `queue num` takes a number or a range; expressions need `queue to`
+                if matches!(self.peek(), Tok::Word(w) if is_selector_word(w)) {
+                    return Err(self.unexpected("a queue number or range"));
+                }
+                num = Some(self.port_expr()?);
+            } else if self.eat_word("to") {
                 num = Some(self.port_expr()?);
             } else if self.eat_word("flags") {
                 loop {
@@ -2793,11 +2863,13 @@ impl<'c> Parser<'c> {
     }
 }
 
-/// Meta keys the evaluator implements.
+/// Meta keys the evaluator implements (`secmark` only in `set` statements, which do not
+/// change what the simulation decides; reading it is rejected at compile time).
 pub fn meta_supported(k: MetaKey) -> bool {
     matches!(
         k,
-        MetaKey::Length
+        MetaKey::Secmark
+            | MetaKey::Length
             | MetaKey::Protocol
             | MetaKey::Nfproto
             | MetaKey::L4proto
@@ -2814,11 +2886,12 @@ pub fn meta_supported(k: MetaKey) -> bool {
     )
 }
 
-/// ct keys the evaluator implements.
+/// ct keys the evaluator implements (`secmark` only in `set` statements, as for meta).
 pub fn ct_supported(k: CtKey) -> bool {
     matches!(
         k,
-        CtKey::State
+        CtKey::Secmark
+            | CtKey::State
             | CtKey::Status
             | CtKey::Direction
             | CtKey::Mark

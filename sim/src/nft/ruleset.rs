@@ -170,6 +170,44 @@ pub struct ObjectInfo {
     pub family: Family,
     /// ct helper type (`ftp`, ...), for helpers.
     pub helper: Option<String>,
+    /// The policy of a `ct timeout` object.
+    pub ct_timeout: Option<CtTimeoutInfo>,
+}
+
+/// A `ct timeout` object's policy (`nf_ct_timeout`): which connections it applies to and
+/// their timeouts per conntrack state. States not listed keep the default timeouts
+/// (`*_timeout_nlattr_to_obj` starts from them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtTimeoutInfo {
+    /// L4 protocol the object is for (`nft_ct_timeout_obj_eval` ignores other packets).
+    pub protocol: u8,
+    /// L3 protocol, when given.
+    pub l3proto: Option<Family>,
+    /// (state name as nft spells it, seconds), sorted by name: tcp `syn_sent`, `syn_recv`,
+    /// `established`, `fin_wait`, `close_wait`, `last_ack`, `time_wait`, `close`,
+    /// `syn_sent2`, `retrans`, `unack`; udp `unreplied`, `replied`; others `timeout`.
+    pub policy: Vec<(String, u32)>,
+}
+
+/// Conntrack state names a `ct timeout` policy may set for a protocol (nft `src/ct.c`).
+pub fn ct_timeout_states(protocol: u8) -> &'static [&'static str] {
+    match protocol {
+        6 => &[
+            "syn_sent",
+            "syn_recv",
+            "established",
+            "fin_wait",
+            "close_wait",
+            "last_ack",
+            "time_wait",
+            "close",
+            "syn_sent2",
+            "retrans",
+            "unack",
+        ],
+        17 | 136 => &["unreplied", "replied"],
+        _ => &["timeout"],
+    }
 }
 
 /// Counts for `offsim rules check`.
@@ -470,12 +508,28 @@ fn normalize_model(
                 validate_base(sm, t.family, b, c.span)?;
             }
         }
-        for (_, o, _) in &mut t.objects {
+        for (name, o, sp) in &mut t.objects {
             if let ObjDecl::Limit(l) = o
                 && l.unit == LimitUnit::Packets
                 && l.burst == 0
             {
                 l.burst = 5;
+            }
+            if let ObjDecl::CtTimeout {
+                protocol, policy, ..
+            } = o
+            {
+                let ok = ct_timeout_states(*protocol);
+                if let Some((st, _)) = policy.iter().find(|(s, _)| !ok.contains(&s.as_str())) {
+                    return Err(sm.error(
+                        ErrorKind::Invalid,
+                        *sp,
+                        format!(
+                            "ct timeout {name}: unknown state {st} for protocol {protocol} (expected one of {})",
+                            ok.join(", ")
+                        ),
+                    ));
+                }
             }
         }
         let mut n = Normalizer {
@@ -840,6 +894,18 @@ impl Compiler {
                 }
                 e => ops.push(Op::CtHelper(Self::obj_index(sc, "ct helper", e)?.0)),
             },
+            Stmt::CtTimeoutSet(e) => match e {
+                Expr::Map(k, d) => {
+                    let key = self.prog.key_of(k, sc)?;
+                    let set = self.set_ref(sc, d, Some("ct timeout"))?;
+                    ops.push(Op::ObjMap {
+                        key,
+                        set,
+                        kind: ObjMapKind::CtTimeout,
+                    });
+                }
+                e => ops.push(Op::CtTimeout(Self::obj_index(sc, "ct timeout", e)?.0)),
+            },
             Stmt::Limit(l) => {
                 self.prog.limits.push(Program::limit_spec(l));
                 ops.push(Op::Limit(self.prog.limits.len() as u32 - 1));
@@ -868,6 +934,13 @@ impl Compiler {
                 ..
             } if k == "tcp option maxseg size" => {
                 // MSS clamping rewrites only the TCP MSS option, which no modelled decision reads.
+                ops.push(Op::Nop);
+            }
+            Stmt::Mangle {
+                key: Expr::Meta(MetaKey::Secmark) | Expr::Ct(CtKey::Secmark, None),
+                ..
+            } => {
+                // security marks are read only by the LSM (see normalisation)
                 ops.push(Op::Nop);
             }
             Stmt::Mangle { key, value } => {
@@ -919,14 +992,19 @@ impl Compiler {
                 ops.push(Op::Nat(self.prog.nats.len() as u32 - 1));
             }
             Stmt::Reject(_) => ops.push(Op::Verdict(CVerdict::Reject)),
-            Stmt::Queue { num, .. } => {
-                let n = match num {
-                    None => 0,
-                    Some(Expr::Value(v)) => v.v as u16,
-                    Some(Expr::Range(a, _)) => value_u128(a).unwrap_or(0) as u16,
-                    Some(other) => return Err(format!("unsupported: queue number {other}")),
+            Stmt::Queue { num, flags } => {
+                // A range spreads packets over its queues (by CPU with `fanout`, else by
+                // hash); without a listener every queue behaves alike, so the first stands.
+                let num = match num {
+                    None => VSrc::Const(0),
+                    Some(Expr::Value(v)) => VSrc::Const(v.v),
+                    Some(e @ Expr::Range(..)) => VSrc::Const(range_of(e)?.0),
+                    Some(e) => self.vsrc(sc, e)?,
                 };
-                ops.push(Op::Verdict(CVerdict::Queue(n)));
+                ops.push(Op::Queue {
+                    num,
+                    bypass: flags.iter().any(|f| f == "bypass"),
+                });
             }
             Stmt::SetUpdate {
                 op,
@@ -1078,6 +1156,18 @@ fn compile_model(
                 family: t.family,
                 helper: match o {
                     ObjDecl::CtHelper { htype, .. } => Some(htype.clone()),
+                    _ => None,
+                },
+                ct_timeout: match o {
+                    ObjDecl::CtTimeout {
+                        protocol,
+                        l3proto,
+                        policy,
+                    } => Some(CtTimeoutInfo {
+                        protocol: *protocol,
+                        l3proto: *l3proto,
+                        policy: policy.clone(),
+                    }),
                     _ => None,
                 },
             });
