@@ -1150,3 +1150,45 @@ fn ct_timeout_objects_and_secmark_statements() {
         assert!(e.to_string().contains(want), "{e}");
     }
 }
+
+/// A mask after a shift (`meta mark >> 8 & 0xf`); shifted-out bits are lost at the width of
+/// the selector.
+#[test]
+fn bitwise_after_shift() {
+    let mut r = Run::new(
+        "table ip t {
+            map m { type mark : verdict; elements = { 0x2 : accept, 0x3 : drop } }
+            chain fwd { type filter hook forward priority 0; policy accept;
+                meta mark >> 8 & 0xf vmap @m
+                meta mark set meta mark << 8 | 0x1
+            }
+        }",
+    );
+    let run = |r: &mut Run, mark: u32| {
+        let mut c = r.ctx(
+            P::v4("1.1.1.1", "2.2.2.2").udp(1, 2),
+            Hook::Forward,
+            None,
+            None,
+            ct(NEW),
+            0,
+        );
+        c.mark = mark;
+        let v = r.hook(&mut NullHost, &mut c);
+        (v, c.mark)
+    };
+    assert_eq!(run(&mut r, 0x1234).0, Verdict::Accept);
+    assert_eq!(run(&mut r, 0xf0f3_00).0, Verdict::Drop(DropReason::Rule));
+    assert_eq!(run(&mut r, 0x1234_5f00), (Verdict::Accept, 0x345f_0001));
+    let e = Ruleset::from_str(
+        "table ip t { chain c { meta mark set meta mark >> 8 << 2 } }",
+        "two.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("two.nft:1:24: Error: unsupported: a second shift"),
+        "{e}"
+    );
+}

@@ -241,3 +241,48 @@ fn queue_without_listener_matches_kernel_in_vm() {
 fn offsim_vm_job() {
     kernel::vm::guest_main();
 }
+
+/// Bitwise operations after a shift (`meta mark >> 8 & 0x3 vmap @m`, as in the corpus'
+/// `vmap_mark_bitwise_0`), and shifts in `set` statements. nft 1.0.6 takes shifts only in
+/// lookups and statements.
+#[test]
+fn shift_then_mask_matches_kernel() {
+    if skip() {
+        return;
+    }
+    let rs = "table inet filter {
+	map m {
+		type mark : verdict
+		elements = { 0x00000000 : jump c0, 0x00000100 : jump c1, 0x00000200 : jump c2, 0x00000300 : jump c3 }
+	}
+	map n {
+		type mark : verdict
+		elements = { 0x00000000 : jump c0, 0x00000001 : jump c1, 0x00000002 : jump c2, 0x00000003 : jump c3 }
+	}
+	chain c0 {
+		counter
+	}
+	chain c1 {
+		counter
+	}
+	chain c2 {
+		counter
+	}
+	chain c3 {
+		counter
+	}
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		meta mark set numgen inc mod 16 counter
+		meta mark << 6 & 0x300 vmap @m
+		meta mark >> 2 & 0x3 vmap @n
+		ct mark set meta mark >> 1 counter
+		ct mark { 0x0, 0x1, 0x2 } counter
+		counter
+	}
+}
+";
+    for pcap in ["demo.pcap", "edge.pcap"] {
+        agree(&format!("shift + {pcap}"), rs, pcap);
+    }
+}

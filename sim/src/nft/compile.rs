@@ -39,7 +39,9 @@ pub enum CVerdict {
     Goto(ChainId),
 }
 
-/// Bitwise transform `((x & and) ^ xor) << shl >> shr`, truncated to `width`.
+/// Bitwise transform `((((x & and) ^ xor) << shl >> shr) & and2) ^ xor2`, every step
+/// truncated to `width` (nft's chain of `bitwise` expressions on a register of the
+/// selector's length: mask/xor, then at most one shift, then mask/xor again).
 #[derive(Clone, Copy, Debug)]
 pub struct Xf {
     /// AND mask.
@@ -50,6 +52,10 @@ pub struct Xf {
     pub shl: u8,
     /// Right shift.
     pub shr: u8,
+    /// AND mask after the shift.
+    pub and2: u128,
+    /// XOR value after the shift.
+    pub xor2: u128,
     /// Result mask.
     pub width: u128,
 }
@@ -61,6 +67,8 @@ impl Xf {
             xor: 0,
             shl: 0,
             shr: 0,
+            and2: u128::MAX,
+            xor2: 0,
             width,
         }
     }
@@ -931,21 +939,35 @@ impl Program {
                     return Err("unsupported: binary operation between two selectors".into());
                 };
                 let x = &mut s.xf;
-                if x.shl != 0 || x.shr != 0 {
-                    return Err("unsupported: bitwise operation after a shift".into());
-                }
+                let shifted = x.shl != 0 || x.shr != 0;
+                // boolean operations compose into one mask/xor pair: before the shift, or
+                // after it (`meta mark >> 8 & 0xf`)
+                let (and, xor) = if shifted {
+                    (&mut x.and2, &mut x.xor2)
+                } else {
+                    (&mut x.and, &mut x.xor)
+                };
                 match op {
                     BinOp::And => {
-                        x.and &= c;
-                        x.xor &= c;
+                        *and &= c;
+                        *xor &= c;
                     }
                     BinOp::Or => {
-                        x.and &= !c;
-                        x.xor = (x.xor & !c) | c;
+                        *and &= !c;
+                        *xor = (*xor & !c) | c;
                     }
-                    BinOp::Xor => x.xor ^= c,
-                    BinOp::Shl => x.shl = c as u8,
-                    BinOp::Shr => x.shr = c as u8,
+                    BinOp::Xor => *xor ^= c,
+                    BinOp::Shl | BinOp::Shr => {
+                        if shifted || x.and2 != u128::MAX || x.xor2 != 0 {
+                            return Err("unsupported: a second shift in one expression".into());
+                        }
+                        let n = c.min(128) as u8;
+                        if *op == BinOp::Shl {
+                            x.shl = n;
+                        } else {
+                            x.shr = n;
+                        }
+                    }
                 }
                 Ok(s)
             }

@@ -451,12 +451,13 @@ fn policy(p: &Program, st: &mut RuleState, base: usize, ctx: &PktCtx) -> Verdict
 fn xf(v: u128, x: &Xf) -> u128 {
     let mut r = (v & x.and) ^ x.xor;
     if x.shl != 0 {
-        r = r.checked_shl(x.shl as u32).unwrap_or(0);
+        // bits shifted out of the register are lost
+        r = r.checked_shl(x.shl as u32).unwrap_or(0) & x.width;
     }
     if x.shr != 0 {
-        r = r.checked_shr(x.shr as u32).unwrap_or(0);
+        r = (r & x.width).checked_shr(x.shr as u32).unwrap_or(0);
     }
-    r & x.width
+    ((r & x.and2) ^ x.xor2) & x.width
 }
 
 fn ip_ok(ctx: &PktCtx, v: u8) -> bool {
