@@ -1178,7 +1178,7 @@ fn bitwise_after_shift() {
         (v, c.mark)
     };
     assert_eq!(run(&mut r, 0x1234).0, Verdict::Accept);
-    assert_eq!(run(&mut r, 0xf0f3_00).0, Verdict::Drop(DropReason::Rule));
+    assert_eq!(run(&mut r, 0x00f0_f300).0, Verdict::Drop(DropReason::Rule));
     assert_eq!(run(&mut r, 0x1234_5f00), (Verdict::Accept, 0x345f_0001));
     let e = Ruleset::from_str(
         "table ip t { chain c { meta mark set meta mark >> 8 << 2 } }",
