@@ -1192,3 +1192,70 @@ fn bitwise_after_shift() {
         "{e}"
     );
 }
+
+/// Concatenations of more than four fields (up to the kernel's 64-byte key): exact and
+/// interval elements, dynamic updates, maps.
+#[test]
+fn wide_concatenations() {
+    let mut r = Run::new(
+        "table ip t {
+            set five { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service
+                       elements = { 1.1.1.1 . 2.2.2.2 . udp . 1000 . 53 } }
+            set ranges { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service; flags interval
+                       elements = { 10.0.0.0/8 . 2.2.2.0-2.2.2.9 . tcp . 1-1024 . 80 } }
+            set seen { type ipv4_addr . inet_service . ifname . ipv4_addr . inet_service; flags dynamic; }
+            chain fwd { type filter hook forward priority 0; policy accept;
+                ip saddr . ip daddr . meta l4proto . th sport . th dport @five counter
+                ip saddr . ip daddr . meta l4proto . th sport . th dport @ranges counter
+                update @seen { ip saddr . th sport . iifname . ip daddr . th dport limit rate over 1/hour burst 1 packets } counter
+                ip saddr . th sport . iifname . ip daddr . th dport vmap { 1.1.1.1 . 1000 . \"lan0\" . 2.2.2.2 . 53 : drop }
+            }
+        }",
+    );
+    let at = |r: &mut Run, p: P| {
+        let mut c = r.ctx(p, Hook::Forward, Some("lan0"), Some("wan0"), ct(NEW), 0);
+        r.hook(&mut NullHost, &mut c)
+    };
+    assert_eq!(
+        at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1000, 53)),
+        Verdict::Drop(DropReason::Rule)
+    );
+    assert_eq!(r.count("fwd", 0).0, 1);
+    at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1000, 54));
+    at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1001, 53));
+    assert_eq!(r.count("fwd", 0).0, 1, "one field differs: no match");
+    at(
+        &mut r,
+        P::v4("10.9.9.9", "2.2.2.5").tcp(1024, 80, tcp_flags::SYN),
+    );
+    at(
+        &mut r,
+        P::v4("10.9.9.9", "2.2.2.10").tcp(1024, 80, tcp_flags::SYN),
+    );
+    at(
+        &mut r,
+        P::v4("10.9.9.9", "2.2.2.5").tcp(1025, 80, tcp_flags::SYN),
+    );
+    assert_eq!(r.count("fwd", 1).0, 1);
+    // the dynamic set: the second packet of a 5-tuple is over the rate
+    at(
+        &mut r,
+        P::v4("10.9.9.9", "2.2.2.5").tcp(1024, 80, tcp_flags::SYN),
+    );
+    assert_eq!(r.count("fwd", 2).0, 1);
+    assert_eq!(r.st.dynamic_len(&r.rs, 2), 6, "six distinct tuples");
+    // 17 fields, or 68 bytes of registers, is more than the kernel takes
+    for (bad, want) in [
+        (
+            "table ip t { set s { type ipv6_addr . ipv6_addr . ipv6_addr . ipv6_addr . mark; } }",
+            "exceeds the kernel's 64-byte key",
+        ),
+        (
+            "table ip t { chain c { ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr { 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 } } }",
+            "exceeds the kernel's 16",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}

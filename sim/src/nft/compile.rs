@@ -209,13 +209,105 @@ pub struct Src {
     pub bytes: u8,
 }
 
-/// A (possibly concatenated) lookup key.
+/// A (possibly concatenated) lookup key: parts `first..first + n` of
+/// [`Program::key_parts`].
 #[derive(Clone, Copy, Debug)]
 pub struct KeySpec {
     /// Parts used.
     pub n: u8,
-    /// Parts.
-    pub parts: [Src; 4],
+    /// First part.
+    pub first: u32,
+}
+
+/// One field of a lookup key and where it goes in the set key.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyPart {
+    /// The selector.
+    pub src: Src,
+    /// Its place in the key lanes.
+    pub slot: Slot,
+}
+
+/// Where a field of a (concatenated) key sits in the four 128-bit lanes of a set key:
+/// `lanes[lane] |= (value & mask) << shift`. Keys of up to four fields use one lane per
+/// field; longer ones (up to the kernel's 16 fields in 64 bytes of registers,
+/// `NFT_REG32_COUNT`) pack several fields per lane ([`key_layout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// Lane.
+    pub lane: u8,
+    /// Bit offset in the lane.
+    pub shift: u8,
+    /// Field mask (before the shift).
+    pub mask: u128,
+}
+
+impl Slot {
+    /// The field's value in a packed key.
+    #[inline]
+    pub fn get(&self, k: &[u128; 4]) -> u128 {
+        (k[self.lane as usize] >> self.shift) & self.mask
+    }
+    /// Adds the field's value to a packed key.
+    #[inline]
+    pub fn put(&self, k: &mut [u128; 4], v: u128) {
+        k[self.lane as usize] |= (v & self.mask) << self.shift;
+    }
+}
+
+/// The lane layout of a key whose fields are `widths` bits wide. The kernel keeps a
+/// concatenation in 32-bit registers, each field rounded up to a register (`NFT_REG32_SIZE`),
+/// 16 registers at most (`NFT_REG32_COUNT`, 64 bytes); here a field takes its rounded width
+/// in a 128-bit lane, lanes filled first-fit by decreasing width, which always fits what
+/// fits in 64 bytes of registers since rounded widths are 32, 64 or 128 bits.
+pub fn key_layout(widths: &[u32]) -> R<Vec<Slot>> {
+    let mask = |w: u32| {
+        if w >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << w) - 1
+        }
+    };
+    let padded: Vec<u32> = widths.iter().map(|w| w.div_ceil(32).max(1) * 32).collect();
+    let bytes: u32 = padded.iter().sum::<u32>() / 8;
+    if widths.len() > 16 || bytes > 64 {
+        return Err(format!(
+            "a concatenation of {} fields ({bytes} bytes of registers) exceeds the kernel's 64-byte key (NFT_REG32_COUNT registers)",
+            widths.len()
+        ));
+    }
+    if widths.len() <= 4 {
+        return Ok((0..widths.len())
+            .map(|i| Slot {
+                lane: i as u8,
+                shift: 0,
+                mask: u128::MAX,
+            })
+            .collect());
+    }
+    let mut order: Vec<usize> = (0..widths.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(padded[i]));
+    let mut used = [0u32; 4];
+    let mut out = vec![
+        Slot {
+            lane: 0,
+            shift: 0,
+            mask: 0
+        };
+        widths.len()
+    ];
+    for i in order {
+        let Some(lane) = (0..4).find(|&l| used[l] + padded[i] <= 128) else {
+            return Err("unsupported: this concatenation does not fit offsim's key lanes".into());
+        };
+        out[i] = Slot {
+            lane: lane as u8,
+            shift: used[lane] as u8,
+            mask: mask(widths[i]),
+        };
+        used[lane] += padded[i];
+    }
+    Ok(out)
 }
 
 /// Comparison operator.
@@ -499,9 +591,11 @@ pub struct CSet {
     pub kind: SetKind,
     /// Number of key parts.
     pub nparts: u8,
+    /// Where each key field sits in the key lanes.
+    pub slots: Vec<Slot>,
     exact: FxHashMap<[u128; 4], u32>,
     intervals1: Vec<(u128, u128, u32)>,
-    intervals_n: Vec<([(u128, u128); 4], u32)>,
+    intervals_n: Vec<(Box<[(u128, u128)]>, u32)>,
     /// Catch-all element.
     pub wildcard: Option<u32>,
     /// Data per element.
@@ -541,9 +635,11 @@ impl CSet {
                 }
             }
         }
-        let n = self.nparts as usize;
         for (r, i) in &self.intervals_n {
-            if (0..n).all(|j| k[j] >= r[j].0 && k[j] <= r[j].1) {
+            if r.iter().zip(&self.slots).all(|(r, s)| {
+                let v = s.get(k);
+                v >= r.0 && v <= r.1
+            }) {
                 return Some(*i);
             }
         }
@@ -697,6 +793,8 @@ pub struct Program {
     pub ops: Vec<Op>,
     /// Key specs.
     pub keys: Vec<KeySpec>,
+    /// Fields of the key specs.
+    pub key_parts: Vec<KeyPart>,
     /// Sets (named first, then anonymous).
     pub sets: Vec<CSet>,
     /// numgens.
@@ -883,6 +981,9 @@ impl Program {
                     Expr::Concat(p) => p.iter().collect(),
                     e => vec![e],
                 };
+                if parts.len() > 4 {
+                    return Err("unsupported: jhash of more than 4 fields".into());
+                }
                 let mut arr = [dummy_src(); 4];
                 for (i, p) in parts.iter().enumerate().take(4) {
                     arr[i] = self.src_of(p, sc)?;
@@ -993,35 +1094,59 @@ impl Program {
             Expr::Concat(p) => p.iter().collect(),
             e => vec![e],
         };
-        if parts.len() > 4 {
-            return Err("unsupported: concatenation of more than 4 fields".into());
+        let mut srcs = Vec::with_capacity(parts.len());
+        let mut widths = Vec::with_capacity(parts.len());
+        for p in parts {
+            let s = self.src_of(p, sc)?;
+            widths.push(128 - s.xf.width.leading_zeros());
+            srcs.push(s);
         }
-        let mut arr = [dummy_src(); 4];
-        for (i, p) in parts.iter().enumerate() {
-            arr[i] = self.src_of(p, sc)?;
+        let slots = key_layout(&widths)?;
+        let first = self.key_parts.len() as u32;
+        for (src, slot) in srcs.into_iter().zip(slots) {
+            self.key_parts.push(KeyPart { src, slot });
         }
         self.keys.push(KeySpec {
-            n: parts.len() as u8,
-            parts: arr,
+            n: widths.len() as u8,
+            first,
         });
         Ok(self.keys.len() as u32 - 1)
     }
 
+    /// Makes a lookup key use the lane layout of the set it looks up (the set's declared
+    /// field widths decide it).
+    pub fn bind_key(&mut self, key: u32, set: u32) -> R<()> {
+        let k = self.keys[key as usize];
+        let s = &self.sets[set as usize];
+        if s.slots.len() != k.n as usize {
+            return Err(format!(
+                "datatype mismatch: the key has {} fields, the set {}",
+                k.n,
+                s.slots.len()
+            ));
+        }
+        for (i, slot) in s.slots.iter().enumerate() {
+            self.key_parts[k.first as usize + i].slot = *slot;
+        }
+        Ok(())
+    }
+
     /// Compiles set elements into a [`CSet`].
+    /// `widths` are the bit widths of the key's fields.
     pub fn build_set(
         &mut self,
-        nparts: usize,
-        key_bits: u32,
+        widths: &[u32],
         elems: &[SetElem],
         data_of: &mut dyn FnMut(&Expr) -> R<CData>,
         dynamic: bool,
     ) -> R<u32> {
-        if nparts > 4 {
-            return Err("unsupported: concatenation of more than 4 fields".into());
-        }
+        let nparts = widths.len();
+        let key_bits = widths.first().copied().unwrap_or(128);
+        let slots = key_layout(widths)?;
         let mut s = CSet {
             kind: SetKind::Hash,
             nparts: nparts as u8,
+            slots: slots.clone(),
             exact: FxHashMap::default(),
             intervals1: Vec::new(),
             intervals_n: Vec::new(),
@@ -1045,7 +1170,6 @@ impl Program {
                 s.wildcard = Some(idx);
                 continue;
             }
-            let mut ranges = [(0u128, 0u128); 4];
             let parts: Vec<&Expr> = match &el.key {
                 Expr::Concat(p) => p.iter().collect(),
                 k => vec![k],
@@ -1053,25 +1177,26 @@ impl Program {
             if parts.len() != nparts {
                 return Err("element does not match the set's key".into());
             }
+            let mut ranges = Vec::with_capacity(nparts);
             let mut is_range = false;
-            for (i, p) in parts.iter().enumerate() {
+            for p in &parts {
                 let (lo, hi) = range_of(p)?;
                 if lo != hi {
                     is_range = true;
                 }
-                ranges[i] = (lo, hi);
+                ranges.push((lo, hi));
             }
             if is_range {
                 interval = true;
                 if nparts == 1 {
                     s.intervals1.push((ranges[0].0, ranges[0].1, idx));
                 } else {
-                    s.intervals_n.push((ranges, idx));
+                    s.intervals_n.push((ranges.into_boxed_slice(), idx));
                 }
             } else {
                 let mut k = [0u128; 4];
-                for i in 0..nparts {
-                    k[i] = ranges[i].0;
+                for (r, slot) in ranges.iter().zip(&slots) {
+                    slot.put(&mut k, r.0);
                 }
                 s.exact.insert(k, idx);
             }

@@ -798,9 +798,11 @@ fn key_val(
     cost: &mut EvalCost,
 ) -> Option<[u128; 4]> {
     let mut out = [0u128; 4];
-    for (i, part) in k.parts[..k.n as usize].iter().enumerate() {
+    let first = k.first as usize;
+    for part in &p.key_parts[first..first + k.n as usize] {
         cost.exprs += 1;
-        out[i] = src_val(p, st, part, ctx, host)?;
+        let v = src_val(p, st, &part.src, ctx, host)?;
+        part.slot.put(&mut out, v);
     }
     Some(out)
 }

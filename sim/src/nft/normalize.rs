@@ -421,8 +421,11 @@ impl Normalizer<'_> {
     fn sel_types(&self, e: &Expr, ctx: &Ctx) -> R<Vec<(DType, Dep)>> {
         match e {
             Expr::Concat(parts) => {
-                if parts.len() > 4 {
-                    return Err("unsupported: concatenation of more than 4 fields".into());
+                if parts.len() > 16 {
+                    return Err(format!(
+                        "a concatenation of {} fields exceeds the kernel's 16 (NFT_REG32_COUNT)",
+                        parts.len()
+                    ));
                 }
                 parts
                     .iter()
@@ -880,9 +883,7 @@ impl Normalizer<'_> {
             return Err(format!("set '{}' needs a type or typeof", d.name));
         }
         d.type_names.clear();
-        if d.key.len() > 4 {
-            return Err("unsupported: concatenation of more than 4 fields".into());
-        }
+        super::compile::key_layout(&d.key.iter().map(|t| t.bits()).collect::<Vec<_>>())?;
         if let Some(t) = d.typeof_data.take() {
             d.data = self.sel_types(&t, &ctx)?.into_iter().map(|x| x.0).collect();
         } else if let Some(n) = d.data_name.take() {

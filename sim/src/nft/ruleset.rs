@@ -655,13 +655,21 @@ impl Compiler {
                 .map(|(_, i)| *i)
                 .ok_or_else(|| format!("set @{n} does not exist")),
             Expr::Set(el) => {
-                let nparts = match el.first().map(|e| &e.key) {
-                    Some(Expr::Concat(p)) => p.len(),
-                    _ => 1,
-                };
-                let bits = match el.first().map(|e| &e.key) {
-                    Some(Expr::Value(v)) => v.ty.bits(),
-                    _ => 128,
+                fn bits(e: &Expr) -> u32 {
+                    match e {
+                        Expr::Value(v) => v.ty.bits(),
+                        Expr::Prefix(a, _) | Expr::Range(a, _) => bits(a),
+                        _ => 128,
+                    }
+                }
+                let widths: Vec<u32> = match el
+                    .iter()
+                    .map(|e| &e.key)
+                    .find(|k| !matches!(k, Expr::Wildcard))
+                {
+                    Some(Expr::Concat(p)) => p.iter().map(bits).collect(),
+                    Some(k) => vec![bits(k)],
+                    None => vec![128],
                 };
                 let mut err = None;
                 let datas: Vec<Result<CData, String>> = el
@@ -690,7 +698,7 @@ impl Compiler {
                         ..e.clone()
                     })
                     .collect();
-                let r = self.prog.build_set(nparts, bits, &el2, &mut f, false);
+                let r = self.prog.build_set(&widths, &el2, &mut f, false);
                 if let Some(e) = err {
                     return Err(e);
                 }
@@ -704,12 +712,25 @@ impl Compiler {
         }
     }
 
+    /// A lookup: the key and the set, the key laid out like the set's fields.
+    fn lookup(
+        &mut self,
+        sc: &TableScope,
+        key: &Expr,
+        set: &Expr,
+        objkind: Option<&str>,
+    ) -> Result<(u32, u32), String> {
+        let k = self.prog.key_of(key, sc)?;
+        let s = self.set_ref(sc, set, objkind)?;
+        self.prog.bind_key(k, s)?;
+        Ok((k, s))
+    }
+
     fn vsrc(&mut self, sc: &TableScope, e: &Expr) -> Result<VSrc, String> {
         Ok(match e {
             Expr::Value(v) => VSrc::Const(v.v),
             Expr::Map(k, d) => {
-                let key = self.prog.key_of(k, sc)?;
-                let set = self.set_ref(sc, d, None)?;
+                let (key, set) = self.lookup(sc, k, d, None)?;
                 VSrc::Map { key, set }
             }
             e => VSrc::Src(self.prog.src_of(e, sc)?),
@@ -725,8 +746,7 @@ impl Compiler {
                 NatVal::Range(a, b)
             }
             Some(Expr::Map(k, d)) => {
-                let key = self.prog.key_of(k, sc)?;
-                let set = self.set_ref(sc, d, None)?;
+                let (key, set) = self.lookup(sc, k, d, None)?;
                 NatVal::Map { key, set }
             }
             Some(e) => NatVal::Src(self.vsrc(sc, e)?),
@@ -758,8 +778,7 @@ impl Compiler {
                 left, op, right, ..
             } => {
                 if let Expr::Concat(_) = left {
-                    let key = self.prog.key_of(left, sc)?;
-                    let set = self.set_ref(sc, right, None)?;
+                    let (key, set) = self.lookup(sc, left, right, None)?;
                     ops.push(Op::Lookup {
                         key,
                         set,
@@ -820,8 +839,7 @@ impl Compiler {
                         });
                     }
                     Expr::Set(_) | Expr::SetRef(_) => {
-                        let key = self.prog.key_of(left, sc)?;
-                        let set = self.set_ref(sc, right, None)?;
+                        let (key, set) = self.lookup(sc, left, right, None)?;
                         ops.push(Op::Lookup {
                             key,
                             set,
@@ -833,8 +851,7 @@ impl Compiler {
             }
             Stmt::Verdict(v) => ops.push(Op::Verdict(verdict_of(v, sc.chains)?)),
             Stmt::Vmap { key, data } => {
-                let k = self.prog.key_of(key, sc)?;
-                let set = self.set_ref(sc, data, None)?;
+                let (k, set) = self.lookup(sc, key, data, None)?;
                 ops.push(Op::Vmap { key: k, set });
             }
             Stmt::Counter => {
@@ -844,8 +861,7 @@ impl Compiler {
             }
             Stmt::CounterRef(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("counter"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("counter"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -860,8 +876,7 @@ impl Compiler {
             },
             Stmt::LimitRef(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("limit"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("limit"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -872,8 +887,7 @@ impl Compiler {
             },
             Stmt::QuotaRef(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("quota"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("quota"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -884,8 +898,7 @@ impl Compiler {
             },
             Stmt::CtHelperSet(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("ct helper"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("ct helper"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -896,8 +909,7 @@ impl Compiler {
             },
             Stmt::CtTimeoutSet(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("ct timeout"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("ct timeout"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -1014,8 +1026,7 @@ impl Compiler {
                 stmts,
                 data,
             } => {
-                let k = self.prog.key_of(key, sc)?;
-                let sid = self.set_ref(sc, &Expr::SetRef(set.clone()), None)?;
+                let (k, sid) = self.lookup(sc, key, &Expr::SetRef(set.clone()), None)?;
                 let exprs = if stmts.is_empty() {
                     self.prog.sets[sid as usize].default_exprs
                 } else {
@@ -1185,7 +1196,7 @@ fn compile_model(
             for (d, sp) in &t.sets {
                 let dynamic = updated.contains(&d.name.as_str())
                     || d.flags.iter().any(|f| f == "dynamic" || f == "timeout");
-                let bits = d.key.first().map(|k| k.bits()).unwrap_or(128);
+                let widths: Vec<u32> = d.key.iter().map(|k| k.bits()).collect();
                 let objkind = d.obj_type.clone();
                 let mut err = None;
                 let mut f = |e: &Expr| -> Result<CData, String> {
@@ -1195,9 +1206,7 @@ fn compile_model(
                     }
                     r
                 };
-                let r = c
-                    .prog
-                    .build_set(d.key.len(), bits, &d.elements, &mut f, dynamic);
+                let r = c.prog.build_set(&widths, &d.elements, &mut f, dynamic);
                 let id = r.map_err(|m| mk_err(sm, *sp, m))?;
                 c.prog
                     .set_static_exprs(id, &d.elements)
