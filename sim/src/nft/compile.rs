@@ -584,6 +584,9 @@ pub struct DynSet {
     pub map: FxHashMap<[u128; 4], DynElem>,
 }
 
+/// Per-field (low, high) ranges of a concatenated interval element.
+type FieldRanges = Box<[(u128, u128)]>;
+
 /// A compiled set.
 #[derive(Clone, Debug)]
 pub struct CSet {
@@ -595,7 +598,7 @@ pub struct CSet {
     pub slots: Vec<Slot>,
     exact: FxHashMap<[u128; 4], u32>,
     intervals1: Vec<(u128, u128, u32)>,
-    intervals_n: Vec<(Box<[(u128, u128)]>, u32)>,
+    intervals_n: Vec<(FieldRanges, u32)>,
     /// Catch-all element.
     pub wildcard: Option<u32>,
     /// Data per element.
