@@ -1259,3 +1259,80 @@ fn wide_concatenations() {
         assert!(e.to_string().contains(want), "{e}");
     }
 }
+
+/// `tcp option maxseg size` reads the SYN's MSS option and `rt type` the IPv6 routing
+/// header; without them the match fails, as `nft_exthdr` breaks.
+#[test]
+fn tcp_mss_and_ipv6_routing_header() {
+    let mut r = Run::new(
+        "table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+            tcp option maxseg size 1-500 counter
+            tcp option maxseg size != 500 counter
+            rt type 0 counter
+            rt type != 0 counter
+        } }",
+    );
+    let mut syn = P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN);
+    syn.0.tcp_mss = Some(400);
+    r.simple(syn, ct(NEW));
+    r.simple(
+        P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN),
+        ct(NEW),
+    );
+    assert_eq!(r.count("fwd", 0).0, 1);
+    assert_eq!(
+        r.count("fwd", 1).0,
+        1,
+        "no option: != does not match either"
+    );
+    let mut v6 = P::v6("2001:db8::1", "2001:db8::2").udp(1, 2);
+    v6.0.ip6_rt_type = Some(0);
+    r.simple(v6, ct(NEW));
+    r.simple(P::v6("2001:db8::1", "2001:db8::2").udp(1, 2), ct(NEW));
+    assert_eq!(r.count("fwd", 2).0, 1);
+    assert_eq!(r.count("fwd", 3).0, 0);
+    let e = Ruleset::from_str(
+        "table inet f { chain c { rt classid 1 } }",
+        "rt.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("unsupported: rt classid"), "{e}");
+}
+
+/// `nft -j` 1.0.x prints a chain binding as a text string in the rule's `expr`; it is
+/// parsed as text and its chain placed as the text listing places it.
+#[test]
+fn json_text_statements_chain_binding() {
+    let text = "table inet x {
+	chain y {
+		type filter hook input priority filter; policy accept;
+		meta l4proto tcp jump {
+			tcp dport 22 counter accept
+		}
+	}
+	chain z {
+	}
+}
+";
+    let json = r#"{"nftables": [
+      {"table": {"family": "inet", "name": "x"}},
+      {"chain": {"family": "inet", "table": "x", "name": "y", "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+      {"chain": {"family": "inet", "table": "x", "name": "z"}},
+      {"rule": {"family": "inet", "table": "x", "chain": "y", "expr": [
+        {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}},
+        "jump {\n\t\t\ttcp dport 22 counter accept\n\t\t}"]}}]}"#;
+    let a = Ruleset::from_str(text, "b.nft", &LoadOptions::default()).unwrap();
+    let b = Ruleset::from_str(json, "b.json", &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.model(), b.model());
+    let names: Vec<&str> = b.chains().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["y", "__chain1", "z"]);
+    let bad = json.replace("tcp dport 22 counter accept", "tcp dport 22 bogus");
+    let e = Ruleset::from_str(&bad, "b.json", &LoadOptions::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("b.json (object #3, statement text):2:"),
+        "{e}"
+    );
+}

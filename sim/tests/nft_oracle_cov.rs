@@ -59,7 +59,14 @@ fn counter_of(rule: &str) -> Option<(u64, u64)> {
 /// asserts equal counters for every rule (bindings' rules read from the text listing) and
 /// every base chain policy. Every rule of `ruleset` must carry a counter.
 fn agree(what: &str, ruleset: &str, pcap: &str) {
-    let job = kernel::OracleJob::new(ruleset, &data(pcap), "lan0", "wan0", kernel::Sides::Single);
+    agree_at(what, ruleset, &data(pcap), "lan0", "wan0");
+}
+
+/// [`agree`] on any trace and interface names.
+fn agree_at(what: &str, ruleset: &str, pcap: &std::path::Path, iif: &str, oif: &str) {
+    let mut job = kernel::OracleJob::new(ruleset, pcap, iif, oif, kernel::Sides::Single);
+    job.pps = 40_000;
+    job.spacing_ns = Some(5_000);
     let tmp = kernel::TempDir::new("cov");
     let prepped = tmp.0.join("replay.pcap");
     kernel::prep_pcap(&job.pcap, &prepped, job.spacing_ns).unwrap();
@@ -319,5 +326,50 @@ fn wide_concatenations_match_kernel() {
 ";
     for pcap in ["demo.pcap", "edge.pcap"] {
         agree(&format!("wide concatenations + {pcap}"), rs, pcap);
+    }
+}
+
+/// `tcp option maxseg size` (the MSS option of SYNs; no option = no match) and `rt type`
+/// (IPv6 routing header; none in these traces = no match), on generated traffic whose SYNs
+/// carry MSS options.
+#[test]
+fn tcp_mss_option_and_routing_header_match_kernel() {
+    if skip() {
+        return;
+    }
+    use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
+    let tmp = kernel::TempDir::new("mss");
+    let rs = "table inet filter {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ct mark 0x1 counter
+		tcp flags syn tcp option maxseg size 1-1400 counter
+		tcp flags syn tcp option maxseg size 1401-1440 counter
+		tcp flags syn tcp option maxseg size 1441-65535 counter
+		tcp option maxseg size != 1460 counter
+		tcp flags syn jump {
+			tcp option maxseg size 1-1220 counter drop
+			tcp option maxseg size 1460 counter
+		}
+		rt type 0 counter
+		rt type != 0 counter
+		counter
+	}
+}
+";
+    for (i, profile) in [Profile::HomeRouter, Profile::Enterprise]
+        .iter()
+        .enumerate()
+    {
+        let pcap = tmp.0.join(format!("{}.pcap", profile.name()));
+        let cfg = GenConfig::new(*profile, 31 + i as u64, Stop::Packets(3_000));
+        generate_file(&cfg, &pcap).unwrap();
+        agree_at(
+            &format!("mss + {}", profile.name()),
+            rs,
+            &pcap,
+            "lan0",
+            "wan0",
+        );
     }
 }

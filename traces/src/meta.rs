@@ -396,6 +396,11 @@ pub struct PacketMeta {
     /// [`flags::L4_HEAD`]): what nftables' raw transport loads (`th sport`, `th dport`) read —
     /// the ports for TCP/UDP, type, code and checksum for ICMP.
     pub l4_head: u32,
+    /// The TCP maximum segment size option (kind 2), when the segment carries one
+    /// (`tcp option maxseg size`).
+    pub tcp_mss: Option<u16>,
+    /// The type of the first IPv6 routing header, when the packet has one (`rt type`).
+    pub ip6_rt_type: Option<u8>,
     /// Tuple quoted by an ICMP error.
     pub inner: InnerTuple,
 }

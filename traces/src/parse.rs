@@ -440,6 +440,9 @@ fn parse_ipv6(m: &mut PacketMeta, l3: &[u8], wire_l3: usize) {
                 }
                 m.flags |= flags::IP6_EXT_HEADERS;
                 let next = avail[0];
+                if nh == proto::IPV6_ROUTE && m.ip6_rt_type.is_none() {
+                    m.ip6_rt_type = Some(avail[2]);
+                }
                 if nh == proto::IPV6_FRAG {
                     let fo = be16(avail, 2);
                     m.frag_offset = fo & 0xfff8;
@@ -579,6 +582,7 @@ fn parse_tcp_options(m: &mut PacketMeta, mut o: &[u8]) {
                     break;
                 }
                 match (kind, len) {
+                    (2, 4) => m.tcp_mss = Some(u16::from_be_bytes([o[2], o[3]])),
                     (3, 3) => {
                         m.flags |= flags::TCP_WSCALE;
                         m.tcp_wscale = o[2];
@@ -722,6 +726,9 @@ mod test {
         assert_eq!(m.tcp_hdr_len, 40);
         assert!(m.has(flags::TCP_WSCALE) && m.tcp_wscale == 7);
         assert!(m.has(flags::TCP_SACK_PERM));
+        assert_eq!(m.tcp_mss, Some(1460));
+        assert!(m.has(flags::L4_HEAD));
+        assert_eq!(m.l4_head, 0x83c5_0050);
         assert!(m.has(flags::DONT_FRAGMENT));
         assert_eq!(m.l4_payload_len, 0);
         assert_eq!(m.pkt_type, PktType::Host);
@@ -841,6 +848,14 @@ mod test {
         assert_eq!(m.dport, 53);
         assert_eq!(m.ip_len, f.len() as u32);
         assert_eq!(m.ttl, 1);
+        assert_eq!(m.ip6_rt_type, None);
+        // a type 0 routing header (8 bytes) then UDP
+        let f = ipv6_udp(&[17, 0, 0, 0, 0, 0, 0, 0], proto::IPV6_ROUTE);
+        let m = parse_frame(LinkType::Ipv6, &f, f.len() as u32, SimTime(0), 0);
+        assert_eq!(
+            (m.ip6_rt_type, m.l4proto, m.dport),
+            (Some(0), proto::UDP, 53)
+        );
     }
 
     #[test]

@@ -164,6 +164,8 @@ pub enum Proto {
     Comp,
     /// GRE.
     Gre,
+    /// IPv6 routing extension header (`rt type`).
+    Rt,
 }
 
 impl Proto {
@@ -188,6 +190,7 @@ impl Proto {
             "esp" => Proto::Esp,
             "comp" => Proto::Comp,
             "gre" => Proto::Gre,
+            "rt" => Proto::Rt,
             _ => return None,
         })
     }
@@ -212,6 +215,7 @@ impl Proto {
             Proto::Esp => "esp",
             Proto::Comp => "comp",
             Proto::Gre => "gre",
+            Proto::Rt => "rt",
         }
     }
 }

@@ -119,6 +119,10 @@ pub enum Load {
     TcpFlags,
     /// tcp window
     TcpWindow,
+    /// tcp option maxseg size
+    TcpMss,
+    /// IPv6 routing header type
+    Ip6RtType,
     /// udp length
     UdpLength(u8),
     /// icmp/icmpv6 type
@@ -890,6 +894,8 @@ impl Program {
                     (Proto::Tcp, "doff") => Load::TcpDoff,
                     (Proto::Tcp, "flags") => Load::TcpFlags,
                     (Proto::Tcp, "window") => Load::TcpWindow,
+                    (Proto::Tcp, "option maxseg size") => Load::TcpMss,
+                    (Proto::Rt, "type") => Load::Ip6RtType,
                     (Proto::Udp, "length") => Load::UdpLength(17),
                     (Proto::Icmp, "type") => Load::IcmpType(1),
                     (Proto::Icmp, "code") => Load::IcmpCode(1),

@@ -630,6 +630,20 @@ fn load(
             }
             k.tcp_win as u128
         }
+        // nft_exthdr_tcp_eval: no such option = NFT_BREAK
+        Load::TcpMss => {
+            if !l4_ok(ctx, 6) {
+                return None;
+            }
+            k.tcp_mss? as u128
+        }
+        // nft_exthdr_ipv6_eval: ipv6_find_hdr(NEXTHDR_ROUTING) fails = NFT_BREAK
+        Load::Ip6RtType => {
+            if !ip_ok(ctx, 6) {
+                return None;
+            }
+            k.ip6_rt_type? as u128
+        }
         Load::UdpLength(proto) => {
             if !l4_ok(ctx, proto) {
                 return None;

@@ -69,6 +69,37 @@ impl ParseCtx {
         p.parse_top()
     }
 
+    /// Parses one statement given as text (`nft -j` 1.0.x prints statements that have no
+    /// JSON form, such as a chain binding `jump { ... }`, as strings) for a rule of
+    /// `family table`. Returns the statement and the commands of the chain bindings it
+    /// declares (their `add chain` first).
+    pub fn parse_text_stmt(
+        &mut self,
+        name: &str,
+        text: &str,
+        family: Family,
+        table: &str,
+    ) -> Result<(Stmt, Vec<(Cmd, Span)>), NftError> {
+        let src = self.sm.add(name, text.to_string(), false);
+        let toks = tokenize(&self.sm, src, text)?;
+        let before = self.cmds.len();
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            src,
+            ctx: self,
+            nest: 0,
+        };
+        let s = p.stmt()?;
+        p.skip_sep();
+        if !matches!(p.peek(), Tok::Eof) {
+            return Err(p.unexpected("the end of the statement"));
+        }
+        p.emit_bindings(family, table);
+        let cmds = self.cmds.split_off(before);
+        Ok((s, cmds))
+    }
+
     fn lookup_var(&self, name: &str) -> Option<Expr> {
         for s in self.scopes.iter().rev() {
             if let Some((_, e)) = s.iter().rev().find(|(n, _)| n == name) {
@@ -2633,6 +2664,15 @@ impl<'c> Parser<'c> {
                         self.bump();
                         return Ok(Expr::Opaque("tcp option maxseg size".into()));
                     }
+                    if w == "tcp"
+                        && f == "option"
+                        && self.is_word("maxseg")
+                        && matches!(self.peek_at(1), Tok::Word(x) if x == "size")
+                    {
+                        self.bump();
+                        self.bump();
+                        return Ok(Expr::Payload(p, "option maxseg size".into()));
+                    }
                     if matches!(f.as_str(), "option" | "options" | "chunk") {
                         return Err(self.unsupported(fsp, &format!("{w} {f} expression")));
                     }
@@ -2940,8 +2980,16 @@ pub fn payload_supported(p: Proto, f: &str) -> bool {
         ),
         Proto::Tcp => matches!(
             f,
-            "sport" | "dport" | "sequence" | "ackseq" | "doff" | "flags" | "window"
+            "sport"
+                | "dport"
+                | "sequence"
+                | "ackseq"
+                | "doff"
+                | "flags"
+                | "window"
+                | "option maxseg size"
         ),
+        Proto::Rt => f == "type",
         Proto::Udp => matches!(f, "sport" | "dport" | "length"),
         Proto::Udplite | Proto::Sctp | Proto::Th => matches!(f, "sport" | "dport"),
         Proto::Icmp | Proto::Icmpv6 => matches!(f, "type" | "code" | "id"),
