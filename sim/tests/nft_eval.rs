@@ -1336,3 +1336,45 @@ fn json_text_statements_chain_binding() {
         "{e}"
     );
 }
+
+/// `ether saddr/daddr/type` read the Ethernet header the packet arrived in; captures without
+/// one (raw IP) and PPPoE sessions (a ppp device) have none, so the match fails.
+#[test]
+fn ether_header_matches() {
+    let mut r = Run::new(
+        "table ip t {
+            set s { type ether_addr; elements = { 02:00:00:00:00:01 } }
+            chain fwd { type filter hook forward priority 0; policy accept;
+                ether saddr @s counter
+                ether daddr != 02:00:00:00:00:01 counter
+                ether type ip counter
+            }
+        }",
+    );
+    let mut p = P::v4("1.1.1.1", "2.2.2.2").udp(1, 2);
+    p.0.flags |= flags::ETHER;
+    p.0.eth_src = [2, 0, 0, 0, 0, 1];
+    p.0.eth_dst = [2, 0, 0, 0, 0, 2];
+    p.0.ethertype = 0x0800;
+    r.simple(p, ct(NEW));
+    assert_eq!(
+        (
+            r.count("fwd", 0).0,
+            r.count("fwd", 1).0,
+            r.count("fwd", 2).0
+        ),
+        (1, 1, 1)
+    );
+    let mut pppoe = p;
+    pppoe.0.flags |= flags::PPPOE;
+    r.simple(pppoe, ct(NEW));
+    r.simple(P::v4("1.1.1.1", "2.2.2.2").udp(1, 2), ct(NEW));
+    assert_eq!(
+        (
+            r.count("fwd", 0).0,
+            r.count("fwd", 1).0,
+            r.count("fwd", 2).0
+        ),
+        (1, 1, 1)
+    );
+}

@@ -373,3 +373,37 @@ fn tcp_mss_option_and_routing_header_match_kernel() {
         );
     }
 }
+
+/// `ether saddr`/`daddr`/`type` at the forward hook read the frame the packet arrived in
+/// (the harness frames every packet from s0's MAC to IIF's), and a set of MAC addresses
+/// filled by the data path (as in the corpus' `0042update_set_0`).
+#[test]
+fn ether_matches_kernel() {
+    if skip() {
+        return;
+    }
+    let rs = "table inet filter {
+	set macs {
+		type ether_addr
+		size 65535
+		flags dynamic
+	}
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ct mark 0x1 counter
+		ether saddr 02:6f:66:00:00:10 counter
+		ether daddr 02:6f:66:00:00:01 counter
+		ether saddr != 02:6f:66:00:00:10 counter
+		ether type ip counter
+		ether type ip6 counter
+		ether saddr . ip saddr { 02:6f:66:00:00:10 . 192.0.2.10 } counter
+		add @macs { ether saddr counter } counter
+		ether saddr @macs counter
+		counter
+	}
+}
+";
+    for pcap in ["demo.pcap", "edge.pcap"] {
+        agree(&format!("ether + {pcap}"), rs, pcap);
+    }
+}

@@ -304,6 +304,9 @@ pub mod flags {
     /// The first four bytes of the transport header were captured
     /// ([`super::PacketMeta::l4_head`]), whatever the protocol.
     pub const L4_HEAD: u16 = 1 << 14;
+    /// The frame has an Ethernet header ([`super::PacketMeta::eth_src`] and `eth_dst` are
+    /// valid).
+    pub const ETHER: u16 = 1 << 15;
 }
 
 /// Summary of one captured frame. `Copy`, no heap; about 150 bytes.
@@ -401,6 +404,10 @@ pub struct PacketMeta {
     pub tcp_mss: Option<u16>,
     /// The type of the first IPv6 routing header, when the packet has one (`rt type`).
     pub ip6_rt_type: Option<u8>,
+    /// Ethernet source address (valid with [`flags::ETHER`]).
+    pub eth_src: [u8; 6],
+    /// Ethernet destination address (valid with [`flags::ETHER`]).
+    pub eth_dst: [u8; 6],
     /// Tuple quoted by an ICMP error.
     pub inner: InnerTuple,
 }

@@ -175,6 +175,9 @@ pub fn parse_frame(
             } else {
                 PktType::Host
             };
+            m.eth_dst.copy_from_slice(&data[0..6]);
+            m.eth_src.copy_from_slice(&data[6..12]);
+            m.flags |= flags::ETHER;
             (be16(data, 12), 14usize)
         }
         LinkType::LinuxSll => {
@@ -727,6 +730,9 @@ mod test {
         assert!(m.has(flags::TCP_WSCALE) && m.tcp_wscale == 7);
         assert!(m.has(flags::TCP_SACK_PERM));
         assert_eq!(m.tcp_mss, Some(1460));
+        assert!(m.has(flags::ETHER));
+        assert_eq!(m.eth_dst, [0x00, 0x04, 0x23, 0xe0, 0x67, 0xc4]);
+        assert_eq!(m.eth_src, [0xf0, 0x4d, 0xa2, 0xe5, 0xef, 0x7e]);
         assert!(m.has(flags::L4_HEAD));
         assert_eq!(m.l4_head, 0x83c5_0050);
         assert!(m.has(flags::DONT_FRAGMENT));

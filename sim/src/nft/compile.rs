@@ -123,6 +123,13 @@ pub enum Load {
     TcpMss,
     /// IPv6 routing header type
     Ip6RtType,
+    /// ether saddr / daddr
+    EtherAddr {
+        /// source (else destination)
+        src: bool,
+    },
+    /// ether type
+    EtherType,
     /// udp length
     UdpLength(u8),
     /// icmp/icmpv6 type
@@ -896,6 +903,9 @@ impl Program {
                     (Proto::Tcp, "window") => Load::TcpWindow,
                     (Proto::Tcp, "option maxseg size") => Load::TcpMss,
                     (Proto::Rt, "type") => Load::Ip6RtType,
+                    (Proto::Ether, "saddr") => Load::EtherAddr { src: true },
+                    (Proto::Ether, "daddr") => Load::EtherAddr { src: false },
+                    (Proto::Ether, "type") => Load::EtherType,
                     (Proto::Udp, "length") => Load::UdpLength(17),
                     (Proto::Icmp, "type") => Load::IcmpType(1),
                     (Proto::Icmp, "code") => Load::IcmpCode(1),

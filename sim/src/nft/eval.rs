@@ -637,6 +637,25 @@ fn load(
             }
             k.tcp_mss? as u128
         }
+        // The link-layer header the packet arrived with (nft_payload_eval,
+        // NFT_PAYLOAD_LL_HEADER; forwarded packets keep it through postrouting). Only Ethernet
+        // frames have one; a PPPoE session arrives on a ppp device, whose packets have none
+        // (nft's `meta iiftype ether` dependency fails).
+        Load::EtherAddr { src } => {
+            if !k.has(offsim_traces::meta::flags::ETHER) || k.has(offsim_traces::meta::flags::PPPOE)
+            {
+                return None;
+            }
+            let b = if src { &k.eth_src } else { &k.eth_dst };
+            b.iter().fold(0u128, |v, x| v << 8 | *x as u128)
+        }
+        Load::EtherType => {
+            if !k.has(offsim_traces::meta::flags::ETHER) || k.has(offsim_traces::meta::flags::PPPOE)
+            {
+                return None;
+            }
+            k.ethertype as u128
+        }
         // nft_exthdr_ipv6_eval: ipv6_find_hdr(NEXTHDR_ROUTING) fails = NFT_BREAK
         Load::Ip6RtType => {
             if !ip_ok(ctx, 6) {

@@ -176,6 +176,9 @@ pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
         (Proto::Igmp, "type" | "mrt") => (i(8), l4(2)),
         (Proto::Igmp, "checksum") => (i(16), l4(2)),
         (Proto::Igmp, "group") => (Ipv4, l4(2)),
+        // link-layer header; nft adds `meta iiftype ether` in the IP families
+        (Proto::Ether, "saddr" | "daddr") => (EtherAddr, Dep::default()),
+        (Proto::Ether, "type") => (EtherType, Dep::default()),
         (Proto::Ether | Proto::Vlan | Proto::Arp, _) => {
             return Err(format!("unsupported: {} expression", p.name()));
         }

@@ -2634,7 +2634,6 @@ impl<'c> Parser<'c> {
                             | Proto::Esp
                             | Proto::Comp
                             | Proto::Gre
-                            | Proto::Ether
                             | Proto::Vlan
                             | Proto::Arp
                             | Proto::Dccp
@@ -2990,6 +2989,7 @@ pub fn payload_supported(p: Proto, f: &str) -> bool {
                 | "option maxseg size"
         ),
         Proto::Rt => f == "type",
+        Proto::Ether => matches!(f, "saddr" | "daddr" | "type"),
         Proto::Udp => matches!(f, "sport" | "dport" | "length"),
         Proto::Udplite | Proto::Sctp | Proto::Th => matches!(f, "sport" | "dport"),
         Proto::Icmp | Proto::Icmpv6 => matches!(f, "type" | "code" | "id"),
