@@ -757,7 +757,10 @@ impl Jp {
                     "payload" => {
                         let m = m.ok_or("invalid payload")?;
                         if m.contains_key("base") {
-                            return Err("unsupported: raw payload expression".into());
+                            return Err(
+                                "unsupported: raw payload expression (offsim keeps header fields of each packet, not its bytes)"
+                                    .into(),
+                            );
                         }
                         let p = s(m, "protocol")?;
                         let proto = Proto::from_name(p)

@@ -235,6 +235,17 @@ impl<'c> Parser<'c> {
             .sm
             .error(ErrorKind::Unsupported, span, format!("unsupported: {what}"))
     }
+    /// Raw payload loads (`@th,160,128`) read arbitrary packet bytes; offsim's packet
+    /// summaries keep header fields, not the bytes.
+    fn raw_payload(&self, sp: Span, base: &str) -> NftError {
+        self.unsupported(
+            sp,
+            &format!(
+                "raw payload expression @{base} (offsim keeps header fields of each packet, not its bytes)"
+            ),
+        )
+    }
+
     fn unexpected(&self, what: &str) -> NftError {
         self.err(
             self.span(),
@@ -1588,7 +1599,7 @@ impl<'c> Parser<'c> {
         let w = match self.peek().clone() {
             Tok::Word(w) => w,
             Tok::At(a) => {
-                return Err(self.unsupported(sp, &format!("raw payload expression @{a}")));
+                return Err(self.raw_payload(sp, &a));
             }
             Tok::Var(_) | Tok::LParen => return self.match_stmt(),
             _ => return Err(self.unexpected("a statement or expression")),
@@ -2272,7 +2283,7 @@ impl<'c> Parser<'c> {
             if let Tok::At(a) = self.peek().clone()
                 && matches!(self.peek_at(1), Tok::Comma)
             {
-                return Err(self.unsupported(self.span(), &format!("raw payload expression @{a}")));
+                return Err(self.raw_payload(self.span(), &a));
             }
             if matches!(self.peek(), Tok::Word(w) if is_selector_word(w))
                 || matches!(self.peek(), Tok::LParen)
@@ -2462,7 +2473,7 @@ impl<'c> Parser<'c> {
         let sp = self.span();
         let w = match self.peek().clone() {
             Tok::Word(w) => w,
-            Tok::At(a) => return Err(self.unsupported(sp, &format!("raw payload expression @{a}"))),
+            Tok::At(a) => return Err(self.raw_payload(sp, &a)),
             Tok::Var(v) => {
                 self.bump();
                 return self
@@ -2679,6 +2690,14 @@ impl<'c> Parser<'c> {
                         return Err(self.unsupported(sp, &format!("{w} {f}")));
                     }
                     return Ok(Expr::Payload(p, f));
+                }
+                if w == "osf" {
+                    // nf_osf matches SYNs against fingerprints that `nfnl_osf` loads from
+                    // pf.os, outside the ruleset
+                    return Err(self.unsupported(
+                        sp,
+                        "osf expression (passive OS fingerprinting needs the fingerprint database loaded outside the ruleset and each SYN's full option layout)",
+                    ));
                 }
                 if is_selector_word(&w) {
                     return Err(self.unsupported(sp, &format!("{w} expression")));
