@@ -450,14 +450,18 @@ fn policy(p: &Program, st: &mut RuleState, base: usize, ctx: &PktCtx) -> Verdict
 #[inline]
 fn xf(v: u128, x: &Xf) -> u128 {
     let mut r = (v & x.and) ^ x.xor;
-    if x.shl != 0 {
-        // bits shifted out of the register are lost
-        r = r.checked_shl(x.shl as u32).unwrap_or(0) & x.width;
+    // the mask/xor after a shift exists only with a shift (see `Program::src_of`)
+    if x.shl != 0 || x.shr != 0 {
+        if x.shl != 0 {
+            // bits shifted out of the register are lost
+            r = r.checked_shl(x.shl as u32).unwrap_or(0) & x.width;
+        }
+        if x.shr != 0 {
+            r = (r & x.width).checked_shr(x.shr as u32).unwrap_or(0);
+        }
+        r = (r & x.and2) ^ x.xor2;
     }
-    if x.shr != 0 {
-        r = (r & x.width).checked_shr(x.shr as u32).unwrap_or(0);
-    }
-    ((r & x.and2) ^ x.xor2) & x.width
+    r & x.width
 }
 
 fn ip_ok(ctx: &PktCtx, v: u8) -> bool {
