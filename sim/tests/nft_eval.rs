@@ -1297,7 +1297,11 @@ fn tcp_mss_and_ipv6_routing_header() {
         &LoadOptions::default(),
     )
     .unwrap_err();
-    assert!(e.to_string().contains("unsupported: rt classid"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("rt.nft:1:26: Error: unsupported: rt expression"),
+        "{e}"
+    );
 }
 
 /// `nft -j` 1.0.x prints a chain binding as a text string in the rule's `expr`; it is

@@ -2501,6 +2501,13 @@ impl<'c> Parser<'c> {
                 self.bump();
                 Ok(Expr::Opaque("rt mtu".into()))
             }
+            // `rt type|segleft|hdrlength|nexthdr` is the IPv6 routing header (below); other
+            // `rt` keys (classid, nexthop, ipsec) are the routing expression
+            "rt" if !matches!(self.peek_at(1), Tok::Word(x)
+                if matches!(x.as_str(), "type" | "segleft" | "hdrlength" | "nexthdr")) =>
+            {
+                Err(self.unsupported(sp, "rt expression"))
+            }
             "meta" => {
                 self.bump();
                 let ksp = self.span();
