@@ -4,6 +4,7 @@
 
 use offsim::nft::ast::{Family, Hook, NatKind};
 use offsim::nft::compile::FlowtableId;
+use offsim::nft::types::DType;
 use offsim::nft::{
     CtInfo, CtView, DropReason, EvalCost, Host, Iface, LoadOptions, NatRequest, NullHost, PktCtx,
     RuleState, Ruleset, Verdict, eval_chain,
@@ -433,6 +434,7 @@ fn limit_token_bucket_and_quota() {
     assert_eq!(r.count("fwd", 2).0, 5);
 }
 
+#[derive(Default)]
 struct FtHost {
     created: u32,
     nat: Vec<NatRequest>,
@@ -696,5 +698,687 @@ fn errors_are_positioned() {
         e.to_string()
             .starts_with("z.nft:1:24: Error: unsupported: meta cpu"),
         "{e}"
+    );
+}
+
+/// Chain bindings (`jump { ... }`, `goto { ... }`): the anonymous chain is a regular chain
+/// named as the kernel names it (`__chainN`) and the verdict is a jump (goto) to it.
+#[test]
+fn chain_bindings_jump_and_goto() {
+    let mut r = Run::new(
+        "table inet x {
+            chain y {
+                type filter hook forward priority filter; policy drop;
+                meta l4proto { tcp, udp } th dport 53 jump {
+                    ip saddr { 127.0.0.0/8, 192.168.13.0/24 } counter accept
+                    ip6 saddr ::1 counter accept
+                    counter
+                }
+                udp dport 54 goto {
+                    ip saddr 10.0.0.0/8 return
+                    counter drop
+                }
+                counter
+            }
+        }",
+    );
+    let names: Vec<&str> = r.rs.chains().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["y", "__chain1", "__chain2"]);
+    // matched inside the binding: accept ends the base chain
+    let v = r.simple(P::v4("192.168.13.7", "1.1.1.1").udp(1000, 53), ct(NEW));
+    assert_eq!(v, Verdict::Accept);
+    assert_eq!(r.count("__chain1", 0), (1, 60));
+    assert_eq!(r.count("y", 0), (1, 60), "implicit counter before the jump");
+    // not matched inside: falls off the binding back into y
+    let v = r.simple(P::v4("8.8.8.8", "1.1.1.1").udp(1000, 53), ct(NEW));
+    assert_eq!(v, Verdict::Drop(DropReason::Policy));
+    assert_eq!(r.count("__chain1", 2), (1, 60));
+    assert_eq!(r.count("y", 2), (1, 60));
+    // goto binding: `return` there returns from the base chain (policy)
+    let v = r.simple(P::v4("10.1.1.1", "1.1.1.1").udp(1000, 54), ct(NEW));
+    assert_eq!(v, Verdict::Drop(DropReason::Policy));
+    assert_eq!(r.count("y", 2), (1, 60), "goto does not come back");
+    let v = r.simple(P::v4("11.1.1.1", "1.1.1.1").udp(1000, 54), ct(NEW));
+    assert_eq!(v, Verdict::Drop(DropReason::Rule));
+    assert_eq!(r.count("__chain2", 1), (1, 60));
+    // the same through `add rule`
+    let rs = Ruleset::from_str(
+        "table ip t { chain c { type filter hook input priority 0; } }
+         add rule ip t c tcp dport 22 jump { ip saddr 1.1.1.1 counter accept; }",
+        "cmd.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let names: Vec<&str> = rs.chains().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["c", "__chain1"]);
+    assert_eq!(rs.chain_rules(0)[0].text, "tcp dport 22 jump __chain1");
+    // the kernel refuses bindings in bound chains (EOPNOTSUPP)
+    let e = Ruleset::from_str(
+        "table ip t { chain c { jump { ip saddr 1.1.1.1 jump { accept } } } }",
+        "nested.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("nested.nft:1:48"), "{e}");
+    // a binding is not map data, and its generated name cannot be taken by another chain
+    let e = Ruleset::from_str(
+        "table ip t { chain c { ip saddr vmap { 1.1.1.1 : jump { accept } } } }",
+        "vmap.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("vmap.nft:1:50"), "{e}");
+    let e = Ruleset::from_str(
+        "table ip t { chain c { jump { accept } } chain __chain1 { } }",
+        "clash.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("chain binding"), "{e}");
+}
+
+/// Maps with `address . port` data (named, typeof and anonymous, with ranges): the NAT
+/// request gets the address and the port of the element (`nft_nat_eval` reads both from the
+/// lookup's data registers).
+#[test]
+fn nat_maps_with_address_port_data() {
+    let mut r = Run::new(
+        "table ip n {
+            map z {
+                type ipv4_addr . inet_service : ipv4_addr . inet_service
+                elements = { 192.168.7.2 . 42 : 10.1.1.1 . 4242 }
+            }
+            map t2 {
+                typeof ip saddr : ip daddr . tcp dport
+                elements = { 10.0.0.9 : 10.9.9.9 . 9999 }
+            }
+            chain pre {
+                type nat hook prerouting priority dstnat; policy accept;
+                dnat ip to ip daddr . tcp dport map @z
+                meta l4proto tcp dnat ip to ip saddr map @t2
+                meta l4proto udp dnat ip to ip saddr map { 10.0.0.0/24 : 1.1.1.1-1.1.1.4 . 53-54 }
+            }
+        }",
+    );
+    let mut h = FtHost::default();
+    let mut nat = |r: &mut Run, p: P| {
+        let mut c = r.ctx(p, Hook::Prerouting, Some("lan0"), None, ct(NEW), 0);
+        let v = r.hook(&mut h, &mut c);
+        (v, h.nat.pop())
+    };
+    let (v, req) = nat(
+        &mut r,
+        P::v4("10.0.0.1", "192.168.7.2").tcp(1000, 42, tcp_flags::SYN),
+    );
+    assert_eq!(v, Verdict::Accept);
+    let req = req.expect("dnat");
+    assert_eq!(req.kind, NatKind::Dnat);
+    assert_eq!(req.addr, Some((0x0a01_0101, 0x0a01_0101)));
+    assert_eq!(req.port, Some((4242, 4242)));
+    // no element for the key: the rule ends (NFT_BREAK) and the next one applies
+    let (_, req) = nat(
+        &mut r,
+        P::v4("10.0.0.9", "192.168.7.3").tcp(1000, 42, tcp_flags::SYN),
+    );
+    let req = req.expect("second rule");
+    assert_eq!(req.addr, Some((0x0a09_0909, 0x0a09_0909)));
+    assert_eq!(req.port, Some((9999, 9999)));
+    let (_, req) = nat(&mut r, P::v4("10.0.0.7", "8.8.8.8").udp(1000, 53));
+    let req = req.expect("anonymous map with ranges");
+    assert_eq!(req.addr, Some((0x0101_0101, 0x0101_0104)));
+    assert_eq!(req.port, Some((53, 54)));
+    let (_, req) = nat(&mut r, P::v4("10.0.1.7", "8.8.8.8").udp(1000, 53));
+    assert_eq!(req, None, "no rule applies");
+    // map data that is not address . port, and a port mapping without a transport protocol
+    for (bad, want) in [
+        (
+            "table ip n { map m { type ipv4_addr : mark . mark; } }",
+            "concatenated map data mark . mark",
+        ),
+        (
+            "table ip n { map m { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+              chain c { type nat hook prerouting priority dstnat; dnat ip to ip daddr . th dport map @m } }",
+            "transport protocol mapping",
+        ),
+        (
+            "table ip n { map m { type ipv4_addr : ipv4_addr; }
+              chain c { type nat hook prerouting priority dstnat; meta mark set ip daddr map @m } }",
+            "datatype mismatch, map @m has data ipv4_addr, expected mark",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}
+
+/// Statements on set elements (`nft_dynset` with expressions, meters): each element gets its
+/// own limit/quota/counter when it is created, updates that find the element run its
+/// expressions, a limit over its rate breaks the rule; lookups run them too.
+#[test]
+fn set_update_statements_and_meters() {
+    let mut r = Run::new(
+        "table ip t {
+            set m { type ipv4_addr; size 65535; flags dynamic; }
+            set q { type ipv4_addr; flags dynamic; }
+            chain fwd {
+                type filter hook forward priority 0; policy accept;
+                tcp dport 22 ct state new add @m { ip saddr limit rate 2/second burst 1 packets } counter accept
+                tcp dport 22 ct state new counter drop
+                udp dport 53 update @q { ip saddr quota until 100 bytes counter } counter
+                tcp dport 80 meter web size 2 { ip saddr . tcp dport limit rate over 1/minute burst 1 packets } counter drop
+            }
+        }",
+    );
+    let syn = |src: &str| P::v4(src, "10.0.0.1").tcp(1000, 22, tcp_flags::SYN);
+    let at = |r: &mut Run, p: P, t: u64| {
+        let mut c = r.ctx(p, Hook::Forward, Some("lan0"), Some("wan0"), ct(NEW), t);
+        r.hook(&mut NullHost, &mut c)
+    };
+    // rate 2/s burst 1: the bucket holds 1 packet (500 ms of tokens); per source
+    assert_eq!(at(&mut r, syn("1.1.1.1"), 0), Verdict::Accept);
+    assert_eq!(
+        at(&mut r, syn("1.1.1.1"), 100_000_000),
+        Verdict::Drop(DropReason::Rule)
+    );
+    assert_eq!(
+        at(&mut r, syn("2.2.2.2"), 100_000_000),
+        Verdict::Accept,
+        "own bucket"
+    );
+    assert_eq!(
+        at(&mut r, syn("1.1.1.1"), 700_000_000),
+        Verdict::Accept,
+        "refilled"
+    );
+    assert_eq!(r.count("fwd", 0), (3, 180));
+    assert_eq!(r.count("fwd", 1), (1, 60));
+    assert_eq!(r.st.dynamic_len(&r.rs, 0), 2);
+    // quota per element: 60 bytes pass, the second 60 (120 >= 100) is over
+    let dns = |src: &str| P::v4(src, "10.0.0.1").udp(1000, 53);
+    at(&mut r, dns("3.3.3.3"), 0);
+    at(&mut r, dns("3.3.3.3"), 1);
+    at(&mut r, dns("4.4.4.4"), 2);
+    assert_eq!(r.count("fwd", 2), (2, 120));
+    // meter: `over 1/minute burst 1` matches from the second packet of a source and port;
+    // size 2 caps the set: a third key cannot be added (NFT_BREAK, no drop)
+    let web = |src: &str| P::v4(src, "10.0.0.1").tcp(1000, 80, tcp_flags::SYN);
+    assert_eq!(at(&mut r, web("5.5.5.5"), 0), Verdict::Accept);
+    assert_eq!(
+        at(&mut r, web("5.5.5.5"), 1),
+        Verdict::Drop(DropReason::Rule)
+    );
+    assert_eq!(at(&mut r, web("6.6.6.6"), 2), Verdict::Accept);
+    assert_eq!(at(&mut r, web("7.7.7.7"), 3), Verdict::Accept);
+    assert_eq!(at(&mut r, web("7.7.7.7"), 4), Verdict::Accept, "set full");
+    assert_eq!(r.count("fwd", 3), (1, 60));
+    let web_set = r.rs.sets().iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web_set.key, vec![DType::Ipv4, DType::InetService]);
+    assert!(
+        web_set.flags.is_empty(),
+        "`dynamic` is not kept: {:?}",
+        web_set.flags
+    );
+    assert_eq!(
+        r.rs.chain_rules(0)[3].text,
+        "tcp dport 80 add @web { ip saddr . tcp dport limit rate over 1/minute burst 1 packets } counter drop"
+    );
+
+    // static elements with statements: lookups run them (nft_lookup_eval)
+    let mut r = Run::new(
+        "table ip t {
+            set s {
+                type ipv4_addr
+                elements = { 1.1.1.1 limit rate 1/second burst 1 packets, 2.2.2.2 counter }
+            }
+            map mm { type ipv4_addr : mark; flags dynamic; }
+            chain fwd {
+                type filter hook forward priority 0; policy accept;
+                ip saddr @s counter
+                update @mm { ip saddr : meta mark }
+                meta mark set ip saddr map @mm counter
+            }
+        }",
+    );
+    let p = |src: &str| P::v4(src, "9.9.9.9").udp(1, 2);
+    for t in 0..3 {
+        at(&mut r, p("1.1.1.1"), t);
+        at(&mut r, p("2.2.2.2"), t);
+    }
+    assert_eq!(
+        r.count("fwd", 0).0,
+        4,
+        "1.1.1.1 once (limit), 2.2.2.2 three times"
+    );
+    // dynamic map data: the element stores the value of its first update
+    let mut c = r.ctx(p("3.3.3.3"), Hook::Forward, None, None, ct(NEW), 0);
+    c.mark = 0x42;
+    r.hook(&mut NullHost, &mut c);
+    let mut c = r.ctx(p("3.3.3.3"), Hook::Forward, None, None, ct(NEW), 1);
+    c.mark = 0x7;
+    r.hook(&mut NullHost, &mut c);
+    assert_eq!(c.mark, 0x42, "map lookup returns the stored mark");
+    assert_eq!(r.count("fwd", 2).0, 8);
+
+    for (bad, want) in [
+        (
+            "table ip t { set s { type ipv4_addr; flags dynamic; }
+              chain c { add @s { ip saddr counter limit rate 1/second quota 10 bytes } } }",
+            "at most 2",
+        ),
+        (
+            "table ip t { set s { type ipv4_addr; flags dynamic; }
+              chain c { add @s { ip saddr counter } accept } }",
+            "",
+        ),
+    ] {
+        let r = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default());
+        match r {
+            Err(e) => assert!(!want.is_empty() && e.to_string().contains(want), "{e}"),
+            Ok(_) => assert!(want.is_empty(), "{bad} loaded"),
+        }
+    }
+}
+
+/// `th sport`/`th dport` read the first four bytes of any transport header, as the kernel's
+/// raw transport load does: on ICMP they are type/code and the checksum.
+#[test]
+fn th_reads_any_transport_header() {
+    let mut r = Run::new(
+        "table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+            th dport != 22 counter
+            th sport 0x0800 counter
+        } }",
+    );
+    let mut echo = P::v4("1.1.1.1", "2.2.2.2").icmp(8, 0);
+    echo.0.l4_head = 0x0800_1234;
+    echo.0.flags |= flags::L4_HEAD;
+    r.simple(echo, ct(NEW));
+    assert_eq!(r.count("fwd", 0).0, 1, "checksum 0x1234 != 22");
+    assert_eq!(r.count("fwd", 1).0, 1, "type 8 code 0");
+    // without the captured header bytes there is nothing to read
+    r.simple(P::v4("1.1.1.1", "2.2.2.2").icmp(8, 0), ct(NEW));
+    assert_eq!(r.count("fwd", 0).0, 1);
+}
+
+/// arp tables load (their hooks see only ARP packets, never the IP traffic the simulator
+/// forwards); bridge tables load when they have no base chains.
+#[test]
+fn arp_and_bridge_tables() {
+    let rs = Ruleset::from_str(
+        "table arp a {
+            set s { type inet_service; }
+            chain in { type filter hook input priority filter; policy drop; meta mark 1 counter }
+            chain out { type filter hook output priority 0; policy accept; }
+        }
+        table bridge b { set t { type ipv4_addr; } chain helper { counter } }
+        table ip f { chain fwd { type filter hook input priority 0; counter } }",
+        "arp.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rs.summary().tables, 3);
+    // only the ip chain runs for IPv4 input
+    let ids = rs.base_chains(Hook::Input, 4);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(rs.chains()[ids[0] as usize].family, Family::Ip);
+    for (bad, want) in [
+        (
+            "table bridge b { chain c { type filter hook forward priority 0; } }",
+            "bad.nft:1:18: Error: unsupported: base chains of family bridge",
+        ),
+        (
+            "table arp a { chain c { type filter hook forward priority 0; } }",
+            "hook forward is not valid in the arp family",
+        ),
+        (
+            "table arp a { chain c { type nat hook input priority 0; } }",
+            "chain type nat is not valid in arp",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}
+
+/// `queue`: no userspace listener in the simulation, so the packet is dropped as the kernel
+/// drops it (`nf_queue` → `-ESRCH`), unless `bypass` lets the hook continue (the base chain
+/// accepts); the number may come from an expression.
+#[test]
+fn queue_verdicts() {
+    let mut r = Run::new(
+        "table inet f { chain fwd { type filter hook forward priority 0; policy drop;
+            tcp dport 22 queue flags bypass to 3
+            tcp dport 80 queue to symhash mod 2 offset 7
+            tcp dport 81 queue to tcp sport map { 1 : 9 }
+            queue num 4-5 fanout
+        } }",
+    );
+    let t = |d| P::v4("1.1.1.1", "2.2.2.2").tcp(1, d, tcp_flags::SYN);
+    assert_eq!(r.simple(t(22), ct(NEW)), Verdict::Accept);
+    assert!(matches!(r.simple(t(80), ct(NEW)), Verdict::Queue(7 | 8)));
+    assert_eq!(r.simple(t(81), ct(NEW)), Verdict::Queue(9));
+    assert_eq!(r.simple(t(82), ct(NEW)), Verdict::Queue(4));
+    assert_eq!(r.count("fwd", 0).0, 1);
+    for (bad, want) in [
+        ("queue num symhash mod 2", "expecting a queue number"),
+        ("queue to symhash mod 2 offset 65535", "exceeds 65535"),
+        ("queue flags fanout to symhash mod 2", "fanout"),
+        ("queue to oif", "queue number must be"),
+        ("queue num 65536", "could not parse \"65536\" as integer"),
+    ] {
+        let text = format!("table ip t {{ chain c {{ {bad} }} }}");
+        let e = Ruleset::from_str(&text, "q.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{bad}: {e}");
+    }
+}
+
+/// `ct timeout` objects and `ct timeout set` (the host attaches the policy), and secmark
+/// statements (no effect on anything simulated; reading secmarks is rejected).
+#[test]
+fn ct_timeout_objects_and_secmark_statements() {
+    #[derive(Default)]
+    struct Rec(Vec<u32>);
+    impl Host for Rec {
+        fn ct_timeout(&mut self, obj: u32, _ctx: &mut PktCtx) {
+            self.0.push(obj);
+        }
+    }
+    let mut r = Run::new(
+        "table inet f {
+            ct timeout agg { protocol tcp; l3proto ip; policy = { established : 2m3s, close : 12s } }
+            ct timeout dns { protocol udp; policy = { replied : 5, unreplied : 3 } }
+            secmark ssh { \"system_u:object_r:ssh_server_packet_t:s0\" }
+            chain pre { type filter hook prerouting priority 0;
+                tcp dport 22 ct timeout set \"agg\"
+                ct timeout set udp dport map { 53 : \"dns\" }
+                tcp dport 22 ct state new meta secmark set \"ssh\"
+                ct state new ct secmark set meta secmark
+                ct state established meta secmark set ct secmark counter
+            }
+        }",
+    );
+    let o = &r.rs.objects()[0];
+    assert_eq!(o.kind, "ct timeout");
+    let t = o.ct_timeout.as_ref().unwrap();
+    assert_eq!(t.protocol, 6);
+    assert_eq!(t.l3proto, Some(Family::Ip));
+    assert_eq!(
+        t.policy,
+        vec![("close".to_string(), 12), ("established".to_string(), 123)]
+    );
+    let mut h = Rec::default();
+    let mut c = r.ctx(
+        P::v4("1.1.1.1", "2.2.2.2").tcp(1, 22, tcp_flags::SYN),
+        Hook::Prerouting,
+        Some("lan0"),
+        None,
+        ct(NEW),
+        0,
+    );
+    assert_eq!(r.hook(&mut h, &mut c), Verdict::Accept);
+    let mut c = r.ctx(
+        P::v4("1.1.1.1", "2.2.2.2").udp(1, 53),
+        Hook::Prerouting,
+        Some("lan0"),
+        None,
+        ct(EST),
+        0,
+    );
+    r.hook(&mut h, &mut c);
+    assert_eq!(h.0, vec![0, 1]);
+    assert_eq!(r.count("pre", 2).0, 1, "secmark set: implicit counter");
+    assert_eq!(r.count("pre", 4).0, 1);
+    for (bad, want) in [
+        (
+            "table ip t { ct timeout x { protocol udp; policy = { syn_sent : 1 } } }",
+            "unknown state syn_sent",
+        ),
+        (
+            "table ip t { chain c { ct timeout set \"nope\" } }",
+            "ct timeout 'nope' does not exist",
+        ),
+        (
+            "table ip t { chain c { meta secmark 1 accept } }",
+            "bad.nft:1:24: Error: unsupported: meta secmark",
+        ),
+        (
+            "table ip t { chain c { meta secmark set 1 } }",
+            "secmark '1' does not exist",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}
+
+/// A mask after a shift (`meta mark >> 8 & 0xf`); shifted-out bits are lost at the width of
+/// the selector.
+#[test]
+fn bitwise_after_shift() {
+    let mut r = Run::new(
+        "table ip t {
+            map m { type mark : verdict; elements = { 0x2 : accept, 0x3 : drop } }
+            chain fwd { type filter hook forward priority 0; policy accept;
+                meta mark >> 8 & 0xf vmap @m
+                meta mark set meta mark << 8 | 0x1
+            }
+        }",
+    );
+    let run = |r: &mut Run, mark: u32| {
+        let mut c = r.ctx(
+            P::v4("1.1.1.1", "2.2.2.2").udp(1, 2),
+            Hook::Forward,
+            None,
+            None,
+            ct(NEW),
+            0,
+        );
+        c.mark = mark;
+        let v = r.hook(&mut NullHost, &mut c);
+        (v, c.mark)
+    };
+    assert_eq!(run(&mut r, 0x1234).0, Verdict::Accept);
+    assert_eq!(run(&mut r, 0x00f0_f300).0, Verdict::Drop(DropReason::Rule));
+    assert_eq!(run(&mut r, 0x1234_5f00), (Verdict::Accept, 0x345f_0001));
+    let e = Ruleset::from_str(
+        "table ip t { chain c { meta mark set meta mark >> 8 << 2 } }",
+        "two.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("two.nft:1:24: Error: unsupported: a second shift"),
+        "{e}"
+    );
+}
+
+/// Concatenations of more than four fields (up to the kernel's 64-byte key): exact and
+/// interval elements, dynamic updates, maps.
+#[test]
+fn wide_concatenations() {
+    let mut r = Run::new(
+        "table ip t {
+            set five { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service
+                       elements = { 1.1.1.1 . 2.2.2.2 . udp . 1000 . 53 } }
+            set ranges { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service; flags interval
+                       elements = { 10.0.0.0/8 . 2.2.2.0-2.2.2.9 . tcp . 1-1024 . 80 } }
+            set seen { type ipv4_addr . inet_service . ifname . ipv4_addr . inet_service; flags dynamic; }
+            chain fwd { type filter hook forward priority 0; policy accept;
+                ip saddr . ip daddr . meta l4proto . th sport . th dport @five counter
+                ip saddr . ip daddr . meta l4proto . th sport . th dport @ranges counter
+                update @seen { ip saddr . th sport . iifname . ip daddr . th dport limit rate over 1/hour burst 1 packets } counter
+                ip saddr . th sport . iifname . ip daddr . th dport vmap { 1.1.1.1 . 1000 . \"lan0\" . 2.2.2.2 . 53 : drop }
+            }
+        }",
+    );
+    let at = |r: &mut Run, p: P| {
+        let mut c = r.ctx(p, Hook::Forward, Some("lan0"), Some("wan0"), ct(NEW), 0);
+        r.hook(&mut NullHost, &mut c)
+    };
+    assert_eq!(
+        at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1000, 53)),
+        Verdict::Drop(DropReason::Rule)
+    );
+    assert_eq!(r.count("fwd", 0).0, 1);
+    at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1000, 54));
+    at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1001, 53));
+    assert_eq!(r.count("fwd", 0).0, 1, "one field differs: no match");
+    at(
+        &mut r,
+        P::v4("10.9.9.9", "2.2.2.5").tcp(1024, 80, tcp_flags::SYN),
+    );
+    at(
+        &mut r,
+        P::v4("10.9.9.9", "2.2.2.10").tcp(1024, 80, tcp_flags::SYN),
+    );
+    at(
+        &mut r,
+        P::v4("10.9.9.9", "2.2.2.5").tcp(1025, 80, tcp_flags::SYN),
+    );
+    assert_eq!(r.count("fwd", 1).0, 1);
+    // the dynamic set: the second packet of a 5-tuple is over the rate
+    at(
+        &mut r,
+        P::v4("10.9.9.9", "2.2.2.5").tcp(1024, 80, tcp_flags::SYN),
+    );
+    assert_eq!(r.count("fwd", 2).0, 1);
+    assert_eq!(r.st.dynamic_len(&r.rs, 2), 6, "six distinct tuples");
+    // 17 fields, or 68 bytes of registers, is more than the kernel takes
+    for (bad, want) in [
+        (
+            "table ip t { set s { type ipv6_addr . ipv6_addr . ipv6_addr . ipv6_addr . mark; } }",
+            "exceeds the kernel's 64-byte key",
+        ),
+        (
+            "table ip t { chain c { ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr . ip saddr { 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 . 1.1.1.1 } } }",
+            "exceeds the kernel's 16",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}
+
+/// `tcp option maxseg size` reads the SYN's MSS option and `rt type` the IPv6 routing
+/// header; without them the match fails, as `nft_exthdr` breaks.
+#[test]
+fn tcp_mss_and_ipv6_routing_header() {
+    let mut r = Run::new(
+        "table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+            tcp option maxseg size 1-500 counter
+            tcp option maxseg size != 500 counter
+            rt type 0 counter
+            rt type != 0 counter
+        } }",
+    );
+    let mut syn = P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN);
+    syn.0.tcp_mss = Some(400);
+    r.simple(syn, ct(NEW));
+    r.simple(
+        P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN),
+        ct(NEW),
+    );
+    assert_eq!(r.count("fwd", 0).0, 1);
+    assert_eq!(
+        r.count("fwd", 1).0,
+        1,
+        "no option: != does not match either"
+    );
+    let mut v6 = P::v6("2001:db8::1", "2001:db8::2").udp(1, 2);
+    v6.0.ip6_rt_type = Some(0);
+    r.simple(v6, ct(NEW));
+    r.simple(P::v6("2001:db8::1", "2001:db8::2").udp(1, 2), ct(NEW));
+    assert_eq!(r.count("fwd", 2).0, 1);
+    assert_eq!(r.count("fwd", 3).0, 0);
+    let e = Ruleset::from_str(
+        "table inet f { chain c { rt classid 1 } }",
+        "rt.nft",
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("rt.nft:1:26: Error: unsupported: rt expression"),
+        "{e}"
+    );
+}
+
+/// `nft -j` 1.0.x prints a chain binding as a text string in the rule's `expr`; it is
+/// parsed as text and its chain placed as the text listing places it.
+#[test]
+fn json_text_statements_chain_binding() {
+    let text = "table inet x {
+	chain y {
+		type filter hook input priority filter; policy accept;
+		meta l4proto tcp jump {
+			tcp dport 22 counter accept
+		}
+	}
+	chain z {
+	}
+}
+";
+    let json = r#"{"nftables": [
+      {"table": {"family": "inet", "name": "x"}},
+      {"chain": {"family": "inet", "table": "x", "name": "y", "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+      {"chain": {"family": "inet", "table": "x", "name": "z"}},
+      {"rule": {"family": "inet", "table": "x", "chain": "y", "expr": [
+        {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}},
+        "jump {\n\t\t\ttcp dport 22 counter accept\n\t\t}"]}}]}"#;
+    let a = Ruleset::from_str(text, "b.nft", &LoadOptions::default()).unwrap();
+    let b = Ruleset::from_str(json, "b.json", &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.model(), b.model());
+    let names: Vec<&str> = b.chains().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["y", "__chain1", "z"]);
+    let bad = json.replace("tcp dport 22 counter accept", "tcp dport 22 bogus");
+    let e = Ruleset::from_str(&bad, "b.json", &LoadOptions::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("b.json (object #3, statement text):2:"),
+        "{e}"
+    );
+}
+
+/// `ether saddr/daddr/type` read the Ethernet header the packet arrived in; captures without
+/// one (raw IP) and PPPoE sessions (a ppp device) have none, so the match fails.
+#[test]
+fn ether_header_matches() {
+    let mut r = Run::new(
+        "table ip t {
+            set s { type ether_addr; elements = { 02:00:00:00:00:01 } }
+            chain fwd { type filter hook forward priority 0; policy accept;
+                ether saddr @s counter
+                ether daddr != 02:00:00:00:00:01 counter
+                ether type ip counter
+            }
+        }",
+    );
+    let mut p = P::v4("1.1.1.1", "2.2.2.2").udp(1, 2);
+    p.0.flags |= flags::ETHER;
+    p.0.eth_src = [2, 0, 0, 0, 0, 1];
+    p.0.eth_dst = [2, 0, 0, 0, 0, 2];
+    p.0.ethertype = 0x0800;
+    r.simple(p, ct(NEW));
+    assert_eq!(
+        (
+            r.count("fwd", 0).0,
+            r.count("fwd", 1).0,
+            r.count("fwd", 2).0
+        ),
+        (1, 1, 1)
+    );
+    let mut pppoe = p;
+    pppoe.0.flags |= flags::PPPOE;
+    r.simple(pppoe, ct(NEW));
+    r.simple(P::v4("1.1.1.1", "2.2.2.2").udp(1, 2), ct(NEW));
+    assert_eq!(
+        (
+            r.count("fwd", 0).0,
+            r.count("fwd", 1).0,
+            r.count("fwd", 2).0
+        ),
+        (1, 1, 1)
     );
 }

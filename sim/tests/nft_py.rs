@@ -2,7 +2,7 @@
 //! loader: every `ok` line in the supported subset must load and normalise to the same AST
 //! as its expected listing (third field, or the rule itself); every `fail` line must be
 //! rejected. Lines that load with an `unsupported:` error are excluded from the subset and
-//! counted separately; arp and bridge tables are not supported and are skipped. The `.t.json`
+//! counted separately; bridge tables are skipped (bridge base chains are not simulated). The `.t.json`
 //! twins must normalise to the same AST as the text.
 //!
 //! `cargo test -p offsim --test nft_py -- --nocapture` prints a per-file table.
@@ -201,7 +201,7 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
         };
         let supported_tables: Vec<&TableDecl> = tables
             .iter()
-            .filter(|t| matches!(t.family.as_str(), "ip" | "ip6" | "inet" | "netdev"))
+            .filter(|t| matches!(t.family.as_str(), "ip" | "ip6" | "inet" | "netdev" | "arp"))
             .collect();
         if let Some(spec) = body.strip_prefix('!') {
             if verdict.is_some()
@@ -272,6 +272,7 @@ fn run_file(path: &Path, failures: &mut Vec<String>) -> Tally {
                             if rule.contains('@')
                                 || rule.contains(" name ")
                                 || rule.contains("helper set")
+                                || rule.contains("timeout set")
                             {
                                 t.json_skipped += 1;
                             } else {
@@ -434,14 +435,28 @@ fn nft_py_corpus() {
         "JSON twins: {} equal, {} differ ({json_pct:.1}%), {} skipped",
         total.json_equal, total.json_differ, total.json_skipped
     );
+    // Thresholds at the measured values (raise them when coverage grows).
     assert!(
-        ok_pct >= 95.0,
-        "ok lines in the supported subset: {ok_pct:.1}% < 95%"
+        ok_pct >= 99.0,
+        "ok lines in the supported subset: {ok_pct:.2}% < 99%"
     );
-    assert!(rej_pct >= 95.0, "fail lines rejected: {rej_pct:.1}% < 95%");
-    assert!(json_pct >= 90.0, "JSON twins equal: {json_pct:.1}% < 90%");
     assert!(
-        ok_subset >= 900,
-        "supported subset shrank to {ok_subset} executions"
+        rej_pct >= 99.5,
+        "fail lines rejected: {rej_pct:.2}% < 99.5%"
+    );
+    assert!(json_pct >= 99.6, "JSON twins equal: {json_pct:.2}% < 99.6%");
+    assert!(
+        ok_subset >= 2406,
+        "supported subset shrank to {ok_subset} executions (want 2406)"
+    );
+    assert!(
+        total.ok_pass >= 2382,
+        "only {} ok executions pass (want 2382)",
+        total.ok_pass
+    );
+    assert!(
+        total.json_equal >= 891,
+        "only {} JSON twins equal (want 891)",
+        total.json_equal
     );
 }

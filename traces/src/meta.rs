@@ -301,9 +301,15 @@ pub mod flags {
     /// The UDP length field is below 8 or larger than the IP payload (conntrack's
     /// `udp_error` calls such a packet invalid).
     pub const UDP_BAD_LENGTH: u16 = 1 << 13;
+    /// The first four bytes of the transport header were captured
+    /// ([`super::PacketMeta::l4_head`]), whatever the protocol.
+    pub const L4_HEAD: u16 = 1 << 14;
+    /// The frame has an Ethernet header ([`super::PacketMeta::eth_src`] and `eth_dst` are
+    /// valid).
+    pub const ETHER: u16 = 1 << 15;
 }
 
-/// Summary of one captured frame. `Copy`, no heap; about 150 bytes.
+/// Summary of one captured frame. `Copy`, no heap; about 220 bytes.
 ///
 /// Field validity: IP fields are meaningful when [`PacketMeta::net`] is `Ipv4`/`Ipv6`;
 /// transport fields when [`flags::L4_PRESENT`] is set (a snap-length cut or a non-first
@@ -389,6 +395,19 @@ pub struct PacketMeta {
     pub l4_payload_len: u32,
     /// The UDP header's length field (UDP only).
     pub udp_len: u16,
+    /// The first four bytes of the transport header, big-endian, for any protocol (valid with
+    /// [`flags::L4_HEAD`]): what nftables' raw transport loads (`th sport`, `th dport`) read —
+    /// the ports for TCP/UDP, type, code and checksum for ICMP.
+    pub l4_head: u32,
+    /// The TCP maximum segment size option (kind 2), when the segment carries one
+    /// (`tcp option maxseg size`).
+    pub tcp_mss: Option<u16>,
+    /// The type of the first IPv6 routing header, when the packet has one (`rt type`).
+    pub ip6_rt_type: Option<u8>,
+    /// Ethernet source address (valid with [`flags::ETHER`]).
+    pub eth_src: [u8; 6],
+    /// Ethernet destination address (valid with [`flags::ETHER`]).
+    pub eth_dst: [u8; 6],
     /// Tuple quoted by an ICMP error.
     pub inner: InnerTuple,
 }
@@ -509,7 +528,9 @@ mod test {
     fn meta_is_small_and_copy() {
         fn is_copy<T: Copy>() {}
         is_copy::<PacketMeta>();
-        assert!(std::mem::size_of::<PacketMeta>() <= 192);
+        // 192 bytes before the fields nftables matches needed: Ethernet addresses, the TCP
+        // MSS option, the IPv6 routing header type and the transport header's first bytes.
+        assert!(std::mem::size_of::<PacketMeta>() <= 224);
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub fn parse_frame(
             } else {
                 PktType::Host
             };
+            m.eth_dst.copy_from_slice(&data[0..6]);
+            m.eth_src.copy_from_slice(&data[6..12]);
+            m.flags |= flags::ETHER;
             (be16(data, 12), 14usize)
         }
         LinkType::LinuxSll => {
@@ -440,6 +443,9 @@ fn parse_ipv6(m: &mut PacketMeta, l3: &[u8], wire_l3: usize) {
                 }
                 m.flags |= flags::IP6_EXT_HEADERS;
                 let next = avail[0];
+                if nh == proto::IPV6_ROUTE && m.ip6_rt_type.is_none() {
+                    m.ip6_rt_type = Some(avail[2]);
+                }
                 if nh == proto::IPV6_FRAG {
                     let fo = be16(avail, 2);
                     m.frag_offset = fo & 0xfff8;
@@ -468,6 +474,10 @@ fn parse_ipv6(m: &mut PacketMeta, l3: &[u8], wire_l3: usize) {
 /// Parses the transport header. `payload` is the captured part of the IP payload and
 /// `ip_payload_len` its length according to the IP header.
 fn parse_l4(m: &mut PacketMeta, p: u8, payload: &[u8], ip_payload_len: usize) {
+    if payload.len() >= 4 && ip_payload_len >= 4 {
+        m.l4_head = be32(payload, 0);
+        m.flags |= flags::L4_HEAD;
+    }
     match p {
         proto::TCP => {
             if payload.len() >= 13 && payload[12] >> 4 < 5 {
@@ -575,6 +585,7 @@ fn parse_tcp_options(m: &mut PacketMeta, mut o: &[u8]) {
                     break;
                 }
                 match (kind, len) {
+                    (2, 4) => m.tcp_mss = Some(u16::from_be_bytes([o[2], o[3]])),
                     (3, 3) => {
                         m.flags |= flags::TCP_WSCALE;
                         m.tcp_wscale = o[2];
@@ -718,6 +729,12 @@ mod test {
         assert_eq!(m.tcp_hdr_len, 40);
         assert!(m.has(flags::TCP_WSCALE) && m.tcp_wscale == 7);
         assert!(m.has(flags::TCP_SACK_PERM));
+        assert_eq!(m.tcp_mss, Some(1460));
+        assert!(m.has(flags::ETHER));
+        assert_eq!(m.eth_dst, [0x00, 0x04, 0x23, 0xe0, 0x67, 0xc4]);
+        assert_eq!(m.eth_src, [0xf0, 0x4d, 0xa2, 0xe5, 0xef, 0x7e]);
+        assert!(m.has(flags::L4_HEAD));
+        assert_eq!(m.l4_head, 0x83c5_0050);
         assert!(m.has(flags::DONT_FRAGMENT));
         assert_eq!(m.l4_payload_len, 0);
         assert_eq!(m.pkt_type, PktType::Host);
@@ -837,6 +854,14 @@ mod test {
         assert_eq!(m.dport, 53);
         assert_eq!(m.ip_len, f.len() as u32);
         assert_eq!(m.ttl, 1);
+        assert_eq!(m.ip6_rt_type, None);
+        // a type 0 routing header (8 bytes) then UDP
+        let f = ipv6_udp(&[17, 0, 0, 0, 0, 0, 0, 0], proto::IPV6_ROUTE);
+        let m = parse_frame(LinkType::Ipv6, &f, f.len() as u32, SimTime(0), 0);
+        assert_eq!(
+            (m.ip6_rt_type, m.l4proto, m.dport),
+            (Some(0), proto::UDP, 53)
+        );
     }
 
     #[test]

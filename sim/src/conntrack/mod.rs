@@ -216,6 +216,9 @@ pub struct Conn {
     /// The caller's per-connection record index (`u32::MAX` = none); reported in
     /// [`Conntrack::dead_records`] when the entry goes away.
     pub rec: u32,
+    /// Timeout policy attached by `ct timeout set` (index into the table's policies + 1;
+    /// 0 = the configured timeouts).
+    pub policy: u16,
     live: bool,
 }
 
@@ -260,6 +263,55 @@ impl CtTimeouts {
             udp_replied: 120,
             icmp: 30,
             generic: 600,
+        }
+    }
+
+    /// These timeouts with the states named in an nftables `ct timeout` policy replaced
+    /// (state names as nft spells them, seconds); states not named keep their value, as the
+    /// kernel's `*_timeout_nlattr_to_obj` starts from the current defaults. TCP's NONE slot
+    /// takes SYN_SENT's value as there (`timeouts[TCP_CONNTRACK_NONE] = SYN_SENT`). Unknown
+    /// names are ignored (the loader validates them).
+    pub fn with_policy(&self, protocol: u8, policy: &[(String, u32)]) -> CtTimeouts {
+        let mut t = self.clone();
+        for (name, secs) in policy {
+            let s = *secs;
+            match (protocol, name.as_str()) {
+                (proto::TCP, n) => {
+                    let i = match n {
+                        "syn_sent" => TcpState::SynSent as usize,
+                        "syn_recv" => TcpState::SynRecv as usize,
+                        "established" => TcpState::Established as usize,
+                        "fin_wait" => TcpState::FinWait as usize,
+                        "close_wait" => TcpState::CloseWait as usize,
+                        "last_ack" => TcpState::LastAck as usize,
+                        "time_wait" => TcpState::TimeWait as usize,
+                        "close" => TcpState::Close as usize,
+                        "syn_sent2" => TcpState::SynSent2 as usize,
+                        "retrans" => tcp::T_RETRANS,
+                        "unack" => tcp::T_UNACK,
+                        _ => continue,
+                    };
+                    t.tcp[i] = s;
+                }
+                (proto::UDP | proto::UDPLITE, "unreplied") => t.udp_unreplied = s,
+                (proto::UDP | proto::UDPLITE, "replied") => t.udp_replied = s,
+                (proto::ICMP | proto::ICMPV6, "timeout") => t.icmp = s,
+                (_, "timeout") => t.generic = s,
+                _ => {}
+            }
+        }
+        t.tcp[TcpState::None as usize] = t.tcp[TcpState::SynSent as usize];
+        t
+    }
+
+    /// The timeout a policy gives a connection of `protocol` when it is attached
+    /// (`nft_ct_timeout_obj_eval` refreshes the entry with the policy's first value).
+    pub fn initial(&self, protocol: u8) -> u32 {
+        match protocol {
+            proto::TCP => self.tcp[TcpState::None as usize],
+            proto::UDP | proto::UDPLITE => self.udp_unreplied,
+            proto::ICMP | proto::ICMPV6 => self.icmp,
+            _ => self.generic,
         }
     }
 
@@ -345,6 +397,8 @@ pub struct Conntrack {
     pub stats: CtStats,
     /// Record indexes ([`Conn::rec`]) of entries removed since the caller last drained this.
     pub dead_records: Vec<u32>,
+    /// Timeout policies attached by `ct timeout set` ([`Conn::policy`] - 1).
+    policies: Vec<CtTimeouts>,
 }
 
 /// The ICMP type that answers a query type (`invmap`), for ICMP and ICMPv6.
@@ -443,6 +497,42 @@ impl Conntrack {
             gc_cursor: 0,
             stats: CtStats::default(),
             dead_records: Vec::new(),
+            policies: Vec::new(),
+        }
+    }
+
+    /// `ct timeout set` (`nft_ct_timeout_obj_eval`): attaches `policy` (for L4 protocol
+    /// `protocol`) to connection `id` if it is not confirmed yet and of that protocol, and
+    /// gives it the policy's initial timeout; later packets are timed by the policy. Returns
+    /// whether it was attached.
+    pub fn set_timeout_policy(&mut self, id: CtId, policy: &CtTimeouts, protocol: u8) -> bool {
+        let c = &self.conns[id.0 as usize];
+        if !c.live || c.status & status::CONFIRMED != 0 || c.orig.proto != protocol {
+            return false;
+        }
+        let idx = match self.policies.iter().position(|p| p == policy) {
+            Some(i) => i,
+            None => {
+                if self.policies.len() >= u16::MAX as usize - 1 {
+                    return false;
+                }
+                self.policies.push(policy.clone());
+                self.policies.len() - 1
+            }
+        };
+        let c = &mut self.conns[id.0 as usize];
+        c.policy = idx as u16 + 1;
+        // unconfirmed: the timeout is relative until confirmation
+        c.expires = SimTime(secs(policy.initial(protocol)));
+        true
+    }
+
+    /// The timeouts that apply to a connection: its `ct timeout` policy or the configured
+    /// ones.
+    fn timeouts_of(&self, id: CtId) -> &CtTimeouts {
+        match self.conns[id.0 as usize].policy {
+            0 => &self.cfg.timeouts,
+            p => &self.policies[p as usize - 1],
         }
     }
 
@@ -625,7 +715,10 @@ impl Conntrack {
             // nf_conntrack_handle_packet
             let ok = match l4 {
                 proto::TCP => {
-                    let cfg = self.cfg.clone();
+                    let mut cfg = self.cfg.clone();
+                    if self.conns[id.0 as usize].policy != 0 {
+                        cfg.timeouts = self.timeouts_of(id).clone();
+                    }
                     let c = &mut self.conns[id.0 as usize];
                     let ProtoState::Tcp(t) = &mut c.proto else {
                         unreachable!("TCP entry without TCP state")
@@ -685,8 +778,8 @@ impl Conntrack {
                 }
                 proto::UDP | proto::UDPLITE => {
                     let (udp_unrep, udp_rep) = (
-                        self.cfg.timeouts.udp_unreplied,
-                        self.cfg.timeouts.udp_replied,
+                        self.timeouts_of(id).udp_unreplied,
+                        self.timeouts_of(id).udp_replied,
                     );
                     let c = &mut self.conns[id.0 as usize];
                     if c.status & status::CONFIRMED == 0 {
@@ -720,13 +813,13 @@ impl Conntrack {
                     if wrong_family || !icmp_valid_new(l4, orig_type) {
                         Err(InvalidReason::IcmpNew)
                     } else {
-                        let t = self.cfg.timeouts.icmp;
+                        let t = self.timeouts_of(id).icmp;
                         self.set_timeout(id, now, t);
                         Ok(())
                     }
                 }
                 _ => {
-                    let t = self.cfg.timeouts.generic;
+                    let t = self.timeouts_of(id).generic;
                     self.set_timeout(id, now, t);
                     Ok(())
                 }
@@ -811,6 +904,7 @@ impl Conntrack {
             nat: NatBinding::default(),
             nat_done: [false; 2],
             rec: u32::MAX,
+            policy: 0,
             live: true,
         });
         self.stats.created += 1;

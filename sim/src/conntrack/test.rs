@@ -437,3 +437,67 @@ fn creation_time_is_simulated_time_not_the_capture_timestamp() {
     let t = ct.track(SimTime(5 * SEC), &m);
     assert_eq!(ct.get(id(&t)).created, SimTime(5 * SEC));
 }
+
+/// `ct timeout set` (`nft_ct_timeout_obj_eval`): a policy attaches only to an unconfirmed
+/// connection of its protocol, sets the initial timeout, and times the later packets.
+#[test]
+fn ct_timeout_policy() {
+    let mut ct = Conntrack::new(CtConfig::default());
+    let pol = CtTimeouts::kernel().with_policy(
+        proto::TCP,
+        &[("established".into(), 123), ("syn_sent".into(), 7)],
+    );
+    assert_eq!(pol.initial(proto::TCP), 7);
+    let syn = Pkt::tcp4(C, S)
+        .flags(SYN)
+        .seq(1000)
+        .win(64_240)
+        .at(0)
+        .build();
+    let t = ct.track(syn.ts, &syn);
+    let i = id(&t);
+    assert!(
+        !ct.set_timeout_policy(i, &pol, proto::UDP),
+        "wrong protocol"
+    );
+    assert!(ct.set_timeout_policy(i, &pol, proto::TCP));
+    ct.finish(syn.ts, &t, true);
+    assert_eq!(
+        ct.get(i).expires,
+        SimTime(7 * SEC),
+        "initial value from the policy"
+    );
+    assert!(!ct.set_timeout_policy(i, &pol, proto::TCP), "confirmed");
+    let sa = Pkt::tcp4(S, C)
+        .flags(SYN | ACK)
+        .seq(5000)
+        .ack(1001)
+        .win(65_160)
+        .at(1)
+        .build();
+    pass(&mut ct, &sa);
+    let a = Pkt::tcp4(C, S)
+        .flags(ACK)
+        .seq(1001)
+        .ack(5001)
+        .win(502)
+        .at(2)
+        .build();
+    pass(&mut ct, &a);
+    assert_eq!(
+        ct.get(i).expires,
+        SimTime(2 + 123 * SEC),
+        "established from the policy"
+    );
+    // another connection keeps the defaults
+    let syn2 = Pkt::tcp4("192.0.2.11:40000", S)
+        .flags(SYN)
+        .seq(1)
+        .at(10)
+        .build();
+    let j = id(&pass(&mut ct, &syn2));
+    assert_eq!(ct.get(j).expires, SimTime(10 + 120 * SEC));
+    // UDP names
+    let u = CtTimeouts::kernel().with_policy(proto::UDP, &[("replied".into(), 9)]);
+    assert_eq!((u.udp_unreplied, u.udp_replied), (30, 9));
+}

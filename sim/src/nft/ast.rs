@@ -164,6 +164,8 @@ pub enum Proto {
     Comp,
     /// GRE.
     Gre,
+    /// IPv6 routing extension header (`rt type`).
+    Rt,
 }
 
 impl Proto {
@@ -188,6 +190,7 @@ impl Proto {
             "esp" => Proto::Esp,
             "comp" => Proto::Comp,
             "gre" => Proto::Gre,
+            "rt" => Proto::Rt,
             _ => return None,
         })
     }
@@ -212,6 +215,7 @@ impl Proto {
             Proto::Esp => "esp",
             Proto::Comp => "comp",
             Proto::Gre => "gre",
+            Proto::Rt => "rt",
         }
     }
 }
@@ -718,8 +722,10 @@ pub enum Expr {
     Var(String),
 }
 
-/// One element of a set or map.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One element of a set or map. Equality ignores `counter` statements of the element:
+/// `nft -j` (1.0.x) prints only an element's first statement, and element counters do not
+/// influence evaluation.
+#[derive(Clone, Debug, Eq)]
 pub struct SetElem {
     /// Key (value, prefix, range, concatenation).
     pub key: Expr,
@@ -731,8 +737,27 @@ pub struct SetElem {
     pub expires: Option<u64>,
     /// Element comment.
     pub comment: Option<String>,
-    /// Whether the element carries a counter.
-    pub counter: bool,
+    /// Stateful statements of the element (`counter`, `limit rate`, `quota`; the kernel's
+    /// `NFT_SET_EXT_EXPRESSIONS`, at most two).
+    pub stmts: Vec<Stmt>,
+}
+
+impl PartialEq for SetElem {
+    fn eq(&self, o: &SetElem) -> bool {
+        let st = |e: &SetElem| {
+            e.stmts
+                .iter()
+                .filter(|s| !matches!(s, Stmt::Counter))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        self.key == o.key
+            && self.data == o.data
+            && self.timeout == o.timeout
+            && self.expires == o.expires
+            && self.comment == o.comment
+            && st(self) == st(o)
+    }
 }
 
 impl SetElem {
@@ -744,7 +769,7 @@ impl SetElem {
             timeout: None,
             expires: None,
             comment: None,
-            counter: false,
+            stmts: Vec::new(),
         }
     }
 }
@@ -957,6 +982,8 @@ pub enum Stmt {
     },
     /// `ct helper set NAME`.
     CtHelperSet(Expr),
+    /// `ct timeout set NAME`.
+    CtTimeoutSet(Expr),
     /// A statement that is recognised but not implemented (rejected at compile time).
     Unsupported(String),
 }
@@ -996,8 +1023,10 @@ pub struct SetDecl {
     pub is_map: bool,
     /// Key type (one entry per concatenated component).
     pub key: Vec<DType>,
-    /// Map data type (verdict maps use [`DType::Verdict`]).
-    pub data: Option<DType>,
+    /// Map data type, one entry per concatenated component (verdict maps use
+    /// [`DType::Verdict`]; `ipv4_addr . inet_service` for NAT maps); empty for sets and
+    /// object maps.
+    pub data: Vec<DType>,
     /// Object map (counter/quota/limit/ct helper data).
     pub obj_type: Option<String>,
     /// Flags (sorted names: constant, interval, timeout, dynamic).
@@ -1081,7 +1110,16 @@ pub enum ObjDecl {
         /// L3 protocol (None = family default).
         l3proto: Option<Family>,
     },
-    /// Another object kind (ct timeout, ct expectation, secmark, synproxy); kept by name.
+    /// `ct timeout NAME { protocol tcp; l3proto ip; policy = { established : 2m, ... } }`.
+    CtTimeout {
+        /// L4 protocol number.
+        protocol: u8,
+        /// L3 protocol (None = family default).
+        l3proto: Option<Family>,
+        /// Timeouts per conntrack state name, in seconds, sorted by name.
+        policy: Vec<(String, u32)>,
+    },
+    /// Another object kind (ct expectation, secmark, synproxy); kept by name.
     Other(String),
 }
 
@@ -1172,6 +1210,9 @@ pub enum Cmd {
         comment: Option<String>,
         /// `create`.
         create: bool,
+        /// An anonymous chain of a chain binding (`jump { ... }`), named `__chainN` by the
+        /// parser as the kernel names it (`nf_tables_addchain`).
+        binding: bool,
     },
     /// `add`/`insert`/`replace rule`.
     AddRule {

@@ -39,7 +39,9 @@ pub enum CVerdict {
     Goto(ChainId),
 }
 
-/// Bitwise transform `((x & and) ^ xor) << shl >> shr`, truncated to `width`.
+/// Bitwise transform `((((x & and) ^ xor) << shl >> shr) & and2) ^ xor2`, every step
+/// truncated to `width` (nft's chain of `bitwise` expressions on a register of the
+/// selector's length: mask/xor, then at most one shift, then mask/xor again).
 #[derive(Clone, Copy, Debug)]
 pub struct Xf {
     /// AND mask.
@@ -50,6 +52,10 @@ pub struct Xf {
     pub shl: u8,
     /// Right shift.
     pub shr: u8,
+    /// AND mask after the shift.
+    pub and2: u128,
+    /// XOR value after the shift.
+    pub xor2: u128,
     /// Result mask.
     pub width: u128,
 }
@@ -61,6 +67,8 @@ impl Xf {
             xor: 0,
             shl: 0,
             shr: 0,
+            and2: u128::MAX,
+            xor2: 0,
             width,
         }
     }
@@ -111,6 +119,17 @@ pub enum Load {
     TcpFlags,
     /// tcp window
     TcpWindow,
+    /// tcp option maxseg size
+    TcpMss,
+    /// IPv6 routing header type
+    Ip6RtType,
+    /// ether saddr / daddr
+    EtherAddr {
+        /// source (else destination)
+        src: bool,
+    },
+    /// ether type
+    EtherType,
     /// udp length
     UdpLength(u8),
     /// icmp/icmpv6 type
@@ -201,13 +220,105 @@ pub struct Src {
     pub bytes: u8,
 }
 
-/// A (possibly concatenated) lookup key.
+/// A (possibly concatenated) lookup key: parts `first..first + n` of
+/// [`Program::key_parts`].
 #[derive(Clone, Copy, Debug)]
 pub struct KeySpec {
     /// Parts used.
     pub n: u8,
-    /// Parts.
-    pub parts: [Src; 4],
+    /// First part.
+    pub first: u32,
+}
+
+/// One field of a lookup key and where it goes in the set key.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyPart {
+    /// The selector.
+    pub src: Src,
+    /// Its place in the key lanes.
+    pub slot: Slot,
+}
+
+/// Where a field of a (concatenated) key sits in the four 128-bit lanes of a set key:
+/// `lanes[lane] |= (value & mask) << shift`. Keys of up to four fields use one lane per
+/// field; longer ones (up to the kernel's 16 fields in 64 bytes of registers,
+/// `NFT_REG32_COUNT`) pack several fields per lane ([`key_layout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// Lane.
+    pub lane: u8,
+    /// Bit offset in the lane.
+    pub shift: u8,
+    /// Field mask (before the shift).
+    pub mask: u128,
+}
+
+impl Slot {
+    /// The field's value in a packed key.
+    #[inline]
+    pub fn get(&self, k: &[u128; 4]) -> u128 {
+        (k[self.lane as usize] >> self.shift) & self.mask
+    }
+    /// Adds the field's value to a packed key.
+    #[inline]
+    pub fn put(&self, k: &mut [u128; 4], v: u128) {
+        k[self.lane as usize] |= (v & self.mask) << self.shift;
+    }
+}
+
+/// The lane layout of a key whose fields are `widths` bits wide. The kernel keeps a
+/// concatenation in 32-bit registers, each field rounded up to a register (`NFT_REG32_SIZE`),
+/// 16 registers at most (`NFT_REG32_COUNT`, 64 bytes); here a field takes its rounded width
+/// in a 128-bit lane, lanes filled first-fit by decreasing width, which always fits what
+/// fits in 64 bytes of registers since rounded widths are 32, 64 or 128 bits.
+pub fn key_layout(widths: &[u32]) -> R<Vec<Slot>> {
+    let mask = |w: u32| {
+        if w >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << w) - 1
+        }
+    };
+    let padded: Vec<u32> = widths.iter().map(|w| w.div_ceil(32).max(1) * 32).collect();
+    let bytes: u32 = padded.iter().sum::<u32>() / 8;
+    if widths.len() > 16 || bytes > 64 {
+        return Err(format!(
+            "a concatenation of {} fields ({bytes} bytes of registers) exceeds the kernel's 64-byte key (NFT_REG32_COUNT registers)",
+            widths.len()
+        ));
+    }
+    if widths.len() <= 4 {
+        return Ok((0..widths.len())
+            .map(|i| Slot {
+                lane: i as u8,
+                shift: 0,
+                mask: u128::MAX,
+            })
+            .collect());
+    }
+    let mut order: Vec<usize> = (0..widths.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(padded[i]));
+    let mut used = [0u32; 4];
+    let mut out = vec![
+        Slot {
+            lane: 0,
+            shift: 0,
+            mask: 0
+        };
+        widths.len()
+    ];
+    for i in order {
+        let Some(lane) = (0..4).find(|&l| used[l] + padded[i] <= 128) else {
+            return Err("unsupported: this concatenation does not fit offsim's key lanes".into());
+        };
+        out[i] = Slot {
+            lane: lane as u8,
+            shift: used[lane] as u8,
+            mask: mask(widths[i]),
+        };
+        used[lane] += padded[i];
+    }
+    Ok(out)
 }
 
 /// Comparison operator.
@@ -273,6 +384,8 @@ pub enum ObjMapKind {
     Limit,
     /// ct helper
     CtHelper,
+    /// ct timeout
+    CtTimeout,
 }
 
 /// One compiled operation.
@@ -372,8 +485,18 @@ pub enum Op {
     Nat(u32),
     /// ct helper object.
     CtHelper(u32),
+    /// ct timeout object.
+    CtTimeout(u32),
     /// Set update spec index.
     SetUpdate(u32),
+    /// `queue`: the packet leaves for a userspace queue; the simulation has no listener, so
+    /// it is dropped, or with `bypass` the base chain accepts it (`nf_queue`: `-ESRCH`).
+    Queue {
+        /// Queue number.
+        num: VSrc,
+        /// `bypass`.
+        bypass: bool,
+    },
 }
 
 /// Set backend, for the cost model.
@@ -400,8 +523,14 @@ pub enum CData {
     Value(u128),
     /// Range.
     Range(u128, u128),
-    /// NAT address and port.
-    AddrPort(u128, u16),
+    /// NAT address range and port range (`addr . port` map data; single values are ranges
+    /// of one).
+    AddrPort {
+        /// Address range (inclusive).
+        addr: (u128, u128),
+        /// Port range (inclusive).
+        port: (u16, u16),
+    },
     /// Object index.
     Obj(u32),
 }
@@ -411,9 +540,53 @@ pub enum CData {
 pub struct DynElem {
     /// Expiry time (ns).
     pub expires: u64,
-    /// Data index.
-    pub data: u32,
+    /// Map data written by `add @m { key : value }` (None for sets).
+    pub value: Option<u128>,
+    /// Its stateful expressions ([`Program::elem_exprs`] index, [`NO_EXPRS`] for none),
+    /// cloned from the creating rule (`nft_dynset_new`).
+    pub exprs: u32,
+    /// State of those expressions.
+    pub state: ElemState,
 }
+
+/// No element expressions.
+pub const NO_EXPRS: u32 = u32::MAX;
+
+/// A stateful expression of a set element (`NFT_SET_EXT_EXPRESSIONS`).
+#[derive(Clone, Copy, Debug)]
+pub enum ElemExpr {
+    /// `counter`.
+    Counter,
+    /// `limit rate ...` (its own token bucket per element).
+    Limit(LimitSpec),
+    /// `quota ...` (its own budget per element).
+    Quota(QuotaSpec),
+}
+
+/// The stateful expressions of a set element: at most `NFT_SET_EXPR_MAX` (2), evaluated in
+/// order on every lookup or update that finds the element (`nft_set_elem_update_expr`).
+#[derive(Clone, Copy, Debug)]
+pub struct ElemExprs {
+    /// Number used.
+    pub n: u8,
+    /// Expressions.
+    pub e: [ElemExpr; 2],
+}
+
+/// State of one element expression: counter packets/bytes, limit tokens/last refill, quota
+/// bytes used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ElemSlot {
+    /// Packets, tokens or bytes used.
+    pub a: u64,
+    /// Bytes or time of the last refill (ns).
+    pub b: u64,
+    /// Initialised (limits start with a full bucket when first evaluated).
+    pub init: bool,
+}
+
+/// State of an element's expressions.
+pub type ElemState = [ElemSlot; 2];
 
 /// Elements added by the data path.
 #[derive(Clone, Debug, Default)]
@@ -422,6 +595,9 @@ pub struct DynSet {
     pub map: FxHashMap<[u128; 4], DynElem>,
 }
 
+/// Per-field (low, high) ranges of a concatenated interval element.
+type FieldRanges = Box<[(u128, u128)]>;
+
 /// A compiled set.
 #[derive(Clone, Debug)]
 pub struct CSet {
@@ -429,9 +605,11 @@ pub struct CSet {
     pub kind: SetKind,
     /// Number of key parts.
     pub nparts: u8,
+    /// Where each key field sits in the key lanes.
+    pub slots: Vec<Slot>,
     exact: FxHashMap<[u128; 4], u32>,
     intervals1: Vec<(u128, u128, u32)>,
-    intervals_n: Vec<([(u128, u128); 4], u32)>,
+    intervals_n: Vec<(FieldRanges, u32)>,
     /// Catch-all element.
     pub wildcard: Option<u32>,
     /// Data per element.
@@ -442,6 +620,16 @@ pub struct CSet {
     pub timeout_ms: Option<u64>,
     /// Maximum size (0 = unlimited).
     pub max_size: u64,
+    /// Stateful expressions per static element (by element index; empty when no element has
+    /// any).
+    pub elem_exprs: Vec<u32>,
+    /// Index of this set's static element state in the rule state (sets with stateful
+    /// static elements only).
+    pub stateful: Option<u32>,
+    /// Expressions the set declares for its elements (`set s { ...; counter; }`), used for
+    /// elements added by rules without statements of their own (`nft_dynset_init` clones
+    /// the set's expressions); [`NO_EXPRS`] for none.
+    pub default_exprs: u32,
 }
 
 impl CSet {
@@ -461,9 +649,11 @@ impl CSet {
                 }
             }
         }
-        let n = self.nparts as usize;
         for (r, i) in &self.intervals_n {
-            if (0..n).all(|j| k[j] >= r[j].0 && k[j] <= r[j].1) {
+            if r.iter().zip(&self.slots).all(|(r, s)| {
+                let v = s.get(k);
+                v >= r.0 && v <= r.1
+            }) {
                 return Some(*i);
             }
         }
@@ -600,6 +790,10 @@ pub struct UpdateSpec {
     pub key: u32,
     /// Timeout.
     pub timeout_ms: Option<u64>,
+    /// Map data written with a new element (`add @m { key : value }`).
+    pub data: Option<VSrc>,
+    /// Expressions of new elements ([`Program::elem_exprs`] index or [`NO_EXPRS`]).
+    pub exprs: u32,
 }
 
 /// The compiled program.
@@ -613,6 +807,8 @@ pub struct Program {
     pub ops: Vec<Op>,
     /// Key specs.
     pub keys: Vec<KeySpec>,
+    /// Fields of the key specs.
+    pub key_parts: Vec<KeyPart>,
     /// Sets (named first, then anonymous).
     pub sets: Vec<CSet>,
     /// numgens.
@@ -627,6 +823,10 @@ pub struct Program {
     pub nats: Vec<NatSpec>,
     /// Set updates.
     pub updates: Vec<UpdateSpec>,
+    /// Stateful expressions of set elements (static and dynamic).
+    pub elem_exprs: Vec<ElemExprs>,
+    /// Number of sets with stateful static elements.
+    pub n_stateful_sets: u32,
     /// Counter statement slots.
     pub n_counters: usize,
     /// Initial values of named counters.
@@ -701,6 +901,11 @@ impl Program {
                     (Proto::Tcp, "doff") => Load::TcpDoff,
                     (Proto::Tcp, "flags") => Load::TcpFlags,
                     (Proto::Tcp, "window") => Load::TcpWindow,
+                    (Proto::Tcp, "option maxseg size") => Load::TcpMss,
+                    (Proto::Rt, "type") => Load::Ip6RtType,
+                    (Proto::Ether, "saddr") => Load::EtherAddr { src: true },
+                    (Proto::Ether, "daddr") => Load::EtherAddr { src: false },
+                    (Proto::Ether, "type") => Load::EtherType,
                     (Proto::Udp, "length") => Load::UdpLength(17),
                     (Proto::Icmp, "type") => Load::IcmpType(1),
                     (Proto::Icmp, "code") => Load::IcmpCode(1),
@@ -795,6 +1000,9 @@ impl Program {
                     Expr::Concat(p) => p.iter().collect(),
                     e => vec![e],
                 };
+                if parts.len() > 4 {
+                    return Err("unsupported: jhash of more than 4 fields".into());
+                }
                 let mut arr = [dummy_src(); 4];
                 for (i, p) in parts.iter().enumerate().take(4) {
                     arr[i] = self.src_of(p, sc)?;
@@ -851,21 +1059,35 @@ impl Program {
                     return Err("unsupported: binary operation between two selectors".into());
                 };
                 let x = &mut s.xf;
-                if x.shl != 0 || x.shr != 0 {
-                    return Err("unsupported: bitwise operation after a shift".into());
-                }
+                let shifted = x.shl != 0 || x.shr != 0;
+                // boolean operations compose into one mask/xor pair: before the shift, or
+                // after it (`meta mark >> 8 & 0xf`)
+                let (and, xor) = if shifted {
+                    (&mut x.and2, &mut x.xor2)
+                } else {
+                    (&mut x.and, &mut x.xor)
+                };
                 match op {
                     BinOp::And => {
-                        x.and &= c;
-                        x.xor &= c;
+                        *and &= c;
+                        *xor &= c;
                     }
                     BinOp::Or => {
-                        x.and &= !c;
-                        x.xor = (x.xor & !c) | c;
+                        *and &= !c;
+                        *xor = (*xor & !c) | c;
                     }
-                    BinOp::Xor => x.xor ^= c,
-                    BinOp::Shl => x.shl = c as u8,
-                    BinOp::Shr => x.shr = c as u8,
+                    BinOp::Xor => *xor ^= c,
+                    BinOp::Shl | BinOp::Shr => {
+                        if shifted || x.and2 != u128::MAX || x.xor2 != 0 {
+                            return Err("unsupported: a second shift in one expression".into());
+                        }
+                        let n = c.min(128) as u8;
+                        if *op == BinOp::Shl {
+                            x.shl = n;
+                        } else {
+                            x.shr = n;
+                        }
+                    }
                 }
                 Ok(s)
             }
@@ -891,35 +1113,59 @@ impl Program {
             Expr::Concat(p) => p.iter().collect(),
             e => vec![e],
         };
-        if parts.len() > 4 {
-            return Err("unsupported: concatenation of more than 4 fields".into());
+        let mut srcs = Vec::with_capacity(parts.len());
+        let mut widths = Vec::with_capacity(parts.len());
+        for p in parts {
+            let s = self.src_of(p, sc)?;
+            widths.push(128 - s.xf.width.leading_zeros());
+            srcs.push(s);
         }
-        let mut arr = [dummy_src(); 4];
-        for (i, p) in parts.iter().enumerate() {
-            arr[i] = self.src_of(p, sc)?;
+        let slots = key_layout(&widths)?;
+        let first = self.key_parts.len() as u32;
+        for (src, slot) in srcs.into_iter().zip(slots) {
+            self.key_parts.push(KeyPart { src, slot });
         }
         self.keys.push(KeySpec {
-            n: parts.len() as u8,
-            parts: arr,
+            n: widths.len() as u8,
+            first,
         });
         Ok(self.keys.len() as u32 - 1)
     }
 
+    /// Makes a lookup key use the lane layout of the set it looks up (the set's declared
+    /// field widths decide it).
+    pub fn bind_key(&mut self, key: u32, set: u32) -> R<()> {
+        let k = self.keys[key as usize];
+        let s = &self.sets[set as usize];
+        if s.slots.len() != k.n as usize {
+            return Err(format!(
+                "datatype mismatch: the key has {} fields, the set {}",
+                k.n,
+                s.slots.len()
+            ));
+        }
+        for (i, slot) in s.slots.iter().enumerate() {
+            self.key_parts[k.first as usize + i].slot = *slot;
+        }
+        Ok(())
+    }
+
     /// Compiles set elements into a [`CSet`].
+    /// `widths` are the bit widths of the key's fields.
     pub fn build_set(
         &mut self,
-        nparts: usize,
-        key_bits: u32,
+        widths: &[u32],
         elems: &[SetElem],
         data_of: &mut dyn FnMut(&Expr) -> R<CData>,
         dynamic: bool,
     ) -> R<u32> {
-        if nparts > 4 {
-            return Err("unsupported: concatenation of more than 4 fields".into());
-        }
+        let nparts = widths.len();
+        let key_bits = widths.first().copied().unwrap_or(128);
+        let slots = key_layout(widths)?;
         let mut s = CSet {
             kind: SetKind::Hash,
             nparts: nparts as u8,
+            slots: slots.clone(),
             exact: FxHashMap::default(),
             intervals1: Vec::new(),
             intervals_n: Vec::new(),
@@ -928,6 +1174,9 @@ impl Program {
             dynamic: None,
             timeout_ms: None,
             max_size: 0,
+            elem_exprs: Vec::new(),
+            stateful: None,
+            default_exprs: NO_EXPRS,
         };
         let mut interval = false;
         for el in elems {
@@ -940,7 +1189,6 @@ impl Program {
                 s.wildcard = Some(idx);
                 continue;
             }
-            let mut ranges = [(0u128, 0u128); 4];
             let parts: Vec<&Expr> = match &el.key {
                 Expr::Concat(p) => p.iter().collect(),
                 k => vec![k],
@@ -948,25 +1196,26 @@ impl Program {
             if parts.len() != nparts {
                 return Err("element does not match the set's key".into());
             }
+            let mut ranges = Vec::with_capacity(nparts);
             let mut is_range = false;
-            for (i, p) in parts.iter().enumerate() {
+            for p in &parts {
                 let (lo, hi) = range_of(p)?;
                 if lo != hi {
                     is_range = true;
                 }
-                ranges[i] = (lo, hi);
+                ranges.push((lo, hi));
             }
             if is_range {
                 interval = true;
                 if nparts == 1 {
                     s.intervals1.push((ranges[0].0, ranges[0].1, idx));
                 } else {
-                    s.intervals_n.push((ranges, idx));
+                    s.intervals_n.push((ranges.into_boxed_slice(), idx));
                 }
             } else {
                 let mut k = [0u128; 4];
-                for i in 0..nparts {
-                    k[i] = ranges[i].0;
+                for (r, slot) in ranges.iter().zip(&slots) {
+                    slot.put(&mut k, r.0);
                 }
                 s.exact.insert(k, idx);
             }
@@ -1021,6 +1270,53 @@ impl Program {
         }
         self.sets.push(s);
         Ok(self.sets.len() as u32 - 1)
+    }
+
+    /// Compiles the stateful statements of a set element or set update (normalised: counter,
+    /// limit, quota; at most two) into [`Program::elem_exprs`]; [`NO_EXPRS`] when empty.
+    pub fn elem_exprs_of(&mut self, stmts: &[Stmt]) -> R<u32> {
+        if stmts.is_empty() {
+            return Ok(NO_EXPRS);
+        }
+        if stmts.len() > 2 {
+            return Err("at most 2 statements per set element".into());
+        }
+        let mut e = [ElemExpr::Counter; 2];
+        for (i, s) in stmts.iter().enumerate() {
+            e[i] = match s {
+                Stmt::Counter => ElemExpr::Counter,
+                Stmt::Limit(l) => ElemExpr::Limit(Self::limit_spec(l)),
+                Stmt::Quota(q) => ElemExpr::Quota(QuotaSpec {
+                    bytes: q.bytes,
+                    invert: q.over,
+                    used: q.used,
+                }),
+                other => return Err(format!("statement must be stateful: {other}")),
+            };
+        }
+        self.elem_exprs.push(ElemExprs {
+            n: stmts.len() as u8,
+            e,
+        });
+        Ok(self.elem_exprs.len() as u32 - 1)
+    }
+
+    /// Records the stateful statements of a set's static elements (`elems` in the order
+    /// given to [`Program::build_set`]).
+    pub fn set_static_exprs(&mut self, set: u32, elems: &[SetElem]) -> R<()> {
+        if elems.iter().all(|e| e.stmts.is_empty()) {
+            return Ok(());
+        }
+        let mut v = Vec::with_capacity(elems.len());
+        for e in elems {
+            v.push(self.elem_exprs_of(&e.stmts)?);
+        }
+        let slot = self.n_stateful_sets;
+        self.n_stateful_sets += 1;
+        let s = &mut self.sets[set as usize];
+        s.elem_exprs = v;
+        s.stateful = Some(slot);
+        Ok(())
     }
 
     /// Limit spec from a statement (kernel `nft_limit_init`).

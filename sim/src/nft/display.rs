@@ -280,7 +280,8 @@ impl Display for Stmt {
                 set,
                 key,
                 timeout,
-                ..
+                data,
+                stmts,
             } => {
                 let o = match op {
                     SetOp::Add => "add",
@@ -290,6 +291,12 @@ impl Display for Stmt {
                 write!(f, "{o} @{set} {{ {key}")?;
                 if let Some(t) = timeout {
                     write!(f, " timeout {}", fmt_time_ms(*t))?;
+                }
+                for s in stmts {
+                    write!(f, " {s}")?;
+                }
+                if let Some(d) = data {
+                    write!(f, " : {d}")?;
                 }
                 f.write_str(" }")
             }
@@ -327,6 +334,7 @@ impl Display for Stmt {
                 Ok(())
             }
             Stmt::CtHelperSet(e) => write!(f, "ct helper set {e}"),
+            Stmt::CtTimeoutSet(e) => write!(f, "ct timeout set {e}"),
             Stmt::Unsupported(s) => f.write_str(s),
         }
     }

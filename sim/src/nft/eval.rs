@@ -189,6 +189,13 @@ pub trait Host {
     }
     /// `ct helper set`: attach helper object `obj` (see [`super::Ruleset::object_name`]).
     fn ct_helper(&mut self, _obj: u32, _ctx: &mut PktCtx) {}
+    /// `ct timeout set`: attach the timeout policy of object `obj` (see
+    /// [`super::ObjectInfo::ct_timeout`]) to the packet's connection. The kernel
+    /// (`nft_ct_timeout_obj_eval`) does so only for a connection that is not confirmed yet
+    /// (its first packet, after conntrack at -200) and of the object's L4 protocol, and sets
+    /// the connection's timeout to the policy's initial value; later packets are timed by the
+    /// policy. The default does nothing.
+    fn ct_timeout(&mut self, _obj: u32, _ctx: &mut PktCtx) {}
 }
 
 /// A host that does nothing (no flow offload, NAT accepts, no routes).
@@ -285,6 +292,8 @@ pub struct RuleState {
     buckets: Vec<Bucket>,
     numgen: Vec<u32>,
     dynsets: Vec<DynSet>,
+    /// State of the stateful static elements, per set with such elements.
+    elem_static: Vec<Vec<ElemState>>,
     rng: u64,
 }
 
@@ -310,6 +319,15 @@ impl RuleState {
                 .filter(|s| s.dynamic.is_some())
                 .map(|_| DynSet::default())
                 .collect(),
+            elem_static: {
+                let mut v = vec![Vec::new(); p.n_stateful_sets as usize];
+                for s in &p.sets {
+                    if let Some(i) = s.stateful {
+                        v[i as usize] = vec![ElemState::default(); s.elem_exprs.len()];
+                    }
+                }
+                v
+            },
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -432,17 +450,39 @@ fn policy(p: &Program, st: &mut RuleState, base: usize, ctx: &PktCtx) -> Verdict
 #[inline]
 fn xf(v: u128, x: &Xf) -> u128 {
     let mut r = (v & x.and) ^ x.xor;
-    if x.shl != 0 {
-        r = r.checked_shl(x.shl as u32).unwrap_or(0);
-    }
-    if x.shr != 0 {
-        r = r.checked_shr(x.shr as u32).unwrap_or(0);
+    // the mask/xor after a shift exists only with a shift (see `Program::src_of`)
+    if x.shl != 0 || x.shr != 0 {
+        if x.shl != 0 {
+            // bits shifted out of the register are lost
+            r = r.checked_shl(x.shl as u32).unwrap_or(0) & x.width;
+        }
+        if x.shr != 0 {
+            r = (r & x.width).checked_shr(x.shr as u32).unwrap_or(0);
+        }
+        r = (r & x.and2) ^ x.xor2;
     }
     r & x.width
 }
 
 fn ip_ok(ctx: &PktCtx, v: u8) -> bool {
     ctx.pkt.is_ip() && ctx.pkt.ip_version == v
+}
+
+/// The first four bytes of the transport header, as `th sport`/`th dport` read them: the
+/// kernel's raw transport load (`nft_payload_eval`, `NFT_PAYLOAD_TRANSPORT_HEADER`) checks
+/// only that the transport header exists (not a non-first fragment), not the protocol, so on
+/// ICMP `th dport` is the checksum. Ports come from the (possibly rewritten) port fields.
+fn th_head(k: &PacketMeta) -> Option<u32> {
+    if !k.is_ip() {
+        return None;
+    }
+    if k.l4_present() && k.has_ports() {
+        return Some((k.sport as u32) << 16 | k.dport as u32);
+    }
+    if k.has(offsim_traces::meta::flags::L4_HEAD) {
+        return Some(k.l4_head);
+    }
+    None
 }
 
 fn l4_ok(ctx: &PktCtx, proto: u8) -> bool {
@@ -550,6 +590,8 @@ fn load(
             }
             k.ip_len.saturating_sub(40) as u128
         }
+        Load::Sport(0) => (th_head(k)? >> 16) as u128,
+        Load::Dport(0) => (th_head(k)? & 0xffff) as u128,
         Load::Sport(proto) => {
             if !l4_ok(ctx, proto) || !k.has_ports() {
                 return None;
@@ -591,6 +633,39 @@ fn load(
                 return None;
             }
             k.tcp_win as u128
+        }
+        // nft_exthdr_tcp_eval: no such option = NFT_BREAK
+        Load::TcpMss => {
+            if !l4_ok(ctx, 6) {
+                return None;
+            }
+            k.tcp_mss? as u128
+        }
+        // The link-layer header the packet arrived with (nft_payload_eval,
+        // NFT_PAYLOAD_LL_HEADER; forwarded packets keep it through postrouting). Only Ethernet
+        // frames have one; a PPPoE session arrives on a ppp device, whose packets have none
+        // (nft's `meta iiftype ether` dependency fails).
+        Load::EtherAddr { src } => {
+            if !k.has(offsim_traces::meta::flags::ETHER) || k.has(offsim_traces::meta::flags::PPPOE)
+            {
+                return None;
+            }
+            let b = if src { &k.eth_src } else { &k.eth_dst };
+            b.iter().fold(0u128, |v, x| v << 8 | *x as u128)
+        }
+        Load::EtherType => {
+            if !k.has(offsim_traces::meta::flags::ETHER) || k.has(offsim_traces::meta::flags::PPPOE)
+            {
+                return None;
+            }
+            k.ethertype as u128
+        }
+        // nft_exthdr_ipv6_eval: ipv6_find_hdr(NEXTHDR_ROUTING) fails = NFT_BREAK
+        Load::Ip6RtType => {
+            if !ip_ok(ctx, 6) {
+                return None;
+            }
+            k.ip6_rt_type? as u128
         }
         Load::UdpLength(proto) => {
             if !l4_ok(ctx, proto) {
@@ -760,22 +835,28 @@ fn key_val(
     cost: &mut EvalCost,
 ) -> Option<[u128; 4]> {
     let mut out = [0u128; 4];
-    for (i, part) in k.parts[..k.n as usize].iter().enumerate() {
+    let first = k.first as usize;
+    for part in &p.key_parts[first..first + k.n as usize] {
         cost.exprs += 1;
-        out[i] = src_val(p, st, part, ctx, host)?;
+        let v = src_val(p, st, &part.src, ctx, host)?;
+        part.slot.put(&mut out, v);
     }
     Some(out)
 }
 
-/// Set lookup; returns the element index (for data) when found.
+/// Set lookup (`nft_lookup_eval`): the element's data when found (static elements, then
+/// live dynamic ones, then the catch-all). With `exprs`, the element's stateful expressions
+/// run (`nft_set_elem_update_expr`); one that breaks (a limit over its rate, a quota used up)
+/// makes the lookup fail.
 fn lookup_set(
     p: &Program,
     st: &mut RuleState,
     set: u32,
     key: &[u128; 4],
-    now: SimTime,
+    ctx: &PktCtx,
     cost: &mut EvalCost,
-) -> Option<u32> {
+    exprs: bool,
+) -> Option<CData> {
     let s = &p.sets[set as usize];
     match s.kind {
         SetKind::Hash => cost.lookups_hash += 1,
@@ -784,17 +865,65 @@ fn lookup_set(
         SetKind::Pipapo => cost.lookups_pipapo += 1,
     }
     if let Some(i) = s.find(key) {
-        return Some(i);
+        if exprs && !static_elem_exprs(p, st, s, i, ctx) {
+            return None;
+        }
+        return s.data.get(i as usize).copied();
     }
     if let Some(d) = s.dynamic {
-        let ds = &st.dynsets[d as usize];
-        if let Some(e) = ds.map.get(key)
-            && e.expires > now.0
+        let now = ctx.now.0;
+        if let Some(e) = st.dynsets[d as usize].map.get_mut(key)
+            && e.expires > now
         {
-            return Some(e.data);
+            if exprs && e.exprs != NO_EXPRS && !elem_exprs(p, e.exprs, &mut e.state, ctx) {
+                return None;
+            }
+            return Some(e.value.map(CData::Value).unwrap_or(CData::None));
         }
     }
-    s.wildcard
+    let w = s.wildcard?;
+    if exprs && !static_elem_exprs(p, st, s, w, ctx) {
+        return None;
+    }
+    s.data.get(w as usize).copied()
+}
+
+/// Runs the expressions of static element `i` of `s`; false when one breaks.
+fn static_elem_exprs(p: &Program, st: &mut RuleState, s: &CSet, i: u32, ctx: &PktCtx) -> bool {
+    let Some(slot) = s.stateful else {
+        return true;
+    };
+    let ex = s.elem_exprs.get(i as usize).copied().unwrap_or(NO_EXPRS);
+    if ex == NO_EXPRS {
+        return true;
+    }
+    elem_exprs(p, ex, &mut st.elem_static[slot as usize][i as usize], ctx)
+}
+
+/// `nft_set_elem_update_expr`: the element's expressions in order until one breaks.
+fn elem_exprs(p: &Program, ex: u32, state: &mut ElemState, ctx: &PktCtx) -> bool {
+    let ex = &p.elem_exprs[ex as usize];
+    for (s, e) in state.iter_mut().zip(&ex.e).take(ex.n as usize) {
+        let ok = match e {
+            ElemExpr::Counter => {
+                s.a += 1;
+                s.b += ctx.len as u64;
+                true
+            }
+            ElemExpr::Limit(l) => !limit_step(l, &mut s.a, &mut s.b, &mut s.init, ctx),
+            ElemExpr::Quota(q) => {
+                if !s.init {
+                    s.init = true;
+                    s.a = q.used;
+                }
+                !quota_step(q, &mut s.a, ctx)
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -855,19 +984,17 @@ fn exec(
             let Some(k) = key_val(p, st, &p.keys[*key as usize], ctx, host, cost) else {
                 return Flow::Break;
             };
-            let hit = lookup_set(p, st, *set, &k, ctx.now, cost).is_some();
+            // an inverted lookup runs no element expressions (`found ^ invert` fails first)
+            let hit = lookup_set(p, st, *set, &k, ctx, cost, !*neg).is_some();
             if hit != *neg { Flow::Next } else { Flow::Break }
         }
         Op::Vmap { key, set } => {
             let Some(k) = key_val(p, st, &p.keys[*key as usize], ctx, host, cost) else {
                 return Flow::Break;
             };
-            match lookup_set(p, st, *set, &k, ctx.now, cost) {
-                Some(i) => match p.sets[*set as usize].data.get(i as usize) {
-                    Some(CData::Verdict(v)) => Flow::Verdict(*v),
-                    _ => Flow::Break,
-                },
-                None => Flow::Break,
+            match lookup_set(p, st, *set, &k, ctx, cost, true) {
+                Some(CData::Verdict(v)) => Flow::Verdict(v),
+                _ => Flow::Break,
             }
         }
         Op::Verdict(v) => Flow::Verdict(*v),
@@ -890,10 +1017,7 @@ fn exec(
             let Some(k) = key_val(p, st, &p.keys[*key as usize], ctx, host, cost) else {
                 return Flow::Break;
             };
-            let Some(i) = lookup_set(p, st, *set, &k, ctx.now, cost) else {
-                return Flow::Break;
-            };
-            let Some(CData::Obj(o)) = p.sets[*set as usize].data.get(i as usize).copied() else {
+            let Some(CData::Obj(o)) = lookup_set(p, st, *set, &k, ctx, cost, true) else {
                 return Flow::Break;
             };
             match kind {
@@ -905,6 +1029,10 @@ fn exec(
                 ObjMapKind::Limit => limit(p, st, o, ctx),
                 ObjMapKind::CtHelper => {
                     host.ct_helper(o, ctx);
+                    Flow::Next
+                }
+                ObjMapKind::CtTimeout => {
+                    host.ct_timeout(o, ctx);
                     Flow::Next
                 }
             }
@@ -987,15 +1115,12 @@ fn exec(
                     let Some(k) = key_val(p, st, &p.keys[*key as usize], ctx, host, cost) else {
                         return Flow::Break;
                     };
-                    let Some(i) = lookup_set(p, st, *set, &k, ctx.now, cost) else {
-                        return Flow::Break;
-                    };
-                    match p.sets[*set as usize].data.get(i as usize) {
-                        Some(CData::Value(v)) => req.addr = Some((*v, *v)),
-                        Some(CData::Range(a, b)) => req.addr = Some((*a, *b)),
-                        Some(CData::AddrPort(a, pt)) => {
-                            req.addr = Some((*a, *a));
-                            req.port = Some((*pt, *pt));
+                    match lookup_set(p, st, *set, &k, ctx, cost, true) {
+                        Some(CData::Value(v)) => req.addr = Some((v, v)),
+                        Some(CData::Range(a, b)) => req.addr = Some((a, b)),
+                        Some(CData::AddrPort { addr, port }) => {
+                            req.addr = Some(addr);
+                            req.port = Some(port);
                         }
                         _ => return Flow::Break,
                     }
@@ -1014,12 +1139,9 @@ fn exec(
                     let Some(k) = key_val(p, st, &p.keys[*key as usize], ctx, host, cost) else {
                         return Flow::Break;
                     };
-                    let Some(i) = lookup_set(p, st, *set, &k, ctx.now, cost) else {
-                        return Flow::Break;
-                    };
-                    match p.sets[*set as usize].data.get(i as usize) {
-                        Some(CData::Value(v)) => req.port = Some((*v as u16, *v as u16)),
-                        Some(CData::Range(a, b)) => req.port = Some((*a as u16, *b as u16)),
+                    match lookup_set(p, st, *set, &k, ctx, cost, true) {
+                        Some(CData::Value(v)) => req.port = Some((v as u16, v as u16)),
+                        Some(CData::Range(a, b)) => req.port = Some((a as u16, b as u16)),
                         _ => return Flow::Break,
                     }
                 }
@@ -1035,54 +1157,111 @@ fn exec(
             host.ct_helper(*obj, ctx);
             Flow::Next
         }
-        Op::SetUpdate(i) => {
+        Op::CtTimeout(obj) => {
             cost.stmts += 1;
-            let u = &p.updates[*i as usize];
-            let Some(k) = key_val(p, st, &p.keys[u.key as usize], ctx, host, cost) else {
-                return Flow::Break;
-            };
-            let s = &p.sets[u.set as usize];
-            let Some(d) = s.dynamic else {
-                return Flow::Next;
-            };
-            let expires = match u.timeout_ms.or(s.timeout_ms) {
-                Some(t) => ctx.now.0.saturating_add(t.saturating_mul(1_000_000)),
-                None => u64::MAX,
-            };
-            let ds = &mut st.dynsets[d as usize];
-            match u.op {
-                super::ast::SetOp::Delete => {
-                    ds.map.remove(&k);
-                }
-                op => {
-                    let present = ds.map.get(&k).is_some_and(|e| e.expires > ctx.now.0);
-                    if present {
-                        if op == super::ast::SetOp::Update
-                            && let Some(e) = ds.map.get_mut(&k)
-                        {
-                            e.expires = expires;
-                        }
-                    } else {
-                        if s.max_size > 0 && ds.map.len() as u64 >= s.max_size {
-                            // full: kernel returns NFT_BREAK
-                            ds.map.retain(|_, e| e.expires > ctx.now.0);
-                            if ds.map.len() as u64 >= s.max_size {
-                                return Flow::Break;
-                            }
-                        }
-                        ds.map.insert(
-                            k,
-                            DynElem {
-                                expires,
-                                data: u32::MAX,
-                            },
-                        );
-                    }
-                }
-            }
+            host.ct_timeout(*obj, ctx);
             Flow::Next
         }
+        Op::SetUpdate(i) => set_update(p, st, &p.updates[*i as usize], ctx, host, cost),
+        Op::Queue { num, bypass } => {
+            // nft_queue_eval / nft_queue_sreg_eval: NF_QUEUE_NR(num), with the bypass flag;
+            // nf_hook_slow → nf_queue: no queue handler or no bound instance is -ESRCH, which
+            // drops the packet, or with bypass continues with the next hook entry. offsim
+            // has no userspace listener.
+            let Some(n) = vsrc(p, st, num, ctx, host, cost) else {
+                return Flow::Break;
+            };
+            if *bypass {
+                Flow::Verdict(CVerdict::Accept)
+            } else {
+                Flow::Verdict(CVerdict::Queue(n as u16))
+            }
+        }
     }
+}
+
+/// `nft_dynset_eval`: `delete` removes the element; `add`/`update` find the element or
+/// create it (`nft_dynset_new`: NFT_BREAK when the set is full), `update` refreshes its
+/// expiry, and then the element's expressions run (`nft_set_elem_update_expr`) — a limit over
+/// its rate or a used-up quota breaks the rule. A new element takes the rule's expressions
+/// (or the set's) with fresh state; an existing one keeps its own. Map data is written only
+/// with a new element.
+fn set_update(
+    p: &Program,
+    st: &mut RuleState,
+    u: &UpdateSpec,
+    ctx: &PktCtx,
+    host: &mut impl Host,
+    cost: &mut EvalCost,
+) -> Flow {
+    cost.stmts += 1;
+    let Some(k) = key_val(p, st, &p.keys[u.key as usize], ctx, host, cost) else {
+        return Flow::Break;
+    };
+    let s = &p.sets[u.set as usize];
+    let Some(d) = s.dynamic else {
+        return Flow::Next;
+    };
+    let now = ctx.now.0;
+    if u.op == super::ast::SetOp::Delete {
+        st.dynsets[d as usize].map.remove(&k);
+        return Flow::Next;
+    }
+    // An element added with the set (static): found, its expressions run.
+    if let Some(i) = s.find(&k) {
+        return if static_elem_exprs(p, st, s, i, ctx) {
+            Flow::Next
+        } else {
+            Flow::Break
+        };
+    }
+    let value = match &u.data {
+        Some(v) => match vsrc(p, st, v, ctx, host, cost) {
+            Some(x) => Some(x),
+            None => return Flow::Break,
+        },
+        None => None,
+    };
+    let expires = match u.timeout_ms.or(s.timeout_ms) {
+        Some(t) => now.saturating_add(t.saturating_mul(1_000_000)),
+        None => u64::MAX,
+    };
+    let ds = &mut st.dynsets[d as usize];
+    let e = match ds.map.get_mut(&k) {
+        Some(e) if e.expires > now => {
+            if u.op == super::ast::SetOp::Update && e.expires != u64::MAX {
+                e.expires = expires;
+            }
+            e
+        }
+        _ => {
+            if s.max_size > 0 && (s.len() + ds.map.len()) as u64 >= s.max_size {
+                // full (static elements count too): expired ones go first, as the kernel's
+                // garbage collection would have removed them
+                ds.map.retain(|_, e| e.expires > now);
+                if (s.len() + ds.map.len()) as u64 >= s.max_size {
+                    return Flow::Break;
+                }
+            }
+            ds.map.insert(
+                k,
+                DynElem {
+                    expires,
+                    value,
+                    exprs: u.exprs,
+                    state: ElemState::default(),
+                },
+            );
+            match ds.map.get_mut(&k) {
+                Some(e) => e,
+                None => return Flow::Break,
+            }
+        }
+    };
+    if e.exprs != NO_EXPRS && !elem_exprs(p, e.exprs, &mut e.state, ctx) {
+        return Flow::Break;
+    }
+    Flow::Next
 }
 
 fn set_payload(ctx: &mut PktCtx, f: PayloadField, x: u128) -> Flow {
@@ -1124,62 +1303,77 @@ fn vsrc(
         VSrc::Src(s) => src_val(p, st, s, ctx, host),
         VSrc::Map { key, set } => {
             let k = key_val(p, st, &p.keys[*key as usize], ctx, host, cost)?;
-            let i = lookup_set(p, st, *set, &k, ctx.now, cost)?;
-            match p.sets[*set as usize].data.get(i as usize) {
-                Some(CData::Value(v)) => Some(*v),
+            match lookup_set(p, st, *set, &k, ctx, cost, true)? {
+                CData::Value(v) => Some(v),
                 _ => None,
             }
         }
     }
 }
 
-/// Kernel `nft_limit_eval`: tokens in ns; returns Break when over the rate (or under, with
-/// `over`).
+/// Kernel `nft_limit_eval` on a rule's `limit` (or a named limit): returns Break when over
+/// the rate (or under, with `over`).
 fn limit(p: &Program, st: &mut RuleState, slot: u32, ctx: &PktCtx) -> Flow {
     let l = &p.limits[slot as usize];
     let b = &mut st.buckets[slot as usize];
-    let now = ctx.now.0;
-    if !b.init {
-        b.init = true;
-        b.tokens = l.tokens_max;
-        b.last = now;
-    }
-    let cost = if l.bytes {
-        ((l.nsecs as u128 * ctx.len as u128) / l.rate.max(1) as u128) as u64
-    } else {
-        l.nsecs / l.rate.max(1)
-    };
-    let mut tokens = b.tokens.saturating_add(now.saturating_sub(b.last));
-    if tokens > l.tokens_max {
-        tokens = l.tokens_max;
-    }
-    b.last = now.max(b.last);
-    let over = if tokens >= cost {
-        b.tokens = tokens - cost;
-        false
-    } else {
-        b.tokens = tokens;
-        true
-    };
-    // nft_limit_eval returns `invert` when under the rate, `!invert` when over; true = break
-    if over != l.invert {
+    if limit_step(l, &mut b.tokens, &mut b.last, &mut b.init, ctx) {
         Flow::Break
     } else {
         Flow::Next
     }
 }
 
+/// One token-bucket step (`nft_limit_eval`; tokens in ns, the bucket starts full); true =
+/// break.
+fn limit_step(
+    l: &LimitSpec,
+    tokens_now: &mut u64,
+    last: &mut u64,
+    init: &mut bool,
+    ctx: &PktCtx,
+) -> bool {
+    let now = ctx.now.0;
+    if !*init {
+        *init = true;
+        *tokens_now = l.tokens_max;
+        *last = now;
+    }
+    let cost = if l.bytes {
+        ((l.nsecs as u128 * ctx.len as u128) / l.rate.max(1) as u128) as u64
+    } else {
+        l.nsecs / l.rate.max(1)
+    };
+    let mut tokens = tokens_now.saturating_add(now.saturating_sub(*last));
+    if tokens > l.tokens_max {
+        tokens = l.tokens_max;
+    }
+    *last = now.max(*last);
+    let over = if tokens >= cost {
+        *tokens_now = tokens - cost;
+        false
+    } else {
+        *tokens_now = tokens;
+        true
+    };
+    // nft_limit_eval returns `invert` when under the rate, `!invert` when over
+    over != l.invert
+}
+
 /// Kernel `nft_quota_do_eval`: `consumed += len; over = consumed >= quota`.
 fn quota(p: &Program, st: &mut RuleState, slot: u32, ctx: &PktCtx) -> Flow {
     let q = &p.quotas[slot as usize];
-    let used = &mut st.quota_used[slot as usize];
-    *used = used.saturating_add(ctx.len as u64);
-    let over = *used >= q.bytes;
-    if over != q.invert {
+    if quota_step(q, &mut st.quota_used[slot as usize], ctx) {
         Flow::Break
     } else {
         Flow::Next
     }
+}
+
+/// One quota step; true = break.
+fn quota_step(q: &QuotaSpec, used: &mut u64, ctx: &PktCtx) -> bool {
+    *used = used.saturating_add(ctx.len as u64);
+    let over = *used >= q.bytes;
+    over != q.invert
 }
 
 /// Bob Jenkins' lookup3 `hashlittle` as the kernel's `jhash()` (include/linux/jhash.h).

@@ -12,7 +12,12 @@ type R<T> = Result<T, String>;
 
 struct Jp {
     span: Span,
+    /// Statements given as text (strings in a rule's `expr`), parsed after the object.
+    texts: std::cell::RefCell<Vec<String>>,
 }
+
+/// Marks a statement given as text in a rule until [`parse_json`] parses it.
+const TEXT_STMT: &str = "\u{1}text statement ";
 
 /// Parses a JSON ruleset into `ctx.cmds`.
 pub fn parse_json(ctx: &mut ParseCtx, src: u32, text: &str) -> Result<(), NftError> {
@@ -45,7 +50,11 @@ pub fn parse_json(ctx: &mut ParseCtx, src: u32, text: &str) -> Result<(), NftErr
             start: i as u32,
             end: i as u32,
         };
-        let jp = Jp { span };
+        let jp = Jp {
+            span,
+            texts: Default::default(),
+        };
+        let before = ctx.cmds.len();
         let r = jp.object(obj, &mut ctx.cmds);
         if let Err(m) = r {
             let kind = if m.starts_with("unsupported:") {
@@ -55,6 +64,79 @@ pub fn parse_json(ctx: &mut ParseCtx, src: u32, text: &str) -> Result<(), NftErr
             };
             return Err(ctx.sm.error(kind, span, m));
         }
+        let texts = jp.texts.into_inner();
+        if !texts.is_empty() {
+            text_statements(ctx, &name, i, before, &texts)?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the text statements of the rules added from object `obj` (commands from
+/// `before` on) by their parse, and puts the chains of chain bindings where the text
+/// listing has them: right after their parent chain (after the parent's earlier bindings).
+fn text_statements(
+    ctx: &mut ParseCtx,
+    file: &str,
+    obj: usize,
+    before: usize,
+    texts: &[String],
+) -> Result<(), NftError> {
+    let mut i = before;
+    while i < ctx.cmds.len() {
+        let (family, table, chain, n) = match &ctx.cmds[i].0 {
+            Cmd::AddRule {
+                family,
+                table,
+                chain,
+                rule,
+                ..
+            } => (*family, table.clone(), chain.clone(), rule.stmts.len()),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        for si in 0..n {
+            let idx = match &ctx.cmds[i].0 {
+                Cmd::AddRule { rule, .. } => match &rule.stmts[si] {
+                    Stmt::Unsupported(s) => s
+                        .strip_prefix(TEXT_STMT)
+                        .and_then(|x| x.parse::<usize>().ok()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(idx) = idx else { continue };
+            let name = format!("{file} (object #{obj}, statement text)");
+            let (stmt, cmds) = ctx.parse_text_stmt(&name, &texts[idx], family, &table)?;
+            if let Cmd::AddRule { rule, .. } = &mut ctx.cmds[i].0 {
+                rule.stmts[si] = stmt;
+            }
+            // binding chains after the parent chain and its earlier bindings
+            let parent = ctx.cmds.iter().position(|(c, _)| {
+                matches!(c, Cmd::AddChain { family: f, table: t, name: n, .. }
+                    if *f == family && *t == table && *n == chain)
+            });
+            let mut at = parent.map(|p| p + 1).unwrap_or(ctx.cmds.len());
+            while at < ctx.cmds.len()
+                && matches!(&ctx.cmds[at].0, Cmd::AddChain { binding: true, .. })
+            {
+                at += 1;
+            }
+            for (c, sp) in cmds {
+                if matches!(c, Cmd::AddChain { .. }) {
+                    ctx.cmds.insert(at, (c, sp));
+                    at += 1;
+                    if at <= i + 1 {
+                        i += 1;
+                    }
+                } else {
+                    ctx.cmds.push((c, sp));
+                }
+            }
+        }
+        i += 1;
     }
     Ok(())
 }
@@ -259,6 +341,7 @@ impl Jp {
                         policy,
                         comment: os(m, "comment"),
                         create,
+                        binding: false,
                     },
                     sp,
                 ));
@@ -456,6 +539,29 @@ impl Jp {
                             .and_then(|x| x.as_str())
                             .and_then(Family::from_name),
                     },
+                    "ct timeout" => {
+                        let p = s(m, "protocol")?;
+                        let protocol = super::types::lookup(super::types::PROTOCOLS, p)
+                            .or_else(|| parse_uint(p))
+                            .filter(|v| *v <= 255)
+                            .ok_or_else(|| format!("invalid protocol {p}"))?
+                            as u8;
+                        let mut policy = Vec::new();
+                        if let Some(J::Object(pm)) = m.get("policy") {
+                            for (k, v) in pm {
+                                policy.push((k.clone(), u(v)? as u32));
+                            }
+                        }
+                        policy.sort();
+                        ObjDecl::CtTimeout {
+                            protocol,
+                            l3proto: m
+                                .get("l3proto")
+                                .and_then(|x| x.as_str())
+                                .and_then(Family::from_name),
+                            policy,
+                        }
+                    }
                     other => ObjDecl::Other(other.to_string()),
                 };
                 out.push((
@@ -588,7 +694,12 @@ impl Jp {
                 el.expires = Some(u(t)? * 1000);
             }
             el.comment = os(e, "comment");
-            el.counter = e.contains_key("counter");
+            // element statements (nft -j prints them as keys of the element object)
+            for k in ["limit", "quota", "counter"] {
+                if let Some(v) = e.get(k) {
+                    el.stmts.push(self.stmt(&serde_json::json!({ k: v }))?);
+                }
+            }
             return Ok(el);
         }
         Ok(SetElem::plain(self.expr(x)?))
@@ -646,7 +757,10 @@ impl Jp {
                     "payload" => {
                         let m = m.ok_or("invalid payload")?;
                         if m.contains_key("base") {
-                            return Err("unsupported: raw payload expression".into());
+                            return Err(
+                                "unsupported: raw payload expression (offsim keeps header fields of each packet, not its bytes)"
+                                    .into(),
+                            );
                         }
                         let p = s(m, "protocol")?;
                         let proto = Proto::from_name(p)
@@ -780,6 +894,39 @@ impl Jp {
                         };
                         Expr::Fib { flags, result }
                     }
+                    "tcp option" => {
+                        let m = m.ok_or("invalid tcp option")?;
+                        let name = s(m, "name")?;
+                        match (name, m.get("field").and_then(|f| f.as_str())) {
+                            ("maxseg", Some("size")) => {
+                                Expr::Payload(Proto::Tcp, "option maxseg size".into())
+                            }
+                            (n, f) => {
+                                return Err(format!(
+                                    "unsupported: tcp option {n} {} expression",
+                                    f.unwrap_or("")
+                                ));
+                            }
+                        }
+                    }
+                    "exthdr" => {
+                        let m = m.ok_or("invalid exthdr")?;
+                        let name = s(m, "name")?;
+                        let field = m.get("field").and_then(|f| f.as_str()).unwrap_or("");
+                        if name == "rt" && field == "type" {
+                            Expr::Payload(Proto::Rt, "type".into())
+                        } else {
+                            return Err(format!("unsupported: {name} {field} expression"));
+                        }
+                    }
+                    "rt" => {
+                        let key = s(m.ok_or("invalid rt")?, "key")?;
+                        if key == "mtu" {
+                            Expr::Opaque("rt mtu".into())
+                        } else {
+                            return Err(format!("unsupported: rt {key} expression"));
+                        }
+                    }
                     "elem" => self.element(v)?.key,
                     "accept" | "drop" | "continue" | "return" | "jump" | "goto" => self.data(v)?,
                     other => return Err(format!("unsupported: {other} expression")),
@@ -789,6 +936,12 @@ impl Jp {
     }
 
     fn stmt(&self, v: &J) -> R<Stmt> {
+        if let J::String(text) = v {
+            // a statement nft -j printed as text (no JSON form), parsed after the object
+            let mut t = self.texts.borrow_mut();
+            t.push(text.clone());
+            return Ok(Stmt::Unsupported(format!("{TEXT_STMT}{}", t.len() - 1)));
+        }
         let (k, val) = obj1(v)?;
         let m = val.as_object();
         Ok(match k {
@@ -934,7 +1087,13 @@ impl Jp {
             "mangle" => {
                 let m = m.ok_or("invalid mangle")?;
                 Stmt::Mangle {
-                    key: self.expr(m.get("key").ok_or("mangle needs key")?)?,
+                    key: match self.expr(m.get("key").ok_or("mangle needs key")?)? {
+                        // MSS clamping, as the text parser represents it
+                        Expr::Payload(Proto::Tcp, f) if f == "option maxseg size" => {
+                            Expr::Opaque("tcp option maxseg size".into())
+                        }
+                        k => k,
+                    },
                     value: self.expr(m.get("value").ok_or("mangle needs value")?)?,
                 }
             }
@@ -1001,6 +1160,18 @@ impl Jp {
                     stmts,
                 }
             }
+            // `meta secmark set "NAME"` (objref statement)
+            "secmark" => Stmt::Mangle {
+                key: Expr::Meta(MetaKey::Secmark),
+                value: match val {
+                    J::String(n) => Expr::Sym(n.clone(), true),
+                    other => self.expr(other)?,
+                },
+            },
+            "ct timeout" => Stmt::CtTimeoutSet(match val {
+                J::String(n) => Expr::Sym(n.clone(), true),
+                other => self.expr(other)?,
+            }),
             "ct helper" => Stmt::CtHelperSet(match val {
                 J::String(n) => Expr::Sym(n.clone(), true),
                 other => self.expr(other)?,

@@ -58,6 +58,6 @@ pub use eval::{
     NullHost, PktCtx, PolicyCounter, RuleState, Verdict, eval_chain,
 };
 pub use ruleset::{
-    ChainInfo, FlowtableInfo, LoadOptions, ObjectInfo, RuleInfo, Ruleset, SetInfo, Summary,
-    TableInfo,
+    ChainInfo, CtTimeoutInfo, FlowtableInfo, LoadOptions, ObjectInfo, RuleInfo, Ruleset, SetInfo,
+    Summary, TableInfo,
 };

@@ -31,6 +31,8 @@ pub struct ChainDef {
     pub rules: Vec<(Handle, Rule)>,
     /// Where the chain was declared.
     pub span: Span,
+    /// The anonymous chain of a chain binding (`jump { ... }`).
+    pub binding: bool,
 }
 
 impl PartialEq for ChainDef {
@@ -39,6 +41,7 @@ impl PartialEq for ChainDef {
             && self.base == o.base
             && self.policy_accept == o.policy_accept
             && self.rules == o.rules
+            && self.binding == o.binding
     }
 }
 
@@ -168,9 +171,20 @@ impl Model {
                 policy,
                 comment,
                 create,
+                binding,
             } => {
                 let t = self.table_mut(sm, family, &table, sp)?;
                 if let Some(c) = t.chains.iter_mut().find(|c| c.name == name) {
+                    if binding || c.binding {
+                        return Err(err(
+                            sm,
+                            ErrorKind::Invalid,
+                            sp,
+                            format!(
+                                "chain '{name}' is the anonymous chain of a chain binding (`jump {{ ... }}`); another chain of that name cannot be added"
+                            ),
+                        ));
+                    }
                     if create {
                         return Err(err(
                             sm,
@@ -215,6 +229,7 @@ impl Model {
                         comment,
                         rules: Vec::new(),
                         span: sp,
+                        binding,
                     });
                 }
             }
@@ -524,6 +539,7 @@ pub fn obj_kind(o: &ObjDecl) -> &str {
         ObjDecl::Quota(_) => "quota",
         ObjDecl::Limit(_) => "limit",
         ObjDecl::CtHelper { .. } => "ct helper",
+        ObjDecl::CtTimeout { .. } => "ct timeout",
         ObjDecl::Other(s) => s,
     }
 }

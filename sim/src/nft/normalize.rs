@@ -98,6 +98,9 @@ pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
         (Proto::Tcp, "doff" | "reserved") => (i(4), l4(6)),
         (Proto::Tcp, "flags") => (TcpFlag, l4(6)),
         (Proto::Tcp, "window" | "checksum" | "urgptr") => (i(16), l4(6)),
+        (Proto::Tcp, "option maxseg size") => (i(16), l4(6)),
+        (Proto::Rt, "type" | "segleft" | "hdrlength" | "nexthdr") => (i(8), l3(6)),
+        (Proto::Rt, _) => return Err(format!("unsupported: rt {f} expression")),
         (Proto::Udp, "sport" | "dport") => (InetService, l4(17)),
         (Proto::Udp, "length" | "checksum") => (i(16), l4(17)),
         (Proto::Udplite, "sport" | "dport") => (InetService, l4(136)),
@@ -173,6 +176,9 @@ pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
         (Proto::Igmp, "type" | "mrt") => (i(8), l4(2)),
         (Proto::Igmp, "checksum") => (i(16), l4(2)),
         (Proto::Igmp, "group") => (Ipv4, l4(2)),
+        // link-layer header; nft adds `meta iiftype ether` in the IP families
+        (Proto::Ether, "saddr" | "daddr") => (EtherAddr, Dep::default()),
+        (Proto::Ether, "type") => (EtherType, Dep::default()),
         (Proto::Ether | Proto::Vlan | Proto::Arp, _) => {
             return Err(format!("unsupported: {} expression", p.name()));
         }
@@ -273,8 +279,8 @@ pub struct SetSig {
     pub name: String,
     /// Key types.
     pub key: Vec<DType>,
-    /// Data type (maps).
-    pub data: Option<DType>,
+    /// Data types (maps; several for a concatenation).
+    pub data: Vec<DType>,
     /// Object map kind.
     pub obj: Option<String>,
     /// Whether it is a map.
@@ -421,8 +427,11 @@ impl Normalizer<'_> {
     fn sel_types(&self, e: &Expr, ctx: &Ctx) -> R<Vec<(DType, Dep)>> {
         match e {
             Expr::Concat(parts) => {
-                if parts.len() > 4 {
-                    return Err("unsupported: concatenation of more than 4 fields".into());
+                if parts.len() > 16 {
+                    return Err(format!(
+                        "a concatenation of {} fields exceeds the kernel's 16 (NFT_REG32_COUNT)",
+                        parts.len()
+                    ));
                 }
                 parts
                     .iter()
@@ -500,7 +509,11 @@ impl Normalizer<'_> {
                     let k = self.constant(tys, el.key, true)?;
                     match k {
                         Expr::Set(inner) => out.extend(inner),
-                        k => out.push(SetElem { key: k, ..el }),
+                        k => out.push(SetElem {
+                            key: k,
+                            stmts: elem_stmts(el.stmts)?,
+                            ..el
+                        }),
                     }
                 }
                 sort_elems(&mut out);
@@ -769,6 +782,17 @@ impl Normalizer<'_> {
                         type_list(ktys)
                     ));
                 }
+                if !s.data.is_empty()
+                    && dtys != [DType::Str]
+                    && (s.data.len() != dtys.len()
+                        || s.data.iter().zip(dtys).any(|(a, b)| !compatible(*a, *b)))
+                {
+                    return Err(format!(
+                        "datatype mismatch, map @{n} has data {}, expected {}",
+                        type_list(&s.data),
+                        type_list(dtys)
+                    ));
+                }
                 Ok(Expr::SetRef(n))
             }
             Expr::Set(elems) => {
@@ -795,7 +819,7 @@ impl Normalizer<'_> {
                             timeout: el.timeout,
                             expires: el.expires,
                             comment: el.comment,
-                            counter: el.counter,
+                            stmts: elem_stmts(el.stmts)?,
                         }),
                     }
                 }
@@ -865,20 +889,22 @@ impl Normalizer<'_> {
             return Err(format!("set '{}' needs a type or typeof", d.name));
         }
         d.type_names.clear();
-        if d.key.len() > 4 {
-            return Err("unsupported: concatenation of more than 4 fields".into());
-        }
+        super::compile::key_layout(&d.key.iter().map(|t| t.bits()).collect::<Vec<_>>())?;
         if let Some(t) = d.typeof_data.take() {
-            let tys = self.sel_types(&t, &ctx)?;
-            d.data = Some(tys[0].0);
+            d.data = self.sel_types(&t, &ctx)?.into_iter().map(|x| x.0).collect();
         } else if let Some(n) = d.data_name.take() {
-            d.data = Some(if n.contains(" . ") {
-                return Err("unsupported: concatenated map data types".into());
-            } else {
-                DType::from_name(&n).ok_or_else(|| format!("unknown datatype {n}"))?
-            });
+            d.data = n
+                .split(" . ")
+                .map(|n| {
+                    let n = n.trim();
+                    DType::from_name(n).ok_or_else(|| format!("unknown datatype {n}"))
+                })
+                .collect::<R<Vec<_>>>()?;
         }
-        if d.is_map && d.data.is_none() && d.obj_type.is_none() {
+        if d.data.len() > 1 {
+            check_concat_data(&d.data)?;
+        }
+        if d.is_map && d.data.is_empty() && d.obj_type.is_none() {
             return Err(format!("map '{}' needs a data type", d.name));
         }
         let interval = d.flags.iter().any(|f| f == "interval");
@@ -889,8 +915,8 @@ impl Normalizer<'_> {
             let k = self.constant(&key, el.key, true)?;
             let data = match el.data {
                 Some(v) => {
-                    if let Some(t) = d.data {
-                        Some(self.data_value(&[t], v)?)
+                    if !d.data.is_empty() {
+                        Some(self.data_value(&d.data, v)?)
                     } else if d.obj_type.is_some() {
                         Some(self.data_value(&[DType::Str], v)?)
                     } else {
@@ -904,6 +930,7 @@ impl Normalizer<'_> {
                     None
                 }
             };
+            let stmts = elem_stmts(el.stmts)?;
             let mut push = |k: Expr| -> R<()> {
                 if !interval && has_interval(&k) {
                     return Err(format!(
@@ -917,7 +944,7 @@ impl Normalizer<'_> {
                     timeout: el.timeout,
                     expires: el.expires,
                     comment: el.comment.clone(),
-                    counter: el.counter,
+                    stmts: stmts.clone(),
                 });
                 Ok(())
             };
@@ -1143,7 +1170,7 @@ impl Normalizer<'_> {
                     .collect();
                 let data = self.map_data(&tys, &[DType::Verdict], data)?;
                 if let Expr::SetRef(n) = &data
-                    && self.set_sig(n)?.data != Some(DType::Verdict)
+                    && self.set_sig(n)?.data != [DType::Verdict]
                 {
                     return Err(format!("@{n} is not a verdict map"));
                 }
@@ -1155,6 +1182,9 @@ impl Normalizer<'_> {
             Stmt::QuotaRef(e) => out.push(Stmt::QuotaRef(self.obj_ref("quota", e, ctx)?)),
             Stmt::CtHelperSet(e) => {
                 out.push(Stmt::CtHelperSet(self.obj_ref("ct helper", e, ctx)?))
+            }
+            Stmt::CtTimeoutSet(e) => {
+                out.push(Stmt::CtTimeoutSet(self.obj_ref("ct timeout", e, ctx)?))
             }
             Stmt::Limit(mut l) => {
                 if l.rate == 0 {
@@ -1265,6 +1295,32 @@ impl Normalizer<'_> {
                     value,
                 });
             }
+            // SELinux security marks (`meta secmark set "obj"`, `ct secmark set meta secmark`,
+            // `meta secmark set ct secmark`): skb->secmark / ct->secmark are consulted only by
+            // the LSM, never by anything the simulation decides
+            Stmt::Mangle {
+                key: key @ (Expr::Meta(MetaKey::Secmark) | Expr::Ct(CtKey::Secmark, None)),
+                value,
+            } => {
+                let value = match (&key, value) {
+                    (Expr::Meta(_), Expr::Sym(s, _)) => {
+                        if !self.objects.iter().any(|(k, n)| k == "secmark" && *n == s) {
+                            return Err(format!(
+                                "No such file or directory; secmark '{s}' does not exist"
+                            ));
+                        }
+                        Expr::Value(Value::new(DType::Str, ifname_value(&s)))
+                    }
+                    (Expr::Meta(_), v @ Expr::Ct(CtKey::Secmark, None))
+                    | (Expr::Ct(..), v @ Expr::Meta(MetaKey::Secmark)) => v,
+                    (_, v) => {
+                        return Err(format!(
+                            "unsupported: {key} set {v} (only secmark objects and copies between meta and ct secmark)"
+                        ));
+                    }
+                };
+                out.push(Stmt::Mangle { key, value });
+            }
             Stmt::Mangle { key, value } => {
                 let key = self.lhs(key, ctx)?;
                 let (ty, _) = self.sel(&key, ctx)?;
@@ -1328,13 +1384,17 @@ impl Normalizer<'_> {
                     ));
                 }
                 let data = match data {
-                    Some(d) => Some(self.value(sig.data.unwrap_or(DType::Integer(32)), d, ctx)?),
+                    Some(d) => Some(self.value(
+                        sig.data.first().copied().unwrap_or(DType::Integer(32)),
+                        d,
+                        ctx,
+                    )?),
                     None => None,
                 };
-                let mut inner = Vec::new();
-                for s in stmts {
-                    self.stmt(s, ctx, &mut inner)?;
+                if op == SetOp::Delete && !stmts.is_empty() {
+                    return Err("delete from a set takes no statements".into());
                 }
+                let inner = elem_stmts(stmts)?;
                 out.push(Stmt::SetUpdate {
                     op,
                     set,
@@ -1346,6 +1406,31 @@ impl Normalizer<'_> {
             }
             Stmt::Queue { num, flags } => {
                 let num = match num {
+                    Some(e) if is_selector(&e) => {
+                        // nft_queue_sreg: the number comes from a register (16 bits)
+                        let (modulus, offset) = match &e {
+                            Expr::Numgen {
+                                modulus, offset, ..
+                            }
+                            | Expr::Symhash { modulus, offset }
+                            | Expr::Jhash {
+                                modulus, offset, ..
+                            } => (*modulus as u64, *offset as u64),
+                            Expr::Map(..) => (1, 0),
+                            _ => {
+                                return Err(format!(
+                                    "queue number must be a number, a range, numgen, a hash or a map, not {e}"
+                                ));
+                            }
+                        };
+                        if modulus + offset > 65536 {
+                            return Err(format!("queue number {e} exceeds 65535"));
+                        }
+                        if flags.iter().any(|f| f == "fanout") {
+                            return Err("fanout is not valid with a queue number expression".into());
+                        }
+                        Some(self.value(DType::Integer(16), e, ctx)?)
+                    }
                     Some(e) => {
                         let v = self.value(DType::Integer(16), e, ctx)?;
                         if matches!(v, Expr::Value(Value { v: 0, .. })) {
@@ -1444,9 +1529,14 @@ impl Normalizer<'_> {
             if let Expr::Map(k, d) = a {
                 let k = self.lhs(*k, ctx)?;
                 let ktys: Vec<DType> = self.sel_types(&k, ctx)?.into_iter().map(|x| x.0).collect();
-                let concat = map_data_is_concat(&d);
-                if concat && ctx.l4.is_none() && !ctx.l4_any && !ktys.contains(&DType::InetService)
-                {
+                let concat = match &*d {
+                    Expr::Set(el) => el.iter().any(|e| matches!(e.data, Some(Expr::Concat(_)))),
+                    Expr::SetRef(n) => self.set_sig(n)?.data.len() == 2,
+                    _ => false,
+                };
+                // nft: the port needs a transport protocol, from a match or from the key
+                // (`tcp dport` implies tcp; `th dport` does not)
+                if concat && ctx.l4.is_none() && !ctx.l4_any {
                     return Err(
                         "transport protocol mapping is only valid after transport protocol match"
                             .into(),
@@ -1534,6 +1624,33 @@ impl Normalizer<'_> {
     }
 }
 
+/// Statements of a set element or a set update (`add @s { ip saddr limit rate 10/second }`):
+/// stateful ones only (`nft`: "statement must be stateful"), at most `NFT_SET_EXPR_MAX` (2)
+/// of them (kernel `nft_dynset_init`: `-E2BIG`), packet limits with their default burst.
+fn elem_stmts(v: Vec<Stmt>) -> R<Vec<Stmt>> {
+    if v.len() > 2 {
+        return Err(
+            "Could not process rule: Argument list too long (at most 2 statements per set element)"
+                .into(),
+        );
+    }
+    v.into_iter()
+        .map(|s| match s {
+            Stmt::Counter | Stmt::Quota(_) => Ok(s),
+            Stmt::Limit(mut l) => {
+                if l.rate == 0 {
+                    return Err("limit rate must be greater than zero".into());
+                }
+                if l.unit == LimitUnit::Packets && l.burst == 0 {
+                    l.burst = 5;
+                }
+                Ok(Stmt::Limit(l))
+            }
+            other => Err(format!("statement must be stateful: {other}")),
+        })
+        .collect()
+}
+
 /// A range as nft prints it: an address range that is exactly a prefix becomes the prefix.
 fn range_expr(ty: DType, lo: u128, hi: u128) -> Expr {
     if lo == hi {
@@ -1599,10 +1716,16 @@ fn ctx_has_icmp_type(out: &[Stmt], p: Proto) -> bool {
     )
 }
 
-fn map_data_is_concat(d: &Expr) -> bool {
-    match d {
-        Expr::Set(el) => el.iter().any(|e| matches!(e.data, Some(Expr::Concat(_)))),
-        _ => false,
+/// Concatenated map data is only consumed by NAT (`dnat to KEY map { k : addr . port }`:
+/// `nft_nat` takes the address and the port from consecutive registers).
+fn check_concat_data(tys: &[DType]) -> R<()> {
+    if matches!(tys, [DType::Ipv4 | DType::Ipv6, DType::InetService]) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported: concatenated map data {} (only `ipv4_addr . inet_service` and `ipv6_addr . inet_service` NAT maps are modelled)",
+            type_list(tys)
+        ))
     }
 }
 

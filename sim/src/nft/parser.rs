@@ -24,7 +24,19 @@ pub struct ParseCtx {
     depth: u32,
     /// Whether includes may be read from the file system.
     pub allow_includes: bool,
+    /// Chain bindings (`jump { ... }`) parsed but not yet emitted: (name, rules with spans,
+    /// span of the `jump`). The caller that knows the table emits them.
+    bindings: Vec<PendingBinding>,
+    /// Number of chain bindings named so far (`__chain1`, `__chain2`, ...).
+    binding_seq: u32,
+    /// Sets declared implicitly by `meter` statements, emitted with the bindings.
+    meters: Vec<(SetDecl, Span)>,
+    /// Whether a chain binding's rules are being parsed.
+    in_binding: bool,
 }
+
+/// A chain binding waiting to be emitted: name, rules with their spans, span of the `jump`.
+type PendingBinding = (String, Vec<(Rule, Span)>, Span);
 
 impl Default for ParseCtx {
     fn default() -> Self {
@@ -34,6 +46,10 @@ impl Default for ParseCtx {
             scopes: vec![Vec::new()],
             depth: 0,
             allow_includes: true,
+            bindings: Vec::new(),
+            binding_seq: 0,
+            meters: Vec::new(),
+            in_binding: false,
         }
     }
 }
@@ -51,6 +67,37 @@ impl ParseCtx {
             nest: 0,
         };
         p.parse_top()
+    }
+
+    /// Parses one statement given as text (`nft -j` 1.0.x prints statements that have no
+    /// JSON form, such as a chain binding `jump { ... }`, as strings) for a rule of
+    /// `family table`. Returns the statement and the commands of the chain bindings it
+    /// declares (their `add chain` first).
+    pub fn parse_text_stmt(
+        &mut self,
+        name: &str,
+        text: &str,
+        family: Family,
+        table: &str,
+    ) -> Result<(Stmt, Vec<(Cmd, Span)>), NftError> {
+        let src = self.sm.add(name, text.to_string(), false);
+        let toks = tokenize(&self.sm, src, text)?;
+        let before = self.cmds.len();
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            src,
+            ctx: self,
+            nest: 0,
+        };
+        let s = p.stmt()?;
+        p.skip_sep();
+        if !matches!(p.peek(), Tok::Eof) {
+            return Err(p.unexpected("the end of the statement"));
+        }
+        p.emit_bindings(family, table);
+        let cmds = self.cmds.split_off(before);
+        Ok((s, cmds))
     }
 
     fn lookup_var(&self, name: &str) -> Option<Expr> {
@@ -188,6 +235,17 @@ impl<'c> Parser<'c> {
             .sm
             .error(ErrorKind::Unsupported, span, format!("unsupported: {what}"))
     }
+    /// Raw payload loads (`@th,160,128`) read arbitrary packet bytes; offsim's packet
+    /// summaries keep header fields, not the bytes.
+    fn raw_payload(&self, sp: Span, base: &str) -> NftError {
+        self.unsupported(
+            sp,
+            &format!(
+                "raw payload expression @{base} (offsim keeps header fields of each packet, not its bytes)"
+            ),
+        )
+    }
+
     fn unexpected(&self, what: &str) -> NftError {
         self.err(
             self.span(),
@@ -800,8 +858,70 @@ impl<'c> Parser<'c> {
                     l3proto: l3,
                 }
             }
+            ("ct", "timeout") => {
+                if !braced {
+                    return Err(self.unexpected("`{`"));
+                }
+                let mut protocol = None;
+                let mut l3 = None;
+                let mut policy = Vec::new();
+                loop {
+                    self.skip_sep();
+                    if matches!(self.peek(), Tok::RBrace | Tok::Eof) {
+                        break;
+                    }
+                    if self.eat_word("protocol") {
+                        let psp = self.span();
+                        let p = self.name("a protocol")?;
+                        protocol = Some(
+                            super::types::lookup(super::types::PROTOCOLS, &p)
+                                .or_else(|| parse_uint(&p))
+                                .filter(|v| *v <= 255)
+                                .ok_or_else(|| self.invalid(psp, format!("invalid protocol {p}")))?
+                                as u8,
+                        );
+                    } else if self.eat_word("l3proto") {
+                        let f = self.name("a family")?;
+                        l3 = Some(Family::from_name(&f).ok_or_else(|| {
+                            self.invalid(self.prev_span(), format!("invalid l3proto {f}"))
+                        })?);
+                    } else if self.eat_word("policy") {
+                        self.expect(&Tok::Assign, "`=`")?;
+                        self.expect(&Tok::LBrace, "`{`")?;
+                        loop {
+                            self.skip_nl();
+                            if self.eat(&Tok::RBrace) {
+                                break;
+                            }
+                            let st = self.name("a conntrack state")?;
+                            self.expect(&Tok::Colon, "`:`")?;
+                            let ms = self.time()?;
+                            policy.push((st, (ms / 1000) as u32));
+                            self.skip_nl();
+                            if !self.eat(&Tok::Comma) {
+                                self.skip_nl();
+                                self.expect(&Tok::RBrace, "`,` or `}`")?;
+                                break;
+                            }
+                        }
+                    } else if self.eat_word("comment") {
+                        self.string("a comment")?;
+                    } else {
+                        return Err(self.unexpected("`protocol`, `l3proto`, `policy` or `}`"));
+                    }
+                }
+                let Some(protocol) = protocol else {
+                    return Err(self.invalid(kind_sp, "ct timeout needs a protocol"));
+                };
+                policy.sort();
+                ObjDecl::CtTimeout {
+                    protocol,
+                    l3proto: l3,
+                    policy,
+                }
+            }
             _ => {
-                // ct timeout / ct expectation / secmark / synproxy: skip the body.
+                // ct expectation / secmark / synproxy: skip the body.
                 if braced {
                     let mut depth = 1;
                     while depth > 0 {
@@ -910,9 +1030,11 @@ impl<'c> Parser<'c> {
                 policy,
                 comment,
                 create,
+                binding: false,
             },
             sp,
         );
+        self.emit_bindings(family, table);
         for (rule, rsp) in rules {
             self.push(
                 Cmd::AddRule {
@@ -1305,6 +1427,7 @@ impl<'c> Parser<'c> {
         }
         let rsp = self.span();
         let rule = self.rule()?;
+        self.emit_bindings(family, &table);
         self.push(
             Cmd::AddRule {
                 family,
@@ -1476,7 +1599,7 @@ impl<'c> Parser<'c> {
         let w = match self.peek().clone() {
             Tok::Word(w) => w,
             Tok::At(a) => {
-                return Err(self.unsupported(sp, &format!("raw payload expression @{a}")));
+                return Err(self.raw_payload(sp, &a));
             }
             Tok::Var(_) | Tok::LParen => return self.match_stmt(),
             _ => return Err(self.unexpected("a statement or expression")),
@@ -1494,7 +1617,12 @@ impl<'c> Parser<'c> {
             "jump" | "goto" => {
                 self.bump();
                 if matches!(self.peek(), Tok::LBrace) {
-                    return Err(self.unsupported(sp, "anonymous chain (chain binding)"));
+                    let c = self.binding_block(sp)?;
+                    return Ok(Stmt::Verdict(if w == "jump" {
+                        Verdict::Jump(c)
+                    } else {
+                        Verdict::Goto(c)
+                    }));
                 }
                 let c = self.name("a chain name")?;
                 Ok(Stmt::Verdict(if w == "jump" {
@@ -1577,7 +1705,10 @@ impl<'c> Parser<'c> {
                 self.bump();
                 self.set_update(&w)
             }
-            "meter" => Err(self.unsupported(sp, "meter statement")),
+            "meter" => {
+                self.bump();
+                self.meter_stmt(sp)
+            }
             "dup" | "fwd" | "tproxy" | "synproxy" | "xt" | "last" | "set" | "reset" | "osf"
             | "secmark" => Err(self.unsupported(sp, &format!("{w} statement"))),
             "ct" if matches!(self.peek_at(1), Tok::Word(x) if x == "helper" || x == "timeout" || x == "expectation")
@@ -1589,11 +1720,99 @@ impl<'c> Parser<'c> {
                 let e = self.value_expr()?;
                 if which == "helper" {
                     Ok(Stmt::CtHelperSet(e))
+                } else if which == "timeout" {
+                    Ok(Stmt::CtTimeoutSet(e))
                 } else {
                     Err(self.unsupported(sp, &format!("ct {which} set")))
                 }
             }
             _ => self.match_stmt(),
+        }
+    }
+
+    /// `jump { RULES }`: an anonymous chain bound to the rule (kernel chain binding,
+    /// `NFT_CHAIN_BINDING`). The chain gets the name the kernel gives it, `__chainN`, and is
+    /// emitted by the caller that knows the table ([`Parser::emit_bindings`]); evaluation is
+    /// that of a jump (or goto) to a regular chain (`nft_immediate_eval` sets the verdict with
+    /// the bound chain, `nft_do_chain` follows it like any other).
+    fn binding_block(&mut self, sp: Span) -> PResult<String> {
+        if self.ctx.in_binding {
+            // the kernel refuses a binding inside a bound chain (nft 1.0.6 against 6.x:
+            // "Could not process rule: Operation not supported")
+            return Err(self.invalid(
+                sp,
+                "Could not process rule: Operation not supported (chain bindings cannot be nested)",
+            ));
+        }
+        self.expect(&Tok::LBrace, "`{`")?;
+        self.ctx.binding_seq += 1;
+        let name = format!("__chain{}", self.ctx.binding_seq);
+        // reserve the slot so that an outer binding is emitted before the ones nested in it
+        let slot = self.ctx.bindings.len();
+        self.ctx.bindings.push((name.clone(), Vec::new(), sp));
+        let mut rules = Vec::new();
+        self.ctx.in_binding = true;
+        let r = (|| loop {
+            self.skip_sep();
+            let isp = self.span();
+            match self.peek() {
+                Tok::RBrace => {
+                    self.bump();
+                    return Ok(());
+                }
+                Tok::Eof => return Err(self.unexpected("`}`")),
+                _ => {
+                    let rule = self.rule()?;
+                    rules.push((rule, isp));
+                }
+            }
+        })();
+        self.ctx.in_binding = false;
+        r?;
+        self.ctx.bindings[slot].1 = rules;
+        Ok(name)
+    }
+
+    /// Emits the chains of the chain bindings parsed since the last call into `table`.
+    fn emit_bindings(&mut self, family: Family, table: &str) {
+        for (decl, sp) in std::mem::take(&mut self.ctx.meters) {
+            self.push(
+                Cmd::AddSet {
+                    family,
+                    table: table.to_string(),
+                    decl,
+                    create: false,
+                },
+                sp,
+            );
+        }
+        let pending = std::mem::take(&mut self.ctx.bindings);
+        for (name, rules, sp) in pending {
+            self.push(
+                Cmd::AddChain {
+                    family,
+                    table: table.to_string(),
+                    name: name.clone(),
+                    base: None,
+                    policy: None,
+                    comment: None,
+                    create: false,
+                    binding: true,
+                },
+                sp,
+            );
+            for (rule, rsp) in rules {
+                self.push(
+                    Cmd::AddRule {
+                        family,
+                        table: table.to_string(),
+                        chain: name.clone(),
+                        rule,
+                        pos: RulePos::Append,
+                    },
+                    rsp,
+                );
+            }
         }
     }
 
@@ -1868,7 +2087,13 @@ impl<'c> Parser<'c> {
         let mut num = None;
         let mut flags = Vec::new();
         loop {
-            if self.eat_word("num") || self.eat_word("to") {
+            if self.eat_word("num") {
+                // nft: `queue num` takes a number or a range; expressions need `queue to`
+                if matches!(self.peek(), Tok::Word(w) if is_selector_word(w)) {
+                    return Err(self.unexpected("a queue number or range"));
+                }
+                num = Some(self.port_expr()?);
+            } else if self.eat_word("to") {
                 num = Some(self.port_expr()?);
             } else if self.eat_word("flags") {
                 loop {
@@ -1925,6 +2150,66 @@ impl<'c> Parser<'c> {
             set,
             key,
             data,
+            timeout,
+            stmts,
+        })
+    }
+
+    /// `meter NAME [size N] { KEY [timeout T] STMTS }`: nft declares a dynamic set NAME typed
+    /// like KEY (`stmt_evaluate_meter`) and updates it (`netlink_gen_meter_stmt`: op `update`
+    /// when the key has a timeout, else `add`).
+    fn meter_stmt(&mut self, sp: Span) -> PResult<Stmt> {
+        let name = self.name("a meter name")?;
+        let mut size = None;
+        if self.eat_word("size") {
+            size = Some(self.number("a size")?);
+        }
+        self.expect(&Tok::LBrace, "`{`")?;
+        self.skip_nl();
+        let key = self.value_expr()?;
+        let mut timeout = None;
+        let mut stmts = Vec::new();
+        loop {
+            self.skip_nl();
+            if self.eat_word("timeout") {
+                timeout = Some(self.time()?);
+            } else if self.is_word("counter") || self.is_word("limit") || self.is_word("quota") {
+                stmts.push(self.stmt()?);
+            } else {
+                break;
+            }
+        }
+        self.expect(&Tok::RBrace, "`}`")?;
+        if stmts.is_empty() {
+            return Err(self.err(self.prev_span(), "a meter needs a statement"));
+        }
+        let mut flags = vec!["dynamic".to_string()];
+        if timeout.is_some() {
+            flags.push("timeout".into());
+        }
+        let parts = match &key {
+            Expr::Concat(p) => p.clone(),
+            e => vec![e.clone()],
+        };
+        self.ctx.meters.push((
+            SetDecl {
+                name: name.clone(),
+                typeof_key: Some(parts),
+                flags,
+                size,
+                ..Default::default()
+            },
+            sp,
+        ));
+        Ok(Stmt::SetUpdate {
+            op: if timeout.is_some() {
+                SetOp::Update
+            } else {
+                SetOp::Add
+            },
+            set: name,
+            key,
+            data: None,
             timeout,
             stmts,
         })
@@ -1998,7 +2283,7 @@ impl<'c> Parser<'c> {
             if let Tok::At(a) = self.peek().clone()
                 && matches!(self.peek_at(1), Tok::Comma)
             {
-                return Err(self.unsupported(self.span(), &format!("raw payload expression @{a}")));
+                return Err(self.raw_payload(self.span(), &a));
             }
             if matches!(self.peek(), Tok::Word(w) if is_selector_word(w))
                 || matches!(self.peek(), Tok::LParen)
@@ -2188,7 +2473,7 @@ impl<'c> Parser<'c> {
         let sp = self.span();
         let w = match self.peek().clone() {
             Tok::Word(w) => w,
-            Tok::At(a) => return Err(self.unsupported(sp, &format!("raw payload expression @{a}"))),
+            Tok::At(a) => return Err(self.raw_payload(sp, &a)),
             Tok::Var(v) => {
                 self.bump();
                 return self
@@ -2215,6 +2500,13 @@ impl<'c> Parser<'c> {
                 self.bump();
                 self.bump();
                 Ok(Expr::Opaque("rt mtu".into()))
+            }
+            // `rt type|segleft|hdrlength|nexthdr` is the IPv6 routing header (below); other
+            // `rt` keys (classid, nexthop, ipsec) are the routing expression
+            "rt" if !matches!(self.peek_at(1), Tok::Word(x)
+                if matches!(x.as_str(), "type" | "segleft" | "hdrlength" | "nexthdr")) =>
+            {
+                Err(self.unsupported(sp, "rt expression"))
             }
             "meta" => {
                 self.bump();
@@ -2360,7 +2652,6 @@ impl<'c> Parser<'c> {
                             | Proto::Esp
                             | Proto::Comp
                             | Proto::Gre
-                            | Proto::Ether
                             | Proto::Vlan
                             | Proto::Arp
                             | Proto::Dccp
@@ -2390,6 +2681,15 @@ impl<'c> Parser<'c> {
                         self.bump();
                         return Ok(Expr::Opaque("tcp option maxseg size".into()));
                     }
+                    if w == "tcp"
+                        && f == "option"
+                        && self.is_word("maxseg")
+                        && matches!(self.peek_at(1), Tok::Word(x) if x == "size")
+                    {
+                        self.bump();
+                        self.bump();
+                        return Ok(Expr::Payload(p, "option maxseg size".into()));
+                    }
                     if matches!(f.as_str(), "option" | "options" | "chunk") {
                         return Err(self.unsupported(fsp, &format!("{w} {f} expression")));
                     }
@@ -2397,6 +2697,14 @@ impl<'c> Parser<'c> {
                         return Err(self.unsupported(sp, &format!("{w} {f}")));
                     }
                     return Ok(Expr::Payload(p, f));
+                }
+                if w == "osf" {
+                    // nf_osf matches SYNs against fingerprints that `nfnl_osf` loads from
+                    // pf.os, outside the ruleset
+                    return Err(self.unsupported(
+                        sp,
+                        "osf expression (passive OS fingerprinting needs the fingerprint database loaded outside the ruleset and each SYN's full option layout)",
+                    ));
                 }
                 if is_selector_word(&w) {
                     return Err(self.unsupported(sp, &format!("{w} expression")));
@@ -2555,10 +2863,19 @@ impl<'c> Parser<'c> {
                 self.skip_nl();
                 let d = if matches!(self.peek(), Tok::Word(w) if matches!(w.as_str(), "accept" | "drop" | "continue" | "return" | "jump" | "goto"))
                 {
-                    match self.stmt()? {
+                    let vsp = self.span();
+                    let before = self.ctx.bindings.len();
+                    let v = match self.stmt()? {
                         Stmt::Verdict(v) => Expr::Verdict(v),
                         _ => return Err(self.unexpected("a verdict")),
+                    };
+                    if self.ctx.bindings.len() != before {
+                        return Err(self.invalid(
+                            vsp,
+                            "a chain binding (`jump { ... }`) is not allowed as map data",
+                        ));
                     }
+                    v
                 } else {
                     self.rhs_single()?
                 };
@@ -2592,13 +2909,13 @@ impl<'c> Parser<'c> {
                 el.comment = Some(self.string("a comment")?);
             } else if self.eat_word("limit") {
                 self.expect_word("rate")?;
-                self.limit_args()?;
+                el.stmts.push(Stmt::Limit(self.limit_args()?));
             } else if self.is_word("quota") && matches!(self.peek_at(1), Tok::Num(_) | Tok::Word(_))
             {
                 self.bump();
-                self.quota_args()?;
+                el.stmts.push(Stmt::Quota(self.quota_args()?));
             } else if self.eat_word("counter") {
-                el.counter = true;
+                el.stmts.push(Stmt::Counter);
                 if self.eat_word("packets") {
                     self.number("packets")?;
                     self.expect_word("bytes")?;
@@ -2611,11 +2928,13 @@ impl<'c> Parser<'c> {
     }
 }
 
-/// Meta keys the evaluator implements.
+/// Meta keys the evaluator implements (`secmark` only in `set` statements, which do not
+/// change what the simulation decides; reading it is rejected at compile time).
 pub fn meta_supported(k: MetaKey) -> bool {
     matches!(
         k,
-        MetaKey::Length
+        MetaKey::Secmark
+            | MetaKey::Length
             | MetaKey::Protocol
             | MetaKey::Nfproto
             | MetaKey::L4proto
@@ -2632,11 +2951,12 @@ pub fn meta_supported(k: MetaKey) -> bool {
     )
 }
 
-/// ct keys the evaluator implements.
+/// ct keys the evaluator implements (`secmark` only in `set` statements, as for meta).
 pub fn ct_supported(k: CtKey) -> bool {
     matches!(
         k,
-        CtKey::State
+        CtKey::Secmark
+            | CtKey::State
             | CtKey::Status
             | CtKey::Direction
             | CtKey::Mark
@@ -2685,8 +3005,17 @@ pub fn payload_supported(p: Proto, f: &str) -> bool {
         ),
         Proto::Tcp => matches!(
             f,
-            "sport" | "dport" | "sequence" | "ackseq" | "doff" | "flags" | "window"
+            "sport"
+                | "dport"
+                | "sequence"
+                | "ackseq"
+                | "doff"
+                | "flags"
+                | "window"
+                | "option maxseg size"
         ),
+        Proto::Rt => f == "type",
+        Proto::Ether => matches!(f, "saddr" | "daddr" | "type"),
         Proto::Udp => matches!(f, "sport" | "dport" | "length"),
         Proto::Udplite | Proto::Sctp | Proto::Th => matches!(f, "sport" | "dport"),
         Proto::Icmp | Proto::Icmpv6 => matches!(f, "type" | "code" | "id"),

@@ -147,8 +147,8 @@ pub struct SetInfo {
     pub is_map: bool,
     /// Key type names.
     pub key: Vec<DType>,
-    /// Data type (maps).
-    pub data: Option<DType>,
+    /// Data types (maps; two for `address . port` NAT maps).
+    pub data: Vec<DType>,
     /// Flags.
     pub flags: Vec<String>,
     /// Number of elements at load.
@@ -170,6 +170,44 @@ pub struct ObjectInfo {
     pub family: Family,
     /// ct helper type (`ftp`, ...), for helpers.
     pub helper: Option<String>,
+    /// The policy of a `ct timeout` object.
+    pub ct_timeout: Option<CtTimeoutInfo>,
+}
+
+/// A `ct timeout` object's policy (`nf_ct_timeout`): which connections it applies to and
+/// their timeouts per conntrack state. States not listed keep the default timeouts
+/// (`*_timeout_nlattr_to_obj` starts from them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtTimeoutInfo {
+    /// L4 protocol the object is for (`nft_ct_timeout_obj_eval` ignores other packets).
+    pub protocol: u8,
+    /// L3 protocol, when given.
+    pub l3proto: Option<Family>,
+    /// (state name as nft spells it, seconds), sorted by name: tcp `syn_sent`, `syn_recv`,
+    /// `established`, `fin_wait`, `close_wait`, `last_ack`, `time_wait`, `close`,
+    /// `syn_sent2`, `retrans`, `unack`; udp `unreplied`, `replied`; others `timeout`.
+    pub policy: Vec<(String, u32)>,
+}
+
+/// Conntrack state names a `ct timeout` policy may set for a protocol (nft `src/ct.c`).
+pub fn ct_timeout_states(protocol: u8) -> &'static [&'static str] {
+    match protocol {
+        6 => &[
+            "syn_sent",
+            "syn_recv",
+            "established",
+            "fin_wait",
+            "close_wait",
+            "last_ack",
+            "time_wait",
+            "close",
+            "syn_sent2",
+            "retrans",
+            "unack",
+        ],
+        17 | 136 => &["unreplied", "replied"],
+        _ => &["timeout"],
+    }
 }
 
 /// Counts for `offsim rules check`.
@@ -387,12 +425,24 @@ impl Ruleset {
 fn validate_base(sm: &SourceMap, fam: Family, b: &BaseSpec, sp: Span) -> Result<(), NftError> {
     let bad = |m: String| Err(sm.error(ErrorKind::Invalid, sp, m));
     match fam {
-        Family::Arp | Family::Bridge => {
+        Family::Bridge => {
+            // Bridge hooks see frames crossing a bridge, routed ones included (a LAN port's
+            // frame to the router passes bridge prerouting and input first); the simulator
+            // has no bridge layer. Tables without base chains never run and load fine.
             return Err(sm.error(
                 ErrorKind::Unsupported,
                 sp,
-                format!("unsupported: family {fam}"),
+                "unsupported: base chains of family bridge (the bridge layer is not simulated)",
             ));
+        }
+        Family::Arp => {
+            // nft's arp family: filter chains on input and output (NF_ARP_IN/NF_ARP_OUT).
+            if !matches!(b.hook, Hook::Input | Hook::Output) {
+                return bad(format!("hook {} is not valid in the arp family", b.hook));
+            }
+            if b.ctype != ChainType::Filter {
+                return bad(format!("chain type {} is not valid in arp", b.ctype.name()));
+            }
         }
         Family::Netdev => {
             if !matches!(b.hook, Hook::Ingress | Hook::Egress) {
@@ -453,24 +503,33 @@ fn normalize_model(
     devices: &mut DeviceTable,
 ) -> Result<(), NftError> {
     for t in &mut model.tables {
-        if matches!(t.family, Family::Arp | Family::Bridge) {
-            return Err(sm.error(
-                ErrorKind::Unsupported,
-                t.span,
-                format!("unsupported: family {}", t.family),
-            ));
-        }
         for c in &t.chains {
             if let Some(b) = &c.base {
                 validate_base(sm, t.family, b, c.span)?;
             }
         }
-        for (_, o, _) in &mut t.objects {
+        for (name, o, sp) in &mut t.objects {
             if let ObjDecl::Limit(l) = o
                 && l.unit == LimitUnit::Packets
                 && l.burst == 0
             {
                 l.burst = 5;
+            }
+            if let ObjDecl::CtTimeout {
+                protocol, policy, ..
+            } = o
+            {
+                let ok = ct_timeout_states(*protocol);
+                if let Some((st, _)) = policy.iter().find(|(s, _)| !ok.contains(&s.as_str())) {
+                    return Err(sm.error(
+                        ErrorKind::Invalid,
+                        *sp,
+                        format!(
+                            "ct timeout {name}: unknown state {st} for protocol {protocol} (expected one of {})",
+                            ok.join(", ")
+                        ),
+                    ));
+                }
             }
         }
         let mut n = Normalizer {
@@ -494,7 +553,7 @@ fn normalize_model(
             n.sets.push(SetSig {
                 name: d.name.clone(),
                 key: d.key.clone(),
-                data: d.data,
+                data: d.data.clone(),
                 obj: d.obj_type.clone(),
                 is_map: d.is_map,
             });
@@ -574,10 +633,14 @@ impl Compiler {
                 let (lo, hi) = range_of(d)?;
                 CData::Range(lo, hi)
             }
-            Expr::Concat(p) if p.len() == 2 => CData::AddrPort(
-                value_u128(&p[0]).unwrap_or(0),
-                value_u128(&p[1]).unwrap_or(0) as u16,
-            ),
+            Expr::Concat(p) if p.len() == 2 => {
+                let addr = range_of(&p[0])?;
+                let (plo, phi) = range_of(&p[1])?;
+                CData::AddrPort {
+                    addr,
+                    port: (plo as u16, phi as u16),
+                }
+            }
             other => return Err(format!("unsupported: map data {other}")),
         })
     }
@@ -592,13 +655,21 @@ impl Compiler {
                 .map(|(_, i)| *i)
                 .ok_or_else(|| format!("set @{n} does not exist")),
             Expr::Set(el) => {
-                let nparts = match el.first().map(|e| &e.key) {
-                    Some(Expr::Concat(p)) => p.len(),
-                    _ => 1,
-                };
-                let bits = match el.first().map(|e| &e.key) {
-                    Some(Expr::Value(v)) => v.ty.bits(),
-                    _ => 128,
+                fn bits(e: &Expr) -> u32 {
+                    match e {
+                        Expr::Value(v) => v.ty.bits(),
+                        Expr::Prefix(a, _) | Expr::Range(a, _) => bits(a),
+                        _ => 128,
+                    }
+                }
+                let widths: Vec<u32> = match el
+                    .iter()
+                    .map(|e| &e.key)
+                    .find(|k| !matches!(k, Expr::Wildcard))
+                {
+                    Some(Expr::Concat(p)) => p.iter().map(bits).collect(),
+                    Some(k) => vec![bits(k)],
+                    None => vec![128],
                 };
                 let mut err = None;
                 let datas: Vec<Result<CData, String>> = el
@@ -627,7 +698,7 @@ impl Compiler {
                         ..e.clone()
                     })
                     .collect();
-                let r = self.prog.build_set(nparts, bits, &el2, &mut f, false);
+                let r = self.prog.build_set(&widths, &el2, &mut f, false);
                 if let Some(e) = err {
                     return Err(e);
                 }
@@ -641,12 +712,25 @@ impl Compiler {
         }
     }
 
+    /// A lookup: the key and the set, the key laid out like the set's fields.
+    fn lookup(
+        &mut self,
+        sc: &TableScope,
+        key: &Expr,
+        set: &Expr,
+        objkind: Option<&str>,
+    ) -> Result<(u32, u32), String> {
+        let k = self.prog.key_of(key, sc)?;
+        let s = self.set_ref(sc, set, objkind)?;
+        self.prog.bind_key(k, s)?;
+        Ok((k, s))
+    }
+
     fn vsrc(&mut self, sc: &TableScope, e: &Expr) -> Result<VSrc, String> {
         Ok(match e {
             Expr::Value(v) => VSrc::Const(v.v),
             Expr::Map(k, d) => {
-                let key = self.prog.key_of(k, sc)?;
-                let set = self.set_ref(sc, d, None)?;
+                let (key, set) = self.lookup(sc, k, d, None)?;
                 VSrc::Map { key, set }
             }
             e => VSrc::Src(self.prog.src_of(e, sc)?),
@@ -662,8 +746,7 @@ impl Compiler {
                 NatVal::Range(a, b)
             }
             Some(Expr::Map(k, d)) => {
-                let key = self.prog.key_of(k, sc)?;
-                let set = self.set_ref(sc, d, None)?;
+                let (key, set) = self.lookup(sc, k, d, None)?;
                 NatVal::Map { key, set }
             }
             Some(e) => NatVal::Src(self.vsrc(sc, e)?),
@@ -695,8 +778,7 @@ impl Compiler {
                 left, op, right, ..
             } => {
                 if let Expr::Concat(_) = left {
-                    let key = self.prog.key_of(left, sc)?;
-                    let set = self.set_ref(sc, right, None)?;
+                    let (key, set) = self.lookup(sc, left, right, None)?;
                     ops.push(Op::Lookup {
                         key,
                         set,
@@ -757,8 +839,7 @@ impl Compiler {
                         });
                     }
                     Expr::Set(_) | Expr::SetRef(_) => {
-                        let key = self.prog.key_of(left, sc)?;
-                        let set = self.set_ref(sc, right, None)?;
+                        let (key, set) = self.lookup(sc, left, right, None)?;
                         ops.push(Op::Lookup {
                             key,
                             set,
@@ -770,8 +851,7 @@ impl Compiler {
             }
             Stmt::Verdict(v) => ops.push(Op::Verdict(verdict_of(v, sc.chains)?)),
             Stmt::Vmap { key, data } => {
-                let k = self.prog.key_of(key, sc)?;
-                let set = self.set_ref(sc, data, None)?;
+                let (k, set) = self.lookup(sc, key, data, None)?;
                 ops.push(Op::Vmap { key: k, set });
             }
             Stmt::Counter => {
@@ -781,8 +861,7 @@ impl Compiler {
             }
             Stmt::CounterRef(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("counter"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("counter"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -797,8 +876,7 @@ impl Compiler {
             },
             Stmt::LimitRef(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("limit"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("limit"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -809,8 +887,7 @@ impl Compiler {
             },
             Stmt::QuotaRef(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("quota"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("quota"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -821,8 +898,7 @@ impl Compiler {
             },
             Stmt::CtHelperSet(e) => match e {
                 Expr::Map(k, d) => {
-                    let key = self.prog.key_of(k, sc)?;
-                    let set = self.set_ref(sc, d, Some("ct helper"))?;
+                    let (key, set) = self.lookup(sc, k, d, Some("ct helper"))?;
                     ops.push(Op::ObjMap {
                         key,
                         set,
@@ -830,6 +906,17 @@ impl Compiler {
                     });
                 }
                 e => ops.push(Op::CtHelper(Self::obj_index(sc, "ct helper", e)?.0)),
+            },
+            Stmt::CtTimeoutSet(e) => match e {
+                Expr::Map(k, d) => {
+                    let (key, set) = self.lookup(sc, k, d, Some("ct timeout"))?;
+                    ops.push(Op::ObjMap {
+                        key,
+                        set,
+                        kind: ObjMapKind::CtTimeout,
+                    });
+                }
+                e => ops.push(Op::CtTimeout(Self::obj_index(sc, "ct timeout", e)?.0)),
             },
             Stmt::Limit(l) => {
                 self.prog.limits.push(Program::limit_spec(l));
@@ -859,6 +946,13 @@ impl Compiler {
                 ..
             } if k == "tcp option maxseg size" => {
                 // MSS clamping rewrites only the TCP MSS option, which no modelled decision reads.
+                ops.push(Op::Nop);
+            }
+            Stmt::Mangle {
+                key: Expr::Meta(MetaKey::Secmark) | Expr::Ct(CtKey::Secmark, None),
+                ..
+            } => {
+                // security marks are read only by the LSM (see normalisation)
                 ops.push(Op::Nop);
             }
             Stmt::Mangle { key, value } => {
@@ -910,14 +1004,19 @@ impl Compiler {
                 ops.push(Op::Nat(self.prog.nats.len() as u32 - 1));
             }
             Stmt::Reject(_) => ops.push(Op::Verdict(CVerdict::Reject)),
-            Stmt::Queue { num, .. } => {
-                let n = match num {
-                    None => 0,
-                    Some(Expr::Value(v)) => v.v as u16,
-                    Some(Expr::Range(a, _)) => value_u128(a).unwrap_or(0) as u16,
-                    Some(other) => return Err(format!("unsupported: queue number {other}")),
+            Stmt::Queue { num, flags } => {
+                // A range spreads packets over its queues (by CPU with `fanout`, else by
+                // hash); without a listener every queue behaves alike, so the first stands.
+                let num = match num {
+                    None => VSrc::Const(0),
+                    Some(Expr::Value(v)) => VSrc::Const(v.v),
+                    Some(e @ Expr::Range(..)) => VSrc::Const(range_of(e)?.0),
+                    Some(e) => self.vsrc(sc, e)?,
                 };
-                ops.push(Op::Verdict(CVerdict::Queue(n)));
+                ops.push(Op::Queue {
+                    num,
+                    bypass: flags.iter().any(|f| f == "bypass"),
+                });
             }
             Stmt::SetUpdate {
                 op,
@@ -925,18 +1024,25 @@ impl Compiler {
                 key,
                 timeout,
                 stmts,
-                ..
+                data,
             } => {
-                if !stmts.is_empty() {
-                    return Err("unsupported: statements on set update elements".into());
-                }
-                let k = self.prog.key_of(key, sc)?;
-                let sid = self.set_ref(sc, &Expr::SetRef(set.clone()), None)?;
+                let (k, sid) = self.lookup(sc, key, &Expr::SetRef(set.clone()), None)?;
+                let exprs = if stmts.is_empty() {
+                    self.prog.sets[sid as usize].default_exprs
+                } else {
+                    self.prog.elem_exprs_of(stmts)?
+                };
+                let data = match data {
+                    Some(d) => Some(self.vsrc(sc, d)?),
+                    None => None,
+                };
                 self.prog.updates.push(UpdateSpec {
                     op: *op,
                     set: sid,
                     key: k,
                     timeout_ms: *timeout,
+                    data,
+                    exprs,
                 });
                 ops.push(Op::SetUpdate(self.prog.updates.len() as u32 - 1));
             }
@@ -1063,6 +1169,18 @@ fn compile_model(
                     ObjDecl::CtHelper { htype, .. } => Some(htype.clone()),
                     _ => None,
                 },
+                ct_timeout: match o {
+                    ObjDecl::CtTimeout {
+                        protocol,
+                        l3proto,
+                        policy,
+                    } => Some(CtTimeoutInfo {
+                        protocol: *protocol,
+                        l3proto: *l3proto,
+                        policy: policy.clone(),
+                    }),
+                    _ => None,
+                },
             });
         }
         let mut set_ids: Vec<(String, u32)> = Vec::new();
@@ -1078,7 +1196,7 @@ fn compile_model(
             for (d, sp) in &t.sets {
                 let dynamic = updated.contains(&d.name.as_str())
                     || d.flags.iter().any(|f| f == "dynamic" || f == "timeout");
-                let bits = d.key.first().map(|k| k.bits()).unwrap_or(128);
+                let widths: Vec<u32> = d.key.iter().map(|k| k.bits()).collect();
                 let objkind = d.obj_type.clone();
                 let mut err = None;
                 let mut f = |e: &Expr| -> Result<CData, String> {
@@ -1088,13 +1206,37 @@ fn compile_model(
                     }
                     r
                 };
-                let r = c
-                    .prog
-                    .build_set(d.key.len(), bits, &d.elements, &mut f, dynamic);
+                let r = c.prog.build_set(&widths, &d.elements, &mut f, dynamic);
                 let id = r.map_err(|m| mk_err(sm, *sp, m))?;
+                c.prog
+                    .set_static_exprs(id, &d.elements)
+                    .map_err(|m| mk_err(sm, *sp, m))?;
+                if let Some(st) = d
+                    .stmts
+                    .iter()
+                    .find(|s| matches!(s.as_str(), "limit" | "quota" | "ct"))
+                    && (dynamic || !d.elements.is_empty())
+                {
+                    return Err(mk_err(
+                        sm,
+                        *sp,
+                        format!(
+                            "unsupported: `{st}` declared for every element of set '{}'",
+                            d.name
+                        ),
+                    ));
+                }
+                let default_exprs = if d.counter {
+                    c.prog
+                        .elem_exprs_of(&[Stmt::Counter])
+                        .map_err(|m| mk_err(sm, *sp, m))?
+                } else {
+                    NO_EXPRS
+                };
                 let s = &mut c.prog.sets[id as usize];
                 s.timeout_ms = d.timeout;
                 s.max_size = d.size.unwrap_or(0);
+                s.default_exprs = default_exprs;
                 set_ids.push((d.name.clone(), id));
                 sets.push(SetInfo {
                     id: id as usize,
@@ -1103,7 +1245,7 @@ fn compile_model(
                     family: t.family,
                     is_map: d.is_map,
                     key: d.key.clone(),
-                    data: d.data,
+                    data: d.data.clone(),
                     flags: d.flags.clone(),
                     elements: d.elements.len(),
                 });

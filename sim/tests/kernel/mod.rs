@@ -682,6 +682,12 @@ impl Router {
         })
     }
 
+    /// FW's ruleset as `nft list ruleset` text (chain bindings' rules and their counters are
+    /// only listed there: `nft -j` 1.0.6 prints a binding as a text string).
+    pub fn list_text(&self) -> Result<String, String> {
+        self.fw.exec(&["nft", "list", "ruleset"])
+    }
+
     fn two_sided(&self) -> bool {
         self.dst.is_none()
     }
