@@ -21,7 +21,7 @@ use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
 use crate::conntrack::{
-    Conntrack, CtConfig, CtId, CtInfo as CtInfoK, Dir, InvalidReason, Track, status,
+    Conntrack, CtConfig, CtId, CtInfo as CtInfoK, CtTimeouts, Dir, InvalidReason, Track, status,
 };
 use crate::cpu::CostDrivers;
 use crate::flows::{self, FlowBook};
@@ -273,6 +273,8 @@ pub struct Datapath {
     /// (the first packet: unconfirmed / not established); given to the record at
     /// confirmation.
     first_refusal: Option<&'static str>,
+    /// `ct timeout` objects by object id: L4 protocol and the timeouts they give.
+    ct_policies: Vec<Option<(u8, CtTimeouts)>>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -362,8 +364,20 @@ impl Datapath {
         let rstate = RuleState::new(&rs, cfg.seed);
         let lan = Iface::new(LAN_IFINDEX, &cfg.lan);
         let wan = Iface::new(WAN_IFINDEX, &cfg.wan);
+        let mut ct_policies = vec![None; rs.objects().len()];
+        for o in rs.objects() {
+            if let Some(t) = &o.ct_timeout
+                && let Some(slot) = ct_policies.get_mut(o.id)
+            {
+                *slot = Some((
+                    t.protocol,
+                    cfg.ct.timeouts.with_policy(t.protocol, &t.policy),
+                ));
+            }
+        }
         Datapath {
             ct: Conntrack::new(cfg.ct.clone()),
+            ct_policies,
             cfg,
             rs,
             rstate,
@@ -825,6 +839,7 @@ impl Datapath {
             nat_mt,
             nat_setup: false,
             first_refusal: &mut self.first_refusal,
+            ct_policies: &self.ct_policies,
         };
         let v = eval_chain(&self.rs, &mut self.rstate, chain, ctx, &mut host, cost);
         if host.nat_setup {
@@ -1050,6 +1065,7 @@ struct DpHost<'a> {
     nat_mt: usize,
     nat_setup: bool,
     first_refusal: &'a mut Option<&'static str>,
+    ct_policies: &'a [Option<(u8, CtTimeouts)>],
 }
 
 impl DpHost<'_> {
@@ -1069,6 +1085,15 @@ impl DpHost<'_> {
 }
 
 impl Host for DpHost<'_> {
+    fn ct_timeout(&mut self, obj: u32, _ctx: &mut PktCtx) {
+        if let Some(id) = self.ctid
+            && self.ct.is_live(id)
+            && let Some(Some((proto, policy))) = self.ct_policies.get(obj as usize)
+        {
+            self.ct.set_timeout_policy(id, policy, *proto);
+        }
+    }
+
     fn flow_add(&mut self, ft: u32, ctx: &PktCtx) -> bool {
         if let Some(id) = self.ctid
             && self.ct.is_live(id)

@@ -1,0 +1,71 @@
+//! The datapath on hand-made packets: behaviour that needs conntrack, the ruleset and the
+//! host together.
+
+use offsim::datapath::{Datapath, DpConfig, FlowtableMode, load_options};
+use offsim::flows::FlowBook;
+use offsim::nft::Ruleset;
+use offsim::sides::Side;
+use offsim_traces::testkit::Pkt;
+use offsim_traces::time::NS_PER_SEC;
+
+/// Counts packets the ruleset saw as `ct state new`.
+const RULESET: &str = r#"
+table inet t {
+    ct timeout short-udp {
+        protocol udp
+        l3proto ip
+        policy = { unreplied : 5, replied : 5 }
+    }
+    chain pre {
+        type filter hook prerouting priority filter; policy accept;
+        meta l4proto udp ct timeout set "short-udp"
+    }
+    chain fwd {
+        type filter hook forward priority filter; policy accept;
+        ct state new counter
+    }
+}
+"#;
+
+fn new_count(with_policy: bool) -> u64 {
+    let text = if with_policy {
+        RULESET.to_string()
+    } else {
+        RULESET.replace("meta l4proto udp ct timeout set \"short-udp\"", "")
+    };
+    let rs = Ruleset::from_str(&text, "t.nft", &load_options("lan0", "wan0")).unwrap();
+    let cfg = DpConfig {
+        flowtables: FlowtableMode::Disabled,
+        has_addresses: false,
+        ..DpConfig::default()
+    };
+    let mut dp = Datapath::new(rs, cfg, FlowBook::new(false, false, None));
+    // A UDP request, its reply, and the next request 10 s later. The kernel's UDP timeouts
+    // (30 s unreplied, 120 s replied) keep the connection, so the third packet is
+    // established; with the 5 s policy the connection is gone and it is new again.
+    let pkts = [
+        Pkt::udp("192.0.2.1:4000", "198.51.100.1:53").at(0).build(),
+        Pkt::udp("198.51.100.1:53", "192.0.2.1:4000")
+            .at(NS_PER_SEC / 10)
+            .build(),
+        Pkt::udp("192.0.2.1:4000", "198.51.100.1:53")
+            .at(10 * NS_PER_SEC)
+            .build(),
+    ];
+    for p in &pkts {
+        dp.process(p.ts, p, Side::Lan);
+    }
+    let fwd = dp
+        .ruleset()
+        .rules()
+        .iter()
+        .position(|r| r.text.contains("ct state new"))
+        .unwrap();
+    dp.ruleset().rule_counter(&dp.rstate, fwd).packets
+}
+
+#[test]
+fn ct_timeout_policy_shortens_the_connection_timeout() {
+    assert_eq!(new_count(false), 1);
+    assert_eq!(new_count(true), 2);
+}
