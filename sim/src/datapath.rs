@@ -464,7 +464,7 @@ impl Datapath {
                     *self
                         .flows
                         .totals
-                        .fell_back
+                        .teardown
                         .entry(c.name().to_string())
                         .or_insert(0) += 1;
                 }

@@ -47,6 +47,8 @@ pub struct FlowRecord {
     pub hw_refused: Option<&'static str>,
     /// Causes it left the flowtable (teardown), in order (at most 4 kept).
     pub teardowns: Vec<&'static str>,
+    /// A packet took the slow path after a teardown.
+    pub fell_back: bool,
     live: bool,
 }
 
@@ -114,7 +116,10 @@ pub struct FlowTotals {
     pub not_offloaded: BTreeMap<String, u64>,
     /// In software because the NIC refused, by reason.
     pub hw_refused: BTreeMap<String, u64>,
-    /// Left the fast path, by cause.
+    /// Flowtable entries torn down, by cause.
+    pub teardown: BTreeMap<String, u64>,
+    /// Flows whose packets took the slow path again after a teardown, by the cause of
+    /// their last teardown.
     pub fell_back: BTreeMap<String, u64>,
     /// Largest flows (by packets, then key), at most [`MAX_EXAMPLES`].
     pub examples: Vec<Example>,
@@ -196,6 +201,9 @@ impl FlowBook {
             r.packets[path] += 1;
             r.bytes += u64::from(bytes);
             r.last = now;
+            if path == SLOW && !r.teardowns.is_empty() {
+                r.fell_back = true;
+            }
         }
     }
 
@@ -221,6 +229,11 @@ impl FlowBook {
             _ => *t.not_offloaded.entry(reason.to_string()).or_insert(0) += 1,
         }
         for c in &r.teardowns {
+            *t.teardown.entry((*c).to_string()).or_insert(0) += 1;
+        }
+        if r.fell_back
+            && let Some(c) = r.teardowns.last()
+        {
             *t.fell_back.entry((*c).to_string()).or_insert(0) += 1;
         }
         let packets = r.total_packets();
@@ -309,6 +322,33 @@ mod test {
         // Slots are reused.
         let d = b.open(k, SimTime(5));
         assert!(d == a || d == c);
+    }
+
+    #[test]
+    fn teardowns_and_fall_backs_are_counted_apart() {
+        let mut b = FlowBook::new(true, false, None);
+        let key = |port: &str| {
+            Pkt::tcp4(&format!("192.0.2.1:{port}"), "198.51.100.1:443")
+                .build()
+                .flow_key()
+                .unwrap()
+        };
+        // Torn down on FIN and then closed on the slow path: fell back.
+        let a = b.open(key("1000"), SimTime(0));
+        b.packet(a, SW, 100, SimTime(1));
+        b.get_mut(a).unwrap().teardowns.push("tcp_fin_rst");
+        b.packet(a, SLOW, 60, SimTime(2));
+        // Timed out and never heard of again: a teardown, not a fall back.
+        let c = b.open(key("1001"), SimTime(0));
+        b.packet(c, SLOW, 100, SimTime(1));
+        b.packet(c, SW, 100, SimTime(2));
+        b.get_mut(c).unwrap().teardowns.push("timeout");
+        b.close_all();
+        let t = &b.totals;
+        assert_eq!(t.teardown.get("tcp_fin_rst"), Some(&1));
+        assert_eq!(t.teardown.get("timeout"), Some(&1));
+        assert_eq!(t.fell_back.get("tcp_fin_rst"), Some(&1));
+        assert_eq!(t.fell_back.get("timeout"), None);
     }
 
     #[test]

@@ -530,7 +530,7 @@ pub fn run_report(p: &Prepared, o: &mut RunOutcome, prefix: &str) -> rep::Run {
         not_offloaded: t.not_offloaded.clone(),
         hw_refused: t.hw_refused.clone(),
         fell_back: t.fell_back.clone(),
-        teardown: t.fell_back.clone(),
+        teardown: t.teardown.clone(),
         examples: t
             .examples
             .iter()
@@ -543,7 +543,6 @@ pub fn run_report(p: &Prepared, o: &mut RunOutcome, prefix: &str) -> rep::Run {
             })
             .collect(),
     };
-    let iv = e.m.series.len();
     let int_s = p.scenario.spec.report.interval_ms as f64 / 1000.0;
     let mut series = rep::Series {
         interval_ns: p.scenario.spec.report.interval_ms * 1_000_000,
@@ -576,7 +575,6 @@ pub fn run_report(p: &Prepared, o: &mut RunOutcome, prefix: &str) -> rep::Run {
         series.drops.push(s.drops);
         series.latency_p99_ns.push(s.p99_ns);
     }
-    let _ = iv;
     let slo = slo_result(p, &latency, drops_total, m.offered, util_mean_hk);
     let name = if prefix.is_empty() {
         o.policy.name.clone()
