@@ -587,15 +587,10 @@ impl Engine {
             }
         };
         self.schedule_nic();
-        let (q, conn) = self.steer(&pkt);
-        if self.cores[q].ring.len() >= self.cpu.rx_ring as usize {
+        let Some(q) = self.steer(&pkt) else {
             self.drop_pkt(a.at, DropKind::RxRingFull, 1);
             return;
-        }
-        if let Some(k) = conn {
-            let e = self.in_cpu.entry(k).or_insert((q as u16, 0));
-            *e = (q as u16, e.1 + 1);
-        }
+        };
         let slot = match self.pkts_free.pop() {
             Some(i) => {
                 self.pkts[i as usize] = pkt;
@@ -676,27 +671,45 @@ impl Engine {
         self.miss_p
     }
 
-    /// The core a packet goes to: RSS, except that while packets of the same connection
-    /// wait for or are in service on a core, later ones follow them there. A replayed trace
-    /// does not wait for the router: with paced or compressed timing a reply can arrive while
-    /// its request still waits on another core, which real traffic cannot do (the reply
-    /// exists only once the request was forwarded); processing it first would break
-    /// conntrack's view of the connection. Returns the connection when it is tracked.
+    /// The core a packet goes to, or `None` when its RX ring is full: RSS, except that
+    /// while packets of the same connection wait for or are in service on a core, later
+    /// ones follow them there. A replayed trace does not wait for the router: with paced or
+    /// compressed timing a reply can arrive while its request still waits on another core,
+    /// which real traffic cannot do (the reply exists only once the request was forwarded);
+    /// processing it first would break conntrack's view of the connection. Counts the
+    /// packet against its connection (one hash lookup); [`Engine::core_free`] uncounts it.
     #[inline]
-    fn steer(&self, pkt: &PacketMeta) -> (usize, Option<FlowKey>) {
+    fn steer(&mut self, pkt: &PacketMeta) -> Option<usize> {
+        let ring = self.cpu.rx_ring as usize;
         if self.cores.len() == 1 {
-            return (0, None);
+            return (self.cores[0].ring.len() < ring).then_some(0);
         }
         let rss = self.rss.queue(pkt) as usize % self.cores.len();
-        if !self.multi_queue {
-            return (rss, None);
-        }
-        let Some(k) = pkt.flow_key().map(|k| k.canonical()) else {
-            return (rss, None);
+        let key = if self.multi_queue {
+            pkt.flow_key().map(|k| k.canonical())
+        } else {
+            None
         };
-        match self.in_cpu.get(&k) {
-            Some(&(c, n)) if n > 0 => (c as usize, Some(k)),
-            _ => (rss, Some(k)),
+        let Some(k) = key else {
+            return (self.cores[rss].ring.len() < ring).then_some(rss);
+        };
+        match self.in_cpu.entry(k) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let (c, n) = *e.get();
+                let q = c as usize;
+                if self.cores[q].ring.len() >= ring {
+                    return None;
+                }
+                e.insert((c, n + 1));
+                Some(q)
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                if self.cores[rss].ring.len() >= ring {
+                    return None;
+                }
+                e.insert((rss as u16, 1));
+                Some(rss)
+            }
         }
     }
 
@@ -1000,7 +1013,8 @@ impl Engine {
                         },
                     ) {
                         Ok(_) => {}
-                        Err(e) => self.completion(hwgen, Err(e), t),
+                        // A refusal at submission counts for one direction.
+                        Err(e) => self.completion_dir(hwgen, 0, Err(e), t),
                     }
                 }
             }
@@ -1029,7 +1043,7 @@ impl Engine {
                         Op::Stats { cookie }
                     };
                     if let Err(e) = self.nic.submit(t, op) {
-                        self.completion(hwgen, Err(e), t);
+                        self.completion_dir(hwgen, 0, Err(e), t);
                     }
                 }
             }
@@ -1057,12 +1071,6 @@ impl Engine {
         self.nic_events = evs;
         self.schedule_nic();
         self.drain_hw(t);
-    }
-
-    fn completion(&mut self, hwgen: u64, r: Result<OpOutcome, InsertError>, t: SimTime) {
-        // A refusal at submission counts for one direction.
-        let d = 0;
-        self.completion_dir(hwgen, d, r, t);
     }
 
     fn completion_dir(
