@@ -2317,15 +2317,21 @@ impl<'c> Parser<'c> {
         }
     }
 
-    fn lhs_binop(&mut self) -> PResult<Expr> {
+    /// Runs `f` one nesting level deeper; beyond 64 levels the expression is an error
+    /// (deeply nested input must not overflow the stack).
+    fn nested(&mut self, f: impl FnOnce(&mut Self) -> PResult<Expr>) -> PResult<Expr> {
         self.nest += 1;
         let r = if self.nest > 64 {
             Err(self.err(self.span(), "expression nested too deeply"))
         } else {
-            self.lhs_binop_inner()
+            f(self)
         };
         self.nest -= 1;
         r
+    }
+
+    fn lhs_binop(&mut self) -> PResult<Expr> {
+        self.nested(Self::lhs_binop_inner)
     }
 
     fn lhs_binop_inner(&mut self) -> PResult<Expr> {
@@ -2364,14 +2370,7 @@ impl<'c> Parser<'c> {
 
     /// Right operand of a binary operation: a constant, `(a | b)` or a selector.
     fn operand(&mut self) -> PResult<Expr> {
-        self.nest += 1;
-        let r = if self.nest > 64 {
-            Err(self.err(self.span(), "expression nested too deeply"))
-        } else {
-            self.operand_inner()
-        };
-        self.nest -= 1;
-        r
+        self.nested(Self::operand_inner)
     }
 
     fn operand_inner(&mut self) -> PResult<Expr> {
@@ -2421,14 +2420,7 @@ impl<'c> Parser<'c> {
     }
 
     fn value_binop(&mut self) -> PResult<Expr> {
-        self.nest += 1;
-        let r = if self.nest > 64 {
-            Err(self.err(self.span(), "expression nested too deeply"))
-        } else {
-            self.value_binop_inner()
-        };
-        self.nest -= 1;
-        r
+        self.nested(Self::value_binop_inner)
     }
 
     fn value_binop_inner(&mut self) -> PResult<Expr> {
@@ -2778,14 +2770,7 @@ impl<'c> Parser<'c> {
     }
 
     fn rhs_atom(&mut self) -> PResult<Expr> {
-        self.nest += 1;
-        let r = if self.nest > 64 {
-            Err(self.err(self.span(), "expression nested too deeply"))
-        } else {
-            self.rhs_atom_inner()
-        };
-        self.nest -= 1;
-        r
+        self.nested(Self::rhs_atom_inner)
     }
 
     fn rhs_atom_inner(&mut self) -> PResult<Expr> {
