@@ -16,19 +16,19 @@
 //!
 //! Run with `cargo bench -p offsim-benches -- flowtable`.
 //!
-//! [`Flowtable::lookup`]: offsim::flowtable::Flowtable::lookup
+//! [`Flowtable::lookup`]: offsim_kernel::flowtable::Flowtable::lookup
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use offsim::datapath::{
+use offsim_kernel::datapath::{
     Datapath, DpConfig, Fate, FlowtableMode, LAN_IFINDEX, PathTaken, load_options,
 };
-use offsim::flows::FlowBook;
-use offsim::flowtable::{FastPath, FlowId, KernelFlavour};
-use offsim::nft::Ruleset;
-use offsim::sides::Side;
+use offsim_kernel::flows::FlowBook;
+use offsim_kernel::flowtable::{FastPath, FlowId, KernelFlavour};
+use offsim_kernel::sides::Side;
+use offsim_nft::Ruleset;
 use offsim_traces::meta::{FlowKey, PacketMeta, tcp_flags};
 use offsim_traces::testkit::Pkt;
 use offsim_traces::time::SimTime;

@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
-use offsim::nft::ast::Hook;
-use offsim::nft::{
+use offsim_nft::ast::Hook;
+use offsim_nft::{
     CtInfo, CtView, EvalCost, LoadOptions, NullHost, PktCtx, RuleState, Ruleset, eval_chain,
 };
 use offsim_traces::meta::{NetKind, PacketMeta, flags, proto};

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use offsim_kernel::cost::CostDrivers;
 use serde::{Deserialize, Serialize};
 
 /// Cycle costs per stage. Every field is cycles on the preset's core.
@@ -117,51 +118,6 @@ pub struct CpuConfig {
     pub power: CpuPower,
     /// Source of every figure: field name → citation.
     pub sources: BTreeMap<String, String>,
-}
-
-/// What a packet did on the CPU, as counted by the datapath.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CostDrivers {
-    /// The netdev ingress hook ran (flowtable or netdev chain attached).
-    pub netdev_ingress: bool,
-    /// A flowtable lookup happened.
-    pub ft_lookup: bool,
-    /// The packet was forwarded by the flowtable fast path.
-    pub ft_hit: bool,
-    /// The packet took the classic path (`ip_rcv` onward).
-    pub slow: bool,
-    /// The packet was forwarded by the slow path (routing, forward, output).
-    pub forwarded: bool,
-    /// Hooks with base chains traversed.
-    pub hooks: u16,
-    /// Base chains entered.
-    pub chains: u16,
-    /// Rules evaluated.
-    pub rules: u32,
-    /// Expressions evaluated.
-    pub exprs: u32,
-    /// Hash-set lookups.
-    pub set_hash: u16,
-    /// Interval-set lookups.
-    pub set_interval: u16,
-    /// Concatenation / range (pipapo) lookups.
-    pub set_concat: u16,
-    /// Jumps and gotos.
-    pub jumps: u16,
-    /// Statements executed.
-    pub stmts: u16,
-    /// Conntrack looked an existing entry up.
-    pub ct_lookup: bool,
-    /// Conntrack created an entry.
-    pub ct_new: bool,
-    /// NAT rewrite on the slow path.
-    pub nat_mangle: bool,
-    /// NAT binding set up.
-    pub nat_setup: bool,
-    /// Fragments handled by defrag (the fragment itself, or joined ones).
-    pub frags: u16,
-    /// NAPI batch size the packet was received in (1 = alone).
-    pub batch: u16,
 }
 
 /// Errors in a CPU preset or override.

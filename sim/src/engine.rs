@@ -25,12 +25,12 @@ use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
 
 use crate::cpu::CpuConfig;
-use crate::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
-use crate::flows;
-use crate::flowtable::{FlowId, FtKey, HwRequest};
 use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
-use crate::sides::{Side, SideSplitter};
+use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
+use offsim_kernel::flows;
+use offsim_kernel::flowtable::{FlowId, FtKey, HwRequest};
+use offsim_kernel::sides::{Side, SideSplitter};
 
 /// Paths for metrics.
 pub const PATH_SLOW: usize = 0;
@@ -807,7 +807,7 @@ impl Engine {
         self.push(done, Ev::CoreFree(c));
     }
 
-    fn stage_cycles(&mut self, d: &crate::cpu::CostDrivers, total: f64) {
+    fn stage_cycles(&mut self, d: &offsim_kernel::cost::CostDrivers, total: f64) {
         let c = &self.cpu.cycles;
         let acc = &mut self.stage_acc;
         let mut add = |k: usize, v: f64| {

@@ -440,10 +440,10 @@ fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
 }
 
 fn rules_check(path: &std::path::Path) -> Result<u8> {
-    match offsim::nft::Ruleset::load(path, &offsim::nft::LoadOptions::default()) {
+    match offsim_nft::Ruleset::load(path, &offsim_nft::LoadOptions::default()) {
         Ok(rs) => {
             let mut out = std::io::stdout().lock();
-            offsim::nft::summary::write_summary(&mut out, &rs)?;
+            offsim_nft::summary::write_summary(&mut out, &rs)?;
             Ok(0)
         }
         Err(e) => {
@@ -467,16 +467,16 @@ struct RulesEvalArgs {
 }
 
 fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
-    use offsim::conntrack::{CtConfig, CtTimeouts};
     use offsim::ruleseval::{EvalOptions, render_text};
-    let kernel = offsim::flowtable::KernelFlavour::parse(&a.kernel).ok_or_else(|| {
+    use offsim_kernel::conntrack::{CtConfig, CtTimeouts};
+    let kernel = offsim_kernel::flowtable::KernelFlavour::parse(&a.kernel).ok_or_else(|| {
         anyhow::anyhow!(
             "--kernel {}: unknown kernel (use e.g. 5.15, 6.1, 6.6, 6.14)",
             a.kernel
         )
     })?;
-    let sides =
-        offsim::sides::SideMode::parse(&a.sides).map_err(|e| anyhow::anyhow!("--sides: {e}"))?;
+    let sides = offsim_kernel::sides::SideMode::parse(&a.sides)
+        .map_err(|e| anyhow::anyhow!("--sides: {e}"))?;
     if a.ct_loose > 1 || a.ct_liberal > 1 {
         anyhow::bail!("--ct-loose and --ct-liberal take 0 or 1");
     }
@@ -488,9 +488,9 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
     if a.iif == a.oif {
         anyhow::bail!("--iif and --oif must differ");
     }
-    let rs = match offsim::nft::Ruleset::load(
+    let rs = match offsim_nft::Ruleset::load(
         &a.ruleset,
-        &offsim::datapath::load_options(&a.iif, &a.oif),
+        &offsim_kernel::datapath::load_options(&a.iif, &a.oif),
     ) {
         Ok(rs) => rs,
         Err(e) => {
@@ -498,7 +498,7 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
             return Ok(2);
         }
     };
-    let routes = if sides == offsim::sides::SideMode::Single {
+    let routes = if sides == offsim_kernel::sides::SideMode::Single {
         Vec::new()
     } else {
         let mut pre = offsim_traces::stream::PacketStream::open(&a.trace)?;

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::run::{Prepared, RunError, run_policy, run_report, scenario_info, tool};
 use crate::scenario::{Policy, ScenarioError};
-use crate::sides::SideMode;
+use offsim_kernel::sides::SideMode;
 
 /// Default bisection depth.
 pub const DEFAULT_STEPS: u32 = 8;

@@ -5,7 +5,7 @@
 //! `masquerade` drops, and only limited broadcast is delivered locally). Timestamps are used as
 //! recorded. Flowtables work in software (`flags offload` is treated as software: there is no
 //! NIC here), so offloaded packets skip the inet hooks. Counter semantics are those of
-//! [`crate::nft`]: bytes are L3 bytes; a rule without a counter counts as if one stood just
+//! [`offsim_nft`]: bytes are L3 bytes; a rule without a counter counts as if one stood just
 //! before its verdict; `counters` lists every counter statement (anonymous ones in order, then
 //! named counters); policy counters count packets that fall off the end of a base chain.
 
@@ -16,12 +16,12 @@ use offsim_traces::pcap::TraceError;
 use offsim_traces::stream::PacketStream;
 use serde::Serialize;
 
-use crate::conntrack::CtConfig;
-use crate::datapath::{Datapath, DpConfig, Fate, FlowtableMode, PathTaken};
-use crate::flows::FlowBook;
-use crate::flowtable::KernelFlavour;
-use crate::nft::Ruleset;
-use crate::sides::{SideMode, SideSplitter};
+use offsim_kernel::conntrack::CtConfig;
+use offsim_kernel::datapath::{Datapath, DpConfig, Fate, FlowtableMode, PathTaken};
+use offsim_kernel::flows::FlowBook;
+use offsim_kernel::flowtable::KernelFlavour;
+use offsim_kernel::sides::{SideMode, SideSplitter};
+use offsim_nft::Ruleset;
 
 /// Options of `rules eval`.
 #[derive(Clone, Debug)]
@@ -129,7 +129,7 @@ pub struct EvalResult {
     pub summary: EvalSummary,
 }
 
-/// Replays `stream` through `rs` (loaded with [`crate::datapath::load_options`] for the same
+/// Replays `stream` through `rs` (loaded with [`offsim_kernel::datapath::load_options`] for the same
 /// interface names).
 pub fn eval_trace<R: Read>(
     rs: Ruleset,
@@ -179,11 +179,11 @@ pub fn eval_trace_with_routes<R: Read>(
         dp.drain_hw_requests(&mut hw);
         for (ft, r) in hw.drain(..) {
             match r {
-                crate::flowtable::HwRequest::Add(id) => {
+                offsim_kernel::flowtable::HwRequest::Add(id) => {
                     dp.hw_add_done(ft, id, false, Some("no_nic"))
                 }
-                crate::flowtable::HwRequest::Del(id) => dp.hw_del_done(ft, id),
-                crate::flowtable::HwRequest::Stats(id) => {
+                offsim_kernel::flowtable::HwRequest::Del(id) => dp.hw_del_done(ft, id),
+                offsim_kernel::flowtable::HwRequest::Stats(id) => {
                     dp.hw_stats_done(ft, id, None, [0, 0], [0, 0])
                 }
             }
@@ -326,7 +326,7 @@ pub fn lan_only_addresses<R: Read>(
     stream: &mut PacketStream<R>,
     sides: &SideMode,
 ) -> Result<Vec<(u8, u128)>, TraceError> {
-    use crate::sides::Side;
+    use offsim_kernel::sides::Side;
     use offsim_traces::hash::FxHashSet;
     let mut sp = SideSplitter::new(sides.clone()).remembering_all();
     let mut lan: FxHashSet<(u8, u128)> = FxHashSet::default();

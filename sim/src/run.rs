@@ -21,15 +21,15 @@ use offsim_traces::stream::PacketStream;
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 use rayon::prelude::*;
 
-use crate::conntrack::{CtConfig, CtTimeouts};
-use crate::datapath::{Datapath, DpConfig, FlowtableMode, OffloadGate, load_options};
 use crate::engine::{Arrival, Engine, EngineConfig, PATH_HW, PATH_SLOW, PATH_SW, Source};
-use crate::flows::FlowBook;
 use crate::metrics::Histogram;
-use crate::nft::{NftError, Ruleset};
 use crate::replay::{Retimer, Timing, TraceTotals, fresh_tuples};
 use crate::scenario::{Admission, CtFlavour, Policy, Scenario, ScenarioError};
-use crate::sides::{SideMode, SideSplitter};
+use offsim_kernel::conntrack::{CtConfig, CtTimeouts};
+use offsim_kernel::datapath::{Datapath, DpConfig, FlowtableMode, OffloadGate, load_options};
+use offsim_kernel::flows::FlowBook;
+use offsim_kernel::sides::{SideMode, SideSplitter};
+use offsim_nft::{NftError, Ruleset};
 
 /// Errors of a run. Display names the file and position where there is one.
 #[derive(Debug, thiserror::Error)]

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::{CpuConfig, CpuError};
-use crate::flowtable::KernelFlavour;
-use crate::sides::SideMode;
+use offsim_kernel::flowtable::KernelFlavour;
+use offsim_kernel::sides::SideMode;
 
 /// Errors in a scenario file. Display names the file and, where known, the key and position.
 #[derive(Debug, thiserror::Error)]

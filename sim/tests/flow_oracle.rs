@@ -40,8 +40,8 @@ fn side_split_matches_split_dirs() {
         .per_packet
         .iter()
         .map(|s| match s {
-            offsim::sides::Side::Lan => 'L',
-            offsim::sides::Side::Wan => 'W',
+            offsim_kernel::sides::Side::Lan => 'L',
+            offsim_kernel::sides::Side::Wan => 'W',
         })
         .collect();
     assert_eq!(got, SPLIT_DIRS_FLOW);
@@ -149,7 +149,7 @@ fn flowtable_reference_counters_in_vm() {
     // offsim (`rules eval --kernel 6.1 --sides flow|single`) gives the same counters as the
     // 6.1 kernel, rule by rule and counter by counter.
     for (k, j) in [(two, &jobs[0]), (single, &jobs[2])] {
-        let o = kernel::offsim_counters(j, offsim::flowtable::KernelFlavour::Mid);
+        let o = kernel::offsim_counters(j, offsim_kernel::flowtable::KernelFlavour::Mid);
         assert_eq!(
             forward_counters(&o),
             forward_counters(k),
@@ -205,7 +205,10 @@ fn job_description_round_trips() {
 fn offsim_gives_the_reference_flowtable_counters() {
     let ruleset = std::fs::read_to_string(data("flow.nft")).unwrap();
     let job = |sides| OracleJob::new(&ruleset, &data("flow.pcap"), "lan0", "wan0", sides);
-    let two = kernel::offsim_counters(&job(Sides::Flow), offsim::flowtable::KernelFlavour::Mid);
+    let two = kernel::offsim_counters(
+        &job(Sides::Flow),
+        offsim_kernel::flowtable::KernelFlavour::Mid,
+    );
     assert_eq!(
         forward_counters(&two),
         vec![
@@ -217,8 +220,10 @@ fn offsim_gives_the_reference_flowtable_counters() {
         ],
         "{two:#?}"
     );
-    let single =
-        kernel::offsim_counters(&job(Sides::Single), offsim::flowtable::KernelFlavour::Mid);
+    let single = kernel::offsim_counters(
+        &job(Sides::Single),
+        offsim_kernel::flowtable::KernelFlavour::Mid,
+    );
     assert_eq!(
         forward_counters(&single),
         vec![
@@ -278,7 +283,7 @@ fn flowtable_generated_traffic_in_vm() {
         run.job_seconds
     );
     for (j, k) in jobs.iter().zip(&run.results) {
-        let o = kernel::offsim_counters(j, offsim::flowtable::KernelFlavour::Mid);
+        let o = kernel::offsim_counters(j, offsim_kernel::flowtable::KernelFlavour::Mid);
         eprintln!(
             "kernel {:?}\noffsim {:?}",
             forward_counters(k),

@@ -8,7 +8,7 @@ mod kernel;
 
 use std::path::PathBuf;
 
-use offsim::flowtable::KernelFlavour;
+use offsim_kernel::flowtable::KernelFlavour;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -116,7 +116,7 @@ fn two_sided_replay_routes_replies_back_to_lan() {
 // offsim against the kernel: every rule's packets and bytes (and every counter statement),
 // and every base chain's policy counter, must be equal.
 
-use offsim::flowtable::KernelFlavour;
+use offsim_kernel::flowtable::KernelFlavour;
 
 /// Runs the kernel and offsim on a job and asserts equal counters. Returns the kernel's result.
 fn agree(what: &str, job: &kernel::OracleJob) -> kernel::KernelResult {
@@ -202,7 +202,7 @@ fn offsim_matches_kernel_on_real_rulesets_and_generated_traffic() {
     let fw4 = ruleset("fw4-filter.nft");
     let firewalld = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/nft-corpus/realworld/firewalld_inet_large_0049huge.nft"),
+            .join("../nft/tests/data/nft-corpus/realworld/firewalld_inet_large_0049huge.nft"),
     )
     .unwrap();
     let mut total = 0u64;

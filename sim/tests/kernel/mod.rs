@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Two-sided topology ([`Sides::Flow`] or [`Sides::Lan`]), as a router sees traffic: each
-//! packet is put on the LAN or the WAN side by `offsim::sides::SideSplitter` (the very
+//! packet is put on the LAN or the WAN side by `offsim_kernel::sides::SideSplitter` (the very
 //! classification offsim uses), so the reply direction of a flow enters FW on OIF. Both veth
 //! peers live in SRC and one pinned tcpreplay sends both sides in trace order
 //! (`tcpprep --mac=<s0>` builds the cache, `tcpreplay -i s0 -I d0 -c cache`). FW routes what
@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use offsim::sides::{Prefix, Side, SideSplitter};
+use offsim_kernel::sides::{Prefix, Side, SideSplitter};
 use offsim_traces::meta::NetKind;
 use offsim_traces::parse::{LinkType, parse_frame};
 use offsim_traces::pcap::{PcapWriter, TraceReader};
@@ -62,7 +62,7 @@ use serde_json::{Value, json};
 /// they quote, new flows between known address pairs on that pair's side) or
 /// `Lan(prefixes)` (source inside a prefix = LAN). The library type, so that offsim and the
 /// oracle classify identically.
-pub type Sides = offsim::sides::SideMode;
+pub type Sides = offsim_kernel::sides::SideMode;
 
 const POLICY_TAG: &str = "__offsim_policy__";
 const MAC_IN: &str = "02:6f:66:00:00:01";
@@ -1187,15 +1187,15 @@ pub fn diff_table(kernel: &[RuleCount], sim: &[RuleCount]) -> String {
 /// offsim's counters for a job, on the same prepared trace the kernel replays.
 pub fn offsim_counters(
     job: &OracleJob,
-    kernel_flavour: offsim::flowtable::KernelFlavour,
+    kernel_flavour: offsim_kernel::flowtable::KernelFlavour,
 ) -> KernelResult {
     let tmp = TempDir::new("sim");
     let pcap = tmp.0.join("replay.pcap");
     prep_pcap(&job.pcap, &pcap, job.spacing_ns).unwrap();
-    let rs = offsim::nft::Ruleset::from_str(
+    let rs = offsim_nft::Ruleset::from_str(
         &job.ruleset,
         "job.nft",
-        &offsim::datapath::load_options(&job.iif, &job.oif),
+        &offsim_kernel::datapath::load_options(&job.iif, &job.oif),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let routes = if job.sides == Sides::Single {
@@ -1212,10 +1212,10 @@ pub fn offsim_counters(
         oif: job.oif.clone(),
         sides: job.sides.clone(),
         kernel: kernel_flavour,
-        ct: offsim::conntrack::CtConfig {
+        ct: offsim_kernel::conntrack::CtConfig {
             tcp_loose: job.sysctls.tcp_loose,
             tcp_be_liberal: job.sysctls.tcp_be_liberal,
-            ..offsim::conntrack::CtConfig::default()
+            ..offsim_kernel::conntrack::CtConfig::default()
         },
     };
     let r = offsim::ruleseval::eval_trace_with_routes(

@@ -2,10 +2,10 @@
 //! limits, quotas, flow add, NAT and real rulesets (fw4, kube-proxy, libvirt) with
 //! hand-derived expectations.
 
-use offsim::nft::ast::{Family, Hook, NatKind};
-use offsim::nft::compile::FlowtableId;
-use offsim::nft::types::DType;
-use offsim::nft::{
+use offsim_nft::ast::{Family, Hook, NatKind};
+use offsim_nft::compile::FlowtableId;
+use offsim_nft::types::DType;
+use offsim_nft::{
     CtInfo, CtView, DropReason, EvalCost, Host, Iface, LoadOptions, NatRequest, NullHost, PktCtx,
     RuleState, Ruleset, Verdict, eval_chain,
 };

@@ -11,8 +11,8 @@
 //! `accept` ends only the current base chain.
 //!
 //! ```
-//! use offsim::nft::{Ruleset, LoadOptions, RuleState, PktCtx, NullHost, EvalCost, Verdict, eval_chain};
-//! use offsim::nft::ast::Hook;
+//! use offsim_nft::{Ruleset, LoadOptions, RuleState, PktCtx, NullHost, EvalCost, Verdict, eval_chain};
+//! use offsim_nft::ast::Hook;
 //! let rs = Ruleset::from_str(
 //!     "table inet f { chain fwd { type filter hook forward priority 0; policy drop; tcp dport 22 accept } }",
 //!     "example.nft", &LoadOptions::default()).unwrap();

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use offsim::nft::{LoadOptions, Ruleset};
+use offsim_nft::{LoadOptions, Ruleset};
 
 fn corpus() -> Option<PathBuf> {
     let p = std::env::var("OFFSIM_NFT_CORPUS")

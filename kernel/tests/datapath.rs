@@ -1,10 +1,10 @@
 //! The datapath on hand-made packets: behaviour that needs conntrack, the ruleset and the
 //! host together.
 
-use offsim::datapath::{Datapath, DpConfig, FlowtableMode, load_options};
-use offsim::flows::FlowBook;
-use offsim::nft::Ruleset;
-use offsim::sides::Side;
+use offsim_kernel::datapath::{Datapath, DpConfig, FlowtableMode, load_options};
+use offsim_kernel::flows::FlowBook;
+use offsim_kernel::sides::Side;
+use offsim_nft::Ruleset;
 use offsim_traces::testkit::Pkt;
 use offsim_traces::time::NS_PER_SEC;
 

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use offsim::nft::ast::Rule;
-use offsim::nft::{LoadOptions, NftError, Ruleset};
+use offsim_nft::ast::Rule;
+use offsim_nft::{LoadOptions, NftError, Ruleset};
 
 fn corpus() -> Option<PathBuf> {
     let p = std::env::var("OFFSIM_NFT_CORPUS")

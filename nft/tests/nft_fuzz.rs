@@ -1,7 +1,7 @@
 //! Property tests: the loader never panics, whatever the input (random bytes, random token
 //! soup, random mutations of corpus files, text and JSON).
 
-use offsim::nft::{LoadOptions, Ruleset};
+use offsim_nft::{LoadOptions, Ruleset};
 use proptest::prelude::*;
 
 fn opts() -> LoadOptions {

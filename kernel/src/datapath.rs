@@ -23,18 +23,18 @@ use offsim_traces::time::{NS_PER_SEC, SimTime};
 use crate::conntrack::{
     Conntrack, CtConfig, CtId, CtInfo as CtInfoK, CtTimeouts, Dir, InvalidReason, Track, status,
 };
-use crate::cpu::CostDrivers;
+use crate::cost::CostDrivers;
 use crate::flows::{self, FlowBook};
 use crate::flowtable::{
     AddRefusal, FastPath, FlowId, Flowtable, FtConfig, FtKey, HwRequest, KernelFlavour,
 };
-use crate::nft::ast::{ChainType, Hook, NatKind};
-use crate::nft::{
+use crate::router::{self, Defrag, Defragmenter, RcvDrop, Route, RouteDrop};
+use crate::sides::Side;
+use offsim_nft::ast::{ChainType, Hook, NatKind};
+use offsim_nft::{
     CtInfo, CtView, DropReason as NftDrop, EvalCost, FibAnswer, FibQuery, Host, Iface, LoadOptions,
     NatRequest, PktCtx, RuleState, Ruleset, Verdict, eval_chain,
 };
-use crate::router::{self, Defrag, Defragmenter, RcvDrop, Route, RouteDrop};
-use crate::sides::Side;
 
 /// Interface index of the LAN device in every ruleset offsim loads (`lo` is 1).
 pub const LAN_IFINDEX: u32 = 2;
@@ -1208,7 +1208,7 @@ impl Host for DpHost<'_> {
     }
 
     fn fib(&mut self, q: &FibQuery, ctx: &PktCtx) -> FibAnswer {
-        use crate::nft::ast::fib_flags;
+        use offsim_nft::ast::fib_flags;
         // nft_fib4/nft_fib6 on a router without addresses: a route to a LAN host goes out of
         // the LAN interface, everything else out of the WAN default route. With `iif`/`oif`
         // the lookup is restricted to that interface: another device means no route.

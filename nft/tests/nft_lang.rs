@@ -1,7 +1,7 @@
 //! Language front-end tests: defines, includes, block merging, command positions, JSON
 //! commands, canonical equality of equivalent spellings.
 
-use offsim::nft::{LoadOptions, Ruleset};
+use offsim_nft::{LoadOptions, Ruleset};
 
 fn load(t: &str) -> Ruleset {
     Ruleset::from_str(t, "t.nft", &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"))
