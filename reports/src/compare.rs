@@ -126,35 +126,35 @@ pub const METRICS: &[Metric] = &[
         direction: Lower,
         floor: 1.0,
         unit: Unit::Ns,
-        get: |r| Some(r.latency_ns.p50 as f64),
+        get: |r| Some(r.latency_ns.overall.p50 as f64),
     },
     Metric {
-        name: "latency_ns.p99",
+        name: "latency_ns.overall.p99",
         direction: Lower,
         floor: 1.0,
         unit: Unit::Ns,
-        get: |r| Some(r.latency_ns.p99 as f64),
+        get: |r| Some(r.latency_ns.overall.p99 as f64),
     },
     Metric {
-        name: "latency_ns.p999",
+        name: "latency_ns.overall.p999",
         direction: Lower,
         floor: 1.0,
         unit: Unit::Ns,
-        get: |r| Some(r.latency_ns.p999 as f64),
+        get: |r| Some(r.latency_ns.overall.p999 as f64),
     },
     Metric {
         name: "latency_ns.max",
         direction: Lower,
         floor: 1.0,
         unit: Unit::Ns,
-        get: |r| Some(r.latency_ns.max as f64),
+        get: |r| Some(r.latency_ns.overall.max as f64),
     },
     Metric {
         name: "latency_ns.mean",
         direction: Lower,
         floor: 1.0,
         unit: Unit::Ns,
-        get: |r| Some(r.latency_ns.mean),
+        get: |r| Some(r.latency_ns.overall.mean),
     },
     Metric {
         name: "cpu.util_mean",
@@ -689,7 +689,7 @@ mod test {
     fn latency_direction_and_tolerances() {
         let base = example::run_report();
         let mut new = base.clone();
-        new.runs[0].latency_ns.p99 = base.runs[0].latency_ns.p99 * 102 / 100;
+        new.runs[0].latency_ns.overall.p99 = base.runs[0].latency_ns.overall.p99 * 102 / 100;
         assert!(
             compare(&base, &new, &CompareOptions::default())
                 .unwrap()
@@ -698,7 +698,9 @@ mod test {
         let loose = CompareOptions::with_tolerance(5.0).unwrap();
         assert!(!compare(&base, &new, &loose).unwrap().has_regression());
         let mut per_metric = CompareOptions::default();
-        per_metric.add_metric_override("latency_ns.p99=3").unwrap();
+        per_metric
+            .add_metric_override("latency_ns.overall.p99=3")
+            .unwrap();
         assert!(!compare(&base, &new, &per_metric).unwrap().has_regression());
         let mut pattern = CompareOptions::default();
         pattern.add_metric_override("latency_ns.*=off").unwrap();
@@ -707,7 +709,7 @@ mod test {
         assert_eq!(c.moved().next().unwrap().status, Status::Changed);
         // Lower latency is an improvement.
         let mut faster = base.clone();
-        faster.runs[0].latency_ns.p99 /= 2;
+        faster.runs[0].latency_ns.overall.p99 /= 2;
         assert!(
             !compare(&base, &faster, &CompareOptions::default())
                 .unwrap()
@@ -749,13 +751,13 @@ mod test {
     fn bad_options_are_errors() {
         let mut o = CompareOptions::default();
         assert!(o.add_metric_override("latency_ns.p98=1").is_err());
-        assert!(o.add_metric_override("latency_ns.p99").is_err());
-        assert!(o.add_metric_override("latency_ns.p99=-1").is_err());
-        assert!(o.add_metric_override("latency_ns.p99=abc").is_err());
+        assert!(o.add_metric_override("latency_ns.overall.p99").is_err());
+        assert!(o.add_metric_override("latency_ns.overall.p99=-1").is_err());
+        assert!(o.add_metric_override("latency_ns.overall.p99=abc").is_err());
         assert!(o.add_metric_override("nosuch.*=1").is_err());
         assert!(CompareOptions::with_tolerance(f64::NAN).is_err());
-        assert!(o.add_metric_override("latency_ns.p99=2%").is_ok());
-        assert_eq!(o.tolerance_for("latency_ns.p99"), Some(2.0));
+        assert!(o.add_metric_override("latency_ns.overall.p99=2%").is_ok());
+        assert_eq!(o.tolerance_for("latency_ns.overall.p99"), Some(2.0));
         assert_eq!(
             o.tolerance_for("latency_ns.p50"),
             Some(DEFAULT_TOLERANCE_PCT)

@@ -31,7 +31,6 @@ pub mod fmt;
 pub mod html;
 pub mod merge;
 pub mod schema;
-mod sha256;
 
 use std::path::{Path, PathBuf};
 

@@ -124,7 +124,7 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
         s.hw.truncate(keep);
         s.drops.truncate(keep);
         s.latency_p99_ns.truncate(keep);
-        r.latency_ns.histogram.truncate(1);
+        r.latency_ns.overall.histogram.truncate(1);
         r.latency_ns.by_path.slow.histogram = vec![HistogramBucket { le_ns: 0, count: 5 }];
     }
     out.push(("single-point", single));

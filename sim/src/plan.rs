@@ -101,7 +101,7 @@ fn point(pr: &Probe) -> rep::PlanPoint {
         offered_bps: t.offered_bps,
         delivered_pps: t.delivered_pps,
         delivered_bps: t.delivered_bps,
-        p99_ns: r.latency_ns.p99,
+        p99_ns: r.latency_ns.overall.p99,
         drop_rate: if t.offered_packets == 0 {
             0.0
         } else {

@@ -502,7 +502,7 @@ pub fn run_report(p: &Prepared, o: &mut RunOutcome, prefix: &str) -> rep::Run {
     };
     let total_cycles: f64 = m.busy_ns.iter().map(|b| *b as f64 * cpu.freq_ghz).sum();
     let mut latency = rep::Latency::default();
-    latency.set_overall(latency_stats(&m.latency));
+    latency.overall = latency_stats(&m.latency);
     latency.by_path = rep::PathLatency {
         slow: latency_stats(&m.latency_path[PATH_SLOW]),
         sw_fast: latency_stats(&m.latency_path[PATH_SW]),
@@ -707,9 +707,9 @@ fn slo_result(
         checks.push(rep::SloCheck {
             metric: "latency_ns.p99".into(),
             limit,
-            actual: lat.p99 as f64,
+            actual: lat.overall.p99 as f64,
             unit: "ns".into(),
-            met: lat.p99 as f64 <= limit,
+            met: lat.overall.p99 as f64 <= limit,
         });
     }
     if let Some(d) = s.max_drop_rate {
@@ -1078,8 +1078,8 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
             si(t.offered_bps, "b/s"),
             si(t.delivered_bps, "b/s"),
             drop_pct,
-            dur(run.latency_ns.p50),
-            dur(run.latency_ns.p99),
+            dur(run.latency_ns.overall.p50),
+            dur(run.latency_ns.overall.p99),
             run.cpu.util_mean * 100.0,
             paths,
             run.power_w.total,

@@ -1066,7 +1066,7 @@ fn default_scenario_hardware_below_software_below_none() {
 /// A configuration is saturated at a rate when more than 1 % of the offered packets are
 /// dropped or the p99 latency exceeds 2 ms.
 fn saturated(r: &Run) -> bool {
-    drop_rate(r) > 0.01 || r.latency_ns.p99 > 2_000_000
+    drop_rate(r) > 0.01 || r.latency_ns.overall.p99 > 2_000_000
 }
 
 /// As the offered load of the default scenario rises from 0.1 to 1.0 Gbit/s, `none` saturates
@@ -1097,7 +1097,7 @@ fn default_scenario_load_curve_none_saturates_first() {
                 "| {:>5.0} {:>5.1}% {:>6.2}ms {:>4.0}% ",
                 x.throughput.delivered_bps / 1e6,
                 drop_rate(x) * 100.0,
-                x.latency_ns.p99 as f64 / 1e6,
+                x.latency_ns.overall.p99 as f64 / 1e6,
                 x.cpu.util_mean * 100.0
             ));
             if first[i].is_none() && saturated(x) {

@@ -1,0 +1,377 @@
+//! The sections about the runs: configurations side by side (with drops by reason), the
+//! path mix and CPU cycles by stage, flow offload outcomes (with example flows), the
+//! hardware flow table and the SLO verdicts.
+
+use std::fmt::Write as _;
+
+use super::common::{
+    count_share, h, row, slo_verdict, table_end, table_head, top_reasons, verdict,
+};
+use crate::fmt::{self, esc};
+use crate::schema::{LatencyStats, Report, ReportKind, Run};
+
+pub(super) fn summary_section(out: &mut String, r: &Report) {
+    h(
+        out,
+        "<section id=\"summary\">\n<h2>Configurations side by side</h2>\n",
+    );
+    if r.runs.is_empty() {
+        h(
+            out,
+            "<p class=\"muted\">No configuration was simulated.</p>\n</section>\n",
+        );
+        return;
+    }
+    table_head(
+        out,
+        &[
+            "configuration",
+            "offered",
+            "delivered",
+            "delivered pps",
+            "drops",
+            "p50",
+            "p99",
+            "p99.9",
+            "max",
+            "CPU mean",
+            "cycles/pkt",
+            "power",
+            "energy/pkt",
+            "CPU saved",
+            "power saved",
+            "SLO",
+        ],
+    );
+    for run in &r.runs {
+        let t = &run.throughput;
+        let l = &run.latency_ns.overall;
+        let (cpu_saved, power_saved) = match &run.savings {
+            Some(s) => (
+                format!("{} pts", fmt::sig3(s.cpu_util * 100.0)),
+                format!(
+                    "{} ({})",
+                    fmt::watts(s.power_w),
+                    fmt::pct(s.power_pct / 100.0)
+                ),
+            ),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        row(
+            out,
+            &run.name,
+            &[
+                fmt::bps(t.offered_bps),
+                fmt::bps(t.delivered_bps),
+                fmt::pps(t.delivered_pps),
+                count_share(run.drops.total, t.offered_packets),
+                fmt::ns(l.p50 as f64),
+                fmt::ns(l.p99 as f64),
+                fmt::ns(l.p999 as f64),
+                fmt::ns(l.max as f64),
+                fmt::pct(run.cpu.util_mean),
+                fmt::sig3(run.cpu.cycles_per_packet),
+                fmt::watts(run.power_w.total),
+                fmt::nanojoules(run.energy.per_packet_nj),
+                cpu_saved,
+                power_saved,
+                slo_verdict(run).to_string(),
+            ],
+        );
+    }
+    table_end(out);
+    let with_drops: Vec<&Run> = r.runs.iter().filter(|x| x.drops.total > 0).collect();
+    if !with_drops.is_empty() {
+        h(out, "<h3>Drops by reason</h3>\n");
+        table_head(out, &["configuration", "total", "by reason"]);
+        for run in with_drops {
+            row(
+                out,
+                &run.name,
+                &[
+                    fmt::count(run.drops.total),
+                    top_reasons(&run.drops.by_reason, 6),
+                ],
+            );
+        }
+        table_end(out);
+    }
+    h(out, "</section>\n");
+}
+
+pub(super) fn paths_section(out: &mut String, r: &Report) {
+    h(out, "<section id=\"paths\">\n<h2>Path mix</h2>\n");
+    h(
+        out,
+        "<p>Where forwarded packets went: the CPU slow path (netfilter hooks, conntrack, rules), the software flowtable fast path, or the NIC's hardware flow table.</p>\n",
+    );
+    table_head(
+        out,
+        &[
+            "configuration",
+            "slow path",
+            "software fast path",
+            "hardware",
+            "cycles/pkt slow",
+            "cycles/pkt sw",
+            "p99 slow",
+            "p99 sw",
+            "p99 hw",
+        ],
+    );
+    for run in &r.runs {
+        let p = &run.paths;
+        let t = p.total();
+        let c = &run.cpu.cycles_per_packet_by_path;
+        let lp = &run.latency_ns.by_path;
+        let lat = |s: &LatencyStats| {
+            if s.count > 0 {
+                fmt::ns(s.p99 as f64)
+            } else {
+                "-".to_string()
+            }
+        };
+        row(
+            out,
+            &run.name,
+            &[
+                count_share(p.slow, t),
+                count_share(p.sw_fast, t),
+                count_share(p.hw, t),
+                fmt::sig3(c.slow),
+                fmt::sig3(c.sw_fast),
+                lat(&lp.slow),
+                lat(&lp.sw_fast),
+                lat(&lp.hw),
+            ],
+        );
+    }
+    table_end(out);
+    // CPU cycles by stage: what costs what.
+    let mut stages: Vec<&String> = Vec::new();
+    for run in &r.runs {
+        for k in run.cpu.cycles_by_stage.keys() {
+            if !stages.contains(&k) {
+                stages.push(k);
+            }
+        }
+    }
+    stages.sort();
+    if !stages.is_empty() && r.runs.len() <= 6 {
+        h(
+            out,
+            "<h3>CPU cycles by stage</h3>\n<div class=\"scroll\"><table>\n<thead><tr><th class=\"l\">stage</th>",
+        );
+        for run in &r.runs {
+            let _ = write!(out, "<th>{}</th>", esc(&run.name));
+        }
+        h(out, "</tr></thead>\n<tbody>\n");
+        for st in stages {
+            let cells: Vec<String> = r
+                .runs
+                .iter()
+                .map(|run| {
+                    let v = run.cpu.cycles_by_stage.get(st).copied().unwrap_or(0);
+                    count_share(v, run.cpu.total_cycles)
+                })
+                .collect();
+            row(out, st, &cells);
+        }
+        table_end(out);
+    }
+    h(out, "</section>\n");
+}
+
+pub(super) fn flows_section(out: &mut String, r: &Report) {
+    h(
+        out,
+        "<section id=\"flows\">\n<h2>Flows: offloaded or not, and why</h2>\n",
+    );
+    table_head(
+        out,
+        &[
+            "configuration",
+            "flows",
+            "in software flowtable",
+            "in hardware",
+            "not offloaded",
+            "why not offloaded (top)",
+            "refused by hardware",
+            "fell back to slow path",
+            "teardown",
+        ],
+    );
+    for run in &r.runs {
+        let f = &run.flows;
+        let not: u64 = f.not_offloaded.values().sum();
+        row(
+            out,
+            &run.name,
+            &[
+                fmt::count(f.total),
+                count_share(f.offloaded_sw, f.total),
+                count_share(f.offloaded_hw, f.total),
+                count_share(not, f.total),
+                top_reasons(&f.not_offloaded, 4),
+                top_reasons(&f.hw_refused, 3),
+                top_reasons(&f.fell_back, 3),
+                top_reasons(&f.teardown, 3),
+            ],
+        );
+    }
+    table_end(out);
+    let with_examples: Vec<&Run> = r
+        .runs
+        .iter()
+        .filter(|x| !x.flows.examples.is_empty())
+        .collect();
+    if !with_examples.is_empty() && r.kind != ReportKind::Sweep {
+        h(out, "<h3>Example flows</h3>\n");
+        table_head(
+            out,
+            &[
+                "configuration",
+                "flow",
+                "packets",
+                "bytes",
+                "ended on",
+                "reason",
+            ],
+        );
+        for run in with_examples {
+            for ex in &run.flows.examples {
+                let _ = writeln!(
+                    out,
+                    "<tr><td class=\"l\">{}</td><td class=\"l\"><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+                    esc(&run.name),
+                    esc(&ex.flow),
+                    fmt::count(ex.packets),
+                    fmt::count(ex.bytes),
+                    esc(&ex.outcome),
+                    esc(&ex.reason)
+                );
+            }
+        }
+        table_end(out);
+    }
+    h(out, "</section>\n");
+}
+
+pub(super) fn nic_section(out: &mut String, r: &Report) {
+    let runs: Vec<&Run> = r
+        .runs
+        .iter()
+        .filter(|x| x.nic.capacity > 0 || x.nic.inserts > 0 || x.nic.hits > 0)
+        .collect();
+    h(out, "<section id=\"nic\">\n<h2>Hardware flow table</h2>\n");
+    if runs.is_empty() {
+        h(
+            out,
+            "<p class=\"muted\">No configuration used the hardware flow table.</p>\n</section>\n",
+        );
+        return;
+    }
+    table_head(
+        out,
+        &[
+            "configuration",
+            "capacity",
+            "peak occupancy",
+            "mean occupancy",
+            "inserts",
+            "refusals",
+            "refusal reasons",
+            "evictions",
+            "deletes",
+            "hits",
+            "misses",
+            "bind checks",
+            "punts",
+        ],
+    );
+    for run in runs {
+        let n = &run.nic;
+        row(
+            out,
+            &run.name,
+            &[
+                fmt::count(n.capacity),
+                count_share(n.peak_occupancy, n.capacity),
+                fmt::sig3(n.mean_occupancy),
+                fmt::count(n.inserts),
+                count_share(n.refusals, n.inserts + n.refusals),
+                top_reasons(&n.refusals_by_reason, 4),
+                fmt::count(n.evictions),
+                fmt::count(n.deletes),
+                fmt::count(n.hits),
+                fmt::count(n.misses),
+                fmt::count(n.bind_checks),
+                fmt::count(n.punts),
+            ],
+        );
+    }
+    table_end(out);
+    h(out, "</section>\n");
+}
+
+pub(super) fn slo_section(out: &mut String, r: &Report) {
+    let runs: Vec<&Run> = r.runs.iter().filter(|x| x.slo.is_some()).collect();
+    if runs.is_empty() {
+        return;
+    }
+    h(out, "<section id=\"slo\">\n<h2>SLO verdicts</h2>\n");
+    table_head(
+        out,
+        &[
+            "configuration",
+            "verdict",
+            "check",
+            "limit",
+            "measured",
+            "result",
+        ],
+    );
+    for run in runs {
+        let Some(s) = &run.slo else { continue };
+        let word = verdict(s.met);
+        if s.checks.is_empty() {
+            row(
+                out,
+                &run.name,
+                &[
+                    word.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                ],
+            );
+        }
+        for c in &s.checks {
+            let val = |v: f64| match c.unit.as_str() {
+                "ns" => fmt::ns(v),
+                "fraction" => fmt::pct(v),
+                "bps" => fmt::bps(v),
+                "pps" => fmt::pps(v),
+                u => format!("{} {}", fmt::sig3(v), esc(u)),
+            };
+            row(
+                out,
+                &run.name,
+                &[
+                    word.to_string(),
+                    format!("<code>{}</code>", esc(&c.metric)),
+                    format!("≤ {}", val(c.limit)),
+                    val(c.actual),
+                    if c.met {
+                        "<span class=\"met\">ok</span>".into()
+                    } else {
+                        "<span class=\"missed\">over</span>".into()
+                    },
+                ],
+            );
+        }
+    }
+    table_end(out);
+    h(out, "</section>\n");
+}

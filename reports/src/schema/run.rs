@@ -1,0 +1,443 @@
+//! The results of one simulated configuration: [`Run`] and its parts (throughput, latency,
+//! paths, CPU, NIC, drops, power, savings, flows, SLO, time series).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One simulated configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    /// Unique name: `none`, `software`, `hardware`, a what-if policy name, or for a sweep
+    /// `"<point name>/<policy>"`.
+    pub name: String,
+    /// Offload policy: `none`, `software`, `hardware` or a what-if policy name. Charts of
+    /// a sweep group runs by this field.
+    pub policy: String,
+    /// Free-text description of the configuration.
+    #[serde(default)]
+    pub description: String,
+    /// Name of the run that `savings` compare against (the `none` run of the same trace),
+    /// if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Simulated duration of the run, nanoseconds.
+    pub duration_ns: u64,
+    /// Offered and delivered throughput.
+    pub throughput: Throughput,
+    /// Latency, overall and per path.
+    pub latency_ns: Latency,
+    /// Packets per path.
+    pub paths: Paths,
+    /// CPU utilisation and cycles.
+    pub cpu: Cpu,
+    /// Hardware flow table figures.
+    pub nic: Nic,
+    /// Dropped packets.
+    pub drops: Drops,
+    /// Mean power, watts.
+    pub power_w: Power,
+    /// Energy over the run.
+    pub energy: Energy,
+    /// Savings against the `baseline` run; absent for the baseline itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savings: Option<Savings>,
+    /// Flow offload outcomes ("is this flow offloaded, and if not, why?").
+    pub flows: Flows,
+    /// SLO evaluation (absent when the scenario has no SLO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloResult>,
+    /// Per-interval time series.
+    pub series: Series,
+}
+
+/// Offered and delivered throughput, mean over the run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Throughput {
+    /// Offered load, packets per second.
+    pub offered_pps: f64,
+    /// Offered load, bits per second (wire length).
+    pub offered_bps: f64,
+    /// Delivered (forwarded) traffic, packets per second.
+    pub delivered_pps: f64,
+    /// Delivered (forwarded) traffic, bits per second (wire length).
+    pub delivered_bps: f64,
+    /// Offered packets, count.
+    pub offered_packets: u64,
+    /// Delivered packets, count.
+    pub delivered_packets: u64,
+    /// Offered wire bytes, count.
+    pub offered_bytes: u64,
+    /// Delivered wire bytes, count.
+    pub delivered_bytes: u64,
+}
+
+/// Latency distribution of delivered packets (arrival at the NIC to departure), overall
+/// and per path. All values in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    /// Statistics of all packets. Flattened: in JSON its fields (`count`, `mean`, …,
+    /// `histogram`) sit directly in `latency_ns`, before `by_path`.
+    #[serde(flatten)]
+    pub overall: LatencyStats,
+    /// The same statistics per path.
+    pub by_path: PathLatency,
+}
+
+/// Latency statistics of all packets or of one path. All values in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyStats {
+    /// Packets measured, count (0: every other field is 0).
+    pub count: u64,
+    /// Mean, nanoseconds.
+    pub mean: f64,
+    /// Minimum, nanoseconds.
+    pub min: u64,
+    /// Median, nanoseconds.
+    pub p50: u64,
+    /// 90th percentile, nanoseconds.
+    pub p90: u64,
+    /// 99th percentile, nanoseconds.
+    pub p99: u64,
+    /// 99.9th percentile, nanoseconds.
+    pub p999: u64,
+    /// Maximum, nanoseconds.
+    pub max: u64,
+    /// Histogram, for CDF charts.
+    #[serde(default)]
+    pub histogram: Vec<HistogramBucket>,
+}
+
+/// One histogram bucket: packets whose latency is ≤ `le_ns` and above the previous
+/// bucket's bound. Buckets are in increasing `le_ns` order; empty buckets may be omitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramBucket {
+    /// Upper bound of the bucket (inclusive), nanoseconds.
+    pub le_ns: u64,
+    /// Packets in the bucket, count.
+    pub count: u64,
+}
+
+/// Latency per path.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathLatency {
+    /// CPU slow path (netfilter hooks, conntrack, rules).
+    pub slow: LatencyStats,
+    /// Software flowtable fast path.
+    pub sw_fast: LatencyStats,
+    /// Hardware (NIC) forwarding.
+    pub hw: LatencyStats,
+}
+
+/// Packets forwarded per path, counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    /// Packets through the CPU slow path, count.
+    pub slow: u64,
+    /// Packets through the software flowtable fast path, count.
+    pub sw_fast: u64,
+    /// Packets forwarded by the NIC hardware, count.
+    pub hw: u64,
+}
+
+impl Paths {
+    /// Sum over the three paths.
+    pub fn total(&self) -> u64 {
+        self.slow
+            .saturating_add(self.sw_fast)
+            .saturating_add(self.hw)
+    }
+
+    /// Shares `(slow, sw_fast, hw)` as fractions of the total (all 0 when no packets).
+    pub fn shares(&self) -> (f64, f64, f64) {
+        let t = self.total();
+        if t == 0 {
+            return (0.0, 0.0, 0.0);
+        }
+        let t = t as f64;
+        (
+            self.slow as f64 / t,
+            self.sw_fast as f64 / t,
+            self.hw as f64 / t,
+        )
+    }
+}
+
+/// A value per path.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerPath {
+    /// CPU slow path.
+    pub slow: f64,
+    /// Software flowtable fast path.
+    pub sw_fast: f64,
+    /// Hardware path (CPU cycles spent on hardware-path packets are normally 0).
+    pub hw: f64,
+}
+
+/// CPU use.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cpu {
+    /// Utilisation per core, fraction of the run's duration (index = core number).
+    pub util_per_core: Vec<f64>,
+    /// Mean utilisation over all cores, fraction.
+    pub util_mean: f64,
+    /// Total cycles spent on packet processing and timers, count.
+    pub total_cycles: u64,
+    /// Cycles per delivered-or-dropped packet that reached a core, cycles.
+    pub cycles_per_packet: f64,
+    /// Cycles per packet on each path, cycles.
+    pub cycles_per_packet_by_path: PerPath,
+    /// Cycles by stage (e.g. `driver_rx`, `conntrack`, `rules`, `flowtable`), count.
+    #[serde(default)]
+    pub cycles_by_stage: BTreeMap<String, u64>,
+}
+
+/// Hardware flow table figures.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nic {
+    /// Table capacity, entries (0: no hardware table in this configuration).
+    pub capacity: u64,
+    /// Peak occupancy, entries.
+    pub peak_occupancy: u64,
+    /// Mean occupancy, entries (time-weighted).
+    pub mean_occupancy: f64,
+    /// Entries inserted (bound), count.
+    pub inserts: u64,
+    /// Insertions refused, total count.
+    pub refusals: u64,
+    /// Insertions refused, by reason (e.g. `bucket_full`, `table_full`, `queue_full`,
+    /// `unsupported`), counts.
+    #[serde(default)]
+    pub refusals_by_reason: BTreeMap<String, u64>,
+    /// Entries evicted or aged out by the hardware, count.
+    pub evictions: u64,
+    /// Entries deleted on flow teardown, count.
+    pub deletes: u64,
+    /// Packets that hit a bound entry, count.
+    pub hits: u64,
+    /// Packets that missed the table, count.
+    pub misses: u64,
+    /// Lazy-binding checks (MediaTek-style unbound-entry hits), count.
+    pub bind_checks: u64,
+    /// Packets punted from the NIC to the CPU, count.
+    pub punts: u64,
+}
+
+/// Dropped packets.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drops {
+    /// Dropped packets, total count.
+    pub total: u64,
+    /// Dropped packets by reason (e.g. `rx_ring_full`, `ruleset`, `line_rate`), counts.
+    #[serde(default)]
+    pub by_reason: BTreeMap<String, u64>,
+}
+
+/// Mean power over a run, watts.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Power {
+    /// CPU power, watts.
+    pub cpu: f64,
+    /// NIC power, watts.
+    pub nic: f64,
+    /// CPU + NIC power, watts.
+    pub total: f64,
+}
+
+/// Energy over a run.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Energy {
+    /// Total energy, joules.
+    pub total_j: f64,
+    /// Energy per delivered packet, nanojoules.
+    pub per_packet_nj: f64,
+}
+
+/// Savings of a run against its baseline (the `none` run). Positive means less used.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Savings {
+    /// Mean CPU utilisation saved, fraction points (baseline − this).
+    pub cpu_util: f64,
+    /// CPU cycles saved, percent of the baseline's cycles.
+    pub cpu_cycles_pct: f64,
+    /// Power saved, watts.
+    pub power_w: f64,
+    /// Power saved, percent of the baseline's total power.
+    pub power_pct: f64,
+    /// Energy saved, joules.
+    pub energy_j: f64,
+    /// Energy per packet saved, percent of the baseline's.
+    pub energy_per_packet_pct: f64,
+}
+
+/// Flow offload outcomes, aggregated: answers "is this flow offloaded, and if not, why?"
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flows {
+    /// Flows seen (connections, both directions counted once), count.
+    pub total: u64,
+    /// Flows that reached the software flowtable (and stayed in software), count.
+    pub offloaded_sw: u64,
+    /// Flows bound in the hardware table at some point, count.
+    pub offloaded_hw: u64,
+    /// Flows never offloaded, by reason (e.g. `no_flow_add_rule`, `too_short`,
+    /// `not_established`, `policy`, `unsupported_proto`), counts.
+    #[serde(default)]
+    pub not_offloaded: BTreeMap<String, u64>,
+    /// Flows refused by the hardware and kept in software, by reason, counts.
+    #[serde(default)]
+    pub hw_refused: BTreeMap<String, u64>,
+    /// Offloaded flows that fell back to the slow path, by cause (e.g. `tcp_fin`,
+    /// `tcp_rst`, `timeout`, `route_change`), counts.
+    #[serde(default)]
+    pub fell_back: BTreeMap<String, u64>,
+    /// Flowtable entries torn down, by cause, counts.
+    #[serde(default)]
+    pub teardown: BTreeMap<String, u64>,
+    /// A few example flows with their outcome (largest first), for the "explain" table.
+    #[serde(default)]
+    pub examples: Vec<FlowExample>,
+}
+
+/// One flow and what happened to it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowExample {
+    /// The flow, as text (e.g. `"tcp 192.168.1.10:51000 -> 93.184.216.34:443"`).
+    pub flow: String,
+    /// Packets, both directions, count.
+    pub packets: u64,
+    /// Wire bytes, both directions, count.
+    pub bytes: u64,
+    /// Final offload state: `slow`, `sw`, `hw`.
+    pub outcome: String,
+    /// Why (e.g. `bound`, `bucket_full`, `too_short`).
+    pub reason: String,
+}
+
+/// SLO evaluation of a run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloResult {
+    /// True when every check is met.
+    pub met: bool,
+    /// One entry per limit set in the SLO.
+    pub checks: Vec<SloCheck>,
+}
+
+/// One SLO check.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloCheck {
+    /// Metric checked (e.g. `latency_ns.p99`, `drop_rate`, `cpu.util_mean`).
+    pub metric: String,
+    /// Limit (upper bound), in `unit`.
+    pub limit: f64,
+    /// Measured value, in `unit`.
+    pub actual: f64,
+    /// Unit of `limit` and `actual` (`ns`, `fraction`, …).
+    pub unit: String,
+    /// True when `actual <= limit`.
+    pub met: bool,
+}
+
+/// Per-interval time series. Every array has one entry per interval (all the same
+/// length); interval `i` covers `[start_ns + i*interval_ns, start_ns + (i+1)*interval_ns)`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Series {
+    /// Interval length, nanoseconds (0 when there is no series).
+    pub interval_ns: u64,
+    /// Start of the first interval, nanoseconds of simulated time.
+    #[serde(default)]
+    pub start_ns: u64,
+    /// Offered load, packets per second.
+    #[serde(default)]
+    pub offered_pps: Vec<f64>,
+    /// Offered load, bits per second.
+    #[serde(default)]
+    pub offered_bps: Vec<f64>,
+    /// Delivered traffic, packets per second.
+    #[serde(default)]
+    pub delivered_pps: Vec<f64>,
+    /// Delivered traffic, bits per second.
+    #[serde(default)]
+    pub delivered_bps: Vec<f64>,
+    /// Mean CPU utilisation over all cores, fraction.
+    #[serde(default)]
+    pub cpu_util: Vec<f64>,
+    /// Hardware table occupancy at the end of the interval, entries.
+    #[serde(default)]
+    pub hw_occupancy: Vec<u64>,
+    /// Hardware insertions in the interval, count.
+    #[serde(default)]
+    pub hw_inserts: Vec<u64>,
+    /// Hardware insertion refusals in the interval, count.
+    #[serde(default)]
+    pub hw_refusals: Vec<u64>,
+    /// Packets on the slow path in the interval, count.
+    #[serde(default)]
+    pub slow: Vec<u64>,
+    /// Packets on the software fast path in the interval, count.
+    #[serde(default)]
+    pub sw_fast: Vec<u64>,
+    /// Packets on the hardware path in the interval, count.
+    #[serde(default)]
+    pub hw: Vec<u64>,
+    /// Dropped packets in the interval, count.
+    #[serde(default)]
+    pub drops: Vec<u64>,
+    /// 99th percentile latency of packets delivered in the interval, nanoseconds (0 when
+    /// none).
+    #[serde(default)]
+    pub latency_p99_ns: Vec<u64>,
+}
+
+impl Series {
+    /// Number of intervals (the length of the longest array).
+    pub fn len(&self) -> usize {
+        self.lengths()
+            .into_iter()
+            .map(|(_, n)| n)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// True when the series holds no interval.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every array's name and length.
+    pub fn lengths(&self) -> [(&'static str, usize); 13] {
+        [
+            ("offered_pps", self.offered_pps.len()),
+            ("offered_bps", self.offered_bps.len()),
+            ("delivered_pps", self.delivered_pps.len()),
+            ("delivered_bps", self.delivered_bps.len()),
+            ("cpu_util", self.cpu_util.len()),
+            ("hw_occupancy", self.hw_occupancy.len()),
+            ("hw_inserts", self.hw_inserts.len()),
+            ("hw_refusals", self.hw_refusals.len()),
+            ("slow", self.slow.len()),
+            ("sw_fast", self.sw_fast.len()),
+            ("hw", self.hw.len()),
+            ("drops", self.drops.len()),
+            ("latency_p99_ns", self.latency_p99_ns.len()),
+        ]
+    }
+}
