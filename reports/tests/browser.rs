@@ -6,13 +6,13 @@
 //! Skips with a message when Chromium is absent. `OFFSIM_CHROMIUM=/path/to/chromium`
 //! overrides the default `/usr/bin/chromium`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use offsim_reports::{Report, example, render};
+
+use crate::util;
 
 fn chromium() -> Option<PathBuf> {
     let p = std::env::var_os("OFFSIM_CHROMIUM")
@@ -89,7 +89,7 @@ fn console_lines(stderr: &str) -> Vec<&str> {
 /// Render `report`, load it, check images and console, save a screenshot; returns the
 /// screenshot path.
 fn check_page(bin: &Path, name: &str, report: &Report) -> PathBuf {
-    let dir = common::scratch(&format!("browser-{name}"));
+    let dir = util::scratch(&format!("browser-{name}"));
     let site = dir.join("site");
     render(report, &site).unwrap();
     let page = site.join("index.html");
@@ -163,7 +163,7 @@ fn hostile_names_do_not_run_in_chromium() {
         println!("SKIP browser test: /usr/bin/chromium not found");
         return;
     };
-    let r = common::hostile_report();
+    let r = util::hostile_report();
     check_page(&bin, "hostile", &r);
 }
 
@@ -174,7 +174,7 @@ fn broken_page_is_detected() {
         println!("SKIP browser test: /usr/bin/chromium not found");
         return;
     };
-    let dir = common::scratch("browser-broken");
+    let dir = util::scratch("browser-broken");
     let site = dir.join("site");
     render(&example::run_report(), &site).unwrap();
     let page = site.join("index.html");

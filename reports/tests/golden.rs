@@ -1,9 +1,10 @@
 //! Golden tests: the JSON and the HTML page of the example reports must not change
-//! unnoticed. Regenerate with `OFFSIM_BLESS=1 cargo test -p offsim-reports --test golden`.
-
-mod common;
+//! unnoticed. Regenerate with
+//! `OFFSIM_BLESS=1 cargo test -p offsim-reports --test integration golden::`.
 
 use offsim_reports::{Report, charts, example, html};
+
+use crate::util;
 
 fn page(r: &Report) -> String {
     html::page(r, &charts::plan_charts(r))
@@ -11,32 +12,32 @@ fn page(r: &Report) -> String {
 
 #[test]
 fn run_report_json() {
-    common::golden("run.json", &example::run_report().to_json_string());
+    util::golden("run.json", &example::run_report().to_json_string());
 }
 
 #[test]
 fn sweep_report_json() {
-    common::golden("sweep.json", &example::sweep_report().to_json_string());
+    util::golden("sweep.json", &example::sweep_report().to_json_string());
 }
 
 #[test]
 fn plan_report_json() {
-    common::golden("plan.json", &example::plan_report().to_json_string());
+    util::golden("plan.json", &example::plan_report().to_json_string());
 }
 
 #[test]
 fn run_report_html() {
-    common::golden("run.html", &page(&example::run_report()));
+    util::golden("run.html", &page(&example::run_report()));
 }
 
 #[test]
 fn sweep_report_html() {
-    common::golden("sweep.html", &page(&example::sweep_report()));
+    util::golden("sweep.html", &page(&example::sweep_report()));
 }
 
 #[test]
 fn plan_report_html() {
-    common::golden("plan.html", &page(&example::plan_report()));
+    util::golden("plan.html", &page(&example::plan_report()));
 }
 
 /// The golden JSON files parse back into the reports they were written from.

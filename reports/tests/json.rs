@@ -1,10 +1,10 @@
 //! JSON in and out: round trips, typed errors with positions, schema checks, validation,
 //! NaN/inf sanitising, and no panic on damaged input.
 
-mod common;
-
 use offsim_reports::{Report, ReportError, example};
 use proptest::prelude::*;
+
+use crate::util;
 
 fn all_examples() -> Vec<Report> {
     vec![
@@ -101,7 +101,7 @@ fn syntax_error_names_line_and_column() {
 
 #[test]
 fn file_errors_name_the_file() {
-    let dir = common::scratch("json-file-errors");
+    let dir = util::scratch("json-file-errors");
     let missing = dir.join("nope.json");
     let e = Report::from_json_file(&missing).unwrap_err().to_string();
     assert!(e.contains("nope.json"), "{e}");

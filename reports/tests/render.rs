@@ -2,8 +2,6 @@
 //! renders; degenerate reports render without panicking; user strings are escaped; the page
 //! references nothing outside its directory.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +10,8 @@ use offsim_reports::{
     HistogramBucket, Plan, PlanConfig, PlanPoint, Report, ReportKind, Run, Series, Sweep,
     SweepPoint, example, render,
 };
+
+use crate::util;
 
 fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -46,8 +46,8 @@ fn every_example_renders_deterministically() {
         ("sweep1d", example::sweep_report_1d()),
         ("plan", example::plan_report()),
     ] {
-        let a = common::scratch(&format!("determinism-{name}-a"));
-        let b = common::scratch(&format!("determinism-{name}-b"));
+        let a = util::scratch(&format!("determinism-{name}-a"));
+        let b = util::scratch(&format!("determinism-{name}-b"));
         let wa = render(&r, &a).unwrap();
         let wb = render(&r, &b).unwrap();
         check_outputs(&a, &wa, &r);
@@ -222,7 +222,7 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
 #[test]
 fn degenerate_reports_render() {
     for (name, r) in degenerate_reports() {
-        let dir = common::scratch(&format!("degenerate-{name}"));
+        let dir = util::scratch(&format!("degenerate-{name}"));
         let written = render(&r, &dir).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut clean = r.clone();
         clean.sanitize();
@@ -251,7 +251,7 @@ fn every_chart_kind_copes_with_degenerate_data() {
         },
         ChartKind::PlanKnee,
     ];
-    let dir = common::scratch("every-kind");
+    let dir = util::scratch("every-kind");
     for (name, r) in degenerate_reports() {
         let mut r = r;
         r.sanitize();
@@ -270,8 +270,8 @@ fn every_chart_kind_copes_with_degenerate_data() {
 
 #[test]
 fn user_strings_are_escaped() {
-    let r = common::hostile_report();
-    let dir = common::scratch("escaping");
+    let r = util::hostile_report();
+    let dir = util::scratch("escaping");
     render(&r, &dir).unwrap();
     let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert_eq!(
@@ -297,7 +297,7 @@ fn page_references_only_sibling_files() {
         example::sweep_report(),
         example::plan_report(),
     ] {
-        let dir = common::scratch("references");
+        let dir = util::scratch("references");
         render(&r, &dir).unwrap();
         let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
         assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("//cdn"));
@@ -322,8 +322,8 @@ fn page_references_only_sibling_files() {
 fn render_reports_invalid_reports_and_unwritable_dirs() {
     let mut r = example::run_report();
     r.runs[0].series.cpu_util.clear();
-    assert!(render(&r, &common::scratch("invalid")).is_err());
-    let dir = common::scratch("unwritable");
+    assert!(render(&r, &util::scratch("invalid")).is_err());
+    let dir = util::scratch("unwritable");
     let file = dir.join("a-file");
     std::fs::write(&file, "x").unwrap();
     let e = render(&example::run_report(), &file.join("sub"))

@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: scratch directories and golden files.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: scratch directories, golden files and a hostile
+//! report.
 
 use std::path::{Path, PathBuf};
 
