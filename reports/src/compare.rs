@@ -21,7 +21,7 @@ use crate::fmt;
 use crate::schema::{Report, Run};
 
 /// Default tolerance, percent.
-pub const DEFAULT_TOLERANCE_PCT: f64 = 0.5;
+pub(crate) const DEFAULT_TOLERANCE_PCT: f64 = 0.5;
 
 /// Which way a metric should move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,7 +83,7 @@ impl Unit {
 
 /// One compared metric.
 #[derive(Debug, Clone, Copy)]
-pub struct Metric {
+pub(crate) struct Metric {
     /// Name, as accepted by `--metric NAME=PCT` (e.g. `latency_ns.p99`).
     pub name: &'static str,
     /// Which way is better.
@@ -99,7 +99,7 @@ pub struct Metric {
 use Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower, Neutral};
 
 /// Every metric compared, in output order.
-pub const METRICS: &[Metric] = &[
+pub(crate) const METRICS: &[Metric] = &[
     Metric {
         name: "throughput.delivered_bps",
         direction: Higher,

@@ -1,8 +1,9 @@
 //! Number formatting and HTML escaping shared by the HTML page, the charts and the
-//! comparison table. Pure functions; the same input always gives the same text.
+//! comparison table, and the two formatters of `offsim`'s terminal summaries ([`si`] and
+//! [`dur`]). Pure functions; the same input always gives the same text.
 
 /// Escape a string for HTML text and for double- or single-quoted attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -19,7 +20,7 @@ pub fn esc(s: &str) -> String {
 
 /// Three significant figures, without exponent for everyday magnitudes (`1.23`, `12.3`,
 /// `123`, `1234`). Non-finite values print as `-`.
-pub fn sig3(x: f64) -> String {
+pub(crate) fn sig3(x: f64) -> String {
     if !x.is_finite() {
         return "-".to_string();
     }
@@ -41,7 +42,7 @@ pub fn sig3(x: f64) -> String {
 }
 
 /// A plain number: integers without a fraction, others with up to 6 significant digits.
-pub fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if !x.is_finite() {
         return "-".to_string();
     }
@@ -68,17 +69,17 @@ fn scaled(x: f64, steps: &[(f64, &str)], unit: &str) -> String {
 const SI: [(f64, &str); 4] = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
 
 /// Bits per second as `2.35 Gbit/s`.
-pub fn bps(x: f64) -> String {
+pub(crate) fn bps(x: f64) -> String {
     scaled(x, &SI, "bit/s")
 }
 
 /// Packets per second as `1.20 Mpps`.
-pub fn pps(x: f64) -> String {
+pub(crate) fn pps(x: f64) -> String {
     scaled(x, &SI, "pps")
 }
 
 /// A count with an SI prefix (`12.3 k`), exact below 10 000.
-pub fn count(x: u64) -> String {
+pub(crate) fn count(x: u64) -> String {
     if x < 10_000 {
         x.to_string()
     } else {
@@ -87,7 +88,7 @@ pub fn count(x: u64) -> String {
 }
 
 /// Nanoseconds as `850 ns`, `12.3 µs`, `4.50 ms` or `1.20 s`.
-pub fn ns(x: f64) -> String {
+pub(crate) fn ns(x: f64) -> String {
     if !x.is_finite() {
         return "-".to_string();
     }
@@ -103,8 +104,35 @@ pub fn ns(x: f64) -> String {
     }
 }
 
+/// A value with an SI prefix (k, M, G) and exactly two decimals, for terminal text:
+/// `si(1.5e6, "pps")` is `1.50 Mpps`, `si(950.0, "bit/s")` is `950.00 bit/s`. Unlike the
+/// page's [`bps`] and [`pps`] (three significant figures, up to T), the decimals are fixed;
+/// values below 1000 (negative ones too) get no prefix.
+pub fn si(v: f64, unit: &str) -> String {
+    // SI without its first step: G is the largest prefix here.
+    let (d, p) = SI[1..]
+        .iter()
+        .copied()
+        .find(|&(f, _)| v >= f)
+        .unwrap_or((1.0, ""));
+    format!("{:.2} {p}{unit}", v / d)
+}
+
+/// Nanoseconds for terminal text, with fixed decimals and ASCII units: `1.25 ms`,
+/// `12.3 us`, `850 ns` (milliseconds are the largest unit). The page uses [`ns`] (three
+/// significant figures, `µs`, seconds).
+pub fn dur(ns: u64) -> String {
+    if ns >= 1_000_000 {
+        format!("{:.2} ms", ns as f64 / 1e6)
+    } else if ns >= 1_000 {
+        format!("{:.1} us", ns as f64 / 1e3)
+    } else {
+        format!("{ns} ns")
+    }
+}
+
 /// A fraction as percent: `0.123` → `12.3 %`.
-pub fn pct(frac: f64) -> String {
+pub(crate) fn pct(frac: f64) -> String {
     if !frac.is_finite() {
         return "-".to_string();
     }
@@ -112,7 +140,7 @@ pub fn pct(frac: f64) -> String {
 }
 
 /// Watts as `3.20 W` (or mW below 1 W).
-pub fn watts(x: f64) -> String {
+pub(crate) fn watts(x: f64) -> String {
     if !x.is_finite() {
         return "-".to_string();
     }
@@ -124,7 +152,7 @@ pub fn watts(x: f64) -> String {
 }
 
 /// Nanojoules as `850 nJ` or `1.20 µJ`.
-pub fn nanojoules(x: f64) -> String {
+pub(crate) fn nanojoules(x: f64) -> String {
     if !x.is_finite() {
         return "-".to_string();
     }
@@ -136,7 +164,7 @@ pub fn nanojoules(x: f64) -> String {
 }
 
 /// A signed change in percent: `+1.23 %`, `-10.0 %`.
-pub fn signed_pct(p: f64) -> String {
+pub(crate) fn signed_pct(p: f64) -> String {
     if !p.is_finite() {
         return if p > 0.0 {
             "+inf %".into()
@@ -187,5 +215,24 @@ mod test {
         assert_eq!(signed_pct(-10.0), "-10.0 %");
         assert_eq!(signed_pct(f64::INFINITY), "+inf %");
         assert_eq!(sig3(f64::NAN), "-");
+    }
+
+    /// The terminal formatters: fixed decimals, prefixes up to G, ASCII `us`.
+    #[test]
+    fn terminal_units() {
+        assert_eq!(si(1.5e6, "pps"), "1.50 Mpps");
+        assert_eq!(si(2.5e9, "bit/s"), "2.50 Gbit/s");
+        assert_eq!(si(4.2e12, "bit/s"), "4200.00 Gbit/s");
+        assert_eq!(si(1000.0, "pps"), "1.00 kpps");
+        assert_eq!(si(999.0, "bit/s"), "999.00 bit/s");
+        assert_eq!(si(0.0, "pps"), "0.00 pps");
+        assert_eq!(si(-2e6, "pps"), "-2000000.00 pps");
+        assert_eq!(dur(850), "850 ns");
+        assert_eq!(dur(999), "999 ns");
+        assert_eq!(dur(1_000), "1.0 us");
+        assert_eq!(dur(12_345), "12.3 us");
+        assert_eq!(dur(999_999), "1000.0 us");
+        assert_eq!(dur(1_000_000), "1.00 ms");
+        assert_eq!(dur(4_500_000_000), "4500.00 ms");
     }
 }

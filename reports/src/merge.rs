@@ -61,6 +61,53 @@ pub fn merge(shards: &[Report]) -> Result<Report, ReportError> {
         .sweep
         .as_ref()
         .ok_or_else(|| err("first input has no sweep section".into()))?;
+    let seen_shards = check_same_sweep(shards, first, fsw)?;
+    let points = collect_points(shards)?;
+    check_no_missing_point(&points, fsw, &seen_shards)?;
+    check_runs(shards)?;
+    let mut runs: Vec<Run> = Vec::new();
+    let mut merged_points = Vec::with_capacity(points.len());
+    for (i, p) in points.values() {
+        let src = &shards[*i];
+        for name in &p.runs {
+            let run = src.run(name).ok_or_else(|| {
+                err(format!(
+                    "{}: point {} names missing run {name:?}",
+                    shard_label(src, *i),
+                    p.index
+                ))
+            })?;
+            runs.push(run.clone());
+        }
+        merged_points.push((*p).clone());
+    }
+    let merged = Report {
+        schema: first.schema.clone(),
+        tool: first.tool.clone(),
+        kind: ReportKind::Sweep,
+        scenario: first.scenario.clone(),
+        runs,
+        sweep: Some(Sweep {
+            parameters: fsw.parameters.clone(),
+            total_points: fsw.total_points,
+            shard: None,
+            points: merged_points,
+        }),
+        plan: None,
+        warnings: merged_warnings(shards),
+    };
+    merged.validate()?;
+    Ok(merged)
+}
+
+/// Check that every input is a shard of the same sweep as `first` (whose sweep section is
+/// `fsw`): same scenario, tool, parameters, total points and shard count, no shard twice.
+/// Returns the shard numbers given.
+fn check_same_sweep(
+    shards: &[Report],
+    first: &Report,
+    fsw: &Sweep,
+) -> Result<BTreeSet<u64>, ReportError> {
     let mut seen_shards: BTreeSet<u64> = BTreeSet::new();
     for (i, r) in shards.iter().enumerate() {
         let sw = r
@@ -113,7 +160,12 @@ pub fn merge(shards: &[Report]) -> Result<Report, ReportError> {
             _ => {}
         }
     }
-    // Points: each index exactly once.
+    Ok(seen_shards)
+}
+
+/// Every point of every input by index, with the input it came from; a point in two inputs
+/// is an error.
+fn collect_points(shards: &[Report]) -> Result<BTreeMap<u64, (usize, &SweepPoint)>, ReportError> {
     let mut points: BTreeMap<u64, (usize, &SweepPoint)> = BTreeMap::new();
     for (i, r) in shards.iter().enumerate() {
         let Some(sw) = &r.sweep else { continue };
@@ -129,39 +181,52 @@ pub fn merge(shards: &[Report]) -> Result<Report, ReportError> {
             }
         }
     }
+    Ok(points)
+}
+
+/// Error naming the missing points (the first 20) and the shards not given, if any point of
+/// the grid is in no input.
+fn check_no_missing_point(
+    points: &BTreeMap<u64, (usize, &SweepPoint)>,
+    fsw: &Sweep,
+    seen_shards: &BTreeSet<u64>,
+) -> Result<(), ReportError> {
     let missing: Vec<u64> = (0..fsw.total_points)
         .filter(|k| !points.contains_key(k))
         .collect();
-    if !missing.is_empty() {
-        let shown: Vec<String> = missing.iter().take(20).map(|k| k.to_string()).collect();
-        let more = if missing.len() > 20 {
-            format!(" and {} more", missing.len() - 20)
-        } else {
-            String::new()
-        };
-        let hint = match fsw.shard {
-            Some(s) => {
-                let absent: Vec<String> = (1..=s.count)
-                    .filter(|k| !seen_shards.contains(k))
-                    .map(|k| format!("{k}/{}", s.count))
-                    .collect();
-                if absent.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (shards not given: {})", absent.join(", "))
-                }
-            }
-            None => String::new(),
-        };
-        return Err(err(format!(
-            "{} of {} point(s) missing: {}{more}{hint}",
-            missing.len(),
-            fsw.total_points,
-            shown.join(", ")
-        )));
+    if missing.is_empty() {
+        return Ok(());
     }
-    // Runs: exactly the points' runs, each in one input.
-    let mut runs: Vec<Run> = Vec::new();
+    let shown: Vec<String> = missing.iter().take(20).map(|k| k.to_string()).collect();
+    let more = if missing.len() > 20 {
+        format!(" and {} more", missing.len() - 20)
+    } else {
+        String::new()
+    };
+    let hint = match fsw.shard {
+        Some(s) => {
+            let absent: Vec<String> = (1..=s.count)
+                .filter(|k| !seen_shards.contains(k))
+                .map(|k| format!("{k}/{}", s.count))
+                .collect();
+            if absent.is_empty() {
+                String::new()
+            } else {
+                format!(" (shards not given: {})", absent.join(", "))
+            }
+        }
+        None => String::new(),
+    };
+    Err(err(format!(
+        "{} of {} point(s) missing: {}{more}{hint}",
+        missing.len(),
+        fsw.total_points,
+        shown.join(", ")
+    )))
+}
+
+/// Runs: exactly the points' runs, each in one input.
+fn check_runs(shards: &[Report]) -> Result<(), ReportError> {
     let mut names: BTreeSet<&str> = BTreeSet::new();
     for (i, r) in shards.iter().enumerate() {
         let Some(sw) = &r.sweep else { continue };
@@ -186,22 +251,11 @@ pub fn merge(shards: &[Report]) -> Result<Report, ReportError> {
             }
         }
     }
-    let mut merged_points = Vec::with_capacity(points.len());
-    for (i, p) in points.values() {
-        let src = &shards[*i];
-        for name in &p.runs {
-            let run = src.run(name).ok_or_else(|| {
-                err(format!(
-                    "{}: point {} names missing run {name:?}",
-                    shard_label(src, *i),
-                    p.index
-                ))
-            })?;
-            runs.push(run.clone());
-        }
-        merged_points.push((*p).clone());
-    }
-    // Top-level warnings: union, in shard order then order of appearance.
+    Ok(())
+}
+
+/// Top-level warnings: their union, in shard order then order of appearance.
+fn merged_warnings(shards: &[Report]) -> Vec<String> {
     let mut order: Vec<usize> = (0..shards.len()).collect();
     order.sort_by_key(|&i| {
         shards[i]
@@ -218,23 +272,7 @@ pub fn merge(shards: &[Report]) -> Result<Report, ReportError> {
             }
         }
     }
-    let merged = Report {
-        schema: first.schema.clone(),
-        tool: first.tool.clone(),
-        kind: ReportKind::Sweep,
-        scenario: first.scenario.clone(),
-        runs,
-        sweep: Some(Sweep {
-            parameters: fsw.parameters.clone(),
-            total_points: fsw.total_points,
-            shard: None,
-            points: merged_points,
-        }),
-        plan: None,
-        warnings,
-    };
-    merged.validate()?;
-    Ok(merged)
+    warnings
 }
 
 /// Split a sweep report into `n` shard reports with [`shard_owns`] (what `n` machines

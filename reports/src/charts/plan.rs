@@ -10,8 +10,10 @@ use super::draw::{
     no_data, short, tidy, x_range,
 };
 use crate::fmt;
-use crate::schema::Report;
+use crate::schema::{Plan, Report};
 
+/// Two panels: delivered against offered rate (with the `offered = delivered` diagonal),
+/// and p99 latency against offered rate.
 pub(super) fn draw_plan<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -68,8 +70,20 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
         &fmt::bps,
         None,
     )?;
+    p99_panel(&bottom, report, plan, &lat_lines, (x0, x1))
+}
+
+/// The lower panel: p99 latency against the offered rate on a log scale, with the SLO's
+/// p99 limit; markers are filled where the point met the SLO.
+fn p99_panel<DB: DrawingBackend>(
+    bottom: &DrawingArea<DB, Shift>,
+    report: &Report,
+    plan: &Plan,
+    lat_lines: &[Line],
+    (x0, x1): (f64, f64),
+) -> R<()> {
     if lat_lines.iter().all(|l| l.points.is_empty()) {
-        return no_data(&bottom, "p99 latency vs offered rate", "no data");
+        return no_data(bottom, "p99 latency vs offered rate", "no data");
     }
     let slo = report
         .scenario
@@ -83,7 +97,7 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
             .flat_map(|l| l.points.iter().map(|p| p.1))
             .chain(slo),
     );
-    let mut ch = builder(&bottom, "p99 latency vs offered rate (log scale)", 90)
+    let mut ch = builder(bottom, "p99 latency vs offered rate (log scale)", 90)
         .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
         .e()?;
     ch.configure_mesh()

@@ -11,7 +11,7 @@ use super::draw::{
 };
 use super::policies;
 use crate::fmt;
-use crate::schema::{ParamValue, Report, Run};
+use crate::schema::{ParamValue, Report, Run, SweepPoint};
 
 impl SweepMetric {
     /// Short name, for file stems.
@@ -213,32 +213,8 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
         .iter()
         .filter_map(|p| first.values.get(p).map(|v| (p, v)))
         .collect();
-    let mut cells: Vec<(usize, usize, f64)> = Vec::new();
-    for p in &sw.points {
-        if !fixed
-            .iter()
-            .all(|(k, v)| p.values.get(*k).is_some_and(|u| same_value(u, v)))
-        {
-            continue;
-        }
-        let (Some(vx), Some(vy)) = (p.values.get(px), p.values.get(py)) else {
-            continue;
-        };
-        let (Some(i), Some(j)) = (
-            xs.iter().position(|u| same_value(u, vx)),
-            ys.iter().position(|u| same_value(u, vy)),
-        ) else {
-            continue;
-        };
-        if let Some(r) = p
-            .runs
-            .iter()
-            .filter_map(|n| report.run(n))
-            .find(|r| r.policy == policy)
-        {
-            cells.push((i, j, finite(metric.value(r))));
-        }
-    }
+    let axes = [(px.as_str(), xs.as_slice()), (py.as_str(), ys.as_slice())];
+    let cells = heat_cells(report, &sw.points, axes, &fixed, metric, policy);
     if cells.is_empty() || xs.is_empty() || ys.is_empty() {
         return no_data(area, title, "no data");
     }
@@ -314,6 +290,46 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
     }))
     .e()?;
     Ok(())
+}
+
+/// The cells of a heat map: for each point whose other parameters are `fixed`, the
+/// positions of its values on the `[x, y]` axes (parameter name and distinct values) and
+/// the metric of its run of `policy`.
+fn heat_cells(
+    report: &Report,
+    points: &[SweepPoint],
+    [(px, xs), (py, ys)]: [(&str, &[ParamValue]); 2],
+    fixed: &[(&String, &ParamValue)],
+    metric: SweepMetric,
+    policy: &str,
+) -> Vec<(usize, usize, f64)> {
+    let mut cells: Vec<(usize, usize, f64)> = Vec::new();
+    for p in points {
+        if !fixed
+            .iter()
+            .all(|(k, v)| p.values.get(*k).is_some_and(|u| same_value(u, v)))
+        {
+            continue;
+        }
+        let (Some(vx), Some(vy)) = (p.values.get(px), p.values.get(py)) else {
+            continue;
+        };
+        let (Some(i), Some(j)) = (
+            xs.iter().position(|u| same_value(u, vx)),
+            ys.iter().position(|u| same_value(u, vy)),
+        ) else {
+            continue;
+        };
+        if let Some(r) = p
+            .runs
+            .iter()
+            .filter_map(|n| report.run(n))
+            .find(|r| r.policy == policy)
+        {
+            cells.push((i, j, finite(metric.value(r))));
+        }
+    }
+    cells
 }
 
 #[cfg(test)]

@@ -423,7 +423,7 @@ impl Series {
     }
 
     /// Every array's name and length.
-    pub fn lengths(&self) -> [(&'static str, usize); 13] {
+    pub(crate) fn lengths(&self) -> [(&'static str, usize); 13] {
         [
             ("offered_pps", self.offered_pps.len()),
             ("offered_bps", self.offered_bps.len()),
