@@ -1,9 +1,9 @@
 //! Compare two reports: the CI gate behind `offsim compare BASE.json NEW.json`.
 //!
-//! Runs are matched by name. For every common run, every metric in [`METRICS`] is compared
+//! Runs are matched by name. For every common run, every metric in `METRICS` is compared
 //! with a direction (lower throughput is worse, higher latency is worse, …) and a tolerance
-//! in percent: the global one (default [`DEFAULT_TOLERANCE_PCT`], tight because results are
-//! deterministic) or a per-metric override. A change beyond the tolerance in the bad
+//! in percent: the global one (default `DEFAULT_TOLERANCE_PCT`, 0.5 %, tight because results
+//! are deterministic) or a per-metric override. A change beyond the tolerance in the bad
 //! direction is a regression; in the good direction an improvement; for a neutral metric
 //! (e.g. hardware inserts) just a change. A run of the base missing from the new report
 //! counts as a regression (the gate lost coverage).
@@ -298,7 +298,7 @@ impl CompareOptions {
         })
     }
 
-    /// Add a per-metric override from `NAME=PCT` (`NAME` a metric of [`METRICS`] or a
+    /// Add a per-metric override from `NAME=PCT` (`NAME` a metric of `METRICS` or a
     /// `prefix.*` pattern such as `latency_ns.*`; `PCT` a percentage or `off` to report the
     /// metric without gating on it).
     pub fn add_metric_override(&mut self, spec: &str) -> Result<(), ReportError> {
@@ -419,7 +419,7 @@ pub struct Delta {
 /// The result of [`compare`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Comparison {
-    /// Every compared metric of every common run (base run order, then [`METRICS`] order).
+    /// Every compared metric of every common run (base run order, then `METRICS` order).
     pub deltas: Vec<Delta>,
     /// Runs of the base missing from the new report (each counts as a regression).
     pub missing_runs: Vec<String>,

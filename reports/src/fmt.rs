@@ -106,7 +106,7 @@ pub(crate) fn ns(x: f64) -> String {
 
 /// A value with an SI prefix (k, M, G) and exactly two decimals, for terminal text:
 /// `si(1.5e6, "pps")` is `1.50 Mpps`, `si(950.0, "bit/s")` is `950.00 bit/s`. Unlike the
-/// page's [`bps`] and [`pps`] (three significant figures, up to T), the decimals are fixed;
+/// page's `bps` and `pps` (three significant figures, up to T), the decimals are fixed;
 /// values below 1000 (negative ones too) get no prefix.
 pub fn si(v: f64, unit: &str) -> String {
     // SI without its first step: G is the largest prefix here.
@@ -119,7 +119,7 @@ pub fn si(v: f64, unit: &str) -> String {
 }
 
 /// Nanoseconds for terminal text, with fixed decimals and ASCII units: `1.25 ms`,
-/// `12.3 us`, `850 ns` (milliseconds are the largest unit). The page uses [`ns`] (three
+/// `12.3 us`, `850 ns` (milliseconds are the largest unit). The page uses `ns` (three
 /// significant figures, `µs`, seconds).
 pub fn dur(ns: u64) -> String {
     if ns >= 1_000_000 {

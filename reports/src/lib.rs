@@ -5,21 +5,31 @@
 //! merge of sharded sweeps. This crate holds no simulation code and depends on no other
 //! offsim crate: the simulator fills a [`Report`] and hands it here.
 //!
-//! Map of the code:
+//! Map of the code, one line per module (the three largest are directories with one file
+//! per section):
 //!
 //! | module | what |
 //! |---|---|
-//! | [`schema`] | the plain serde structs ([`Report`], [`Run`], …), `to_json_string` / `from_json`, validation, NaN/inf sanitising |
-//! | [`html`] | the `index.html` page (inline CSS, escaped user strings, sibling images) |
-//! | [`charts`] | PNG and SVG charts with plotters and an embedded DejaVu font |
+//! | [`schema`] | `schema/`: the plain serde structs ([`Report`], [`Run`], …) by section (`scenario.rs`, `run.rs`, `sweep.rs`, `plan.rs`), JSON in and out (`json.rs`), invariants (`validate.rs`), NaN/inf replacement (`sanitize.rs`) |
+//! | [`html`] | `html/`: the `index.html` page: head, navigation and charts (`mod.rs`), sentences (`findings.rs`), sections (`plan.rs`, `sweep.rs`, `scenario.rs`, `run.rs`), shared tables and cells (`common.rs`) |
+//! | [`charts`] | `charts/`: PNG and SVG charts with plotters and an embedded DejaVu font: which charts a report gets (`mod.rs`), shared drawing (`draw.rs`), the charts of runs, sweeps and plans (`run.rs`, `sweep.rs`, `plan.rs`) |
 //! | [`mod@compare`] | [`compare()`]: direction-aware, per-metric-tolerance diff of two reports (the CI gate) |
 //! | [`mod@merge`] | [`merge()`]: join `--shard K/N` sweep reports into the unsharded report |
-//! | [`fmt`] | number formatting (units) and HTML escaping |
-//! | [`example`] | realistic example reports (run, sweep, plan) used by tests and docs |
+//! | [`fmt`] | number formatting (units) and HTML escaping; [`fmt::si`] and [`fmt::dur`] for terminal text |
+//! | [`example`] | `example/`: realistic example reports (run, sweep, plan) used by tests and docs |
 //!
-//! Entry points: [`render`] writes `index.html` and the charts of a report into a directory
-//! (the caller writes `report.json` with [`Report::to_json_string`]); [`compare()`] and
-//! [`merge()`] back `offsim compare` and `offsim merge`.
+//! How a report flows:
+//!
+//! 1. The simulator fills a [`Report`] (`schema/`), starting from `Report::default()`.
+//! 2. JSON: [`Report::to_json_string`] replaces NaN/inf in a copy (`schema/sanitize.rs`) and
+//!    writes it; [`Report::from_json`] checks the `schema` string, parses strictly and
+//!    validates (`schema/json.rs`, `schema/validate.rs`).
+//! 3. Page and charts: [`render`] validates and sanitises, asks [`charts::plan_charts`]
+//!    which charts the report gets, writes [`html::page`] (which shows them) as
+//!    `index.html`, then draws each chart as PNG and SVG ([`charts::render_png`],
+//!    [`charts::render_svg`]).
+//! 4. [`compare()`] diffs the common runs of two reports metric by metric (`offsim
+//!    compare`); [`merge()`] joins sweep shards into the unsharded report (`offsim merge`).
 //!
 //! Everything is deterministic: the same report gives byte-identical JSON, HTML, PNG and SVG.
 #![deny(missing_docs)]

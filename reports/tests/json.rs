@@ -90,6 +90,26 @@ fn unknown_field_names_line_and_column() {
     assert!(e.starts_with(&format!("line {line}, column ")), "{e}");
 }
 
+/// `latency_ns` holds the overall statistics flattened next to `by_path` (one type,
+/// `LatencyStats`, for both): its keys are still checked strictly.
+#[test]
+fn latency_keys_are_strict() {
+    let text = example::run_report().to_json_string();
+    let at = text.find("\"latency_ns\": {").unwrap() + "\"latency_ns\": {".len();
+    let extra = format!("{}\"p95\": 1,{}", &text[..at], &text[at..]);
+    let e = Report::from_json(&extra).unwrap_err().to_string();
+    assert!(e.contains("unknown field `p95`"), "{e}");
+    for (from, to) in [("\"p90\":", "\"p91\":"), ("\"by_path\":", "\"by_paht\":")] {
+        let k = at + text[at..].find(from).unwrap();
+        let bad = format!("{}{to}{}", &text[..k], &text[k + from.len()..]);
+        let e = Report::from_json(&bad).unwrap_err().to_string();
+        // A renamed key is reported as the missing one (the flattened statistics are read
+        // before the leftover keys are checked).
+        assert!(e.contains("missing field"), "{e}");
+        assert!(e.starts_with("line "), "{e}");
+    }
+}
+
 #[test]
 fn syntax_error_names_line_and_column() {
     let text = "{\n  \"schema\": \"offsim.report/1\",\n  \"tool\": {,\n}";

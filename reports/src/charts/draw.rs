@@ -147,6 +147,16 @@ pub(super) fn no_data<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The label of segment `v` on an axis of named segments (`labels[i]` for segment `i`).
+pub(super) fn segment_label(labels: &[String], v: &SegmentValue<u32>) -> String {
+    match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+            labels.get(*i as usize).cloned().unwrap_or_default()
+        }
+        SegmentValue::Last => String::new(),
+    }
+}
+
 /// A chart builder in the house layout: `title` on top, a 12 px margin, 40 px for the x
 /// labels and `y_label_area` px for the y labels.
 pub(super) fn builder<'a, DB: DrawingBackend>(

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use super::MAX_RUNS_PER_CHART;
 use super::draw::{
     Ctx, GREY, Line, R, builder, label_style, legend, line_chart, log_range, no_data, run_color,
-    short, tidy,
+    segment_label, short, tidy,
 };
 use crate::fmt;
 use crate::schema::{HistogramBucket, Report, Run};
@@ -20,9 +20,15 @@ const PATH_COLORS: [RGBColor; 3] = [
 ];
 const PATH_NAMES: [&str; 3] = ["slow path", "software fast path", "hardware"];
 
-/// Time of the middle of interval `i` of a run's series, seconds.
-fn t_mid(r: &Run, i: usize) -> f64 {
-    (r.series.start_ns as f64 + (i as f64 + 0.5) * r.series.interval_ns as f64) / 1e9
+/// Points over a run's intervals: `values[i]` at the middle of interval `i`, in seconds.
+fn over_time(r: &Run, values: impl Iterator<Item = f64>) -> Vec<(f64, f64)> {
+    values
+        .enumerate()
+        .map(|(i, v)| {
+            let t_mid = r.series.start_ns as f64 + (i as f64 + 0.5) * r.series.interval_ns as f64;
+            (t_mid / 1e9, v)
+        })
+        .collect()
 }
 
 /// The runs drawn on a chart (the first [`MAX_RUNS_PER_CHART`]).
@@ -44,13 +50,7 @@ pub(super) fn draw_throughput<DB: DrawingBackend>(
         lines.push(Line {
             name: "offered".into(),
             color: GREY,
-            points: first
-                .series
-                .offered_bps
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (t_mid(first, i), v))
-                .collect(),
+            points: over_time(first, first.series.offered_bps.iter().copied()),
             dashed: true,
         });
     }
@@ -58,13 +58,7 @@ pub(super) fn draw_throughput<DB: DrawingBackend>(
         lines.push(Line {
             name: format!("{} delivered", r.name),
             color: run_color(report, r),
-            points: r
-                .series
-                .delivered_bps
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (t_mid(r, i), v))
-                .collect(),
+            points: over_time(r, r.series.delivered_bps.iter().copied()),
             dashed: false,
         });
     }
@@ -89,13 +83,7 @@ pub(super) fn draw_cpu<DB: DrawingBackend>(
         .map(|r| Line {
             name: r.name.clone(),
             color: run_color(report, r),
-            points: r
-                .series
-                .cpu_util
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (t_mid(r, i), v * 100.0))
-                .collect(),
+            points: over_time(r, r.series.cpu_util.iter().map(|&v| v * 100.0)),
             dashed: false,
         })
         .collect();
@@ -224,11 +212,7 @@ pub(super) fn draw_nic<DB: DrawingBackend>(
             .map(|r| Line {
                 name: r.name.clone(),
                 color: run_color(report, r),
-                points: f(r)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (t_mid(r, i), v))
-                    .collect(),
+                points: over_time(r, f(r).into_iter()),
                 dashed: false,
             })
             .collect()
@@ -310,12 +294,7 @@ pub(super) fn draw_path_mix<DB: DrawingBackend>(
         .label_style(label_style())
         .axis_desc_style(label_style())
         .x_labels(n as usize)
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                names.get(*i as usize).cloned().unwrap_or_default()
-            }
-            SegmentValue::Last => String::new(),
-        })
+        .x_label_formatter(&|v| segment_label(&names, v))
         .y_label_formatter(&|v| tidy(format!("{} %", fmt::sig3(*v))))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()

@@ -7,7 +7,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::SweepMetric;
 use super::draw::{
-    Ctx, Line, R, builder, color, finite, label_style, legend, no_data, short, tidy, y_range,
+    Ctx, Line, R, builder, color, finite, label_style, legend, no_data, segment_label, short, tidy,
+    y_range,
 };
 use super::policies;
 use crate::fmt;
@@ -142,12 +143,7 @@ pub(super) fn draw_sweep_line<DB: DrawingBackend>(
         .label_style(label_style())
         .axis_desc_style(label_style())
         .x_labels(n as usize)
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                labels.get(*i as usize).cloned().unwrap_or_default()
-            }
-            SegmentValue::Last => String::new(),
-        })
+        .x_label_formatter(&|v| segment_label(&labels, v))
         .y_label_formatter(&|v| tidy(metric.label(*v)))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
@@ -240,12 +236,6 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
             (0u32..ny - 1).into_segmented(),
         )
         .e()?;
-    let seg = |labels: &[String], v: &SegmentValue<u32>| match v {
-        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-            labels.get(*i as usize).cloned().unwrap_or_default()
-        }
-        SegmentValue::Last => String::new(),
-    };
     ch.configure_mesh()
         .disable_mesh()
         .x_desc(px.as_str())
@@ -254,8 +244,8 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
         .axis_desc_style(label_style())
         .x_labels(nx as usize)
         .y_labels(ny as usize)
-        .x_label_formatter(&|v| seg(&xl, v))
-        .y_label_formatter(&|v| seg(&yl, v))
+        .x_label_formatter(&|v| segment_label(&xl, v))
+        .y_label_formatter(&|v| segment_label(&yl, v))
         .draw()
         .e()?;
     let span = if hi > lo { hi - lo } else { 1.0 };

@@ -17,8 +17,9 @@ fn config_phrase(name: &str) -> String {
     }
 }
 
-/// Two bit rates in the unit of the larger one: `("2.35 Gbit/s", "0.40 Gbit/s")`.
-fn bps_pair(a: f64, b: f64) -> (String, String) {
+/// Bit rate `b` in the unit of the larger of `a` and `b`, so that the rates of one sentence
+/// compare at a glance: `(2.35e9, 4.01e8)` gives `0.401 Gbit/s`.
+fn bps_in_unit_of(a: f64, b: f64) -> String {
     let m = a.abs().max(b.abs());
     let (f, unit) = if m >= 1e9 {
         (1e9, "Gbit/s")
@@ -29,10 +30,7 @@ fn bps_pair(a: f64, b: f64) -> (String, String) {
     } else {
         (1.0, "bit/s")
     };
-    (
-        format!("{} {unit}", fmt::sig3(a / f)),
-        format!("{} {unit}", fmt::sig3(b / f)),
-    )
+    format!("{} {unit}", fmt::sig3(b / f))
 }
 
 /// The capacity sentence of a plan report (plain text, not escaped), e.g. "This setup
@@ -69,7 +67,7 @@ pub fn plan_sentence(report: &Report) -> Option<String> {
     let others: Vec<String> = rest
         .into_iter()
         .map(|c| match c.max_bps {
-            Some(b) => format!("{} {}", bps_pair(best_bps, b).1, config_phrase(&c.name)),
+            Some(b) => format!("{} {}", bps_in_unit_of(best_bps, b), config_phrase(&c.name)),
             None => format!(
                 "nothing {} (even the lowest probed rate missed the SLO)",
                 config_phrase(&c.name)

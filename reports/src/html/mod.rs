@@ -3,7 +3,7 @@
 //! The page opens from disk with no network: inline CSS, no external script, style sheet
 //! or font; charts are sibling PNG files (`<img src="x.png">`) with a link to the SVG of
 //! each. Every string that comes from user input (scenario, file, run, reason, flow and
-//! parameter names, descriptions, warnings) goes through [`crate::fmt::esc`]. A Content
+//! parameter names, descriptions, warnings) goes through `fmt::esc`. A Content
 //! Security Policy allows only the page's own inline style, its one inline script (by
 //! hash) and same-directory images, so even a missed escape could not run a script.
 //!
