@@ -349,6 +349,7 @@ impl CompareOptions {
     }
 }
 
+/// Error unless `v` is a finite percentage ≥ 0.
 fn check_pct(v: f64, what: &str) -> Result<(), ReportError> {
     if !v.is_finite() || v < 0.0 {
         return Err(ReportError::Options(format!(
@@ -358,6 +359,7 @@ fn check_pct(v: f64, what: &str) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// True when `metric` is `pattern`, or starts with the prefix of a `prefix.*` pattern.
 fn pattern_matches(pattern: &str, metric: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) if prefix.ends_with('.') => metric.starts_with(prefix),
@@ -555,6 +557,8 @@ impl Comparison {
     }
 }
 
+/// The change of a metric from `base` to `new` in percent, and its status under the
+/// tolerance `tol` (`None`: not gated).
 fn judge(m: &Metric, base: f64, new: f64, tol: Option<f64>) -> (f64, Status) {
     let denom = base.abs().max(m.floor);
     let change = (new - base) / denom * 100.0;

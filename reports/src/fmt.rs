@@ -54,6 +54,7 @@ pub(crate) fn num(x: f64) -> String {
     s.to_string()
 }
 
+/// `x` with the first prefix of `steps` it reaches (three significant figures), or none.
 fn scaled(x: f64, steps: &[(f64, &str)], unit: &str) -> String {
     if !x.is_finite() {
         return "-".to_string();

@@ -26,10 +26,13 @@ pub fn shard_owns(index: u64, shard: Shard) -> bool {
     shard.count > 0 && index % shard.count == shard.index.wrapping_sub(1)
 }
 
+/// A [`ReportError::Merge`].
 fn err(m: String) -> ReportError {
     ReportError::Merge(m)
 }
 
+/// How input `i` is named in errors: `shard K/N`, or `input #N` (1-based) for an unsharded
+/// one.
 fn shard_label(r: &Report, i: usize) -> String {
     match r.sweep.as_ref().and_then(|s| s.shard) {
         Some(s) => format!("shard {}/{}", s.index, s.count),

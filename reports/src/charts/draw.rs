@@ -34,6 +34,7 @@ const PALETTE: [RGBColor; 8] = [
 
 pub(super) const GREY: RGBColor = RGBColor(150, 150, 150);
 
+/// Colour `i` of the palette (cycled).
 pub(super) fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
@@ -58,6 +59,7 @@ pub(super) fn tidy(s: String) -> String {
     format!("{t}{rest}")
 }
 
+/// `s` cut to `n` characters, with `…` when cut.
 pub(super) fn short(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -68,6 +70,7 @@ pub(super) fn short(s: &str, n: usize) -> String {
     }
 }
 
+/// `v`, or 0 when it is NaN or infinite.
 pub(super) fn finite(v: f64) -> f64 {
     if v.is_finite() { v } else { 0.0 }
 }
@@ -118,14 +121,17 @@ pub(super) fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo / 1.2, hi * 1.2)
 }
 
+/// Text style of chart titles.
 pub(super) fn title_style() -> TextStyle<'static> {
     ("sans-serif", 20).into_font().color(&BLACK)
 }
 
+/// Text style of axis labels and legends.
 pub(super) fn label_style() -> TextStyle<'static> {
     ("sans-serif", 14).into_font().color(&BLACK)
 }
 
+/// A panel with `title` and a grey `note` in the middle, for a chart with nothing to draw.
 pub(super) fn no_data<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,

@@ -117,6 +117,7 @@ impl Chart {
     }
 }
 
+/// A [`Chart`] from its parts.
 fn chart(stem: impl Into<String>, title: impl Into<String>, kind: ChartKind) -> Chart {
     Chart {
         stem: stem.into(),

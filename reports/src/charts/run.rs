@@ -36,6 +36,7 @@ fn shown_runs(report: &Report) -> impl Iterator<Item = &Run> {
     report.runs.iter().take(MAX_RUNS_PER_CHART)
 }
 
+/// Delivered throughput over time per configuration, with the offered load dashed.
 pub(super) fn draw_throughput<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -74,6 +75,7 @@ pub(super) fn draw_throughput<DB: DrawingBackend>(
     )
 }
 
+/// Mean CPU utilisation over time per configuration.
 pub(super) fn draw_cpu<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -117,6 +119,7 @@ fn cdf(h: &[HistogramBucket]) -> Vec<(f64, f64)> {
     out
 }
 
+/// CDF lines on a log latency axis, drawn as staircases.
 fn cdf_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
@@ -157,6 +160,7 @@ fn cdf_chart<DB: DrawingBackend>(
     legend(&mut ch, SeriesLabelPosition::LowerRight, 0.85)
 }
 
+/// Latency CDF per configuration.
 pub(super) fn draw_latency_cdf<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -173,6 +177,7 @@ pub(super) fn draw_latency_cdf<DB: DrawingBackend>(
     cdf_chart(area, title, &lines)
 }
 
+/// Latency CDF per path of run `run`.
 pub(super) fn draw_latency_paths<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -197,6 +202,8 @@ pub(super) fn draw_latency_paths<DB: DrawingBackend>(
     cdf_chart(area, title, &lines)
 }
 
+/// Three panels over time: hardware table occupancy (with the capacity), inserts per
+/// second, refusals per second.
 pub(super) fn draw_nic<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -274,6 +281,7 @@ pub(super) fn draw_nic<DB: DrawingBackend>(
     )
 }
 
+/// Stacked bars of the slow / software / hardware shares per configuration.
 pub(super) fn draw_path_mix<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,

@@ -79,6 +79,7 @@ fn distinct_values(report: &Report, param: &str) -> Vec<ParamValue> {
         .collect()
 }
 
+/// Parameter values equal for charting (numbers bit-for-bit via `total_cmp`).
 fn same_value(a: &ParamValue, b: &ParamValue) -> bool {
     match (a, b) {
         (ParamValue::Num(x), ParamValue::Num(y)) => x.total_cmp(y).is_eq(),
@@ -87,6 +88,7 @@ fn same_value(a: &ParamValue, b: &ParamValue) -> bool {
     }
 }
 
+/// A metric against the sweep's one parameter (or the point order), one line per policy.
 pub(super) fn draw_sweep_line<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -187,6 +189,8 @@ fn heat_color(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// A heat map of a metric of `policy` over the first two parameters (the others held at
+/// the first point's values), each cell labelled with its value.
 pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,

@@ -37,6 +37,7 @@ fn fill_savings(runs: &mut [Run], baseline_name: &str) {
     }
 }
 
+/// The home-router scenario, named `name`.
 fn scenario(name: &str) -> Scenario {
     Scenario {
         name: name.to_string(),
@@ -117,6 +118,8 @@ pub fn run_report() -> Report {
     }
 }
 
+/// A sweep report over the grid of `params` (the first varies slowest): each point runs
+/// `none` and `hardware` with the point's table capacity and speed-up.
 fn sweep_from_grid(params: &[(&str, Vec<ParamValue>)]) -> Report {
     // Cartesian product, the first parameter varying slowest.
     let mut grid: Vec<Vec<ParamValue>> = vec![Vec::new()];

@@ -105,6 +105,7 @@ fn stats_from_histogram(h: &[HistogramBucket]) -> LatencyStats {
     }
 }
 
+/// The bucket-by-bucket sum of histograms.
 fn merge_hist(parts: &[&[HistogramBucket]]) -> Vec<HistogramBucket> {
     let mut m: BTreeMap<u64, u64> = BTreeMap::new();
     for p in parts {

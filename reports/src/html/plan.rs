@@ -8,6 +8,8 @@ use super::findings::plan_sentence;
 use crate::fmt::{self, esc};
 use crate::schema::Report;
 
+/// The capacity plan section: the capacity sentence, one row per configuration, then a
+/// table of probed rates per configuration. Nothing for other reports.
 pub(super) fn plan_section(out: &mut String, r: &Report) {
     let Some(plan) = &r.plan else { return };
     h(out, "<section id=\"plan\">\n<h2>Capacity plan</h2>\n");

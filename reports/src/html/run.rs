@@ -10,6 +10,8 @@ use super::common::{
 use crate::fmt::{self, esc};
 use crate::schema::{LatencyStats, Report, ReportKind, Run};
 
+/// The configurations side by side (throughput, latency, CPU, power, savings, SLO), then
+/// drops by reason.
 pub(super) fn summary_section(out: &mut String, r: &Report) {
     h(
         out,
@@ -99,6 +101,8 @@ pub(super) fn summary_section(out: &mut String, r: &Report) {
     h(out, "</section>\n");
 }
 
+/// Where forwarded packets went, per configuration, then CPU cycles by stage (for up to
+/// six configurations).
 pub(super) fn paths_section(out: &mut String, r: &Report) {
     h(out, "<section id=\"paths\">\n<h2>Path mix</h2>\n");
     h(
@@ -182,6 +186,7 @@ pub(super) fn paths_section(out: &mut String, r: &Report) {
     h(out, "</section>\n");
 }
 
+/// Flow offload outcomes and their reasons, then the example flows (not in sweeps).
 pub(super) fn flows_section(out: &mut String, r: &Report) {
     h(
         out,
@@ -257,6 +262,7 @@ pub(super) fn flows_section(out: &mut String, r: &Report) {
     h(out, "</section>\n");
 }
 
+/// The hardware flow table figures of the configurations that used it.
 pub(super) fn nic_section(out: &mut String, r: &Report) {
     let runs: Vec<&Run> = r
         .runs
@@ -314,6 +320,7 @@ pub(super) fn nic_section(out: &mut String, r: &Report) {
     h(out, "</section>\n");
 }
 
+/// One row per SLO check of each configuration with an SLO.
 pub(super) fn slo_section(out: &mut String, r: &Report) {
     let runs: Vec<&Run> = r.runs.iter().filter(|x| x.slo.is_some()).collect();
     if runs.is_empty() {

@@ -25,6 +25,7 @@ fn names_or_none(names: &[String]) -> String {
     }
 }
 
+/// The scenario section: one key–value row per input.
 pub(super) fn scenario_section(out: &mut String, r: &Report) {
     let s = &r.scenario;
     h(out, "<section id=\"scenario\">\n<h2>Scenario</h2>\n");
@@ -73,6 +74,7 @@ pub(super) fn scenario_section(out: &mut String, r: &Report) {
     h(out, "</tbody>\n</table>\n</section>\n");
 }
 
+/// The trace row: source, packets, bytes, flows, duration.
 fn trace_text(t: &TraceInfo) -> String {
     format!(
         "<code>{}</code>: {} packets, {} bytes, {} flows over {}{}",
@@ -85,6 +87,7 @@ fn trace_text(t: &TraceInfo) -> String {
     )
 }
 
+/// The ruleset row: file, tables, chains, rules, flowtables.
 fn ruleset_text(rs: &RulesetInfo) -> String {
     format!(
         "<code>{}</code>: tables {}; {} chains, {} rules; flowtables {}{}",
@@ -97,6 +100,7 @@ fn ruleset_text(rs: &RulesetInfo) -> String {
     )
 }
 
+/// The replay row: mode (with its factor or rate), passes, simulated time.
 fn replay_text(rp: &ReplayInfo) -> String {
     let mut replay = esc(&rp.mode);
     match rp.mode.as_str() {
@@ -121,6 +125,7 @@ fn replay_text(rp: &ReplayInfo) -> String {
     replay
 }
 
+/// The SLO row: each limit that is set, then the description.
 fn slo_text(slo: &SloSpec) -> String {
     let mut parts = Vec::new();
     if let Some(v) = slo.p99_latency_ns {

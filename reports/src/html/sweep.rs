@@ -7,6 +7,8 @@ use super::common::{h, slo_verdict, table_end};
 use crate::fmt::{self, esc};
 use crate::schema::Report;
 
+/// The sweep section: the points, one row per run (parameter values span the point's
+/// rows), then the point warnings. Nothing for other reports.
 pub(super) fn sweep_section(out: &mut String, r: &Report) {
     let Some(sw) = &r.sweep else { return };
     h(out, "<section id=\"sweep\">\n<h2>Sweep</h2>\n");

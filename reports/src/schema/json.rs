@@ -13,6 +13,7 @@ struct SchemaProbe {
     schema: Option<serde_json::Value>,
 }
 
+/// A serde_json error as [`ReportError::Json`], its position as fields rather than text.
 fn json_error(e: &serde_json::Error) -> ReportError {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
