@@ -129,14 +129,14 @@ pub(crate) const METRICS: &[Metric] = &[
         get: |r| Some(r.latency_ns.overall.p50 as f64),
     },
     Metric {
-        name: "latency_ns.overall.p99",
+        name: "latency_ns.p99",
         direction: Lower,
         floor: 1.0,
         unit: Unit::Ns,
         get: |r| Some(r.latency_ns.overall.p99 as f64),
     },
     Metric {
-        name: "latency_ns.overall.p999",
+        name: "latency_ns.p999",
         direction: Lower,
         floor: 1.0,
         unit: Unit::Ns,
@@ -702,9 +702,7 @@ mod test {
         let loose = CompareOptions::with_tolerance(5.0).unwrap();
         assert!(!compare(&base, &new, &loose).unwrap().has_regression());
         let mut per_metric = CompareOptions::default();
-        per_metric
-            .add_metric_override("latency_ns.overall.p99=3")
-            .unwrap();
+        per_metric.add_metric_override("latency_ns.p99=3").unwrap();
         assert!(!compare(&base, &new, &per_metric).unwrap().has_regression());
         let mut pattern = CompareOptions::default();
         pattern.add_metric_override("latency_ns.*=off").unwrap();
@@ -755,16 +753,51 @@ mod test {
     fn bad_options_are_errors() {
         let mut o = CompareOptions::default();
         assert!(o.add_metric_override("latency_ns.p98=1").is_err());
-        assert!(o.add_metric_override("latency_ns.overall.p99").is_err());
-        assert!(o.add_metric_override("latency_ns.overall.p99=-1").is_err());
-        assert!(o.add_metric_override("latency_ns.overall.p99=abc").is_err());
+        assert!(o.add_metric_override("latency_ns.p99").is_err());
+        assert!(o.add_metric_override("latency_ns.p99=-1").is_err());
+        assert!(o.add_metric_override("latency_ns.p99=abc").is_err());
         assert!(o.add_metric_override("nosuch.*=1").is_err());
         assert!(CompareOptions::with_tolerance(f64::NAN).is_err());
-        assert!(o.add_metric_override("latency_ns.overall.p99=2%").is_ok());
-        assert_eq!(o.tolerance_for("latency_ns.overall.p99"), Some(2.0));
+        assert!(o.add_metric_override("latency_ns.p99=2%").is_ok());
+        assert_eq!(o.tolerance_for("latency_ns.p99"), Some(2.0));
         assert_eq!(
             o.tolerance_for("latency_ns.p50"),
             Some(DEFAULT_TOLERANCE_PCT)
+        );
+    }
+
+    /// The names are the vocabulary of `offsim compare --metric` and of its output: pinned.
+    #[test]
+    fn metric_names_are_pinned() {
+        let names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+        assert_eq!(
+            names,
+            [
+                "throughput.delivered_bps",
+                "throughput.delivered_pps",
+                "throughput.offered_bps",
+                "latency_ns.p50",
+                "latency_ns.p99",
+                "latency_ns.p999",
+                "latency_ns.max",
+                "latency_ns.mean",
+                "cpu.util_mean",
+                "cpu.cycles_per_packet",
+                "power_w.total",
+                "energy.per_packet_nj",
+                "drops.total",
+                "paths.slow_share",
+                "paths.sw_fast_share",
+                "paths.hw_share",
+                "nic.peak_occupancy",
+                "nic.inserts",
+                "nic.refusals",
+                "nic.evictions",
+                "flows.offloaded_hw",
+                "flows.offloaded_sw",
+                "flows.not_offloaded",
+                "slo.met"
+            ]
         );
     }
 }
