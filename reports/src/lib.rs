@@ -5,15 +5,15 @@
 //! merge of sharded sweeps. This crate holds no simulation code and depends on no other
 //! offsim crate: the simulator fills a [`Report`] and hands it here.
 //!
-//! Map of the code, one line per module (the three largest are directories with one file
-//! per section):
+//! Map of the code, one line per module (the larger ones are directories with one file per
+//! section):
 //!
 //! | module | what |
 //! |---|---|
 //! | [`schema`] | `schema/`: the plain serde structs ([`Report`], [`Run`], …) by section (`scenario.rs`, `run.rs`, `sweep.rs`, `plan.rs`), JSON in and out (`json.rs`), invariants (`validate.rs`), NaN/inf replacement (`sanitize.rs`) |
 //! | [`html`] | `html/`: the `index.html` page: head, navigation and charts (`mod.rs`), sentences (`findings.rs`), sections (`plan.rs`, `sweep.rs`, `scenario.rs`, `run.rs`), shared tables and cells (`common.rs`) |
 //! | [`charts`] | `charts/`: PNG and SVG charts with plotters and an embedded DejaVu font: which charts a report gets (`mod.rs`), shared drawing (`draw.rs`), the charts of runs, sweeps and plans (`run.rs`, `sweep.rs`, `plan.rs`) |
-//! | [`mod@compare`] | [`compare()`]: direction-aware, per-metric-tolerance diff of two reports (the CI gate) |
+//! | [`mod@compare`] | `compare/`: [`compare()`], the direction-aware, per-metric-tolerance diff of two reports (the CI gate); the metrics it checks (`metrics.rs`) |
 //! | [`mod@merge`] | [`merge()`]: join `--shard K/N` sweep reports into the unsharded report |
 //! | [`fmt`] | number formatting (units) and HTML escaping; [`fmt::si`] and [`fmt::dur`] for terminal text |
 //! | [`example`] | `example/`: realistic example reports (run, sweep, plan) used by tests and docs |
