@@ -8,6 +8,22 @@
 //! label (hashed with FNV-1a), so that, say, the flow-arrival stream of one traffic source does
 //! not shift when another source draws more numbers. Each flow owns a generator forked from its
 //! source's stream ([`Rng::fork`]).
+//!
+//! # Why not `rand_xoshiro` + `rand_distr`
+//! Every value drawn here ends up in a generated trace, and generated traces are pinned byte
+//! for byte: `sim/tests/golden_outputs.rs` pins the `rules eval --json` output of
+//! `trace gen --profile home-router|enterprise --seed 5` and the reports of the bundled
+//! scenarios that generate their traffic, and [`super`] promises byte-identical output for
+//! one configuration. The raw xoshiro256++ words would match
+//! `rand_xoshiro::Xoshiro256PlusPlus` (also SplitMix64-seeded), but the distributions would
+//! not: [`Rng::below`]/[`Rng::range`] are Lemire's multiply-and-reject, [`Rng::exp`] and
+//! [`Rng::pareto`] invert the CDF, [`Rng::normal`] is Box–Muller (one value per call) and
+//! [`Zipf`] inverts a cumulative table, while `rand`'s integer ranges and `rand_distr`'s
+//! `Exp`, `Normal` (Ziggurat) and `Zipf` (rejection-inversion) use other algorithms and
+//! consume a different number of words per sample. Switching would change every generated
+//! trace; and the rand project permits value-breaking changes in minor versions (the rand
+//! book, "Reproducibility"), so even an exact port would tie the golden files to a
+//! dependency's version. The tests below pin reference outputs of both generators.
 
 /// SplitMix64 (Steele, Lea & Flood 2014; Vigna's reference `splitmix64.c`): used to expand a
 /// 64-bit seed into xoshiro state.
