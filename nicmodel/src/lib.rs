@@ -73,7 +73,7 @@
 pub mod config;
 pub mod datapath;
 pub mod error;
-pub mod hash;
+mod hash;
 mod index;
 pub mod key;
 pub mod nic;
@@ -87,7 +87,7 @@ pub use datapath::{DataPath, DropReason, PuntReason};
 pub use error::{InsertError, UnsupportedReason};
 pub use key::{EncapId, HwKey};
 pub use nic::{BindCheck, Nic, NicEvent, RxResult, Verdict};
-pub use pipeline::{Completion, Op, OpKind, OpOutcome, Pipeline, Ticket};
+pub use pipeline::{Completion, Op, OpKind, OpOutcome, Ticket};
 pub use power::PowerReport;
 pub use stats::NicStats;
 pub use table::{BindOutcome, Cookie, EntryStats, FlowTable, HwAction, Lookup};

@@ -366,7 +366,7 @@ impl NicConfig {
     }
 
     /// Parses a full configuration from TOML text; `origin` names the file in errors.
-    pub fn from_toml_str(text: &str, origin: &str) -> Result<NicConfig, ConfigError> {
+    pub(crate) fn from_toml_str(text: &str, origin: &str) -> Result<NicConfig, ConfigError> {
         let cfg: NicConfig = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
             ConfigError::Parse {

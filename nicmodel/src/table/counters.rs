@@ -8,7 +8,7 @@ use offsim_traces::{SimDuration, SimTime};
 
 impl FlowTable {
     /// `consume`, the deltas are reset (what a `FLOW_CLS_STATS` call does).
-    pub fn read_stats(
+    pub(crate) fn read_stats(
         &mut self,
         now: SimTime,
         cookie: Cookie,

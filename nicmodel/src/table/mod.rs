@@ -76,7 +76,7 @@ pub type Cookie = u64;
 
 /// Most slots a hashed or cuckoo table preallocates (larger tables should be fully
 /// associative, which allocates on demand).
-pub const MAX_PREALLOCATED_SLOTS: u32 = 1 << 22;
+pub(crate) const MAX_PREALLOCATED_SLOTS: u32 = 1 << 22;
 
 /// State of one table slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -417,11 +417,6 @@ impl FlowTable {
         self.usable
     }
 
-    /// Entries per bucket (1 for fully associative).
-    pub fn ways(&self) -> u32 {
-        self.ways
-    }
-
     /// Bound entries.
     pub fn bound(&self) -> u64 {
         self.n_bound
@@ -448,12 +443,14 @@ impl FlowTable {
     }
 
     /// Number of reserved entries.
-    pub fn reserved(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn reserved(&self) -> u32 {
         self.capacity - self.usable
     }
 
     /// First entry index of the key's (first) bucket; `None` for fully associative tables.
-    pub fn bucket_base(&self, key: &HwKey) -> Option<u32> {
+    #[cfg(test)]
+    pub(crate) fn bucket_base(&self, key: &HwKey) -> Option<u32> {
         let key = key.masked(self.match_iif, self.match_encap);
         match self.layout {
             Layout::Hashed => Some(self.bucket(&key) * self.ways),
