@@ -32,18 +32,18 @@
 //! ```
 
 pub mod checksum;
-pub mod conv;
+mod conv;
 pub mod frame;
-pub mod pair;
-pub mod profile;
+mod pair;
+mod profile;
 pub mod rng;
-pub mod simple;
+mod simple;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-pub use profile::{DATA_MINING_CDF, Profile, WEB_SEARCH_CDF, agh_flow_packets};
+pub use profile::Profile;
 
 use crate::heap::{EventHeap, event_key, key_time};
 use crate::parse::LinkType;
@@ -54,11 +54,11 @@ use profile::{Arrival, Model, NewFlow, Source};
 use simple::{Echo, Scratch, Traceroute, UdpRr, UdpStream};
 
 /// Largest packet count accepted (10¹⁰: about 6 TB of home-router traffic).
-pub const MAX_PACKETS: u64 = 10_000_000_000;
+pub(crate) const MAX_PACKETS: u64 = 10_000_000_000;
 /// Longest duration accepted, seconds (30 days).
-pub const MAX_DURATION_SECS: f64 = 30.0 * 86_400.0;
+pub(crate) const MAX_DURATION_SECS: f64 = 30.0 * 86_400.0;
 /// Timestamp of the first possible packet: 2024-01-01T00:00:00Z in ns since the Unix epoch.
-pub const DEFAULT_START_UNIX_NS: u64 = 1_704_067_200_000_000_000;
+pub(crate) const DEFAULT_START_UNIX_NS: u64 = 1_704_067_200_000_000_000;
 
 /// When generation stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

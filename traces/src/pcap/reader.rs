@@ -22,9 +22,9 @@ use crate::time::{NS_PER_SEC, SimTime};
 
 /// Largest record offsetsim accepts (libpcap's `MAXIMUM_SNAPLEN`, 256 KiB). A record header
 /// claiming more is what a corrupt file looks like.
-pub const MAX_RECORD: u32 = 262_144;
+pub(crate) const MAX_RECORD: u32 = 262_144;
 /// Largest pcapng block accepted (16 MiB; packets plus options never come close).
-pub const MAX_BLOCK: u32 = 16 * 1024 * 1024;
+pub(crate) const MAX_BLOCK: u32 = 16 * 1024 * 1024;
 
 const BUF_SIZE: usize = 1 << 20;
 
@@ -238,16 +238,9 @@ impl<R: Read> TraceReader<R> {
         self.format
     }
 
-    /// The link type of a classic pcap file, or of the first pcapng interface (if known).
-    pub fn link_type(&self) -> Option<Result<LinkType, u32>> {
-        match &self.state {
-            State::Pcap { link, .. } => Some(Ok(*link)),
-            State::PcapNg { ifaces, .. } => ifaces.first().map(|i| i.link),
-        }
-    }
-
     /// Packets returned so far.
-    pub fn packets_read(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn packets_read(&self) -> u64 {
         self.packets
     }
 

@@ -4,15 +4,15 @@ use crate::r#gen::rng::Rng;
 
 /// One transfer requested by an application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Transfer {
+pub(crate) struct Transfer {
     /// Sending side (0 = client).
-    pub dir: u8,
+    pub(crate) dir: u8,
     /// Bytes (≥ 1).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Application think/processing time before the first byte, ns.
-    pub think: u64,
+    pub(crate) think: u64,
     /// Absolute earliest start time (0 = none), for periodic applications.
-    pub not_before: u64,
+    pub(crate) not_before: u64,
 }
 
 /// Request size of HTTP-like requests: log-normal, median 500 B (typical HTTP/2 request
@@ -28,7 +28,7 @@ fn server_think(rng: &mut Rng) -> u64 {
 
 /// What the application does over the connection.
 #[derive(Clone, Debug)]
-pub enum App {
+pub(crate) enum App {
     /// No data (scans, floods, refused connections).
     None,
     /// HTTP(S)-like request/response exchanges after an optional TLS 1.3 handshake.
@@ -117,7 +117,7 @@ impl App {
 
     /// The next transfer, or `None` when the application is done. `k` counts the transfers
     /// so far; `t_end` is the time of the previous transfer's last packet.
-    pub fn next(&mut self, rng: &mut Rng, quic: bool, t_end: u64) -> Option<Transfer> {
+    pub(crate) fn next(&mut self, rng: &mut Rng, quic: bool, t_end: u64) -> Option<Transfer> {
         match self {
             App::None => None,
             App::Web {

@@ -103,7 +103,7 @@ impl Conv {
     }
 
     /// Emits the packet decided by the last [`Conv::poll`] (at time `t`) into `buf`.
-    pub fn emit(&mut self, t: u64, buf: &mut Vec<u8>) {
+    pub(crate) fn emit(&mut self, t: u64, buf: &mut Vec<u8>) {
         match self.pend {
             Pend::Ack => {
                 let a = match self.acks.pop_front() {

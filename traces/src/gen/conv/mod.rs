@@ -42,7 +42,7 @@ use super::rng::Rng;
 mod app;
 mod emit;
 
-pub use app::{App, Transfer};
+pub(crate) use app::App;
 
 /// Linux's minimum delayed-ACK timeout (`TCP_DELACK_MIN` = HZ/25 = 40 ms).
 const DELACK_NS: u64 = 40_000_000;
@@ -56,33 +56,33 @@ const RTO_INIT_NS: u64 = 1_000_000_000;
 /// RTO; Linux's minimum RTO is 200 ms).
 const IDLE_RESTART_NS: u64 = 200_000_000;
 /// Largest QUIC UDP payload the generator sends (Chromium's default maximum packet size).
-pub const QUIC_MAX_PAYLOAD: u32 = 1350;
+pub(crate) const QUIC_MAX_PAYLOAD: u32 = 1350;
 
 /// A TCP/IP stack flavour: what its SYN looks like and how it sizes its windows.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Stack {
+pub(crate) struct Stack {
     /// Initial TTL / hop limit.
-    pub ttl: u8,
+    pub(crate) ttl: u8,
     /// Offers TCP timestamps (RFC 7323).
-    pub ts: bool,
+    pub(crate) ts: bool,
     /// Window-scale shift it offers.
-    pub ws: u8,
+    pub(crate) ws: u8,
     /// Window field of its SYN (client) or SYN-ACK (server), unscaled.
-    pub syn_win: u16,
+    pub(crate) syn_win: u16,
     /// Receive window right after the handshake, bytes.
-    pub rwnd_init: u32,
+    pub(crate) rwnd_init: u32,
     /// Largest receive window it grows to, bytes.
-    pub rwnd_max: u32,
+    pub(crate) rwnd_max: u32,
     /// Ephemeral port range (inclusive).
-    pub eph: (u16, u16),
+    pub(crate) eph: (u16, u16),
     /// Sets DF on UDP datagrams.
-    pub udp_df: bool,
+    pub(crate) udp_df: bool,
 }
 
 /// Linux (and Android): `SYN win 64240, wscale 7, TS on`; SYN-ACK 65160 with TS; after the
 /// handshake 502 << 7; autotuning up to `tcp_rmem[2]` = 6 MiB (half usable as window);
 /// ephemeral ports 32768–60999 (`ip_local_port_range`).
-pub const LINUX: Stack = Stack {
+pub(crate) const LINUX: Stack = Stack {
     ttl: 64,
     ts: true,
     ws: 7,
@@ -93,13 +93,13 @@ pub const LINUX: Stack = Stack {
     udp_df: true,
 };
 /// Linux as a server: same stack; its SYN-ACK advertises 65160 (45 × 1448) with TS.
-pub const LINUX_SERVER: Stack = Stack {
+pub(crate) const LINUX_SERVER: Stack = Stack {
     syn_win: 65160,
     ..LINUX
 };
 /// Windows 10/11: `SYN win 64240, wscale 8, no TS`, TTL 128, 1026 << 8 after the handshake,
 /// ephemeral ports 49152–65535 (the IANA range, RFC 6335).
-pub const WINDOWS: Stack = Stack {
+pub(crate) const WINDOWS: Stack = Stack {
     ttl: 128,
     ts: false,
     ws: 8,
@@ -111,7 +111,7 @@ pub const WINDOWS: Stack = Stack {
 };
 /// macOS / iOS: `SYN win 65535, wscale 6, TS on`, TTL 64, 2048 << 6 after the handshake,
 /// ephemeral ports 49152–65535.
-pub const APPLE: Stack = Stack {
+pub(crate) const APPLE: Stack = Stack {
     ttl: 64,
     ts: true,
     ws: 6,
@@ -124,7 +124,7 @@ pub const APPLE: Stack = Stack {
 
 /// How the connection is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Setup {
+pub(crate) enum Setup {
     /// Three-way handshake, then the application's transfers.
     Normal,
     /// SYN never answered; `retries` retransmissions (1 s, 2 s, 4 s … apart).
@@ -148,7 +148,7 @@ pub enum Setup {
 
 /// How the connection ends after the application's last transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseKind {
+pub(crate) enum CloseKind {
     /// FIN from `by`; the peer answers with its FIN (combined with the ACK unless `separate`).
     Fin {
         /// Closing side.
@@ -167,36 +167,36 @@ pub enum CloseKind {
 
 /// Close policy: how and after how much idle time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Close {
+pub(crate) struct Close {
     /// How.
-    pub kind: CloseKind,
+    pub(crate) kind: CloseKind,
     /// Idle time between the last transfer and the close, ns.
-    pub idle: u64,
+    pub(crate) idle: u64,
 }
 
 /// Parameters of a new conversation.
 #[derive(Clone, Debug)]
-pub struct ConvSpec {
+pub(crate) struct ConvSpec {
     /// Endpoints.
-    pub pair: Pair,
+    pub(crate) pair: Pair,
     /// Client and server stacks.
-    pub stacks: [Stack; 2],
+    pub(crate) stacks: [Stack; 2],
     /// MSS each side announces.
-    pub mss: [u16; 2],
+    pub(crate) mss: [u16; 2],
     /// Setup.
-    pub setup: Setup,
+    pub(crate) setup: Setup,
     /// Application.
-    pub app: App,
+    pub(crate) app: App,
     /// Close policy.
-    pub close: Close,
+    pub(crate) close: Close,
     /// Bottleneck (line) rate for data sent by each side, bit/s.
-    pub line_bps: [f64; 2],
+    pub(crate) line_bps: [f64; 2],
     /// Target (paced) rate for data sent by each side, bit/s.
-    pub rate_bps: [f64; 2],
+    pub(crate) rate_bps: [f64; 2],
     /// Time of the first packet.
-    pub start: u64,
+    pub(crate) start: u64,
     /// SYN options of a scanner/flooder (`None` = the stack's normal SYN).
-    pub syn_opts: Option<TcpOpts>,
+    pub(crate) syn_opts: Option<TcpOpts>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -264,9 +264,9 @@ struct Xfer {
 
 /// A TCP or QUIC conversation in progress.
 #[derive(Debug)]
-pub struct Conv {
+pub(crate) struct Conv {
     /// Endpoints and IP state.
-    pub pair: Pair,
+    pub(crate) pair: Pair,
     quic: bool,
     setup: Setup,
     s: [Side; 2],
@@ -295,7 +295,7 @@ fn seq_after(a: u32, b: u32) -> bool {
 
 impl Conv {
     /// Creates a conversation; `acks` is a (possibly recycled) empty queue.
-    pub fn new(spec: ConvSpec, mut rng: Rng, mut acks: AckEvOpaque) -> Conv {
+    pub(crate) fn new(spec: ConvSpec, mut rng: Rng, mut acks: AckEvOpaque) -> Conv {
         acks.clear();
         let quic = spec.setup == Setup::Quic;
         let ts = spec.stacks[0].ts && spec.stacks[1].ts && spec.syn_opts.is_none();
@@ -353,12 +353,12 @@ impl Conv {
     }
 
     /// Gives back the ACK queue for reuse.
-    pub fn into_queue(self) -> AckEvOpaque {
+    pub(crate) fn into_queue(self) -> AckEvOpaque {
         AckEvOpaque(self.acks)
     }
 
     /// Whether this conversation is QUIC.
-    pub fn is_quic(&self) -> bool {
+    pub(crate) fn is_quic(&self) -> bool {
         self.quic
     }
 
@@ -464,7 +464,7 @@ impl Conv {
     }
 
     /// Decides the next packet; returns its time, or `None` when the flow is finished.
-    pub fn poll(&mut self) -> Option<u64> {
+    pub(crate) fn poll(&mut self) -> Option<u64> {
         loop {
             match self.phase {
                 Phase::Done => {
@@ -530,7 +530,7 @@ impl Conv {
 
 /// A recyclable ACK queue (so finished conversations hand their buffer to new ones).
 #[derive(Debug, Default)]
-pub struct AckEvOpaque(VecDeque<AckEv>);
+pub(crate) struct AckEvOpaque(VecDeque<AckEv>);
 
 impl AckEvOpaque {
     fn clear(&mut self) {

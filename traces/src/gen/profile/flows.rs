@@ -10,7 +10,7 @@ use crate::r#gen::simple::{SizeDist, UdpApp};
 
 impl Model {
     /// Starts the flows of one arrival of `kind` at time `t` (ns).
-    pub fn spawn(&mut self, kind: &mut Kind, rng: &mut Rng, t: u64, out: &mut Vec<NewFlow>) {
+    pub(crate) fn spawn(&mut self, kind: &mut Kind, rng: &mut Rng, t: u64, out: &mut Vec<NewFlow>) {
         match kind {
             Kind::PageLoad => self.page_load(rng, t, out),
             Kind::Api => self.api(rng, t, out),

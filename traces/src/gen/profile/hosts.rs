@@ -154,7 +154,7 @@ impl Sources {
 
 impl Model {
     /// Builds the model of `profile` and its sources.
-    pub fn new(
+    pub(crate) fn new(
         profile: Profile,
         seed: u64,
         ipv6_share: f64,

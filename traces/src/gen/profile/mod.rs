@@ -59,7 +59,7 @@ impl Profile {
     /// Duration used when neither a packet count nor a duration is given: 10 s where that
     /// gives a file of tens of MB; 1–2 s for the high-rate profiles (10 s of datacenter
     /// traffic would be tens of GB).
-    pub fn default_duration_secs(self) -> f64 {
+    pub(crate) fn default_duration_secs(self) -> f64 {
         match self {
             Profile::HomeRouter | Profile::Enterprise => 10.0,
             Profile::Datacenter | Profile::Imix => 1.0,
@@ -68,7 +68,7 @@ impl Profile {
     }
 
     /// Share of flows that use IPv6 unless overridden.
-    pub fn default_ipv6_share(self) -> f64 {
+    pub(crate) fn default_ipv6_share(self) -> f64 {
         match self {
             // Home networks with native IPv6: a quarter of flows (brief: 20–30 %).
             Profile::HomeRouter => 0.25,
@@ -101,7 +101,7 @@ impl FromStr for Profile {
 
 /// Web-search flow sizes (DCTCP paper), bytes vs CDF, as in HKUST-SING/TrafficGenerator
 /// `conf/DCTCP_CDF.txt` (§5.2), including its `0 0` first line.
-pub const WEB_SEARCH_CDF: [(f64, f64); 12] = [
+pub(crate) const WEB_SEARCH_CDF: [(f64, f64); 12] = [
     (0.0, 0.0),
     (10_000.0, 0.15),
     (20_000.0, 0.20),
@@ -118,7 +118,7 @@ pub const WEB_SEARCH_CDF: [(f64, f64); 12] = [
 
 /// Data-mining flow sizes (VL2 paper), bytes vs CDF, from `conf/VL2_CDF.txt` (§5.2),
 /// including its `0 0` first line.
-pub const DATA_MINING_CDF: [(f64, f64); 13] = [
+pub(crate) const DATA_MINING_CDF: [(f64, f64); 13] = [
     (0.0, 0.0),
     (180.0, 0.1),
     (216.0, 0.2),
@@ -148,7 +148,7 @@ pub const DATA_MINING_CDF: [(f64, f64); 13] = [
 /// (U^0.34 - 523^0.34)/(U^0.34 - x_m^0.34) = 0.91 (trace: 90.9 %), in flows ≥ 30 0.975
 /// (trace: 96.8 %). Sizes are rounded up and at least 2. The unit test
 /// `agh_fit_matches_anchors` checks these shares on samples.
-pub fn agh_flow_packets(rng: &mut Rng) -> u64 {
+pub(crate) fn agh_flow_packets(rng: &mut Rng) -> u64 {
     if rng.chance(AGH_SINGLE) {
         1
     } else {
@@ -156,17 +156,17 @@ pub fn agh_flow_packets(rng: &mut Rng) -> u64 {
     }
 }
 /// Share of single-packet flows (§5.3).
-pub const AGH_SINGLE: f64 = 0.447;
+pub(crate) const AGH_SINGLE: f64 = 0.447;
 /// Pareto scale of the multi-packet part (derived above).
-pub const AGH_XM: f64 = 1.2;
+pub(crate) const AGH_XM: f64 = 1.2;
 /// Pareto shape of the multi-packet part (derived above).
-pub const AGH_ALPHA: f64 = 0.66;
+pub(crate) const AGH_ALPHA: f64 = 0.66;
 /// Cut-off of the multi-packet part, packets (derived above).
-pub const AGH_MAX: f64 = 4.8e5;
+pub(crate) const AGH_MAX: f64 = 4.8e5;
 
 /// A flow-arrival process.
 #[derive(Clone, Debug)]
-pub enum Arrival {
+pub(crate) enum Arrival {
     /// Poisson with `rate` flows per second.
     Poisson {
         /// Flows per second.
@@ -193,7 +193,7 @@ pub enum Arrival {
 
 /// Per-source state of a port scan burst.
 #[derive(Clone, Debug, Default)]
-pub struct ScanState {
+pub(crate) struct ScanState {
     scanner: usize,
     sport: u16,
     port_base: u16,
@@ -206,7 +206,7 @@ pub struct ScanState {
 
 /// What a source starts.
 #[derive(Clone, Debug)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Home: a page load (DNS lookups then several web connections).
     PageLoad,
     /// Background HTTPS API call from an app.
@@ -243,20 +243,20 @@ pub enum Kind {
 
 /// A source of flows.
 #[derive(Clone, Debug)]
-pub struct Source {
+pub(crate) struct Source {
     /// Arrival process.
-    pub arrival: Arrival,
+    pub(crate) arrival: Arrival,
     /// What it starts.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Its random stream (arrivals and flow parameters).
-    pub rng: Rng,
+    pub(crate) rng: Rng,
     /// End of the current on period (ns), for on/off sources.
-    pub on_until: u64,
+    pub(crate) on_until: u64,
 }
 
 /// A flow to start.
 #[derive(Debug)]
-pub enum NewFlow {
+pub(crate) enum NewFlow {
     /// TCP or QUIC conversation.
     Conv(Box<ConvSpec>, Rng),
     /// UDP request/response.
@@ -327,7 +327,7 @@ pub enum NewFlow {
 
 /// The hosts and parameters of one profile.
 #[derive(Debug)]
-pub struct Model {
+pub(crate) struct Model {
     profile: Profile,
     clients: Vec<Host>,
     servers: Vec<Host>,
