@@ -11,7 +11,7 @@
 //! a 32.32 fixed-point picoseconds-per-byte factor: exact for every common line rate (1, 2.5,
 //! 10, 25, 40, 100 Gbit/s), so back-to-back packets do not accumulate rounding error.
 //!
-//! `now` passed to [`DataPath::ingress`] is when the frame's first bit arrives; a frame that
+//! `now` passed to `DataPath::ingress` is when the frame's first bit arrives; a frame that
 //! arrives while the previous one on the same port is still being received is delayed (and
 //! counted in `ingress_overruns`: the trace is faster than the line).
 //!

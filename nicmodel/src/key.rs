@@ -11,7 +11,7 @@
 //! the hardware ([`crate::config::TableConfig::match_iif`], `match_encap`): MediaTek's PPE
 //! compares only the tuple and the UDP bit (`mtk_flow_entry_match` in `mtk_ppe.c`), mlx5
 //! rules match the ingress port and VLAN tags. The table masks the fields the hardware does
-//! not match before hashing and comparing ([`HwKey::masked`]).
+//! not match before hashing and comparing (`HwKey::masked`).
 
 use offsim_traces::{FlowKey, PacketMeta};
 
@@ -54,7 +54,7 @@ impl EncapId {
 /// encapsulation ids (outer first).
 ///
 /// Addresses are stored like [`FlowKey`]'s (IPv4 in the low 32 bits). `version` is 4 or 6;
-/// the value [`HwKey::EMPTY_VERSION`] marks the sentinel stored in free table slots, so a
+/// the value `HwKey::EMPTY_VERSION` marks the sentinel stored in free table slots, so a
 /// lookup compares keys only and never needs to read the slot state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(C)]

@@ -16,7 +16,7 @@
 //!   [`crate::Nic`] does), and each completion carries the host CPU time it cost.
 //!
 //! Everything is computed from the `now` values passed in; completion times are known at
-//! submission, so [`Pipeline::next_done`] gives the engine its next wake-up.
+//! submission, so `Pipeline::next_done` gives the engine its next wake-up.
 
 use crate::config::PipelineConfig;
 use crate::error::InsertError;

@@ -112,10 +112,10 @@ pub enum Layout {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HashKind {
-    /// MediaTek's `mtk_ppe_hash_entry` ([`crate::hash::mtk_ppe_hash`]); needs power-of-two
+    /// MediaTek's `mtk_ppe_hash_entry` (`hash.rs`); needs power-of-two
     /// capacity and ways.
     MtkPpe,
-    /// A seeded 64-bit hash of the whole key ([`crate::hash::mix64`]).
+    /// A seeded 64-bit hash of the whole key (`mix64` in `hash.rs`).
     Mix64,
 }
 

@@ -53,7 +53,7 @@
 //!   the flow/slot bookkeeping they share.
 //! * `place.rs`: where a new direct entry goes in each layout: free entry, cuckoo
 //!   displacement walk, eviction.
-//! * `counters.rs`: [`FlowTable::read_stats`] as the driver reports it, occupancy integral.
+//! * `counters.rs`: `FlowTable::read_stats` as the driver reports it, occupancy integral.
 //! * `aging.rs`: [`FlowTable::next_aging_time`] and [`FlowTable::age`].
 
 use crate::config::{BindMode, Eviction, HashKind, Layout, NicConfig};
