@@ -6,9 +6,9 @@
 //!
 //! - a [`Profile`] defines host populations (addresses, MACs, OS stacks, delays to the capture
 //!   point) and *sources*: Poisson, on/off or one-shot arrival processes that start flows;
-//! - each flow is a small state machine ([`conv`] for TCP and QUIC conversations, [`simple`]
+//! - each flow is a small state machine (`conv` for TCP and QUIC conversations, `simple`
 //!   for DNS/NTP/UDP exchanges, UDP streams, ICMP echo and traceroute) that yields its
-//!   packets in time order, both directions causally consistent (see [`pair`]);
+//!   packets in time order, both directions causally consistent (see `pair`);
 //! - an event heap ordered by `(time, sequence)` holds each active flow's next packet and
 //!   each source's next arrival, so memory grows with the number of concurrently active
 //!   flows, not with the trace length;
@@ -54,9 +54,9 @@ use profile::{Arrival, Model, NewFlow, Source};
 use simple::{Echo, Scratch, Traceroute, UdpRr, UdpStream};
 
 /// Largest packet count accepted (10¹⁰: about 6 TB of home-router traffic).
-pub(crate) const MAX_PACKETS: u64 = 10_000_000_000;
+pub const MAX_PACKETS: u64 = 10_000_000_000;
 /// Longest duration accepted, seconds (30 days).
-pub(crate) const MAX_DURATION_SECS: f64 = 30.0 * 86_400.0;
+pub const MAX_DURATION_SECS: f64 = 30.0 * 86_400.0;
 /// Timestamp of the first possible packet: 2024-01-01T00:00:00Z in ns since the Unix epoch.
 pub(crate) const DEFAULT_START_UNIX_NS: u64 = 1_704_067_200_000_000_000;
 

@@ -4,10 +4,10 @@
 //! through SplitMix64 as its authors recommend. Both are reproduced here (a few lines each) so
 //! that the output depends on nothing but the seed: no `rand` thread RNG, no wall clock.
 //!
-//! Independent streams: [`Rng::stream`] derives a generator from the run's seed and a purpose
+//! Independent streams: `Rng::stream` derives a generator from the run's seed and a purpose
 //! label (hashed with FNV-1a), so that, say, the flow-arrival stream of one traffic source does
 //! not shift when another source draws more numbers. Each flow owns a generator forked from its
-//! source's stream ([`Rng::fork`]).
+//! source's stream (`Rng::fork`).
 //!
 //! # Why not `rand_xoshiro` + `rand_distr`
 //! Every value drawn here ends up in a generated trace, and generated traces are pinned byte
@@ -16,9 +16,9 @@
 //! scenarios that generate their traffic, and [`super`] promises byte-identical output for
 //! one configuration. The raw xoshiro256++ words would match
 //! `rand_xoshiro::Xoshiro256PlusPlus` (also SplitMix64-seeded), but the distributions would
-//! not: [`Rng::below`]/[`Rng::range`] are Lemire's multiply-and-reject, [`Rng::exp`] and
-//! [`Rng::bounded_pareto`] invert the CDF, [`Rng::normal`] is Box–Muller (one value per call) and
-//! [`Zipf`] inverts a cumulative table, while `rand`'s integer ranges and `rand_distr`'s
+//! not: `Rng::below`/`Rng::range` are Lemire's multiply-and-reject, `Rng::exp` and
+//! `Rng::bounded_pareto` invert the CDF, `Rng::normal` is Box–Muller (one value per call) and
+//! `Zipf` inverts a cumulative table, while `rand`'s integer ranges and `rand_distr`'s
 //! `Exp`, `Normal` (Ziggurat) and `Zipf` (rejection-inversion) use other algorithms and
 //! consume a different number of words per sample. Switching would change every generated
 //! trace; and the rand project permits value-breaking changes in minor versions (the rand
