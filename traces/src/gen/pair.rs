@@ -8,7 +8,7 @@
 //! `t + 2·delay(B)` plus B's processing time. This is what keeps both directions of a flow in
 //! a causally valid order.
 
-use super::frame::L3;
+use super::frame::{self, L3, UdpPayload};
 
 /// One endpoint of a flow.
 #[derive(Clone, Copy, Debug, Default)]
@@ -62,6 +62,20 @@ impl Pair {
             flow_label: self.flow_label[from],
             tos: 0,
         }
+    }
+
+    /// Writes a UDP datagram carrying `payload` from side `from` to its peer into `buf`
+    /// (advancing that direction's IP ID).
+    #[inline]
+    pub(crate) fn udp(&mut self, buf: &mut Vec<u8>, from: usize, payload: UdpPayload<'_>) {
+        let l3 = self.l3(from);
+        frame::udp(
+            buf,
+            &l3,
+            self.ep[from].port,
+            self.ep[1 - from].port,
+            payload,
+        );
     }
 
     /// Delay of side `i` to the capture point.

@@ -306,14 +306,7 @@ impl UdpStream {
     pub(crate) fn emit(&mut self, t: u64, buf: &mut Vec<u8>) {
         let i = self.pend;
         let len = self.size[i].payload(&mut self.rng, self.pair.v6);
-        let l3 = self.pair.l3(i);
-        frame::udp(
-            buf,
-            &l3,
-            self.pair.ep[i].port,
-            self.pair.ep[1 - i].port,
-            UdpPayload::Zero(len),
-        );
+        self.pair.udp(buf, i, UdpPayload::Zero(len));
         let m = self.interval[i];
         let gap = if self.poisson {
             self.rng.exp(m)

@@ -92,14 +92,7 @@ impl Conv {
     }
 
     fn emit_udp(&mut self, buf: &mut Vec<u8>, i: usize, len: u32) {
-        let l3 = self.pair.l3(i);
-        frame::udp(
-            buf,
-            &l3,
-            self.pair.ep[i].port,
-            self.pair.ep[1 - i].port,
-            UdpPayload::Zero(len as usize),
-        );
+        self.pair.udp(buf, i, UdpPayload::Zero(len as usize));
     }
 
     /// Emits the packet decided by the last [`Conv::poll`] (at time `t`) into `buf`.

@@ -135,17 +135,7 @@ impl Model {
     fn ntp(&mut self, rng: &mut Rng, t: u64, out: &mut Vec<NewFlow>) {
         let c = self.client(rng);
         let v6 = self.v6(rng);
-        let n = rng.below(self.ntp.len() as u64) as usize;
-        let pair = self.pair(rng, c, Srv::Ntp(n), 123, v6);
-        out.push(NewFlow::Rr {
-            pair,
-            app: UdpApp::Ntp,
-            queries: 1,
-            answer_p: 0.98,
-            gap: 1e9,
-            start: t,
-            rng: rng.fork(),
-        });
+        out.push(self.ntp_flow(rng, c, v6, t));
     }
 
     /// A long-lived, mostly idle push/IoT connection.
@@ -462,19 +452,7 @@ impl Model {
                     rng: rng.fork(),
                 });
             }
-            _ => {
-                let k = rng.below(self.ntp.len() as u64) as usize;
-                let pair = self.pair(rng, c, Srv::Ntp(k), 123, v6);
-                out.push(NewFlow::Rr {
-                    pair,
-                    app: UdpApp::Ntp,
-                    queries: 1,
-                    answer_p: 0.98,
-                    gap: 1e9,
-                    start: t,
-                    rng: rng.fork(),
-                });
-            }
+            _ => out.push(self.ntp_flow(rng, c, v6, t)),
         }
     }
 

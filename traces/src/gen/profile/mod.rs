@@ -474,6 +474,22 @@ impl Model {
         }
     }
 
+    /// An NTP poll of one of the NTP servers by client `c`.
+    fn ntp_flow(&mut self, rng: &mut Rng, c: usize, v6: bool, start: u64) -> NewFlow {
+        let n = rng.below(self.ntp.len() as u64) as usize;
+        let pair = self.pair(rng, c, Srv::Ntp(n), 123, v6);
+        NewFlow::Rr {
+            pair,
+            app: UdpApp::Ntp,
+            queries: 1,
+            answer_p: 0.98,
+            gap: 1e9,
+            start,
+            rng: rng.fork(),
+        }
+    }
+
+    /// A DNS lookup of one query of type `qtype` by client `c` at one of the resolvers.
     fn dns_flow(&mut self, rng: &mut Rng, c: usize, v6: bool, start: u64, qtype: u16) -> NewFlow {
         let r = rng.below(self.resolvers.len() as u64) as usize;
         let pair = self.pair(rng, c, Srv::Resolver(r), 53, v6);
