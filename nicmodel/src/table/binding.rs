@@ -41,8 +41,9 @@ impl FlowTable {
         None
     }
 
-    /// The CPU-side check for a packet punted with `Lookup::BindCheck` (MediaTek's
-    /// `mtk_ppe_check_skb` / `__mtk_ppe_check_skb`), run when the CPU handles the packet.
+    /// The CPU-side check for a packet punted with
+    /// [`Lookup::BindCheck`](super::Lookup::BindCheck) (MediaTek's `mtk_ppe_check_skb` /
+    /// `__mtk_ppe_check_skb`), run when the CPU handles the packet.
     pub fn bind_check(&mut self, now: SimTime, slot: u32) -> BindOutcome {
         if self.mode != BindMode::Lazy || slot as usize >= self.slots.len() {
             self.stats.bind_no_match += 1;

@@ -149,8 +149,6 @@ impl FlowTable {
         })
     }
 
-    /// Reads one cookie's counters and idle time as the driver would at `now`. With
-
     /// Removes every entry and flow at `now` (flowtable deletion, NIC reset). Counters stay.
     pub fn clear(&mut self, now: SimTime) {
         self.account(now);

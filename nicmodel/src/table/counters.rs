@@ -7,6 +7,7 @@ use crate::error::InsertError;
 use offsim_traces::{SimDuration, SimTime};
 
 impl FlowTable {
+    /// Reads one cookie's counters and idle time as the driver would at `now`. With
     /// `consume`, the deltas are reset (what a `FLOW_CLS_STATS` call does).
     pub(crate) fn read_stats(
         &mut self,

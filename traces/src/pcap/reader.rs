@@ -206,6 +206,18 @@ const NG_BOM: u32 = 0x1a2b_3c4d;
 /// length, interface id, link type.
 type RecordAt = (usize, usize, SimTime, u32, u32, LinkType);
 
+/// One pcapng block whose framing has been checked.
+struct NgBlock {
+    /// File offset of the block, for errors.
+    at: u64,
+    /// Block type, in the section's byte order.
+    btype: u32,
+    /// The section's byte order differs from the machine's.
+    swap: bool,
+    /// The block body (after type and length, before the trailing length) in the buffer.
+    body: Range<usize>,
+}
+
 impl<R: Read> TraceReader<R> {
     /// Wraps a reader; `path` names it in errors. Reads and checks the file header.
     pub fn new(src: R, path: impl Into<String>) -> Result<Self, TraceError> {
@@ -448,7 +460,13 @@ impl<R: Read> TraceReader<R> {
 
     fn next_ng(&mut self) -> Result<Option<RecordAt>, TraceError> {
         loop {
-            let Some((at, btype, swap, body)) = self.ng_block()? else {
+            let Some(NgBlock {
+                at,
+                btype,
+                swap,
+                body,
+            }) = self.ng_block()?
+            else {
                 return Ok(None);
             };
             match btype {
@@ -462,10 +480,9 @@ impl<R: Read> TraceReader<R> {
     }
 
     /// Reads and checks the next pcapng block's framing (a section header switches the byte
-    /// order and forgets the interfaces) and steps past it: `(offset, type, byte swap, body
-    /// range in buf)`, or `None` at the end of the input.
+    /// order and forgets the interfaces) and steps past it; `None` at the end of the input.
     #[inline]
-    fn ng_block(&mut self) -> Result<Option<(u64, u32, bool, Range<usize>)>, TraceError> {
+    fn ng_block(&mut self) -> Result<Option<NgBlock>, TraceError> {
         let have = self.fill(12)?;
         if have == 0 {
             return Ok(None);
@@ -542,7 +559,12 @@ impl<R: Read> TraceReader<R> {
         }
         self.pos = b0 + n;
         let body = b0 + 8..b0 + n - 4;
-        Ok(Some((at, btype, swap, body)))
+        Ok(Some(NgBlock {
+            at,
+            btype,
+            swap,
+            body,
+        }))
     }
 
     /// Interface Description Block: declares the next interface id.
