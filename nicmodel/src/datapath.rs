@@ -11,7 +11,7 @@
 //! a 32.32 fixed-point picoseconds-per-byte factor: exact for every common line rate (1, 2.5,
 //! 10, 25, 40, 100 Gbit/s), so back-to-back packets do not accumulate rounding error.
 //!
-//! `now` passed to [`DataPath::ingress`] is when the frame's first bit arrives; a frame that
+//! `now` passed to `DataPath::ingress` is when the frame's first bit arrives; a frame that
 //! arrives while the previous one on the same port is still being received is delayed (and
 //! counted in `ingress_overruns`: the trace is faster than the line).
 //!
@@ -117,7 +117,7 @@ pub fn frame_len(pkt: &PacketMeta) -> u32 {
 
 impl DataPath {
     /// Idle ports and engine.
-    pub fn new(cfg: &DatapathConfig) -> DataPath {
+    pub(crate) fn new(cfg: &DatapathConfig) -> DataPath {
         let rate = u128::from(cfg.line_rate_bps.max(1));
         let service = PS_PER_S.div_ceil(u128::from(cfg.engine_pps.max(1))) as u64;
         let sat = |v: u128| v.min(u128::from(u64::MAX)) as u64;
@@ -141,7 +141,7 @@ impl DataPath {
 
     /// Bytes a frame of `frame` bytes (FCS as captured) occupies on the wire.
     #[inline]
-    pub fn wire_bytes(&self, frame: u32) -> u32 {
+    pub(crate) fn wire_bytes(&self, frame: u32) -> u32 {
         (frame + self.fcs_add).max(self.min_frame) + self.overhead
     }
 
@@ -186,7 +186,7 @@ impl DataPath {
     /// Receives a frame whose first bit reaches port `iface` at `now`; returns when its last
     /// bit has arrived (the earliest the NIC can act on it).
     #[inline]
-    pub fn ingress(&mut self, now: SimTime, iface: u32, frame: u32) -> SimTime {
+    pub(crate) fn ingress(&mut self, now: SimTime, iface: u32, frame: u32) -> SimTime {
         let wire = self.wire_bytes(frame);
         let ser = self.ser_ps(wire);
         let now_ps = self.ps_of(now);
@@ -204,7 +204,7 @@ impl DataPath {
 
     /// The punt decided before the table lookup (unsupported packet, TCP flags), if any.
     #[inline]
-    pub fn pre_lookup_punt(&self, pkt: &PacketMeta, ipv6: bool) -> Option<PuntReason> {
+    pub(crate) fn pre_lookup_punt(&self, pkt: &PacketMeta, ipv6: bool) -> Option<PuntReason> {
         use offsim_traces::meta::{NetKind, proto};
         if !matches!(pkt.net, NetKind::Ipv4 | NetKind::Ipv6) || pkt.malformed.is_some() {
             return Some(PuntReason::NotIp);
@@ -236,7 +236,7 @@ impl DataPath {
 
     /// The punt decided on a hit (TTL, MTU), if any.
     #[inline]
-    pub fn hit_punt(&self, pkt: &PacketMeta, mtu: u16) -> Option<PuntReason> {
+    pub(crate) fn hit_punt(&self, pkt: &PacketMeta, mtu: u16) -> Option<PuntReason> {
         if self.punt_ttl && pkt.ttl <= 1 {
             return Some(PuntReason::TtlExpired);
         }
@@ -248,7 +248,7 @@ impl DataPath {
 
     /// Counts a punt.
     #[inline]
-    pub fn count_punt(&mut self, r: PuntReason) {
+    pub(crate) fn count_punt(&mut self, r: PuntReason) {
         let p = &mut self.stats.punts;
         match r {
             PuntReason::Miss => p.miss += 1,
@@ -270,7 +270,7 @@ impl DataPath {
     /// Forwards a frame that finished arriving at `rx_done` through the engine to port
     /// `out_iface`; returns when its last bit leaves, or why it was dropped.
     #[inline]
-    pub fn forward(
+    pub(crate) fn forward(
         &mut self,
         rx_done: SimTime,
         out_iface: u32,
@@ -292,7 +292,7 @@ impl DataPath {
 
     /// Sends a frame handed over by the CPU at `now` through port `out_iface`; returns when
     /// its last bit leaves, or `EgressOverflow`.
-    pub fn transmit(
+    pub(crate) fn transmit(
         &mut self,
         now: SimTime,
         out_iface: u32,

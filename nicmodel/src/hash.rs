@@ -28,7 +28,7 @@ use offsim_traces::meta::proto;
 /// Then `h = (hv1 & hv2) | (!hv1 & hv3)`, rotated left by 8 (the driver writes it as
 /// `(h >> 24) | ((h & 0xffffff) << 8)`), `h ^= hv1 ^ hv2 ^ hv3`, `h ^= h >> 16`.
 #[inline]
-pub fn mtk_ppe_hash(key: &HwKey) -> u32 {
+pub(crate) fn mtk_ppe_hash(key: &HwKey) -> u32 {
     let ports = if key.proto == proto::TCP || key.proto == proto::UDP {
         (u32::from(key.sport) << 16) | u32::from(key.dport)
     } else {
@@ -50,8 +50,8 @@ pub fn mtk_ppe_hash(key: &HwKey) -> u32 {
 
 /// The first entry index of the key's bucket, exactly as the driver computes it:
 /// `hash << log2(ways)` then masked to `entries - 1` (`entries` and `ways` are powers of two).
-#[inline]
-pub fn mtk_ppe_index(h: u32, ways: u32, entries: u32) -> u32 {
+#[cfg(test)]
+pub(crate) fn mtk_ppe_index(h: u32, ways: u32, entries: u32) -> u32 {
     (h << ways.trailing_zeros()) & (entries - 1)
 }
 
@@ -70,7 +70,7 @@ fn words(a: u128) -> [u32; 4] {
 /// Seeded 64-bit hash of a whole key (multiply–xorshift over the key's words, finished with
 /// the MurmurHash3 64-bit finaliser). Used where a NIC's hash is not published.
 #[inline]
-pub fn mix64(key: &HwKey, seed: u64) -> u64 {
+pub(crate) fn mix64(key: &HwKey, seed: u64) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let w = [
         key.src as u64,
@@ -102,7 +102,7 @@ fn fmix64(mut h: u64) -> u64 {
 
 /// Maps a 64-bit hash onto `0..n` without a division (Lemire's multiply-shift reduction).
 #[inline]
-pub fn reduce(h: u64, n: u32) -> u32 {
+pub(crate) fn reduce(h: u64, n: u32) -> u32 {
     ((u128::from(h) * u128::from(n)) >> 64) as u32
 }
 

@@ -9,7 +9,10 @@
 
 use crate::hash::mix64;
 use crate::key::HwKey;
-use crate::table::NONE;
+
+/// "No index": the empty value of every `u32` slot or flow index in the table (and what
+/// [`KeyIndex::get`] returns for an absent key).
+pub(crate) const NONE: u32 = u32::MAX;
 
 const SEED: u64 = 0x4528_21e6_38d0_1377;
 const MIN_CAP: usize = 16;

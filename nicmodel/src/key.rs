@@ -11,9 +11,8 @@
 //! the hardware ([`crate::config::TableConfig::match_iif`], `match_encap`): MediaTek's PPE
 //! compares only the tuple and the UDP bit (`mtk_flow_entry_match` in `mtk_ppe.c`), mlx5
 //! rules match the ingress port and VLAN tags. The table masks the fields the hardware does
-//! not match before hashing and comparing ([`HwKey::masked`]).
+//! not match before hashing and comparing (`HwKey::masked`).
 
-use offsim_traces::meta::proto;
 use offsim_traces::{FlowKey, PacketMeta};
 
 /// EtherType of an 802.1Q VLAN tag, used in [`EncapId`].
@@ -55,7 +54,7 @@ impl EncapId {
 /// encapsulation ids (outer first).
 ///
 /// Addresses are stored like [`FlowKey`]'s (IPv4 in the low 32 bits). `version` is 4 or 6;
-/// the value [`HwKey::EMPTY_VERSION`] marks the sentinel stored in free table slots, so a
+/// the value `HwKey::EMPTY_VERSION` marks the sentinel stored in free table slots, so a
 /// lookup compares keys only and never needs to read the slot state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(C)]
@@ -81,10 +80,10 @@ pub struct HwKey {
 
 impl HwKey {
     /// `version` value of [`HwKey::EMPTY`], never produced by a real packet.
-    pub const EMPTY_VERSION: u8 = 0xff;
+    pub(crate) const EMPTY_VERSION: u8 = 0xff;
 
     /// The sentinel held by free and reserved slots.
-    pub const EMPTY: HwKey = HwKey {
+    pub(crate) const EMPTY: HwKey = HwKey {
         src: 0,
         dst: 0,
         sport: 0,
@@ -133,7 +132,8 @@ impl HwKey {
 
     /// The directional tuple.
     #[inline]
-    pub fn flow(&self) -> FlowKey {
+    #[cfg(test)]
+    pub(crate) fn flow(&self) -> FlowKey {
         FlowKey {
             src: self.src,
             dst: self.dst,
@@ -146,13 +146,13 @@ impl HwKey {
 
     /// Number of encapsulation layers.
     #[inline]
-    pub fn encap_depth(&self) -> usize {
+    pub(crate) fn encap_depth(&self) -> usize {
         self.encap.iter().filter(|e| e.is_some()).count()
     }
 
     /// The key with the fields the hardware does not match cleared.
     #[inline]
-    pub fn masked(&self, match_iif: bool, match_encap: bool) -> HwKey {
+    pub(crate) fn masked(&self, match_iif: bool, match_encap: bool) -> HwKey {
         let mut k = *self;
         if !match_iif {
             k.iif = 0;
@@ -165,7 +165,7 @@ impl HwKey {
 
     /// Equality without short-circuit branches (the hot path compares 2–4 keys per lookup).
     #[inline(always)]
-    pub fn same(&self, o: &HwKey) -> bool {
+    pub(crate) fn same(&self, o: &HwKey) -> bool {
         let a = (self.src ^ o.src) | (self.dst ^ o.dst);
         let b = (u64::from(self.sport ^ o.sport) << 48)
             | (u64::from(self.dport ^ o.dport) << 32)
@@ -178,27 +178,15 @@ impl HwKey {
 
     /// Whether this is the free-slot sentinel.
     #[inline]
-    pub fn is_empty_sentinel(&self) -> bool {
+    pub(crate) fn is_empty_sentinel(&self) -> bool {
         self.version == Self::EMPTY_VERSION
-    }
-
-    /// Whether the L4 protocol is TCP.
-    #[inline]
-    pub fn is_tcp(&self) -> bool {
-        self.proto == proto::TCP
-    }
-
-    /// Whether the L4 protocol is UDP.
-    #[inline]
-    pub fn is_udp(&self) -> bool {
-        self.proto == proto::UDP
     }
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
-    use offsim_traces::meta::{NetKind, flags};
+    use offsim_traces::meta::{NetKind, flags, proto};
 
     fn k() -> HwKey {
         HwKey::new(

@@ -12,27 +12,46 @@
 //! carries its own note (`nicmodel/presets/*.toml`, `[sources]`).
 //!
 //! ## Map of the code
-//! - [`key`]: [`HwKey`], one direction of a flow as the NIC matches it (tuple, ingress
+//! Imports point one way (no module cycle): `key`, `config`, `stats` and `error` at the
+//! bottom; `hash` and `index` on `key`; `table/` on those; `pipeline` on the table's types;
+//! `datapath` and `power`; and `nic` on top of everything.
+//! - `key.rs`: [`HwKey`], one direction of a flow as the NIC matches it (tuple, ingress
 //!   interface, up to 2 VLAN/PPPoE ids), built from a [`offsim_traces::PacketMeta`] or a
-//!   [`offsim_traces::FlowKey`].
-//! - [`hash`]: MediaTek's `mtk_ppe_hash_entry` ([`hash::mtk_ppe_hash`]) and a seeded generic
-//!   hash.
-//! - [`table`]: [`FlowTable`] — hashed buckets / cuckoo / fully associative layouts, reserved
-//!   entries, direct or lazy (MediaTek) binding, bind checks, eviction policies, per-entry
-//!   counters, stats readout as the driver reports it, aging (the fully associative
-//!   layout's compact key index lives in the private `index` module).
-//! - [`pipeline`]: [`Pipeline`] — queue delay, insertion rate, queue depth, per-op CPU cost;
-//!   [`Op`], [`Completion`].
-//! - [`datapath`]: [`DataPath`] — serialisation (preamble, IFG, FCS, padding), engine
-//!   packets/s and queue, forwarding latency, egress buffering, punt rules
-//!   ([`PuntReason`]).
-//! - [`power`]: [`PowerReport`] — static W + energy per packet.
-//! - [`stats`]: [`NicStats`] and its parts, mergeable with `+`.
-//! - [`config`]: [`NicConfig`], the embedded presets ([`config::PRESETS`]: `mt7621`,
-//!   `mt7986`, `en7581`, `connectx6dx`, `e810`, `smartnic`), scenario overrides and
-//!   validation ([`ConfigError`]).
-//! - [`nic`]: [`Nic`], everything behind one interface.
-//! - [`error`]: [`InsertError`], [`UnsupportedReason`].
+//!   [`offsim_traces::FlowKey`]; [`EncapId`].
+//! - `hash.rs` (private): MediaTek's `mtk_ppe_hash_entry` and a seeded generic hash.
+//! - `index.rs` (private): the fully associative layout's compact key → slot index, and
+//!   the `NONE` index both it and the table use.
+//! - `table/` — [`FlowTable`], the finite hardware table (its `mod.rs` lists the files):
+//!   `mod.rs` public types and geometry, `lookup.rs` bucket addressing and the per-packet
+//!   lookup, `binding.rs` lazy (MediaTek) binding, `control.rs` insert/remove/clear,
+//!   `place.rs` hashed / cuckoo / fully associative placement and eviction, `counters.rs`
+//!   stats readout as the driver reports it, `aging.rs` hardware aging.
+//! - `pipeline.rs`: [`Op`], [`Completion`], and the crate-internal insertion pipeline (queue
+//!   delay, insertion rate, queue depth, per-op CPU cost).
+//! - `datapath.rs`: [`DataPath`] — serialisation (preamble, IFG, FCS, padding), engine
+//!   packets/s and queue, forwarding latency, egress buffering, punt rules ([`PuntReason`]).
+//! - `power.rs`: [`PowerReport`] — static W + energy per packet.
+//! - `stats.rs`: [`NicStats`] and its parts, mergeable with `+`.
+//! - `config/`: [`NicConfig`] and the embedded presets ([`config::PRESETS`]: `mt7621`,
+//!   `mt7986`, `en7581`, `connectx6dx`, `e810`, `smartnic`) in `mod.rs`, scenario overrides
+//!   in `overrides.rs`, per-section validation ([`ConfigError`]) in `validate.rs`.
+//! - `nic.rs`: [`Nic`], everything behind one interface.
+//! - `error.rs`: [`InsertError`], [`UnsupportedReason`].
+//!
+//! ## One packet's walk
+//! [`Nic::rx`] (`nic.rs`) takes a packet at its arrival time: [`DataPath`] (`datapath.rs`)
+//! serialises it on the ingress port and applies the punt rules that need no lookup;
+//! [`HwKey::from_meta`] (`key.rs`) builds its key; [`FlowTable::lookup`] (`table/lookup.rs`)
+//! hashes it to a bucket (`hash.rs`) or reads the associative index (`index.rs`) and counts
+//! the hit. A bound entry forwards it (`datapath.rs`: engine queue, forwarding latency,
+//! egress) as [`Verdict::Hardware`]; a miss or an unbound entry sends it to the CPU as
+//! [`Verdict::Cpu`]; on a lazy table a miss creates an unbound entry (`table/binding.rs`)
+//! whose rate, once reached, asks the CPU for a bind check ([`Nic::bind_check`]). The
+//! offload layer's [`Op::Insert`] for that flow goes through the pipeline (`pipeline.rs`)
+//! and, when [`Nic::poll`] completes it, into [`FlowTable::insert`] (`table/control.rs`,
+//! placed by `table/place.rs`); its counters are read back by `table/counters.rs` and it
+//! ages out in `table/aging.rs`. Everything is summed in [`NicStats`] (`stats.rs`) and
+//! [`PowerReport`] (`power.rs`).
 //!
 //! ## How the simulator drives it
 //! ```
@@ -73,7 +92,7 @@
 pub mod config;
 pub mod datapath;
 pub mod error;
-pub mod hash;
+mod hash;
 mod index;
 pub mod key;
 pub mod nic;
@@ -87,7 +106,7 @@ pub use datapath::{DataPath, DropReason, PuntReason};
 pub use error::{InsertError, UnsupportedReason};
 pub use key::{EncapId, HwKey};
 pub use nic::{BindCheck, Nic, NicEvent, RxResult, Verdict};
-pub use pipeline::{Completion, Op, OpKind, OpOutcome, Pipeline, Ticket};
+pub use pipeline::{Completion, Op, OpKind, OpOutcome, Ticket};
 pub use power::PowerReport;
 pub use stats::NicStats;
 pub use table::{BindOutcome, Cookie, EntryStats, FlowTable, HwAction, Lookup};

@@ -8,7 +8,7 @@ use crate::key::HwKey;
 use crate::pipeline::{Completion, Op, OpOutcome, Pipeline, Ticket};
 use crate::power::{PowerReport, nj_to_pj};
 use crate::stats::NicStats;
-use crate::table::{BindOutcome, Cookie, EntryStats, FlowTable, FlowView, Lookup};
+use crate::table::{BindOutcome, Cookie, FlowTable, FlowView, Lookup};
 use offsim_traces::{PacketMeta, SimDuration, SimTime};
 use serde::Serialize;
 
@@ -309,13 +309,6 @@ impl Nic {
     pub fn poll(&mut self, now: SimTime, out: &mut Vec<NicEvent>) {
         self.tick(now);
         out.append(&mut self.events);
-    }
-
-    /// Reads a cookie's stats at `now` without going through the pipeline and without
-    /// resetting its deltas (for reports and debugging).
-    pub fn peek_stats(&mut self, now: SimTime, cookie: Cookie) -> Result<EntryStats, InsertError> {
-        let now = self.tick(now);
-        self.table.read_stats(now, cookie, false)
     }
 
     /// Where a cookie is (listed / bound at which index).

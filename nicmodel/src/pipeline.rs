@@ -16,7 +16,7 @@
 //!   [`crate::Nic`] does), and each completion carries the host CPU time it cost.
 //!
 //! Everything is computed from the `now` values passed in; completion times are known at
-//! submission, so [`Pipeline::next_done`] gives the engine its next wake-up.
+//! submission, so `Pipeline::next_done` gives the engine its next wake-up.
 
 use crate::config::PipelineConfig;
 use crate::error::InsertError;
@@ -62,7 +62,7 @@ impl Op {
     }
 
     /// The cookie the op is about.
-    pub fn cookie(&self) -> Cookie {
+    pub(crate) fn cookie(&self) -> Cookie {
         match *self {
             Op::Insert { cookie, .. } | Op::Remove { cookie } | Op::Stats { cookie } => cookie,
         }
@@ -119,24 +119,24 @@ pub struct Completion {
 
 /// An op waiting or in service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// Receipt.
-    pub ticket: Ticket,
+    pub(crate) ticket: Ticket,
     /// The op.
-    pub op: Op,
+    pub(crate) op: Op,
     /// Submission time.
-    pub submitted: SimTime,
+    pub(crate) submitted: SimTime,
     /// Service start.
-    pub start: SimTime,
+    pub(crate) start: SimTime,
     /// Completion.
-    pub done: SimTime,
+    pub(crate) done: SimTime,
     /// Host CPU cost, ns.
-    pub cpu_ns: u64,
+    pub(crate) cpu_ns: u64,
 }
 
 /// The insertion pipeline. See the module documentation.
 #[derive(Clone, Debug)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     queue_delay_ns: u64,
     service_ns: [u64; 3],
     cpu_ns: [u64; 3],
@@ -148,7 +148,7 @@ pub struct Pipeline {
     unstarted: [u32; 3],
     next_ticket: u64,
     /// Counters.
-    pub stats: PipelineStats,
+    pub(crate) stats: PipelineStats,
 }
 
 fn service(rate: u64) -> u64 {
@@ -157,7 +157,7 @@ fn service(rate: u64) -> u64 {
 
 impl Pipeline {
     /// An idle pipeline.
-    pub fn new(cfg: &PipelineConfig) -> Pipeline {
+    pub(crate) fn new(cfg: &PipelineConfig) -> Pipeline {
         Pipeline {
             queue_delay_ns: cfg.queue_delay_ns,
             service_ns: [
@@ -184,17 +184,13 @@ impl Pipeline {
     }
 
     /// Ops of `kind` waiting to start at the last observed time.
-    pub fn waiting(&self, kind: OpKind) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn waiting(&self, kind: OpKind) -> u32 {
         self.unstarted[kind as usize]
     }
 
-    /// Ops submitted and not yet completed (popped).
-    pub fn in_flight(&self) -> usize {
-        self.q.len()
-    }
-
     /// Submits an op at `now`.
-    pub fn submit(&mut self, now: SimTime, op: Op) -> Result<Ticket, InsertError> {
+    pub(crate) fn submit(&mut self, now: SimTime, op: Op) -> Result<Ticket, InsertError> {
         self.advance(now);
         let k = op.kind() as usize;
         let eligible = now + offsim_traces::SimDuration(self.queue_delay_ns);
@@ -237,12 +233,12 @@ impl Pipeline {
     }
 
     /// Completion time of the oldest op in flight.
-    pub fn next_done(&self) -> Option<SimTime> {
+    pub(crate) fn next_done(&self) -> Option<SimTime> {
         self.q.front().map(|p| p.done)
     }
 
     /// Removes and returns the oldest op if it has completed by `now`.
-    pub fn pop_done(&mut self, now: SimTime) -> Option<Pending> {
+    pub(crate) fn pop_done(&mut self, now: SimTime) -> Option<Pending> {
         if self.q.front()?.done > now {
             return None;
         }
@@ -263,7 +259,7 @@ impl Pipeline {
     }
 
     /// Drops every op in flight (NIC reset); returns how many were dropped.
-    pub fn clear(&mut self) -> usize {
+    pub(crate) fn clear(&mut self) -> usize {
         let n = self.q.len();
         self.q.clear();
         self.cursor = 0;

@@ -256,7 +256,8 @@ impl TableStats {
     }
 
     /// Time-weighted mean number of bound entries over `duration_ns`.
-    pub fn mean_bound(&self, duration_ns: u64) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn mean_bound(&self, duration_ns: u64) -> f64 {
         if duration_ns == 0 {
             return 0.0;
         }
@@ -264,7 +265,8 @@ impl TableStats {
     }
 
     /// Fraction of lookups that hit a bound entry.
-    pub fn hit_ratio(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn hit_ratio(&self) -> f64 {
         if self.lookups == 0 {
             0.0
         } else {
@@ -273,23 +275,12 @@ impl TableStats {
     }
 
     /// All refused inserts.
-    pub fn refusals(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn refusals(&self) -> u64 {
         self.refused_bucket_full
             + self.refused_table_full
             + self.refused_unsupported
             + self.refused_exists
-    }
-}
-
-impl PipelineStats {
-    /// Mean submit-to-done latency of completed ops, ns.
-    pub fn mean_latency_ns(&self) -> f64 {
-        let n = self.completed.insert + self.completed.remove + self.completed.stats;
-        if n == 0 {
-            0.0
-        } else {
-            self.latency_ns as f64 / n as f64
-        }
     }
 }
 

@@ -165,7 +165,7 @@ pub mod tcp_flags {
 pub type Addr = u128;
 
 /// Formats an address of the given IP version the way `nft` and tshark print it.
-pub fn fmt_addr(version: u8, a: Addr) -> String {
+pub(crate) fn fmt_addr(version: u8, a: Addr) -> String {
     if version == 4 {
         std::net::Ipv4Addr::from(a as u32).to_string()
     } else {
@@ -218,8 +218,9 @@ impl FlowKey {
     }
 
     /// Whether this tuple is already in canonical orientation.
+    #[cfg(test)]
     #[inline]
-    pub fn is_canonical(&self) -> bool {
+    pub(crate) fn is_canonical(&self) -> bool {
         (self.src, self.sport) <= (self.dst, self.dport)
     }
 }

@@ -40,7 +40,7 @@ pub enum LinkType {
 
 impl LinkType {
     /// Maps a pcap/pcapng link-type code to a supported link type.
-    pub fn from_code(code: u32) -> Option<LinkType> {
+    pub(crate) fn from_code(code: u32) -> Option<LinkType> {
         Some(match code {
             0 => LinkType::Null,
             1 => LinkType::Ethernet,
@@ -76,7 +76,7 @@ impl LinkType {
 
 /// The libpcap name of a link-type code, including common ones offsim does not read, so that
 /// an "unsupported link type" error can name what the user captured.
-pub fn link_type_name(code: u32) -> &'static str {
+pub(crate) fn link_type_name(code: u32) -> &'static str {
     match code {
         0 => "NULL",
         1 => "EN10MB",

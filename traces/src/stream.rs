@@ -41,7 +41,7 @@ impl<R: Read> PacketStream<R> {
     }
 
     /// The underlying record reader, mutably (to read raw records).
-    pub fn reader_mut(&mut self) -> &mut TraceReader<R> {
+    pub(crate) fn reader_mut(&mut self) -> &mut TraceReader<R> {
         &mut self.reader
     }
 

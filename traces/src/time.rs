@@ -31,12 +31,6 @@ impl SimTime {
         self.0
     }
 
-    /// Time since `earlier`, or zero when `earlier` is later.
-    #[inline]
-    pub fn saturating_since(self, earlier: SimTime) -> SimDuration {
-        SimDuration(self.0.saturating_sub(earlier.0))
-    }
-
     /// Seconds as a float, for display only.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / NS_PER_SEC as f64
@@ -68,7 +62,7 @@ impl SimDuration {
         SimDuration(s * NS_PER_SEC)
     }
     /// From fractional seconds (rounded to the nearest nanosecond, negative clamps to zero).
-    pub fn from_secs_f64(s: f64) -> Self {
+    pub(crate) fn from_secs_f64(s: f64) -> Self {
         if s.is_finite() && s > 0.0 {
             SimDuration((s * NS_PER_SEC as f64).round() as u64)
         } else {

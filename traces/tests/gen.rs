@@ -6,16 +6,16 @@
 use std::collections::BTreeMap;
 
 use offsim_traces::r#gen::checksum::{fold, pseudo_v4, pseudo_v6, sum_words};
-use offsim_traces::r#gen::{GenConfig, GenSummary, Profile, Stop, generate_vec};
+use offsim_traces::r#gen::{GenSummary, Profile, generate_vec};
 use offsim_traces::meta::{NetKind, flags, proto, tcp_flags};
 use offsim_traces::pcap::TraceReader;
 use offsim_traces::stream::PacketStream;
 use offsim_traces::{FlowKey, PacketMeta};
 
-const N: u64 = 20_000;
+use crate::util::{N, gen_config};
 
 fn make(p: Profile, seed: u64, n: u64) -> (Vec<u8>, GenSummary) {
-    generate_vec(&GenConfig::new(p, seed, Stop::Packets(n))).unwrap()
+    generate_vec(&gen_config(p, seed, n)).unwrap()
 }
 
 /// `a` is after `b` in sequence space.
@@ -505,7 +505,7 @@ fn mutated(k: usize, pick: impl Fn(&[u8]) -> bool, change: impl Fn(&mut Vec<u8>)
     use offsim_traces::r#gen::Generator;
     use offsim_traces::parse::LinkType;
     use offsim_traces::pcap::PcapWriter;
-    let cfg = GenConfig::new(Profile::Datacenter, 1, Stop::Packets(3_000));
+    let cfg = gen_config(Profile::Datacenter, 1, 3_000);
     let mut g = Generator::new(&cfg).unwrap();
     let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
     let mut seen = 0;

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
+use offsim_traces::r#gen::{Profile, generate_file};
 
-const N: u64 = 20_000;
+use crate::util::{N, gen_config};
 
 fn have(tool: &str) -> bool {
     Command::new(tool)
@@ -25,7 +25,7 @@ fn trace(p: Profile, seed: u64) -> PathBuf {
         std::process::id(),
         p.name()
     ));
-    let s = generate_file(&GenConfig::new(p, seed, Stop::Packets(N)), &path).unwrap();
+    let s = generate_file(&gen_config(p, seed, N), &path).unwrap();
     assert_eq!(s.packets, N);
     path
 }

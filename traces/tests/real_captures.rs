@@ -13,10 +13,12 @@ use offsim_traces::info::summarize;
 use offsim_traces::pcap::TraceErrorKind;
 use offsim_traces::stream::PacketStream;
 
+use crate::util::data_dir;
+
 fn dir() -> Option<PathBuf> {
     let d = std::env::var_os("OFFSIM_TRACES_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/fetched"));
+        .unwrap_or_else(|| data_dir("fetched"));
     if d.join("pathspider-real.pcap").exists() {
         Some(d)
     } else {

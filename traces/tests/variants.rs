@@ -1,14 +1,12 @@
 //! The same 66-packet trace in every supported encoding gives the same summary.
 
-use std::path::PathBuf;
-
 use offsim_traces::info::{FlowCounts, summarize};
 use offsim_traces::stream::PacketStream;
 
+use crate::util::data_dir;
+
 fn info(name: &str) -> offsim_traces::info::TraceInfo {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("data/variants")
-        .join(name);
+    let p = data_dir("variants").join(name);
     let mut s = PacketStream::open(&p).unwrap();
     summarize(name, &mut s).unwrap()
 }

@@ -37,7 +37,7 @@ pub fn fold(mut acc: u64) -> u16 {
 
 /// The checksum of an IPv4 header whose checksum field (bytes 10–11) is zero.
 #[inline]
-pub fn ipv4_header(h: &[u8]) -> u16 {
+pub(crate) fn ipv4_header(h: &[u8]) -> u16 {
     fold(sum_words(h, 0))
 }
 

@@ -10,16 +10,16 @@
 use super::checksum::{fold, ipv4_header, pseudo_v4, pseudo_v6, sum_words};
 
 /// Ethernet header length.
-pub const ETH_LEN: usize = 14;
+pub(crate) const ETH_LEN: usize = 14;
 /// IPv4 header length (no options).
-pub const IPV4_LEN: usize = 20;
+pub(crate) const IPV4_LEN: usize = 20;
 /// IPv6 header length (no extension headers).
-pub const IPV6_LEN: usize = 40;
+pub(crate) const IPV6_LEN: usize = 40;
 /// Largest ICMP error message: 576 bytes of IPv4 datagram (RFC 1812 §4.3.2.3; Linux
 /// `icmp_send` limits the quote to 576 - IP - ICMP header).
-pub const ICMP4_ERR_MAX_IP: usize = 576;
+pub(crate) const ICMP4_ERR_MAX_IP: usize = 576;
 /// Largest ICMPv6 error message: the IPv6 minimum MTU (RFC 4443 §2.4 (c)).
-pub const ICMP6_ERR_MAX_IP: usize = 1280;
+pub(crate) const ICMP6_ERR_MAX_IP: usize = 1280;
 
 /// Network-layer parameters of one packet.
 #[derive(Clone, Copy, Debug, Default)]
@@ -83,15 +83,9 @@ pub enum TcpOpts {
 }
 
 impl TcpOpts {
-    /// Whether there are no options.
-    #[inline]
-    pub fn is_empty(self) -> bool {
-        self == TcpOpts::None
-    }
-
     /// Length of the encoded options (a multiple of 4).
     #[inline]
-    pub fn len(self) -> usize {
+    pub(crate) fn len(self) -> usize {
         match self {
             TcpOpts::None => 0,
             TcpOpts::Ts { .. } | TcpOpts::Syn { .. } => 12,
@@ -268,7 +262,14 @@ pub fn udp(buf: &mut Vec<u8>, l3: &L3, sport: u16, dport: u16, payload: UdpPaylo
 }
 
 /// Builds an ICMP (IPv4) or ICMPv6 echo request/reply with `payload` zero bytes.
-pub fn icmp_echo(buf: &mut Vec<u8>, l3: &L3, request: bool, id: u16, seq: u16, payload: usize) {
+pub(crate) fn icmp_echo(
+    buf: &mut Vec<u8>,
+    l3: &L3,
+    request: bool,
+    id: u16,
+    seq: u16,
+    payload: usize,
+) {
     let (proto, ty) = match (l3.v6, request) {
         (false, true) => (1, 8),
         (false, false) => (1, 0),
@@ -287,7 +288,7 @@ pub fn icmp_echo(buf: &mut Vec<u8>, l3: &L3, request: bool, id: u16, seq: u16, p
 /// Builds an ICMP/ICMPv6 error (`ty`, `code`) that quotes `quoted`, the offending IP packet
 /// (IP header onwards) as the erring node received it. The quote is cut so that the error's
 /// IP datagram stays within 576 bytes (IPv4) or 1280 bytes (IPv6).
-pub fn icmp_error(buf: &mut Vec<u8>, l3: &L3, ty: u8, code: u8, quoted: &[u8]) {
+pub(crate) fn icmp_error(buf: &mut Vec<u8>, l3: &L3, ty: u8, code: u8, quoted: &[u8]) {
     let (proto, max_ip, ip_len) = if l3.v6 {
         (58, ICMP6_ERR_MAX_IP, IPV6_LEN)
     } else {
@@ -303,7 +304,7 @@ pub fn icmp_error(buf: &mut Vec<u8>, l3: &L3, ty: u8, code: u8, quoted: &[u8]) {
 
 /// Rewrites the TTL / hop limit of an IP packet (starting at its IP header) in place and fixes
 /// the IPv4 header checksum, as a router on the path would have done.
-pub fn set_ttl(ip: &mut [u8], ttl: u8) {
+pub(crate) fn set_ttl(ip: &mut [u8], ttl: u8) {
     if ip.first().map(|b| b >> 4) == Some(6) {
         if ip.len() >= IPV6_LEN {
             ip[7] = ttl;
@@ -369,7 +370,7 @@ fn dns_name(out: &mut Vec<u8>, n: u32) {
 
 /// A DNS query message (RFC 1035 §4.1): one question for name `name` of type `qtype`
 /// (1 = A, 28 = AAAA, 65 = HTTPS), recursion desired.
-pub fn dns_query(out: &mut Vec<u8>, id: u16, name: u32, qtype: u16) {
+pub(crate) fn dns_query(out: &mut Vec<u8>, id: u16, name: u32, qtype: u16) {
     out.clear();
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -380,7 +381,7 @@ pub fn dns_query(out: &mut Vec<u8>, id: u16, name: u32, qtype: u16) {
 
 /// The answer to [`dns_query`]: `answers` records of the asked type (A/AAAA carry addresses
 /// derived from `addr_seed`; other types get an empty answer section), TTL `ttl`.
-pub fn dns_response(
+pub(crate) fn dns_response(
     out: &mut Vec<u8>,
     id: u16,
     name: u32,
@@ -429,7 +430,7 @@ fn ntp_ts(unix_ns: u64) -> [u8; 8] {
 
 /// A 48-byte NTPv4 packet (RFC 5905 §7.3): a client request (mode 3) carrying only its
 /// transmit timestamp, or a server reply (mode 4, stratum 2) echoing it.
-pub fn ntp(out: &mut Vec<u8>, server: bool, now_unix_ns: u64, client_xmit_ns: u64) {
+pub(crate) fn ntp(out: &mut Vec<u8>, server: bool, now_unix_ns: u64, client_xmit_ns: u64) {
     out.clear();
     out.resize(48, 0);
     if server {

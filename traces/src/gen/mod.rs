@@ -6,9 +6,9 @@
 //!
 //! - a [`Profile`] defines host populations (addresses, MACs, OS stacks, delays to the capture
 //!   point) and *sources*: Poisson, on/off or one-shot arrival processes that start flows;
-//! - each flow is a small state machine ([`conv`] for TCP and QUIC conversations, [`simple`]
+//! - each flow is a small state machine (`conv` for TCP and QUIC conversations, `simple`
 //!   for DNS/NTP/UDP exchanges, UDP streams, ICMP echo and traceroute) that yields its
-//!   packets in time order, both directions causally consistent (see [`pair`]);
+//!   packets in time order, both directions causally consistent (see `pair`);
 //! - an event heap ordered by `(time, sequence)` holds each active flow's next packet and
 //!   each source's next arrival, so memory grows with the number of concurrently active
 //!   flows, not with the trace length;
@@ -32,18 +32,18 @@
 //! ```
 
 pub mod checksum;
-pub mod conv;
+mod conv;
 pub mod frame;
-pub mod pair;
-pub mod profile;
+mod pair;
+mod profile;
 pub mod rng;
-pub mod simple;
+mod simple;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-pub use profile::{DATA_MINING_CDF, Profile, WEB_SEARCH_CDF, agh_flow_packets};
+pub use profile::Profile;
 
 use crate::heap::{EventHeap, event_key, key_time};
 use crate::parse::LinkType;
@@ -58,7 +58,7 @@ pub const MAX_PACKETS: u64 = 10_000_000_000;
 /// Longest duration accepted, seconds (30 days).
 pub const MAX_DURATION_SECS: f64 = 30.0 * 86_400.0;
 /// Timestamp of the first possible packet: 2024-01-01T00:00:00Z in ns since the Unix epoch.
-pub const DEFAULT_START_UNIX_NS: u64 = 1_704_067_200_000_000_000;
+pub(crate) const DEFAULT_START_UNIX_NS: u64 = 1_704_067_200_000_000_000;
 
 /// When generation stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,45 +8,45 @@
 //! `t + 2·delay(B)` plus B's processing time. This is what keeps both directions of a flow in
 //! a causally valid order.
 
-use super::frame::L3;
+use super::frame::{self, L3, UdpPayload};
 
 /// One endpoint of a flow.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Ep {
+pub(crate) struct Ep {
     /// Address (IPv4 in the low 32 bits).
-    pub addr: u128,
+    pub(crate) addr: u128,
     /// Source MAC of frames this endpoint sends (its own, or the upstream gateway's).
-    pub mac: [u8; 6],
+    pub(crate) mac: [u8; 6],
     /// Destination MAC of frames this endpoint sends: the router's interface on its side.
-    pub gw_mac: [u8; 6],
+    pub(crate) gw_mac: [u8; 6],
     /// Transport port (or ICMP identifier).
-    pub port: u16,
+    pub(crate) port: u16,
     /// TTL / hop limit of its packets as they reach the capture point.
-    pub ttl: u8,
+    pub(crate) ttl: u8,
     /// One-way delay between this endpoint and the capture point, ns.
-    pub delay: u64,
+    pub(crate) delay: u64,
 }
 
 /// Both endpoints (index 0 = the side that opened the flow) and per-direction IP state.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Pair {
+pub(crate) struct Pair {
     /// IPv6 flow.
-    pub v6: bool,
+    pub(crate) v6: bool,
     /// Endpoints: 0 opened the flow ("client"), 1 is its peer ("server").
-    pub ep: [Ep; 2],
+    pub(crate) ep: [Ep; 2],
     /// Next IPv4 identification per direction (incremented per packet).
-    pub ip_id: [u16; 2],
+    pub(crate) ip_id: [u16; 2],
     /// IPv6 flow label per direction.
-    pub flow_label: [u32; 2],
+    pub(crate) flow_label: [u32; 2],
     /// IPv4 don't-fragment bit.
-    pub df: bool,
+    pub(crate) df: bool,
 }
 
 impl Pair {
     /// Network-layer parameters for the next packet sent by side `from` (0 or 1); advances
     /// that direction's IP ID.
     #[inline]
-    pub fn l3(&mut self, from: usize) -> L3 {
+    pub(crate) fn l3(&mut self, from: usize) -> L3 {
         let to = 1 - from;
         let id = self.ip_id[from];
         self.ip_id[from] = id.wrapping_add(1);
@@ -64,15 +64,29 @@ impl Pair {
         }
     }
 
+    /// Writes a UDP datagram carrying `payload` from side `from` to its peer into `buf`
+    /// (advancing that direction's IP ID).
+    #[inline]
+    pub(crate) fn udp(&mut self, buf: &mut Vec<u8>, from: usize, payload: UdpPayload<'_>) {
+        let l3 = self.l3(from);
+        frame::udp(
+            buf,
+            &l3,
+            self.ep[from].port,
+            self.ep[1 - from].port,
+            payload,
+        );
+    }
+
     /// Delay of side `i` to the capture point.
     #[inline]
-    pub fn d(&self, i: usize) -> u64 {
+    pub(crate) fn d(&self, i: usize) -> u64 {
         self.ep[i].delay
     }
 
     /// Round-trip time between the endpoints through the capture point.
     #[inline]
-    pub fn rtt(&self) -> u64 {
+    pub(crate) fn rtt(&self) -> u64 {
         2 * (self.ep[0].delay + self.ep[1].delay)
     }
 }

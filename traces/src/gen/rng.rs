@@ -4,19 +4,35 @@
 //! through SplitMix64 as its authors recommend. Both are reproduced here (a few lines each) so
 //! that the output depends on nothing but the seed: no `rand` thread RNG, no wall clock.
 //!
-//! Independent streams: [`Rng::stream`] derives a generator from the run's seed and a purpose
+//! Independent streams: `Rng::stream` derives a generator from the run's seed and a purpose
 //! label (hashed with FNV-1a), so that, say, the flow-arrival stream of one traffic source does
 //! not shift when another source draws more numbers. Each flow owns a generator forked from its
-//! source's stream ([`Rng::fork`]).
+//! source's stream (`Rng::fork`).
+//!
+//! # Why not `rand_xoshiro` + `rand_distr`
+//! Every value drawn here ends up in a generated trace, and generated traces are pinned byte
+//! for byte: `sim/tests/golden_outputs.rs` pins the `rules eval --json` output of
+//! `trace gen --profile home-router|enterprise --seed 5` and the reports of the bundled
+//! scenarios that generate their traffic, and [`super`] promises byte-identical output for
+//! one configuration. The raw xoshiro256++ words would match
+//! `rand_xoshiro::Xoshiro256PlusPlus` (also SplitMix64-seeded), but the distributions would
+//! not: `Rng::below`/`Rng::range` are Lemire's multiply-and-reject, `Rng::exp` and
+//! `Rng::bounded_pareto` invert the CDF, `Rng::normal` is Box–Muller (one value per call) and
+//! `Zipf` inverts a cumulative table, while `rand`'s integer ranges and `rand_distr`'s
+//! `Exp`, `Normal` (Ziggurat) and `Zipf` (rejection-inversion) use other algorithms and
+//! consume a different number of words per sample. Switching would change every generated
+//! trace; and the rand project permits value-breaking changes in minor versions (the rand
+//! book, "Reproducibility"), so even an exact port would tie the golden files to a
+//! dependency's version. The tests below pin reference outputs of both generators.
 
 /// SplitMix64 (Steele, Lea & Flood 2014; Vigna's reference `splitmix64.c`): used to expand a
 /// 64-bit seed into xoshiro state.
 #[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A generator whose state is `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
 
@@ -50,7 +66,8 @@ fn fnv1a(label: &str) -> u64 {
 impl Rng {
     /// A generator with the given raw state (must not be all zero; an all-zero state is
     /// replaced by a SplitMix64 expansion of 0).
-    pub fn from_state(s: [u64; 4]) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_state(s: [u64; 4]) -> Self {
         if s == [0; 4] {
             return Rng::seed_from_u64(0);
         }
@@ -66,7 +83,7 @@ impl Rng {
 
     /// An independent stream for one purpose: the same `(seed, purpose)` always gives the same
     /// sequence, and different purposes give unrelated sequences.
-    pub fn stream(seed: u64, purpose: &str) -> Self {
+    pub(crate) fn stream(seed: u64, purpose: &str) -> Self {
         let mut sm = SplitMix64::new(seed ^ fnv1a(purpose));
         // Burn one output so that stream("", s) differs from seed_from_u64(s).
         let k = sm.next_u64();
@@ -74,7 +91,7 @@ impl Rng {
     }
 
     /// A child generator seeded from this one's next output.
-    pub fn fork(&mut self) -> Rng {
+    pub(crate) fn fork(&mut self) -> Rng {
         Rng::seed_from_u64(self.next_u64())
     }
 
@@ -95,25 +112,25 @@ impl Rng {
 
     /// The next 32 random bits (the high half, which is the better one).
     #[inline]
-    pub fn next_u32(&mut self) -> u32 {
+    pub(crate) fn next_u32(&mut self) -> u32 {
         (self.next_u64() >> 32) as u32
     }
 
     /// Uniform in `[0, 1)` with 53 bits of precision.
     #[inline]
-    pub fn f64(&mut self) -> f64 {
+    pub(crate) fn f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in `(0, 1]`, safe to take the logarithm of.
     #[inline]
-    pub fn f64_open0(&mut self) -> f64 {
+    pub(crate) fn f64_open0(&mut self) -> f64 {
         ((self.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform integer in `[0, n)` (Lemire's multiply-shift with rejection; `n = 0` gives 0).
     #[inline]
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             return 0;
         }
@@ -131,7 +148,7 @@ impl Rng {
 
     /// Uniform integer in `[lo, hi]` (inclusive; swapped bounds are tolerated).
     #[inline]
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
         let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
         if hi - lo == u64::MAX {
             return self.next_u64();
@@ -141,26 +158,26 @@ impl Rng {
 
     /// Uniform float in `[lo, hi)`.
     #[inline]
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.f64()
     }
 
     /// `true` with probability `p`.
     #[inline]
-    pub fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         self.f64() < p
     }
 
     /// Exponential with the given mean (inverse CDF).
     #[inline]
-    pub fn exp(&mut self, mean: f64) -> f64 {
+    pub(crate) fn exp(&mut self, mean: f64) -> f64 {
         -mean * self.f64_open0().ln()
     }
 
     /// Standard normal (Box–Muller, one value per call; the sine half is discarded to keep
     /// the generator stateless apart from its xoshiro state).
     #[inline]
-    pub fn normal(&mut self) -> f64 {
+    pub(crate) fn normal(&mut self) -> f64 {
         let u1 = self.f64_open0();
         let u2 = self.f64();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
@@ -174,19 +191,20 @@ impl Rng {
 
     /// Log-normal given its median and sigma (more readable at call sites).
     #[inline]
-    pub fn lognormal_median(&mut self, median: f64, sigma: f64) -> f64 {
+    pub(crate) fn lognormal_median(&mut self, median: f64, sigma: f64) -> f64 {
         self.lognormal(median.ln(), sigma)
     }
 
     /// Pareto (type I): `P(X > x) = (xm / x)^alpha` for `x >= xm`.
+    #[cfg(test)]
     #[inline]
-    pub fn pareto(&mut self, xm: f64, alpha: f64) -> f64 {
+    pub(crate) fn pareto(&mut self, xm: f64, alpha: f64) -> f64 {
         xm / self.f64_open0().powf(1.0 / alpha)
     }
 
     /// Bounded Pareto on `[lo, hi]` with shape `alpha` (inverse CDF of the truncated law).
     #[inline]
-    pub fn bounded_pareto(&mut self, lo: f64, hi: f64, alpha: f64) -> f64 {
+    pub(crate) fn bounded_pareto(&mut self, lo: f64, hi: f64, alpha: f64) -> f64 {
         let u = self.f64();
         let la = lo.powf(alpha);
         let ha = hi.powf(alpha);
@@ -197,12 +215,12 @@ impl Rng {
 
     /// Log-uniform on `[lo, hi]` (uniform exponent).
     #[inline]
-    pub fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
         (lo.ln() + (hi.ln() - lo.ln()) * self.f64()).exp()
     }
 
     /// An index drawn with the given (non-negative) weights; 0 if they are all zero.
-    pub fn weighted(&mut self, weights: &[f64]) -> usize {
+    pub(crate) fn weighted(&mut self, weights: &[f64]) -> usize {
         let total: f64 = weights.iter().sum();
         if total <= 0.0 {
             return 0;
@@ -223,13 +241,13 @@ impl Rng {
 /// DCTCP/VL2 simulations use these tables). Below the first point's probability the first
 /// value is returned.
 #[derive(Clone, Debug)]
-pub struct PiecewiseCdf {
+pub(crate) struct PiecewiseCdf {
     pts: Vec<(f64, f64)>,
 }
 
 /// Why a CDF table was rejected.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum CdfError {
+pub(crate) enum CdfError {
     /// No points.
     #[error("CDF has no points")]
     Empty,
@@ -246,7 +264,7 @@ pub enum CdfError {
 
 impl PiecewiseCdf {
     /// Builds a CDF from `(value, probability)` points in increasing order ending at 1.
-    pub fn new(points: &[(f64, f64)]) -> Result<Self, CdfError> {
+    pub(crate) fn new(points: &[(f64, f64)]) -> Result<Self, CdfError> {
         if points.is_empty() {
             return Err(CdfError::Empty);
         }
@@ -267,7 +285,7 @@ impl PiecewiseCdf {
     }
 
     /// The value at cumulative probability `u` (linear interpolation).
-    pub fn quantile(&self, u: f64) -> f64 {
+    pub(crate) fn quantile(&self, u: f64) -> f64 {
         let p = &self.pts;
         if u <= p[0].1 {
             return p[0].0;
@@ -284,12 +302,13 @@ impl PiecewiseCdf {
 
     /// A random value.
     #[inline]
-    pub fn sample(&self, rng: &mut Rng) -> f64 {
+    pub(crate) fn sample(&self, rng: &mut Rng) -> f64 {
         self.quantile(rng.f64())
     }
 
     /// The mean of the interpolated distribution (the first point's mass sits at its value).
-    pub fn mean(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn mean(&self) -> f64 {
         let p = &self.pts;
         let mut m = p[0].0 * p[0].1;
         for w in p.windows(2) {
@@ -301,13 +320,13 @@ impl PiecewiseCdf {
 
 /// A Zipf-like popularity table over `n` items: item `i` (0-based) has weight `1/(i+1)^s`.
 #[derive(Clone, Debug)]
-pub struct Zipf {
+pub(crate) struct Zipf {
     cum: Vec<f64>,
 }
 
 impl Zipf {
     /// A table over `n >= 1` items with exponent `s`.
-    pub fn new(n: usize, s: f64) -> Self {
+    pub(crate) fn new(n: usize, s: f64) -> Self {
         let n = n.max(1);
         let mut cum = Vec::with_capacity(n);
         let mut acc = 0.0;
@@ -323,7 +342,7 @@ impl Zipf {
 
     /// A random item index.
     #[inline]
-    pub fn sample(&self, rng: &mut Rng) -> usize {
+    pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.f64();
         self.cum
             .partition_point(|&c| c <= u)

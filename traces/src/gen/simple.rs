@@ -7,18 +7,18 @@ use super::rng::Rng;
 
 /// Scratch space shared by all flows while emitting (application payloads, quoted packets).
 #[derive(Debug, Default)]
-pub struct Scratch {
+pub(crate) struct Scratch {
     /// Application payload under construction.
-    pub payload: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
     /// A re-rendered packet to quote in an ICMP error.
-    pub quote: Vec<u8>,
+    pub(crate) quote: Vec<u8>,
     /// Unix time (ns) of simulated time zero, for NTP timestamps.
-    pub epoch_ns: u64,
+    pub(crate) epoch_ns: u64,
 }
 
 /// What a UDP request/response flow carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UdpApp {
+pub(crate) enum UdpApp {
     /// DNS query/response (`qtype` 1 = A, 28 = AAAA, 65 = HTTPS) for name number `name`.
     Dns {
         /// Query type.
@@ -51,9 +51,9 @@ enum RrPhase {
 
 /// UDP request/response exchanges.
 #[derive(Debug)]
-pub struct UdpRr {
+pub(crate) struct UdpRr {
     /// Endpoints.
-    pub pair: Pair,
+    pub(crate) pair: Pair,
     app: UdpApp,
     left: u16,
     answer_p: f64,
@@ -69,7 +69,7 @@ pub struct UdpRr {
 impl UdpRr {
     /// `queries` exchanges `gap_mean` ns apart on average; each is answered with probability
     /// `answer_p` after the server-side round trip plus processing.
-    pub fn new(
+    pub(crate) fn new(
         pair: Pair,
         app: UdpApp,
         queries: u16,
@@ -95,12 +95,12 @@ impl UdpRr {
     }
 
     /// Time of the next packet.
-    pub fn poll(&mut self) -> Option<u64> {
+    pub(crate) fn poll(&mut self) -> Option<u64> {
         (self.phase != RrPhase::Done).then_some(self.next_t)
     }
 
     /// Emits the next packet.
-    pub fn emit(&mut self, t: u64, buf: &mut Vec<u8>, sc: &mut Scratch) {
+    pub(crate) fn emit(&mut self, t: u64, buf: &mut Vec<u8>, sc: &mut Scratch) {
         match self.phase {
             RrPhase::Query => {
                 let l3 = self.pair.l3(0);
@@ -217,9 +217,7 @@ impl UdpRr {
 
 /// Packet sizes of a stream.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum SizeDist {
-    /// Fixed UDP payload size.
-    Fixed(u16),
+pub(crate) enum SizeDist {
     /// Uniform UDP payload size in `[lo, hi]`.
     Uniform(u16, u16),
     /// Simple IMIX frame sizes 60/590/1514 B (without FCS) at 7:4:1 (TRex `imix.py`).
@@ -229,7 +227,6 @@ pub enum SizeDist {
 impl SizeDist {
     fn payload(self, rng: &mut Rng, v6: bool) -> usize {
         match self {
-            SizeDist::Fixed(n) => usize::from(n),
             SizeDist::Uniform(a, b) => rng.range(u64::from(a), u64::from(b)) as usize,
             SizeDist::Imix => {
                 let frame: usize = match rng.below(12) {
@@ -247,9 +244,9 @@ impl SizeDist {
 /// A UDP stream in one or both directions (RTP media, game state, telemetry), packets every
 /// `interval` ns with ±10 % jitter, until `end`.
 #[derive(Debug)]
-pub struct UdpStream {
+pub(crate) struct UdpStream {
     /// Endpoints.
-    pub pair: Pair,
+    pub(crate) pair: Pair,
     next_t: [u64; 2],
     active: [bool; 2],
     interval: [f64; 2],
@@ -263,7 +260,7 @@ pub struct UdpStream {
 impl UdpStream {
     /// A stream from `start` to `end`; `interval[i]` is the mean gap of direction `i`
     /// (0 = silent direction). `poisson` draws exponential gaps instead of jittered CBR.
-    pub fn new(
+    pub(crate) fn new(
         pair: Pair,
         start: u64,
         end: u64,
@@ -289,7 +286,7 @@ impl UdpStream {
     }
 
     /// Time of the next packet.
-    pub fn poll(&mut self) -> Option<u64> {
+    pub(crate) fn poll(&mut self) -> Option<u64> {
         let mut best: Option<(u64, usize)> = None;
         for i in 0..2 {
             if self.active[i] && self.next_t[i] <= self.end {
@@ -306,17 +303,10 @@ impl UdpStream {
     }
 
     /// Emits the next packet.
-    pub fn emit(&mut self, t: u64, buf: &mut Vec<u8>) {
+    pub(crate) fn emit(&mut self, t: u64, buf: &mut Vec<u8>) {
         let i = self.pend;
         let len = self.size[i].payload(&mut self.rng, self.pair.v6);
-        let l3 = self.pair.l3(i);
-        frame::udp(
-            buf,
-            &l3,
-            self.pair.ep[i].port,
-            self.pair.ep[1 - i].port,
-            UdpPayload::Zero(len),
-        );
+        self.pair.udp(buf, i, UdpPayload::Zero(len));
         let m = self.interval[i];
         let gap = if self.poisson {
             self.rng.exp(m)
@@ -337,9 +327,9 @@ enum EchoPhase {
 /// ICMP / ICMPv6 echo: `count` requests `interval` apart (ping's default is 1 s), each
 /// answered after the round trip when the target is alive.
 #[derive(Debug)]
-pub struct Echo {
+pub(crate) struct Echo {
     /// Endpoints (`ep[0].port` is the echo identifier).
-    pub pair: Pair,
+    pub(crate) pair: Pair,
     left: u16,
     seq: u16,
     interval: u64,
@@ -353,7 +343,7 @@ pub struct Echo {
 
 impl Echo {
     /// A ping session.
-    pub fn new(
+    pub(crate) fn new(
         pair: Pair,
         count: u16,
         interval: u64,
@@ -377,12 +367,12 @@ impl Echo {
     }
 
     /// Time of the next packet.
-    pub fn poll(&mut self) -> Option<u64> {
+    pub(crate) fn poll(&mut self) -> Option<u64> {
         (self.phase != EchoPhase::Done).then_some(self.next_t)
     }
 
     /// Emits the next packet.
-    pub fn emit(&mut self, t: u64, buf: &mut Vec<u8>) {
+    pub(crate) fn emit(&mut self, t: u64, buf: &mut Vec<u8>) {
         let id = self.pair.ep[0].port;
         match self.phase {
             EchoPhase::Request => {
@@ -431,9 +421,9 @@ enum TrPhase {
 /// ICMP time exceeded from the hop's router quoting the probe as it arrived (TTL 1), the
 /// probes that reach the destination by ICMP port unreachable.
 #[derive(Debug)]
-pub struct Traceroute {
+pub(crate) struct Traceroute {
     /// Endpoints (`ep[1]` is the destination; its MAC/gateway are used for hop replies).
-    pub pair: Pair,
+    pub(crate) pair: Pair,
     hops: u8,
     ttl: u8,
     probe: u8,
@@ -450,7 +440,13 @@ pub struct Traceroute {
 impl Traceroute {
     /// A traceroute to `pair.ep[1]`, `hops` hops away (≥ 2), hop routers numbered from
     /// `hop_base`.
-    pub fn new(pair: Pair, hops: u8, hop_base: u128, start: u64, mut rng: Rng) -> Traceroute {
+    pub(crate) fn new(
+        pair: Pair,
+        hops: u8,
+        hop_base: u128,
+        start: u64,
+        mut rng: Rng,
+    ) -> Traceroute {
         let hop_id = rng.next_u32() as u16;
         Traceroute {
             pair,
@@ -469,7 +465,7 @@ impl Traceroute {
     }
 
     /// Time of the next packet.
-    pub fn poll(&mut self) -> Option<u64> {
+    pub(crate) fn poll(&mut self) -> Option<u64> {
         (self.phase != TrPhase::Done).then_some(self.next_t)
     }
 
@@ -479,7 +475,7 @@ impl Traceroute {
     }
 
     /// Emits the next packet.
-    pub fn emit(&mut self, t: u64, buf: &mut Vec<u8>, sc: &mut Scratch) {
+    pub(crate) fn emit(&mut self, t: u64, buf: &mut Vec<u8>, sc: &mut Scratch) {
         match self.phase {
             TrPhase::Probe => {
                 let mut l3 = self.pair.l3(0);

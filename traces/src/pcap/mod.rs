@@ -1,7 +1,7 @@
 //! Capture files: a streaming pcap/pcapng reader and a pcap writer.
 
-pub mod reader;
-pub mod writer;
+pub(crate) mod reader;
+pub(crate) mod writer;
 
-pub use reader::{Format, MAX_RECORD, Record, TraceError, TraceErrorKind, TraceReader};
+pub use reader::{Format, Record, TraceError, TraceErrorKind, TraceReader};
 pub use writer::PcapWriter;

@@ -14,6 +14,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::path::Path;
 
 use crate::parse::{LinkType, link_type_name};
@@ -21,9 +22,9 @@ use crate::time::{NS_PER_SEC, SimTime};
 
 /// Largest record offsetsim accepts (libpcap's `MAXIMUM_SNAPLEN`, 256 KiB). A record header
 /// claiming more is what a corrupt file looks like.
-pub const MAX_RECORD: u32 = 262_144;
+pub(crate) const MAX_RECORD: u32 = 262_144;
 /// Largest pcapng block accepted (16 MiB; packets plus options never come close).
-pub const MAX_BLOCK: u32 = 16 * 1024 * 1024;
+pub(crate) const MAX_BLOCK: u32 = 16 * 1024 * 1024;
 
 const BUF_SIZE: usize = 1 << 20;
 
@@ -201,6 +202,22 @@ const PCAP_MAGIC_KUZ: u32 = 0xa1b2_cd34;
 const NG_SHB: u32 = 0x0a0d_0d0a;
 const NG_BOM: u32 = 0x1a2b_3c4d;
 
+/// Where a record is and what it is: start in the buffer, captured length, time, original
+/// length, interface id, link type.
+type RecordAt = (usize, usize, SimTime, u32, u32, LinkType);
+
+/// One pcapng block whose framing has been checked.
+struct NgBlock {
+    /// File offset of the block, for errors.
+    at: u64,
+    /// Block type, in the section's byte order.
+    btype: u32,
+    /// The section's byte order differs from the machine's.
+    swap: bool,
+    /// The block body (after type and length, before the trailing length) in the buffer.
+    body: Range<usize>,
+}
+
 impl<R: Read> TraceReader<R> {
     /// Wraps a reader; `path` names it in errors. Reads and checks the file header.
     pub fn new(src: R, path: impl Into<String>) -> Result<Self, TraceError> {
@@ -233,16 +250,9 @@ impl<R: Read> TraceReader<R> {
         self.format
     }
 
-    /// The link type of a classic pcap file, or of the first pcapng interface (if known).
-    pub fn link_type(&self) -> Option<Result<LinkType, u32>> {
-        match &self.state {
-            State::Pcap { link, .. } => Some(Ok(*link)),
-            State::PcapNg { ifaces, .. } => ifaces.first().map(|i| i.link),
-        }
-    }
-
     /// Packets returned so far.
-    pub fn packets_read(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn packets_read(&self) -> u64 {
         self.packets
     }
 
@@ -395,10 +405,7 @@ impl<R: Read> TraceReader<R> {
     }
 
     /// Classic pcap record: returns (buffer start, captured length, ts, orig len, iface, link).
-    #[allow(clippy::type_complexity)]
-    fn next_pcap(
-        &mut self,
-    ) -> Result<Option<(usize, usize, SimTime, u32, u32, LinkType)>, TraceError> {
+    fn next_pcap(&mut self) -> Result<Option<RecordAt>, TraceError> {
         let State::Pcap { swap, nanos, link } = self.state else {
             unreachable!()
         };
@@ -451,200 +458,226 @@ impl<R: Read> TraceReader<R> {
         Ok(Some((start, n, ts, orig.max(incl), 0, link)))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn next_ng(
-        &mut self,
-    ) -> Result<Option<(usize, usize, SimTime, u32, u32, LinkType)>, TraceError> {
+    fn next_ng(&mut self) -> Result<Option<RecordAt>, TraceError> {
         loop {
-            let have = self.fill(12)?;
-            if have == 0 {
+            let Some(NgBlock {
+                at,
+                btype,
+                swap,
+                body,
+            }) = self.ng_block()?
+            else {
                 return Ok(None);
-            }
-            let at = self.offset();
-            if have < 12 {
-                return Err(self.err(
-                    at,
-                    TraceErrorKind::Truncated {
-                        what: "pcapng block header",
-                        need: 12,
-                        have: have as u64,
-                    },
-                ));
-            }
-            let mut swap = match &self.state {
-                State::PcapNg { swap, .. } => *swap,
-                State::Pcap { .. } => unreachable!(),
             };
-            let btype_raw = rd32(&self.buf[self.pos..self.pos + 4], false);
-            if btype_raw == NG_SHB {
-                // A new section: its own byte order, interfaces start again.
-                let bom = rd32(&self.buf[self.pos + 8..self.pos + 12], false);
-                swap = if bom == NG_BOM {
-                    false
-                } else if bom == NG_BOM.swap_bytes() {
-                    true
-                } else {
-                    return Err(self.err(
-                        at + 8,
-                        TraceErrorKind::BadBlock("section header byte-order magic"),
-                    ));
-                };
-                self.state = State::PcapNg {
-                    swap,
-                    ifaces: Vec::new(),
-                };
-            }
-            let btype = if swap {
-                btype_raw.swap_bytes()
-            } else {
-                btype_raw
-            };
-            let blen = rd32(&self.buf[self.pos + 4..self.pos + 8], swap);
-            if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_BLOCK {
-                return Err(self.err(
-                    at,
-                    TraceErrorKind::BadLength {
-                        what: "pcapng block",
-                        len: u64::from(blen),
-                        why: "is not a multiple of 4 between 12 and 16 MiB",
-                    },
-                ));
-            }
-            let n = blen as usize;
-            let have = self.fill(n)?;
-            if have < n {
-                return Err(self.err(
-                    at,
-                    TraceErrorKind::Truncated {
-                        what: "pcapng block",
-                        need: n as u64,
-                        have: have as u64,
-                    },
-                ));
-            }
-            let b0 = self.pos;
-            let trailer = rd32(&self.buf[b0 + n - 4..b0 + n], swap);
-            if trailer != blen {
-                return Err(self.err(
-                    at,
-                    TraceErrorKind::BadBlock(
-                        "block trailing length differs from its leading length",
-                    ),
-                ));
-            }
-            self.pos = b0 + n;
-            let body = b0 + 8..b0 + n - 4;
             match btype {
                 NG_SHB => {}
-                1 => {
-                    // Interface Description Block.
-                    let b = &self.buf[body.clone()];
-                    if b.len() < 8 {
-                        return Err(self.err(
-                            at,
-                            TraceErrorKind::BadBlock("interface description block too short"),
-                        ));
-                    }
-                    let code = u32::from(rd16(&b[0..2], swap));
-                    let snaplen = rd32(&b[4..8], swap);
-                    let mut iface = Iface {
-                        link: LinkType::from_code(code).ok_or(code),
-                        snaplen,
-                        units_per_sec: 1_000_000,
-                        offset_secs: 0,
-                    };
-                    parse_idb_options(&b[8..], swap, &mut iface);
-                    if let State::PcapNg { ifaces, .. } = &mut self.state {
-                        if ifaces.len() >= 65_536 {
-                            return Err(self
-                                .err(at, TraceErrorKind::BadBlock("more than 65536 interfaces")));
-                        }
-                        ifaces.push(iface);
-                    }
-                }
-                6 | 2 => {
-                    // Enhanced Packet Block / obsolete Packet Block.
-                    let b = &self.buf[body.clone()];
-                    if b.len() < 20 {
-                        return Err(
-                            self.err(at, TraceErrorKind::BadBlock("packet block too short"))
-                        );
-                    }
-                    let id = if btype == 6 {
-                        rd32(&b[0..4], swap)
-                    } else {
-                        u32::from(rd16(&b[0..2], swap))
-                    };
-                    let hi = u64::from(rd32(&b[4..8], swap));
-                    let lo = u64::from(rd32(&b[8..12], swap));
-                    let caplen = rd32(&b[12..16], swap) as usize;
-                    let orig = rd32(&b[16..20], swap);
-                    if caplen > b.len() - 20 {
-                        return Err(self.err(
-                            at,
-                            TraceErrorKind::BadLength {
-                                what: "enhanced packet block",
-                                len: caplen as u64,
-                                why: "exceeds its block",
-                            },
-                        ));
-                    }
-                    let iface = self.iface(id, at)?;
-                    let link = iface.link.map_err(|code| {
-                        self.err(
-                            at,
-                            TraceErrorKind::UnsupportedLinkType {
-                                code,
-                                name: link_type_name(code),
-                            },
-                        )
-                    })?;
-                    let ts = ng_time(&iface, (hi << 32) | lo);
-                    let start = body.start + 20;
-                    return Ok(Some((start, caplen, ts, orig.max(caplen as u32), id, link)));
-                }
-                3 => {
-                    // Simple Packet Block: interface 0, no timestamp.
-                    let b = &self.buf[body.clone()];
-                    if b.len() < 4 {
-                        return Err(self.err(
-                            at,
-                            TraceErrorKind::BadBlock("simple packet block too short"),
-                        ));
-                    }
-                    let orig = rd32(&b[0..4], swap);
-                    let iface = self.iface(0, at)?;
-                    let link = iface.link.map_err(|code| {
-                        self.err(
-                            at,
-                            TraceErrorKind::UnsupportedLinkType {
-                                code,
-                                name: link_type_name(code),
-                            },
-                        )
-                    })?;
-                    let mut caplen = (orig as usize).min(b.len() - 4);
-                    if iface.snaplen != 0 {
-                        caplen = caplen.min(iface.snaplen as usize);
-                    }
-                    let start = body.start + 4;
-                    return Ok(Some((start, caplen, SimTime(0), orig, 0, link)));
-                }
+                1 => self.ng_interface(at, swap, body)?,
+                6 | 2 => return self.ng_packet(at, btype, swap, body).map(Some),
+                3 => return self.ng_simple_packet(at, swap, body).map(Some),
                 _ => {} // statistics, name resolution, custom, decryption secrets …
             }
         }
     }
 
-    fn iface(&self, id: u32, at: u64) -> Result<Iface, TraceError> {
-        match &self.state {
+    /// Reads and checks the next pcapng block's framing (a section header switches the byte
+    /// order and forgets the interfaces) and steps past it; `None` at the end of the input.
+    #[inline]
+    fn ng_block(&mut self) -> Result<Option<NgBlock>, TraceError> {
+        let have = self.fill(12)?;
+        if have == 0 {
+            return Ok(None);
+        }
+        let at = self.offset();
+        if have < 12 {
+            return Err(self.err(
+                at,
+                TraceErrorKind::Truncated {
+                    what: "pcapng block header",
+                    need: 12,
+                    have: have as u64,
+                },
+            ));
+        }
+        let mut swap = match &self.state {
+            State::PcapNg { swap, .. } => *swap,
+            State::Pcap { .. } => unreachable!(),
+        };
+        let btype_raw = rd32(&self.buf[self.pos..self.pos + 4], false);
+        if btype_raw == NG_SHB {
+            // A new section: its own byte order, interfaces start again.
+            let bom = rd32(&self.buf[self.pos + 8..self.pos + 12], false);
+            swap = if bom == NG_BOM {
+                false
+            } else if bom == NG_BOM.swap_bytes() {
+                true
+            } else {
+                return Err(self.err(
+                    at + 8,
+                    TraceErrorKind::BadBlock("section header byte-order magic"),
+                ));
+            };
+            self.state = State::PcapNg {
+                swap,
+                ifaces: Vec::new(),
+            };
+        }
+        let btype = if swap {
+            btype_raw.swap_bytes()
+        } else {
+            btype_raw
+        };
+        let blen = rd32(&self.buf[self.pos + 4..self.pos + 8], swap);
+        if blen < 12 || !blen.is_multiple_of(4) || blen > MAX_BLOCK {
+            return Err(self.err(
+                at,
+                TraceErrorKind::BadLength {
+                    what: "pcapng block",
+                    len: u64::from(blen),
+                    why: "is not a multiple of 4 between 12 and 16 MiB",
+                },
+            ));
+        }
+        let n = blen as usize;
+        let have = self.fill(n)?;
+        if have < n {
+            return Err(self.err(
+                at,
+                TraceErrorKind::Truncated {
+                    what: "pcapng block",
+                    need: n as u64,
+                    have: have as u64,
+                },
+            ));
+        }
+        let b0 = self.pos;
+        let trailer = rd32(&self.buf[b0 + n - 4..b0 + n], swap);
+        if trailer != blen {
+            return Err(self.err(
+                at,
+                TraceErrorKind::BadBlock("block trailing length differs from its leading length"),
+            ));
+        }
+        self.pos = b0 + n;
+        let body = b0 + 8..b0 + n - 4;
+        Ok(Some(NgBlock {
+            at,
+            btype,
+            swap,
+            body,
+        }))
+    }
+
+    /// Interface Description Block: declares the next interface id.
+    fn ng_interface(&mut self, at: u64, swap: bool, body: Range<usize>) -> Result<(), TraceError> {
+        let b = &self.buf[body.clone()];
+        if b.len() < 8 {
+            return Err(self.err(
+                at,
+                TraceErrorKind::BadBlock("interface description block too short"),
+            ));
+        }
+        let code = u32::from(rd16(&b[0..2], swap));
+        let snaplen = rd32(&b[4..8], swap);
+        let mut iface = Iface {
+            link: LinkType::from_code(code).ok_or(code),
+            snaplen,
+            units_per_sec: 1_000_000,
+            offset_secs: 0,
+        };
+        parse_idb_options(&b[8..], swap, &mut iface);
+        if let State::PcapNg { ifaces, .. } = &mut self.state {
+            if ifaces.len() >= 65_536 {
+                return Err(self.err(at, TraceErrorKind::BadBlock("more than 65536 interfaces")));
+            }
+            ifaces.push(iface);
+        }
+        Ok(())
+    }
+
+    /// Enhanced Packet Block (type 6) or obsolete Packet Block (type 2).
+    #[inline]
+    fn ng_packet(
+        &self,
+        at: u64,
+        btype: u32,
+        swap: bool,
+        body: Range<usize>,
+    ) -> Result<RecordAt, TraceError> {
+        let b = &self.buf[body.clone()];
+        if b.len() < 20 {
+            return Err(self.err(at, TraceErrorKind::BadBlock("packet block too short")));
+        }
+        let id = if btype == 6 {
+            rd32(&b[0..4], swap)
+        } else {
+            u32::from(rd16(&b[0..2], swap))
+        };
+        let hi = u64::from(rd32(&b[4..8], swap));
+        let lo = u64::from(rd32(&b[8..12], swap));
+        let caplen = rd32(&b[12..16], swap) as usize;
+        let orig = rd32(&b[16..20], swap);
+        if caplen > b.len() - 20 {
+            return Err(self.err(
+                at,
+                TraceErrorKind::BadLength {
+                    what: "enhanced packet block",
+                    len: caplen as u64,
+                    why: "exceeds its block",
+                },
+            ));
+        }
+        let (iface, link) = self.iface(id, at)?;
+        let ts = ng_time(&iface, (hi << 32) | lo);
+        let start = body.start + 20;
+        Ok((start, caplen, ts, orig.max(caplen as u32), id, link))
+    }
+
+    /// Simple Packet Block: interface 0, no timestamp.
+    fn ng_simple_packet(
+        &self,
+        at: u64,
+        swap: bool,
+        body: Range<usize>,
+    ) -> Result<RecordAt, TraceError> {
+        let b = &self.buf[body.clone()];
+        if b.len() < 4 {
+            return Err(self.err(
+                at,
+                TraceErrorKind::BadBlock("simple packet block too short"),
+            ));
+        }
+        let orig = rd32(&b[0..4], swap);
+        let (iface, link) = self.iface(0, at)?;
+        let mut caplen = (orig as usize).min(b.len() - 4);
+        if iface.snaplen != 0 {
+            caplen = caplen.min(iface.snaplen as usize);
+        }
+        let start = body.start + 4;
+        Ok((start, caplen, SimTime(0), orig, 0, link))
+    }
+
+    /// The declared interface `id` a packet block refers to, and its (supported) link type.
+    #[inline]
+    fn iface(&self, id: u32, at: u64) -> Result<(Iface, LinkType), TraceError> {
+        let iface = match &self.state {
             State::PcapNg { ifaces, .. } => ifaces.get(id as usize).copied().ok_or_else(|| {
                 self.err(
                     at,
                     TraceErrorKind::BadBlock("packet refers to an undeclared interface"),
                 )
-            }),
+            })?,
             State::Pcap { .. } => unreachable!(),
-        }
+        };
+        let link = iface.link.map_err(|code| {
+            self.err(
+                at,
+                TraceErrorKind::UnsupportedLinkType {
+                    code,
+                    name: link_type_name(code),
+                },
+            )
+        })?;
+        Ok((iface, link))
     }
 }
 

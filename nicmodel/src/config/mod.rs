@@ -23,14 +23,22 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod overrides;
+mod validate;
+
+use overrides::{collect_leaves, from_merged, line_col, merge};
+
 /// Presets embedded in the binary: `(name, TOML text)`.
 pub const PRESETS: &[(&str, &str)] = &[
-    ("mt7621", include_str!("../presets/mt7621.toml")),
-    ("mt7986", include_str!("../presets/mt7986.toml")),
-    ("en7581", include_str!("../presets/en7581.toml")),
-    ("connectx6dx", include_str!("../presets/connectx6dx.toml")),
-    ("e810", include_str!("../presets/e810.toml")),
-    ("smartnic", include_str!("../presets/smartnic.toml")),
+    ("mt7621", include_str!("../../presets/mt7621.toml")),
+    ("mt7986", include_str!("../../presets/mt7986.toml")),
+    ("en7581", include_str!("../../presets/en7581.toml")),
+    (
+        "connectx6dx",
+        include_str!("../../presets/connectx6dx.toml"),
+    ),
+    ("e810", include_str!("../../presets/e810.toml")),
+    ("smartnic", include_str!("../../presets/smartnic.toml")),
 ];
 
 /// Names of the embedded presets.
@@ -87,13 +95,6 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(field: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.to_string(),
-        reason: reason.into(),
-    }
-}
-
 /// How the table finds a slot for a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -111,10 +112,10 @@ pub enum Layout {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HashKind {
-    /// MediaTek's `mtk_ppe_hash_entry` ([`crate::hash::mtk_ppe_hash`]); needs power-of-two
+    /// MediaTek's `mtk_ppe_hash_entry` (`hash.rs`); needs power-of-two
     /// capacity and ways.
     MtkPpe,
-    /// A seeded 64-bit hash of the whole key ([`crate::hash::mix64`]).
+    /// A seeded 64-bit hash of the whole key (`mix64` in `hash.rs`).
     Mix64,
 }
 
@@ -365,7 +366,7 @@ impl NicConfig {
     }
 
     /// Parses a full configuration from TOML text; `origin` names the file in errors.
-    pub fn from_toml_str(text: &str, origin: &str) -> Result<NicConfig, ConfigError> {
+    pub(crate) fn from_toml_str(text: &str, origin: &str) -> Result<NicConfig, ConfigError> {
         let cfg: NicConfig = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
             ConfigError::Parse {
@@ -421,187 +422,6 @@ impl NicConfig {
         Ok(())
     }
 
-    /// Checks ranges and cross-field consistency.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let t = &self.table;
-        if t.capacity == 0 {
-            return Err(invalid("table.capacity", "must be at least 1"));
-        }
-        if t.capacity >= u32::MAX / 2 {
-            return Err(invalid("table.capacity", "must be below 2^31"));
-        }
-        if t.ways == 0 {
-            return Err(invalid("table.ways", "must be at least 1"));
-        }
-        match t.layout {
-            Layout::Hashed | Layout::Cuckoo => {
-                if !t.capacity.is_multiple_of(t.ways) {
-                    return Err(invalid(
-                        "table.ways",
-                        format!("{} ways do not divide the capacity {}", t.ways, t.capacity),
-                    ));
-                }
-                if t.ways > 16 {
-                    return Err(invalid("table.ways", "at most 16 ways per bucket"));
-                }
-            }
-            Layout::FullyAssociative => {}
-        }
-        if t.layout == Layout::Hashed && t.hash == HashKind::MtkPpe {
-            if !t.capacity.is_power_of_two() {
-                return Err(invalid(
-                    "table.capacity",
-                    "the mtk_ppe hash masks with capacity - 1: capacity must be a power of two",
-                ));
-            }
-            if !t.ways.is_power_of_two() {
-                return Err(invalid(
-                    "table.ways",
-                    "the mtk_ppe hash shifts by log2(ways): ways must be a power of two",
-                ));
-            }
-        }
-        if t.layout == Layout::Cuckoo && t.capacity / t.ways < 2 {
-            return Err(invalid(
-                "table.capacity",
-                "cuckoo hashing needs at least 2 buckets",
-            ));
-        }
-        if t.reserved_period == 0 {
-            if !t.reserved_indices.is_empty() {
-                return Err(invalid(
-                    "table.reserved_indices",
-                    "reserved indices need a reserved_period",
-                ));
-            }
-        } else {
-            if !t.capacity.is_multiple_of(t.reserved_period) {
-                return Err(invalid("table.reserved_period", "must divide the capacity"));
-            }
-            if let Some(i) = t.reserved_indices.iter().find(|&&i| i >= t.reserved_period) {
-                return Err(invalid(
-                    "table.reserved_indices",
-                    format!("index {i} is not below the period {}", t.reserved_period),
-                ));
-            }
-            let mut s = t.reserved_indices.clone();
-            s.sort_unstable();
-            s.dedup();
-            if s.len() != t.reserved_indices.len() {
-                return Err(invalid("table.reserved_indices", "duplicate index"));
-            }
-            if s.len() as u32 >= t.reserved_period {
-                return Err(invalid(
-                    "table.reserved_indices",
-                    "every entry would be reserved",
-                ));
-            }
-        }
-        if t.max_encap > 2 {
-            return Err(invalid(
-                "table.max_encap",
-                "at most 2 (NF_FLOW_TABLE_ENCAP_MAX)",
-            ));
-        }
-        if t.eviction == Eviction::LeastActive && t.layout == Layout::FullyAssociative {
-            return Err(invalid(
-                "table.eviction",
-                "least_active needs a bucketed layout (hashed or cuckoo); use lru",
-            ));
-        }
-        let b = &self.binding;
-        if b.mode == BindMode::Lazy {
-            if t.layout != Layout::Hashed {
-                return Err(invalid(
-                    "binding.mode",
-                    "lazy binding needs the hashed layout (the hardware creates unbound entries in the key's bucket)",
-                ));
-            }
-            if t.eviction != Eviction::Refuse {
-                return Err(invalid(
-                    "table.eviction",
-                    "lazy binding never evicts (a full bucket leaves the flow in software); use refuse",
-                ));
-            }
-            if b.bind_rate_pps == 0 {
-                return Err(invalid("binding.bind_rate_pps", "must be at least 1"));
-            }
-            if b.rate_window_ms == 0 {
-                return Err(invalid("binding.rate_window_ms", "must be at least 1"));
-            }
-        }
-        let a = &self.aging;
-        if a.enabled {
-            if a.tick_ms == 0 {
-                return Err(invalid(
-                    "aging.tick_ms",
-                    "must be at least 1 when aging is enabled",
-                ));
-            }
-            for (f, v) in [
-                ("aging.tcp_ticks", a.tcp_ticks),
-                ("aging.udp_ticks", a.udp_ticks),
-                ("aging.other_ticks", a.other_ticks),
-                ("aging.unbound_ticks", a.unbound_ticks),
-            ] {
-                if v == 0 {
-                    return Err(invalid(f, "must be at least 1 tick"));
-                }
-            }
-        }
-        if self.counters.timestamp_bits > 32 {
-            return Err(invalid("counters.timestamp_bits", "at most 32"));
-        }
-        if self.counters.timestamp_bits > 0 && self.counters.timestamp_tick_ms == 0 {
-            return Err(invalid(
-                "counters.timestamp_bits",
-                "a wrapping timestamp needs counters.timestamp_tick_ms",
-            ));
-        }
-        let p = &self.pipeline;
-        for (f, v) in [
-            ("pipeline.insert_rate_per_s", p.insert_rate_per_s),
-            ("pipeline.remove_rate_per_s", p.remove_rate_per_s),
-            ("pipeline.stats_rate_per_s", p.stats_rate_per_s),
-        ] {
-            if v == 0 {
-                return Err(invalid(f, "must be at least 1"));
-            }
-            if v > 1_000_000_000 {
-                return Err(invalid(f, "at most 1e9 per second (1 ns per op)"));
-            }
-        }
-        let d = &self.datapath;
-        if d.line_rate_bps < 1_000 {
-            return Err(invalid(
-                "datapath.line_rate_bps",
-                "must be at least 1 kbit/s",
-            ));
-        }
-        if d.line_rate_bps > 8_000_000_000_000 {
-            return Err(invalid("datapath.line_rate_bps", "at most 8 Tbit/s"));
-        }
-        if d.engine_pps == 0 {
-            return Err(invalid("datapath.engine_pps", "must be at least 1"));
-        }
-        if d.engine_pps > 1_000_000_000_000 {
-            return Err(invalid("datapath.engine_pps", "at most 1e12"));
-        }
-        if d.min_frame_bytes > 16_384 {
-            return Err(invalid("datapath.min_frame_bytes", "at most 16384"));
-        }
-        for (f, v) in [
-            ("power.static_w", self.power.static_w),
-            ("power.rx_nj_per_packet", self.power.rx_nj_per_packet),
-            ("power.hw_nj_per_packet", self.power.hw_nj_per_packet),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(invalid(f, "must be a finite, non-negative number"));
-            }
-        }
-        Ok(())
-    }
-
     /// Dotted paths of the leaf fields that have no note in `sources` (name, description and
     /// the sources table itself excluded). Presets must return an empty list.
     pub fn missing_sources(&self) -> Vec<String> {
@@ -634,155 +454,6 @@ impl fmt::Display for NicConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.name, self.description)
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-    (line, col)
-}
-
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
-    }
-}
-
-fn collect_leaves(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
-    for (k, v) in t {
-        let path = join(prefix, k);
-        match v {
-            toml::Value::Table(sub) if k != "sources" || !prefix.is_empty() => {
-                collect_leaves(sub, &path, out)
-            }
-            toml::Value::Table(_) => {}
-            _ => out.push(path),
-        }
-    }
-}
-
-fn merge(
-    base: &mut toml::Table,
-    over: &toml::Table,
-    prefix: &str,
-    touched: &mut Vec<String>,
-) -> Result<(), ConfigError> {
-    for (k, v) in over {
-        let path = join(prefix, k);
-        if prefix.is_empty() && k == "sources" {
-            let toml::Value::Table(notes) = v else {
-                return Err(ConfigError::Type {
-                    field: path,
-                    expected: "table",
-                    found: v.type_str(),
-                });
-            };
-            let entry = base
-                .entry("sources")
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let toml::Value::Table(dst) = entry else {
-                unreachable!("sources is always a table")
-            };
-            for (nk, nv) in notes {
-                let toml::Value::String(_) = nv else {
-                    return Err(ConfigError::Type {
-                        field: join(&path, nk),
-                        expected: "string",
-                        found: nv.type_str(),
-                    });
-                };
-                dst.insert(nk.clone(), nv.clone());
-                touched.push(join(&path, nk));
-            }
-            continue;
-        }
-        let Some(slot) = base.get_mut(k) else {
-            return Err(ConfigError::UnknownField { field: path });
-        };
-        match (slot, v) {
-            (toml::Value::Table(b), toml::Value::Table(o)) => merge(b, o, &path, touched)?,
-            (toml::Value::Table(_), other) => {
-                return Err(ConfigError::Type {
-                    field: path,
-                    expected: "table",
-                    found: other.type_str(),
-                });
-            }
-            (slot, toml::Value::Table(_)) => {
-                return Err(ConfigError::Type {
-                    field: path,
-                    expected: slot.type_str(),
-                    found: "table",
-                });
-            }
-            (slot @ toml::Value::Float(_), toml::Value::Integer(i)) => {
-                *slot = toml::Value::Float(*i as f64);
-                touched.push(path);
-            }
-            (slot, v) => {
-                if std::mem::discriminant(slot) != std::mem::discriminant(v) {
-                    return Err(ConfigError::Type {
-                        field: path,
-                        expected: slot.type_str(),
-                        found: v.type_str(),
-                    });
-                }
-                if let (toml::Value::Integer(_), toml::Value::Integer(i)) = (&*slot, v)
-                    && *i < 0
-                {
-                    return Err(invalid(&path, "must not be negative"));
-                }
-                *slot = v.clone();
-                touched.push(path);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Deserialises a merged table section by section so a bad value names its field.
-fn from_merged(base: toml::Table, touched: &[String]) -> Result<NicConfig, ConfigError> {
-    let blame = |section: &str, e: toml::de::Error| {
-        let mine: Vec<&str> = touched
-            .iter()
-            .filter(|p| p.split('.').next() == Some(section))
-            .map(String::as_str)
-            .collect();
-        let field = if mine.is_empty() {
-            section.to_string()
-        } else {
-            mine.join(", ")
-        };
-        ConfigError::Invalid {
-            field,
-            reason: e.message().trim().to_string(),
-        }
-    };
-    fn section<T: serde::de::DeserializeOwned>(
-        base: &toml::Table,
-        name: &str,
-    ) -> Result<T, toml::de::Error> {
-        base.get(name)
-            .cloned()
-            .unwrap_or(toml::Value::Table(toml::Table::new()))
-            .try_into()
-    }
-    Ok(NicConfig {
-        name: section(&base, "name").map_err(|e| blame("name", e))?,
-        description: section(&base, "description").map_err(|e| blame("description", e))?,
-        table: section(&base, "table").map_err(|e| blame("table", e))?,
-        binding: section(&base, "binding").map_err(|e| blame("binding", e))?,
-        aging: section(&base, "aging").map_err(|e| blame("aging", e))?,
-        counters: section(&base, "counters").map_err(|e| blame("counters", e))?,
-        pipeline: section(&base, "pipeline").map_err(|e| blame("pipeline", e))?,
-        datapath: section(&base, "datapath").map_err(|e| blame("datapath", e))?,
-        power: section(&base, "power").map_err(|e| blame("power", e))?,
-        sources: section(&base, "sources").map_err(|e| blame("sources", e))?,
-    })
 }
 
 #[cfg(test)]
