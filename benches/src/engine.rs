@@ -16,8 +16,10 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use offsim::run::{Input, Prepared, prepare, run_policy};
+use offsim::prepare::{Prepared, prepare};
+use offsim::run::run_policy;
 use offsim::scenario::ScenarioFile;
+use offsim::source::Input;
 use offsim_traces::r#gen::generate_file;
 
 fn default_scenario() -> Prepared {

@@ -22,9 +22,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use offsim_kernel::datapath::{
-    Datapath, DpConfig, Fate, FlowtableMode, LAN_IFINDEX, PathTaken, load_options,
-};
+use offsim_kernel::datapath::{Datapath, DpConfig, Fate, FlowtableMode, LAN_IFINDEX, load_options};
 use offsim_kernel::flows::FlowBook;
 use offsim_kernel::flowtable::{FastPath, FlowId, KernelFlavour};
 use offsim_kernel::sides::Side;
@@ -176,7 +174,7 @@ pub fn bench(c: &mut Criterion) {
                 let mut k = 0u32;
                 for (m, side) in &batch {
                     let o = dp.process(now, black_box(m), *side);
-                    if o.path == PathTaken::SwFast {
+                    if o.path == offsim_kernel::Path::SwFast {
                         k += 1;
                     }
                 }

@@ -24,10 +24,11 @@ use crate::conntrack::{
     Conntrack, CtConfig, CtId, CtInfo as CtInfoK, CtTimeouts, Dir, InvalidReason, Track, status,
 };
 use crate::cost::CostDrivers;
-use crate::flows::{self, FlowBook};
+use crate::flows::FlowBook;
 use crate::flowtable::{
     AddRefusal, FastPath, FlowId, Flowtable, FtConfig, FtKey, HwRequest, KernelFlavour,
 };
+use crate::path::Path;
 use crate::router::{self, Defrag, Defragmenter, RcvDrop, Route, RouteDrop};
 use crate::sides::Side;
 use offsim_nft::ast::{ChainType, Hook, NatKind};
@@ -181,22 +182,13 @@ pub enum Fate {
     Held,
 }
 
-/// Which path carried it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PathTaken {
-    /// The classic path.
-    Slow,
-    /// The software flowtable.
-    SwFast,
-}
-
 /// The result of [`Datapath::process`].
 #[derive(Clone, Copy, Debug)]
 pub struct Outcome {
     /// Fate.
     pub fate: Fate,
-    /// Path.
-    pub path: PathTaken,
+    /// Path: [`Path::Slow`] or [`Path::SwFast`] (the datapath never sees hardware-forwarded packets).
+    pub path: Path,
     /// Work done, for the CPU model.
     pub drivers: CostDrivers,
     /// Wire packets this outcome stands for (a reassembled datagram: its fragments).
@@ -507,7 +499,7 @@ impl Datapath {
         self.first_refusal = None;
         let mut out = Outcome {
             fate: Fate::Held,
-            path: PathTaken::Slow,
+            path: Path::Slow,
             drivers: CostDrivers {
                 batch: 1,
                 ..CostDrivers::default()
@@ -561,11 +553,11 @@ impl Datapath {
                             FastPath::Hit { flow, .. } => {
                                 add_cost(&mut out.drivers, &cost, 1);
                                 out.drivers.ft_hit = true;
-                                out.path = PathTaken::SwFast;
+                                out.path = Path::SwFast;
                                 out.fate = Fate::Forwarded(out_side);
                                 out.flow = Some((i, flow));
                                 let rec = self.flow_record(i, flow);
-                                self.flows.packet(rec, flows::SW, m.wire_len, now);
+                                self.flows.packet(rec, Path::SwFast, m.wire_len, now);
                                 return out;
                             }
                             FastPath::Bail(b) => self.stats.bails[b as usize] += 1,
@@ -907,7 +899,7 @@ impl Datapath {
                         r.refused = Some(why);
                     }
                 }
-                self.flows.packet(rec, flows::SLOW, pkt.wire_len, now);
+                self.flows.packet(rec, Path::Slow, pkt.wire_len, now);
             }
         }
         out.fate = fate;

@@ -9,5 +9,8 @@ pub mod cost;
 pub mod datapath;
 pub mod flows;
 pub mod flowtable;
+mod path;
 pub mod router;
 pub mod sides;
+
+pub use path::Path;

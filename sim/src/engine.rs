@@ -24,20 +24,14 @@ use offsim_traces::heap::{EventHeap, event_key, key_time};
 use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
 
-use crate::cpu::CpuConfig;
+use crate::cpu::{CpuConfig, Stage};
 use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
-use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
-use offsim_kernel::flows;
+use crate::source::{Arrival, Source, SourceError};
+use offsim_kernel::Path;
+use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::{FlowId, FtKey, HwRequest};
 use offsim_kernel::sides::{Side, SideSplitter};
-
-/// Paths for metrics.
-pub const PATH_SLOW: usize = 0;
-/// Software fast path.
-pub const PATH_SW: usize = 1;
-/// Hardware.
-pub const PATH_HW: usize = 2;
 
 /// Engine settings beyond the models.
 #[derive(Clone, Debug)]
@@ -69,21 +63,6 @@ impl Default for EngineConfig {
     }
 }
 
-/// A packet with its arrival time.
-#[derive(Clone, Copy, Debug)]
-pub struct Arrival {
-    /// Simulated arrival time (first bit at the NIC).
-    pub at: SimTime,
-    /// The packet.
-    pub pkt: PacketMeta,
-}
-
-/// Where packets come from.
-pub trait Source {
-    /// The next packet in arrival order, or `None` at the end.
-    fn next_arrival(&mut self) -> Result<Option<Arrival>, crate::run::RunError>;
-}
-
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     at: SimTime,
@@ -111,7 +90,7 @@ struct InFlight {
     /// Slot of the packet in [`Engine::pkts`].
     pkt: u32,
     out: Side,
-    path: usize,
+    path: Path,
     packets: u32,
     /// Wire bytes of those packets.
     bytes: u64,
@@ -159,14 +138,14 @@ pub struct Measure {
     pub local: u64,
     /// Dropped, by reason.
     pub drops: std::collections::BTreeMap<String, u64>,
-    /// Packets per path.
-    pub paths: [u64; 3],
+    /// Packets per path, by [`Path::index`].
+    pub paths: [u64; Path::COUNT],
     /// Latency overall.
     pub latency: Histogram,
-    /// Latency per path.
-    pub latency_path: [Histogram; 3],
-    /// CPU cycles per path.
-    pub cycles_path: [f64; 3],
+    /// Latency per path, by [`Path::index`].
+    pub latency_path: [Histogram; Path::COUNT],
+    /// CPU cycles per path, by [`Path::index`] (hardware: none).
+    pub cycles_path: [f64; Path::COUNT],
     /// CPU cycles by stage.
     pub cycles_stage: std::collections::BTreeMap<&'static str, f64>,
     /// Busy ns per core (after warm-up).
@@ -199,8 +178,8 @@ pub struct IntervalStats {
     pub delivered_bytes: u64,
     /// Busy ns summed over cores.
     pub busy_ns: u64,
-    /// Packets per path.
-    pub paths: [u64; 3],
+    /// Packets per path, by [`Path::index`].
+    pub paths: [u64; Path::COUNT],
     /// Drops.
     pub drops: u64,
     /// HW occupancy at the end.
@@ -233,8 +212,8 @@ pub struct Engine {
     next_key: Option<u128>,
     /// Drops counted so far, by kind (a handful of kinds per run; named in `finish`).
     drops: Vec<(DropKind, u64)>,
-    /// CPU cycles by stage ([`STAGE_NAMES`]); turned into [`Measure::cycles_stage`] in `finish`.
-    stage_acc: [f64; STAGE_NAMES.len()],
+    /// CPU cycles by [`Stage::index`]; turned into [`Measure::cycles_stage`] in `finish`.
+    stage_acc: [f64; Stage::COUNT],
     inflight: Vec<Option<InFlight>>,
     inflight_free: Vec<u32>,
     /// Packets between the RX ring and transmission, by slot (a packet is copied once, on
@@ -294,31 +273,6 @@ impl DropKind {
         }
     }
 }
-
-/// CPU cycle stages, in the order of [`STAGE_NAMES`].
-const ST_DRIVER: usize = 0;
-const ST_FLOWTABLE: usize = 1;
-const ST_CONNTRACK: usize = 2;
-const ST_NAT: usize = 3;
-const ST_RULES: usize = 4;
-const ST_IP_STACK: usize = 5;
-const ST_NETDEV_INGRESS: usize = 6;
-const ST_DEFRAG: usize = 7;
-const ST_CACHE_MISSES: usize = 8;
-const ST_BACKGROUND: usize = 9;
-/// Report names of the CPU cycle stages ([`Measure::cycles_stage`] keys).
-const STAGE_NAMES: [&str; 10] = [
-    "driver",
-    "flowtable",
-    "conntrack",
-    "nat",
-    "rules",
-    "ip_stack",
-    "netdev_ingress",
-    "defrag",
-    "cache_misses",
-    "offload_and_timers",
-];
 
 fn port(side: Side) -> u32 {
     match side {
@@ -387,7 +341,7 @@ impl Engine {
             next: None,
             next_key: None,
             drops: Vec::new(),
-            stage_acc: [0.0; STAGE_NAMES.len()],
+            stage_acc: [0.0; Stage::COUNT],
             inflight: Vec::new(),
             inflight_free: Vec::new(),
             pkts: Vec::new(),
@@ -440,7 +394,7 @@ impl Engine {
     }
 
     /// Runs the whole source through the engine.
-    pub fn run(&mut self, src: &mut dyn Source) -> Result<(), crate::run::RunError> {
+    pub fn run<S: Source + ?Sized>(&mut self, src: &mut S) -> Result<(), SourceError> {
         self.next = src.next_arrival()?;
         let Some(a) = self.next else {
             return Ok(());
@@ -564,10 +518,10 @@ impl Engine {
             Verdict::Hardware { depart, .. } => {
                 let lat = depart.0.saturating_sub(a.at.0);
                 if counted {
-                    self.deliver(PATH_HW, lat, wire, 1);
+                    self.deliver(Path::Hw, lat, wire, 1);
                 }
                 let rec = self.dp.hw_record(&pkt, pkt.iface);
-                self.dp.flows.packet(rec, flows::HW, pkt.wire_len, a.at);
+                self.dp.flows.packet(rec, Path::Hw, pkt.wire_len, a.at);
                 self.schedule_nic();
                 return;
             }
@@ -648,15 +602,16 @@ impl Engine {
     }
 
     /// Counts `packets` wire packets of `bytes` bytes in all as delivered.
-    fn deliver(&mut self, path: usize, lat: u64, bytes: u64, packets: u32) {
+    fn deliver(&mut self, path: Path, lat: u64, bytes: u64, packets: u32) {
+        let p = path.index();
         self.m.delivered += u64::from(packets);
         self.m.delivered_bytes += bytes;
-        self.m.paths[path] += u64::from(packets);
+        self.m.paths[p] += u64::from(packets);
         self.m.latency.record(lat);
-        self.m.latency_path[path].record(lat);
+        self.m.latency_path[p].record(lat);
         self.cur.delivered += u64::from(packets);
         self.cur.delivered_bytes += bytes;
-        self.cur.paths[path] += u64::from(packets);
+        self.cur.paths[p] += u64::from(packets);
         self.cur_hist.record(lat);
     }
 
@@ -747,19 +702,20 @@ impl Engine {
         let mut out = self.dp.process(start, &self.pkts[p.pkt as usize], p.side);
         out.drivers.batch = batch;
         let miss_p = self.miss_probability();
-        let cycles = self.cpu.cycles(&out.drivers, miss_p);
+        let pc = self.cpu.packet_cycles(&out.drivers, miss_p);
+        let cycles = pc.total;
         let service = (cycles / self.cpu.freq_ghz).round() as u64;
         let done = SimTime(start.0 + service);
         let counted = self.counted(p.at);
-        let path = if out.path == PathTaken::SwFast {
-            PATH_SW
-        } else {
-            PATH_SLOW
-        };
+        let path = out.path;
         if counted {
             self.m.cpu_packets += 1;
-            self.m.cycles_path[path] += cycles;
-            self.stage_cycles(&out.drivers, cycles);
+            self.m.cycles_path[path.index()] += cycles;
+            for (acc, v) in self.stage_acc.iter_mut().zip(pc.by_stage) {
+                if v > 0.0 {
+                    *acc += v;
+                }
+            }
             self.cores[ci].busy_ns_counted += service;
             self.cur.busy_ns += service;
         }
@@ -807,79 +763,6 @@ impl Engine {
         self.push(done, Ev::CoreFree(c));
     }
 
-    fn stage_cycles(&mut self, d: &offsim_kernel::cost::CostDrivers, total: f64) {
-        let c = &self.cpu.cycles;
-        let acc = &mut self.stage_acc;
-        let mut add = |k: usize, v: f64| {
-            if v > 0.0 {
-                acc[k] += v;
-            }
-        };
-        let driver = c.driver_rx
-            + c.napi_poll / f64::from(d.batch.max(1))
-            + if d.ft_hit || d.forwarded {
-                c.driver_tx
-            } else {
-                0.0
-            };
-        add(ST_DRIVER, driver);
-        let ft =
-            if d.ft_lookup { c.ft_lookup } else { 0.0 } + if d.ft_hit { c.ft_xmit } else { 0.0 };
-        add(ST_FLOWTABLE, ft);
-        let ct = if d.ct_new {
-            c.ct_new
-        } else if d.ct_lookup {
-            c.ct_lookup
-        } else {
-            0.0
-        };
-        add(ST_CONNTRACK, ct);
-        let nat = if d.nat_setup { c.nat_setup } else { 0.0 }
-            + if d.nat_mangle { c.nat_mangle } else { 0.0 };
-        add(ST_NAT, nat);
-        let rules = f64::from(d.hooks) * c.hook
-            + f64::from(d.chains) * c.chain
-            + f64::from(d.rules) * c.rule
-            + f64::from(d.exprs.saturating_sub(d.rules)) * c.expr
-            + f64::from(d.set_hash) * c.set_hash
-            + f64::from(d.set_interval) * c.set_interval
-            + f64::from(d.set_concat) * c.set_concat
-            + f64::from(d.jumps) * c.jump
-            + f64::from(d.stmts) * c.stmt;
-        add(ST_RULES, rules);
-        let stack = if d.slow { c.ip_rcv } else { 0.0 }
-            + if d.forwarded {
-                c.fib_lookup + c.forward
-            } else {
-                0.0
-            };
-        add(ST_IP_STACK, stack);
-        let known = driver
-            + ft
-            + ct
-            + nat
-            + rules
-            + stack
-            + if d.netdev_ingress {
-                c.netdev_ingress
-            } else {
-                0.0
-            };
-        add(
-            ST_NETDEV_INGRESS,
-            if d.netdev_ingress {
-                c.netdev_ingress
-            } else {
-                0.0
-            },
-        );
-        add(ST_DEFRAG, f64::from(d.frags) * c.defrag);
-        add(
-            ST_CACHE_MISSES,
-            (total - known - f64::from(d.frags) * c.defrag).max(0.0),
-        );
-    }
-
     fn tx(&mut self, t: SimTime, i: u32) {
         let Some(f) = self.inflight[i as usize].take() else {
             return;
@@ -919,7 +802,7 @@ impl Engine {
         if t >= self.m.start {
             core.busy_ns_counted += ns;
             self.cur.busy_ns += ns;
-            self.stage_acc[ST_BACKGROUND] += cycles;
+            self.stage_acc[Stage::Background.index()] += cycles;
         }
     }
 
@@ -1177,10 +1060,14 @@ impl Engine {
         // Stages with any cycles (only positive amounts are ever added).
         for (k, v) in self.stage_acc.iter().enumerate() {
             if *v > 0.0 {
-                *self.m.cycles_stage.entry(STAGE_NAMES[k]).or_insert(0.0) += *v;
+                *self
+                    .m
+                    .cycles_stage
+                    .entry(Stage::ALL[k].name())
+                    .or_insert(0.0) += *v;
             }
         }
-        self.stage_acc = [0.0; STAGE_NAMES.len()];
+        self.stage_acc = [0.0; Stage::COUNT];
         for (k, n) in self.drops.drain(..) {
             *self.m.drops.entry(k.name()).or_insert(0) += n;
         }

@@ -311,7 +311,7 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
-    let mut p = offsim::run::prepare(sc)?;
+    let mut p = offsim::prepare::prepare(sc)?;
     p.progress = !quiet;
     if flows || p.scenario.spec.report.flows {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -330,11 +330,11 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     let mut stdout = std::io::stdout().lock();
     let sc = &p.scenario;
     stdout.write_all(
-        offsim::run::summary_text(&report, &|pol| offsim::run::slo_gated(sc, pol)).as_bytes(),
+        offsim::report::summary_text(&report, &|pol| offsim::report::slo_gated(sc, pol)).as_bytes(),
     )?;
     drop(stdout);
     write_report(&report, out, false)?;
-    Ok(if offsim::run::slo_missed(&report, &p.scenario) {
+    Ok(if offsim::report::slo_missed(&report, &p.scenario) {
         1
     } else {
         0
@@ -356,7 +356,7 @@ fn sweep(
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let report = offsim::sweep::run_sweep(&file, shard, !quiet)?;
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(offsim::run::summary_text(&report, &|_| false).as_bytes())?;
+    stdout.write_all(offsim::report::summary_text(&report, &|_| false).as_bytes())?;
     drop(stdout);
     write_report(&report, out, false)?;
     Ok(0)
@@ -366,7 +366,7 @@ fn plan(scenario: &Path, out: &Path, jobs: Option<usize>) -> Result<u8> {
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
-    let p = offsim::run::prepare(sc)?;
+    let p = offsim::prepare::prepare(sc)?;
     let report = offsim::plan::run_plan(&p)?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(offsim::plan::plan_text(&report).as_bytes())?;
@@ -375,7 +375,7 @@ fn plan(scenario: &Path, out: &Path, jobs: Option<usize>) -> Result<u8> {
     let missed = report.plan.as_ref().is_some_and(|pl| {
         pl.configs
             .iter()
-            .any(|c| c.max_pps.is_none() && offsim::run::slo_gated(&p.scenario, &c.name))
+            .any(|c| c.max_pps.is_none() && offsim::report::slo_gated(&p.scenario, &c.name))
     });
     Ok(if missed { 1 } else { 0 })
 }

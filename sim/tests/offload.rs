@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use offsim::cpu::CpuConfig;
-use offsim::engine::{Arrival, Engine, EngineConfig, Source};
-use offsim::run::{Prepared, RunError, prepare, run_policy, run_report};
+use offsim::engine::{Engine, EngineConfig};
+use offsim::prepare::{Prepared, prepare};
+use offsim::report::run_report;
+use offsim::run::run_policy;
 use offsim::scenario::ScenarioFile;
+use offsim::source::{Arrival, Source, SourceError};
 use offsim_kernel::conntrack::tcp::TcpState;
 use offsim_kernel::conntrack::{CtConfig, CtTimeouts, status};
 use offsim_kernel::datapath::{Datapath, DpConfig, FlowtableMode, LAN_IFINDEX, load_options};
@@ -66,7 +69,7 @@ impl std::io::Write for Sink {
 struct Packets<I>(I);
 
 impl<I: Iterator<Item = PacketMeta>> Source for Packets<I> {
-    fn next_arrival(&mut self) -> Result<Option<Arrival>, RunError> {
+    fn next_arrival(&mut self) -> Result<Option<Arrival>, SourceError> {
         Ok(self.0.next().map(|pkt| Arrival { at: pkt.ts, pkt }))
     }
 }
@@ -584,7 +587,7 @@ fn run(p: &Prepared, policy: &str) -> Done {
         .find(|q| q.name == policy)
         .unwrap();
     let mut o = run_policy(p, pol).unwrap();
-    let run = run_report(p, &mut o, "");
+    let run = run_report(p, &o.policy, &mut o.engine, "");
     let file = p
         .flows_dir
         .as_ref()

@@ -16,7 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
-use offsim::run::{Prepared, prepare, run_policy, run_scenario};
+use offsim::prepare::{Prepared, prepare};
+use offsim::run::{run_policy, run_scenario};
 use offsim::scenario::ScenarioFile;
 use offsim_reports::schema::{Report, Run};
 use offsim_traces::r#gen::frame::{self, L3, TcpHdr, TcpOpts, UdpPayload};
