@@ -39,7 +39,7 @@ fn bench_all(c: &mut Criterion, group: &str, p: &Prepared) {
         g.bench_with_input(BenchmarkId::from_parameter(&pol.name), pol, |b, pol| {
             b.iter(|| {
                 let o = run_policy(p, pol).expect("run");
-                black_box(o.engine.m.delivered)
+                black_box(o.engine.measure().delivered)
             })
         });
     }

@@ -221,7 +221,7 @@ impl CpuConfig {
     }
 
     /// Receive queues actually used.
-    pub fn queues(&self) -> u16 {
+    pub(crate) fn queues(&self) -> u16 {
         if self.rx_queues == 0 {
             self.cores
         } else {
@@ -231,7 +231,7 @@ impl CpuConfig {
 
     /// Probability that a conntrack/flowtable access misses the LLC given the working set
     /// (uniform access; zero while the working set fits).
-    pub fn miss_probability(&self, ct_entries: usize, ft_entries: usize) -> f64 {
+    pub(crate) fn miss_probability(&self, ct_entries: usize, ft_entries: usize) -> f64 {
         let ws = ct_entries as f64 * self.ct_entry_bytes + ft_entries as f64 * self.ft_entry_bytes;
         if ws <= self.llc_bytes || ws <= 0.0 {
             0.0
@@ -257,7 +257,7 @@ impl CpuConfig {
     /// which `total` does not charge; and `cache_misses` is what `total` leaves after the
     /// other stages, floored at zero, so it absorbs that difference.
     #[inline]
-    pub fn packet_cycles(&self, d: &CostDrivers, miss_p: f64) -> PacketCycles {
+    pub(crate) fn packet_cycles(&self, d: &CostDrivers, miss_p: f64) -> PacketCycles {
         let c = &self.cycles;
         let on = |b: bool, v: f64| if b { v } else { 0.0 };
         let rx = c.driver_rx + c.napi_poll / f64::from(d.batch.max(1));
@@ -325,7 +325,7 @@ impl CpuConfig {
 
 /// Where CPU cycles go: the keys of the report's `cpu.cycles_by_stage`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Driver receive and transmit, NAPI poll share.
     Driver,
     /// Flowtable lookup and fast-path transmit.
@@ -350,9 +350,9 @@ pub enum Stage {
 
 impl Stage {
     /// Number of stages: the length of per-stage arrays.
-    pub const COUNT: usize = 10;
+    pub(crate) const COUNT: usize = 10;
     /// Every stage, in index order.
-    pub const ALL: [Stage; Stage::COUNT] = [
+    pub(crate) const ALL: [Stage; Stage::COUNT] = [
         Stage::Driver,
         Stage::Flowtable,
         Stage::Conntrack,
@@ -367,12 +367,12 @@ impl Stage {
 
     /// Index into per-stage arrays.
     #[inline]
-    pub const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 
     /// Report name.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Stage::Driver => "driver",
             Stage::Flowtable => "flowtable",
@@ -390,11 +390,11 @@ impl Stage {
 
 /// One packet's cycles ([`CpuConfig::packet_cycles`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PacketCycles {
+pub(crate) struct PacketCycles {
     /// Cycles the packet keeps its core busy.
-    pub total: f64,
+    pub(crate) total: f64,
     /// The same work by stage, by [`Stage::index`] (see [`CpuConfig::packet_cycles`]).
-    pub by_stage: [f64; Stage::COUNT],
+    pub(crate) by_stage: [f64; Stage::COUNT],
 }
 
 #[cfg(test)]

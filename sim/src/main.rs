@@ -153,37 +153,40 @@ enum RulesCmd {
         ruleset: PathBuf,
     },
     /// Replay a trace as forwarded traffic and print per-rule counters.
-    Eval {
-        /// Ruleset file.
-        ruleset: PathBuf,
-        /// Trace file.
-        trace: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Input interface name.
-        #[arg(long, default_value = "lan0")]
-        iif: String,
-        /// Output interface name.
-        #[arg(long, default_value = "wan0")]
-        oif: String,
-        /// Kernel whose flowtable semantics to model (5.15 … 6.13 = "mid", 6.14+ = "new").
-        #[arg(long, default_value = "6.14")]
-        kernel: String,
-        /// Which interface packets arrive on: `single` (all on --iif), `flow` (a connection's
-        /// original direction on --iif, replies on --oif), or `lan=CIDR,...` (by source).
-        #[arg(long, default_value = "single")]
-        sides: String,
-        /// Conntrack: pick up connections mid-stream (nf_conntrack_tcp_loose).
-        #[arg(long, default_value_t = 1)]
-        ct_loose: u8,
-        /// Conntrack: only out-of-window RSTs are invalid (nf_conntrack_tcp_be_liberal).
-        #[arg(long, default_value_t = 0)]
-        ct_liberal: u8,
-        /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
-        #[arg(long, default_value = "kernel")]
-        ct_timeouts: String,
-    },
+    Eval(RulesEvalArgs),
+}
+
+#[derive(Args)]
+struct RulesEvalArgs {
+    /// Ruleset file.
+    ruleset: PathBuf,
+    /// Trace file.
+    trace: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Input interface name.
+    #[arg(long, default_value = "lan0")]
+    iif: String,
+    /// Output interface name.
+    #[arg(long, default_value = "wan0")]
+    oif: String,
+    /// Kernel whose flowtable semantics to model (5.15 … 6.13 = "mid", 6.14+ = "new").
+    #[arg(long, default_value = "6.14")]
+    kernel: String,
+    /// Which interface packets arrive on: `single` (all on --iif), `flow` (a connection's
+    /// original direction on --iif, replies on --oif), or `lan=CIDR,...` (by source).
+    #[arg(long, default_value = "single")]
+    sides: String,
+    /// Conntrack: pick up connections mid-stream (nf_conntrack_tcp_loose).
+    #[arg(long, default_value_t = 1)]
+    ct_loose: u8,
+    /// Conntrack: only out-of-window RSTs are invalid (nf_conntrack_tcp_be_liberal).
+    #[arg(long, default_value_t = 0)]
+    ct_liberal: u8,
+    /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
+    #[arg(long, default_value = "kernel")]
+    ct_timeouts: String,
 }
 
 fn main() -> ExitCode {
@@ -248,29 +251,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Merge { shards, out } => merge(&shards, &out),
         Cmd::Rules { cmd } => match cmd {
             RulesCmd::Check { ruleset } => rules_check(&ruleset),
-            RulesCmd::Eval {
-                ruleset,
-                trace,
-                json,
-                iif,
-                oif,
-                kernel,
-                sides,
-                ct_loose,
-                ct_liberal,
-                ct_timeouts,
-            } => rules_eval(&RulesEvalArgs {
-                ruleset,
-                trace,
-                json,
-                iif,
-                oif,
-                kernel,
-                sides,
-                ct_loose,
-                ct_liberal,
-                ct_timeouts,
-            }),
+            RulesCmd::Eval(a) => rules_eval(&a),
         },
     }
 }
@@ -451,19 +432,6 @@ fn rules_check(path: &std::path::Path) -> Result<u8> {
             Ok(2)
         }
     }
-}
-
-struct RulesEvalArgs {
-    ruleset: PathBuf,
-    trace: PathBuf,
-    json: bool,
-    iif: String,
-    oif: String,
-    kernel: String,
-    sides: String,
-    ct_loose: u8,
-    ct_liberal: u8,
-    ct_timeouts: String,
 }
 
 fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {

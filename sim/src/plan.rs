@@ -21,11 +21,11 @@ use crate::scenario::{Policy, ScenarioError};
 use offsim_kernel::sides::SideMode;
 
 /// Default bisection depth.
-pub const DEFAULT_STEPS: u32 = 8;
+pub(crate) const DEFAULT_STEPS: u32 = 8;
 
 /// The search range and depth for a scenario.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Range {
+pub(crate) struct Range {
     /// Lowest rate probed, Gbit/s.
     pub min_gbps: f64,
     /// Highest rate probed, Gbit/s.
@@ -35,7 +35,7 @@ pub struct Range {
 }
 
 /// The range from `[plan]` or the defaults.
-pub fn range(p: &Prepared) -> Result<Range, RunError> {
+pub(crate) fn range(p: &Prepared) -> Result<Range, RunError> {
     let sc = &p.scenario;
     let file = sc.file.path.display().to_string();
     let invalid = |key: &str, msg: String| {

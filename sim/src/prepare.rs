@@ -164,7 +164,7 @@ fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInf
 
 impl Prepared {
     /// The same scenario with the offered load paced at `gbps` Gbit/s (what `plan` probes).
-    pub fn at_rate_gbps(&self, gbps: f64) -> Result<Prepared, RunError> {
+    pub(crate) fn at_rate_gbps(&self, gbps: f64) -> Result<Prepared, RunError> {
         let mut p = self.clone();
         let r = &mut p.scenario.spec.replay;
         r.speedup = None;

@@ -5,10 +5,13 @@
 use std::collections::BTreeMap;
 
 use offsim_kernel::Path as PktPath;
+use offsim_kernel::flows::FlowTotals;
+use offsim_nicmodel::NicStats;
 use offsim_reports::schema as rep;
-use offsim_traces::time::{NS_PER_SEC, SimTime};
+use offsim_traces::time::NS_PER_SEC;
 
-use crate::engine::Engine;
+use crate::cpu::CpuConfig;
+use crate::engine::{Engine, Measure};
 use crate::metrics::Histogram;
 use crate::prepare::Prepared;
 use crate::scenario::{Admission, Policy, Scenario};
@@ -35,98 +38,23 @@ fn latency_stats(h: &Histogram) -> rep::LatencyStats {
 pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -> rep::Run {
     let span_ns = e.span_ns();
     let secs = span_ns as f64 / NS_PER_SEC as f64;
-    let m = &e.m;
-    let cpu = e.cpu().clone();
-    let util: Vec<f64> = m
-        .busy_ns
-        .iter()
-        .map(|b| (*b as f64 / span_ns as f64).min(1.0))
-        .collect();
-    let util_with_hk: Vec<f64> = util
-        .iter()
-        .map(|u| (u + cpu.housekeeping_util).min(1.0))
-        .collect();
-    let util_mean_hk = if util_with_hk.is_empty() {
-        0.0
-    } else {
-        util_with_hk.iter().sum::<f64>() / util_with_hk.len() as f64
-    };
-    let total_cycles: f64 = m.busy_ns.iter().map(|b| *b as f64 * cpu.freq_ghz).sum();
-    let mut latency = rep::Latency::default();
-    latency.set_overall(latency_stats(&m.latency));
-    latency.by_path = rep::PathLatency {
-        slow: latency_stats(&m.latency_path[PktPath::Slow.index()]),
-        sw_fast: latency_stats(&m.latency_path[PktPath::SwFast.index()]),
-        hw: latency_stats(&m.latency_path[PktPath::Hw.index()]),
-    };
-    let per = |c: f64, n: u64| if n == 0 { 0.0 } else { c / n as f64 };
-    let nic_stats = e.nic.stats(SimTime(m.end.0));
-    let ts = &nic_stats.table;
-    let usable = u64::from(e.nic.table().usable_capacity());
-    let hw_refusals: u64 = e.hw_refusals.values().sum();
-    let nic_power = e.nic.power(offsim_traces::SimDuration(span_ns));
+    let nic_stats = e.nic_stats();
+    let e = &*e;
+    let m = e.measure();
+    let cpu = e.cpu();
+    let cpu_section = cpu_figures(m, cpu, span_ns);
+    let latency = latency(m);
+    let nic_power = e.nic().power(offsim_traces::SimDuration(span_ns));
     let cpu_power = cpu.power.platform_w
-        + util_with_hk
+        + cpu_section
+            .util_per_core
             .iter()
             .map(|u| u * cpu.power.core_dynamic_w)
             .sum::<f64>();
     let total_w = cpu_power + nic_power.total_w;
     let energy = total_w * secs;
     let drops_total: u64 = m.drops.values().sum();
-    let t = &e.dp.flows.totals;
-    let flows = rep::Flows {
-        total: t.total,
-        offloaded_sw: t.offloaded_sw,
-        offloaded_hw: t.offloaded_hw,
-        not_offloaded: t.not_offloaded.clone(),
-        hw_refused: t.hw_refused.clone(),
-        fell_back: t.fell_back.clone(),
-        teardown: t.teardown.clone(),
-        examples: t
-            .examples
-            .iter()
-            .map(|x| rep::FlowExample {
-                flow: x.flow.clone(),
-                packets: x.packets,
-                bytes: x.bytes,
-                outcome: x.outcome.clone(),
-                reason: x.reason.clone(),
-            })
-            .collect(),
-    };
-    let int_s = p.scenario.spec.report.interval_ms as f64 / 1000.0;
-    let mut series = rep::Series {
-        interval_ns: p.scenario.spec.report.interval_ms * 1_000_000,
-        start_ns: m.start.0,
-        ..rep::Series::default()
-    };
-    let ncores = cpu.cores.max(1) as f64;
-    let mut prev_ins = 0;
-    let mut prev_ref = 0;
-    for s in &e.m.series {
-        series.offered_pps.push(s.offered as f64 / int_s);
-        series
-            .offered_bps
-            .push(s.offered_bytes as f64 * 8.0 / int_s);
-        series.delivered_pps.push(s.delivered as f64 / int_s);
-        series
-            .delivered_bps
-            .push(s.delivered_bytes as f64 * 8.0 / int_s);
-        series
-            .cpu_util
-            .push((s.busy_ns as f64 / (int_s * 1e9 * ncores)).min(1.0));
-        series.hw_occupancy.push(s.hw_occupancy);
-        series.hw_inserts.push(s.hw_inserts_total - prev_ins);
-        series.hw_refusals.push(s.hw_refusals_total - prev_ref);
-        prev_ins = s.hw_inserts_total;
-        prev_ref = s.hw_refusals_total;
-        series.slow.push(s.paths[PktPath::Slow.index()]);
-        series.sw_fast.push(s.paths[PktPath::SwFast.index()]);
-        series.hw.push(s.paths[PktPath::Hw.index()]);
-        series.drops.push(s.drops);
-        series.latency_p99_ns.push(s.p99_ns);
-    }
-    let slo = slo_result(p, &latency, drops_total, m.offered, util_mean_hk);
+    let slo = slo_result(p, &latency, drops_total, m.offered, cpu_section.util_mean);
     let name = if prefix.is_empty() {
         policy.name.clone()
     } else {
@@ -154,49 +82,8 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
             sw_fast: m.paths[PktPath::SwFast.index()],
             hw: m.paths[PktPath::Hw.index()],
         },
-        cpu: rep::Cpu {
-            util_per_core: util_with_hk.clone(),
-            util_mean: util_mean_hk,
-            total_cycles: total_cycles.round() as u64,
-            cycles_per_packet: per(
-                m.cycles_path[PktPath::Slow.index()] + m.cycles_path[PktPath::SwFast.index()],
-                m.cpu_packets,
-            ),
-            cycles_per_packet_by_path: rep::PerPath {
-                slow: per(
-                    m.cycles_path[PktPath::Slow.index()],
-                    m.paths[PktPath::Slow.index()],
-                ),
-                sw_fast: per(
-                    m.cycles_path[PktPath::SwFast.index()],
-                    m.paths[PktPath::SwFast.index()],
-                ),
-                hw: 0.0,
-            },
-            cycles_by_stage: m
-                .cycles_stage
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), v.round() as u64))
-                .collect(),
-        },
-        nic: rep::Nic {
-            capacity: if policy.hardware { usable } else { 0 },
-            peak_occupancy: ts.peak_occupancy.max(m.hw_peak),
-            mean_occupancy: ts.mean_occupancy(span_ns),
-            inserts: e.hw_inserts,
-            refusals: hw_refusals,
-            refusals_by_reason: e
-                .hw_refusals
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), *v))
-                .collect(),
-            evictions: ts.evictions + ts.aged_bound,
-            deletes: e.hw_deletes,
-            hits: ts.hits,
-            misses: ts.misses,
-            bind_checks: ts.bind_checks,
-            punts: nic_stats.datapath.punts.total(),
-        },
+        cpu: cpu_section,
+        nic: nic_figures(e, policy, &nic_stats, span_ns),
         drops: rep::Drops {
             total: drops_total,
             by_reason: m.drops.clone(),
@@ -215,10 +102,143 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
             },
         },
         savings: None,
-        flows,
+        flows: flow_figures(e.datapath().flow_totals()),
         slo,
-        series,
+        series: series(p, m, cpu.cores),
     }
+}
+
+/// Latency overall and per path.
+fn latency(m: &Measure) -> rep::Latency {
+    let mut latency = rep::Latency::default();
+    latency.set_overall(latency_stats(&m.latency));
+    latency.by_path = rep::PathLatency {
+        slow: latency_stats(&m.latency_path[PktPath::Slow.index()]),
+        sw_fast: latency_stats(&m.latency_path[PktPath::SwFast.index()]),
+        hw: latency_stats(&m.latency_path[PktPath::Hw.index()]),
+    };
+    latency
+}
+
+/// The CPU section: utilisation per core (with the preset's housekeeping share), cycles
+/// in all, per packet and path, and by stage.
+fn cpu_figures(m: &Measure, cpu: &CpuConfig, span_ns: u64) -> rep::Cpu {
+    let util_with_hk: Vec<f64> = m
+        .busy_ns
+        .iter()
+        .map(|b| (*b as f64 / span_ns as f64).min(1.0))
+        .map(|u| (u + cpu.housekeeping_util).min(1.0))
+        .collect();
+    let util_mean_hk = if util_with_hk.is_empty() {
+        0.0
+    } else {
+        util_with_hk.iter().sum::<f64>() / util_with_hk.len() as f64
+    };
+    let total_cycles: f64 = m.busy_ns.iter().map(|b| *b as f64 * cpu.freq_ghz).sum();
+    let per = |c: f64, n: u64| if n == 0 { 0.0 } else { c / n as f64 };
+    let (slow, sw) = (PktPath::Slow.index(), PktPath::SwFast.index());
+    rep::Cpu {
+        util_per_core: util_with_hk,
+        util_mean: util_mean_hk,
+        total_cycles: total_cycles.round() as u64,
+        cycles_per_packet: per(m.cycles_path[slow] + m.cycles_path[sw], m.cpu_packets),
+        cycles_per_packet_by_path: rep::PerPath {
+            slow: per(m.cycles_path[slow], m.paths[slow]),
+            sw_fast: per(m.cycles_path[sw], m.paths[sw]),
+            hw: 0.0,
+        },
+        cycles_by_stage: m
+            .cycles_stage
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.round() as u64))
+            .collect(),
+    }
+}
+
+/// The NIC section: its flow table and what the driver did with it.
+fn nic_figures(e: &Engine, policy: &Policy, nic_stats: &NicStats, span_ns: u64) -> rep::Nic {
+    let ts = &nic_stats.table;
+    let hw = e.hw_counters();
+    let usable = u64::from(e.nic().table().usable_capacity());
+    rep::Nic {
+        capacity: if policy.hardware { usable } else { 0 },
+        peak_occupancy: ts.peak_occupancy.max(e.measure().hw_peak),
+        mean_occupancy: ts.mean_occupancy(span_ns),
+        inserts: hw.inserts,
+        refusals: hw.refusals.values().sum(),
+        refusals_by_reason: hw
+            .refusals
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect(),
+        evictions: ts.evictions + ts.aged_bound,
+        deletes: hw.deletes,
+        hits: ts.hits,
+        misses: ts.misses,
+        bind_checks: ts.bind_checks,
+        punts: nic_stats.datapath.punts.total(),
+    }
+}
+
+/// The flows section: the aggregates of the closed flow records.
+fn flow_figures(t: &FlowTotals) -> rep::Flows {
+    rep::Flows {
+        total: t.total,
+        offloaded_sw: t.offloaded_sw,
+        offloaded_hw: t.offloaded_hw,
+        not_offloaded: t.not_offloaded.clone(),
+        hw_refused: t.hw_refused.clone(),
+        fell_back: t.fell_back.clone(),
+        teardown: t.teardown.clone(),
+        examples: t
+            .examples
+            .iter()
+            .map(|x| rep::FlowExample {
+                flow: x.flow.clone(),
+                packets: x.packets,
+                bytes: x.bytes,
+                outcome: x.outcome.clone(),
+                reason: x.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The time series, one value per interval (rates per second over the interval).
+fn series(p: &Prepared, m: &Measure, cores: u16) -> rep::Series {
+    let int_s = p.scenario.spec.report.interval_ms as f64 / 1000.0;
+    let mut series = rep::Series {
+        interval_ns: p.scenario.spec.report.interval_ms * 1_000_000,
+        start_ns: m.start.0,
+        ..rep::Series::default()
+    };
+    let ncores = cores.max(1) as f64;
+    let mut prev_ins = 0;
+    let mut prev_ref = 0;
+    for s in &m.series {
+        series.offered_pps.push(s.offered as f64 / int_s);
+        series
+            .offered_bps
+            .push(s.offered_bytes as f64 * 8.0 / int_s);
+        series.delivered_pps.push(s.delivered as f64 / int_s);
+        series
+            .delivered_bps
+            .push(s.delivered_bytes as f64 * 8.0 / int_s);
+        series
+            .cpu_util
+            .push((s.busy_ns as f64 / (int_s * 1e9 * ncores)).min(1.0));
+        series.hw_occupancy.push(s.hw_occupancy);
+        series.hw_inserts.push(s.hw_inserts_total - prev_ins);
+        series.hw_refusals.push(s.hw_refusals_total - prev_ref);
+        prev_ins = s.hw_inserts_total;
+        prev_ref = s.hw_refusals_total;
+        series.slow.push(s.paths[PktPath::Slow.index()]);
+        series.sw_fast.push(s.paths[PktPath::SwFast.index()]);
+        series.hw.push(s.paths[PktPath::Hw.index()]);
+        series.drops.push(s.drops);
+        series.latency_p99_ns.push(s.p99_ns);
+    }
+    series
 }
 
 fn policy_description(p: &Policy) -> String {
@@ -299,7 +319,7 @@ fn slo_result(
 }
 
 /// Savings of `r` against `base`.
-pub fn savings(base: &rep::Run, r: &rep::Run) -> rep::Savings {
+fn savings(base: &rep::Run, r: &rep::Run) -> rep::Savings {
     let pct = |b: f64, x: f64| {
         if b.abs() < f64::EPSILON {
             0.0
@@ -318,7 +338,7 @@ pub fn savings(base: &rep::Run, r: &rep::Run) -> rep::Savings {
 }
 
 /// The scenario section of a report.
-pub fn scenario_info(p: &Prepared) -> rep::Scenario {
+pub(crate) fn scenario_info(p: &Prepared) -> rep::Scenario {
     let sc = &p.scenario;
     let rs = &p.ruleset;
     let sum = rs.summary();
@@ -417,7 +437,11 @@ pub fn scenario_info(p: &Prepared) -> rep::Scenario {
 
 /// Assembles a report from the runs of one scenario ([`run_report`] of each configuration):
 /// savings against the `none` run, then warnings.
-pub fn build_report(p: &Prepared, mut runs: Vec<rep::Run>, kind: rep::ReportKind) -> rep::Report {
+pub(crate) fn build_report(
+    p: &Prepared,
+    mut runs: Vec<rep::Run>,
+    kind: rep::ReportKind,
+) -> rep::Report {
     apply_savings(&mut runs);
     let mut warnings = ruleset_warnings(p);
     warnings.extend(overload_warnings(&runs));
@@ -432,7 +456,7 @@ pub fn build_report(p: &Prepared, mut runs: Vec<rep::Run>, kind: rep::ReportKind
 }
 
 /// The tool section of reports.
-pub fn tool() -> rep::Tool {
+pub(crate) fn tool() -> rep::Tool {
     rep::Tool {
         name: "offsim".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -440,7 +464,7 @@ pub fn tool() -> rep::Tool {
 }
 
 /// Warnings about the scenario itself (the same for every run).
-pub fn ruleset_warnings(p: &Prepared) -> Vec<String> {
+pub(crate) fn ruleset_warnings(p: &Prepared) -> Vec<String> {
     let mut w = Vec::new();
     if !p
         .ruleset
@@ -454,7 +478,7 @@ pub fn ruleset_warnings(p: &Prepared) -> Vec<String> {
 }
 
 /// Warnings about runs whose CPU path was overloaded (open-loop replay artefacts).
-pub fn overload_warnings(runs: &[rep::Run]) -> Vec<String> {
+pub(crate) fn overload_warnings(runs: &[rep::Run]) -> Vec<String> {
     let mut warnings = Vec::new();
     for r in runs {
         let ring = r.drops.by_reason.get("rx_ring_full").copied().unwrap_or(0);
@@ -476,7 +500,7 @@ pub fn overload_warnings(runs: &[rep::Run]) -> Vec<String> {
 }
 
 /// Sets `baseline`/`savings` of every run against the `none` run with the same prefix.
-pub fn apply_savings(runs: &mut [rep::Run]) {
+pub(crate) fn apply_savings(runs: &mut [rep::Run]) {
     let bases: Vec<(String, rep::Run)> = runs
         .iter()
         .filter(|r| r.policy == "none")

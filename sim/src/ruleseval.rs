@@ -208,15 +208,15 @@ pub fn eval_trace_with_routes<R: Read>(
         - s.local
         - s.dropped.values().sum::<u64>();
     dp.finish();
-    s.conntrack_inserted = dp.ct.stats.inserted;
-    s.conntrack_invalid = dp.ct.stats.invalid;
-    s.flowtable_adds = dp.stats.flowtable_adds;
+    s.conntrack_inserted = dp.conntrack().stats.inserted;
+    s.conntrack_invalid = dp.conntrack().stats.invalid;
+    s.flowtable_adds = dp.stats().flowtable_adds;
     Ok(collect(&dp, s))
 }
 
 fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
     let rs = dp.ruleset();
-    let st = &dp.rstate;
+    let st = dp.rule_state();
     let mut rules = Vec::new();
     for r in rs.rules() {
         let c = &rs.chains()[r.chain as usize];

@@ -112,7 +112,7 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         src = src.with_progress(policy.name.clone(), (total / 10).max(1_000_000));
     }
     engine.run(&mut src)?;
-    if let Some(e) = engine.dp.flows.write_error.take() {
+    if let Some(e) = engine.take_flow_write_error() {
         return Err(RunError::Io {
             path: "flows.jsonl".into(),
             source: e,

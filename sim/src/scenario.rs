@@ -15,7 +15,7 @@
 //! [cpu]
 //! preset = "mt7621"  # any other key overrides the preset's field: cores = 4
 //! [nic]
-//! preset = "mt7621-ppe"
+//! preset = "mt7621"  # nicmodel/presets/mt7621.toml: the SoC's PPE
 //! [kernel]
 //! flavour = "6.6"
 //! conntrack = "openwrt"
@@ -794,7 +794,7 @@ file = "r.nft"
 preset = "mt7621"
 cores = 1
 [nic]
-preset = "mt7621-ppe"
+preset = "mt7621"
 "#;
 
     #[test]

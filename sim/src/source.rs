@@ -95,20 +95,24 @@ impl Reader {
 }
 
 /// The trace as a [`Source`]: retimed, looped with fresh tuples.
-pub struct TraceSource {
+pub(crate) struct TraceSource {
     input: Input,
     reader: Reader,
     retimer: Retimer,
     loops: u32,
     k: u32,
     /// Packets delivered so far.
-    pub packets: u64,
+    packets: u64,
     progress: Option<(String, u64)>,
 }
 
 impl TraceSource {
     /// A source over `input`.
-    pub fn new(input: Input, retimer: Retimer, loops: u32) -> Result<TraceSource, SourceError> {
+    pub(crate) fn new(
+        input: Input,
+        retimer: Retimer,
+        loops: u32,
+    ) -> Result<TraceSource, SourceError> {
         Ok(TraceSource {
             reader: Reader::open(&input)?,
             input,
@@ -121,7 +125,7 @@ impl TraceSource {
     }
 
     /// Prints progress to stderr every `every` packets, prefixed with `label`.
-    pub fn with_progress(mut self, label: String, every: u64) -> Self {
+    pub(crate) fn with_progress(mut self, label: String, every: u64) -> Self {
         self.progress = Some((label, every.max(1)));
         self
     }
@@ -162,7 +166,7 @@ pub struct TracePass {
 }
 
 /// Reads the whole trace once.
-pub fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
+pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
     let mut r = Reader::open(input)?;
     let mut p = TracePass::default();
     let mut flows: FxHashSet<offsim_traces::meta::FlowKey> = FxHashSet::default();

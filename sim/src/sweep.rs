@@ -41,7 +41,7 @@ pub struct GridPoint {
 }
 
 /// Largest grid `offsim sweep` accepts.
-pub const MAX_POINTS: u64 = 100_000;
+pub(crate) const MAX_POINTS: u64 = 100_000;
 
 fn value_text(v: &toml::Value) -> String {
     match v {
@@ -134,7 +134,7 @@ pub fn grid(file: &ScenarioFile) -> Result<(Vec<String>, Vec<GridPoint>), Scenar
 }
 
 /// Prepares one point: the scenario with the point's values, validated and loaded.
-pub fn prepare_point(file: &ScenarioFile, point: &GridPoint) -> Result<Prepared, RunError> {
+pub(crate) fn prepare_point(file: &ScenarioFile, point: &GridPoint) -> Result<Prepared, RunError> {
     let mut f = file.clone();
     for (k, v) in &point.values {
         f = f.with(k, v.clone())?;
