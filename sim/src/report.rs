@@ -534,6 +534,9 @@ pub fn slo_gated(sc: &Scenario, policy: &str) -> bool {
     }
 }
 
+/// A rate with an SI prefix and two decimals (`1.23 Mb/s`), as the summary table prints it.
+/// Not `offsim_reports::fmt::bps`, which prints three significant digits and `bit/s`: the
+/// summary's text would change.
 fn si(v: f64, unit: &str) -> String {
     let (d, p) = if v >= 1e9 {
         (1e9, "G")
@@ -547,6 +550,8 @@ fn si(v: f64, unit: &str) -> String {
     format!("{:.2} {p}{unit}", v / d)
 }
 
+/// A duration as `850 ns`, `12.3 us` or `4.50 ms` (ASCII `us`; `offsim_reports::fmt::ns`
+/// prints `µs` and three significant digits).
 fn dur(ns: u64) -> String {
     if ns >= 1_000_000 {
         format!("{:.2} ms", ns as f64 / 1e6)
@@ -557,35 +562,12 @@ fn dur(ns: u64) -> String {
     }
 }
 
-/// A plain-text summary of a report: one block per configuration.
+/// A plain-text summary of a report: the scenario, a table with one row per
+/// configuration, then each configuration's flows and SLO.
 pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let sc = &r.scenario;
-    let _ = writeln!(s, "scenario  {} ({})", sc.name, sc.file);
-    let _ = writeln!(
-        s,
-        "trace     {}: {} packets, {} flows, {:.3} s; replay {}",
-        sc.trace.source,
-        sc.trace.packets,
-        sc.trace.flows,
-        sc.trace.duration_ns as f64 / 1e9,
-        sc.replay.description
-    );
-    let _ = writeln!(
-        s,
-        "cpu       {} ({} cores @ {:.2} GHz)",
-        sc.cpu.preset,
-        sc.cpu.cores,
-        sc.cpu.freq_hz / 1e9
-    );
-    let _ = writeln!(
-        s,
-        "nic       {} ({} flow entries)",
-        sc.nic.preset, sc.nic.table_capacity
-    );
-    let _ = writeln!(s, "kernel    {}", sc.kernel);
-    let _ = writeln!(s);
+    scenario_lines(&mut s, &r.scenario);
     let w = r
         .runs
         .iter()
@@ -643,69 +625,104 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
     }
     let _ = writeln!(s);
     for run in &r.runs {
-        let f = &run.flows;
-        let mut line = format!(
-            "{:<w$} flows {}: {} in the software flowtable, {} in hardware",
-            run.name, f.total, f.offloaded_sw, f.offloaded_hw
-        );
-        if run.nic.capacity > 0 {
-            let _ = write!(
-                line,
-                "; NIC table peak {}/{} ({} inserts, {} refused)",
-                run.nic.peak_occupancy, run.nic.capacity, run.nic.inserts, run.nic.refusals
-            );
-        }
-        let _ = writeln!(s, "{line}");
-        let mut why: Vec<(&String, &u64)> =
-            f.not_offloaded.iter().chain(f.hw_refused.iter()).collect();
-        why.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        if !why.is_empty() && (run.policy != "none") {
-            let top: Vec<String> = why
-                .iter()
-                .take(4)
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            let _ = writeln!(
-                s,
-                "{:<w$}   not offloaded / refused: {}",
-                "",
-                top.join(", ")
-            );
-        }
-        if let Some(slo) = &run.slo {
-            let failed: Vec<String> = slo
-                .checks
-                .iter()
-                .filter(|c| !c.met)
-                .map(|c| match c.unit.as_str() {
-                    "ns" => format!(
-                        "{} {} > {}",
-                        c.metric,
-                        dur(c.actual as u64),
-                        dur(c.limit as u64)
-                    ),
-                    _ => format!(
-                        "{} {:.2}% > {:.2}%",
-                        c.metric,
-                        c.actual * 100.0,
-                        c.limit * 100.0
-                    ),
-                })
-                .collect();
-            if failed.is_empty() {
-                let _ = writeln!(s, "{:<w$}   SLO met", "");
-            } else {
-                let note = if gated(&run.policy) {
-                    ""
-                } else {
-                    " (not gated)"
-                };
-                let _ = writeln!(s, "{:<w$}   SLO MISSED{note}: {}", "", failed.join("; "));
-            }
-        }
+        run_lines(&mut s, run, w, gated);
     }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
     s
+}
+
+/// The scenario block of the summary.
+fn scenario_lines(s: &mut String, sc: &rep::Scenario) {
+    use std::fmt::Write;
+    let _ = writeln!(s, "scenario  {} ({})", sc.name, sc.file);
+    let _ = writeln!(
+        s,
+        "trace     {}: {} packets, {} flows, {:.3} s; replay {}",
+        sc.trace.source,
+        sc.trace.packets,
+        sc.trace.flows,
+        sc.trace.duration_ns as f64 / 1e9,
+        sc.replay.description
+    );
+    let _ = writeln!(
+        s,
+        "cpu       {} ({} cores @ {:.2} GHz)",
+        sc.cpu.preset,
+        sc.cpu.cores,
+        sc.cpu.freq_hz / 1e9
+    );
+    let _ = writeln!(
+        s,
+        "nic       {} ({} flow entries)",
+        sc.nic.preset, sc.nic.table_capacity
+    );
+    let _ = writeln!(s, "kernel    {}", sc.kernel);
+    let _ = writeln!(s);
+}
+
+/// One configuration's flows (and why they were not offloaded) and SLO checks, under the
+/// table.
+fn run_lines(s: &mut String, run: &rep::Run, w: usize, gated: &dyn Fn(&str) -> bool) {
+    use std::fmt::Write;
+    let f = &run.flows;
+    let mut line = format!(
+        "{:<w$} flows {}: {} in the software flowtable, {} in hardware",
+        run.name, f.total, f.offloaded_sw, f.offloaded_hw
+    );
+    if run.nic.capacity > 0 {
+        let _ = write!(
+            line,
+            "; NIC table peak {}/{} ({} inserts, {} refused)",
+            run.nic.peak_occupancy, run.nic.capacity, run.nic.inserts, run.nic.refusals
+        );
+    }
+    let _ = writeln!(s, "{line}");
+    let mut why: Vec<(&String, &u64)> = f.not_offloaded.iter().chain(f.hw_refused.iter()).collect();
+    why.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if !why.is_empty() && (run.policy != "none") {
+        let top: Vec<String> = why
+            .iter()
+            .take(4)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{:<w$}   not offloaded / refused: {}",
+            "",
+            top.join(", ")
+        );
+    }
+    if let Some(slo) = &run.slo {
+        let failed: Vec<String> = slo
+            .checks
+            .iter()
+            .filter(|c| !c.met)
+            .map(|c| match c.unit.as_str() {
+                "ns" => format!(
+                    "{} {} > {}",
+                    c.metric,
+                    dur(c.actual as u64),
+                    dur(c.limit as u64)
+                ),
+                _ => format!(
+                    "{} {:.2}% > {:.2}%",
+                    c.metric,
+                    c.actual * 100.0,
+                    c.limit * 100.0
+                ),
+            })
+            .collect();
+        if failed.is_empty() {
+            let _ = writeln!(s, "{:<w$}   SLO met", "");
+        } else {
+            let note = if gated(&run.policy) {
+                ""
+            } else {
+                " (not gated)"
+            };
+            let _ = writeln!(s, "{:<w$}   SLO MISSED{note}: {}", "", failed.join("; "));
+        }
+    }
 }
