@@ -1,5 +1,5 @@
 //! From a scenario to everything its runs need: the ruleset loaded, the NIC configured, the
-//! input opened and read once ([`crate::source::first_pass`]), the replay timing fixed.
+//! input opened and read once (`source::first_pass`), the replay timing fixed.
 //! Prepared once per scenario (or sweep point, or plan probe) and shared by its
 //! configurations.
 

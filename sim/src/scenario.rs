@@ -2,7 +2,7 @@
 //!
 //! Two steps, as in ripgrep's `LowArgs → HiArgs`: the file is deserialised into a plain
 //! [`ScenarioSpec`] that records what the user wrote (unknown keys are errors that name the
-//! key, file and position), then [`ScenarioSpec::resolve`] validates it into a typed
+//! key, file and position), then [`ScenarioFile::resolve`] validates it into a typed
 //! [`Scenario`] (presets loaded, overrides applied, paths resolved relative to the file).
 //!
 //! ```toml
