@@ -16,8 +16,10 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use offsim::run::{Input, Prepared, prepare, run_policy};
+use offsim::prepare::{Prepared, prepare};
+use offsim::run::run_policy;
 use offsim::scenario::ScenarioFile;
+use offsim::source::Input;
 use offsim_traces::r#gen::generate_file;
 
 fn default_scenario() -> Prepared {
@@ -37,7 +39,7 @@ fn bench_all(c: &mut Criterion, group: &str, p: &Prepared) {
         g.bench_with_input(BenchmarkId::from_parameter(&pol.name), pol, |b, pol| {
             b.iter(|| {
                 let o = run_policy(p, pol).expect("run");
-                black_box(o.engine.m.delivered)
+                black_box(o.engine.measure().delivered)
             })
         });
     }

@@ -22,9 +22,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use offsim_kernel::datapath::{
-    Datapath, DpConfig, Fate, FlowtableMode, LAN_IFINDEX, PathTaken, load_options,
-};
+use offsim_kernel::datapath::{Datapath, DpConfig, Fate, FlowtableMode, LAN_IFINDEX, load_options};
 use offsim_kernel::flows::FlowBook;
 use offsim_kernel::flowtable::{FastPath, FlowId, KernelFlavour};
 use offsim_kernel::sides::Side;
@@ -86,10 +84,10 @@ fn established(rs: &Ruleset, n: usize) -> (Datapath, SimTime) {
         let f = dp.process(SimTime(ns), &syn, Side::Lan).fate;
         assert!(matches!(f, Fate::Forwarded(_)), "SYN {i}: {f:?}");
         let (id, _) = dp
-            .ct
-            .lookup(SimTime(ns), &orig)
+            .conntrack()
+            .peek(SimTime(ns), &orig)
             .expect("confirmed connection");
-        let reply = dp.ct.get(id).reply;
+        let reply = dp.conntrack().get(id).reply;
         ns += 100;
         let sa = packet(&reply, tcp_flags::SYN | tcp_flags::ACK, 5000, 1001, 0, ns);
         dp.process(SimTime(ns), &sa, Side::Wan);
@@ -140,8 +138,7 @@ pub fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut k = 0u32;
                 for (m, _) in &batch {
-                    let ft = &mut dp.fts[0].ft;
-                    if let FastPath::Hit { .. } = ft.lookup(now, black_box(m), m.iface, &mut dp.ct)
+                    if let FastPath::Hit { .. } = dp.flowtable_lookup(0, now, black_box(m), m.iface)
                     {
                         k += 1;
                     }
@@ -163,8 +160,7 @@ pub fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut k = 0u32;
                 for m in &misses {
-                    let ft = &mut dp.fts[0].ft;
-                    if let FastPath::Miss = ft.lookup(now, black_box(m), m.iface, &mut dp.ct) {
+                    if let FastPath::Miss = dp.flowtable_lookup(0, now, black_box(m), m.iface) {
                         k += 1;
                     }
                 }
@@ -176,7 +172,7 @@ pub fn bench(c: &mut Criterion) {
                 let mut k = 0u32;
                 for (m, side) in &batch {
                     let o = dp.process(now, black_box(m), *side);
-                    if o.path == PathTaken::SwFast {
+                    if o.path == offsim_kernel::Path::SwFast {
                         k += 1;
                     }
                 }

@@ -13,12 +13,7 @@ use std::io::Write;
 use offsim_traces::meta::{FlowKey, proto};
 use offsim_traces::time::SimTime;
 
-/// Path index: slow, software fast path, hardware.
-pub const SLOW: usize = 0;
-/// Software flowtable fast path.
-pub const SW: usize = 1;
-/// Hardware.
-pub const HW: usize = 2;
+use crate::path::Path;
 
 /// One connection's history.
 #[derive(Clone, Debug, Default)]
@@ -29,8 +24,8 @@ pub struct FlowRecord {
     pub first: SimTime,
     /// Last packet.
     pub last: SimTime,
-    /// Packets per path (slow, software fast path, hardware).
-    pub packets: [u64; 3],
+    /// Packets per path, by [`Path::index`].
+    pub packets: [u64; Path::COUNT],
     /// Wire bytes, all paths.
     pub bytes: u64,
     /// `flow add` created a flowtable entry at some point.
@@ -196,12 +191,12 @@ impl FlowBook {
 
     /// Counts a packet on a path.
     #[inline]
-    pub fn packet(&mut self, i: u32, path: usize, bytes: u32, now: SimTime) {
+    pub fn packet(&mut self, i: u32, path: Path, bytes: u32, now: SimTime) {
         if let Some(r) = self.get_mut(i) {
-            r.packets[path] += 1;
+            r.packets[path.index()] += 1;
             r.bytes += u64::from(bytes);
             r.last = now;
-            if path == SLOW && !r.teardowns.is_empty() {
+            if path == Path::Slow && !r.teardowns.is_empty() {
                 r.fell_back = true;
             }
         }
@@ -258,7 +253,7 @@ impl FlowBook {
                 "flow": r.key.to_string(),
                 "first_ns": r.first.0,
                 "last_ns": r.last.0,
-                "packets": {"slow": r.packets[SLOW], "sw_fast": r.packets[SW], "hw": r.packets[HW]},
+                "packets": {"slow": r.packets[Path::Slow.index()], "sw_fast": r.packets[Path::SwFast.index()], "hw": r.packets[Path::Hw.index()]},
                 "bytes": r.bytes,
                 "outcome": outcome,
                 "reason": reason,
@@ -299,7 +294,7 @@ mod test {
             .unwrap();
         let a = b.open(k, SimTime(0));
         for _ in 0..3 {
-            b.packet(a, SLOW, 100, SimTime(1));
+            b.packet(a, Path::Slow, 100, SimTime(1));
         }
         b.get_mut(a).unwrap().sw = true;
         b.get_mut(a).unwrap().hw_refused = Some("bucket_full");
@@ -308,7 +303,7 @@ mod test {
             .flow_key()
             .unwrap();
         let c = b.open(k2, SimTime(0));
-        b.packet(c, SLOW, 80, SimTime(1));
+        b.packet(c, Path::Slow, 80, SimTime(1));
         b.get_mut(c).unwrap().flow_add_seen = true;
         b.get_mut(c).unwrap().refused = Some("unconfirmed");
         b.close_all();
@@ -335,13 +330,13 @@ mod test {
         };
         // Torn down on FIN and then closed on the slow path: fell back.
         let a = b.open(key("1000"), SimTime(0));
-        b.packet(a, SW, 100, SimTime(1));
+        b.packet(a, Path::SwFast, 100, SimTime(1));
         b.get_mut(a).unwrap().teardowns.push("tcp_fin_rst");
-        b.packet(a, SLOW, 60, SimTime(2));
+        b.packet(a, Path::Slow, 60, SimTime(2));
         // Timed out and never heard of again: a teardown, not a fall back.
         let c = b.open(key("1001"), SimTime(0));
-        b.packet(c, SLOW, 100, SimTime(1));
-        b.packet(c, SW, 100, SimTime(2));
+        b.packet(c, Path::Slow, 100, SimTime(1));
+        b.packet(c, Path::SwFast, 100, SimTime(2));
         b.get_mut(c).unwrap().teardowns.push("timeout");
         b.close_all();
         let t = &b.totals;
@@ -371,7 +366,7 @@ mod test {
             .flow_key()
             .unwrap();
         let a = b.open(k, SimTime(0));
-        b.packet(a, SLOW, 80, SimTime(1));
+        b.packet(a, Path::Slow, 80, SimTime(1));
         b.close_all();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();

@@ -61,7 +61,7 @@ fn new_count(with_policy: bool) -> u64 {
         .iter()
         .position(|r| r.text.contains("ct state new"))
         .unwrap();
-    dp.ruleset().rule_counter(&dp.rstate, fwd).packets
+    dp.ruleset().rule_counter(dp.rule_state(), fwd).packets
 }
 
 #[test]

@@ -153,37 +153,40 @@ enum RulesCmd {
         ruleset: PathBuf,
     },
     /// Replay a trace as forwarded traffic and print per-rule counters.
-    Eval {
-        /// Ruleset file.
-        ruleset: PathBuf,
-        /// Trace file.
-        trace: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Input interface name.
-        #[arg(long, default_value = "lan0")]
-        iif: String,
-        /// Output interface name.
-        #[arg(long, default_value = "wan0")]
-        oif: String,
-        /// Kernel whose flowtable semantics to model (5.15 … 6.13 = "mid", 6.14+ = "new").
-        #[arg(long, default_value = "6.14")]
-        kernel: String,
-        /// Which interface packets arrive on: `single` (all on --iif), `flow` (a connection's
-        /// original direction on --iif, replies on --oif), or `lan=CIDR,...` (by source).
-        #[arg(long, default_value = "single")]
-        sides: String,
-        /// Conntrack: pick up connections mid-stream (nf_conntrack_tcp_loose).
-        #[arg(long, default_value_t = 1)]
-        ct_loose: u8,
-        /// Conntrack: only out-of-window RSTs are invalid (nf_conntrack_tcp_be_liberal).
-        #[arg(long, default_value_t = 0)]
-        ct_liberal: u8,
-        /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
-        #[arg(long, default_value = "kernel")]
-        ct_timeouts: String,
-    },
+    Eval(RulesEvalArgs),
+}
+
+#[derive(Args)]
+struct RulesEvalArgs {
+    /// Ruleset file.
+    ruleset: PathBuf,
+    /// Trace file.
+    trace: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Input interface name.
+    #[arg(long, default_value = "lan0")]
+    iif: String,
+    /// Output interface name.
+    #[arg(long, default_value = "wan0")]
+    oif: String,
+    /// Kernel whose flowtable semantics to model (5.15 … 6.13 = "mid", 6.14+ = "new").
+    #[arg(long, default_value = "6.14")]
+    kernel: String,
+    /// Which interface packets arrive on: `single` (all on --iif), `flow` (a connection's
+    /// original direction on --iif, replies on --oif), or `lan=CIDR,...` (by source).
+    #[arg(long, default_value = "single")]
+    sides: String,
+    /// Conntrack: pick up connections mid-stream (nf_conntrack_tcp_loose).
+    #[arg(long, default_value_t = 1)]
+    ct_loose: u8,
+    /// Conntrack: only out-of-window RSTs are invalid (nf_conntrack_tcp_be_liberal).
+    #[arg(long, default_value_t = 0)]
+    ct_liberal: u8,
+    /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
+    #[arg(long, default_value = "kernel")]
+    ct_timeouts: String,
 }
 
 fn main() -> ExitCode {
@@ -248,29 +251,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Cmd::Merge { shards, out } => merge(&shards, &out),
         Cmd::Rules { cmd } => match cmd {
             RulesCmd::Check { ruleset } => rules_check(&ruleset),
-            RulesCmd::Eval {
-                ruleset,
-                trace,
-                json,
-                iif,
-                oif,
-                kernel,
-                sides,
-                ct_loose,
-                ct_liberal,
-                ct_timeouts,
-            } => rules_eval(&RulesEvalArgs {
-                ruleset,
-                trace,
-                json,
-                iif,
-                oif,
-                kernel,
-                sides,
-                ct_loose,
-                ct_liberal,
-                ct_timeouts,
-            }),
+            RulesCmd::Eval(a) => rules_eval(&a),
         },
     }
 }
@@ -311,7 +292,7 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
-    let mut p = offsim::run::prepare(sc)?;
+    let mut p = offsim::prepare::prepare(sc)?;
     p.progress = !quiet;
     if flows || p.scenario.spec.report.flows {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -330,11 +311,11 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     let mut stdout = std::io::stdout().lock();
     let sc = &p.scenario;
     stdout.write_all(
-        offsim::run::summary_text(&report, &|pol| offsim::run::slo_gated(sc, pol)).as_bytes(),
+        offsim::report::summary_text(&report, &|pol| offsim::report::slo_gated(sc, pol)).as_bytes(),
     )?;
     drop(stdout);
     write_report(&report, out, false)?;
-    Ok(if offsim::run::slo_missed(&report, &p.scenario) {
+    Ok(if offsim::report::slo_missed(&report, &p.scenario) {
         1
     } else {
         0
@@ -356,7 +337,7 @@ fn sweep(
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let report = offsim::sweep::run_sweep(&file, shard, !quiet)?;
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(offsim::run::summary_text(&report, &|_| false).as_bytes())?;
+    stdout.write_all(offsim::report::summary_text(&report, &|_| false).as_bytes())?;
     drop(stdout);
     write_report(&report, out, false)?;
     Ok(0)
@@ -366,7 +347,7 @@ fn plan(scenario: &Path, out: &Path, jobs: Option<usize>) -> Result<u8> {
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
-    let p = offsim::run::prepare(sc)?;
+    let p = offsim::prepare::prepare(sc)?;
     let report = offsim::plan::run_plan(&p)?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(offsim::plan::plan_text(&report).as_bytes())?;
@@ -375,7 +356,7 @@ fn plan(scenario: &Path, out: &Path, jobs: Option<usize>) -> Result<u8> {
     let missed = report.plan.as_ref().is_some_and(|pl| {
         pl.configs
             .iter()
-            .any(|c| c.max_pps.is_none() && offsim::run::slo_gated(&p.scenario, &c.name))
+            .any(|c| c.max_pps.is_none() && offsim::report::slo_gated(&p.scenario, &c.name))
     });
     Ok(if missed { 1 } else { 0 })
 }
@@ -451,19 +432,6 @@ fn rules_check(path: &std::path::Path) -> Result<u8> {
             Ok(2)
         }
     }
-}
-
-struct RulesEvalArgs {
-    ruleset: PathBuf,
-    trace: PathBuf,
-    json: bool,
-    iif: String,
-    oif: String,
-    kernel: String,
-    sides: String,
-    ct_loose: u8,
-    ct_liberal: u8,
-    ct_timeouts: String,
 }
 
 fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {

@@ -1,5 +1,21 @@
-//! Mergeable measurement containers: a log-linear latency histogram (HDR-style, ~0.8 %
-//! relative error, fixed memory) and counters.
+//! The latency histogram: log-linear (HDR-style), exact below 128 ns, then 128 buckets per
+//! power of two (≤ 1/128 relative bucket width), mergeable, fixed memory.
+//!
+//! Why not the `hdrhistogram` crate: its bucket layout at 2 significant digits is much the
+//! same, but what the report prints from it is not, and every figure below is pinned byte
+//! for byte by the golden reports (`tests/data/golden/`):
+//! * the mean is exact (a running sum), where `hdrhistogram`'s `mean()` is computed from
+//!   each bucket's median equivalent value;
+//! * a quantile is its bucket's upper edge capped at the exact maximum (never above a value
+//!   seen), where `value_at_quantile` returns the bucket's highest equivalent value;
+//! * the report's buckets ([`Histogram::buckets`]: merged to at most N of about equal
+//!   counts, each keeping its upper edge) and CDF points ([`Histogram::cdf`]) are defined on
+//!   these edges.
+//!
+//! Reproducing that on top of the crate would mean re-implementing the same iteration over
+//! its buckets, for a dependency. On the hot path (two records per delivered packet) this
+//! one is a shift, a mask and four updates: no range check, no `Result`, no allocation after
+//! `new` (41 × 128 counters, 42 KB, allocated once).
 
 use std::ops::AddAssign;
 

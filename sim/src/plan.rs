@@ -14,16 +14,18 @@
 use offsim_reports::schema as rep;
 use rayon::prelude::*;
 
-use crate::run::{Prepared, RunError, run_policy, run_report, scenario_info, tool};
+use crate::prepare::{Prepared, RunError};
+use crate::report::{ruleset_warnings, run_report, scenario_info, tool};
+use crate::run::run_policy;
 use crate::scenario::{Policy, ScenarioError};
 use offsim_kernel::sides::SideMode;
 
 /// Default bisection depth.
-pub const DEFAULT_STEPS: u32 = 8;
+pub(crate) const DEFAULT_STEPS: u32 = 8;
 
 /// The search range and depth for a scenario.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Range {
+pub(crate) struct Range {
     /// Lowest rate probed, Gbit/s.
     pub min_gbps: f64,
     /// Highest rate probed, Gbit/s.
@@ -33,7 +35,7 @@ pub struct Range {
 }
 
 /// The range from `[plan]` or the defaults.
-pub fn range(p: &Prepared) -> Result<Range, RunError> {
+pub(crate) fn range(p: &Prepared) -> Result<Range, RunError> {
     let sc = &p.scenario;
     let file = sc.file.path.display().to_string();
     let invalid = |key: &str, msg: String| {
@@ -88,7 +90,7 @@ struct Probe {
 fn probe(p: &Prepared, pol: &Policy, gbps: f64) -> Result<Probe, RunError> {
     let q = p.at_rate_gbps(gbps)?;
     let mut o = run_policy(&q, pol)?;
-    let run = run_report(&q, &mut o, "");
+    let run = run_report(&q, pol, &mut o.engine, "");
     let met = run.slo.as_ref().is_none_or(|s| s.met);
     Ok(Probe { gbps, run, met })
 }
@@ -215,7 +217,7 @@ pub fn run_plan(p: &Prepared) -> Result<rep::Report, RunError> {
         configs.push(c);
         runs.push(run);
     }
-    let mut warnings = crate::run::ruleset_warnings(p);
+    let mut warnings = ruleset_warnings(p);
     warnings.push(format!(
         "capacity search: offered load paced between {} and {} Gbit/s, {} bisection steps on a log scale; runs show each configuration at its highest rate within the SLO, so their savings are not computed",
         r.min_gbps, r.max_gbps, r.steps

@@ -41,7 +41,7 @@ pub struct TraceTotals {
 
 /// Ethernet overhead per frame not in a capture: preamble + SFD (8) + inter-frame gap (12) +
 /// FCS (4), in bytes.
-pub const WIRE_OVERHEAD_BYTES: u64 = 24;
+pub(crate) const WIRE_OVERHEAD_BYTES: u64 = 24;
 
 impl TraceTotals {
     /// Adds one packet.
@@ -213,7 +213,7 @@ impl Retimer {
 
 /// Maps a packet's addresses for loop `k` (see the module docs). Loop 0 is the identity.
 #[inline]
-pub fn fresh_tuples(m: &mut PacketMeta, k: u32) {
+pub(crate) fn fresh_tuples(m: &mut PacketMeta, k: u32) {
     if k == 0 {
         return;
     }
@@ -234,7 +234,7 @@ pub fn fresh_tuples(m: &mut PacketMeta, k: u32) {
 }
 
 /// Seconds to nanoseconds, for settings.
-pub fn secs_to_ns(s: f64) -> u64 {
+pub(crate) fn secs_to_ns(s: f64) -> u64 {
     if s.is_finite() && s > 0.0 {
         (s * NS_PER_SEC as f64).round() as u64
     } else {

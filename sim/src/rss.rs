@@ -54,15 +54,6 @@ impl Rss {
         }
     }
 
-    /// The Toeplitz hash of an input byte string (at most 36 bytes).
-    pub fn hash_bytes(&self, input: &[u8]) -> u32 {
-        let mut h = 0;
-        for (i, &b) in input.iter().enumerate().take(self.tables.len()) {
-            h ^= self.tables[i][b as usize];
-        }
-        h
-    }
-
     /// The hash of a packet: 4-tuple for TCP/UDP, 2-tuple otherwise (and for fragments).
     #[inline]
     pub fn hash(&self, m: &PacketMeta) -> u32 {

@@ -16,8 +16,9 @@ use offsim_traces::pcap::TraceError;
 use offsim_traces::stream::PacketStream;
 use serde::Serialize;
 
+use offsim_kernel::Path;
 use offsim_kernel::conntrack::CtConfig;
-use offsim_kernel::datapath::{Datapath, DpConfig, Fate, FlowtableMode, PathTaken};
+use offsim_kernel::datapath::{Datapath, DpConfig, Fate, FlowtableMode};
 use offsim_kernel::flows::FlowBook;
 use offsim_kernel::flowtable::KernelFlavour;
 use offsim_kernel::sides::{SideMode, SideSplitter};
@@ -190,7 +191,7 @@ pub fn eval_trace_with_routes<R: Read>(
         }
         match out.fate {
             Fate::Forwarded(_) => {
-                if out.path == PathTaken::SwFast {
+                if out.path == Path::SwFast {
                     s.forwarded_flowtable += 1;
                 } else {
                     s.forwarded_slow += 1;
@@ -207,15 +208,15 @@ pub fn eval_trace_with_routes<R: Read>(
         - s.local
         - s.dropped.values().sum::<u64>();
     dp.finish();
-    s.conntrack_inserted = dp.ct.stats.inserted;
-    s.conntrack_invalid = dp.ct.stats.invalid;
-    s.flowtable_adds = dp.stats.flowtable_adds;
+    s.conntrack_inserted = dp.conntrack().stats.inserted;
+    s.conntrack_invalid = dp.conntrack().stats.invalid;
+    s.flowtable_adds = dp.stats().flowtable_adds;
     Ok(collect(&dp, s))
 }
 
 fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
     let rs = dp.ruleset();
-    let st = &dp.rstate;
+    let st = dp.rule_state();
     let mut rules = Vec::new();
     for r in rs.rules() {
         let c = &rs.chains()[r.chain as usize];

@@ -2,7 +2,7 @@
 //!
 //! Two steps, as in ripgrep's `LowArgs → HiArgs`: the file is deserialised into a plain
 //! [`ScenarioSpec`] that records what the user wrote (unknown keys are errors that name the
-//! key, file and position), then [`ScenarioSpec::resolve`] validates it into a typed
+//! key, file and position), then [`ScenarioFile::resolve`] validates it into a typed
 //! [`Scenario`] (presets loaded, overrides applied, paths resolved relative to the file).
 //!
 //! ```toml
@@ -15,7 +15,7 @@
 //! [cpu]
 //! preset = "mt7621"  # any other key overrides the preset's field: cores = 4
 //! [nic]
-//! preset = "mt7621-ppe"
+//! preset = "mt7621"  # nicmodel/presets/mt7621.toml: the SoC's PPE
 //! [kernel]
 //! flavour = "6.6"
 //! conntrack = "openwrt"
@@ -507,7 +507,8 @@ fn merge(base: &mut toml::Table, over: &toml::Table) {
 }
 
 impl ScenarioFile {
-    /// Validates into a [`Scenario`].
+    /// Validates into a [`Scenario`]. Checks run in a fixed order (trace, cpu, nic, kernel,
+    /// ruleset sides, replay, report, slo, policies); the first failing one is reported.
     pub fn resolve(&self) -> Result<Scenario, ScenarioError> {
         let spec = self.spec()?;
         let file = self.path.display().to_string();
@@ -517,59 +518,8 @@ impl ScenarioFile {
             msg,
         };
         let dir = self.dir();
-        let trace_file = match (&spec.trace.file, &spec.trace.generate) {
-            (Some(f), None) => Some(dir.join(f)),
-            (None, Some(g)) => {
-                if g.packets.is_some() == g.duration_s.is_some() {
-                    return Err(invalid(
-                        "trace.generate",
-                        "give exactly one of `packets` and `duration_s`".into(),
-                    ));
-                }
-                if let Some(p) = g.packets
-                    && (p == 0 || p > 1_000_000_000)
-                {
-                    return Err(invalid(
-                        "trace.generate.packets",
-                        "must be between 1 and 1e9".into(),
-                    ));
-                }
-                if let Some(d) = g.duration_s
-                    && !(d > 0.0 && d <= 86_400.0)
-                {
-                    return Err(invalid(
-                        "trace.generate.duration_s",
-                        "must be in (0, 86400]".into(),
-                    ));
-                }
-                None
-            }
-            _ => {
-                return Err(invalid(
-                    "trace",
-                    "give exactly one of `file` and `generate`".into(),
-                ));
-            }
-        };
-        // CPU: preset + overrides, unknown override keys rejected by the preset schema.
-        let preset = spec
-            .cpu
-            .get("preset")
-            .and_then(toml::Value::as_str)
-            .ok_or_else(|| invalid("cpu.preset", "missing (a preset name is required)".into()))?;
-        let mut cpu_tree: toml::Table = toml::from_str(
-            CpuConfig::preset_toml(preset).map_err(|e| invalid("cpu.preset", e.to_string()))?,
-        )
-        .map_err(|e| invalid("cpu.preset", e.to_string()))?;
-        let mut over = spec.cpu.clone();
-        over.remove("preset");
-        merge(&mut cpu_tree, &over);
-        let cpu = CpuConfig::deserialize(toml::Value::Table(cpu_tree))
-            .map_err(|e| invalid("cpu", e.to_string()))?;
-        cpu.validate().map_err(|e| match e {
-            CpuError::Invalid { field, msg } => invalid(&format!("cpu.{field}"), msg),
-            other => invalid("cpu", other.to_string()),
-        })?;
+        let trace_file = resolve_trace(&spec, &dir, &invalid)?;
+        let cpu = resolve_cpu(&spec, &invalid)?;
         let nic_preset = spec
             .nic
             .get("preset")
@@ -578,170 +528,11 @@ impl ScenarioFile {
             .to_string();
         let mut nic_overrides = spec.nic.clone();
         nic_overrides.remove("preset");
-        let flavour = KernelFlavour::parse(&spec.kernel.flavour).ok_or_else(|| {
-            invalid(
-                "kernel.flavour",
-                format!(
-                    "unknown kernel `{}` (use e.g. 5.15, 6.6, 6.14, mid, new)",
-                    spec.kernel.flavour
-                ),
-            )
-        })?;
-        let ct = match spec.kernel.conntrack.as_str() {
-            "kernel" => CtFlavour::Kernel,
-            "openwrt" => CtFlavour::Openwrt,
-            other => {
-                return Err(invalid(
-                    "kernel.conntrack",
-                    format!("`{other}`: expected `kernel` or `openwrt`"),
-                ));
-            }
-        };
-        if spec.kernel.flowtable_timeout_s == 0 || spec.kernel.flowtable_timeout_s > 86_400 {
-            return Err(invalid(
-                "kernel.flowtable_timeout_s",
-                "must be between 1 and 86400".into(),
-            ));
-        }
-        if !(576..=65_535).contains(&spec.kernel.mtu) {
-            return Err(invalid(
-                "kernel.mtu",
-                "must be between 576 and 65535".into(),
-            ));
-        }
+        let (flavour, ct) = resolve_kernel(&spec, &invalid)?;
         let sides =
             SideMode::parse(&spec.ruleset.sides).map_err(|m| invalid("ruleset.sides", m))?;
-        let r = &spec.replay;
-        let set = [
-            r.speedup.is_some(),
-            r.rate_pps.is_some(),
-            r.rate_gbps.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if set > 1 {
-            return Err(invalid(
-                "replay",
-                "give at most one of `speedup`, `rate_pps`, `rate_gbps`".into(),
-            ));
-        }
-        for (k, v) in [
-            ("replay.speedup", r.speedup),
-            ("replay.rate_pps", r.rate_pps),
-            ("replay.rate_gbps", r.rate_gbps),
-        ] {
-            if let Some(x) = v
-                && !(x.is_finite() && x > 0.0 && x < 1e12)
-            {
-                return Err(invalid(k, format!("must be a positive number, got {x}")));
-            }
-        }
-        if let Some(l) = r.loops
-            && !(1..=255).contains(&l)
-        {
-            return Err(invalid("replay.loops", "must be between 1 and 255".into()));
-        }
-        if let Some(w) = r.warmup_s
-            && !(w.is_finite() && w >= 0.0)
-        {
-            return Err(invalid("replay.warmup_s", "must be >= 0".into()));
-        }
-        if !(1..=60_000).contains(&spec.report.interval_ms) {
-            return Err(invalid(
-                "report.interval_ms",
-                "must be between 1 and 60000".into(),
-            ));
-        }
-        if let Some(d) = spec.slo.max_drop_rate
-            && !(0.0..=1.0).contains(&d)
-        {
-            return Err(invalid("slo.max_drop_rate", "must be in [0, 1]".into()));
-        }
-        if let Some(c) = spec.slo.max_cpu
-            && !(c > 0.0 && c <= 1.0)
-        {
-            return Err(invalid("slo.max_cpu", "must be in (0, 1]".into()));
-        }
-        if let Some(p) = spec.slo.p99_latency_us
-            && !(p.is_finite() && p > 0.0)
-        {
-            return Err(invalid("slo.p99_latency_us", "must be positive".into()));
-        }
-        if spec.policies.is_empty() {
-            return Err(invalid("policies", "at least one policy".into()));
-        }
-        let mut policies = Vec::new();
-        for (i, p) in spec.policies.iter().enumerate() {
-            let key = format!("policies[{i}]");
-            let pol = match p {
-                PolicySpec::Name(n) => match n.as_str() {
-                    "none" => Policy::named(n, false, false),
-                    "software" => Policy::named(n, true, false),
-                    "hardware" => Policy::named(n, true, true),
-                    other => {
-                        return Err(invalid(
-                            &key,
-                            format!(
-                                "unknown policy `{other}` (none, software, hardware, or a table)"
-                            ),
-                        ));
-                    }
-                },
-                PolicySpec::Table(t) => {
-                    let hardware = match t.base.as_str() {
-                        "software" => false,
-                        "hardware" => true,
-                        other => {
-                            return Err(invalid(
-                                &format!("{key}.base"),
-                                format!("`{other}`: expected software or hardware"),
-                            ));
-                        }
-                    };
-                    let admission = match t.admission.as_deref() {
-                        None | Some("refuse") => Admission::Refuse,
-                        Some("evict-lru") => Admission::EvictLru,
-                        Some("evict-least-active") => Admission::EvictLeastActive,
-                        Some(o) => {
-                            return Err(invalid(
-                                &format!("{key}.admission"),
-                                format!("`{o}`: expected refuse, evict-lru or evict-least-active"),
-                            ));
-                        }
-                    };
-                    if let Some(m) = t.min_pps
-                        && !(m.is_finite() && m >= 0.0)
-                    {
-                        return Err(invalid(&format!("{key}.min_pps"), "must be >= 0".into()));
-                    }
-                    Policy {
-                        name: t.name.clone(),
-                        flowtable: true,
-                        hardware,
-                        after_packets: t.after_packets.unwrap_or(0),
-                        after_bytes: t.after_bytes.unwrap_or(0),
-                        min_pps: t.min_pps.unwrap_or(0.0),
-                        admission,
-                    }
-                }
-            };
-            if policies.iter().any(|q: &Policy| q.name == pol.name) {
-                return Err(invalid(
-                    &key,
-                    format!("duplicate policy name `{}`", pol.name),
-                ));
-            }
-            policies.push(pol);
-        }
-        for (i, name) in spec.slo.policies.iter().flatten().enumerate() {
-            if !policies.iter().any(|q| q.name == *name) {
-                return Err(invalid(
-                    &format!("slo.policies[{i}]"),
-                    format!("`{name}` is not one of the scenario's policies"),
-                ));
-            }
-        }
+        check_replay_report_slo(&spec, &invalid)?;
+        let policies = resolve_policies(&spec, &invalid)?;
         Ok(Scenario {
             file: self.clone(),
             trace_file,
@@ -756,6 +547,254 @@ impl ScenarioFile {
             spec,
         })
     }
+}
+
+/// Builds the error for `key` of the file being resolved.
+type Invalid<'a> = &'a dyn Fn(&str, String) -> ScenarioError;
+
+/// `[trace]`: the capture file (relative to the scenario's directory), or `None` for a
+/// valid `generate` spec.
+fn resolve_trace(
+    spec: &ScenarioSpec,
+    dir: &Path,
+    invalid: Invalid,
+) -> Result<Option<PathBuf>, ScenarioError> {
+    Ok(match (&spec.trace.file, &spec.trace.generate) {
+        (Some(f), None) => Some(dir.join(f)),
+        (None, Some(g)) => {
+            if g.packets.is_some() == g.duration_s.is_some() {
+                return Err(invalid(
+                    "trace.generate",
+                    "give exactly one of `packets` and `duration_s`".into(),
+                ));
+            }
+            if let Some(p) = g.packets
+                && (p == 0 || p > 1_000_000_000)
+            {
+                return Err(invalid(
+                    "trace.generate.packets",
+                    "must be between 1 and 1e9".into(),
+                ));
+            }
+            if let Some(d) = g.duration_s
+                && !(d > 0.0 && d <= 86_400.0)
+            {
+                return Err(invalid(
+                    "trace.generate.duration_s",
+                    "must be in (0, 86400]".into(),
+                ));
+            }
+            None
+        }
+        _ => {
+            return Err(invalid(
+                "trace",
+                "give exactly one of `file` and `generate`".into(),
+            ));
+        }
+    })
+}
+
+/// `[cpu]`: the preset with the other keys as overrides (unknown keys rejected by the
+/// preset's schema), validated.
+fn resolve_cpu(spec: &ScenarioSpec, invalid: Invalid) -> Result<CpuConfig, ScenarioError> {
+    let preset = spec
+        .cpu
+        .get("preset")
+        .and_then(toml::Value::as_str)
+        .ok_or_else(|| invalid("cpu.preset", "missing (a preset name is required)".into()))?;
+    let mut cpu_tree: toml::Table = toml::from_str(
+        CpuConfig::preset_toml(preset).map_err(|e| invalid("cpu.preset", e.to_string()))?,
+    )
+    .map_err(|e| invalid("cpu.preset", e.to_string()))?;
+    let mut over = spec.cpu.clone();
+    over.remove("preset");
+    merge(&mut cpu_tree, &over);
+    let cpu = CpuConfig::deserialize(toml::Value::Table(cpu_tree))
+        .map_err(|e| invalid("cpu", e.to_string()))?;
+    cpu.validate().map_err(|e| match e {
+        CpuError::Invalid { field, msg } => invalid(&format!("cpu.{field}"), msg),
+        other => invalid("cpu", other.to_string()),
+    })?;
+    Ok(cpu)
+}
+
+/// `[kernel]`: the flavour and conntrack timeouts, and the ranges of the other fields.
+fn resolve_kernel(
+    spec: &ScenarioSpec,
+    invalid: Invalid,
+) -> Result<(KernelFlavour, CtFlavour), ScenarioError> {
+    let flavour = KernelFlavour::parse(&spec.kernel.flavour).ok_or_else(|| {
+        invalid(
+            "kernel.flavour",
+            format!(
+                "unknown kernel `{}` (use e.g. 5.15, 6.6, 6.14, mid, new)",
+                spec.kernel.flavour
+            ),
+        )
+    })?;
+    let ct = match spec.kernel.conntrack.as_str() {
+        "kernel" => CtFlavour::Kernel,
+        "openwrt" => CtFlavour::Openwrt,
+        other => {
+            return Err(invalid(
+                "kernel.conntrack",
+                format!("`{other}`: expected `kernel` or `openwrt`"),
+            ));
+        }
+    };
+    if spec.kernel.flowtable_timeout_s == 0 || spec.kernel.flowtable_timeout_s > 86_400 {
+        return Err(invalid(
+            "kernel.flowtable_timeout_s",
+            "must be between 1 and 86400".into(),
+        ));
+    }
+    if !(576..=65_535).contains(&spec.kernel.mtu) {
+        return Err(invalid(
+            "kernel.mtu",
+            "must be between 576 and 65535".into(),
+        ));
+    }
+    Ok((flavour, ct))
+}
+
+/// The ranges of `[replay]`, `[report]` and `[slo]`.
+fn check_replay_report_slo(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), ScenarioError> {
+    let r = &spec.replay;
+    let set = [
+        r.speedup.is_some(),
+        r.rate_pps.is_some(),
+        r.rate_gbps.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if set > 1 {
+        return Err(invalid(
+            "replay",
+            "give at most one of `speedup`, `rate_pps`, `rate_gbps`".into(),
+        ));
+    }
+    for (k, v) in [
+        ("replay.speedup", r.speedup),
+        ("replay.rate_pps", r.rate_pps),
+        ("replay.rate_gbps", r.rate_gbps),
+    ] {
+        if let Some(x) = v
+            && !(x.is_finite() && x > 0.0 && x < 1e12)
+        {
+            return Err(invalid(k, format!("must be a positive number, got {x}")));
+        }
+    }
+    if let Some(l) = r.loops
+        && !(1..=255).contains(&l)
+    {
+        return Err(invalid("replay.loops", "must be between 1 and 255".into()));
+    }
+    if let Some(w) = r.warmup_s
+        && !(w.is_finite() && w >= 0.0)
+    {
+        return Err(invalid("replay.warmup_s", "must be >= 0".into()));
+    }
+    if !(1..=60_000).contains(&spec.report.interval_ms) {
+        return Err(invalid(
+            "report.interval_ms",
+            "must be between 1 and 60000".into(),
+        ));
+    }
+    if let Some(d) = spec.slo.max_drop_rate
+        && !(0.0..=1.0).contains(&d)
+    {
+        return Err(invalid("slo.max_drop_rate", "must be in [0, 1]".into()));
+    }
+    if let Some(c) = spec.slo.max_cpu
+        && !(c > 0.0 && c <= 1.0)
+    {
+        return Err(invalid("slo.max_cpu", "must be in (0, 1]".into()));
+    }
+    if let Some(p) = spec.slo.p99_latency_us
+        && !(p.is_finite() && p > 0.0)
+    {
+        return Err(invalid("slo.p99_latency_us", "must be positive".into()));
+    }
+    Ok(())
+}
+
+/// `policies`, and the `slo.policies` that must name some of them.
+fn resolve_policies(spec: &ScenarioSpec, invalid: Invalid) -> Result<Vec<Policy>, ScenarioError> {
+    if spec.policies.is_empty() {
+        return Err(invalid("policies", "at least one policy".into()));
+    }
+    let mut policies = Vec::new();
+    for (i, p) in spec.policies.iter().enumerate() {
+        let key = format!("policies[{i}]");
+        let pol = match p {
+            PolicySpec::Name(n) => match n.as_str() {
+                "none" => Policy::named(n, false, false),
+                "software" => Policy::named(n, true, false),
+                "hardware" => Policy::named(n, true, true),
+                other => {
+                    return Err(invalid(
+                        &key,
+                        format!("unknown policy `{other}` (none, software, hardware, or a table)"),
+                    ));
+                }
+            },
+            PolicySpec::Table(t) => {
+                let hardware = match t.base.as_str() {
+                    "software" => false,
+                    "hardware" => true,
+                    other => {
+                        return Err(invalid(
+                            &format!("{key}.base"),
+                            format!("`{other}`: expected software or hardware"),
+                        ));
+                    }
+                };
+                let admission = match t.admission.as_deref() {
+                    None | Some("refuse") => Admission::Refuse,
+                    Some("evict-lru") => Admission::EvictLru,
+                    Some("evict-least-active") => Admission::EvictLeastActive,
+                    Some(o) => {
+                        return Err(invalid(
+                            &format!("{key}.admission"),
+                            format!("`{o}`: expected refuse, evict-lru or evict-least-active"),
+                        ));
+                    }
+                };
+                if let Some(m) = t.min_pps
+                    && !(m.is_finite() && m >= 0.0)
+                {
+                    return Err(invalid(&format!("{key}.min_pps"), "must be >= 0".into()));
+                }
+                Policy {
+                    name: t.name.clone(),
+                    flowtable: true,
+                    hardware,
+                    after_packets: t.after_packets.unwrap_or(0),
+                    after_bytes: t.after_bytes.unwrap_or(0),
+                    min_pps: t.min_pps.unwrap_or(0.0),
+                    admission,
+                }
+            }
+        };
+        if policies.iter().any(|q: &Policy| q.name == pol.name) {
+            return Err(invalid(
+                &key,
+                format!("duplicate policy name `{}`", pol.name),
+            ));
+        }
+        policies.push(pol);
+    }
+    for (i, name) in spec.slo.policies.iter().flatten().enumerate() {
+        if !policies.iter().any(|q| q.name == *name) {
+            return Err(invalid(
+                &format!("slo.policies[{i}]"),
+                format!("`{name}` is not one of the scenario's policies"),
+            ));
+        }
+    }
+    Ok(policies)
 }
 
 impl Policy {
@@ -794,7 +833,7 @@ file = "r.nft"
 preset = "mt7621"
 cores = 1
 [nic]
-preset = "mt7621-ppe"
+preset = "mt7621"
 "#;
 
     #[test]

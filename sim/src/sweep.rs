@@ -22,9 +22,11 @@ use std::collections::BTreeMap;
 use offsim_reports::schema as rep;
 use rayon::prelude::*;
 
-use crate::run::{
-    Prepared, RunError, RunOutcome, apply_savings, prepare, run_policy, run_report, scenario_info,
+use crate::prepare::{Prepared, RunError, prepare};
+use crate::report::{
+    apply_savings, overload_warnings, ruleset_warnings, run_report, scenario_info, tool,
 };
+use crate::run::{RunOutcome, run_policy};
 use crate::scenario::{ScenarioError, ScenarioFile};
 
 /// One point of the grid.
@@ -39,7 +41,7 @@ pub struct GridPoint {
 }
 
 /// Largest grid `offsim sweep` accepts.
-pub const MAX_POINTS: u64 = 100_000;
+pub(crate) const MAX_POINTS: u64 = 100_000;
 
 fn value_text(v: &toml::Value) -> String {
     match v {
@@ -132,7 +134,7 @@ pub fn grid(file: &ScenarioFile) -> Result<(Vec<String>, Vec<GridPoint>), Scenar
 }
 
 /// Prepares one point: the scenario with the point's values, validated and loaded.
-pub fn prepare_point(file: &ScenarioFile, point: &GridPoint) -> Result<Prepared, RunError> {
+pub(crate) fn prepare_point(file: &ScenarioFile, point: &GridPoint) -> Result<Prepared, RunError> {
     let mut f = file.clone();
     for (k, v) in &point.values {
         f = f.with(k, v.clone())?;
@@ -199,7 +201,7 @@ pub fn run_sweep(
     for ((point, p), outs) in points.iter().zip(&prepared).zip(by_point.iter_mut()) {
         let mut point_runs: Vec<rep::Run> = outs
             .iter_mut()
-            .map(|o| run_report(p, o, &point.name))
+            .map(|o| run_report(p, &o.policy, &mut o.engine, &point.name))
             .collect();
         apply_savings(&mut point_runs);
         rpoints.push(rep::SweepPoint {
@@ -211,16 +213,16 @@ pub fn run_sweep(
                 .map(|(k, v)| (k.clone(), param_value(v)))
                 .collect::<BTreeMap<_, _>>(),
             runs: point_runs.iter().map(|r| r.name.clone()).collect(),
-            warnings: crate::run::overload_warnings(&point_runs),
+            warnings: overload_warnings(&point_runs),
         });
         runs.extend(point_runs);
     }
     Ok(rep::Report {
-        tool: crate::run::tool(),
+        tool: tool(),
         kind: rep::ReportKind::Sweep,
         scenario: scenario_info(&base),
         runs,
-        warnings: crate::run::ruleset_warnings(&base),
+        warnings: ruleset_warnings(&base),
         sweep: Some(rep::Sweep {
             parameters: keys,
             total_points: total,

@@ -2,41 +2,15 @@
 //! `merge`, run as a CI script would run them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use offsim_reports::{Report, example, merge};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("offsim-cli-reports")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::util::{offsim, scratch};
 
 fn write(dir: &Path, name: &str, r: &Report) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, r.to_json_string()).unwrap();
     p
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn offsim(args: &[&str]) -> Out {
-    let o = Command::new(env!("CARGO_BIN_EXE_offsim"))
-        .args(args)
-        .output()
-        .expect("run offsim");
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
 }
 
 fn s(p: &Path) -> &str {
@@ -45,7 +19,7 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn compare_exit_codes() {
-    let dir = scratch("compare");
+    let dir = scratch("cli-reports", "compare");
     let base_r = example::run_report();
     let base = write(&dir, "base.json", &base_r);
     let same = offsim(&["compare", s(&base), s(&base)]);
@@ -102,7 +76,7 @@ fn compare_exit_codes() {
 
 #[test]
 fn compare_bad_input_exits_2() {
-    let dir = scratch("compare-bad");
+    let dir = scratch("cli-reports", "compare-bad");
     let base = write(&dir, "base.json", &example::run_report());
     let o = offsim(&["compare", s(&base), s(&dir.join("absent.json"))]);
     assert_eq!(o.code, 2);
@@ -155,7 +129,7 @@ fn compare_bad_input_exits_2() {
 
 #[test]
 fn report_rerenders_into_a_directory() {
-    let dir = scratch("report");
+    let dir = scratch("cli-reports", "report");
     let input = write(&dir, "in.json", &example::plan_report());
     let out = dir.join("site");
     let o = offsim(&["report", s(&input), "--out", s(&out)]);
@@ -182,7 +156,7 @@ fn report_rerenders_into_a_directory() {
 
 #[test]
 fn merge_of_shards_equals_the_unsharded_report() {
-    let dir = scratch("merge");
+    let dir = scratch("cli-reports", "merge");
     let full = example::sweep_report();
     let shards = merge::split(&full, 3).unwrap();
     let paths: Vec<PathBuf> = shards

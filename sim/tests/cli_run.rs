@@ -3,34 +3,8 @@
 //! unsharded sweep byte for byte.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("offsim-cli-run")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn offsim(args: &[&str]) -> Out {
-    let o = Command::new(env!("CARGO_BIN_EXE_offsim"))
-        .args(args)
-        .output()
-        .expect("run offsim");
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
+use crate::util::{offsim, scratch};
 
 fn ruleset() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -72,7 +46,7 @@ rate_gbps = 0.1
 
 #[test]
 fn run_writes_the_report_and_prints_a_summary() {
-    let dir = scratch("run");
+    let dir = scratch("cli-run", "run");
     let sc = scenario(&dir, "");
     let out = dir.join("out");
     let o = offsim(&[
@@ -117,7 +91,7 @@ fn run_writes_the_report_and_prints_a_summary() {
 
 #[test]
 fn missed_slo_exits_1_and_only_gated_policies_count() {
-    let dir = scratch("slo");
+    let dir = scratch("cli-run", "slo");
     let sc = scenario(&dir, "[slo]\np99_latency_us = 0.001\n");
     let out = dir.join("out");
     let o = offsim(&[
@@ -161,7 +135,7 @@ fn missed_slo_exits_1_and_only_gated_policies_count() {
 
 #[test]
 fn bad_scenarios_exit_2_naming_file_and_key() {
-    let dir = scratch("bad");
+    let dir = scratch("cli-run", "bad");
     let out = dir.join("out");
     let cases = [
         ("[replay]\nrate_gbps = 0.1\nturbo = 1\n", "turbo"),
@@ -204,7 +178,7 @@ fn bad_scenarios_exit_2_naming_file_and_key() {
 
 #[test]
 fn sweep_shards_merge_into_the_unsharded_report() {
-    let dir = scratch("sweep");
+    let dir = scratch("cli-run", "sweep");
     let sc = scenario(
         &dir,
         "[sweep]\n\"nic.table.capacity\" = [128, 1024]\n\"replay.rate_gbps\" = [0.05, 0.1, 0.2]\n",
@@ -282,7 +256,7 @@ fn sweep_shards_merge_into_the_unsharded_report() {
 
 #[test]
 fn plan_finds_more_capacity_with_offload() {
-    let dir = scratch("plan");
+    let dir = scratch("cli-run", "plan");
     let sc = scenario(
         &dir,
         "[slo]\np99_latency_us = 2000.0\nmax_drop_rate = 0.001\n[plan]\nmin_gbps = 0.02\nmax_gbps = 2.0\nsteps = 5\n",
@@ -343,7 +317,7 @@ fn the_readme_scenario_example_is_valid() {
     let block = &readme[start..];
     let block = &block[block.find("```toml\n").unwrap() + 8..];
     let block = &block[..block.find("```").unwrap()];
-    let dir = scratch("readme");
+    let dir = scratch("cli-run", "readme");
     let p = dir.join("readme.toml");
     std::fs::write(&p, block).unwrap();
     let f = offsim::scenario::ScenarioFile::load(&p).unwrap_or_else(|e| panic!("{e}"));
@@ -361,7 +335,7 @@ fn the_readme_scenario_example_is_valid() {
 /// the reply first and the ruleset drops the connection's later packets as invalid.
 #[test]
 fn replies_never_overtake_their_requests_across_cores() {
-    let dir = scratch("causality");
+    let dir = scratch("cli-run", "causality");
     let body = format!(
         r#"name = "causality"
 policies = ["none", "software"]

@@ -2,25 +2,9 @@
 //! has `nf_flow_table`) with two-sided replay. These tests need root, qemu-system-x86_64 and
 //! `apt-get download` (for the VM image); otherwise they print SKIP and pass.
 
-mod kernel;
-
-use std::path::PathBuf;
-
-use kernel::vm::{self, VmError};
-use kernel::{KernelResult, OracleJob, Sides};
-
-/// The guest's entry point (see `kernel::vm`); ignored on the host.
-#[test]
-#[ignore = "entry point of the flowtable oracle VM, run by kernel::vm inside the guest"]
-fn offsim_vm_job() {
-    vm::guest_main();
-}
-
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/oracle")
-        .join(name)
-}
+use crate::kernel::vm::{self, VmError};
+use crate::kernel::{self, KernelResult, OracleJob, Sides};
+use crate::util::oracle_data;
 
 /// The per-packet sides `split-dirs.py` gave flow.pcap (`flowvm.split.side_per_packet` in
 /// `/work/shared/oracle-vm/examples/flow-two.json`).
@@ -32,7 +16,7 @@ fn side_split_matches_split_dirs() {
     let tmp = kernel::TempDir::new("split");
     let prepared = tmp.0.join("flow.pcap");
     assert_eq!(
-        kernel::prep_pcap(&data("flow.pcap"), &prepared, None).unwrap(),
+        kernel::prep_pcap(&oracle_data("flow.pcap"), &prepared, None).unwrap(),
         67
     );
     let split = kernel::split_sides(&prepared, &tmp.0.join("sides.pcap"), &Sides::Flow).unwrap();
@@ -75,13 +59,13 @@ fn forward_counters(r: &KernelResult) -> Vec<Vec<(u64, u64)>> {
 /// counters. One boot.
 #[test]
 fn flowtable_reference_counters_in_vm() {
-    let ruleset = std::fs::read_to_string(data("flow.nft")).unwrap();
-    let job = |sides| OracleJob::new(&ruleset, &data("flow.pcap"), "lan0", "wan0", sides);
+    let ruleset = std::fs::read_to_string(oracle_data("flow.nft")).unwrap();
+    let job = |sides| OracleJob::new(&ruleset, &oracle_data("flow.pcap"), "lan0", "wan0", sides);
     // Plus the demo (no flowtable), whose counters the host kernel gives in every mode
     // (oracle.rs): the VM harness agrees with the host harness.
     let demo = OracleJob::new(
-        &std::fs::read_to_string(data("demo.nft")).unwrap(),
-        &data("demo.pcap"),
+        &std::fs::read_to_string(oracle_data("demo.nft")).unwrap(),
+        &oracle_data("demo.pcap"),
         "lan0",
         "wan0",
         Sides::Flow,
@@ -203,8 +187,8 @@ fn job_description_round_trips() {
 /// two-sided and single-sided.
 #[test]
 fn offsim_gives_the_reference_flowtable_counters() {
-    let ruleset = std::fs::read_to_string(data("flow.nft")).unwrap();
-    let job = |sides| OracleJob::new(&ruleset, &data("flow.pcap"), "lan0", "wan0", sides);
+    let ruleset = std::fs::read_to_string(oracle_data("flow.nft")).unwrap();
+    let job = |sides| OracleJob::new(&ruleset, &oracle_data("flow.pcap"), "lan0", "wan0", sides);
     let two = kernel::offsim_counters(
         &job(Sides::Flow),
         offsim_kernel::flowtable::KernelFlavour::Mid,
@@ -249,7 +233,7 @@ fn flowtable_generated_traffic_in_vm() {
     }
     use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
     let tmp = kernel::TempDir::new("flowgen");
-    let ruleset = std::fs::read_to_string(data("flow.nft")).unwrap();
+    let ruleset = std::fs::read_to_string(oracle_data("flow.nft")).unwrap();
     let mut jobs = Vec::new();
     for (i, profile) in [
         Profile::HomeRouter,

@@ -3,33 +3,21 @@
 //!
 //! These pin the results while the code is restructured or made faster: a refactor must not
 //! change a single byte. A change that is meant to change results re-blesses them with
-//! `OFFSIM_BLESS=1 cargo test -p offsim --test golden_outputs` and says in its commit what
+//! `OFFSIM_BLESS=1 cargo test -p offsim --test integration golden_outputs` and says in its commit what
 //! changed and why.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::util::{offsim_cmd, repo, scratch};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("offsim-golden")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs offsim from the repository's top directory, so that the paths it records in reports
 /// are relative and the same on every checkout.
 fn offsim(args: &[&str]) -> (i32, Vec<u8>, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_offsim"))
+    let o = offsim_cmd()
         .current_dir(repo())
         .args(args)
         .output()
@@ -54,7 +42,7 @@ fn check(name: &str, actual: &[u8]) {
     let want = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (bless with OFFSIM_BLESS=1)", path.display()));
     if want != actual {
-        let got = scratch("mismatch").join(name.replace('/', "_"));
+        let got = scratch("golden", "mismatch").join(name.replace('/', "_"));
         std::fs::write(&got, actual).unwrap();
         panic!(
             "{} differs from the golden output; actual bytes in {} (diff them; re-bless with \
@@ -66,7 +54,7 @@ fn check(name: &str, actual: &[u8]) {
 }
 
 fn run_scenario(name: &str) {
-    let out = scratch(name);
+    let out = scratch("golden", name);
     let sc = format!("scenarios/{name}.toml");
     let (code, _, err) = offsim(&["run", &sc, "--out", out.to_str().unwrap(), "-q"]);
     assert!(code == 0 || code == 1, "{name}: exit {code}: {err}");
@@ -93,7 +81,7 @@ fn enterprise_edge_scenario_report() {
 
 #[test]
 fn sweep_table_report() {
-    let out = scratch("sweep-table");
+    let out = scratch("golden", "sweep-table");
     let (code, _, err) = offsim(&[
         "sweep",
         "scenarios/sweep-table.toml",
@@ -112,7 +100,7 @@ fn sweep_table_report() {
 /// golden file per ruleset (sections headed by the arguments).
 #[test]
 fn rules_eval_outputs() {
-    let dir = scratch("rules-eval");
+    let dir = scratch("golden", "rules-eval");
     let oracle = Path::new("sim/tests/data/oracle");
     let mut traces: Vec<(String, PathBuf)> = ["demo", "edge", "flow"]
         .iter()

@@ -4,27 +4,10 @@
 //! traces. They need root, `nft`, `tcpreplay` and network namespaces; otherwise they print
 //! SKIP.
 
-mod kernel;
-
-use std::path::PathBuf;
-
 use offsim_kernel::flowtable::KernelFlavour;
 
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/oracle")
-        .join(name)
-}
-
-fn skip() -> bool {
-    match kernel::available() {
-        Ok(()) => false,
-        Err(why) => {
-            eprintln!("SKIP kernel oracle: {why}");
-            true
-        }
-    }
-}
+use crate::kernel;
+use crate::util::{oracle_data, skip_oracle};
 
 /// Counters (packets, bytes) of the rules inside chain bindings, per binding in the order the
 /// bindings open in `nft list ruleset` text (the order offsim numbers them, `__chainN`).
@@ -59,7 +42,7 @@ fn counter_of(rule: &str) -> Option<(u64, u64)> {
 /// asserts equal counters for every rule (bindings' rules read from the text listing) and
 /// every base chain policy. Every rule of `ruleset` must carry a counter.
 fn agree(what: &str, ruleset: &str, pcap: &str) {
-    agree_at(what, ruleset, &data(pcap), "lan0", "wan0");
+    agree_at(what, ruleset, &oracle_data(pcap), "lan0", "wan0");
 }
 
 /// [`agree`] on any trace and interface names.
@@ -123,7 +106,7 @@ fn agree_at(what: &str, ruleset: &str, pcap: &std::path::Path, iif: &str, oif: &
 /// `jump { ... }` and `goto { ... }`, with `return` inside.
 #[test]
 fn chain_bindings_match_kernel() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     let rs = "table inet filter {
@@ -153,7 +136,7 @@ fn chain_bindings_match_kernel() {
 /// counters. Rates are per hour so that the outcome does not depend on replay timing.
 #[test]
 fn set_element_statements_match_kernel() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     let rs = "table inet filter {
@@ -208,7 +191,7 @@ fn queue_without_listener_matches_kernel_in_vm() {
 ";
     let jobs: Vec<kernel::OracleJob> = ["demo.pcap", "edge.pcap"]
         .iter()
-        .map(|p| kernel::OracleJob::new(rs, &data(p), "lan0", "wan0", kernel::Sides::Single))
+        .map(|p| kernel::OracleJob::new(rs, &oracle_data(p), "lan0", "wan0", kernel::Sides::Single))
         .collect();
     let run = match kernel::vm::run_jobs(&jobs) {
         Ok(r) => r,
@@ -245,18 +228,12 @@ fn queue_without_listener_matches_kernel_in_vm() {
     }
 }
 
-#[test]
-#[ignore = "entry point of the flowtable VM"]
-fn offsim_vm_job() {
-    kernel::vm::guest_main();
-}
-
 /// Bitwise operations after a shift (`meta mark >> 8 & 0x3 vmap @m`, as in the corpus'
 /// `vmap_mark_bitwise_0`), and shifts in `set` statements. nft 1.0.6 takes shifts only in
 /// lookups and statements.
 #[test]
 fn shift_then_mask_matches_kernel() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     let rs = "table inet filter {
@@ -301,7 +278,7 @@ fn shift_then_mask_matches_kernel() {
 /// test.)
 #[test]
 fn wide_concatenations_match_kernel() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     let rs = "table inet filter {
@@ -334,7 +311,7 @@ fn wide_concatenations_match_kernel() {
 /// carry MSS options.
 #[test]
 fn tcp_mss_option_and_routing_header_match_kernel() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
@@ -379,7 +356,7 @@ fn tcp_mss_option_and_routing_header_match_kernel() {
 /// filled by the data path (as in the corpus' `0042update_set_0`).
 #[test]
 fn ether_matches_kernel() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     let rs = "table inet filter {

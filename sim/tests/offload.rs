@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use offsim::cpu::CpuConfig;
-use offsim::engine::{Arrival, Engine, EngineConfig, Source};
-use offsim::run::{Prepared, RunError, prepare, run_policy, run_report};
+use offsim::engine::{Engine, EngineConfig};
+use offsim::prepare::{Prepared, prepare};
+use offsim::report::run_report;
+use offsim::run::run_policy;
 use offsim::scenario::ScenarioFile;
+use offsim::source::{Arrival, Source, SourceError};
 use offsim_kernel::conntrack::tcp::TcpState;
 use offsim_kernel::conntrack::{CtConfig, CtTimeouts, status};
 use offsim_kernel::datapath::{Datapath, DpConfig, FlowtableMode, LAN_IFINDEX, load_options};
@@ -28,16 +31,14 @@ use offsim_traces::meta::tcp_flags::{ACK, FIN, PSH, SYN};
 use offsim_traces::parse::{LinkType, parse_frame};
 use offsim_traces::testkit::Pkt;
 
+use crate::util::repo;
+
 const MS: u64 = 1_000_000;
 
 /// Nanoseconds as seconds, rounded to the millisecond: event times carry the CPU's
 /// processing delay (interrupt coalescing, ~20 us), which these assertions do not care about.
 fn secs(ns: u64) -> f64 {
     (ns as f64 / 1e6).round() / 1e3
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn fw4() -> PathBuf {
@@ -66,7 +67,7 @@ impl std::io::Write for Sink {
 struct Packets<I>(I);
 
 impl<I: Iterator<Item = PacketMeta>> Source for Packets<I> {
-    fn next_arrival(&mut self) -> Result<Option<Arrival>, RunError> {
+    fn next_arrival(&mut self) -> Result<Option<Arrival>, SourceError> {
         Ok(self.0.next().map(|pkt| Arrival { at: pkt.ts, pkt }))
     }
 }
@@ -134,15 +135,15 @@ fn snap(flavour: KernelFlavour, nic: &NicConfig, pkts: &[PacketMeta], first: Pac
         .find(|r| r.flow == name)
         .map(|r| r.packets)
         .unwrap_or_default();
-    let ft = &e.dp.fts[0].ft;
+    let ft = e.datapath().flowtable(0).unwrap();
     let entry = ft
         .flow_of_key(&FtKey::of_packet(&first, LAN_IFINDEX))
         .and_then(|id| ft.get(id))
         .map(|f| (f.flags, f.hw, secs(f.timeout.0)));
     let s = ft.stats;
     let last = pkts.last().unwrap().ts;
-    let ct = e.dp.ct.lookup(last, &tuple).map(|(id, _)| {
-        let c = e.dp.ct.get(id);
+    let ct = e.datapath().conntrack().peek(last, &tuple).map(|(id, _)| {
+        let c = e.datapath().conntrack().get(id);
         (c.tcp_state(), c.status, secs(c.expires.0))
     });
     Snap {
@@ -152,9 +153,9 @@ fn snap(flavour: KernelFlavour, nic: &NicConfig, pkts: &[PacketMeta], first: Pac
         torn: [s.teardown[0], s.teardown[1]],
         freed: s.freed,
         refreshes: s.refreshes,
-        hw_inserts: e.hw_inserts,
-        hw_deletes: e.hw_deletes,
-        nic_entries: e.nic.table().occupancy(),
+        hw_inserts: e.hw_counters().inserts,
+        hw_deletes: e.hw_counters().deletes,
+        nic_entries: e.nic().table().occupancy(),
         ct,
     }
 }
@@ -529,14 +530,14 @@ fn lazy_binding_needs_the_bind_rate() {
         assert_eq!(r.packets, [2, 28, total - 30], "{r:?}");
         assert_eq!((r.outcome.as_str(), r.reason.as_str()), ("hw", "bound"));
     }
-    let s = e.nic.stats(e.m.end).table;
+    let s = e.nic_stats().table;
     assert_eq!((s.binds, s.refused_bucket_full), (2, 0));
     assert_eq!(
-        e.dp.flows.totals.hw_refused.get("below_bind_rate"),
+        e.datapath().flow_totals().hw_refused.get("below_bind_rate"),
         Some(&1)
     );
     // The kernel considers all three offloaded to hardware: the driver accepted the rules.
-    assert_eq!(e.hw_inserts, 6);
+    assert_eq!(e.hw_counters().inserts, 6);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -584,7 +585,7 @@ fn run(p: &Prepared, policy: &str) -> Done {
         .find(|q| q.name == policy)
         .unwrap();
     let mut o = run_policy(p, pol).unwrap();
-    let run = run_report(p, &mut o, "");
+    let run = run_report(p, &o.policy, &mut o.engine, "");
     let file = p
         .flows_dir
         .as_ref()
@@ -742,9 +743,9 @@ fn table_occupancy_never_exceeds_capacity() {
         for pol in &p.scenario.policies {
             let mut d = run(&p, &pol.name);
             let cap = d.run.nic.capacity;
-            let usable = u64::from(d.engine.nic.table().usable_capacity());
+            let usable = u64::from(d.engine.nic().table().usable_capacity());
             assert_eq!(cap, usable);
-            let s = d.engine.nic.stats(d.engine.m.end).table;
+            let s = d.engine.nic_stats().table;
             let series = &d.run.series.hw_occupancy;
             eprintln!(
                 "{name}/{}: capacity {cap}, peak {} (bound {}), interval max {:?}, \
@@ -774,7 +775,7 @@ fn table_occupancy_never_exceeds_capacity() {
             } else {
                 assert!(d.run.nic.refusals > 0, "{name}: no refusal under pressure");
             }
-            let t = d.engine.nic.table();
+            let t = d.engine.nic().table();
             assert!(t.occupancy() <= cap);
             if name != "occ-fa" && name != "occ-cuckoo" {
                 // MT7621: 7 of every 128 entries are STATIC (mtk_ppe_init_foe_table).
@@ -1021,10 +1022,9 @@ fn evict_lru_admits_where_refuse_would_not() {
     );
     let mut refuse = run(&p, "hardware");
     let mut lru = run(&p, "lru");
-    let (re, le) = (refuse.engine.m.end, lru.engine.m.end);
     let (rs, ls) = (
-        refuse.engine.nic.stats(re).table,
-        lru.engine.nic.stats(le).table,
+        refuse.engine.nic_stats().table,
+        lru.engine.nic_stats().table,
     );
     eprintln!(
         "admission: refuse: {:?} refusals, {} evictions, {} connections in hardware; \

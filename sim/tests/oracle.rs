@@ -1,37 +1,22 @@
 //! Kernel oracle tests: the real kernel's nftables counters against offsim's.
 //! They need root, `nft`, `tcpreplay` and network namespaces; otherwise they print SKIP.
 
-mod kernel;
-
 use std::path::PathBuf;
 
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/oracle")
-        .join(name)
-}
-
-fn skip() -> bool {
-    match kernel::available() {
-        Ok(()) => false,
-        Err(why) => {
-            eprintln!("SKIP kernel oracle: {why}");
-            true
-        }
-    }
-}
+use crate::kernel;
+use crate::util::{oracle_data, skip_oracle};
 
 /// The harness itself reproduces the reference results of the shared oracle's demo.
 #[test]
 fn harness_reproduces_demo_counters() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     let tmp = kernel::TempDir::new("demo");
     let pcap = tmp.0.join("demo.pcap");
-    let n = kernel::prep_pcap(&data("demo.pcap"), &pcap, Some(10_000)).unwrap();
+    let n = kernel::prep_pcap(&oracle_data("demo.pcap"), &pcap, Some(10_000)).unwrap();
     assert_eq!(n, 65);
-    let ruleset = std::fs::read_to_string(data("demo.nft")).unwrap();
+    let ruleset = std::fs::read_to_string(oracle_data("demo.nft")).unwrap();
     let r = kernel::Router::new(&ruleset, "lan0", "wan0", &kernel::Sysctls::default()).unwrap();
     let sent = r.replay(&pcap, 20_000).unwrap();
     let res = r.counters().unwrap();
@@ -47,10 +32,10 @@ fn harness_reproduces_demo_counters() {
 /// through, and the policy probe is appended.
 #[test]
 fn rules_without_counters_get_one() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
-    let ruleset = std::fs::read_to_string(data("rich-nocounters.nft")).unwrap();
+    let ruleset = std::fs::read_to_string(oracle_data("rich-nocounters.nft")).unwrap();
     let r = kernel::Router::new(&ruleset, "lan0", "wan0", &kernel::Sysctls::default()).unwrap();
     let res = r.counters().unwrap();
     let shape: Vec<(&str, usize)> = res
@@ -78,12 +63,13 @@ fn rules_without_counters_get_one() {
 /// LAN one. Without a flowtable the rule counters are those of the single-sided replay.
 #[test]
 fn two_sided_replay_routes_replies_back_to_lan() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
-    let ruleset = std::fs::read_to_string(data("demo.nft")).unwrap();
+    let ruleset = std::fs::read_to_string(oracle_data("demo.nft")).unwrap();
     let job = |sides| {
-        let mut j = kernel::OracleJob::new(&ruleset, &data("demo.pcap"), "lan0", "wan0", sides);
+        let mut j =
+            kernel::OracleJob::new(&ruleset, &oracle_data("demo.pcap"), "lan0", "wan0", sides);
         j.spacing_ns = Some(10_000);
         kernel::run_job(&j).unwrap()
     };
@@ -165,12 +151,12 @@ fn agree(what: &str, job: &kernel::OracleJob) -> kernel::KernelResult {
 }
 
 fn ruleset(name: &str) -> String {
-    std::fs::read_to_string(data(name)).unwrap()
+    std::fs::read_to_string(oracle_data(name)).unwrap()
 }
 
 #[test]
 fn offsim_matches_kernel_on_demo_and_edge_traces() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     for (rs, pcap) in [
@@ -180,8 +166,13 @@ fn offsim_matches_kernel_on_demo_and_edge_traces() {
         ("rich-nocounters.nft", "edge.pcap"),
     ] {
         for sides in [kernel::Sides::Single, kernel::Sides::Flow] {
-            let job =
-                kernel::OracleJob::new(&ruleset(rs), &data(pcap), "lan0", "wan0", sides.clone());
+            let job = kernel::OracleJob::new(
+                &ruleset(rs),
+                &oracle_data(pcap),
+                "lan0",
+                "wan0",
+                sides.clone(),
+            );
             agree(
                 &format!("{rs} + {pcap} ({})", kernel::sides_arg(&sides)),
                 &job,
@@ -194,7 +185,7 @@ fn offsim_matches_kernel_on_demo_and_edge_traces() {
 /// OpenWrt fw4 (flowtable, helpers and NAT removed: see the file's header) and firewalld.
 #[test]
 fn offsim_matches_kernel_on_real_rulesets_and_generated_traffic() {
-    if skip() {
+    if skip_oracle() {
         return;
     }
     use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};

@@ -1,11 +1,7 @@
 //! `offsim trace gen`: argument validation (exit code 2 with a clear message) and a small
 //! generated file that `offsim trace info` reads back.
 
-use std::process::Command;
-
-fn offsim() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_offsim"))
-}
+use crate::util::offsim_cmd;
 
 fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("offsim-trace-gen-{}-{name}", std::process::id()))
@@ -35,7 +31,7 @@ fn bad_arguments_exit_2() {
         ),
     ];
     for (args, msg) in cases {
-        let o = offsim()
+        let o = offsim_cmd()
             .args(["trace", "gen"])
             .args(args)
             .arg("-o")
@@ -46,7 +42,7 @@ fn bad_arguments_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: `{err}` lacks `{msg}`");
     }
-    let o = offsim()
+    let o = offsim_cmd()
         .args(["trace", "gen", "--profile", "imix", "--packets", "10", "-o"])
         .arg("/nonexistent-dir/x.pcap")
         .output()
@@ -58,7 +54,7 @@ fn bad_arguments_exit_2() {
 #[test]
 fn generates_and_reads_back() {
     let p = tmp("ok.pcap");
-    let o = offsim()
+    let o = offsim_cmd()
         .args([
             "trace",
             "gen",
@@ -74,7 +70,7 @@ fn generates_and_reads_back() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = offsim()
+    let o = offsim_cmd()
         .args(["trace", "info", "--json"])
         .arg(&p)
         .output()

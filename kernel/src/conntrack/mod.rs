@@ -19,347 +19,24 @@
 //! so conntrack keys stay the captured tuples; NAT bindings are recorded on the entry for the
 //! rule engine ("NAT chains see only the first packet") and the CPU model.
 
+//!
+//! Files: `mod.rs` (the table and `nf_conntrack_in`), `conn.rs` (an entry and the names of
+//! packet states), `config.rs` (sysctls and timeouts), `tcp.rs` (TCP state machine and
+//! window tracking).
+
+mod config;
+mod conn;
 pub mod tcp;
 
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, proto};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
-use tcp::{TcpConn, TcpState, TcpVerdict};
-
-/// Conntrack status bits (`enum ip_conntrack_status`), as `ct status` matches them.
-pub mod status {
-    /// Expected connection (helpers).
-    pub const EXPECTED: u32 = 1 << 0;
-    /// A reply-direction packet was seen.
-    pub const SEEN_REPLY: u32 = 1 << 1;
-    /// Assured: will not be early-dropped.
-    pub const ASSURED: u32 = 1 << 2;
-    /// Inserted in the table.
-    pub const CONFIRMED: u32 = 1 << 3;
-    /// Source NAT.
-    pub const SRC_NAT: u32 = 1 << 4;
-    /// Destination NAT.
-    pub const DST_NAT: u32 = 1 << 5;
-    /// Sequence adjustment (helpers).
-    pub const SEQ_ADJUST: u32 = 1 << 6;
-    /// SNAT set up.
-    pub const SRC_NAT_DONE: u32 = 1 << 7;
-    /// DNAT set up.
-    pub const DST_NAT_DONE: u32 = 1 << 8;
-    /// Being destroyed.
-    pub const DYING: u32 = 1 << 9;
-    /// Fixed timeout.
-    pub const FIXED_TIMEOUT: u32 = 1 << 10;
-    /// A helper is attached.
-    pub const HELPER: u32 = 1 << 13;
-    /// In a flowtable.
-    pub const OFFLOAD: u32 = 1 << 14;
-    /// In hardware.
-    pub const HW_OFFLOAD: u32 = 1 << 15;
-    /// NAT clash resolved by reusing an entry.
-    pub const NAT_CLASH: u32 = 1 << 16;
-}
-
-/// `ct state` bits as nftables matches them.
-pub mod state_bits {
-    /// invalid.
-    pub const INVALID: u32 = 1;
-    /// established (both ESTABLISHED and ESTABLISHED_REPLY).
-    pub const ESTABLISHED: u32 = 2;
-    /// related.
-    pub const RELATED: u32 = 4;
-    /// new.
-    pub const NEW: u32 = 8;
-    /// untracked.
-    pub const UNTRACKED: u32 = 64;
-}
-
-/// Packet direction relative to its connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Dir {
-    /// ORIGINAL.
-    #[default]
-    Original = 0,
-    /// REPLY.
-    Reply = 1,
-}
-
-/// `enum ip_conntrack_info` as far as nftables can tell them apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CtInfo {
-    /// NEW.
-    New,
-    /// ESTABLISHED (original direction after a reply).
-    Established,
-    /// ESTABLISHED_REPLY.
-    EstablishedReply,
-    /// RELATED (an ICMP error about a known connection), original direction.
-    Related,
-    /// RELATED, reply direction.
-    RelatedReply,
-}
-
-impl CtInfo {
-    /// The `ct state` bit.
-    pub fn state_bit(self) -> u32 {
-        match self {
-            CtInfo::New => state_bits::NEW,
-            CtInfo::Established | CtInfo::EstablishedReply => state_bits::ESTABLISHED,
-            CtInfo::Related | CtInfo::RelatedReply => state_bits::RELATED,
-        }
-    }
-    /// The direction.
-    pub fn dir(self) -> Dir {
-        match self {
-            CtInfo::EstablishedReply | CtInfo::RelatedReply => Dir::Reply,
-            _ => Dir::Original,
-        }
-    }
-}
-
-/// Handle of a connection entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CtId(pub u32);
-
-/// Why a packet got no connection (`ct state invalid`). Counted in the conntrack stats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum InvalidReason {
-    /// No transport header / not enough of it to build a tuple.
-    NoTuple,
-    /// `tcp_error`: invalid flag combination or truncated header.
-    TcpFlags,
-    /// The TCP state table says invalid (e.g. SYN/ACK without SYN, FIN before SYN/ACK).
-    TcpState,
-    /// Out of window (sequence or acknowledgement).
-    TcpWindow,
-    /// A mid-stream packet with `tcp_loose` off.
-    TcpNoPickup,
-    /// `udp_error`: length field inconsistent.
-    UdpLength,
-    /// An ICMP message that cannot start a connection (reply without request, unknown type).
-    IcmpNew,
-    /// An ICMP error that quotes no known connection.
-    IcmpErrorUnknown,
-    /// The conntrack table is full.
-    TableFull,
-}
-
-/// The outcome of [`Conntrack::track`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Track {
-    /// The packet belongs to (or starts) a connection.
-    Tracked {
-        /// Entry.
-        id: CtId,
-        /// ctinfo.
-        info: CtInfo,
-        /// The entry was created by this packet and is not confirmed yet.
-        new_entry: bool,
-    },
-    /// `ct state invalid`: no conntrack attached.
-    Invalid(InvalidReason),
-    /// `ct state untracked` (ICMPv6 neighbour discovery / MLD, or `notrack`).
-    Untracked,
-}
-
-/// Per-protocol state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProtoState {
-    /// TCP state machine and windows.
-    Tcp(TcpConn),
-    /// UDP: when the entry becomes a "stream" (first packet + 2 s).
-    Udp {
-        /// `stream_ts`.
-        stream_ts: SimTime,
-    },
-    /// ICMP / generic: nothing.
-    Other,
-}
-
-/// A NAT binding set up by the first packet's NAT chains.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NatBinding {
-    /// SNAT/masquerade was applied.
-    pub snat: bool,
-    /// DNAT/redirect was applied.
-    pub dnat: bool,
-}
-
-/// One connection.
-#[derive(Clone, Copy, Debug)]
-pub struct Conn {
-    /// ORIGINAL tuple.
-    pub orig: FlowKey,
-    /// REPLY tuple.
-    pub reply: FlowKey,
-    /// Status bits ([`status`]).
-    pub status: u32,
-    /// Expiry time (`ct->timeout`).
-    pub expires: SimTime,
-    /// Per-protocol state.
-    pub proto: ProtoState,
-    /// `ct mark`.
-    pub mark: u32,
-    /// Creation time.
-    pub created: SimTime,
-    /// Packets per direction (accounting).
-    pub packets: [u64; 2],
-    /// L3 bytes per direction.
-    pub bytes: [u64; 2],
-    /// NAT binding, once set up.
-    pub nat: NatBinding,
-    /// Whether the NAT chains have run for this connection's DNAT (prerouting) and SNAT
-    /// (postrouting/input) manipulations: only the first packet's do (`nf_nat_initialized`).
-    pub nat_done: [bool; 2],
-    /// The caller's per-connection record index (`u32::MAX` = none); reported in
-    /// [`Conntrack::dead_records`] when the entry goes away.
-    pub rec: u32,
-    /// Timeout policy attached by `ct timeout set` (index into the table's policies + 1;
-    /// 0 = the configured timeouts).
-    pub policy: u16,
-    live: bool,
-}
-
-impl Conn {
-    /// TCP state, if TCP.
-    pub fn tcp_state(&self) -> Option<TcpState> {
-        match &self.proto {
-            ProtoState::Tcp(t) => Some(t.state),
-            _ => None,
-        }
-    }
-    /// Whether the entry is TCP ESTABLISHED and ASSURED (`nf_conntrack_tcp_established`).
-    pub fn tcp_established(&self) -> bool {
-        self.tcp_state() == Some(TcpState::Established) && self.status & status::ASSURED != 0
-    }
-}
-
-/// Conntrack timeouts in seconds (kernel defaults or OpenWrt's sysctl values).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CtTimeouts {
-    /// TCP per state (index = [`TcpState`] as usize), then RETRANS (10) and UNACK (11).
-    pub tcp: [u32; 12],
-    /// UDP unreplied.
-    pub udp_unreplied: u32,
-    /// UDP replied (stream).
-    pub udp_replied: u32,
-    /// ICMP / ICMPv6.
-    pub icmp: u32,
-    /// Other protocols.
-    pub generic: u32,
-}
-
-impl CtTimeouts {
-    /// The kernel's defaults (`tcp_timeouts[]` in `nf_conntrack_proto_tcp.c`, `udp_timeouts[]`,
-    /// `nf_ct_icmp_timeout`, `nf_ct_generic_timeout`).
-    pub fn kernel() -> Self {
-        CtTimeouts {
-            // NONE, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK,
-            // TIME_WAIT, CLOSE, SYN_SENT2, RETRANS, UNACK
-            tcp: [0, 120, 60, 432_000, 120, 60, 30, 120, 10, 120, 300, 300],
-            udp_unreplied: 30,
-            udp_replied: 120,
-            icmp: 30,
-            generic: 600,
-        }
-    }
-
-    /// These timeouts with the states named in an nftables `ct timeout` policy replaced
-    /// (state names as nft spells them, seconds); states not named keep their value, as the
-    /// kernel's `*_timeout_nlattr_to_obj` starts from the current defaults. TCP's NONE slot
-    /// takes SYN_SENT's value as there (`timeouts[TCP_CONNTRACK_NONE] = SYN_SENT`). Unknown
-    /// names are ignored (the loader validates them).
-    pub fn with_policy(&self, protocol: u8, policy: &[(String, u32)]) -> CtTimeouts {
-        let mut t = self.clone();
-        for (name, secs) in policy {
-            let s = *secs;
-            match (protocol, name.as_str()) {
-                (proto::TCP, n) => {
-                    let i = match n {
-                        "syn_sent" => TcpState::SynSent as usize,
-                        "syn_recv" => TcpState::SynRecv as usize,
-                        "established" => TcpState::Established as usize,
-                        "fin_wait" => TcpState::FinWait as usize,
-                        "close_wait" => TcpState::CloseWait as usize,
-                        "last_ack" => TcpState::LastAck as usize,
-                        "time_wait" => TcpState::TimeWait as usize,
-                        "close" => TcpState::Close as usize,
-                        "syn_sent2" => TcpState::SynSent2 as usize,
-                        "retrans" => tcp::T_RETRANS,
-                        "unack" => tcp::T_UNACK,
-                        _ => continue,
-                    };
-                    t.tcp[i] = s;
-                }
-                (proto::UDP | proto::UDPLITE, "unreplied") => t.udp_unreplied = s,
-                (proto::UDP | proto::UDPLITE, "replied") => t.udp_replied = s,
-                (proto::ICMP | proto::ICMPV6, "timeout") => t.icmp = s,
-                (_, "timeout") => t.generic = s,
-                _ => {}
-            }
-        }
-        t.tcp[TcpState::None as usize] = t.tcp[TcpState::SynSent as usize];
-        t
-    }
-
-    /// The timeout a policy gives a connection of `protocol` when it is attached
-    /// (`nft_ct_timeout_obj_eval` refreshes the entry with the policy's first value).
-    pub fn initial(&self, protocol: u8) -> u32 {
-        match protocol {
-            proto::TCP => self.tcp[TcpState::None as usize],
-            proto::UDP | proto::UDPLITE => self.udp_unreplied,
-            proto::ICMP | proto::ICMPV6 => self.icmp,
-            _ => self.generic,
-        }
-    }
-
-    /// OpenWrt's overrides (`package/kernel/linux/files/sysctl-nf-conntrack.conf`):
-    /// `tcp_timeout_established=7440`, `udp_timeout=60`, `udp_timeout_stream=180`.
-    pub fn openwrt() -> Self {
-        let mut t = Self::kernel();
-        t.tcp[TcpState::Established as usize] = 7_440;
-        t.udp_unreplied = 60;
-        t.udp_replied = 180;
-        t
-    }
-}
-
-/// Conntrack configuration: sysctls and limits.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CtConfig {
-    /// `nf_conntrack_tcp_loose` (pick up established connections mid-stream; default 1).
-    pub tcp_loose: bool,
-    /// `nf_conntrack_tcp_be_liberal` (only out-of-window RSTs are invalid; default 0).
-    pub tcp_be_liberal: bool,
-    /// `nf_conntrack_tcp_ignore_invalid_rst` (default 0).
-    pub tcp_ignore_invalid_rst: bool,
-    /// `nf_conntrack_tcp_max_retrans` (default 3; OpenWrt 5? kernel default kept).
-    pub tcp_max_retrans: u32,
-    /// `nf_conntrack_checksum` (verify L4 checksums at PREROUTING; default 1). offsim treats
-    /// every checksum as valid unless the caller verified it (captures from hosts with
-    /// checksum offload carry bogus checksums; the kernel oracle fixes them the same way).
-    pub checksum: bool,
-    /// Timeouts.
-    pub timeouts: CtTimeouts,
-    /// `nf_conntrack_max`: table capacity (None = unlimited).
-    pub max_entries: Option<u32>,
-}
-
-impl Default for CtConfig {
-    fn default() -> Self {
-        CtConfig {
-            tcp_loose: true,
-            tcp_be_liberal: false,
-            tcp_ignore_invalid_rst: false,
-            tcp_max_retrans: 3,
-            checksum: false,
-            timeouts: CtTimeouts::kernel(),
-            max_entries: None,
-        }
-    }
-}
+pub use config::{CtConfig, CtTimeouts};
+pub use conn::{
+    Conn, CtId, CtInfo, Dir, InvalidReason, NatBinding, ProtoState, Track, state_bits, status,
+};
+use tcp::TcpVerdict;
 
 /// Conntrack statistics (`conntrack -S` style).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -382,6 +59,31 @@ pub struct CtStats {
     pub killed: u64,
     /// Peak number of entries (confirmed + unconfirmed).
     pub peak: u64,
+}
+
+/// The entry a packet was matched to, and how.
+#[derive(Clone, Copy)]
+struct OnEntry {
+    id: CtId,
+    /// The packet's direction on the entry.
+    dir: Dir,
+    /// The entry's status before this packet.
+    status: u32,
+    /// The entry was created for this packet (unconfirmed).
+    new_entry: bool,
+}
+
+/// What the protocol tracker made of a packet on its entry.
+enum Handled {
+    /// Valid: the caller accounts the packet on its entry.
+    Valid,
+    /// TCP killed the confirmed entry (`nf_ct_kill_acct`): the packet passes, already
+    /// accounted.
+    Killed,
+    /// Invalid for this reason.
+    Invalid(InvalidReason),
+    /// TCP removed the old entry of a reopened connection: look the tuple up again.
+    Repeat,
 }
 
 /// The connection tracking table.
@@ -568,6 +270,14 @@ impl Conntrack {
         &mut self.conns[id.0 as usize]
     }
 
+    /// Looks a tuple up among confirmed, unexpired entries without changing anything (an
+    /// expired entry is absent but stays until [`Conntrack::lookup`] or GC removes it): for
+    /// inspection.
+    pub fn peek(&self, now: SimTime, k: &FlowKey) -> Option<(CtId, Dir)> {
+        let (id, dir) = *self.map.get(k)?;
+        (self.conns[id.0 as usize].expires > now).then_some((id, dir))
+    }
+
     /// Looks a tuple up among confirmed, unexpired entries.
     pub fn lookup(&mut self, now: SimTime, k: &FlowKey) -> Option<(CtId, Dir)> {
         let (id, dir) = *self.map.get(k)?;
@@ -660,41 +370,13 @@ impl Conntrack {
     /// reassembled IP packet.
     pub fn track(&mut self, now: SimTime, m: &PacketMeta) -> Track {
         self.stats.searched += 1;
-        let l4 = m.l4proto;
-        // ICMP errors and untracked ICMPv6 first (`nf_conntrack_handle_icmp`).
-        if l4 == proto::ICMP || l4 == proto::ICMPV6 {
-            if !m.l4_present() {
-                return self.invalid(InvalidReason::NoTuple);
-            }
-            if l4 == proto::ICMP && m.icmp_type > 18 {
-                return self.invalid(InvalidReason::IcmpNew);
-            }
-            if l4 == proto::ICMPV6 && matches!(m.icmp_type, 130..=136 | 143 | 151 | 152) {
-                return Track::Untracked;
-            }
-            let is_error = if l4 == proto::ICMP {
-                matches!(m.icmp_type, 3 | 4 | 5 | 11 | 12)
-            } else {
-                m.icmp_type < 128
-            };
-            if is_error {
-                return self.related(now, m);
-            }
-        }
-        let Some(tuple) = ct_tuple(m) else {
-            return self.invalid(InvalidReason::NoTuple);
+        let tuple = match self.tuple_of(now, m) {
+            Ok(t) => t,
+            Err(t) => return t,
         };
-        if l4 == proto::UDP || l4 == proto::UDPLITE {
-            // udp_error: the UDP length field must fit the IP payload.
-            if m.has(flags::UDP_BAD_LENGTH) {
-                return self.invalid(InvalidReason::UdpLength);
-            }
-        }
-        if l4 == proto::TCP && tcp::tcp_error(m) {
-            return self.invalid(InvalidReason::TcpFlags);
-        }
         let mut repeats = 0;
         loop {
+            // resolve_normal_ct
             let (id, dir, new_entry) = match self.lookup(now, &tuple) {
                 Some((id, dir)) => (id, dir, false),
                 None => match self.init(now, m, &tuple) {
@@ -712,116 +394,27 @@ impl Conntrack {
             } else {
                 CtInfo::New
             };
-            // nf_conntrack_handle_packet
-            let ok = match l4 {
-                proto::TCP => {
-                    let mut cfg = self.cfg.clone();
-                    if self.conns[id.0 as usize].policy != 0 {
-                        cfg.timeouts = self.timeouts_of(id).clone();
+            let tracked = Track::Tracked {
+                id,
+                info,
+                new_entry,
+            };
+            let e = OnEntry {
+                id,
+                dir,
+                status: st,
+                new_entry,
+            };
+            let ok = match self.handle_packet(now, m, e) {
+                Handled::Valid => Ok(()),
+                Handled::Killed => return tracked,
+                Handled::Invalid(r) => Err(r),
+                Handled::Repeat => {
+                    repeats += 1;
+                    if repeats < 2 {
+                        continue;
                     }
-                    let c = &mut self.conns[id.0 as usize];
-                    let ProtoState::Tcp(t) = &mut c.proto else {
-                        unreachable!("TCP entry without TCP state")
-                    };
-                    match tcp::tcp_packet(t, dir, st, m, &cfg) {
-                        TcpVerdict::Accept {
-                            timeout_secs,
-                            kill,
-                            assured,
-                        } => {
-                            if assured {
-                                c.status |= status::ASSURED;
-                            }
-                            if let Some(s) = timeout_secs {
-                                self.set_timeout(id, now, s);
-                            }
-                            if kill {
-                                // nf_ct_kill_acct: the packet passes, the entry goes.
-                                self.account(id, dir, m);
-                                self.stats.killed += 1;
-                                if new_entry {
-                                    // An unconfirmed entry dies with the packet's skb.
-                                    self.conns[id.0 as usize].status |= status::DYING;
-                                } else {
-                                    self.remove(id);
-                                    return Track::Tracked {
-                                        id,
-                                        info,
-                                        new_entry,
-                                    };
-                                }
-                            }
-                            Ok(())
-                        }
-                        TcpVerdict::Ignore => Ok(()),
-                        TcpVerdict::Invalid { lower_timeout } => {
-                            if lower_timeout {
-                                let unack = cfg.timeouts.tcp[tcp::T_UNACK];
-                                let c = &mut self.conns[id.0 as usize];
-                                let left = c.expires.0.saturating_sub(now.0);
-                                if left >= secs(120) && left > secs(unack) {
-                                    c.expires = SimTime(now.0 + secs(unack));
-                                }
-                            }
-                            Err(InvalidReason::TcpWindow)
-                        }
-                        TcpVerdict::Repeat => {
-                            self.stats.killed += 1;
-                            self.remove(id);
-                            repeats += 1;
-                            if repeats < 2 {
-                                continue;
-                            }
-                            Err(InvalidReason::TcpState)
-                        }
-                    }
-                }
-                proto::UDP | proto::UDPLITE => {
-                    let (udp_unrep, udp_rep) = (
-                        self.timeouts_of(id).udp_unreplied,
-                        self.timeouts_of(id).udp_replied,
-                    );
-                    let c = &mut self.conns[id.0 as usize];
-                    if c.status & status::CONFIRMED == 0 {
-                        c.proto = ProtoState::Udp {
-                            stream_ts: SimTime(now.0 + 2 * NS_PER_SEC),
-                        };
-                    }
-                    let to = if st & status::SEEN_REPLY != 0 {
-                        let ProtoState::Udp { stream_ts } = c.proto else {
-                            unreachable!()
-                        };
-                        if now > stream_ts {
-                            if st & status::NAT_CLASH == 0 {
-                                c.status |= status::ASSURED;
-                            }
-                            udp_rep
-                        } else {
-                            udp_unrep
-                        }
-                    } else {
-                        udp_unrep
-                    };
-                    self.set_timeout(id, now, to);
-                    Ok(())
-                }
-                proto::ICMP | proto::ICMPV6 => {
-                    let c = &self.conns[id.0 as usize];
-                    let orig_type = (c.orig.dport >> 8) as u8;
-                    let wrong_family = (l4 == proto::ICMP && m.ip_version != 4)
-                        || (l4 == proto::ICMPV6 && m.ip_version != 6);
-                    if wrong_family || !icmp_valid_new(l4, orig_type) {
-                        Err(InvalidReason::IcmpNew)
-                    } else {
-                        let t = self.timeouts_of(id).icmp;
-                        self.set_timeout(id, now, t);
-                        Ok(())
-                    }
-                }
-                _ => {
-                    let t = self.timeouts_of(id).generic;
-                    self.set_timeout(id, now, t);
-                    Ok(())
+                    Err(InvalidReason::TcpState)
                 }
             };
             return match ok {
@@ -830,11 +423,7 @@ impl Conntrack {
                         self.conns[id.0 as usize].status |= status::SEEN_REPLY;
                     }
                     self.account(id, dir, m);
-                    Track::Tracked {
-                        id,
-                        info,
-                        new_entry,
-                    }
+                    tracked
                 }
                 Err(r) => {
                     if new_entry {
@@ -844,6 +433,168 @@ impl Conntrack {
                     self.invalid(r)
                 }
             };
+        }
+    }
+
+    /// The tuple a packet is tracked by, after the checks `nf_conntrack_in` makes first:
+    /// ICMP errors and untracked ICMPv6 (`nf_conntrack_handle_icmp`), `udp_error`,
+    /// `tcp_error`. `Err` is the packet's verdict when it ends there (invalid, untracked, or
+    /// an ICMP error related to a connection).
+    fn tuple_of(&mut self, now: SimTime, m: &PacketMeta) -> Result<FlowKey, Track> {
+        let l4 = m.l4proto;
+        if l4 == proto::ICMP || l4 == proto::ICMPV6 {
+            if !m.l4_present() {
+                return Err(self.invalid(InvalidReason::NoTuple));
+            }
+            if l4 == proto::ICMP && m.icmp_type > 18 {
+                return Err(self.invalid(InvalidReason::IcmpNew));
+            }
+            if l4 == proto::ICMPV6 && matches!(m.icmp_type, 130..=136 | 143 | 151 | 152) {
+                return Err(Track::Untracked);
+            }
+            let is_error = if l4 == proto::ICMP {
+                matches!(m.icmp_type, 3 | 4 | 5 | 11 | 12)
+            } else {
+                m.icmp_type < 128
+            };
+            if is_error {
+                return Err(self.related(now, m));
+            }
+        }
+        let Some(tuple) = ct_tuple(m) else {
+            return Err(self.invalid(InvalidReason::NoTuple));
+        };
+        if l4 == proto::UDP || l4 == proto::UDPLITE {
+            // udp_error: the UDP length field must fit the IP payload.
+            if m.has(flags::UDP_BAD_LENGTH) {
+                return Err(self.invalid(InvalidReason::UdpLength));
+            }
+        }
+        if l4 == proto::TCP && tcp::tcp_error(m) {
+            return Err(self.invalid(InvalidReason::TcpFlags));
+        }
+        Ok(tuple)
+    }
+
+    /// `nf_conntrack_handle_packet`: the protocol tracker updates the entry (state,
+    /// timeout) for the packet.
+    fn handle_packet(&mut self, now: SimTime, m: &PacketMeta, e: OnEntry) -> Handled {
+        let OnEntry { id, status: st, .. } = e;
+        let l4 = m.l4proto;
+        match l4 {
+            proto::TCP => self.handle_tcp(now, m, e),
+            proto::UDP | proto::UDPLITE => {
+                // nf_conntrack_udp_packet
+                let (udp_unrep, udp_rep) = (
+                    self.timeouts_of(id).udp_unreplied,
+                    self.timeouts_of(id).udp_replied,
+                );
+                let c = &mut self.conns[id.0 as usize];
+                if c.status & status::CONFIRMED == 0 {
+                    c.proto = ProtoState::Udp {
+                        stream_ts: SimTime(now.0 + 2 * NS_PER_SEC),
+                    };
+                }
+                let to = if st & status::SEEN_REPLY != 0 {
+                    let ProtoState::Udp { stream_ts } = c.proto else {
+                        unreachable!()
+                    };
+                    if now > stream_ts {
+                        if st & status::NAT_CLASH == 0 {
+                            c.status |= status::ASSURED;
+                        }
+                        udp_rep
+                    } else {
+                        udp_unrep
+                    }
+                } else {
+                    udp_unrep
+                };
+                self.set_timeout(id, now, to);
+                Handled::Valid
+            }
+            proto::ICMP | proto::ICMPV6 => {
+                // nf_conntrack_icmp_packet / icmpv6_packet
+                let c = &self.conns[id.0 as usize];
+                let orig_type = (c.orig.dport >> 8) as u8;
+                let wrong_family = (l4 == proto::ICMP && m.ip_version != 4)
+                    || (l4 == proto::ICMPV6 && m.ip_version != 6);
+                if wrong_family || !icmp_valid_new(l4, orig_type) {
+                    Handled::Invalid(InvalidReason::IcmpNew)
+                } else {
+                    let t = self.timeouts_of(id).icmp;
+                    self.set_timeout(id, now, t);
+                    Handled::Valid
+                }
+            }
+            _ => {
+                let t = self.timeouts_of(id).generic;
+                self.set_timeout(id, now, t);
+                Handled::Valid
+            }
+        }
+    }
+
+    /// `nf_conntrack_tcp_packet`: the state machine and window tracking ([`tcp::tcp_packet`]),
+    /// then what its verdict does to the entry.
+    fn handle_tcp(&mut self, now: SimTime, m: &PacketMeta, e: OnEntry) -> Handled {
+        let OnEntry {
+            id,
+            dir,
+            status: st,
+            new_entry,
+        } = e;
+        let mut cfg = self.cfg.clone();
+        if self.conns[id.0 as usize].policy != 0 {
+            cfg.timeouts = self.timeouts_of(id).clone();
+        }
+        let c = &mut self.conns[id.0 as usize];
+        let ProtoState::Tcp(t) = &mut c.proto else {
+            unreachable!("TCP entry without TCP state")
+        };
+        match tcp::tcp_packet(t, dir, st, m, &cfg) {
+            TcpVerdict::Accept {
+                timeout_secs,
+                kill,
+                assured,
+            } => {
+                if assured {
+                    c.status |= status::ASSURED;
+                }
+                if let Some(s) = timeout_secs {
+                    self.set_timeout(id, now, s);
+                }
+                if kill {
+                    // nf_ct_kill_acct: the packet passes, the entry goes.
+                    self.account(id, dir, m);
+                    self.stats.killed += 1;
+                    if new_entry {
+                        // An unconfirmed entry dies with the packet's skb.
+                        self.conns[id.0 as usize].status |= status::DYING;
+                    } else {
+                        self.remove(id);
+                        return Handled::Killed;
+                    }
+                }
+                Handled::Valid
+            }
+            TcpVerdict::Ignore => Handled::Valid,
+            TcpVerdict::Invalid { lower_timeout } => {
+                if lower_timeout {
+                    let unack = cfg.timeouts.tcp[tcp::T_UNACK];
+                    let c = &mut self.conns[id.0 as usize];
+                    let left = c.expires.0.saturating_sub(now.0);
+                    if left >= secs(120) && left > secs(unack) {
+                        c.expires = SimTime(now.0 + secs(unack));
+                    }
+                }
+                Handled::Invalid(InvalidReason::TcpWindow)
+            }
+            TcpVerdict::Repeat => {
+                self.stats.killed += 1;
+                self.remove(id);
+                Handled::Repeat
+            }
         }
     }
 

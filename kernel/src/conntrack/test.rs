@@ -1,6 +1,7 @@
 //! Conntrack behaviour checked against the kernel semantics the oracle confirmed
 //! (`../shared/oracle/README.md`, pitfall 10) and `nf_conntrack_proto_tcp.c`.
 
+use super::tcp::TcpState;
 use super::*;
 use offsim_traces::meta::tcp_flags::{ACK, FIN, PSH, RST, SYN, URG};
 use offsim_traces::testkit::Pkt;

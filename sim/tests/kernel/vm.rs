@@ -13,15 +13,8 @@
 //!   results as JSON between markers to the second serial port. The VM then powers off and
 //!   the host parses the results.
 //!
-//! A test binary that uses this module must therefore contain the entry point:
-//!
-//! ```ignore
-//! #[test]
-//! #[ignore = "entry point of the flowtable VM"]
-//! fn offsim_vm_job() {
-//!     kernel::vm::guest_main();
-//! }
-//! ```
+//! The entry point is [`offsim_vm_job`], a test of this module that is ignored on the host;
+//! the guest runs it by name ([`ENTRY_TEST`]).
 //!
 //! Environment: `OFFSIM_VM_ACCEL` (`tcg`, default, or `kvm`), `OFFSIM_VM_SMP` (1: as fast as 2 under TCG on a small host, and the replay is pinned to one CPU anyway),
 //! `OFFSIM_VM_MEM` (MiB, 1024), `OFFSIM_VM_TIMEOUT` (s, 900), `OFFSIM_VM_KEEP` (keep the run
@@ -38,8 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{KernelResult, OracleJob, Sides, TempDir, run_job};
 
-/// Name of the `#[test]` the guest runs (see the module docs).
-pub const ENTRY_TEST: &str = "offsim_vm_job";
+/// Name of the `#[test]` the guest runs, [`offsim_vm_job`], as the test harness lists it
+/// (module path within the test binary).
+pub const ENTRY_TEST: &str = "kernel::vm::offsim_vm_job";
 /// Environment variable holding the guest's job file.
 pub const JOB_ENV: &str = "OFFSIM_VM_JOB";
 const BEGIN: &str = "@@OFFSIM-VM-RESULT-BEGIN@@";
@@ -331,7 +325,7 @@ pub fn run_jobs(jobs: &[OracleJob]) -> Result<VmRun, VmError> {
         .any(|l| l == format!("{ENTRY_TEST}: test"))
     {
         return Err(failed(format!(
-            "{} has no #[test] fn {ENTRY_TEST}() calling kernel::vm::guest_main()",
+            "{} has no #[test] {ENTRY_TEST} calling kernel::vm::guest_main()",
             exe.display()
         )));
     }
@@ -507,6 +501,13 @@ fn uptime() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// The guest's entry point ([`ENTRY_TEST`]); ignored on the host.
+#[test]
+#[ignore = "entry point of the kernel oracle VM, run by kernel::vm inside the guest"]
+fn offsim_vm_job() {
+    guest_main();
 }
 
 /// The guest side: runs the jobs of `$OFFSIM_VM_JOB` and writes the results. Does nothing

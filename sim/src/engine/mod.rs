@@ -11,33 +11,31 @@
 //! busy core after a workqueue delay and is submitted to the NIC, whose completions come back
 //! as events.
 
+mod measure;
+mod offload;
+
 use std::collections::VecDeque;
 
+use offsim_nicmodel::Nic;
+use offsim_nicmodel::NicStats;
 use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason, frame_len};
-use offsim_nicmodel::key::{EncapId, HwKey};
 use offsim_nicmodel::nic::{BindCheck, NicEvent, Verdict};
-use offsim_nicmodel::pipeline::{Op, OpOutcome};
-use offsim_nicmodel::table::{BindOutcome, Cookie, HwAction};
-use offsim_nicmodel::{InsertError, Nic};
+use offsim_nicmodel::table::{BindOutcome, Cookie};
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::heap::{EventHeap, event_key, key_time};
 use offsim_traces::meta::{FlowKey, PacketMeta};
-use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
+use offsim_traces::time::{SimDuration, SimTime};
 
-use crate::cpu::CpuConfig;
+use crate::cpu::{CpuConfig, Stage};
 use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
-use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, PathTaken, WAN_IFINDEX};
-use offsim_kernel::flows;
-use offsim_kernel::flowtable::{FlowId, FtKey, HwRequest};
+use crate::source::{Arrival, Source, SourceError};
+pub use measure::{HwCounters, IntervalStats, Measure};
+use offload::HwFlow;
+use offsim_kernel::Path;
+use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
+use offsim_kernel::flowtable::HwRequest;
 use offsim_kernel::sides::{Side, SideSplitter};
-
-/// Paths for metrics.
-pub const PATH_SLOW: usize = 0;
-/// Software fast path.
-pub const PATH_SW: usize = 1;
-/// Hardware.
-pub const PATH_HW: usize = 2;
 
 /// Engine settings beyond the models.
 #[derive(Clone, Debug)]
@@ -69,21 +67,6 @@ impl Default for EngineConfig {
     }
 }
 
-/// A packet with its arrival time.
-#[derive(Clone, Copy, Debug)]
-pub struct Arrival {
-    /// Simulated arrival time (first bit at the NIC).
-    pub at: SimTime,
-    /// The packet.
-    pub pkt: PacketMeta,
-}
-
-/// Where packets come from.
-pub trait Source {
-    /// The next packet in arrival order, or `None` at the end.
-    fn next_arrival(&mut self) -> Result<Option<Arrival>, crate::run::RunError>;
-}
-
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     at: SimTime,
@@ -111,27 +94,11 @@ struct InFlight {
     /// Slot of the packet in [`Engine::pkts`].
     pkt: u32,
     out: Side,
-    path: usize,
+    path: Path,
     packets: u32,
     /// Wire bytes of those packets.
     bytes: u64,
     counted: bool,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct HwFlow {
-    ft: usize,
-    flow: FlowId,
-    /// Outstanding per-direction completions of the current op, and results.
-    pending: u8,
-    ok: bool,
-    /// Some direction forwards now (direct insertion or a lazy bind), not only listed.
-    bound: bool,
-    refusal: Option<&'static str>,
-    last_used: Option<SimTime>,
-    packets: [u64; 2],
-    bytes: [u64; 2],
-    kind: u8,
 }
 
 /// Per-core state.
@@ -144,83 +111,13 @@ struct Core {
     running: bool,
 }
 
-/// Everything measured in a run.
-#[derive(Clone, Debug, Default)]
-pub struct Measure {
-    /// Offered packets (after warm-up).
-    pub offered: u64,
-    /// Offered wire bytes.
-    pub offered_bytes: u64,
-    /// Delivered packets.
-    pub delivered: u64,
-    /// Delivered wire bytes.
-    pub delivered_bytes: u64,
-    /// Delivered to the router itself.
-    pub local: u64,
-    /// Dropped, by reason.
-    pub drops: std::collections::BTreeMap<String, u64>,
-    /// Packets per path.
-    pub paths: [u64; 3],
-    /// Latency overall.
-    pub latency: Histogram,
-    /// Latency per path.
-    pub latency_path: [Histogram; 3],
-    /// CPU cycles per path.
-    pub cycles_path: [f64; 3],
-    /// CPU cycles by stage.
-    pub cycles_stage: std::collections::BTreeMap<&'static str, f64>,
-    /// Busy ns per core (after warm-up).
-    pub busy_ns: Vec<u64>,
-    /// Packets that reached a core.
-    pub cpu_packets: u64,
-    /// Start of the measured span.
-    pub start: SimTime,
-    /// End of the measured span.
-    pub end: SimTime,
-    /// Packets held at the end: fragments of datagrams that never completed (and any packet
-    /// still queued, none once the event queue has drained).
-    pub held: u64,
-    /// Per-interval series.
-    pub series: Vec<IntervalStats>,
-    /// Peak hardware occupancy seen at interval ends.
-    pub hw_peak: u64,
-}
-
-/// One interval of the time series.
-#[derive(Clone, Debug, Default)]
-pub struct IntervalStats {
-    /// Offered packets.
-    pub offered: u64,
-    /// Offered wire bytes.
-    pub offered_bytes: u64,
-    /// Delivered packets.
-    pub delivered: u64,
-    /// Delivered wire bytes.
-    pub delivered_bytes: u64,
-    /// Busy ns summed over cores.
-    pub busy_ns: u64,
-    /// Packets per path.
-    pub paths: [u64; 3],
-    /// Drops.
-    pub drops: u64,
-    /// HW occupancy at the end.
-    pub hw_occupancy: u64,
-    /// HW inserts (cumulative count at the end).
-    pub hw_inserts_total: u64,
-    /// HW refusals (cumulative at the end).
-    pub hw_refusals_total: u64,
-    /// p99 latency of packets delivered in the interval.
-    pub p99_ns: u64,
-}
-
 /// The engine for one configuration.
 pub struct Engine {
     cfg: EngineConfig,
     cpu: CpuConfig,
     /// The datapath (conntrack, ruleset, flowtables).
-    pub dp: Datapath,
-    /// The NIC.
-    pub nic: Nic,
+    dp: Datapath,
+    nic: Nic,
     rss: Rss,
     splitter: SideSplitter,
     cores: Vec<Core>,
@@ -233,8 +130,8 @@ pub struct Engine {
     next_key: Option<u128>,
     /// Drops counted so far, by kind (a handful of kinds per run; named in `finish`).
     drops: Vec<(DropKind, u64)>,
-    /// CPU cycles by stage ([`STAGE_NAMES`]); turned into [`Measure::cycles_stage`] in `finish`.
-    stage_acc: [f64; STAGE_NAMES.len()],
+    /// CPU cycles by [`Stage::index`]; turned into [`Measure::cycles_stage`] in `finish`.
+    stage_acc: [f64; Stage::COUNT],
     inflight: Vec<Option<InFlight>>,
     inflight_free: Vec<u32>,
     /// Packets between the RX ring and transmission, by slot (a packet is copied once, on
@@ -249,21 +146,13 @@ pub struct Engine {
     hw_req: Vec<(usize, HwRequest)>,
     nic_events: Vec<NicEvent>,
     nic_wake: SimTime,
-    /// Measurements.
-    pub m: Measure,
+    m: Measure,
     cur: IntervalStats,
     cur_hist: Histogram,
     interval_start: SimTime,
     first: Option<SimTime>,
     last_event: SimTime,
-    /// Cumulative hardware inserts (bound or listed).
-    pub hw_inserts: u64,
-    /// Cumulative hardware refusals, by reason.
-    pub hw_refusals: std::collections::BTreeMap<&'static str, u64>,
-    /// Cumulative hardware deletes.
-    pub hw_deletes: u64,
-    /// CPU cycles spent on offload work and timers.
-    pub background_cycles: f64,
+    hw: HwCounters,
     miss_p: f64,
     miss_p_at: u64,
     /// When each port's wire is free again (LAN, WAN), ns.
@@ -295,31 +184,6 @@ impl DropKind {
     }
 }
 
-/// CPU cycle stages, in the order of [`STAGE_NAMES`].
-const ST_DRIVER: usize = 0;
-const ST_FLOWTABLE: usize = 1;
-const ST_CONNTRACK: usize = 2;
-const ST_NAT: usize = 3;
-const ST_RULES: usize = 4;
-const ST_IP_STACK: usize = 5;
-const ST_NETDEV_INGRESS: usize = 6;
-const ST_DEFRAG: usize = 7;
-const ST_CACHE_MISSES: usize = 8;
-const ST_BACKGROUND: usize = 9;
-/// Report names of the CPU cycle stages ([`Measure::cycles_stage`] keys).
-const STAGE_NAMES: [&str; 10] = [
-    "driver",
-    "flowtable",
-    "conntrack",
-    "nat",
-    "rules",
-    "ip_stack",
-    "netdev_ingress",
-    "defrag",
-    "cache_misses",
-    "offload_and_timers",
-];
-
 fn port(side: Side) -> u32 {
     match side {
         Side::Lan => LAN_IFINDEX,
@@ -332,30 +196,6 @@ fn nic_drop_name(r: NicDrop) -> &'static str {
         NicDrop::EngineOverflow => "nic_engine_queue",
         NicDrop::EgressOverflow => "egress_buffer",
     }
-}
-
-fn insert_error_name(e: InsertError) -> &'static str {
-    match e {
-        InsertError::BucketFull => "bucket_full",
-        InsertError::TableFull => "table_full",
-        InsertError::RateLimited => "rate_limited",
-        InsertError::QueueFull => "queue_full",
-        InsertError::Unsupported(_) => "unsupported",
-        InsertError::Exists => "exists",
-        InsertError::NotFound => "not_found",
-    }
-}
-
-fn hw_key(k: &FtKey) -> HwKey {
-    let mut encap = [EncapId::NONE; 2];
-    for (i, slot) in encap.iter_mut().enumerate().take(k.n_encap as usize) {
-        *slot = if k.pppoe_slot as usize == i {
-            EncapId::pppoe(k.encap[i])
-        } else {
-            EncapId::vlan(k.encap[i])
-        };
-    }
-    HwKey::new(k.tuple, k.iif, encap)
 }
 
 impl Engine {
@@ -387,7 +227,7 @@ impl Engine {
             next: None,
             next_key: None,
             drops: Vec::new(),
-            stage_acc: [0.0; STAGE_NAMES.len()],
+            stage_acc: [0.0; Stage::COUNT],
             inflight: Vec::new(),
             inflight_free: Vec::new(),
             pkts: Vec::new(),
@@ -405,10 +245,7 @@ impl Engine {
             interval_start: SimTime(0),
             first: None,
             last_event: SimTime(0),
-            hw_inserts: 0,
-            hw_refusals: Default::default(),
-            hw_deletes: 0,
-            background_cycles: 0.0,
+            hw: HwCounters::default(),
             miss_p: 0.0,
             miss_p_at: 0,
             wire_free: [0; 2],
@@ -440,7 +277,7 @@ impl Engine {
     }
 
     /// Runs the whole source through the engine.
-    pub fn run(&mut self, src: &mut dyn Source) -> Result<(), crate::run::RunError> {
+    pub fn run<S: Source + ?Sized>(&mut self, src: &mut S) -> Result<(), SourceError> {
         self.next = src.next_arrival()?;
         let Some(a) = self.next else {
             return Ok(());
@@ -564,10 +401,9 @@ impl Engine {
             Verdict::Hardware { depart, .. } => {
                 let lat = depart.0.saturating_sub(a.at.0);
                 if counted {
-                    self.deliver(PATH_HW, lat, wire, 1);
+                    self.deliver(Path::Hw, lat, wire, 1);
                 }
-                let rec = self.dp.hw_record(&pkt, pkt.iface);
-                self.dp.flows.packet(rec, flows::HW, pkt.wire_len, a.at);
+                self.dp.note_hw_packet(&pkt, a.at);
                 self.schedule_nic();
                 return;
             }
@@ -617,46 +453,17 @@ impl Engine {
         }
     }
 
-    /// Records why a flow the lazily binding NIC listed is still in software; a full bucket
-    /// counts as one refusal per hardware add.
-    fn lazy_in_software(&mut self, pkt: &PacketMeta, why: &'static str) {
-        let key = FtKey::of_packet(pkt, pkt.iface);
-        let Some((ft, id)) = (0..self.dp.fts.len())
-            .find_map(|i| self.dp.fts[i].ft.flow_of_key(&key).map(|id| (i, id)))
-        else {
-            return;
-        };
-        let Some(hwgen) = self.dp.hw_cookie(ft, id) else {
-            return;
-        };
-        let Some(h) = self.hw_state.get_mut(&hwgen) else {
-            return;
-        };
-        if !h.ok {
-            return;
-        }
-        if why == "bucket_full" && h.refusal.is_none() {
-            h.refusal = Some(why);
-            *self.hw_refusals.entry(why).or_insert(0) += 1;
-        }
-        let rec = self.dp.flow_record(ft, id);
-        if let Some(r) = self.dp.flows.get_mut(rec)
-            && !r.hw
-        {
-            r.hw_refused = Some(why);
-        }
-    }
-
     /// Counts `packets` wire packets of `bytes` bytes in all as delivered.
-    fn deliver(&mut self, path: usize, lat: u64, bytes: u64, packets: u32) {
+    fn deliver(&mut self, path: Path, lat: u64, bytes: u64, packets: u32) {
+        let p = path.index();
         self.m.delivered += u64::from(packets);
         self.m.delivered_bytes += bytes;
-        self.m.paths[path] += u64::from(packets);
+        self.m.paths[p] += u64::from(packets);
         self.m.latency.record(lat);
-        self.m.latency_path[path].record(lat);
+        self.m.latency_path[p].record(lat);
         self.cur.delivered += u64::from(packets);
         self.cur.delivered_bytes += bytes;
-        self.cur.paths[path] += u64::from(packets);
+        self.cur.paths[p] += u64::from(packets);
         self.cur_hist.record(lat);
     }
 
@@ -666,7 +473,7 @@ impl Engine {
         if self.miss_p_at & 4095 == 1 {
             self.miss_p = self
                 .cpu
-                .miss_probability(self.dp.ct.len(), self.dp.flowtable_len());
+                .miss_probability(self.dp.conntrack().len(), self.dp.flowtable_len());
         }
         self.miss_p
     }
@@ -732,34 +539,32 @@ impl Engine {
         let batch = (self.cores[ci].ring.len() + 1).min(self.cpu.napi_budget as usize) as u16;
         if let Some(bc) = p.bind {
             if let BindOutcome::Bound { cookie } = self.nic.bind_check(start, bc)
-                && let Some(h) = self
+                && let Some(&HwFlow { ft, flow, .. }) = self
                     .hw_flows
                     .get(&cookie)
                     .and_then(|g| self.hw_state.get(g))
             {
-                let rec = self.dp.flow_record(h.ft, h.flow);
-                if let Some(r) = self.dp.flows.get_mut(rec) {
-                    r.hw = true;
-                }
+                self.dp.note_hw_bound(ft, flow);
             }
             self.schedule_nic();
         }
         let mut out = self.dp.process(start, &self.pkts[p.pkt as usize], p.side);
         out.drivers.batch = batch;
         let miss_p = self.miss_probability();
-        let cycles = self.cpu.cycles(&out.drivers, miss_p);
+        let pc = self.cpu.packet_cycles(&out.drivers, miss_p);
+        let cycles = pc.total;
         let service = (cycles / self.cpu.freq_ghz).round() as u64;
         let done = SimTime(start.0 + service);
         let counted = self.counted(p.at);
-        let path = if out.path == PathTaken::SwFast {
-            PATH_SW
-        } else {
-            PATH_SLOW
-        };
+        let path = out.path;
         if counted {
             self.m.cpu_packets += 1;
-            self.m.cycles_path[path] += cycles;
-            self.stage_cycles(&out.drivers, cycles);
+            self.m.cycles_path[path.index()] += cycles;
+            for (acc, v) in self.stage_acc.iter_mut().zip(pc.by_stage) {
+                if v > 0.0 {
+                    *acc += v;
+                }
+            }
             self.cores[ci].busy_ns_counted += service;
             self.cur.busy_ns += service;
         }
@@ -807,79 +612,6 @@ impl Engine {
         self.push(done, Ev::CoreFree(c));
     }
 
-    fn stage_cycles(&mut self, d: &offsim_kernel::cost::CostDrivers, total: f64) {
-        let c = &self.cpu.cycles;
-        let acc = &mut self.stage_acc;
-        let mut add = |k: usize, v: f64| {
-            if v > 0.0 {
-                acc[k] += v;
-            }
-        };
-        let driver = c.driver_rx
-            + c.napi_poll / f64::from(d.batch.max(1))
-            + if d.ft_hit || d.forwarded {
-                c.driver_tx
-            } else {
-                0.0
-            };
-        add(ST_DRIVER, driver);
-        let ft =
-            if d.ft_lookup { c.ft_lookup } else { 0.0 } + if d.ft_hit { c.ft_xmit } else { 0.0 };
-        add(ST_FLOWTABLE, ft);
-        let ct = if d.ct_new {
-            c.ct_new
-        } else if d.ct_lookup {
-            c.ct_lookup
-        } else {
-            0.0
-        };
-        add(ST_CONNTRACK, ct);
-        let nat = if d.nat_setup { c.nat_setup } else { 0.0 }
-            + if d.nat_mangle { c.nat_mangle } else { 0.0 };
-        add(ST_NAT, nat);
-        let rules = f64::from(d.hooks) * c.hook
-            + f64::from(d.chains) * c.chain
-            + f64::from(d.rules) * c.rule
-            + f64::from(d.exprs.saturating_sub(d.rules)) * c.expr
-            + f64::from(d.set_hash) * c.set_hash
-            + f64::from(d.set_interval) * c.set_interval
-            + f64::from(d.set_concat) * c.set_concat
-            + f64::from(d.jumps) * c.jump
-            + f64::from(d.stmts) * c.stmt;
-        add(ST_RULES, rules);
-        let stack = if d.slow { c.ip_rcv } else { 0.0 }
-            + if d.forwarded {
-                c.fib_lookup + c.forward
-            } else {
-                0.0
-            };
-        add(ST_IP_STACK, stack);
-        let known = driver
-            + ft
-            + ct
-            + nat
-            + rules
-            + stack
-            + if d.netdev_ingress {
-                c.netdev_ingress
-            } else {
-                0.0
-            };
-        add(
-            ST_NETDEV_INGRESS,
-            if d.netdev_ingress {
-                c.netdev_ingress
-            } else {
-                0.0
-            },
-        );
-        add(ST_DEFRAG, f64::from(d.frags) * c.defrag);
-        add(
-            ST_CACHE_MISSES,
-            (total - known - f64::from(d.frags) * c.defrag).max(0.0),
-        );
-    }
-
     fn tx(&mut self, t: SimTime, i: u32) {
         let Some(f) = self.inflight[i as usize].take() else {
             return;
@@ -908,7 +640,6 @@ impl Engine {
         if cycles <= 0.0 {
             return;
         }
-        self.background_cycles += cycles;
         let ns = (cycles / self.cpu.freq_ghz).round() as u64;
         let ci = (0..self.cores.len())
             .min_by_key(|&i| (self.cores[i].busy_until, i))
@@ -919,289 +650,42 @@ impl Engine {
         if t >= self.m.start {
             core.busy_ns_counted += ns;
             self.cur.busy_ns += ns;
-            self.stage_acc[ST_BACKGROUND] += cycles;
+            self.stage_acc[Stage::Background.index()] += cycles;
         }
     }
 
-    fn drain_hw(&mut self, t: SimTime) {
-        self.hw_req.clear();
-        self.dp.drain_hw_requests(&mut self.hw_req);
-        if self.hw_req.is_empty() {
-            return;
-        }
-        let reqs = std::mem::take(&mut self.hw_req);
-        for &(ft, r) in &reqs {
-            if !self.cfg.hardware {
-                // No NIC offload in this configuration: the driver refuses.
-                match r {
-                    HwRequest::Add(id) => self.dp.hw_add_done(ft, id, false, Some("no_hw_offload")),
-                    HwRequest::Del(id) => self.dp.hw_del_done(ft, id),
-                    HwRequest::Stats(id) => self.dp.hw_stats_done(ft, id, None, [0, 0], [0, 0]),
-                }
-                continue;
-            }
-            let i = match self.work_free.pop() {
-                Some(i) => {
-                    self.work[i as usize] = Some((ft, r));
-                    i
-                }
-                None => {
-                    self.work.push(Some((ft, r)));
-                    self.work.len() as u32 - 1
-                }
-            };
-            self.push(SimTime(t.0 + self.cfg.wq_delay_ns), Ev::Work(i));
-        }
-        self.hw_req = reqs;
-        self.hw_req.clear();
+    /// The datapath.
+    pub fn datapath(&self) -> &Datapath {
+        &self.dp
     }
 
-    /// The offload workqueue runs one request: builds the rules (CPU cost) and calls the
-    /// driver for both directions.
-    fn work(&mut self, t: SimTime, i: u32) {
-        let Some((ft, r)) = self.work[i as usize].take() else {
-            return;
-        };
-        self.work_free.push(i);
-        let cycles = self.cpu.cycles.offload_work;
-        self.background(t, cycles);
-        match r {
-            HwRequest::Add(id) => {
-                let Some(keys) = self.dp.flow_keys(ft, id) else {
-                    return;
-                };
-                if !self.dp.flow_active(ft, id) {
-                    self.dp.hw_add_done(ft, id, false, None);
-                    return;
-                }
-                self.hw_seq += 1;
-                let hwgen = self.hw_seq;
-                self.hw_state.insert(
-                    hwgen,
-                    HwFlow {
-                        ft,
-                        flow: id,
-                        pending: 2,
-                        ok: false,
-                        bound: false,
-                        refusal: None,
-                        last_used: None,
-                        packets: [0; 2],
-                        bytes: [0; 2],
-                        kind: 0,
-                    },
-                );
-                self.dp.set_hw_cookie(ft, id, hwgen);
-                for (d, k) in keys.iter().enumerate() {
-                    let cookie = (hwgen << 1) | d as u64;
-                    let out_iface = if k.iif == LAN_IFINDEX {
-                        WAN_IFINDEX
-                    } else {
-                        LAN_IFINDEX
-                    };
-                    let action = HwAction {
-                        out_iface,
-                        mtu: self.dp.config().mtu.min(u32::from(u16::MAX)) as u16,
-                    };
-                    self.hw_flows.insert(cookie, hwgen);
-                    match self.nic.submit(
-                        t,
-                        Op::Insert {
-                            cookie,
-                            key: hw_key(k),
-                            action,
-                        },
-                    ) {
-                        Ok(_) => {}
-                        // A refusal at submission counts for one direction.
-                        Err(e) => self.completion_dir(hwgen, 0, Err(e), t),
-                    }
-                }
-            }
-            HwRequest::Del(id) | HwRequest::Stats(id) => {
-                let del = matches!(r, HwRequest::Del(_));
-                let Some(hwgen) = self.dp.hw_cookie(ft, id) else {
-                    if del {
-                        self.dp.hw_del_done(ft, id);
-                    } else {
-                        self.dp.hw_stats_done(ft, id, None, [0, 0], [0, 0]);
-                    }
-                    return;
-                };
-                if let Some(h) = self.hw_state.get_mut(&hwgen) {
-                    h.pending = 2;
-                    h.kind = if del { 1 } else { 2 };
-                    h.last_used = None;
-                    h.packets = [0; 2];
-                    h.bytes = [0; 2];
-                }
-                for d in 0..2u64 {
-                    let cookie = (hwgen << 1) | d;
-                    let op = if del {
-                        Op::Remove { cookie }
-                    } else {
-                        Op::Stats { cookie }
-                    };
-                    if let Err(e) = self.nic.submit(t, op) {
-                        self.completion_dir(hwgen, 0, Err(e), t);
-                    }
-                }
-            }
-        }
-        self.schedule_nic();
+    /// Takes the first error writing flow records, if any.
+    pub fn take_flow_write_error(&mut self) -> Option<std::io::Error> {
+        self.dp.take_flow_write_error()
     }
 
-    fn nic_poll(&mut self, t: SimTime) {
-        let mut evs = std::mem::take(&mut self.nic_events);
-        self.nic.poll(t, &mut evs);
-        for e in evs.drain(..) {
-            match e {
-                NicEvent::Completed(c) => {
-                    if c.cpu_ns > 0 {
-                        self.background(c.done, c.cpu_ns as f64 * self.cpu.freq_ghz);
-                    }
-                    let Some(&hwgen) = self.hw_flows.get(&c.cookie) else {
-                        continue;
-                    };
-                    self.completion_dir(hwgen, (c.cookie & 1) as usize, c.result, c.done);
-                }
-                NicEvent::Aged { .. } => {}
-            }
-        }
-        self.nic_events = evs;
-        self.schedule_nic();
-        self.drain_hw(t);
+    /// The NIC.
+    pub fn nic(&self) -> &Nic {
+        &self.nic
     }
 
-    fn completion_dir(
-        &mut self,
-        hwgen: u64,
-        dir: usize,
-        r: Result<OpOutcome, InsertError>,
-        _t: SimTime,
-    ) {
-        let Some(h) = self.hw_state.get_mut(&hwgen) else {
-            return;
-        };
-        match r {
-            Ok(OpOutcome::Inserted(i)) => {
-                h.ok = true;
-                h.bound |= i.bound;
-                self.hw_inserts += 1;
-            }
-            Ok(OpOutcome::Removed(_)) => {}
-            Ok(OpOutcome::Stats(s)) => {
-                h.last_used = h.last_used.max(s.last_used);
-                h.packets[dir] += s.delta_packets;
-                h.bytes[dir] += s.delta_bytes;
-            }
-            Err(e) => {
-                if h.kind == 0 {
-                    let name = insert_error_name(e);
-                    h.refusal = Some(name);
-                    *self.hw_refusals.entry(name).or_insert(0) += 1;
-                }
-            }
-        }
-        h.pending = h.pending.saturating_sub(1);
-        if h.pending > 0 {
-            return;
-        }
-        let h = *h;
-        match h.kind {
-            0 => {
-                // Accepted counts as offloaded for the kernel (IPS_HW_OFFLOAD, no retries),
-                // but a lazily bound NIC only listed the flow: it reaches hardware when a
-                // bind check binds it, and until then it is in software below the bind rate.
-                let why = match (h.ok, h.bound) {
-                    (true, true) => None,
-                    (true, false) => Some("below_bind_rate"),
-                    (false, _) => h.refusal,
-                };
-                self.dp.hw_add_done(h.ft, h.flow, h.ok, why);
-                if !h.ok {
-                    self.forget(hwgen);
-                }
-            }
-            1 => {
-                self.hw_deletes += 1;
-                self.dp.hw_del_done(h.ft, h.flow);
-                self.forget(hwgen);
-            }
-            _ => self
-                .dp
-                .hw_stats_done(h.ft, h.flow, h.last_used, h.packets, h.bytes),
-        }
+    /// The NIC's statistics at the end of the measured span.
+    pub fn nic_stats(&mut self) -> NicStats {
+        self.nic.stats(self.m.end)
     }
 
-    fn forget(&mut self, hwgen: u64) {
-        self.hw_state.remove(&hwgen);
-        self.hw_flows.remove(&(hwgen << 1));
-        self.hw_flows.remove(&((hwgen << 1) | 1));
+    /// What the run measured.
+    pub fn measure(&self) -> &Measure {
+        &self.m
     }
 
-    fn close_interval(&mut self, t: SimTime) {
-        let mut s = std::mem::take(&mut self.cur);
-        s.p99_ns = self.cur_hist.quantile(0.99);
-        self.cur_hist = Histogram::new();
-        let occ = self.nic.table().occupancy();
-        s.hw_occupancy = occ;
-        self.m.hw_peak = self.m.hw_peak.max(occ);
-        s.hw_inserts_total = self.hw_inserts;
-        s.hw_refusals_total = self.hw_refusals.values().sum();
-        self.m.series.push(s);
-        self.interval_start = t;
-    }
-
-    fn finish(&mut self) {
-        let end = self.last_event.max(self.m.start);
-        // Close the partial last interval.
-        if self.cur.offered > 0 || self.cur.delivered > 0 {
-            self.close_interval(end);
-        }
-        self.m.end = end;
-        self.m.busy_ns = self.cores.iter().map(|c| c.busy_ns_counted).collect();
-        // Packets still waiting in a ring (none once the queue has drained) and fragments of
-        // datagrams that never completed are held; fragments of datagrams that timed out were
-        // freed by the kernel without a verdict: dropped.
-        self.m.held =
-            self.cores.iter().map(|c| c.ring.len() as u64).sum::<u64>() + self.dp.held_fragments();
-        let expired = self.dp.expired_fragments();
-        if expired > 0 {
-            *self
-                .m
-                .drops
-                .entry("defrag_timeout".to_string())
-                .or_insert(0) += expired;
-        }
-        // Stages with any cycles (only positive amounts are ever added).
-        for (k, v) in self.stage_acc.iter().enumerate() {
-            if *v > 0.0 {
-                *self.m.cycles_stage.entry(STAGE_NAMES[k]).or_insert(0.0) += *v;
-            }
-        }
-        self.stage_acc = [0.0; STAGE_NAMES.len()];
-        for (k, n) in self.drops.drain(..) {
-            *self.m.drops.entry(k.name()).or_insert(0) += n;
-        }
-        // The series grew by doubling; the report is built while every configuration's
-        // engine is alive, so give back the slack.
-        self.m.series.shrink_to_fit();
-        self.dp.finish();
-    }
-
-    /// Measured span in ns (at least 1).
-    pub fn span_ns(&self) -> u64 {
-        self.m.end.0.saturating_sub(self.m.start.0).max(1)
+    /// Hardware offload counts over the whole run.
+    pub fn hw_counters(&self) -> &HwCounters {
+        &self.hw
     }
 
     /// The CPU model.
     pub fn cpu(&self) -> &CpuConfig {
         &self.cpu
-    }
-
-    /// Seconds measured.
-    pub fn span_secs(&self) -> f64 {
-        self.span_ns() as f64 / NS_PER_SEC as f64
     }
 }

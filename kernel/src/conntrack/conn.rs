@@ -1,0 +1,218 @@
+//! A connection entry and the names conntrack gives packets: status and state bits,
+//! directions, `ctinfo`, why a packet is invalid, what tracking a packet gave.
+
+use offsim_traces::meta::FlowKey;
+use offsim_traces::time::SimTime;
+
+#[cfg(doc)]
+use super::Conntrack;
+use super::tcp::{TcpConn, TcpState};
+
+/// Conntrack status bits (`enum ip_conntrack_status`), as `ct status` matches them.
+pub mod status {
+    /// Expected connection (helpers).
+    pub const EXPECTED: u32 = 1 << 0;
+    /// A reply-direction packet was seen.
+    pub const SEEN_REPLY: u32 = 1 << 1;
+    /// Assured: will not be early-dropped.
+    pub const ASSURED: u32 = 1 << 2;
+    /// Inserted in the table.
+    pub const CONFIRMED: u32 = 1 << 3;
+    /// Source NAT.
+    pub const SRC_NAT: u32 = 1 << 4;
+    /// Destination NAT.
+    pub const DST_NAT: u32 = 1 << 5;
+    /// Sequence adjustment (helpers).
+    pub const SEQ_ADJUST: u32 = 1 << 6;
+    /// SNAT set up.
+    pub const SRC_NAT_DONE: u32 = 1 << 7;
+    /// DNAT set up.
+    pub const DST_NAT_DONE: u32 = 1 << 8;
+    /// Being destroyed.
+    pub const DYING: u32 = 1 << 9;
+    /// Fixed timeout.
+    pub const FIXED_TIMEOUT: u32 = 1 << 10;
+    /// A helper is attached.
+    pub const HELPER: u32 = 1 << 13;
+    /// In a flowtable.
+    pub const OFFLOAD: u32 = 1 << 14;
+    /// In hardware.
+    pub const HW_OFFLOAD: u32 = 1 << 15;
+    /// NAT clash resolved by reusing an entry.
+    pub const NAT_CLASH: u32 = 1 << 16;
+}
+
+/// `ct state` bits as nftables matches them.
+pub mod state_bits {
+    /// invalid.
+    pub const INVALID: u32 = 1;
+    /// established (both ESTABLISHED and ESTABLISHED_REPLY).
+    pub const ESTABLISHED: u32 = 2;
+    /// related.
+    pub const RELATED: u32 = 4;
+    /// new.
+    pub const NEW: u32 = 8;
+    /// untracked.
+    pub const UNTRACKED: u32 = 64;
+}
+
+/// Packet direction relative to its connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Dir {
+    /// ORIGINAL.
+    #[default]
+    Original = 0,
+    /// REPLY.
+    Reply = 1,
+}
+
+/// `enum ip_conntrack_info` as far as nftables can tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtInfo {
+    /// NEW.
+    New,
+    /// ESTABLISHED (original direction after a reply).
+    Established,
+    /// ESTABLISHED_REPLY.
+    EstablishedReply,
+    /// RELATED (an ICMP error about a known connection), original direction.
+    Related,
+    /// RELATED, reply direction.
+    RelatedReply,
+}
+
+impl CtInfo {
+    /// The `ct state` bit.
+    pub fn state_bit(self) -> u32 {
+        match self {
+            CtInfo::New => state_bits::NEW,
+            CtInfo::Established | CtInfo::EstablishedReply => state_bits::ESTABLISHED,
+            CtInfo::Related | CtInfo::RelatedReply => state_bits::RELATED,
+        }
+    }
+    /// The direction.
+    pub fn dir(self) -> Dir {
+        match self {
+            CtInfo::EstablishedReply | CtInfo::RelatedReply => Dir::Reply,
+            _ => Dir::Original,
+        }
+    }
+}
+
+/// Handle of a connection entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CtId(pub u32);
+
+/// Why a packet got no connection (`ct state invalid`). Counted in the conntrack stats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InvalidReason {
+    /// No transport header / not enough of it to build a tuple.
+    NoTuple,
+    /// `tcp_error`: invalid flag combination or truncated header.
+    TcpFlags,
+    /// The TCP state table says invalid (e.g. SYN/ACK without SYN, FIN before SYN/ACK).
+    TcpState,
+    /// Out of window (sequence or acknowledgement).
+    TcpWindow,
+    /// A mid-stream packet with `tcp_loose` off.
+    TcpNoPickup,
+    /// `udp_error`: length field inconsistent.
+    UdpLength,
+    /// An ICMP message that cannot start a connection (reply without request, unknown type).
+    IcmpNew,
+    /// An ICMP error that quotes no known connection.
+    IcmpErrorUnknown,
+    /// The conntrack table is full.
+    TableFull,
+}
+
+/// The outcome of [`Conntrack::track`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Track {
+    /// The packet belongs to (or starts) a connection.
+    Tracked {
+        /// Entry.
+        id: CtId,
+        /// ctinfo.
+        info: CtInfo,
+        /// The entry was created by this packet and is not confirmed yet.
+        new_entry: bool,
+    },
+    /// `ct state invalid`: no conntrack attached.
+    Invalid(InvalidReason),
+    /// `ct state untracked` (ICMPv6 neighbour discovery / MLD, or `notrack`).
+    Untracked,
+}
+
+/// Per-protocol state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtoState {
+    /// TCP state machine and windows.
+    Tcp(TcpConn),
+    /// UDP: when the entry becomes a "stream" (first packet + 2 s).
+    Udp {
+        /// `stream_ts`.
+        stream_ts: SimTime,
+    },
+    /// ICMP / generic: nothing.
+    Other,
+}
+
+/// A NAT binding set up by the first packet's NAT chains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatBinding {
+    /// SNAT/masquerade was applied.
+    pub snat: bool,
+    /// DNAT/redirect was applied.
+    pub dnat: bool,
+}
+
+/// One connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Conn {
+    /// ORIGINAL tuple.
+    pub orig: FlowKey,
+    /// REPLY tuple.
+    pub reply: FlowKey,
+    /// Status bits ([`status`]).
+    pub status: u32,
+    /// Expiry time (`ct->timeout`).
+    pub expires: SimTime,
+    /// Per-protocol state.
+    pub proto: ProtoState,
+    /// `ct mark`.
+    pub mark: u32,
+    /// Creation time.
+    pub created: SimTime,
+    /// Packets per direction (accounting).
+    pub packets: [u64; 2],
+    /// L3 bytes per direction.
+    pub bytes: [u64; 2],
+    /// NAT binding, once set up.
+    pub nat: NatBinding,
+    /// Whether the NAT chains have run for this connection's DNAT (prerouting) and SNAT
+    /// (postrouting/input) manipulations: only the first packet's do (`nf_nat_initialized`).
+    pub nat_done: [bool; 2],
+    /// The caller's per-connection record index (`u32::MAX` = none); reported in
+    /// [`Conntrack::dead_records`] when the entry goes away.
+    pub rec: u32,
+    /// Timeout policy attached by `ct timeout set` (index into the table's policies + 1;
+    /// 0 = the configured timeouts).
+    pub policy: u16,
+    pub(super) live: bool,
+}
+
+impl Conn {
+    /// TCP state, if TCP.
+    pub fn tcp_state(&self) -> Option<TcpState> {
+        match &self.proto {
+            ProtoState::Tcp(t) => Some(t.state),
+            _ => None,
+        }
+    }
+    /// Whether the entry is TCP ESTABLISHED and ASSURED (`nf_conntrack_tcp_established`).
+    pub fn tcp_established(&self) -> bool {
+        self.tcp_state() == Some(TcpState::Established) && self.status & status::ASSURED != 0
+    }
+}

@@ -1,0 +1,154 @@
+//! What a run measured: totals after the warm-up, per path and per interval, and how the
+//! engine closes intervals and the run.
+
+use std::collections::BTreeMap;
+
+use offsim_kernel::Path;
+use offsim_traces::time::SimTime;
+
+use super::Engine;
+use crate::cpu::Stage;
+use crate::metrics::Histogram;
+
+/// Everything measured in a run.
+#[derive(Clone, Debug, Default)]
+pub struct Measure {
+    /// Offered packets (after warm-up).
+    pub offered: u64,
+    /// Offered wire bytes.
+    pub offered_bytes: u64,
+    /// Delivered packets.
+    pub delivered: u64,
+    /// Delivered wire bytes.
+    pub delivered_bytes: u64,
+    /// Delivered to the router itself.
+    pub local: u64,
+    /// Dropped, by reason.
+    pub drops: BTreeMap<String, u64>,
+    /// Packets per path, by [`Path::index`].
+    pub paths: [u64; Path::COUNT],
+    /// Latency overall.
+    pub latency: Histogram,
+    /// Latency per path, by [`Path::index`].
+    pub latency_path: [Histogram; Path::COUNT],
+    /// CPU cycles per path, by [`Path::index`] (hardware: none).
+    pub cycles_path: [f64; Path::COUNT],
+    /// CPU cycles by stage.
+    pub cycles_stage: BTreeMap<&'static str, f64>,
+    /// Busy ns per core (after warm-up).
+    pub busy_ns: Vec<u64>,
+    /// Packets that reached a core.
+    pub cpu_packets: u64,
+    /// Start of the measured span.
+    pub start: SimTime,
+    /// End of the measured span.
+    pub end: SimTime,
+    /// Packets held at the end: fragments of datagrams that never completed (and any packet
+    /// still queued, none once the event queue has drained).
+    pub held: u64,
+    /// Per-interval series.
+    pub series: Vec<IntervalStats>,
+    /// Peak hardware occupancy seen at interval ends.
+    pub hw_peak: u64,
+}
+
+/// One interval of the time series.
+#[derive(Clone, Debug, Default)]
+pub struct IntervalStats {
+    /// Offered packets.
+    pub offered: u64,
+    /// Offered wire bytes.
+    pub offered_bytes: u64,
+    /// Delivered packets.
+    pub delivered: u64,
+    /// Delivered wire bytes.
+    pub delivered_bytes: u64,
+    /// Busy ns summed over cores.
+    pub busy_ns: u64,
+    /// Packets per path, by [`Path::index`].
+    pub paths: [u64; Path::COUNT],
+    /// Drops.
+    pub drops: u64,
+    /// HW occupancy at the end.
+    pub hw_occupancy: u64,
+    /// HW inserts (cumulative count at the end).
+    pub hw_inserts_total: u64,
+    /// HW refusals (cumulative at the end).
+    pub hw_refusals_total: u64,
+    /// p99 latency of packets delivered in the interval.
+    pub p99_ns: u64,
+}
+
+/// Hardware offload counts over the whole run (warm-up included): what the driver did.
+#[derive(Clone, Debug, Default)]
+pub struct HwCounters {
+    /// Hardware inserts (bound or listed).
+    pub inserts: u64,
+    /// Hardware refusals, by reason.
+    pub refusals: BTreeMap<&'static str, u64>,
+    /// Hardware deletes.
+    pub deletes: u64,
+}
+
+impl Engine {
+    /// Ends the current interval of the time series at `t`.
+    pub(super) fn close_interval(&mut self, t: SimTime) {
+        let mut s = std::mem::take(&mut self.cur);
+        s.p99_ns = self.cur_hist.quantile(0.99);
+        self.cur_hist = Histogram::new();
+        let occ = self.nic.table().occupancy();
+        s.hw_occupancy = occ;
+        self.m.hw_peak = self.m.hw_peak.max(occ);
+        s.hw_inserts_total = self.hw.inserts;
+        s.hw_refusals_total = self.hw.refusals.values().sum();
+        self.m.series.push(s);
+        self.interval_start = t;
+    }
+
+    /// Ends the run: closes the last interval, names drops and stages, counts what is held.
+    pub(super) fn finish(&mut self) {
+        let end = self.last_event.max(self.m.start);
+        // Close the partial last interval.
+        if self.cur.offered > 0 || self.cur.delivered > 0 {
+            self.close_interval(end);
+        }
+        self.m.end = end;
+        self.m.busy_ns = self.cores.iter().map(|c| c.busy_ns_counted).collect();
+        // Packets still waiting in a ring (none once the queue has drained) and fragments of
+        // datagrams that never completed are held; fragments of datagrams that timed out were
+        // freed by the kernel without a verdict: dropped.
+        self.m.held =
+            self.cores.iter().map(|c| c.ring.len() as u64).sum::<u64>() + self.dp.held_fragments();
+        let expired = self.dp.expired_fragments();
+        if expired > 0 {
+            *self
+                .m
+                .drops
+                .entry("defrag_timeout".to_string())
+                .or_insert(0) += expired;
+        }
+        // Stages with any cycles (only positive amounts are ever added).
+        for (k, v) in self.stage_acc.iter().enumerate() {
+            if *v > 0.0 {
+                *self
+                    .m
+                    .cycles_stage
+                    .entry(Stage::ALL[k].name())
+                    .or_insert(0.0) += *v;
+            }
+        }
+        self.stage_acc = [0.0; Stage::COUNT];
+        for (k, n) in self.drops.drain(..) {
+            *self.m.drops.entry(k.name()).or_insert(0) += n;
+        }
+        // The series grew by doubling; the report is built while every configuration's
+        // engine is alive, so give back the slack.
+        self.m.series.shrink_to_fit();
+        self.dp.finish();
+    }
+
+    /// Measured span in ns (at least 1).
+    pub fn span_ns(&self) -> u64 {
+        self.m.end.0.saturating_sub(self.m.start.0).max(1)
+    }
+}

@@ -1,0 +1,179 @@
+//! From a scenario to everything its runs need: the ruleset loaded, the NIC configured, the
+//! input opened and read once (`source::first_pass`), the replay timing fixed.
+//! Prepared once per scenario (or sweep point, or plan probe) and shared by its
+//! configurations.
+
+use offsim_kernel::datapath::load_options;
+use offsim_nft::{NftError, Ruleset};
+use offsim_nicmodel::config::NicConfig;
+use offsim_reports::schema as rep;
+use offsim_traces::r#gen::{GenConfig, Profile, Stop};
+use std::path::PathBuf;
+
+use crate::replay::{Retimer, Timing};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::source::{Input, SourceError, TracePass, first_pass};
+
+/// Errors of a run. Display names the file and position where there is one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The trace cannot be read or generated.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The ruleset does not load.
+    #[error("{0}")]
+    Ruleset(#[from] NftError),
+    /// The NIC preset or overrides are invalid.
+    #[error("{file}: nic: {msg}")]
+    Nic {
+        /// Scenario file.
+        file: String,
+        /// Message.
+        msg: String,
+    },
+    /// The replay settings do not fit the trace.
+    #[error("{file}: replay: {msg}")]
+    Replay {
+        /// Scenario file.
+        file: String,
+        /// Message.
+        msg: String,
+    },
+    /// The trace has no packets.
+    #[error("{0}: the trace has no packets")]
+    EmptyTrace(String),
+    /// Writing the flow records failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Everything a run needs besides the policy.
+#[derive(Clone)]
+pub struct Prepared {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The ruleset.
+    pub ruleset: Ruleset,
+    /// NIC configuration (preset + overrides).
+    pub nic: NicConfig,
+    /// Input.
+    pub input: Input,
+    /// First pass.
+    pub pass: TracePass,
+    /// Retimer.
+    pub retimer: Retimer,
+    /// Replay mode description.
+    pub replay: rep::ReplayInfo,
+    /// Write per-flow records here (JSON lines), one file per configuration.
+    pub flows_dir: Option<PathBuf>,
+    /// Print progress.
+    pub progress: bool,
+}
+
+/// Loads everything a scenario refers to.
+pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
+    let file = sc.file.path.display().to_string();
+    let ruleset = Ruleset::load(
+        &sc.ruleset_file,
+        &load_options(&sc.spec.ruleset.iif, &sc.spec.ruleset.oif),
+    )?;
+    let mut nic_table = sc.nic_overrides.clone();
+    nic_table.insert("preset".into(), toml::Value::String(sc.nic_preset.clone()));
+    let nic = NicConfig::from_scenario_table(&nic_table).map_err(|e| RunError::Nic {
+        file: file.clone(),
+        msg: e.to_string(),
+    })?;
+    let input = match (&sc.trace_file, &sc.spec.trace.generate) {
+        (Some(p), _) => Input::File(p.clone()),
+        (None, Some(g)) => {
+            let profile: Profile = g.profile.parse().map_err(SourceError::Gen)?;
+            let stop =
+                Stop::from_args(g.packets, g.duration_s, profile).map_err(SourceError::Gen)?;
+            Input::Gen(GenConfig::new(
+                profile,
+                g.seed.unwrap_or(sc.spec.seed),
+                stop,
+            ))
+        }
+        (None, None) => unreachable!("validated by the scenario"),
+    };
+    let pass = first_pass(&input)?;
+    if pass.totals.packets == 0 {
+        return Err(RunError::EmptyTrace(input.describe()));
+    }
+    let (retimer, replay) = replay_of(&sc, &pass)?;
+    Ok(Prepared {
+        scenario: sc,
+        ruleset,
+        nic,
+        input,
+        pass,
+        retimer,
+        replay,
+        flows_dir: None,
+        progress: false,
+    })
+}
+
+/// Retimer and report description for the scenario's replay settings.
+fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInfo), RunError> {
+    let r = &sc.spec.replay;
+    let (timing, mode) = if let Some(s) = r.speedup {
+        (Timing::Speedup(s), "speedup")
+    } else if let Some(p) = r.rate_pps {
+        (Timing::RatePps(p), "rate-pps")
+    } else if let Some(g) = r.rate_gbps {
+        (Timing::RateBps(g * 1e9), "rate-bps")
+    } else {
+        (Timing::Recorded, "recorded")
+    };
+    let retimer = Retimer::new(timing, &pass.totals).map_err(|e| RunError::Replay {
+        file: sc.file.path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    let loops = r.loops.unwrap_or(1);
+    let replay = rep::ReplayInfo {
+        mode: mode.to_string(),
+        speedup: r.speedup.unwrap_or(1.0),
+        target_pps: r.rate_pps.unwrap_or(0.0),
+        target_bps: r.rate_gbps.map(|g| g * 1e9).unwrap_or(0.0),
+        loops,
+        duration_ns: retimer.loop_period() * u64::from(loops),
+        description: format!(
+            "{mode}{}, {loops} loop(s), warm-up {:.3} s",
+            match timing {
+                Timing::Recorded => String::new(),
+                Timing::Speedup(s) => format!(" x{s}"),
+                Timing::RatePps(p) => format!(" {p} pps"),
+                Timing::RateBps(b) => format!(" {:.3} Gbit/s", b / 1e9),
+            },
+            r.warmup_s.unwrap_or(0.0)
+        ),
+    };
+    Ok((retimer, replay))
+}
+
+impl Prepared {
+    /// The same scenario with the offered load paced at `gbps` Gbit/s (what `plan` probes).
+    pub(crate) fn at_rate_gbps(&self, gbps: f64) -> Result<Prepared, RunError> {
+        let mut p = self.clone();
+        let r = &mut p.scenario.spec.replay;
+        r.speedup = None;
+        r.rate_pps = None;
+        r.rate_gbps = Some(gbps);
+        let (retimer, replay) = replay_of(&p.scenario, &p.pass)?;
+        p.retimer = retimer;
+        p.replay = replay;
+        p.progress = false;
+        Ok(p)
+    }
+}

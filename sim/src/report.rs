@@ -1,0 +1,701 @@
+//! The report of a run, built in one place: per-run figures from an engine's measurements
+//! ([`run_report`]), savings against the `none` run, warnings, the scenario section, and the
+//! plain-text summary `offsim run` prints.
+
+use std::collections::BTreeMap;
+
+use offsim_kernel::Path as PktPath;
+use offsim_kernel::flows::FlowTotals;
+use offsim_nicmodel::NicStats;
+use offsim_reports::fmt::{dur, si};
+use offsim_reports::schema as rep;
+use offsim_traces::time::NS_PER_SEC;
+
+use crate::cpu::CpuConfig;
+use crate::engine::{Engine, Measure};
+use crate::metrics::Histogram;
+use crate::prepare::Prepared;
+use crate::scenario::{Admission, Policy, Scenario};
+
+fn latency_stats(h: &Histogram) -> rep::LatencyStats {
+    rep::LatencyStats {
+        count: h.count(),
+        mean: h.mean(),
+        min: h.min(),
+        p50: h.quantile(0.50),
+        p90: h.quantile(0.90),
+        p99: h.quantile(0.99),
+        p999: h.quantile(0.999),
+        max: h.max(),
+        histogram: h
+            .buckets(200)
+            .into_iter()
+            .map(|(le_ns, count)| rep::HistogramBucket { le_ns, count })
+            .collect(),
+    }
+}
+
+/// Builds one report run from an engine's measurements. `prefix` names sweep points.
+pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -> rep::Run {
+    let span_ns = e.span_ns();
+    let secs = span_ns as f64 / NS_PER_SEC as f64;
+    let nic_stats = e.nic_stats();
+    let e = &*e;
+    let m = e.measure();
+    let cpu = e.cpu();
+    let cpu_section = cpu_figures(m, cpu, span_ns);
+    let latency = latency(m);
+    let nic_power = e.nic().power(offsim_traces::SimDuration(span_ns));
+    let cpu_power = cpu.power.platform_w
+        + cpu_section
+            .util_per_core
+            .iter()
+            .map(|u| u * cpu.power.core_dynamic_w)
+            .sum::<f64>();
+    let total_w = cpu_power + nic_power.total_w;
+    let energy = total_w * secs;
+    let drops_total: u64 = m.drops.values().sum();
+    let slo = slo_result(p, &latency, drops_total, m.offered, cpu_section.util_mean);
+    let name = if prefix.is_empty() {
+        policy.name.clone()
+    } else {
+        format!("{prefix}/{}", policy.name)
+    };
+    rep::Run {
+        name,
+        policy: policy.name.clone(),
+        description: policy_description(policy),
+        baseline: None,
+        duration_ns: span_ns,
+        throughput: rep::Throughput {
+            offered_pps: m.offered as f64 / secs,
+            offered_bps: m.offered_bytes as f64 * 8.0 / secs,
+            delivered_pps: m.delivered as f64 / secs,
+            delivered_bps: m.delivered_bytes as f64 * 8.0 / secs,
+            offered_packets: m.offered,
+            delivered_packets: m.delivered,
+            offered_bytes: m.offered_bytes,
+            delivered_bytes: m.delivered_bytes,
+        },
+        latency_ns: latency,
+        paths: rep::Paths {
+            slow: m.paths[PktPath::Slow.index()],
+            sw_fast: m.paths[PktPath::SwFast.index()],
+            hw: m.paths[PktPath::Hw.index()],
+        },
+        cpu: cpu_section,
+        nic: nic_figures(e, policy, &nic_stats, span_ns),
+        drops: rep::Drops {
+            total: drops_total,
+            by_reason: m.drops.clone(),
+        },
+        power_w: rep::Power {
+            cpu: cpu_power,
+            nic: nic_power.total_w,
+            total: total_w,
+        },
+        energy: rep::Energy {
+            total_j: energy,
+            per_packet_nj: if m.delivered == 0 {
+                0.0
+            } else {
+                energy / m.delivered as f64 * 1e9
+            },
+        },
+        savings: None,
+        flows: flow_figures(e.datapath().flow_totals()),
+        slo,
+        series: series(p, m, cpu.cores),
+    }
+}
+
+/// Latency overall and per path.
+fn latency(m: &Measure) -> rep::Latency {
+    let mut latency = rep::Latency::default();
+    latency.overall = latency_stats(&m.latency);
+    latency.by_path = rep::PathLatency {
+        slow: latency_stats(&m.latency_path[PktPath::Slow.index()]),
+        sw_fast: latency_stats(&m.latency_path[PktPath::SwFast.index()]),
+        hw: latency_stats(&m.latency_path[PktPath::Hw.index()]),
+    };
+    latency
+}
+
+/// The CPU section: utilisation per core (with the preset's housekeeping share), cycles
+/// in all, per packet and path, and by stage.
+fn cpu_figures(m: &Measure, cpu: &CpuConfig, span_ns: u64) -> rep::Cpu {
+    let util_with_hk: Vec<f64> = m
+        .busy_ns
+        .iter()
+        .map(|b| (*b as f64 / span_ns as f64).min(1.0))
+        .map(|u| (u + cpu.housekeeping_util).min(1.0))
+        .collect();
+    let util_mean_hk = if util_with_hk.is_empty() {
+        0.0
+    } else {
+        util_with_hk.iter().sum::<f64>() / util_with_hk.len() as f64
+    };
+    let total_cycles: f64 = m.busy_ns.iter().map(|b| *b as f64 * cpu.freq_ghz).sum();
+    let per = |c: f64, n: u64| if n == 0 { 0.0 } else { c / n as f64 };
+    let (slow, sw) = (PktPath::Slow.index(), PktPath::SwFast.index());
+    rep::Cpu {
+        util_per_core: util_with_hk,
+        util_mean: util_mean_hk,
+        total_cycles: total_cycles.round() as u64,
+        cycles_per_packet: per(m.cycles_path[slow] + m.cycles_path[sw], m.cpu_packets),
+        cycles_per_packet_by_path: rep::PerPath {
+            slow: per(m.cycles_path[slow], m.paths[slow]),
+            sw_fast: per(m.cycles_path[sw], m.paths[sw]),
+            hw: 0.0,
+        },
+        cycles_by_stage: m
+            .cycles_stage
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.round() as u64))
+            .collect(),
+    }
+}
+
+/// The NIC section: its flow table and what the driver did with it.
+fn nic_figures(e: &Engine, policy: &Policy, nic_stats: &NicStats, span_ns: u64) -> rep::Nic {
+    let ts = &nic_stats.table;
+    let hw = e.hw_counters();
+    let usable = u64::from(e.nic().table().usable_capacity());
+    rep::Nic {
+        capacity: if policy.hardware { usable } else { 0 },
+        peak_occupancy: ts.peak_occupancy.max(e.measure().hw_peak),
+        mean_occupancy: ts.mean_occupancy(span_ns),
+        inserts: hw.inserts,
+        refusals: hw.refusals.values().sum(),
+        refusals_by_reason: hw
+            .refusals
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect(),
+        evictions: ts.evictions + ts.aged_bound,
+        deletes: hw.deletes,
+        hits: ts.hits,
+        misses: ts.misses,
+        bind_checks: ts.bind_checks,
+        punts: nic_stats.datapath.punts.total(),
+    }
+}
+
+/// The flows section: the aggregates of the closed flow records.
+fn flow_figures(t: &FlowTotals) -> rep::Flows {
+    rep::Flows {
+        total: t.total,
+        offloaded_sw: t.offloaded_sw,
+        offloaded_hw: t.offloaded_hw,
+        not_offloaded: t.not_offloaded.clone(),
+        hw_refused: t.hw_refused.clone(),
+        fell_back: t.fell_back.clone(),
+        teardown: t.teardown.clone(),
+        examples: t
+            .examples
+            .iter()
+            .map(|x| rep::FlowExample {
+                flow: x.flow.clone(),
+                packets: x.packets,
+                bytes: x.bytes,
+                outcome: x.outcome.clone(),
+                reason: x.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The time series, one value per interval (rates per second over the interval).
+fn series(p: &Prepared, m: &Measure, cores: u16) -> rep::Series {
+    let int_s = p.scenario.spec.report.interval_ms as f64 / 1000.0;
+    let mut series = rep::Series {
+        interval_ns: p.scenario.spec.report.interval_ms * 1_000_000,
+        start_ns: m.start.0,
+        ..rep::Series::default()
+    };
+    let ncores = cores.max(1) as f64;
+    let mut prev_ins = 0;
+    let mut prev_ref = 0;
+    for s in &m.series {
+        series.offered_pps.push(s.offered as f64 / int_s);
+        series
+            .offered_bps
+            .push(s.offered_bytes as f64 * 8.0 / int_s);
+        series.delivered_pps.push(s.delivered as f64 / int_s);
+        series
+            .delivered_bps
+            .push(s.delivered_bytes as f64 * 8.0 / int_s);
+        series
+            .cpu_util
+            .push((s.busy_ns as f64 / (int_s * 1e9 * ncores)).min(1.0));
+        series.hw_occupancy.push(s.hw_occupancy);
+        series.hw_inserts.push(s.hw_inserts_total - prev_ins);
+        series.hw_refusals.push(s.hw_refusals_total - prev_ref);
+        prev_ins = s.hw_inserts_total;
+        prev_ref = s.hw_refusals_total;
+        series.slow.push(s.paths[PktPath::Slow.index()]);
+        series.sw_fast.push(s.paths[PktPath::SwFast.index()]);
+        series.hw.push(s.paths[PktPath::Hw.index()]);
+        series.drops.push(s.drops);
+        series.latency_p99_ns.push(s.p99_ns);
+    }
+    series
+}
+
+fn policy_description(p: &Policy) -> String {
+    let base = match (p.flowtable, p.hardware) {
+        (false, _) => "no flow offload: every packet takes the classic path".to_string(),
+        (true, false) => "software flowtable (flags offload ignored)".to_string(),
+        (true, true) => "software flowtable with hardware offload to the NIC".to_string(),
+    };
+    let mut extra = Vec::new();
+    if p.after_packets > 0 {
+        extra.push(format!("offload after {} packets", p.after_packets));
+    }
+    if p.after_bytes > 0 {
+        extra.push(format!("offload after {} bytes", p.after_bytes));
+    }
+    if p.min_pps > 0.0 {
+        extra.push(format!("only flows above {} pkt/s", p.min_pps));
+    }
+    if p.admission != Admission::Refuse {
+        extra.push(format!("table-full admission {:?}", p.admission));
+    }
+    if extra.is_empty() {
+        base
+    } else {
+        format!("{base}; what-if: {}", extra.join(", "))
+    }
+}
+
+fn slo_result(
+    p: &Prepared,
+    lat: &rep::Latency,
+    drops: u64,
+    offered: u64,
+    cpu: f64,
+) -> Option<rep::SloResult> {
+    let s = &p.scenario.spec.slo;
+    if s.p99_latency_us.is_none() && s.max_drop_rate.is_none() && s.max_cpu.is_none() {
+        return None;
+    }
+    let mut checks = Vec::new();
+    if let Some(l) = s.p99_latency_us {
+        let limit = l * 1000.0;
+        checks.push(rep::SloCheck {
+            metric: "latency_ns.p99".into(),
+            limit,
+            actual: lat.overall.p99 as f64,
+            unit: "ns".into(),
+            met: lat.overall.p99 as f64 <= limit,
+        });
+    }
+    if let Some(d) = s.max_drop_rate {
+        let rate = if offered == 0 {
+            0.0
+        } else {
+            drops as f64 / offered as f64
+        };
+        checks.push(rep::SloCheck {
+            metric: "drop_rate".into(),
+            limit: d,
+            actual: rate,
+            unit: "fraction".into(),
+            met: rate <= d,
+        });
+    }
+    if let Some(c) = s.max_cpu {
+        checks.push(rep::SloCheck {
+            metric: "cpu.util_mean".into(),
+            limit: c,
+            actual: cpu,
+            unit: "fraction".into(),
+            met: cpu <= c,
+        });
+    }
+    Some(rep::SloResult {
+        met: checks.iter().all(|c| c.met),
+        checks,
+    })
+}
+
+/// Savings of `r` against `base`.
+fn savings(base: &rep::Run, r: &rep::Run) -> rep::Savings {
+    let pct = |b: f64, x: f64| {
+        if b.abs() < f64::EPSILON {
+            0.0
+        } else {
+            (b - x) / b * 100.0
+        }
+    };
+    rep::Savings {
+        cpu_util: base.cpu.util_mean - r.cpu.util_mean,
+        cpu_cycles_pct: pct(base.cpu.total_cycles as f64, r.cpu.total_cycles as f64),
+        power_w: base.power_w.total - r.power_w.total,
+        power_pct: pct(base.power_w.total, r.power_w.total),
+        energy_j: base.energy.total_j - r.energy.total_j,
+        energy_per_packet_pct: pct(base.energy.per_packet_nj, r.energy.per_packet_nj),
+    }
+}
+
+/// The scenario section of a report.
+pub(crate) fn scenario_info(p: &Prepared) -> rep::Scenario {
+    let sc = &p.scenario;
+    let rs = &p.ruleset;
+    let sum = rs.summary();
+    let mut details = BTreeMap::new();
+    details.insert(
+        "interfaces".to_string(),
+        format!("LAN {} / WAN {}", sc.spec.ruleset.iif, sc.spec.ruleset.oif),
+    );
+    details.insert("sides".to_string(), sc.spec.ruleset.sides.clone());
+    details.insert("conntrack".to_string(), sc.spec.kernel.conntrack.clone());
+    details.insert(
+        "flowtable_timeout_s".to_string(),
+        sc.spec.kernel.flowtable_timeout_s.to_string(),
+    );
+    let slo = {
+        let s = &sc.spec.slo;
+        if s.p99_latency_us.is_none() && s.max_drop_rate.is_none() && s.max_cpu.is_none() {
+            None
+        } else {
+            let mut d = Vec::new();
+            if let Some(l) = s.p99_latency_us {
+                d.push(format!("p99 <= {l} us"));
+            }
+            if let Some(x) = s.max_drop_rate {
+                d.push(format!("drops <= {:.3} %", x * 100.0));
+            }
+            if let Some(c) = s.max_cpu {
+                d.push(format!("CPU <= {:.0} %", c * 100.0));
+            }
+            Some(rep::SloSpec {
+                p99_latency_ns: s.p99_latency_us.map(|l| (l * 1000.0).round() as u64),
+                p999_latency_ns: None,
+                max_drop_rate: s.max_drop_rate,
+                max_cpu_util: s.max_cpu,
+                description: d.join(", "),
+            })
+        }
+    };
+    rep::Scenario {
+        name: sc.spec.name.clone(),
+        file: sc.file.path.display().to_string(),
+        description: sc.spec.description.clone(),
+        trace: rep::TraceInfo {
+            source: p.input.describe(),
+            packets: p.pass.totals.packets,
+            bytes: p.pass.bytes,
+            duration_ns: p.pass.totals.span_ns(),
+            flows: p.pass.flows,
+            description: String::new(),
+        },
+        ruleset: rep::RulesetInfo {
+            file: sc.ruleset_file.display().to_string(),
+            tables: rs
+                .tables()
+                .iter()
+                .map(|t| format!("{} {}", t.family, t.name))
+                .collect(),
+            chains: sum.chains as u64,
+            rules: sum.rules as u64,
+            flowtables: rs
+                .flowtables()
+                .iter()
+                .map(|f| {
+                    if f.offload {
+                        format!("{} (offload)", f.name)
+                    } else {
+                        f.name.clone()
+                    }
+                })
+                .collect(),
+            description: String::new(),
+        },
+        cpu: rep::CpuInfo {
+            preset: sc.cpu.name.clone(),
+            cores: u32::from(sc.cpu.cores),
+            freq_hz: sc.cpu.freq_ghz * 1e9,
+            description: sc.cpu.description.clone(),
+        },
+        nic: rep::NicInfo {
+            preset: p.nic.name.clone(),
+            table_capacity: u64::from(p.nic.usable_capacity()),
+            line_rate_bps: p.nic.datapath.line_rate_bps as f64,
+            description: p.nic.description.clone(),
+        },
+        kernel: format!(
+            "{} ({} conntrack timeouts)",
+            sc.flavour.name(),
+            sc.spec.kernel.conntrack
+        ),
+        replay: p.replay.clone(),
+        seed: sc.spec.seed,
+        slo,
+        details,
+    }
+}
+
+/// Assembles a report from the runs of one scenario ([`run_report`] of each configuration):
+/// savings against the `none` run, then warnings.
+pub(crate) fn build_report(
+    p: &Prepared,
+    mut runs: Vec<rep::Run>,
+    kind: rep::ReportKind,
+) -> rep::Report {
+    apply_savings(&mut runs);
+    let mut warnings = ruleset_warnings(p);
+    warnings.extend(overload_warnings(&runs));
+    rep::Report {
+        tool: tool(),
+        kind,
+        scenario: scenario_info(p),
+        runs,
+        warnings,
+        ..rep::Report::default()
+    }
+}
+
+/// The tool section of reports.
+pub(crate) fn tool() -> rep::Tool {
+    rep::Tool {
+        name: "offsim".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+/// Warnings about the scenario itself (the same for every run).
+pub(crate) fn ruleset_warnings(p: &Prepared) -> Vec<String> {
+    let mut w = Vec::new();
+    if !p
+        .ruleset
+        .rules()
+        .iter()
+        .any(|r| r.text.contains("flow add") || r.text.contains("flow offload"))
+    {
+        w.push("the ruleset has no `flow add` rule: software and hardware configurations cannot offload anything".to_string());
+    }
+    w
+}
+
+/// Warnings about runs whose CPU path was overloaded (open-loop replay artefacts).
+pub(crate) fn overload_warnings(runs: &[rep::Run]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for r in runs {
+        let ring = r.drops.by_reason.get("rx_ring_full").copied().unwrap_or(0);
+        if ring > 0 {
+            let ruleset: u64 = r
+                .drops
+                .by_reason
+                .iter()
+                .filter(|(k, _)| k.starts_with("ruleset_") || k.starts_with("ct_"))
+                .map(|(_, v)| *v)
+                .sum();
+            warnings.push(format!(
+                "{}: the CPU was overloaded ({ring} packets dropped at a full RX ring). The replay is open-loop: senders do not slow down, and a connection that lost a handshake packet stays unestablished, so conntrack marks its later packets invalid and the ruleset drops them ({ruleset} ruleset/conntrack drops in this run).",
+                r.name
+            ));
+        }
+    }
+    warnings
+}
+
+/// Sets `baseline`/`savings` of every run against the `none` run with the same prefix.
+pub(crate) fn apply_savings(runs: &mut [rep::Run]) {
+    let bases: Vec<(String, rep::Run)> = runs
+        .iter()
+        .filter(|r| r.policy == "none")
+        .map(|r| (r.name.trim_end_matches("none").to_string(), r.clone()))
+        .collect();
+    for r in runs.iter_mut() {
+        if r.policy == "none" {
+            continue;
+        }
+        let prefix = r.name.trim_end_matches(r.policy.as_str()).to_string();
+        if let Some((_, b)) = bases.iter().find(|(p, _)| *p == prefix) {
+            r.baseline = Some(b.name.clone());
+            r.savings = Some(savings(b, r));
+        }
+    }
+}
+
+/// True when a configuration the SLO applies to (`slo.policies`, default all) missed it.
+pub fn slo_missed(report: &rep::Report, sc: &Scenario) -> bool {
+    report
+        .runs
+        .iter()
+        .any(|r| slo_gated(sc, &r.policy) && r.slo.as_ref().is_some_and(|s| !s.met))
+}
+
+/// Whether the SLO of `policy` decides the exit code (`slo.policies`, default all).
+pub fn slo_gated(sc: &Scenario, policy: &str) -> bool {
+    match &sc.spec.slo.policies {
+        Some(list) => list.iter().any(|p| p == policy),
+        None => true,
+    }
+}
+
+/// A plain-text summary of a report: the scenario, a table with one row per
+/// configuration, then each configuration's flows and SLO.
+pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    scenario_lines(&mut s, &r.scenario);
+    let w = r
+        .runs
+        .iter()
+        .map(|x| x.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(13);
+    let _ = writeln!(
+        s,
+        "{:<w$} {:>11} {:>11} {:>7} {:>10} {:>10} {:>6} {:>13} {:>8} {:>7}",
+        "configuration",
+        "offered",
+        "delivered",
+        "drops",
+        "p50",
+        "p99",
+        "CPU",
+        "slow/sw/hw %",
+        "power",
+        "saved"
+    );
+    for run in &r.runs {
+        let t = &run.throughput;
+        let drop_pct = if t.offered_packets == 0 {
+            0.0
+        } else {
+            run.drops.total as f64 / t.offered_packets as f64 * 100.0
+        };
+        let all = (run.paths.slow + run.paths.sw_fast + run.paths.hw).max(1) as f64;
+        let paths = format!(
+            "{:.0}/{:.0}/{:.0}",
+            run.paths.slow as f64 / all * 100.0,
+            run.paths.sw_fast as f64 / all * 100.0,
+            run.paths.hw as f64 / all * 100.0
+        );
+        let saved = run
+            .savings
+            .as_ref()
+            .map(|x| format!("{:.1}%", x.power_pct))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "{:<w$} {:>11} {:>11} {:>6.2}% {:>10} {:>10} {:>5.1}% {:>13} {:>6.2} W {:>7}",
+            run.name,
+            si(t.offered_bps, "b/s"),
+            si(t.delivered_bps, "b/s"),
+            drop_pct,
+            dur(run.latency_ns.overall.p50),
+            dur(run.latency_ns.overall.p99),
+            run.cpu.util_mean * 100.0,
+            paths,
+            run.power_w.total,
+            saved
+        );
+    }
+    let _ = writeln!(s);
+    for run in &r.runs {
+        run_lines(&mut s, run, w, gated);
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+/// The scenario block of the summary.
+fn scenario_lines(s: &mut String, sc: &rep::Scenario) {
+    use std::fmt::Write;
+    let _ = writeln!(s, "scenario  {} ({})", sc.name, sc.file);
+    let _ = writeln!(
+        s,
+        "trace     {}: {} packets, {} flows, {:.3} s; replay {}",
+        sc.trace.source,
+        sc.trace.packets,
+        sc.trace.flows,
+        sc.trace.duration_ns as f64 / 1e9,
+        sc.replay.description
+    );
+    let _ = writeln!(
+        s,
+        "cpu       {} ({} cores @ {:.2} GHz)",
+        sc.cpu.preset,
+        sc.cpu.cores,
+        sc.cpu.freq_hz / 1e9
+    );
+    let _ = writeln!(
+        s,
+        "nic       {} ({} flow entries)",
+        sc.nic.preset, sc.nic.table_capacity
+    );
+    let _ = writeln!(s, "kernel    {}", sc.kernel);
+    let _ = writeln!(s);
+}
+
+/// One configuration's flows (and why they were not offloaded) and SLO checks, under the
+/// table.
+fn run_lines(s: &mut String, run: &rep::Run, w: usize, gated: &dyn Fn(&str) -> bool) {
+    use std::fmt::Write;
+    let f = &run.flows;
+    let mut line = format!(
+        "{:<w$} flows {}: {} in the software flowtable, {} in hardware",
+        run.name, f.total, f.offloaded_sw, f.offloaded_hw
+    );
+    if run.nic.capacity > 0 {
+        let _ = write!(
+            line,
+            "; NIC table peak {}/{} ({} inserts, {} refused)",
+            run.nic.peak_occupancy, run.nic.capacity, run.nic.inserts, run.nic.refusals
+        );
+    }
+    let _ = writeln!(s, "{line}");
+    let mut why: Vec<(&String, &u64)> = f.not_offloaded.iter().chain(f.hw_refused.iter()).collect();
+    why.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if !why.is_empty() && (run.policy != "none") {
+        let top: Vec<String> = why
+            .iter()
+            .take(4)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{:<w$}   not offloaded / refused: {}",
+            "",
+            top.join(", ")
+        );
+    }
+    if let Some(slo) = &run.slo {
+        let failed: Vec<String> = slo
+            .checks
+            .iter()
+            .filter(|c| !c.met)
+            .map(|c| match c.unit.as_str() {
+                "ns" => format!(
+                    "{} {} > {}",
+                    c.metric,
+                    dur(c.actual as u64),
+                    dur(c.limit as u64)
+                ),
+                _ => format!(
+                    "{} {:.2}% > {:.2}%",
+                    c.metric,
+                    c.actual * 100.0,
+                    c.limit * 100.0
+                ),
+            })
+            .collect();
+        if failed.is_empty() {
+            let _ = writeln!(s, "{:<w$}   SLO met", "");
+        } else {
+            let note = if gated(&run.policy) {
+                ""
+            } else {
+                " (not gated)"
+            };
+            let _ = writeln!(s, "{:<w$}   SLO MISSED{note}: {}", "", failed.join("; "));
+        }
+    }
+}

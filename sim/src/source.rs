@@ -1,0 +1,182 @@
+//! Where packets come from: the [`Source`] the engine pulls arrivals from, the trace source
+//! over a capture file or the generator (retimed, looped with fresh tuples), and the first
+//! pass that learns the trace's totals before the run.
+//!
+//! Both `run` (which builds sources) and `engine` (which consumes them) use this module; it
+//! uses neither.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use offsim_traces::r#gen::{GenConfig, GenError, Generator, Stop};
+use offsim_traces::hash::FxHashSet;
+use offsim_traces::meta::PacketMeta;
+use offsim_traces::parse::{LinkType, parse_frame};
+use offsim_traces::pcap::TraceError;
+use offsim_traces::stream::PacketStream;
+use offsim_traces::time::SimTime;
+
+use crate::replay::{Retimer, TraceTotals, fresh_tuples};
+
+/// Why packets could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The trace file cannot be read.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The generator spec is invalid.
+    #[error("trace.generate: {0}")]
+    Gen(#[from] GenError),
+}
+
+/// A packet with its arrival time.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival {
+    /// Simulated arrival time (first bit at the NIC).
+    pub at: SimTime,
+    /// The packet.
+    pub pkt: PacketMeta,
+}
+
+/// Where packets come from.
+pub trait Source {
+    /// The next packet in arrival order, or `None` at the end.
+    fn next_arrival(&mut self) -> Result<Option<Arrival>, SourceError>;
+}
+
+/// Where the packets come from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A capture file.
+    File(PathBuf),
+    /// The generator.
+    Gen(GenConfig),
+}
+
+impl Input {
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Gen(g) => {
+                let stop = match g.stop {
+                    Stop::Packets(n) => format!("packets={n}"),
+                    Stop::Duration(d) => format!("duration={}s", d.as_secs_f64()),
+                };
+                format!("gen:{} seed={} {stop}", g.profile.name(), g.seed)
+            }
+        }
+    }
+}
+
+/// A packet reader over a file or the generator.
+enum Reader {
+    File(Box<PacketStream<File>>),
+    Gen(Box<Generator>),
+}
+
+impl Reader {
+    fn open(input: &Input) -> Result<Reader, SourceError> {
+        Ok(match input {
+            Input::File(p) => Reader::File(Box::new(PacketStream::open(p)?)),
+            Input::Gen(g) => Reader::Gen(Box::new(Generator::new(g)?)),
+        })
+    }
+
+    #[inline]
+    fn next(&mut self) -> Result<Option<PacketMeta>, SourceError> {
+        match self {
+            Reader::File(s) => Ok(s.next_packet()?),
+            Reader::Gen(g) => Ok(g
+                .next_frame()
+                .map(|(ts, f)| parse_frame(LinkType::Ethernet, f, f.len() as u32, ts, 0))),
+        }
+    }
+}
+
+/// The trace as a [`Source`]: retimed, looped with fresh tuples.
+pub(crate) struct TraceSource {
+    input: Input,
+    reader: Reader,
+    retimer: Retimer,
+    loops: u32,
+    k: u32,
+    /// Packets delivered so far.
+    packets: u64,
+    progress: Option<(String, u64)>,
+}
+
+impl TraceSource {
+    /// A source over `input`.
+    pub(crate) fn new(
+        input: Input,
+        retimer: Retimer,
+        loops: u32,
+    ) -> Result<TraceSource, SourceError> {
+        Ok(TraceSource {
+            reader: Reader::open(&input)?,
+            input,
+            retimer,
+            loops: loops.max(1),
+            k: 0,
+            packets: 0,
+            progress: None,
+        })
+    }
+
+    /// Prints progress to stderr every `every` packets, prefixed with `label`.
+    pub(crate) fn with_progress(mut self, label: String, every: u64) -> Self {
+        self.progress = Some((label, every.max(1)));
+        self
+    }
+}
+
+impl Source for TraceSource {
+    fn next_arrival(&mut self) -> Result<Option<Arrival>, SourceError> {
+        loop {
+            if let Some(mut pkt) = self.reader.next()? {
+                let at = self.retimer.arrival(pkt.ts, pkt.wire_len, self.k);
+                fresh_tuples(&mut pkt, self.k);
+                self.packets += 1;
+                if let Some((label, every)) = &self.progress
+                    && self.packets.is_multiple_of(*every)
+                {
+                    eprintln!("offsim: [{label}] {} packets", self.packets);
+                }
+                return Ok(Some(Arrival { at, pkt }));
+            }
+            if self.k + 1 >= self.loops {
+                return Ok(None);
+            }
+            self.k += 1;
+            self.reader = Reader::open(&self.input)?;
+        }
+    }
+}
+
+/// What a first pass over the trace learned.
+#[derive(Clone, Debug, Default)]
+pub struct TracePass {
+    /// Totals for retiming.
+    pub totals: TraceTotals,
+    /// Unique bidirectional flows.
+    pub flows: u64,
+    /// Wire bytes.
+    pub bytes: u64,
+}
+
+/// Reads the whole trace once.
+pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
+    let mut r = Reader::open(input)?;
+    let mut p = TracePass::default();
+    let mut flows: FxHashSet<offsim_traces::meta::FlowKey> = FxHashSet::default();
+    while let Some(m) = r.next()? {
+        p.totals.add(&m);
+        p.bytes += u64::from(m.wire_len);
+        if let Some(k) = m.flow_key() {
+            flows.insert(k.canonical());
+        }
+    }
+    p.flows = flows.len() as u64;
+    Ok(p)
+}

@@ -1,0 +1,66 @@
+//! Helpers shared by the integration tests: paths, scratch directories, running the
+//! `offsim` binary, the kernel oracle's data and skip check.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `sim` crate's directory.
+pub fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repository's top directory.
+pub fn repo() -> PathBuf {
+    manifest().join("..")
+}
+
+/// A fresh, empty scratch directory `offsim-<group>/<name>` under cargo's test temp dir.
+pub fn scratch(group: &str, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("offsim-{group}"))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// The `offsim` binary as a command.
+pub fn offsim_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_offsim"))
+}
+
+/// What a run of the binary gave.
+pub struct Out {
+    /// Exit code (-1: killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `offsim` with `args` in the current directory.
+pub fn offsim(args: &[&str]) -> Out {
+    let o = offsim_cmd().args(args).output().expect("run offsim");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A file of the kernel oracle's test data (`tests/data/oracle`).
+pub fn oracle_data(name: &str) -> PathBuf {
+    manifest().join("tests/data/oracle").join(name)
+}
+
+/// True (after printing `SKIP`) when the kernel oracle cannot run here.
+pub fn skip_oracle() -> bool {
+    match crate::kernel::available() {
+        Ok(()) => false,
+        Err(why) => {
+            eprintln!("SKIP kernel oracle: {why}");
+            true
+        }
+    }
+}
