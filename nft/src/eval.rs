@@ -11,7 +11,7 @@ use offsim_traces::meta::{NetKind, PacketMeta};
 use offsim_traces::time::SimTime;
 
 use super::ast::{Hook, NatKind};
-use super::compile::*;
+use super::program::*;
 
 /// Conntrack information for one packet, as the caller's conntrack sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -238,23 +238,6 @@ impl EvalCost {
         self.lookups_bitmap += o.lookups_bitmap;
         self.jumps += o.jumps;
         self.stmts += o.stmts;
-    }
-}
-
-/// A packet and byte counter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counter {
-    /// Packets.
-    pub packets: u64,
-    /// Bytes.
-    pub bytes: u64,
-}
-
-impl Counter {
-    #[inline]
-    fn hit(&mut self, len: u32) {
-        self.packets += 1;
-        self.bytes += len as u64;
     }
 }
 

@@ -6,6 +6,7 @@ use serde_json::{Map, Value as J};
 use super::ast::*;
 use super::error::{ErrorKind, NftError, Span};
 use super::parser::ParseCtx;
+use super::selector::{ct_supported, meta_supported, payload_supported};
 use super::types::parse_uint;
 
 type R<T> = Result<T, String>;
@@ -766,7 +767,7 @@ impl Jp {
                         let proto = Proto::from_name(p)
                             .ok_or_else(|| format!("unsupported: {p} expression"))?;
                         let f = s(m, "field")?;
-                        if !super::parser::payload_supported(proto, f) {
+                        if !payload_supported(proto, f) {
                             return Err(format!("unsupported: {p} {f}"));
                         }
                         Expr::Payload(proto, f.to_string())
@@ -775,7 +776,7 @@ impl Jp {
                         let key = s(m.ok_or("invalid meta")?, "key")?;
                         let k = MetaKey::from_name(key)
                             .ok_or_else(|| format!("unknown meta key {key}"))?;
-                        if !super::parser::meta_supported(k) {
+                        if !meta_supported(k) {
                             return Err(format!("unsupported: meta {key}"));
                         }
                         Expr::Meta(k)
@@ -802,7 +803,7 @@ impl Jp {
                             _ => CtKey::from_name(key)
                                 .ok_or_else(|| format!("unknown ct key {key}"))?,
                         };
-                        if !super::parser::ct_supported(k) {
+                        if !ct_supported(k) {
                             return Err(format!("unsupported: ct {}", k.name()));
                         }
                         Expr::Ct(k, dir)

@@ -44,19 +44,23 @@ pub mod display;
 pub mod error;
 pub mod eval;
 pub mod json;
+pub mod layout;
 pub mod lexer;
 pub mod model;
 pub mod normalize;
 pub mod parser;
+pub mod program;
 pub mod ruleset;
+pub mod selector;
 pub mod summary;
 pub mod types;
 
 pub use error::{ErrorKind, NftError};
 pub use eval::{
-    Counter, CtInfo, CtView, DropReason, EvalCost, FibAnswer, FibQuery, Host, Iface, NatRequest,
-    NullHost, PktCtx, PolicyCounter, RuleState, Verdict, eval_chain,
+    CtInfo, CtView, DropReason, EvalCost, FibAnswer, FibQuery, Host, Iface, NatRequest, NullHost,
+    PktCtx, PolicyCounter, RuleState, Verdict, eval_chain,
 };
+pub use program::Counter;
 pub use ruleset::{
     ChainInfo, CtTimeoutInfo, FlowtableInfo, LoadOptions, ObjectInfo, RuleInfo, Ruleset, SetInfo,
     Summary, TableInfo,

@@ -9,6 +9,8 @@
 
 use super::ast::*;
 use super::error::{ErrorKind, NftError, SourceMap, Span};
+use super::layout::{key_layout, range_of};
+use super::selector::{Dep, ct_type, fib_type, meta_type, payload_info};
 use super::types::*;
 
 /// Device name → ifindex table used to resolve `iif`/`oif`.
@@ -42,15 +44,6 @@ impl DeviceTable {
     }
 }
 
-/// Protocol requirements of a selector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Dep {
-    /// Required IP version (4 or 6).
-    pub l3: Option<u8>,
-    /// Required transport protocol number.
-    pub l4: Option<u8>,
-}
-
 /// Error helper: message with an `unsupported:` prefix becomes an Unsupported error.
 pub(crate) fn mk_err(sm: &SourceMap, sp: Span, msg: String) -> NftError {
     let kind = if msg.starts_with("unsupported:") {
@@ -59,199 +52,6 @@ pub(crate) fn mk_err(sm: &SourceMap, sp: Span, msg: String) -> NftError {
         ErrorKind::Invalid
     };
     sm.error(kind, sp, msg)
-}
-
-/// Data type and dependency of a payload field.
-pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
-    use DType::*;
-    let i = Integer;
-    let l3 = |v| Dep {
-        l3: Some(v),
-        l4: None,
-    };
-    let l4 = |v| Dep {
-        l3: None,
-        l4: Some(v),
-    };
-    let r = match (p, f) {
-        (Proto::Ip, "version") => (i(4), l3(4)),
-        (Proto::Ip, "hdrlength") => (i(4), l3(4)),
-        (Proto::Ip, "dscp") => (Dscp, l3(4)),
-        (Proto::Ip, "ecn") => (Ecn, l3(4)),
-        (Proto::Ip, "length") => (i(16), l3(4)),
-        (Proto::Ip, "id") => (i(16), l3(4)),
-        (Proto::Ip, "frag-off") => (i(16), l3(4)),
-        (Proto::Ip, "ttl") => (i(8), l3(4)),
-        (Proto::Ip, "protocol") => (InetProto, l3(4)),
-        (Proto::Ip, "checksum") => (i(16), l3(4)),
-        (Proto::Ip, "saddr" | "daddr") => (Ipv4, l3(4)),
-        (Proto::Ip6, "version") => (i(4), l3(6)),
-        (Proto::Ip6, "dscp") => (Dscp, l3(6)),
-        (Proto::Ip6, "ecn") => (Ecn, l3(6)),
-        (Proto::Ip6, "flowlabel") => (i(20), l3(6)),
-        (Proto::Ip6, "length") => (i(16), l3(6)),
-        (Proto::Ip6, "nexthdr") => (InetProto, l3(6)),
-        (Proto::Ip6, "hoplimit") => (i(8), l3(6)),
-        (Proto::Ip6, "saddr" | "daddr") => (Ipv6, l3(6)),
-        (Proto::Tcp, "sport" | "dport") => (InetService, l4(6)),
-        (Proto::Tcp, "sequence" | "ackseq") => (i(32), l4(6)),
-        (Proto::Tcp, "doff" | "reserved") => (i(4), l4(6)),
-        (Proto::Tcp, "flags") => (TcpFlag, l4(6)),
-        (Proto::Tcp, "window" | "checksum" | "urgptr") => (i(16), l4(6)),
-        (Proto::Tcp, "option maxseg size") => (i(16), l4(6)),
-        (Proto::Rt, "type" | "segleft" | "hdrlength" | "nexthdr") => (i(8), l3(6)),
-        (Proto::Rt, _) => return Err(format!("unsupported: rt {f} expression")),
-        (Proto::Udp, "sport" | "dport") => (InetService, l4(17)),
-        (Proto::Udp, "length" | "checksum") => (i(16), l4(17)),
-        (Proto::Udplite, "sport" | "dport") => (InetService, l4(136)),
-        (Proto::Udplite, "csumcov" | "checksum") => (i(16), l4(136)),
-        (Proto::Sctp, "sport" | "dport") => (InetService, l4(132)),
-        (Proto::Sctp, "vtag" | "checksum") => (i(32), l4(132)),
-        (Proto::Dccp, "sport" | "dport") => (InetService, l4(33)),
-        (Proto::Dccp, "type") => (i(4), l4(33)),
-        (Proto::Th, "sport" | "dport") => (InetService, Dep::default()),
-        (Proto::Icmp, "type") => (
-            IcmpType,
-            Dep {
-                l3: Some(4),
-                l4: Some(1),
-            },
-        ),
-        (Proto::Icmp, "code") => (
-            IcmpCode,
-            Dep {
-                l3: Some(4),
-                l4: Some(1),
-            },
-        ),
-        (Proto::Icmp, "checksum" | "id" | "sequence" | "mtu") => (
-            i(16),
-            Dep {
-                l3: Some(4),
-                l4: Some(1),
-            },
-        ),
-        (Proto::Icmp, "gateway") => (
-            Ipv4,
-            Dep {
-                l3: Some(4),
-                l4: Some(1),
-            },
-        ),
-        (Proto::Icmpv6, "type") => (
-            Icmpv6Type,
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Icmpv6, "code") => (
-            Icmpv6Code,
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Icmpv6, "checksum" | "id" | "sequence" | "max-delay") => (
-            i(16),
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Icmpv6, "mtu" | "parameter-problem" | "packet-too-big") => (
-            i(32),
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Icmpv6, "taddr" | "daddr") => (
-            Ipv6,
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Igmp, "type" | "mrt") => (i(8), l4(2)),
-        (Proto::Igmp, "checksum") => (i(16), l4(2)),
-        (Proto::Igmp, "group") => (Ipv4, l4(2)),
-        // link-layer header; nft adds `meta iiftype ether` in the IP families
-        (Proto::Ether, "saddr" | "daddr") => (EtherAddr, Dep::default()),
-        (Proto::Ether, "type") => (EtherType, Dep::default()),
-        (Proto::Ether | Proto::Vlan | Proto::Arp, _) => {
-            return Err(format!("unsupported: {} expression", p.name()));
-        }
-        (Proto::Ah | Proto::Esp | Proto::Comp | Proto::Gre, _) => {
-            return Err(format!("unsupported: {} expression", p.name()));
-        }
-        _ => return Err(format!("unknown {} header field '{f}'", p.name())),
-    };
-    Ok(r)
-}
-
-/// Data type of a meta key.
-pub fn meta_type(k: MetaKey) -> DType {
-    use DType::*;
-    match k {
-        MetaKey::Length => Integer(32),
-        MetaKey::Protocol => EtherType,
-        MetaKey::Nfproto => NfProto,
-        MetaKey::L4proto => InetProto,
-        MetaKey::Mark => Mark,
-        MetaKey::Iif | MetaKey::Oif | MetaKey::Sdif => Ifindex,
-        MetaKey::Iifname
-        | MetaKey::Oifname
-        | MetaKey::Ibrname
-        | MetaKey::Obrname
-        | MetaKey::Sdifname
-        | MetaKey::Iifkind
-        | MetaKey::Oifkind => Ifname,
-        MetaKey::Iiftype | MetaKey::Oiftype => IfType,
-        MetaKey::Pkttype => PktType,
-        MetaKey::Nftrace => Integer(1),
-        MetaKey::Secpath | MetaKey::Broute => Boolean,
-        MetaKey::Time => Time,
-        MetaKey::Hour => Hour,
-        MetaKey::Day => Day,
-        MetaKey::Ibrvproto => EtherType,
-        MetaKey::Ibrpvid => Integer(16),
-        _ => Integer(32),
-    }
-}
-
-/// Data type of a ct key for a family (None = needs an L3 context).
-pub fn ct_type(k: CtKey, l3: Option<u8>) -> Result<DType, String> {
-    use DType::*;
-    Ok(match k {
-        CtKey::State => CtState,
-        CtKey::Status => CtStatus,
-        CtKey::Direction => CtDir,
-        CtKey::Mark | CtKey::Secmark => Mark,
-        CtKey::Expiration => Time,
-        CtKey::Helper => Str,
-        CtKey::L3proto => NfProto,
-        CtKey::Protocol => InetProto,
-        CtKey::Saddr | CtKey::Daddr => match l3 {
-            Some(4) => Ipv4,
-            Some(6) => Ipv6,
-            _ => {
-                return Err(
-                    "cannot determine ct address family; use ct original ip saddr / ip6 saddr"
-                        .into(),
-                );
-            }
-        },
-        CtKey::IpSaddr | CtKey::IpDaddr => Ipv4,
-        CtKey::Ip6Saddr | CtKey::Ip6Daddr => Ipv6,
-        CtKey::ProtoSrc | CtKey::ProtoDst => InetService,
-        CtKey::Label => Integer(128),
-        CtKey::Bytes | CtKey::Packets | CtKey::Avgpkt => Integer(64),
-        CtKey::Zone => Integer(16),
-        CtKey::Event => CtEvent,
-        CtKey::Id => Integer(32),
-        CtKey::Count => Integer(32),
-    })
 }
 
 fn l3_name(v: u8) -> &'static str {
@@ -405,12 +205,7 @@ impl Normalizer<'_> {
                 if f == fib_flags::MARK {
                     return Err("fib: mark alone is not valid".into());
                 }
-                let t = match result {
-                    FibResult::Oif => DType::Ifindex,
-                    FibResult::Oifname => DType::Ifname,
-                    FibResult::Type => DType::FibAddrType,
-                };
-                (t, Dep::default())
+                (fib_type(*result), Dep::default())
             }
             Expr::Binop(_, l, _) => self.sel(l, ctx)?,
             Expr::Opaque(s) => return Err(format!("unsupported: {s}")),
@@ -889,7 +684,7 @@ impl Normalizer<'_> {
             return Err(format!("set '{}' needs a type or typeof", d.name));
         }
         d.type_names.clear();
-        super::compile::key_layout(&d.key.iter().map(|t| t.bits()).collect::<Vec<_>>())?;
+        key_layout(&d.key.iter().map(|t| t.bits()).collect::<Vec<_>>())?;
         if let Some(t) = d.typeof_data.take() {
             d.data = self.sel_types(&t, &ctx)?.into_iter().map(|x| x.0).collect();
         } else if let Some(n) = d.data_name.take() {
@@ -1689,7 +1484,7 @@ fn merge_intervals(v: Vec<SetElem>, ty: DType) -> Vec<SetElem> {
     }
     let mut rs: Vec<(u128, u128)> = Vec::with_capacity(v.len());
     for e in &v {
-        match super::compile::range_of(&e.key) {
+        match range_of(&e.key) {
             Ok(r) => rs.push(r),
             Err(_) => return v,
         }

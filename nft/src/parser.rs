@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::ast::*;
 use super::error::{ErrorKind, NftError, SourceMap, Span};
 use super::lexer::{Tok, Token, tokenize};
+use super::selector::{ct_supported, meta_supported, payload_info, payload_supported};
 use super::types::{parse_time_ms, parse_uint};
 
 /// Parser state shared across included files.
@@ -2685,7 +2686,7 @@ impl<'c> Parser<'c> {
                     if matches!(f.as_str(), "option" | "options" | "chunk") {
                         return Err(self.unsupported(fsp, &format!("{w} {f} expression")));
                     }
-                    if super::normalize::payload_info(p, &f).is_ok() && !payload_supported(p, &f) {
+                    if payload_info(p, &f).is_ok() && !payload_supported(p, &f) {
                         return Err(self.unsupported(sp, &format!("{w} {f}")));
                     }
                     return Ok(Expr::Payload(p, f));
@@ -2910,101 +2911,6 @@ impl<'c> Parser<'c> {
                 return Ok(());
             }
         }
-    }
-}
-
-/// Meta keys the evaluator implements (`secmark` only in `set` statements, which do not
-/// change what the simulation decides; reading it is rejected at compile time).
-pub fn meta_supported(k: MetaKey) -> bool {
-    matches!(
-        k,
-        MetaKey::Secmark
-            | MetaKey::Length
-            | MetaKey::Protocol
-            | MetaKey::Nfproto
-            | MetaKey::L4proto
-            | MetaKey::Mark
-            | MetaKey::Iif
-            | MetaKey::Iifname
-            | MetaKey::Oif
-            | MetaKey::Oifname
-            | MetaKey::Pkttype
-            | MetaKey::Nftrace
-            | MetaKey::Time
-            | MetaKey::Hour
-            | MetaKey::Day
-    )
-}
-
-/// ct keys the evaluator implements (`secmark` only in `set` statements, as for meta).
-pub fn ct_supported(k: CtKey) -> bool {
-    matches!(
-        k,
-        CtKey::Secmark
-            | CtKey::State
-            | CtKey::Status
-            | CtKey::Direction
-            | CtKey::Mark
-            | CtKey::L3proto
-            | CtKey::Protocol
-            | CtKey::Saddr
-            | CtKey::Daddr
-            | CtKey::ProtoSrc
-            | CtKey::ProtoDst
-            | CtKey::Helper
-            | CtKey::IpSaddr
-            | CtKey::IpDaddr
-            | CtKey::Ip6Saddr
-            | CtKey::Ip6Daddr
-    )
-}
-
-/// Payload fields the evaluator implements.
-pub fn payload_supported(p: Proto, f: &str) -> bool {
-    match p {
-        Proto::Ip => matches!(
-            f,
-            "version"
-                | "hdrlength"
-                | "dscp"
-                | "ecn"
-                | "length"
-                | "id"
-                | "frag-off"
-                | "ttl"
-                | "protocol"
-                | "saddr"
-                | "daddr"
-        ),
-        Proto::Ip6 => matches!(
-            f,
-            "version"
-                | "dscp"
-                | "ecn"
-                | "flowlabel"
-                | "length"
-                | "nexthdr"
-                | "hoplimit"
-                | "saddr"
-                | "daddr"
-        ),
-        Proto::Tcp => matches!(
-            f,
-            "sport"
-                | "dport"
-                | "sequence"
-                | "ackseq"
-                | "doff"
-                | "flags"
-                | "window"
-                | "option maxseg size"
-        ),
-        Proto::Rt => f == "type",
-        Proto::Ether => matches!(f, "saddr" | "daddr" | "type"),
-        Proto::Udp => matches!(f, "sport" | "dport" | "length"),
-        Proto::Udplite | Proto::Sctp | Proto::Th => matches!(f, "sport" | "dport"),
-        Proto::Icmp | Proto::Icmpv6 => matches!(f, "type" | "code" | "id"),
-        _ => false,
     }
 }
 

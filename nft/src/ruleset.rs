@@ -5,10 +5,11 @@ use std::path::Path;
 use super::ast::*;
 use super::compile::*;
 use super::error::{ErrorKind, NftError, SourceMap, Span};
-use super::eval::Counter;
+use super::layout::range_of;
 use super::model::{Model, obj_kind};
 use super::normalize::{DeviceTable, Normalizer, SetSig, mk_err};
 use super::parser::ParseCtx;
+use super::program::*;
 use super::types::{DType, Value, ifname_string};
 
 /// Options for loading a ruleset.
