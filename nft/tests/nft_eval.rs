@@ -3,11 +3,10 @@
 //! hand-derived expectations.
 
 use offsim_nft::ast::{Family, Hook, NatKind};
-use offsim_nft::compile::FlowtableId;
 use offsim_nft::types::DType;
 use offsim_nft::{
-    CtInfo, CtView, DropReason, EvalCost, Host, Iface, LoadOptions, NatRequest, NullHost, PktCtx,
-    RuleState, Ruleset, Verdict, eval_chain,
+    CtInfo, CtView, DropReason, EvalCost, FlowtableId, Host, Iface, LoadOptions, NatRequest,
+    NullHost, PktCtx, RuleState, Ruleset, Verdict, eval_chain,
 };
 use offsim_traces::meta::{NetKind, PacketMeta, flags, proto, tcp_flags};
 use offsim_traces::time::SimTime;
