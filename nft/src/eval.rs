@@ -335,6 +335,19 @@ impl RuleState {
     }
 }
 
+impl super::Ruleset {
+    /// Counter values of a rule from `st`: its first counter statement, or the implicit
+    /// counter when it has none.
+    pub fn rule_counter(&self, st: &RuleState, rule: usize) -> Counter {
+        let r = &self.rules()[rule];
+        if r.has_counter() {
+            st.counters[r.counter_slots.start]
+        } else {
+            st.implicit[rule]
+        }
+    }
+}
+
 enum Flow {
     Next,
     Break,
