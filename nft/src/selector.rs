@@ -17,18 +17,36 @@ pub struct Dep {
     pub l4: Option<u8>,
 }
 
+impl Dep {
+    /// Needs IP version `v`.
+    pub fn l3(v: u8) -> Dep {
+        Dep {
+            l3: Some(v),
+            l4: None,
+        }
+    }
+    /// Needs transport protocol `p`.
+    pub fn l4(p: u8) -> Dep {
+        Dep {
+            l3: None,
+            l4: Some(p),
+        }
+    }
+    /// Needs IP version `v` and transport protocol `p`.
+    pub fn both(v: u8, p: u8) -> Dep {
+        Dep {
+            l3: Some(v),
+            l4: Some(p),
+        }
+    }
+}
+
 /// Data type and dependency of a payload field.
 pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
     use DType::*;
     let i = Integer;
-    let l3 = |v| Dep {
-        l3: Some(v),
-        l4: None,
-    };
-    let l4 = |v| Dep {
-        l3: None,
-        l4: Some(v),
-    };
+    let (l3, l4) = (Dep::l3, Dep::l4);
+    let (icmp, icmp6) = (Dep::both(4, 1), Dep::both(6, 58));
     let r = match (p, f) {
         (Proto::Ip, "version") => (i(4), l3(4)),
         (Proto::Ip, "hdrlength") => (i(4), l3(4)),
@@ -66,69 +84,15 @@ pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
         (Proto::Dccp, "sport" | "dport") => (InetService, l4(33)),
         (Proto::Dccp, "type") => (i(4), l4(33)),
         (Proto::Th, "sport" | "dport") => (InetService, Dep::default()),
-        (Proto::Icmp, "type") => (
-            IcmpType,
-            Dep {
-                l3: Some(4),
-                l4: Some(1),
-            },
-        ),
-        (Proto::Icmp, "code") => (
-            IcmpCode,
-            Dep {
-                l3: Some(4),
-                l4: Some(1),
-            },
-        ),
-        (Proto::Icmp, "checksum" | "id" | "sequence" | "mtu") => (
-            i(16),
-            Dep {
-                l3: Some(4),
-                l4: Some(1),
-            },
-        ),
-        (Proto::Icmp, "gateway") => (
-            Ipv4,
-            Dep {
-                l3: Some(4),
-                l4: Some(1),
-            },
-        ),
-        (Proto::Icmpv6, "type") => (
-            Icmpv6Type,
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Icmpv6, "code") => (
-            Icmpv6Code,
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Icmpv6, "checksum" | "id" | "sequence" | "max-delay") => (
-            i(16),
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Icmpv6, "mtu" | "parameter-problem" | "packet-too-big") => (
-            i(32),
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
-        (Proto::Icmpv6, "taddr" | "daddr") => (
-            Ipv6,
-            Dep {
-                l3: Some(6),
-                l4: Some(58),
-            },
-        ),
+        (Proto::Icmp, "type") => (IcmpType, icmp),
+        (Proto::Icmp, "code") => (IcmpCode, icmp),
+        (Proto::Icmp, "checksum" | "id" | "sequence" | "mtu") => (i(16), icmp),
+        (Proto::Icmp, "gateway") => (Ipv4, icmp),
+        (Proto::Icmpv6, "type") => (Icmpv6Type, icmp6),
+        (Proto::Icmpv6, "code") => (Icmpv6Code, icmp6),
+        (Proto::Icmpv6, "checksum" | "id" | "sequence" | "max-delay") => (i(16), icmp6),
+        (Proto::Icmpv6, "mtu" | "parameter-problem" | "packet-too-big") => (i(32), icmp6),
+        (Proto::Icmpv6, "taddr" | "daddr") => (Ipv6, icmp6),
         (Proto::Igmp, "type" | "mrt") => (i(8), l4(2)),
         (Proto::Igmp, "checksum") => (i(16), l4(2)),
         (Proto::Igmp, "group") => (Ipv4, l4(2)),
