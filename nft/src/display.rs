@@ -62,13 +62,7 @@ fn exprs(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
         Expr::Fib { flags, result } => {
             f.write_str("fib ")?;
             let mut first = true;
-            for (b, n) in [
-                (fib_flags::SADDR, "saddr"),
-                (fib_flags::DADDR, "daddr"),
-                (fib_flags::MARK, "mark"),
-                (fib_flags::IIF, "iif"),
-                (fib_flags::OIF, "oif"),
-            ] {
+            for (b, n) in fib_flags::NAMES {
                 if flags & b != 0 {
                     if !first {
                         f.write_str(" . ")?;
@@ -77,11 +71,7 @@ fn exprs(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
                     first = false;
                 }
             }
-            f.write_str(match result {
-                FibResult::Oif => " oif",
-                FibResult::Oifname => " oifname",
-                FibResult::Type => " type",
-            })
+            write!(f, " {}", result.name())
         }
         Expr::Opaque(s) => f.write_str(s),
         Expr::Sym(s, q) => {
@@ -206,13 +196,7 @@ impl Display for Stmt {
                 Ok(())
             }
             Stmt::Limit(l) => {
-                let per = match l.per_secs {
-                    1 => "second",
-                    60 => "minute",
-                    3600 => "hour",
-                    86400 => "day",
-                    _ => "week",
-                };
+                let per = rate_period_name(l.per_secs);
                 write!(f, "limit rate {}", if l.over { "over " } else { "" })?;
                 match l.unit {
                     LimitUnit::Packets => write!(f, "{}/{per} burst {} packets", l.rate, l.burst),
@@ -255,19 +239,11 @@ impl Display for Stmt {
                 if let Some(p) = &n.port {
                     write!(f, ":{p}")?;
                 }
-                let mut fl = Vec::new();
-                if n.flags & nat_flags::RANDOM != 0 {
-                    fl.push("random");
-                }
-                if n.flags & nat_flags::FULLY_RANDOM != 0 {
-                    fl.push("fully-random");
-                }
-                if n.flags & nat_flags::PERSISTENT != 0 {
-                    fl.push("persistent");
-                }
-                if n.flags & nat_flags::NETMAP != 0 {
-                    fl.push("netmap");
-                }
+                let fl: Vec<&str> = nat_flags::NAMES
+                    .iter()
+                    .filter(|(b, _)| n.flags & b != 0)
+                    .map(|(_, name)| *name)
+                    .collect();
                 if !fl.is_empty() {
                     write!(f, " {}", fl.join(","))?;
                 }
@@ -283,12 +259,7 @@ impl Display for Stmt {
                 data,
                 stmts,
             } => {
-                let o = match op {
-                    SetOp::Add => "add",
-                    SetOp::Update => "update",
-                    SetOp::Delete => "delete",
-                };
-                write!(f, "{o} @{set} {{ {key}")?;
+                write!(f, "{} @{set} {{ {key}", op.name())?;
                 if let Some(t) = timeout {
                     write!(f, " timeout {}", fmt_time_ms(*t))?;
                 }

@@ -7,7 +7,7 @@ use super::ast::*;
 use super::error::{ErrorKind, NftError, Span};
 use super::parser::ParseCtx;
 use super::selector::{ct_supported, meta_supported, payload_supported};
-use super::types::parse_uint;
+use super::types::{parse_uint, proto_number};
 
 type R<T> = Result<T, String>;
 
@@ -302,15 +302,11 @@ impl Jp {
                         let h = h.as_str().ok_or("hook must be a string")?;
                         let hook = Hook::from_name(h).ok_or_else(|| format!("unknown hook {h}"))?;
                         let t = m.get("type").and_then(|x| x.as_str()).unwrap_or("filter");
-                        let ctype = match t {
-                            "filter" => ChainType::Filter,
-                            "nat" => ChainType::Nat,
-                            "route" => ChainType::Route,
-                            _ => return Err(format!("unknown chain type {t}")),
-                        };
+                        let ctype = ChainType::from_name(t)
+                            .ok_or_else(|| format!("unknown chain type {t}"))?;
                         let priority = match m.get("prio") {
                             Some(J::Number(n)) => n.as_i64().ok_or("invalid prio")? as i32,
-                            Some(J::String(p)) => super::parser::named_priority(p, fam, hook)
+                            Some(J::String(p)) => named_priority(p, fam, hook)
                                 .ok_or_else(|| format!("invalid priority {p}"))?,
                             _ => 0,
                         };
@@ -542,11 +538,8 @@ impl Jp {
                     },
                     "ct timeout" => {
                         let p = s(m, "protocol")?;
-                        let protocol = super::types::lookup(super::types::PROTOCOLS, p)
-                            .or_else(|| parse_uint(p))
-                            .filter(|v| *v <= 255)
-                            .ok_or_else(|| format!("invalid protocol {p}"))?
-                            as u8;
+                        let protocol =
+                            proto_number(p).ok_or_else(|| format!("invalid protocol {p}"))?;
                         let mut policy = Vec::new();
                         if let Some(J::Object(pm)) = m.get("policy") {
                             for (k, v) in pm {
@@ -629,21 +622,17 @@ impl Jp {
     fn limit(&self, m: &Map<String, J>) -> R<LimitStmt> {
         let rate = u(m.get("rate").ok_or("limit needs a rate")?)?;
         let per = m.get("per").and_then(|x| x.as_str()).unwrap_or("second");
-        let per_secs = match per {
-            "second" => 1,
-            "minute" => 60,
-            "hour" => 3600,
-            "day" => 86400,
-            "week" => 604800,
-            _ => return Err(format!("invalid limit period {per}")),
-        };
+        let per_secs =
+            rate_period_secs(per).ok_or_else(|| format!("invalid limit period {per}"))?;
+        // rates and bursts in packets, or in bytes up to mbytes
         let unit_mult = |x: Option<&str>| -> R<Option<u64>> {
             Ok(match x {
                 None | Some("packets") => None,
-                Some("bytes") => Some(1),
-                Some("kbytes") => Some(1024),
-                Some("mbytes") => Some(1024 * 1024),
-                Some(o) => return Err(format!("invalid unit {o}")),
+                Some(o) => Some(
+                    byte_unit(o)
+                        .filter(|_| o != "gbytes")
+                        .ok_or_else(|| format!("invalid unit {o}"))?,
+                ),
             })
         };
         let ru = unit_mult(m.get("rate_unit").and_then(|x| x.as_str()))?;
@@ -711,11 +700,10 @@ impl Jp {
             && o.len() == 1
         {
             let (k, val) = o.iter().next().ok_or("empty")?;
+            if let Some(v) = Verdict::from_keyword(k) {
+                return Ok(Expr::Verdict(v));
+            }
             match k.as_str() {
-                "accept" => return Ok(Expr::Verdict(Verdict::Accept)),
-                "drop" => return Ok(Expr::Verdict(Verdict::Drop)),
-                "continue" => return Ok(Expr::Verdict(Verdict::Continue)),
-                "return" => return Ok(Expr::Verdict(Verdict::Return)),
                 "jump" | "goto" => {
                     let t = val
                         .get("target")
@@ -878,21 +866,12 @@ impl Jp {
                         let m = m.ok_or("invalid fib")?;
                         let mut flags = 0;
                         for f in strings(m.get("flags").unwrap_or(&J::Null))? {
-                            flags |= match f.as_str() {
-                                "saddr" => fib_flags::SADDR,
-                                "daddr" => fib_flags::DADDR,
-                                "mark" => fib_flags::MARK,
-                                "iif" => fib_flags::IIF,
-                                "oif" => fib_flags::OIF,
-                                _ => return Err(format!("unknown fib flag {f}")),
-                            };
+                            flags |= fib_flags::from_name(&f)
+                                .ok_or_else(|| format!("unknown fib flag {f}"))?;
                         }
-                        let result = match s(m, "result")? {
-                            "oif" => FibResult::Oif,
-                            "oifname" => FibResult::Oifname,
-                            "type" => FibResult::Type,
-                            r => return Err(format!("unsupported: fib {r}")),
-                        };
+                        let r = s(m, "result")?;
+                        let result = FibResult::from_name(r)
+                            .ok_or_else(|| format!("unsupported: fib {r}"))?;
                         Expr::Fib { flags, result }
                     }
                     "tcp option" => {
@@ -1016,12 +995,9 @@ impl Jp {
                 J::Object(o) if o.contains_key("map") => Stmt::QuotaRef(self.expr(val)?),
                 _ => {
                     let m = m.ok_or("invalid quota")?;
-                    let mult = |x: Option<&str>| match x.unwrap_or("bytes") {
-                        "bytes" => Ok(1u64),
-                        "kbytes" => Ok(1024),
-                        "mbytes" => Ok(1024 * 1024),
-                        "gbytes" => Ok(1024 * 1024 * 1024),
-                        o => Err(format!("invalid quota unit {o}")),
+                    let mult = |x: Option<&str>| {
+                        let o = x.unwrap_or("bytes");
+                        byte_unit(o).ok_or_else(|| format!("invalid quota unit {o}"))
                     };
                     Stmt::Quota(QuotaStmt {
                         bytes: u(m.get("val").ok_or("quota needs val")?)?
@@ -1034,12 +1010,7 @@ impl Jp {
             },
             "notrack" => Stmt::Notrack,
             "snat" | "dnat" | "masquerade" | "redirect" => {
-                let kind = match k {
-                    "snat" => NatKind::Snat,
-                    "dnat" => NatKind::Dnat,
-                    "masquerade" => NatKind::Masquerade,
-                    _ => NatKind::Redirect,
-                };
+                let kind = NatKind::from_name(k).unwrap_or(NatKind::Redirect);
                 let mut n = NatStmt {
                     kind,
                     family: None,
@@ -1057,13 +1028,8 @@ impl Jp {
                     n.port = m.get("port").map(|a| self.expr(a)).transpose()?;
                     if let Some(f) = m.get("flags") {
                         for x in strings(f)? {
-                            n.flags |= match x.as_str() {
-                                "random" => nat_flags::RANDOM,
-                                "fully-random" => nat_flags::FULLY_RANDOM,
-                                "persistent" => nat_flags::PERSISTENT,
-                                "netmap" => nat_flags::NETMAP,
-                                o => return Err(format!("invalid nat flag {o}")),
-                            };
+                            n.flags |= nat_flags::from_name(&x)
+                                .ok_or_else(|| format!("invalid nat flag {x}"))?;
                         }
                     }
                     if let Some(f) = m.get("type_flags") {
@@ -1136,12 +1102,8 @@ impl Jp {
             }
             "set" | "map" => {
                 let m = m.ok_or("invalid set statement")?;
-                let op = match s(m, "op")? {
-                    "add" => SetOp::Add,
-                    "update" => SetOp::Update,
-                    "delete" => SetOp::Delete,
-                    o => return Err(format!("invalid set operation {o}")),
-                };
+                let o = s(m, "op")?;
+                let op = SetOp::from_name(o).ok_or_else(|| format!("invalid set operation {o}"))?;
                 let el = self.element(m.get("elem").ok_or("set statement needs elem")?)?;
                 let set = s(m, if k == "set" { "set" } else { "map" })?
                     .trim_start_matches('@')

@@ -11,7 +11,7 @@ use super::ast::*;
 use super::error::{ErrorKind, NftError, SourceMap, Span};
 use super::lexer::{Tok, Token, tokenize};
 use super::selector::{ct_supported, meta_supported, payload_info, payload_supported};
-use super::types::{parse_time_ms, parse_uint};
+use super::types::{parse_time_ms, parse_uint, proto_number};
 
 /// Parser state shared across included files.
 pub struct ParseCtx {
@@ -874,13 +874,10 @@ impl<'c> Parser<'c> {
                     if self.eat_word("protocol") {
                         let psp = self.span();
                         let p = self.name("a protocol")?;
-                        protocol = Some(
-                            super::types::lookup(super::types::PROTOCOLS, &p)
-                                .or_else(|| parse_uint(&p))
-                                .filter(|v| *v <= 255)
-                                .ok_or_else(|| self.invalid(psp, format!("invalid protocol {p}")))?
-                                as u8,
-                        );
+                        protocol =
+                            Some(proto_number(&p).ok_or_else(|| {
+                                self.invalid(psp, format!("invalid protocol {p}"))
+                            })?);
                     } else if self.eat_word("l3proto") {
                         let f = self.name("a family")?;
                         l3 = Some(Family::from_name(&f).ok_or_else(|| {
@@ -1095,12 +1092,8 @@ impl<'c> Parser<'c> {
     fn base_spec(&mut self, family: Family) -> PResult<BaseSpec> {
         let tsp = self.span();
         let t = self.name("a chain type")?;
-        let ctype = match t.as_str() {
-            "filter" => ChainType::Filter,
-            "nat" => ChainType::Nat,
-            "route" => ChainType::Route,
-            _ => return Err(self.invalid(tsp, format!("unknown chain type {t}"))),
-        };
+        let ctype = ChainType::from_name(&t)
+            .ok_or_else(|| self.invalid(tsp, format!("unknown chain type {t}")))?;
         self.expect_word("hook")?;
         let hsp = self.span();
         let h = self.name("a hook")?;
@@ -1608,12 +1601,9 @@ impl<'c> Parser<'c> {
         match w.as_str() {
             "accept" | "drop" | "continue" | "return" => {
                 self.bump();
-                Ok(Stmt::Verdict(match w.as_str() {
-                    "accept" => Verdict::Accept,
-                    "drop" => Verdict::Drop,
-                    "continue" => Verdict::Continue,
-                    _ => Verdict::Return,
-                }))
+                Ok(Stmt::Verdict(
+                    Verdict::from_keyword(&w).unwrap_or(Verdict::Return),
+                ))
             }
             "jump" | "goto" => {
                 self.bump();
@@ -1894,14 +1884,8 @@ impl<'c> Parser<'c> {
             }
             _ => return Err(self.unexpected("`/`")),
         }
-        let per_secs = match period.as_str() {
-            "second" => 1,
-            "minute" => 60,
-            "hour" => 3600,
-            "day" => 86400,
-            "week" => 604800,
-            _ => return Err(self.invalid(self.prev_span(), format!("invalid time unit {period}"))),
-        };
+        let per_secs = rate_period_secs(&period)
+            .ok_or_else(|| self.invalid(self.prev_span(), format!("invalid time unit {period}")))?;
         let mut burst = 0;
         if self.eat_word("burst") {
             let b = self.number("a burst")?;
@@ -1968,12 +1952,7 @@ impl<'c> Parser<'c> {
     }
 
     fn nat_stmt(&mut self, w: &str) -> PResult<Stmt> {
-        let kind = match w {
-            "snat" => NatKind::Snat,
-            "dnat" => NatKind::Dnat,
-            "masquerade" => NatKind::Masquerade,
-            _ => NatKind::Redirect,
-        };
+        let kind = NatKind::from_name(w).unwrap_or(NatKind::Redirect);
         let mut n = NatStmt {
             kind,
             family: None,
@@ -2027,10 +2006,10 @@ impl<'c> Parser<'c> {
         }
         loop {
             let f = match self.peek() {
-                Tok::Word(f) if f == "random" => nat_flags::RANDOM,
-                Tok::Word(f) if f == "fully-random" => nat_flags::FULLY_RANDOM,
-                Tok::Word(f) if f == "persistent" => nat_flags::PERSISTENT,
-                Tok::Word(f) if f == "netmap" => nat_flags::NETMAP,
+                Tok::Word(f) => match nat_flags::from_name(f) {
+                    Some(b) => b,
+                    None => break,
+                },
                 Tok::Comma => 0,
                 _ => break,
             };
@@ -2118,11 +2097,7 @@ impl<'c> Parser<'c> {
     }
 
     fn set_update(&mut self, w: &str) -> PResult<Stmt> {
-        let op = match w {
-            "add" => SetOp::Add,
-            "update" => SetOp::Update,
-            _ => SetOp::Delete,
-        };
+        let op = SetOp::from_name(w).unwrap_or(SetOp::Delete);
         let set = match self.bump().tok {
             Tok::At(s) => s,
             _ => unreachable!("checked"),
@@ -2614,27 +2589,19 @@ impl<'c> Parser<'c> {
                 loop {
                     let fsp = self.span();
                     let f = self.name("saddr, daddr, mark, iif or oif")?;
-                    flags |= match f.as_str() {
-                        "saddr" => fib_flags::SADDR,
-                        "daddr" => fib_flags::DADDR,
-                        "mark" => fib_flags::MARK,
-                        "iif" => fib_flags::IIF,
-                        "oif" => fib_flags::OIF,
-                        _ => return Err(self.invalid(fsp, format!("unknown fib flag {f}"))),
-                    };
+                    flags |= fib_flags::from_name(&f)
+                        .ok_or_else(|| self.invalid(fsp, format!("unknown fib flag {f}")))?;
                     if !self.eat(&Tok::Dot) {
                         break;
                     }
                 }
                 let rsp = self.span();
                 let r = self.name("oif, oifname or type")?;
-                let result = match r.as_str() {
-                    "oif" => FibResult::Oif,
-                    "oifname" => FibResult::Oifname,
-                    "type" => FibResult::Type,
-                    "check" => return Err(self.unsupported(rsp, "fib check")),
-                    _ => return Err(self.invalid(rsp, format!("unknown fib result {r}"))),
-                };
+                if r == "check" {
+                    return Err(self.unsupported(rsp, "fib check"));
+                }
+                let result = FibResult::from_name(&r)
+                    .ok_or_else(|| self.invalid(rsp, format!("unknown fib result {r}")))?;
                 Ok(Expr::Fib { flags, result })
             }
             _ => {
@@ -2931,42 +2898,6 @@ fn flatten_names(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
-fn byte_unit(u: &str) -> Option<u64> {
-    Some(match u {
-        "bytes" => 1,
-        "kbytes" => 1024,
-        "mbytes" => 1024 * 1024,
-        "gbytes" => 1024 * 1024 * 1024,
-        _ => return None,
-    })
-}
-
-/// Value of a named priority for a family and hook (nft's `std_prio_lookup`); `None` when
-/// the name is not valid there. `dstnat` on output and `srcnat` on input are accepted as
-/// since nft 1.0.9.
-pub fn named_priority(name: &str, family: Family, hook: Hook) -> Option<i32> {
-    if family == Family::Bridge {
-        return match (name, hook) {
-            ("dstnat", Hook::Prerouting) => Some(-300),
-            ("filter", _) => Some(-200),
-            ("out", Hook::Output) => Some(100),
-            ("srcnat", Hook::Postrouting) => Some(300),
-            _ => None,
-        };
-    }
-    let netdev_like = matches!(family, Family::Netdev | Family::Arp);
-    match name {
-        "filter" => Some(0),
-        _ if netdev_like => None,
-        "raw" => Some(-300),
-        "mangle" => Some(-150),
-        "dstnat" if matches!(hook, Hook::Prerouting | Hook::Output) => Some(-100),
-        "security" => Some(50),
-        "srcnat" if matches!(hook, Hook::Postrouting | Hook::Input) => Some(100),
-        _ => None,
-    }
-}
-
 /// Files matching a glob pattern in its last path component, sorted by name.
 fn glob_files(pattern: &Path) -> Vec<PathBuf> {
     let dir = pattern.parent().unwrap_or(Path::new("."));
@@ -3024,21 +2955,5 @@ mod test {
         assert!(glob_match(b"*.nft", b"a.nft"));
         assert!(!glob_match(b"*.nft", b"a.nf"));
         assert!(glob_match(b"x[0-9]?", b"x5a"));
-    }
-
-    #[test]
-    fn priorities() {
-        assert_eq!(
-            named_priority("dstnat", Family::Ip, Hook::Output),
-            Some(-100)
-        );
-        assert_eq!(
-            named_priority("srcnat", Family::Inet, Hook::Prerouting),
-            None
-        );
-        assert_eq!(
-            named_priority("filter", Family::Bridge, Hook::Input),
-            Some(-200)
-        );
     }
 }

@@ -553,6 +553,14 @@ pub const SERVICES: &[(&str, u128)] = &[
     ("webcache", 8080),
 ];
 
+/// A protocol number from its name (`tcp`) or number (`6`).
+pub(crate) fn proto_number(p: &str) -> Option<u8> {
+    lookup(PROTOCOLS, p)
+        .or_else(|| parse_uint(p))
+        .filter(|v| *v <= 255)
+        .map(|v| v as u8)
+}
+
 /// Looks a name up in a symbol table.
 pub fn lookup(table: &[(&str, u128)], name: &str) -> Option<u128> {
     table.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)

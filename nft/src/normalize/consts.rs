@@ -309,13 +309,9 @@ impl Normalizer<'_> {
                     self.check_verdict(&vd)?;
                     Ok(Expr::Verdict(vd))
                 }
-                Expr::Sym(s, _) => match s.as_str() {
-                    "accept" => Ok(Expr::Verdict(Verdict::Accept)),
-                    "drop" => Ok(Expr::Verdict(Verdict::Drop)),
-                    "continue" => Ok(Expr::Verdict(Verdict::Continue)),
-                    "return" => Ok(Expr::Verdict(Verdict::Return)),
-                    _ => Err(format!("invalid verdict {s}")),
-                },
+                Expr::Sym(s, _) => Verdict::from_keyword(&s)
+                    .map(Expr::Verdict)
+                    .ok_or_else(|| format!("invalid verdict {s}")),
                 other => Err(format!("expected a verdict, got {}", short(&other))),
             };
         }
