@@ -1011,14 +1011,7 @@ impl Jp {
             "notrack" => Stmt::Notrack,
             "snat" | "dnat" | "masquerade" | "redirect" => {
                 let kind = NatKind::from_name(k).unwrap_or(NatKind::Redirect);
-                let mut n = NatStmt {
-                    kind,
-                    family: None,
-                    addr: None,
-                    port: None,
-                    flags: 0,
-                    concat: false,
-                };
+                let mut n = NatStmt::new(kind);
                 if let Some(m) = m {
                     n.family = m
                         .get("family")

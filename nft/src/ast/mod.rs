@@ -204,6 +204,20 @@ pub struct NatStmt {
     pub concat: bool,
 }
 
+impl NatStmt {
+    /// A NAT statement of `kind` without operands or flags.
+    pub fn new(kind: NatKind) -> NatStmt {
+        NatStmt {
+            kind,
+            family: None,
+            addr: None,
+            port: None,
+            flags: 0,
+            concat: false,
+        }
+    }
+}
+
 /// `reject` statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RejectStmt {

@@ -355,10 +355,19 @@ fn nat(
         port: None,
         flags: n.flags,
     };
-    if nat_addr(p, st, &n.addr, &mut req, ctx, host, cost).is_none()
-        || nat_port(p, st, &n.port, &mut req, ctx, host, cost).is_none()
-    {
+    // an `addr . port` map gives the port with the address
+    let Some((addr, map_port)) = nat_operand(p, st, &n.addr, ctx, host, cost) else {
         return Flow::Break;
+    };
+    req.addr = addr;
+    req.port = map_port;
+    match nat_operand(p, st, &n.port, ctx, host, cost) {
+        Some((port, None)) => {
+            if let Some((a, b)) = port {
+                req.port = Some((a as u16, b as u16));
+            }
+        }
+        _ => return Flow::Break,
     }
     match host.nat(&req, ctx) {
         Verdict::Accept => Flow::Verdict(CVerdict::Accept),
@@ -367,68 +376,35 @@ fn nat(
     }
 }
 
-/// The address of a NAT request (an `addr . port` map gives the port too); `None` breaks.
-#[allow(clippy::too_many_arguments)]
-fn nat_addr(
-    p: &Program,
-    st: &mut RuleState,
-    v: &NatVal,
-    req: &mut NatRequest,
-    ctx: &PktCtx,
-    host: &mut impl Host,
-    cost: &mut EvalCost,
-) -> Option<()> {
-    match v {
-        NatVal::None => {}
-        NatVal::Range(a, b) => req.addr = Some((*a, *b)),
-        NatVal::Src(v) => {
-            let x = vsrc(p, st, v, ctx, host, cost)?;
-            req.addr = Some((x, x));
-        }
-        NatVal::Map { key, set } => {
-            let k = key_val(p, st, &p.keys[*key as usize], ctx, host, cost)?;
-            match lookup_set(p, st, *set, &k, ctx, cost, true)? {
-                CData::Value(v) => req.addr = Some((v, v)),
-                CData::Range(a, b) => req.addr = Some((a, b)),
-                CData::AddrPort { addr, port } => {
-                    req.addr = Some(addr);
-                    req.port = Some(port);
-                }
-                _ => return None,
-            }
-        }
-    }
-    Some(())
-}
+/// A NAT operand: its range (inclusive; `None` when not given), and the port range an
+/// `addr . port` map element adds. `None` breaks the rule.
+type NatOperand = (Option<(u128, u128)>, Option<(u16, u16)>);
 
-/// The port of a NAT request; `None` breaks.
-#[allow(clippy::too_many_arguments)]
-fn nat_port(
+fn nat_operand(
     p: &Program,
     st: &mut RuleState,
     v: &NatVal,
-    req: &mut NatRequest,
     ctx: &PktCtx,
     host: &mut impl Host,
     cost: &mut EvalCost,
-) -> Option<()> {
-    match v {
-        NatVal::None => {}
-        NatVal::Range(a, b) => req.port = Some((*a as u16, *b as u16)),
+) -> Option<NatOperand> {
+    Some(match v {
+        NatVal::None => (None, None),
+        NatVal::Range(a, b) => (Some((*a, *b)), None),
         NatVal::Src(v) => {
             let x = vsrc(p, st, v, ctx, host, cost)?;
-            req.port = Some((x as u16, x as u16));
+            (Some((x, x)), None)
         }
         NatVal::Map { key, set } => {
             let k = key_val(p, st, &p.keys[*key as usize], ctx, host, cost)?;
             match lookup_set(p, st, *set, &k, ctx, cost, true)? {
-                CData::Value(v) => req.port = Some((v as u16, v as u16)),
-                CData::Range(a, b) => req.port = Some((a as u16, b as u16)),
+                CData::Value(v) => (Some((v, v)), None),
+                CData::Range(a, b) => (Some((a, b)), None),
+                CData::AddrPort { addr, port } => (Some(addr), Some(port)),
                 _ => return None,
             }
         }
-    }
-    Some(())
+    })
 }
 
 /// `queue` (`nft_queue_eval` / `nft_queue_sreg_eval`): NF_QUEUE_NR(num), with the bypass

@@ -24,6 +24,28 @@ impl Parser<'_> {
         self.ctx.cmds.push((cmd, span));
     }
 
+    /// Appends `rules` (with their spans) to chain `chain` of `family table`.
+    pub(super) fn push_rules(
+        &mut self,
+        family: Family,
+        table: &str,
+        chain: &str,
+        rules: Vec<(Rule, Span)>,
+    ) {
+        for (rule, rsp) in rules {
+            self.push(
+                Cmd::AddRule {
+                    family,
+                    table: table.to_string(),
+                    chain: chain.to_string(),
+                    rule,
+                    pos: RulePos::Append,
+                },
+                rsp,
+            );
+        }
+    }
+
     pub(super) fn top_item(&mut self) -> PResult<()> {
         let sp = self.span();
         let w = match self.peek().clone() {
@@ -261,12 +283,7 @@ impl Parser<'_> {
                 "include" => self.include()?,
                 "flags" => {
                     self.bump();
-                    loop {
-                        flags.push(self.name("a table flag")?);
-                        if !self.eat(&Tok::Comma) {
-                            break;
-                        }
-                    }
+                    flags.extend(self.sep_list(&Tok::Comma, |p| p.name("a table flag"))?);
                 }
                 "comment" => {
                     self.bump();

@@ -88,186 +88,41 @@ impl Parser<'_> {
         };
         self.pos = body_pos;
         let braced = self.eat(&Tok::LBrace);
+        if !braced
+            && matches!(
+                (w, sub.as_str()),
+                ("quota" | "limit", _) | ("ct", "helper" | "timeout")
+            )
+        {
+            return Err(self.unexpected("`{`"));
+        }
         let obj = match (w, sub.as_str()) {
-            ("counter", _) => {
-                let (mut packets, mut bytes) = (0, 0);
-                if braced {
-                    self.skip_sep();
-                    while !matches!(self.peek(), Tok::RBrace | Tok::Eof) {
-                        if self.eat_word("packets") {
-                            packets = self.number("a packet count")?;
-                        } else if self.eat_word("bytes") {
-                            bytes = self.number("a byte count")?;
-                        } else if self.eat_word("comment") {
-                            self.string("a comment")?;
-                        } else {
-                            return Err(self.unexpected("`packets`, `bytes` or `}`"));
-                        }
-                        self.skip_sep();
-                    }
-                }
-                ObjDecl::Counter { packets, bytes }
-            }
+            ("counter", _) => self.counter_obj(braced)?,
             ("quota", _) => {
-                if !braced {
-                    return Err(self.unexpected("`{`"));
-                }
-                self.skip_sep();
-                if self.eat_word("comment") {
-                    self.string("a comment")?;
-                    self.skip_sep();
-                }
+                self.skip_comment()?;
                 let q = self.quota_args()?;
-                self.skip_sep();
-                if self.eat_word("comment") {
-                    self.string("a comment")?;
-                    self.skip_sep();
-                }
+                self.skip_comment()?;
                 ObjDecl::Quota(q)
             }
             ("limit", _) => {
-                if !braced {
-                    return Err(self.unexpected("`{`"));
-                }
-                self.skip_sep();
-                if self.eat_word("comment") {
-                    self.string("a comment")?;
-                    self.skip_sep();
-                }
+                self.skip_comment()?;
                 self.expect_word("rate")?;
                 let l = self.limit_args()?;
-                self.skip_sep();
-                if self.eat_word("comment") {
-                    self.string("a comment")?;
-                    self.skip_sep();
-                }
+                self.skip_comment()?;
                 ObjDecl::Limit(l)
             }
-            ("ct", "helper") => {
-                if !braced {
-                    return Err(self.unexpected("`{`"));
-                }
-                let mut htype = None;
-                let mut protocol = None;
-                let mut l3 = None;
-                loop {
-                    self.skip_sep();
-                    if matches!(self.peek(), Tok::RBrace | Tok::Eof) {
-                        break;
-                    }
-                    if self.eat_word("type") {
-                        htype = Some(self.string("a helper type")?);
-                        self.expect_word("protocol")?;
-                        let p = self.name("tcp or udp")?;
-                        protocol = Some(match p.as_str() {
-                            "tcp" => 6,
-                            "udp" => 17,
-                            _ => {
-                                return Err(self.invalid(
-                                    self.prev_span(),
-                                    format!("invalid helper protocol {p}"),
-                                ));
-                            }
-                        });
-                    } else if self.eat_word("l3proto") {
-                        let f = self.name("a family")?;
-                        l3 = Some(Family::from_name(&f).ok_or_else(|| {
-                            self.invalid(self.prev_span(), format!("invalid l3proto {f}"))
-                        })?);
-                    } else if self.eat_word("comment") {
-                        self.string("a comment")?;
-                    } else {
-                        return Err(self.unexpected("`type`, `l3proto` or `}`"));
-                    }
-                }
-                let Some(htype) = htype else {
-                    return Err(self.invalid(kind_sp, "ct helper needs a type"));
-                };
-                ObjDecl::CtHelper {
-                    htype,
-                    protocol: protocol.unwrap_or(6),
-                    l3proto: l3,
-                }
-            }
-            ("ct", "timeout") => {
-                if !braced {
-                    return Err(self.unexpected("`{`"));
-                }
-                let mut protocol = None;
-                let mut l3 = None;
-                let mut policy = Vec::new();
-                loop {
-                    self.skip_sep();
-                    if matches!(self.peek(), Tok::RBrace | Tok::Eof) {
-                        break;
-                    }
-                    if self.eat_word("protocol") {
-                        let psp = self.span();
-                        let p = self.name("a protocol")?;
-                        protocol =
-                            Some(proto_number(&p).ok_or_else(|| {
-                                self.invalid(psp, format!("invalid protocol {p}"))
-                            })?);
-                    } else if self.eat_word("l3proto") {
-                        let f = self.name("a family")?;
-                        l3 = Some(Family::from_name(&f).ok_or_else(|| {
-                            self.invalid(self.prev_span(), format!("invalid l3proto {f}"))
-                        })?);
-                    } else if self.eat_word("policy") {
-                        self.expect(&Tok::Assign, "`=`")?;
-                        self.expect(&Tok::LBrace, "`{`")?;
-                        loop {
-                            self.skip_nl();
-                            if self.eat(&Tok::RBrace) {
-                                break;
-                            }
-                            let st = self.name("a conntrack state")?;
-                            self.expect(&Tok::Colon, "`:`")?;
-                            let ms = self.time()?;
-                            policy.push((st, (ms / 1000) as u32));
-                            self.skip_nl();
-                            if !self.eat(&Tok::Comma) {
-                                self.skip_nl();
-                                self.expect(&Tok::RBrace, "`,` or `}`")?;
-                                break;
-                            }
-                        }
-                    } else if self.eat_word("comment") {
-                        self.string("a comment")?;
-                    } else {
-                        return Err(self.unexpected("`protocol`, `l3proto`, `policy` or `}`"));
-                    }
-                }
-                let Some(protocol) = protocol else {
-                    return Err(self.invalid(kind_sp, "ct timeout needs a protocol"));
-                };
-                policy.sort();
-                ObjDecl::CtTimeout {
-                    protocol,
-                    l3proto: l3,
-                    policy,
-                }
-            }
+            ("ct", "helper") => self.ct_helper_obj(kind_sp)?,
+            ("ct", "timeout") => self.ct_timeout_obj(kind_sp)?,
             _ => {
                 // ct expectation / secmark / synproxy: skip the body.
                 if braced {
-                    let mut depth = 1;
-                    while depth > 0 {
-                        match self.bump().tok {
-                            Tok::LBrace => depth += 1,
-                            Tok::RBrace => depth -= 1,
-                            Tok::Eof => return Err(self.unexpected("`}`")),
-                            _ => {}
-                        }
-                    }
-                    self.pos -= 1;
+                    self.skip_block()?;
                 }
-                let what = if w == "ct" {
+                ObjDecl::Other(if w == "ct" {
                     format!("ct {sub}")
                 } else {
                     w.to_string()
-                };
-                ObjDecl::Other(what)
+                })
             }
         };
         if braced {
@@ -275,6 +130,161 @@ impl Parser<'_> {
             self.expect(&Tok::RBrace, "`}`")?;
         }
         Ok(obj)
+    }
+
+    /// Separators and an optional `comment "..."` (with the separators after it).
+    fn skip_comment(&mut self) -> PResult<()> {
+        self.skip_sep();
+        if self.eat_word("comment") {
+            self.string("a comment")?;
+            self.skip_sep();
+        }
+        Ok(())
+    }
+
+    /// Skips to the `}` that closes the block just opened (left as the next token).
+    fn skip_block(&mut self) -> PResult<()> {
+        let mut depth = 1;
+        while depth > 0 {
+            match self.bump().tok {
+                Tok::LBrace => depth += 1,
+                Tok::RBrace => depth -= 1,
+                Tok::Eof => return Err(self.unexpected("`}`")),
+                _ => {}
+            }
+        }
+        self.pos -= 1;
+        Ok(())
+    }
+
+    /// The statements of an object block up to its `}`: `stmt` parses one it knows and
+    /// returns true, or returns false without consuming anything; `comment "..."` is
+    /// accepted anywhere; `expected` names what may come.
+    fn obj_stmts(
+        &mut self,
+        expected: &str,
+        mut stmt: impl FnMut(&mut Self) -> PResult<bool>,
+    ) -> PResult<()> {
+        loop {
+            self.skip_sep();
+            if matches!(self.peek(), Tok::RBrace | Tok::Eof) {
+                return Ok(());
+            }
+            if stmt(self)? {
+                continue;
+            }
+            if self.eat_word("comment") {
+                self.string("a comment")?;
+            } else {
+                return Err(self.unexpected(expected));
+            }
+        }
+    }
+
+    /// `l3proto FAMILY` (after `l3proto`).
+    fn l3proto(&mut self) -> PResult<Family> {
+        let f = self.name("a family")?;
+        Family::from_name(&f)
+            .ok_or_else(|| self.invalid(self.prev_span(), format!("invalid l3proto {f}")))
+    }
+
+    /// `counter NAME [{ packets P bytes B }]`.
+    fn counter_obj(&mut self, braced: bool) -> PResult<ObjDecl> {
+        let (mut packets, mut bytes) = (0, 0);
+        if braced {
+            self.skip_sep();
+            while !matches!(self.peek(), Tok::RBrace | Tok::Eof) {
+                if self.eat_word("packets") {
+                    packets = self.number("a packet count")?;
+                } else if self.eat_word("bytes") {
+                    bytes = self.number("a byte count")?;
+                } else if self.eat_word("comment") {
+                    self.string("a comment")?;
+                } else {
+                    return Err(self.unexpected("`packets`, `bytes` or `}`"));
+                }
+                self.skip_sep();
+            }
+        }
+        Ok(ObjDecl::Counter { packets, bytes })
+    }
+
+    /// `ct helper NAME { type "ftp" protocol tcp; [l3proto ip;] }` (`ct` at `kind_sp`).
+    fn ct_helper_obj(&mut self, kind_sp: Span) -> PResult<ObjDecl> {
+        let mut htype = None;
+        let mut protocol = None;
+        let mut l3 = None;
+        self.obj_stmts("`type`, `l3proto` or `}`", |this| {
+            if this.eat_word("type") {
+                htype = Some(this.string("a helper type")?);
+                this.expect_word("protocol")?;
+                let p = this.name("tcp or udp")?;
+                protocol = Some(match p.as_str() {
+                    "tcp" => 6,
+                    "udp" => 17,
+                    _ => {
+                        return Err(
+                            this.invalid(this.prev_span(), format!("invalid helper protocol {p}"))
+                        );
+                    }
+                });
+            } else if this.eat_word("l3proto") {
+                l3 = Some(this.l3proto()?);
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        let Some(htype) = htype else {
+            return Err(self.invalid(kind_sp, "ct helper needs a type"));
+        };
+        Ok(ObjDecl::CtHelper {
+            htype,
+            protocol: protocol.unwrap_or(6),
+            l3proto: l3,
+        })
+    }
+
+    /// `ct timeout NAME { protocol P; [l3proto F;] policy = { STATE : TIME, ... } }` (`ct` at
+    /// `kind_sp`).
+    fn ct_timeout_obj(&mut self, kind_sp: Span) -> PResult<ObjDecl> {
+        let mut protocol = None;
+        let mut l3 = None;
+        let mut policy = Vec::new();
+        self.obj_stmts("`protocol`, `l3proto`, `policy` or `}`", |this| {
+            if this.eat_word("protocol") {
+                let psp = this.span();
+                let p = this.name("a protocol")?;
+                protocol = Some(
+                    proto_number(&p)
+                        .ok_or_else(|| this.invalid(psp, format!("invalid protocol {p}")))?,
+                );
+            } else if this.eat_word("l3proto") {
+                l3 = Some(this.l3proto()?);
+            } else if this.eat_word("policy") {
+                this.expect(&Tok::Assign, "`=`")?;
+                this.expect(&Tok::LBrace, "`{`")?;
+                this.braced_list(|p| {
+                    let st = p.name("a conntrack state")?;
+                    p.expect(&Tok::Colon, "`:`")?;
+                    let ms = p.time()?;
+                    policy.push((st, (ms / 1000) as u32));
+                    Ok(())
+                })?;
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        let Some(protocol) = protocol else {
+            return Err(self.invalid(kind_sp, "ct timeout needs a protocol"));
+        };
+        policy.sort();
+        Ok(ObjDecl::CtTimeout {
+            protocol,
+            l3proto: l3,
+            policy,
+        })
     }
 
     pub(super) fn chain_decl(
@@ -363,60 +373,40 @@ impl Parser<'_> {
             sp,
         );
         self.emit_bindings(family, table);
-        for (rule, rsp) in rules {
-            self.push(
-                Cmd::AddRule {
-                    family,
-                    table: table.to_string(),
-                    chain: name.clone(),
-                    rule,
-                    pos: RulePos::Append,
-                },
-                rsp,
-            );
-        }
+        self.push_rules(family, table, &name, rules);
         Ok(())
     }
 
     pub(super) fn device_list(&mut self) -> PResult<Vec<String>> {
         self.eat(&Tok::Assign);
         let mut out = Vec::new();
-        if let Tok::Var(v) = self.peek().clone() {
-            let sp = self.span();
-            self.bump();
-            match self.ctx.lookup_var(&v) {
-                Some(e) => flatten_names(&e, &mut out),
-                None => return Err(self.invalid(sp, format!("unknown identifier '{v}'"))),
-            }
+        if matches!(self.peek(), Tok::Var(_)) {
+            self.devices_of_var(&mut out)?;
             return Ok(out);
         }
         if self.eat(&Tok::LBrace) {
-            loop {
-                self.skip_nl();
-                if self.eat(&Tok::RBrace) {
-                    break;
-                }
-                if let Tok::Var(v) = self.peek().clone() {
-                    let sp = self.span();
-                    self.bump();
-                    match self.ctx.lookup_var(&v) {
-                        Some(e) => flatten_names(&e, &mut out),
-                        None => return Err(self.invalid(sp, format!("unknown identifier '{v}'"))),
-                    }
+            self.braced_list(|p| {
+                if matches!(p.peek(), Tok::Var(_)) {
+                    p.devices_of_var(&mut out)
                 } else {
-                    out.push(self.name("a device name")?);
+                    out.push(p.name("a device name")?);
+                    Ok(())
                 }
-                self.skip_nl();
-                if !self.eat(&Tok::Comma) {
-                    self.skip_nl();
-                    self.expect(&Tok::RBrace, "`,` or `}`")?;
-                    break;
-                }
-            }
+            })?;
         } else {
             out.push(self.name("a device name")?);
         }
         Ok(out)
+    }
+
+    /// The device names a `$var` (the current token) holds.
+    fn devices_of_var(&mut self, out: &mut Vec<String>) -> PResult<()> {
+        let sp = self.span();
+        let Tok::Var(v) = self.bump().tok else {
+            return Err(self.unexpected("a variable"));
+        };
+        flatten_names(&self.var(sp, &v)?, out);
+        Ok(())
     }
 
     pub(super) fn base_spec(&mut self, family: Family) -> PResult<BaseSpec> {
@@ -515,50 +505,38 @@ impl Parser<'_> {
             counter: false,
         };
         self.expect(&Tok::LBrace, "`{`")?;
-        loop {
-            self.skip_sep();
-            let isp = self.span();
-            let w = match self.peek().clone() {
-                Tok::RBrace => {
-                    self.bump();
-                    break;
-                }
-                Tok::Word(w) => w,
-                _ => return Err(self.unexpected("a flowtable property or `}`")),
-            };
-            self.bump();
+        self.block("a flowtable property or `}`", |p, w, isp| {
             match w.as_str() {
                 "hook" => {
-                    let h = self.name("ingress")?;
+                    let h = p.name("ingress")?;
                     if h != "ingress" {
-                        return Err(self.invalid(
-                            self.prev_span(),
+                        return Err(p.invalid(
+                            p.prev_span(),
                             format!("flowtable hook must be ingress, not {h}"),
                         ));
                     }
-                    if self.eat_word("priority") {
-                        d.priority = self.priority(Family::Netdev, Hook::Ingress)?;
+                    if p.eat_word("priority") {
+                        d.priority = p.priority(Family::Netdev, Hook::Ingress)?;
                     }
                 }
-                "priority" => d.priority = self.priority(Family::Netdev, Hook::Ingress)?,
-                "devices" => d.devices = self.device_list()?,
+                "priority" => d.priority = p.priority(Family::Netdev, Hook::Ingress)?,
+                "devices" => d.devices = p.device_list()?,
                 "counter" => d.counter = true,
-                "flags" => loop {
-                    let f = self.name("offload")?;
-                    if f == "offload" {
-                        d.offload = true;
-                    } else {
-                        return Err(
-                            self.invalid(self.prev_span(), format!("unknown flowtable flag {f}"))
-                        );
-                    }
-                    if !self.eat(&Tok::Comma) {
-                        break;
-                    }
-                },
-                _ => return Err(self.err(isp, format!("unexpected `{w}` in flowtable"))),
+                "flags" => {
+                    p.sep_list(&Tok::Comma, |p| {
+                        let f = p.name("offload")?;
+                        if f == "offload" {
+                            Ok(())
+                        } else {
+                            Err(p.invalid(p.prev_span(), format!("unknown flowtable flag {f}")))
+                        }
+                    })?;
+                    d.offload = true;
+                }
+                _ => return Err(p.err(isp, format!("unexpected `{w}` in flowtable"))),
             }
-        }
+            Ok(())
+        })?;
         self.push(
             Cmd::AddFlowtable {
                 family,

@@ -2,6 +2,7 @@
 //! DATA`), selectors (payload, meta, ct, numgen, jhash, symhash, fib), binary operations,
 //! concatenations, maps, and right-hand sides (values, ranges, prefixes, flag lists, sets).
 
+use super::tokens::concat;
 use super::{PResult, Parser};
 use crate::ast::*;
 use crate::error::Span;
@@ -71,27 +72,22 @@ impl Parser<'_> {
 
     /// Selector with binary operations and concatenation.
     pub(super) fn lhs_expr(&mut self) -> PResult<Expr> {
-        let mut parts = vec![self.lhs_binop()?];
-        while matches!(self.peek(), Tok::Dot) {
-            self.bump();
-            if let Tok::At(a) = self.peek().clone()
-                && matches!(self.peek_at(1), Tok::Comma)
+        let first = self.lhs_binop()?;
+        let parts = self.sep_list_after(first, &Tok::Dot, |p| {
+            if let Tok::At(a) = p.peek().clone()
+                && matches!(p.peek_at(1), Tok::Comma)
             {
-                return Err(self.raw_payload(self.span(), &a));
+                return Err(p.raw_payload(p.span(), &a));
             }
-            if matches!(self.peek(), Tok::Word(w) if is_selector_word(w))
-                || matches!(self.peek(), Tok::LParen)
+            if matches!(p.peek(), Tok::Word(w) if is_selector_word(w))
+                || matches!(p.peek(), Tok::LParen)
             {
-                parts.push(self.lhs_binop()?);
+                p.lhs_binop()
             } else {
-                parts.push(self.rhs_atom()?);
+                p.rhs_atom()
             }
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().unwrap_or(Expr::Opaque(String::new()))
-        } else {
-            Expr::Concat(parts)
-        })
+        })?;
+        Ok(concat(parts))
     }
 
     pub(super) fn binop_tok(&self) -> Option<BinOp> {
@@ -184,11 +180,9 @@ impl Parser<'_> {
         let a = self.rhs_atom()?;
         // flag lists in masks: `& syn,ack`
         if matches!(self.peek(), Tok::Comma) {
-            let mut items = vec![a];
-            while self.eat(&Tok::Comma) {
-                items.push(self.rhs_atom()?);
-            }
-            return Ok(Expr::List(items));
+            return Ok(Expr::List(
+                self.sep_list_after(a, &Tok::Comma, |p| p.rhs_atom())?,
+            ));
         }
         Ok(a)
     }
@@ -196,16 +190,7 @@ impl Parser<'_> {
     /// A value expression used by statements: selectors or constants with binary
     /// operations, concatenations and `map` lookups.
     pub(super) fn value_expr(&mut self) -> PResult<Expr> {
-        let mut parts = vec![self.value_binop()?];
-        while matches!(self.peek(), Tok::Dot) {
-            self.bump();
-            parts.push(self.value_binop()?);
-        }
-        let mut e = if parts.len() == 1 {
-            parts.pop().unwrap_or(Expr::Opaque(String::new()))
-        } else {
-            Expr::Concat(parts)
-        };
+        let mut e = concat(self.sep_list(&Tok::Dot, |p| p.value_binop())?);
         if self.eat_word("map") {
             let d = self.map_data()?;
             e = Expr::Map(Box::new(e), Box::new(d));
@@ -246,9 +231,7 @@ impl Parser<'_> {
             Tok::Var(v) => {
                 let sp = self.span();
                 self.bump();
-                self.ctx
-                    .lookup_var(&v)
-                    .ok_or_else(|| self.invalid(sp, format!("unknown identifier '{v}'")))
+                self.var(sp, &v)
             }
             _ => Err(self.unexpected("`{` or @map")),
         }
@@ -262,10 +245,7 @@ impl Parser<'_> {
             Tok::At(a) => return Err(self.raw_payload(sp, &a)),
             Tok::Var(v) => {
                 self.bump();
-                return self
-                    .ctx
-                    .lookup_var(&v)
-                    .ok_or_else(|| self.invalid(sp, format!("unknown identifier '{v}'")));
+                return self.var(sp, &v);
             }
             _ => return Err(self.unexpected("an expression")),
         };
@@ -294,187 +274,15 @@ impl Parser<'_> {
             {
                 Err(self.unsupported(sp, "rt expression"))
             }
-            "meta" => {
-                self.bump();
-                let ksp = self.span();
-                let k = self.name("a meta key")?;
-                let key = MetaKey::from_name(&k)
-                    .ok_or_else(|| self.invalid(ksp, format!("unknown meta key {k}")))?;
-                if !meta_supported(key) {
-                    return Err(self.unsupported(sp, &format!("meta {}", key.name())));
-                }
-                Ok(Expr::Meta(key))
-            }
-            "ct" => {
-                self.bump();
-                let mut dir = None;
-                if self.is_word("original") {
-                    self.bump();
-                    dir = Some(0);
-                } else if self.is_word("reply") {
-                    self.bump();
-                    dir = Some(1);
-                }
-                let ksp = self.span();
-                let k = self.name("a ct key")?;
-                let key = match k.as_str() {
-                    "ip" | "ip6" => {
-                        let f = self.name("saddr or daddr")?;
-                        match (k.as_str(), f.as_str()) {
-                            ("ip", "saddr") => CtKey::IpSaddr,
-                            ("ip", "daddr") => CtKey::IpDaddr,
-                            ("ip6", "saddr") => CtKey::Ip6Saddr,
-                            ("ip6", "daddr") => CtKey::Ip6Daddr,
-                            _ => return Err(self.invalid(ksp, format!("unknown ct key {k} {f}"))),
-                        }
-                    }
-                    _ => CtKey::from_name(&k)
-                        .ok_or_else(|| self.invalid(ksp, format!("unknown ct key {k}")))?,
-                };
-                if !ct_supported(key) {
-                    return Err(self.unsupported(sp, &format!("ct {}", key.name())));
-                }
-                Ok(Expr::Ct(key, dir))
-            }
-            "numgen" => {
-                self.bump();
-                let m = self.name("inc or random")?;
-                let random = match m.as_str() {
-                    "inc" => false,
-                    "random" => true,
-                    _ => {
-                        return Err(
-                            self.invalid(self.prev_span(), format!("invalid numgen mode {m}"))
-                        );
-                    }
-                };
-                self.expect_word("mod")?;
-                let modulus = self.number("a modulus")? as u32;
-                let mut offset = 0;
-                if self.eat_word("offset") {
-                    offset = self.number("an offset")? as u32;
-                }
-                Ok(Expr::Numgen {
-                    random,
-                    modulus,
-                    offset,
-                })
-            }
-            "jhash" => {
-                self.bump();
-                let mut parts = vec![self.selector_expr()?];
-                while self.eat(&Tok::Dot) {
-                    parts.push(self.selector_expr()?);
-                }
-                let expr = if parts.len() == 1 {
-                    parts.pop().unwrap_or(Expr::Opaque(String::new()))
-                } else {
-                    Expr::Concat(parts)
-                };
-                self.expect_word("mod")?;
-                let modulus = self.number("a modulus")? as u32;
-                let mut seed = None;
-                let mut offset = 0;
-                loop {
-                    if self.eat_word("seed") {
-                        seed = Some(self.number("a seed")? as u32);
-                    } else if self.eat_word("offset") {
-                        offset = self.number("an offset")? as u32;
-                    } else {
-                        break;
-                    }
-                }
-                Ok(Expr::Jhash {
-                    expr: Box::new(expr),
-                    modulus,
-                    seed,
-                    offset,
-                })
-            }
-            "symhash" => {
-                self.bump();
-                self.expect_word("mod")?;
-                let modulus = self.number("a modulus")? as u32;
-                let mut offset = 0;
-                if self.eat_word("offset") {
-                    offset = self.number("an offset")? as u32;
-                }
-                Ok(Expr::Symhash { modulus, offset })
-            }
-            "fib" => {
-                self.bump();
-                let mut flags = 0u8;
-                loop {
-                    let fsp = self.span();
-                    let f = self.name("saddr, daddr, mark, iif or oif")?;
-                    flags |= fib_flags::from_name(&f)
-                        .ok_or_else(|| self.invalid(fsp, format!("unknown fib flag {f}")))?;
-                    if !self.eat(&Tok::Dot) {
-                        break;
-                    }
-                }
-                let rsp = self.span();
-                let r = self.name("oif, oifname or type")?;
-                if r == "check" {
-                    return Err(self.unsupported(rsp, "fib check"));
-                }
-                let result = FibResult::from_name(&r)
-                    .ok_or_else(|| self.invalid(rsp, format!("unknown fib result {r}")))?;
-                Ok(Expr::Fib { flags, result })
-            }
+            "meta" => self.meta_selector(sp),
+            "ct" => self.ct_selector(sp),
+            "numgen" => self.numgen_selector(),
+            "jhash" => self.jhash_selector(),
+            "symhash" => self.symhash_selector(),
+            "fib" => self.fib_selector(),
             _ => {
                 if let Some(p) = Proto::from_name(&w) {
-                    if matches!(
-                        p,
-                        Proto::Ah
-                            | Proto::Esp
-                            | Proto::Comp
-                            | Proto::Gre
-                            | Proto::Vlan
-                            | Proto::Arp
-                            | Proto::Dccp
-                            | Proto::Igmp
-                    ) {
-                        return Err(self.unsupported(sp, &format!("{w} expression")));
-                    }
-                    self.bump();
-                    let fsp = self.span();
-                    let f = match self.peek().clone() {
-                        Tok::Word(f) => {
-                            self.bump();
-                            f
-                        }
-                        _ => {
-                            return Err(self.unexpected(&format!("a {w} header field")));
-                        }
-                    };
-                    if w == "tcp"
-                        && f == "option"
-                        && self.is_word("maxseg")
-                        && matches!(self.peek_at(1), Tok::Word(x) if x == "size")
-                        && matches!(self.peek_at(2), Tok::Word(x) if x == "set")
-                    {
-                        // MSS clamping: accepted as a statement without effect on verdicts
-                        self.bump();
-                        self.bump();
-                        return Ok(Expr::Opaque("tcp option maxseg size".into()));
-                    }
-                    if w == "tcp"
-                        && f == "option"
-                        && self.is_word("maxseg")
-                        && matches!(self.peek_at(1), Tok::Word(x) if x == "size")
-                    {
-                        self.bump();
-                        self.bump();
-                        return Ok(Expr::Payload(p, "option maxseg size".into()));
-                    }
-                    if matches!(f.as_str(), "option" | "options" | "chunk") {
-                        return Err(self.unsupported(fsp, &format!("{w} {f} expression")));
-                    }
-                    if payload_info(p, &f).is_ok() && !payload_supported(p, &f) {
-                        return Err(self.unsupported(sp, &format!("{w} {f}")));
-                    }
-                    return Ok(Expr::Payload(p, f));
+                    return self.payload_selector(sp, &w, p);
                 }
                 if w == "osf" {
                     // nf_osf matches SYNs against fingerprints that `nfnl_osf` loads from
@@ -492,6 +300,191 @@ impl Parser<'_> {
         }
     }
 
+    /// `meta KEY` (`meta` is at `sp`).
+    fn meta_selector(&mut self, sp: Span) -> PResult<Expr> {
+        self.bump();
+        let ksp = self.span();
+        let k = self.name("a meta key")?;
+        let key = MetaKey::from_name(&k)
+            .ok_or_else(|| self.invalid(ksp, format!("unknown meta key {k}")))?;
+        if !meta_supported(key) {
+            return Err(self.unsupported(sp, &format!("meta {}", key.name())));
+        }
+        Ok(Expr::Meta(key))
+    }
+
+    /// `ct [original|reply] KEY` (`ct` is at `sp`).
+    fn ct_selector(&mut self, sp: Span) -> PResult<Expr> {
+        self.bump();
+        let mut dir = None;
+        if self.is_word("original") {
+            self.bump();
+            dir = Some(0);
+        } else if self.is_word("reply") {
+            self.bump();
+            dir = Some(1);
+        }
+        let ksp = self.span();
+        let k = self.name("a ct key")?;
+        let key = match k.as_str() {
+            "ip" | "ip6" => {
+                let f = self.name("saddr or daddr")?;
+                match (k.as_str(), f.as_str()) {
+                    ("ip", "saddr") => CtKey::IpSaddr,
+                    ("ip", "daddr") => CtKey::IpDaddr,
+                    ("ip6", "saddr") => CtKey::Ip6Saddr,
+                    ("ip6", "daddr") => CtKey::Ip6Daddr,
+                    _ => return Err(self.invalid(ksp, format!("unknown ct key {k} {f}"))),
+                }
+            }
+            _ => CtKey::from_name(&k)
+                .ok_or_else(|| self.invalid(ksp, format!("unknown ct key {k}")))?,
+        };
+        if !ct_supported(key) {
+            return Err(self.unsupported(sp, &format!("ct {}", key.name())));
+        }
+        Ok(Expr::Ct(key, dir))
+    }
+
+    /// `[offset N]`.
+    fn offset(&mut self) -> PResult<u32> {
+        Ok(if self.eat_word("offset") {
+            self.number("an offset")? as u32
+        } else {
+            0
+        })
+    }
+
+    /// `numgen inc|random mod M [offset O]`.
+    fn numgen_selector(&mut self) -> PResult<Expr> {
+        self.bump();
+        let m = self.name("inc or random")?;
+        let random = match m.as_str() {
+            "inc" => false,
+            "random" => true,
+            _ => {
+                return Err(self.invalid(self.prev_span(), format!("invalid numgen mode {m}")));
+            }
+        };
+        self.expect_word("mod")?;
+        let modulus = self.number("a modulus")? as u32;
+        let offset = self.offset()?;
+        Ok(Expr::Numgen {
+            random,
+            modulus,
+            offset,
+        })
+    }
+
+    /// `jhash EXPR [. EXPR ...] mod M [seed S] [offset O]`.
+    fn jhash_selector(&mut self) -> PResult<Expr> {
+        self.bump();
+        let expr = concat(self.sep_list(&Tok::Dot, |p| p.selector_expr())?);
+        self.expect_word("mod")?;
+        let modulus = self.number("a modulus")? as u32;
+        let mut seed = None;
+        let mut offset = 0;
+        loop {
+            if self.eat_word("seed") {
+                seed = Some(self.number("a seed")? as u32);
+            } else if self.eat_word("offset") {
+                offset = self.number("an offset")? as u32;
+            } else {
+                break;
+            }
+        }
+        Ok(Expr::Jhash {
+            expr: Box::new(expr),
+            modulus,
+            seed,
+            offset,
+        })
+    }
+
+    /// `symhash mod M [offset O]`.
+    fn symhash_selector(&mut self) -> PResult<Expr> {
+        self.bump();
+        self.expect_word("mod")?;
+        let modulus = self.number("a modulus")? as u32;
+        let offset = self.offset()?;
+        Ok(Expr::Symhash { modulus, offset })
+    }
+
+    /// `fib FLAG [. FLAG ...] oif|oifname|type`.
+    fn fib_selector(&mut self) -> PResult<Expr> {
+        self.bump();
+        let flags = self.sep_list(&Tok::Dot, |p| {
+            let fsp = p.span();
+            let f = p.name("saddr, daddr, mark, iif or oif")?;
+            fib_flags::from_name(&f).ok_or_else(|| p.invalid(fsp, format!("unknown fib flag {f}")))
+        })?;
+        let flags = flags.into_iter().fold(0u8, |a, b| a | b);
+        let rsp = self.span();
+        let r = self.name("oif, oifname or type")?;
+        if r == "check" {
+            return Err(self.unsupported(rsp, "fib check"));
+        }
+        let result = FibResult::from_name(&r)
+            .ok_or_else(|| self.invalid(rsp, format!("unknown fib result {r}")))?;
+        Ok(Expr::Fib { flags, result })
+    }
+
+    /// `PROTO FIELD` (the protocol keyword `w` is at `sp`): header fields offsim models, the
+    /// TCP MSS option, and clear errors for the rest.
+    fn payload_selector(&mut self, sp: Span, w: &str, p: Proto) -> PResult<Expr> {
+        if matches!(
+            p,
+            Proto::Ah
+                | Proto::Esp
+                | Proto::Comp
+                | Proto::Gre
+                | Proto::Vlan
+                | Proto::Arp
+                | Proto::Dccp
+                | Proto::Igmp
+        ) {
+            return Err(self.unsupported(sp, &format!("{w} expression")));
+        }
+        self.bump();
+        let fsp = self.span();
+        let f = match self.peek().clone() {
+            Tok::Word(f) => {
+                self.bump();
+                f
+            }
+            _ => {
+                return Err(self.unexpected(&format!("a {w} header field")));
+            }
+        };
+        if w == "tcp"
+            && f == "option"
+            && self.is_word("maxseg")
+            && matches!(self.peek_at(1), Tok::Word(x) if x == "size")
+            && matches!(self.peek_at(2), Tok::Word(x) if x == "set")
+        {
+            // MSS clamping: accepted as a statement without effect on verdicts
+            self.bump();
+            self.bump();
+            return Ok(Expr::Opaque("tcp option maxseg size".into()));
+        }
+        if w == "tcp"
+            && f == "option"
+            && self.is_word("maxseg")
+            && matches!(self.peek_at(1), Tok::Word(x) if x == "size")
+        {
+            self.bump();
+            self.bump();
+            return Ok(Expr::Payload(p, "option maxseg size".into()));
+        }
+        if matches!(f.as_str(), "option" | "options" | "chunk") {
+            return Err(self.unsupported(fsp, &format!("{w} {f} expression")));
+        }
+        if payload_info(p, &f).is_ok() && !payload_supported(p, &f) {
+            return Err(self.unsupported(sp, &format!("{w} {f}")));
+        }
+        Ok(Expr::Payload(p, f))
+    }
+
     /// RHS of a match, returning `(value, Some(mask))` for the `value / mask` flag form.
     pub(super) fn rhs_with_mask(&mut self) -> PResult<(Expr, Option<Expr>)> {
         let e = self.rhs_expr(false)?;
@@ -507,11 +500,11 @@ impl Parser<'_> {
     pub(super) fn rhs_expr(&mut self, in_define: bool) -> PResult<Expr> {
         let first = self.rhs_single()?;
         if matches!(self.peek(), Tok::Comma) && !in_define {
-            let mut items = vec![first];
-            while self.eat(&Tok::Comma) {
-                items.push(self.rhs_single()?);
-            }
-            return Ok(Expr::List(items));
+            return Ok(Expr::List(self.sep_list_after(
+                first,
+                &Tok::Comma,
+                |p| p.rhs_single(),
+            )?));
         }
         Ok(first)
     }
@@ -519,16 +512,7 @@ impl Parser<'_> {
     /// One RHS element: atom with `.` concatenation, `-` range, `/N` prefix and `|` flag
     /// combinations.
     pub(super) fn rhs_single(&mut self) -> PResult<Expr> {
-        let mut parts = vec![self.rhs_range()?];
-        while matches!(self.peek(), Tok::Dot) {
-            self.bump();
-            parts.push(self.rhs_range()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().unwrap_or(Expr::Opaque(String::new()))
-        } else {
-            Expr::Concat(parts)
-        })
+        Ok(concat(self.sep_list(&Tok::Dot, |p| p.rhs_range())?))
     }
 
     pub(super) fn rhs_range(&mut self) -> PResult<Expr> {
@@ -577,9 +561,7 @@ impl Parser<'_> {
             }
             Tok::Var(v) => {
                 self.bump();
-                self.ctx
-                    .lookup_var(&v)
-                    .ok_or_else(|| self.invalid(sp, format!("unknown identifier '{v}'")))
+                self.var(sp, &v)
             }
             Tok::LBrace => Ok(Expr::Set(self.set_literal_elems()?)),
             Tok::LParen => {

@@ -56,44 +56,8 @@ impl Parser<'_> {
                     Verdict::from_keyword(&w).unwrap_or(Verdict::Return),
                 ))
             }
-            "jump" | "goto" => {
-                self.bump();
-                if matches!(self.peek(), Tok::LBrace) {
-                    let c = self.binding_block(sp)?;
-                    return Ok(Stmt::Verdict(if w == "jump" {
-                        Verdict::Jump(c)
-                    } else {
-                        Verdict::Goto(c)
-                    }));
-                }
-                let c = self.name("a chain name")?;
-                Ok(Stmt::Verdict(if w == "jump" {
-                    Verdict::Jump(c)
-                } else {
-                    Verdict::Goto(c)
-                }))
-            }
-            "counter" => {
-                self.bump();
-                if self.eat_word("name") {
-                    let e = self.value_expr()?;
-                    return Ok(Stmt::CounterRef(e));
-                }
-                if let Tok::Str(_) = self.peek() {
-                    let e = self.value_expr()?;
-                    return Ok(Stmt::CounterRef(e));
-                }
-                if self.eat_word("packets") {
-                    self.number("a packet count")?;
-                    self.expect_word("bytes")?;
-                    self.number("a byte count")?;
-                } else if self.eat_word("bytes") {
-                    self.number("a byte count")?;
-                    self.expect_word("packets")?;
-                    self.number("a packet count")?;
-                }
-                Ok(Stmt::Counter)
-            }
+            "jump" | "goto" => self.jump_stmt(w == "jump", sp),
+            "counter" => self.counter_stmt(),
             "log" => {
                 self.bump();
                 self.log_stmt()
@@ -121,20 +85,7 @@ impl Parser<'_> {
                 self.bump();
                 self.nat_stmt(&w)
             }
-            "flow" => {
-                self.bump();
-                if self.eat_word("add") || self.eat_word("offload") {
-                    match self.peek().clone() {
-                        Tok::At(ft) => {
-                            self.bump();
-                            Ok(Stmt::FlowAdd(ft))
-                        }
-                        _ => Err(self.unexpected("@flowtable")),
-                    }
-                } else {
-                    Err(self.unsupported(sp, "flow table (meter) statement"))
-                }
-            }
+            "flow" => self.flow_stmt(sp),
             "reject" => {
                 self.bump();
                 self.reject_stmt()
@@ -156,19 +107,75 @@ impl Parser<'_> {
             "ct" if matches!(self.peek_at(1), Tok::Word(x) if x == "helper" || x == "timeout" || x == "expectation")
                 && matches!(self.peek_at(2), Tok::Word(x) if x == "set") =>
             {
-                self.bump();
-                let which = self.name("helper")?;
-                self.bump();
-                let e = self.value_expr()?;
-                if which == "helper" {
-                    Ok(Stmt::CtHelperSet(e))
-                } else if which == "timeout" {
-                    Ok(Stmt::CtTimeoutSet(e))
-                } else {
-                    Err(self.unsupported(sp, &format!("ct {which} set")))
-                }
+                self.ct_object_set(sp)
             }
             _ => self.match_stmt(),
+        }
+    }
+
+    /// `jump|goto CHAIN` or `jump|goto { RULES }` (the keyword is at `sp`).
+    fn jump_stmt(&mut self, jump: bool, sp: Span) -> PResult<Stmt> {
+        self.bump();
+        let c = if matches!(self.peek(), Tok::LBrace) {
+            self.binding_block(sp)?
+        } else {
+            self.name("a chain name")?
+        };
+        Ok(Stmt::Verdict(if jump {
+            Verdict::Jump(c)
+        } else {
+            Verdict::Goto(c)
+        }))
+    }
+
+    /// `counter [packets P bytes B]` or `counter name NAME`.
+    fn counter_stmt(&mut self) -> PResult<Stmt> {
+        self.bump();
+        if self.eat_word("name") {
+            let e = self.value_expr()?;
+            return Ok(Stmt::CounterRef(e));
+        }
+        if let Tok::Str(_) = self.peek() {
+            let e = self.value_expr()?;
+            return Ok(Stmt::CounterRef(e));
+        }
+        if self.eat_word("packets") {
+            self.number("a packet count")?;
+            self.expect_word("bytes")?;
+            self.number("a byte count")?;
+        } else if self.eat_word("bytes") {
+            self.number("a byte count")?;
+            self.expect_word("packets")?;
+            self.number("a packet count")?;
+        }
+        Ok(Stmt::Counter)
+    }
+
+    /// `flow add|offload @FT` (`flow` is at `sp`).
+    fn flow_stmt(&mut self, sp: Span) -> PResult<Stmt> {
+        self.bump();
+        if !(self.eat_word("add") || self.eat_word("offload")) {
+            return Err(self.unsupported(sp, "flow table (meter) statement"));
+        }
+        match self.peek().clone() {
+            Tok::At(ft) => {
+                self.bump();
+                Ok(Stmt::FlowAdd(ft))
+            }
+            _ => Err(self.unexpected("@flowtable")),
+        }
+    }
+
+    /// `ct helper|timeout|expectation set NAME` (`ct` is at `sp`).
+    fn ct_object_set(&mut self, sp: Span) -> PResult<Stmt> {
+        self.bump();
+        let which = self.name("helper")?;
+        self.bump();
+        let e = self.value_expr()?;
+        match which.as_str() {
+            "helper" => Ok(Stmt::CtHelperSet(e)),
+            "timeout" => Ok(Stmt::CtTimeoutSet(e)),
+            _ => Err(self.unsupported(sp, &format!("ct {which} set"))),
         }
     }
 
@@ -243,18 +250,7 @@ impl Parser<'_> {
                 },
                 sp,
             );
-            for (rule, rsp) in rules {
-                self.push(
-                    Cmd::AddRule {
-                        family,
-                        table: table.to_string(),
-                        chain: name.clone(),
-                        rule,
-                        pos: RulePos::Append,
-                    },
-                    rsp,
-                );
-            }
+            self.push_rules(family, table, &name, rules);
         }
     }
 
@@ -272,25 +268,16 @@ impl Parser<'_> {
             } else if self.eat_word("queue-threshold") {
                 l.queue_threshold = Some(self.number("a threshold")? as u32);
             } else if self.eat_word("flags") {
-                loop {
-                    let f = self.name("a log flag")?;
-                    let f = match f.as_str() {
-                        "tcp" | "ip" => {
-                            let sub = self.name("options or sequence")?;
-                            let mut s = format!("{f} {sub}");
-                            while self.eat(&Tok::Comma) {
-                                let more = self.name("options or sequence")?;
-                                s = format!("{s},{more}");
-                            }
-                            s
-                        }
-                        _ => f,
-                    };
-                    l.flags.push(f);
-                    if !self.eat(&Tok::Comma) {
-                        break;
+                // `flags tcp sequence,options ip options`: the comma list after `tcp`/`ip`
+                // belongs to it
+                l.flags.extend(self.sep_list(&Tok::Comma, |p| {
+                    let f = p.name("a log flag")?;
+                    if !matches!(f.as_str(), "tcp" | "ip") {
+                        return Ok(f);
                     }
-                }
+                    let subs = p.sep_list(&Tok::Comma, |p| p.name("options or sequence"))?;
+                    Ok(format!("{f} {}", subs.join(",")))
+                })?);
             } else {
                 break;
             }
@@ -404,14 +391,7 @@ impl Parser<'_> {
 
     pub(super) fn nat_stmt(&mut self, w: &str) -> PResult<Stmt> {
         let kind = NatKind::from_name(w).unwrap_or(NatKind::Redirect);
-        let mut n = NatStmt {
-            kind,
-            family: None,
-            addr: None,
-            port: None,
-            flags: 0,
-            concat: false,
-        };
+        let mut n = NatStmt::new(kind);
         if matches!(kind, NatKind::Snat | NatKind::Dnat) {
             if let Tok::Word(f) = self.peek().clone()
                 && (f == "ip" || f == "ip6")
@@ -526,18 +506,8 @@ impl Parser<'_> {
                 num = Some(self.port_expr()?);
             } else if self.eat_word("to") {
                 num = Some(self.port_expr()?);
-            } else if self.eat_word("flags") {
-                loop {
-                    flags.push(self.name("a queue flag")?);
-                    if !self.eat(&Tok::Comma) {
-                        break;
-                    }
-                }
-            } else if self.is_word("bypass") || self.is_word("fanout") {
-                flags.push(self.name("flag")?);
-                while self.eat(&Tok::Comma) {
-                    flags.push(self.name("a queue flag")?);
-                }
+            } else if self.eat_word("flags") || self.is_word("bypass") || self.is_word("fanout") {
+                flags.extend(self.sep_list(&Tok::Comma, |p| p.name("a queue flag"))?);
             } else {
                 break;
             }

@@ -135,10 +135,9 @@ impl Parser<'_> {
             Tok::Var(v) => {
                 let sp = self.span();
                 self.bump();
-                match self.ctx.lookup_var(&v) {
-                    Some(Expr::Sym(s, _)) => Ok(s),
-                    Some(_) => Err(self.invalid(sp, format!("${v} is not a name"))),
-                    None => Err(self.invalid(sp, format!("unknown identifier '{v}'"))),
+                match self.var(sp, &v)? {
+                    Expr::Sym(s, _) => Ok(s),
+                    _ => Err(self.invalid(sp, format!("${v} is not a name"))),
                 }
             }
             _ => Err(self.unexpected(what)),
@@ -154,10 +153,7 @@ impl Parser<'_> {
             Tok::Var(v) => {
                 let sp = self.span();
                 self.bump();
-                match self.ctx.lookup_var(&v) {
-                    Some(Expr::Sym(s, _)) => Ok(s),
-                    _ => Err(self.invalid(sp, format!("unknown identifier '{v}'"))),
-                }
+                self.var_word(sp, &v)
             }
             _ => Err(self.unexpected(what)),
         }
@@ -172,16 +168,28 @@ impl Parser<'_> {
             }
             Tok::Var(v) => {
                 self.bump();
-                match self.ctx.lookup_var(&v) {
-                    Some(Expr::Sym(s, _)) => s,
-                    _ => return Err(self.invalid(sp, format!("unknown identifier '{v}'"))),
-                }
+                self.var_word(sp, &v)?
             }
             _ => return Err(self.unexpected(what)),
         };
         parse_uint(&s)
             .and_then(|v| u64::try_from(v).ok())
             .ok_or_else(|| self.err(sp, format!("invalid number {s}")))
+    }
+
+    /// The value of `$v` (whose token is at `sp`).
+    pub(super) fn var(&self, sp: Span, v: &str) -> PResult<Expr> {
+        self.ctx
+            .lookup_var(v)
+            .ok_or_else(|| self.invalid(sp, format!("unknown identifier '{v}'")))
+    }
+
+    /// The word `$v` (whose token is at `sp`) is bound to.
+    fn var_word(&self, sp: Span, v: &str) -> PResult<String> {
+        match self.ctx.lookup_var(v) {
+            Some(Expr::Sym(s, _)) => Ok(s),
+            _ => Err(self.invalid(sp, format!("unknown identifier '{v}'"))),
+        }
     }
 
     pub(super) fn time(&mut self) -> PResult<u64> {
@@ -194,5 +202,84 @@ impl Parser<'_> {
             _ => return Err(self.unexpected("a time value")),
         };
         parse_time_ms(&s).ok_or_else(|| self.err(sp, format!("invalid time \"{s}\"")))
+    }
+
+    // ------------------------------------------------------------------ lists
+    /// One or more `item`s separated by `sep` (`a, b, c`; `ip saddr . tcp dport`).
+    pub(super) fn sep_list<T>(
+        &mut self,
+        sep: &Tok,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
+        let first = item(self)?;
+        self.sep_list_after(first, sep, item)
+    }
+
+    /// The rest of a `sep`-separated list whose first item is already parsed.
+    pub(super) fn sep_list_after<T>(
+        &mut self,
+        first: T,
+        sep: &Tok,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
+        let mut out = vec![first];
+        while self.eat(sep) {
+            out.push(item(self)?);
+        }
+        Ok(out)
+    }
+
+    /// The items of a braced list after its `{`: comma-separated, newlines anywhere, a
+    /// comma before the `}` allowed.
+    pub(super) fn braced_list(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> PResult<()>,
+    ) -> PResult<()> {
+        loop {
+            self.skip_nl();
+            if self.eat(&Tok::RBrace) {
+                return Ok(());
+            }
+            item(self)?;
+            self.skip_nl();
+            if !self.eat(&Tok::Comma) {
+                self.skip_nl();
+                self.expect(&Tok::RBrace, "`,` or `}`")?;
+                return Ok(());
+            }
+        }
+    }
+
+    /// The properties of a declaration block after its `{` (`set s { type ...; flags ...
+    /// }`): each starts with a keyword, which `prop` gets consumed, with its span; `}` ends
+    /// the block.
+    pub(super) fn block(
+        &mut self,
+        what: &str,
+        mut prop: impl FnMut(&mut Self, String, Span) -> PResult<()>,
+    ) -> PResult<()> {
+        loop {
+            self.skip_sep();
+            let isp = self.span();
+            let w = match self.peek().clone() {
+                Tok::RBrace => {
+                    self.bump();
+                    return Ok(());
+                }
+                Tok::Word(w) => w,
+                _ => return Err(self.unexpected(what)),
+            };
+            self.bump();
+            prop(self, w, isp)?;
+        }
+    }
+}
+
+/// One expression, or the concatenation of several.
+pub(super) fn concat(mut parts: Vec<Expr>) -> Expr {
+    if parts.len() == 1 {
+        parts.pop().unwrap_or(Expr::Opaque(String::new()))
+    } else {
+        Expr::Concat(parts)
     }
 }
