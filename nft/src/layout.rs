@@ -13,24 +13,24 @@ type R<T> = Result<T, String>;
 /// field; longer ones (up to the kernel's 16 fields in 64 bytes of registers,
 /// `NFT_REG32_COUNT`) pack several fields per lane ([`key_layout`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Slot {
+pub(crate) struct Slot {
     /// Lane.
-    pub lane: u8,
+    pub(crate) lane: u8,
     /// Bit offset in the lane.
-    pub shift: u8,
+    pub(crate) shift: u8,
     /// Field mask (before the shift).
-    pub mask: u128,
+    pub(crate) mask: u128,
 }
 
 impl Slot {
     /// The field's value in a packed key.
     #[inline]
-    pub fn get(&self, k: &[u128; 4]) -> u128 {
+    pub(crate) fn get(&self, k: &[u128; 4]) -> u128 {
         (k[self.lane as usize] >> self.shift) & self.mask
     }
     /// Adds the field's value to a packed key.
     #[inline]
-    pub fn put(&self, k: &mut [u128; 4], v: u128) {
+    pub(crate) fn put(&self, k: &mut [u128; 4], v: u128) {
         k[self.lane as usize] |= (v & self.mask) << self.shift;
     }
 }
@@ -40,7 +40,7 @@ impl Slot {
 /// 16 registers at most (`NFT_REG32_COUNT`, 64 bytes); here a field takes its rounded width
 /// in a 128-bit lane, lanes filled first-fit by decreasing width, which always fits what
 /// fits in 64 bytes of registers since rounded widths are 32, 64 or 128 bits.
-pub fn key_layout(widths: &[u32]) -> R<Vec<Slot>> {
+pub(crate) fn key_layout(widths: &[u32]) -> R<Vec<Slot>> {
     let mask = |w: u32| {
         if w >= 128 {
             u128::MAX
@@ -91,7 +91,7 @@ pub fn key_layout(widths: &[u32]) -> R<Vec<Slot>> {
 }
 
 /// Low/high of a set element part.
-pub fn range_of(e: &Expr) -> R<(u128, u128)> {
+pub(crate) fn range_of(e: &Expr) -> R<(u128, u128)> {
     match e {
         Expr::Value(v) => Ok((v.v, v.v)),
         Expr::Prefix(a, len) => {

@@ -10,7 +10,7 @@ use super::error::{ErrorKind, NftError, SourceMap, Span};
 
 /// A token kind with its text where it has one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Tok {
+pub(crate) enum Tok {
     /// Identifier or keyword (also digit-led words such as `10s`, `1h30m`).
     Word(String),
     /// Decimal or `0x` hexadecimal number.
@@ -87,7 +87,7 @@ pub enum Tok {
 
 impl Tok {
     /// A short description for error messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Tok::Word(w) => format!("`{w}`"),
             Tok::Num(n) => format!("number {n}"),
@@ -137,13 +137,11 @@ impl Tok {
 
 /// A token with its location.
 #[derive(Clone, Debug)]
-pub struct Token {
+pub(crate) struct Token {
     /// Kind and text.
-    pub tok: Tok,
+    pub(crate) tok: Tok,
     /// Where it is.
-    pub span: Span,
-    /// Whether whitespace (or a comment) came right before it.
-    pub space_before: bool,
+    pub(crate) span: Span,
 }
 
 fn is_ident_start(c: u8) -> bool {
@@ -155,7 +153,7 @@ fn is_ident_cont(c: u8) -> bool {
 }
 
 /// Splits `text` (source number `src` in `sm`) into tokens.
-pub fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftError> {
+pub(crate) fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftError> {
     let mut lx = Lexer {
         sm,
         src,
@@ -164,10 +162,8 @@ pub fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftE
         i: 0,
     };
     let mut out = Vec::with_capacity(text.len() / 3);
-    let mut space = true;
     while lx.i < lx.b.len() {
         if lx.skip_trivia() {
-            space = true;
             continue;
         }
         let start = lx.i;
@@ -175,14 +171,11 @@ pub fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftE
         out.push(Token {
             tok,
             span: lx.span(start, lx.i),
-            space_before: space,
         });
-        space = false;
     }
     out.push(Token {
         tok: Tok::Eof,
         span: lx.span(lx.b.len(), lx.b.len()),
-        space_before: true,
     });
     Ok(out)
 }

@@ -39,19 +39,19 @@
 //! entry. Base chains count policy packets ([`eval::PolicyCounter`]).
 
 pub mod ast;
-pub mod compile;
-pub mod display;
+mod compile;
+mod display;
 pub mod error;
-pub mod eval;
-pub mod json;
-pub mod layout;
-pub mod lexer;
+mod eval;
+mod json;
+mod layout;
+mod lexer;
 pub mod model;
-pub mod normalize;
-pub mod parser;
-pub mod program;
-pub mod ruleset;
-pub mod selector;
+mod normalize;
+mod parser;
+mod program;
+mod ruleset;
+mod selector;
 pub mod summary;
 pub mod types;
 

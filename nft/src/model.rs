@@ -127,7 +127,7 @@ impl Model {
     }
 
     /// Applies one command.
-    pub fn apply(&mut self, sm: &SourceMap, cmd: Cmd, sp: Span) -> Result<(), NftError> {
+    pub(crate) fn apply(&mut self, sm: &SourceMap, cmd: Cmd, sp: Span) -> Result<(), NftError> {
         let at = At { sm, sp };
         match cmd {
             Cmd::AddTable {
@@ -559,7 +559,7 @@ fn delete(t: &mut TableDef, at: At, what: DeleteWhat) -> Result<(), NftError> {
 }
 
 /// Kind name of an object declaration.
-pub fn obj_kind(o: &ObjDecl) -> &str {
+pub(crate) fn obj_kind(o: &ObjDecl) -> &str {
     match o {
         ObjDecl::Counter { .. } => "counter",
         ObjDecl::Quota(_) => "quota",

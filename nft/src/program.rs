@@ -14,7 +14,7 @@ pub type FlowtableId = u32;
 
 /// Compiled verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CVerdict {
+pub(crate) enum CVerdict {
     /// accept
     Accept,
     /// drop
@@ -39,21 +39,21 @@ pub enum CVerdict {
 /// truncated to `width` (nft's chain of `bitwise` expressions on a register of the
 /// selector's length: mask/xor, then at most one shift, then mask/xor again).
 #[derive(Clone, Copy, Debug)]
-pub struct Xf {
+pub(crate) struct Xf {
     /// AND mask.
-    pub and: u128,
+    pub(crate) and: u128,
     /// XOR value.
-    pub xor: u128,
+    pub(crate) xor: u128,
     /// Left shift.
-    pub shl: u8,
+    pub(crate) shl: u8,
     /// Right shift.
-    pub shr: u8,
+    pub(crate) shr: u8,
     /// AND mask after the shift.
-    pub and2: u128,
+    pub(crate) and2: u128,
     /// XOR value after the shift.
-    pub xor2: u128,
+    pub(crate) xor2: u128,
     /// Result mask.
-    pub width: u128,
+    pub(crate) width: u128,
 }
 
 impl Xf {
@@ -72,7 +72,7 @@ impl Xf {
 
 /// What a selector reads.
 #[derive(Clone, Copy, Debug)]
-pub enum Load {
+pub(crate) enum Load {
     /// ip version
     IpVersion,
     /// ip hdrlength
@@ -207,37 +207,37 @@ pub enum Load {
 
 /// A selector with a transform.
 #[derive(Clone, Copy, Debug)]
-pub struct Src {
+pub(crate) struct Src {
     /// Load.
-    pub load: Load,
+    pub(crate) load: Load,
     /// Transform.
-    pub xf: Xf,
+    pub(crate) xf: Xf,
     /// Width in bytes (for hashing).
-    pub bytes: u8,
+    pub(crate) bytes: u8,
 }
 
 /// A (possibly concatenated) lookup key: parts `first..first + n` of
 /// [`Program::key_parts`].
 #[derive(Clone, Copy, Debug)]
-pub struct KeySpec {
+pub(crate) struct KeySpec {
     /// Parts used.
-    pub n: u8,
+    pub(crate) n: u8,
     /// First part.
-    pub first: u32,
+    pub(crate) first: u32,
 }
 
 /// One field of a lookup key and where it goes in the set key.
 #[derive(Clone, Copy, Debug)]
-pub struct KeyPart {
+pub(crate) struct KeyPart {
     /// The selector.
-    pub src: Src,
+    pub(crate) src: Src,
     /// Its place in the key lanes.
-    pub slot: Slot,
+    pub(crate) slot: Slot,
 }
 
 /// Comparison operator.
 #[derive(Clone, Copy, Debug)]
-pub enum CmpOp {
+pub(crate) enum CmpOp {
     /// ==
     Eq,
     /// !=
@@ -254,7 +254,7 @@ pub enum CmpOp {
 
 /// Writable payload field.
 #[derive(Clone, Copy, Debug)]
-pub enum PayloadField {
+pub(crate) enum PayloadField {
     /// dscp (version)
     Dscp(u8),
     /// ecn
@@ -273,7 +273,7 @@ pub enum PayloadField {
 
 /// Value source for statements.
 #[derive(Clone, Copy, Debug)]
-pub enum VSrc {
+pub(crate) enum VSrc {
     /// Constant.
     Const(u128),
     /// Selector.
@@ -289,7 +289,7 @@ pub enum VSrc {
 
 /// Object map kind.
 #[derive(Clone, Copy, Debug)]
-pub enum ObjMapKind {
+pub(crate) enum ObjMapKind {
     /// counter
     Counter,
     /// quota
@@ -304,7 +304,7 @@ pub enum ObjMapKind {
 
 /// One compiled operation.
 #[derive(Clone, Copy, Debug)]
-pub enum Op {
+pub(crate) enum Op {
     /// Compare.
     Cmp {
         /// value
@@ -415,7 +415,7 @@ pub enum Op {
 
 /// Set backend, for the cost model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SetKind {
+pub(crate) enum SetKind {
     /// nft_set_hash.
     Hash,
     /// nft_set_bitmap (keys of 16 bits or less).
@@ -428,7 +428,7 @@ pub enum SetKind {
 
 /// Element data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CData {
+pub(crate) enum CData {
     /// No data.
     None,
     /// Verdict.
@@ -451,24 +451,24 @@ pub enum CData {
 
 /// A dynamic element.
 #[derive(Clone, Copy, Debug)]
-pub struct DynElem {
+pub(crate) struct DynElem {
     /// Expiry time (ns).
-    pub expires: u64,
+    pub(crate) expires: u64,
     /// Map data written by `add @m { key : value }` (None for sets).
-    pub value: Option<u128>,
+    pub(crate) value: Option<u128>,
     /// Its stateful expressions ([`Program::elem_exprs`] index, [`NO_EXPRS`] for none),
     /// cloned from the creating rule (`nft_dynset_new`).
-    pub exprs: u32,
+    pub(crate) exprs: u32,
     /// State of those expressions.
-    pub state: ElemState,
+    pub(crate) state: ElemState,
 }
 
 /// No element expressions.
-pub const NO_EXPRS: u32 = u32::MAX;
+pub(crate) const NO_EXPRS: u32 = u32::MAX;
 
 /// A stateful expression of a set element (`NFT_SET_EXT_EXPRESSIONS`).
 #[derive(Clone, Copy, Debug)]
-pub enum ElemExpr {
+pub(crate) enum ElemExpr {
     /// `counter`.
     Counter,
     /// `limit rate ...` (its own token bucket per element).
@@ -480,33 +480,33 @@ pub enum ElemExpr {
 /// The stateful expressions of a set element: at most `NFT_SET_EXPR_MAX` (2), evaluated in
 /// order on every lookup or update that finds the element (`nft_set_elem_update_expr`).
 #[derive(Clone, Copy, Debug)]
-pub struct ElemExprs {
+pub(crate) struct ElemExprs {
     /// Number used.
-    pub n: u8,
+    pub(crate) n: u8,
     /// Expressions.
-    pub e: [ElemExpr; 2],
+    pub(crate) e: [ElemExpr; 2],
 }
 
 /// State of one element expression: counter packets/bytes, limit tokens/last refill, quota
 /// bytes used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ElemSlot {
+pub(crate) struct ElemSlot {
     /// Packets, tokens or bytes used.
-    pub a: u64,
+    pub(crate) a: u64,
     /// Bytes or time of the last refill (ns).
-    pub b: u64,
+    pub(crate) b: u64,
     /// Initialised (limits start with a full bucket when first evaluated).
-    pub init: bool,
+    pub(crate) init: bool,
 }
 
 /// State of an element's expressions.
-pub type ElemState = [ElemSlot; 2];
+pub(crate) type ElemState = [ElemSlot; 2];
 
 /// Elements added by the data path.
 #[derive(Clone, Debug, Default)]
-pub struct DynSet {
+pub(crate) struct DynSet {
     /// Elements.
-    pub map: FxHashMap<[u128; 4], DynElem>,
+    pub(crate) map: FxHashMap<[u128; 4], DynElem>,
 }
 
 /// Per-field (low, high) ranges of a concatenated interval element.
@@ -514,13 +514,11 @@ type FieldRanges = Box<[(u128, u128)]>;
 
 /// A compiled set.
 #[derive(Clone, Debug)]
-pub struct CSet {
+pub(crate) struct CSet {
     /// Backend.
-    pub kind: SetKind,
-    /// Number of key parts.
-    pub nparts: u8,
+    pub(crate) kind: SetKind,
     /// Where each key field sits in the key lanes.
-    pub slots: Vec<Slot>,
+    pub(crate) slots: Vec<Slot>,
     /// Exact elements: packed key → element index.
     pub(crate) exact: FxHashMap<[u128; 4], u32>,
     /// Intervals of a one-field key, sorted and disjoint: (low, high, element index).
@@ -528,31 +526,31 @@ pub struct CSet {
     /// Intervals of a concatenated key (per-field ranges), scanned in order.
     pub(crate) intervals_n: Vec<(FieldRanges, u32)>,
     /// Catch-all element.
-    pub wildcard: Option<u32>,
+    pub(crate) wildcard: Option<u32>,
     /// Data per element.
-    pub data: Vec<CData>,
+    pub(crate) data: Vec<CData>,
     /// Dynamic slot.
-    pub dynamic: Option<u32>,
+    pub(crate) dynamic: Option<u32>,
     /// Default timeout.
-    pub timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
     /// Maximum size (0 = unlimited).
-    pub max_size: u64,
+    pub(crate) max_size: u64,
     /// Stateful expressions per static element (by element index; empty when no element has
     /// any).
-    pub elem_exprs: Vec<u32>,
+    pub(crate) elem_exprs: Vec<u32>,
     /// Index of this set's static element state in the rule state (sets with stateful
     /// static elements only).
-    pub stateful: Option<u32>,
+    pub(crate) stateful: Option<u32>,
     /// Expressions the set declares for its elements (`set s { ...; counter; }`), used for
     /// elements added by rules without statements of their own (`nft_dynset_init` clones
     /// the set's expressions); [`NO_EXPRS`] for none.
-    pub default_exprs: u32,
+    pub(crate) default_exprs: u32,
 }
 
 impl CSet {
     /// Finds an element.
     #[inline]
-    pub fn find(&self, k: &[u128; 4]) -> Option<u32> {
+    pub(crate) fn find(&self, k: &[u128; 4]) -> Option<u32> {
         if let Some(i) = self.exact.get(k) {
             return Some(*i);
         }
@@ -578,94 +576,89 @@ impl CSet {
     }
 
     /// Number of static elements.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.exact.len()
             + self.intervals1.len()
             + self.intervals_n.len()
             + self.wildcard.iter().count()
     }
-
-    /// Whether the set has no static elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Compiled chain.
 #[derive(Clone, Copy, Debug)]
-pub struct CChain {
+pub(crate) struct CChain {
     /// First rule id.
-    pub first_rule: u32,
+    pub(crate) first_rule: u32,
     /// Number of rules.
-    pub n_rules: u32,
+    pub(crate) n_rules: u32,
     /// Policy accept.
-    pub policy_accept: bool,
+    pub(crate) policy_accept: bool,
 }
 
 /// Compiled rule.
 #[derive(Clone, Copy, Debug)]
-pub struct CRule {
+pub(crate) struct CRule {
     /// First op.
-    pub first_op: u32,
+    pub(crate) first_op: u32,
     /// Number of ops.
-    pub n_ops: u32,
+    pub(crate) n_ops: u32,
 }
 
 /// numgen parameters.
 #[derive(Clone, Copy, Debug)]
-pub struct NumgenSpec {
+pub(crate) struct NumgenSpec {
     /// random or inc.
-    pub random: bool,
+    pub(crate) random: bool,
     /// modulus.
-    pub modulus: u32,
+    pub(crate) modulus: u32,
     /// offset.
-    pub offset: u32,
+    pub(crate) offset: u32,
 }
 
 /// jhash/symhash parameters.
 #[derive(Clone, Copy, Debug)]
-pub struct JhashSpec {
+pub(crate) struct JhashSpec {
     /// Parts hashed.
-    pub nparts: u8,
+    pub(crate) nparts: u8,
     /// Parts.
-    pub parts: [Src; 4],
+    pub(crate) parts: [Src; 4],
     /// Modulus.
-    pub modulus: u32,
+    pub(crate) modulus: u32,
     /// Seed.
-    pub seed: u32,
+    pub(crate) seed: u32,
     /// Offset.
-    pub offset: u32,
+    pub(crate) offset: u32,
 }
 
 /// Token bucket parameters (kernel `nft_limit_init`).
 #[derive(Clone, Copy, Debug)]
-pub struct LimitSpec {
+pub(crate) struct LimitSpec {
     /// Rate.
-    pub rate: u64,
+    pub(crate) rate: u64,
     /// Unit in ns.
-    pub nsecs: u64,
+    pub(crate) nsecs: u64,
     /// Bucket size in ns-tokens.
-    pub tokens_max: u64,
+    pub(crate) tokens_max: u64,
     /// Byte-based.
-    pub bytes: bool,
+    pub(crate) bytes: bool,
     /// `over`.
-    pub invert: bool,
+    pub(crate) invert: bool,
 }
 
 /// Quota parameters.
 #[derive(Clone, Copy, Debug)]
-pub struct QuotaSpec {
+pub(crate) struct QuotaSpec {
     /// Budget.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// `over`.
-    pub invert: bool,
+    pub(crate) invert: bool,
     /// Initially used.
-    pub used: u64,
+    pub(crate) used: u64,
 }
 
 /// NAT operand.
 #[derive(Clone, Copy, Debug)]
-pub enum NatVal {
+pub(crate) enum NatVal {
     /// Not given.
     None,
     /// Constant range.
@@ -683,71 +676,71 @@ pub enum NatVal {
 
 /// NAT statement parameters.
 #[derive(Clone, Copy, Debug)]
-pub struct NatSpec {
+pub(crate) struct NatSpec {
     /// Kind.
-    pub kind: NatKind,
+    pub(crate) kind: NatKind,
     /// 4 or 6.
-    pub family: u8,
+    pub(crate) family: u8,
     /// Address.
-    pub addr: NatVal,
+    pub(crate) addr: NatVal,
     /// Port.
-    pub port: NatVal,
+    pub(crate) port: NatVal,
     /// Flags.
-    pub flags: u8,
+    pub(crate) flags: u8,
 }
 
 /// Set update parameters.
 #[derive(Clone, Copy, Debug)]
-pub struct UpdateSpec {
+pub(crate) struct UpdateSpec {
     /// Operation.
-    pub op: SetOp,
+    pub(crate) op: SetOp,
     /// Set.
-    pub set: u32,
+    pub(crate) set: u32,
     /// Key spec.
-    pub key: u32,
+    pub(crate) key: u32,
     /// Timeout.
-    pub timeout_ms: Option<u64>,
+    pub(crate) timeout_ms: Option<u64>,
     /// Map data written with a new element (`add @m { key : value }`).
-    pub data: Option<VSrc>,
+    pub(crate) data: Option<VSrc>,
     /// Expressions of new elements ([`Program::elem_exprs`] index or [`NO_EXPRS`]).
-    pub exprs: u32,
+    pub(crate) exprs: u32,
 }
 
 /// The compiled program.
 #[derive(Clone, Debug, Default)]
-pub struct Program {
+pub(crate) struct Program {
     /// Chains (same ids as the ruleset's chains).
-    pub chains: Vec<CChain>,
+    pub(crate) chains: Vec<CChain>,
     /// Rules (global rule ids).
-    pub rules: Vec<CRule>,
+    pub(crate) rules: Vec<CRule>,
     /// Ops.
-    pub ops: Vec<Op>,
+    pub(crate) ops: Vec<Op>,
     /// Key specs.
-    pub keys: Vec<KeySpec>,
+    pub(crate) keys: Vec<KeySpec>,
     /// Fields of the key specs.
-    pub key_parts: Vec<KeyPart>,
+    pub(crate) key_parts: Vec<KeyPart>,
     /// Sets (named first, then anonymous).
-    pub sets: Vec<CSet>,
+    pub(crate) sets: Vec<CSet>,
     /// numgens.
-    pub numgens: Vec<NumgenSpec>,
+    pub(crate) numgens: Vec<NumgenSpec>,
     /// jhash/symhash.
-    pub jhashes: Vec<JhashSpec>,
+    pub(crate) jhashes: Vec<JhashSpec>,
     /// Limits (anonymous and named).
-    pub limits: Vec<LimitSpec>,
+    pub(crate) limits: Vec<LimitSpec>,
     /// Quotas.
-    pub quotas: Vec<QuotaSpec>,
+    pub(crate) quotas: Vec<QuotaSpec>,
     /// NAT specs.
-    pub nats: Vec<NatSpec>,
+    pub(crate) nats: Vec<NatSpec>,
     /// Set updates.
-    pub updates: Vec<UpdateSpec>,
+    pub(crate) updates: Vec<UpdateSpec>,
     /// Stateful expressions of set elements (static and dynamic).
-    pub elem_exprs: Vec<ElemExprs>,
+    pub(crate) elem_exprs: Vec<ElemExprs>,
     /// Number of sets with stateful static elements.
-    pub n_stateful_sets: u32,
+    pub(crate) n_stateful_sets: u32,
     /// Counter statement slots.
-    pub n_counters: usize,
+    pub(crate) n_counters: usize,
     /// Initial values of named counters.
-    pub named_counter_init: Vec<Counter>,
+    pub(crate) named_counter_init: Vec<Counter>,
 }
 
 /// A packet and byte counter.

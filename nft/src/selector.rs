@@ -10,30 +10,30 @@ use super::types::DType;
 
 /// Protocol requirements of a selector.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Dep {
+pub(crate) struct Dep {
     /// Required IP version (4 or 6).
-    pub l3: Option<u8>,
+    pub(crate) l3: Option<u8>,
     /// Required transport protocol number.
-    pub l4: Option<u8>,
+    pub(crate) l4: Option<u8>,
 }
 
 impl Dep {
     /// Needs IP version `v`.
-    pub fn l3(v: u8) -> Dep {
+    pub(crate) fn l3(v: u8) -> Dep {
         Dep {
             l3: Some(v),
             l4: None,
         }
     }
     /// Needs transport protocol `p`.
-    pub fn l4(p: u8) -> Dep {
+    pub(crate) fn l4(p: u8) -> Dep {
         Dep {
             l3: None,
             l4: Some(p),
         }
     }
     /// Needs IP version `v` and transport protocol `p`.
-    pub fn both(v: u8, p: u8) -> Dep {
+    pub(crate) fn both(v: u8, p: u8) -> Dep {
         Dep {
             l3: Some(v),
             l4: Some(p),
@@ -42,7 +42,7 @@ impl Dep {
 }
 
 /// Data type and dependency of a payload field.
-pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
+pub(crate) fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
     use DType::*;
     let i = Integer;
     let (l3, l4) = (Dep::l3, Dep::l4);
@@ -111,7 +111,7 @@ pub fn payload_info(p: Proto, f: &str) -> Result<(DType, Dep), String> {
 }
 
 /// Data type of a meta key.
-pub fn meta_type(k: MetaKey) -> DType {
+pub(crate) fn meta_type(k: MetaKey) -> DType {
     use DType::*;
     match k {
         MetaKey::Length => Integer(32),
@@ -141,7 +141,7 @@ pub fn meta_type(k: MetaKey) -> DType {
 }
 
 /// Data type of a ct key for a family (None = needs an L3 context).
-pub fn ct_type(k: CtKey, l3: Option<u8>) -> Result<DType, String> {
+pub(crate) fn ct_type(k: CtKey, l3: Option<u8>) -> Result<DType, String> {
     use DType::*;
     Ok(match k {
         CtKey::State => CtState,
@@ -175,7 +175,7 @@ pub fn ct_type(k: CtKey, l3: Option<u8>) -> Result<DType, String> {
 }
 
 /// Data type of what a `fib` expression returns.
-pub fn fib_type(result: FibResult) -> DType {
+pub(crate) fn fib_type(result: FibResult) -> DType {
     match result {
         FibResult::Oif => DType::Ifindex,
         FibResult::Oifname => DType::Ifname,
@@ -184,7 +184,7 @@ pub fn fib_type(result: FibResult) -> DType {
 }
 
 /// What the evaluator loads for a payload field; `None` when it does not evaluate it.
-pub fn payload_load(p: Proto, f: &str) -> Option<Load> {
+pub(crate) fn payload_load(p: Proto, f: &str) -> Option<Load> {
     let v = if p == Proto::Ip6 { 6 } else { 4 };
     Some(match (p, f) {
         (Proto::Ip, "version") => Load::IpVersion,
@@ -233,7 +233,7 @@ pub fn payload_load(p: Proto, f: &str) -> Option<Load> {
 }
 
 /// What the evaluator loads for a meta key; `None` when it does not evaluate it.
-pub fn meta_load(k: MetaKey) -> Option<Load> {
+pub(crate) fn meta_load(k: MetaKey) -> Option<Load> {
     Some(match k {
         MetaKey::Length => Load::MetaLength,
         MetaKey::Protocol => Load::MetaProtocol,
@@ -254,7 +254,7 @@ pub fn meta_load(k: MetaKey) -> Option<Load> {
 
 /// What the evaluator loads for a ct key in direction `dir` (original when not given);
 /// `None` when it does not evaluate it.
-pub fn ct_load(k: CtKey, dir: Option<u8>) -> Option<Load> {
+pub(crate) fn ct_load(k: CtKey, dir: Option<u8>) -> Option<Load> {
     let dir = dir.unwrap_or(0);
     Some(match k {
         CtKey::State => Load::CtState,
@@ -273,19 +273,19 @@ pub fn ct_load(k: CtKey, dir: Option<u8>) -> Option<Load> {
 }
 
 /// Payload fields the evaluator implements.
-pub fn payload_supported(p: Proto, f: &str) -> bool {
+pub(crate) fn payload_supported(p: Proto, f: &str) -> bool {
     payload_load(p, f).is_some()
 }
 
 /// Meta keys the parsers accept: those the evaluator loads, and `secmark` and `nftrace`,
 /// which only `set` statements use (they do not change what the simulation decides; reading
 /// them is rejected at compile time).
-pub fn meta_supported(k: MetaKey) -> bool {
+pub(crate) fn meta_supported(k: MetaKey) -> bool {
     meta_load(k).is_some() || matches!(k, MetaKey::Secmark | MetaKey::Nftrace)
 }
 
 /// ct keys the parsers accept: those the evaluator loads, and `secmark` (in `set`
 /// statements only, as for meta).
-pub fn ct_supported(k: CtKey) -> bool {
+pub(crate) fn ct_supported(k: CtKey) -> bool {
     ct_load(k, None).is_some() || k == CtKey::Secmark
 }

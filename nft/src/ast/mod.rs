@@ -452,7 +452,7 @@ pub enum ObjDecl {
 
 /// Where `add`/`insert` puts a rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RulePos {
+pub(crate) enum RulePos {
     /// Append at the end (`add rule`).
     Append,
     /// Prepend (`insert rule`).
@@ -471,7 +471,7 @@ pub enum RulePos {
 
 /// What a `delete`/`flush` command names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjKind {
+pub(crate) enum ObjKind {
     /// The whole ruleset (flush only).
     Ruleset,
     /// A table.
@@ -495,7 +495,7 @@ pub enum ObjKind {
 /// One command of a ruleset file (declarative blocks are turned into `add` commands).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// `add table` (and table blocks).
     AddTable {
         /// Family.

@@ -8,7 +8,7 @@
 mod rule;
 mod sets;
 
-pub use rule::Compiler;
+pub(crate) use rule::Compiler;
 
 use crate::ast::*;
 use crate::layout::key_layout;
@@ -19,19 +19,19 @@ use crate::selector::{
 use crate::types::{DType, Value};
 
 /// Compile-time context for one table.
-pub struct TableScope<'a> {
+pub(crate) struct TableScope<'a> {
     /// Table family.
-    pub family: Family,
+    pub(crate) family: Family,
     /// Chain ids by name.
-    pub chains: &'a [(String, ChainId)],
+    pub(crate) chains: &'a [(String, ChainId)],
     /// Named set ids by name (with their declaration).
-    pub sets: &'a [(String, u32)],
+    pub(crate) sets: &'a [(String, u32)],
     /// Flowtable ids by name.
-    pub flowtables: &'a [(String, FlowtableId)],
+    pub(crate) flowtables: &'a [(String, FlowtableId)],
     /// Objects: (kind, name, object id, limit/quota slot).
-    pub objects: &'a [(String, String, u32, u32)],
+    pub(crate) objects: &'a [(String, String, u32, u32)],
     /// Seed for jhash without an explicit seed.
-    pub seed: u32,
+    pub(crate) seed: u32,
 }
 
 impl TableScope<'_> {
@@ -58,7 +58,7 @@ fn bytes_of(ty: DType) -> u8 {
 impl Program {
     /// Compiles a selector into a load (the selector table, [`super::selector`], says what
     /// each payload field, meta and ct key loads).
-    pub fn load_of(&mut self, e: &Expr, sc: &TableScope) -> R<(Load, DType)> {
+    pub(crate) fn load_of(&mut self, e: &Expr, sc: &TableScope) -> R<(Load, DType)> {
         let unsupported =
             |what: String| format!("unsupported: {what} (not evaluated by the simulator)");
         Ok(match e {
@@ -156,7 +156,7 @@ impl Program {
     }
 
     /// Compiles a selector with binary operations into a [`Src`].
-    pub fn src_of(&mut self, e: &Expr, sc: &TableScope) -> R<Src> {
+    pub(crate) fn src_of(&mut self, e: &Expr, sc: &TableScope) -> R<Src> {
         match e {
             Expr::Binop(op, a, b) => {
                 let mut s = self.src_of(a, sc)?;
@@ -213,7 +213,7 @@ impl Program {
     }
 
     /// Compiles a lookup key.
-    pub fn key_of(&mut self, e: &Expr, sc: &TableScope) -> R<u32> {
+    pub(crate) fn key_of(&mut self, e: &Expr, sc: &TableScope) -> R<u32> {
         let parts: Vec<&Expr> = match e {
             Expr::Concat(p) => p.iter().collect(),
             e => vec![e],
@@ -239,7 +239,7 @@ impl Program {
 
     /// Makes a lookup key use the lane layout of the set it looks up (the set's declared
     /// field widths decide it).
-    pub fn bind_key(&mut self, key: u32, set: u32) -> R<()> {
+    pub(crate) fn bind_key(&mut self, key: u32, set: u32) -> R<()> {
         let k = self.keys[key as usize];
         let s = &self.sets[set as usize];
         if s.slots.len() != k.n as usize {

@@ -82,13 +82,13 @@ fn anon_key_widths(el: &[SetElem]) -> Vec<u32> {
 }
 
 /// What one rule compiled to, for [`crate::RuleInfo`].
-pub struct CompiledRule {
+pub(crate) struct CompiledRule {
     /// Its operations in [`Program::ops`].
-    pub rule: CRule,
+    pub(crate) rule: CRule,
     /// Slots of its counter statements.
-    pub counter_slots: Range<usize>,
+    pub(crate) counter_slots: Range<usize>,
     /// Named counters it uses (object ids).
-    pub named_counters: Vec<usize>,
+    pub(crate) named_counters: Vec<usize>,
 }
 
 /// The ops of the rule being compiled and what it counts with.
@@ -108,16 +108,16 @@ impl RuleOps {
 
 /// Builds the [`Program`] rule by rule.
 #[derive(Default)]
-pub struct Compiler {
+pub(crate) struct Compiler {
     /// The program so far.
-    pub prog: Program,
+    pub(crate) prog: Program,
 }
 
 impl Compiler {
     /// Compiles a rule's statements into [`Program::ops`]. Without a counter statement the
     /// rule counts as if one stood just before its first terminal statement (or at its end).
     /// Errors carry the span of the statement.
-    pub fn rule(
+    pub(crate) fn rule(
         &mut self,
         sm: &SourceMap,
         sc: &TableScope,
@@ -158,7 +158,7 @@ impl Compiler {
 
     /// Map data of an element: a verdict, an object (by kind), a value, a range, or the
     /// address and port ranges of a NAT map.
-    pub fn data_conv(sc: &TableScope, d: &Expr, objkind: Option<&str>) -> R<CData> {
+    pub(crate) fn data_conv(sc: &TableScope, d: &Expr, objkind: Option<&str>) -> R<CData> {
         Ok(match d {
             Expr::Verdict(v) => CData::Verdict(verdict_of(v, sc.chains)?),
             Expr::Value(v) if v.ty == DType::Str => {

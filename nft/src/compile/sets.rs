@@ -16,7 +16,7 @@ type R<T> = Result<T, String>;
 impl Program {
     /// Compiles set elements into a [`CSet`].
     /// `widths` are the bit widths of the key's fields.
-    pub fn build_set(
+    pub(crate) fn build_set(
         &mut self,
         widths: &[u32],
         elems: &[SetElem],
@@ -28,7 +28,6 @@ impl Program {
         let slots = key_layout(widths)?;
         let mut s = CSet {
             kind: SetKind::Hash,
-            nparts: nparts as u8,
             slots: slots.clone(),
             exact: FxHashMap::default(),
             intervals1: Vec::new(),
@@ -138,7 +137,7 @@ impl Program {
 
     /// Compiles the stateful statements of a set element or set update (normalised: counter,
     /// limit, quota; at most two) into [`Program::elem_exprs`]; [`NO_EXPRS`] when empty.
-    pub fn elem_exprs_of(&mut self, stmts: &[Stmt]) -> R<u32> {
+    pub(crate) fn elem_exprs_of(&mut self, stmts: &[Stmt]) -> R<u32> {
         if stmts.is_empty() {
             return Ok(NO_EXPRS);
         }
@@ -163,7 +162,7 @@ impl Program {
 
     /// Records the stateful statements of a set's static elements (`elems` in the order
     /// given to [`Program::build_set`]).
-    pub fn set_static_exprs(&mut self, set: u32, elems: &[SetElem]) -> R<()> {
+    pub(crate) fn set_static_exprs(&mut self, set: u32, elems: &[SetElem]) -> R<()> {
         if elems.iter().all(|e| e.stmts.is_empty()) {
             return Ok(());
         }
@@ -180,7 +179,7 @@ impl Program {
     }
 
     /// Quota spec from a statement or object (kernel `nft_quota_do_init`).
-    pub fn quota_spec(q: &QuotaStmt) -> QuotaSpec {
+    pub(crate) fn quota_spec(q: &QuotaStmt) -> QuotaSpec {
         QuotaSpec {
             bytes: q.bytes,
             invert: q.over,
@@ -189,7 +188,7 @@ impl Program {
     }
 
     /// Limit spec from a statement (kernel `nft_limit_init`).
-    pub fn limit_spec(l: &LimitStmt) -> LimitSpec {
+    pub(crate) fn limit_spec(l: &LimitStmt) -> LimitSpec {
         let nsecs = l.per_secs.saturating_mul(1_000_000_000);
         let bytes = l.unit == LimitUnit::Bytes;
         let burst = if !bytes && l.burst == 0 { 5 } else { l.burst };

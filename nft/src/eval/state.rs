@@ -18,13 +18,13 @@ pub struct RuleState {
     /// Counter statements, by slot (see [`super::RuleInfo::counter_slots`]).
     pub counters: Vec<Counter>,
     /// Implicit counter per rule (rule id).
-    pub implicit: Vec<Counter>,
+    pub(crate) implicit: Vec<Counter>,
     /// Policy counters per chain (chain id; zero for regular chains).
     pub policy: Vec<PolicyCounter>,
     /// Named counter objects (object id).
     pub named: Vec<Counter>,
     /// Bytes used per quota slot (anonymous quotas first, then objects).
-    pub quota_used: Vec<u64>,
+    pub(crate) quota_used: Vec<u64>,
     pub(super) buckets: Vec<Bucket>,
     pub(super) numgen: Vec<u32>,
     pub(super) dynsets: Vec<DynSet>,

@@ -24,7 +24,7 @@ struct Jp {
 const TEXT_STMT: &str = "\u{1}text statement ";
 
 /// Parses a JSON ruleset into `ctx.cmds`.
-pub fn parse_json(ctx: &mut ParseCtx, src: u32, text: &str) -> Result<(), NftError> {
+pub(crate) fn parse_json(ctx: &mut ParseCtx, src: u32, text: &str) -> Result<(), NftError> {
     let name = ctx.sm.sources[src as usize].name.clone();
     let v: J = serde_json::from_str(text).map_err(|e| NftError {
         kind: ErrorKind::Json,

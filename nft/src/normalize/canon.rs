@@ -232,7 +232,7 @@ fn elem_sort_key(e: &Expr, out: &mut Vec<u128>) {
 }
 
 /// Sorts set elements into canonical order.
-pub fn sort_elems(v: &mut [SetElem]) {
+pub(super) fn sort_elems(v: &mut [SetElem]) {
     v.sort_by_cached_key(|e| {
         let mut k = Vec::new();
         elem_sort_key(&e.key, &mut k);

@@ -17,7 +17,6 @@ mod sets;
 mod stmt;
 
 use canon::kill_dependencies;
-pub use canon::sort_elems;
 
 use crate::ast::*;
 use crate::error::{ErrorKind, NftError, SourceMap, Span};
@@ -26,16 +25,16 @@ use crate::types::*;
 
 /// Device name → ifindex table used to resolve `iif`/`oif`.
 #[derive(Clone, Debug)]
-pub struct DeviceTable {
+pub(crate) struct DeviceTable {
     /// Known devices.
-    pub devs: Vec<(String, u32)>,
+    pub(crate) devs: Vec<(String, u32)>,
     /// Whether unknown names are an error (as in the kernel) or get a fresh index.
-    pub strict: bool,
+    pub(crate) strict: bool,
 }
 
 impl DeviceTable {
     /// Looks a device up, registering it when not strict.
-    pub fn index(&mut self, name: &str) -> Option<u32> {
+    pub(crate) fn index(&mut self, name: &str) -> Option<u32> {
         if let Some((_, i)) = self.devs.iter().find(|(n, _)| n == name) {
             return Some(*i);
         }
@@ -45,13 +44,6 @@ impl DeviceTable {
         let next = self.devs.iter().map(|(_, i)| *i).max().unwrap_or(0).max(99) + 1;
         self.devs.push((name.to_string(), next));
         Some(next)
-    }
-    /// The name of an ifindex.
-    pub fn name(&self, idx: u32) -> Option<&str> {
-        self.devs
-            .iter()
-            .find(|(_, i)| *i == idx)
-            .map(|(n, _)| n.as_str())
     }
 }
 
@@ -85,35 +77,33 @@ fn l4_name(v: u8) -> String {
 
 /// Information about a named set, for resolving references.
 #[derive(Clone, Debug)]
-pub struct SetSig {
+pub(crate) struct SetSig {
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
     /// Key types.
-    pub key: Vec<DType>,
+    pub(crate) key: Vec<DType>,
     /// Data types (maps; several for a concatenation).
-    pub data: Vec<DType>,
-    /// Object map kind.
-    pub obj: Option<String>,
+    pub(crate) data: Vec<DType>,
     /// Whether it is a map.
-    pub is_map: bool,
+    pub(crate) is_map: bool,
 }
 
 /// Context for normalising the rules of one table.
-pub struct Normalizer<'a> {
+pub(crate) struct Normalizer<'a> {
     /// Sources, for errors.
-    pub sm: &'a SourceMap,
+    pub(crate) sm: &'a SourceMap,
     /// Table family.
-    pub family: Family,
+    pub(crate) family: Family,
     /// Named sets of the table.
-    pub sets: Vec<SetSig>,
+    pub(crate) sets: Vec<SetSig>,
     /// Chain names of the table.
-    pub chains: Vec<String>,
+    pub(crate) chains: Vec<String>,
     /// Flowtable names.
-    pub flowtables: Vec<String>,
+    pub(crate) flowtables: Vec<String>,
     /// Objects: (kind, name).
-    pub objects: Vec<(String, String)>,
+    pub(crate) objects: Vec<(String, String)>,
     /// Devices.
-    pub devices: &'a mut DeviceTable,
+    pub(crate) devices: &'a mut DeviceTable,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -358,7 +348,7 @@ impl Normalizer<'_> {
     }
 
     /// Normalises a rule. Errors carry the span of the offending statement.
-    pub fn rule(&mut self, rule: Rule) -> Result<Rule, NftError> {
+    pub(crate) fn rule(&mut self, rule: Rule) -> Result<Rule, NftError> {
         let mut ctx = Ctx {
             l3: self.base_l3(),
             ..Default::default()
@@ -434,7 +424,7 @@ fn unknown_object(kind: &str, name: &str) -> String {
 }
 
 /// Whether an expression is a selector (reads the packet or state) rather than a constant.
-pub fn is_selector(e: &Expr) -> bool {
+pub(crate) fn is_selector(e: &Expr) -> bool {
     match e {
         Expr::Payload(..)
         | Expr::Meta(_)

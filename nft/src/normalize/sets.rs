@@ -9,7 +9,7 @@ use crate::types::*;
 
 impl Normalizer<'_> {
     /// Normalises one set/map declaration (types resolved, elements typed and sorted).
-    pub fn set_decl(&mut self, mut d: SetDecl) -> R<SetDecl> {
+    pub(crate) fn set_decl(&mut self, mut d: SetDecl) -> R<SetDecl> {
         self.set_types(&mut d)?;
         if d.is_map && d.data.is_empty() && d.obj_type.is_none() {
             return Err(format!("map '{}' needs a data type", d.name));

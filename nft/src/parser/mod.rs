@@ -18,17 +18,17 @@ use crate::error::{NftError, SourceMap, Span};
 use crate::lexer::{Tok, Token, tokenize};
 
 /// Parser state shared across included files.
-pub struct ParseCtx {
+pub(crate) struct ParseCtx {
     /// Every source read so far.
-    pub sm: SourceMap,
+    pub(crate) sm: SourceMap,
     /// Commands in file order, each with its span.
-    pub cmds: Vec<(Cmd, Span)>,
+    pub(crate) cmds: Vec<(Cmd, Span)>,
     /// `define` scopes, innermost last.
     scopes: Vec<Vec<(String, Expr)>>,
     /// Include nesting depth.
     depth: u32,
     /// Whether includes may be read from the file system.
-    pub allow_includes: bool,
+    pub(crate) allow_includes: bool,
     /// Chain bindings (`jump { ... }`) parsed but not yet emitted: (name, rules with spans,
     /// span of the `jump`). The caller that knows the table emits them.
     bindings: Vec<PendingBinding>,
@@ -61,7 +61,7 @@ impl Default for ParseCtx {
 
 impl ParseCtx {
     /// Parses one text source already added to the source map.
-    pub fn parse_source(&mut self, src: u32) -> Result<(), NftError> {
+    pub(crate) fn parse_source(&mut self, src: u32) -> Result<(), NftError> {
         let text = self.sm.sources[src as usize].text.clone();
         let toks = tokenize(&self.sm, src, &text)?;
         let mut p = Parser {
@@ -78,7 +78,7 @@ impl ParseCtx {
     /// JSON form, such as a chain binding `jump { ... }`, as strings) for a rule of
     /// `family table`. Returns the statement and the commands of the chain bindings it
     /// declares (their `add chain` first).
-    pub fn parse_text_stmt(
+    pub(crate) fn parse_text_stmt(
         &mut self,
         name: &str,
         text: &str,

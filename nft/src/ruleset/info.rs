@@ -159,7 +159,7 @@ pub struct CtTimeoutInfo {
 }
 
 /// Conntrack state names a `ct timeout` policy may set for a protocol (nft `src/ct.c`).
-pub fn ct_timeout_states(protocol: u8) -> &'static [&'static str] {
+pub(crate) fn ct_timeout_states(protocol: u8) -> &'static [&'static str] {
     match protocol {
         6 => &[
             "syn_sent",

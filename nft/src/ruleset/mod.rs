@@ -11,7 +11,6 @@ mod validate;
 
 pub use info::{
     ChainInfo, CtTimeoutInfo, FlowtableInfo, ObjectInfo, RuleInfo, SetInfo, Summary, TableInfo,
-    ct_timeout_states,
 };
 
 use std::path::Path;
@@ -64,7 +63,7 @@ pub struct Ruleset {
 }
 
 /// Whether text looks like JSON (first non-space character is `{`).
-pub fn looks_like_json(text: &str) -> bool {
+pub(crate) fn looks_like_json(text: &str) -> bool {
     text.trim_start().starts_with('{')
 }
 

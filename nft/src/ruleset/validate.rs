@@ -160,7 +160,6 @@ fn normalize_table(
             name: d.name.clone(),
             key: d.key.clone(),
             data: d.data.clone(),
-            obj: d.obj_type.clone(),
             is_map: d.is_map,
         });
         out.push((d, sp));

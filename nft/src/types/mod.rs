@@ -8,7 +8,7 @@
 
 mod symbols;
 
-pub use symbols::*;
+pub(crate) use symbols::*;
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -232,7 +232,7 @@ impl Value {
 }
 
 /// Parses an unsigned integer literal (decimal or `0x` hex).
-pub fn parse_uint(s: &str) -> Option<u128> {
+pub(crate) fn parse_uint(s: &str) -> Option<u128> {
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         u128::from_str_radix(h, 16).ok()
     } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
@@ -243,7 +243,7 @@ pub fn parse_uint(s: &str) -> Option<u128> {
 }
 
 /// Encodes an interface name as 16 bytes big-endian.
-pub fn ifname_value(name: &str) -> u128 {
+pub(crate) fn ifname_value(name: &str) -> u128 {
     let mut b = [0u8; 16];
     for (i, c) in name.bytes().take(16).enumerate() {
         b[i] = c;
@@ -252,14 +252,14 @@ pub fn ifname_value(name: &str) -> u128 {
 }
 
 /// Decodes an interface name value.
-pub fn ifname_string(v: u128) -> String {
+pub(crate) fn ifname_string(v: u128) -> String {
     let b = v.to_be_bytes();
     let n = b.iter().position(|&c| c == 0).unwrap_or(16);
     String::from_utf8_lossy(&b[..n]).into_owned()
 }
 
 /// Parses a literal of type `ty`. `quoted` tells whether it was a quoted string.
-pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> {
+pub(crate) fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> {
     let bad = || format!("could not parse \"{s}\" as {}", ty.name());
     let num = |s: &str| -> Option<u128> { parse_uint(s).filter(|v| *v <= ty.mask()) };
     let v = match ty {
@@ -349,7 +349,7 @@ pub fn parse_literal(ty: DType, s: &str, quoted: bool) -> Result<Value, String> 
 }
 
 /// Day names for `meta day`, index = `tm_wday`.
-pub const DAYS: [&str; 7] = [
+pub(crate) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
@@ -372,7 +372,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// `"YYYY-MM-DD[ HH:MM[:SS]]"` as UTC nanoseconds since the epoch (nft converts from the
 /// host's local time zone; the simulator assumes UTC).
-pub fn parse_datetime_ns(s: &str) -> Option<u64> {
+pub(crate) fn parse_datetime_ns(s: &str) -> Option<u64> {
     let (date, time) = s.trim().split_once(' ').unwrap_or((s.trim(), "00:00:00"));
     let mut it = date.split('-');
     let y: i64 = it.next()?.parse().ok()?;
@@ -386,7 +386,7 @@ pub fn parse_datetime_ns(s: &str) -> Option<u64> {
 }
 
 /// `"HH:MM[:SS]"` as seconds since midnight.
-pub fn parse_hour(s: &str) -> Option<u32> {
+pub(crate) fn parse_hour(s: &str) -> Option<u32> {
     let mut it = s.split(':');
     let h: u32 = it.next()?.parse().ok()?;
     let m: u32 = it.next()?.parse().ok()?;
@@ -401,7 +401,7 @@ pub fn parse_hour(s: &str) -> Option<u32> {
 }
 
 /// Parses a time string (`10s`, `1h30m`, `2d`, `100ms`, or a bare number of seconds) into ms.
-pub fn parse_time_ms(s: &str) -> Option<u64> {
+pub(crate) fn parse_time_ms(s: &str) -> Option<u64> {
     if let Some(n) = parse_uint(s) {
         return u64::try_from(n).ok()?.checked_mul(1000);
     }
@@ -437,7 +437,7 @@ pub fn parse_time_ms(s: &str) -> Option<u64> {
 }
 
 /// Formats milliseconds the way nft prints times (`1h30m`, `10s`, `100ms`).
-pub fn fmt_time_ms(ms: u64) -> String {
+pub(crate) fn fmt_time_ms(ms: u64) -> String {
     if ms == 0 {
         return "0s".into();
     }

@@ -4,7 +4,7 @@
 use super::{DType, parse_uint};
 
 /// `ct state` names.
-pub const CT_STATE: &[(&str, u128)] = &[
+pub(crate) const CT_STATE: &[(&str, u128)] = &[
     ("invalid", 1),
     ("established", 2),
     ("related", 4),
@@ -12,7 +12,7 @@ pub const CT_STATE: &[(&str, u128)] = &[
     ("untracked", 64),
 ];
 /// `ct status` names.
-pub const CT_STATUS: &[(&str, u128)] = &[
+pub(crate) const CT_STATUS: &[(&str, u128)] = &[
     ("expected", 1),
     ("seen-reply", 2),
     ("assured", 4),
@@ -22,7 +22,7 @@ pub const CT_STATUS: &[(&str, u128)] = &[
     ("dying", 512),
 ];
 /// `ct event` names.
-pub const CT_EVENT: &[(&str, u128)] = &[
+pub(crate) const CT_EVENT: &[(&str, u128)] = &[
     ("new", 1),
     ("related", 2),
     ("destroy", 4),
@@ -36,9 +36,9 @@ pub const CT_EVENT: &[(&str, u128)] = &[
     ("label", 1024),
 ];
 /// `ct direction` names.
-pub const CT_DIR: &[(&str, u128)] = &[("original", 0), ("reply", 1)];
+pub(crate) const CT_DIR: &[(&str, u128)] = &[("original", 0), ("reply", 1)];
 /// TCP flag names.
-pub const TCP_FLAGS: &[(&str, u128)] = &[
+pub(crate) const TCP_FLAGS: &[(&str, u128)] = &[
     ("fin", 0x01),
     ("syn", 0x02),
     ("rst", 0x04),
@@ -49,7 +49,7 @@ pub const TCP_FLAGS: &[(&str, u128)] = &[
     ("cwr", 0x80),
 ];
 /// ICMP types.
-pub const ICMP_TYPES: &[(&str, u128)] = &[
+pub(crate) const ICMP_TYPES: &[(&str, u128)] = &[
     ("echo-reply", 0),
     ("destination-unreachable", 3),
     ("source-quench", 4),
@@ -67,7 +67,7 @@ pub const ICMP_TYPES: &[(&str, u128)] = &[
     ("address-mask-reply", 18),
 ];
 /// ICMPv6 types.
-pub const ICMPV6_TYPES: &[(&str, u128)] = &[
+pub(crate) const ICMPV6_TYPES: &[(&str, u128)] = &[
     ("destination-unreachable", 1),
     ("packet-too-big", 2),
     ("time-exceeded", 3),
@@ -89,7 +89,7 @@ pub const ICMPV6_TYPES: &[(&str, u128)] = &[
     ("mld2-listener-report", 143),
 ];
 /// ICMP codes.
-pub const ICMP_CODES: &[(&str, u128)] = &[
+pub(crate) const ICMP_CODES: &[(&str, u128)] = &[
     ("net-unreachable", 0),
     ("host-unreachable", 1),
     ("prot-unreachable", 2),
@@ -100,7 +100,7 @@ pub const ICMP_CODES: &[(&str, u128)] = &[
     ("admin-prohibited", 13),
 ];
 /// ICMPv6 codes.
-pub const ICMPV6_CODES: &[(&str, u128)] = &[
+pub(crate) const ICMPV6_CODES: &[(&str, u128)] = &[
     ("no-route", 0),
     ("admin-prohibited", 1),
     ("addr-unreachable", 3),
@@ -109,14 +109,14 @@ pub const ICMPV6_CODES: &[(&str, u128)] = &[
     ("reject-route", 6),
 ];
 /// ICMPx codes.
-pub const ICMPX_CODES: &[(&str, u128)] = &[
+pub(crate) const ICMPX_CODES: &[(&str, u128)] = &[
     ("no-route", 0),
     ("port-unreachable", 1),
     ("host-unreachable", 2),
     ("admin-prohibited", 3),
 ];
 /// Packet types.
-pub const PKT_TYPES: &[(&str, u128)] = &[
+pub(crate) const PKT_TYPES: &[(&str, u128)] = &[
     ("host", 0),
     ("unicast", 0),
     ("broadcast", 1),
@@ -124,9 +124,9 @@ pub const PKT_TYPES: &[(&str, u128)] = &[
     ("other", 3),
 ];
 /// nfproto names.
-pub const NFPROTO: &[(&str, u128)] = &[("ipv4", 2), ("ipv6", 10)];
+pub(crate) const NFPROTO: &[(&str, u128)] = &[("ipv4", 2), ("ipv6", 10)];
 /// EtherType names.
-pub const ETHER_TYPES: &[(&str, u128)] = &[
+pub(crate) const ETHER_TYPES: &[(&str, u128)] = &[
     ("ip", 0x0800),
     ("arp", 0x0806),
     ("ip6", 0x86dd),
@@ -135,7 +135,7 @@ pub const ETHER_TYPES: &[(&str, u128)] = &[
     ("8021ad", 0x88a8),
 ];
 /// DSCP names.
-pub const DSCP: &[(&str, u128)] = &[
+pub(crate) const DSCP: &[(&str, u128)] = &[
     ("cs0", 0),
     ("le", 1),
     ("lephb", 1),
@@ -162,9 +162,9 @@ pub const DSCP: &[(&str, u128)] = &[
     ("cs7", 56),
 ];
 /// ECN names.
-pub const ECN: &[(&str, u128)] = &[("not-ect", 0), ("ect1", 1), ("ect0", 2), ("ce", 3)];
+pub(crate) const ECN: &[(&str, u128)] = &[("not-ect", 0), ("ect1", 1), ("ect0", 2), ("ce", 3)];
 /// fib address types.
-pub const FIB_ADDR: &[(&str, u128)] = &[
+pub(crate) const FIB_ADDR: &[(&str, u128)] = &[
     ("unspec", 0),
     ("unicast", 1),
     ("local", 2),
@@ -179,9 +179,10 @@ pub const FIB_ADDR: &[(&str, u128)] = &[
     ("xresolve", 11),
 ];
 /// Boolean names.
-pub const BOOLEAN: &[(&str, u128)] = &[("exists", 1), ("missing", 0), ("true", 1), ("false", 0)];
+pub(crate) const BOOLEAN: &[(&str, u128)] =
+    &[("exists", 1), ("missing", 0), ("true", 1), ("false", 0)];
 /// Interface types (ARPHRD_*).
-pub const IF_TYPES: &[(&str, u128)] = &[
+pub(crate) const IF_TYPES: &[(&str, u128)] = &[
     ("ether", 1),
     ("ppp", 512),
     ("ipip", 768),
@@ -191,7 +192,7 @@ pub const IF_TYPES: &[(&str, u128)] = &[
     ("ipgre", 778),
 ];
 /// IP protocol names (`/etc/protocols` as nft resolves them).
-pub const PROTOCOLS: &[(&str, u128)] = &[
+pub(crate) const PROTOCOLS: &[(&str, u128)] = &[
     ("hopopt", 0),
     ("icmp", 1),
     ("igmp", 2),
@@ -252,7 +253,7 @@ pub const PROTOCOLS: &[(&str, u128)] = &[
     ("ethernet", 143),
 ];
 /// Service names (`/etc/services`, the subset real rulesets and the nft tests use).
-pub const SERVICES: &[(&str, u128)] = &[
+pub(crate) const SERVICES: &[(&str, u128)] = &[
     ("tcpmux", 1),
     ("echo", 7),
     ("discard", 9),
@@ -338,17 +339,17 @@ pub(crate) fn proto_number(p: &str) -> Option<u8> {
 }
 
 /// Looks a name up in a symbol table.
-pub fn lookup(table: &[(&str, u128)], name: &str) -> Option<u128> {
+pub(crate) fn lookup(table: &[(&str, u128)], name: &str) -> Option<u128> {
     table.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
 }
 
 /// The first name for a value in a symbol table.
-pub fn name_of(table: &[(&'static str, u128)], v: u128) -> Option<&'static str> {
+pub(crate) fn name_of(table: &[(&'static str, u128)], v: u128) -> Option<&'static str> {
     table.iter().find(|(_, x)| *x == v).map(|&(n, _)| n)
 }
 
 /// The symbol table of a type, if it has one.
-pub fn symbols(ty: DType) -> Option<&'static [(&'static str, u128)]> {
+pub(crate) fn symbols(ty: DType) -> Option<&'static [(&'static str, u128)]> {
     Some(match ty {
         DType::CtState => CT_STATE,
         DType::CtStatus => CT_STATUS,
