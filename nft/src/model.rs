@@ -1,5 +1,5 @@
 //! The declarative ruleset model: tables, chains, rules, sets, flowtables and objects, built
-//! by applying [`Cmd`]s in order (the whole file is one transaction, as with `nft -f`).
+//! by applying the parsers' commands in order (the whole file is one transaction, as with `nft -f`).
 
 use super::ast::*;
 use super::error::{ErrorKind, NftError, SourceMap, Span};

@@ -1,7 +1,7 @@
 //! The ruleset AST shared by the text and JSON front ends.
 //!
 //! Parsing produces these types with unresolved literals ([`Expr::Sym`], [`Expr::Num`]);
-//! normalisation ([`super::normalize`]) resolves every literal against the data type of the
+//! normalisation (`normalize/`) resolves every literal against the data type of the
 //! expression it is compared with, applies nft's canonicalisations (dependency kill, prefix
 //! host bits cleared, service names to numbers, sorted set elements, `flow offload` →
 //! `flow add`, …) and leaves only [`Expr::Value`]-based constants. Two normalised ASTs are

@@ -66,7 +66,8 @@ pub enum CtView {
 pub struct Iface {
     /// ifindex (see [`super::Ruleset::device_index`]).
     pub index: u32,
-    /// Name encoded with [`super::types::ifname_value`].
+    /// Name encoded as 16 bytes big-endian, first character in the most significant byte
+    /// ([`Iface::new`] encodes it).
     pub name: u128,
 }
 

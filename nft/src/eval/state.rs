@@ -15,7 +15,7 @@ pub(super) struct Bucket {
 /// Mutable per-run state: counters, token buckets, quotas, dynamic set contents, numgen.
 #[derive(Clone, Debug)]
 pub struct RuleState {
-    /// Counter statements, by slot (see [`super::RuleInfo::counter_slots`]).
+    /// Counter statements, by slot (see [`crate::RuleInfo::counter_slots`]).
     pub counters: Vec<Counter>,
     /// Implicit counter per rule (rule id).
     pub(crate) implicit: Vec<Counter>,

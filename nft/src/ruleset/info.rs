@@ -21,7 +21,7 @@ pub struct TableInfo {
 /// A chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainInfo {
-    /// Chain id (index in [`Ruleset::chains`]).
+    /// Chain id (index in [`crate::Ruleset::chains`]).
     pub id: ChainId,
     /// Table index.
     pub table: usize,
@@ -67,7 +67,7 @@ pub struct RuleInfo {
     pub text: String,
     /// Comment.
     pub comment: Option<String>,
-    /// Slots of its counter statements in [`super::RuleState::counters`].
+    /// Slots of its counter statements in [`crate::RuleState::counters`].
     pub counter_slots: std::ops::Range<usize>,
     /// Named counters the rule uses (object ids).
     pub named_counters: Vec<usize>,

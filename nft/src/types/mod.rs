@@ -4,7 +4,7 @@
 //! Interface names are stored as 16 bytes big-endian (first character in the most
 //! significant byte), so the `eth*` wildcard is an ordinary 24-bit prefix; addresses, ports,
 //! marks and flag sets are plain numbers in host order. Symbol tables follow nft's
-//! `src/datatype.c`, `src/proto.c`, `src/ct.c`, `src/meta.c` and `src/fib.c` ([`symbols`]).
+//! `src/datatype.c`, `src/proto.c`, `src/ct.c`, `src/meta.c` and `src/fib.c` (`types/symbols.rs`).
 
 mod symbols;
 
