@@ -11,6 +11,8 @@ use offsim_nft::{
 use offsim_traces::meta::{NetKind, PacketMeta, flags, proto, tcp_flags};
 use offsim_traces::time::SimTime;
 
+use crate::util;
+
 /// Builder for test packets.
 #[derive(Clone, Copy)]
 struct P(PacketMeta);
@@ -90,8 +92,7 @@ struct Run {
 
 impl Run {
     fn new(text: &str) -> Run {
-        let rs = Ruleset::from_str(text, "test.nft", &LoadOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let rs = util::load(text, "test.nft");
         let st = RuleState::new(&rs, 7);
         Run { rs, st }
     }
