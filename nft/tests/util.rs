@@ -37,3 +37,11 @@ pub fn corpus_dir(sub: Option<&str>) -> Option<PathBuf> {
 pub fn load(text: &str, name: &str) -> Ruleset {
     Ruleset::from_str(text, name, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Each text must fail to load (as `bad.nft`) with an error that contains its string.
+pub fn assert_rejected(cases: &[(&str, &str)]) {
+    for (bad, want) in cases {
+        let e = Ruleset::from_str(bad, "bad.nft", &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}
