@@ -492,6 +492,23 @@ pub(crate) enum ObjKind {
     Element,
 }
 
+impl ObjKind {
+    /// The kind a `delete` names by keyword (`table`, ..., `element`; objects have their
+    /// own keywords).
+    pub(crate) fn from_name(s: &str) -> Option<ObjKind> {
+        Some(match s {
+            "table" => ObjKind::Table,
+            "chain" => ObjKind::Chain,
+            "rule" => ObjKind::Rule,
+            "set" => ObjKind::Set,
+            "map" => ObjKind::Map,
+            "flowtable" => ObjKind::Flowtable,
+            "element" => ObjKind::Element,
+            _ => return None,
+        })
+    }
+}
+
 /// One command of a ruleset file (declarative blocks are turned into `add` commands).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]

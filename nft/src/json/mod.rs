@@ -293,15 +293,8 @@ impl Jp {
             ));
             return Ok(());
         }
-        let kind = match k {
-            "table" => ObjKind::Table,
-            "chain" => ObjKind::Chain,
-            "rule" => ObjKind::Rule,
-            "set" => ObjKind::Set,
-            "map" => ObjKind::Map,
-            "flowtable" => ObjKind::Flowtable,
-            _ => ObjKind::Object,
-        };
+        // `element` was handled above; any other kind names an object
+        let kind = ObjKind::from_name(k).unwrap_or(ObjKind::Object);
         let (table, name) = match kind {
             ObjKind::Table => (s(m, "name")?.to_string(), None),
             ObjKind::Rule => (s(m, "table")?.to_string(), Some(s(m, "chain")?.to_string())),

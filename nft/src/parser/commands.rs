@@ -401,16 +401,10 @@ impl Parser<'_> {
 
     pub(super) fn delete_cmd(&mut self, destroy: bool, sp: Span) -> PResult<()> {
         let w = self.name("an object type")?;
-        let kind = match w.as_str() {
-            "table" => ObjKind::Table,
-            "chain" => ObjKind::Chain,
-            "rule" => ObjKind::Rule,
-            "set" => ObjKind::Set,
-            "map" => ObjKind::Map,
-            "flowtable" => ObjKind::Flowtable,
-            "element" => ObjKind::Element,
-            "counter" | "quota" | "limit" | "secmark" | "synproxy" => ObjKind::Object,
-            "ct" => {
+        let kind = match (ObjKind::from_name(&w), w.as_str()) {
+            (Some(k), _) => k,
+            (None, "counter" | "quota" | "limit" | "secmark" | "synproxy") => ObjKind::Object,
+            (None, "ct") => {
                 self.name("helper")?;
                 ObjKind::Object
             }

@@ -64,13 +64,7 @@ impl ParseCtx {
     pub(crate) fn parse_source(&mut self, src: u32) -> Result<(), NftError> {
         let text = self.sm.sources[src as usize].text.clone();
         let toks = tokenize(&self.sm, src, &text)?;
-        let mut p = Parser {
-            toks,
-            pos: 0,
-            src,
-            ctx: self,
-            nest: 0,
-        };
+        let mut p = Parser::new(toks, src, self);
         p.parse_top()
     }
 
@@ -88,13 +82,7 @@ impl ParseCtx {
         let src = self.sm.add(name, text.to_string(), false);
         let toks = tokenize(&self.sm, src, text)?;
         let before = self.cmds.len();
-        let mut p = Parser {
-            toks,
-            pos: 0,
-            src,
-            ctx: self,
-            nest: 0,
-        };
+        let mut p = Parser::new(toks, src, self);
         let s = p.stmt()?;
         p.skip_sep();
         if !matches!(p.peek(), Tok::Eof) {
@@ -124,3 +112,15 @@ struct Parser<'c> {
 }
 
 type PResult<T> = Result<T, NftError>;
+
+impl<'c> Parser<'c> {
+    fn new(toks: Vec<Token>, src: u32, ctx: &'c mut ParseCtx) -> Parser<'c> {
+        Parser {
+            toks,
+            pos: 0,
+            src,
+            ctx,
+            nest: 0,
+        }
+    }
+}
