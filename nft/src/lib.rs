@@ -52,8 +52,9 @@
 //! - [`types`]: data types, typed values and literal parsing; `types/symbols.rs` nft's
 //!   symbol tables.
 //! - [`model`]: tables, chains, sets, flowtables and objects, built by applying commands.
-//! - `display.rs`: nft-style text of rules. [`error`]: [`NftError`] with file, line and
-//!   column. [`summary`]: the `offsim rules check` output.
+//! - `display.rs`: nft-style text of rules (what [`RuleInfo::text`] holds).
+//! - [`error`]: [`NftError`] with file, line, column and the offending line.
+//! - [`summary`]: the `offsim rules check` output.
 //!
 //! Middle (model to program):
 //! - `selector.rs`: the selector table: type, protocol dependency and evaluator load of
