@@ -30,10 +30,7 @@ fn exprs(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
                 "numgen {} mod {modulus}",
                 if *random { "random" } else { "inc" }
             )?;
-            if *offset != 0 {
-                write!(f, " offset {offset}")?;
-            }
-            Ok(())
+            write_offset(f, *offset)
         }
         Expr::Jhash {
             expr,
@@ -47,41 +44,20 @@ fn exprs(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
             if let Some(s) = seed {
                 write!(f, " seed 0x{s:x}")?;
             }
-            if *offset != 0 {
-                write!(f, " offset {offset}")?;
-            }
-            Ok(())
+            write_offset(f, *offset)
         }
         Expr::Symhash { modulus, offset } => {
             write!(f, "symhash mod {modulus}")?;
-            if *offset != 0 {
-                write!(f, " offset {offset}")?;
-            }
-            Ok(())
+            write_offset(f, *offset)
         }
         Expr::Fib { flags, result } => {
             f.write_str("fib ")?;
-            let mut first = true;
-            for (b, n) in [
-                (fib_flags::SADDR, "saddr"),
-                (fib_flags::DADDR, "daddr"),
-                (fib_flags::MARK, "mark"),
-                (fib_flags::IIF, "iif"),
-                (fib_flags::OIF, "oif"),
-            ] {
-                if flags & b != 0 {
-                    if !first {
-                        f.write_str(" . ")?;
-                    }
-                    f.write_str(n)?;
-                    first = false;
-                }
-            }
-            f.write_str(match result {
-                FibResult::Oif => " oif",
-                FibResult::Oifname => " oifname",
-                FibResult::Type => " type",
-            })
+            let names: Vec<&str> = fib_flags::NAMES
+                .iter()
+                .filter(|(b, _)| flags & b != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            write!(f, "{} {}", names.join(" . "), result.name())
         }
         Expr::Opaque(s) => f.write_str(s),
         Expr::Sym(s, q) => {
@@ -107,26 +83,7 @@ fn exprs(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
             f.write_str("-")?;
             exprs(f, b)
         }
-        Expr::Set(el) => {
-            f.write_str("{ ")?;
-            for (i, e) in el.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                exprs(f, &e.key)?;
-                if let Some(t) = e.timeout {
-                    write!(f, " timeout {}", fmt_time_ms(t))?;
-                }
-                if let Some(c) = &e.comment {
-                    write!(f, " comment \"{c}\"")?;
-                }
-                if let Some(d) = &e.data {
-                    f.write_str(" : ")?;
-                    exprs(f, d)?;
-                }
-            }
-            f.write_str(" }")
-        }
+        Expr::Set(el) => set(f, el),
         Expr::SetRef(n) => write!(f, "@{n}"),
         Expr::Concat(p) => {
             for (i, x) in p.iter().enumerate() {
@@ -163,6 +120,36 @@ fn exprs(f: &mut Formatter<'_>, e: &Expr) -> fmt::Result {
     }
 }
 
+/// ` offset N` when not 0.
+fn write_offset(f: &mut Formatter<'_>, offset: u32) -> fmt::Result {
+    if offset != 0 {
+        write!(f, " offset {offset}")?;
+    }
+    Ok(())
+}
+
+/// `{ KEY [timeout T] [comment "C"] [: DATA], ... }`.
+fn set(f: &mut Formatter<'_>, el: &[SetElem]) -> fmt::Result {
+    f.write_str("{ ")?;
+    for (i, e) in el.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        exprs(f, &e.key)?;
+        if let Some(t) = e.timeout {
+            write!(f, " timeout {}", fmt_time_ms(t))?;
+        }
+        if let Some(c) = &e.comment {
+            write!(f, " comment \"{c}\"")?;
+        }
+        if let Some(d) = &e.data {
+            f.write_str(" : ")?;
+            exprs(f, d)?;
+        }
+    }
+    f.write_str(" }")
+}
+
 impl Display for Expr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         exprs(f, self)
@@ -186,45 +173,8 @@ impl Display for Stmt {
             Stmt::Vmap { key, data } => write!(f, "{key} vmap {data}"),
             Stmt::Counter => f.write_str("counter"),
             Stmt::CounterRef(e) => write!(f, "counter name {e}"),
-            Stmt::Log(l) => {
-                f.write_str("log")?;
-                if let Some(p) = &l.prefix {
-                    write!(f, " prefix \"{p}\"")?;
-                }
-                if let Some(p) = &l.level {
-                    write!(f, " level {p}")?;
-                }
-                if let Some(g) = l.group {
-                    write!(f, " group {g}")?;
-                }
-                if let Some(g) = l.snaplen {
-                    write!(f, " snaplen {g}")?;
-                }
-                if !l.flags.is_empty() {
-                    write!(f, " flags {}", l.flags.join(","))?;
-                }
-                Ok(())
-            }
-            Stmt::Limit(l) => {
-                let per = match l.per_secs {
-                    1 => "second",
-                    60 => "minute",
-                    3600 => "hour",
-                    86400 => "day",
-                    _ => "week",
-                };
-                write!(f, "limit rate {}", if l.over { "over " } else { "" })?;
-                match l.unit {
-                    LimitUnit::Packets => write!(f, "{}/{per} burst {} packets", l.rate, l.burst),
-                    LimitUnit::Bytes => {
-                        write!(f, "{} bytes/{per}", l.rate)?;
-                        if l.burst > 0 {
-                            write!(f, " burst {} bytes", l.burst)?;
-                        }
-                        Ok(())
-                    }
-                }
-            }
+            Stmt::Log(l) => log(f, l),
+            Stmt::Limit(l) => limit(f, l),
             Stmt::LimitRef(e) => write!(f, "limit name {e}"),
             Stmt::Quota(q) => write!(
                 f,
@@ -234,45 +184,7 @@ impl Display for Stmt {
             ),
             Stmt::QuotaRef(e) => write!(f, "quota name {e}"),
             Stmt::Notrack => f.write_str("notrack"),
-            Stmt::Nat(n) => {
-                f.write_str(n.kind.name())?;
-                if let Some(fam) = n.family
-                    && matches!(n.kind, NatKind::Snat | NatKind::Dnat)
-                    && n.addr.is_some()
-                {
-                    write!(f, " {}", fam.name())?;
-                }
-                if n.addr.is_some() || n.port.is_some() {
-                    f.write_str(" to ")?;
-                }
-                if let Some(a) = &n.addr {
-                    if n.family == Some(Family::Ip6) && n.port.is_some() {
-                        write!(f, "[{a}]")?;
-                    } else {
-                        write!(f, "{a}")?;
-                    }
-                }
-                if let Some(p) = &n.port {
-                    write!(f, ":{p}")?;
-                }
-                let mut fl = Vec::new();
-                if n.flags & nat_flags::RANDOM != 0 {
-                    fl.push("random");
-                }
-                if n.flags & nat_flags::FULLY_RANDOM != 0 {
-                    fl.push("fully-random");
-                }
-                if n.flags & nat_flags::PERSISTENT != 0 {
-                    fl.push("persistent");
-                }
-                if n.flags & nat_flags::NETMAP != 0 {
-                    fl.push("netmap");
-                }
-                if !fl.is_empty() {
-                    write!(f, " {}", fl.join(","))?;
-                }
-                Ok(())
-            }
+            Stmt::Nat(n) => nat(f, n),
             Stmt::FlowAdd(ft) => write!(f, "flow add @{ft}"),
             Stmt::Mangle { key, value } => write!(f, "{key} set {value}"),
             Stmt::SetUpdate {
@@ -283,12 +195,7 @@ impl Display for Stmt {
                 data,
                 stmts,
             } => {
-                let o = match op {
-                    SetOp::Add => "add",
-                    SetOp::Update => "update",
-                    SetOp::Delete => "delete",
-                };
-                write!(f, "{o} @{set} {{ {key}")?;
+                write!(f, "{} @{set} {{ {key}", op.name())?;
                 if let Some(t) = timeout {
                     write!(f, " timeout {}", fmt_time_ms(*t))?;
                 }
@@ -300,29 +207,7 @@ impl Display for Stmt {
                 }
                 f.write_str(" }")
             }
-            Stmt::Reject(r) => match r {
-                RejectStmt::Default => f.write_str("reject"),
-                RejectStmt::TcpReset => f.write_str("reject with tcp reset"),
-                RejectStmt::Icmp(c) => write!(
-                    f,
-                    "reject with icmp {}",
-                    code_name(super::types::ICMP_CODES, *c)
-                ),
-                RejectStmt::Icmpv6(c) => {
-                    write!(
-                        f,
-                        "reject with icmpv6 {}",
-                        code_name(super::types::ICMPV6_CODES, *c)
-                    )
-                }
-                RejectStmt::Icmpx(c) => {
-                    write!(
-                        f,
-                        "reject with icmpx {}",
-                        code_name(super::types::ICMPX_CODES, *c)
-                    )
-                }
-            },
+            Stmt::Reject(r) => reject(f, r),
             Stmt::Queue { num, flags } => {
                 f.write_str("queue")?;
                 if !flags.is_empty() {
@@ -336,6 +221,103 @@ impl Display for Stmt {
             Stmt::CtHelperSet(e) => write!(f, "ct helper set {e}"),
             Stmt::CtTimeoutSet(e) => write!(f, "ct timeout set {e}"),
             Stmt::Unsupported(s) => f.write_str(s),
+        }
+    }
+}
+
+/// `log [prefix "P"] [level L] [group G] [snaplen N] [flags ...]`.
+fn log(f: &mut Formatter<'_>, l: &LogStmt) -> fmt::Result {
+    f.write_str("log")?;
+    if let Some(p) = &l.prefix {
+        write!(f, " prefix \"{p}\"")?;
+    }
+    if let Some(p) = &l.level {
+        write!(f, " level {p}")?;
+    }
+    if let Some(g) = l.group {
+        write!(f, " group {g}")?;
+    }
+    if let Some(g) = l.snaplen {
+        write!(f, " snaplen {g}")?;
+    }
+    if !l.flags.is_empty() {
+        write!(f, " flags {}", l.flags.join(","))?;
+    }
+    Ok(())
+}
+
+/// `limit rate [over] N/PERIOD burst B packets` or `... bytes/PERIOD [burst B bytes]`.
+fn limit(f: &mut Formatter<'_>, l: &LimitStmt) -> fmt::Result {
+    let per = rate_period_name(l.per_secs);
+    write!(f, "limit rate {}", if l.over { "over " } else { "" })?;
+    match l.unit {
+        LimitUnit::Packets => write!(f, "{}/{per} burst {} packets", l.rate, l.burst),
+        LimitUnit::Bytes => {
+            write!(f, "{} bytes/{per}", l.rate)?;
+            if l.burst > 0 {
+                write!(f, " burst {} bytes", l.burst)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `snat|dnat [ip|ip6] to ADDR[:PORT] [flags]`, `masquerade`, `redirect [to :PORT]`.
+fn nat(f: &mut Formatter<'_>, n: &NatStmt) -> fmt::Result {
+    f.write_str(n.kind.name())?;
+    if let Some(fam) = n.family
+        && matches!(n.kind, NatKind::Snat | NatKind::Dnat)
+        && n.addr.is_some()
+    {
+        write!(f, " {}", fam.name())?;
+    }
+    if n.addr.is_some() || n.port.is_some() {
+        f.write_str(" to ")?;
+    }
+    if let Some(a) = &n.addr {
+        if n.family == Some(Family::Ip6) && n.port.is_some() {
+            write!(f, "[{a}]")?;
+        } else {
+            write!(f, "{a}")?;
+        }
+    }
+    if let Some(p) = &n.port {
+        write!(f, ":{p}")?;
+    }
+    let fl: Vec<&str> = nat_flags::NAMES
+        .iter()
+        .filter(|(b, _)| n.flags & b != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if !fl.is_empty() {
+        write!(f, " {}", fl.join(","))?;
+    }
+    Ok(())
+}
+
+/// `reject [with tcp reset|icmp|icmpv6|icmpx CODE]`.
+fn reject(f: &mut Formatter<'_>, r: &RejectStmt) -> fmt::Result {
+    match r {
+        RejectStmt::Default => f.write_str("reject"),
+        RejectStmt::TcpReset => f.write_str("reject with tcp reset"),
+        RejectStmt::Icmp(c) => write!(
+            f,
+            "reject with icmp {}",
+            code_name(super::types::ICMP_CODES, *c)
+        ),
+        RejectStmt::Icmpv6(c) => {
+            write!(
+                f,
+                "reject with icmpv6 {}",
+                code_name(super::types::ICMPV6_CODES, *c)
+            )
+        }
+        RejectStmt::Icmpx(c) => {
+            write!(
+                f,
+                "reject with icmpx {}",
+                code_name(super::types::ICMPX_CODES, *c)
+            )
         }
     }
 }

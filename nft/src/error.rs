@@ -141,25 +141,25 @@ impl Span {
 
 /// One loaded source text, used to turn spans into line/column diagnostics.
 #[derive(Clone, Debug)]
-pub struct Source {
+pub(crate) struct Source {
     /// Display name.
-    pub name: String,
+    pub(crate) name: String,
     /// Whole text.
-    pub text: String,
+    pub(crate) text: String,
     /// Whether this source is JSON (spans are object indices then).
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// All sources read while loading one ruleset.
 #[derive(Clone, Debug, Default)]
-pub struct SourceMap {
+pub(crate) struct SourceMap {
     /// Sources by index.
-    pub sources: Vec<Source>,
+    pub(crate) sources: Vec<Source>,
 }
 
 impl SourceMap {
     /// Adds a source and returns its index.
-    pub fn add(&mut self, name: &str, text: String, json: bool) -> u32 {
+    pub(crate) fn add(&mut self, name: &str, text: String, json: bool) -> u32 {
         self.sources.push(Source {
             name: name.to_string(),
             text,
@@ -169,7 +169,7 @@ impl SourceMap {
     }
 
     /// Builds an error of `kind` at `span`.
-    pub fn error(&self, kind: ErrorKind, span: Span, msg: impl Into<String>) -> NftError {
+    pub(crate) fn error(&self, kind: ErrorKind, span: Span, msg: impl Into<String>) -> NftError {
         let msg = msg.into();
         let Some(src) = self.sources.get(span.src as usize) else {
             return NftError::new(kind, "<input>", msg);

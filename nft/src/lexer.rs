@@ -10,7 +10,7 @@ use super::error::{ErrorKind, NftError, SourceMap, Span};
 
 /// A token kind with its text where it has one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Tok {
+pub(crate) enum Tok {
     /// Identifier or keyword (also digit-led words such as `10s`, `1h30m`).
     Word(String),
     /// Decimal or `0x` hexadecimal number.
@@ -87,7 +87,7 @@ pub enum Tok {
 
 impl Tok {
     /// A short description for error messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Tok::Word(w) => format!("`{w}`"),
             Tok::Num(n) => format!("number {n}"),
@@ -137,13 +137,11 @@ impl Tok {
 
 /// A token with its location.
 #[derive(Clone, Debug)]
-pub struct Token {
+pub(crate) struct Token {
     /// Kind and text.
-    pub tok: Tok,
+    pub(crate) tok: Tok,
     /// Where it is.
-    pub span: Span,
-    /// Whether whitespace (or a comment) came right before it.
-    pub space_before: bool,
+    pub(crate) span: Span,
 }
 
 fn is_ident_start(c: u8) -> bool {
@@ -155,131 +153,99 @@ fn is_ident_cont(c: u8) -> bool {
 }
 
 /// Splits `text` (source number `src` in `sm`) into tokens.
-pub fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftError> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len() / 3);
-    let mut i = 0usize;
-    let mut space = true;
-    let span = |s: usize, e: usize| Span {
+pub(crate) fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftError> {
+    let mut lx = Lexer {
+        sm,
         src,
-        start: s as u32,
-        end: e as u32,
+        text,
+        b: text.as_bytes(),
+        i: 0,
     };
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b' ' | b'\t' | b'\r' | 0x0c => {
-                i += 1;
-                space = true;
-                continue;
-            }
-            b'\\' if matches!(b.get(i + 1), Some(b'\n')) => {
-                i += 2;
-                space = true;
-                continue;
-            }
-            b'\\' if b.get(i + 1) == Some(&b'\r') && b.get(i + 2) == Some(&b'\n') => {
-                i += 3;
-                space = true;
-                continue;
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                space = true;
-                continue;
-            }
-            _ => {}
+    let mut out = Vec::with_capacity(text.len() / 3);
+    while lx.i < lx.b.len() {
+        if lx.skip_trivia() {
+            continue;
         }
-        let start = i;
-        let tok;
+        let start = lx.i;
+        let tok = lx.token()?;
+        out.push(Token {
+            tok,
+            span: lx.span(start, lx.i),
+        });
+    }
+    out.push(Token {
+        tok: Tok::Eof,
+        span: lx.span(lx.b.len(), lx.b.len()),
+    });
+    Ok(out)
+}
+
+/// The scanner's position in one source.
+struct Lexer<'a> {
+    sm: &'a SourceMap,
+    src: u32,
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Lexer<'_> {
+    fn span(&self, s: usize, e: usize) -> Span {
+        Span {
+            src: self.src,
+            start: s as u32,
+            end: e as u32,
+        }
+    }
+
+    fn error(&self, s: usize, e: usize, msg: impl Into<String>) -> NftError {
+        self.sm.error(ErrorKind::Syntax, self.span(s, e), msg)
+    }
+
+    /// Skips one piece of whitespace, a line continuation or a comment; false at a token.
+    fn skip_trivia(&mut self) -> bool {
+        let b = self.b;
+        let i = self.i;
+        match b[i] {
+            b' ' | b'\t' | b'\r' | 0x0c => self.i += 1,
+            b'\\' if matches!(b.get(i + 1), Some(b'\n')) => self.i += 2,
+            b'\\' if b.get(i + 1) == Some(&b'\r') && b.get(i + 2) == Some(&b'\n') => self.i += 3,
+            b'#' => {
+                while self.i < b.len() && b[self.i] != b'\n' {
+                    self.i += 1;
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The token at the current position.
+    fn token(&mut self) -> Result<Tok, NftError> {
+        let (b, i) = (self.b, self.i);
+        let c = b[i];
         if c == b'\n' {
-            i += 1;
-            tok = Tok::Newline;
-        } else if c == b'"' {
-            i += 1;
-            let mut s = String::new();
-            let mut closed = false;
-            while i < b.len() {
-                let ch = b[i];
-                if ch == b'"' {
-                    closed = true;
-                    i += 1;
-                    break;
-                }
-                if ch == b'\n' {
-                    break;
-                }
-                if ch == b'\\' && matches!(b.get(i + 1), Some(b'"') | Some(b'\\')) {
-                    s.push(b[i + 1] as char);
-                    i += 2;
-                    continue;
-                }
-                // Copy one UTF-8 character.
-                let len = utf8_len(ch);
-                let end = (i + len).min(b.len());
-                s.push_str(text.get(i..end).unwrap_or("\u{fffd}"));
-                i = end;
-            }
-            if !closed {
-                return Err(sm.error(ErrorKind::Syntax, span(start, i), "unterminated string"));
-            }
-            tok = Tok::Str(s);
-        } else if c == b'$' || c == b'@' {
-            i += 1;
-            let s = i;
-            while i < b.len() && is_ident_cont(b[i]) {
-                i += 1;
-            }
-            if s == i {
-                return Err(sm.error(
-                    ErrorKind::Syntax,
-                    span(start, i),
-                    format!("expected a name after `{}`", c as char),
-                ));
-            }
-            let name = text[s..i].to_string();
-            tok = if c == b'$' {
-                Tok::Var(name)
-            } else {
-                Tok::At(name)
-            };
-        } else if let Some(end) = scan_mac(b, i) {
-            tok = Tok::Word(text[i..end].to_string());
-            i = end;
-        } else if let Some(end) = scan_ip6(b, i) {
-            tok = Tok::Ip6(text[i..end].to_string());
-            i = end;
-        } else if c.is_ascii_digit() {
-            if let Some(end) = scan_ip4(b, i) {
-                tok = Tok::Ip4(text[i..end].to_string());
-                i = end;
-            } else {
-                let mut j = i;
-                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                    j += 1;
-                }
-                let w = &text[i..j];
-                let numeric = w.bytes().all(|x| x.is_ascii_digit())
-                    || ((w.starts_with("0x") || w.starts_with("0X"))
-                        && w.len() > 2
-                        && w[2..].bytes().all(|x| x.is_ascii_hexdigit()));
-                // Digit-led identifiers (chain names such as `1st-chain`) are rare but legal.
-                if !numeric && j < b.len() && matches!(b[j], b'-' | b'.' | b'/') {
-                    while j < b.len() && is_ident_cont(b[j]) {
-                        j += 1;
-                    }
-                }
-                let w = &text[i..j];
-                tok = if numeric {
-                    Tok::Num(w.to_string())
-                } else {
-                    Tok::Word(w.to_string())
-                };
-                i = j;
-            }
-        } else if is_ident_start(c) {
+            self.i += 1;
+            return Ok(Tok::Newline);
+        }
+        if c == b'"' {
+            return self.string();
+        }
+        if c == b'$' || c == b'@' {
+            return self.reference(c);
+        }
+        if let Some(end) = scan_mac(b, i) {
+            self.i = end;
+            return Ok(Tok::Word(self.text[i..end].to_string()));
+        }
+        if let Some(end) = scan_ip6(b, i) {
+            self.i = end;
+            return Ok(Tok::Ip6(self.text[i..end].to_string()));
+        }
+        if c.is_ascii_digit() {
+            return Ok(self.digits());
+        }
+        if is_ident_start(c) {
             let mut j = i + 1;
             while j < b.len() && is_ident_cont(b[j]) {
                 j += 1;
@@ -288,65 +254,142 @@ pub fn tokenize(sm: &SourceMap, src: u32, text: &str) -> Result<Vec<Token>, NftE
             while j > i + 1 && matches!(b[j - 1], b'-' | b'.' | b'/') {
                 j -= 1;
             }
-            tok = Tok::Word(text[i..j].to_string());
-            i = j;
-        } else {
-            let next = b.get(i + 1).copied();
-            let (t, n) = match (c, next) {
-                (b'=', Some(b'=')) => (Tok::EqEq, 2),
-                (b'!', Some(b'=')) => (Tok::Ne, 2),
-                (b'<', Some(b'=')) => (Tok::Le, 2),
-                (b'>', Some(b'=')) => (Tok::Ge, 2),
-                (b'<', Some(b'<')) => (Tok::Shl, 2),
-                (b'>', Some(b'>')) => (Tok::Shr, 2),
-                (b'{', _) => (Tok::LBrace, 1),
-                (b'}', _) => (Tok::RBrace, 1),
-                (b'(', _) => (Tok::LParen, 1),
-                (b')', _) => (Tok::RParen, 1),
-                (b'[', _) => (Tok::LBracket, 1),
-                (b']', _) => (Tok::RBracket, 1),
-                (b',', _) => (Tok::Comma, 1),
-                (b';', _) => (Tok::Semi, 1),
-                (b':', _) => (Tok::Colon, 1),
-                (b'.', _) => (Tok::Dot, 1),
-                (b'/', _) => (Tok::Slash, 1),
-                (b'-', _) => (Tok::Dash, 1),
-                (b'+', _) => (Tok::Plus, 1),
-                (b'*', _) => (Tok::Star, 1),
-                (b'=', _) => (Tok::Assign, 1),
-                (b'<', _) => (Tok::Lt, 1),
-                (b'>', _) => (Tok::Gt, 1),
-                (b'&', _) => (Tok::Amp, 1),
-                (b'|', _) => (Tok::Pipe, 1),
-                (b'^', _) => (Tok::Caret, 1),
-                (b'!', _) => (Tok::Bang, 1),
-                _ => {
-                    let len = utf8_len(c);
-                    let end = (i + len).min(b.len());
-                    let shown = text.get(i..end).unwrap_or("?");
-                    return Err(sm.error(
-                        ErrorKind::Syntax,
-                        span(i, end),
-                        format!("unexpected character `{shown}`"),
-                    ));
-                }
-            };
-            tok = t;
-            i += n;
+            self.i = j;
+            return Ok(Tok::Word(self.text[i..j].to_string()));
         }
-        out.push(Token {
-            tok,
-            span: span(start, i),
-            space_before: space,
-        });
-        space = false;
+        self.punct()
     }
-    out.push(Token {
-        tok: Tok::Eof,
-        span: span(b.len(), b.len()),
-        space_before: true,
-    });
-    Ok(out)
+
+    /// A quoted string (`\"` and `\\` escapes; no newline inside).
+    fn string(&mut self) -> Result<Tok, NftError> {
+        let (b, text) = (self.b, self.text);
+        let start = self.i;
+        let mut i = start + 1;
+        let mut s = String::new();
+        let mut closed = false;
+        while i < b.len() {
+            let ch = b[i];
+            if ch == b'"' {
+                closed = true;
+                i += 1;
+                break;
+            }
+            if ch == b'\n' {
+                break;
+            }
+            if ch == b'\\' && matches!(b.get(i + 1), Some(b'"') | Some(b'\\')) {
+                s.push(b[i + 1] as char);
+                i += 2;
+                continue;
+            }
+            // Copy one UTF-8 character.
+            let len = utf8_len(ch);
+            let end = (i + len).min(b.len());
+            s.push_str(text.get(i..end).unwrap_or("\u{fffd}"));
+            i = end;
+        }
+        self.i = i;
+        if !closed {
+            return Err(self.error(start, i, "unterminated string"));
+        }
+        Ok(Tok::Str(s))
+    }
+
+    /// `$name` or `@name` (`c` is the sigil).
+    fn reference(&mut self, c: u8) -> Result<Tok, NftError> {
+        let b = self.b;
+        let start = self.i;
+        let mut i = start + 1;
+        let s = i;
+        while i < b.len() && is_ident_cont(b[i]) {
+            i += 1;
+        }
+        self.i = i;
+        if s == i {
+            return Err(self.error(start, i, format!("expected a name after `{}`", c as char)));
+        }
+        let name = self.text[s..i].to_string();
+        Ok(if c == b'$' {
+            Tok::Var(name)
+        } else {
+            Tok::At(name)
+        })
+    }
+
+    /// A digit-led token: an IPv4 address, a number, or a word (`10s`, `1st-chain`).
+    fn digits(&mut self) -> Tok {
+        let (b, text, i) = (self.b, self.text, self.i);
+        if let Some(end) = scan_ip4(b, i) {
+            self.i = end;
+            return Tok::Ip4(text[i..end].to_string());
+        }
+        let mut j = i;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+            j += 1;
+        }
+        let w = &text[i..j];
+        let numeric = w.bytes().all(|x| x.is_ascii_digit())
+            || ((w.starts_with("0x") || w.starts_with("0X"))
+                && w.len() > 2
+                && w[2..].bytes().all(|x| x.is_ascii_hexdigit()));
+        // Digit-led identifiers (chain names such as `1st-chain`) are rare but legal.
+        if !numeric && j < b.len() && matches!(b[j], b'-' | b'.' | b'/') {
+            while j < b.len() && is_ident_cont(b[j]) {
+                j += 1;
+            }
+        }
+        let w = &text[i..j];
+        self.i = j;
+        if numeric {
+            Tok::Num(w.to_string())
+        } else {
+            Tok::Word(w.to_string())
+        }
+    }
+
+    /// An operator or punctuation token.
+    fn punct(&mut self) -> Result<Tok, NftError> {
+        let (b, i) = (self.b, self.i);
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        let (t, n) = match (c, next) {
+            (b'=', Some(b'=')) => (Tok::EqEq, 2),
+            (b'!', Some(b'=')) => (Tok::Ne, 2),
+            (b'<', Some(b'=')) => (Tok::Le, 2),
+            (b'>', Some(b'=')) => (Tok::Ge, 2),
+            (b'<', Some(b'<')) => (Tok::Shl, 2),
+            (b'>', Some(b'>')) => (Tok::Shr, 2),
+            (b'{', _) => (Tok::LBrace, 1),
+            (b'}', _) => (Tok::RBrace, 1),
+            (b'(', _) => (Tok::LParen, 1),
+            (b')', _) => (Tok::RParen, 1),
+            (b'[', _) => (Tok::LBracket, 1),
+            (b']', _) => (Tok::RBracket, 1),
+            (b',', _) => (Tok::Comma, 1),
+            (b';', _) => (Tok::Semi, 1),
+            (b':', _) => (Tok::Colon, 1),
+            (b'.', _) => (Tok::Dot, 1),
+            (b'/', _) => (Tok::Slash, 1),
+            (b'-', _) => (Tok::Dash, 1),
+            (b'+', _) => (Tok::Plus, 1),
+            (b'*', _) => (Tok::Star, 1),
+            (b'=', _) => (Tok::Assign, 1),
+            (b'<', _) => (Tok::Lt, 1),
+            (b'>', _) => (Tok::Gt, 1),
+            (b'&', _) => (Tok::Amp, 1),
+            (b'|', _) => (Tok::Pipe, 1),
+            (b'^', _) => (Tok::Caret, 1),
+            (b'!', _) => (Tok::Bang, 1),
+            _ => {
+                let len = utf8_len(c);
+                let end = (i + len).min(b.len());
+                let shown = self.text.get(i..end).unwrap_or("?");
+                return Err(self.error(i, end, format!("unexpected character `{shown}`")));
+            }
+        };
+        self.i += n;
+        Ok(t)
+    }
 }
 
 fn utf8_len(first: u8) -> usize {

@@ -5,7 +5,7 @@
 //! counted separately; bridge tables are skipped (bridge base chains are not simulated). The `.t.json`
 //! twins must normalise to the same AST as the text.
 //!
-//! `cargo test -p offsim --test nft_py -- --nocapture` prints a per-file table.
+//! `cargo test -p offsim-nft --test integration -- py:: --nocapture` prints a per-file table.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,21 +13,10 @@ use std::path::{Path, PathBuf};
 use offsim_nft::ast::Rule;
 use offsim_nft::{LoadOptions, NftError, Ruleset};
 
+use crate::util::corpus_dir;
+
 fn corpus() -> Option<PathBuf> {
-    let p = std::env::var("OFFSIM_NFT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/data/nft-corpus"
-            ))
-        });
-    if p.join("py").is_dir() {
-        Some(p.join("py"))
-    } else {
-        eprintln!("nft corpus not found at {}; skipping", p.display());
-        None
-    }
+    corpus_dir(Some("py"))
 }
 
 #[derive(Default, Clone)]

@@ -5,21 +5,10 @@ use std::path::{Path, PathBuf};
 
 use offsim_nft::{LoadOptions, Ruleset};
 
+use crate::util::corpus_dir;
+
 fn corpus() -> Option<PathBuf> {
-    let p = std::env::var("OFFSIM_NFT_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/data/nft-corpus"
-            ))
-        });
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("nft corpus not found at {}; skipping", p.display());
-        None
-    }
+    corpus_dir(None)
 }
 
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {

@@ -3,8 +3,10 @@
 
 use offsim_nft::{LoadOptions, Ruleset};
 
+use crate::util;
+
 fn load(t: &str) -> Ruleset {
-    Ruleset::from_str(t, "t.nft", &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+    util::load(t, "t.nft")
 }
 
 fn texts(rs: &Ruleset, chain: &str) -> Vec<String> {
