@@ -12,6 +12,7 @@ mod cli_reports;
 mod cli_run;
 mod flow_oracle;
 mod golden_outputs;
+mod house;
 mod nft_oracle_cov;
 mod offload;
 mod oracle;

@@ -66,7 +66,7 @@ fn scenario(name: &str) -> Scenario {
             description: "MediaTek MT7621A, 2× MIPS 1004Kc at 880 MHz".into(),
         },
         nic: NicInfo {
-            preset: "mt7621-ppe".into(),
+            preset: "mt7621".into(),
             table_capacity: 8192,
             line_rate_bps: 1e9,
             description: "PPE: 8192 entries, 4-way buckets, lazy binding".into(),

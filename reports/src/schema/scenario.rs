@@ -97,7 +97,7 @@ pub struct CpuInfo {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NicInfo {
-    /// Preset name (e.g. `"mt7621-ppe"`).
+    /// Preset name (e.g. `"mt7621"`).
     pub preset: String,
     /// Hardware flow table capacity, entries.
     pub table_capacity: u64,
