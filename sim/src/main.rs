@@ -300,10 +300,9 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     }
     if !quiet {
         eprintln!(
-            "offsim: {}: {} packets, {} flows, {} configuration(s)",
+            "offsim: {}: {} packets, {} configuration(s)",
             p.scenario.spec.name,
             p.pass.totals.packets,
-            p.pass.flows,
             p.scenario.policies.len()
         );
     }

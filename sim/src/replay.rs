@@ -46,14 +46,19 @@ pub(crate) const WIRE_OVERHEAD_BYTES: u64 = 24;
 impl TraceTotals {
     /// Adds one packet.
     pub fn add(&mut self, m: &PacketMeta) {
-        if self.packets == 0 || m.ts < self.first {
-            self.first = m.ts;
+        self.add_header(m.ts, m.wire_len);
+    }
+
+    /// Adds one packet known by its record header: time and length on the wire.
+    pub fn add_header(&mut self, ts: SimTime, wire_len: u32) {
+        if self.packets == 0 || ts < self.first {
+            self.first = ts;
         }
-        if m.ts > self.last {
-            self.last = m.ts;
+        if ts > self.last {
+            self.last = ts;
         }
         self.packets += 1;
-        self.wire_bits += (u64::from(m.wire_len) + WIRE_OVERHEAD_BYTES) * 8;
+        self.wire_bits += (u64::from(wire_len) + WIRE_OVERHEAD_BYTES) * 8;
     }
 
     /// Span of the recorded trace in ns (at least 1).

@@ -387,7 +387,7 @@ pub(crate) fn scenario_info(p: &Prepared) -> rep::Scenario {
             packets: p.pass.totals.packets,
             bytes: p.pass.bytes,
             duration_ns: p.pass.totals.span_ns(),
-            flows: p.pass.flows,
+            flows: None,
             description: String::new(),
         },
         ruleset: rep::RulesetInfo {
@@ -612,10 +612,13 @@ fn scenario_lines(s: &mut String, sc: &rep::Scenario) {
     let _ = writeln!(s, "scenario  {} ({})", sc.name, sc.file);
     let _ = writeln!(
         s,
-        "trace     {}: {} packets, {} flows, {:.3} s; replay {}",
+        "trace     {}: {} packets{}, {:.3} s; replay {}",
         sc.trace.source,
         sc.trace.packets,
-        sc.trace.flows,
+        sc.trace
+            .flows
+            .map(|f| format!(", {f} flows"))
+            .unwrap_or_default(),
         sc.trace.duration_ns as f64 / 1e9,
         sc.replay.description
     );

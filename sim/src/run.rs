@@ -136,21 +136,21 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// Runs one configuration and reduces its engine to the report's run at once, so the
+/// engine's state (conntrack, flowtables, NIC) is freed as soon as the configuration ends.
+pub fn run_to_report(p: &Prepared, policy: &Policy, prefix: &str) -> Result<rep::Run, RunError> {
+    let mut o = run_policy(p, policy)?;
+    Ok(report::run_report(p, &o.policy, &mut o.engine, prefix))
+}
+
 /// Runs every configuration of the scenario (in parallel) and builds the report.
 pub fn run_scenario(p: &Prepared) -> Result<rep::Report, RunError> {
-    let outs: Vec<Result<RunOutcome, RunError>> = p
+    let runs: Vec<Result<rep::Run, RunError>> = p
         .scenario
         .policies
         .par_iter()
-        .map(|pol| run_policy(p, pol))
+        .map(|pol| run_to_report(p, pol, ""))
         .collect();
-    let mut done = Vec::with_capacity(outs.len());
-    for o in outs {
-        done.push(o?);
-    }
-    let runs = done
-        .iter_mut()
-        .map(|o| report::run_report(p, &o.policy, &mut o.engine, ""))
-        .collect();
+    let runs = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(report::build_report(p, runs, rep::ReportKind::Run))
 }

@@ -9,7 +9,6 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use offsim_traces::r#gen::{GenConfig, GenError, Generator, Stop};
-use offsim_traces::hash::FxHashSet;
 use offsim_traces::meta::PacketMeta;
 use offsim_traces::parse::{LinkType, parse_frame};
 use offsim_traces::pcap::TraceError;
@@ -159,24 +158,32 @@ impl Source for TraceSource {
 pub struct TracePass {
     /// Totals for retiming.
     pub totals: TraceTotals,
-    /// Unique bidirectional flows.
-    pub flows: u64,
     /// Wire bytes.
     pub bytes: u64,
 }
 
-/// Reads the whole trace once.
+/// Reads the whole trace once, record headers only: the totals need each record's time and
+/// length, not its parsed headers, and no per-flow state (the count of distinct flows it
+/// once printed needed a set of every flow: `offsim trace info` gives it).
 pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
-    let mut r = Reader::open(input)?;
     let mut p = TracePass::default();
-    let mut flows: FxHashSet<offsim_traces::meta::FlowKey> = FxHashSet::default();
-    while let Some(m) = r.next()? {
-        p.totals.add(&m);
-        p.bytes += u64::from(m.wire_len);
-        if let Some(k) = m.flow_key() {
-            flows.insert(k.canonical());
+    let mut add = |ts: SimTime, wire_len: u32| {
+        p.totals.add_header(ts, wire_len);
+        p.bytes += u64::from(wire_len);
+    };
+    match input {
+        Input::File(path) => {
+            let mut s = PacketStream::open(path)?;
+            while let Some((ts, len)) = s.next_header()? {
+                add(ts, len);
+            }
+        }
+        Input::Gen(g) => {
+            let mut g = Generator::new(g)?;
+            while let Some((ts, f)) = g.next_frame() {
+                add(ts, f.len() as u32);
+            }
         }
     }
-    p.flows = flows.len() as u64;
     Ok(p)
 }

@@ -14,6 +14,7 @@
 //! - `stream.rs`: reader + parser as a stream of [`meta::PacketMeta`].
 //! - `info.rs`: the `trace info` summary.
 //! - `hash.rs`: the Fx hash maps (re-exported from `rustc-hash`) of every flow table.
+//! - `tuple.rs`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses.
 //! - `heap.rs`: the (time, sequence) event heap of the generator and the engine.
 //! - `testkit.rs`: a packet builder for other crates' tests.
 //! - `gen/` (`offsim_traces::r#gen`; `gen` is a keyword in edition 2024): the seeded
@@ -49,6 +50,7 @@ pub mod pcap;
 pub mod stream;
 pub mod testkit;
 pub mod time;
+pub mod tuple;
 
 pub use meta::{FlowKey, PacketMeta};
 pub use time::{SimDuration, SimTime};

@@ -54,6 +54,17 @@ impl<R: Read> PacketStream<R> {
         }
     }
 
+    /// The next record's timestamp and length on the wire, without parsing the frame (what
+    /// a pass that only needs totals reads).
+    #[inline]
+    pub fn next_header(&mut self) -> Result<Option<(crate::time::SimTime, u32)>, TraceError> {
+        match self.reader.next_record()? {
+            // As `parse_frame` counts it: never less than what was captured.
+            Some(r) => Ok(Some((r.ts, r.orig_len.max(r.data.len() as u32)))),
+            None => Ok(None),
+        }
+    }
+
     /// The next packet together with its captured bytes.
     #[inline]
     pub fn next_packet_with_data(&mut self) -> Result<Option<(PacketMeta, &[u8])>, TraceError> {

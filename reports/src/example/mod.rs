@@ -48,7 +48,7 @@ fn scenario(name: &str) -> Scenario {
             packets: 190_000,
             bytes: 144_400_000,
             duration_ns: 2_000_000_000,
-            flows: FLOWS,
+            flows: Some(FLOWS),
             description: "TCP 81 %, UDP 18 %, ICMP 1 %; mean wire length 760 B".into(),
         },
         ruleset: RulesetInfo {

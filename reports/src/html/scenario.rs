@@ -77,11 +77,13 @@ pub(super) fn scenario_section(out: &mut String, r: &Report) {
 /// The trace row: source, packets, bytes, flows, duration.
 fn trace_text(t: &TraceInfo) -> String {
     format!(
-        "<code>{}</code>: {} packets, {} bytes, {} flows over {}{}",
+        "<code>{}</code>: {} packets, {} bytes{} over {}{}",
         esc(&t.source),
         fmt::count(t.packets),
         fmt::count(t.bytes),
-        fmt::count(t.flows),
+        t.flows
+            .map(|f| format!(", {} flows", fmt::count(f)))
+            .unwrap_or_default(),
         fmt::ns(t.duration_ns as f64),
         suffix(&t.description)
     )

@@ -50,8 +50,11 @@ pub struct TraceInfo {
     pub bytes: u64,
     /// Duration of the trace as recorded, nanoseconds.
     pub duration_ns: u64,
-    /// Distinct flows (5-tuples, both directions counted once).
-    pub flows: u64,
+    /// Distinct flows (5-tuples, both directions counted once), when known. `offsim run`
+    /// no longer counts them (that needed a set of every flow of the trace; `offsim trace
+    /// info` gives the count); reports written before still carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<u64>,
     /// Free-text summary (protocol mix, packet sizes, …).
     #[serde(default)]
     pub description: String,

@@ -584,7 +584,9 @@ impl<R: Read> TraceReader<R> {
             units_per_sec: 1_000_000,
             offset_secs: 0,
         };
-        parse_idb_options(&b[8..], swap, &mut iface);
+        if let Err(why) = parse_idb_options(&b[8..], swap, &mut iface) {
+            return Err(self.err(at, TraceErrorKind::BadBlock(why)));
+        }
         if let State::PcapNg { ifaces, .. } = &mut self.state {
             if ifaces.len() >= 65_536 {
                 return Err(self.err(at, TraceErrorKind::BadBlock("more than 65536 interfaces")));
@@ -627,7 +629,15 @@ impl<R: Read> TraceReader<R> {
             ));
         }
         let (iface, link) = self.iface(id, at)?;
-        let ts = ng_time(&iface, (hi << 32) | lo);
+        let ts = ng_time(&iface, (hi << 32) | lo).ok_or_else(|| {
+            self.err(
+                at,
+                TraceErrorKind::BadBlock(
+                    "timestamp out of range: with the interface's if_tsresol and if_tsoffset it \
+                     falls before 1970 or after 2554",
+                ),
+            )
+        })?;
         let start = body.start + 20;
         Ok((start, caplen, ts, orig.max(caplen as u32), id, link))
     }
@@ -681,7 +691,9 @@ impl<R: Read> TraceReader<R> {
     }
 }
 
-fn parse_idb_options(mut o: &[u8], swap: bool, iface: &mut Iface) {
+/// Reads `if_tsresol` and `if_tsoffset`. A resolution whose units do not fit 64 bits
+/// (10^-20 s and finer, 2^-64 s and finer) is an error, not a clamp.
+fn parse_idb_options(mut o: &[u8], swap: bool, iface: &mut Iface) -> Result<(), &'static str> {
     while o.len() >= 4 {
         let code = rd16(&o[0..2], swap);
         let len = usize::from(rd16(&o[2..4], swap));
@@ -697,14 +709,15 @@ fn parse_idb_options(mut o: &[u8], swap: bool, iface: &mut Iface) {
             (9, 1) => {
                 let r = v[0];
                 let exp = u32::from(r & 0x7f);
-                iface.units_per_sec = if r & 0x80 == 0 {
-                    10u64.checked_pow(exp).unwrap_or(u64::MAX)
+                let units = if r & 0x80 == 0 {
+                    10u64.checked_pow(exp)
+                } else if exp < 64 {
+                    Some(1u64 << exp)
                 } else {
-                    1u64.checked_shl(exp).unwrap_or(u64::MAX)
+                    None
                 };
-                if iface.units_per_sec == 0 {
-                    iface.units_per_sec = 1;
-                }
+                iface.units_per_sec = units
+                    .ok_or("if_tsresol out of range (at most 10^-19 or 2^-63 seconds per unit)")?;
             }
             (14, 8) => {
                 let raw = [v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]];
@@ -718,9 +731,12 @@ fn parse_idb_options(mut o: &[u8], swap: bool, iface: &mut Iface) {
         }
         o = &o[4 + padded..];
     }
+    Ok(())
 }
 
-fn ng_time(iface: &Iface, raw: u64) -> SimTime {
+/// A raw pcapng timestamp in ns since the epoch, or `None` when it does not fit
+/// (`SimTime` covers 1970 to 2554): clamping would put every packet at one instant.
+fn ng_time(iface: &Iface, raw: u64) -> Option<SimTime> {
     let u = iface.units_per_sec;
     let ns = if u == NS_PER_SEC {
         u128::from(raw)
@@ -730,8 +746,8 @@ fn ng_time(iface: &Iface, raw: u64) -> SimTime {
         secs * u128::from(NS_PER_SEC) + rem * u128::from(NS_PER_SEC) / u128::from(u)
     };
     let off = i128::from(iface.offset_secs) * i128::from(NS_PER_SEC);
-    let t = (ns as i128 + off).clamp(0, i128::from(u64::MAX));
-    SimTime(t as u64)
+    let t = ns as i128 + off;
+    u64::try_from(t).ok().map(SimTime)
 }
 
 #[cfg(test)]
