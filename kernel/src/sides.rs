@@ -9,16 +9,21 @@
 //!   `split-dirs.py` uses, so both replay the same way).
 //! * `lan=CIDR,…`: a packet whose source is in one of the prefixes arrives on the LAN side.
 //!
-//! In `flow` mode the splitter remembers tuples and address pairs, and forgets a tuple once
-//! it has been idle for longer than conntrack could still hold its connection (the longest
-//! timeout of the states the packets seen put it in, kernel defaults or OpenWrt's, whichever
-//! is longer): after that the kernel, too, would treat its next packet as a new
-//! connection. So memory follows the flows alive, not the length of the trace, and runs whose
-//! flows never sit idle that long are unaffected.
+//! In `flow` mode the splitter remembers tuples (13 bytes of key for IPv4) and address pairs,
+//! and forgets a tuple once it has been idle for longer than conntrack could still hold its
+//! connection (the longest timeout of the states the packets seen put it in, kernel defaults
+//! or OpenWrt's, whichever is longer), or — when conntrack has a limit
+//! (`nf_conntrack_max`) — once conntrack no longer holds it and its last packet has had
+//! time to reach conntrack: after that the kernel, too, would treat its next packet as a
+//! new connection. So memory follows the flows alive, not the length of the trace, and runs
+//! whose flows never sit idle that long are unaffected. It also counts, per address, the
+//! remembered tuples sent from the LAN side: the LAN hosts the router has routes to.
 
-use offsim_traces::hash::FxHashMap;
-use offsim_traces::meta::{PacketMeta, flags, is_icmp_echo, proto, tcp_flags};
+use offsim_traces::meta::{FlowKey, PacketMeta, flags, is_icmp_echo, proto, tcp_flags};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
+use offsim_traces::tuple::{AddrMap, TupleMap};
+
+use crate::conntrack::Conntrack;
 
 /// LAN or WAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -136,115 +141,170 @@ impl SideMode {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Ports(u8, u128, u16, u128, u16),
-    Echo(u128, u128, u16),
-    Addr(u8, u128, u128),
-}
-
-impl Key {
-    /// The (source, destination) address pair the tuple belongs to.
-    fn addrs(&self) -> (u128, u128) {
-        match *self {
-            Key::Ports(_, s, _, d, _) | Key::Echo(s, d, _) | Key::Addr(_, s, d) => (s, d),
-        }
-    }
-}
-
-/// Never forgotten (a TCP connection conntrack may hold as ESTABLISHED).
-const FOREVER: u64 = u64::MAX;
+/// Never forgotten by idleness alone (a TCP connection conntrack may hold as ESTABLISHED).
+const FOREVER: u32 = u32::MAX;
 /// TCP after FIN or RST: FIN_WAIT and TIME_WAIT 120 s, CLOSE_WAIT 60 s, LAST_ACK 30 s,
 /// CLOSE 10 s (`tcp_timeouts[]`, `nf_conntrack_proto_tcp.c`).
-const TCP_CLOSING_NS: u64 = 120 * NS_PER_SEC;
+const TCP_CLOSING_S: u64 = 120;
 /// TCP handshake: SYN_SENT and SYN_SENT2 120 s, SYN_RECV 60 s.
-const TCP_HANDSHAKE_NS: u64 = 120 * NS_PER_SEC;
+const TCP_HANDSHAKE_S: u64 = 120;
 /// UDP: 30 s / 120 s stream (kernel), 60 s / 180 s (OpenWrt's sysctls).
-const UDP_NS: u64 = 180 * NS_PER_SEC;
+const UDP_S: u64 = 180;
 /// ICMP and ICMPv6: 30 s (`nf_ct_icmp_timeout`).
-const ICMP_NS: u64 = 30 * NS_PER_SEC;
+const ICMP_S: u64 = 30;
 /// Other protocols: 600 s (`nf_ct_generic_timeout`; GRE's 180 s stream timeout is shorter).
-const GENERIC_NS: u64 = 600 * NS_PER_SEC;
+const GENERIC_S: u64 = 600;
 /// How often idle tuples are swept, in simulated time.
 const SWEEP_NS: u64 = 10 * NS_PER_SEC;
+/// A sweep also runs once the table has grown to twice what the last one kept (and at least
+/// this many): the cost of sweeping stays proportional to the tuples inserted.
+const SWEEP_MIN_TUPLES: usize = 65_536;
 
-/// What the splitter knows of a tuple.
+/// Seconds of simulated time, rounded up (a horizon never ends early).
+#[inline]
+fn secs_up(ns: u64) -> u64 {
+    ns.div_ceil(NS_PER_SEC)
+}
+
+/// What the splitter knows of a tuple (12 bytes; with the 13-byte IPv4 key, 28 a tuple).
 #[derive(Clone, Copy, Debug)]
 struct Seen {
+    /// Forgotten when idle past this second of arrival time ([`FOREVER`]: not by idleness).
+    expires_s: u32,
+    /// Arrival number of its last packet (wrapping), for [`SideSplitter::sweep`]'s grace.
+    last_pkt: u32,
     side: Side,
     /// A FIN or RST was seen in either direction (and no SYN since).
     closing: bool,
-    /// Forgotten when idle at this time (ns of arrival time).
-    expires: u64,
 }
 
 impl Seen {
-    /// Accounts a packet of this tuple at `now`.
+    fn extend(&mut self, until_s: u64) {
+        let u = until_s.min(u64::from(FOREVER - 1)) as u32;
+        self.expires_s = self.expires_s.max(u);
+    }
+
+    /// Accounts a packet of this tuple at `now` (ns).
     #[inline]
     fn touch(&mut self, m: &PacketMeta, now: u64) {
+        let now_s = secs_up(now);
         if m.l4proto == proto::TCP && m.l4_present() {
             let f = m.tcp_flags;
             if f & tcp_flags::SYN != 0 && self.closing {
                 // A new connection on the tuple (conntrack replaces the closing entry).
                 self.closing = false;
-                self.expires = now.saturating_add(TCP_HANDSHAKE_NS);
+                self.expires_s = 0;
+                self.extend(now_s + TCP_HANDSHAKE_S);
                 return;
             }
             if f & (tcp_flags::FIN | tcp_flags::RST) != 0 {
                 self.closing = true;
             }
             if self.closing {
-                self.expires = now.saturating_add(TCP_CLOSING_NS);
+                self.expires_s = 0;
+                self.extend(now_s + TCP_CLOSING_S);
                 return;
             }
         }
         let h = match m.l4proto {
-            proto::TCP if m.l4_present() && m.tcp_flags & tcp_flags::SYN != 0 => TCP_HANDSHAKE_NS,
-            proto::UDP | proto::UDPLITE => UDP_NS,
-            proto::ICMP | proto::ICMPV6 => ICMP_NS,
+            proto::TCP if m.l4_present() && m.tcp_flags & tcp_flags::SYN != 0 => TCP_HANDSHAKE_S,
+            proto::UDP | proto::UDPLITE => UDP_S,
+            proto::ICMP | proto::ICMPV6 => ICMP_S,
             // TCP past the handshake may be ESTABLISHED (5 days; 7440 s on OpenWrt); SCTP
             // and DCCP keep long-lived states too.
-            proto::TCP | proto::SCTP | 33 => FOREVER,
-            _ => GENERIC_NS,
+            proto::TCP | proto::SCTP | 33 => {
+                self.expires_s = FOREVER;
+                return;
+            }
+            _ => GENERIC_S,
         };
-        self.expires = self.expires.max(now.saturating_add(h));
+        self.extend(now_s + h);
     }
+}
+
+/// What a sweep needs from the caller: which remembered tuples conntrack still holds, how
+/// many of the latest arrivals may still be on their way to conntrack, and who to tell
+/// about a LAN address no remembered tuple uses any more.
+pub struct SweepCtx<'a> {
+    /// `Some`: conntrack has a limit, and a tuple it does not hold (`alive` false) is
+    /// forgotten once its last packet is older than `grace` arrivals.
+    pub alive: Option<&'a dyn Fn(&FlowKey) -> bool>,
+    /// Arrivals that may not have reached conntrack yet (RX rings, NIC queues).
+    pub grace: u32,
+    /// Called with (version, address) for each LAN-side source no remembered tuple uses.
+    pub forgot_lan_host: &'a mut dyn FnMut(u8, u128),
 }
 
 /// Assigns sides to packets in trace order.
 #[derive(Debug)]
 pub struct SideSplitter {
     mode: SideMode,
-    seen: FxHashMap<Key, Seen>,
-    /// Side of an address pair, and how many remembered tuples use it.
-    pairs: FxHashMap<(u128, u128), (Side, u32)>,
+    seen: TupleMap<Seen>,
+    /// Side of an address pair (keyed as a tuple without ports), and how many remembered
+    /// tuples use it.
+    pairs: TupleMap<(Side, u32)>,
+    /// LAN-side source addresses, and how many remembered LAN-side tuples they send.
+    lan_hosts: AddrMap<u32>,
     next_sweep: u64,
+    /// Tuples kept by the last sweep.
+    kept: usize,
+    /// Arrivals so far (wrapping).
+    arrivals: u32,
+    remember_all: bool,
 }
 
+/// The `dport` of an ICMP echo key (never that of an address-pair key, whose ports are 0).
+const ECHO_MARK: u16 = u16::MAX;
+
+/// The key of a packet (`ports_ok`: transport ports present; `echo_ok`: an ICMP echo, keyed
+/// by its identifier) and of its reverse.
 fn keys(
+    version: u8,
     l4: u8,
     src: u128,
     dst: u128,
-    sport: u16,
-    dport: u16,
+    (sport, dport): (u16, u16),
     ports_ok: bool,
     echo_ok: bool,
-) -> (Key, Key) {
+) -> (FlowKey, FlowKey) {
+    let k = |sport: u16, dport: u16| FlowKey {
+        src,
+        dst,
+        sport,
+        dport,
+        proto: l4,
+        version,
+    };
     if ports_ok
         && matches!(
             l4,
             proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP | 33
         )
     {
-        return (
-            Key::Ports(l4, src, sport, dst, dport),
-            Key::Ports(l4, dst, dport, src, sport),
-        );
+        let key = k(sport, dport);
+        return (key, key.reversed());
     }
     if echo_ok {
-        return (Key::Echo(src, dst, sport), Key::Echo(dst, src, sport));
+        // Echo request and reply share the identifier: both directions key by it alone.
+        let key = k(sport, ECHO_MARK);
+        let mut rev = key.reversed();
+        rev.sport = sport;
+        rev.dport = ECHO_MARK;
+        return (key, rev);
     }
-    (Key::Addr(l4, src, dst), Key::Addr(l4, dst, src))
+    let key = k(0, 0);
+    (key, key.reversed())
+}
+
+/// The key of an address pair.
+#[inline]
+fn pair(version: u8, src: u128, dst: u128) -> FlowKey {
+    FlowKey {
+        src,
+        dst,
+        version,
+        ..FlowKey::default()
+    }
 }
 
 impl SideSplitter {
@@ -252,9 +312,13 @@ impl SideSplitter {
     pub fn new(mode: SideMode) -> Self {
         SideSplitter {
             mode,
-            seen: FxHashMap::default(),
-            pairs: FxHashMap::default(),
+            seen: TupleMap::new(),
+            pairs: TupleMap::new(),
+            lan_hosts: AddrMap::default(),
             next_sweep: SWEEP_NS,
+            kept: 0,
+            arrivals: 0,
+            remember_all: false,
         }
     }
 
@@ -262,6 +326,7 @@ impl SideSplitter {
     /// for replays that must match it packet for packet whatever the gaps in the capture.
     pub fn remembering_all(mut self) -> Self {
         self.next_sweep = u64::MAX;
+        self.remember_all = true;
         self
     }
 
@@ -270,61 +335,111 @@ impl SideSplitter {
         self.seen.len()
     }
 
+    /// The mode.
+    pub fn mode(&self) -> &SideMode {
+        &self.mode
+    }
+
     /// The side of the next packet of the trace, arriving at `now` (times never go back).
+    /// Sweeps idle tuples when due (see [`SideSplitter::sweep`] for a sweep that also
+    /// follows conntrack).
     pub fn side(&mut self, m: &PacketMeta, now: SimTime) -> Side {
+        if self.sweep_due(now) {
+            self.sweep(
+                now,
+                SweepCtx {
+                    alive: None,
+                    grace: 0,
+                    forgot_lan_host: &mut |_, _| {},
+                },
+            );
+        }
+        self.side_of(m, now).0
+    }
+
+    /// The side of the next packet, and whether it made its source a new LAN host (its
+    /// first remembered LAN-side tuple). Does not sweep.
+    pub fn side_of(&mut self, m: &PacketMeta, now: SimTime) -> (Side, bool) {
+        self.arrivals = self.arrivals.wrapping_add(1);
         match &self.mode {
-            SideMode::Single => Side::Lan,
+            SideMode::Single => (Side::Lan, false),
             SideMode::Lan(ps) => {
                 if ps.iter().any(|p| p.contains(m.ip_version, m.src)) {
-                    Side::Lan
+                    (Side::Lan, false)
                 } else {
-                    Side::Wan
+                    (Side::Wan, false)
                 }
             }
             SideMode::Flow => self.flow_side(m, now.0),
         }
     }
 
-    /// Forgets tuples idle past their horizon, and address pairs no tuple uses any more.
-    fn sweep(&mut self, now: u64) {
-        let pairs = &mut self.pairs;
+    /// Whether a sweep is due: every 10 s of simulated time, or once the table doubled.
+    #[inline]
+    pub fn sweep_due(&self, now: SimTime) -> bool {
+        !self.remember_all
+            && self.mode == SideMode::Flow
+            && (now.0 >= self.next_sweep
+                || self.seen.len() >= (2 * self.kept).max(SWEEP_MIN_TUPLES))
+    }
+
+    /// Forgets tuples idle past their horizon — or, when conntrack has a limit, tuples it
+    /// no longer holds (their connection no longer exists: the kernel would treat the next
+    /// packet as new) — and the address pairs and LAN hosts no tuple uses any more.
+    pub fn sweep(&mut self, now: SimTime, ctx: SweepCtx<'_>) {
+        let now_s = now.0 / NS_PER_SEC;
+        let arrivals = self.arrivals;
+        let (pairs, hosts) = (&mut self.pairs, &mut self.lan_hosts);
+        let SweepCtx {
+            alive,
+            grace,
+            forgot_lan_host,
+        } = ctx;
         self.seen.retain(|k, e| {
-            if e.expires >= now {
+            let idle = e.expires_s != FOREVER && u64::from(e.expires_s) < now_s;
+            let gone =
+                !idle && alive.is_some_and(|f| arrivals.wrapping_sub(e.last_pkt) > grace && !f(k));
+            if !idle && !gone {
                 return true;
             }
-            let a = k.addrs();
-            if let Some(p) = pairs.get_mut(&a) {
-                p.1 -= 1;
-                if p.1 == 0 {
-                    pairs.remove(&a);
+            let p = pair(k.version, k.src, k.dst);
+            if let Some(c) = pairs.get_mut(&p) {
+                c.1 -= 1;
+                if c.1 == 0 {
+                    pairs.remove(&p);
+                }
+            }
+            if e.side == Side::Lan
+                && let Some(n) = hosts.get_mut(k.version, k.src)
+            {
+                *n -= 1;
+                if *n == 0 {
+                    hosts.remove(k.version, k.src);
+                    forgot_lan_host(k.version, k.src);
                 }
             }
             false
         });
-        if self.seen.capacity() > 4 * self.seen.len() + 4096 {
-            self.seen.shrink_to(2 * self.seen.len());
-        }
-        if self.pairs.capacity() > 4 * self.pairs.len() + 4096 {
-            self.pairs.shrink_to(2 * self.pairs.len());
-        }
-        self.next_sweep = now.saturating_add(SWEEP_NS);
+        self.seen.shrink_if_sparse();
+        self.pairs.shrink_if_sparse();
+        self.lan_hosts.shrink_if_sparse();
+        self.kept = self.seen.len();
+        self.next_sweep = now.0.saturating_add(SWEEP_NS);
     }
 
-    fn flow_side(&mut self, m: &PacketMeta, now: u64) -> Side {
+    fn flow_side(&mut self, m: &PacketMeta, now: u64) -> (Side, bool) {
         if !m.is_ip() {
-            return Side::Lan;
-        }
-        if now >= self.next_sweep {
-            self.sweep(now);
+            return (Side::Lan, false);
         }
         let icmp = matches!(m.l4proto, proto::ICMP | proto::ICMPV6);
         let echo = icmp && m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
+        let v = m.ip_version;
         let (k, rk) = keys(
+            v,
             m.l4proto,
             m.src,
             m.dst,
-            m.sport,
-            m.dport,
+            (m.sport, m.dport),
             m.has(flags::PORTS),
             echo,
         );
@@ -336,7 +451,13 @@ impl SideSplitter {
                 && is_icmp_echo(i.proto, (i.dport >> 8) as u8);
             let ports_ok = m.inner.l4_present;
             let (ik, irk) = keys(
-                i.proto, i.src, i.dst, i.sport, i.dport, ports_ok, inner_echo,
+                i.version,
+                i.proto,
+                i.src,
+                i.dst,
+                (i.sport, i.dport),
+                ports_ok,
+                inner_echo,
             );
             let ik_side = self
                 .seen
@@ -348,35 +469,65 @@ impl SideSplitter {
         let closing = m.l4proto == proto::TCP
             && m.l4_present()
             && m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
+        let arrivals = self.arrivals;
         // A tuple already seen keeps its side (an ICMP error takes the side opposite to the
         // flow it quotes), and its address pair is already recorded: the two are remembered
         // and forgotten together and `k` names the same addresses.
-        let side = if let Some(e) = self.seen.get_mut(&k) {
+        let (side, new_host) = if let Some(e) = self.seen.get_mut(&k) {
             e.touch(m, now);
-            side.unwrap_or(e.side)
+            e.last_pkt = arrivals;
+            (side.unwrap_or(e.side), false)
         } else {
             let side = side
                 .or_else(|| self.seen.get(&rk).map(|e| e.side.flip()))
-                .or_else(|| self.pairs.get(&(m.src, m.dst)).map(|p| p.0))
-                .or_else(|| self.pairs.get(&(m.dst, m.src)).map(|p| p.0.flip()))
+                .or_else(|| self.pairs.get(&pair(v, m.src, m.dst)).map(|p| p.0))
+                .or_else(|| self.pairs.get(&pair(v, m.dst, m.src)).map(|p| p.0.flip()))
                 .unwrap_or(Side::Lan);
             let mut e = Seen {
                 side,
                 closing: false,
-                expires: 0,
+                expires_s: 0,
+                last_pkt: arrivals,
             };
             e.touch(m, now);
-            self.seen.insert(k, e);
-            self.pairs.entry((m.src, m.dst)).or_insert((side, 0)).1 += 1;
-            side
+            self.seen.insert(&k, e);
+            self.pairs
+                .get_or_insert_with(&pair(v, m.src, m.dst), || (side, 0))
+                .1 += 1;
+            let mut new_host = false;
+            if side == Side::Lan {
+                let n = self.lan_hosts.get_or_insert_with(v, m.src, || 0);
+                new_host = *n == 0;
+                *n += 1;
+            }
+            (side, new_host)
         };
         if closing && let Some(r) = self.seen.get_mut(&rk) {
             // The connection is closing in both directions.
             r.closing = true;
-            r.expires = now.saturating_add(TCP_CLOSING_NS);
+            r.expires_s = 0;
+            r.extend(secs_up(now) + TCP_CLOSING_S);
         }
-        side
+        (side, new_host)
     }
+}
+
+/// Whether conntrack holds a connection for a tuple the splitter remembers (either
+/// direction; an ICMP echo key stands for the request and the reply tuples).
+pub fn conntrack_holds(ct: &Conntrack, now: SimTime, k: &FlowKey) -> bool {
+    if matches!(k.proto, proto::ICMP | proto::ICMPV6) && k.dport == ECHO_MARK {
+        let (req, rep) = if k.proto == proto::ICMP {
+            (8u16, 0u16)
+        } else {
+            (128, 129)
+        };
+        return [req, rep].iter().any(|t| {
+            let mut q = *k;
+            q.dport = t << 8;
+            ct.peek(now, &q).is_some()
+        });
+    }
+    ct.peek(now, k).is_some()
 }
 
 #[cfg(test)]

@@ -104,9 +104,26 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
         },
         savings: None,
         flows: flow_figures(e.datapath().flow_totals()),
+        conntrack: conntrack_figures(p, e),
         slo,
         series: series(p, m, cpu.cores),
     }
+}
+
+/// The conntrack table's limit and what it did, when the scenario sets one.
+fn conntrack_figures(p: &Prepared, e: &Engine) -> Option<rep::ConntrackTable> {
+    let k = &p.scenario.spec.kernel;
+    if k.conntrack_max.is_none() && k.conntrack_buckets.is_none() {
+        return None;
+    }
+    let ct = e.datapath().conntrack();
+    Some(rep::ConntrackTable {
+        max: k.conntrack_max.map_or(0, u64::from),
+        buckets: u64::from(ct.buckets()),
+        peak: ct.stats.peak,
+        early_drop: ct.stats.early_drop,
+        table_full: ct.stats.drop,
+    })
 }
 
 /// Latency overall and per path.
@@ -668,6 +685,18 @@ fn run_lines(s: &mut String, run: &rep::Run, w: usize, gated: &dyn Fn(&str) -> b
             "{:<w$}   not offloaded / refused: {}",
             "",
             top.join(", ")
+        );
+    }
+    if let Some(ct) = &run.conntrack {
+        let limit = if ct.max == 0 {
+            "no limit".to_string()
+        } else {
+            format!("nf_conntrack_max {}", ct.max)
+        };
+        let _ = writeln!(
+            s,
+            "{:<w$}   conntrack: {limit}, {} buckets, peak {}, {} early-dropped, {} refused (table full)",
+            "", ct.buckets, ct.peak, ct.early_drop, ct.table_full
         );
     }
     if let Some(slo) = &run.slo {

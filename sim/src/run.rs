@@ -36,6 +36,7 @@ fn ct_config(sc: &Scenario) -> CtConfig {
             CtFlavour::Openwrt => CtTimeouts::openwrt(),
         },
         max_entries: sc.spec.kernel.conntrack_max,
+        buckets: sc.spec.kernel.conntrack_buckets,
         ..CtConfig::default()
     }
 }

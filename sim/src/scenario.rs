@@ -139,6 +139,9 @@ pub struct KernelSpec {
     /// `nf_conntrack_max` (default: unlimited).
     #[serde(default)]
     pub conntrack_max: Option<u32>,
+    /// `nf_conntrack_buckets` (default: `conntrack_max`, at least 1024).
+    #[serde(default)]
+    pub conntrack_buckets: Option<u32>,
     /// `nf_conntrack_tcp_loose`.
     #[serde(default = "yes")]
     pub tcp_loose: bool,
@@ -173,6 +176,7 @@ impl Default for KernelSpec {
             conntrack: default_ct(),
             flowtable_timeout_s: default_ft_timeout(),
             conntrack_max: None,
+            conntrack_buckets: None,
             tcp_loose: true,
             tcp_be_liberal: false,
             mtu: default_mtu(),

@@ -114,6 +114,27 @@ pub struct CtConfig {
     pub timeouts: CtTimeouts,
     /// `nf_conntrack_max`: table capacity (None = unlimited).
     pub max_entries: Option<u32>,
+    /// `nf_conntrack_buckets` (`nf_conntrack_htable_size`); `None`: [`CtConfig::buckets`].
+    pub buckets: Option<u32>,
+}
+
+/// Largest `nf_conntrack_buckets` accepted (the kernel caps the sysctl at
+/// `INT_MAX / sizeof(struct hlist_nulls_head)`; offsim at 2^26, 256 MiB of heads).
+pub const MAX_BUCKETS: u32 = 1 << 26;
+
+impl CtConfig {
+    /// The number of hash buckets: the configured `nf_conntrack_buckets`, else the pairing
+    /// the kernel's autosizing gives (`nf_conntrack_init_start`: `nf_conntrack_max = 1 ×
+    /// htable_size`, at least 1024 buckets), so `nf_conntrack_max` entries average two nodes
+    /// a bucket; without a limit, the autosize of a machine with more than 4 GiB (262144).
+    pub fn buckets(&self) -> u32 {
+        self.buckets
+            .unwrap_or(match self.max_entries {
+                Some(m) => m.max(1024),
+                None => 262_144,
+            })
+            .clamp(1, MAX_BUCKETS)
+    }
 }
 
 impl Default for CtConfig {
@@ -126,6 +147,7 @@ impl Default for CtConfig {
             checksum: false,
             timeouts: CtTimeouts::kernel(),
             max_entries: None,
+            buckets: None,
         }
     }
 }

@@ -171,10 +171,8 @@ pub struct NatBinding {
 /// One connection.
 #[derive(Clone, Copy, Debug)]
 pub struct Conn {
-    /// ORIGINAL tuple.
+    /// ORIGINAL tuple (the REPLY tuple is its inverse: [`Conn::reply`]).
     pub orig: FlowKey,
-    /// REPLY tuple.
-    pub reply: FlowKey,
     /// Status bits ([`status`]).
     pub status: u32,
     /// Expiry time (`ct->timeout`).
@@ -204,6 +202,12 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// REPLY tuple (`nf_ct_invert_tuple` of the ORIGINAL one; derived, not stored, so an
+    /// entry holds one tuple).
+    #[inline]
+    pub fn reply(&self) -> FlowKey {
+        super::invert(&self.orig).unwrap_or_else(|| self.orig.reversed())
+    }
     /// TCP state, if TCP.
     pub fn tcp_state(&self) -> Option<TcpState> {
         match &self.proto {

@@ -26,13 +26,13 @@
 
 mod config;
 mod conn;
+mod table;
 pub mod tcp;
 
-use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, proto};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
-pub use config::{CtConfig, CtTimeouts};
+pub use config::{CtConfig, CtTimeouts, MAX_BUCKETS};
 pub use conn::{
     Conn, CtId, CtInfo, Dir, InvalidReason, NatBinding, ProtoState, Track, state_bits, status,
 };
@@ -59,6 +59,8 @@ pub struct CtStats {
     pub killed: u64,
     /// Peak number of entries (confirmed + unconfirmed).
     pub peak: u64,
+    /// Entries evicted by `early_drop` to make room for a new one.
+    pub early_drop: u64,
 }
 
 /// The entry a packet was matched to, and how.
@@ -90,8 +92,10 @@ enum Handled {
 #[derive(Debug)]
 pub struct Conntrack {
     cfg: CtConfig,
-    map: FxHashMap<FlowKey, (CtId, Dir)>,
+    table: table::CtTable,
     conns: Vec<Conn>,
+    /// Scratch list of a bucket's nodes for `early_drop`.
+    scratch: Vec<u32>,
     free: Vec<u32>,
     live: u32,
     gc_cursor: usize,
@@ -190,10 +194,12 @@ fn secs(s: u32) -> u64 {
 impl Conntrack {
     /// An empty table.
     pub fn new(cfg: CtConfig) -> Self {
+        let limited = cfg.max_entries.is_some();
         Conntrack {
+            table: table::CtTable::new(cfg.buckets(), limited),
             cfg,
-            map: FxHashMap::default(),
             conns: Vec::new(),
+            scratch: Vec::new(),
             free: Vec::new(),
             live: 0,
             gc_cursor: 0,
@@ -274,13 +280,30 @@ impl Conntrack {
     /// expired entry is absent but stays until [`Conntrack::lookup`] or GC removes it): for
     /// inspection.
     pub fn peek(&self, now: SimTime, k: &FlowKey) -> Option<(CtId, Dir)> {
-        let (id, dir) = *self.map.get(k)?;
+        let (id, dir) = self.find(k)?;
         (self.conns[id.0 as usize].expires > now).then_some((id, dir))
+    }
+
+    /// The confirmed entry holding tuple `k`, expired or not.
+    #[inline]
+    fn find(&self, k: &FlowKey) -> Option<(CtId, Dir)> {
+        let n = self.table.find(&self.conns, k)?;
+        let dir = if n & 1 == 0 {
+            Dir::Original
+        } else {
+            Dir::Reply
+        };
+        Some((CtId(n / 2), dir))
+    }
+
+    /// `nf_conntrack_buckets`: buckets of the hash table.
+    pub fn buckets(&self) -> u32 {
+        self.table.buckets()
     }
 
     /// Looks a tuple up among confirmed, unexpired entries.
     pub fn lookup(&mut self, now: SimTime, k: &FlowKey) -> Option<(CtId, Dir)> {
-        let (id, dir) = *self.map.get(k)?;
+        let (id, dir) = self.find(k)?;
         if self.conns[id.0 as usize].expires <= now {
             self.stats.expired += 1;
             self.remove(id);
@@ -311,17 +334,24 @@ impl Conntrack {
         if c.rec != u32::MAX {
             self.dead_records.push(c.rec);
         }
-        let (o, r, confirmed) = (c.orig, c.reply, c.status & status::CONFIRMED != 0);
+        let (o, r, confirmed) = (c.orig, c.reply(), c.status & status::CONFIRMED != 0);
         if confirmed {
-            if self.map.get(&o).map(|e| e.0) == Some(id) {
-                self.map.remove(&o);
-            }
-            if self.map.get(&r).map(|e| e.0) == Some(id) {
-                self.map.remove(&r);
-            }
+            self.table
+                .remove(&self.conns, table::node(id.0, Dir::Original), &o);
+            self.table
+                .remove(&self.conns, table::node(id.0, Dir::Reply), &r);
         }
         self.live -= 1;
         self.free.push(id.0);
+        if self.free.len() > 4096 && self.free.len() > 2 * self.live as usize {
+            self.compact();
+        }
+    }
+
+    /// Gives memory back after most entries went away: the lookup index shrinks (slots of
+    /// the entry array are reused, never moved: handles stay valid).
+    fn compact(&mut self) {
+        self.table.shrink(&self.conns);
     }
 
     /// Inserts an unconfirmed entry into the table (`nf_conntrack_confirm`). Returns false on
@@ -331,8 +361,8 @@ impl Conntrack {
         if c.status & status::CONFIRMED != 0 || !c.live {
             return true;
         }
-        let (o, r) = (c.orig, c.reply);
-        if self.map.contains_key(&o) || self.map.contains_key(&r) {
+        let (o, r) = (c.orig, c.reply());
+        if self.table.contains(&self.conns, &o) || self.table.contains(&self.conns, &r) {
             self.stats.discarded += 1;
             self.remove(id);
             return false;
@@ -342,8 +372,10 @@ impl Conntrack {
         // The unconfirmed entry's timeout was relative; it starts now.
         let rel = c.expires.0;
         c.expires = SimTime(now.0.saturating_add(rel));
-        self.map.insert(o, (id, Dir::Original));
-        self.map.insert(r, (id, Dir::Reply));
+        self.table
+            .insert(&self.conns, table::node(id.0, Dir::Original), &o);
+        self.table
+            .insert(&self.conns, table::node(id.0, Dir::Reply), &r);
         self.stats.inserted += 1;
         true
     }
@@ -616,13 +648,13 @@ impl Conntrack {
         m: &PacketMeta,
         tuple: &FlowKey,
     ) -> Result<CtId, InvalidReason> {
-        let reply = invert(tuple).ok_or(InvalidReason::IcmpNew)?;
+        invert(tuple).ok_or(InvalidReason::IcmpNew)?;
         if let Some(max) = self.cfg.max_entries
             && self.live >= max
         {
-            // early_drop would evict an unassured entry; offsim evicts the oldest
-            // non-assured entry from the GC cursor if any, else refuses.
-            if !self.early_drop() {
+            // __nf_conntrack_alloc: over nf_conntrack_max, early_drop() by the hash of the
+            // ORIGINAL tuple, else "nf_conntrack: table full, dropping packet".
+            if !self.early_drop(now, table::tuple_hash(tuple)) {
                 self.stats.drop += 1;
                 return Err(InvalidReason::TableFull);
             }
@@ -642,7 +674,6 @@ impl Conntrack {
         };
         let id = self.alloc(Conn {
             orig: *tuple,
-            reply,
             status: 0,
             expires: SimTime(0),
             proto,
@@ -662,19 +693,50 @@ impl Conntrack {
         Ok(id)
     }
 
-    /// Evicts one unassured confirmed entry (`early_drop`), scanning from the GC cursor.
-    fn early_drop(&mut self) -> bool {
-        let n = self.conns.len();
-        for k in 0..n.min(1024) {
-            let i = (self.gc_cursor + k) % n;
-            let c = &self.conns[i];
-            if c.live && c.status & status::CONFIRMED != 0 && c.status & status::ASSURED == 0 {
-                self.remove(CtId(i as u32));
-                self.stats.killed += 1;
-                return true;
+    /// `early_drop` (`nf_conntrack_core.c`): from the bucket of `hash`, walks up to
+    /// `NF_CT_EVICTION_RANGE` (8) consecutive buckets; in the first one that has any,
+    /// deletes every entry that is neither ASSURED nor dying (`early_drop_list`), reaping
+    /// expired entries met on the way (`nf_ct_gc_expired`). True when something was
+    /// deleted. (The GC worker's own early drop above 95 % of the limit is not modelled.)
+    fn early_drop(&mut self, now: SimTime, hash: u32) -> bool {
+        const NF_CT_EVICTION_RANGE: u32 = 8;
+        let size = self.table.buckets();
+        let mut bucket = self.table.bucket_of(hash);
+        let mut nodes = std::mem::take(&mut self.scratch);
+        let mut dropped = false;
+        for i in 0..NF_CT_EVICTION_RANGE {
+            if i > 0 {
+                bucket = (bucket + 1) % size;
+            }
+            self.table.bucket_nodes(bucket, &mut nodes);
+            let mut drops = 0u64;
+            for &n in &nodes {
+                let id = CtId(n / 2);
+                let c = &self.conns[id.0 as usize];
+                // Both nodes of an entry may sit in one bucket: the first deletes it.
+                if !c.live || c.status & status::CONFIRMED == 0 {
+                    continue;
+                }
+                if c.expires <= now {
+                    self.stats.expired += 1;
+                    self.remove(id);
+                    continue;
+                }
+                if c.status & (status::ASSURED | status::DYING) != 0 {
+                    continue;
+                }
+                self.remove(id);
+                drops += 1;
+            }
+            if drops > 0 {
+                self.stats.early_drop += drops;
+                self.stats.killed += drops;
+                dropped = true;
+                break;
             }
         }
-        false
+        self.scratch = nodes;
+        dropped
     }
 
     /// `nf_conntrack_inet_error`: an ICMP error is RELATED when the tuple it quotes belongs
@@ -697,7 +759,7 @@ impl Conntrack {
                 let ct_dst = if dir == Dir::Original {
                     c.orig.dst
                 } else {
-                    c.reply.dst
+                    c.reply().dst
                 };
                 if ct_dst != m.dst {
                     return self.invalid(InvalidReason::IcmpErrorUnknown);

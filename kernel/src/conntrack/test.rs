@@ -404,18 +404,72 @@ fn udp_bad_length_is_invalid() {
     );
 }
 
+/// `nf_conntrack_max` with the kernel's `early_drop`: a new entry over the limit evicts the
+/// unassured entries of its own bucket (or of the next 7); with none there, the packet is
+/// dropped ("table full").
 #[test]
-fn table_limit_early_drops_unassured_entries() {
+fn table_limit_early_drops_unassured_entries_of_the_bucket() {
+    // One bucket: every entry shares it, so the third evicts both unassured ones.
     let mut ct = Conntrack::new(CtConfig {
         max_entries: Some(2),
+        buckets: Some(1),
         ..CtConfig::default()
     });
+    assert_eq!(ct.buckets(), 1);
     for p in 1..=3u16 {
         let u = Pkt::udp(&format!("192.0.2.10:{p}"), "198.51.100.9:53").build();
         assert!(matches!(pass(&mut ct, &u), Track::Tracked { .. }));
     }
-    assert_eq!(ct.len(), 2);
-    assert_eq!(ct.stats.killed, 1);
+    assert_eq!(ct.len(), 1);
+    assert_eq!(ct.stats.early_drop, 2);
+    assert_eq!(ct.stats.drop, 0);
+
+    // Assured entries are never evicted: a full table of them drops new connections.
+    let mut ct = Conntrack::new(CtConfig {
+        max_entries: Some(2),
+        buckets: Some(1),
+        ..CtConfig::default()
+    });
+    for p in 1..=2u16 {
+        let q = Pkt::udp(&format!("192.0.2.10:{p}"), "198.51.100.9:53").build();
+        let r = Pkt::udp("198.51.100.9:53", &format!("192.0.2.10:{p}"))
+            .at(SEC)
+            .build();
+        let again = Pkt::udp(&format!("192.0.2.10:{p}"), "198.51.100.9:53")
+            .at(3 * SEC)
+            .build();
+        pass(&mut ct, &q);
+        pass(&mut ct, &r);
+        pass(&mut ct, &again);
+        assert!(ct.get(CtId(u32::from(p) - 1)).status & status::ASSURED != 0);
+    }
+    let u = Pkt::udp("192.0.2.10:9", "198.51.100.9:53")
+        .at(4 * SEC)
+        .build();
+    assert_eq!(ct.track(u.ts, &u), Track::Invalid(InvalidReason::TableFull));
+    assert_eq!((ct.len(), ct.stats.drop), (2, 1));
+
+    // Many buckets: a new entry only looks at 8 of them, so with the table full of entries
+    // elsewhere it is dropped although unassured entries exist.
+    let mut ct = Conntrack::new(CtConfig {
+        max_entries: Some(2),
+        ..CtConfig::default()
+    });
+    assert_eq!(ct.buckets(), 1024);
+    let mut tracked = 0;
+    for p in 1..=200u16 {
+        let u = Pkt::udp(&format!("192.0.2.10:{p}"), "198.51.100.9:53").build();
+        if matches!(pass(&mut ct, &u), Track::Tracked { .. }) {
+            tracked += 1;
+        }
+    }
+    assert!(ct.len() <= 2);
+    assert!(
+        ct.stats.drop > 0 && ct.stats.early_drop > 0,
+        "{:?}",
+        ct.stats
+    );
+    assert_eq!(tracked as u64, 200 - ct.stats.drop);
 }
 
 #[test]

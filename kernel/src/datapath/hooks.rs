@@ -373,7 +373,7 @@ impl Datapath {
             mark: c.mark,
             l3proto: if c.orig.version == 6 { 10 } else { 2 },
             protocol: c.orig.proto,
-            tuple: [c.orig, c.reply],
+            tuple: [c.orig, c.reply()],
             helper: 0,
         }
     }
@@ -437,6 +437,7 @@ impl Datapath {
             lan: self.lan,
             wan: self.wan,
             lan_hosts: &self.lan_hosts,
+            lan_prefixes: &self.lan_prefixes,
             nat_mt,
             nat_setup: false,
             first_refusal: &mut self.first_refusal,

@@ -7,9 +7,9 @@ use offsim_nft::ast::NatKind;
 use offsim_nft::{
     CtView, DropReason as NftDrop, FibAnswer, FibQuery, Host, Iface, NatRequest, PktCtx, Verdict,
 };
-use offsim_traces::hash::FxHashSet;
 use offsim_traces::meta::FlowKey;
 use offsim_traces::time::NS_PER_SEC;
+use offsim_traces::tuple::AddrMap;
 
 use super::{DpStats, FtSlot, LAN_IFINDEX, OffloadGate, REDIRECTED, WAN_IFINDEX};
 use crate::conntrack::{Conntrack, CtId, CtTimeouts, Dir, status};
@@ -35,7 +35,8 @@ pub(super) struct DpHost<'a> {
     pub(super) single_sided: bool,
     pub(super) lan: Iface,
     pub(super) wan: Iface,
-    pub(super) lan_hosts: &'a FxHashSet<(u8, u128)>,
+    pub(super) lan_hosts: &'a AddrMap<()>,
+    pub(super) lan_prefixes: &'a [crate::sides::Prefix],
     pub(super) nat_mt: usize,
     pub(super) nat_setup: bool,
     pub(super) first_refusal: &'a mut Option<&'static str>,
@@ -133,7 +134,7 @@ impl Host for DpHost<'_> {
         } else {
             (pkt_oif, reverse)
         };
-        let keys = [mk(c.orig, o_iif), mk(c.reply, r_iif)];
+        let keys = [mk(c.orig, o_iif), mk(c.reply(), r_iif)];
         match slot.ft.add(ctx.now, &ctx.pkt, self.ct, Some(id), keys) {
             Ok(_) => {
                 self.stats.flowtable_adds += 1;
@@ -206,7 +207,9 @@ impl Host for DpHost<'_> {
         } else {
             1
         };
-        let dev = if self.lan_hosts.contains(&(v, addr)) {
+        let dev = if self.lan_hosts.get(v, addr).is_some()
+            || self.lan_prefixes.iter().any(|p| p.contains(v, addr))
+        {
             self.lan
         } else {
             self.wan

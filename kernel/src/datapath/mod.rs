@@ -27,7 +27,9 @@ mod hooks;
 mod host;
 mod offload;
 
-use offsim_traces::hash::FxHashSet;
+use offsim_traces::tuple::AddrMap;
+
+use crate::sides::Prefix;
 use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
@@ -302,9 +304,11 @@ pub struct Datapath {
     ct_gc_budget: usize,
     lan: Iface,
     wan: Iface,
-    /// Addresses routed via the LAN interface (host routes); everything else goes to the
-    /// WAN default route.
-    lan_hosts: FxHashSet<(u8, u128)>,
+    /// Addresses routed via the LAN interface (host routes; 4 bytes a key for IPv4) and
+    /// prefixes routed there (a `lan=` side split's connected routes); everything else goes
+    /// to the WAN default route.
+    lan_hosts: AddrMap<()>,
+    lan_prefixes: Vec<Prefix>,
     /// Why `flow add` refused the current packet's connection before its record existed
     /// (the first packet: unconfirmed / not established); given to the record at
     /// confirmation.
@@ -397,7 +401,8 @@ impl Datapath {
             ct_gc_budget: 64,
             lan,
             wan,
-            lan_hosts: FxHashSet::default(),
+            lan_hosts: AddrMap::default(),
+            lan_prefixes: Vec::new(),
             first_refusal: None,
         }
     }
@@ -406,7 +411,21 @@ impl Datapath {
     /// addresses back to it; single-sided ones have only the WAN default route).
     pub fn add_lan_host(&mut self, version: u8, addr: u128) {
         if !self.cfg.single_sided {
-            self.lan_hosts.insert((version, addr));
+            self.lan_hosts.get_or_insert_with(version, addr, || ());
+        }
+    }
+
+    /// Removes a host route added by [`Datapath::add_lan_host`] (the side split forgot the
+    /// last connection of that host).
+    pub fn forget_lan_host(&mut self, version: u8, addr: u128) {
+        self.lan_hosts.remove(version, addr);
+    }
+
+    /// Routes these prefixes via the LAN interface (the connected routes of a LAN whose
+    /// addresses are known).
+    pub fn set_lan_prefixes(&mut self, prefixes: Vec<Prefix>) {
+        if !self.cfg.single_sided {
+            self.lan_prefixes = prefixes;
         }
     }
 

@@ -191,6 +191,7 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
         energy,
         savings: None,
         flows,
+        conntrack: None,
         slo: Some(slo),
         series: t.series,
     }

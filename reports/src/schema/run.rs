@@ -45,11 +45,32 @@ pub struct Run {
     pub savings: Option<Savings>,
     /// Flow offload outcomes ("is this flow offloaded, and if not, why?").
     pub flows: Flows,
+    /// The conntrack table's limit and what it did, when the scenario sets
+    /// `nf_conntrack_max` or `nf_conntrack_buckets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<ConntrackTable>,
     /// SLO evaluation (absent when the scenario has no SLO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloResult>,
     /// Per-interval time series.
     pub series: Series,
+}
+
+/// The conntrack table: its limit, its buckets, and what the limit did.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConntrackTable {
+    /// `nf_conntrack_max` (0: no limit).
+    pub max: u64,
+    /// `nf_conntrack_buckets`: hash buckets, the ones `early_drop` walks.
+    pub buckets: u64,
+    /// Most entries held at once (confirmed and unconfirmed).
+    pub peak: u64,
+    /// Entries evicted by `early_drop` for a new connection.
+    pub early_drop: u64,
+    /// New connections refused because the table was full and `early_drop` found nothing to
+    /// evict ("nf_conntrack: table full, dropping packet").
+    pub table_full: u64,
 }
 
 /// Offered and delivered throughput, mean over the run.

@@ -208,8 +208,16 @@ sanitize_fields!(Run {
     energy,
     savings,
     flows,
+    conntrack,
     slo,
     series
+});
+sanitize_fields!(ConntrackTable {
+    max,
+    buckets,
+    peak,
+    early_drop,
+    table_full
 });
 sanitize_fields!(Throughput {
     offered_pps,

@@ -35,7 +35,8 @@ use offload::HwFlow;
 use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::HwRequest;
-use offsim_kernel::sides::{Side, SideSplitter};
+use offsim_kernel::sides::{Side, SideMode, SideSplitter, SweepCtx, conntrack_holds};
+use offsim_traces::tuple::TupleMap;
 
 /// Engine settings beyond the models.
 #[derive(Clone, Debug)]
@@ -160,7 +161,9 @@ pub struct Engine {
     /// More than one RX queue and core: connections are tracked for [`Engine::steer`].
     multi_queue: bool,
     /// Connections with packets waiting for or in CPU service: (core, how many).
-    in_cpu: FxHashMap<FlowKey, (u16, u32)>,
+    in_cpu: TupleMap<(u16, u32)>,
+    /// LAN hosts the last sweep of the side split forgot (scratch).
+    forgot_hosts: Vec<(u8, u128)>,
 }
 
 /// Why the engine lost a packet, kept as a value on the hot path and named only for the
@@ -207,6 +210,10 @@ impl Engine {
         nic: Nic,
         splitter: SideSplitter,
     ) -> Engine {
+        let mut dp = dp;
+        if let SideMode::Lan(prefixes) = splitter.mode() {
+            dp.set_lan_prefixes(prefixes.clone());
+        }
         let queues = cpu.queues();
         let multi_queue = queues > 1 && cpu.cores > 1;
         let cores = vec![Core::default(); cpu.cores as usize];
@@ -250,7 +257,8 @@ impl Engine {
             miss_p_at: 0,
             wire_free: [0; 2],
             multi_queue,
-            in_cpu: FxHashMap::default(),
+            in_cpu: TupleMap::new(),
+            forgot_hosts: Vec::new(),
         }
     }
 
@@ -371,9 +379,37 @@ impl Engine {
         self.cur.drops += u64::from(packets);
     }
 
+    /// The side a packet arrives on; keeps the LAN host routes in step with the side split
+    /// (a host is routed via the LAN while the split remembers a LAN-side tuple from it).
+    fn arrival_side(&mut self, pkt: &PacketMeta, at: SimTime) -> Side {
+        if self.splitter.sweep_due(at) {
+            let limited = self.dp.conntrack().config().max_entries.is_some();
+            let ct = self.dp.conntrack();
+            let alive = |k: &FlowKey| conntrack_holds(ct, at, k);
+            let forgot = &mut self.forgot_hosts;
+            self.splitter.sweep(
+                at,
+                SweepCtx {
+                    alive: if limited { Some(&alive) } else { None },
+                    // Packets that may still wait in an RX ring or the NIC.
+                    grace: u32::from(self.cpu.cores) * self.cpu.rx_ring + 65_536,
+                    forgot_lan_host: &mut |v, a| forgot.push((v, a)),
+                },
+            );
+            for (v, a) in self.forgot_hosts.drain(..) {
+                self.dp.forget_lan_host(v, a);
+            }
+        }
+        let (side, new_host) = self.splitter.side_of(pkt, at);
+        if new_host {
+            self.dp.add_lan_host(pkt.ip_version, pkt.src);
+        }
+        side
+    }
+
     fn arrive(&mut self, a: Arrival) {
         let mut pkt = a.pkt;
-        let side = self.splitter.side(&pkt, a.at);
+        let side = self.arrival_side(&pkt, a.at);
         pkt.iface = port(side);
         let counted = self.counted(a.at);
         let wire = u64::from(pkt.wire_len);
@@ -392,9 +428,6 @@ impl Engine {
             return;
         }
         *w = start + ser;
-        if side == Side::Lan && pkt.is_ip() {
-            self.dp.add_lan_host(pkt.ip_version, pkt.src);
-        }
         let no_room_before = self.nic.table().stats.unbound_create_failed;
         let rx = self.nic.rx(a.at, &pkt);
         let bind = match rx.verdict {
@@ -500,21 +533,20 @@ impl Engine {
         let Some(k) = key else {
             return (self.cores[rss].ring.len() < ring).then_some(rss);
         };
-        match self.in_cpu.entry(k) {
-            std::collections::hash_map::Entry::Occupied(mut e) => {
-                let (c, n) = *e.get();
-                let q = c as usize;
+        match self.in_cpu.get_mut(&k) {
+            Some(e) => {
+                let q = e.0 as usize;
                 if self.cores[q].ring.len() >= ring {
                     return None;
                 }
-                e.insert((c, n + 1));
+                e.1 += 1;
                 Some(q)
             }
-            std::collections::hash_map::Entry::Vacant(e) => {
+            None => {
                 if self.cores[rss].ring.len() >= ring {
                     return None;
                 }
-                e.insert((rss as u16, 1));
+                self.in_cpu.insert(&k, (rss as u16, 1));
                 Some(rss)
             }
         }

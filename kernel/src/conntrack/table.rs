@@ -1,0 +1,174 @@
+//! The conntrack hash table: where an entry is found from either of its tuples, and the
+//! kernel's bucket layout that `early_drop` walks.
+//!
+//! The kernel keeps one `hlist_nulls` per bucket of `nf_conntrack_hash`
+//! (`nf_conntrack_htable_size` = the `nf_conntrack_buckets` sysctl buckets); each entry sits
+//! in two of them, by the hash of its ORIGINAL tuple and by that of its REPLY tuple
+//! (`__nf_conntrack_hash_insert`: `hlist_nulls_add_head_rcu` for each, so a bucket lists its
+//! newest node first). The bucket is `reciprocal_scale(hash, size)`.
+//!
+//! offsim keeps two views of the same nodes (a node is an entry and a direction):
+//! - an index for lookups: a hash table of node numbers only (4 bytes a node), compared
+//!   against the tuple stored once in the entry, so the cost of a connection does not grow
+//!   with the size of its tuple;
+//! - when the table has a limit (`nf_conntrack_max`), the kernel's buckets themselves: a head
+//!   per bucket and a doubly linked list through the nodes, in the kernel's order, for
+//!   [`super::Conntrack`]'s `early_drop`. Without a limit `early_drop` never runs and the
+//!   lists are not kept.
+//!
+//! The kernel hashes with siphash and a random boot-time seed (`hash_conntrack_raw`,
+//! `nf_conntrack_hash_rnd`); offsim uses the Fx hash of the tuple, so runs are deterministic.
+
+use std::hash::{Hash, Hasher};
+
+use hashbrown::HashTable;
+use offsim_traces::meta::FlowKey;
+use rustc_hash::FxHasher;
+
+use super::conn::{Conn, Dir};
+
+/// No node.
+const NIL: u32 = u32::MAX;
+
+/// A node: entry index × 2 + direction.
+#[inline]
+pub(super) fn node(id: u32, dir: Dir) -> u32 {
+    id * 2 + dir as u32
+}
+
+/// The 32-bit hash of a tuple (`hash_conntrack_raw`).
+#[inline]
+pub(super) fn tuple_hash(k: &FlowKey) -> u32 {
+    let mut h = FxHasher::default();
+    k.hash(&mut h);
+    let x = h.finish();
+    (x >> 32) as u32 ^ x as u32
+}
+
+/// The tuple of a node.
+#[inline]
+fn node_tuple(conns: &[Conn], n: u32) -> FlowKey {
+    let c = &conns[(n / 2) as usize];
+    if n & 1 == 0 { c.orig } else { c.reply() }
+}
+
+/// The kernel's buckets: heads and the links through the nodes.
+#[derive(Debug)]
+struct Buckets {
+    heads: Vec<u32>,
+    /// Per node: previous and next node in its bucket.
+    links: Vec<[u32; 2]>,
+}
+
+/// The table of confirmed entries.
+#[derive(Debug)]
+pub(super) struct CtTable {
+    index: HashTable<u32>,
+    buckets: Option<Buckets>,
+    size: u32,
+}
+
+impl CtTable {
+    /// A table of `size` buckets; `kernel_buckets` keeps the bucket lists.
+    pub(super) fn new(size: u32, kernel_buckets: bool) -> Self {
+        CtTable {
+            index: HashTable::new(),
+            buckets: kernel_buckets.then(|| Buckets {
+                heads: vec![NIL; size.max(1) as usize],
+                links: Vec::new(),
+            }),
+            size: size.max(1),
+        }
+    }
+
+    /// Number of buckets (`nf_conntrack_buckets`).
+    pub(super) fn buckets(&self) -> u32 {
+        self.size
+    }
+
+    /// The bucket of a hash (`reciprocal_scale(hash, size)`).
+    #[inline]
+    pub(super) fn bucket_of(&self, hash: u32) -> u32 {
+        ((u64::from(hash) * u64::from(self.size)) >> 32) as u32
+    }
+
+    /// The node holding tuple `k`.
+    #[inline]
+    pub(super) fn find(&self, conns: &[Conn], k: &FlowKey) -> Option<u32> {
+        let h = tuple_hash(k);
+        self.index
+            .find(u64::from(h), |&n| node_tuple(conns, n) == *k)
+            .copied()
+    }
+
+    /// Whether some node holds `k`.
+    #[inline]
+    pub(super) fn contains(&self, conns: &[Conn], k: &FlowKey) -> bool {
+        self.find(conns, k).is_some()
+    }
+
+    /// Inserts node `n`, whose tuple is `k` (at the head of its bucket).
+    pub(super) fn insert(&mut self, conns: &[Conn], n: u32, k: &FlowKey) {
+        let h = tuple_hash(k);
+        self.index.insert_unique(u64::from(h), n, |&m| {
+            u64::from(tuple_hash(&node_tuple(conns, m)))
+        });
+        let b = self.bucket_of(h) as usize;
+        if let Some(bk) = &mut self.buckets {
+            if bk.links.len() <= n as usize {
+                bk.links.resize(n as usize + 1, [NIL, NIL]);
+            }
+            let head = bk.heads[b];
+            bk.links[n as usize] = [NIL, head];
+            if head != NIL {
+                bk.links[head as usize][0] = n;
+            }
+            bk.heads[b] = n;
+        }
+    }
+
+    /// Removes node `n` (tuple `k`) if it is in the table.
+    pub(super) fn remove(&mut self, conns: &[Conn], n: u32, k: &FlowKey) {
+        let h = tuple_hash(k);
+        let Ok(e) = self.index.find_entry(u64::from(h), |&m| m == n) else {
+            return;
+        };
+        e.remove();
+        let b = self.bucket_of(h) as usize;
+        let _ = conns;
+        if let Some(bk) = &mut self.buckets {
+            let [prev, next] = bk.links[n as usize];
+            if prev == NIL {
+                bk.heads[b] = next;
+            } else {
+                bk.links[prev as usize][1] = next;
+            }
+            if next != NIL {
+                bk.links[next as usize][0] = prev;
+            }
+            bk.links[n as usize] = [NIL, NIL];
+        }
+    }
+
+    /// The nodes of bucket `b`, head first (`hlist_nulls_for_each_entry_rcu`). Empty when
+    /// the bucket lists are not kept.
+    pub(super) fn bucket_nodes(&self, b: u32, out: &mut Vec<u32>) {
+        out.clear();
+        if let Some(bk) = &self.buckets {
+            let mut n = bk.heads[b as usize];
+            while n != NIL {
+                out.push(n);
+                n = bk.links[n as usize][1];
+            }
+        }
+    }
+
+    /// Gives memory back once most entries are gone.
+    pub(super) fn shrink(&mut self, conns: &[Conn]) {
+        if self.index.capacity() > 4 * self.index.len() + 4096 {
+            self.index.shrink_to(2 * self.index.len(), |&m| {
+                u64::from(tuple_hash(&node_tuple(conns, m)))
+            });
+        }
+    }
+}
