@@ -15,11 +15,13 @@ use offsim_traces::time::SimTime;
 
 use crate::path::Path;
 
-/// One connection's history.
+/// A reason, as an index into its book's names (0: none). Records are kept for every live
+/// connection, so they hold one byte per reason, not a 16-byte `&str`.
+type Code = u8;
+
+/// One connection's history (64 bytes: its tuple is conntrack's, given at close).
 #[derive(Clone, Debug, Default)]
 pub struct FlowRecord {
-    /// ORIGINAL tuple.
-    pub key: FlowKey,
     /// First packet (confirmation time).
     pub first: SimTime,
     /// Last packet.
@@ -28,54 +30,30 @@ pub struct FlowRecord {
     pub packets: [u64; Path::COUNT],
     /// Wire bytes, all paths.
     pub bytes: u64,
+    /// Times the flow entered the flowtable.
+    pub adds: u32,
     /// `flow add` created a flowtable entry at some point.
     pub sw: bool,
     /// The NIC held the flow at some point.
     pub hw: bool,
-    /// Times the flow entered the flowtable.
-    pub adds: u32,
-    /// Last reason `flow add` refused the connection (or the what-if policy held it back).
-    pub refused: Option<&'static str>,
     /// Whether `flow add` was ever evaluated for it.
     pub flow_add_seen: bool,
-    /// Last reason the NIC refused or dropped it.
-    pub hw_refused: Option<&'static str>,
-    /// Causes it left the flowtable (teardown), in order (at most 4 kept).
-    pub teardowns: Vec<&'static str>,
     /// A packet took the slow path after a teardown.
     pub fell_back: bool,
+    /// Last reason `flow add` refused the connection (or the what-if policy held it back).
+    refused: Code,
+    /// Last reason the NIC refused or dropped it.
+    hw_refused: Code,
+    /// Causes it left the flowtable (teardown), in order (at most 4 kept).
+    teardowns: [Code; 4],
+    n_teardowns: u8,
     live: bool,
 }
 
 impl FlowRecord {
-    /// Final outcome: `hw`, `sw` or `slow`, and why.
-    pub fn outcome(
-        &self,
-        hardware_policy: bool,
-        flowtable_policy: bool,
-    ) -> (&'static str, &'static str) {
-        if self.hw {
-            ("hw", "bound")
-        } else if self.sw {
-            let why = if !hardware_policy {
-                "software_policy"
-            } else {
-                self.hw_refused.unwrap_or("hw_pending")
-            };
-            ("sw", why)
-        } else if !flowtable_policy {
-            ("slow", "policy_none")
-        } else if let Some(r) = self.refused {
-            ("slow", r)
-        } else if !self.flow_add_seen {
-            if matches!(self.key.proto, proto::TCP | proto::UDP) {
-                ("slow", "no_flow_add_rule")
-            } else {
-                ("slow", "unsupported_proto")
-            }
-        } else {
-            ("slow", "not_offloaded")
-        }
+    /// Whether it left the flowtable at least once.
+    pub fn torn_down(&self) -> bool {
+        self.n_teardowns > 0
     }
 
     fn total_packets(&self) -> u64 {
@@ -127,6 +105,8 @@ pub const MAX_EXAMPLES: usize = 12;
 pub struct FlowBook {
     recs: Vec<FlowRecord>,
     free: Vec<u32>,
+    /// The reasons records name, by code - 1 (a handful per run).
+    names: Vec<&'static str>,
     /// Aggregates.
     pub totals: FlowTotals,
     hardware_policy: bool,
@@ -154,6 +134,7 @@ impl FlowBook {
         FlowBook {
             recs: Vec::new(),
             free: Vec::new(),
+            names: Vec::new(),
             totals: FlowTotals::default(),
             hardware_policy,
             flowtable_policy,
@@ -163,9 +144,8 @@ impl FlowBook {
     }
 
     /// Opens a record.
-    pub fn open(&mut self, key: FlowKey, now: SimTime) -> u32 {
+    pub fn open(&mut self, now: SimTime) -> u32 {
         let r = FlowRecord {
-            key,
             first: now,
             last: now,
             live: true,
@@ -189,6 +169,75 @@ impl FlowBook {
         self.recs.get_mut(i as usize).filter(|r| r.live)
     }
 
+    fn code(&mut self, why: &'static str) -> Code {
+        match self.names.iter().position(|n| *n == why) {
+            Some(i) => i as Code + 1,
+            None if self.names.len() < usize::from(Code::MAX) => {
+                self.names.push(why);
+                self.names.len() as Code
+            }
+            // More distinct reasons than codes: cannot happen with offsim's fixed names.
+            None => Code::MAX,
+        }
+    }
+
+    fn name(&self, c: Code) -> Option<&'static str> {
+        (c != 0).then(|| self.names[usize::from(c) - 1])
+    }
+
+    /// Records why `flow add` refused record `i`'s connection.
+    pub fn set_refused(&mut self, i: u32, why: &'static str) {
+        let c = self.code(why);
+        if let Some(r) = self.get_mut(i) {
+            r.refused = c;
+        }
+    }
+
+    /// Records why the NIC refused or dropped record `i`'s flow.
+    pub fn set_hw_refused(&mut self, i: u32, why: &'static str) {
+        let c = self.code(why);
+        if let Some(r) = self.get_mut(i) {
+            r.hw_refused = c;
+        }
+    }
+
+    /// Records that record `i`'s flow left the flowtable for `why` (the first 4 are kept).
+    pub fn push_teardown(&mut self, i: u32, why: &'static str) {
+        let c = self.code(why);
+        if let Some(r) = self.get_mut(i)
+            && usize::from(r.n_teardowns) < r.teardowns.len()
+        {
+            r.teardowns[usize::from(r.n_teardowns)] = c;
+            r.n_teardowns += 1;
+        }
+    }
+
+    /// Final outcome of a record: `hw`, `sw` or `slow`, and why.
+    pub fn outcome(&self, r: &FlowRecord, key: &FlowKey) -> (&'static str, &'static str) {
+        if r.hw {
+            ("hw", "bound")
+        } else if r.sw {
+            let why = if !self.hardware_policy {
+                "software_policy"
+            } else {
+                self.name(r.hw_refused).unwrap_or("hw_pending")
+            };
+            ("sw", why)
+        } else if !self.flowtable_policy {
+            ("slow", "policy_none")
+        } else if let Some(why) = self.name(r.refused) {
+            ("slow", why)
+        } else if !r.flow_add_seen {
+            if matches!(key.proto, proto::TCP | proto::UDP) {
+                ("slow", "no_flow_add_rule")
+            } else {
+                ("slow", "unsupported_proto")
+            }
+        } else {
+            ("slow", "not_offloaded")
+        }
+    }
+
     /// Counts a packet on a path.
     #[inline]
     pub fn packet(&mut self, i: u32, path: Path, bytes: u32, now: SimTime) {
@@ -196,21 +245,26 @@ impl FlowBook {
             r.packets[path.index()] += 1;
             r.bytes += u64::from(bytes);
             r.last = now;
-            if path == Path::Slow && !r.teardowns.is_empty() {
+            if path == Path::Slow && r.n_teardowns > 0 {
                 r.fell_back = true;
             }
         }
     }
 
-    /// Closes a record and folds it into the aggregates.
-    pub fn close(&mut self, i: u32) {
+    /// Closes record `i`, whose connection's ORIGINAL tuple is `key`, and folds it into the
+    /// aggregates.
+    pub fn close(&mut self, i: u32, key: &FlowKey) {
         let Some(r) = self.recs.get_mut(i as usize).filter(|r| r.live) else {
             return;
         };
         r.live = false;
         let r = std::mem::take(r);
         self.free.push(i);
-        let (outcome, reason) = r.outcome(self.hardware_policy, self.flowtable_policy);
+        let (outcome, reason) = self.outcome(&r, key);
+        let teardowns: Vec<&'static str> = r.teardowns[..usize::from(r.n_teardowns)]
+            .iter()
+            .filter_map(|c| self.name(*c))
+            .collect();
         let t = &mut self.totals;
         t.total += 1;
         match outcome {
@@ -223,11 +277,11 @@ impl FlowBook {
             }
             _ => *t.not_offloaded.entry(reason.to_string()).or_insert(0) += 1,
         }
-        for c in &r.teardowns {
+        for c in &teardowns {
             *t.teardown.entry((*c).to_string()).or_insert(0) += 1;
         }
         if r.fell_back
-            && let Some(c) = r.teardowns.last()
+            && let Some(c) = teardowns.last()
         {
             *t.fell_back.entry((*c).to_string()).or_insert(0) += 1;
         }
@@ -235,7 +289,7 @@ impl FlowBook {
         let smallest = t.examples.last().map(|e| e.packets).unwrap_or(0);
         if t.examples.len() < MAX_EXAMPLES || packets > smallest {
             t.examples.push(Example {
-                flow: r.key.to_string(),
+                flow: key.to_string(),
                 packets,
                 bytes: r.bytes,
                 outcome: outcome.to_string(),
@@ -250,7 +304,7 @@ impl FlowBook {
             && self.write_error.is_none()
         {
             let line = serde_json::json!({
-                "flow": r.key.to_string(),
+                "flow": key.to_string(),
                 "first_ns": r.first.0,
                 "last_ns": r.last.0,
                 "packets": {"slow": r.packets[Path::Slow.index()], "sw_fast": r.packets[Path::SwFast.index()], "hw": r.packets[Path::Hw.index()]},
@@ -258,18 +312,48 @@ impl FlowBook {
                 "outcome": outcome,
                 "reason": reason,
                 "flowtable_adds": r.adds,
-                "teardown": r.teardowns,
+                "teardown": teardowns,
             });
             if let Err(e) = writeln!(w, "{line}") {
                 self.write_error = Some(e);
             }
         }
+        if self.free.len() > 4096 && self.free.len() > 2 * (self.recs.len() - self.free.len()) {
+            self.compact();
+        }
     }
 
-    /// Closes every open record (end of run), in index order.
-    pub fn close_all(&mut self) {
+    /// Gives memory back after most records closed: trailing closed slots are dropped.
+    fn compact(&mut self) {
+        while self.recs.last().is_some_and(|r| !r.live) {
+            self.recs.pop();
+        }
+        let n = self.recs.len() as u32;
+        self.free.retain(|&i| i < n);
+        if self.recs.capacity() > 2 * self.recs.len() + 1024 {
+            self.recs.shrink_to(self.recs.len() + self.recs.len() / 2);
+        }
+        if self.free.capacity() > 2 * self.free.len() + 1024 {
+            self.free.shrink_to(self.free.len() * 2);
+        }
+    }
+
+    /// Open records, in index order (`u32::MAX`-free indexes).
+    pub fn open_records(&self) -> impl Iterator<Item = u32> + '_ {
+        self.recs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.live)
+            .map(|(i, _)| i as u32)
+    }
+
+    /// Closes every open record (end of run), in index order; `key` gives a record's
+    /// ORIGINAL tuple.
+    pub fn close_all(&mut self, key: impl Fn(u32) -> FlowKey) {
         for i in 0..self.recs.len() as u32 {
-            self.close(i);
+            if self.recs[i as usize].live {
+                self.close(i, &key(i));
+            }
         }
         if let Some(w) = self.jsonl.as_mut()
             && let Err(e) = w.flush()
@@ -292,21 +376,21 @@ mod test {
             .build()
             .flow_key()
             .unwrap();
-        let a = b.open(k, SimTime(0));
+        let a = b.open(SimTime(0));
         for _ in 0..3 {
             b.packet(a, Path::Slow, 100, SimTime(1));
         }
         b.get_mut(a).unwrap().sw = true;
-        b.get_mut(a).unwrap().hw_refused = Some("bucket_full");
+        b.set_hw_refused(a, "bucket_full");
         let k2 = Pkt::udp("192.0.2.1:53", "198.51.100.1:53")
             .build()
             .flow_key()
             .unwrap();
-        let c = b.open(k2, SimTime(0));
+        let c = b.open(SimTime(0));
         b.packet(c, Path::Slow, 80, SimTime(1));
         b.get_mut(c).unwrap().flow_add_seen = true;
-        b.get_mut(c).unwrap().refused = Some("unconfirmed");
-        b.close_all();
+        b.set_refused(c, "unconfirmed");
+        b.close_all(|i| if i == a { k } else { k2 });
         let t = &b.totals;
         assert_eq!(t.total, 2);
         assert_eq!(t.offloaded_sw, 1);
@@ -315,7 +399,7 @@ mod test {
         assert_eq!(t.examples.len(), 2);
         assert_eq!(t.examples[0].packets, 3);
         // Slots are reused.
-        let d = b.open(k, SimTime(5));
+        let d = b.open(SimTime(5));
         assert!(d == a || d == c);
     }
 
@@ -329,16 +413,16 @@ mod test {
                 .unwrap()
         };
         // Torn down on FIN and then closed on the slow path: fell back.
-        let a = b.open(key("1000"), SimTime(0));
+        let a = b.open(SimTime(0));
         b.packet(a, Path::SwFast, 100, SimTime(1));
-        b.get_mut(a).unwrap().teardowns.push("tcp_fin_rst");
+        b.push_teardown(a, "tcp_fin_rst");
         b.packet(a, Path::Slow, 60, SimTime(2));
         // Timed out and never heard of again: a teardown, not a fall back.
-        let c = b.open(key("1001"), SimTime(0));
+        let c = b.open(SimTime(0));
         b.packet(c, Path::Slow, 100, SimTime(1));
         b.packet(c, Path::SwFast, 100, SimTime(2));
-        b.get_mut(c).unwrap().teardowns.push("timeout");
-        b.close_all();
+        b.push_teardown(c, "timeout");
+        b.close_all(|i| if i == a { key("1000") } else { key("1001") });
         let t = &b.totals;
         assert_eq!(t.teardown.get("tcp_fin_rst"), Some(&1));
         assert_eq!(t.teardown.get("timeout"), Some(&1));
@@ -365,12 +449,22 @@ mod test {
             .build()
             .flow_key()
             .unwrap();
-        let a = b.open(k, SimTime(0));
+        let a = b.open(SimTime(0));
         b.packet(a, Path::Slow, 80, SimTime(1));
-        b.close_all();
+        b.close_all(|_| k);
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(v["reason"], "policy_none");
         assert_eq!(v["packets"]["slow"], 1);
+    }
+}
+
+#[cfg(test)]
+mod size {
+    /// Records and entries exist for every live connection: their size is the cost of one.
+    #[test]
+    fn per_connection_structures_stay_compact() {
+        assert!(std::mem::size_of::<super::FlowRecord>() <= 64);
+        assert!(std::mem::size_of::<crate::conntrack::Conn>() <= 176);
     }
 }

@@ -40,14 +40,22 @@ impl KernelFlavour {
             "new" => return Some(KernelFlavour::New),
             _ => {}
         }
-        let mut it = s.split('.');
-        let major: u32 = it.next()?.parse().ok()?;
-        let minor: u32 = it.next().unwrap_or("0").parse().ok()?;
+        // MAJOR.MINOR[.PATCH] of a kernel that exists or may soon: 5.15 to 5.19, 6.0 to
+        // 6.19, 7.x up to 7.9 (anything else, `6.99` or `99.99`, is a typo, not a kernel).
+        let parts: Vec<&str> = s.split('.').collect();
+        if !(2..=3).contains(&parts.len())
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return None;
+        }
+        let major: u32 = parts[0].parse().ok()?;
+        let minor: u32 = parts[1].parse().ok()?;
         match (major, minor) {
-            (5, m) if m >= 15 => Some(KernelFlavour::Mid),
-            (6, m) if m < 14 => Some(KernelFlavour::Mid),
-            (6, _) => Some(KernelFlavour::New),
-            (m, _) if m > 6 => Some(KernelFlavour::New),
+            (5, 15..=19) => Some(KernelFlavour::Mid),
+            (6, 0..=13) => Some(KernelFlavour::Mid),
+            (6, 14..=19) | (7, 0..=9) => Some(KernelFlavour::New),
             _ => None,
         }
     }
@@ -466,7 +474,7 @@ impl Flowtable {
             return Err(AddRefusal::NoConntrack);
         };
         let c = ct.get(id);
-        match c.orig.proto {
+        match c.orig().proto {
             proto::TCP => {
                 if m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
                     return Err(AddRefusal::TcpFinRst);
@@ -487,7 +495,7 @@ impl Flowtable {
         if c.status & status::OFFLOAD != 0 {
             return Err(AddRefusal::AlreadyOffloaded);
         }
-        let l4 = c.orig.proto;
+        let l4 = c.orig().proto;
         let nat = c.nat;
         let cm = ct.get_mut(id);
         cm.status |= status::OFFLOAD;

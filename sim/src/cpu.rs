@@ -72,6 +72,46 @@ pub struct StageCycles {
     pub cache_miss: f64,
 }
 
+/// Most cycles one stage may cost (10 ms at 1 GHz): more would make a packet's service,
+/// and so simulated time, explode.
+pub const MAX_STAGE_CYCLES: f64 = 1e7;
+/// Longest interrupt or DMA delay, ns.
+pub const MAX_DELAY_NS: u64 = 1_000_000_000;
+
+impl StageCycles {
+    /// Every stage cost with its key (`cycles.NAME`).
+    pub fn named(&self) -> [(&'static str, f64); 26] {
+        [
+            ("cycles.driver_rx", self.driver_rx),
+            ("cycles.driver_tx", self.driver_tx),
+            ("cycles.napi_poll", self.napi_poll),
+            ("cycles.netdev_ingress", self.netdev_ingress),
+            ("cycles.ft_lookup", self.ft_lookup),
+            ("cycles.ft_xmit", self.ft_xmit),
+            ("cycles.ip_rcv", self.ip_rcv),
+            ("cycles.fib_lookup", self.fib_lookup),
+            ("cycles.forward", self.forward),
+            ("cycles.hook", self.hook),
+            ("cycles.chain", self.chain),
+            ("cycles.rule", self.rule),
+            ("cycles.expr", self.expr),
+            ("cycles.set_hash", self.set_hash),
+            ("cycles.set_interval", self.set_interval),
+            ("cycles.set_concat", self.set_concat),
+            ("cycles.jump", self.jump),
+            ("cycles.stmt", self.stmt),
+            ("cycles.ct_lookup", self.ct_lookup),
+            ("cycles.ct_new", self.ct_new),
+            ("cycles.nat_mangle", self.nat_mangle),
+            ("cycles.nat_setup", self.nat_setup),
+            ("cycles.defrag", self.defrag),
+            ("cycles.offload_work", self.offload_work),
+            ("cycles.gc_per_flow", self.gc_per_flow),
+            ("cycles.cache_miss", self.cache_miss),
+        ]
+    }
+}
+
 /// Power figures of the CPU complex.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,39 +221,55 @@ impl CpuConfig {
 
     /// Checks ranges.
     pub fn validate(&self) -> Result<(), CpuError> {
-        let bad = |field: &'static str, msg: &str| {
-            Err(CpuError::Invalid {
-                field,
-                msg: msg.to_string(),
-            })
-        };
+        let bad = |field: &'static str, msg: String| Err(CpuError::Invalid { field, msg });
         if self.cores == 0 || self.cores > 1024 {
-            return bad("cores", "must be between 1 and 1024");
+            return bad("cores", "must be between 1 and 1024".into());
         }
         if !(self.freq_ghz > 0.01 && self.freq_ghz < 20.0) {
-            return bad("freq_ghz", "must be between 0.01 and 20");
+            return bad("freq_ghz", "must be between 0.01 and 20".into());
+        }
+        if self.rx_queues > 4096 {
+            return bad(
+                "rx_queues",
+                "must be between 0 (one per core) and 4096".into(),
+            );
         }
         if self.rx_ring == 0 || self.rx_ring > 1 << 20 {
-            return bad("rx_ring", "must be between 1 and 1048576");
+            return bad("rx_ring", "must be between 1 and 1048576".into());
         }
-        if self.napi_budget == 0 {
-            return bad("napi_budget", "must be at least 1");
+        if self.napi_budget == 0 || self.napi_budget > 65_536 {
+            return bad("napi_budget", "must be between 1 and 65536".into());
         }
         if !(0.0..0.9).contains(&self.housekeeping_util) {
-            return bad("housekeeping_util", "must be in [0, 0.9)");
+            return bad("housekeeping_util", "must be in [0, 0.9)".into());
         }
-        let c = &self.cycles;
-        for (name, v) in [
-            ("cycles.driver_rx", c.driver_rx),
-            ("cycles.driver_tx", c.driver_tx),
-            ("cycles.rule", c.rule),
-            ("cycles.ct_lookup", c.ct_lookup),
-            ("cycles.ct_new", c.ct_new),
+        // Delays: at most a second, so simulated time follows the trace, not the settings.
+        for (field, v) in [
+            ("irq_delay_ns", self.irq_delay_ns),
+            ("dma_latency_ns", self.dma_latency_ns),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
+            if v > MAX_DELAY_NS {
+                return bad(field, format!("must be at most {MAX_DELAY_NS} ns, got {v}"));
+            }
+        }
+        for (field, v, max) in [
+            ("llc_bytes", self.llc_bytes, 1e12),
+            ("ct_entry_bytes", self.ct_entry_bytes, 1e6),
+            ("ft_entry_bytes", self.ft_entry_bytes, 1e6),
+            ("power.platform_w", self.power.platform_w, 1e5),
+            ("power.core_dynamic_w", self.power.core_dynamic_w, 1e4),
+        ] {
+            if !(v.is_finite() && (0.0..=max).contains(&v)) {
+                return bad(field, format!("must be a number in [0, {max:e}], got {v}"));
+            }
+        }
+        for (name, v) in self.cycles.named() {
+            if !(v.is_finite() && (0.0..=MAX_STAGE_CYCLES).contains(&v)) {
                 return Err(CpuError::Invalid {
                     field: "cycles",
-                    msg: format!("{name} must be a non-negative number"),
+                    msg: format!(
+                        "{name} must be a number of cycles in [0, {MAX_STAGE_CYCLES:e}], got {v}"
+                    ),
                 });
             }
         }

@@ -209,10 +209,16 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("offsim: error: {e:#}");
+            eprintln!("offsim: error: {}", term(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
+}
+
+/// Text from inputs (names, paths, rule text) with its control characters escaped, so a
+/// scenario name holding an escape sequence cannot drive the terminal.
+fn term(s: &str) -> std::borrow::Cow<'_, str> {
+    offsim_traces::input::escape_controls(s)
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
@@ -270,7 +276,7 @@ fn write_report(report: &offsim_reports::Report, out: &Path, skip_json: bool) ->
     written.extend(offsim_reports::render(report, out)?);
     let mut stdout = std::io::stdout().lock();
     for p in written {
-        writeln!(stdout, "{}", p.display())?;
+        writeln!(stdout, "{}", term(&p.display().to_string()))?;
     }
     Ok(())
 }
@@ -301,7 +307,7 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     if !quiet {
         eprintln!(
             "offsim: {}: {} packets, {} configuration(s)",
-            p.scenario.spec.name,
+            term(&p.scenario.spec.name),
             p.pass.totals.packets,
             p.scenario.policies.len()
         );
@@ -310,7 +316,10 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     let mut stdout = std::io::stdout().lock();
     let sc = &p.scenario;
     stdout.write_all(
-        offsim::report::summary_text(&report, &|pol| offsim::report::slo_gated(sc, pol)).as_bytes(),
+        term(&offsim::report::summary_text(&report, &|pol| {
+            offsim::report::slo_gated(sc, pol)
+        }))
+        .as_bytes(),
     )?;
     drop(stdout);
     write_report(&report, out, false)?;
@@ -334,11 +343,24 @@ fn sweep(
         .map_err(anyhow::Error::msg)?;
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
-    let report = offsim::sweep::run_sweep(&file, shard, !quiet)?;
+    let outcome = offsim::sweep::run_sweep(&file, shard, !quiet)?;
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(offsim::report::summary_text(&report, &|_| false).as_bytes())?;
+    stdout
+        .write_all(term(&offsim::report::summary_text(&outcome.report, &|_| false)).as_bytes())?;
+    // report.json streams the full runs back from disk; the page and charts use the
+    // report in memory.
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json = out.join("report.json");
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(&json).with_context(|| format!("writing {}", json.display()))?,
+    );
+    outcome.write_json(&mut w)?;
+    w.flush()
+        .with_context(|| format!("writing {}", json.display()))?;
+    drop(w);
+    writeln!(stdout, "{}", term(&json.display().to_string()))?;
     drop(stdout);
-    write_report(&report, out, false)?;
+    write_report(&outcome.report, out, true)?;
     Ok(0)
 }
 
@@ -349,7 +371,7 @@ fn plan(scenario: &Path, out: &Path, jobs: Option<usize>) -> Result<u8> {
     let p = offsim::prepare::prepare(sc)?;
     let report = offsim::plan::run_plan(&p)?;
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(offsim::plan::plan_text(&report).as_bytes())?;
+    stdout.write_all(term(&offsim::plan::plan_text(&report)).as_bytes())?;
     drop(stdout);
     write_report(&report, out, false)?;
     let missed = report.plan.as_ref().is_some_and(|pl| {
@@ -392,7 +414,7 @@ fn compare(
     let c = offsim_reports::compare(&base, &new, &opts)?;
     std::io::stdout()
         .lock()
-        .write_all(c.to_text(all).as_bytes())?;
+        .write_all(term(&c.to_text(all)).as_bytes())?;
     Ok(if c.has_regression() { 1 } else { 0 })
 }
 
@@ -414,7 +436,9 @@ fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
         serde_json::to_writer_pretty(&mut out, &info)?;
         writeln!(out)?;
     } else {
-        offsim::cli::print_trace_info(&mut out, &info)?;
+        let mut text = Vec::new();
+        offsim::cli::print_trace_info(&mut text, &info)?;
+        out.write_all(term(&String::from_utf8_lossy(&text)).as_bytes())?;
     }
     Ok(0)
 }
@@ -422,12 +446,15 @@ fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
 fn rules_check(path: &std::path::Path) -> Result<u8> {
     match offsim_nft::Ruleset::load(path, &offsim_nft::LoadOptions::default()) {
         Ok(rs) => {
-            let mut out = std::io::stdout().lock();
-            offsim_nft::summary::write_summary(&mut out, &rs)?;
+            let mut text = Vec::new();
+            offsim_nft::summary::write_summary(&mut text, &rs)?;
+            std::io::stdout()
+                .lock()
+                .write_all(term(&String::from_utf8_lossy(&text)).as_bytes())?;
             Ok(0)
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", term(&e.to_string()));
             Ok(2)
         }
     }
@@ -461,7 +488,7 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
     ) {
         Ok(rs) => rs,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", term(&e.to_string()));
             return Ok(2);
         }
     };
@@ -490,7 +517,7 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
         serde_json::to_writer_pretty(&mut out, &r)?;
         writeln!(out)?;
     } else {
-        out.write_all(render_text(&r).as_bytes())?;
+        out.write_all(term(&render_text(&r)).as_bytes())?;
     }
     Ok(0)
 }
@@ -503,7 +530,7 @@ fn trace_gen(a: GenArgs) -> Result<u8> {
     let s = generate_file(&cfg, &a.output).context("trace gen")?;
     eprintln!(
         "offsim: wrote {} ({} packets, {} bytes, {:.3} s; flows: tcp {} udp {} icmp {}, at most {} active)",
-        a.output.display(),
+        term(&a.output.display().to_string()),
         s.packets,
         s.bytes,
         s.duration_ns as f64 / 1e9,

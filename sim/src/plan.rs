@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::prepare::{Prepared, RunError};
 use crate::report::{ruleset_warnings, run_report, scenario_info, tool};
 use crate::run::run_policy;
-use crate::scenario::{Policy, ScenarioError};
+use crate::scenario::Policy;
 use offsim_kernel::sides::SideMode;
 
 /// Default bisection depth.
@@ -37,14 +37,7 @@ pub(crate) struct Range {
 /// The range from `[plan]` or the defaults.
 pub(crate) fn range(p: &Prepared) -> Result<Range, RunError> {
     let sc = &p.scenario;
-    let file = sc.file.path.display().to_string();
-    let invalid = |key: &str, msg: String| {
-        RunError::Scenario(ScenarioError::Invalid {
-            file: file.clone(),
-            key: key.to_string(),
-            msg,
-        })
-    };
+    let invalid = |key: &str, msg: String| RunError::Scenario(sc.file.invalid(key, msg));
     let s = &sc.spec.slo;
     if s.p99_latency_us.is_none() && s.max_drop_rate.is_none() && s.max_cpu.is_none() {
         return Err(invalid(

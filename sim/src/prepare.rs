@@ -10,7 +10,7 @@ use offsim_reports::schema as rep;
 use offsim_traces::r#gen::{GenConfig, Profile, Stop};
 use std::path::PathBuf;
 
-use crate::replay::{Retimer, Timing};
+use crate::replay::{MAX_REPLAY_NS, Retimer, Timing};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::source::{Input, SourceError, TracePass, first_pass};
 
@@ -136,11 +136,44 @@ fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInf
     } else {
         (Timing::Recorded, "recorded")
     };
+    let key = match timing {
+        Timing::Recorded => "replay",
+        Timing::Speedup(_) => "replay.speedup",
+        Timing::RatePps(_) => "replay.rate_pps",
+        Timing::RateBps(_) => "replay.rate_gbps",
+    };
     let retimer = Retimer::new(timing, &pass.totals).map_err(|e| RunError::Replay {
-        file: sc.file.path.display().to_string(),
+        file: sc.file.locate(key),
         msg: e.to_string(),
     })?;
     let loops = r.loops.unwrap_or(1);
+    let total_ns = u128::from(retimer.loop_period()) * u128::from(loops);
+    if total_ns > u128::from(MAX_REPLAY_NS) {
+        return Err(RunError::Replay {
+            file: sc.file.locate("replay.loops"),
+            msg: format!(
+                "{loops} loops of {:.0} s would last {:.0} s of simulated time; at most {} s \
+                 (30 days) are simulated",
+                retimer.loop_period() as f64 / 1e9,
+                total_ns as f64 / 1e9,
+                MAX_REPLAY_NS / 1_000_000_000
+            ),
+        });
+    }
+    // A warm-up as long as the replay leaves nothing measured: the figures (and the SLO
+    // gate) would be those of zero packets.
+    let warmup_ns = crate::replay::secs_to_ns(r.warmup_s.unwrap_or(0.0));
+    if u128::from(warmup_ns) >= total_ns && r.warmup_s.is_some_and(|w| w > 0.0) {
+        return Err(RunError::Replay {
+            file: sc.file.locate("replay.warmup_s"),
+            msg: format!(
+                "warmup_s = {} s is not shorter than the replay ({:.3} s): nothing would be \
+                 measured",
+                r.warmup_s.unwrap_or(0.0),
+                total_ns as f64 / 1e9
+            ),
+        });
+    }
     let replay = rep::ReplayInfo {
         mode: mode.to_string(),
         speedup: r.speedup.unwrap_or(1.0),

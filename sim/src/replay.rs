@@ -88,7 +88,8 @@ pub struct Retimer {
 enum Mode {
     /// Gap multiplier as a rational num/den (exact integer arithmetic).
     Scaled { num: u128, den: u128 },
-    /// `units` per second: packets (pps) or wire bits (bps).
+    /// `per_sec / RATE_SCALE` units per second: packets (pps) or wire bits (bps); scaled so
+    /// a fractional rate (0.5 pps) is kept, not rounded.
     Paced { per_sec: u128, bits: bool },
 }
 
@@ -104,6 +105,27 @@ pub enum ReplayError {
         /// Value.
         value: f64,
     },
+    /// A rate or factor too small to simulate.
+    #[error("replay.{field} = {value} is too small (at least {min})")]
+    TooSmall {
+        /// Field.
+        field: &'static str,
+        /// Value.
+        value: f64,
+        /// Smallest accepted value.
+        min: f64,
+    },
+    /// The replay would last longer than offsim simulates.
+    #[error(
+        "the replay would last {secs:.0} s of simulated time; at most {max:.0} s (30 days) \
+         are simulated: raise the rate or speedup, or fewer loops"
+    )]
+    TooLong {
+        /// Its length, s.
+        secs: f64,
+        /// The limit, s.
+        max: f64,
+    },
     /// A rate or factor beyond what can be simulated.
     #[error("replay.{field} = {value} is absurd (at most {max})")]
     TooLarge {
@@ -116,9 +138,23 @@ pub enum ReplayError {
     },
 }
 
-fn positive(field: &'static str, v: f64, max: f64) -> Result<f64, ReplayError> {
+/// Resolution of paced rates: millionths of a packet or bit per second.
+const RATE_SCALE: f64 = 1e6;
+
+/// Longest replay offsim simulates, ns (30 days): a slower rate or speedup makes simulated
+/// time, and the timers in it, explode.
+pub const MAX_REPLAY_NS: u64 = 30 * 86_400 * NS_PER_SEC;
+
+fn positive(field: &'static str, v: f64, min: f64, max: f64) -> Result<f64, ReplayError> {
     if !(v.is_finite() && v > 0.0) {
         return Err(ReplayError::NotPositive { field, value: v });
+    }
+    if v < min {
+        return Err(ReplayError::TooSmall {
+            field,
+            value: v,
+            min,
+        });
     }
     if v > max {
         return Err(ReplayError::TooLarge {
@@ -135,41 +171,49 @@ impl Retimer {
     pub fn new(timing: Timing, totals: &TraceTotals) -> Result<Retimer, ReplayError> {
         let span = totals.span_ns();
         let (mode, period) = match timing {
-            Timing::Recorded => (Mode::Scaled { num: 1, den: 1 }, span),
+            Timing::Recorded => (Mode::Scaled { num: 1, den: 1 }, u128::from(span)),
             Timing::Speedup(s) => {
-                let s = positive("speedup", s, 1e9)?;
+                let s = positive("speedup", s, 1e-6, 1e9)?;
                 let (num, den) = (1_000_000_000u128, (s * 1e9).round().max(1.0) as u128);
-                (
-                    Mode::Scaled { num, den },
-                    (u128::from(span) * num / den) as u64,
-                )
+                (Mode::Scaled { num, den }, u128::from(span) * num / den)
             }
             Timing::RatePps(r) => {
-                let r = positive("rate_pps", r, 1e10)?;
-                let per_sec = r.round().max(1.0) as u128;
-                let period = u128::from(totals.packets) * u128::from(NS_PER_SEC) / per_sec;
+                let r = positive("rate_pps", r, 1e-3, 1e10)?;
+                let per_sec = (r * RATE_SCALE).round().max(1.0) as u128;
+                let period =
+                    u128::from(totals.packets) * u128::from(NS_PER_SEC) * (RATE_SCALE as u128)
+                        / per_sec;
                 (
                     Mode::Paced {
                         per_sec,
                         bits: false,
                     },
-                    period as u64,
+                    period,
                 )
             }
             Timing::RateBps(b) => {
                 // rate_gbps up to 10 Tbit/s.
-                let b = positive("rate_gbps", b / 1e9, 1e4)? * 1e9;
-                let per_sec = b.round().max(1.0) as u128;
-                let period = u128::from(totals.wire_bits) * u128::from(NS_PER_SEC) / per_sec;
+                let b = positive("rate_gbps", b / 1e9, 1e-9, 1e4)? * 1e9;
+                let per_sec = (b * RATE_SCALE).round().max(1.0) as u128;
+                let period =
+                    u128::from(totals.wire_bits) * u128::from(NS_PER_SEC) * (RATE_SCALE as u128)
+                        / per_sec;
                 (
                     Mode::Paced {
                         per_sec,
                         bits: true,
                     },
-                    period as u64,
+                    period,
                 )
             }
         };
+        if period > u128::from(MAX_REPLAY_NS) {
+            return Err(ReplayError::TooLong {
+                secs: period as f64 / 1e9,
+                max: MAX_REPLAY_NS as f64 / 1e9,
+            });
+        }
+        let period = period as u64;
         let mean_gap = period / totals.packets.max(1);
         Ok(Retimer {
             first: totals.first.0,
@@ -198,7 +242,8 @@ impl Retimer {
                 (u128::from(ts.0.saturating_sub(self.first)) * num / den) as u64
             }
             Mode::Paced { per_sec, bits } => {
-                let at = (u128::from(self.cursor) * u128::from(NS_PER_SEC) / per_sec) as u64;
+                let at = (u128::from(self.cursor) * u128::from(NS_PER_SEC) * (RATE_SCALE as u128)
+                    / per_sec) as u64;
                 self.cursor += if bits {
                     (u64::from(wire_len) + WIRE_OVERHEAD_BYTES) * 8
                 } else {

@@ -233,6 +233,14 @@ fn series(p: &Prepared, m: &Measure, cores: u16) -> rep::Series {
     let ncores = cores.max(1) as f64;
     let mut prev_ins = 0;
     let mut prev_ref = 0;
+    // Interval numbers only when some interval was skipped (an idle gap).
+    if m.series
+        .iter()
+        .enumerate()
+        .any(|(i, s)| s.index != i as u64)
+    {
+        series.index = m.series.iter().map(|s| s.index).collect();
+    }
     for s in &m.series {
         series.offered_pps.push(s.offered as f64 / int_s);
         series

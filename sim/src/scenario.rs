@@ -362,16 +362,25 @@ pub struct ScenarioFile {
     pub path: PathBuf,
     /// The TOML tree.
     pub value: toml::Table,
+    /// The text as read, for the positions of errors.
+    text: Option<std::sync::Arc<str>>,
 }
 
 impl ScenarioFile {
     /// Reads a scenario file.
     pub fn load(path: &Path) -> Result<ScenarioFile, ScenarioError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let text = offsim_traces::input::read_text(path, offsim_traces::input::MAX_SCENARIO_BYTES)
+            .map_err(|e| match e {
+                offsim_traces::input::InputError::Io(source) => ScenarioError::Io {
+                    file: file.clone(),
+                    source,
+                },
+                other => ScenarioError::Parse {
+                    file: file.clone(),
+                    msg: other.to_string(),
+                },
+            })?;
         let value: toml::Table = toml::from_str(&text).map_err(|e| ScenarioError::Parse {
             file: file.clone(),
             msg: e.to_string(),
@@ -384,7 +393,52 @@ impl ScenarioFile {
         Ok(ScenarioFile {
             path: path.to_path_buf(),
             value,
+            text: Some(text.into()),
         })
+    }
+
+    /// A scenario from TOML text (`path` names it in errors and anchors relative paths).
+    pub fn from_text(path: &Path, text: &str) -> Result<ScenarioFile, ScenarioError> {
+        let file = path.display().to_string();
+        let value: toml::Table = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            file: file.clone(),
+            msg: e.to_string(),
+        })?;
+        toml::from_str::<ScenarioSpec>(text).map_err(|e| ScenarioError::Parse {
+            file,
+            msg: e.to_string(),
+        })?;
+        Ok(ScenarioFile {
+            path: path.to_path_buf(),
+            value,
+            text: Some(text.into()),
+        })
+    }
+
+    /// `path:line:col` of dotted `key` in the text (the deepest part of it found; a key set
+    /// by a sweep point is found in the `[sweep]` table), or the path alone.
+    pub fn locate(&self, key: &str) -> String {
+        let file = self.path.display().to_string();
+        let Some(text) = &self.text else {
+            return file;
+        };
+        let at = key_offset(text, key).or_else(|| key_offset(text, &format!("sweep.\"{key}\"")));
+        match at {
+            Some(off) => {
+                let (line, col) = line_col(text, off);
+                format!("{file}:{line}:{col}")
+            }
+            None => file,
+        }
+    }
+
+    /// The error for `key`, at its position in the file.
+    pub fn invalid(&self, key: &str, msg: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            file: self.locate(key),
+            key: key.to_string(),
+            msg: msg.into(),
+        }
     }
 
     /// The spec (from the possibly modified tree).
@@ -427,8 +481,70 @@ impl ScenarioFile {
         Ok(ScenarioFile {
             path: self.path.clone(),
             value,
+            text: self.text.clone(),
         })
     }
+}
+
+/// Splits a dotted key (`a.b`, `"quoted.part"`, `list[2]`) into parts.
+fn key_parts(key: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in key.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+            '[' if !quoted => {
+                parts.push(std::mem::take(&mut cur));
+                cur.push('[');
+            }
+            ']' if !quoted => {}
+            _ => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// Byte offset of the value of dotted `key` in TOML `text` (or of its deepest part found).
+fn key_offset(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut table: &DeTable = root.get_ref();
+    let mut array: Option<&toml::de::DeArray> = None;
+    let mut found = None;
+    for part in key_parts(key) {
+        let v = if let Some(i) = part.strip_prefix('[') {
+            match (i.parse::<usize>().ok(), array) {
+                (Some(i), Some(a)) => a.get(i),
+                _ => None,
+            }
+        } else {
+            table
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == part.as_str())
+                .map(|(_, v)| v)
+        };
+        let Some(v) = v else { break };
+        found = Some(v.span().start);
+        array = None;
+        match v.get_ref() {
+            DeValue::Table(t) => table = t,
+            DeValue::Array(a) => array = Some(a),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// 1-based line and column (characters) of byte offset `off`.
+fn line_col(text: &str, off: usize) -> (usize, usize) {
+    let before = &text[..off.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }
 
 /// Conntrack timeout flavour.
@@ -515,12 +631,7 @@ impl ScenarioFile {
     /// ruleset sides, replay, report, slo, policies); the first failing one is reported.
     pub fn resolve(&self) -> Result<Scenario, ScenarioError> {
         let spec = self.spec()?;
-        let file = self.path.display().to_string();
-        let invalid = |key: &str, msg: String| ScenarioError::Invalid {
-            file: file.clone(),
-            key: key.to_string(),
-            msg,
-        };
+        let invalid = |key: &str, msg: String| self.invalid(key, msg);
         let dir = self.dir();
         let trace_file = resolve_trace(&spec, &dir, &invalid)?;
         let cpu = resolve_cpu(&spec, &invalid)?;
@@ -679,15 +790,18 @@ fn check_replay_report_slo(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), 
             "give at most one of `speedup`, `rate_pps`, `rate_gbps`".into(),
         ));
     }
-    for (k, v) in [
-        ("replay.speedup", r.speedup),
-        ("replay.rate_pps", r.rate_pps),
-        ("replay.rate_gbps", r.rate_gbps),
+    for (k, v, min, max) in [
+        ("replay.speedup", r.speedup, 1e-6, 1e9),
+        ("replay.rate_pps", r.rate_pps, 1e-3, 1e10),
+        ("replay.rate_gbps", r.rate_gbps, 1e-9, 1e4),
     ] {
         if let Some(x) = v
-            && !(x.is_finite() && x > 0.0 && x < 1e12)
+            && !(x.is_finite() && (min..=max).contains(&x))
         {
-            return Err(invalid(k, format!("must be a positive number, got {x}")));
+            return Err(invalid(
+                k,
+                format!("must be a number in [{min:e}, {max:e}], got {x}"),
+            ));
         }
     }
     if let Some(l) = r.loops
@@ -696,10 +810,14 @@ fn check_replay_report_slo(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), 
         return Err(invalid("replay.loops", "must be between 1 and 255".into()));
     }
     if let Some(w) = r.warmup_s
-        && !(w.is_finite() && w >= 0.0)
+        && !(w.is_finite() && (0.0..=MAX_SECONDS).contains(&w))
     {
-        return Err(invalid("replay.warmup_s", "must be >= 0".into()));
+        return Err(invalid(
+            "replay.warmup_s",
+            format!("must be in [0, {MAX_SECONDS}] seconds, got {w}"),
+        ));
     }
+    check_kernel_plan(spec, invalid)?;
     if !(1..=60_000).contains(&spec.report.interval_ms) {
         return Err(invalid(
             "report.interval_ms",
@@ -720,6 +838,61 @@ fn check_replay_report_slo(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), 
         && !(p.is_finite() && p > 0.0)
     {
         return Err(invalid("slo.p99_latency_us", "must be positive".into()));
+    }
+    Ok(())
+}
+
+/// Longest time a scenario key may give, s (30 days: the longest replay simulated).
+const MAX_SECONDS: f64 = 30.0 * 86_400.0;
+
+/// The ranges of `kernel.conntrack_max`, `kernel.conntrack_buckets` and `[plan]`.
+fn check_kernel_plan(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), ScenarioError> {
+    if let Some(m) = spec.kernel.conntrack_max
+        && !(1..=i32::MAX as u32).contains(&m)
+    {
+        return Err(invalid(
+            "kernel.conntrack_max",
+            "must be between 1 and 2147483647 (leave it out for no limit)".into(),
+        ));
+    }
+    if let Some(b) = spec.kernel.conntrack_buckets
+        && !(1..=offsim_kernel::conntrack::MAX_BUCKETS).contains(&b)
+    {
+        return Err(invalid(
+            "kernel.conntrack_buckets",
+            format!(
+                "must be between 1 and {}",
+                offsim_kernel::conntrack::MAX_BUCKETS
+            ),
+        ));
+    }
+    if let Some(p) = &spec.plan {
+        for (k, v) in [("plan.min_gbps", p.min_gbps), ("plan.max_gbps", p.max_gbps)] {
+            if let Some(x) = v
+                && !(x.is_finite() && x > 0.0 && x <= 1e4)
+            {
+                return Err(invalid(k, format!("must be in (0, 10000], got {x}")));
+            }
+        }
+        if let Some(s) = p.steps
+            && !(1..=30).contains(&s)
+        {
+            return Err(invalid("plan.steps", "must be between 1 and 30".into()));
+        }
+    }
+    Ok(())
+}
+
+/// A policy name: shown in the report, the summary and file names.
+fn check_policy_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("the policy name is empty".into());
+    }
+    if name.chars().count() > 64 {
+        return Err("the policy name is longer than 64 characters".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("the policy name holds control characters".into());
     }
     Ok(())
 }
@@ -767,10 +940,14 @@ fn resolve_policies(spec: &ScenarioSpec, invalid: Invalid) -> Result<Vec<Policy>
                     }
                 };
                 if let Some(m) = t.min_pps
-                    && !(m.is_finite() && m >= 0.0)
+                    && !(m.is_finite() && (0.0..=1e12).contains(&m))
                 {
-                    return Err(invalid(&format!("{key}.min_pps"), "must be >= 0".into()));
+                    return Err(invalid(
+                        &format!("{key}.min_pps"),
+                        "must be in [0, 1e12]".into(),
+                    ));
                 }
+                check_policy_name(&t.name).map_err(|m| invalid(&format!("{key}.name"), m))?;
                 Policy {
                     name: t.name.clone(),
                     flowtable: true,

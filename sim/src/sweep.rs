@@ -18,15 +18,18 @@
 //! of the unsharded report.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use offsim_reports::schema as rep;
 use rayon::prelude::*;
 
 use crate::prepare::{Prepared, RunError, prepare};
-use crate::report::{
-    apply_savings, overload_warnings, ruleset_warnings, run_report, scenario_info, tool,
-};
-use crate::run::{RunOutcome, run_policy};
+use crate::report::{apply_savings, overload_warnings, ruleset_warnings, scenario_info, tool};
+use crate::run::run_to_report;
 use crate::scenario::{ScenarioError, ScenarioFile};
 
 /// One point of the grid.
@@ -69,38 +72,30 @@ fn param_value(v: &toml::Value) -> rep::ParamValue {
 /// The points of the scenario's `[sweep]` grid, in grid order.
 pub fn grid(file: &ScenarioFile) -> Result<(Vec<String>, Vec<GridPoint>), ScenarioError> {
     let spec = file.spec()?;
-    let path = file.path.display().to_string();
     let Some(sweep) = spec.sweep.filter(|s| !s.is_empty()) else {
-        return Err(ScenarioError::Invalid {
-            file: path,
-            key: "sweep".into(),
-            msg: "`offsim sweep` needs a [sweep] table with at least one key".into(),
-        });
+        return Err(file.invalid(
+            "sweep",
+            "`offsim sweep` needs a [sweep] table with at least one key",
+        ));
     };
     let mut total: u64 = 1;
     for (k, vals) in &sweep {
         if k == "sweep" || k.starts_with("sweep.") || k == "plan" || k.starts_with("plan.") {
-            return Err(ScenarioError::Invalid {
-                file: path,
-                key: format!("sweep.\"{k}\""),
-                msg: "the sweep and plan sections cannot be swept".into(),
-            });
+            return Err(file.invalid(
+                &format!("sweep.\"{k}\""),
+                "the sweep and plan sections cannot be swept",
+            ));
         }
         if vals.is_empty() {
-            return Err(ScenarioError::Invalid {
-                file: path,
-                key: format!("sweep.\"{k}\""),
-                msg: "needs at least one value".into(),
-            });
+            return Err(file.invalid(&format!("sweep.\"{k}\""), "needs at least one value"));
         }
         total = total.saturating_mul(vals.len() as u64);
     }
     if total > MAX_POINTS {
-        return Err(ScenarioError::Invalid {
-            file: path,
-            key: "sweep".into(),
-            msg: format!("the grid has {total} points; at most {MAX_POINTS} are accepted"),
-        });
+        return Err(file.invalid(
+            "sweep",
+            format!("the grid has {total} points; at most {MAX_POINTS} are accepted"),
+        ));
     }
     let keys: Vec<String> = sweep.keys().cloned().collect();
     let lists: Vec<&Vec<toml::Value>> = sweep.values().collect();
@@ -150,13 +145,162 @@ pub(crate) fn prepare_point(file: &ScenarioFile, point: &GridPoint) -> Result<Pr
     prepare(sc)
 }
 
+/// A finished sweep: the report with its runs slimmed (no time series, no latency
+/// histograms: what the summary, the page and the charts of a sweep use), and every full
+/// run kept on disk until [`SweepOutcome::write_json`] streams them into `report.json`.
+pub struct SweepOutcome {
+    /// The report; its runs lack `series` and latency histograms.
+    pub report: rep::Report,
+    spill: Spill,
+}
+
+/// Full runs, one JSON line per point, in a file deleted when dropped.
+struct Spill {
+    path: PathBuf,
+    file: Mutex<BufWriter<File>>,
+    /// Where each point's line is: (offset, length), by position in the shard's points.
+    at: Mutex<Vec<Option<(u64, u64)>>>,
+    end: Mutex<u64>,
+}
+
+impl Spill {
+    fn new(points: usize) -> Result<Spill, RunError> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "offsim-sweep-{}-{}.jsonl",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let io = |source| RunError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io)?;
+        Ok(Spill {
+            file: Mutex::new(BufWriter::new(f)),
+            at: Mutex::new(vec![None; points]),
+            end: Mutex::new(0),
+            path,
+        })
+    }
+
+    fn io(&self, source: std::io::Error) -> RunError {
+        RunError::Io {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Keeps point `i`'s runs.
+    fn put(&self, i: usize, runs: &[rep::Run]) -> Result<(), RunError> {
+        let mut line = serde_json::to_vec(runs).map_err(|e| self.io(e.into()))?;
+        line.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
+        f.write_all(&line).map_err(|e| self.io(e))?;
+        self.at.lock().unwrap_or_else(|e| e.into_inner())[i] = Some((*end, line.len() as u64));
+        *end += line.len() as u64;
+        Ok(())
+    }
+
+    /// Point `i`'s runs.
+    fn get(&self, i: usize) -> Result<Vec<rep::Run>, RunError> {
+        let (off, len) = self.at.lock().unwrap_or_else(|e| e.into_inner())[i]
+            .ok_or_else(|| self.io(std::io::Error::other("a sweep point was not kept")))?;
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        f.flush().map_err(|e| self.io(e))?;
+        let file = f.get_mut();
+        file.seek(SeekFrom::Start(off)).map_err(|e| self.io(e))?;
+        let mut buf = vec![0; len as usize];
+        file.read_exact(&mut buf).map_err(|e| self.io(e))?;
+        file.seek(SeekFrom::End(0)).map_err(|e| self.io(e))?;
+        serde_json::from_slice(&buf).map_err(|e| self.io(e.into()))
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl SweepOutcome {
+    /// Writes `report.json`: the bytes of the full report, the runs read back one point at
+    /// a time.
+    pub fn write_json(&self, out: &mut impl Write) -> Result<(), RunError> {
+        let points = self.report.sweep.as_ref().map_or(0, |s| s.points.len());
+        let runs = (0..points)
+            .map(|i| self.spill.get(i))
+            .flat_map(|r| match r {
+                Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            });
+        self.report
+            .write_json_streaming(runs, out)
+            .map_err(|e| match e {
+                rep::StreamError::Io(source) => RunError::Io {
+                    path: "report.json".into(),
+                    source,
+                },
+                rep::StreamError::Run(e) => e,
+            })
+    }
+
+    /// The full report (every run read back): for tests and small sweeps.
+    pub fn into_full_report(self) -> Result<rep::Report, RunError> {
+        let mut buf = Vec::new();
+        self.write_json(&mut buf)?;
+        rep::Report::from_json(&String::from_utf8_lossy(&buf)).map_err(|e| RunError::Io {
+            path: "report.json".into(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    }
+}
+
+/// A run without what a sweep's summary, page and charts do not use.
+fn slim(r: &rep::Run) -> rep::Run {
+    let mut s = r.clone();
+    s.series = rep::Series::default();
+    let l = &mut s.latency_ns;
+    for h in [
+        &mut l.overall,
+        &mut l.by_path.slow,
+        &mut l.by_path.sw_fast,
+        &mut l.by_path.hw,
+    ] {
+        h.histogram = Vec::new();
+    }
+    s
+}
+
+/// Runs one point: prepares it, runs its configurations (in parallel), reduces each engine
+/// to its run at once.
+fn run_point(file: &ScenarioFile, point: &GridPoint) -> Result<Vec<rep::Run>, RunError> {
+    let p = prepare_point(file, point)?;
+    let runs: Vec<Result<rep::Run, RunError>> = p
+        .scenario
+        .policies
+        .par_iter()
+        .map(|pol| run_to_report(&p, pol, &point.name))
+        .collect();
+    let mut runs = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
+    apply_savings(&mut runs);
+    Ok(runs)
+}
+
 /// Runs the points of the grid this shard owns and builds the sweep report. `progress`
-/// prints one line per finished point.
+/// prints one line per finished point. Memory does not follow the number of points: a
+/// point is prepared when it runs and its full runs go to a spill file as it finishes.
 pub fn run_sweep(
     file: &ScenarioFile,
     shard: Option<rep::Shard>,
     progress: bool,
-) -> Result<rep::Report, RunError> {
+) -> Result<SweepOutcome, RunError> {
     let (keys, all) = grid(file)?;
     let total = all.len() as u64;
     let points: Vec<GridPoint> = all
@@ -165,59 +309,44 @@ pub fn run_sweep(
         .collect();
     // The scenario section describes the base scenario, the same in every shard.
     let base = prepare(file.resolve()?)?;
-    let prepared: Vec<Result<Prepared, RunError>> =
-        points.par_iter().map(|p| prepare_point(file, p)).collect();
-    let prepared: Vec<Prepared> = prepared.into_iter().collect::<Result<_, _>>()?;
-    // Every (point, policy) pair is a job.
-    let jobs: Vec<(usize, usize)> = prepared
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| (0..p.scenario.policies.len()).map(move |j| (i, j)))
-        .collect();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let outs: Vec<Result<RunOutcome, RunError>> = jobs
+    let spill = Spill::new(points.len())?;
+    let done = AtomicUsize::new(0);
+    let results: Vec<Result<(Vec<rep::Run>, rep::SweepPoint), RunError>> = points
         .par_iter()
-        .map(|&(i, j)| {
-            let p = &prepared[i];
-            let r = run_policy(p, &p.scenario.policies[j]);
+        .enumerate()
+        .map(|(i, point)| {
+            let runs = run_point(file, point)?;
+            spill.put(i, &runs)?;
             if progress {
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 eprintln!(
-                    "offsim: [{n}/{}] {}/{}",
-                    jobs.len(),
-                    points[i].name,
-                    p.scenario.policies[j].name
+                    "offsim: [{n}/{}] {}",
+                    points.len(),
+                    offsim_traces::input::escape_controls(&point.name)
                 );
             }
-            r
+            let sp = rep::SweepPoint {
+                index: point.index,
+                name: point.name.clone(),
+                values: point
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), param_value(v)))
+                    .collect::<BTreeMap<_, _>>(),
+                runs: runs.iter().map(|r| r.name.clone()).collect(),
+                warnings: overload_warnings(&runs),
+            };
+            Ok((runs.iter().map(slim).collect(), sp))
         })
         .collect();
-    let mut by_point: Vec<Vec<RunOutcome>> = prepared.iter().map(|_| Vec::new()).collect();
-    for (o, &(i, _)) in outs.into_iter().zip(&jobs) {
-        by_point[i].push(o?);
-    }
     let mut runs = Vec::new();
     let mut rpoints = Vec::new();
-    for ((point, p), outs) in points.iter().zip(&prepared).zip(by_point.iter_mut()) {
-        let mut point_runs: Vec<rep::Run> = outs
-            .iter_mut()
-            .map(|o| run_report(p, &o.policy, &mut o.engine, &point.name))
-            .collect();
-        apply_savings(&mut point_runs);
-        rpoints.push(rep::SweepPoint {
-            index: point.index,
-            name: point.name.clone(),
-            values: point
-                .values
-                .iter()
-                .map(|(k, v)| (k.clone(), param_value(v)))
-                .collect::<BTreeMap<_, _>>(),
-            runs: point_runs.iter().map(|r| r.name.clone()).collect(),
-            warnings: overload_warnings(&point_runs),
-        });
+    for r in results {
+        let (point_runs, sp) = r?;
         runs.extend(point_runs);
+        rpoints.push(sp);
     }
-    Ok(rep::Report {
+    let report = rep::Report {
         tool: tool(),
         kind: rep::ReportKind::Sweep,
         scenario: scenario_info(&base),
@@ -230,7 +359,8 @@ pub fn run_sweep(
             points: rpoints,
         }),
         ..rep::Report::default()
-    })
+    };
+    Ok(SweepOutcome { report, spill })
 }
 
 /// Parses `K/N` (1-based).

@@ -16,6 +16,8 @@
 //! - `hash.rs`: the Fx hash maps (re-exported from `rustc-hash`) of every flow table.
 //! - `tuple.rs`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses.
 //! - `heap.rs`: the (time, sequence) event heap of the generator and the engine.
+//! - `input.rs`: reading user text files (regular files only, size caps, UTF-8 positions)
+//!   and escaping control characters before they reach a terminal.
 //! - `testkit.rs`: a packet builder for other crates' tests.
 //! - `gen/` (`offsim_traces::r#gen`; `gen` is a keyword in edition 2024): the seeded
 //!   synthetic trace generator (`offsim trace gen`). `mod.rs` runs it; `profile/` holds the
@@ -44,6 +46,7 @@ pub mod r#gen;
 pub mod hash;
 pub mod heap;
 pub mod info;
+pub mod input;
 pub mod meta;
 pub mod parse;
 pub mod pcap;

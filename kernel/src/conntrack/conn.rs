@@ -171,8 +171,8 @@ pub struct NatBinding {
 /// One connection.
 #[derive(Clone, Copy, Debug)]
 pub struct Conn {
-    /// ORIGINAL tuple (the REPLY tuple is its inverse: [`Conn::reply`]).
-    pub orig: FlowKey,
+    /// ORIGINAL tuple ([`Conn::orig`]; the REPLY tuple is its inverse: [`Conn::reply`]).
+    pub(super) tuple: CtTuple,
     /// Status bits ([`status`]).
     pub status: u32,
     /// Expiry time (`ct->timeout`).
@@ -201,12 +201,69 @@ pub struct Conn {
     pub(super) live: bool,
 }
 
+/// A tuple stored without `u128` alignment: 40 bytes instead of [`FlowKey`]'s 48, in every
+/// entry of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct CtTuple {
+    src: [u32; 4],
+    dst: [u32; 4],
+    sport: u16,
+    dport: u16,
+    proto: u8,
+    version: u8,
+}
+
+fn split(a: u128) -> [u32; 4] {
+    [
+        (a >> 96) as u32,
+        (a >> 64) as u32,
+        (a >> 32) as u32,
+        a as u32,
+    ]
+}
+
+fn join(w: [u32; 4]) -> u128 {
+    (u128::from(w[0]) << 96)
+        | (u128::from(w[1]) << 64)
+        | (u128::from(w[2]) << 32)
+        | u128::from(w[3])
+}
+
+impl From<&FlowKey> for CtTuple {
+    #[inline]
+    fn from(k: &FlowKey) -> Self {
+        CtTuple {
+            src: split(k.src),
+            dst: split(k.dst),
+            sport: k.sport,
+            dport: k.dport,
+            proto: k.proto,
+            version: k.version,
+        }
+    }
+}
+
 impl Conn {
+    /// ORIGINAL tuple.
+    #[inline]
+    pub fn orig(&self) -> FlowKey {
+        let t = &self.tuple;
+        FlowKey {
+            src: join(t.src),
+            dst: join(t.dst),
+            sport: t.sport,
+            dport: t.dport,
+            proto: t.proto,
+            version: t.version,
+        }
+    }
+
     /// REPLY tuple (`nf_ct_invert_tuple` of the ORIGINAL one; derived, not stored, so an
     /// entry holds one tuple).
     #[inline]
     pub fn reply(&self) -> FlowKey {
-        super::invert(&self.orig).unwrap_or_else(|| self.orig.reversed())
+        let o = self.orig();
+        super::invert(&o).unwrap_or_else(|| o.reversed())
     }
     /// TCP state, if TCP.
     pub fn tcp_state(&self) -> Option<TcpState> {

@@ -101,8 +101,9 @@ pub struct Conntrack {
     gc_cursor: usize,
     /// Statistics.
     pub stats: CtStats,
-    /// Record indexes ([`Conn::rec`]) of entries removed since the caller last drained this.
-    pub dead_records: Vec<u32>,
+    /// Record indexes ([`Conn::rec`]) and ORIGINAL tuples of entries removed since the
+    /// caller last drained this.
+    pub dead_records: Vec<(u32, FlowKey)>,
     /// Timeout policies attached by `ct timeout set` ([`Conn::policy`] - 1).
     policies: Vec<CtTimeouts>,
 }
@@ -215,7 +216,7 @@ impl Conntrack {
     /// whether it was attached.
     pub fn set_timeout_policy(&mut self, id: CtId, policy: &CtTimeouts, protocol: u8) -> bool {
         let c = &self.conns[id.0 as usize];
-        if !c.live || c.status & status::CONFIRMED != 0 || c.orig.proto != protocol {
+        if !c.live || c.status & status::CONFIRMED != 0 || c.orig().proto != protocol {
             return false;
         }
         let idx = match self.policies.iter().position(|p| p == policy) {
@@ -269,6 +270,13 @@ impl Conntrack {
     /// by expiry is not).
     pub fn is_live(&self, id: CtId) -> bool {
         self.conns.get(id.0 as usize).is_some_and(|c| c.live)
+    }
+
+    /// Calls `f` with every live entry, in slot order.
+    pub fn for_each_live(&self, mut f: impl FnMut(&Conn)) {
+        for c in self.conns.iter().filter(|c| c.live) {
+            f(c);
+        }
     }
 
     /// The entry behind a handle, mutably.
@@ -332,9 +340,9 @@ impl Conntrack {
         }
         c.live = false;
         if c.rec != u32::MAX {
-            self.dead_records.push(c.rec);
+            self.dead_records.push((c.rec, c.orig()));
         }
-        let (o, r, confirmed) = (c.orig, c.reply(), c.status & status::CONFIRMED != 0);
+        let (o, r, confirmed) = (c.orig(), c.reply(), c.status & status::CONFIRMED != 0);
         if confirmed {
             self.table
                 .remove(&self.conns, table::node(id.0, Dir::Original), &o);
@@ -361,7 +369,7 @@ impl Conntrack {
         if c.status & status::CONFIRMED != 0 || !c.live {
             return true;
         }
-        let (o, r) = (c.orig, c.reply());
+        let (o, r) = (c.orig(), c.reply());
         if self.table.contains(&self.conns, &o) || self.table.contains(&self.conns, &r) {
             self.stats.discarded += 1;
             self.remove(id);
@@ -548,7 +556,7 @@ impl Conntrack {
             proto::ICMP | proto::ICMPV6 => {
                 // nf_conntrack_icmp_packet / icmpv6_packet
                 let c = &self.conns[id.0 as usize];
-                let orig_type = (c.orig.dport >> 8) as u8;
+                let orig_type = (c.orig().dport >> 8) as u8;
                 let wrong_family = (l4 == proto::ICMP && m.ip_version != 4)
                     || (l4 == proto::ICMPV6 && m.ip_version != 6);
                 if wrong_family || !icmp_valid_new(l4, orig_type) {
@@ -673,7 +681,7 @@ impl Conntrack {
             _ => ProtoState::Other,
         };
         let id = self.alloc(Conn {
-            orig: *tuple,
+            tuple: tuple.into(),
             status: 0,
             expires: SimTime(0),
             proto,
@@ -757,7 +765,7 @@ impl Conntrack {
             Some((id, dir)) => {
                 let c = &self.conns[id.0 as usize];
                 let ct_dst = if dir == Dir::Original {
-                    c.orig.dst
+                    c.orig().dst
                 } else {
                     c.reply().dst
                 };

@@ -49,7 +49,7 @@ pub(super) fn tuple_hash(k: &FlowKey) -> u32 {
 #[inline]
 fn node_tuple(conns: &[Conn], n: u32) -> FlowKey {
     let c = &conns[(n / 2) as usize];
-    if n & 1 == 0 { c.orig } else { c.reply() }
+    if n & 1 == 0 { c.orig() } else { c.reply() }
 }
 
 /// The kernel's buckets: heads and the links through the nodes.

@@ -371,9 +371,9 @@ impl Datapath {
             status: c.status,
             direction: info.dir() as u8,
             mark: c.mark,
-            l3proto: if c.orig.version == 6 { 10 } else { 2 },
-            protocol: c.orig.proto,
-            tuple: [c.orig, c.reply()],
+            l3proto: if c.orig().version == 6 { 10 } else { 2 },
+            protocol: c.orig().proto,
+            tuple: [c.orig(), c.reply()],
             helper: 0,
         }
     }
@@ -496,14 +496,13 @@ impl Datapath {
             {
                 let mut rec = self.ct.get(id).rec;
                 if new && rec == u32::MAX {
-                    let key = self.ct.get(id).orig;
-                    rec = self.flows.open(key, now);
+                    rec = self.flows.open(now);
                     self.ct.get_mut(id).rec = rec;
                     if let (Some(why), Some(r)) =
                         (self.first_refusal.take(), self.flows.get_mut(rec))
                     {
                         r.flow_add_seen = true;
-                        r.refused = Some(why);
+                        self.flows.set_refused(rec, why);
                     }
                 }
                 self.flows.packet(rec, Path::Slow, w.ctx.pkt.wire_len, now);

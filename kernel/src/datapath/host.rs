@@ -51,7 +51,7 @@ impl DpHost<'_> {
         {
             let rec = self.ct.get(id).rec;
             match self.flows.get_mut(rec) {
-                Some(r) => r.refused = Some(why),
+                Some(_) => self.flows.set_refused(rec, why),
                 None => *self.first_refusal = Some(why),
             }
         }
@@ -134,7 +134,7 @@ impl Host for DpHost<'_> {
         } else {
             (pkt_oif, reverse)
         };
-        let keys = [mk(c.orig, o_iif), mk(c.reply(), r_iif)];
+        let keys = [mk(c.orig(), o_iif), mk(c.reply(), r_iif)];
         match slot.ft.add(ctx.now, &ctx.pkt, self.ct, Some(id), keys) {
             Ok(_) => {
                 self.stats.flowtable_adds += 1;

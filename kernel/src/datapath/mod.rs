@@ -30,7 +30,7 @@ mod offload;
 use offsim_traces::tuple::AddrMap;
 
 use crate::sides::Prefix;
-use offsim_traces::meta::PacketMeta;
+use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
 use crate::conntrack::{Conntrack, CtConfig, CtTimeouts};
@@ -521,11 +521,8 @@ impl Datapath {
             for f in s.ft.freed.drain(..) {
                 if self.ct.is_live(f.ct) {
                     let rec = self.ct.get(f.ct).rec;
-                    if let Some(r) = self.flows.get_mut(rec)
-                        && let Some(c) = f.teardown
-                        && r.teardowns.len() < 4
-                    {
-                        r.teardowns.push(c.name());
+                    if let Some(c) = f.teardown {
+                        self.flows.push_teardown(rec, c.name());
                     }
                 } else if let Some(c) = f.teardown {
                     *self
@@ -537,8 +534,8 @@ impl Datapath {
                 }
             }
         }
-        for rec in self.ct.dead_records.drain(..) {
-            self.flows.close(rec);
+        for (rec, key) in self.ct.dead_records.drain(..) {
+            self.flows.close(rec, &key);
         }
     }
 
@@ -556,6 +553,18 @@ impl Datapath {
     /// Ends the run: closes every flow record.
     pub fn finish(&mut self) {
         self.reap();
-        self.flows.close_all();
+        // Every open record belongs to a live connection now: close them with its tuple.
+        let mut keys: Vec<(u32, FlowKey)> = Vec::new();
+        self.ct.for_each_live(|c| {
+            if c.rec != u32::MAX {
+                keys.push((c.rec, c.orig()));
+            }
+        });
+        keys.sort_unstable_by_key(|k| k.0);
+        self.flows.close_all(|i| {
+            keys.binary_search_by_key(&i, |k| k.0)
+                .map(|j| keys[j].1)
+                .unwrap_or_default()
+        });
     }
 }

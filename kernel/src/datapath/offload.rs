@@ -65,7 +65,7 @@ impl Datapath {
         if let Some(r) = self.flows.get_mut(rec)
             && !r.hw
         {
-            r.hw_refused = Some(why);
+            self.flows.set_hw_refused(rec, why);
         }
     }
 
@@ -106,7 +106,7 @@ impl Datapath {
                     if accepted && refusal.is_none() {
                         r.hw = true;
                     } else if let Some(why) = refusal {
-                        r.hw_refused = Some(why);
+                        self.flows.set_hw_refused(rec, why);
                     }
                 }
             }

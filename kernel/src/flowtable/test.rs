@@ -400,4 +400,10 @@ fn kernel_flavour_names() {
     assert_eq!(KernelFlavour::parse("6.14"), Some(KernelFlavour::New));
     assert_eq!(KernelFlavour::parse("6.18"), Some(KernelFlavour::New));
     assert_eq!(KernelFlavour::parse("4.19"), None);
+    assert_eq!(KernelFlavour::parse("6.6.30"), Some(KernelFlavour::Mid));
+    for typo in [
+        "99.99", "6.99", "8.0", "6", "6.6x", "6..6", "-6.6", "6.6.6.6",
+    ] {
+        assert_eq!(KernelFlavour::parse(typo), None, "{typo}");
+    }
 }

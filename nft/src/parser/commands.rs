@@ -150,11 +150,24 @@ impl Parser<'_> {
             vec![full]
         };
         for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|e| {
-                self.ctx
-                    .sm
-                    .error(ErrorKind::Io, sp, format!("{}: {e}", f.display()))
-            })?;
+            // Regular files only (nft reads a device or FIFO whole), each and all capped.
+            let text = offsim_traces::input::read_text(&f, offsim_traces::input::MAX_RULESET_BYTES)
+                .map_err(|e| {
+                    self.ctx
+                        .sm
+                        .error(ErrorKind::Io, sp, format!("{}: {e}", f.display()))
+                })?;
+            self.ctx.included_bytes += text.len() as u64;
+            if self.ctx.included_bytes > super::MAX_INCLUDED_BYTES {
+                return Err(self.ctx.sm.error(
+                    ErrorKind::Io,
+                    sp,
+                    format!(
+                        "included files hold more than {} bytes together",
+                        super::MAX_INCLUDED_BYTES
+                    ),
+                ));
+            }
             let id = self.ctx.sm.add(&f.display().to_string(), text, false);
             self.ctx.depth += 1;
             let r = self.ctx.parse_source(id);

@@ -17,6 +17,11 @@ use crate::ast::*;
 use crate::error::{NftError, SourceMap, Span};
 use crate::lexer::{Tok, Token, tokenize};
 
+/// Most bytes (printed size) of define values all uses may copy.
+pub(crate) const MAX_EXPANSION: u64 = 1 << 24;
+/// Most bytes all included files may hold together.
+pub(crate) const MAX_INCLUDED_BYTES: u64 = 256 << 20;
+
 /// Parser state shared across included files.
 pub(crate) struct ParseCtx {
     /// Every source read so far.
@@ -27,6 +32,10 @@ pub(crate) struct ParseCtx {
     scopes: Vec<Vec<(String, Expr)>>,
     /// Include nesting depth.
     depth: u32,
+    /// Size of the define values copied by their uses so far ([`MAX_EXPANSION`]).
+    expanded: std::cell::Cell<u64>,
+    /// Bytes of included files read so far ([`MAX_INCLUDED_BYTES`]).
+    pub(crate) included_bytes: u64,
     /// Whether includes may be read from the file system.
     pub(crate) allow_includes: bool,
     /// Chain bindings (`jump { ... }`) parsed but not yet emitted: (name, rules with spans,
@@ -50,6 +59,8 @@ impl Default for ParseCtx {
             cmds: Vec::new(),
             scopes: vec![Vec::new()],
             depth: 0,
+            expanded: std::cell::Cell::new(0),
+            included_bytes: 0,
             allow_includes: true,
             bindings: Vec::new(),
             binding_seq: 0,

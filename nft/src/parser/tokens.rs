@@ -179,9 +179,26 @@ impl Parser<'_> {
 
     /// The value of `$v` (whose token is at `sp`).
     pub(super) fn var(&self, sp: Span, v: &str) -> PResult<Expr> {
-        self.ctx
+        let e = self
+            .ctx
             .lookup_var(v)
-            .ok_or_else(|| self.invalid(sp, format!("unknown identifier '{v}'")))
+            .ok_or_else(|| self.invalid(sp, format!("unknown identifier '{v}'")))?;
+        // Every use copies the value: a define that doubles at each level would grow
+        // exponentially. The copies made in all are capped (their printed size stands for
+        // their size; the work to measure them is bounded by the same cap).
+        let total = self.ctx.expanded.get() + format!("{e:?}").len() as u64;
+        self.ctx.expanded.set(total);
+        if total > super::MAX_EXPANSION {
+            return Err(self.invalid(
+                sp,
+                format!(
+                    "variable expansion too large: the uses of defines copy more than {} \
+                     bytes of expressions (a define that doubles at each level?)",
+                    super::MAX_EXPANSION
+                ),
+            ));
+        }
+        Ok(e)
     }
 
     /// The word `$v` (whose token is at `sp`) is bound to.

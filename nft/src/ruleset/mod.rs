@@ -72,7 +72,7 @@ impl Ruleset {
     pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Ruleset, NftError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
+        let text = offsim_traces::input::read_text(path, offsim_traces::input::MAX_RULESET_BYTES)
             .map_err(|e| NftError::new(ErrorKind::Io, name.clone(), e.to_string()))?;
         Self::from_str(&text, &name, opts)
     }

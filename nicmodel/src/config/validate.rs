@@ -14,10 +14,25 @@ pub(super) fn invalid(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Longest period or delay a NIC field may set, ms (one hour): longer ones make no sense
+/// for a device and would stretch simulated time.
+const MAX_PERIOD_MS: u64 = 3_600_000;
+/// Longest per-operation delay or CPU cost, ns (one second).
+const MAX_OP_NS: u64 = 1_000_000_000;
+
+/// `v` must be at most `max`.
+fn at_most(field: &str, v: u64, max: u64, unit: &str) -> Result<(), ConfigError> {
+    if v > max {
+        return Err(invalid(field, format!("at most {max} {unit}, got {v}")));
+    }
+    Ok(())
+}
+
 impl NicConfig {
     /// Checks ranges and cross-field consistency, section by section in the order the
     /// configuration lists them (the first error found is returned).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.ranges()?;
         self.table.validate()?;
         self.binding.validate(&self.table)?;
         self.aging.validate()?;
@@ -25,6 +40,84 @@ impl NicConfig {
         self.pipeline.validate()?;
         self.datapath.validate()?;
         self.power.validate()
+    }
+}
+
+impl NicConfig {
+    /// The documented range of every numeric field without one of its own below.
+    fn ranges(&self) -> Result<(), ConfigError> {
+        let (t, b, a, c, p, d) = (
+            &self.table,
+            &self.binding,
+            &self.aging,
+            &self.counters,
+            &self.pipeline,
+            &self.datapath,
+        );
+        at_most("table.capacity", u64::from(t.capacity), 1 << 27, "entries")?;
+        at_most("table.max_kicks", u64::from(t.max_kicks), 10_000, "kicks")?;
+        at_most(
+            "binding.rate_window_ms",
+            b.rate_window_ms,
+            MAX_PERIOD_MS,
+            "ms",
+        )?;
+        at_most(
+            "binding.check_interval_ms",
+            b.check_interval_ms,
+            MAX_PERIOD_MS,
+            "ms",
+        )?;
+        at_most("aging.tick_ms", a.tick_ms, MAX_PERIOD_MS, "ms")?;
+        at_most("counters.refresh_ms", c.refresh_ms, MAX_PERIOD_MS, "ms")?;
+        at_most(
+            "counters.timestamp_tick_ms",
+            c.timestamp_tick_ms,
+            MAX_PERIOD_MS,
+            "ms",
+        )?;
+        at_most(
+            "pipeline.queue_delay_ns",
+            p.queue_delay_ns,
+            10 * MAX_OP_NS,
+            "ns",
+        )?;
+        at_most(
+            "pipeline.queue_depth",
+            u64::from(p.queue_depth),
+            10_000_000,
+            "ops",
+        )?;
+        at_most("pipeline.cpu_ns_insert", p.cpu_ns_insert, MAX_OP_NS, "ns")?;
+        at_most("pipeline.cpu_ns_remove", p.cpu_ns_remove, MAX_OP_NS, "ns")?;
+        at_most("pipeline.cpu_ns_stats", p.cpu_ns_stats, MAX_OP_NS, "ns")?;
+        at_most(
+            "datapath.preamble_bytes",
+            u64::from(d.preamble_bytes),
+            1024,
+            "bytes",
+        )?;
+        at_most("datapath.ifg_bytes", u64::from(d.ifg_bytes), 1024, "bytes")?;
+        at_most("datapath.fcs_bytes", u64::from(d.fcs_bytes), 1024, "bytes")?;
+        at_most(
+            "datapath.engine_queue",
+            u64::from(d.engine_queue),
+            100_000_000,
+            "packets",
+        )?;
+        at_most(
+            "datapath.forward_latency_ns",
+            d.forward_latency_ns,
+            MAX_OP_NS,
+            "ns",
+        )?;
+        at_most(
+            "datapath.egress_buffer_bytes",
+            d.egress_buffer_bytes,
+            1 << 40,
+            "bytes",
+        )?;
+        Ok(())
     }
 }
 
@@ -240,8 +333,8 @@ impl PowerConfig {
             ("power.rx_nj_per_packet", self.rx_nj_per_packet),
             ("power.hw_nj_per_packet", self.hw_nj_per_packet),
         ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(invalid(f, "must be a finite, non-negative number"));
+            if !v.is_finite() || !(0.0..=1e6).contains(&v) {
+                return Err(invalid(f, "must be a number in [0, 1e6]"));
             }
         }
         Ok(())

@@ -20,15 +20,39 @@ const PATH_COLORS: [RGBColor; 3] = [
 ];
 const PATH_NAMES: [&str; 3] = ["slow path", "software fast path", "hardware"];
 
-/// Points over a run's intervals: `values[i]` at the middle of interval `i`, in seconds.
-fn over_time(r: &Run, values: impl Iterator<Item = f64>) -> Vec<(f64, f64)> {
-    values
-        .enumerate()
-        .map(|(i, v)| {
-            let t_mid = r.series.start_ns as f64 + (i as f64 + 0.5) * r.series.interval_ns as f64;
-            (t_mid / 1e9, v)
-        })
-        .collect()
+/// What a line shows over intervals the series skipped (nothing happened in them).
+#[derive(Clone, Copy)]
+enum Gap {
+    /// A rate or count: zero.
+    Zero,
+    /// A level (table occupancy): the last value.
+    Hold,
+}
+
+/// Points over a run's intervals: `values[i]` at the middle of its interval, in seconds.
+/// Across intervals the series skipped, the line drops to zero (or holds its level) instead
+/// of joining the values on either side.
+fn over_time(r: &Run, values: impl Iterator<Item = f64>, gap: Gap) -> Vec<(f64, f64)> {
+    let s = &r.series;
+    let mid = |k: u64| (s.start_ns as f64 + (k as f64 + 0.5) * s.interval_ns as f64) / 1e9;
+    let mut pts = Vec::new();
+    let mut prev: Option<(u64, f64)> = None;
+    for (i, v) in values.enumerate() {
+        let k = s.interval_of(i);
+        if let Some((pk, pv)) = prev
+            && k > pk + 1
+        {
+            let fill = match gap {
+                Gap::Zero => 0.0,
+                Gap::Hold => pv,
+            };
+            pts.push((mid(pk + 1), fill));
+            pts.push((mid(k - 1), fill));
+        }
+        pts.push((mid(k), v));
+        prev = Some((k, v));
+    }
+    pts
 }
 
 /// The runs drawn on a chart (the first [`MAX_RUNS_PER_CHART`]).
@@ -51,7 +75,7 @@ pub(super) fn draw_throughput<DB: DrawingBackend>(
         lines.push(Line {
             name: "offered".into(),
             color: GREY,
-            points: over_time(first, first.series.offered_bps.iter().copied()),
+            points: over_time(first, first.series.offered_bps.iter().copied(), Gap::Zero),
             dashed: true,
         });
     }
@@ -59,7 +83,7 @@ pub(super) fn draw_throughput<DB: DrawingBackend>(
         lines.push(Line {
             name: format!("{} delivered", r.name),
             color: run_color(report, r),
-            points: over_time(r, r.series.delivered_bps.iter().copied()),
+            points: over_time(r, r.series.delivered_bps.iter().copied(), Gap::Zero),
             dashed: false,
         });
     }
@@ -85,7 +109,7 @@ pub(super) fn draw_cpu<DB: DrawingBackend>(
         .map(|r| Line {
             name: r.name.clone(),
             color: run_color(report, r),
-            points: over_time(r, r.series.cpu_util.iter().map(|&v| v * 100.0)),
+            points: over_time(r, r.series.cpu_util.iter().map(|&v| v * 100.0), Gap::Zero),
             dashed: false,
         })
         .collect();
@@ -213,13 +237,13 @@ pub(super) fn draw_nic<DB: DrawingBackend>(
     let hw_runs: Vec<&Run> = shown_runs(report)
         .filter(|r| r.nic.capacity > 0 || r.series.hw_occupancy.iter().any(|&x| x > 0))
         .collect();
-    let per_run = |f: &dyn Fn(&Run) -> Vec<f64>| -> Vec<Line> {
+    let per_run = |f: &dyn Fn(&Run) -> Vec<f64>, gap: Gap| -> Vec<Line> {
         hw_runs
             .iter()
             .map(|r| Line {
                 name: r.name.clone(),
                 color: run_color(report, r),
-                points: over_time(r, f(r).into_iter()),
+                points: over_time(r, f(r).into_iter(), gap),
                 dashed: false,
             })
             .collect()
@@ -231,21 +255,30 @@ pub(super) fn draw_nic<DB: DrawingBackend>(
             0.0
         }
     };
-    let occ = per_run(&|r| r.series.hw_occupancy.iter().map(|&v| v as f64).collect());
-    let ins = per_run(&|r| {
-        r.series
-            .hw_inserts
-            .iter()
-            .map(|&v| v as f64 * per_s(r))
-            .collect()
-    });
-    let refu = per_run(&|r| {
-        r.series
-            .hw_refusals
-            .iter()
-            .map(|&v| v as f64 * per_s(r))
-            .collect()
-    });
+    let occ = per_run(
+        &|r| r.series.hw_occupancy.iter().map(|&v| v as f64).collect(),
+        Gap::Hold,
+    );
+    let ins = per_run(
+        &|r| {
+            r.series
+                .hw_inserts
+                .iter()
+                .map(|&v| v as f64 * per_s(r))
+                .collect()
+        },
+        Gap::Zero,
+    );
+    let refu = per_run(
+        &|r| {
+            r.series
+                .hw_refusals
+                .iter()
+                .map(|&v| v as f64 * per_s(r))
+                .collect()
+        },
+        Gap::Zero,
+    );
     let cap = hw_runs.iter().map(|r| r.nic.capacity).max().unwrap_or(0);
     let cap_line = (cap > 0).then_some((cap as f64, "table capacity"));
     let count = |v: f64| fmt::count(v.max(0.0).round() as u64);

@@ -25,7 +25,73 @@ fn json_error(e: &serde_json::Error) -> ReportError {
     }
 }
 
+/// Why a report streamed by [`Report::write_json_streaming`] could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError<E: std::error::Error + 'static> {
+    /// Writing failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A run could not be read from where it was kept.
+    #[error(transparent)]
+    Run(E),
+}
+
+/// Pretty JSON of `v`, every line but the first indented by `indent` spaces.
+fn pretty_indented<T: serde::Serialize>(v: &T, indent: usize) -> String {
+    let s = serde_json::to_string_pretty(v)
+        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    let pad = " ".repeat(indent);
+    s.replace('\n', &format!("\n{pad}"))
+}
+
 impl Report {
+    /// Writes the bytes [`Report::to_json_string`] gives for this report with `runs` as its
+    /// runs (`self.runs` is ignored), reading and writing one run at a time: a report of
+    /// any number of runs is written in the memory of one (`offsim sweep`).
+    pub fn write_json_streaming<E: std::error::Error + 'static>(
+        &self,
+        runs: impl Iterator<Item = Result<super::Run, E>>,
+        out: &mut impl std::io::Write,
+    ) -> Result<(), StreamError<E>> {
+        let mut doc = self.clone();
+        doc.runs.clear();
+        let mut fixes = Vec::new();
+        doc.sanitize_head(&mut fixes);
+        // Split the document without runs around its `"runs": []`: nothing else can hold
+        // that text (a newline inside a string is escaped).
+        const MARK: &str = "\n  \"runs\": [],\n";
+        let empty = pretty_indented(&doc, 0);
+        let head_end = empty.find(MARK).map(|i| i + 1).unwrap_or(0);
+        out.write_all(&empty.as_bytes()[..head_end])?;
+        let mut n = 0usize;
+        for r in runs {
+            let mut r = r.map_err(StreamError::Run)?;
+            super::sanitize::sanitize_run(&mut r, n, &mut fixes);
+            out.write_all(if n == 0 {
+                b"  \"runs\": [\n    "
+            } else {
+                b",\n    "
+            })?;
+            out.write_all(pretty_indented(&r, 4).as_bytes())?;
+            n += 1;
+        }
+        out.write_all(if n == 0 {
+            b"  \"runs\": [],\n"
+        } else {
+            b"\n  ],\n"
+        })?;
+        doc.sanitize_tail(&mut fixes);
+        doc.warnings.extend(fixes);
+        let full = pretty_indented(&doc, 0);
+        let tail_start = full
+            .find(MARK)
+            .map(|i| i + MARK.len())
+            .unwrap_or(full.len());
+        out.write_all(&full.as_bytes()[tail_start..])?;
+        out.write_all(b"\n")?;
+        Ok(())
+    }
+
     /// Serialise as pretty JSON with a trailing newline. Deterministic: the same report
     /// gives the same bytes. Non-finite floats are replaced first (see [`Report::sanitize`]).
     pub fn to_json_string(&self) -> String {
@@ -61,13 +127,51 @@ impl Report {
 
     /// Read and parse a report file; errors name the file.
     pub fn from_json_file(path: &Path) -> Result<Report, ReportError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ReportError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
+        let text = offsim_traces::input::read_text(path, offsim_traces::input::MAX_REPORT_BYTES)
+            .map_err(|e| ReportError::Io {
+                path: path.to_path_buf(),
+                error: match e {
+                    offsim_traces::input::InputError::Io(io) => io,
+                    other => {
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string())
+                    }
+                },
+            })?;
         Report::from_json(&text).map_err(|e| ReportError::InFile {
             path: path.to_path_buf(),
             inner: Box::new(e),
         })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// Streaming the runs gives the bytes of the report serialised whole, NaNs included.
+    #[test]
+    fn streamed_json_is_byte_identical() {
+        let mut reports = vec![
+            crate::example::run_report(),
+            crate::example::sweep_report(),
+            crate::example::plan_report(),
+        ];
+        let mut nan = crate::example::sweep_report();
+        nan.runs[1].cpu.util_mean = f64::NAN;
+        nan.scenario.cpu.freq_hz = f64::INFINITY;
+        reports.push(nan);
+        let mut empty = crate::example::run_report();
+        empty.runs.clear();
+        reports.push(empty);
+        for r in reports {
+            let whole = r.to_json_string();
+            let mut streamed = Vec::new();
+            r.write_json_streaming(
+                r.runs.iter().cloned().map(Ok::<_, std::io::Error>),
+                &mut streamed,
+            )
+            .unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        }
     }
 }

@@ -33,6 +33,7 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
+pub use json::StreamError;
 pub use plan::{Plan, PlanConfig, PlanPoint};
 pub use run::{
     ConntrackTable, Cpu, Drops, Energy, FlowExample, Flows, HistogramBucket, Latency, LatencyStats,

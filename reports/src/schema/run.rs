@@ -376,8 +376,11 @@ pub struct SloCheck {
     pub met: bool,
 }
 
-/// Per-interval time series. Every array has one entry per interval (all the same
+/// Per-interval time series. Every array has one entry per interval kept (all the same
 /// length); interval `i` covers `[start_ns + i*interval_ns, start_ns + (i+1)*interval_ns)`.
+/// Intervals in which nothing happened during a long idle gap (a capture whose timestamps
+/// jump ahead) are not kept: then `index` gives each entry's interval number, and every
+/// skipped interval had no traffic, no drops and no CPU work.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Series {
@@ -386,6 +389,10 @@ pub struct Series {
     /// Start of the first interval, nanoseconds of simulated time.
     #[serde(default)]
     pub start_ns: u64,
+    /// The interval number of each entry, strictly increasing, when some intervals were
+    /// skipped; absent when entry `i` is interval `i`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index: Vec<u64>,
     /// Offered load, packets per second.
     #[serde(default)]
     pub offered_pps: Vec<f64>,
@@ -429,6 +436,11 @@ pub struct Series {
 }
 
 impl Series {
+    /// The interval number of entry `i`.
+    pub fn interval_of(&self, i: usize) -> u64 {
+        self.index.get(i).copied().unwrap_or(i as u64)
+    }
+
     /// Number of intervals (the length of the longest array).
     pub fn len(&self) -> usize {
         self.lengths()

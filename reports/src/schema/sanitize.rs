@@ -28,6 +28,30 @@ impl Report {
     }
 }
 
+impl Report {
+    /// [`Report::sanitize`]'s fixes of the fields before `runs` (schema to scenario).
+    pub(crate) fn sanitize_head(&mut self, fixes: &mut Vec<String>) {
+        let mut path = String::new();
+        field("schema", &mut self.schema, &mut path, fixes);
+        field("tool", &mut self.tool, &mut path, fixes);
+        field("kind", &mut self.kind, &mut path, fixes);
+        field("scenario", &mut self.scenario, &mut path, fixes);
+    }
+
+    /// [`Report::sanitize`]'s fixes of the fields after `runs` (sweep, plan).
+    pub(crate) fn sanitize_tail(&mut self, fixes: &mut Vec<String>) {
+        let mut path = String::new();
+        field("sweep", &mut self.sweep, &mut path, fixes);
+        field("plan", &mut self.plan, &mut path, fixes);
+    }
+}
+
+/// [`Report::sanitize`]'s fixes of run `i`, named `runs[i]...` as there.
+pub(crate) fn sanitize_run(run: &mut Run, i: usize, fixes: &mut Vec<String>) {
+    let mut path = format!("runs[{i}]");
+    run.sanitize_into(&mut path, fixes);
+}
+
 trait Sanitize {
     fn sanitize_into(&mut self, path: &mut String, fixes: &mut Vec<String>);
 }
@@ -315,6 +339,7 @@ sanitize_fields!(SloCheck {
 sanitize_fields!(Series {
     interval_ns,
     start_ns,
+    index,
     offered_pps,
     offered_bps,
     delivered_pps,

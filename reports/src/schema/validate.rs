@@ -34,6 +34,14 @@ impl Report {
                     ));
                 }
             }
+            let idx = &r.series.index;
+            if !idx.is_empty() && (idx.len() != n || idx.windows(2).any(|w| w[0] >= w[1])) {
+                return bad(format!(
+                    "runs[{i}] ({:?}): series.index must have one strictly increasing entry \
+                     per interval",
+                    r.name
+                ));
+            }
             if n > 0 && r.series.interval_ns == 0 {
                 return bad(format!("runs[{i}] ({:?}): series.interval_ns is 0", r.name));
             }

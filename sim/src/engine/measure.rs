@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use offsim_kernel::Path;
-use offsim_traces::time::SimTime;
+use offsim_traces::time::{NS_PER_SEC, SimTime};
+
+/// Timers that still run before a packet that ends a long idle gap.
+const TIMER_TAIL_NS: u64 = 600 * NS_PER_SEC;
 
 use super::Engine;
 use crate::cpu::Stage;
@@ -55,6 +58,8 @@ pub struct Measure {
 /// One interval of the time series.
 #[derive(Clone, Debug, Default)]
 pub struct IntervalStats {
+    /// Interval number since the start of the measured span.
+    pub index: u64,
     /// Offered packets.
     pub offered: u64,
     /// Offered wire bytes.
@@ -94,6 +99,12 @@ impl Engine {
     /// Ends the current interval of the time series at `t`.
     pub(super) fn close_interval(&mut self, t: SimTime) {
         let mut s = std::mem::take(&mut self.cur);
+        let k = t.0.saturating_sub(self.m.start.0).saturating_sub(1) / self.cfg.interval_ns;
+        // Never behind the previous entry (a partial last interval ends on a boundary).
+        s.index = match self.m.series.last() {
+            Some(p) => k.max(p.index + 1),
+            None => k,
+        };
         s.p99_ns = self.cur_hist.quantile(0.99);
         self.cur_hist = Histogram::new();
         let occ = self.nic.table().occupancy();
@@ -145,6 +156,37 @@ impl Engine {
         // engine is alive, so give back the slack.
         self.m.series.shrink_to_fit();
         self.dp.finish();
+    }
+
+    /// The end of the next interval after one ending at `t`. While nothing is queued or
+    /// in service and the next packet arrives intervals later, the empty intervals in
+    /// between are skipped (they would hold nothing): a capture whose timestamps jump days
+    /// ahead costs no interval, and no event, per `interval_ms` of the gap.
+    pub(super) fn next_interval_end(&self, t: SimTime) -> SimTime {
+        let step = self.cfg.interval_ns;
+        let next = SimTime(t.0.saturating_add(step));
+        match &self.next {
+            Some(a) if a.at > next && self.idle() => {
+                let start = self.m.start.0;
+                let k = a.at.0.saturating_sub(start) / step;
+                SimTime(start.saturating_add((k + 1).saturating_mul(step))).max(next)
+            }
+            _ => next,
+        }
+    }
+
+    /// The next timer run after `next`: while the engine is idle and the next packet is far
+    /// off, the 1-second timers (flowtable and conntrack GC) of the middle of the gap are
+    /// skipped; the last [`TIMER_TAIL_NS`] before the packet still run, on the same
+    /// 1-second grid, so whatever times out during the gap is reaped before it arrives.
+    pub(super) fn skip_idle_timers(&self, next: SimTime) -> SimTime {
+        match &self.next {
+            Some(a) if a.at.0 > next.0.saturating_add(TIMER_TAIL_NS) && self.idle() => {
+                let gap = a.at.0 - next.0 - TIMER_TAIL_NS;
+                SimTime(next.0 + gap / NS_PER_SEC * NS_PER_SEC)
+            }
+            _ => next,
+        }
     }
 
     /// Measured span in ns (at least 1).

@@ -331,6 +331,7 @@ impl Engine {
                 Ev::Tx(i) => self.tx(t, i),
                 Ev::Timer => {
                     let (visited, next) = self.dp.timers(t);
+                    let next = self.skip_idle_timers(next);
                     let cycles = visited as f64 * self.cpu.cycles.gc_per_flow;
                     self.background(t, cycles);
                     self.drain_hw(t);
@@ -345,7 +346,8 @@ impl Engine {
                 Ev::Work(i) => self.work(t, i),
                 Ev::Interval => {
                     self.close_interval(t);
-                    self.push(SimTime(t.0 + self.cfg.interval_ns), Ev::Interval);
+                    let next = self.next_interval_end(t);
+                    self.push(next, Ev::Interval);
                 }
             }
         }
