@@ -350,10 +350,13 @@ impl FlowBook {
     /// Closes every open record (end of run), in index order; `key` gives a record's
     /// ORIGINAL tuple.
     pub fn close_all(&mut self, key: impl Fn(u32) -> FlowKey) {
-        for i in 0..self.recs.len() as u32 {
+        // `close` may drop trailing closed slots: re-read the length each time.
+        let mut i = 0u32;
+        while (i as usize) < self.recs.len() {
             if self.recs[i as usize].live {
                 self.close(i, &key(i));
             }
+            i += 1;
         }
         if let Some(w) = self.jsonl.as_mut()
             && let Err(e) = w.flush()
@@ -428,6 +431,25 @@ mod test {
         assert_eq!(t.teardown.get("timeout"), Some(&1));
         assert_eq!(t.fell_back.get("tcp_fin_rst"), Some(&1));
         assert_eq!(t.fell_back.get("timeout"), None);
+    }
+
+    /// Closing most records gives their memory back without disturbing open ones.
+    #[test]
+    fn many_records_close_and_compact() {
+        let mut b = FlowBook::new(true, false, None);
+        let k = Pkt::udp("192.0.2.1:53", "198.51.100.1:53")
+            .build()
+            .flow_key()
+            .unwrap();
+        let ids: Vec<u32> = (0..20_000).map(|_| b.open(SimTime(0))).collect();
+        for &i in &ids[100..] {
+            b.close(i, &k);
+        }
+        assert!(b.recs.len() <= 20_000);
+        b.packet(ids[5], Path::Slow, 60, SimTime(1));
+        b.close_all(|_| k);
+        assert_eq!(b.totals.total, 20_000);
+        assert_eq!(b.open_records().count(), 0);
     }
 
     #[test]

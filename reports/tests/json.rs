@@ -212,3 +212,79 @@ proptest! {
         let _ = Report::from_json(&s);
     }
 }
+
+/// Reports the mutation harness starts from: the examples and the simulator's golden
+/// reports (real runs, sweeps).
+fn json_seeds() -> Vec<String> {
+    let mut v: Vec<String> = all_examples().iter().map(|r| r.to_json_string()).collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim/tests/data/golden");
+    if let Ok(d) = std::fs::read_dir(dir) {
+        let mut paths: Vec<_> = d
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".report.json"))
+            .collect();
+        paths.sort();
+        v.extend(paths.iter().filter_map(|p| std::fs::read_to_string(p).ok()));
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Mutation fuzzing of report JSON on the stable toolchain (`cargo fuzz run
+    /// report_json` goes deeper): edits of real reports never panic, and whatever parses
+    /// re-serialises and parses again.
+    #[test]
+    fn mutated_reports_never_panic(
+        pick in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..5, "[ -~]{0,12}"), 1..8),
+    ) {
+        let seeds = json_seeds();
+        let mut text = seeds[pick.index(seeds.len())].clone();
+        for (at, op, piece) in edits {
+            let mut i = at.index(text.len().max(1)).min(text.len());
+            while !text.is_char_boundary(i) { i -= 1; }
+            match op {
+                0 => text.insert_str(i, &piece),
+                1 => { let j = (i + piece.len()).min(text.len()); if text.is_char_boundary(j) { text.replace_range(i..j, ""); } }
+                2 => text.insert_str(i, "1e999"),
+                3 => text.insert_str(i, "[[[[{\"a\":"),
+                _ => text.truncate(i),
+            }
+        }
+        if let Ok(r) = Report::from_json(&text) {
+            let again = r.to_json_string();
+            prop_assert!(Report::from_json(&again).is_ok());
+        }
+    }
+}
+
+/// A JSON document of the wrong shape and invalid UTF-8 are errors with a position.
+#[test]
+fn wrong_top_level_and_bad_utf8_have_positions() {
+    for (text, want) in [
+        ("[1, 2]", "line 1"),
+        ("\n\n\"report\"", "line 3"),
+        ("42", "line 1"),
+    ] {
+        let e = Report::from_json(text).unwrap_err().to_string();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    let dir = util::scratch("json-utf8");
+    let p = dir.join("bad.json");
+    std::fs::write(&p, b"{\n  \"schema\": \"offsim.report/1\xff\"\n}").unwrap();
+    let e = Report::from_json_file(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.json") && e.contains("2:") && e.contains("UTF-8"),
+        "{e}"
+    );
+    #[cfg(unix)]
+    {
+        let e = Report::from_json_file(std::path::Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+}

@@ -135,6 +135,7 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
         r.series = Series {
             interval_ns: 1,
             start_ns: 0,
+            index: Vec::new(),
             offered_pps: vec![0.0; n],
             offered_bps: vec![0.0; n],
             delivered_pps: vec![0.0; n],
@@ -153,6 +154,16 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
         r.latency_ns = Default::default();
     }
     out.push(("all-zeros", zeros));
+
+    // A capture with a long idle gap: the series skips the empty intervals.
+    let mut sparse = example::run_report();
+    for r in &mut sparse.runs {
+        let n = r.series.len() as u64;
+        r.series.index = (0..n)
+            .map(|i| if i < n / 2 { i } else { i + 100_000 })
+            .collect();
+    }
+    out.push(("sparse-series", sparse));
 
     let mut nan = example::run_report();
     nan.runs[0].series.delivered_bps[2] = f64::NAN;

@@ -393,8 +393,8 @@ impl Engine {
                 at,
                 SweepCtx {
                     alive: if limited { Some(&alive) } else { None },
-                    // Packets that may still wait in an RX ring or the NIC.
-                    grace: u32::from(self.cpu.cores) * self.cpu.rx_ring + 65_536,
+                    // Packets that may still wait in an RX ring on their way to conntrack.
+                    grace: u32::from(self.cpu.cores) * self.cpu.rx_ring + 1024,
                     forgot_lan_host: &mut |v, a| forgot.push((v, a)),
                 },
             );
@@ -696,6 +696,11 @@ impl Engine {
     /// Takes the first error writing flow records, if any.
     pub fn take_flow_write_error(&mut self) -> Option<std::io::Error> {
         self.dp.take_flow_write_error()
+    }
+
+    /// Tuples the side split remembers (flow mode).
+    pub fn side_tuples(&self) -> usize {
+        self.splitter.tuples()
     }
 
     /// The NIC.

@@ -691,8 +691,7 @@ impl<R: Read> TraceReader<R> {
     }
 }
 
-/// Reads `if_tsresol` and `if_tsoffset`. A resolution whose units do not fit 64 bits
-/// (10^-20 s and finer, 2^-64 s and finer) is an error, not a clamp.
+/// Reads `if_tsresol` and `if_tsoffset` (a resolution finer than 64 bits hold is an error).
 fn parse_idb_options(mut o: &[u8], swap: bool, iface: &mut Iface) -> Result<(), &'static str> {
     while o.len() >= 4 {
         let code = rd16(&o[0..2], swap);
@@ -734,8 +733,7 @@ fn parse_idb_options(mut o: &[u8], swap: bool, iface: &mut Iface) -> Result<(), 
     Ok(())
 }
 
-/// A raw pcapng timestamp in ns since the epoch, or `None` when it does not fit
-/// (`SimTime` covers 1970 to 2554): clamping would put every packet at one instant.
+/// A raw pcapng timestamp in ns, `None` outside 1970–2554 (a clamp puts all at one instant).
 fn ng_time(iface: &Iface, raw: u64) -> Option<SimTime> {
     let u = iface.units_per_sec;
     let ns = if u == NS_PER_SEC {

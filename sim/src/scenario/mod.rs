@@ -32,8 +32,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::{CpuConfig, CpuError};
+
+mod position;
+mod ranges;
+
 use offsim_kernel::flowtable::KernelFlavour;
 use offsim_kernel::sides::SideMode;
+use position::{key_offset, line_col};
+use ranges::check_replay_report_slo;
 
 /// Errors in a scenario file. Display names the file and, where known, the key and position.
 #[derive(Debug, thiserror::Error)]
@@ -486,67 +492,6 @@ impl ScenarioFile {
     }
 }
 
-/// Splits a dotted key (`a.b`, `"quoted.part"`, `list[2]`) into parts.
-fn key_parts(key: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in key.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
-            '[' if !quoted => {
-                parts.push(std::mem::take(&mut cur));
-                cur.push('[');
-            }
-            ']' if !quoted => {}
-            _ => cur.push(c),
-        }
-    }
-    parts.push(cur);
-    parts.retain(|p| !p.is_empty());
-    parts
-}
-
-/// Byte offset of the value of dotted `key` in TOML `text` (or of its deepest part found).
-fn key_offset(text: &str, key: &str) -> Option<usize> {
-    use toml::de::{DeTable, DeValue};
-    let root = DeTable::parse(text).ok()?;
-    let mut table: &DeTable = root.get_ref();
-    let mut array: Option<&toml::de::DeArray> = None;
-    let mut found = None;
-    for part in key_parts(key) {
-        let v = if let Some(i) = part.strip_prefix('[') {
-            match (i.parse::<usize>().ok(), array) {
-                (Some(i), Some(a)) => a.get(i),
-                _ => None,
-            }
-        } else {
-            table
-                .iter()
-                .find(|(k, _)| k.get_ref().as_ref() == part.as_str())
-                .map(|(_, v)| v)
-        };
-        let Some(v) = v else { break };
-        found = Some(v.span().start);
-        array = None;
-        match v.get_ref() {
-            DeValue::Table(t) => table = t,
-            DeValue::Array(a) => array = Some(a),
-            _ => {}
-        }
-    }
-    found
-}
-
-/// 1-based line and column (characters) of byte offset `off`.
-fn line_col(text: &str, off: usize) -> (usize, usize) {
-    let before = &text[..off.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
 /// Conntrack timeout flavour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CtFlavour {
@@ -771,116 +716,6 @@ fn resolve_kernel(
         ));
     }
     Ok((flavour, ct))
-}
-
-/// The ranges of `[replay]`, `[report]` and `[slo]`.
-fn check_replay_report_slo(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), ScenarioError> {
-    let r = &spec.replay;
-    let set = [
-        r.speedup.is_some(),
-        r.rate_pps.is_some(),
-        r.rate_gbps.is_some(),
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    if set > 1 {
-        return Err(invalid(
-            "replay",
-            "give at most one of `speedup`, `rate_pps`, `rate_gbps`".into(),
-        ));
-    }
-    for (k, v, min, max) in [
-        ("replay.speedup", r.speedup, 1e-6, 1e9),
-        ("replay.rate_pps", r.rate_pps, 1e-3, 1e10),
-        ("replay.rate_gbps", r.rate_gbps, 1e-9, 1e4),
-    ] {
-        if let Some(x) = v
-            && !(x.is_finite() && (min..=max).contains(&x))
-        {
-            return Err(invalid(
-                k,
-                format!("must be a number in [{min:e}, {max:e}], got {x}"),
-            ));
-        }
-    }
-    if let Some(l) = r.loops
-        && !(1..=255).contains(&l)
-    {
-        return Err(invalid("replay.loops", "must be between 1 and 255".into()));
-    }
-    if let Some(w) = r.warmup_s
-        && !(w.is_finite() && (0.0..=MAX_SECONDS).contains(&w))
-    {
-        return Err(invalid(
-            "replay.warmup_s",
-            format!("must be in [0, {MAX_SECONDS}] seconds, got {w}"),
-        ));
-    }
-    check_kernel_plan(spec, invalid)?;
-    if !(1..=60_000).contains(&spec.report.interval_ms) {
-        return Err(invalid(
-            "report.interval_ms",
-            "must be between 1 and 60000".into(),
-        ));
-    }
-    if let Some(d) = spec.slo.max_drop_rate
-        && !(0.0..=1.0).contains(&d)
-    {
-        return Err(invalid("slo.max_drop_rate", "must be in [0, 1]".into()));
-    }
-    if let Some(c) = spec.slo.max_cpu
-        && !(c > 0.0 && c <= 1.0)
-    {
-        return Err(invalid("slo.max_cpu", "must be in (0, 1]".into()));
-    }
-    if let Some(p) = spec.slo.p99_latency_us
-        && !(p.is_finite() && p > 0.0)
-    {
-        return Err(invalid("slo.p99_latency_us", "must be positive".into()));
-    }
-    Ok(())
-}
-
-/// Longest time a scenario key may give, s (30 days: the longest replay simulated).
-const MAX_SECONDS: f64 = 30.0 * 86_400.0;
-
-/// The ranges of `kernel.conntrack_max`, `kernel.conntrack_buckets` and `[plan]`.
-fn check_kernel_plan(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), ScenarioError> {
-    if let Some(m) = spec.kernel.conntrack_max
-        && !(1..=i32::MAX as u32).contains(&m)
-    {
-        return Err(invalid(
-            "kernel.conntrack_max",
-            "must be between 1 and 2147483647 (leave it out for no limit)".into(),
-        ));
-    }
-    if let Some(b) = spec.kernel.conntrack_buckets
-        && !(1..=offsim_kernel::conntrack::MAX_BUCKETS).contains(&b)
-    {
-        return Err(invalid(
-            "kernel.conntrack_buckets",
-            format!(
-                "must be between 1 and {}",
-                offsim_kernel::conntrack::MAX_BUCKETS
-            ),
-        ));
-    }
-    if let Some(p) = &spec.plan {
-        for (k, v) in [("plan.min_gbps", p.min_gbps), ("plan.max_gbps", p.max_gbps)] {
-            if let Some(x) = v
-                && !(x.is_finite() && x > 0.0 && x <= 1e4)
-            {
-                return Err(invalid(k, format!("must be in (0, 10000], got {x}")));
-            }
-        }
-        if let Some(s) = p.steps
-            && !(1..=30).contains(&s)
-        {
-            return Err(invalid("plan.steps", "must be between 1 and 30".into()));
-        }
-    }
-    Ok(())
 }
 
 /// A policy name: shown in the report, the summary and file names.
