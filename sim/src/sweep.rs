@@ -151,7 +151,7 @@ pub(crate) fn prepare_point(file: &ScenarioFile, point: &GridPoint) -> Result<Pr
 }
 
 /// Runs the points of the grid this shard owns and builds the sweep report. `progress`
-/// prints one line per finished point.
+/// draws a bar over the runs (on a terminal only, see [`crate::progress`]).
 pub fn run_sweep(
     file: &ScenarioFile,
     shard: Option<rep::Shard>,
@@ -174,24 +174,17 @@ pub fn run_sweep(
         .enumerate()
         .flat_map(|(i, p)| (0..p.scenario.policies.len()).map(move |j| (i, j)))
         .collect();
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let bar = crate::progress::Progress::new("sweep", jobs.len() as u64, "runs", progress);
     let outs: Vec<Result<RunOutcome, RunError>> = jobs
         .par_iter()
         .map(|&(i, j)| {
             let p = &prepared[i];
             let r = run_policy(p, &p.scenario.policies[j]);
-            if progress {
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                eprintln!(
-                    "offsim: [{n}/{}] {}/{}",
-                    jobs.len(),
-                    points[i].name,
-                    p.scenario.policies[j].name
-                );
-            }
+            bar.inc(1);
             r
         })
         .collect();
+    bar.finish();
     let mut by_point: Vec<Vec<RunOutcome>> = prepared.iter().map(|_| Vec::new()).collect();
     for (o, &(i, _)) in outs.into_iter().zip(&jobs) {
         by_point[i].push(o?);

@@ -36,6 +36,7 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
             color: GREY,
             points: vec![(x0.max(0.0), x0.max(0.0)), (x1, x1)],
             dashed: true,
+            width: 2,
         });
     }
     for (k, c) in plan.configs.iter().enumerate() {
@@ -48,6 +49,7 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
                 .map(|p| (p.offered_bps, p.delivered_bps))
                 .collect(),
             dashed: false,
+            width: 2,
         });
         lat_lines.push(Line {
             name: c.name.clone(),
@@ -58,6 +60,7 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
                 .map(|p| (p.offered_bps, p.p99_ns as f64))
                 .collect(),
             dashed: false,
+            width: 2,
         });
     }
     line_chart(

@@ -124,6 +124,7 @@ pub(super) fn draw_sweep_line<DB: DrawingBackend>(
             color: color(k),
             points: pts,
             dashed: false,
+            width: 2,
         });
     }
     if lines.iter().all(|l| l.points.is_empty()) {

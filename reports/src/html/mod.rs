@@ -96,16 +96,39 @@ pub fn page(report: &Report, charts: &[Chart]) -> String {
         esc(&report.tool.version),
         esc(&report.schema)
     );
-    let _ = writeln!(
-        out,
-        "<script>{IMAGE_CHECK_SCRIPT}</script>\n</body>\n</html>"
-    );
+    close_document(&mut out);
     out
 }
 
 /// `<head>` (with the Content Security Policy and the CSS) and the page's `<header>`.
 fn head(out: &mut String, report: &Report) {
     let name = esc(&report.scenario.name);
+    let mut sub = format!(
+        "{} report · {} configuration(s) · {} {}",
+        report.kind.as_str(),
+        report.runs.len(),
+        esc(&report.tool.name),
+        esc(&report.tool.version),
+    );
+    if let Some(c) = &report.tool.commit {
+        let short: String = c.chars().take(10).collect();
+        let _ = write!(sub, " · commit <code>{}</code>", esc(&short));
+    }
+    if let Some(d) = &report.tool.date {
+        let _ = write!(sub, " · {}", esc(d));
+    }
+    let _ = write!(sub, " · schema <code>{}</code>", esc(&report.schema));
+    open_document(
+        out,
+        &format!("offsim report: {name}"),
+        &sub,
+        &format!("{} {}", esc(&report.tool.name), esc(&report.tool.version)),
+    );
+}
+
+/// The start of a page up to its `<header>`: `title` and `sub` (HTML, escaped by the
+/// caller), the Content Security Policy, the CSS and the generator's name.
+pub(crate) fn open_document(out: &mut String, title: &str, sub: &str, generator: &str) {
     let csp = format!(
         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; script-src 'sha256-{}'",
         csp_hash(IMAGE_CHECK_SCRIPT)
@@ -115,19 +138,17 @@ fn head(out: &mut String, report: &Report) {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<meta name=\"generator\" content=\"{} {}\">\n<title>offsim report: {name}</title>\n<style>\n{CSS}</style>\n</head>\n\
-<body data-images-ok=\"pending\">\n<header>\n<h1>offsim report: {name}</h1>\n",
-        esc(&report.tool.name),
-        esc(&report.tool.version)
+<meta name=\"generator\" content=\"{generator}\">\n<title>{title}</title>\n<style>\n{CSS}</style>\n</head>\n\
+<body data-images-ok=\"pending\">\n<header>\n<h1>{title}</h1>\n"
     );
+    let _ = writeln!(out, "<p class=\"sub\">{sub}</p>\n</header>");
+}
+
+/// The end of a page: the image check script.
+pub(crate) fn close_document(out: &mut String) {
     let _ = writeln!(
         out,
-        "<p class=\"sub\">{} report · {} configuration(s) · {} {} · schema <code>{}</code></p>\n</header>",
-        report.kind.as_str(),
-        report.runs.len(),
-        esc(&report.tool.name),
-        esc(&report.tool.version),
-        esc(&report.schema)
+        "<script>{IMAGE_CHECK_SCRIPT}</script>\n</body>\n</html>"
     );
 }
 
@@ -186,7 +207,7 @@ fn charts_section(out: &mut String, charts: &[Chart]) {
         // Not `Chart::height`: the hardware table chart is drawn 840 px high but the page
         // has always announced 640 (the browser scales it; `height:auto` in the CSS).
         let height = match c.kind {
-            ChartKind::Nic | ChartKind::PlanKnee => HEIGHT_TALL,
+            ChartKind::Nic { .. } | ChartKind::PlanKnee => HEIGHT_TALL,
             _ => HEIGHT,
         };
         let stem = esc(&c.stem);
