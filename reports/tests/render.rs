@@ -240,7 +240,9 @@ fn every_chart_kind_copes_with_degenerate_data() {
         ChartKind::LatencyCdf,
         ChartKind::LatencyPaths { run: 0 },
         ChartKind::LatencyPaths { run: 99 },
-        ChartKind::Nic,
+        ChartKind::Cores,
+        ChartKind::Nic { run: 0 },
+        ChartKind::Nic { run: 99 },
         ChartKind::PathMix,
         ChartKind::SweepLine {
             metric: SweepMetric::P99,
@@ -248,6 +250,13 @@ fn every_chart_kind_copes_with_degenerate_data() {
         ChartKind::SweepHeat {
             metric: SweepMetric::Cpu,
             policy: "hardware".into(),
+        },
+        ChartKind::SweepHeat {
+            metric: SweepMetric::Refusals,
+            policy: "hardware".into(),
+        },
+        ChartKind::SweepLine {
+            metric: SweepMetric::BusiestCpu,
         },
         ChartKind::PlanKnee,
     ];

@@ -81,6 +81,7 @@ fn ccdf_chart<DB: DrawingBackend>(
     let (lo, hi) = xs.fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
     let (x0, x1) = decades(lo, hi);
     let mut ch = builder(area, title, 80)
+        .margin_right(30)
         .build_cartesian_2d((x0..x1).log_scale(), (floor..1.5).log_scale())
         .e()?;
     ch.configure_mesh()
@@ -106,10 +107,10 @@ fn ccdf_chart<DB: DrawingBackend>(
         let text = ("sans-serif", 13)
             .into_font()
             .color(&GREY)
-            .pos(Pos::new(HPos::Right, VPos::Bottom));
+            .pos(Pos::new(HPos::Left, VPos::Bottom));
         ch.draw_series(std::iter::once(Text::new(
             name.to_string(),
-            (x1 / 1.08, level * 1.05),
+            (x0 * 1.08, level * 1.05),
             text,
         )))
         .e()?;
@@ -118,7 +119,7 @@ fn ccdf_chart<DB: DrawingBackend>(
         let style = ShapeStyle::from(&l.color).stroke_width(2);
         ch.draw_series(LineSeries::new(l.points.clone(), style))
             .e()?
-            .label(short(&l.name, 40))
+            .label(short(&l.name, 64))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         // Each run's p50, p99 and p99.9 as a dot on its level.
         let values = [stats.p50, stats.p99, stats.p999];
@@ -131,7 +132,7 @@ fn ccdf_chart<DB: DrawingBackend>(
         )
         .e()?;
     }
-    legend(&mut ch, SeriesLabelPosition::UpperRight, 0.85)
+    legend(&mut ch, SeriesLabelPosition::LowerLeft, 0.85)
 }
 
 /// Latency CCDF per configuration.
@@ -145,7 +146,7 @@ pub(super) fn draw_latency_cdf<DB: DrawingBackend>(
             let s = &r.latency_ns.overall;
             let line = Line {
                 name: format!(
-                    "{}: p50 {}, p99 {}, p99.9 {}",
+                    "{}: p50 {} · p99 {} · p99.9 {}",
                     r.name,
                     fmt::ns(s.p50 as f64),
                     fmt::ns(s.p99 as f64),

@@ -62,6 +62,10 @@ pub enum SweepMetric {
     P99,
     /// Share of packets forwarded by the hardware, percent.
     HwShare,
+    /// Utilisation of the busiest core, percent.
+    BusiestCpu,
+    /// Hardware insertions refused, count.
+    Refusals,
 }
 
 /// What a chart shows.
@@ -119,7 +123,7 @@ pub struct Chart {
 
 impl Chart {
     /// Height of the chart's image, pixels.
-    fn height(&self) -> u32 {
+    pub(crate) fn height(&self) -> u32 {
         match self.kind {
             ChartKind::Nic { .. } => HEIGHT_NIC,
             ChartKind::PlanKnee => HEIGHT_TALL,
@@ -239,13 +243,25 @@ fn run_charts(report: &Report, out: &mut Vec<Chart>) {
 /// The charts of a sweep over `parameters`: a line chart per metric over one parameter, or
 /// a heat map per policy and metric over the first two.
 fn sweep_charts(report: &Report, parameters: &[String], out: &mut Vec<Chart>) {
+    let with_table = |policy: &str| {
+        report
+            .runs
+            .iter()
+            .any(|r| r.policy == policy && r.nic.capacity > 0)
+    };
     if parameters.len() <= 1 {
+        let any_table = report.runs.iter().any(|r| r.nic.capacity > 0);
         for m in [
             SweepMetric::Throughput,
-            SweepMetric::Cpu,
             SweepMetric::P99,
+            SweepMetric::BusiestCpu,
+            SweepMetric::Cpu,
             SweepMetric::HwShare,
+            SweepMetric::Refusals,
         ] {
+            if m.needs_table() && !any_table {
+                continue;
+            }
             out.push(chart(
                 format!("sweep_{}", m.id()),
                 format!(
@@ -258,7 +274,17 @@ fn sweep_charts(report: &Report, parameters: &[String], out: &mut Vec<Chart>) {
         }
     } else {
         for (k, policy) in policies(report).into_iter().enumerate() {
-            for m in [SweepMetric::Cpu, SweepMetric::P99, SweepMetric::Throughput] {
+            for m in [
+                SweepMetric::Throughput,
+                SweepMetric::P99,
+                SweepMetric::BusiestCpu,
+                SweepMetric::HwShare,
+                SweepMetric::Refusals,
+            ] {
+                // Hardware share and refusals size a table: only where there is one.
+                if m.needs_table() && !with_table(&policy) {
+                    continue;
+                }
                 out.push(chart(
                     format!("sweep_{}_{k}", m.id()),
                     format!("{} ({policy})", m.title()),

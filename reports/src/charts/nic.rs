@@ -177,6 +177,10 @@ pub(super) fn draw_cores<DB: DrawingBackend>(
         .draw()
         .e()?;
     let k = runs.len() as f64;
+    let (plot_w, _) = ch.plotting_area().dim_in_pixel();
+    let seg = plot_w as f64 / cores as f64;
+    // One slot per configuration in each core's segment, 8 % of it left free on each side.
+    let slot = seg * 0.84 / k;
     for (j, r) in runs.iter().enumerate() {
         let c = run_color(report, r);
         // Each core's segment split into one slot per configuration; plotters places
@@ -190,10 +194,7 @@ pub(super) fn draw_cores<DB: DrawingBackend>(
                 ],
                 c.filled(),
             );
-            let (w, _) = area.dim_in_pixel();
-            let seg = (w as f64 - 110.0) / cores as f64;
-            let slot = (seg - 16.0) / k;
-            let left = 8.0 + slot * j as f64;
+            let left = seg * 0.08 + slot * j as f64;
             let right = seg - left - slot;
             rect.set_margin(0, 0, left.max(0.0) as u32, right.max(0.0) as u32);
             rect

@@ -20,10 +20,6 @@ pub(super) const PATH_COLORS: [RGBColor; 3] = [
 ];
 pub(super) const PATH_NAMES: [&str; 3] = ["slow path", "software fast path", "hardware"];
 
-/// Below this share of an interval, a run's last, partial interval is not drawn: its rate
-/// rests on too little time to mean anything.
-const MIN_PARTIAL_SHARE: f64 = 0.25;
-
 /// The share of interval `i` of `n` the run covers: 1 but for a last, partial interval
 /// (the run ends `duration_ns` after `start_ns`, mid-interval).
 pub(super) fn covered_share(r: &Run, i: usize, n: usize) -> f64 {
@@ -37,10 +33,9 @@ pub(super) fn covered_share(r: &Run, i: usize, n: usize) -> f64 {
 }
 
 /// Points over a run's intervals: `values[i]` at the middle of interval `i`, in seconds.
-/// The series divides counts by the whole interval, so a `rate` of a partial last interval
-/// would fall off a cliff: it is divided by the share covered (and drawn at the middle of
-/// that part), or left out below [`MIN_PARTIAL_SHARE`]. Counts (`rate` false) are kept as
-/// they are.
+/// The series divides counts by the whole interval, and the offered load ends within the
+/// last interval, so a `rate` of a partial last interval would fall off a cliff: it is
+/// left out. Counts (`rate` false) are all kept.
 pub(super) fn over_time(r: &Run, values: &[f64], rate: bool) -> Vec<(f64, f64)> {
     let n = values.len();
     let int = r.series.interval_ns as f64;
@@ -49,11 +44,11 @@ pub(super) fn over_time(r: &Run, values: &[f64], rate: bool) -> Vec<(f64, f64)> 
         .enumerate()
         .filter_map(|(i, &v)| {
             let share = covered_share(r, i, n);
-            if rate && share < MIN_PARTIAL_SHARE {
+            if rate && share < 1.0 {
                 return None;
             }
             let t_mid = r.series.start_ns as f64 + (i as f64 + share / 2.0) * int;
-            Some((t_mid / 1e9, if rate { v / share } else { v }))
+            Some((t_mid / 1e9, v))
         })
         .collect()
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::fmt;
-use crate::schema::{PlanConfig, Report, ReportKind, Run};
+use crate::schema::{ParamValue, PlanConfig, Report, ReportKind, Run, Sweep};
 
 /// Human name of a configuration, for sentences: `none` → "without offload", …
 fn config_phrase(name: &str) -> String {
@@ -101,11 +101,77 @@ pub(super) fn findings(report: &Report) -> Vec<String> {
                 },
                 report.runs.len()
             ));
+            out.extend(smallest_meeting_slo(report, sw));
         }
         return out;
     }
     out.extend(report.runs.iter().map(run_sentence));
     out.extend(slo_sentence(report));
+    out
+}
+
+/// For each swept NIC key (`nic.…`) with numeric values and each policy checked against
+/// an SLO: the smallest value at which the policy meets the SLO at every point with that
+/// value (so over every value of the other parameters), and whether every larger value
+/// meets it too. "What is the smallest table that meets the SLO?"
+fn smallest_meeting_slo(report: &Report, sw: &Sweep) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut policies: Vec<&str> = Vec::new();
+    for r in report.runs.iter().filter(|r| r.slo.is_some()) {
+        if !policies.contains(&r.policy.as_str()) {
+            policies.push(&r.policy);
+        }
+    }
+    for key in sw.parameters.iter().filter(|k| k.starts_with("nic.")) {
+        let mut values: Vec<f64> = sw
+            .points
+            .iter()
+            .filter_map(|p| match p.values.get(key) {
+                Some(ParamValue::Num(x)) => Some(*x),
+                _ => None,
+            })
+            .collect();
+        values.sort_by(|a, b| a.total_cmp(b));
+        values.dedup_by(|a, b| a.total_cmp(b).is_eq());
+        if values.is_empty() {
+            continue;
+        }
+        let others = sw.parameters.len() > 1;
+        for pol in &policies {
+            // Per value: does the policy meet the SLO at every point with it?
+            let meets: Vec<bool> = values
+                .iter()
+                .map(|v| {
+                    sw.points
+                        .iter()
+                        .filter(|p| matches!(p.values.get(key), Some(ParamValue::Num(x)) if x.total_cmp(v).is_eq()))
+                        .flat_map(|p| p.runs.iter().filter_map(|n| report.run(n)))
+                        .filter(|r| r.policy == *pol)
+                        .all(|r| r.slo.as_ref().is_some_and(|s| s.met))
+                })
+                .collect();
+            let scope = if others { " at every point with that value" } else { "" };
+            let s = match meets.iter().position(|m| *m) {
+                Some(i) => {
+                    let monotone = meets[i..].iter().all(|m| *m);
+                    format!(
+                        "Smallest {key} that meets the SLO with {pol}: {}{scope}{}.",
+                        fmt::num(values[i]),
+                        if monotone {
+                            String::new()
+                        } else {
+                            " (but some larger values miss it)".to_string()
+                        }
+                    )
+                }
+                None => format!(
+                    "No swept {key} meets the SLO with {pol} (largest tried: {}).",
+                    fmt::num(values[values.len() - 1])
+                ),
+            };
+            out.push(s);
+        }
+    }
     out
 }
 
