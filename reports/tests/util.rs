@@ -93,7 +93,7 @@ pub fn skip(why: &str) {
     if let Some(p) = std::env::var_os("OFFSIM_SKIP_LOG") {
         use std::io::Write as _;
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
-            let _ = writeln!(f, "offsim-reports: {line}");
+            let _ = writeln!(f, "{}: {line}", env!("CARGO_PKG_NAME"));
         }
     }
 }

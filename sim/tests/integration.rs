@@ -10,6 +10,7 @@ mod util;
 
 mod cli_reports;
 mod cli_run;
+mod cli_tools;
 mod flow_oracle;
 mod golden_outputs;
 mod house;
@@ -17,4 +18,5 @@ mod nft_oracle_cov;
 mod offload;
 mod oracle;
 mod run;
+mod slurm;
 mod trace_gen;

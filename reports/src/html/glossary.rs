@@ -12,7 +12,7 @@ use crate::schema::Report;
 
 /// Codes that keep a flow in software by the NIC's binding policy (or while its insertion
 /// is in flight): not refusals, so the page lists them apart.
-pub(crate) const NOT_REFUSALS: [&str; 2] = ["below_bind_rate", "hw_pending"];
+pub const NOT_REFUSALS: [&str; 2] = ["below_bind_rate", "hw_pending"];
 
 /// Exact codes and their meaning (kernel functions named where the code mirrors one).
 const CODES: &[(&str, &str)] = &[

@@ -35,7 +35,7 @@ use crate::fmt::esc;
 use crate::schema::Report;
 use common::h;
 pub use findings::plan_sentence;
-pub use glossary::describe as describe_reason;
+pub use glossary::{NOT_REFUSALS, describe as describe_reason};
 
 /// The page's only script: checks that every image loaded and says so on `<body>`.
 const IMAGE_CHECK_SCRIPT: &str = "window.addEventListener(\"load\",function(){var ok=true;\
