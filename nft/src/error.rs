@@ -303,7 +303,10 @@ mod test {
         assert!(lines[1].chars().count() <= EXCERPT_MAX + 2, "{}", lines[1]);
         assert!(lines[1].starts_with('…') && lines[1].ends_with('…'));
         let caret = lines[2].find('^').unwrap();
-        assert_eq!(&lines[1][lines[1].char_indices().nth(caret).unwrap().0..][..3], "BAD");
+        assert_eq!(
+            &lines[1][lines[1].char_indices().nth(caret).unwrap().0..][..3],
+            "BAD"
+        );
         assert_eq!(lines[2].trim_start(), "^^^");
         assert!(r.starts_with("r.json:1:2001: Error: JSON: unexpected BAD"));
     }

@@ -3,8 +3,9 @@
 //! would look at it: nothing wider than a 1,280 px window (no page or table scrolling
 //! sideways), every chart image loaded, a silent console (no script error, no blocked
 //! resource, no Content Security Policy violation, no injected script), the headline
-//! numbers on the page. A full-page screenshot of each is kept in
-//! `target/screenshots/<kind>.png` (CI keeps them as artefacts).
+//! numbers on the first screen. A full-page screenshot of each is kept in
+//! `target/screenshots/<kind>.png`, and the first screen (the 1,280 × 1,000 window before
+//! scrolling) in `<kind>-first-screen.png` (CI keeps them as artefacts).
 //!
 //! Skips with a `SKIP` line when `chromedriver` or Chromium is missing.
 //! `OFFSIM_CHROMIUM` and `OFFSIM_CHROMEDRIVER` override `/usr/bin/chromium` and
@@ -55,7 +56,12 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = http(self.port, "DELETE", &format!("/session/{}", self.session), None);
+        let _ = http(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -188,7 +194,10 @@ impl Driver {
         self.cmd("POST", "/url", json!({ "url": url }));
         let start = Instant::now();
         while self.script("return document.body.getAttribute('data-images-ok')") == "pending" {
-            assert!(start.elapsed() < Duration::from_secs(60), "{url}: never loaded");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{url}: never loaded"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -256,6 +265,16 @@ fn check_site(d: &Driver, name: &str, site: &Path, images: usize, headline: &[St
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let shot = screenshot_dir().join(format!("{name}.png"));
     std::fs::write(&shot, &png).unwrap();
+    // What a person sees first: the window, before scrolling.
+    let first = d.cmd("GET", "/screenshot", json!({}));
+    let first = base64::engine::general_purpose::STANDARD
+        .decode(first.as_str().expect("screenshot data"))
+        .expect("screenshot base64");
+    std::fs::write(
+        screenshot_dir().join(format!("{name}-first-screen.png")),
+        first,
+    )
+    .unwrap();
     println!("{name}: screenshot saved to {}", shot.display());
     let console = d.console();
     assert!(
@@ -263,8 +282,16 @@ fn check_site(d: &Driver, name: &str, site: &Path, images: usize, headline: &[St
         "{name}: console messages:\n{}",
         console.join("\n")
     );
-    assert_eq!(m["imagesOk"], "true", "{name}: broken images {}", m["broken"]);
-    assert_eq!(m["images"].as_u64(), Some(images as u64), "{name}: image count");
+    assert_eq!(
+        m["imagesOk"], "true",
+        "{name}: broken images {}",
+        m["broken"]
+    );
+    assert_eq!(
+        m["images"].as_u64(),
+        Some(images as u64),
+        "{name}: image count"
+    );
     assert_eq!(m["innerWidth"].as_u64(), Some(u64::from(WIDTH)), "{name}");
     assert!(
         m["scrollWidth"].as_u64() <= Some(u64::from(WIDTH)),
@@ -279,7 +306,10 @@ fn check_site(d: &Driver, name: &str, site: &Path, images: usize, headline: &[St
     );
     let first = m["firstScreen"].as_str().unwrap_or("");
     for s in headline {
-        assert!(first.contains(s.as_str()), "{name}: {s:?} not on the first screen:\n{first}");
+        assert!(
+            first.contains(s.as_str()),
+            "{name}: {s:?} not on the first screen:\n{first}"
+        );
     }
 }
 
@@ -308,7 +338,7 @@ fn trend_series() -> offsim_reports::trend::Trend {
     let reports = (0..4)
         .map(|i| {
             let mut r = example::run_report();
-            r.tool.commit = Some(format!("{:040x}", 0xabc0 + i));
+            r.tool.commit = Some(format!("{:x}{}", 0xabc0 + i, "0".repeat(36)));
             r.tool.date = Some(format!("2026-02-{:02}T12:00:00Z", i + 1));
             if i == 3 {
                 r.runs[2].latency_ns.overall.p99 *= 2;
@@ -357,7 +387,11 @@ fn hostile_names_do_not_run_in_chromium() {
     let Some((chromium, driver)) = browser() else {
         return;
     };
-    let d = Driver::start(&chromium, &driver, &util::scratch("browser-profile-hostile"));
+    let d = Driver::start(
+        &chromium,
+        &driver,
+        &util::scratch("browser-profile-hostile"),
+    );
     let r = util::hostile_report();
     check_report(&d, "hostile", &r, &[]);
 }
@@ -384,12 +418,18 @@ fn broken_page_is_detected() {
     d.open(&page);
     let m = d.script(MEASURE);
     assert_eq!(m["imagesOk"], "false", "missing image not detected");
-    assert!(!m["wide"].as_array().unwrap().is_empty(), "wide table not detected");
+    assert!(
+        !m["wide"].as_array().unwrap().is_empty(),
+        "wide table not detected"
+    );
     let console = d.console().join("\n");
     assert!(
         console.contains("Content Security Policy"),
         "CSP did not block the injected script:\n{console}"
     );
     assert!(console.contains("missing.png"), "{console}");
-    assert!(!console.contains("\"injected\""), "injected script ran:\n{console}");
+    assert!(
+        !console.contains("\"injected\""),
+        "injected script ran:\n{console}"
+    );
 }

@@ -92,7 +92,11 @@ pub fn skip(why: &str) {
     eprintln!("{line}");
     if let Some(p) = std::env::var_os("OFFSIM_SKIP_LOG") {
         use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
             let _ = writeln!(f, "{}: {line}", env!("CARGO_PKG_NAME"));
         }
     }

@@ -328,14 +328,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
 /// `flows-*.jsonl` (a new run writes its own), and `keep` is a file not to remove (the
 /// report `offsim report` re-renders in place).
 fn clean_outputs(out: &Path, flows: bool, keep: Option<&Path>) -> Result<()> {
-    let stale = offsim_reports::stale_outputs(out)
-        .with_context(|| format!("listing {}", out.display()))?;
+    let stale =
+        offsim_reports::stale_outputs(out).with_context(|| format!("listing {}", out.display()))?;
     let keep = keep.and_then(|k| k.canonicalize().ok());
-    for p in stale.into_iter().chain(if flows {
-        flow_files(out)?
-    } else {
-        Vec::new()
-    }) {
+    for p in stale
+        .into_iter()
+        .chain(if flows { flow_files(out)? } else { Vec::new() })
+    {
         if keep.is_some() && p.canonicalize().ok() == keep {
             continue;
         }
@@ -567,9 +566,7 @@ fn trend(reports: &[PathBuf], out: &Path, metrics: &[String], tolerance: f64) ->
         ));
     }
     let t = offsim_reports::trend::trend(series, metrics, tolerance)?;
-    std::io::stdout()
-        .lock()
-        .write_all(t.to_text().as_bytes())?;
+    std::io::stdout().lock().write_all(t.to_text().as_bytes())?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     clean_outputs(out, false, None)?;
     let written = offsim_reports::trend::render(&t, out)?;

@@ -16,9 +16,22 @@ fn s(p: &Path) -> &str {
 #[test]
 fn out_and_its_o_alias_everywhere_including_trace_gen() {
     let dir = scratch("cli-tools", "out");
-    for (flag, name) in [("--out", "a.pcap"), ("-o", "b.pcap"), ("--output", "c.pcap")] {
+    for (flag, name) in [
+        ("--out", "a.pcap"),
+        ("-o", "b.pcap"),
+        ("--output", "c.pcap"),
+    ] {
         let p = dir.join(name);
-        let o = offsim(&["trace", "gen", "--profile", "imix", "--packets", "10", flag, s(&p)]);
+        let o = offsim(&[
+            "trace",
+            "gen",
+            "--profile",
+            "imix",
+            "--packets",
+            "10",
+            flag,
+            s(&p),
+        ]);
         assert_eq!(o.code, 0, "{flag}: {}", o.stderr);
         assert!(p.is_file(), "{flag}");
     }
@@ -36,7 +49,11 @@ fn out_and_its_o_alias_everywhere_including_trace_gen() {
     for cmd in ["run", "sweep", "plan"] {
         let o = offsim(&[cmd, "--help"]);
         assert!(o.stdout.contains("-q, --quiet"), "{cmd}: {}", o.stdout);
-        assert!(o.stdout.contains("summary on stdout stays"), "{cmd}: {}", o.stdout);
+        assert!(
+            o.stdout.contains("summary on stdout stays"),
+            "{cmd}: {}",
+            o.stdout
+        );
     }
 }
 
@@ -47,7 +64,12 @@ fn a_run_leaves_exactly_the_files_it_lists() {
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     // What an earlier run with more configurations left, and a file of the user's.
-    for stale in ["flows-elephants.jsonl", "latency_paths_7.png", "nic.svg", "index.html"] {
+    for stale in [
+        "flows-elephants.jsonl",
+        "latency_paths_7.png",
+        "nic.svg",
+        "index.html",
+    ] {
         std::fs::write(out.join(stale), "old").unwrap();
     }
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
@@ -67,12 +89,19 @@ fn a_run_leaves_exactly_the_files_it_lists() {
     let mut l: Vec<String> = listed.iter().map(|x| x.to_string()).collect();
     l.sort();
     assert_eq!(l, present, "listed vs present");
-    for f in ["flows-none.jsonl", "flows-software.jsonl", "flows-hardware.jsonl"] {
+    for f in [
+        "flows-none.jsonl",
+        "flows-software.jsonl",
+        "flows-hardware.jsonl",
+    ] {
         assert!(listed.iter().any(|p| p.ends_with(f)), "{f} not listed");
     }
     assert!(!out.join("flows-elephants.jsonl").exists());
     assert!(!out.join("latency_paths_7.png").exists());
-    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]
@@ -88,7 +117,9 @@ fn errors_are_said_once_and_short() {
     );
     // One-line `nft -j` JSON with an error 3,000 characters in.
     let tables: Vec<String> = (0..60)
-        .map(|i| format!("{{\"table\": {{\"family\": \"inet\", \"name\": \"t{i}\", \"handle\": {i}}}}}"))
+        .map(|i| {
+            format!("{{\"table\": {{\"family\": \"inet\", \"name\": \"t{i}\", \"handle\": {i}}}}}")
+        })
         .collect();
     // A stray comma at the end: a syntax error at column ~3,000 of the only line.
     let json = format!("{{\"nftables\": [{}, ]}}", tables.join(", "));
@@ -116,8 +147,10 @@ fn sweep_exits_1_when_a_gated_configuration_misses_the_slo() {
     // Gated on hardware only, with a limit it meets: exit 0, the others marked not gated.
     let sc = scenario(
         &dir,
-        &format!("[slo]\np99_latency_us = 0.001\npolicies = [\"hardware\"]\n{grid}")
-            .replace("p99_latency_us = 0.001\npolicies", "max_drop_rate = 0.5\npolicies"),
+        &format!("[slo]\np99_latency_us = 0.001\npolicies = [\"hardware\"]\n{grid}").replace(
+            "p99_latency_us = 0.001\npolicies",
+            "max_drop_rate = 0.5\npolicies",
+        ),
     );
     let o = offsim(&["sweep", s(&sc), "--out", s(&dir.join("b")), "-q"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
@@ -143,7 +176,10 @@ fn on_a_terminal(cmd: &str) -> Option<String> {
 #[test]
 fn progress_bar_on_a_terminal_and_nowhere_else() {
     let dir = scratch("cli-tools", "progress");
-    let sc = scenario(&dir, "").display().to_string().replace("tiny.toml", "big.toml");
+    let sc = scenario(&dir, "")
+        .display()
+        .to_string()
+        .replace("tiny.toml", "big.toml");
     let body = std::fs::read_to_string(dir.join("tiny.toml"))
         .unwrap()
         .replace("packets = 4000", "packets = 100000");
@@ -160,10 +196,16 @@ fn progress_bar_on_a_terminal_and_nowhere_else() {
     };
     assert!(screen.contains("ETA"), "{screen}");
     assert!(screen.contains("packets"), "{screen}");
-    assert!(screen.contains("/300,000") || screen.contains("/300000"), "total: {screen}");
+    assert!(
+        screen.contains("/300,000") || screen.contains("/300000"),
+        "total: {screen}"
+    );
     let quiet = on_a_terminal(&format!("{bin} run {sc} --out {} -q", s(&out))).unwrap();
     assert!(!quiet.contains("ETA"), "{quiet}");
-    assert!(quiet.contains("configuration"), "the summary stays: {quiet}");
+    assert!(
+        quiet.contains("configuration"),
+        "the summary stays: {quiet}"
+    );
 }
 
 #[test]
@@ -176,7 +218,9 @@ fn compare_speaks_json_junit_and_markdown() {
     let b = base.join("report.json");
     let text = std::fs::read_to_string(&b).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let bps = v["runs"][2]["throughput"]["delivered_bps"].as_f64().unwrap();
+    let bps = v["runs"][2]["throughput"]["delivered_bps"]
+        .as_f64()
+        .unwrap();
     v["runs"][2]["throughput"]["delivered_bps"] = serde_json::json!(bps * 0.8);
     let n = dir.join("new.json");
     std::fs::write(&n, serde_json::to_string_pretty(&v).unwrap()).unwrap();
@@ -186,10 +230,18 @@ fn compare_speaks_json_junit_and_markdown() {
     assert_eq!(j["result"], "REGRESSION");
     let o = offsim(&["compare", s(&b), s(&n), "--format", "junit"]);
     assert_eq!(o.code, 1);
-    assert!(o.stdout.starts_with("<?xml") && o.stdout.contains("<failure "), "{}", o.stdout);
+    assert!(
+        o.stdout.starts_with("<?xml") && o.stdout.contains("<failure "),
+        "{}",
+        o.stdout
+    );
     let o = offsim(&["compare", s(&b), s(&n), "--format", "markdown"]);
     assert_eq!(o.code, 1);
-    assert!(o.stdout.contains("| hardware | `throughput.delivered_bps`"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("| hardware | `throughput.delivered_bps`"),
+        "{}",
+        o.stdout
+    );
     let o = offsim(&["compare", s(&b), s(&b), "--format", "junit"]);
     assert_eq!(o.code, 0);
     assert!(!o.stdout.contains("<failure"));
@@ -203,9 +255,13 @@ fn trend_orders_reports_by_commit_date_and_flags_the_newest_regression() {
     let sc = scenario(&dir, "");
     let mut files = Vec::new();
     // Three commits, given newest first.
-    for (i, date) in ["2026-03-03T10:00:00+00:00", "2026-03-01T10:00:00+00:00", "2026-03-02T10:00:00+00:00"]
-        .iter()
-        .enumerate()
+    for (i, date) in [
+        "2026-03-03T10:00:00+00:00",
+        "2026-03-01T10:00:00+00:00",
+        "2026-03-02T10:00:00+00:00",
+    ]
+    .iter()
+    .enumerate()
     {
         let out = dir.join(format!("r{i}"));
         let o = offsim_cmd()
@@ -238,7 +294,12 @@ fn trend_orders_reports_by_commit_date_and_flags_the_newest_regression() {
         .map(|l| l.split_whitespace().nth(1).unwrap())
         .collect();
     assert_eq!(order, ["c1", "c2", "c0"], "{}", o.stdout);
-    assert!(o.stdout.contains("REGRESSION at [2] c0: hardware latency_ns.p99"), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("REGRESSION at [2] c0: hardware latency_ns.p99"),
+        "{}",
+        o.stdout
+    );
     assert!(out.join("index.html").is_file() && out.join("trend_0.png").is_file());
     // Unchanged reports: exit 0.
     let o = offsim(&["trend", s(&files[1]), s(&files[2]), "--out", s(&out)]);

@@ -17,7 +17,9 @@ use crate::util::{offsim, scratch, skip};
 /// The README's job script (the `sh` block after "Slurm job array:").
 fn readme_recipe() -> String {
     let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).unwrap();
-    let at = readme.find("Slurm job array:").expect("README has the Slurm recipe");
+    let at = readme
+        .find("Slurm job array:")
+        .expect("README has the Slurm recipe");
     let block = &readme[at..];
     let start = block.find("```sh\n").unwrap() + 6;
     let end = block[start..].find("```").unwrap();
@@ -26,7 +28,10 @@ fn readme_recipe() -> String {
 
 /// `text` with `from` replaced by `to`, which must occur.
 fn replace(text: &str, from: &str, to: &str) -> String {
-    assert!(text.contains(from), "the README recipe no longer has {from:?}:\n{text}");
+    assert!(
+        text.contains(from),
+        "the README recipe no longer has {from:?}:\n{text}"
+    );
     text.replace(from, to)
 }
 
@@ -104,7 +109,13 @@ fn readme_job_array_recipe_merges_to_the_one_machine_sweep() {
     );
     // The one-machine sweep.
     let full = dir.join("one-machine");
-    let o = offsim(&["sweep", sc.to_str().unwrap(), "--out", full.to_str().unwrap(), "-q"]);
+    let o = offsim(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--out",
+        full.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let want = std::fs::read(full.join("report.json")).unwrap();
     // The README's script, for 4 shards of one CPU each on this node.
@@ -114,7 +125,11 @@ fn readme_job_array_recipe_merges_to_the_one_machine_sweep() {
     let script = replace(&script, "/16\"", "/4\"");
     let script = replace(&script, "scenarios/sweep-table.toml", sc.to_str().unwrap());
     std::fs::write(dir.join("job.sh"), &script).unwrap();
-    let (ok, out) = run_in(&dir, &["sbatch", "--wait", "job.sh"], Duration::from_secs(600));
+    let (ok, out) = run_in(
+        &dir,
+        &["sbatch", "--wait", "job.sh"],
+        Duration::from_secs(600),
+    );
     let logs: String = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()

@@ -39,7 +39,11 @@ fn ccdf(h: &[HistogramBucket], floor: f64) -> Vec<(f64, f64)> {
 /// at least two labelled ticks (a narrow range got one).
 pub(super) fn decades(lo: f64, hi: f64) -> (f64, f64) {
     let lo = if lo.is_finite() && lo > 0.0 { lo } else { 1.0 };
-    let hi = if hi.is_finite() && hi > lo { hi } else { lo * 10.0 };
+    let hi = if hi.is_finite() && hi > lo {
+        hi
+    } else {
+        lo * 10.0
+    };
     let a = 10f64.powf(lo.log10().floor());
     let mut b = 10f64.powf(hi.log10().ceil());
     if b <= a {

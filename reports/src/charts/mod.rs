@@ -134,7 +134,14 @@ impl Chart {
 
 /// The stems of every chart this crate draws: exact names, then prefixes followed by
 /// indices or fixed words (see [`is_chart_stem`]).
-const STEMS: [&str; 6] = ["throughput", "cpu", "latency_cdf", "paths", "plan_knee", "nic"];
+const STEMS: [&str; 6] = [
+    "throughput",
+    "cpu",
+    "latency_cdf",
+    "paths",
+    "plan_knee",
+    "nic",
+];
 const STEM_PREFIXES: [&str; 6] = [
     "cpu_",
     "latency_paths_",

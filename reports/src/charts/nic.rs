@@ -28,9 +28,7 @@ fn count_bars<DB: DrawingBackend>(
 ) -> R<()> {
     let int_s = r.series.interval_ns as f64 / 1e9;
     let start = r.series.start_ns as f64 / 1e9;
-    let (x0, x1) = x_range(
-        [start, start + int_s * counts.len().max(1) as f64].into_iter(),
-    );
+    let (x0, x1) = x_range([start, start + int_s * counts.len().max(1) as f64].into_iter());
     let (_, y1) = y_range(counts.iter().map(|&c| c as f64));
     // Counts are whole: at least 0..2, so one event does not fill the panel.
     let y1 = y1.max(2.0);
@@ -53,10 +51,16 @@ fn count_bars<DB: DrawingBackend>(
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .e()?;
-    ch.draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, &c)| {
-        let a = start + i as f64 * int_s;
-        Rectangle::new([(a, 0.0), (a + int_s * 0.9, c as f64)], color.filled())
-    }))
+    ch.draw_series(
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, &c)| {
+                let a = start + i as f64 * int_s;
+                Rectangle::new([(a, 0.0), (a + int_s * 0.9, c as f64)], color.filled())
+            }),
+    )
     .e()?;
     Ok(())
 }
@@ -75,11 +79,18 @@ pub(super) fn draw_nic<DB: DrawingBackend>(
     let panels = area.split_evenly((3, 1));
     let color = run_color(report, r);
     let occ: Vec<f64> = r.series.hw_occupancy.iter().map(|&v| v as f64).collect();
-    let peak = r.nic.peak_occupancy.max(occ.iter().fold(0.0f64, |a, &b| a.max(b)) as u64);
+    let peak = r
+        .nic
+        .peak_occupancy
+        .max(occ.iter().fold(0.0f64, |a, &b| a.max(b)) as u64);
     let cap = r.nic.capacity;
-    let share = if cap > 0 { peak as f64 / cap as f64 } else { 0.0 };
-    let cap_line = (cap > 0 && share >= CAPACITY_LINE_MIN_SHARE)
-        .then_some((cap as f64, "table capacity"));
+    let share = if cap > 0 {
+        peak as f64 / cap as f64
+    } else {
+        0.0
+    };
+    let cap_line =
+        (cap > 0 && share >= CAPACITY_LINE_MIN_SHARE).then_some((cap as f64, "table capacity"));
     let occ_title = format!(
         "{title}: peak {} of {} entries ({}){}",
         fmt::count(peak),
@@ -156,7 +167,11 @@ pub(super) fn draw_cores<DB: DrawingBackend>(
     let runs: Vec<&Run> = shown_runs(report)
         .filter(|r| !r.cpu.util_per_core.is_empty())
         .collect();
-    let cores = runs.iter().map(|r| r.cpu.util_per_core.len()).max().unwrap_or(0);
+    let cores = runs
+        .iter()
+        .map(|r| r.cpu.util_per_core.len())
+        .max()
+        .unwrap_or(0);
     if runs.is_empty() || cores == 0 {
         return no_data(area, title, "no per-core figures");
     }

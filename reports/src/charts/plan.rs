@@ -105,8 +105,7 @@ where
         .e()?
         .label("highest rate within the SLO")
         .legend(move |(x, y)| {
-            EmptyElement::at((x + 10, y))
-                + Polygon::new(diamond(6), dark.filled())
+            EmptyElement::at((x + 10, y)) + Polygon::new(diamond(6), dark.filled())
         });
     Ok(())
 }
@@ -139,9 +138,14 @@ fn rate_panel<DB: DrawingBackend>(
         .e()?;
     for l in lines {
         let style = ShapeStyle::from(&l.color).stroke_width(l.width);
-        let pts: Vec<(f64, f64)> = l.points.iter().map(|&(x, y)| (finite(x), finite(y))).collect();
+        let pts: Vec<(f64, f64)> = l
+            .points
+            .iter()
+            .map(|&(x, y)| (finite(x), finite(y)))
+            .collect();
         let anno = if l.dashed {
-            ch.draw_series(DashedLineSeries::new(pts, 8, 5, style)).e()?
+            ch.draw_series(DashedLineSeries::new(pts, 8, 5, style))
+                .e()?
         } else {
             ch.draw_series(LineSeries::new(pts, style)).e()?
         };

@@ -29,7 +29,11 @@ pub(super) fn covered_share(r: &Run, i: usize, n: usize) -> f64 {
     }
     let before = int.saturating_mul(i as u64);
     let covered = r.duration_ns.saturating_sub(before).min(int);
-    if covered == 0 { 1.0 } else { covered as f64 / int as f64 }
+    if covered == 0 {
+        1.0
+    } else {
+        covered as f64 / int as f64
+    }
 }
 
 /// Points over a run's intervals: `values[i]` at the middle of interval `i`, in seconds.
@@ -112,7 +116,11 @@ pub(super) fn draw_cpu<DB: DrawingBackend>(
             color: run_color(report, r),
             points: over_time(
                 r,
-                &r.series.cpu_util.iter().map(|&v| v * 100.0).collect::<Vec<_>>(),
+                &r.series
+                    .cpu_util
+                    .iter()
+                    .map(|&v| v * 100.0)
+                    .collect::<Vec<_>>(),
                 true,
             ),
             dashed: false,

@@ -276,8 +276,12 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
     // ("replayrate_gbps" for "replay.rate_gbps").
     let (_, h) = area.dim_in_pixel();
     let style = label_style().pos(Pos::new(HPos::Left, VPos::Bottom));
-    area.draw(&Text::new(format!("↑ {}", short(py, 28)), (6, h as i32 - 6), style))
-        .e()?;
+    area.draw(&Text::new(
+        format!("↑ {}", short(py, 28)),
+        (6, h as i32 - 6),
+        style,
+    ))
+    .e()?;
     let span = if hi > lo { hi - lo } else { 1.0 };
     ch.draw_series(cells.iter().map(|&(i, j, v)| {
         let (i, j) = (i as u32, j as u32);

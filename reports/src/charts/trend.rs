@@ -35,7 +35,11 @@ pub(super) fn draw_trend<DB: DrawingBackend>(
     let unit = lines[0].unit;
     let n = t.entries.len() as u32;
     let labels: Vec<String> = t.entries.iter().map(|e| short(&e.label(), 12)).collect();
-    let (y0, y1) = y_range(lines.iter().flat_map(|l| l.values.iter().flatten().copied()));
+    let (y0, y1) = y_range(
+        lines
+            .iter()
+            .flat_map(|l| l.values.iter().flatten().copied()),
+    );
     let mut ch = builder(area, &title, 90)
         .build_cartesian_2d((0u32..n.max(1) - 1).into_segmented(), y0..y1)
         .e()?;
@@ -62,8 +66,11 @@ pub(super) fn draw_trend<DB: DrawingBackend>(
             .e()?
             .label(short(&l.run, 30))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        ch.draw_series(pts.iter().map(|p| Circle::new(p.clone(), 3, style.filled())))
-            .e()?;
+        ch.draw_series(
+            pts.iter()
+                .map(|p| Circle::new(p.clone(), 3, style.filled())),
+        )
+        .e()?;
         for (x, (v, m)) in l.values.iter().zip(&l.marks).enumerate() {
             let (Some(v), true) = (v, *m != Mark::Normal) else {
                 continue;

@@ -165,11 +165,7 @@ impl Comparison {
             let _ = writeln!(s, "> note: {}\n", md(n));
         }
         for r in &self.missing_runs {
-            let _ = writeln!(
-                s,
-                "- **run `{}` is missing** from the new report\n",
-                md(r)
-            );
+            let _ = writeln!(s, "- **run `{}` is missing** from the new report\n", md(r));
         }
         let mut rows: Vec<&Delta> = self
             .deltas
@@ -244,22 +240,27 @@ mod test {
         let x = c.to_junit();
         assert!(x.starts_with("<?xml"));
         assert_eq!(x.matches("<failure ").count(), 2, "{x}");
-        assert_eq!(
-            x.matches("<testcase ").count(),
-            c.deltas.len() + 1,
-            "{x}"
-        );
+        assert_eq!(x.matches("<testcase ").count(), c.deltas.len() + 1, "{x}");
         assert!(x.contains("name=\"throughput.delivered_bps\">\n      <failure"));
         // Balanced: every opened element is closed.
-        assert_eq!(x.matches("<testsuite ").count(), x.matches("</testsuite>").count());
-        assert_eq!(x.matches("<testcase ").count(), x.matches("</testcase>").count());
+        assert_eq!(
+            x.matches("<testsuite ").count(),
+            x.matches("</testsuite>").count()
+        );
+        assert_eq!(
+            x.matches("<testcase ").count(),
+            x.matches("</testcase>").count()
+        );
     }
 
     #[test]
     fn markdown_leads_with_the_verdict_and_the_regression() {
         let c = regressed();
         let m = c.to_markdown(false);
-        assert!(m.starts_with("### offsim compare: ❌ 2 regression(s)"), "{m}");
+        assert!(
+            m.starts_with("### offsim compare: ❌ 2 regression(s)"),
+            "{m}"
+        );
         let first_row = m.lines().find(|l| l.starts_with("| hardware")).unwrap();
         assert!(first_row.contains("**regressed**"), "{m}");
         let ok = compare(

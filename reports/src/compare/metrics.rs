@@ -281,6 +281,7 @@ mod test {
                 "latency_ns.max",
                 "latency_ns.mean",
                 "cpu.util_mean",
+                "cpu.util_busiest",
                 "cpu.cycles_per_packet",
                 "power_w.total",
                 "energy.per_packet_nj",

@@ -89,6 +89,16 @@ pub(super) fn findings(report: &Report) -> Vec<String> {
     if let Some(s) = plan_sentence(report) {
         out.push(s);
     }
+    if let Some(plan) = &report.plan {
+        // A plan's runs are its configurations at their own highest rates: the capacity
+        // and what limits it are the findings, not sentences about those runs.
+        for c in &plan.configs {
+            if !c.limited_by.is_empty() {
+                out.push(format!("{}: limited by {}.", c.name, c.limited_by));
+            }
+        }
+        return out;
+    }
     if report.kind == ReportKind::Sweep {
         if let Some(sw) = &report.sweep {
             out.push(format!(
@@ -150,7 +160,11 @@ fn smallest_meeting_slo(report: &Report, sw: &Sweep) -> Vec<String> {
                         .all(|r| r.slo.as_ref().is_some_and(|s| s.met))
                 })
                 .collect();
-            let scope = if others { " at every point with that value" } else { "" };
+            let scope = if others {
+                " at every point with that value"
+            } else {
+                ""
+            };
             let s = match meets.iter().position(|m| *m) {
                 Some(i) => {
                     let monotone = meets[i..].iter().all(|m| *m);
@@ -184,8 +198,12 @@ fn run_sentence(r: &Run) -> String {
     } else {
         0.0
     };
+    let busiest = match r.cpu.busiest_core() {
+        Some((i, u)) if r.cpu.util_per_core.len() > 1 => format!(" (core {i} {})", fmt::pct(u)),
+        _ => String::new(),
+    };
     let mut s = format!(
-        "{}: delivers {} of {} offered{}, p99 latency {}, CPU {}",
+        "{}: delivers {} of {} offered{}, p99 latency {}, CPU {}{busiest}",
         r.name,
         fmt::bps(t.delivered_bps),
         fmt::bps(t.offered_bps),

@@ -17,49 +17,142 @@ pub const NOT_REFUSALS: [&str; 2] = ["below_bind_rate", "hw_pending"];
 /// Exact codes and their meaning (kernel functions named where the code mirrors one).
 const CODES: &[(&str, &str)] = &[
     // Drops.
-    ("rx_ring_full", "dropped: the core's RX ring was full (the CPU could not keep up; the driver's ring overflow)"),
-    ("link_overrun", "dropped: more traffic than the link's line rate"),
-    ("nic_engine_queue", "dropped: the NIC's forwarding engine queue was full"),
-    ("egress_buffer", "dropped: the NIC egress port's buffer was full"),
-    ("defrag_timeout", "dropped: an IP fragment whose datagram never completed (ip_defrag timeout)"),
-    ("ttl_expired", "dropped: TTL or hop limit reached 0 on forwarding (ip_forward), as the trace carries it"),
-    ("martian", "dropped: a martian source or destination address (ip_route_input_slow)"),
+    (
+        "rx_ring_full",
+        "dropped: the core's RX ring was full (the CPU could not keep up; the driver's ring overflow)",
+    ),
+    (
+        "link_overrun",
+        "dropped: more traffic than the link's line rate",
+    ),
+    (
+        "nic_engine_queue",
+        "dropped: the NIC's forwarding engine queue was full",
+    ),
+    (
+        "egress_buffer",
+        "dropped: the NIC egress port's buffer was full",
+    ),
+    (
+        "defrag_timeout",
+        "dropped: an IP fragment whose datagram never completed (ip_defrag timeout)",
+    ),
+    (
+        "ttl_expired",
+        "dropped: TTL or hop limit reached 0 on forwarding (ip_forward), as the trace carries it",
+    ),
+    (
+        "martian",
+        "dropped: a martian source or destination address (ip_route_input_slow)",
+    ),
     ("multicast", "dropped: multicast is not forwarded"),
-    ("link_local", "dropped: link-local addresses are not forwarded"),
+    (
+        "link_local",
+        "dropped: link-local addresses are not forwarded",
+    ),
     ("not_ip", "dropped: not an IPv4 or IPv6 packet"),
     ("malformed", "dropped: a malformed header"),
-    ("ruleset_queue", "dropped: a `queue` verdict with no user-space listener"),
-    ("conntrack_full", "dropped: the conntrack table was full (nf_conntrack_max)"),
-    ("conntrack_clash", "dropped: conntrack confirmation clashed with an existing entry (__nf_conntrack_confirm)"),
+    (
+        "ruleset_queue",
+        "dropped: a `queue` verdict with no user-space listener",
+    ),
+    (
+        "conntrack_full",
+        "dropped: the conntrack table was full (nf_conntrack_max)",
+    ),
+    (
+        "conntrack_clash",
+        "dropped: conntrack confirmation clashed with an existing entry (__nf_conntrack_confirm)",
+    ),
     // Flows never offloaded.
-    ("policy_none", "not offloaded: this configuration has no flowtable"),
-    ("no_flow_add_rule", "not offloaded: no `flow add` rule matched the flow"),
-    ("unsupported_proto", "not offloaded: the flowtable takes only TCP and UDP"),
-    ("not_offloaded", "not offloaded: a `flow add` rule matched but no entry was made"),
-    ("tcp_not_established", "not offloaded: the TCP connection never reached ESTABLISHED (nft_flow_offload_eval)"),
-    ("tcp_fin_rst", "a TCP FIN or RST: not offloaded when seen first, torn down when seen later (nft_flow_offload_eval, flow_offload_teardown)"),
-    ("unconfirmed", "not offloaded: the conntrack entry was not confirmed yet (nf_ct_is_confirmed)"),
+    (
+        "policy_none",
+        "not offloaded: this configuration has no flowtable",
+    ),
+    (
+        "no_flow_add_rule",
+        "not offloaded: no `flow add` rule matched the flow",
+    ),
+    (
+        "unsupported_proto",
+        "not offloaded: the flowtable takes only TCP and UDP",
+    ),
+    (
+        "not_offloaded",
+        "not offloaded: a `flow add` rule matched but no entry was made",
+    ),
+    (
+        "tcp_not_established",
+        "not offloaded: the TCP connection never reached ESTABLISHED (nft_flow_offload_eval)",
+    ),
+    (
+        "tcp_fin_rst",
+        "a TCP FIN or RST: not offloaded when seen first, torn down when seen later (nft_flow_offload_eval, flow_offload_teardown)",
+    ),
+    (
+        "unconfirmed",
+        "not offloaded: the conntrack entry was not confirmed yet (nf_ct_is_confirmed)",
+    ),
     ("ip_options", "not offloaded: IPv4 options"),
     ("no_conntrack", "not offloaded: no conntrack entry"),
-    ("protocol", "not offloaded: a protocol the flowtable does not take"),
-    ("helper", "not offloaded: the connection has a conntrack helper (nft_flow_offload_eval)"),
-    ("already_offloaded", "already in the flowtable (IPS_OFFLOAD_BIT set)"),
+    (
+        "protocol",
+        "not offloaded: a protocol the flowtable does not take",
+    ),
+    (
+        "helper",
+        "not offloaded: the connection has a conntrack helper (nft_flow_offload_eval)",
+    ),
+    (
+        "already_offloaded",
+        "already in the flowtable (IPS_OFFLOAD_BIT set)",
+    ),
     // Kept in software.
-    ("software_policy", "kept in software: this configuration offloads to the software flowtable only"),
-    ("below_bind_rate", "kept in software by the binding policy, not a refusal: the NIC listed the flow but binds an entry only after it sees enough packets per second (MediaTek PPE bind rate)"),
-    ("hw_pending", "kept in software: the hardware insertion was still in flight when the run ended"),
-    ("no_hw_offload", "kept in software: the NIC has no hardware flow table"),
+    (
+        "software_policy",
+        "kept in software: this configuration offloads to the software flowtable only",
+    ),
+    (
+        "below_bind_rate",
+        "kept in software by the binding policy, not a refusal: the NIC listed the flow but binds an entry only after it sees enough packets per second (MediaTek PPE bind rate)",
+    ),
+    (
+        "hw_pending",
+        "kept in software: the hardware insertion was still in flight when the run ended",
+    ),
+    (
+        "no_hw_offload",
+        "kept in software: the NIC has no hardware flow table",
+    ),
     // Hardware refusals.
-    ("bucket_full", "refused by the hardware: every way of the flow's hash bucket was taken"),
+    (
+        "bucket_full",
+        "refused by the hardware: every way of the flow's hash bucket was taken",
+    ),
     ("table_full", "refused by the hardware: the table was full"),
-    ("rate_limited", "refused by the hardware: above the NIC's insertion rate"),
-    ("queue_full", "refused by the hardware: the insertion queue was full"),
-    ("unsupported", "refused by the hardware: a match or action the NIC cannot offload"),
+    (
+        "rate_limited",
+        "refused by the hardware: above the NIC's insertion rate",
+    ),
+    (
+        "queue_full",
+        "refused by the hardware: the insertion queue was full",
+    ),
+    (
+        "unsupported",
+        "refused by the hardware: a match or action the NIC cannot offload",
+    ),
     ("exists", "the hardware already had the entry"),
     ("not_found", "the hardware had no such entry to remove"),
     // Teardowns and outcomes.
-    ("timeout", "torn down: idle past the flowtable timeout (nf_flow_offload_gc_step)"),
-    ("ct_dying", "torn down: the conntrack entry was dying (nf_flow_offload_gc_step)"),
+    (
+        "timeout",
+        "torn down: idle past the flowtable timeout (nf_flow_offload_gc_step)",
+    ),
+    (
+        "ct_dying",
+        "torn down: the conntrack entry was dying (nf_flow_offload_gc_step)",
+    ),
     ("flush", "torn down: the flowtable was flushed"),
     ("bound", "bound in the hardware table"),
 ];
@@ -157,8 +250,16 @@ mod test {
                 assert!(describe(c).is_some(), "{c}");
             }
         }
-        assert!(describe("ruleset_forward_reject").unwrap().contains("forward hook"));
+        assert!(
+            describe("ruleset_forward_reject")
+                .unwrap()
+                .contains("forward hook")
+        );
         assert!(describe("ruleset_nosuch_drop").is_none());
-        assert!(describe("below_bind_rate").unwrap().contains("not a refusal"));
+        assert!(
+            describe("below_bind_rate")
+                .unwrap()
+                .contains("not a refusal")
+        );
     }
 }

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::charts::{Chart, WIDTH};
+use crate::charts::{Chart, ChartKind, WIDTH};
 use crate::fmt::esc;
 use crate::schema::Report;
 use common::h;
@@ -83,11 +83,16 @@ pub fn page(report: &Report, charts: &[Chart]) -> String {
     head(&mut out, report);
     nav(&mut out, report, charts);
     findings_section(&mut out, report);
-    // The answer first: the headline table, then what may qualify it.
+    // The answer first: the capacity of a plan (with its knee), the grid of a sweep, the
+    // headline table of a run; then what may qualify it.
+    let knee: Vec<&Chart> = charts
+        .iter()
+        .filter(|c| matches!(c.kind, ChartKind::PlanKnee))
+        .collect();
+    plan::plan_section(&mut out, report, &knee);
+    sweep::sweep_section(&mut out, report);
     run::summary_section(&mut out, report);
     warnings_section(&mut out, report);
-    plan::plan_section(&mut out, report);
-    sweep::sweep_section(&mut out, report);
     run::cores_section(&mut out, report);
     scenario::scenario_section(&mut out, report);
     run::paths_section(&mut out, report);
@@ -226,17 +231,26 @@ fn charts_section(out: &mut String, charts: &[Chart]) {
         return;
     }
     h(out, "<section id=\"charts\">\n<h2>Charts</h2>\n");
-    for c in charts {
-        let height = c.height();
-        let stem = esc(&c.stem);
-        let _ = writeln!(
-            out,
-            "<figure><img src=\"{stem}.png\" width=\"{WIDTH}\" height=\"{height}\" alt=\"{}\"><figcaption>{} · <a href=\"{stem}.svg\">SVG</a></figcaption></figure>",
-            esc(&c.title),
-            esc(&c.title)
-        );
+    // The knee is in the plan section.
+    for c in charts
+        .iter()
+        .filter(|c| !matches!(c.kind, ChartKind::PlanKnee))
+    {
+        figure(out, c);
     }
     h(out, "</section>\n");
+}
+
+/// One chart as a sibling PNG image with a link to its SVG.
+pub(crate) fn figure(out: &mut String, c: &Chart) {
+    let height = c.height();
+    let stem = esc(&c.stem);
+    let _ = writeln!(
+        out,
+        "<figure><img src=\"{stem}.png\" width=\"{WIDTH}\" height=\"{height}\" alt=\"{}\"><figcaption>{} · <a href=\"{stem}.svg\">SVG</a></figcaption></figure>",
+        esc(&c.title),
+        esc(&c.title)
+    );
 }
 
 #[cfg(test)]

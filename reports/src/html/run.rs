@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 
 use std::collections::BTreeMap;
 
-use super::glossary::NOT_REFUSALS;
 use super::common::{
     count_share, h, row, slo_verdict, table_end, table_head, top_reasons, verdict,
 };
+use super::glossary::NOT_REFUSALS;
 use crate::fmt::{self, esc};
 use crate::schema::{LatencyStats, Report, ReportKind, Run};
 

@@ -135,7 +135,13 @@ fn judge(
     let mut change = Vec::with_capacity(values.len());
     let mut marks = Vec::with_capacity(values.len());
     for (i, v) in values.iter().enumerate() {
-        let mut prev: Vec<f64> = values[..i].iter().rev().flatten().take(WINDOW).copied().collect();
+        let mut prev: Vec<f64> = values[..i]
+            .iter()
+            .rev()
+            .flatten()
+            .take(WINDOW)
+            .copied()
+            .collect();
         let (t, c, mark) = match (*v, prev.is_empty()) {
             (Some(v), false) => {
                 let t = median(&mut prev);
@@ -171,7 +177,9 @@ pub fn trend(
         )));
     }
     if reports.is_empty() {
-        return Err(ReportError::Options("trend needs at least one report".into()));
+        return Err(ReportError::Options(
+            "trend needs at least one report".into(),
+        ));
     }
     let names: Vec<&str> = if metrics.is_empty() {
         DEFAULT_METRICS.to_vec()
@@ -348,8 +356,17 @@ mod test {
 
     #[test]
     fn ordered_by_date_and_regression_marked_against_the_median() {
-        let t = trend(series(&[100_000, 101_000, 99_000, 100_000, 130_000]), &[], 5.0).unwrap();
-        let dates: Vec<&str> = t.entries.iter().map(|e| e.date.as_deref().unwrap()).collect();
+        let t = trend(
+            series(&[100_000, 101_000, 99_000, 100_000, 130_000]),
+            &[],
+            5.0,
+        )
+        .unwrap();
+        let dates: Vec<&str> = t
+            .entries
+            .iter()
+            .map(|e| e.date.as_deref().unwrap())
+            .collect();
         assert!(dates.windows(2).all(|w| w[0] < w[1]), "{dates:?}");
         let l = t
             .lines
@@ -360,7 +377,10 @@ mod test {
         assert_eq!(l.marks[4], Mark::Regression);
         assert_eq!(l.trend[4], Some(100_000.0));
         assert!(t.latest_regressed());
-        assert!(t.to_text().ends_with("RESULT: REGRESSION in the newest report\n"));
+        assert!(
+            t.to_text()
+                .ends_with("RESULT: REGRESSION in the newest report\n")
+        );
     }
 
     #[test]
@@ -375,7 +395,12 @@ mod test {
         // progression, not a regression; 60 against median(100, 160, 100) = 100: progression.
         assert_eq!(
             l.marks,
-            vec![Mark::Normal, Mark::Regression, Mark::Progression, Mark::Progression]
+            vec![
+                Mark::Normal,
+                Mark::Regression,
+                Mark::Progression,
+                Mark::Progression
+            ]
         );
         assert!(!t.latest_regressed());
     }
