@@ -385,6 +385,38 @@ fn write_report(
     Ok(())
 }
 
+/// Record in `report.tool` the commit and commit date it belongs to, for `offsim trend`:
+/// `OFFSIM_COMMIT` and `OFFSIM_DATE` when set (an empty value records none), otherwise the
+/// `HEAD` commit of the git checkout offsim runs in and its committer date (`git log -1
+/// --format='%H %cI'`), otherwise none. Never the wall clock: the same checkout gives the
+/// same report.
+fn stamp(report: &mut offsim_reports::Report) {
+    let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string());
+    let (ec, ed) = (env("OFFSIM_COMMIT"), env("OFFSIM_DATE"));
+    let git = if ec.is_none() || ed.is_none() {
+        std::process::Command::new("git")
+            .args(["log", "-1", "--format=%H %cI"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                let t = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                t.split_once(' ')
+                    .map(|(c, d)| (c.to_string(), d.to_string()))
+            })
+    } else {
+        None
+    };
+    let pick = |e: Option<String>, g: Option<String>| match e {
+        Some(v) => (!v.is_empty()).then_some(v),
+        None => g,
+    };
+    report.tool.commit = pick(ec, git.as_ref().map(|g| g.0.clone()));
+    report.tool.date = pick(ed, git.map(|g| g.1));
+}
+
 fn thread_pool(jobs: Option<usize>) -> Result<()> {
     if let Some(j) = jobs {
         if j == 0 || j > 4096 {
@@ -422,7 +454,8 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     p.progress = offsim::progress::Progress::new("run", total, "packets", !quiet);
     let report = offsim::run::run_scenario(&p);
     p.progress.finish();
-    let report = report?;
+    let mut report = report?;
+    stamp(&mut report);
     let mut stdout = std::io::stdout().lock();
     let sc = &p.scenario;
     stdout.write_all(
@@ -457,7 +490,8 @@ fn sweep(
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     // The base scenario's [slo] decides which configurations gate the exit code.
     let base = file.resolve()?;
-    let report = offsim::sweep::run_sweep(&file, shard, !quiet)?;
+    let mut report = offsim::sweep::run_sweep(&file, shard, !quiet)?;
+    stamp(&mut report);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(
         offsim::report::summary_text(&report, &|pol| offsim::report::slo_gated(&base, pol))
@@ -487,7 +521,8 @@ fn plan(scenario: &Path, out: &Path, jobs: Option<usize>, quiet: bool) -> Result
     p.progress = offsim::progress::Progress::new("plan", total, "probes", !quiet);
     let report = offsim::plan::run_plan(&p);
     p.progress.finish();
-    let report = report?;
+    let mut report = report?;
+    stamp(&mut report);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(offsim::plan::plan_text(&report).as_bytes())?;
     drop(stdout);

@@ -456,48 +456,14 @@ pub(crate) fn build_report(
     }
 }
 
-/// The tool section of reports, with the commit and date of what was simulated (see
-/// [`source_revision`]).
+/// The tool section of reports (the command line adds the commit and date of what was
+/// simulated, see `main.rs`; the library stays free of the environment).
 pub(crate) fn tool() -> rep::Tool {
-    let (commit, date) = source_revision();
     rep::Tool {
         name: "offsim".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        commit,
-        date,
+        ..rep::Tool::default()
     }
-}
-
-/// The commit and commit date a report belongs to, for `offsim trend`: `OFFSIM_COMMIT` and
-/// `OFFSIM_DATE` when set (an empty value records none), otherwise the `HEAD` commit of
-/// the git checkout offsim runs in and its committer date (`git log -1 --format=%H %cI`),
-/// otherwise none. Never the wall clock: the same checkout gives the same report.
-fn source_revision() -> (Option<String>, Option<String>) {
-    let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string());
-    let (ec, ed) = (env("OFFSIM_COMMIT"), env("OFFSIM_DATE"));
-    let git = if ec.is_none() || ed.is_none() {
-        std::process::Command::new("git")
-            .args(["log", "-1", "--format=%H %cI"])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| {
-                let t = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                t.split_once(' ')
-                    .map(|(c, d)| (c.to_string(), d.to_string()))
-            })
-    } else {
-        None
-    };
-    let pick = |e: Option<String>, g: Option<String>| match e {
-        Some(v) => (!v.is_empty()).then_some(v),
-        None => g,
-    };
-    (
-        pick(ec, git.as_ref().map(|g| g.0.clone())),
-        pick(ed, git.map(|g| g.1)),
-    )
 }
 
 /// Warnings about the scenario itself (the same for every run).

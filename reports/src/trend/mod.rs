@@ -114,6 +114,42 @@ pub struct Trend {
     pub lines: Vec<Line>,
 }
 
+/// Seconds since 1970 of an ISO 8601 date and time with a zone (`2026-03-01T10:00:00Z`,
+/// `…+02:00`, fractions of a second ignored; git's `%cI`), or `None`.
+fn instant(s: &str) -> Option<i64> {
+    let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
+    if s.len() < 20 || s.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let mut rest = &s[19..];
+    if let Some(r) = rest.strip_prefix('.') {
+        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hh: i64 = rest.get(1..3)?.parse().ok()?;
+            let mm: i64 = rest.get(4..6)?.parse().ok()?;
+            sign * (hh * 3600 + mm * 60)
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
+
 /// The median of `v` (not empty).
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -200,12 +236,14 @@ pub fn trend(
         }
     }
     let mut reports = reports;
-    // Stable: equal dates (and undated reports, last) keep the order given.
-    reports.sort_by(|a, b| match (&a.1.tool.date, &b.1.tool.date) {
-        (Some(x), Some(y)) => x.cmp(y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
+    // By instant (dates carry their committers' time zones); stable, so equal dates keep
+    // the order given, and reports without a readable date go last in that order.
+    reports.sort_by_key(|(_, r)| {
+        r.tool
+            .date
+            .as_deref()
+            .and_then(instant)
+            .map_or((1, 0), |t| (0, t))
     });
     let mut runs: Vec<String> = Vec::new();
     for (_, r) in &reports {
@@ -403,6 +441,29 @@ mod test {
             ]
         );
         assert!(!t.latest_regressed());
+    }
+
+    #[test]
+    fn dates_in_other_zones_order_by_instant() {
+        assert_eq!(instant("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(instant("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(
+            instant("2026-03-01T10:00:00+02:00"),
+            instant("2026-03-01T08:00:00Z")
+        );
+        assert_eq!(
+            instant("2026-03-01T08:00:00.123-01:30"),
+            instant("2026-03-01T09:30:00Z")
+        );
+        assert_eq!(instant("yesterday"), None);
+        let mut v = series(&[1, 2]);
+        v[0].1.tool.date = Some("2026-01-05T10:00:00+05:00".into()); // 05:00 UTC
+        v[1].1.tool.date = Some("2026-01-05T06:00:00Z".into());
+        let t = trend(v, &[], 1.0).unwrap();
+        assert_eq!(
+            t.entries[0].date.as_deref(),
+            Some("2026-01-05T10:00:00+05:00")
+        );
     }
 
     #[test]
