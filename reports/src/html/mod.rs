@@ -12,10 +12,15 @@
 //!
 //! Output is deterministic: the same report gives the same bytes.
 //!
-//! Files, in page order: `mod.rs` the head, navigation, findings, warnings and charts (and
-//! [`page`], which calls the rest); `findings.rs` the sentences; `plan.rs` and `sweep.rs`
-//! the sections of those reports; `scenario.rs` the inputs; `run.rs` the sections about the
-//! runs; `common.rs` the tables and cells they share.
+//! Page order: findings, then the answer (a plan's capacity and knee, a sweep's grid, the
+//! headline table of the configurations, which fits a 1,280 px window), warnings, CPU per
+//! core, the inputs, the details, the charts, the reason codes shown, notes.
+//!
+//! Files: `mod.rs` the head (shared with the trend page: `open_document`), navigation,
+//! findings, warnings, notes and charts (and [`page`], which calls the rest);
+//! `findings.rs` the sentences; `plan.rs` and `sweep.rs` the sections of those reports;
+//! `scenario.rs` the inputs; `run.rs` the sections about the runs; `glossary.rs` what each
+//! reason code means; `common.rs` the tables and cells they share.
 
 mod common;
 mod findings;
