@@ -206,6 +206,18 @@ fn progress_bar_on_a_terminal_and_nowhere_else() {
         quiet.contains("configuration"),
         "the summary stays: {quiet}"
     );
+    // `plan` counts probes, and takes -q too.
+    let plan = scenario(
+        &dir,
+        "[slo]\nmax_drop_rate = 0.001\n[plan]\nmin_gbps = 0.02\nmax_gbps = 2.0\nsteps = 2\n",
+    );
+    let screen = on_a_terminal(&format!("{bin} plan {} --out {}", s(&plan), s(&out))).unwrap();
+    assert!(
+        screen.contains("probes") && screen.contains("ETA"),
+        "{screen}"
+    );
+    let quiet = on_a_terminal(&format!("{bin} plan {} --out {} -q", s(&plan), s(&out))).unwrap();
+    assert!(!quiet.contains("ETA"), "{quiet}");
 }
 
 #[test]
