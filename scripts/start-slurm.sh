@@ -22,7 +22,7 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
 mkdir -p /run/munge && chown munge:munge /run/munge
-if ! pgrep -x munged >/dev/null; then
+if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   runuser -u munge -- /usr/sbin/munged
 fi
 
