@@ -87,7 +87,7 @@ fn established(rs: &Ruleset, n: usize) -> (Datapath, SimTime) {
             .conntrack()
             .peek(SimTime(ns), &orig)
             .expect("confirmed connection");
-        let reply = dp.conntrack().get(id).reply;
+        let reply = dp.conntrack().get(id).reply();
         ns += 100;
         let sa = packet(&reply, tcp_flags::SYN | tcp_flags::ACK, 5000, 1001, 0, ns);
         dp.process(SimTime(ns), &sa, Side::Wan);

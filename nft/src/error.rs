@@ -92,19 +92,53 @@ impl NftError {
             ));
         }
         if let Some(ex) = &self.excerpt {
+            let (shown, col, width) = window(ex, self.col, self.width);
             s.push('\n');
-            s.push_str(ex);
+            s.push_str(&shown);
             s.push('\n');
             // Keep tabs so the caret lines up under tab-indented source.
-            for ch in ex.chars().take(self.col.saturating_sub(1) as usize) {
+            for ch in shown.chars().take(col.saturating_sub(1)) {
                 s.push(if ch == '\t' { '\t' } else { ' ' });
             }
-            for _ in 0..self.width.max(1) {
+            for _ in 0..width.max(1) {
                 s.push('^');
             }
         }
         s
     }
+}
+
+/// Most characters of a source line shown under an error. `nft -j` output is one line of
+/// thousands of characters: the whole of it, and a caret line as long, hide the error.
+const EXCERPT_MAX: usize = 120;
+/// Characters shown before the error's column when the line is cut.
+const EXCERPT_BEFORE: usize = 50;
+
+/// The part of `line` to show for an error at 1-based `col` underlining `width`
+/// characters: the whole line when it is short, else a window of [`EXCERPT_MAX`]
+/// characters around the column with `…` where it was cut. Returns the text, the column
+/// and width within it.
+fn window(line: &str, col: u32, width: u32) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let (col, width) = (col as usize, width as usize);
+    if chars.len() <= EXCERPT_MAX {
+        return (line.to_string(), col, width);
+    }
+    let at = col.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(EXCERPT_BEFORE);
+    let end = (start + EXCERPT_MAX).min(chars.len());
+    let mut out = String::new();
+    let mut new_col = at - start + 1;
+    if start > 0 {
+        out.push('…');
+        new_col += 1;
+    }
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push('…');
+    }
+    let width = width.min(end.saturating_sub(at)).max(1);
+    (out, new_col, width)
 }
 
 /// A source location: which source (file or string) and the byte range in it.
@@ -244,5 +278,36 @@ mod test {
             "{r}"
         );
         assert!(r.ends_with("\t          ^^^^^"), "{r:?}");
+    }
+
+    /// An error deep in a 3,000-character line (one-line `nft -j` JSON) shows a window
+    /// around it, with the caret under the error, not the whole line.
+    #[test]
+    fn long_lines_show_a_window_around_the_error() {
+        let mut sm = SourceMap::default();
+        let line = format!("{}BAD{}", "x".repeat(2000), "y".repeat(1000));
+        let id = sm.add("r.json", line.clone(), false);
+        let e = sm.error(
+            ErrorKind::Json,
+            Span {
+                src: id,
+                start: 2000,
+                end: 2003,
+            },
+            "unexpected BAD",
+        );
+        assert_eq!(e.col, 2001);
+        let r = e.to_string();
+        let lines: Vec<&str> = r.lines().collect();
+        assert_eq!(lines.len(), 3, "{r}");
+        assert!(lines[1].chars().count() <= EXCERPT_MAX + 2, "{}", lines[1]);
+        assert!(lines[1].starts_with('…') && lines[1].ends_with('…'));
+        let caret = lines[2].find('^').unwrap();
+        assert_eq!(
+            &lines[1][lines[1].char_indices().nth(caret).unwrap().0..][..3],
+            "BAD"
+        );
+        assert_eq!(lines[2].trim_start(), "^^^");
+        assert!(r.starts_with("r.json:1:2001: Error: JSON: unexpected BAD"));
     }
 }

@@ -74,6 +74,12 @@ pub(crate) fn bps(x: f64) -> String {
     scaled(x, &SI, "bit/s")
 }
 
+/// Bits per second as the page prints them (`2.35 Gbit/s`), for tests and tools that
+/// look for a figure on the page.
+pub fn bps_text(x: f64) -> String {
+    bps(x)
+}
+
 /// Packets per second as `1.20 Mpps`.
 pub(crate) fn pps(x: f64) -> String {
     scaled(x, &SI, "pps")

@@ -16,6 +16,7 @@
 //! | [`mod@compare`] | `compare/`: [`compare()`], the direction-aware, per-metric-tolerance diff of two reports (the CI gate); the metrics it checks (`metrics.rs`) |
 //! | [`mod@merge`] | [`merge()`]: join `--shard K/N` sweep reports into the unsharded report |
 //! | [`fmt`] | number formatting (units) and HTML escaping; [`fmt::si`] and [`fmt::dur`] for terminal text |
+//! | [`trend`] | `trend/`: `offsim trend`: metrics over a series of reports, regressions against the trend marked; its page and charts |
 //! | [`example`] | `example/`: realistic example reports (run, sweep, plan) used by tests and docs |
 //!
 //! How a report flows:
@@ -41,6 +42,7 @@ pub mod fmt;
 pub mod html;
 pub mod merge;
 pub mod schema;
+pub mod trend;
 
 use std::path::{Path, PathBuf};
 
@@ -146,4 +148,34 @@ pub fn render(report: &Report, out_dir: &Path) -> Result<Vec<PathBuf>, ReportErr
         written.push(svg_path);
     }
     Ok(written)
+}
+
+/// The files an earlier `offsim` command left in `dir` that a new one would write or must
+/// not leave beside its own: `report.json`, `index.html` and every chart (`<stem>.png` and
+/// `.svg` for the stems this crate draws). Nothing else is listed, so a directory shared
+/// with other files is safe. A missing directory has none.
+pub fn stale_outputs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let e = e?;
+        if !e.file_type()?.is_file() {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = match name.rsplit_once('.') {
+            Some((_, "json")) | Some((_, "html")) => name == "report.json" || name == "index.html",
+            Some((stem, "png" | "svg")) => charts::is_chart_stem(stem),
+            _ => false,
+        };
+        if ours {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    Ok(out)
 }

@@ -98,6 +98,7 @@ pub fn merge(shards: &[Report]) -> Result<Report, ReportError> {
         }),
         plan: None,
         warnings: merged_warnings(shards),
+        notes: first.notes.clone(),
     };
     merged.validate()?;
     Ok(merged)

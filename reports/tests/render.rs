@@ -75,14 +75,30 @@ fn expected_charts_per_kind() {
         "latency_cdf",
         "latency_paths_0",
         "latency_paths_2",
-        "nic",
+        "cpu_cores",
+        "nic_2",
         "paths",
     ] {
         assert!(run.contains(&s.to_string()), "{s} missing from {run:?}");
     }
-    let sweep = stems(&example::sweep_report());
+    // A hardware table chart only for the configuration that has a table.
     assert!(
-        sweep.contains(&"sweep_cpu_0".to_string()) && sweep.contains(&"sweep_p99_1".to_string()),
+        !run.iter()
+            .any(|s| s == "nic_0" || s == "nic_1" || s == "nic"),
+        "{run:?}"
+    );
+    let sweep = stems(&example::sweep_report());
+    for s in [
+        "sweep_busiest_cpu_0",
+        "sweep_p99_1",
+        "sweep_hw_share_1",
+        "sweep_refusals_1",
+    ] {
+        assert!(sweep.contains(&s.to_string()), "{s} missing from {sweep:?}");
+    }
+    // Hardware share and refusals only where there is a table (policy 0 is `none`).
+    assert!(
+        !sweep.contains(&"sweep_hw_share_0".to_string()),
         "{sweep:?}"
     );
     assert!(!sweep.contains(&"throughput".to_string()));
@@ -251,7 +267,9 @@ fn every_chart_kind_copes_with_degenerate_data() {
         ChartKind::LatencyCdf,
         ChartKind::LatencyPaths { run: 0 },
         ChartKind::LatencyPaths { run: 99 },
-        ChartKind::Nic,
+        ChartKind::Cores,
+        ChartKind::Nic { run: 0 },
+        ChartKind::Nic { run: 99 },
         ChartKind::PathMix,
         ChartKind::SweepLine {
             metric: SweepMetric::P99,
@@ -259,6 +277,13 @@ fn every_chart_kind_copes_with_degenerate_data() {
         ChartKind::SweepHeat {
             metric: SweepMetric::Cpu,
             policy: "hardware".into(),
+        },
+        ChartKind::SweepHeat {
+            metric: SweepMetric::Refusals,
+            policy: "hardware".into(),
+        },
+        ChartKind::SweepLine {
+            metric: SweepMetric::BusiestCpu,
         },
         ChartKind::PlanKnee,
     ];

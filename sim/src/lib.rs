@@ -22,6 +22,7 @@
 //! - `plan.rs` — `offsim plan`: the highest rate that meets the SLO.
 //! - `ruleseval.rs` — `offsim rules eval`: per-rule counters of a trace.
 //! - `cli.rs` — human-readable output of `offsim trace info`.
+//! - `progress.rs` — the terminal progress bar (hidden off a terminal and with `-q`).
 //!
 //! ## One packet's walk
 //!
@@ -47,6 +48,7 @@ pub mod engine;
 pub mod metrics;
 pub mod plan;
 pub mod prepare;
+pub mod progress;
 pub mod replay;
 pub mod report;
 mod rss;

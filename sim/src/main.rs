@@ -23,8 +23,8 @@ enum Cmd {
     Run {
         /// Scenario file (TOML).
         scenario: PathBuf,
-        /// Output directory.
-        #[arg(long, default_value = "out")]
+        /// Output directory (earlier outputs of offsim in it are removed first).
+        #[arg(long, short = 'o', default_value = "out")]
         out: PathBuf,
         /// Also write per-flow records (DIR/flows-POLICY.jsonl): why each flow was or was
         /// not offloaded.
@@ -33,7 +33,8 @@ enum Cmd {
         /// Worker threads for the configurations (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
-        /// No progress messages on stderr.
+        /// No progress bar on stderr (it is drawn only on a terminal anyway). The summary on
+        /// stdout stays: redirect stdout to silence it.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -41,8 +42,8 @@ enum Cmd {
     Sweep {
         /// Scenario file (TOML) with a [sweep] table.
         scenario: PathBuf,
-        /// Output directory.
-        #[arg(long, default_value = "out")]
+        /// Output directory (earlier outputs of offsim in it are removed first).
+        #[arg(long, short = 'o', default_value = "out")]
         out: PathBuf,
         /// Worker threads.
         #[arg(long)]
@@ -50,7 +51,8 @@ enum Cmd {
         /// Run only shard K of N (K/N, 1-based): points with index % N == K-1.
         #[arg(long)]
         shard: Option<String>,
-        /// No progress messages on stderr.
+        /// No progress bar on stderr (it is drawn only on a terminal anyway). The summary on
+        /// stdout stays: redirect stdout to silence it.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -58,12 +60,16 @@ enum Cmd {
     Plan {
         /// Scenario file (TOML) with an [slo] (and optionally a [plan] range).
         scenario: PathBuf,
-        /// Output directory.
-        #[arg(long, default_value = "out")]
+        /// Output directory (earlier outputs of offsim in it are removed first).
+        #[arg(long, short = 'o', default_value = "out")]
         out: PathBuf,
         /// Worker threads (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// No progress bar on stderr (it is drawn only on a terminal anyway). The summary on
+        /// stdout stays: redirect stdout to silence it.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Compare two reports; exit 1 on a regression beyond the tolerance.
     Compare {
@@ -81,13 +87,35 @@ enum Cmd {
         /// List every compared metric, not only those that moved.
         #[arg(long)]
         all: bool,
+        /// Output format: `text` (a table), `json`, `junit` (JUnit XML for test reporters)
+        /// or `markdown` (a pull-request summary).
+        #[arg(long, value_enum, default_value = "text")]
+        format: CompareFormat,
+    },
+    /// Metrics over a series of reports (ordered by their commit date), regressions marked.
+    Trend {
+        /// Reports (report.json), in any order: they are sorted by `tool.date`, then
+        /// `tool.commit`, then the order given.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Output directory (earlier outputs of offsim in it are removed first).
+        #[arg(long, short = 'o', default_value = "out")]
+        out: PathBuf,
+        /// Metrics to chart (compare's names, e.g. `latency_ns.p99`; repeatable; default:
+        /// delivered throughput, p99, p99.9, busiest core, mean CPU, power, drops).
+        #[arg(long = "metric", value_name = "NAME")]
+        metrics: Vec<String>,
+        /// A change against the trend (median of the previous five reports) beyond this
+        /// percentage in the bad direction is a regression.
+        #[arg(long, value_name = "PCT", default_value_t = 2.0)]
+        tolerance: f64,
     },
     /// Re-render HTML/PNG from a saved report.
     Report {
         /// report.json.
         report: PathBuf,
-        /// Output directory.
-        #[arg(long, default_value = "out")]
+        /// Output directory (earlier outputs of offsim in it are removed first).
+        #[arg(long, short = 'o', default_value = "out")]
         out: PathBuf,
     },
     /// Join sweep shards into one report.
@@ -95,8 +123,8 @@ enum Cmd {
         /// Shard reports.
         #[arg(required = true)]
         shards: Vec<PathBuf>,
-        /// Output directory.
-        #[arg(long, default_value = "out")]
+        /// Output directory (earlier outputs of offsim in it are removed first).
+        #[arg(long, short = 'o', default_value = "out")]
         out: PathBuf,
     },
     /// Capture files: summarise or generate.
@@ -109,6 +137,15 @@ enum Cmd {
         #[command(subcommand)]
         cmd: RulesCmd,
     },
+}
+
+/// `offsim compare --format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CompareFormat {
+    Text,
+    Json,
+    Junit,
+    Markdown,
 }
 
 #[derive(Subcommand)]
@@ -141,8 +178,11 @@ struct GenArgs {
     #[arg(long)]
     duration: Option<f64>,
     /// Output pcap file.
-    #[arg(short = 'o', long = "output")]
-    output: PathBuf,
+    #[arg(short = 'o', long = "out", visible_alias = "output")]
+    out: PathBuf,
+    /// No summary line on stderr.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -209,7 +249,7 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("offsim: error: {}", term(&format!("{e:#}")));
+            eprintln!("offsim: error: {}", term(&error_chain(&e)));
             ExitCode::from(2)
         }
     }
@@ -219,6 +259,25 @@ fn main() -> ExitCode {
 /// scenario name holding an escape sequence cannot drive the terminal.
 fn term(s: &str) -> std::borrow::Cow<'_, str> {
     offsim_traces::input::escape_controls(s)
+}
+
+/// The error and its causes, `: `-joined, each cause left out when the text before already
+/// says it (an error that prints its source, as `"{file}: {source}"` does, would otherwise
+/// repeat it: `nope.toml: No such file or directory (os error 2): No such file or directory
+/// (os error 2)`).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
@@ -245,14 +304,22 @@ fn dispatch(cli: Cli) -> Result<u8> {
             scenario,
             out,
             jobs,
-        } => plan(&scenario, &out, jobs),
+            quiet,
+        } => plan(&scenario, &out, jobs, quiet),
         Cmd::Compare {
             base,
             new,
             tolerance,
             metrics,
             all,
-        } => compare(&base, &new, tolerance, &metrics, all),
+            format,
+        } => compare(&base, &new, tolerance, &metrics, all, format),
+        Cmd::Trend {
+            reports,
+            out,
+            metrics,
+            tolerance,
+        } => trend(&reports, &out, &metrics, tolerance),
         Cmd::Report { report, out } => report_cmd(&report, &out),
         Cmd::Merge { shards, out } => merge(&shards, &out),
         Cmd::Rules { cmd } => match cmd {
@@ -262,9 +329,51 @@ fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
+/// Remove what earlier offsim runs left in `out` (see [`offsim_reports::stale_outputs`]),
+/// so that the directory holds exactly the files this run lists; `flows` also removes
+/// `flows-*.jsonl` (a new run writes its own), and `keep` is a file not to remove (the
+/// report `offsim report` re-renders in place).
+fn clean_outputs(out: &Path, flows: bool, keep: Option<&Path>) -> Result<()> {
+    let stale =
+        offsim_reports::stale_outputs(out).with_context(|| format!("listing {}", out.display()))?;
+    let keep = keep.and_then(|k| k.canonicalize().ok());
+    for p in stale
+        .into_iter()
+        .chain(if flows { flow_files(out)? } else { Vec::new() })
+    {
+        if keep.is_some() && p.canonicalize().ok() == keep {
+            continue;
+        }
+        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// The `flows-*.jsonl` files in `dir`, sorted.
+fn flow_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(v);
+    };
+    for e in rd {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("flows-") && name.ends_with(".jsonl") {
+            v.push(e.path());
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
 /// Write `report.json` (unless `skip_json`), `index.html` and the charts into `out`, and
-/// list what was written.
-fn write_report(report: &offsim_reports::Report, out: &Path, skip_json: bool) -> Result<()> {
+/// list every file written, with `also` (the run's flow records) after `report.json`.
+fn write_report(
+    report: &offsim_reports::Report,
+    out: &Path,
+    skip_json: bool,
+    also: Vec<PathBuf>,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = Vec::new();
     if !skip_json {
@@ -273,12 +382,45 @@ fn write_report(report: &offsim_reports::Report, out: &Path, skip_json: bool) ->
             .with_context(|| format!("writing {}", json.display()))?;
         written.push(json);
     }
+    written.extend(also);
     written.extend(offsim_reports::render(report, out)?);
     let mut stdout = std::io::stdout().lock();
     for p in written {
         writeln!(stdout, "{}", term(&p.display().to_string()))?;
     }
     Ok(())
+}
+
+/// Record in `report.tool` the commit and commit date it belongs to, for `offsim trend`:
+/// `OFFSIM_COMMIT` and `OFFSIM_DATE` when set (an empty value records none), otherwise the
+/// `HEAD` commit of the git checkout offsim runs in and its committer date (`git log -1
+/// --format='%H %cI'`), otherwise none. Never the wall clock: the same checkout gives the
+/// same report.
+fn stamp(report: &mut offsim_reports::Report) {
+    let env = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string());
+    let (ec, ed) = (env("OFFSIM_COMMIT"), env("OFFSIM_DATE"));
+    let git = if ec.is_none() || ed.is_none() {
+        std::process::Command::new("git")
+            .args(["log", "-1", "--format=%H %cI"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                let t = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                t.split_once(' ')
+                    .map(|(c, d)| (c.to_string(), d.to_string()))
+            })
+    } else {
+        None
+    };
+    let pick = |e: Option<String>, g: Option<String>| match e {
+        Some(v) => (!v.is_empty()).then_some(v),
+        None => g,
+    };
+    report.tool.commit = pick(ec, git.as_ref().map(|g| g.0.clone()));
+    report.tool.date = pick(ed, git.map(|g| g.1));
 }
 
 fn thread_pool(jobs: Option<usize>) -> Result<()> {
@@ -299,9 +441,9 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
     let mut p = offsim::prepare::prepare(sc)?;
-    p.progress = !quiet;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    clean_outputs(out, true, None)?;
     if flows || p.scenario.spec.report.flows {
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         p.flows_dir = Some(out.to_path_buf());
     }
     if !quiet {
@@ -312,7 +454,13 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
             p.scenario.policies.len()
         );
     }
-    let report = offsim::run::run_scenario(&p)?;
+    let loops = u64::from(p.scenario.spec.replay.loops.unwrap_or(1));
+    let total = p.pass.totals.packets * loops * p.scenario.policies.len() as u64;
+    p.progress = offsim::progress::Progress::new("run", total, "packets", !quiet);
+    let report = offsim::run::run_scenario(&p);
+    p.progress.finish();
+    let mut report = report?;
+    stamp(&mut report);
     let mut stdout = std::io::stdout().lock();
     let sc = &p.scenario;
     stdout.write_all(
@@ -322,7 +470,12 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
         .as_bytes(),
     )?;
     drop(stdout);
-    write_report(&report, out, false)?;
+    let flow_records = if p.flows_dir.is_some() {
+        flow_files(out)?
+    } else {
+        Vec::new()
+    };
+    write_report(&report, out, false, flow_records)?;
     Ok(if offsim::report::slo_missed(&report, &p.scenario) {
         1
     } else {
@@ -343,13 +496,21 @@ fn sweep(
         .map_err(anyhow::Error::msg)?;
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
-    let outcome = offsim::sweep::run_sweep(&file, shard, !quiet)?;
+    // The base scenario's [slo] decides which configurations gate the exit code.
+    let base = file.resolve()?;
+    let mut outcome = offsim::sweep::run_sweep(&file, shard, !quiet)?;
+    stamp(&mut outcome.report);
     let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(term(&offsim::report::summary_text(&outcome.report, &|_| false)).as_bytes())?;
+    stdout.write_all(
+        term(&offsim::report::summary_text(&outcome.report, &|pol| {
+            offsim::report::slo_gated(&base, pol)
+        }))
+        .as_bytes(),
+    )?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    clean_outputs(out, true, None)?;
     // report.json streams the full runs back from disk; the page and charts use the
     // report in memory.
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = out.join("report.json");
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(&json).with_context(|| format!("writing {}", json.display()))?,
@@ -360,20 +521,35 @@ fn sweep(
     drop(w);
     writeln!(stdout, "{}", term(&json.display().to_string()))?;
     drop(stdout);
-    write_report(&outcome.report, out, true)?;
-    Ok(0)
+    write_report(&outcome.report, out, true, Vec::new())?;
+    Ok(if offsim::report::slo_missed(&outcome.report, &base) {
+        1
+    } else {
+        0
+    })
 }
 
-fn plan(scenario: &Path, out: &Path, jobs: Option<usize>) -> Result<u8> {
+fn plan(scenario: &Path, out: &Path, jobs: Option<usize>, quiet: bool) -> Result<u8> {
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
-    let p = offsim::prepare::prepare(sc)?;
-    let report = offsim::plan::run_plan(&p)?;
+    let mut p = offsim::prepare::prepare(sc)?;
+    // Probes: the first estimate of a bisection (top, bottom and each step); a search
+    // that stops early leaves the bar short, and it is cleared at the end anyway.
+    let steps = p.scenario.spec.plan.as_ref().and_then(|x| x.steps);
+    let per_config = u64::from(steps.unwrap_or(offsim::plan::DEFAULT_STEPS)) + 2;
+    let total = per_config * p.scenario.policies.len() as u64;
+    p.progress = offsim::progress::Progress::new("plan", total, "probes", !quiet);
+    let report = offsim::plan::run_plan(&p);
+    p.progress.finish();
+    let mut report = report?;
+    stamp(&mut report);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(term(&offsim::plan::plan_text(&report)).as_bytes())?;
     drop(stdout);
-    write_report(&report, out, false)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    clean_outputs(out, true, None)?;
+    write_report(&report, out, false, Vec::new())?;
     let missed = report.plan.as_ref().is_some_and(|pl| {
         pl.configs
             .iter()
@@ -391,7 +567,9 @@ fn report_cmd(input: &Path, out: &Path) -> Result<u8> {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
-    write_report(&report, out, same)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    clean_outputs(out, false, Some(input))?;
+    write_report(&report, out, same, Vec::new())?;
     Ok(0)
 }
 
@@ -401,6 +579,7 @@ fn compare(
     tolerance: Option<f64>,
     metrics: &[String],
     all: bool,
+    format: CompareFormat,
 ) -> Result<u8> {
     let base = offsim_reports::Report::from_json_file(base)?;
     let new = offsim_reports::Report::from_json_file(new)?;
@@ -412,9 +591,13 @@ fn compare(
         opts.add_metric_override(m)?;
     }
     let c = offsim_reports::compare(&base, &new, &opts)?;
-    std::io::stdout()
-        .lock()
-        .write_all(term(&c.to_text(all)).as_bytes())?;
+    let text = match format {
+        CompareFormat::Text => c.to_text(all),
+        CompareFormat::Json => c.to_json(),
+        CompareFormat::Junit => c.to_junit(),
+        CompareFormat::Markdown => c.to_markdown(all),
+    };
+    std::io::stdout().lock().write_all(term(&text).as_bytes())?;
     Ok(if c.has_regression() { 1 } else { 0 })
 }
 
@@ -424,8 +607,30 @@ fn merge(shards: &[PathBuf], out: &Path) -> Result<u8> {
         .map(|p| offsim_reports::Report::from_json_file(p))
         .collect::<Result<Vec<_>, _>>()?;
     let merged = offsim_reports::merge(&reports)?;
-    write_report(&merged, out, false)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    clean_outputs(out, true, None)?;
+    write_report(&merged, out, false, Vec::new())?;
     Ok(0)
+}
+
+fn trend(reports: &[PathBuf], out: &Path, metrics: &[String], tolerance: f64) -> Result<u8> {
+    let mut series = Vec::with_capacity(reports.len());
+    for p in reports {
+        series.push((
+            p.display().to_string(),
+            offsim_reports::Report::from_json_file(p)?,
+        ));
+    }
+    let t = offsim_reports::trend::trend(series, metrics, tolerance)?;
+    std::io::stdout().lock().write_all(t.to_text().as_bytes())?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    clean_outputs(out, false, None)?;
+    let written = offsim_reports::trend::render(&t, out)?;
+    let mut stdout = std::io::stdout().lock();
+    for p in written {
+        writeln!(stdout, "{}", p.display())?;
+    }
+    Ok(if t.latest_regressed() { 1 } else { 0 })
 }
 
 fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
@@ -527,10 +732,13 @@ fn trace_gen(a: GenArgs) -> Result<u8> {
     let profile: Profile = a.profile.parse()?;
     let stop = Stop::from_args(a.packets, a.duration, profile)?;
     let cfg = GenConfig::new(profile, a.seed, stop);
-    let s = generate_file(&cfg, &a.output).context("trace gen")?;
+    let s = generate_file(&cfg, &a.out).context("trace gen")?;
+    if a.quiet {
+        return Ok(0);
+    }
     eprintln!(
         "offsim: wrote {} ({} packets, {} bytes, {:.3} s; flows: tcp {} udp {} icmp {}, at most {} active)",
-        term(&a.output.display().to_string()),
+        term(&a.out.display().to_string()),
         s.packets,
         s.bytes,
         s.duration_ns as f64 / 1e9,

@@ -21,7 +21,7 @@ use crate::scenario::Policy;
 use offsim_kernel::sides::SideMode;
 
 /// Default bisection depth.
-pub(crate) const DEFAULT_STEPS: u32 = 8;
+pub const DEFAULT_STEPS: u32 = 8;
 
 /// The search range and depth for a scenario.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -83,6 +83,8 @@ struct Probe {
 fn probe(p: &Prepared, pol: &Policy, gbps: f64) -> Result<Probe, RunError> {
     let q = p.at_rate_gbps(gbps)?;
     let mut o = run_policy(&q, pol)?;
+    // `p.progress` counts probes (`q`'s is hidden: no per-packet ticks within a probe).
+    p.progress.inc(1);
     let run = run_report(&q, pol, &mut o.engine, "");
     let met = run.slo.as_ref().is_none_or(|s| s.met);
     Ok(Probe { gbps, run, met })
@@ -210,17 +212,18 @@ pub fn run_plan(p: &Prepared) -> Result<rep::Report, RunError> {
         configs.push(c);
         runs.push(run);
     }
-    let mut warnings = ruleset_warnings(p);
-    warnings.push(format!(
+    let warnings = ruleset_warnings(p);
+    let notes = vec![format!(
         "capacity search: offered load paced between {} and {} Gbit/s, {} bisection steps on a log scale; runs show each configuration at its highest rate within the SLO, so their savings are not computed",
         r.min_gbps, r.max_gbps, r.steps
-    ));
+    )];
     Ok(rep::Report {
         tool: tool(),
         kind: rep::ReportKind::Plan,
         scenario: scenario_info(p),
         runs,
         warnings,
+        notes,
         plan: Some(rep::Plan { configs }),
         ..rep::Report::default()
     })

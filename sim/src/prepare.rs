@@ -75,8 +75,8 @@ pub struct Prepared {
     pub replay: rep::ReplayInfo,
     /// Write per-flow records here (JSON lines), one file per configuration.
     pub flows_dir: Option<PathBuf>,
-    /// Print progress.
-    pub progress: bool,
+    /// The progress bar runs advance (packets read; hidden by default).
+    pub progress: crate::progress::Progress,
 }
 
 /// Loads everything a scenario refers to.
@@ -120,7 +120,7 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
         retimer,
         replay,
         flows_dir: None,
-        progress: false,
+        progress: crate::progress::Progress::hidden(),
     })
 }
 
@@ -206,7 +206,7 @@ impl Prepared {
         let (retimer, replay) = replay_of(&p.scenario, &p.pass)?;
         p.retimer = retimer;
         p.replay = replay;
-        p.progress = false;
+        p.progress = crate::progress::Progress::hidden();
         Ok(p)
     }
 }

@@ -481,11 +481,13 @@ pub(crate) fn build_report(
     }
 }
 
-/// The tool section of reports.
+/// The tool section of reports (the command line adds the commit and date of what was
+/// simulated, see `main.rs`; the library stays free of the environment).
 pub(crate) fn tool() -> rep::Tool {
     rep::Tool {
         name: "offsim".into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        ..rep::Tool::default()
     }
 }
 
@@ -680,20 +682,39 @@ fn run_lines(s: &mut String, run: &rep::Run, w: usize, gated: &dyn Fn(&str) -> b
         );
     }
     let _ = writeln!(s, "{line}");
-    let mut why: Vec<(&String, &u64)> = f.not_offloaded.iter().chain(f.hw_refused.iter()).collect();
-    why.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    if !why.is_empty() && (run.policy != "none") {
-        let top: Vec<String> = why
-            .iter()
-            .take(4)
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        let _ = writeln!(
-            s,
-            "{:<w$}   not offloaded / refused: {}",
-            "",
-            top.join(", ")
-        );
+    if run.policy != "none" {
+        // Kept in software by the NIC's binding policy is not a refusal: three lines.
+        let policy = offsim_reports::html::NOT_REFUSALS;
+        let groups = [
+            ("not offloaded", f.not_offloaded.iter().collect::<Vec<_>>()),
+            (
+                "kept in software by the NIC",
+                f.hw_refused
+                    .iter()
+                    .filter(|(k, _)| policy.contains(&k.as_str()))
+                    .collect(),
+            ),
+            (
+                "refused by the hardware",
+                f.hw_refused
+                    .iter()
+                    .filter(|(k, _)| !policy.contains(&k.as_str()))
+                    .collect(),
+            ),
+        ];
+        for (what, mut why) in groups {
+            why.retain(|(_, v)| **v > 0);
+            if why.is_empty() {
+                continue;
+            }
+            why.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let top: Vec<String> = why
+                .iter()
+                .take(4)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(s, "{:<w$}   {what}: {}", "", top.join(", "));
+        }
     }
     if let Some(ct) = &run.conntrack {
         let limit = if ct.max == 0 {

@@ -108,10 +108,7 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         p.retimer,
         sc.spec.replay.loops.unwrap_or(1),
     )?;
-    if p.progress {
-        let total = p.pass.totals.packets * u64::from(sc.spec.replay.loops.unwrap_or(1));
-        src = src.with_progress(policy.name.clone(), (total / 10).max(1_000_000));
-    }
+    src = src.with_progress(p.progress.clone());
     engine.run(&mut src)?;
     if let Some(e) = engine.take_flow_write_error() {
         return Err(RunError::Io {

@@ -102,7 +102,7 @@ pub(crate) struct TraceSource {
     k: u32,
     /// Packets delivered so far.
     packets: u64,
-    progress: Option<(String, u64)>,
+    progress: crate::progress::Progress,
 }
 
 impl TraceSource {
@@ -119,13 +119,14 @@ impl TraceSource {
             loops: loops.max(1),
             k: 0,
             packets: 0,
-            progress: None,
+            progress: crate::progress::Progress::hidden(),
         })
     }
 
-    /// Prints progress to stderr every `every` packets, prefixed with `label`.
-    pub(crate) fn with_progress(mut self, label: String, every: u64) -> Self {
-        self.progress = Some((label, every.max(1)));
+    /// Advances `progress` by the packets read, in batches of
+    /// [`crate::progress::PACKET_BATCH`].
+    pub(crate) fn with_progress(mut self, progress: crate::progress::Progress) -> Self {
+        self.progress = progress;
         self
     }
 }
@@ -137,14 +138,14 @@ impl Source for TraceSource {
                 let at = self.retimer.arrival(pkt.ts, pkt.wire_len, self.k);
                 fresh_tuples(&mut pkt, self.k);
                 self.packets += 1;
-                if let Some((label, every)) = &self.progress
-                    && self.packets.is_multiple_of(*every)
-                {
-                    eprintln!("offsim: [{label}] {} packets", self.packets);
+                if self.packets.is_multiple_of(crate::progress::PACKET_BATCH) {
+                    self.progress.inc(crate::progress::PACKET_BATCH);
                 }
                 return Ok(Some(Arrival { at, pkt }));
             }
             if self.k + 1 >= self.loops {
+                self.progress
+                    .inc(self.packets % crate::progress::PACKET_BATCH);
                 return Ok(None);
             }
             self.k += 1;

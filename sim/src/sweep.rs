@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use offsim_reports::schema as rep;
 use rayon::prelude::*;
@@ -294,8 +294,9 @@ fn run_point(file: &ScenarioFile, point: &GridPoint) -> Result<Vec<rep::Run>, Ru
 }
 
 /// Runs the points of the grid this shard owns and builds the sweep report. `progress`
-/// prints one line per finished point. Memory does not follow the number of points: a
-/// point is prepared when it runs and its full runs go to a spill file as it finishes.
+/// draws a bar over the points (on a terminal only, see [`crate::progress`]). Memory does
+/// not follow the number of points: a point is prepared when it runs and its full runs go to
+/// a spill file as it finishes.
 pub fn run_sweep(
     file: &ScenarioFile,
     shard: Option<rep::Shard>,
@@ -310,21 +311,14 @@ pub fn run_sweep(
     // The scenario section describes the base scenario, the same in every shard.
     let base = prepare(file.resolve()?)?;
     let spill = Spill::new(points.len())?;
-    let done = AtomicUsize::new(0);
+    let bar = crate::progress::Progress::new("sweep", points.len() as u64, "points", progress);
     let results: Vec<Result<(Vec<rep::Run>, rep::SweepPoint), RunError>> = points
         .par_iter()
         .enumerate()
         .map(|(i, point)| {
             let runs = run_point(file, point)?;
             spill.put(i, &runs)?;
-            if progress {
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                eprintln!(
-                    "offsim: [{n}/{}] {}",
-                    points.len(),
-                    offsim_traces::input::escape_controls(&point.name)
-                );
-            }
+            bar.inc(1);
             let sp = rep::SweepPoint {
                 index: point.index,
                 name: point.name.clone(),
@@ -339,6 +333,7 @@ pub fn run_sweep(
             Ok((runs.iter().map(slim).collect(), sp))
         })
         .collect();
+    bar.finish();
     let mut runs = Vec::new();
     let mut rpoints = Vec::new();
     for r in results {

@@ -15,7 +15,7 @@ fn ruleset() -> String {
 }
 
 /// A small home-router scenario: `extra` is appended (e.g. an [slo] or [sweep] table).
-fn scenario(dir: &Path, extra: &str) -> PathBuf {
+pub fn scenario(dir: &Path, extra: &str) -> PathBuf {
     let body = format!(
         r#"name = "tiny"
 seed = 3

@@ -74,7 +74,7 @@ fn flowtable_reference_counters_in_vm() {
     let run = match vm::run_jobs(&jobs) {
         Ok(r) => r,
         Err(VmError::Unavailable(why)) => {
-            eprintln!("SKIP flowtable oracle VM: {why}");
+            crate::util::skip(&format!("flowtable oracle VM: {why}"));
             return;
         }
         Err(e) => panic!("{e}"),
@@ -228,7 +228,7 @@ fn offsim_gives_the_reference_flowtable_counters() {
 #[test]
 fn flowtable_generated_traffic_in_vm() {
     if std::env::var_os("OFFSIM_VM_LARGE").is_none() {
-        eprintln!("SKIP larger flowtable VM cases: set OFFSIM_VM_LARGE=1");
+        crate::util::skip("larger flowtable VM cases: set OFFSIM_VM_LARGE=1");
         return;
     }
     use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
@@ -256,7 +256,7 @@ fn flowtable_generated_traffic_in_vm() {
     let run = match vm::run_jobs(&jobs) {
         Ok(r) => r,
         Err(VmError::Unavailable(why)) => {
-            eprintln!("SKIP flowtable oracle VM: {why}");
+            crate::util::skip(&format!("flowtable oracle VM: {why}"));
             return;
         }
         Err(e) => panic!("{e}"),

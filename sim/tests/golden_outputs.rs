@@ -189,3 +189,41 @@ fn compact(json: &[u8], out: &mut Vec<u8>) {
         }
     }
 }
+
+/// Every reason code the bundled scenarios' reports carry has a sentence in the page's
+/// glossary (a code without one shows "(no description)").
+#[test]
+fn every_reason_code_of_the_bundled_scenarios_is_explained() {
+    let mut missing = Vec::new();
+    for e in std::fs::read_dir(golden_dir()).unwrap() {
+        let p = e.unwrap().path();
+        if !p.to_string_lossy().ends_with(".report.json") {
+            continue;
+        }
+        let r = offsim_reports::Report::from_json_file(&p).unwrap();
+        for run in &r.runs {
+            let f = &run.flows;
+            let maps = [
+                &run.drops.by_reason,
+                &f.not_offloaded,
+                &f.hw_refused,
+                &f.fell_back,
+                &f.teardown,
+                &run.nic.refusals_by_reason,
+            ];
+            let codes = maps
+                .iter()
+                .flat_map(|m| m.keys().cloned())
+                .chain(f.examples.iter().map(|x| x.reason.clone()));
+            for c in codes {
+                if offsim_reports::html::describe_reason(&c).is_none() && !missing.contains(&c) {
+                    missing.push(c);
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "reason codes without a description: {missing:?}"
+    );
+}

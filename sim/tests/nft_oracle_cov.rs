@@ -196,7 +196,7 @@ fn queue_without_listener_matches_kernel_in_vm() {
     let run = match kernel::vm::run_jobs(&jobs) {
         Ok(r) => r,
         Err(kernel::vm::VmError::Unavailable(why)) => {
-            eprintln!("SKIP queue oracle VM: {why}");
+            crate::util::skip(&format!("queue oracle VM: {why}"));
             return;
         }
         Err(e) => panic!("{e}"),

@@ -24,9 +24,12 @@ pub fn scratch(group: &str, name: &str) -> PathBuf {
     dir
 }
 
-/// The `offsim` binary as a command.
+/// The `offsim` binary as a command, with no commit or date recorded in its reports (so
+/// that the golden reports do not change with every commit of this repository).
 pub fn offsim_cmd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_offsim"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_offsim"));
+    c.env("OFFSIM_COMMIT", "").env("OFFSIM_DATE", "");
+    c
 }
 
 /// What a run of the binary gave.
@@ -59,8 +62,26 @@ pub fn skip_oracle() -> bool {
     match crate::kernel::available() {
         Ok(()) => false,
         Err(why) => {
-            eprintln!("SKIP kernel oracle: {why}");
+            skip(&format!("kernel oracle: {why}"));
             true
+        }
+    }
+}
+
+/// Print a `SKIP` line (cargo shows it with `--nocapture`) and, when `OFFSIM_SKIP_LOG` names
+/// a file, append it there so that `.ci/run` can list every skipped test at the end (cargo
+/// hides a passing test's output).
+pub fn skip(why: &str) {
+    let line = format!("SKIP {why}");
+    eprintln!("{line}");
+    if let Some(p) = std::env::var_os("OFFSIM_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            let _ = writeln!(f, "{}: {line}", env!("CARGO_PKG_NAME"));
         }
     }
 }

@@ -22,10 +22,10 @@ fn dir() -> Option<PathBuf> {
     if d.join("pathspider-real.pcap").exists() {
         Some(d)
     } else {
-        eprintln!(
-            "SKIP: real captures not found in {} (run scripts/fetch-traces.sh)",
+        crate::util::skip(&format!(
+            "real captures not found in {} (run scripts/fetch-traces.sh)",
             d.display()
-        );
+        ));
         None
     }
 }

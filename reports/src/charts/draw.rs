@@ -34,6 +34,9 @@ const PALETTE: [RGBColor; 8] = [
 
 pub(super) const GREY: RGBColor = RGBColor(150, 150, 150);
 
+/// The offered load: a light band under the delivered lines.
+pub(super) const OFFERED: RGBColor = RGBColor(205, 205, 205);
+
 /// Colour `i` of the palette (cycled).
 pub(super) fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
@@ -200,6 +203,8 @@ pub(super) struct Line {
     pub(super) color: RGBColor,
     pub(super) points: Vec<(f64, f64)>,
     pub(super) dashed: bool,
+    /// Stroke width, pixels.
+    pub(super) width: u32,
 }
 
 /// A linear line chart of `lines` with value labels formatted by `xfmt` and `yfmt`.
@@ -245,7 +250,7 @@ pub(super) fn line_chart<DB: DrawingBackend>(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
     }
     for l in lines {
-        let style = ShapeStyle::from(&l.color).stroke_width(2);
+        let style = ShapeStyle::from(&l.color).stroke_width(l.width);
         let pts = downsample(
             &l.points
                 .iter()

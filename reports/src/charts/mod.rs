@@ -9,19 +9,24 @@
 //! data (no series, a single point, all zeros): it is drawn with a "no data" note or a
 //! padded axis range instead of failing.
 //!
-//! Charts: throughput and CPU over time per configuration, latency CDF per configuration and
-//! per path (log x), hardware table occupancy and insert/refusal rates, path mix (stacked
-//! bars), sweep line charts (one parameter) or heat maps (two or more), and the plan knee.
+//! Charts: throughput and CPU over time per configuration, CPU per core, latency CCDF per
+//! configuration and per path (log-log, percentiles marked), each hardware table's
+//! occupancy, inserts and refusals, path mix (stacked bars), sweep line charts (one
+//! parameter) or heat maps with a colour scale (two or more), and the plan knee.
 //!
 //! Files: `mod.rs` decides which charts a report gets and draws one as PNG or SVG;
 //! `draw.rs` holds the shared pieces (colours, axis ranges, text styles, the line chart and
-//! the legend); `run.rs` the charts of the runs (time series, latency CDFs, hardware table,
-//! path mix); `sweep.rs` the sweep line charts and heat maps; `plan.rs` the capacity knee.
+//! the legend); `run.rs` the time series and path mix of the runs; `latency.rs` the latency
+//! CCDFs; `nic.rs` the hardware tables and per-core CPU; `sweep.rs` the sweep line charts and
+//! heat maps; `plan.rs` the capacity knee; `trend.rs` the charts of `offsim trend`.
 
 mod draw;
+mod latency;
+mod nic;
 mod plan;
 mod run;
 mod sweep;
+mod trend;
 
 use std::path::Path;
 use std::sync::Once;
@@ -57,6 +62,10 @@ pub enum SweepMetric {
     P99,
     /// Share of packets forwarded by the hardware, percent.
     HwShare,
+    /// Utilisation of the busiest core, percent.
+    BusiestCpu,
+    /// Hardware insertions refused, count.
+    Refusals,
 }
 
 /// What a chart shows.
@@ -66,15 +75,21 @@ pub enum ChartKind {
     Throughput,
     /// Mean CPU utilisation over time, per configuration.
     Cpu,
-    /// Latency CDF per configuration (log x).
+    /// CPU utilisation of each core, per configuration.
+    Cores,
+    /// Latency CCDF per configuration (log-log, p50/p99/p99.9 marked).
     LatencyCdf,
-    /// Latency CDF per path of one run (index into `runs`).
+    /// Latency CCDF per path of one run (index into `runs`).
     LatencyPaths {
         /// Index of the run in `Report::runs`.
         run: usize,
     },
-    /// Hardware table occupancy, and insert / refusal rates, over time.
-    Nic,
+    /// Hardware table occupancy, inserts and refusals over time, of one run with a table
+    /// (index into `runs`).
+    Nic {
+        /// Index of the run in `Report::runs`.
+        run: usize,
+    },
     /// Path mix: stacked bars of slow / software / hardware shares per configuration.
     PathMix,
     /// Sweep over one parameter: a metric against the parameter, one line per policy.
@@ -108,13 +123,46 @@ pub struct Chart {
 
 impl Chart {
     /// Height of the chart's image, pixels.
-    fn height(&self) -> u32 {
+    pub(crate) fn height(&self) -> u32 {
         match self.kind {
-            ChartKind::Nic => HEIGHT_NIC,
+            ChartKind::Nic { .. } => HEIGHT_NIC,
             ChartKind::PlanKnee => HEIGHT_TALL,
             _ => HEIGHT,
         }
     }
+}
+
+/// The stems of every chart this crate draws: exact names, then prefixes followed by
+/// indices or fixed words (see [`is_chart_stem`]).
+const STEMS: [&str; 6] = [
+    "throughput",
+    "cpu",
+    "latency_cdf",
+    "paths",
+    "plan_knee",
+    "nic",
+];
+const STEM_PREFIXES: [&str; 6] = [
+    "cpu_",
+    "latency_paths_",
+    "nic_",
+    "sweep_",
+    "plan_",
+    "trend_",
+];
+
+/// True when `stem` is the file stem of a chart this crate draws (so `offsim` may remove
+/// it as the output of an earlier run).
+pub fn is_chart_stem(stem: &str) -> bool {
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    STEMS.contains(&stem)
+        || STEM_PREFIXES
+            .iter()
+            .any(|p| stem.strip_prefix(p).is_some_and(word))
 }
 
 /// A [`Chart`] from its parts.
@@ -164,9 +212,16 @@ fn run_charts(report: &Report, out: &mut Vec<Chart>) {
         ));
         out.push(chart("cpu", "CPU utilisation over time", ChartKind::Cpu));
     }
+    if report.runs.iter().any(|r| !r.cpu.util_per_core.is_empty()) {
+        out.push(chart(
+            "cpu_cores",
+            "CPU utilisation per core",
+            ChartKind::Cores,
+        ));
+    }
     out.push(chart(
         "latency_cdf",
-        "Latency CDF per configuration",
+        "Latency per configuration: share of packets slower than x",
         ChartKind::LatencyCdf,
     ));
     for (i, r) in report.runs.iter().enumerate().take(MAX_RUNS_PER_CHART) {
@@ -174,34 +229,46 @@ fn run_charts(report: &Report, out: &mut Vec<Chart>) {
         if p.slow.count + p.sw_fast.count + p.hw.count > 0 {
             out.push(chart(
                 format!("latency_paths_{i}"),
-                format!("Latency CDF per path: {}", r.name),
+                format!("Latency per path: {}", r.name),
                 ChartKind::LatencyPaths { run: i },
             ));
         }
     }
-    if report
-        .runs
-        .iter()
-        .any(|r| r.nic.capacity > 0 || r.series.hw_occupancy.iter().any(|&x| x > 0))
-    {
-        out.push(chart(
-            "nic",
-            "Hardware flow table over time",
-            ChartKind::Nic,
-        ));
+    // One chart per configuration that has a hardware table (`none` and `software` have
+    // none, whatever the NIC).
+    for (i, r) in report.runs.iter().enumerate().take(MAX_RUNS_PER_CHART) {
+        if r.nic.capacity > 0 && !r.series.is_empty() {
+            out.push(chart(
+                format!("nic_{i}"),
+                format!("Hardware flow table: {}", r.name),
+                ChartKind::Nic { run: i },
+            ));
+        }
     }
 }
 
 /// The charts of a sweep over `parameters`: a line chart per metric over one parameter, or
 /// a heat map per policy and metric over the first two.
 fn sweep_charts(report: &Report, parameters: &[String], out: &mut Vec<Chart>) {
+    let with_table = |policy: &str| {
+        report
+            .runs
+            .iter()
+            .any(|r| r.policy == policy && r.nic.capacity > 0)
+    };
     if parameters.len() <= 1 {
+        let any_table = report.runs.iter().any(|r| r.nic.capacity > 0);
         for m in [
             SweepMetric::Throughput,
-            SweepMetric::Cpu,
             SweepMetric::P99,
+            SweepMetric::BusiestCpu,
+            SweepMetric::Cpu,
             SweepMetric::HwShare,
+            SweepMetric::Refusals,
         ] {
+            if m.needs_table() && !any_table {
+                continue;
+            }
             out.push(chart(
                 format!("sweep_{}", m.id()),
                 format!(
@@ -214,7 +281,17 @@ fn sweep_charts(report: &Report, parameters: &[String], out: &mut Vec<Chart>) {
         }
     } else {
         for (k, policy) in policies(report).into_iter().enumerate() {
-            for m in [SweepMetric::Cpu, SweepMetric::P99, SweepMetric::Throughput] {
+            for m in [
+                SweepMetric::Throughput,
+                SweepMetric::P99,
+                SweepMetric::BusiestCpu,
+                SweepMetric::HwShare,
+                SweepMetric::Refusals,
+            ] {
+                // Hardware share and refusals size a table: only where there is one.
+                if m.needs_table() && !with_table(&policy) {
+                    continue;
+                }
                 out.push(chart(
                     format!("sweep_{}_{k}", m.id()),
                     format!("{} ({policy})", m.title()),
@@ -289,15 +366,53 @@ pub fn render_svg(report: &Report, c: &Chart) -> Result<String, ReportError> {
     Ok(s)
 }
 
+/// Draw metric `k` of a trend as PNG into `path`.
+pub fn render_trend_png(t: &crate::trend::Trend, k: usize, path: &Path) -> Result<(), ReportError> {
+    ensure_font();
+    let e = |msg: String| ReportError::Chart {
+        chart: format!("trend_{k}"),
+        msg,
+    };
+    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE).e().map_err(e)?;
+    trend::draw_trend(&root, t, k).map_err(e)?;
+    root.present()
+        .map_err(|x| e(format!("{}: {x}", path.display())))?;
+    Ok(())
+}
+
+/// Draw metric `k` of a trend as an SVG document.
+pub fn render_trend_svg(t: &crate::trend::Trend, k: usize) -> Result<String, ReportError> {
+    ensure_font();
+    let e = |msg: String| ReportError::Chart {
+        chart: format!("trend_{k}"),
+        msg,
+    };
+    let mut s = String::new();
+    {
+        let root = SVGBackend::with_string(&mut s, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).e().map_err(e)?;
+        trend::draw_trend(&root, t, k).map_err(e)?;
+        root.present().map_err(|x| e(x.to_string()))?;
+    }
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
 /// Draw chart `c` of `report` on `root`.
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report, c: &Chart) -> R<()> {
     root.fill(&WHITE).e()?;
     match &c.kind {
         ChartKind::Throughput => run::draw_throughput(root, report, &c.title),
         ChartKind::Cpu => run::draw_cpu(root, report, &c.title),
-        ChartKind::LatencyCdf => run::draw_latency_cdf(root, report, &c.title),
-        ChartKind::LatencyPaths { run } => run::draw_latency_paths(root, report, *run, &c.title),
-        ChartKind::Nic => run::draw_nic(root, report, &c.title),
+        ChartKind::Cores => nic::draw_cores(root, report, &c.title),
+        ChartKind::LatencyCdf => latency::draw_latency_cdf(root, report, &c.title),
+        ChartKind::LatencyPaths { run } => {
+            latency::draw_latency_paths(root, report, *run, &c.title)
+        }
+        ChartKind::Nic { run } => nic::draw_nic(root, report, *run, &c.title),
         ChartKind::PathMix => run::draw_path_mix(root, report, &c.title),
         ChartKind::SweepLine { metric } => sweep::draw_sweep_line(root, report, *metric, &c.title),
         ChartKind::SweepHeat { metric, policy } => {

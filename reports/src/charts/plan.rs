@@ -5,12 +5,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::HEIGHT_TALL;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
 use super::draw::{
-    Ctx, GREY, Line, R, builder, color, finite, label_style, legend, line_chart, log_range,
-    no_data, short, tidy, x_range,
+    Ctx, GREY, Line, R, builder, color, finite, label_style, legend, log_range, no_data, short,
+    tidy, x_range, y_range,
 };
+use super::latency::decades;
 use crate::fmt;
-use crate::schema::{Plan, Report};
+use crate::schema::{Plan, PlanConfig, Report};
 
 /// Two panels: delivered against offered rate (with the `offered = delivered` diagonal),
 /// and p99 latency against offered rate.
@@ -36,6 +39,7 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
             color: GREY,
             points: vec![(x0.max(0.0), x0.max(0.0)), (x1, x1)],
             dashed: true,
+            width: 2,
         });
     }
     for (k, c) in plan.configs.iter().enumerate() {
@@ -48,6 +52,7 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
                 .map(|p| (p.offered_bps, p.delivered_bps))
                 .collect(),
             dashed: false,
+            width: 2,
         });
         lat_lines.push(Line {
             name: c.name.clone(),
@@ -58,19 +63,118 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
                 .map(|p| (p.offered_bps, p.p99_ns as f64))
                 .collect(),
             dashed: false,
+            width: 2,
         });
     }
-    line_chart(
-        &top,
-        title,
-        "offered rate",
-        "delivered rate",
-        &rate_lines,
-        &fmt::bps,
-        &fmt::bps,
-        None,
-    )?;
+    rate_panel(&top, title, plan, &rate_lines, (x0, x1))?;
     p99_panel(&bottom, report, plan, &lat_lines, (x0, x1))
+}
+
+/// The highest rate within the SLO of config `c`, as a point on its curve `pts` (offered,
+/// y): the probe at `max_bps`.
+fn max_point(c: &PlanConfig, pts: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let m = c.max_bps?;
+    pts.iter()
+        .copied()
+        .min_by(|a, b| (a.0 - m).abs().total_cmp(&(b.0 - m).abs()))
+}
+
+/// The corners of a diamond `r` px from its centre to each corner.
+fn diamond(r: i32) -> Vec<(i32, i32)> {
+    vec![(0, -r), (r, 0), (0, r), (-r, 0)]
+}
+
+/// The legend entries that explain the markers: filled met the SLO, hollow missed it, the
+/// diamond is each configuration's highest rate within the SLO.
+fn marker_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    ch: &mut ChartContext<'a, DB, CT>,
+) -> R<()>
+where
+    CT::From: Clone + 'static,
+{
+    let dark = ShapeStyle::from(&RGBColor(60, 60, 60)).stroke_width(2);
+    ch.draw_series(std::iter::empty::<Circle<CT::From, i32>>())
+        .e()?
+        .label("probe met the SLO")
+        .legend(move |(x, y)| Circle::new((x + 10, y), 4, dark.filled()));
+    ch.draw_series(std::iter::empty::<Circle<CT::From, i32>>())
+        .e()?
+        .label("probe missed the SLO")
+        .legend(move |(x, y)| Circle::new((x + 10, y), 4, dark));
+    ch.draw_series(std::iter::empty::<Circle<CT::From, i32>>())
+        .e()?
+        .label("highest rate within the SLO")
+        .legend(move |(x, y)| {
+            EmptyElement::at((x + 10, y)) + Polygon::new(diamond(6), dark.filled())
+        });
+    Ok(())
+}
+
+/// The upper panel: delivered against offered rate, with the `offered = delivered`
+/// diagonal and each configuration's highest rate within the SLO marked and labelled.
+fn rate_panel<DB: DrawingBackend>(
+    top: &DrawingArea<DB, Shift>,
+    title: &str,
+    plan: &Plan,
+    lines: &[Line],
+    (x0, x1): (f64, f64),
+) -> R<()> {
+    if lines.iter().all(|l| l.points.is_empty()) {
+        return no_data(top, title, "no data");
+    }
+    let (y0, y1) = y_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
+    let mut ch = builder(top, title, 90)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .e()?;
+    ch.configure_mesh()
+        .x_desc("offered rate")
+        .y_desc("delivered rate")
+        .label_style(label_style())
+        .axis_desc_style(label_style())
+        .x_label_formatter(&|v| tidy(fmt::bps(*v)))
+        .y_label_formatter(&|v| tidy(fmt::bps(*v)))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .e()?;
+    for l in lines {
+        let style = ShapeStyle::from(&l.color).stroke_width(l.width);
+        let pts: Vec<(f64, f64)> = l
+            .points
+            .iter()
+            .map(|&(x, y)| (finite(x), finite(y)))
+            .collect();
+        let anno = if l.dashed {
+            ch.draw_series(DashedLineSeries::new(pts, 8, 5, style))
+                .e()?
+        } else {
+            ch.draw_series(LineSeries::new(pts, style)).e()?
+        };
+        anno.label(short(&l.name, 30))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    // Configurations are the lines after the diagonal, in plan order.
+    let curves = lines.iter().filter(|l| !l.dashed);
+    for (l, c) in curves.zip(&plan.configs) {
+        let Some(p) = max_point(c, &l.points) else {
+            continue;
+        };
+        let style = ShapeStyle::from(&l.color).filled();
+        ch.draw_series(std::iter::once(
+            EmptyElement::at(p) + Polygon::new(diamond(7), style),
+        ))
+        .e()?;
+        let text = ("sans-serif", 13)
+            .into_font()
+            .color(&l.color)
+            .pos(Pos::new(HPos::Left, VPos::Top));
+        ch.draw_series(std::iter::once(Text::new(
+            format!("{} max {}", short(&c.name, 16), fmt::bps(p.0)),
+            (p.0 + (x1 - x0) * 0.008, p.1 - (y1 - y0) * 0.03),
+            text,
+        )))
+        .e()?;
+    }
+    legend(&mut ch, SeriesLabelPosition::UpperLeft, 0.85)
 }
 
 /// The lower panel: p99 latency against the offered rate on a log scale, with the SLO's
@@ -91,18 +195,20 @@ fn p99_panel<DB: DrawingBackend>(
         .as_ref()
         .and_then(|s| s.p99_latency_ns)
         .map(|v| v as f64);
-    let (y0, y1) = log_range(
+    let (lo, hi) = log_range(
         lat_lines
             .iter()
             .flat_map(|l| l.points.iter().map(|p| p.1))
             .chain(slo),
     );
-    let mut ch = builder(bottom, "p99 latency vs offered rate (log scale)", 90)
+    // Whole decades: a narrow range got a single, repeated tick label.
+    let (y0, y1) = decades(lo, hi);
+    let mut ch = builder(bottom, "p99 latency vs offered rate", 90)
         .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
         .e()?;
     ch.configure_mesh()
         .x_desc("offered rate")
-        .y_desc("p99 latency")
+        .y_desc("p99 latency (log scale)")
         .label_style(label_style())
         .axis_desc_style(label_style())
         .x_label_formatter(&|v| tidy(fmt::bps(*v)))
@@ -137,6 +243,13 @@ fn p99_panel<DB: DrawingBackend>(
             }
         }))
         .e()?;
+        if let Some(p) = max_point(c, &pts) {
+            ch.draw_series(std::iter::once(
+                EmptyElement::at(p) + Polygon::new(diamond(7), style.filled()),
+            ))
+            .e()?;
+        }
     }
+    marker_legend(&mut ch)?;
     legend(&mut ch, SeriesLabelPosition::UpperLeft, 0.85)
 }

@@ -22,7 +22,14 @@ impl SweepMetric {
             SweepMetric::Cpu => "cpu",
             SweepMetric::P99 => "p99",
             SweepMetric::HwShare => "hw_share",
+            SweepMetric::BusiestCpu => "busiest_cpu",
+            SweepMetric::Refusals => "refusals",
         }
+    }
+
+    /// Whether the metric only means something for a configuration with a hardware table.
+    pub(super) fn needs_table(self) -> bool {
+        matches!(self, SweepMetric::HwShare | SweepMetric::Refusals)
     }
 
     /// Chart title.
@@ -32,6 +39,8 @@ impl SweepMetric {
             SweepMetric::Cpu => "Mean CPU utilisation",
             SweepMetric::P99 => "p99 latency",
             SweepMetric::HwShare => "Packets forwarded by hardware",
+            SweepMetric::BusiestCpu => "Busiest core's CPU utilisation",
+            SweepMetric::Refusals => "Hardware insertions refused",
         }
     }
 
@@ -42,6 +51,10 @@ impl SweepMetric {
             SweepMetric::Cpu => r.cpu.util_mean * 100.0,
             SweepMetric::P99 => r.latency_ns.overall.p99 as f64,
             SweepMetric::HwShare => r.paths.shares().2 * 100.0,
+            SweepMetric::BusiestCpu => {
+                r.cpu.busiest_core().map_or(r.cpu.util_mean, |(_, u)| u) * 100.0
+            }
+            SweepMetric::Refusals => r.nic.refusals as f64,
         }
     }
 
@@ -49,8 +62,11 @@ impl SweepMetric {
     pub(super) fn label(self, v: f64) -> String {
         match self {
             SweepMetric::Throughput => fmt::bps(v),
-            SweepMetric::Cpu | SweepMetric::HwShare => format!("{} %", fmt::sig3(v)),
+            SweepMetric::Cpu | SweepMetric::HwShare | SweepMetric::BusiestCpu => {
+                format!("{} %", fmt::sig3(v))
+            }
             SweepMetric::P99 => fmt::ns(v),
+            SweepMetric::Refusals => fmt::count(v.max(0.0).round() as u64),
         }
     }
 }
@@ -124,6 +140,7 @@ pub(super) fn draw_sweep_line<DB: DrawingBackend>(
             color: color(k),
             points: pts,
             dashed: false,
+            width: 2,
         });
     }
     if lines.iter().all(|l| l.points.is_empty()) {
@@ -234,7 +251,11 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
     let (nx, ny) = (xs.len() as u32, ys.len() as u32);
     let xl: Vec<String> = xs.iter().map(|v| short(&v.to_string(), 16)).collect();
     let yl: Vec<String> = ys.iter().map(|v| short(&v.to_string(), 12)).collect();
-    let mut ch = builder(area, &short(&caption, 90), 90)
+    let (w, _) = area.dim_in_pixel();
+    let (area, scale) = area.split_horizontally(w.saturating_sub(SCALE_WIDTH));
+    colour_scale(&scale, metric, lo, hi)?;
+    let area = &area;
+    let mut ch = builder(area, &short(&caption, 80), 90)
         .build_cartesian_2d(
             (0u32..nx - 1).into_segmented(),
             (0u32..ny - 1).into_segmented(),
@@ -243,7 +264,6 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
     ch.configure_mesh()
         .disable_mesh()
         .x_desc(px.as_str())
-        .y_desc(py.as_str())
         .label_style(label_style())
         .axis_desc_style(label_style())
         .x_labels(nx as usize)
@@ -252,6 +272,16 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
         .y_label_formatter(&|v| segment_label(&yl, v))
         .draw()
         .e()?;
+    // The y parameter's name, level under the y axis: a rotated name lost its dots
+    // ("replayrate_gbps" for "replay.rate_gbps").
+    let (_, h) = area.dim_in_pixel();
+    let style = label_style().pos(Pos::new(HPos::Left, VPos::Bottom));
+    area.draw(&Text::new(
+        format!("↑ {}", short(py, 28)),
+        (6, h as i32 - 6),
+        style,
+    ))
+    .e()?;
     let span = if hi > lo { hi - lo } else { 1.0 };
     ch.draw_series(cells.iter().map(|&(i, j, v)| {
         let (i, j) = (i as u32, j as u32);
@@ -280,6 +310,49 @@ pub(super) fn draw_sweep_heat<DB: DrawingBackend>(
                 SegmentValue::CenterOf(j as u32),
             ),
             style,
+        )
+    }))
+    .e()?;
+    Ok(())
+}
+
+/// Width of a heat map's colour scale, pixels.
+const SCALE_WIDTH: u32 = 130;
+
+/// The colour scale of a heat map: a vertical gradient from `lo` (bottom) to `hi`, its
+/// values labelled in the metric's unit and the metric named above it.
+fn colour_scale<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    metric: SweepMetric,
+    lo: f64,
+    hi: f64,
+) -> R<()> {
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
+    let mut ch = ChartBuilder::on(area)
+        // The same top as the map beside it (caption ~ 32 px + margin), so they line up.
+        .margin_top(44)
+        .margin_bottom(52)
+        .margin_left(8)
+        .margin_right(4)
+        .y_label_area_size(0)
+        .right_y_label_area_size(78)
+        .build_cartesian_2d(0.0..1.0, lo..hi)
+        .e()?;
+    ch.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .label_style(label_style())
+        .y_label_formatter(&|v| tidy(metric.label(*v)))
+        .draw()
+        .e()?;
+    const STEPS: usize = 64;
+    ch.draw_series((0..STEPS).map(|i| {
+        let a = lo + (hi - lo) * i as f64 / STEPS as f64;
+        let b = lo + (hi - lo) * (i + 1) as f64 / STEPS as f64;
+        Rectangle::new(
+            [(0.0, a), (1.0, b)],
+            heat_color((i as f64 + 0.5) / STEPS as f64).filled(),
         )
     }))
     .e()?;

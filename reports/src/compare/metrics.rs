@@ -44,7 +44,7 @@ pub enum Unit {
 }
 
 impl Unit {
-    pub(super) fn show(self, v: f64) -> String {
+    pub(crate) fn show(self, v: f64) -> String {
         match self {
             Unit::Bps => fmt::bps(v),
             Unit::Pps => fmt::pps(v),
@@ -146,6 +146,13 @@ pub(crate) const METRICS: &[Metric] = &[
         floor: 0.001,
         unit: Unit::Fraction,
         get: |r| Some(r.cpu.util_mean),
+    },
+    Metric {
+        name: "cpu.util_busiest",
+        direction: Lower,
+        floor: 0.001,
+        unit: Unit::Fraction,
+        get: |r| Some(r.cpu.busiest_core().map_or(r.cpu.util_mean, |(_, u)| u)),
     },
     Metric {
         name: "cpu.cycles_per_packet",
@@ -274,6 +281,7 @@ mod test {
                 "latency_ns.max",
                 "latency_ns.mean",
                 "cpu.util_mean",
+                "cpu.util_busiest",
                 "cpu.cycles_per_packet",
                 "power_w.total",
                 "energy.per_packet_nj",

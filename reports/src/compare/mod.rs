@@ -11,9 +11,10 @@
 //! Percent changes are relative to the base value, but never to less than the metric's
 //! `floor` (so a metric going from 0 to 1 drop is a 100 % change, not an infinite one).
 //!
-//! `metrics.rs` lists the metrics (name, direction, floor, unit, how to read it from a
+//! `format.rs` writes a comparison as JSON, JUnit XML or Markdown. `metrics.rs` lists the metrics (name, direction, floor, unit, how to read it from a
 //! run); this file holds the options, the judgement and the text table.
 
+mod format;
 mod metrics;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use crate::ReportError;
 use crate::fmt;
 use crate::schema::Report;
 pub use metrics::{Direction, Unit};
-use metrics::{METRICS, Metric};
+pub(crate) use metrics::{METRICS, Metric};
 
 /// Default tolerance, percent.
 pub(crate) const DEFAULT_TOLERANCE_PCT: f64 = 0.5;

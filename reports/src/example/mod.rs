@@ -108,6 +108,8 @@ pub fn run_report() -> Report {
         tool: Tool {
             name: "offsim".into(),
             version: "0.1.0".into(),
+            commit: None,
+            date: None,
         },
         kind: ReportKind::Run,
         scenario: scenario("home-router"),
@@ -115,6 +117,7 @@ pub fn run_report() -> Report {
         sweep: None,
         plan: None,
         warnings: vec!["trace has 3 IPv4 fragments; they take the slow path".into()],
+        notes: Vec::new(),
     }
 }
 
@@ -181,6 +184,8 @@ fn sweep_from_grid(params: &[(&str, Vec<ParamValue>)]) -> Report {
         tool: Tool {
             name: "offsim".into(),
             version: "0.1.0".into(),
+            commit: None,
+            date: None,
         },
         kind: ReportKind::Sweep,
         scenario: scenario("home-router-sweep"),
@@ -193,6 +198,7 @@ fn sweep_from_grid(params: &[(&str, Vec<ParamValue>)]) -> Report {
         }),
         plan: None,
         warnings: vec!["trace has 3 IPv4 fragments; they take the slow path".into()],
+        notes: Vec::new(),
     }
 }
 
@@ -285,5 +291,6 @@ pub fn plan_report() -> Report {
     r.kind = ReportKind::Plan;
     r.scenario.name = "home-router-plan".into();
     r.plan = Some(Plan { configs });
+    r.notes.push("capacity search: offered load paced between 0.01 and 2 Gbit/s, 8 bisection steps on a log scale".into());
     r
 }

@@ -479,10 +479,10 @@ fn flows(s: &Shape, refusals: u64) -> Flows {
     let not_off = FLOWS - offloaded_hw - offloaded_sw;
     let not_offloaded = if offloads {
         BTreeMap::from([
-            ("not_established".to_string(), not_off * 6 / 10),
-            ("udp_single_packet".to_string(), not_off * 3 / 10),
+            ("tcp_not_established".to_string(), not_off * 6 / 10),
+            ("unconfirmed".to_string(), not_off * 3 / 10),
             (
-                "icmp".to_string(),
+                "unsupported_proto".to_string(),
                 not_off - not_off * 6 / 10 - not_off * 3 / 10,
             ),
         ])
@@ -495,14 +495,14 @@ fn flows(s: &Shape, refusals: u64) -> Flows {
             packets: 41_200,
             bytes: 58_900_000,
             outcome: by_offload(s, "hw", "sw", "slow").into(),
-            reason: by_offload(s, "bound", "flowtable", "policy_none").into(),
+            reason: by_offload(s, "bound", "software_policy", "policy_none").into(),
         },
         FlowExample {
             flow: "udp 192.168.1.40:3478 -> 198.51.100.7:3478".into(),
             packets: 9_800,
             bytes: 2_150_000,
             outcome: if offloads { "sw" } else { "slow" }.into(),
-            reason: by_offload(s, "bucket_full", "flowtable", "policy_none").into(),
+            reason: by_offload(s, "bucket_full", "software_policy", "policy_none").into(),
         },
         FlowExample {
             flow: "udp 192.168.1.5:5353 -> 224.0.0.251:5353".into(),
@@ -510,7 +510,7 @@ fn flows(s: &Shape, refusals: u64) -> Flows {
             bytes: 120,
             outcome: "slow".into(),
             reason: if offloads {
-                "udp_single_packet"
+                "unconfirmed"
             } else {
                 "policy_none"
             }
@@ -529,8 +529,7 @@ fn flows(s: &Shape, refusals: u64) -> Flows {
         },
         fell_back: if offloads {
             BTreeMap::from([
-                ("tcp_fin".to_string(), 310),
-                ("tcp_rst".to_string(), 42),
+                ("tcp_fin_rst".to_string(), 352),
                 ("timeout".to_string(), 87),
             ])
         } else {
@@ -538,7 +537,7 @@ fn flows(s: &Shape, refusals: u64) -> Flows {
         },
         teardown: if offloads {
             BTreeMap::from([
-                ("gc_timeout".to_string(), 87),
+                ("timeout".to_string(), 87),
                 ("tcp_fin_rst".to_string(), 352),
             ])
         } else {

@@ -29,7 +29,7 @@ pub(super) fn top_reasons(m: &BTreeMap<String, u64>, n: usize) -> String {
         let rest: u64 = v.iter().skip(n).map(|(_, c)| **c).sum();
         parts.push(format!("other {}", fmt::count(rest)));
     }
-    parts.join(", ")
+    format!("<span class=\"w\">{}</span>", parts.join(", "))
 }
 
 /// `part` as a percentage of `total` (`-` when `total` is 0).

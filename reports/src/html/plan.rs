@@ -5,12 +5,13 @@ use std::fmt::Write as _;
 
 use super::common::{h, row, table_end, table_head, verdict};
 use super::findings::plan_sentence;
+use crate::charts::Chart;
 use crate::fmt::{self, esc};
 use crate::schema::Report;
 
 /// The capacity plan section: the capacity sentence, one row per configuration, then a
 /// table of probed rates per configuration. Nothing for other reports.
-pub(super) fn plan_section(out: &mut String, r: &Report) {
+pub(super) fn plan_section(out: &mut String, r: &Report, knee: &[&Chart]) {
     let Some(plan) = &r.plan else { return };
     h(out, "<section id=\"plan\">\n<h2>Capacity plan</h2>\n");
     match plan_sentence(r) {
@@ -53,6 +54,9 @@ pub(super) fn plan_section(out: &mut String, r: &Report) {
         );
     }
     table_end(out);
+    for c in knee {
+        super::figure(out, c);
+    }
     for c in &plan.configs {
         let _ = writeln!(out, "<h3>Probed rates: {}</h3>", esc(&c.name));
         table_head(

@@ -1,17 +1,35 @@
-//! The sections about the runs: configurations side by side (with drops by reason), the
-//! path mix and CPU cycles by stage, flow offload outcomes (with example flows), the
+//! The sections about the runs: configurations side by side (a headline that fits the
+//! screen, details and drops by reason below it), CPU per core, the path mix and CPU cycles by stage, flow offload outcomes (with example flows), the
 //! hardware flow table and the SLO verdicts.
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeMap;
+
 use super::common::{
     count_share, h, row, slo_verdict, table_end, table_head, top_reasons, verdict,
 };
+use super::glossary::NOT_REFUSALS;
 use crate::fmt::{self, esc};
 use crate::schema::{LatencyStats, Report, ReportKind, Run};
 
-/// The configurations side by side (throughput, latency, CPU, power, savings, SLO), then
-/// drops by reason.
+/// The busiest core of a run as a cell: `core 0: 100 %`, or the mean without per-core
+/// figures.
+fn busiest_cell(run: &Run) -> String {
+    match run.cpu.busiest_core() {
+        Some((i, u)) if run.cpu.util_per_core.len() > 1 => format!(
+            "{}{} <span class=\"muted\">core {i}</span>",
+            fmt::pct(u),
+            if u >= 0.995 { " ⚠" } else { "" }
+        ),
+        Some((_, u)) => fmt::pct(u),
+        None => fmt::pct(run.cpu.util_mean),
+    }
+}
+
+/// The headline: one narrow row per configuration with the figures that answer "what does
+/// offload buy me" (delivered, drops, p99, busiest core, CPU and power saved, SLO); every
+/// other figure in the details table below it. Fits 1,280 px.
 pub(super) fn summary_section(out: &mut String, r: &Report) {
     h(
         out,
@@ -24,60 +42,87 @@ pub(super) fn summary_section(out: &mut String, r: &Report) {
         );
         return;
     }
+    h(out, "<div id=\"headline\">");
     table_head(
         out,
         &[
             "configuration",
-            "offered",
-            "delivered",
-            "delivered pps",
+            "delivered / offered",
             "drops",
-            "p50",
-            "p99",
-            "p99.9",
-            "max",
-            "CPU mean",
-            "cycles/pkt",
-            "power",
-            "energy/pkt",
+            "p99 latency",
+            "busiest core",
             "CPU saved",
-            "power saved",
+            "power (saved)",
             "SLO",
         ],
     );
     for run in &r.runs {
         let t = &run.throughput;
-        let l = &run.latency_ns.overall;
-        let (cpu_saved, power_saved) = match &run.savings {
+        let (cpu_saved, power) = match &run.savings {
             Some(s) => (
                 format!("{} pts", fmt::sig3(s.cpu_util * 100.0)),
                 format!(
                     "{} ({})",
-                    fmt::watts(s.power_w),
+                    fmt::watts(run.power_w.total),
                     fmt::pct(s.power_pct / 100.0)
                 ),
             ),
-            None => ("-".to_string(), "-".to_string()),
+            None => ("-".to_string(), fmt::watts(run.power_w.total)),
         };
         row(
             out,
             &run.name,
             &[
-                fmt::bps(t.offered_bps),
-                fmt::bps(t.delivered_bps),
-                fmt::pps(t.delivered_pps),
+                format!(
+                    "{} <span class=\"muted\">/ {}</span>",
+                    fmt::bps(t.delivered_bps),
+                    fmt::bps(t.offered_bps)
+                ),
                 count_share(run.drops.total, t.offered_packets),
+                fmt::ns(run.latency_ns.overall.p99 as f64),
+                busiest_cell(run),
+                cpu_saved,
+                power,
+                slo_verdict(run).to_string(),
+            ],
+        );
+    }
+    table_end(out);
+    h(
+        out,
+        "</div>\n<p class=\"muted\">Busiest core: the utilisation of the most loaded core (⚠ saturated); the mean hides a saturated RX-ring core. CPU saved: mean utilisation against the baseline, in points.</p>\n",
+    );
+    h(out, "<h3 id=\"details\">Details</h3>\n");
+    table_head(
+        out,
+        &[
+            "configuration",
+            "delivered pps",
+            "p50",
+            "p99.9",
+            "max",
+            "CPU mean",
+            "cycles/pkt",
+            "energy/pkt",
+            "power saved",
+        ],
+    );
+    for run in &r.runs {
+        let l = &run.latency_ns.overall;
+        row(
+            out,
+            &run.name,
+            &[
+                fmt::pps(run.throughput.delivered_pps),
                 fmt::ns(l.p50 as f64),
-                fmt::ns(l.p99 as f64),
                 fmt::ns(l.p999 as f64),
                 fmt::ns(l.max as f64),
                 fmt::pct(run.cpu.util_mean),
                 fmt::sig3(run.cpu.cycles_per_packet),
-                fmt::watts(run.power_w.total),
                 fmt::nanojoules(run.energy.per_packet_nj),
-                cpu_saved,
-                power_saved,
-                slo_verdict(run).to_string(),
+                run.savings
+                    .as_ref()
+                    .map_or("-".to_string(), |s| fmt::watts(s.power_w)),
             ],
         );
     }
@@ -98,6 +143,41 @@ pub(super) fn summary_section(out: &mut String, r: &Report) {
         }
         table_end(out);
     }
+    h(out, "</section>\n");
+}
+
+/// Per-core CPU utilisation: one row per configuration, one column per core, the busiest
+/// core in bold (not in sweeps, whose table has the busiest core).
+pub(super) fn cores_section(out: &mut String, r: &Report) {
+    let cores = r
+        .runs
+        .iter()
+        .map(|x| x.cpu.util_per_core.len())
+        .max()
+        .unwrap_or(0);
+    if cores == 0 || r.kind == ReportKind::Sweep {
+        return;
+    }
+    h(out, "<section id=\"cores\">\n<h2>CPU per core</h2>\n");
+    let names: Vec<String> = (0..cores).map(|c| format!("core {c}")).collect();
+    let mut cols: Vec<&str> = vec!["configuration", "mean"];
+    cols.extend(names.iter().map(String::as_str));
+    table_head(out, &cols);
+    for run in &r.runs {
+        let busiest = run.cpu.busiest_core().map(|(i, _)| i);
+        let mut cells = vec![fmt::pct(run.cpu.util_mean)];
+        for c in 0..cores {
+            cells.push(match run.cpu.util_per_core.get(c) {
+                Some(&u) if Some(c) == busiest && cores > 1 => {
+                    format!("<strong>{}</strong>", fmt::pct(u))
+                }
+                Some(&u) => fmt::pct(u),
+                None => "-".to_string(),
+            });
+        }
+        row(out, &run.name, &cells);
+    }
+    table_end(out);
     h(out, "</section>\n");
 }
 
@@ -186,6 +266,15 @@ pub(super) fn paths_section(out: &mut String, r: &Report) {
     h(out, "</section>\n");
 }
 
+/// The entries of `m` whose code is (`kept` true) or is not a binding-policy code (see
+/// [`NOT_REFUSALS`]).
+fn only(m: &BTreeMap<String, u64>, kept: bool) -> BTreeMap<String, u64> {
+    m.iter()
+        .filter(|(k, _)| NOT_REFUSALS.contains(&k.as_str()) == kept)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
 /// Flow offload outcomes and their reasons, then the example flows (not in sweeps).
 pub(super) fn flows_section(out: &mut String, r: &Report) {
     h(
@@ -201,6 +290,7 @@ pub(super) fn flows_section(out: &mut String, r: &Report) {
             "in hardware",
             "not offloaded",
             "why not offloaded (top)",
+            "kept in software by the NIC",
             "refused by hardware",
             "fell back to slow path",
             "teardown",
@@ -218,7 +308,8 @@ pub(super) fn flows_section(out: &mut String, r: &Report) {
                 count_share(f.offloaded_hw, f.total),
                 count_share(not, f.total),
                 top_reasons(&f.not_offloaded, 4),
-                top_reasons(&f.hw_refused, 3),
+                top_reasons(&only(&f.hw_refused, true), 3),
+                top_reasons(&only(&f.hw_refused, false), 3),
                 top_reasons(&f.fell_back, 3),
                 top_reasons(&f.teardown, 3),
             ],

@@ -36,7 +36,7 @@ pub(super) fn sweep_section(out: &mut String, r: &Report) {
     }
     h(
         out,
-        "<th class=\"l\">run</th><th>delivered</th><th>p99</th><th>CPU</th><th>hardware share</th><th>HW refusals</th><th>SLO</th></tr></thead>\n<tbody>\n",
+        "<th class=\"l\">run</th><th>delivered</th><th>p99</th><th>busiest core</th><th>CPU mean</th><th>hardware share</th><th>HW refusals</th><th>SLO</th></tr></thead>\n<tbody>\n",
     );
     for p in &sw.points {
         for (k, name) in p.runs.iter().enumerate() {
@@ -56,10 +56,11 @@ pub(super) fn sweep_section(out: &mut String, r: &Report) {
             }
             let _ = writeln!(
                 out,
-                "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&run.policy),
                 fmt::bps(run.throughput.delivered_bps),
                 fmt::ns(run.latency_ns.overall.p99 as f64),
+                fmt::pct(run.cpu.busiest_core().map_or(run.cpu.util_mean, |(_, u)| u)),
                 fmt::pct(run.cpu.util_mean),
                 fmt::pct(run.paths.shares().2),
                 fmt::count(run.nic.refusals),

@@ -146,8 +146,6 @@ impl Report {
 
 #[cfg(test)]
 mod test {
-    use super::*;
-
     /// Streaming the runs gives the bytes of the report serialised whole, NaNs included.
     #[test]
     fn streamed_json_is_byte_identical() {

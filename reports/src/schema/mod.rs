@@ -69,6 +69,9 @@ pub struct Report {
     /// Human-readable warnings about the inputs or the results (in order of discovery).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Informational notes (how a search was run, …): not warnings, shown apart from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Default for Report {
@@ -82,6 +85,7 @@ impl Default for Report {
             sweep: None,
             plan: None,
             warnings: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -94,6 +98,14 @@ pub struct Tool {
     pub name: String,
     /// Tool version (the `offsim` crate version, e.g. `"0.1.0"`).
     pub version: String,
+    /// Commit of what was simulated (`OFFSIM_COMMIT`, or the git checkout offsim ran in);
+    /// orders reports in `offsim trend`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Date of that commit, ISO 8601 (`OFFSIM_DATE`, or the commit's committer date);
+    /// never the time the report was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 impl Default for Tool {
@@ -101,6 +113,8 @@ impl Default for Tool {
         Tool {
             name: "offsim".to_string(),
             version: String::new(),
+            commit: None,
+            date: None,
         }
     }
 }

@@ -222,6 +222,22 @@ pub struct Cpu {
     pub cycles_by_stage: BTreeMap<String, u64>,
 }
 
+impl Cpu {
+    /// The busiest core and its utilisation (the first of equals; `None` without per-core
+    /// figures). A saturated core hides in the mean: one RX ring's core at 100 % of two is
+    /// a 50 % mean.
+    pub fn busiest_core(&self) -> Option<(usize, f64)> {
+        self.util_per_core
+            .iter()
+            .copied()
+            .enumerate()
+            .fold(None, |best, (i, u)| match best {
+                Some((_, b)) if b >= u => best,
+                _ => Some((i, u)),
+            })
+    }
+}
+
 /// Hardware flow table figures.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -144,7 +144,12 @@ macro_rules! sanitize_fields {
     };
 }
 
-sanitize_fields!(Tool { name, version });
+sanitize_fields!(Tool {
+    name,
+    version,
+    commit,
+    date
+});
 sanitize_fields!(HistogramBucket { le_ns, count });
 sanitize_fields!(Paths { slow, sw_fast, hw });
 sanitize_fields!(Shard { index, count });
@@ -156,7 +161,8 @@ sanitize_fields!(Report {
     runs,
     sweep,
     plan,
-    warnings
+    warnings,
+    notes
 });
 sanitize_fields!(Scenario {
     name,
