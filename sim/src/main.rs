@@ -486,6 +486,11 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
         },
     };
     let r = offsim::ruleseval::eval_trace_with_routes(rs, &mut stream, &opts, &routes)?;
+    if a.json {
+        for w in &r.warnings {
+            eprintln!("offsim: warning: {w}");
+        }
+    }
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &r)?;

@@ -466,7 +466,7 @@ pub(crate) fn tool() -> rep::Tool {
 
 /// Warnings about the scenario itself (the same for every run).
 pub(crate) fn ruleset_warnings(p: &Prepared) -> Vec<String> {
-    let mut w = Vec::new();
+    let mut w: Vec<String> = p.pass.cut_short.iter().cloned().collect();
     if !p
         .ruleset
         .rules()

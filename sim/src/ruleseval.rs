@@ -128,6 +128,10 @@ pub struct EvalResult {
     pub chains: Vec<ChainRow>,
     /// Where packets went.
     pub summary: EvalSummary,
+    /// What the user should know about the input (a capture cut short, packets seen twice,
+    /// a capture taken after NAT).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Replays `stream` through `rs` (loaded with [`offsim_kernel::datapath::load_options`] for the same
@@ -211,7 +215,11 @@ pub fn eval_trace_with_routes<R: Read>(
     s.conntrack_inserted = dp.conntrack().stats.inserted;
     s.conntrack_invalid = dp.conntrack().stats.invalid;
     s.flowtable_adds = dp.stats().flowtable_adds;
-    Ok(collect(&dp, s))
+    let mut r = collect(&dp, s);
+    if let Some(e) = stream.cut_short() {
+        r.warnings.push(e.cut_short_warning());
+    }
+    Ok(r)
 }
 
 fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
@@ -270,6 +278,7 @@ fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
         rules,
         chains,
         summary,
+        warnings: Vec::new(),
     }
 }
 
@@ -315,6 +324,9 @@ pub fn render_text(r: &EvalResult) -> String {
     );
     for (k, v) in &m.dropped {
         let _ = writeln!(s, "  dropped {k}: {v}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "warning: {w}");
     }
     s
 }

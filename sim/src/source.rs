@@ -163,6 +163,9 @@ pub struct TracePass {
     pub flows: u64,
     /// Wire bytes.
     pub bytes: u64,
+    /// The capture's final record was cut short: the warning (the packets before it are
+    /// replayed).
+    pub cut_short: Option<String>,
 }
 
 /// Reads the whole trace once.
@@ -178,5 +181,8 @@ pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
         }
     }
     p.flows = flows.len() as u64;
+    if let Reader::File(s) = &r {
+        p.cut_short = s.cut_short().map(TraceError::cut_short_warning);
+    }
     Ok(p)
 }
