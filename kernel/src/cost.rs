@@ -44,4 +44,8 @@ pub struct CostDrivers {
     pub frags: u16,
     /// NAPI batch size the packet was received in (1 = alone).
     pub batch: u16,
+    /// VLAN tags pulled on receive and pushed on transmit on the slow path.
+    pub vlan: u8,
+    /// PPPoE session headers pulled on receive and pushed on transmit on the slow path.
+    pub pppoe: u8,
 }

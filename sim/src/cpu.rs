@@ -68,6 +68,10 @@ pub struct StageCycles {
     pub offload_work: f64,
     /// Per flow visited by the flowtable GC (every second).
     pub gc_per_flow: f64,
+    /// Per VLAN tag pulled on receive or pushed on transmit on the slow path.
+    pub vlan: f64,
+    /// Per PPPoE session header pulled on receive or pushed on transmit on the slow path.
+    pub pppoe: f64,
     /// Penalty per expected last-level-cache miss.
     pub cache_miss: f64,
 }
@@ -287,6 +291,7 @@ impl CpuConfig {
         let nat_mangle = on(d.nat_mangle, c.nat_mangle);
         let routed = on(d.forwarded, c.fib_lookup + c.forward);
         let routed_tx = on(d.forwarded, c.driver_tx);
+        let encap = f64::from(d.vlan) * c.vlan + f64::from(d.pppoe) * c.pppoe;
 
         // Adding a zero term leaves a sum unchanged, so untaken terms need no branch.
         let mut cy = rx + netdev + ft_lookup + (ft_xmit + ft_tx) + defrag;
@@ -302,6 +307,7 @@ impl CpuConfig {
             cy += nat_setup;
             cy += nat_mangle;
             cy += routed + routed_tx;
+            cy += encap;
         }
         let total = cy + table_accesses * miss_p * c.cache_miss;
 
@@ -312,7 +318,7 @@ impl CpuConfig {
         by_stage[Stage::Nat.index()] = nat_setup + nat_mangle;
         by_stage[Stage::Rules.index()] =
             hook + chain + rule + expr + set_hash + set_interval + set_concat + jump + stmt;
-        by_stage[Stage::IpStack.index()] = ip_rcv + routed;
+        by_stage[Stage::IpStack.index()] = ip_rcv + routed + encap;
         by_stage[Stage::NetdevIngress.index()] = netdev;
         by_stage[Stage::Defrag.index()] = defrag;
         let known = by_stage[..=Stage::NetdevIngress.index()]
@@ -336,7 +342,8 @@ pub(crate) enum Stage {
     Nat,
     /// nftables: hooks, chains, rules, expressions, set lookups, jumps, statements.
     Rules,
-    /// `ip_rcv`, routing, `ip_forward` and output.
+    /// `ip_rcv`, routing, `ip_forward` and output, VLAN/PPPoE decapsulation and
+    /// encapsulation.
     IpStack,
     /// The netdev ingress hook.
     NetdevIngress,

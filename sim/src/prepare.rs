@@ -106,7 +106,7 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
         }
         (None, None) => unreachable!("validated by the scenario"),
     };
-    let pass = first_pass(&input)?;
+    let pass = first_pass(&input, &sc.sides)?;
     if pass.totals.packets == 0 {
         return Err(RunError::EmptyTrace(input.describe()));
     }

@@ -8,6 +8,8 @@
 use std::fs::File;
 use std::path::PathBuf;
 
+use offsim_kernel::dups::{CopyKind, DupFinder};
+use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_traces::r#gen::{GenConfig, GenError, Generator, Stop};
 use offsim_traces::hash::FxHashSet;
 use offsim_traces::meta::PacketMeta;
@@ -163,17 +165,35 @@ pub struct TracePass {
     pub flows: u64,
     /// Wire bytes.
     pub bytes: u64,
+    /// IP packets.
+    pub ip_packets: u64,
+    /// Packets that look captured twice (`kernel::dups`): forwarded copies and originals
+    /// written after their copy.
+    pub copies: u64,
+    /// The capture looks taken on the WAN link (sides guessed from the traffic).
+    pub wan_capture: Option<String>,
     /// The capture's final record was cut short: the warning (the packets before it are
     /// replayed).
     pub cut_short: Option<String>,
 }
 
-/// Reads the whole trace once.
-pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
+/// Reads the whole trace once. With sides guessed from the traffic (`flow`, `single`), it
+/// also splits them, to warn when the capture looks taken on the WAN link.
+pub(crate) fn first_pass(input: &Input, sides: &SideMode) -> Result<TracePass, SourceError> {
+    let mut split = matches!(sides, SideMode::Flow | SideMode::Single)
+        .then(|| (SideSplitter::new(sides.clone()), WanHint::default()));
     let mut r = Reader::open(input)?;
     let mut p = TracePass::default();
     let mut flows: FxHashSet<offsim_traces::meta::FlowKey> = FxHashSet::default();
+    let mut dups = DupFinder::new();
     while let Some(m) = r.next()? {
+        p.ip_packets += u64::from(m.is_ip());
+        if dups.check(&m) != CopyKind::First {
+            p.copies += 1;
+        }
+        if let Some((sp, hint)) = &mut split {
+            hint.note(&m, sp.side(&m, m.ts));
+        }
         p.totals.add(&m);
         p.bytes += u64::from(m.wire_len);
         if let Some(k) = m.flow_key() {
@@ -181,6 +201,7 @@ pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
         }
     }
     p.flows = flows.len() as u64;
+    p.wan_capture = split.and_then(|(_, h)| h.warning());
     if let Reader::File(s) = &r {
         p.cut_short = s.cut_short().map(TraceError::cut_short_warning);
     }

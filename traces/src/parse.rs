@@ -250,7 +250,11 @@ pub fn parse_frame(
         LinkType::Ppp => {
             // RFC 1662 address and control (`ff 03`) when present, then the protocol: one
             // byte when its low bit is set (RFC 1661 protocol-field compression), else two.
-            let off = if data.starts_with(&[0xff, 0x03]) { 2 } else { 0 };
+            let off = if data.starts_with(&[0xff, 0x03]) {
+                2
+            } else {
+                0
+            };
             match ppp_protocol(data, off) {
                 Some((p, len)) => match ppp_ethertype(p) {
                     Some(et) => (et, off + len),
@@ -888,7 +892,13 @@ mod test {
             assert_eq!(m.l3_offset as usize, head.len());
         }
         // LCP is not IP.
-        let m = parse_frame(LinkType::Ppp, &[0xff, 0x03, 0xc0, 0x21, 1], 5, SimTime(0), 0);
+        let m = parse_frame(
+            LinkType::Ppp,
+            &[0xff, 0x03, 0xc0, 0x21, 1],
+            5,
+            SimTime(0),
+            0,
+        );
         assert_eq!(m.net, NetKind::NonIp(0xc021));
         for short in [&[][..], &[0xff, 0x03, 0x00]] {
             let m = parse_frame(LinkType::Ppp, short, short.len() as u32, SimTime(0), 0);
@@ -900,7 +910,10 @@ mod test {
         assert!(m.has(flags::PPPOE));
         assert_eq!((m.pppoe_session, m.dport, m.l3_offset), (0xbeef, 80, 8));
         assert_eq!(LinkType::from_code(9), Some(LinkType::Ppp));
-        assert_eq!(LinkType::from_code(51).map(LinkType::name), Some("PPP_ETHER"));
+        assert_eq!(
+            LinkType::from_code(51).map(LinkType::name),
+            Some("PPP_ETHER")
+        );
     }
 
     fn ipv6_udp(ext: &[u8], first_nh: u8) -> Vec<u8> {

@@ -373,7 +373,11 @@ impl Engine {
 
     fn arrive(&mut self, a: Arrival) {
         let mut pkt = a.pkt;
-        let side = self.splitter.side(&pkt, a.at);
+        // A capture on two interfaces (`sides = "iface=..."`) holds forwarded packets twice:
+        // the copy the router sent on is not an arrival.
+        let Some(side) = self.splitter.arrival(&pkt, a.at) else {
+            return;
+        };
         pkt.iface = port(side);
         let counted = self.counted(a.at);
         let wire = u64::from(pkt.wire_len);

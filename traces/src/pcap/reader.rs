@@ -493,9 +493,8 @@ impl<R: Read> TraceReader<R> {
             // sub-second field or lengths are impossible (libpcap's `pcap_check_header`
             // heuristics), and stays an error.
             let frac_max: u64 = if nanos { 1_000_000_000 } else { 1_000_000 };
-            let sound = frac < frac_max
-                && (orig == 0 || incl <= orig)
-                && (snaplen < 64 || incl <= snaplen);
+            let sound =
+                frac < frac_max && (orig == 0 || incl <= orig) && (snaplen < 64 || incl <= snaplen);
             if sound {
                 return self.cut_at(at, "packet record", 16 + n as u64, have as u64);
             }
