@@ -20,7 +20,7 @@ table inet t {
         type filter hook prerouting priority filter; policy accept;
         meta l4proto udp ct timeout set "short-udp"
     }
-    chain fwd {
+    chain fw {
         type filter hook forward priority filter; policy accept;
         ct state new counter
     }

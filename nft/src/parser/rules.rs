@@ -119,7 +119,7 @@ impl Parser<'_> {
         let c = if matches!(self.peek(), Tok::LBrace) {
             self.binding_block(sp)?
         } else {
-            self.name("a chain name")?
+            self.ident("a chain name")?
         };
         Ok(Stmt::Verdict(if jump {
             Verdict::Jump(c)
