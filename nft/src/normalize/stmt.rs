@@ -181,6 +181,25 @@ impl Normalizer<'_> {
         {
             ctx.l4_any = true;
         }
+        if let Stmt::Match {
+            left: Expr::Meta(MetaKey::L4proto) | Expr::Payload(Proto::Ip | Proto::Ip6, _),
+            right: Expr::Set(elems),
+            op: RelOp::Eq,
+            ..
+        } = m
+        {
+            let protos: Vec<u8> = elems
+                .iter()
+                .filter_map(|e| match &e.key {
+                    Expr::Value(v) if v.ty == DType::InetProto => Some(v.v as u8),
+                    _ => None,
+                })
+                .take(2)
+                .collect();
+            if let [a, b] = protos[..] {
+                ctx.l4_set = Some([a, b]);
+            }
+        }
         Ok(())
     }
 
