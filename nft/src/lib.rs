@@ -121,5 +121,5 @@ pub use eval::{
 pub use program::{ChainId, Counter, FlowtableId};
 pub use ruleset::{
     ChainInfo, CtTimeoutInfo, FlowtableInfo, LoadOptions, ObjectInfo, RuleInfo, Ruleset, SetInfo,
-    Summary, TableInfo,
+    Summary, TableInfo, parse_utc_offset,
 };

@@ -1358,3 +1358,109 @@ fn ether_header_matches() {
         (1, 1, 1)
     );
 }
+
+/// `meta hour` as the kernel evaluates it (`nft_meta_hour`: the packet's wall time in UTC,
+/// seconds of the day) against times nft converts from the loader's timezone
+/// (`hour_type_parse`); a range past midnight is the other range negated, as nft 1.0.6
+/// lists it (`meta hour != "06:00"-"22:00"`).
+#[test]
+fn meta_hour_ranges_past_midnight_and_timezones() {
+    let text = "table inet f { chain fw { type filter hook forward priority 0; policy accept;
+        meta hour \"22:00\"-\"06:00\" counter drop
+        meta hour \"08:30\"-\"09:00\" counter
+    } }";
+    let at = |h: u64, m: u64| {
+        let mut p = P::v4("10.0.0.1", "10.0.0.2").udp(1, 2);
+        // 2024-01-01 00:00:00 UTC plus the time of day.
+        p.0.ts = SimTime((1_704_067_200 + h * 3600 + m * 60) * 1_000_000_000);
+        p
+    };
+    let mut r = Run::new(text);
+    for (h, m, dropped) in [
+        (23, 0, true),
+        (3, 0, true),
+        (5, 59, true),
+        (12, 0, false),
+        (22, 0, false), // the negated range's ends are excluded
+        (6, 0, false),
+        (8, 45, false),
+    ] {
+        let v = r.simple(at(h, m), ct(NEW));
+        assert_eq!(v != Verdict::Accept, dropped, "{h}:{m:02}");
+    }
+    assert_eq!(r.count("fw", 1).0, 1);
+    // The ruleset written in UTC+02:00: 23:00 there is 21:00 UTC.
+    let rs = Ruleset::from_str(
+        text,
+        "t.nft",
+        &LoadOptions {
+            utc_offset_s: 7200,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    let mut r = Run {
+        st: RuleState::new(&rs, 7),
+        rs,
+    };
+    assert_ne!(r.simple(at(21, 0), ct(NEW)), Verdict::Accept);
+    assert_eq!(r.simple(at(4, 30), ct(NEW)), Verdict::Accept); // 06:30 local
+    assert_eq!(r.count("fw", 1).0, 0);
+    r.simple(at(6, 40), ct(NEW)); // 08:40 local
+    assert_eq!(r.count("fw", 1).0, 1);
+    assert_eq!(offsim_nft::parse_utc_offset("-05:30"), Ok(-19_800));
+    assert!(offsim_nft::parse_utc_offset("+25:00").is_err());
+}
+
+/// `fwd to DEV` steals the packet in a netdev chain and sends it out of DEV; nft allows it
+/// only in the netdev family and after it nothing runs.
+#[test]
+fn fwd_to_device_in_netdev_chains() {
+    let rs = util::load(
+        "table netdev n { chain i { type filter hook ingress device lan0 priority 0;
+            udp dport 53 counter fwd to \"wan0\"
+            counter
+        } }",
+        "t.nft",
+    );
+    let mut st = RuleState::new(&rs, 1);
+    let chain = rs.netdev_chains(Hook::Ingress, "lan0")[0];
+    let wan = rs.device_index("wan0").unwrap();
+    let mut cost = EvalCost::default();
+    let mut go = |p: P| {
+        let mut c = PktCtx::new(p.0, Hook::Ingress, SimTime(0));
+        eval_chain(&rs, &mut st, chain, &mut c, &mut NullHost, &mut cost)
+    };
+    assert_eq!(
+        go(P::v4("10.0.0.1", "10.0.0.2").udp(1, 53)),
+        Verdict::Fwd(wan)
+    );
+    assert_eq!(
+        go(P::v4("10.0.0.1", "10.0.0.2").udp(1, 54)),
+        Verdict::Accept
+    );
+    let texts: Vec<String> = rs.rules().iter().map(|r| r.text.clone()).collect();
+    assert!(texts[0].ends_with("fwd to \"wan0\""), "{texts:?}");
+    for (bad, want) in [
+        (
+            "table inet f { chain c { type filter hook forward priority 0; fwd to \"lo\"; } }",
+            "unsupported family",
+        ),
+        (
+            "table netdev n { chain i { type filter hook ingress device lo priority 0; fwd to \"lo\" counter; } }",
+            "after terminal statement",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "t.nft", &LoadOptions::default())
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {bad}"))
+            .to_string();
+        assert!(e.contains(want) && e.contains("t.nft:1:"), "{e}");
+    }
+    // nft -j: {"fwd": {"dev": "wan0"}}.
+    let j = r#"{"nftables": [{"table": {"family": "netdev", "name": "n"}},
+        {"chain": {"family": "netdev", "table": "n", "name": "i", "type": "filter", "hook": "ingress", "dev": "lan0", "prio": 0, "policy": "accept"}},
+        {"rule": {"family": "netdev", "table": "n", "chain": "i", "expr": [{"fwd": {"dev": "wan0"}}]}}]}"#;
+    let rj = util::load(j, "t.json");
+    assert_eq!(rj.rules()[0].text, "fwd to \"wan0\"");
+}

@@ -12,7 +12,9 @@
 use std::ops::{ControlFlow, Range};
 
 use offsim_nft::ast::Hook;
-use offsim_nft::{CtInfo, CtView, EvalCost, Iface, PktCtx, Verdict, eval_chain};
+use offsim_nft::{
+    CtInfo, CtView, DropReason as NftDrop, EvalCost, Iface, PktCtx, Verdict, eval_chain,
+};
 use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::SimTime;
 
@@ -546,6 +548,11 @@ fn verdict_fate(v: Verdict, hook: Hook) -> Option<Fate> {
         Verdict::Accept => None,
         Verdict::Drop(r) => Some(Fate::Dropped(DropCause::Ruleset(hook, r))),
         Verdict::Queue(_) => Some(Fate::Dropped(DropCause::Queue)),
+        // `fwd to DEV` (netdev): stolen and sent out of DEV (`nf_fwd_netdev_egress`); a
+        // device outside the router's two ports takes it away from them.
+        Verdict::Fwd(super::LAN_IFINDEX) => Some(Fate::Forwarded(Side::Lan)),
+        Verdict::Fwd(super::WAN_IFINDEX) => Some(Fate::Forwarded(Side::Wan)),
+        Verdict::Fwd(_) => Some(Fate::Dropped(DropCause::Ruleset(hook, NftDrop::Rule))),
     }
 }
 

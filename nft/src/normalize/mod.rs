@@ -104,6 +104,8 @@ pub(crate) struct Normalizer<'a> {
     pub(crate) objects: Vec<(String, String)>,
     /// Devices.
     pub(crate) devices: &'a mut DeviceTable,
+    /// The loader's UTC offset, seconds east (`meta hour` literals are local time).
+    pub(crate) utc_offset_s: i32,
 }
 
 #[derive(Clone, Copy, Default)]
