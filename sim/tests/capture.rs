@@ -183,7 +183,7 @@ fn forwarded(f: &[u8]) -> Vec<u8> {
 fn write_pcapng(path: &Path, frames: &[Frame]) {
     fn block(t: u32, body: &[u8]) -> Vec<u8> {
         let mut b = body.to_vec();
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
         let len = (b.len() + 12) as u32;

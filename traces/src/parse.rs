@@ -172,105 +172,8 @@ pub fn parse_frame(
         m.flags |= flags::SNAP_TRUNCATED;
     }
     // Link layer: find the EtherType (or IP version) and the offset of what follows.
-    let (mut ethertype, mut off) = match link {
-        LinkType::Ethernet => {
-            if data.len() < 14 {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            m.pkt_type = if data[0..6] == [0xff; 6] {
-                PktType::Broadcast
-            } else if data[0] & 1 == 1 {
-                PktType::Multicast
-            } else {
-                PktType::Host
-            };
-            m.eth_dst.copy_from_slice(&data[0..6]);
-            m.eth_src.copy_from_slice(&data[6..12]);
-            m.flags |= flags::ETHER;
-            (be16(data, 12), 14usize)
-        }
-        LinkType::LinuxSll => {
-            if data.len() < 16 {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            m.pkt_type = sll_pkttype(be16(data, 0));
-            (be16(data, 14), 16)
-        }
-        LinkType::LinuxSll2 => {
-            if data.len() < 20 {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            m.pkt_type = sll_pkttype(u16::from(data[10]));
-            (be16(data, 0), 20)
-        }
-        LinkType::Null | LinkType::Loop => {
-            if data.len() < 4 {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            let raw = [data[0], data[1], data[2], data[3]];
-            let fam = if link == LinkType::Loop {
-                u32::from_be_bytes(raw)
-            } else {
-                // Host byte order of the capturing machine: accept either.
-                let le = u32::from_le_bytes(raw);
-                if le <= 0xffff {
-                    le
-                } else {
-                    u32::from_be_bytes(raw)
-                }
-            };
-            let et = match fam {
-                2 => ETH_P_IP,
-                10 | 24 | 28 | 30 => ETH_P_IPV6,
-                _ => 0,
-            };
-            (et, 4)
-        }
-        LinkType::Raw => match data.first() {
-            None => {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            Some(b) => match b >> 4 {
-                4 => (ETH_P_IP, 0),
-                6 => (ETH_P_IPV6, 0),
-                _ => {
-                    m.net = NetKind::Unknown;
-                    m.malformed = Some(Malformed::IpVersion);
-                    return m;
-                }
-            },
-        },
-        LinkType::Ipv4 => (ETH_P_IP, 0),
-        LinkType::Ipv6 => (ETH_P_IPV6, 0),
-        LinkType::Ppp => {
-            // RFC 1662 address and control (`ff 03`) when present, then the protocol: one
-            // byte when its low bit is set (RFC 1661 protocol-field compression), else two.
-            let off = if data.starts_with(&[0xff, 0x03]) {
-                2
-            } else {
-                0
-            };
-            match ppp_protocol(data, off) {
-                Some((p, len)) => match ppp_ethertype(p) {
-                    Some(et) => (et, off + len),
-                    None => {
-                        m.net = NetKind::NonIp(p);
-                        return m;
-                    }
-                },
-                None => {
-                    cut(&mut m, Malformed::LinkHeader);
-                    return m;
-                }
-            }
-        }
-        // The PPPoE session header is parsed below as after an Ethernet header.
-        LinkType::PppEther => (ETH_P_PPP_SES, 0),
+    let Some((mut ethertype, mut off)) = link_header(link, data, &mut m) else {
+        return m;
     };
     // VLAN tags (802.1Q, 802.1ad, old QinQ) and one PPPoE session header.
     loop {
@@ -344,6 +247,111 @@ fn ppp_ethertype(p: u16) -> Option<u16> {
         0x0057 => Some(ETH_P_IPV6),
         _ => None,
     }
+}
+
+/// The link-layer header: the EtherType (or IP version) of what follows and its offset;
+/// `None` when the frame ends inside it or is not IP (`m` says why).
+fn link_header(link: LinkType, data: &[u8], m: &mut PacketMeta) -> Option<(u16, usize)> {
+    Some(match link {
+        LinkType::Ethernet => {
+            if data.len() < 14 {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            m.pkt_type = if data[0..6] == [0xff; 6] {
+                PktType::Broadcast
+            } else if data[0] & 1 == 1 {
+                PktType::Multicast
+            } else {
+                PktType::Host
+            };
+            m.eth_dst.copy_from_slice(&data[0..6]);
+            m.eth_src.copy_from_slice(&data[6..12]);
+            m.flags |= flags::ETHER;
+            (be16(data, 12), 14usize)
+        }
+        LinkType::LinuxSll => {
+            if data.len() < 16 {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            m.pkt_type = sll_pkttype(be16(data, 0));
+            (be16(data, 14), 16)
+        }
+        LinkType::LinuxSll2 => {
+            if data.len() < 20 {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            m.pkt_type = sll_pkttype(u16::from(data[10]));
+            (be16(data, 0), 20)
+        }
+        LinkType::Null | LinkType::Loop => {
+            if data.len() < 4 {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            let raw = [data[0], data[1], data[2], data[3]];
+            let fam = if link == LinkType::Loop {
+                u32::from_be_bytes(raw)
+            } else {
+                // Host byte order of the capturing machine: accept either.
+                let le = u32::from_le_bytes(raw);
+                if le <= 0xffff {
+                    le
+                } else {
+                    u32::from_be_bytes(raw)
+                }
+            };
+            let et = match fam {
+                2 => ETH_P_IP,
+                10 | 24 | 28 | 30 => ETH_P_IPV6,
+                _ => 0,
+            };
+            (et, 4)
+        }
+        LinkType::Raw => match data.first() {
+            None => {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            Some(b) => match b >> 4 {
+                4 => (ETH_P_IP, 0),
+                6 => (ETH_P_IPV6, 0),
+                _ => {
+                    m.net = NetKind::Unknown;
+                    m.malformed = Some(Malformed::IpVersion);
+                    return None;
+                }
+            },
+        },
+        LinkType::Ipv4 => (ETH_P_IP, 0),
+        LinkType::Ipv6 => (ETH_P_IPV6, 0),
+        LinkType::Ppp => {
+            // RFC 1662 address and control (`ff 03`) when present, then the protocol: one
+            // byte when its low bit is set (RFC 1661 protocol-field compression), else two.
+            let off = if data.starts_with(&[0xff, 0x03]) {
+                2
+            } else {
+                0
+            };
+            match ppp_protocol(data, off) {
+                Some((p, len)) => match ppp_ethertype(p) {
+                    Some(et) => (et, off + len),
+                    None => {
+                        m.net = NetKind::NonIp(p);
+                        return None;
+                    }
+                },
+                None => {
+                    cut(m, Malformed::LinkHeader);
+                    return None;
+                }
+            }
+        }
+        // The PPPoE session header is parsed below as after an Ethernet header.
+        LinkType::PppEther => (ETH_P_PPP_SES, 0),
+    })
 }
 
 fn sll_pkttype(v: u16) -> PktType {

@@ -873,7 +873,7 @@ mod test {
                 continue;
             };
             let mut n = 0;
-            while let Some(_) = r.next_record().unwrap() {
+            while r.next_record().unwrap().is_some() {
                 n += 1;
             }
             assert!(r.next_record().unwrap().is_none());
