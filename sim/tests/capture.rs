@@ -513,6 +513,60 @@ fn encapsulated_wan_agrees_with_the_flowtable_kernel() {
     );
 }
 
+/// A capture of a `pppoe-wan` device (link type PPP) or of PPPoE frames (PPP_ETHER) counts
+/// like the same packets over Ethernet.
+#[test]
+fn ppp_link_types_are_read() {
+    let dir = scratch("capture", "ppp");
+    let rs = dir.join("r.nft");
+    std::fs::write(&rs, RULESET).unwrap();
+    let frames: Vec<Vec<u8>> = session().into_iter().map(|(_, f)| f).collect();
+    let eth = dir.join("eth.pcap");
+    write_pcap(&eth, &frames);
+    let args = |p: &Path| -> Vec<String> {
+        [
+            "rules",
+            "eval",
+            rs.to_str().unwrap(),
+            p.to_str().unwrap(),
+            "--json",
+            "--sides",
+            "flow",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |p: &Path| {
+        let a = args(p);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        eval_json(&a).0
+    };
+    let want = run(&eth);
+    for (link, head) in [
+        (LinkType::Ppp, vec![0xff, 0x03, 0x00, 0x21]),
+        (
+            LinkType::PppEther,
+            vec![0x11, 0x00, 0x12, 0x34, 0x00, 0x00, 0x00, 0x21],
+        ),
+    ] {
+        let p = dir.join(format!("{}.pcap", link.name()));
+        let f = std::fs::File::create(&p).unwrap();
+        let mut w = PcapWriter::new(std::io::BufWriter::new(f), link, 65_535).unwrap();
+        for (k, b) in frames.iter().enumerate() {
+            let mut g = head.clone();
+            g.extend_from_slice(&b[14..]);
+            w.write(SimTime(T0 + 10_000 * k as u64), &g, g.len() as u32)
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let got = run(&p);
+        assert_eq!(counters(&got), counters(&want), "{}", link.name());
+        let info = offsim(&["trace", "info", p.to_str().unwrap()]);
+        assert!(info.stdout.contains(link.name()), "{}", info.stdout);
+    }
+}
+
 /// A capture cut in the middle of its last record: `rules eval` uses the good packets and
 /// warns; damage in the middle of the file stays an error (exit 2).
 #[test]
