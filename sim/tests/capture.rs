@@ -610,3 +610,62 @@ fn a_capture_cut_short_is_a_warning_and_damage_an_error() {
         o.stderr
     );
 }
+
+/// A capture taken on the WAN link after NAT: every connection comes from the router's
+/// public address. `--sides flow` takes those as LAN clients, and says it looks wrong.
+#[test]
+fn a_post_nat_wan_capture_is_flagged() {
+    let dir = scratch("capture", "wan");
+    let rs = dir.join("r.nft");
+    std::fs::write(&rs, RULESET).unwrap();
+    let public = 0x5102_45a0; // 81.2.69.160
+    let dns = 0x0808_0808; // 8.8.8.8
+    let mut frames = Vec::new();
+    for k in 0..4u16 {
+        let mut q = Vec::new();
+        frame::udp(
+            &mut q,
+            &l3(public, dns, 63, k),
+            40000 + k,
+            53,
+            UdpPayload::Zero(30),
+        );
+        frames.push(q);
+        let mut r = Vec::new();
+        frame::udp(
+            &mut r,
+            &l3(dns, public, 57, k),
+            53,
+            40000 + k,
+            UdpPayload::Zero(90),
+        );
+        frames.push(r);
+    }
+    let pcap = dir.join("wan.pcap");
+    write_pcap(&pcap, &frames);
+    let (v, stderr) = eval_json(&[
+        "rules",
+        "eval",
+        rs.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+        "--json",
+        "--sides",
+        "flow",
+    ]);
+    assert!(
+        stderr.contains("capture of the WAN link") && stderr.contains("81.2.69.160"),
+        "{stderr}"
+    );
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1));
+    // Naming the LAN prefix says where the clients are: no guess, no warning.
+    let (v, _) = eval_json(&[
+        "rules",
+        "eval",
+        rs.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+        "--json",
+        "--sides",
+        "lan=192.168.0.0/16",
+    ]);
+    assert!(v.get("warnings").is_none(), "{v}");
+}
