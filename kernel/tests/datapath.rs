@@ -88,12 +88,15 @@ fn slow_path_counts_encapsulation_layers() {
     r.flags |= offsim_traces::meta::flags::PPPOE;
     r.pppoe_session = 0x1234;
     // Before any WAN packet the WAN device's encapsulation is unknown: nothing pushed.
+    let layers = |d: offsim_kernel::cost::CostDrivers| {
+        (d.vlan_pull, d.pppoe_pull, d.vlan_push, d.pppoe_push)
+    };
     let d = dp.process(q.ts, &q, Side::Lan).drivers;
-    assert_eq!((d.vlan, d.pppoe), (0, 0));
+    assert_eq!(layers(d), (0, 0, 0, 0));
     // The reply: VLAN 7 and the PPPoE session pulled, nothing pushed towards the LAN.
     let d = dp.process(r.ts, &r, Side::Wan).drivers;
-    assert_eq!((d.vlan, d.pppoe), (1, 1));
+    assert_eq!(layers(d), (1, 1, 0, 0));
     // The next request: VLAN and PPPoE pushed on the way out.
     let d = dp.process(q.ts, &q, Side::Lan).drivers;
-    assert_eq!((d.vlan, d.pppoe), (1, 1));
+    assert_eq!(layers(d), (0, 0, 1, 1));
 }

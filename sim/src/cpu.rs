@@ -68,10 +68,14 @@ pub struct StageCycles {
     pub offload_work: f64,
     /// Per flow visited by the flowtable GC (every second).
     pub gc_per_flow: f64,
-    /// Per VLAN tag pulled on receive or pushed on transmit on the slow path.
-    pub vlan: f64,
-    /// Per PPPoE session header pulled on receive or pushed on transmit on the slow path.
-    pub pppoe: f64,
+    /// Per VLAN tag pulled on receive on the slow path.
+    pub vlan_pull: f64,
+    /// Per VLAN tag pushed on transmit on the slow path.
+    pub vlan_push: f64,
+    /// Per PPPoE session header pulled on receive on the slow path.
+    pub pppoe_pull: f64,
+    /// Per PPPoE session header pushed on transmit on the slow path.
+    pub pppoe_push: f64,
     /// Penalty per expected last-level-cache miss.
     pub cache_miss: f64,
 }
@@ -291,7 +295,10 @@ impl CpuConfig {
         let nat_mangle = on(d.nat_mangle, c.nat_mangle);
         let routed = on(d.forwarded, c.fib_lookup + c.forward);
         let routed_tx = on(d.forwarded, c.driver_tx);
-        let encap = f64::from(d.vlan) * c.vlan + f64::from(d.pppoe) * c.pppoe;
+        let encap = f64::from(d.vlan_pull) * c.vlan_pull
+            + f64::from(d.vlan_push) * c.vlan_push
+            + f64::from(d.pppoe_pull) * c.pppoe_pull
+            + f64::from(d.pppoe_push) * c.pppoe_push;
 
         // Adding a zero term leaves a sum unchanged, so untaken terms need no branch.
         let mut cy = rx + netdev + ft_lookup + (ft_xmit + ft_tx) + defrag;

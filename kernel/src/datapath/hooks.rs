@@ -120,9 +120,7 @@ impl Datapath {
         self.forward(&mut w, dev.oif)?;
         // Encapsulation on the way out: `vlan_dev_hard_start_xmit`, `ppp_start_xmit` →
         // `pppoe_xmit`, with the output device's own.
-        let (v, p) = self.dev_encap[1 - dev.side].layers();
-        w.out.drivers.vlan += v;
-        w.out.drivers.pppoe += p;
+        (w.out.drivers.vlan_push, w.out.drivers.pppoe_push) = self.dev_encap[1 - dev.side].layers();
         self.postrouting(&mut w)?;
         ControlFlow::Continue(self.confirm(&mut w, Fate::Forwarded(dev.out_side), now))
     }
@@ -196,7 +194,7 @@ impl Datapath {
     ) -> ControlFlow<Outcome, PacketMeta> {
         out.drivers.slow = true;
         // Decapsulation on the slow path: `vlan_do_receive`, `pppoe_rcv` → `ppp_input`.
-        (out.drivers.vlan, out.drivers.pppoe) = Encap::of_packet(m).layers();
+        (out.drivers.vlan_pull, out.drivers.pppoe_pull) = Encap::of_packet(m).layers();
         if let Err(d) = router::rcv_check(m) {
             out.fate = Fate::Dropped(DropCause::Rcv(d));
             return ControlFlow::Break(*out);
