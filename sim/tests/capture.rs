@@ -669,3 +669,52 @@ fn a_post_nat_wan_capture_is_flagged() {
     ]);
     assert!(v.get("warnings").is_none(), "{v}");
 }
+
+/// `offsim run` with `ruleset.sides = "iface=0:lan,1:wan"` offers each packet of a
+/// two-interface pcapng once; with `flow` it offers both copies and the report warns.
+#[test]
+fn run_scenario_maps_pcapng_interfaces() {
+    let dir = scratch("capture", "run");
+    std::fs::write(dir.join("r.nft"), RULESET).unwrap();
+    let mut both: Vec<Frame> = Vec::new();
+    for (lan, f) in session() {
+        let (i, o) = if lan { (0, 1) } else { (1, 0) };
+        both.push((i, f.clone()));
+        both.push((o, forwarded(&f)));
+    }
+    write_pcapng(&dir.join("two.pcapng"), &both);
+    let offered = |sides: &str| {
+        let sc = dir.join(format!("{}.toml", sides.replace([':', ',', '='], "_")));
+        std::fs::write(
+            &sc,
+            format!(
+                "name = \"two\"\npolicies = [\"software\"]\n[trace]\nfile = \"two.pcapng\"\n\
+                 [ruleset]\nfile = \"r.nft\"\nsides = \"{sides}\"\n[cpu]\npreset = \"x86-server\"\n\
+                 [nic]\npreset = \"e810\"\n"
+            ),
+        )
+        .unwrap();
+        let out = dir.join(format!("out-{}", sides.len()));
+        let o = offsim(&[
+            "run",
+            sc.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        (
+            r["runs"][0]["throughput"]["offered_packets"].as_u64().unwrap(),
+            r["warnings"].to_string(),
+        )
+    };
+    let (n, w) = offered("iface=0:lan,1:wan");
+    assert_eq!(n, 12, "{w}");
+    assert!(!w.contains("double-counted"), "{w}");
+    let (n, w) = offered("flow");
+    assert_eq!(n, 24);
+    assert!(w.contains("double-counted"), "{w}");
+}
