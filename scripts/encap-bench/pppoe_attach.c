@@ -21,7 +21,9 @@ int main(int c, char **v) {
   sscanf(v[3], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &sp.sa_addr.pppoe.remote[0], &sp.sa_addr.pppoe.remote[1],
          &sp.sa_addr.pppoe.remote[2], &sp.sa_addr.pppoe.remote[3], &sp.sa_addr.pppoe.remote[4], &sp.sa_addr.pppoe.remote[5]);
   strncpy(sp.sa_addr.pppoe.dev, v[1], IFNAMSIZ - 1);
-  if (connect(s, (struct sockaddr *)&sp, sizeof sp) < 0) { perror("connect"); return 1; }
+  struct sockaddr_storage ss; // sockaddr_pppox is packed: connect through an aligned copy
+  memcpy(&ss, &sp, sizeof sp);
+  if (connect(s, (struct sockaddr *)&ss, sizeof sp) < 0) { perror("connect"); return 1; }
   int chan;
   if (ioctl(s, PPPIOCGCHAN, &chan) < 0) { perror("PPPIOCGCHAN"); return 1; }
   int fch = open("/dev/ppp", O_RDWR);

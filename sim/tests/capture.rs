@@ -707,7 +707,9 @@ fn run_scenario_maps_pcapng_interfaces() {
             serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
                 .unwrap();
         (
-            r["runs"][0]["throughput"]["offered_packets"].as_u64().unwrap(),
+            r["runs"][0]["throughput"]["offered_packets"]
+                .as_u64()
+                .unwrap(),
             r["warnings"].to_string(),
         )
     };
