@@ -64,7 +64,7 @@ fn run(c: &mut Criterion, name: &str, text: &str) {
 
 /// Registers the nft benches.
 pub fn benches(c: &mut Criterion) {
-    let ten = "table inet f { chain fwd { type filter hook forward priority 0; policy drop;
+    let ten = "table inet f { chain fw { type filter hook forward priority 0; policy drop;
         ct state established,related accept
         ct state invalid drop
         iifname \"lo\" accept
@@ -79,7 +79,7 @@ pub fn benches(c: &mut Criterion) {
     run(c, "chain_10_rules", ten);
 
     let mut linear = String::from(
-        "table ip f { chain fwd { type filter hook forward priority 0; policy accept;\n",
+        "table ip f { chain fw { type filter hook forward priority 0; policy accept;\n",
     );
     for i in 0..1000u32 {
         linear.push_str(&format!(
@@ -99,6 +99,6 @@ pub fn benches(c: &mut Criterion) {
         }
         set.push_str(&format!("10.0.{}.{}", i / 256, i % 256));
     }
-    set.push_str(" } }\n chain fwd { type filter hook forward priority 0; policy accept; ip saddr @s counter accept } }\n");
+    set.push_str(" } }\n chain fw { type filter hook forward priority 0; policy accept; ip saddr @s counter accept } }\n");
     run(c, "set_1000_elements", &set);
 }

@@ -44,4 +44,14 @@ pub struct CostDrivers {
     pub frags: u16,
     /// NAPI batch size the packet was received in (1 = alone).
     pub batch: u16,
+    /// VLAN tags pulled on receive on the slow path (`vlan_do_receive`).
+    pub vlan_pull: u8,
+    /// VLAN tags pushed on transmit on the slow path (`vlan_dev_hard_start_xmit`).
+    pub vlan_push: u8,
+    /// PPPoE session headers pulled on receive on the slow path (`pppoe_rcv` →
+    /// `ppp_input`).
+    pub pppoe_pull: u8,
+    /// PPPoE session headers pushed on transmit on the slow path (`ppp_start_xmit` →
+    /// `pppoe_xmit`).
+    pub pppoe_push: u8,
 }

@@ -118,11 +118,58 @@ pub struct FtKey {
     pub pppoe_slot: u8,
 }
 
+/// The encapsulations a packet carries on a device, outer first, as the flowtable keys them
+/// (`nf_flow_tuple_encap`: a VLAN tag, hardware-accelerated or in-band, then an in-band VLAN
+/// tag or PPPoE session; at most `NF_FLOW_TABLE_ENCAP_MAX` = 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Encap {
+    /// VLAN ids / PPPoE session id, outer first.
+    pub ids: [u16; 2],
+    /// Number of ids.
+    pub n: u8,
+    /// Which slot holds a PPPoE session id (`u8::MAX`: none).
+    pub pppoe_slot: u8,
+}
+
+impl Default for Encap {
+    fn default() -> Self {
+        Encap {
+            ids: [0; 2],
+            n: 0,
+            pppoe_slot: u8::MAX,
+        }
+    }
+}
+
+impl Encap {
+    /// The encapsulations of a captured packet.
+    pub fn of_packet(m: &PacketMeta) -> Encap {
+        let mut e = Encap::default();
+        let mut n = 0usize;
+        for i in 0..(m.vlan_count as usize).min(2) {
+            e.ids[n] = m.vlan[i];
+            n += 1;
+        }
+        if m.has(flags::PPPOE) && n < 2 {
+            e.ids[n] = m.pppoe_session;
+            e.pppoe_slot = n as u8;
+            n += 1;
+        }
+        e.n = n as u8;
+        e
+    }
+
+    /// VLAN tags and PPPoE headers: (vlan, pppoe).
+    pub fn layers(&self) -> (u8, u8) {
+        let pppoe = u8::from(self.pppoe_slot != u8::MAX);
+        (self.n - pppoe, pppoe)
+    }
+}
+
 impl FtKey {
     /// The key of a packet arriving on `iif`.
     pub fn of_packet(m: &PacketMeta, iif: u32) -> FtKey {
-        let mut k = FtKey {
-            pppoe_slot: u8::MAX,
+        FtKey {
             tuple: FlowKey {
                 src: m.src,
                 dst: m.dst,
@@ -131,21 +178,19 @@ impl FtKey {
                 proto: m.l4proto,
                 version: m.ip_version,
             },
+            ..FtKey::tuple_on(FlowKey::default(), iif, Encap::of_packet(m))
+        }
+    }
+
+    /// The key of `tuple` arriving on `iif` with the device's encapsulation `e`.
+    pub fn tuple_on(tuple: FlowKey, iif: u32, e: Encap) -> FtKey {
+        FtKey {
+            tuple,
             iif,
-            ..FtKey::default()
-        };
-        let mut n = 0usize;
-        for i in 0..(m.vlan_count as usize).min(2) {
-            k.encap[n] = m.vlan[i];
-            n += 1;
+            encap: e.ids,
+            n_encap: e.n,
+            pppoe_slot: e.pppoe_slot,
         }
-        if m.has(flags::PPPOE) && n < 2 {
-            k.encap[n] = m.pppoe_session;
-            k.pppoe_slot = n as u8;
-            n += 1;
-        }
-        k.n_encap = n as u8;
-        k
     }
 }
 

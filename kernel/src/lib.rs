@@ -15,6 +15,7 @@
 //!   offload bookkeeping.
 //! - `router.rs` — `ip_rcv` checks, the routing decision, `nf_defrag` reassembly.
 //! - `sides.rs` — which side (LAN, WAN) a packet arrives on.
+//! - `dups.rs` — packets captured twice (on two interfaces, before and after NAT).
 //! - `flows.rs` — per-connection records: offloaded or not, and why.
 //! - `cost.rs` — what a packet did, counted for a CPU model ([`cost::CostDrivers`]).
 //! - `path.rs` — [`Path`]: slow path, software fast path, or hardware.
@@ -45,6 +46,7 @@
 pub mod conntrack;
 pub mod cost;
 pub mod datapath;
+pub mod dups;
 pub mod flows;
 pub mod flowtable;
 mod path;

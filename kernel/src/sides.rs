@@ -8,6 +8,11 @@
 //!   without ports are keyed by address pair (the classification the flowtable oracle's
 //!   `split-dirs.py` uses, so both replay the same way).
 //! * `lan=CIDR,…`: a packet whose source is in one of the prefixes arrives on the LAN side.
+//! * `iface=ID:lan,ID:wan,…`: by the capture's interface (the pcapng interface id; 0 for a
+//!   pcap): a Wireshark capture of `br-lan` and `wan` at once says which side each packet
+//!   was seen on. Such a capture holds every forwarded packet twice, as it arrived and as it
+//!   left: the copy that left (one hop later, `dups.rs`) is not an arrival and
+//!   [`SideSplitter::arrival`] skips it. An interface the map does not name is LAN.
 //!
 //! In `flow` mode the splitter remembers tuples (13 bytes of key for IPv4) and address pairs,
 //! and forgets a tuple once it has been idle for longer than conntrack could still hold its
@@ -19,6 +24,7 @@
 //! whose flows never sit idle that long are unaffected. It also counts, per address, the
 //! remembered tuples sent from the LAN side: the LAN hosts the router has routes to.
 
+use crate::dups::{CopyKind, DupFinder};
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, is_icmp_echo, proto, tcp_flags};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 use offsim_traces::tuple::{AddrMap, TupleMap};
@@ -111,18 +117,21 @@ pub enum SideMode {
     Flow,
     /// By source prefix.
     Lan(Vec<Prefix>),
+    /// By capture interface id (pcapng); ids not listed are LAN.
+    Iface(Vec<(u32, Side)>),
 }
 
 impl SideMode {
-    /// Parses `single`, `flow` or `lan=CIDR[,CIDR…]`.
+    /// Parses `single`, `flow`, `lan=CIDR[,CIDR…]` or `iface=ID:lan|wan[,…]`.
     pub fn parse(s: &str) -> Result<SideMode, String> {
         match s {
             "single" => Ok(SideMode::Single),
             "flow" => Ok(SideMode::Flow),
+            _ if s.starts_with("iface=") => parse_ifaces(&s["iface=".len()..]),
             _ => {
                 let Some(list) = s.strip_prefix("lan=") else {
                     return Err(format!(
-                        "unknown sides mode `{s}` (expected single, flow or lan=CIDR,...)"
+                        "unknown sides mode `{s}` (expected single, flow, lan=CIDR,... or iface=ID:lan,ID:wan,...)"
                     ));
                 };
                 let mut v = Vec::new();
@@ -139,6 +148,30 @@ impl SideMode {
             }
         }
     }
+}
+
+/// `iface=0:lan,1:wan`: each interface id once, each side at least once.
+fn parse_ifaces(list: &str) -> Result<SideMode, String> {
+    let mut v: Vec<(u32, Side)> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad =
+            || format!("bad interface mapping `{item}` in sides mode (expected ID:lan or ID:wan)");
+        let (id, side) = item.split_once(':').ok_or_else(bad)?;
+        let id: u32 = id.trim().parse().map_err(|_| bad())?;
+        let side = match side.trim() {
+            "lan" => Side::Lan,
+            "wan" => Side::Wan,
+            _ => return Err(bad()),
+        };
+        if v.iter().any(|(i, _)| *i == id) {
+            return Err(format!("interface {id} is mapped twice in sides mode"));
+        }
+        v.push((id, side));
+    }
+    if !v.iter().any(|(_, s)| *s == Side::Wan) {
+        return Err("sides mode iface= needs a WAN interface (e.g. iface=0:lan,1:wan)".into());
+    }
+    Ok(SideMode::Iface(v))
 }
 
 /// Never forgotten by idleness alone (a TCP connection conntrack may hold as ESTABLISHED).
@@ -251,6 +284,10 @@ pub struct SideSplitter {
     /// Arrivals so far (wrapping).
     arrivals: u32,
     remember_all: bool,
+    /// `iface` mode: the forwarded copies to skip.
+    dups: Option<Box<DupFinder>>,
+    /// Packets on an interface the `iface` map does not name (taken as LAN).
+    pub unmapped: u64,
 }
 
 /// The `dport` of an ICMP echo key (never that of an address-pair key, whose ports are 0).
@@ -311,6 +348,7 @@ impl SideSplitter {
     /// A splitter.
     pub fn new(mode: SideMode) -> Self {
         SideSplitter {
+            dups: matches!(mode, SideMode::Iface(_)).then(|| Box::new(DupFinder::new())),
             mode,
             seen: TupleMap::new(),
             pairs: TupleMap::new(),
@@ -319,6 +357,7 @@ impl SideSplitter {
             kept: 0,
             arrivals: 0,
             remember_all: false,
+            unmapped: 0,
         }
     }
 
@@ -338,6 +377,32 @@ impl SideSplitter {
     /// The mode.
     pub fn mode(&self) -> &SideMode {
         &self.mode
+    }
+
+    /// The side the next packet of the trace arrives on, or `None` when it is not an arrival:
+    /// in `iface` mode, the copy of a packet already seen arriving, captured again as the
+    /// router sent it on (see `dups.rs`).
+    pub fn arrival(&mut self, m: &PacketMeta, now: SimTime) -> Option<Side> {
+        if self.forwarded_copy(m) {
+            return None;
+        }
+        Some(self.side(m, now))
+    }
+
+    /// Whether the next packet of the trace is, in `iface` mode, the copy of one already
+    /// seen arriving, captured again as the router sent it on.
+    pub fn forwarded_copy(&mut self, m: &PacketMeta) -> bool {
+        self.dups
+            .as_mut()
+            .is_some_and(|d| d.check(m) == CopyKind::Forwarded)
+    }
+
+    /// The packets found twice in `iface` mode: (forwarded copies skipped, originals found
+    /// after their copy and so counted twice).
+    pub fn copies(&self) -> (u64, u64) {
+        self.dups
+            .as_ref()
+            .map_or((0, 0), |d| (d.forwarded, d.arrived_late))
     }
 
     /// The side of the next packet of the trace, arriving at `now` (times never go back).
@@ -363,6 +428,13 @@ impl SideSplitter {
         self.arrivals = self.arrivals.wrapping_add(1);
         match &self.mode {
             SideMode::Single => (Side::Lan, false),
+            SideMode::Iface(map) => match map.iter().find(|(i, _)| *i == m.iface) {
+                Some((_, s)) => (*s, false),
+                None => {
+                    self.unmapped += 1;
+                    (Side::Lan, false)
+                }
+            },
             SideMode::Lan(ps) => {
                 if ps.iter().any(|p| p.contains(m.ip_version, m.src)) {
                     (Side::Lan, false)
@@ -530,6 +602,89 @@ pub fn conntrack_holds(ct: &Conntrack, now: SimTime, k: &FlowKey) -> bool {
     ct.peek(now, k).is_some()
 }
 
+/// Whether an IPv4 address is one a NAT router's LAN clients use: RFC 1918 private, or the
+/// RFC 6598 shared space a carrier-grade NAT hands out.
+fn private_v4(a: u32) -> bool {
+    let o = a.to_be_bytes();
+    o[0] == 10
+        || (o[0] == 172 && (16..32).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 168)
+        || (o[0] == 100 && (64..128).contains(&o[1]))
+}
+
+/// Whether an IPv4 address is globally routed: not private, shared, loopback, link-local,
+/// multicast, broadcast, unspecified, reserved, or one of the documentation ranges test
+/// traces use.
+fn global_v4(a: u32) -> bool {
+    let v = std::net::Ipv4Addr::from(a);
+    let o = v.octets();
+    !(private_v4(a)
+        || v.is_loopback()
+        || v.is_link_local()
+        || v.is_multicast()
+        || v.is_broadcast()
+        || v.is_unspecified()
+        || o[0] == 0
+        || o[0] >= 240
+        || (o[0], o[1], o[2]) == (192, 0, 2)
+        || (o[0], o[1], o[2]) == (198, 51, 100)
+        || (o[0], o[1], o[2]) == (203, 0, 113))
+}
+
+/// Signs that a capture taken as arriving on the LAN side was taken on the WAN link: its
+/// "LAN clients" are public IPv4 addresses (the router's own, after NAT) and none private,
+/// or its LAN-side packets carry PPPoE sessions (`flow` and `single` sides guess the side;
+/// a WAN capture makes every connection look like a LAN client's).
+#[derive(Clone, Debug, Default)]
+pub struct WanHint {
+    lan_v4: u64,
+    private: u64,
+    global: Option<u32>,
+    pppoe: u64,
+}
+
+impl WanHint {
+    /// Notes a packet that arrived on `side`.
+    pub fn note(&mut self, m: &PacketMeta, side: Side) {
+        if side != Side::Lan || !m.is_ip() {
+            return;
+        }
+        if m.has(flags::PPPOE) {
+            self.pppoe += 1;
+        }
+        if m.ip_version == 4 {
+            let a = m.src as u32;
+            self.lan_v4 += 1;
+            if private_v4(a) {
+                self.private += 1;
+            } else if self.global.is_none() && global_v4(a) {
+                self.global = Some(a);
+            }
+        }
+    }
+
+    /// The warning, if the capture looks taken on the WAN link.
+    pub fn warning(&self) -> Option<String> {
+        let why = if self.pppoe > 0 {
+            format!(
+                "{} packets taken as arriving on the LAN side carry a PPPoE session, which only the WAN link has",
+                self.pppoe
+            )
+        } else if let (Some(a), 0) = (self.global, self.private) {
+            format!(
+                "the {} IPv4 packets taken as coming from LAN clients come from public addresses (e.g. {}) and none from a private one",
+                self.lan_v4,
+                std::net::Ipv4Addr::from(a)
+            )
+        } else {
+            return None;
+        };
+        Some(format!(
+            "this looks like a capture of the WAN link (after NAT): {why}. The sides mode took the first packet of each connection as a LAN client's. Capture on the LAN device, map a two-interface pcapng with --sides iface=ID:lan,ID:wan, or name the LAN prefixes with --sides lan=CIDR (scenario key ruleset.sides)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -590,6 +745,74 @@ mod test {
         assert!(SideMode::parse("lan=").is_err());
         assert!(SideMode::parse("lan=300.1.1.1/8").is_err());
         assert!(SideMode::parse("both").is_err());
+    }
+
+    #[test]
+    fn a_wan_capture_is_recognised() {
+        let mut h = WanHint::default();
+        let out = Pkt::udp("81.2.69.160:40000", "8.8.8.8:53").build();
+        h.note(&out, Side::Lan);
+        h.note(
+            &Pkt::udp("8.8.8.8:53", "81.2.69.160:40000").build(),
+            Side::Wan,
+        );
+        let w = h.warning().expect("warning");
+        assert!(
+            w.contains("81.2.69.160") && w.contains("--sides iface="),
+            "{w}"
+        );
+        // One private LAN client: a LAN capture.
+        h.note(&Pkt::udp("192.168.1.2:1", "8.8.8.8:53").build(), Side::Lan);
+        assert!(h.warning().is_none());
+        // Documentation addresses (test traces) say nothing.
+        let mut h = WanHint::default();
+        h.note(
+            &Pkt::udp("192.0.2.1:1", "198.51.100.1:53").build(),
+            Side::Lan,
+        );
+        assert!(h.warning().is_none());
+        let mut p = Pkt::udp("192.168.1.2:1", "8.8.8.8:53").build();
+        p.flags |= flags::PPPOE;
+        h.note(&p, Side::Lan);
+        assert!(h.warning().unwrap().contains("PPPoE"));
+    }
+
+    #[test]
+    fn iface_mode_maps_interfaces_and_skips_forwarded_copies() {
+        let m = SideMode::parse("iface=0:lan,1:wan").unwrap();
+        assert_eq!(m, SideMode::Iface(vec![(0, Side::Lan), (1, Side::Wan)]));
+        for bad in [
+            "iface=",
+            "iface=0:lan",
+            "iface=0:lan,0:wan",
+            "iface=x:wan",
+            "iface=1:up",
+        ] {
+            assert!(SideMode::parse(bad).is_err(), "{bad}");
+        }
+        let mut s = SideSplitter::new(m);
+        let mut q = Pkt::udp("192.168.1.10:5000", "198.51.100.1:53")
+            .ttl(64)
+            .build();
+        let mut q2 = Pkt::udp("203.0.113.2:5000", "198.51.100.1:53")
+            .ttl(63)
+            .build();
+        let mut r = Pkt::udp("198.51.100.1:53", "203.0.113.2:5000")
+            .ttl(60)
+            .build();
+        let mut r2 = Pkt::udp("198.51.100.1:53", "192.168.1.10:5000")
+            .ttl(59)
+            .build();
+        (q.iface, q2.iface, r.iface, r2.iface) = (0, 1, 1, 0);
+        assert_eq!(s.arrival(&q, T0), Some(Side::Lan));
+        assert_eq!(s.arrival(&q2, T0), None);
+        assert_eq!(s.arrival(&r, T0), Some(Side::Wan));
+        assert_eq!(s.arrival(&r2, T0), None);
+        assert_eq!(s.copies(), (2, 0));
+        let mut other = Pkt::udp("192.168.1.11:1", "198.51.100.1:2").build();
+        other.iface = 7;
+        assert_eq!(s.arrival(&other, T0), Some(Side::Lan));
+        assert_eq!(s.unmapped, 1);
     }
 
     /// An idle tuple is forgotten once conntrack could no longer hold it; a busy one never.

@@ -20,7 +20,7 @@ table inet t {
         type filter hook prerouting priority filter; policy accept;
         meta l4proto udp ct timeout set "short-udp"
     }
-    chain fwd {
+    chain fw {
         type filter hook forward priority filter; policy accept;
         ct state new counter
     }
@@ -68,4 +68,35 @@ fn new_count(with_policy: bool) -> u64 {
 fn ct_timeout_policy_shortens_the_connection_timeout() {
     assert_eq!(new_count(false), 1);
     assert_eq!(new_count(true), 2);
+}
+
+/// VLAN tags and PPPoE headers pulled on receive and pushed on transmit are counted for the
+/// CPU model on the slow path: the WAN device's encapsulation is what its packets carry.
+#[test]
+fn slow_path_counts_encapsulation_layers() {
+    let rs = Ruleset::from_str(
+        "table inet t { chain fw { type filter hook forward priority 0; policy accept; } }",
+        "t.nft",
+        &load_options("lan0", "wan0"),
+    )
+    .unwrap();
+    let mut dp = Datapath::new(rs, DpConfig::default(), FlowBook::new(false, false, None));
+    let q = Pkt::udp("192.168.1.2:4000", "198.51.100.1:53").build();
+    let mut r = Pkt::udp("198.51.100.1:53", "192.168.1.2:4000").build();
+    r.vlan_count = 1;
+    r.vlan = [7, 0];
+    r.flags |= offsim_traces::meta::flags::PPPOE;
+    r.pppoe_session = 0x1234;
+    // Before any WAN packet the WAN device's encapsulation is unknown: nothing pushed.
+    let layers = |d: offsim_kernel::cost::CostDrivers| {
+        (d.vlan_pull, d.pppoe_pull, d.vlan_push, d.pppoe_push)
+    };
+    let d = dp.process(q.ts, &q, Side::Lan).drivers;
+    assert_eq!(layers(d), (0, 0, 0, 0));
+    // The reply: VLAN 7 and the PPPoE session pulled, nothing pushed towards the LAN.
+    let d = dp.process(r.ts, &r, Side::Wan).drivers;
+    assert_eq!(layers(d), (1, 1, 0, 0));
+    // The next request: VLAN and PPPoE pushed on the way out.
+    let d = dp.process(q.ts, &q, Side::Lan).drivers;
+    assert_eq!(layers(d), (0, 0, 1, 1));
 }

@@ -218,6 +218,18 @@ impl Display for Stmt {
                 }
                 Ok(())
             }
+            Stmt::Fwd { dev, neigh, name } => {
+                f.write_str("fwd ")?;
+                if let Some((fam, addr)) = neigh {
+                    write!(f, "{fam} to {addr} device ")?;
+                } else {
+                    f.write_str("to ")?;
+                }
+                match name {
+                    Some(n) => write!(f, "\"{n}\""),
+                    None => write!(f, "{dev}"),
+                }
+            }
             Stmt::CtHelperSet(e) => write!(f, "ct helper set {e}"),
             Stmt::CtTimeoutSet(e) => write!(f, "ct timeout set {e}"),
             Stmt::Unsupported(s) => f.write_str(s),

@@ -13,7 +13,7 @@
 //! use offsim_nft::{Ruleset, LoadOptions, RuleState, PktCtx, NullHost, EvalCost, Verdict, eval_chain};
 //! use offsim_nft::ast::Hook;
 //! let rs = Ruleset::from_str(
-//!     "table inet f { chain fwd { type filter hook forward priority 0; policy drop; tcp dport 22 accept } }",
+//!     "table inet f { chain fw { type filter hook forward priority 0; policy drop; tcp dport 22 accept } }",
 //!     "example.nft", &LoadOptions::default()).unwrap();
 //! let mut st = RuleState::new(&rs, 1);
 //! let mut pkt = offsim_traces::PacketMeta::default();
@@ -121,5 +121,5 @@ pub use eval::{
 pub use program::{ChainId, Counter, FlowtableId};
 pub use ruleset::{
     ChainInfo, CtTimeoutInfo, FlowtableInfo, LoadOptions, ObjectInfo, RuleInfo, Ruleset, SetInfo,
-    Summary, TableInfo,
+    Summary, TableInfo, parse_utc_offset,
 };

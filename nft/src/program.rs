@@ -25,6 +25,8 @@ pub(crate) enum CVerdict {
     NatDrop,
     /// queue
     Queue(u16),
+    /// fwd: stolen, out of this interface index
+    Fwd(u32),
     /// continue
     Continue,
     /// return
@@ -403,6 +405,11 @@ pub(crate) enum Op {
     CtTimeout(u32),
     /// Set update spec index.
     SetUpdate(u32),
+    /// `fwd`: the packet is stolen and sent out of a device (`nft_fwd_netdev_eval`).
+    Fwd {
+        /// The output device's index.
+        dev: VSrc,
+    },
     /// `queue`: the packet leaves for a userspace queue; the simulation has no listener, so
     /// it is dropped, or with `bypass` the base chain accepts it (`nf_queue`: `-ESRCH`).
     Queue {

@@ -206,7 +206,7 @@ const REALWORLD_EXPECTED_FAIL: &[(&str, &str)] = &[
     // (also netdev stateless NAT with `ether saddr set` and `fwd`)
     (
         "nftables_example_load_balancing.nft",
-        "unsupported: fwd statement",
+        "nat chain priority must be above conntrack's -200",
     ),
 ];
 

@@ -149,7 +149,7 @@ impl Run {
 fn counters_implicit_and_policy() {
     let mut r = Run::new(
         "table inet f {
-            chain fwd {
+            chain fw {
                 type filter hook forward priority 0; policy drop;
                 counter tcp dport 22 accept
                 tcp dport 80 accept
@@ -180,30 +180,30 @@ fn counters_implicit_and_policy() {
         Verdict::Drop(DropReason::Policy)
     );
     // counter before a failing match already ran: all three packets counted on rule 0
-    assert_eq!(r.count("fwd", 0), (3, 210));
+    assert_eq!(r.count("fw", 0), (3, 210));
     // implicit counter: only the packet that reached the verdict
-    assert_eq!(r.count("fwd", 1), (1, 40));
-    assert_eq!(r.count("fwd", 2), (1, 70));
-    assert_eq!(r.policy("fwd"), (1, 70));
+    assert_eq!(r.count("fw", 1), (1, 40));
+    assert_eq!(r.count("fw", 2), (1, 70));
+    assert_eq!(r.policy("fw"), (1, 70));
 }
 
 #[test]
 fn missing_header_never_matches_even_with_ne() {
     let mut r = Run::new(
-        "table ip f { chain fwd { type filter hook forward priority 0; policy accept;
+        "table ip f { chain fw { type filter hook forward priority 0; policy accept;
             tcp dport != 22 drop
             th dport 53 counter
         } }",
     );
     let v = r.simple(P::v4("1.1.1.1", "2.2.2.2").udp(9, 53), ct(NEW));
     assert_eq!(v, Verdict::Accept, "UDP must not match tcp dport != 22");
-    assert_eq!(r.count("fwd", 1), (1, 60));
+    assert_eq!(r.count("fw", 1), (1, 60));
     let mut frag = P::v4("1.1.1.1", "2.2.2.2").udp(9, 53);
     frag.0.flags &= !flags::L4_PRESENT;
     frag.0.flags |= flags::FRAGMENT;
     assert_eq!(r.simple(frag, ct(NEW)), Verdict::Accept);
     assert_eq!(
-        r.count("fwd", 1),
+        r.count("fw", 1),
         (1, 60),
         "no transport header: th does not match"
     );
@@ -212,7 +212,7 @@ fn missing_header_never_matches_even_with_ne() {
 #[test]
 fn tcp_flags_and_ct_state_semantics() {
     let mut r = Run::new(
-        "table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+        "table inet f { chain fw { type filter hook forward priority 0; policy accept;
             tcp flags syn counter
             tcp flags == syn counter
             tcp flags syn / syn,ack counter
@@ -228,30 +228,30 @@ fn tcp_flags_and_ct_state_semantics() {
         ct(EST),
     );
     // syn+ack: any-of syn yes; == syn no; syn/(syn,ack) no; !fin,rst yes; masked == syn no
-    assert_eq!(r.count("fwd", 0).0, 1);
-    assert_eq!(r.count("fwd", 1).0, 0);
-    assert_eq!(r.count("fwd", 2).0, 0);
-    assert_eq!(r.count("fwd", 3).0, 1);
-    assert_eq!(r.count("fwd", 4).0, 0);
-    assert_eq!(r.count("fwd", 5).0, 1);
-    assert_eq!(r.count("fwd", 6).0, 0);
+    assert_eq!(r.count("fw", 0).0, 1);
+    assert_eq!(r.count("fw", 1).0, 0);
+    assert_eq!(r.count("fw", 2).0, 0);
+    assert_eq!(r.count("fw", 3).0, 1);
+    assert_eq!(r.count("fw", 4).0, 0);
+    assert_eq!(r.count("fw", 5).0, 1);
+    assert_eq!(r.count("fw", 6).0, 0);
     r.simple(
         P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN),
         CtView::None,
     );
     // bare syn, no conntrack entry: ct state is invalid
-    assert_eq!(r.count("fwd", 1).0, 1);
-    assert_eq!(r.count("fwd", 2).0, 1);
-    assert_eq!(r.count("fwd", 4).0, 1);
-    assert_eq!(r.count("fwd", 6).0, 1);
-    assert_eq!(r.count("fwd", 7).0, 1);
+    assert_eq!(r.count("fw", 1).0, 1);
+    assert_eq!(r.count("fw", 2).0, 1);
+    assert_eq!(r.count("fw", 4).0, 1);
+    assert_eq!(r.count("fw", 6).0, 1);
+    assert_eq!(r.count("fw", 7).0, 1);
 }
 
 #[test]
 fn jumps_goto_return_and_load_checks() {
     let mut r = Run::new(
         "table ip f {
-            chain fwd { type filter hook forward priority 0; policy drop;
+            chain fw { type filter hook forward priority 0; policy drop;
                 jump a
                 ip saddr 1.1.1.1 goto b
                 accept
@@ -267,13 +267,13 @@ fn jumps_goto_return_and_load_checks() {
     assert_eq!(r.count("a", 1).0, 1);
     assert_eq!(r.count("b", 0).0, 1);
     assert_eq!(
-        r.policy("fwd").0,
+        r.policy("fw").0,
         0,
         "goto end is not a fall-through of the base chain"
     );
     let v = r.simple(P::v4("9.9.9.9", "2.2.2.2").udp(1, 1), ct(NEW));
     assert_eq!(v, Verdict::Accept);
-    assert_eq!(r.count("fwd", 2).0, 1);
+    assert_eq!(r.count("fw", 2).0, 1);
 
     // loops and 16-deep nesting are rejected at load
     let e = Ruleset::from_str(
@@ -303,7 +303,7 @@ fn sets_maps_and_concatenations() {
             set blk { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, 192.168.1.1-192.168.1.9 } }
             map svc { type ipv4_addr . inet_proto . inet_service : verdict;
                       elements = { 172.30.0.1 . tcp . 80 : jump web, 172.30.0.2 . udp . 53 : drop } }
-            chain fwd { type filter hook forward priority 0; policy accept;
+            chain fw { type filter hook forward priority 0; policy accept;
                 ip saddr @blk counter drop
                 ip daddr . meta l4proto . th dport vmap @svc
                 tcp dport { 22, 2000-3000 } counter
@@ -320,7 +320,7 @@ fn sets_maps_and_concatenations() {
         r.simple(P::v4("192.168.1.5", "1.1.1.1").udp(1, 1), ct(NEW)),
         Verdict::Drop(DropReason::Rule)
     );
-    assert_eq!(r.count("fwd", 0).0, 2);
+    assert_eq!(r.count("fw", 0).0, 2);
     assert_eq!(
         r.simple(P::v4("192.168.1.10", "172.30.0.1").tcp(5, 80, 2), ct(NEW)),
         Verdict::Accept
@@ -334,8 +334,8 @@ fn sets_maps_and_concatenations() {
         r.simple(P::v4("192.168.1.10", "172.30.0.2").tcp(5, 2500, 2), ct(NEW)),
         Verdict::Accept
     );
-    assert_eq!(r.count("fwd", 2).0, 1);
-    assert_eq!(r.count("fwd", 3).0, 1);
+    assert_eq!(r.count("fw", 2).0, 1);
+    assert_eq!(r.count("fw", 3).0, 1);
     let mut cost = EvalCost::default();
     let mut c = r.ctx(
         P::v4("192.168.1.10", "8.8.8.8").tcp(5, 22, 2),
@@ -347,7 +347,7 @@ fn sets_maps_and_concatenations() {
     );
     let ch = r.rs.base_chains(Hook::Forward, 4)[0];
     eval_chain(&r.rs, &mut r.st, ch, &mut c, &mut NullHost, &mut cost);
-    assert_eq!(r.count("fwd", 3).0, 1, "8.8.8.8 is in the negated set");
+    assert_eq!(r.count("fw", 3).0, 1, "8.8.8.8 is in the negated set");
     assert_eq!(cost.rules, 4);
     assert_eq!(cost.lookups_rbtree, 2, "blk and the port interval set");
     assert_eq!(cost.lookups_hash, 2, "svc concat map and the address set");
@@ -356,7 +356,7 @@ fn sets_maps_and_concatenations() {
 #[test]
 fn interface_names_and_wildcards() {
     let mut r = Run::new(
-        "table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+        "table inet f { chain fw { type filter hook forward priority 0; policy accept;
             iifname \"eth*\" counter
             iifname { \"lan0\", \"br-*\" } counter
             oifname != \"wan0\" counter
@@ -390,16 +390,16 @@ fn interface_names_and_wildcards() {
         0,
     );
     r.hook(&mut NullHost, &mut c);
-    assert_eq!(r.count("fwd", 0).0, 1);
-    assert_eq!(r.count("fwd", 1).0, 2);
-    assert_eq!(r.count("fwd", 2).0, 1);
-    assert_eq!(r.count("fwd", 3).0, 1);
+    assert_eq!(r.count("fw", 0).0, 1);
+    assert_eq!(r.count("fw", 1).0, 2);
+    assert_eq!(r.count("fw", 2).0, 1);
+    assert_eq!(r.count("fw", 3).0, 1);
 }
 
 #[test]
 fn limit_token_bucket_and_quota() {
     let mut r = Run::new(
-        "table ip f { chain fwd { type filter hook forward priority 0; policy accept;
+        "table ip f { chain fw { type filter hook forward priority 0; policy accept;
             limit rate 2/second counter
             quota 150 bytes counter
             quota over 150 bytes counter
@@ -417,7 +417,7 @@ fn limit_token_bucket_and_quota() {
         );
         r.hook(&mut NullHost, &mut c);
     }
-    assert_eq!(r.count("fwd", 0).0, 5);
+    assert_eq!(r.count("fw", 0).0, 5);
     // 0.5 s later one token (rate 2/s) has accrued
     let mut c = r.ctx(
         P::v4("1.1.1.1", "2.2.2.2").udp(1, 1).len(50),
@@ -428,10 +428,10 @@ fn limit_token_bucket_and_quota() {
         500_000_000,
     );
     r.hook(&mut NullHost, &mut c);
-    assert_eq!(r.count("fwd", 0).0, 6);
+    assert_eq!(r.count("fw", 0).0, 6);
     // quota: consumed >= 150 → over; 50, 100 pass, 150 is over
-    assert_eq!(r.count("fwd", 1).0, 2);
-    assert_eq!(r.count("fwd", 2).0, 5);
+    assert_eq!(r.count("fw", 1).0, 2);
+    assert_eq!(r.count("fw", 2).0, 5);
 }
 
 #[derive(Default)]
@@ -857,7 +857,7 @@ fn set_update_statements_and_meters() {
         "table ip t {
             set m { type ipv4_addr; size 65535; flags dynamic; }
             set q { type ipv4_addr; flags dynamic; }
-            chain fwd {
+            chain fw {
                 type filter hook forward priority 0; policy accept;
                 tcp dport 22 ct state new add @m { ip saddr limit rate 2/second burst 1 packets } counter accept
                 tcp dport 22 ct state new counter drop
@@ -887,15 +887,15 @@ fn set_update_statements_and_meters() {
         Verdict::Accept,
         "refilled"
     );
-    assert_eq!(r.count("fwd", 0), (3, 180));
-    assert_eq!(r.count("fwd", 1), (1, 60));
+    assert_eq!(r.count("fw", 0), (3, 180));
+    assert_eq!(r.count("fw", 1), (1, 60));
     assert_eq!(r.st.dynamic_len(&r.rs, 0), 2);
     // quota per element: 60 bytes pass, the second 60 (120 >= 100) is over
     let dns = |src: &str| P::v4(src, "10.0.0.1").udp(1000, 53);
     at(&mut r, dns("3.3.3.3"), 0);
     at(&mut r, dns("3.3.3.3"), 1);
     at(&mut r, dns("4.4.4.4"), 2);
-    assert_eq!(r.count("fwd", 2), (2, 120));
+    assert_eq!(r.count("fw", 2), (2, 120));
     // meter: `over 1/minute burst 1` matches from the second packet of a source and port;
     // size 2 caps the set: a third key cannot be added (NFT_BREAK, no drop)
     let web = |src: &str| P::v4(src, "10.0.0.1").tcp(1000, 80, tcp_flags::SYN);
@@ -907,7 +907,7 @@ fn set_update_statements_and_meters() {
     assert_eq!(at(&mut r, web("6.6.6.6"), 2), Verdict::Accept);
     assert_eq!(at(&mut r, web("7.7.7.7"), 3), Verdict::Accept);
     assert_eq!(at(&mut r, web("7.7.7.7"), 4), Verdict::Accept, "set full");
-    assert_eq!(r.count("fwd", 3), (1, 60));
+    assert_eq!(r.count("fw", 3), (1, 60));
     let web_set = r.rs.sets().iter().find(|s| s.name == "web").unwrap();
     assert_eq!(web_set.key, vec![DType::Ipv4, DType::InetService]);
     assert!(
@@ -928,7 +928,7 @@ fn set_update_statements_and_meters() {
                 elements = { 1.1.1.1 limit rate 1/second burst 1 packets, 2.2.2.2 counter }
             }
             map mm { type ipv4_addr : mark; flags dynamic; }
-            chain fwd {
+            chain fw {
                 type filter hook forward priority 0; policy accept;
                 ip saddr @s counter
                 update @mm { ip saddr : meta mark }
@@ -942,7 +942,7 @@ fn set_update_statements_and_meters() {
         at(&mut r, p("2.2.2.2"), t);
     }
     assert_eq!(
-        r.count("fwd", 0).0,
+        r.count("fw", 0).0,
         4,
         "1.1.1.1 once (limit), 2.2.2.2 three times"
     );
@@ -954,7 +954,7 @@ fn set_update_statements_and_meters() {
     c.mark = 0x7;
     r.hook(&mut NullHost, &mut c);
     assert_eq!(c.mark, 0x42, "map lookup returns the stored mark");
-    assert_eq!(r.count("fwd", 2).0, 8);
+    assert_eq!(r.count("fw", 2).0, 8);
 
     for (bad, want) in [
         (
@@ -981,7 +981,7 @@ fn set_update_statements_and_meters() {
 #[test]
 fn th_reads_any_transport_header() {
     let mut r = Run::new(
-        "table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+        "table inet f { chain fw { type filter hook forward priority 0; policy accept;
             th dport != 22 counter
             th sport 0x0800 counter
         } }",
@@ -990,11 +990,11 @@ fn th_reads_any_transport_header() {
     echo.0.l4_head = 0x0800_1234;
     echo.0.flags |= flags::L4_HEAD;
     r.simple(echo, ct(NEW));
-    assert_eq!(r.count("fwd", 0).0, 1, "checksum 0x1234 != 22");
-    assert_eq!(r.count("fwd", 1).0, 1, "type 8 code 0");
+    assert_eq!(r.count("fw", 0).0, 1, "checksum 0x1234 != 22");
+    assert_eq!(r.count("fw", 1).0, 1, "type 8 code 0");
     // without the captured header bytes there is nothing to read
     r.simple(P::v4("1.1.1.1", "2.2.2.2").icmp(8, 0), ct(NEW));
-    assert_eq!(r.count("fwd", 0).0, 1);
+    assert_eq!(r.count("fw", 0).0, 1);
 }
 
 /// arp tables load (their hooks see only ARP packets, never the IP traffic the simulator
@@ -1008,7 +1008,7 @@ fn arp_and_bridge_tables() {
             chain out { type filter hook output priority 0; policy accept; }
         }
         table bridge b { set t { type ipv4_addr; } chain helper { counter } }
-        table ip f { chain fwd { type filter hook input priority 0; counter } }",
+        table ip f { chain fw { type filter hook input priority 0; counter } }",
         "arp.nft",
         &LoadOptions::default(),
     )
@@ -1040,7 +1040,7 @@ fn arp_and_bridge_tables() {
 #[test]
 fn queue_verdicts() {
     let mut r = Run::new(
-        "table inet f { chain fwd { type filter hook forward priority 0; policy drop;
+        "table inet f { chain fw { type filter hook forward priority 0; policy drop;
             tcp dport 22 queue flags bypass to 3
             tcp dport 80 queue to symhash mod 2 offset 7
             tcp dport 81 queue to tcp sport map { 1 : 9 }
@@ -1052,7 +1052,7 @@ fn queue_verdicts() {
     assert!(matches!(r.simple(t(80), ct(NEW)), Verdict::Queue(7 | 8)));
     assert_eq!(r.simple(t(81), ct(NEW)), Verdict::Queue(9));
     assert_eq!(r.simple(t(82), ct(NEW)), Verdict::Queue(4));
-    assert_eq!(r.count("fwd", 0).0, 1);
+    assert_eq!(r.count("fw", 0).0, 1);
     for (bad, want) in [
         ("queue num symhash mod 2", "expecting a queue number"),
         ("queue to symhash mod 2 offset 65535", "exceeds 65535"),
@@ -1149,7 +1149,7 @@ fn bitwise_after_shift() {
     let mut r = Run::new(
         "table ip t {
             map m { type mark : verdict; elements = { 0x2 : accept, 0x3 : drop } }
-            chain fwd { type filter hook forward priority 0; policy accept;
+            chain fw { type filter hook forward priority 0; policy accept;
                 meta mark >> 8 & 0xf vmap @m
                 meta mark set meta mark << 8 | 0x1
             }
@@ -1195,7 +1195,7 @@ fn wide_concatenations() {
             set ranges { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service; flags interval
                        elements = { 10.0.0.0/8 . 2.2.2.0-2.2.2.9 . tcp . 1-1024 . 80 } }
             set seen { type ipv4_addr . inet_service . ifname . ipv4_addr . inet_service; flags dynamic; }
-            chain fwd { type filter hook forward priority 0; policy accept;
+            chain fw { type filter hook forward priority 0; policy accept;
                 ip saddr . ip daddr . meta l4proto . th sport . th dport @five counter
                 ip saddr . ip daddr . meta l4proto . th sport . th dport @ranges counter
                 update @seen { ip saddr . th sport . iifname . ip daddr . th dport limit rate over 1/hour burst 1 packets } counter
@@ -1211,10 +1211,10 @@ fn wide_concatenations() {
         at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1000, 53)),
         Verdict::Drop(DropReason::Rule)
     );
-    assert_eq!(r.count("fwd", 0).0, 1);
+    assert_eq!(r.count("fw", 0).0, 1);
     at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1000, 54));
     at(&mut r, P::v4("1.1.1.1", "2.2.2.2").udp(1001, 53));
-    assert_eq!(r.count("fwd", 0).0, 1, "one field differs: no match");
+    assert_eq!(r.count("fw", 0).0, 1, "one field differs: no match");
     at(
         &mut r,
         P::v4("10.9.9.9", "2.2.2.5").tcp(1024, 80, tcp_flags::SYN),
@@ -1227,13 +1227,13 @@ fn wide_concatenations() {
         &mut r,
         P::v4("10.9.9.9", "2.2.2.5").tcp(1025, 80, tcp_flags::SYN),
     );
-    assert_eq!(r.count("fwd", 1).0, 1);
+    assert_eq!(r.count("fw", 1).0, 1);
     // the dynamic set: the second packet of a 5-tuple is over the rate
     at(
         &mut r,
         P::v4("10.9.9.9", "2.2.2.5").tcp(1024, 80, tcp_flags::SYN),
     );
-    assert_eq!(r.count("fwd", 2).0, 1);
+    assert_eq!(r.count("fw", 2).0, 1);
     assert_eq!(r.st.dynamic_len(&r.rs, 2), 6, "six distinct tuples");
     // 17 fields, or 68 bytes of registers, is more than the kernel takes
     util::assert_rejected(&[
@@ -1253,7 +1253,7 @@ fn wide_concatenations() {
 #[test]
 fn tcp_mss_and_ipv6_routing_header() {
     let mut r = Run::new(
-        "table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+        "table inet f { chain fw { type filter hook forward priority 0; policy accept;
             tcp option maxseg size 1-500 counter
             tcp option maxseg size != 500 counter
             rt type 0 counter
@@ -1267,18 +1267,14 @@ fn tcp_mss_and_ipv6_routing_header() {
         P::v4("1.1.1.1", "2.2.2.2").tcp(1, 2, tcp_flags::SYN),
         ct(NEW),
     );
-    assert_eq!(r.count("fwd", 0).0, 1);
-    assert_eq!(
-        r.count("fwd", 1).0,
-        1,
-        "no option: != does not match either"
-    );
+    assert_eq!(r.count("fw", 0).0, 1);
+    assert_eq!(r.count("fw", 1).0, 1, "no option: != does not match either");
     let mut v6 = P::v6("2001:db8::1", "2001:db8::2").udp(1, 2);
     v6.0.ip6_rt_type = Some(0);
     r.simple(v6, ct(NEW));
     r.simple(P::v6("2001:db8::1", "2001:db8::2").udp(1, 2), ct(NEW));
-    assert_eq!(r.count("fwd", 2).0, 1);
-    assert_eq!(r.count("fwd", 3).0, 0);
+    assert_eq!(r.count("fw", 2).0, 1);
+    assert_eq!(r.count("fw", 3).0, 0);
     let e = Ruleset::from_str(
         "table inet f { chain c { rt classid 1 } }",
         "rt.nft",
@@ -1336,7 +1332,7 @@ fn ether_header_matches() {
     let mut r = Run::new(
         "table ip t {
             set s { type ether_addr; elements = { 02:00:00:00:00:01 } }
-            chain fwd { type filter hook forward priority 0; policy accept;
+            chain fw { type filter hook forward priority 0; policy accept;
                 ether saddr @s counter
                 ether daddr != 02:00:00:00:00:01 counter
                 ether type ip counter
@@ -1350,11 +1346,7 @@ fn ether_header_matches() {
     p.0.ethertype = 0x0800;
     r.simple(p, ct(NEW));
     assert_eq!(
-        (
-            r.count("fwd", 0).0,
-            r.count("fwd", 1).0,
-            r.count("fwd", 2).0
-        ),
+        (r.count("fw", 0).0, r.count("fw", 1).0, r.count("fw", 2).0),
         (1, 1, 1)
     );
     let mut pppoe = p;
@@ -1362,11 +1354,113 @@ fn ether_header_matches() {
     r.simple(pppoe, ct(NEW));
     r.simple(P::v4("1.1.1.1", "2.2.2.2").udp(1, 2), ct(NEW));
     assert_eq!(
-        (
-            r.count("fwd", 0).0,
-            r.count("fwd", 1).0,
-            r.count("fwd", 2).0
-        ),
+        (r.count("fw", 0).0, r.count("fw", 1).0, r.count("fw", 2).0),
         (1, 1, 1)
     );
+}
+
+/// `meta hour` as the kernel evaluates it (`nft_meta_hour`: the packet's wall time in UTC,
+/// seconds of the day) against times nft converts from the loader's timezone
+/// (`hour_type_parse`); a range past midnight is the other range negated, as nft 1.0.6
+/// lists it (`meta hour != "06:00"-"22:00"`).
+#[test]
+fn meta_hour_ranges_past_midnight_and_timezones() {
+    let text = "table inet f { chain fw { type filter hook forward priority 0; policy accept;
+        meta hour \"22:00\"-\"06:00\" counter drop
+        meta hour \"08:30\"-\"09:00\" counter
+    } }";
+    let at = |h: u64, m: u64| {
+        let mut p = P::v4("10.0.0.1", "10.0.0.2").udp(1, 2);
+        // 2024-01-01 00:00:00 UTC plus the time of day.
+        p.0.ts = SimTime((1_704_067_200 + h * 3600 + m * 60) * 1_000_000_000);
+        p
+    };
+    let mut r = Run::new(text);
+    for (h, m, dropped) in [
+        (23, 0, true),
+        (3, 0, true),
+        (5, 59, true),
+        (12, 0, false),
+        (22, 0, false), // the negated range's ends are excluded
+        (6, 0, false),
+        (8, 45, false),
+    ] {
+        let v = r.simple(at(h, m), ct(NEW));
+        assert_eq!(v != Verdict::Accept, dropped, "{h}:{m:02}");
+    }
+    assert_eq!(r.count("fw", 1).0, 1);
+    // The ruleset written in UTC+02:00: 23:00 there is 21:00 UTC.
+    let rs = Ruleset::from_str(
+        text,
+        "t.nft",
+        &LoadOptions {
+            utc_offset_s: 7200,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    let mut r = Run {
+        st: RuleState::new(&rs, 7),
+        rs,
+    };
+    assert_ne!(r.simple(at(21, 0), ct(NEW)), Verdict::Accept);
+    assert_eq!(r.simple(at(4, 30), ct(NEW)), Verdict::Accept); // 06:30 local
+    assert_eq!(r.count("fw", 1).0, 0);
+    r.simple(at(6, 40), ct(NEW)); // 08:40 local
+    assert_eq!(r.count("fw", 1).0, 1);
+    assert_eq!(offsim_nft::parse_utc_offset("-05:30"), Ok(-19_800));
+    assert!(offsim_nft::parse_utc_offset("+25:00").is_err());
+}
+
+/// `fwd to DEV` steals the packet in a netdev chain and sends it out of DEV; nft allows it
+/// only in the netdev family and after it nothing runs.
+#[test]
+fn fwd_to_device_in_netdev_chains() {
+    let rs = util::load(
+        "table netdev n { chain i { type filter hook ingress device lan0 priority 0;
+            udp dport 53 counter fwd to \"wan0\"
+            counter
+        } }",
+        "t.nft",
+    );
+    let mut st = RuleState::new(&rs, 1);
+    let chain = rs.netdev_chains(Hook::Ingress, "lan0")[0];
+    let wan = rs.device_index("wan0").unwrap();
+    let mut cost = EvalCost::default();
+    let mut go = |p: P| {
+        let mut c = PktCtx::new(p.0, Hook::Ingress, SimTime(0));
+        eval_chain(&rs, &mut st, chain, &mut c, &mut NullHost, &mut cost)
+    };
+    assert_eq!(
+        go(P::v4("10.0.0.1", "10.0.0.2").udp(1, 53)),
+        Verdict::Fwd(wan)
+    );
+    assert_eq!(
+        go(P::v4("10.0.0.1", "10.0.0.2").udp(1, 54)),
+        Verdict::Accept
+    );
+    let texts: Vec<String> = rs.rules().iter().map(|r| r.text.clone()).collect();
+    assert!(texts[0].ends_with("fwd to \"wan0\""), "{texts:?}");
+    for (bad, want) in [
+        (
+            "table inet f { chain c { type filter hook forward priority 0; fwd to \"lo\"; } }",
+            "unsupported family",
+        ),
+        (
+            "table netdev n { chain i { type filter hook ingress device lo priority 0; fwd to \"lo\" counter; } }",
+            "after terminal statement",
+        ),
+    ] {
+        let e = Ruleset::from_str(bad, "t.nft", &LoadOptions::default())
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {bad}"))
+            .to_string();
+        assert!(e.contains(want) && e.contains("t.nft:1:"), "{e}");
+    }
+    // nft -j: {"fwd": {"dev": "wan0"}}.
+    let j = r#"{"nftables": [{"table": {"family": "netdev", "name": "n"}},
+        {"chain": {"family": "netdev", "table": "n", "name": "i", "type": "filter", "hook": "ingress", "dev": "lan0", "prio": 0, "policy": "accept"}},
+        {"rule": {"family": "netdev", "table": "n", "chain": "i", "expr": [{"fwd": {"dev": "wan0"}}]}}]}"#;
+    let rj = util::load(j, "t.json");
+    assert_eq!(rj.rules()[0].text, "fwd to \"wan0\"");
 }

@@ -168,3 +168,53 @@ fn docker_dstnat_on_output_and_priorities() {
         .is_err()
     );
 }
+
+/// Where nft 1.0.6 rejects a ruleset, offsim does too, with file:line:col: keywords as
+/// names (probed with `nft -c`: "unexpected fwd, expecting string") and prefix lengths that
+/// no type has (`/4294967296` used to wrap to `/0`, matching every address).
+#[test]
+fn keywords_as_names_and_impossible_prefixes_are_errors() {
+    for (text, at) in [
+        ("table ip t {\n chain fwd {\n }\n}\n", "t.nft:2:8"),
+        (
+            "table ip t {\n set counter {\n  type ipv4_addr\n }\n}\n",
+            "t.nft:2:6",
+        ),
+        ("table ip accept {\n}\n", "t.nft:1:10"),
+        (
+            "table ip t {\n chain c {\n  jump drop\n }\n}\n",
+            "t.nft:3:8",
+        ),
+        (
+            "table ip t {\n chain c {\n  ip saddr 192.0.2.0/4294967296 drop\n }\n}\n",
+            "t.nft:3:22",
+        ),
+        (
+            "table ip t {\n chain c {\n  ip saddr 192.0.2.0/33 drop\n }\n}\n",
+            "t.nft:3",
+        ),
+    ] {
+        let e = Ruleset::from_str(text, "t.nft", &LoadOptions::default())
+            .err()
+            .unwrap_or_else(|| panic!("accepted:\n{text}"))
+            .to_string();
+        assert!(e.contains(at), "{e}\n{text}");
+    }
+    let j = r#"{"nftables": [{"table": {"family": "ip", "name": "t"}},
+        {"chain": {"family": "ip", "table": "t", "name": "c"}},
+        {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"match": {"op": "==",
+          "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+          "right": {"prefix": {"addr": "192.0.2.0", "len": 4294967296}}}}, {"drop": null}]}}]}"#;
+    let e = Ruleset::from_str(j, "t.json", &LoadOptions::default())
+        .err()
+        .expect("a JSON /4294967296 is refused")
+        .to_string();
+    assert!(e.contains("prefix length 4294967296"), "{e}");
+    // Quoted, a keyword is a name; words nft scans as keywords only in context are names.
+    for text in [
+        "table ip t {\n chain \"fwd\" {\n }\n}\n",
+        "table ip filter {\n chain input {\n }\n chain dport {\n }\n}\n",
+    ] {
+        Ruleset::from_str(text, "t.nft", &LoadOptions::default()).unwrap();
+    }
+}

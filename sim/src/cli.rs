@@ -56,5 +56,9 @@ pub fn print_trace_info(out: &mut impl Write, i: &TraceInfo) -> io::Result<()> {
         out,
         "flows:           tcp {}  udp {}  icmp {}  other {}  total {}",
         i.flows.tcp, i.flows.udp, i.flows.icmp, i.flows.other, i.flows.total
-    )
+    )?;
+    if let Some(w) = &i.cut_short {
+        writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
 }

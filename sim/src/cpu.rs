@@ -68,6 +68,14 @@ pub struct StageCycles {
     pub offload_work: f64,
     /// Per flow visited by the flowtable GC (every second).
     pub gc_per_flow: f64,
+    /// Per VLAN tag pulled on receive on the slow path.
+    pub vlan_pull: f64,
+    /// Per VLAN tag pushed on transmit on the slow path.
+    pub vlan_push: f64,
+    /// Per PPPoE session header pulled on receive on the slow path.
+    pub pppoe_pull: f64,
+    /// Per PPPoE session header pushed on transmit on the slow path.
+    pub pppoe_push: f64,
     /// Penalty per expected last-level-cache miss.
     pub cache_miss: f64,
 }
@@ -343,6 +351,10 @@ impl CpuConfig {
         let nat_mangle = on(d.nat_mangle, c.nat_mangle);
         let routed = on(d.forwarded, c.fib_lookup + c.forward);
         let routed_tx = on(d.forwarded, c.driver_tx);
+        let encap = f64::from(d.vlan_pull) * c.vlan_pull
+            + f64::from(d.vlan_push) * c.vlan_push
+            + f64::from(d.pppoe_pull) * c.pppoe_pull
+            + f64::from(d.pppoe_push) * c.pppoe_push;
 
         // Adding a zero term leaves a sum unchanged, so untaken terms need no branch.
         let mut cy = rx + netdev + ft_lookup + (ft_xmit + ft_tx) + defrag;
@@ -358,6 +370,7 @@ impl CpuConfig {
             cy += nat_setup;
             cy += nat_mangle;
             cy += routed + routed_tx;
+            cy += encap;
         }
         let total = cy + table_accesses * miss_p * c.cache_miss;
 
@@ -368,7 +381,7 @@ impl CpuConfig {
         by_stage[Stage::Nat.index()] = nat_setup + nat_mangle;
         by_stage[Stage::Rules.index()] =
             hook + chain + rule + expr + set_hash + set_interval + set_concat + jump + stmt;
-        by_stage[Stage::IpStack.index()] = ip_rcv + routed;
+        by_stage[Stage::IpStack.index()] = ip_rcv + routed + encap;
         by_stage[Stage::NetdevIngress.index()] = netdev;
         by_stage[Stage::Defrag.index()] = defrag;
         let known = by_stage[..=Stage::NetdevIngress.index()]
@@ -392,7 +405,8 @@ pub(crate) enum Stage {
     Nat,
     /// nftables: hooks, chains, rules, expressions, set lookups, jumps, statements.
     Rules,
-    /// `ip_rcv`, routing, `ip_forward` and output.
+    /// `ip_rcv`, routing, `ip_forward` and output, VLAN/PPPoE decapsulation and
+    /// encapsulation.
     IpStack,
     /// The netdev ingress hook.
     NetdevIngress,

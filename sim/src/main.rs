@@ -215,7 +215,8 @@ struct RulesEvalArgs {
     #[arg(long, default_value = "6.14")]
     kernel: String,
     /// Which interface packets arrive on: `single` (all on --iif), `flow` (a connection's
-    /// original direction on --iif, replies on --oif), or `lan=CIDR,...` (by source).
+    /// original direction on --iif, replies on --oif), `lan=CIDR,...` (by source) or
+    /// `iface=ID:lan,ID:wan,...` (by pcapng interface; copies of forwarded packets count once).
     #[arg(long, default_value = "single")]
     sides: String,
     /// Conntrack: pick up connections mid-stream (nf_conntrack_tcp_loose).
@@ -227,6 +228,10 @@ struct RulesEvalArgs {
     /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
     #[arg(long, default_value = "kernel")]
     ct_timeouts: String,
+    /// The timezone of the ruleset's `meta hour` times, as a UTC offset (`+02:00`); the
+    /// packets' timestamps are UTC wall time.
+    #[arg(long, default_value = "UTC", allow_hyphen_values = true)]
+    utc_offset: String,
 }
 
 fn main() -> ExitCode {
@@ -687,9 +692,14 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
     if a.iif == a.oif {
         anyhow::bail!("--iif and --oif must differ");
     }
+    let utc_offset_s = offsim_nft::parse_utc_offset(&a.utc_offset)
+        .map_err(|e| anyhow::anyhow!("--utc-offset: {e}"))?;
     let rs = match offsim_nft::Ruleset::load(
         &a.ruleset,
-        &offsim_kernel::datapath::load_options(&a.iif, &a.oif),
+        &offsim_nft::LoadOptions {
+            utc_offset_s,
+            ..offsim_kernel::datapath::load_options(&a.iif, &a.oif)
+        },
     ) {
         Ok(rs) => rs,
         Err(e) => {
@@ -717,6 +727,11 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
         },
     };
     let r = offsim::ruleseval::eval_trace_with_routes(rs, &mut stream, &opts, &routes)?;
+    if a.json {
+        for w in &r.warnings {
+            eprintln!("offsim: warning: {w}");
+        }
+    }
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &r)?;

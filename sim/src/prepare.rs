@@ -4,7 +4,7 @@
 //! configurations.
 
 use offsim_kernel::datapath::load_options;
-use offsim_nft::{NftError, Ruleset};
+use offsim_nft::{LoadOptions, NftError, Ruleset};
 use offsim_nicmodel::config::NicConfig;
 use offsim_reports::schema as rep;
 use offsim_traces::r#gen::{GenConfig, Profile, Stop};
@@ -84,7 +84,10 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
     let file = sc.file.path.display().to_string();
     let ruleset = Ruleset::load(
         &sc.ruleset_file,
-        &load_options(&sc.spec.ruleset.iif, &sc.spec.ruleset.oif),
+        &LoadOptions {
+            utc_offset_s: sc.utc_offset_s,
+            ..load_options(&sc.spec.ruleset.iif, &sc.spec.ruleset.oif)
+        },
     )?;
     let mut nic_table = sc.nic_overrides.clone();
     nic_table.insert("preset".into(), toml::Value::String(sc.nic_preset.clone()));
@@ -106,7 +109,7 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
         }
         (None, None) => unreachable!("validated by the scenario"),
     };
-    let pass = first_pass(&input)?;
+    let pass = first_pass(&input, &sc.sides)?;
     if pass.totals.packets == 0 {
         return Err(RunError::EmptyTrace(input.describe()));
     }

@@ -493,7 +493,17 @@ pub(crate) fn tool() -> rep::Tool {
 
 /// Warnings about the scenario itself (the same for every run).
 pub(crate) fn ruleset_warnings(p: &Prepared) -> Vec<String> {
-    let mut w = Vec::new();
+    let mut w: Vec<String> = p.pass.cut_short.iter().cloned().collect();
+    w.extend(p.pass.wan_capture.iter().cloned());
+    // In `iface` mode the engine counts forwarded copies once; otherwise they count twice.
+    if !matches!(p.scenario.sides, offsim_kernel::sides::SideMode::Iface(_)) {
+        w.extend(crate::ruleseval::copy_warnings(
+            0,
+            p.pass.copies,
+            p.pass.ip_packets,
+            0,
+        ));
+    }
     if !p
         .ruleset
         .rules()

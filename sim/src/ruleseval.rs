@@ -19,9 +19,10 @@ use serde::Serialize;
 use offsim_kernel::Path;
 use offsim_kernel::conntrack::CtConfig;
 use offsim_kernel::datapath::{Datapath, DpConfig, Fate, FlowtableMode};
+use offsim_kernel::dups::DupFinder;
 use offsim_kernel::flows::FlowBook;
 use offsim_kernel::flowtable::KernelFlavour;
-use offsim_kernel::sides::{SideMode, SideSplitter};
+use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_nft::Ruleset;
 
 /// Options of `rules eval`.
@@ -128,6 +129,10 @@ pub struct EvalResult {
     pub chains: Vec<ChainRow>,
     /// Where packets went.
     pub summary: EvalSummary,
+    /// What the user should know about the input (a capture cut short, packets seen twice,
+    /// a capture taken after NAT).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Replays `stream` through `rs` (loaded with [`offsim_kernel::datapath::load_options`] for the same
@@ -167,13 +172,31 @@ pub fn eval_trace_with_routes<R: Read>(
     let mut s = EvalSummary::default();
     let mut hw = Vec::new();
     let mut next_timer = offsim_traces::SimTime(0);
+    let iface_mode = matches!(o.sides, SideMode::Iface(_));
+    // Outside `iface` mode a capture on two interfaces counts forwarded packets twice:
+    // detected here only, for the warning.
+    let mut detect = (!iface_mode).then(DupFinder::new);
+    let mut ip_packets = 0u64;
+    // Sides guessed from the traffic (not named by prefix or interface): warn when the
+    // capture looks taken on the WAN link.
+    let guessed = matches!(o.sides, SideMode::Flow | SideMode::Single);
+    let mut hint = WanHint::default();
     while let Some(m) = stream.next_packet()? {
-        s.packets += 1;
         let now = m.ts;
+        ip_packets += u64::from(m.is_ip());
+        if let Some(d) = &mut detect {
+            d.check(&m);
+        }
+        let Some(side) = sides.arrival(&m, now) else {
+            continue;
+        };
+        if guessed {
+            hint.note(&m, side);
+        }
+        s.packets += 1;
         if now >= next_timer {
             next_timer = dp.timers(now).1;
         }
-        let side = sides.side(&m, now);
         let out = dp.process(now, &m, side);
         // No NIC: every hardware request is refused at once.
         hw.clear();
@@ -211,7 +234,43 @@ pub fn eval_trace_with_routes<R: Read>(
     s.conntrack_inserted = dp.conntrack().stats.inserted;
     s.conntrack_invalid = dp.conntrack().stats.invalid;
     s.flowtable_adds = dp.stats().flowtable_adds;
-    Ok(collect(&dp, s))
+    let mut r = collect(&dp, s);
+    if let Some(e) = stream.cut_short() {
+        r.warnings.push(e.cut_short_warning());
+    }
+    let (skipped, late) = match &detect {
+        Some(d) => (0, d.forwarded + d.arrived_late),
+        None => sides.copies(),
+    };
+    r.warnings
+        .extend(copy_warnings(skipped, late, ip_packets, sides.unmapped));
+    r.warnings.extend(hint.warning());
+    Ok(r)
+}
+
+/// Warnings about packets captured twice: `skipped` forwarded copies counted once (`iface`
+/// mode), `twice` packets that look captured twice and were counted twice, of `ip` IP
+/// packets; `unmapped` packets on an interface the `iface` map does not name.
+pub fn copy_warnings(skipped: u64, twice: u64, ip: u64, unmapped: u64) -> Vec<String> {
+    let mut w = Vec::new();
+    if skipped > 0 {
+        w.push(format!(
+            "{skipped} packets were captured twice, as they arrived and as the router sent them on (one hop later): each was counted once, as it arrived"
+        ));
+    }
+    // A few chance look-alikes (same length, identification and a TTL one apart) are not a
+    // capture on two interfaces.
+    if twice >= 10 && twice * 100 >= ip {
+        w.push(format!(
+            "the capture looks double-counted: {twice} of its {ip} IP packets appear twice, as they arrived and one hop later (a capture on two interfaces, or before and after NAT), and were counted twice; map a pcapng's interfaces with --sides iface=ID:lan,ID:wan (scenario key ruleset.sides) to count each once"
+        ));
+    }
+    if unmapped > 0 {
+        w.push(format!(
+            "{unmapped} packets were captured on interfaces that sides iface= does not map: taken as arriving on the LAN side"
+        ));
+    }
+    w
 }
 
 fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
@@ -270,6 +329,7 @@ fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
         rules,
         chains,
         summary,
+        warnings: Vec::new(),
     }
 }
 
@@ -316,6 +376,9 @@ pub fn render_text(r: &EvalResult) -> String {
     for (k, v) in &m.dropped {
         let _ = writeln!(s, "  dropped {k}: {v}");
     }
+    for w in &r.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
     s
 }
 
@@ -337,12 +400,13 @@ pub fn lan_only_addresses<R: Read>(
             continue;
         }
         let v = m.ip_version;
-        match sp.side(&m, m.ts) {
-            Side::Lan => {
+        match sp.arrival(&m, m.ts) {
+            None => {}
+            Some(Side::Lan) => {
                 lan.insert((v, m.src));
                 wan.insert((v, m.dst));
             }
-            Side::Wan => {
+            Some(Side::Wan) => {
                 wan.insert((v, m.src));
                 lan.insert((v, m.dst));
             }

@@ -8,6 +8,8 @@
 use std::fs::File;
 use std::path::PathBuf;
 
+use offsim_kernel::dups::{CopyKind, DupFinder};
+use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_traces::r#gen::{GenConfig, GenError, Generator, Stop};
 use offsim_traces::meta::PacketMeta;
 use offsim_traces::parse::{LinkType, parse_frame};
@@ -161,30 +163,42 @@ pub struct TracePass {
     pub totals: TraceTotals,
     /// Wire bytes.
     pub bytes: u64,
+    /// IP packets.
+    pub ip_packets: u64,
+    /// Packets that look captured twice (`kernel::dups`): forwarded copies and originals
+    /// written after their copy.
+    pub copies: u64,
+    /// The capture looks taken on the WAN link (sides guessed from the traffic).
+    pub wan_capture: Option<String>,
+    /// The capture's final record was cut short: the warning (the packets before it are
+    /// replayed).
+    pub cut_short: Option<String>,
 }
 
-/// Reads the whole trace once, record headers only: the totals need each record's time and
-/// length, not its parsed headers, and no per-flow state (the count of distinct flows it
-/// once printed needed a set of every flow: `offsim trace info` gives it).
-pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
+/// Reads the whole trace once: totals, packets captured twice, and — with sides guessed from
+/// the traffic (`flow`, `single`) — a split of them, to warn when the capture looks taken on
+/// the WAN link. No per-flow state beyond the splitter's live tuples (the count of distinct
+/// flows it once printed needed a set of every flow: `offsim trace info` gives it).
+pub(crate) fn first_pass(input: &Input, sides: &SideMode) -> Result<TracePass, SourceError> {
+    let mut split = matches!(sides, SideMode::Flow | SideMode::Single)
+        .then(|| (SideSplitter::new(sides.clone()), WanHint::default()));
+    let mut r = Reader::open(input)?;
     let mut p = TracePass::default();
-    let mut add = |ts: SimTime, wire_len: u32| {
-        p.totals.add_header(ts, wire_len);
-        p.bytes += u64::from(wire_len);
-    };
-    match input {
-        Input::File(path) => {
-            let mut s = PacketStream::open(path)?;
-            while let Some((ts, len)) = s.next_header()? {
-                add(ts, len);
-            }
+    let mut dups = DupFinder::new();
+    while let Some(m) = r.next()? {
+        p.ip_packets += u64::from(m.is_ip());
+        if dups.check(&m) != CopyKind::First {
+            p.copies += 1;
         }
-        Input::Gen(g) => {
-            let mut g = Generator::new(g)?;
-            while let Some((ts, f)) = g.next_frame() {
-                add(ts, f.len() as u32);
-            }
+        if let Some((sp, hint)) = &mut split {
+            hint.note(&m, sp.side(&m, m.ts));
         }
+        p.totals.add(&m);
+        p.bytes += u64::from(m.wire_len);
+    }
+    p.wan_capture = split.and_then(|(_, h)| h.warning());
+    if let Reader::File(s) = &r {
+        p.cut_short = s.cut_short().map(TraceError::cut_short_warning);
     }
     Ok(p)
 }

@@ -9,6 +9,7 @@ mod kernel;
 mod util;
 
 mod bounded;
+mod capture;
 mod cli_reports;
 mod cli_run;
 mod cli_tools;

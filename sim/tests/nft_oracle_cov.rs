@@ -384,3 +384,32 @@ fn ether_matches_kernel() {
         agree(&format!("ether + {pcap}"), rs, pcap);
     }
 }
+
+/// `fwd to DEV` in a netdev ingress chain: the packet leaves on DEV from the ingress hook,
+/// so the inet chains never count it (`nft_fwd_netdev_eval`, `NF_STOLEN`).
+#[test]
+fn fwd_to_device_matches_kernel() {
+    if skip_oracle() {
+        return;
+    }
+    let rs = "table netdev n {
+	chain i {
+		type filter hook ingress device \"lan0\" priority 0; policy accept;
+		udp dport 53 counter fwd to \"wan0\"
+		counter
+	}
+}
+table inet filter {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		udp dport 53 counter
+		ct state new counter
+		counter
+	}
+}
+";
+    // `ct state` loads conntrack and with it defrag, which offsim always models.
+    for pcap in ["demo.pcap", "edge.pcap"] {
+        agree(&format!("fwd + {pcap}"), rs, pcap);
+    }
+}

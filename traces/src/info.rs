@@ -90,6 +90,10 @@ pub struct TraceInfo {
     pub protocols: ProtocolCounts,
     /// Unique bidirectional flows.
     pub flows: FlowCounts,
+    /// Set when the file ends inside its final record: the warning, naming the byte offset
+    /// and the good packets before it (the summary covers those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut_short: Option<String>,
 }
 
 /// Reads the whole stream and summarises it.
@@ -170,6 +174,7 @@ pub fn summarize<R: Read>(
             *slot += 1;
         }
     }
+    info.cut_short = stream.cut_short().map(TraceError::cut_short_warning);
     if info.packets > 0 {
         info.first_ts_ns = Some(first);
         info.last_ts_ns = Some(last);

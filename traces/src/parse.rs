@@ -24,6 +24,12 @@ pub enum LinkType {
     Null,
     /// Ethernet (`LINKTYPE_ETHERNET`, 1).
     Ethernet,
+    /// PPP (`LINKTYPE_PPP`, 9): RFC 1661 frames, optionally with RFC 1662 HDLC-like address
+    /// and control bytes (`ff 03`) and a compressed one-byte protocol field (what `pppd`'s
+    /// interface `ppp0` or `pppoe-wan` captures as).
+    Ppp,
+    /// PPPoE (`LINKTYPE_PPP_ETHER`, 51): an RFC 2516 PPPoE header then the PPP protocol field.
+    PppEther,
     /// Raw IP, version from the first nibble (`LINKTYPE_RAW`, 101; also DLT 12 and 14).
     Raw,
     /// OpenBSD loopback (`LINKTYPE_LOOP`, 108): address family in network byte order.
@@ -44,6 +50,8 @@ impl LinkType {
         Some(match code {
             0 => LinkType::Null,
             1 => LinkType::Ethernet,
+            9 => LinkType::Ppp,
+            51 => LinkType::PppEther,
             101 | 12 | 14 => LinkType::Raw,
             108 => LinkType::Loop,
             113 => LinkType::LinuxSll,
@@ -59,6 +67,8 @@ impl LinkType {
         match self {
             LinkType::Null => 0,
             LinkType::Ethernet => 1,
+            LinkType::Ppp => 9,
+            LinkType::PppEther => 51,
             LinkType::Raw => 101,
             LinkType::Loop => 108,
             LinkType::LinuxSll => 113,
@@ -162,81 +172,8 @@ pub fn parse_frame(
         m.flags |= flags::SNAP_TRUNCATED;
     }
     // Link layer: find the EtherType (or IP version) and the offset of what follows.
-    let (mut ethertype, mut off) = match link {
-        LinkType::Ethernet => {
-            if data.len() < 14 {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            m.pkt_type = if data[0..6] == [0xff; 6] {
-                PktType::Broadcast
-            } else if data[0] & 1 == 1 {
-                PktType::Multicast
-            } else {
-                PktType::Host
-            };
-            m.eth_dst.copy_from_slice(&data[0..6]);
-            m.eth_src.copy_from_slice(&data[6..12]);
-            m.flags |= flags::ETHER;
-            (be16(data, 12), 14usize)
-        }
-        LinkType::LinuxSll => {
-            if data.len() < 16 {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            m.pkt_type = sll_pkttype(be16(data, 0));
-            (be16(data, 14), 16)
-        }
-        LinkType::LinuxSll2 => {
-            if data.len() < 20 {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            m.pkt_type = sll_pkttype(u16::from(data[10]));
-            (be16(data, 0), 20)
-        }
-        LinkType::Null | LinkType::Loop => {
-            if data.len() < 4 {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            let raw = [data[0], data[1], data[2], data[3]];
-            let fam = if link == LinkType::Loop {
-                u32::from_be_bytes(raw)
-            } else {
-                // Host byte order of the capturing machine: accept either.
-                let le = u32::from_le_bytes(raw);
-                if le <= 0xffff {
-                    le
-                } else {
-                    u32::from_be_bytes(raw)
-                }
-            };
-            let et = match fam {
-                2 => ETH_P_IP,
-                10 | 24 | 28 | 30 => ETH_P_IPV6,
-                _ => 0,
-            };
-            (et, 4)
-        }
-        LinkType::Raw => match data.first() {
-            None => {
-                cut(&mut m, Malformed::LinkHeader);
-                return m;
-            }
-            Some(b) => match b >> 4 {
-                4 => (ETH_P_IP, 0),
-                6 => (ETH_P_IPV6, 0),
-                _ => {
-                    m.net = NetKind::Unknown;
-                    m.malformed = Some(Malformed::IpVersion);
-                    return m;
-                }
-            },
-        },
-        LinkType::Ipv4 => (ETH_P_IP, 0),
-        LinkType::Ipv6 => (ETH_P_IPV6, 0),
+    let Some((mut ethertype, mut off)) = link_header(link, data, &mut m) else {
+        return m;
     };
     // VLAN tags (802.1Q, 802.1ad, old QinQ) and one PPPoE session header.
     loop {
@@ -261,10 +198,9 @@ pub fn parse_frame(
                 }
                 m.flags |= flags::PPPOE;
                 m.pppoe_session = be16(data, off + 2);
-                ethertype = match be16(data, off + 6) {
-                    0x0021 => ETH_P_IP,
-                    0x0057 => ETH_P_IPV6,
-                    _ => {
+                ethertype = match ppp_ethertype(be16(data, off + 6)) {
+                    Some(et) => et,
+                    None => {
                         m.ethertype = ETH_P_PPP_SES;
                         m.net = NetKind::NonIp(ETH_P_PPP_SES);
                         return m;
@@ -291,6 +227,131 @@ pub fn parse_frame(
         other => m.net = NetKind::NonIp(other),
     }
     m
+}
+
+/// The PPP protocol field at `off`: (protocol, its length in bytes).
+fn ppp_protocol(d: &[u8], off: usize) -> Option<(u16, usize)> {
+    let b = *d.get(off)?;
+    if b & 1 == 1 {
+        Some((u16::from(b), 1))
+    } else {
+        Some((u16::from_be_bytes([b, *d.get(off + 1)?]), 2))
+    }
+}
+
+/// The EtherType of the network protocol a PPP protocol number carries (IPv4 0x0021,
+/// IPv6 0x0057).
+fn ppp_ethertype(p: u16) -> Option<u16> {
+    match p {
+        0x0021 => Some(ETH_P_IP),
+        0x0057 => Some(ETH_P_IPV6),
+        _ => None,
+    }
+}
+
+/// The link-layer header: the EtherType (or IP version) of what follows and its offset;
+/// `None` when the frame ends inside it or is not IP (`m` says why).
+fn link_header(link: LinkType, data: &[u8], m: &mut PacketMeta) -> Option<(u16, usize)> {
+    Some(match link {
+        LinkType::Ethernet => {
+            if data.len() < 14 {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            m.pkt_type = if data[0..6] == [0xff; 6] {
+                PktType::Broadcast
+            } else if data[0] & 1 == 1 {
+                PktType::Multicast
+            } else {
+                PktType::Host
+            };
+            m.eth_dst.copy_from_slice(&data[0..6]);
+            m.eth_src.copy_from_slice(&data[6..12]);
+            m.flags |= flags::ETHER;
+            (be16(data, 12), 14usize)
+        }
+        LinkType::LinuxSll => {
+            if data.len() < 16 {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            m.pkt_type = sll_pkttype(be16(data, 0));
+            (be16(data, 14), 16)
+        }
+        LinkType::LinuxSll2 => {
+            if data.len() < 20 {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            m.pkt_type = sll_pkttype(u16::from(data[10]));
+            (be16(data, 0), 20)
+        }
+        LinkType::Null | LinkType::Loop => {
+            if data.len() < 4 {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            let raw = [data[0], data[1], data[2], data[3]];
+            let fam = if link == LinkType::Loop {
+                u32::from_be_bytes(raw)
+            } else {
+                // Host byte order of the capturing machine: accept either.
+                let le = u32::from_le_bytes(raw);
+                if le <= 0xffff {
+                    le
+                } else {
+                    u32::from_be_bytes(raw)
+                }
+            };
+            let et = match fam {
+                2 => ETH_P_IP,
+                10 | 24 | 28 | 30 => ETH_P_IPV6,
+                _ => 0,
+            };
+            (et, 4)
+        }
+        LinkType::Raw => match data.first() {
+            None => {
+                cut(m, Malformed::LinkHeader);
+                return None;
+            }
+            Some(b) => match b >> 4 {
+                4 => (ETH_P_IP, 0),
+                6 => (ETH_P_IPV6, 0),
+                _ => {
+                    m.net = NetKind::Unknown;
+                    m.malformed = Some(Malformed::IpVersion);
+                    return None;
+                }
+            },
+        },
+        LinkType::Ipv4 => (ETH_P_IP, 0),
+        LinkType::Ipv6 => (ETH_P_IPV6, 0),
+        LinkType::Ppp => {
+            // RFC 1662 address and control (`ff 03`) when present, then the protocol: one
+            // byte when its low bit is set (RFC 1661 protocol-field compression), else two.
+            let off = if data.starts_with(&[0xff, 0x03]) {
+                2
+            } else {
+                0
+            };
+            match ppp_protocol(data, off) {
+                Some((p, len)) => match ppp_ethertype(p) {
+                    Some(et) => (et, off + len),
+                    None => {
+                        m.net = NetKind::NonIp(p);
+                        return None;
+                    }
+                },
+                None => {
+                    cut(m, Malformed::LinkHeader);
+                    return None;
+                }
+            }
+        }
+        // The PPPoE session header is parsed below as after an Ethernet header.
+        LinkType::PppEther => (ETH_P_PPP_SES, 0),
+    })
 }
 
 fn sll_pkttype(v: u16) -> PktType {
@@ -828,6 +889,41 @@ mod test {
         assert_eq!(m.dport, 80);
     }
 
+    #[test]
+    fn ppp_and_ppp_ether_link_types() {
+        let ip = &SYN[14..];
+        for head in [&[0xff, 0x03, 0x00, 0x21][..], &[0x00, 0x21], &[0x21]] {
+            let mut f = head.to_vec();
+            f.extend_from_slice(ip);
+            let m = parse_frame(LinkType::Ppp, &f, f.len() as u32, SimTime(0), 0);
+            assert_eq!((m.net, m.dport), (NetKind::Ipv4, 80), "{head:?}");
+            assert_eq!(m.l3_offset as usize, head.len());
+        }
+        // LCP is not IP.
+        let m = parse_frame(
+            LinkType::Ppp,
+            &[0xff, 0x03, 0xc0, 0x21, 1],
+            5,
+            SimTime(0),
+            0,
+        );
+        assert_eq!(m.net, NetKind::NonIp(0xc021));
+        for short in [&[][..], &[0xff, 0x03, 0x00]] {
+            let m = parse_frame(LinkType::Ppp, short, short.len() as u32, SimTime(0), 0);
+            assert_eq!(m.malformed, Some(Malformed::LinkHeader));
+        }
+        let mut f = vec![0x11, 0x00, 0xbe, 0xef, 0x00, 0x3e, 0x00, 0x21];
+        f.extend_from_slice(ip);
+        let m = parse_frame(LinkType::PppEther, &f, f.len() as u32, SimTime(0), 0);
+        assert!(m.has(flags::PPPOE));
+        assert_eq!((m.pppoe_session, m.dport, m.l3_offset), (0xbeef, 80, 8));
+        assert_eq!(LinkType::from_code(9), Some(LinkType::Ppp));
+        assert_eq!(
+            LinkType::from_code(51).map(LinkType::name),
+            Some("PPP_ETHER")
+        );
+    }
+
     fn ipv6_udp(ext: &[u8], first_nh: u8) -> Vec<u8> {
         let mut f = vec![0x60, 0x00, 0x00, 0x00];
         let plen = (ext.len() + 8 + 4) as u16;
@@ -914,6 +1010,8 @@ mod test {
             for wire in [n as u32, 74, 2000] {
                 for lt in [
                     LinkType::Ethernet,
+                    LinkType::Ppp,
+                    LinkType::PppEther,
                     LinkType::Raw,
                     LinkType::LinuxSll,
                     LinkType::LinuxSll2,

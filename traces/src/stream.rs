@@ -40,6 +40,12 @@ impl<R: Read> PacketStream<R> {
         &self.reader
     }
 
+    /// Where the file was cut short in its final record, if it was (see
+    /// [`TraceReader::cut_short`]): a warning, the packets before it are good.
+    pub fn cut_short(&self) -> Option<&TraceError> {
+        self.reader.cut_short()
+    }
+
     /// The underlying record reader, mutably (to read raw records).
     pub(crate) fn reader_mut(&mut self) -> &mut TraceReader<R> {
         &mut self.reader

@@ -12,7 +12,9 @@
 use std::ops::{ControlFlow, Range};
 
 use offsim_nft::ast::Hook;
-use offsim_nft::{CtInfo, CtView, EvalCost, Iface, PktCtx, Verdict, eval_chain};
+use offsim_nft::{
+    CtInfo, CtView, DropReason as NftDrop, EvalCost, Iface, PktCtx, Verdict, eval_chain,
+};
 use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::SimTime;
 
@@ -20,7 +22,7 @@ use super::host::{DpHost, NoFlowHost};
 use super::{Datapath, DropCause, Fate, FlowtableMode, Ingress, Outcome, REDIRECTED, fam};
 use crate::conntrack::{CtId, CtInfo as CtInfoK, Dir, InvalidReason, Track};
 use crate::cost::CostDrivers;
-use crate::flowtable::FastPath;
+use crate::flowtable::{Encap, FastPath};
 use crate::path::Path;
 use crate::router::{self, Defrag, Route};
 use crate::sides::Side;
@@ -98,6 +100,9 @@ impl Datapath {
             wire_bytes: u64::from(m.wire_len),
             flow: None,
         };
+        if m.is_ip() {
+            self.dev_encap[dev.side] = Encap::of_packet(m);
+        }
         self.netdev_ingress(now, m, &dev, &mut out)?;
         let pkt = self.rcv_and_defrag(m, &mut out)?;
         let mut ctx = PktCtx::new(pkt, Hook::Prerouting, now);
@@ -113,6 +118,9 @@ impl Datapath {
         self.prerouting(now, &mut w)?;
         self.route(now, &mut w)?;
         self.forward(&mut w, dev.oif)?;
+        // Encapsulation on the way out: `vlan_dev_hard_start_xmit`, `ppp_start_xmit` →
+        // `pppoe_xmit`, with the output device's own.
+        (w.out.drivers.vlan_push, w.out.drivers.pppoe_push) = self.dev_encap[1 - dev.side].layers();
         self.postrouting(&mut w)?;
         ControlFlow::Continue(self.confirm(&mut w, Fate::Forwarded(dev.out_side), now))
     }
@@ -185,6 +193,8 @@ impl Datapath {
         out: &mut Outcome,
     ) -> ControlFlow<Outcome, PacketMeta> {
         out.drivers.slow = true;
+        // Decapsulation on the slow path: `vlan_do_receive`, `pppoe_rcv` → `ppp_input`.
+        (out.drivers.vlan_pull, out.drivers.pppoe_pull) = Encap::of_packet(m).layers();
         if let Err(d) = router::rcv_check(m) {
             out.fate = Fate::Dropped(DropCause::Rcv(d));
             return ControlFlow::Break(*out);
@@ -442,6 +452,7 @@ impl Datapath {
             nat_setup: false,
             first_refusal: &mut self.first_refusal,
             ct_policies: &self.ct_policies,
+            dev_encap: self.dev_encap,
         };
         let v = eval_chain(
             &self.rs,
@@ -535,6 +546,11 @@ fn verdict_fate(v: Verdict, hook: Hook) -> Option<Fate> {
         Verdict::Accept => None,
         Verdict::Drop(r) => Some(Fate::Dropped(DropCause::Ruleset(hook, r))),
         Verdict::Queue(_) => Some(Fate::Dropped(DropCause::Queue)),
+        // `fwd to DEV` (netdev): stolen and sent out of DEV (`nf_fwd_netdev_egress`); a
+        // device outside the router's two ports takes it away from them.
+        Verdict::Fwd(super::LAN_IFINDEX) => Some(Fate::Forwarded(Side::Lan)),
+        Verdict::Fwd(super::WAN_IFINDEX) => Some(Fate::Forwarded(Side::Wan)),
+        Verdict::Fwd(_) => Some(Fate::Dropped(DropCause::Ruleset(hook, NftDrop::Rule))),
     }
 }
 

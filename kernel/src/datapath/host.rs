@@ -14,7 +14,7 @@ use offsim_traces::tuple::AddrMap;
 use super::{DpStats, FtSlot, LAN_IFINDEX, OffloadGate, REDIRECTED, WAN_IFINDEX};
 use crate::conntrack::{Conntrack, CtId, CtTimeouts, Dir, status};
 use crate::flows::FlowBook;
-use crate::flowtable::{AddRefusal, FtKey};
+use crate::flowtable::{AddRefusal, Encap, FtKey};
 
 /// A host for netdev chains: no flow add, no conntrack.
 pub(super) struct NoFlowHost;
@@ -41,6 +41,8 @@ pub(super) struct DpHost<'a> {
     pub(super) nat_setup: bool,
     pub(super) first_refusal: &'a mut Option<&'static str>,
     pub(super) ct_policies: &'a [Option<(u8, CtTimeouts)>],
+    /// Each side's device encapsulation (LAN 0, WAN 1).
+    pub(super) dev_encap: [Encap; 2],
 }
 
 impl DpHost<'_> {
@@ -124,10 +126,14 @@ impl Host for DpHost<'_> {
             return self.refuse(AddRefusal::NoConntrack.name());
         }
         let c = self.ct.get(id);
+        // Each tuple carries the encapsulation of the device it arrives on (path resolution:
+        // `nft_dev_path_info` collects the VLAN ids and PPPoE session along the route to the
+        // other side, `nft_dev_forward_path` stores them in the opposite tuple): a packet with
+        // another VLAN id or session misses.
+        let dev_encap = self.dev_encap;
         let mk = |t: FlowKey, iif: u32| {
-            let mut k = FtKey::of_packet(&ctx.pkt, iif);
-            k.tuple = t;
-            k
+            let side = usize::from(iif == WAN_IFINDEX);
+            FtKey::tuple_on(t, iif, dev_encap[side])
         };
         let (o_iif, r_iif) = if self.dir == Dir::Original {
             (reverse, pkt_oif)

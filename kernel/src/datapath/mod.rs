@@ -36,7 +36,7 @@ use offsim_traces::time::{NS_PER_SEC, SimTime};
 use crate::conntrack::{Conntrack, CtConfig, CtTimeouts};
 use crate::cost::CostDrivers;
 use crate::flows::{FlowBook, FlowTotals};
-use crate::flowtable::{FastPath, FlowId, Flowtable, FtConfig, KernelFlavour};
+use crate::flowtable::{Encap, FastPath, FlowId, Flowtable, FtConfig, KernelFlavour};
 use crate::path::Path;
 use crate::router::{Defragmenter, RcvDrop, RouteDrop};
 use crate::sides::Side;
@@ -315,6 +315,12 @@ pub struct Datapath {
     first_refusal: Option<&'static str>,
     /// `ct timeout` objects by object id: L4 protocol and the timeouts they give.
     ct_policies: Vec<Option<(u8, CtTimeouts)>>,
+    /// The encapsulation (VLAN tags, PPPoE session) of each side's device (LAN 0, WAN 1):
+    /// what the last IP packet that arrived on it carried. A router's `pppoe-wan` or
+    /// `wan.7` has one session / VLAN id, which path resolution puts in the flowtable tuple
+    /// of packets arriving there (`nft_dev_path_info` → `nft_dev_forward_path`); the
+    /// capture shows it. Written only in `hooks.rs`.
+    dev_encap: [Encap; 2],
 }
 
 impl std::fmt::Debug for Datapath {
@@ -404,6 +410,7 @@ impl Datapath {
             lan_hosts: AddrMap::default(),
             lan_prefixes: Vec::new(),
             first_refusal: None,
+            dev_encap: [Encap::default(); 2],
         }
     }
 

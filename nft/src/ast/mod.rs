@@ -307,6 +307,15 @@ pub enum Stmt {
         /// Bypass / fanout flags (sorted names).
         flags: Vec<String>,
     },
+    /// `fwd to DEV` / `fwd ip|ip6 to ADDR device DEV` (netdev ingress and egress chains).
+    Fwd {
+        /// The output device (an interface index once normalised).
+        dev: Expr,
+        /// `ip`/`ip6` and the next hop, for the neighbour form.
+        neigh: Option<(Family, Expr)>,
+        /// The device's name as written, for listing (`fwd to "wan0"`).
+        name: Option<String>,
+    },
     /// `ct helper set NAME`.
     CtHelperSet(Expr),
     /// `ct timeout set NAME`.

@@ -18,7 +18,12 @@ type R<T> = Result<T, String>;
 fn is_terminal(s: &Stmt) -> bool {
     matches!(
         s,
-        Stmt::Verdict(_) | Stmt::Vmap { .. } | Stmt::Reject(_) | Stmt::Queue { .. } | Stmt::Nat(_)
+        Stmt::Verdict(_)
+            | Stmt::Vmap { .. }
+            | Stmt::Reject(_)
+            | Stmt::Queue { .. }
+            | Stmt::Nat(_)
+            | Stmt::Fwd { .. }
     )
 }
 
@@ -393,6 +398,11 @@ impl Compiler {
             Stmt::Queue { num, flags } => {
                 let op = self.queue(sc, num, flags)?;
                 out.push(op);
+            }
+            Stmt::Fwd { dev, .. } => {
+                // The neighbour form's next hop only picks the link-layer address.
+                let dev = self.vsrc(sc, dev)?;
+                out.push(Op::Fwd { dev });
             }
             Stmt::SetUpdate {
                 op,

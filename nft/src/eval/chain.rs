@@ -59,6 +59,7 @@ pub fn eval_chain(
                 CVerdict::Reject => return Verdict::Drop(DropReason::Reject),
                 CVerdict::NatDrop => return Verdict::Drop(DropReason::Nat),
                 CVerdict::Queue(n) => return Verdict::Queue(n),
+                CVerdict::Fwd(d) => return Verdict::Fwd(d),
                 CVerdict::Continue => ri += 1,
                 CVerdict::Return => {
                     if sp == 0 {
@@ -150,6 +151,10 @@ fn exec(
         Op::Implicit => hit(&mut st.implicit[rid as usize], ctx),
         Op::SetUpdate(i) => set_update(p, st, &p.updates[*i as usize], ctx, host, cost),
         Op::Queue { num, bypass } => queue(p, st, num, *bypass, ctx, host, cost),
+        Op::Fwd { dev } => match vsrc(p, st, dev, ctx, host, cost) {
+            Some(d) => Flow::Verdict(CVerdict::Fwd(d as u32)),
+            None => Flow::Break,
+        },
         Op::Counter(slot) => stmt!(hit(&mut st.counters[*slot as usize], ctx)),
         Op::NamedCounter(obj) => stmt!(hit(&mut st.named[*obj as usize], ctx)),
         Op::ObjMap { key, set, kind } => {
@@ -372,6 +377,7 @@ fn nat(
     match host.nat(&req, ctx) {
         Verdict::Accept => Flow::Verdict(CVerdict::Accept),
         Verdict::Queue(q) => Flow::Verdict(CVerdict::Queue(q)),
+        Verdict::Fwd(d) => Flow::Verdict(CVerdict::Fwd(d)),
         Verdict::Drop(_) => Flow::Verdict(CVerdict::NatDrop),
     }
 }

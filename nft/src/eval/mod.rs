@@ -146,6 +146,9 @@ pub enum Verdict {
     Drop(DropReason),
     /// Queued to userspace (`queue num N`).
     Queue(u16),
+    /// Stolen by `fwd to DEV` (`nft_fwd_netdev_eval` → `nf_fwd_netdev_egress`, `NF_STOLEN`):
+    /// sent out of the device with this interface index, never reaching the IP layer.
+    Fwd(u32),
 }
 
 /// What a NAT statement asks for.

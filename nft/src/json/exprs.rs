@@ -120,6 +120,11 @@ impl Jp {
                 let m = m.ok_or("invalid prefix")?;
                 let a = self.expr(m.get("addr").ok_or("prefix needs addr")?)?;
                 let l = u(m.get("len").ok_or("prefix needs len")?)?;
+                // As in the text parser: no type is wider than 128 bits (a u32 cast would
+                // wrap 4294967296 to /0).
+                if l > 128 {
+                    return Err(format!("prefix length {l} is invalid"));
+                }
                 Expr::Prefix(Box::new(a), l as u32)
             }
             "range" => {

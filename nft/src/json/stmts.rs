@@ -87,6 +87,26 @@ impl Jp {
                 }
                 Stmt::Queue { num, flags }
             }
+            "fwd" => {
+                let m = m.ok_or("invalid fwd statement")?;
+                let dev = self.name_or_expr(m.get("dev").ok_or("fwd: no dev")?)?;
+                let neigh = match (m.get("family"), m.get("addr")) {
+                    (Some(f), Some(a)) => {
+                        let f = match f.as_str() {
+                            Some("ip") => Family::Ip,
+                            Some("ip6") => Family::Ip6,
+                            _ => return Err("fwd: family must be ip or ip6".into()),
+                        };
+                        Some((f, self.expr(a)?))
+                    }
+                    _ => None,
+                };
+                Stmt::Fwd {
+                    dev,
+                    neigh,
+                    name: None,
+                }
+            }
             "set" | "map" => self.set_stmt(k, m.ok_or("invalid set statement")?)?,
             // `meta secmark set "NAME"` (objref statement)
             "secmark" => Stmt::Mangle {

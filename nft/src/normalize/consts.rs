@@ -107,7 +107,12 @@ impl Normalizer<'_> {
                 {
                     return Ok(Expr::Bool(b == 1));
                 }
-                Ok(Expr::Value(parse_literal(ty, &s, q)?))
+                let mut v = parse_literal(ty, &s, q)?;
+                if ty == DType::Hour {
+                    // nft's `hour_type_parse`: local time of day to UTC seconds.
+                    v.v = (v.v as i64 - i64::from(self.utc_offset_s)).rem_euclid(86_400) as u128;
+                }
+                Ok(Expr::Value(v))
             }
             Expr::Num(n) => {
                 if ty == DType::Boolean {

@@ -104,6 +104,8 @@ pub(crate) struct Normalizer<'a> {
     pub(crate) objects: Vec<(String, String)>,
     /// Devices.
     pub(crate) devices: &'a mut DeviceTable,
+    /// The loader's UTC offset, seconds east (`meta hour` literals are local time).
+    pub(crate) utc_offset_s: i32,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -111,6 +113,9 @@ struct Ctx {
     l3: Option<u8>,
     l4: Option<u8>,
     l4_any: bool,
+    /// The first two protocols of a set the transport protocol was matched against
+    /// (`meta l4proto { tcp, udp }`, `ip protocol { ... }`).
+    l4_set: Option<[u8; 2]>,
 }
 
 type R<T> = Result<T, String>;
@@ -172,6 +177,22 @@ impl Normalizer<'_> {
                     )
                 {
                     return Err(format!("ct {} does not take a direction", k.name()));
+                }
+                // `ct original ip saddr` depends on `meta nfproto ipv4` (nft's
+                // `ct_expr_pctx_update`/dependency): an IPv6 context before it conflicts.
+                let want = match k {
+                    CtKey::IpSaddr | CtKey::IpDaddr => Some(4),
+                    CtKey::Ip6Saddr | CtKey::Ip6Daddr => Some(6),
+                    _ => None,
+                };
+                if let (Some(w), Some(c)) = (want, ctx.l3)
+                    && w != c
+                {
+                    return Err(format!(
+                        "conflicting protocols specified: {} vs. {}",
+                        l3_name(c),
+                        l3_name(w)
+                    ));
                 }
                 (ct_type(*k, ctx.l3.or(self.base_l3()))?, Dep::default())
             }
@@ -260,6 +281,20 @@ impl Normalizer<'_> {
             }
         }
         if let Some(v) = dep.l4 {
+            // After a match against a set of protocols nft 1.0.6 keeps no single transport
+            // protocol in its context, and a header of one of them conflicts with another
+            // ("conflicting protocols specified: udp vs. tcp" for `meta l4proto { tcp, udp }
+            // tcp dport 22`, checked with nft -c).
+            if ctx.l4.is_none()
+                && let Some(set) = ctx.l4_set
+            {
+                let other = if set[0] != v { set[0] } else { set[1] };
+                return Err(format!(
+                    "conflicting protocols specified: {} vs. {}",
+                    l4_name(other),
+                    l4_name(v)
+                ));
+            }
             match ctx.l4 {
                 Some(c) if c != v => {
                     return Err(format!(

@@ -20,7 +20,11 @@ impl Normalizer<'_> {
         if let Some(last) = out.last()
             && matches!(
                 last,
-                Stmt::Verdict(_) | Stmt::Nat(_) | Stmt::Reject(_) | Stmt::Queue { .. }
+                Stmt::Verdict(_)
+                    | Stmt::Nat(_)
+                    | Stmt::Reject(_)
+                    | Stmt::Queue { .. }
+                    | Stmt::Fwd { .. }
             )
         {
             return Err("Statement after terminal statement has no effect".into());
@@ -67,6 +71,30 @@ impl Normalizer<'_> {
                 stmts,
             } => self.set_update(op, set, key, data, timeout, stmts, ctx)?,
             Stmt::Queue { num, flags } => self.queue(num, flags, ctx)?,
+            Stmt::Fwd { dev, neigh, .. } => {
+                // nft's `stmt_evaluate_fwd`: netdev only; the device name is resolved to
+                // its index ("Interface does not exist").
+                if self.family != Family::Netdev {
+                    return Err("unsupported family".into());
+                }
+                let name = match &dev {
+                    Expr::Sym(s, _) if parse_uint(s).is_none() => Some(s.clone()),
+                    _ => None,
+                };
+                let dev = self.value(DType::Ifindex, dev, ctx)?;
+                let neigh = match neigh {
+                    None => None,
+                    Some((f, a)) => {
+                        let ty = if f == Family::Ip6 {
+                            DType::Ipv6
+                        } else {
+                            DType::Ipv4
+                        };
+                        Some((f, self.value(ty, a, ctx)?))
+                    }
+                };
+                Stmt::Fwd { dev, neigh, name }
+            }
             Stmt::Unsupported(s) => return Err(format!("unsupported: {s}")),
         };
         out.push(s);
@@ -109,6 +137,7 @@ impl Normalizer<'_> {
             (l, _) => self.lhs(l, ctx)?,
         };
         let tys = self.key_types(&left, ctx)?;
+        let (op, right) = self.hour_range(&tys, op, right)?;
         let right = match right {
             Expr::Sym(ref s, _)
                 if matches!(s.as_str(), "exists" | "missing")
@@ -136,6 +165,39 @@ impl Normalizer<'_> {
             o => o,
         });
         Ok(())
+    }
+
+    /// `meta hour "22:00"-"06:00"`: a range of times of day that wraps past midnight (in UTC,
+    /// after the loader's offset) is, as nft 1.0.6 lists it, the other range negated:
+    /// `!= "06:00"-"22:00"` (both ends of the negated range are excluded).
+    fn hour_range(&mut self, tys: &[DType], op: RelOp, right: Expr) -> R<(RelOp, Expr)> {
+        let (tys, Expr::Range(a, b)) = (tys, &right) else {
+            return Ok((op, right));
+        };
+        if tys != [DType::Hour] || !matches!(op, RelOp::Eq | RelOp::Ne | RelOp::Implicit) {
+            return Ok((op, right));
+        }
+        let (Expr::Value(x), Expr::Value(y)) = (
+            self.scalar(DType::Hour, (**a).clone())?,
+            self.scalar(DType::Hour, (**b).clone())?,
+        ) else {
+            return Ok((op, right));
+        };
+        if x.v <= y.v {
+            return Ok((
+                op,
+                Expr::Range(Box::new(Expr::Value(x)), Box::new(Expr::Value(y))),
+            ));
+        }
+        let flipped = if op == RelOp::Ne {
+            RelOp::Eq
+        } else {
+            RelOp::Ne
+        };
+        Ok((
+            flipped,
+            Expr::Range(Box::new(Expr::Value(y)), Box::new(Expr::Value(x))),
+        ))
     }
 
     /// The protocol context a canonical match establishes: `meta l4proto tcp`,
@@ -180,6 +242,25 @@ impl Normalizer<'_> {
         } = m
         {
             ctx.l4_any = true;
+        }
+        if let Stmt::Match {
+            left: Expr::Meta(MetaKey::L4proto) | Expr::Payload(Proto::Ip | Proto::Ip6, _),
+            right: Expr::Set(elems),
+            op: RelOp::Eq,
+            ..
+        } = m
+        {
+            let protos: Vec<u8> = elems
+                .iter()
+                .filter_map(|e| match &e.key {
+                    Expr::Value(v) if v.ty == DType::InetProto => Some(v.v as u8),
+                    _ => None,
+                })
+                .take(2)
+                .collect();
+            if let [a, b] = protos[..] {
+                ctx.l4_set = Some([a, b]);
+            }
         }
         Ok(())
     }

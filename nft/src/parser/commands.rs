@@ -187,10 +187,10 @@ impl Parser<'_> {
             )
         {
             self.bump();
-            let n = self.name("a table name")?;
+            let n = self.ident("a table name")?;
             return Ok((f, n));
         }
-        Ok((Family::Ip, self.name("a table name")?))
+        Ok((Family::Ip, self.ident("a table name")?))
     }
 
     /// `[family] table name`.
@@ -207,12 +207,12 @@ impl Parser<'_> {
             )
         {
             self.bump();
-            let t = self.name("a table name")?;
-            let c = self.name("a name")?;
+            let t = self.ident("a table name")?;
+            let c = self.ident("a name")?;
             return Ok((f, t, c));
         }
-        let t = self.name("a table name")?;
-        let c = self.name("a name")?;
+        let t = self.ident("a table name")?;
+        let c = self.ident("a name")?;
         Ok((Family::Ip, t, c))
     }
 
@@ -276,17 +276,17 @@ impl Parser<'_> {
             match w.as_str() {
                 "chain" => {
                     self.bump();
-                    let name = self.name("a chain name")?;
+                    let name = self.ident("a chain name")?;
                     self.chain_decl(family, table, name, false, sp)?;
                 }
                 "set" | "map" => {
                     self.bump();
-                    let name = self.name("a set name")?;
+                    let name = self.ident("a set name")?;
                     self.set_decl(family, table, name, w == "map", false, sp)?;
                 }
                 "flowtable" => {
                     self.bump();
-                    let name = self.name("a flowtable name")?;
+                    let name = self.ident("a flowtable name")?;
                     self.flowtable_decl(family, table, name, false, sp)?;
                 }
                 "counter" | "quota" | "limit" | "ct" | "secmark" | "synproxy" => {

@@ -58,7 +58,7 @@ impl Parser<'_> {
             }
             self.bump();
         }
-        let name = self.name("an object name")?;
+        let name = self.ident("an object name")?;
         let body_pos = self.pos;
         self.pos = start;
         let obj = self.object_body(&w, body_pos)?;

@@ -521,7 +521,14 @@ impl Parser<'_> {
             match self.peek() {
                 Tok::Slash if matches!(self.peek_at(1), Tok::Num(_)) => {
                     self.bump();
+                    let sp = self.span();
                     let n = self.number("a prefix length")?;
+                    // No type is wider than 128 bits: a larger length (4294967296 would wrap
+                    // to /0 in a u32, matching everything) is an error here, with position;
+                    // lengths over the type's width are refused when the type is known.
+                    if n > 128 {
+                        return Err(self.err(sp, format!("prefix length {n} is invalid")));
+                    }
                     a = Expr::Prefix(Box::new(a), n as u32);
                 }
                 Tok::Dash => {

@@ -8,6 +8,7 @@
 mod commands;
 mod decls;
 mod exprs;
+mod reserved;
 mod rules;
 mod sets;
 mod support;

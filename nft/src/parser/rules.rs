@@ -102,8 +102,13 @@ impl Parser<'_> {
                 self.bump();
                 self.meter_stmt(sp)
             }
-            "dup" | "fwd" | "tproxy" | "synproxy" | "xt" | "last" | "set" | "reset" | "osf"
-            | "secmark" => Err(self.unsupported(sp, &format!("{w} statement"))),
+            "fwd" => {
+                self.bump();
+                self.fwd_stmt()
+            }
+            "dup" | "tproxy" | "synproxy" | "xt" | "last" | "set" | "reset" | "osf" | "secmark" => {
+                Err(self.unsupported(sp, &format!("{w} statement")))
+            }
             "ct" if matches!(self.peek_at(1), Tok::Word(x) if x == "helper" || x == "timeout" || x == "expectation")
                 && matches!(self.peek_at(2), Tok::Word(x) if x == "set") =>
             {
@@ -119,7 +124,7 @@ impl Parser<'_> {
         let c = if matches!(self.peek(), Tok::LBrace) {
             self.binding_block(sp)?
         } else {
-            self.name("a chain name")?
+            self.ident("a chain name")?
         };
         Ok(Stmt::Verdict(if jump {
             Verdict::Jump(c)
@@ -515,6 +520,34 @@ impl Parser<'_> {
         flags.sort();
         flags.dedup();
         Ok(Stmt::Queue { num, flags })
+    }
+
+    /// `fwd to DEV` or `fwd ip|ip6 to ADDR device DEV` (nft's `fwd_stmt`).
+    fn fwd_stmt(&mut self) -> PResult<Stmt> {
+        let fam = if self.eat_word("ip") {
+            Some(Family::Ip)
+        } else if self.eat_word("ip6") {
+            Some(Family::Ip6)
+        } else {
+            None
+        };
+        self.expect_word("to")?;
+        let first = self.rhs_atom()?;
+        Ok(match fam {
+            None => Stmt::Fwd {
+                dev: first,
+                neigh: None,
+                name: None,
+            },
+            Some(f) => {
+                self.expect_word("device")?;
+                Stmt::Fwd {
+                    dev: self.rhs_atom()?,
+                    neigh: Some((f, first)),
+                    name: None,
+                }
+            }
+        })
     }
 
     pub(super) fn set_update(&mut self, w: &str) -> PResult<Stmt> {

@@ -144,6 +144,17 @@ impl Parser<'_> {
         }
     }
 
+    /// The name of a table, chain, set, map, flowtable or object: as [`Self::name`], but an
+    /// unquoted nft keyword is a syntax error, as in nft (`reserved.rs`).
+    pub(super) fn ident(&mut self, what: &str) -> PResult<String> {
+        if let Tok::Word(w) = self.peek()
+            && super::reserved::is_reserved(w)
+        {
+            return Err(self.unexpected(what));
+        }
+        self.name(what)
+    }
+
     pub(super) fn string(&mut self, what: &str) -> PResult<String> {
         match self.peek().clone() {
             Tok::Str(s) | Tok::Word(s) => {

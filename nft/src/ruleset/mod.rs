@@ -34,6 +34,31 @@ pub struct LoadOptions {
     pub seed: u32,
     /// Whether `include` may read files.
     pub allow_includes: bool,
+    /// The loader's UTC offset in seconds (east positive): `meta hour "22:00"` is local time
+    /// there, which nft (`hour_type_parse`) converts to UTC seconds of the day, the value the
+    /// kernel compares with (`nft_meta_hour`: the packet's wall time, UTC). 0: UTC.
+    pub utc_offset_s: i32,
+}
+
+/// Parses a UTC offset for [`LoadOptions::utc_offset_s`]: `UTC`, `Z`, `+HH`, `+HH:MM` or
+/// `-HH:MM` (at most ±14:00, the widest offset in use).
+pub fn parse_utc_offset(s: &str) -> Result<i32, String> {
+    let bad = || format!("bad UTC offset `{s}` (expected UTC, +HH:MM or -HH:MM)");
+    if matches!(s, "UTC" | "utc" | "Z" | "0") {
+        return Ok(0);
+    }
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(0..60).contains(&m) || h * 60 + m > 14 * 60 || h < 0 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
 }
 
 impl Default for LoadOptions {
@@ -43,6 +68,7 @@ impl Default for LoadOptions {
             strict_devices: false,
             seed: 0,
             allow_includes: true,
+            utc_offset_s: 0,
         }
     }
 }
@@ -108,7 +134,7 @@ impl Ruleset {
             devs,
             strict: opts.strict_devices,
         };
-        validate::normalize_model(&sm, &mut model, &mut devices)?;
+        validate::normalize_model(&sm, &mut model, &mut devices, opts.utc_offset_s)?;
         validate::check_loops(&sm, &model)?;
         build::compile_model(&sm, model, devices, name, opts)
     }

@@ -13,6 +13,7 @@ pub(super) fn normalize_model(
     sm: &SourceMap,
     model: &mut Model,
     devices: &mut DeviceTable,
+    utc_offset_s: i32,
 ) -> Result<(), NftError> {
     for t in &mut model.tables {
         for c in &t.chains {
@@ -21,7 +22,7 @@ pub(super) fn normalize_model(
             }
         }
         check_objects(sm, t)?;
-        normalize_table(sm, t, devices)?;
+        normalize_table(sm, t, devices, utc_offset_s)?;
     }
     Ok(())
 }
@@ -138,8 +139,10 @@ fn normalize_table(
     sm: &SourceMap,
     t: &mut TableDef,
     devices: &mut DeviceTable,
+    utc_offset_s: i32,
 ) -> Result<(), NftError> {
     let mut n = Normalizer {
+        utc_offset_s,
         sm,
         family: t.family,
         sets: Vec::new(),

@@ -411,6 +411,11 @@ impl Engine {
 
     fn arrive(&mut self, a: Arrival) {
         let mut pkt = a.pkt;
+        // A capture on two interfaces (`sides = "iface=..."`) holds forwarded packets twice:
+        // the copy the router sent on is not an arrival.
+        if self.splitter.forwarded_copy(&pkt) {
+            return;
+        }
         let side = self.arrival_side(&pkt, a.at);
         pkt.iface = port(side);
         let counted = self.counted(a.at);

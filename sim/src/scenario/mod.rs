@@ -114,9 +114,14 @@ pub struct RulesetSpec {
     /// WAN interface name.
     #[serde(default = "default_oif")]
     pub oif: String,
-    /// How packets map to interfaces: `flow` (default), `single`, or `lan=CIDR,...`.
+    /// How packets map to interfaces: `flow` (default), `single`, `lan=CIDR,...` or
+    /// `iface=ID:lan,ID:wan,...`.
     #[serde(default = "default_sides")]
     pub sides: String,
+    /// The timezone the ruleset's `meta hour` times are in, as a UTC offset (`+02:00`);
+    /// default UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<String>,
 }
 
 fn default_iif() -> String {
@@ -556,6 +561,8 @@ pub struct Scenario {
     pub ct: CtFlavour,
     /// Sides.
     pub sides: SideMode,
+    /// `ruleset.utc_offset` in seconds east of UTC.
+    pub utc_offset_s: i32,
     /// Policies, in order.
     pub policies: Vec<Policy>,
 }
@@ -591,6 +598,12 @@ impl ScenarioFile {
         let (flavour, ct) = resolve_kernel(&spec, &invalid)?;
         let sides =
             SideMode::parse(&spec.ruleset.sides).map_err(|m| invalid("ruleset.sides", m))?;
+        let utc_offset_s = match &spec.ruleset.utc_offset {
+            Some(o) => {
+                offsim_nft::parse_utc_offset(o).map_err(|m| invalid("ruleset.utc_offset", m))?
+            }
+            None => 0,
+        };
         check_replay_report_slo(&spec, &invalid)?;
         let policies = resolve_policies(&spec, &invalid)?;
         Ok(Scenario {
@@ -603,6 +616,7 @@ impl ScenarioFile {
             flavour,
             ct,
             sides,
+            utc_offset_s,
             policies,
             spec,
         })

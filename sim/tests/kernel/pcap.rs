@@ -94,6 +94,13 @@ pub fn sides_arg(sides: &Sides) -> String {
             let list: Vec<String> = ps.iter().map(prefix_string).collect();
             format!("lan={}", list.join(","))
         }
+        Sides::Iface(map) => {
+            let list: Vec<String> = map
+                .iter()
+                .map(|(i, s)| format!("{i}:{}", if *s == Side::Lan { "lan" } else { "wan" }))
+                .collect();
+            format!("iface={}", list.join(","))
+        }
     }
 }
 

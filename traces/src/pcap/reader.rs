@@ -93,7 +93,7 @@ pub enum TraceErrorKind {
     BadBlock(&'static str),
     /// A link type offsim cannot parse.
     #[error(
-        "unsupported link type {code} ({name}); supported: EN10MB (1), RAW (101, 228, 229), LINUX_SLL (113), LINUX_SLL2 (276), NULL (0), LOOP (108)"
+        "unsupported link type {code} ({name}); supported: EN10MB (1), PPP (9), PPP_ETHER (51), RAW (101, 228, 229), LINUX_SLL (113), LINUX_SLL2 (276), NULL (0), LOOP (108)"
     )]
     UnsupportedLinkType {
         /// The pcap link-type code.
@@ -115,6 +115,17 @@ pub struct TraceError {
     pub packets: u64,
     /// What went wrong.
     pub kind: TraceErrorKind,
+}
+
+impl TraceError {
+    /// The warning for a capture whose final record was cut short (tshark: "appears to have
+    /// been cut short in the middle of a packet"), see [`TraceReader::cut_short`].
+    pub fn cut_short_warning(&self) -> String {
+        format!(
+            "{}: the capture was cut short in the middle of a packet at byte offset {}; the {} good packets before it were used",
+            self.path, self.offset, self.packets
+        )
+    }
 }
 
 /// One record, borrowed from the reader's buffer.
@@ -147,6 +158,7 @@ enum State {
         swap: bool,
         nanos: bool,
         link: LinkType,
+        snaplen: u32,
     },
     PcapNg {
         swap: bool,
@@ -168,6 +180,8 @@ pub struct TraceReader<R: Read> {
     state: State,
     packets: u64,
     failed: bool,
+    /// Set when the file ended inside its final record (see [`TraceReader::cut_short`]).
+    cut: Option<TraceError>,
 }
 
 impl TraceReader<File> {
@@ -237,9 +251,11 @@ impl<R: Read> TraceReader<R> {
                 swap: false,
                 nanos: false,
                 link: LinkType::Ethernet,
+                snaplen: 0,
             },
             packets: 0,
             failed: false,
+            cut: None,
         };
         r.read_header()?;
         Ok(r)
@@ -353,6 +369,7 @@ impl<R: Read> TraceReader<R> {
         };
         self.need(24, "pcap file header")?;
         let h = &self.buf[0..24];
+        let snaplen = rd32(&h[16..20], swap);
         let link_field = rd32(&h[20..24], swap);
         // The upper bits may carry an FCS length (LINKTYPE_FCS_LEN); the type is 16 bits.
         let code = link_field & 0xffff;
@@ -370,8 +387,37 @@ impl<R: Read> TraceReader<R> {
             big_endian: swap,
             nanos,
         };
-        self.state = State::Pcap { swap, nanos, link };
+        self.state = State::Pcap {
+            swap,
+            nanos,
+            link,
+            snaplen,
+        };
         Ok(())
+    }
+
+    /// When the file ended inside its final record (a capture cut while it was being
+    /// written), the reader stops there as at a clean end and this says where, with the
+    /// count of good packets read before it, as tshark's "appears to have been cut short in
+    /// the middle of a packet" does. A record that runs past the end of the file but whose
+    /// header is impossible is damage, not a cut: [`TraceReader::next_record`] returns it as
+    /// an error.
+    pub fn cut_short(&self) -> Option<&TraceError> {
+        self.cut.as_ref()
+    }
+
+    /// The file ends inside the record at `at`: remembered as a cut (see
+    /// [`TraceReader::cut_short`]) and the end of the records.
+    fn cut_at<T>(
+        &mut self,
+        at: u64,
+        what: &'static str,
+        need: u64,
+        have: u64,
+    ) -> Result<Option<T>, TraceError> {
+        self.cut = Some(self.err(at, TraceErrorKind::Truncated { what, need, have }));
+        self.failed = true;
+        Ok(None)
     }
 
     /// Returns the next packet record, `Ok(None)` at a clean end of file. After an error the
@@ -406,7 +452,13 @@ impl<R: Read> TraceReader<R> {
 
     /// Classic pcap record: returns (buffer start, captured length, ts, orig len, iface, link).
     fn next_pcap(&mut self) -> Result<Option<RecordAt>, TraceError> {
-        let State::Pcap { swap, nanos, link } = self.state else {
+        let State::Pcap {
+            swap,
+            nanos,
+            link,
+            snaplen,
+        } = self.state
+        else {
             unreachable!()
         };
         let have = self.fill(16)?;
@@ -415,14 +467,8 @@ impl<R: Read> TraceReader<R> {
         }
         let at = self.offset();
         if have < 16 {
-            return Err(self.err(
-                at,
-                TraceErrorKind::Truncated {
-                    what: "record header",
-                    need: 16,
-                    have: have as u64,
-                },
-            ));
+            // The file ends inside the last record's header: cut while writing.
+            return self.cut_at(at, "record header", 16, have as u64);
         }
         let h = &self.buf[self.pos..self.pos + 16];
         let sec = u64::from(rd32(&h[0..4], swap));
@@ -442,6 +488,16 @@ impl<R: Read> TraceReader<R> {
         let n = incl as usize;
         let have = self.fill(16 + n)?;
         if have < 16 + n {
+            // A writer cut off mid-record leaves a sound header; damage (a byte lost or
+            // inserted upstream, as in pcapfix's test_damaged.pcap) leaves one whose
+            // sub-second field or lengths are impossible (libpcap's `pcap_check_header`
+            // heuristics), and stays an error.
+            let frac_max: u64 = if nanos { 1_000_000_000 } else { 1_000_000 };
+            let sound =
+                frac < frac_max && (orig == 0 || incl <= orig) && (snaplen < 64 || incl <= snaplen);
+            if sound {
+                return self.cut_at(at, "packet record", 16 + n as u64, have as u64);
+            }
             return Err(self.err(
                 at,
                 TraceErrorKind::Truncated {
@@ -489,14 +545,8 @@ impl<R: Read> TraceReader<R> {
         }
         let at = self.offset();
         if have < 12 {
-            return Err(self.err(
-                at,
-                TraceErrorKind::Truncated {
-                    what: "pcapng block header",
-                    need: 12,
-                    have: have as u64,
-                },
-            ));
+            // The file ends inside the last block's header: cut while writing.
+            return self.cut_at(at, "pcapng block header", 12, have as u64);
         }
         let mut swap = match &self.state {
             State::PcapNg { swap, .. } => *swap,
@@ -540,6 +590,17 @@ impl<R: Read> TraceReader<R> {
         let n = blen as usize;
         let have = self.fill(n)?;
         if have < n {
+            // Cut while writing if the block header is sound: a known block type and, for a
+            // packet block, a captured length that fits the block; anything else is damage.
+            let b = &self.buf[self.pos..self.pos + have];
+            let sound = match btype {
+                6 if have >= 28 => rd32(&b[20..24], swap) <= blen - 32,
+                1..=6 | 9 | 10 | 0x0bad | 0x4000_0bad | NG_SHB => true,
+                _ => false,
+            };
+            if sound {
+                return self.cut_at(at, "pcapng block", n as u64, have as u64);
+            }
             return Err(self.err(
                 at,
                 TraceErrorKind::Truncated {
@@ -812,7 +873,7 @@ mod test {
     }
 
     #[test]
-    fn truncation_at_every_offset_is_an_error_never_a_panic() {
+    fn a_cut_at_any_offset_ends_the_records_with_a_warning() {
         let v = pcap_bytes(
             false,
             false,
@@ -821,24 +882,46 @@ mod test {
         );
         for cut in 0..v.len() {
             let res = TraceReader::new(&v[..cut], "t.pcap");
-            let Ok(mut r) = res else { continue };
+            let Ok(mut r) = res else {
+                assert!(cut < 24, "cut at {cut}");
+                continue;
+            };
             let mut n = 0;
-            loop {
-                match r.next_record() {
-                    Ok(Some(_)) => n += 1,
-                    Ok(None) => break,
-                    Err(e) => {
-                        assert!(e.to_string().contains("t.pcap: byte offset"), "{e}");
-                        assert_eq!(e.packets, n);
-                        // The reader is finished after an error.
-                        assert!(r.next_record().unwrap().is_none());
-                        break;
-                    }
-                }
+            while r.next_record().unwrap().is_some() {
+                n += 1;
             }
+            assert!(r.next_record().unwrap().is_none());
             let complete = cut == 24 || cut == 24 + 56 || cut == v.len();
-            assert_eq!(r.failed, !complete, "cut at {cut}");
+            assert_eq!(r.cut_short().is_none(), complete, "cut at {cut}");
+            if let Some(e) = r.cut_short() {
+                assert_eq!(e.packets, n);
+                assert_eq!(e.offset, if cut < 24 + 56 { 24 } else { 24 + 56 });
+                assert!(e.to_string().contains("t.pcap: byte offset"), "{e}");
+            }
         }
+    }
+
+    /// A record in the middle whose header is impossible (a byte lost or inserted upstream)
+    /// and that runs past the end of the file is damage: an error, not a cut.
+    #[test]
+    fn a_damaged_record_header_stays_an_error() {
+        let mut v = pcap_bytes(false, false, 1, &[(1, 1, &[9u8; 40], 40)]);
+        // ts_usec 2,000,000 is impossible; the record claims 1000 bytes, 8 are left.
+        for x in [1u32, 2_000_000, 1000, 1000] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.extend_from_slice(&[0; 8]);
+        let mut r = TraceReader::new(&v[..], "d.pcap").unwrap();
+        assert!(r.next_record().unwrap().is_some());
+        let e = r.next_record().unwrap_err();
+        assert_eq!((e.offset, e.packets), (24 + 56, 1));
+        assert!(r.cut_short().is_none());
+        // The same record with a sound header is a cut.
+        v[24 + 56 + 4..24 + 56 + 8].copy_from_slice(&7u32.to_le_bytes());
+        let mut r = TraceReader::new(&v[..], "d.pcap").unwrap();
+        assert!(r.next_record().unwrap().is_some());
+        assert!(r.next_record().unwrap().is_none());
+        assert_eq!(r.cut_short().map(|e| e.packets), Some(1));
     }
 
     #[test]
@@ -962,13 +1045,18 @@ mod test {
     }
 
     #[test]
-    fn pcapng_truncation_never_panics() {
+    fn pcapng_truncation_never_panics_and_a_cut_packet_block_is_a_warning() {
         let v = ng_file(false, Some(9));
         for cut in 0..v.len() {
             if let Ok(mut r) = TraceReader::new(&v[..cut], "t.pcapng") {
                 while let Ok(Some(_)) = r.next_record() {}
             }
         }
+        // Cut inside the enhanced packet block (the last 36 bytes).
+        let mut r = TraceReader::new(&v[..v.len() - 10], "t.pcapng").unwrap();
+        assert!(r.next_record().unwrap().is_none());
+        let e = r.cut_short().expect("cut");
+        assert_eq!((e.packets, e.offset), (0, (v.len() - 36) as u64));
     }
 
     #[test]
