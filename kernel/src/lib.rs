@@ -45,6 +45,8 @@
 pub mod conntrack;
 pub mod cost;
 pub mod datapath;
+pub mod devices;
+pub mod fib;
 pub mod flows;
 pub mod flowtable;
 mod path;

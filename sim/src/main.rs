@@ -187,6 +187,23 @@ struct RulesEvalArgs {
     /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
     #[arg(long, default_value = "kernel")]
     ct_timeouts: String,
+    /// MTU of both devices (the flowtable's and the forward path's limit).
+    #[arg(long, default_value_t = offsim_kernel::fib::DEFAULT_MTU)]
+    mtu: u32,
+    /// An extra route, PREFIX=DEV (`default=DEV` for the default routes); repeatable.
+    #[arg(long = "route", value_name = "PREFIX=DEV")]
+    routes: Vec<String>,
+    /// A router address, DEV=ADDR[/LEN]; repeatable. Default: 192.168.1.1 on --iif and
+    /// 100.64.0.1 on --oif.
+    #[arg(long = "addr", value_name = "DEV=ADDR")]
+    addrs: Vec<String>,
+    /// Packet timing: `recorded`, `topspeed` (back to back, as tcpreplay --topspeed) or a
+    /// packet rate (as tcpreplay --pps).
+    #[arg(long, default_value = "recorded")]
+    retime: String,
+    /// Flowtable timeouts (nf_flowtable_tcp_timeout, nf_flowtable_udp_timeout), seconds.
+    #[arg(long, default_value_t = 30)]
+    ft_timeout: u32,
 }
 
 fn main() -> ExitCode {
@@ -466,12 +483,33 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
             return Ok(2);
         }
     };
-    let routes = if sides == offsim_kernel::sides::SideMode::Single {
-        Vec::new()
-    } else {
-        let mut pre = offsim_traces::stream::PacketStream::open(&a.trace)?;
-        offsim::ruleseval::lan_only_addresses(&mut pre, &sides)?
+    let mut fib = offsim_kernel::fib::FibSpec {
+        mtu: a.mtu,
+        ..offsim_kernel::fib::FibSpec::default()
     };
+    for r in &a.routes {
+        fib.routes.push(
+            offsim_kernel::fib::RouteSpec::parse(r).map_err(|e| anyhow::anyhow!("--route: {e}"))?,
+        );
+    }
+    for x in &a.addrs {
+        fib.addrs.push(
+            offsim_kernel::fib::AddrSpec::parse(x).map_err(|e| anyhow::anyhow!("--addr: {e}"))?,
+        );
+    }
+    if a.ft_timeout == 0 || a.ft_timeout > 86_400 {
+        anyhow::bail!("--ft-timeout {}: must be between 1 and 86400", a.ft_timeout);
+    }
+    let retime =
+        offsim::ruleseval::Retime::parse(&a.retime).map_err(|e| anyhow::anyhow!("--retime {e}"))?;
+    if sides != offsim_kernel::sides::SideMode::Single {
+        let mut pre = offsim_traces::stream::PacketStream::open(&a.trace)?;
+        fib.lan_hosts = offsim::ruleseval::lan_only_addresses(&mut pre, &sides)?;
+    }
+    let warnings = offsim_kernel::devices::interface_warnings(&rs, &a.iif, &a.oif);
+    for w in &warnings {
+        eprintln!("offsim: warning: {w}");
+    }
     let mut stream = offsim_traces::stream::PacketStream::open(&a.trace)?;
     let opts = EvalOptions {
         iif: a.iif.clone(),
@@ -484,8 +522,12 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
             timeouts,
             ..CtConfig::default()
         },
+        fib,
+        retime,
+        ft_timeout_s: a.ft_timeout,
     };
-    let r = offsim::ruleseval::eval_trace_with_routes(rs, &mut stream, &opts, &routes)?;
+    let mut r = offsim::ruleseval::eval_trace(rs, &mut stream, &opts)?;
+    r.warnings = warnings;
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &r)?;

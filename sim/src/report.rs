@@ -475,6 +475,10 @@ pub(crate) fn ruleset_warnings(p: &Prepared) -> Vec<String> {
     {
         w.push("the ruleset has no `flow add` rule: software and hardware configurations cannot offload anything".to_string());
     }
+    let r = &p.scenario.spec.ruleset;
+    w.extend(offsim_kernel::devices::interface_warnings(
+        &p.ruleset, &r.iif, &r.oif,
+    ));
     w
 }
 

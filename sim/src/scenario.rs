@@ -32,6 +32,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::{CpuConfig, CpuError};
+use offsim_kernel::datapath::{LAN_IFINDEX, WAN_IFINDEX};
+use offsim_kernel::fib::{AddrSpec, Fib, FibError, FibSpec, RouteSpec};
 use offsim_kernel::flowtable::KernelFlavour;
 use offsim_kernel::sides::SideMode;
 
@@ -111,6 +113,12 @@ pub struct RulesetSpec {
     /// How packets map to interfaces: `flow` (default), `single`, or `lan=CIDR,...`.
     #[serde(default = "default_sides")]
     pub sides: String,
+    /// Extra routes, `PREFIX=DEV` (`default=DEV` for the default routes).
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// The router's addresses, `DEV=ADDR[/LEN]` (default: one IPv4 address per device).
+    #[serde(default)]
+    pub addresses: Vec<String>,
 }
 
 fn default_iif() -> String {
@@ -491,6 +499,8 @@ pub struct Scenario {
     pub ct: CtFlavour,
     /// Sides.
     pub sides: SideMode,
+    /// The router's MTU, addresses and routes.
+    pub fib: FibSpec,
     /// Policies, in order.
     pub policies: Vec<Policy>,
 }
@@ -531,6 +541,7 @@ impl ScenarioFile {
         let (flavour, ct) = resolve_kernel(&spec, &invalid)?;
         let sides =
             SideMode::parse(&spec.ruleset.sides).map_err(|m| invalid("ruleset.sides", m))?;
+        let fib = resolve_fib(&spec, &sides, &invalid)?;
         check_replay_report_slo(&spec, &invalid)?;
         let policies = resolve_policies(&spec, &invalid)?;
         Ok(Scenario {
@@ -543,6 +554,7 @@ impl ScenarioFile {
             flavour,
             ct,
             sides,
+            fib,
             policies,
             spec,
         })
@@ -551,6 +563,41 @@ impl ScenarioFile {
 
 /// Builds the error for `key` of the file being resolved.
 type Invalid<'a> = &'a dyn Fn(&str, String) -> ScenarioError;
+
+/// `ruleset.routes`, `ruleset.addresses` and `kernel.mtu`: the router's FIB, checked against
+/// the devices `iif` and `oif`.
+fn resolve_fib(
+    spec: &ScenarioSpec,
+    sides: &SideMode,
+    invalid: Invalid,
+) -> Result<FibSpec, ScenarioError> {
+    let mut fib = FibSpec {
+        mtu: spec.kernel.mtu,
+        ..FibSpec::default()
+    };
+    for (i, r) in spec.ruleset.routes.iter().enumerate() {
+        fib.routes.push(
+            RouteSpec::parse(r)
+                .map_err(|e| invalid(&format!("ruleset.routes[{i}]"), e.to_string()))?,
+        );
+    }
+    for (i, a) in spec.ruleset.addresses.iter().enumerate() {
+        fib.addrs.push(
+            AddrSpec::parse(a)
+                .map_err(|e| invalid(&format!("ruleset.addresses[{i}]"), e.to_string()))?,
+        );
+    }
+    let r = &spec.ruleset;
+    Fib::build(&fib, (&r.iif, LAN_IFINDEX), (&r.oif, WAN_IFINDEX), sides).map_err(|e| {
+        let key = match e {
+            FibError::Mtu(_) => "kernel.mtu",
+            _ if !r.routes.is_empty() => "ruleset.routes",
+            _ => "ruleset.addresses",
+        };
+        invalid(key, e.to_string())
+    })?;
+    Ok(fib)
+}
 
 /// `[trace]`: the capture file (relative to the scenario's directory), or `None` for a
 /// valid `generate` spec.

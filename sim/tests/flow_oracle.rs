@@ -250,7 +250,7 @@ fn flowtable_generated_traffic_in_vm() {
         )
         .unwrap();
         let mut job = OracleJob::new(&ruleset, &pcap, "lan0", "wan0", Sides::Flow);
-        job.pps = 2_000;
+        job.speed = kernel::Speed::Pps(2_000);
         jobs.push(job);
     }
     let run = match vm::run_jobs(&jobs) {

@@ -10,6 +10,7 @@ mod util;
 
 mod cli_reports;
 mod cli_run;
+mod fidelity;
 mod flow_oracle;
 mod golden_outputs;
 mod house;

@@ -220,7 +220,7 @@ fn offsim_matches_kernel_on_real_rulesets_and_generated_traffic() {
             ),
         ] {
             let mut job = kernel::OracleJob::new(rs, &pcap, iif, oif, sides);
-            job.pps = 40_000;
+            job.speed = kernel::Speed::Pps(40_000);
             job.spacing_ns = Some(5_000);
             let k = agree(&format!("{name} + {}", profile.name()), &job);
             total += k.ingress;

@@ -395,6 +395,11 @@ impl Engine {
         if side == Side::Lan && pkt.is_ip() {
             self.dp.add_lan_host(pkt.ip_version, pkt.src);
         }
+        // A LAN-side capture's WAN-side packet as the WAN peer sends it (NAT), before the
+        // NIC looks it up; the datapath does the same for packets that reach it.
+        if side == Side::Wan {
+            self.dp.wan_view(a.at, &mut pkt);
+        }
         let no_room_before = self.nic.table().stats.unbound_create_failed;
         let rx = self.nic.rx(a.at, &pkt);
         let bind = match rx.verdict {
