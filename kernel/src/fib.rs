@@ -508,20 +508,29 @@ impl Fib {
         self.route_output(6, daddr)
     }
 
-    /// The source address the router gives a packet it sends out of `dev` (IPv4
-    /// `inet_select_addr`: the device's primary address, else the first address of another
-    /// device; IPv6 `ipv6_dev_get_saddr`: an address of the device, else of another one).
-    /// `None` when the router has no address of the family.
-    pub fn select_src(&self, version: u8, dev: u32) -> Option<u128> {
+    /// The source address the router gives a packet to `dst` it sends out of `dev`:
+    /// * IPv4 (`inet_select_addr`, scope universe): the device's primary address, else the
+    ///   first address of another device (the loopback's 127.0.0.1 has host scope and never
+    ///   qualifies); `None` without any.
+    /// * IPv6 (`ipv6_dev_get_saddr`): an address of the device, else of any device in the
+    ///   namespace — which includes the loopback's `::1` when nothing else exists; only the
+    ///   device's own for a link-local or multicast destination.
+    pub fn select_src(&self, version: u8, dev: u32, dst: u128) -> Option<u128> {
         let of = |d: &Device| {
             d.addrs
                 .iter()
                 .find(|a| a.version == version)
                 .map(|a| a.addr)
         };
-        self.device(dev)
-            .and_then(of)
-            .or_else(|| self.devs.iter().find_map(of))
+        let own = self.device(dev).and_then(of);
+        if version == 4 {
+            return own.or_else(|| self.devs.iter().find_map(of));
+        }
+        let oif_only = dst >> 120 == 0xff || dst >> 118 == 0x3fa;
+        if oif_only {
+            return own;
+        }
+        own.or_else(|| self.devs.iter().find_map(of)).or(Some(1))
     }
 }
 
@@ -579,8 +588,10 @@ mod test {
         assert_eq!(f.flow_reverse(6, v6("2001:db8:1::10"), 2), Some(3));
         assert_eq!(f.flow_reverse(4, v4("192.0.2.10"), 2), Some(2));
         assert!(f.is_local(4, v4("192.168.1.1")));
-        assert_eq!(f.select_src(4, 3), Some(v4("100.64.0.1")));
-        assert_eq!(f.select_src(6, 3), None);
+        assert_eq!(f.select_src(4, 3, v4("192.0.2.10")), Some(v4("100.64.0.1")));
+        // No IPv6 address: the loopback's ::1 (but not towards a link-local address).
+        assert_eq!(f.select_src(6, 3, v6("2001:db8::1")), Some(1));
+        assert_eq!(f.select_src(6, 3, v6("fe80::1")), None);
     }
 
     #[test]
@@ -633,7 +644,7 @@ mod test {
         assert!(f.joined(2, 4, v4("224.0.0.1")));
         assert!(!f.joined(2, 4, v4("224.0.0.251")));
         // The only IPv6 address is on WAN: the router uses it on LAN too.
-        assert_eq!(f.select_src(6, 2), Some(v6("2001:db8:ff::1")));
+        assert_eq!(f.select_src(6, 2, v6("2001:db8::9")), Some(v6("2001:db8:ff::1")));
     }
 
     #[test]

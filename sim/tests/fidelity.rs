@@ -167,3 +167,38 @@ fn router_answers_match_kernel() {
         );
     }
 }
+
+#[test]
+#[ignore]
+fn scratch_enterprise() {
+    use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
+    let tmp = kernel::TempDir::new("scratch");
+    let pcap = tmp.0.join("e.pcap");
+    generate_file(&GenConfig::new(Profile::Enterprise, 12, Stop::Packets(50_000)), &pcap).unwrap();
+    let rs = r#"
+table inet t {
+    chain output_probe {
+        type filter hook output priority filter; policy accept;
+        meta nfproto ipv4 counter
+        meta nfproto ipv6 counter
+        icmp type time-exceeded counter
+        icmp type destination-unreachable counter
+        icmpv6 type time-exceeded counter
+        icmpv6 type destination-unreachable counter
+        meta l4proto tcp counter
+        icmp type echo-reply counter
+        ip saddr 192.168.1.1 counter
+        ip saddr 100.64.0.1 counter
+        ip daddr 224.0.0.0/4 counter
+    }
+}
+"#;
+    let mut job = OracleJob::new(rs, &pcap, "br-lan", "pppoe-wan", Sides::Flow);
+    job.speed = kernel::Speed::Pps(40_000);
+    job.spacing_ns = Some(5_000);
+    let k = kernel::run_job(&job).unwrap();
+    let o = kernel::offsim_counters(&job, KernelFlavour::New);
+    for (a, b) in k.rules.iter().zip(o.rules.iter()) {
+        eprintln!("#{}: kernel {}/{} offsim {}/{}", a.index, a.packets, a.bytes, b.packets, b.bytes);
+    }
+}

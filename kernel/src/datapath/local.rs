@@ -139,7 +139,7 @@ impl Datapath {
                 let src = if unicast {
                     m.dst
                 } else {
-                    self.cfg.fib.select_src(6, iif)?
+                    self.cfg.fib.select_src(6, iif, m.src)?
                 };
                 let mut r =
                     own_packet(m, src, m.dst, m.l4proto, m.ip_len - u32::from(m.ip_hdr_len));
@@ -160,7 +160,7 @@ impl Datapath {
                 let src = if unicast {
                     m.dst
                 } else {
-                    self.cfg.fib.select_src(6, iif)?
+                    self.cfg.fib.select_src(6, iif, m.src)?
                 };
                 // The target link-layer address option only answers a multicast
                 // solicitation (`ndisc_recv_ns`: inc_opt).
@@ -191,8 +191,8 @@ impl Datapath {
     /// would send, if any: never about an ICMP error, a non-first fragment, a packet to a
     /// broadcast or multicast address (IPv6: except packet too big), or from an address
     /// that is not a single node's; from the offending packet's destination when that is
-    /// the router's (`local`), else from the output device's address (IPv4 falls back to
-    /// `INADDR_DUMMY`, IPv6 sends nothing without an address).
+    /// the router's (`local`), else from the address [`crate::fib::Fib::select_src`] picks
+    /// (IPv4 falls back to `INADDR_DUMMY`).
     fn icmp_error(
         &self,
         m: &PacketMeta,
@@ -226,9 +226,9 @@ impl Datapath {
         let src = if local && fib.is_local(m.ip_version, m.dst) {
             m.dst
         } else if v6 {
-            fib.select_src(6, oif)?
+            fib.select_src(6, oif, m.src)?
         } else {
-            fib.select_src(4, oif).unwrap_or(INADDR_DUMMY)
+            fib.select_src(4, oif, m.src).unwrap_or(INADDR_DUMMY)
         };
         // RFC 1812 / RFC 4443: as much of the packet as fits in 576 / 1280 bytes.
         let (l4proto, room) = if v6 {

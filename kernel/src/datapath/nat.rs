@@ -75,6 +75,7 @@ fn used(ct: &Conntrack, now: SimTime, t: &FlowKey) -> bool {
 fn range_of(
     req: &NatRequest,
     version: u8,
+    dst: u128,
     fib: &Fib,
     iif: Option<u32>,
     oif: Option<u32>,
@@ -85,7 +86,7 @@ fn range_of(
         // nf_nat_masquerade_ipv4: `inet_select_addr(out, …)`; none → NF_DROP
         // ("… ate my IP address"); IPv6: `nat_ipv6_dev_get_saddr`.
         NatKind::Masquerade => {
-            let a = fib.select_src(version, oif?)?;
+            let a = fib.select_src(version, oif?, dst)?;
             Some((a, a))
         }
         // nf_nat_redirect_ipv4/ipv6: loopback for locally generated packets, else the
@@ -132,7 +133,7 @@ pub(super) fn setup(
     let Some(curr) = invert(&c.reply) else {
         return true;
     };
-    let Some((addrs, ports)) = range_of(req, curr.version, fib, iif, oif, local_out) else {
+    let Some((addrs, ports)) = range_of(req, curr.version, curr.dst, fib, iif, oif, local_out) else {
         return false;
     };
     let in_range = |t: &FlowKey| {
