@@ -121,6 +121,22 @@ impl RouteSpec {
     }
 }
 
+/// Parses an MTU setting: `BYTES` (every device) or `DEV=BYTES`.
+pub fn parse_mtu(s: &str) -> Result<(Option<String>, u32), FibError> {
+    let (dev, v) = match s.split_once('=') {
+        Some((d, v)) => (Some(d.trim().to_string()), v),
+        None => (None, s),
+    };
+    let m = v
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| FibError::Syntax(format!("MTU `{s}`: expected BYTES or DEV=BYTES")))?;
+    if !(68..=65535).contains(&m) {
+        return Err(FibError::Mtu(m));
+    }
+    Ok((dev, m))
+}
+
 /// An address in a [`FibSpec`]: `DEV=ADDR[/LEN]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddrSpec {
@@ -198,6 +214,8 @@ pub const DEFAULT_MTU: u32 = 1500;
 pub struct FibSpec {
     /// MTU of both devices.
     pub mtu: u32,
+    /// Per-device MTUs (device name, MTU) that override `mtu` (e.g. a PPPoE WAN's 1492).
+    pub dev_mtu: Vec<(String, u32)>,
     /// Addresses (empty: the defaults).
     pub addrs: Vec<AddrSpec>,
     /// Routes added to `main`.
@@ -210,6 +228,7 @@ impl Default for FibSpec {
     fn default() -> Self {
         FibSpec {
             mtu: DEFAULT_MTU,
+            dev_mtu: Vec::new(),
             addrs: Vec::new(),
             routes: Vec::new(),
             lan_hosts: Vec::new(),
@@ -293,8 +312,10 @@ impl Fib {
         wan: (&str, u32),
         sides: &SideMode,
     ) -> Result<Fib, FibError> {
-        if !(68..=65535).contains(&spec.mtu) {
-            return Err(FibError::Mtu(spec.mtu));
+        for m in std::iter::once(spec.mtu).chain(spec.dev_mtu.iter().map(|(_, m)| *m)) {
+            if !(68..=65535).contains(&m) {
+                return Err(FibError::Mtu(m));
+            }
         }
         let dev = |name: &str, ifindex: u32| Device {
             name: name.to_string(),
@@ -328,6 +349,10 @@ impl Fib {
                     .addrs
                     .push(IfAddr::parse(a).expect("default address"));
             }
+        }
+        for (d, m) in &spec.dev_mtu {
+            let i = index_of(d).ok_or_else(|| unknown(format!("MTU {m}"), d))?;
+            fib.devs[i].mtu = *m;
         }
         for a in &spec.addrs {
             let i = index_of(&a.dev)
@@ -487,6 +512,13 @@ impl Fib {
         self.lookup(version, dst, LO_IFINDEX, None)
     }
 
+    /// The output route of a packet the router sends that must leave by `oif` (an IPv6
+    /// lookup with an output device and no source address is strict,
+    /// `ip6_route_output_flags_noref`): `oif` if a route through it covers `dst`.
+    pub fn route_output_via(&self, version: u8, dst: u128, oif: u32) -> Option<u32> {
+        self.lookup(version, dst, LO_IFINDEX, Some(oif))
+    }
+
     /// The device of the route back to `daddr` that `flow add` looks up for the other
     /// direction of a connection (`nft_flow_route` → `nf_route`, flowi `oif` = the packet's
     /// input device `nft_in`, `iif` = its output device):
@@ -644,7 +676,10 @@ mod test {
         assert!(f.joined(2, 4, v4("224.0.0.1")));
         assert!(!f.joined(2, 4, v4("224.0.0.251")));
         // The only IPv6 address is on WAN: the router uses it on LAN too.
-        assert_eq!(f.select_src(6, 2, v6("2001:db8::9")), Some(v6("2001:db8:ff::1")));
+        assert_eq!(
+            f.select_src(6, 2, v6("2001:db8::9")),
+            Some(v6("2001:db8:ff::1"))
+        );
     }
 
     #[test]

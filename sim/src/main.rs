@@ -187,9 +187,10 @@ struct RulesEvalArgs {
     /// Conntrack timeouts: `kernel` defaults or `openwrt` sysctls.
     #[arg(long, default_value = "kernel")]
     ct_timeouts: String,
-    /// MTU of both devices (the flowtable's and the forward path's limit).
-    #[arg(long, default_value_t = offsim_kernel::fib::DEFAULT_MTU)]
-    mtu: u32,
+    /// Device MTU (the flowtable's and the forward path's limit): BYTES for both devices,
+    /// or DEV=BYTES for one; repeatable. Default 1500.
+    #[arg(long = "mtu", value_name = "BYTES|DEV=BYTES")]
+    mtus: Vec<String>,
     /// An extra route, PREFIX=DEV (`default=DEV` for the default routes); repeatable.
     #[arg(long = "route", value_name = "PREFIX=DEV")]
     routes: Vec<String>,
@@ -483,10 +484,13 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
             return Ok(2);
         }
     };
-    let mut fib = offsim_kernel::fib::FibSpec {
-        mtu: a.mtu,
-        ..offsim_kernel::fib::FibSpec::default()
-    };
+    let mut fib = offsim_kernel::fib::FibSpec::default();
+    for m in &a.mtus {
+        match offsim_kernel::fib::parse_mtu(m).map_err(|e| anyhow::anyhow!("--mtu: {e}"))? {
+            (None, v) => fib.mtu = v,
+            (Some(d), v) => fib.dev_mtu.push((d, v)),
+        }
+    }
     for r in &a.routes {
         fib.routes.push(
             offsim_kernel::fib::RouteSpec::parse(r).map_err(|e| anyhow::anyhow!("--route: {e}"))?,

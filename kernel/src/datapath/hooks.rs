@@ -367,14 +367,14 @@ impl Datapath {
                 let out = self.confirm(w, Fate::Local, now);
                 if out.fate == Fate::Local {
                     w.out = out;
-                    if let Some(answer) = self.stack_answer(&pkt, unicast, iif) {
+                    if let Some((answer, kind, via)) = self.stack_answer(&pkt, unicast, iif) {
                         // ICMP errors are attached to the packet's connection.
-                        let attach = if answer.0.has(flags::ICMP_ERROR) {
+                        let attach = if answer.has(flags::ICMP_ERROR) {
                             self.attach(w)
                         } else {
                             None
                         };
-                        self.send_own(now, w, answer, attach);
+                        self.send_own(now, w, (answer, kind), attach, via);
                     }
                     return ControlFlow::Break(w.out);
                 }

@@ -130,29 +130,31 @@ impl Datapath {
         m: &PacketMeta,
         unicast: bool,
         iif: u32,
-    ) -> Option<(PacketMeta, &'static str)> {
+    ) -> Option<(PacketMeta, &'static str, Option<u32>)> {
         let v6 = m.ip_version == 6;
         let echo_req = if v6 { 128 } else { 8 };
         if m.l4proto == if v6 { proto::ICMPV6 } else { proto::ICMP } && m.l4_present() {
             if m.icmp_type == echo_req && (unicast || v6) {
-                // An echo to a group is answered from an address of the device.
-                let src = if unicast {
-                    m.dst
+                // icmpv6_echo_reply: an echo to a group is answered without a source
+                // address, by a lookup restricted to the input device (strict without a
+                // source), from the address source selection then picks.
+                let (src, via) = if unicast {
+                    (m.dst, None)
                 } else {
-                    self.cfg.fib.select_src(6, iif, m.src)?
+                    self.cfg.fib.route_output_via(6, m.src, iif)?;
+                    (self.cfg.fib.select_src(6, iif, m.src)?, Some(iif))
                 };
                 let mut r =
-                    own_packet(m, src, m.dst, m.l4proto, m.ip_len - u32::from(m.ip_hdr_len));
-                r.dst = m.src;
+                    own_packet(m, src, m.src, m.l4proto, m.ip_len - u32::from(m.ip_hdr_len));
                 r.icmp_type = if v6 { 129 } else { 0 };
                 r.sport = m.sport;
-                return Some((r, "icmp_echo_reply"));
+                return Some((r, "icmp_echo_reply", via));
             }
             if !v6 && m.icmp_type == 13 && unicast {
                 let mut r = own_packet(m, m.dst, m.src, proto::ICMP, 20);
                 r.icmp_type = 14;
                 r.sport = m.sport;
-                return Some((r, "icmp_timestamp_reply"));
+                return Some((r, "icmp_timestamp_reply", None));
             }
             if v6 && m.icmp_type == 135 {
                 // A solicitation for one of our addresses (the target is not in the
@@ -168,22 +170,24 @@ impl Datapath {
                 let mut r = own_packet(m, src, m.src, proto::ICMPV6, len);
                 r.icmp_type = 136;
                 r.ttl = 255;
-                return Some((r, "icmpv6_neighbour_advert"));
+                // ndisc_send_na: out of the device the solicitation came in on.
+                return Some((r, "icmpv6_neighbour_advert", Some(iif)));
             }
             return None;
         }
         if !unicast {
             return None;
         }
+        let err = |r: Option<(PacketMeta, &'static str)>| r.map(|(p, k)| (p, k, None));
         match m.l4proto {
-            proto::TCP => tcp_reset(m).map(|r| (r, "tcp_reset")),
+            proto::TCP => tcp_reset(m).map(|r| (r, "tcp_reset", None)),
             proto::UDP | proto::UDPLITE => {
-                self.icmp_error(m, if v6 { 1 } else { 3 }, if v6 { 4 } else { 3 }, true, iif)
+                err(self.icmp_error(m, if v6 { 1 } else { 3 }, if v6 { 4 } else { 3 }, true, iif))
             }
             // Protocols with a handler of their own answer nothing here.
             proto::ICMP | proto::ICMPV6 | proto::IGMP | proto::IPV6_NONXT => None,
-            _ if v6 => self.icmp_error(m, 4, 1, true, iif),
-            _ => self.icmp_error(m, 3, 2, true, iif),
+            _ if v6 => err(self.icmp_error(m, 4, 1, true, iif)),
+            _ => err(self.icmp_error(m, 3, 2, true, iif)),
         }
     }
 
@@ -278,7 +282,7 @@ impl Datapath {
         }
         if let Some(e) = self.icmp_error(&w.ctx.pkt, ty, code, false, iif) {
             let attach = self.attach(w);
-            self.send_own(now, w, e, attach);
+            self.send_own(now, w, e, attach, None);
         }
     }
 
@@ -330,7 +334,7 @@ impl Datapath {
                 }
                 let Some(rst) = tcp_reset(m) else { return };
                 let attach = self.attach(w);
-                self.send_own(now, w, (rst, "tcp_reset"), attach);
+                self.send_own(now, w, (rst, "tcp_reset"), attach, None);
                 return;
             }
             Reject::Icmp(c) => (if v6 { 1 } else { 3 }, c),
@@ -345,21 +349,23 @@ impl Datapath {
         };
         if let Some(e) = self.icmp_error(m, ty, code, local, iif) {
             let attach = self.attach(w);
-            self.send_own(now, w, e, attach);
+            self.send_own(now, w, e, attach, None);
         }
     }
 
     /// `ip_local_out` for a packet the router built: the output route, OUTPUT, POSTROUTING,
     /// confirmation. `attach` is the connection `nf_ct_attach` gave it (else conntrack
-    /// tracks it at OUTPUT). Its work is added to the walk that caused it.
+    /// tracks it at OUTPUT); `via` the device it must leave by (else its route's). Its work
+    /// is added to the walk that caused it.
     pub(super) fn send_own(
         &mut self,
         now: SimTime,
         w: &mut Walk,
         (m, kind): (PacketMeta, &'static str),
         attach: Option<Track>,
+        via: Option<u32>,
     ) {
-        let Some(oif) = self.cfg.fib.route_output(m.ip_version, m.dst) else {
+        let Some(oif) = via.or_else(|| self.cfg.fib.route_output(m.ip_version, m.dst)) else {
             return;
         };
         let mut ctx = PktCtx::new(m, Hook::Output, now);

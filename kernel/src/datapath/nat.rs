@@ -133,7 +133,8 @@ pub(super) fn setup(
     let Some(curr) = invert(&c.reply) else {
         return true;
     };
-    let Some((addrs, ports)) = range_of(req, curr.version, curr.dst, fib, iif, oif, local_out) else {
+    let Some((addrs, ports)) = range_of(req, curr.version, curr.dst, fib, iif, oif, local_out)
+    else {
         return false;
     };
     let in_range = |t: &FlowKey| {

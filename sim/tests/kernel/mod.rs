@@ -378,6 +378,7 @@ pub fn offsim_counters(
     .unwrap_or_else(|e| panic!("{e}"));
     let mut fib = offsim_kernel::fib::FibSpec {
         mtu: job.topology.mtu,
+        dev_mtu: job.topology.dev_mtu.clone(),
         ..offsim_kernel::fib::FibSpec::default()
     };
     for a in &job.topology.addrs {

@@ -118,8 +118,12 @@ pub(super) struct ReplayStats {
 /// offsim's `--mtu`, `--addr` and `--route` describe).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topology {
-    /// MTU of every veth (FW's devices and their peers).
+    /// MTU of FW's devices (their peers always take 65535, so that tcpreplay can send any
+    /// frame).
     pub mtu: u32,
+    /// Per-device MTUs of FW (device, MTU) overriding `mtu`.
+    #[serde(default)]
+    pub dev_mtu: Vec<(String, u32)>,
     /// FW's addresses as `DEV=ADDR[/LEN]`; empty: offsim's defaults (one IPv4 address on
     /// each device, `offsim_kernel::fib::DEFAULT_LAN_ADDR` / `DEFAULT_WAN_ADDR`).
     pub addrs: Vec<String>,
@@ -132,6 +136,7 @@ impl Default for Topology {
     fn default() -> Self {
         Topology {
             mtu: 65535,
+            dev_mtu: Vec::new(),
             addrs: Vec::new(),
             routes: Vec::new(),
         }
@@ -257,9 +262,14 @@ impl Router {
         // reports of its own.
         let _ = writeln!(b, "link set {iif} multicast off");
         let _ = writeln!(b, "link set {oif} multicast off");
-        let mtu = topo.mtu;
-        let _ = writeln!(b, "link set {iif} mtu {mtu}");
-        let _ = writeln!(b, "link set {oif} mtu {mtu}");
+        for dev in [iif, oif] {
+            let mtu = topo
+                .dev_mtu
+                .iter()
+                .find(|(d, _)| d == dev)
+                .map_or(topo.mtu, |(_, m)| *m);
+            let _ = writeln!(b, "link set {dev} mtu {mtu}");
+        }
         let _ = writeln!(b, "link set lo up");
         let _ = writeln!(b, "link set {iif} up");
         let _ = writeln!(b, "link set {oif} up");
@@ -290,10 +300,6 @@ impl Router {
                 "neigh replace {GW6_LAN} lladdr {MAC_S0} dev {iif} nud permanent"
             );
             let _ = writeln!(b, "route replace ::/0 via {GW6_LAN} dev {iif} table {t}");
-        }
-        for (dev, a) in topo.fw_addrs(iif, oif) {
-            let nodad = if a.contains(':') { " nodad" } else { "" };
-            let _ = writeln!(b, "addr add {a} dev {dev}{nodad}");
         }
         let via = |dev: &str, v6: bool| match (dev == iif, v6) {
             (true, false) => GW4_LAN,
@@ -421,7 +427,9 @@ impl Router {
         }
         // Census (loaded after the caller's ruleset, which may `flush ruleset`), including what
         // FW sends itself (resets, ICMP errors, replies: they take the ruleset's OUTPUT and
-        // POSTROUTING chains and are dropped by the peers' sinks).
+        // POSTROUTING chains and are dropped by the peers' sinks). MLD, which FW sends on
+        // timers once it has an IPv6 address, is dropped before anything counts it: offsim
+        // does not model it.
         fw.exec_stdin(
             &["nft", "-f", "-"],
             &format!(
@@ -431,10 +439,20 @@ impl Router {
                  }}\n\
                  table inet __osim {{\n\
                  chain census_prerouting {{ type filter hook prerouting priority {CENSUS_PRIO}; policy accept; counter; }}\n\
-                 chain census_output {{ type filter hook output priority {CENSUS_PRIO}; policy accept; counter; }}\n\
+                 chain census_output {{ type filter hook output priority {CENSUS_PRIO}; policy accept; icmpv6 type {{ 130, 131, 132, 143 }} drop; counter; }}\n\
                  }}\n"
             ),
         )?;
+        // FW's addresses last: with an IPv6 address FW starts sending MLD reports, which the
+        // census must see first (and drop).
+        let mut b = String::new();
+        for (dev, a) in topo.fw_addrs(iif, oif) {
+            let nodad = if a.contains(':') { " nodad" } else { "" };
+            let _ = writeln!(b, "addr add {a} dev {dev}{nodad}");
+        }
+        if !b.is_empty() {
+            run_stdin("ip", &["-n", &fw.0, "-batch", "-"], &b)?;
+        }
         Ok(Router {
             src,
             fw,
