@@ -215,7 +215,15 @@ fn device_mtu_matches_kernel() {
     t.udp("[2001:db8:1::10]:5001", "[2001:db8:2::1]:9000", 1452, df);
     // A TCP connection whose client sends one segment too big for WAN.
     t.tcp_conn("192.0.2.11:40000", "198.51.100.2:80", 4, 1200, df);
-    t.tcp("192.0.2.11:40000", "198.51.100.2:80", 0x18, 3402, 5601, 4000, df);
+    t.tcp(
+        "192.0.2.11:40000",
+        "198.51.100.2:80",
+        0x18,
+        3402,
+        5601,
+        4000,
+        df,
+    );
     let pcap = tmp.0.join("mtu.pcap");
     t.write(&pcap);
     let mut job = OracleJob::new(PROBE, &pcap, "lan0", "wan0", Sides::Flow);
@@ -225,4 +233,258 @@ fn device_mtu_matches_kernel() {
     let job = OracleJob::new(PROBE, &pcap, "lan0", "wan0", Sides::Flow);
     let k = agree("device MTU (65535)", &job);
     assert_eq!(k.router_sent, 0);
+}
+
+/// The bundled fw4 ruleset (`scenarios/rulesets/home-fw4.nft`: masquerade on WAN) with a
+/// DNAT port forward (WAN 2222 to 192.168.1.10:22, accepted as fw4 accepts port forwards);
+/// without its flowtable when `flowtable` is false (this host's kernel has none).
+pub fn fw4_nat(flowtable: bool) -> String {
+    let mut rs =
+        std::fs::read_to_string(crate::util::repo().join("scenarios/rulesets/home-fw4.nft"))
+            .unwrap();
+    rs = rs.replace(
+        "\tchain dstnat {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n",
+        "\tchain dstnat {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tiifname \"wan0\" meta nfproto ipv4 tcp dport 2222 counter dnat ip to 192.168.1.10:22 comment \"!fw4: ssh port forward\"\n",
+    );
+    rs = rs.replace(
+        "\tchain forward_wan {\n",
+        "\tchain forward_wan {\n\t\tct status dnat counter accept comment \"!fw4: Accept port forwards\"\n",
+    );
+    // veth has no hardware offload: a software flowtable.
+    rs = rs.replace("\t\tflags offload\n", "");
+    if !flowtable {
+        let a = rs.find("\tflowtable ft {").unwrap();
+        let b = a + rs[a..].find("\t}\n").unwrap() + 3;
+        rs.replace_range(a..b, "");
+        rs = rs.replace("\t\tmeta l4proto { tcp, udp } flow offload @ft\n", "");
+    }
+    rs
+}
+
+/// Home traffic as the LAN side captures it (TCP, UDP, ping, an ICMP error from the WAN
+/// about a masqueraded flow) plus an SSH port forward as the WAN side sees it.
+pub fn nat_trace(path: &std::path::Path) {
+    use offsim_traces::meta::tcp_flags::{ACK, PSH, SYN};
+    let mut t = Trace::new();
+    let o = Opt::default();
+    t.tcp_conn("192.168.1.100:40000", "198.51.100.1:443", 8, 600, o);
+    t.udp_rr("192.168.1.101:5353", "198.51.100.53:53", 3, 60, o);
+    t.echo("192.168.1.102:7", "198.51.100.1:0", true, 1, o);
+    t.echo("198.51.100.1:0", "192.168.1.102:7", false, 1, o);
+    // A one-way UDP stream, answered once by a port unreachable about it.
+    for _ in 0..5 {
+        t.udp("192.168.1.100:6000", "203.0.113.5:9999", 200, o);
+    }
+    t.udp_error(
+        "203.0.113.5:0",
+        "192.168.1.100:0",
+        3,
+        3,
+        "192.168.1.100:6000",
+        "203.0.113.5:9999",
+        200,
+    );
+    // The port forward: the WAN peer connects to the router's WAN address.
+    let (p, w, l) = ("203.0.113.9:41000", "100.64.0.1:2222", "192.168.1.10:22");
+    t.tcp(p, w, SYN, 100, 0, 0, o);
+    t.tcp(l, p, SYN | ACK, 900, 101, 0, o);
+    t.tcp(p, w, ACK, 101, 901, 0, o);
+    for k in 0..4u32 {
+        t.tcp(p, w, PSH | ACK, 101 + 50 * k, 901, 50, o);
+        t.tcp(l, p, ACK, 901, 151 + 50 * k, 0, o);
+    }
+    // A new connection from the WAN that nothing forwards: rejected.
+    t.tcp("203.0.113.9:41001", "100.64.0.1:8080", SYN, 7, 0, 0, o);
+    t.write(path);
+}
+
+/// NAT on a router that owns addresses: fw4's masquerade and a port forward, with the WAN
+/// side answering the post-NAT tuples as FW's conntrack set them up.
+#[test]
+fn nat_matches_kernel() {
+    if skip_oracle() {
+        return;
+    }
+    let tmp = kernel::TempDir::new("fid-nat");
+    let pcap = tmp.0.join("nat.pcap");
+    nat_trace(&pcap);
+    let mut job = OracleJob::new(
+        &fw4_nat(false),
+        &pcap,
+        "lan0",
+        "wan0",
+        Sides::parse("lan=192.168.1.0/24").unwrap(),
+    );
+    job.nat = true;
+    let k = agree("fw4 NAT", &job);
+    // Masquerade and the port forward worked: the srcnat rule and the DNAT rule counted.
+    let masq = k.rules.iter().find(|r| r.chain == "srcnat_wan").unwrap();
+    assert!(masq.packets >= 5, "{masq:?}");
+    let dnat = k.rule("inet", "fw4", "dstnat", 0).unwrap();
+    assert_eq!(dnat.packets, 1, "{dnat:?}");
+}
+
+/// A flowtable ruleset with a helper for FTP control connections (`ct helper set`: such a
+/// connection is never offloaded, `nft_flow_offload_eval`).
+const FLOW_HELPER: &str = r#"
+table inet filter {
+	ct helper ftp-standard {
+		type "ftp" protocol tcp
+		l3proto inet
+	}
+	flowtable ft {
+		hook ingress priority filter
+		devices = { "lan0", "wan0" }
+		counter
+	}
+	chain pre {
+		type filter hook prerouting priority filter; policy accept;
+		tcp dport 21 counter ct helper set "ftp-standard"
+	}
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ct state invalid counter drop
+		ct helper "ftp" counter
+		meta l4proto { tcp, udp } counter flow add @ft counter
+		ct state established,related counter accept
+		ct state new counter accept
+		counter
+	}
+	chain output {
+		type filter hook output priority filter; policy accept;
+		ct state related counter
+		counter
+	}
+}
+"#;
+
+/// The reverse route of `flow add`: an IPv6 host that is a client in one connection and a
+/// server in another has no host route back via LAN (the kernel oracle routes only
+/// addresses seen on the LAN side alone), so its connections' reply-side tuples follow the
+/// default route, never match, and stay on the slow path; IPv4 is strict on the input
+/// device and offloads the same pattern.
+pub fn both_sides_trace(path: &std::path::Path) {
+    let mut t = Trace::new();
+    let o = Opt::default();
+    for v6 in [true, false] {
+        let (h, s, c) = if v6 {
+            ("[2001:db8:1::10]", "[2001:db8:2::20]", "[2001:db8:1::30]")
+        } else {
+            ("192.0.2.10", "198.51.100.20", "192.0.2.30")
+        };
+        // H is a client…
+        t.udp_rr(&format!("{h}:5000"), &format!("{s}:53"), 6, 100, o);
+        t.tcp_conn(&format!("{h}:40000"), &format!("{s}:80"), 10, 300, o);
+        // …and a server for C (whose first packet arrives on the LAN side).
+        t.udp_rr(&format!("{c}:6000"), &format!("{h}:8000"), 4, 80, o);
+        // A one-way UDP stream from H.
+        for _ in 0..6 {
+            t.udp(&format!("{h}:7000"), &format!("{s}:9000"), 120, o);
+        }
+    }
+    t.write(path);
+}
+
+/// Packets over the MTU on an offloaded flow: with WAN at 1500 the flowtable hands them to
+/// the slow path (`nf_flow_exceeds_mtu`), which fragments them; with the oracle's 65535 they
+/// stay in the flowtable.
+pub fn big_packets_trace(path: &std::path::Path) {
+    let mut t = Trace::new();
+    let o = Opt::default();
+    let no_df = Opt { df: false, ..o };
+    t.udp_rr("192.0.2.10:5000", "198.51.100.1:9000", 3, 1200, o);
+    for _ in 0..4 {
+        t.udp("192.0.2.10:5000", "198.51.100.1:9000", 3000, no_df);
+    }
+    t.udp_rr("[2001:db8:1::10]:5000", "[2001:db8:2::1]:9000", 3, 1200, o);
+    t.udp("[2001:db8:1::10]:5000", "[2001:db8:2::1]:9000", 3000, o);
+    t.tcp_conn("192.0.2.11:40000", "198.51.100.2:80", 6, 1400, o);
+    t.write(path);
+}
+
+/// A helper's connection (FTP control) and a plain one.
+pub fn helper_trace(path: &std::path::Path) {
+    let mut t = Trace::new();
+    let o = Opt::default();
+    t.tcp_conn("192.0.2.10:40000", "198.51.100.1:21", 10, 60, o);
+    t.tcp_conn("192.0.2.10:40001", "198.51.100.1:80", 10, 60, o);
+    t.write(path);
+}
+
+/// Classes 1 (reverse route), 2 (MTU in the flowtable), 3 (NAT with the flowtable) and 4
+/// (helpers) in the Debian 6.1 VM, one boot, offsim (`--kernel 6.1`) against the kernel.
+#[test]
+fn flowtable_classes_match_kernel_in_vm() {
+    let tmp = kernel::TempDir::new("fid-vm");
+    let flow = std::fs::read_to_string(crate::util::oracle_data("flow.nft")).unwrap();
+    let (both, big, nat, helper) = (
+        tmp.0.join("both.pcap"),
+        tmp.0.join("big.pcap"),
+        tmp.0.join("nat.pcap"),
+        tmp.0.join("helper.pcap"),
+    );
+    both_sides_trace(&both);
+    big_packets_trace(&big);
+    nat_trace(&nat);
+    helper_trace(&helper);
+    let mut jobs = vec![
+        OracleJob::new(&flow, &both, "lan0", "wan0", Sides::Flow),
+        OracleJob::new(&flow, &big, "lan0", "wan0", Sides::Flow),
+        OracleJob::new(&flow, &big, "lan0", "wan0", Sides::Flow),
+        OracleJob::new(
+            &fw4_nat(true),
+            &nat,
+            "lan0",
+            "wan0",
+            Sides::parse("lan=192.168.1.0/24").unwrap(),
+        ),
+        OracleJob::new(FLOW_HELPER, &helper, "lan0", "wan0", Sides::Flow),
+    ];
+    jobs[2].topology.dev_mtu = vec![("wan0".into(), 1500)];
+    jobs[3].nat = true;
+    let names = [
+        "IPv6 host on both sides",
+        "big packets (65535)",
+        "big packets (WAN 1500)",
+        "fw4 NAT with flowtable",
+        "FTP helper",
+    ];
+    let run = match kernel::vm::run_jobs(&jobs) {
+        Ok(r) => r,
+        Err(kernel::vm::VmError::Unavailable(why)) => {
+            eprintln!("SKIP flowtable oracle VM: {why}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    eprintln!(
+        "fidelity VM: kernel {}, qemu wall {:.1} s, jobs {:?} s",
+        run.kernel,
+        run.wall.as_secs_f64(),
+        run.job_seconds
+    );
+    let mut bad = String::new();
+    for ((job, k), name) in jobs.iter().zip(&run.results).zip(names) {
+        let o = kernel::offsim_counters(job, KernelFlavour::Mid);
+        let d = differences(k, &o);
+        if !d.is_empty() {
+            bad.push_str(&format!("{name}:\n{d}"));
+        }
+    }
+    assert!(bad.is_empty(), "offsim differs from the 6.1 kernel:\n{bad}");
+    // The classes are exercised: IPv6 flows of the host on both sides stay on the slow path
+    // (more TCP/UDP packets reach FORWARD than for IPv4); big packets leave the flowtable
+    // with a 1500 MTU only; the helper's connection is never added.
+    let fwd = |r: &KernelResult, i: usize| {
+        r.rule("inet", "filter", "forward", i)
+            .unwrap()
+            .counters
+            .clone()
+    };
+    assert!(fwd(&run.results[2], 1)[0].0 > fwd(&run.results[1], 1)[0].0);
+    assert_eq!(
+        fwd(&run.results[4], 2)[1].0,
+        1,
+        "only the plain connection is added"
+    );
 }

@@ -200,9 +200,6 @@ pub struct Conn {
     /// Timeout policy attached by `ct timeout set` (index into the table's policies + 1;
     /// 0 = the configured timeouts).
     pub policy: u16,
-    /// The helper attached by `ct helper set` (its name encoded as `ct helper` compares
-    /// it; 0 = none).
-    pub helper: u128,
     pub(super) live: bool,
 }
 

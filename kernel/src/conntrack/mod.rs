@@ -656,7 +656,6 @@ impl Conntrack {
             nat_done: [false; 2],
             rec: u32::MAX,
             policy: 0,
-            helper: 0,
             live: true,
         });
         self.stats.created += 1;

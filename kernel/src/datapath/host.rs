@@ -37,7 +37,7 @@ pub(super) struct DpHost<'a> {
     pub(super) nat_setup: bool,
     pub(super) first_refusal: &'a mut Option<&'static str>,
     pub(super) ct_policies: &'a [Option<(u8, CtTimeouts)>],
-    pub(super) ct_helpers: &'a [Option<(u8, u128)>],
+    pub(super) ct_helpers: &'a [Option<u8>],
     pub(super) reject: &'a mut Option<(PacketMeta, Reject, Hook)>,
 }
 
@@ -93,7 +93,7 @@ impl Host for DpHost<'_> {
     /// (`IPS_HELPER`). A connection with a helper is never offloaded.
     fn ct_helper(&mut self, obj: u32, ctx: &mut PktCtx) {
         let Some(id) = self.ctid else { return };
-        let Some(Some((proto, name))) = self.ct_helpers.get(obj as usize) else {
+        let Some(Some(proto)) = self.ct_helpers.get(obj as usize) else {
             return;
         };
         if !self.ct.is_live(id) {
@@ -104,10 +104,8 @@ impl Host for DpHost<'_> {
             return;
         }
         c.status |= status::HELPER;
-        c.helper = *name;
         if let CtView::Tracked(mut i) = ctx.ct {
             i.status = c.status;
-            i.helper = c.helper;
             ctx.ct = CtView::Tracked(i);
         }
     }

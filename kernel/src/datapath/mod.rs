@@ -405,8 +405,8 @@ pub struct Datapath {
     first_refusal: Option<&'static str>,
     /// `ct timeout` objects by object id: L4 protocol and the timeouts they give.
     ct_policies: Vec<Option<(u8, CtTimeouts)>>,
-    /// `ct helper` objects by object id: L4 protocol and the helper's encoded name.
-    ct_helpers: Vec<Option<(u8, u128)>>,
+    /// `ct helper` objects by object id: the L4 protocol they are for.
+    ct_helpers: Vec<Option<u8>>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -475,10 +475,10 @@ impl Datapath {
         }
         let mut ct_helpers = vec![None; rs.objects().len()];
         for o in rs.objects() {
-            if let (Some(name), Some(p), Some(slot)) =
+            if let (Some(_), Some(p), Some(slot)) =
                 (&o.helper, o.helper_protocol, ct_helpers.get_mut(o.id))
             {
-                *slot = Some((p, Iface::new(0, name).name));
+                *slot = Some(p);
             }
         }
         Datapath {

@@ -140,6 +140,35 @@ impl Trace {
         self.push(b);
     }
 
+    /// An ICMP error (`ty`, `code`) from `s` to `d` quoting a UDP datagram from `qs` to
+    /// `qd` with `payload` bytes, as the erring node received it.
+    pub fn udp_error(
+        &mut self,
+        s: &str,
+        d: &str,
+        ty: u8,
+        code: u8,
+        qs: &str,
+        qd: &str,
+        payload: usize,
+    ) {
+        let (qsrc, qdst) = (ep(qs), ep(qd));
+        let ql3 = self.l3(qsrc, qdst, Opt::default());
+        let mut q = Vec::new();
+        frame::udp(
+            &mut q,
+            &ql3,
+            qsrc.port,
+            qdst.port,
+            UdpPayload::Zero(payload),
+        );
+        let (s, d) = (ep(s), ep(d));
+        let l3 = self.l3(s, d, Opt::default());
+        let mut b = Vec::new();
+        frame::icmp_error(&mut b, &l3, ty, code, &q[14..]);
+        self.push(b);
+    }
+
     /// An IPv4 packet of protocol `proto` with `payload` zero bytes (no transport header
     /// offsim or the kernel understands, e.g. GRE or ESP).
     pub fn raw4(&mut self, s: &str, d: &str, proto: u8, payload: usize) {
