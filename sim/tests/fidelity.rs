@@ -488,3 +488,54 @@ fn flowtable_classes_match_kernel_in_vm() {
         "only the plain connection is added"
     );
 }
+
+/// Replay timing: with recorded timestamps (tcpreplay's real-time mode, `rules eval
+/// --retime recorded`) a UDP tuple idle past its conntrack timeout is NEW again; replayed
+/// back to back (`--topspeed`, `--retime topspeed`) it is still ESTABLISHED. Both clocks,
+/// both answers, each agreeing with the kernel.
+#[test]
+fn replay_timing_matches_kernel() {
+    if skip_oracle() {
+        return;
+    }
+    const RS: &str = r#"
+table inet t {
+    chain forward {
+        type filter hook forward priority filter; policy accept;
+        ct state new counter
+        ct state established counter
+        meta l4proto udp counter
+        counter
+    }
+}
+"#;
+    let tmp = kernel::TempDir::new("fid-time");
+    let mut t = Trace::new();
+    let o = Opt::default();
+    t.udp_rr("192.0.2.10:5000", "198.51.100.1:53", 2, 40, o);
+    for _ in 0..3 {
+        t.udp("192.0.2.10:6000", "198.51.100.1:9000", 100, o);
+    }
+    t.tcp_conn("192.0.2.11:40000", "198.51.100.2:80", 2, 100, o);
+    // Idle longer than the (shortened) UDP timeouts, then the same tuples again.
+    t.idle(6.0);
+    t.udp_rr("192.0.2.10:5000", "198.51.100.1:53", 1, 40, o);
+    t.udp("192.0.2.10:6000", "198.51.100.1:9000", 100, o);
+    let pcap = tmp.0.join("idle.pcap");
+    t.write(&pcap);
+    let mut results = Vec::new();
+    for speed in [kernel::Speed::Realtime, kernel::Speed::TopSpeed] {
+        let mut job = OracleJob::new(RS, &pcap, "lan0", "wan0", Sides::Flow);
+        job.speed = speed;
+        job.spacing_ns = None;
+        job.sysctls.extra = vec![
+            ("net/netfilter/nf_conntrack_udp_timeout".into(), "3".into()),
+            ("net/netfilter/nf_conntrack_udp_timeout_stream".into(), "4".into()),
+        ];
+        results.push(agree(&format!("replay timing ({speed:?})"), &job));
+    }
+    let new = |r: &KernelResult| r.rule("inet", "t", "forward", 0).unwrap().packets;
+    // Real time: the request/response tuple starts again as a new connection (the
+    // one-way stream is new either way: it never saw a reply).
+    assert_eq!(new(&results[0]), new(&results[1]) + 1);
+}
