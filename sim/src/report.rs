@@ -106,7 +106,33 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
         flows: flow_figures(e.datapath().flow_totals()),
         slo,
         series: series(p, m, cpu.cores),
+        rules: rule_counters(e.datapath()),
     }
+}
+
+/// The run's rule and policy counters for the report (`rules eval`'s, one source).
+fn rule_counters(dp: &offsim_kernel::datapath::Datapath) -> Vec<rep::RuleCounter> {
+    let (rules, chains) = crate::ruleseval::counters(dp);
+    let mut v: Vec<rep::RuleCounter> = rules
+        .into_iter()
+        .map(|r| rep::RuleCounter {
+            family: r.family,
+            table: r.table,
+            chain: r.chain,
+            index: Some(r.index as u32),
+            packets: r.packets,
+            bytes: r.bytes,
+        })
+        .collect();
+    v.extend(chains.into_iter().map(|c| rep::RuleCounter {
+        family: c.family,
+        table: c.table,
+        chain: c.chain,
+        index: None,
+        packets: c.policy_packets,
+        bytes: c.policy_bytes,
+    }));
+    v
 }
 
 /// Latency overall and per path.

@@ -289,6 +289,18 @@ pub fn eval_trace<R: Read>(
 }
 
 fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
+    let (rules, chains) = counters(dp);
+    EvalResult {
+        rules,
+        chains,
+        summary,
+        warnings: Vec::new(),
+    }
+}
+
+/// Every rule's counters and every base chain's policy counter, as the kernel would show
+/// them (the one place that reads them out of a datapath: `rules eval` and `run` reports).
+pub fn counters(dp: &Datapath) -> (Vec<RuleRow>, Vec<ChainRow>) {
     let rs = dp.ruleset();
     let st = dp.rule_state();
     let mut rules = Vec::new();
@@ -340,12 +352,7 @@ fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
             policy_bytes: st.policy[c.id as usize].fallthrough.bytes,
         })
         .collect();
-    EvalResult {
-        rules,
-        chains,
-        summary,
-        warnings: Vec::new(),
-    }
+    (rules, chains)
 }
 
 /// Renders the counters as text: one block per chain.

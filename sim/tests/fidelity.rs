@@ -530,7 +530,10 @@ table inet t {
         job.spacing_ns = None;
         job.sysctls.extra = vec![
             ("net/netfilter/nf_conntrack_udp_timeout".into(), "3".into()),
-            ("net/netfilter/nf_conntrack_udp_timeout_stream".into(), "4".into()),
+            (
+                "net/netfilter/nf_conntrack_udp_timeout_stream".into(),
+                "4".into(),
+            ),
         ];
         results.push(agree(&format!("replay timing ({speed:?})"), &job));
     }
@@ -538,4 +541,130 @@ table inet t {
     // Real time: the request/response tuple starts again as a new connection (the
     // one-way stream is new either way: it never saw a reply).
     assert_eq!(new(&results[0]), new(&results[1]) + 1);
+}
+
+/// `rules eval` and `run` are one router: on the bundled fw4 ruleset (masquerade on WAN)
+/// and a generated home-router trace, `rules eval` forwards IPv4 as `run` does and every
+/// rule's counter equals the one `run` reports for the same configuration (software
+/// flowtable, the trace's recorded timing, a CPU that is never overloaded).
+#[test]
+fn rules_eval_and_run_agree_on_fw4() {
+    use crate::util::{offsim, scratch};
+    let dir = scratch("fidelity", "rules-vs-run");
+    let trace = dir.join("home.pcap");
+    let g = offsim(&[
+        "trace",
+        "gen",
+        "--profile",
+        "home-router",
+        "--seed",
+        "5",
+        "--packets",
+        "20000",
+        "-o",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    let ruleset = crate::util::repo().join("scenarios/rulesets/home-fw4.nft");
+    let sc = dir.join("s.toml");
+    std::fs::write(
+        &sc,
+        format!(
+            "name = \"fw4\"\npolicies = [\"software\"]\n[trace]\nfile = {trace:?}\n\
+             [ruleset]\nfile = {ruleset:?}\niif = \"lan0\"\noif = \"wan0\"\nsides = \"flow\"\n\
+             [cpu]\npreset = \"x86-server\"\n[nic]\npreset = \"connectx6dx\"\n\
+             [kernel]\nflavour = \"6.6\"\nconntrack = \"openwrt\"\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let r = offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let run = &report["runs"][0];
+    assert_eq!(
+        run["drops"]["total"], 0,
+        "the CPU must keep up: {}",
+        run["drops"]
+    );
+    let e = offsim(&[
+        "rules",
+        "eval",
+        ruleset.to_str().unwrap(),
+        trace.to_str().unwrap(),
+        "--json",
+        "--sides",
+        "flow",
+        "--kernel",
+        "6.6",
+        "--ct-timeouts",
+        "openwrt",
+    ]);
+    assert_eq!(e.code, 0, "{}", e.stderr);
+    let eval: serde_json::Value = serde_json::from_str(&e.stdout).unwrap();
+    let from_run: Vec<(String, u64, u64, u64)> = run["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x.get("index").is_some())
+        .map(|x| {
+            (
+                x["chain"].as_str().unwrap().to_string(),
+                x["index"].as_u64().unwrap(),
+                x["packets"].as_u64().unwrap(),
+                x["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let from_eval: Vec<(String, u64, u64, u64)> = eval["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["chain"].as_str().unwrap().to_string(),
+                x["index"].as_u64().unwrap(),
+                x["packets"].as_u64().unwrap(),
+                x["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let diff: Vec<String> = from_run
+        .iter()
+        .zip(&from_eval)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| {
+            format!(
+                "{} #{}: run {}/{} rules eval {}/{}",
+                a.0, a.1, a.2, a.3, b.2, b.3
+            )
+        })
+        .collect();
+    assert_eq!(from_run.len(), from_eval.len());
+    assert!(
+        diff.is_empty(),
+        "run and rules eval differ:\n{}",
+        diff.join("\n")
+    );
+    // Masquerade works in both (the router owns addresses): IPv4 is forwarded, not dropped.
+    let masq = from_eval.iter().find(|r| r.0 == "srcnat_wan").unwrap();
+    assert!(masq.2 > 0, "{masq:?}");
+    let dropped: u64 = eval["summary"]["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(
+        dropped * 100 < eval["summary"]["packets"].as_u64().unwrap(),
+        "{}",
+        eval["summary"]
+    );
 }

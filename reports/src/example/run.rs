@@ -193,6 +193,7 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
         flows,
         slo: Some(slo),
         series: t.series,
+        rules: Vec::new(),
     }
 }
 

@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 pub use plan::{Plan, PlanConfig, PlanPoint};
 pub use run::{
     Cpu, Drops, Energy, FlowExample, Flows, HistogramBucket, Latency, LatencyStats, Nic,
-    PathLatency, Paths, PerPath, Power, Run, Savings, Series, SloCheck, SloResult, Throughput,
+    PathLatency, Paths, PerPath, Power, RuleCounter, Run, Savings, Series, SloCheck, SloResult,
+    Throughput,
 };
 pub use scenario::{CpuInfo, NicInfo, ReplayInfo, RulesetInfo, Scenario, SloSpec, TraceInfo};
 pub use sweep::{ParamValue, Shard, Sweep, SweepPoint};

@@ -209,7 +209,16 @@ sanitize_fields!(Run {
     savings,
     flows,
     slo,
-    series
+    series,
+    rules
+});
+sanitize_fields!(RuleCounter {
+    family,
+    table,
+    chain,
+    index,
+    packets,
+    bytes
 });
 sanitize_fields!(Throughput {
     offered_pps,

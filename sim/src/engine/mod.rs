@@ -395,20 +395,22 @@ impl Engine {
         if side == Side::Lan && pkt.is_ip() {
             self.dp.add_lan_host(pkt.ip_version, pkt.src);
         }
-        // A LAN-side capture's WAN-side packet as the WAN peer sends it (NAT), before the
-        // NIC looks it up; the datapath does the same for packets that reach it.
+        // A LAN-side capture's WAN-side packet as the WAN peer sends it (NAT) is what the
+        // NIC looks up; the datapath takes the captured packet the same way. The engine
+        // keeps the captured one: it keys the connection's causality across cores.
+        let mut on_wire = pkt;
         if side == Side::Wan {
-            self.dp.wan_view(a.at, &mut pkt);
+            self.dp.wan_view(a.at, &mut on_wire);
         }
         let no_room_before = self.nic.table().stats.unbound_create_failed;
-        let rx = self.nic.rx(a.at, &pkt);
+        let rx = self.nic.rx(a.at, &on_wire);
         let bind = match rx.verdict {
             Verdict::Hardware { depart, .. } => {
                 let lat = depart.0.saturating_sub(a.at.0);
                 if counted {
                     self.deliver(Path::Hw, lat, wire, 1);
                 }
-                self.dp.note_hw_packet(&pkt, a.at);
+                self.dp.note_hw_packet(&on_wire, a.at);
                 self.schedule_nic();
                 return;
             }
@@ -420,9 +422,9 @@ impl Engine {
                 // Lazy binding: a listed flow whose bucket has no room for an unbound entry
                 // stays in software (the driver never learns); one below the rate waits.
                 if self.nic.table().stats.unbound_create_failed > no_room_before {
-                    self.lazy_in_software(&pkt, "bucket_full");
+                    self.lazy_in_software(&on_wire, "bucket_full");
                 } else if reason == PuntReason::Unbound {
-                    self.lazy_in_software(&pkt, "below_bind_rate");
+                    self.lazy_in_software(&on_wire, "below_bind_rate");
                 }
                 bind_check
             }
