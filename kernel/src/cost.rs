@@ -42,6 +42,10 @@ pub struct CostDrivers {
     pub nat_setup: bool,
     /// Fragments handled by defrag (the fragment itself, or joined ones).
     pub frags: u16,
+    /// Fragments the packet left as when it was fragmented on output (0: not fragmented).
+    pub frags_out: u16,
+    /// Packets the router sent itself because of this one (resets, ICMP errors, replies).
+    pub sent: u16,
     /// NAPI batch size the packet was received in (1 = alone).
     pub batch: u16,
     /// VLAN tags pulled on receive on the slow path (`vlan_do_receive`).

@@ -78,8 +78,6 @@ pub struct FtConfig {
     pub tcp_timeout_s: u32,
     /// `nf_flowtable_udp_timeout` in seconds (default 30).
     pub udp_timeout_s: u32,
-    /// Path MTU of the egress devices (IP length above it bails to the slow path).
-    pub mtu: u32,
     /// `flags offload`.
     pub hw_offload: bool,
     /// `counter`: fast-path packets are added to conntrack accounting.
@@ -94,7 +92,6 @@ impl Default for FtConfig {
             flavour: KernelFlavour::New,
             tcp_timeout_s: 30,
             udp_timeout_s: 30,
-            mtu: 1500,
             hw_offload: false,
             counter: false,
             devices: Vec::new(),
@@ -194,6 +191,16 @@ impl FtKey {
     }
 }
 
+/// Where one direction of a flow leaves, as `flow_offload_fill_route` stores it from the
+/// direction's route: the output device and its MTU (`ip_dst_mtu_maybe_forward`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FtRoute {
+    /// Output interface index.
+    pub oif: u32,
+    /// MTU: a longer packet leaves the fast path (`nf_flow_exceeds_mtu`).
+    pub mtu: u32,
+}
+
 /// Per-flow flags (`enum nf_flow_flags`).
 pub mod fflags {
     /// Source NAT.
@@ -265,6 +272,8 @@ pub struct Flow {
     pub ct: CtId,
     /// Keys of the ORIGINAL and REPLY directions.
     pub keys: [FtKey; 2],
+    /// Routes of the ORIGINAL and REPLY directions.
+    pub routes: [FtRoute; 2],
     /// Expiry (`flow->timeout`).
     pub timeout: SimTime,
     /// [`fflags`].
@@ -502,8 +511,8 @@ impl Flowtable {
     }
 
     /// `nft_flow_offload_eval` + `flow_offload_add`: creates an entry for the packet's
-    /// connection if it is eligible. `keys` are the two directions' keys as routing resolved
-    /// them (see [`crate::datapath`]).
+    /// connection if it is eligible. `keys` and `routes` are the two directions' keys and
+    /// routes as routing resolved them (see [`crate::datapath`]).
     pub fn add(
         &mut self,
         now: SimTime,
@@ -511,6 +520,7 @@ impl Flowtable {
         ct: &mut Conntrack,
         ctid: Option<CtId>,
         keys: [FtKey; 2],
+        routes: [FtRoute; 2],
     ) -> Result<FlowId, AddRefusal> {
         if m.has(flags::IP_OPTIONS) {
             return Err(AddRefusal::IpOptions);
@@ -560,6 +570,7 @@ impl Flowtable {
         let mut f = Flow {
             ct: id,
             keys,
+            routes,
             timeout: SimTime(now.0 + self.offload_timeout(l4)),
             flags: 0,
             created: now,
@@ -653,7 +664,6 @@ impl Flowtable {
             return FastPath::Miss;
         };
         let flavour = self.cfg.flavour;
-        let mtu = self.cfg.mtu;
         let Some(f) = self.flows[id.0 as usize].as_mut() else {
             self.stats.misses += 1;
             return FastPath::Miss;
@@ -662,7 +672,8 @@ impl Flowtable {
             self.stats.misses += 1;
             return FastPath::Miss;
         }
-        if m.ip_len > mtu {
+        // nf_flow_exceeds_mtu: the direction's MTU, from its route.
+        if m.ip_len > f.routes[dir as usize].mtu {
             return FastPath::HitSlow {
                 flow: id,
                 reason: SlowReason::OverMtu,

@@ -46,7 +46,9 @@
 pub mod conntrack;
 pub mod cost;
 pub mod datapath;
+pub mod devices;
 pub mod dups;
+pub mod fib;
 pub mod flows;
 pub mod flowtable;
 mod path;

@@ -1,18 +1,19 @@
 //! What the kernel's IP receive and forward paths do to a packet around the netfilter hooks:
 //! the checks in `ip_rcv_core`/`ipv6_rcv` before PREROUTING, the routing decision after it
-//! (forward, deliver locally, or drop: martians, multicast, TTL ≤ 1, link-local), and IPv4/IPv6
-//! reassembly by `nf_defrag` at PREROUTING −400 (so rules and conntrack see one packet per
-//! datagram).
+//! (forward out of a device, deliver locally, or drop: martians, multicast nobody joined,
+//! no route, TTL ≤ 1, link-local), and IPv4/IPv6 reassembly by `nf_defrag` at PREROUTING
+//! −400 (so rules and conntrack see one packet per datagram).
 //!
-//! The router modelled here is the kernel oracle's: it forwards between two interfaces, owns no
-//! addresses (nothing is local except limited broadcast), has default routes on both sides,
-//! `rp_filter` off and no multicast routing (`../shared/oracle/prep-pcap.py`, `predict_v4/v6`).
-//! Every frame is taken as addressed to the router at layer 2 (the oracle rewrites destination
+//! Routes, addresses and multicast memberships come from the router's [`Fib`]. The router
+//! runs no multicast routing and `rp_filter` is off, as on the kernel oracle's router. Every
+//! frame is taken as addressed to the router at layer 2 (the oracle rewrites destination
 //! MACs the same way), so link-layer broadcast/multicast frames are judged by their IP header.
 
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::{PacketMeta, flags};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
+
+use crate::fib::{Fib, LocalDest};
 
 /// Why a packet never reaches PREROUTING (`ip_rcv_core` / `ipv6_rcv` drops).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,10 +29,17 @@ pub enum RcvDrop {
 /// Where the routing decision after PREROUTING sends a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// FORWARD then POSTROUTING.
-    Forward,
-    /// INPUT (limited broadcast).
-    LocalIn,
+    /// FORWARD then POSTROUTING, out of device `oif`.
+    Forward {
+        /// Output interface index.
+        oif: u32,
+    },
+    /// INPUT: to one of the router's addresses (`unicast`), or a broadcast or a multicast
+    /// group the input device joined.
+    LocalIn {
+        /// Addressed to one of the router's addresses (the stack answers unicast only).
+        unicast: bool,
+    },
     /// Dropped by routing / `ip_forward`.
     Drop(RouteDrop),
 }
@@ -47,6 +55,8 @@ pub enum RouteDrop {
     TtlExpired,
     /// IPv6 link-local source or destination.
     LinkLocal,
+    /// No route to the destination (`ip_route_input_slow`: no_route).
+    NoRoute,
 }
 
 impl RouteDrop {
@@ -57,6 +67,7 @@ impl RouteDrop {
             RouteDrop::Multicast => "multicast",
             RouteDrop::TtlExpired => "ttl_expired",
             RouteDrop::LinkLocal => "link_local",
+            RouteDrop::NoRoute => "no_route",
         }
     }
 }
@@ -88,48 +99,85 @@ pub fn rcv_check(m: &PacketMeta) -> Result<(), RcvDrop> {
     Ok(())
 }
 
-/// The routing decision after PREROUTING (`ip_route_input` / `ip_forward` /
-/// `ip6_route_input` / `ip6_forward`) for the address-less router. `ttl` is the packet's TTL
-/// as received.
-pub fn route(m: &PacketMeta) -> Route {
+/// The routing decision after PREROUTING for a packet received on `iif`
+/// (`ip_route_input_rcu` / `ip_route_input_slow` / `ip_forward`'s TTL check; IPv6
+/// `ip6_route_input` / `ip6_forward`). `m.ttl` is the TTL as received.
+pub fn route(m: &PacketMeta, fib: &Fib, iif: u32) -> Route {
     if m.ip_version == 4 {
-        let s = m.src as u32;
-        let d = m.dst as u32;
-        if d == u32::MAX || (s == 0 && d == 0) {
-            return Route::LocalIn;
-        }
-        let mcast = |a: u32| a >> 28 == 0xe;
-        if mcast(s) || s == u32::MAX || s >> 24 == 0 {
-            return Route::Drop(RouteDrop::Martian);
-        }
-        if mcast(d) {
-            return Route::Drop(RouteDrop::Multicast);
-        }
-        if d >> 24 == 0 || s >> 24 == 127 || d >> 24 == 127 {
-            return Route::Drop(RouteDrop::Martian);
-        }
-    } else {
-        let d = m.dst;
-        let s = m.src;
-        if d >> 120 == 0xff {
-            return Route::Drop(RouteDrop::Multicast);
-        }
-        let link_local = |a: u128| a >> 118 == 0x3fa; // fe80::/10
-        if link_local(d) {
-            return Route::Drop(RouteDrop::LinkLocal);
-        }
-        if m.ttl <= 1 {
-            return Route::Drop(RouteDrop::TtlExpired);
-        }
-        if link_local(s) {
-            return Route::Drop(RouteDrop::LinkLocal);
-        }
-        return Route::Forward;
+        return route_v4(m, fib, iif);
+    }
+    let d = m.dst;
+    let s = m.src;
+    if d >> 120 == 0xff {
+        // ip6_mc_input: delivered only if the device joined the group.
+        return if fib.joined(iif, 6, d) {
+            Route::LocalIn { unicast: false }
+        } else {
+            Route::Drop(RouteDrop::Multicast)
+        };
+    }
+    let link_local = |a: u128| a >> 118 == 0x3fa; // fe80::/10
+    if fib.is_local(6, d) {
+        return Route::LocalIn { unicast: true };
+    }
+    if link_local(d) {
+        return Route::Drop(RouteDrop::LinkLocal);
     }
     if m.ttl <= 1 {
         return Route::Drop(RouteDrop::TtlExpired);
     }
-    Route::Forward
+    if link_local(s) {
+        return Route::Drop(RouteDrop::LinkLocal);
+    }
+    match fib.route_input(6, d, iif) {
+        Some(oif) => Route::Forward { oif },
+        None => Route::Drop(RouteDrop::NoRoute),
+    }
+}
+
+fn route_v4(m: &PacketMeta, fib: &Fib, iif: u32) -> Route {
+    let s = m.src as u32;
+    let d = m.dst as u32;
+    let mcast = |a: u32| a >> 28 == 0xe;
+    if mcast(d) {
+        // ip_route_input_rcu: ours only if the device joined the group
+        // (`ip_check_mc_rcu`), then ip_route_input_mc's source checks.
+        if !fib.joined(iif, 4, m.dst) {
+            return Route::Drop(RouteDrop::Multicast);
+        }
+        let local_mc = d >> 8 == 0xe000_00; // 224.0.0.0/24
+        if mcast(s)
+            || s == u32::MAX
+            || s >> 24 == 127
+            || (s == 0 && !local_mc && m.l4proto != offsim_traces::meta::proto::IGMP)
+        {
+            return Route::Drop(RouteDrop::Martian);
+        }
+        return Route::LocalIn { unicast: false };
+    }
+    // ip_route_input_slow
+    if mcast(s) || s == u32::MAX {
+        return Route::Drop(RouteDrop::Martian);
+    }
+    if d == u32::MAX || (s == 0 && d == 0) {
+        return Route::LocalIn { unicast: false };
+    }
+    if s >> 24 == 0 || d >> 24 == 0 || s >> 24 == 127 || d >> 24 == 127 {
+        return Route::Drop(RouteDrop::Martian);
+    }
+    match fib.local_dest(4, m.dst) {
+        Some(LocalDest::Address) => return Route::LocalIn { unicast: true },
+        Some(LocalDest::Broadcast) => return Route::LocalIn { unicast: false },
+        None => {}
+    }
+    let Some(oif) = fib.route_input(4, m.dst, iif) else {
+        return Route::Drop(RouteDrop::NoRoute);
+    };
+    // ip_forward: TTL ≤ 1 is dropped (with an ICMP time exceeded) before FORWARD.
+    if m.ttl <= 1 {
+        return Route::Drop(RouteDrop::TtlExpired);
+    }
+    Route::Forward { oif }
 }
 
 /// IPv4 fragment reassembly timeout (`ipfrag_time`, 30 s).
@@ -157,6 +205,8 @@ struct Queue {
     count: u32,
     /// Wire bytes of the fragments held.
     wire: u32,
+    /// Largest fragment (IP length).
+    max_frag: u32,
 }
 
 /// What reassembly did with a packet.
@@ -178,6 +228,9 @@ pub enum Defrag {
         fragments: u32,
         /// Their wire bytes (at most 2^16 bytes of IP payload plus per-fragment headers).
         wire_bytes: u32,
+        /// The largest fragment's IP length (`frag_max_size`, which decides whether the
+        /// forward path may refragment the datagram or must refuse it).
+        max_frag: u32,
     },
 }
 
@@ -238,9 +291,11 @@ impl Defragmenter {
             started: m.ts,
             count: 0,
             wire: 0,
+            max_frag: 0,
         });
         q.count += 1;
         q.wire = q.wire.saturating_add(m.wire_len);
+        q.max_frag = q.max_frag.max(m.ip_len);
         let data = m.ip_len.saturating_sub(u32::from(m.ip_hdr_len));
         let off = u32::from(m.frag_offset);
         if off == 0 {
@@ -290,6 +345,7 @@ impl Defragmenter {
             packet: p,
             fragments: q.count,
             wire_bytes: q.wire,
+            max_frag: q.max_frag,
         }
     }
 }
@@ -320,19 +376,39 @@ mod test {
 
     #[test]
     fn routing_decisions() {
+        use crate::fib::{Fib, FibSpec};
+        use crate::sides::SideMode;
+        let fib = Fib::build(
+            &FibSpec::default(),
+            ("lan0", 2),
+            ("wan0", 3),
+            &SideMode::Single,
+        )
+        .unwrap();
+        let route = |m: &PacketMeta| route(m, &fib, 2);
         let fwd = Pkt::udp("192.0.2.1:1", "198.51.100.1:2").build();
-        assert_eq!(route(&fwd), Route::Forward);
+        assert_eq!(route(&fwd), Route::Forward { oif: 3 });
         assert_eq!(
             route(&Pkt::udp("192.0.2.1:1", "198.51.100.1:2").ttl(1).build()),
             Route::Drop(RouteDrop::TtlExpired)
         );
         assert_eq!(
             route(&Pkt::udp("192.0.2.1:68", "255.255.255.255:67").build()),
-            Route::LocalIn
+            Route::LocalIn { unicast: false }
+        );
+        // The router's own address, whatever the TTL.
+        assert_eq!(
+            route(&Pkt::udp("192.0.2.1:5", "192.168.1.1:53").ttl(1).build()),
+            Route::LocalIn { unicast: true }
         );
         assert_eq!(
             route(&Pkt::udp("192.0.2.1:1", "239.255.255.250:1900").build()),
             Route::Drop(RouteDrop::Multicast)
+        );
+        // All-hosts is joined by every device (IGMP queries).
+        assert_eq!(
+            route(&Pkt::udp("192.0.2.1:1", "224.0.0.1:1900").build()),
+            Route::LocalIn { unicast: false }
         );
         assert_eq!(
             route(&Pkt::udp("127.0.0.1:1", "198.51.100.1:80").build()),
@@ -347,12 +423,16 @@ mod test {
             Route::Drop(RouteDrop::LinkLocal)
         );
         assert_eq!(
-            route(&Pkt::udp("[2001:db8::2]:1", "[ff02::1]:2").build()),
+            route(&Pkt::udp("[2001:db8::2]:1", "[ff02::fb]:2").build()),
             Route::Drop(RouteDrop::Multicast)
         );
         assert_eq!(
+            route(&Pkt::udp("[2001:db8::2]:1", "[ff02::1]:2").build()),
+            Route::LocalIn { unicast: false }
+        );
+        assert_eq!(
             route(&Pkt::udp("[2001:db8::2]:1", "[2001:db8::1]:2").build()),
-            Route::Forward
+            Route::Forward { oif: 3 }
         );
         assert_eq!(
             rcv_check(&Pkt::udp("[ff02::1]:1", "[2001:db8::1]:2").build()),
@@ -391,7 +471,9 @@ mod test {
                 packet,
                 fragments,
                 wire_bytes,
+                max_frag,
             } => {
+                assert_eq!(max_frag, 1500);
                 assert_eq!(fragments, 3);
                 assert_eq!(wire_bytes, 3 * 14 + 3 * 20 + 3000);
                 assert_eq!(packet.ip_len, 20 + 3000);

@@ -36,7 +36,6 @@ fn new_count(with_policy: bool) -> u64 {
     let rs = Ruleset::from_str(&text, "t.nft", &load_options("lan0", "wan0")).unwrap();
     let cfg = DpConfig {
         flowtables: FlowtableMode::Disabled,
-        has_addresses: false,
         ..DpConfig::default()
     };
     let mut dp = Datapath::new(rs, cfg, FlowBook::new(false, false, None));

@@ -118,7 +118,7 @@ pub use eval::{
     CtInfo, CtView, DropReason, EvalCost, FibAnswer, FibQuery, Host, Iface, NatRequest, NullHost,
     PktCtx, PolicyCounter, RuleState, Verdict, eval_chain,
 };
-pub use program::{ChainId, Counter, FlowtableId};
+pub use program::{ChainId, Counter, FlowtableId, Reject};
 pub use ruleset::{
     ChainInfo, CtTimeoutInfo, FlowtableInfo, LoadOptions, ObjectInfo, RuleInfo, Ruleset, SetInfo,
     Summary, TableInfo, parse_utc_offset,

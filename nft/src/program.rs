@@ -12,6 +12,21 @@ pub type ChainId = u32;
 /// Index of a flowtable in [`super::Ruleset::flowtables`].
 pub type FlowtableId = u32;
 
+/// What a `reject` statement sends (`enum nft_reject_types` with its code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// `with tcp reset` (`NFT_REJECT_TCP_RST`).
+    TcpReset,
+    /// `with icmp CODE`: an ICMP destination unreachable (`NFT_REJECT_ICMP_UNREACH`).
+    Icmp(u8),
+    /// `with icmpv6 CODE`: an ICMPv6 destination unreachable.
+    Icmpv6(u8),
+    /// `with icmpx CODE` (`NFT_REJECT_ICMPX_UNREACH`): 0 no-route, 1 port-unreachable, 2
+    /// host-unreachable, 3 admin-prohibited, mapped to each family's code
+    /// (`nft_reject_icmp_code`, `nft_reject_icmpv6_code`).
+    Icmpx(u8),
+}
+
 /// Compiled verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CVerdict {
@@ -19,8 +34,8 @@ pub(crate) enum CVerdict {
     Accept,
     /// drop
     Drop,
-    /// reject
-    Reject,
+    /// reject (what the kernel sends before dropping)
+    Reject(Reject),
     /// NAT set-up failed
     NatDrop,
     /// queue

@@ -355,6 +355,13 @@ impl CpuConfig {
             + f64::from(d.vlan_push) * c.vlan_push
             + f64::from(d.pppoe_pull) * c.pppoe_pull
             + f64::from(d.pppoe_push) * c.pppoe_push;
+        // Each fragment beyond the first is another output (`ip_fragment` →
+        // `ip_finish_output2`, neighbour, qdisc) and transmit; each packet the router sends
+        // itself (reset, ICMP error, reply) an output route lookup, output and transmit.
+        // Both are priced with the stages they repeat; their hooks and rules are in the
+        // counts above.
+        let extra_frags = f64::from(d.frags_out.saturating_sub(1)) * (c.forward + c.driver_tx);
+        let sent = f64::from(d.sent) * (c.fib_lookup + c.forward + c.driver_tx);
 
         // Adding a zero term leaves a sum unchanged, so untaken terms need no branch.
         let mut cy = rx + netdev + ft_lookup + (ft_xmit + ft_tx) + defrag;
@@ -370,7 +377,7 @@ impl CpuConfig {
             cy += nat_setup;
             cy += nat_mangle;
             cy += routed + routed_tx;
-            cy += encap;
+            cy += encap + extra_frags + sent;
         }
         let total = cy + table_accesses * miss_p * c.cache_miss;
 
@@ -381,7 +388,7 @@ impl CpuConfig {
         by_stage[Stage::Nat.index()] = nat_setup + nat_mangle;
         by_stage[Stage::Rules.index()] =
             hook + chain + rule + expr + set_hash + set_interval + set_concat + jump + stmt;
-        by_stage[Stage::IpStack.index()] = ip_rcv + routed + encap;
+        by_stage[Stage::IpStack.index()] = ip_rcv + routed + encap + extra_frags + sent;
         by_stage[Stage::NetdevIngress.index()] = netdev;
         by_stage[Stage::Defrag.index()] = defrag;
         let known = by_stage[..=Stage::NetdevIngress.index()]

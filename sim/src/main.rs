@@ -232,6 +232,24 @@ struct RulesEvalArgs {
     /// packets' timestamps are UTC wall time.
     #[arg(long, default_value = "UTC", allow_hyphen_values = true)]
     utc_offset: String,
+    /// Device MTU (the flowtable's and the forward path's limit): BYTES for both devices,
+    /// or DEV=BYTES for one; repeatable. Default 1500.
+    #[arg(long = "mtu", value_name = "BYTES|DEV=BYTES")]
+    mtus: Vec<String>,
+    /// An extra route, PREFIX=DEV (`default=DEV` for the default routes); repeatable.
+    #[arg(long = "route", value_name = "PREFIX=DEV")]
+    routes: Vec<String>,
+    /// A router address, DEV=ADDR[/LEN]; repeatable. Default: 192.168.1.1 on --iif and
+    /// 100.64.0.1 on --oif.
+    #[arg(long = "addr", value_name = "DEV=ADDR")]
+    addrs: Vec<String>,
+    /// Packet timing: `recorded`, `topspeed` (back to back, as tcpreplay --topspeed) or a
+    /// packet rate (as tcpreplay --pps).
+    #[arg(long, default_value = "recorded")]
+    retime: String,
+    /// Flowtable timeouts (nf_flowtable_tcp_timeout, nf_flowtable_udp_timeout), seconds.
+    #[arg(long, default_value_t = 30)]
+    ft_timeout: u32,
 }
 
 fn main() -> ExitCode {
@@ -707,12 +725,36 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
             return Ok(2);
         }
     };
-    let routes = if sides == offsim_kernel::sides::SideMode::Single {
-        Vec::new()
-    } else {
+    let mut fib = offsim_kernel::fib::FibSpec::default();
+    for m in &a.mtus {
+        match offsim_kernel::fib::parse_mtu(m).map_err(|e| anyhow::anyhow!("--mtu: {e}"))? {
+            (None, v) => fib.mtu = v,
+            (Some(d), v) => fib.dev_mtu.push((d, v)),
+        }
+    }
+    for r in &a.routes {
+        fib.routes.push(
+            offsim_kernel::fib::RouteSpec::parse(r).map_err(|e| anyhow::anyhow!("--route: {e}"))?,
+        );
+    }
+    for x in &a.addrs {
+        fib.addrs.push(
+            offsim_kernel::fib::AddrSpec::parse(x).map_err(|e| anyhow::anyhow!("--addr: {e}"))?,
+        );
+    }
+    if a.ft_timeout == 0 || a.ft_timeout > 86_400 {
+        anyhow::bail!("--ft-timeout {}: must be between 1 and 86400", a.ft_timeout);
+    }
+    let retime =
+        offsim::ruleseval::Retime::parse(&a.retime).map_err(|e| anyhow::anyhow!("--retime {e}"))?;
+    if sides != offsim_kernel::sides::SideMode::Single {
         let mut pre = offsim_traces::stream::PacketStream::open(&a.trace)?;
-        offsim::ruleseval::lan_only_addresses(&mut pre, &sides)?
-    };
+        fib.lan_hosts = offsim::ruleseval::lan_only_addresses(&mut pre, &sides)?;
+    }
+    let warnings = offsim_kernel::devices::interface_warnings(&rs, &a.iif, &a.oif);
+    for w in &warnings {
+        eprintln!("offsim: warning: {w}");
+    }
     let mut stream = offsim_traces::stream::PacketStream::open(&a.trace)?;
     let opts = EvalOptions {
         iif: a.iif.clone(),
@@ -725,13 +767,19 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
             timeouts,
             ..CtConfig::default()
         },
+        fib,
+        retime,
+        ft_timeout_s: a.ft_timeout,
     };
-    let r = offsim::ruleseval::eval_trace_with_routes(rs, &mut stream, &opts, &routes)?;
+    let mut r = offsim::ruleseval::eval_trace(rs, &mut stream, &opts)?;
+    // The device warnings went to stderr above; the input's own (a cut capture, packets
+    // seen twice, a WAN capture) go there too with --json, where stdout is the JSON.
     if a.json {
         for w in &r.warnings {
-            eprintln!("offsim: warning: {w}");
+            eprintln!("offsim: warning: {}", term(w));
         }
     }
+    r.warnings.splice(0..0, warnings);
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &r)?;

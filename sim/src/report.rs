@@ -107,6 +107,7 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
         conntrack: conntrack_figures(p, e),
         slo,
         series: series(p, m, cpu.cores),
+        rules: rule_counters(e.datapath()),
     }
 }
 
@@ -124,6 +125,31 @@ fn conntrack_figures(p: &Prepared, e: &Engine) -> Option<rep::ConntrackTable> {
         early_drop: ct.stats.early_drop,
         table_full: ct.stats.drop,
     })
+}
+
+/// The run's rule and policy counters for the report (`rules eval`'s, one source).
+fn rule_counters(dp: &offsim_kernel::datapath::Datapath) -> Vec<rep::RuleCounter> {
+    let (rules, chains) = crate::ruleseval::counters(dp);
+    let mut v: Vec<rep::RuleCounter> = rules
+        .into_iter()
+        .map(|r| rep::RuleCounter {
+            family: r.family,
+            table: r.table,
+            chain: r.chain,
+            index: Some(r.index as u32),
+            packets: r.packets,
+            bytes: r.bytes,
+        })
+        .collect();
+    v.extend(chains.into_iter().map(|c| rep::RuleCounter {
+        family: c.family,
+        table: c.table,
+        chain: c.chain,
+        index: None,
+        packets: c.policy_packets,
+        bytes: c.policy_bytes,
+    }));
+    v
 }
 
 /// Latency overall and per path.
@@ -512,6 +538,10 @@ pub(crate) fn ruleset_warnings(p: &Prepared) -> Vec<String> {
     {
         w.push("the ruleset has no `flow add` rule: software and hardware configurations cannot offload anything".to_string());
     }
+    let r = &p.scenario.spec.ruleset;
+    w.extend(offsim_kernel::devices::interface_warnings(
+        &p.ruleset, &r.iif, &r.oif,
+    ));
     w
 }
 

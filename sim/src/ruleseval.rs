@@ -1,10 +1,14 @@
 //! `offsim rules eval`: replay a trace through a ruleset as forwarded traffic and report the
 //! per-rule counters the kernel would show.
 //!
-//! The router forwards between `--iif` (LAN) and `--oif` (WAN) and owns no addresses (so
-//! `masquerade` drops, and only limited broadcast is delivered locally). Timestamps are used as
-//! recorded. Flowtables work in software (`flags offload` is treated as software: there is no
-//! NIC here), so offloaded packets skip the inet hooks. Counter semantics are those of
+//! The router forwards between `--iif` (LAN) and `--oif` (WAN) as its FIB routes
+//! ([`offsim_kernel::fib`]: the side mode's routes, `--route`, one address per device or
+//! `--addr`, `--mtu`), delivers what is addressed to it locally (INPUT, and its own answers
+//! through OUTPUT and POSTROUTING), and NATs as `offsim run` does. A capture is taken as
+//! recorded on the LAN side: a packet arriving on the WAN side of a masqueraded connection is
+//! what the WAN peer sends, to the router's address ([`Datapath::wan_view`]). Timestamps are
+//! used as recorded, or retimed ([`Retime`]). Flowtables work in software (`flags offload`
+//! is treated as software: there is no NIC here), so offloaded packets skip the inet hooks. Counter semantics are those of
 //! [`offsim_nft`]: bytes are L3 bytes; a rule without a counter counts as if one stood just
 //! before its verdict; `counters` lists every counter statement (anonymous ones in order, then
 //! named counters); policy counters count packets that fall off the end of a base chain.
@@ -18,8 +22,9 @@ use serde::Serialize;
 
 use offsim_kernel::Path;
 use offsim_kernel::conntrack::CtConfig;
-use offsim_kernel::datapath::{Datapath, DpConfig, Fate, FlowtableMode};
+use offsim_kernel::datapath::{Datapath, DpConfig, Fate, FlowtableMode, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::dups::DupFinder;
+use offsim_kernel::fib::{Fib, FibError, FibSpec};
 use offsim_kernel::flows::FlowBook;
 use offsim_kernel::flowtable::KernelFlavour;
 use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
@@ -38,6 +43,13 @@ pub struct EvalOptions {
     pub kernel: KernelFlavour,
     /// Conntrack sysctls.
     pub ct: CtConfig,
+    /// The router's MTU, addresses and routes (and, two-sided, the LAN hosts it routes
+    /// back to the LAN: [`lan_only_addresses`]).
+    pub fib: FibSpec,
+    /// Packet timing.
+    pub retime: Retime,
+    /// `nf_flowtable_tcp_timeout` and `nf_flowtable_udp_timeout`, seconds.
+    pub ft_timeout_s: u32,
 }
 
 impl Default for EvalOptions {
@@ -48,8 +60,60 @@ impl Default for EvalOptions {
             sides: SideMode::Single,
             kernel: KernelFlavour::New,
             ct: CtConfig::default(),
+            fib: FibSpec::default(),
+            retime: Retime::Recorded,
+            ft_timeout_s: 30,
         }
     }
+}
+
+/// When packets arrive (`rules eval --retime`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Retime {
+    /// At their capture timestamps: timeouts fire as they would have.
+    Recorded,
+    /// Back to back, as `tcpreplay --topspeed` sends them: no time passes (packet `k` at
+    /// the first timestamp plus `k` ns), so no timeout fires.
+    TopSpeed,
+    /// Evenly paced at this rate, as `tcpreplay --pps` sends them.
+    Pps(f64),
+}
+
+impl Retime {
+    /// Parses `recorded`, `topspeed` or a packet rate.
+    pub fn parse(s: &str) -> Result<Retime, String> {
+        match s {
+            "recorded" => Ok(Retime::Recorded),
+            "topspeed" => Ok(Retime::TopSpeed),
+            _ => match s.parse::<f64>() {
+                Ok(p) if p.is_finite() && p >= 1.0 && p <= 1e12 => Ok(Retime::Pps(p)),
+                _ => Err(format!(
+                    "`{s}`: expected recorded, topspeed or packets per second (1 to 1e12)"
+                )),
+            },
+        }
+    }
+
+    /// The arrival time of packet `k` (0-based) whose capture time is `ts`, `first` being
+    /// the first packet's.
+    fn at(self, k: u64, ts: u64, first: u64) -> u64 {
+        match self {
+            Retime::Recorded => ts,
+            Retime::TopSpeed => first.saturating_add(k),
+            Retime::Pps(p) => first.saturating_add((k as f64 * 1e9 / p) as u64),
+        }
+    }
+}
+
+/// Why `rules eval` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The trace.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The router's FIB.
+    #[error(transparent)]
+    Fib(#[from] FibError),
 }
 
 /// One counter value.
@@ -118,6 +182,14 @@ pub struct EvalSummary {
     pub conntrack_invalid: u64,
     /// Flowtable entries created.
     pub flowtable_adds: u64,
+    /// Packets the router sent itself (resets, ICMP errors, replies), by kind.
+    pub router_sent: BTreeMap<String, u64>,
+    /// Datagrams fragmented on output (IPv4 without DF over the MTU).
+    pub fragmented: u64,
+    /// The fragments they were sent as.
+    pub fragments_out: u64,
+    /// WAN-side packets of NATed connections taken as the WAN peer sends them.
+    pub wan_rewritten: u64,
 }
 
 /// The result of `rules eval`.
@@ -129,45 +201,36 @@ pub struct EvalResult {
     pub chains: Vec<ChainRow>,
     /// Where packets went.
     pub summary: EvalSummary,
-    /// What the user should know about the input (a capture cut short, packets seen twice,
-    /// a capture taken after NAT).
+    /// What the user should know about the inputs (devices the ruleset never names, a
+    /// capture cut short, packets seen twice, a capture taken after NAT).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
-/// Replays `stream` through `rs` (loaded with [`offsim_kernel::datapath::load_options`] for the same
-/// interface names).
+/// Replays `stream` through `rs` (loaded with [`offsim_kernel::datapath::load_options`] for
+/// the same interface names) on the router `o` describes.
 pub fn eval_trace<R: Read>(
     rs: Ruleset,
     stream: &mut PacketStream<R>,
     o: &EvalOptions,
-) -> Result<EvalResult, TraceError> {
-    eval_trace_with_routes(rs, stream, o, &[])
-}
-
-/// Like [`eval_trace`], with host routes via the LAN interface for `lan_hosts` (version,
-/// address) — see [`lan_only_addresses`].
-pub fn eval_trace_with_routes<R: Read>(
-    rs: Ruleset,
-    stream: &mut PacketStream<R>,
-    o: &EvalOptions,
-    lan_hosts: &[(u8, u128)],
-) -> Result<EvalResult, TraceError> {
-    let single = o.sides == SideMode::Single;
+) -> Result<EvalResult, EvalError> {
+    let fib = Fib::build(
+        &o.fib,
+        (&o.iif, LAN_IFINDEX),
+        (&o.oif, WAN_IFINDEX),
+        &o.sides,
+    )?;
     let cfg = DpConfig {
         lan: o.iif.clone(),
         wan: o.oif.clone(),
         flavour: o.kernel,
         ct: o.ct.clone(),
+        fib,
+        ft_timeout_s: o.ft_timeout_s,
         flowtables: FlowtableMode::Software,
-        has_addresses: false,
-        single_sided: single,
         ..DpConfig::default()
     };
     let mut dp = Datapath::new(rs, cfg, FlowBook::new(true, false, None));
-    for &(v, a) in lan_hosts {
-        dp.add_lan_host(v, a);
-    }
     let mut sides = SideSplitter::new(o.sides.clone()).remembering_all();
     let mut s = EvalSummary::default();
     let mut hw = Vec::new();
@@ -181,7 +244,10 @@ pub fn eval_trace_with_routes<R: Read>(
     // capture looks taken on the WAN link.
     let guessed = matches!(o.sides, SideMode::Flow | SideMode::Single);
     let mut hint = WanHint::default();
-    while let Some(m) = stream.next_packet()? {
+    let mut first = None;
+    while let Some(mut m) = stream.next_packet()? {
+        let first_ts = *first.get_or_insert(m.ts.0);
+        m.ts = offsim_traces::SimTime(o.retime.at(s.packets, m.ts.0, first_ts));
         let now = m.ts;
         ip_packets += u64::from(m.is_ip());
         if let Some(d) = &mut detect {
@@ -233,7 +299,12 @@ pub fn eval_trace_with_routes<R: Read>(
     dp.finish();
     s.conntrack_inserted = dp.conntrack().stats.inserted;
     s.conntrack_invalid = dp.conntrack().stats.invalid;
-    s.flowtable_adds = dp.stats().flowtable_adds;
+    let st = dp.stats();
+    s.flowtable_adds = st.flowtable_adds;
+    s.router_sent = st.sent.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    s.fragmented = st.fragmented;
+    s.fragments_out = st.fragments_out;
+    s.wan_rewritten = st.wan_rewritten;
     let mut r = collect(&dp, s);
     if let Some(e) = stream.cut_short() {
         r.warnings.push(e.cut_short_warning());
@@ -274,6 +345,18 @@ pub fn copy_warnings(skipped: u64, twice: u64, ip: u64, unmapped: u64) -> Vec<St
 }
 
 fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
+    let (rules, chains) = counters(dp);
+    EvalResult {
+        rules,
+        chains,
+        summary,
+        warnings: Vec::new(),
+    }
+}
+
+/// Every rule's counters and every base chain's policy counter, as the kernel would show
+/// them (the one place that reads them out of a datapath: `rules eval` and `run` reports).
+pub fn counters(dp: &Datapath) -> (Vec<RuleRow>, Vec<ChainRow>) {
     let rs = dp.ruleset();
     let st = dp.rule_state();
     let mut rules = Vec::new();
@@ -325,12 +408,7 @@ fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
             policy_bytes: st.policy[c.id as usize].fallthrough.bytes,
         })
         .collect();
-    EvalResult {
-        rules,
-        chains,
-        summary,
-        warnings: Vec::new(),
-    }
+    (rules, chains)
 }
 
 /// Renders the counters as text: one block per chain.
@@ -376,6 +454,16 @@ pub fn render_text(r: &EvalResult) -> String {
     for (k, v) in &m.dropped {
         let _ = writeln!(s, "  dropped {k}: {v}");
     }
+    if m.fragmented > 0 {
+        let _ = writeln!(
+            s,
+            "  fragmented {} datagrams into {} fragments",
+            m.fragmented, m.fragments_out
+        );
+    }
+    for (k, v) in &m.router_sent {
+        let _ = writeln!(s, "  router sent {k}: {v}");
+    }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
@@ -383,9 +471,9 @@ pub fn render_text(r: &EvalResult) -> String {
 }
 
 /// The addresses that only ever appear on the LAN side of a two-sided replay (sources of
-/// LAN-side packets and destinations of WAN-side ones, minus any seen on the WAN side): the
-/// router has host routes for them via the LAN interface, as the two-sided kernel oracle sets
-/// up (split-dirs.py `--routes`).
+/// LAN-side packets and destinations of WAN-side ones, minus any seen on the WAN side; only
+/// [`routable`](offsim_kernel::fib::routable) ones): the router has host routes for them via
+/// the LAN interface, as the two-sided kernel oracle sets up (split-dirs.py `--routes`).
 pub fn lan_only_addresses<R: Read>(
     stream: &mut PacketStream<R>,
     sides: &SideMode,
@@ -412,7 +500,11 @@ pub fn lan_only_addresses<R: Read>(
             }
         }
     }
-    let mut v: Vec<(u8, u128)> = lan.difference(&wan).copied().collect();
+    let mut v: Vec<(u8, u128)> = lan
+        .difference(&wan)
+        .copied()
+        .filter(|&(v, a)| offsim_kernel::fib::routable(v, a))
+        .collect();
     v.sort_unstable();
     Ok(v)
 }

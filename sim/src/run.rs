@@ -6,9 +6,12 @@
 use std::fs::File;
 
 use offsim_kernel::conntrack::{CtConfig, CtTimeouts};
-use offsim_kernel::datapath::{Datapath, DpConfig, FlowtableMode, OffloadGate};
+use offsim_kernel::datapath::{
+    Datapath, DpConfig, FlowtableMode, LAN_IFINDEX, OffloadGate, WAN_IFINDEX,
+};
+use offsim_kernel::fib::Fib;
 use offsim_kernel::flows::FlowBook;
-use offsim_kernel::sides::{SideMode, SideSplitter};
+use offsim_kernel::sides::SideSplitter;
 use offsim_nicmodel::Nic;
 use offsim_reports::schema as rep;
 use rayon::prelude::*;
@@ -49,21 +52,33 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         (true, false) => FlowtableMode::Software,
         (true, true) => FlowtableMode::Hardware,
     };
+    // Validated when the scenario was resolved.
+    let fib = Fib::build(
+        &sc.fib,
+        (&sc.spec.ruleset.iif, LAN_IFINDEX),
+        (&sc.spec.ruleset.oif, WAN_IFINDEX),
+        &sc.sides,
+    )
+    .map_err(|e| {
+        RunError::Scenario(crate::scenario::ScenarioError::Invalid {
+            file: sc.file.path.display().to_string(),
+            key: "ruleset".into(),
+            msg: e.to_string(),
+        })
+    })?;
     let dp_cfg = DpConfig {
         lan: sc.spec.ruleset.iif.clone(),
         wan: sc.spec.ruleset.oif.clone(),
         flavour: sc.flavour,
         ct: ct_config(sc),
         ft_timeout_s: sc.spec.kernel.flowtable_timeout_s,
-        mtu: sc.spec.kernel.mtu,
+        fib,
         flowtables: mode,
         gate: OffloadGate {
             after_packets: policy.after_packets,
             after_bytes: policy.after_bytes,
             min_pps: policy.min_pps,
         },
-        has_addresses: true,
-        single_sided: sc.sides == SideMode::Single,
         seed: sc.spec.seed,
     };
     let jsonl: Option<Box<dyn std::io::Write + Send>> = match &p.flows_dir {

@@ -155,7 +155,7 @@ fn flowtable_reference_counters_in_vm() {
     let packets: Vec<u64> = demo.rules.iter().map(|r| r.packets).collect();
     assert_eq!(packets, vec![32, 7, 5, 3, 12], "{demo:#?}");
     assert_eq!(demo.policies[0].packets, 12);
-    assert_eq!(demo.out_lan + demo.out_wan, 40);
+    assert_eq!(demo.out_lan + demo.out_wan, 40 + demo.router_sent);
     assert_eq!(demo.not_at_prerouting(), 0);
 }
 
@@ -250,7 +250,7 @@ fn flowtable_generated_traffic_in_vm() {
         )
         .unwrap();
         let mut job = OracleJob::new(&ruleset, &pcap, "lan0", "wan0", Sides::Flow);
-        job.pps = 2_000;
+        job.speed = kernel::Speed::Pps(2_000);
         jobs.push(job);
     }
     let run = match vm::run_jobs(&jobs) {

@@ -13,6 +13,7 @@ mod capture;
 mod cli_reports;
 mod cli_run;
 mod cli_tools;
+mod fidelity;
 mod flow_oracle;
 mod golden_outputs;
 mod house;

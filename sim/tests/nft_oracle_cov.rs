@@ -48,7 +48,7 @@ fn agree(what: &str, ruleset: &str, pcap: &str) {
 /// [`agree`] on any trace and interface names.
 fn agree_at(what: &str, ruleset: &str, pcap: &std::path::Path, iif: &str, oif: &str) {
     let mut job = kernel::OracleJob::new(ruleset, pcap, iif, oif, kernel::Sides::Single);
-    job.pps = 40_000;
+    job.speed = kernel::Speed::Pps(40_000);
     job.spacing_ns = Some(5_000);
     let tmp = kernel::TempDir::new("cov");
     let prepped = tmp.0.join("replay.pcap");
@@ -61,7 +61,7 @@ fn agree_at(what: &str, ruleset: &str, pcap: &std::path::Path, iif: &str, oif: &
         job.sides.clone(),
     )
     .unwrap_or_else(|e| panic!("{what}: kernel: {e}"));
-    r.replay(&prepped, job.pps).unwrap();
+    r.replay_at(&prepped, job.speed).unwrap();
     let k = r.counters().unwrap();
     let text = r.list_text().unwrap();
     drop(r);

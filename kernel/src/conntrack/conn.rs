@@ -169,10 +169,13 @@ pub struct NatBinding {
 }
 
 /// One connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Conn {
     /// ORIGINAL tuple ([`Conn::orig`]; the REPLY tuple is its inverse: [`Conn::reply`]).
     pub(super) tuple: CtTuple,
+    /// The REPLY tuple when NAT altered it (`nf_conntrack_alter_reply`); `None`: the
+    /// inverse of the ORIGINAL one. Boxed: only NATed entries pay for a second tuple.
+    pub(super) nat_reply: Option<Box<CtTuple>>,
     /// Status bits ([`status`]).
     pub status: u32,
     /// Expiry time (`ct->timeout`).
@@ -243,27 +246,48 @@ impl From<&FlowKey> for CtTuple {
     }
 }
 
+impl CtTuple {
+    #[inline]
+    fn key(&self) -> FlowKey {
+        FlowKey {
+            src: join(self.src),
+            dst: join(self.dst),
+            sport: self.sport,
+            dport: self.dport,
+            proto: self.proto,
+            version: self.version,
+        }
+    }
+}
+
 impl Conn {
     /// ORIGINAL tuple.
     #[inline]
     pub fn orig(&self) -> FlowKey {
-        let t = &self.tuple;
-        FlowKey {
-            src: join(t.src),
-            dst: join(t.dst),
-            sport: t.sport,
-            dport: t.dport,
-            proto: t.proto,
-            version: t.version,
-        }
+        self.tuple.key()
     }
 
-    /// REPLY tuple (`nf_ct_invert_tuple` of the ORIGINAL one; derived, not stored, so an
-    /// entry holds one tuple).
+    /// REPLY tuple: `nf_ct_invert_tuple` of the ORIGINAL one (derived, not stored, so an
+    /// entry holds one tuple) unless NAT altered it.
     #[inline]
     pub fn reply(&self) -> FlowKey {
+        if let Some(r) = &self.nat_reply {
+            return r.key();
+        }
         let o = self.orig();
         super::invert(&o).unwrap_or_else(|| o.reversed())
+    }
+
+    /// Sets the REPLY tuple NAT chose (`nf_conntrack_alter_reply`): only before the entry is
+    /// confirmed, while it is in no hash chain.
+    pub fn alter_reply(&mut self, r: FlowKey) {
+        debug_assert!(self.status & status::CONFIRMED == 0);
+        if self.status & status::CONFIRMED != 0 {
+            return;
+        }
+        let o = self.orig();
+        let inverse = super::invert(&o).unwrap_or_else(|| o.reversed());
+        self.nat_reply = (r != inverse).then(|| Box::new(CtTuple::from(&r)));
     }
     /// TCP state, if TCP.
     pub fn tcp_state(&self) -> Option<TcpState> {

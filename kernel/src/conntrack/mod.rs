@@ -682,6 +682,7 @@ impl Conntrack {
         };
         let id = self.alloc(Conn {
             tuple: tuple.into(),
+            nat_reply: None,
             status: 0,
             expires: SimTime(0),
             proto,

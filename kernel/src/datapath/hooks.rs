@@ -1,30 +1,33 @@
 //! One packet's walk through the hooks, one method per stage, in the kernel's order:
 //! [`Datapath::netdev_ingress`] (`__netif_receive_skb_core` → `nf_hook_ingress`, where
 //! `nf_flow_offload_ip_hook` runs), [`Datapath::rcv_and_defrag`] (`ip_rcv_core`, then
-//! `nf_defrag` at −400), [`Datapath::prerouting`] (`nf_conntrack_in` at −200 between the
-//! base chains), [`Datapath::route`] (`ip_route_input`, then `ip_local_deliver` →
-//! [`Datapath::input`]), [`Datapath::forward`] (`ip_forward`), [`Datapath::postrouting`]
-//! (`ip_output`) and [`Datapath::confirm`] (`nf_confirm` / `__nf_conntrack_confirm`).
+//! `nf_defrag` at −400), PREROUTING ([`Datapath::run_stages`]: `nf_conntrack_in` at −200 and
+//! the NAT hook at −100 between the base chains), [`Datapath::route`] (`ip_route_input`,
+//! then `ip_local_deliver` → INPUT and the router's own answer), [`Datapath::forward`]
+//! (`ip_forward`: TTL and MTU), POSTROUTING (`ip_output`) and [`Datapath::confirm`]
+//! (`nf_confirm` / `__nf_conntrack_confirm`).
 //!
 //! A stage returns [`ControlFlow::Break`] with the packet's [`Outcome`] when its walk ends
 //! there (dropped, held for reassembly, forwarded by the flowtable, delivered locally).
 
-use std::ops::{ControlFlow, Range};
+use std::ops::ControlFlow;
 
 use offsim_nft::ast::Hook;
 use offsim_nft::{
     CtInfo, CtView, DropReason as NftDrop, EvalCost, Iface, PktCtx, Verdict, eval_chain,
 };
-use offsim_traces::meta::PacketMeta;
+use offsim_traces::meta::{PacketMeta, flags};
 use offsim_traces::time::SimTime;
 
 use super::host::{DpHost, NoFlowHost};
-use super::{Datapath, DropCause, Fate, FlowtableMode, Ingress, Outcome, REDIRECTED, fam};
-use crate::conntrack::{CtId, CtInfo as CtInfoK, Dir, InvalidReason, Track};
+use super::{
+    Datapath, DropCause, Fate, FlowtableMode, Ingress, LAN_IFINDEX, Outcome, Stage, fam, nat,
+};
+use crate::conntrack::{CtId, CtInfo as CtInfoK, Dir, InvalidReason, Track, status};
 use crate::cost::CostDrivers;
 use crate::flowtable::{Encap, FastPath};
 use crate::path::Path;
-use crate::router::{self, Defrag, Route};
+use crate::router::{self, Defrag, Route, RouteDrop};
 use crate::sides::Side;
 
 /// The devices of a packet's walk, by the side it arrived on.
@@ -33,60 +36,64 @@ struct Devices {
     /// Index of the input side in per-side tables (LAN 0, WAN 1).
     side: usize,
     iif: Iface,
-    oif: Iface,
-    /// The side a forwarded packet leaves on.
-    out_side: Side,
 }
 
 /// What a packet carries from one hook to the next once it is a whole IP datagram.
-struct Walk {
+pub(super) struct Walk {
     /// What becomes of it, and the work counted so far.
-    out: Outcome,
-    /// The evaluator's view: the packet (TTL decremented once forwarded), hook, devices,
-    /// conntrack state.
-    ctx: PktCtx,
-    /// Conntrack's verdict, once conntrack ran.
-    track: Option<Track>,
+    pub(super) out: Outcome,
+    /// The evaluator's view: the packet (TTL decremented once forwarded, NAT applied at the
+    /// NAT hooks), hook, devices, conntrack state.
+    pub(super) ctx: PktCtx,
+    /// Conntrack's verdict, once conntrack ran (or the connection a packet the router
+    /// sends was attached to).
+    pub(super) track: Option<Track>,
     /// Hooks with base chains entered since `ip_rcv`.
-    hooks: u16,
+    pub(super) hooks: u16,
     /// Rule evaluation work since `ip_rcv`.
-    cost: EvalCost,
+    pub(super) cost: EvalCost,
     /// Address family index (IPv4 0, IPv6 1).
-    l3: usize,
+    pub(super) l3: usize,
+    /// The largest fragment of a reassembled datagram (`frag_max_size`; 0: not one).
+    pub(super) max_frag: u32,
+    /// A packet the router sends itself: it answers nothing in turn.
+    pub(super) own: bool,
 }
 
-impl Walk {
-    /// A hook with `chains` base chains is entered (`nf_hook_slow` runs only for hooks that
-    /// have some).
-    fn enter_hook(&mut self, chains: usize) {
-        if chains > 0 {
-            self.hooks += 1;
-        }
+/// The side of the router a device is on.
+pub(super) fn side_of(ifindex: u32) -> Side {
+    if ifindex == LAN_IFINDEX {
+        Side::Lan
+    } else {
+        Side::Wan
     }
 }
 
 impl Datapath {
-    /// Processes one packet arriving from `side` at `now`.
+    /// Processes one packet arriving from `side` at `now`. A packet arriving on the WAN side
+    /// is first taken as the WAN peer sends it ([`Datapath::wan_view`]: a capture taken on
+    /// the LAN side shows a masqueraded reply addressed to the client).
     pub fn process(&mut self, now: SimTime, m: &PacketMeta, side: Side) -> Outcome {
-        match self.walk(now, m, side) {
+        let mut wire = *m;
+        if side == Side::Wan && self.wan_view(now, &mut wire) {
+            self.stats.wan_rewritten += 1;
+        }
+        match self.walk(now, &wire, side) {
             ControlFlow::Break(out) | ControlFlow::Continue(out) => out,
         }
     }
 
     fn walk(&mut self, now: SimTime, m: &PacketMeta, side: Side) -> ControlFlow<Outcome, Outcome> {
         self.first_refusal = None;
+        self.reject = None;
         let dev = match side {
             Side::Lan => Devices {
                 side: 0,
                 iif: self.lan,
-                oif: self.wan,
-                out_side: Side::Wan,
             },
             Side::Wan => Devices {
                 side: 1,
                 iif: self.wan,
-                oif: self.lan,
-                out_side: Side::Lan,
             },
         };
         let mut out = Outcome {
@@ -104,7 +111,7 @@ impl Datapath {
             self.dev_encap[dev.side] = Encap::of_packet(m);
         }
         self.netdev_ingress(now, m, &dev, &mut out)?;
-        let pkt = self.rcv_and_defrag(m, &mut out)?;
+        let (pkt, max_frag) = self.rcv_and_defrag(m, &mut out)?;
         let mut ctx = PktCtx::new(pkt, Hook::Prerouting, now);
         ctx.iif = Some(dev.iif);
         let mut w = Walk {
@@ -114,15 +121,30 @@ impl Datapath {
             hooks: 0,
             cost: EvalCost::default(),
             l3: fam(pkt.ip_version),
+            max_frag,
+            own: false,
         };
-        self.prerouting(now, &mut w)?;
-        self.route(now, &mut w)?;
-        self.forward(&mut w, dev.oif)?;
+        self.run_stages(now, &mut w, Hook::Prerouting)?;
+        let oif = self.route(now, &mut w, dev.iif.index)?;
+        let frags = self.forward(now, &mut w, oif)?;
         // Encapsulation on the way out: `vlan_dev_hard_start_xmit`, `ppp_start_xmit` →
         // `pppoe_xmit`, with the output device's own.
-        (w.out.drivers.vlan_push, w.out.drivers.pppoe_push) = self.dev_encap[1 - dev.side].layers();
-        self.postrouting(&mut w)?;
-        ControlFlow::Continue(self.confirm(&mut w, Fate::Forwarded(dev.out_side), now))
+        let out_dev = match side_of(oif) {
+            Side::Lan => 0,
+            Side::Wan => 1,
+        };
+        (w.out.drivers.vlan_push, w.out.drivers.pppoe_push) = self.dev_encap[out_dev].layers();
+        w.ctx.hook = Hook::Postrouting;
+        w.ctx.iif = None;
+        self.run_stages(now, &mut w, Hook::Postrouting)?;
+        add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+        let mut out = self.confirm(&mut w, Fate::Forwarded(side_of(oif)), now);
+        if frags > 1 && matches!(out.fate, Fate::Forwarded(_)) {
+            out.drivers.frags_out = frags.min(u32::from(u16::MAX)) as u16;
+            self.stats.fragmented += 1;
+            self.stats.fragments_out += u64::from(frags);
+        }
+        ControlFlow::Continue(out)
     }
 
     /// netdev ingress on the input device: netdev chains and flowtables in priority order.
@@ -164,11 +186,15 @@ impl Datapath {
                         }
                         out.drivers.ft_lookup = true;
                         match self.flowtable_lookup(i, now, m, dev.iif.index) {
-                            FastPath::Hit { flow, .. } => {
+                            FastPath::Hit { flow, dir, .. } => {
                                 add_cost(&mut out.drivers, &cost, 1);
                                 out.drivers.ft_hit = true;
                                 out.path = Path::SwFast;
-                                out.fate = Fate::Forwarded(dev.out_side);
+                                let oif = self
+                                    .flowtable(i)
+                                    .and_then(|f| f.get(flow))
+                                    .map_or(dev.iif.index, |f| f.routes[dir as usize].oif);
+                                out.fate = Fate::Forwarded(side_of(oif));
                                 out.flow = Some((i, flow));
                                 let rec = self.flow_record(i, flow);
                                 self.flows.packet(rec, Path::SwFast, m.wire_len, now);
@@ -186,12 +212,12 @@ impl Datapath {
     }
 
     /// `ip_rcv` checks, then reassembly: a fragment is held until its datagram completes,
-    /// and the complete datagram walks on in its place.
+    /// and the complete datagram walks on in its place (with its largest fragment's size).
     fn rcv_and_defrag(
         &mut self,
         m: &PacketMeta,
         out: &mut Outcome,
-    ) -> ControlFlow<Outcome, PacketMeta> {
+    ) -> ControlFlow<Outcome, (PacketMeta, u32)> {
         out.drivers.slow = true;
         // Decapsulation on the slow path: `vlan_do_receive`, `pppoe_rcv` → `ppp_input`.
         (out.drivers.vlan_pull, out.drivers.pppoe_pull) = Encap::of_packet(m).layers();
@@ -200,7 +226,7 @@ impl Datapath {
             return ControlFlow::Break(*out);
         }
         match self.defrag.push(m) {
-            Defrag::Whole => ControlFlow::Continue(*m),
+            Defrag::Whole => ControlFlow::Continue((*m, 0)),
             Defrag::Held => {
                 out.drivers.frags = 1;
                 out.fate = Fate::Held;
@@ -210,36 +236,77 @@ impl Datapath {
                 packet,
                 fragments,
                 wire_bytes,
+                max_frag,
             } => {
                 out.drivers.frags = 1;
                 out.packets = fragments;
                 out.wire_bytes = u64::from(wire_bytes);
-                ControlFlow::Continue(packet)
+                ControlFlow::Continue((packet, max_frag))
             }
         }
     }
 
-    /// PREROUTING: base chains in priority order with conntrack at −200 between them
-    /// (`NF_IP_PRI_CONNTRACK`); `nat` chains only for a connection's first packet (DNAT).
-    fn prerouting(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Outcome> {
-        let n = self.chains.pre[w.l3].len();
-        w.enter_hook(n);
-        let ct_at = self.chains.pre_prio[w.l3]
-            .iter()
-            .position(|p| *p >= -200)
-            .unwrap_or(n);
-        self.run_chains(w, Hook::Prerouting, 0..ct_at, 0)?;
-        self.conntrack_in(now, w)?;
-        self.run_chains(w, Hook::Prerouting, ct_at..n, 0)?;
-        if is_nat_pending(&w.track) {
-            self.mark_nat_done(&w.track, 0);
+    /// The stages of an inet hook in priority order: base chains (`accept` ends only the
+    /// current chain, a drop ends the walk), `nat` chains for a connection's first packet,
+    /// the NAT hook's rewrite, and at PREROUTING/OUTPUT conntrack.
+    pub(super) fn run_stages(
+        &mut self,
+        now: SimTime,
+        w: &mut Walk,
+        hook: Hook,
+    ) -> ControlFlow<Outcome> {
+        let mt = match hook {
+            Hook::Prerouting | Hook::Output => nat::DST,
+            Hook::Postrouting | Hook::Input => nat::SRC,
+            _ => NO_NAT,
+        };
+        if self.chains.has_chains(hook, w.l3) {
+            w.hooks += 1;
+        }
+        let n = self.chains.of(hook, w.l3).len();
+        for k in 0..n {
+            match self.chains.of(hook, w.l3)[k] {
+                Stage::Chain(c) => self.run_chain(now, w, c, hook, NO_NAT)?,
+                Stage::Nat(c) => {
+                    if self.nat_wanted(w, mt) {
+                        self.run_chain(now, w, c, hook, mt)?;
+                    }
+                }
+                Stage::Conntrack => self.conntrack_in(now, w)?,
+                Stage::NatPacket => self.nat_packet(w, mt),
+            }
         }
         ControlFlow::Continue(())
     }
 
-    /// `nf_conntrack_in`: tracks the packet (unless a rule made it untracked) and gives the
-    /// evaluator its conntrack view. A full table drops a new connection.
+    /// One base chain. A `reject` sends its answer before the packet is dropped.
+    fn run_chain(
+        &mut self,
+        now: SimTime,
+        w: &mut Walk,
+        chain: u32,
+        hook: Hook,
+        nat_mt: usize,
+    ) -> ControlFlow<Outcome> {
+        let v = self.eval(chain, w, nat_mt);
+        let Some(f) = verdict_fate(v, hook) else {
+            return ControlFlow::Continue(());
+        };
+        if let Some((pkt, r, at)) = self.reject.take()
+            && !w.own
+        {
+            self.send_reject(now, w, &pkt, r, at);
+        }
+        ControlFlow::Break(self.dropped(w, f))
+    }
+
+    /// `nf_conntrack_in`: tracks the packet (unless a rule made it untracked, or it is a
+    /// packet the router sends attached to a connection) and gives the evaluator its
+    /// conntrack view. A full table drops a new connection.
     fn conntrack_in(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Outcome> {
+        if w.track.is_some() {
+            return ControlFlow::Continue(());
+        }
         let t = if w.ctx.ct == CtView::Untracked {
             Track::Untracked
         } else {
@@ -255,101 +322,142 @@ impl Datapath {
         ControlFlow::Continue(())
     }
 
-    /// Routing: forward (the walk goes on), local delivery (INPUT, then the walk ends), or
-    /// drop. DNAT to the router itself (`redirect`) makes the packet local.
-    fn route(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Outcome> {
-        let route = if self.redirected(&w.track) {
-            Route::LocalIn
-        } else {
-            router::route(&w.ctx.pkt)
+    /// The NAT hook after its `nat` chains (`nf_nat_inet_fn`): a connection's first packet
+    /// that no `nat` chain bound gets a null binding (`nf_nat_alloc_null_binding`), then
+    /// the packet is rewritten (`nf_nat_packet`; ICMP errors by
+    /// `nf_nat_icmp_reply_translation`, without the chains).
+    fn nat_packet(&mut self, w: &mut Walk, mt: usize) {
+        let Some(Track::Tracked { id, info, .. }) = w.track else {
+            return;
         };
-        match route {
-            Route::Drop(r) => {
-                ControlFlow::Break(self.dropped(w, Fate::Dropped(DropCause::Route(r))))
-            }
-            Route::LocalIn => {
-                self.input(w)?;
-                ControlFlow::Break(self.confirm(w, Fate::Local, now))
-            }
-            Route::Forward => ControlFlow::Continue(()),
+        if !self.ct.is_live(id) {
+            return;
         }
+        if self.nat_wanted(w, mt) {
+            let c = self.ct.get_mut(id);
+            c.nat_done[mt] = true;
+            c.status |= if mt == nat::SRC {
+                status::SRC_NAT_DONE
+            } else {
+                status::DST_NAT_DONE
+            };
+        }
+        let before = w.ctx.pkt;
+        nat::manip_packet(&self.ct, id, info, mt, &mut w.ctx.pkt);
+        if (before.src, before.dst, before.sport, before.dport)
+            != (
+                w.ctx.pkt.src,
+                w.ctx.pkt.dst,
+                w.ctx.pkt.sport,
+                w.ctx.pkt.dport,
+            )
+        {
+            w.out.drivers.nat_mangle = true;
+        }
+        self.refresh_ct_view(w);
     }
 
-    /// INPUT, with SNAT-type `nat` chains for a connection's first packet.
-    fn input(&mut self, w: &mut Walk) -> ControlFlow<Outcome> {
-        w.ctx.hook = Hook::Input;
-        let n = self.chains.input[w.l3].len();
-        w.enter_hook(n);
-        self.run_chains(w, Hook::Input, 0..n, 1)?;
-        if is_nat_pending(&w.track) {
-            self.mark_nat_done(&w.track, 1);
-        }
-        add_cost(&mut w.out.drivers, &w.cost, w.hooks);
-        ControlFlow::Continue(())
-    }
-
-    /// FORWARD, where `flow add @ft` creates flowtable entries. The TTL is decremented
-    /// before the hook, as `ip_forward` does.
-    fn forward(&mut self, w: &mut Walk, oif: Iface) -> ControlFlow<Outcome> {
-        w.out.drivers.forwarded = true;
-        w.ctx.pkt.ttl = w.ctx.pkt.ttl.saturating_sub(1);
-        w.ctx.oif = Some(oif);
-        w.ctx.hook = Hook::Forward;
-        let n = self.chains.fwd[w.l3].len();
-        w.enter_hook(n);
-        self.run_chains(w, Hook::Forward, 0..n, NO_NAT)
-    }
-
-    /// POSTROUTING: the input interface is unset at this hook; SNAT/masquerade for a
-    /// connection's first packet.
-    fn postrouting(&mut self, w: &mut Walk) -> ControlFlow<Outcome> {
-        w.ctx.hook = Hook::Postrouting;
-        w.ctx.iif = None;
-        let n = self.chains.post[w.l3].len();
-        w.enter_hook(n);
-        self.run_chains(w, Hook::Postrouting, 0..n, 1)?;
-        if is_nat_pending(&w.track) {
-            self.mark_nat_done(&w.track, 1);
-        }
-        if let Some(Track::Tracked { id, .. }) = w.track
+    /// The evaluator's conntrack view after the entry changed (NAT status bits).
+    fn refresh_ct_view(&self, w: &mut Walk) {
+        if let (Some(Track::Tracked { id, .. }), CtView::Tracked(mut i)) = (w.track, w.ctx.ct)
             && self.ct.is_live(id)
         {
             let c = self.ct.get(id);
-            if c.nat.snat || c.nat.dnat {
-                w.out.drivers.nat_mangle = true;
+            i.status = c.status;
+            i.tuple = [c.orig(), c.reply()];
+            w.ctx.ct = CtView::Tracked(i);
+        }
+    }
+
+    /// Routing: forward out of a device (the walk goes on with its index), local delivery
+    /// (INPUT, confirmation and the router's answer, then the walk ends), or drop (with an
+    /// ICMP time exceeded for an expired TTL, `ip_forward`).
+    fn route(&mut self, now: SimTime, w: &mut Walk, iif: u32) -> ControlFlow<Outcome, u32> {
+        match router::route(&w.ctx.pkt, &self.cfg.fib, iif) {
+            Route::Forward { oif } => ControlFlow::Continue(oif),
+            Route::LocalIn { unicast } => {
+                self.input(now, w)?;
+                let pkt = w.ctx.pkt;
+                let out = self.confirm(w, Fate::Local, now);
+                if out.fate == Fate::Local {
+                    w.out = out;
+                    if let Some((answer, kind, via)) = self.stack_answer(&pkt, unicast, iif) {
+                        // ICMP errors are attached to the packet's connection.
+                        let attach = if answer.has(flags::ICMP_ERROR) {
+                            self.attach(w)
+                        } else {
+                            None
+                        };
+                        self.send_own(now, w, (answer, kind), attach, via);
+                    }
+                    return ControlFlow::Break(w.out);
+                }
+                ControlFlow::Break(out)
+            }
+            Route::Drop(r) => {
+                if r == RouteDrop::TtlExpired {
+                    let ty = if w.ctx.pkt.ip_version == 4 { 11 } else { 3 };
+                    self.send_icmp_error(now, w, ty, 0, 0, iif);
+                }
+                ControlFlow::Break(self.dropped(w, Fate::Dropped(DropCause::Route(r))))
             }
         }
+    }
+
+    /// INPUT (SNAT-type `nat` chains for a connection's first packet at +100).
+    fn input(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Outcome> {
+        w.ctx.hook = Hook::Input;
+        self.run_stages(now, w, Hook::Input)?;
         add_cost(&mut w.out.drivers, &w.cost, w.hooks);
         ControlFlow::Continue(())
     }
 
-    /// Runs the base chains `range` of `hook` (in priority order). `accept` ends only the
-    /// current chain; a drop ends the walk. `nat_mt` is the NAT manipulation of the hook's
-    /// `nat` chains (0 DNAT, 1 SNAT), which see only a connection's first packet;
-    /// [`NO_NAT`] at FORWARD, which has no `nat` chains.
-    fn run_chains(
-        &mut self,
-        w: &mut Walk,
-        hook: Hook,
-        range: Range<usize>,
-        nat_mt: usize,
-    ) -> ControlFlow<Outcome> {
-        for k in range {
-            let (c, is_nat) = match hook {
-                Hook::Prerouting => self.chains.pre[w.l3][k],
-                Hook::Input => self.chains.input[w.l3][k],
-                Hook::Forward => self.chains.fwd[w.l3][k],
-                _ => self.chains.post[w.l3][k],
-            };
-            if is_nat && nat_mt != NO_NAT && !self.nat_wanted(&w.track, nat_mt) {
-                continue;
-            }
-            let v = self.eval(c, w, nat_mt);
-            if let Some(f) = verdict_fate(v, hook) {
-                return ControlFlow::Break(self.dropped(w, f));
+    /// `ip_forward` / `ip6_forward` up to FORWARD, then FORWARD, where `flow add @ft`
+    /// creates flowtable entries. A packet over the output device's MTU is refused before
+    /// FORWARD (IPv4 with DF: ICMP fragmentation needed; IPv6: packet too big, unless it is
+    /// a reassembled datagram whose fragments fit, `ip6_pkt_too_big`); IPv4 without DF is
+    /// fragmented on output. The TTL is decremented before the hook. Returns the number of
+    /// packets it leaves as (fragments).
+    fn forward(&mut self, now: SimTime, w: &mut Walk, oif: u32) -> ControlFlow<Outcome, u32> {
+        w.out.drivers.forwarded = true;
+        let mtu = self.cfg.fib.mtu(oif);
+        let p = w.ctx.pkt;
+        let mut frags = 1;
+        if p.ip_len > mtu {
+            let hdr = u32::from(p.ip_hdr_len);
+            if p.ip_version == 4 {
+                if p.has(flags::DONT_FRAGMENT) {
+                    // ip_exceeds_mtu → icmp_send(ICMP_FRAG_NEEDED, mtu)
+                    self.send_icmp_error(now, w, 3, 4, mtu, w.ctx.iif.map_or(0, |i| i.index));
+                    return ControlFlow::Break(
+                        self.dropped(w, Fate::Dropped(DropCause::FragNeeded)),
+                    );
+                }
+                // ip_fragment: 8-byte aligned pieces of the payload.
+                let per = (mtu.saturating_sub(hdr) & !7).max(8);
+                frags = (p.ip_len - hdr).div_ceil(per);
+            } else {
+                if w.max_frag == 0 || w.max_frag > mtu {
+                    // ip6_forward → icmpv6_send(ICMPV6_PKT_TOOBIG, mtu)
+                    self.send_icmp_error(now, w, 2, 0, mtu, w.ctx.iif.map_or(0, |i| i.index));
+                    return ControlFlow::Break(
+                        self.dropped(w, Fate::Dropped(DropCause::PacketTooBig)),
+                    );
+                }
+                // ip6_fragment: a fragment header (8 bytes) in each piece.
+                let per = (mtu.saturating_sub(hdr + 8) & !7).max(8);
+                frags = (p.ip_len - hdr).div_ceil(per);
             }
         }
-        ControlFlow::Continue(())
+        w.ctx.pkt.ttl = w.ctx.pkt.ttl.saturating_sub(1);
+        w.ctx.oif = Some(if oif == LAN_IFINDEX {
+            self.lan
+        } else {
+            self.wan
+        });
+        w.ctx.hook = Hook::Forward;
+        self.run_stages(now, w, Hook::Forward)?;
+        ControlFlow::Continue(frags)
     }
 
     fn note_ct(&mut self, t: &Track, d: &mut CostDrivers, ctx: &mut PktCtx) {
@@ -374,7 +482,7 @@ impl Datapath {
         }
     }
 
-    fn ct_info(&self, id: CtId, info: CtInfoK) -> CtInfo {
+    pub(super) fn ct_info(&self, id: CtId, info: CtInfoK) -> CtInfo {
         let c = self.ct.get(id);
         CtInfo {
             state: info.state_bit(),
@@ -384,34 +492,25 @@ impl Datapath {
             l3proto: if c.orig().version == 6 { 10 } else { 2 },
             protocol: c.orig().proto,
             tuple: [c.orig(), c.reply()],
+            // `ct helper` reads the helper of the connection's master (`nft_ct_get_eval`):
+            // only expected connections have one, and offsim models no expectations.
             helper: 0,
         }
     }
 
-    /// Whether NAT chains of manipulation `mt` (0 = DNAT, 1 = SNAT) see this packet.
-    fn nat_wanted(&self, t: &Option<Track>, mt: usize) -> bool {
-        match t {
+    /// Whether the NAT hook of manipulation `mt` runs its `nat` chains for this packet
+    /// (`nf_nat_inet_fn`): a connection's first packet (or a packet RELATED to it that is
+    /// not an ICMP error, e.g. a reset the router sends) whose connection has no binding for
+    /// `mt` yet (`nf_nat_initialized`).
+    fn nat_wanted(&self, w: &Walk, mt: usize) -> bool {
+        match w.track {
             Some(Track::Tracked { id, info, .. }) => {
-                matches!(info, CtInfoK::New)
-                    && self.ct.is_live(*id)
-                    && !self.ct.get(*id).nat_done[mt]
-            }
-            _ => false,
-        }
-    }
-
-    fn mark_nat_done(&mut self, t: &Option<Track>, mt: usize) {
-        if let Some(Track::Tracked { id, .. }) = t
-            && self.ct.is_live(*id)
-        {
-            self.ct.get_mut(*id).nat_done[mt] = true;
-        }
-    }
-
-    fn redirected(&self, t: &Option<Track>) -> bool {
-        match t {
-            Some(Track::Tracked { id, .. }) if self.ct.is_live(*id) => {
-                self.ct.get(*id).status & REDIRECTED != 0
+                let first = match info {
+                    CtInfoK::New => true,
+                    CtInfoK::Related | CtInfoK::RelatedReply => !w.ctx.pkt.has(flags::ICMP_ERROR),
+                    _ => false,
+                };
+                first && mt < 2 && self.ct.is_live(id) && !self.ct.get(id).nat_done[mt]
             }
             _ => false,
         }
@@ -442,17 +541,14 @@ impl Datapath {
             dir,
             gate: self.cfg.gate,
             flowtables_on: self.cfg.flowtables != FlowtableMode::Disabled,
-            has_addresses: self.cfg.has_addresses,
-            single_sided: self.cfg.single_sided,
-            lan: self.lan,
-            wan: self.wan,
-            lan_hosts: &self.lan_hosts,
-            lan_prefixes: &self.lan_prefixes,
+            fib: &self.cfg.fib,
             nat_mt,
             nat_setup: false,
             first_refusal: &mut self.first_refusal,
             ct_policies: &self.ct_policies,
             dev_encap: self.dev_encap,
+            ct_helpers: &self.ct_helpers,
+            reject: &mut self.reject,
         };
         let v = eval_chain(
             &self.rs,
@@ -531,16 +627,6 @@ impl Datapath {
 /// `nat_mt` of hooks without `nat` chains (FORWARD).
 const NO_NAT: usize = 2;
 
-fn is_nat_pending(t: &Option<Track>) -> bool {
-    matches!(
-        t,
-        Some(Track::Tracked {
-            info: CtInfoK::New,
-            ..
-        })
-    )
-}
-
 fn verdict_fate(v: Verdict, hook: Hook) -> Option<Fate> {
     match v {
         Verdict::Accept => None,
@@ -554,7 +640,7 @@ fn verdict_fate(v: Verdict, hook: Hook) -> Option<Fate> {
     }
 }
 
-fn add_cost(d: &mut CostDrivers, c: &EvalCost, hooks: u16) {
+pub(super) fn add_cost(d: &mut CostDrivers, c: &EvalCost, hooks: u16) {
     d.hooks = d.hooks.saturating_add(hooks);
     d.chains = d.chains.saturating_add(c.base_chains as u16);
     d.rules = d.rules.saturating_add(c.rules);

@@ -6,10 +6,17 @@
 //! 2. `ip_rcv` checks ([`crate::router::rcv_check`]), then reassembly (`nf_defrag`, −400);
 //! 3. **PREROUTING**: base chains in priority order, conntrack at −200 ([`Conntrack::track`]),
 //!    `nat` chains only for a connection's first packet (DNAT);
-//! 4. routing ([`crate::router::route`]): forward (TTL decremented before FORWARD, as
-//!    `ip_forward` does), local delivery, or drop;
-//! 5. **FORWARD** (where `flow add @ft` creates flowtable entries) or **INPUT**;
+//! 4. routing ([`crate::router::route`] in the router's [`Fib`]): forward out of a device
+//!    (TTL and MTU checked, TTL decremented before FORWARD, as `ip_forward` does), local
+//!    delivery, or drop;
+//! 5. **FORWARD** (where `flow add @ft` creates flowtable entries) or **INPUT** (then the
+//!    router's own stack answers: `local.rs`);
 //! 6. **POSTROUTING** (SNAT/masquerade for the first packet), then conntrack confirmation.
+//!
+//! NAT follows `nf_nat` (`nat.rs`): `nat` chains run inside the NAT hooks (−100 DNAT, +100
+//! SNAT) for a connection's first packet, and every packet of a NATed connection is
+//! rewritten there. Packets the router sends itself (TCP resets, ICMP errors, echo replies)
+//! take OUTPUT and POSTROUTING (`local.rs`).
 //!
 //! Hook semantics: `accept` ends only the current base chain; a drop anywhere ends the
 //! packet (its unconfirmed conntrack entry dies with it). In POSTROUTING the input interface
@@ -21,25 +28,29 @@
 //! forwarded) through the methods in `offload.rs`, so each piece has one writer.
 //!
 //! Files: `mod.rs` (configuration, outcome types, state, timers), `hooks.rs` (the walk),
-//! `host.rs` (what rules reach: `flow add`, NAT, `fib`), `offload.rs` (hardware results).
+//! `host.rs` (what rules reach: `flow add`, NAT, `fib`, `reject`), `nat.rs` (NAT
+//! bindings and rewrites), `local.rs` (the router's own packets), `offload.rs` (hardware
+//! results).
 
 mod hooks;
 mod host;
+mod local;
+mod nat;
 mod offload;
 
-use offsim_traces::tuple::AddrMap;
+pub use nat::wan_view as nat_wan_view;
 
-use crate::sides::Prefix;
 use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
 use crate::conntrack::{Conntrack, CtConfig, CtTimeouts};
 use crate::cost::CostDrivers;
+use crate::fib::{Fib, FibSpec};
 use crate::flows::{FlowBook, FlowTotals};
 use crate::flowtable::{Encap, FastPath, FlowId, Flowtable, FtConfig, KernelFlavour};
 use crate::path::Path;
 use crate::router::{Defragmenter, RcvDrop, RouteDrop};
-use crate::sides::Side;
+use crate::sides::{Side, SideMode};
 use offsim_nft::ast::{ChainType, Hook};
 use offsim_nft::{DropReason as NftDrop, Iface, LoadOptions, RuleState, Ruleset};
 
@@ -88,18 +99,12 @@ pub struct DpConfig {
     pub ct: CtConfig,
     /// Flowtable timeouts, seconds.
     pub ft_timeout_s: u32,
-    /// Path MTU.
-    pub mtu: u32,
+    /// The router's devices (MTU, addresses) and routes.
+    pub fib: Fib,
     /// Flowtable use.
     pub flowtables: FlowtableMode,
     /// What-if gate.
     pub gate: OffloadGate,
-    /// The router has addresses (masquerade works). Without, masquerade drops, as on the
-    /// address-less kernel oracle router.
-    pub has_addresses: bool,
-    /// Every packet arrives on the LAN side (the single-sided topology): the router has only a
-    /// default route, so an IPv6 reverse route resolves to the WAN device.
-    pub single_sided: bool,
     /// Seed for `numgen random`.
     pub seed: u64,
 }
@@ -112,11 +117,15 @@ impl Default for DpConfig {
             flavour: KernelFlavour::New,
             ct: CtConfig::default(),
             ft_timeout_s: 30,
-            mtu: 1500,
+            fib: Fib::build(
+                &FibSpec::default(),
+                ("lan0", LAN_IFINDEX),
+                ("wan0", WAN_IFINDEX),
+                &SideMode::Single,
+            )
+            .expect("the default FIB"),
             flowtables: FlowtableMode::Ruleset,
             gate: OffloadGate::default(),
-            has_addresses: true,
-            single_sided: false,
             seed: 1,
         }
     }
@@ -148,6 +157,10 @@ pub enum DropCause {
     CtTableFull,
     /// Conntrack confirmation clashed.
     CtClash,
+    /// IPv4 with DF over the output device's MTU (`ip_forward`: ICMP fragmentation needed).
+    FragNeeded,
+    /// IPv6 over the output device's MTU (`ip6_forward`: ICMPv6 packet too big).
+    PacketTooBig,
 }
 
 impl DropCause {
@@ -171,6 +184,8 @@ impl DropCause {
             DropCause::Queue => "ruleset_queue".into(),
             DropCause::CtTableFull => "conntrack_full".into(),
             DropCause::CtClash => "conntrack_clash".into(),
+            DropCause::FragNeeded => "mtu_frag_needed".into(),
+            DropCause::PacketTooBig => "mtu_packet_too_big".into(),
         }
     }
 }
@@ -220,40 +235,86 @@ enum Ingress {
     Flowtable(usize),
 }
 
-/// Base chains per hook and family (IPv4 0, IPv6 1), in priority order, each with whether
-/// it is a `nat` chain; netdev ingress per side (LAN 0, WAN 1).
+/// What runs at a point of an inet hook, in priority order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// A base chain that is not a `nat` chain.
+    Chain(u32),
+    /// A `nat` chain: runs inside the NAT hook, for a connection's first packet.
+    Nat(u32),
+    /// The NAT hook rewrites the packet (`nf_nat_packet`), after its `nat` chains.
+    NatPacket,
+    /// `nf_conntrack_in` (−200, PREROUTING and OUTPUT).
+    Conntrack,
+}
+
+/// The stages of each inet hook per family (IPv4 0, IPv6 1); netdev ingress per side (LAN
+/// 0, WAN 1).
 #[derive(Debug, Default)]
 struct Chains {
-    pre: [Vec<(u32, bool)>; 2],
-    fwd: [Vec<(u32, bool)>; 2],
-    input: [Vec<(u32, bool)>; 2],
-    post: [Vec<(u32, bool)>; 2],
-    pre_prio: [Vec<i32>; 2],
+    pre: [Vec<Stage>; 2],
+    input: [Vec<Stage>; 2],
+    fwd: [Vec<Stage>; 2],
+    out: [Vec<Stage>; 2],
+    post: [Vec<Stage>; 2],
+    /// Base chains per hook and family (hooks entered, for the CPU model).
+    counted: [[bool; 5]; 2],
     ingress: [Vec<Ingress>; 2],
 }
 
 impl Chains {
-    /// The ruleset's base chains, and at netdev ingress its netdev chains and the
-    /// flowtables attached to each device, by priority (a chain before a flowtable of the
-    /// same priority).
+    /// The ruleset's base chains in priority order, with conntrack at −200 and the NAT hooks
+    /// (where the family has any `nat` chain, `nf_nat_register_fn` registers all four) at
+    /// their fixed priorities, a core hook before chains of the same priority; and at netdev
+    /// ingress its netdev chains and the flowtables attached to each device, by priority (a
+    /// chain before a flowtable of the same priority).
     fn build(rs: &Ruleset, cfg: &DpConfig, fts: &[FtSlot]) -> Chains {
         let mut chains = Chains::default();
-        let nat = |id: u32| rs.chains()[id as usize].ctype == Some(ChainType::Nat);
+        let is_nat = |id: u32| rs.chains()[id as usize].ctype == Some(ChainType::Nat);
         for (i, l3) in [4u8, 6].iter().enumerate() {
-            let with = |h: Hook| -> Vec<(u32, bool)> {
-                rs.base_chains(h, *l3)
-                    .into_iter()
-                    .map(|c| (c, nat(c)))
-                    .collect()
-            };
-            chains.pre[i] = with(Hook::Prerouting);
-            chains.pre_prio[i] = chains.pre[i]
+            let hooks = [
+                Hook::Prerouting,
+                Hook::Input,
+                Hook::Forward,
+                Hook::Output,
+                Hook::Postrouting,
+            ];
+            let has_nat = hooks
                 .iter()
-                .map(|(c, _)| rs.chains()[*c as usize].priority)
-                .collect();
-            chains.fwd[i] = with(Hook::Forward);
-            chains.input[i] = with(Hook::Input);
-            chains.post[i] = with(Hook::Postrouting);
+                .any(|h| rs.base_chains(*h, *l3).into_iter().any(is_nat));
+            let stages = |h: Hook| -> Vec<Stage> {
+                let mt = match h {
+                    Hook::Prerouting | Hook::Output => Some(nat::DST),
+                    Hook::Postrouting | Hook::Input => Some(nat::SRC),
+                    _ => None,
+                };
+                let mut v: Vec<((i32, u8, i32, usize), Stage)> = Vec::new();
+                for (k, c) in rs.base_chains(h, *l3).into_iter().enumerate() {
+                    let prio = rs.chains()[c as usize].priority;
+                    match mt {
+                        Some(mt) if is_nat(c) => {
+                            v.push(((nat::hook_priority(mt), 0, prio, k), Stage::Nat(c)))
+                        }
+                        _ => v.push(((prio, 1, 0, k), Stage::Chain(c))),
+                    }
+                }
+                if matches!(h, Hook::Prerouting | Hook::Output) {
+                    v.push(((-200, 0, i32::MIN, 0), Stage::Conntrack));
+                }
+                if let (Some(mt), true) = (mt, has_nat) {
+                    v.push(((nat::hook_priority(mt), 0, i32::MAX, 0), Stage::NatPacket));
+                }
+                v.sort_by_key(|(k, _)| *k);
+                v.into_iter().map(|(_, s)| s).collect()
+            };
+            chains.pre[i] = stages(Hook::Prerouting);
+            chains.input[i] = stages(Hook::Input);
+            chains.fwd[i] = stages(Hook::Forward);
+            chains.out[i] = stages(Hook::Output);
+            chains.post[i] = stages(Hook::Postrouting);
+            for (h, hook) in hooks.iter().enumerate() {
+                chains.counted[i][h] = !rs.base_chains(*hook, *l3).is_empty();
+            }
         }
         for (i, dev) in [&cfg.lan, &cfg.wan].into_iter().enumerate() {
             let ifx = if i == 0 { LAN_IFINDEX } else { WAN_IFINDEX };
@@ -272,6 +333,29 @@ impl Chains {
         }
         chains
     }
+
+    /// The stages of `hook` for family index `l3`.
+    fn of(&self, hook: Hook, l3: usize) -> &[Stage] {
+        match hook {
+            Hook::Prerouting => &self.pre[l3],
+            Hook::Input => &self.input[l3],
+            Hook::Forward => &self.fwd[l3],
+            Hook::Output => &self.out[l3],
+            _ => &self.post[l3],
+        }
+    }
+
+    /// Whether `hook` has base chains for family index `l3` (`nf_hook_slow` runs).
+    fn has_chains(&self, hook: Hook, l3: usize) -> bool {
+        let h = match hook {
+            Hook::Prerouting => 0,
+            Hook::Input => 1,
+            Hook::Forward => 2,
+            Hook::Output => 3,
+            _ => 4,
+        };
+        self.counted[l3][h]
+    }
 }
 
 /// Counters the datapath keeps for reports.
@@ -283,6 +367,14 @@ pub struct DpStats {
     pub add_refusals: std::collections::BTreeMap<&'static str, u64>,
     /// Flowtable entries created.
     pub flowtable_adds: u64,
+    /// Packets the router sent itself, by kind (`tcp_reset`, `icmp_time_exceeded`, …).
+    pub sent: std::collections::BTreeMap<&'static str, u64>,
+    /// Datagrams fragmented on output (IPv4 without DF over the device MTU).
+    pub fragmented: u64,
+    /// The fragments they became.
+    pub fragments_out: u64,
+    /// WAN-side packets of NATed connections taken as the WAN peer sends them.
+    pub wan_rewritten: u64,
 }
 
 /// The datapath state: ruleset, conntrack, flowtables, reassembly, per-flow records.
@@ -302,13 +394,11 @@ pub struct Datapath {
     stats: DpStats,
     next_gc: SimTime,
     ct_gc_budget: usize,
-    lan: Iface,
-    wan: Iface,
-    /// Addresses routed via the LAN interface (host routes; 4 bytes a key for IPv4) and
-    /// prefixes routed there (a `lan=` side split's connected routes); everything else goes
-    /// to the WAN default route.
-    lan_hosts: AddrMap<()>,
-    lan_prefixes: Vec<Prefix>,
+    pub(super) lan: Iface,
+    pub(super) wan: Iface,
+    /// A `reject` the current chain executed (the packet to answer, what to send, the hook),
+    /// sent once the chain returns.
+    reject: Option<(PacketMeta, offsim_nft::Reject, Hook)>,
     /// Why `flow add` refused the current packet's connection before its record existed
     /// (the first packet: unconfirmed / not established); given to the record at
     /// confirmation.
@@ -321,6 +411,8 @@ pub struct Datapath {
     /// of packets arriving there (`nft_dev_path_info` → `nft_dev_forward_path`); the
     /// capture shows it. Written only in `hooks.rs`.
     dev_encap: [Encap; 2],
+    /// `ct helper` objects by object id: the L4 protocol they are for.
+    ct_helpers: Vec<Option<u8>>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -330,10 +422,6 @@ impl std::fmt::Debug for Datapath {
             .finish()
     }
 }
-
-/// Conntrack status bit offsim uses for "DNAT to the router itself" (`redirect`); outside the
-/// kernel's defined bits.
-const REDIRECTED: u32 = 1 << 30;
 
 /// Address family index: IPv4 0, IPv6 1.
 fn fam(v: u8) -> usize {
@@ -370,7 +458,6 @@ impl Datapath {
                     flavour: cfg.flavour,
                     tcp_timeout_s: cfg.ft_timeout_s,
                     udp_timeout_s: cfg.ft_timeout_s,
-                    mtu: cfg.mtu,
                     hw_offload: hw,
                     counter: f.counter,
                     devices: if ft_enabled { devices } else { Vec::new() },
@@ -392,9 +479,18 @@ impl Datapath {
                 ));
             }
         }
+        let mut ct_helpers = vec![None; rs.objects().len()];
+        for o in rs.objects() {
+            if let (Some(_), Some(p), Some(slot)) =
+                (&o.helper, o.helper_protocol, ct_helpers.get_mut(o.id))
+            {
+                *slot = Some(p);
+            }
+        }
         Datapath {
             ct: Conntrack::new(cfg.ct.clone()),
             ct_policies,
+            ct_helpers,
             cfg,
             rs,
             rstate,
@@ -407,33 +503,31 @@ impl Datapath {
             ct_gc_budget: 64,
             lan,
             wan,
-            lan_hosts: AddrMap::default(),
-            lan_prefixes: Vec::new(),
+            reject: None,
             first_refusal: None,
             dev_encap: [Encap::default(); 2],
         }
     }
 
-    /// Adds a host route via the LAN interface (two-sided topologies route the LAN side's
-    /// addresses back to it; single-sided ones have only the WAN default route).
+    /// Adds a host route via the LAN interface, as a router learns its LAN hosts (only in
+    /// two-sided topologies: single-sided ones route everything to WAN).
     pub fn add_lan_host(&mut self, version: u8, addr: u128) {
-        if !self.cfg.single_sided {
-            self.lan_hosts.get_or_insert_with(version, addr, || ());
+        if self.cfg.fib.two_sided() && !self.cfg.fib.is_local(version, addr) {
+            self.cfg.fib.add_host_route(version, addr, LAN_IFINDEX);
         }
     }
 
     /// Removes a host route added by [`Datapath::add_lan_host`] (the side split forgot the
     /// last connection of that host).
     pub fn forget_lan_host(&mut self, version: u8, addr: u128) {
-        self.lan_hosts.remove(version, addr);
+        self.cfg.fib.forget_host_route(version, addr);
     }
 
-    /// Routes these prefixes via the LAN interface (the connected routes of a LAN whose
-    /// addresses are known).
-    pub fn set_lan_prefixes(&mut self, prefixes: Vec<Prefix>) {
-        if !self.cfg.single_sided {
-            self.lan_prefixes = prefixes;
-        }
+    /// A packet captured on the LAN side as the WAN wire carries it (see
+    /// [`nat_wan_view`]): callers apply it to packets arriving on the WAN side before the
+    /// NIC and the datapath see them. Returns whether the packet changed.
+    pub fn wan_view(&self, now: SimTime, m: &mut PacketMeta) -> bool {
+        nat::wan_view(&self.ct, now, m)
     }
 
     /// The ruleset.

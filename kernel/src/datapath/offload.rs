@@ -7,7 +7,7 @@ use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::SimTime;
 
 use super::Datapath;
-use crate::flowtable::{FlowId, FtKey, HwRequest, fflags};
+use crate::flowtable::{FlowId, FtKey, FtRoute, HwRequest, fflags};
 use crate::path::Path;
 
 impl Datapath {
@@ -137,6 +137,14 @@ impl Datapath {
     /// The two directions' keys of a flowtable entry.
     pub fn flow_keys(&self, ft: usize, id: FlowId) -> Option<[FtKey; 2]> {
         self.fts.get(ft).and_then(|s| s.ft.get(id)).map(|f| f.keys)
+    }
+
+    /// The two directions' routes (output device, MTU) of a flowtable entry.
+    pub fn flow_routes(&self, ft: usize, id: FlowId) -> Option<[FtRoute; 2]> {
+        self.fts
+            .get(ft)
+            .and_then(|s| s.ft.get(id))
+            .map(|f| f.routes)
     }
 
     /// Whether a flowtable entry is alive and not torn down.

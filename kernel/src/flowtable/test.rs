@@ -29,6 +29,18 @@ fn keys(m: &PacketMeta) -> [FtKey; 2] {
     [k, r]
 }
 
+/// Both directions leave by an Ethernet device (MTU 1500).
+const ROUTES: [FtRoute; 2] = [
+    FtRoute {
+        oif: WAN,
+        mtu: 1500,
+    },
+    FtRoute {
+        oif: LAN,
+        mtu: 1500,
+    },
+];
+
 fn ft(flavour: KernelFlavour) -> Flowtable {
     Flowtable::new(FtConfig {
         flavour,
@@ -63,7 +75,7 @@ fn tcp_offloads_on_the_third_packet_only() {
     };
     // First packet: its conntrack entry is not confirmed yet (and not established).
     assert_eq!(
-        t.add(SimTime(0), &syn, &mut ct, Some(id), keys(&syn)),
+        t.add(SimTime(0), &syn, &mut ct, Some(id), keys(&syn), ROUTES),
         Err(AddRefusal::TcpNotEstablished)
     );
     ct.finish(SimTime(0), &tr, true);
@@ -75,18 +87,18 @@ fn tcp_offloads_on_the_third_packet_only() {
         .build();
     let id = pass(&mut ct, &sa).unwrap();
     assert_eq!(
-        t.add(SimTime(1), &sa, &mut ct, Some(id), keys(&sa)),
+        t.add(SimTime(1), &sa, &mut ct, Some(id), keys(&sa), ROUTES),
         Err(AddRefusal::TcpNotEstablished)
     );
     let ack = Pkt::tcp4(C, S).flags(ACK).seq(101).ack(901).at(2).build();
     let id = pass(&mut ct, &ack).unwrap();
     let f = t
-        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack))
+        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack), ROUTES)
         .unwrap();
     assert!(ct.get(id).status & status::OFFLOAD != 0);
     // One entry per connection.
     assert_eq!(
-        t.add(SimTime(3), &ack, &mut ct, Some(id), keys(&ack)),
+        t.add(SimTime(3), &ack, &mut ct, Some(id), keys(&ack), ROUTES),
         Err(AddRefusal::AlreadyOffloaded)
     );
     // Conntrack timeout parked one day out; flow timeout 30 s.
@@ -121,15 +133,18 @@ fn udp_needs_only_a_confirmed_entry() {
         panic!()
     };
     assert_eq!(
-        t.add(SimTime(0), &q, &mut ct, Some(id), keys(&q)),
+        t.add(SimTime(0), &q, &mut ct, Some(id), keys(&q), ROUTES),
         Err(AddRefusal::Unconfirmed)
     );
     ct.finish(SimTime(0), &tr, true);
     // The second packet — even in the same direction, even unreplied — adds.
     let id = pass(&mut ct, &q).unwrap();
-    assert!(t.add(SimTime(1), &q, &mut ct, Some(id), keys(&q)).is_ok());
+    assert!(
+        t.add(SimTime(1), &q, &mut ct, Some(id), keys(&q), ROUTES)
+            .is_ok()
+    );
     assert_eq!(
-        t.add(SimTime(1), &q, &mut ct, None, keys(&q)),
+        t.add(SimTime(1), &q, &mut ct, None, keys(&q), ROUTES),
         Err(AddRefusal::NoConntrack)
     );
 }
@@ -172,7 +187,7 @@ fn refresh_only_when_it_advances_more_than_a_second() {
     let mut t = ft(KernelFlavour::New);
     let (id, ack) = tcp_established(&mut ct);
     let f = t
-        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack))
+        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack), ROUTES)
         .unwrap();
     let d = Pkt::tcp4(C, S).flags(ACK).seq(101).ack(901).build();
     t.lookup(SimTime(SEC / 2), &d, LAN, &mut ct);
@@ -203,7 +218,7 @@ fn idle_tcp_flow_expires_and_conntrack_gets_its_timeout_back() {
         });
         let mut t = ft(flavour);
         let (id, ack) = tcp_established(&mut ct);
-        t.add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack))
+        t.add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack), ROUTES)
             .unwrap();
         // GC every second; the flow times out at 30 s and is freed in the same pass
         // (software-only flows).
@@ -244,7 +259,7 @@ fn udp_stream_teardown_in_mid_kernel_openwrt() {
         .at(SEC)
         .build();
     let id = pass(&mut ct, &r).unwrap();
-    t.add(SimTime(SEC), &r, &mut ct, Some(id), keys(&q))
+    t.add(SimTime(SEC), &r, &mut ct, Some(id), keys(&q), ROUTES)
         .unwrap();
     let mut now = SimTime(SEC);
     while !t.is_empty() {
@@ -260,7 +275,7 @@ fn fin_tears_down_at_once_in_mid_kernels() {
     let mut t = ft(KernelFlavour::Mid);
     let (id, ack) = tcp_established(&mut ct);
     let f = t
-        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack))
+        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack), ROUTES)
         .unwrap();
     let fin = Pkt::tcp4(C, S)
         .flags(FIN | ACK)
@@ -289,7 +304,7 @@ fn fin_sets_closing_and_stays_in_software_in_new_kernels() {
     let mut t = ft(KernelFlavour::New);
     let (id, ack) = tcp_established(&mut ct);
     let f = t
-        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack))
+        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack), ROUTES)
         .unwrap();
     let fin = Pkt::tcp4(C, S)
         .flags(FIN | ACK)
@@ -331,7 +346,7 @@ fn hardware_bookkeeping() {
     });
     let (id, ack) = tcp_established(&mut ct);
     let f = t
-        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack))
+        .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack), ROUTES)
         .unwrap();
     assert_eq!(t.hw_requests, vec![HwRequest::Add(f)]);
     t.hw_requests.clear();

@@ -394,7 +394,14 @@ impl Compiler {
                 let op = self.nat(sc, n)?;
                 out.push(op);
             }
-            Stmt::Reject(_) => out.push(Op::Verdict(CVerdict::Reject)),
+            Stmt::Reject(r) => out.push(Op::Verdict(CVerdict::Reject(match r {
+                RejectStmt::TcpReset => Reject::TcpReset,
+                RejectStmt::Icmp(c) => Reject::Icmp(*c),
+                RejectStmt::Icmpv6(c) => Reject::Icmpv6(*c),
+                RejectStmt::Icmpx(c) => Reject::Icmpx(*c),
+                // Normalisation gives every `reject` its family's type.
+                RejectStmt::Default => Reject::Icmpx(1),
+            }))),
             Stmt::Queue { num, flags } => {
                 let op = self.queue(sc, num, flags)?;
                 out.push(op);

@@ -56,7 +56,10 @@ pub fn eval_chain(
             Flow::Verdict(v) => match v {
                 CVerdict::Accept => return Verdict::Accept,
                 CVerdict::Drop => return Verdict::Drop(DropReason::Rule),
-                CVerdict::Reject => return Verdict::Drop(DropReason::Reject),
+                CVerdict::Reject(r) => {
+                    host.reject(r, ctx);
+                    return Verdict::Drop(DropReason::Reject);
+                }
                 CVerdict::NatDrop => return Verdict::Drop(DropReason::Nat),
                 CVerdict::Queue(n) => return Verdict::Queue(n),
                 CVerdict::Fwd(d) => return Verdict::Fwd(d),

@@ -26,7 +26,7 @@ use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::SimTime;
 
 use crate::ast::{Hook, NatKind};
-use crate::program::{CVerdict, Counter, FlowtableId};
+use crate::program::{CVerdict, Counter, FlowtableId, Reject};
 
 /// Conntrack information for one packet, as the caller's conntrack sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -208,6 +208,10 @@ pub trait Host {
     }
     /// `ct helper set`: attach helper object `obj` (see [`super::Ruleset::object_name`]).
     fn ct_helper(&mut self, _obj: u32, _ctx: &mut PktCtx) {}
+    /// `reject`: the kernel sends a TCP reset or an ICMP error answering the packet
+    /// (`nft_reject_inet_eval` → `nf_send_reset`, `nf_send_unreach`) before it drops it.
+    /// The default sends nothing.
+    fn reject(&mut self, _r: Reject, _ctx: &PktCtx) {}
     /// `ct timeout set`: attach the timeout policy of object `obj` (see
     /// [`super::ObjectInfo::ct_timeout`]) to the packet's connection. The kernel
     /// (`nft_ct_timeout_obj_eval`) does so only for a connection that is not confirmed yet

@@ -169,6 +169,10 @@ impl Builder {
                     ObjDecl::CtHelper { htype, .. } => Some(htype.clone()),
                     _ => None,
                 },
+                helper_protocol: match o {
+                    ObjDecl::CtHelper { protocol, .. } => Some(*protocol),
+                    _ => None,
+                },
                 ct_timeout: match o {
                     ObjDecl::CtTimeout {
                         protocol,

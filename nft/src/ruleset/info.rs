@@ -139,6 +139,8 @@ pub struct ObjectInfo {
     pub family: Family,
     /// ct helper type (`ftp`, ...), for helpers.
     pub helper: Option<String>,
+    /// The L4 protocol a ct helper object is for (`protocol tcp`).
+    pub helper_protocol: Option<u8>,
     /// The policy of a `ct timeout` object.
     pub ct_timeout: Option<CtTimeoutInfo>,
 }

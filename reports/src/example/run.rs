@@ -194,6 +194,7 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
         conntrack: None,
         slo: Some(slo),
         series: t.series,
+        rules: Vec::new(),
     }
 }
 

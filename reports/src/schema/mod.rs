@@ -37,7 +37,8 @@ pub use json::StreamError;
 pub use plan::{Plan, PlanConfig, PlanPoint};
 pub use run::{
     ConntrackTable, Cpu, Drops, Energy, FlowExample, Flows, HistogramBucket, Latency, LatencyStats,
-    Nic, PathLatency, Paths, PerPath, Power, Run, Savings, Series, SloCheck, SloResult, Throughput,
+    Nic, PathLatency, Paths, PerPath, Power, RuleCounter, Run, Savings, Series, SloCheck,
+    SloResult, Throughput,
 };
 pub use scenario::{CpuInfo, NicInfo, ReplayInfo, RulesetInfo, Scenario, SloSpec, TraceInfo};
 pub use sweep::{ParamValue, Shard, Sweep, SweepPoint};

@@ -54,6 +54,29 @@ pub struct Run {
     pub slo: Option<SloResult>,
     /// Per-interval time series.
     pub series: Series,
+    /// Every rule's counter (as `nft list ruleset` would show it after the run) and every
+    /// base chain's policy counter, in ruleset order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleCounter>,
+}
+
+/// One rule's counter, or (with `index` absent) a base chain's policy counter.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleCounter {
+    /// Family (`inet`, `ip`, …).
+    pub family: String,
+    /// Table.
+    pub table: String,
+    /// Chain.
+    pub chain: String,
+    /// 0-based position of the rule in its chain; absent for the chain's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// Packets counted.
+    pub packets: u64,
+    /// Bytes counted (L3).
+    pub bytes: u64,
 }
 
 /// The conntrack table: its limit, its buckets, and what the limit did.

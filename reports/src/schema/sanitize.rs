@@ -240,7 +240,16 @@ sanitize_fields!(Run {
     flows,
     conntrack,
     slo,
-    series
+    series,
+    rules
+});
+sanitize_fields!(RuleCounter {
+    family,
+    table,
+    chain,
+    index,
+    packets,
+    bytes
 });
 sanitize_fields!(ConntrackTable {
     max,

@@ -35,7 +35,7 @@ use offload::HwFlow;
 use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::HwRequest;
-use offsim_kernel::sides::{Side, SideMode, SideSplitter, SweepCtx, conntrack_holds};
+use offsim_kernel::sides::{Side, SideSplitter, SweepCtx, conntrack_holds};
 use offsim_traces::tuple::TupleMap;
 
 /// Engine settings beyond the models.
@@ -210,10 +210,6 @@ impl Engine {
         nic: Nic,
         splitter: SideSplitter,
     ) -> Engine {
-        let mut dp = dp;
-        if let SideMode::Lan(prefixes) = splitter.mode() {
-            dp.set_lan_prefixes(prefixes.clone());
-        }
         let queues = cpu.queues();
         let multi_queue = queues > 1 && cpu.cores > 1;
         let cores = vec![Core::default(); cpu.cores as usize];
@@ -435,15 +431,22 @@ impl Engine {
             return;
         }
         *w = start + ser;
+        // A LAN-side capture's WAN-side packet as the WAN peer sends it (NAT) is what the
+        // NIC looks up; the datapath takes the captured packet the same way. The engine
+        // keeps the captured one: it keys the connection's causality across cores.
+        let mut on_wire = pkt;
+        if side == Side::Wan {
+            self.dp.wan_view(a.at, &mut on_wire);
+        }
         let no_room_before = self.nic.table().stats.unbound_create_failed;
-        let rx = self.nic.rx(a.at, &pkt);
+        let rx = self.nic.rx(a.at, &on_wire);
         let bind = match rx.verdict {
             Verdict::Hardware { depart, .. } => {
                 let lat = depart.0.saturating_sub(a.at.0);
                 if counted {
                     self.deliver(Path::Hw, lat, wire, 1);
                 }
-                self.dp.note_hw_packet(&pkt, a.at);
+                self.dp.note_hw_packet(&on_wire, a.at);
                 self.schedule_nic();
                 return;
             }
@@ -455,9 +458,9 @@ impl Engine {
                 // Lazy binding: a listed flow whose bucket has no room for an unbound entry
                 // stays in software (the driver never learns); one below the rate waits.
                 if self.nic.table().stats.unbound_create_failed > no_room_before {
-                    self.lazy_in_software(&pkt, "bucket_full");
+                    self.lazy_in_software(&on_wire, "bucket_full");
                 } else if reason == PuntReason::Unbound {
-                    self.lazy_in_software(&pkt, "below_bind_rate");
+                    self.lazy_in_software(&on_wire, "below_bind_rate");
                 }
                 bind_check
             }

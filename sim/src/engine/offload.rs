@@ -4,7 +4,6 @@
 //! to the datapath (`flow_offload_work_handler` → the driver's `ndo_setup_tc` flow block
 //! callbacks in the kernel).
 
-use offsim_kernel::datapath::{LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::{FlowId, FtKey, HwRequest};
 use offsim_nicmodel::InsertError;
 use offsim_nicmodel::key::{EncapId, HwKey};
@@ -151,16 +150,13 @@ impl Engine {
                     },
                 );
                 self.dp.set_hw_cookie(ft, id, hwgen);
+                let routes = self.dp.flow_routes(ft, id).unwrap_or_default();
                 for (d, k) in keys.iter().enumerate() {
                     let cookie = (hwgen << 1) | d as u64;
-                    let out_iface = if k.iif == LAN_IFINDEX {
-                        WAN_IFINDEX
-                    } else {
-                        LAN_IFINDEX
-                    };
+                    // The direction's route, as `nf_flow_rule_route_common` programs it.
                     let action = HwAction {
-                        out_iface,
-                        mtu: self.dp.config().mtu.min(u32::from(u16::MAX)) as u16,
+                        out_iface: routes[d].oif,
+                        mtu: routes[d].mtu.min(u32::from(u16::MAX)) as u16,
                     };
                     self.hw_flows.insert(cookie, hwgen);
                     match self.nic.submit(

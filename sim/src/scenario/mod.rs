@@ -36,6 +36,8 @@ use crate::cpu::{CpuConfig, CpuError};
 mod position;
 mod ranges;
 
+use offsim_kernel::datapath::{LAN_IFINDEX, WAN_IFINDEX};
+use offsim_kernel::fib::{AddrSpec, Fib, FibError, FibSpec, RouteSpec};
 use offsim_kernel::flowtable::KernelFlavour;
 use offsim_kernel::sides::SideMode;
 use position::{key_offset, line_col};
@@ -122,6 +124,12 @@ pub struct RulesetSpec {
     /// default UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc_offset: Option<String>,
+    /// Extra routes, `PREFIX=DEV` (`default=DEV` for the default routes).
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// The router's addresses, `DEV=ADDR[/LEN]` (default: one IPv4 address per device).
+    #[serde(default)]
+    pub addresses: Vec<String>,
 }
 
 fn default_iif() -> String {
@@ -563,6 +571,8 @@ pub struct Scenario {
     pub sides: SideMode,
     /// `ruleset.utc_offset` in seconds east of UTC.
     pub utc_offset_s: i32,
+    /// The router's MTU, addresses and routes.
+    pub fib: FibSpec,
     /// Policies, in order.
     pub policies: Vec<Policy>,
 }
@@ -604,6 +614,7 @@ impl ScenarioFile {
             }
             None => 0,
         };
+        let fib = resolve_fib(&spec, &sides, &invalid)?;
         check_replay_report_slo(&spec, &invalid)?;
         let policies = resolve_policies(&spec, &invalid)?;
         Ok(Scenario {
@@ -617,6 +628,7 @@ impl ScenarioFile {
             ct,
             sides,
             utc_offset_s,
+            fib,
             policies,
             spec,
         })
@@ -625,6 +637,41 @@ impl ScenarioFile {
 
 /// Builds the error for `key` of the file being resolved.
 type Invalid<'a> = &'a dyn Fn(&str, String) -> ScenarioError;
+
+/// `ruleset.routes`, `ruleset.addresses` and `kernel.mtu`: the router's FIB, checked against
+/// the devices `iif` and `oif`.
+fn resolve_fib(
+    spec: &ScenarioSpec,
+    sides: &SideMode,
+    invalid: Invalid,
+) -> Result<FibSpec, ScenarioError> {
+    let mut fib = FibSpec {
+        mtu: spec.kernel.mtu,
+        ..FibSpec::default()
+    };
+    for (i, r) in spec.ruleset.routes.iter().enumerate() {
+        fib.routes.push(
+            RouteSpec::parse(r)
+                .map_err(|e| invalid(&format!("ruleset.routes[{i}]"), e.to_string()))?,
+        );
+    }
+    for (i, a) in spec.ruleset.addresses.iter().enumerate() {
+        fib.addrs.push(
+            AddrSpec::parse(a)
+                .map_err(|e| invalid(&format!("ruleset.addresses[{i}]"), e.to_string()))?,
+        );
+    }
+    let r = &spec.ruleset;
+    Fib::build(&fib, (&r.iif, LAN_IFINDEX), (&r.oif, WAN_IFINDEX), sides).map_err(|e| {
+        let key = match e {
+            FibError::Mtu(_) => "kernel.mtu",
+            _ if !r.routes.is_empty() => "ruleset.routes",
+            _ => "ruleset.addresses",
+        };
+        invalid(key, e.to_string())
+    })?;
+    Ok(fib)
+}
 
 /// `[trace]`: the capture file (relative to the scenario's directory), or `None` for a
 /// valid `generate` spec.

@@ -41,8 +41,10 @@
 #![allow(dead_code)]
 
 mod counters;
+pub mod nat;
 mod pcap;
 mod router;
+pub mod traffic;
 pub mod vm;
 
 pub use pcap::*;
@@ -114,6 +116,37 @@ pub struct Sysctls {
     pub extra: Vec<(String, String)>,
 }
 
+impl Sysctls {
+    /// The conntrack timeouts these sysctls give (kernel defaults, with the
+    /// `net/netfilter/nf_conntrack_*_timeout*` keys of `extra` applied): what offsim is told.
+    pub fn timeouts(&self) -> offsim_kernel::conntrack::CtTimeouts {
+        let mut t = offsim_kernel::conntrack::CtTimeouts::kernel();
+        for (k, v) in &self.extra {
+            let Some(name) = k.strip_prefix("net/netfilter/nf_conntrack_") else {
+                continue;
+            };
+            let Ok(v) = v.parse::<u32>() else { continue };
+            match name {
+                "udp_timeout" => t.udp_unreplied = v,
+                "udp_timeout_stream" => t.udp_replied = v,
+                "icmp_timeout" | "icmpv6_timeout" => t.icmp = v,
+                "generic_timeout" => t.generic = v,
+                "tcp_timeout_established" => t.tcp[3] = v,
+                _ => {}
+            }
+        }
+        t
+    }
+
+    /// `nf_flowtable_udp_timeout` (= the TCP one in offsim), if set.
+    pub fn flowtable_timeout(&self) -> Option<u32> {
+        self.extra
+            .iter()
+            .find(|(k, _)| k == "net/netfilter/nf_flowtable_udp_timeout")
+            .and_then(|(_, v)| v.parse().ok())
+    }
+}
+
 impl Default for Sysctls {
     fn default() -> Self {
         Sysctls {
@@ -182,6 +215,9 @@ pub struct KernelResult {
     /// Packets that reached FW's prerouting hook (a census chain at priority INT_MIN). Frames
     /// forwarded by a flowtable never do.
     pub prerouting: u64,
+    /// Packets FW sent itself (its OUTPUT hook: resets, ICMP errors, replies).
+    #[serde(default)]
+    pub router_sent: u64,
     /// Frames FW sent out of IIF (towards the LAN: forwarded replies).
     pub out_lan: u64,
     /// Frames FW sent out of OIF (towards the WAN).
@@ -221,15 +257,23 @@ pub struct OracleJob {
     pub sides: Sides,
     /// Conntrack sysctls.
     pub sysctls: Sysctls,
-    /// tcpreplay rate.
-    pub pps: u32,
-    /// Retime the trace to this spacing (see [`prep_pcap`]).
+    /// tcpreplay pacing.
+    pub speed: Speed,
+    /// Retime the trace to this spacing (see [`prep_pcap`]); `None` keeps the capture's
+    /// timestamps (with [`Speed::Realtime`], the timing the kernel sees).
     pub spacing_ns: Option<u64>,
+    /// FW's MTU, addresses and extra routes.
+    #[serde(default)]
+    pub topology: Topology,
+    /// The WAN side answers NATed connections with their post-NAT tuples, as FW's kernel
+    /// sets them up ([`Router::learn_nat`]; two-sided only).
+    #[serde(default)]
+    pub nat: bool,
 }
 
 impl OracleJob {
     /// A job with the defaults: sysctls as offsim's, 20,000 packets/s, packets retimed
-    /// 10 µs apart.
+    /// 10 µs apart, veths with MTU 65535, offsim's default addresses.
     pub fn new(ruleset: &str, pcap: &Path, iif: &str, oif: &str, sides: Sides) -> OracleJob {
         OracleJob {
             ruleset: ruleset.to_string(),
@@ -238,8 +282,10 @@ impl OracleJob {
             oif: oif.to_string(),
             sides,
             sysctls: Sysctls::default(),
-            pps: 20_000,
+            speed: Speed::Pps(20_000),
             spacing_ns: Some(10_000),
+            topology: Topology::default(),
+            nat: false,
         }
     }
 }
@@ -250,14 +296,24 @@ pub fn run_job(job: &OracleJob) -> Result<KernelResult, String> {
     let tmp = TempDir::new("job");
     let pcap = tmp.0.join("replay.pcap");
     prep_pcap(&job.pcap, &pcap, job.spacing_ns)?;
-    let r = Router::with_sides(
-        &job.ruleset,
-        &job.iif,
-        &job.oif,
-        &job.sysctls,
-        job.sides.clone(),
-    )?;
-    r.replay(&pcap, job.pps)?;
+    let router = || {
+        Router::build(
+            &job.ruleset,
+            &job.iif,
+            &job.oif,
+            &job.sysctls,
+            job.sides.clone(),
+            &job.topology,
+        )
+    };
+    let mut r = router()?;
+    if job.nat {
+        let map = r.learn_nat(&pcap, job.speed)?;
+        drop(r);
+        r = router()?;
+        r.set_wan_map(map);
+    }
+    r.replay_at(&pcap, job.speed)?;
     r.counters()
 }
 
@@ -320,15 +376,26 @@ pub fn offsim_counters(
         &offsim_kernel::datapath::load_options(&job.iif, &job.oif),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let routes = if job.sides == Sides::Single {
-        Vec::new()
-    } else {
-        offsim::ruleseval::lan_only_addresses(
+    let mut fib = offsim_kernel::fib::FibSpec {
+        mtu: job.topology.mtu,
+        dev_mtu: job.topology.dev_mtu.clone(),
+        ..offsim_kernel::fib::FibSpec::default()
+    };
+    for a in &job.topology.addrs {
+        fib.addrs
+            .push(offsim_kernel::fib::AddrSpec::parse(a).expect("topology address"));
+    }
+    for r in &job.topology.routes {
+        fib.routes
+            .push(offsim_kernel::fib::RouteSpec::parse(r).expect("topology route"));
+    }
+    if job.sides != Sides::Single {
+        fib.lan_hosts = offsim::ruleseval::lan_only_addresses(
             &mut offsim_traces::stream::PacketStream::open(&pcap).unwrap(),
             &job.sides,
         )
-        .unwrap()
-    };
+        .unwrap();
+    }
     let opts = offsim::ruleseval::EvalOptions {
         iif: job.iif.clone(),
         oif: job.oif.clone(),
@@ -337,14 +404,20 @@ pub fn offsim_counters(
         ct: offsim_kernel::conntrack::CtConfig {
             tcp_loose: job.sysctls.tcp_loose,
             tcp_be_liberal: job.sysctls.tcp_be_liberal,
+            timeouts: job.sysctls.timeouts(),
             ..offsim_kernel::conntrack::CtConfig::default()
         },
+        fib,
+        retime: match job.speed {
+            Speed::TopSpeed => offsim::ruleseval::Retime::TopSpeed,
+            _ => offsim::ruleseval::Retime::Recorded,
+        },
+        ft_timeout_s: job.sysctls.flowtable_timeout().unwrap_or(30),
     };
-    let r = offsim::ruleseval::eval_trace_with_routes(
+    let r = offsim::ruleseval::eval_trace(
         rs,
         &mut offsim_traces::stream::PacketStream::open(&pcap).unwrap(),
         &opts,
-        &routes,
     )
     .unwrap();
     KernelResult {
@@ -372,6 +445,8 @@ pub fn offsim_counters(
                 bytes: c.policy_bytes,
             })
             .collect(),
+        router_sent: r.summary.router_sent.values().sum(),
+        prerouting: r.summary.packets - r.summary.forwarded_flowtable,
         ..KernelResult::default()
     }
 }

@@ -19,24 +19,22 @@ pub struct Split {
     pub lan_hosts: Vec<(u8, u128)>,
 }
 
-pub(super) fn routable(version: u8, a: u128) -> bool {
-    if version == 4 {
-        let v = std::net::Ipv4Addr::from(a as u32);
-        !(v.is_multicast()
-            || v.is_broadcast()
-            || v.is_unspecified()
-            || v.is_loopback()
-            || v.is_link_local())
-    } else {
-        let v = std::net::Ipv6Addr::from(a);
-        !(v.is_multicast() || v.is_unspecified() || v.is_loopback() || v.is_unicast_link_local())
-    }
-}
-
 /// Assigns every packet of a prepared pcap (see [`prep_pcap`]) to a side with offsim's
 /// [`SideSplitter`] and writes it to `output` with the MACs of that side: LAN side from s0 to
 /// IIF, WAN side from d0 to OIF.
 pub fn split_sides(input: &Path, output: &Path, sides: &Sides) -> Result<Split, String> {
+    split_sides_with(input, output, sides, None, true)
+}
+
+/// [`split_sides`], with WAN-side packets rewritten as `wan` says (NAT: see
+/// [`super::nat`]), and WAN-side packets left out unless `with_wan`.
+pub fn split_sides_with(
+    input: &Path,
+    output: &Path,
+    sides: &Sides,
+    wan: Option<&super::nat::WanMap>,
+    with_wan: bool,
+) -> Result<Split, String> {
     let mut r = TraceReader::open(input).map_err(|e| e.to_string())?;
     let f = std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
     let mut w = PcapWriter::new(std::io::BufWriter::new(f), LinkType::Ethernet, 262_144)
@@ -73,6 +71,14 @@ pub fn split_sides(input: &Path, output: &Path, sides: &Sides) -> Result<Split, 
             Side::Wan => split.wan += 1,
         }
         split.per_packet.push(side);
+        if side == Side::Wan {
+            if !with_wan {
+                continue;
+            }
+            if let Some(map) = wan {
+                super::nat::rewrite(&mut frame, map);
+            }
+        }
         w.write(rec.ts, &frame, rec.orig_len)
             .map_err(|e| e.to_string())?;
     }
@@ -80,7 +86,7 @@ pub fn split_sides(input: &Path, output: &Path, sides: &Sides) -> Result<Split, 
     split.lan_hosts = lan_addrs
         .difference(&wan_addrs)
         .copied()
-        .filter(|&(v, a)| routable(v, a))
+        .filter(|&(v, a)| offsim_kernel::fib::routable(v, a))
         .collect();
     Ok(split)
 }
@@ -134,7 +140,7 @@ pub(super) fn mac(s: &str) -> [u8; 6] {
     m
 }
 
-pub(super) fn ipv4_checksum(h: &[u8]) -> u16 {
+pub fn ipv4_checksum(h: &[u8]) -> u16 {
     let mut sum = 0u32;
     for c in h.chunks(2) {
         sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));

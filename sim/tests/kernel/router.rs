@@ -3,6 +3,7 @@
 //! replayed with tcpreplay, and the counters read back.
 
 use super::counters::*;
+use super::nat::WanMap;
 use super::*;
 
 pub(super) const POLICY_TAG: &str = "__offsim_policy__";
@@ -113,6 +114,69 @@ pub(super) struct ReplayStats {
     wan: u64,
 }
 
+/// FW's devices beyond the topology: their MTU, FW's addresses and extra routes (what
+/// offsim's `--mtu`, `--addr` and `--route` describe).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topology {
+    /// MTU of FW's devices (their peers always take 65535, so that tcpreplay can send any
+    /// frame).
+    pub mtu: u32,
+    /// Per-device MTUs of FW (device, MTU) overriding `mtu`.
+    #[serde(default)]
+    pub dev_mtu: Vec<(String, u32)>,
+    /// FW's addresses as `DEV=ADDR[/LEN]`; empty: offsim's defaults (one IPv4 address on
+    /// each device, `offsim_kernel::fib::DEFAULT_LAN_ADDR` / `DEFAULT_WAN_ADDR`).
+    pub addrs: Vec<String>,
+    /// Extra routes as `PREFIX=DEV` (`default=DEV`).
+    pub routes: Vec<String>,
+}
+
+impl Default for Topology {
+    /// veths at their largest MTU (65535), offsim's default addresses, no extra route.
+    fn default() -> Self {
+        Topology {
+            mtu: 65535,
+            dev_mtu: Vec::new(),
+            addrs: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+impl Topology {
+    /// FW's addresses as (device, `ADDR/LEN`).
+    pub fn fw_addrs(&self, iif: &str, oif: &str) -> Vec<(String, String)> {
+        if self.addrs.is_empty() {
+            return vec![
+                (
+                    iif.to_string(),
+                    offsim_kernel::fib::DEFAULT_LAN_ADDR.to_string(),
+                ),
+                (
+                    oif.to_string(),
+                    offsim_kernel::fib::DEFAULT_WAN_ADDR.to_string(),
+                ),
+            ];
+        }
+        self.addrs
+            .iter()
+            .filter_map(|a| a.split_once('='))
+            .map(|(d, a)| (d.to_string(), a.to_string()))
+            .collect()
+    }
+}
+
+/// How tcpreplay paces a replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Speed {
+    /// `--pps`: evenly, this many packets per second.
+    Pps(u32),
+    /// `--topspeed`: as fast as it can.
+    TopSpeed,
+    /// The capture's own timing (tcpreplay's default).
+    Realtime,
+}
+
 /// A router namespace triple with the ruleset loaded.
 pub struct Router {
     src: Netns,
@@ -123,6 +187,8 @@ pub struct Router {
     oif: String,
     sides: Sides,
     stats: Cell<ReplayStats>,
+    /// Rewrites of WAN-side packets (NAT: what the WAN peer sends).
+    wan_map: WanMap,
 }
 
 impl Router {
@@ -138,6 +204,19 @@ impl Router {
         oif: &str,
         sys: &Sysctls,
         sides: Sides,
+    ) -> Result<Router, String> {
+        Router::build(ruleset, iif, oif, sys, sides, &Topology::default())
+    }
+
+    /// Builds the topology for `sides` with FW's devices as `topo` says, and loads
+    /// `ruleset` into FW.
+    pub fn build(
+        ruleset: &str,
+        iif: &str,
+        oif: &str,
+        sys: &Sysctls,
+        sides: Sides,
+        topo: &Topology,
     ) -> Result<Router, String> {
         let two = sides != Sides::Single;
         let id = format!(
@@ -183,6 +262,14 @@ impl Router {
         // reports of its own.
         let _ = writeln!(b, "link set {iif} multicast off");
         let _ = writeln!(b, "link set {oif} multicast off");
+        for dev in [iif, oif] {
+            let mtu = topo
+                .dev_mtu
+                .iter()
+                .find(|(d, _)| d == dev)
+                .map_or(topo.mtu, |(_, m)| *m);
+            let _ = writeln!(b, "link set {dev} mtu {mtu}");
+        }
         let _ = writeln!(b, "link set lo up");
         let _ = writeln!(b, "link set {iif} up");
         let _ = writeln!(b, "link set {oif} up");
@@ -214,19 +301,61 @@ impl Router {
             );
             let _ = writeln!(b, "route replace ::/0 via {GW6_LAN} dev {iif} table {t}");
         }
+        let via = |dev: &str, v6: bool| match (dev == iif, v6) {
+            (true, false) => GW4_LAN,
+            (true, true) => GW6_LAN,
+            (false, false) => GW4_WAN,
+            (false, true) => GW6_WAN,
+        };
+        let mut routes: Vec<(String, String)> = Vec::new();
+        if let Sides::Lan(ps) = &sides {
+            routes.extend(ps.iter().map(|p| (prefix_string(p), iif.to_string())));
+        }
+        for r in &topo.routes {
+            let (p, dev) = r.split_once('=').ok_or_else(|| format!("route `{r}`"))?;
+            if p == "default" {
+                routes.push(("0.0.0.0/0".into(), dev.to_string()));
+                routes.push(("::/0".into(), dev.to_string()));
+            } else {
+                routes.push((p.to_string(), dev.to_string()));
+            }
+        }
+        for (p, dev) in routes {
+            let v6 = p.contains(':');
+            let gw = via(&dev, v6);
+            let onlink = if v6 { "" } else { " onlink" };
+            if !v6 && dev == iif && !two {
+                // Single-sided FW has no neighbour towards the LAN: pin one.
+                #[rustfmt::skip]
+                let _ = writeln!(b, "neigh replace {GW4_LAN} lladdr {MAC_S0} dev {iif} nud permanent");
+            }
+            if v6 && dev == iif && !two {
+                #[rustfmt::skip]
+                let _ = writeln!(b, "neigh replace {GW6_LAN} lladdr {MAC_S0} dev {iif} nud permanent");
+            }
+            let _ = writeln!(b, "route replace {p} via {gw} dev {dev}{onlink}");
+        }
         run_stdin("ip", &["-n", &fw.0, "-batch", "-"], &b)?;
         if two {
             // Batch lines take no options, and a rule's family comes from `-6`.
             #[rustfmt::skip]
             ipn(&fw, &["-6", "rule", "add", "iif", oif, "lookup", REPLY_TABLE, "pref", "100"])?;
         }
-        ipn(&src, &["link", "set", "s0", "up"])?;
-        ipn(wan_ns, &["link", "set", "d0", "up"])?;
+        ipn(
+            &src,
+            &["link", "set", "s0", "mtu", &topo.mtu.to_string(), "up"],
+        )?;
+        ipn(
+            wan_ns,
+            &["link", "set", "d0", "mtu", &topo.mtu.to_string(), "up"],
+        )?;
         let bit = |b: bool| if b { "1" } else { "0" };
         let mut late = vec![
             kv(&format!("net/ipv4/conf/{iif}/rp_filter"), "0"),
             kv(&format!("net/ipv4/conf/{oif}/rp_filter"), "0"),
             kv("net/ipv4/icmp_ratelimit", "0"),
+            // No ICMP type is rate limited, globally or per peer (`icmpv4_mask_allow`).
+            kv("net/ipv4/icmp_ratemask", "0"),
             kv("net/ipv6/icmp/ratelimit", "0"),
             kv("net/ipv4/ip_forward", "1"),
             kv("net/ipv6/conf/all/forwarding", "1"),
@@ -296,8 +425,11 @@ impl Router {
                 &json!({ "nftables": adds }).to_string(),
             )?;
         }
-        // Census (loaded after the caller's ruleset, which may `flush ruleset`), and the
-        // output drop: packets FW generates itself are not counted anywhere.
+        // Census (loaded after the caller's ruleset, which may `flush ruleset`), including what
+        // FW sends itself (resets, ICMP errors, replies: they take the ruleset's OUTPUT and
+        // POSTROUTING chains and are dropped by the peers' sinks). MLD, which FW sends on
+        // timers once it has an IPv6 address, is dropped before anything counts it: offsim
+        // does not model it.
         fw.exec_stdin(
             &["nft", "-f", "-"],
             &format!(
@@ -307,10 +439,20 @@ impl Router {
                  }}\n\
                  table inet __osim {{\n\
                  chain census_prerouting {{ type filter hook prerouting priority {CENSUS_PRIO}; policy accept; counter; }}\n\
-                 chain census_output {{ type filter hook output priority {CENSUS_PRIO}; policy accept; counter drop; }}\n\
+                 chain census_output {{ type filter hook output priority {CENSUS_PRIO}; policy accept; icmpv6 type {{ 130, 131, 132, 143 }} drop; counter; }}\n\
                  }}\n"
             ),
         )?;
+        // FW's addresses last: with an IPv6 address FW starts sending MLD reports, which the
+        // census must see first (and drop).
+        let mut b = String::new();
+        for (dev, a) in topo.fw_addrs(iif, oif) {
+            let nodad = if a.contains(':') { " nodad" } else { "" };
+            let _ = writeln!(b, "addr add {a} dev {dev}{nodad}");
+        }
+        if !b.is_empty() {
+            run_stdin("ip", &["-n", &fw.0, "-batch", "-"], &b)?;
+        }
         Ok(Router {
             src,
             fw,
@@ -319,6 +461,7 @@ impl Router {
             oif: oif.to_string(),
             sides,
             stats: Cell::new(ReplayStats::default()),
+            wan_map: Default::default(),
         })
     }
 
@@ -333,43 +476,26 @@ impl Router {
     }
 
     /// Replays a prepared pcap (see [`prep_pcap`]) at `pps` packets per second and returns
-    /// the number of packets tcpreplay sent. Two-sided, the trace is first split into its
-    /// sides ([`split_sides`]) and FW gets host routes back to the LAN-side addresses.
+    /// the number of packets tcpreplay sent.
     pub fn replay(&self, pcap: &Path, pps: u32) -> Result<u64, String> {
-        let pin = Command::new("sh")
-            .args(["-c", "command -v taskset"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
+        self.replay_at(pcap, Speed::Pps(pps))
+    }
+
+    /// Replays a prepared pcap (see [`prep_pcap`]) at `speed` and returns the number of
+    /// packets tcpreplay sent. Two-sided, the trace is first split into its sides
+    /// ([`split_sides`], WAN-side packets rewritten by the NAT map [`Router::set_wan_map`])
+    /// and FW gets host routes back to the LAN-side addresses.
+    pub fn replay_at(&self, pcap: &Path, speed: Speed) -> Result<u64, String> {
         let mut stats = ReplayStats::default();
         let mut file = pcap.to_path_buf();
         let mut cache = None;
         if self.two_sided() {
             let split_path = pcap.with_extension("sides.pcap");
-            let split = split_sides(pcap, &split_path, &self.sides)?;
+            let wan = (!self.wan_map.packet.is_empty()).then_some(&self.wan_map);
+            let split = split_sides_with(pcap, &split_path, &self.sides, wan, true)?;
             stats.lan = split.lan;
             stats.wan = split.wan;
-            let mut batch = String::new();
-            for &(version, addr) in &split.lan_hosts {
-                if version == 4 {
-                    let a = std::net::Ipv4Addr::from(addr as u32);
-                    let _ = writeln!(
-                        batch,
-                        "route replace {a}/32 via {GW4_LAN} dev {} onlink",
-                        self.iif
-                    );
-                } else {
-                    let a = std::net::Ipv6Addr::from(addr);
-                    let _ = writeln!(
-                        batch,
-                        "route replace {a}/128 via {GW6_LAN} dev {}",
-                        self.iif
-                    );
-                }
-            }
-            if !batch.is_empty() {
-                run_stdin("ip", &["-n", &self.fw.0, "-batch", "-"], &batch)?;
-            }
+            self.lan_routes(&split.lan_hosts)?;
             let c = pcap.with_extension("sides.cache");
             // tcpprep --mac: frames whose SOURCE MAC is listed are primary (-i s0).
             run(
@@ -385,20 +511,93 @@ impl Router {
             file = split_path;
             cache = Some(c.to_string_lossy().into_owned());
         }
+        stats.sent = self.tcpreplay(&file, cache.as_deref(), speed)?;
+        if !self.two_sided() {
+            stats.lan = stats.sent;
+        }
+        self.stats.set(stats);
+        self.settle(stats.sent)?;
+        Ok(stats.sent)
+    }
+
+    /// The NAT of every connection, as FW's kernel set it up for the LAN-side packets of
+    /// the trace (replayed alone, two-sided): what the WAN side of a later replay answers
+    /// (see [`super::nat`]). FW is spent afterwards: build a fresh router for the replay.
+    pub fn learn_nat(&self, pcap: &Path, speed: Speed) -> Result<WanMap, String> {
+        if !self.two_sided() {
+            return Ok(WanMap::default());
+        }
+        let lan_only = pcap.with_extension("lan.pcap");
+        let split = split_sides_with(pcap, &lan_only, &self.sides, None, false)?;
+        self.lan_routes(&split.lan_hosts)?;
+        let sent = self.tcpreplay(&lan_only, None, speed)?;
+        self.settle(sent)?;
+        let ct = self.fw.exec(&["cat", "/proc/net/nf_conntrack"])?;
+        Ok(super::nat::wan_map(&ct))
+    }
+
+    /// The WAN side answers NATed connections as `map` says (see [`Router::learn_nat`]).
+    pub fn set_wan_map(&mut self, map: WanMap) {
+        self.wan_map = map;
+    }
+
+    /// Host routes via IIF for the LAN-side addresses (two-sided).
+    fn lan_routes(&self, hosts: &[(u8, u128)]) -> Result<(), String> {
+        let mut batch = String::new();
+        for &(version, addr) in hosts {
+            if version == 4 {
+                let a = std::net::Ipv4Addr::from(addr as u32);
+                let _ = writeln!(
+                    batch,
+                    "route replace {a}/32 via {GW4_LAN} dev {} onlink",
+                    self.iif
+                );
+            } else {
+                let a = std::net::Ipv6Addr::from(addr);
+                let _ = writeln!(
+                    batch,
+                    "route replace {a}/128 via {GW6_LAN} dev {}",
+                    self.iif
+                );
+            }
+        }
+        if !batch.is_empty() {
+            run_stdin("ip", &["-n", &self.fw.0, "-batch", "-"], &batch)?;
+        }
+        Ok(())
+    }
+
+    /// Runs tcpreplay from SRC (pinned to one CPU when `taskset` exists): `-i s0`, and with
+    /// a tcpprep cache `-I d0` for the secondary (WAN-side) frames. Returns the packets sent.
+    fn tcpreplay(&self, file: &Path, cache: Option<&str>, speed: Speed) -> Result<u64, String> {
+        let pin = Command::new("sh")
+            .args(["-c", "command -v taskset"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         let p = file.to_string_lossy().into_owned();
-        let rate = format!("--pps={pps}");
+        let rate = match speed {
+            Speed::Pps(pps) => Some(format!("--pps={pps}")),
+            Speed::TopSpeed => Some("--topspeed".to_string()),
+            // tcpreplay's default: the capture's own timing.
+            Speed::Realtime => None,
+        };
         let mut args: Vec<&str> = Vec::new();
         if pin {
             args.extend_from_slice(&["taskset", "-c", "0"]);
         }
         args.extend_from_slice(&["tcpreplay", "-i", "s0"]);
-        if let Some(c) = &cache {
+        if let Some(c) = cache {
             args.extend_from_slice(&["-I", "d0", "-c", c]);
         }
-        args.extend_from_slice(&["--preload-pcap", &rate, &p]);
+        args.push("--preload-pcap");
+        if let Some(r) = &rate {
+            args.push(r);
+        }
+        args.push(&p);
         let out = self.src.exec(&args)?;
         // "Actual: N packets (…) sent in …"; else the per-device "Successful packets:" lines.
-        stats.sent = out
+        Ok(out
             .lines()
             .find_map(|l| l.trim().strip_prefix("Actual:"))
             .and_then(|v| v.split_whitespace().next())
@@ -408,13 +607,7 @@ impl Router {
                     .filter_map(|l| l.trim().strip_prefix("Successful packets:"))
                     .filter_map(|v| v.trim().parse::<u64>().ok())
                     .sum()
-            });
-        if !self.two_sided() {
-            stats.lan = stats.sent;
-        }
-        self.stats.set(stats);
-        self.settle(stats.sent)?;
-        Ok(stats.sent)
+            }))
     }
 
     /// Waits until FW's ingress census has seen `sent` frames (at most 3 s: frames can be
@@ -464,6 +657,7 @@ impl Router {
             ingress_lan: chain_counter(&dump, "__osim", "census_lan").0,
             ingress_wan: chain_counter(&dump, "__osim", "census_wan").0,
             prerouting: chain_counter(&dump, "__osim", "census_prerouting").0,
+            router_sent: chain_counter(&dump, "__osim", "census_output").0,
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),

@@ -262,14 +262,7 @@ pub fn udp(buf: &mut Vec<u8>, l3: &L3, sport: u16, dport: u16, payload: UdpPaylo
 }
 
 /// Builds an ICMP (IPv4) or ICMPv6 echo request/reply with `payload` zero bytes.
-pub(crate) fn icmp_echo(
-    buf: &mut Vec<u8>,
-    l3: &L3,
-    request: bool,
-    id: u16,
-    seq: u16,
-    payload: usize,
-) {
+pub fn icmp_echo(buf: &mut Vec<u8>, l3: &L3, request: bool, id: u16, seq: u16, payload: usize) {
     let (proto, ty) = match (l3.v6, request) {
         (false, true) => (1, 8),
         (false, false) => (1, 0),
@@ -288,7 +281,7 @@ pub(crate) fn icmp_echo(
 /// Builds an ICMP/ICMPv6 error (`ty`, `code`) that quotes `quoted`, the offending IP packet
 /// (IP header onwards) as the erring node received it. The quote is cut so that the error's
 /// IP datagram stays within 576 bytes (IPv4) or 1280 bytes (IPv6).
-pub(crate) fn icmp_error(buf: &mut Vec<u8>, l3: &L3, ty: u8, code: u8, quoted: &[u8]) {
+pub fn icmp_error(buf: &mut Vec<u8>, l3: &L3, ty: u8, code: u8, quoted: &[u8]) {
     let (proto, max_ip, ip_len) = if l3.v6 {
         (58, ICMP6_ERR_MAX_IP, IPV6_LEN)
     } else {

@@ -1,0 +1,539 @@
+//! NAT as `nf_nat` does it: the binding a NAT statement sets up for a connection's first
+//! packet ([`setup`]: `nf_nat_setup_info` → `get_unique_tuple`, which rewrites the
+//! connection's REPLY tuple), the rewrite of every packet of a NATed connection at the NAT
+//! hooks ([`manip_packet`]: `nf_nat_packet`, and `nf_nat_icmp_reply_translation` for ICMP
+//! errors), and how a capture taken on the LAN side looks on the WAN wire ([`wan_view`]).
+//!
+//! The NAT hooks sit at fixed priorities whatever the priority of the `nat` chains they run
+//! (`nf_nat_register_fn` orders the chains only among themselves): DNAT at −100 in
+//! PREROUTING and OUTPUT, SNAT at +100 in POSTROUTING and INPUT (`nf_nat_ipv4_ops`).
+
+use offsim_nft::NatRequest;
+use offsim_nft::ast::NatKind;
+use offsim_traces::meta::{FlowKey, PacketMeta, flags, is_icmp_echo, proto};
+use offsim_traces::time::SimTime;
+
+use crate::conntrack::{Conntrack, CtId, CtInfo, Dir, ct_tuple, invert, status};
+use crate::fib::Fib;
+
+/// `nat_done` index of the destination manipulation (PREROUTING, OUTPUT).
+pub(super) const DST: usize = 0;
+/// `nat_done` index of the source manipulation (POSTROUTING, INPUT).
+pub(super) const SRC: usize = 1;
+
+/// NAT hook priority of a manipulation (`NF_IP_PRI_NAT_DST`, `NF_IP_PRI_NAT_SRC`).
+pub(super) fn hook_priority(mt: usize) -> i32 {
+    if mt == DST { -100 } else { 100 }
+}
+
+/// Whether a protocol's tuple has ports NAT can change (`nf_nat_l4proto_unique_tuple`).
+fn has_ports(p: u8) -> bool {
+    matches!(
+        p,
+        proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP | 33
+    )
+}
+
+/// The manipulated part of a tuple: (address, port or ICMP echo id).
+fn part(t: &FlowKey, mt: usize) -> (u128, u16) {
+    match (mt, t.proto) {
+        // The ICMP id sits in the source part for both manipulations.
+        (_, proto::ICMP | proto::ICMPV6) => (if mt == SRC { t.src } else { t.dst }, t.sport),
+        (SRC, _) => (t.src, t.sport),
+        _ => (t.dst, t.dport),
+    }
+}
+
+fn set_part(t: &mut FlowKey, mt: usize, addr: u128, port: Option<u16>) {
+    let icmp = matches!(t.proto, proto::ICMP | proto::ICMPV6);
+    if mt == SRC {
+        t.src = addr;
+    } else {
+        t.dst = addr;
+    }
+    if let Some(p) = port {
+        if icmp || mt == SRC {
+            t.sport = p;
+        } else {
+            t.dport = p;
+        }
+    }
+}
+
+/// Whether the id/port of `t` may be changed (ICMP echo ids, ports).
+fn l4_mappable(t: &FlowKey) -> bool {
+    has_ports(t.proto) || (matches!(t.proto, proto::ICMP | proto::ICMPV6) && t.sport != 0)
+}
+
+/// `nf_nat_used_tuple`: another connection already answers to the reply of `t`.
+fn used(ct: &Conntrack, now: SimTime, t: &FlowKey) -> bool {
+    invert(t).is_some_and(|r| ct.peek(now, &r).is_some())
+}
+
+/// What a NAT statement maps to: the address range (`None`: addresses unchanged) and the
+/// port range (`None`: not specified). `None` when the statement drops the packet.
+fn range_of(
+    req: &NatRequest,
+    version: u8,
+    dst: u128,
+    fib: &Fib,
+    iif: Option<u32>,
+    oif: Option<u32>,
+    local_out: bool,
+) -> Option<(Option<(u128, u128)>, Option<(u16, u16)>)> {
+    let addr = match req.kind {
+        NatKind::Snat | NatKind::Dnat => req.addr,
+        // nf_nat_masquerade_ipv4: `inet_select_addr(out, …)`; none → NF_DROP
+        // ("… ate my IP address"); IPv6: `nat_ipv6_dev_get_saddr`.
+        NatKind::Masquerade => {
+            let a = fib.select_src(version, oif?, dst)?;
+            Some((a, a))
+        }
+        // nf_nat_redirect_ipv4/ipv6: loopback for locally generated packets, else the
+        // input device's first address of the family; none → NF_DROP.
+        NatKind::Redirect => {
+            let a = if local_out {
+                if version == 4 { 0x7f00_0001 } else { 1 }
+            } else {
+                fib.device(iif?)?
+                    .addrs
+                    .iter()
+                    .find(|a| a.version == version)?
+                    .addr
+            };
+            Some((a, a))
+        }
+    };
+    Some((addr, req.port))
+}
+
+/// `nf_nat_setup_info` for connection `id` and manipulation `mt`: picks the new tuple
+/// (`get_unique_tuple`) and makes the connection's REPLY tuple its inverse
+/// (`nf_conntrack_alter_reply`); sets `IPS_SRC_NAT`/`IPS_DST_NAT` only if the tuple
+/// changed, and the manipulation's DONE bit. Returns false when the statement drops the
+/// packet (masquerade or redirect without an address).
+///
+/// Where the kernel picks at random (a free port after a clash for SNAT, `random`
+/// flags) offsim takes the first free one from the range's start, and an address range is
+/// mapped to its first address (the kernel hashes the source over the range); both only
+/// matter when tuples clash or ranges hold several addresses.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn setup(
+    ct: &mut Conntrack,
+    id: CtId,
+    req: &NatRequest,
+    mt: usize,
+    fib: &Fib,
+    iif: Option<u32>,
+    oif: Option<u32>,
+    local_out: bool,
+    now: SimTime,
+) -> bool {
+    let c = ct.get(id);
+    let Some(curr) = invert(&c.reply()) else {
+        return true;
+    };
+    let Some((addrs, ports)) = range_of(req, curr.version, curr.dst, fib, iif, oif, local_out)
+    else {
+        return false;
+    };
+    let in_range = |t: &FlowKey| {
+        let (a, p) = part(t, mt);
+        addrs.is_none_or(|(lo, hi)| (lo..=hi).contains(&a))
+            && ports.is_none_or(|(lo, hi)| !l4_mappable(t) || (lo..=hi).contains(&p))
+    };
+    let mut t = curr;
+    let unique = 'pick: {
+        // 1) SNAT keeps the original tuple if it is in range and unique.
+        if mt == SRC && in_range(&curr) && !used(ct, now, &curr) {
+            break 'pick curr;
+        }
+        // 2) find_best_ips_proto.
+        if let Some((lo, _)) = addrs {
+            let (_, p) = part(&t, mt);
+            set_part(&mut t, mt, lo, Some(p));
+        }
+        // 3) keep the port if in range (and unique), else search the range.
+        let (_, p) = part(&t, mt);
+        match ports {
+            Some((lo, hi)) => {
+                if !l4_mappable(&t) || ((lo..=hi).contains(&p) && (lo == hi || !used(ct, now, &t)))
+                {
+                    break 'pick t;
+                }
+            }
+            None => {
+                if !used(ct, now, &t) {
+                    break 'pick t;
+                }
+            }
+        }
+        if !l4_mappable(&t) {
+            break 'pick t;
+        }
+        let icmp = matches!(t.proto, proto::ICMP | proto::ICMPV6);
+        let (min, size) = match ports {
+            Some((lo, hi)) => (
+                u32::from(lo.min(hi)),
+                u32::from(lo.max(hi) - lo.min(hi)) + 1,
+            ),
+            None if icmp => (0, 65536),
+            // A destination's port is not changed without a range.
+            None if mt == DST => break 'pick t,
+            None if p < 512 => (1, 511),
+            None if p < 1024 => (600, 424),
+            None => (1024, 64512),
+        };
+        // NF_NAT_MAX_ATTEMPTS bounds the search.
+        for off in 0..size.min(128) {
+            let cand = (min + off % size) as u16;
+            let a = part(&t, mt).0;
+            set_part(&mut t, mt, a, Some(cand));
+            if !used(ct, now, &t) {
+                break;
+            }
+        }
+        t
+    };
+    let c = ct.get_mut(id);
+    if unique != curr {
+        if let Some(r) = invert(&unique) {
+            c.alter_reply(r);
+        }
+        if mt == SRC {
+            c.status |= status::SRC_NAT;
+            c.nat.snat = true;
+        } else {
+            c.status |= status::DST_NAT;
+            c.nat.dnat = true;
+        }
+    }
+    c.status |= if mt == SRC {
+        status::SRC_NAT_DONE
+    } else {
+        status::DST_NAT_DONE
+    };
+    c.nat_done[mt] = true;
+    true
+}
+
+/// Rewrites the manipulated part of a packet to `target`'s (`nf_nat_ipv4_manip_pkt`).
+fn rewrite(m: &mut PacketMeta, target: &FlowKey, mt: usize) {
+    let icmp = matches!(m.l4proto, proto::ICMP | proto::ICMPV6);
+    if mt == SRC {
+        m.src = target.src;
+        if m.has(flags::PORTS) && !icmp {
+            m.sport = target.sport;
+        }
+    } else {
+        m.dst = target.dst;
+        if m.has(flags::PORTS) && !icmp {
+            m.dport = target.dport;
+        }
+    }
+    if icmp && m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type) {
+        m.sport = target.sport;
+    }
+}
+
+/// `nf_nat_packet` at the NAT hook of manipulation `mt` for a packet of connection `id`
+/// seen as `info`: rewrites it if the connection is NATed in the matching way (SNAT shows
+/// as a source rewrite on the ORIGINAL direction and a destination rewrite on the REPLY
+/// one). A RELATED ICMP error is translated instead (`nf_nat_icmp_reply_translation`): the
+/// quoted packet back to what its sender sent, the outer header as a reply to it.
+pub(super) fn manip_packet(ct: &Conntrack, id: CtId, info: CtInfo, mt: usize, m: &mut PacketMeta) {
+    if !ct.is_live(id) {
+        return;
+    }
+    let c = ct.get(id);
+    let dir = info.dir();
+    let mut bit = if mt == SRC {
+        status::SRC_NAT
+    } else {
+        status::DST_NAT
+    };
+    if dir == Dir::Reply {
+        bit ^= status::SRC_NAT | status::DST_NAT;
+    }
+    if c.status & bit == 0 {
+        return;
+    }
+    let other = if dir == Dir::Original {
+        c.reply()
+    } else {
+        c.orig()
+    };
+    let related_icmp = matches!(info, CtInfo::Related | CtInfo::RelatedReply)
+        && matches!(m.l4proto, proto::ICMP | proto::ICMPV6)
+        && m.has(flags::ICMP_ERROR);
+    if related_icmp {
+        // The quoted packet gets the other direction's tuple as is, with the opposite
+        // manipulation.
+        let inner = &mut m.inner.key;
+        let inner_mt = 1 - mt;
+        let (a, p) = part(&other, inner_mt);
+        if inner_mt == SRC {
+            inner.src = a;
+        } else {
+            inner.dst = a;
+        }
+        if m.inner.l4_present && has_ports(inner.proto) {
+            if inner_mt == SRC {
+                inner.sport = p;
+            } else {
+                inner.dport = p;
+            }
+        }
+        if let Some(t) = invert(&other) {
+            if mt == SRC {
+                m.src = t.src;
+            } else {
+                m.dst = t.dst;
+            }
+        }
+        return;
+    }
+    if let Some(target) = invert(&other) {
+        rewrite(m, &target, mt);
+    }
+}
+
+/// A packet captured on the LAN side as it appears on the WAN wire: a WAN-side packet whose
+/// tuple no connection knows, but whose inverse is a direction of a NATed connection, is
+/// the other direction as seen before NAT; a real WAN peer sends that direction's tuple
+/// (the masqueraded reply goes to the router's address, not the client's). ICMP errors
+/// about such a connection quote its WAN-side tuple. Returns whether the packet changed.
+///
+/// Traces captured on the WAN side, and packets of connections without NAT, are left as
+/// they are (their tuples are known as they are).
+pub fn wan_view(ct: &Conntrack, now: SimTime, m: &mut PacketMeta) -> bool {
+    if !m.is_ip() {
+        return false;
+    }
+    if m.has(flags::ICMP_ERROR) {
+        // Conntrack looks an error up by the inverse of the packet it quotes.
+        let q = m.inner.key;
+        if invert(&q).is_none_or(|r| ct.peek(now, &r).is_some()) {
+            return false;
+        }
+        let Some((id, d)) = nated(ct, now, &q) else {
+            return false;
+        };
+        // The quoted packet is direction `d` as the LAN side saw it; beyond NAT that
+        // direction carries the inverse of the other direction's tuple.
+        let c = ct.get(id);
+        let other = if d == Dir::Original { c.reply() } else { c.orig() };
+        let Some(wan) = invert(&other) else {
+            return false;
+        };
+        if m.dst == q.src {
+            m.dst = wan.src;
+        }
+        m.inner.key = wan;
+        return true;
+    }
+    let Some(k) = ct_tuple(m) else {
+        return false;
+    };
+    if ct.peek(now, &k).is_some() {
+        return false;
+    }
+    let Some(inv) = invert(&k) else { return false };
+    let Some((id, d)) = nated(ct, now, &inv) else {
+        return false;
+    };
+    let c = ct.get(id);
+    let t = if d == Dir::Original { c.reply() } else { c.orig() };
+    m.src = t.src;
+    m.dst = t.dst;
+    if m.has(flags::PORTS) {
+        m.sport = t.sport;
+        m.dport = t.dport;
+    } else if matches!(m.l4proto, proto::ICMP | proto::ICMPV6) && m.l4_present() {
+        m.sport = t.sport;
+    }
+    true
+}
+
+/// The NATed connection one of whose tuples is `q`, and which direction that is.
+fn nated(ct: &Conntrack, now: SimTime, q: &FlowKey) -> Option<(CtId, Dir)> {
+    let (id, d) = ct.peek(now, q)?;
+    let c = ct.get(id);
+    (invert(&c.orig()) != Some(c.reply())).then_some((id, d))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::conntrack::{CtConfig, Track};
+    use crate::fib::FibSpec;
+    use crate::sides::SideMode;
+    use offsim_traces::testkit::Pkt;
+
+    fn fib() -> Fib {
+        Fib::build(
+            &FibSpec::default(),
+            ("lan0", 2),
+            ("wan0", 3),
+            &SideMode::Single,
+        )
+        .unwrap()
+    }
+
+    fn req(kind: NatKind, addr: Option<&str>, port: Option<(u16, u16)>) -> NatRequest {
+        let a = addr.map(|s| {
+            let v = u128::from(u32::from(s.parse::<std::net::Ipv4Addr>().unwrap()));
+            (v, v)
+        });
+        NatRequest {
+            kind,
+            family: 4,
+            addr: a,
+            port,
+            flags: 0,
+        }
+    }
+
+    fn new_conn(ct: &mut Conntrack, m: &PacketMeta) -> CtId {
+        match ct.track(SimTime(1), m) {
+            Track::Tracked { id, .. } => id,
+            t => panic!("{t:?}"),
+        }
+    }
+
+    #[test]
+    fn masquerade_keeps_the_port_and_rewrites_replies() {
+        let mut ct = Conntrack::new(CtConfig::default());
+        let q = Pkt::udp("192.168.1.100:5000", "198.51.100.1:53").build();
+        let id = new_conn(&mut ct, &q);
+        let f = fib();
+        assert!(setup(
+            &mut ct,
+            id,
+            &req(NatKind::Masquerade, None, None),
+            SRC,
+            &f,
+            Some(2),
+            Some(3),
+            false,
+            SimTime(1)
+        ));
+        let c = ct.get(id);
+        assert_eq!(c.status & status::SRC_NAT, status::SRC_NAT);
+        let wan = u128::from(u32::from(std::net::Ipv4Addr::new(100, 64, 0, 1)));
+        assert_eq!((c.reply().dst, c.reply().dport), (wan, 5000));
+        // The forwarded query leaves with the router's address.
+        let mut out = q;
+        manip_packet(&ct, id, CtInfo::New, SRC, &mut out);
+        assert_eq!((out.src, out.sport), (wan, 5000));
+        assert!(ct.confirm(id, SimTime(1)));
+        // The reply as the LAN side captured it becomes what the server sends.
+        let mut r = Pkt::udp("198.51.100.1:53", "192.168.1.100:5000").build();
+        assert!(wan_view(&ct, SimTime(2), &mut r));
+        assert_eq!((r.dst, r.dport), (wan, 5000));
+        assert!(!wan_view(&ct, SimTime(2), &mut r));
+        // At PREROUTING it is translated back to the client.
+        manip_packet(&ct, id, CtInfo::EstablishedReply, DST, &mut r);
+        assert_eq!((r.dst, r.dport), (q.src, 5000));
+    }
+
+    #[test]
+    fn dnat_port_forward_and_clashes() {
+        let mut ct = Conntrack::new(CtConfig::default());
+        let f = fib();
+        let m = Pkt::tcp4("203.0.113.9:40000", "100.64.0.1:2222")
+            .flags(offsim_traces::meta::tcp_flags::SYN)
+            .build();
+        let id = new_conn(&mut ct, &m);
+        assert!(setup(
+            &mut ct,
+            id,
+            &req(NatKind::Dnat, Some("192.168.1.10"), Some((22, 22))),
+            DST,
+            &f,
+            Some(3),
+            None,
+            false,
+            SimTime(1)
+        ));
+        let c = ct.get(id);
+        assert_eq!(
+            c.reply().src,
+            u128::from(u32::from(std::net::Ipv4Addr::new(192, 168, 1, 10)))
+        );
+        assert_eq!(c.reply().sport, 22);
+        assert_eq!(c.status & status::DST_NAT, status::DST_NAT);
+        assert!(ct.confirm(id, SimTime(1)));
+        // A second client masqueraded from the same port to the same server clashes: it
+        // gets the next free port.
+        let a = Pkt::udp("192.168.1.100:5000", "198.51.100.1:53").build();
+        let b = Pkt::udp("192.168.1.101:5000", "198.51.100.1:53").build();
+        let (ia, ib) = (new_conn(&mut ct, &a), new_conn(&mut ct, &b));
+        let masq = req(NatKind::Masquerade, None, None);
+        assert!(setup(
+            &mut ct,
+            ia,
+            &masq,
+            SRC,
+            &f,
+            Some(2),
+            Some(3),
+            false,
+            SimTime(1)
+        ));
+        assert!(ct.confirm(ia, SimTime(1)));
+        assert!(setup(
+            &mut ct,
+            ib,
+            &masq,
+            SRC,
+            &f,
+            Some(2),
+            Some(3),
+            false,
+            SimTime(1)
+        ));
+        assert_eq!(ct.get(ib).reply().dport, 1024);
+        // Masquerade without an address drops; `snat` to the original address changes
+        // nothing and sets no NAT bit.
+        let none = Fib::build(
+            &FibSpec {
+                addrs: vec![crate::fib::AddrSpec::parse("lan0=2001:db8::1").unwrap()],
+                ..FibSpec::default()
+            },
+            ("lan0", 2),
+            ("wan0", 3),
+            &SideMode::Single,
+        )
+        .unwrap();
+        let x = Pkt::udp("192.168.1.102:7", "198.51.100.1:53").build();
+        let ix = new_conn(&mut ct, &x);
+        assert!(!setup(
+            &mut ct,
+            ix,
+            &masq,
+            SRC,
+            &none,
+            Some(2),
+            Some(3),
+            false,
+            SimTime(1)
+        ));
+        assert!(setup(
+            &mut ct,
+            ix,
+            &req(NatKind::Snat, Some("192.168.1.102"), None),
+            SRC,
+            &f,
+            Some(2),
+            Some(3),
+            false,
+            SimTime(1)
+        ));
+        assert_eq!(ct.get(ix).status & status::SRC_NAT, 0);
+        assert_eq!(
+            ct.get(ix).status & status::SRC_NAT_DONE,
+            status::SRC_NAT_DONE
+        );
+    }
+}
