@@ -79,8 +79,21 @@ fn slow_path_counts_encapsulation_layers() {
         &load_options("lan0", "wan0"),
     )
     .unwrap();
-    let mut dp = Datapath::new(rs, DpConfig::default(), FlowBook::new(false, false, None));
+    // Two-sided: the reply is routed back to the LAN host (a learned host route).
+    let fib = offsim_kernel::fib::Fib::build(
+        &offsim_kernel::fib::FibSpec::default(),
+        ("lan0", offsim_kernel::datapath::LAN_IFINDEX),
+        ("wan0", offsim_kernel::datapath::WAN_IFINDEX),
+        &offsim_kernel::sides::SideMode::Flow,
+    )
+    .unwrap();
+    let cfg = DpConfig {
+        fib,
+        ..DpConfig::default()
+    };
+    let mut dp = Datapath::new(rs, cfg, FlowBook::new(false, false, None));
     let q = Pkt::udp("192.168.1.2:4000", "198.51.100.1:53").build();
+    dp.add_lan_host(4, q.src);
     let mut r = Pkt::udp("198.51.100.1:53", "192.168.1.2:4000").build();
     r.vlan_count = 1;
     r.vlan = [7, 0];

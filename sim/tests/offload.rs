@@ -85,6 +85,14 @@ fn engine(flavour: KernelFlavour, nic: &NicConfig, sink: &Sink) -> Engine {
                 ..CtConfig::default()
             },
             flowtables: FlowtableMode::Hardware,
+            // The router of a two-sided replay: replies routed back to the LAN host.
+            fib: offsim_kernel::fib::Fib::build(
+                &offsim_kernel::fib::FibSpec::default(),
+                ("lan0", offsim_kernel::datapath::LAN_IFINDEX),
+                ("wan0", offsim_kernel::datapath::WAN_IFINDEX),
+                &SideMode::Flow,
+            )
+            .unwrap(),
             ..DpConfig::default()
         },
         FlowBook::new(true, true, Some(Box::new(sink.clone()))),
