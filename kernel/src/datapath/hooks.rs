@@ -114,6 +114,8 @@ impl Datapath {
         self.route(now, &mut w)?;
         self.forward(&mut w, dev.oif)?;
         self.postrouting(&mut w)?;
+        // past the last hook: `ip_finish_output`, neighbour and transmit run
+        w.out.drivers.forwarded = true;
         ControlFlow::Continue(self.confirm(&mut w, Fate::Forwarded(dev.out_side), now))
     }
 
@@ -145,7 +147,7 @@ impl Datapath {
                             &mut cost,
                         );
                         if let Some(f) = verdict_fate(v, Hook::Ingress) {
-                            add_cost(&mut out.drivers, &cost, 1);
+                            out.drivers.add_eval(&cost, 0);
                             out.fate = f;
                             return ControlFlow::Break(*out);
                         }
@@ -157,7 +159,7 @@ impl Datapath {
                         out.drivers.ft_lookup = true;
                         match self.flowtable_lookup(i, now, m, dev.iif.index) {
                             FastPath::Hit { flow, .. } => {
-                                add_cost(&mut out.drivers, &cost, 1);
+                                out.drivers.add_eval(&cost, 0);
                                 out.drivers.ft_hit = true;
                                 out.path = Path::SwFast;
                                 out.fate = Fate::Forwarded(dev.out_side);
@@ -173,7 +175,8 @@ impl Datapath {
                 }
             }
         }
-        add_cost(&mut out.drivers, &cost, if n_ingress > 0 { 1 } else { 0 });
+        // the hook itself is `netdev_ingress`; its chains and rules count like any others
+        out.drivers.add_eval(&cost, 0);
         ControlFlow::Continue(())
     }
 
@@ -238,7 +241,7 @@ impl Datapath {
         self.note_ct(&t, &mut w.out.drivers, &mut w.ctx);
         if let Track::Invalid(InvalidReason::TableFull) = t {
             w.out.fate = Fate::Dropped(DropCause::CtTableFull);
-            add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+            w.out.drivers.add_eval(&w.cost, w.hooks);
             return ControlFlow::Break(w.out);
         }
         w.track = Some(t);
@@ -248,6 +251,7 @@ impl Datapath {
     /// Routing: forward (the walk goes on), local delivery (INPUT, then the walk ends), or
     /// drop. DNAT to the router itself (`redirect`) makes the packet local.
     fn route(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Outcome> {
+        w.out.drivers.routed = true;
         let route = if self.redirected(&w.track) {
             Route::LocalIn
         } else {
@@ -274,14 +278,13 @@ impl Datapath {
         if is_nat_pending(&w.track) {
             self.mark_nat_done(&w.track, 1);
         }
-        add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+        w.out.drivers.add_eval(&w.cost, w.hooks);
         ControlFlow::Continue(())
     }
 
     /// FORWARD, where `flow add @ft` creates flowtable entries. The TTL is decremented
     /// before the hook, as `ip_forward` does.
     fn forward(&mut self, w: &mut Walk, oif: Iface) -> ControlFlow<Outcome> {
-        w.out.drivers.forwarded = true;
         w.ctx.pkt.ttl = w.ctx.pkt.ttl.saturating_sub(1);
         w.ctx.oif = Some(oif);
         w.ctx.hook = Hook::Forward;
@@ -309,7 +312,7 @@ impl Datapath {
                 w.out.drivers.nat_mangle = true;
             }
         }
-        add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+        w.out.drivers.add_eval(&w.cost, w.hooks);
         ControlFlow::Continue(())
     }
 
@@ -464,7 +467,7 @@ impl Datapath {
 
     /// A drop ends the walk; the connection's unconfirmed entry dies with the packet.
     fn dropped(&mut self, w: &mut Walk, fate: Fate) -> Outcome {
-        add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+        w.out.drivers.add_eval(&w.cost, w.hooks);
         if let Some(t) = &w.track {
             self.ct.finish(SimTime(0), t, false);
         }
@@ -536,18 +539,4 @@ fn verdict_fate(v: Verdict, hook: Hook) -> Option<Fate> {
         Verdict::Drop(r) => Some(Fate::Dropped(DropCause::Ruleset(hook, r))),
         Verdict::Queue(_) => Some(Fate::Dropped(DropCause::Queue)),
     }
-}
-
-fn add_cost(d: &mut CostDrivers, c: &EvalCost, hooks: u16) {
-    d.hooks = d.hooks.saturating_add(hooks);
-    d.chains = d.chains.saturating_add(c.base_chains as u16);
-    d.rules = d.rules.saturating_add(c.rules);
-    d.exprs = d.exprs.saturating_add(c.exprs);
-    d.set_hash = d
-        .set_hash
-        .saturating_add((c.lookups_hash + c.lookups_bitmap) as u16);
-    d.set_interval = d.set_interval.saturating_add(c.lookups_rbtree as u16);
-    d.set_concat = d.set_concat.saturating_add(c.lookups_pipapo as u16);
-    d.jumps = d.jumps.saturating_add(c.jumps as u16);
-    d.stmts = d.stmts.saturating_add(c.stmts as u16);
 }
