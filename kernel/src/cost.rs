@@ -45,6 +45,9 @@ pub struct CostDrivers {
     pub nat_mangle: bool,
     /// NAT binding set up.
     pub nat_setup: bool,
+    /// Hooks with `nat` chains the packet passed while tracked (the NAT core's hook entry,
+    /// `nf_nat_inet_fn`, runs for each).
+    pub nat_hooks: u16,
     /// Fragments handled by defrag (the fragment itself, or joined ones).
     pub frags: u16,
     /// NAPI batch size the packet was received in (1 = alone).

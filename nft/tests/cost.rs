@@ -50,17 +50,18 @@ fn udp_dport_pays_its_implied_l4proto_check() {
     let rules = "table ip f { chain c { type filter hook forward priority 0;
         udp dport 53 drop
         udp dport 54 drop } }";
-    // a UDP packet to another port: each rule runs meta l4proto, cmp, payload, cmp
+    // a UDP packet to another port: each rule runs meta l4proto and its cmp (the
+    // dependency), then the payload and its cmp
     let (c, ..) = run(rules, v4(proto::UDP, 80));
     assert_eq!(c.rules, 2);
-    assert_eq!(n(&c, ExprKind::Meta), 2);
-    assert_eq!(n(&c, ExprKind::Payload), 2);
-    assert_eq!(n(&c, ExprKind::Cmp), 4);
+    assert_eq!(n(&c, ExprKind::Dep), 2);
+    assert_eq!(n(&c, ExprKind::PayloadTh), 2);
+    assert_eq!(n(&c, ExprKind::Cmp), 2);
     assert_eq!(n(&c, ExprKind::Immediate), 0, "no rule matched");
-    // a TCP packet stops at the dependency: meta l4proto and its cmp
+    // a TCP packet stops at the dependency
     let (c, ..) = run(rules, v4(proto::TCP, 53));
-    assert_eq!((n(&c, ExprKind::Meta), n(&c, ExprKind::Cmp)), (2, 2));
-    assert_eq!(n(&c, ExprKind::Payload), 0);
+    assert_eq!((n(&c, ExprKind::Dep), n(&c, ExprKind::Cmp)), (2, 0));
+    assert_eq!(n(&c, ExprKind::PayloadTh), 0);
     // the matching packet also runs the verdict
     let (c, ..) = run(rules, v4(proto::UDP, 53));
     assert_eq!((c.rules, n(&c, ExprKind::Immediate)), (1, 1));
@@ -71,8 +72,8 @@ fn ip_saddr_in_inet_pays_nfproto_and_not_in_ip() {
     let body = "chain c { type filter hook forward priority 0; ip saddr 192.0.2.1 drop } }";
     let (ip, ..) = run(&format!("table ip f {{ {body}"), v4(proto::UDP, 1));
     let (inet, ..) = run(&format!("table inet f {{ {body}"), v4(proto::UDP, 1));
-    assert_eq!((n(&ip, ExprKind::Meta), n(&ip, ExprKind::Cmp)), (0, 1));
-    assert_eq!((n(&inet, ExprKind::Meta), n(&inet, ExprKind::Cmp)), (1, 2));
+    assert_eq!((n(&ip, ExprKind::Dep), n(&ip, ExprKind::Cmp)), (0, 1));
+    assert_eq!((n(&inet, ExprKind::Dep), n(&inet, ExprKind::Cmp)), (1, 1));
 }
 
 #[test]

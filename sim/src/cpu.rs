@@ -46,10 +46,15 @@ pub struct StageCycles {
     pub chain: f64,
     /// Per rule entered (`nft_do_chain`'s walk of the rule blob).
     pub rule: f64,
-    /// Per `payload` load.
+    /// Per `payload` load from the network (or link-layer) header.
     pub expr_payload: f64,
-    /// Per `meta` load (also each `meta l4proto`/`nfproto` dependency nft inserts).
+    /// Per `payload` load from the transport header.
+    pub expr_payload_th: f64,
+    /// Per `meta` load.
     pub expr_meta: f64,
+    /// Per protocol dependency nft inserts before a header field (`meta l4proto`,
+    /// `meta nfproto` or `meta protocol` and its `cmp`).
+    pub expr_dep: f64,
     /// Per `ct` load.
     pub expr_ct: f64,
     /// Per `cmp`.
@@ -99,6 +104,9 @@ pub struct StageCycles {
     pub nat_mangle: f64,
     /// NAT binding setup for a new connection (port selection).
     pub nat_setup: f64,
+    /// The NAT core's hook entry (`nf_nat_inet_fn`) at a hook with `nat` chains, per
+    /// tracked packet (beyond `hook`, which counts the hook traversal).
+    pub nat_hook: f64,
     /// Per fragment handled by defragmentation.
     pub defrag: f64,
     /// Per hardware offload work item (add/del/stats) run by the workqueue.
@@ -218,6 +226,27 @@ impl CpuConfig {
         Ok(c)
     }
 
+    /// A built-in preset by name, or a preset TOML file (such as one `offsim calibrate`
+    /// wrote) by path.
+    pub fn load(name_or_path: &str) -> Result<CpuConfig, CpuError> {
+        if Self::preset_names().contains(&name_or_path) {
+            return Self::preset(name_or_path);
+        }
+        let bad = |msg: String| CpuError::BadPreset {
+            name: name_or_path.to_string(),
+            msg,
+        };
+        let text = std::fs::read_to_string(name_or_path).map_err(|e| {
+            bad(format!(
+                "not a preset ({}) and not a readable file: {e}",
+                Self::preset_names().join(", ")
+            ))
+        })?;
+        let c: CpuConfig = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
     /// Checks ranges.
     pub fn validate(&self) -> Result<(), CpuError> {
         let bad = |field: &'static str, msg: &str| {
@@ -294,7 +323,9 @@ impl CpuConfig {
         for k in ExprKind::ALL {
             e[k.index()] = match k {
                 ExprKind::Payload => c.expr_payload,
+                ExprKind::PayloadTh => c.expr_payload_th,
                 ExprKind::Meta => c.expr_meta,
+                ExprKind::Dep => c.expr_dep,
                 ExprKind::Ct => c.expr_ct,
                 ExprKind::Cmp => c.expr_cmp,
                 ExprKind::Bitwise => c.expr_bitwise,

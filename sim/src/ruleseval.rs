@@ -8,10 +8,16 @@
 //! [`offsim_nft`]: bytes are L3 bytes; a rule without a counter counts as if one stood just
 //! before its verdict; `counters` lists every counter statement (anonymous ones in order, then
 //! named counters); policy counters count packets that fall off the end of a base chain.
+//!
+//! Each rule also gets its CPU cost on the chosen CPU preset (`--cpu`, default
+//! `x86-server`): how often it was entered and the cycles of the kernel expressions it ran
+//! ([`crate::cpu::CpuConfig::eval_cycles`]), and the summary gives the ruleset's cycles per
+//! packet (hooks, chains and rules: the report's `rules` stage).
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use offsim_traces::meta::PacketMeta;
 use offsim_traces::pcap::TraceError;
 use offsim_traces::stream::PacketStream;
 use serde::Serialize;
@@ -23,6 +29,8 @@ use offsim_kernel::flows::FlowBook;
 use offsim_kernel::flowtable::KernelFlavour;
 use offsim_kernel::sides::{SideMode, SideSplitter};
 use offsim_nft::Ruleset;
+
+use crate::cpu::{CpuConfig, EvalWork, Stage};
 
 /// Options of `rules eval`.
 #[derive(Clone, Debug)]
@@ -37,6 +45,8 @@ pub struct EvalOptions {
     pub kernel: KernelFlavour,
     /// Conntrack sysctls.
     pub ct: CtConfig,
+    /// CPU preset whose cycle costs price the rules.
+    pub cpu: crate::cpu::CpuConfig,
 }
 
 impl Default for EvalOptions {
@@ -47,6 +57,8 @@ impl Default for EvalOptions {
             sides: SideMode::Single,
             kernel: KernelFlavour::New,
             ct: CtConfig::default(),
+            cpu: crate::cpu::CpuConfig::preset("x86-server")
+                .unwrap_or_else(|e| unreachable!("bundled preset: {e}")),
         }
     }
 }
@@ -61,7 +73,7 @@ pub struct CounterValue {
 }
 
 /// One rule's counters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RuleRow {
     /// Family.
     pub family: String,
@@ -77,6 +89,10 @@ pub struct RuleRow {
     pub bytes: u64,
     /// Every counter statement of the rule.
     pub counters: Vec<CounterValue>,
+    /// Packets that entered the rule (evaluated it, matching or not).
+    pub evaluated: u64,
+    /// Cycles its kernel expressions, set lookups and jumps cost over all those packets.
+    pub cycles: f64,
     /// The rule as nft prints it.
     pub text: String,
 }
@@ -97,7 +113,7 @@ pub struct ChainRow {
 }
 
 /// Where packets went.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct EvalSummary {
     /// Packets read.
     pub packets: u64,
@@ -117,10 +133,15 @@ pub struct EvalSummary {
     pub conntrack_invalid: u64,
     /// Flowtable entries created.
     pub flowtable_adds: u64,
+    /// The CPU preset that priced the rules.
+    pub cpu: String,
+    /// Mean cycles per packet of the ruleset: hooks, base chains and rules (the report's
+    /// `rules` stage).
+    pub rule_cycles_per_packet: f64,
 }
 
 /// The result of `rules eval`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EvalResult {
     /// Every rule.
     pub rules: Vec<RuleRow>,
@@ -148,6 +169,25 @@ pub fn eval_trace_with_routes<R: Read>(
     o: &EvalOptions,
     lan_hosts: &[(u8, u128)],
 ) -> Result<EvalResult, TraceError> {
+    eval_with(rs, o, lan_hosts, &mut || stream.next_packet())
+}
+
+/// Like [`eval_trace`], on packets already in memory.
+pub fn eval_packets(rs: Ruleset, packets: &[PacketMeta], o: &EvalOptions) -> EvalResult {
+    let mut it = packets.iter();
+    match eval_with(rs, o, &[], &mut || Ok(it.next().copied())) {
+        Ok(r) => r,
+        Err(e) => unreachable!("packets in memory cannot fail to read: {e}"),
+    }
+}
+
+/// The replay: packets from `next` until it gives `None`.
+fn eval_with(
+    rs: Ruleset,
+    o: &EvalOptions,
+    lan_hosts: &[(u8, u128)],
+    next: &mut dyn FnMut() -> Result<Option<PacketMeta>, TraceError>,
+) -> Result<EvalResult, TraceError> {
     let single = o.sides == SideMode::Single;
     let cfg = DpConfig {
         lan: o.iif.clone(),
@@ -160,6 +200,8 @@ pub fn eval_trace_with_routes<R: Read>(
         ..DpConfig::default()
     };
     let mut dp = Datapath::new(rs, cfg, FlowBook::new(true, false, None));
+    dp.track_rule_costs();
+    let mut rule_cycles = 0.0;
     for &(v, a) in lan_hosts {
         dp.add_lan_host(v, a);
     }
@@ -167,7 +209,7 @@ pub fn eval_trace_with_routes<R: Read>(
     let mut s = EvalSummary::default();
     let mut hw = Vec::new();
     let mut next_timer = offsim_traces::SimTime(0);
-    while let Some(m) = stream.next_packet()? {
+    while let Some(m) = next()? {
         s.packets += 1;
         let now = m.ts;
         if now >= next_timer {
@@ -175,6 +217,7 @@ pub fn eval_trace_with_routes<R: Read>(
         }
         let side = sides.side(&m, now);
         let out = dp.process(now, &m, side);
+        rule_cycles += o.cpu.packet_cycles(&out.drivers, 0.0).by_stage[Stage::Rules.index()];
         // No NIC: every hardware request is refused at once.
         hw.clear();
         dp.drain_hw_requests(&mut hw);
@@ -211,10 +254,16 @@ pub fn eval_trace_with_routes<R: Read>(
     s.conntrack_inserted = dp.conntrack().stats.inserted;
     s.conntrack_invalid = dp.conntrack().stats.invalid;
     s.flowtable_adds = dp.stats().flowtable_adds;
-    Ok(collect(&dp, s))
+    s.cpu = o.cpu.name.clone();
+    s.rule_cycles_per_packet = if s.packets == 0 {
+        0.0
+    } else {
+        rule_cycles / s.packets as f64
+    };
+    Ok(collect(&dp, s, &o.cpu))
 }
 
-fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
+fn collect(dp: &Datapath, summary: EvalSummary, cpu: &CpuConfig) -> EvalResult {
     let rs = dp.ruleset();
     let st = dp.rule_state();
     let mut rules = Vec::new();
@@ -243,6 +292,7 @@ fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
                 bytes: v.bytes,
             }
         };
+        let cost = st.rule_cost(r.id).copied().unwrap_or_default();
         rules.push(RuleRow {
             family: c.family.to_string(),
             table: c.table_name.clone(),
@@ -251,6 +301,8 @@ fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
             packets: first.packets,
             bytes: first.bytes,
             counters,
+            evaluated: cost.rules,
+            cycles: cpu.eval_cycles(&EvalWork::from(&cost)),
             text: r.text.clone(),
         });
     }
@@ -295,10 +347,15 @@ pub fn render_text(r: &EvalResult) -> String {
             }
             last = key;
         }
+        let per_pkt = if r.summary.packets == 0 {
+            0.0
+        } else {
+            row.cycles / r.summary.packets as f64
+        };
         let _ = writeln!(
             s,
-            "  [{:>3}] {:>10} pkts {:>12} bytes  {}",
-            row.index, row.packets, row.bytes, row.text
+            "  [{:>3}] {:>10} pkts {:>12} bytes {:>8.1} cyc/pkt  {}",
+            row.index, row.packets, row.bytes, per_pkt, row.text
         );
     }
     let m = &r.summary;
@@ -316,6 +373,11 @@ pub fn render_text(r: &EvalResult) -> String {
     for (k, v) in &m.dropped {
         let _ = writeln!(s, "  dropped {k}: {v}");
     }
+    let _ = writeln!(
+        s,
+        "ruleset: {:.1} cycles per packet on {} (hooks, chains, rules)",
+        m.rule_cycles_per_packet, m.cpu
+    );
     s
 }
 

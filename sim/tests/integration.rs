@@ -8,6 +8,7 @@
 mod kernel;
 mod util;
 
+mod calibrate;
 mod cli_reports;
 mod cli_run;
 mod flow_oracle;

@@ -327,6 +327,18 @@ impl Datapath {
         range: Range<usize>,
         nat_mt: usize,
     ) -> ControlFlow<Outcome> {
+        // the NAT core's hook entry (`nf_nat_inet_fn`) runs for every tracked packet at a
+        // hook with `nat` chains; it evaluates the chains only for a connection whose NAT is
+        // not set up yet
+        let has_nat = range.clone().any(|k| match hook {
+            Hook::Prerouting => self.chains.pre[w.l3][k].1,
+            Hook::Input => self.chains.input[w.l3][k].1,
+            Hook::Forward => self.chains.fwd[w.l3][k].1,
+            _ => self.chains.post[w.l3][k].1,
+        });
+        if has_nat && matches!(w.track, Some(Track::Tracked { .. })) {
+            w.out.drivers.nat_hooks = w.out.drivers.nat_hooks.saturating_add(1);
+        }
         for k in range {
             let (c, is_nat) = match hook {
                 Hook::Prerouting => self.chains.pre[w.l3][k],
@@ -465,9 +477,16 @@ impl Datapath {
         v
     }
 
-    /// A drop ends the walk; the connection's unconfirmed entry dies with the packet.
+    /// A drop ends the walk; the connection's unconfirmed entry dies with the packet, which
+    /// then paid for an allocated, never inserted entry (`nf_conntrack_in` →
+    /// `init_conntrack`, then `nf_conntrack_destroy` when the skb is freed) rather than a
+    /// confirmed one.
     fn dropped(&mut self, w: &mut Walk, fate: Fate) -> Outcome {
         w.out.drivers.add_eval(&w.cost, w.hooks);
+        if w.out.drivers.ct_new {
+            w.out.drivers.ct_new = false;
+            w.out.drivers.ct_unconfirmed = true;
+        }
         if let Some(t) = &w.track {
             self.ct.finish(SimTime(0), t, false);
         }

@@ -8,7 +8,8 @@
 //! (an earlier field of the same protocol, or an explicit `meta l4proto`/`ip protocol`
 //! match); a network header field needs `meta nfproto` in the `inet` family and
 //! `meta protocol` in `netdev`/`bridge`, and nothing in `ip`/`ip6`, where the hook implies
-//! the family. Each dependency is a `meta` load and a `cmp`.
+//! the family. Each dependency is a `meta` load and a `cmp`, counted together as one
+//! [`ExprKind::Dep`].
 
 use crate::ast::{BinOp, Expr, Family, MetaKey, Proto, RelOp, Stmt};
 use crate::eval::ExprKind;
@@ -75,7 +76,15 @@ impl DepCtx {
                     // an exthdr expression (`nft_exthdr_tcp_eval`)
                     return add_load(c, ExprKind::Other);
                 }
-                add_load(c, ExprKind::Payload);
+                let network = matches!(p, Proto::Ip | Proto::Ip6 | Proto::Ether);
+                add_load(
+                    c,
+                    if network {
+                        ExprKind::Payload
+                    } else {
+                        ExprKind::PayloadTh
+                    },
+                );
                 if ty.bits() % 8 != 0 {
                     // sub-byte fields are masked (and shifted) out of the loaded bytes
                     add_load(c, ExprKind::Bitwise);
@@ -179,6 +188,10 @@ impl DepCtx {
                 {
                     self.need(dep, &mut c);
                 }
+                if matches!(value, Expr::Value(_)) {
+                    // a constant is loaded into a register first (`immediate`)
+                    add(&mut c, ExprKind::Immediate);
+                }
                 self.load(value, &mut c);
                 add(&mut c, ExprKind::Other);
             }
@@ -237,7 +250,7 @@ mod test {
         let mut d = DepCtx::new(Family::Ip);
         let a = d.stmt(&port_match(Proto::Udp, 53));
         assert_eq!(a.deps, 1, "udp dport implies meta l4proto udp");
-        assert_eq!(a.own[ExprKind::Payload.index()], 1);
+        assert_eq!(a.own[ExprKind::PayloadTh.index()], 1);
         assert_eq!(a.own[ExprKind::Cmp.index()], 1);
         let b = d.stmt(&port_match(Proto::Udp, 54));
         assert_eq!(b.deps, 0, "the rule already checked udp");

@@ -13,10 +13,16 @@
 /// expressions that nft generates for the rules offsim models).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExprKind {
-    /// `nft_payload` load (the inlined `nft_payload_fast_eval` for aligned header fields).
+    /// `nft_payload` load from the network or link-layer header (the inlined
+    /// `nft_payload_fast_eval` for aligned fields).
     Payload,
-    /// `nft_meta_get_eval` (also the `meta l4proto`/`meta nfproto` dependencies).
+    /// `nft_payload` load from the transport header.
+    PayloadTh,
+    /// `nft_meta_get_eval`.
     Meta,
+    /// A protocol dependency nft inserts before a header field: `meta l4proto P`,
+    /// `meta nfproto F` or `meta protocol P` and the `cmp` that checks it, counted as one.
+    Dep,
     /// `nft_ct_get_eval`.
     Ct,
     /// `nft_cmp` (fast, 16-byte and generic compares).
@@ -40,11 +46,13 @@ pub enum ExprKind {
 
 impl ExprKind {
     /// Number of kinds: the length of per-kind arrays.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 13;
     /// Every kind, in index order.
     pub const ALL: [ExprKind; ExprKind::COUNT] = [
         ExprKind::Payload,
+        ExprKind::PayloadTh,
         ExprKind::Meta,
+        ExprKind::Dep,
         ExprKind::Ct,
         ExprKind::Cmp,
         ExprKind::Bitwise,
@@ -66,7 +74,9 @@ impl ExprKind {
     pub const fn name(self) -> &'static str {
         match self {
             ExprKind::Payload => "payload",
+            ExprKind::PayloadTh => "payload_th",
             ExprKind::Meta => "meta",
+            ExprKind::Dep => "dep",
             ExprKind::Ct => "ct",
             ExprKind::Cmp => "cmp",
             ExprKind::Bitwise => "bitwise",
@@ -200,8 +210,7 @@ impl EvalCost {
     #[inline]
     pub(crate) fn charge(&mut self, c: &crate::program::OpCost, full: bool) {
         let dep = u64::from(c.deps);
-        self.exprs[ExprKind::Meta.index()] += dep;
-        self.exprs[ExprKind::Cmp.index()] += dep;
+        self.exprs[ExprKind::Dep.index()] += dep;
         if full {
             for (a, n) in self.exprs.iter_mut().zip(&c.own) {
                 *a += u64::from(*n);

@@ -339,6 +339,7 @@ pub fn offsim_counters(
             tcp_be_liberal: job.sysctls.tcp_be_liberal,
             ..offsim_kernel::conntrack::CtConfig::default()
         },
+        ..offsim::ruleseval::EvalOptions::default()
     };
     let r = offsim::ruleseval::eval_trace_with_routes(
         rs,
