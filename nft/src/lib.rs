@@ -115,8 +115,8 @@ pub mod types;
 
 pub use error::{ErrorKind, NftError};
 pub use eval::{
-    CtInfo, CtView, DropReason, EvalCost, FibAnswer, FibQuery, Host, Iface, NatRequest, NullHost,
-    PktCtx, PolicyCounter, RuleState, Verdict, eval_chain,
+    CtInfo, CtView, DropReason, EvalCost, ExprKind, FibAnswer, FibQuery, Host, Iface, NatRequest,
+    NullHost, PktCtx, PolicyCounter, RuleState, SetBackend, Verdict, eval_chain,
 };
 pub use program::{ChainId, Counter, FlowtableId, Reject};
 pub use ruleset::{

@@ -435,17 +435,18 @@ pub(crate) enum Op {
     },
 }
 
-/// Set backend, for the cost model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SetKind {
-    /// nft_set_hash.
-    Hash,
-    /// nft_set_bitmap (keys of 16 bits or less).
-    Bitmap,
-    /// nft_set_rbtree (intervals).
-    Rbtree,
-    /// nft_set_pipapo (concatenated intervals).
-    Pipapo,
+/// The kernel expressions one operation stands for, for the cost model
+/// ([`crate::eval::EvalCost::charge`]): the dependency checks nft inserts before it (each a
+/// `meta` load and a `cmp`), its own expressions when it runs to the end, and the loads it
+/// runs before breaking on a missing field when it has no dependency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OpCost {
+    /// Dependency checks (`meta l4proto`, `meta nfproto`, `meta protocol`).
+    pub(crate) deps: u8,
+    /// Own expressions by [`crate::eval::ExprKind::index`].
+    pub(crate) own: [u8; crate::eval::ExprKind::COUNT],
+    /// The loads among them.
+    pub(crate) loads: [u8; crate::eval::ExprKind::COUNT],
 }
 
 /// Element data.
@@ -537,8 +538,10 @@ type FieldRanges = Box<[(u128, u128)]>;
 /// A compiled set.
 #[derive(Clone, Debug)]
 pub(crate) struct CSet {
-    /// Backend.
-    pub(crate) kind: SetKind,
+    /// Back end, as `nft_select_set_ops` picks it.
+    pub(crate) backend: crate::eval::SetBackend,
+    /// Size term of a lookup's cost: `⌊log2 n⌋ + 1` for `n` static elements (0 if empty).
+    pub(crate) depth: u32,
     /// Where each key field sits in the key lanes.
     pub(crate) slots: Vec<Slot>,
     /// Exact elements: packed key → element index.
@@ -737,6 +740,8 @@ pub(crate) struct Program {
     pub(crate) rules: Vec<CRule>,
     /// Ops.
     pub(crate) ops: Vec<Op>,
+    /// What each op costs in kernel expressions (same index as `ops`).
+    pub(crate) op_cost: Vec<OpCost>,
     /// Key specs.
     pub(crate) keys: Vec<KeySpec>,
     /// Fields of the key specs.

@@ -6,7 +6,7 @@ use offsim_nft::ast::{Family, Hook, NatKind};
 use offsim_nft::types::DType;
 use offsim_nft::{
     CtInfo, CtView, DropReason, EvalCost, FlowtableId, Host, Iface, LoadOptions, NatRequest,
-    NullHost, PktCtx, RuleState, Ruleset, Verdict, eval_chain,
+    NullHost, PktCtx, RuleState, Ruleset, SetBackend, Verdict, eval_chain,
 };
 use offsim_traces::meta::{NetKind, PacketMeta, flags, proto, tcp_flags};
 use offsim_traces::time::SimTime;
@@ -349,8 +349,10 @@ fn sets_maps_and_concatenations() {
     eval_chain(&r.rs, &mut r.st, ch, &mut c, &mut NullHost, &mut cost);
     assert_eq!(r.count("fw", 3).0, 1, "8.8.8.8 is in the negated set");
     assert_eq!(cost.rules, 4);
-    assert_eq!(cost.lookups_rbtree, 2, "blk and the port interval set");
-    assert_eq!(cost.lookups_hash, 2, "svc concat map and the address set");
+    let n = |b: SetBackend| cost.lookups[b.index()];
+    assert_eq!(n(SetBackend::Rbtree), 2, "blk and the port interval set");
+    assert_eq!(n(SetBackend::Rhash), 1, "svc: a named map without a size");
+    assert_eq!(n(SetBackend::HashFast), 1, "the anonymous address set");
 }
 
 #[test]

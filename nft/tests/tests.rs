@@ -7,6 +7,7 @@
 mod util;
 
 mod corpus;
+mod cost;
 mod eval;
 mod fuzz;
 mod lang;

@@ -4,14 +4,18 @@
 //! A packet's cycles are the sum of what it actually did: driver RX/TX (with the NAPI poll
 //! cost amortised over the batch), the netdev ingress hook and flowtable lookup where a
 //! flowtable is attached, and on the slow path `ip_rcv`, routing, each hook with base chains,
-//! each base chain entered, every rule and expression the evaluator reported, set lookups by
-//! kind, jumps, conntrack lookup or creation, NAT mangling and setup, and forwarding/output.
-//! A cache term adds the expected last-level-cache misses when the conntrack + flowtable
+//! each base chain entered, every rule entered and every kernel expression run by kind (as
+//! `nft_do_chain` runs them, with the dependencies nft inserts), set lookups by back end with
+//! each back end's cost curve (a constant plus a term in log2 of the set's size), jumps,
+//! conntrack lookup, creation or an entry that dies unconfirmed, NAT mangling and setup, and
+//! forwarding/output for the packets that leave (a packet dropped in FORWARD does not pay
+//! it). A cache term adds the expected last-level-cache misses when the conntrack + flowtable
 //! working set outgrows the LLC.
 
 use std::collections::BTreeMap;
 
 use offsim_kernel::cost::CostDrivers;
+use offsim_nft::{EvalCost, ExprKind, SetBackend};
 use serde::{Deserialize, Serialize};
 
 /// Cycle costs per stage. Every field is cycles on the preset's core.
@@ -40,28 +44,69 @@ pub struct StageCycles {
     pub hook: f64,
     /// Per base chain entered (`nft_do_chain` setup).
     pub chain: f64,
-    /// Per rule evaluated.
+    /// Per rule entered (`nft_do_chain`'s walk of the rule blob).
     pub rule: f64,
-    /// Per expression evaluated beyond the first of a rule.
-    pub expr: f64,
-    /// Per hash-set lookup.
+    /// Per `payload` load from the network (or link-layer) header.
+    pub expr_payload: f64,
+    /// Per `payload` load from the transport header.
+    pub expr_payload_th: f64,
+    /// Per `meta` load.
+    pub expr_meta: f64,
+    /// Per protocol dependency nft inserts before a header field (`meta l4proto`,
+    /// `meta nfproto` or `meta protocol` and its `cmp`).
+    pub expr_dep: f64,
+    /// Per `ct` load.
+    pub expr_ct: f64,
+    /// Per `cmp`.
+    pub expr_cmp: f64,
+    /// Per `bitwise`.
+    pub expr_bitwise: f64,
+    /// Per `range`.
+    pub expr_range: f64,
+    /// Per `lookup` expression, without the back end's lookup (`set_*`).
+    pub expr_lookup: f64,
+    /// Per `immediate` (a verdict).
+    pub expr_immediate: f64,
+    /// Per `counter`.
+    pub expr_counter: f64,
+    /// Per other statement expression (log, limit, quota, NAT, mark set, notrack, ...).
+    pub expr_other: f64,
+    /// `nft_set_hash_fast` lookup.
+    pub set_hash_fast: f64,
+    /// `nft_set_hash` lookup.
     pub set_hash: f64,
-    /// Per interval (rbtree) set lookup.
-    pub set_interval: f64,
-    /// Per concatenated / ranged (pipapo) set lookup.
-    pub set_concat: f64,
-    /// Per jump/goto.
+    /// `nft_set_rhash` lookup.
+    pub set_rhash: f64,
+    /// `nft_set_bitmap` lookup.
+    pub set_bitmap: f64,
+    /// `nft_set_rbtree` lookup: constant part.
+    pub set_rbtree: f64,
+    /// `nft_set_rbtree` lookup: per doubling of the set (`⌊log2 n⌋ + 1`).
+    pub set_rbtree_log2: f64,
+    /// `nft_set_pipapo` lookup (no AVX2): constant part.
+    pub set_pipapo: f64,
+    /// `nft_set_pipapo` lookup: per doubling of the set.
+    pub set_pipapo_log2: f64,
+    /// `nft_set_pipapo_avx2` lookup: constant part.
+    pub set_pipapo_avx2: f64,
+    /// `nft_set_pipapo_avx2` lookup: per doubling of the set.
+    pub set_pipapo_avx2_log2: f64,
+    /// Per jump/goto (jump stack and chain switch; the verdict is `expr_immediate`).
     pub jump: f64,
-    /// Per statement executed (counter, log, mark set …).
-    pub stmt: f64,
     /// Conntrack lookup of an existing entry, incl. state update.
     pub ct_lookup: f64,
     /// Conntrack creation of a new entry (alloc, init, confirm/insert).
     pub ct_new: f64,
+    /// A new conntrack entry that dies unconfirmed with its dropped packet (alloc, init,
+    /// free; never inserted).
+    pub ct_unconfirmed: f64,
     /// Per-packet NAT rewrite (checksums) on the slow path.
     pub nat_mangle: f64,
     /// NAT binding setup for a new connection (port selection).
     pub nat_setup: f64,
+    /// The NAT core's hook entry (`nf_nat_inet_fn`) at a hook with `nat` chains, per
+    /// tracked packet (beyond `hook`, which counts the hook traversal).
+    pub nat_hook: f64,
     /// Per fragment handled by defragmentation.
     pub defrag: f64,
     /// Per hardware offload work item (add/del/stats) run by the workqueue.
@@ -88,7 +133,7 @@ pub const MAX_DELAY_NS: u64 = 1_000_000_000;
 
 impl StageCycles {
     /// Every stage cost with its key (`cycles.NAME`).
-    pub fn named(&self) -> [(&'static str, f64); 26] {
+    pub fn named(&self) -> [(&'static str, f64); 49] {
         [
             ("cycles.driver_rx", self.driver_rx),
             ("cycles.driver_tx", self.driver_tx),
@@ -102,19 +147,42 @@ impl StageCycles {
             ("cycles.hook", self.hook),
             ("cycles.chain", self.chain),
             ("cycles.rule", self.rule),
-            ("cycles.expr", self.expr),
+            ("cycles.expr_payload", self.expr_payload),
+            ("cycles.expr_payload_th", self.expr_payload_th),
+            ("cycles.expr_meta", self.expr_meta),
+            ("cycles.expr_dep", self.expr_dep),
+            ("cycles.expr_ct", self.expr_ct),
+            ("cycles.expr_cmp", self.expr_cmp),
+            ("cycles.expr_bitwise", self.expr_bitwise),
+            ("cycles.expr_range", self.expr_range),
+            ("cycles.expr_lookup", self.expr_lookup),
+            ("cycles.expr_immediate", self.expr_immediate),
+            ("cycles.expr_counter", self.expr_counter),
+            ("cycles.expr_other", self.expr_other),
+            ("cycles.set_hash_fast", self.set_hash_fast),
             ("cycles.set_hash", self.set_hash),
-            ("cycles.set_interval", self.set_interval),
-            ("cycles.set_concat", self.set_concat),
+            ("cycles.set_rhash", self.set_rhash),
+            ("cycles.set_bitmap", self.set_bitmap),
+            ("cycles.set_rbtree", self.set_rbtree),
+            ("cycles.set_rbtree_log2", self.set_rbtree_log2),
+            ("cycles.set_pipapo", self.set_pipapo),
+            ("cycles.set_pipapo_log2", self.set_pipapo_log2),
+            ("cycles.set_pipapo_avx2", self.set_pipapo_avx2),
+            ("cycles.set_pipapo_avx2_log2", self.set_pipapo_avx2_log2),
             ("cycles.jump", self.jump),
-            ("cycles.stmt", self.stmt),
             ("cycles.ct_lookup", self.ct_lookup),
             ("cycles.ct_new", self.ct_new),
+            ("cycles.ct_unconfirmed", self.ct_unconfirmed),
             ("cycles.nat_mangle", self.nat_mangle),
             ("cycles.nat_setup", self.nat_setup),
+            ("cycles.nat_hook", self.nat_hook),
             ("cycles.defrag", self.defrag),
             ("cycles.offload_work", self.offload_work),
             ("cycles.gc_per_flow", self.gc_per_flow),
+            ("cycles.vlan_pull", self.vlan_pull),
+            ("cycles.vlan_push", self.vlan_push),
+            ("cycles.pppoe_pull", self.pppoe_pull),
+            ("cycles.pppoe_push", self.pppoe_push),
             ("cycles.cache_miss", self.cache_miss),
         ]
     }
@@ -150,6 +218,8 @@ pub struct CpuConfig {
     pub napi_budget: u32,
     /// Last-level cache size in bytes.
     pub llc_bytes: f64,
+    /// The CPU has AVX2, so the kernel uses `nft_set_pipapo_avx2` for concatenated ranges.
+    pub avx2: bool,
     /// Bytes of working set per conntrack entry (nf_conn + extensions + hash nodes).
     pub ct_entry_bytes: f64,
     /// Bytes per flowtable entry.
@@ -223,6 +293,27 @@ impl CpuConfig {
             name: name.to_string(),
             msg: e.to_string(),
         })?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// A built-in preset by name, or a preset TOML file (such as one `offsim calibrate`
+    /// wrote) by path.
+    pub fn load(name_or_path: &str) -> Result<CpuConfig, CpuError> {
+        if Self::preset_names().contains(&name_or_path) {
+            return Self::preset(name_or_path);
+        }
+        let bad = |msg: String| CpuError::BadPreset {
+            name: name_or_path.to_string(),
+            msg,
+        };
+        let text = std::fs::read_to_string(name_or_path).map_err(|e| {
+            bad(format!(
+                "not a preset ({}) and not a readable file: {e}",
+                Self::preset_names().join(", ")
+            ))
+        })?;
+        let c: CpuConfig = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         c.validate()?;
         Ok(c)
     }
@@ -304,53 +395,103 @@ impl CpuConfig {
         }
     }
 
+    /// Cycles of one kernel expression of each kind, by [`ExprKind::index`] (a `fib`
+    /// expression is a route lookup).
+    fn expr_cycles(&self) -> [f64; ExprKind::COUNT] {
+        let c = &self.cycles;
+        let mut e = [0.0; ExprKind::COUNT];
+        for k in ExprKind::ALL {
+            e[k.index()] = match k {
+                ExprKind::Payload => c.expr_payload,
+                ExprKind::PayloadTh => c.expr_payload_th,
+                ExprKind::Meta => c.expr_meta,
+                ExprKind::Dep => c.expr_dep,
+                ExprKind::Ct => c.expr_ct,
+                ExprKind::Cmp => c.expr_cmp,
+                ExprKind::Bitwise => c.expr_bitwise,
+                ExprKind::Range => c.expr_range,
+                ExprKind::Lookup => c.expr_lookup,
+                ExprKind::Immediate => c.expr_immediate,
+                ExprKind::Counter => c.expr_counter,
+                ExprKind::Fib => c.fib_lookup,
+                ExprKind::Other => c.expr_other,
+            };
+        }
+        e
+    }
+
+    /// The cost curve of each set back end, by [`SetBackend::index`]: (cycles per lookup,
+    /// cycles per doubling of the set). Pipapo is the AVX2 variant on a CPU with AVX2, as
+    /// `nft_select_set_ops` prefers it there (`nft_pipapo_avx2_estimate`).
+    fn set_curves(&self) -> [(f64, f64); SetBackend::COUNT] {
+        let c = &self.cycles;
+        let mut v = [(0.0, 0.0); SetBackend::COUNT];
+        for b in SetBackend::ALL {
+            v[b.index()] = match b {
+                SetBackend::HashFast => (c.set_hash_fast, 0.0),
+                SetBackend::Hash => (c.set_hash, 0.0),
+                SetBackend::Rhash => (c.set_rhash, 0.0),
+                SetBackend::Bitmap => (c.set_bitmap, 0.0),
+                SetBackend::Rbtree => (c.set_rbtree, c.set_rbtree_log2),
+                SetBackend::Pipapo if self.avx2 => (c.set_pipapo_avx2, c.set_pipapo_avx2_log2),
+                SetBackend::Pipapo => (c.set_pipapo, c.set_pipapo_log2),
+            };
+        }
+        v
+    }
+
+    /// Cycles of rule evaluation work: rules entered, expressions by kind, set lookups by
+    /// back end with their size term, jumps. The one formula for the rule cost of a packet
+    /// ([`CpuConfig::packet_cycles`]) and of a rule (`rules eval`).
+    pub(crate) fn eval_cycles(&self, w: &EvalWork) -> f64 {
+        let c = &self.cycles;
+        let mut cy = w.rules * c.rule;
+        for (n, k) in w.exprs.iter().zip(self.expr_cycles()) {
+            cy += n * k;
+        }
+        for ((n, d), (a, b)) in w.lookups.iter().zip(&w.depth).zip(self.set_curves()) {
+            cy += n * a + d * b;
+        }
+        cy + w.jumps * c.jump
+    }
+
     /// One packet's cycles: the total its core is busy for, and its split by [`Stage`].
     ///
-    /// Every cost term is computed once, here. The total sums the terms a packet actually
-    /// paid, in a fixed order (floating-point addition is not associative: the order is part
-    /// of the result): driver receive with the NAPI poll share, the netdev ingress hook,
-    /// the flowtable lookup, a flowtable hit's transmit, defragmentation, then on the classic
-    /// path `ip_rcv`, hooks and chains, rules and expressions, set lookups, jumps and
-    /// statements, conntrack, NAT setup and mangling, routing and forwarding with its
-    /// transmit; last, the expected cache misses of the conntrack/flowtable accesses.
-    ///
-    /// `by_stage` is the split the report has always shown (`cpu.cycles_by_stage`). It
-    /// departs from `total` in two ways, both pinned by the golden reports: the `rules`
-    /// stage also counts hooks, chains and rules of packets that never took the classic path
-    /// (the netdev ingress hook, and netdev chains, on a flowtable hit or an ingress drop),
-    /// which `total` does not charge; and `cache_misses` is what `total` leaves after the
-    /// other stages, floored at zero, so it absorbs that difference.
+    /// Every cost term is computed once, here, and belongs to one stage; the total is the
+    /// sum of the stages in [`Stage::ALL`] order, so `total` equals the sum of `by_stage`
+    /// exactly. A packet pays what it did: driver receive with the NAPI poll share, the
+    /// netdev ingress hook and the chains run there (also for a packet the flowtable then
+    /// forwards or a netdev chain drops), the flowtable lookup and a hit's transmit,
+    /// defragmentation, then on the classic path `ip_rcv`, the route lookup, hooks, chains,
+    /// rules and expressions, set lookups, jumps, conntrack, NAT setup and mangling, and for
+    /// a packet that leaves, forwarding and transmit; last, the expected cache misses of the
+    /// conntrack/flowtable accesses.
     #[inline]
     pub(crate) fn packet_cycles(&self, d: &CostDrivers, miss_p: f64) -> PacketCycles {
         let c = &self.cycles;
         let on = |b: bool, v: f64| if b { v } else { 0.0 };
-        let rx = c.driver_rx + c.napi_poll / f64::from(d.batch.max(1));
-        let netdev = on(d.netdev_ingress, c.netdev_ingress);
-        let ft_lookup = on(d.ft_lookup, c.ft_lookup);
-        let ft_xmit = on(d.ft_hit, c.ft_xmit);
-        let ft_tx = on(d.ft_hit, c.driver_tx);
-        let defrag = f64::from(d.frags) * c.defrag;
-        let ip_rcv = on(d.slow, c.ip_rcv);
-        let hook = f64::from(d.hooks) * c.hook;
-        let chain = f64::from(d.chains) * c.chain;
-        let rule = f64::from(d.rules) * c.rule;
-        let expr = f64::from(d.exprs.saturating_sub(d.rules)) * c.expr;
-        let set_hash = f64::from(d.set_hash) * c.set_hash;
-        let set_interval = f64::from(d.set_interval) * c.set_interval;
-        let set_concat = f64::from(d.set_concat) * c.set_concat;
-        let jump = f64::from(d.jumps) * c.jump;
-        let stmt = f64::from(d.stmts) * c.stmt;
         let (ct, ct_accesses) = if d.ct_new {
             (c.ct_new, 2.0)
+        } else if d.ct_unconfirmed {
+            (c.ct_unconfirmed, 1.0)
         } else if d.ct_lookup {
             (c.ct_lookup, 1.0)
         } else {
             (0.0, 0.0)
         };
-        let nat_setup = on(d.nat_setup, c.nat_setup);
-        let nat_mangle = on(d.nat_mangle, c.nat_mangle);
-        let routed = on(d.forwarded, c.fib_lookup + c.forward);
-        let routed_tx = on(d.forwarded, c.driver_tx);
+        let table_accesses = on(d.ft_lookup, 1.0) + ct_accesses;
+        let mut by_stage = [0.0; Stage::COUNT];
+        by_stage[Stage::Driver.index()] = c.driver_rx
+            + c.napi_poll / f64::from(d.batch.max(1))
+            + on(d.ft_hit || d.forwarded, c.driver_tx);
+        by_stage[Stage::Flowtable.index()] = on(d.ft_lookup, c.ft_lookup) + on(d.ft_hit, c.ft_xmit);
+        by_stage[Stage::Conntrack.index()] = ct;
+        by_stage[Stage::Nat.index()] = on(d.nat_setup, c.nat_setup)
+            + on(d.nat_mangle, c.nat_mangle)
+            + f64::from(d.nat_hooks) * c.nat_hook;
+        by_stage[Stage::Rules.index()] = f64::from(d.hooks) * c.hook
+            + f64::from(d.chains) * c.chain
+            + self.eval_cycles(&EvalWork::from(d));
         let encap = f64::from(d.vlan_pull) * c.vlan_pull
             + f64::from(d.vlan_push) * c.vlan_push
             + f64::from(d.pppoe_pull) * c.pppoe_pull
@@ -362,40 +503,57 @@ impl CpuConfig {
         // counts above.
         let extra_frags = f64::from(d.frags_out.saturating_sub(1)) * (c.forward + c.driver_tx);
         let sent = f64::from(d.sent) * (c.fib_lookup + c.forward + c.driver_tx);
-
-        // Adding a zero term leaves a sum unchanged, so untaken terms need no branch.
-        let mut cy = rx + netdev + ft_lookup + (ft_xmit + ft_tx) + defrag;
-        let mut table_accesses = on(d.ft_lookup, 1.0);
-        if d.slow {
-            cy += ip_rcv;
-            cy += hook + chain;
-            cy += rule + expr;
-            cy += set_hash + set_interval + set_concat;
-            cy += jump + stmt;
-            cy += ct;
-            table_accesses += ct_accesses;
-            cy += nat_setup;
-            cy += nat_mangle;
-            cy += routed + routed_tx;
-            cy += encap + extra_frags + sent;
-        }
-        let total = cy + table_accesses * miss_p * c.cache_miss;
-
-        let mut by_stage = [0.0; Stage::COUNT];
-        by_stage[Stage::Driver.index()] = rx + on(d.ft_hit || d.forwarded, c.driver_tx);
-        by_stage[Stage::Flowtable.index()] = ft_lookup + ft_xmit;
-        by_stage[Stage::Conntrack.index()] = ct;
-        by_stage[Stage::Nat.index()] = nat_setup + nat_mangle;
-        by_stage[Stage::Rules.index()] =
-            hook + chain + rule + expr + set_hash + set_interval + set_concat + jump + stmt;
-        by_stage[Stage::IpStack.index()] = ip_rcv + routed + encap + extra_frags + sent;
-        by_stage[Stage::NetdevIngress.index()] = netdev;
-        by_stage[Stage::Defrag.index()] = defrag;
-        let known = by_stage[..=Stage::NetdevIngress.index()]
-            .iter()
-            .sum::<f64>();
-        by_stage[Stage::CacheMisses.index()] = (total - known - defrag).max(0.0);
+        by_stage[Stage::IpStack.index()] = on(d.slow, c.ip_rcv + encap)
+            + on(d.routed, c.fib_lookup)
+            + on(d.forwarded, c.forward)
+            + extra_frags
+            + sent;
+        by_stage[Stage::NetdevIngress.index()] = on(d.netdev_ingress, c.netdev_ingress);
+        by_stage[Stage::Defrag.index()] = f64::from(d.frags) * c.defrag;
+        by_stage[Stage::CacheMisses.index()] = table_accesses * miss_p * c.cache_miss;
+        let total = by_stage.iter().sum();
         PacketCycles { total, by_stage }
+    }
+}
+
+/// Rule evaluation work as numbers (from a packet's [`CostDrivers`] or a rule's
+/// [`EvalCost`]), for [`CpuConfig::eval_cycles`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct EvalWork {
+    /// Rules entered.
+    pub(crate) rules: f64,
+    /// Expressions by [`ExprKind::index`].
+    pub(crate) exprs: [f64; ExprKind::COUNT],
+    /// Lookups by [`SetBackend::index`].
+    pub(crate) lookups: [f64; SetBackend::COUNT],
+    /// Their size term by back end.
+    pub(crate) depth: [f64; SetBackend::COUNT],
+    /// Jumps and gotos.
+    pub(crate) jumps: f64,
+}
+
+impl From<&CostDrivers> for EvalWork {
+    #[inline]
+    fn from(d: &CostDrivers) -> EvalWork {
+        EvalWork {
+            rules: f64::from(d.rules),
+            exprs: d.exprs.map(f64::from),
+            lookups: d.lookups.map(f64::from),
+            depth: d.lookup_depth.map(f64::from),
+            jumps: f64::from(d.jumps),
+        }
+    }
+}
+
+impl From<&EvalCost> for EvalWork {
+    fn from(e: &EvalCost) -> EvalWork {
+        EvalWork {
+            rules: e.rules as f64,
+            exprs: e.exprs.map(|x| x as f64),
+            lookups: e.lookups.map(|x| x as f64),
+            depth: e.lookup_depth.map(|x| x as f64),
+            jumps: e.jumps as f64,
+        }
     }
 }
 
@@ -498,6 +656,138 @@ mod test {
                 assert!(c.sources.contains_key(&f), "{name}: no source for `{f}`");
             }
         }
+    }
+
+    fn sum_in_order(p: &PacketCycles) -> f64 {
+        p.by_stage.iter().sum()
+    }
+
+    /// Drivers of a packet forwarded on the slow path through one hook with one chain.
+    fn slow_forwarded() -> CostDrivers {
+        let mut d = CostDrivers {
+            slow: true,
+            routed: true,
+            forwarded: true,
+            hooks: 1,
+            chains: 1,
+            rules: 3,
+            ct_lookup: true,
+            batch: 4,
+            ..CostDrivers::default()
+        };
+        d.exprs[ExprKind::Payload.index()] = 3;
+        d.exprs[ExprKind::Cmp.index()] = 3;
+        d
+    }
+
+    #[test]
+    fn total_is_the_sum_of_the_stages_exactly() {
+        let c = CpuConfig::preset("x86-server").unwrap();
+        let mut ft_hit_with_chain = CostDrivers {
+            netdev_ingress: true,
+            ft_lookup: true,
+            ft_hit: true,
+            chains: 1,
+            rules: 2,
+            batch: 1,
+            ..CostDrivers::default()
+        };
+        ft_hit_with_chain.exprs[ExprKind::Meta.index()] = 2;
+        let mut with_sets = slow_forwarded();
+        with_sets.lookups[SetBackend::Rbtree.index()] = 2;
+        with_sets.lookup_depth[SetBackend::Rbtree.index()] = 20;
+        for (d, miss) in [
+            (slow_forwarded(), 0.0),
+            (slow_forwarded(), 0.37),
+            (ft_hit_with_chain, 0.1),
+            (with_sets, 0.0),
+        ] {
+            let p = c.packet_cycles(&d, miss);
+            assert_eq!(p.total, sum_in_order(&p), "{d:?}");
+            assert!(p.by_stage.iter().all(|v| *v >= 0.0));
+        }
+        // a netdev chain on a flowtable hit costs cycles, in the total and in `rules`
+        let p = c.packet_cycles(&ft_hit_with_chain, 0.0);
+        let rules = p.by_stage[Stage::Rules.index()];
+        assert_eq!(
+            rules,
+            c.cycles.chain + 2.0 * c.cycles.rule + 2.0 * c.cycles.expr_meta
+        );
+        let bare = CostDrivers {
+            chains: 0,
+            rules: 0,
+            exprs: [0; ExprKind::COUNT],
+            ..ft_hit_with_chain
+        };
+        assert_eq!(p.total - c.packet_cycles(&bare, 0.0).total, rules);
+    }
+
+    #[test]
+    fn a_packet_dropped_in_forward_does_not_pay_the_way_out() {
+        let c = CpuConfig::preset("x86-server").unwrap();
+        let out = slow_forwarded();
+        let dropped = CostDrivers {
+            forwarded: false,
+            ..out
+        };
+        let saved = c.packet_cycles(&out, 0.0).total - c.packet_cycles(&dropped, 0.0).total;
+        assert_eq!(saved, c.cycles.forward + c.cycles.driver_tx);
+        // the route lookup before FORWARD is paid either way
+        let p = c.packet_cycles(&dropped, 0.0);
+        assert_eq!(
+            p.by_stage[Stage::IpStack.index()],
+            c.cycles.ip_rcv + c.cycles.fib_lookup
+        );
+    }
+
+    #[test]
+    fn an_unconfirmed_entry_costs_less_than_a_confirmed_one() {
+        let c = CpuConfig::preset("x86-server").unwrap();
+        let base = CostDrivers {
+            ct_lookup: false,
+            forwarded: false,
+            ..slow_forwarded()
+        };
+        let new = CostDrivers {
+            ct_new: true,
+            ..base
+        };
+        let unconfirmed = CostDrivers {
+            ct_unconfirmed: true,
+            ..base
+        };
+        let ct = |d: &CostDrivers| c.packet_cycles(d, 0.0).by_stage[Stage::Conntrack.index()];
+        assert_eq!(ct(&unconfirmed), c.cycles.ct_unconfirmed);
+        assert_eq!(ct(&new), c.cycles.ct_new);
+        assert!(c.cycles.ct_unconfirmed < c.cycles.ct_new);
+    }
+
+    #[test]
+    fn set_lookups_follow_their_back_ends_curve() {
+        let mut c = CpuConfig::preset("x86-server").unwrap();
+        let mut w = EvalWork::default();
+        for b in SetBackend::ALL {
+            w.lookups[b.index()] = 1.0;
+        }
+        w.depth[SetBackend::Rbtree.index()] = 10.0;
+        w.depth[SetBackend::Pipapo.index()] = 4.0;
+        let k = &c.cycles;
+        let want = k.set_hash_fast
+            + k.set_hash
+            + k.set_rhash
+            + k.set_bitmap
+            + k.set_rbtree
+            + 10.0 * k.set_rbtree_log2
+            + k.set_pipapo_avx2
+            + 4.0 * k.set_pipapo_avx2_log2;
+        assert!((c.eval_cycles(&w) - want).abs() < 1e-9);
+        // without AVX2 the kernel runs the generic pipapo
+        c.avx2 = false;
+        let k = c.cycles.clone();
+        let generic = want - k.set_pipapo_avx2 - 4.0 * k.set_pipapo_avx2_log2
+            + k.set_pipapo
+            + 4.0 * k.set_pipapo_log2;
+        assert!((c.eval_cycles(&w) - generic).abs() < 1e-9);
     }
 
     #[test]

@@ -43,6 +43,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod calibrate;
 pub mod cpu;
 pub mod engine;
 pub mod metrics;

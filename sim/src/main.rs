@@ -56,6 +56,9 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Measure this machine's kernel (needs root and nftables) and write a CPU preset, or
+    /// with --check compare offsim's prediction for a ruleset with the kernel.
+    Calibrate(CalibrateArgs),
     /// Find the highest offered rate that meets the scenario's SLO.
     Plan {
         /// Scenario file (TOML) with an [slo] (and optionally a [plan] range).
@@ -197,6 +200,40 @@ enum RulesCmd {
 }
 
 #[derive(Args)]
+struct CalibrateArgs {
+    /// Where to write the preset.
+    #[arg(long, default_value = "calibrated.toml")]
+    out: PathBuf,
+    /// Preset (name or file) whose fields calibration does not measure (platform, driver,
+    /// forwarding, NAT, power) the new preset keeps.
+    #[arg(long, default_value = "x86-server")]
+    base: String,
+    /// Name of the written preset.
+    #[arg(long, default_value = "calibrated")]
+    name: String,
+    /// A short measurement (a few seconds) that checks the harness and writes a valid
+    /// preset; its figures are rough.
+    #[arg(long)]
+    quick: bool,
+    /// CPU the sender, and with it all the measured softirq work, is pinned to.
+    #[arg(long, default_value_t = 1)]
+    bench_cpu: usize,
+    /// Instead of calibrating: the kernel's measured cost of RULESET on one UDP flow from
+    /// --iif to --oif against offsim's prediction with --cpu.
+    #[arg(long)]
+    check: Option<PathBuf>,
+    /// The router's interface towards the sender (with --check).
+    #[arg(long, default_value = "lan0")]
+    iif: String,
+    /// The router's interface towards the sink (with --check).
+    #[arg(long, default_value = "wan0")]
+    oif: String,
+    /// CPU preset (name or file) offsim predicts with (with --check).
+    #[arg(long, default_value = "x86-server")]
+    cpu: String,
+}
+
+#[derive(Args)]
 struct RulesEvalArgs {
     /// Ruleset file.
     ruleset: PathBuf,
@@ -250,6 +287,10 @@ struct RulesEvalArgs {
     /// Flowtable timeouts (nf_flowtable_tcp_timeout, nf_flowtable_udp_timeout), seconds.
     #[arg(long, default_value_t = 30)]
     ft_timeout: u32,
+    /// CPU preset that prices each rule in cycles (a name, or a preset TOML file such as
+    /// one `offsim calibrate` wrote).
+    #[arg(long, default_value = "x86-server")]
+    cpu: String,
 }
 
 fn main() -> ExitCode {
@@ -344,6 +385,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             tolerance,
         } => trend(&reports, &out, &metrics, tolerance),
         Cmd::Report { report, out } => report_cmd(&report, &out),
+        Cmd::Calibrate(a) => calibrate(&a),
         Cmd::Merge { shards, out } => merge(&shards, &out),
         Cmd::Rules { cmd } => match cmd {
             RulesCmd::Check { ruleset } => rules_check(&ruleset),
@@ -770,6 +812,7 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
         fib,
         retime,
         ft_timeout_s: a.ft_timeout,
+        cpu: offsim::cpu::CpuConfig::load(&a.cpu)?,
     };
     let mut r = offsim::ruleseval::eval_trace(rs, &mut stream, &opts)?;
     // The device warnings went to stderr above; the input's own (a cut capture, packets
@@ -787,6 +830,81 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
     } else {
         out.write_all(term(&render_text(&r)).as_bytes())?;
     }
+    Ok(0)
+}
+
+fn calibrate(a: &CalibrateArgs) -> Result<u8> {
+    use offsim::calibrate::{self, CalError, CalOptions, Effort};
+    let effort = if a.quick { Effort::Quick } else { Effort::Full };
+    let refuse = |e: CalError| -> Result<u8> {
+        eprintln!("offsim calibrate: {e}");
+        Ok(2)
+    };
+    if let Err(e) = calibrate::preflight() {
+        return refuse(e);
+    }
+    let mut log = |s: &str| eprintln!("{s}");
+    if let Some(path) = &a.check {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let cpu = offsim::cpu::CpuConfig::load(&a.cpu)?;
+        eprintln!("checking {} on this kernel ({})", path.display(), calibrate::kernel_release());
+        let r = match calibrate::check::check_ruleset(
+            &text, &cpu, &a.iif, &a.oif, effort, a.bench_cpu, &mut log,
+        ) {
+            Ok(r) => r,
+            Err(e @ CalError::Input(_)) => return refuse(e),
+            Err(e) => return Err(e.into()),
+        };
+        println!(
+            "{}: flow {}; kernel +{:.0} cycles/packet as measured, +{:.0} at the preset's speed (spread {:.0} to {:.0}); offsim +{:.0} (rules stage {:.0}, preset {}); offsim/kernel {:.2}",
+            path.display(),
+            if r.dropped { "dropped" } else { "forwarded" },
+            r.kernel_raw,
+            r.kernel,
+            r.kernel_min,
+            r.kernel_max,
+            r.offsim,
+            r.offsim_rules,
+            cpu.name,
+            r.offsim / r.kernel
+        );
+        return Ok(0);
+    }
+    // the notes name the command as a user would type it
+    let command = std::iter::once("offsim".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let o = CalOptions {
+        base: a.base.clone(),
+        name: a.name.clone(),
+        effort,
+        cpu: a.bench_cpu,
+        command,
+    };
+    eprintln!(
+        "calibrating on Linux {} at {:.2} GHz (sender on CPU {}; {} measurement)",
+        calibrate::kernel_release(),
+        calibrate::cpu_ghz()?,
+        a.bench_cpu,
+        if a.quick { "quick" } else { "full" }
+    );
+    let figs = calibrate::calibrate(&o, &mut log)?;
+    let text = calibrate::write_preset(&o, &figs)?;
+    std::fs::write(&a.out, text).with_context(|| format!("{}: cannot write", a.out.display()))?;
+    println!("{:<22} {:>9} {:>19}  what", "field", "cycles", "spread");
+    for f in &figs {
+        println!(
+            "{:<22} {:>9.1} {:>9.1} to {:>6.1}  {}",
+            f.field.unwrap_or("(check)"),
+            f.cycles,
+            f.min,
+            f.max,
+            f.what
+        );
+    }
+    println!("wrote {}", a.out.display());
     Ok(0)
 }
 

@@ -129,7 +129,7 @@ fn conntrack_figures(p: &Prepared, e: &Engine) -> Option<rep::ConntrackTable> {
 
 /// The run's rule and policy counters for the report (`rules eval`'s, one source).
 fn rule_counters(dp: &offsim_kernel::datapath::Datapath) -> Vec<rep::RuleCounter> {
-    let (rules, chains) = crate::ruleseval::counters(dp);
+    let (rules, chains) = crate::ruleseval::counters(dp, None);
     let mut v: Vec<rep::RuleCounter> = rules
         .into_iter()
         .map(|r| rep::RuleCounter {

@@ -12,9 +12,16 @@
 //! [`offsim_nft`]: bytes are L3 bytes; a rule without a counter counts as if one stood just
 //! before its verdict; `counters` lists every counter statement (anonymous ones in order, then
 //! named counters); policy counters count packets that fall off the end of a base chain.
+//!
+//! Each rule also gets its CPU cost on the chosen CPU preset (`--cpu`, default
+//! `x86-server`): how often it was entered and the cycles of the kernel expressions it ran
+//! ([`crate::cpu::CpuConfig::eval_cycles`]), and the summary gives the ruleset's cycles per
+//! packet (hooks, chains and rules: the report's `rules` stage).
 
 use std::collections::BTreeMap;
 use std::io::Read;
+
+use offsim_traces::meta::PacketMeta;
 
 use offsim_traces::pcap::TraceError;
 use offsim_traces::stream::PacketStream;
@@ -29,6 +36,8 @@ use offsim_kernel::flows::FlowBook;
 use offsim_kernel::flowtable::KernelFlavour;
 use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_nft::Ruleset;
+
+use crate::cpu::{CpuConfig, EvalWork, Stage};
 
 /// Options of `rules eval`.
 #[derive(Clone, Debug)]
@@ -50,6 +59,8 @@ pub struct EvalOptions {
     pub retime: Retime,
     /// `nf_flowtable_tcp_timeout` and `nf_flowtable_udp_timeout`, seconds.
     pub ft_timeout_s: u32,
+    /// CPU preset whose cycle costs price the rules.
+    pub cpu: CpuConfig,
 }
 
 impl Default for EvalOptions {
@@ -63,6 +74,8 @@ impl Default for EvalOptions {
             fib: FibSpec::default(),
             retime: Retime::Recorded,
             ft_timeout_s: 30,
+            cpu: CpuConfig::preset("x86-server")
+                .unwrap_or_else(|e| unreachable!("bundled preset: {e}")),
         }
     }
 }
@@ -126,7 +139,7 @@ pub struct CounterValue {
 }
 
 /// One rule's counters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RuleRow {
     /// Family.
     pub family: String,
@@ -144,6 +157,10 @@ pub struct RuleRow {
     pub counters: Vec<CounterValue>,
     /// The rule as nft prints it.
     pub text: String,
+    /// Packets that entered the rule (evaluated it, matching or not).
+    pub evaluated: u64,
+    /// Cycles its kernel expressions, set lookups and jumps cost over all those packets.
+    pub cycles: f64,
 }
 
 /// One base chain's policy counter.
@@ -162,7 +179,7 @@ pub struct ChainRow {
 }
 
 /// Where packets went.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct EvalSummary {
     /// Packets read.
     pub packets: u64,
@@ -190,10 +207,15 @@ pub struct EvalSummary {
     pub fragments_out: u64,
     /// WAN-side packets of NATed connections taken as the WAN peer sends them.
     pub wan_rewritten: u64,
+    /// The CPU preset that priced the rules.
+    pub cpu: String,
+    /// Mean cycles per packet of the ruleset: hooks, base chains and rules (the report's
+    /// `rules` stage).
+    pub rule_cycles_per_packet: f64,
 }
 
 /// The result of `rules eval`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EvalResult {
     /// Every rule.
     pub rules: Vec<RuleRow>,
@@ -214,6 +236,29 @@ pub fn eval_trace<R: Read>(
     stream: &mut PacketStream<R>,
     o: &EvalOptions,
 ) -> Result<EvalResult, EvalError> {
+    let mut r = eval_with(rs, o, &mut || stream.next_packet())?;
+    if let Some(e) = stream.cut_short() {
+        r.warnings.insert(0, e.cut_short_warning());
+    }
+    Ok(r)
+}
+
+/// Like [`eval_trace`], on packets already in memory.
+pub fn eval_packets(
+    rs: Ruleset,
+    packets: &[PacketMeta],
+    o: &EvalOptions,
+) -> Result<EvalResult, EvalError> {
+    let mut it = packets.iter();
+    eval_with(rs, o, &mut || Ok(it.next().copied()))
+}
+
+/// The replay: packets from `next` until it gives `None`.
+fn eval_with(
+    rs: Ruleset,
+    o: &EvalOptions,
+    next: &mut dyn FnMut() -> Result<Option<PacketMeta>, TraceError>,
+) -> Result<EvalResult, EvalError> {
     let fib = Fib::build(
         &o.fib,
         (&o.iif, LAN_IFINDEX),
@@ -231,6 +276,8 @@ pub fn eval_trace<R: Read>(
         ..DpConfig::default()
     };
     let mut dp = Datapath::new(rs, cfg, FlowBook::new(true, false, None));
+    dp.track_rule_costs();
+    let mut rule_cycles = 0.0;
     let mut sides = SideSplitter::new(o.sides.clone()).remembering_all();
     let mut s = EvalSummary::default();
     let mut hw = Vec::new();
@@ -245,7 +292,7 @@ pub fn eval_trace<R: Read>(
     let guessed = matches!(o.sides, SideMode::Flow | SideMode::Single);
     let mut hint = WanHint::default();
     let mut first = None;
-    while let Some(mut m) = stream.next_packet()? {
+    while let Some(mut m) = next()? {
         let first_ts = *first.get_or_insert(m.ts.0);
         m.ts = offsim_traces::SimTime(o.retime.at(s.packets, m.ts.0, first_ts));
         let now = m.ts;
@@ -264,6 +311,7 @@ pub fn eval_trace<R: Read>(
             next_timer = dp.timers(now).1;
         }
         let out = dp.process(now, &m, side);
+        rule_cycles += o.cpu.packet_cycles(&out.drivers, 0.0).by_stage[Stage::Rules.index()];
         // No NIC: every hardware request is refused at once.
         hw.clear();
         dp.drain_hw_requests(&mut hw);
@@ -305,10 +353,13 @@ pub fn eval_trace<R: Read>(
     s.fragmented = st.fragmented;
     s.fragments_out = st.fragments_out;
     s.wan_rewritten = st.wan_rewritten;
-    let mut r = collect(&dp, s);
-    if let Some(e) = stream.cut_short() {
-        r.warnings.push(e.cut_short_warning());
-    }
+    s.cpu = o.cpu.name.clone();
+    s.rule_cycles_per_packet = if s.packets == 0 {
+        0.0
+    } else {
+        rule_cycles / s.packets as f64
+    };
+    let mut r = collect(&dp, s, &o.cpu);
     let (skipped, late) = match &detect {
         Some(d) => (0, d.forwarded + d.arrived_late),
         None => sides.copies(),
@@ -344,8 +395,8 @@ pub fn copy_warnings(skipped: u64, twice: u64, ip: u64, unmapped: u64) -> Vec<St
     w
 }
 
-fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
-    let (rules, chains) = counters(dp);
+fn collect(dp: &Datapath, summary: EvalSummary, cpu: &CpuConfig) -> EvalResult {
+    let (rules, chains) = counters(dp, Some(cpu));
     EvalResult {
         rules,
         chains,
@@ -356,7 +407,9 @@ fn collect(dp: &Datapath, summary: EvalSummary) -> EvalResult {
 
 /// Every rule's counters and every base chain's policy counter, as the kernel would show
 /// them (the one place that reads them out of a datapath: `rules eval` and `run` reports).
-pub fn counters(dp: &Datapath) -> (Vec<RuleRow>, Vec<ChainRow>) {
+/// Rules are priced on `cpu` when given and the datapath tracked their costs
+/// ([`Datapath::track_rule_costs`]; otherwise `evaluated` and `cycles` are 0).
+pub fn counters(dp: &Datapath, cpu: Option<&CpuConfig>) -> (Vec<RuleRow>, Vec<ChainRow>) {
     let rs = dp.ruleset();
     let st = dp.rule_state();
     let mut rules = Vec::new();
@@ -385,6 +438,7 @@ pub fn counters(dp: &Datapath) -> (Vec<RuleRow>, Vec<ChainRow>) {
                 bytes: v.bytes,
             }
         };
+        let cost = st.rule_cost(r.id).copied().unwrap_or_default();
         rules.push(RuleRow {
             family: c.family.to_string(),
             table: c.table_name.clone(),
@@ -394,6 +448,8 @@ pub fn counters(dp: &Datapath) -> (Vec<RuleRow>, Vec<ChainRow>) {
             bytes: first.bytes,
             counters,
             text: r.text.clone(),
+            evaluated: cost.rules,
+            cycles: cpu.map_or(0.0, |c| c.eval_cycles(&EvalWork::from(&cost))),
         });
     }
     let chains = rs
@@ -433,10 +489,15 @@ pub fn render_text(r: &EvalResult) -> String {
             }
             last = key;
         }
+        let per_pkt = if r.summary.packets == 0 {
+            0.0
+        } else {
+            row.cycles / r.summary.packets as f64
+        };
         let _ = writeln!(
             s,
-            "  [{:>3}] {:>10} pkts {:>12} bytes  {}",
-            row.index, row.packets, row.bytes, row.text
+            "  [{:>3}] {:>10} pkts {:>12} bytes {:>8.1} cyc/pkt  {}",
+            row.index, row.packets, row.bytes, per_pkt, row.text
         );
     }
     let m = &r.summary;
@@ -464,6 +525,11 @@ pub fn render_text(r: &EvalResult) -> String {
     for (k, v) in &m.router_sent {
         let _ = writeln!(s, "  router sent {k}: {v}");
     }
+    let _ = writeln!(
+        s,
+        "ruleset: {:.1} cycles per packet on {} (hooks, chains, rules)",
+        m.rule_cycles_per_packet, m.cpu
+    );
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
     }

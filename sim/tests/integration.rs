@@ -10,6 +10,7 @@ mod util;
 
 mod bounded;
 mod capture;
+mod calibrate;
 mod cli_reports;
 mod cli_run;
 mod cli_tools;

@@ -137,7 +137,9 @@ impl Datapath {
         w.ctx.hook = Hook::Postrouting;
         w.ctx.iif = None;
         self.run_stages(now, &mut w, Hook::Postrouting)?;
-        add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+        w.out.drivers.add_eval(&w.cost, w.hooks);
+        // past the last hook: `ip_finish_output`, neighbour and transmit run
+        w.out.drivers.forwarded = true;
         let mut out = self.confirm(&mut w, Fate::Forwarded(side_of(oif)), now);
         if frags > 1 && matches!(out.fate, Fate::Forwarded(_)) {
             out.drivers.frags_out = frags.min(u32::from(u16::MAX)) as u16;
@@ -175,7 +177,7 @@ impl Datapath {
                             &mut cost,
                         );
                         if let Some(f) = verdict_fate(v, Hook::Ingress) {
-                            add_cost(&mut out.drivers, &cost, 1);
+                            out.drivers.add_eval(&cost, 0);
                             out.fate = f;
                             return ControlFlow::Break(*out);
                         }
@@ -187,7 +189,7 @@ impl Datapath {
                         out.drivers.ft_lookup = true;
                         match self.flowtable_lookup(i, now, m, dev.iif.index) {
                             FastPath::Hit { flow, dir, .. } => {
-                                add_cost(&mut out.drivers, &cost, 1);
+                                out.drivers.add_eval(&cost, 0);
                                 out.drivers.ft_hit = true;
                                 out.path = Path::SwFast;
                                 let oif = self
@@ -207,7 +209,8 @@ impl Datapath {
                 }
             }
         }
-        add_cost(&mut out.drivers, &cost, if n_ingress > 0 { 1 } else { 0 });
+        // the hook itself is `netdev_ingress`; its chains and rules count like any others
+        out.drivers.add_eval(&cost, 0);
         ControlFlow::Continue(())
     }
 
@@ -273,7 +276,15 @@ impl Datapath {
                     }
                 }
                 Stage::Conntrack => self.conntrack_in(now, w)?,
-                Stage::NatPacket => self.nat_packet(w, mt),
+                Stage::NatPacket => {
+                    // the NAT core's hook entry (`nf_nat_inet_fn`) runs for every tracked
+                    // packet; it evaluates `nat` chains only for a connection whose NAT is
+                    // not set up yet
+                    if matches!(w.track, Some(Track::Tracked { .. })) {
+                        w.out.drivers.nat_hooks = w.out.drivers.nat_hooks.saturating_add(1);
+                    }
+                    self.nat_packet(w, mt)
+                }
             }
         }
         ControlFlow::Continue(())
@@ -315,7 +326,7 @@ impl Datapath {
         self.note_ct(&t, &mut w.out.drivers, &mut w.ctx);
         if let Track::Invalid(InvalidReason::TableFull) = t {
             w.out.fate = Fate::Dropped(DropCause::CtTableFull);
-            add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+            w.out.drivers.add_eval(&w.cost, w.hooks);
             return ControlFlow::Break(w.out);
         }
         w.track = Some(t);
@@ -373,6 +384,7 @@ impl Datapath {
     /// (INPUT, confirmation and the router's answer, then the walk ends), or drop (with an
     /// ICMP time exceeded for an expired TTL, `ip_forward`).
     fn route(&mut self, now: SimTime, w: &mut Walk, iif: u32) -> ControlFlow<Outcome, u32> {
+        w.out.drivers.routed = true;
         match router::route(&w.ctx.pkt, &self.cfg.fib, iif) {
             Route::Forward { oif } => ControlFlow::Continue(oif),
             Route::LocalIn { unicast } => {
@@ -408,7 +420,7 @@ impl Datapath {
     fn input(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Outcome> {
         w.ctx.hook = Hook::Input;
         self.run_stages(now, w, Hook::Input)?;
-        add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+        w.out.drivers.add_eval(&w.cost, w.hooks);
         ControlFlow::Continue(())
     }
 
@@ -419,7 +431,6 @@ impl Datapath {
     /// fragmented on output. The TTL is decremented before the hook. Returns the number of
     /// packets it leaves as (fragments).
     fn forward(&mut self, now: SimTime, w: &mut Walk, oif: u32) -> ControlFlow<Outcome, u32> {
-        w.out.drivers.forwarded = true;
         let mtu = self.cfg.fib.mtu(oif);
         let p = w.ctx.pkt;
         let mut frags = 1;
@@ -570,9 +581,16 @@ impl Datapath {
         v
     }
 
-    /// A drop ends the walk; the connection's unconfirmed entry dies with the packet.
+    /// A drop ends the walk; the connection's unconfirmed entry dies with the packet, which
+    /// then paid for an allocated, never inserted entry (`nf_conntrack_in` →
+    /// `init_conntrack`, then `nf_conntrack_destroy` when the skb is freed) rather than a
+    /// confirmed one.
     fn dropped(&mut self, w: &mut Walk, fate: Fate) -> Outcome {
-        add_cost(&mut w.out.drivers, &w.cost, w.hooks);
+        w.out.drivers.add_eval(&w.cost, w.hooks);
+        if w.out.drivers.ct_new {
+            w.out.drivers.ct_new = false;
+            w.out.drivers.ct_unconfirmed = true;
+        }
         if let Some(t) = &w.track {
             self.ct.finish(SimTime(0), t, false);
         }
@@ -638,18 +656,4 @@ fn verdict_fate(v: Verdict, hook: Hook) -> Option<Fate> {
         Verdict::Fwd(super::WAN_IFINDEX) => Some(Fate::Forwarded(Side::Wan)),
         Verdict::Fwd(_) => Some(Fate::Dropped(DropCause::Ruleset(hook, NftDrop::Rule))),
     }
-}
-
-pub(super) fn add_cost(d: &mut CostDrivers, c: &EvalCost, hooks: u16) {
-    d.hooks = d.hooks.saturating_add(hooks);
-    d.chains = d.chains.saturating_add(c.base_chains as u16);
-    d.rules = d.rules.saturating_add(c.rules);
-    d.exprs = d.exprs.saturating_add(c.exprs);
-    d.set_hash = d
-        .set_hash
-        .saturating_add((c.lookups_hash + c.lookups_bitmap) as u16);
-    d.set_interval = d.set_interval.saturating_add(c.lookups_rbtree as u16);
-    d.set_concat = d.set_concat.saturating_add(c.lookups_pipapo as u16);
-    d.jumps = d.jumps.saturating_add(c.jumps as u16);
-    d.stmts = d.stmts.saturating_add(c.stmts as u16);
 }

@@ -27,7 +27,7 @@ use offsim_nft::{CtView, EvalCost, PktCtx, Reject};
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, is_icmp_echo, proto, tcp_flags};
 use offsim_traces::time::SimTime;
 
-use super::hooks::{Walk, add_cost};
+use super::hooks::Walk;
 use super::{Datapath, Fate, LAN_IFINDEX, Outcome, fam};
 use crate::conntrack::{CtInfo as CtInfoK, Dir, Track};
 use crate::cost::CostDrivers;
@@ -400,7 +400,7 @@ impl Datapath {
             self.run_stages(now, &mut ow, Hook::Postrouting)
         })();
         if walked.is_continue() {
-            add_cost(&mut ow.out.drivers, &ow.cost, ow.hooks);
+            ow.out.drivers.add_eval(&ow.cost, ow.hooks);
             if let Some(t) = &ow.track {
                 self.ct.finish(now, t, true);
             }
@@ -408,15 +408,7 @@ impl Datapath {
         }
         let (d, o) = (&mut w.out.drivers, &ow.out.drivers);
         d.sent = d.sent.saturating_add(1);
-        d.hooks = d.hooks.saturating_add(o.hooks);
-        d.chains = d.chains.saturating_add(o.chains);
-        d.rules = d.rules.saturating_add(o.rules);
-        d.exprs = d.exprs.saturating_add(o.exprs);
-        d.set_hash = d.set_hash.saturating_add(o.set_hash);
-        d.set_interval = d.set_interval.saturating_add(o.set_interval);
-        d.set_concat = d.set_concat.saturating_add(o.set_concat);
-        d.jumps = d.jumps.saturating_add(o.jumps);
-        d.stmts = d.stmts.saturating_add(o.stmts);
+        d.add_rule_work(o);
         d.nat_setup |= o.nat_setup;
         d.nat_mangle |= o.nat_mangle;
     }

@@ -540,6 +540,13 @@ impl Datapath {
         &self.rstate
     }
 
+    /// From now on, the rule state accumulates what each rule costs
+    /// ([`RuleState::rule_cost`]).
+    pub fn track_rule_costs(&mut self) {
+        let n = self.rs.rules().len();
+        self.rstate.track_rule_costs(n);
+    }
+
     /// Connection tracking.
     pub fn conntrack(&self) -> &Conntrack {
         &self.ct

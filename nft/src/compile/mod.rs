@@ -1,14 +1,17 @@
 //! Compilation of normalised rules into a flat, allocation-free [`Program`].
 //!
 //! This file compiles selectors (loads with their bitwise transforms) and lookup keys;
-//! [`rule`] compiles statements into operations and [`sets`] set elements into lookup
-//! structures. Interface names compare as 128-bit numbers; `iif` and `oif` were resolved to
+//! [`rule`] compiles statements into operations, [`cost`] says what kernel expressions each
+//! stands for, and [`sets`] compiles set elements into lookup structures and picks the
+//! kernel's set back end. Interface names compare as 128-bit numbers; `iif` and `oif` were resolved to
 //! ifindexes at load time.
 
+mod cost;
 mod rule;
 mod sets;
 
 pub(crate) use rule::Compiler;
+pub(crate) use sets::SetDesc;
 
 use crate::ast::*;
 use crate::layout::key_layout;

@@ -5,6 +5,8 @@
 use std::ops::Range;
 
 use super::TableScope;
+use super::cost::DepCtx;
+use super::sets::SetDesc;
 use crate::ast::*;
 use crate::error::{NftError, SourceMap};
 use crate::layout::range_of;
@@ -99,6 +101,8 @@ pub(crate) struct CompiledRule {
 /// The ops of the rule being compiled and what it counts with.
 struct RuleOps {
     ops: Vec<Op>,
+    /// What each op costs in kernel expressions (same index as `ops`).
+    costs: Vec<OpCost>,
     /// Counter statements so far.
     slots: usize,
     /// Named counters used.
@@ -108,6 +112,7 @@ struct RuleOps {
 impl RuleOps {
     fn push(&mut self, op: Op) {
         self.ops.push(op);
+        self.costs.push(OpCost::default());
     }
 }
 
@@ -131,6 +136,7 @@ impl Compiler {
         let slot0 = self.prog.n_counters;
         let mut out = RuleOps {
             ops: Vec::new(),
+            costs: Vec::new(),
             slots: 0,
             named: Vec::new(),
         };
@@ -138,19 +144,25 @@ impl Compiler {
             .stmts
             .iter()
             .any(|s| matches!(s, Stmt::Counter | Stmt::CounterRef(_)));
+        let mut deps = DepCtx::new(sc.family);
         for (si, s) in r.stmts.iter().enumerate() {
             if !implicit_done && is_terminal(s) {
+                // offsim's own counter: no kernel expression
                 out.push(Op::Implicit);
                 implicit_done = true;
             }
             let sp = r.stmt_spans.get(si).copied().unwrap_or(r.span);
             self.stmt(sc, s, &mut out).map_err(|m| mk_err(sm, sp, m))?;
+            if let Some(c) = out.costs.last_mut() {
+                *c = deps.stmt(s);
+            }
         }
         if !implicit_done {
             out.push(Op::Implicit);
         }
         let first_op = self.prog.ops.len() as u32;
         self.prog.ops.extend(out.ops);
+        self.prog.op_cost.extend(out.costs);
         Ok(CompiledRule {
             rule: CRule {
                 first_op,
@@ -229,7 +241,13 @@ impl Compiler {
                         ..e.clone()
                     })
                     .collect();
-                self.prog.build_set(&widths, &el2, &mut f, false)
+                // nft sends an anonymous set's size; maps and object maps have data
+                let desc = SetDesc {
+                    size_known: true,
+                    map: objkind.is_some() || el.iter().any(|e| e.data.is_some()),
+                    ..SetDesc::default()
+                };
+                self.prog.build_set(&widths, &el2, &mut f, false, desc)
             }
             Expr::Value(_) | Expr::Prefix(..) | Expr::Range(..) | Expr::Concat(_) => {
                 let el = vec![SetElem::plain(e.clone())];

@@ -3,15 +3,72 @@
 //!
 //! Sets become hash maps (exact keys), sorted interval arrays (binary search) or, for
 //! concatenations with intervals, per-field range arrays scanned linearly (the kernel's
-//! pipapo does the same work with bitmaps).
+//! pipapo does the same work with bitmaps). Whatever offsim's structure, the cost model
+//! charges the lookup of the kernel's back end ([`select_backend`]).
 
 use offsim_traces::hash::FxHashMap;
 
 use crate::ast::{Expr, LimitStmt, LimitUnit, QuotaStmt, SetElem, Stmt};
+use crate::eval::SetBackend;
 use crate::layout::{key_layout, range_of};
 use crate::program::*;
 
 type R<T> = Result<T, String>;
+
+/// What `nft_select_set_ops` (`net/netfilter/nf_tables_api.c`) decides a set's back end
+/// from, as nft describes the set to the kernel.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SetDesc {
+    /// The kernel is told a size (`NFTA_SET_DESC_SIZE`): a declared `size`, a `constant`
+    /// set, or an anonymous set (nft sends its element count).
+    pub(crate) size_known: bool,
+    /// `flags interval` declared (every set with a range element has it).
+    pub(crate) interval: bool,
+    /// `flags timeout`/`dynamic`, or updated from the packet path (`NFT_SET_EVAL`).
+    pub(crate) timeout_or_eval: bool,
+    /// A map or an object map (`NFT_SET_MAP`, `NFT_SET_OBJECT`).
+    pub(crate) map: bool,
+    /// Its elements carry expressions (`desc->expr`: counters, limits, quotas).
+    pub(crate) exprs: bool,
+}
+
+/// The back end `nft_select_set_ops` picks under the default `performance` policy: it walks
+/// `nft_set_types` and keeps the type whose `estimate` gives the best lookup class, then the
+/// best space class. `nft_rbtree_estimate` takes one-field intervals, the pipapo types
+/// (`nft_pipapo_estimate`, which needs `NFT_SET_INTERVAL` and two fields or more)
+/// concatenated ones; only `nft_set_rhash_type` has `NFT_SET_TIMEOUT | NFT_SET_EVAL`;
+/// `nft_bitmap_estimate` takes keys of 2 bytes or less without maps or element expressions
+/// (O(1) space beats the hashes); `nft_hash_fast_estimate` and `nft_hash_estimate` need a
+/// size (4-byte keys and others), and `nft_rhash_estimate` takes the rest. Confirmed on this
+/// project's 6.18 kernel by sampling which `nft_*_lookup` runs (see the calibration note in
+/// the x86-server preset).
+pub(crate) fn select_backend(widths: &[u32], interval: bool, d: &SetDesc) -> SetBackend {
+    let fields = widths.len().max(1);
+    // concatenated fields each take whole 32-bit registers (NFT_REG32_SIZE)
+    let klen: u32 = if fields > 1 {
+        widths.iter().map(|w| w.div_ceil(32) * 4).sum()
+    } else {
+        widths.first().copied().unwrap_or(128).div_ceil(8)
+    };
+    if interval || d.interval {
+        return if fields > 1 {
+            SetBackend::Pipapo
+        } else {
+            SetBackend::Rbtree
+        };
+    }
+    if d.timeout_or_eval {
+        SetBackend::Rhash
+    } else if klen <= 2 && !d.map && !d.exprs {
+        SetBackend::Bitmap
+    } else if !d.size_known {
+        SetBackend::Rhash
+    } else if klen == 4 {
+        SetBackend::HashFast
+    } else {
+        SetBackend::Hash
+    }
+}
 
 impl Program {
     /// Compiles set elements into a [`CSet`].
@@ -22,12 +79,13 @@ impl Program {
         elems: &[SetElem],
         data_of: &mut dyn FnMut(&Expr) -> R<CData>,
         dynamic: bool,
+        desc: SetDesc,
     ) -> R<u32> {
         let nparts = widths.len();
-        let key_bits = widths.first().copied().unwrap_or(128);
         let slots = key_layout(widths)?;
         let mut s = CSet {
-            kind: SetKind::Hash,
+            backend: SetBackend::Rhash,
+            depth: 0,
             slots: slots.clone(),
             exact: FxHashMap::default(),
             intervals1: Vec::new(),
@@ -118,15 +176,13 @@ impl Program {
             merged = m2;
         }
         s.intervals1 = merged;
-        s.kind = if nparts > 1 && (interval || !s.intervals_n.is_empty()) {
-            SetKind::Pipapo
-        } else if interval {
-            SetKind::Rbtree
-        } else if nparts == 1 && key_bits <= 16 {
-            SetKind::Bitmap
-        } else {
-            SetKind::Hash
+        let desc = SetDesc {
+            exprs: desc.exprs || elems.iter().any(|e| !e.stmts.is_empty()),
+            ..desc
         };
+        s.backend = select_backend(widths, interval, &desc);
+        let n = s.len() as u32;
+        s.depth = u32::BITS - n.leading_zeros();
         if dynamic {
             let n = self.sets.iter().filter(|x| x.dynamic.is_some()).count() as u32;
             s.dynamic = Some(n);

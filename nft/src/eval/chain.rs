@@ -42,14 +42,28 @@ pub fn eval_chain(
             continue;
         }
         let rid = c.first_rule + ri;
+        // per-rule accounting (`rules eval`): what this rule adds to `cost`
+        let before = st.rule_cost.as_ref().map(|_| *cost);
         cost.rules += 1;
         let r = &p.rules[rid as usize];
         let mut fl = Flow::Next;
-        for op in &p.ops[r.first_op as usize..(r.first_op + r.n_ops) as usize] {
-            fl = exec(p, st, rid, op, ctx, host, cost);
+        let first = r.first_op as usize;
+        for (op, oc) in p.ops[first..first + r.n_ops as usize]
+            .iter()
+            .zip(&p.op_cost[first..first + r.n_ops as usize])
+        {
+            let (f, full) = exec(p, st, rid, op, ctx, host, cost);
+            cost.charge(oc, full);
+            fl = f;
             if !matches!(fl, Flow::Next) {
                 break;
             }
+        }
+        if let Flow::Verdict(CVerdict::Jump(_) | CVerdict::Goto(_)) = fl {
+            cost.jumps += 1;
+        }
+        if let (Some(b), Some(rc)) = (before, st.rule_cost.as_mut()) {
+            rc[rid as usize].add(&cost.since(&b));
         }
         match fl {
             Flow::Next | Flow::Break => ri += 1,
@@ -72,7 +86,6 @@ pub fn eval_chain(
                     (cur, ri) = stack[sp];
                 }
                 CVerdict::Jump(t) => {
-                    cost.jumps += 1;
                     if sp >= STACK {
                         return Verdict::Drop(DropReason::JumpStackOverflow);
                     }
@@ -82,7 +95,6 @@ pub fn eval_chain(
                     ri = 0;
                 }
                 CVerdict::Goto(t) => {
-                    cost.jumps += 1;
                     cur = t;
                     ri = 0;
                 }
@@ -113,8 +125,9 @@ fn hit(c: &mut Counter, ctx: &PktCtx) -> Flow {
     Flow::Next
 }
 
-/// Runs one operation of rule `rid`. Statements (everything but matches, verdicts, the
-/// implicit counter, set updates and `queue`) count in [`EvalCost::stmts`].
+/// Runs one operation of rule `rid`. Also says whether the operation ran to the end: a
+/// match whose field is missing breaks in its dependency (or its load), before its own
+/// compare or lookup ([`EvalCost::charge`]).
 #[allow(clippy::too_many_arguments)]
 fn exec(
     p: &Program,
@@ -124,23 +137,16 @@ fn exec(
     ctx: &mut PktCtx,
     host: &mut impl Host,
     cost: &mut EvalCost,
-) -> Flow {
-    cost.exprs += 1;
+) -> (Flow, bool) {
     macro_rules! val {
         ($s:expr) => {
             match src_val(p, st, $s, ctx, host) {
                 Some(v) => v,
-                None => return Flow::Break,
+                None => return (Flow::Break, false),
             }
         };
     }
-    macro_rules! stmt {
-        ($e:expr) => {{
-            cost.stmts += 1;
-            $e
-        }};
-    }
-    match op {
+    let f = match op {
         Op::Cmp { src, op, val } => flow(cmp(*op, val!(src), *val)),
         Op::Flags { src, mask } => flow(val!(src) & mask != 0),
         Op::Range { src, lo, hi, neg } => {
@@ -148,44 +154,47 @@ fn exec(
             flow((v >= *lo && v <= *hi) != *neg)
         }
         Op::BoolCmp { src, want } => flow((val!(src) != 0) == *want),
-        Op::Lookup { key, set, neg } => lookup(p, st, *key, *set, *neg, ctx, host, cost),
-        Op::Vmap { key, set } => vmap(p, st, *key, *set, ctx, host, cost),
+        Op::Lookup { key, set, neg } => match lookup(p, st, *key, *set, *neg, ctx, host, cost) {
+            Some(f) => f,
+            None => return (Flow::Break, false),
+        },
+        Op::Vmap { key, set } => match vmap(p, st, *key, *set, ctx, host, cost) {
+            Some(f) => f,
+            None => return (Flow::Break, false),
+        },
         Op::Verdict(v) => Flow::Verdict(*v),
         Op::Implicit => hit(&mut st.implicit[rid as usize], ctx),
         Op::SetUpdate(i) => set_update(p, st, &p.updates[*i as usize], ctx, host, cost),
         Op::Queue { num, bypass } => queue(p, st, num, *bypass, ctx, host, cost),
         Op::Fwd { dev } => match vsrc(p, st, dev, ctx, host, cost) {
             Some(d) => Flow::Verdict(CVerdict::Fwd(d as u32)),
+            None => return (Flow::Break, false),
+        },
+        Op::Counter(slot) => hit(&mut st.counters[*slot as usize], ctx),
+        Op::NamedCounter(obj) => hit(&mut st.named[*obj as usize], ctx),
+        Op::ObjMap { key, set, kind } => obj_map(p, st, *key, *set, *kind, ctx, host, cost),
+        Op::Limit(slot) => limit(p, st, *slot, ctx),
+        Op::Quota(slot) => quota(p, st, *slot, ctx),
+        Op::Log | Op::Nop => Flow::Next,
+        Op::Notrack => notrack(ctx, host),
+        Op::FlowAdd(ft) => flow(host.flow_add(*ft, ctx)),
+        Op::SetMark(v) => set_mark(p, st, v, ctx, host, cost),
+        Op::SetCtMark(v) => set_ct_mark(p, st, v, ctx, host, cost),
+        Op::SetPayload { field, value } => match vsrc(p, st, value, ctx, host, cost) {
+            Some(x) => set_payload(ctx, *field, x),
             None => Flow::Break,
         },
-        Op::Counter(slot) => stmt!(hit(&mut st.counters[*slot as usize], ctx)),
-        Op::NamedCounter(obj) => stmt!(hit(&mut st.named[*obj as usize], ctx)),
-        Op::ObjMap { key, set, kind } => {
-            stmt!(obj_map(p, st, *key, *set, *kind, ctx, host, cost))
-        }
-        Op::Limit(slot) => stmt!(limit(p, st, *slot, ctx)),
-        Op::Quota(slot) => stmt!(quota(p, st, *slot, ctx)),
-        Op::Log | Op::Nop => stmt!(Flow::Next),
-        Op::Notrack => stmt!(notrack(ctx, host)),
-        Op::FlowAdd(ft) => stmt!(flow(host.flow_add(*ft, ctx))),
-        Op::SetMark(v) => stmt!(set_mark(p, st, v, ctx, host, cost)),
-        Op::SetCtMark(v) => stmt!(set_ct_mark(p, st, v, ctx, host, cost)),
-        Op::SetPayload { field, value } => {
-            stmt!(match vsrc(p, st, value, ctx, host, cost) {
-                Some(x) => set_payload(ctx, *field, x),
-                None => Flow::Break,
-            })
-        }
-        Op::Nat(i) => stmt!(nat(p, st, &p.nats[*i as usize], ctx, host, cost)),
-        Op::CtHelper(obj) => stmt!({
+        Op::Nat(i) => nat(p, st, &p.nats[*i as usize], ctx, host, cost),
+        Op::CtHelper(obj) => {
             host.ct_helper(*obj, ctx);
             Flow::Next
-        }),
-        Op::CtTimeout(obj) => stmt!({
+        }
+        Op::CtTimeout(obj) => {
             host.ct_timeout(*obj, ctx);
             Flow::Next
-        }),
-    }
+        }
+    };
+    (f, true)
 }
 
 #[inline]
@@ -200,7 +209,8 @@ fn cmp(op: CmpOp, v: u128, c: u128) -> bool {
     }
 }
 
-/// Set membership (`nft_lookup_eval`, with `invert` for `!=`).
+/// Set membership (`nft_lookup_eval`, with `invert` for `!=`); `None` when the key's field
+/// is missing.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn lookup(
@@ -212,16 +222,15 @@ fn lookup(
     ctx: &PktCtx,
     host: &mut impl Host,
     cost: &mut EvalCost,
-) -> Flow {
-    let Some(k) = key_val(p, st, &p.keys[key as usize], ctx, host, cost) else {
-        return Flow::Break;
-    };
+) -> Option<Flow> {
+    let k = key_val(p, st, &p.keys[key as usize], ctx, host)?;
     // an inverted lookup runs no element expressions (`found ^ invert` fails first)
     let hit = lookup_set(p, st, set, &k, ctx, cost, !neg).is_some();
-    flow(hit != neg)
+    Some(flow(hit != neg))
 }
 
-/// A verdict map: the verdict of the element found, else the rule ends.
+/// A verdict map: the verdict of the element found, else the rule ends (`None`: the key's
+/// field is missing).
 #[inline]
 fn vmap(
     p: &Program,
@@ -231,14 +240,12 @@ fn vmap(
     ctx: &PktCtx,
     host: &mut impl Host,
     cost: &mut EvalCost,
-) -> Flow {
-    let Some(k) = key_val(p, st, &p.keys[key as usize], ctx, host, cost) else {
-        return Flow::Break;
-    };
-    match lookup_set(p, st, set, &k, ctx, cost, true) {
+) -> Option<Flow> {
+    let k = key_val(p, st, &p.keys[key as usize], ctx, host)?;
+    Some(match lookup_set(p, st, set, &k, ctx, cost, true) {
         Some(CData::Verdict(v)) => Flow::Verdict(v),
         _ => Flow::Break,
-    }
+    })
 }
 
 /// `notrack`: the packet's conntrack view becomes untracked.
@@ -295,7 +302,7 @@ fn obj_map(
     host: &mut impl Host,
     cost: &mut EvalCost,
 ) -> Flow {
-    let Some(k) = key_val(p, st, &p.keys[key as usize], ctx, host, cost) else {
+    let Some(k) = key_val(p, st, &p.keys[key as usize], ctx, host) else {
         return Flow::Break;
     };
     let Some(CData::Obj(o)) = lookup_set(p, st, set, &k, ctx, cost, true) else {
@@ -405,7 +412,7 @@ fn nat_operand(
             (Some((x, x)), None)
         }
         NatVal::Map { key, set } => {
-            let k = key_val(p, st, &p.keys[*key as usize], ctx, host, cost)?;
+            let k = key_val(p, st, &p.keys[*key as usize], ctx, host)?;
             match lookup_set(p, st, *set, &k, ctx, cost, true)? {
                 CData::Value(v) => (Some((v, v)), None),
                 CData::Range(a, b) => (Some((a, b)), None),

@@ -8,7 +8,7 @@
 use offsim_traces::meta::{NetKind, PacketMeta, flags, is_icmp_echo};
 
 use super::jhash::jhash;
-use super::{CtInfo, CtView, EvalCost, FibQuery, Host, PktCtx, RuleState};
+use super::{CtInfo, CtView, FibQuery, Host, PktCtx, RuleState};
 use crate::ast::FibResult;
 use crate::program::*;
 
@@ -284,12 +284,11 @@ pub(super) fn key_val(
     k: &KeySpec,
     ctx: &PktCtx,
     host: &mut impl Host,
-    cost: &mut EvalCost,
 ) -> Option<[u128; 4]> {
+    // the key's loads are counted with the operation (`OpCost`)
     let mut out = [0u128; 4];
     let first = k.first as usize;
     for part in &p.key_parts[first..first + k.n as usize] {
-        cost.exprs += 1;
         let v = src_val(p, st, &part.src, ctx, host)?;
         part.slot.put(&mut out, v);
     }

@@ -1,5 +1,5 @@
 //! Per-packet evaluation of compiled chains: [`eval_chain`], [`RuleState`], [`Host`],
-//! [`PktCtx`], [`Verdict`] and [`EvalCost`].
+//! [`PktCtx`], [`Verdict`]; [`EvalCost`] is in [`cost`].
 //!
 //! Semantics follow `net/netfilter/nf_tables_core.c` (`nft_do_chain`): a failing match ends
 //! the rule (NFT_BREAK), statements before it have run; `accept` ends the base chain, `drop`
@@ -9,10 +9,11 @@
 //!
 //! This file holds what the caller sees. The work is in [`chain`] (the chain walk and one
 //! function per operation), [`load`] (selectors), [`sets`] (lookups, element expressions,
-//! dynamic set updates), [`stateful`] (limits and quotas), [`state`] ([`RuleState`]) and
+//! dynamic set updates), [`cost`] (what evaluation costs in kernel expressions), [`stateful`] (limits and quotas), [`state`] ([`RuleState`]) and
 //! [`jhash`].
 
 mod chain;
+mod cost;
 mod jhash;
 mod load;
 mod sets;
@@ -20,6 +21,7 @@ mod state;
 mod stateful;
 
 pub use chain::eval_chain;
+pub use cost::{EvalCost, ExprKind, SetBackend};
 pub use state::RuleState;
 
 use offsim_traces::meta::PacketMeta;
@@ -225,44 +227,6 @@ pub trait Host {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NullHost;
 impl Host for NullHost {}
-
-/// Work done while evaluating, for the CPU model.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EvalCost {
-    /// Base chains entered.
-    pub base_chains: u32,
-    /// Rules evaluated (entered).
-    pub rules: u32,
-    /// Expressions evaluated (matches, loads, statements).
-    pub exprs: u32,
-    /// Hash set/map lookups.
-    pub lookups_hash: u32,
-    /// Interval (rbtree) lookups.
-    pub lookups_rbtree: u32,
-    /// Concatenated interval (pipapo) lookups.
-    pub lookups_pipapo: u32,
-    /// Bitmap lookups (keys of 16 bits or less).
-    pub lookups_bitmap: u32,
-    /// Jumps and gotos.
-    pub jumps: u32,
-    /// Statements executed (counter, log, mark set, NAT, ...).
-    pub stmts: u32,
-}
-
-impl EvalCost {
-    /// Adds another cost.
-    pub fn add(&mut self, o: &EvalCost) {
-        self.base_chains += o.base_chains;
-        self.rules += o.rules;
-        self.exprs += o.exprs;
-        self.lookups_hash += o.lookups_hash;
-        self.lookups_rbtree += o.lookups_rbtree;
-        self.lookups_pipapo += o.lookups_pipapo;
-        self.lookups_bitmap += o.lookups_bitmap;
-        self.jumps += o.jumps;
-        self.stmts += o.stmts;
-    }
-}
 
 /// Policy counters of a base chain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -23,12 +23,7 @@ pub(super) fn lookup_set(
     exprs: bool,
 ) -> Option<CData> {
     let s = &p.sets[set as usize];
-    match s.kind {
-        SetKind::Hash => cost.lookups_hash += 1,
-        SetKind::Bitmap => cost.lookups_bitmap += 1,
-        SetKind::Rbtree => cost.lookups_rbtree += 1,
-        SetKind::Pipapo => cost.lookups_pipapo += 1,
-    }
+    cost.lookup(s.backend, s.depth);
     if let Some(i) = s.find(key) {
         if exprs && !static_elem_exprs(p, st, s, i, ctx) {
             return None;
@@ -107,8 +102,7 @@ pub(super) fn set_update(
     host: &mut impl Host,
     cost: &mut EvalCost,
 ) -> Flow {
-    cost.stmts += 1;
-    let Some(k) = key_val(p, st, &p.keys[u.key as usize], ctx, host, cost) else {
+    let Some(k) = key_val(p, st, &p.keys[u.key as usize], ctx, host) else {
         return Flow::Break;
     };
     let s = &p.sets[u.set as usize];
@@ -191,7 +185,7 @@ pub(super) fn vsrc(
         VSrc::Const(c) => Some(*c),
         VSrc::Src(s) => src_val(p, st, s, ctx, host),
         VSrc::Map { key, set } => {
-            let k = key_val(p, st, &p.keys[*key as usize], ctx, host, cost)?;
+            let k = key_val(p, st, &p.keys[*key as usize], ctx, host)?;
             match lookup_set(p, st, *set, &k, ctx, cost, true)? {
                 CData::Value(v) => Some(v),
                 _ => None,

@@ -1,6 +1,6 @@
 //! [`RuleState`]: everything evaluation changes, sized from the compiled program.
 
-use super::PolicyCounter;
+use super::{EvalCost, PolicyCounter};
 use crate::program::{Counter, DynSet, ElemState};
 use crate::ruleset::Ruleset;
 
@@ -31,6 +31,8 @@ pub struct RuleState {
     /// State of the stateful static elements, per set with such elements.
     pub(super) elem_static: Vec<Vec<ElemState>>,
     pub(super) rng: u64,
+    /// What each rule cost, by rule id, when [`RuleState::track_rule_costs`] asked for it.
+    pub(super) rule_cost: Option<Vec<EvalCost>>,
 }
 
 impl RuleState {
@@ -65,7 +67,19 @@ impl RuleState {
                 v
             },
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+            rule_cost: None,
         }
+    }
+
+    /// From now on, accumulates what each rule costs (its expressions, lookups and jumps;
+    /// see [`RuleState::rule_cost`]). Off by default: the simulator needs only the sums.
+    pub fn track_rule_costs(&mut self, rules: usize) {
+        self.rule_cost = Some(vec![EvalCost::default(); rules]);
+    }
+
+    /// What rule `rule` cost over every packet that entered it, when tracking is on.
+    pub fn rule_cost(&self, rule: usize) -> Option<&EvalCost> {
+        self.rule_cost.as_ref().and_then(|v| v.get(rule))
     }
 
     /// Number of elements currently in a dynamic set (0 for static sets).

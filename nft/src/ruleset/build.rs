@@ -5,7 +5,7 @@
 use super::info::*;
 use super::{LoadOptions, Ruleset};
 use crate::ast::{Expr, ObjDecl, SetDecl, Stmt};
-use crate::compile::{Compiler, TableScope};
+use crate::compile::{Compiler, SetDesc, TableScope};
 use crate::error::{NftError, SourceMap};
 use crate::model::{Model, TableDef, obj_kind};
 use crate::normalize::{DeviceTable, mk_err};
@@ -238,7 +238,15 @@ impl Builder {
         let widths: Vec<u32> = d.key.iter().map(|k| k.bits()).collect();
         let objkind = d.obj_type.as_deref();
         let mut f = |e: &Expr| Compiler::data_conv(sc, e, objkind);
-        let id = prog.build_set(&widths, &d.elements, &mut f, dynamic)?;
+        let flag = |n: &str| d.flags.iter().any(|f| f == n);
+        let desc = SetDesc {
+            size_known: d.size.is_some() || flag("constant"),
+            interval: flag("interval") || d.auto_merge,
+            timeout_or_eval: dynamic || d.timeout.is_some(),
+            map: d.is_map || d.obj_type.is_some(),
+            exprs: d.counter || !d.stmts.is_empty(),
+        };
+        let id = prog.build_set(&widths, &d.elements, &mut f, dynamic, desc)?;
         prog.set_static_exprs(id, &d.elements)?;
         if let Some(st) = d
             .stmts

@@ -413,6 +413,7 @@ pub fn offsim_counters(
             _ => offsim::ruleseval::Retime::Recorded,
         },
         ft_timeout_s: job.sysctls.flowtable_timeout().unwrap_or(30),
+        ..offsim::ruleseval::EvalOptions::default()
     };
     let r = offsim::ruleseval::eval_trace(
         rs,

@@ -1,0 +1,274 @@
+//! The namespace micro-benchmark of `shared/calibration/nftbench`: a sender, a router and a
+//! sink in three network namespaces joined by veth pairs. All the softirq work of a packet
+//! (the router's whole forward path and the sink's receive) runs on the sender's CPU, inside
+//! its `sendmmsg` call, so the CPU time the sender thread and that CPU's ksoftirqd spend per
+//! packet is the path's cost. CPU time rather than wall time: other processes on the
+//! machine take the CPU away from the sender without adding to it.
+//!
+//! The sender uses `sendmmsg` through the `nix` crate (safe wrappers; the workspace denies
+//! unsafe code), 64 datagrams per call like nftbench's `udpflood.c`, so the per-packet
+//! system call cost stays small next to the netfilter work being measured.
+
+use std::fs::File;
+use std::io::{IoSlice, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+
+use nix::sched::{CloneFlags, CpuSet, sched_setaffinity, setns};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrIn, sendmmsg};
+use nix::time::{ClockId, clock_gettime};
+use nix::unistd::Pid;
+
+use super::CalError;
+
+/// Datagrams per `sendmmsg` call.
+const BATCH: usize = 64;
+/// UDP payload bytes (nftbench's 18).
+const PAYLOAD: usize = 18;
+/// The sink's address and port.
+pub(crate) const SINK: Ipv4Addr = Ipv4Addr::new(10, 99, 2, 1);
+/// Destination port of the fixed flows.
+pub(crate) const DPORT: u16 = 6000;
+
+/// Runs a command; its stderr in the error when it fails.
+pub(crate) fn sh(args: &[&str], stdin: Option<&str>) -> Result<String, CalError> {
+    let mut cmd = Command::new(args[0]);
+    cmd.args(&args[1..])
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let fail = |msg: String| CalError::Command {
+        cmd: args.join(" "),
+        msg,
+    };
+    let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
+    if let (Some(text), Some(mut w)) = (stdin, child.stdin.take()) {
+        w.write_all(text.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// How the sender addresses its datagrams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// One flow from source port `sport` to the sink.
+    Fixed {
+        /// Source port.
+        sport: u16,
+    },
+    /// A new 5-tuple on every datagram: destinations `10.<net>.x.y` (routed to the sink),
+    /// destination ports 1024-61023, starting at datagram `offset` of the sequence.
+    NewEach {
+        /// Second octet of the destination network.
+        net: u8,
+        /// Position in the sequence of tuples (never reuse one within a session).
+        offset: u64,
+    },
+}
+
+/// The three namespaces; removed on drop.
+pub(crate) struct Bench {
+    /// Namespace names: sender, router, sink.
+    pub(crate) ns: [String; 3],
+    /// The sender's namespace, for `setns`.
+    sender_ns: File,
+    /// CPU the sender is pinned to.
+    pub(crate) cpu: usize,
+    /// PID of that CPU's ksoftirqd (softirq work deferred to it counts too).
+    ksoftirqd: Option<u32>,
+}
+
+impl Bench {
+    /// Builds the topology (`nftbench/setup.sh`) with the router's interfaces named `iif`
+    /// (towards the sender) and `oif` (towards the sink).
+    pub(crate) fn new(iif: &str, oif: &str, cpu: usize) -> Result<Bench, CalError> {
+        let id = std::process::id();
+        let ns = [
+            format!("offsim-cal-{id}-a"),
+            format!("offsim-cal-{id}-r"),
+            format!("offsim-cal-{id}-c"),
+        ];
+        for n in &ns {
+            sh(&["ip", "netns", "add", n], None)?;
+        }
+        let b = Bench {
+            sender_ns: File::open(format!("/run/netns/{}", ns[0])).map_err(|e| {
+                CalError::Command {
+                    cmd: format!("open /run/netns/{}", ns[0]),
+                    msg: e.to_string(),
+                }
+            })?,
+            ns,
+            cpu,
+            ksoftirqd: find_ksoftirqd(cpu),
+        };
+        let [a, r, c] = [&b.ns[0], &b.ns[1], &b.ns[2]].map(String::as_str);
+        let ip = |args: &str| {
+            let v: Vec<&str> = args.split_whitespace().collect();
+            sh(&v, None)
+        };
+        ip(&format!("ip link add a0 netns {a} type veth peer name {iif} netns {r}"))?;
+        ip(&format!("ip link add {oif} netns {r} type veth peer name c0 netns {c}"))?;
+        for cmd in [
+            format!("ip -n {a} addr add 10.99.1.1/24 dev a0"),
+            format!("ip -n {a} link set a0 up"),
+            format!("ip -n {a} link set lo up"),
+            format!("ip -n {a} route add default via 10.99.1.2"),
+            format!("ip -n {r} addr add 10.99.1.2/24 dev {iif}"),
+            format!("ip -n {r} addr add 10.99.2.2/24 dev {oif}"),
+            format!("ip -n {r} link set {iif} up"),
+            format!("ip -n {r} link set {oif} up"),
+            format!("ip -n {r} link set lo up"),
+            // the new-tuple destinations, all via the sink
+            format!("ip -n {r} route add 10.100.0.0/14 via 10.99.2.1"),
+            format!("ip -n {c} addr add 10.99.2.1/24 dev c0"),
+            format!("ip -n {c} link set c0 up"),
+            format!("ip -n {c} link set lo up"),
+            format!("ip -n {c} route add default via 10.99.2.2"),
+        ] {
+            ip(&cmd)?;
+        }
+        sh(
+            &["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
+            None,
+        )?;
+        // the sink drops everything at ingress, as nftbench's counter-drop does
+        b.nft(
+            2,
+            "table netdev sink {\n chain in { type filter hook ingress device c0 priority 0; policy drop; }\n}\n",
+        )?;
+        Ok(b)
+    }
+
+    /// Loads `text` (`nft -f -`) in namespace `k` (0 sender, 1 router, 2 sink).
+    pub(crate) fn nft(&self, k: usize, text: &str) -> Result<(), CalError> {
+        sh(&["ip", "netns", "exec", &self.ns[k], "nft", "-f", "-"], Some(text))?;
+        Ok(())
+    }
+
+    /// Replaces the router's ruleset.
+    pub(crate) fn router_ruleset(&self, text: &str) -> Result<(), CalError> {
+        self.nft(1, &format!("flush ruleset\n{text}"))
+    }
+
+    /// Sets a sysctl in the router.
+    pub(crate) fn router_sysctl(&self, kv: &str) -> Result<(), CalError> {
+        sh(&["ip", "netns", "exec", &self.ns[1], "sysctl", "-qw", kv], None)?;
+        Ok(())
+    }
+
+    /// Sends `count` datagrams of `flow` from the sender, pinned to the bench CPU; the CPU
+    /// nanoseconds per datagram its thread and the CPU's ksoftirqd spent.
+    pub(crate) fn run(&self, flow: Flow, count: u64) -> Result<f64, CalError> {
+        let k0 = self.ksoftirqd.map(schedstat_ns).unwrap_or(0);
+        let ns_fd = self.sender_ns.try_clone().map_err(io_err)?;
+        let cpu = self.cpu;
+        let (sent, thread_ns) = std::thread::scope(|s| {
+            s.spawn(move || flood(&ns_fd, cpu, flow, count)).join()
+        })
+        .map_err(|_| CalError::Sender("the sender thread panicked".into()))??;
+        let k1 = self.ksoftirqd.map(schedstat_ns).unwrap_or(0);
+        if sent == 0 {
+            return Err(CalError::Sender("no datagram was sent".into()));
+        }
+        Ok((thread_ns + k1.saturating_sub(k0)) as f64 / sent as f64)
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        for n in &self.ns {
+            let _ = sh(&["ip", "netns", "del", n], None);
+        }
+    }
+}
+
+fn io_err(e: std::io::Error) -> CalError {
+    CalError::Sender(e.to_string())
+}
+
+fn nix_err(what: &str) -> impl Fn(nix::Error) -> CalError + '_ {
+    move |e| CalError::Sender(format!("{what}: {e}"))
+}
+
+/// The sender thread: joins the sender namespace, pins itself, floods; (datagrams sent,
+/// thread CPU ns).
+fn flood(ns: &File, cpu: usize, flow: Flow, count: u64) -> Result<(u64, u64), CalError> {
+    setns(ns, CloneFlags::CLONE_NEWNET).map_err(nix_err("setns"))?;
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(nix_err("cpu set"))?;
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(nix_err("sched_setaffinity"))?;
+    let sport = match flow {
+        Flow::Fixed { sport } => sport,
+        Flow::NewEach { .. } => 4999,
+    };
+    let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, sport)).map_err(io_err)?;
+    if let Flow::Fixed { .. } = flow {
+        sock.connect(SocketAddrV4::new(SINK, DPORT)).map_err(io_err)?;
+    }
+    let buf = [b'x'; PAYLOAD];
+    let iovs: Vec<[IoSlice; 1]> = (0..BATCH).map(|_| [IoSlice::new(&buf)]).collect();
+    let mut hdrs = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
+    let mut addrs: Vec<Option<SockaddrIn>> = vec![None; BATCH];
+    let t0 = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_err(nix_err("clock"))?;
+    let mut sent = 0u64;
+    while sent < count {
+        let n = (count - sent).min(BATCH as u64) as usize;
+        if let Flow::NewEach { net, offset } = flow {
+            for (i, a) in addrs.iter_mut().take(n).enumerate() {
+                let k = offset + sent + i as u64;
+                let host = (k / 60_000) as u32;
+                let dst = Ipv4Addr::from(0x0a00_0000 | u32::from(net) << 16 | (host & 0xffff));
+                *a = Some(SockaddrIn::from(SocketAddrV4::new(
+                    dst,
+                    1024 + (k % 60_000) as u16,
+                )));
+            }
+        }
+        let r = sendmmsg(
+            sock.as_raw_fd(),
+            &mut hdrs,
+            &iovs[..n],
+            &addrs[..n],
+            [],
+            MsgFlags::empty(),
+        );
+        match r {
+            Ok(res) => sent += res.count() as u64,
+            // the backlog is full: the datagrams are dropped, try again
+            Err(nix::Error::ENOBUFS | nix::Error::EAGAIN) => {}
+            Err(e) => return Err(CalError::Sender(format!("sendmmsg: {e}"))),
+        }
+    }
+    let t1 = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_err(nix_err("clock"))?;
+    let ns = |t: nix::sys::time::TimeSpec| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64;
+    Ok((sent, ns(t1).saturating_sub(ns(t0))))
+}
+
+/// PID of `ksoftirqd/CPU`.
+fn find_ksoftirqd(cpu: usize) -> Option<u32> {
+    let want = format!("ksoftirqd/{cpu}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == want).then_some(pid)
+    })
+}
+
+/// Nanoseconds a task has run (`/proc/PID/schedstat`, first field).
+fn schedstat_ns(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,360 @@
+//! The conntrack measurements of `offsim calibrate`, and `offsim calibrate --check
+//! RULESET`: offsim's predicted cost of a whole ruleset against the kernel's measured
+//! increment on the same traffic. Both correct a measured difference by what offsim's own
+//! datapath and evaluator say the rules of the two flows cost, so the model is checked (or
+//! completed) as it runs, not as a hand-written sum.
+
+use offsim_kernel::datapath::{Datapath, DpConfig, FlowtableMode};
+use offsim_kernel::flows::FlowBook;
+use offsim_kernel::sides::Side;
+use offsim_nft::Ruleset;
+use offsim_traces::meta::PacketMeta;
+use offsim_traces::testkit::Pkt;
+
+use super::CalError;
+use super::bench::{Bench, DPORT, Flow, sh};
+use super::plan::{Figure, figure_of, paired_flows};
+use crate::cpu::{CpuConfig, Stage};
+
+/// The x86-server preset with the figures measured so far.
+pub(crate) fn config_with(figs: &[Figure]) -> Result<CpuConfig, CalError> {
+    let mut t: toml::Table = toml::from_str(
+        CpuConfig::preset_toml("x86-server").map_err(|e| CalError::Input(e.to_string()))?,
+    )
+    .map_err(|e| CalError::Input(e.to_string()))?;
+    if let Some(c) = t.get_mut("cycles").and_then(|c| c.as_table_mut()) {
+        for f in figs {
+            if let Some(field) = f.field {
+                c.insert(field.into(), toml::Value::Float(f.cycles.max(0.0)));
+            }
+        }
+    }
+    t.insert("avx2".into(), toml::Value::Boolean(super::cpu_has_avx2()));
+    let c: CpuConfig = toml::from_str(&toml::to_string(&t).map_err(|e| CalError::Input(e.to_string()))?)
+        .map_err(|e| CalError::Input(e.to_string()))?;
+    Ok(c)
+}
+
+/// The datagrams of a flow as offsim sees them (18-byte UDP payload, 10 µs apart).
+pub fn packets(flow: Flow, n: usize) -> Vec<PacketMeta> {
+    (0..n)
+        .map(|i| {
+            let (dst, sport, dport) = match flow {
+                Flow::Fixed { sport } => ("10.99.2.1".to_string(), sport, DPORT),
+                Flow::NewEach { net, offset } => {
+                    let k = offset + i as u64;
+                    let host = (k / 60_000) as u32 & 0xffff;
+                    (
+                        format!("10.{net}.{}.{}", host >> 8, host & 0xff),
+                        4999,
+                        1024 + (k % 60_000) as u16,
+                    )
+                }
+            };
+            Pkt::udp(&format!("10.99.1.1:{sport}"), &format!("{dst}:{dport}"))
+                .payload(18)
+                .at(1_000_000_000 + i as u64 * 10_000)
+                .build()
+        })
+        .collect()
+}
+
+/// What offsim predicts for a flow.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prediction {
+    /// Mean cycles per packet.
+    pub total: f64,
+    /// Mean cycles per packet of the `rules` stage (hooks, chains, rules).
+    pub rules: f64,
+    /// The last packet was dropped.
+    pub dropped: bool,
+}
+
+/// What offsim predicts for `pkts` (after the first `skip`) through `ruleset` on `cpu`.
+pub fn predict(
+    cpu: &CpuConfig,
+    ruleset: &str,
+    iif: &str,
+    oif: &str,
+    pkts: &[PacketMeta],
+    skip: usize,
+) -> Result<Prediction, CalError> {
+    let rs = Ruleset::from_str(
+        ruleset,
+        "ruleset",
+        &offsim_kernel::datapath::load_options(iif, oif),
+    )
+    .map_err(|e| CalError::Input(e.to_string()))?;
+    let cfg = DpConfig {
+        lan: iif.into(),
+        wan: oif.into(),
+        flowtables: FlowtableMode::Software,
+        ..DpConfig::default()
+    };
+    let mut dp = Datapath::new(rs, cfg, FlowBook::new(false, false, None));
+    let (mut total, mut rules, mut n, mut dropped) = (0.0, 0.0, 0usize, false);
+    for (i, m) in pkts.iter().enumerate() {
+        let out = dp.process(m.ts, m, Side::Lan);
+        dropped = matches!(out.fate, offsim_kernel::datapath::Fate::Dropped(_));
+        if i >= skip {
+            let pc = cpu.packet_cycles(&out.drivers, 0.0);
+            total += pc.total;
+            rules += pc.by_stage[Stage::Rules.index()];
+            n += 1;
+        }
+    }
+    let n = n.max(1) as f64;
+    Ok(Prediction {
+        total: total / n,
+        rules: rules / n,
+        dropped,
+    })
+}
+
+/// The conntrack phase: `ct` loads, an established entry's lookup, a new entry, an
+/// unconfirmed one.
+pub(crate) fn conntrack(
+    b: &Bench,
+    figs: &[Figure],
+    packets_per_run: u64,
+    repeats: usize,
+    ghz: f64,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<Figure>, CalError> {
+    let n = 100usize.min(packets_per_run as usize / 20).max(10);
+    let mut rs = String::from(
+        "table ip cal_ct {\n chain pre { type filter hook prerouting priority -300; policy accept;\n  udp sport 5001 notrack\n  ip daddr 10.101.0.0/16 notrack\n  ip daddr 10.103.0.0/16 notrack\n }\n chain ctm {\n",
+    );
+    for _ in 0..n {
+        rs += "  ct mark 0x1234 drop\n";
+    }
+    rs += " }\n chain fw { type filter hook forward priority 0; policy accept;\n  udp sport 5002 jump ctm\n  ct mark 0x1234 drop\n  ip daddr 10.102.0.0/16 drop\n  ip daddr 10.103.0.0/16 drop\n }\n chain post { type nat hook postrouting priority srcnat; policy accept;\n  udp sport 5003 masquerade\n }\n}\n";
+    b.router_ruleset(&rs)?;
+    // new entries must stay unique and the table small: short UDP timeouts, and a flush
+    // before each run where the conntrack tool exists
+    b.router_sysctl("net.netfilter.nf_conntrack_udp_timeout=1")?;
+    let flush_tool = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("conntrack").is_file()))
+        .unwrap_or(false);
+    let ns = b.ns[1].clone();
+    let mut flush = move || -> Result<(), CalError> {
+        if flush_tool {
+            let _ = sh(&["ip", "netns", "exec", &ns, "conntrack", "-F"], None);
+        }
+        Ok(())
+    };
+    let mut nothing = || Ok(());
+    let mut out = Vec::new();
+    let mut cpu = config_with(figs)?;
+    let fixed = |sport: u16| move |_: usize| Flow::Fixed { sport };
+    for s in [5000u16, 5001, 5002, 5003] {
+        b.run(Flow::Fixed { sport: s }, 2_000)?;
+    }
+    let pkts = 400;
+    let model = |cpu: &CpuConfig, flow: Flow| -> Result<f64, CalError> {
+        predict(cpu, &rs, "lan0", "wan0", &packets(flow, pkts), 1).map(|p| p.rules)
+    };
+
+    // ct loads: n rules `ct mark X drop` behind a jump, tracked flow 5002 vs 5000
+    let (_, _, _, v) = paired_flows(b, &mut fixed(5000), &mut fixed(5002), packets_per_run, repeats, ghz, &mut nothing)?;
+    let without_ct = model(&cpu, Flow::Fixed { sport: 5002 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
+    let per: Vec<f64> = v.iter().map(|d| (d - without_ct) / n as f64).collect();
+    // the model above already counts the ct loads at the base preset's figure
+    let ct_now = cpu.cycles.expr_ct;
+    let f = figure_of(&per, -ct_now, Some("expr_ct"), &format!("{n} x `ct mark X drop` on an established flow, less what offsim counts for the rules and the jump to them"), "load");
+    log(&format!("  ct load {:.1} cycles", f.cycles));
+    cpu.cycles.expr_ct = f.cycles.max(0.0);
+    out.push(f);
+
+    // an established entry: tracked 5000 vs `notrack` 5001
+    let (_, _, _, v) = paired_flows(b, &mut fixed(5001), &mut fixed(5000), packets_per_run, repeats, ghz, &mut nothing)?;
+    let rules = model(&cpu, Flow::Fixed { sport: 5000 })? - model(&cpu, Flow::Fixed { sport: 5001 })?;
+    let f = figure_of(&v, rules, Some("ct_lookup"), "established UDP flow tracked vs `notrack`, less what offsim counts for the two flows' rules", "packet");
+    log(&format!("  ct lookup {:.1} cycles", f.cycles));
+    out.push(f);
+
+    // NAT of an established connection: masqueraded 5003 vs 5000 (both pass the NAT hook)
+    let (_, _, _, v) = paired_flows(b, &mut fixed(5000), &mut fixed(5003), packets_per_run, repeats, ghz, &mut nothing)?;
+    let rules = model(&cpu, Flow::Fixed { sport: 5003 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
+    let f = figure_of(&v, rules, Some("nat_mangle"), "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules", "packet");
+    log(&format!("  nat mangle {:.1} cycles", f.cycles));
+    out.push(f);
+
+    // the NAT hook entry: empty `nat` chains at prerouting and postrouting vs none, on the
+    // established flow 5000 (two more hooks, each with the NAT core's entry)
+    let ct_nat = |nat: bool| {
+        let mut t = String::from("table ip cal_base {\n chain c {\n  ct mark 0x1234\n }\n");
+        if nat {
+            t += " chain p { type nat hook prerouting priority dstnat; policy accept; }\n chain q { type nat hook postrouting priority srcnat; policy accept; }\n";
+        }
+        t + "}\n"
+    };
+    let mut v = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        b.router_ruleset(&ct_nat(false))?;
+        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
+        let b0 = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
+        b.router_ruleset(&ct_nat(true))?;
+        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
+        let t = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
+        b.router_ruleset(&ct_nat(false))?;
+        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
+        let b1 = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
+        v.push(((t - (b0 + b1) / 2.0) * ghz) / 2.0);
+    }
+    b.router_ruleset(&rs)?;
+    let f = figure_of(&v, cpu.cycles.hook, Some("nat_hook"), "empty nat chains at prerouting and postrouting vs none, established flow: per hook, less cycles.hook", "hook");
+    log(&format!("  nat hook {:.1} cycles", f.cycles));
+    out.push(f);
+
+    // new entries: a new tuple per datagram, tracked (10.100/16) vs `notrack` (10.101/16)
+    let mut off = 0u64;
+    let mut next = move |net: u8| {
+        off += packets_per_run;
+        Flow::NewEach { net, offset: off }
+    };
+    let step = packets_per_run;
+    let mut seq_a = 0u64;
+    let mut seq_b = 0u64;
+    let (_, _, _, v) = paired_flows(
+        b,
+        &mut |_| {
+            seq_a += step;
+            Flow::NewEach { net: 101, offset: seq_a }
+        },
+        &mut |_| {
+            seq_b += step;
+            Flow::NewEach { net: 100, offset: seq_b }
+        },
+        packets_per_run,
+        repeats,
+        ghz,
+        &mut flush,
+    )?;
+    let rules = model(&cpu, next(100))? - model(&cpu, next(101))?;
+    let f = figure_of(&v, rules, Some("ct_new"), "a new UDP tuple per datagram, tracked vs `notrack`, less what offsim counts for the rules", "connection");
+    log(&format!("  ct new {:.1} cycles", f.cycles));
+    out.push(f);
+
+    // unconfirmed entries: the same, dropped in FORWARD (10.102/16 tracked, 10.103/16 not)
+    let (mut sa, mut sb) = (0u64, 0u64);
+    let (_, _, _, v) = paired_flows(
+        b,
+        &mut |_| {
+            sa += step;
+            Flow::NewEach { net: 103, offset: sa }
+        },
+        &mut |_| {
+            sb += step;
+            Flow::NewEach { net: 102, offset: sb }
+        },
+        packets_per_run,
+        repeats,
+        ghz,
+        &mut flush,
+    )?;
+    let rules = model(&cpu, next(102))? - model(&cpu, next(103))?;
+    let f = figure_of(&v, rules, Some("ct_unconfirmed"), "a new UDP tuple per datagram dropped in FORWARD, tracked vs `notrack`, less what offsim counts for the rules", "connection");
+    log(&format!("  ct unconfirmed {:.1} cycles", f.cycles));
+    out.push(f);
+    b.router_sysctl("net.netfilter.nf_conntrack_udp_timeout=30")?;
+    Ok(out)
+}
+
+/// One ruleset's check: the kernel's increment and offsim's prediction.
+#[derive(Clone, Debug)]
+pub struct CheckResult {
+    /// Kernel: median cycles per packet the ruleset adds over the baseline, as measured.
+    pub kernel_raw: f64,
+    /// The same at the preset's speed: each repeat scaled by the same-run reference.
+    pub kernel: f64,
+    /// Smallest and largest over the repeats.
+    pub kernel_min: f64,
+    /// Largest.
+    pub kernel_max: f64,
+    /// offsim: predicted cycles per packet the ruleset adds over the same baseline.
+    pub offsim: f64,
+    /// offsim's `rules` stage alone (hooks, chains, rules), with minus without.
+    pub offsim_rules: f64,
+    /// offsim drops the flow with the ruleset.
+    pub dropped: bool,
+}
+
+/// `offsim calibrate --check RULESET`: one UDP flow from `iif` to `oif` through the
+/// ruleset, against a baseline that differs only in the rules: a ruleset that turns
+/// conntrack on (a regular chain with a `ct` expression: `nft_ct_get_init` registers
+/// conntrack, and nothing runs per packet), with an empty forward base chain of policy drop
+/// when the ruleset drops the flow (so both pay the same early exit and unconfirmed entry).
+/// offsim's side is the same difference, of its own predictions for the two rulesets.
+pub fn check_ruleset(
+    ruleset: &str,
+    cpu: &CpuConfig,
+    iif: &str,
+    oif: &str,
+    effort: super::Effort,
+    bench_cpu: usize,
+    log: &mut dyn FnMut(&str),
+) -> Result<CheckResult, CalError> {
+    super::preflight()?;
+    let ghz = super::cpu_ghz()?;
+    let (_, packets_per_run, repeats) = effort.sizes();
+    let flow = Flow::Fixed { sport: 5000 };
+    let pk = packets(flow, 400);
+    let with = predict(cpu, ruleset, iif, oif, &pk, 1)?;
+    let base_rules = if with.dropped {
+        "table ip offsim_base {\n chain c {\n  ct mark 0x1234\n }\n chain f {\n  type filter hook forward priority 0; policy drop;\n }\n}\n"
+    } else {
+        "table ip offsim_base {\n chain c {\n  ct mark 0x1234\n }\n}\n"
+    };
+    let without = predict(cpu, base_rules, iif, oif, &pk, 1)?;
+    // the same-run reference: the baseline plus 200 non-matching `ip saddr X drop` rules in
+    // a forward chain of their own; the machine's speed of the moment is the ratio of what
+    // the preset says they cost to what they cost now
+    let mut ref_rules = base_rules.trim_end().trim_end_matches('}').to_string();
+    ref_rules += " chain r {\n  type filter hook forward priority -10; policy accept;\n";
+    for _ in 0..200 {
+        ref_rules += "  ip saddr 172.16.0.1 drop\n";
+    }
+    ref_rules += " }\n}\n";
+    let expected_ref = predict(cpu, &ref_rules, iif, oif, &pk, 1)?.total - without.total;
+    log(&format!(
+        "  offsim: the flow is {} by the ruleset; the reference costs {expected_ref:.0} cycles on {}",
+        if with.dropped { "dropped" } else { "forwarded" },
+        cpu.name
+    ));
+    let b = Bench::new(iif, oif, bench_cpu)?;
+    let (mut raw, mut norm) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
+    let run = |rules: &str| -> Result<f64, CalError> {
+        b.router_ruleset(rules)?;
+        b.run(flow, 2_000)?;
+        b.run(flow, packets_per_run)
+    };
+    for r in 0..repeats {
+        let b0 = run(base_rules)?;
+        let t = run(ruleset)?;
+        let b1 = run(base_rules)?;
+        let rf = run(&ref_rules)?;
+        let b2 = run(base_rules)?;
+        let d = (t - (b0 + b1) / 2.0) * ghz;
+        let dref = (rf - (b1 + b2) / 2.0) * ghz;
+        let k = expected_ref / dref;
+        log(&format!(
+            "  repeat {}: kernel +{d:.0} cycles/packet, reference +{dref:.0} (speed ratio {k:.2}): +{:.0} at the preset's speed",
+            r + 1,
+            d * k
+        ));
+        raw.push(d);
+        norm.push(d * k);
+    }
+    let f = figure_of(&norm, 0.0, None, "", "packet");
+    let fr = figure_of(&raw, 0.0, None, "", "packet");
+    Ok(CheckResult {
+        kernel_raw: fr.cycles,
+        kernel: f.cycles,
+        kernel_min: f.min,
+        kernel_max: f.max,
+        offsim: with.total - without.total,
+        offsim_rules: with.rules - without.rules,
+        dropped: with.dropped,
+    })
+}

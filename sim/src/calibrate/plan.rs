@@ -1,0 +1,410 @@
+//! What `offsim calibrate` measures and how the figures follow.
+//!
+//! Expressions, sets and jumps: one router ruleset whose forward chain sends each flow
+//! (by UDP source port) to its own chain of N copies of one rule shape; flow 5000's chain
+//! is empty, the baseline. A shape's per-rule cost is the difference over N. nft follows
+//! every load with exactly one consumer (a `cmp`, `bitwise`, `range` or `lookup`), so a
+//! load and its compare cannot be told apart by timing: the compare is folded into the load
+//! (`expr_cmp` = 0, and `range`/`lookup` figures are what they cost beyond a compare). The
+//! shapes, solved in order:
+//!
+//! | shape (non-matching unless said) | kernel expressions | gives |
+//! |---|---|---|
+//! | `ip daddr SINK ip saddr X drop` (first matches) | rule + 2 payload | with the next: payload |
+//! | `ip saddr X drop` | rule + payload | rule |
+//! | `th dport 53 drop` | rule + transport payload | transport payload |
+//! | `udp dport 53 drop` | the same + `meta l4proto udp` check | dependency |
+//! | `meta l4proto tcp drop` | rule + meta | meta |
+//! | `meta mark X drop` | rule + meta | check only |
+//! | `ip saddr 172.16.0.0/12 drop` | rule + payload + bitwise | bitwise |
+//! | `udp dport 7-9 drop` | rule + dependency + transport payload + range | range |
+//! | `counter` | rule + counter | counter |
+//! | `continue` | rule + immediate | immediate |
+//! | `jump c_sub_K` (its own chain, one rule) | 2 rules + immediate + payload + jump | jump |
+//! | `meta mark set 0` | rule + immediate + meta set | other |
+//! | `ip saddr @S drop`, S per back end | rule + payload + lookup | the back end |
+//!
+//! Interval back ends are measured at two sizes for their log2 term. Conntrack uses its
+//! own rulesets, and its figures are the measured difference less what offsim's evaluator
+//! says the two flows' rules cost with the figures already measured: `ct` (a `ct mark`
+//! rule), the lookup of an established entry (tracked vs `notrack` flow), a new entry (a
+//! new tuple per datagram, tracked vs `notrack`) and an unconfirmed one (the same, dropped
+//! in FORWARD). Hooks and chains: 16 empty forward base chains against one, and one base
+//! chain on each of three hooks against three on one hook.
+
+use super::CalError;
+use super::bench::{Bench, Flow};
+
+/// One measured figure.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    /// The preset field it sets (`None`: printed as a check only).
+    pub field: Option<&'static str>,
+    /// What was measured.
+    pub what: String,
+    /// Unit of the figure (`rule`, `lookup`, `packet`, ...).
+    pub per: &'static str,
+    /// Median cycles.
+    pub cycles: f64,
+    /// Smallest and largest over the repeats.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+    /// Repeats.
+    pub repeats: usize,
+}
+
+/// A difference measured over repeats, in cycles per unit.
+#[derive(Clone, Debug)]
+struct Stat {
+    per_repeat: Vec<f64>,
+}
+
+impl Stat {
+    fn median(&self) -> f64 {
+        let mut v = self.per_repeat.clone();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n == 0 {
+            0.0
+        } else if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+    /// `self - o` repeat by repeat.
+    fn minus(&self, o: &Stat) -> Stat {
+        Stat {
+            per_repeat: self
+                .per_repeat
+                .iter()
+                .zip(&o.per_repeat)
+                .map(|(a, b)| a - b)
+                .collect(),
+        }
+    }
+    fn minus_const(&self, c: f64) -> Stat {
+        Stat {
+            per_repeat: self.per_repeat.iter().map(|a| a - c).collect(),
+        }
+    }
+    fn scaled(&self, k: f64) -> Stat {
+        Stat {
+            per_repeat: self.per_repeat.iter().map(|a| a * k).collect(),
+        }
+    }
+    fn figure(&self, field: Option<&'static str>, what: &str, per: &'static str) -> Figure {
+        let min = self.per_repeat.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self
+            .per_repeat
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        Figure {
+            field,
+            what: what.to_string(),
+            per,
+            cycles: self.median(),
+            min,
+            max,
+            repeats: self.per_repeat.len(),
+        }
+    }
+}
+
+/// Measures `test` against `base` (baseline, test, baseline per repeat): cycles per packet
+/// of the difference, per repeat.
+fn paired(
+    b: &Bench,
+    base: &mut dyn FnMut(usize) -> Flow,
+    test: &mut dyn FnMut(usize) -> Flow,
+    packets: u64,
+    repeats: usize,
+    ghz: f64,
+    before: &mut dyn FnMut() -> Result<(), CalError>,
+) -> Result<Stat, CalError> {
+    let mut per_repeat = Vec::with_capacity(repeats);
+    for r in 0..repeats {
+        before()?;
+        let b0 = b.run(base(3 * r), packets)?;
+        before()?;
+        let t = b.run(test(3 * r + 1), packets)?;
+        before()?;
+        let b1 = b.run(base(3 * r + 2), packets)?;
+        per_repeat.push((t - (b0 + b1) / 2.0) * ghz);
+    }
+    Ok(Stat { per_repeat })
+}
+
+fn fixed(sport: u16) -> impl FnMut(usize) -> Flow {
+    move |_| Flow::Fixed { sport }
+}
+
+/// Rule shapes of the expression phase: (name, rule, set declaration it needs).
+fn shapes(n_elems: (usize, usize)) -> Vec<(&'static str, String)> {
+    let (small, large) = n_elems;
+    vec![
+        ("two_payload", "ip daddr 10.99.2.1 ip saddr 172.16.0.1 drop".into()),
+        ("payload", "ip saddr 172.16.0.1 drop".into()),
+        ("meta", "meta l4proto tcp drop".into()),
+        ("meta_mark", "meta mark 0x1234 drop".into()),
+        ("bitwise", "ip saddr 172.16.0.0/12 drop".into()),
+        ("range", "udp dport 7-9 drop".into()),
+        ("counter", "counter".into()),
+        ("immediate", "continue".into()),
+        ("jump", "jump c_sub_{i}".into()),
+        ("other", "meta mark set 0x0".into()),
+        ("hash_fast", "ip saddr @hf drop".into()),
+        ("hash", "ip saddr . udp dport @hc drop".into()),
+        ("rhash", "ip saddr @rh drop".into()),
+        ("bitmap", "udp dport @bm drop".into()),
+        ("rbtree_s", format!("ip saddr @rb{small} drop")),
+        ("rbtree_l", format!("ip saddr @rb{large} drop")),
+        ("pipapo_s", format!("ip saddr . udp dport @pp{small} drop")),
+        ("pipapo_l", format!("ip saddr . udp dport @pp{large} drop")),
+        ("th_dport", "th dport 53 drop".into()),
+        ("udp_dport", "udp dport 53 drop".into()),
+    ]
+}
+
+/// `k` disjoint non-matching /30 ranges in 172.16.0.0/12.
+fn ranges(k: usize) -> Vec<String> {
+    (0..k)
+        .map(|i| {
+            let a = 0xac10_0000u32 + (i as u32) * 8;
+            let ip = |x: u32| std::net::Ipv4Addr::from(x).to_string();
+            format!("{}-{}", ip(a), ip(a + 3))
+        })
+        .collect()
+}
+
+/// The expression-phase ruleset: the sets, one chain per shape, the dispatch.
+fn expr_ruleset(n: usize, sizes: (usize, usize)) -> String {
+    let mut s = String::from("table ip cal {\n");
+    s += " set hf { type ipv4_addr; flags constant; elements = { 172.16.0.1, 172.16.0.2 }; }\n";
+    s += " set hc { type ipv4_addr . inet_service; flags constant; elements = { 172.16.0.1 . 1 }; }\n";
+    s += " set rh { type ipv4_addr; elements = { 172.16.0.1 }; }\n";
+    s += " set bm { type inet_service; elements = { 1, 2 }; }\n";
+    for k in [sizes.0, sizes.1] {
+        let r = ranges(k);
+        s += &format!(
+            " set rb{k} {{ type ipv4_addr; flags interval; elements = {{ {} }}; }}\n",
+            r.join(", ")
+        );
+        let pp: Vec<String> = r.iter().map(|x| format!("{x} . 1-2")).collect();
+        s += &format!(
+            " set pp{k} {{ type ipv4_addr . inet_service; flags interval; elements = {{ {} }}; }}\n",
+            pp.join(", ")
+        );
+    }
+    // each jump goes to a chain of its own with one non-matching rule, as in a real
+    // ruleset's zone and service chains
+    s += " chain c_base { }\n";
+    for i in 0..n {
+        s += &format!(" chain c_sub_{i} {{\n  ip saddr 172.16.0.1 drop\n }}\n");
+    }
+    let mut dispatch = vec!["5000 : jump c_base".to_string()];
+    for (i, (name, rule)) in shapes(sizes).iter().enumerate() {
+        s += &format!(" chain e_{name} {{\n");
+        for k in 0..n {
+            s += &format!("  {}\n", rule.replace("{i}", &k.to_string()));
+        }
+        s += " }\n";
+        dispatch.push(format!("{} : jump e_{name}", 5001 + i));
+    }
+    s += &format!(
+        " chain fw {{\n  type filter hook forward priority 0; policy accept;\n  udp sport vmap {{ {} }}\n }}\n}}\n",
+        dispatch.join(", ")
+    );
+    s
+}
+
+/// Runs every measurement; the figures in preset order.
+pub(crate) fn run(
+    b: &Bench,
+    effort: super::Effort,
+    ghz: f64,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<Figure>, CalError> {
+    let (n, packets, repeats) = effort.sizes();
+    let sizes = (16, 4096);
+    let mut figs = Vec::new();
+    let mut nothing = || Ok(());
+
+    // --- expressions, sets, jumps
+    b.router_ruleset(&expr_ruleset(n, sizes))?;
+    let mut d = std::collections::HashMap::new();
+    for (i, (name, rule)) in shapes(sizes).iter().enumerate() {
+        let sport = 5001 + i as u16;
+        // warm the flow (neighbour, caches)
+        b.run(Flow::Fixed { sport }, 2_000)?;
+        let st = paired(
+            b,
+            &mut fixed(5000),
+            &mut fixed(sport),
+            packets,
+            repeats,
+            ghz,
+            &mut nothing,
+        )?
+        .scaled(1.0 / n as f64);
+        log(&format!(
+            "  {name:<12} {:>8.1} cycles/rule  ({rule})",
+            st.median()
+        ));
+        d.insert(*name, st);
+    }
+    let g = |k: &str| d[k].clone();
+    let sum = |v: &[&Stat]| {
+        let mut a = Stat {
+            per_repeat: vec![0.0; repeats],
+        };
+        for x in v {
+            a = a.minus(&x.scaled(-1.0));
+        }
+        a
+    };
+    let p = g("two_payload").minus(&g("payload"));
+    let r = g("payload").minus(&p);
+    let pt = g("th_dport").minus(&r);
+    let dep = g("udp_dport").minus(&g("th_dport"));
+    let m = g("meta").minus(&r);
+    let bw = g("bitwise").minus(&r).minus(&p);
+    let rg = g("range").minus(&sum(&[&r, &dep, &pt]));
+    let cnt = g("counter").minus(&r);
+    let imm = g("immediate").minus(&r);
+    // the jump's own chain runs one `ip saddr X drop` rule
+    let jmp = g("jump").minus(&sum(&[&r, &imm, &r, &p]));
+    let oth = g("other").minus(&r).minus(&imm);
+    let key1 = sum(&[&r, &p]); // rule + one network-header load
+    let hf = g("hash_fast").minus(&key1);
+    let rh = g("rhash").minus(&key1);
+    let key2 = sum(&[&r, &p, &dep, &pt]); // + a port with its l4proto dependency
+    let hc = g("hash").minus(&key2);
+    let bm = g("bitmap").minus(&sum(&[&r, &dep, &pt]));
+    let depth = |k: usize| f64::from(usize::BITS - k.leading_zeros());
+    let (ds, dl) = (depth(sizes.0), depth(sizes.1));
+    let rb_slope = g("rbtree_l").minus(&g("rbtree_s")).scaled(1.0 / (dl - ds));
+    let rb0 = g("rbtree_s").minus(&key1).minus(&rb_slope.scaled(ds));
+    let pp_slope = g("pipapo_l").minus(&g("pipapo_s")).scaled(1.0 / (dl - ds));
+    let pp0 = g("pipapo_s").minus(&key2).minus(&pp_slope.scaled(ds));
+    let zero = Stat {
+        per_repeat: vec![0.0; repeats],
+    };
+    let avx2 = super::cpu_has_avx2();
+    let (pp_field, pp_log_field) = if avx2 {
+        ("set_pipapo_avx2", "set_pipapo_avx2_log2")
+    } else {
+        ("set_pipapo", "set_pipapo_log2")
+    };
+    let rows: Vec<(Option<&'static str>, &Stat, String, &'static str)> = vec![
+        (Some("rule"), &r, format!("{n} x `ip saddr X drop` less its payload load, vs an empty chain"), "rule"),
+        (Some("expr_payload"), &p, format!("{n} x `ip daddr SINK ip saddr X drop` minus {n} x `ip saddr X drop`: one payload load with its cmp"), "load"),
+        (Some("expr_cmp"), &zero, "every load is followed by one consumer, so a cmp is folded into the load it consumes (not separable by timing)".into(), "cmp"),
+        (Some("expr_payload_th"), &pt, format!("{n} x `th dport 53 drop` (no dependency) less the rule: one transport-header load with its cmp"), "load"),
+        (Some("expr_dep"), &dep, format!("{n} x `udp dport 53 drop` minus {n} x `th dport 53 drop`: the `meta l4proto udp` check nft inserts"), "dependency"),
+        (Some("expr_meta"), &m, format!("{n} x `meta l4proto tcp drop` less the rule: one meta load with its (failing) cmp"), "load"),
+        (Some("expr_bitwise"), &bw, format!("{n} x `ip saddr 172.16.0.0/12 drop` less rule and payload"), "bitwise"),
+        (Some("expr_range"), &rg, format!("{n} x `udp dport 7-9 drop` less rule, l4proto dependency and transport load: a range beyond a cmp"), "range"),
+        (Some("expr_counter"), &cnt, format!("{n} x `counter` less the rule"), "counter"),
+        (Some("expr_immediate"), &imm, format!("{n} x `continue` less the rule"), "verdict"),
+        (Some("jump"), &jmp, format!("{n} x `jump c_sub_K`, each to its own chain of one non-matching `ip saddr X drop`, less the rules, immediate and payload loads"), "jump"),
+        (Some("expr_other"), &oth, format!("{n} x `meta mark set 0x0` less rule and immediate: a meta set"), "statement"),
+        (Some("expr_lookup"), &zero, "the lookup expression is folded into each back end's figure (one per lookup)".into(), "lookup"),
+        (Some("set_hash_fast"), &hf, format!("{n} x `ip saddr @S drop`, S constant ipv4_addr (nft_set_hash_fast), less rule and payload"), "lookup"),
+        (Some("set_hash"), &hc, format!("{n} x `ip saddr . udp dport @S drop`, S constant concatenation (nft_set_hash), less rule, the two loads and the l4proto dependency"), "lookup"),
+        (Some("set_rhash"), &rh, format!("{n} x `ip saddr @S drop`, S named without size (nft_set_rhash), less rule and payload"), "lookup"),
+        (Some("set_bitmap"), &bm, format!("{n} x `udp dport @S drop`, S inet_service (nft_set_bitmap), less rule, l4proto dependency and transport load"), "lookup"),
+        (Some("set_rbtree"), &rb0, format!("{n} x `ip saddr @S drop`, S interval sets of {} and {} ranges (nft_set_rbtree): intercept", sizes.0, sizes.1), "lookup"),
+        (Some("set_rbtree_log2"), &rb_slope, format!("the same: slope per doubling of the set ({ds} to {dl})"), "doubling"),
+        (Some(pp_field), &pp0, format!("{n} x `ip saddr . udp dport @S drop`, S interval concatenations of {} and {} elements ({}): intercept", sizes.0, sizes.1, if avx2 { "nft_set_pipapo_avx2" } else { "nft_set_pipapo" }), "lookup"),
+        (Some(pp_log_field), &pp_slope, format!("the same: slope per doubling of the set ({ds} to {dl})"), "doubling"),
+    ];
+    for (field, st, what, per) in rows {
+        figs.push(st.figure(field, &what, per));
+    }
+    let pred = r.minus(&m.scaled(-1.0));
+    let f = g("meta_mark").figure(None, "check: `meta mark X drop` measured (model: rule + meta)", "rule");
+    log(&format!(
+        "  check: meta mark X drop measured {:.1}, model {:.1} cycles/rule",
+        f.cycles,
+        pred.median()
+    ));
+    figs.push(f);
+
+    // --- hooks and chains: 16 empty forward base chains vs 1 (15 chains); one empty base
+    // chain on each of prerouting, forward and postrouting vs three on forward (2 hooks)
+    let chains = |hooks: &[&str], per_hook: usize| {
+        let mut t = String::from("table ip cal {\n");
+        for (h, hook) in hooks.iter().enumerate() {
+            for k in 0..per_hook {
+                t += &format!(
+                    " chain c{h}_{k} {{ type filter hook {hook} priority {k}; policy accept; }}\n"
+                );
+            }
+        }
+        t + "}\n"
+    };
+    let hook_chain = |base: &str, test: &str| -> Result<Stat, CalError> {
+        let mut v = Vec::with_capacity(repeats);
+        for _ in 0..repeats {
+            b.router_ruleset(base)?;
+            let b0 = b.run(Flow::Fixed { sport: 5000 }, packets)?;
+            b.router_ruleset(test)?;
+            let t = b.run(Flow::Fixed { sport: 5000 }, packets)?;
+            b.router_ruleset(base)?;
+            let b1 = b.run(Flow::Fixed { sport: 5000 }, packets)?;
+            v.push((t - (b0 + b1) / 2.0) * ghz);
+        }
+        Ok(Stat { per_repeat: v })
+    };
+    let chain = hook_chain(&chains(&["forward"], 1), &chains(&["forward"], 16))?.scaled(1.0 / 15.0);
+    let hook = hook_chain(
+        &chains(&["forward"], 3),
+        &chains(&["prerouting", "forward", "postrouting"], 1),
+    )?
+    .scaled(0.5);
+    log(&format!(
+        "  hook {:.1}, chain {:.1} cycles",
+        hook.median(),
+        chain.median()
+    ));
+    figs.push(hook.figure(Some("hook"), "one empty base chain on each of prerouting, forward, postrouting vs three on forward: per hook", "hook"));
+    figs.push(chain.figure(Some("chain"), "16 empty forward base chains vs 1: per chain", "chain"));
+
+    // --- conntrack
+    figs.extend(super::check::conntrack(b, &figs, packets, repeats, ghz, log)?);
+    Ok(figs)
+}
+
+/// Paired measurement for the conntrack phase (exported to [`super::check`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn paired_flows(
+    b: &Bench,
+    base: &mut dyn FnMut(usize) -> Flow,
+    test: &mut dyn FnMut(usize) -> Flow,
+    packets: u64,
+    repeats: usize,
+    ghz: f64,
+    before: &mut dyn FnMut() -> Result<(), CalError>,
+) -> Result<(f64, f64, f64, Vec<f64>), CalError> {
+    let s = paired(b, base, test, packets, repeats, ghz, before)?;
+    let f = s.figure(None, "", "");
+    Ok((f.cycles, f.min, f.max, s.per_repeat))
+}
+
+/// A figure from per-repeat values less a constant.
+pub(crate) fn figure_of(
+    per_repeat: &[f64],
+    less: f64,
+    field: Option<&'static str>,
+    what: &str,
+    per: &'static str,
+) -> Figure {
+    Stat {
+        per_repeat: per_repeat.to_vec(),
+    }
+    .minus_const(less)
+    .figure(field, what, per)
+}
