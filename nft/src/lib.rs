@@ -66,6 +66,8 @@
 //! - `layout.rs`: where the fields of a lookup key sit (normalisation checks, compilation
 //!   lays out).
 //! - `program.rs`: the compiled program (ops, loads, sets, specs) the evaluator reads.
+//! - `kind.rs`: the kinds of work the CPU model prices (expressions by kind, set back ends),
+//!   shared by the compiler and the evaluator.
 //! - `compile/`: `mod.rs` selectors and keys, `rule.rs` statements to ops, `sets.rs` set
 //!   elements to lookup structures.
 //! - `ruleset/` ([`Ruleset`]): `mod.rs` loading and the query API, `validate.rs` base chains,
@@ -103,6 +105,7 @@ pub mod error;
 mod eval;
 mod json;
 mod layout;
+mod kind;
 mod lexer;
 pub mod model;
 mod normalize;

@@ -436,17 +436,17 @@ pub(crate) enum Op {
 }
 
 /// The kernel expressions one operation stands for, for the cost model
-/// ([`crate::eval::EvalCost::charge`]): the dependency checks nft inserts before it (each a
+/// (`EvalCost::charge` in the evaluator): the dependency checks nft inserts before it (each a
 /// `meta` load and a `cmp`), its own expressions when it runs to the end, and the loads it
 /// runs before breaking on a missing field when it has no dependency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct OpCost {
     /// Dependency checks (`meta l4proto`, `meta nfproto`, `meta protocol`).
     pub(crate) deps: u8,
-    /// Own expressions by [`crate::eval::ExprKind::index`].
-    pub(crate) own: [u8; crate::eval::ExprKind::COUNT],
+    /// Own expressions by [`crate::kind::ExprKind::index`].
+    pub(crate) own: [u8; crate::kind::ExprKind::COUNT],
     /// The loads among them.
-    pub(crate) loads: [u8; crate::eval::ExprKind::COUNT],
+    pub(crate) loads: [u8; crate::kind::ExprKind::COUNT],
 }
 
 /// Element data.
@@ -539,7 +539,7 @@ type FieldRanges = Box<[(u128, u128)]>;
 #[derive(Clone, Debug)]
 pub(crate) struct CSet {
     /// Back end, as `nft_select_set_ops` picks it.
-    pub(crate) backend: crate::eval::SetBackend,
+    pub(crate) backend: crate::kind::SetBackend,
     /// Size term of a lookup's cost: `⌊log2 n⌋ + 1` for `n` static elements (0 if empty).
     pub(crate) depth: u32,
     /// Where each key field sits in the key lanes.

@@ -157,7 +157,11 @@ pub fn kernel_release() -> String {
 pub fn calibrate(o: &CalOptions, log: &mut dyn FnMut(&str)) -> Result<Vec<Figure>, CalError> {
     preflight()?;
     let b = bench::Bench::new("lan0", "wan0", o.cpu)?;
-    plan::run(&b, o.effort, cpu_ghz()?, log)
+    let ghz = cpu_ghz()?;
+    let mut figs = plan::run(&b, o.effort, ghz, log)?;
+    let (_, packets, repeats) = o.effort.sizes();
+    figs.extend(check::conntrack(&b, &figs, packets, repeats, ghz, log)?);
+    Ok(figs)
 }
 
 /// The preset TOML: the base preset with the measured cycle costs and `avx2`, each with its

@@ -220,7 +220,8 @@ fn expr_ruleset(n: usize, sizes: (usize, usize)) -> String {
     s
 }
 
-/// Runs every measurement; the figures in preset order.
+/// Runs every measurement up to the conntrack phase ([`super::check::conntrack`], which
+/// the caller runs next); the figures in preset order.
 pub(crate) fn run(
     b: &Bench,
     effort: super::Effort,
@@ -333,6 +334,20 @@ pub(crate) fn run(
     ));
     figs.push(f);
 
+    figs.extend(hooks_and_chains(b, packets, repeats, ghz, log)?);
+    // conntrack follows in `check` (it uses these figures)
+    Ok(figs)
+}
+
+/// The hook and base-chain figures.
+fn hooks_and_chains(
+    b: &Bench,
+    packets: u64,
+    repeats: usize,
+    ghz: f64,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<Figure>, CalError> {
+    let mut figs = Vec::new();
     // --- hooks and chains: 16 empty forward base chains vs 1 (15 chains); one empty base
     // chain on each of prerouting, forward and postrouting vs three on forward (2 hooks)
     let chains = |hooks: &[&str], per_hook: usize| {
@@ -372,9 +387,6 @@ pub(crate) fn run(
     ));
     figs.push(hook.figure(Some("hook"), "one empty base chain on each of prerouting, forward, postrouting vs three on forward: per hook", "hook"));
     figs.push(chain.figure(Some("chain"), "16 empty forward base chains vs 1: per chain", "chain"));
-
-    // --- conntrack
-    figs.extend(super::check::conntrack(b, &figs, packets, repeats, ghz, log)?);
     Ok(figs)
 }
 
