@@ -64,8 +64,19 @@ pub struct StageCycles {
     pub nat_setup: f64,
     /// Per fragment handled by defragmentation.
     pub defrag: f64,
-    /// Per hardware offload work item (add/del/stats) run by the workqueue.
-    pub offload_work: f64,
+    /// Kernel side of one hardware offload add (`flow_offload_work_add`: a `flow_rule` with
+    /// up to 16 actions built for each direction, then the flow block callbacks). The
+    /// driver's own time is the NIC preset's `pipeline.cpu_ns_insert`, per direction.
+    pub offload_add: f64,
+    /// Kernel side of one hardware offload delete (`flow_offload_work_del`); the driver's
+    /// time is `pipeline.cpu_ns_remove` per direction.
+    pub offload_del: f64,
+    /// Kernel side of one hardware stats request (`flow_offload_work_stats`); the driver's
+    /// time is `pipeline.cpu_ns_stats` per direction.
+    pub offload_stats: f64,
+    /// Waking a kworker that had nothing queued (`try_to_wake_up` and a context switch),
+    /// paid once per batch of work items.
+    pub wq_wakeup: f64,
     /// Per flow visited by the flowtable GC (every second).
     pub gc_per_flow: f64,
     /// Penalty per expected last-level-cache miss.
@@ -218,6 +229,12 @@ impl CpuConfig {
             }
         }
         Ok(())
+    }
+
+    /// `cycles` on one core, in whole nanoseconds.
+    #[inline]
+    pub(crate) fn ns(&self, cycles: f64) -> u64 {
+        (cycles / self.freq_ghz).round() as u64
     }
 
     /// Receive queues actually used.

@@ -11,6 +11,7 @@
 //! busy core after a workqueue delay and is submitted to the NIC, whose completions come back
 //! as events.
 
+mod background;
 mod measure;
 mod offload;
 
@@ -18,7 +19,7 @@ use std::collections::VecDeque;
 
 use offsim_nicmodel::Nic;
 use offsim_nicmodel::NicStats;
-use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason, frame_len};
+use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason};
 use offsim_nicmodel::nic::{BindCheck, NicEvent, Verdict};
 use offsim_nicmodel::table::{BindOutcome, Cookie};
 use offsim_traces::hash::FxHashMap;
@@ -31,6 +32,7 @@ use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
 pub use measure::{HwCounters, IntervalStats, Measure};
+use background::BgWhat;
 use offload::HwFlow;
 use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
@@ -44,8 +46,6 @@ pub struct EngineConfig {
     pub interval_ns: u64,
     /// Figures exclude packets arriving before this time, ns.
     pub warmup_ns: u64,
-    /// Delay between a flowtable's request and the offload workqueue running it, ns.
-    pub wq_delay_ns: u64,
     /// Use the NIC's flow table (hardware offload policy).
     pub hardware: bool,
     /// How long offered traffic may queue at the far end of a port when it is offered faster
@@ -60,7 +60,6 @@ impl Default for EngineConfig {
         EngineConfig {
             interval_ns: 100_000_000,
             warmup_ns: 0,
-            wq_delay_ns: 10_000,
             hardware: false,
             upstream_buffer_ns: 1_000_000,
         }
@@ -77,6 +76,14 @@ struct Pending {
     bind: Option<BindCheck>,
 }
 
+/// A frame whose last bit has not arrived yet.
+#[derive(Clone, Copy, Debug)]
+struct RxWait {
+    key: u128,
+    at: SimTime,
+    pkt: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Arrival,
@@ -84,7 +91,8 @@ enum Ev {
     Tx(u32),
     Timer,
     NicWake,
-    Work(u32),
+    /// The work item running on a core completes (core, epoch).
+    BgDone(u16, u32),
     Interval,
 }
 
@@ -109,6 +117,10 @@ struct Core {
     busy_ns: u64,
     busy_ns_counted: u64,
     running: bool,
+    /// When the current run of softirq work without a break began (`running` since then).
+    streak_start: SimTime,
+    /// Process-context work (GC, offload workqueue) waiting for or running on this core.
+    bg: background::Background,
 }
 
 /// The engine for one configuration.
@@ -155,12 +167,23 @@ pub struct Engine {
     hw: HwCounters,
     miss_p: f64,
     miss_p_at: u64,
-    /// When each port's wire is free again (LAN, WAN), ns.
-    wire_free: [u64; 2],
+    /// Frames being received, per port (LAN, WAN), in the order their last bit arrives:
+    /// (event key at `rx_done`, arrival time, packet slot). A port's frames complete in
+    /// order, so each queue is sorted and the main loop merges their heads with the heap.
+    rx_queue: [VecDeque<RxWait>; 2],
     /// More than one RX queue and core: connections are tracked for [`Engine::steer`].
     multi_queue: bool,
     /// Connections with packets waiting for or in CPU service: (core, how many).
     in_cpu: FxHashMap<FlowKey, (u16, u32)>,
+}
+
+/// The next event's source in [`Engine::run`].
+#[derive(Clone, Copy, Debug)]
+enum Next {
+    Arrival(u128),
+    Received(usize),
+    Heap,
+    Done,
 }
 
 /// Why the engine lost a packet, kept as a value on the hot path and named only for the
@@ -248,7 +271,7 @@ impl Engine {
             hw: HwCounters::default(),
             miss_p: 0.0,
             miss_p_at: 0,
-            wire_free: [0; 2],
+            rx_queue: [VecDeque::new(), VecDeque::new()],
             multi_queue,
             in_cpu: FxHashMap::default(),
         }
@@ -289,19 +312,25 @@ impl Engine {
         self.push(a.at, Ev::Timer);
         self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
         loop {
-            // The earliest of the pending arrival and the heap's head, by (time, sequence).
-            let arrival_first = match (self.next_key, self.heap.peek_key()) {
-                (Some(a), Some(h)) => a < h,
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            let (t, ev) = if arrival_first {
-                let k = self.next_key.take().expect("arrival key");
-                (SimTime(key_time(k)), Ev::Arrival)
-            } else if let Some((k, ev)) = self.heap.pop() {
-                (SimTime(key_time(k)), ev)
-            } else {
-                break;
+            // The earliest of the pending arrival, the frames completing on each port and
+            // the heap's head, by (time, sequence).
+            let (t, ev) = match self.next_source() {
+                Next::Arrival(k) => {
+                    self.next_key = None;
+                    (SimTime(key_time(k)), Ev::Arrival)
+                }
+                Next::Received(side) => {
+                    let w = self.rx_queue[side].pop_front().expect("queue head");
+                    let t = SimTime(key_time(w.key));
+                    self.last_event = self.last_event.max(t);
+                    self.received(t, w, if side == 0 { Side::Lan } else { Side::Wan });
+                    continue;
+                }
+                Next::Heap => {
+                    let (k, ev) = self.heap.pop().expect("heap head");
+                    (SimTime(key_time(k)), ev)
+                }
+                Next::Done => break,
             };
             let arrivals_left = self.next.is_some();
             if !arrivals_left && self.idle() && matches!(ev, Ev::Timer | Ev::Interval | Ev::NicWake)
@@ -323,8 +352,11 @@ impl Engine {
                 Ev::Tx(i) => self.tx(t, i),
                 Ev::Timer => {
                     let (visited, next) = self.dp.timers(t);
-                    let cycles = visited as f64 * self.cpu.cycles.gc_per_flow;
-                    self.background(t, cycles);
+                    // The GC pass is a delayed work (`nf_flow_offload_work_gc`).
+                    let ns = self.cpu.ns(visited as f64 * self.cpu.cycles.gc_per_flow);
+                    if ns > 0 {
+                        self.queue_work(t, ns, BgWhat::Gc);
+                    }
                     self.drain_hw(t);
                     self.push(next, Ev::Timer);
                 }
@@ -334,7 +366,7 @@ impl Engine {
                     }
                     self.nic_poll(t);
                 }
-                Ev::Work(i) => self.work(t, i),
+                Ev::BgDone(c, epoch) => self.bg_done(t, c as usize, epoch),
                 Ev::Interval => {
                     self.close_interval(t);
                     self.push(SimTime(t.0 + self.cfg.interval_ns), Ev::Interval);
@@ -345,9 +377,33 @@ impl Engine {
         Ok(())
     }
 
+    /// Which event comes next, by (time, sequence).
+    #[inline]
+    fn next_source(&self) -> Next {
+        let mut best = (u128::MAX, Next::Done);
+        if let Some(k) = self.next_key {
+            best = (k, Next::Arrival(k));
+        }
+        for (i, q) in self.rx_queue.iter().enumerate() {
+            if let Some(w) = q.front()
+                && w.key < best.0
+            {
+                best = (w.key, Next::Received(i));
+            }
+        }
+        if let Some(k) = self.heap.peek_key()
+            && k < best.0
+        {
+            best = (k, Next::Heap);
+        }
+        best.1
+    }
+
     fn idle(&self) -> bool {
         self.cores.iter().all(|c| !c.running && c.ring.is_empty())
             && self.inflight.len() == self.inflight_free.len()
+            && self.rx_queue.iter().all(VecDeque::is_empty)
+            && self.cores.iter().all(|c| c.bg.jobs.is_empty())
     }
 
     #[inline]
@@ -383,32 +439,61 @@ impl Engine {
             self.cur.offered += 1;
             self.cur.offered_bytes += wire;
         }
-        // The wire: a port cannot receive faster than its line rate.
-        let w = &mut self.wire_free[side as usize];
-        let ser = self.nic.datapath().serialisation_ns(frame_len(&pkt));
-        let start = a.at.0.max(*w);
-        if start - a.at.0 > self.cfg.upstream_buffer_ns {
+        // The wire: a port cannot receive faster than its line rate, and the far end holds
+        // what it cannot send yet only so long.
+        let wait = SimDuration(self.cfg.upstream_buffer_ns);
+        let Some(rx_done) = self.nic.ingress(a.at, &pkt, wait) else {
             self.drop_pkt(a.at, DropKind::LinkOverrun, 1);
             return;
-        }
-        *w = start + ser;
+        };
         if side == Side::Lan && pkt.is_ip() {
             self.dp.add_lan_host(pkt.ip_version, pkt.src);
         }
+        let slot = self.store(pkt);
+        self.seq += 1;
+        self.rx_queue[side as usize].push_back(RxWait {
+            key: event_key(rx_done.0, self.seq),
+            at: a.at,
+            pkt: slot,
+        });
+    }
+
+    /// Puts a packet in the slab; returns its slot.
+    #[inline]
+    fn store(&mut self, pkt: PacketMeta) -> u32 {
+        match self.pkts_free.pop() {
+            Some(i) => {
+                self.pkts[i as usize] = pkt;
+                i
+            }
+            None => {
+                self.pkts.push(pkt);
+                self.pkts.len() as u32 - 1
+            }
+        }
+    }
+
+    /// A frame is in at `rx_done`: the NIC forwards it in hardware, drops it, or hands it
+    /// to a core's RX ring.
+    fn received(&mut self, rx_done: SimTime, w: RxWait, side: Side) {
+        let counted = self.counted(w.at);
         let no_room_before = self.nic.table().stats.unbound_create_failed;
-        let rx = self.nic.rx(a.at, &pkt);
-        let bind = match rx.verdict {
+        let verdict = self.nic.classify(rx_done, &self.pkts[w.pkt as usize]);
+        let pkt = self.pkts[w.pkt as usize];
+        let bind = match verdict {
             Verdict::Hardware { depart, .. } => {
-                let lat = depart.0.saturating_sub(a.at.0);
+                self.pkts_free.push(w.pkt);
+                let lat = depart.0.saturating_sub(w.at.0);
                 if counted {
-                    self.deliver(Path::Hw, lat, wire, 1);
+                    self.deliver(Path::Hw, lat, u64::from(pkt.wire_len), 1);
                 }
-                self.dp.note_hw_packet(&pkt, a.at);
+                self.dp.note_hw_packet(&pkt, w.at);
                 self.schedule_nic();
                 return;
             }
             Verdict::Dropped { reason } => {
-                self.drop_pkt(a.at, DropKind::Nic(reason), 1);
+                self.pkts_free.push(w.pkt);
+                self.drop_pkt(w.at, DropKind::Nic(reason), 1);
                 return;
             }
             Verdict::Cpu { reason, bind_check } => {
@@ -424,31 +509,23 @@ impl Engine {
         };
         self.schedule_nic();
         let Some(q) = self.steer(&pkt) else {
-            self.drop_pkt(a.at, DropKind::RxRingFull, 1);
+            self.pkts_free.push(w.pkt);
+            self.drop_pkt(w.at, DropKind::RxRingFull, 1);
             return;
-        };
-        let slot = match self.pkts_free.pop() {
-            Some(i) => {
-                self.pkts[i as usize] = pkt;
-                i
-            }
-            None => {
-                self.pkts.push(pkt);
-                self.pkts.len() as u32 - 1
-            }
         };
         let core = &mut self.cores[q];
         core.ring.push_back(Pending {
-            at: a.at,
-            rx_done: rx.rx_done,
-            pkt: slot,
+            at: w.at,
+            rx_done,
+            pkt: w.pkt,
             side,
             bind,
         });
         if !core.running {
             core.running = true;
             // The interrupt (after coalescing) wakes the idle core.
-            let start = rx.rx_done.max(core.busy_until) + SimDuration(self.cpu.irq_delay_ns);
+            let start = rx_done.max(core.busy_until) + SimDuration(self.cpu.irq_delay_ns);
+            core.streak_start = start;
             self.push(start, Ev::CoreFree(q as u16));
         }
     }
@@ -522,10 +599,21 @@ impl Engine {
 
     fn core_free(&mut self, t: SimTime, c: u16) {
         let ci = c as usize;
-        let Some(p) = self.cores[ci].ring.pop_front() else {
+        if self.cores[ci].ring.is_empty() {
+            // Out of packets: process-context work runs until packets come back.
             self.cores[ci].running = false;
+            self.bg_streak_over(ci);
+            self.bg_start(t, ci);
             return;
-        };
+        }
+        // Softirq preempts the work item that ran while the core had no packets.
+        self.bg_preempt(t, ci);
+        let streak = t.0.saturating_sub(self.cores[ci].streak_start.0);
+        if let Some(free) = self.bg_turn(t, ci, streak) {
+            self.push(free, Ev::CoreFree(c));
+            return;
+        }
+        let p = self.cores[ci].ring.pop_front().expect("ring checked non-empty");
         if self.multi_queue
             && let Some(k) = self.pkts[p.pkt as usize].flow_key().map(|k| k.canonical())
             && let Some(e) = self.in_cpu.get_mut(&k)
@@ -570,6 +658,7 @@ impl Engine {
         }
         self.cores[ci].busy_ns += service;
         self.cores[ci].busy_until = done;
+        self.bg_served(ci, service);
         match out.fate {
             Fate::Forwarded(out_side) => {
                 let f = InFlight {
@@ -633,25 +722,6 @@ impl Engine {
             }
         }
         self.schedule_nic();
-    }
-
-    /// Charges background work (timers, offload work) to the least busy core.
-    fn background(&mut self, t: SimTime, cycles: f64) {
-        if cycles <= 0.0 {
-            return;
-        }
-        let ns = (cycles / self.cpu.freq_ghz).round() as u64;
-        let ci = (0..self.cores.len())
-            .min_by_key(|&i| (self.cores[i].busy_until, i))
-            .unwrap_or(0);
-        let core = &mut self.cores[ci];
-        core.busy_until = core.busy_until.max(t) + SimDuration(ns);
-        core.busy_ns += ns;
-        if t >= self.m.start {
-            core.busy_ns_counted += ns;
-            self.cur.busy_ns += ns;
-            self.stage_acc[Stage::Background.index()] += cycles;
-        }
     }
 
     /// The datapath.
