@@ -41,6 +41,8 @@ pub enum Verdict {
     Dropped {
         /// Why.
         reason: DropReason,
+        /// The egress interface the packet was headed for.
+        out_iface: u32,
     },
 }
 
@@ -94,6 +96,8 @@ pub struct Nic {
     rx_pj: u64,
     hw_pj: u64,
     ipv6: bool,
+    /// The offload engine is in use (a flowtable with hardware offload is bound to it).
+    offload: bool,
 }
 
 impl Nic {
@@ -106,6 +110,7 @@ impl Nic {
             rx_pj: nj_to_pj(cfg.power.rx_nj_per_packet),
             hw_pj: nj_to_pj(cfg.power.hw_nj_per_packet),
             ipv6: cfg.table.ipv6,
+            offload: true,
             table,
             cfg,
             events: Vec::new(),
@@ -118,6 +123,13 @@ impl Nic {
     /// Builds an idle NIC from an embedded preset.
     pub fn from_preset(name: &str) -> Result<Nic, ConfigError> {
         Nic::new(NicConfig::preset(name)?)
+    }
+
+    /// Turns the offload engine off: the NIC is a plain NIC that hands every packet to the
+    /// CPU (no table lookups, no punts), as when no flowtable with `flags offload` is bound
+    /// to it.
+    pub fn disable_offload(&mut self) {
+        self.offload = false;
     }
 
     /// The configuration.
@@ -236,6 +248,12 @@ impl Nic {
     #[inline]
     pub fn classify(&mut self, rx_done: SimTime, pkt: &PacketMeta) -> Verdict {
         let rx_done = self.tick(rx_done);
+        if !self.offload {
+            return Verdict::Cpu {
+                reason: PuntReason::Miss,
+                bind_check: None,
+            };
+        }
         let verdict = self.lookup_and_forward(rx_done, pkt, frame_len(pkt));
         if let Verdict::Cpu { reason, .. } = verdict {
             self.dp.count_punt(reason);
@@ -272,7 +290,10 @@ impl Nic {
                             out_iface: action.out_iface,
                         }
                     }
-                    Err(reason) => Verdict::Dropped { reason },
+                    Err(reason) => Verdict::Dropped {
+                        reason,
+                        out_iface: action.out_iface,
+                    },
                 }
             }
             Lookup::Unbound { .. } => cpu(PuntReason::Unbound),

@@ -33,9 +33,9 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
-pub use plan::{Plan, PlanConfig, PlanPoint};
+pub use plan::{Plan, PlanConfig, PlanPoint, Rate, RateBound};
 pub use run::{
-    Cpu, Drops, Energy, FlowExample, Flows, HistogramBucket, Latency, LatencyStats, Nic,
+    Cpu, Drops, Energy, FlowExample, Flows, Handshakes, HistogramBucket, Latency, LatencyStats, Nic,
     PathLatency, Paths, PerPath, Power, Run, Savings, Series, SloCheck, SloResult, Throughput,
 };
 pub use scenario::{CpuInfo, NicInfo, ReplayInfo, RulesetInfo, Scenario, SloSpec, TraceInfo};

@@ -58,7 +58,7 @@ macro_rules! no_floats {
         }
     )*};
 }
-no_floats!(u64, u32, bool, String, ReportKind);
+no_floats!(u64, u32, u16, bool, String, ReportKind, Handshakes);
 
 impl<T: Sanitize> Sanitize for Vec<T> {
     fn sanitize_into(&mut self, path: &mut String, fixes: &mut Vec<String>) {
@@ -208,6 +208,7 @@ sanitize_fields!(Run {
     energy,
     savings,
     flows,
+    handshakes,
     slo,
     series
 });
@@ -216,6 +217,8 @@ sanitize_fields!(Throughput {
     offered_bps,
     delivered_pps,
     delivered_bps,
+    offered_wire_bps,
+    delivered_wire_bps,
     offered_packets,
     delivered_packets,
     offered_bytes,
@@ -246,6 +249,9 @@ sanitize_fields!(PerPath { slow, sw_fast, hw });
 sanitize_fields!(Cpu {
     util_per_core,
     util_mean,
+    util_busiest,
+    busiest_core,
+    workqueue_peak_backlog_ns,
     total_cycles,
     cycles_per_packet,
     cycles_per_packet_by_path,
@@ -265,7 +271,13 @@ sanitize_fields!(Nic {
     bind_checks,
     punts
 });
-sanitize_fields!(Drops { total, by_reason });
+sanitize_fields!(Drops {
+    total,
+    by_reason,
+    capacity,
+    rx_ring_full_by_core,
+    by_port
+});
 sanitize_fields!(Power { cpu, nic, total });
 sanitize_fields!(Energy {
     total_j,
@@ -334,14 +346,21 @@ sanitize_fields!(SweepPoint {
     runs,
     warnings
 });
-sanitize_fields!(Plan { configs });
+sanitize_fields!(Plan { configs, pdr_loss });
 sanitize_fields!(PlanConfig {
     name,
     max_pps,
     max_bps,
     limited_by,
-    points
+    points,
+    ndr,
+    pdr,
+    slo,
+    window,
+    design_drop_rate
 });
+sanitize_fields!(Rate { pps, bps, wire_bps });
+sanitize_fields!(RateBound { lower, upper, loss });
 sanitize_fields!(PlanPoint {
     offered_pps,
     offered_bps,
@@ -349,6 +368,9 @@ sanitize_fields!(PlanPoint {
     delivered_bps,
     p99_ns,
     drop_rate,
+    loss_rate,
+    offered_wire_bps,
+    cpu_busiest,
     cpu_util,
     met
 });

@@ -82,6 +82,8 @@ impl Engine {
             left_ns: ns + wake,
             what,
         });
+        let backlog = self.cores[ci].bg.backlog_ns();
+        self.m.wq_peak_backlog_ns = self.m.wq_peak_backlog_ns.max(backlog);
         if !self.cores[ci].running && self.cores[ci].bg.running_since.is_none() {
             self.bg_start(t, ci);
         }
@@ -167,7 +169,7 @@ impl Engine {
     fn charge_bg(&mut self, at: SimTime, ci: usize, ns: u64) {
         let core = &mut self.cores[ci];
         core.busy_ns += ns;
-        if at >= self.m.start {
+        if at >= self.m.start && at <= self.offer_end {
             core.busy_ns_counted += ns;
             self.cur.busy_ns += ns;
             self.stage_acc[Stage::Background.index()] += ns as f64 * self.cpu.freq_ghz;

@@ -14,6 +14,7 @@
 mod background;
 mod measure;
 mod offload;
+mod senders;
 
 use std::collections::VecDeque;
 
@@ -32,6 +33,7 @@ use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
 pub use measure::{HwCounters, IntervalStats, Measure};
+pub use senders::SenderStats;
 use background::BgWhat;
 use offload::HwFlow;
 use offsim_kernel::Path;
@@ -53,6 +55,9 @@ pub struct EngineConfig {
     /// cannot receive faster than its line rate; the sender's queue is finite). Default 1 ms,
     /// 125 kB at 1 Gbit/s: the order of a switch port's or ONT's buffer.
     pub upstream_buffer_ns: u64,
+    /// TCP senders retry a handshake the router lost for lack of capacity (see
+    /// [`senders`]).
+    pub retry_handshakes: bool,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +67,7 @@ impl Default for EngineConfig {
             warmup_ns: 0,
             hardware: false,
             upstream_buffer_ns: 1_000_000,
+            retry_handshakes: true,
         }
     }
 }
@@ -164,6 +170,11 @@ pub struct Engine {
     interval_start: SimTime,
     first: Option<SimTime>,
     last_event: SimTime,
+    /// Arrival time of the trace's last packet once the source is exhausted (the end of the
+    /// offered window), `MAX` before.
+    offer_end: SimTime,
+    /// The latest departure or drop of a measured packet.
+    counted_end: SimTime,
     hw: HwCounters,
     miss_p: f64,
     miss_p_at: u64,
@@ -175,6 +186,8 @@ pub struct Engine {
     multi_queue: bool,
     /// Connections with packets waiting for or in CPU service: (core, how many).
     in_cpu: FxHashMap<FlowKey, (u16, u32)>,
+    /// Connections waiting to retry a lost handshake, and their held packets.
+    senders: senders::Senders,
 }
 
 /// The next event's source in [`Engine::run`].
@@ -183,6 +196,7 @@ enum Next {
     Arrival(u128),
     Received(usize),
     Heap,
+    Release,
     Done,
 }
 
@@ -197,6 +211,16 @@ enum DropKind {
 }
 
 impl DropKind {
+    /// The router failed to forward for lack of capacity (a port, the NIC, an RX ring, the
+    /// conntrack table), as against a drop the ruleset, routing or the trace decided: RFC
+    /// 2544 loss counts only these.
+    fn is_capacity(&self) -> bool {
+        match self {
+            DropKind::Nic(_) | DropKind::RxRingFull | DropKind::LinkOverrun => true,
+            DropKind::Dp(c) => *c == DropCause::CtTableFull,
+        }
+    }
+
     fn name(&self) -> String {
         match self {
             DropKind::Nic(r) => nic_drop_name(*r).to_string(),
@@ -211,6 +235,14 @@ fn port(side: Side) -> u32 {
     match side {
         Side::Lan => LAN_IFINDEX,
         Side::Wan => WAN_IFINDEX,
+    }
+}
+
+fn side_of(iface: u32) -> Side {
+    if iface == LAN_IFINDEX {
+        Side::Lan
+    } else {
+        Side::Wan
     }
 }
 
@@ -233,10 +265,12 @@ impl Engine {
         let queues = cpu.queues();
         let multi_queue = queues > 1 && cpu.cores > 1;
         let cores = vec![Core::default(); cpu.cores as usize];
+        let retry = cfg.retry_handshakes;
         Engine {
             rss: Rss::new(&DEFAULT_KEY, queues),
             m: Measure {
                 busy_ns: vec![0; cpu.cores as usize],
+                ring_drops: vec![0; cpu.cores as usize],
                 ..Measure::default()
             },
             cfg,
@@ -268,12 +302,15 @@ impl Engine {
             interval_start: SimTime(0),
             first: None,
             last_event: SimTime(0),
+            offer_end: SimTime::MAX,
+            counted_end: SimTime(0),
             hw: HwCounters::default(),
             miss_p: 0.0,
             miss_p_at: 0,
             rx_queue: [VecDeque::new(), VecDeque::new()],
             multi_queue,
             in_cpu: FxHashMap::default(),
+            senders: senders::Senders::new(retry),
         }
     }
 
@@ -330,6 +367,13 @@ impl Engine {
                     let (k, ev) = self.heap.pop().expect("heap head");
                     (SimTime(key_time(k)), ev)
                 }
+                Next::Release => {
+                    if let Some((at, pkt)) = self.senders.release() {
+                        self.last_event = self.last_event.max(at);
+                        self.arrive(Arrival { at, pkt });
+                    }
+                    continue;
+                }
                 Next::Done => break,
             };
             let arrivals_left = self.next.is_some();
@@ -342,10 +386,16 @@ impl Engine {
             match ev {
                 Ev::Arrival => {
                     let a = self.next.take().expect("arrival event without packet");
-                    self.arrive(a);
+                    if let Some(pkt) = self.senders.admit(a.at, a.pkt) {
+                        self.arrive(Arrival { at: a.at, pkt });
+                    }
                     self.next = src.next_arrival()?;
-                    if let Some(n) = self.next {
-                        self.push_arrival(n.at.max(t));
+                    match self.next {
+                        Some(n) => self.push_arrival(n.at.max(t)),
+                        None => {
+                            self.offer_end = t;
+                            self.senders.trace_ended();
+                        }
                     }
                 }
                 Ev::CoreFree(c) => self.core_free(t, c),
@@ -396,6 +446,11 @@ impl Engine {
         {
             best = (k, Next::Heap);
         }
+        if let Some(k) = self.senders.next_key()
+            && k < best.0
+        {
+            best = (k, Next::Release);
+        }
         best.1
     }
 
@@ -404,11 +459,23 @@ impl Engine {
             && self.inflight.len() == self.inflight_free.len()
             && self.rx_queue.iter().all(VecDeque::is_empty)
             && self.cores.iter().all(|c| c.bg.jobs.is_empty())
+            && self.senders.idle()
     }
 
+    /// Whether a packet offered at `at` is measured: after the warm-up, and no later than the
+    /// trace's last packet (connections a lost handshake deferred past the end of the trace
+    /// still run, but outside the measured window).
     #[inline]
     fn counted(&self, at: SimTime) -> bool {
-        at >= self.m.start
+        at >= self.m.start && at <= self.offer_end
+    }
+
+    /// The router lost `pkt` (offered at `at`) for lack of capacity: its sender retries a
+    /// lost handshake, and conntrack stops judging the replayed connection's window (see
+    /// [`Datapath::replay_lost`]).
+    fn lost(&mut self, at: SimTime, pkt: &PacketMeta) {
+        self.senders.lost(at, pkt);
+        self.dp.replay_lost(pkt, self.last_event);
     }
 
     fn drop_pkt(&mut self, at: SimTime, kind: DropKind, packets: u32) {
@@ -420,6 +487,10 @@ impl Engine {
     /// Counts a drop (no allocation: the kinds seen are few and named at the end).
     #[inline]
     fn count_drop(&mut self, kind: DropKind, packets: u32) {
+        self.counted_end = self.counted_end.max(self.last_event);
+        if kind.is_capacity() {
+            self.m.capacity_drops += u64::from(packets);
+        }
         match self.drops.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += u64::from(packets),
             None => self.drops.push((kind, u64::from(packets))),
@@ -434,6 +505,7 @@ impl Engine {
         let counted = self.counted(a.at);
         let wire = u64::from(pkt.wire_len);
         if counted {
+            self.counted_end = self.counted_end.max(a.at);
             self.m.offered += 1;
             self.m.offered_bytes += wire;
             self.cur.offered += 1;
@@ -443,7 +515,11 @@ impl Engine {
         // what it cannot send yet only so long.
         let wait = SimDuration(self.cfg.upstream_buffer_ns);
         let Some(rx_done) = self.nic.ingress(a.at, &pkt, wait) else {
+            if counted {
+                self.m.overrun_drops[side as usize] += 1;
+            }
             self.drop_pkt(a.at, DropKind::LinkOverrun, 1);
+            self.lost(a.at, &pkt);
             return;
         };
         if side == Side::Lan && pkt.is_ip() {
@@ -483,17 +559,20 @@ impl Engine {
         let bind = match verdict {
             Verdict::Hardware { depart, .. } => {
                 self.pkts_free.push(w.pkt);
-                let lat = depart.0.saturating_sub(w.at.0);
                 if counted {
-                    self.deliver(Path::Hw, lat, u64::from(pkt.wire_len), 1);
+                    self.deliver(Path::Hw, w.at, depart, u64::from(pkt.wire_len), 1);
                 }
                 self.dp.note_hw_packet(&pkt, w.at);
                 self.schedule_nic();
                 return;
             }
-            Verdict::Dropped { reason } => {
+            Verdict::Dropped { reason, out_iface } => {
                 self.pkts_free.push(w.pkt);
+                if counted && reason == NicDrop::EgressOverflow {
+                    self.m.egress_drops[side_of(out_iface) as usize] += 1;
+                }
                 self.drop_pkt(w.at, DropKind::Nic(reason), 1);
+                self.lost(w.at, &pkt);
                 return;
             }
             Verdict::Cpu { reason, bind_check } => {
@@ -508,10 +587,17 @@ impl Engine {
             }
         };
         self.schedule_nic();
-        let Some(q) = self.steer(&pkt) else {
-            self.pkts_free.push(w.pkt);
-            self.drop_pkt(w.at, DropKind::RxRingFull, 1);
-            return;
+        let q = match self.steer(&pkt) {
+            Ok(q) => q,
+            Err(full) => {
+                self.pkts_free.push(w.pkt);
+                if counted {
+                    self.m.ring_drops[full] += 1;
+                }
+                self.drop_pkt(w.at, DropKind::RxRingFull, 1);
+                self.lost(w.at, &pkt);
+                return;
+            }
         };
         let core = &mut self.cores[q];
         core.ring.push_back(Pending {
@@ -531,7 +617,9 @@ impl Engine {
     }
 
     /// Counts `packets` wire packets of `bytes` bytes in all as delivered.
-    fn deliver(&mut self, path: Path, lat: u64, bytes: u64, packets: u32) {
+    fn deliver(&mut self, path: Path, at: SimTime, depart: SimTime, bytes: u64, packets: u32) {
+        let lat = depart.0.saturating_sub(at.0);
+        self.counted_end = self.counted_end.max(depart);
         let p = path.index();
         self.m.delivered += u64::from(packets);
         self.m.delivered_bytes += bytes;
@@ -555,7 +643,7 @@ impl Engine {
         self.miss_p
     }
 
-    /// The core a packet goes to, or `None` when its RX ring is full: RSS, except that
+    /// The core a packet goes to, or `Err(core)` when that core's RX ring is full: RSS, except that
     /// while packets of the same connection wait for or are in service on a core, later
     /// ones follow them there. A replayed trace does not wait for the router: with paced or
     /// compressed timing a reply can arrive while its request still waits on another core,
@@ -563,10 +651,17 @@ impl Engine {
     /// processing it first would break conntrack's view of the connection. Counts the
     /// packet against its connection (one hash lookup); [`Engine::core_free`] uncounts it.
     #[inline]
-    fn steer(&mut self, pkt: &PacketMeta) -> Option<usize> {
+    fn steer(&mut self, pkt: &PacketMeta) -> Result<usize, usize> {
         let ring = self.cpu.rx_ring as usize;
+        let room = |cores: &[Core], q: usize| {
+            if cores[q].ring.len() < ring {
+                Ok(q)
+            } else {
+                Err(q)
+            }
+        };
         if self.cores.len() == 1 {
-            return (self.cores[0].ring.len() < ring).then_some(0);
+            return room(&self.cores, 0);
         }
         let rss = self.rss.queue(pkt) as usize % self.cores.len();
         let key = if self.multi_queue {
@@ -575,24 +670,19 @@ impl Engine {
             None
         };
         let Some(k) = key else {
-            return (self.cores[rss].ring.len() < ring).then_some(rss);
+            return room(&self.cores, rss);
         };
         match self.in_cpu.entry(k) {
             std::collections::hash_map::Entry::Occupied(mut e) => {
                 let (c, n) = *e.get();
-                let q = c as usize;
-                if self.cores[q].ring.len() >= ring {
-                    return None;
-                }
+                let q = room(&self.cores, c as usize)?;
                 e.insert((c, n + 1));
-                Some(q)
+                Ok(q)
             }
             std::collections::hash_map::Entry::Vacant(e) => {
-                if self.cores[rss].ring.len() >= ring {
-                    return None;
-                }
+                let q = room(&self.cores, rss)?;
                 e.insert((rss as u16, 1));
-                Some(rss)
+                Ok(q)
             }
         }
     }
@@ -694,6 +784,10 @@ impl Engine {
                 if counted {
                     self.count_drop(DropKind::Dp(cause), out.packets);
                 }
+                if cause == DropCause::CtTableFull {
+                    let pkt = self.pkts[p.pkt as usize];
+                    self.lost(p.at, &pkt);
+                }
             }
         }
         self.drain_hw(start);
@@ -707,18 +801,21 @@ impl Engine {
         };
         self.inflight_free.push(i);
         self.pkts_free.push(f.pkt);
-        let pkt = &self.pkts[f.pkt as usize];
-        match self.nic.tx(t, port(f.out), pkt) {
+        let pkt = self.pkts[f.pkt as usize];
+        match self.nic.tx(t, port(f.out), &pkt) {
             Ok(depart) => {
                 if f.counted {
-                    let lat = depart.0.saturating_sub(f.at.0);
-                    self.deliver(f.path, lat, f.bytes, f.packets);
+                    self.deliver(f.path, f.at, depart, f.bytes, f.packets);
                 }
             }
             Err(r) => {
                 if f.counted {
+                    if r == NicDrop::EgressOverflow {
+                        self.m.egress_drops[f.out as usize] += u64::from(f.packets);
+                    }
                     self.drop_pkt(f.at, DropKind::Nic(r), f.packets);
                 }
+                self.lost(f.at, &pkt);
             }
         }
         self.schedule_nic();
@@ -752,6 +849,11 @@ impl Engine {
     /// Hardware offload counts over the whole run.
     pub fn hw_counters(&self) -> &HwCounters {
         &self.hw
+    }
+
+    /// What the senders did about lost handshakes.
+    pub fn sender_stats(&self) -> SenderStats {
+        self.senders.stats
     }
 
     /// The CPU model.
