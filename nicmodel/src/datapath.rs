@@ -25,7 +25,7 @@
 use crate::config::DatapathConfig;
 use crate::stats::DataPathStats;
 use offsim_traces::meta::flags;
-use offsim_traces::{PacketMeta, SimTime};
+use offsim_traces::{PacketMeta, SimDuration, SimTime};
 use serde::Serialize;
 
 /// Why the NIC hands a packet to the CPU (MediaTek CPU-reason names in parentheses).
@@ -183,23 +183,36 @@ impl DataPath {
         &mut self.links[i]
     }
 
-    /// Receives a frame whose first bit reaches port `iface` at `now`; returns when its last
-    /// bit has arrived (the earliest the NIC can act on it).
+    /// Receives a frame whose first bit is offered to port `iface` at `now`; returns when its
+    /// last bit has arrived (the earliest the NIC can act on it), or `None` when the port is
+    /// still busy receiving for longer than `max_wait` (the frame is lost before the port;
+    /// the line is left as it was).
     #[inline]
-    pub(crate) fn ingress(&mut self, now: SimTime, iface: u32, frame: u32) -> SimTime {
+    pub(crate) fn ingress(
+        &mut self,
+        now: SimTime,
+        iface: u32,
+        frame: u32,
+        max_wait: SimDuration,
+    ) -> Option<SimTime> {
         let wire = self.wire_bytes(frame);
         let ser = self.ser_ps(wire);
         let now_ps = self.ps_of(now);
+        let max_wait_ps = max_wait.0.saturating_mul(PS_PER_NS);
         let link = self.link(iface);
-        let overrun = link.rx_free_ps > now_ps;
         let start = now_ps.max(link.rx_free_ps);
+        if start - now_ps > max_wait_ps {
+            self.stats.ingress_overrun_drops += 1;
+            return None;
+        }
+        let overrun = link.rx_free_ps > now_ps;
         link.rx_free_ps = start + ser;
         let done = link.rx_free_ps;
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += u64::from(frame);
         self.stats.rx_wire_bytes += u64::from(wire);
         self.stats.ingress_overruns += u64::from(overrun);
-        self.time_of(done)
+        Some(self.time_of(done))
     }
 
     /// The punt decided before the table lookup (unsupported packet, TCP flags), if any.
@@ -368,12 +381,28 @@ mod test {
         // 1,000,000 minimum frames offered at once: the last one finishes at 6.72 ms.
         let mut last = SimTime::ZERO;
         for _ in 0..1_000_000 {
-            last = d.ingress(SimTime::ZERO, 0, 60);
+            last = d.ingress(SimTime::ZERO, 0, 60, SimDuration(u64::MAX)).unwrap();
         }
         assert_eq!(last, SimTime(6_720_000));
         assert_eq!(d.stats.ingress_overruns, 999_999);
         // Another port is independent.
-        assert_eq!(d.ingress(SimTime::ZERO, 1, 60), SimTime(7));
+        assert_eq!(
+            d.ingress(SimTime::ZERO, 1, 60, SimDuration(u64::MAX)),
+            Some(SimTime(7))
+        );
+    }
+
+    #[test]
+    fn a_port_busy_beyond_the_far_ends_queue_loses_the_frame() {
+        let mut d = dp("e810");
+        // 84 wire bytes at 100 Gbit/s take 6.72 ns; with 10 ns of far-end queue the third
+        // frame offered at once would wait 13.44 ns: lost, and the line is left as it was.
+        let q = SimDuration(10);
+        assert_eq!(d.ingress(SimTime::ZERO, 0, 60, q), Some(SimTime(7)));
+        assert_eq!(d.ingress(SimTime::ZERO, 0, 60, q), Some(SimTime(14)));
+        assert_eq!(d.ingress(SimTime::ZERO, 0, 60, q), None);
+        assert_eq!(d.stats.ingress_overrun_drops, 1);
+        assert_eq!(d.ingress(SimTime(20), 0, 60, q), Some(SimTime(27)));
     }
 
     #[test]

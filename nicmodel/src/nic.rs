@@ -41,6 +41,8 @@ pub enum Verdict {
     Dropped {
         /// Why.
         reason: DropReason,
+        /// The egress interface the packet was headed for.
+        out_iface: u32,
     },
 }
 
@@ -94,6 +96,8 @@ pub struct Nic {
     rx_pj: u64,
     hw_pj: u64,
     ipv6: bool,
+    /// The offload engine is in use (a flowtable with hardware offload is bound to it).
+    offload: bool,
 }
 
 impl Nic {
@@ -106,6 +110,7 @@ impl Nic {
             rx_pj: nj_to_pj(cfg.power.rx_nj_per_packet),
             hw_pj: nj_to_pj(cfg.power.hw_nj_per_packet),
             ipv6: cfg.table.ipv6,
+            offload: true,
             table,
             cfg,
             events: Vec::new(),
@@ -118,6 +123,13 @@ impl Nic {
     /// Builds an idle NIC from an embedded preset.
     pub fn from_preset(name: &str) -> Result<Nic, ConfigError> {
         Nic::new(NicConfig::preset(name)?)
+    }
+
+    /// Turns the offload engine off: the NIC is a plain NIC that hands every packet to the
+    /// CPU (no table lookups, no punts), as when no flowtable with `flags offload` is bound
+    /// to it.
+    pub fn disable_offload(&mut self) {
+        self.offload = false;
     }
 
     /// The configuration.
@@ -203,28 +215,54 @@ impl Nic {
         self.refresh_due();
     }
 
-    /// A packet whose first bit reaches port `pkt.iface` at `now`.
+    /// A packet whose first bit reaches port `pkt.iface` at `now`: received and classified
+    /// at once (the convenience of [`Nic::ingress`] followed by [`Nic::classify`] at its
+    /// `rx_done`, for callers that handle one packet at a time).
     #[inline]
     pub fn rx(&mut self, now: SimTime, pkt: &PacketMeta) -> RxResult {
-        let now = self.tick(now);
-        let frame = frame_len(pkt);
-        let rx_done = self.dp.ingress(now, pkt.iface, frame);
-        self.dp.stats.energy_pj += self.rx_pj;
-        let verdict = self.classify(now, rx_done, pkt, frame);
-        if let Verdict::Cpu { reason, .. } = verdict {
-            self.dp.count_punt(reason);
-        }
+        let rx_done = self
+            .ingress(now, pkt, SimDuration(u64::MAX))
+            .expect("an unbounded wait never overruns");
+        let verdict = self.classify(rx_done, pkt);
         RxResult { rx_done, verdict }
     }
 
+    /// The receive line of port `pkt.iface`: a frame whose first bit is offered at `now`
+    /// starts arriving when the port's previous frame has (a port cannot receive faster
+    /// than its line rate); returns when its last bit has arrived, or `None` when it would
+    /// have waited longer than `max_wait` at the far end (the sender's or the upstream
+    /// switch's finite queue), in which case it is lost and the line stays as it was.
     #[inline]
-    fn classify(
-        &mut self,
-        now: SimTime,
-        rx_done: SimTime,
-        pkt: &PacketMeta,
-        frame: u32,
-    ) -> Verdict {
+    pub fn ingress(&mut self, now: SimTime, pkt: &PacketMeta, max_wait: SimDuration) -> Option<SimTime> {
+        let now = self.tick(now);
+        let rx_done = self.dp.ingress(now, pkt.iface, frame_len(pkt), max_wait)?;
+        self.dp.stats.energy_pj += self.rx_pj;
+        Some(rx_done)
+    }
+
+    /// What the NIC does with a frame received in full at `rx_done` (from [`Nic::ingress`]):
+    /// the table lookup, then the offload engine and the egress port for a hit, or the CPU.
+    /// Calls must come in time order across ports: a store-and-forward engine acts on a
+    /// frame once its last bit is in, so a long frame still arriving on one port does not
+    /// hold up a short one already complete on another.
+    #[inline]
+    pub fn classify(&mut self, rx_done: SimTime, pkt: &PacketMeta) -> Verdict {
+        let rx_done = self.tick(rx_done);
+        if !self.offload {
+            return Verdict::Cpu {
+                reason: PuntReason::Miss,
+                bind_check: None,
+            };
+        }
+        let verdict = self.lookup_and_forward(rx_done, pkt, frame_len(pkt));
+        if let Verdict::Cpu { reason, .. } = verdict {
+            self.dp.count_punt(reason);
+        }
+        verdict
+    }
+
+    #[inline]
+    fn lookup_and_forward(&mut self, rx_done: SimTime, pkt: &PacketMeta, frame: u32) -> Verdict {
         let cpu = |reason| Verdict::Cpu {
             reason,
             bind_check: None,
@@ -235,7 +273,7 @@ impl Nic {
         let Some(key) = HwKey::from_meta(pkt) else {
             return cpu(PuntReason::NotIp);
         };
-        let l = self.table.lookup(now, &key, frame);
+        let l = self.table.lookup(rx_done, &key, frame);
         if self.table.next_aging_time().is_some_and(|t| t < self.due) {
             self.refresh_due();
         }
@@ -252,7 +290,10 @@ impl Nic {
                             out_iface: action.out_iface,
                         }
                     }
-                    Err(reason) => Verdict::Dropped { reason },
+                    Err(reason) => Verdict::Dropped {
+                        reason,
+                        out_iface: action.out_iface,
+                    },
                 }
             }
             Lookup::Unbound { .. } => cpu(PuntReason::Unbound),
@@ -404,8 +445,10 @@ mod test {
         // 50 us queue delay + 12.5 us service.
         let done = SimTime(1_000 + 50_000 + 12_500);
         assert_eq!(nic.next_event_time(), Some(done));
+        // The lookup happens once the frame is in (124 ns at 100G for 1514 B): a frame that
+        // is complete just before the insert completes misses.
         let p2 = PacketMeta {
-            ts: SimTime(done.0 - 1),
+            ts: SimTime(done.0 - 130),
             ..p
         };
         assert!(matches!(nic.rx(p2.ts, &p2).verdict, Verdict::Cpu { .. }));

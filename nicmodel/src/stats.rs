@@ -212,6 +212,9 @@ mergeable! {
         /// Packets that arrived before the previous one on the same port finished (the trace
         /// exceeds line rate; they were delayed, not dropped).
         ingress_overruns: u64,
+        /// Packets lost before the port because it was still busy receiving for longer than
+        /// the far end could hold them (the offered load exceeds the line rate).
+        ingress_overrun_drops: u64,
         /// Packets forwarded by the offload engine.
         hw_packets: u64,
         /// Frame bytes forwarded by the offload engine.

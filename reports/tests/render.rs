@@ -241,6 +241,7 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
                 ..PlanConfig::default()
             },
         ],
+        pdr_loss: 0.005,
     });
     out.push(("plan-degenerate", plan));
     out

@@ -109,8 +109,19 @@ pub struct StageCycles {
     pub nat_hook: f64,
     /// Per fragment handled by defragmentation.
     pub defrag: f64,
-    /// Per hardware offload work item (add/del/stats) run by the workqueue.
-    pub offload_work: f64,
+    /// Kernel side of one hardware offload add (`flow_offload_work_add`: a `flow_rule` with
+    /// up to 16 actions built for each direction, then the flow block callbacks). The
+    /// driver's own time is the NIC preset's `pipeline.cpu_ns_insert`, per direction.
+    pub offload_add: f64,
+    /// Kernel side of one hardware offload delete (`flow_offload_work_del`); the driver's
+    /// time is `pipeline.cpu_ns_remove` per direction.
+    pub offload_del: f64,
+    /// Kernel side of one hardware stats request (`flow_offload_work_stats`); the driver's
+    /// time is `pipeline.cpu_ns_stats` per direction.
+    pub offload_stats: f64,
+    /// Waking a kworker that had nothing queued (`try_to_wake_up` and a context switch),
+    /// paid once per batch of work items.
+    pub wq_wakeup: f64,
     /// Per flow visited by the flowtable GC (every second).
     pub gc_per_flow: f64,
     /// Per VLAN tag pulled on receive on the slow path.
@@ -133,7 +144,7 @@ pub const MAX_DELAY_NS: u64 = 1_000_000_000;
 
 impl StageCycles {
     /// Every stage cost with its key (`cycles.NAME`).
-    pub fn named(&self) -> [(&'static str, f64); 49] {
+    pub fn named(&self) -> [(&'static str, f64); 52] {
         [
             ("cycles.driver_rx", self.driver_rx),
             ("cycles.driver_tx", self.driver_tx),
@@ -177,7 +188,10 @@ impl StageCycles {
             ("cycles.nat_setup", self.nat_setup),
             ("cycles.nat_hook", self.nat_hook),
             ("cycles.defrag", self.defrag),
-            ("cycles.offload_work", self.offload_work),
+            ("cycles.offload_add", self.offload_add),
+            ("cycles.offload_del", self.offload_del),
+            ("cycles.offload_stats", self.offload_stats),
+            ("cycles.wq_wakeup", self.wq_wakeup),
             ("cycles.gc_per_flow", self.gc_per_flow),
             ("cycles.vlan_pull", self.vlan_pull),
             ("cycles.vlan_push", self.vlan_push),
@@ -373,6 +387,12 @@ impl CpuConfig {
             }
         }
         Ok(())
+    }
+
+    /// `cycles` on one core, in whole nanoseconds.
+    #[inline]
+    pub(crate) fn ns(&self, cycles: f64) -> u64 {
+        (cycles / self.freq_ghz).round() as u64
     }
 
     /// Receive queues actually used.

@@ -599,10 +599,10 @@ fn plan(scenario: &Path, out: &Path, jobs: Option<usize>, quiet: bool) -> Result
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
     let mut p = offsim::prepare::prepare(sc)?;
-    // Probes: the first estimate of a bisection (top, bottom and each step); a search
-    // that stops early leaves the bar short, and it is cleared at the end anyway.
+    // Probes: at most `max_probes` per configuration; a search whose targets share probes
+    // or stop early leaves the bar short, and it is cleared at the end anyway.
     let steps = p.scenario.spec.plan.as_ref().and_then(|x| x.steps);
-    let per_config = u64::from(steps.unwrap_or(offsim::plan::DEFAULT_STEPS)) + 2;
+    let per_config = offsim::plan::max_probes(steps.unwrap_or(offsim::plan::DEFAULT_STEPS));
     let total = per_config * p.scenario.policies.len() as u64;
     p.progress = offsim::progress::Progress::new("plan", total, "probes", !quiet);
     let report = offsim::plan::run_plan(&p);

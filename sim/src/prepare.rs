@@ -200,12 +200,14 @@ fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInf
 
 impl Prepared {
     /// The same scenario with the offered load paced at `gbps` Gbit/s (what `plan` probes).
-    pub(crate) fn at_rate_gbps(&self, gbps: f64) -> Result<Prepared, RunError> {
+    /// The same scenario paced at `gbps` (wire bits), measuring after `warmup_ns`.
+    pub(crate) fn at_rate_gbps(&self, gbps: f64, warmup_ns: u64) -> Result<Prepared, RunError> {
         let mut p = self.clone();
         let r = &mut p.scenario.spec.replay;
         r.speedup = None;
         r.rate_pps = None;
         r.rate_gbps = Some(gbps);
+        r.warmup_s = Some(warmup_ns as f64 / 1e9);
         let (retimer, replay) = replay_of(&p.scenario, &p.pass)?;
         p.retimer = retimer;
         p.replay = replay;

@@ -100,10 +100,13 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         Admission::EvictLru => offsim_nicmodel::config::Eviction::Lru,
         Admission::EvictLeastActive => offsim_nicmodel::config::Eviction::LeastActive,
     };
-    let nic = Nic::new(nic_cfg).map_err(|e| RunError::Nic {
+    let mut nic = Nic::new(nic_cfg).map_err(|e| RunError::Nic {
         file: sc.file.path.display().to_string(),
         msg: e.to_string(),
     })?;
+    if !policy.hardware {
+        nic.disable_offload();
+    }
     let warmup = crate::replay::secs_to_ns(sc.spec.replay.warmup_s.unwrap_or(0.0));
     let ecfg = EngineConfig {
         interval_ns: sc.spec.report.interval_ms * 1_000_000,

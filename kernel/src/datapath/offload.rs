@@ -155,3 +155,29 @@ impl Datapath {
             .is_some_and(|f| !f.has(fflags::TEARDOWN))
     }
 }
+
+impl Datapath {
+    /// The replay lost a packet of this TCP connection before the router processed it (a
+    /// full RX ring, a port, the NIC): conntrack tracks the connection liberally from now on
+    /// (`IP_CT_TCP_FLAG_BE_LIBERAL` on both directions, as `nft_flow_offload` sets it).
+    ///
+    /// Why: an open-loop replay's endpoints do not react to the router's losses, so after a
+    /// lost ACK the replayed sender goes on past the window the router saw acknowledged —
+    /// something a real sender, which lost that ACK too, never does. `tcp_in_window` would
+    /// mark those packets invalid and the ruleset would drop them: the replay's
+    /// inconsistency, not the router's behaviour, and under overload it turns loss into a
+    /// collapse. Connections the router did not lose packets of are tracked exactly.
+    pub fn replay_lost(&mut self, m: &PacketMeta, now: SimTime) {
+        if m.l4proto != offsim_traces::meta::proto::TCP {
+            return;
+        }
+        let Some(k) = m.flow_key() else {
+            return;
+        };
+        if let Some((id, _)) = self.ct.peek(now, &k)
+            && let crate::conntrack::ProtoState::Tcp(t) = &mut self.ct.get_mut(id).proto
+        {
+            t.set_liberal();
+        }
+    }
+}

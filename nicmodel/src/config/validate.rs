@@ -228,12 +228,6 @@ impl BindingConfig {
                     "lazy binding needs the hashed layout (the hardware creates unbound entries in the key's bucket)",
                 ));
             }
-            if t.eviction != Eviction::Refuse {
-                return Err(invalid(
-                    "table.eviction",
-                    "lazy binding never evicts (a full bucket leaves the flow in software); use refuse",
-                ));
-            }
             if self.bind_rate_pps == 0 {
                 return Err(invalid("binding.bind_rate_pps", "must be at least 1"));
             }

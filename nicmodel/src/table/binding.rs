@@ -11,8 +11,17 @@ use offsim_traces::SimTime;
 impl FlowTable {
     pub(super) fn create_unbound(&mut self, now: SimTime, key: &HwKey, bytes: u32) -> Option<u32> {
         let w = self.ways;
-        let base = self.bucket(key) * w;
-        for i in base..base + w {
+        let b = self.bucket(key);
+        let base = b * w;
+        // The hardware never evicts; a what-if admission policy (`lru`, `least_active`)
+        // replaces a bound entry of the full bucket, whose flow stays listed and can bind
+        // again later.
+        let evicted = if (base..base + w).all(|i| self.slots[i as usize].state != SlotState::Free) {
+            self.evict_among(now, &[b]).map(|(slot, _)| slot)
+        } else {
+            None
+        };
+        for i in evicted.into_iter().chain(base..base + w) {
             if self.slots[i as usize].state == SlotState::Free {
                 self.account(now);
                 self.put_key(i, *key);

@@ -385,6 +385,33 @@ fn lazy_full_bucket_leaves_the_flow_in_software() {
     );
 }
 
+#[test]
+fn lazy_what_if_lru_replaces_the_buckets_least_recently_used_bound_entry() {
+    let c = over(
+        cfg("mt7621"),
+        "binding.bind_rate_pps = 1\ntable.eviction = \"lru\"",
+    );
+    let mut tab = FlowTable::new(&c).unwrap();
+    let ks = colliding(&tab, 3);
+    // Two flows listed and bound in the bucket, the first one used longest ago.
+    for (i, k) in ks[..2].iter().enumerate() {
+        let cookie = 10 + i as u64;
+        tab.insert(t(0), cookie, k, A).unwrap();
+        let Lookup::BindCheck { slot } = tab.lookup(t(i as u64), k, 1) else {
+            panic!("bind rate 1: the first packet reaches it")
+        };
+        assert_eq!(tab.bind_check(t(i as u64), slot), BindOutcome::Bound { cookie });
+    }
+    assert!(matches!(tab.lookup(t(5), &ks[1], 1), Lookup::Hit { .. }));
+    // A third flow in the full bucket takes the least recently used bound entry's place;
+    // the evicted flow stays listed and misses until it binds again.
+    tab.insert(t(10), 12, &ks[2], A).unwrap();
+    assert!(matches!(tab.lookup(t(10), &ks[2], 1), Lookup::BindCheck { .. }));
+    assert_eq!(tab.stats.evictions, 1);
+    assert!(tab.flow_view(10).unwrap().slot.is_none());
+    assert!(tab.flow_view(11).unwrap().slot.is_some());
+}
+
 /// Runs every aging scan due up to `end`.
 fn run_aging(tab: &mut FlowTable, end: SimTime, aged: &mut Vec<Cookie>) {
     while let Some(at) = tab.next_aging_time() {

@@ -271,10 +271,30 @@ pub fn plan_report() -> Report {
                 delivered_bps: (delivered * MEAN_PKT_BYTES * 8.0).round(),
                 p99_ns: p99,
                 drop_rate,
+                loss_rate: drop_rate,
+                offered_wire_bps: (r * (MEAN_PKT_BYTES + 24.0) * 8.0).round(),
+                cpu_busiest: (cpu * 1e4).round() / 1e4,
                 cpu_util: (cpu * 1e4).round() / 1e4,
                 met,
             });
         }
+        let bound = |pass: &dyn Fn(&PlanPoint) -> bool| {
+            let first_fail = points.iter().position(|p| !pass(p));
+            let lower = first_fail.unwrap_or(points.len()).checked_sub(1)?;
+            let rate = |p: &PlanPoint| Rate {
+                pps: p.offered_pps,
+                bps: p.offered_bps,
+                wire_bps: p.offered_wire_bps,
+            };
+            Some(RateBound {
+                lower: rate(&points[lower]),
+                upper: first_fail.map(|i| rate(&points[i])),
+                loss: points[lower].loss_rate,
+            })
+        };
+        let ndr = bound(&|p| p.loss_rate == 0.0);
+        let pdr = bound(&|p| p.loss_rate <= 0.005);
+        let slo = bound(&|p| p.met);
         configs.push(PlanConfig {
             name: name.to_string(),
             max_pps: max.map(|r: f64| r.round()),
@@ -285,12 +305,20 @@ pub fn plan_report() -> Report {
                 "latency_ns.p99".into()
             },
             points,
+            ndr,
+            pdr,
+            slo,
+            window: "warm-up: none needed (offload share steady from the first interval at the reference rate)".into(),
+            design_drop_rate: 0.0,
         });
     }
     let mut r = run_report();
     r.kind = ReportKind::Plan;
     r.scenario.name = "home-router-plan".into();
-    r.plan = Some(Plan { configs });
-    r.notes.push("capacity search: offered load paced between 0.01 and 2 Gbit/s, 8 bisection steps on a log scale".into());
+    r.plan = Some(Plan {
+        configs,
+        pdr_loss: 0.005,
+    });
+    r.notes.push("capacity search: offered load paced between 0.01 and 2 Gbit/s, bisection to 0.5 % per bound, then a grid of 20 rates".into());
     r
 }

@@ -174,6 +174,8 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
             delivered_packets: t.delivered,
             offered_bytes: (t.offered as f64 * MEAN_PKT_BYTES) as u64,
             delivered_bytes: (t.delivered as f64 * MEAN_PKT_BYTES) as u64,
+            offered_wire_bps: t.offered as f64 * (MEAN_PKT_BYTES + 24.0) * 8.0 / SECS,
+            delivered_wire_bps: t.delivered as f64 * (MEAN_PKT_BYTES + 24.0) * 8.0 / SECS,
         },
         latency_ns,
         paths: t.paths,
@@ -186,12 +188,20 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
             } else {
                 BTreeMap::new()
             },
+            capacity: t.dropped,
+            rx_ring_full_by_core: if t.dropped > 0 {
+                vec![t.dropped, 0]
+            } else {
+                Vec::new()
+            },
+            by_port: BTreeMap::new(),
         },
         power_w,
         energy,
         savings: None,
         flows,
         conntrack: None,
+        handshakes: Default::default(),
         slo: Some(slo),
         series: t.series,
         rules: Vec::new(),
@@ -385,12 +395,13 @@ fn cpu(s: &Shape, t: &Totals) -> Cpu {
         .into_iter()
         .map(|(k, v)| (k, (v * scale).round() as u64))
         .collect();
+    let busiest = ((util_mean * 1.08).min(1.0) * 1e4).round() / 1e4;
     Cpu {
-        util_per_core: vec![
-            ((util_mean * 1.08).min(1.0) * 1e4).round() / 1e4,
-            ((util_mean * 0.92) * 1e4).round() / 1e4,
-        ],
+        util_per_core: vec![busiest, ((util_mean * 0.92) * 1e4).round() / 1e4],
         util_mean,
+        util_busiest: busiest,
+        busiest_core: 0,
+        workqueue_peak_backlog_ns: 0,
         total_cycles: t.cycles as u64,
         cycles_per_packet: (t.cycles / cpu_packets as f64).round(),
         cycles_per_packet_by_path: PerPath {

@@ -49,6 +49,9 @@ pub struct Run {
     /// `nf_conntrack_max` or `nf_conntrack_buckets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<ConntrackTable>,
+    /// Lost handshakes and their retries.
+    #[serde(default)]
+    pub handshakes: Handshakes,
     /// SLO evaluation (absent when the scenario has no SLO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloResult>,
@@ -102,19 +105,28 @@ pub struct ConntrackTable {
 pub struct Throughput {
     /// Offered load, packets per second.
     pub offered_pps: f64,
-    /// Offered load, bits per second (wire length).
+    /// Offered load, frame bits per second (L2: Ethernet frames as captured, without the
+    /// preamble, inter-frame gap and FCS).
     pub offered_bps: f64,
     /// Delivered (forwarded) traffic, packets per second.
     pub delivered_pps: f64,
-    /// Delivered (forwarded) traffic, bits per second (wire length).
+    /// Delivered (forwarded) traffic, frame bits per second (L2).
     pub delivered_bps: f64,
+    /// Offered load, wire bits per second (L1: each frame plus 24 bytes of preamble, SFD,
+    /// inter-frame gap and FCS; what a line's rate counts, and what `replay.rate_gbps`
+    /// sets).
+    #[serde(default)]
+    pub offered_wire_bps: f64,
+    /// Delivered traffic, wire bits per second (L1).
+    #[serde(default)]
+    pub delivered_wire_bps: f64,
     /// Offered packets, count.
     pub offered_packets: u64,
     /// Delivered packets, count.
     pub delivered_packets: u64,
-    /// Offered wire bytes, count.
+    /// Offered frame bytes (L2), count.
     pub offered_bytes: u64,
-    /// Delivered wire bytes, count.
+    /// Delivered frame bytes (L2), count.
     pub delivered_bytes: u64,
 }
 
@@ -234,6 +246,17 @@ pub struct Cpu {
     pub util_per_core: Vec<f64>,
     /// Mean utilisation over all cores, fraction.
     pub util_mean: f64,
+    /// Utilisation of the busiest core, fraction (what saturates first: one RX ring's core
+    /// can be full while the mean looks comfortable).
+    #[serde(default)]
+    pub util_busiest: f64,
+    /// Index of the busiest core.
+    #[serde(default)]
+    pub busiest_core: u16,
+    /// Most process-context work (flowtable GC, hardware offload work items) queued on one
+    /// core at once, nanoseconds of execution.
+    #[serde(default)]
+    pub workqueue_peak_backlog_ns: u64,
     /// Total cycles spent on packet processing and timers, count.
     pub total_cycles: u64,
     /// Cycles per delivered-or-dropped packet that reached a core, cycles.
@@ -302,6 +325,35 @@ pub struct Drops {
     /// Dropped packets by reason (e.g. `rx_ring_full`, `ruleset`, `line_rate`), counts.
     #[serde(default)]
     pub by_reason: BTreeMap<String, u64>,
+    /// Packets the router failed to forward for lack of capacity: `link_overrun`,
+    /// `rx_ring_full`, `nic_engine_queue`, `egress_buffer`, `conntrack_full` (RFC 2544 loss;
+    /// the rest are drops the ruleset, routing or the trace decided), count.
+    #[serde(default)]
+    pub capacity: u64,
+    /// Packets dropped at a full RX ring, per core (index = core number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rx_ring_full_by_core: Vec<u64>,
+    /// Port drops by port and reason (`<device>.link_overrun`, `<device>.egress_buffer`),
+    /// counts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_port: BTreeMap<String, u64>,
+}
+
+/// What TCP senders did about handshakes the router lost for lack of capacity: they
+/// retransmit the SYN (or SYN-ACK) after 1 s, doubling, and their connection starts that
+/// much later.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handshakes {
+    /// Connections that lost a handshake packet at least once, count.
+    pub deferred: u64,
+    /// SYN or SYN-ACK retransmissions offered, count.
+    pub retransmissions: u64,
+    /// Connections given up (retries exhausted), count.
+    pub abandoned: u64,
+    /// Packets of the trace never sent because their connection was given up or held past
+    /// the end of the trace, count.
+    pub unsent: u64,
 }
 
 /// Mean power over a run, watts.

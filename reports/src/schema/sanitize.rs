@@ -82,7 +82,7 @@ macro_rules! no_floats {
         }
     )*};
 }
-no_floats!(u64, u32, bool, String, ReportKind);
+no_floats!(u64, u32, u16, bool, String, ReportKind, Handshakes);
 
 impl<T: Sanitize> Sanitize for Vec<T> {
     fn sanitize_into(&mut self, path: &mut String, fixes: &mut Vec<String>) {
@@ -239,6 +239,7 @@ sanitize_fields!(Run {
     savings,
     flows,
     conntrack,
+    handshakes,
     slo,
     series,
     rules
@@ -263,6 +264,8 @@ sanitize_fields!(Throughput {
     offered_bps,
     delivered_pps,
     delivered_bps,
+    offered_wire_bps,
+    delivered_wire_bps,
     offered_packets,
     delivered_packets,
     offered_bytes,
@@ -293,6 +296,9 @@ sanitize_fields!(PerPath { slow, sw_fast, hw });
 sanitize_fields!(Cpu {
     util_per_core,
     util_mean,
+    util_busiest,
+    busiest_core,
+    workqueue_peak_backlog_ns,
     total_cycles,
     cycles_per_packet,
     cycles_per_packet_by_path,
@@ -312,7 +318,13 @@ sanitize_fields!(Nic {
     bind_checks,
     punts
 });
-sanitize_fields!(Drops { total, by_reason });
+sanitize_fields!(Drops {
+    total,
+    by_reason,
+    capacity,
+    rx_ring_full_by_core,
+    by_port
+});
 sanitize_fields!(Power { cpu, nic, total });
 sanitize_fields!(Energy {
     total_j,
@@ -382,14 +394,21 @@ sanitize_fields!(SweepPoint {
     runs,
     warnings
 });
-sanitize_fields!(Plan { configs });
+sanitize_fields!(Plan { configs, pdr_loss });
 sanitize_fields!(PlanConfig {
     name,
     max_pps,
     max_bps,
     limited_by,
-    points
+    points,
+    ndr,
+    pdr,
+    slo,
+    window,
+    design_drop_rate
 });
+sanitize_fields!(Rate { pps, bps, wire_bps });
+sanitize_fields!(RateBound { lower, upper, loss });
 sanitize_fields!(PlanPoint {
     offered_pps,
     offered_bps,
@@ -397,6 +416,9 @@ sanitize_fields!(PlanPoint {
     delivered_bps,
     p99_ns,
     drop_rate,
+    loss_rate,
+    offered_wire_bps,
+    cpu_busiest,
     cpu_util,
     met
 });

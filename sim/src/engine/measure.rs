@@ -28,6 +28,16 @@ pub struct Measure {
     pub local: u64,
     /// Dropped, by reason.
     pub drops: BTreeMap<String, u64>,
+    /// Dropped for lack of capacity (ports, NIC, RX rings, conntrack table).
+    pub capacity_drops: u64,
+    /// Dropped at a full RX ring, per core.
+    pub ring_drops: Vec<u64>,
+    /// Lost before the port because it was receiving at line rate, per port (LAN, WAN).
+    pub overrun_drops: [u64; 2],
+    /// Dropped at a full egress buffer, per outgoing port (LAN, WAN).
+    pub egress_drops: [u64; 2],
+    /// Most process-context work queued on one core at once, ns of execution.
+    pub wq_peak_backlog_ns: u64,
     /// Packets per path, by [`Path::index`].
     pub paths: [u64; Path::COUNT],
     /// Latency overall.
@@ -118,7 +128,9 @@ impl Engine {
 
     /// Ends the run: closes the last interval, names drops and stages, counts what is held.
     pub(super) fn finish(&mut self) {
-        let end = self.last_event.max(self.m.start);
+        // The measured window ends with the last measured packet (a deferred connection may
+        // still run after the trace's end, unmeasured).
+        let end = self.counted_end.max(self.m.start);
         // Close the partial last interval.
         if self.cur.offered > 0 || self.cur.delivered > 0 {
             self.close_interval(end);

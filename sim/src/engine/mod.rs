@@ -11,14 +11,16 @@
 //! busy core after a workqueue delay and is submitted to the NIC, whose completions come back
 //! as events.
 
+mod background;
 mod measure;
 mod offload;
+mod senders;
 
 use std::collections::VecDeque;
 
 use offsim_nicmodel::Nic;
 use offsim_nicmodel::NicStats;
-use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason, frame_len};
+use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason};
 use offsim_nicmodel::nic::{BindCheck, NicEvent, Verdict};
 use offsim_nicmodel::table::{BindOutcome, Cookie};
 use offsim_traces::hash::FxHashMap;
@@ -31,6 +33,8 @@ use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
 pub use measure::{HwCounters, IntervalStats, Measure};
+pub use senders::SenderStats;
+use background::BgWhat;
 use offload::HwFlow;
 use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
@@ -45,8 +49,6 @@ pub struct EngineConfig {
     pub interval_ns: u64,
     /// Figures exclude packets arriving before this time, ns.
     pub warmup_ns: u64,
-    /// Delay between a flowtable's request and the offload workqueue running it, ns.
-    pub wq_delay_ns: u64,
     /// Use the NIC's flow table (hardware offload policy).
     pub hardware: bool,
     /// How long offered traffic may queue at the far end of a port when it is offered faster
@@ -54,6 +56,9 @@ pub struct EngineConfig {
     /// cannot receive faster than its line rate; the sender's queue is finite). Default 1 ms,
     /// 125 kB at 1 Gbit/s: the order of a switch port's or ONT's buffer.
     pub upstream_buffer_ns: u64,
+    /// TCP senders retry a handshake the router lost for lack of capacity (see
+    /// [`senders`]).
+    pub retry_handshakes: bool,
 }
 
 impl Default for EngineConfig {
@@ -61,9 +66,9 @@ impl Default for EngineConfig {
         EngineConfig {
             interval_ns: 100_000_000,
             warmup_ns: 0,
-            wq_delay_ns: 10_000,
             hardware: false,
             upstream_buffer_ns: 1_000_000,
+            retry_handshakes: true,
         }
     }
 }
@@ -78,6 +83,14 @@ struct Pending {
     bind: Option<BindCheck>,
 }
 
+/// A frame whose last bit has not arrived yet.
+#[derive(Clone, Copy, Debug)]
+struct RxWait {
+    key: u128,
+    at: SimTime,
+    pkt: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Arrival,
@@ -85,7 +98,8 @@ enum Ev {
     Tx(u32),
     Timer,
     NicWake,
-    Work(u32),
+    /// The work item running on a core completes (core, epoch).
+    BgDone(u16, u32),
     Interval,
 }
 
@@ -110,6 +124,10 @@ struct Core {
     busy_ns: u64,
     busy_ns_counted: u64,
     running: bool,
+    /// When the current run of softirq work without a break began (`running` since then).
+    streak_start: SimTime,
+    /// Process-context work (GC, offload workqueue) waiting for or running on this core.
+    bg: background::Background,
 }
 
 /// The engine for one configuration.
@@ -153,17 +171,36 @@ pub struct Engine {
     interval_start: SimTime,
     first: Option<SimTime>,
     last_event: SimTime,
+    /// Arrival time of the trace's last packet once the source is exhausted (the end of the
+    /// offered window), `MAX` before.
+    offer_end: SimTime,
+    /// The latest departure or drop of a measured packet.
+    counted_end: SimTime,
     hw: HwCounters,
     miss_p: f64,
     miss_p_at: u64,
-    /// When each port's wire is free again (LAN, WAN), ns.
-    wire_free: [u64; 2],
+    /// Frames being received, per port (LAN, WAN), in the order their last bit arrives:
+    /// (event key at `rx_done`, arrival time, packet slot). A port's frames complete in
+    /// order, so each queue is sorted and the main loop merges their heads with the heap.
+    rx_queue: [VecDeque<RxWait>; 2],
     /// More than one RX queue and core: connections are tracked for [`Engine::steer`].
     multi_queue: bool,
     /// Connections with packets waiting for or in CPU service: (core, how many).
     in_cpu: TupleMap<(u16, u32)>,
     /// LAN hosts the last sweep of the side split forgot (scratch).
     forgot_hosts: Vec<(u8, u128)>,
+    /// Connections waiting to retry a lost handshake, and their held packets.
+    senders: senders::Senders,
+}
+
+/// The next event's source in [`Engine::run`].
+#[derive(Clone, Copy, Debug)]
+enum Next {
+    Arrival(u128),
+    Received(usize),
+    Heap,
+    Release,
+    Done,
 }
 
 /// Why the engine lost a packet, kept as a value on the hot path and named only for the
@@ -177,6 +214,16 @@ enum DropKind {
 }
 
 impl DropKind {
+    /// The router failed to forward for lack of capacity (a port, the NIC, an RX ring, the
+    /// conntrack table), as against a drop the ruleset, routing or the trace decided: RFC
+    /// 2544 loss counts only these.
+    fn is_capacity(&self) -> bool {
+        match self {
+            DropKind::Nic(_) | DropKind::RxRingFull | DropKind::LinkOverrun => true,
+            DropKind::Dp(c) => *c == DropCause::CtTableFull,
+        }
+    }
+
     fn name(&self) -> String {
         match self {
             DropKind::Nic(r) => nic_drop_name(*r).to_string(),
@@ -191,6 +238,14 @@ fn port(side: Side) -> u32 {
     match side {
         Side::Lan => LAN_IFINDEX,
         Side::Wan => WAN_IFINDEX,
+    }
+}
+
+fn side_of(iface: u32) -> Side {
+    if iface == LAN_IFINDEX {
+        Side::Lan
+    } else {
+        Side::Wan
     }
 }
 
@@ -213,10 +268,12 @@ impl Engine {
         let queues = cpu.queues();
         let multi_queue = queues > 1 && cpu.cores > 1;
         let cores = vec![Core::default(); cpu.cores as usize];
+        let retry = cfg.retry_handshakes;
         Engine {
             rss: Rss::new(&DEFAULT_KEY, queues),
             m: Measure {
                 busy_ns: vec![0; cpu.cores as usize],
+                ring_drops: vec![0; cpu.cores as usize],
                 ..Measure::default()
             },
             cfg,
@@ -248,13 +305,16 @@ impl Engine {
             interval_start: SimTime(0),
             first: None,
             last_event: SimTime(0),
+            offer_end: SimTime::MAX,
+            counted_end: SimTime(0),
             hw: HwCounters::default(),
             miss_p: 0.0,
             miss_p_at: 0,
-            wire_free: [0; 2],
+            rx_queue: [VecDeque::new(), VecDeque::new()],
             multi_queue,
             in_cpu: TupleMap::new(),
             forgot_hosts: Vec::new(),
+            senders: senders::Senders::new(retry),
         }
     }
 
@@ -293,19 +353,32 @@ impl Engine {
         self.push(a.at, Ev::Timer);
         self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
         loop {
-            // The earliest of the pending arrival and the heap's head, by (time, sequence).
-            let arrival_first = match (self.next_key, self.heap.peek_key()) {
-                (Some(a), Some(h)) => a < h,
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            let (t, ev) = if arrival_first {
-                let k = self.next_key.take().expect("arrival key");
-                (SimTime(key_time(k)), Ev::Arrival)
-            } else if let Some((k, ev)) = self.heap.pop() {
-                (SimTime(key_time(k)), ev)
-            } else {
-                break;
+            // The earliest of the pending arrival, the frames completing on each port and
+            // the heap's head, by (time, sequence).
+            let (t, ev) = match self.next_source() {
+                Next::Arrival(k) => {
+                    self.next_key = None;
+                    (SimTime(key_time(k)), Ev::Arrival)
+                }
+                Next::Received(side) => {
+                    let w = self.rx_queue[side].pop_front().expect("queue head");
+                    let t = SimTime(key_time(w.key));
+                    self.last_event = self.last_event.max(t);
+                    self.received(t, w, if side == 0 { Side::Lan } else { Side::Wan });
+                    continue;
+                }
+                Next::Heap => {
+                    let (k, ev) = self.heap.pop().expect("heap head");
+                    (SimTime(key_time(k)), ev)
+                }
+                Next::Release => {
+                    if let Some((at, pkt)) = self.senders.release() {
+                        self.last_event = self.last_event.max(at);
+                        self.arrive(Arrival { at, pkt });
+                    }
+                    continue;
+                }
+                Next::Done => break,
             };
             let arrivals_left = self.next.is_some();
             if !arrivals_left && self.idle() && matches!(ev, Ev::Timer | Ev::Interval | Ev::NicWake)
@@ -317,10 +390,16 @@ impl Engine {
             match ev {
                 Ev::Arrival => {
                     let a = self.next.take().expect("arrival event without packet");
-                    self.arrive(a);
+                    if let Some(pkt) = self.senders.admit(a.at, a.pkt) {
+                        self.arrive(Arrival { at: a.at, pkt });
+                    }
                     self.next = src.next_arrival()?;
-                    if let Some(n) = self.next {
-                        self.push_arrival(n.at.max(t));
+                    match self.next {
+                        Some(n) => self.push_arrival(n.at.max(t)),
+                        None => {
+                            self.offer_end = t;
+                            self.senders.trace_ended();
+                        }
                     }
                 }
                 Ev::CoreFree(c) => self.core_free(t, c),
@@ -328,8 +407,11 @@ impl Engine {
                 Ev::Timer => {
                     let (visited, next) = self.dp.timers(t);
                     let next = self.skip_idle_timers(next);
-                    let cycles = visited as f64 * self.cpu.cycles.gc_per_flow;
-                    self.background(t, cycles);
+                    // The GC pass is a delayed work (`nf_flow_offload_work_gc`).
+                    let ns = self.cpu.ns(visited as f64 * self.cpu.cycles.gc_per_flow);
+                    if ns > 0 {
+                        self.queue_work(t, ns, BgWhat::Gc);
+                    }
                     self.drain_hw(t);
                     self.push(next, Ev::Timer);
                 }
@@ -339,7 +421,7 @@ impl Engine {
                     }
                     self.nic_poll(t);
                 }
-                Ev::Work(i) => self.work(t, i),
+                Ev::BgDone(c, epoch) => self.bg_done(t, c as usize, epoch),
                 Ev::Interval => {
                     self.close_interval(t);
                     let next = self.next_interval_end(t);
@@ -351,14 +433,55 @@ impl Engine {
         Ok(())
     }
 
+    /// Which event comes next, by (time, sequence).
+    #[inline]
+    fn next_source(&self) -> Next {
+        let mut best = (u128::MAX, Next::Done);
+        if let Some(k) = self.next_key {
+            best = (k, Next::Arrival(k));
+        }
+        for (i, q) in self.rx_queue.iter().enumerate() {
+            if let Some(w) = q.front()
+                && w.key < best.0
+            {
+                best = (w.key, Next::Received(i));
+            }
+        }
+        if let Some(k) = self.heap.peek_key()
+            && k < best.0
+        {
+            best = (k, Next::Heap);
+        }
+        if let Some(k) = self.senders.next_key()
+            && k < best.0
+        {
+            best = (k, Next::Release);
+        }
+        best.1
+    }
+
     fn idle(&self) -> bool {
         self.cores.iter().all(|c| !c.running && c.ring.is_empty())
             && self.inflight.len() == self.inflight_free.len()
+            && self.rx_queue.iter().all(VecDeque::is_empty)
+            && self.cores.iter().all(|c| c.bg.jobs.is_empty())
+            && self.senders.idle()
     }
 
+    /// Whether a packet offered at `at` is measured: after the warm-up, and no later than the
+    /// trace's last packet (connections a lost handshake deferred past the end of the trace
+    /// still run, but outside the measured window).
     #[inline]
     fn counted(&self, at: SimTime) -> bool {
-        at >= self.m.start
+        at >= self.m.start && at <= self.offer_end
+    }
+
+    /// The router lost `pkt` (offered at `at`) for lack of capacity: its sender retries a
+    /// lost handshake, and conntrack stops judging the replayed connection's window (see
+    /// [`Datapath::replay_lost`]).
+    fn lost(&mut self, at: SimTime, pkt: &PacketMeta) {
+        self.senders.lost(at, pkt);
+        self.dp.replay_lost(pkt, self.last_event);
     }
 
     fn drop_pkt(&mut self, at: SimTime, kind: DropKind, packets: u32) {
@@ -370,6 +493,10 @@ impl Engine {
     /// Counts a drop (no allocation: the kinds seen are few and named at the end).
     #[inline]
     fn count_drop(&mut self, kind: DropKind, packets: u32) {
+        self.counted_end = self.counted_end.max(self.last_event);
+        if kind.is_capacity() {
+            self.m.capacity_drops += u64::from(packets);
+        }
         match self.drops.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += u64::from(packets),
             None => self.drops.push((kind, u64::from(packets))),
@@ -417,41 +544,78 @@ impl Engine {
         let counted = self.counted(a.at);
         let wire = u64::from(pkt.wire_len);
         if counted {
+            self.counted_end = self.counted_end.max(a.at);
             self.m.offered += 1;
             self.m.offered_bytes += wire;
             self.cur.offered += 1;
             self.cur.offered_bytes += wire;
         }
-        // The wire: a port cannot receive faster than its line rate.
-        let w = &mut self.wire_free[side as usize];
-        let ser = self.nic.datapath().serialisation_ns(frame_len(&pkt));
-        let start = a.at.0.max(*w);
-        if start - a.at.0 > self.cfg.upstream_buffer_ns {
+        // The wire: a port cannot receive faster than its line rate, and the far end holds
+        // what it cannot send yet only so long.
+        let wait = SimDuration(self.cfg.upstream_buffer_ns);
+        let Some(rx_done) = self.nic.ingress(a.at, &pkt, wait) else {
+            if counted {
+                self.m.overrun_drops[side as usize] += 1;
+            }
             self.drop_pkt(a.at, DropKind::LinkOverrun, 1);
+            self.lost(a.at, &pkt);
             return;
+        };
+        let slot = self.store(pkt);
+        self.seq += 1;
+        self.rx_queue[side as usize].push_back(RxWait {
+            key: event_key(rx_done.0, self.seq),
+            at: a.at,
+            pkt: slot,
+        });
+    }
+
+    /// Puts a packet in the slab; returns its slot.
+    #[inline]
+    fn store(&mut self, pkt: PacketMeta) -> u32 {
+        match self.pkts_free.pop() {
+            Some(i) => {
+                self.pkts[i as usize] = pkt;
+                i
+            }
+            None => {
+                self.pkts.push(pkt);
+                self.pkts.len() as u32 - 1
+            }
         }
-        *w = start + ser;
+    }
+
+    /// A frame is in at `rx_done`: the NIC forwards it in hardware, drops it, or hands it
+    /// to a core's RX ring.
+    fn received(&mut self, rx_done: SimTime, w: RxWait, side: Side) {
+        let counted = self.counted(w.at);
+        let no_room_before = self.nic.table().stats.unbound_create_failed;
+        let pkt = self.pkts[w.pkt as usize];
         // A LAN-side capture's WAN-side packet as the WAN peer sends it (NAT) is what the
         // NIC looks up; the datapath takes the captured packet the same way. The engine
         // keeps the captured one: it keys the connection's causality across cores.
         let mut on_wire = pkt;
         if side == Side::Wan {
-            self.dp.wan_view(a.at, &mut on_wire);
+            self.dp.wan_view(w.at, &mut on_wire);
         }
-        let no_room_before = self.nic.table().stats.unbound_create_failed;
-        let rx = self.nic.rx(a.at, &on_wire);
-        let bind = match rx.verdict {
+        let verdict = self.nic.classify(rx_done, &on_wire);
+        let bind = match verdict {
             Verdict::Hardware { depart, .. } => {
-                let lat = depart.0.saturating_sub(a.at.0);
+                self.pkts_free.push(w.pkt);
                 if counted {
-                    self.deliver(Path::Hw, lat, wire, 1);
+                    self.deliver(Path::Hw, w.at, depart, u64::from(pkt.wire_len), 1);
                 }
-                self.dp.note_hw_packet(&on_wire, a.at);
+                self.dp.note_hw_packet(&on_wire, w.at);
                 self.schedule_nic();
                 return;
             }
-            Verdict::Dropped { reason } => {
-                self.drop_pkt(a.at, DropKind::Nic(reason), 1);
+            Verdict::Dropped { reason, out_iface } => {
+                self.pkts_free.push(w.pkt);
+                if counted && reason == NicDrop::EgressOverflow {
+                    self.m.egress_drops[side_of(out_iface) as usize] += 1;
+                }
+                self.drop_pkt(w.at, DropKind::Nic(reason), 1);
+                self.lost(w.at, &pkt);
                 return;
             }
             Verdict::Cpu { reason, bind_check } => {
@@ -466,38 +630,39 @@ impl Engine {
             }
         };
         self.schedule_nic();
-        let Some(q) = self.steer(&pkt) else {
-            self.drop_pkt(a.at, DropKind::RxRingFull, 1);
-            return;
-        };
-        let slot = match self.pkts_free.pop() {
-            Some(i) => {
-                self.pkts[i as usize] = pkt;
-                i
-            }
-            None => {
-                self.pkts.push(pkt);
-                self.pkts.len() as u32 - 1
+        let q = match self.steer(&pkt) {
+            Ok(q) => q,
+            Err(full) => {
+                self.pkts_free.push(w.pkt);
+                if counted {
+                    self.m.ring_drops[full] += 1;
+                }
+                self.drop_pkt(w.at, DropKind::RxRingFull, 1);
+                self.lost(w.at, &pkt);
+                return;
             }
         };
         let core = &mut self.cores[q];
         core.ring.push_back(Pending {
-            at: a.at,
-            rx_done: rx.rx_done,
-            pkt: slot,
+            at: w.at,
+            rx_done,
+            pkt: w.pkt,
             side,
             bind,
         });
         if !core.running {
             core.running = true;
             // The interrupt (after coalescing) wakes the idle core.
-            let start = rx.rx_done.max(core.busy_until) + SimDuration(self.cpu.irq_delay_ns);
+            let start = rx_done.max(core.busy_until) + SimDuration(self.cpu.irq_delay_ns);
+            core.streak_start = start;
             self.push(start, Ev::CoreFree(q as u16));
         }
     }
 
     /// Counts `packets` wire packets of `bytes` bytes in all as delivered.
-    fn deliver(&mut self, path: Path, lat: u64, bytes: u64, packets: u32) {
+    fn deliver(&mut self, path: Path, at: SimTime, depart: SimTime, bytes: u64, packets: u32) {
+        let lat = depart.0.saturating_sub(at.0);
+        self.counted_end = self.counted_end.max(depart);
         let p = path.index();
         self.m.delivered += u64::from(packets);
         self.m.delivered_bytes += bytes;
@@ -521,7 +686,7 @@ impl Engine {
         self.miss_p
     }
 
-    /// The core a packet goes to, or `None` when its RX ring is full: RSS, except that
+    /// The core a packet goes to, or `Err(core)` when that core's RX ring is full: RSS, except that
     /// while packets of the same connection wait for or are in service on a core, later
     /// ones follow them there. A replayed trace does not wait for the router: with paced or
     /// compressed timing a reply can arrive while its request still waits on another core,
@@ -529,10 +694,17 @@ impl Engine {
     /// processing it first would break conntrack's view of the connection. Counts the
     /// packet against its connection (one hash lookup); [`Engine::core_free`] uncounts it.
     #[inline]
-    fn steer(&mut self, pkt: &PacketMeta) -> Option<usize> {
+    fn steer(&mut self, pkt: &PacketMeta) -> Result<usize, usize> {
         let ring = self.cpu.rx_ring as usize;
+        let room = |cores: &[Core], q: usize| {
+            if cores[q].ring.len() < ring {
+                Ok(q)
+            } else {
+                Err(q)
+            }
+        };
         if self.cores.len() == 1 {
-            return (self.cores[0].ring.len() < ring).then_some(0);
+            return room(&self.cores, 0);
         }
         let rss = self.rss.queue(pkt) as usize % self.cores.len();
         let key = if self.multi_queue {
@@ -541,33 +713,42 @@ impl Engine {
             None
         };
         let Some(k) = key else {
-            return (self.cores[rss].ring.len() < ring).then_some(rss);
+            return room(&self.cores, rss);
         };
         match self.in_cpu.get_mut(&k) {
             Some(e) => {
                 let q = e.0 as usize;
                 if self.cores[q].ring.len() >= ring {
-                    return None;
+                    return Err(q);
                 }
                 e.1 += 1;
-                Some(q)
+                Ok(q)
             }
             None => {
-                if self.cores[rss].ring.len() >= ring {
-                    return None;
-                }
+                let q = room(&self.cores, rss)?;
                 self.in_cpu.insert(&k, (rss as u16, 1));
-                Some(rss)
+                Ok(q)
             }
         }
     }
 
     fn core_free(&mut self, t: SimTime, c: u16) {
         let ci = c as usize;
-        let Some(p) = self.cores[ci].ring.pop_front() else {
+        if self.cores[ci].ring.is_empty() {
+            // Out of packets: process-context work runs until packets come back.
             self.cores[ci].running = false;
+            self.bg_streak_over(ci);
+            self.bg_start(t, ci);
             return;
-        };
+        }
+        // Softirq preempts the work item that ran while the core had no packets.
+        self.bg_preempt(t, ci);
+        let streak = t.0.saturating_sub(self.cores[ci].streak_start.0);
+        if let Some(free) = self.bg_turn(t, ci, streak) {
+            self.push(free, Ev::CoreFree(c));
+            return;
+        }
+        let p = self.cores[ci].ring.pop_front().expect("ring checked non-empty");
         if self.multi_queue
             && let Some(k) = self.pkts[p.pkt as usize].flow_key().map(|k| k.canonical())
             && let Some(e) = self.in_cpu.get_mut(&k)
@@ -612,6 +793,7 @@ impl Engine {
         }
         self.cores[ci].busy_ns += service;
         self.cores[ci].busy_until = done;
+        self.bg_served(ci, service);
         match out.fate {
             Fate::Forwarded(out_side) => {
                 let f = InFlight {
@@ -647,6 +829,10 @@ impl Engine {
                 if counted {
                     self.count_drop(DropKind::Dp(cause), out.packets);
                 }
+                if cause == DropCause::CtTableFull {
+                    let pkt = self.pkts[p.pkt as usize];
+                    self.lost(p.at, &pkt);
+                }
             }
         }
         self.drain_hw(start);
@@ -660,40 +846,24 @@ impl Engine {
         };
         self.inflight_free.push(i);
         self.pkts_free.push(f.pkt);
-        let pkt = &self.pkts[f.pkt as usize];
-        match self.nic.tx(t, port(f.out), pkt) {
+        let pkt = self.pkts[f.pkt as usize];
+        match self.nic.tx(t, port(f.out), &pkt) {
             Ok(depart) => {
                 if f.counted {
-                    let lat = depart.0.saturating_sub(f.at.0);
-                    self.deliver(f.path, lat, f.bytes, f.packets);
+                    self.deliver(f.path, f.at, depart, f.bytes, f.packets);
                 }
             }
             Err(r) => {
                 if f.counted {
+                    if r == NicDrop::EgressOverflow {
+                        self.m.egress_drops[f.out as usize] += u64::from(f.packets);
+                    }
                     self.drop_pkt(f.at, DropKind::Nic(r), f.packets);
                 }
+                self.lost(f.at, &pkt);
             }
         }
         self.schedule_nic();
-    }
-
-    /// Charges background work (timers, offload work) to the least busy core.
-    fn background(&mut self, t: SimTime, cycles: f64) {
-        if cycles <= 0.0 {
-            return;
-        }
-        let ns = (cycles / self.cpu.freq_ghz).round() as u64;
-        let ci = (0..self.cores.len())
-            .min_by_key(|&i| (self.cores[i].busy_until, i))
-            .unwrap_or(0);
-        let core = &mut self.cores[ci];
-        core.busy_until = core.busy_until.max(t) + SimDuration(ns);
-        core.busy_ns += ns;
-        if t >= self.m.start {
-            core.busy_ns_counted += ns;
-            self.cur.busy_ns += ns;
-            self.stage_acc[Stage::Background.index()] += cycles;
-        }
     }
 
     /// The datapath.
@@ -729,6 +899,11 @@ impl Engine {
     /// Hardware offload counts over the whole run.
     pub fn hw_counters(&self) -> &HwCounters {
         &self.hw
+    }
+
+    /// What the senders did about lost handshakes.
+    pub fn sender_stats(&self) -> SenderStats {
+        self.senders.stats
     }
 
     /// The CPU model.

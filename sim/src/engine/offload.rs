@@ -13,7 +13,7 @@ use offsim_nicmodel::table::HwAction;
 use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::SimTime;
 
-use super::{Engine, Ev};
+use super::{BgWhat, Engine};
 
 /// The engine's state of one flow's hardware rules (both directions), keyed by its handle.
 #[derive(Clone, Copy, Debug)]
@@ -108,21 +108,33 @@ impl Engine {
                     self.work.len() as u32 - 1
                 }
             };
-            self.push(SimTime(t.0 + self.cfg.wq_delay_ns), Ev::Work(i));
+            let ns = self.work_ns(r);
+            self.queue_work(t, ns, BgWhat::Offload(i));
         }
         self.hw_req = reqs;
         self.hw_req.clear();
     }
 
-    /// The offload workqueue runs one request: builds the rules (CPU cost) and calls the
-    /// driver for both directions.
+    /// How long one offload work item keeps its core busy: the kernel's side (building or
+    /// freeing the `flow_rule`s) and the driver's callback for each direction.
+    fn work_ns(&self, r: HwRequest) -> u64 {
+        let c = &self.cpu.cycles;
+        let p = &self.nic.config().pipeline;
+        let (kernel, driver_ns) = match r {
+            HwRequest::Add(_) => (c.offload_add, p.cpu_ns_insert),
+            HwRequest::Del(_) => (c.offload_del, p.cpu_ns_remove),
+            HwRequest::Stats(_) => (c.offload_stats, p.cpu_ns_stats),
+        };
+        self.cpu.ns(kernel) + 2 * driver_ns
+    }
+
+    /// An offload work item has run (its CPU time is spent): the driver's calls for both
+    /// directions reach the NIC.
     pub(super) fn work(&mut self, t: SimTime, i: u32) {
         let Some((ft, r)) = self.work[i as usize].take() else {
             return;
         };
         self.work_free.push(i);
-        let cycles = self.cpu.cycles.offload_work;
-        self.background(t, cycles);
         match r {
             HwRequest::Add(id) => {
                 let Some(keys) = self.dp.flow_keys(ft, id) else {
@@ -213,9 +225,7 @@ impl Engine {
         for e in evs.drain(..) {
             match e {
                 NicEvent::Completed(c) => {
-                    if c.cpu_ns > 0 {
-                        self.background(c.done, c.cpu_ns as f64 * self.cpu.freq_ghz);
-                    }
+                    // The driver's CPU time was spent in the work item that submitted it.
                     let Some(&hwgen) = self.hw_flows.get(&c.cookie) else {
                         continue;
                     };

@@ -231,15 +231,29 @@ pub struct SloSpec {
     /// Highest acceptable p99 latency in µs.
     #[serde(default)]
     pub p99_latency_us: Option<f64>,
-    /// Highest acceptable drop rate (fraction of offered packets).
+    /// Highest acceptable loss rate: packets the router failed to forward for lack of
+    /// capacity, as a fraction of offered packets (ruleset and routing drops do not count).
     #[serde(default)]
     pub max_drop_rate: Option<f64>,
-    /// Highest acceptable mean CPU utilisation (fraction).
+    /// Highest acceptable utilisation of the busiest core (fraction).
     #[serde(default)]
     pub max_cpu: Option<f64>,
+    /// Highest acceptable mean utilisation over all cores (fraction).
+    #[serde(default)]
+    pub max_cpu_mean: Option<f64>,
     /// Configurations whose result decides the exit code and the plan (default: all).
     #[serde(default)]
     pub policies: Option<Vec<String>>,
+}
+
+impl SloSpec {
+    /// Whether any check is set.
+    pub fn any(&self) -> bool {
+        self.p99_latency_us.is_some()
+            || self.max_drop_rate.is_some()
+            || self.max_cpu.is_some()
+            || self.max_cpu_mean.is_some()
+    }
 }
 
 /// Report settings.
@@ -315,9 +329,12 @@ pub struct PlanSpec {
     /// Highest, Gbit/s.
     #[serde(default)]
     pub max_gbps: Option<f64>,
-    /// Bisection steps.
+    /// Bisection steps per target (NDR, PDR, SLO).
     #[serde(default)]
     pub steps: Option<u32>,
+    /// Loss ratio the partial-drop rate (PDR) allows (default 0.005).
+    #[serde(default)]
+    pub pdr_loss: Option<f64>,
 }
 
 /// A scenario file as written.

@@ -67,6 +67,11 @@ pub(super) fn check_replay_report_slo(
     {
         return Err(invalid("slo.max_cpu", "must be in (0, 1]".into()));
     }
+    if let Some(c) = spec.slo.max_cpu_mean
+        && !(c > 0.0 && c <= 1.0)
+    {
+        return Err(invalid("slo.max_cpu_mean", "must be in (0, 1]".into()));
+    }
     if let Some(p) = spec.slo.p99_latency_us
         && !(p.is_finite() && p > 0.0)
     {
@@ -111,6 +116,11 @@ fn check_kernel_plan(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), Scenar
             && !(1..=30).contains(&s)
         {
             return Err(invalid("plan.steps", "must be between 1 and 30".into()));
+        }
+        if let Some(l) = p.pdr_loss
+            && !(l > 0.0 && l < 1.0)
+        {
+            return Err(invalid("plan.pdr_loss", format!("must be in (0, 1), got {l}")));
         }
     }
     Ok(())

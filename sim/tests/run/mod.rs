@@ -26,6 +26,7 @@ use proptest::prelude::*;
 use crate::util::{manifest, repo, scratch};
 
 mod calibration;
+mod load;
 
 // ---------------------------------------------------------------------------------------
 // Helpers

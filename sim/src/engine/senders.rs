@@ -1,0 +1,274 @@
+//! Senders that retry a lost handshake, as TCP stacks do.
+//!
+//! The replay is open-loop: packets come at the trace's times whatever the router does. But a
+//! real client whose SYN is lost (or whose server's SYN-ACK is lost) does not go on sending
+//! data into a connection that does not exist: it retransmits the SYN after the initial
+//! retransmission timeout of 1 s (`TCP_TIMEOUT_INIT`, RFC 6298 §2), doubling it each time,
+//! up to `net.ipv4.tcp_syn_retries` = 6 times (the server's SYN-ACK up to
+//! `tcp_synack_retries` = 5; `tcp_write_timeout` in net/ipv4/tcp_timer.c), and the whole
+//! connection starts that much later. Without this, a handshake lost to overload leaves the
+//! rest of the connection to arrive unestablished: conntrack marks it invalid, the ruleset
+//! drops it after the CPU paid for it, and delivered throughput collapses under overload
+//! instead of holding at capacity.
+//!
+//! So when the router loses a connection's SYN or SYN-ACK for lack of capacity (the port,
+//! the NIC, an RX ring — not a ruleset verdict, which a retry would meet again), the
+//! connection is deferred: the lost packet is offered again one timeout later, and every
+//! later packet of the connection in the trace is held and offered shifted by the same
+//! amount. Another loss of the retransmission doubles the timeout; when the retries run out
+//! the connection is abandoned (its remaining packets are never sent).
+//!
+//! What open-loop replay still cannot show: senders do not slow down when data packets are
+//! lost or queued (no congestion control), and lost data is not retransmitted; the
+//! `closed-loop` replay mode answers those.
+//!
+//! Memory: held packets are bounded ([`MAX_HELD`]); a connection that would exceed the
+//! bound is abandoned instead, and counted.
+
+use std::collections::VecDeque;
+
+use offsim_traces::hash::FxHashMap;
+use offsim_traces::heap::{EventHeap, event_key, key_time};
+use offsim_traces::meta::{FlowKey, PacketMeta, proto, tcp_flags};
+use offsim_traces::time::{NS_PER_SEC, SimTime};
+
+/// `TCP_TIMEOUT_INIT` (include/net/tcp.h): the first SYN retransmission timeout.
+const RTO_INIT_NS: u64 = NS_PER_SEC;
+/// `net.ipv4.tcp_syn_retries` default (Documentation/networking/ip-sysctl.rst).
+pub(crate) const SYN_RETRIES: u8 = 6;
+/// `net.ipv4.tcp_synack_retries` default.
+const SYNACK_RETRIES: u8 = 5;
+/// At most this many packets are held for deferred connections (about 60 MB).
+pub(crate) const MAX_HELD: usize = 1 << 18;
+/// A deferred connection with nothing held and no packet for this long is forgotten (longer
+/// than the whole retry schedule, 127 s).
+const FORGET_NS: u64 = 300 * NS_PER_SEC;
+
+/// Whether a TCP packet opens a connection: a SYN, or a SYN-ACK.
+#[inline]
+pub(super) fn is_handshake(p: &PacketMeta) -> bool {
+    p.l4proto == proto::TCP && p.tcp_flags & (tcp_flags::SYN | tcp_flags::RST) == tcp_flags::SYN
+}
+
+#[derive(Debug)]
+struct Deferred {
+    /// Added to the trace time of every packet of the connection from the first loss on.
+    shift_ns: u64,
+    /// Retransmissions so far.
+    attempt: u8,
+    abandoned: bool,
+    /// Packets waiting to be offered, with their trace (unshifted) times.
+    held: VecDeque<(SimTime, PacketMeta)>,
+    /// Bumped when the release scheduled for the head is stale.
+    epoch: u32,
+    /// Trace time of the connection's latest packet.
+    last: SimTime,
+}
+
+/// Counts for the report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SenderStats {
+    /// Connections whose handshake was lost at least once.
+    pub deferred: u64,
+    /// SYN or SYN-ACK retransmissions offered.
+    pub retransmissions: u64,
+    /// Connections given up (retries exhausted, or the hold bound reached).
+    pub abandoned: u64,
+    /// Trace packets never sent because their connection was given up.
+    pub unsent: u64,
+    /// Trace packets still held when the trace ended: sent after the measured window.
+    pub held_at_end: u64,
+}
+
+/// The deferred connections and their held packets.
+#[derive(Debug, Default)]
+pub(super) struct Senders {
+    enabled: bool,
+    by_key: FxHashMap<FlowKey, u32>,
+    conns: Vec<Option<Deferred>>,
+    free: Vec<u32>,
+    /// Release times of each connection's head packet: (shifted time, sequence) → (slot,
+    /// epoch).
+    releases: EventHeap<(u32, u32)>,
+    seq: u64,
+    held: usize,
+    /// Sweep for quiet connections when this many are deferred.
+    sweep_at: usize,
+    pub(super) stats: SenderStats,
+}
+
+impl Senders {
+    pub(super) fn new(enabled: bool) -> Senders {
+        Senders {
+            enabled,
+            releases: EventHeap::with_capacity(16),
+            ..Senders::default()
+        }
+    }
+
+    /// The key of the next release, if any (merged into the engine's event order).
+    #[inline]
+    pub(super) fn next_key(&self) -> Option<u128> {
+        self.releases.peek_key()
+    }
+
+    /// The trace has ended: what is still held goes out after the measured window.
+    pub(super) fn trace_ended(&mut self) {
+        self.stats.held_at_end = self.held as u64;
+    }
+
+    /// Whether nothing is held.
+    pub(super) fn idle(&self) -> bool {
+        self.releases.is_empty()
+    }
+
+    /// A packet of the trace at `at`: `Some` to offer it now, `None` when its connection is
+    /// deferred (held for later) or abandoned (never sent).
+    #[inline]
+    pub(super) fn admit(&mut self, at: SimTime, pkt: PacketMeta) -> Option<PacketMeta> {
+        if self.by_key.is_empty() {
+            return Some(pkt);
+        }
+        let Some(key) = pkt.flow_key().map(|k| k.canonical()) else {
+            return Some(pkt);
+        };
+        let Some(&slot) = self.by_key.get(&key) else {
+            return Some(pkt);
+        };
+        let d = self.conns[slot as usize].as_mut().expect("mapped slot");
+        d.last = at;
+        if d.abandoned {
+            self.stats.unsent += 1;
+            return None;
+        }
+        if self.held >= MAX_HELD {
+            self.abandon(slot);
+            self.stats.unsent += 1;
+            return None;
+        }
+        d.held.push_back((at, pkt));
+        self.held += 1;
+        if d.held.len() == 1 {
+            self.schedule(slot);
+        }
+        None
+    }
+
+    /// The connection's handshake packet `pkt`, offered at `at`, was lost for lack of
+    /// capacity: it is retransmitted one (doubled) timeout later, and the connection waits.
+    pub(super) fn lost(&mut self, at: SimTime, pkt: &PacketMeta) {
+        if !self.enabled || !is_handshake(pkt) {
+            return;
+        }
+        let Some(key) = pkt.flow_key().map(|k| k.canonical()) else {
+            return;
+        };
+        let retries = if pkt.tcp_flags & tcp_flags::ACK != 0 {
+            SYNACK_RETRIES
+        } else {
+            SYN_RETRIES
+        };
+        let slot = match self.by_key.get(&key) {
+            Some(&s) => s,
+            None => self.open(key, at),
+        };
+        let d = self.conns[slot as usize].as_mut().expect("mapped slot");
+        if d.abandoned {
+            return;
+        }
+        let trace_at = SimTime(at.0.saturating_sub(d.shift_ns));
+        if d.attempt >= retries {
+            self.abandon(slot);
+            return;
+        }
+        // Retransmission k (1-based) goes out 1, 2, 4 … s after the previous try.
+        d.shift_ns += RTO_INIT_NS << d.attempt;
+        d.attempt += 1;
+        d.held.push_front((trace_at, *pkt));
+        self.held += 1;
+        self.stats.retransmissions += 1;
+        self.schedule(slot);
+    }
+
+    fn open(&mut self, key: FlowKey, at: SimTime) -> u32 {
+        self.forget_idle(at);
+        let d = Deferred {
+            shift_ns: 0,
+            attempt: 0,
+            abandoned: false,
+            held: VecDeque::new(),
+            epoch: 0,
+            last: at,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.conns[s as usize] = Some(d);
+                s
+            }
+            None => {
+                self.conns.push(Some(d));
+                self.conns.len() as u32 - 1
+            }
+        };
+        self.by_key.insert(key, slot);
+        self.stats.deferred += 1;
+        slot
+    }
+
+    fn abandon(&mut self, slot: u32) {
+        let d = self.conns[slot as usize].as_mut().expect("mapped slot");
+        if d.abandoned {
+            return;
+        }
+        d.abandoned = true;
+        d.epoch = d.epoch.wrapping_add(1);
+        self.held -= d.held.len();
+        self.stats.unsent += d.held.len() as u64;
+        d.held.clear();
+        self.stats.abandoned += 1;
+    }
+
+    /// (Re)schedules the release of a connection's head packet.
+    fn schedule(&mut self, slot: u32) {
+        let d = self.conns[slot as usize].as_mut().expect("mapped slot");
+        let Some(&(t, _)) = d.held.front() else {
+            return;
+        };
+        d.epoch = d.epoch.wrapping_add(1);
+        self.seq += 1;
+        let at = t.0 + d.shift_ns;
+        self.releases.push(event_key(at, self.seq), (slot, d.epoch));
+    }
+
+    /// The next held packet due, with the time it is offered, if its release is current.
+    pub(super) fn release(&mut self) -> Option<(SimTime, PacketMeta)> {
+        let (k, (slot, epoch)) = self.releases.pop()?;
+        let d = self.conns[slot as usize].as_mut()?;
+        if d.epoch != epoch || d.abandoned {
+            return None;
+        }
+        let (_, pkt) = d.held.pop_front()?;
+        self.held -= 1;
+        self.schedule(slot);
+        Some((SimTime(key_time(k)), pkt))
+    }
+
+    /// Forgets deferred connections with nothing held that have been quiet for long.
+    fn forget_idle(&mut self, now: SimTime) {
+        if self.by_key.len() < self.sweep_at.max(1024) {
+            return;
+        }
+        let conns = &mut self.conns;
+        let free = &mut self.free;
+        self.by_key.retain(|_, &mut s| {
+            let d = conns[s as usize].as_ref().expect("mapped slot");
+            let quiet = d.held.is_empty() && now.0.saturating_sub(d.last.0) > FORGET_NS;
+            if quiet {
+                conns[s as usize] = None;
+                free.push(s);
+            }
+            !quiet
+        });
+        self.sweep_at = 2 * self.by_key.len();
+    }
+}
