@@ -77,7 +77,8 @@ const MAX_LINKS: usize = 1 << 16;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Link {
-    rx_free_ps: u64,
+    /// When the port's last frame was complete (`None`: it has received none yet).
+    rx_last_ps: Option<u64>,
     tx_free_ps: u64,
 }
 
@@ -183,10 +184,17 @@ impl DataPath {
         &mut self.links[i]
     }
 
-    /// Receives a frame whose first bit is offered to port `iface` at `now`; returns when its
-    /// last bit has arrived (the earliest the NIC can act on it), or `None` when the port is
-    /// still busy receiving for longer than `max_wait` (the frame is lost before the port;
-    /// the line is left as it was).
+    /// Receives a frame captured at `now` on port `iface`; returns when its last bit has
+    /// arrived (the earliest the NIC can act on it), or `None` when the port is still busy
+    /// receiving earlier frames for longer than `max_wait` (the frame is lost before the
+    /// port; the line is left as it was).
+    ///
+    /// A capture's timestamp is taken once the frame was received whole (libpcap stamps a
+    /// packet when the driver hands it up, after its last bit), so a frame is complete at its
+    /// own time unless the port is still receiving earlier ones: then it completes one
+    /// serialisation after the port frees. Reading the timestamp as the first bit instead
+    /// would let a short frame on one port overtake a long one captured before it on the
+    /// other, a reply before the request it answers.
     #[inline]
     pub(crate) fn ingress(
         &mut self,
@@ -200,14 +208,14 @@ impl DataPath {
         let now_ps = self.ps_of(now);
         let max_wait_ps = max_wait.0.saturating_mul(PS_PER_NS);
         let link = self.link(iface);
-        let start = now_ps.max(link.rx_free_ps);
-        if start - now_ps > max_wait_ps {
+        let earliest = link.rx_last_ps.map_or(0, |l| l.saturating_add(ser));
+        let done = now_ps.max(earliest);
+        if done - now_ps > max_wait_ps {
             self.stats.ingress_overrun_drops += 1;
             return None;
         }
-        let overrun = link.rx_free_ps > now_ps;
-        link.rx_free_ps = start + ser;
-        let done = link.rx_free_ps;
+        let overrun = earliest > now_ps;
+        link.rx_last_ps = Some(done);
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += u64::from(frame);
         self.stats.rx_wire_bytes += u64::from(wire);
@@ -378,17 +386,19 @@ mod test {
     #[test]
     fn line_rate_paces_back_to_back_frames_without_drift() {
         let mut d = dp("e810");
-        // 1,000,000 minimum frames offered at once: the last one finishes at 6.72 ms.
+        // 1,000,000 minimum frames captured at once: the first is complete then, each next
+        // one 6.72 ns later, the last at 999,999 x 6.72 ns.
         let mut last = SimTime::ZERO;
         for _ in 0..1_000_000 {
             last = d.ingress(SimTime::ZERO, 0, 60, SimDuration(u64::MAX)).unwrap();
         }
-        assert_eq!(last, SimTime(6_720_000));
+        // (6,719,993.28 ns, rounded up to the next whole ns: never early)
+        assert_eq!(last, SimTime(6_719_994));
         assert_eq!(d.stats.ingress_overruns, 999_999);
         // Another port is independent.
         assert_eq!(
             d.ingress(SimTime::ZERO, 1, 60, SimDuration(u64::MAX)),
-            Some(SimTime(7))
+            Some(SimTime(0))
         );
     }
 
@@ -396,13 +406,14 @@ mod test {
     fn a_port_busy_beyond_the_far_ends_queue_loses_the_frame() {
         let mut d = dp("e810");
         // 84 wire bytes at 100 Gbit/s take 6.72 ns; with 10 ns of far-end queue the third
-        // frame offered at once would wait 13.44 ns: lost, and the line is left as it was.
+        // frame captured at once would wait 13.44 ns: lost, and the line is left as it was.
         let q = SimDuration(10);
+        assert_eq!(d.ingress(SimTime::ZERO, 0, 60, q), Some(SimTime(0)));
         assert_eq!(d.ingress(SimTime::ZERO, 0, 60, q), Some(SimTime(7)));
-        assert_eq!(d.ingress(SimTime::ZERO, 0, 60, q), Some(SimTime(14)));
         assert_eq!(d.ingress(SimTime::ZERO, 0, 60, q), None);
         assert_eq!(d.stats.ingress_overrun_drops, 1);
-        assert_eq!(d.ingress(SimTime(20), 0, 60, q), Some(SimTime(27)));
+        // Once the line is free a frame is complete at its own time.
+        assert_eq!(d.ingress(SimTime(20), 0, 60, q), Some(SimTime(20)));
     }
 
     #[test]

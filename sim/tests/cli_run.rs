@@ -277,8 +277,12 @@ fn plan_finds_more_capacity_with_offload() {
             .max_bps
             .unwrap()
     };
+    // Either offload carries more than none. Software and hardware are not ordered on this
+    // mix of short home-router flows: on an MT7621 each new flow costs the hardware
+    // configuration an offload add and delete in process context (and a kworker wake-up),
+    // which the software flowtable does not pay.
     assert!(max("none") < max("software"), "{}", o.stdout);
-    assert!(max("software") <= max("hardware"), "{}", o.stdout);
+    assert!(max("none") < max("hardware"), "{}", o.stdout);
     for c in &plan.configs {
         // Probes sorted by rate; the reported maximum is a probe that met the SLO and every
         // probe above the first miss missed it.

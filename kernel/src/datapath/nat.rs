@@ -118,6 +118,37 @@ fn range_of(
 /// mapped to its first address (the kernel hashes the source over the range); both only
 /// matter when tuples clash or ranges hold several addresses.
 #[allow(clippy::too_many_arguments)]
+/// `NF_NAT_MAX_ATTEMPTS` (`nf_nat_core.c`).
+const NF_NAT_MAX_ATTEMPTS: u32 = 128;
+
+/// A generator state from the tuple and the count of connections created so far.
+fn nat_seed(t: &FlowKey, created: u64) -> u64 {
+    let mut h = created ^ 0x9e37_79b9_7f4a_7c15;
+    for w in [
+        t.src as u64,
+        (t.src >> 64) as u64,
+        t.dst as u64,
+        (t.dst >> 64) as u64,
+        (u64::from(t.sport) << 32) | (u64::from(t.dport) << 16) | u64::from(t.proto),
+    ] {
+        h = splitmix64(h ^ w);
+    }
+    h
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The next 16-bit draw (`get_random_u16`).
+fn next_u16(state: &mut u64) -> u32 {
+    *state = splitmix64(*state);
+    (*state >> 48) as u32
+}
+
 pub(super) fn setup(
     ct: &mut Conntrack,
     id: CtId,
@@ -184,14 +215,28 @@ pub(super) fn setup(
             None if p < 1024 => (600, 424),
             None => (1024, 64512),
         };
-        // NF_NAT_MAX_ATTEMPTS bounds the search.
-        for off in 0..size.min(128) {
-            let cand = (min + off % size) as u16;
-            let a = part(&t, mt).0;
-            set_part(&mut t, mt, a, Some(cand));
-            if !used(ct, now, &t) {
+        // nf_nat_l4proto_unique_tuple: from a random offset (a destination without a range
+        // never gets here; a destination range starts at its first port) try
+        // NF_NAT_MAX_ATTEMPTS (128) ports, then halve the window from a new random offset
+        // while it is at least 16. The kernel's get_random_u16 is a seeded generator here:
+        // the same trace picks the same ports.
+        let mut rng = nat_seed(&t, ct.stats.created);
+        let mut off = if mt == DST { 0 } else { next_u16(&mut rng) };
+        let mut attempts = size.min(NF_NAT_MAX_ATTEMPTS);
+        let a = part(&t, mt).0;
+        'search: loop {
+            for _ in 0..attempts {
+                set_part(&mut t, mt, a, Some((min + off % size) as u16));
+                if !used(ct, now, &t) {
+                    break 'search;
+                }
+                off = off.wrapping_add(1);
+            }
+            if attempts >= size || attempts < 16 {
                 break;
             }
+            attempts /= 2;
+            off = next_u16(&mut rng);
         }
         t
     };

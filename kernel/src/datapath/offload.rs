@@ -171,7 +171,13 @@ impl Datapath {
         if m.l4proto != offsim_traces::meta::proto::TCP {
             return;
         }
-        let Some(k) = m.flow_key() else {
+        // A packet that arrived on the WAN side is known to conntrack as the WAN peer sent
+        // it (beyond NAT): the captured one may carry the LAN client's address.
+        let mut wire = *m;
+        if m.iface == super::WAN_IFINDEX {
+            super::nat::wan_view(&self.ct, now, &mut wire);
+        }
+        let Some(k) = wire.flow_key() else {
             return;
         };
         if let Some((id, _)) = self.ct.peek(now, &k)

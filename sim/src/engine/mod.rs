@@ -903,7 +903,7 @@ impl Engine {
 
     /// What the senders did about lost handshakes.
     pub fn sender_stats(&self) -> SenderStats {
-        self.senders.stats
+        self.senders.stats()
     }
 
     /// The CPU model.

@@ -94,7 +94,10 @@ pub(super) struct Senders {
     held: usize,
     /// Sweep for quiet connections when this many are deferred.
     sweep_at: usize,
-    pub(super) stats: SenderStats,
+    stats: SenderStats,
+    /// The figures as the trace ended: what happens after (retries of packets lost past
+    /// the measured window) is outside it, as the engine's counters are.
+    at_end: Option<SenderStats>,
 }
 
 impl Senders {
@@ -115,6 +118,12 @@ impl Senders {
     /// The trace has ended: what is still held goes out after the measured window.
     pub(super) fn trace_ended(&mut self) {
         self.stats.held_at_end = self.held as u64;
+        self.at_end = Some(self.stats);
+    }
+
+    /// The figures of the measured window.
+    pub(super) fn stats(&self) -> SenderStats {
+        self.at_end.unwrap_or(self.stats)
     }
 
     /// Whether nothing is held.

@@ -376,8 +376,18 @@ fn default_scenario_hardware_below_software_below_none() {
             drop_rate(x) * 100.0
         );
     }
-    assert!(hw.cpu.util_mean < sw.cpu.util_mean && sw.cpu.util_mean < none.cpu.util_mean);
-    assert!(hw.power_w.total < sw.power_w.total && sw.power_w.total < none.power_w.total);
+    assert!(hw.cpu.util_mean < sw.cpu.util_mean);
+    assert!(hw.power_w.total < sw.power_w.total);
+    // `none` is overloaded here: it sheds load (ring drops, and connections whose handshake
+    // was lost come back a second later), so its utilisation and power are those of a
+    // saturated core on less traffic. Per packet, offload is cheaper at every step.
+    // (cycles per delivered packet: `cpu.cycles_per_packet` is per packet the CPU handled)
+    let per = |x: &Run| x.cpu.total_cycles as f64 / x.throughput.delivered_packets.max(1) as f64;
+    assert!(per(hw) < per(sw) && per(sw) < per(none));
+    assert!(
+        hw.energy.per_packet_nj < sw.energy.per_packet_nj
+            && sw.energy.per_packet_nj < none.energy.per_packet_nj
+    );
     assert!(hw.cpu.total_cycles < sw.cpu.total_cycles);
     // The premise of the scenario: without offload this router cannot carry 500 Mbit/s;
     // with either offload it can.
@@ -439,8 +449,12 @@ fn default_scenario_load_curve_none_saturates_first() {
             h.cpu.util_mean <= s.cpu.util_mean + 1e-9,
             "{rate}: hw vs sw CPU"
         );
+        // Once `none` saturates it sheds load, and its utilisation is that of less traffic:
+        // compared per packet then.
+        let none_sheds = n.drops.capacity > 0;
         assert!(
-            s.cpu.util_mean <= n.cpu.util_mean + 1e-9,
+            s.cpu.util_mean <= n.cpu.util_mean + 1e-9
+                || (none_sheds && s.cpu.cycles_per_packet < n.cpu.cycles_per_packet),
             "{rate}: sw vs none CPU"
         );
         assert!(
@@ -448,7 +462,8 @@ fn default_scenario_load_curve_none_saturates_first() {
             "{rate}: hw vs sw power"
         );
         assert!(
-            s.power_w.total <= n.power_w.total + 1e-9,
+            s.power_w.total <= n.power_w.total + 1e-9
+                || (none_sheds && s.energy.per_packet_nj < n.energy.per_packet_nj),
             "{rate}: sw vs none power"
         );
     }
