@@ -390,7 +390,9 @@ mod test {
         // one 6.72 ns later, the last at 999,999 x 6.72 ns.
         let mut last = SimTime::ZERO;
         for _ in 0..1_000_000 {
-            last = d.ingress(SimTime::ZERO, 0, 60, SimDuration(u64::MAX)).unwrap();
+            last = d
+                .ingress(SimTime::ZERO, 0, 60, SimDuration(u64::MAX))
+                .unwrap();
         }
         // (6,719,993.28 ns, rounded up to the next whole ns: never early)
         assert_eq!(last, SimTime(6_719_994));

@@ -233,7 +233,12 @@ impl Nic {
     /// have waited longer than `max_wait` at the far end (the sender's or the upstream
     /// switch's finite queue), in which case it is lost and the line stays as it was.
     #[inline]
-    pub fn ingress(&mut self, now: SimTime, pkt: &PacketMeta, max_wait: SimDuration) -> Option<SimTime> {
+    pub fn ingress(
+        &mut self,
+        now: SimTime,
+        pkt: &PacketMeta,
+        max_wait: SimDuration,
+    ) -> Option<SimTime> {
         let now = self.tick(now);
         let rx_done = self.dp.ingress(now, pkt.iface, frame_len(pkt), max_wait)?;
         self.dp.stats.energy_pj += self.rx_pj;

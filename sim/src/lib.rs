@@ -42,8 +42,8 @@
 //! 6. `report.rs`: `run_report` turns the engine's measurements into the report's run.
 #![deny(missing_docs)]
 
-pub mod cli;
 pub mod calibrate;
+pub mod cli;
 pub mod cpu;
 pub mod engine;
 pub mod metrics;

@@ -848,9 +848,19 @@ fn calibrate(a: &CalibrateArgs) -> Result<u8> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
         let cpu = offsim::cpu::CpuConfig::load(&a.cpu)?;
-        eprintln!("checking {} on this kernel ({})", path.display(), calibrate::kernel_release());
+        eprintln!(
+            "checking {} on this kernel ({})",
+            path.display(),
+            calibrate::kernel_release()
+        );
         let r = match calibrate::check::check_ruleset(
-            &text, &cpu, &a.iif, &a.oif, effort, a.bench_cpu, &mut log,
+            &text,
+            &cpu,
+            &a.iif,
+            &a.oif,
+            effort,
+            a.bench_cpu,
+            &mut log,
         ) {
             Ok(r) => r,
             Err(e @ CalError::Input(_)) => return refuse(e),

@@ -246,11 +246,11 @@ impl<'a> Search<'a> {
         let excess = (design - self.reference.design_rate * offered).max(0.0);
         let loss = (run.drops.capacity as f64 + excess + unsent) / (offered + unsent).max(1.0);
         let s = &self.p.scenario.spec.slo;
-        let slo_met = run.slo.as_ref().is_none_or(|x| {
-            x.checks
-                .iter()
-                .all(|c| c.met || c.metric == "drop_rate")
-        }) && s.max_drop_rate.is_none_or(|d| loss <= d);
+        let slo_met = run
+            .slo
+            .as_ref()
+            .is_none_or(|x| x.checks.iter().all(|c| c.met || c.metric == "drop_rate"))
+            && s.max_drop_rate.is_none_or(|d| loss <= d);
         self.probes.push(Probe {
             gbps,
             run,

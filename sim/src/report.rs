@@ -220,11 +220,10 @@ fn cpu_figures(m: &Measure, cpu: &CpuConfig, span_ns: u64) -> rep::Cpu {
     };
     let total_cycles: f64 = m.busy_ns.iter().map(|b| *b as f64 * cpu.freq_ghz).sum();
     // The first of the busiest cores.
-    let (busiest_core, util_busiest) =
-        util_with_hk
-            .iter()
-            .enumerate()
-            .fold((0, 0.0), |best, (i, &u)| if u > best.1 { (i, u) } else { best });
+    let (busiest_core, util_busiest) = util_with_hk.iter().enumerate().fold(
+        (0, 0.0),
+        |best, (i, &u)| if u > best.1 { (i, u) } else { best },
+    );
     let per = |c: f64, n: u64| if n == 0 { 0.0 } else { c / n as f64 };
     let (slow, sw) = (PktPath::Slow.index(), PktPath::SwFast.index());
     rep::Cpu {

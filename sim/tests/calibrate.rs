@@ -55,7 +55,10 @@ fn the_implied_l4proto_dependency_is_charged() {
     );
     // rule + payload (+cmp); `udp dport` is a transport load with its `meta l4proto udp`
     assert!(close(r[1].2, c.rule + c.expr_payload + c.expr_cmp), "{r:?}");
-    assert!(close(r[0].2, c.rule + c.expr_dep + c.expr_payload_th + c.expr_cmp), "{r:?}");
+    assert!(
+        close(r[0].2, c.rule + c.expr_dep + c.expr_payload_th + c.expr_cmp),
+        "{r:?}"
+    );
     // in an inet table `ip saddr` has its `meta nfproto ipv4` check
     let inet = rule_cycles(
         "table inet f { chain c { type filter hook forward priority 0; ip saddr 192.0.2.9 drop } }",
@@ -83,12 +86,27 @@ fn each_set_back_end_is_charged_its_curve() {
         (c.set_pipapo, c.set_pipapo_log2)
     };
     let cases = [
-        ("ip daddr { 10.0.0.1, 10.0.0.3 }".to_string(), key + c.set_hash_fast),
+        (
+            "ip daddr { 10.0.0.1, 10.0.0.3 }".to_string(),
+            key + c.set_hash_fast,
+        ),
         ("ip daddr @named".into(), key + c.set_rhash),
-        ("udp dport { 1, 2 }".into(), key - c.expr_payload + c.expr_payload_th + dep + c.set_bitmap),
-        ("ip daddr . udp dport { 10.0.0.1 . 1 }".into(), key + c.expr_payload_th + dep + c.set_hash),
-        (format!("ip daddr {{ {} }}", ranges(100)), key + c.set_rbtree + depth(100) * c.set_rbtree_log2),
-        ("ip daddr . udp dport { 10.0.0.0/8 . 1-2 }".into(), key + c.expr_payload_th + dep + pipapo.0 + depth(1) * pipapo.1),
+        (
+            "udp dport { 1, 2 }".into(),
+            key - c.expr_payload + c.expr_payload_th + dep + c.set_bitmap,
+        ),
+        (
+            "ip daddr . udp dport { 10.0.0.1 . 1 }".into(),
+            key + c.expr_payload_th + dep + c.set_hash,
+        ),
+        (
+            format!("ip daddr {{ {} }}", ranges(100)),
+            key + c.set_rbtree + depth(100) * c.set_rbtree_log2,
+        ),
+        (
+            "ip daddr . udp dport { 10.0.0.0/8 . 1-2 }".into(),
+            key + c.expr_payload_th + dep + pipapo.0 + depth(1) * pipapo.1,
+        ),
     ];
     for (m, want) in cases {
         let text = format!(
@@ -106,8 +124,10 @@ fn a_drop_in_forward_pays_no_way_out_and_an_unconfirmed_entry() {
     let cfg = cpu();
     let c = &cfg.cycles;
     let flow = packets(Flow::Fixed { sport: 5000 }, 50);
-    let accept = "table ip f { chain c { type filter hook forward priority 0; udp sport 5000 accept } }";
-    let drop = "table ip f { chain c { type filter hook forward priority 0; udp sport 5000 drop } }";
+    let accept =
+        "table ip f { chain c { type filter hook forward priority 0; udp sport 5000 accept } }";
+    let drop =
+        "table ip f { chain c { type filter hook forward priority 0; udp sport 5000 drop } }";
     let pa = predict(&cfg, accept, "lan0", "wan0", &flow, 1).unwrap();
     let pd = predict(&cfg, drop, "lan0", "wan0", &flow, 1).unwrap();
     assert!(pd.dropped && !pa.dropped);
@@ -144,12 +164,28 @@ fn calibrate_quick_writes_a_valid_preset() {
     }
     let dir = scratch("calibrate", "quick");
     let out = dir.join("box.toml");
-    let o = offsim(&["calibrate", "--quick", "--name", "box", "--out", out.to_str().unwrap()]);
+    let o = offsim(&[
+        "calibrate",
+        "--quick",
+        "--name",
+        "box",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     let p = CpuConfig::load(out.to_str().unwrap()).unwrap();
     assert_eq!(p.name, "box");
-    for f in ["cycles.rule", "cycles.expr_meta", "cycles.set_rbtree", "cycles.ct_unconfirmed", "avx2"] {
-        let s = p.sources.get(f).unwrap_or_else(|| panic!("no source for {f}"));
+    for f in [
+        "cycles.rule",
+        "cycles.expr_meta",
+        "cycles.set_rbtree",
+        "cycles.ct_unconfirmed",
+        "avx2",
+    ] {
+        let s = p
+            .sources
+            .get(f)
+            .unwrap_or_else(|| panic!("no source for {f}"));
         assert!(s.contains("offsim calibrate"), "{f}: {s}");
     }
     assert!(o.stdout.contains("spread"), "{}", o.stdout);
@@ -164,7 +200,11 @@ fn calibrate_refuses_without_its_tools() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("offsim calibrate: ") && (err.contains("root") || err.contains("`nft`") || err.contains("`ip`")), "{err}");
+    assert!(
+        err.contains("offsim calibrate: ")
+            && (err.contains("root") || err.contains("`nft`") || err.contains("`ip`")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -172,9 +212,17 @@ fn calibrate_refuses_without_its_tools() {
 fn debug_predict() {
     let cfg = CpuConfig::load("/tmp/cm/full2.toml").unwrap();
     let flow = packets(Flow::Fixed { sport: 5000 }, 5);
-    for f in ["/tmp/cm/held/fw4-noft.nft", "/tmp/cm/held/datacenter-noft.nft", "/tmp/cm/held/firewalld.nft"] {
+    for f in [
+        "/tmp/cm/held/fw4-noft.nft",
+        "/tmp/cm/held/datacenter-noft.nft",
+        "/tmp/cm/held/firewalld.nft",
+    ] {
         let text = std::fs::read_to_string(f).unwrap();
-        let (i, o) = if f.contains("firewalld") { ("perm_dummy", "perm_dummy2") } else { ("lan0", "wan0") };
+        let (i, o) = if f.contains("firewalld") {
+            ("perm_dummy", "perm_dummy2")
+        } else {
+            ("lan0", "wan0")
+        };
         let p = predict(&cfg, &text, i, o, &flow, 3).unwrap();
         eprintln!("{f}: {p:?}");
     }

@@ -9,8 +9,8 @@ mod kernel;
 mod util;
 
 mod bounded;
-mod capture;
 mod calibrate;
+mod capture;
 mod cli_reports;
 mod cli_run;
 mod cli_tools;

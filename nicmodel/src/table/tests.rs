@@ -400,13 +400,19 @@ fn lazy_what_if_lru_replaces_the_buckets_least_recently_used_bound_entry() {
         let Lookup::BindCheck { slot } = tab.lookup(t(i as u64), k, 1) else {
             panic!("bind rate 1: the first packet reaches it")
         };
-        assert_eq!(tab.bind_check(t(i as u64), slot), BindOutcome::Bound { cookie });
+        assert_eq!(
+            tab.bind_check(t(i as u64), slot),
+            BindOutcome::Bound { cookie }
+        );
     }
     assert!(matches!(tab.lookup(t(5), &ks[1], 1), Lookup::Hit { .. }));
     // A third flow in the full bucket takes the least recently used bound entry's place;
     // the evicted flow stays listed and misses until it binds again.
     tab.insert(t(10), 12, &ks[2], A).unwrap();
-    assert!(matches!(tab.lookup(t(10), &ks[2], 1), Lookup::BindCheck { .. }));
+    assert!(matches!(
+        tab.lookup(t(10), &ks[2], 1),
+        Lookup::BindCheck { .. }
+    ));
     assert_eq!(tab.stats.evictions, 1);
     assert!(tab.flow_view(10).unwrap().slot.is_none());
     assert!(tab.flow_view(11).unwrap().slot.is_some());

@@ -29,7 +29,10 @@ fn count_bars<DB: DrawingBackend>(
     let int_s = r.series.interval_ns as f64 / 1e9;
     let start = r.series.start_ns as f64 / 1e9;
     // A sparse series skips idle intervals: entry `i` is interval `interval_of(i)`.
-    let last = counts.len().checked_sub(1).map_or(0, |i| r.series.interval_of(i));
+    let last = counts
+        .len()
+        .checked_sub(1)
+        .map_or(0, |i| r.series.interval_of(i));
     let (x0, x1) = x_range([start, start + int_s * (last + 1) as f64].into_iter());
     let (_, y1) = y_range(counts.iter().map(|&c| c as f64));
     // Counts are whole: at least 0..2, so one event does not fill the panel.

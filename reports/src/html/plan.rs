@@ -1,5 +1,6 @@
-//! The capacity plan section: the capacity sentence, the highest rate within the SLO of
-//! each configuration, and every probed rate.
+//! The capacity plan section: the capacity sentence; per configuration the non-drop rate
+//! (NDR), the partial-drop rate (PDR) and the highest rate within the SLO, in wire bits and
+//! packets; then every probed rate.
 
 use std::fmt::Write as _;
 
@@ -7,7 +8,22 @@ use super::common::{h, row, table_end, table_head, verdict};
 use super::findings::plan_sentence;
 use crate::charts::Chart;
 use crate::fmt::{self, esc};
-use crate::schema::Report;
+use crate::schema::{RateBound, Report};
+
+/// A rate bound as the table shows it: wire bits (what `replay.rate_gbps` sets) and packets
+/// per second; `+` when even the highest rate probed passed (the bound is the plan's range,
+/// not the router).
+fn bound(b: Option<&RateBound>) -> String {
+    match b {
+        None => "none".into(),
+        Some(b) => format!(
+            "{}{} ({})",
+            fmt::bps(b.lower.wire_bps),
+            if b.upper.is_none() { "+" } else { "" },
+            fmt::pps(b.lower.pps)
+        ),
+    }
+}
 
 /// The capacity plan section: the capacity sentence, one row per configuration, then a
 /// table of probed rates per configuration. Nothing for other reports.
@@ -27,12 +43,14 @@ pub(super) fn plan_section(out: &mut String, r: &Report, knee: &[&Chart]) {
             "<p><strong>No configuration met the SLO at any probed rate.</strong></p>\n",
         ),
     }
+    let pdr = format!("PDR (loss ≤ {})", fmt::pct(plan.pdr_loss));
     table_head(
         out,
         &[
             "configuration",
-            "highest rate within SLO",
-            "packets/s",
+            "NDR (no loss)",
+            &pdr,
+            "within the SLO",
             "limited by",
             "probed rates",
         ],
@@ -42,8 +60,13 @@ pub(super) fn plan_section(out: &mut String, r: &Report, knee: &[&Chart]) {
             out,
             &c.name,
             &[
-                c.max_bps.map_or("none".to_string(), fmt::bps),
-                c.max_pps.map_or("-".to_string(), fmt::pps),
+                bound(c.ndr.as_ref()),
+                bound(c.pdr.as_ref()),
+                match (&c.slo, c.max_bps) {
+                    (Some(_), _) => bound(c.slo.as_ref()),
+                    (None, Some(b)) => fmt::bps(b),
+                    (None, None) => "none".into(),
+                },
                 if c.limited_by.is_empty() {
                     "-".into()
                 } else {
@@ -54,6 +77,21 @@ pub(super) fn plan_section(out: &mut String, r: &Report, knee: &[&Chart]) {
         );
     }
     table_end(out);
+    h(
+        out,
+        "<p class=\"note\">Rates are offered load in wire bits (L1: frame, preamble, gap and FCS, as <code>replay.rate_gbps</code> paces) and packets per second. Loss counts only what the router failed to forward for lack of capacity, beyond the drops the ruleset and the trace cause at the lowest rate.</p>\n",
+    );
+    for c in &plan.configs {
+        if !c.window.is_empty() {
+            let _ = writeln!(
+                out,
+                "<p class=\"note\">{}: {}; drops by design {}.</p>",
+                esc(&c.name),
+                esc(&c.window),
+                fmt::pct(c.design_drop_rate)
+            );
+        }
+    }
     for c in knee {
         super::figure(out, c);
     }
@@ -62,25 +100,27 @@ pub(super) fn plan_section(out: &mut String, r: &Report, knee: &[&Chart]) {
         table_head(
             out,
             &[
-                "offered",
+                "offered (wire)",
                 "offered pps",
                 "delivered",
                 "p99",
                 "drops",
-                "CPU",
+                "loss",
+                "busiest core",
                 "SLO",
             ],
         );
         for p in &c.points {
             let _ = writeln!(
                 out,
-                "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                fmt::bps(p.offered_bps),
+                "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                fmt::bps(p.offered_wire_bps),
                 fmt::pps(p.offered_pps),
                 fmt::bps(p.delivered_bps),
                 fmt::ns(p.p99_ns as f64),
                 fmt::pct(p.drop_rate),
-                fmt::pct(p.cpu_util),
+                fmt::pct(p.loss_rate),
+                fmt::pct(p.cpu_busiest),
                 verdict(p.met)
             );
         }

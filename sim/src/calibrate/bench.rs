@@ -53,7 +53,9 @@ pub(crate) fn sh(args: &[&str], stdin: Option<&str>) -> Result<String, CalError>
     }
     let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -117,8 +119,12 @@ impl Bench {
             let v: Vec<&str> = args.split_whitespace().collect();
             sh(&v, None)
         };
-        ip(&format!("ip link add a0 netns {a} type veth peer name {iif} netns {r}"))?;
-        ip(&format!("ip link add {oif} netns {r} type veth peer name c0 netns {c}"))?;
+        ip(&format!(
+            "ip link add a0 netns {a} type veth peer name {iif} netns {r}"
+        ))?;
+        ip(&format!(
+            "ip link add {oif} netns {r} type veth peer name c0 netns {c}"
+        ))?;
         for cmd in [
             format!("ip -n {a} addr add 10.99.1.1/24 dev a0"),
             format!("ip -n {a} link set a0 up"),
@@ -139,7 +145,15 @@ impl Bench {
             ip(&cmd)?;
         }
         sh(
-            &["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
+            &[
+                "ip",
+                "netns",
+                "exec",
+                r,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
             None,
         )?;
         // the sink drops everything at ingress, as nftbench's counter-drop does
@@ -152,7 +166,10 @@ impl Bench {
 
     /// Loads `text` (`nft -f -`) in namespace `k` (0 sender, 1 router, 2 sink).
     pub(crate) fn nft(&self, k: usize, text: &str) -> Result<(), CalError> {
-        sh(&["ip", "netns", "exec", &self.ns[k], "nft", "-f", "-"], Some(text))?;
+        sh(
+            &["ip", "netns", "exec", &self.ns[k], "nft", "-f", "-"],
+            Some(text),
+        )?;
         Ok(())
     }
 
@@ -163,7 +180,10 @@ impl Bench {
 
     /// Sets a sysctl in the router.
     pub(crate) fn router_sysctl(&self, kv: &str) -> Result<(), CalError> {
-        sh(&["ip", "netns", "exec", &self.ns[1], "sysctl", "-qw", kv], None)?;
+        sh(
+            &["ip", "netns", "exec", &self.ns[1], "sysctl", "-qw", kv],
+            None,
+        )?;
         Ok(())
     }
 
@@ -173,10 +193,9 @@ impl Bench {
         let k0 = self.ksoftirqd.map(schedstat_ns).unwrap_or(0);
         let ns_fd = self.sender_ns.try_clone().map_err(io_err)?;
         let cpu = self.cpu;
-        let (sent, thread_ns) = std::thread::scope(|s| {
-            s.spawn(move || flood(&ns_fd, cpu, flow, count)).join()
-        })
-        .map_err(|_| CalError::Sender("the sender thread panicked".into()))??;
+        let (sent, thread_ns) =
+            std::thread::scope(|s| s.spawn(move || flood(&ns_fd, cpu, flow, count)).join())
+                .map_err(|_| CalError::Sender("the sender thread panicked".into()))??;
         let k1 = self.ksoftirqd.map(schedstat_ns).unwrap_or(0);
         if sent == 0 {
             return Err(CalError::Sender("no datagram was sent".into()));
@@ -214,7 +233,8 @@ fn flood(ns: &File, cpu: usize, flow: Flow, count: u64) -> Result<(u64, u64), Ca
     };
     let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, sport)).map_err(io_err)?;
     if let Flow::Fixed { .. } = flow {
-        sock.connect(SocketAddrV4::new(SINK, DPORT)).map_err(io_err)?;
+        sock.connect(SocketAddrV4::new(SINK, DPORT))
+            .map_err(io_err)?;
     }
     let buf = [b'x'; PAYLOAD];
     let iovs: Vec<[IoSlice; 1]> = (0..BATCH).map(|_| [IoSlice::new(&buf)]).collect();

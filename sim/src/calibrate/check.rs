@@ -30,8 +30,9 @@ pub(crate) fn config_with(figs: &[Figure]) -> Result<CpuConfig, CalError> {
         }
     }
     t.insert("avx2".into(), toml::Value::Boolean(super::cpu_has_avx2()));
-    let c: CpuConfig = toml::from_str(&toml::to_string(&t).map_err(|e| CalError::Input(e.to_string()))?)
-        .map_err(|e| CalError::Input(e.to_string()))?;
+    let c: CpuConfig =
+        toml::from_str(&toml::to_string(&t).map_err(|e| CalError::Input(e.to_string()))?)
+            .map_err(|e| CalError::Input(e.to_string()))?;
     Ok(c)
 }
 
@@ -156,27 +157,74 @@ pub(crate) fn conntrack(
     };
 
     // ct loads: n rules `ct mark X drop` behind a jump, tracked flow 5002 vs 5000
-    let (_, _, _, v) = paired_flows(b, &mut fixed(5000), &mut fixed(5002), packets_per_run, repeats, ghz, &mut nothing)?;
-    let without_ct = model(&cpu, Flow::Fixed { sport: 5002 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
+    let (_, _, _, v) = paired_flows(
+        b,
+        &mut fixed(5000),
+        &mut fixed(5002),
+        packets_per_run,
+        repeats,
+        ghz,
+        &mut nothing,
+    )?;
+    let without_ct =
+        model(&cpu, Flow::Fixed { sport: 5002 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
     let per: Vec<f64> = v.iter().map(|d| (d - without_ct) / n as f64).collect();
     // the model above already counts the ct loads at the base preset's figure
     let ct_now = cpu.cycles.expr_ct;
-    let f = figure_of(&per, -ct_now, Some("expr_ct"), &format!("{n} x `ct mark X drop` on an established flow, less what offsim counts for the rules and the jump to them"), "load");
+    let f = figure_of(
+        &per,
+        -ct_now,
+        Some("expr_ct"),
+        &format!(
+            "{n} x `ct mark X drop` on an established flow, less what offsim counts for the rules and the jump to them"
+        ),
+        "load",
+    );
     log(&format!("  ct load {:.1} cycles", f.cycles));
     cpu.cycles.expr_ct = f.cycles.max(0.0);
     out.push(f);
 
     // an established entry: tracked 5000 vs `notrack` 5001
-    let (_, _, _, v) = paired_flows(b, &mut fixed(5001), &mut fixed(5000), packets_per_run, repeats, ghz, &mut nothing)?;
-    let rules = model(&cpu, Flow::Fixed { sport: 5000 })? - model(&cpu, Flow::Fixed { sport: 5001 })?;
-    let f = figure_of(&v, rules, Some("ct_lookup"), "established UDP flow tracked vs `notrack`, less what offsim counts for the two flows' rules", "packet");
+    let (_, _, _, v) = paired_flows(
+        b,
+        &mut fixed(5001),
+        &mut fixed(5000),
+        packets_per_run,
+        repeats,
+        ghz,
+        &mut nothing,
+    )?;
+    let rules =
+        model(&cpu, Flow::Fixed { sport: 5000 })? - model(&cpu, Flow::Fixed { sport: 5001 })?;
+    let f = figure_of(
+        &v,
+        rules,
+        Some("ct_lookup"),
+        "established UDP flow tracked vs `notrack`, less what offsim counts for the two flows' rules",
+        "packet",
+    );
     log(&format!("  ct lookup {:.1} cycles", f.cycles));
     out.push(f);
 
     // NAT of an established connection: masqueraded 5003 vs 5000 (both pass the NAT hook)
-    let (_, _, _, v) = paired_flows(b, &mut fixed(5000), &mut fixed(5003), packets_per_run, repeats, ghz, &mut nothing)?;
-    let rules = model(&cpu, Flow::Fixed { sport: 5003 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
-    let f = figure_of(&v, rules, Some("nat_mangle"), "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules", "packet");
+    let (_, _, _, v) = paired_flows(
+        b,
+        &mut fixed(5000),
+        &mut fixed(5003),
+        packets_per_run,
+        repeats,
+        ghz,
+        &mut nothing,
+    )?;
+    let rules =
+        model(&cpu, Flow::Fixed { sport: 5003 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
+    let f = figure_of(
+        &v,
+        rules,
+        Some("nat_mangle"),
+        "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules",
+        "packet",
+    );
     log(&format!("  nat mangle {:.1} cycles", f.cycles));
     out.push(f);
 
@@ -203,7 +251,13 @@ pub(crate) fn conntrack(
         v.push(((t - (b0 + b1) / 2.0) * ghz) / 2.0);
     }
     b.router_ruleset(&rs)?;
-    let f = figure_of(&v, cpu.cycles.hook, Some("nat_hook"), "empty nat chains at prerouting and postrouting vs none, established flow: per hook, less cycles.hook", "hook");
+    let f = figure_of(
+        &v,
+        cpu.cycles.hook,
+        Some("nat_hook"),
+        "empty nat chains at prerouting and postrouting vs none, established flow: per hook, less cycles.hook",
+        "hook",
+    );
     log(&format!("  nat hook {:.1} cycles", f.cycles));
     out.push(f);
 
@@ -220,11 +274,17 @@ pub(crate) fn conntrack(
         b,
         &mut |_| {
             seq_a += step;
-            Flow::NewEach { net: 101, offset: seq_a }
+            Flow::NewEach {
+                net: 101,
+                offset: seq_a,
+            }
         },
         &mut |_| {
             seq_b += step;
-            Flow::NewEach { net: 100, offset: seq_b }
+            Flow::NewEach {
+                net: 100,
+                offset: seq_b,
+            }
         },
         packets_per_run,
         repeats,
@@ -232,7 +292,13 @@ pub(crate) fn conntrack(
         &mut flush,
     )?;
     let rules = model(&cpu, next(100))? - model(&cpu, next(101))?;
-    let f = figure_of(&v, rules, Some("ct_new"), "a new UDP tuple per datagram, tracked vs `notrack`, less what offsim counts for the rules", "connection");
+    let f = figure_of(
+        &v,
+        rules,
+        Some("ct_new"),
+        "a new UDP tuple per datagram, tracked vs `notrack`, less what offsim counts for the rules",
+        "connection",
+    );
     log(&format!("  ct new {:.1} cycles", f.cycles));
     out.push(f);
 
@@ -242,11 +308,17 @@ pub(crate) fn conntrack(
         b,
         &mut |_| {
             sa += step;
-            Flow::NewEach { net: 103, offset: sa }
+            Flow::NewEach {
+                net: 103,
+                offset: sa,
+            }
         },
         &mut |_| {
             sb += step;
-            Flow::NewEach { net: 102, offset: sb }
+            Flow::NewEach {
+                net: 102,
+                offset: sb,
+            }
         },
         packets_per_run,
         repeats,
@@ -254,7 +326,13 @@ pub(crate) fn conntrack(
         &mut flush,
     )?;
     let rules = model(&cpu, next(102))? - model(&cpu, next(103))?;
-    let f = figure_of(&v, rules, Some("ct_unconfirmed"), "a new UDP tuple per datagram dropped in FORWARD, tracked vs `notrack`, less what offsim counts for the rules", "connection");
+    let f = figure_of(
+        &v,
+        rules,
+        Some("ct_unconfirmed"),
+        "a new UDP tuple per datagram dropped in FORWARD, tracked vs `notrack`, less what offsim counts for the rules",
+        "connection",
+    );
     log(&format!("  ct unconfirmed {:.1} cycles", f.cycles));
     out.push(f);
     b.router_sysctl("net.netfilter.nf_conntrack_udp_timeout=30")?;

@@ -95,7 +95,11 @@ impl Stat {
         }
     }
     fn figure(&self, field: Option<&'static str>, what: &str, per: &'static str) -> Figure {
-        let min = self.per_repeat.iter().copied().fold(f64::INFINITY, f64::min);
+        let min = self
+            .per_repeat
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
         let max = self
             .per_repeat
             .iter()
@@ -145,7 +149,10 @@ fn fixed(sport: u16) -> impl FnMut(usize) -> Flow {
 fn shapes(n_elems: (usize, usize)) -> Vec<(&'static str, String)> {
     let (small, large) = n_elems;
     vec![
-        ("two_payload", "ip daddr 10.99.2.1 ip saddr 172.16.0.1 drop".into()),
+        (
+            "two_payload",
+            "ip daddr 10.99.2.1 ip saddr 172.16.0.1 drop".into(),
+        ),
         ("payload", "ip saddr 172.16.0.1 drop".into()),
         ("meta", "meta l4proto tcp drop".into()),
         ("meta_mark", "meta mark 0x1234 drop".into()),
@@ -326,7 +333,11 @@ pub(crate) fn run(
         figs.push(st.figure(field, &what, per));
     }
     let pred = r.minus(&m.scaled(-1.0));
-    let f = g("meta_mark").figure(None, "check: `meta mark X drop` measured (model: rule + meta)", "rule");
+    let f = g("meta_mark").figure(
+        None,
+        "check: `meta mark X drop` measured (model: rule + meta)",
+        "rule",
+    );
     log(&format!(
         "  check: meta mark X drop measured {:.1}, model {:.1} cycles/rule",
         f.cycles,
@@ -386,7 +397,11 @@ fn hooks_and_chains(
         chain.median()
     ));
     figs.push(hook.figure(Some("hook"), "one empty base chain on each of prerouting, forward, postrouting vs three on forward: per hook", "hook"));
-    figs.push(chain.figure(Some("chain"), "16 empty forward base chains vs 1: per chain", "chain"));
+    figs.push(chain.figure(
+        Some("chain"),
+        "16 empty forward base chains vs 1: per chain",
+        "chain",
+    ));
     Ok(figs)
 }
 

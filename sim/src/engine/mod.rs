@@ -32,15 +32,15 @@ use crate::cpu::{CpuConfig, Stage};
 use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
-pub use measure::{HwCounters, IntervalStats, Measure};
-pub use senders::SenderStats;
 use background::BgWhat;
+pub use measure::{HwCounters, IntervalStats, Measure};
 use offload::HwFlow;
 use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::HwRequest;
 use offsim_kernel::sides::{Side, SideSplitter, SweepCtx, conntrack_holds};
 use offsim_traces::tuple::TupleMap;
+pub use senders::SenderStats;
 
 /// Engine settings beyond the models.
 #[derive(Clone, Debug)]
@@ -748,7 +748,10 @@ impl Engine {
             self.push(free, Ev::CoreFree(c));
             return;
         }
-        let p = self.cores[ci].ring.pop_front().expect("ring checked non-empty");
+        let p = self.cores[ci]
+            .ring
+            .pop_front()
+            .expect("ring checked non-empty");
         if self.multi_queue
             && let Some(k) = self.pkts[p.pkt as usize].flow_key().map(|k| k.canonical())
             && let Some(e) = self.in_cpu.get_mut(&k)

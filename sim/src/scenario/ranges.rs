@@ -120,7 +120,10 @@ fn check_kernel_plan(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), Scenar
         if let Some(l) = p.pdr_loss
             && !(l > 0.0 && l < 1.0)
         {
-            return Err(invalid("plan.pdr_loss", format!("must be in (0, 1), got {l}")));
+            return Err(invalid(
+                "plan.pdr_loss",
+                format!("must be in (0, 1), got {l}"),
+            ));
         }
     }
     Ok(())

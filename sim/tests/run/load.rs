@@ -49,7 +49,12 @@ fn hardware_saturating_one_direction_keeps_the_other() {
 /// go, so the offload workqueue adds and deletes all the time.
 fn tcp_mice(n: usize, segments: usize, every_ns: u64) -> Frames {
     let srv = (v4("203.0.113.20"), 443u16);
-    let cli = |k: usize| (v4("192.168.1.10") + (k % 200) as u128, 20_000 + (k / 200) as u16);
+    let cli = |k: usize| {
+        (
+            v4("192.168.1.10") + (k % 200) as u128,
+            20_000 + (k / 200) as u16,
+        )
+    };
     let mut timed: Vec<(u64, usize, Frames)> = Vec::new();
     for k in 0..n {
         let mut f = Frames::new();
@@ -66,26 +71,37 @@ fn tcp_mice(n: usize, segments: usize, every_ns: u64) -> Frames {
             f.frames[last].0 = at;
         };
         put(&mut f, 0, &|f| f.tcp(cli(k), srv, c, 0, SYN, 0, true));
-        put(&mut f, 500_000, &|f| f.tcp(srv, cli(k), s, c + 1, SYN | ACK, 0, false));
-        put(&mut f, 500_000, &|f| f.tcp(cli(k), srv, c + 1, s + 1, ACK | PSH, 300, true));
+        put(&mut f, 500_000, &|f| {
+            f.tcp(srv, cli(k), s, c + 1, SYN | ACK, 0, false)
+        });
+        put(&mut f, 500_000, &|f| {
+            f.tcp(cli(k), srv, c + 1, s + 1, ACK | PSH, 300, true)
+        });
         for i in 0..segments {
             let seq = s + 1 + (i * 1460) as u32;
-            put(&mut f, 100_000, &|f| f.tcp(srv, cli(k), seq, c + 301, ACK, 1460, false));
+            put(&mut f, 100_000, &|f| {
+                f.tcp(srv, cli(k), seq, c + 301, ACK, 1460, false)
+            });
             if i % 2 == 1 {
                 let ack = seq + 1460;
-                put(&mut f, 10_000, &|f| f.tcp(cli(k), srv, c + 301, ack, ACK, 0, true));
+                put(&mut f, 10_000, &|f| {
+                    f.tcp(cli(k), srv, c + 301, ack, ACK, 0, true)
+                });
             }
         }
         let end = s + 1 + (segments * 1460) as u32;
-        put(&mut f, 100_000, &|f| f.tcp(srv, cli(k), end, c + 301, FIN | ACK, 0, false));
-        put(&mut f, 500_000, &|f| f.tcp(cli(k), srv, c + 301, end + 1, FIN | ACK, 0, true));
-        put(&mut f, 500_000, &|f| f.tcp(srv, cli(k), end + 1, c + 302, ACK, 0, false));
+        put(&mut f, 100_000, &|f| {
+            f.tcp(srv, cli(k), end, c + 301, FIN | ACK, 0, false)
+        });
+        put(&mut f, 500_000, &|f| {
+            f.tcp(cli(k), srv, c + 301, end + 1, FIN | ACK, 0, true)
+        });
+        put(&mut f, 500_000, &|f| {
+            f.tcp(srv, cli(k), end + 1, c + 302, ACK, 0, false)
+        });
         timed.push((t0, k, f));
     }
-    let mut all: Vec<(u64, Vec<u8>)> = timed
-        .into_iter()
-        .flat_map(|(_, _, f)| f.frames)
-        .collect();
+    let mut all: Vec<(u64, Vec<u8>)> = timed.into_iter().flat_map(|(_, _, f)| f.frames).collect();
     all.sort_by_key(|(t, _)| *t);
     let mut out = Frames::new();
     out.frames = all;
@@ -123,7 +139,12 @@ fn offload_work_does_not_block_packets() {
         hw.latency_ns.overall.p99,
         sw.latency_ns.overall.p99
     );
-    assert!(drop_rate(hw) <= drop_rate(sw) + 1e-4, "{:?} vs {:?}", hw.drops, sw.drops);
+    assert!(
+        drop_rate(hw) <= drop_rate(sw) + 1e-4,
+        "{:?} vs {:?}",
+        hw.drops,
+        sw.drops
+    );
 }
 
 /// Keeps only `policies` (and gates on them).
@@ -280,7 +301,16 @@ fn ruleset_and_ttl_drops_are_not_loss() {
         f.udp(v4("10.99.1.1"), 5001, v4("10.99.2.9"), 9, 18, true);
     }
     let rules = "table inet f {\n chain forward_c {\n  type filter hook forward priority 0; policy accept;\n  ip daddr 10.99.2.9 drop\n }\n}\n";
-    let s = cal_scenario(&dir, "design", &f, rules, "x86-server", "connectx6dx", r#"["none"]"#, "speedup = 1.0");
+    let s = cal_scenario(
+        &dir,
+        "design",
+        &f,
+        rules,
+        "x86-server",
+        "connectx6dx",
+        r#"["none"]"#,
+        "speedup = 1.0",
+    );
     let r = run(&set(&s, "slo.max_drop_rate", 0.0));
     let x = run_named(&r, "none");
     assert!(x.drops.total >= 400, "{:?}", x.drops);
@@ -297,7 +327,11 @@ fn rates_in_wire_and_frame_bits_and_no_table_without_offload() {
     let r = run(&with_rate_gbps(&f, 0.1));
     for x in &r.runs {
         let t = &x.throughput;
-        assert!((t.offered_wire_bps / 0.1e9 - 1.0).abs() < 0.02, "{}: {t:?}", x.name);
+        assert!(
+            (t.offered_wire_bps / 0.1e9 - 1.0).abs() < 0.02,
+            "{}: {t:?}",
+            x.name
+        );
         let per_frame = (t.offered_wire_bps - t.offered_bps) / t.offered_pps / 8.0;
         assert!((per_frame - 24.0).abs() < 1e-6, "{}: {per_frame}", x.name);
         if x.policy != "hardware" {
