@@ -267,7 +267,7 @@ impl Table {
             return;
         }
         nets.push((p, ifindex));
-        nets.sort_by(|a, b| b.0.len.cmp(&a.0.len));
+        nets.sort_by_key(|n| std::cmp::Reverse(n.0.len));
     }
 
     /// Longest prefix match; with `oif`, only routes via that device count

@@ -145,7 +145,7 @@ fn route_v4(m: &PacketMeta, fib: &Fib, iif: u32) -> Route {
         if !fib.joined(iif, 4, m.dst) {
             return Route::Drop(RouteDrop::Multicast);
         }
-        let local_mc = d >> 8 == 0xe000_00; // 224.0.0.0/24
+        let local_mc = d >> 8 == 0x00e0_0000; // 224.0.0.0/24
         if mcast(s)
             || s == u32::MAX
             || s >> 24 == 127

@@ -205,10 +205,10 @@ fn keywords_as_names_and_impossible_prefixes_are_errors() {
         {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"match": {"op": "==",
           "left": {"payload": {"protocol": "ip", "field": "saddr"}},
           "right": {"prefix": {"addr": "192.0.2.0", "len": 4294967296}}}}, {"drop": null}]}}]}"#;
-    let e = Ruleset::from_str(j, "t.json", &LoadOptions::default())
-        .err()
-        .expect("a JSON /4294967296 is refused")
-        .to_string();
+    let Err(e) = Ruleset::from_str(j, "t.json", &LoadOptions::default()) else {
+        panic!("a JSON /4294967296 is refused");
+    };
+    let e = e.to_string();
     assert!(e.contains("prefix length 4294967296"), "{e}");
     // Quoted, a keyword is a name; words nft scans as keywords only in context are names.
     for text in [

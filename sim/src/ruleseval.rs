@@ -99,7 +99,7 @@ impl Retime {
             "recorded" => Ok(Retime::Recorded),
             "topspeed" => Ok(Retime::TopSpeed),
             _ => match s.parse::<f64>() {
-                Ok(p) if p.is_finite() && p >= 1.0 && p <= 1e12 => Ok(Retime::Pps(p)),
+                Ok(p) if (1.0..=1e12).contains(&p) => Ok(Retime::Pps(p)),
                 _ => Err(format!(
                     "`{s}`: expected recorded, topspeed or packets per second (1 to 1e12)"
                 )),

@@ -257,7 +257,7 @@ impl Host for DpHost<'_> {
         if v == 4
             && other == 0
             && q.flags & fib_flags::SADDR == 0
-            && (addr as u32 == u32::MAX || (addr as u32) >> 8 == 0xe000_00)
+            && (addr as u32 == u32::MAX || (addr as u32) >> 8 == 0x00e0_0000)
             && let Some(i) = ctx.iif
         {
             return found(i.index);

@@ -70,6 +70,10 @@ fn used(ct: &Conntrack, now: SimTime, t: &FlowKey) -> bool {
     invert(t).is_some_and(|r| ct.peek(now, &r).is_some())
 }
 
+/// A NAT range: the addresses (first, last) and ports (first, last) a rule gives, `None`
+/// where it gives none.
+type NatRange = (Option<(u128, u128)>, Option<(u16, u16)>);
+
 /// What a NAT statement maps to: the address range (`None`: addresses unchanged) and the
 /// port range (`None`: not specified). `None` when the statement drops the packet.
 fn range_of(
@@ -80,7 +84,7 @@ fn range_of(
     iif: Option<u32>,
     oif: Option<u32>,
     local_out: bool,
-) -> Option<(Option<(u128, u128)>, Option<(u16, u16)>)> {
+) -> Option<NatRange> {
     let addr = match req.kind {
         NatKind::Snat | NatKind::Dnat => req.addr,
         // nf_nat_masquerade_ipv4: `inet_select_addr(out, …)`; none → NF_DROP
@@ -149,6 +153,8 @@ fn next_u16(state: &mut u64) -> u32 {
     (*state >> 48) as u32
 }
 
+// The arguments of `nf_nat_setup_info` and what the hook knows (devices, time).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn setup(
     ct: &mut Conntrack,
     id: CtId,

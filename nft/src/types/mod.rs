@@ -471,7 +471,9 @@ impl fmt::Display for Value {
             DType::InetService | DType::Integer(_) | DType::Ifindex => write!(f, "{v}"),
             DType::Time => write!(f, "{}", v / 1_000_000_000),
             // nft's `hour_type_print`: seconds only when there are some.
-            DType::Hour if v % 60 == 0 => write!(f, "\"{:02}:{:02}\"", v / 3600, v / 60 % 60),
+            DType::Hour if v.is_multiple_of(60) => {
+                write!(f, "\"{:02}:{:02}\"", v / 3600, v / 60 % 60)
+            }
             DType::Hour => write!(f, "\"{:02}:{:02}:{:02}\"", v / 3600, v / 60 % 60, v % 60),
             DType::Day => write!(f, "\"{}\"", DAYS.get(v as usize).copied().unwrap_or("?")),
             DType::EtherAddr => {

@@ -166,7 +166,8 @@ impl Topology {
     }
 }
 
-/// How tcpreplay paces a replay.
+/// How tcpreplay paces a replay (`TopSpeed` after its `--topspeed`).
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Speed {
     /// `--pps`: evenly, this many packets per second.

@@ -142,6 +142,7 @@ impl Trace {
 
     /// An ICMP error (`ty`, `code`) from `s` to `d` quoting a UDP datagram from `qs` to
     /// `qd` with `payload` bytes, as the erring node received it.
+    #[allow(clippy::too_many_arguments)]
     pub fn udp_error(
         &mut self,
         s: &str,
