@@ -123,27 +123,12 @@ pub(crate) fn conntrack(
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<Figure>, CalError> {
     let n = 100usize.min(packets_per_run as usize / 20).max(10);
-    let mut rs = String::from(
-        "table ip cal_ct {\n chain pre { type filter hook prerouting priority -300; policy accept;\n  udp sport 5001 notrack\n  ip daddr 10.101.0.0/16 notrack\n  ip daddr 10.103.0.0/16 notrack\n }\n chain ctm {\n",
-    );
-    for _ in 0..n {
-        rs += "  ct mark 0x1234 drop\n";
-    }
-    rs += " }\n chain fw { type filter hook forward priority 0; policy accept;\n  udp sport 5002 jump ctm\n  ct mark 0x1234 drop\n  ip daddr 10.102.0.0/16 drop\n  ip daddr 10.103.0.0/16 drop\n }\n chain post { type nat hook postrouting priority srcnat; policy accept;\n  udp sport 5003 masquerade\n }\n}\n";
+    let rs = ct_bench_ruleset(n);
     b.router_ruleset(&rs)?;
     // new entries must stay unique and the table small: short UDP timeouts, and a flush
     // before each run where the conntrack tool exists
     b.router_sysctl("net.netfilter.nf_conntrack_udp_timeout=1")?;
-    let flush_tool = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("conntrack").is_file()))
-        .unwrap_or(false);
-    let ns = b.ns[1].clone();
-    let mut flush = move || -> Result<(), CalError> {
-        if flush_tool {
-            let _ = sh(&["ip", "netns", "exec", &ns, "conntrack", "-F"], None);
-        }
-        Ok(())
-    };
+    let mut flush = flusher(b);
     let mut nothing = || Ok(());
     let mut out = Vec::new();
     let mut cpu = config_with(figs)?;
@@ -230,6 +215,89 @@ pub(crate) fn conntrack(
 
     // the NAT hook entry: empty `nat` chains at prerouting and postrouting vs none, on the
     // established flow 5000 (two more hooks, each with the NAT core's entry)
+    let v = nat_hook_runs(b, packets_per_run, repeats, ghz)?;
+    b.router_ruleset(&rs)?;
+    let f = figure_of(
+        &v,
+        cpu.cycles.hook,
+        Some("nat_hook"),
+        "empty nat chains at prerouting and postrouting vs none, established flow: per hook, less cycles.hook",
+        "hook",
+    );
+    log(&format!("  nat hook {:.1} cycles", f.cycles));
+    out.push(f);
+
+    // new entries: a new tuple per datagram, tracked (10.100/16) vs `notrack` (10.101/16)
+    let mut off = 0u64;
+    let mut next = move |net: u8| {
+        off += packets_per_run;
+        Flow::NewEach { net, offset: off }
+    };
+    let v = new_entries(b, (100, 101), packets_per_run, repeats, ghz, &mut flush)?;
+    let rules = model(&cpu, next(100))? - model(&cpu, next(101))?;
+    let f = figure_of(
+        &v,
+        rules,
+        Some("ct_new"),
+        "a new UDP tuple per datagram, tracked vs `notrack`, less what offsim counts for the rules",
+        "connection",
+    );
+    log(&format!("  ct new {:.1} cycles", f.cycles));
+    out.push(f);
+
+    // unconfirmed entries: the same, dropped in FORWARD (10.102/16 tracked, 10.103/16 not)
+    let v = new_entries(b, (102, 103), packets_per_run, repeats, ghz, &mut flush)?;
+    let rules = model(&cpu, next(102))? - model(&cpu, next(103))?;
+    let f = figure_of(
+        &v,
+        rules,
+        Some("ct_unconfirmed"),
+        "a new UDP tuple per datagram dropped in FORWARD, tracked vs `notrack`, less what offsim counts for the rules",
+        "connection",
+    );
+    log(&format!("  ct unconfirmed {:.1} cycles", f.cycles));
+    out.push(f);
+    b.router_sysctl("net.netfilter.nf_conntrack_udp_timeout=30")?;
+    Ok(out)
+}
+
+/// The bench ruleset of the conntrack phase: `notrack` for flow 5001 and 10.101/16 and
+/// 10.103/16, `n` `ct mark` rules behind a jump for flow 5002, drops of 10.102/16 and
+/// 10.103/16 in FORWARD, masquerade of flow 5003.
+fn ct_bench_ruleset(n: usize) -> String {
+    let mut rs = String::from(
+        "table ip cal_ct {\n chain pre { type filter hook prerouting priority -300; policy accept;\n  udp sport 5001 notrack\n  ip daddr 10.101.0.0/16 notrack\n  ip daddr 10.103.0.0/16 notrack\n }\n chain ctm {\n",
+    );
+    for _ in 0..n {
+        rs += "  ct mark 0x1234 drop\n";
+    }
+    rs += " }\n chain fw { type filter hook forward priority 0; policy accept;\n  udp sport 5002 jump ctm\n  ct mark 0x1234 drop\n  ip daddr 10.102.0.0/16 drop\n  ip daddr 10.103.0.0/16 drop\n }\n chain post { type nat hook postrouting priority srcnat; policy accept;\n  udp sport 5003 masquerade\n }\n}\n";
+    rs
+}
+
+/// Flushes the router's conntrack table before a run, where the `conntrack` tool exists.
+fn flusher(b: &Bench) -> impl FnMut() -> Result<(), CalError> + use<> {
+    let flush_tool = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("conntrack").is_file()))
+        .unwrap_or(false);
+    let ns = b.ns[1].clone();
+    move || -> Result<(), CalError> {
+        if flush_tool {
+            let _ = sh(&["ip", "netns", "exec", &ns, "conntrack", "-F"], None);
+        }
+        Ok(())
+    }
+}
+
+/// The NAT hook entry runs: per repeat, what empty `nat` chains at prerouting and
+/// postrouting add per hook on the established flow 5000 (two more hooks, each with the
+/// NAT core's entry), around two baselines.
+fn nat_hook_runs(
+    b: &Bench,
+    packets_per_run: u64,
+    repeats: usize,
+    ghz: f64,
+) -> Result<Vec<f64>, CalError> {
     let ct_nat = |nat: bool| {
         let mut t = String::from("table ip cal_base {\n chain c {\n  ct mark 0x1234\n }\n");
         if nat {
@@ -250,93 +318,43 @@ pub(crate) fn conntrack(
         let b1 = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
         v.push(((t - (b0 + b1) / 2.0) * ghz) / 2.0);
     }
-    b.router_ruleset(&rs)?;
-    let f = figure_of(
-        &v,
-        cpu.cycles.hook,
-        Some("nat_hook"),
-        "empty nat chains at prerouting and postrouting vs none, established flow: per hook, less cycles.hook",
-        "hook",
-    );
-    log(&format!("  nat hook {:.1} cycles", f.cycles));
-    out.push(f);
+    Ok(v)
+}
 
-    // new entries: a new tuple per datagram, tracked (10.100/16) vs `notrack` (10.101/16)
-    let mut off = 0u64;
-    let mut next = move |net: u8| {
-        off += packets_per_run;
-        Flow::NewEach { net, offset: off }
-    };
+/// A new-entries phase: a new UDP tuple per datagram to 10.`tracked`.0.0/16 (tracked) vs
+/// 10.`untracked`.0.0/16 (`notrack` in the bench ruleset); per repeat, the difference.
+fn new_entries(
+    b: &Bench,
+    (tracked, untracked): (u8, u8),
+    packets_per_run: u64,
+    repeats: usize,
+    ghz: f64,
+    flush: &mut dyn FnMut() -> Result<(), CalError>,
+) -> Result<Vec<f64>, CalError> {
     let step = packets_per_run;
-    let mut seq_a = 0u64;
-    let mut seq_b = 0u64;
+    let (mut seq_a, mut seq_b) = (0u64, 0u64);
     let (_, _, _, v) = paired_flows(
         b,
         &mut |_| {
             seq_a += step;
             Flow::NewEach {
-                net: 101,
+                net: untracked,
                 offset: seq_a,
             }
         },
         &mut |_| {
             seq_b += step;
             Flow::NewEach {
-                net: 100,
+                net: tracked,
                 offset: seq_b,
             }
         },
         packets_per_run,
         repeats,
         ghz,
-        &mut flush,
+        flush,
     )?;
-    let rules = model(&cpu, next(100))? - model(&cpu, next(101))?;
-    let f = figure_of(
-        &v,
-        rules,
-        Some("ct_new"),
-        "a new UDP tuple per datagram, tracked vs `notrack`, less what offsim counts for the rules",
-        "connection",
-    );
-    log(&format!("  ct new {:.1} cycles", f.cycles));
-    out.push(f);
-
-    // unconfirmed entries: the same, dropped in FORWARD (10.102/16 tracked, 10.103/16 not)
-    let (mut sa, mut sb) = (0u64, 0u64);
-    let (_, _, _, v) = paired_flows(
-        b,
-        &mut |_| {
-            sa += step;
-            Flow::NewEach {
-                net: 103,
-                offset: sa,
-            }
-        },
-        &mut |_| {
-            sb += step;
-            Flow::NewEach {
-                net: 102,
-                offset: sb,
-            }
-        },
-        packets_per_run,
-        repeats,
-        ghz,
-        &mut flush,
-    )?;
-    let rules = model(&cpu, next(102))? - model(&cpu, next(103))?;
-    let f = figure_of(
-        &v,
-        rules,
-        Some("ct_unconfirmed"),
-        "a new UDP tuple per datagram dropped in FORWARD, tracked vs `notrack`, less what offsim counts for the rules",
-        "connection",
-    );
-    log(&format!("  ct unconfirmed {:.1} cycles", f.cycles));
-    out.push(f);
-    b.router_sysctl("net.netfilter.nf_conntrack_udp_timeout=30")?;
-    Ok(out)
+    Ok(v)
 }
 
 /// One ruleset's check: the kernel's increment and offsim's prediction.
