@@ -279,6 +279,7 @@ pub enum CpuError {
 
 const PRESETS: &[(&str, &str)] = &[
     ("x86-server", include_str!("../presets/cpu/x86-server.toml")),
+    ("mt7620", include_str!("../presets/cpu/mt7620.toml")),
     ("mt7621", include_str!("../presets/cpu/mt7621.toml")),
     ("mt7986", include_str!("../presets/cpu/mt7986.toml")),
 ];

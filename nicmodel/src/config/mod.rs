@@ -30,6 +30,7 @@ use overrides::{collect_leaves, from_merged, line_col, merge};
 
 /// Presets embedded in the binary: `(name, TOML text)`.
 pub const PRESETS: &[(&str, &str)] = &[
+    ("mt7620", include_str!("../../presets/mt7620.toml")),
     ("mt7621", include_str!("../../presets/mt7621.toml")),
     ("mt7986", include_str!("../../presets/mt7986.toml")),
     ("en7581", include_str!("../../presets/en7581.toml")),
