@@ -1,15 +1,17 @@
 //! The discrete-event engine: one event queue ordered by (time, sequence), integer simulated
 //! time, stages that never read a clock. It sequences the NIC ([`offsim_nicmodel::Nic`]), RSS,
-//! per-core RX rings and cores running the [`Datapath`], the offload workqueue, and the
-//! timers, and turns each stage's cost into time.
+//! per-core RX rings and cores running the [`Datapath`], process-context work, the senders'
+//! handshake retries and the timers, and turns each stage's cost into time.
 //!
-//! A packet's walk: arrival at the NIC (line-rate serialisation, hardware table lookup) →
-//! forwarded by the NIC, or RSS to a core's RX ring (dropped when full) → the core services
+//! A packet's walk: arrival (a lost handshake's connection may hold it back, `senders.rs`)
+//! → the side split → its port's receive line, complete at its capture time unless the
+//! port is still busy (per port, in time order) → the NIC's table lookup: forwarded in
+//! hardware, dropped, or RSS to a core's RX ring (dropped when full) → the core services
 //! it when free: cycles from the CPU model over the core's clock, plus the interrupt
 //! coalescing delay when the core was idle → the egress line → departure. Latency is
-//! departure − arrival. Hardware offload work requested by the flowtable runs on the least
-//! busy core after a workqueue delay and is submitted to the NIC, whose completions come back
-//! as events.
+//! departure − arrival. Hardware offload work the flowtable requests, and the flowtable GC,
+//! run as process-context work that packets preempt (`background.rs`); their NIC requests
+//! come back as events (`offload.rs`). Measurements: `measure.rs`.
 
 mod background;
 mod measure;
