@@ -206,24 +206,3 @@ fn calibrate_refuses_without_its_tools() {
         "{err}"
     );
 }
-
-#[test]
-#[ignore]
-fn debug_predict() {
-    let cfg = CpuConfig::load("/tmp/cm/full2.toml").unwrap();
-    let flow = packets(Flow::Fixed { sport: 5000 }, 5);
-    for f in [
-        "/tmp/cm/held/fw4-noft.nft",
-        "/tmp/cm/held/datacenter-noft.nft",
-        "/tmp/cm/held/firewalld.nft",
-    ] {
-        let text = std::fs::read_to_string(f).unwrap();
-        let (i, o) = if f.contains("firewalld") {
-            ("perm_dummy", "perm_dummy2")
-        } else {
-            ("lan0", "wan0")
-        };
-        let p = predict(&cfg, &text, i, o, &flow, 3).unwrap();
-        eprintln!("{f}: {p:?}");
-    }
-}
