@@ -175,6 +175,9 @@ pub struct TracePass {
     pub cut_short: Option<String>,
 }
 
+/// IP packets the WAN-capture hint looks at (the first ones of the trace).
+const WAN_HINT_PACKETS: u64 = 1_000_000;
+
 /// Reads the whole trace once: totals, packets captured twice, and — with sides guessed from
 /// the traffic (`flow`, `single`) — a split of them, to warn when the capture looks taken on
 /// the WAN link. No per-flow state beyond the splitter's live tuples (the count of distinct
@@ -192,11 +195,19 @@ pub(crate) fn first_pass(input: &Input, sides: &SideMode) -> Result<TracePass, S
         }
         if let Some((sp, hint)) = &mut split {
             hint.note(&m, sp.side(&m, m.ts));
+            // The hint needs the capture's start, not all of it: the splitter's tuples
+            // would otherwise follow every flow of a long trace.
+            if p.ip_packets >= WAN_HINT_PACKETS {
+                p.wan_capture = hint.warning();
+                split = None;
+            }
         }
         p.totals.add(&m);
         p.bytes += u64::from(m.wire_len);
     }
-    p.wan_capture = split.and_then(|(_, h)| h.warning());
+    if let Some((_, h)) = split {
+        p.wan_capture = h.warning();
+    }
     if let Reader::File(s) = &r {
         p.cut_short = s.cut_short().map(TraceError::cut_short_warning);
     }

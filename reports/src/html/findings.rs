@@ -35,19 +35,19 @@ fn bps_in_unit_of(a: f64, b: f64) -> String {
 
 /// The capacity sentence of a plan report (plain text, not escaped), e.g. "This setup
 /// forwards 2.35 Gbit/s within the SLO with hardware offload, 0.401 Gbit/s without
-/// offload." `None` when the report has no plan or no configuration met the SLO.
+/// offload." Rates are wire rates (L1), as the plan tables give them. `None` when the
+/// report has no plan or no configuration met the SLO.
 pub fn plan_sentence(report: &Report) -> Option<String> {
     let plan = report.plan.as_ref()?;
+    // The wire rate (L1, what `replay.rate_gbps` sets and the plan tables show) where the
+    // report has it; older reports only give the frame rate.
+    let rate = |c: &PlanConfig| c.slo.as_ref().map(|b| b.lower.wire_bps).or(c.max_bps);
     let best = plan
         .configs
         .iter()
-        .filter(|c| c.max_bps.is_some())
-        .max_by(|a, b| {
-            a.max_bps
-                .unwrap_or(0.0)
-                .total_cmp(&b.max_bps.unwrap_or(0.0))
-        })?;
-    let best_bps = best.max_bps.unwrap_or(0.0);
+        .filter(|c| rate(c).is_some())
+        .max_by(|a, b| rate(a).unwrap_or(0.0).total_cmp(&rate(b).unwrap_or(0.0)))?;
+    let best_bps = rate(best).unwrap_or(0.0);
     let mut s = format!(
         "This setup forwards {} ({}) within the SLO {}",
         fmt::bps(best_bps),
@@ -61,12 +61,12 @@ pub fn plan_sentence(report: &Report) -> Option<String> {
         .filter(|c| c.name != best.name)
         .collect();
     rest.sort_by(|a, b| {
-        let key = |c: &PlanConfig| c.max_bps.unwrap_or(-1.0);
+        let key = |c: &PlanConfig| rate(c).unwrap_or(-1.0);
         key(b).total_cmp(&key(a))
     });
     let others: Vec<String> = rest
         .into_iter()
-        .map(|c| match c.max_bps {
+        .map(|c| match rate(c) {
             Some(b) => format!("{} {}", bps_in_unit_of(best_bps, b), config_phrase(&c.name)),
             None => format!(
                 "nothing {} (even the lowest probed rate missed the SLO)",
