@@ -45,6 +45,14 @@ pub(super) fn tuple_hash(k: &FlowKey) -> u32 {
     (x >> 32) as u32 ^ x as u32
 }
 
+/// The index's 64-bit hash of a tuple hash: hashbrown takes its 7-bit tag from the top
+/// bits, which a zero-extended 32-bit hash leaves 0 for every entry (every probe would then
+/// compare every tuple of a group).
+#[inline]
+fn index_hash(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 /// The tuple of a node.
 #[inline]
 fn node_tuple(conns: &[Conn], n: u32) -> FlowKey {
@@ -97,7 +105,7 @@ impl CtTable {
     pub(super) fn find(&self, conns: &[Conn], k: &FlowKey) -> Option<u32> {
         let h = tuple_hash(k);
         self.index
-            .find(u64::from(h), |&n| node_tuple(conns, n) == *k)
+            .find(index_hash(h), |&n| node_tuple(conns, n) == *k)
             .copied()
     }
 
@@ -110,8 +118,8 @@ impl CtTable {
     /// Inserts node `n`, whose tuple is `k` (at the head of its bucket).
     pub(super) fn insert(&mut self, conns: &[Conn], n: u32, k: &FlowKey) {
         let h = tuple_hash(k);
-        self.index.insert_unique(u64::from(h), n, |&m| {
-            u64::from(tuple_hash(&node_tuple(conns, m)))
+        self.index.insert_unique(index_hash(h), n, |&m| {
+            index_hash(tuple_hash(&node_tuple(conns, m)))
         });
         let b = self.bucket_of(h) as usize;
         if let Some(bk) = &mut self.buckets {
@@ -130,7 +138,7 @@ impl CtTable {
     /// Removes node `n` (tuple `k`) if it is in the table.
     pub(super) fn remove(&mut self, conns: &[Conn], n: u32, k: &FlowKey) {
         let h = tuple_hash(k);
-        let Ok(e) = self.index.find_entry(u64::from(h), |&m| m == n) else {
+        let Ok(e) = self.index.find_entry(index_hash(h), |&m| m == n) else {
             return;
         };
         e.remove();
@@ -167,7 +175,7 @@ impl CtTable {
     pub(super) fn shrink(&mut self, conns: &[Conn]) {
         if self.index.capacity() > 4 * self.index.len() + 4096 {
             self.index.shrink_to(2 * self.index.len(), |&m| {
-                u64::from(tuple_hash(&node_tuple(conns, m)))
+                index_hash(tuple_hash(&node_tuple(conns, m)))
             });
         }
     }
