@@ -1,5 +1,5 @@
-//! The chart of a plan report: delivered rate and p99 latency against the offered rate,
-//! per configuration (the "knee" where a configuration stops keeping up).
+//! The chart of a plan report: delivered rate, p99 latency and loss against the offered
+//! rate, per configuration (the "knee" where a configuration stops keeping up).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -15,8 +15,8 @@ use super::latency::decades;
 use crate::fmt;
 use crate::schema::{Plan, PlanConfig, Report};
 
-/// Two panels: delivered against offered rate (with the `offered = delivered` diagonal),
-/// and p99 latency against offered rate.
+/// Three panels: delivered against offered rate (with the `offered = delivered` diagonal),
+/// p99 latency against offered rate, and loss against offered rate.
 pub(super) fn draw_plan<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -25,7 +25,8 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
     let Some(plan) = &report.plan else {
         return no_data(area, title, "no plan");
     };
-    let (top, bottom) = area.split_vertically(HEIGHT_TALL / 2);
+    let (top, rest) = area.split_vertically(HEIGHT_TALL * 2 / 5);
+    let (bottom, loss_area) = rest.split_vertically(HEIGHT_TALL * 3 / 10);
     let mut rate_lines = Vec::new();
     let mut lat_lines = Vec::new();
     let all_offered = plan
@@ -67,7 +68,87 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
         });
     }
     rate_panel(&top, title, plan, &rate_lines, (x0, x1))?;
-    p99_panel(&bottom, report, plan, &lat_lines, (x0, x1))
+    p99_panel(&bottom, report, plan, &lat_lines, (x0, x1))?;
+    loss_panel(&loss_area, report, plan, (x0, x1))
+}
+
+/// The lowest loss the loss panel shows: a probe without loss is drawn on this floor.
+const LOSS_FLOOR: f64 = 1e-6;
+
+/// The loss panel: what each probe failed to forward for lack of capacity, as a share of
+/// the offered packets, on a log scale (no loss on the floor), with the PDR's loss ratio and
+/// the SLO's drop-rate limit. Markers as in the p99 panel.
+fn loss_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    report: &Report,
+    plan: &Plan,
+    (x0, x1): (f64, f64),
+) -> R<()> {
+    if plan.configs.iter().all(|c| c.points.is_empty()) {
+        return no_data(area, "loss vs offered rate", "no data");
+    }
+    let mut ch = builder(area, "loss vs offered rate", 90)
+        .build_cartesian_2d(x0..x1, (LOSS_FLOOR..1.0).log_scale())
+        .e()?;
+    ch.configure_mesh()
+        .x_desc("offered rate")
+        .y_desc("loss (log scale)")
+        .label_style(label_style())
+        .axis_desc_style(label_style())
+        .x_label_formatter(&|v| tidy(fmt::bps(*v)))
+        .y_label_formatter(&|v| {
+            if *v <= LOSS_FLOOR * 1.0001 {
+                "none".into()
+            } else {
+                tidy(fmt::pct(*v))
+            }
+        })
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .e()?;
+    let limits = [
+        (Some(plan.pdr_loss), "PDR loss ratio", GREY),
+        (
+            report.scenario.slo.as_ref().and_then(|s| s.max_drop_rate),
+            "SLO drop-rate limit",
+            RED,
+        ),
+    ];
+    for (v, name, c) in limits {
+        if let Some(v) = v.filter(|v| *v > LOSS_FLOOR) {
+            let style = ShapeStyle::from(&c).stroke_width(1);
+            ch.draw_series(DashedLineSeries::new(vec![(x0, v), (x1, v)], 6, 4, style))
+                .e()?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+    }
+    for (k, c) in plan.configs.iter().enumerate() {
+        let style = ShapeStyle::from(&color(k)).stroke_width(2);
+        let pts: Vec<(f64, f64)> = c
+            .points
+            .iter()
+            .map(|p| {
+                (
+                    finite(p.offered_bps),
+                    finite(p.loss_rate).clamp(LOSS_FLOOR, 1.0),
+                )
+            })
+            .collect();
+        ch.draw_series(LineSeries::new(pts.clone(), style))
+            .e()?
+            .label(short(&c.name, 30))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        ch.draw_series(c.points.iter().zip(&pts).map(|(p, &xy)| {
+            if p.met {
+                Circle::new(xy, 4, style.filled())
+            } else {
+                Circle::new(xy, 4, style)
+            }
+        }))
+        .e()?;
+    }
+    legend(&mut ch, SeriesLabelPosition::UpperLeft, 0.85)
 }
 
 /// The highest rate within the SLO of config `c`, as a point on its curve `pts` (offered,

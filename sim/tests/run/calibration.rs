@@ -384,7 +384,10 @@ fn calibration_mt7620_field_report() {
         assert_eq!(run_named(&r, n).drops.total, 0, "{n}");
     }
     assert!(near(none, 0.786, 0.10), "none {none}");
-    assert!(near(sw / none, 39.1 / 78.6, 0.25), "software {sw} of none {none}");
+    assert!(
+        near(sw / none, 39.1 / 78.6, 0.25),
+        "software {sw} of none {none}"
+    );
     assert!((0.02..=0.06).contains(&hw), "hardware {hw}");
 }
 
