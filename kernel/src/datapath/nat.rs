@@ -372,13 +372,7 @@ pub fn wan_view(ct: &Conntrack, now: SimTime, m: &mut PacketMeta) -> bool {
         };
         // The quoted packet is direction `d` as the LAN side saw it; beyond NAT that
         // direction carries the inverse of the other direction's tuple.
-        let c = ct.get(id);
-        let other = if d == Dir::Original {
-            c.reply()
-        } else {
-            c.orig()
-        };
-        let Some(wan) = invert(&other) else {
+        let Some(wan) = invert(&other_tuple(ct, id, d)) else {
             return false;
         };
         if m.dst == q.src {
@@ -397,12 +391,7 @@ pub fn wan_view(ct: &Conntrack, now: SimTime, m: &mut PacketMeta) -> bool {
     let Some((id, d)) = nated(ct, now, &inv) else {
         return false;
     };
-    let c = ct.get(id);
-    let t = if d == Dir::Original {
-        c.reply()
-    } else {
-        c.orig()
-    };
+    let t = other_tuple(ct, id, d);
     m.src = t.src;
     m.dst = t.dst;
     if m.has(flags::PORTS) {
@@ -419,6 +408,16 @@ fn nated(ct: &Conntrack, now: SimTime, q: &FlowKey) -> Option<(CtId, Dir)> {
     let (id, d) = ct.peek(now, q)?;
     let c = ct.get(id);
     (invert(&c.orig()) != Some(c.reply())).then_some((id, d))
+}
+
+/// The tuple of the direction opposite `d` of connection `id`.
+fn other_tuple(ct: &Conntrack, id: CtId, d: Dir) -> FlowKey {
+    let c = ct.get(id);
+    if d == Dir::Original {
+        c.reply()
+    } else {
+        c.orig()
+    }
 }
 
 #[cfg(test)]

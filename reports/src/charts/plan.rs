@@ -72,6 +72,34 @@ pub(super) fn draw_plan<DB: DrawingBackend>(
     loss_panel(&loss_area, report, plan, (x0, x1))
 }
 
+/// A configuration's probes on a log-y panel: the line, labelled, and a marker per probe,
+/// filled where it met the SLO and hollow where it missed it.
+fn probe_curve<'a, DB: DrawingBackend + 'a>(
+    ch: &mut ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, LogCoord<f64>>,
+    >,
+    name: &str,
+    style: ShapeStyle,
+    c: &PlanConfig,
+    pts: &[(f64, f64)],
+) -> R<()> {
+    ch.draw_series(LineSeries::new(pts.to_vec(), style))
+        .e()?
+        .label(short(name, 30))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    ch.draw_series(c.points.iter().zip(pts).map(|(p, &xy)| {
+        if p.met {
+            Circle::new(xy, 4, style.filled())
+        } else {
+            Circle::new(xy, 4, style)
+        }
+    }))
+    .e()?;
+    Ok(())
+}
+
 /// The lowest loss the loss panel shows: a probe without loss is drawn on this floor.
 const LOSS_FLOOR: f64 = 1e-6;
 
@@ -135,18 +163,7 @@ fn loss_panel<DB: DrawingBackend>(
                 )
             })
             .collect();
-        ch.draw_series(LineSeries::new(pts.clone(), style))
-            .e()?
-            .label(short(&c.name, 30))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        ch.draw_series(c.points.iter().zip(&pts).map(|(p, &xy)| {
-            if p.met {
-                Circle::new(xy, 4, style.filled())
-            } else {
-                Circle::new(xy, 4, style)
-            }
-        }))
-        .e()?;
+        probe_curve(&mut ch, &c.name, style, c, &pts)?;
     }
     legend(&mut ch, SeriesLabelPosition::UpperLeft, 0.85)
 }
@@ -311,19 +328,7 @@ fn p99_panel<DB: DrawingBackend>(
             .iter()
             .map(|&(x, y)| (finite(x), finite(y).max(y0)))
             .collect();
-        ch.draw_series(LineSeries::new(pts.clone(), style))
-            .e()?
-            .label(short(&l.name, 30))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        // Filled markers: met the SLO; hollow: missed it.
-        ch.draw_series(c.points.iter().zip(&pts).map(|(p, &xy)| {
-            if p.met {
-                Circle::new(xy, 4, style.filled())
-            } else {
-                Circle::new(xy, 4, style)
-            }
-        }))
-        .e()?;
+        probe_curve(&mut ch, &l.name, style, c, &pts)?;
         if let Some(p) = max_point(c, &pts) {
             ch.draw_series(std::iter::once(
                 EmptyElement::at(p) + Polygon::new(diamond(7), style.filled()),

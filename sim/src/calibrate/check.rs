@@ -169,49 +169,41 @@ pub(crate) fn conntrack(
     cpu.cycles.expr_ct = f.cycles.max(0.0);
     out.push(f);
 
-    // an established entry: tracked 5000 vs `notrack` 5001
-    let (_, _, _, v) = paired_flows(
-        b,
-        &mut fixed(5001),
-        &mut fixed(5000),
-        packets_per_run,
-        repeats,
-        ghz,
-        &mut nothing,
-    )?;
-    let rules =
-        model(&cpu, Flow::Fixed { sport: 5000 })? - model(&cpu, Flow::Fixed { sport: 5001 })?;
-    let f = figure_of(
-        &v,
-        rules,
-        Some("ct_lookup"),
-        "established UDP flow tracked vs `notrack`, less what offsim counts for the two flows' rules",
-        "packet",
-    );
-    log(&format!("  ct lookup {:.1} cycles", f.cycles));
-    out.push(f);
-
-    // NAT of an established connection: masqueraded 5003 vs 5000 (both pass the NAT hook)
-    let (_, _, _, v) = paired_flows(
-        b,
-        &mut fixed(5000),
-        &mut fixed(5003),
-        packets_per_run,
-        repeats,
-        ghz,
-        &mut nothing,
-    )?;
-    let rules =
-        model(&cpu, Flow::Fixed { sport: 5003 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
-    let f = figure_of(
-        &v,
-        rules,
-        Some("nat_mangle"),
-        "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules",
-        "packet",
-    );
-    log(&format!("  nat mangle {:.1} cycles", f.cycles));
-    out.push(f);
+    // an established entry: tracked 5000 vs `notrack` 5001; NAT of an established
+    // connection: masqueraded 5003 vs 5000 (both pass the NAT hook)
+    for (base, test, key, what) in [
+        (
+            5001,
+            5000,
+            "ct_lookup",
+            "established UDP flow tracked vs `notrack`, less what offsim counts for the two flows' rules",
+        ),
+        (
+            5000,
+            5003,
+            "nat_mangle",
+            "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules",
+        ),
+    ] {
+        let (_, _, _, v) = paired_flows(
+            b,
+            &mut fixed(base),
+            &mut fixed(test),
+            packets_per_run,
+            repeats,
+            ghz,
+            &mut nothing,
+        )?;
+        let rules =
+            model(&cpu, Flow::Fixed { sport: test })? - model(&cpu, Flow::Fixed { sport: base })?;
+        let f = figure_of(&v, rules, Some(key), what, "packet");
+        log(&format!(
+            "  {} {:.1} cycles",
+            key.replace('_', " "),
+            f.cycles
+        ));
+        out.push(f);
+    }
 
     // the NAT hook entry: empty `nat` chains at prerouting and postrouting vs none, on the
     // established flow 5000 (two more hooks, each with the NAT core's entry)
