@@ -272,10 +272,10 @@ impl Conntrack {
         self.conns.get(id.0 as usize).is_some_and(|c| c.live)
     }
 
-    /// Calls `f` with every live entry, in slot order.
-    pub fn for_each_live(&self, mut f: impl FnMut(&Conn)) {
-        for c in self.conns.iter().filter(|c| c.live) {
-            f(c);
+    /// Calls `f` with every live entry and its handle, in slot order.
+    pub fn for_each_live(&self, mut f: impl FnMut(CtId, &Conn)) {
+        for (i, c) in self.conns.iter().enumerate().filter(|(_, c)| c.live) {
+            f(CtId(i as u32), c);
         }
     }
 

@@ -43,7 +43,7 @@ pub use nat::wan_view as nat_wan_view;
 use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
-use crate::conntrack::{Conntrack, CtConfig, CtTimeouts};
+use crate::conntrack::{Conntrack, CtConfig, CtId, CtTimeouts};
 use crate::cost::CostDrivers;
 use crate::fib::{Fib, FibSpec};
 use crate::flows::{FlowBook, FlowTotals};
@@ -662,17 +662,18 @@ impl Datapath {
     pub fn finish(&mut self) {
         self.reap();
         // Every open record belongs to a live connection now: close them with its tuple.
-        let mut keys: Vec<(u32, FlowKey)> = Vec::new();
-        self.ct.for_each_live(|c| {
-            if c.rec != u32::MAX {
-                keys.push((c.rec, c.orig()));
+        // A handle per record (4 bytes), not a copy of each tuple: at the end of a run
+        // with millions of live connections this is the moment memory peaks.
+        let mut ct_of = vec![u32::MAX; self.flows.slots()];
+        self.ct.for_each_live(|id, c| {
+            if let Some(slot) = ct_of.get_mut(c.rec as usize) {
+                *slot = id.0;
             }
         });
-        keys.sort_unstable_by_key(|k| k.0);
-        self.flows.close_all(|i| {
-            keys.binary_search_by_key(&i, |k| k.0)
-                .map(|j| keys[j].1)
-                .unwrap_or_default()
+        let ct = &self.ct;
+        self.flows.close_all(|i| match ct_of.get(i as usize) {
+            Some(&id) if id != u32::MAX => ct.get(CtId(id)).orig(),
+            _ => FlowKey::default(),
         });
     }
 }

@@ -23,9 +23,9 @@
 //! closed-loop sender would be needed for those, and offsim has none yet.
 //!
 //! Memory: held packets are bounded ([`MAX_HELD`]); a connection that would exceed the
-//! bound is abandoned instead, and counted.
-
-use std::collections::VecDeque;
+//! bound is abandoned instead, and counted. They live in one pool shared by every deferred
+//! connection (a list per connection), not a deque each: deques keep the capacity of their
+//! largest burst, and the sum of those grows with the trace, not with what is held.
 
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::heap::{EventHeap, event_key, key_time};
@@ -60,7 +60,7 @@ struct Deferred {
     attempt: u8,
     abandoned: bool,
     /// Packets waiting to be offered, with their trace (unshifted) times.
-    held: VecDeque<(SimTime, PacketMeta)>,
+    held: Queue,
     /// Bumped when the release scheduled for the head is stale.
     epoch: u32,
     /// Trace time of the connection's latest packet.
@@ -89,6 +89,7 @@ pub(super) struct Senders {
     by_key: FxHashMap<FlowKey, u32>,
     conns: Vec<Option<Deferred>>,
     free: Vec<u32>,
+    pool: Pool,
     /// Release times of each connection's head packet: (shifted time, sequence) → (slot,
     /// epoch).
     releases: EventHeap<(u32, u32)>,
@@ -157,9 +158,9 @@ impl Senders {
             self.stats.unsent += 1;
             return None;
         }
-        d.held.push_back((at, pkt));
+        self.pool.push_back(&mut d.held, at, pkt);
         self.held += 1;
-        if d.held.len() == 1 {
+        if d.held.len == 1 {
             self.schedule(slot);
         }
         None
@@ -195,7 +196,7 @@ impl Senders {
         // Retransmission k (1-based) goes out 1, 2, 4 … s after the previous try.
         d.shift_ns += RTO_INIT_NS << d.attempt;
         d.attempt += 1;
-        d.held.push_front((trace_at, *pkt));
+        self.pool.push_front(&mut d.held, trace_at, *pkt);
         self.held += 1;
         self.stats.retransmissions += 1;
         self.schedule(slot);
@@ -207,7 +208,7 @@ impl Senders {
             shift_ns: 0,
             attempt: 0,
             abandoned: false,
-            held: VecDeque::new(),
+            held: Queue::default(),
             epoch: 0,
             last: at,
         };
@@ -233,16 +234,16 @@ impl Senders {
         }
         d.abandoned = true;
         d.epoch = d.epoch.wrapping_add(1);
-        self.held -= d.held.len();
-        self.stats.unsent += d.held.len() as u64;
-        d.held.clear();
+        self.held -= d.held.len as usize;
+        self.stats.unsent += u64::from(d.held.len);
+        self.pool.clear(&mut d.held);
         self.stats.abandoned += 1;
     }
 
     /// (Re)schedules the release of a connection's head packet.
     fn schedule(&mut self, slot: u32) {
         let d = self.conns[slot as usize].as_mut().expect("mapped slot");
-        let Some(&(t, _)) = d.held.front() else {
+        let Some(t) = self.pool.front_time(&d.held) else {
             return;
         };
         d.epoch = d.epoch.wrapping_add(1);
@@ -258,7 +259,7 @@ impl Senders {
         if d.epoch != epoch || d.abandoned {
             return None;
         }
-        let (_, pkt) = d.held.pop_front()?;
+        let pkt = self.pool.pop_front(&mut d.held)?;
         self.held -= 1;
         self.schedule(slot);
         Some((SimTime(key_time(k)), pkt))
@@ -273,7 +274,7 @@ impl Senders {
         let free = &mut self.free;
         self.by_key.retain(|_, &mut s| {
             let d = conns[s as usize].as_ref().expect("mapped slot");
-            let quiet = d.held.is_empty() && now.0.saturating_sub(d.last.0) > FORGET_NS;
+            let quiet = d.held.len == 0 && now.0.saturating_sub(d.last.0) > FORGET_NS;
             if quiet {
                 conns[s as usize] = None;
                 free.push(s);
@@ -281,5 +282,145 @@ impl Senders {
             !quiet
         });
         self.sweep_at = 2 * self.by_key.len();
+    }
+}
+
+/// No node.
+const NIL: u32 = u32::MAX;
+
+/// A connection's held packets: a list through the [`Pool`].
+#[derive(Debug, Clone, Copy)]
+struct Queue {
+    head: u32,
+    tail: u32,
+    len: u32,
+}
+
+impl Default for Queue {
+    fn default() -> Queue {
+        Queue {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Node {
+    /// Trace (unshifted) time.
+    at: SimTime,
+    pkt: PacketMeta,
+    next: u32,
+}
+
+/// The held packets of every deferred connection: at most [`MAX_HELD`] nodes, reused through
+/// a free list, so its size is that of the most packets ever held at once.
+#[derive(Debug)]
+struct Pool {
+    nodes: Vec<Node>,
+    free: u32,
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool {
+            nodes: Vec::new(),
+            free: NIL,
+        }
+    }
+}
+
+impl Pool {
+    fn alloc(&mut self, at: SimTime, pkt: PacketMeta, next: u32) -> u32 {
+        let node = Node { at, pkt, next };
+        if self.free == NIL {
+            self.nodes.push(node);
+            return self.nodes.len() as u32 - 1;
+        }
+        let i = self.free;
+        self.free = self.nodes[i as usize].next;
+        self.nodes[i as usize] = node;
+        i
+    }
+
+    fn push_back(&mut self, q: &mut Queue, at: SimTime, pkt: PacketMeta) {
+        let i = self.alloc(at, pkt, NIL);
+        if q.tail == NIL {
+            q.head = i;
+        } else {
+            self.nodes[q.tail as usize].next = i;
+        }
+        q.tail = i;
+        q.len += 1;
+    }
+
+    fn push_front(&mut self, q: &mut Queue, at: SimTime, pkt: PacketMeta) {
+        let i = self.alloc(at, pkt, q.head);
+        q.head = i;
+        if q.tail == NIL {
+            q.tail = i;
+        }
+        q.len += 1;
+    }
+
+    fn front_time(&self, q: &Queue) -> Option<SimTime> {
+        (q.head != NIL).then(|| self.nodes[q.head as usize].at)
+    }
+
+    fn pop_front(&mut self, q: &mut Queue) -> Option<PacketMeta> {
+        if q.head == NIL {
+            return None;
+        }
+        let i = q.head;
+        let node = &mut self.nodes[i as usize];
+        let pkt = node.pkt;
+        q.head = node.next;
+        node.next = self.free;
+        self.free = i;
+        if q.head == NIL {
+            q.tail = NIL;
+        }
+        q.len -= 1;
+        Some(pkt)
+    }
+
+    fn clear(&mut self, q: &mut Queue) {
+        while self.pop_front(q).is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    fn pkt(n: u32) -> PacketMeta {
+        PacketMeta {
+            wire_len: n,
+            ..PacketMeta::default()
+        }
+    }
+
+    #[test]
+    fn queues_share_the_pool_and_reuse_its_nodes() {
+        let mut pool = Pool::default();
+        let (mut a, mut b) = (Queue::default(), Queue::default());
+        pool.push_back(&mut a, SimTime(1), pkt(1));
+        pool.push_back(&mut b, SimTime(2), pkt(2));
+        pool.push_back(&mut a, SimTime(3), pkt(3));
+        pool.push_front(&mut a, SimTime(0), pkt(0));
+        assert_eq!(pool.front_time(&a), Some(SimTime(0)));
+        let got: Vec<u32> = std::iter::from_fn(|| pool.pop_front(&mut a))
+            .map(|p| p.wire_len)
+            .collect();
+        assert_eq!(got, [0, 1, 3]);
+        assert_eq!((a.len, a.head, a.tail), (0, NIL, NIL));
+        pool.clear(&mut b);
+        // Freed nodes are reused: the pool never grows past the most held at once.
+        for i in 0..4 {
+            pool.push_back(&mut a, SimTime(i), pkt(i as u32));
+        }
+        assert_eq!(pool.nodes.len(), 4);
+        assert_eq!(pool.pop_front(&mut a).map(|p| p.wire_len), Some(0));
     }
 }
