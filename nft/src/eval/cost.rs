@@ -31,6 +31,7 @@ pub struct EvalCost {
 
 impl EvalCost {
     /// Adds another cost.
+    #[inline]
     pub fn add(&mut self, o: &EvalCost) {
         self.base_chains += o.base_chains;
         self.rules += o.rules;

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""End-to-end speed of offsim against tcpdump copying the same capture.
+
+For a generated capture of each traffic profile (1M packets by default), this measures the
+CPU time (user + system, of the child process) of
+
+    tcpdump -r F -w /dev/null                     the reference: reading and copying F
+    offsim trace info F
+    offsim rules eval RULESET F                   fw4, the datacenter ruleset, a 300-rule ACL
+    offsim run SCENARIO                           one configuration at a time (none,
+                                                  software, hardware) of the bundled scenario
+                                                  of that profile, replaying F
+
+and prints packets per CPU-second and the ratio to tcpdump's (above 1: faster than tcpdump
+copying the file). Each figure is the median of --repeats runs, tcpdump and offsim
+alternated (A/B) so that a noisy machine slows both alike. Wall-clock time is printed for
+`run` too (configurations read and simulate on separate threads).
+
+    cargo build --release -p offsim
+    python3 benches/e2e.py [--packets 1000000] [--repeats 5] [--profiles home-router,...]
+
+Timings are measured here and never asserted in tests (issue 15).
+"""
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OFFSIM = os.path.join(ROOT, "target", "release", "offsim")
+
+# The bundled scenario of each profile (its ruleset, CPU, NIC and replay settings).
+SCENARIOS = {
+    "home-router": "scenarios/default.toml",
+    "enterprise": "scenarios/enterprise-edge.toml",
+    "datacenter": "scenarios/datacenter.toml",
+    "synflood": "scenarios/default.toml",
+}
+RULESETS = {
+    "fw4": "scenarios/rulesets/home-fw4.nft",
+    "datacenter": "scenarios/rulesets/datacenter.nft",
+}
+
+
+def acl300(path):
+    """A 300-rule ACL in a forward chain: payload matches a packet runs through in full."""
+    with open(path, "w") as f:
+        f.write("table inet acl {\n chain forward_acl {\n  type filter hook forward priority 0; policy accept;\n")
+        for i in range(300):
+            f.write(f"  ip saddr 10.{i // 250}.{i % 250}.1 tcp dport {1000 + i} drop\n")
+        f.write(" }\n}\n")
+
+
+def cpu_time(cmd):
+    """CPU seconds (user + system) and wall seconds of one run of `cmd`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode not in (0, 1):  # `run` exits 1 when an SLO is missed: still a run
+        sys.exit(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stderr.decode(errors='replace')}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall
+
+
+def scenario_for(profile, trace, policy, tmp):
+    """The bundled scenario of `profile`, replaying `trace`, with one configuration."""
+    src = os.path.join(ROOT, SCENARIOS[profile])
+    out, skip = [], False
+    for line in open(src):
+        s = line.strip()
+        if s.startswith("["):
+            skip = s == "[trace.generate]"
+            if skip:
+                out.append(f'[trace]\nfile = "{trace}"\n')
+                continue
+        if skip:
+            continue
+        if s.startswith("policies"):  # the configurations, and the SLO's gated ones
+            line = f'policies = ["{policy}"]\n'
+        if s.startswith("file = \"rulesets/"):
+            line = line.replace('"rulesets/', '"' + os.path.join(ROOT, "scenarios", "rulesets") + "/")
+        out.append(line)
+    path = os.path.join(tmp, f"{profile}-{policy}.toml")
+    with open(path, "w") as f:
+        f.write("".join(out))
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--profiles", default="home-router,enterprise,datacenter,synflood")
+    ap.add_argument("--only", default="", help="comma-separated: info,rules,run")
+    args = ap.parse_args()
+    if not os.access(OFFSIM, os.X_OK):
+        sys.exit(f"{OFFSIM} missing: run `cargo build --release -p offsim` first")
+    only = set(filter(None, args.only.split(","))) or {"info", "rules", "run"}
+    tmp = tempfile.mkdtemp(prefix="offsim-e2e-")
+    acl = os.path.join(tmp, "acl300.nft")
+    acl300(acl)
+    rulesets = dict(RULESETS, acl300=acl)
+    print(f"{'profile':<12} {'what':<24} {'offsim pkt/CPU-s':>17} {'tcpdump pkt/CPU-s':>18} {'ratio':>6} {'wall s':>7}")
+    for profile in args.profiles.split(","):
+        trace = os.path.join(tmp, f"{profile}.pcap")
+        subprocess.run([OFFSIM, "trace", "gen", "--profile", profile, "--packets", str(args.packets),
+                        "--out", trace, "-q"], check=True)
+        jobs = []
+        if "info" in only:
+            jobs.append(("trace info", [OFFSIM, "trace", "info", trace]))
+        if "rules" in only:
+            for name, rs in rulesets.items():
+                jobs.append((f"rules eval {name}", [OFFSIM, "rules", "eval", rs, trace]))
+        if "run" in only:
+            for policy in ("none", "software", "hardware"):
+                sc = scenario_for(profile, trace, policy, tmp)
+                jobs.append((f"run {policy}", [OFFSIM, "run", sc, "--out", os.path.join(tmp, "out"), "-q"]))
+        for what, cmd in jobs:
+            ours, theirs, walls = [], [], []
+            for _ in range(args.repeats):
+                t, _ = cpu_time(["tcpdump", "-r", trace, "-w", "/dev/null"])
+                o, w = cpu_time(cmd)
+                theirs.append(t)
+                ours.append(o)
+                walls.append(w)
+            o, t = statistics.median(ours), statistics.median(theirs)
+            print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>15.2f} M {args.packets / t / 1e6:>16.2f} M"
+                  f" {t / o:>6.2f} {statistics.median(walls):>7.2f}", flush=True)
+        os.remove(trace)
+
+
+if __name__ == "__main__":
+    main()
