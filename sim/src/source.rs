@@ -163,7 +163,7 @@ pub struct TracePass {
     pub totals: TraceTotals,
     /// Wire bytes.
     pub bytes: u64,
-    /// IP packets.
+    /// IP packets among those searched for copies (all of them when some were found).
     pub ip_packets: u64,
     /// Packets that look captured twice (`kernel::dups`): forwarded copies and originals
     /// written after their copy.
@@ -214,6 +214,17 @@ pub(crate) fn first_pass(input: &Input, sides: &SideMode) -> Result<TracePass, S
         }
         p.totals.add(&m);
         p.bytes += u64::from(m.wire_len);
+        if dups.is_none()
+            && split.is_none()
+            && let Reader::File(s) = &mut r
+        {
+            // Only totals remain: record headers, no frame parsing.
+            while let Some((ts, len)) = s.next_header()? {
+                p.totals.add_header(ts, len);
+                p.bytes += u64::from(len);
+            }
+            break;
+        }
     }
     if let Some((_, h)) = split {
         p.wan_capture = h.warning();
