@@ -199,8 +199,10 @@ fn secs_up(ns: u64) -> u64 {
     ns.div_ceil(NS_PER_SEC)
 }
 
-/// What the splitter knows of a tuple (12 bytes; with the 13-byte IPv4 key, 28 a tuple).
+/// What the splitter knows of a tuple (10 bytes, packed: with the 13-byte IPv4 key an
+/// entry is 23 bytes, where alignment made it 28; the table holds a tuple per connection).
 #[derive(Clone, Copy, Debug)]
+#[repr(C, packed)]
 struct Seen {
     /// Forgotten when idle past this second of arrival time ([`FOREVER`]: not by idleness).
     expires_s: u32,
@@ -209,6 +211,17 @@ struct Seen {
     side: Side,
     /// A FIN or RST was seen in either direction (and no SYN since).
     closing: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Seen>() == 10 && std::mem::align_of::<Seen>() == 1);
+
+/// The side of an address pair and how many remembered tuples use it (5 bytes, packed:
+/// 18 an entry with its key, where alignment made it 24).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, packed)]
+struct Pair {
+    side: Side,
+    n: u32,
 }
 
 impl Seen {
@@ -275,7 +288,7 @@ pub struct SideSplitter {
     seen: TupleMap<Seen>,
     /// Side of an address pair (keyed as a tuple without ports), and how many remembered
     /// tuples use it.
-    pairs: TupleMap<(Side, u32)>,
+    pairs: TupleMap<Pair>,
     /// LAN-side source addresses, and how many remembered LAN-side tuples they send.
     lan_hosts: AddrMap<u32>,
     next_sweep: u64,
@@ -476,8 +489,8 @@ impl SideSplitter {
             }
             let p = pair(k.version, k.src, k.dst);
             if let Some(c) = pairs.get_mut(&p) {
-                c.1 -= 1;
-                if c.1 == 0 {
+                c.n -= 1;
+                if c.n == 0 {
                     pairs.remove(&p);
                 }
             }
@@ -552,8 +565,12 @@ impl SideSplitter {
         } else {
             let side = side
                 .or_else(|| self.seen.get(&rk).map(|e| e.side.flip()))
-                .or_else(|| self.pairs.get(&pair(v, m.src, m.dst)).map(|p| p.0))
-                .or_else(|| self.pairs.get(&pair(v, m.dst, m.src)).map(|p| p.0.flip()))
+                .or_else(|| self.pairs.get(&pair(v, m.src, m.dst)).map(|p| p.side))
+                .or_else(|| {
+                    self.pairs
+                        .get(&pair(v, m.dst, m.src))
+                        .map(|p| p.side.flip())
+                })
                 .unwrap_or(Side::Lan);
             let mut e = Seen {
                 side,
@@ -564,8 +581,8 @@ impl SideSplitter {
             e.touch(m, now);
             self.seen.insert(&k, e);
             self.pairs
-                .get_or_insert_with(&pair(v, m.src, m.dst), || (side, 0))
-                .1 += 1;
+                .get_or_insert_with(&pair(v, m.src, m.dst), || Pair { side, n: 0 })
+                .n += 1;
             let mut new_host = false;
             if side == Side::Lan {
                 let n = self.lan_hosts.get_or_insert_with(v, m.src, || 0);
