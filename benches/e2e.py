@@ -19,6 +19,8 @@ alternated (A/B) so that a noisy machine slows both alike. Wall-clock time is pr
     cargo build --release -p offsim
     python3 benches/e2e.py [--packets 1000000] [--repeats 5] [--profiles home-router,...]
 
+(`OFFSIM=path` measures another build.)
+
 Timings are measured here and never asserted in tests (issue 15).
 """
 
@@ -32,7 +34,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OFFSIM = os.path.join(ROOT, "target", "release", "offsim")
+OFFSIM = os.environ.get("OFFSIM", os.path.join(ROOT, "target", "release", "offsim"))
 
 # The bundled scenario of each profile (its ruleset, CPU, NIC and replay settings).
 SCENARIOS = {
