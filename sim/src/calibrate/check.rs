@@ -267,11 +267,16 @@ fn ct_bench_ruleset(n: usize) -> String {
     rs
 }
 
+/// Whether the `conntrack` tool is on the PATH.
+fn has_conntrack_tool() -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("conntrack").is_file()))
+        .unwrap_or(false)
+}
+
 /// Flushes the router's conntrack table before a run, where the `conntrack` tool exists.
 fn flusher(b: &Bench) -> impl FnMut() -> Result<(), CalError> + use<> {
-    let flush_tool = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("conntrack").is_file()))
-        .unwrap_or(false);
+    let flush_tool = has_conntrack_tool();
     let ns = b.ns[1].clone();
     move || -> Result<(), CalError> {
         if flush_tool {
@@ -281,9 +286,37 @@ fn flusher(b: &Bench) -> impl FnMut() -> Result<(), CalError> + use<> {
     }
 }
 
+/// The flow of each run of a measurement that changes the router's ruleset between runs:
+/// a connection that starts under the ruleset it is measured with, as offsim's prediction
+/// does. An entry left from the previous ruleset would keep that ruleset's NAT state: none
+/// if it had no `nat` chain, and `nf_nat_setup_info` refuses to set up a confirmed entry,
+/// so `nf_nat_inet_fn` would run the new ruleset's `nat` chains on every packet and
+/// rewrite none. The flow is `flow` after a flush of the conntrack table (`conntrack -F`),
+/// or without the `conntrack` tool a fresh source port per run (`flow`'s port plus the run
+/// number).
+fn fresh_connection(b: &Bench, flow: Flow) -> impl FnMut() -> Result<Flow, CalError> + use<> {
+    let tool = has_conntrack_tool();
+    let mut flush = flusher(b);
+    let mut k = 0u16;
+    move || {
+        if tool {
+            flush()?;
+            return Ok(flow);
+        }
+        k = k.wrapping_add(1);
+        Ok(match flow {
+            Flow::Fixed { sport } => Flow::Fixed {
+                sport: sport.wrapping_add(k),
+            },
+            f => f,
+        })
+    }
+}
+
 /// The NAT hook entry runs: per repeat, what empty `nat` chains at prerouting and
-/// postrouting add per hook on the established flow 5000 (two more hooks, each with the
-/// NAT core's entry), around two baselines.
+/// postrouting add per hook on flow 5000 once its NAT is set up (two more hooks, each with
+/// the NAT core's entry), around two baselines; each run's connection starts under its
+/// ruleset ([`fresh_connection`]).
 fn nat_hook_runs(
     b: &Bench,
     packets_per_run: u64,
@@ -297,17 +330,18 @@ fn nat_hook_runs(
         }
         t + "}\n"
     };
+    let mut fresh = fresh_connection(b, Flow::Fixed { sport: 5000 });
+    let mut run = |nat: bool| -> Result<f64, CalError> {
+        b.router_ruleset(&ct_nat(nat))?;
+        let flow = fresh()?;
+        b.run(flow, 2_000)?;
+        b.run(flow, packets_per_run)
+    };
     let mut v = Vec::with_capacity(repeats);
     for _ in 0..repeats {
-        b.router_ruleset(&ct_nat(false))?;
-        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
-        let b0 = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
-        b.router_ruleset(&ct_nat(true))?;
-        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
-        let t = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
-        b.router_ruleset(&ct_nat(false))?;
-        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
-        let b1 = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
+        let b0 = run(false)?;
+        let t = run(true)?;
+        let b1 = run(false)?;
         v.push(((t - (b0 + b1) / 2.0) * ghz) / 2.0);
     }
     Ok(v)
@@ -373,7 +407,9 @@ pub struct CheckResult {
 /// conntrack on (a regular chain with a `ct` expression: `nft_ct_get_init` registers
 /// conntrack, and nothing runs per packet), with an empty forward base chain of policy drop
 /// when the ruleset drops the flow (so both pay the same early exit and unconfirmed entry).
-/// offsim's side is the same difference, of its own predictions for the two rulesets.
+/// Each run's connection starts under the ruleset of the run ([`fresh_connection`]), as in
+/// offsim's prediction. offsim's side is the same difference, of its own predictions for
+/// the two rulesets.
 pub fn check_ruleset(
     ruleset: &str,
     cpu: &CpuConfig,
@@ -412,8 +448,10 @@ pub fn check_ruleset(
     ));
     let b = Bench::new(iif, oif, bench_cpu)?;
     let (mut raw, mut norm) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
-    let run = |rules: &str| -> Result<f64, CalError> {
+    let mut fresh = fresh_connection(&b, flow);
+    let mut run = |rules: &str| -> Result<f64, CalError> {
         b.router_ruleset(rules)?;
+        let flow = fresh()?;
         b.run(flow, 2_000)?;
         b.run(flow, packets_per_run)
     };
