@@ -68,6 +68,30 @@ fn the_implied_l4proto_dependency_is_charged() {
 }
 
 #[test]
+fn an_interface_name_load_is_charged_its_own_figure() {
+    let c = cpu().cycles;
+    let r = rule_cycles(
+        "table ip f { chain c { type filter hook forward priority 0;
+            iifname \"lan9\" drop
+            meta l4proto tcp drop
+            oifname \"wan9\" counter drop } }",
+        &[53],
+    );
+    // `iifname` copies an IFNAMSIZ-byte string (`nft_meta_store_ifname`): expr_meta_ifname,
+    // not the one-word meta load of `meta l4proto`
+    assert!(
+        close(r[0].2, c.rule + c.expr_meta_ifname + c.expr_cmp),
+        "{r:?}"
+    );
+    assert!(close(r[1].2, c.rule + c.expr_meta + c.expr_cmp), "{r:?}");
+    assert!(
+        close(r[2].2, c.rule + c.expr_meta_ifname + c.expr_cmp),
+        "a failed compare stops the rule before its counter: {r:?}"
+    );
+    assert!(c.expr_meta_ifname > c.expr_meta);
+}
+
+#[test]
 fn each_set_back_end_is_charged_its_curve() {
     let cfg = cpu();
     let c = &cfg.cycles;
@@ -178,6 +202,7 @@ fn calibrate_quick_writes_a_valid_preset() {
     for f in [
         "cycles.rule",
         "cycles.expr_meta",
+        "cycles.expr_meta_ifname",
         "cycles.set_rbtree",
         "cycles.ct_unconfirmed",
         "avx2",

@@ -16,6 +16,7 @@
 //! | `udp dport 53 drop` | the same + `meta l4proto udp` check | dependency |
 //! | `meta l4proto tcp drop` | rule + meta | meta |
 //! | `meta mark X drop` | rule + meta | check only |
+//! | `iifname "offsim-none" drop` | rule + meta of an interface name | interface-name meta |
 //! | `ip saddr 172.16.0.0/12 drop` | rule + payload + bitwise | bitwise |
 //! | `udp dport 7-9 drop` | rule + dependency + transport payload + range | range |
 //! | `counter` | rule + counter | counter |
@@ -156,6 +157,7 @@ fn shapes(n_elems: (usize, usize)) -> Vec<(&'static str, String)> {
         ("payload", "ip saddr 172.16.0.1 drop".into()),
         ("meta", "meta l4proto tcp drop".into()),
         ("meta_mark", "meta mark 0x1234 drop".into()),
+        ("meta_ifname", "iifname \"offsim-none\" drop".into()),
         ("bitwise", "ip saddr 172.16.0.0/12 drop".into()),
         ("range", "udp dport 7-9 drop".into()),
         ("counter", "counter".into()),
@@ -278,6 +280,7 @@ pub(crate) fn run(
     let pt = g("th_dport").minus(&r);
     let dep = g("udp_dport").minus(&g("th_dport"));
     let m = g("meta").minus(&r);
+    let mi = g("meta_ifname").minus(&r);
     let bw = g("bitwise").minus(&r).minus(&p);
     let rg = g("range").minus(&sum(&[&r, &dep, &pt]));
     let cnt = g("counter").minus(&r);
@@ -313,6 +316,7 @@ pub(crate) fn run(
         (Some("expr_payload_th"), &pt, format!("{n} x `th dport 53 drop` (no dependency) less the rule: one transport-header load with its cmp"), "load"),
         (Some("expr_dep"), &dep, format!("{n} x `udp dport 53 drop` minus {n} x `th dport 53 drop`: the `meta l4proto udp` check nft inserts"), "dependency"),
         (Some("expr_meta"), &m, format!("{n} x `meta l4proto tcp drop` less the rule: one meta load with its (failing) cmp"), "load"),
+        (Some("expr_meta_ifname"), &mi, format!("{n} x `iifname \"offsim-none\" drop` less the rule: one interface-name meta load (an IFNAMSIZ-byte string copy) with its (failing) 16-byte cmp"), "load"),
         (Some("expr_bitwise"), &bw, format!("{n} x `ip saddr 172.16.0.0/12 drop` less rule and payload"), "bitwise"),
         (Some("expr_range"), &rg, format!("{n} x `udp dport 7-9 drop` less rule, l4proto dependency and transport load: a range beyond a cmp"), "range"),
         (Some("expr_counter"), &cnt, format!("{n} x `counter` less the rule"), "counter"),
