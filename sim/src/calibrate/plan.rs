@@ -413,6 +413,9 @@ fn expr_ruleset(n: usize, sizes: (usize, usize)) -> String {
     s
 }
 
+/// Per shape, per repeat: cycles per rule.
+type PerShape = Vec<Vec<f64>>;
+
 /// The expression phase's measurements: repeat by repeat, every shape `i` (flow 5001 + i)
 /// with the baseline (flow 5000) and the reference in rounds; per shape, per repeat, the
 /// shape's and the reference's cycles per rule as measured.
@@ -423,7 +426,7 @@ fn shape_rounds(
     packets: u64,
     repeats: usize,
     ghz: f64,
-) -> Result<(Vec<Vec<f64>>, Vec<Vec<f64>>), CalError> {
+) -> Result<(PerShape, PerShape), CalError> {
     let n = reference.rules;
     let mut nothing = || Ok(());
     let mut raw = vec![Vec::with_capacity(repeats); shapes];
