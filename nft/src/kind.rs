@@ -12,8 +12,13 @@ pub enum ExprKind {
     Payload,
     /// `nft_payload` load from the transport header.
     PayloadTh,
-    /// `nft_meta_get_eval`.
+    /// `nft_meta_get_eval` of a key other than an interface name.
     Meta,
+    /// `nft_meta_get_eval` of an interface name (`iifname`, `oifname`, `iifkind`,
+    /// `oifkind`, `sdifname`; the bridge's `ibrname`, `obrname`): it copies the name into
+    /// the registers as a string of `IFNAMSIZ` bytes (`nft_meta_store_ifname` →
+    /// `nft_reg_store_str`, a padded string copy), where the other keys store one word.
+    MetaIfname,
     /// A protocol dependency nft inserts before a header field: `meta l4proto P`,
     /// `meta nfproto F` or `meta protocol P` and the `cmp` that checks it, counted as one.
     Dep,
@@ -40,12 +45,13 @@ pub enum ExprKind {
 
 impl ExprKind {
     /// Number of kinds: the length of per-kind arrays.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
     /// Every kind, in index order.
     pub const ALL: [ExprKind; ExprKind::COUNT] = [
         ExprKind::Payload,
         ExprKind::PayloadTh,
         ExprKind::Meta,
+        ExprKind::MetaIfname,
         ExprKind::Dep,
         ExprKind::Ct,
         ExprKind::Cmp,
@@ -70,6 +76,7 @@ impl ExprKind {
             ExprKind::Payload => "payload",
             ExprKind::PayloadTh => "payload_th",
             ExprKind::Meta => "meta",
+            ExprKind::MetaIfname => "meta_ifname",
             ExprKind::Dep => "dep",
             ExprKind::Ct => "ct",
             ExprKind::Cmp => "cmp",

@@ -102,6 +102,22 @@ fn flags_prefixes_and_ranges_are_the_kernel_expressions() {
 }
 
 #[test]
+fn an_interface_name_is_a_load_of_its_own_kind() {
+    // `iifname`/`oifname` copy IFNAMSIZ bytes into the registers (`nft_meta_store_ifname`),
+    // as the key of a compare or of a lookup; other meta keys store one word
+    let (c, ..) = run(
+        "table ip f { chain c { type filter hook forward priority 0;
+            iifname \"lan9\" drop
+            oifname { \"wan8\", \"wan9\" } drop
+            meta mark 0x1 drop } }",
+        v4(proto::UDP, 9),
+    );
+    assert_eq!(c.rules, 3);
+    assert_eq!(n(&c, ExprKind::MetaIfname), 2, "{c:?}");
+    assert_eq!(n(&c, ExprKind::Meta), 1, "{c:?}");
+}
+
+#[test]
 fn set_back_ends_are_chosen_as_the_kernel_chooses() {
     // One lookup per back end; the expected back ends were observed on a 6.18 kernel by
     // sampling which nft_*_lookup function ran.

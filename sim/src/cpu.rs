@@ -50,8 +50,11 @@ pub struct StageCycles {
     pub expr_payload: f64,
     /// Per `payload` load from the transport header.
     pub expr_payload_th: f64,
-    /// Per `meta` load.
+    /// Per `meta` load of a key other than an interface name.
     pub expr_meta: f64,
+    /// Per `meta` load of an interface name (`iifname`, `oifname`, ...): an
+    /// `IFNAMSIZ`-byte string copy into the registers.
+    pub expr_meta_ifname: f64,
     /// Per protocol dependency nft inserts before a header field (`meta l4proto`,
     /// `meta nfproto` or `meta protocol` and its `cmp`).
     pub expr_dep: f64,
@@ -144,7 +147,7 @@ pub const MAX_DELAY_NS: u64 = 1_000_000_000;
 
 impl StageCycles {
     /// Every stage cost with its key (`cycles.NAME`).
-    pub fn named(&self) -> [(&'static str, f64); 52] {
+    pub fn named(&self) -> [(&'static str, f64); 53] {
         [
             ("cycles.driver_rx", self.driver_rx),
             ("cycles.driver_tx", self.driver_tx),
@@ -161,6 +164,7 @@ impl StageCycles {
             ("cycles.expr_payload", self.expr_payload),
             ("cycles.expr_payload_th", self.expr_payload_th),
             ("cycles.expr_meta", self.expr_meta),
+            ("cycles.expr_meta_ifname", self.expr_meta_ifname),
             ("cycles.expr_dep", self.expr_dep),
             ("cycles.expr_ct", self.expr_ct),
             ("cycles.expr_cmp", self.expr_cmp),
@@ -426,6 +430,7 @@ impl CpuConfig {
                 ExprKind::Payload => c.expr_payload,
                 ExprKind::PayloadTh => c.expr_payload_th,
                 ExprKind::Meta => c.expr_meta,
+                ExprKind::MetaIfname => c.expr_meta_ifname,
                 ExprKind::Dep => c.expr_dep,
                 ExprKind::Ct => c.expr_ct,
                 ExprKind::Cmp => c.expr_cmp,

@@ -515,6 +515,16 @@ impl MetaKey {
                 | Obrname
         )
     }
+    /// Whether the key is an interface name (or kind), which the kernel copies into the
+    /// registers as an `IFNAMSIZ`-byte string (`nft_meta_store_ifname`,
+    /// `nft_meta_get_eval_kind`, `nft_meta_bridge_get_eval`).
+    pub fn is_ifname(self) -> bool {
+        use MetaKey::*;
+        matches!(
+            self,
+            Iifname | Oifname | Iifkind | Oifkind | Sdifname | Ibrname | Obrname
+        )
+    }
 }
 
 /// `ct` keys.

@@ -90,7 +90,14 @@ impl DepCtx {
                     add_load(c, ExprKind::Bitwise);
                 }
             }
-            Expr::Meta(_) => add_load(c, ExprKind::Meta),
+            Expr::Meta(k) => add_load(
+                c,
+                if k.is_ifname() {
+                    ExprKind::MetaIfname
+                } else {
+                    ExprKind::Meta
+                },
+            ),
             Expr::Ct(..) => add_load(c, ExprKind::Ct),
             Expr::Fib { .. } => add_load(c, ExprKind::Fib),
             Expr::Numgen { .. } | Expr::Symhash { .. } => add_load(c, ExprKind::Other),

@@ -202,6 +202,32 @@ impl Bench {
         }
         Ok((thread_ns + k1.saturating_sub(k0)) as f64 / sent as f64)
     }
+
+    /// Sends `chunks` rounds of `per_chunk` datagrams of each of `n` flows in turn
+    /// (`flow(k, round)`; the order reversed every other round), so all the flows see the
+    /// same moments of the machine; the CPU nanoseconds per datagram of each flow. `before`
+    /// runs before each chunk.
+    pub(crate) fn run_mixed(
+        &self,
+        flow: &mut dyn FnMut(usize, usize) -> Flow,
+        n: usize,
+        per_chunk: u64,
+        chunks: usize,
+        before: &mut dyn FnMut() -> Result<(), CalError>,
+    ) -> Result<Vec<f64>, CalError> {
+        let mut total = vec![0.0; n];
+        for c in 0..chunks {
+            for i in 0..n {
+                let k = if c % 2 == 0 { i } else { n - 1 - i };
+                before()?;
+                total[k] += self.run(flow(k, c), per_chunk)?;
+            }
+        }
+        Ok(total
+            .into_iter()
+            .map(|t| t / chunks.max(1) as f64)
+            .collect())
+    }
 }
 
 impl Drop for Bench {

@@ -13,7 +13,7 @@ use offsim_traces::testkit::Pkt;
 
 use super::CalError;
 use super::bench::{Bench, DPORT, Flow, sh};
-use super::plan::{Figure, figure_of, paired_flows};
+use super::plan::{Figure, Reference, Speed, Stat, figure_of, paired_flows};
 use crate::cpu::{CpuConfig, Stage};
 
 /// The x86-server preset with the figures measured so far.
@@ -114,35 +114,40 @@ pub fn predict(
 
 /// The conntrack phase: `ct` loads, an established entry's lookup, a new entry, an
 /// unconfirmed one.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conntrack(
     b: &Bench,
     figs: &[Figure],
+    speed: &Speed,
+    reference: &Reference,
     packets_per_run: u64,
     repeats: usize,
     ghz: f64,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<Figure>, CalError> {
     let n = 100usize.min(packets_per_run as usize / 20).max(10);
-    let rs = ct_bench_ruleset(n);
+    // the phase's other flows (4999 for the new tuples) take the reference baseline's
+    // dispatch
+    let rs = ct_bench_ruleset(n) + &reference.table(&[4999, 5001, 5002, 5003]);
+    let sp = (reference, speed);
     b.router_ruleset(&rs)?;
     // new entries must stay unique and the table small: short UDP timeouts, and a flush
-    // before each run where the conntrack tool exists
+    // before each repeat where the conntrack tool exists
     b.router_sysctl("net.netfilter.nf_conntrack_udp_timeout=1")?;
     let mut flush = flusher(b);
     let mut nothing = || Ok(());
     let mut out = Vec::new();
     let mut cpu = config_with(figs)?;
     let fixed = |sport: u16| move |_: usize| Flow::Fixed { sport };
-    for s in [5000u16, 5001, 5002, 5003] {
+    for s in [5000u16, 5001, 5002, 5003, reference.flow] {
         b.run(Flow::Fixed { sport: s }, 2_000)?;
     }
-    let pkts = 400;
     let model = |cpu: &CpuConfig, flow: Flow| -> Result<f64, CalError> {
-        predict(cpu, &rs, "lan0", "wan0", &packets(flow, pkts), 1).map(|p| p.rules)
+        predict(cpu, &rs, "lan0", "wan0", &packets(flow, 400), 1).map(|p| p.rules)
     };
 
     // ct loads: n rules `ct mark X drop` behind a jump, tracked flow 5002 vs 5000
-    let (_, _, _, v) = paired_flows(
+    let v = paired_flows(
         b,
         &mut fixed(5000),
         &mut fixed(5002),
@@ -150,10 +155,11 @@ pub(crate) fn conntrack(
         repeats,
         ghz,
         &mut nothing,
+        sp,
     )?;
     let without_ct =
         model(&cpu, Flow::Fixed { sport: 5002 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
-    let per: Vec<f64> = v.iter().map(|d| (d - without_ct) / n as f64).collect();
+    let per = v.map(|d| (d - without_ct) / n as f64);
     // the model above already counts the ct loads at the base preset's figure
     let ct_now = cpu.cycles.expr_ct;
     let f = figure_of(
@@ -185,7 +191,7 @@ pub(crate) fn conntrack(
             "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules",
         ),
     ] {
-        let (_, _, _, v) = paired_flows(
+        let v = paired_flows(
             b,
             &mut fixed(base),
             &mut fixed(test),
@@ -193,6 +199,7 @@ pub(crate) fn conntrack(
             repeats,
             ghz,
             &mut nothing,
+            sp,
         )?;
         let rules =
             model(&cpu, Flow::Fixed { sport: test })? - model(&cpu, Flow::Fixed { sport: base })?;
@@ -207,7 +214,7 @@ pub(crate) fn conntrack(
 
     // the NAT hook entry: empty `nat` chains at prerouting and postrouting vs none, on the
     // established flow 5000 (two more hooks, each with the NAT core's entry)
-    let v = nat_hook_runs(b, packets_per_run, repeats, ghz)?;
+    let v = nat_hook_runs(b, reference, speed, packets_per_run, repeats, ghz)?;
     b.router_ruleset(&rs)?;
     let f = figure_of(
         &v,
@@ -225,7 +232,7 @@ pub(crate) fn conntrack(
         off += packets_per_run;
         Flow::NewEach { net, offset: off }
     };
-    let v = new_entries(b, (100, 101), packets_per_run, repeats, ghz, &mut flush)?;
+    let v = new_entries(b, (100, 101), packets_per_run, repeats, ghz, &mut flush, sp)?;
     let rules = model(&cpu, next(100))? - model(&cpu, next(101))?;
     let f = figure_of(
         &v,
@@ -238,7 +245,7 @@ pub(crate) fn conntrack(
     out.push(f);
 
     // unconfirmed entries: the same, dropped in FORWARD (10.102/16 tracked, 10.103/16 not)
-    let v = new_entries(b, (102, 103), packets_per_run, repeats, ghz, &mut flush)?;
+    let v = new_entries(b, (102, 103), packets_per_run, repeats, ghz, &mut flush, sp)?;
     let rules = model(&cpu, next(102))? - model(&cpu, next(103))?;
     let f = figure_of(
         &v,
@@ -267,11 +274,16 @@ fn ct_bench_ruleset(n: usize) -> String {
     rs
 }
 
+/// Whether the `conntrack` tool is on the PATH.
+fn has_conntrack_tool() -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("conntrack").is_file()))
+        .unwrap_or(false)
+}
+
 /// Flushes the router's conntrack table before a run, where the `conntrack` tool exists.
 fn flusher(b: &Bench) -> impl FnMut() -> Result<(), CalError> + use<> {
-    let flush_tool = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("conntrack").is_file()))
-        .unwrap_or(false);
+    let flush_tool = has_conntrack_tool();
     let ns = b.ns[1].clone();
     move || -> Result<(), CalError> {
         if flush_tool {
@@ -281,36 +293,73 @@ fn flusher(b: &Bench) -> impl FnMut() -> Result<(), CalError> + use<> {
     }
 }
 
+/// The flow of each run of a measurement that changes the router's ruleset between runs:
+/// a connection that starts under the ruleset it is measured with, as offsim's prediction
+/// does. An entry left from the previous ruleset would keep that ruleset's NAT state: none
+/// if it had no `nat` chain, and `nf_nat_setup_info` refuses to set up a confirmed entry,
+/// so `nf_nat_inet_fn` would run the new ruleset's `nat` chains on every packet and
+/// rewrite none. The flow is `flow` after a flush of the conntrack table (`conntrack -F`),
+/// or without the `conntrack` tool a fresh source port per run (`flow`'s port plus the run
+/// number).
+fn fresh_connection(b: &Bench, flow: Flow) -> impl FnMut() -> Result<Flow, CalError> + use<> {
+    let tool = has_conntrack_tool();
+    let mut flush = flusher(b);
+    let mut k = 0u16;
+    move || {
+        if tool {
+            flush()?;
+            return Ok(flow);
+        }
+        k = k.wrapping_add(1);
+        Ok(match flow {
+            Flow::Fixed { sport } => Flow::Fixed {
+                sport: sport.wrapping_add(k),
+            },
+            f => f,
+        })
+    }
+}
+
 /// The NAT hook entry runs: per repeat, what empty `nat` chains at prerouting and
-/// postrouting add per hook on the established flow 5000 (two more hooks, each with the
-/// NAT core's entry), around two baselines.
+/// postrouting add per hook on flow 5000 once its NAT is set up (two more hooks, each with
+/// the NAT core's entry), around two baselines; each run's connection starts under its
+/// ruleset ([`fresh_connection`]).
 fn nat_hook_runs(
     b: &Bench,
+    reference: &Reference,
+    speed: &Speed,
     packets_per_run: u64,
     repeats: usize,
     ghz: f64,
-) -> Result<Vec<f64>, CalError> {
+) -> Result<Stat, CalError> {
+    let ref_table = reference.table(&[]);
     let ct_nat = |nat: bool| {
         let mut t = String::from("table ip cal_base {\n chain c {\n  ct mark 0x1234\n }\n");
         if nat {
             t += " chain p { type nat hook prerouting priority dstnat; policy accept; }\n chain q { type nat hook postrouting priority srcnat; policy accept; }\n";
         }
-        t + "}\n"
+        t + "}\n" + &ref_table
     };
-    let mut v = Vec::with_capacity(repeats);
+    let mut fresh = fresh_connection(b, Flow::Fixed { sport: 5000 });
+    // each ruleset's window runs the flow and the reference in rounds
+    let mut run = |nat: bool| -> Result<(f64, f64), CalError> {
+        b.router_ruleset(&ct_nat(nat))?;
+        let flow = fresh()?;
+        b.run(flow, 2_000)?;
+        b.run(
+            Flow::Fixed {
+                sport: reference.flow,
+            },
+            2_000,
+        )?;
+        reference.window(b, flow, packets_per_run, ghz, &mut || Ok(()))
+    };
+    let mut windows = Vec::with_capacity(repeats);
     for _ in 0..repeats {
-        b.router_ruleset(&ct_nat(false))?;
-        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
-        let b0 = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
-        b.router_ruleset(&ct_nat(true))?;
-        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
-        let t = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
-        b.router_ruleset(&ct_nat(false))?;
-        b.run(Flow::Fixed { sport: 5000 }, 2_000)?;
-        let b1 = b.run(Flow::Fixed { sport: 5000 }, packets_per_run)?;
-        v.push(((t - (b0 + b1) / 2.0) * ghz) / 2.0);
+        windows.push([run(false)?, run(true)?, run(false)?]);
     }
-    Ok(v)
+    // two hooks
+    Ok(speed.normalise_windows(ghz, &windows).map(|d| d / 2.0))
 }
 
 /// A new-entries phase: a new UDP tuple per datagram to 10.`tracked`.0.0/16 (tracked) vs
@@ -322,10 +371,11 @@ fn new_entries(
     repeats: usize,
     ghz: f64,
     flush: &mut dyn FnMut() -> Result<(), CalError>,
-) -> Result<Vec<f64>, CalError> {
+    sp: (&Reference, &Speed),
+) -> Result<Stat, CalError> {
     let step = packets_per_run;
     let (mut seq_a, mut seq_b) = (0u64, 0u64);
-    let (_, _, _, v) = paired_flows(
+    paired_flows(
         b,
         &mut |_| {
             seq_a += step;
@@ -345,8 +395,8 @@ fn new_entries(
         repeats,
         ghz,
         flush,
-    )?;
-    Ok(v)
+        sp,
+    )
 }
 
 /// One ruleset's check: the kernel's increment and offsim's prediction.
@@ -373,7 +423,9 @@ pub struct CheckResult {
 /// conntrack on (a regular chain with a `ct` expression: `nft_ct_get_init` registers
 /// conntrack, and nothing runs per packet), with an empty forward base chain of policy drop
 /// when the ruleset drops the flow (so both pay the same early exit and unconfirmed entry).
-/// offsim's side is the same difference, of its own predictions for the two rulesets.
+/// Each run's connection starts under the ruleset of the run ([`fresh_connection`]), as in
+/// offsim's prediction. offsim's side is the same difference, of its own predictions for
+/// the two rulesets.
 pub fn check_ruleset(
     ruleset: &str,
     cpu: &CpuConfig,
@@ -412,8 +464,10 @@ pub fn check_ruleset(
     ));
     let b = Bench::new(iif, oif, bench_cpu)?;
     let (mut raw, mut norm) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
-    let run = |rules: &str| -> Result<f64, CalError> {
+    let mut fresh = fresh_connection(&b, flow);
+    let mut run = |rules: &str| -> Result<f64, CalError> {
         b.router_ruleset(rules)?;
+        let flow = fresh()?;
         b.run(flow, 2_000)?;
         b.run(flow, packets_per_run)
     };
@@ -434,8 +488,8 @@ pub fn check_ruleset(
         raw.push(d);
         norm.push(d * k);
     }
-    let f = figure_of(&norm, 0.0, None, "", "packet");
-    let fr = figure_of(&raw, 0.0, None, "", "packet");
+    let f = figure_of(&Stat::of(&norm), 0.0, None, "", "packet");
+    let fr = figure_of(&Stat::of(&raw), 0.0, None, "", "packet");
     Ok(CheckResult {
         kernel_raw: fr.cycles,
         kernel: f.cycles,

@@ -2,9 +2,12 @@
 //! ([`bench`]) and writes a CPU preset whose rule, expression, set, hook and connection
 //! costs are the measurements, each with its measurement, command and date in `[sources]`.
 //!
-//! Every figure is a difference against a baseline measured in the same run, interleaved
-//! (baseline, test, baseline) and repeated; the figure is the median over repeats and its
-//! spread (min-max) goes in the note. [`plan`] says what is measured and how the figures
+//! Every figure is a difference against a baseline measured in the same moments (the
+//! flows sent in rounds, or rulesets loaded in turn) and repeated; each repeat is scaled to
+//! one speed by a reference measured in the same moments (N non-matching `ip saddr X drop`
+//! rules, the shape `--check` normalises by), so figures measured while other work slowed
+//! the machine are comparable with the rest; the figure is the median over repeats and its
+//! spread (min-max) and speed factors go in the note. [`plan`] says what is measured and how the figures
 //! follow from the differences; [`check`] compares offsim's prediction for a whole ruleset
 //! with the kernel's measured increment.
 
@@ -66,7 +69,15 @@ impl Effort {
     pub(crate) fn sizes(self) -> (usize, u64, usize) {
         match self {
             Effort::Quick => (40, 3_000, 2),
-            Effort::Full => (400, 20_000, 7),
+            Effort::Full => (400, 20_000, 11),
+        }
+    }
+    /// Rounds a run's datagrams are split into, each flow of a measurement taking its turn
+    /// per round ([`bench::Bench::run_mixed`]).
+    pub(crate) fn chunks(self) -> usize {
+        match self {
+            Effort::Quick => 3,
+            Effort::Full => 10,
         }
     }
 }
@@ -158,9 +169,18 @@ pub fn calibrate(o: &CalOptions, log: &mut dyn FnMut(&str)) -> Result<Vec<Figure
     preflight()?;
     let b = bench::Bench::new("lan0", "wan0", o.cpu)?;
     let ghz = cpu_ghz()?;
-    let mut figs = plan::run(&b, o.effort, ghz, log)?;
-    let (_, packets, repeats) = o.effort.sizes();
-    figs.extend(check::conntrack(&b, &figs, packets, repeats, ghz, log)?);
+    let (mut figs, speed) = plan::run(&b, o.effort, ghz, log)?;
+    let (n, packets, repeats) = o.effort.sizes();
+    // the conntrack phase's reference: flow 5009 runs the reference rules, 5000 not
+    let reference = plan::Reference {
+        base: 5000,
+        flow: 5009,
+        rules: n,
+        chunks: o.effort.chunks(),
+    };
+    figs.extend(check::conntrack(
+        &b, &figs, &speed, &reference, packets, repeats, ghz, log,
+    )?);
     Ok(figs)
 }
 
@@ -176,6 +196,7 @@ pub fn write_preset(o: &CalOptions, figures: &[Figure]) -> Result<String, CalErr
     let ghz = cpu_ghz()?;
     let date = today();
     let kernel = kernel_release();
+    let (n_ref, _, _) = o.effort.sizes();
     let mut sources: BTreeMap<String, String> = t
         .get("sources")
         .and_then(|s| s.as_table())
@@ -199,7 +220,7 @@ pub fn write_preset(o: &CalOptions, figures: &[Figure]) -> Result<String, CalErr
             sources.insert(
                 format!("cycles.{field}"),
                 format!(
-                    "[offsim calibrate, {date}, Linux {kernel}, {ghz:.2} GHz] {}: median {:.1} cycles/{} over {} repeats (spread {:.1} to {:.1}){}; command: {}",
+                    "[offsim calibrate, {date}, Linux {kernel}, {ghz:.2} GHz] {}: median {:.1} cycles/{} over {} repeats (spread {:.1} to {:.1}){}, each repeat scaled to the run's speed by a reference measured in the same moments ({n_ref} x `{}`: {:.1} cycles/rule in the run's fastest tenth, median {:.1}; factors {:.2} to {:.2}); command: {}",
                     f.what,
                     f.cycles,
                     f.per,
@@ -207,6 +228,11 @@ pub fn write_preset(o: &CalOptions, figures: &[Figure]) -> Result<String, CalErr
                     f.min,
                     f.max,
                     if f.cycles < 0.0 { ", floored at 0" } else { "" },
+                    plan::REF_RULE,
+                    f.reference.0,
+                    f.reference.1,
+                    f.speed.0,
+                    f.speed.1,
                     o.command
                 ),
             );

@@ -2,7 +2,10 @@
 //!
 //! Expressions, sets and jumps: one router ruleset whose forward chain sends each flow
 //! (by UDP source port) to its own chain of N copies of one rule shape; flow 5000's chain
-//! is empty, the baseline. A shape's per-rule cost is the difference over N. nft follows
+//! is empty, the baseline. A shape's per-rule cost is the difference over N, measured with
+//! the baseline and the reference (the `ip saddr X drop` shape) in rounds of a few thousand
+//! datagrams each, so all three see the same moments; every repeat is scaled by
+//! [`Speed`] to the reference's cost in the run's fastest tenth. nft follows
 //! every load with exactly one consumer (a `cmp`, `bitwise`, `range` or `lookup`), so a
 //! load and its compare cannot be told apart by timing: the compare is folded into the load
 //! (`expr_cmp` = 0, and `range`/`lookup` figures are what they cost beyond a compare). The
@@ -16,6 +19,7 @@
 //! | `udp dport 53 drop` | the same + `meta l4proto udp` check | dependency |
 //! | `meta l4proto tcp drop` | rule + meta | meta |
 //! | `meta mark X drop` | rule + meta | check only |
+//! | `iifname "offsim-none" drop` | rule + meta of an interface name | interface-name meta |
 //! | `ip saddr 172.16.0.0/12 drop` | rule + payload + bitwise | bitwise |
 //! | `udp dport 7-9 drop` | rule + dependency + transport payload + range | range |
 //! | `counter` | rule + counter | counter |
@@ -52,26 +56,34 @@ pub struct Figure {
     pub max: f64,
     /// Repeats.
     pub repeats: usize,
+    /// Smallest and largest factor that scaled a repeat to the run's speed.
+    pub speed: (f64, f64),
+    /// The run's cycles per reference rule the repeats were scaled to (its fastest tenth)
+    /// and the run's median (0: not scaled).
+    pub reference: (f64, f64),
 }
 
-/// A difference measured over repeats, in cycles per unit.
+/// A difference measured over repeats, in cycles per unit, each repeat at the run's speed.
 #[derive(Clone, Debug)]
-struct Stat {
+pub(crate) struct Stat {
     per_repeat: Vec<f64>,
+    /// Smallest and largest speed factor applied to a repeat ([`Speed`]).
+    speed: (f64, f64),
+    /// The run's cycles per reference rule it was scaled to, fastest tenth and median (0:
+    /// not scaled).
+    reference: (f64, f64),
 }
 
 impl Stat {
-    fn median(&self) -> f64 {
-        let mut v = self.per_repeat.clone();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n == 0 {
-            0.0
-        } else if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
+    fn new(per_repeat: Vec<f64>) -> Stat {
+        Stat {
+            per_repeat,
+            speed: (1.0, 1.0),
+            reference: (0.0, 0.0),
         }
+    }
+    fn median(&self) -> f64 {
+        median(&self.per_repeat)
     }
     /// `self - o` repeat by repeat.
     fn minus(&self, o: &Stat) -> Stat {
@@ -82,16 +94,26 @@ impl Stat {
                 .zip(&o.per_repeat)
                 .map(|(a, b)| a - b)
                 .collect(),
+            speed: (self.speed.0.min(o.speed.0), self.speed.1.max(o.speed.1)),
+            reference: if self.reference.0 > 0.0 {
+                self.reference
+            } else {
+                o.reference
+            },
         }
     }
     fn minus_const(&self, c: f64) -> Stat {
         Stat {
             per_repeat: self.per_repeat.iter().map(|a| a - c).collect(),
+            speed: self.speed,
+            reference: self.reference,
         }
     }
     fn scaled(&self, k: f64) -> Stat {
         Stat {
             per_repeat: self.per_repeat.iter().map(|a| a * k).collect(),
+            speed: self.speed,
+            reference: self.reference,
         }
     }
     fn figure(&self, field: Option<&'static str>, what: &str, per: &'static str) -> Figure {
@@ -113,12 +135,163 @@ impl Stat {
             min,
             max,
             repeats: self.per_repeat.len(),
+            speed: self.speed,
+            reference: self.reference,
         }
     }
 }
 
-/// Measures `test` against `base` (baseline, test, baseline per repeat): cycles per packet
-/// of the difference, per repeat.
+/// The median of `v` (0 when empty).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The `q` quantile of `v` (nearest rank; 0 when empty).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let k = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[k - 1]
+}
+
+/// The same-repeat speed reference: flow `flow` runs `rules` more non-matching
+/// `ip saddr 172.16.0.1 drop` rules (in a chain of their own, reached by the same `udp sport`
+/// vmap jump) than flow `base`, the shape `calibrate --check` normalises by. Measured next
+/// to every difference, it says how fast the machine is at that moment: on a shared machine
+/// the CPU time of a packet swings by half and more between seconds, and unevenly between
+/// figures measured at different times.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reference {
+    /// Source port of the baseline flow.
+    pub(crate) base: u16,
+    /// Source port of the flow that also runs the reference rules.
+    pub(crate) flow: u16,
+    /// Number of reference rules.
+    pub(crate) rules: usize,
+    /// Rounds each measurement is split into ([`Bench::run_mixed`]).
+    pub(crate) chunks: usize,
+}
+
+/// The rule of the reference chain.
+pub(crate) const REF_RULE: &str = "ip saddr 172.16.0.1 drop";
+
+impl Reference {
+    /// A table that gives the phases after the expression phase the reference: flows
+    /// `base` and `others` jump to an empty chain, flow `flow` to the reference rules, from a
+    /// forward base chain at priority -50 (the same for every flow of the phase but
+    /// `flow`).
+    pub(crate) fn table(&self, others: &[u16]) -> String {
+        let mut t = String::from("table ip cal_ref {\n chain empty { }\n chain ref {\n");
+        for _ in 0..self.rules {
+            t += &format!("  {REF_RULE}\n");
+        }
+        let mut map: Vec<String> = std::iter::once(self.base)
+            .chain(others.iter().copied())
+            .map(|p| format!("{p} : jump empty"))
+            .collect();
+        map.push(format!("{} : jump ref", self.flow));
+        t + &format!(
+            " }}\n chain sel {{\n  type filter hook forward priority -50; policy accept;\n  udp sport vmap {{ {} }}\n }}\n}}\n",
+            map.join(", ")
+        )
+    }
+
+    /// Flow `flow` in rounds with the reference's two flows ([`Bench::run_mixed`]): its
+    /// CPU nanoseconds per datagram, and the cycles per reference rule in the same moments.
+    pub(crate) fn window(
+        &self,
+        b: &Bench,
+        flow: Flow,
+        packets: u64,
+        ghz: f64,
+        before: &mut dyn FnMut() -> Result<(), CalError>,
+    ) -> Result<(f64, f64), CalError> {
+        let flows = [
+            flow,
+            Flow::Fixed { sport: self.base },
+            Flow::Fixed { sport: self.flow },
+        ];
+        let x = b.run_mixed(
+            &mut |k, _| flows[k],
+            3,
+            packets / self.chunks as u64,
+            self.chunks,
+            before,
+        )?;
+        Ok((x[0], (x[2] - x[1]) * ghz / self.rules as f64))
+    }
+}
+
+/// The run's speed: what a reference rule costs when the machine is least disturbed, the
+/// fastest tenth of its measurements over the expression phase (other work on a shared
+/// machine only ever slows a packet down). A difference measured next to a reference that
+/// cost `now` per rule is scaled by `per_rule / now`, so every figure is at that one speed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Speed {
+    /// Cycles per reference rule, the run's fastest tenth.
+    pub(crate) per_rule: f64,
+    /// Cycles per reference rule, the run's median (for the notes).
+    pub(crate) median: f64,
+}
+
+impl Speed {
+    /// The factor for a repeat whose reference cost `now` per rule (a reference lost in the
+    /// noise, below a quarter of the run's, counts as a quarter).
+    pub(crate) fn factor(&self, now: f64) -> f64 {
+        self.per_rule / now.max(self.per_rule / 4.0)
+    }
+    /// Differences of whole windows (rulesets loaded in turn): per repeat, the baseline's
+    /// two windows and the test's, each (CPU ns per packet of the flow, cycles per reference
+    /// rule in the same window); each window's whole cost is scaled to the run's speed before
+    /// the difference, since the speed moves the whole path's cost between windows, not
+    /// only the difference. Cycles per packet at the run's speed, per repeat.
+    pub(crate) fn normalise_windows(&self, ghz: f64, repeats: &[[(f64, f64); 3]]) -> Stat {
+        let (mut v, mut lo, mut hi) = (Vec::new(), f64::INFINITY, f64::NEG_INFINITY);
+        for w in repeats {
+            let mut at = |(x, r): (f64, f64)| {
+                let k = self.factor(r);
+                lo = lo.min(k);
+                hi = hi.max(k);
+                x * ghz * k
+            };
+            let (b0, t, b1) = (at(w[0]), at(w[1]), at(w[2]));
+            v.push(t - (b0 + b1) / 2.0);
+        }
+        Stat {
+            per_repeat: v,
+            speed: (lo, hi),
+            reference: (self.per_rule, self.median),
+        }
+    }
+    /// `raw` differences with their references, at the run's speed.
+    pub(crate) fn normalise(&self, raw: &[f64], refs: &[f64]) -> Stat {
+        let k: Vec<f64> = refs.iter().map(|&r| self.factor(r)).collect();
+        let lo = k.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = k.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Stat {
+            per_repeat: raw.iter().zip(&k).map(|(d, k)| d * k).collect(),
+            speed: (lo, hi),
+            reference: (self.per_rule, self.median),
+        }
+    }
+}
+
+/// Measures `test` against `base` with the reference, the four flows in rounds
+/// ([`Bench::run_mixed`]): cycles per packet of the difference, per repeat, at the run's
+/// speed.
+#[allow(clippy::too_many_arguments)]
 fn paired(
     b: &Bench,
     base: &mut dyn FnMut(usize) -> Flow,
@@ -127,22 +300,34 @@ fn paired(
     repeats: usize,
     ghz: f64,
     before: &mut dyn FnMut() -> Result<(), CalError>,
+    (reference, speed): (&Reference, &Speed),
 ) -> Result<Stat, CalError> {
-    let mut per_repeat = Vec::with_capacity(repeats);
+    let (mut raw, mut refs) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
+    let ch = reference.chunks;
     for r in 0..repeats {
+        // once per repeat: a flush of the conntrack table lets it fill over the repeat's
+        // rounds as over one long run
         before()?;
-        let b0 = b.run(base(3 * r), packets)?;
-        before()?;
-        let t = b.run(test(3 * r + 1), packets)?;
-        before()?;
-        let b1 = b.run(base(3 * r + 2), packets)?;
-        per_repeat.push((t - (b0 + b1) / 2.0) * ghz);
+        let x = b.run_mixed(
+            &mut |k, c| match k {
+                0 => base(r * ch + c),
+                1 => test(r * ch + c),
+                2 => Flow::Fixed {
+                    sport: reference.base,
+                },
+                _ => Flow::Fixed {
+                    sport: reference.flow,
+                },
+            },
+            4,
+            packets / ch as u64,
+            ch,
+            &mut || Ok(()),
+        )?;
+        raw.push((x[1] - x[0]) * ghz);
+        refs.push((x[3] - x[2]) * ghz / reference.rules as f64);
     }
-    Ok(Stat { per_repeat })
-}
-
-fn fixed(sport: u16) -> impl FnMut(usize) -> Flow {
-    move |_| Flow::Fixed { sport }
+    Ok(speed.normalise(&raw, &refs))
 }
 
 /// Rule shapes of the expression phase: (name, rule, set declaration it needs).
@@ -156,6 +341,7 @@ fn shapes(n_elems: (usize, usize)) -> Vec<(&'static str, String)> {
         ("payload", "ip saddr 172.16.0.1 drop".into()),
         ("meta", "meta l4proto tcp drop".into()),
         ("meta_mark", "meta mark 0x1234 drop".into()),
+        ("meta_ifname", "iifname \"offsim-none\" drop".into()),
         ("bitwise", "ip saddr 172.16.0.0/12 drop".into()),
         ("range", "udp dport 7-9 drop".into()),
         ("counter", "counter".into()),
@@ -227,47 +413,98 @@ fn expr_ruleset(n: usize, sizes: (usize, usize)) -> String {
     s
 }
 
+/// Per shape, per repeat: cycles per rule.
+type PerShape = Vec<Vec<f64>>;
+
+/// The expression phase's measurements: repeat by repeat, every shape `i` (flow 5001 + i)
+/// with the baseline (flow 5000) and the reference in rounds; per shape, per repeat, the
+/// shape's and the reference's cycles per rule as measured.
+fn shape_rounds(
+    b: &Bench,
+    reference: &Reference,
+    shapes: usize,
+    packets: u64,
+    repeats: usize,
+    ghz: f64,
+) -> Result<(PerShape, PerShape), CalError> {
+    let n = reference.rules;
+    let mut nothing = || Ok(());
+    let mut raw = vec![Vec::with_capacity(repeats); shapes];
+    let mut refs = vec![Vec::with_capacity(repeats); shapes];
+    for _ in 0..repeats {
+        for i in 0..shapes {
+            // baseline, shape, reference in rounds: the three in the same moments
+            let sports = [5000, 5001 + i as u16, reference.flow];
+            let x = b.run_mixed(
+                &mut |k, _| Flow::Fixed { sport: sports[k] },
+                3,
+                packets / reference.chunks as u64,
+                reference.chunks,
+                &mut nothing,
+            )?;
+            raw[i].push((x[1] - x[0]) * ghz / n as f64);
+            refs[i].push((x[2] - x[0]) * ghz / n as f64);
+        }
+    }
+    Ok((raw, refs))
+}
+
 /// Runs every measurement up to the conntrack phase ([`super::check::conntrack`], which
-/// the caller runs next); the figures in preset order.
+/// the caller runs next); the figures in preset order, and the run's speed for that phase.
 pub(crate) fn run(
     b: &Bench,
     effort: super::Effort,
     ghz: f64,
     log: &mut dyn FnMut(&str),
-) -> Result<Vec<Figure>, CalError> {
+) -> Result<(Vec<Figure>, Speed), CalError> {
     let (n, packets, repeats) = effort.sizes();
     let sizes = (16, 4096);
     let mut figs = Vec::new();
-    let mut nothing = || Ok(());
 
-    // --- expressions, sets, jumps
+    // --- expressions, sets, jumps: repeat by repeat, every shape against the baseline
+    // flow and then the reference (the `payload` shape, flow 5002), so each shape's repeats
+    // are spread over the run and each is scaled by its own reference
     b.router_ruleset(&expr_ruleset(n, sizes))?;
+    let shapes = shapes(sizes);
+    let reference = Reference {
+        base: 5000,
+        flow: 5002,
+        rules: n,
+        chunks: effort.chunks(),
+    };
+    for i in 0..=shapes.len() {
+        // warm the flows (neighbour, caches)
+        b.run(
+            Flow::Fixed {
+                sport: 5000 + i as u16,
+            },
+            2_000,
+        )?;
+    }
+    let (raw, refs) = shape_rounds(b, &reference, shapes.len(), packets, repeats, ghz)?;
+    let all = refs.concat();
+    let speed = Speed {
+        per_rule: quantile(&all, 0.1),
+        median: median(&all),
+    };
+    log(&format!(
+        "  reference ({n} x `{REF_RULE}`): {:.1} cycles/rule in the run's fastest tenth (median {:.1}); every figure is scaled to the former",
+        speed.per_rule, speed.median
+    ));
     let mut d = std::collections::HashMap::new();
-    for (i, (name, rule)) in shapes(sizes).iter().enumerate() {
-        let sport = 5001 + i as u16;
-        // warm the flow (neighbour, caches)
-        b.run(Flow::Fixed { sport }, 2_000)?;
-        let st = paired(
-            b,
-            &mut fixed(5000),
-            &mut fixed(sport),
-            packets,
-            repeats,
-            ghz,
-            &mut nothing,
-        )?
-        .scaled(1.0 / n as f64);
+    for (i, (name, rule)) in shapes.iter().enumerate() {
+        let st = speed.normalise(&raw[i], &refs[i]);
         log(&format!(
-            "  {name:<12} {:>8.1} cycles/rule  ({rule})",
-            st.median()
+            "  {name:<12} {:>8.1} cycles/rule  ({rule}; speed factors {:.2} to {:.2})",
+            st.median(),
+            st.speed.0,
+            st.speed.1
         ));
         d.insert(*name, st);
     }
     let g = |k: &str| d[k].clone();
     let sum = |v: &[&Stat]| {
-        let mut a = Stat {
-            per_repeat: vec![0.0; repeats],
-        };
+        let mut a = Stat::new(vec![0.0; repeats]);
         for x in v {
             a = a.minus(&x.scaled(-1.0));
         }
@@ -278,6 +515,7 @@ pub(crate) fn run(
     let pt = g("th_dport").minus(&r);
     let dep = g("udp_dport").minus(&g("th_dport"));
     let m = g("meta").minus(&r);
+    let mi = g("meta_ifname").minus(&r);
     let bw = g("bitwise").minus(&r).minus(&p);
     let rg = g("range").minus(&sum(&[&r, &dep, &pt]));
     let cnt = g("counter").minus(&r);
@@ -297,9 +535,7 @@ pub(crate) fn run(
     let rb0 = g("rbtree_s").minus(&key1).minus(&rb_slope.scaled(ds));
     let pp_slope = g("pipapo_l").minus(&g("pipapo_s")).scaled(1.0 / (dl - ds));
     let pp0 = g("pipapo_s").minus(&key2).minus(&pp_slope.scaled(ds));
-    let zero = Stat {
-        per_repeat: vec![0.0; repeats],
-    };
+    let zero = Stat::new(vec![0.0; repeats]);
     let avx2 = super::cpu_has_avx2();
     let (pp_field, pp_log_field) = if avx2 {
         ("set_pipapo_avx2", "set_pipapo_avx2_log2")
@@ -313,6 +549,7 @@ pub(crate) fn run(
         (Some("expr_payload_th"), &pt, format!("{n} x `th dport 53 drop` (no dependency) less the rule: one transport-header load with its cmp"), "load"),
         (Some("expr_dep"), &dep, format!("{n} x `udp dport 53 drop` minus {n} x `th dport 53 drop`: the `meta l4proto udp` check nft inserts"), "dependency"),
         (Some("expr_meta"), &m, format!("{n} x `meta l4proto tcp drop` less the rule: one meta load with its (failing) cmp"), "load"),
+        (Some("expr_meta_ifname"), &mi, format!("{n} x `iifname \"offsim-none\" drop` less the rule: one interface-name meta load (an IFNAMSIZ-byte string copy) with its (failing) 16-byte cmp"), "load"),
         (Some("expr_bitwise"), &bw, format!("{n} x `ip saddr 172.16.0.0/12 drop` less rule and payload"), "bitwise"),
         (Some("expr_range"), &rg, format!("{n} x `udp dport 7-9 drop` less rule, l4proto dependency and transport load: a range beyond a cmp"), "range"),
         (Some("expr_counter"), &cnt, format!("{n} x `counter` less the rule"), "counter"),
@@ -345,20 +582,30 @@ pub(crate) fn run(
     ));
     figs.push(f);
 
-    figs.extend(hooks_and_chains(b, packets, repeats, ghz, log)?);
+    figs.extend(hooks_and_chains(
+        b, &reference, packets, repeats, ghz, &speed, log,
+    )?);
     // conntrack follows in `check` (it uses these figures)
-    Ok(figs)
+    Ok((figs, speed))
 }
 
-/// The hook and base-chain figures.
+/// The hook and base-chain figures; each ruleset carries the reference ([`Reference::table`],
+/// flow 5009 against 5000), measured after each (baseline, test, baseline).
 fn hooks_and_chains(
     b: &Bench,
+    expr_reference: &Reference,
     packets: u64,
     repeats: usize,
     ghz: f64,
+    speed: &Speed,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<Figure>, CalError> {
     let mut figs = Vec::new();
+    let reference = Reference {
+        flow: 5009,
+        ..*expr_reference
+    };
+    let ref_table = reference.table(&[]);
     // --- hooks and chains: 16 empty forward base chains vs 1 (15 chains); one empty base
     // chain on each of prerouting, forward and postrouting vs three on forward (2 hooks)
     let chains = |hooks: &[&str], per_hook: usize| {
@@ -370,20 +617,22 @@ fn hooks_and_chains(
                 );
             }
         }
-        t + "}\n"
+        t + "}\n" + &ref_table
     };
-    let hook_chain = |base: &str, test: &str| -> Result<Stat, CalError> {
-        let mut v = Vec::with_capacity(repeats);
+    let mut nothing = || Ok(());
+    let mut hook_chain = |base: &str, test: &str| -> Result<Stat, CalError> {
+        let mut windows = Vec::with_capacity(repeats);
+        let flow = Flow::Fixed { sport: 5000 };
         for _ in 0..repeats {
-            b.router_ruleset(base)?;
-            let b0 = b.run(Flow::Fixed { sport: 5000 }, packets)?;
-            b.router_ruleset(test)?;
-            let t = b.run(Flow::Fixed { sport: 5000 }, packets)?;
-            b.router_ruleset(base)?;
-            let b1 = b.run(Flow::Fixed { sport: 5000 }, packets)?;
-            v.push((t - (b0 + b1) / 2.0) * ghz);
+            // each ruleset's window runs the flow and the reference in rounds
+            let mut window = |rs: &str| {
+                b.router_ruleset(rs)?;
+                b.run(Flow::Fixed { sport: 5009 }, 2_000)?;
+                reference.window(b, flow, packets, ghz, &mut nothing)
+            };
+            windows.push([window(base)?, window(test)?, window(base)?]);
         }
-        Ok(Stat { per_repeat: v })
+        Ok(speed.normalise_windows(ghz, &windows))
     };
     let chain = hook_chain(&chains(&["forward"], 1), &chains(&["forward"], 16))?.scaled(1.0 / 15.0);
     let hook = hook_chain(
@@ -405,7 +654,8 @@ fn hooks_and_chains(
     Ok(figs)
 }
 
-/// Paired measurement for the conntrack phase (exported to [`super::check`]).
+/// Paired measurement for the conntrack phase (exported to [`super::check`]): per repeat,
+/// at the run's speed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn paired_flows(
     b: &Bench,
@@ -415,23 +665,33 @@ pub(crate) fn paired_flows(
     repeats: usize,
     ghz: f64,
     before: &mut dyn FnMut() -> Result<(), CalError>,
-) -> Result<(f64, f64, f64, Vec<f64>), CalError> {
-    let s = paired(b, base, test, packets, repeats, ghz, before)?;
-    let f = s.figure(None, "", "");
-    Ok((f.cycles, f.min, f.max, s.per_repeat))
+    speed: (&Reference, &Speed),
+) -> Result<Stat, CalError> {
+    paired(b, base, test, packets, repeats, ghz, before, speed)
+}
+
+impl Stat {
+    /// Per-repeat values, as measured (speed factor 1).
+    pub(crate) fn of(per_repeat: &[f64]) -> Stat {
+        Stat::new(per_repeat.to_vec())
+    }
+    /// Each repeat's value mapped by `f`.
+    pub(crate) fn map(&self, f: impl Fn(f64) -> f64) -> Stat {
+        Stat {
+            per_repeat: self.per_repeat.iter().map(|&x| f(x)).collect(),
+            speed: self.speed,
+            reference: self.reference,
+        }
+    }
 }
 
 /// A figure from per-repeat values less a constant.
 pub(crate) fn figure_of(
-    per_repeat: &[f64],
+    st: &Stat,
     less: f64,
     field: Option<&'static str>,
     what: &str,
     per: &'static str,
 ) -> Figure {
-    Stat {
-        per_repeat: per_repeat.to_vec(),
-    }
-    .minus_const(less)
-    .figure(field, what, per)
+    st.minus_const(less).figure(field, what, per)
 }
