@@ -140,6 +140,21 @@ fn the_x86_server_preset_is_one_speed_normalised_calibration() {
 }
 
 #[test]
+fn the_offload_work_follows_the_measured_conntrack_creation() {
+    // the `[inference]` notes price flow_offload_work_add/_del/_stats as 2, 1 and 0.25
+    // conntrack creations: re-measuring ct_new must move them (they once kept the figures
+    // of the ct_new before)
+    let c = cpu().cycles;
+    for (v, k) in [
+        (c.offload_add, 2.0),
+        (c.offload_del, 1.0),
+        (c.offload_stats, 0.25),
+    ] {
+        assert!((v - k * c.ct_new).abs() <= 0.1, "{v} vs {k} x {}", c.ct_new);
+    }
+}
+
+#[test]
 fn each_set_back_end_is_charged_its_curve() {
     let cfg = cpu();
     let c = &cfg.cycles;
@@ -267,6 +282,10 @@ fn calibrate_quick_writes_a_valid_preset() {
         "{rule}"
     );
     assert!(o.stdout.contains("spread"), "{}", o.stdout);
+    if p.sources["cycles.ct_new"].contains("offsim calibrate") {
+        let c = &p.cycles;
+        assert!((c.offload_add - 2.0 * c.ct_new).abs() <= 0.1, "{c:?}");
+    }
 }
 
 #[test]

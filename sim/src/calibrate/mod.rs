@@ -184,8 +184,18 @@ pub fn calibrate(o: &CalOptions, log: &mut dyn FnMut(&str)) -> Result<Vec<Figure
     Ok(figs)
 }
 
+/// Figures that follow a measured one, as their `[inference]` notes in the presets say: the
+/// hardware offload work priced in conntrack creations (`flow_offload_work_add` builds a
+/// flow rule per direction, each comparable to one creation; `_del` frees them; `_stats`
+/// reads counters). They move with the measured figure.
+const DERIVED: [(&str, f64, &str); 3] = [
+    ("offload_add", 2.0, "ct_new"),
+    ("offload_del", 1.0, "ct_new"),
+    ("offload_stats", 0.25, "ct_new"),
+];
+
 /// The preset TOML: the base preset with the measured cycle costs and `avx2`, each with its
-/// note.
+/// note, and the figures [`DERIVED`] from them.
 pub fn write_preset(o: &CalOptions, figures: &[Figure]) -> Result<String, CalError> {
     let base = crate::cpu::CpuConfig::preset_toml(&o.base)
         .map(str::to_string)
@@ -235,6 +245,15 @@ pub fn write_preset(o: &CalOptions, figures: &[Figure]) -> Result<String, CalErr
                     f.speed.1,
                     o.command
                 ),
+            );
+        }
+    }
+    for (field, k, of) in DERIVED {
+        let measured = figures.iter().any(|f| f.field == Some(of));
+        if let (true, Some(v)) = (measured, cycles.get(of).and_then(toml::Value::as_float)) {
+            cycles.insert(
+                field.into(),
+                toml::Value::Float((v * k * 10.0).round() / 10.0),
             );
         }
     }
