@@ -13,7 +13,7 @@ use offsim_traces::testkit::Pkt;
 
 use super::CalError;
 use super::bench::{Bench, DPORT, Flow, sh};
-use super::plan::{Figure, Reference, Speed, Stat, figure_of, paired_flows};
+use super::plan::{Figure, Reference, Speed, Stat, figure_of, paired};
 use crate::cpu::{CpuConfig, Stage};
 
 /// The x86-server preset with the figures measured so far.
@@ -147,7 +147,7 @@ pub(crate) fn conntrack(
     };
 
     // ct loads: n rules `ct mark X drop` behind a jump, tracked flow 5002 vs 5000
-    let v = paired_flows(
+    let v = paired(
         b,
         &mut fixed(5000),
         &mut fixed(5002),
@@ -191,7 +191,7 @@ pub(crate) fn conntrack(
             "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules",
         ),
     ] {
-        let v = paired_flows(
+        let v = paired(
             b,
             &mut fixed(base),
             &mut fixed(test),
@@ -232,30 +232,34 @@ pub(crate) fn conntrack(
         off += packets_per_run;
         Flow::NewEach { net, offset: off }
     };
-    let v = new_entries(b, (100, 101), packets_per_run, repeats, ghz, &mut flush, sp)?;
-    let rules = model(&cpu, next(100))? - model(&cpu, next(101))?;
-    let f = figure_of(
-        &v,
-        rules,
-        Some("ct_new"),
-        "a new UDP tuple per datagram, tracked vs `notrack`, less what offsim counts for the rules",
-        "connection",
-    );
-    log(&format!("  ct new {:.1} cycles", f.cycles));
-    out.push(f);
-
     // unconfirmed entries: the same, dropped in FORWARD (10.102/16 tracked, 10.103/16 not)
-    let v = new_entries(b, (102, 103), packets_per_run, repeats, ghz, &mut flush, sp)?;
-    let rules = model(&cpu, next(102))? - model(&cpu, next(103))?;
-    let f = figure_of(
-        &v,
-        rules,
-        Some("ct_unconfirmed"),
-        "a new UDP tuple per datagram dropped in FORWARD, tracked vs `notrack`, less what offsim counts for the rules",
-        "connection",
-    );
-    log(&format!("  ct unconfirmed {:.1} cycles", f.cycles));
-    out.push(f);
+    let phases = [
+        (
+            (100, 101),
+            "ct_new",
+            "a new UDP tuple per datagram, tracked vs `notrack`, less what offsim counts for the rules",
+        ),
+        (
+            (102, 103),
+            "ct_unconfirmed",
+            "a new UDP tuple per datagram dropped in FORWARD, tracked vs `notrack`, less what offsim counts for the rules",
+        ),
+    ];
+    for ((tracked, untracked), field, what) in phases {
+        let v = new_entries(
+            b,
+            (tracked, untracked),
+            packets_per_run,
+            repeats,
+            ghz,
+            &mut flush,
+            sp,
+        )?;
+        let rules = model(&cpu, next(tracked))? - model(&cpu, next(untracked))?;
+        let f = figure_of(&v, rules, Some(field), what, "connection");
+        log(&format!("  {field} {:.1} cycles", f.cycles));
+        out.push(f);
+    }
     b.router_sysctl("net.netfilter.nf_conntrack_udp_timeout=30")?;
     Ok(out)
 }
@@ -375,7 +379,7 @@ fn new_entries(
 ) -> Result<Stat, CalError> {
     let step = packets_per_run;
     let (mut seq_a, mut seq_b) = (0u64, 0u64);
-    paired_flows(
+    paired(
         b,
         &mut |_| {
             seq_a += step;

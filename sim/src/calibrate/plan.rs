@@ -290,9 +290,9 @@ impl Speed {
 
 /// Measures `test` against `base` with the reference, the four flows in rounds
 /// ([`Bench::run_mixed`]): cycles per packet of the difference, per repeat, at the run's
-/// speed.
+/// speed. Also the conntrack phase's measurement ([`super::check`]).
 #[allow(clippy::too_many_arguments)]
-fn paired(
+pub(crate) fn paired(
     b: &Bench,
     base: &mut dyn FnMut(usize) -> Flow,
     test: &mut dyn FnMut(usize) -> Flow,
@@ -652,22 +652,6 @@ fn hooks_and_chains(
         "chain",
     ));
     Ok(figs)
-}
-
-/// Paired measurement for the conntrack phase (exported to [`super::check`]): per repeat,
-/// at the run's speed.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn paired_flows(
-    b: &Bench,
-    base: &mut dyn FnMut(usize) -> Flow,
-    test: &mut dyn FnMut(usize) -> Flow,
-    packets: u64,
-    repeats: usize,
-    ghz: f64,
-    before: &mut dyn FnMut() -> Result<(), CalError>,
-    speed: (&Reference, &Speed),
-) -> Result<Stat, CalError> {
-    paired(b, base, test, packets, repeats, ghz, before, speed)
 }
 
 impl Stat {
