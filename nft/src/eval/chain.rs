@@ -202,19 +202,11 @@ fn exec(
     (f, true)
 }
 
-/// Equality by 64-bit halves: the loaded value comes back through memory as two 8-byte
-/// stores, and comparing it as one 16-byte vector load stalls on store forwarding (half of
-/// a 300-rule ACL's time went to that one instruction).
-#[inline]
-fn eq128(v: u128, c: u128) -> bool {
-    (v as u64 == c as u64) & ((v >> 64) as u64 == (c >> 64) as u64)
-}
-
 #[inline]
 fn cmp(op: CmpOp, v: u128, c: u128) -> bool {
     match op {
-        CmpOp::Eq => eq128(v, c),
-        CmpOp::Ne => !eq128(v, c),
+        CmpOp::Eq => v == c,
+        CmpOp::Ne => v != c,
         CmpOp::Lt => v < c,
         CmpOp::Gt => v > c,
         CmpOp::Le => v <= c,

@@ -47,24 +47,6 @@ impl EvalCost {
         self.jumps += o.jumps;
     }
 
-    /// What `self` has more than `o` (`o` an earlier snapshot of the same accumulator).
-    pub fn since(&self, o: &EvalCost) -> EvalCost {
-        let mut d = *self;
-        d.base_chains -= o.base_chains;
-        d.rules -= o.rules;
-        for (a, b) in d.exprs.iter_mut().zip(&o.exprs) {
-            *a -= b;
-        }
-        for (a, b) in d.lookups.iter_mut().zip(&o.lookups) {
-            *a -= b;
-        }
-        for (a, b) in d.lookup_depth.iter_mut().zip(&o.lookup_depth) {
-            *a -= b;
-        }
-        d.jumps -= o.jumps;
-        d
-    }
-
     /// Kernel expressions run, all kinds.
     pub fn expr_total(&self) -> u64 {
         self.exprs.iter().sum()
