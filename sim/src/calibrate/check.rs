@@ -147,18 +147,24 @@ pub(crate) fn conntrack(
     };
 
     // ct loads: n rules `ct mark X drop` behind a jump, tracked flow 5002 vs 5000
-    let v = paired(
-        b,
-        &mut fixed(5000),
-        &mut fixed(5002),
-        packets_per_run,
-        repeats,
-        ghz,
-        &mut nothing,
-        sp,
-    )?;
-    let without_ct =
-        model(&cpu, Flow::Fixed { sport: 5002 })? - model(&cpu, Flow::Fixed { sport: 5000 })?;
+    // the fixed flow `test` against `base`, measured and as the model counts its rules
+    let mut fixed_pair = |base: u16, test: u16| {
+        paired(
+            b,
+            &mut fixed(base),
+            &mut fixed(test),
+            packets_per_run,
+            repeats,
+            ghz,
+            &mut nothing,
+            sp,
+        )
+    };
+    let modelled = |cpu: &CpuConfig, base: u16, test: u16| -> Result<f64, CalError> {
+        Ok(model(cpu, Flow::Fixed { sport: test })? - model(cpu, Flow::Fixed { sport: base })?)
+    };
+    let v = fixed_pair(5000, 5002)?;
+    let without_ct = modelled(&cpu, 5000, 5002)?;
     let per = v.map(|d| (d - without_ct) / n as f64);
     // the model above already counts the ct loads at the base preset's figure
     let ct_now = cpu.cycles.expr_ct;
@@ -191,18 +197,8 @@ pub(crate) fn conntrack(
             "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules",
         ),
     ] {
-        let v = paired(
-            b,
-            &mut fixed(base),
-            &mut fixed(test),
-            packets_per_run,
-            repeats,
-            ghz,
-            &mut nothing,
-            sp,
-        )?;
-        let rules =
-            model(&cpu, Flow::Fixed { sport: test })? - model(&cpu, Flow::Fixed { sport: base })?;
+        let v = fixed_pair(base, test)?;
+        let rules = modelled(&cpu, base, test)?;
         let f = figure_of(&v, rules, Some(key), what, "packet");
         log(&format!(
             "  {} {:.1} cycles",
