@@ -557,6 +557,8 @@ fn flows(s: &Shape, refusals: u64) -> Flows {
             BTreeMap::new()
         },
         examples,
+        time_to_flowtable_ns: None,
+        time_to_hardware_ns: None,
     }
 }
 

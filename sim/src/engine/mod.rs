@@ -32,7 +32,6 @@ use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{SimDuration, SimTime};
 
 use crate::cpu::{CpuConfig, Stage};
-use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
 use background::BgWhat;
@@ -42,6 +41,7 @@ use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::HwRequest;
 use offsim_kernel::sides::{Side, SideSplitter, SweepCtx, conntrack_holds};
+use offsim_traces::histogram::Histogram;
 use offsim_traces::tuple::TupleMap;
 pub use senders::SenderStats;
 pub use timeline::EventOutcome;
@@ -803,7 +803,7 @@ impl Engine {
                     .get(&cookie)
                     .and_then(|g| self.hw_state.get(g))
             {
-                self.dp.note_hw_bound(ft, flow);
+                self.dp.note_hw_bound(ft, flow, start);
             }
             self.schedule_nic();
         }
