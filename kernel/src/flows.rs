@@ -448,7 +448,10 @@ mod test {
         b.offloaded_hw(r, SimTime(9_500));
         assert_eq!((b.totals.to_sw.count(), b.totals.to_sw.max()), (1, 2_000));
         assert_eq!((b.totals.to_hw.count(), b.totals.to_hw.max()), (1, 4_000));
-        assert_eq!(b.get_mut(r).map(|x| (x.adds, x.sw, x.hw)), Some((2, true, true)));
+        assert_eq!(
+            b.get_mut(r).map(|x| (x.adds, x.sw, x.hw)),
+            Some((2, true, true))
+        );
         // a closed or unknown record counts nothing
         b.offloaded_sw(u32::MAX, SimTime(1));
         assert_eq!(b.totals.to_sw.count(), 1);
