@@ -203,7 +203,7 @@ table inet t {
     #[test]
     fn a_flush_tears_every_flow_down_and_the_next_packet_re_adds_it() {
         let mut dp = offloaded();
-        let e = dp.flush_flowtables(at(100), true);
+        let e = dp.flush_flowtables(at(100), true, None);
         let o = dp.process(at(110), &up(110), Side::Lan);
         assert_eq!(o.path, Path::Slow);
         assert_eq!(o.fate, Fate::Forwarded(Side::Wan));
@@ -290,5 +290,34 @@ table inet t {
             dp.process(at(2_020), &up(2_020), Side::Lan).path,
             Path::SwFast
         );
+    }
+
+    /// New rules under an offloaded flow (`nft add rule ... drop`): its packets skip the
+    /// forward chain on the fast path and keep the old verdict (counted on the event) until
+    /// the flow leaves the flowtable; then the new rule drops them.
+    #[test]
+    fn a_policy_change_reaches_an_offloaded_flow_only_once_it_leaves_the_flowtable() {
+        let mut dp = offloaded();
+        let blocked = FT.replace(
+            "meta l4proto { tcp, udp } flow add @ft",
+            "ip saddr 192.0.2.1 drop\n        meta l4proto { tcp, udp } flow add @ft",
+        );
+        let rs = Ruleset::from_str(&blocked, "b.nft", &load_options("lan0", "wan0")).unwrap();
+        let e = dp.policy_change(rs);
+        let o = dp.process(at(110), &up(110), Side::Lan);
+        assert_eq!((o.path, o.fate), (Path::SwFast, Fate::Forwarded(Side::Wan)));
+        let c = dp.event_counters()[e];
+        assert_eq!(
+            (c.flows, c.old_verdict, c.last_old_verdict),
+            (1, 1, Some(at(110)))
+        );
+        dp.flush_flowtables(at(200), false, None);
+        let o = dp.process(at(210), &up(210), Side::Lan);
+        assert_eq!(o.path, Path::Slow);
+        assert!(
+            matches!(o.fate, Fate::Dropped(DropCause::Ruleset(..))),
+            "{o:?}"
+        );
+        assert_eq!(dp.event_counters()[e].old_verdict, 1);
     }
 }

@@ -63,6 +63,8 @@ pub struct Prepared {
     pub scenario: Scenario,
     /// The ruleset.
     pub ruleset: Ruleset,
+    /// The rules each timeline event loads, by event (`None`: it loads none).
+    pub event_rulesets: Vec<Option<Ruleset>>,
     /// NIC configuration (preset + overrides).
     pub nic: NicConfig,
     /// Input.
@@ -79,6 +81,66 @@ pub struct Prepared {
     pub progress: crate::progress::Progress,
 }
 
+/// Loads the rules timeline events load, with the scenario's options; each must keep the
+/// flowtables of the scenario's ruleset (a change that adds or removes one is a reload of
+/// the whole ruleset, which offsim models only with the same flowtables).
+fn event_rulesets(sc: &Scenario, base: &Ruleset) -> Result<Vec<Option<Ruleset>>, RunError> {
+    let key = |i: usize| {
+        sc.spec
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.ruleset.is_some())
+            .nth(i)
+            .map_or("events".to_string(), |(j, _)| {
+                format!("events[{j}].ruleset")
+            })
+    };
+    let same = |a: &Ruleset| {
+        let ft = |r: &Ruleset| {
+            r.flowtables()
+                .iter()
+                .map(|f| {
+                    (
+                        f.name.clone(),
+                        f.table.clone(),
+                        f.devices.clone(),
+                        f.offload,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        ft(a) == ft(base)
+    };
+    let mut out = Vec::with_capacity(sc.events.len());
+    let mut nth = 0;
+    for e in &sc.events {
+        let Some(path) = &e.ruleset else {
+            out.push(None);
+            continue;
+        };
+        let rs = Ruleset::load(
+            path,
+            &LoadOptions {
+                utc_offset_s: sc.utc_offset_s,
+                ..load_options(&sc.spec.ruleset.iif, &sc.spec.ruleset.oif)
+            },
+        )?;
+        if !same(&rs) {
+            return Err(RunError::Scenario(sc.file.invalid(
+                &key(nth),
+                format!(
+                    "{} declares other flowtables than the scenario's ruleset: an event can change the rules, not the flowtables",
+                    path.display()
+                ),
+            )));
+        }
+        nth += 1;
+        out.push(Some(rs));
+    }
+    Ok(out)
+}
+
 /// Loads everything a scenario refers to.
 pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
     let file = sc.file.path.display().to_string();
@@ -89,6 +151,7 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
             ..load_options(&sc.spec.ruleset.iif, &sc.spec.ruleset.oif)
         },
     )?;
+    let event_rulesets = event_rulesets(&sc, &ruleset)?;
     let mut nic_table = sc.nic_overrides.clone();
     nic_table.insert("preset".into(), toml::Value::String(sc.nic_preset.clone()));
     let nic = NicConfig::from_scenario_table(&nic_table).map_err(|e| RunError::Nic {
@@ -117,6 +180,7 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
     Ok(Prepared {
         scenario: sc,
         ruleset,
+        event_rulesets,
         nic,
         input,
         pass,

@@ -114,6 +114,7 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         hardware: policy.hardware,
         events: sc.events.clone(),
         egress: sc.egress.clone(),
+        event_rulesets: p.event_rulesets.clone(),
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(

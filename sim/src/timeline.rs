@@ -8,6 +8,7 @@
 //! | `conntrack-flush` | `conntrack -F`: every entry deleted; the flowtable GC tears down the flows whose entry died | `nf_ct_iterate_cleanup_net`, `nf_flow_offload_gc_step` (`nf_ct_is_dying`) |
 //! | `link-down` / `link-up` | the device's flows torn down; the port neither receives nor sends until it is up | `nf_flow_table_cleanup` → `nf_flow_table_do_cleanup` (NETDEV_DOWN) |
 //! | `host-move` | a LAN host moves to another port of the bridge: entries keep the old port | `nft_dev_forward_path`; openwrt/openwrt#13410, #25174 |
+//! | `policy-change` | new rules, flowtables untouched: offloaded flows skip the new forward chain and keep the old verdict until they leave the flowtable | `nf_flow_offload_ip_hook` runs before the forward hook; user-asks A4 |
 //!
 //! The scenario resolves `[[events]]` into [`TimedEvent`]s (`scenario/`), the engine
 //! applies them at their time (`engine/timeline.rs`), and the report shows what each cost.
@@ -27,6 +28,8 @@ pub enum EventKind {
     LinkDown(Side),
     /// A port comes back.
     LinkUp(Side),
+    /// New rules, the flowtables untouched (`nft -f` of an incremental change).
+    PolicyChange,
     /// A LAN host moves to another port of the LAN bridge (Wi-Fi roaming, a switch port
     /// change).
     HostMove {
@@ -50,17 +53,19 @@ impl EventKind {
             EventKind::LinkDown(_) => "link-down",
             EventKind::LinkUp(_) => "link-up",
             EventKind::HostMove { .. } => "host-move",
+            EventKind::PolicyChange => "policy-change",
         }
     }
 
     /// The kinds, by name (for the scenario's error message).
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "ruleset-reload",
         "flowtable-flush",
         "conntrack-flush",
         "link-down",
         "link-up",
         "host-move",
+        "policy-change",
     ];
 }
 
@@ -71,6 +76,10 @@ pub struct TimedEvent {
     pub at_ns: u64,
     /// What happens.
     pub kind: EventKind,
-    /// What it happens to, as the user named it (a device, a host), or empty.
+    /// What it happens to, as the user named it (a device, a host, a ruleset file), or
+    /// empty.
     pub target: String,
+    /// The rules it loads (`policy-change`, or `ruleset-reload` with a new file), resolved
+    /// against the scenario's directory.
+    pub ruleset: Option<std::path::PathBuf>,
 }

@@ -166,3 +166,80 @@ fn time_to_offload_and_the_insertion_backlog_are_reported() {
     let secs = sw.duration_ns as f64 / 1e9;
     assert!((sw.throughput.cps - sw.throughput.connections as f64 / secs).abs() < 1e-9);
 }
+
+/// A block rule added while flows are offloaded (user-asks A4, "I added a block rule, but
+/// existing connections keep flowing"): without offload the next packet meets the rule; with
+/// offload the flows in the flowtable (and the NIC) skip the forward chain and keep the old
+/// verdict until they leave it.
+#[test]
+fn a_policy_change_reaches_offloaded_flows_only_when_they_leave_the_flowtable() {
+    let fw4 = std::fs::read_to_string(crate::util::repo().join("scenarios/rulesets/home-fw4.nft"))
+        .unwrap();
+    let blocked = fw4.replacen(
+        "\t\tmeta l4proto { tcp, udp } flow offload @ft\n",
+        "\t\tip daddr 192.168.1.118 drop\n\t\tip saddr 192.168.1.118 drop\n\t\tmeta l4proto { tcp, udp } flow offload @ft\n",
+        1,
+    );
+    assert_ne!(blocked, fw4);
+    let rules = crate::util::scratch("events", "policy-rules");
+    let (blocked_nft, noft_nft) = (rules.join("blocked.nft"), rules.join("noft.nft"));
+    std::fs::write(&blocked_nft, &blocked).unwrap();
+    let (r, html) = run(
+        "policy",
+        &format!(
+            "[[events]]\nat_s = 3.0\nkind = \"policy-change\"\nruleset = \"{}\"\n",
+            blocked_nft.display()
+        ),
+    );
+    let none = by_name(&r, "none");
+    assert_eq!(none.events[0].old_verdict_packets, 0);
+    assert!(
+        none.drops
+            .by_reason
+            .get("ruleset_forward_drop")
+            .copied()
+            .unwrap_or(0)
+            > 1000,
+        "{:?}",
+        none.drops.by_reason
+    );
+    for n in ["software", "hardware"] {
+        let e = &by_name(&r, n).events[0];
+        assert_eq!(e.kind, "policy-change");
+        assert!(e.flows > 0 && e.old_verdict_packets > 0, "{n}: {e:?}");
+        assert!(
+            e.old_verdict_bytes >= 64 * e.old_verdict_packets,
+            "{n}: {e:?}"
+        );
+        assert!(e.old_verdict_until_s.unwrap() > 0.0, "{n}: {e:?}");
+    }
+    assert!(html.contains("kept the old verdict"));
+    // a file that changes the flowtables is refused, with the event's key
+    std::fs::write(
+        &noft_nft,
+        fw4.replace("flowtable ft", "flowtable ft2")
+            .replace("@ft", "@ft2"),
+    )
+    .unwrap();
+    let sc = scenario(
+        "policy-bad",
+        &format!(
+            "[[events]]\nat_s = 3.0\nkind = \"policy-change\"\nruleset = \"{}\"\n",
+            noft_nft.display()
+        ),
+    );
+    let dir = sc.parent().unwrap();
+    let o = offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        dir.join("o").to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("events[0].ruleset") && o.stderr.contains("flowtables"),
+        "{}",
+        o.stderr
+    );
+}

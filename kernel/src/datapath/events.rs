@@ -14,6 +14,7 @@ use offsim_traces::time::SimTime;
 use super::{Datapath, LAN_IFINDEX};
 use crate::conntrack::{Conntrack, CtId};
 use crate::flowtable::{Flow, FtKey, HwState, TeardownCause};
+use offsim_nft::Ruleset;
 
 /// What one event did, and what its connections cost afterwards.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,6 +36,15 @@ pub struct EventCounters {
     pub last_readd: Option<SimTime>,
     /// Packets sent to the port their host had left (lost there).
     pub misdirected: u64,
+    /// A policy change: the rules changed under flows already offloaded, which skip them.
+    pub policy_change: bool,
+    /// Packets of those flows forwarded by the flowtable or the NIC after the change: they
+    /// kept the verdict of the rules before it.
+    pub old_verdict: u64,
+    /// Their bytes.
+    pub old_verdict_bytes: u64,
+    /// The last of them.
+    pub last_old_verdict: Option<SimTime>,
 }
 
 /// The tag of event `e` (index + 1; 0 is "none").
@@ -63,7 +73,12 @@ impl Datapath {
     /// Tears every flowtable entry down: a `flowtable-flush`, or with `reload` a ruleset
     /// reload, which also re-creates the rules' state (`nft -f` of a `flush ruleset` file
     /// such as fw4's: counters, quotas, limits and dynamic set elements start afresh).
-    pub fn flush_flowtables(&mut self, now: SimTime, reload: bool) -> usize {
+    pub fn flush_flowtables(
+        &mut self,
+        now: SimTime,
+        reload: bool,
+        rules: Option<Ruleset>,
+    ) -> usize {
         let e = self.begin_event();
         let c = &mut self.stats.events[e];
         for s in &mut self.fts {
@@ -75,11 +90,45 @@ impl Datapath {
                 |f, ct| tag_flow(f, ct, e, c),
             );
         }
-        if reload {
-            self.rstate = offsim_nft::RuleState::new(&self.rs, self.cfg.seed);
+        match rules {
+            Some(rs) => self.replace_rules(rs),
+            None if reload => self.rstate = offsim_nft::RuleState::new(&self.rs, self.cfg.seed),
+            None => {}
         }
         self.reap();
         e
+    }
+
+    /// New rules without touching the flowtables (`nft -f` of an incremental change, `nft
+    /// add rule`): flows already offloaded skip the forward chain, so they keep the verdict
+    /// of the rules before the change until they leave the flowtable (tagged with the
+    /// event, their later fast-path packets are counted).
+    pub fn policy_change(&mut self, rs: Ruleset) -> usize {
+        let e = self.begin_event();
+        self.replace_rules(rs);
+        let c = &mut self.stats.events[e];
+        c.policy_change = true;
+        for s in &mut self.fts {
+            let ct = &mut self.ct;
+            s.ft.for_each_live(|f| tag_flow(f, ct, e, c));
+        }
+        e
+    }
+
+    /// A packet of flow `ct` was forwarded by a flowtable or the NIC at `now`: counted on a
+    /// policy change whose rules it skipped.
+    #[inline]
+    pub(super) fn note_fast_path(&mut self, ct: CtId, bytes: u32, now: SimTime) {
+        if self.stats.events.is_empty() {
+            return;
+        }
+        self.note_event(ct, |c| {
+            if c.policy_change {
+                c.old_verdict += 1;
+                c.old_verdict_bytes += u64::from(bytes);
+                c.last_old_verdict = Some(now);
+            }
+        });
     }
 
     /// `conntrack -F`: every entry deleted. The flowtable GC would tear down each flow whose
@@ -122,9 +171,9 @@ impl Datapath {
         e
     }
 
-    /// A link came back up: nothing in the flowtable changes (flows come back through the
-    /// slow path as their packets do); recorded so the report lists it.
-    pub fn device_up(&mut self) -> usize {
+    /// An event that changes nothing in the kernel's state (a link coming back up: flows
+    /// come back through the slow path as their packets do); recorded so the report lists it.
+    pub fn noop_event(&mut self) -> usize {
         self.begin_event()
     }
 

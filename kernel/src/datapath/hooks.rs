@@ -204,10 +204,13 @@ impl Datapath {
                                         (f.routes[dir as usize].oif, Some(f.ct))
                                     });
                                 out.fate = Fate::Forwarded(side_of(oif));
-                                if misdirected && let Some(id) = ctid {
-                                    // `neigh_xmit`/`dev_queue_xmit` to the old bridge port
-                                    self.note_event(id, |c| c.misdirected += 1);
-                                    out.fate = Fate::Dropped(DropCause::StalePort);
+                                if let Some(id) = ctid {
+                                    self.note_fast_path(id, m.wire_len, now);
+                                    if misdirected {
+                                        // `neigh_xmit`/`dev_queue_xmit` to the old bridge port
+                                        self.note_event(id, |c| c.misdirected += 1);
+                                        out.fate = Fate::Dropped(DropCause::StalePort);
+                                    }
                                 }
                                 out.flow = Some((i, flow));
                                 let rec = self.flow_record(i, flow);

@@ -435,7 +435,41 @@ fn fam(v: u8) -> usize {
     if v == 6 { 1 } else { 0 }
 }
 
+/// The ruleset's `ct timeout` objects (L4 protocol and timeouts) and `ct helper` objects
+/// (L4 protocol), by object id.
+#[allow(clippy::type_complexity)] // two id-indexed tables, named at their fields
+fn object_tables(rs: &Ruleset, cfg: &DpConfig) -> (Vec<Option<(u8, CtTimeouts)>>, Vec<Option<u8>>) {
+    let mut ct_policies = vec![None; rs.objects().len()];
+    let mut ct_helpers = vec![None; rs.objects().len()];
+    for o in rs.objects() {
+        if let Some(t) = &o.ct_timeout
+            && let Some(slot) = ct_policies.get_mut(o.id)
+        {
+            *slot = Some((
+                t.protocol,
+                cfg.ct.timeouts.with_policy(t.protocol, &t.policy),
+            ));
+        }
+        if let (Some(_), Some(p), Some(slot)) =
+            (&o.helper, o.helper_protocol, ct_helpers.get_mut(o.id))
+        {
+            *slot = Some(p);
+        }
+    }
+    (ct_policies, ct_helpers)
+}
+
 impl Datapath {
+    /// Loads `rs` in place of the rules (`nft -f` of a change that keeps the flowtables):
+    /// chains, counters and stateful objects start afresh; conntrack and the flowtables'
+    /// entries stay. `rs` must declare the same flowtables (the caller checks).
+    pub(super) fn replace_rules(&mut self, rs: Ruleset) {
+        self.chains = Chains::build(&rs, &self.cfg, &self.fts);
+        self.rstate = RuleState::new(&rs, self.cfg.seed);
+        (self.ct_policies, self.ct_helpers) = object_tables(&rs, &self.cfg);
+        self.rs = rs;
+    }
+
     /// A datapath for `rs` (loaded with [`load_options`] for the same LAN/WAN names).
     pub fn new(rs: Ruleset, cfg: DpConfig, flows: FlowBook) -> Datapath {
         let ft_enabled = cfg.flowtables != FlowtableMode::Disabled;
@@ -475,25 +509,7 @@ impl Datapath {
         let rstate = RuleState::new(&rs, cfg.seed);
         let lan = Iface::new(LAN_IFINDEX, &cfg.lan);
         let wan = Iface::new(WAN_IFINDEX, &cfg.wan);
-        let mut ct_policies = vec![None; rs.objects().len()];
-        for o in rs.objects() {
-            if let Some(t) = &o.ct_timeout
-                && let Some(slot) = ct_policies.get_mut(o.id)
-            {
-                *slot = Some((
-                    t.protocol,
-                    cfg.ct.timeouts.with_policy(t.protocol, &t.policy),
-                ));
-            }
-        }
-        let mut ct_helpers = vec![None; rs.objects().len()];
-        for o in rs.objects() {
-            if let (Some(_), Some(p), Some(slot)) =
-                (&o.helper, o.helper_protocol, ct_helpers.get_mut(o.id))
-            {
-                *slot = Some(p);
-            }
-        }
+        let (ct_policies, ct_helpers) = object_tables(&rs, &cfg);
         Datapath {
             ct: Conntrack::new(cfg.ct.clone()),
             ct_policies,

@@ -44,7 +44,12 @@ impl Datapath {
     /// record, found by its flowtable key on its input device (`m.iface`).
     pub fn note_hw_packet(&mut self, m: &PacketMeta, now: SimTime) {
         let rec = match self.flow_of_packet(m) {
-            Some((ft, id)) => self.flow_record(ft, id),
+            Some((ft, id)) => {
+                if let Some(ct) = self.fts[ft].ft.get(id).map(|f| f.ct) {
+                    self.note_fast_path(ct, m.wire_len, now);
+                }
+                self.flow_record(ft, id)
+            }
             None => u32::MAX,
         };
         self.flows.packet(rec, Path::Hw, m.wire_len, now);

@@ -138,6 +138,15 @@ impl Flowtable {
         n
     }
 
+    /// Calls `f` with every flow not torn down.
+    pub fn for_each_live(&self, mut f: impl FnMut(&Flow)) {
+        for fl in self.flows.iter().flatten() {
+            if !fl.has(fflags::TEARDOWN) {
+                f(fl);
+            }
+        }
+    }
+
     /// Detaches every flow from its conntrack entry (conntrack was flushed: the handles
     /// will be reused by new entries). Call after tearing them down.
     pub fn forget_conntrack(&mut self) {

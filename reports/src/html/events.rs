@@ -94,7 +94,7 @@ pub fn event_sentences(r: &Report) -> Vec<String> {
             head.get_or_insert_with(|| format!("{} at {:.1} s", label(e), e.at_s));
             let lost = e.link_down_lost + e.misdirected;
             let mut p = format!("{}: ", run.name);
-            if e.flows == 0 && lost == 0 && e.conntrack_deleted == 0 {
+            if e.flows == 0 && lost == 0 && e.conntrack_deleted == 0 && e.old_verdict_packets == 0 {
                 p += NO_EFFECT;
             } else {
                 let mut bits = Vec::new();
@@ -104,6 +104,8 @@ pub fn event_sentences(r: &Report) -> Vec<String> {
                         fmt::count(e.flows),
                         if e.kind == "host-move" && e.misdirected > 0 {
                             "left on the old port"
+                        } else if e.kind == "policy-change" {
+                            "left in place"
                         } else {
                             "torn down"
                         }
@@ -122,6 +124,15 @@ pub fn event_sentences(r: &Report) -> Vec<String> {
                     bits.push(format!(
                         "{} packets lost at the port the host left",
                         fmt::count(e.misdirected)
+                    ));
+                }
+                if e.old_verdict_packets > 0 {
+                    bits.push(format!(
+                        "{} packets ({} bytes) of flows offloaded before it kept the old verdict, past the new rules, for {}",
+                        fmt::count(e.old_verdict_packets),
+                        fmt::count(e.old_verdict_bytes),
+                        e.old_verdict_until_s
+                            .map_or_else(|| "-".to_string(), |s| format!("{s:.1} s"))
                     ));
                 }
                 if e.link_down_lost > 0 {

@@ -133,6 +133,20 @@ pub struct EventReport {
     pub link_down_lost: u64,
     /// Packets sent to the port their host had left (lost there), count.
     pub misdirected: u64,
+    /// `policy-change`: packets of flows offloaded before the change that the flowtable or
+    /// the NIC forwarded after it, past the new rules (the old verdict), count.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub old_verdict_packets: u64,
+    /// Their bytes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub old_verdict_bytes: u64,
+    /// From the change to the last of them, seconds: how long the old verdict held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_verdict_until_s: Option<f64>,
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 /// One rule's counter, or (with `index` absent) a base chain's policy counter.

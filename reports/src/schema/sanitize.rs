@@ -280,7 +280,10 @@ sanitize_fields!(EventReport {
     hw_reinserted,
     last_readd_s,
     link_down_lost,
-    misdirected
+    misdirected,
+    old_verdict_packets,
+    old_verdict_bytes,
+    old_verdict_until_s
 });
 sanitize_fields!(RuleCounter {
     family,

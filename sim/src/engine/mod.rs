@@ -69,6 +69,8 @@ pub struct EngineConfig {
     pub events: Vec<crate::timeline::TimedEvent>,
     /// Host qdiscs on the ports' egress (LAN, WAN).
     pub egress: [Option<crate::qdisc::EgressConfig>; 2],
+    /// The rules each event loads, by event.
+    pub event_rulesets: Vec<Option<offsim_nft::Ruleset>>,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +83,7 @@ impl Default for EngineConfig {
             retry_handshakes: true,
             events: Vec::new(),
             egress: [None, None],
+            event_rulesets: Vec::new(),
         }
     }
 }
@@ -298,7 +301,7 @@ impl Engine {
         let multi_queue = queues > 1 && cpu.cores > 1;
         let cores = vec![Core::default(); cpu.cores as usize];
         let retry = cfg.retry_handshakes;
-        let timeline = timeline::Timeline::new(cfg.events.clone());
+        let timeline = timeline::Timeline::new(cfg.events.clone(), cfg.event_rulesets.clone());
         let line = nic.config().datapath.line_rate_bps;
         let egress = cfg
             .egress

@@ -23,6 +23,8 @@ pub(super) struct Timeline {
     applied: Vec<Option<(SimTime, usize)>>,
     /// A host moved: hardware-forwarded packets are checked for a stale port.
     moved: bool,
+    /// The rules each event loads, taken when it happens.
+    rulesets: Vec<Option<offsim_nft::Ruleset>>,
 }
 
 /// What one event did and cost.
@@ -39,8 +41,13 @@ pub struct EventOutcome {
 }
 
 impl Timeline {
-    pub(super) fn new(events: Vec<TimedEvent>) -> Timeline {
+    pub(super) fn new(
+        events: Vec<TimedEvent>,
+        mut rulesets: Vec<Option<offsim_nft::Ruleset>>,
+    ) -> Timeline {
+        rulesets.resize_with(events.len(), || None);
         Timeline {
+            rulesets,
             link_lost: vec![0; events.len()],
             applied: vec![None; events.len()],
             events,
@@ -79,9 +86,15 @@ impl Engine {
     /// Event `i` happens at `t`.
     pub(super) fn apply_event(&mut self, t: SimTime, i: usize) {
         let kind = self.timeline.events[i].kind;
+        let rules = self.timeline.rulesets[i].take();
         let rec = match kind {
-            EventKind::RulesetReload => self.dp.flush_flowtables(t, true),
-            EventKind::FlowtableFlush => self.dp.flush_flowtables(t, false),
+            EventKind::RulesetReload => self.dp.flush_flowtables(t, true, rules),
+            EventKind::FlowtableFlush => self.dp.flush_flowtables(t, false, None),
+            EventKind::PolicyChange => match rules {
+                Some(rs) => self.dp.policy_change(rs),
+                // the scenario requires the file: recorded as an event that changed nothing
+                None => self.dp.noop_event(),
+            },
             EventKind::ConntrackFlush => self.dp.flush_conntrack(t),
             EventKind::LinkDown(side) => {
                 self.timeline.down[side as usize].get_or_insert(i);
@@ -89,7 +102,7 @@ impl Engine {
             }
             EventKind::LinkUp(side) => {
                 self.timeline.down[side as usize] = None;
-                self.dp.device_up()
+                self.dp.noop_event()
             }
             EventKind::HostMove {
                 version,

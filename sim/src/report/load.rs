@@ -27,6 +27,9 @@ pub(super) fn event_reports(e: &Engine) -> Vec<rep::EventReport> {
                 last_readd_s: c.last_readd.map(|t| secs(t.0.saturating_sub(o.at.0))),
                 link_down_lost: o.link_lost,
                 misdirected: c.misdirected,
+                old_verdict_packets: c.old_verdict,
+                old_verdict_bytes: c.old_verdict_bytes,
+                old_verdict_until_s: c.last_old_verdict.map(|t| secs(t.0.saturating_sub(o.at.0))),
             }
         })
         .collect()

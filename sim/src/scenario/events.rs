@@ -15,6 +15,7 @@ const MAX_EVENTS: usize = 10_000;
 
 pub(super) fn resolve_events(
     spec: &ScenarioSpec,
+    dir: &std::path::Path,
     invalid: Invalid,
 ) -> Result<Vec<TimedEvent>, ScenarioError> {
     if spec.events.len() > MAX_EVENTS {
@@ -73,7 +74,22 @@ pub(super) fn resolve_events(
                 Ok(())
             }
         };
+        if !matches!(e.kind.as_str(), "ruleset-reload" | "policy-change") {
+            unused("ruleset", e.ruleset.is_some())?;
+        }
         let (kind, target) = match e.kind.as_str() {
+            "policy-change" => {
+                unused("device", e.device.is_some())?;
+                unused("host", e.host.is_some())?;
+                unused("fdb_teardown", e.fdb_teardown.is_some())?;
+                let Some(r) = &e.ruleset else {
+                    return Err(invalid(
+                        &key("kind"),
+                        "`policy-change` needs `ruleset` (the new rules' file)".into(),
+                    ));
+                };
+                (EventKind::PolicyChange, r.clone())
+            }
             "ruleset-reload" | "flowtable-flush" | "conntrack-flush" => {
                 unused("device", e.device.is_some())?;
                 unused("host", e.host.is_some())?;
@@ -83,7 +99,7 @@ pub(super) fn resolve_events(
                     "flowtable-flush" => EventKind::FlowtableFlush,
                     _ => EventKind::ConntrackFlush,
                 };
-                (k, String::new())
+                (k, e.ruleset.clone().unwrap_or_default())
             }
             "link-down" | "link-up" => {
                 unused("host", e.host.is_some())?;
@@ -135,6 +151,7 @@ pub(super) fn resolve_events(
             at_ns: crate::replay::secs_to_ns(e.at_s),
             kind,
             target,
+            ruleset: e.ruleset.as_ref().map(|r| dir.join(r)),
         });
     }
     // Stable: events at the same time keep the file's order.
@@ -228,6 +245,14 @@ preset = "mt7621"
             (
                 "[[events]]\nat_s = 1\nkind = \"conntrack-flush\"\nhost = \"10.0.0.1\"\n",
                 "events[0].host",
+            ),
+            (
+                "[[events]]\nat_s = 1\nkind = \"policy-change\"\n",
+                "events[0].kind",
+            ),
+            (
+                "[[events]]\nat_s = 1\nkind = \"link-up\"\ndevice = \"wan\"\nruleset = \"x.nft\"\n",
+                "events[0].ruleset",
             ),
         ] {
             let e = resolve(body).unwrap_err();

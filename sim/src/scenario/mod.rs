@@ -435,6 +435,7 @@ pub struct EgressSpec {
 /// host = "192.168.1.20" # host-move: the LAN host that moves
 /// fdb_teardown = false  # host-move: the bridge fdb update tears its flows down (pending patch)
 /// # device = "wan"      # link-down / link-up: "lan", "wan" or the ruleset's iif / oif name
+/// # ruleset = "new.nft" # policy-change (required), ruleset-reload (optional): the new rules
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -452,6 +453,9 @@ pub struct EventSpec {
     /// `host-move`: whether the bridge's fdb update tears the host's flows down.
     #[serde(default)]
     pub fdb_teardown: Option<bool>,
+    /// `policy-change` (required) and `ruleset-reload` (optional): the rules loaded.
+    #[serde(default)]
+    pub ruleset: Option<String>,
 }
 
 fn default_seed() -> u64 {

@@ -43,7 +43,7 @@ impl ScenarioFile {
         let fib = resolve_fib(&spec, &sides, &invalid)?;
         check_replay_report_slo(&spec, &invalid)?;
         let policies = resolve_policies(&spec, &invalid)?;
-        let events = super::events::resolve_events(&spec, &invalid)?;
+        let events = super::events::resolve_events(&spec, &dir, &invalid)?;
         let egress = super::egress::resolve_egress(&spec, &invalid)?;
         Ok(Scenario {
             file: self.clone(),
