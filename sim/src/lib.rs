@@ -23,6 +23,8 @@
 //! - `ruleseval.rs` — `offsim rules eval`: per-rule counters of a trace.
 //! - `cli.rs` — human-readable output of `offsim trace info`.
 //! - `progress.rs` — the terminal progress bar (hidden off a terminal and with `-q`).
+//! - `timeline.rs` — events on a run's timeline (reloads, flushes, link flaps, roaming
+//!   hosts); the engine applies them in `engine/timeline.rs`.
 //!
 //! ## One packet's walk
 //!
@@ -58,3 +60,4 @@ pub mod run;
 pub mod scenario;
 pub mod source;
 pub mod sweep;
+pub mod timeline;

@@ -100,6 +100,14 @@ impl Datapath {
             if let Some(f) = s.ft.get(id)
                 && self.ct.is_live(f.ct)
             {
+                if accepted {
+                    // the driver took it (a lazily binding NIC lists it until it binds)
+                    let ctid = f.ct;
+                    super::events::note_event(&self.ct, &mut self.stats.events, ctid, |c| {
+                        c.hw_readded += 1;
+                    });
+                    self.ct.get_mut(ctid).event = 0;
+                }
                 let rec = self.ct.get(f.ct).rec;
                 if let Some(r) = self.flows.get_mut(rec) {
                     // Accepted with a reason: listed but not forwarding yet (lazy binding).

@@ -205,6 +205,7 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
         slo: Some(slo),
         series: t.series,
         rules: Vec::new(),
+        events: Vec::new(),
     }
 }
 

@@ -242,7 +242,22 @@ sanitize_fields!(Run {
     handshakes,
     slo,
     series,
-    rules
+    rules,
+    events
+});
+sanitize_fields!(EventReport {
+    at_s,
+    kind,
+    target,
+    flows,
+    hw_flows,
+    conntrack_deleted,
+    slow_path_packets,
+    readded,
+    hw_reinserted,
+    last_readd_s,
+    link_down_lost,
+    misdirected
 });
 sanitize_fields!(RuleCounter {
     family,
