@@ -2,10 +2,10 @@
 //! fix-up in both kernel flavours (numbers from flow-offload-semantics.md §2.4).
 
 use super::*;
-use offsim_traces::time::SimDuration;
 use crate::conntrack::{CtConfig, CtTimeouts, Track};
 use offsim_traces::meta::tcp_flags::{ACK, FIN, PSH, SYN};
 use offsim_traces::testkit::Pkt;
+use offsim_traces::time::SimDuration;
 
 const SEC: u64 = NS_PER_SEC;
 const LAN: u32 = 1;

@@ -141,9 +141,12 @@ mod test {
         v
     }
 
+    /// Per packet: the verdict, the mark and the cost; then the rules' counters and costs.
+    type Outcome = (Vec<(Verdict, u32, EvalCost)>, Vec<u64>, Vec<EvalCost>);
+
     /// Each packet through the forward chain: verdicts, marks and costs per packet, and
     /// the counters and per-rule costs at the end.
-    fn eval(rs: &Ruleset) -> (Vec<(Verdict, u32, EvalCost)>, Vec<u64>, Vec<EvalCost>) {
+    fn eval(rs: &Ruleset) -> Outcome {
         let mut st = RuleState::new(rs, 1);
         st.track_rule_costs(rs);
         let chain = rs.base_chains(Hook::Forward, 4)[0];
