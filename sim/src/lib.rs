@@ -16,7 +16,6 @@
 //!   measured (`measure.rs`).
 //! - `rss.rs` — Toeplitz hash and indirection table.
 //! - `cpu.rs` — CPU presets and the cycle formula ([`cpu::CpuConfig`]).
-//! - `metrics.rs` — the latency histogram.
 //! - `report.rs` — the report of a run: per-run figures, savings, warnings, summary text.
 //! - `sweep.rs` — `offsim sweep`: a grid of scenarios.
 //! - `plan.rs` — `offsim plan`: the highest rate that meets the SLO.
@@ -39,7 +38,7 @@
 //! 4. `cpu.rs`: `CpuConfig::packet_cycles` turns the packet's cost drivers into cycles, in
 //!    all and by stage; over the core's clock they are its service time.
 //! 5. `engine/mod.rs`: `Engine::tx` — the NIC transmits it; `Engine::deliver` records its
-//!    latency in `metrics.rs`'s `Histogram` and the counters of `engine/measure.rs`.
+//!    latency in `offsim_traces::histogram::Histogram` and the counters of `engine/measure.rs`.
 //!    Offload work the flowtable requested meanwhile goes through `engine/offload.rs`.
 //! 6. `report.rs`: `run_report` turns the engine's measurements into the report's run.
 #![deny(missing_docs)]
@@ -48,7 +47,6 @@ pub mod calibrate;
 pub mod cli;
 pub mod cpu;
 pub mod engine;
-pub mod metrics;
 pub mod plan;
 pub mod prepare;
 pub mod progress;

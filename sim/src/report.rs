@@ -13,9 +13,9 @@ use offsim_traces::time::NS_PER_SEC;
 
 use crate::cpu::CpuConfig;
 use crate::engine::{Engine, Measure};
-use crate::metrics::Histogram;
 use crate::prepare::Prepared;
 use crate::scenario::{Admission, Policy, Scenario};
+use offsim_traces::histogram::Histogram;
 
 fn latency_stats(h: &Histogram) -> rep::LatencyStats {
     rep::LatencyStats {
@@ -33,6 +33,19 @@ fn latency_stats(h: &Histogram) -> rep::LatencyStats {
             .map(|(le_ns, count)| rep::HistogramBucket { le_ns, count })
             .collect(),
     }
+}
+
+/// A distribution's quantiles, or `None` without samples.
+fn duration_stats(h: &Histogram) -> Option<rep::DurationStats> {
+    (h.count() > 0).then(|| rep::DurationStats {
+        count: h.count(),
+        mean: h.mean(),
+        min: h.min(),
+        p50: h.quantile(0.50),
+        p90: h.quantile(0.90),
+        p99: h.quantile(0.99),
+        max: h.max(),
+    })
 }
 
 /// Builds one report run from an engine's measurements. `prefix` names sweep points.
@@ -79,6 +92,8 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
             delivered_bytes: m.delivered_bytes,
             offered_wire_bps: wire_bits(m.offered_bytes, m.offered) / secs,
             delivered_wire_bps: wire_bits(m.delivered_bytes, m.delivered) / secs,
+            connections: m.connections,
+            cps: m.connections as f64 / secs,
         },
         latency_ns: latency,
         paths: rep::Paths {
@@ -122,7 +137,7 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
             unsent: hs.unsent + hs.held_at_end,
         },
         slo,
-        series: series(p, m, cpu.cores),
+        series: series(p, m, cpu.cores, policy.hardware),
         rules: rule_counters(e.datapath()),
         events: event_reports(e),
     }
@@ -323,11 +338,13 @@ fn flow_figures(t: &FlowTotals) -> rep::Flows {
                 reason: x.reason.clone(),
             })
             .collect(),
+        time_to_flowtable_ns: duration_stats(&t.to_sw),
+        time_to_hardware_ns: duration_stats(&t.to_hw),
     }
 }
 
 /// The time series, one value per interval (rates per second over the interval).
-fn series(p: &Prepared, m: &Measure, cores: u16) -> rep::Series {
+fn series(p: &Prepared, m: &Measure, cores: u16, hardware: bool) -> rep::Series {
     let int_s = p.scenario.spec.report.interval_ms as f64 / 1000.0;
     let mut series = rep::Series {
         interval_ns: p.scenario.spec.report.interval_ms * 1_000_000,
@@ -367,6 +384,9 @@ fn series(p: &Prepared, m: &Measure, cores: u16) -> rep::Series {
         series.hw.push(s.paths[PktPath::Hw.index()]);
         series.drops.push(s.drops);
         series.latency_p99_ns.push(s.p99_ns);
+    }
+    if hardware {
+        series.hw_backlog = m.series.iter().map(|s| s.hw_backlog).collect();
     }
     series
 }

@@ -180,3 +180,36 @@ fn a_bad_event_is_refused_with_its_position() {
         o.stderr
     );
 }
+
+/// Time to offload (issue 13): each flow's first packet to its first flowtable entry and
+/// to a forwarding hardware entry, and the hardware insertion backlog per interval.
+#[test]
+fn time_to_offload_and_the_insertion_backlog_are_reported() {
+    let (r, html) = run("offload-timing", "");
+    let none = by_name(&r, "none");
+    assert!(none.flows.time_to_flowtable_ns.is_none() && none.series.hw_backlog.is_empty());
+    let sw = by_name(&r, "software");
+    let tsw = sw.flows.time_to_flowtable_ns.unwrap();
+    assert_eq!(tsw.count, sw.flows.offloaded_sw + sw.flows.offloaded_hw);
+    assert!(tsw.min <= tsw.p50 && tsw.p50 <= tsw.p99 && tsw.p99 <= tsw.max);
+    assert!(sw.flows.time_to_hardware_ns.is_none());
+    let hw = by_name(&r, "hardware");
+    let (tft, thw) = (
+        hw.flows.time_to_flowtable_ns.unwrap(),
+        hw.flows.time_to_hardware_ns.unwrap(),
+    );
+    // a flow reaches hardware only after its flowtable entry (the insertion is async)
+    assert!(
+        thw.min >= tft.min && thw.count <= tft.count,
+        "{tft:?} {thw:?}"
+    );
+    assert_eq!(hw.series.hw_backlog.len(), hw.series.hw.len());
+    assert!(hw.series.hw_backlog.iter().any(|&b| b > 0));
+    assert!(html.contains("Time to offload"));
+    // new connections per second beside packets per second: the offload configurations
+    // set up every connection of the trace, so the same count
+    assert!(sw.throughput.connections > 0);
+    assert_eq!(sw.throughput.connections, hw.throughput.connections);
+    let secs = sw.duration_ns as f64 / 1e9;
+    assert!((sw.throughput.cps - sw.throughput.connections as f64 / secs).abs() < 1e-9);
+}

@@ -196,10 +196,7 @@ impl Host for DpHost<'_> {
                     self.ct.get_mut(id).event = 0;
                 }
                 let rec = self.ct.get(id).rec;
-                if let Some(r) = self.flows.get_mut(rec) {
-                    r.sw = true;
-                    r.adds += 1;
-                }
+                self.flows.offloaded_sw(rec, ctx.now);
                 true
             }
             Err(e) => self.refuse(e.name()),

@@ -51,11 +51,9 @@ impl Datapath {
     }
 
     /// A lazily binding NIC bound a flow it had listed: the flow is in hardware now.
-    pub fn note_hw_bound(&mut self, ft: usize, id: FlowId) {
+    pub fn note_hw_bound(&mut self, ft: usize, id: FlowId, now: SimTime) {
         let rec = self.flow_record(ft, id);
-        if let Some(r) = self.flows.get_mut(rec) {
-            r.hw = true;
-        }
+        self.flows.offloaded_hw(rec, now);
     }
 
     /// A flow the NIC accepted stays in software for `why` (a lazily binding NIC's bucket
@@ -94,6 +92,7 @@ impl Datapath {
         id: FlowId,
         accepted: bool,
         refusal: Option<&'static str>,
+        now: SimTime,
     ) {
         if let Some(s) = self.fts.get_mut(ft) {
             s.ft.hw_add_done(id, accepted, &mut self.ct);
@@ -109,10 +108,10 @@ impl Datapath {
                     self.ct.get_mut(ctid).event = 0;
                 }
                 let rec = self.ct.get(f.ct).rec;
-                if let Some(r) = self.flows.get_mut(rec) {
+                if self.flows.get_mut(rec).is_some() {
                     // Accepted with a reason: listed but not forwarding yet (lazy binding).
                     if accepted && refusal.is_none() {
-                        r.hw = true;
+                        self.flows.offloaded_hw(rec, now);
                     } else if let Some(why) = refusal {
                         self.flows.set_hw_refused(rec, why);
                     }

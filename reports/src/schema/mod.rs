@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 pub use json::StreamError;
 pub use plan::{Plan, PlanConfig, PlanPoint, Rate, RateBound};
 pub use run::{
-    ConntrackTable, Cpu, Drops, Energy, EventReport, FlowExample, Flows, Handshakes,
+    ConntrackTable, Cpu, Drops, DurationStats, Energy, EventReport, FlowExample, Flows, Handshakes,
     HistogramBucket, Latency, LatencyStats, Nic, PathLatency, Paths, PerPath, Power, RuleCounter,
     Run, Savings, Series, SloCheck, SloResult, Throughput,
 };

@@ -167,6 +167,12 @@ pub struct Throughput {
     pub offered_bytes: u64,
     /// Delivered frame bytes (L2), count.
     pub delivered_bytes: u64,
+    /// New connections the router set up (conntrack entries confirmed), count.
+    #[serde(default)]
+    pub connections: u64,
+    /// New connections per second (CSIT's CPS beside PPS).
+    #[serde(default)]
+    pub cps: f64,
 }
 
 /// Latency distribution of delivered packets (arrival at the NIC to departure), overall
@@ -462,6 +468,35 @@ pub struct Flows {
     /// A few example flows with their outcome (largest first), for the "explain" table.
     #[serde(default)]
     pub examples: Vec<FlowExample>,
+    /// Time to offload: from a flow's first packet to its first flowtable entry,
+    /// nanoseconds; absent when no flow got one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_flowtable_ns: Option<DurationStats>,
+    /// From a flow's first packet to its first forwarding hardware entry, nanoseconds;
+    /// absent when no flow reached hardware.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_hardware_ns: Option<DurationStats>,
+}
+
+/// A distribution of durations by its quantiles (upper bucket edges, as for latency),
+/// nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationStats {
+    /// Samples, count.
+    pub count: u64,
+    /// Mean, nanoseconds.
+    pub mean: f64,
+    /// Minimum, nanoseconds.
+    pub min: u64,
+    /// Median, nanoseconds.
+    pub p50: u64,
+    /// 90th percentile, nanoseconds.
+    pub p90: u64,
+    /// 99th percentile, nanoseconds.
+    pub p99: u64,
+    /// Maximum, nanoseconds.
+    pub max: u64,
 }
 
 /// One flow and what happened to it.
@@ -563,6 +598,11 @@ pub struct Series {
     /// none).
     #[serde(default)]
     pub latency_p99_ns: Vec<u64>,
+    /// The hardware insertion backlog: the most hardware adds waiting at once in the
+    /// interval for an answer (in the offload workqueue or the NIC's insertion pipeline),
+    /// count; absent without hardware offload.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hw_backlog: Vec<u64>,
 }
 
 impl Series {

@@ -245,6 +245,15 @@ sanitize_fields!(Run {
     rules,
     events
 });
+sanitize_fields!(DurationStats {
+    count,
+    mean,
+    min,
+    p50,
+    p90,
+    p99,
+    max
+});
 sanitize_fields!(EventReport {
     at_s,
     kind,
@@ -284,7 +293,9 @@ sanitize_fields!(Throughput {
     offered_packets,
     delivered_packets,
     offered_bytes,
-    delivered_bytes
+    delivered_bytes,
+    connections,
+    cps
 });
 // `overall` is flattened into `latency_ns` in JSON, so its fields are named without an
 // `overall.` step (e.g. `runs[0].latency_ns.mean`).
@@ -361,7 +372,9 @@ sanitize_fields!(Flows {
     hw_refused,
     fell_back,
     teardown,
-    examples
+    examples,
+    time_to_flowtable_ns,
+    time_to_hardware_ns
 });
 sanitize_fields!(FlowExample {
     flow,
@@ -394,7 +407,8 @@ sanitize_fields!(Series {
     sw_fast,
     hw,
     drops,
-    latency_p99_ns
+    latency_p99_ns,
+    hw_backlog
 });
 sanitize_fields!(Sweep {
     parameters,
@@ -422,7 +436,12 @@ sanitize_fields!(PlanConfig {
     window,
     design_drop_rate
 });
-sanitize_fields!(Rate { pps, bps, wire_bps });
+sanitize_fields!(Rate {
+    pps,
+    bps,
+    wire_bps,
+    cps
+});
 sanitize_fields!(RateBound { lower, upper, loss });
 sanitize_fields!(PlanPoint {
     offered_pps,

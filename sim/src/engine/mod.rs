@@ -32,7 +32,6 @@ use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{SimDuration, SimTime};
 
 use crate::cpu::{CpuConfig, Stage};
-use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
 use background::BgWhat;
@@ -42,6 +41,7 @@ use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::HwRequest;
 use offsim_kernel::sides::{Side, SideSplitter, SweepCtx, conntrack_holds};
+use offsim_traces::histogram::Histogram;
 use offsim_traces::tuple::TupleMap;
 pub use senders::SenderStats;
 pub use timeline::EventOutcome;
@@ -803,10 +803,11 @@ impl Engine {
                     .get(&cookie)
                     .and_then(|g| self.hw_state.get(g))
             {
-                self.dp.note_hw_bound(ft, flow);
+                self.dp.note_hw_bound(ft, flow, start);
             }
             self.schedule_nic();
         }
+        let confirmed = self.dp.conntrack().stats.inserted;
         let mut out = self.dp.process(start, &self.pkts[p.pkt as usize], p.side);
         out.drivers.batch = batch;
         let miss_p = self.miss_probability();
@@ -818,6 +819,7 @@ impl Engine {
         let path = out.path;
         if counted {
             self.m.cpu_packets += 1;
+            self.m.connections += self.dp.conntrack().stats.inserted - confirmed;
             self.m.cycles_path[path.index()] += cycles;
             for (acc, v) in self.stage_acc.iter_mut().zip(pc.by_stage) {
                 if v > 0.0 {
