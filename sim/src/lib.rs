@@ -50,6 +50,7 @@ pub mod engine;
 pub mod plan;
 pub mod prepare;
 pub mod progress;
+pub mod qdisc;
 pub mod replay;
 pub mod report;
 mod rss;

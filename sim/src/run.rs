@@ -113,6 +113,7 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         warmup_ns: warmup,
         hardware: policy.hardware,
         events: sc.events.clone(),
+        egress: sc.egress.clone(),
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(

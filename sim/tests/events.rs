@@ -2,54 +2,7 @@
 //! roaming host do to each configuration, as the report shows it. The kernel's side of
 //! each event is tested on the datapath (`kernel/tests/datapath.rs`, `events`).
 
-use offsim_reports::schema as rep;
-
-use crate::util::{offsim, repo, scratch};
-
-/// A home router (fw4, MT7621) on 6 s of generated home traffic with the events `events`.
-fn scenario(name: &str, events: &str) -> std::path::PathBuf {
-    let dir = scratch("events", name);
-    let fw4 = repo().join("scenarios/rulesets/home-fw4.nft");
-    let text = format!(
-        r#"name = "{name}"
-policies = ["none", "software", "hardware"]
-[trace.generate]
-profile = "home-router"
-duration_s = 6.0
-[ruleset]
-file = "{}"
-iif = "lan0"
-oif = "wan0"
-sides = "flow"
-[cpu]
-preset = "mt7621"
-[nic]
-preset = "mt7621"
-[kernel]
-flavour = "6.6"
-conntrack = "openwrt"
-{events}"#,
-        fw4.display()
-    );
-    let p = dir.join("s.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn run(name: &str, events: &str) -> (rep::Report, String) {
-    let sc = scenario(name, events);
-    let out = sc.parent().unwrap().join("out");
-    let o = offsim(&["run", sc.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert!(o.code == 0 || o.code == 1, "exit {}: {}", o.code, o.stderr);
-    let r: rep::Report =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
-    (r, html)
-}
-
-fn by_name<'a>(r: &'a rep::Report, n: &str) -> &'a rep::Run {
-    r.runs.iter().find(|x| x.name == n).unwrap()
-}
+use crate::util::{by_name, home_router as scenario, offsim, run_home_router as run};
 
 const TIMELINE: &str = r#"
 [[events]]

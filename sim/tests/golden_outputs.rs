@@ -85,6 +85,13 @@ fn events_scenario_report() {
     run_scenario("events");
 }
 
+/// SQM on a home router: latency under load with cake, and hardware offload bypassing it
+/// (issue 13).
+#[test]
+fn bufferbloat_scenario_report() {
+    run_scenario("bufferbloat");
+}
+
 #[test]
 fn sweep_table_report() {
     let out = scratch("golden", "sweep-table");

@@ -85,3 +85,52 @@ pub fn skip(why: &str) {
         }
     }
 }
+
+/// A scenario file: a home router (fw4, MT7621) on 6 s of generated home traffic, with
+/// `events` (any more TOML) appended.
+pub fn home_router(name: &str, events: &str) -> std::path::PathBuf {
+    let dir = scratch("events", name);
+    let fw4 = repo().join("scenarios/rulesets/home-fw4.nft");
+    let text = format!(
+        r#"name = "{name}"
+policies = ["none", "software", "hardware"]
+[trace.generate]
+profile = "home-router"
+duration_s = 6.0
+[ruleset]
+file = "{}"
+iif = "lan0"
+oif = "wan0"
+sides = "flow"
+[cpu]
+preset = "mt7621"
+[nic]
+preset = "mt7621"
+[kernel]
+flavour = "6.6"
+conntrack = "openwrt"
+{events}"#,
+        fw4.display()
+    );
+    let p = dir.join("s.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+pub fn run_home_router(name: &str, events: &str) -> (offsim_reports::schema::Report, String) {
+    let sc = home_router(name, events);
+    let out = sc.parent().unwrap().join("out");
+    let o = offsim(&["run", sc.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.code == 0 || o.code == 1, "exit {}: {}", o.code, o.stderr);
+    let r: offsim_reports::schema::Report =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    (r, html)
+}
+
+pub fn by_name<'a>(
+    r: &'a offsim_reports::schema::Report,
+    n: &str,
+) -> &'a offsim_reports::schema::Run {
+    r.runs.iter().find(|x| x.name == n).unwrap()
+}

@@ -209,6 +209,7 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
         series: t.series,
         rules: Vec::new(),
         events: Vec::new(),
+        egress: Vec::new(),
     }
 }
 

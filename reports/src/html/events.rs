@@ -1,9 +1,9 @@
-//! The timeline events of a run report: one row per event and configuration, with what the
-//! event did to the kernel's state (entries torn down, conntrack entries deleted) and what
-//! it cost afterwards (slow-path packets, re-adds, packets lost), and the findings'
-//! sentences about them.
+//! The model-under-load sections of a run report: the timeline events (one row per event
+//! and configuration: what the event did to the kernel's state and what it cost
+//! afterwards) and the egress qdiscs (queue delay, drops, what bypassed them in hardware),
+//! with the findings' sentences about both.
 
-use super::common::{h, row, table_end, table_head};
+use super::common::{count_share, h, row, table_end, table_head};
 use crate::fmt;
 use crate::schema::{EventReport, Report, ReportKind};
 
@@ -139,6 +139,131 @@ pub fn event_sentences(r: &Report) -> Vec<String> {
             && parts.iter().any(|p| !p.ends_with(NO_EFFECT))
         {
             out.push(format!("{head}: {}.", parts.join("; ")));
+        }
+    }
+    out
+}
+
+/// Whether any run of the report has an egress qdisc.
+pub(super) fn has_egress(r: &Report) -> bool {
+    r.kind != ReportKind::Sweep && r.runs.iter().any(|x| !x.egress.is_empty())
+}
+
+/// The egress qdiscs table: queue delay, drops, and what bypassed them in hardware.
+pub(super) fn egress_section(out: &mut String, r: &Report) {
+    if !has_egress(r) {
+        return;
+    }
+    h(
+        out,
+        "<section id=\"egress\">\n<h2>Egress queues (host qdiscs)</h2>\n<p>Packets the CPU forwards (slow path and software flowtable) wait in the port's qdisc and leave at its rate or its shaper's; packets forwarded in hardware bypass both.</p>\n",
+    );
+    table_head(
+        out,
+        &[
+            "configuration",
+            "port",
+            "qdisc",
+            "drains at",
+            "sent",
+            "queue delay p50",
+            "p99",
+            "max",
+            "CoDel drops",
+            "over-limit drops",
+            "ECN marks",
+            "peak backlog",
+            "bypassed in hardware",
+        ],
+    );
+    for run in &r.runs {
+        for e in &run.egress {
+            let q = |f: fn(&crate::schema::DurationStats) -> u64| {
+                e.queue_delay_ns
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), |d| fmt::ns(f(d) as f64))
+            };
+            row(
+                out,
+                &run.name,
+                &[
+                    fmt::esc(&e.device),
+                    fmt::esc(&e.qdisc),
+                    if e.shaper_bps > 0 {
+                        format!("{} (shaper)", fmt::bps(e.rate_bps as f64))
+                    } else {
+                        fmt::bps(e.rate_bps as f64)
+                    },
+                    fmt::count(e.sent),
+                    q(|d| d.p50),
+                    q(|d| d.p99),
+                    q(|d| d.max),
+                    fmt::count(e.codel_drops),
+                    fmt::count(e.overlimit_drops),
+                    fmt::count(e.ecn_marks),
+                    fmt::count(e.peak_backlog),
+                    count_share(e.bypassed_hw, e.bypassed_hw + e.sent),
+                ],
+            );
+        }
+    }
+    table_end(out);
+    h(out, "</section>\n");
+}
+
+/// One sentence per configuration and port with a qdisc: the queue delay it added, what
+/// it dropped, and (with hardware offload) the share that bypassed it and its shaper.
+pub fn egress_sentences(r: &Report) -> Vec<String> {
+    if !has_egress(r) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for run in &r.runs {
+        for e in &run.egress {
+            let total = e.sent + e.bypassed_hw;
+            let mut s = format!(
+                "{}: {} egress ({}{})",
+                run.name,
+                e.device,
+                e.qdisc,
+                if e.shaper_bps > 0 {
+                    format!(", shaped to {}", fmt::bps(e.shaper_bps as f64))
+                } else {
+                    String::new()
+                }
+            );
+            if let Some(d) = &e.queue_delay_ns {
+                s += &format!(
+                    " queued the packets the CPU forwarded {} at the median, {} at p99",
+                    fmt::ns(d.p50 as f64),
+                    fmt::ns(d.p99 as f64)
+                );
+            } else {
+                s += " carried no packet the CPU forwarded";
+            }
+            let drops = e.codel_drops + e.overlimit_drops;
+            if drops > 0 {
+                s += &format!(
+                    " and dropped {} ({} by CoDel, {} over its limit)",
+                    fmt::count(drops),
+                    fmt::count(e.codel_drops),
+                    fmt::count(e.overlimit_drops)
+                );
+            }
+            if e.bypassed_hw > 0 && total > 0 {
+                s += &format!(
+                    "; {} of the packets leaving {} were forwarded in hardware, past the qdisc{}: SQM does not apply to hardware-offloaded flows",
+                    fmt::pct(e.bypassed_hw as f64 / total as f64),
+                    e.device,
+                    if e.shaper_bps > 0 {
+                        " and its shaper"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            s.push('.');
+            out.push(s);
         }
     }
     out

@@ -65,6 +65,10 @@ const CODES: &[(&str, &str)] = &[
         "dropped: the port was down (a link-down event): nothing is received or sent on it",
     ),
     (
+        "qdisc",
+        "dropped by the port's host qdisc: CoDel at dequeue (the queue delay stayed above its target), or over its limit",
+    ),
+    (
         "stale_port",
         "lost: a flowtable or hardware entry sent it to the bridge port its host had left (a host-move event; the entry keeps the port resolved when it was made)",
     ),

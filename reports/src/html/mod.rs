@@ -40,7 +40,7 @@ use crate::charts::{Chart, ChartKind, WIDTH};
 use crate::fmt::esc;
 use crate::schema::Report;
 use common::h;
-pub use events::event_sentences;
+pub use events::{egress_sentences, event_sentences};
 pub use findings::plan_sentence;
 pub use glossary::{NOT_REFUSALS, describe as describe_reason};
 
@@ -105,6 +105,7 @@ pub fn page(report: &Report, charts: &[Chart]) -> String {
     run::paths_section(&mut out, report);
     run::flows_section(&mut out, report);
     events::events_section(&mut out, report);
+    events::egress_section(&mut out, report);
     run::nic_section(&mut out, report);
     run::slo_section(&mut out, report);
     charts_section(&mut out, charts);
@@ -193,6 +194,9 @@ fn nav(out: &mut String, report: &Report, charts: &[Chart]) {
     }
     if events::has_events(report) {
         h(out, "<a href=\"#events\">Events</a>");
+    }
+    if events::has_egress(report) {
+        h(out, "<a href=\"#egress\">Egress queues</a>");
     }
     if !glossary::codes_shown(report).is_empty() {
         h(out, "<a href=\"#glossary\">Reason codes</a>");

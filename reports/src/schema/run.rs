@@ -65,6 +65,39 @@ pub struct Run {
     /// events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventReport>,
+    /// What each port's host qdisc (`[egress.PORT]`) did; absent without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<EgressReport>,
+}
+
+/// A port's host qdisc: the queue delay it added, what it dropped, and the traffic that
+/// bypassed it in hardware.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressReport {
+    /// The device, as the scenario names it.
+    pub device: String,
+    /// `pfifo_fast`, `fq_codel` or `cake`.
+    pub qdisc: String,
+    /// The shaper's rate, bits per second (0: none, the port's line rate).
+    pub shaper_bps: u64,
+    /// The rate the qdisc drained at, bits per second.
+    pub rate_bps: u64,
+    /// Packets it sent, count.
+    pub sent: u64,
+    /// Time they spent in it, nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_delay_ns: Option<DurationStats>,
+    /// Dropped by CoDel at dequeue, count.
+    pub codel_drops: u64,
+    /// Dropped over the limit (tail drop, or from the fattest flow), count.
+    pub overlimit_drops: u64,
+    /// ECN-marked instead of dropped, count.
+    pub ecn_marks: u64,
+    /// Most packets held at once, count.
+    pub peak_backlog: u64,
+    /// Packets forwarded in hardware out of this port, past the qdisc and its shaper, count.
+    pub bypassed_hw: u64,
 }
 
 /// What one timeline event did to the router's state and what it cost the connections it

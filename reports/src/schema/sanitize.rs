@@ -243,7 +243,21 @@ sanitize_fields!(Run {
     slo,
     series,
     rules,
-    events
+    events,
+    egress
+});
+sanitize_fields!(EgressReport {
+    device,
+    qdisc,
+    shaper_bps,
+    rate_bps,
+    sent,
+    queue_delay_ns,
+    codel_drops,
+    overlimit_drops,
+    ecn_marks,
+    peak_backlog,
+    bypassed_hw
 });
 sanitize_fields!(DurationStats {
     count,

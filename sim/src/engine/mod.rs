@@ -14,6 +14,7 @@
 //! come back as events (`offload.rs`). Measurements: `measure.rs`.
 
 mod background;
+mod egress;
 mod measure;
 mod offload;
 mod senders;
@@ -35,6 +36,7 @@ use crate::cpu::{CpuConfig, Stage};
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
 use background::BgWhat;
+pub use egress::EgressOutcome;
 pub use measure::{HwCounters, IntervalStats, Measure};
 use offload::HwFlow;
 use offsim_kernel::Path;
@@ -65,6 +67,8 @@ pub struct EngineConfig {
     pub retry_handshakes: bool,
     /// Events on the timeline, in time order ([`crate::timeline`]).
     pub events: Vec<crate::timeline::TimedEvent>,
+    /// Host qdiscs on the ports' egress (LAN, WAN).
+    pub egress: [Option<crate::qdisc::EgressConfig>; 2],
 }
 
 impl Default for EngineConfig {
@@ -76,6 +80,7 @@ impl Default for EngineConfig {
             upstream_buffer_ns: 1_000_000,
             retry_handshakes: true,
             events: Vec::new(),
+            egress: [None, None],
         }
     }
 }
@@ -110,6 +115,8 @@ enum Ev {
     Interval,
     /// Timeline event (index).
     Event(u32),
+    /// A port's qdisc may send (LAN 0, WAN 1).
+    EgressOut(u8),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -202,6 +209,8 @@ pub struct Engine {
     senders: senders::Senders,
     /// The scenario's timeline events.
     timeline: timeline::Timeline,
+    /// Host qdiscs on the ports' egress (LAN, WAN).
+    egress: [Option<Box<egress::Egress>>; 2],
 }
 
 /// The next event's source in [`Engine::run`].
@@ -223,6 +232,8 @@ enum DropKind {
     LinkOverrun,
     /// The port was down (a `link-down` event).
     LinkDown,
+    /// The port's egress qdisc dropped it (CoDel, or over its limit).
+    Qdisc,
     Dp(DropCause),
 }
 
@@ -232,7 +243,9 @@ impl DropKind {
     /// 2544 loss counts only these.
     fn is_capacity(&self) -> bool {
         match self {
-            DropKind::Nic(_) | DropKind::RxRingFull | DropKind::LinkOverrun => true,
+            DropKind::Nic(_) | DropKind::RxRingFull | DropKind::LinkOverrun | DropKind::Qdisc => {
+                true
+            }
             DropKind::LinkDown => false,
             DropKind::Dp(c) => *c == DropCause::CtTableFull,
         }
@@ -244,6 +257,7 @@ impl DropKind {
             DropKind::RxRingFull => "rx_ring_full".to_string(),
             DropKind::LinkOverrun => "link_overrun".to_string(),
             DropKind::LinkDown => "link_down".to_string(),
+            DropKind::Qdisc => "qdisc".to_string(),
             DropKind::Dp(c) => c.name(),
         }
     }
@@ -285,6 +299,11 @@ impl Engine {
         let cores = vec![Core::default(); cpu.cores as usize];
         let retry = cfg.retry_handshakes;
         let timeline = timeline::Timeline::new(cfg.events.clone());
+        let line = nic.config().datapath.line_rate_bps;
+        let egress = cfg
+            .egress
+            .clone()
+            .map(|e| e.map(|e| Box::new(egress::Egress::new(e, line))));
         Engine {
             rss: Rss::new(&DEFAULT_KEY, queues),
             m: Measure {
@@ -332,6 +351,7 @@ impl Engine {
             forgot_hosts: Vec::new(),
             senders: senders::Senders::new(retry),
             timeline,
+            egress,
         }
     }
 
@@ -441,6 +461,7 @@ impl Engine {
                 }
                 Ev::BgDone(c, epoch) => self.bg_done(t, c as usize, epoch),
                 Ev::Event(i) => self.apply_event(t, i as usize),
+                Ev::EgressOut(side) => self.egress_out(t, usize::from(side)),
                 Ev::Interval => {
                     self.close_interval(t);
                     let next = self.next_interval_end(t);
@@ -635,6 +656,7 @@ impl Engine {
                     self.schedule_nic();
                     return;
                 }
+                self.egress_bypassed(side_of(out_iface) as usize);
                 if counted {
                     self.deliver(Path::Hw, w.at, depart, u64::from(pkt.wire_len), 1);
                 }
@@ -878,7 +900,21 @@ impl Engine {
         self.push(done, Ev::CoreFree(c));
     }
 
+    /// In-flight packet `i` is handed to its port at `t`: to the port's qdisc, if it has
+    /// one, else to the NIC.
     fn tx(&mut self, t: SimTime, i: u32) {
+        let Some(f) = self.inflight[i as usize] else {
+            return;
+        };
+        if self.has_egress(f.out as usize) && !self.timeline.is_down(f.out) {
+            self.egress_enqueue(t, i, f.out as usize);
+            return;
+        }
+        self.transmit(t, i);
+    }
+
+    /// In-flight packet `i` goes to the NIC's egress at `t`.
+    fn transmit(&mut self, t: SimTime, i: u32) {
         let Some(f) = self.inflight[i as usize].take() else {
             return;
         };

@@ -48,6 +48,12 @@ impl Timeline {
         }
     }
 
+    /// Whether `side`'s port is down.
+    #[inline]
+    pub(super) fn is_down(&self, side: Side) -> bool {
+        self.down[side as usize].is_some()
+    }
+
     /// Whether `side`'s port is down; counts the packet lost on the event that took it down.
     #[inline]
     pub(super) fn lose_if_down(&mut self, side: Side) -> bool {

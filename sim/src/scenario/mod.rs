@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::{CpuConfig, CpuError};
 
+mod egress;
 mod events;
 mod position;
 mod ranges;
@@ -383,6 +384,46 @@ pub struct ScenarioSpec {
     /// Events on the timeline (`[[events]]`), applied to every configuration.
     #[serde(default)]
     pub events: Vec<EventSpec>,
+    /// Host qdiscs on the ports' egress (`[egress.lan]`, `[egress.wan]`).
+    #[serde(default)]
+    pub egress: BTreeMap<String, EgressSpec>,
+}
+
+/// A port's egress qdisc as written (`[egress.wan]`; the key is "lan", "wan" or the
+/// ruleset's iif / oif name).
+///
+/// ```toml
+/// [egress.wan]
+/// qdisc = "cake"        # pfifo_fast | fq_codel | cake
+/// shaper_mbit = 450.0   # SQM: shape below the line rate (default: the port's line rate)
+/// # target_ms = 5, interval_ms = 100, limit = 10240, flows = 1024, quantum = 1514, ecn = true
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressSpec {
+    /// Discipline.
+    pub qdisc: String,
+    /// Shaper rate, Mbit/s.
+    #[serde(default)]
+    pub shaper_mbit: Option<f64>,
+    /// CoDel target, ms.
+    #[serde(default)]
+    pub target_ms: Option<f64>,
+    /// CoDel interval, ms.
+    #[serde(default)]
+    pub interval_ms: Option<f64>,
+    /// Packets held at most.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Flow queues.
+    #[serde(default)]
+    pub flows: Option<u32>,
+    /// DRR quantum, bytes.
+    #[serde(default)]
+    pub quantum: Option<u32>,
+    /// ECN marking.
+    #[serde(default)]
+    pub ecn: Option<bool>,
 }
 
 /// One `[[events]]` entry as written.
@@ -627,6 +668,8 @@ pub struct Scenario {
     pub policies: Vec<Policy>,
     /// Events on the timeline, in time order.
     pub events: Vec<crate::timeline::TimedEvent>,
+    /// Egress qdiscs by port (LAN, WAN).
+    pub egress: [Option<crate::qdisc::EgressConfig>; 2],
 }
 
 /// Builds the error for `key` of the file being resolved.

@@ -44,6 +44,7 @@ impl ScenarioFile {
         check_replay_report_slo(&spec, &invalid)?;
         let policies = resolve_policies(&spec, &invalid)?;
         let events = super::events::resolve_events(&spec, &invalid)?;
+        let egress = super::egress::resolve_egress(&spec, &invalid)?;
         Ok(Scenario {
             file: self.clone(),
             trace_file,
@@ -58,6 +59,7 @@ impl ScenarioFile {
             fib,
             policies,
             events,
+            egress,
             spec,
         })
     }

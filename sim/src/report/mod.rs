@@ -17,6 +17,8 @@ use crate::prepare::Prepared;
 use crate::scenario::{Admission, Policy, Scenario};
 use offsim_traces::histogram::Histogram;
 
+mod load;
+
 fn latency_stats(h: &Histogram) -> rep::LatencyStats {
     rep::LatencyStats {
         count: h.count(),
@@ -36,7 +38,7 @@ fn latency_stats(h: &Histogram) -> rep::LatencyStats {
 }
 
 /// A distribution's quantiles, or `None` without samples.
-fn duration_stats(h: &Histogram) -> Option<rep::DurationStats> {
+pub(crate) fn duration_stats(h: &Histogram) -> Option<rep::DurationStats> {
     (h.count() > 0).then(|| rep::DurationStats {
         count: h.count(),
         mean: h.mean(),
@@ -139,33 +141,9 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
         slo,
         series: series(p, m, cpu.cores, policy.hardware),
         rules: rule_counters(e.datapath()),
-        events: event_reports(e),
+        events: load::event_reports(e),
+        egress: load::egress_reports(e),
     }
-}
-
-/// What each timeline event did and cost.
-fn event_reports(e: &Engine) -> Vec<rep::EventReport> {
-    let secs = |ns: u64| ns as f64 / NS_PER_SEC as f64;
-    e.event_outcomes()
-        .into_iter()
-        .map(|o| {
-            let c = &o.counters;
-            rep::EventReport {
-                at_s: secs(o.event.at_ns),
-                kind: o.event.kind.name().to_string(),
-                target: o.event.target.clone(),
-                flows: c.flows,
-                hw_flows: c.hw_flows,
-                conntrack_deleted: c.conntrack,
-                slow_path_packets: c.slow_packets,
-                readded: c.readded,
-                hw_reinserted: c.hw_readded,
-                last_readd_s: c.last_readd.map(|t| secs(t.0.saturating_sub(o.at.0))),
-                link_down_lost: o.link_lost,
-                misdirected: c.misdirected,
-            }
-        })
-        .collect()
 }
 
 /// The conntrack table's limit and what it did, when the scenario sets one.
@@ -596,7 +574,11 @@ pub(crate) fn build_report(
     let mut warnings = ruleset_warnings(p);
     warnings.extend(overload_warnings(&runs));
     let scenario = scenario_info(p);
-    warnings.extend(late_events(&p.scenario.events, scenario.replay.duration_ns));
+    warnings.extend(load::late_events(
+        &p.scenario.events,
+        scenario.replay.duration_ns,
+    ));
+    warnings.extend(load::open_loop_queue_warnings(&runs));
     rep::Report {
         tool: tool(),
         kind,
@@ -605,24 +587,6 @@ pub(crate) fn build_report(
         warnings,
         ..rep::Report::default()
     }
-}
-
-/// Events timed after the replay's last packet: they happen on an idle router and change
-/// nothing a user would see, which is worth saying (times are on the replay's clock, so a
-/// faster replay ends before a capture's own times).
-fn late_events(events: &[crate::timeline::TimedEvent], replay_ns: u64) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e.at_ns > replay_ns)
-        .map(|e| {
-            format!(
-                "event `{}` at {:.3} s comes after the last packet (the replay lasts {:.3} s): no traffic was left to show what it did",
-                e.kind.name(),
-                e.at_ns as f64 / 1e9,
-                replay_ns as f64 / 1e9
-            )
-        })
-        .collect()
 }
 
 /// The tool section of reports (the command line adds the commit and date of what was
@@ -824,6 +788,9 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
     }
     for e in offsim_reports::html::event_sentences(r) {
         let _ = writeln!(s, "event     {e}");
+    }
+    for e in offsim_reports::html::egress_sentences(r) {
+        let _ = writeln!(s, "egress    {e}");
     }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");

@@ -1,0 +1,92 @@
+//! The report's figures of the model under load: what each timeline event did and cost,
+//! what each port's qdisc did, and the warnings that go with them.
+
+use offsim_reports::schema as rep;
+use offsim_traces::time::NS_PER_SEC;
+
+use super::duration_stats;
+use crate::engine::Engine;
+
+/// What each timeline event did and cost.
+pub(super) fn event_reports(e: &Engine) -> Vec<rep::EventReport> {
+    let secs = |ns: u64| ns as f64 / NS_PER_SEC as f64;
+    e.event_outcomes()
+        .into_iter()
+        .map(|o| {
+            let c = &o.counters;
+            rep::EventReport {
+                at_s: secs(o.event.at_ns),
+                kind: o.event.kind.name().to_string(),
+                target: o.event.target.clone(),
+                flows: c.flows,
+                hw_flows: c.hw_flows,
+                conntrack_deleted: c.conntrack,
+                slow_path_packets: c.slow_packets,
+                readded: c.readded,
+                hw_reinserted: c.hw_readded,
+                last_readd_s: c.last_readd.map(|t| secs(t.0.saturating_sub(o.at.0))),
+                link_down_lost: o.link_lost,
+                misdirected: c.misdirected,
+            }
+        })
+        .collect()
+}
+
+/// What each port's qdisc did.
+pub(super) fn egress_reports(e: &Engine) -> Vec<rep::EgressReport> {
+    e.egress_outcomes()
+        .into_iter()
+        .map(|o| rep::EgressReport {
+            device: o.cfg.device.clone(),
+            qdisc: o.cfg.qdisc.kind.name().to_string(),
+            shaper_bps: o.cfg.shaper_bps.unwrap_or(0),
+            rate_bps: o.rate_bps,
+            sent: o.stats.sent,
+            queue_delay_ns: duration_stats(&o.sojourn),
+            codel_drops: o.stats.codel_drops,
+            overlimit_drops: o.stats.overlimit_drops,
+            ecn_marks: o.stats.ecn_marks,
+            peak_backlog: u64::from(o.stats.peak_backlog),
+            bypassed_hw: o.bypassed,
+        })
+        .collect()
+}
+
+/// Events timed after the replay's last packet: they happen on an idle router and change
+/// nothing a user would see, which is worth saying (times are on the replay's clock, so a
+/// faster replay ends before a capture's own times).
+pub(super) fn late_events(events: &[crate::timeline::TimedEvent], replay_ns: u64) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.at_ns > replay_ns)
+        .map(|e| {
+            format!(
+                "event `{}` at {:.3} s comes after the last packet (the replay lasts {:.3} s): no traffic was left to show what it did",
+                e.kind.name(),
+                e.at_ns as f64 / 1e9,
+                replay_ns as f64 / 1e9
+            )
+        })
+        .collect()
+}
+
+/// A qdisc that dropped in an open-loop replay: its queue is what unresponsive senders
+/// build, not what TCP would (TCP backs off at the first drop or mark).
+pub(super) fn open_loop_queue_warnings(runs: &[rep::Run]) -> Vec<String> {
+    let mut w = Vec::new();
+    for r in runs {
+        for e in &r.egress {
+            if e.codel_drops + e.overlimit_drops > 0 {
+                w.push(format!(
+                    "{}: the {} qdisc on {} dropped {} packets and held up to {}: the replay is open-loop, so senders do not slow down when it drops or marks; TCP senders would back off and CoDel would hold their queue near its target (closed-loop senders are not modelled yet)",
+                    r.name,
+                    e.qdisc,
+                    e.device,
+                    e.codel_drops + e.overlimit_drops,
+                    e.peak_backlog
+                ));
+            }
+        }
+    }
+    w
+}
