@@ -1,5 +1,7 @@
 //! Benches for the nftables evaluator: per-packet cost of a 10-rule chain, a 1,000-rule
-//! linear chain and a 1,000-element set.
+//! linear chain (one the evaluator passes over by value, `EqRun`, and one it walks rule by
+//! rule) and a 1,000-element set; `_tracked`: with the per-rule cost accounting of
+//! `rules eval` on.
 
 use std::hint::black_box;
 
@@ -31,14 +33,22 @@ fn packets() -> Vec<PacketMeta> {
         .collect()
 }
 
-fn run(c: &mut Criterion, name: &str, text: &str) {
+fn run(c: &mut Criterion, name: &str, text: &str, track: bool) {
     let rs = Ruleset::from_str(text, name, &LoadOptions::default()).expect("bench ruleset loads");
     let chain = rs.base_chains(Hook::Forward, 4)[0];
     let pkts = packets();
     let mut st = RuleState::new(&rs, 1);
+    if track {
+        st.track_rule_costs(&rs);
+    }
+    let name = if track {
+        format!("{name}_tracked")
+    } else {
+        name.to_string()
+    };
     let mut g = c.benchmark_group("nft");
     g.throughput(Throughput::Elements(BATCH as u64));
-    g.bench_function(name, |b| {
+    g.bench_function(&name, |b| {
         b.iter(|| {
             let mut cost = EvalCost::default();
             for p in &pkts {
@@ -76,7 +86,8 @@ pub fn benches(c: &mut Criterion) {
         tcp flags syn / syn,ack limit rate 100/second accept
         counter drop
     } }";
-    run(c, "chain_10_rules", ten);
+    run(c, "chain_10_rules", ten, false);
+    run(c, "chain_10_rules", ten, true);
 
     let mut linear = String::from(
         "table ip f { chain fw { type filter hook forward priority 0; policy accept;\n",
@@ -90,7 +101,25 @@ pub fn benches(c: &mut Criterion) {
         ));
     }
     linear.push_str("} }\n");
-    run(c, "chain_1000_rules", &linear);
+    run(c, "chain_1000_rules", &linear, false);
+    run(c, "chain_1000_rules", &linear, true);
+
+    // the same rules, alternately on the source and the destination: no run forms
+    let mut walked = String::from(
+        "table ip f { chain fw { type filter hook forward priority 0; policy accept;\n",
+    );
+    for i in 0..1000u32 {
+        walked.push_str(&format!(
+            "ip {} 172.16.{}.{} tcp dport {} counter drop\n",
+            if i % 2 == 0 { "saddr" } else { "daddr" },
+            i / 256,
+            i % 256,
+            10000 + i
+        ));
+    }
+    walked.push_str("} }\n");
+    run(c, "chain_1000_rules_walked", &walked, false);
+    run(c, "chain_1000_rules_walked", &walked, true);
 
     let mut set = String::from("table ip f { set s { type ipv4_addr; elements = { ");
     for i in 0..1000u32 {
@@ -100,5 +129,5 @@ pub fn benches(c: &mut Criterion) {
         set.push_str(&format!("10.0.{}.{}", i / 256, i % 256));
     }
     set.push_str(" } }\n chain fw { type filter hook forward priority 0; policy accept; ip saddr @s counter accept } }\n");
-    run(c, "set_1000_elements", &set);
+    run(c, "set_1000_elements", &set, false);
 }

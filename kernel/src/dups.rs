@@ -10,19 +10,22 @@
 //! It remembers the last [`WINDOW`] IP packets, so memory is bounded and no clock is needed
 //! (retimed replays keep the order). Each remembered packet matches at most one copy.
 
-use offsim_traces::hash::FxHashMap;
+use std::hash::{Hash, Hasher};
+
+use hashbrown::HashTable;
 use offsim_traces::meta::{PacketMeta, flags, proto};
+use rustc_hash::FxHasher;
 
 /// Packets remembered: a forwarded copy is captured within microseconds to milliseconds of
 /// its original, far fewer packets apart than this on any link a router forwards.
 pub const WINDOW: usize = 4096;
 
-/// What identifies a packet across a hop, without the endpoints NAT may rewrite.
+/// What identifies a packet across a hop, without the endpoints NAT may rewrite (and
+/// without the TTL, which [`Seen`] keeps beside it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Print {
     version: u8,
     l4proto: u8,
-    ttl: u8,
     ip_len: u32,
     /// IPv4 identification or IPv6 flow label.
     id: u32,
@@ -34,6 +37,44 @@ struct Print {
 
 /// One endpoint: address and port (ICMP echo: the identifier).
 type End = (u128, u16);
+
+/// A remembered packet.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    print: Print,
+    ttl: u8,
+    src: End,
+    dst: End,
+    /// The hashes of (print, destination) and (print, source), without the TTL
+    /// ([`with_ttl`] adds it).
+    hash: [u64; 2],
+    live: bool,
+}
+
+impl Seen {
+    /// Whether this packet has print `p`, TTL `ttl` and endpoint `e` on `side` (0 the
+    /// destination, 1 the source).
+    #[inline]
+    fn is(&self, p: &Print, ttl: u8, e: &End, side: usize) -> bool {
+        self.print == *p && self.ttl == ttl && *e == if side == 0 { self.dst } else { self.src }
+    }
+}
+
+/// The hash of a print and one endpoint.
+#[inline]
+fn base_hash(p: &Print, e: &End) -> u64 {
+    let mut h = FxHasher::default();
+    p.hash(&mut h);
+    e.hash(&mut h);
+    h.finish()
+}
+
+/// The index's hash of a base hash and a TTL: a multiply spreads the TTL over the top bits,
+/// where hashbrown takes its 7-bit tag.
+#[inline]
+fn with_ttl(base: u64, ttl: u8) -> u64 {
+    (base ^ u64::from(ttl)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
 
 /// How a packet relates to the ones seen before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,10 +91,12 @@ pub enum CopyKind {
 /// Finds the second copy of packets captured on two interfaces.
 #[derive(Debug, Default)]
 pub struct DupFinder {
-    by_dst: FxHashMap<(Print, End), u32>,
-    by_src: FxHashMap<(Print, End), u32>,
-    /// The remembered packets, oldest first once full: (print, source, destination, live).
-    ring: Vec<(Print, End, End, bool)>,
+    /// The newest remembered packet of each (print, TTL, endpoint), by destination
+    /// (`[0]`) and by source (`[1]`): ring slots, compared against the packet stored there
+    /// (4 bytes an entry, not the 80-byte key).
+    index: [HashTable<u32>; 2],
+    /// The remembered packets, oldest first once full.
+    ring: Vec<Seen>,
     next: usize,
     /// Forwarded copies found.
     pub forwarded: u64,
@@ -73,19 +116,23 @@ impl DupFinder {
             return CopyKind::First;
         }
         let (p, src, dst) = print(m);
+        let hash = [base_hash(&p, &dst), base_hash(&p, &src)];
         for (dttl, what) in [(1i16, CopyKind::Forwarded), (-1, CopyKind::ArrivedLate)] {
-            let ttl = i16::from(p.ttl) + dttl;
+            let ttl = i16::from(m.ttl) + dttl;
             if !(0..=255).contains(&ttl) {
                 continue;
             }
-            let q = Print {
-                ttl: ttl as u8,
-                ..p
-            };
-            let hit = self
-                .by_dst
-                .get(&(q, dst))
-                .or_else(|| self.by_src.get(&(q, src)))
+            let ttl = ttl as u8;
+            let ring = &self.ring;
+            let hit = self.index[0]
+                .find(with_ttl(hash[0], ttl), |&s| {
+                    ring[s as usize].is(&p, ttl, &dst, 0)
+                })
+                .or_else(|| {
+                    self.index[1].find(with_ttl(hash[1], ttl), |&s| {
+                        ring[s as usize].is(&p, ttl, &src, 1)
+                    })
+                })
                 .copied();
             if let Some(slot) = hit {
                 self.forget(slot as usize);
@@ -96,34 +143,55 @@ impl DupFinder {
                 return what;
             }
         }
-        self.remember(p, src, dst);
+        self.remember(Seen {
+            print: p,
+            ttl: m.ttl,
+            src,
+            dst,
+            hash,
+            live: true,
+        });
         CopyKind::First
     }
 
-    fn remember(&mut self, p: Print, src: End, dst: End) {
+    fn remember(&mut self, e: Seen) {
         let slot = self.next;
         if self.ring.len() < WINDOW {
-            self.ring.push((p, src, dst, true));
+            self.ring.push(e);
         } else {
             self.forget(slot);
-            self.ring[slot] = (p, src, dst, true);
+            self.ring[slot] = e;
         }
-        self.by_dst.insert((p, dst), slot as u32);
-        self.by_src.insert((p, src), slot as u32);
+        let ring = &self.ring;
+        for (side, index) in self.index.iter_mut().enumerate() {
+            let h = with_ttl(e.hash[side], e.ttl);
+            let end = if side == 0 { &e.dst } else { &e.src };
+            // the newest packet of a key replaces the one remembered before
+            match index.find_mut(h, |&s| ring[s as usize].is(&e.print, e.ttl, end, side)) {
+                Some(s) => *s = slot as u32,
+                None => {
+                    index.insert_unique(h, slot as u32, |&s| {
+                        let x = &ring[s as usize];
+                        with_ttl(x.hash[side], x.ttl)
+                    });
+                }
+            }
+        }
         self.next = (slot + 1) % WINDOW;
     }
 
+    /// Forgets the packet of `slot`: the index entries that still name it go.
     fn forget(&mut self, slot: usize) {
-        let (p, src, dst, live) = self.ring[slot];
-        if !live {
+        let e = self.ring[slot];
+        if !e.live {
             return;
         }
-        self.ring[slot].3 = false;
-        if self.by_dst.get(&(p, dst)) == Some(&(slot as u32)) {
-            self.by_dst.remove(&(p, dst));
-        }
-        if self.by_src.get(&(p, src)) == Some(&(slot as u32)) {
-            self.by_src.remove(&(p, src));
+        self.ring[slot].live = false;
+        for (side, index) in self.index.iter_mut().enumerate() {
+            if let Ok(o) = index.find_entry(with_ttl(e.hash[side], e.ttl), |&s| s as usize == slot)
+            {
+                o.remove();
+            }
         }
     }
 }
@@ -140,7 +208,6 @@ fn print(m: &PacketMeta) -> (Print, End, End) {
     let p = Print {
         version: m.ip_version,
         l4proto: m.l4proto,
-        ttl: m.ttl,
         ip_len: m.ip_len,
         id: if m.ip_version == 4 {
             m.ip_id
@@ -218,6 +285,6 @@ mod test {
             d.check(&p);
         }
         assert_eq!(d.ring.len(), WINDOW);
-        assert!(d.by_dst.len() <= WINDOW && d.by_src.len() <= WINDOW);
+        assert!(d.index.iter().all(|i| i.len() <= WINDOW));
     }
 }

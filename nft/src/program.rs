@@ -55,7 +55,7 @@ pub(crate) enum CVerdict {
 /// Bitwise transform `((((x & and) ^ xor) << shl >> shr) & and2) ^ xor2`, every step
 /// truncated to `width` (nft's chain of `bitwise` expressions on a register of the
 /// selector's length: mask/xor, then at most one shift, then mask/xor again).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Xf {
     /// AND mask.
     pub(crate) and: u128,
@@ -88,7 +88,7 @@ impl Xf {
 }
 
 /// What a selector reads.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Load {
     /// ip version
     IpVersion,
@@ -223,7 +223,7 @@ pub(crate) enum Load {
 }
 
 /// A selector with a transform.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Src {
     /// Load.
     pub(crate) load: Load,
@@ -436,7 +436,7 @@ pub(crate) enum Op {
 }
 
 /// The kernel expressions one operation stands for, for the cost model
-/// (`EvalCost::charge` in the evaluator): the dependency checks nft inserts before it (each a
+/// (summed per place a rule can stop into [`CostRow`]s): the dependency checks nft inserts before it (each a
 /// `meta` load and a `cmp`), its own expressions when it runs to the end, and the loads it
 /// runs before breaking on a missing field when it has no dependency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -447,6 +447,78 @@ pub(crate) struct OpCost {
     pub(crate) own: [u8; crate::kind::ExprKind::COUNT],
     /// The loads among them.
     pub(crate) loads: [u8; crate::kind::ExprKind::COUNT],
+}
+
+/// The kernel expressions a rule ran up to the operation where it stopped, by
+/// [`crate::kind::ExprKind::index`], and the rule itself in lane [`CostRow::RULE`]: the
+/// evaluator adds one row per rule evaluated instead of one [`OpCost`] per operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(align(64))]
+pub(crate) struct CostRow(pub(crate) [u32; 16]);
+
+impl CostRow {
+    /// The lane that counts the rule.
+    pub(crate) const RULE: usize = crate::kind::ExprKind::COUNT;
+
+    /// Adds `o` lane by lane.
+    #[inline]
+    pub(crate) fn add(&mut self, o: &CostRow) {
+        for (a, b) in self.0.iter_mut().zip(&o.0) {
+            *a += b;
+        }
+    }
+
+    /// Adds `n` times `o` lane by lane.
+    #[inline]
+    pub(crate) fn add_times(&mut self, o: &CostRow, n: u32) {
+        for (a, b) in self.0.iter_mut().zip(&o.0) {
+            *a += b * n;
+        }
+    }
+}
+
+const _: () = assert!(CostRow::RULE < 16);
+
+/// [`Program::run_of`] of a rule in no run.
+pub(crate) const NO_RUN: u32 = u32::MAX;
+
+/// Consecutive rules of a chain whose first operation compares one side-effect-free
+/// selector for equality with a constant (an ACL of `ip saddr X ... drop` rules). The
+/// evaluator reads the selector once and goes straight to the next rule whose constant it
+/// equals: every rule it passes over would have run that compare and stopped there (or, when
+/// the field is missing, stopped in its dependency or load), so it charges them that
+/// ([`EqRun::rows`]) without running them. What is counted and charged is what running them
+/// one by one would give (`nft_do_chain` runs them one by one).
+#[derive(Clone, Debug)]
+pub(crate) struct EqRun {
+    /// Rule id of the first rule.
+    pub(crate) first: u32,
+    /// Number of rules.
+    pub(crate) len: u32,
+    /// The selector of their first operation.
+    pub(crate) src: Src,
+    /// Their first operation's [`Program::stop_row`] (the same for all of them).
+    pub(crate) rows: [u32; 2],
+    /// For each constant, the range of [`EqRun::offsets`] holding the rules that compare with
+    /// it.
+    pub(crate) index: offsim_traces::hash::FxHashMap<u128, (u32, u32)>,
+    /// Offsets in the run of the rules, grouped by constant, ascending within a group.
+    pub(crate) offsets: Vec<u32>,
+}
+
+impl EqRun {
+    /// The offset of the first rule at or after offset `from` whose constant is `v`, or the
+    /// run's length when there is none.
+    #[inline]
+    pub(crate) fn next(&self, v: u128, from: u32) -> u32 {
+        let Some(&(a, b)) = self.index.get(&v) else {
+            return self.len;
+        };
+        let o = &self.offsets[a as usize..b as usize];
+        o.get(o.partition_point(|&x| x < from))
+            .copied()
+            .unwrap_or(self.len)
+    }
 }
 
 /// Element data.
@@ -740,8 +812,15 @@ pub(crate) struct Program {
     pub(crate) rules: Vec<CRule>,
     /// Ops.
     pub(crate) ops: Vec<Op>,
-    /// What each op costs in kernel expressions (same index as `ops`).
-    pub(crate) op_cost: Vec<OpCost>,
+    /// What a rule costs when it stops at op `i` (it ran ops `first_op..=i`): the
+    /// [`Program::cost_rows`] index, by whether op `i` ran to its end (`[partial, full]`).
+    pub(crate) stop_row: Vec<[u32; 2]>,
+    /// The distinct rows `stop_row` points to (rules of one shape share theirs).
+    pub(crate) cost_rows: Vec<CostRow>,
+    /// Runs of rules that begin with an equality on one selector ([`EqRun`]).
+    pub(crate) runs: Vec<EqRun>,
+    /// The run each rule belongs to, by rule id ([`NO_RUN`]: none).
+    pub(crate) run_of: Vec<u32>,
     /// Key specs.
     pub(crate) keys: Vec<KeySpec>,
     /// Fields of the key specs.

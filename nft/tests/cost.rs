@@ -32,7 +32,7 @@ fn v4(l4: u8, dport: u16) -> PacketMeta {
 fn run(text: &str, pkt: PacketMeta) -> (EvalCost, Ruleset, RuleState) {
     let rs = util::load(text, "cost.nft");
     let mut st = RuleState::new(&rs, 1);
-    st.track_rule_costs(rs.rules().len());
+    st.track_rule_costs(&rs);
     let mut cost = EvalCost::default();
     for c in rs.base_chains(Hook::Forward, 4) {
         let mut ctx = PktCtx::new(pkt, Hook::Forward, SimTime(0));
@@ -209,8 +209,8 @@ fn per_rule_costs_add_up_to_the_chain() {
         v4(proto::UDP, 80),
     );
     let mut sum = EvalCost::default();
-    for r in 0..rs.rules().len() {
-        sum.add(st.rule_cost(r).unwrap());
+    for c in st.rule_costs(&rs).unwrap() {
+        sum.add(&c);
     }
     sum.base_chains = c.base_chains;
     assert_eq!(sum, c);

@@ -412,6 +412,7 @@ fn collect(dp: &Datapath, summary: EvalSummary, cpu: &CpuConfig) -> EvalResult {
 pub fn counters(dp: &Datapath, cpu: Option<&CpuConfig>) -> (Vec<RuleRow>, Vec<ChainRow>) {
     let rs = dp.ruleset();
     let st = dp.rule_state();
+    let costs = st.rule_costs(rs);
     let mut rules = Vec::new();
     for r in rs.rules() {
         let c = &rs.chains()[r.chain as usize];
@@ -438,7 +439,7 @@ pub fn counters(dp: &Datapath, cpu: Option<&CpuConfig>) -> (Vec<RuleRow>, Vec<Ch
                 bytes: v.bytes,
             }
         };
-        let cost = st.rule_cost(r.id).copied().unwrap_or_default();
+        let cost = costs.as_ref().map(|c| c[r.id]).unwrap_or_default();
         rules.push(RuleRow {
             family: c.family.to_string(),
             table: c.table_name.clone(),

@@ -810,7 +810,13 @@ impl Conntrack {
             return;
         }
         for _ in 0..budget.min(n) {
-            let i = self.gc_cursor % n;
+            // a division per entry showed in `rules eval`'s profile; the cursor is below `n`
+            // unless the table shrank
+            let i = if self.gc_cursor < n {
+                self.gc_cursor
+            } else {
+                self.gc_cursor % n
+            };
             self.gc_cursor = i + 1;
             let c = &self.conns[i];
             if c.live && c.status & status::CONFIRMED != 0 && c.expires <= now {

@@ -564,10 +564,9 @@ impl Datapath {
     }
 
     /// From now on, the rule state accumulates what each rule costs
-    /// ([`RuleState::rule_cost`]).
+    /// ([`RuleState::rule_costs`]).
     pub fn track_rule_costs(&mut self) {
-        let n = self.rs.rules().len();
-        self.rstate.track_rule_costs(n);
+        self.rstate.track_rule_costs(&self.rs);
     }
 
     /// Connection tracking.

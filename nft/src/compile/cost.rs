@@ -13,7 +13,7 @@
 
 use crate::ast::{BinOp, Expr, Family, MetaKey, Proto, RelOp, Stmt};
 use crate::eval::ExprKind;
-use crate::program::OpCost;
+use crate::program::{CostRow, OpCost};
 use crate::selector::{Dep, payload_info};
 use crate::types::DType;
 
@@ -24,6 +24,35 @@ pub(crate) struct DepCtx {
     l3: Option<u8>,
     /// Transport protocol established.
     l4: Option<u8>,
+}
+
+/// What a rule of operations `costs` has run when it stops at each of them, `[partial,
+/// full]`: the operations before the stop in full; the stopping one its dependency checks,
+/// and its own expressions when it ran to its end, else (a missing field), without a
+/// dependency, the loads that found the field missing.
+pub(crate) fn stop_rows(costs: &[OpCost]) -> Vec<[CostRow; 2]> {
+    let dep = ExprKind::Dep.index();
+    let mut ran = CostRow::default();
+    ran.0[CostRow::RULE] = 1;
+    costs
+        .iter()
+        .map(|c| {
+            let mut part = ran;
+            part.0[dep] += u32::from(c.deps);
+            if c.deps == 0 {
+                for (a, n) in part.0.iter_mut().zip(&c.loads) {
+                    *a += u32::from(*n);
+                }
+            }
+            let mut full = ran;
+            full.0[dep] += u32::from(c.deps);
+            for (a, n) in full.0.iter_mut().zip(&c.own) {
+                *a += u32::from(*n);
+            }
+            ran = full;
+            [part, full]
+        })
+        .collect()
 }
 
 fn add(c: &mut OpCost, k: ExprKind) {

@@ -2,12 +2,13 @@
 //!
 //! This file compiles selectors (loads with their bitwise transforms) and lookup keys;
 //! [`rule`] compiles statements into operations, [`cost`] says what kernel expressions each
-//! stands for, and [`sets`] compiles set elements into lookup structures and picks the
+//! stands for, [`runs`] finds the runs of rules the evaluator can pass over, and [`sets`] compiles set elements into lookup structures and picks the
 //! kernel's set back end. Interface names compare as 128-bit numbers; `iif` and `oif` were resolved to
 //! ifindexes at load time.
 
 mod cost;
 mod rule;
+mod runs;
 mod sets;
 
 pub(crate) use rule::Compiler;

@@ -2,6 +2,7 @@
 //! kind, and adds the implicit counter that `offsim rules eval` reports for rules without a
 //! `counter` statement.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use super::TableScope;
@@ -121,9 +122,20 @@ impl RuleOps {
 pub(crate) struct Compiler {
     /// The program so far.
     pub(crate) prog: Program,
+    /// Index of each row of [`Program::cost_rows`], to share them.
+    rows: HashMap<CostRow, u32>,
 }
 
 impl Compiler {
+    /// The index of `r` in [`Program::cost_rows`], added when new.
+    fn row(&mut self, r: CostRow) -> u32 {
+        let rows = &mut self.prog.cost_rows;
+        *self.rows.entry(r).or_insert_with(|| {
+            rows.push(r);
+            rows.len() as u32 - 1
+        })
+    }
+
     /// Compiles a rule's statements into [`Program::ops`]. Without a counter statement the
     /// rule counts as if one stood just before its first terminal statement (or at its end).
     /// Errors carry the span of the statement.
@@ -162,7 +174,10 @@ impl Compiler {
         }
         let first_op = self.prog.ops.len() as u32;
         self.prog.ops.extend(out.ops);
-        self.prog.op_cost.extend(out.costs);
+        for rows in super::cost::stop_rows(&out.costs) {
+            let ids = rows.map(|r| self.row(r));
+            self.prog.stop_row.push(ids);
+        }
         Ok(CompiledRule {
             rule: CRule {
                 first_op,

@@ -19,13 +19,31 @@ pub fn eval_chain(
     host: &mut impl Host,
     cost: &mut EvalCost,
 ) -> Verdict {
-    let p = &rs.prog;
     cost.base_chains += 1;
+    // The expressions the rules ran, one row per rule, added to `cost` once per chain.
+    let mut ran = CostRow::default();
+    let v = walk(&rs.prog, st, chain, ctx, host, cost, &mut ran);
+    cost.add_row(&ran);
+    v
+}
+
+/// The chain walk of [`eval_chain`]; the rules' expressions go to `ran`, the rest to `cost`.
+fn walk(
+    p: &Program,
+    st: &mut RuleState,
+    chain: ChainId,
+    ctx: &mut PktCtx,
+    host: &mut impl Host,
+    cost: &mut EvalCost,
+    ran: &mut CostRow,
+) -> Verdict {
     let base = chain as usize;
     let mut stack = [(0u32, 0u32); STACK];
     let mut sp = 0usize;
     let mut cur = chain;
     let mut ri = 0u32;
+    // the rule a run sent the walk to, which runs as any other (`pass_run`)
+    let mut landed = NO_RUN;
     loop {
         let c = &p.chains[cur as usize];
         if ri >= c.n_rules {
@@ -42,36 +60,42 @@ pub fn eval_chain(
             continue;
         }
         let rid = c.first_rule + ri;
-        // Per-rule accounting (`rules eval`): the rule runs into an accumulator of its own,
-        // added to `cost` and to the rule's total after (a snapshot of `cost` before each
-        // rule and a difference after cost a third of a 300-rule ACL's time).
-        // Only when tracking: zeroing one per rule would tax every `run`.
-        let mut own = st.rule_cost.is_some().then(EvalCost::default);
-        let acc: &mut EvalCost = match own.as_mut() {
-            Some(o) => o,
-            None => &mut *cost,
-        };
-        acc.rules += 1;
+        let run = p.run_of[rid as usize];
+        if run != NO_RUN && rid != landed {
+            let to = pass_run(p, st, &p.runs[run as usize], rid, ctx, host, ran);
+            // a rule whose compare held runs next; past the run, the next rule may start one
+            landed = if p.run_of.get(to as usize) == Some(&run) {
+                to
+            } else {
+                NO_RUN
+            };
+            ri = to - c.first_rule;
+            continue;
+        }
+        if let Some(t) = st.tally.as_deref_mut() {
+            t.cur = rid;
+        }
         let r = &p.rules[rid as usize];
-        let mut fl = Flow::Next;
-        let first = r.first_op as usize;
-        for (op, oc) in p.ops[first..first + r.n_ops as usize]
-            .iter()
-            .zip(&p.op_cost[first..first + r.n_ops as usize])
-        {
-            let (f, full) = exec(p, st, rid, op, ctx, host, acc);
-            acc.charge(oc, full);
-            fl = f;
-            if !matches!(fl, Flow::Next) {
-                break;
+        // every rule has an op: its implicit counter at least
+        let mut i = r.first_op as usize;
+        let last = i + r.n_ops as usize - 1;
+        let (fl, full) = loop {
+            let (f, full) = exec(p, st, rid, &p.ops[i], ctx, host, cost);
+            if i == last || !matches!(f, Flow::Next) {
+                break (f, full);
             }
-        }
-        if let Flow::Verdict(CVerdict::Jump(_) | CVerdict::Goto(_)) = fl {
-            acc.jumps += 1;
-        }
-        if let (Some(rc), Some(own)) = (st.rule_cost.as_mut(), own.as_ref()) {
-            rc[rid as usize].add(own);
-            cost.add(own);
+            i += 1;
+        };
+        // What the rule ran, up to op `i` (`EvalCost`'s per-kind counts); per rule for
+        // `rules eval` as a count of where it stopped.
+        ran.add(&p.cost_rows[p.stop_row[i][usize::from(full)] as usize]);
+        let jump = matches!(fl, Flow::Verdict(CVerdict::Jump(_) | CVerdict::Goto(_)));
+        cost.jumps += u64::from(jump);
+        if let Some(t) = st.tally.as_deref_mut() {
+            t.stop(i, full);
+            if jump {
+                t.jump();
+            }
         }
         match fl {
             Flow::Next | Flow::Break => ri += 1,
@@ -111,6 +135,34 @@ pub fn eval_chain(
     }
 }
 
+/// Passes over the rules of `run` from rule `rid` that stop at their first operation: the
+/// compare fails (or its field is missing). Returns the rule id of the first one whose
+/// compare holds (which then runs), or the rule after the run.
+#[inline(never)]
+fn pass_run(
+    p: &Program,
+    st: &mut RuleState,
+    run: &EqRun,
+    rid: u32,
+    ctx: &PktCtx,
+    host: &mut impl Host,
+    ran: &mut CostRow,
+) -> u32 {
+    let from = rid - run.first;
+    let (to, full) = match src_val(p, st, &run.src, ctx, host) {
+        Some(v) => (run.next(v, from), true),
+        None => (run.len, false),
+    };
+    let n = to - from;
+    if n > 0 {
+        ran.add_times(&p.cost_rows[run.rows[usize::from(full)] as usize], n);
+        if let Some(t) = st.tally.as_deref_mut() {
+            t.passed(rid, run.first + to, run.first + run.len, full);
+        }
+    }
+    run.first + to
+}
+
 fn policy(p: &Program, st: &mut RuleState, base: usize, ctx: &PktCtx) -> Verdict {
     st.policy[base].total.hit(ctx.len);
     if p.chains[base].policy_accept {
@@ -135,7 +187,7 @@ fn hit(c: &mut Counter, ctx: &PktCtx) -> Flow {
 
 /// Runs one operation of rule `rid`. Also says whether the operation ran to the end: a
 /// match whose field is missing breaks in its dependency (or its load), before its own
-/// compare or lookup ([`EvalCost::charge`]).
+/// compare or lookup ([`crate::program::CostRow`]).
 #[allow(clippy::too_many_arguments)]
 fn exec(
     p: &Program,

@@ -7,7 +7,10 @@
 //! one breaks. nft inserts the protocol dependency of a header field as two expressions of
 //! their own (`udp dport` is `meta l4proto udp` then the port; `ip saddr` in an `inet` table
 //! is `meta nfproto ipv4` then the address): the compiler records them per operation
-//! ([`crate::program::OpCost`]), and a packet that fails the dependency pays only it.
+//! ([`crate::program::OpCost`]), and a packet that fails the dependency pays only it. It
+//! also sums them per place a rule can stop ([`crate::program::CostRow`]), so the chain walk
+//! adds one row per rule, and `rules eval`'s per-rule costs are counts of where each rule
+//! stopped, priced after the run ([`super::tally`]).
 
 pub use crate::kind::{ExprKind, SetBackend};
 
@@ -57,22 +60,14 @@ impl EvalCost {
         self.lookups.iter().sum()
     }
 
-    /// Counts one operation: its dependency checks always, its own expressions when it ran
-    /// to the end (`full`). An operation without dependency that breaks on a missing field
-    /// ran its loads ([`crate::program::OpCost::loads`]).
+    /// Adds the rows the chain walk summed ([`crate::program::CostRow`]): the expressions
+    /// run, and the rules entered.
     #[inline]
-    pub(crate) fn charge(&mut self, c: &crate::program::OpCost, full: bool) {
-        let dep = u64::from(c.deps);
-        self.exprs[ExprKind::Dep.index()] += dep;
-        if full {
-            for (a, n) in self.exprs.iter_mut().zip(&c.own) {
-                *a += u64::from(*n);
-            }
-        } else if dep == 0 {
-            for (a, n) in self.exprs.iter_mut().zip(&c.loads) {
-                *a += u64::from(*n);
-            }
+    pub(crate) fn add_row(&mut self, r: &crate::program::CostRow) {
+        for (a, n) in self.exprs.iter_mut().zip(&r.0) {
+            *a += u64::from(*n);
         }
+        self.rules += u64::from(r.0[crate::program::CostRow::RULE]);
     }
 
     /// Counts one lookup in a set of back end `b` whose size term is `depth`.

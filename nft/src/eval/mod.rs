@@ -9,8 +9,9 @@
 //!
 //! This file holds what the caller sees. The work is in [`chain`] (the chain walk and one
 //! function per operation), [`load`] (selectors), [`sets`] (lookups, element expressions,
-//! dynamic set updates), [`cost`] (what evaluation costs in kernel expressions), [`stateful`] (limits and quotas), [`state`] ([`RuleState`]) and
-//! [`jhash`].
+//! dynamic set updates), [`cost`] (what evaluation costs in kernel expressions), [`tally`]
+//! (per-rule costs for `rules eval`), [`stateful`] (limits and quotas), [`state`]
+//! ([`RuleState`]) and [`jhash`].
 
 mod chain;
 mod cost;
@@ -19,6 +20,7 @@ mod load;
 mod sets;
 mod state;
 mod stateful;
+mod tally;
 
 pub use chain::eval_chain;
 pub use cost::{EvalCost, ExprKind, SetBackend};

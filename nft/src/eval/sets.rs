@@ -24,6 +24,9 @@ pub(super) fn lookup_set(
 ) -> Option<CData> {
     let s = &p.sets[set as usize];
     cost.lookup(s.backend, s.depth);
+    if let Some(t) = st.tally.as_deref_mut() {
+        t.lookup(s.backend, s.depth);
+    }
     if let Some(i) = s.find(key) {
         if exprs && !static_elem_exprs(p, st, s, i, ctx) {
             return None;

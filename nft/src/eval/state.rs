@@ -1,5 +1,6 @@
 //! [`RuleState`]: everything evaluation changes, sized from the compiled program.
 
+use super::tally::RuleTally;
 use super::{EvalCost, PolicyCounter};
 use crate::program::{Counter, DynSet, ElemState};
 use crate::ruleset::Ruleset;
@@ -31,8 +32,8 @@ pub struct RuleState {
     /// State of the stateful static elements, per set with such elements.
     pub(super) elem_static: Vec<Vec<ElemState>>,
     pub(super) rng: u64,
-    /// What each rule cost, by rule id, when [`RuleState::track_rule_costs`] asked for it.
-    pub(super) rule_cost: Option<Vec<EvalCost>>,
+    /// What each rule did, for its cost, when [`RuleState::track_rule_costs`] asked for it.
+    pub(super) tally: Option<Box<RuleTally>>,
 }
 
 impl RuleState {
@@ -67,19 +68,21 @@ impl RuleState {
                 v
             },
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
-            rule_cost: None,
+            tally: None,
         }
     }
 
-    /// From now on, accumulates what each rule costs (its expressions, lookups and jumps;
-    /// see [`RuleState::rule_cost`]). Off by default: the simulator needs only the sums.
-    pub fn track_rule_costs(&mut self, rules: usize) {
-        self.rule_cost = Some(vec![EvalCost::default(); rules]);
+    /// From now on, counts what each rule of `rs` costs (its expressions, lookups and
+    /// jumps; see [`RuleState::rule_costs`]). Off by default: the simulator needs only the
+    /// sums.
+    pub fn track_rule_costs(&mut self, rs: &Ruleset) {
+        self.tally = Some(Box::new(RuleTally::new(&rs.prog)));
     }
 
-    /// What rule `rule` cost over every packet that entered it, when tracking is on.
-    pub fn rule_cost(&self, rule: usize) -> Option<&EvalCost> {
-        self.rule_cost.as_ref().and_then(|v| v.get(rule))
+    /// What each rule of `rs` cost over every packet that entered it, by rule id, when
+    /// tracking is on.
+    pub fn rule_costs(&self, rs: &Ruleset) -> Option<Vec<EvalCost>> {
+        self.tally.as_ref().map(|t| t.costs(&rs.prog))
     }
 
     /// Number of elements currently in a dynamic set (0 for static sets).

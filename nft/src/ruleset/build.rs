@@ -51,7 +51,7 @@ pub(super) fn compile_model(
         b.chain_rules(sm, t, &sc)?;
     }
     let Builder {
-        c: Compiler { mut prog },
+        c: Compiler { mut prog, .. },
         tables,
         chains,
         rules,
@@ -63,6 +63,7 @@ pub(super) fn compile_model(
     } = b;
     prog.rules = crules;
     prog.chains = cchains;
+    prog.find_runs();
     Ok(Ruleset {
         prog,
         name: name.to_string(),
