@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use offsim_traces::histogram::Histogram;
 use offsim_traces::meta::{FlowKey, proto};
 use offsim_traces::time::SimTime;
 
@@ -96,6 +97,11 @@ pub struct FlowTotals {
     pub fell_back: BTreeMap<String, u64>,
     /// Largest flows (by packets, then key), at most [`MAX_EXAMPLES`].
     pub examples: Vec<Example>,
+    /// Time to offload, ns: from a connection's first packet to its first flowtable entry
+    /// (recorded when the entry is made, not when the record closes).
+    pub to_sw: Histogram,
+    /// From its first packet to its first forwarding hardware entry, ns.
+    pub to_hw: Histogram,
 }
 
 /// Examples kept.
@@ -188,6 +194,29 @@ impl FlowBook {
     #[inline]
     pub fn get_mut(&mut self, i: u32) -> Option<&mut FlowRecord> {
         self.recs.get_mut(i as usize).filter(|r| r.live)
+    }
+
+    /// Record `i`'s connection got a flowtable entry at `now`; the first one counts in the
+    /// time to offload.
+    pub fn offloaded_sw(&mut self, i: u32, now: SimTime) {
+        if let Some(r) = self.recs.get_mut(i as usize).filter(|r| r.live) {
+            if r.adds == 0 {
+                self.totals.to_sw.record(now.0.saturating_sub(r.first.0));
+            }
+            r.sw = true;
+            r.adds += 1;
+        }
+    }
+
+    /// Record `i`'s connection is forwarded in hardware from `now`; the first time counts in
+    /// the time to hardware.
+    pub fn offloaded_hw(&mut self, i: u32, now: SimTime) {
+        if let Some(r) = self.recs.get_mut(i as usize).filter(|r| r.live) {
+            if !r.hw {
+                self.totals.to_hw.record(now.0.saturating_sub(r.first.0));
+            }
+            r.hw = true;
+        }
     }
 
     fn code(&mut self, why: &'static str) -> Code {
@@ -406,6 +435,27 @@ impl FlowBook {
 mod test {
     use super::*;
     use offsim_traces::testkit::Pkt;
+
+    /// Time to offload counts a connection's first flowtable entry and its first hardware
+    /// entry once each: re-adds after a teardown are not new offloads.
+    #[test]
+    fn time_to_offload_counts_the_first_entry_only() {
+        let mut b = FlowBook::new(true, true, None);
+        let r = b.open(SimTime(1_000));
+        b.offloaded_sw(r, SimTime(3_000));
+        b.offloaded_sw(r, SimTime(9_000));
+        b.offloaded_hw(r, SimTime(5_000));
+        b.offloaded_hw(r, SimTime(9_500));
+        assert_eq!((b.totals.to_sw.count(), b.totals.to_sw.max()), (1, 2_000));
+        assert_eq!((b.totals.to_hw.count(), b.totals.to_hw.max()), (1, 4_000));
+        assert_eq!(
+            b.get_mut(r).map(|x| (x.adds, x.sw, x.hw)),
+            Some((2, true, true))
+        );
+        // a closed or unknown record counts nothing
+        b.offloaded_sw(u32::MAX, SimTime(1));
+        assert_eq!(b.totals.to_sw.count(), 1);
+    }
 
     #[test]
     fn outcomes_and_examples() {

@@ -10,7 +10,7 @@
 
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, proto, tcp_flags};
-use offsim_traces::time::{NS_PER_SEC, SimDuration, SimTime};
+use offsim_traces::time::{NS_PER_SEC, SimTime};
 
 use crate::conntrack::tcp::TcpState;
 use crate::conntrack::{Conntrack, CtId, Dir, ProtoState, status};
@@ -219,6 +219,11 @@ pub mod fflags {
     pub const HW_DEAD: u16 = 1 << 6;
     /// A hardware work is outstanding.
     pub const HW_PENDING: u16 = 1 << 7;
+    /// The ORIGINAL direction's source host moved to another port of the LAN bridge since
+    /// the entry was made (see [`super::Flowtable::host_moved`]).
+    pub const MOVED_ORIG: u16 = 1 << 8;
+    /// The REPLY direction's source host moved.
+    pub const MOVED_REPLY: u16 = 1 << 9;
 }
 
 /// Handle of a flow.
@@ -237,6 +242,9 @@ pub enum TeardownCause {
     CtDying,
     /// The flowtable was flushed (ruleset reload).
     Flush,
+    /// A device the flow uses went down (`nf_flow_table_cleanup`), or its LAN host moved to
+    /// another bridge port and the fdb update tore it down.
+    Cleanup,
 }
 
 impl TeardownCause {
@@ -247,6 +255,7 @@ impl TeardownCause {
             TeardownCause::TcpFlags => "tcp_fin_rst",
             TeardownCause::CtDying => "ct_dying",
             TeardownCause::Flush => "flush",
+            TeardownCause::Cleanup => "cleanup",
         }
     }
 }
@@ -339,6 +348,9 @@ pub enum FastPath {
         dir: Dir,
         /// The refresh requested a hardware (re-)add.
         hw_add: bool,
+        /// The entry transmits to the bridge port its destination host has left (the host
+        /// moved after the entry was made): the packet is lost there.
+        misdirected: bool,
     },
     /// An entry matched but the packet goes to the slow path.
     HitSlow {
@@ -413,8 +425,8 @@ impl AddRefusal {
 pub struct FtStats {
     /// Entries created.
     pub added: u64,
-    /// Entries torn down, by cause (timeout, flags, ct dying, flush).
-    pub teardown: [u64; 4],
+    /// Entries torn down, by cause (timeout, flags, ct dying, flush, cleanup).
+    pub teardown: [u64; 5],
     /// Entries freed.
     pub freed: u64,
     /// Fast-path hits.
@@ -488,6 +500,11 @@ impl Flowtable {
     /// packets).
     pub fn flow_of_key(&self, key: &FtKey) -> Option<FlowId> {
         self.map.get(key).map(|(id, _)| *id)
+    }
+
+    /// The flow and direction of a tuple.
+    pub fn entry_of_key(&self, key: &FtKey) -> Option<(FlowId, Dir)> {
+        self.map.get(key).copied()
     }
 
     /// Records the offload engine's handle of a flow's hardware rules.
@@ -672,6 +689,17 @@ impl Flowtable {
             self.stats.misses += 1;
             return FastPath::Miss;
         }
+        // A moved host's packets arrive on its new port: the tuple's `iifidx` no longer
+        // matches (`nf_flow_tuple_ip`), so they miss and take the slow path.
+        let (from_moved, to_moved) = match dir {
+            Dir::Original => (fflags::MOVED_ORIG, fflags::MOVED_REPLY),
+            Dir::Reply => (fflags::MOVED_REPLY, fflags::MOVED_ORIG),
+        };
+        if f.has(from_moved) {
+            self.stats.misses += 1;
+            return FastPath::Miss;
+        }
+        let misdirected = f.has(to_moved);
         // nf_flow_exceeds_mtu: the direction's MTU, from its route.
         if m.ip_len > f.routes[dir as usize].mtu {
             return FastPath::HitSlow {
@@ -737,6 +765,7 @@ impl Flowtable {
             flow: id,
             dir,
             hw_add,
+            misdirected,
         }
     }
 
@@ -759,6 +788,7 @@ impl Flowtable {
             TeardownCause::TcpFlags => 1,
             TeardownCause::CtDying => 2,
             TeardownCause::Flush => 3,
+            TeardownCause::Cleanup => 4,
         };
         self.stats.teardown[idx] += 1;
         let offload_to = self.offload_timeout(l4);
@@ -834,80 +864,6 @@ impl Flowtable {
         self.next_gc
     }
 
-    /// One GC pass (`nf_flow_table_gc_run`, every 1 s). Returns the time of the next pass.
-    pub fn gc(&mut self, now: SimTime, ct: &mut Conntrack) -> SimTime {
-        let ids: Vec<u32> = (0..self.flows.len() as u32)
-            .filter(|&i| self.flows[i as usize].is_some())
-            .collect();
-        for i in ids {
-            let id = FlowId(i);
-            let (timeout, ctid, teardown, hw, closing, hw_dying, hw_dead, hw_pending) = {
-                let f = self.flows[i as usize].as_ref().expect("flow");
-                (
-                    f.timeout,
-                    f.ct,
-                    f.has(fflags::TEARDOWN),
-                    f.has(fflags::HW),
-                    f.has(fflags::CLOSING),
-                    f.has(fflags::HW_DYING),
-                    f.has(fflags::HW_DEAD),
-                    f.has(fflags::HW_PENDING),
-                )
-            };
-            let ct_dying = !ct.is_live(ctid);
-            let mut torn = teardown;
-            if !torn && (now >= timeout || ct_dying) {
-                let cause = if ct_dying {
-                    TeardownCause::CtDying
-                } else {
-                    TeardownCause::Timeout
-                };
-                self.teardown(id, cause, now, ct);
-                torn = true;
-            } else if !torn {
-                // nf_flow_table_extend_ct_timeout: keep the conntrack entry alive.
-                let c = ct.get_mut(ctid);
-                if c.expires.0.saturating_sub(now.0) < 300 * NS_PER_SEC {
-                    match c.tcp_state() {
-                        None => c.expires = SimTime(now.0 + DAY),
-                        Some(TcpState::Established) => c.expires = SimTime(now.0 + DAY),
-                        Some(
-                            TcpState::FinWait
-                            | TcpState::CloseWait
-                            | TcpState::LastAck
-                            | TcpState::TimeWait,
-                        ) => c.expires = SimTime(now.0 + 300 * NS_PER_SEC),
-                        _ => {}
-                    }
-                }
-            }
-            if torn {
-                if !hw || hw_dead {
-                    self.free_flow(id);
-                } else if !hw_dying && !hw_pending {
-                    let f = self.flows[i as usize].as_mut().expect("flow");
-                    f.flags |= fflags::HW_DYING | fflags::HW_PENDING;
-                    self.hw_requests.push(HwRequest::Del(id));
-                }
-            } else if closing && hw && !hw_dying && !hw_pending {
-                let f = self.flows[i as usize].as_mut().expect("flow");
-                f.flags |= fflags::HW_DYING | fflags::HW_PENDING;
-                self.hw_requests.push(HwRequest::Del(id));
-            } else if hw && !hw_pending {
-                // nf_flow_offload_stats: poll when less than 90 % of the timeout is left.
-                let f = self.flows[i as usize].as_ref().expect("flow");
-                let to = self.offload_timeout(f.l4proto());
-                if f.hw == HwState::Offloaded && f.timeout.0.saturating_sub(now.0) < to * 9 / 10 {
-                    let f = self.flows[i as usize].as_mut().expect("flow");
-                    f.flags |= fflags::HW_PENDING;
-                    self.hw_requests.push(HwRequest::Stats(id));
-                }
-            }
-        }
-        self.next_gc = now + SimDuration::from_secs(1);
-        self.next_gc
-    }
-
     /// The hardware add work finished: `accepted` = at least one direction is in hardware.
     pub fn hw_add_done(&mut self, id: FlowId, accepted: bool, ct: &mut Conntrack) {
         let Some(f) = self.flows.get_mut(id.0 as usize).and_then(|f| f.as_mut()) else {
@@ -978,16 +934,8 @@ impl Flowtable {
             }
         }
     }
-
-    /// Tears every flow down (a ruleset reload deletes and re-creates the flowtable).
-    pub fn flush(&mut self, now: SimTime, ct: &mut Conntrack) {
-        for i in 0..self.flows.len() as u32 {
-            if self.flows[i as usize].is_some() {
-                self.teardown(FlowId(i), TeardownCause::Flush, now, ct);
-            }
-        }
-    }
 }
 
+mod cleanup;
 #[cfg(test)]
 mod test;

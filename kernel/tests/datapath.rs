@@ -112,3 +112,183 @@ fn slow_path_counts_encapsulation_layers() {
     let d = dp.process(q.ts, &q, Side::Lan).drivers;
     assert_eq!(layers(d), (0, 0, 1, 1));
 }
+
+// ---------------------------------------------------------------------------------------
+// Timeline events (`datapath/events.rs`)
+// ---------------------------------------------------------------------------------------
+
+mod events {
+    use offsim_kernel::Path;
+    use offsim_kernel::datapath::{
+        Datapath, DpConfig, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX, load_options,
+    };
+    use offsim_kernel::fib::{Fib, FibSpec};
+    use offsim_kernel::flows::FlowBook;
+    use offsim_kernel::sides::{Side, SideMode};
+    use offsim_nft::Ruleset;
+    use offsim_traces::meta::PacketMeta;
+    use offsim_traces::testkit::Pkt;
+    use offsim_traces::time::{NS_PER_SEC, SimTime};
+
+    /// fw4's shape: a flowtable on both ports and `flow add` for every TCP/UDP flow.
+    const FT: &str = r#"
+table inet t {
+    flowtable ft {
+        hook ingress priority filter
+        devices = { lan0, wan0 }
+    }
+    chain fw {
+        type filter hook forward priority filter; policy accept;
+        meta l4proto { tcp, udp } flow add @ft
+    }
+}
+"#;
+
+    /// The LAN host, 192.0.2.1.
+    fn host() -> u128 {
+        0xc000_0201
+    }
+
+    /// A packet from the LAN host at `ms`, on the LAN port (the engine sets `iface`).
+    fn up(ms: u64) -> PacketMeta {
+        let mut m = Pkt::udp("192.0.2.1:4000", "198.51.100.1:443")
+            .at(ms * NS_PER_SEC / 1000)
+            .build();
+        m.iface = LAN_IFINDEX;
+        m
+    }
+
+    /// Its reply, on the WAN port.
+    fn down(ms: u64) -> PacketMeta {
+        let mut m = Pkt::udp("198.51.100.1:443", "192.0.2.1:4000")
+            .at(ms * NS_PER_SEC / 1000)
+            .build();
+        m.iface = WAN_IFINDEX;
+        m
+    }
+
+    /// A datapath whose one UDP flow (LAN host 192.0.2.1 to 198.51.100.1) is offloaded: the
+    /// request is confirmed, the reply's `flow add` makes the entry (`nft_flow_offload_eval`
+    /// refuses an unconfirmed entry), the next request takes the fast path.
+    fn offloaded() -> Datapath {
+        let rs = Ruleset::from_str(FT, "t.nft", &load_options("lan0", "wan0")).unwrap();
+        let cfg = DpConfig {
+            // a two-sided router: replies routed back to the LAN host
+            fib: Fib::build(
+                &FibSpec::default(),
+                ("lan0", LAN_IFINDEX),
+                ("wan0", WAN_IFINDEX),
+                &SideMode::Flow,
+            )
+            .unwrap(),
+            ..DpConfig::default()
+        };
+        let mut dp = Datapath::new(rs, cfg, FlowBook::new(true, false, None));
+        // the engine's side split tells the router its LAN hosts
+        dp.add_lan_host(4, host());
+        dp.process(SimTime(0), &up(0), Side::Lan);
+        dp.process(SimTime(NS_PER_SEC / 100), &down(10), Side::Wan);
+        let o = dp.process(SimTime(NS_PER_SEC / 50), &up(20), Side::Lan);
+        assert_eq!(o.path, Path::SwFast, "{:?}", dp.stats());
+        assert_eq!(dp.flowtable_len(), 1);
+        dp
+    }
+
+    fn at(ms: u64) -> SimTime {
+        SimTime(ms * NS_PER_SEC / 1000)
+    }
+
+    /// `nf_flow_table_free` (a ruleset reload) / `flow_offload_teardown` of every entry: the
+    /// next packet takes the slow path, where `flow add` makes the entry again.
+    #[test]
+    fn a_flush_tears_every_flow_down_and_the_next_packet_re_adds_it() {
+        let mut dp = offloaded();
+        let e = dp.flush_flowtables(at(100), true);
+        let o = dp.process(at(110), &up(110), Side::Lan);
+        assert_eq!(o.path, Path::Slow);
+        assert_eq!(o.fate, Fate::Forwarded(Side::Wan));
+        let o = dp.process(at(120), &down(120), Side::Wan);
+        assert_eq!(o.path, Path::SwFast, "re-added by the slow-path packet");
+        let c = dp.event_counters()[e];
+        assert_eq!((c.flows, c.slow_packets, c.readded), (1, 1, 1), "{c:?}");
+        assert_eq!(c.last_readd, Some(at(110)));
+    }
+
+    /// NETDEV_DOWN → `nf_flow_table_do_cleanup`: flows with either direction's input on the
+    /// device are torn down; other devices' events leave them alone.
+    #[test]
+    fn a_device_going_down_tears_down_its_flows_only() {
+        let mut dp = offloaded();
+        let none = dp.device_down(at(100), 99);
+        assert_eq!(dp.event_counters()[none].flows, 0);
+        assert_eq!(dp.process(at(110), &up(110), Side::Lan).path, Path::SwFast);
+        let wan = dp.device_down(at(200), WAN_IFINDEX);
+        assert_eq!(dp.event_counters()[wan].flows, 1);
+        assert_eq!(dp.process(at(210), &up(210), Side::Lan).path, Path::Slow);
+    }
+
+    /// A host that moved to another bridge port: its entry keeps the old port (mainline has
+    /// no fdb hook: openwrt/openwrt#13410). Packets to it are lost there and still refresh
+    /// the entry; its own packets arrive on the new port, miss (`nf_flow_tuple_ip` keys
+    /// `iifidx`) and take the slow path, which forwards them.
+    #[test]
+    fn a_moved_host_loses_the_packets_its_stale_entry_sends_to_the_old_port() {
+        let mut dp = offloaded();
+        let e = dp.host_moved(at(100), 4, host(), false);
+        let o = dp.process(at(110), &down(110), Side::Wan);
+        assert_eq!(o.fate, Fate::Dropped(DropCause::StalePort), "{o:?}");
+        let o = dp.process(at(120), &up(120), Side::Lan);
+        assert_eq!((o.path, o.fate), (Path::Slow, Fate::Forwarded(Side::Wan)));
+        // 40 s later (past the 30 s flowtable timeout) the entry is still there: the
+        // downstream packets keep refreshing it
+        for s in 1..=40 {
+            dp.timers(at(120 + s * 1000));
+            let o = dp.process(at(121 + s * 1000), &down(121 + s * 1000), Side::Wan);
+            assert_eq!(o.fate, Fate::Dropped(DropCause::StalePort), "at {s} s");
+        }
+        let c = dp.event_counters()[e];
+        assert_eq!(
+            (c.flows, c.misdirected, c.slow_packets),
+            (1, 41, 1),
+            "{c:?}"
+        );
+        // another host's move touches nothing
+        let other = dp.host_moved(at(50_000), 4, 0xc000_0263, false);
+        assert_eq!(dp.event_counters()[other].flows, 0);
+    }
+
+    /// With the fdb teardown (the pending patches of openwrt/openwrt#25174) the moved host's
+    /// flows are torn down and come back through the slow path.
+    #[test]
+    fn with_the_fdb_teardown_a_moved_host_s_flows_come_back_through_the_slow_path() {
+        let mut dp = offloaded();
+        let e = dp.host_moved(at(100), 4, host(), true);
+        let o = dp.process(at(110), &down(110), Side::Wan);
+        assert_eq!((o.path, o.fate), (Path::Slow, Fate::Forwarded(Side::Lan)));
+        assert_eq!(dp.process(at(120), &up(120), Side::Lan).path, Path::SwFast);
+        let c = dp.event_counters()[e];
+        assert_eq!((c.flows, c.misdirected, c.readded), (1, 0, 1), "{c:?}");
+    }
+
+    /// `conntrack -F`: every entry deleted, the flowtable's flows torn down
+    /// (`nf_flow_offload_gc_step` on a dying entry) and detached from the handles new
+    /// entries reuse; the next packet makes a new entry (mid-stream pickup of UDP).
+    #[test]
+    fn a_conntrack_flush_deletes_every_entry_and_tears_its_flows_down() {
+        let mut dp = offloaded();
+        let e = dp.flush_conntrack(at(100));
+        assert_eq!(dp.conntrack().len(), 0);
+        let c = dp.event_counters()[e];
+        assert_eq!((c.conntrack, c.flows), (1, 1));
+        let o = dp.process(at(110), &up(110), Side::Lan);
+        assert_eq!((o.path, o.fate), (Path::Slow, Fate::Forwarded(Side::Wan)));
+        assert_eq!(dp.conntrack().len(), 1);
+        // the torn-down flow is freed by the GC without touching the new entry
+        dp.timers(at(2_000));
+        dp.process(at(2_010), &down(2_010), Side::Wan);
+        assert_eq!(
+            dp.process(at(2_020), &up(2_020), Side::Lan).path,
+            Path::SwFast
+        );
+    }
+}

@@ -165,6 +165,7 @@ fn degenerate_reports() -> Vec<(&'static str, Report)> {
             hw: vec![0; n],
             drops: vec![0; n],
             latency_p99_ns: vec![0; n],
+            hw_backlog: vec![0; n],
         };
         r.paths = Default::default();
         r.latency_ns = Default::default();

@@ -16,13 +16,14 @@
 //!   measured (`measure.rs`).
 //! - `rss.rs` — Toeplitz hash and indirection table.
 //! - `cpu.rs` — CPU presets and the cycle formula ([`cpu::CpuConfig`]).
-//! - `metrics.rs` — the latency histogram.
 //! - `report.rs` — the report of a run: per-run figures, savings, warnings, summary text.
 //! - `sweep.rs` — `offsim sweep`: a grid of scenarios.
 //! - `plan.rs` — `offsim plan`: the highest rate that meets the SLO.
 //! - `ruleseval.rs` — `offsim rules eval`: per-rule counters of a trace.
 //! - `cli.rs` — human-readable output of `offsim trace info`.
 //! - `progress.rs` — the terminal progress bar (hidden off a terminal and with `-q`).
+//! - `timeline.rs` — events on a run's timeline (reloads, flushes, link flaps, roaming
+//!   hosts); the engine applies them in `engine/timeline.rs`.
 //!
 //! ## One packet's walk
 //!
@@ -37,7 +38,7 @@
 //! 4. `cpu.rs`: `CpuConfig::packet_cycles` turns the packet's cost drivers into cycles, in
 //!    all and by stage; over the core's clock they are its service time.
 //! 5. `engine/mod.rs`: `Engine::tx` — the NIC transmits it; `Engine::deliver` records its
-//!    latency in `metrics.rs`'s `Histogram` and the counters of `engine/measure.rs`.
+//!    latency in `offsim_traces::histogram::Histogram` and the counters of `engine/measure.rs`.
 //!    Offload work the flowtable requested meanwhile goes through `engine/offload.rs`.
 //! 6. `report.rs`: `run_report` turns the engine's measurements into the report's run.
 #![deny(missing_docs)]
@@ -46,7 +47,6 @@ pub mod calibrate;
 pub mod cli;
 pub mod cpu;
 pub mod engine;
-pub mod metrics;
 pub mod plan;
 pub mod prepare;
 pub mod progress;
@@ -58,3 +58,4 @@ pub mod run;
 pub mod scenario;
 pub mod source;
 pub mod sweep;
+pub mod timeline;

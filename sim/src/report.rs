@@ -13,9 +13,9 @@ use offsim_traces::time::NS_PER_SEC;
 
 use crate::cpu::CpuConfig;
 use crate::engine::{Engine, Measure};
-use crate::metrics::Histogram;
 use crate::prepare::Prepared;
 use crate::scenario::{Admission, Policy, Scenario};
+use offsim_traces::histogram::Histogram;
 
 fn latency_stats(h: &Histogram) -> rep::LatencyStats {
     rep::LatencyStats {
@@ -33,6 +33,19 @@ fn latency_stats(h: &Histogram) -> rep::LatencyStats {
             .map(|(le_ns, count)| rep::HistogramBucket { le_ns, count })
             .collect(),
     }
+}
+
+/// A distribution's quantiles, or `None` without samples.
+fn duration_stats(h: &Histogram) -> Option<rep::DurationStats> {
+    (h.count() > 0).then(|| rep::DurationStats {
+        count: h.count(),
+        mean: h.mean(),
+        min: h.min(),
+        p50: h.quantile(0.50),
+        p90: h.quantile(0.90),
+        p99: h.quantile(0.99),
+        max: h.max(),
+    })
 }
 
 /// Builds one report run from an engine's measurements. `prefix` names sweep points.
@@ -122,9 +135,35 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
             unsent: hs.unsent + hs.held_at_end,
         },
         slo,
-        series: series(p, m, cpu.cores),
+        series: series(p, m, cpu.cores, policy.hardware),
         rules: rule_counters(e.datapath()),
+        events: event_reports(e),
     }
+}
+
+/// What each timeline event did and cost.
+fn event_reports(e: &Engine) -> Vec<rep::EventReport> {
+    let secs = |ns: u64| ns as f64 / NS_PER_SEC as f64;
+    e.event_outcomes()
+        .into_iter()
+        .map(|o| {
+            let c = &o.counters;
+            rep::EventReport {
+                at_s: secs(o.event.at_ns),
+                kind: o.event.kind.name().to_string(),
+                target: o.event.target.clone(),
+                flows: c.flows,
+                hw_flows: c.hw_flows,
+                conntrack_deleted: c.conntrack,
+                slow_path_packets: c.slow_packets,
+                readded: c.readded,
+                hw_reinserted: c.hw_readded,
+                last_readd_s: c.last_readd.map(|t| secs(t.0.saturating_sub(o.at.0))),
+                link_down_lost: o.link_lost,
+                misdirected: c.misdirected,
+            }
+        })
+        .collect()
 }
 
 /// The conntrack table's limit and what it did, when the scenario sets one.
@@ -297,11 +336,13 @@ fn flow_figures(t: &FlowTotals) -> rep::Flows {
                 reason: x.reason.clone(),
             })
             .collect(),
+        time_to_flowtable_ns: duration_stats(&t.to_sw),
+        time_to_hardware_ns: duration_stats(&t.to_hw),
     }
 }
 
 /// The time series, one value per interval (rates per second over the interval).
-fn series(p: &Prepared, m: &Measure, cores: u16) -> rep::Series {
+fn series(p: &Prepared, m: &Measure, cores: u16, hardware: bool) -> rep::Series {
     let int_s = p.scenario.spec.report.interval_ms as f64 / 1000.0;
     let mut series = rep::Series {
         interval_ns: p.scenario.spec.report.interval_ms * 1_000_000,
@@ -341,6 +382,9 @@ fn series(p: &Prepared, m: &Measure, cores: u16) -> rep::Series {
         series.hw.push(s.paths[PktPath::Hw.index()]);
         series.drops.push(s.drops);
         series.latency_p99_ns.push(s.p99_ns);
+    }
+    if hardware {
+        series.hw_backlog = m.series.iter().map(|s| s.hw_backlog).collect();
     }
     series
 }
@@ -549,14 +593,34 @@ pub(crate) fn build_report(
     apply_savings(&mut runs);
     let mut warnings = ruleset_warnings(p);
     warnings.extend(overload_warnings(&runs));
+    let scenario = scenario_info(p);
+    warnings.extend(late_events(&p.scenario.events, scenario.replay.duration_ns));
     rep::Report {
         tool: tool(),
         kind,
-        scenario: scenario_info(p),
+        scenario,
         runs,
         warnings,
         ..rep::Report::default()
     }
+}
+
+/// Events timed after the replay's last packet: they happen on an idle router and change
+/// nothing a user would see, which is worth saying (times are on the replay's clock, so a
+/// faster replay ends before a capture's own times).
+fn late_events(events: &[crate::timeline::TimedEvent], replay_ns: u64) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.at_ns > replay_ns)
+        .map(|e| {
+            format!(
+                "event `{}` at {:.3} s comes after the last packet (the replay lasts {:.3} s): no traffic was left to show what it did",
+                e.kind.name(),
+                e.at_ns as f64 / 1e9,
+                replay_ns as f64 / 1e9
+            )
+        })
+        .collect()
 }
 
 /// The tool section of reports (the command line adds the commit and date of what was
@@ -755,6 +819,9 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
     let _ = writeln!(s);
     for run in &r.runs {
         run_lines(&mut s, run, w, gated);
+    }
+    for e in offsim_reports::html::event_sentences(r) {
+        let _ = writeln!(s, "event     {e}");
     }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");

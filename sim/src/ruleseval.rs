@@ -318,7 +318,7 @@ fn eval_with(
         for (ft, r) in hw.drain(..) {
             match r {
                 offsim_kernel::flowtable::HwRequest::Add(id) => {
-                    dp.hw_add_done(ft, id, false, Some("no_nic"))
+                    dp.hw_add_done(ft, id, false, Some("no_nic"), now)
                 }
                 offsim_kernel::flowtable::HwRequest::Del(id) => dp.hw_del_done(ft, id),
                 offsim_kernel::flowtable::HwRequest::Stats(id) => {

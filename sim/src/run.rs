@@ -112,6 +112,7 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         interval_ns: sc.spec.report.interval_ms * 1_000_000,
         warmup_ns: warmup,
         hardware: policy.hardware,
+        events: sc.events.clone(),
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(

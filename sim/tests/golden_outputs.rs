@@ -79,6 +79,12 @@ fn enterprise_edge_scenario_report() {
     run_scenario("enterprise-edge");
 }
 
+/// The timeline events' scenario: a reload, a WAN link flap and a roaming host (issue 13).
+#[test]
+fn events_scenario_report() {
+    run_scenario("events");
+}
+
 #[test]
 fn sweep_table_report() {
     let out = scratch("golden", "sweep-table");

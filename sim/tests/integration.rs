@@ -14,6 +14,7 @@ mod capture;
 mod cli_reports;
 mod cli_run;
 mod cli_tools;
+mod events;
 mod fidelity;
 mod flow_oracle;
 mod golden_outputs;

@@ -16,6 +16,8 @@
 //! - `hash.rs`: the Fx hash maps (re-exported from `rustc-hash`) of every flow table.
 //! - `tuple.rs`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses.
 //! - `heap.rs`: the (time, sequence) event heap of the generator and the engine.
+//! - `histogram.rs`: the latency histogram (log-linear, fixed memory) of the engine and the
+//!   kernel's per-flow figures.
 //! - `input.rs`: reading user text files (regular files only, size caps, UTF-8 positions)
 //!   and escaping control characters before they reach a terminal.
 //! - `testkit.rs`: a packet builder for other crates' tests.
@@ -45,6 +47,7 @@
 pub mod r#gen;
 pub mod hash;
 pub mod heap;
+pub mod histogram;
 pub mod info;
 pub mod input;
 pub mod meta;

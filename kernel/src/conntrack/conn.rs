@@ -201,6 +201,9 @@ pub struct Conn {
     /// Timeout policy attached by `ct timeout set` (index into the table's policies + 1;
     /// 0 = the configured timeouts).
     pub policy: u16,
+    /// The scenario event (index + 1; 0 = none) that last took this connection out of the
+    /// flowtable, so what it costs afterwards (slow-path packets, re-adds) is told to it.
+    pub event: u16,
     pub(super) live: bool,
 }
 

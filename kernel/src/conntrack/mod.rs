@@ -356,6 +356,19 @@ impl Conntrack {
         }
     }
 
+    /// Deletes every entry (`conntrack -F`: `nf_conntrack_flush` → `nf_ct_iterate_cleanup_net`
+    /// → `nf_ct_delete` on each). Returns how many. The flowtable must tear down its flows of
+    /// these entries first: they hold handles that new entries will reuse.
+    pub fn flush(&mut self) -> u64 {
+        let ids: Vec<u32> = (0..self.conns.len() as u32)
+            .filter(|&i| self.conns[i as usize].live)
+            .collect();
+        for &i in &ids {
+            self.remove(CtId(i));
+        }
+        ids.len() as u64
+    }
+
     /// Gives memory back after most entries went away: the lookup index shrinks (slots of
     /// the entry array are reused, never moved: handles stay valid).
     fn compact(&mut self) {
@@ -696,6 +709,7 @@ impl Conntrack {
             nat_done: [false; 2],
             rec: u32::MAX,
             policy: 0,
+            event: 0,
             live: true,
         });
         self.stats.created += 1;

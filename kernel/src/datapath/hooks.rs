@@ -188,15 +188,27 @@ impl Datapath {
                         }
                         out.drivers.ft_lookup = true;
                         match self.flowtable_lookup(i, now, m, dev.iif.index) {
-                            FastPath::Hit { flow, dir, .. } => {
+                            FastPath::Hit {
+                                flow,
+                                dir,
+                                misdirected,
+                                ..
+                            } => {
                                 out.drivers.add_eval(&cost, 0);
                                 out.drivers.ft_hit = true;
                                 out.path = Path::SwFast;
-                                let oif = self
+                                let (oif, ctid) = self
                                     .flowtable(i)
                                     .and_then(|f| f.get(flow))
-                                    .map_or(dev.iif.index, |f| f.routes[dir as usize].oif);
+                                    .map_or((dev.iif.index, None), |f| {
+                                        (f.routes[dir as usize].oif, Some(f.ct))
+                                    });
                                 out.fate = Fate::Forwarded(side_of(oif));
+                                if misdirected && let Some(id) = ctid {
+                                    // `neigh_xmit`/`dev_queue_xmit` to the old bridge port
+                                    self.note_event(id, |c| c.misdirected += 1);
+                                    out.fate = Fate::Dropped(DropCause::StalePort);
+                                }
                                 out.flow = Some((i, flow));
                                 let rec = self.flow_record(i, flow);
                                 self.flows.packet(rec, Path::SwFast, m.wire_len, now);
@@ -631,6 +643,7 @@ impl Datapath {
                     }
                 }
                 self.flows.packet(rec, Path::Slow, w.ctx.pkt.wire_len, now);
+                self.note_event(id, |c| c.slow_packets += 1);
             }
         }
         w.out.fate = fate;

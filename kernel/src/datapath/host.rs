@@ -182,11 +182,21 @@ impl Host for DpHost<'_> {
         {
             Ok(_) => {
                 self.stats.flowtable_adds += 1;
-                let rec = self.ct.get(id).rec;
-                if let Some(r) = self.flows.get_mut(rec) {
-                    r.sw = true;
-                    r.adds += 1;
+                let untag = !slot.ft.config().hw_offload;
+                super::events::note_event(self.ct, &mut self.stats.events, id, |c| {
+                    c.readded += 1;
+                    c.last_readd = Some(ctx.now);
+                    // this packet is a slow-path one, which `walk` counts after the tag
+                    // is gone
+                    c.slow_packets += u64::from(untag);
+                });
+                if untag {
+                    // back where the event found it; with hardware offload, once the NIC
+                    // takes it (`Datapath::hw_add_done`)
+                    self.ct.get_mut(id).event = 0;
                 }
+                let rec = self.ct.get(id).rec;
+                self.flows.offloaded_sw(rec, ctx.now);
                 true
             }
             Err(e) => self.refuse(e.name()),

@@ -32,12 +32,14 @@
 //! bindings and rewrites), `local.rs` (the router's own packets), `offload.rs` (hardware
 //! results).
 
+mod events;
 mod hooks;
 mod host;
 mod local;
 mod nat;
 mod offload;
 
+pub use events::EventCounters;
 pub use nat::wan_view as nat_wan_view;
 
 use offsim_traces::meta::{FlowKey, PacketMeta};
@@ -161,6 +163,8 @@ pub enum DropCause {
     FragNeeded,
     /// IPv6 over the output device's MTU (`ip6_forward`: ICMPv6 packet too big).
     PacketTooBig,
+    /// Sent by a flowtable entry to the bridge port its destination host has left.
+    StalePort,
 }
 
 impl DropCause {
@@ -186,6 +190,7 @@ impl DropCause {
             DropCause::CtClash => "conntrack_clash".into(),
             DropCause::FragNeeded => "mtu_frag_needed".into(),
             DropCause::PacketTooBig => "mtu_packet_too_big".into(),
+            DropCause::StalePort => "stale_port".into(),
         }
     }
 }
@@ -382,6 +387,8 @@ pub struct DpStats {
     pub fragments_out: u64,
     /// WAN-side packets of NATed connections taken as the WAN peer sends them.
     pub wan_rewritten: u64,
+    /// What each timeline event did and cost, in order (`events.rs`).
+    pub events: Vec<events::EventCounters>,
 }
 
 /// The datapath state: ruleset, conntrack, flowtables, reassembly, per-flow records.

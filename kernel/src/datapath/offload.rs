@@ -51,11 +51,9 @@ impl Datapath {
     }
 
     /// A lazily binding NIC bound a flow it had listed: the flow is in hardware now.
-    pub fn note_hw_bound(&mut self, ft: usize, id: FlowId) {
+    pub fn note_hw_bound(&mut self, ft: usize, id: FlowId, now: SimTime) {
         let rec = self.flow_record(ft, id);
-        if let Some(r) = self.flows.get_mut(rec) {
-            r.hw = true;
-        }
+        self.flows.offloaded_hw(rec, now);
     }
 
     /// A flow the NIC accepted stays in software for `why` (a lazily binding NIC's bucket
@@ -94,17 +92,26 @@ impl Datapath {
         id: FlowId,
         accepted: bool,
         refusal: Option<&'static str>,
+        now: SimTime,
     ) {
         if let Some(s) = self.fts.get_mut(ft) {
             s.ft.hw_add_done(id, accepted, &mut self.ct);
             if let Some(f) = s.ft.get(id)
                 && self.ct.is_live(f.ct)
             {
+                if accepted {
+                    // the driver took it (a lazily binding NIC lists it until it binds)
+                    let ctid = f.ct;
+                    super::events::note_event(&self.ct, &mut self.stats.events, ctid, |c| {
+                        c.hw_readded += 1;
+                    });
+                    self.ct.get_mut(ctid).event = 0;
+                }
                 let rec = self.ct.get(f.ct).rec;
-                if let Some(r) = self.flows.get_mut(rec) {
+                if self.flows.get_mut(rec).is_some() {
                     // Accepted with a reason: listed but not forwarding yet (lazy binding).
                     if accepted && refusal.is_none() {
-                        r.hw = true;
+                        self.flows.offloaded_hw(rec, now);
                     } else if let Some(why) = refusal {
                         self.flows.set_hw_refused(rec, why);
                     }

@@ -5,6 +5,7 @@ use super::*;
 use crate::conntrack::{CtConfig, CtTimeouts, Track};
 use offsim_traces::meta::tcp_flags::{ACK, FIN, PSH, SYN};
 use offsim_traces::testkit::Pkt;
+use offsim_traces::time::SimDuration;
 
 const SEC: u64 = NS_PER_SEC;
 const LAN: u32 = 1;

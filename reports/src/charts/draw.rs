@@ -218,6 +218,7 @@ pub(super) fn line_chart<DB: DrawingBackend>(
     xfmt: &dyn Fn(f64) -> String,
     yfmt: &dyn Fn(f64) -> String,
     hline: Option<(f64, &str)>,
+    marks: &[(f64, String)],
 ) -> R<()> {
     if lines.iter().all(|l| l.points.is_empty()) {
         return no_data(area, title, "no data");
@@ -248,6 +249,18 @@ pub(super) fn line_chart<DB: DrawingBackend>(
             .e()?
             .label(name.to_string())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    // Timeline events: a dotted vertical line and the event's name at the top.
+    for (x, name) in marks.iter().filter(|m| (x0..=x1).contains(&m.0)) {
+        let style = ShapeStyle::from(&GREY).stroke_width(1);
+        ch.draw_series(DashedLineSeries::new(vec![(*x, y0), (*x, y1)], 3, 3, style))
+            .e()?;
+        ch.draw_series(std::iter::once(Text::new(
+            short(name, 28),
+            (*x, y1),
+            label_style().pos(Pos::new(HPos::Left, VPos::Top)),
+        )))
+        .e()?;
     }
     for l in lines {
         let style = ShapeStyle::from(&l.color).stroke_width(l.width);

@@ -124,6 +124,7 @@ pub(super) fn draw_nic<DB: DrawingBackend>(
         &fmt::sig3,
         &count,
         cap_line,
+        &[],
     )?;
     let per = fmt::ns(r.series.interval_ns as f64);
     count_bars(

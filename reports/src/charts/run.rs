@@ -122,7 +122,31 @@ pub(super) fn draw_throughput<DB: DrawingBackend>(
         &fmt::sig3,
         &fmt::bps,
         None,
+        &event_marks(report),
     )
+}
+
+/// The timeline events to mark on charts over time: (seconds, name), from the first run
+/// that has them (every run has the same timeline).
+fn event_marks(report: &Report) -> Vec<(f64, String)> {
+    report
+        .runs
+        .iter()
+        .find(|r| !r.events.is_empty())
+        .map(|r| {
+            r.events
+                .iter()
+                .map(|e| {
+                    let name = if e.target.is_empty() {
+                        e.kind.clone()
+                    } else {
+                        format!("{} {}", e.kind, e.target)
+                    };
+                    (e.at_s, name)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Mean CPU utilisation over time per configuration.
@@ -157,6 +181,7 @@ pub(super) fn draw_cpu<DB: DrawingBackend>(
         &fmt::sig3,
         &|v| format!("{} %", fmt::sig3(v)),
         None,
+        &event_marks(report),
     )
 }
 

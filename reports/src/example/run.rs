@@ -205,6 +205,7 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
         slo: Some(slo),
         series: t.series,
         rules: Vec::new(),
+        events: Vec::new(),
     }
 }
 
@@ -556,6 +557,8 @@ fn flows(s: &Shape, refusals: u64) -> Flows {
             BTreeMap::new()
         },
         examples,
+        time_to_flowtable_ns: None,
+        time_to_hardware_ns: None,
     }
 }
 

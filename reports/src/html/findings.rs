@@ -116,6 +116,7 @@ pub(super) fn findings(report: &Report) -> Vec<String> {
         return out;
     }
     out.extend(report.runs.iter().map(run_sentence));
+    out.extend(super::events::event_sentences(report));
     out.extend(slo_sentence(report));
     out
 }

@@ -61,6 +61,14 @@ const CODES: &[(&str, &str)] = &[
         "dropped: the conntrack table was full (nf_conntrack_max)",
     ),
     (
+        "link_down",
+        "dropped: the port was down (a link-down event): nothing is received or sent on it",
+    ),
+    (
+        "stale_port",
+        "lost: a flowtable or hardware entry sent it to the bridge port its host had left (a host-move event; the entry keeps the port resolved when it was made)",
+    ),
+    (
         "conntrack_clash",
         "dropped: conntrack confirmation clashed with an existing entry (__nf_conntrack_confirm)",
     ),
@@ -153,7 +161,14 @@ const CODES: &[(&str, &str)] = &[
         "ct_dying",
         "torn down: the conntrack entry was dying (nf_flow_offload_gc_step)",
     ),
-    ("flush", "torn down: the flowtable was flushed"),
+    (
+        "flush",
+        "torn down: the flowtable was flushed or re-created (a ruleset reload: nf_flow_table_free)",
+    ),
+    (
+        "cleanup",
+        "torn down: a device it uses went down (nf_flow_table_cleanup), or the bridge fdb moved its host",
+    ),
     ("bound", "bound in the hardware table"),
 ];
 

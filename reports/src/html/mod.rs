@@ -23,6 +23,7 @@
 //! reason code means; `common.rs` the tables and cells they share.
 
 mod common;
+mod events;
 mod findings;
 mod glossary;
 mod plan;
@@ -39,6 +40,7 @@ use crate::charts::{Chart, ChartKind, WIDTH};
 use crate::fmt::esc;
 use crate::schema::Report;
 use common::h;
+pub use events::event_sentences;
 pub use findings::plan_sentence;
 pub use glossary::{NOT_REFUSALS, describe as describe_reason};
 
@@ -102,6 +104,7 @@ pub fn page(report: &Report, charts: &[Chart]) -> String {
     scenario::scenario_section(&mut out, report);
     run::paths_section(&mut out, report);
     run::flows_section(&mut out, report);
+    events::events_section(&mut out, report);
     run::nic_section(&mut out, report);
     run::slo_section(&mut out, report);
     charts_section(&mut out, charts);
@@ -187,6 +190,9 @@ fn nav(out: &mut String, report: &Report, charts: &[Chart]) {
     }
     if !charts.is_empty() {
         h(out, "<a href=\"#charts\">Charts</a>");
+    }
+    if events::has_events(report) {
+        h(out, "<a href=\"#events\">Events</a>");
     }
     if !glossary::codes_shown(report).is_empty() {
         h(out, "<a href=\"#glossary\">Reason codes</a>");

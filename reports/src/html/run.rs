@@ -11,7 +11,7 @@ use super::common::{
 };
 use super::glossary::NOT_REFUSALS;
 use crate::fmt::{self, esc};
-use crate::schema::{LatencyStats, Report, ReportKind, Run};
+use crate::schema::{DurationStats, LatencyStats, Report, ReportKind, Run};
 
 /// The busiest core of a run as a cell: `core 0: 100 %`, or the mean without per-core
 /// figures.
@@ -316,6 +316,7 @@ pub(super) fn flows_section(out: &mut String, r: &Report) {
         );
     }
     table_end(out);
+    time_to_offload(out, r);
     let with_examples: Vec<&Run> = r
         .runs
         .iter()
@@ -472,4 +473,50 @@ pub(super) fn slo_section(out: &mut String, r: &Report) {
     }
     table_end(out);
     h(out, "</section>\n");
+}
+
+/// From a flow's first packet to its first flowtable entry and to hardware, per
+/// configuration that offloads anything.
+fn time_to_offload(out: &mut String, r: &Report) {
+    let runs: Vec<&Run> = r
+        .runs
+        .iter()
+        .filter(|x| x.flows.time_to_flowtable_ns.is_some())
+        .collect();
+    if runs.is_empty() || r.kind == ReportKind::Sweep {
+        return;
+    }
+    h(out, "<h3>Time to offload (first packet to entry)</h3>\n");
+    table_head(
+        out,
+        &[
+            "configuration",
+            "flowtable p50",
+            "flowtable p99",
+            "hardware: flows",
+            "hardware p50",
+            "hardware p99",
+            "hardware max",
+        ],
+    );
+    let q = |s: &Option<DurationStats>, f: fn(&DurationStats) -> u64| {
+        s.as_ref()
+            .map_or_else(|| "-".to_string(), |s| fmt::ns(f(s) as f64))
+    };
+    for run in runs {
+        let f = &run.flows;
+        row(
+            out,
+            &run.name,
+            &[
+                q(&f.time_to_flowtable_ns, |s| s.p50),
+                q(&f.time_to_flowtable_ns, |s| s.p99),
+                fmt::count(f.time_to_hardware_ns.as_ref().map_or(0, |s| s.count)),
+                q(&f.time_to_hardware_ns, |s| s.p50),
+                q(&f.time_to_hardware_ns, |s| s.p99),
+                q(&f.time_to_hardware_ns, |s| s.max),
+            ],
+        );
+    }
+    table_end(out);
 }

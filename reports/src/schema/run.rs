@@ -61,6 +61,45 @@ pub struct Run {
     /// base chain's policy counter, in ruleset order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleCounter>,
+    /// What each timeline event (`[[events]]`) did and cost, in time order; absent without
+    /// events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventReport>,
+}
+
+/// What one timeline event did to the router's state and what it cost the connections it
+/// touched, until they were offloaded again.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventReport {
+    /// When, seconds after the trace's first packet.
+    pub at_s: f64,
+    /// `ruleset-reload`, `flowtable-flush`, `conntrack-flush`, `link-down`, `link-up` or
+    /// `host-move`.
+    pub kind: String,
+    /// The device or host it concerns, as the scenario names it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    /// Flowtable entries torn down (`host-move` without the fdb teardown: entries left
+    /// sending to the port the host left), count.
+    pub flows: u64,
+    /// Of those, entries that were in hardware, count.
+    pub hw_flows: u64,
+    /// Conntrack entries deleted (`conntrack-flush`), count.
+    pub conntrack_deleted: u64,
+    /// Packets of those connections that took the slow path again, count.
+    pub slow_path_packets: u64,
+    /// Of those connections, re-added to the flowtable, count.
+    pub readded: u64,
+    /// Re-inserted in hardware, count.
+    pub hw_reinserted: u64,
+    /// From the event to the last re-add to the flowtable, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_readd_s: Option<f64>,
+    /// Packets lost at a port the event took down, until it came back up, count.
+    pub link_down_lost: u64,
+    /// Packets sent to the port their host had left (lost there), count.
+    pub misdirected: u64,
 }
 
 /// One rule's counter, or (with `index` absent) a base chain's policy counter.
@@ -423,6 +462,35 @@ pub struct Flows {
     /// A few example flows with their outcome (largest first), for the "explain" table.
     #[serde(default)]
     pub examples: Vec<FlowExample>,
+    /// Time to offload: from a flow's first packet to its first flowtable entry,
+    /// nanoseconds; absent when no flow got one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_flowtable_ns: Option<DurationStats>,
+    /// From a flow's first packet to its first forwarding hardware entry, nanoseconds;
+    /// absent when no flow reached hardware.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_hardware_ns: Option<DurationStats>,
+}
+
+/// A distribution of durations by its quantiles (upper bucket edges, as for latency),
+/// nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationStats {
+    /// Samples, count.
+    pub count: u64,
+    /// Mean, nanoseconds.
+    pub mean: f64,
+    /// Minimum, nanoseconds.
+    pub min: u64,
+    /// Median, nanoseconds.
+    pub p50: u64,
+    /// 90th percentile, nanoseconds.
+    pub p90: u64,
+    /// 99th percentile, nanoseconds.
+    pub p99: u64,
+    /// Maximum, nanoseconds.
+    pub max: u64,
 }
 
 /// One flow and what happened to it.
@@ -524,6 +592,11 @@ pub struct Series {
     /// none).
     #[serde(default)]
     pub latency_p99_ns: Vec<u64>,
+    /// The hardware insertion backlog: the most hardware adds waiting at once in the
+    /// interval for an answer (in the offload workqueue or the NIC's insertion pipeline),
+    /// count; absent without hardware offload.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hw_backlog: Vec<u64>,
 }
 
 impl Series {

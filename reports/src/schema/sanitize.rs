@@ -242,7 +242,31 @@ sanitize_fields!(Run {
     handshakes,
     slo,
     series,
-    rules
+    rules,
+    events
+});
+sanitize_fields!(DurationStats {
+    count,
+    mean,
+    min,
+    p50,
+    p90,
+    p99,
+    max
+});
+sanitize_fields!(EventReport {
+    at_s,
+    kind,
+    target,
+    flows,
+    hw_flows,
+    conntrack_deleted,
+    slow_path_packets,
+    readded,
+    hw_reinserted,
+    last_readd_s,
+    link_down_lost,
+    misdirected
 });
 sanitize_fields!(RuleCounter {
     family,
@@ -346,7 +370,9 @@ sanitize_fields!(Flows {
     hw_refused,
     fell_back,
     teardown,
-    examples
+    examples,
+    time_to_flowtable_ns,
+    time_to_hardware_ns
 });
 sanitize_fields!(FlowExample {
     flow,
@@ -379,7 +405,8 @@ sanitize_fields!(Series {
     sw_fast,
     hw,
     drops,
-    latency_p99_ns
+    latency_p99_ns,
+    hw_backlog
 });
 sanitize_fields!(Sweep {
     parameters,

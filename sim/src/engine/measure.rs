@@ -11,7 +11,7 @@ const TIMER_TAIL_NS: u64 = 600 * NS_PER_SEC;
 
 use super::Engine;
 use crate::cpu::Stage;
-use crate::metrics::Histogram;
+use offsim_traces::histogram::Histogram;
 
 /// Everything measured in a run.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +90,8 @@ pub struct IntervalStats {
     pub hw_inserts_total: u64,
     /// HW refusals (cumulative at the end).
     pub hw_refusals_total: u64,
+    /// The most hardware adds waiting for an answer at once in the interval.
+    pub hw_backlog: u64,
     /// p99 latency of packets delivered in the interval.
     pub p99_ns: u64,
 }
@@ -103,6 +105,9 @@ pub struct HwCounters {
     pub refusals: BTreeMap<&'static str, u64>,
     /// Hardware deletes.
     pub deletes: u64,
+    /// Hardware adds requested and not answered yet (in the workqueue or the NIC's
+    /// pipeline).
+    pub backlog: u64,
 }
 
 impl Engine {
@@ -121,6 +126,8 @@ impl Engine {
         s.hw_occupancy = occ;
         self.m.hw_peak = self.m.hw_peak.max(occ);
         s.hw_inserts_total = self.hw.inserts;
+        s.hw_backlog = s.hw_backlog.max(self.hw.backlog);
+        self.cur.hw_backlog = self.hw.backlog;
         s.hw_refusals_total = self.hw.refusals.values().sum();
         self.m.series.push(s);
         self.interval_start = t;

@@ -17,6 +17,7 @@ mod background;
 mod measure;
 mod offload;
 mod senders;
+mod timeline;
 
 use std::collections::VecDeque;
 
@@ -31,7 +32,6 @@ use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{SimDuration, SimTime};
 
 use crate::cpu::{CpuConfig, Stage};
-use crate::metrics::Histogram;
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
 use background::BgWhat;
@@ -41,8 +41,10 @@ use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::HwRequest;
 use offsim_kernel::sides::{Side, SideSplitter, SweepCtx, conntrack_holds};
+use offsim_traces::histogram::Histogram;
 use offsim_traces::tuple::TupleMap;
 pub use senders::SenderStats;
+pub use timeline::EventOutcome;
 
 /// Engine settings beyond the models.
 #[derive(Clone, Debug)]
@@ -61,6 +63,8 @@ pub struct EngineConfig {
     /// TCP senders retry a handshake the router lost for lack of capacity (see
     /// [`senders`]).
     pub retry_handshakes: bool,
+    /// Events on the timeline, in time order ([`crate::timeline`]).
+    pub events: Vec<crate::timeline::TimedEvent>,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +75,7 @@ impl Default for EngineConfig {
             hardware: false,
             upstream_buffer_ns: 1_000_000,
             retry_handshakes: true,
+            events: Vec::new(),
         }
     }
 }
@@ -103,6 +108,8 @@ enum Ev {
     /// The work item running on a core completes (core, epoch).
     BgDone(u16, u32),
     Interval,
+    /// Timeline event (index).
+    Event(u32),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -193,6 +200,8 @@ pub struct Engine {
     forgot_hosts: Vec<(u8, u128)>,
     /// Connections waiting to retry a lost handshake, and their held packets.
     senders: senders::Senders,
+    /// The scenario's timeline events.
+    timeline: timeline::Timeline,
 }
 
 /// The next event's source in [`Engine::run`].
@@ -212,6 +221,8 @@ enum DropKind {
     Nic(NicDrop),
     RxRingFull,
     LinkOverrun,
+    /// The port was down (a `link-down` event).
+    LinkDown,
     Dp(DropCause),
 }
 
@@ -222,6 +233,7 @@ impl DropKind {
     fn is_capacity(&self) -> bool {
         match self {
             DropKind::Nic(_) | DropKind::RxRingFull | DropKind::LinkOverrun => true,
+            DropKind::LinkDown => false,
             DropKind::Dp(c) => *c == DropCause::CtTableFull,
         }
     }
@@ -231,6 +243,7 @@ impl DropKind {
             DropKind::Nic(r) => nic_drop_name(*r).to_string(),
             DropKind::RxRingFull => "rx_ring_full".to_string(),
             DropKind::LinkOverrun => "link_overrun".to_string(),
+            DropKind::LinkDown => "link_down".to_string(),
             DropKind::Dp(c) => c.name(),
         }
     }
@@ -271,6 +284,7 @@ impl Engine {
         let multi_queue = queues > 1 && cpu.cores > 1;
         let cores = vec![Core::default(); cpu.cores as usize];
         let retry = cfg.retry_handshakes;
+        let timeline = timeline::Timeline::new(cfg.events.clone());
         Engine {
             rss: Rss::new(&DEFAULT_KEY, queues),
             m: Measure {
@@ -317,6 +331,7 @@ impl Engine {
             in_cpu: TupleMap::new(),
             forgot_hosts: Vec::new(),
             senders: senders::Senders::new(retry),
+            timeline,
         }
     }
 
@@ -354,6 +369,7 @@ impl Engine {
         self.push_arrival(a.at);
         self.push(a.at, Ev::Timer);
         self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
+        self.schedule_events(a.at);
         loop {
             // The earliest of the pending arrival, the frames completing on each port and
             // the heap's head, by (time, sequence).
@@ -424,6 +440,7 @@ impl Engine {
                     self.nic_poll(t);
                 }
                 Ev::BgDone(c, epoch) => self.bg_done(t, c as usize, epoch),
+                Ev::Event(i) => self.apply_event(t, i as usize),
                 Ev::Interval => {
                     self.close_interval(t);
                     let next = self.next_interval_end(t);
@@ -552,6 +569,10 @@ impl Engine {
             self.cur.offered += 1;
             self.cur.offered_bytes += wire;
         }
+        if self.link_down_drop(a.at, side, 1) {
+            self.lost(a.at, &pkt);
+            return;
+        }
         // The wire: a port cannot receive faster than its line rate, and the far end holds
         // what it cannot send yet only so long.
         let wait = SimDuration(self.cfg.upstream_buffer_ns);
@@ -602,8 +623,18 @@ impl Engine {
         }
         let verdict = self.nic.classify(rx_done, &on_wire);
         let bind = match verdict {
-            Verdict::Hardware { depart, .. } => {
+            Verdict::Hardware { depart, out_iface } => {
                 self.pkts_free.push(w.pkt);
+                if self.link_down_drop(w.at, side_of(out_iface), 1) {
+                    self.lost(w.at, &pkt);
+                    self.schedule_nic();
+                    return;
+                }
+                if self.hw_stale_port(&on_wire) {
+                    self.drop_pkt(w.at, DropKind::Dp(DropCause::StalePort), 1);
+                    self.schedule_nic();
+                    return;
+                }
                 if counted {
                     self.deliver(Path::Hw, w.at, depart, u64::from(pkt.wire_len), 1);
                 }
@@ -772,7 +803,7 @@ impl Engine {
                     .get(&cookie)
                     .and_then(|g| self.hw_state.get(g))
             {
-                self.dp.note_hw_bound(ft, flow);
+                self.dp.note_hw_bound(ft, flow, start);
             }
             self.schedule_nic();
         }
@@ -852,6 +883,10 @@ impl Engine {
         self.inflight_free.push(i);
         self.pkts_free.push(f.pkt);
         let pkt = self.pkts[f.pkt as usize];
+        if self.link_down_drop(f.at, f.out, f.packets) {
+            self.lost(f.at, &pkt);
+            return;
+        }
         match self.nic.tx(t, port(f.out), &pkt) {
             Ok(depart) => {
                 if f.counted {

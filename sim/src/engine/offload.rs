@@ -92,7 +92,9 @@ impl Engine {
             if !self.cfg.hardware {
                 // No NIC offload in this configuration: the driver refuses.
                 match r {
-                    HwRequest::Add(id) => self.dp.hw_add_done(ft, id, false, Some("no_hw_offload")),
+                    HwRequest::Add(id) => {
+                        self.dp.hw_add_done(ft, id, false, Some("no_hw_offload"), t)
+                    }
                     HwRequest::Del(id) => self.dp.hw_del_done(ft, id),
                     HwRequest::Stats(id) => self.dp.hw_stats_done(ft, id, None, [0, 0], [0, 0]),
                 }
@@ -108,6 +110,10 @@ impl Engine {
                     self.work.len() as u32 - 1
                 }
             };
+            if matches!(r, HwRequest::Add(_)) {
+                self.hw.backlog += 1;
+                self.cur.hw_backlog = self.cur.hw_backlog.max(self.hw.backlog);
+            }
             let ns = self.work_ns(r);
             self.queue_work(t, ns, BgWhat::Offload(i));
         }
@@ -138,10 +144,12 @@ impl Engine {
         match r {
             HwRequest::Add(id) => {
                 let Some(keys) = self.dp.flow_keys(ft, id) else {
+                    self.hw.backlog -= 1;
                     return;
                 };
                 if !self.dp.flow_active(ft, id) {
-                    self.dp.hw_add_done(ft, id, false, None);
+                    self.hw.backlog -= 1;
+                    self.dp.hw_add_done(ft, id, false, None, t);
                     return;
                 }
                 self.hw_seq += 1;
@@ -246,7 +254,7 @@ impl Engine {
         hwgen: u64,
         dir: usize,
         r: Result<OpOutcome, InsertError>,
-        _t: SimTime,
+        t: SimTime,
     ) {
         let Some(h) = self.hw_state.get_mut(&hwgen) else {
             return;
@@ -286,7 +294,8 @@ impl Engine {
                     (true, false) => Some("below_bind_rate"),
                     (false, _) => h.refusal,
                 };
-                self.dp.hw_add_done(h.ft, h.flow, h.ok, why);
+                self.hw.backlog -= 1;
+                self.dp.hw_add_done(h.ft, h.flow, h.ok, why, t);
                 if !h.ok {
                     self.forget(hwgen);
                 }

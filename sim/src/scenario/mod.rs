@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::{CpuConfig, CpuError};
 
+mod events;
 mod position;
 mod ranges;
 mod resolve;
@@ -379,6 +380,37 @@ pub struct ScenarioSpec {
     /// Capacity planning.
     #[serde(default)]
     pub plan: Option<PlanSpec>,
+    /// Events on the timeline (`[[events]]`), applied to every configuration.
+    #[serde(default)]
+    pub events: Vec<EventSpec>,
+}
+
+/// One `[[events]]` entry as written.
+///
+/// ```toml
+/// [[events]]
+/// at_s = 5.0            # seconds after the trace's first packet
+/// kind = "host-move"    # ruleset-reload | flowtable-flush | conntrack-flush | link-down | link-up | host-move
+/// host = "192.168.1.20" # host-move: the LAN host that moves
+/// fdb_teardown = false  # host-move: the bridge fdb update tears its flows down (pending patch)
+/// # device = "wan"      # link-down / link-up: "lan", "wan" or the ruleset's iif / oif name
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    /// Seconds after the trace's first packet.
+    pub at_s: f64,
+    /// Kind (see [`crate::timeline`]).
+    pub kind: String,
+    /// The device of `link-down` / `link-up`.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// The host of `host-move`.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// `host-move`: whether the bridge's fdb update tears the host's flows down.
+    #[serde(default)]
+    pub fdb_teardown: Option<bool>,
 }
 
 fn default_seed() -> u64 {
@@ -593,6 +625,8 @@ pub struct Scenario {
     pub fib: FibSpec,
     /// Policies, in order.
     pub policies: Vec<Policy>,
+    /// Events on the timeline, in time order.
+    pub events: Vec<crate::timeline::TimedEvent>,
 }
 
 /// Builds the error for `key` of the file being resolved.

@@ -43,6 +43,7 @@ impl ScenarioFile {
         let fib = resolve_fib(&spec, &sides, &invalid)?;
         check_replay_report_slo(&spec, &invalid)?;
         let policies = resolve_policies(&spec, &invalid)?;
+        let events = super::events::resolve_events(&spec, &invalid)?;
         Ok(Scenario {
             file: self.clone(),
             trace_file,
@@ -56,6 +57,7 @@ impl ScenarioFile {
             utc_offset_s,
             fib,
             policies,
+            events,
             spec,
         })
     }
