@@ -146,6 +146,8 @@ struct Reference {
     gbps: f64,
     /// Mean frame bytes of the trace (L2), to state a wire rate in packets and frame bits.
     frame_bytes: f64,
+    /// New connections per packet offered, to state a rate in connections per second.
+    conns_per_packet: f64,
     /// Drops by design per offered packet.
     design_rate: f64,
     /// Warm-up at the reference rate, ns (scaled by `gbps / rate` at another rate).
@@ -210,6 +212,8 @@ impl<'a> Search<'a> {
         let design: u64 = m.drops.values().sum::<u64>() - m.capacity_drops;
         let design_rate = design as f64 / m.offered.max(1) as f64;
         let frame_bytes = m.offered_bytes as f64 / m.offered.max(1) as f64;
+        // at the lowest rate the router sets up every connection the trace opens
+        let conns_per_packet = m.connections as f64 / m.offered.max(1) as f64;
         let interval = q.scenario.spec.report.interval_ms * 1_000_000;
         let settled = settled_interval(&m.series) as u64 * interval;
         let span_ns = o.engine.span_ns();
@@ -221,6 +225,7 @@ impl<'a> Search<'a> {
             reference: Reference {
                 gbps: r.min_gbps,
                 frame_bytes,
+                conns_per_packet,
                 design_rate,
                 warmup_ns,
                 span_ns,
@@ -318,6 +323,7 @@ impl<'a> Search<'a> {
             pps,
             bps: pps * frame * 8.0,
             wire_bps,
+            cps: pps * self.reference.conns_per_packet,
         }
     }
 

@@ -92,6 +92,8 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
             delivered_bytes: m.delivered_bytes,
             offered_wire_bps: wire_bits(m.offered_bytes, m.offered) / secs,
             delivered_wire_bps: wire_bits(m.delivered_bytes, m.delivered) / secs,
+            connections: m.connections,
+            cps: m.connections as f64 / secs,
         },
         latency_ns: latency,
         paths: rep::Paths {

@@ -206,4 +206,10 @@ fn time_to_offload_and_the_insertion_backlog_are_reported() {
     assert_eq!(hw.series.hw_backlog.len(), hw.series.hw.len());
     assert!(hw.series.hw_backlog.iter().any(|&b| b > 0));
     assert!(html.contains("Time to offload"));
+    // new connections per second beside packets per second: the offload configurations
+    // set up every connection of the trace, so the same count
+    assert!(sw.throughput.connections > 0);
+    assert_eq!(sw.throughput.connections, hw.throughput.connections);
+    let secs = sw.duration_ns as f64 / 1e9;
+    assert!((sw.throughput.cps - sw.throughput.connections as f64 / secs).abs() < 1e-9);
 }

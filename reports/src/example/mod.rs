@@ -285,6 +285,8 @@ pub fn plan_report() -> Report {
                 pps: p.offered_pps,
                 bps: p.offered_bps,
                 wire_bps: p.offered_wire_bps,
+                // the example trace: one new connection per 40 packets
+                cps: p.offered_pps / 40.0,
             };
             Some(RateBound {
                 lower: rate(&points[lower]),

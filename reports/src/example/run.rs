@@ -176,6 +176,9 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
             delivered_bytes: (t.delivered as f64 * MEAN_PKT_BYTES) as u64,
             offered_wire_bps: t.offered as f64 * (MEAN_PKT_BYTES + 24.0) * 8.0 / SECS,
             delivered_wire_bps: t.delivered as f64 * (MEAN_PKT_BYTES + 24.0) * 8.0 / SECS,
+            // one new connection per 40 packets, as the example plan assumes
+            connections: t.offered / 40,
+            cps: (t.offered / 40) as f64 / SECS,
         },
         latency_ns,
         paths: t.paths,

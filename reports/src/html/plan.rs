@@ -16,6 +16,13 @@ use crate::schema::{RateBound, Report};
 fn bound(b: Option<&RateBound>) -> String {
     match b {
         None => "none".into(),
+        Some(b) if b.lower.cps > 0.0 => format!(
+            "{}{} ({}, {} new conn/s)",
+            fmt::bps(b.lower.wire_bps),
+            if b.upper.is_none() { "+" } else { "" },
+            fmt::pps(b.lower.pps),
+            fmt::sig3(b.lower.cps)
+        ),
         Some(b) => format!(
             "{}{} ({})",
             fmt::bps(b.lower.wire_bps),

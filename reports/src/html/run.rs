@@ -98,6 +98,7 @@ pub(super) fn summary_section(out: &mut String, r: &Report) {
         &[
             "configuration",
             "delivered pps",
+            "new conn/s",
             "p50",
             "p99.9",
             "max",
@@ -114,6 +115,7 @@ pub(super) fn summary_section(out: &mut String, r: &Report) {
             &run.name,
             &[
                 fmt::pps(run.throughput.delivered_pps),
+                fmt::sig3(run.throughput.cps),
                 fmt::ns(l.p50 as f64),
                 fmt::ns(l.p999 as f64),
                 fmt::ns(l.max as f64),

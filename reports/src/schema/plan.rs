@@ -25,6 +25,10 @@ pub struct Rate {
     pub bps: f64,
     /// Wire bits per second (L1, what `replay.rate_gbps` sets).
     pub wire_bps: f64,
+    /// New connections per second at this rate (the trace's connections per packet, as
+    /// the reference run set them up, times `pps`).
+    #[serde(default)]
+    pub cps: f64,
 }
 
 /// A throughput search's answer: the highest probed rate that passed with every probed

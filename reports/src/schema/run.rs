@@ -167,6 +167,12 @@ pub struct Throughput {
     pub offered_bytes: u64,
     /// Delivered frame bytes (L2), count.
     pub delivered_bytes: u64,
+    /// New connections the router set up (conntrack entries confirmed), count.
+    #[serde(default)]
+    pub connections: u64,
+    /// New connections per second (CSIT's CPS beside PPS).
+    #[serde(default)]
+    pub cps: f64,
 }
 
 /// Latency distribution of delivered packets (arrival at the NIC to departure), overall

@@ -293,7 +293,9 @@ sanitize_fields!(Throughput {
     offered_packets,
     delivered_packets,
     offered_bytes,
-    delivered_bytes
+    delivered_bytes,
+    connections,
+    cps
 });
 // `overall` is flattened into `latency_ns` in JSON, so its fields are named without an
 // `overall.` step (e.g. `runs[0].latency_ns.mean`).
@@ -434,7 +436,12 @@ sanitize_fields!(PlanConfig {
     window,
     design_drop_rate
 });
-sanitize_fields!(Rate { pps, bps, wire_bps });
+sanitize_fields!(Rate {
+    pps,
+    bps,
+    wire_bps,
+    cps
+});
 sanitize_fields!(RateBound { lower, upper, loss });
 sanitize_fields!(PlanPoint {
     offered_pps,

@@ -52,6 +52,8 @@ pub struct Measure {
     pub busy_ns: Vec<u64>,
     /// Packets that reached a core.
     pub cpu_packets: u64,
+    /// Connections the router set up (conntrack entries confirmed) by measured packets.
+    pub connections: u64,
     /// Start of the measured span.
     pub start: SimTime,
     /// End of the measured span.

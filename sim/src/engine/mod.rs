@@ -807,6 +807,7 @@ impl Engine {
             }
             self.schedule_nic();
         }
+        let confirmed = self.dp.conntrack().stats.inserted;
         let mut out = self.dp.process(start, &self.pkts[p.pkt as usize], p.side);
         out.drivers.batch = batch;
         let miss_p = self.miss_probability();
@@ -818,6 +819,7 @@ impl Engine {
         let path = out.path;
         if counted {
             self.m.cpu_packets += 1;
+            self.m.connections += self.dp.conntrack().stats.inserted - confirmed;
             self.m.cycles_path[path.index()] += cycles;
             for (acc, v) in self.stage_acc.iter_mut().zip(pc.by_stage) {
                 if v > 0.0 {

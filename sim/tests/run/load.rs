@@ -187,6 +187,13 @@ fn plan_is_monotone_below_its_answers() {
         for (pol, cfg) in p.scenario.policies.iter().zip(&plan.configs) {
             let ndr = cfg.ndr.map_or(0.0, |b| b.lower.wire_bps / 1e9);
             let pdr = cfg.pdr.map_or(0.0, |b| b.lower.wire_bps / 1e9);
+            // each answer also in new connections per second, at the trace's ratio
+            for b in [cfg.ndr, cfg.pdr].into_iter().flatten() {
+                assert!(
+                    b.lower.cps > 0.0 && b.lower.cps < b.lower.pps,
+                    "{name}: {b:?}"
+                );
+            }
             let mut prober = offsim::plan::Prober::new(&p, pol).unwrap();
             for &g in grid.iter().filter(|&&g| g <= pdr * (1.0 + 1e-9)) {
                 let t = prober.trial(g).unwrap();
