@@ -226,6 +226,44 @@ fn a_drop_in_forward_pays_no_way_out_and_an_unconfirmed_entry() {
     assert!(close(a - d, want), "{a} - {d} vs {want}");
 }
 
+#[test]
+fn the_forward_hook_base_chains_and_nat_hooks_are_charged_where_the_kernel_pays_them() {
+    let cfg = cpu();
+    let c = &cfg.cycles;
+    let flow = packets(Flow::Fixed { sport: 5000 }, 20);
+    let cost = |rs: &str| predict(&cfg, rs, "lan0", "wan0", &flow, 1).unwrap().total;
+    let base = cost("table ip f { chain r { ct mark 0x1 } }");
+    let chain = |hook: &str, prio: i32| {
+        format!("chain {hook}{prio} {{ type filter hook {hook} priority {prio}; policy accept; }}")
+    };
+    // FORWARD has no conntrack hook: its first base chain makes the packet enter it
+    // (`nf_hook_slow`), each base chain is one more entry (`nft_do_chain`)
+    let fwd1 = cost(&format!("table ip f {{ {} }}", chain("forward", 0)));
+    let fwd2 = cost(&format!(
+        "table ip f {{ {} {} }}",
+        chain("forward", 0),
+        chain("forward", 1)
+    ));
+    assert!(close(fwd1 - base, c.hook + c.chain), "{fwd1} - {base}");
+    assert!(close(fwd2 - fwd1, c.chain), "{fwd2} - {fwd1}");
+    // PREROUTING and POSTROUTING are entered for conntrack anyway: a base chain there is
+    // an entry, not a hook
+    let pre_post = cost(&format!(
+        "table ip f {{ {} {} }}",
+        chain("prerouting", 0),
+        chain("postrouting", 0)
+    ));
+    assert!(close(pre_post - base, 2.0 * c.chain), "{pre_post} - {base}");
+    // `nat` chains register the NAT core at both hooks (`nf_nat_register_fn`); an
+    // established connection's packets run `nf_nat_inet_fn` there, not the chains
+    let nat = cost(
+        "table ip f { chain p { type nat hook prerouting priority dstnat; policy accept; }
+           chain q { type nat hook postrouting priority srcnat; policy accept; } }",
+    );
+    assert!(close(nat - base, 2.0 * c.nat_hook), "{nat} - {base}");
+    assert!(c.hook > 0.0 && c.chain > 0.0 && c.nat_hook > 0.0, "{c:?}");
+}
+
 /// Root and nftables, or a SKIP.
 fn can_calibrate() -> bool {
     if !nix::unistd::Uid::effective().is_root() {

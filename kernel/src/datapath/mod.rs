@@ -262,7 +262,12 @@ struct Chains {
     fwd: [Vec<Stage>; 2],
     out: [Vec<Stage>; 2],
     post: [Vec<Stage>; 2],
-    /// Base chains per hook and family (hooks entered, for the CPU model).
+    /// Per hook and family, whether the ruleset's base chains are what makes the packet
+    /// enter the hook (`nf_hook_slow`), for the CPU model's `hook` figure: conntrack, which
+    /// offsim always runs, registers PREROUTING, INPUT, OUTPUT and POSTROUTING itself
+    /// (`nf_ct_netns_get` → `ipv4_conntrack_ops`/`ipv6_conntrack_ops`), so base chains there
+    /// join a hook that is entered anyway; FORWARD has no conntrack hook, and its base chains
+    /// are its only entries.
     counted: [[bool; 5]; 2],
     ingress: [Vec<Ingress>; 2],
 }
@@ -318,7 +323,8 @@ impl Chains {
             chains.out[i] = stages(Hook::Output);
             chains.post[i] = stages(Hook::Postrouting);
             for (h, hook) in hooks.iter().enumerate() {
-                chains.counted[i][h] = !rs.base_chains(*hook, *l3).is_empty();
+                chains.counted[i][h] =
+                    *hook == Hook::Forward && !rs.base_chains(*hook, *l3).is_empty();
             }
         }
         for (i, dev) in [&cfg.lan, &cfg.wan].into_iter().enumerate() {
@@ -350,7 +356,8 @@ impl Chains {
         }
     }
 
-    /// Whether `hook` has base chains for family index `l3` (`nf_hook_slow` runs).
+    /// Whether the ruleset's base chains make a packet of family index `l3` enter `hook`
+    /// (`nf_hook_slow` runs for them alone; see `counted`).
     fn has_chains(&self, hook: Hook, l3: usize) -> bool {
         let h = match hook {
             Hook::Prerouting => 0,

@@ -68,6 +68,16 @@ pub enum Flow {
         /// Source port.
         sport: u16,
     },
+    /// One flow from source port `sport` to the sink through router `router` of a bench
+    /// with several ([`Bench::with_routers`]; router 0 is the one [`Flow::Fixed`] takes).
+    /// Every router's ruleset stays loaded, so flows through different rulesets are
+    /// measured in the same moments, with no ruleset reload between them.
+    Via {
+        /// Source port.
+        sport: u16,
+        /// Router index.
+        router: usize,
+    },
     /// A new 5-tuple on every datagram: destinations `10.<net>.x.y` (routed to the sink),
     /// destination ports 1024-61023, starting at datagram `offset` of the sequence.
     NewEach {
@@ -78,10 +88,12 @@ pub enum Flow {
     },
 }
 
-/// The three namespaces; removed on drop.
+/// The namespaces (sender, routers, sink); removed on drop.
 pub(crate) struct Bench {
-    /// Namespace names: sender, router, sink.
+    /// Namespace names: sender, router 0, sink.
     pub(crate) ns: [String; 3],
+    /// Namespaces of routers 1.. ([`Bench::with_routers`]).
+    more: Vec<String>,
     /// The sender's namespace, for `setns`.
     sender_ns: File,
     /// CPU the sender is pinned to.
@@ -93,17 +105,33 @@ pub(crate) struct Bench {
 impl Bench {
     /// Builds the topology (`nftbench/setup.sh`) with the router's interfaces named `iif`
     /// (towards the sender) and `oif` (towards the sink).
-    pub(crate) fn new(iif: &str, oif: &str, cpu: usize) -> Result<Bench, CalError> {
+    ///
+    /// The topology with `routers` router namespaces side by side, identical but for the
+    /// ruleset each is given: router `k` is reached from the sender's `a<k>` and reaches
+    /// the sink's `c<k>`, with the same addresses in each (the sender's 10.99.1.1 on every
+    /// `a<k>`, each router 10.99.1.2 and 10.99.2.2, the sink 10.99.2.1 on every `c<k>`), so
+    /// a packet is the same packet whichever router it crosses. A [`Flow::Via`] socket is
+    /// bound to its `a<k>` (`SO_BINDTODEVICE`), which picks that device's routes.
+    pub(crate) fn with_routers(
+        iif: &str,
+        oif: &str,
+        cpu: usize,
+        routers: usize,
+    ) -> Result<Bench, CalError> {
         let id = std::process::id();
         let ns = [
             format!("offsim-cal-{id}-a"),
             format!("offsim-cal-{id}-r"),
             format!("offsim-cal-{id}-c"),
         ];
-        for n in &ns {
+        let more: Vec<String> = (1..routers.max(1))
+            .map(|k| format!("offsim-cal-{id}-r{k}"))
+            .collect();
+        for n in ns.iter().chain(&more) {
             sh(&["ip", "netns", "add", n], None)?;
         }
         let b = Bench {
+            more,
             sender_ns: File::open(format!("/run/netns/{}", ns[0])).map_err(|e| {
                 CalError::Command {
                     cmd: format!("open /run/netns/{}", ns[0]),
@@ -123,7 +151,8 @@ impl Bench {
             "ip link add a0 netns {a} type veth peer name {iif} netns {r}"
         ))?;
         ip(&format!(
-            "ip link add {oif} netns {r} type veth peer name c0 netns {c}"
+            "ip link add {oif} netns {r} type veth peer name c0 address {} netns {c}",
+            sink_mac(0)
         ))?;
         for cmd in [
             format!("ip -n {a} addr add 10.99.1.1/24 dev a0"),
@@ -137,6 +166,13 @@ impl Bench {
             format!("ip -n {r} link set lo up"),
             // the new-tuple destinations, all via the sink
             format!("ip -n {r} route add 10.100.0.0/14 via 10.99.2.1"),
+            // the sink drops everything at ingress, ARP too: a permanent neighbour, so the
+            // router transmits to the sink as a real one would (nftbench's sink answers ARP)
+            // instead of queueing every datagram on an unresolved neighbour (`__neigh_event_send`)
+            format!(
+                "ip -n {r} neigh replace 10.99.2.1 lladdr {} dev {oif} nud permanent",
+                sink_mac(0)
+            ),
             format!("ip -n {c} addr add 10.99.2.1/24 dev c0"),
             format!("ip -n {c} link set c0 up"),
             format!("ip -n {c} link set lo up"),
@@ -161,7 +197,89 @@ impl Bench {
             2,
             "table netdev sink {\n chain in { type filter hook ingress device c0 priority 0; policy drop; }\n}\n",
         )?;
+        for k in 1..=b.more.len() {
+            b.add_router(k, iif, oif)?;
+        }
         Ok(b)
+    }
+
+    /// Router `k` >= 1, beside router 0 (see [`Bench::with_routers`]).
+    fn add_router(&self, k: usize, iif: &str, oif: &str) -> Result<(), CalError> {
+        let (a, c) = (&self.ns[0], &self.ns[2]);
+        let r = &self.more[k - 1];
+        let ip = |args: &str| {
+            let v: Vec<&str> = args.split_whitespace().collect();
+            sh(&v, None)
+        };
+        ip(&format!(
+            "ip link add a{k} netns {a} type veth peer name {iif} netns {r}"
+        ))?;
+        ip(&format!(
+            "ip link add {oif} netns {r} type veth peer name c{k} address {} netns {c}",
+            sink_mac(k)
+        ))?;
+        for cmd in [
+            format!("ip -n {a} addr add 10.99.1.1/24 dev a{k} noprefixroute"),
+            format!("ip -n {a} link set a{k} up"),
+            // only a socket bound to a<k> takes these (fib_lookup_good_nhc)
+            format!("ip -n {a} route add 10.99.1.0/24 dev a{k} metric {k}"),
+            format!("ip -n {a} route add default via 10.99.1.2 dev a{k} metric {k}"),
+            format!("ip -n {r} addr add 10.99.1.2/24 dev {iif}"),
+            format!("ip -n {r} addr add 10.99.2.2/24 dev {oif}"),
+            format!("ip -n {r} link set {iif} up"),
+            format!("ip -n {r} link set {oif} up"),
+            format!("ip -n {r} link set lo up"),
+            format!("ip -n {r} route add 10.100.0.0/14 via 10.99.2.1"),
+            format!(
+                "ip -n {r} neigh replace 10.99.2.1 lladdr {} dev {oif} nud permanent",
+                sink_mac(k)
+            ),
+            format!("ip -n {c} addr add 10.99.2.1/24 dev c{k} noprefixroute"),
+            format!("ip -n {c} link set c{k} up"),
+        ] {
+            ip(&cmd)?;
+        }
+        sh(
+            &[
+                "ip",
+                "netns",
+                "exec",
+                r,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+            None,
+        )?;
+        self.nft(
+            2,
+            &format!(
+                "table netdev sink{k} {{\n chain in {{ type filter hook ingress device c{k} priority 0; policy drop; }}\n}}\n"
+            ),
+        )
+    }
+
+    /// Number of routers.
+    pub(crate) fn routers(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    /// Namespace of router `k`.
+    fn router_ns(&self, k: usize) -> &str {
+        if k == 0 {
+            &self.ns[1]
+        } else {
+            &self.more[k - 1]
+        }
+    }
+
+    /// Replaces router `k`'s ruleset.
+    pub(crate) fn ruleset_of(&self, k: usize, text: &str) -> Result<(), CalError> {
+        sh(
+            &["ip", "netns", "exec", self.router_ns(k), "nft", "-f", "-"],
+            Some(&format!("flush ruleset\n{text}")),
+        )?;
+        Ok(())
     }
 
     /// Loads `text` (`nft -f -`) in namespace `k` (0 sender, 1 router, 2 sink).
@@ -178,12 +296,22 @@ impl Bench {
         self.nft(1, &format!("flush ruleset\n{text}"))
     }
 
-    /// Sets a sysctl in the router.
+    /// Sets a sysctl in every router.
     pub(crate) fn router_sysctl(&self, kv: &str) -> Result<(), CalError> {
-        sh(
-            &["ip", "netns", "exec", &self.ns[1], "sysctl", "-qw", kv],
-            None,
-        )?;
+        for k in 0..self.routers() {
+            sh(
+                &[
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.router_ns(k),
+                    "sysctl",
+                    "-qw",
+                    kv,
+                ],
+                None,
+            )?;
+        }
         Ok(())
     }
 
@@ -232,7 +360,7 @@ impl Bench {
 
 impl Drop for Bench {
     fn drop(&mut self) {
-        for n in &self.ns {
+        for n in self.ns.iter().chain(&self.more) {
             let _ = sh(&["ip", "netns", "del", n], None);
         }
     }
@@ -254,11 +382,16 @@ fn flood(ns: &File, cpu: usize, flow: Flow, count: u64) -> Result<(u64, u64), Ca
     set.set(cpu).map_err(nix_err("cpu set"))?;
     sched_setaffinity(Pid::from_raw(0), &set).map_err(nix_err("sched_setaffinity"))?;
     let sport = match flow {
-        Flow::Fixed { sport } => sport,
+        Flow::Fixed { sport } | Flow::Via { sport, .. } => sport,
         Flow::NewEach { .. } => 4999,
     };
     let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, sport)).map_err(io_err)?;
-    if let Flow::Fixed { .. } = flow {
+    if let Flow::Via { router, .. } = flow {
+        let dev = std::ffi::OsString::from(format!("a{router}"));
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::BindToDevice, &dev)
+            .map_err(nix_err("SO_BINDTODEVICE"))?;
+    }
+    if let Flow::Fixed { .. } | Flow::Via { .. } = flow {
         sock.connect(SocketAddrV4::new(SINK, DPORT))
             .map_err(io_err)?;
     }
@@ -291,14 +424,28 @@ fn flood(ns: &File, cpu: usize, flow: Flow, count: u64) -> Result<(u64, u64), Ca
         );
         match r {
             Ok(res) => sent += res.count() as u64,
-            // the backlog is full: the datagrams are dropped, try again
-            Err(nix::Error::ENOBUFS | nix::Error::EAGAIN) => {}
+            // the backlog is full: the datagrams are dropped, try again; or an ICMP error
+            // (a ruleset that rejects the flow) was queued on the connected socket and this
+            // call reported it (`ip_icmp_error` → `sk->sk_err`): the next call sends again
+            Err(
+                nix::Error::ENOBUFS
+                | nix::Error::EAGAIN
+                | nix::Error::EHOSTUNREACH
+                | nix::Error::ENETUNREACH
+                | nix::Error::ECONNREFUSED
+                | nix::Error::EHOSTDOWN,
+            ) => {}
             Err(e) => return Err(CalError::Sender(format!("sendmmsg: {e}"))),
         }
     }
     let t1 = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_err(nix_err("clock"))?;
     let ns = |t: nix::sys::time::TimeSpec| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64;
     Ok((sent, ns(t1).saturating_sub(ns(t0))))
+}
+
+/// The MAC address of the sink's interface `c<k>`.
+fn sink_mac(k: usize) -> String {
+    format!("02:00:00:99:02:{:02x}", k & 0xff)
 }
 
 /// PID of `ksoftirqd/CPU`.

@@ -41,7 +41,9 @@ pub fn packets(flow: Flow, n: usize) -> Vec<PacketMeta> {
     (0..n)
         .map(|i| {
             let (dst, sport, dport) = match flow {
-                Flow::Fixed { sport } => ("10.99.2.1".to_string(), sport, DPORT),
+                Flow::Fixed { sport } | Flow::Via { sport, .. } => {
+                    ("10.99.2.1".to_string(), sport, DPORT)
+                }
                 Flow::NewEach { net, offset } => {
                     let k = offset + i as u64;
                     let host = (k / 60_000) as u32 & 0xffff;
@@ -181,46 +183,31 @@ pub(crate) fn conntrack(
     cpu.cycles.expr_ct = f.cycles.max(0.0);
     out.push(f);
 
-    // an established entry: tracked 5000 vs `notrack` 5001; NAT of an established
-    // connection: masqueraded 5003 vs 5000 (both pass the NAT hook)
-    for (base, test, key, what) in [
+    // an established entry: tracked 5000 vs `notrack` 5001; and, as a check on the hook
+    // phase's `nat_mangle` (routers side by side), the NAT of an established connection in
+    // one router: masqueraded 5003 vs 5000 (both pass the NAT hook)
+    for (base, test, key, field, what) in [
         (
             5001,
             5000,
-            "ct_lookup",
+            "ct lookup",
+            Some("ct_lookup"),
             "established UDP flow tracked vs `notrack`, less what offsim counts for the two flows' rules",
         ),
         (
             5000,
             5003,
-            "nat_mangle",
-            "established UDP flow masqueraded vs not (both through the NAT hook), less what offsim counts for the rules",
+            "check: nat mangle in one router",
+            None,
+            "check: established UDP flow masqueraded vs not in one router (both through the NAT hook), less what offsim counts for the rules",
         ),
     ] {
         let v = fixed_pair(base, test)?;
         let rules = modelled(&cpu, base, test)?;
-        let f = figure_of(&v, rules, Some(key), what, "packet");
-        log(&format!(
-            "  {} {:.1} cycles",
-            key.replace('_', " "),
-            f.cycles
-        ));
+        let f = figure_of(&v, rules, field, what, "packet");
+        log(&format!("  {key} {:.1} cycles", f.cycles));
         out.push(f);
     }
-
-    // the NAT hook entry: empty `nat` chains at prerouting and postrouting vs none, on the
-    // established flow 5000 (two more hooks, each with the NAT core's entry)
-    let v = nat_hook_runs(b, reference, speed, packets_per_run, repeats, ghz)?;
-    b.router_ruleset(&rs)?;
-    let f = figure_of(
-        &v,
-        cpu.cycles.hook,
-        Some("nat_hook"),
-        "empty nat chains at prerouting and postrouting vs none, established flow: per hook, less cycles.hook",
-        "hook",
-    );
-    log(&format!("  nat hook {:.1} cycles", f.cycles));
-    out.push(f);
 
     // new entries: a new tuple per datagram, tracked (10.100/16) vs `notrack` (10.101/16)
     let mut off = 0u64;
@@ -293,75 +280,6 @@ fn flusher(b: &Bench) -> impl FnMut() -> Result<(), CalError> + use<> {
     }
 }
 
-/// The flow of each run of a measurement that changes the router's ruleset between runs:
-/// a connection that starts under the ruleset it is measured with, as offsim's prediction
-/// does. An entry left from the previous ruleset would keep that ruleset's NAT state: none
-/// if it had no `nat` chain, and `nf_nat_setup_info` refuses to set up a confirmed entry,
-/// so `nf_nat_inet_fn` would run the new ruleset's `nat` chains on every packet and
-/// rewrite none. The flow is `flow` after a flush of the conntrack table (`conntrack -F`),
-/// or without the `conntrack` tool a fresh source port per run (`flow`'s port plus the run
-/// number).
-fn fresh_connection(b: &Bench, flow: Flow) -> impl FnMut() -> Result<Flow, CalError> + use<> {
-    let tool = has_conntrack_tool();
-    let mut flush = flusher(b);
-    let mut k = 0u16;
-    move || {
-        if tool {
-            flush()?;
-            return Ok(flow);
-        }
-        k = k.wrapping_add(1);
-        Ok(match flow {
-            Flow::Fixed { sport } => Flow::Fixed {
-                sport: sport.wrapping_add(k),
-            },
-            f => f,
-        })
-    }
-}
-
-/// The NAT hook entry runs: per repeat, what empty `nat` chains at prerouting and
-/// postrouting add per hook on flow 5000 once its NAT is set up (two more hooks, each with
-/// the NAT core's entry), around two baselines; each run's connection starts under its
-/// ruleset ([`fresh_connection`]).
-fn nat_hook_runs(
-    b: &Bench,
-    reference: &Reference,
-    speed: &Speed,
-    packets_per_run: u64,
-    repeats: usize,
-    ghz: f64,
-) -> Result<Stat, CalError> {
-    let ref_table = reference.table(&[]);
-    let ct_nat = |nat: bool| {
-        let mut t = String::from("table ip cal_base {\n chain c {\n  ct mark 0x1234\n }\n");
-        if nat {
-            t += " chain p { type nat hook prerouting priority dstnat; policy accept; }\n chain q { type nat hook postrouting priority srcnat; policy accept; }\n";
-        }
-        t + "}\n" + &ref_table
-    };
-    let mut fresh = fresh_connection(b, Flow::Fixed { sport: 5000 });
-    // each ruleset's window runs the flow and the reference in rounds
-    let mut run = |nat: bool| -> Result<(f64, f64), CalError> {
-        b.router_ruleset(&ct_nat(nat))?;
-        let flow = fresh()?;
-        b.run(flow, 2_000)?;
-        b.run(
-            Flow::Fixed {
-                sport: reference.flow,
-            },
-            2_000,
-        )?;
-        reference.window(b, flow, packets_per_run, ghz, &mut || Ok(()))
-    };
-    let mut windows = Vec::with_capacity(repeats);
-    for _ in 0..repeats {
-        windows.push([run(false)?, run(true)?, run(false)?]);
-    }
-    // two hooks
-    Ok(speed.normalise_windows(ghz, &windows).map(|d| d / 2.0))
-}
-
 /// A new-entries phase: a new UDP tuple per datagram to 10.`tracked`.0.0/16 (tracked) vs
 /// 10.`untracked`.0.0/16 (`notrack` in the bench ruleset); per repeat, the difference.
 fn new_entries(
@@ -423,8 +341,8 @@ pub struct CheckResult {
 /// conntrack on (a regular chain with a `ct` expression: `nft_ct_get_init` registers
 /// conntrack, and nothing runs per packet), with an empty forward base chain of policy drop
 /// when the ruleset drops the flow (so both pay the same early exit and unconfirmed entry).
-/// Each run's connection starts under the ruleset of the run ([`fresh_connection`]), as in
-/// offsim's prediction. offsim's side is the same difference, of its own predictions for
+/// The baseline, the ruleset and the reference stay loaded on three routers side by side
+/// ([`Bench::with_routers`]) and the flow crosses each in rounds. offsim's side is the same difference, of its own predictions for
 /// the two rulesets.
 pub fn check_ruleset(
     ruleset: &str,
@@ -462,23 +380,32 @@ pub fn check_ruleset(
         if with.dropped { "dropped" } else { "forwarded" },
         cpu.name
     ));
-    let b = Bench::new(iif, oif, bench_cpu)?;
-    let (mut raw, mut norm) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
-    let mut fresh = fresh_connection(&b, flow);
-    let mut run = |rules: &str| -> Result<f64, CalError> {
-        b.router_ruleset(rules)?;
-        let flow = fresh()?;
-        b.run(flow, 2_000)?;
-        b.run(flow, packets_per_run)
+    // the three rulesets stay loaded on three routers side by side, the flow through each
+    // in rounds: all three in the same moments, no reload between them, and each router's
+    // connection starts under its own ruleset, as in offsim's prediction
+    let b = Bench::with_routers(iif, oif, bench_cpu, 3)?;
+    for (k, rs) in [base_rules, ruleset, ref_rules.as_str()].iter().enumerate() {
+        b.ruleset_of(k, rs)?;
+    }
+    let via = |router: usize| Flow::Via {
+        sport: 5000,
+        router,
     };
+    for k in 0..3 {
+        b.run(via(k), 2_000)?;
+    }
+    let chunks = effort.chunks();
+    let (mut raw, mut norm) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
     for r in 0..repeats {
-        let b0 = run(base_rules)?;
-        let t = run(ruleset)?;
-        let b1 = run(base_rules)?;
-        let rf = run(&ref_rules)?;
-        let b2 = run(base_rules)?;
-        let d = (t - (b0 + b1) / 2.0) * ghz;
-        let dref = (rf - (b1 + b2) / 2.0) * ghz;
+        let x = b.run_mixed(
+            &mut |k, _| via(k),
+            3,
+            packets_per_run / chunks as u64,
+            chunks,
+            &mut || Ok(()),
+        )?;
+        let d = (x[1] - x[0]) * ghz;
+        let dref = (x[2] - x[0]) * ghz;
         let k = expected_ref / dref;
         log(&format!(
             "  repeat {}: kernel +{d:.0} cycles/packet, reference +{dref:.0} (speed ratio {k:.2}): +{:.0} at the preset's speed",

@@ -167,7 +167,7 @@ pub fn kernel_release() -> String {
 /// Runs the calibration; the figures, printed as they come with `log`.
 pub fn calibrate(o: &CalOptions, log: &mut dyn FnMut(&str)) -> Result<Vec<Figure>, CalError> {
     preflight()?;
-    let b = bench::Bench::new("lan0", "wan0", o.cpu)?;
+    let b = bench::Bench::with_routers("lan0", "wan0", o.cpu, plan::HOOK_ROUTERS)?;
     let ghz = cpu_ghz()?;
     let (mut figs, speed) = plan::run(&b, o.effort, ghz, log)?;
     let (n, packets, repeats) = o.effort.sizes();

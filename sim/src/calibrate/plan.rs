@@ -24,7 +24,7 @@
 //! | `udp dport 7-9 drop` | rule + dependency + transport payload + range | range |
 //! | `counter` | rule + counter | counter |
 //! | `continue` | rule + immediate | immediate |
-//! | `jump c_sub_K` (its own chain, one rule) | 2 rules + immediate + payload + jump | jump |
+//! | `jump c_sub_K` (one of 16 chains of one rule) | 2 rules + immediate + payload + jump | jump |
 //! | `meta mark set 0` | rule + immediate + meta set | other |
 //! | `ip saddr @S drop`, S per back end | rule + payload + lookup | the back end |
 //!
@@ -33,8 +33,9 @@
 //! says the two flows' rules cost with the figures already measured: `ct` (a `ct mark`
 //! rule), the lookup of an established entry (tracked vs `notrack` flow), a new entry (a
 //! new tuple per datagram, tracked vs `notrack`) and an unconfirmed one (the same, dropped
-//! in FORWARD). Hooks and chains: 16 empty forward base chains against one, and one base
-//! chain on each of three hooks against three on one hook.
+//! in FORWARD). Hooks, base chains and NAT hooks: five routers side by side, each with its
+//! ruleset loaded once (none, one or sixteen empty forward base chains, empty `nat` chains,
+//! the reference rules), the same flow through each in rounds ([`hooks_and_chains`]).
 
 use super::CalError;
 use super::bench::{Bench, Flow};
@@ -207,31 +208,6 @@ impl Reference {
             map.join(", ")
         )
     }
-
-    /// Flow `flow` in rounds with the reference's two flows ([`Bench::run_mixed`]): its
-    /// CPU nanoseconds per datagram, and the cycles per reference rule in the same moments.
-    pub(crate) fn window(
-        &self,
-        b: &Bench,
-        flow: Flow,
-        packets: u64,
-        ghz: f64,
-        before: &mut dyn FnMut() -> Result<(), CalError>,
-    ) -> Result<(f64, f64), CalError> {
-        let flows = [
-            flow,
-            Flow::Fixed { sport: self.base },
-            Flow::Fixed { sport: self.flow },
-        ];
-        let x = b.run_mixed(
-            &mut |k, _| flows[k],
-            3,
-            packets / self.chunks as u64,
-            self.chunks,
-            before,
-        )?;
-        Ok((x[0], (x[2] - x[1]) * ghz / self.rules as f64))
-    }
 }
 
 /// The run's speed: what a reference rule costs when the machine is least disturbed, the
@@ -251,29 +227,6 @@ impl Speed {
     /// noise, below a quarter of the run's, counts as a quarter).
     pub(crate) fn factor(&self, now: f64) -> f64 {
         self.per_rule / now.max(self.per_rule / 4.0)
-    }
-    /// Differences of whole windows (rulesets loaded in turn): per repeat, the baseline's
-    /// two windows and the test's, each (CPU ns per packet of the flow, cycles per reference
-    /// rule in the same window); each window's whole cost is scaled to the run's speed before
-    /// the difference, since the speed moves the whole path's cost between windows, not
-    /// only the difference. Cycles per packet at the run's speed, per repeat.
-    pub(crate) fn normalise_windows(&self, ghz: f64, repeats: &[[(f64, f64); 3]]) -> Stat {
-        let (mut v, mut lo, mut hi) = (Vec::new(), f64::INFINITY, f64::NEG_INFINITY);
-        for w in repeats {
-            let mut at = |(x, r): (f64, f64)| {
-                let k = self.factor(r);
-                lo = lo.min(k);
-                hi = hi.max(k);
-                x * ghz * k
-            };
-            let (b0, t, b1) = (at(w[0]), at(w[1]), at(w[2]));
-            v.push(t - (b0 + b1) / 2.0);
-        }
-        Stat {
-            per_repeat: v,
-            speed: (lo, hi),
-            reference: (self.per_rule, self.median),
-        }
     }
     /// `raw` differences with their references, at the run's speed.
     pub(crate) fn normalise(&self, raw: &[f64], refs: &[f64]) -> Stat {
@@ -372,6 +325,9 @@ fn ranges(k: usize) -> Vec<String> {
         .collect()
 }
 
+/// Chains the `jump` shape's rules jump to, in turn.
+const JUMP_TARGETS: usize = 16;
+
 /// The expression-phase ruleset: the sets, one chain per shape, the dispatch.
 fn expr_ruleset(n: usize, sizes: (usize, usize)) -> String {
     let mut s = String::from("table ip cal {\n");
@@ -391,17 +347,21 @@ fn expr_ruleset(n: usize, sizes: (usize, usize)) -> String {
             pp.join(", ")
         );
     }
-    // each jump goes to a chain of its own with one non-matching rule, as in a real
-    // ruleset's zone and service chains
+    // the jumps go to JUMP_TARGETS chains in turn, each with one non-matching rule, as a
+    // real ruleset's zone and service chains: few enough that the targets stay in the
+    // cache as a ruleset's do and as the other shapes' one rule blob does (with a chain of
+    // its own per jump, 400 chains, the figure measured cache misses under the machine's
+    // other load: 17.8 and 32.7 in two full runs)
     s += " chain c_base { }\n";
-    for i in 0..n {
+    for i in 0..JUMP_TARGETS.min(n) {
         s += &format!(" chain c_sub_{i} {{\n  ip saddr 172.16.0.1 drop\n }}\n");
     }
     let mut dispatch = vec!["5000 : jump c_base".to_string()];
     for (i, (name, rule)) in shapes(sizes).iter().enumerate() {
         s += &format!(" chain e_{name} {{\n");
         for k in 0..n {
-            s += &format!("  {}\n", rule.replace("{i}", &k.to_string()));
+            let target = k % JUMP_TARGETS.min(n);
+            s += &format!("  {}\n", rule.replace("{i}", &target.to_string()));
         }
         s += " }\n";
         dispatch.push(format!("{} : jump e_{name}", 5001 + i));
@@ -554,7 +514,7 @@ pub(crate) fn run(
         (Some("expr_range"), &rg, format!("{n} x `udp dport 7-9 drop` less rule, l4proto dependency and transport load: a range beyond a cmp"), "range"),
         (Some("expr_counter"), &cnt, format!("{n} x `counter` less the rule"), "counter"),
         (Some("expr_immediate"), &imm, format!("{n} x `continue` less the rule"), "verdict"),
-        (Some("jump"), &jmp, format!("{n} x `jump c_sub_K`, each to its own chain of one non-matching `ip saddr X drop`, less the rules, immediate and payload loads"), "jump"),
+        (Some("jump"), &jmp, format!("{n} x `jump c_sub_K`, to {} chains in turn, each of one non-matching `ip saddr X drop`, less the rules, immediate and payload loads", JUMP_TARGETS.min(n)), "jump"),
         (Some("expr_other"), &oth, format!("{n} x `meta mark set 0x0` less rule and immediate: a meta set"), "statement"),
         (Some("expr_lookup"), &zero, "the lookup expression is folded into each back end's figure (one per lookup)".into(), "lookup"),
         (Some("set_hash_fast"), &hf, format!("{n} x `ip saddr @S drop`, S constant ipv4_addr (nft_set_hash_fast), less rule and payload"), "lookup"),
@@ -583,75 +543,156 @@ pub(crate) fn run(
     figs.push(f);
 
     figs.extend(hooks_and_chains(
-        b, &reference, packets, repeats, ghz, &speed, log,
+        b,
+        n,
+        (packets, repeats, effort.chunks()),
+        ghz,
+        &speed,
+        log,
     )?);
     // conntrack follows in `check` (it uses these figures)
     Ok((figs, speed))
 }
 
-/// The hook and base-chain figures; each ruleset carries the reference ([`Reference::table`],
-/// flow 5009 against 5000), measured after each (baseline, test, baseline).
+/// Routers of the hook phase ([`hooks_and_chains`]).
+pub(crate) const HOOK_ROUTERS: usize = 6;
+
+/// Reference rules in each base chain of the hook phase's routers 1 and 2.
+const RULES_PER_CHAIN: usize = 10;
+
+/// The hook phase's rulesets, router by router. Every one turns conntrack on (a `ct`
+/// expression in a regular chain: `nft_ct_get_init` → `nf_ct_netns_get` registers
+/// conntrack's hooks at PREROUTING, INPUT, OUTPUT and POSTROUTING, as offsim always tracks),
+/// so those hooks are entered on all five and FORWARD is the one a filter base chain opens:
+/// 0 nothing more; 1 one forward base chain of [`RULES_PER_CHAIN`] reference rules; 2
+/// sixteen such chains; 3 empty `nat` chains at PREROUTING and POSTROUTING (the NAT core's
+/// hooks, `nf_nat_register_fn`); 4 one forward base chain of `rules` reference rules; 5
+/// the NAT chains of 3 with a `masquerade` at POSTROUTING. The
+/// base chains run rules, as a real ruleset's do: `nft_do_chain` entering a chain's rule
+/// loop costs more than passing an empty one, and that is part of what a base chain costs.
+fn hook_rulesets(rules: usize) -> [String; HOOK_ROUTERS] {
+    let base = "table ip cal_base {\n chain c {\n  ct mark 0x1234\n }\n}\n";
+    let filter = |chains: usize, rules: usize| {
+        let body: String = (0..rules).map(|_| format!("  {REF_RULE}\n")).collect();
+        let mut t = String::from("table ip cal_h {\n");
+        for i in 0..chains {
+            t += &format!(
+                " chain f{i} {{\n  type filter hook forward priority {i}; policy accept;\n{body} }}\n"
+            );
+        }
+        t + "}\n"
+    };
+    let nat = |post: &str| {
+        format!(
+            "{base}table ip cal_nat {{\n chain p {{ type nat hook prerouting priority dstnat; policy accept; }}\n chain q {{\n  type nat hook postrouting priority srcnat; policy accept;\n{post} }}\n}}\n"
+        )
+    };
+    [
+        base.to_string(),
+        format!("{base}{}", filter(1, RULES_PER_CHAIN)),
+        format!("{base}{}", filter(16, RULES_PER_CHAIN)),
+        nat(""),
+        format!("{base}{}", filter(1, rules)),
+        nat("  masquerade\n"),
+    ]
+}
+
+/// (hook, base chain, NAT hook, NAT rewrite) from the cycles per packet `c` of the flow through the
+/// routers of [`hook_rulesets`] and `r`, a reference rule's cycles, as
+/// [`hooks_and_chains`] says.
+fn hook_figures(c: &[f64], r: f64) -> [f64; 4] {
+    let per = RULES_PER_CHAIN as f64;
+    let chain = (c[2] - c[1] - 15.0 * per * r) / 15.0;
+    [
+        c[1] - c[0] - per * r - chain,
+        chain,
+        (c[3] - c[0]) / 2.0,
+        c[5] - c[3],
+    ]
+}
+
+/// The hook, base-chain and NAT-hook figures, without a ruleset reload between the runs
+/// they compare: the five rulesets of [`hook_rulesets`] stay loaded on five routers side by
+/// side ([`Bench::with_routers`]) and the same flow crosses each in rounds, so all five see
+/// the same moments. Per repeat, with `r` the reference rule ((router 4 − router 1) over
+/// the rules they differ by; also the repeat's speed): a base chain is (router 2 − router
+/// 1 − 150 r) / 15, sixteen chains against one; a hook is router 1 − router 0 less 10 r and
+/// a chain (`nf_hook` finds FORWARD's entries and runs `nf_hook_slow`); a NAT hook is
+/// (router 3 − router 0) / 2 (the established flow's NAT is set up, so `nf_nat_inet_fn`
+/// runs no chain); the NAT rewrite of an established connection is router 5 − router 3
+/// (`nf_nat_packet`'s `nf_nat_manip_pkt`, and `nf_nat_ipv4_out`'s `nf_xfrm_me_harder` for a
+/// rewritten source).
 fn hooks_and_chains(
     b: &Bench,
-    expr_reference: &Reference,
-    packets: u64,
-    repeats: usize,
+    rules: usize,
+    (packets, repeats, chunks): (u64, usize, usize),
     ghz: f64,
     speed: &Speed,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<Figure>, CalError> {
-    let mut figs = Vec::new();
-    let reference = Reference {
-        flow: 5009,
-        ..*expr_reference
+    for (k, rs) in hook_rulesets(rules).iter().enumerate() {
+        b.ruleset_of(k, rs)?;
+    }
+    let flow = |router: usize| Flow::Via {
+        sport: 5000,
+        router,
     };
-    let ref_table = reference.table(&[]);
-    // --- hooks and chains: 16 empty forward base chains vs 1 (15 chains); one empty base
-    // chain on each of prerouting, forward and postrouting vs three on forward (2 hooks)
-    let chains = |hooks: &[&str], per_hook: usize| {
-        let mut t = String::from("table ip cal {\n");
-        for (h, hook) in hooks.iter().enumerate() {
-            for k in 0..per_hook {
-                t += &format!(
-                    " chain c{h}_{k} {{ type filter hook {hook} priority {k}; policy accept; }}\n"
-                );
-            }
-        }
-        t + "}\n" + &ref_table
+    for k in 0..HOOK_ROUTERS {
+        // warm each router's path (neighbour, conntrack entry, NAT binding)
+        b.run(flow(k), 2_000)?;
+    }
+    let (mut x, mut refs) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
+    for _ in 0..repeats {
+        let v = b.run_mixed(
+            &mut |k, _| flow(k),
+            HOOK_ROUTERS,
+            packets / chunks as u64,
+            chunks,
+            &mut || Ok(()),
+        )?;
+        let c: Vec<f64> = v.iter().map(|ns| ns * ghz).collect();
+        refs.push((c[4] - c[1]) / (rules - RULES_PER_CHAIN) as f64);
+        x.push(c);
+    }
+    let diff = |k: usize| {
+        let raw: Vec<f64> = x
+            .iter()
+            .zip(&refs)
+            .map(|(c, &r)| hook_figures(c, r)[k])
+            .collect();
+        speed.normalise(&raw, &refs)
     };
-    let mut nothing = || Ok(());
-    let mut hook_chain = |base: &str, test: &str| -> Result<Stat, CalError> {
-        let mut windows = Vec::with_capacity(repeats);
-        let flow = Flow::Fixed { sport: 5000 };
-        for _ in 0..repeats {
-            // each ruleset's window runs the flow and the reference in rounds
-            let mut window = |rs: &str| {
-                b.router_ruleset(rs)?;
-                b.run(Flow::Fixed { sport: 5009 }, 2_000)?;
-                reference.window(b, flow, packets, ghz, &mut nothing)
-            };
-            windows.push([window(base)?, window(test)?, window(base)?]);
-        }
-        Ok(speed.normalise_windows(ghz, &windows))
-    };
-    let chain = hook_chain(&chains(&["forward"], 1), &chains(&["forward"], 16))?.scaled(1.0 / 15.0);
-    let hook = hook_chain(
-        &chains(&["forward"], 3),
-        &chains(&["prerouting", "forward", "postrouting"], 1),
-    )?
-    .scaled(0.5);
+    let (hook, chain, nat_hook, mangle) = (diff(0), diff(1), diff(2), diff(3));
     log(&format!(
-        "  hook {:.1}, chain {:.1} cycles",
+        "  hook {:.1}, chain {:.1}, nat hook {:.1}, nat mangle {:.1} cycles",
         hook.median(),
-        chain.median()
+        chain.median(),
+        nat_hook.median(),
+        mangle.median()
     ));
-    figs.push(hook.figure(Some("hook"), "one empty base chain on each of prerouting, forward, postrouting vs three on forward: per hook", "hook"));
-    figs.push(chain.figure(
-        Some("chain"),
-        "16 empty forward base chains vs 1: per chain",
-        "chain",
-    ));
-    Ok(figs)
+    let same = "the rulesets loaded on routers side by side, the flow through each in rounds";
+    Ok(vec![
+        hook.figure(
+            Some("hook"),
+            &format!("one forward base chain of {RULES_PER_CHAIN} `{REF_RULE}` vs none, less the chain and its rules ({same}): FORWARD's nf_hook_slow, per hook"),
+            "hook",
+        ),
+        chain.figure(
+            Some("chain"),
+            &format!("16 forward base chains of {RULES_PER_CHAIN} `{REF_RULE}` vs 1, less their rules ({same}): per base chain that runs rules"),
+            "chain",
+        ),
+        nat_hook.figure(
+            Some("nat_hook"),
+            &format!("empty nat chains at prerouting and postrouting vs none, established flow ({same}): per NAT hook"),
+            "hook",
+        ),
+        mangle.figure(
+            Some("nat_mangle"),
+            &format!("established UDP flow masqueraded vs not, both through the NAT hooks ({same}): the rewrite per packet"),
+            "packet",
+        ),
+    ])
 }
 
 impl Stat {
@@ -678,4 +719,46 @@ pub(crate) fn figure_of(
     per: &'static str,
 ) -> Figure {
     st.minus_const(less).figure(field, what, per)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calibrate::check::{packets, predict};
+    use crate::cpu::CpuConfig;
+
+    #[test]
+    fn the_hook_phase_recovers_the_figures_it_names() {
+        // offsim's own prediction for the five routers, put through the phase's formulas,
+        // gives back the preset's hook, chain and NAT hook: each router differs from the
+        // others by the terms the formulas say, and nothing else
+        let cpu = CpuConfig::preset("x86-server").unwrap();
+        let rules = 400;
+        let pk = packets(
+            Flow::Via {
+                sport: 5000,
+                router: 0,
+            },
+            50,
+        );
+        let c: Vec<f64> = hook_rulesets(rules)
+            .iter()
+            .map(|rs| predict(&cpu, rs, "lan0", "wan0", &pk, 1).unwrap().total)
+            .collect();
+        let r = (c[4] - c[1]) / (rules - RULES_PER_CHAIN) as f64;
+        let cy = &cpu.cycles;
+        assert!(
+            (r - (cy.rule + cy.expr_payload + cy.expr_cmp)).abs() < 1e-6,
+            "{r}"
+        );
+        let [hook, chain, nat_hook, mangle] = hook_figures(&c, r);
+        for (got, want) in [
+            (hook, cy.hook),
+            (chain, cy.chain),
+            (nat_hook, cy.nat_hook),
+            (mangle, cy.nat_mangle),
+        ] {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}: {c:?}");
+        }
+    }
 }
