@@ -70,6 +70,23 @@ impl Datapath {
         self.stats.events.len() - 1
     }
 
+    /// Tears down, for `cause`, every flow `pick` chooses in every flowtable, counting each
+    /// on event `e` and tagging its connection.
+    fn tear_down(
+        &mut self,
+        now: SimTime,
+        e: usize,
+        cause: TeardownCause,
+        pick: impl Fn(&Flow) -> bool,
+    ) {
+        let c = &mut self.stats.events[e];
+        for s in &mut self.fts {
+            s.ft.teardown_where(now, &mut self.ct, cause, &pick, |f, ct| {
+                tag_flow(f, ct, e, c)
+            });
+        }
+    }
+
     /// Tears every flowtable entry down: a `flowtable-flush`, or with `reload` a ruleset
     /// reload, which also re-creates the rules' state (`nft -f` of a `flush ruleset` file
     /// such as fw4's: counters, quotas, limits and dynamic set elements start afresh).
@@ -80,16 +97,7 @@ impl Datapath {
         rules: Option<Ruleset>,
     ) -> usize {
         let e = self.begin_event();
-        let c = &mut self.stats.events[e];
-        for s in &mut self.fts {
-            s.ft.teardown_where(
-                now,
-                &mut self.ct,
-                TeardownCause::Flush,
-                |_| true,
-                |f, ct| tag_flow(f, ct, e, c),
-            );
-        }
+        self.tear_down(now, e, TeardownCause::Flush, |_| true);
         match rules {
             Some(rs) => self.replace_rules(rs),
             None if reload => self.rstate = offsim_nft::RuleState::new(&self.rs, self.cfg.seed),
@@ -137,18 +145,11 @@ impl Datapath {
     /// meanwhile), and the flows forget their entries' handles, which new entries reuse.
     pub fn flush_conntrack(&mut self, now: SimTime) -> usize {
         let e = self.begin_event();
-        let c = &mut self.stats.events[e];
+        self.tear_down(now, e, TeardownCause::CtDying, |_| true);
         for s in &mut self.fts {
-            s.ft.teardown_where(
-                now,
-                &mut self.ct,
-                TeardownCause::CtDying,
-                |_| true,
-                |f, ct| tag_flow(f, ct, e, c),
-            );
             s.ft.forget_conntrack();
         }
-        c.conntrack = self.ct.flush();
+        self.stats.events[e].conntrack = self.ct.flush();
         self.reap();
         e
     }
@@ -157,16 +158,9 @@ impl Datapath {
     /// every flow with either direction's input on it is torn down.
     pub fn device_down(&mut self, now: SimTime, ifindex: u32) -> usize {
         let e = self.begin_event();
-        let c = &mut self.stats.events[e];
-        for s in &mut self.fts {
-            s.ft.teardown_where(
-                now,
-                &mut self.ct,
-                TeardownCause::Cleanup,
-                |f| f.keys[0].iif == ifindex || f.keys[1].iif == ifindex,
-                |f, ct| tag_flow(f, ct, e, c),
-            );
-        }
+        self.tear_down(now, e, TeardownCause::Cleanup, |f| {
+            f.keys[0].iif == ifindex || f.keys[1].iif == ifindex
+        });
         self.reap();
         e
     }
@@ -189,19 +183,15 @@ impl Datapath {
         fdb_teardown: bool,
     ) -> usize {
         let e = self.begin_event();
-        let c = &mut self.stats.events[e];
         let from_host =
             |k: &FtKey| k.iif == LAN_IFINDEX && k.tuple.version == version && k.tuple.src == addr;
-        for s in &mut self.fts {
-            if fdb_teardown {
-                s.ft.teardown_where(
-                    now,
-                    &mut self.ct,
-                    TeardownCause::Cleanup,
-                    |f| from_host(&f.keys[0]) || from_host(&f.keys[1]),
-                    |f, ct| tag_flow(f, ct, e, c),
-                );
-            } else {
+        if fdb_teardown {
+            self.tear_down(now, e, TeardownCause::Cleanup, |f| {
+                from_host(&f.keys[0]) || from_host(&f.keys[1])
+            });
+        } else {
+            let c = &mut self.stats.events[e];
+            for s in &mut self.fts {
                 let ct = &mut self.ct;
                 s.ft.host_moved(LAN_IFINDEX, (version, addr), |f| tag_flow(f, ct, e, c));
             }

@@ -45,7 +45,9 @@ impl Datapath {
     pub fn note_hw_packet(&mut self, m: &PacketMeta, now: SimTime) {
         let rec = match self.flow_of_packet(m) {
             Some((ft, id)) => {
-                if let Some(ct) = self.fts[ft].ft.get(id).map(|f| f.ct) {
+                if !self.stats.events.is_empty()
+                    && let Some(ct) = self.fts[ft].ft.get(id).map(|f| f.ct)
+                {
                     self.note_fast_path(ct, m.wire_len, now);
                 }
                 self.flow_record(ft, id)
