@@ -32,6 +32,23 @@ pub(crate) const SINK: Ipv4Addr = Ipv4Addr::new(10, 99, 2, 1);
 pub(crate) const DPORT: u16 = 6000;
 
 /// Runs a command; its stderr in the error when it fails.
+/// Turns IPv4 forwarding on in namespace `ns` (the router's).
+fn forwarding_on(ns: &str) -> Result<(), CalError> {
+    sh(
+        &[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ],
+        None,
+    )
+    .map(|_| ())
+}
+
 pub(crate) fn sh(args: &[&str], stdin: Option<&str>) -> Result<String, CalError> {
     let mut cmd = Command::new(args[0]);
     cmd.args(&args[1..])
@@ -180,18 +197,7 @@ impl Bench {
         ] {
             ip(&cmd)?;
         }
-        sh(
-            &[
-                "ip",
-                "netns",
-                "exec",
-                r,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
-            None,
-        )?;
+        forwarding_on(r)?;
         // the sink drops everything at ingress, as nftbench's counter-drop does
         b.nft(
             2,
@@ -239,18 +245,7 @@ impl Bench {
         ] {
             ip(&cmd)?;
         }
-        sh(
-            &[
-                "ip",
-                "netns",
-                "exec",
-                r,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
-            None,
-        )?;
+        forwarding_on(r)?;
         self.nft(
             2,
             &format!(

@@ -89,14 +89,8 @@ impl Engine {
             return;
         };
         let pkt = &self.pkts[f.pkt as usize];
-        let hash = pkt.flow_key().map_or(0, |k| {
-            let k = k.canonical();
-            (k.src as u32)
-                ^ (k.dst as u32).rotate_left(7)
-                ^ u32::from(k.sport) << 16
-                ^ u32::from(k.dport)
-                ^ u32::from(k.proto) << 8
-        });
+        // `fq_codel_classify` → `skb_get_hash`: the receive hash the NIC's RSS set
+        let hash = self.rss.hash(pkt);
         let entry = Entry {
             id: i,
             len: pkt.wire_len,

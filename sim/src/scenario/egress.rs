@@ -84,29 +84,7 @@ pub(super) fn resolve_egress(
 #[cfg(test)]
 mod test {
     use crate::qdisc::QdiscKind;
-    use crate::scenario::ScenarioFile;
-    use std::path::Path;
-
-    const BASE: &str = r#"
-name = "t"
-[trace]
-generate = { profile = "home-router", packets = 1000 }
-[ruleset]
-file = "r.nft"
-iif = "br-lan"
-oif = "wan"
-[cpu]
-preset = "mt7621"
-[nic]
-preset = "mt7621"
-"#;
-
-    fn resolve(body: &str) -> Result<crate::scenario::Scenario, String> {
-        ScenarioFile::from_text(Path::new("s.toml"), &format!("{BASE}\n{body}"))
-            .map_err(|e| e.to_string())?
-            .resolve()
-            .map_err(|e| e.to_string())
-    }
+    use crate::scenario::testkit::resolve;
 
     #[test]
     fn egress_resolves_with_the_kernel_defaults() {

@@ -161,32 +161,11 @@ pub(super) fn resolve_events(
 
 #[cfg(test)]
 mod test {
-    use crate::scenario::ScenarioFile;
     use crate::timeline::EventKind;
     use offsim_kernel::sides::Side;
-    use std::path::Path;
-
-    const BASE: &str = r#"
-name = "t"
-[trace]
-generate = { profile = "home-router", packets = 1000 }
-[ruleset]
-file = "r.nft"
-iif = "br-lan"
-oif = "wan"
-[cpu]
-preset = "mt7621"
-[nic]
-preset = "mt7621"
-"#;
 
     fn resolve(events: &str) -> Result<Vec<crate::timeline::TimedEvent>, String> {
-        let text = format!("{BASE}\n{events}");
-        ScenarioFile::from_text(Path::new("s.toml"), &text)
-            .map_err(|e| e.to_string())?
-            .resolve()
-            .map(|s| s.events)
-            .map_err(|e| e.to_string())
+        crate::scenario::testkit::resolve(events).map(|s| s.events)
     }
 
     #[test]

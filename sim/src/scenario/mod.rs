@@ -679,6 +679,35 @@ pub struct Scenario {
 /// Builds the error for `key` of the file being resolved.
 type Invalid<'a> = &'a dyn Fn(&str, String) -> ScenarioError;
 
+/// The scenario the submodules' tests add their tables to: a home router whose ruleset's
+/// ports are `br-lan` and `wan`.
+#[cfg(test)]
+pub(super) mod testkit {
+    use super::{Scenario, ScenarioFile};
+
+    const BASE: &str = r#"
+name = "t"
+[trace]
+generate = { profile = "home-router", packets = 1000 }
+[ruleset]
+file = "r.nft"
+iif = "br-lan"
+oif = "wan"
+[cpu]
+preset = "mt7621"
+[nic]
+preset = "mt7621"
+"#;
+
+    /// The base scenario with `body` appended, resolved (an error as its message).
+    pub(crate) fn resolve(body: &str) -> Result<Scenario, String> {
+        ScenarioFile::from_text(std::path::Path::new("s.toml"), &format!("{BASE}\n{body}"))
+            .map_err(|e| e.to_string())?
+            .resolve()
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
