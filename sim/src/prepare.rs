@@ -228,9 +228,13 @@ fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInf
         });
     }
     // A warm-up as long as the replay leaves nothing measured: the figures (and the SLO
-    // gate) would be those of zero packets.
+    // gate) would be those of zero packets. Closed-loop senders run past the trace's end
+    // (until their bytes are acknowledged), so their replay is not bounded by the trace.
     let warmup_ns = crate::replay::secs_to_ns(r.warmup_s.unwrap_or(0.0));
-    if u128::from(warmup_ns) >= total_ns && r.warmup_s.is_some_and(|w| w > 0.0) {
+    if u128::from(warmup_ns) >= total_ns
+        && r.warmup_s.is_some_and(|w| w > 0.0)
+        && sc.closed_loop.is_none()
+    {
         return Err(RunError::Replay {
             file: sc.file.locate("replay.warmup_s"),
             msg: format!(
@@ -247,6 +251,8 @@ fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInf
         target_pps: r.rate_pps.unwrap_or(0.0),
         target_bps: r.rate_gbps.map(|g| g * 1e9).unwrap_or(0.0),
         loops,
+        loop_mode: sc.closed_loop.map(|_| "closed-loop".to_string()),
+        congestion: sc.closed_loop.map(|c| c.congestion.name().to_string()),
         duration_ns: retimer.loop_period() * u64::from(loops),
         description: format!(
             "{mode}{}, {loops} loop(s), warm-up {:.3} s",

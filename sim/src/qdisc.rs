@@ -119,6 +119,8 @@ pub struct Entry {
     pub enq: SimTime,
     /// ECN-capable transport (ECT(0) or ECT(1)).
     pub ect: bool,
+    /// CoDel marked it Congestion Experienced (`INET_ECN_set_ce`).
+    pub ce: bool,
 }
 
 /// What a qdisc did.
@@ -342,9 +344,10 @@ impl Qdisc {
     }
 
     /// Drops or marks `e`; returns it when marked (it goes on to the device).
-    fn drop_or_mark(&mut self, e: Entry, dropped: &mut Vec<u32>) -> Option<Entry> {
+    fn drop_or_mark(&mut self, mut e: Entry, dropped: &mut Vec<u32>) -> Option<Entry> {
         if self.cfg.ecn && e.ect {
             self.stats.ecn_marks += 1;
+            e.ce = true;
             Some(e)
         } else {
             self.stats.codel_drops += 1;
@@ -462,6 +465,8 @@ mod test {
                         len,
                         enq: SimTime(t),
                         ect: false,
+                        ce: false,
+                        ce: false,
                     },
                     &mut dropped,
                 );
@@ -544,6 +549,7 @@ mod test {
                 len: 1514,
                 enq: SimTime(0),
                 ect: false,
+                ce: false,
             };
             q.enqueue(7, e, &mut dropped);
         }
@@ -583,6 +589,7 @@ mod test {
                 len: 1514,
                 enq: SimTime(0),
                 ect: true,
+                ce: false,
             };
             q.enqueue(7, e, &mut dropped);
         }
@@ -612,6 +619,7 @@ mod test {
                 len: 1000,
                 enq: SimTime(0),
                 ect: false,
+                ce: false,
             };
             f.enqueue(i, e, &mut dropped);
         }
@@ -627,6 +635,7 @@ mod test {
                 len: 1000,
                 enq: SimTime(0),
                 ect: false,
+                ce: false,
             };
             q.enqueue(h, e, &mut dropped);
         }

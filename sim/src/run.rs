@@ -115,6 +115,9 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         events: sc.events.clone(),
         egress: sc.egress.clone(),
         event_rulesets: p.event_rulesets.clone(),
+        // closed-loop senders retry their own handshakes
+        retry_handshakes: sc.closed_loop.is_none(),
+        closed_loop: sc.closed_loop,
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(

@@ -14,6 +14,7 @@ mod capture;
 mod cli_reports;
 mod cli_run;
 mod cli_tools;
+mod closed_loop;
 mod egress;
 mod events;
 mod fidelity;

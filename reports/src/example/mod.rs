@@ -78,6 +78,8 @@ fn scenario(name: &str) -> Scenario {
             target_pps: 0.0,
             target_bps: 0.0,
             loops: 1,
+            loop_mode: None,
+            congestion: None,
             duration_ns: INTERVALS as u64 * INTERVAL_NS,
             description: "as recorded".into(),
         },

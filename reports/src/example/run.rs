@@ -210,6 +210,7 @@ pub(super) fn make_run(s: &Shape, name: &str) -> Run {
         rules: Vec::new(),
         events: Vec::new(),
         egress: Vec::new(),
+        closed_loop: None,
     }
 }
 

@@ -36,9 +36,10 @@ use serde::{Deserialize, Serialize};
 pub use json::StreamError;
 pub use plan::{Plan, PlanConfig, PlanPoint, Rate, RateBound};
 pub use run::{
-    ConntrackTable, Cpu, Drops, DurationStats, EgressReport, Energy, EventReport, FlowExample,
-    Flows, Handshakes, HistogramBucket, Latency, LatencyStats, Nic, PathLatency, Paths, PerPath,
-    Power, RuleCounter, Run, Savings, Series, SloCheck, SloResult, Throughput,
+    ClosedLoop, ConntrackTable, Cpu, Drops, DurationStats, EgressReport, Energy, EventReport,
+    FlowExample, Flows, Handshakes, HistogramBucket, Latency, LatencyStats, Nic, PathLatency,
+    Paths, PerPath, Power, RuleCounter, Run, Savings, SenderReport, Series, SloCheck, SloResult,
+    Throughput,
 };
 pub use scenario::{CpuInfo, NicInfo, ReplayInfo, RulesetInfo, Scenario, SloSpec, TraceInfo};
 pub use sweep::{ParamValue, Shard, Sweep, SweepPoint};

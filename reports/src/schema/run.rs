@@ -68,6 +68,64 @@ pub struct Run {
     /// What each port's host qdisc (`[egress.PORT]`) did; absent without one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress: Vec<EgressReport>,
+    /// What the closed-loop TCP senders did (`replay.mode = "closed-loop"`); absent in an
+    /// open-loop replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_loop: Option<ClosedLoop>,
+}
+
+/// What the closed-loop TCP senders did: each TCP connection of the trace sent its bytes
+/// under congestion control, clocked by the ACKs the router forwarded.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedLoop {
+    /// Congestion control: `cubic` or `reno`.
+    pub congestion: String,
+    /// TCP connections that became senders, count.
+    pub senders: u64,
+    /// Connections given up (handshake or data retries exhausted), count.
+    pub aborted: u64,
+    /// Segments sent again (SYN and SYN-ACK retries included), count.
+    pub retransmissions: u64,
+    /// Fast retransmits (third duplicate ACK), count.
+    pub fast_retransmits: u64,
+    /// Retransmission timeouts, count.
+    pub rtos: u64,
+    /// Congestion windows reduced for an ECN echo, count.
+    pub ecn_reductions: u64,
+    /// Payload received in order from LAN senders (upload), bits per second over the
+    /// measured span.
+    pub goodput_up_bps: f64,
+    /// Payload received in order from WAN senders (download), bits per second.
+    pub goodput_down_bps: f64,
+    /// Time through the router of the data segments of window-limited (bulk) senders,
+    /// nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_delay_bulk_ns: Option<DurationStats>,
+    /// Time through the router of the data segments of application-limited (sparse)
+    /// senders, nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_delay_sparse_ns: Option<DurationStats>,
+    /// The senders that sent the most, most first (at most 8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_senders: Vec<SenderReport>,
+}
+
+/// One direction of a closed-loop connection.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderReport {
+    /// The direction, as text (`"tcp 198.51.100.7:443 -> 192.168.1.10:40000"`).
+    pub flow: String,
+    /// Bytes acknowledged, count.
+    pub bytes: u64,
+    /// Bytes over the time from its first data segment to its last byte acknowledged,
+    /// bits per second.
+    pub goodput_bps: f64,
+    /// Segments it sent again, count.
+    pub retransmissions: u64,
+    /// Its retransmission timeouts, count.
+    pub rtos: u64,
 }
 
 /// A port's host qdisc: the queue delay it added, what it dropped, and the traffic that

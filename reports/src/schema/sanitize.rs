@@ -212,6 +212,8 @@ sanitize_fields!(ReplayInfo {
     target_pps,
     target_bps,
     loops,
+    loop_mode,
+    congestion,
     duration_ns,
     description
 });
@@ -244,7 +246,29 @@ sanitize_fields!(Run {
     series,
     rules,
     events,
-    egress
+    egress,
+    closed_loop
+});
+sanitize_fields!(ClosedLoop {
+    congestion,
+    senders,
+    aborted,
+    retransmissions,
+    fast_retransmits,
+    rtos,
+    ecn_reductions,
+    goodput_up_bps,
+    goodput_down_bps,
+    router_delay_bulk_ns,
+    router_delay_sparse_ns,
+    top_senders
+});
+sanitize_fields!(SenderReport {
+    flow,
+    bytes,
+    goodput_bps,
+    retransmissions,
+    rtos
 });
 sanitize_fields!(EgressReport {
     device,

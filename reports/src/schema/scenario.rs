@@ -125,6 +125,13 @@ pub struct ReplayInfo {
     pub target_bps: f64,
     /// Number of passes over the trace (1 = no looping).
     pub loops: u32,
+    /// `"closed-loop"` when TCP connections were closed-loop senders (`replay.mode`);
+    /// absent: open loop (every packet at the trace's time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_mode: Option<String>,
+    /// The closed-loop senders' congestion control (`cubic`, `reno`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub congestion: Option<String>,
     /// Simulated duration, nanoseconds.
     pub duration_ns: u64,
     /// Free-text summary.

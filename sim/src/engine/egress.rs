@@ -97,6 +97,7 @@ impl Engine {
             enq: t,
             // ECT(0) or ECT(1): the low two bits of the TOS byte are 10 or 01
             ect: matches!(pkt.ecn, 1 | 2),
+            ce: false,
         };
         let e = self.egress[out].as_mut().expect("egress checked");
         e.q.enqueue(hash, entry, &mut e.dropped);
@@ -118,6 +119,12 @@ impl Engine {
         let next = e.q.dequeue(t, &mut e.dropped);
         self.egress_drops(out);
         let Some(entry) = next else { return };
+        if entry.ce
+            && let Some(f) = self.inflight[entry.id as usize]
+        {
+            // `INET_ECN_set_ce`: the packet leaves marked Congestion Experienced
+            self.pkts[f.pkt as usize].ecn = 3;
+        }
         let e = self.egress[out].as_mut().expect("egress checked");
         e.sojourn.record(t.0.saturating_sub(entry.enq.0));
         e.free_at = SimTime(t.0 + e.wire_ns(entry.len));

@@ -14,6 +14,8 @@
 //! come back as events (`offload.rs`). Measurements: `measure.rs`.
 
 mod background;
+mod closed;
+mod drops;
 mod egress;
 mod measure;
 mod offload;
@@ -36,6 +38,8 @@ use crate::cpu::{CpuConfig, Stage};
 use crate::rss::{DEFAULT_KEY, Rss};
 use crate::source::{Arrival, Source, SourceError};
 use background::BgWhat;
+pub use closed::{ClosedLoopConfig, ClosedStats, Congestion, DEFAULT_RTT_NS, SenderRecord};
+use drops::DropKind;
 pub use egress::EgressOutcome;
 pub use measure::{HwCounters, IntervalStats, Measure};
 use offload::HwFlow;
@@ -71,6 +75,8 @@ pub struct EngineConfig {
     pub egress: [Option<crate::qdisc::EgressConfig>; 2],
     /// The rules each event loads, by event.
     pub event_rulesets: Vec<Option<offsim_nft::Ruleset>>,
+    /// Closed-loop TCP senders (`replay.mode = "closed-loop"`); `None`: open loop.
+    pub closed_loop: Option<ClosedLoopConfig>,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +90,7 @@ impl Default for EngineConfig {
             events: Vec::new(),
             egress: [None, None],
             event_rulesets: Vec::new(),
+            closed_loop: None,
         }
     }
 }
@@ -214,6 +221,8 @@ pub struct Engine {
     timeline: timeline::Timeline,
     /// Host qdiscs on the ports' egress (LAN, WAN).
     egress: [Option<Box<egress::Egress>>; 2],
+    /// Closed-loop TCP senders, which take the trace's TCP packets as their input.
+    closed: Option<Box<closed::ClosedLoop>>,
 }
 
 /// The next event's source in [`Engine::run`].
@@ -223,47 +232,8 @@ enum Next {
     Received(usize),
     Heap,
     Release,
+    Closed,
     Done,
-}
-
-/// Why the engine lost a packet, kept as a value on the hot path and named only for the
-/// report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DropKind {
-    Nic(NicDrop),
-    RxRingFull,
-    LinkOverrun,
-    /// The port was down (a `link-down` event).
-    LinkDown,
-    /// The port's egress qdisc dropped it (CoDel, or over its limit).
-    Qdisc,
-    Dp(DropCause),
-}
-
-impl DropKind {
-    /// The router failed to forward for lack of capacity (a port, the NIC, an RX ring, the
-    /// conntrack table), as against a drop the ruleset, routing or the trace decided: RFC
-    /// 2544 loss counts only these.
-    fn is_capacity(&self) -> bool {
-        match self {
-            DropKind::Nic(_) | DropKind::RxRingFull | DropKind::LinkOverrun | DropKind::Qdisc => {
-                true
-            }
-            DropKind::LinkDown => false,
-            DropKind::Dp(c) => *c == DropCause::CtTableFull,
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            DropKind::Nic(r) => nic_drop_name(*r).to_string(),
-            DropKind::RxRingFull => "rx_ring_full".to_string(),
-            DropKind::LinkOverrun => "link_overrun".to_string(),
-            DropKind::LinkDown => "link_down".to_string(),
-            DropKind::Qdisc => "qdisc".to_string(),
-            DropKind::Dp(c) => c.name(),
-        }
-    }
 }
 
 fn port(side: Side) -> u32 {
@@ -281,13 +251,6 @@ fn side_of(iface: u32) -> Side {
     }
 }
 
-fn nic_drop_name(r: NicDrop) -> &'static str {
-    match r {
-        NicDrop::EngineOverflow => "nic_engine_queue",
-        NicDrop::EgressOverflow => "egress_buffer",
-    }
-}
-
 impl Engine {
     /// An engine over a datapath and a NIC.
     pub fn new(
@@ -301,6 +264,7 @@ impl Engine {
         let multi_queue = queues > 1 && cpu.cores > 1;
         let cores = vec![Core::default(); cpu.cores as usize];
         let retry = cfg.retry_handshakes;
+        let cfg_closed = cfg.closed_loop;
         let timeline = timeline::Timeline::new(cfg.events.clone(), cfg.event_rulesets.clone());
         let line = nic.config().datapath.line_rate_bps;
         let egress = cfg
@@ -355,6 +319,7 @@ impl Engine {
             senders: senders::Senders::new(retry),
             timeline,
             egress,
+            closed: cfg_closed.map(|c| Box::new(closed::ClosedLoop::new(c))),
         }
     }
 
@@ -389,6 +354,9 @@ impl Engine {
         self.first = Some(a.at);
         self.m.start = SimTime(a.at.0 + self.cfg.warmup_ns);
         self.interval_start = self.m.start;
+        if let Some(c) = &mut self.closed {
+            c.set_start(self.m.start);
+        }
         self.push_arrival(a.at);
         self.push(a.at, Ev::Timer);
         self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
@@ -419,6 +387,14 @@ impl Engine {
                     }
                     continue;
                 }
+                Next::Closed => {
+                    let c = self.closed.as_mut().expect("closed-loop event");
+                    if let Some(a) = c.step() {
+                        self.last_event = self.last_event.max(a.at);
+                        self.arrive(a);
+                    }
+                    continue;
+                }
                 Next::Done => break,
             };
             let arrivals_left = self.next.is_some();
@@ -431,14 +407,21 @@ impl Engine {
             match ev {
                 Ev::Arrival => {
                     let a = self.next.take().expect("arrival event without packet");
-                    if let Some(pkt) = self.senders.admit(a.at, a.pkt) {
+                    let taken =
+                        (self.closed.as_mut()).is_some_and(|c| c.trace_packet(a.at, &a.pkt));
+                    if !taken && let Some(pkt) = self.senders.admit(a.at, a.pkt) {
                         self.arrive(Arrival { at: a.at, pkt });
                     }
                     self.next = src.next_arrival()?;
                     match self.next {
                         Some(n) => self.push_arrival(n.at.max(t)),
                         None => {
-                            self.offer_end = t;
+                            // closed-loop senders send the trace's bytes after its end too:
+                            // all of it is measured
+                            match &mut self.closed {
+                                Some(c) => c.trace_ended(t),
+                                None => self.offer_end = t,
+                            }
                             self.senders.trace_ended();
                         }
                     }
@@ -500,6 +483,11 @@ impl Engine {
         {
             best = (k, Next::Release);
         }
+        if let Some(k) = self.closed.as_ref().and_then(|c| c.next_key())
+            && k < best.0
+        {
+            best = (k, Next::Closed);
+        }
         best.1
     }
 
@@ -509,6 +497,7 @@ impl Engine {
             && self.rx_queue.iter().all(VecDeque::is_empty)
             && self.cores.iter().all(|c| c.bg.jobs.is_empty())
             && self.senders.idle()
+            && self.closed.as_ref().is_none_or(|c| c.idle())
     }
 
     /// Whether a packet offered at `at` is measured: after the warm-up, and no later than the
@@ -662,6 +651,9 @@ impl Engine {
                 self.egress_bypassed(side_of(out_iface) as usize);
                 if counted {
                     self.deliver(Path::Hw, w.at, depart, u64::from(pkt.wire_len), 1);
+                }
+                if let Some(c) = &mut self.closed {
+                    c.departed(depart, w.at, &pkt);
                 }
                 self.dp.note_hw_packet(&on_wire, w.at);
                 self.schedule_nic();
@@ -933,6 +925,9 @@ impl Engine {
                 if f.counted {
                     self.deliver(f.path, f.at, depart, f.bytes, f.packets);
                 }
+                if let Some(c) = &mut self.closed {
+                    c.departed(depart, f.at, &pkt);
+                }
             }
             Err(r) => {
                 if f.counted {
@@ -980,6 +975,11 @@ impl Engine {
     /// Hardware offload counts over the whole run.
     pub fn hw_counters(&self) -> &HwCounters {
         &self.hw
+    }
+
+    /// What the closed-loop senders did (`None`: open loop).
+    pub fn closed_loop_stats(&self) -> Option<ClosedStats> {
+        self.closed.as_ref().map(|c| c.stats())
     }
 
     /// What the senders did about lost handshakes.

@@ -77,7 +77,7 @@ pub(super) fn late_events(events: &[crate::timeline::TimedEvent], replay_ns: u64
 /// build, not what TCP would (TCP backs off at the first drop or mark).
 pub(super) fn open_loop_queue_warnings(runs: &[rep::Run]) -> Vec<String> {
     let mut w = Vec::new();
-    for r in runs {
+    for r in runs.iter().filter(|r| r.closed_loop.is_none()) {
         for e in &r.egress {
             if e.codel_drops + e.overlimit_drops > 0 {
                 w.push(format!(
@@ -92,4 +92,38 @@ pub(super) fn open_loop_queue_warnings(runs: &[rep::Run]) -> Vec<String> {
         }
     }
     w
+}
+
+/// What the closed-loop senders did, when they ran.
+pub(super) fn closed_loop_report(e: &Engine, span_ns: u64) -> Option<rep::ClosedLoop> {
+    let st = e.closed_loop_stats()?;
+    let secs = span_ns as f64 / NS_PER_SEC as f64;
+    Some(rep::ClosedLoop {
+        congestion: st.congestion.name().to_string(),
+        senders: st.senders,
+        aborted: st.aborted,
+        retransmissions: st.retransmissions,
+        fast_retransmits: st.fast_retransmits,
+        rtos: st.rtos,
+        ecn_reductions: st.ecn_reductions,
+        goodput_up_bps: st.goodput_bytes[0] as f64 * 8.0 / secs,
+        goodput_down_bps: st.goodput_bytes[1] as f64 * 8.0 / secs,
+        router_delay_bulk_ns: duration_stats(&st.router_delay[0]),
+        router_delay_sparse_ns: duration_stats(&st.router_delay[1]),
+        top_senders: st
+            .top
+            .iter()
+            .map(|s| rep::SenderReport {
+                flow: s.flow.to_string(),
+                bytes: s.bytes,
+                goodput_bps: if s.duration_ns == 0 {
+                    0.0
+                } else {
+                    s.bytes as f64 * 8.0 / (s.duration_ns as f64 / NS_PER_SEC as f64)
+                },
+                retransmissions: s.retransmissions,
+                rtos: s.rtos,
+            })
+            .collect(),
+    })
 }

@@ -143,6 +143,7 @@ pub fn run_report(p: &Prepared, policy: &Policy, e: &mut Engine, prefix: &str) -
         rules: rule_counters(e.datapath()),
         events: load::event_reports(e),
         egress: load::egress_reports(e),
+        closed_loop: load::closed_loop_report(e, span_ns),
     }
 }
 

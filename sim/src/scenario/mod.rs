@@ -225,6 +225,13 @@ pub struct ReplaySpec {
     /// Seconds excluded from the figures at the start.
     #[serde(default)]
     pub warmup_s: Option<f64>,
+    /// `open-loop` (default: packets at the trace's times) or `closed-loop` (TCP
+    /// connections become senders with congestion control).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Closed-loop senders' congestion control: `cubic` (default) or `reno`.
+    #[serde(default)]
+    pub congestion: Option<String>,
 }
 
 /// Service-level objective.
@@ -674,6 +681,8 @@ pub struct Scenario {
     pub events: Vec<crate::timeline::TimedEvent>,
     /// Egress qdiscs by port (LAN, WAN).
     pub egress: [Option<crate::qdisc::EgressConfig>; 2],
+    /// Closed-loop TCP senders (`replay.mode = "closed-loop"`); `None`: open loop.
+    pub closed_loop: Option<crate::engine::ClosedLoopConfig>,
 }
 
 /// Builds the error for `key` of the file being resolved.

@@ -45,6 +45,7 @@ impl ScenarioFile {
         let policies = resolve_policies(&spec, &invalid)?;
         let events = super::events::resolve_events(&spec, &dir, &invalid)?;
         let egress = super::egress::resolve_egress(&spec, &invalid)?;
+        let closed_loop = resolve_mode(&spec, &invalid)?;
         Ok(Scenario {
             file: self.clone(),
             trace_file,
@@ -60,6 +61,7 @@ impl ScenarioFile {
             policies,
             events,
             egress,
+            closed_loop,
             spec,
         })
     }
@@ -312,5 +314,39 @@ impl Policy {
             min_pps: 0.0,
             admission: Admission::Refuse,
         }
+    }
+}
+
+/// `replay.mode` and `replay.congestion`.
+fn resolve_mode(
+    spec: &ScenarioSpec,
+    invalid: Invalid,
+) -> Result<Option<crate::engine::ClosedLoopConfig>, ScenarioError> {
+    use crate::engine::{ClosedLoopConfig, Congestion};
+    let r = &spec.replay;
+    let congestion = match r.congestion.as_deref() {
+        None => Congestion::default(),
+        Some(s) => Congestion::parse(s).ok_or_else(|| {
+            invalid(
+                "replay.congestion",
+                format!("unknown congestion control `{s}`; one of: cubic, reno"),
+            )
+        })?,
+    };
+    match r.mode.as_deref() {
+        None | Some("open-loop") => {
+            if r.congestion.is_some() {
+                return Err(invalid(
+                    "replay.congestion",
+                    "only closed-loop senders have congestion control: set replay.mode = \"closed-loop\"".into(),
+                ));
+            }
+            Ok(None)
+        }
+        Some("closed-loop") => Ok(Some(ClosedLoopConfig { congestion })),
+        Some(m) => Err(invalid(
+            "replay.mode",
+            format!("unknown replay mode `{m}`; one of: open-loop, closed-loop"),
+        )),
     }
 }
