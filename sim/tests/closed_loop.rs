@@ -236,3 +236,100 @@ fn one_bulk_flow_converges_to_the_shaper_rate() {
         assert!(st.retransmissions > 0, "{cc}: CoDel made it back off");
     }
 }
+
+/// Jain's fairness index of `x`: (Σx)² / (n Σx²), 1 when all are equal.
+fn jain(x: &[f64]) -> f64 {
+    let s: f64 = x.iter().sum();
+    let s2: f64 = x.iter().map(|v| v * v).sum();
+    s * s / (x.len() as f64 * s2)
+}
+
+/// Four bulk downloads through fq_codel shaped to 100 Mbit/s share it fairly: each flow
+/// has its own queue, served by deficit round robin (`fq_codel_dequeue`), and CoDel
+/// signals each on its own, so their goodputs are equal (Jain's index ≥ 0.95) and add up
+/// to the link.
+#[test]
+fn bulk_flows_share_fq_codel_fairly() {
+    for cc in ["cubic", "reno"] {
+        let conns: Vec<ConnSpec> = (0..4).map(|i| bulk(i, 20_000_000)).collect();
+        let (st, span) = run(
+            &format!("fair-{cc}"),
+            &conns,
+            &format!(
+                "[replay]\nmode = \"closed-loop\"\ncongestion = \"{cc}\"\n[egress.lan]\nqdisc = \"fq_codel\"\nshaper_mbit = 100.0\n"
+            ),
+        );
+        let rates: Vec<f64> = st
+            .top
+            .iter()
+            .filter(|s| s.bytes == 20_000_000)
+            .map(|s| s.bytes as f64 * 8.0 / (s.duration_ns as f64 / 1e9))
+            .collect();
+        assert_eq!(rates.len(), 4, "{cc}: {:?}", st.top);
+        let j = jain(&rates);
+        eprintln!("{cc}: rates {rates:?} bit/s, Jain {j:.4}");
+        assert!(j >= 0.95, "{cc}: Jain's index {j:.4} of {rates:?}");
+        let total = st.goodput_bytes[1] as f64 * 8.0 / (span as f64 / 1e9);
+        assert!(total > 0.85 * payload_rate(100.0), "{cc}: {total}");
+    }
+}
+
+/// A bulk download and a sparse one beside it (200 bytes every 20 ms, like a game or a
+/// voice session) through a 100 Mbit/s shaper. fq_codel holds the bulk flow's standing
+/// queue near CoDel's 5 ms target (`codel_should_drop`: sojourn above target for an
+/// interval) and serves the sparse flow from `new_flows` ahead of it, so its packets pass
+/// at once; a FIFO of the same size (`pfifo_fast`, 1000 packets) lets CUBIC fill it, and
+/// the sparse flow's packets wait behind the whole queue.
+#[test]
+fn fq_codel_holds_the_bulk_queue_at_target_and_a_fifo_does_not() {
+    let sparse = ConnSpec {
+        client: (0xc0a8_0140, 50_000),
+        server: (0xc633_6408, 3478),
+        start: 0,
+        server_half: 8 * MS,
+        client_half: 2 * MS,
+        writes: (0..250).map(|k| (MS + k * 20 * MS, 200)).collect(),
+        up: vec![(0, 100)],
+    };
+    let conns = [bulk(0, 40_000_000), sparse];
+    let mut delays = Vec::new();
+    for q in ["fq_codel", "pfifo_fast"] {
+        let (st, _) = run(
+            &format!("sparse-{q}"),
+            &conns,
+            &format!(
+                "[replay]\nmode = \"closed-loop\"\nwarmup_s = 1.0\n[egress.lan]\nqdisc = \"{q}\"\nlimit = 1000\nshaper_mbit = 100.0\n"
+            ),
+        );
+        let [bulk, sparse] = &st.router_delay;
+        assert!(
+            sparse.count() > 100,
+            "{q}: {} sparse segments",
+            sparse.count()
+        );
+        delays.push((
+            bulk.quantile(0.5),
+            sparse.quantile(0.5),
+            sparse.quantile(0.99),
+        ));
+    }
+    eprintln!(
+        "(bulk p50, sparse p50, sparse p99) ns: fq_codel {:?}, pfifo_fast {:?}",
+        delays[0], delays[1]
+    );
+    let (fq_bulk, fq_sparse, fq_sparse99) = delays[0];
+    assert!(
+        (2 * MS..=15 * MS).contains(&fq_bulk),
+        "fq_codel: the bulk flow's median delay {fq_bulk} ns"
+    );
+    assert!(
+        fq_sparse < MS && fq_sparse99 < 2 * MS,
+        "fq_codel: the sparse flow's delay {fq_sparse} / {fq_sparse99} ns"
+    );
+    let (fifo_bulk, fifo_sparse, _) = delays[1];
+    assert!(fifo_bulk > 30 * MS, "pfifo_fast: bulk {fifo_bulk} ns");
+    assert!(
+        fifo_sparse > 30 * MS,
+        "pfifo_fast: the sparse flow waits behind the bulk queue: {fifo_sparse} ns"
+    );
+}

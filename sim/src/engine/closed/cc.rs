@@ -308,6 +308,11 @@ impl Rto {
         (self.srtt + (4 * self.rttvar).max(RTO_MIN_NS)).min(RTO_MAX_NS)
     }
 
+    /// The smoothed RTT, ns (0 before a sample).
+    pub(super) fn srtt(&self) -> u64 {
+        self.srtt
+    }
+
     /// The timer fired: the timeout doubles, up to 120 s (`tcp_retransmit_timer`:
     /// `icsk_backoff++`, `inet_csk_rto_backoff`).
     pub(super) fn back_off(&mut self) {

@@ -25,13 +25,14 @@ pub(super) enum Hs {
     Est,
 }
 
-/// Out-of-order ranges a receiver keeps (`[start, end)` offsets), at most this many; a
-/// segment that would need another is discarded (as a receiver short of memory prunes its
-/// out-of-order queue, `tcp_prune_ofo_queue`) and retransmitted later.
-pub(super) const OOO_MAX: usize = 8;
+/// Out-of-order ranges a receiver keeps (`[start, end)` offsets), at most this many (the
+/// kernel's out-of-order queue is an rbtree bounded by the receive buffer); a segment that
+/// would need another is discarded (as a receiver short of memory prunes its out-of-order
+/// queue, `tcp_prune_ofo_queue`) and retransmitted later.
+pub(super) const OOO_MAX: usize = 4096;
 
 /// One endpoint.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct End {
     pub(super) hs: Hs,
     /// The trace gave this direction's sequence numbers (its SYN, or a first data packet).
@@ -67,8 +68,7 @@ pub(super) struct End {
     /// The SACK scoreboard: ranges above `snd_una` the receiver holds (sorted), their
     /// bytes, the highest SACKed offset, and the highest offset resent in this recovery
     /// (RFC 6675 `HighRxt`).
-    pub(super) sack: [(u64, u64); OOO_MAX],
-    pub(super) n_sack: u8,
+    pub(super) sack: Vec<(u64, u64)>,
     pub(super) sacked: u64,
     pub(super) high_sack: u64,
     pub(super) high_rxt: u64,
@@ -82,6 +82,11 @@ pub(super) struct End {
     pub(super) ect: bool,
     /// The window limited the last send.
     pub(super) cwnd_limited: bool,
+    /// Segments below this offset went out while the window held data back (a bulk
+    /// sender's); those above, with nothing held back (application-limited).
+    pub(super) limited_until: u64,
+    /// When the latest hole was resent (sender clock), for RACK's second look.
+    pub(super) rxt_round: u64,
     /// Sent its first data byte at (router arrival time), for the sender's goodput.
     pub(super) first_data: u64,
     /// When its last byte was acknowledged.
@@ -92,8 +97,8 @@ pub(super) struct End {
     pub(super) rcv_nxt: u64,
     /// `rcv_nxt` when the last ACK was sent (`rcv_wup`).
     pub(super) rcv_wup: u64,
-    pub(super) ooo: [(u64, u64); OOO_MAX],
-    pub(super) n_ooo: u8,
+    /// Ranges received out of order, sorted, disjoint (empty, unallocated, without loss).
+    pub(super) ooo: Vec<(u64, u64)>,
     /// ACKs left to send at once (`icsk_ack.quick`, `TCP_MAX_QUICKACKS` = 16).
     pub(super) quick: u8,
     /// Delayed-ACK timer expiry, 0 when not armed; a timer event is queued at `delack_ev`.
@@ -131,8 +136,7 @@ impl End {
             timed: None,
             dupacks: 0,
             recover: None,
-            sack: [(0, 0); OOO_MAX],
-            n_sack: 0,
+            sack: Vec::new(),
             sacked: 0,
             high_sack: 0,
             high_rxt: 0,
@@ -141,14 +145,15 @@ impl End {
             send_cwr: false,
             ect: false,
             cwnd_limited: false,
+            limited_until: 0,
+            rxt_round: 0,
             first_data: 0,
             last_acked: 0,
             retrans: 0,
             rtos: 0,
             rcv_nxt: 0,
             rcv_wup: 0,
-            ooo: [(0, 0); OOO_MAX],
-            n_ooo: 0,
+            ooo: Vec::new(),
             quick: MAX_QUICKACKS,
             delack_at: 0,
             delack_ev: None,
@@ -182,41 +187,31 @@ impl End {
     /// The highest offset received out of order (the SACK edge an ACK carries), 0 when
     /// nothing is.
     pub(super) fn sack_edge(&self) -> u64 {
-        self.ooo[..self.n_ooo as usize]
-            .iter()
-            .map(|r| r.1)
-            .max()
-            .unwrap_or(0)
+        self.ooo.last().map_or(0, |r| r.1)
     }
 
     /// Takes the receiver's view as SACK blocks up to `edge` (what the ACK reported):
-    /// its out-of-order ranges, and what it has received in order past the ACK's
-    /// cumulative point since. `tcp_sacktag_write_queue` in effect.
+    /// what it has received in order past the ACK's cumulative point since, and its
+    /// out-of-order ranges. `tcp_sacktag_write_queue` in effect.
     pub(super) fn take_sack(&mut self, ooo: &[(u64, u64)], rcv_nxt: u64, edge: u64) {
         let una = self.snd_una;
-        let mut n = 0;
-        let mut add = |a: u64, b: u64, v: &mut [(u64, u64); OOO_MAX]| {
+        self.sack.clear();
+        for &(a, b) in std::iter::once(&(una, rcv_nxt)).chain(ooo) {
             let (a, b) = (a.max(una), b.min(edge));
-            if a < b && n < OOO_MAX {
-                v[n] = (a, b);
-                n += 1;
+            if a < b {
+                self.sack.push((a, b));
             }
-        };
-        add(una, rcv_nxt, &mut self.sack);
-        for &(a, b) in ooo {
-            add(a, b, &mut self.sack);
         }
-        self.sack[..n].sort_unstable();
-        self.n_sack = n as u8;
-        self.sacked = self.sack[..n].iter().map(|r| r.1 - r.0).sum();
-        self.high_sack = self.sack[..n].iter().map(|r| r.1).max().unwrap_or(una);
+        self.sacked = self.sack.iter().map(|r| r.1 - r.0).sum();
+        self.high_sack = self.sack.last().map_or(una, |r| r.1);
     }
 
     /// The first byte at or after `from`, below the highest SACK, the receiver does not
     /// hold, and how many follow it up to the next SACKed range: the next hole to resend.
     pub(super) fn next_hole(&self, from: u64) -> Option<(u64, u64)> {
         let mut x = from.max(self.snd_una);
-        for &(a, b) in &self.sack[..self.n_sack as usize] {
+        let i = self.sack.partition_point(|r| r.1 <= x);
+        for &(a, b) in &self.sack[i..] {
             if x < a {
                 return Some((x, a - x));
             }
@@ -230,49 +225,46 @@ impl End {
         if b <= a {
             return 0;
         }
-        let covered: u64 = self.sack[..self.n_sack as usize]
+        let i = self.sack.partition_point(|r| r.1 <= a);
+        let covered: u64 = self.sack[i..]
             .iter()
+            .take_while(|r| r.0 < b)
             .map(|r| r.1.min(b).saturating_sub(r.0.max(a)))
             .sum();
         (b - a) - covered
     }
 
-    /// Records `[start, end)` received out of order (merging); false when no room.
+    /// Records `[start, end)` received out of order (merging with the ranges it touches);
+    /// false when there is no room for another range.
     pub(super) fn add_ooo(&mut self, start: u64, end: u64) -> bool {
-        let n = self.n_ooo as usize;
-        for r in &mut self.ooo[..n] {
-            if start <= r.1 && end >= r.0 {
-                r.0 = r.0.min(start);
-                r.1 = r.1.max(end);
-                return true;
+        // the ranges that end at or after `start`, from the first that could touch it
+        let i = self.ooo.partition_point(|r| r.1 < start);
+        let mut j = i;
+        while j < self.ooo.len() && self.ooo[j].0 <= end {
+            j += 1;
+        }
+        if i == j {
+            if self.ooo.len() >= OOO_MAX {
+                return false;
             }
+            self.ooo.insert(i, (start, end));
+            return true;
         }
-        if n == OOO_MAX {
-            return false;
-        }
-        self.ooo[n] = (start, end);
-        self.n_ooo += 1;
+        let merged = (start.min(self.ooo[i].0), end.max(self.ooo[j - 1].1));
+        self.ooo[i] = merged;
+        self.ooo.drain(i + 1..j);
         true
     }
 
     /// Moves `rcv_nxt` past the out-of-order ranges it now reaches; whether any did.
     pub(super) fn merge_ooo(&mut self) -> bool {
-        let mut filled = false;
-        let mut i = 0;
-        while i < self.n_ooo as usize {
-            let r = self.ooo[i];
-            if r.0 <= self.rcv_nxt {
-                self.rcv_nxt = self.rcv_nxt.max(r.1);
-                let last = self.n_ooo as usize - 1;
-                self.ooo[i] = self.ooo[last];
-                self.n_ooo -= 1;
-                filled = true;
-                i = 0;
-            } else {
-                i += 1;
-            }
+        let n = self.ooo.partition_point(|r| r.0 <= self.rcv_nxt);
+        if n == 0 {
+            return false;
         }
-        filled
+        self.rcv_nxt = self.rcv_nxt.max(self.ooo[n - 1].1);
+        self.ooo.drain(..n);
+        true
     }
 }
 
@@ -417,11 +409,14 @@ mod tests {
         assert!(e.add_ooo(10, 20));
         assert!(e.add_ooo(20, 30));
         assert!(e.add_ooo(40, 50));
-        assert_eq!(e.n_ooo, 2);
+        assert_eq!(e.ooo, [(10, 30), (40, 50)]);
         assert!(!e.merge_ooo());
         e.rcv_nxt = 10;
         assert!(e.merge_ooo());
-        assert_eq!((e.rcv_nxt, e.n_ooo), (30, 1));
+        assert_eq!((e.rcv_nxt, e.ooo.len()), (30, 1));
+        // a range bridging two merges them
+        assert!(e.add_ooo(35, 40) && e.add_ooo(50, 60) && e.add_ooo(33, 36));
+        assert_eq!(e.ooo, [(33, 60)]);
         // sequence numbers wrap around 2^32
         e.isn = u32::MAX - 5;
         assert_eq!(e.offset(e.seq(100), 90), 100);

@@ -114,8 +114,9 @@ pub struct ClosedStats {
     /// Payload bytes received in order after the warm-up, by the port their sender's
     /// packets came in by: 0 LAN (upload), 1 WAN (download).
     pub goodput_bytes: [u64; 2],
-    /// Time through the router of data segments after the warm-up: of senders the window
-    /// limited (bulk), and of the others (application-limited: sparse).
+    /// Time through the router of data segments after the warm-up: those sent while the
+    /// congestion window held data back (bulk), and the others (application-limited:
+    /// sparse).
     pub router_delay: [Histogram; 2],
     /// The largest senders, most bytes first.
     pub top: Vec<SenderRecord>,
@@ -504,11 +505,12 @@ impl ClosedLoop {
         if c.ends[e].port == 2 {
             c.ends[e].port = u8::from(pkt.iface != offsim_kernel::datapath::LAN_IFINDEX);
         }
+        let fl = pkt.tcp_flags;
+        let seq = c.ends[e].offset(pkt.tcp_seq, c.ends[e].snd_una);
         if pkt.l4_payload_len > 0 && at.0 >= self.start {
-            let class = usize::from(!c.ends[e].cwnd_limited);
+            let class = usize::from(seq >= c.ends[e].limited_until);
             self.stats.router_delay[class].record(t.0.saturating_sub(at.0));
         }
-        let fl = pkt.tcp_flags;
         if fl & tcp_flags::SYN != 0 {
             if fl & tcp_flags::ACK == 0 {
                 c.syn_left = Some(t.0);
@@ -521,7 +523,6 @@ impl ClosedLoop {
             return;
         }
         let r = 1 - e;
-        let seq = c.ends[e].offset(pkt.tcp_seq, c.ends[e].snd_una);
         let ack = if fl & tcp_flags::ACK != 0 {
             c.ends[r].offset(pkt.tcp_ack, c.ends[r].snd_una)
         } else {

@@ -124,9 +124,12 @@ impl ClosedLoop {
         let c = self.conns[slot as usize].as_mut().expect("live slot");
         let ow = c.one_way(s);
         let sack_ok = c.sack_ok;
-        let peer = &c.ends[1 - s];
-        let (peer_ooo, peer_n, peer_rcv) = (peer.ooo, peer.n_ooo as usize, peer.rcv_nxt);
-        let me = &mut c.ends[s];
+        let (lo, hi) = c.ends.split_at_mut(1);
+        let (me, peer) = if s == 0 {
+            (&mut lo[0], &hi[0])
+        } else {
+            (&mut hi[0], &lo[0])
+        };
         let ack = ev.ack;
         if ack > me.snd_max {
             return;
@@ -187,7 +190,20 @@ impl ClosedLoop {
             }
         }
         if sack_ok {
-            me.take_sack(&peer_ooo[..peer_n], peer_rcv, ev.sack_edge);
+            me.take_sack(&peer.ooo, peer.rcv_nxt, ev.sack_edge);
+            // RACK (RFC 8985, `tcp_rack_detect_loss`): once every hole was resent, a
+            // hole the receiver still lacks an RTT and a quarter after the last resend,
+            // while later data arrived, was lost again: the holes are resent from the
+            // first
+            let reo = me.rto.srtt() + me.rto.srtt() / 4;
+            if me.recover.is_some()
+                && me.high_rxt > me.snd_una
+                && me.next_hole(me.high_rxt).is_none()
+                && now > me.rxt_round + reo.max(1_000_000)
+                && me.hole_bytes(me.snd_una, me.high_rxt.min(me.high_sack)) > 0
+            {
+                me.high_rxt = me.snd_una;
+            }
         }
         // a loss: the third duplicate ACK, or (with SACK) three segments SACKed above
         // the first hole (`tcp_time_to_recover`, RFC 6675 §5)
@@ -199,6 +215,7 @@ impl ClosedLoop {
             me.win.cwnd = ssthresh + if sack_ok { 0 } else { DUPACK_THRESHOLD };
             me.recover = Some(me.snd_max);
             me.high_rxt = me.snd_una;
+            me.rxt_round = now;
             self.stats.fast_retransmits += 1;
             resend_head = true;
         }
@@ -237,11 +254,13 @@ impl ClosedLoop {
             let c = self.conns[slot as usize].as_mut().expect("live slot");
             let sack_recovery = c.sack_ok && c.ends[e].recover.is_some();
             let sack_ok = c.sack_ok;
+            let c_ow = c.one_way(e);
             let me = &mut c.ends[e];
             let mss = u64::from(me.mss);
             if sack_ok && me.snd_nxt < me.snd_max {
                 // resending after a timeout: what the receiver holds is skipped
-                while let Some(&(_, b)) = me.sack[..me.n_sack as usize]
+                while let Some(&(_, b)) = me
+                    .sack
                     .iter()
                     .find(|r| r.0 <= me.snd_nxt && me.snd_nxt < r.1)
                 {
@@ -264,6 +283,7 @@ impl ClosedLoop {
                     break;
                 }
                 me.high_rxt = x + len;
+                me.rxt_round = at.saturating_sub(c_ow);
                 self.emit_seg(slot, e, at, x, len as u32, false);
                 sent = true;
                 continue;
@@ -289,6 +309,9 @@ impl ClosedLoop {
         // `tcp_is_cwnd_limited`: in slow start, while at least half the window is in use
         me.cwnd_limited =
             blocked || (me.win.in_slow_start() && 2 * flight >= u64::from(me.win.cwnd));
+        if blocked {
+            me.limited_until = me.snd_max;
+        }
         if sent && me.rto_at == 0 {
             me.rto_at = at.saturating_sub(ow) + me.rto.rto;
             self.arm_timer(slot, e, Kind::Rto);
