@@ -466,7 +466,6 @@ mod test {
                         enq: SimTime(t),
                         ect: false,
                         ce: false,
-                        ce: false,
                     },
                     &mut dropped,
                 );

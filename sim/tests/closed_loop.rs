@@ -333,3 +333,37 @@ fn fq_codel_holds_the_bulk_queue_at_target_and_a_fifo_does_not() {
         "pfifo_fast: the sparse flow waits behind the bulk queue: {fifo_sparse} ns"
     );
 }
+
+/// Through the CLI on generated home traffic with SQM: every run reports its senders,
+/// the scenario says the replay was closed-loop, the open-loop queue warning stays quiet,
+/// and the page and the findings show the senders.
+#[test]
+fn the_report_and_page_show_the_senders() {
+    let (r, html) = crate::util::run_home_router(
+        "closed-report",
+        "[replay]\nrate_gbps = 0.5\nmode = \"closed-loop\"\ncongestion = \"reno\"\n[egress.lan]\nqdisc = \"cake\"\nshaper_mbit = 300.0\n",
+    );
+    assert_eq!(r.scenario.replay.loop_mode.as_deref(), Some("closed-loop"));
+    assert_eq!(r.scenario.replay.congestion.as_deref(), Some("reno"));
+    for run in &r.runs {
+        let c = run.closed_loop.as_ref().expect("closed_loop");
+        assert_eq!(c.congestion, "reno");
+        assert!(
+            c.senders > 10 && c.goodput_down_bps > 0.0,
+            "{}: {c:?}",
+            run.name
+        );
+        assert!(!c.top_senders.is_empty());
+        assert_eq!(
+            run.handshakes.retransmissions, 0,
+            "the senders retry their own"
+        );
+    }
+    assert!(
+        !r.warnings.iter().any(|w| w.contains("open-loop")),
+        "{:?}",
+        r.warnings
+    );
+    assert!(html.contains("<section id=\"senders\">"));
+    assert!(html.contains("closed-loop TCP senders (reno) delivered"));
+}

@@ -118,6 +118,7 @@ pub(super) fn findings(report: &Report) -> Vec<String> {
     out.extend(report.runs.iter().map(run_sentence));
     out.extend(super::events::event_sentences(report));
     out.extend(super::events::egress_sentences(report));
+    out.extend(super::senders::sender_sentences(report));
     out.extend(slo_sentence(report));
     out
 }

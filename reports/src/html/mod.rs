@@ -29,6 +29,7 @@ mod glossary;
 mod plan;
 mod run;
 mod scenario;
+mod senders;
 mod sweep;
 
 use std::fmt::Write as _;
@@ -43,6 +44,7 @@ use common::h;
 pub use events::{egress_sentences, event_sentences};
 pub use findings::plan_sentence;
 pub use glossary::{NOT_REFUSALS, describe as describe_reason};
+pub use senders::sender_sentences;
 
 /// The page's only script: checks that every image loaded and says so on `<body>`.
 const IMAGE_CHECK_SCRIPT: &str = "window.addEventListener(\"load\",function(){var ok=true;\
@@ -106,6 +108,7 @@ pub fn page(report: &Report, charts: &[Chart]) -> String {
     run::flows_section(&mut out, report);
     events::events_section(&mut out, report);
     events::egress_section(&mut out, report);
+    senders::senders_section(&mut out, report);
     run::nic_section(&mut out, report);
     run::slo_section(&mut out, report);
     charts_section(&mut out, charts);
@@ -197,6 +200,9 @@ fn nav(out: &mut String, report: &Report, charts: &[Chart]) {
     }
     if events::has_egress(report) {
         h(out, "<a href=\"#egress\">Egress queues</a>");
+    }
+    if senders::has_senders(report) {
+        h(out, "<a href=\"#senders\">TCP senders</a>");
     }
     if !glossary::codes_shown(report).is_empty() {
         h(out, "<a href=\"#glossary\">Reason codes</a>");

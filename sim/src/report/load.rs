@@ -81,7 +81,7 @@ pub(super) fn open_loop_queue_warnings(runs: &[rep::Run]) -> Vec<String> {
         for e in &r.egress {
             if e.codel_drops + e.overlimit_drops > 0 {
                 w.push(format!(
-                    "{}: the {} qdisc on {} dropped {} packets and held up to {}: the replay is open-loop, so senders do not slow down when it drops or marks; TCP senders would back off and CoDel would hold their queue near its target (closed-loop senders are not modelled yet)",
+                    "{}: the {} qdisc on {} dropped {} packets and held up to {}: the replay is open-loop, so senders do not slow down when it drops or marks; TCP senders would back off and CoDel would hold their queue near its target (replay.mode = \"closed-loop\" models them)",
                     r.name,
                     e.qdisc,
                     e.device,

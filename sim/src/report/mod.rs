@@ -793,6 +793,9 @@ pub fn summary_text(r: &rep::Report, gated: &dyn Fn(&str) -> bool) -> String {
     for e in offsim_reports::html::egress_sentences(r) {
         let _ = writeln!(s, "egress    {e}");
     }
+    for e in offsim_reports::html::sender_sentences(r) {
+        let _ = writeln!(s, "senders   {e}");
+    }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
     }

@@ -778,6 +778,12 @@ preset = "mt7621"
             ("[kernel]\nflavour = \"2.4\"\n", "kernel.flavour"),
             ("[slo]\nmax_drop_rate = 2\n", "slo.max_drop_rate"),
             ("policies = [\"turbo\"]\n", "policies[0]"),
+            ("[replay]\nmode = \"closed\"\n", "replay.mode"),
+            (
+                "[replay]\nmode = \"closed-loop\"\ncongestion = \"bbr\"\n",
+                "replay.congestion",
+            ),
+            ("[replay]\ncongestion = \"reno\"\n", "replay.congestion"),
         ] {
             let body = if bad.starts_with("policies") {
                 format!("{bad}{OK}")
@@ -791,6 +797,10 @@ preset = "mt7621"
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(key), "{key}: {e}");
+            if key.starts_with("replay.") {
+                // file:line:col of the key
+                assert!(e.contains(".toml:"), "{key}: {e}");
+            }
         }
         let p = write("cores0", &OK.replace("cores = 1", "cores = 0"));
         let e = ScenarioFile::load(&p)

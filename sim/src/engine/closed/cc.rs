@@ -1,7 +1,8 @@
 //! Congestion control as Linux runs it, in segments: Reno (`net/ipv4/tcp_cong.c`,
-//! RFC 5681) and CUBIC (`net/ipv4/tcp_cubic.c`, RFC 8312; Linux's default). HyStart (CUBIC's
-//! early slow-start exit, `hystart_update`) is left out: slow start ends at the first loss
-//! or ECN echo, as Reno's does.
+//! RFC 5681) and CUBIC (`net/ipv4/tcp_cubic.c`, RFC 8312; Linux's default) with HyStart's
+//! delay detection (`hystart_update`, `HYSTART_DELAY`: slow start ends when a round's
+//! minimum RTT rises by a clamp(min RTT / 8, 4 ms, 16 ms) over the connection's); HyStart's
+//! ACK-train detection (`HYSTART_ACK_TRAIN`) is left out.
 //!
 //! The window after a loss (`ssthresh`), its growth per acknowledged segment
 //! (`cong_avoid`) and the reset on a retransmission timeout (`on_rto`) are the kernel's,
@@ -75,6 +76,26 @@ pub(super) struct Cubic {
     tcp_cwnd: u32,
 }
 
+/// HyStart's round (`struct bictcp`: `round_start`, `end_seq`, `curr_rtt`, `sample_cnt`,
+/// `found`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Hystart {
+    found: bool,
+    /// The round ends when this offset is acknowledged.
+    end_seq: u64,
+    /// The round's minimum RTT so far, ns (`u64::MAX`: none).
+    curr_rtt: u64,
+    samples: u32,
+}
+
+/// `hystart_low_window`: HyStart looks only at windows of at least 16 segments.
+const HYSTART_LOW_WINDOW: u32 = 16;
+/// `HYSTART_MIN_SAMPLES`: RTT samples per round before it judges.
+const HYSTART_MIN_SAMPLES: u32 = 8;
+/// `HYSTART_DELAY_MIN`, `HYSTART_DELAY_MAX`: the bounds of the RTT rise it tolerates.
+const HYSTART_DELAY_MIN_NS: u64 = 4_000_000;
+const HYSTART_DELAY_MAX_NS: u64 = 16_000_000;
+
 /// A sender's window: `snd_cwnd`, `snd_ssthresh`, `snd_cwnd_cnt` and the controller's
 /// state.
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +105,7 @@ pub(super) struct Window {
     cwnd_cnt: u32,
     kind: Congestion,
     cubic: Cubic,
+    hystart: Hystart,
 }
 
 impl Window {
@@ -95,6 +117,43 @@ impl Window {
             cwnd_cnt: 0,
             kind,
             cubic: Cubic::default(),
+            hystart: Hystart {
+                curr_rtt: u64::MAX,
+                ..Hystart::default()
+            },
+        }
+    }
+
+    /// Whether HyStart wants RTT samples of every ACK now: CUBIC in slow start, the window
+    /// at least 16 segments, no exit found yet.
+    pub(super) fn hystart_active(&self) -> bool {
+        self.kind == Congestion::Cubic && !self.hystart.found && self.in_slow_start()
+    }
+
+    /// `hystart_update` (delay detection) on an ACK at `snd_una` with an RTT sample:
+    /// a new round starts once the last one's data is acknowledged
+    /// (`bictcp_hystart_reset`); after 8 samples, a round minimum above the connection's
+    /// minimum by clamp(min / 8, 4 ms, 16 ms) ends slow start (ssthresh = cwnd).
+    pub(super) fn hystart_update(&mut self, rtt_ns: u64, snd_una: u64, snd_nxt: u64) {
+        if !self.hystart_active() || self.cwnd < HYSTART_LOW_WINDOW {
+            return;
+        }
+        let h = &mut self.hystart;
+        if snd_una > h.end_seq {
+            h.end_seq = snd_nxt;
+            h.curr_rtt = u64::MAX;
+            h.samples = 0;
+        }
+        h.curr_rtt = h.curr_rtt.min(rtt_ns);
+        if h.samples < HYSTART_MIN_SAMPLES {
+            h.samples += 1;
+            return;
+        }
+        let min = self.cubic.delay_min;
+        let thresh = (min >> 3).clamp(HYSTART_DELAY_MIN_NS, HYSTART_DELAY_MAX_NS);
+        if min > 0 && h.curr_rtt > min + thresh {
+            h.found = true;
+            self.ssthresh = self.cwnd;
         }
     }
 
@@ -187,6 +246,12 @@ impl Window {
         self.cubic = Cubic {
             delay_min,
             ..Cubic::default()
+        };
+        // `cubictcp_state` → `bictcp_hystart_reset`: slow start after the timeout is
+        // watched again
+        self.hystart = Hystart {
+            curr_rtt: u64::MAX,
+            ..Hystart::default()
         };
     }
 
@@ -394,14 +459,49 @@ mod tests {
             "at K the window is W_max: {}",
             w.cwnd
         );
-        for _ in 0..20 {
+        for _ in 0..30 {
             t += rtt;
             let cw = w.cwnd;
             for i in 0..cw {
                 w.cong_avoid(1, t + u64::from(i) * rtt / u64::from(cw));
             }
         }
-        assert!(w.cwnd > 105, "beyond W_max it probes: {}", w.cwnd);
+        // 3 s past K: W_max + C · 3³ = 110.8 (above the Reno-friendly 108)
+        assert!(
+            (108..=114).contains(&w.cwnd),
+            "beyond W_max it probes: {}",
+            w.cwnd
+        );
+    }
+
+    /// `hystart_update` (HYSTART_DELAY): a round whose minimum RTT is 10 ms above the
+    /// path's 40 ms (more than clamp(40/8, 4, 16) = 5 ms) ends slow start at the window it
+    /// reached; 4 ms above it does not.
+    #[test]
+    fn hystart_ends_slow_start_when_the_rtt_rises() {
+        let mut w = Window::new(Congestion::Cubic);
+        w.cwnd = 32;
+        w.rtt_sample(40 * MS);
+        let mut una = 0;
+        for rtt in [44, 44, 44, 44, 44, 44, 44, 44, 44, 44] {
+            una += 1;
+            w.hystart_update(rtt * MS, una, 100);
+        }
+        assert!(w.in_slow_start(), "4 ms of queue is tolerated");
+        // the next round (past offset 100): 50 ms
+        for k in 0..10 {
+            w.hystart_update(50 * MS, 101 + k, 200);
+        }
+        assert_eq!(w.ssthresh, 32, "slow start ends at the window reached");
+        assert!(!w.hystart_active());
+        // Reno has no HyStart
+        let mut r = Window::new(Congestion::Reno);
+        r.cwnd = 32;
+        r.rtt_sample(40 * MS);
+        for k in 0..20 {
+            r.hystart_update(80 * MS, k, 100);
+        }
+        assert!(r.in_slow_start());
     }
 
     /// RFC 6298 §5.5 / `tcp_retransmit_timer`: each timeout doubles the RTO up to 120 s;

@@ -85,6 +85,9 @@ pub(super) struct End {
     /// Segments below this offset went out while the window held data back (a bulk
     /// sender's); those above, with nothing held back (application-limited).
     pub(super) limited_until: u64,
+    /// (end offset, sent at) of the new data segments in flight while HyStart watches slow
+    /// start: an RTT sample from every ACK (Linux stamps every segment).
+    pub(super) sent_at: std::collections::VecDeque<(u64, u64)>,
     /// When the latest hole was resent (sender clock), for RACK's second look.
     pub(super) rxt_round: u64,
     /// Sent its first data byte at (router arrival time), for the sender's goodput.
@@ -146,6 +149,7 @@ impl End {
             ect: false,
             cwnd_limited: false,
             limited_until: 0,
+            sent_at: std::collections::VecDeque::new(),
             rxt_round: 0,
             first_data: 0,
             last_acked: 0,

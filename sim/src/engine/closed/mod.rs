@@ -414,7 +414,10 @@ impl ClosedLoop {
                 s.anchored = true;
                 c.tmpl[1] = *pkt;
                 c.has_tmpl[1] = true;
-                c.ends[0].mss = syn_mss(pkt);
+                // `tcp_sync_mss`: the peer's MSS option, bounded by one's own (its MTU)
+                let (m0, m1) = (syn_mss(&c.tmpl[0]), syn_mss(pkt));
+                c.ends[0].mss = m1.min(m0);
+                c.ends[1].mss = m0.min(m1);
                 let ws = |p: &PacketMeta| {
                     p.has(offsim_traces::meta::flags::TCP_WSCALE)
                         .then_some(p.tcp_wscale.min(14))

@@ -137,6 +137,22 @@ impl ClosedLoop {
         let mut resend_head = false;
         if ack > me.snd_una {
             let segs = (ack - me.snd_una).div_ceil(u64::from(me.mss)).max(1) as u32;
+            // HyStart's sample: the newest segment this ACK covers
+            let mut newest = None;
+            while let Some(&(end, sent)) = me.sent_at.front()
+                && end <= ack
+            {
+                newest = Some(sent);
+                me.sent_at.pop_front();
+            }
+            if let Some(sent) = newest {
+                let rtt = now.saturating_sub(sent).max(1);
+                me.win.rtt_sample(rtt);
+                me.win.hystart_update(rtt, ack, me.snd_max);
+            }
+            if !me.win.hystart_active() {
+                me.sent_at.clear();
+            }
             if let Some((end, sent)) = me.timed
                 && ack >= end
             {
@@ -345,11 +361,18 @@ impl ClosedLoop {
         if retrans {
             me.retrans += 1;
             self.stats.retransmissions += 1;
+            // Karn: no samples across a retransmission
+            me.sent_at.clear();
             if me.timed.is_some_and(|(t, _)| t > seq) {
                 me.timed = None; // Karn's rule
             }
-        } else if me.timed.is_none() {
-            me.timed = Some((end, at.saturating_sub(ow)));
+        } else {
+            if me.timed.is_none() {
+                me.timed = Some((end, at.saturating_sub(ow)));
+            }
+            if me.win.hystart_active() && len > 0 {
+                me.sent_at.push_back((end, at.saturating_sub(ow)));
+            }
         }
         if me.first_data == 0 && len > 0 {
             me.first_data = at;
