@@ -33,12 +33,15 @@ pub struct ConnSpec {
     pub client_half: u64,
     pub writes: Vec<(u64, u32)>,
     pub up: Vec<(u64, u32)>,
+    /// Data packets carry ECT(0) (the connection negotiated ECN).
+    pub ecn: bool,
 }
 
 /// A record of the trace: time, frame (headers only: payload bytes are not captured), its
 /// length on the wire.
 type Rec = (u64, Vec<u8>, u32);
 
+#[allow(clippy::too_many_arguments)]
 fn seg(
     out: &mut Vec<Rec>,
     t: u64,
@@ -47,6 +50,7 @@ fn seg(
     h: (u32, u32, u8),
     opts: TcpOpts,
     payload: u32,
+    tos: u8,
 ) {
     let lan = from.0 >> 24 == 192;
     let l3 = L3 {
@@ -65,6 +69,7 @@ fn seg(
         },
         ttl: 64,
         df: true,
+        tos,
         ..L3::default()
     };
     let hdr = TcpHdr {
@@ -94,16 +99,17 @@ fn conn_records(c: &ConnSpec, out: &mut Vec<Rec>) {
         val: 1,
         ecr: 0,
     };
-    seg(out, t, cl, sv, (isn_c, 0, SYN), syn, 0);
+    let ect = if c.ecn { 2 } else { 0 };
+    seg(out, t, cl, sv, (isn_c, 0, SYN), syn, 0, 0);
     let t1 = t + c.server_half;
-    seg(out, t1, sv, cl, (isn_s, isn_c + 1, SYN | ACK), syn, 0);
+    seg(out, t1, sv, cl, (isn_s, isn_c + 1, SYN | ACK), syn, 0, 0);
     let t2 = t1 + c.client_half;
     let ts = TcpOpts::Ts { val: 2, ecr: 1 };
-    seg(out, t2, cl, sv, (isn_c + 1, isn_s + 1, ACK), ts, 0);
+    seg(out, t2, cl, sv, (isn_c + 1, isn_s + 1, ACK), ts, 0, 0);
     let (mut sc, mut ss) = (isn_c + 1, isn_s + 1);
     let mut last = t2;
     for &(dt, n) in &c.up {
-        seg(out, t2 + dt, cl, sv, (sc, ss, ACK | PSH), ts, n);
+        seg(out, t2 + dt, cl, sv, (sc, ss, ACK | PSH), ts, n, ect);
         sc = sc.wrapping_add(n);
         last = last.max(t2 + dt);
     }
@@ -111,14 +117,23 @@ fn conn_records(c: &ConnSpec, out: &mut Vec<Rec>) {
         let mut left = n;
         while left > 0 {
             let k = left.min(65_000);
-            seg(out, t2 + dt, sv, cl, (ss, sc, ACK | PSH), ts, k);
+            seg(out, t2 + dt, sv, cl, (ss, sc, ACK | PSH), ts, k, ect);
             ss = ss.wrapping_add(k);
             left -= k;
         }
         last = last.max(t2 + dt);
     }
-    seg(out, last + MS, sv, cl, (ss, sc, FIN | ACK), ts, 0);
-    seg(out, last + 2 * MS, cl, sv, (sc, ss + 1, FIN | ACK), ts, 0);
+    seg(out, last + MS, sv, cl, (ss, sc, FIN | ACK), ts, 0, 0);
+    seg(
+        out,
+        last + 2 * MS,
+        cl,
+        sv,
+        (sc, ss + 1, FIN | ACK),
+        ts,
+        0,
+        0,
+    );
 }
 
 /// Writes the connections as one capture.
@@ -176,6 +191,7 @@ fn bulk(i: u16, bytes: u32) -> ConnSpec {
         client_half: 2 * MS,
         writes: vec![(MS, bytes)],
         up: vec![(0, 300)],
+        ecn: false,
     }
 }
 
@@ -290,6 +306,7 @@ fn fq_codel_holds_the_bulk_queue_at_target_and_a_fifo_does_not() {
         client_half: 2 * MS,
         writes: (0..250).map(|k| (MS + k * 20 * MS, 200)).collect(),
         up: vec![(0, 100)],
+        ecn: false,
     };
     let conns = [bulk(0, 40_000_000), sparse];
     let mut delays = Vec::new();
@@ -366,4 +383,30 @@ fn the_report_and_page_show_the_senders() {
     );
     assert!(html.contains("<section id=\"senders\">"));
     assert!(html.contains("closed-loop TCP senders (reno) delivered"));
+}
+
+/// An ECN-capable bulk flow (its data ECT(0)) through fq_codel: CoDel marks instead of
+/// dropping (`codel_should_drop` → `INET_ECN_set_ce`), the receiver echoes ECE and the
+/// sender reduces its window once per window of data (RFC 3168 §6.1.2) without losing a
+/// packet, and still fills the shaper.
+#[test]
+fn an_ecn_flow_backs_off_on_marks_without_losses() {
+    let flow = ConnSpec {
+        ecn: true,
+        ..bulk(0, 40_000_000)
+    };
+    let (st, span) = run(
+        "ecn",
+        &[flow],
+        "[replay]\nmode = \"closed-loop\"\nwarmup_s = 1.0\n[egress.lan]\nqdisc = \"fq_codel\"\nshaper_mbit = 100.0\n",
+    );
+    assert!(st.ecn_reductions > 0, "{st:?}");
+    assert_eq!((st.retransmissions, st.rtos), (0, 0), "marks, not drops");
+    let rate = st.goodput_bytes[1] as f64 * 8.0 / (span as f64 / 1e9);
+    assert!(rate > 0.95 * payload_rate(100.0), "{rate}");
+    assert!(
+        (2 * MS..=15 * MS).contains(&st.router_delay[0].quantile(0.5)),
+        "{}",
+        st.router_delay[0].quantile(0.5)
+    );
 }
