@@ -269,6 +269,19 @@ fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInf
 }
 
 impl Prepared {
+    /// The time-series interval of every run, ns: `report.interval_ms`, widened on long
+    /// replays ([`crate::replay::series_interval_ns`]).
+    pub(crate) fn series_interval_ns(&self) -> u64 {
+        crate::replay::series_interval_ns(
+            self.scenario
+                .spec
+                .report
+                .interval_ms
+                .saturating_mul(1_000_000),
+            self.replay.duration_ns,
+        )
+    }
+
     /// The same scenario with the offered load paced at `gbps` Gbit/s (what `plan` probes).
     /// The same scenario paced at `gbps` (wire bits), measuring after `warmup_ns`.
     pub(crate) fn at_rate_gbps(&self, gbps: f64, warmup_ns: u64) -> Result<Prepared, RunError> {
