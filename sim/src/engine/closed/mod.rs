@@ -408,7 +408,10 @@ impl ClosedLoop {
                 }
                 return;
             }
-            if e == 1 && c.synack_ts.is_none() && c.syn_ts.is_some() {
+            if e == 1
+                && c.synack_ts.is_none()
+                && let Some(syn_ts) = c.syn_ts
+            {
                 let s = &mut c.ends[1];
                 s.isn = pkt.tcp_seq;
                 s.anchored = true;
@@ -429,7 +432,6 @@ impl ClosedLoop {
                 }
                 let sack = offsim_traces::meta::flags::TCP_SACK_PERM;
                 c.sack_ok = c.tmpl[0].has(sack) && pkt.has(sack);
-                let syn_ts = c.syn_ts.expect("checked");
                 c.half[1] = Some(pkt.ts.0.saturating_sub(syn_ts.0));
                 c.synack_ts = Some(pkt.ts);
                 c.synack_at = Some(at);
