@@ -487,6 +487,14 @@ fn search(p: &Prepared, pol: &Policy, r: Range) -> Result<(rep::PlanConfig, rep:
 /// holds each configuration at its highest rate within the SLO (or at the lowest rate
 /// probed when it never met it).
 pub fn run_plan(p: &Prepared) -> Result<rep::Report, RunError> {
+    if p.scenario.closed_loop.is_some() {
+        // the search retimes the trace to each offered rate; closed-loop TCP senders set
+        // their own rate, so the offered load would not be the one searched
+        return Err(RunError::Scenario(p.scenario.file.invalid(
+            "replay.mode",
+            "`offsim plan` searches offered rates by retiming the trace: closed-loop senders set their own; use replay.mode = \"open-loop\" to plan",
+        )));
+    }
     let r = range(p)?;
     let res: Vec<Result<(rep::PlanConfig, rep::Run), RunError>> = p
         .scenario

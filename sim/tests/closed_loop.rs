@@ -410,3 +410,17 @@ fn an_ecn_flow_backs_off_on_marks_without_losses() {
         st.router_delay[0].quantile(0.5)
     );
 }
+
+/// `offsim plan` retimes the trace to each rate it tries; closed-loop senders set their
+/// own, so it refuses them with the key's position (exit 2).
+#[test]
+fn plan_refuses_closed_loop_senders() {
+    let sc = repo().join("scenarios/bufferbloat.toml");
+    let o = crate::util::offsim(&["plan", sc.to_str().unwrap(), "-q"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("bufferbloat.toml:") && o.stderr.contains("replay.mode"),
+        "{}",
+        o.stderr
+    );
+}

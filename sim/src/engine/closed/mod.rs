@@ -477,12 +477,20 @@ impl ClosedLoop {
     }
 
     /// The trace has ended: connections without a FIN end once their bytes are
-    /// acknowledged; those still waiting for the initiator's half take the default.
+    /// acknowledged; those still waiting for the initiator's half take the default; a SYN
+    /// the trace never shows answered is given up (the trace is all there is to say how
+    /// its server would answer; retrying it for two minutes would only stretch the run).
     pub(super) fn trace_ended(&mut self, t: SimTime) {
         self.trace_over = true;
         self.now = self.now.max(t.0);
         let slots: Vec<u32> = self.by_key.values().copied().collect();
         for s in slots {
+            if let Some(c) = self.conns[s as usize].as_ref()
+                && c.ends[0].hs == Hs::SynSent
+                && c.synack_ts.is_none()
+            {
+                self.abort(s);
+            }
             if let Some(c) = self.conns[s as usize].as_mut()
                 && c.half[0].is_none()
                 && c.synack_left.is_some()

@@ -559,7 +559,7 @@ impl ClosedLoop {
         }
     }
 
-    fn abort(&mut self, slot: u32) {
+    pub(super) fn abort(&mut self, slot: u32) {
         if let Some(c) = self.conns[slot as usize].as_mut()
             && !c.aborted
         {
