@@ -255,6 +255,33 @@ impl Window {
         };
     }
 
+    /// Sending resumes at `now` after `idle` ns with nothing in flight.
+    /// `tcp_slow_start_after_idle_check` → `tcp_cwnd_restart` (the default
+    /// `tcp_slow_start_after_idle` = 1): idle longer than the RTO, ssthresh becomes
+    /// `tcp_current_ssthresh` (at least ¾ of the window) and the window halves per RTO idle,
+    /// down to the initial window. CUBIC's `CA_EVENT_TX_START` moves its epoch by the idle
+    /// time, so the cubic curve does not count it.
+    pub(super) fn restart_after_idle(&mut self, idle: u64, rto: u64, now: u64) {
+        let c = &mut self.cubic;
+        if c.epoch_start != 0 {
+            c.epoch_start = (c.epoch_start + idle).min(now.max(1));
+        }
+        if idle <= rto {
+            return;
+        }
+        let cwnd = self.cwnd;
+        self.ssthresh = self.ssthresh.max((cwnd >> 1) + (cwnd >> 2));
+        let restart = INIT_CWND.min(cwnd);
+        let mut w = cwnd;
+        let mut left = idle;
+        while left > rto && w > restart {
+            left -= rto;
+            w >>= 1;
+        }
+        self.cwnd = w.max(restart);
+        self.cwnd_cnt = 0;
+    }
+
     /// `bictcp_update`: the segments acknowledged per one-segment increase (`cnt`) from
     /// the cubic function of the time since the epoch began, bounded below by the window
     /// Reno would have (TCP friendliness).
@@ -502,6 +529,25 @@ mod tests {
             r.hystart_update(80 * MS, k, 100);
         }
         assert!(r.in_slow_start());
+    }
+
+    /// `tcp_cwnd_restart`: 1 s idle at a 200 ms RTO halves a window of 100 four times, to
+    /// 6, floored at the initial 10; ssthresh becomes ¾ of the old window when that is more
+    /// (`tcp_current_ssthresh`).
+    /// An idle shorter than the RTO changes nothing.
+    #[test]
+    fn an_idle_sender_restarts_from_a_smaller_window() {
+        let mut w = Window::new(Congestion::Reno);
+        w.cwnd = 100;
+        w.ssthresh = 50;
+        w.restart_after_idle(150 * MS, 200 * MS, NS_PER_SEC);
+        assert_eq!(w.cwnd, 100);
+        w.restart_after_idle(NS_PER_SEC, 200 * MS, 2 * NS_PER_SEC);
+        assert_eq!((w.cwnd, w.ssthresh), (10, 75));
+        let mut w = Window::new(Congestion::Reno);
+        w.cwnd = 100;
+        w.restart_after_idle(450 * MS, 200 * MS, NS_PER_SEC);
+        assert_eq!(w.cwnd, 25, "two RTOs idle: halved twice");
     }
 
     /// RFC 6298 §5.5 / `tcp_retransmit_timer`: each timeout doubles the RTO up to 120 s;

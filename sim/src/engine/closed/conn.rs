@@ -88,6 +88,8 @@ pub(super) struct End {
     /// (end offset, sent at) of the new data segments in flight while HyStart watches slow
     /// start: an RTT sample from every ACK (Linux stamps every segment).
     pub(super) sent_at: std::collections::VecDeque<(u64, u64)>,
+    /// When it last sent data (sender clock; `lsndtime`), 0 before.
+    pub(super) last_send: u64,
     /// When the latest hole was resent (sender clock), for RACK's second look.
     pub(super) rxt_round: u64,
     /// Sent its first data byte at (router arrival time), for the sender's goodput.
@@ -151,6 +153,7 @@ impl End {
             limited_until: 0,
             sent_at: std::collections::VecDeque::new(),
             rxt_round: 0,
+            last_send: 0,
             first_data: 0,
             last_acked: 0,
             retrans: 0,

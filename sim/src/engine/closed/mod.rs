@@ -18,8 +18,12 @@
 //!
 //! What an endpoint does (`tcp.rs`), as Linux: initial window 10 segments
 //! (`TCP_INIT_CWND`), slow start and congestion avoidance by the controller (`cc.rs`: CUBIC
-//! by default, or Reno); fast retransmit on the third duplicate ACK and NewReno fast
-//! recovery (RFC 6582); a retransmission timeout from the RTT (RFC 6298: srtt + max(4 ·
+//! with HyStart's delay detection by default, or Reno), the window restarted after an idle
+//! longer than the RTO (`tcp_cwnd_restart`); loss recovery by SACK when both SYNs offered
+//! it (RFC 6675: entered on the third duplicate ACK or three segments SACKed above a hole,
+//! holes resent as the pipe allows, resent again an RTT and a quarter after the last resend
+//! while later data arrived: RACK's second look, RFC 8985), else NewReno (RFC 6582); a
+//! retransmission timeout from the RTT (RFC 6298: srtt + max(4 ·
 //! rttvar, 200 ms), 1 s before a sample, doubling per timeout up to 120 s, given up after
 //! `tcp_retries2` = 15) that resends from the first unacknowledged byte with a window of
 //! one; ECN echoes reduce the window once per window of data (RFC 3168). The receiver ACKs
@@ -30,11 +34,11 @@
 //! `tcp_syn_retries` 6), SYN-ACKs by the responder's (`tcp_synack_retries` 5): closed-loop
 //! senders subsume the open-loop handshake retries (`senders.rs`).
 //!
-//! Not modelled (simplifications where the issue is silent): SACK, RACK-TLP and PRR (Linux
-//! uses them; here losses are repaired by NewReno, one per round trip, and the window
-//! after recovery is ssthresh, as PRR ends), Nagle's algorithm (segments go out as soon as
-//! data and window allow: `TCP_NODELAY`), pacing, HyStart, receive-window autotuning
-//! (the window is the SYN's scaled 65535), idle restart, request/response causality (a
+//! Not modelled (simplifications where the issue is silent): PRR (the window drops to
+//! ssthresh at once, where PRR walks it down over the recovery), tail-loss probes, DSACK
+//! undo, HyStart's ACK-train detection, Nagle's algorithm (segments go out as soon as data
+//! and window allow: `TCP_NODELAY`), pacing, receive-window autotuning (the window is the
+//! SYN's scaled 65535), request/response causality (a
 //! response's bytes become available at the trace's time even if the simulated request
 //! arrived later), the trace's own pure ACKs (replaced by the receivers' ACKs), and its
 //! retransmissions (their bytes count once). FINs are sent once a side's bytes are all

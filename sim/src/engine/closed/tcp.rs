@@ -264,6 +264,13 @@ impl ClosedLoop {
         if c.aborted || c.ends[e].hs != Hs::Est {
             return;
         }
+        let local = at.saturating_sub(c.one_way(e));
+        let me = &mut c.ends[e];
+        if me.snd_una >= me.snd_max && me.last_send > 0 && me.snd_nxt < me.stream_end() {
+            let rto = me.rto.rto;
+            me.win
+                .restart_after_idle(local.saturating_sub(me.last_send), rto, local);
+        }
         let mut blocked = false;
         let mut sent = false;
         loop {
@@ -377,6 +384,7 @@ impl ClosedLoop {
         if me.first_data == 0 && len > 0 {
             me.first_data = at;
         }
+        me.last_send = at.saturating_sub(ow).max(1);
         if seq >= me.snd_nxt {
             me.snd_nxt = me.snd_nxt.max(end);
         }
