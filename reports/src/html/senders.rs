@@ -106,28 +106,29 @@ pub fn sender_sentences(r: &Report) -> Vec<String> {
     for run in &r.runs {
         let Some(c) = &run.closed_loop else { continue };
         let mut s = format!(
-            "{}: {} closed-loop TCP senders ({}) delivered {} of data down and {} up",
+            "{}: {} closed-loop TCP senders ({}) delivered {} of data down and {} up over {} (a configuration runs until its senders' bytes are acknowledged)",
             run.name,
             fmt::count(c.senders),
             c.congestion,
             fmt::bps_text(c.goodput_down_bps),
-            fmt::bps_text(c.goodput_up_bps)
+            fmt::bps_text(c.goodput_up_bps),
+            fmt::ns(run.duration_ns as f64)
         );
         match (&c.router_delay_bulk_ns, &c.router_delay_sparse_ns) {
             (Some(b), Some(sp)) => {
                 s += &format!(
                     "; bulk data waited {} in the router at the median ({} at p99), sparse data {} ({})",
-                    fmt::dur(b.p50),
-                    fmt::dur(b.p99),
-                    fmt::dur(sp.p50),
-                    fmt::dur(sp.p99)
+                    fmt::ns(b.p50 as f64),
+                    fmt::ns(b.p99 as f64),
+                    fmt::ns(sp.p50 as f64),
+                    fmt::ns(sp.p99 as f64)
                 );
             }
             (Some(b), None) | (None, Some(b)) => {
                 s += &format!(
                     "; their data waited {} in the router at the median ({} at p99)",
-                    fmt::dur(b.p50),
-                    fmt::dur(b.p99)
+                    fmt::ns(b.p50 as f64),
+                    fmt::ns(b.p99 as f64)
                 );
             }
             (None, None) => {}
