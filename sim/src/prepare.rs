@@ -164,11 +164,9 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
             let profile: Profile = g.profile.parse().map_err(SourceError::Gen)?;
             let stop =
                 Stop::from_args(g.packets, g.duration_s, profile).map_err(SourceError::Gen)?;
-            Input::Gen(GenConfig::new(
-                profile,
-                g.seed.unwrap_or(sc.spec.seed),
-                stop,
-            ))
+            let mut cfg = GenConfig::new(profile, g.seed.unwrap_or(sc.spec.seed), stop);
+            cfg.load = g.load();
+            Input::Gen(cfg)
         }
         (None, None) => unreachable!("validated by the scenario"),
     };
