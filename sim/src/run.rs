@@ -1,9 +1,9 @@
 //! `offsim run`: each configuration (offload policy) of a scenario gets a fresh datapath
 //! (ruleset, conntrack, flowtables), NIC and CPU, and the trace is replayed through the
-//! [`Engine`]. Configurations run in parallel, as many at once as the thread pool has
-//! threads (`--jobs`), each such group fed by one decode of the trace on a thread of its
-//! own (`feed.rs`); results are assembled in scenario order, so the report does not depend
-//! on the thread count.
+//! [`Engine`]. Configurations run side by side, each on a thread of its own, fed by one
+//! decode of the trace on one more thread (`feed.rs`); with a one-thread pool (`--jobs 1`)
+//! they run one after another on the calling thread. Results are assembled in scenario
+//! order, so the report does not depend on the thread count.
 
 use std::fs::File;
 
@@ -178,21 +178,22 @@ pub fn run_to_report(p: &Prepared, policy: &Policy, prefix: &str) -> Result<rep:
 }
 
 /// Runs every configuration of the scenario and builds the report. With one thread in the
-/// pool (`--jobs 1`) they run one after another, each reading the trace; otherwise up to
-/// the pool's thread count run at once, each group on threads of its own beside one thread
-/// that reads the trace for all of them (`feed.rs`).
+/// pool (`--jobs 1`) they run one after another, each reading the trace; otherwise all at
+/// once, each on a thread of its own beside one thread that reads the trace for all of
+/// them (`feed.rs`).
+///
+/// All at once rather than in groups of the pool's size: each group would read the trace
+/// again, and a last group smaller than the pool leaves cores idle; the price is every
+/// configuration's state held at once, which `--jobs 1` avoids.
 pub fn run_scenario(p: &Prepared) -> Result<rep::Report, RunError> {
-    let jobs = rayon::current_num_threads();
-    let mut runs = Vec::with_capacity(p.scenario.policies.len());
-    if jobs < 2 {
-        for pol in &p.scenario.policies {
-            runs.push(run_to_report(p, pol, "")?);
-        }
+    let runs = if rayon::current_num_threads() < 2 {
+        let pols = &p.scenario.policies;
+        pols.iter()
+            .map(|pol| run_to_report(p, pol, ""))
+            .collect::<Result<Vec<_>, _>>()?
     } else {
-        for group in p.scenario.policies.chunks(jobs) {
-            runs.extend(run_group(p, group)?);
-        }
-    }
+        run_group(p, &p.scenario.policies)?
+    };
     let found = p.findings()?;
     Ok(report::build_report(p, found, runs, rep::ReportKind::Run))
 }

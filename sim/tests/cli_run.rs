@@ -90,7 +90,7 @@ fn run_writes_the_report_and_prints_a_summary() {
 }
 
 /// Looped replays give the same report whether each configuration reads the trace itself
-/// (`--jobs 1`) or configurations share one reader thread, in groups of two or all three.
+/// (`--jobs 1`) or the configurations share one reader thread (more jobs).
 #[test]
 fn a_looped_run_is_the_same_read_alone_or_shared() {
     let dir = scratch("cli-run", "loops");
