@@ -20,6 +20,13 @@ use rustc_hash::FxHasher;
 /// its original, far fewer packets apart than this on any link a router forwards.
 pub const WINDOW: usize = 4096;
 
+/// IP packets searched before giving up when none of them was captured twice. A capture of
+/// two interfaces holds forwarded copies from its first forwarded packet on (both interfaces
+/// are captured together), so a search that found none among this many will find none
+/// later; with some found, the search runs to the end and its count is exact. Searching
+/// every packet cost a tenth of a replay's time for a warning that cannot come.
+pub const SEARCH_PACKETS: u64 = 100_000;
+
 /// What identifies a packet across a hop, without the endpoints NAT may rewrite (and
 /// without the TTL, which [`Seen`] keeps beside it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

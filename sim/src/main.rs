@@ -169,7 +169,7 @@ enum TraceCmd {
 
 #[derive(Args)]
 struct GenArgs {
-    /// Traffic profile (home-router, enterprise, datacenter, synflood, imix).
+    /// Traffic profile (home-router, enterprise, datacenter, synflood, imix, connections).
     #[arg(long)]
     profile: String,
     /// Random seed: the same seed gives the same bytes.
@@ -185,6 +185,13 @@ struct GenArgs {
     /// Output pcap file.
     #[arg(short = 'o', long = "out", visible_alias = "output")]
     out: PathBuf,
+    /// `connections` profile: new connections per second (default 1000).
+    #[arg(long)]
+    cps: Option<f64>,
+    /// `connections` profile: mean idle hold of a connection before its close, seconds
+    /// (default 0: closed right after the response).
+    #[arg(long = "hold-s")]
+    hold_s: Option<f64>,
     /// No summary line on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -926,7 +933,8 @@ fn trace_gen(a: GenArgs) -> Result<u8> {
     use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_file};
     let profile: Profile = a.profile.parse()?;
     let stop = Stop::from_args(a.packets, a.duration, profile)?;
-    let cfg = GenConfig::new(profile, a.seed, stop);
+    let mut cfg = GenConfig::new(profile, a.seed, stop);
+    cfg.load = offsim_traces::r#gen::ConnLoad::from_keys(a.cps, a.hold_s);
     let s = generate_file(&cfg, &a.out).context("trace gen")?;
     if a.quiet {
         return Ok(0);

@@ -214,7 +214,7 @@ impl<'a> Search<'a> {
         let frame_bytes = m.offered_bytes as f64 / m.offered.max(1) as f64;
         // at the lowest rate the router sets up every connection the trace opens
         let conns_per_packet = m.connections as f64 / m.offered.max(1) as f64;
-        let interval = q.scenario.spec.report.interval_ms * 1_000_000;
+        let interval = q.series_interval_ns();
         let settled = settled_interval(&m.series) as u64 * interval;
         let span_ns = o.engine.span_ns();
         let warmup_ns = settled.min((span_ns as f64 * MAX_WARMUP_SHARE) as u64);

@@ -169,11 +169,9 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
             let profile: Profile = g.profile.parse().map_err(SourceError::Gen)?;
             let stop =
                 Stop::from_args(g.packets, g.duration_s, profile).map_err(SourceError::Gen)?;
-            Input::Gen(GenConfig::new(
-                profile,
-                g.seed.unwrap_or(sc.spec.seed),
-                stop,
-            ))
+            let mut cfg = GenConfig::new(profile, g.seed.unwrap_or(sc.spec.seed), stop);
+            cfg.load = g.load();
+            Input::Gen(cfg)
         }
         (None, None) => unreachable!("validated by the scenario"),
     };
@@ -287,6 +285,19 @@ impl Prepared {
     /// Keeps what a decode's scan found (the same whichever decode scanned).
     pub(crate) fn set_findings(&self, f: Findings) {
         let _ = self.found.set(f);
+    }
+
+    /// The time-series interval of every run, ns: `report.interval_ms`, widened on long
+    /// replays ([`crate::replay::series_interval_ns`]).
+    pub(crate) fn series_interval_ns(&self) -> u64 {
+        crate::replay::series_interval_ns(
+            self.scenario
+                .spec
+                .report
+                .interval_ms
+                .saturating_mul(1_000_000),
+            self.replay.duration_ns,
+        )
     }
 
     /// The same scenario with the offered load paced at `gbps` Gbit/s (what `plan` probes).

@@ -261,6 +261,30 @@ impl Retimer {
     }
 }
 
+/// The most intervals a run's time series holds. Series cost memory per interval (the engine's
+/// counters, the report's arrays, the chart's points), so a replay much longer than its
+/// interval would have memory follow the trace's length (a 30-minute capture at 100 ms: 18,000
+/// points per series and run); 2,000 points is more than a chart's width in pixels.
+pub(crate) const MAX_SERIES_POINTS: u64 = 2_000;
+
+/// The time-series interval of a replay lasting `duration_ns`: `configured`, or when that
+/// would make more than [`MAX_SERIES_POINTS`] intervals, the smallest 1-2-5 multiple of it
+/// (×2, ×5, ×10, ×20, …) that does not.
+pub(crate) fn series_interval_ns(configured: u64, duration_ns: u64) -> u64 {
+    let configured = configured.max(1);
+    let need = duration_ns.div_ceil(MAX_SERIES_POINTS);
+    let mut decade = 1u64;
+    loop {
+        for step in [1, 2, 5] {
+            let k = decade.saturating_mul(step);
+            if configured.saturating_mul(k) >= need {
+                return configured.saturating_mul(k);
+            }
+        }
+        decade = decade.saturating_mul(10);
+    }
+}
+
 /// Maps a packet's addresses for loop `k` (see the module docs). Loop 0 is the identity.
 #[inline]
 pub(crate) fn fresh_tuples(m: &mut PacketMeta, k: u32) {
@@ -295,6 +319,25 @@ pub(crate) fn secs_to_ns(s: f64) -> u64 {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn series_intervals_widen_in_1_2_5_steps_to_at_most_max_points() {
+        let ms = 1_000_000;
+        // Short replays keep the configured interval.
+        assert_eq!(series_interval_ns(100 * ms, 20 * NS_PER_SEC), 100 * ms);
+        assert_eq!(series_interval_ns(100 * ms, 200 * NS_PER_SEC), 100 * ms);
+        // 200.1 s at 100 ms would be 2,001 points: 200 ms.
+        assert_eq!(series_interval_ns(100 * ms, 200_100 * ms), 200 * ms);
+        // A 30-minute replay: 1793 s / 2,000 = 897 ms, so 1 s (×10).
+        assert_eq!(series_interval_ns(100 * ms, 1793 * NS_PER_SEC), 1000 * ms);
+        assert_eq!(series_interval_ns(100 * ms, 700 * NS_PER_SEC), 500 * ms);
+        for d in [1, 999, 123_456_789_000, u64::MAX / 4] {
+            let i = series_interval_ns(100 * ms, d);
+            assert!(d.div_ceil(i) <= MAX_SERIES_POINTS, "{d} {i}");
+        }
+        // A zero interval cannot divide by zero.
+        assert!(series_interval_ns(0, 10) >= 1);
+    }
     use offsim_traces::testkit::Pkt;
 
     fn totals(n: u64, span: u64, frame: u32) -> TraceTotals {

@@ -286,6 +286,8 @@ fn eval_with(
     // Outside `iface` mode a capture on two interfaces counts forwarded packets twice:
     // detected here only, for the warning.
     let mut detect = (!iface_mode).then(DupFinder::new);
+    // Copies found by `detect` (kept when the search stops early having found none).
+    let mut twice = 0u64;
     let mut ip_packets = 0u64;
     // Sides guessed from the traffic (not named by prefix or interface): warn when the
     // capture looks taken on the WAN link.
@@ -299,6 +301,10 @@ fn eval_with(
         ip_packets += u64::from(m.is_ip());
         if let Some(d) = &mut detect {
             d.check(&m);
+            twice = d.forwarded + d.arrived_late;
+            if twice == 0 && ip_packets >= offsim_kernel::dups::SEARCH_PACKETS {
+                detect = None;
+            }
         }
         let Some(side) = sides.arrival(&m, now) else {
             continue;
@@ -360,9 +366,10 @@ fn eval_with(
         rule_cycles / s.packets as f64
     };
     let mut r = collect(&dp, s, &o.cpu);
-    let (skipped, late) = match &detect {
-        Some(d) => (0, d.forwarded + d.arrived_late),
-        None => sides.copies(),
+    let (skipped, late) = if iface_mode {
+        sides.copies()
+    } else {
+        (0, twice)
     };
     r.warnings
         .extend(copy_warnings(skipped, late, ip_packets, sides.unmapped));

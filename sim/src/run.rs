@@ -141,7 +141,7 @@ fn engine(p: &Prepared, policy: &Policy) -> Result<Engine, RunError> {
     }
     let warmup = crate::replay::secs_to_ns(sc.spec.replay.warmup_s.unwrap_or(0.0));
     let ecfg = EngineConfig {
-        interval_ns: sc.spec.report.interval_ms * 1_000_000,
+        interval_ns: p.series_interval_ns(),
         warmup_ns: warmup,
         hardware: policy.hardware,
         events: sc.events.clone(),

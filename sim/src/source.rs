@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::path::PathBuf;
 
-use offsim_kernel::dups::{CopyKind, DupFinder};
+use offsim_kernel::dups::{CopyKind, DupFinder, SEARCH_PACKETS};
 use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_traces::r#gen::{GenConfig, GenError, Generator, Stop};
 use offsim_traces::meta::PacketMeta;
@@ -243,8 +243,7 @@ pub struct Findings {
     pub wan_capture: Option<String>,
 }
 
-/// IP packets the WAN-capture hint looks at (the first ones of the trace), and the search
-/// for packets captured twice when it found none among them.
+/// IP packets the WAN-capture hint looks at (the first ones of the trace).
 const WAN_HINT_PACKETS: u64 = 1_000_000;
 
 /// Reads the whole trace once, record headers only: totals and whether it was cut short.
@@ -290,13 +289,13 @@ impl Scan {
         f.ip_packets += u64::from(m.is_ip());
         // A capture that holds forwarded copies holds them from its start (both interfaces
         // are captured together): with none among the first packets the rest is not
-        // searched (the finder's two maps per packet were a tenth of a run's time); with
-        // some, the count is exact.
+        // searched, as `rules eval` does (`dups::SEARCH_PACKETS`); with some, the count is
+        // exact.
         if let Some(d) = &mut self.dups {
             if d.check(m) != CopyKind::First {
                 f.copies += 1;
             }
-            if f.copies == 0 && f.ip_packets >= WAN_HINT_PACKETS {
+            if f.copies == 0 && f.ip_packets >= SEARCH_PACKETS {
                 self.dups = None;
             }
         }

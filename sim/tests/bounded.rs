@@ -102,11 +102,24 @@ fn an_idle_gap_of_days_costs_no_intervals() {
     // Not a speed assertion: 10 days at 1 ms would be 8.6e8 intervals.
     let _ = t;
     let report = offsim_reports::Report::from_json_file(&out.join("report.json")).unwrap();
+    // The report says the interval was widened, and to what.
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("time series every 500000 ms")),
+        "{:?}",
+        report.notes
+    );
     for r in &report.runs {
+        assert_eq!(r.series.interval_ns, 500 * NS_PER_SEC);
         assert!(r.series.len() < 100, "{} intervals", r.series.len());
         assert_eq!(r.series.index.len(), r.series.len());
-        // 10 days of 1 ms intervals: the last one kept is numbered past 8.6e8.
-        assert!(*r.series.index.last().unwrap() > 860_000_000);
+        // 10 days: the interval is widened to keep at most 2,000 of them (1 ms would be
+        // 8.6e8), and the last one kept starts 10 days in.
+        let last = *r.series.index.last().unwrap();
+        assert!(last <= 2_000, "{last}");
+        assert!(last * r.series.interval_ns >= 10 * 86_400 * NS_PER_SEC - r.series.interval_ns);
         assert_eq!(r.throughput.offered_packets, 20);
     }
 }

@@ -10,7 +10,7 @@ fn tmp(name: &str) -> std::path::PathBuf {
 #[test]
 fn bad_arguments_exit_2() {
     let out_path = tmp("bad.pcap");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--profile", "nope"], "valid profiles: home-router"),
         (&["--profile", "enterprise", "--packets", "0"], "at least 1"),
         (
@@ -28,6 +28,14 @@ fn bad_arguments_exit_2() {
                 "1",
             ],
             "cannot be used",
+        ),
+        (
+            &["--profile", "home-router", "--cps", "5"],
+            "`connections` profile's load",
+        ),
+        (
+            &["--profile", "connections", "--cps=0"],
+            "cps 0 must be more than 0",
         ),
     ];
     for (args, msg) in cases {
@@ -80,4 +88,47 @@ fn generates_and_reads_back() {
     assert_eq!(v["packets"], 500);
     assert_eq!(v["malformed"], 0);
     let _ = std::fs::remove_file(&p);
+}
+
+/// The `connections` load from a scenario: the run reports about `cps` new connections a
+/// second; a load key on another profile is refused with its position.
+#[test]
+fn connections_load_from_a_scenario() {
+    let dir = crate::util::scratch("trace-gen", "cps");
+    let fw4 = crate::util::repo().join("scenarios/rulesets/home-fw4.nft");
+    let body = |profile: &str| {
+        format!(
+            "name = \"cps\"\npolicies = [\"software\"]\n[trace.generate]\nprofile = \"{profile}\"\ncps = 400.0\nhold_s = 0.5\nduration_s = 5.0\n[ruleset]\nfile = \"{}\"\niif = \"lan0\"\noif = \"wan0\"\nsides = \"flow\"\n[cpu]\npreset = \"mt7621\"\n[nic]\npreset = \"mt7621\"\n",
+            fw4.display()
+        )
+    };
+    let sc = dir.join("s.toml");
+    std::fs::write(&sc, body("connections")).unwrap();
+    let out = dir.join("out");
+    let o = crate::util::offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = offsim_reports::Report::from_json_file(&out.join("report.json")).unwrap();
+    let cps = r.runs[0].throughput.cps;
+    // 2,000 connections expected in 5 s (Poisson, σ ≈ 45).
+    assert!((360.0..=440.0).contains(&cps), "{cps}");
+    std::fs::write(&sc, body("home-router")).unwrap();
+    let o = crate::util::offsim(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("s.toml:5:7:") && o.stderr.contains("trace.generate.cps"),
+        "{}",
+        o.stderr
+    );
 }

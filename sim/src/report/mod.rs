@@ -324,9 +324,10 @@ fn flow_figures(t: &FlowTotals) -> rep::Flows {
 
 /// The time series, one value per interval (rates per second over the interval).
 fn series(p: &Prepared, m: &Measure, cores: u16, hardware: bool) -> rep::Series {
-    let int_s = p.scenario.spec.report.interval_ms as f64 / 1000.0;
+    let interval_ns = p.series_interval_ns();
+    let int_s = interval_ns as f64 / 1e9;
     let mut series = rep::Series {
-        interval_ns: p.scenario.spec.report.interval_ms * 1_000_000,
+        interval_ns,
         start_ns: m.start.0,
         ..rep::Series::default()
     };
@@ -587,8 +588,23 @@ pub(crate) fn build_report(
         scenario,
         runs,
         warnings,
+        notes: series_note(p).into_iter().collect(),
         ..rep::Report::default()
     }
+}
+
+/// Says so when the series interval was widened to keep a long replay's series short.
+fn series_note(p: &Prepared) -> Option<String> {
+    let asked = p.scenario.spec.report.interval_ms;
+    let used = p.series_interval_ns();
+    (used != asked.saturating_mul(1_000_000)).then(|| {
+        format!(
+            "time series every {} ms instead of report.interval_ms = {asked}: a replay of {:.1} s keeps at most {} points per series",
+            used / 1_000_000,
+            p.replay.duration_ns as f64 / 1e9,
+            crate::replay::MAX_SERIES_POINTS
+        )
+    })
 }
 
 /// The tool section of reports (the command line adds the commit and date of what was

@@ -94,7 +94,8 @@ pub struct TraceSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenSpec {
-    /// Profile name (`home-router`, `enterprise`, `datacenter`, `synflood`).
+    /// Profile name (`home-router`, `enterprise`, `datacenter`, `synflood`, `imix`,
+    /// `connections`).
     pub profile: String,
     /// Packets to generate.
     #[serde(default)]
@@ -105,6 +106,19 @@ pub struct GenSpec {
     /// Generator seed (default: the scenario seed).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// `connections` profile: new connections per second (default 1,000).
+    #[serde(default)]
+    pub cps: Option<f64>,
+    /// `connections` profile: mean idle hold of a connection before its close, s (default 0).
+    #[serde(default)]
+    pub hold_s: Option<f64>,
+}
+
+impl GenSpec {
+    /// The `connections` profile's load, when either key is given.
+    pub(crate) fn load(&self) -> Option<offsim_traces::r#gen::ConnLoad> {
+        offsim_traces::r#gen::ConnLoad::from_keys(self.cps, self.hold_s)
+    }
 }
 
 /// The ruleset and the router's interfaces.

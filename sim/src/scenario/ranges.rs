@@ -50,6 +50,7 @@ pub(super) fn check_replay_report_slo(
             format!("must be in [0, {MAX_SECONDS}] seconds, got {w}"),
         ));
     }
+    check_generate(spec, invalid)?;
     check_kernel_plan(spec, invalid)?;
     if !(1..=60_000).contains(&spec.report.interval_ms) {
         return Err(invalid(
@@ -123,6 +124,41 @@ fn check_kernel_plan(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), Scenar
             return Err(invalid(
                 "plan.pdr_loss",
                 format!("must be in (0, 1), got {l}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `connections` profile's load keys: in range, and only for that profile.
+fn check_generate(spec: &ScenarioSpec, invalid: Invalid) -> Result<(), ScenarioError> {
+    use offsim_traces::r#gen::{MAX_CPS, MAX_HOLD_SECS};
+    let Some(g) = &spec.trace.generate else {
+        return Ok(());
+    };
+    for (k, v, ok) in [
+        ("trace.generate.cps", g.cps, (f64::MIN_POSITIVE, MAX_CPS)),
+        ("trace.generate.hold_s", g.hold_s, (0.0, MAX_HOLD_SECS)),
+    ] {
+        let Some(x) = v else { continue };
+        if g.profile != "connections" {
+            return Err(invalid(
+                k,
+                format!(
+                    "sets the `connections` profile's load; profile `{}` has none",
+                    g.profile
+                ),
+            ));
+        }
+        if !(x.is_finite() && (ok.0..=ok.1).contains(&x)) {
+            let lo = if ok.0 > 0.0 {
+                "more than 0"
+            } else {
+                "at least 0"
+            };
+            return Err(invalid(
+                k,
+                format!("must be {lo} and at most {}, got {x}", ok.1),
             ));
         }
     }

@@ -123,7 +123,49 @@ pub struct GenConfig {
     pub rate_scale: f64,
     /// Unix time of simulated time zero, ns.
     pub start_unix_ns: u64,
+    /// The `connections` profile's load (ignored by the others, which refuse it).
+    pub load: Option<ConnLoad>,
 }
+
+/// The `connections` profile's load: new connections per second and how long each is held.
+/// By Little's law the connections open at once are about `cps` × (`hold_s` + the
+/// handshake, request and close round trips).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConnLoad {
+    /// New connections per second (Poisson arrivals).
+    pub cps: f64,
+    /// Mean idle time of a connection between its response and its close, s (exponential;
+    /// 0: closed right after the response, as a CPS benchmark's `http_simple` does).
+    pub hold_s: f64,
+}
+
+impl ConnLoad {
+    /// The load of the keys given (`--cps`/`--hold-s`, `trace.generate.cps`/`hold_s`), the
+    /// defaults for the others; `None` when neither is given.
+    pub fn from_keys(cps: Option<f64>, hold_s: Option<f64>) -> Option<ConnLoad> {
+        let d = ConnLoad::default();
+        (cps.is_some() || hold_s.is_some()).then(|| ConnLoad {
+            cps: cps.unwrap_or(d.cps),
+            hold_s: hold_s.unwrap_or(d.hold_s),
+        })
+    }
+}
+
+impl Default for ConnLoad {
+    /// 1,000 connections per second, closed right after the response: a round starting
+    /// load (the offered rate is what `replay.rate_*` and `plan` vary).
+    fn default() -> Self {
+        ConnLoad {
+            cps: 1_000.0,
+            hold_s: 0.0,
+        }
+    }
+}
+
+/// Highest `cps` accepted (10⁷: beyond any router's connection rate).
+pub const MAX_CPS: f64 = 1e7;
+/// Longest mean hold accepted, s (a day).
+pub const MAX_HOLD_SECS: f64 = 86_400.0;
 
 impl GenConfig {
     /// A configuration with the profile's defaults.
@@ -135,6 +177,7 @@ impl GenConfig {
             ipv6_share: None,
             rate_scale: 1.0,
             start_unix_ns: DEFAULT_START_UNIX_NS,
+            load: None,
         }
     }
 
@@ -148,6 +191,17 @@ impl GenConfig {
         }
         if !(self.rate_scale.is_finite() && self.rate_scale > 0.0 && self.rate_scale <= 1000.0) {
             return Err(GenError::BadRateScale(self.rate_scale));
+        }
+        if let Some(l) = self.load {
+            if self.profile != Profile::Connections {
+                return Err(GenError::LoadNotForProfile(self.profile.name()));
+            }
+            if !(l.cps.is_finite() && l.cps > 0.0 && l.cps <= MAX_CPS) {
+                return Err(GenError::BadCps(l.cps));
+            }
+            if !(l.hold_s.is_finite() && (0.0..=MAX_HOLD_SECS).contains(&l.hold_s)) {
+                return Err(GenError::BadHold(l.hold_s));
+            }
         }
         Ok(())
     }
@@ -190,6 +244,15 @@ pub enum GenError {
     /// A rate scale that is not in (0, 1000].
     #[error("rate scale {0} must be in (0, 1000]")]
     BadRateScale(f64),
+    /// A connection rate outside (0, [`MAX_CPS`]].
+    #[error("cps {0} must be more than 0 and at most {MAX_CPS}")]
+    BadCps(f64),
+    /// A hold time outside [0, [`MAX_HOLD_SECS`]].
+    #[error("hold_s {0} must be between 0 and {MAX_HOLD_SECS} seconds")]
+    BadHold(f64),
+    /// `cps`/`hold_s` given for a profile other than `connections`.
+    #[error("cps and hold_s set the `connections` profile's load, not `{0}`'s")]
+    LoadNotForProfile(&'static str),
     /// Writing the output failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -303,7 +366,13 @@ impl Generator {
         let share = cfg
             .ipv6_share
             .unwrap_or_else(|| cfg.profile.default_ipv6_share());
-        let (model, sources) = Model::new(cfg.profile, cfg.seed, share, cfg.rate_scale);
+        let (model, sources) = Model::new(
+            cfg.profile,
+            cfg.seed,
+            share,
+            cfg.rate_scale,
+            cfg.load.unwrap_or_default(),
+        );
         let mut g = Generator {
             stop: cfg.stop,
             start_unix_ns: cfg.start_unix_ns,
@@ -619,6 +688,76 @@ mod test {
             Stop::from_args(None, Some(0.25), p).unwrap(),
             Stop::Duration(SimDuration::from_millis(250))
         );
+    }
+
+    /// The `connections` load: about `cps` connections a second, each a whole TCP
+    /// conversation (SYN to FIN), and by Little's law about `cps` × `hold_s` of them open at
+    /// once.
+    #[test]
+    fn connections_load_opens_cps_connections_held_for_hold_s() {
+        let secs = 10.0;
+        let mut c = GenConfig::new(
+            Profile::Connections,
+            3,
+            Stop::Duration(SimDuration::from_secs_f64(secs)),
+        );
+        c.load = Some(ConnLoad {
+            cps: 500.0,
+            hold_s: 2.0,
+        });
+        let (bytes, s) = generate_vec(&c).unwrap();
+        // Poisson: 5,000 expected, σ ≈ 71.
+        assert!((4_700..=5_300).contains(&s.tcp_flows), "{}", s.tcp_flows);
+        assert_eq!(s.udp_flows + s.icmp_flows, 0);
+        // Little's law: 500/s × (2 s + the exchange's round trips) ≈ 1,000+ open at once.
+        assert!(
+            (900..=1_400).contains(&s.max_active_flows),
+            "{}",
+            s.max_active_flows
+        );
+        // Every connection that starts early enough ends with the client's FIN.
+        let mut r = crate::pcap::TraceReader::new(&bytes[..], "mem").unwrap();
+        let (mut syns, mut fins) = (0u64, 0u64);
+        while let Some(rec) = r.next_record().unwrap() {
+            let m = crate::parse::parse_frame(rec.link, rec.data, rec.orig_len, rec.ts, 0);
+            let f = m.tcp_flags;
+            syns += u64::from(
+                f & crate::meta::tcp_flags::SYN != 0 && f & crate::meta::tcp_flags::ACK == 0,
+            );
+            fins += u64::from(f & crate::meta::tcp_flags::FIN != 0);
+        }
+        assert_eq!(syns, s.tcp_flows);
+        // Two FINs per closed connection; those started in the last seconds are still open.
+        assert!(fins >= 2 * (s.tcp_flows - 1_500), "{fins}");
+        // Without a hold, connections close right after the response: few open at once.
+        c.load = Some(ConnLoad {
+            cps: 500.0,
+            hold_s: 0.0,
+        });
+        let (_, s0) = generate_vec(&c).unwrap();
+        assert!(s0.max_active_flows < 100, "{}", s0.max_active_flows);
+    }
+
+    #[test]
+    fn connections_load_is_checked_and_only_for_its_profile() {
+        let mut c = GenConfig::new(Profile::Connections, 1, Stop::Packets(1));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 2e7] {
+            c.load = ConnLoad::from_keys(Some(bad), None);
+            assert!(matches!(c.validate(), Err(GenError::BadCps(_))), "{bad}");
+        }
+        for bad in [-1.0, f64::NAN, 1e6] {
+            c.load = ConnLoad::from_keys(None, Some(bad));
+            assert!(matches!(c.validate(), Err(GenError::BadHold(_))), "{bad}");
+        }
+        c.load = ConnLoad::from_keys(None, Some(0.5));
+        assert_eq!(c.load.unwrap().cps, ConnLoad::default().cps);
+        assert!(c.validate().is_ok());
+        c.profile = Profile::HomeRouter;
+        assert!(matches!(
+            c.validate(),
+            Err(GenError::LoadNotForProfile("home-router"))
+        ));
+        assert!(ConnLoad::from_keys(None, None).is_none());
     }
 
     #[test]

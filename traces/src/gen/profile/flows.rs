@@ -28,7 +28,38 @@ impl Model {
             Kind::Flood => self.flood(rng, t, out),
             Kind::FloodLegit => self.flood_legit(rng, t, out),
             Kind::Imix => self.imix(rng, t, out),
+            Kind::Short { hold_mean } => self.short(*hold_mean, rng, t, out),
         }
+    }
+
+    /// A short connection of the connections-per-second load, as a CPS benchmark makes
+    /// (TRex ASTF's `http_simple`, CSIT's TCP CPS tests): handshake, one plain HTTP request
+    /// and a small response, an idle hold, then the client's FIN.
+    fn short(&mut self, hold_mean: f64, rng: &mut Rng, t: u64, out: &mut Vec<NewFlow>) {
+        let c = self.client(rng);
+        let v6 = self.v6(rng);
+        let s = self.remote(rng);
+        // http_simple's GET is about 100 bytes and its page 32 KB; a CPS load keeps the
+        // response small so connections, not bytes, are the load: 1 KB.
+        let app = App::Rpc {
+            tls: false,
+            req: 100,
+            resp: 1_000,
+            stage: 0,
+        };
+        let close = Close {
+            kind: CloseKind::Fin {
+                by: 0,
+                separate: false,
+            },
+            idle: if hold_mean > 0.0 {
+                ns(rng.exp(hold_mean / 1e9))
+            } else {
+                0
+            },
+        };
+        let (down, up) = self.lines(c, s);
+        out.push(self.conv(rng, c, s, 80, v6, false, app, close, down, up, t));
     }
 
     /// A background HTTPS API call of an app or device.

@@ -159,6 +159,7 @@ impl Model {
         seed: u64,
         ipv6_share: f64,
         rate_scale: f64,
+        load: crate::r#gen::ConnLoad,
     ) -> (Model, Vec<Source>) {
         let mut rng = Rng::stream(seed, &format!("{}/hosts", profile.name()));
         let web_search = PiecewiseCdf::new(&WEB_SEARCH_CDF).expect("static CDF is valid");
@@ -189,6 +190,7 @@ impl Model {
             Profile::Datacenter => m.build_datacenter(&mut rng, &mut src),
             Profile::Synflood => m.build_synflood(&mut rng, &mut src),
             Profile::Imix => m.build_imix(&mut rng, &mut src),
+            Profile::Connections => m.build_connections(&mut rng, &mut src, load),
         }
         (m, src.list)
     }
@@ -346,6 +348,33 @@ impl Model {
             "flood",
         );
         src.add(src.poisson(200.0), Kind::FloodLegit, "legit");
+    }
+
+    /// The connections-per-second load: 250 LAN clients (wired, Linux) opening short
+    /// connections to 200 servers behind the WAN, at `load.cps` connections per second.
+    fn build_connections(
+        &mut self,
+        rng: &mut Rng,
+        src: &mut Sources,
+        load: crate::r#gen::ConnLoad,
+    ) {
+        // 192.168.1.0/24 holds the 250 clients, as a large LAN's DHCP pool.
+        for i in 0..250u32 {
+            let v4 = 0xc0a8_0100 | (2 + i);
+            let v6 = 0x2001_0db8_1234_5600_0000_0000_0000_0000 | iid(rng);
+            let h = Host::new(rng, v4, v6, LINUX, 0.2e6, 64, true, 1e9);
+            self.clients.push(h);
+        }
+        self.add_remote_servers(rng, 200, 10e6, 0.5, 1.0);
+        self.wan_down = 1e9;
+        self.wan_up = 1e9;
+        src.add(
+            src.poisson(load.cps),
+            Kind::Short {
+                hold_mean: load.hold_s * 1e9,
+            },
+            "short",
+        );
     }
 
     /// IMIX UDP load between 50 clients and 200 servers.

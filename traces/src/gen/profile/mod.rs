@@ -28,16 +28,21 @@ pub enum Profile {
     Synflood,
     /// UDP flows with the simple IMIX packet-size mix (a throughput benchmark load).
     Imix,
+    /// Short TCP connections at a set rate (a connections-per-second load): LAN clients
+    /// open a connection to a server behind the WAN, send one request, get a small
+    /// response, hold the connection idle and close it (see [`super::ConnLoad`]).
+    Connections,
 }
 
 impl Profile {
     /// Every profile, in the order help texts list them.
-    pub const ALL: [Profile; 5] = [
+    pub const ALL: [Profile; 6] = [
         Profile::HomeRouter,
         Profile::Enterprise,
         Profile::Datacenter,
         Profile::Synflood,
         Profile::Imix,
+        Profile::Connections,
     ];
 
     /// The command-line name.
@@ -48,6 +53,7 @@ impl Profile {
             Profile::Datacenter => "datacenter",
             Profile::Synflood => "synflood",
             Profile::Imix => "imix",
+            Profile::Connections => "connections",
         }
     }
 
@@ -63,7 +69,7 @@ impl Profile {
         match self {
             Profile::HomeRouter | Profile::Enterprise => 10.0,
             Profile::Datacenter | Profile::Imix => 1.0,
-            Profile::Synflood => 2.0,
+            Profile::Synflood | Profile::Connections => 2.0,
         }
     }
 
@@ -76,6 +82,7 @@ impl Profile {
             Profile::Datacenter => 0.10,
             Profile::Synflood => 0.10,
             Profile::Imix => 0.0,
+            Profile::Connections => 0.0,
         }
     }
 }
@@ -239,6 +246,11 @@ pub(crate) enum Kind {
     FloodLegit,
     /// IMIX UDP flow.
     Imix,
+    /// A short connection of the connections-per-second load; its mean idle hold, ns.
+    Short {
+        /// Mean idle time between the response and the client's FIN, ns (exponential).
+        hold_mean: f64,
+    },
 }
 
 /// A source of flows.
