@@ -8,7 +8,12 @@
 //! - `engine/default/{none,software,hardware}`: the trace comes from the generator, as
 //!   `offsim run scenarios/default.toml` does (frame building and parsing included);
 //! - `engine/default-pcap/{…}`: the same packets from a pcap file (reader and parser
-//!   instead of the generator), as a run over a user's capture does.
+//!   instead of the generator), as a run over a user's capture does;
+//! - `engine/default-pcap-run/all`: the three configurations together through
+//!   [`run_scenario`], as `offsim run` does: one reader thread decodes the capture for all
+//!   of them (`sim/src/feed.rs`), each simulates on its own thread (with two or more in the
+//!   thread pool; the trace's scan for copies runs in the first iteration only). Its
+//!   throughput counts the packets of all three.
 //!
 //! Run with `cargo bench -p offsim-benches -- engine`.
 
@@ -17,7 +22,7 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use offsim::prepare::{Prepared, prepare};
-use offsim::run::run_policy;
+use offsim::run::{run_policy, run_scenario};
 use offsim::scenario::ScenarioFile;
 use offsim::source::Input;
 use offsim_traces::r#gen::generate_file;
@@ -60,5 +65,14 @@ pub fn bench(c: &mut Criterion) {
     generate_file(&cfg, &path).expect("write the default trace");
     p.input = Input::File(path);
     bench_all(c, "engine/default-pcap", &p);
+    let mut g = c.benchmark_group("engine/default-pcap-run");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(
+        p.pass.totals.packets * p.scenario.policies.len() as u64,
+    ));
+    g.bench_function("all", |b| {
+        b.iter(|| black_box(run_scenario(&p).expect("run").runs.len()))
+    });
+    g.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }

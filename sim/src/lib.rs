@@ -7,8 +7,10 @@
 //! - `scenario.rs` — scenario files (TOML): what the user wrote, then a validated
 //!   [`scenario::Scenario`].
 //! - `prepare.rs` — from a scenario to everything its runs need ([`prepare::Prepared`]).
-//! - `source.rs` — where packets come from: the [`source::Source`] trait, the trace source,
-//!   the first pass.
+//! - `source.rs` — where packets come from: the [`source::Source`] trait, the decoder and
+//!   trace source, the first pass (record headers), the scan for copies and WAN captures.
+//! - `feed.rs` — one decode of the trace on its own thread, shared by the configurations
+//!   of a run.
 //! - `replay.rs` — replay timing: recorded, sped up, or paced; loops with fresh tuples.
 //! - `run.rs` — one configuration run through the engine; every configuration of a scenario.
 //! - `engine/` — the discrete-event engine: NIC, RSS, RX rings, cores, the datapath
@@ -27,8 +29,8 @@
 //!
 //! ## One packet's walk
 //!
-//! 1. `source.rs`: `TraceSource::next_arrival` reads the packet and `replay.rs` gives its
-//!    arrival time.
+//! 1. `source.rs`: `Decoder::next` reads the packet and `replay.rs` gives its arrival time
+//!    (on a reader thread for `run`, `feed.rs`; inline in `TraceSource` for `sweep`, `plan`).
 //! 2. `engine/mod.rs`: `Engine::arrive` — the side it arrives on, the wire, the NIC
 //!    (`offsim_nicmodel::Nic::rx`): forwarded in hardware (counted on its flow record via
 //!    `Datapath::note_hw_packet`), dropped, or RSS (`rss.rs`) to a core's RX ring.
@@ -47,6 +49,7 @@ pub mod calibrate;
 pub mod cli;
 pub mod cpu;
 pub mod engine;
+mod feed;
 pub mod plan;
 pub mod prepare;
 pub mod progress;

@@ -30,7 +30,9 @@ enum Cmd {
         /// not offloaded.
         #[arg(long)]
         flows: bool,
-        /// Worker threads for the configurations (default: all cores).
+        /// Threads (default: all cores). With 2 or more every configuration simulates at
+        /// once on a thread of its own beside one thread that reads the trace for all; 1
+        /// runs them one after another, each reading the trace.
         #[arg(long)]
         jobs: Option<usize>,
         /// No progress bar on stderr (it is drawn only on a terminal anyway). The summary on

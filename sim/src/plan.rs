@@ -509,7 +509,7 @@ pub fn run_plan(p: &Prepared) -> Result<rep::Report, RunError> {
         configs.push(c);
         runs.push(run);
     }
-    let warnings = ruleset_warnings(p);
+    let warnings = ruleset_warnings(p, p.findings()?);
     let notes = vec![format!(
         "capacity search: offered load paced between {} and {} Gbit/s (wire bits), {} bisection steps per target on a log scale; runs show each configuration at its highest rate within the SLO, so their savings are not computed",
         r.min_gbps, r.max_gbps, r.steps

@@ -1,5 +1,6 @@
 //! From a scenario to everything its runs need: the ruleset loaded, the NIC configured, the
-//! input opened and read once (`source::first_pass`), the replay timing fixed.
+//! input opened and its record headers read once (`source::first_pass`), the replay timing
+//! fixed.
 //! Prepared once per scenario (or sweep point, or plan probe) and shared by its
 //! configurations.
 
@@ -9,10 +10,11 @@ use offsim_nicmodel::config::NicConfig;
 use offsim_reports::schema as rep;
 use offsim_traces::r#gen::{GenConfig, Profile, Stop};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use crate::replay::{MAX_REPLAY_NS, Retimer, Timing};
 use crate::scenario::{Scenario, ScenarioError};
-use crate::source::{Input, SourceError, TracePass, first_pass};
+use crate::source::{Findings, Input, SourceError, TracePass, first_pass, scan};
 
 /// Errors of a run. Display names the file and position where there is one.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,9 @@ pub struct Prepared {
     pub flows_dir: Option<PathBuf>,
     /// The progress bar runs advance (packets read; hidden by default).
     pub progress: crate::progress::Progress,
+    /// What the scan of the trace's first packets found: set by the first shared decode of
+    /// a run (`run.rs`) or by [`Prepared::findings`]; clones share it (same input).
+    found: Arc<OnceLock<Findings>>,
 }
 
 /// Loads the rules timeline events load, with the scenario's options; each must keep the
@@ -170,7 +175,7 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
         }
         (None, None) => unreachable!("validated by the scenario"),
     };
-    let pass = first_pass(&input, &sc.sides)?;
+    let pass = first_pass(&input)?;
     if pass.totals.packets == 0 {
         return Err(RunError::EmptyTrace(input.describe()));
     }
@@ -186,6 +191,7 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
         replay,
         flows_dir: None,
         progress: crate::progress::Progress::hidden(),
+        found: Arc::default(),
     })
 }
 
@@ -267,6 +273,26 @@ fn replay_of(sc: &Scenario, pass: &TracePass) -> Result<(Retimer, rep::ReplayInf
 }
 
 impl Prepared {
+    /// What the scan of the trace's first packets found (captured copies, a WAN capture):
+    /// from the run that decoded the trace, or scanned now.
+    pub fn findings(&self) -> Result<&Findings, RunError> {
+        if let Some(f) = self.found.get() {
+            return Ok(f);
+        }
+        let f = scan(&self.input, &self.scenario.sides)?;
+        Ok(self.found.get_or_init(|| f))
+    }
+
+    /// The findings, if a decode has scanned the trace already.
+    pub(crate) fn found(&self) -> Option<&Findings> {
+        self.found.get()
+    }
+
+    /// Keeps what a decode's scan found (the same whichever decode scanned).
+    pub(crate) fn set_findings(&self, f: Findings) {
+        let _ = self.found.set(f);
+    }
+
     /// The time-series interval of every run, ns: `report.interval_ms`, widened on long
     /// replays ([`crate::replay::series_interval_ns`]).
     pub(crate) fn series_interval_ns(&self) -> u64 {

@@ -1,6 +1,8 @@
 //! `offsim run`: each configuration (offload policy) of a scenario gets a fresh datapath
 //! (ruleset, conntrack, flowtables), NIC and CPU, and the trace is replayed through the
-//! [`Engine`]. Configurations run in parallel (rayon) and results are assembled in scenario
+//! [`Engine`]. Configurations run side by side, each on a thread of its own, fed by one
+//! decode of the trace on one more thread (`feed.rs`); with a one-thread pool (`--jobs 1`)
+//! they run one after another on the calling thread. Results are assembled in scenario
 //! order, so the report does not depend on the thread count.
 
 use std::fs::File;
@@ -14,13 +16,12 @@ use offsim_kernel::flows::FlowBook;
 use offsim_kernel::sides::SideSplitter;
 use offsim_nicmodel::Nic;
 use offsim_reports::schema as rep;
-use rayon::prelude::*;
 
 use crate::engine::{Engine, EngineConfig};
 use crate::prepare::{Prepared, RunError};
 use crate::report;
 use crate::scenario::{Admission, CtFlavour, Policy, Scenario};
-use crate::source::TraceSource;
+use crate::source::{Decoder, Scan, SourceError, TraceSource};
 
 /// The result of one configuration.
 pub struct RunOutcome {
@@ -44,8 +45,39 @@ fn ct_config(sc: &Scenario) -> CtConfig {
     }
 }
 
-/// Runs one configuration.
+/// The decoder of `p`'s trace, as every configuration replays it.
+fn decoder(p: &Prepared) -> Result<Decoder, SourceError> {
+    Decoder::new(
+        p.input.clone(),
+        p.retimer,
+        p.scenario.spec.replay.loops.unwrap_or(1),
+    )
+}
+
+/// Runs one configuration, reading the trace on this thread.
 pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError> {
+    let mut engine = engine(p, policy)?;
+    let mut src = TraceSource::new(decoder(p)?).with_progress(p.progress.clone());
+    engine.run(&mut src)?;
+    finish(policy, engine)
+}
+
+/// The engine after its run, or the error writing its flow records.
+fn finish(policy: &Policy, mut engine: Engine) -> Result<RunOutcome, RunError> {
+    if let Some(e) = engine.take_flow_write_error() {
+        return Err(RunError::Io {
+            path: "flows.jsonl".into(),
+            source: e,
+        });
+    }
+    Ok(RunOutcome {
+        policy: policy.clone(),
+        engine,
+    })
+}
+
+/// A configuration's engine, ready to run: its datapath, NIC and CPU.
+fn engine(p: &Prepared, policy: &Policy) -> Result<Engine, RunError> {
     let sc = &p.scenario;
     let mode = match (policy.flowtable, policy.hardware) {
         (false, _) => FlowtableMode::Disabled,
@@ -120,30 +152,13 @@ pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError>
         closed_loop: sc.closed_loop,
         ..EngineConfig::default()
     };
-    let mut engine = Engine::new(
+    Ok(Engine::new(
         ecfg,
         sc.cpu.clone(),
         dp,
         nic,
         SideSplitter::new(sc.sides.clone()),
-    );
-    let mut src = TraceSource::new(
-        p.input.clone(),
-        p.retimer,
-        sc.spec.replay.loops.unwrap_or(1),
-    )?;
-    src = src.with_progress(p.progress.clone());
-    engine.run(&mut src)?;
-    if let Some(e) = engine.take_flow_write_error() {
-        return Err(RunError::Io {
-            path: "flows.jsonl".into(),
-            source: e,
-        });
-    }
-    Ok(RunOutcome {
-        policy: policy.clone(),
-        engine,
-    })
+    ))
 }
 
 fn sanitize(s: &str) -> String {
@@ -165,14 +180,66 @@ pub fn run_to_report(p: &Prepared, policy: &Policy, prefix: &str) -> Result<rep:
     Ok(report::run_report(p, &o.policy, &mut o.engine, prefix))
 }
 
-/// Runs every configuration of the scenario (in parallel) and builds the report.
+/// Runs every configuration of the scenario and builds the report. With one thread in the
+/// pool (`--jobs 1`) they run one after another, each reading the trace; otherwise all at
+/// once, each on a thread of its own beside one thread that reads the trace for all of
+/// them (`feed.rs`).
+///
+/// All at once rather than in groups of the pool's size: each group would read the trace
+/// again, and a last group smaller than the pool leaves cores idle; the price is every
+/// configuration's state held at once, which `--jobs 1` avoids.
 pub fn run_scenario(p: &Prepared) -> Result<rep::Report, RunError> {
-    let runs: Vec<Result<rep::Run, RunError>> = p
-        .scenario
-        .policies
-        .par_iter()
-        .map(|pol| run_to_report(p, pol, ""))
-        .collect();
-    let runs = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(report::build_report(p, runs, rep::ReportKind::Run))
+    let runs = if rayon::current_num_threads() < 2 {
+        let pols = &p.scenario.policies;
+        pols.iter()
+            .map(|pol| run_to_report(p, pol, ""))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        run_group(p, &p.scenario.policies)?
+    };
+    let found = p.findings()?;
+    Ok(report::build_report(p, found, runs, rep::ReportKind::Run))
+}
+
+/// Runs `group`'s configurations side by side over one decode of the trace; the first
+/// decode also scans the trace's first packets ([`Prepared::findings`]).
+fn run_group(p: &Prepared, group: &[Policy]) -> Result<Vec<rep::Run>, RunError> {
+    let mut dec = decoder(p)?;
+    if p.found().is_none() {
+        dec = dec.with_scan(Scan::new(&p.scenario.sides));
+    }
+    let (feeder, sources) = crate::feed::share(dec, group.len());
+    let (read, runs) = std::thread::scope(|s| {
+        let reader = s.spawn(move || feeder.run());
+        let engines: Vec<_> = group
+            .iter()
+            .zip(sources)
+            .map(|(pol, src)| {
+                let mut src = src.with_progress(p.progress.clone());
+                s.spawn(move || -> Result<rep::Run, RunError> {
+                    let mut engine = engine(p, pol)?;
+                    let done = engine.run(&mut src);
+                    // Stop listening at once: the reader need not wait on a failed engine.
+                    drop(src);
+                    done?;
+                    let mut o = finish(pol, engine)?;
+                    Ok(report::run_report(p, &o.policy, &mut o.engine, ""))
+                })
+            })
+            .collect();
+        let runs: Vec<_> = engines.into_iter().map(join).collect();
+        (join(reader), runs)
+    });
+    let found = read.map_err(RunError::Source)?;
+    if let Some(f) = found {
+        p.set_findings(f);
+    }
+    // In scenario order, as the sequential runs would fail: a configuration that stopped
+    // because the reader did has the reader's error, returned above.
+    runs.into_iter().collect()
+}
+
+/// A scoped thread's result; its panic, resumed.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }

@@ -1,14 +1,17 @@
-//! Where packets come from: the [`Source`] the engine pulls arrivals from, the trace source
-//! over a capture file or the generator (retimed, looped with fresh tuples), and the first
-//! pass that learns the trace's totals before the run.
+//! Where packets come from: the [`Source`] the engine pulls arrivals from; the decoder over a
+//! capture file or the generator (parsed, retimed, looped with fresh tuples), which the
+//! trace source runs inline and `feed.rs` runs on a thread of its own for several engines;
+//! the first pass that learns the trace's totals from record headers before the run; and
+//! the scan of the trace's first packets for captured copies and a WAN capture, which rides
+//! along the first decode.
 //!
-//! Both `run` (which builds sources) and `engine` (which consumes them) use this module; it
-//! uses neither.
+//! `run` and `feed` (which build sources) and `engine` (which consumes them) use this
+//! module; it uses none of them.
 
 use std::fs::File;
 use std::path::PathBuf;
 
-use offsim_kernel::dups::{CopyKind, DupFinder};
+use offsim_kernel::dups::{CopyKind, DupFinder, SEARCH_PACKETS};
 use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_traces::r#gen::{GenConfig, GenError, Generator, Stop};
 use offsim_traces::meta::PacketMeta;
@@ -29,6 +32,10 @@ pub enum SourceError {
     /// The generator spec is invalid.
     #[error("trace.generate: {0}")]
     Gen(#[from] GenError),
+    /// The thread reading the trace for several configurations stopped without finishing
+    /// (`feed.rs`); the run reports the reader's own error instead.
+    #[error("the trace reader stopped")]
+    ReaderStopped,
 }
 
 /// A packet with its arrival time.
@@ -93,36 +100,99 @@ impl Reader {
                 .map(|(ts, f)| parse_frame(LinkType::Ethernet, f, f.len() as u32, ts, 0))),
         }
     }
+
+    /// The next packet's time and length on the wire, without parsing it.
+    #[inline]
+    fn next_header(&mut self) -> Result<Option<(SimTime, u32)>, SourceError> {
+        match self {
+            Reader::File(s) => Ok(s.next_header()?),
+            // As `parse_frame` counts a generated frame: captured whole.
+            Reader::Gen(g) => Ok(g.next_frame().map(|(ts, f)| (ts, f.len() as u32))),
+        }
+    }
 }
 
-/// The trace as a [`Source`]: retimed, looped with fresh tuples.
-pub(crate) struct TraceSource {
+/// The trace decoded into arrivals: every packet parsed, retimed and, in loop `k` > 0,
+/// given fresh tuples; the file read again for each loop. With a [`Scan`], the first loop's
+/// packets also go through it until it has seen enough.
+pub(crate) struct Decoder {
     input: Input,
     reader: Reader,
     retimer: Retimer,
     loops: u32,
     k: u32,
+    scan: Option<Scan>,
+    found: Option<Findings>,
+}
+
+impl Decoder {
+    /// A decoder over `input`, `loops` times (at least once).
+    pub(crate) fn new(input: Input, retimer: Retimer, loops: u32) -> Result<Decoder, SourceError> {
+        Ok(Decoder {
+            reader: Reader::open(&input)?,
+            input,
+            retimer,
+            loops: loops.max(1),
+            k: 0,
+            scan: None,
+            found: None,
+        })
+    }
+
+    /// Runs `scan` over the first loop's packets as they are decoded.
+    pub(crate) fn with_scan(mut self, scan: Scan) -> Self {
+        self.scan = Some(scan);
+        self
+    }
+
+    /// What the scan found, once it has finished (it finishes at the end of the first loop
+    /// at the latest).
+    pub(crate) fn take_findings(&mut self) -> Option<Findings> {
+        self.found.take()
+    }
+
+    /// The next arrival, `None` after the last loop.
+    #[inline]
+    pub(crate) fn next(&mut self) -> Result<Option<Arrival>, SourceError> {
+        loop {
+            if let Some(mut pkt) = self.reader.next()? {
+                if let Some(s) = &mut self.scan
+                    && !s.note(&pkt)
+                {
+                    self.found = self.scan.take().map(Scan::finish);
+                }
+                let at = self.retimer.arrival(pkt.ts, pkt.wire_len, self.k);
+                fresh_tuples(&mut pkt, self.k);
+                return Ok(Some(Arrival { at, pkt }));
+            }
+            if let Some(s) = self.scan.take() {
+                self.found = Some(s.finish());
+            }
+            if self.k + 1 >= self.loops {
+                return Ok(None);
+            }
+            self.k += 1;
+            self.reader = Reader::open(&self.input)?;
+        }
+    }
+}
+
+/// The trace as a [`Source`], decoded on the engine's own thread.
+pub(crate) struct TraceSource {
+    decoder: Decoder,
     /// Packets delivered so far.
     packets: u64,
     progress: crate::progress::Progress,
 }
 
 impl TraceSource {
-    /// A source over `input`.
-    pub(crate) fn new(
-        input: Input,
-        retimer: Retimer,
-        loops: u32,
-    ) -> Result<TraceSource, SourceError> {
-        Ok(TraceSource {
-            reader: Reader::open(&input)?,
-            input,
-            retimer,
-            loops: loops.max(1),
-            k: 0,
+    /// A source over `decoder`'s arrivals.
+    pub(crate) fn new(decoder: Decoder) -> TraceSource {
+        TraceSource {
+            decoder,
             packets: 0,
             progress: crate::progress::Progress::hidden(),
-        })
+        }
     }
 
     /// Advances `progress` by the packets read, in batches of
@@ -135,34 +205,35 @@ impl TraceSource {
 
 impl Source for TraceSource {
     fn next_arrival(&mut self) -> Result<Option<Arrival>, SourceError> {
-        loop {
-            if let Some(mut pkt) = self.reader.next()? {
-                let at = self.retimer.arrival(pkt.ts, pkt.wire_len, self.k);
-                fresh_tuples(&mut pkt, self.k);
-                self.packets += 1;
-                if self.packets.is_multiple_of(crate::progress::PACKET_BATCH) {
-                    self.progress.inc(crate::progress::PACKET_BATCH);
-                }
-                return Ok(Some(Arrival { at, pkt }));
+        let a = self.decoder.next()?;
+        if a.is_some() {
+            self.packets += 1;
+            if self.packets.is_multiple_of(crate::progress::PACKET_BATCH) {
+                self.progress.inc(crate::progress::PACKET_BATCH);
             }
-            if self.k + 1 >= self.loops {
-                self.progress
-                    .inc(self.packets % crate::progress::PACKET_BATCH);
-                return Ok(None);
-            }
-            self.k += 1;
-            self.reader = Reader::open(&self.input)?;
+        } else {
+            self.progress
+                .inc(self.packets % crate::progress::PACKET_BATCH);
         }
+        Ok(a)
     }
 }
 
-/// What a first pass over the trace learned.
+/// What the first pass learned from the record headers.
 #[derive(Clone, Debug, Default)]
 pub struct TracePass {
     /// Totals for retiming.
     pub totals: TraceTotals,
     /// Wire bytes.
     pub bytes: u64,
+    /// The capture's final record was cut short: the warning (the packets before it are
+    /// replayed).
+    pub cut_short: Option<String>,
+}
+
+/// What the scan of the trace's first packets found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Findings {
     /// IP packets among those searched for copies (all of them when some were found).
     pub ip_packets: u64,
     /// Packets that look captured twice (`kernel::dups`): forwarded copies and originals
@@ -170,67 +241,95 @@ pub struct TracePass {
     pub copies: u64,
     /// The capture looks taken on the WAN link (sides guessed from the traffic).
     pub wan_capture: Option<String>,
-    /// The capture's final record was cut short: the warning (the packets before it are
-    /// replayed).
-    pub cut_short: Option<String>,
 }
 
-/// IP packets the WAN-capture hint looks at (the first ones of the trace), and the search
-/// for packets captured twice when it found none among them.
+/// IP packets the WAN-capture hint looks at (the first ones of the trace).
 const WAN_HINT_PACKETS: u64 = 1_000_000;
 
-/// Reads the whole trace once: totals, packets captured twice, and — with sides guessed from
-/// the traffic (`flow`, `single`) — a split of them, to warn when the capture looks taken on
-/// the WAN link. No per-flow state beyond the splitter's live tuples (the count of distinct
-/// flows it once printed needed a set of every flow: `offsim trace info` gives it).
-pub(crate) fn first_pass(input: &Input, sides: &SideMode) -> Result<TracePass, SourceError> {
-    let mut split = matches!(sides, SideMode::Flow | SideMode::Single)
-        .then(|| (SideSplitter::new(sides.clone()), WanHint::default()));
+/// Reads the whole trace once, record headers only: totals and whether it was cut short.
+pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
     let mut r = Reader::open(input)?;
     let mut p = TracePass::default();
-    // A capture that holds forwarded copies holds them from its start (both interfaces
-    // are captured together): with none among the first packets the rest is not searched
-    // (the finder's two maps per packet were a tenth of a run's time); with some, the
-    // count is exact.
-    let mut dups = Some(DupFinder::new());
-    while let Some(m) = r.next()? {
-        p.ip_packets += u64::from(m.is_ip());
-        if let Some(d) = &mut dups {
-            if d.check(&m) != CopyKind::First {
-                p.copies += 1;
-            }
-            if p.copies == 0 && p.ip_packets >= WAN_HINT_PACKETS {
-                dups = None;
-            }
-        }
-        if let Some((sp, hint)) = &mut split {
-            hint.note(&m, sp.side(&m, m.ts));
-            // The hint needs the capture's start, not all of it: the splitter's tuples
-            // would otherwise follow every flow of a long trace.
-            if p.ip_packets >= WAN_HINT_PACKETS {
-                p.wan_capture = hint.warning();
-                split = None;
-            }
-        }
-        p.totals.add(&m);
-        p.bytes += u64::from(m.wire_len);
-        if dups.is_none()
-            && split.is_none()
-            && let Reader::File(s) = &mut r
-        {
-            // Only totals remain: record headers, no frame parsing.
-            while let Some((ts, len)) = s.next_header()? {
-                p.totals.add_header(ts, len);
-                p.bytes += u64::from(len);
-            }
-            break;
-        }
-    }
-    if let Some((_, h)) = split {
-        p.wan_capture = h.warning();
+    while let Some((ts, len)) = r.next_header()? {
+        p.totals.add_header(ts, len);
+        p.bytes += u64::from(len);
     }
     if let Reader::File(s) = &r {
         p.cut_short = s.cut_short().map(TraceError::cut_short_warning);
     }
     Ok(p)
+}
+
+/// The search of the trace's first packets for packets captured twice and — with sides
+/// guessed from the traffic (`flow`, `single`) — a split of them, to warn when the capture
+/// looks taken on the WAN link. No per-flow state beyond the splitter's live tuples (the
+/// count of distinct flows it once printed needed a set of every flow: `offsim trace info`
+/// gives it).
+pub(crate) struct Scan {
+    split: Option<(SideSplitter, WanHint)>,
+    dups: Option<DupFinder>,
+    found: Findings,
+}
+
+impl Scan {
+    /// A scan for a run with `sides`.
+    pub(crate) fn new(sides: &SideMode) -> Scan {
+        Scan {
+            split: matches!(sides, SideMode::Flow | SideMode::Single)
+                .then(|| (SideSplitter::new(sides.clone()), WanHint::default())),
+            dups: Some(DupFinder::new()),
+            found: Findings::default(),
+        }
+    }
+
+    /// Notes the trace's next packet; `false` once the scan needs no more.
+    #[inline]
+    pub(crate) fn note(&mut self, m: &PacketMeta) -> bool {
+        let f = &mut self.found;
+        f.ip_packets += u64::from(m.is_ip());
+        // A capture that holds forwarded copies holds them from its start (both interfaces
+        // are captured together): with none among the first packets the rest is not
+        // searched, as `rules eval` does (`dups::SEARCH_PACKETS`); with some, the count is
+        // exact.
+        if let Some(d) = &mut self.dups {
+            if d.check(m) != CopyKind::First {
+                f.copies += 1;
+            }
+            if f.copies == 0 && f.ip_packets >= SEARCH_PACKETS {
+                self.dups = None;
+            }
+        }
+        if let Some((sp, hint)) = &mut self.split {
+            hint.note(m, sp.side(m, m.ts));
+            // The hint needs the capture's start, not all of it: the splitter's tuples
+            // would otherwise follow every flow of a long trace.
+            if f.ip_packets >= WAN_HINT_PACKETS {
+                f.wan_capture = hint.warning();
+                self.split = None;
+            }
+        }
+        self.dups.is_some() || self.split.is_some()
+    }
+
+    /// What it found in the packets it was shown.
+    pub(crate) fn finish(self) -> Findings {
+        let mut f = self.found;
+        if let Some((_, h)) = self.split {
+            f.wan_capture = h.warning();
+        }
+        f
+    }
+}
+
+/// Scans the trace's first packets on this thread (for commands whose runs decode the
+/// trace on their own threads, without a scan: `sweep`, `plan`).
+pub(crate) fn scan(input: &Input, sides: &SideMode) -> Result<Findings, SourceError> {
+    let mut r = Reader::open(input)?;
+    let mut s = Scan::new(sides);
+    while let Some(m) = r.next()? {
+        if !s.note(&m) {
+            break;
+        }
+    }
+    Ok(s.finish())
 }

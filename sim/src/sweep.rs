@@ -346,7 +346,7 @@ pub fn run_sweep(
         kind: rep::ReportKind::Sweep,
         scenario: scenario_info(&base),
         runs,
-        warnings: ruleset_warnings(&base),
+        warnings: ruleset_warnings(&base, base.findings()?),
         sweep: Some(rep::Sweep {
             parameters: keys,
             total_points: total,

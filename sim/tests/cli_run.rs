@@ -89,6 +89,34 @@ fn run_writes_the_report_and_prints_a_summary() {
     );
 }
 
+/// Looped replays give the same report whether each configuration reads the trace itself
+/// (`--jobs 1`) or the configurations share one reader thread (more jobs).
+#[test]
+fn a_looped_run_is_the_same_read_alone_or_shared() {
+    let dir = scratch("cli-run", "loops");
+    let sc = scenario(&dir, "loops = 2\n");
+    let mut reports = Vec::new();
+    for jobs in ["1", "2", "3"] {
+        let out = dir.join(format!("out{jobs}"));
+        let o = offsim(&[
+            "run",
+            sc.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            jobs,
+            "-q",
+        ]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        reports.push(std::fs::read_to_string(out.join("report.json")).unwrap());
+    }
+    let r = offsim_reports::Report::from_json(&reports[0]).unwrap();
+    assert_eq!(r.runs.len(), 3);
+    assert!(r.runs.iter().all(|x| x.throughput.offered_packets > 4000));
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!(reports[0], reports[2]);
+}
+
 #[test]
 fn missed_slo_exits_1_and_only_gated_policies_count() {
     let dir = scratch("cli-run", "slo");

@@ -15,6 +15,7 @@ use crate::cpu::CpuConfig;
 use crate::engine::{Engine, Measure};
 use crate::prepare::Prepared;
 use crate::scenario::{Admission, Policy, Scenario};
+use crate::source::Findings;
 use offsim_traces::histogram::Histogram;
 
 mod load;
@@ -569,11 +570,12 @@ pub(crate) fn scenario_info(p: &Prepared) -> rep::Scenario {
 /// savings against the `none` run, then warnings.
 pub(crate) fn build_report(
     p: &Prepared,
+    found: &Findings,
     mut runs: Vec<rep::Run>,
     kind: rep::ReportKind,
 ) -> rep::Report {
     apply_savings(&mut runs);
-    let mut warnings = ruleset_warnings(p);
+    let mut warnings = ruleset_warnings(p, found);
     warnings.extend(overload_warnings(&runs));
     let scenario = scenario_info(p);
     warnings.extend(load::late_events(
@@ -616,16 +618,17 @@ pub(crate) fn tool() -> rep::Tool {
     }
 }
 
-/// Warnings about the scenario itself (the same for every run).
-pub(crate) fn ruleset_warnings(p: &Prepared) -> Vec<String> {
+/// Warnings about the scenario itself (the same for every run); `found` is what the scan of
+/// its trace found ([`Prepared::findings`]).
+pub(crate) fn ruleset_warnings(p: &Prepared, found: &Findings) -> Vec<String> {
     let mut w: Vec<String> = p.pass.cut_short.iter().cloned().collect();
-    w.extend(p.pass.wan_capture.iter().cloned());
+    w.extend(found.wan_capture.iter().cloned());
     // In `iface` mode the engine counts forwarded copies once; otherwise they count twice.
     if !matches!(p.scenario.sides, offsim_kernel::sides::SideMode::Iface(_)) {
         w.extend(crate::ruleseval::copy_warnings(
             0,
-            p.pass.copies,
-            p.pass.ip_packets,
+            found.copies,
+            found.ip_packets,
             0,
         ));
     }
