@@ -30,9 +30,9 @@ enum Cmd {
         /// not offloaded.
         #[arg(long)]
         flows: bool,
-        /// Threads (default: all cores). With 2 or more every configuration simulates at
-        /// once on a thread of its own beside one thread that reads the trace for all; 1
-        /// runs them one after another, each reading the trace.
+        /// Configurations simulating at once (default: all of them), each on a thread of
+        /// its own beside one thread that reads the trace for them; 1 runs them one after
+        /// another, each reading the trace. Fewer at once holds less state in memory.
         #[arg(long)]
         jobs: Option<usize>,
         /// No progress bar on stderr (it is drawn only on a terminal anyway). The summary on
@@ -533,7 +533,7 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     let loops = u64::from(p.scenario.spec.replay.loops.unwrap_or(1));
     let total = p.pass.totals.packets * loops * p.scenario.policies.len() as u64;
     p.progress = offsim::progress::Progress::new("run", total, "packets", !quiet);
-    let report = offsim::run::run_scenario(&p);
+    let report = offsim::run::run_scenario_with(&p, jobs);
     p.progress.finish();
     let mut report = report?;
     stamp(&mut report);

@@ -185,17 +185,36 @@ pub fn run_to_report(p: &Prepared, policy: &Policy, prefix: &str) -> Result<rep:
 /// once, each on a thread of its own beside one thread that reads the trace for all of
 /// them (`feed.rs`).
 ///
-/// All at once rather than in groups of the pool's size: each group would read the trace
-/// again, and a last group smaller than the pool leaves cores idle; the price is every
-/// configuration's state held at once, which `--jobs 1` avoids.
+/// All at once by default rather than in groups of the pool's size: each group reads the
+/// trace again, and a last group smaller than the pool leaves cores idle; the price is every
+/// configuration's state held at once, which [`run_scenario_with`] bounds (`--jobs N`).
 pub fn run_scenario(p: &Prepared) -> Result<rep::Report, RunError> {
-    let runs = if rayon::current_num_threads() < 2 {
-        let pols = &p.scenario.policies;
+    run_scenario_with(p, None)
+}
+
+/// [`run_scenario`] with at most `at_once` configurations simulating at once (`--jobs`):
+/// each group of that many shares one decode of the trace (later groups read it again), and
+/// memory holds one group's state. `None`: all of them at once (one after another when the
+/// thread pool has a single thread).
+pub fn run_scenario_with(p: &Prepared, at_once: Option<usize>) -> Result<rep::Report, RunError> {
+    let pols = &p.scenario.policies;
+    let n = at_once
+        .unwrap_or(if rayon::current_num_threads() < 2 {
+            1
+        } else {
+            pols.len()
+        })
+        .max(1);
+    let runs = if n == 1 {
         pols.iter()
             .map(|pol| run_to_report(p, pol, ""))
             .collect::<Result<Vec<_>, _>>()?
     } else {
-        run_group(p, &p.scenario.policies)?
+        let mut runs = Vec::with_capacity(pols.len());
+        for group in pols.chunks(n) {
+            runs.extend(run_group(p, group)?);
+        }
+        runs
     };
     let found = p.findings()?;
     Ok(report::build_report(p, found, runs, rep::ReportKind::Run))
