@@ -439,6 +439,17 @@ mod test {
 
     const MS: u64 = 1_000_000;
 
+    /// A packet `id` of `len` bytes enqueued at `enq_ns`, ECN-capable or not.
+    fn entry(id: u32, len: u32, enq_ns: u64, ect: bool) -> Entry {
+        Entry {
+            id,
+            len,
+            enq: SimTime(enq_ns),
+            ect,
+            ce: false,
+        }
+    }
+
     /// Serves `q` at `rate_bps` from `start` while `arrive` offers packets: (time, hash,
     /// len). Returns each flow hash's sojourn times, ns.
     fn serve(
@@ -458,17 +469,7 @@ mod test {
             while i < arrivals.len() && arrivals[i].0 <= now {
                 let (t, h, len) = arrivals[i];
                 hash_of.push(h);
-                q.enqueue(
-                    h,
-                    Entry {
-                        id: i as u32,
-                        len,
-                        enq: SimTime(t),
-                        ect: false,
-                        ce: false,
-                    },
-                    &mut dropped,
-                );
+                q.enqueue(h, entry(i as u32, len, t, false), &mut dropped);
                 i += 1;
             }
             if now >= free_at
@@ -543,13 +544,7 @@ mod test {
         let mut dropped = Vec::new();
         // 100 packets waiting since t = 0
         for i in 0..100 {
-            let e = Entry {
-                id: i,
-                len: 1514,
-                enq: SimTime(0),
-                ect: false,
-                ce: false,
-            };
+            let e = entry(i, 1514, 0, false);
             q.enqueue(7, e, &mut dropped);
         }
         // 4 ms later: under target, no drop
@@ -583,13 +578,7 @@ mod test {
         // ECN-capable packets are marked, not dropped
         let mut q = Qdisc::new(QdiscConfig::defaults(QdiscKind::FqCodel));
         for i in 0..10 {
-            let e = Entry {
-                id: i,
-                len: 1514,
-                enq: SimTime(0),
-                ect: true,
-                ce: false,
-            };
+            let e = entry(i, 1514, 0, true);
             q.enqueue(7, e, &mut dropped);
         }
         dropped.clear();
@@ -613,13 +602,7 @@ mod test {
         };
         let mut f = Qdisc::new(cfg);
         for i in 0..5 {
-            let e = Entry {
-                id: i,
-                len: 1000,
-                enq: SimTime(0),
-                ect: false,
-                ce: false,
-            };
+            let e = entry(i, 1000, 0, false);
             f.enqueue(i, e, &mut dropped);
         }
         assert_eq!(dropped, vec![4]);
@@ -629,13 +612,7 @@ mod test {
             ..QdiscConfig::defaults(QdiscKind::FqCodel)
         });
         for (i, h) in [(0, 1), (1, 1), (2, 1), (3, 2), (4, 1)] {
-            let e = Entry {
-                id: i,
-                len: 1000,
-                enq: SimTime(0),
-                ect: false,
-                ce: false,
-            };
+            let e = entry(i, 1000, 0, false);
             q.enqueue(h, e, &mut dropped);
         }
         assert_eq!(

@@ -103,28 +103,19 @@ fn connections_load_from_a_scenario() {
         )
     };
     let sc = dir.join("s.toml");
-    std::fs::write(&sc, body("connections")).unwrap();
     let out = dir.join("out");
-    let o = crate::util::offsim(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let run = |profile: &str| {
+        std::fs::write(&sc, body(profile)).unwrap();
+        let (sc, out) = (sc.to_str().unwrap(), out.to_str().unwrap());
+        crate::util::offsim(&["run", sc, "--out", out, "-q"])
+    };
+    let o = run("connections");
     assert_eq!(o.code, 0, "{}", o.stderr);
     let r = offsim_reports::Report::from_json_file(&out.join("report.json")).unwrap();
     let cps = r.runs[0].throughput.cps;
     // 2,000 connections expected in 5 s (Poisson, σ ≈ 45).
     assert!((360.0..=440.0).contains(&cps), "{cps}");
-    std::fs::write(&sc, body("home-router")).unwrap();
-    let o = crate::util::offsim(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = run("home-router");
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
         o.stderr.contains("s.toml:5:7:") && o.stderr.contains("trace.generate.cps"),
