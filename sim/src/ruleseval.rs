@@ -294,6 +294,8 @@ fn eval_with(
     let guessed = matches!(o.sides, SideMode::Flow | SideMode::Single);
     let mut hint = WanHint::default();
     let mut first = None;
+    // Drops by cause, named once at the end (a name is a `String`).
+    let mut drops: Vec<(offsim_kernel::datapath::DropCause, u64)> = Vec::new();
     while let Some(mut m) = next()? {
         let first_ts = *first.get_or_insert(m.ts.0);
         m.ts = offsim_traces::SimTime(o.retime.at(s.packets, m.ts.0, first_ts));
@@ -342,8 +344,14 @@ fn eval_with(
             }
             Fate::Local => s.local += 1,
             Fate::Held => {}
-            Fate::Dropped(c) => *s.dropped.entry(c.name()).or_insert(0) += 1,
+            Fate::Dropped(c) => match drops.iter_mut().find(|(k, _)| *k == c) {
+                Some((_, n)) => *n += 1,
+                None => drops.push((c, 1)),
+            },
         }
+    }
+    for (c, n) in drops {
+        *s.dropped.entry(c.name()).or_insert(0) += n;
     }
     s.held = s.packets
         - s.forwarded_slow

@@ -54,11 +54,20 @@ fn decoder(p: &Prepared) -> Result<Decoder, SourceError> {
     )
 }
 
-/// Runs one configuration, reading the trace on this thread.
+/// Runs one configuration, reading the trace on this thread. The first decode of a
+/// scenario also scans the trace's first packets ([`Prepared::findings`]), so the report
+/// does not read the trace once more for them.
 pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError> {
     let mut engine = engine(p, policy)?;
-    let mut src = TraceSource::new(decoder(p)?).with_progress(p.progress.clone());
+    let mut dec = decoder(p)?;
+    if p.found().is_none() {
+        dec = dec.with_scan(Scan::new(&p.scenario.sides));
+    }
+    let mut src = TraceSource::new(dec).with_progress(p.progress.clone());
     engine.run(&mut src)?;
+    if let Some(f) = src.take_findings() {
+        p.set_findings(f);
+    }
     finish(policy, engine)
 }
 
@@ -198,14 +207,10 @@ pub fn run_scenario(p: &Prepared) -> Result<rep::Report, RunError> {
 /// thread pool has a single thread).
 pub fn run_scenario_with(p: &Prepared, at_once: Option<usize>) -> Result<rep::Report, RunError> {
     let pols = &p.scenario.policies;
-    let n = at_once
-        .unwrap_or(if rayon::current_num_threads() < 2 {
-            1
-        } else {
-            pols.len()
-        })
-        .max(1);
-    let runs = if n == 1 {
+    let n = at_once.unwrap_or(pols.len()).max(1);
+    // One thread: each configuration reads the trace on it. Otherwise even a single
+    // configuration reads on one thread and simulates on another.
+    let runs = if rayon::current_num_threads() < 2 {
         pols.iter()
             .map(|pol| run_to_report(p, pol, ""))
             .collect::<Result<Vec<_>, _>>()?

@@ -203,6 +203,13 @@ impl TraceSource {
     }
 }
 
+impl TraceSource {
+    /// What the decoder's scan found, once it has finished.
+    pub(crate) fn take_findings(&mut self) -> Option<Findings> {
+        self.decoder.take_findings()
+    }
+}
+
 impl Source for TraceSource {
     fn next_arrival(&mut self) -> Result<Option<Arrival>, SourceError> {
         let a = self.decoder.next()?;

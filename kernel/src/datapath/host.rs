@@ -45,7 +45,6 @@ pub(super) struct DpHost<'a> {
 
 impl DpHost<'_> {
     fn refuse(&mut self, why: &'static str) -> bool {
-        *self.stats.add_refusals.entry(why).or_insert(0) += 1;
         if let Some(id) = self.ctid
             && self.ct.is_live(id)
         {

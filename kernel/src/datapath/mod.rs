@@ -375,8 +375,6 @@ impl Chains {
 pub struct DpStats {
     /// Packets per fast-path bail reason.
     pub bails: [u64; 5],
-    /// `flow add` refusals by reason.
-    pub add_refusals: std::collections::BTreeMap<&'static str, u64>,
     /// Flowtable entries created.
     pub flowtable_adds: u64,
     /// Packets the router sent itself, by kind (`tcp_reset`, `icmp_time_exceeded`, …).

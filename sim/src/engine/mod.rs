@@ -409,8 +409,8 @@ impl Engine {
                     let a = self.next.take().expect("arrival event without packet");
                     let taken =
                         (self.closed.as_mut()).is_some_and(|c| c.trace_packet(a.at, &a.pkt));
-                    if !taken && let Some(pkt) = self.senders.admit(a.at, a.pkt) {
-                        self.arrive(Arrival { at: a.at, pkt });
+                    if !taken && self.senders.admit(a.at, &a.pkt) {
+                        self.arrive(a);
                     }
                     self.next = src.next_arrival()?;
                     match self.next {

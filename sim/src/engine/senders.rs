@@ -142,36 +142,37 @@ impl Senders {
         self.releases.is_empty()
     }
 
-    /// A packet of the trace at `at`: `Some` to offer it now, `None` when its connection is
-    /// deferred (held for later) or abandoned (never sent).
+    /// A packet of the trace at `at`: `true` to offer it now, `false` when its connection is
+    /// deferred (the packet is held for later) or abandoned (never sent). By reference: a
+    /// packet is copied only when held.
     #[inline]
-    pub(super) fn admit(&mut self, at: SimTime, pkt: PacketMeta) -> Option<PacketMeta> {
+    pub(super) fn admit(&mut self, at: SimTime, pkt: &PacketMeta) -> bool {
         if self.by_key.is_empty() {
-            return Some(pkt);
+            return true;
         }
         let Some(key) = pkt.flow_key().map(|k| k.canonical()) else {
-            return Some(pkt);
+            return true;
         };
         let Some(&slot) = self.by_key.get(&key) else {
-            return Some(pkt);
+            return true;
         };
         let d = self.conns[slot as usize].as_mut().expect("mapped slot");
         d.last = at;
         if d.abandoned {
             self.stats.unsent += 1;
-            return None;
+            return false;
         }
         if self.held >= MAX_HELD {
             self.abandon(slot);
             self.stats.unsent += 1;
-            return None;
+            return false;
         }
-        self.pool.push_back(&mut d.held, at, pkt);
+        self.pool.push_back(&mut d.held, at, *pkt);
         self.held += 1;
         if d.held.len == 1 {
             self.schedule(slot);
         }
-        None
+        false
     }
 
     /// The connection's handshake packet `pkt`, offered at `at`, was lost for lack of
