@@ -296,57 +296,6 @@ impl TupleQuery {
     }
 }
 
-#[cfg(test)]
-mod query_tests {
-    use super::*;
-    use offsim_traces::meta::proto;
-
-    /// The REPLY tuple `Conn::reply` derives from an ORIGINAL one.
-    fn derived(o: &FlowKey) -> FlowKey {
-        super::super::invert(o).unwrap_or_else(|| o.reversed())
-    }
-
-    #[test]
-    fn a_query_matches_exactly_the_originals_whose_derived_reply_it_is() {
-        // ICMP ids and types chosen so that an id's high byte is itself an invertible or
-        // non-invertible type (the reversal swaps the id into the type's place).
-        let mut keys = Vec::new();
-        for (p, v) in [
-            (proto::ICMP, 4u8),
-            (proto::ICMPV6, 6),
-            (proto::TCP, 4),
-            (proto::UDP, 6),
-        ] {
-            for a in [0x0a00_0001u128, 0xc633_6401] {
-                for b in [0x0a00_0001u128, 0xcb00_710a] {
-                    for sport in [0u16, 0x0800, 0x0301, 0x8000, 0x8100, 443] {
-                        for dport in [0u16, 0x0800, 0x0000, 0x0301, 0x8000, 0x8100, 0x8700, 53] {
-                            keys.push(FlowKey {
-                                src: a,
-                                dst: b,
-                                sport,
-                                dport,
-                                proto: p,
-                                version: v,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        for k in &keys {
-            let q = TupleQuery::new(k);
-            for o in &keys {
-                assert_eq!(
-                    q.is_reply_of(&CtTuple::from(o)),
-                    derived(o) == *k,
-                    "query {k:?}, original {o:?}"
-                );
-            }
-        }
-    }
-}
-
 impl Conn {
     /// Whether this entry's `dir` tuple is the query's (`orig()`/`reply()` equal to it).
     #[inline]
@@ -396,5 +345,56 @@ impl Conn {
     /// Whether the entry is TCP ESTABLISHED and ASSURED (`nf_conntrack_tcp_established`).
     pub fn tcp_established(&self) -> bool {
         self.tcp_state() == Some(TcpState::Established) && self.status & status::ASSURED != 0
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+    use offsim_traces::meta::proto;
+
+    /// The REPLY tuple `Conn::reply` derives from an ORIGINAL one.
+    fn derived(o: &FlowKey) -> FlowKey {
+        super::super::invert(o).unwrap_or_else(|| o.reversed())
+    }
+
+    #[test]
+    fn a_query_matches_exactly_the_originals_whose_derived_reply_it_is() {
+        // ICMP ids and types chosen so that an id's high byte is itself an invertible or
+        // non-invertible type (the reversal swaps the id into the type's place).
+        let mut keys = Vec::new();
+        for (p, v) in [
+            (proto::ICMP, 4u8),
+            (proto::ICMPV6, 6),
+            (proto::TCP, 4),
+            (proto::UDP, 6),
+        ] {
+            for a in [0x0a00_0001u128, 0xc633_6401] {
+                for b in [0x0a00_0001u128, 0xcb00_710a] {
+                    for sport in [0u16, 0x0800, 0x0301, 0x8000, 0x8100, 443] {
+                        for dport in [0u16, 0x0800, 0x0000, 0x0301, 0x8000, 0x8100, 0x8700, 53] {
+                            keys.push(FlowKey {
+                                src: a,
+                                dst: b,
+                                sport,
+                                dport,
+                                proto: p,
+                                version: v,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for k in &keys {
+            let q = TupleQuery::new(k);
+            for o in &keys {
+                assert_eq!(
+                    q.is_reply_of(&CtTuple::from(o)),
+                    derived(o) == *k,
+                    "query {k:?}, original {o:?}"
+                );
+            }
+        }
     }
 }
