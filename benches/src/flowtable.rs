@@ -12,11 +12,14 @@
 //! - `flowtable/lookup_miss/N`: the same for packets of unknown connections;
 //! - `flowtable/datapath_hit/N`: [`Datapath::process`] for the same hits (netdev ingress in
 //!   priority order, the lookup, the per-connection record), which is what a core runs per
-//!   fast-path packet.
+//!   fast-path packet;
+//! - `flowtable/conntrack_peek/N`: [`Conntrack::peek`] of the same packets' tuples (half of
+//!   them a masqueraded REPLY tuple), the lookup NAT's port search repeats per candidate port.
 //!
 //! Run with `cargo bench -p offsim-benches -- flowtable`.
 //!
 //! [`Flowtable::lookup`]: offsim_kernel::flowtable::Flowtable::lookup
+//! [`Conntrack::peek`]: offsim_kernel::conntrack::Conntrack::peek
 
 use std::hint::black_box;
 use std::path::Path;
@@ -164,6 +167,21 @@ pub fn bench(c: &mut Criterion) {
                         k += 1;
                     }
                 }
+                black_box(k)
+            })
+        });
+        let tuples: Vec<FlowKey> = batch
+            .iter()
+            .map(|(m, _)| m.flow_key().expect("TCP"))
+            .collect();
+        g.bench_function(BenchmarkId::new("conntrack_peek", n), |b| {
+            b.iter(|| {
+                let ct = dp.conntrack();
+                let k = tuples
+                    .iter()
+                    .filter(|t| ct.peek(now, black_box(t)).is_some())
+                    .count();
+                assert_eq!(k, BATCH);
                 black_box(k)
             })
         });

@@ -174,11 +174,10 @@ pub struct Conn {
     /// ORIGINAL tuple ([`Conn::orig`]; the REPLY tuple is its inverse: [`Conn::reply`]).
     pub(super) tuple: CtTuple,
     /// The REPLY tuple when NAT altered it (`nf_conntrack_alter_reply`); `None`: the
-    /// inverse of the ORIGINAL one. Inline, not boxed: a lookup that meets a NATed entry
-    /// (every candidate port of a NAT port search, `nf_nat_used_tuple`) would otherwise
-    /// miss the cache twice; 40 bytes more for an entry without NAT, 16 fewer (the
-    /// allocation's header) for one with it, the common case behind a masquerading router.
-    pub(super) nat_reply: Option<CtTuple>,
+    /// inverse of the ORIGINAL one. Boxed: only NATed entries pay for a second tuple. (Inline,
+    /// a NAT port search that meets NATed entries at every candidate runs a third faster, but
+    /// every entry without NAT would cost 40 bytes more.)
+    pub(super) nat_reply: Option<Box<CtTuple>>,
     /// Status bits ([`status`]).
     pub status: u32,
     /// Expiry time (`ct->timeout`).
@@ -302,7 +301,7 @@ impl Conn {
     pub(super) fn holds(&self, q: &TupleQuery, dir: Dir) -> bool {
         match (dir, &self.nat_reply) {
             (Dir::Original, _) => self.tuple == q.tuple,
-            (Dir::Reply, Some(r)) => *r == q.tuple,
+            (Dir::Reply, Some(r)) => **r == q.tuple,
             (Dir::Reply, None) => q.is_reply_of(&self.tuple),
         }
     }
@@ -333,7 +332,7 @@ impl Conn {
         }
         let o = self.orig();
         let inverse = super::invert(&o).unwrap_or_else(|| o.reversed());
-        self.nat_reply = (r != inverse).then(|| CtTuple::from(&r));
+        self.nat_reply = (r != inverse).then(|| Box::new(CtTuple::from(&r)));
     }
     /// TCP state, if TCP.
     pub fn tcp_state(&self) -> Option<TcpState> {
