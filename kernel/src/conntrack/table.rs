@@ -25,7 +25,7 @@ use hashbrown::HashTable;
 use offsim_traces::meta::FlowKey;
 use rustc_hash::FxHasher;
 
-use super::conn::{Conn, Dir, TupleQuery};
+use super::conn::{Conn, Dir};
 
 /// No node.
 const NIL: u32 = u32::MAX;
@@ -100,23 +100,12 @@ impl CtTable {
         ((u64::from(hash) * u64::from(self.size)) >> 32) as u32
     }
 
-    /// The node holding tuple `k`. A candidate is compared in the entry's stored form
-    /// ([`Conn::holds`]), not rebuilt into a [`FlowKey`] (and inverted) per comparison.
+    /// The node holding tuple `k`.
     #[inline]
     pub(super) fn find(&self, conns: &[Conn], k: &FlowKey) -> Option<u32> {
         let h = tuple_hash(k);
-        let q = TupleQuery::new(k);
         self.index
-            .find(index_hash(h), |&n| {
-                conns[(n / 2) as usize].holds(
-                    &q,
-                    if n & 1 == 0 {
-                        Dir::Original
-                    } else {
-                        Dir::Reply
-                    },
-                )
-            })
+            .find(index_hash(h), |&n| node_tuple(conns, n) == *k)
             .copied()
     }
 
