@@ -54,13 +54,18 @@ fn decoder(p: &Prepared) -> Result<Decoder, SourceError> {
     )
 }
 
-/// Runs one configuration, reading the trace on this thread. The first decode of a
-/// scenario also scans the trace's first packets ([`Prepared::findings`]), so the report
-/// does not read the trace once more for them.
+/// Runs one configuration, reading the trace on this thread.
 pub fn run_policy(p: &Prepared, policy: &Policy) -> Result<RunOutcome, RunError> {
+    run_policy_scanning(p, policy, false)
+}
+
+/// [`run_policy`]; with `scan`, its decode also scans the trace's first packets for
+/// [`Prepared::findings`], so that `run` does not read the trace once more for them
+/// (`sweep` and `plan` runs do not scan: their points and probes would each repeat it).
+fn run_policy_scanning(p: &Prepared, policy: &Policy, scan: bool) -> Result<RunOutcome, RunError> {
     let mut engine = engine(p, policy)?;
     let mut dec = decoder(p)?;
-    if p.found().is_none() {
+    if scan {
         dec = dec.with_scan(Scan::new(&p.scenario.sides));
     }
     let mut src = TraceSource::new(dec).with_progress(p.progress.clone());
@@ -185,7 +190,18 @@ fn sanitize(s: &str) -> String {
 /// Runs one configuration and reduces its engine to the report's run at once, so the
 /// engine's state (conntrack, flowtables, NIC) is freed as soon as the configuration ends.
 pub fn run_to_report(p: &Prepared, policy: &Policy, prefix: &str) -> Result<rep::Run, RunError> {
-    let mut o = run_policy(p, policy)?;
+    run_to_report_scanning(p, policy, prefix, false)
+}
+
+/// [`run_to_report`], scanning the trace's first packets with `scan`
+/// ([`run_policy_scanning`]).
+fn run_to_report_scanning(
+    p: &Prepared,
+    policy: &Policy,
+    prefix: &str,
+    scan: bool,
+) -> Result<rep::Run, RunError> {
+    let mut o = run_policy_scanning(p, policy, scan)?;
     Ok(report::run_report(p, &o.policy, &mut o.engine, prefix))
 }
 
@@ -211,8 +227,10 @@ pub fn run_scenario_with(p: &Prepared, at_once: Option<usize>) -> Result<rep::Re
     // One thread: each configuration reads the trace on it. Otherwise even a single
     // configuration reads on one thread and simulates on another.
     let runs = if rayon::current_num_threads() < 2 {
+        // the first configuration's decode scans for the findings
         pols.iter()
-            .map(|pol| run_to_report(p, pol, ""))
+            .enumerate()
+            .map(|(i, pol)| run_to_report_scanning(p, pol, "", i == 0 && p.found().is_none()))
             .collect::<Result<Vec<_>, _>>()?
     } else {
         let mut runs = Vec::with_capacity(pols.len());

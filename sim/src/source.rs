@@ -201,9 +201,7 @@ impl TraceSource {
         self.progress = progress;
         self
     }
-}
 
-impl TraceSource {
     /// What the decoder's scan found, once it has finished.
     pub(crate) fn take_findings(&mut self) -> Option<Findings> {
         self.decoder.take_findings()
