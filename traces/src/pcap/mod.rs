@@ -1,5 +1,6 @@
 //! Capture files: a streaming pcap/pcapng reader and a pcap writer.
 
+mod bytes;
 pub(crate) mod reader;
 pub(crate) mod writer;
 

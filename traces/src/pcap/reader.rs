@@ -17,6 +17,7 @@ use std::io::{self, Read};
 use std::ops::Range;
 use std::path::Path;
 
+use super::bytes::Bytes;
 use crate::parse::{LinkType, link_type_name};
 use crate::time::{NS_PER_SEC, SimTime};
 
@@ -169,7 +170,9 @@ enum State {
 /// A streaming reader over any `Read`. Use [`TraceReader::open`] for files.
 pub struct TraceReader<R: Read> {
     src: R,
-    buf: Vec<u8>,
+    buf: Bytes,
+    /// Offset at which to release the mapping behind the reader (`Bytes::release_before`).
+    release_at: usize,
     pos: usize,
     end: usize,
     /// File offset of `buf[0]`.
@@ -185,7 +188,8 @@ pub struct TraceReader<R: Read> {
 }
 
 impl TraceReader<File> {
-    /// Opens a file and reads its header.
+    /// Opens a file and reads its header. A regular file is mapped rather than read (see
+    /// `pcap::bytes`); a FIFO or device is read.
     pub fn open(path: &Path) -> Result<Self, TraceError> {
         let name = path.display().to_string();
         let f = File::open(path).map_err(|e| TraceError {
@@ -194,7 +198,10 @@ impl TraceReader<File> {
             packets: 0,
             kind: TraceErrorKind::Io(e),
         })?;
-        TraceReader::new(f, name)
+        match Bytes::map(&f) {
+            Some(map) => TraceReader::with_bytes(f, name, map),
+            None => TraceReader::new(f, name),
+        }
     }
 }
 
@@ -235,13 +242,22 @@ struct NgBlock {
 impl<R: Read> TraceReader<R> {
     /// Wraps a reader; `path` names it in errors. Reads and checks the file header.
     pub fn new(src: R, path: impl Into<String>) -> Result<Self, TraceError> {
+        TraceReader::with_bytes(src, path, Bytes::Owned(vec![0; BUF_SIZE]))
+    }
+
+    /// A reader over `buf`: a buffer `src` refills, or the mapped file (then `src` is never
+    /// read).
+    fn with_bytes(src: R, path: impl Into<String>, buf: Bytes) -> Result<Self, TraceError> {
+        let mapped = buf.is_mapped();
+        let end = if mapped { buf.len() } else { 0 };
         let mut r = TraceReader {
             src,
-            buf: vec![0; BUF_SIZE],
+            buf,
+            release_at: 0,
             pos: 0,
-            end: 0,
+            end,
             base: 0,
-            eof: false,
+            eof: mapped,
             path: path.into(),
             format: Format::Pcap {
                 big_endian: false,
@@ -291,17 +307,21 @@ impl<R: Read> TraceReader<R> {
         if self.end - self.pos >= n {
             return Ok(self.end - self.pos);
         }
+        // A mapped file is all there: `end` is its length.
+        let Bytes::Owned(buf) = &mut self.buf else {
+            return Ok(self.end - self.pos);
+        };
         if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
+            buf.copy_within(self.pos..self.end, 0);
             self.base += self.pos as u64;
             self.end -= self.pos;
             self.pos = 0;
         }
-        if self.buf.len() < n {
-            self.buf.resize(n.next_power_of_two(), 0);
+        if buf.len() < n {
+            buf.resize(n.next_power_of_two(), 0);
         }
         while self.end < n && !self.eof {
-            match self.src.read(&mut self.buf[self.end..]) {
+            match self.src.read(&mut buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -426,6 +446,10 @@ impl<R: Read> TraceReader<R> {
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, TraceError> {
         if self.failed {
             return Ok(None);
+        }
+        if self.pos >= self.release_at {
+            // No record handed out earlier is still borrowed (`&mut self`).
+            self.release_at = self.buf.release_before(self.pos);
         }
         let r = match self.state {
             State::Pcap { .. } => self.next_pcap(),

@@ -1,0 +1,143 @@
+//! Where a [`TraceReader`](super::TraceReader)'s bytes live: a buffer that `read(2)` refills,
+//! or — for a regular file — the file mapped into memory, so records are parsed where the
+//! page cache holds them.
+//!
+//! Why map: `read(2)` copies every byte of the capture from the page cache into the buffer
+//! (`_copy_to_iter`: 17 % of a one-configuration `run`'s CPU and 16 % of `rules eval`'s on
+//! 1 KB-packet traces, perf). A `run` reads the file twice (record headers, then packets),
+//! so the copy is paid twice. A mapping costs a page fault per 64 KiB instead (the kernel's
+//! fault-around, `filemap_map_pages`). This is what ripgrep does for large files, the
+//! `memmap2` crate being the well-kept wrapper of `mmap(2)`.
+//!
+//! Memory: a mapped page the reader has touched counts in the process's resident set until
+//! unmapped, so a pass over a 3 GB capture would otherwise end with 3 GB resident (page cache
+//! the kernel can reclaim, but `ru_maxrss` and a container's limit count it). The reader
+//! therefore drops its mapping of the pages behind it every [`RELEASE_STEP`] bytes
+//! (`MADV_DONTNEED`, which for a shared file mapping only unmaps: the page cache keeps the
+//! data and a later touch faults the same bytes back in).
+//!
+//! The one hazard, as for ripgrep: if another process truncates the file while it is mapped,
+//! touching a page past the new end raises SIGBUS. A capture still being written only grows,
+//! and the mapping covers the length the file had when opened (the read path would read on
+//! to the new end; either way the records are a prefix of the file).
+
+// The only unsafe code in offsim: mapping a file and dropping pages of that mapping. Each
+// use says why it is sound.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::ops::Deref;
+
+use memmap2::{Advice, Mmap, UncheckedAdvice};
+
+/// Bytes consumed between releases of the mapping behind the reader: small against the
+/// resident set of a run (tens of MB), large enough that the `madvise` calls (one per step,
+/// each a TLB flush on the cores running the process's threads) cost nothing measurable.
+pub(crate) const RELEASE_STEP: usize = 1 << 20;
+
+/// The reader's bytes.
+pub(crate) enum Bytes {
+    /// A buffer refilled by `read(2)`.
+    Owned(Vec<u8>),
+    /// The whole file, mapped read-only.
+    Mapped {
+        /// The mapping.
+        map: Mmap,
+        /// Everything before this offset has been released (see the module docs).
+        released: usize,
+    },
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped { map, .. } => map,
+        }
+    }
+}
+
+impl Bytes {
+    /// `file` mapped, when it is a regular, non-empty file the system lets offsim map;
+    /// `None` otherwise (a FIFO, a device, an empty file), for the caller to read instead.
+    pub(crate) fn map(file: &File) -> Option<Bytes> {
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return None;
+        }
+        // SAFETY: the mapping is read-only and private to this reader; offsim never writes
+        // the file. Another process truncating it while mapped is the hazard the module docs
+        // name (SIGBUS, never a wrong byte).
+        let map = unsafe { Mmap::map(file) }.ok()?;
+        // Readahead for a capture not yet in the page cache; advice only, so a refusal
+        // changes nothing.
+        let _ = map.advise(Advice::Sequential);
+        Some(Bytes::Mapped { map, released: 0 })
+    }
+
+    /// Whether these bytes are the whole file (nothing to refill).
+    #[inline]
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(self, Bytes::Mapped { .. })
+    }
+
+    /// Drops the mapping of the whole [`RELEASE_STEP`]s before `consumed`; returns the offset
+    /// at which to call again. The caller holds no borrow of those bytes.
+    pub(crate) fn release_before(&mut self, consumed: usize) -> usize {
+        let Bytes::Mapped { map, released } = self else {
+            return usize::MAX;
+        };
+        let end = consumed / RELEASE_STEP * RELEASE_STEP;
+        if end > *released {
+            // SAFETY: a shared, read-only file mapping: MADV_DONTNEED unmaps the pages and a
+            // later access faults the file's same bytes back in, so no reference into the
+            // range (there is none: the caller has moved past it) could see different data.
+            // The range lies inside the mapping and `released` is page-aligned (a multiple of
+            // RELEASE_STEP). Advice only: a refusal leaves the pages mapped.
+            let _ = unsafe {
+                map.unchecked_advise_range(UncheckedAdvice::DontNeed, *released, end - *released)
+            };
+            *released = end;
+        }
+        end + RELEASE_STEP
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_regular_file_is_mapped_and_released_behind_the_reader() {
+        let p = std::env::temp_dir().join(format!("offsim-bytes-{}", std::process::id()));
+        let data: Vec<u8> = (0..3 * RELEASE_STEP + 100)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&p, &data).unwrap();
+        let f = File::open(&p).unwrap();
+        let mut b = Bytes::map(&f).expect("a regular file maps");
+        assert!(b.is_mapped());
+        assert_eq!(&b[..], &data[..]);
+        assert_eq!(b.release_before(10), RELEASE_STEP);
+        assert_eq!(b.release_before(2 * RELEASE_STEP + 5), 3 * RELEASE_STEP);
+        // Released pages read back the file's bytes.
+        assert_eq!(&b[..], &data[..]);
+        let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
+    fn special_and_empty_files_are_not_mapped() {
+        #[cfg(unix)]
+        assert!(Bytes::map(&File::open("/dev/zero").unwrap()).is_none());
+        let p = std::env::temp_dir().join(format!("offsim-bytes-empty-{}", std::process::id()));
+        std::fs::write(&p, b"").unwrap();
+        assert!(Bytes::map(&File::open(&p).unwrap()).is_none());
+        let _ = std::fs::remove_file(&p);
+        let mut owned = Bytes::Owned(vec![1, 2, 3]);
+        assert!(!owned.is_mapped());
+        assert_eq!(owned.release_before(1 << 30), usize::MAX);
+    }
+}
