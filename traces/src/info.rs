@@ -4,11 +4,11 @@ use std::io::Read;
 
 use serde::Serialize;
 
+use crate::flowset::{Class, FlowSet};
 use crate::meta::{Malformed, NetKind, flags, proto};
 use crate::parse::link_type_name;
 use crate::pcap::{Format, TraceError};
 use crate::stream::PacketStream;
-use crate::tuple::TupleSet;
 
 /// Unique bidirectional flows per protocol.
 ///
@@ -112,10 +112,9 @@ pub fn summarize<R: Read>(
         },
         ..TraceInfo::default()
     };
-    // One compact set for every protocol (the protocol is part of the key): 13 bytes per
+    // One exact set for every protocol (the protocol is part of the key): 16 bytes per
     // IPv4 flow, so exact counts stay affordable on captures of millions of flows.
-    let mut seen = TupleSet::new();
-    let mut counts = FlowCounts::default();
+    let mut seen = FlowSet::new();
     let mut malformed = [0u64; Malformed::ALL.len()];
     let mut links: Vec<u32> = Vec::new();
     let (mut first, mut last) = (u64::MAX, 0u64);
@@ -163,16 +162,14 @@ pub fn summarize<R: Read>(
         }
         let Some(key) = m.flow_key() else { continue };
         let c = key.canonical();
-        let slot = match m.l4proto {
-            proto::TCP if m.has(flags::PORTS) => &mut counts.tcp,
-            proto::UDP if m.has(flags::PORTS) => &mut counts.udp,
-            proto::ICMP | proto::ICMPV6 => &mut counts.icmp,
+        let class = match m.l4proto {
+            proto::TCP if m.has(flags::PORTS) => Class::Tcp,
+            proto::UDP if m.has(flags::PORTS) => Class::Udp,
+            proto::ICMP | proto::ICMPV6 => Class::Icmp,
             proto::TCP | proto::UDP => continue, // ports not captured: not a countable flow
-            _ => &mut counts.other,
+            _ => Class::Other,
         };
-        if seen.add(&c) {
-            *slot += 1;
-        }
+        seen.add(&c, class);
     }
     info.cut_short = stream.cut_short().map(TraceError::cut_short_warning);
     if info.packets > 0 {
@@ -190,7 +187,13 @@ pub fn summarize<R: Read>(
         .filter(|k| malformed[**k as usize] > 0)
         .map(|k| (k.name().to_string(), malformed[*k as usize]))
         .collect();
-    counts.total = counts.tcp + counts.udp + counts.icmp + counts.other;
-    info.flows = counts;
+    let [tcp, udp, icmp, other] = seen.counts();
+    info.flows = FlowCounts {
+        tcp,
+        udp,
+        icmp,
+        other,
+        total: tcp + udp + icmp + other,
+    };
     Ok(info)
 }

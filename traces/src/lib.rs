@@ -9,10 +9,12 @@
 //!   [`meta::FlowKey`], the 5-tuple with a canonical bidirectional form.
 //! - `parse.rs`: link types and [`parse::parse_frame`] (Ethernet, VLAN/QinQ, PPPoE, Linux
 //!   cooked v1/v2, BSD loopback, raw IP; IPv4/IPv6 with extension headers; TCP/UDP/ICMP).
-//! - `pcap/`: `reader.rs`, a streaming pcap/pcapng reader (format by magic), and
-//!   `writer.rs`, a pcap writer.
+//! - `pcap/`: `reader.rs`, a streaming pcap/pcapng reader (format by magic), over
+//!   `bytes.rs`, the file mapped into memory (or a buffer `read(2)` refills); `writer.rs`, a
+//!   pcap writer.
 //! - `stream.rs`: reader + parser as a stream of [`meta::PacketMeta`].
-//! - `info.rs`: the `trace info` summary.
+//! - `info.rs`: the `trace info` summary; `flowset.rs`, its exact set of distinct flows
+//!   (batched inserts into one packed slot per IPv4 tuple).
 //! - `hash.rs`: the Fx hash maps (re-exported from `rustc-hash`) of every flow table.
 //! - `tuple.rs`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses.
 //! - `heap.rs`: the (time, sequence) event heap of the generator and the engine.
@@ -31,10 +33,10 @@
 //!
 //! ## One packet's walk
 //! Reading: [`stream::PacketStream::next_packet`] (`stream.rs`) asks
-//! [`pcap::TraceReader::next_record`] (`pcap/reader.rs`) for the next record's bytes in its
-//! reused buffer, then [`parse::parse_frame`] (`parse.rs`) turns them into a
+//! [`pcap::TraceReader::next_record`] (`pcap/reader.rs`) for the next record's bytes where
+//! the mapped file holds them (`pcap/bytes.rs`), then [`parse::parse_frame`] (`parse.rs`) turns them into a
 //! [`meta::PacketMeta`] (`meta.rs`) stamped with a [`time::SimTime`] (`time.rs`); the
-//! simulator, or [`info::summarize`] (`info.rs`, flows counted in `hash.rs` sets), takes it
+//! simulator, or [`info::summarize`] (`info.rs`, flows counted in `flowset.rs`), takes it
 //! from there. Generating: `r#gen::Generator` (`gen/mod.rs`) pops the next event from the
 //! heap (`heap.rs`); a source's arrival starts flows (`gen/profile/flows.rs`), a flow's
 //! event asks its state machine (`gen/conv/` or `gen/simple.rs`) for its next packet, whose
@@ -44,6 +46,7 @@
 //! Nothing here allocates per packet, and memory does not grow with the file size.
 #![deny(missing_docs)]
 
+mod flowset;
 pub mod r#gen;
 pub mod hash;
 pub mod heap;
