@@ -7,13 +7,18 @@
 //! - `traces/parse`: `parse_frame` over frames already split out (parsing only);
 //! - `traces/stream`: `PacketStream::next_packet` (reader + parser), in memory and from a
 //!   file, per generator profile (home-router: small flows and many ACKs; enterprise: more
-//!   flows, ICMP and scans; imix: UDP with the IMIX size mix).
+//!   flows, ICMP and scans; imix: UDP with the IMIX size mix). From a file both ways:
+//!   `file` maps it (`PacketStream::open`, what offsim does), `file-read` reads it through
+//!   `read(2)` into the reader's buffer (what a FIFO gets);
+//! - `traces/info`: `info::summarize` (`trace info`) of a synflood, nearly every packet a new
+//!   flow: the parser and the flow set's batched inserts.
 
 use std::hint::black_box;
 use std::io::Cursor;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_vec};
+use offsim_traces::info::summarize;
 use offsim_traces::parse::{LinkType, parse_frame};
 use offsim_traces::pcap::TraceReader;
 use offsim_traces::stream::PacketStream;
@@ -117,8 +122,28 @@ pub fn bench(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("file", p.name()), |b| {
                 b.iter(|| black_box(drain(PacketStream::open(&path).expect("open"))))
             });
+            g.bench_function(BenchmarkId::new("file-read", p.name()), |b| {
+                b.iter(|| {
+                    let f = std::fs::File::open(&path).expect("open");
+                    let r = TraceReader::new(f, "bench").expect("header");
+                    black_box(drain(PacketStream::new(r)))
+                })
+            });
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
+    g.finish();
+
+    let syn = capture(Profile::Synflood);
+    let mut g = c.benchmark_group("traces/info");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(n(&syn)));
+    g.bench_function("synflood", |b| {
+        b.iter(|| {
+            let r = TraceReader::new(Cursor::new(&syn[..]), "bench").expect("header");
+            let info = summarize("bench", &mut PacketStream::new(r)).expect("summary");
+            black_box(info.flows.total)
+        })
+    });
     g.finish();
 }
