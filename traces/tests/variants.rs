@@ -43,3 +43,40 @@ fn every_encoding_gives_the_same_flows() {
     assert_eq!(info("vlan.pcap").vlan_tagged, 66);
     assert!(info("trunc64.pcap").snap_truncated > 0);
 }
+
+/// A capture mapped (a regular file), read through `read(2)` (a FIFO) and read from memory
+/// is the same capture: the three ways a reader gets its bytes give one summary.
+#[test]
+fn mapped_piped_and_in_memory_reads_agree() {
+    use offsim_traces::pcap::TraceReader;
+    for name in ["demo.pcap", "trace.pcapng", "be-nsec.pcap"] {
+        let path = data_dir("variants").join(name);
+        let mapped = info(name);
+        let bytes = std::fs::read(&path).unwrap();
+        let r = TraceReader::new(std::io::Cursor::new(&bytes[..]), name).unwrap();
+        let in_memory = summarize(name, &mut PacketStream::new(r)).unwrap();
+        assert_eq!(mapped, in_memory, "{name}");
+        #[cfg(unix)]
+        {
+            let fifo = std::env::temp_dir().join(format!(
+                "offsim-variants-{}-{name}.fifo",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_file(&fifo);
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            if !made.is_ok_and(|s| s.success()) {
+                crate::util::skip("mkfifo is not available: the FIFO read is not checked");
+                continue;
+            }
+            let writer = {
+                let (fifo, bytes) = (fifo.clone(), bytes.clone());
+                std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+            };
+            let mut s = PacketStream::open(&fifo).unwrap();
+            let piped = summarize(name, &mut s).unwrap();
+            writer.join().unwrap();
+            let _ = std::fs::remove_file(&fifo);
+            assert_eq!(mapped, piped, "{name}");
+        }
+    }
+}
