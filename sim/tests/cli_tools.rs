@@ -1,7 +1,7 @@
 //! The command line as a tool: `--out`/`-o` everywhere, a clean output directory listed
 //! file by file, errors said once and short, the sweep's exit code under a gating SLO, the
-//! progress bar (a terminal only), `compare --format`, and `trend` over reports ordered by
-//! their commit dates.
+//! progress bar (a terminal only), `compare --format`, `trend` over reports ordered by
+//! their commit dates, and captures mapped or read (`OFFSIM_NO_MMAP`) giving one answer.
 
 use std::path::Path;
 use std::process::Command;
@@ -351,4 +351,54 @@ fn reports_record_the_git_commit_they_were_run_from() {
     let r = offsim_reports::Report::from_json_file(&dir.join("out/report.json")).unwrap();
     assert_eq!(r.tool.commit.as_deref(), Some(head.trim()));
     assert_eq!(r.tool.date.as_deref(), Some("2026-01-02T03:04:05Z"));
+}
+
+/// A capture is mapped unless `OFFSIM_NO_MMAP` says otherwise; both ways give the same
+/// `trace info`, `rules eval` and the same capture cut mid-record (a trace of several MiB,
+/// so the mapped reader releases what it passed several times).
+#[test]
+fn mapped_and_read_captures_give_the_same_answers() {
+    let dir = scratch("cli-tools", "no-mmap");
+    let pcap = dir.join("home.pcap");
+    let o = offsim(&[
+        "trace",
+        "gen",
+        "--profile",
+        "home-router",
+        "--packets",
+        "6000",
+        "--out",
+        s(&pcap),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let bytes = std::fs::read(&pcap).unwrap();
+    assert!(bytes.len() > 3 << 20, "{} bytes", bytes.len());
+    // The same capture cut inside a record past the first MiB.
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &bytes[..(3 << 20) + 7]).unwrap();
+    let rules = crate::util::manifest().join("../scenarios/rulesets/home-fw4.nft");
+    let both = |args: &[&str]| {
+        let run = |no_mmap: &str| {
+            let o = offsim_cmd()
+                .env("OFFSIM_NO_MMAP", no_mmap)
+                .args(args)
+                .output()
+                .expect("run offsim");
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            (o.status.code(), text(&o.stdout), text(&o.stderr))
+        };
+        let (mapped, read) = (run(""), run("1"));
+        assert_eq!(mapped.0, Some(0), "{args:?}: {}", mapped.2);
+        assert_eq!(mapped, read, "{args:?}");
+        mapped
+    };
+    for p in [&pcap, &cut] {
+        both(&["trace", "info", s(p)]);
+        both(&["rules", "eval", s(&rules), s(p)]);
+    }
+    let (_, stdout, stderr) = both(&["trace", "info", s(&cut)]);
+    assert!(
+        format!("{stdout}{stderr}").contains("cut short in the middle of a packet"),
+        "{stdout}{stderr}"
+    );
 }

@@ -16,10 +16,15 @@
 //! (`MADV_DONTNEED`, which for a shared file mapping only unmaps: the page cache keeps the
 //! data and a later touch faults the same bytes back in).
 //!
-//! The one hazard, as for ripgrep: if another process truncates the file while it is mapped,
-//! touching a page past the new end raises SIGBUS. A capture still being written only grows,
-//! and the mapping covers the length the file had when opened (the read path would read on
-//! to the new end; either way the records are a prefix of the file).
+//! The hazards, as for ripgrep: if another process truncates the file while it is mapped,
+//! touching a page past the new end raises SIGBUS, and so does a page the disk cannot read
+//! (an I/O error, an NFS server gone), which the read path returned as an error naming the
+//! byte offset. A process that rewrites the file in place changes the bytes being parsed
+//! (the parser checks every length, so that is garbage in, not a read out of bounds). A
+//! capture still being written only grows, and the mapping covers the length the file had
+//! when opened (the read path would read on to the new end; either way the records are a
+//! prefix of the file). `OFFSIM_NO_MMAP=1` in the environment reads every capture through
+//! `read(2)` instead (ripgrep's `--no-mmap`), for captures on storage where that matters.
 
 // The only unsafe code in offsim: mapping a file and dropping pages of that mapping. Each
 // use says why it is sound.
@@ -34,6 +39,14 @@ use memmap2::{Advice, Mmap, UncheckedAdvice};
 /// resident set of a run (tens of MB), large enough that the `madvise` calls (one per step,
 /// each a TLB flush on the cores running the process's threads) cost nothing measurable.
 pub(crate) const RELEASE_STEP: usize = 1 << 20;
+
+/// The environment variable that turns mapping off (any value but empty or `0`).
+pub(crate) const NO_MMAP: &str = "OFFSIM_NO_MMAP";
+
+/// Whether [`NO_MMAP`]'s value (if set) lets offsim map captures.
+fn mapping_allowed(no_mmap: Option<&std::ffi::OsStr>) -> bool {
+    no_mmap.is_none_or(|v| v.is_empty() || v == "0")
+}
 
 /// The reader's bytes.
 pub(crate) enum Bytes {
@@ -64,13 +77,16 @@ impl Bytes {
     /// `file` mapped, when it is a regular, non-empty file the system lets offsim map;
     /// `None` otherwise (a FIFO, a device, an empty file), for the caller to read instead.
     pub(crate) fn map(file: &File) -> Option<Bytes> {
+        if !mapping_allowed(std::env::var_os(NO_MMAP).as_deref()) {
+            return None;
+        }
         let meta = file.metadata().ok()?;
         if !meta.is_file() || meta.len() == 0 {
             return None;
         }
-        // SAFETY: the mapping is read-only and private to this reader; offsim never writes
-        // the file. Another process truncating it while mapped is the hazard the module docs
-        // name (SIGBUS, never a wrong byte).
+        // SAFETY: a shared, read-only mapping that offsim never writes through, owned by this
+        // reader and dropped with it; every access is a bounds-checked slice of it. Another
+        // process truncating or rewriting the file is the hazard the module docs name.
         let map = unsafe { Mmap::map(file) }.ok()?;
         // Readahead for a capture not yet in the page cache; advice only, so a refusal
         // changes nothing.
@@ -126,6 +142,16 @@ mod test {
         // Released pages read back the file's bytes.
         assert_eq!(&b[..], &data[..]);
         let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
+    fn offsim_no_mmap_turns_mapping_off() {
+        use std::ffi::OsStr;
+        assert!(mapping_allowed(None));
+        assert!(mapping_allowed(Some(OsStr::new(""))));
+        assert!(mapping_allowed(Some(OsStr::new("0"))));
+        assert!(!mapping_allowed(Some(OsStr::new("1"))));
+        assert!(!mapping_allowed(Some(OsStr::new("yes"))));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! `orig_len > snaplen`; both 2.0.0 and 3.0.0-rc.3 reject pcapng files whose `if_MACaddr`
 //! option is not 6 bytes (tshark reads them), neither detects the format, and after an error
 //! both return the same error forever (`../shared/reference/crates.md`). The formats are
-//! small, so offsim reads them itself: one reusable buffer, records handed out as borrowed
-//! slices, nothing allocated per packet, memory bounded by the largest record.
+//! small, so offsim reads them itself: records handed out as borrowed slices of the mapped
+//! file (`bytes.rs`; a FIFO or device: of one reusable buffer), nothing allocated per
+//! packet, the resident memory a window of one or two MiB behind the reader (the buffer: the
+//! largest record).
 //!
 //! Supported: pcap in both byte orders with µs or ns magic (and the modified/Kuznetzov
 //! variant's magic); pcapng sections in either byte order (several sections per file),
@@ -129,7 +131,7 @@ impl TraceError {
     }
 }
 
-/// One record, borrowed from the reader's buffer.
+/// One record, borrowed from the reader (the mapped file or its buffer).
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {
     /// Timestamp in ns since the Unix epoch.
@@ -447,10 +449,7 @@ impl<R: Read> TraceReader<R> {
         if self.failed {
             return Ok(None);
         }
-        if self.pos >= self.release_at {
-            // No record handed out earlier is still borrowed (`&mut self`).
-            self.release_at = self.buf.release_before(self.pos);
-        }
+        self.release_passed();
         let r = match self.state {
             State::Pcap { .. } => self.next_pcap(),
             State::PcapNg { .. } => self.next_ng(),
@@ -538,8 +537,21 @@ impl<R: Read> TraceReader<R> {
         Ok(Some((start, n, ts, orig.max(incl), 0, link)))
     }
 
+    /// Drops the mapping of what the reader has passed, when a release step is due (see
+    /// `bytes.rs`). Called where no record handed out earlier can still be borrowed: the
+    /// callers take `&mut self`.
+    #[inline]
+    fn release_passed(&mut self) {
+        if self.pos >= self.release_at {
+            self.release_at = self.buf.release_before(self.pos);
+        }
+    }
+
     fn next_ng(&mut self) -> Result<Option<RecordAt>, TraceError> {
         loop {
+            // A stretch of blocks that are not packets (statistics, names, custom blocks of
+            // up to 16 MiB) is skipped here: release behind it too.
+            self.release_passed();
             let Some(NgBlock {
                 at,
                 btype,
