@@ -7,10 +7,12 @@
 //! (its control bytes and its bucket live in separate arrays) paid one after the other, and
 //! it was 70 % of `trace info`'s CPU on a generated synflood (measured by leaving the insert
 //! out: 0.229 → 0.071 CPU s for 1M packets). This set keeps each IPv4 tuple packed in one
-//! 16-byte slot (one miss per key) and takes keys in batches of [`BATCH`]: it first loads
-//! every key's home slot, misses that the CPU overlaps, then inserts from cache. hashbrown
-//! offers neither a slot one can touch before inserting nor inline keys, hence a table of
-//! its own. IPv6 tuples (rare, and 37 bytes) go to a [`TupleSet`].
+//! 16-byte slot, so a key's probe starts on the line that holds it (at the 7/8 load just
+//! before the table doubles a new key's probe runs on for several lines, which the hardware
+//! prefetcher streams; a 3/4 limit made no clear difference), and takes keys in batches of
+//! [`BATCH`]: it first loads every key's home slot, misses that the CPU overlaps, then
+//! inserts from cache. hashbrown offers neither a slot one can touch before inserting nor
+//! inline keys, hence a table of its own. IPv6 tuples (rare, and 37 bytes) go to a [`TupleSet`].
 //!
 //! The answer is a count, so the order of inserts within a batch changes nothing, and the
 //! hash is a fixed function (no per-process seed): the same capture gives the same table.
