@@ -33,6 +33,32 @@ impl Slot {
     pub(crate) fn put(&self, k: &mut [u128; 4], v: u128) {
         k[self.lane as usize] |= (v & self.mask) << self.shift;
     }
+
+    /// [`Slot::put`] into a key being built as 64-bit halves (see [`Halves`]).
+    #[inline]
+    pub(crate) fn put_halves(&self, k: &mut Halves, v: u128) {
+        let x = (v & self.mask) << self.shift;
+        let l = self.lane as usize;
+        k.lo[l] |= x as u64;
+        k.hi[l] |= (x >> 64) as u64;
+    }
+}
+
+/// A packed key under construction as 64-bit halves: a `u128` lane updated in memory is
+/// written as two 8-byte stores, and reading the key back as 16-byte loads right after
+/// stalls on store forwarding (perf: 35 % of `key_val`, the datacenter ruleset's set keys).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Halves {
+    lo: [u64; 4],
+    hi: [u64; 4],
+}
+
+impl Halves {
+    /// The packed key.
+    #[inline]
+    pub(crate) fn key(&self) -> [u128; 4] {
+        std::array::from_fn(|i| u128::from(self.lo[i]) | u128::from(self.hi[i]) << 64)
+    }
 }
 
 /// The lane layout of a key whose fields are `widths` bits wide. The kernel keeps a

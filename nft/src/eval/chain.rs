@@ -283,7 +283,8 @@ fn lookup(
     host: &mut impl Host,
     cost: &mut EvalCost,
 ) -> Option<Flow> {
-    let k = key_val(p, st, &p.keys[key as usize], ctx, host)?;
+    let mut k = [0u128; 4];
+    key_val(p, st, &p.keys[key as usize], ctx, host, &mut k)?;
     // an inverted lookup runs no element expressions (`found ^ invert` fails first)
     let hit = lookup_set(p, st, set, &k, ctx, cost, !neg).is_some();
     Some(flow(hit != neg))
@@ -301,7 +302,8 @@ fn vmap(
     host: &mut impl Host,
     cost: &mut EvalCost,
 ) -> Option<Flow> {
-    let k = key_val(p, st, &p.keys[key as usize], ctx, host)?;
+    let mut k = [0u128; 4];
+    key_val(p, st, &p.keys[key as usize], ctx, host, &mut k)?;
     Some(match lookup_set(p, st, set, &k, ctx, cost, true) {
         Some(CData::Verdict(v)) => Flow::Verdict(v),
         _ => Flow::Break,
@@ -362,9 +364,10 @@ fn obj_map(
     host: &mut impl Host,
     cost: &mut EvalCost,
 ) -> Flow {
-    let Some(k) = key_val(p, st, &p.keys[key as usize], ctx, host) else {
+    let mut k = [0u128; 4];
+    if key_val(p, st, &p.keys[key as usize], ctx, host, &mut k).is_none() {
         return Flow::Break;
-    };
+    }
     let Some(CData::Obj(o)) = lookup_set(p, st, set, &k, ctx, cost, true) else {
         return Flow::Break;
     };
@@ -472,7 +475,8 @@ fn nat_operand(
             (Some((x, x)), None)
         }
         NatVal::Map { key, set } => {
-            let k = key_val(p, st, &p.keys[*key as usize], ctx, host)?;
+            let mut k = [0u128; 4];
+            key_val(p, st, &p.keys[*key as usize], ctx, host, &mut k)?;
             match lookup_set(p, st, *set, &k, ctx, cost, true)? {
                 CData::Value(v) => (Some((v, v)), None),
                 CData::Range(a, b) => (Some((a, b)), None),

@@ -10,6 +10,7 @@ use offsim_traces::meta::{NetKind, PacketMeta, flags, is_icmp_echo};
 use super::jhash::jhash;
 use super::{CtInfo, CtView, FibQuery, Host, PktCtx, RuleState};
 use crate::ast::FibResult;
+use crate::layout::Halves;
 use crate::program::*;
 
 #[inline]
@@ -281,7 +282,10 @@ pub(super) fn src_val(
     load(p, st, &s.load, ctx, host).map(|v| xf(v, &s.xf))
 }
 
-/// A (possibly concatenated) lookup key packed into its lanes.
+/// A (possibly concatenated) lookup key packed into its lanes, in `out`; `None` when one of
+/// its fields is missing. Written in place: a key returned by value is copied with 16-byte
+/// loads right after its 8-byte stores, a store-forwarding stall per lookup (see
+/// [`Halves`]).
 #[inline]
 pub(super) fn key_val(
     p: &Program,
@@ -289,13 +293,15 @@ pub(super) fn key_val(
     k: &KeySpec,
     ctx: &PktCtx,
     host: &mut impl Host,
-) -> Option<[u128; 4]> {
+    out: &mut [u128; 4],
+) -> Option<()> {
     // the key's loads are counted with the operation (`OpCost`)
-    let mut out = [0u128; 4];
+    let mut key = Halves::default();
     let first = k.first as usize;
     for part in &p.key_parts[first..first + k.n as usize] {
         let v = src_val(p, st, &part.src, ctx, host)?;
-        part.slot.put(&mut out, v);
+        part.slot.put_halves(&mut key, v);
     }
-    Some(out)
+    *out = key.key();
+    Some(())
 }

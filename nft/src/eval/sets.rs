@@ -105,9 +105,10 @@ pub(super) fn set_update(
     host: &mut impl Host,
     cost: &mut EvalCost,
 ) -> Flow {
-    let Some(k) = key_val(p, st, &p.keys[u.key as usize], ctx, host) else {
+    let mut k = [0u128; 4];
+    if key_val(p, st, &p.keys[u.key as usize], ctx, host, &mut k).is_none() {
         return Flow::Break;
-    };
+    }
     let s = &p.sets[u.set as usize];
     let Some(d) = s.dynamic else {
         return Flow::Next;
@@ -188,7 +189,8 @@ pub(super) fn vsrc(
         VSrc::Const(c) => Some(*c),
         VSrc::Src(s) => src_val(p, st, s, ctx, host),
         VSrc::Map { key, set } => {
-            let k = key_val(p, st, &p.keys[*key as usize], ctx, host)?;
+            let mut k = [0u128; 4];
+            key_val(p, st, &p.keys[*key as usize], ctx, host, &mut k)?;
             match lookup_set(p, st, *set, &k, ctx, cost, true)? {
                 CData::Value(v) => Some(v),
                 _ => None,
