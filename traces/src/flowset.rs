@@ -17,6 +17,7 @@
 //! The answer is a count, so the order of inserts within a batch changes nothing, and the
 //! hash is a fixed function (no per-process seed): the same capture gives the same table.
 
+use crate::hugetable::Slots;
 use crate::meta::FlowKey;
 use crate::tuple::TupleSet;
 
@@ -41,7 +42,7 @@ pub(crate) enum Class {
 /// An exact set of canonical tuples with a count of new ones per [`Class`].
 pub(crate) struct FlowSet {
     /// Open addressing, linear probing; 0 is an empty slot. Length a power of two.
-    slots: Vec<u128>,
+    slots: Slots,
     /// Occupied slots.
     len: usize,
     /// Keys waiting for [`FlowSet::flush`].
@@ -56,7 +57,7 @@ pub(crate) struct FlowSet {
 impl Default for FlowSet {
     fn default() -> Self {
         FlowSet {
-            slots: vec![0; MIN_SLOTS],
+            slots: Slots::zeroed(MIN_SLOTS),
             len: 0,
             batch: [(0, Class::Other); BATCH],
             pending: 0,
@@ -118,56 +119,56 @@ impl FlowSet {
 
     /// Inserts the pending keys.
     fn flush(&mut self) {
-        if (self.len + self.pending) * 8 > self.slots.len() * 7 {
+        if (self.len + self.pending) * 8 > self.slots.get().len() * 7 {
             self.grow();
         }
-        let shift = 64 - self.slots.len().trailing_zeros();
+        let slots = self.slots.get_mut();
+        let shift = 64 - slots.len().trailing_zeros();
         let mut home = [0usize; BATCH];
         for (h, (key, _)) in home.iter_mut().zip(&self.batch[..self.pending]) {
             *h = (hash(*key) >> shift) as usize;
             // Load the home slot now, so the batch's misses overlap; the inserts below then
             // find their lines in cache.
-            std::hint::black_box(self.slots[*h]);
+            std::hint::black_box(slots[*h]);
         }
-        let batch = self.batch;
-        for (&at, &(key, class)) in home.iter().zip(&batch[..self.pending]) {
-            if self.insert_at(at, key) {
+        for (&at, &(key, class)) in home.iter().zip(&self.batch[..self.pending]) {
+            if insert_at(slots, at, key) {
+                self.len += 1;
                 self.counts[class as usize] += 1;
             }
         }
         self.pending = 0;
     }
 
-    /// Inserts `key` probing from slot `at`; true when it was absent.
-    #[inline]
-    fn insert_at(&mut self, mut at: usize, key: u128) -> bool {
-        let mask = self.slots.len() - 1;
-        loop {
-            let s = self.slots[at];
-            if s == key {
-                return false;
-            }
-            if s == 0 {
-                self.slots[at] = key;
-                self.len += 1;
-                return true;
-            }
-            at = (at + 1) & mask;
-        }
-    }
-
     /// Doubles the table (keeping at most 7/8 of it occupied, as hashbrown does).
     fn grow(&mut self) {
-        let mut n = self.slots.len() * 2;
+        let mut n = self.slots.get().len() * 2;
         while (self.len + BATCH) * 8 > n * 7 {
             n *= 2;
         }
-        let old = std::mem::replace(&mut self.slots, vec![0; n]);
-        self.len = 0;
+        let old = std::mem::replace(&mut self.slots, Slots::zeroed(n));
+        let slots = self.slots.get_mut();
         let shift = 64 - n.trailing_zeros();
-        for key in old.into_iter().filter(|&s| s != 0) {
-            self.insert_at((hash(key) >> shift) as usize, key);
+        for &key in old.get().iter().filter(|&&s| s != 0) {
+            insert_at(slots, (hash(key) >> shift) as usize, key);
         }
+    }
+}
+
+/// Inserts `key` into `slots` probing from slot `at`; true when it was absent.
+#[inline]
+fn insert_at(slots: &mut [u128], mut at: usize, key: u128) -> bool {
+    let mask = slots.len() - 1;
+    loop {
+        let s = slots[at];
+        if s == key {
+            return false;
+        }
+        if s == 0 {
+            slots[at] = key;
+            return true;
+        }
+        at = (at + 1) & mask;
     }
 }
 
@@ -205,7 +206,8 @@ mod test {
             }
         }
         assert_eq!(s.counts(), [exact.len() as u64, 0, 0, 0]);
-        assert!(s.slots.len().is_power_of_two() && s.len * 8 <= s.slots.len() * 7);
+        let n = s.slots.get().len();
+        assert!(n.is_power_of_two() && s.len * 8 <= n * 7);
     }
 
     #[test]

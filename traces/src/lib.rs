@@ -14,7 +14,8 @@
 //!   refills); `writer.rs`, a pcap writer.
 //! - `stream.rs`: reader + parser as a stream of [`meta::PacketMeta`].
 //! - `info.rs`: the `trace info` summary; `flowset.rs`, its exact set of distinct flows
-//!   (batched inserts into one packed slot per IPv4 tuple).
+//!   (batched inserts into one packed slot per IPv4 tuple), whose table `hugetable.rs` backs
+//!   with transparent huge pages once it is large.
 //! - `hash.rs`: the Fx hash maps (re-exported from `rustc-hash`) of every flow table.
 //! - `tuple.rs`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses.
 //! - `heap.rs`: the (time, sequence) event heap of the generator and the engine.
@@ -51,6 +52,7 @@ pub mod r#gen;
 pub mod hash;
 pub mod heap;
 pub mod histogram;
+mod hugetable;
 pub mod info;
 pub mod input;
 pub mod meta;
