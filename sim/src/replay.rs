@@ -61,6 +61,19 @@ impl TraceTotals {
         self.wire_bits += (u64::from(wire_len) + WIRE_OVERHEAD_BYTES) * 8;
     }
 
+    /// Adds the totals of another part of the trace.
+    pub(crate) fn merge(&mut self, o: &TraceTotals) {
+        if o.packets == 0 {
+            return;
+        }
+        if self.packets == 0 || o.first < self.first {
+            self.first = o.first;
+        }
+        self.last = self.last.max(o.last);
+        self.packets += o.packets;
+        self.wire_bits += o.wire_bits;
+    }
+
     /// Span of the recorded trace in ns (at least 1).
     pub fn span_ns(&self) -> u64 {
         (self.last.0 - self.first.0).max(1)

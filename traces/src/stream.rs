@@ -23,6 +23,13 @@ impl PacketStream<File> {
             reader: TraceReader::open(path)?,
         })
     }
+
+    /// A second stream over the second half of the file, for a pass over record headers on
+    /// two cores (see [`TraceReader::split_half`]).
+    pub fn split_half(&self, min_bytes: u64) -> Option<(u64, PacketStream<File>)> {
+        let (at, reader) = self.reader.split_half(min_bytes)?;
+        Some((at, PacketStream { reader }))
+    }
 }
 
 impl<R: Read> PacketStream<R> {

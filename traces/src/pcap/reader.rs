@@ -24,6 +24,7 @@ use crate::time::{NS_PER_SEC, SimTime};
 use ng::Iface;
 
 mod ng;
+mod split;
 
 /// Largest record offsetsim accepts (libpcap's `MAXIMUM_SNAPLEN`, 256 KiB). A record header
 /// claiming more is what a corrupt file looks like.
@@ -126,9 +127,15 @@ impl TraceError {
     /// The warning for a capture whose final record was cut short (tshark: "appears to have
     /// been cut short in the middle of a packet"), see [`TraceReader::cut_short`].
     pub fn cut_short_warning(&self) -> String {
+        self.cut_short_warning_after(self.packets)
+    }
+
+    /// [`TraceError::cut_short_warning`] with `packets` good packets before the cut in all
+    /// (a reader that started in the middle of the file counts only its own).
+    pub fn cut_short_warning_after(&self, packets: u64) -> String {
         format!(
             "{}: the capture was cut short in the middle of a packet at byte offset {}; the {} good packets before it were used",
-            self.path, self.offset, self.packets
+            self.path, self.offset, packets
         )
     }
 }

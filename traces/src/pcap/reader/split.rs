@@ -1,0 +1,188 @@
+//! A second reader over the second half of a mapped classic pcap file, for a pass that
+//! needs record headers only (`offsim run`'s first pass, which learns the trace's totals
+//! before any packet can be timed) and so can walk both halves at once on two cores.
+//!
+//! A classic pcap file has no index: a record boundary in its middle is found by looking
+//! for a chain of plausible record headers (the tests libpcap's `pcap_check_header` and the
+//! reader's cut-short check apply), which is a guess. The caller makes it exact: it walks
+//! the first half with the file's own reader and uses the second reader's result only if
+//! that walk lands on the same boundary; otherwise it reads on from where it is, as a
+//! single pass would. pcapng files (whose records need the interface blocks read before
+//! them) and files that are read rather than mapped are not split.
+
+use std::fs::File;
+
+use super::{Bytes, MAX_RECORD, State, TraceReader, rd32};
+
+/// Headers that must chain from a candidate boundary (or reach the end of the file).
+const CHAIN: usize = 8;
+
+/// How far past the middle a boundary is looked for: past a few of the largest records.
+const SEARCH: usize = 4 * MAX_RECORD as usize;
+
+/// Seconds a chained header's timestamp may lie from the first one's (a day), and before
+/// the file's first record.
+const SPAN_S: u32 = 86_400;
+
+/// Seconds a header's timestamp may lie after the file's first record (ten years).
+const AFTER_S: u32 = 10 * 365 * 86_400;
+
+impl TraceReader<File> {
+    /// For a mapped classic pcap file of at least `min_bytes`, not yet read past its file
+    /// header: what looks like the first record boundary at or after the middle of the
+    /// file, and a reader that starts there (its packet count starts at 0). `None` when the
+    /// file cannot be split.
+    pub fn split_half(&self, min_bytes: u64) -> Option<(u64, TraceReader<File>)> {
+        let State::Pcap {
+            swap,
+            nanos,
+            snaplen,
+            ..
+        } = self.state
+        else {
+            return None;
+        };
+        if !self.buf.is_mapped() || (self.buf.len() as u64) < min_bytes || self.packets > 0 {
+            return None;
+        }
+        let frac_max = if nanos { 1_000_000_000 } else { 1_000_000 };
+        let b = &self.buf[..];
+        // The file's first record dates the capture: a header in the middle is not much
+        // older, nor decades younger.
+        let start = rd32(b.get(self.pos..self.pos + 4)?, swap);
+        let plausible = |at: usize| -> Option<(u32, usize)> {
+            let h = b.get(at..at + 16)?;
+            let (sec, frac) = (rd32(&h[0..4], swap), rd32(&h[4..8], swap));
+            let (incl, orig) = (rd32(&h[8..12], swap), rd32(&h[12..16], swap));
+            let ok = frac < frac_max
+                && sec >= start.saturating_sub(SPAN_S)
+                && sec - start.saturating_sub(SPAN_S) <= AFTER_S + SPAN_S
+                && incl <= MAX_RECORD
+                && (snaplen < 64 || incl <= snaplen)
+                && (orig == 0 || incl <= orig);
+            ok.then_some((sec, at + 16 + incl as usize))
+        };
+        let chains = |from: usize| -> bool {
+            let Some((sec0, mut at)) = plausible(from) else {
+                return false;
+            };
+            for _ in 1..CHAIN {
+                if at == b.len() {
+                    return true;
+                }
+                match plausible(at) {
+                    Some((sec, next)) if sec.abs_diff(sec0) <= SPAN_S => at = next,
+                    _ => return false,
+                }
+            }
+            true
+        };
+        let mid = self.pos.max(b.len() / 2);
+        let at = (mid..b.len().min(mid + SEARCH)).find(|&q| chains(q))?;
+        let map = Bytes::map(&self.src)?;
+        let second = TraceReader {
+            src: self.src.try_clone().ok()?,
+            buf: map,
+            release_at: 0,
+            pos: at,
+            end: b.len(),
+            base: 0,
+            eof: true,
+            path: self.path.clone(),
+            format: self.format,
+            state: State::Pcap {
+                swap,
+                nanos,
+                link: match self.state {
+                    State::Pcap { link, .. } => link,
+                    State::PcapNg { .. } => return None,
+                },
+                snaplen,
+            },
+            packets: 0,
+            failed: false,
+            cut: None,
+        };
+        Some((at as u64, second))
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// A little-endian µs pcap of `n` records whose lengths vary, some of whose payloads
+    /// look like record headers.
+    fn capture(n: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65_535, 1] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        for i in 0..n {
+            let len = 40 + (i * 37) % 1400;
+            for x in [1_700_000_000 + i / 1000, (i * 7) % 1_000_000, len, len] {
+                v.extend_from_slice(&x.to_le_bytes());
+            }
+            // A payload full of small little-endian words: plausible headers everywhere.
+            v.extend((0..len).map(|j| (j % 4 == 0) as u8 * (j as u8 & 0x3f)));
+        }
+        v
+    }
+
+    fn headers(r: &mut TraceReader<File>, stop: u64) -> Vec<(u64, u64, usize)> {
+        let mut out = Vec::new();
+        while r.offset() < stop {
+            let at = r.offset();
+            match r.next_record().unwrap() {
+                Some(rec) => out.push((at, rec.ts.0, rec.data.len())),
+                None => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_halves_read_what_one_pass_reads() {
+        let f = Temp::new(&capture(5_000));
+        let path = f.0.clone();
+        let whole = headers(&mut TraceReader::open(&path).unwrap(), u64::MAX);
+        let mut first = TraceReader::open(&path).unwrap();
+        let (mid, mut second) = first.split_half(0).expect("a mapped pcap splits");
+        let mut halves = headers(&mut first, mid);
+        assert_eq!(first.offset(), mid, "the guess is a true boundary");
+        halves.extend(headers(&mut second, u64::MAX));
+        assert_eq!(halves, whole);
+        assert!(second.cut_short().is_none());
+    }
+
+    #[test]
+    fn a_file_below_the_size_or_already_read_does_not_split() {
+        let f = Temp::new(&capture(100));
+        let mut r = TraceReader::open(&f.0).unwrap();
+        assert!(r.split_half(1 << 30).is_none());
+        assert!(r.split_half(0).is_some());
+        r.next_record().unwrap();
+        assert!(r.split_half(0).is_none());
+    }
+
+    /// `bytes` in a file of their own, removed when dropped.
+    struct Temp(std::path::PathBuf);
+    impl Temp {
+        fn new(bytes: &[u8]) -> Temp {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "offsim-split-{}-{}.pcap",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&p, bytes).unwrap();
+            Temp(p)
+        }
+    }
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
