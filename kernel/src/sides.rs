@@ -680,6 +680,13 @@ impl WanHint {
         }
     }
 
+    /// Whether [`WanHint::warning`] can now change only through LAN-side packets with a
+    /// PPPoE session: a private LAN client was seen (which rules out the public-clients
+    /// sign) and no PPPoE packet yet.
+    pub fn settled_but_pppoe(&self) -> bool {
+        self.private > 0 && self.pppoe == 0
+    }
+
     /// The warning, if the capture looks taken on the WAN link.
     pub fn warning(&self) -> Option<String> {
         let why = if self.pppoe > 0 {
