@@ -10,6 +10,9 @@
 //!   flows, ICMP and scans; imix: UDP with the IMIX size mix). From a file both ways:
 //!   `file` maps it (`PacketStream::open`, what offsim does), `file-read` reads it through
 //!   `read(2)` into the reader's buffer (what a FIFO gets);
+//! - `traces/headers`: a walk over every record header of the home-router capture in a
+//!   file (`run`'s first pass), by one reader (`one`) and in two halves on two threads
+//!   (`halves`, `TraceReader::split_half`);
 //! - `traces/info`: `info::summarize` (`trace info`) of a synflood, nearly every packet a new
 //!   flow: the parser and the flow set's batched inserts.
 
@@ -42,6 +45,46 @@ fn drain<R: std::io::Read>(mut s: PacketStream<R>) -> u64 {
         acc = acc.wrapping_add(u64::from(m.sport) ^ u64::from(m.wire_len));
     }
     acc
+}
+
+/// Record headers read from `r` until the record at byte offset `stop`: (count, bytes).
+fn walk(r: &mut TraceReader<std::fs::File>, stop: u64) -> (u64, u64) {
+    let (mut k, mut bytes) = (0, 0);
+    while r.offset() < stop
+        && let Some(rec) = r.next_record().expect("record")
+    {
+        k += 1;
+        bytes += u64::from(rec.orig_len);
+    }
+    (k, bytes)
+}
+
+/// `traces/headers`: the first pass over `capture` in a file, whole and in halves.
+fn headers(c: &mut Criterion, capture: &[u8], packets: u64) {
+    let dir = std::env::temp_dir().join(format!("offsim-bench-h-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = &dir.join("home-router.pcap");
+    std::fs::write(path, capture).expect("write temp capture");
+    let mut g = c.benchmark_group("traces/headers");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(packets));
+    g.bench_function("one", |b| {
+        b.iter(|| black_box(walk(&mut TraceReader::open(path).expect("open"), u64::MAX)))
+    });
+    g.bench_function("halves", |b| {
+        b.iter(|| {
+            let mut r = TraceReader::open(path).expect("open");
+            let (mid, mut second) = r.split_half(0).expect("a mapped pcap splits");
+            let (a, b2) = std::thread::scope(|s| {
+                let h = s.spawn(move || walk(&mut second, u64::MAX));
+                (walk(&mut r, mid), h.join().expect("second half"))
+            });
+            assert_eq!(a.0 + b2.0, packets);
+            black_box((a, b2))
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Registers the trace benches.
@@ -133,6 +176,7 @@ pub fn bench(c: &mut Criterion) {
         }
     }
     g.finish();
+    headers(c, &home, packets);
 
     let syn = capture(Profile::Synflood);
     let mut g = c.benchmark_group("traces/info");
