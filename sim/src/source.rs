@@ -354,7 +354,7 @@ fn cut_warning(r: &Reader, packets: u64) -> Option<String> {
 /// a PPPoE session in the hint's window; if one comes, the hint is redone from the start of
 /// the trace with a split of its own ([`Scan::finish`]), so the warning is what a full split
 /// gives. On a LAN capture (private clients, no PPPoE) the splitter runs for a few packets
-/// instead of the first million: it was 7–9 % of a one-configuration run's CPU.
+/// instead of the first million: it was 6–8 % of a one-configuration run's CPU.
 pub(crate) struct Scan {
     sides: SideMode,
     split: Option<(SideSplitter, WanHint)>,
