@@ -71,11 +71,14 @@ pub(crate) struct Xf {
     pub(crate) xor2: u128,
     /// Result mask.
     pub(crate) width: u128,
+    /// No mask, xor or shift: the transform is `& width` alone (most selectors).
+    pub(crate) plain: bool,
 }
 
 impl Xf {
     pub(crate) fn ident(width: u128) -> Xf {
         Xf {
+            plain: true,
             and: u128::MAX,
             xor: 0,
             shl: 0,

@@ -168,6 +168,7 @@ impl Program {
                     return Err("unsupported: binary operation between two selectors".into());
                 };
                 let x = &mut s.xf;
+                x.plain = false;
                 let shifted = x.shl != 0 || x.shr != 0;
                 // boolean operations compose into one mask/xor pair: before the shift, or
                 // after it (`meta mark >> 8 & 0xf`)

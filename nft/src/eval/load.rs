@@ -15,6 +15,12 @@ use crate::program::*;
 
 #[inline]
 fn xf(v: u128, x: &Xf) -> u128 {
+    // Most selectors have no mask, xor or shift: skip the steps below (2–3 % of `rules eval`
+    // with fw4 and with the datacenter ruleset).
+    debug_assert!(!x.plain || (x.and == u128::MAX && x.xor == 0 && x.shl == 0 && x.shr == 0));
+    if x.plain {
+        return v & x.width;
+    }
     // By 64-bit halves: `v` comes back from `load` through memory as two 8-byte stores,
     // and a 16-byte vector load of it stalls on store forwarding (measured: one
     // instruction held a fifth of a 300-rule ACL's time).
