@@ -2,9 +2,8 @@
 //! capture file or the generator (parsed, retimed, looped with fresh tuples), which the
 //! trace source runs inline and `feed.rs` runs on a thread of its own for several engines;
 //! the first pass that learns the trace's totals from record headers before the run (a
-//! large capture's two halves at once); and
-//! the scan of the trace's first packets for captured copies and a WAN capture, which rides
-//! along the first decode.
+//! large capture's two halves at once); and the scan of the trace's first packets for
+//! captured copies and a WAN capture, which rides along the first decode.
 //!
 //! `run` and `feed` (which build sources) and `engine` (which consumes them) use this
 //! module; it uses none of them.
@@ -301,14 +300,17 @@ fn pass_over(input: &Input, split: Option<u64>) -> Result<TracePass, SourceError
     };
     if let Some((mid, second)) = split {
         let other = std::thread::scope(|sc| {
-            let h = sc.spawn(move || {
+            // A thread the system refuses, or one that panicked, leaves the walk below to
+            // read on alone, as one pass does.
+            let h = std::thread::Builder::new().spawn_scoped(sc, move || {
                 let mut s = Reader::File(Box::new(second));
                 let mut q = TracePass::default();
                 headers(&mut s, &mut q, u64::MAX).map(|()| (q, s))
             });
             let mine = headers(&mut r, &mut p, mid);
+            let theirs = h.ok().and_then(|h| h.join().ok());
             // The other half's result is needed only if this one's is good.
-            mine.map(|()| h.join().ok())
+            mine.map(|()| theirs)
         })?;
         if r.offset() == Some(mid)
             && let Some(Ok((q, s))) = other
@@ -353,10 +355,15 @@ fn cut_warning(r: &Reader, packets: u64) -> Option<String> {
 /// packet carries a PPPoE session. From there the scan only watches for any IP packet with
 /// a PPPoE session in the hint's window; if one comes, the hint is redone from the start of
 /// the trace with a split of its own ([`Scan::finish`]), so the warning is what a full split
-/// gives. On a LAN capture (private clients, no PPPoE) the splitter runs for a few packets
-/// instead of the first million: it was 6–8 % of a one-configuration run's CPU.
+/// gives; the redo reads the window again on the decoding thread, a cost only such captures
+/// (private clients and PPPoE, e.g. one taken on both links) pay. On a LAN capture (private
+/// clients, no PPPoE) the splitter runs for a few packets instead of the first million: it
+/// was 6–8 % of a one-configuration run's CPU.
 pub(crate) struct Scan {
     sides: SideMode,
+    /// IP packets the hint looks at ([`WAN_HINT_PACKETS`]) and those searched for copies
+    /// when none is found (`dups::SEARCH_PACKETS`).
+    windows: (u64, u64),
     split: Option<(SideSplitter, WanHint)>,
     /// The split stopped early: watching for a PPPoE packet in the hint's window.
     watch: bool,
@@ -369,8 +376,14 @@ pub(crate) struct Scan {
 impl Scan {
     /// A scan for a run with `sides`.
     pub(crate) fn new(sides: &SideMode) -> Scan {
+        Scan::windowed(sides, (WAN_HINT_PACKETS, SEARCH_PACKETS))
+    }
+
+    /// [`Scan::new`] with other windows (hint, copies), for tests.
+    fn windowed(sides: &SideMode, windows: (u64, u64)) -> Scan {
         Scan {
             sides: sides.clone(),
+            windows,
             split: matches!(sides, SideMode::Flow | SideMode::Single)
                 .then(|| (SideSplitter::new(sides.clone()), WanHint::default())),
             watch: false,
@@ -393,7 +406,7 @@ impl Scan {
             if d.check(m) != CopyKind::First {
                 f.copies += 1;
             }
-            if f.copies == 0 && f.ip_packets >= SEARCH_PACKETS {
+            if f.copies == 0 && f.ip_packets >= self.windows.1 {
                 self.dups = None;
             }
         }
@@ -401,7 +414,7 @@ impl Scan {
             hint.note(m, sp.side(m, m.ts));
             // The hint needs the capture's start, not all of it: the splitter's tuples
             // would otherwise follow every flow of a long trace.
-            if f.ip_packets >= WAN_HINT_PACKETS {
+            if f.ip_packets >= self.windows.0 {
                 f.wan_capture = hint.warning();
                 self.split = None;
             } else if hint.settled_but_pppoe() {
@@ -412,7 +425,7 @@ impl Scan {
             if m.is_ip() && m.has(flags::PPPOE) {
                 self.redo = true;
                 self.watch = false;
-            } else if f.ip_packets >= WAN_HINT_PACKETS {
+            } else if f.ip_packets >= self.windows.0 {
                 self.watch = false;
             }
         }
@@ -427,21 +440,21 @@ impl Scan {
             f.wan_capture = h.warning();
         }
         if self.redo {
-            f.wan_capture = wan_hint(input, &self.sides)?;
+            f.wan_capture = wan_hint(input, &self.sides, self.windows.0)?;
         }
         Ok(f)
     }
 }
 
-/// The WAN-capture hint from a split of the trace's first [`WAN_HINT_PACKETS`] IP packets.
-fn wan_hint(input: &Input, sides: &SideMode) -> Result<Option<String>, SourceError> {
+/// The WAN-capture hint from a split of the trace's first `window` IP packets.
+fn wan_hint(input: &Input, sides: &SideMode, window: u64) -> Result<Option<String>, SourceError> {
     let mut r = Reader::open(input)?;
     let (mut sp, mut hint) = (SideSplitter::new(sides.clone()), WanHint::default());
     let mut ip = 0;
     while let Some(m) = r.next()? {
         hint.note(&m, sp.side(&m, m.ts));
         ip += u64::from(m.is_ip());
-        if ip >= WAN_HINT_PACKETS {
+        if ip >= window {
             break;
         }
     }
@@ -578,22 +591,26 @@ mod test {
     }
 
     /// The scan's WAN-capture hint, whose split stops once only PPPoE can change it, is
-    /// the one a split of the whole hint window gives: on a LAN capture (the split stops
-    /// after a packet), a WAN capture (public clients: it never stops) and a LAN capture
-    /// whose later packets carry PPPoE (the hint is redone, and warns).
+    /// the one a split of the whole hint window gives. With a 60-packet hint window and a
+    /// 10-packet copy search, driven as `scan` drives it (until `note` says it is done): a
+    /// LAN capture (the split stops after a packet), a WAN capture (public clients: it never
+    /// stops, and warns), and LAN captures with a PPPoE packet as the window's last IP
+    /// packet (the hint is redone, and warns) and as the first past it (no warning).
     #[test]
     fn the_wan_hint_is_that_of_a_full_split() {
         let lan = |i: u16| udp_frame([192, 168, 1, 2], [198, 51, 100, 1], 1000 + i, false);
         let wan = |i: u16| udp_frame([81, 2, 69, 160], [198, 51, 100, 1], 1000 + i, false);
         let ppp = |i: u16| udp_frame([192, 168, 1, 3], [198, 51, 100, 1], 1000 + i, true);
-        let cases: [(&str, Vec<Vec<u8>>, bool); 3] = [
-            ("lan", (0..50).map(lan).collect(), false),
-            ("wan", (0..50).map(wan).collect(), true),
-            (
-                "ppp",
-                (0..50).map(lan).chain((0..5).map(ppp)).collect(),
-                true,
-            ),
+        let with_ppp_at = |k: u16| -> Vec<Vec<u8>> {
+            (0..80)
+                .map(|i| if i == k { ppp(i) } else { lan(i) })
+                .collect()
+        };
+        let cases: [(&str, Vec<Vec<u8>>, bool); 4] = [
+            ("lan", (0..80).map(lan).collect(), false),
+            ("wan", (0..80).map(wan).collect(), true),
+            ("ppp-last-in", with_ppp_at(59), true),
+            ("ppp-first-out", with_ppp_at(60), false),
         ];
         for (name, frames, warns) in cases {
             let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
@@ -603,23 +620,52 @@ mod test {
             }
             let path = file(&format!("hint-{name}"), &w.finish().unwrap());
             let inp = Input::File(path.clone());
-            let full = wan_hint(&inp, &SideMode::Flow).unwrap();
+            let full = wan_hint(&inp, &SideMode::Flow, 60).unwrap();
             assert_eq!(full.is_some(), warns, "{name}: {full:?}");
             let mut r = Reader::open(&inp).unwrap();
-            let mut sc = Scan::new(&SideMode::Flow);
-            let mut stopped_at = None;
-            let mut n = 0;
+            let mut sc = Scan::windowed(&SideMode::Flow, (60, 10));
+            let (mut stopped_at, mut n) = (None, 0);
             while let Some(m) = r.next().unwrap() {
                 n += 1;
-                sc.note(&m);
+                let more = sc.note(&m);
                 if sc.split.is_none() && stopped_at.is_none() {
                     stopped_at = Some(n);
+                }
+                if !more {
+                    break;
                 }
             }
             if name != "wan" {
                 assert_eq!(stopped_at, Some(1), "{name}: the split stops early");
             }
             assert_eq!(sc.finish(&inp).unwrap().wan_capture, full, "{name}");
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// A damaged record in either half of a split pass gives the error one pass gives.
+    #[test]
+    fn an_error_in_either_half_is_the_single_pass_error() {
+        let clean = capture(false, false);
+        // Record offsets, to damage one in each half.
+        let mut at = vec![];
+        let mut p = 24;
+        while p + 16 <= clean.len() {
+            at.push(p);
+            p += 16 + u32::from_le_bytes(clean[p + 8..p + 12].try_into().unwrap()) as usize;
+        }
+        for (name, k) in [("first", at.len() / 4), ("second", 3 * at.len() / 4)] {
+            let mut bytes = clean.clone();
+            bytes[at[k] + 8..at[k] + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+            let path = file(&format!("err-{name}"), &bytes);
+            let inp = Input::File(path.clone());
+            let one = pass_over(&inp, None).map(|_| ()).unwrap_err().to_string();
+            let two = pass_over(&inp, Some(0))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert_eq!(one, two, "{name}");
+            assert!(one.contains(&format!("byte offset {}", at[k])), "{one}");
             let _ = std::fs::remove_file(&path);
         }
     }

@@ -193,9 +193,9 @@ mod test {
         let mut s = FlowSet::new();
         let mut exact = FxHashSet::default();
         // Every key twice, the second time far from the first (after several flushes and
-        // growths), plus IPv6 keys.
+        // growths, the last ones into a mapped table of huge pages), plus IPv6 keys.
         for round in 0..2 {
-            for i in 0..50_000u32 {
+            for i in 0..200_000u32 {
                 let v = if i % 97 == 0 { 6 } else { 4 };
                 let k = key(i, v);
                 s.add(&k, Class::Tcp);
@@ -206,6 +206,10 @@ mod test {
             }
         }
         assert_eq!(s.counts(), [exact.len() as u64, 0, 0, 0]);
+        let v4 = exact.iter().filter(|k| k.3 == 4).count();
+        assert_eq!(s.len, v4);
+        assert_eq!(s.slots.get().iter().filter(|&&x| x != 0).count(), v4);
+        assert!(matches!(s.slots, Slots::Map { .. }));
         let n = s.slots.get().len();
         assert!(n.is_power_of_two() && s.len * 8 <= n * 7);
     }

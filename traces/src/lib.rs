@@ -10,8 +10,9 @@
 //! - `parse.rs`: link types and [`parse::parse_frame`] (Ethernet, VLAN/QinQ, PPPoE, Linux
 //!   cooked v1/v2, BSD loopback, raw IP; IPv4/IPv6 with extension headers; TCP/UDP/ICMP).
 //! - `pcap/`: `reader.rs`, a streaming pcap/pcapng reader (format by magic; `reader/ng.rs`
-//!   the pcapng blocks; `reader/split.rs` a second reader from a pcap file's middle), over `bytes.rs`, the file mapped into memory (or a buffer `read(2)`
-//!   refills); `writer.rs`, a pcap writer.
+//!   the pcapng blocks; `reader/split.rs` a second reader from a pcap file's middle), over
+//!   `bytes.rs`, the file mapped into memory (or a buffer `read(2)` refills); `writer.rs`,
+//!   a pcap writer.
 //! - `stream.rs`: reader + parser as a stream of [`meta::PacketMeta`].
 //! - `info.rs`: the `trace info` summary; `flowset.rs`, its exact set of distinct flows
 //!   (batched inserts into one packed slot per IPv4 tuple), whose table `hugetable.rs` backs
