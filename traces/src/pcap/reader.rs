@@ -225,6 +225,15 @@ const PCAP_MAGIC_KUZ: u32 = 0xa1b2_cd34;
 const NG_SHB: u32 = 0x0a0d_0d0a;
 const NG_BOM: u32 = 0x1a2b_3c4d;
 
+/// Whether a classic pcap record header is one a writer could have written (libpcap's
+/// `pcap_check_header` heuristics): its sub-second field is below a second and its captured
+/// length within the original length and the snap length. A header that fails is damage.
+#[inline]
+fn sound_header(frac: u64, incl: u32, orig: u32, nanos: bool, snaplen: u32) -> bool {
+    let frac_max: u64 = if nanos { 1_000_000_000 } else { 1_000_000 };
+    frac < frac_max && (orig == 0 || incl <= orig) && (snaplen < 64 || incl <= snaplen)
+}
+
 /// Where a record is and what it is: start in the buffer, captured length, time, original
 /// length, interface id, link type.
 type RecordAt = (usize, usize, SimTime, u32, u32, LinkType);
@@ -503,10 +512,7 @@ impl<R: Read> TraceReader<R> {
             // inserted upstream, as in pcapfix's test_damaged.pcap) leaves one whose
             // sub-second field or lengths are impossible (libpcap's `pcap_check_header`
             // heuristics), and stays an error.
-            let frac_max: u64 = if nanos { 1_000_000_000 } else { 1_000_000 };
-            let sound =
-                frac < frac_max && (orig == 0 || incl <= orig) && (snaplen < 64 || incl <= snaplen);
-            if sound {
+            if sound_header(frac, incl, orig, nanos, snaplen) {
                 return self.cut_at(at, "packet record", 16 + n as u64, have as u64);
             }
             return Err(self.err(

@@ -12,7 +12,7 @@
 
 use std::fs::File;
 
-use super::{Bytes, MAX_RECORD, State, TraceReader, rd32};
+use super::{Bytes, MAX_RECORD, State, TraceReader, rd32, sound_header};
 
 /// Headers that must chain from a candidate boundary (or reach the end of the file).
 const CHAIN: usize = 8;
@@ -45,7 +45,6 @@ impl TraceReader<File> {
         if !self.buf.is_mapped() || (self.buf.len() as u64) < min_bytes || self.packets > 0 {
             return None;
         }
-        let frac_max = if nanos { 1_000_000_000 } else { 1_000_000 };
         let b = &self.buf[..];
         // The file's first record dates the capture: a header in the middle is not much
         // older, nor decades younger.
@@ -54,12 +53,10 @@ impl TraceReader<File> {
             let h = b.get(at..at + 16)?;
             let (sec, frac) = (rd32(&h[0..4], swap), rd32(&h[4..8], swap));
             let (incl, orig) = (rd32(&h[8..12], swap), rd32(&h[12..16], swap));
-            let ok = frac < frac_max
+            let ok = incl <= MAX_RECORD
+                && sound_header(u64::from(frac), incl, orig, nanos, snaplen)
                 && sec >= start.saturating_sub(SPAN_S)
-                && sec - start.saturating_sub(SPAN_S) <= AFTER_S + SPAN_S
-                && incl <= MAX_RECORD
-                && (snaplen < 64 || incl <= snaplen)
-                && (orig == 0 || incl <= orig);
+                && sec - start.saturating_sub(SPAN_S) <= AFTER_S + SPAN_S;
             ok.then_some((sec, at + 16 + incl as usize))
         };
         let chains = |from: usize| -> bool {
