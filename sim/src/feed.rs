@@ -20,6 +20,9 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use offsim_traces::meta::PacketMeta;
+use offsim_traces::time::SimTime;
+
 use crate::progress::Progress;
 use crate::source::{Arrival, Decoder, Findings, Source, SourceError};
 
@@ -75,10 +78,19 @@ impl Feeder {
                 if chunk.len() == CHUNK {
                     break Ok(false);
                 }
-                match self.decoder.next() {
-                    Ok(Some(a)) => chunk.push(a),
-                    Ok(None) => break Ok(true),
-                    Err(e) => break Err(e),
+                // Decoded in its place in the chunk (`Source::next_into`).
+                chunk.push(Arrival::default());
+                let a = chunk.last_mut().expect("pushed");
+                match self.decoder.next_into(&mut a.pkt) {
+                    Ok(Some(at)) => a.at = at,
+                    Ok(None) => {
+                        chunk.pop();
+                        break Ok(true);
+                    }
+                    Err(e) => {
+                        chunk.pop();
+                        break Err(e);
+                    }
                 }
             };
             if !chunk.is_empty() {
@@ -132,11 +144,12 @@ impl FeedSource {
 
 impl Source for FeedSource {
     #[inline]
-    fn next_arrival(&mut self) -> Result<Option<Arrival>, SourceError> {
+    fn next_into(&mut self, pkt: &mut PacketMeta) -> Result<Option<SimTime>, SourceError> {
         loop {
             if let Some(a) = self.chunk.get(self.at) {
                 self.at += 1;
-                return Ok(Some(*a));
+                *pkt = a.pkt;
+                return Ok(Some(a.at));
             }
             // The finished chunk is released before waiting for the next.
             self.chunk = Arc::new(Vec::new());

@@ -236,7 +236,7 @@ pub fn eval_trace<R: Read>(
     stream: &mut PacketStream<R>,
     o: &EvalOptions,
 ) -> Result<EvalResult, EvalError> {
-    let mut r = eval_with(rs, o, &mut || stream.next_packet())?;
+    let mut r = eval_with(rs, o, &mut |m| stream.next_into(m))?;
     if let Some(e) = stream.cut_short() {
         r.warnings.insert(0, e.cut_short_warning());
     }
@@ -250,14 +250,15 @@ pub fn eval_packets(
     o: &EvalOptions,
 ) -> Result<EvalResult, EvalError> {
     let mut it = packets.iter();
-    eval_with(rs, o, &mut || Ok(it.next().copied()))
+    eval_with(rs, o, &mut |m| Ok(it.next().map(|p| *m = *p).is_some()))
 }
 
-/// The replay: packets from `next` until it gives `None`.
+/// The replay: packets from `next`, which decodes one into its argument (see
+/// `offsim_traces::parse::parse_frame_into`), until it gives `false`.
 fn eval_with(
     rs: Ruleset,
     o: &EvalOptions,
-    next: &mut dyn FnMut() -> Result<Option<PacketMeta>, TraceError>,
+    next: &mut dyn FnMut(&mut PacketMeta) -> Result<bool, TraceError>,
 ) -> Result<EvalResult, EvalError> {
     let fib = Fib::build(
         &o.fib,
@@ -296,7 +297,8 @@ fn eval_with(
     let mut first = None;
     // Drops by cause, named once at the end (a name is a `String`).
     let mut drops: Vec<(offsim_kernel::datapath::DropCause, u64)> = Vec::new();
-    while let Some(mut m) = next()? {
+    let mut m = PacketMeta::default();
+    while next(&mut m)? {
         let first_ts = *first.get_or_insert(m.ts.0);
         m.ts = offsim_traces::SimTime(o.retime.at(s.packets, m.ts.0, first_ts));
         let now = m.ts;

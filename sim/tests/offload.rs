@@ -13,7 +13,7 @@ use offsim::prepare::{Prepared, prepare};
 use offsim::report::run_report;
 use offsim::run::run_policy;
 use offsim::scenario::ScenarioFile;
-use offsim::source::{Arrival, Source, SourceError};
+use offsim::source::{Source, SourceError};
 use offsim_kernel::conntrack::tcp::TcpState;
 use offsim_kernel::conntrack::{CtConfig, CtTimeouts, status};
 use offsim_kernel::datapath::{Datapath, DpConfig, FlowtableMode, LAN_IFINDEX, load_options};
@@ -30,6 +30,7 @@ use offsim_traces::meta::PacketMeta;
 use offsim_traces::meta::tcp_flags::{ACK, FIN, PSH, SYN};
 use offsim_traces::parse::{LinkType, parse_frame};
 use offsim_traces::testkit::Pkt;
+use offsim_traces::time::SimTime;
 
 use crate::util::repo;
 
@@ -67,8 +68,11 @@ impl std::io::Write for Sink {
 struct Packets<I>(I);
 
 impl<I: Iterator<Item = PacketMeta>> Source for Packets<I> {
-    fn next_arrival(&mut self) -> Result<Option<Arrival>, SourceError> {
-        Ok(self.0.next().map(|pkt| Arrival { at: pkt.ts, pkt }))
+    fn next_into(&mut self, pkt: &mut PacketMeta) -> Result<Option<SimTime>, SourceError> {
+        Ok(self.0.next().map(|p| {
+            *pkt = p;
+            p.ts
+        }))
     }
 }
 

@@ -161,7 +161,26 @@ pub fn parse_frame(
     ts: SimTime,
     iface: u32,
 ) -> PacketMeta {
-    let mut m = PacketMeta {
+    let mut m = PacketMeta::default();
+    parse_frame_into(link, data, wire_len, ts, iface, &mut m);
+    m
+}
+
+/// [`parse_frame`] into `m`, which is overwritten whole: a reader that keeps the packet in
+/// a slot of its own (the engine's packet slab, a batch) decodes it there, where a
+/// returned value would be copied on through every `Option`, `Result` and wrapper it
+/// passes (a 200-byte copy of a struct just written field by field also stalls on store
+/// forwarding).
+#[inline]
+pub fn parse_frame_into(
+    link: LinkType,
+    data: &[u8],
+    wire_len: u32,
+    ts: SimTime,
+    iface: u32,
+    m: &mut PacketMeta,
+) {
+    *m = PacketMeta {
         ts,
         wire_len: wire_len.max(data.len() as u32),
         cap_len: data.len() as u32,
@@ -172,16 +191,16 @@ pub fn parse_frame(
         m.flags |= flags::SNAP_TRUNCATED;
     }
     // Link layer: find the EtherType (or IP version) and the offset of what follows.
-    let Some((mut ethertype, mut off)) = link_header(link, data, &mut m) else {
-        return m;
+    let Some((mut ethertype, mut off)) = link_header(link, data, m) else {
+        return;
     };
     // VLAN tags (802.1Q, 802.1ad, old QinQ) and one PPPoE session header.
     loop {
         match ethertype {
             ETH_P_8021Q | ETH_P_8021AD | ETH_P_QINQ1 => {
                 if data.len() < off + 4 {
-                    cut(&mut m, Malformed::LinkHeader);
-                    return m;
+                    cut(m, Malformed::LinkHeader);
+                    return;
                 }
                 let tci = be16(data, off);
                 if (m.vlan_count as usize) < 2 {
@@ -193,8 +212,8 @@ pub fn parse_frame(
             }
             ETH_P_PPP_SES if !m.has(flags::PPPOE) => {
                 if data.len() < off + 8 {
-                    cut(&mut m, Malformed::LinkHeader);
-                    return m;
+                    cut(m, Malformed::LinkHeader);
+                    return;
                 }
                 m.flags |= flags::PPPOE;
                 m.pppoe_session = be16(data, off + 2);
@@ -203,7 +222,7 @@ pub fn parse_frame(
                     None => {
                         m.ethertype = ETH_P_PPP_SES;
                         m.net = NetKind::NonIp(ETH_P_PPP_SES);
-                        return m;
+                        return;
                     }
                 };
                 off += 8;
@@ -218,15 +237,14 @@ pub fn parse_frame(
     match ethertype {
         ETH_P_IP => {
             m.net = NetKind::Ipv4;
-            parse_ipv4(&mut m, l3, wire_l3);
+            parse_ipv4(m, l3, wire_l3);
         }
         ETH_P_IPV6 => {
             m.net = NetKind::Ipv6;
-            parse_ipv6(&mut m, l3, wire_l3);
+            parse_ipv6(m, l3, wire_l3);
         }
         other => m.net = NetKind::NonIp(other),
     }
-    m
 }
 
 /// The PPP protocol field at `off`: (protocol, its length in bytes).

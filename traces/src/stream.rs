@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::meta::PacketMeta;
-use crate::parse::parse_frame;
+use crate::parse::{parse_frame, parse_frame_into};
 use crate::pcap::{Format, TraceError, TraceReader};
 
 /// Reads a capture file and parses each record into a [`PacketMeta`].
@@ -28,6 +28,13 @@ impl PacketStream<File> {
     /// two cores (see [`TraceReader::split_half`]).
     pub fn split_half(&self, min_bytes: u64) -> Option<(u64, PacketStream<File>)> {
         let (at, reader) = self.reader.split_half(min_bytes)?;
+        Some((at, PacketStream { reader }))
+    }
+
+    /// A second stream from what looks like the first record boundary at or after byte
+    /// `from` (see [`TraceReader::split_at`]).
+    pub fn split_at(&self, from: u64, min_bytes: u64) -> Option<(u64, PacketStream<File>)> {
+        let (at, reader) = self.reader.split_at(from, min_bytes)?;
         Some((at, PacketStream { reader }))
     }
 }
@@ -65,6 +72,19 @@ impl<R: Read> PacketStream<R> {
         match self.reader.next_record()? {
             Some(r) => Ok(Some(parse_frame(r.link, r.data, r.orig_len, r.ts, r.iface))),
             None => Ok(None),
+        }
+    }
+
+    /// The next packet decoded into `m` (see [`parse_frame_into`]); `Ok(false)` at the end
+    /// of the file, `m` then untouched.
+    #[inline]
+    pub fn next_into(&mut self, m: &mut PacketMeta) -> Result<bool, TraceError> {
+        match self.reader.next_record()? {
+            Some(r) => {
+                parse_frame_into(r.link, r.data, r.orig_len, r.ts, r.iface, m);
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 

@@ -7,8 +7,10 @@
 //! (`ip_forward`: TTL and MTU), POSTROUTING (`ip_output`) and [`Datapath::confirm`]
 //! (`nf_confirm` / `__nf_conntrack_confirm`).
 //!
-//! A stage returns [`ControlFlow::Break`] with the packet's [`Outcome`] when its walk ends
-//! there (dropped, held for reassembly, forwarded by the flowtable, delivered locally).
+//! A stage returns [`ControlFlow::Break`] when the packet's walk ends there (dropped, held
+//! for reassembly, forwarded by the flowtable, delivered locally). The [`Outcome`] is
+//! written in one place, the caller's, which the walk borrows: returned through every
+//! stage's `?` it was copied at each (160 bytes).
 
 use std::ops::ControlFlow;
 
@@ -38,10 +40,13 @@ struct Devices {
     iif: Iface,
 }
 
+/// A walk ended: its outcome is in the [`Outcome`] it borrowed.
+pub(super) struct Done;
+
 /// What a packet carries from one hook to the next once it is a whole IP datagram.
-pub(super) struct Walk {
+pub(super) struct Walk<'a> {
     /// What becomes of it, and the work counted so far.
-    pub(super) out: Outcome,
+    pub(super) out: &'a mut Outcome,
     /// The evaluator's view: the packet (TTL decremented once forwarded, NAT applied at the
     /// NAT hooks), hook, devices, conntrack state.
     pub(super) ctx: PktCtx,
@@ -73,17 +78,49 @@ impl Datapath {
     /// Processes one packet arriving from `side` at `now`. A packet arriving on the WAN side
     /// is first taken as the WAN peer sends it ([`Datapath::wan_view`]: a capture taken on
     /// the LAN side shows a masqueraded reply addressed to the client).
+    #[inline]
     pub fn process(&mut self, now: SimTime, m: &PacketMeta, side: Side) -> Outcome {
-        let mut wire = *m;
-        if side == Side::Wan && self.wan_view(now, &mut wire) {
-            self.stats.wan_rewritten += 1;
-        }
-        match self.walk(now, &wire, side) {
-            ControlFlow::Break(out) | ControlFlow::Continue(out) => out,
-        }
+        let mut out = Outcome {
+            fate: Fate::Held,
+            path: Path::Slow,
+            drivers: CostDrivers {
+                batch: 1,
+                ..CostDrivers::default()
+            },
+            packets: 1,
+            wire_bytes: 0,
+            flow: None,
+        };
+        self.process_into(now, m, side, &mut out);
+        out
     }
 
-    fn walk(&mut self, now: SimTime, m: &PacketMeta, side: Side) -> ControlFlow<Outcome, Outcome> {
+    /// [`Datapath::process`] into `out` (inlined there, so the outcome is written where
+    /// the caller keeps it rather than copied out of this frame).
+    fn process_into(&mut self, now: SimTime, m: &PacketMeta, side: Side, out: &mut Outcome) {
+        // Copied only where it may change: the packet is a few hundred bytes.
+        let mut view;
+        let wire = if side == Side::Wan {
+            view = *m;
+            if self.wan_view(now, &mut view) {
+                self.stats.wan_rewritten += 1;
+            }
+            &view
+        } else {
+            m
+        };
+        out.wire_bytes = u64::from(wire.wire_len);
+        let _ = self.walk(now, wire, side, out);
+    }
+
+    /// The walk of [`Datapath::process`], its outcome written to `out`.
+    fn walk(
+        &mut self,
+        now: SimTime,
+        m: &PacketMeta,
+        side: Side,
+        out: &mut Outcome,
+    ) -> ControlFlow<Done> {
         self.first_refusal = None;
         self.reject = None;
         let dev = match side {
@@ -96,34 +133,24 @@ impl Datapath {
                 iif: self.wan,
             },
         };
-        let mut out = Outcome {
-            fate: Fate::Held,
-            path: Path::Slow,
-            drivers: CostDrivers {
-                batch: 1,
-                ..CostDrivers::default()
-            },
-            packets: 1,
-            wire_bytes: u64::from(m.wire_len),
-            flow: None,
-        };
         if m.is_ip() {
             self.dev_encap[dev.side] = Encap::of_packet(m);
         }
-        self.netdev_ingress(now, m, &dev, &mut out)?;
-        let (pkt, max_frag) = self.rcv_and_defrag(m, &mut out)?;
-        let mut ctx = PktCtx::new(pkt, Hook::Prerouting, now);
-        ctx.iif = Some(dev.iif);
+        self.netdev_ingress(now, m, &dev, out)?;
+        // The walk's own copy of the packet, built in place (the evaluator and NAT change
+        // it); reassembly replaces it with the whole datagram.
         let mut w = Walk {
             out,
-            ctx,
+            ctx: PktCtx::new(*m, Hook::Prerouting, now),
             track: None,
             hooks: 0,
             cost: EvalCost::default(),
-            l3: fam(pkt.ip_version),
-            max_frag,
+            l3: fam(m.ip_version),
+            max_frag: 0,
             own: false,
         };
+        w.ctx.iif = Some(dev.iif);
+        self.rcv_and_defrag(&mut w)?;
         self.run_stages(now, &mut w, Hook::Prerouting)?;
         let oif = self.route(now, &mut w, dev.iif.index)?;
         let frags = self.forward(now, &mut w, oif)?;
@@ -140,13 +167,13 @@ impl Datapath {
         w.out.drivers.add_eval(&w.cost, w.hooks);
         // past the last hook: `ip_finish_output`, neighbour and transmit run
         w.out.drivers.forwarded = true;
-        let mut out = self.confirm(&mut w, Fate::Forwarded(side_of(oif)), now);
-        if frags > 1 && matches!(out.fate, Fate::Forwarded(_)) {
-            out.drivers.frags_out = frags.min(u32::from(u16::MAX)) as u16;
+        self.confirm(&mut w, Fate::Forwarded(side_of(oif)), now);
+        if frags > 1 && matches!(w.out.fate, Fate::Forwarded(_)) {
+            w.out.drivers.frags_out = frags.min(u32::from(u16::MAX)) as u16;
             self.stats.fragmented += 1;
             self.stats.fragments_out += u64::from(frags);
         }
-        ControlFlow::Continue(out)
+        ControlFlow::Continue(())
     }
 
     /// netdev ingress on the input device: netdev chains and flowtables in priority order.
@@ -157,7 +184,7 @@ impl Datapath {
         m: &PacketMeta,
         dev: &Devices,
         out: &mut Outcome,
-    ) -> ControlFlow<Outcome> {
+    ) -> ControlFlow<Done> {
         let n_ingress = self.chains.ingress[dev.side].len();
         let mut cost = EvalCost::default();
         if n_ingress > 0 {
@@ -179,7 +206,7 @@ impl Datapath {
                         if let Some(f) = verdict_fate(v, Hook::Ingress) {
                             out.drivers.add_eval(&cost, 0);
                             out.fate = f;
-                            return ControlFlow::Break(*out);
+                            return ControlFlow::Break(Done);
                         }
                     }
                     Ingress::Flowtable(i) => {
@@ -215,7 +242,7 @@ impl Datapath {
                                 out.flow = Some((i, flow));
                                 let rec = self.flow_record(i, flow);
                                 self.flows.packet(rec, Path::SwFast, m.wire_len, now);
-                                return ControlFlow::Break(*out);
+                                return ControlFlow::Break(Done);
                             }
                             FastPath::Bail(b) => self.stats.bails[b as usize] += 1,
                             FastPath::NoHook | FastPath::Miss | FastPath::HitSlow { .. } => {}
@@ -230,25 +257,23 @@ impl Datapath {
     }
 
     /// `ip_rcv` checks, then reassembly: a fragment is held until its datagram completes,
-    /// and the complete datagram walks on in its place (with its largest fragment's size).
-    fn rcv_and_defrag(
-        &mut self,
-        m: &PacketMeta,
-        out: &mut Outcome,
-    ) -> ControlFlow<Outcome, (PacketMeta, u32)> {
+    /// and the complete datagram walks on in its place (with its largest fragment's size,
+    /// `w.max_frag`).
+    fn rcv_and_defrag(&mut self, w: &mut Walk) -> ControlFlow<Done> {
+        let (m, out) = (&w.ctx.pkt, &mut w.out);
         out.drivers.slow = true;
         // Decapsulation on the slow path: `vlan_do_receive`, `pppoe_rcv` → `ppp_input`.
         (out.drivers.vlan_pull, out.drivers.pppoe_pull) = Encap::of_packet(m).layers();
         if let Err(d) = router::rcv_check(m) {
             out.fate = Fate::Dropped(DropCause::Rcv(d));
-            return ControlFlow::Break(*out);
+            return ControlFlow::Break(Done);
         }
         match self.defrag.push(m) {
-            Defrag::Whole => ControlFlow::Continue((*m, 0)),
+            Defrag::Whole => ControlFlow::Continue(()),
             Defrag::Held => {
                 out.drivers.frags = 1;
                 out.fate = Fate::Held;
-                ControlFlow::Break(*out)
+                ControlFlow::Break(Done)
             }
             Defrag::Complete {
                 packet,
@@ -259,7 +284,12 @@ impl Datapath {
                 out.drivers.frags = 1;
                 out.packets = fragments;
                 out.wire_bytes = u64::from(wire_bytes);
-                ControlFlow::Continue((packet, max_frag))
+                let iif = w.ctx.iif;
+                w.ctx = PktCtx::new(packet, Hook::Prerouting, w.ctx.now);
+                w.ctx.iif = iif;
+                w.l3 = fam(packet.ip_version);
+                w.max_frag = max_frag;
+                ControlFlow::Continue(())
             }
         }
     }
@@ -272,7 +302,7 @@ impl Datapath {
         now: SimTime,
         w: &mut Walk,
         hook: Hook,
-    ) -> ControlFlow<Outcome> {
+    ) -> ControlFlow<Done> {
         let mt = match hook {
             Hook::Prerouting | Hook::Output => nat::DST,
             Hook::Postrouting | Hook::Input => nat::SRC,
@@ -313,7 +343,7 @@ impl Datapath {
         chain: u32,
         hook: Hook,
         nat_mt: usize,
-    ) -> ControlFlow<Outcome> {
+    ) -> ControlFlow<Done> {
         let v = self.eval(chain, w, nat_mt);
         let Some(f) = verdict_fate(v, hook) else {
             return ControlFlow::Continue(());
@@ -329,7 +359,7 @@ impl Datapath {
     /// `nf_conntrack_in`: tracks the packet (unless a rule made it untracked, or it is a
     /// packet the router sends attached to a connection) and gives the evaluator its
     /// conntrack view. A full table drops a new connection.
-    fn conntrack_in(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Outcome> {
+    fn conntrack_in(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Done> {
         if w.track.is_some() {
             return ControlFlow::Continue(());
         }
@@ -342,7 +372,7 @@ impl Datapath {
         if let Track::Invalid(InvalidReason::TableFull) = t {
             w.out.fate = Fate::Dropped(DropCause::CtTableFull);
             w.out.drivers.add_eval(&w.cost, w.hooks);
-            return ControlFlow::Break(w.out);
+            return ControlFlow::Break(Done);
         }
         w.track = Some(t);
         ControlFlow::Continue(())
@@ -368,16 +398,10 @@ impl Datapath {
                 status::DST_NAT_DONE
             };
         }
-        let before = w.ctx.pkt;
+        let tuple = |p: &PacketMeta| (p.src, p.dst, p.sport, p.dport);
+        let before = tuple(&w.ctx.pkt);
         nat::manip_packet(&self.ct, id, info, mt, &mut w.ctx.pkt);
-        if (before.src, before.dst, before.sport, before.dport)
-            != (
-                w.ctx.pkt.src,
-                w.ctx.pkt.dst,
-                w.ctx.pkt.sport,
-                w.ctx.pkt.dport,
-            )
-        {
+        if before != tuple(&w.ctx.pkt) {
             w.out.drivers.nat_mangle = true;
         }
         self.refresh_ct_view(w);
@@ -398,28 +422,26 @@ impl Datapath {
     /// Routing: forward out of a device (the walk goes on with its index), local delivery
     /// (INPUT, confirmation and the router's answer, then the walk ends), or drop (with an
     /// ICMP time exceeded for an expired TTL, `ip_forward`).
-    fn route(&mut self, now: SimTime, w: &mut Walk, iif: u32) -> ControlFlow<Outcome, u32> {
+    fn route(&mut self, now: SimTime, w: &mut Walk, iif: u32) -> ControlFlow<Done, u32> {
         w.out.drivers.routed = true;
         match router::route(&w.ctx.pkt, &self.cfg.fib, iif) {
             Route::Forward { oif } => ControlFlow::Continue(oif),
             Route::LocalIn { unicast } => {
                 self.input(now, w)?;
                 let pkt = w.ctx.pkt;
-                let out = self.confirm(w, Fate::Local, now);
-                if out.fate == Fate::Local {
-                    w.out = out;
-                    if let Some((answer, kind, via)) = self.stack_answer(&pkt, unicast, iif) {
-                        // ICMP errors are attached to the packet's connection.
-                        let attach = if answer.has(flags::ICMP_ERROR) {
-                            self.attach(w)
-                        } else {
-                            None
-                        };
-                        self.send_own(now, w, (answer, kind), attach, via);
-                    }
-                    return ControlFlow::Break(w.out);
+                self.confirm(w, Fate::Local, now);
+                if w.out.fate == Fate::Local
+                    && let Some((answer, kind, via)) = self.stack_answer(&pkt, unicast, iif)
+                {
+                    // ICMP errors are attached to the packet's connection.
+                    let attach = if answer.has(flags::ICMP_ERROR) {
+                        self.attach(w)
+                    } else {
+                        None
+                    };
+                    self.send_own(now, w, (answer, kind), attach, via);
                 }
-                ControlFlow::Break(out)
+                ControlFlow::Break(Done)
             }
             Route::Drop(r) => {
                 if r == RouteDrop::TtlExpired {
@@ -432,7 +454,7 @@ impl Datapath {
     }
 
     /// INPUT (SNAT-type `nat` chains for a connection's first packet at +100).
-    fn input(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Outcome> {
+    fn input(&mut self, now: SimTime, w: &mut Walk) -> ControlFlow<Done> {
         w.ctx.hook = Hook::Input;
         self.run_stages(now, w, Hook::Input)?;
         w.out.drivers.add_eval(&w.cost, w.hooks);
@@ -445,14 +467,18 @@ impl Datapath {
     /// a reassembled datagram whose fragments fit, `ip6_pkt_too_big`); IPv4 without DF is
     /// fragmented on output. The TTL is decremented before the hook. Returns the number of
     /// packets it leaves as (fragments).
-    fn forward(&mut self, now: SimTime, w: &mut Walk, oif: u32) -> ControlFlow<Outcome, u32> {
+    fn forward(&mut self, now: SimTime, w: &mut Walk, oif: u32) -> ControlFlow<Done, u32> {
         let mtu = self.cfg.fib.mtu(oif);
-        let p = w.ctx.pkt;
+        // What the MTU check reads (the packet itself is not copied).
+        let (ip_len, hdr, version, df) = {
+            let p = &w.ctx.pkt;
+            let df = p.has(flags::DONT_FRAGMENT);
+            (p.ip_len, u32::from(p.ip_hdr_len), p.ip_version, df)
+        };
         let mut frags = 1;
-        if p.ip_len > mtu {
-            let hdr = u32::from(p.ip_hdr_len);
-            if p.ip_version == 4 {
-                if p.has(flags::DONT_FRAGMENT) {
+        if ip_len > mtu {
+            if version == 4 {
+                if df {
                     // ip_exceeds_mtu → icmp_send(ICMP_FRAG_NEEDED, mtu)
                     self.send_icmp_error(now, w, 3, 4, mtu, w.ctx.iif.map_or(0, |i| i.index));
                     return ControlFlow::Break(
@@ -461,7 +487,7 @@ impl Datapath {
                 }
                 // ip_fragment: 8-byte aligned pieces of the payload.
                 let per = (mtu.saturating_sub(hdr) & !7).max(8);
-                frags = (p.ip_len - hdr).div_ceil(per);
+                frags = (ip_len - hdr).div_ceil(per);
             } else {
                 if w.max_frag == 0 || w.max_frag > mtu {
                     // ip6_forward → icmpv6_send(ICMPV6_PKT_TOOBIG, mtu)
@@ -472,7 +498,7 @@ impl Datapath {
                 }
                 // ip6_fragment: a fragment header (8 bytes) in each piece.
                 let per = (mtu.saturating_sub(hdr + 8) & !7).max(8);
-                frags = (p.ip_len - hdr).div_ceil(per);
+                frags = (ip_len - hdr).div_ceil(per);
             }
         }
         w.ctx.pkt.ttl = w.ctx.pkt.ttl.saturating_sub(1);
@@ -600,7 +626,7 @@ impl Datapath {
     /// then paid for an allocated, never inserted entry (`nf_conntrack_in` →
     /// `init_conntrack`, then `nf_conntrack_destroy` when the skb is freed) rather than a
     /// confirmed one.
-    fn dropped(&mut self, w: &mut Walk, fate: Fate) -> Outcome {
+    fn dropped(&mut self, w: &mut Walk, fate: Fate) -> Done {
         w.out.drivers.add_eval(&w.cost, w.hooks);
         if w.out.drivers.ct_new {
             w.out.drivers.ct_new = false;
@@ -611,13 +637,13 @@ impl Datapath {
         }
         w.out.fate = fate;
         self.reap();
-        w.out
+        Done
     }
 
     /// Conntrack confirmation (`__nf_conntrack_confirm`): a new connection's entry is
     /// inserted (a clash drops the packet) and its flow record opened; the packet is counted
     /// on its connection's record.
-    fn confirm(&mut self, w: &mut Walk, fate: Fate, now: SimTime) -> Outcome {
+    fn confirm(&mut self, w: &mut Walk, fate: Fate, now: SimTime) {
         if let Some(t) = &w.track {
             let new = matches!(
                 t,
@@ -629,7 +655,7 @@ impl Datapath {
             if !self.ct.finish(now, t, true) {
                 w.out.fate = Fate::Dropped(DropCause::CtClash);
                 self.reap();
-                return w.out;
+                return;
             }
             if let Track::Tracked { id, .. } = *t
                 && self.ct.is_live(id)
@@ -654,7 +680,6 @@ impl Datapath {
         if self.ct_gc_budget > 0 {
             self.ct.gc(now, 8);
         }
-        w.out
     }
 }
 

@@ -377,15 +377,16 @@ impl Datapath {
         if let Some(Track::Tracked { id, info, .. }) = attach {
             ctx.ct = CtView::Tracked(self.ct_info(id, info));
         }
+        let mut own_out = Outcome {
+            fate: Fate::Held,
+            path: Path::Slow,
+            drivers: CostDrivers::default(),
+            packets: 1,
+            wire_bytes: u64::from(m.wire_len),
+            flow: None,
+        };
         let mut ow = Walk {
-            out: Outcome {
-                fate: Fate::Held,
-                path: Path::Slow,
-                drivers: CostDrivers::default(),
-                packets: 1,
-                wire_bytes: u64::from(m.wire_len),
-                flow: None,
-            },
+            out: &mut own_out,
             ctx,
             track: attach,
             hooks: 0,

@@ -150,12 +150,10 @@ impl Engine {
                 continue;
             };
             self.inflight_free.push(i);
-            self.pkts_free.push(f.pkt);
-            let pkt = self.pkts[f.pkt as usize];
             if f.counted {
                 self.count_drop(DropKind::Qdisc, f.packets);
             }
-            self.lost(f.at, &pkt);
+            self.lost_slot(f.at, f.pkt);
         }
         let mut dropped = dropped;
         dropped.clear();

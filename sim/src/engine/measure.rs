@@ -187,9 +187,9 @@ impl Engine {
         let step = self.cfg.interval_ns;
         let next = SimTime(t.0.saturating_add(step));
         match &self.next {
-            Some(a) if a.at > next && self.idle() => {
+            Some((at, _)) if *at > next && self.idle() => {
                 let start = self.m.start.0;
-                let k = a.at.0.saturating_sub(start) / step;
+                let k = at.0.saturating_sub(start) / step;
                 SimTime(start.saturating_add((k + 1).saturating_mul(step))).max(next)
             }
             _ => next,
@@ -202,8 +202,8 @@ impl Engine {
     /// 1-second grid, so whatever times out during the gap is reaped before it arrives.
     pub(super) fn skip_idle_timers(&self, next: SimTime) -> SimTime {
         match &self.next {
-            Some(a) if a.at.0 > next.0.saturating_add(TIMER_TAIL_NS) && self.idle() => {
-                let gap = a.at.0 - next.0 - TIMER_TAIL_NS;
+            Some((at, _)) if at.0 > next.0.saturating_add(TIMER_TAIL_NS) && self.idle() => {
+                let gap = at.0 - next.0 - TIMER_TAIL_NS;
                 SimTime(next.0 + gap / NS_PER_SEC * NS_PER_SEC)
             }
             _ => next,

@@ -11,7 +11,8 @@
 //! coalescing delay when the core was idle → the egress line → departure. Latency is
 //! departure − arrival. Hardware offload work the flowtable requests, and the flowtable GC,
 //! run as process-context work that packets preempt (`background.rs`); their NIC requests
-//! come back as events (`offload.rs`). Measurements: `measure.rs`.
+//! come back as events (`offload.rs`). Arrival to RX ring: `rx.rs`; measurements:
+//! `measure.rs`.
 
 mod background;
 mod closed;
@@ -19,6 +20,7 @@ mod drops;
 mod egress;
 mod measure;
 mod offload;
+mod rx;
 mod senders;
 mod timeline;
 
@@ -26,17 +28,17 @@ use std::collections::VecDeque;
 
 use offsim_nicmodel::Nic;
 use offsim_nicmodel::NicStats;
-use offsim_nicmodel::datapath::{DropReason as NicDrop, PuntReason};
-use offsim_nicmodel::nic::{BindCheck, NicEvent, Verdict};
+use offsim_nicmodel::datapath::DropReason as NicDrop;
+use offsim_nicmodel::nic::{BindCheck, NicEvent};
 use offsim_nicmodel::table::{BindOutcome, Cookie};
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::heap::{EventHeap, event_key, key_time};
-use offsim_traces::meta::{FlowKey, PacketMeta};
-use offsim_traces::time::{SimDuration, SimTime};
+use offsim_traces::meta::PacketMeta;
+use offsim_traces::time::SimTime;
 
 use crate::cpu::{CpuConfig, Stage};
 use crate::rss::{DEFAULT_KEY, Rss};
-use crate::source::{Arrival, Source, SourceError};
+use crate::source::{Source, SourceError};
 use background::BgWhat;
 pub use closed::{ClosedLoopConfig, ClosedStats, Congestion, DEFAULT_RTT_NS, SenderRecord};
 use drops::DropKind;
@@ -46,7 +48,7 @@ use offload::HwFlow;
 use offsim_kernel::Path;
 use offsim_kernel::datapath::{Datapath, DropCause, Fate, LAN_IFINDEX, WAN_IFINDEX};
 use offsim_kernel::flowtable::HwRequest;
-use offsim_kernel::sides::{Side, SideSplitter, SweepCtx, conntrack_holds};
+use offsim_kernel::sides::{Side, SideSplitter};
 use offsim_traces::histogram::Histogram;
 use offsim_traces::tuple::TupleMap;
 pub use senders::SenderStats;
@@ -169,7 +171,9 @@ pub struct Engine {
     /// Events other than arrivals, by (time, sequence).
     heap: EventHeap<Ev>,
     seq: u64,
-    next: Option<Arrival>,
+    /// The next arrival from the source: its time and its slot in `pkts`, where the source
+    /// decoded it.
+    next: Option<(SimTime, u32)>,
     /// The next arrival's place in the event order (time, sequence): arrivals come one at a
     /// time from the source, so they wait here instead of in the heap.
     next_key: Option<u128>,
@@ -347,20 +351,20 @@ impl Engine {
 
     /// Runs the whole source through the engine.
     pub fn run<S: Source + ?Sized>(&mut self, src: &mut S) -> Result<(), SourceError> {
-        self.next = src.next_arrival()?;
-        let Some(a) = self.next else {
+        self.next = self.pull(src)?;
+        let Some((first, _)) = self.next else {
             return Ok(());
         };
-        self.first = Some(a.at);
-        self.m.start = SimTime(a.at.0 + self.cfg.warmup_ns);
+        self.first = Some(first);
+        self.m.start = SimTime(first.0 + self.cfg.warmup_ns);
         self.interval_start = self.m.start;
         if let Some(c) = &mut self.closed {
             c.set_start(self.m.start);
         }
-        self.push_arrival(a.at);
-        self.push(a.at, Ev::Timer);
+        self.push_arrival(first);
+        self.push(first, Ev::Timer);
         self.push(SimTime(self.m.start.0 + self.cfg.interval_ns), Ev::Interval);
-        self.schedule_events(a.at);
+        self.schedule_events(first);
         loop {
             // The earliest of the pending arrival, the frames completing on each port and
             // the heap's head, by (time, sequence).
@@ -383,7 +387,8 @@ impl Engine {
                 Next::Release => {
                     if let Some((at, pkt)) = self.senders.release() {
                         self.last_event = self.last_event.max(at);
-                        self.arrive(Arrival { at, pkt });
+                        let slot = self.store(pkt);
+                        self.arrive(at, slot);
                     }
                     continue;
                 }
@@ -391,7 +396,8 @@ impl Engine {
                     let c = self.closed.as_mut().expect("closed-loop event");
                     if let Some(a) = c.step() {
                         self.last_event = self.last_event.max(a.at);
-                        self.arrive(a);
+                        let slot = self.store(a.pkt);
+                        self.arrive(a.at, slot);
                     }
                     continue;
                 }
@@ -406,15 +412,17 @@ impl Engine {
             self.last_event = self.last_event.max(t);
             match ev {
                 Ev::Arrival => {
-                    let a = self.next.take().expect("arrival event without packet");
-                    let taken =
-                        (self.closed.as_mut()).is_some_and(|c| c.trace_packet(a.at, &a.pkt));
-                    if !taken && self.senders.admit(a.at, &a.pkt) {
-                        self.arrive(a);
+                    let (at, slot) = self.next.take().expect("arrival event without packet");
+                    let pkt = &self.pkts[slot as usize];
+                    let taken = (self.closed.as_mut()).is_some_and(|c| c.trace_packet(at, pkt));
+                    if !taken && self.senders.admit(at, pkt) {
+                        self.arrive(at, slot);
+                    } else {
+                        self.pkts_free.push(slot);
                     }
-                    self.next = src.next_arrival()?;
+                    self.next = self.pull(src)?;
                     match self.next {
-                        Some(n) => self.push_arrival(n.at.max(t)),
+                        Some((n, _)) => self.push_arrival(n.max(t)),
                         None => {
                             // closed-loop senders send the trace's bytes after its end too:
                             // all of it is measured
@@ -508,12 +516,14 @@ impl Engine {
         at >= self.m.start && at <= self.offer_end
     }
 
-    /// The router lost `pkt` (offered at `at`) for lack of capacity: its sender retries a
-    /// lost handshake, and conntrack stops judging the replayed connection's window (see
-    /// [`Datapath::replay_lost`]).
-    fn lost(&mut self, at: SimTime, pkt: &PacketMeta) {
+    /// The router lost the packet in slot `slot` (offered at `at`; the slot is freed) for
+    /// lack of capacity: its sender retries a lost handshake, and conntrack stops judging
+    /// the replayed connection's window (see [`Datapath::replay_lost`]).
+    fn lost_slot(&mut self, at: SimTime, slot: u32) {
+        let pkt = &self.pkts[slot as usize];
         self.senders.lost(at, pkt);
         self.dp.replay_lost(pkt, self.last_event);
+        self.pkts_free.push(slot);
     }
 
     fn drop_pkt(&mut self, at: SimTime, kind: DropKind, packets: u32) {
@@ -534,179 +544,6 @@ impl Engine {
             None => self.drops.push((kind, u64::from(packets))),
         }
         self.cur.drops += u64::from(packets);
-    }
-
-    /// The side a packet arrives on; keeps the LAN host routes in step with the side split
-    /// (a host is routed via the LAN while the split remembers a LAN-side tuple from it).
-    fn arrival_side(&mut self, pkt: &PacketMeta, at: SimTime) -> Side {
-        if self.splitter.sweep_due(at) {
-            let limited = self.dp.conntrack().config().max_entries.is_some();
-            let ct = self.dp.conntrack();
-            let alive = |k: &FlowKey| conntrack_holds(ct, at, k);
-            let forgot = &mut self.forgot_hosts;
-            self.splitter.sweep(
-                at,
-                SweepCtx {
-                    alive: if limited { Some(&alive) } else { None },
-                    // Packets that may still wait in an RX ring on their way to conntrack.
-                    grace: u32::from(self.cpu.cores) * self.cpu.rx_ring + 1024,
-                    forgot_lan_host: &mut |v, a| forgot.push((v, a)),
-                },
-            );
-            for (v, a) in self.forgot_hosts.drain(..) {
-                self.dp.forget_lan_host(v, a);
-            }
-        }
-        let (side, new_host) = self.splitter.side_of(pkt, at);
-        if new_host {
-            self.dp.add_lan_host(pkt.ip_version, pkt.src);
-        }
-        side
-    }
-
-    fn arrive(&mut self, a: Arrival) {
-        let mut pkt = a.pkt;
-        // A capture on two interfaces (`sides = "iface=..."`) holds forwarded packets twice:
-        // the copy the router sent on is not an arrival.
-        if self.splitter.forwarded_copy(&pkt) {
-            return;
-        }
-        let side = self.arrival_side(&pkt, a.at);
-        pkt.iface = port(side);
-        let counted = self.counted(a.at);
-        let wire = u64::from(pkt.wire_len);
-        if counted {
-            self.counted_end = self.counted_end.max(a.at);
-            self.m.offered += 1;
-            self.m.offered_bytes += wire;
-            self.cur.offered += 1;
-            self.cur.offered_bytes += wire;
-        }
-        if self.link_down_drop(a.at, side, 1) {
-            self.lost(a.at, &pkt);
-            return;
-        }
-        // The wire: a port cannot receive faster than its line rate, and the far end holds
-        // what it cannot send yet only so long.
-        let wait = SimDuration(self.cfg.upstream_buffer_ns);
-        let Some(rx_done) = self.nic.ingress(a.at, &pkt, wait) else {
-            if counted {
-                self.m.overrun_drops[side as usize] += 1;
-            }
-            self.drop_pkt(a.at, DropKind::LinkOverrun, 1);
-            self.lost(a.at, &pkt);
-            return;
-        };
-        let slot = self.store(pkt);
-        self.seq += 1;
-        self.rx_queue[side as usize].push_back(RxWait {
-            key: event_key(rx_done.0, self.seq),
-            at: a.at,
-            pkt: slot,
-        });
-    }
-
-    /// Puts a packet in the slab; returns its slot.
-    #[inline]
-    fn store(&mut self, pkt: PacketMeta) -> u32 {
-        match self.pkts_free.pop() {
-            Some(i) => {
-                self.pkts[i as usize] = pkt;
-                i
-            }
-            None => {
-                self.pkts.push(pkt);
-                self.pkts.len() as u32 - 1
-            }
-        }
-    }
-
-    /// A frame is in at `rx_done`: the NIC forwards it in hardware, drops it, or hands it
-    /// to a core's RX ring.
-    fn received(&mut self, rx_done: SimTime, w: RxWait, side: Side) {
-        let counted = self.counted(w.at);
-        let no_room_before = self.nic.table().stats.unbound_create_failed;
-        let pkt = self.pkts[w.pkt as usize];
-        // A LAN-side capture's WAN-side packet as the WAN peer sends it (NAT) is what the
-        // NIC looks up; the datapath takes the captured packet the same way. The engine
-        // keeps the captured one: it keys the connection's causality across cores.
-        let mut on_wire = pkt;
-        if side == Side::Wan {
-            self.dp.wan_view(w.at, &mut on_wire);
-        }
-        let verdict = self.nic.classify(rx_done, &on_wire);
-        let bind = match verdict {
-            Verdict::Hardware { depart, out_iface } => {
-                self.pkts_free.push(w.pkt);
-                if self.link_down_drop(w.at, side_of(out_iface), 1) {
-                    self.lost(w.at, &pkt);
-                    self.schedule_nic();
-                    return;
-                }
-                if self.hw_stale_port(&on_wire) {
-                    self.drop_pkt(w.at, DropKind::Dp(DropCause::StalePort), 1);
-                    self.schedule_nic();
-                    return;
-                }
-                self.egress_bypassed(side_of(out_iface) as usize);
-                if counted {
-                    self.deliver(Path::Hw, w.at, depart, u64::from(pkt.wire_len), 1);
-                }
-                if let Some(c) = &mut self.closed {
-                    c.departed(depart, w.at, &pkt);
-                }
-                self.dp.note_hw_packet(&on_wire, w.at);
-                self.schedule_nic();
-                return;
-            }
-            Verdict::Dropped { reason, out_iface } => {
-                self.pkts_free.push(w.pkt);
-                if counted && reason == NicDrop::EgressOverflow {
-                    self.m.egress_drops[side_of(out_iface) as usize] += 1;
-                }
-                self.drop_pkt(w.at, DropKind::Nic(reason), 1);
-                self.lost(w.at, &pkt);
-                return;
-            }
-            Verdict::Cpu { reason, bind_check } => {
-                // Lazy binding: a listed flow whose bucket has no room for an unbound entry
-                // stays in software (the driver never learns); one below the rate waits.
-                if self.nic.table().stats.unbound_create_failed > no_room_before {
-                    self.lazy_in_software(&on_wire, "bucket_full");
-                } else if reason == PuntReason::Unbound {
-                    self.lazy_in_software(&on_wire, "below_bind_rate");
-                }
-                bind_check
-            }
-        };
-        self.schedule_nic();
-        let q = match self.steer(&pkt) {
-            Ok(q) => q,
-            Err(full) => {
-                self.pkts_free.push(w.pkt);
-                if counted {
-                    self.m.ring_drops[full] += 1;
-                }
-                self.drop_pkt(w.at, DropKind::RxRingFull, 1);
-                self.lost(w.at, &pkt);
-                return;
-            }
-        };
-        let core = &mut self.cores[q];
-        core.ring.push_back(Pending {
-            at: w.at,
-            rx_done,
-            pkt: w.pkt,
-            side,
-            bind,
-        });
-        if !core.running {
-            core.running = true;
-            // The interrupt (after coalescing) wakes the idle core.
-            let start = rx_done.max(core.busy_until) + SimDuration(self.cpu.irq_delay_ns);
-            core.streak_start = start;
-            self.push(start, Ev::CoreFree(q as u16));
-        }
     }
 
     /// Counts `packets` wire packets of `bytes` bytes in all as delivered.
@@ -734,52 +571,6 @@ impl Engine {
                 .miss_probability(self.dp.conntrack().len(), self.dp.flowtable_len());
         }
         self.miss_p
-    }
-
-    /// The core a packet goes to, or `Err(core)` when that core's RX ring is full: RSS, except that
-    /// while packets of the same connection wait for or are in service on a core, later
-    /// ones follow them there. A replayed trace does not wait for the router: with paced or
-    /// compressed timing a reply can arrive while its request still waits on another core,
-    /// which real traffic cannot do (the reply exists only once the request was forwarded);
-    /// processing it first would break conntrack's view of the connection. Counts the
-    /// packet against its connection (one hash lookup); [`Engine::core_free`] uncounts it.
-    #[inline]
-    fn steer(&mut self, pkt: &PacketMeta) -> Result<usize, usize> {
-        let ring = self.cpu.rx_ring as usize;
-        let room = |cores: &[Core], q: usize| {
-            if cores[q].ring.len() < ring {
-                Ok(q)
-            } else {
-                Err(q)
-            }
-        };
-        if self.cores.len() == 1 {
-            return room(&self.cores, 0);
-        }
-        let rss = self.rss.queue(pkt) as usize % self.cores.len();
-        let key = if self.multi_queue {
-            pkt.flow_key().map(|k| k.canonical())
-        } else {
-            None
-        };
-        let Some(k) = key else {
-            return room(&self.cores, rss);
-        };
-        match self.in_cpu.get_mut(&k) {
-            Some(e) => {
-                let q = e.0 as usize;
-                if self.cores[q].ring.len() >= ring {
-                    return Err(q);
-                }
-                e.1 += 1;
-                Ok(q)
-            }
-            None => {
-                let q = room(&self.cores, rss)?;
-                self.in_cpu.insert(&k, (rss as u16, 1));
-                Ok(q)
-            }
-        }
     }
 
     fn core_free(&mut self, t: SimTime, c: u16) {
@@ -880,13 +671,13 @@ impl Engine {
             }
             Fate::Held => self.pkts_free.push(p.pkt),
             Fate::Dropped(cause) => {
-                self.pkts_free.push(p.pkt);
                 if counted {
                     self.count_drop(DropKind::Dp(cause), out.packets);
                 }
                 if cause == DropCause::CtTableFull {
-                    let pkt = self.pkts[p.pkt as usize];
-                    self.lost(p.at, &pkt);
+                    self.lost_slot(p.at, p.pkt);
+                } else {
+                    self.pkts_free.push(p.pkt);
                 }
             }
         }
@@ -914,20 +705,19 @@ impl Engine {
             return;
         };
         self.inflight_free.push(i);
-        self.pkts_free.push(f.pkt);
-        let pkt = self.pkts[f.pkt as usize];
         if self.link_down_drop(f.at, f.out, f.packets) {
-            self.lost(f.at, &pkt);
+            self.lost_slot(f.at, f.pkt);
             return;
         }
-        match self.nic.tx(t, port(f.out), &pkt) {
+        match self.nic.tx(t, port(f.out), &self.pkts[f.pkt as usize]) {
             Ok(depart) => {
                 if f.counted {
                     self.deliver(f.path, f.at, depart, f.bytes, f.packets);
                 }
                 if let Some(c) = &mut self.closed {
-                    c.departed(depart, f.at, &pkt);
+                    c.departed(depart, f.at, &self.pkts[f.pkt as usize]);
                 }
+                self.pkts_free.push(f.pkt);
             }
             Err(r) => {
                 if f.counted {
@@ -936,7 +726,7 @@ impl Engine {
                     }
                     self.drop_pkt(f.at, DropKind::Nic(r), f.packets);
                 }
-                self.lost(f.at, &pkt);
+                self.lost_slot(f.at, f.pkt);
             }
         }
         self.schedule_nic();

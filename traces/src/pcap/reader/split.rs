@@ -33,6 +33,17 @@ impl TraceReader<File> {
     /// file, and a reader that starts there (its packet count starts at 0). `None` when the
     /// file cannot be split.
     pub fn split_half(&self, min_bytes: u64) -> Option<(u64, TraceReader<File>)> {
+        self.split_at(self.buf.len() as u64 / 2, min_bytes)
+    }
+
+    /// The length of the file when it is mapped (what [`TraceReader::split_at`] can cut).
+    pub fn mapped_len(&self) -> Option<u64> {
+        self.buf.is_mapped().then_some(self.buf.len() as u64)
+    }
+
+    /// Like [`TraceReader::split_half`], at what looks like the first record boundary at or
+    /// after byte `from` (and after what this reader has read).
+    pub fn split_at(&self, from: u64, min_bytes: u64) -> Option<(u64, TraceReader<File>)> {
         let State::Pcap {
             swap,
             nanos,
@@ -74,7 +85,7 @@ impl TraceReader<File> {
             }
             true
         };
-        let mid = self.pos.max(b.len() / 2);
+        let mid = self.pos.max(usize::try_from(from).ok()?.min(b.len()));
         let at = (mid..b.len().min(mid + SEARCH)).find(|&q| chains(q))?;
         let map = Bytes::map(&self.src)?;
         if map.len() != b.len() {
