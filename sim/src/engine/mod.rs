@@ -183,8 +183,9 @@ pub struct Engine {
     stage_acc: [f64; Stage::COUNT],
     inflight: Vec<Option<InFlight>>,
     inflight_free: Vec<u32>,
-    /// Packets between the RX ring and transmission, by slot (a packet is copied once, on
-    /// entering its ring, not again at each stage).
+    /// Packets by slot, from the source's decode (the pending arrival is decoded into its
+    /// slot) through the receive queue and RX ring to transmission or loss; stages pass the
+    /// slot, and the packet is not copied again.
     pkts: Vec<PacketMeta>,
     pkts_free: Vec<u32>,
     work: Vec<Option<(usize, HwRequest)>>,

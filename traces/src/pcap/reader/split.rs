@@ -1,14 +1,14 @@
-//! A second reader over the second half of a mapped classic pcap file, for a pass that
-//! needs record headers only (`offsim run`'s first pass, which learns the trace's totals
-//! before any packet can be timed) and so can walk both halves at once on two cores.
+//! More readers over later parts of a mapped classic pcap file, for a pass that needs
+//! record headers only (`offsim run`'s first pass, which learns the trace's totals before
+//! any packet can be timed) and so can walk several parts at once, on one core or two.
 //!
-//! A classic pcap file has no index: a record boundary in its middle is found by looking
-//! for a chain of plausible record headers (the tests libpcap's `pcap_check_header` and the
-//! reader's cut-short check apply), which is a guess. The caller makes it exact: it walks
-//! the first half with the file's own reader and uses the second reader's result only if
-//! that walk lands on the same boundary; otherwise it reads on from where it is, as a
-//! single pass would. pcapng files (whose records need the interface blocks read before
-//! them) and files that are read rather than mapped are not split.
+//! A classic pcap file has no index: a record boundary inside it is found by looking for a
+//! chain of plausible record headers (the tests libpcap's `pcap_check_header` and the
+//! reader's cut-short check apply), which is a guess. The caller makes it exact: it uses a
+//! part's result only if the walk of the part before it lands on the very boundary the
+//! part started from; otherwise it reads the file in one walk, as if it had never been
+//! split. pcapng files (whose records need the interface blocks read before them) and files
+//! that are read rather than mapped are not split.
 
 use std::fs::File;
 
@@ -42,7 +42,7 @@ impl TraceReader<File> {
     }
 
     /// Like [`TraceReader::split_half`], at what looks like the first record boundary at or
-    /// after byte `from` (and after what this reader has read).
+    /// after byte `from`.
     pub fn split_at(&self, from: u64, min_bytes: u64) -> Option<(u64, TraceReader<File>)> {
         let State::Pcap {
             swap,
