@@ -274,8 +274,10 @@ impl Conn {
     }
 
     /// REPLY tuple: `nf_ct_invert_tuple` of the ORIGINAL one (derived, not stored, so an
-    /// entry holds one tuple) unless NAT altered it.
-    #[inline]
+    /// entry holds one tuple) unless NAT altered it. Always inlined: returned from a call,
+    /// the tuple written field by field was read back whole and stalled on store
+    /// forwarding (the conntrack view of every tracked packet reads it).
+    #[inline(always)]
     pub fn reply(&self) -> FlowKey {
         if let Some(r) = &self.nat_reply {
             return r.key();

@@ -175,6 +175,8 @@ pub fn ct_tuple(m: &PacketMeta) -> Option<FlowKey> {
 }
 
 /// `nf_ct_invert_tuple`: the reply tuple, or `None` for ICMP types without an inverse.
+/// Inlined (see `Conn::reply`).
+#[inline]
 pub fn invert(k: &FlowKey) -> Option<FlowKey> {
     let mut r = k.reversed();
     if k.proto == proto::ICMP || k.proto == proto::ICMPV6 {
