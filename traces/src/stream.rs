@@ -69,34 +69,27 @@ impl<R: Read> PacketStream<R> {
     /// The next packet, `Ok(None)` at the end of the file.
     #[inline]
     pub fn next_packet(&mut self) -> Result<Option<PacketMeta>, TraceError> {
-        match self.reader.next_record()? {
-            Some(r) => Ok(Some(parse_frame(r.link, r.data, r.orig_len, r.ts, r.iface))),
-            None => Ok(None),
-        }
+        let mut m = PacketMeta::default();
+        Ok(self.next_into(&mut m)?.then_some(m))
     }
 
     /// The next packet decoded into `m` (see [`parse_frame_into`]); `Ok(false)` at the end
     /// of the file, `m` then untouched.
     #[inline]
     pub fn next_into(&mut self, m: &mut PacketMeta) -> Result<bool, TraceError> {
-        match self.reader.next_record()? {
-            Some(r) => {
-                parse_frame_into(r.link, r.data, r.orig_len, r.ts, r.iface, m);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let Some(r) = self.reader.next_record()? else {
+            return Ok(false);
+        };
+        parse_frame_into(r.link, r.data, r.orig_len, r.ts, r.iface, m);
+        Ok(true)
     }
 
     /// The next record's timestamp and length on the wire, without parsing the frame (what
     /// a pass that only needs totals reads).
     #[inline]
     pub fn next_header(&mut self) -> Result<Option<(crate::time::SimTime, u32)>, TraceError> {
-        match self.reader.next_record()? {
-            // As `parse_frame` counts it: never less than what was captured.
-            Some(r) => Ok(Some((r.ts, r.orig_len.max(r.data.len() as u32)))),
-            None => Ok(None),
-        }
+        // As `parse_frame` counts it: never less than what was captured.
+        self.reader.next_header()
     }
 
     /// The next packet together with its captured bytes.

@@ -410,7 +410,8 @@ fn nated(ct: &Conntrack, now: SimTime, q: &FlowKey) -> Option<(CtId, Dir)> {
     (invert(&c.orig()) != Some(c.reply())).then_some((id, d))
 }
 
-/// The tuple of the direction opposite `d` of connection `id`.
+/// The tuple of the direction opposite `d` of connection `id` (inlined, as `Conn::reply`).
+#[inline]
 fn other_tuple(ct: &Conntrack, id: CtId, d: Dir) -> FlowKey {
     let c = ct.get(id);
     if d == Dir::Original {
