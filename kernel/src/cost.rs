@@ -155,11 +155,43 @@ mod test {
         assert_eq!(d.rules, 3 + u32::from(u16::MAX));
         assert_eq!(d.exprs, [3 + u32::from(u16::MAX); ExprKind::COUNT]);
         assert_eq!(d.lookups, [u16::MAX; SetBackend::COUNT]);
+        assert_eq!(d.lookup_depth, [u16::MAX; SetBackend::COUNT]);
         let mut e = CostDrivers::default();
         let mut big = cost(5);
         big.exprs[0] = 1 << 40;
         e.add_eval(&big, 0);
         assert_eq!((e.exprs[0], e.exprs[1], e.chains), (u32::MAX, 5, 5));
         assert_eq!(e.lookup_depth, [5; SetBackend::COUNT]);
+        // One count just past 16 bits, in any one field, takes the clamping path: the
+        // 16-bit fields clamp, the 32-bit ones stay exact, the others are added as they are.
+        let big = 1u64 << 16;
+        for field in 0..6 {
+            let mut c = cost(1);
+            match field {
+                0 => c.base_chains = big,
+                1 => c.rules = big,
+                2 => c.jumps = big,
+                3 => c.exprs[3] = big,
+                4 => c.lookups[2] = big,
+                _ => c.lookup_depth[1] = big,
+            }
+            let mut f = CostDrivers::default();
+            f.add_eval(&c, 0);
+            let sat = |on: bool| if on { u16::MAX } else { 1 };
+            assert_eq!(
+                (f.chains, f.jumps),
+                (sat(field == 0), sat(field == 2)),
+                "{field}"
+            );
+            assert_eq!(f.rules, if field == 1 { 1 << 16 } else { 1 }, "{field}");
+            assert_eq!(f.exprs[3], if field == 3 { 1 << 16 } else { 1 }, "{field}");
+            assert_eq!(
+                (f.exprs[2], f.lookups[1], f.lookup_depth[2]),
+                (1, 1, 1),
+                "{field}"
+            );
+            assert_eq!(f.lookups[2], sat(field == 4), "{field}");
+            assert_eq!(f.lookup_depth[1], sat(field == 5), "{field}");
+        }
     }
 }

@@ -481,6 +481,16 @@ impl CpuConfig {
         cy + w.jumps * c.jump
     }
 
+    /// A packet's [`Stage::Rules`] cycles: hooks and base chains entered, and the rule
+    /// evaluation work ([`CpuConfig::eval_cycles`]). `rules eval` needs this stage alone.
+    #[inline]
+    pub(crate) fn rules_cycles(&self, d: &CostDrivers) -> f64 {
+        let c = &self.cycles;
+        f64::from(d.hooks) * c.hook
+            + f64::from(d.chains) * c.chain
+            + self.eval_cycles(&EvalWork::from(d))
+    }
+
     /// One packet's cycles: the total its core is busy for, and its split by [`Stage`].
     ///
     /// Every cost term is computed once, here, and belongs to one stage; the total is the
@@ -515,9 +525,7 @@ impl CpuConfig {
         by_stage[Stage::Nat.index()] = on(d.nat_setup, c.nat_setup)
             + on(d.nat_mangle, c.nat_mangle)
             + f64::from(d.nat_hooks) * c.nat_hook;
-        by_stage[Stage::Rules.index()] = f64::from(d.hooks) * c.hook
-            + f64::from(d.chains) * c.chain
-            + self.eval_cycles(&EvalWork::from(d));
+        by_stage[Stage::Rules.index()] = self.rules_cycles(d);
         let encap = f64::from(d.vlan_pull) * c.vlan_pull
             + f64::from(d.vlan_push) * c.vlan_push
             + f64::from(d.pppoe_pull) * c.pppoe_pull

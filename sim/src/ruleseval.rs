@@ -37,7 +37,7 @@ use offsim_kernel::flowtable::KernelFlavour;
 use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_nft::Ruleset;
 
-use crate::cpu::{CpuConfig, EvalWork, Stage};
+use crate::cpu::{CpuConfig, EvalWork};
 
 /// Options of `rules eval`.
 #[derive(Clone, Debug)]
@@ -321,7 +321,7 @@ fn eval_with(
             next_timer = dp.timers(now).1;
         }
         let out = dp.process(now, &m, side);
-        rule_cycles += o.cpu.packet_cycles(&out.drivers, 0.0).by_stage[Stage::Rules.index()];
+        rule_cycles += o.cpu.rules_cycles(&out.drivers);
         // No NIC: every hardware request is refused at once.
         hw.clear();
         dp.drain_hw_requests(&mut hw);

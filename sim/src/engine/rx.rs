@@ -114,7 +114,9 @@ impl Engine {
     }
 
     /// The source's next arrival, decoded into a slot of the slab: its time and slot.
-    #[inline]
+    /// Always inlined: its result, returned through memory, stalled the event loop on
+    /// store forwarding.
+    #[inline(always)]
     pub(super) fn pull<S: Source + ?Sized>(
         &mut self,
         src: &mut S,

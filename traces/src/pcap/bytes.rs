@@ -27,7 +27,7 @@
 //! `read(2)` instead (ripgrep's `--no-mmap`), for captures on storage where that matters.
 
 // The only unsafe code in offsim: mapping a file, dropping pages of that mapping, and a
-// prefetch hint into it. Each use says why it is sound.
+// prefetch hint into the reader's bytes. Each use says why it is sound.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -129,6 +129,7 @@ impl Bytes {
 /// is), which the prefetch overlaps with the work on this packet. A load would not do: the
 /// core cannot retire past a load that misses, so the packet's work would wait for it.
 #[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 pub(crate) fn prefetch(b: &[u8], at: usize) {
     #[cfg(target_arch = "x86_64")]
     if let Some(p) = b.get(at) {

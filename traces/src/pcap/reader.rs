@@ -637,7 +637,7 @@ mod test {
     }
 
     /// A header-only walk sees each record's time and wire length as `next_record` gives
-    /// them (never less than what was captured), in both formats' orders.
+    /// them (never less than what was captured), in both byte orders.
     #[test]
     fn next_header_matches_next_record() {
         let recs: &[(u32, u32, &[u8], u32)] =
