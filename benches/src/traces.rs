@@ -11,8 +11,10 @@
 //!   `file` maps it (`PacketStream::open`, what offsim does), `file-read` reads it through
 //!   `read(2)` into the reader's buffer (what a FIFO gets);
 //! - `traces/headers`: a walk over every record header of the home-router capture in a
-//!   file (`run`'s first pass), by one reader (`one`) and in two halves on two threads
-//!   (`halves`, `TraceReader::split_half`);
+//!   file (`run`'s first pass), by one reader (`one`), in two halves on two threads
+//!   (`halves`, `TraceReader::split_half`), and in four parts walked a record of each in
+//!   turn on one thread (`four`, `TraceReader::split_at`: what the first pass does on each
+//!   of its threads, overlapping the parts' cache misses);
 //! - `traces/info`: `info::summarize` (`trace info`) of a synflood, nearly every packet a new
 //!   flow: the parser and the flow set's batched inserts.
 
@@ -81,6 +83,42 @@ fn headers(c: &mut Criterion, capture: &[u8], packets: u64) {
             });
             assert_eq!(a.0 + b2.0, packets);
             black_box((a, b2))
+        })
+    });
+    g.bench_function("four", |b| {
+        b.iter(|| {
+            let len = std::fs::metadata(path).expect("capture").len();
+            let first = TraceReader::open(path).expect("open");
+            let mut parts = vec![(0, first)];
+            for i in 1..4 {
+                let (at, r) = parts[0]
+                    .1
+                    .split_at(len * i / 4, 0)
+                    .expect("a mapped pcap splits");
+                parts.push((at, r));
+            }
+            let stops: Vec<u64> = parts
+                .iter()
+                .skip(1)
+                .map(|p| p.0)
+                .chain([u64::MAX])
+                .collect();
+            let (mut k, mut live) = (0u64, 4);
+            let mut done = [false; 4];
+            while live > 0 {
+                for (i, (_, r)) in parts.iter_mut().enumerate() {
+                    if done[i] {
+                        continue;
+                    }
+                    if r.offset() < stops[i] && r.next_header().expect("record").is_some() {
+                        k += 1;
+                    } else {
+                        (done[i], live) = (true, live - 1);
+                    }
+                }
+            }
+            assert_eq!(k, packets);
+            black_box(k)
         })
     });
     g.finish();
