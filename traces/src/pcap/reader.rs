@@ -155,18 +155,19 @@ pub struct Record<'a> {
     pub link: LinkType,
 }
 
+/// What a classic pcap file's header says about every record.
+#[derive(Clone, Copy, Debug)]
+struct PcapHeader {
+    swap: bool,
+    nanos: bool,
+    link: LinkType,
+    snaplen: u32,
+}
+
 #[derive(Debug)]
 enum State {
-    Pcap {
-        swap: bool,
-        nanos: bool,
-        link: LinkType,
-        snaplen: u32,
-    },
-    PcapNg {
-        swap: bool,
-        ifaces: Vec<Iface>,
-    },
+    Pcap(PcapHeader),
+    PcapNg { swap: bool, ifaces: Vec<Iface> },
 }
 
 /// A streaming reader over any `Read`. Use [`TraceReader::open`] for files.
@@ -262,12 +263,12 @@ impl<R: Read> TraceReader<R> {
                 big_endian: false,
                 nanos: false,
             },
-            state: State::Pcap {
+            state: State::Pcap(PcapHeader {
                 swap: false,
                 nanos: false,
                 link: LinkType::Ethernet,
                 snaplen: 0,
-            },
+            }),
             packets: 0,
             failed: false,
             cut: None,
@@ -417,12 +418,12 @@ impl<R: Read> TraceReader<R> {
             big_endian: swap,
             nanos,
         };
-        self.state = State::Pcap {
+        self.state = State::Pcap(PcapHeader {
             swap,
             nanos,
             link,
             snaplen,
-        };
+        });
         Ok(())
     }
 
@@ -485,7 +486,7 @@ impl<R: Read> TraceReader<R> {
         }
         self.release_passed();
         let r = match self.state {
-            State::Pcap { .. } => self.next_pcap(),
+            State::Pcap(_) => self.next_pcap(),
             State::PcapNg { .. } => self.next_ng(),
         };
         match r {
@@ -504,12 +505,12 @@ impl<R: Read> TraceReader<R> {
 
     /// Classic pcap record: returns (buffer start, captured length, ts, orig len, iface, link).
     fn next_pcap(&mut self) -> Result<Option<RecordAt>, TraceError> {
-        let State::Pcap {
+        let State::Pcap(PcapHeader {
             swap,
             nanos,
             link,
             snaplen,
-        } = self.state
+        }) = self.state
         else {
             unreachable!()
         };

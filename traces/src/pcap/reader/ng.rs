@@ -73,7 +73,7 @@ impl<R: Read> TraceReader<R> {
         }
         let mut swap = match &self.state {
             State::PcapNg { swap, .. } => *swap,
-            State::Pcap { .. } => unreachable!(),
+            State::Pcap(_) => unreachable!(),
         };
         let btype_raw = rd32(&self.buf[self.pos..self.pos + 4], false);
         if btype_raw == NG_SHB {
@@ -260,7 +260,7 @@ impl<R: Read> TraceReader<R> {
                     TraceErrorKind::BadBlock("packet refers to an undeclared interface"),
                 )
             })?,
-            State::Pcap { .. } => unreachable!(),
+            State::Pcap(_) => unreachable!(),
         };
         let link = iface.link.map_err(|code| {
             self.err(

@@ -12,7 +12,7 @@
 
 use std::fs::File;
 
-use super::{Bytes, MAX_RECORD, State, TraceReader, rd32, sound_header};
+use super::{Bytes, MAX_RECORD, PcapHeader, State, TraceReader, rd32, sound_header};
 
 /// Headers that must chain from a candidate boundary (or reach the end of the file).
 const CHAIN: usize = 8;
@@ -44,15 +44,15 @@ impl TraceReader<File> {
     /// Like [`TraceReader::split_half`], at what looks like the first record boundary at or
     /// after byte `from`.
     pub fn split_at(&self, from: u64, min_bytes: u64) -> Option<(u64, TraceReader<File>)> {
-        let State::Pcap {
-            swap,
-            nanos,
-            link,
-            snaplen,
-        } = self.state
-        else {
+        let State::Pcap(header) = self.state else {
             return None;
         };
+        let PcapHeader {
+            swap,
+            nanos,
+            snaplen,
+            ..
+        } = header;
         if !self.buf.is_mapped() || (self.buf.len() as u64) < min_bytes || self.packets > 0 {
             return None;
         }
@@ -102,12 +102,7 @@ impl TraceReader<File> {
             eof: true,
             path: self.path.clone(),
             format: self.format,
-            state: State::Pcap {
-                swap,
-                nanos,
-                link,
-                snaplen,
-            },
+            state: State::Pcap(header),
             packets: 0,
             failed: false,
             cut: None,
