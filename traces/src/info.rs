@@ -5,7 +5,7 @@ use std::io::Read;
 use serde::Serialize;
 
 use crate::flowset::{Class, FlowSet};
-use crate::meta::{Malformed, NetKind, flags, proto};
+use crate::meta::{Malformed, NetKind, PacketMeta, flags, proto};
 use crate::parse::link_type_name;
 use crate::pcap::{Format, TraceError};
 use crate::stream::PacketStream;
@@ -119,12 +119,15 @@ pub fn summarize<R: Read>(
     let mut malformed = [0u64; Malformed::ALL.len()];
     let mut links: Vec<u32> = Vec::new();
     let (mut first, mut last) = (u64::MAX, 0u64);
+    // One slot every packet is decoded into (a returned packet would be copied out whole).
+    let mut slot = PacketMeta::default();
     while let Some(rec) = stream.reader_mut().next_record()? {
         let code = rec.link.code();
         if !links.contains(&code) {
             links.push(code);
         }
-        let m = crate::parse::parse_frame(rec.link, rec.data, rec.orig_len, rec.ts, rec.iface);
+        let m = &mut slot;
+        crate::parse::parse_frame_into(rec.link, rec.data, rec.orig_len, rec.ts, rec.iface, m);
         info.packets += 1;
         info.bytes += u64::from(m.wire_len);
         info.captured_bytes += u64::from(m.cap_len);
