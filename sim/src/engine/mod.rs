@@ -188,6 +188,9 @@ pub struct Engine {
     /// slot, and the packet is not copied again.
     pkts: Vec<PacketMeta>,
     pkts_free: Vec<u32>,
+    /// A WAN-side arrival as the WAN peer sends it (`Datapath::wan_view` of its slot), for
+    /// the NIC's lookup: a LAN-side one is looked up in its slot, uncopied.
+    wire: PacketMeta,
     work: Vec<Option<(usize, HwRequest)>>,
     work_free: Vec<u32>,
     hw_flows: FxHashMap<Cookie, u64>,
@@ -299,6 +302,7 @@ impl Engine {
             inflight_free: Vec::new(),
             pkts: Vec::new(),
             pkts_free: Vec::new(),
+            wire: PacketMeta::default(),
             work: Vec::new(),
             work_free: Vec::new(),
             hw_flows: FxHashMap::default(),

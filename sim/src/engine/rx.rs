@@ -140,11 +140,22 @@ impl Engine {
         // NIC looks up; the datapath takes the captured packet the same way. The engine
         // keeps the captured one (in its slot): it keys the connection's causality across
         // cores.
-        let mut on_wire = self.pkts[w.pkt as usize];
-        if side == Side::Wan {
-            self.dp.wan_view(w.at, &mut on_wire);
+        let wan = side == Side::Wan;
+        if wan {
+            self.wire = self.pkts[w.pkt as usize];
+            self.dp.wan_view(w.at, &mut self.wire);
         }
-        let verdict = self.nic.classify(rx_done, &on_wire);
+        // The packet on the wire, borrowed field by field beside the parts it is given to.
+        macro_rules! on_wire {
+            () => {
+                if wan {
+                    &self.wire
+                } else {
+                    &self.pkts[w.pkt as usize]
+                }
+            };
+        }
+        let verdict = self.nic.classify(rx_done, on_wire!());
         let bind = match verdict {
             Verdict::Hardware { depart, out_iface } => {
                 if self.link_down_drop(w.at, side_of(out_iface), 1) {
@@ -152,7 +163,8 @@ impl Engine {
                     self.schedule_nic();
                     return;
                 }
-                if self.hw_stale_port(&on_wire) {
+                // A packet the NIC forwards in hardware to a port its host has left.
+                if self.timeline.host_moved() && self.dp.hw_misdirected(on_wire!()) {
                     self.pkts_free.push(w.pkt);
                     self.drop_pkt(w.at, DropKind::Dp(DropCause::StalePort), 1);
                     self.schedule_nic();
@@ -166,8 +178,8 @@ impl Engine {
                 if let Some(c) = &mut self.closed {
                     c.departed(depart, w.at, &self.pkts[w.pkt as usize]);
                 }
+                self.dp.note_hw_packet(on_wire!(), w.at);
                 self.pkts_free.push(w.pkt);
-                self.dp.note_hw_packet(&on_wire, w.at);
                 self.schedule_nic();
                 return;
             }
@@ -182,10 +194,17 @@ impl Engine {
             Verdict::Cpu { reason, bind_check } => {
                 // Lazy binding: a listed flow whose bucket has no room for an unbound entry
                 // stays in software (the driver never learns); one below the rate waits.
-                if self.nic.table().stats.unbound_create_failed > no_room_before {
-                    self.lazy_in_software(&on_wire, "bucket_full");
-                } else if reason == PuntReason::Unbound {
-                    self.lazy_in_software(&on_wire, "below_bind_rate");
+                let full = self.nic.table().stats.unbound_create_failed > no_room_before;
+                if full || reason == PuntReason::Unbound {
+                    let pkt = *on_wire!();
+                    self.lazy_in_software(
+                        &pkt,
+                        if full {
+                            "bucket_full"
+                        } else {
+                            "below_bind_rate"
+                        },
+                    );
                 }
                 bind_check
             }

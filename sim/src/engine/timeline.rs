@@ -41,6 +41,13 @@ pub struct EventOutcome {
 }
 
 impl Timeline {
+    /// Whether a host has moved (a `host-move` without FDB teardown): from then on
+    /// hardware-forwarded packets are checked for a stale port.
+    #[inline]
+    pub(super) fn host_moved(&self) -> bool {
+        self.moved
+    }
+
     pub(super) fn new(
         events: Vec<TimedEvent>,
         mut rulesets: Vec<Option<offsim_nft::Ruleset>>,
@@ -125,12 +132,6 @@ impl Engine {
         }
         self.drop_pkt(at, DropKind::LinkDown, packets);
         true
-    }
-
-    /// A packet the NIC forwards in hardware goes to a port its host has left.
-    #[inline]
-    pub(super) fn hw_stale_port(&mut self, pkt: &offsim_traces::meta::PacketMeta) -> bool {
-        self.timeline.moved && self.dp.hw_misdirected(pkt)
     }
 
     /// What each event that happened did and cost, in time order.
