@@ -13,7 +13,8 @@
 //! [`BATCH`]: it first loads every key's home slot, misses that the CPU overlaps, then
 //! inserts from cache. hashbrown offers neither a slot one can touch before inserting nor
 //! inline keys, hence a table of its own. IPv6 tuples (37 bytes) get a table of their own in
-//! 48-byte entries, built the same way.
+//! 48-byte entries, built the same way (half of them straddle two cache lines, so a batch
+//! loads both ends of each home entry).
 //!
 //! The answer is a count, so the order of inserts within a batch changes nothing, and the
 //! hash is a fixed function (no per-process seed): the same capture gives the same table.
@@ -166,8 +167,11 @@ impl<const W: usize> Table<W> {
         for (h, (key, _)) in home.iter_mut().zip(&self.batch[..self.pending]) {
             *h = (hash(key) >> shift) as usize;
             // Load the home entry now, so the batch's misses overlap; the inserts below then
-            // find their lines in cache.
-            std::hint::black_box(slots[*h * W + W - 1]);
+            // find their lines in cache. A 48-byte entry may straddle two lines: both ends.
+            std::hint::black_box(slots[*h * W]);
+            if W > 1 {
+                std::hint::black_box(slots[*h * W + W - 1]);
+            }
         }
         for (&at, (key, class)) in home.iter().zip(&self.batch[..self.pending]) {
             if insert_at(slots, at, key) {
@@ -288,5 +292,42 @@ mod test {
         s.add(&k, Class::Other);
         s.add(&k, Class::Other);
         assert_eq!(s.counts(), [0, 0, 0, 1]);
+    }
+
+    /// IPv6 keys that differ only in an address's high or low half, the zero tuple, and an
+    /// IPv4 key with the same field values as an IPv6 one: each a flow of its own.
+    #[test]
+    fn ipv6_keys_are_told_apart() {
+        let mut s = FlowSet::new();
+        let mut exact = FxHashSet::default();
+        let v6 = |src: u128, dst: u128, sport: u16| FlowKey {
+            src,
+            dst,
+            sport,
+            dport: 443,
+            proto: 6,
+            version: 6,
+        };
+        let mut keys = vec![
+            v6(0, 0, 0),
+            FlowKey {
+                version: 4,
+                ..v6(0, 0, 0)
+            },
+        ];
+        for i in 0..5_000u128 {
+            keys.push(v6(i << 64, 7, 1));
+            keys.push(v6(i, 7, 1));
+            keys.push(v6(1, i << 100, 1));
+            keys.push(v6(i << 64, 7, 2));
+        }
+        for k in keys.iter().chain(&keys) {
+            s.add(k, Class::Tcp);
+            exact.insert((k.src, k.dst, k.sport, k.version));
+        }
+        assert_eq!(s.counts(), [exact.len() as u64, 0, 0, 0]);
+        assert_eq!(s.v4.len, 1);
+        let occupied = s.v6.slots.get().chunks_exact(3).filter(|e| e[2] != 0);
+        assert_eq!(occupied.count(), exact.len() - 1);
     }
 }

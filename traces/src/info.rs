@@ -113,8 +113,8 @@ pub fn summarize<R: Read>(
         ..TraceInfo::default()
     };
     // One exact set for every protocol (the protocol is part of the key): a 16-byte slot per
-    // IPv4 flow (18–37 bytes per flow with the table's spare slots), so exact counts stay
-    // affordable on captures of millions of flows.
+    // IPv4 flow (18–37 bytes per flow with the table's spare slots) and a 48-byte one per
+    // IPv6 flow, so exact counts stay affordable on captures of millions of flows.
     let mut seen = FlowSet::new();
     let mut malformed = [0u64; Malformed::ALL.len()];
     let mut links: Vec<u32> = Vec::new();

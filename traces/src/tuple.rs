@@ -178,17 +178,6 @@ impl<V> TupleMap<V> {
     }
 }
 
-/// A set of flow tuples, 13 bytes per IPv4 tuple.
-pub type TupleSet = TupleMap<()>;
-
-impl TupleMap<()> {
-    /// Adds `k`; true when it was not there.
-    #[inline]
-    pub fn add(&mut self, k: &FlowKey) -> bool {
-        self.insert(k, ()).is_none()
-    }
-}
-
 /// A map from IP addresses to `V`: 4 bytes of key per IPv4 address, 16 per IPv6 one.
 #[derive(Clone, Debug)]
 pub struct AddrMap<V> {

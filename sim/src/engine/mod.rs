@@ -189,8 +189,10 @@ pub struct Engine {
     pkts: Vec<PacketMeta>,
     pkts_free: Vec<u32>,
     /// A WAN-side arrival as the WAN peer sends it (`Datapath::wan_view` of its slot), for
-    /// the NIC's lookup: a LAN-side one is looked up in its slot, uncopied.
-    wire: PacketMeta,
+    /// the NIC's lookup: a LAN-side one is looked up in its slot, uncopied. A field, not a
+    /// local, so that `received` can lend it and the slab alike beside `&mut` parts of the
+    /// engine.
+    wan_pkt: PacketMeta,
     work: Vec<Option<(usize, HwRequest)>>,
     work_free: Vec<u32>,
     hw_flows: FxHashMap<Cookie, u64>,
@@ -302,7 +304,7 @@ impl Engine {
             inflight_free: Vec::new(),
             pkts: Vec::new(),
             pkts_free: Vec::new(),
-            wire: PacketMeta::default(),
+            wan_pkt: PacketMeta::default(),
             work: Vec::new(),
             work_free: Vec::new(),
             hw_flows: FxHashMap::default(),

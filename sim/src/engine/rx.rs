@@ -142,14 +142,14 @@ impl Engine {
         // cores.
         let wan = side == Side::Wan;
         if wan {
-            self.wire = self.pkts[w.pkt as usize];
-            self.dp.wan_view(w.at, &mut self.wire);
+            self.wan_pkt = self.pkts[w.pkt as usize];
+            self.dp.wan_view(w.at, &mut self.wan_pkt);
         }
         // The packet on the wire, borrowed field by field beside the parts it is given to.
         macro_rules! on_wire {
             () => {
                 if wan {
-                    &self.wire
+                    &self.wan_pkt
                 } else {
                     &self.pkts[w.pkt as usize]
                 }
@@ -164,7 +164,7 @@ impl Engine {
                     return;
                 }
                 // A packet the NIC forwards in hardware to a port its host has left.
-                if self.timeline.host_moved() && self.dp.hw_misdirected(on_wire!()) {
+                if self.timeline.checks_stale_ports() && self.dp.hw_misdirected(on_wire!()) {
                     self.pkts_free.push(w.pkt);
                     self.drop_pkt(w.at, DropKind::Dp(DropCause::StalePort), 1);
                     self.schedule_nic();
@@ -196,6 +196,7 @@ impl Engine {
                 // stays in software (the driver never learns); one below the rate waits.
                 let full = self.nic.table().stats.unbound_create_failed > no_room_before;
                 if full || reason == PuntReason::Unbound {
+                    // A copy: `lazy_in_software` takes the whole engine (rare: lazy binding).
                     let pkt = *on_wire!();
                     self.lazy_in_software(
                         &pkt,

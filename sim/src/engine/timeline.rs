@@ -41,13 +41,6 @@ pub struct EventOutcome {
 }
 
 impl Timeline {
-    /// Whether a host has moved (a `host-move` without FDB teardown): from then on
-    /// hardware-forwarded packets are checked for a stale port.
-    #[inline]
-    pub(super) fn host_moved(&self) -> bool {
-        self.moved
-    }
-
     pub(super) fn new(
         events: Vec<TimedEvent>,
         mut rulesets: Vec<Option<offsim_nft::Ruleset>>,
@@ -60,6 +53,13 @@ impl Timeline {
             events,
             ..Timeline::default()
         }
+    }
+
+    /// Whether hardware-forwarded packets are checked for a stale port: a host has moved
+    /// (a `host-move` without FDB teardown).
+    #[inline]
+    pub(super) fn checks_stale_ports(&self) -> bool {
+        self.moved
     }
 
     /// Whether `side`'s port is down.
