@@ -51,6 +51,7 @@ use offsim_kernel::flowtable::HwRequest;
 use offsim_kernel::sides::{Side, SideSplitter};
 use offsim_traces::histogram::Histogram;
 use offsim_traces::tuple::TupleMap;
+use senders::Admit;
 pub use senders::SenderStats;
 pub use timeline::EventOutcome;
 
@@ -184,8 +185,9 @@ pub struct Engine {
     inflight: Vec<Option<InFlight>>,
     inflight_free: Vec<u32>,
     /// Packets by slot, from the source's decode (the pending arrival is decoded into its
-    /// slot) through the receive queue and RX ring to transmission or loss; stages pass the
-    /// slot, and the packet is not copied again.
+    /// slot) through the receive queue and RX ring to transmission or loss, and while a
+    /// deferred sender holds it (`senders.rs`); stages pass the slot, and the packet is not
+    /// copied again.
     pkts: Vec<PacketMeta>,
     pkts_free: Vec<u32>,
     /// A WAN-side arrival as the WAN peer sends it (`Datapath::wan_view` of its slot), for
@@ -392,9 +394,8 @@ impl Engine {
                     (SimTime(key_time(k)), ev)
                 }
                 Next::Release => {
-                    if let Some((at, pkt)) = self.senders.release() {
+                    if let Some((at, slot)) = self.senders.release() {
                         self.last_event = self.last_event.max(at);
-                        let slot = self.store(pkt);
                         self.arrive(at, slot);
                     }
                     continue;
@@ -422,10 +423,15 @@ impl Engine {
                     let (at, slot) = self.next.take().expect("arrival event without packet");
                     let pkt = &self.pkts[slot as usize];
                     let taken = (self.closed.as_mut()).is_some_and(|c| c.trace_packet(at, pkt));
-                    if !taken && self.senders.admit(at, pkt) {
-                        self.arrive(at, slot);
+                    let admit = if taken {
+                        Admit::Unsent
                     } else {
-                        self.pkts_free.push(slot);
+                        self.senders.admit(at, slot, pkt, &mut self.pkts_free)
+                    };
+                    match admit {
+                        Admit::Offer => self.arrive(at, slot),
+                        Admit::Held => {}
+                        Admit::Unsent => self.pkts_free.push(slot),
                     }
                     self.next = self.pull(src)?;
                     match self.next {
@@ -523,14 +529,17 @@ impl Engine {
         at >= self.m.start && at <= self.offer_end
     }
 
-    /// The router lost the packet in slot `slot` (offered at `at`; the slot is freed) for
-    /// lack of capacity: its sender retries a lost handshake, and conntrack stops judging
-    /// the replayed connection's window (see [`Datapath::replay_lost`]).
+    /// The router lost the packet in slot `slot` (offered at `at`) for lack of capacity:
+    /// its sender retries a lost handshake (keeping the slot to offer it again; otherwise
+    /// the slot is freed), and conntrack stops judging the replayed connection's window
+    /// (see [`Datapath::replay_lost`]).
     fn lost_slot(&mut self, at: SimTime, slot: u32) {
         let pkt = &self.pkts[slot as usize];
-        self.senders.lost(at, pkt);
+        let kept = self.senders.lost(at, slot, pkt, &mut self.pkts_free);
         self.dp.replay_lost(pkt, self.last_event);
-        self.pkts_free.push(slot);
+        if !kept {
+            self.pkts_free.push(slot);
+        }
     }
 
     fn drop_pkt(&mut self, at: SimTime, kind: DropKind, packets: u32) {

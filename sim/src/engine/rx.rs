@@ -4,7 +4,8 @@
 //! earlier ones).
 //!
 //! Packets live in the engine's slab (`Engine::pkts`) from the source's decode to their
-//! departure or loss; stages pass the slot and read the packet in place.
+//! departure or loss (a deferred sender holds the slot of a packet it will offer again);
+//! stages pass the slot and read the packet in place.
 
 use offsim_kernel::datapath::DropCause;
 use offsim_kernel::sides::{Side, SweepCtx, conntrack_holds};

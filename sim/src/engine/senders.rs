@@ -24,9 +24,12 @@
 //!
 //! Memory: held packets are bounded ([`MAX_HELD`]), and so are the connections retrying at
 //! once ([`MAX_DEFERRED`]); a connection that would exceed either is given up instead, and
-//! counted. They live in one pool shared by every deferred
-//! connection (a list per connection), not a deque each: deques keep the capacity of their
-//! largest burst, and the sum of those grows with the trace, not with what is held.
+//! counted. A held packet stays in its slot of the engine's packet slab, which the senders
+//! own until they offer it again (or free it, given up); the slot numbers live in one pool
+//! shared by every deferred connection (a list per connection), not a deque each: deques
+//! keep the capacity of their largest burst, and the sum of those grows with the trace, not
+//! with what is held. (Held as copies, the packets were 43 % of an overloaded run's
+//! `memmove` calls.)
 
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::heap::{EventHeap, event_key, key_time};
@@ -57,6 +60,17 @@ pub(crate) const MAX_DEFERRED: usize = 1 << 14;
 #[inline]
 pub(super) fn is_handshake(p: &PacketMeta) -> bool {
     p.l4proto == proto::TCP && p.tcp_flags & (tcp_flags::SYN | tcp_flags::RST) == tcp_flags::SYN
+}
+
+/// What [`Senders::admit`] does with a packet of the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Admit {
+    /// Offered now.
+    Offer,
+    /// Held: its connection is deferred; the senders keep its slot.
+    Held,
+    /// Never sent: its connection was given up.
+    Unsent,
 }
 
 #[derive(Debug)]
@@ -142,47 +156,62 @@ impl Senders {
         self.releases.is_empty()
     }
 
-    /// A packet of the trace at `at`: `true` to offer it now, `false` when its connection is
-    /// deferred (the packet is held for later) or abandoned (never sent). By reference: a
-    /// packet is copied only when held.
+    /// A packet of the trace at `at`, in slot `pkt_slot` of the engine's slab: offered now,
+    /// held for later (its connection is deferred; the senders keep the slot), or never
+    /// sent (its connection was given up; the slot is the caller's to free). The slots of a
+    /// connection given up on the way go to `freed`.
     #[inline]
-    pub(super) fn admit(&mut self, at: SimTime, pkt: &PacketMeta) -> bool {
+    pub(super) fn admit(
+        &mut self,
+        at: SimTime,
+        pkt_slot: u32,
+        pkt: &PacketMeta,
+        freed: &mut Vec<u32>,
+    ) -> Admit {
         if self.by_key.is_empty() {
-            return true;
+            return Admit::Offer;
         }
         let Some(key) = pkt.flow_key().map(|k| k.canonical()) else {
-            return true;
+            return Admit::Offer;
         };
         let Some(&slot) = self.by_key.get(&key) else {
-            return true;
+            return Admit::Offer;
         };
         let d = self.conns[slot as usize].as_mut().expect("mapped slot");
         d.last = at;
         if d.abandoned {
             self.stats.unsent += 1;
-            return false;
+            return Admit::Unsent;
         }
         if self.held >= MAX_HELD {
-            self.abandon(slot);
+            self.abandon(slot, freed);
             self.stats.unsent += 1;
-            return false;
+            return Admit::Unsent;
         }
-        self.pool.push_back(&mut d.held, at, *pkt);
+        self.pool.push_back(&mut d.held, at, pkt_slot);
         self.held += 1;
         if d.held.len == 1 {
             self.schedule(slot);
         }
-        false
+        Admit::Held
     }
 
-    /// The connection's handshake packet `pkt`, offered at `at`, was lost for lack of
-    /// capacity: it is retransmitted one (doubled) timeout later, and the connection waits.
-    pub(super) fn lost(&mut self, at: SimTime, pkt: &PacketMeta) {
+    /// The connection's handshake packet `pkt` (in slot `pkt_slot`), offered at `at`, was
+    /// lost for lack of capacity: it is retransmitted one (doubled) timeout later, and the
+    /// connection waits. Returns whether the senders keep the slot (to offer it again);
+    /// the slots of a connection given up go to `freed`.
+    pub(super) fn lost(
+        &mut self,
+        at: SimTime,
+        pkt_slot: u32,
+        pkt: &PacketMeta,
+        freed: &mut Vec<u32>,
+    ) -> bool {
         if !self.enabled || !is_handshake(pkt) {
-            return;
+            return false;
         }
         let Some(key) = pkt.flow_key().map(|k| k.canonical()) else {
-            return;
+            return false;
         };
         let retries = if pkt.tcp_flags & tcp_flags::ACK != 0 {
             SYNACK_RETRIES
@@ -195,27 +224,28 @@ impl Senders {
                 self.forget_idle(at);
                 if self.by_key.len() >= MAX_DEFERRED {
                     self.stats.abandoned += 1;
-                    return;
+                    return false;
                 }
                 self.open(key, at)
             }
         };
         let d = self.conns[slot as usize].as_mut().expect("mapped slot");
         if d.abandoned {
-            return;
+            return false;
         }
         let trace_at = SimTime(at.0.saturating_sub(d.shift_ns));
         if d.attempt >= retries || self.held >= MAX_HELD {
-            self.abandon(slot);
-            return;
+            self.abandon(slot, freed);
+            return false;
         }
         // Retransmission k (1-based) goes out 1, 2, 4 … s after the previous try.
         d.shift_ns += RTO_INIT_NS << d.attempt;
         d.attempt += 1;
-        self.pool.push_front(&mut d.held, trace_at, *pkt);
+        self.pool.push_front(&mut d.held, trace_at, pkt_slot);
         self.held += 1;
         self.stats.retransmissions += 1;
         self.schedule(slot);
+        true
     }
 
     fn open(&mut self, key: FlowKey, at: SimTime) -> u32 {
@@ -242,7 +272,9 @@ impl Senders {
         slot
     }
 
-    fn abandon(&mut self, slot: u32) {
+    /// Gives the connection up: its held packets are never sent, and their slots go to
+    /// `freed`.
+    fn abandon(&mut self, slot: u32, freed: &mut Vec<u32>) {
         let d = self.conns[slot as usize].as_mut().expect("mapped slot");
         if d.abandoned {
             return;
@@ -251,7 +283,9 @@ impl Senders {
         d.epoch = d.epoch.wrapping_add(1);
         self.held -= d.held.len as usize;
         self.stats.unsent += u64::from(d.held.len);
-        self.pool.clear(&mut d.held);
+        while let Some(s) = self.pool.pop_front(&mut d.held) {
+            freed.push(s);
+        }
         self.stats.abandoned += 1;
     }
 
@@ -267,8 +301,9 @@ impl Senders {
         self.releases.push(event_key(at, self.seq), (slot, d.epoch));
     }
 
-    /// The next held packet due, with the time it is offered, if its release is current.
-    pub(super) fn release(&mut self) -> Option<(SimTime, PacketMeta)> {
+    /// The next held packet due, with the time it is offered, if its release is current:
+    /// its slot, which goes back to the engine.
+    pub(super) fn release(&mut self) -> Option<(SimTime, u32)> {
         let (k, (slot, epoch)) = self.releases.pop()?;
         let d = self.conns[slot as usize].as_mut()?;
         if d.epoch != epoch || d.abandoned {
@@ -325,12 +360,13 @@ impl Default for Queue {
 struct Node {
     /// Trace (unshifted) time.
     at: SimTime,
-    pkt: PacketMeta,
+    /// The packet's slot in the engine's slab.
+    pkt: u32,
     next: u32,
 }
 
-/// The held packets of every deferred connection: at most [`MAX_HELD`] nodes, reused through
-/// a free list, so its size is that of the most packets ever held at once.
+/// The held packets (their slots) of every deferred connection: at most [`MAX_HELD`] nodes,
+/// reused through a free list, so its size is that of the most packets ever held at once.
 #[derive(Debug)]
 struct Pool {
     nodes: Vec<Node>,
@@ -347,7 +383,7 @@ impl Default for Pool {
 }
 
 impl Pool {
-    fn alloc(&mut self, at: SimTime, pkt: PacketMeta, next: u32) -> u32 {
+    fn alloc(&mut self, at: SimTime, pkt: u32, next: u32) -> u32 {
         let node = Node { at, pkt, next };
         if self.free == NIL {
             self.nodes.push(node);
@@ -359,7 +395,7 @@ impl Pool {
         i
     }
 
-    fn push_back(&mut self, q: &mut Queue, at: SimTime, pkt: PacketMeta) {
+    fn push_back(&mut self, q: &mut Queue, at: SimTime, pkt: u32) {
         let i = self.alloc(at, pkt, NIL);
         if q.tail == NIL {
             q.head = i;
@@ -370,7 +406,7 @@ impl Pool {
         q.len += 1;
     }
 
-    fn push_front(&mut self, q: &mut Queue, at: SimTime, pkt: PacketMeta) {
+    fn push_front(&mut self, q: &mut Queue, at: SimTime, pkt: u32) {
         let i = self.alloc(at, pkt, q.head);
         q.head = i;
         if q.tail == NIL {
@@ -383,7 +419,7 @@ impl Pool {
         (q.head != NIL).then(|| self.nodes[q.head as usize].at)
     }
 
-    fn pop_front(&mut self, q: &mut Queue) -> Option<PacketMeta> {
+    fn pop_front(&mut self, q: &mut Queue) -> Option<u32> {
         if q.head == NIL {
             return None;
         }
@@ -399,44 +435,31 @@ impl Pool {
         q.len -= 1;
         Some(pkt)
     }
-
-    fn clear(&mut self, q: &mut Queue) {
-        while self.pop_front(q).is_some() {}
-    }
 }
 
 #[cfg(test)]
 mod pool_tests {
     use super::*;
 
-    fn pkt(n: u32) -> PacketMeta {
-        PacketMeta {
-            wire_len: n,
-            ..PacketMeta::default()
-        }
-    }
-
     #[test]
     fn queues_share_the_pool_and_reuse_its_nodes() {
         let mut pool = Pool::default();
         let (mut a, mut b) = (Queue::default(), Queue::default());
-        pool.push_back(&mut a, SimTime(1), pkt(1));
-        pool.push_back(&mut b, SimTime(2), pkt(2));
-        pool.push_back(&mut a, SimTime(3), pkt(3));
-        pool.push_front(&mut a, SimTime(0), pkt(0));
+        pool.push_back(&mut a, SimTime(1), 1);
+        pool.push_back(&mut b, SimTime(2), 2);
+        pool.push_back(&mut a, SimTime(3), 3);
+        pool.push_front(&mut a, SimTime(0), 0);
         assert_eq!(pool.front_time(&a), Some(SimTime(0)));
-        let got: Vec<u32> = std::iter::from_fn(|| pool.pop_front(&mut a))
-            .map(|p| p.wire_len)
-            .collect();
+        let got: Vec<u32> = std::iter::from_fn(|| pool.pop_front(&mut a)).collect();
         assert_eq!(got, [0, 1, 3]);
         assert_eq!((a.len, a.head, a.tail), (0, NIL, NIL));
-        pool.clear(&mut b);
+        assert_eq!(pool.pop_front(&mut b), Some(2));
         // Freed nodes are reused: the pool never grows past the most held at once.
         for i in 0..4 {
-            pool.push_back(&mut a, SimTime(i), pkt(i as u32));
+            pool.push_back(&mut a, SimTime(i), i as u32);
         }
         assert_eq!(pool.nodes.len(), 4);
-        assert_eq!(pool.pop_front(&mut a).map(|p| p.wire_len), Some(0));
+        assert_eq!(pool.pop_front(&mut a), Some(0));
     }
 }
 
@@ -451,13 +474,16 @@ mod bound_tests {
     fn a_flood_of_lost_syns_keeps_bounded_state() {
         let mut s = Senders::new(true);
         let n = MAX_DEFERRED as u32 + 1000;
+        let (mut kept, mut freed) = (0, Vec::new());
         for i in 0..n {
             let src = format!("10.{}.{}.{}:1000", i >> 16, (i >> 8) & 255, i & 255);
             let syn = Pkt::tcp4(&src, "192.0.2.1:80")
                 .flags(tcp_flags::SYN)
                 .build();
-            s.lost(SimTime(u64::from(i) * 1_000), &syn);
+            kept += usize::from(s.lost(SimTime(u64::from(i) * 1_000), i, &syn, &mut freed));
         }
+        // Every slot the senders kept is held; none was freed (nothing was given up).
+        assert_eq!((kept, freed.len()), (s.held, 0));
         assert_eq!(s.by_key.len(), MAX_DEFERRED);
         assert!(s.held <= MAX_HELD);
         assert!(s.pool.nodes.len() <= MAX_HELD);
