@@ -424,6 +424,7 @@ impl Engine {
                     let pkt = &self.pkts[slot as usize];
                     let taken = (self.closed.as_mut()).is_some_and(|c| c.trace_packet(at, pkt));
                     let admit = if taken {
+                        // The closed-loop senders send its bytes: the slot is ours to free.
                         Admit::Unsent
                     } else {
                         self.senders.admit(at, slot, pkt, &mut self.pkts_free)

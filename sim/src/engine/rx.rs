@@ -51,7 +51,7 @@ impl Engine {
     }
 
     /// The packet in slot `slot` of `pkts` arrives at `at`: the slot is freed unless the
-    /// packet waits on in an RX queue.
+    /// packet waits on in an RX queue or, lost, a deferred sender keeps it (`lost_slot`).
     pub(super) fn arrive(&mut self, at: SimTime, slot: u32) {
         // A capture on two interfaces (`sides = "iface=..."`) holds forwarded packets twice:
         // the copy the router sent on is not an arrival.
