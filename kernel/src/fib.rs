@@ -304,6 +304,9 @@ pub struct Fib {
     tables: [Table; 2],
     /// `ip rule iif DEV lookup reply`: the device, if the rule exists.
     reply_rule_iif: Option<u32>,
+    /// The local table: every device address as (version, address), then the IPv4 subnet
+    /// broadcasts (version 0), flattened from `devs` once built (every routed packet asks).
+    local: Vec<(u8, u128)>,
 }
 
 impl Fib {
@@ -330,6 +333,7 @@ impl Fib {
             devs: vec![dev(lan.0, lan.1), dev(wan.0, wan.1)],
             tables: [Table::default(), Table::default()],
             reply_rule_iif: None,
+            local: Vec::new(),
         };
         let unknown = |what: String, d: &str| FibError::UnknownDevice {
             what,
@@ -408,6 +412,9 @@ impl Fib {
                 fib.tables[0].add(*p, fib.devs[i].ifindex);
             }
         }
+        let addrs = fib.devs.iter().flat_map(|d| d.addrs.iter());
+        fib.local = addrs.clone().map(|a| (a.version, a.addr)).collect();
+        fib.local.extend(addrs.filter_map(IfAddr::broadcast).map(|b| (0, b)));
         Ok(fib)
     }
 
@@ -454,11 +461,9 @@ impl Fib {
     }
 
     /// Whether `addr` is one of the router's addresses.
+    #[inline]
     pub fn is_local(&self, version: u8, addr: u128) -> bool {
-        self.devs
-            .iter()
-            .flat_map(|d| d.addrs.iter())
-            .any(|a| a.version == version && a.addr == addr)
+        self.local.iter().any(|&(v, a)| v == version && a == addr)
     }
 
     /// What the local table says of a destination (`RTN_LOCAL`, `RTN_BROADCAST`), if
@@ -468,14 +473,7 @@ impl Fib {
         if self.is_local(version, dst) {
             return Some(LocalDest::Address);
         }
-        if version == 4
-            && (dst == u128::from(u32::MAX)
-                || self
-                    .devs
-                    .iter()
-                    .flat_map(|d| d.addrs.iter())
-                    .any(|a| a.broadcast() == Some(dst)))
-        {
+        if version == 4 && (dst == u128::from(u32::MAX) || self.is_local(0, dst)) {
             return Some(LocalDest::Broadcast);
         }
         None

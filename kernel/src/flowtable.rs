@@ -100,7 +100,7 @@ impl Default for FtConfig {
 }
 
 /// The flowtable lookup key of one direction (`struct flow_offload_tuple` up to `__hash`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FtKey {
     /// The direction's tuple (addresses, ports, protocol, family).
     pub tuple: FlowKey,
@@ -113,6 +113,29 @@ pub struct FtKey {
     /// Which encapsulation slot holds a PPPoE session id (`u8::MAX`: none; the others are
     /// VLAN ids).
     pub pppoe_slot: u8,
+}
+
+/// Hashes every field `Eq` compares, packed into six words: the derived hash fed the hasher
+/// fifteen small writes (each field, and the length of the encapsulation array), a tenth of
+/// the flowtable lookup every packet makes.
+impl std::hash::Hash for FtKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let t = &self.tuple;
+        h.write_u128(t.src);
+        h.write_u128(t.dst);
+        h.write_u64(
+            u64::from(t.sport)
+                | u64::from(t.dport) << 16
+                | u64::from(t.proto) << 32
+                | u64::from(t.version) << 40
+                | u64::from(self.n_encap) << 48
+                | u64::from(self.pppoe_slot) << 56,
+        );
+        h.write_u64(
+            u64::from(self.iif) | u64::from(self.encap[0]) << 32 | u64::from(self.encap[1]) << 48,
+        );
+    }
 }
 
 /// The encapsulations a packet carries on a device, outer first, as the flowtable keys them
@@ -527,9 +550,44 @@ impl Flowtable {
         }) * NS_PER_SEC
     }
 
+    /// Why `nft_flow_offload_eval` would refuse the packet's connection before resolving its
+    /// routes, or `None` when it is eligible. These checks read neither keys nor routes, so
+    /// a caller may ask before building them ([`Flowtable::add`] asks again).
+    pub fn refusal(&self, m: &PacketMeta, ct: &Conntrack, ctid: Option<CtId>) -> Option<AddRefusal> {
+        if m.has(flags::IP_OPTIONS) {
+            return Some(AddRefusal::IpOptions);
+        }
+        let Some(id) = ctid else {
+            return Some(AddRefusal::NoConntrack);
+        };
+        let c = ct.get(id);
+        match c.orig().proto {
+            proto::TCP => {
+                if m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
+                    return Some(AddRefusal::TcpFinRst);
+                }
+                if !c.tcp_established() {
+                    return Some(AddRefusal::TcpNotEstablished);
+                }
+            }
+            proto::UDP => {}
+            _ => return Some(AddRefusal::Protocol),
+        }
+        if c.status & (status::HELPER | status::SEQ_ADJUST | status::NAT_CLASH) != 0 {
+            return Some(AddRefusal::Helper);
+        }
+        if c.status & status::CONFIRMED == 0 {
+            return Some(AddRefusal::Unconfirmed);
+        }
+        if c.status & status::OFFLOAD != 0 {
+            return Some(AddRefusal::AlreadyOffloaded);
+        }
+        None
+    }
+
     /// `nft_flow_offload_eval` + `flow_offload_add`: creates an entry for the packet's
-    /// connection if it is eligible. `keys` and `routes` are the two directions' keys and
-    /// routes as routing resolved them (see [`crate::datapath`]).
+    /// connection if it is eligible ([`Flowtable::refusal`]). `keys` and `routes` are the
+    /// two directions' keys and routes as routing resolved them (see [`crate::datapath`]).
     pub fn add(
         &mut self,
         now: SimTime,
@@ -539,34 +597,13 @@ impl Flowtable {
         keys: [FtKey; 2],
         routes: [FtRoute; 2],
     ) -> Result<FlowId, AddRefusal> {
-        if m.has(flags::IP_OPTIONS) {
-            return Err(AddRefusal::IpOptions);
+        if let Some(why) = self.refusal(m, ct, ctid) {
+            return Err(why);
         }
         let Some(id) = ctid else {
             return Err(AddRefusal::NoConntrack);
         };
         let c = ct.get(id);
-        match c.orig().proto {
-            proto::TCP => {
-                if m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
-                    return Err(AddRefusal::TcpFinRst);
-                }
-                if !c.tcp_established() {
-                    return Err(AddRefusal::TcpNotEstablished);
-                }
-            }
-            proto::UDP => {}
-            _ => return Err(AddRefusal::Protocol),
-        }
-        if c.status & (status::HELPER | status::SEQ_ADJUST | status::NAT_CLASH) != 0 {
-            return Err(AddRefusal::Helper);
-        }
-        if c.status & status::CONFIRMED == 0 {
-            return Err(AddRefusal::Unconfirmed);
-        }
-        if c.status & status::OFFLOAD != 0 {
-            return Err(AddRefusal::AlreadyOffloaded);
-        }
         let l4 = c.orig().proto;
         let nat = c.nat;
         let cm = ct.get_mut(id);

@@ -158,6 +158,11 @@ impl Host for DpHost<'_> {
             Some(d) => d,
             None => return self.refuse("no_route"),
         };
+        // Most packets a `flow add` rule sees are refused (not established yet, or already
+        // offloaded): ask before building the two keys.
+        if let Some(why) = self.fts[ft as usize].ft.refusal(&ctx.pkt, self.ct, Some(id)) {
+            return self.refuse(why.name());
+        }
         let mk = |t: FlowKey, iif: u32| {
             let side = usize::from(iif == WAN_IFINDEX);
             FtKey::tuple_on(t, iif, dev_encap[side])

@@ -346,6 +346,7 @@ impl Chains {
     }
 
     /// The stages of `hook` for family index `l3`.
+    #[inline]
     fn of(&self, hook: Hook, l3: usize) -> &[Stage] {
         match hook {
             Hook::Prerouting => &self.pre[l3],
@@ -358,6 +359,7 @@ impl Chains {
 
     /// Whether the ruleset's base chains make a packet of family index `l3` enter `hook`
     /// (`nf_hook_slow` runs for them alone; see `counted`).
+    #[inline]
     fn has_chains(&self, hook: Hook, l3: usize) -> bool {
         let h = match hook {
             Hook::Prerouting => 0,
