@@ -414,7 +414,8 @@ impl Fib {
         }
         let addrs = fib.devs.iter().flat_map(|d| d.addrs.iter());
         fib.local = addrs.clone().map(|a| (a.version, a.addr)).collect();
-        fib.local.extend(addrs.filter_map(IfAddr::broadcast).map(|b| (0, b)));
+        fib.local
+            .extend(addrs.filter_map(IfAddr::broadcast).map(|b| (0, b)));
         Ok(fib)
     }
 
@@ -687,6 +688,15 @@ mod test {
         );
         assert_eq!(f.local_dest(4, v4("192.168.7.1")), Some(LocalDest::Address));
         assert_eq!(f.local_dest(4, v4("192.168.1.1")), None);
+        assert_eq!(
+            f.local_dest(6, v6("2001:db8:ff::1")),
+            Some(LocalDest::Address)
+        );
+        // A broadcast is an IPv4 destination only; an address of the other family with
+        // the same bits is not local.
+        assert_eq!(f.local_dest(6, v4("192.168.7.255")), None);
+        assert_eq!(f.local_dest(4, v6("2001:db8:ff::1")), None);
+        assert!(f.is_local(4, v4("192.168.7.1")) && !f.is_local(4, v4("192.168.7.255")));
         assert!(f.joined(3, 6, v6("ff02::1:ff00:1")));
         assert!(!f.joined(2, 6, v6("ff02::1:ff00:1")));
         assert!(f.joined(2, 4, v4("224.0.0.1")));

@@ -553,7 +553,12 @@ impl Flowtable {
     /// Why `nft_flow_offload_eval` would refuse the packet's connection before resolving its
     /// routes, or `None` when it is eligible. These checks read neither keys nor routes, so
     /// a caller may ask before building them ([`Flowtable::add`] asks again).
-    pub fn refusal(&self, m: &PacketMeta, ct: &Conntrack, ctid: Option<CtId>) -> Option<AddRefusal> {
+    pub fn refusal(
+        &self,
+        m: &PacketMeta,
+        ct: &Conntrack,
+        ctid: Option<CtId>,
+    ) -> Option<AddRefusal> {
         if m.has(flags::IP_OPTIONS) {
             return Some(AddRefusal::IpOptions);
         }

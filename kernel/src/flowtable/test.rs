@@ -91,13 +91,24 @@ fn tcp_offloads_on_the_third_packet_only() {
         t.add(SimTime(1), &sa, &mut ct, Some(id), keys(&sa), ROUTES),
         Err(AddRefusal::TcpNotEstablished)
     );
+    // What `flow add` asks before building the keys says the same as `add`.
+    assert_eq!(
+        t.refusal(&sa, &ct, Some(id)),
+        Some(AddRefusal::TcpNotEstablished)
+    );
+    assert_eq!(t.refusal(&sa, &ct, None), Some(AddRefusal::NoConntrack));
     let ack = Pkt::tcp4(C, S).flags(ACK).seq(101).ack(901).at(2).build();
     let id = pass(&mut ct, &ack).unwrap();
+    assert_eq!(t.refusal(&ack, &ct, Some(id)), None);
     let f = t
         .add(SimTime(2), &ack, &mut ct, Some(id), keys(&ack), ROUTES)
         .unwrap();
     assert!(ct.get(id).status & status::OFFLOAD != 0);
     // One entry per connection.
+    assert_eq!(
+        t.refusal(&ack, &ct, Some(id)),
+        Some(AddRefusal::AlreadyOffloaded)
+    );
     assert_eq!(
         t.add(SimTime(3), &ack, &mut ct, Some(id), keys(&ack), ROUTES),
         Err(AddRefusal::AlreadyOffloaded)
@@ -421,5 +432,35 @@ fn kernel_flavour_names() {
         "99.99", "6.99", "8.0", "6", "6.6x", "6..6", "-6.6", "6.6.6.6",
     ] {
         assert_eq!(KernelFlavour::parse(typo), None, "{typo}");
+    }
+}
+
+#[test]
+fn key_hash_covers_every_field_eq_compares() {
+    use std::hash::BuildHasher;
+    let h = |k: &FtKey| rustc_hash::FxBuildHasher.hash_one(k);
+    let mut m = Pkt::tcp4(C, S).flags(ACK).build();
+    m.vlan_count = 1;
+    m.vlan[0] = 7;
+    let k = FtKey::of_packet(&m, LAN);
+    assert_eq!(h(&k), h(&FtKey::of_packet(&m, LAN)));
+    let variants: [fn(&mut FtKey); 11] = [
+        |k| k.tuple.src ^= 1 << 100,
+        |k| k.tuple.dst ^= 1,
+        |k| k.tuple.sport ^= 1,
+        |k| k.tuple.dport ^= 1,
+        |k| k.tuple.proto = proto::UDP,
+        |k| k.tuple.version = 6,
+        |k| k.iif = WAN,
+        |k| k.encap[0] ^= 1,
+        |k| k.encap[1] = 9,
+        |k| k.n_encap = 2,
+        |k| k.pppoe_slot = 1,
+    ];
+    for (i, change) in variants.iter().enumerate() {
+        let mut o = k;
+        change(&mut o);
+        assert_ne!(o, k, "variant {i}");
+        assert_ne!(h(&o), h(&k), "variant {i} hashes as the original");
     }
 }
