@@ -55,6 +55,8 @@ struct Seen {
     /// The hashes of (print, destination) and (print, source), without the TTL
     /// ([`with_ttl`] adds it).
     hash: [u64; 2],
+    /// The print's counter in [`DupFinder::prints`].
+    bucket: u16,
     live: bool,
 }
 
@@ -67,12 +69,30 @@ impl Seen {
     }
 }
 
-/// The hash of a print and one endpoint.
+/// A print's fields packed into three words (what [`base_hash`] and [`print_bucket`]
+/// hash).
 #[inline]
-fn base_hash(p: &Print, e: &End) -> u64 {
+fn print_words(p: &Print) -> [u64; 3] {
+    [
+        u64::from(p.version)
+            | u64::from(p.l4proto) << 8
+            | u64::from(p.bits) << 16
+            | u64::from(p.ip_len) << 32,
+        u64::from(p.id) | u64::from(p.seq) << 32,
+        u64::from(p.ack),
+    ]
+}
+
+/// The hash of a print (its [`print_words`]) and one endpoint: five writes where the
+/// derived `Hash` of the two made thirteen.
+#[inline]
+fn base_hash(w: &[u64; 3], e: &End) -> u64 {
     let mut h = FxHasher::default();
-    p.hash(&mut h);
-    e.hash(&mut h);
+    for x in w {
+        h.write_u64(*x);
+    }
+    h.write_u128(e.0);
+    h.write_u16(e.1);
     h.finish()
 }
 
@@ -81,6 +101,19 @@ fn base_hash(p: &Print, e: &End) -> u64 {
 #[inline]
 fn with_ttl(base: u64, ttl: u8) -> u64 {
     (base ^ u64::from(ttl)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Counters of [`DupFinder::prints`]: four for every remembered packet, so that most
+/// packets (not copies) find theirs at zero.
+const PRINT_BUCKETS: usize = 4 * WINDOW;
+
+/// A print's counter (of its [`print_words`]): a multiply–shift, endpoints and TTL left
+/// out (a copy through NAT has another endpoint and TTL, the same print).
+#[inline]
+fn print_bucket(w: &[u64; 3]) -> u16 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let h = ((w[0].wrapping_mul(K) ^ w[1]).wrapping_mul(K) ^ w[2]).wrapping_mul(K);
+    (h >> (64 - PRINT_BUCKETS.trailing_zeros())) as u16
 }
 
 /// How a packet relates to the ones seen before it.
@@ -104,6 +137,11 @@ pub struct DupFinder {
     index: [HashTable<u32>; 2],
     /// The remembered packets, oldest first once full.
     ring: Vec<Seen>,
+    /// How many remembered packets have a print of each [`print_bucket`] (empty until the
+    /// first is remembered): a packet whose counter is zero cannot be a copy, and skips the
+    /// four index searches. A counter that reaches `u8::MAX` stays there (never a false
+    /// zero).
+    prints: Vec<u8>,
     next: usize,
     /// Forwarded copies found.
     pub forwarded: u64,
@@ -123,10 +161,13 @@ impl DupFinder {
             return CopyKind::First;
         }
         let (p, src, dst) = print(m);
-        let hash = [base_hash(&p, &dst), base_hash(&p, &src)];
+        let w = print_words(&p);
+        let hash = [base_hash(&w, &dst), base_hash(&w, &src)];
+        let bucket = print_bucket(&w);
+        let candidates = self.prints.get(usize::from(bucket)).is_some_and(|&n| n > 0);
         for (dttl, what) in [(1i16, CopyKind::Forwarded), (-1, CopyKind::ArrivedLate)] {
             let ttl = i16::from(m.ttl) + dttl;
-            if !(0..=255).contains(&ttl) {
+            if !candidates || !(0..=255).contains(&ttl) {
                 continue;
             }
             let ttl = ttl as u8;
@@ -150,18 +191,24 @@ impl DupFinder {
                 return what;
             }
         }
-        self.remember(Seen {
-            print: p,
-            ttl: m.ttl,
-            src,
-            dst,
-            hash,
-            live: true,
-        });
+        self.remember(
+            candidates,
+            Seen {
+                print: p,
+                ttl: m.ttl,
+                src,
+                dst,
+                hash,
+                bucket,
+                live: true,
+            },
+        );
         CopyKind::First
     }
 
-    fn remember(&mut self, e: Seen) {
+    /// Remembers `e`; `candidates`: whether a remembered packet may have its print (else
+    /// none has its key, and the index is not searched).
+    fn remember(&mut self, candidates: bool, e: Seen) {
         let slot = self.next;
         if self.ring.len() < WINDOW {
             self.ring.push(e);
@@ -169,12 +216,22 @@ impl DupFinder {
             self.forget(slot);
             self.ring[slot] = e;
         }
+        if self.prints.is_empty() {
+            self.prints = vec![0; PRINT_BUCKETS];
+        }
+        let n = &mut self.prints[usize::from(e.bucket)];
+        *n = n.saturating_add(1);
         let ring = &self.ring;
         for (side, index) in self.index.iter_mut().enumerate() {
             let h = with_ttl(e.hash[side], e.ttl);
             let end = if side == 0 { &e.dst } else { &e.src };
             // the newest packet of a key replaces the one remembered before
-            match index.find_mut(h, |&s| ring[s as usize].is(&e.print, e.ttl, end, side)) {
+            let old = if candidates {
+                index.find_mut(h, |&s| ring[s as usize].is(&e.print, e.ttl, end, side))
+            } else {
+                None
+            };
+            match old {
                 Some(s) => *s = slot as u32,
                 None => {
                     index.insert_unique(h, slot as u32, |&s| {
@@ -194,6 +251,10 @@ impl DupFinder {
             return;
         }
         self.ring[slot].live = false;
+        let n = &mut self.prints[usize::from(e.bucket)];
+        if *n != u8::MAX {
+            *n -= 1;
+        }
         for (side, index) in self.index.iter_mut().enumerate() {
             if let Ok(o) = index.find_entry(with_ttl(e.hash[side], e.ttl), |&s| s as usize == slot)
             {
@@ -293,5 +354,37 @@ mod test {
         }
         assert_eq!(d.ring.len(), WINDOW);
         assert!(d.index.iter().all(|i| i.len() <= WINDOW));
+        // Every remembered packet is counted once in its print's counter.
+        let counted: usize = d.prints.iter().map(|&n| usize::from(n)).sum();
+        assert_eq!(counted, WINDOW);
+    }
+
+    #[test]
+    fn a_print_remembered_more_often_than_its_counter_holds() {
+        // 300 packets with one print (a counter holds 255): the counter stays full, the
+        // copy is still found, and forgetting them all (the window moving on) neither
+        // underflows it nor hides a later copy.
+        let mut d = DupFinder::new();
+        let a = Pkt::udp("192.168.1.10:5000", "198.51.100.1:53")
+            .ttl(64)
+            .build();
+        for _ in 0..300 {
+            assert_eq!(d.check(&a), CopyKind::First);
+        }
+        let b = print_bucket(&print_words(&print(&a).0));
+        assert_eq!(d.prints[usize::from(b)], u8::MAX);
+        let copy = Pkt::udp("203.0.113.2:61000", "198.51.100.1:53")
+            .ttl(63)
+            .build();
+        assert_eq!(d.check(&copy), CopyKind::Forwarded);
+        for i in 0..WINDOW as u32 {
+            let mut o = Pkt::udp("192.168.1.11:5000", "198.51.100.2:53").build();
+            o.ip_id = i;
+            d.check(&o);
+        }
+        assert_eq!(d.prints[usize::from(b)], u8::MAX);
+        assert_eq!(d.check(&a), CopyKind::First);
+        assert_eq!(d.check(&copy), CopyKind::Forwarded);
+        assert_eq!(d.forwarded, 2);
     }
 }
