@@ -70,7 +70,9 @@ impl Seen {
 }
 
 /// A print's fields packed into three words (what [`base_hash`] and [`print_bucket`]
-/// hash).
+/// hash). What tells packets apart sits in each word's low bits, which the Fx hasher's
+/// multiply spreads over the whole hash (a bit carries only upwards): the IPv4 id, or on
+/// IPv6 (whose flow label is the flow's) the TCP sequence, mixed into the second word's.
 #[inline]
 fn print_words(p: &Print) -> [u64; 3] {
     [
@@ -78,7 +80,7 @@ fn print_words(p: &Print) -> [u64; 3] {
             | u64::from(p.l4proto) << 8
             | u64::from(p.bits) << 16
             | u64::from(p.ip_len) << 32,
-        u64::from(p.id) | u64::from(p.seq) << 32,
+        u64::from(p.id ^ p.seq) | u64::from(p.seq) << 32,
         u64::from(p.ack),
     ]
 }

@@ -115,26 +115,25 @@ pub struct FtKey {
     pub pppoe_slot: u8,
 }
 
-/// Hashes every field `Eq` compares, packed into six words: the derived hash fed the hasher
-/// fifteen small writes (each field, and the length of the encapsulation array), a tenth of
-/// the flowtable lookup every packet makes.
+/// Hashes every field `Eq` compares in seven words, where the derived hash made eleven
+/// hasher calls (each field, and the encapsulation array's length). Each word keeps its
+/// fields in its low 40 bits: the Fx hasher's multiply carries a bit only upwards, so a field
+/// in a word's top bits would reach only a few bits of the hash, none of a small table's
+/// bucket index.
 impl std::hash::Hash for FtKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let t = &self.tuple;
         h.write_u128(t.src);
         h.write_u128(t.dst);
+        h.write_u64(u64::from(t.sport) | u64::from(t.dport) << 16 | u64::from(t.proto) << 32);
         h.write_u64(
-            u64::from(t.sport)
-                | u64::from(t.dport) << 16
-                | u64::from(t.proto) << 32
-                | u64::from(t.version) << 40
-                | u64::from(self.n_encap) << 48
-                | u64::from(self.pppoe_slot) << 56,
+            u64::from(t.version)
+                | u64::from(self.n_encap) << 8
+                | u64::from(self.pppoe_slot) << 16
+                | u64::from(self.iif) << 24,
         );
-        h.write_u64(
-            u64::from(self.iif) | u64::from(self.encap[0]) << 32 | u64::from(self.encap[1]) << 48,
-        );
+        h.write_u64(u64::from(self.encap[0]) | u64::from(self.encap[1]) << 16);
     }
 }
 
@@ -551,43 +550,43 @@ impl Flowtable {
     }
 
     /// Why `nft_flow_offload_eval` would refuse the packet's connection before resolving its
-    /// routes, or `None` when it is eligible. These checks read neither keys nor routes, so
-    /// a caller may ask before building them ([`Flowtable::add`] asks again).
+    /// routes, or the connection when it is eligible. These checks read neither keys nor
+    /// routes, so a caller may ask before building them ([`Flowtable::add`] asks again).
     pub fn refusal(
         &self,
         m: &PacketMeta,
         ct: &Conntrack,
         ctid: Option<CtId>,
-    ) -> Option<AddRefusal> {
+    ) -> Result<CtId, AddRefusal> {
         if m.has(flags::IP_OPTIONS) {
-            return Some(AddRefusal::IpOptions);
+            return Err(AddRefusal::IpOptions);
         }
         let Some(id) = ctid else {
-            return Some(AddRefusal::NoConntrack);
+            return Err(AddRefusal::NoConntrack);
         };
         let c = ct.get(id);
         match c.orig().proto {
             proto::TCP => {
                 if m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
-                    return Some(AddRefusal::TcpFinRst);
+                    return Err(AddRefusal::TcpFinRst);
                 }
                 if !c.tcp_established() {
-                    return Some(AddRefusal::TcpNotEstablished);
+                    return Err(AddRefusal::TcpNotEstablished);
                 }
             }
             proto::UDP => {}
-            _ => return Some(AddRefusal::Protocol),
+            _ => return Err(AddRefusal::Protocol),
         }
         if c.status & (status::HELPER | status::SEQ_ADJUST | status::NAT_CLASH) != 0 {
-            return Some(AddRefusal::Helper);
+            return Err(AddRefusal::Helper);
         }
         if c.status & status::CONFIRMED == 0 {
-            return Some(AddRefusal::Unconfirmed);
+            return Err(AddRefusal::Unconfirmed);
         }
         if c.status & status::OFFLOAD != 0 {
-            return Some(AddRefusal::AlreadyOffloaded);
+            return Err(AddRefusal::AlreadyOffloaded);
         }
-        None
+        Ok(id)
     }
 
     /// `nft_flow_offload_eval` + `flow_offload_add`: creates an entry for the packet's
@@ -602,12 +601,7 @@ impl Flowtable {
         keys: [FtKey; 2],
         routes: [FtRoute; 2],
     ) -> Result<FlowId, AddRefusal> {
-        if let Some(why) = self.refusal(m, ct, ctid) {
-            return Err(why);
-        }
-        let Some(id) = ctid else {
-            return Err(AddRefusal::NoConntrack);
-        };
+        let id = self.refusal(m, ct, ctid)?;
         let c = ct.get(id);
         let l4 = c.orig().proto;
         let nat = c.nat;

@@ -160,7 +160,7 @@ impl Host for DpHost<'_> {
         };
         // Most packets a `flow add` rule sees are refused (not established yet, or already
         // offloaded): ask before building the two keys.
-        if let Some(why) = self.fts[ft as usize]
+        if let Err(why) = self.fts[ft as usize]
             .ft
             .refusal(&ctx.pkt, self.ct, Some(id))
         {
