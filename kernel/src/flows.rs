@@ -132,6 +132,9 @@ pub struct FlowBook {
     compactions: u32,
     /// The reasons records name, by code - 1 (a handful per run).
     names: Vec<&'static str>,
+    /// The last name coded, by address and length, and its code: most packets of a
+    /// connection that `flow add` refuses are refused for the reason the one before was.
+    last_name: (usize, usize, Code),
     /// Aggregates.
     pub totals: FlowTotals,
     hardware_policy: bool,
@@ -162,6 +165,7 @@ impl FlowBook {
             compact_at: MIN_COMPACT,
             compactions: 0,
             names: Vec::new(),
+            last_name: (0, 0, 0),
             totals: FlowTotals::default(),
             hardware_policy,
             flowtable_policy,
@@ -220,6 +224,18 @@ impl FlowBook {
     }
 
     fn code(&mut self, why: &'static str) -> Code {
+        // The same `'static` text at the same address: the same name (an address alone is not
+        // enough, two texts may start at one).
+        let (at, len, c) = self.last_name;
+        if at == why.as_ptr() as usize && len == why.len() && c != 0 {
+            return c;
+        }
+        let c = self.code_of(why);
+        self.last_name = (why.as_ptr() as usize, why.len(), c);
+        c
+    }
+
+    fn code_of(&mut self, why: &'static str) -> Code {
         match self.names.iter().position(|n| *n == why) {
             Some(i) => i as Code + 1,
             None if self.names.len() < usize::from(Code::MAX) => {
@@ -581,6 +597,22 @@ mod test {
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(v["reason"], "policy_none");
         assert_eq!(v["packets"]["slow"], 1);
+    }
+
+    #[test]
+    fn names_are_coded_by_text() {
+        let mut b = FlowBook::new(true, true, None);
+        let long: &'static str = "tcp_not_established";
+        // the same address, another length: another name
+        let short: &'static str = &long[..3];
+        let texts = [long, short, long, "unconfirmed", short, long];
+        let codes: Vec<Code> = texts.iter().map(|t| b.code(t)).collect();
+        for (t, c) in texts.iter().zip(&codes) {
+            assert_eq!(b.name(*c), Some(*t));
+        }
+        assert_eq!(codes[0], codes[2]);
+        assert_ne!(codes[0], codes[1]);
+        assert_eq!(b.names.len(), 3);
     }
 }
 
