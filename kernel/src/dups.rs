@@ -86,7 +86,7 @@ fn print_words(p: &Print) -> [u64; 3] {
 }
 
 /// The hash of a print (its [`print_words`]) and one endpoint: five writes where the
-/// derived `Hash` of the two made thirteen.
+/// derived `Hash` of the two made nine.
 #[inline]
 fn base_hash(w: &[u64; 3], e: &End) -> u64 {
     let mut h = FxHasher::default();
