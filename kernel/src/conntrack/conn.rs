@@ -286,6 +286,15 @@ impl Conn {
         super::invert(&o).unwrap_or_else(|| o.reversed())
     }
 
+    /// Whether the REPLY tuple is not the inverse of the ORIGINAL one: NAT altered it, or the
+    /// ORIGINAL tuple has no inverse. `invert(&orig()) != Some(reply())` without building
+    /// either tuple: `nat_reply` is set only to a tuple other than the inverse
+    /// ([`Conn::alter_reply`]) and the ORIGINAL tuple never changes.
+    #[inline]
+    pub fn reply_altered(&self) -> bool {
+        self.nat_reply.is_some() || super::invert(&self.orig()).is_none()
+    }
+
     /// Sets the REPLY tuple NAT chose (`nf_conntrack_alter_reply`): only before the entry is
     /// confirmed, while it is in no hash chain.
     pub fn alter_reply(&mut self, r: FlowKey) {

@@ -556,3 +556,28 @@ fn ct_timeout_policy() {
     let u = CtTimeouts::kernel().with_policy(proto::UDP, &[("replied".into(), 9)]);
     assert_eq!((u.udp_unreplied, u.udp_replied), (30, 9));
 }
+
+/// `Conn::reply_altered` answers `invert(ORIGINAL) != Some(REPLY)` (what `wan_view` asks of
+/// every connection it finds): before NAT, after NAT chose the inverse itself, and after
+/// NAT chose another tuple.
+#[test]
+fn reply_altered_is_the_inverse_test() {
+    let formula = |c: &Conn| invert(&c.orig()) != Some(c.reply());
+    let syn = Pkt::tcp4(C, S).flags(SYN).seq(1).at(0).build();
+    let mut ct = Conntrack::new(CtConfig::default());
+    let t = ct.track(SimTime(0), &syn);
+    let i = id(&t);
+    assert!(!ct.get(i).reply_altered());
+    assert_eq!(ct.get(i).reply_altered(), formula(ct.get(i)));
+    let inverse = invert(&ct.get(i).orig()).unwrap();
+    ct.get_mut(i).alter_reply(inverse);
+    assert!(!ct.get(i).reply_altered());
+    assert_eq!(ct.get(i).reply_altered(), formula(ct.get(i)));
+    let mut masq = inverse;
+    masq.dst = 0xcb00_7101; // 203.0.113.1, the router's WAN address
+    masq.dport = 61_000;
+    ct.get_mut(i).alter_reply(masq);
+    assert!(ct.get(i).reply_altered());
+    assert_eq!(ct.get(i).reply_altered(), formula(ct.get(i)));
+    assert_eq!(ct.get(i).reply(), masq);
+}

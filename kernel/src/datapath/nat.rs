@@ -406,8 +406,7 @@ pub fn wan_view(ct: &Conntrack, now: SimTime, m: &mut PacketMeta) -> bool {
 /// The NATed connection one of whose tuples is `q`, and which direction that is.
 fn nated(ct: &Conntrack, now: SimTime, q: &FlowKey) -> Option<(CtId, Dir)> {
     let (id, d) = ct.peek(now, q)?;
-    let c = ct.get(id);
-    (invert(&c.orig()) != Some(c.reply())).then_some((id, d))
+    ct.get(id).reply_altered().then_some((id, d))
 }
 
 /// The tuple of the direction opposite `d` of connection `id` (inlined, as `Conn::reply`).
