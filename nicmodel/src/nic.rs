@@ -132,6 +132,12 @@ impl Nic {
         self.offload = false;
     }
 
+    /// Whether the offload engine is in use: [`Nic::classify`] reads a packet only then.
+    #[inline]
+    pub fn offloads(&self) -> bool {
+        self.offload
+    }
+
     /// The configuration.
     pub fn config(&self) -> &NicConfig {
         &self.cfg

@@ -543,3 +543,35 @@ fn real_trace_replay_conserves_packets() {
     );
     eprintln!("pathspider-real: mt7621 {hw} hw / {cpu} cpu; connectx6dx {hw2} hw / {cpu2} cpu");
 }
+
+/// A NIC whose offload engine is off reads no packet: whatever it is given, every frame
+/// goes to the CPU as a miss (the engine then skips the WAN view it would look up).
+#[test]
+fn a_nic_without_offload_reads_no_packet() {
+    let mut nic = Nic::from_preset("mt7621").unwrap();
+    assert!(nic.offloads());
+    nic.disable_offload();
+    assert!(!nic.offloads());
+    let key = HwKey::from_meta(&packet(0, 1, false, 600)).unwrap();
+    // Even a flow the table holds is not looked up.
+    let _ = nic.submit(
+        SimTime(0),
+        Op::Insert {
+            cookie: 1,
+            key,
+            action: ACT,
+        },
+    );
+    let mut ev = Vec::new();
+    nic.poll(SimTime(1_000_000_000), &mut ev);
+    for p in [packet(2_000_000_000, 1, false, 600), PacketMeta::default()] {
+        let r = nic.rx(SimTime(2_000_000_000), &p);
+        assert!(matches!(
+            r.verdict,
+            Verdict::Cpu {
+                reason: PuntReason::Miss,
+                bind_check: None
+            }
+        ));
+    }
+}

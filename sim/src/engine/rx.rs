@@ -140,8 +140,8 @@ impl Engine {
         // A LAN-side capture's WAN-side packet as the WAN peer sends it (NAT) is what the
         // NIC looks up; the datapath takes the captured packet the same way. The engine
         // keeps the captured one (in its slot): it keys the connection's causality across
-        // cores.
-        let wan = side == Side::Wan;
+        // cores. A NIC without offload reads no packet (`Nic::classify`): no view is made.
+        let wan = side == Side::Wan && self.nic.offloads();
         if wan {
             self.wan_pkt = self.pkts[w.pkt as usize];
             self.dp.wan_view(w.at, &mut self.wan_pkt);
