@@ -27,6 +27,7 @@ Timings are measured here and never asserted in tests (issue 15).
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,6 +105,8 @@ def main():
     args = ap.parse_args()
     if not os.access(OFFSIM, os.X_OK):
         sys.exit(f"{OFFSIM} missing: run `cargo build --release -p offsim` first")
+    if shutil.which("tcpdump") is None:
+        sys.exit("tcpdump not found: the benchmark times it beside offsim (apt-get install tcpdump)")
     only = set(filter(None, args.only.split(","))) or {"info", "rules", "run"}
     tmp = tempfile.mkdtemp(prefix="offsim-e2e-")
     acl = os.path.join(tmp, "acl300.nft")
@@ -136,6 +139,7 @@ def main():
             print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>15.2f} M {args.packets / t / 1e6:>16.2f} M"
                   f" {t / o:>6.2f} {statistics.median(walls):>7.2f}", flush=True)
         os.remove(trace)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
