@@ -544,34 +544,51 @@ fn real_trace_replay_conserves_packets() {
     eprintln!("pathspider-real: mt7621 {hw} hw / {cpu} cpu; connectx6dx {hw2} hw / {cpu2} cpu");
 }
 
-/// A NIC whose offload engine is off reads no packet: whatever it is given, every frame
-/// goes to the CPU as a miss (the engine then skips the WAN view it would look up).
+/// A NIC whose offload engine is off looks nothing up: a flow its table holds, which the
+/// same NIC with offload forwards in hardware, goes to the CPU as a miss, and the table
+/// counts no lookup (the engine then skips the WAN view it would look up).
 #[test]
-fn a_nic_without_offload_reads_no_packet() {
-    let mut nic = Nic::from_preset("mt7621").unwrap();
-    assert!(nic.offloads());
-    nic.disable_offload();
-    assert!(!nic.offloads());
+fn a_nic_without_offload_looks_nothing_up() {
     let key = HwKey::from_meta(&packet(0, 1, false, 600)).unwrap();
-    // Even a flow the table holds is not looked up.
-    let _ = nic.submit(
-        SimTime(0),
-        Op::Insert {
-            cookie: 1,
-            key,
-            action: ACT,
-        },
+    let mut nics = [true, false].map(|offload| {
+        // Direct binding: the flow is in hardware once its insertion completes.
+        let mut nic = Nic::from_preset("connectx6dx").unwrap();
+        if !offload {
+            nic.disable_offload();
+        }
+        assert_eq!(nic.offloads(), offload);
+        nic.submit(
+            SimTime(0),
+            Op::Insert {
+                cookie: 1,
+                key,
+                action: ACT,
+            },
+        )
+        .unwrap();
+        let mut ev = Vec::new();
+        nic.poll(SimTime(1_000_000_000), &mut ev);
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, NicEvent::Completed(c) if c.result.is_ok())),
+            "{ev:?}"
+        );
+        nic
+    });
+    let p = packet(2_000_000_000, 1, false, 600);
+    let on = nics[0].rx(SimTime(2_000_000_000), &p);
+    assert!(
+        matches!(on.verdict, Verdict::Hardware { .. }),
+        "{:?}",
+        on.verdict
     );
-    let mut ev = Vec::new();
-    nic.poll(SimTime(1_000_000_000), &mut ev);
-    for p in [packet(2_000_000_000, 1, false, 600), PacketMeta::default()] {
-        let r = nic.rx(SimTime(2_000_000_000), &p);
-        assert!(matches!(
-            r.verdict,
-            Verdict::Cpu {
-                reason: PuntReason::Miss,
-                bind_check: None
-            }
-        ));
-    }
+    let off = nics[1].rx(SimTime(2_000_000_000), &p);
+    assert!(matches!(
+        off.verdict,
+        Verdict::Cpu {
+            reason: PuntReason::Miss,
+            bind_check: None
+        }
+    ));
+    assert_eq!(nics[1].table().stats.lookups, 0);
 }

@@ -286,13 +286,14 @@ impl Conn {
         super::invert(&o).unwrap_or_else(|| o.reversed())
     }
 
-    /// Whether the REPLY tuple is not the inverse of the ORIGINAL one: NAT altered it, or the
-    /// ORIGINAL tuple has no inverse. `invert(&orig()) != Some(reply())` without building
-    /// either tuple: `nat_reply` is set only to a tuple other than the inverse
-    /// ([`Conn::alter_reply`]) and the ORIGINAL tuple never changes.
+    /// Whether NAT altered the REPLY tuple: `invert(&orig()) != Some(reply())` without
+    /// building either tuple. `nat_reply` is set only to a tuple other than the inverse
+    /// ([`Conn::alter_reply`]), the ORIGINAL tuple never changes, and an entry is never made
+    /// for a tuple without an inverse (`init_conntrack` refuses it, `Conntrack::init`).
     #[inline]
-    pub fn reply_altered(&self) -> bool {
-        self.nat_reply.is_some() || super::invert(&self.orig()).is_none()
+    pub(crate) fn reply_altered(&self) -> bool {
+        debug_assert!(super::invert(&self.orig()).is_some());
+        self.nat_reply.is_some()
     }
 
     /// Sets the REPLY tuple NAT chose (`nf_conntrack_alter_reply`): only before the entry is

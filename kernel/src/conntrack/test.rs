@@ -561,7 +561,7 @@ fn ct_timeout_policy() {
 /// every connection it finds): before NAT, after NAT chose the inverse itself, and after
 /// NAT chose another tuple.
 #[test]
-fn reply_altered_is_the_inverse_test() {
+fn reply_altered_agrees_with_the_inverse_formula() {
     let formula = |c: &Conn| invert(&c.orig()) != Some(c.reply());
     let syn = Pkt::tcp4(C, S).flags(SYN).seq(1).at(0).build();
     let mut ct = Conntrack::new(CtConfig::default());

@@ -191,7 +191,8 @@ pub struct Engine {
     pkts: Vec<PacketMeta>,
     pkts_free: Vec<u32>,
     /// A WAN-side arrival as the WAN peer sends it (`Datapath::wan_view` of its slot), for
-    /// the NIC's lookup: a LAN-side one is looked up in its slot, uncopied. A field, not a
+    /// the NIC's lookup: a LAN-side one is looked up in its slot, uncopied. Written only when
+    /// the NIC offloads (otherwise it holds no packet of this run). A field, not a
     /// local, so that `received` can lend it and the slab alike beside `&mut` parts of the
     /// engine.
     wan_pkt: PacketMeta,
