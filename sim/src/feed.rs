@@ -24,7 +24,7 @@ use offsim_traces::meta::PacketMeta;
 use offsim_traces::time::SimTime;
 
 use crate::progress::Progress;
-use crate::source::{Arrival, Decoder, Findings, Source, SourceError};
+use crate::source::{Arrival, Decoder, Findings, Source, SourceError, TracePass};
 
 /// Arrivals per chunk: a channel operation and an allocation per this many packets; small
 /// enough (about 240 KB) that a chunk is still in cache when an engine reads it.
@@ -70,8 +70,9 @@ pub(crate) fn share(decoder: Decoder, engines: usize) -> (Feeder, Vec<FeedSource
 impl Feeder {
     /// Decodes the whole trace into the engines' channels (call on a thread of its own:
     /// it waits while the slowest engine's channel is full). Returns what the decoder's
-    /// scan found, if it had one; a reader error after telling every engine.
-    pub(crate) fn run(mut self) -> Result<Option<Findings>, SourceError> {
+    /// scan found and the totals it counted, if it had them; a reader error after telling
+    /// every engine.
+    pub(crate) fn run(mut self) -> Result<Decoded, SourceError> {
         loop {
             let mut chunk = Vec::with_capacity(CHUNK);
             let end = loop {
@@ -100,10 +101,13 @@ impl Feeder {
             match end {
                 Ok(false) if self.txs.iter().any(Option::is_some) => {}
                 // Every engine stopped: the run has failed, no one needs the rest.
-                Ok(false) => return Ok(None),
+                Ok(false) => return Ok(Decoded::default()),
                 Ok(true) => {
                     self.send(|| Msg::End);
-                    return Ok(self.decoder.take_findings());
+                    return Ok(Decoded {
+                        found: self.decoder.take_findings(),
+                        counted: self.decoder.take_counted(),
+                    });
                 }
                 Err(e) => {
                     self.send(|| Msg::Failed);
@@ -123,6 +127,15 @@ impl Feeder {
             }
         }
     }
+}
+
+/// What a whole decode learned besides the arrivals.
+#[derive(Debug, Default)]
+pub(crate) struct Decoded {
+    /// What its scan found.
+    pub(crate) found: Option<Findings>,
+    /// The totals it counted.
+    pub(crate) counted: Option<TracePass>,
 }
 
 /// One engine's side of a shared decode.
@@ -219,7 +232,7 @@ mod test {
                 .into_iter()
                 .map(|h| h.join().unwrap())
                 .collect();
-            (f.join().unwrap().unwrap(), seen)
+            (f.join().unwrap().unwrap().found, seen)
         });
         for s in seen {
             assert!(s == inline);

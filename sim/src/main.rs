@@ -516,24 +516,34 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
-    let mut p = offsim::prepare::prepare(sc)?;
+    // A progress bar needs the packet count before the run: only then is the first pass
+    // worth its CPU (`prepare_deferred`).
+    let mut p = if offsim::progress::drawn(!quiet) {
+        offsim::prepare::prepare(sc)?
+    } else {
+        offsim::prepare::prepare_deferred(sc)?
+    };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     clean_outputs(out, true, None)?;
     if flows || p.scenario.spec.report.flows {
         p.flows_dir = Some(out.to_path_buf());
     }
     if !quiet {
+        let packets = if p.deferred() {
+            String::new()
+        } else {
+            format!("{} packets, ", p.pass.totals.packets)
+        };
         eprintln!(
-            "offsim: {}: {} packets, {} configuration(s)",
+            "offsim: {}: {packets}{} configuration(s)",
             term(&p.scenario.spec.name),
-            p.pass.totals.packets,
             p.scenario.policies.len()
         );
     }
     let loops = u64::from(p.scenario.spec.replay.loops.unwrap_or(1));
     let total = p.pass.totals.packets * loops * p.scenario.policies.len() as u64;
     p.progress = offsim::progress::Progress::new("run", total, "packets", !quiet);
-    let report = offsim::run::run_scenario_with(&p, jobs);
+    let report = offsim::run::run_scenario_deferred(&mut p, jobs);
     p.progress.finish();
     let mut report = report?;
     stamp(&mut report);

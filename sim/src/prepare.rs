@@ -3,6 +3,18 @@
 //! fixed.
 //! Prepared once per scenario (or sweep point, or plan probe) and shared by its
 //! configurations.
+//!
+//! The first pass exists to know the trace's totals before the replay starts, and it is
+//! 9–16 % of a one-configuration run's CPU on a capture of 1 KB packets (the walk from
+//! record header to record header misses the cache at every record). But a replay paced at
+//! a rate, or timed as recorded from a capture in time order, times its packets without the
+//! totals, and what only the totals decide — the series interval, the replay's length and
+//! the report's trace figures — is needed once the runs are over. So
+//! [`prepare_deferred`] assumes what the totals would say ([`Assumed`]), the runs' decode
+//! counts them as it goes, and [`Prepared::settle`] checks the assumption at the end: when
+//! it held, the runs are exactly those the first pass would have led to; when a packet
+//! broke it, or the totals say otherwise, the runs are done again after a first pass
+//! (`run::run_scenario_deferred`).
 
 use offsim_kernel::datapath::load_options;
 use offsim_nft::{LoadOptions, NftError, Ruleset};
@@ -14,7 +26,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::replay::{MAX_REPLAY_NS, Retimer, Timing};
 use crate::scenario::{Scenario, ScenarioError};
-use crate::source::{Findings, Input, SourceError, TracePass, first_pass, scan};
+use crate::source::{
+    Assumed, Findings, Input, SourceError, TracePass, first_header, first_pass, scan,
+};
 
 /// Errors of a run. Display names the file and position where there is one.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +98,12 @@ pub struct Prepared {
     /// What the scan of the trace's first packets found: set by the first shared decode of
     /// a run (`run.rs`) or by [`Prepared::findings`]; clones share it (same input).
     found: Arc<OnceLock<Findings>>,
+    /// Prepared without its first pass ([`prepare_deferred`]): what the runs assume of the
+    /// trace until [`Prepared::settle`]; `pass`, `retimer` and `replay` are those of its
+    /// first packet alone until then.
+    assumed: Option<Assumed>,
+    /// The totals a deferred run's decode counted (set by the first one to finish).
+    counted: Arc<OnceLock<TracePass>>,
 }
 
 /// Loads the rules timeline events load, with the scenario's options; each must keep the
@@ -146,8 +166,96 @@ fn event_rulesets(sc: &Scenario, base: &Ruleset) -> Result<Vec<Option<Ruleset>>,
     Ok(out)
 }
 
-/// Loads everything a scenario refers to.
+/// Loads everything a scenario refers to, and reads the trace's record headers (the first
+/// pass).
 pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
+    let (sc, parts) = load(sc)?;
+    let pass = first_pass(&parts.input)?;
+    if pass.totals.packets == 0 {
+        return Err(RunError::EmptyTrace(parts.input.describe()));
+    }
+    let (retimer, replay) = replay_of(&sc, &pass)?;
+    Ok(parts.with(sc, pass, retimer, replay, None))
+}
+
+/// [`prepare`] without the first pass where the replay allows it: one loop, no warm-up, no
+/// closed-loop senders (see the module doc). The runs then go through
+/// `run::run_scenario_deferred`, and the figures the totals decide (`pass`, `replay`, the
+/// series interval) are known once they are over ([`Prepared::settle`]).
+pub fn prepare_deferred(sc: Scenario) -> Result<Prepared, RunError> {
+    let r = &sc.spec.replay;
+    if r.loops.unwrap_or(1) > 1 || r.warmup_s.unwrap_or(0.0) != 0.0 || sc.closed_loop.is_some() {
+        return prepare(sc);
+    }
+    // Recorded or sped-up timing counts from the oldest packet (as `replay_of` picks it).
+    let scaled = r.speedup.is_some() || (r.rate_pps.is_none() && r.rate_gbps.is_none());
+    let (sc, parts) = load(sc)?;
+    // A file whose first record cannot be read gets the first pass's own error.
+    let Ok(Some((ts, len))) = first_header(&parts.input) else {
+        return prepare_after(sc, parts);
+    };
+    let mut first = TracePass::default();
+    first.totals.add_header(ts, len);
+    first.bytes = u64::from(len);
+    // A replay setting in error gets the error `prepare` gives, after its first pass.
+    let Ok((retimer, replay)) = replay_of(&sc, &first) else {
+        return prepare_after(sc, parts);
+    };
+    let configured = sc.spec.report.interval_ms.saturating_mul(1_000_000).max(1);
+    let assumed = Assumed {
+        oldest: scaled.then_some(ts),
+        until_ns: MAX_REPLAY_NS.min(configured.saturating_mul(crate::replay::MAX_SERIES_POINTS)),
+    };
+    Ok(parts.with(sc, first, retimer, replay, Some(assumed)))
+}
+
+/// [`prepare`] once the scenario's parts are loaded.
+fn prepare_after(sc: Scenario, parts: Parts) -> Result<Prepared, RunError> {
+    let pass = first_pass(&parts.input)?;
+    if pass.totals.packets == 0 {
+        return Err(RunError::EmptyTrace(parts.input.describe()));
+    }
+    let (retimer, replay) = replay_of(&sc, &pass)?;
+    Ok(parts.with(sc, pass, retimer, replay, None))
+}
+
+/// What a scenario loads before its trace is read.
+struct Parts {
+    ruleset: Ruleset,
+    event_rulesets: Vec<Option<Ruleset>>,
+    nic: NicConfig,
+    input: Input,
+}
+
+impl Parts {
+    fn with(
+        self,
+        scenario: Scenario,
+        pass: TracePass,
+        retimer: Retimer,
+        replay: rep::ReplayInfo,
+        assumed: Option<Assumed>,
+    ) -> Prepared {
+        Prepared {
+            scenario,
+            ruleset: self.ruleset,
+            event_rulesets: self.event_rulesets,
+            nic: self.nic,
+            input: self.input,
+            pass,
+            retimer,
+            replay,
+            flows_dir: None,
+            progress: crate::progress::Progress::hidden(),
+            found: Arc::default(),
+            assumed,
+            counted: Arc::default(),
+        }
+    }
+}
+
+/// The ruleset, the rulesets of timeline events, the NIC and the input of a scenario.
+fn load(sc: Scenario) -> Result<(Scenario, Parts), RunError> {
     let file = sc.file.path.display().to_string();
     let ruleset = Ruleset::load(
         &sc.ruleset_file,
@@ -175,24 +283,13 @@ pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
         }
         (None, None) => unreachable!("validated by the scenario"),
     };
-    let pass = first_pass(&input)?;
-    if pass.totals.packets == 0 {
-        return Err(RunError::EmptyTrace(input.describe()));
-    }
-    let (retimer, replay) = replay_of(&sc, &pass)?;
-    Ok(Prepared {
-        scenario: sc,
+    let parts = Parts {
         ruleset,
         event_rulesets,
         nic,
         input,
-        pass,
-        retimer,
-        replay,
-        flows_dir: None,
-        progress: crate::progress::Progress::hidden(),
-        found: Arc::default(),
-    })
+    };
+    Ok((sc, parts))
 }
 
 /// Retimer and report description for the scenario's replay settings.
@@ -291,6 +388,48 @@ impl Prepared {
     /// Keeps what a decode's scan found (the same whichever decode scanned).
     pub(crate) fn set_findings(&self, f: Findings) {
         let _ = self.found.set(f);
+    }
+
+    /// Whether the first pass was deferred ([`prepare_deferred`]) and the runs have not
+    /// settled it yet.
+    pub fn deferred(&self) -> bool {
+        self.assumed.is_some()
+    }
+
+    /// What a deferred run's decode checks and counts ([`crate::source::Decoder::counting`]).
+    pub(crate) fn assumed(&self) -> Option<Assumed> {
+        self.assumed
+    }
+
+    /// Keeps the totals a deferred run's decode counted (the same whichever decode counted).
+    pub(crate) fn set_counted(&self, pass: TracePass) {
+        let _ = self.counted.set(pass);
+    }
+
+    /// Ends the deferral once the runs are over: `pass`, `retimer` and `replay` become what
+    /// [`prepare`] would have made, from the totals the runs counted (or, when no decode
+    /// finished counting, from a first pass now). `Ok(true)` when the runs assumed what
+    /// the totals say — the same oldest packet, the same series interval — so their
+    /// results are those of runs prepared by [`prepare`]; `Ok(false)` when they must be
+    /// done again; the error [`prepare`] would have returned otherwise.
+    pub(crate) fn settle(&mut self) -> Result<bool, RunError> {
+        let Some(a) = self.assumed.take() else {
+            return Ok(true);
+        };
+        let interval = self.series_interval_ns();
+        let counted = self.counted.get().cloned();
+        let held = counted.is_some();
+        let pass = match counted {
+            Some(p) => p,
+            None => first_pass(&self.input)?,
+        };
+        if pass.totals.packets == 0 {
+            return Err(RunError::EmptyTrace(self.input.describe()));
+        }
+        let (retimer, replay) = replay_of(&self.scenario, &pass)?;
+        let oldest = a.oldest.is_none_or(|t| t == pass.totals.first);
+        (self.pass, self.retimer, self.replay) = (pass, retimer, replay);
+        Ok(held && oldest && self.series_interval_ns() == interval)
     }
 
     /// The time-series interval of every run, ns: `report.interval_ms`, widened on long

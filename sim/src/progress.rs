@@ -15,11 +15,16 @@ pub(crate) const PACKET_BATCH: u64 = 4096;
 #[derive(Clone, Default)]
 pub struct Progress(Option<ProgressBar>);
 
+/// Whether a bar [`Progress::new`] makes with `enabled` is drawn: stderr is a terminal.
+pub fn drawn(enabled: bool) -> bool {
+    enabled && std::io::stderr().is_terminal()
+}
+
 impl Progress {
     /// A bar over `total` `unit`s with `label` in front, drawn on stderr when `enabled` and
-    /// stderr is a terminal; hidden otherwise.
+    /// stderr is a terminal ([`drawn`]); hidden otherwise.
     pub fn new(label: &str, total: u64, unit: &str, enabled: bool) -> Progress {
-        if !enabled || !std::io::stderr().is_terminal() {
+        if !drawn(enabled) {
             return Progress(None);
         }
         let target = ProgressDrawTarget::stderr();

@@ -45,13 +45,18 @@ fn ct_config(sc: &Scenario) -> CtConfig {
     }
 }
 
-/// The decoder of `p`'s trace, as every configuration replays it.
+/// The decoder of `p`'s trace, as every configuration replays it; it also counts the
+/// trace's totals when `p` was prepared without its first pass.
 fn decoder(p: &Prepared) -> Result<Decoder, SourceError> {
-    Decoder::new(
+    let d = Decoder::new(
         p.input.clone(),
         p.retimer,
         p.scenario.spec.replay.loops.unwrap_or(1),
-    )
+    )?;
+    Ok(match p.assumed() {
+        Some(a) => d.counting(a),
+        None => d,
+    })
 }
 
 /// Runs one configuration, reading the trace on this thread.
@@ -72,6 +77,9 @@ fn run_policy_scanning(p: &Prepared, policy: &Policy, scan: bool) -> Result<RunO
     engine.run(&mut src)?;
     if let Some(f) = src.take_findings() {
         p.set_findings(f);
+    }
+    if let Some(c) = src.take_counted() {
+        p.set_counted(c);
     }
     finish(policy, engine)
 }
@@ -222,6 +230,36 @@ pub fn run_scenario(p: &Prepared) -> Result<rep::Report, RunError> {
 /// memory holds one group's state. `None`: all of them at once (one after another when the
 /// thread pool has a single thread).
 pub fn run_scenario_with(p: &Prepared, at_once: Option<usize>) -> Result<rep::Report, RunError> {
+    let runs = runs(p, at_once)?;
+    let found = p.findings()?;
+    Ok(report::build_report(p, found, runs, rep::ReportKind::Run))
+}
+
+/// [`run_scenario_with`] for a scenario prepared by [`crate::prepare::prepare_deferred`]
+/// (or by `prepare`: then the same). The runs go ahead on what the first packet says; once
+/// they are over their decode's totals settle what the first pass would have
+/// ([`Prepared::settle`]). If the trace did not fit what the runs assumed, or a run failed,
+/// they are done again as after a first pass, so the report, or the error, is the one
+/// [`run_scenario_with`] gives after `prepare`.
+pub fn run_scenario_deferred(
+    p: &mut Prepared,
+    at_once: Option<usize>,
+) -> Result<rep::Report, RunError> {
+    if !p.deferred() {
+        return run_scenario_with(p, at_once);
+    }
+    let ran = runs(p, at_once);
+    if p.settle()?
+        && let Ok(runs) = ran
+    {
+        let found = p.findings()?;
+        return Ok(report::build_report(p, found, runs, rep::ReportKind::Run));
+    }
+    run_scenario_with(p, at_once)
+}
+
+/// Every configuration's run, in scenario order ([`run_scenario_with`]).
+fn runs(p: &Prepared, at_once: Option<usize>) -> Result<Vec<rep::Run>, RunError> {
     let pols = &p.scenario.policies;
     let n = at_once.unwrap_or(pols.len()).max(1);
     // One thread: each configuration reads the trace on it. Otherwise even a single
@@ -239,8 +277,7 @@ pub fn run_scenario_with(p: &Prepared, at_once: Option<usize>) -> Result<rep::Re
         }
         runs
     };
-    let found = p.findings()?;
-    Ok(report::build_report(p, found, runs, rep::ReportKind::Run))
+    Ok(runs)
 }
 
 /// Runs `group`'s configurations side by side over one decode of the trace; the first
@@ -272,9 +309,12 @@ fn run_group(p: &Prepared, group: &[Policy]) -> Result<Vec<rep::Run>, RunError> 
         let runs: Vec<_> = engines.into_iter().map(join).collect();
         (join(reader), runs)
     });
-    let found = read.map_err(RunError::Source)?;
-    if let Some(f) = found {
+    let decoded = read.map_err(RunError::Source)?;
+    if let Some(f) = decoded.found {
         p.set_findings(f);
+    }
+    if let Some(c) = decoded.counted {
+        p.set_counted(c);
     }
     // In scenario order, as the sequential runs would fail: a configuration that stopped
     // because the reader did has the reader's error, returned above.
@@ -284,4 +324,188 @@ fn run_group(p: &Prepared, group: &[Policy]) -> Result<Vec<rep::Run>, RunError> 
 /// A scoped thread's result; its panic, resumed.
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+#[cfg(test)]
+mod test {
+    //! A run prepared without its first pass (`prepare_deferred`) gives the report, or the
+    //! error, of one prepared with it, whether what it assumed held or not.
+
+    use std::path::{Path, PathBuf};
+
+    use offsim_traces::r#gen::{GenConfig, Generator, Profile, Stop};
+    use offsim_traces::parse::LinkType;
+    use offsim_traces::pcap::PcapWriter;
+    use offsim_traces::time::SimTime;
+
+    use super::*;
+    use crate::prepare::{prepare, prepare_deferred};
+    use crate::scenario::ScenarioFile;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("offsim-deferred-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// `packets` generated home-router frames with their times.
+    fn frames(packets: u64) -> Vec<(SimTime, Vec<u8>)> {
+        let cfg = GenConfig::new(Profile::HomeRouter, 7, Stop::Packets(packets));
+        let mut g = Generator::new(&cfg).unwrap();
+        let mut v = Vec::new();
+        while let Some((ts, f)) = g.next_frame() {
+            v.push((ts, f.to_vec()));
+        }
+        v
+    }
+
+    /// A pcap of `frames`, cut `cut` bytes short of its end.
+    fn capture(d: &Path, frames: &[(SimTime, Vec<u8>)], cut: usize) -> PathBuf {
+        let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
+        for (ts, f) in frames {
+            w.write(*ts, f, f.len() as u32).unwrap();
+        }
+        let mut bytes = w.finish().unwrap();
+        bytes.truncate(bytes.len() - cut);
+        let p = d.join("t.pcap");
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// A scenario of fw4 on an MT7621 over `trace`, every configuration, with `replay` as
+    /// its `[replay]` table and `more` after it.
+    fn scenario(d: &Path, trace: &Path, replay: &str, more: &str) -> ScenarioFile {
+        let rules =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/rulesets/home-fw4.nft");
+        let body = format!(
+            "name = \"t\"\npolicies = [\"none\", \"software\", \"hardware\"]\n[trace]\nfile = \
+             {trace:?}\n[ruleset]\nfile = {rules:?}\niif = \"lan0\"\noif = \"wan0\"\nsides = \
+             \"flow\"\n[cpu]\npreset = \"mt7621\"\n[nic]\npreset = \"mt7621\"\n[replay]\n\
+             {replay}\n{more}"
+        );
+        let p = d.join("s.toml");
+        std::fs::write(&p, body).unwrap();
+        ScenarioFile::load(&p).unwrap()
+    }
+
+    /// The report (or error) after `prepare`, and after `prepare_deferred`, on `threads`
+    /// threads; and whether the deferred runs' assumption held (`None`: not deferred).
+    fn both(f: &ScenarioFile, threads: usize) -> (String, String, Option<bool>) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let show = |r: Result<rep::Report, RunError>| match r {
+                Ok(r) => serde_json::to_string(&r).unwrap(),
+                Err(e) => format!("error: {e}"),
+            };
+            let eager = prepare(f.resolve().unwrap()).and_then(|p| run_scenario_with(&p, None));
+            let held = prepare_deferred(f.resolve().unwrap())
+                .ok()
+                .filter(Prepared::deferred)
+                .map(|mut p| {
+                    let ran = runs(&p, None);
+                    p.settle().unwrap_or(false) && ran.is_ok()
+                });
+            let deferred = prepare_deferred(f.resolve().unwrap()).and_then(|mut p| {
+                let r = run_scenario_deferred(&mut p, None);
+                assert!(!p.deferred(), "settled");
+                r
+            });
+            (show(eager), show(deferred), held)
+        })
+    }
+
+    /// Checks both thread counts; returns whether the assumption held.
+    fn same(f: &ScenarioFile) -> Option<bool> {
+        let mut held = Vec::new();
+        for threads in [1, 2] {
+            let (a, b, h) = both(f, threads);
+            assert!(
+                a == b,
+                "{threads} thread(s): deferred report differs\n{a}\n{b}"
+            );
+            held.push(h);
+        }
+        assert_eq!(held[0], held[1]);
+        held[0]
+    }
+
+    #[test]
+    fn paced_and_recorded_replays_need_no_first_pass() {
+        let d = dir("held");
+        let t = capture(&d, &frames(3000), 0);
+        assert_eq!(same(&scenario(&d, &t, "rate_gbps = 0.5", "")), Some(true));
+        assert_eq!(same(&scenario(&d, &t, "speedup = 4.0", "")), Some(true));
+        assert_eq!(same(&scenario(&d, &t, "", "")), Some(true));
+        // The generator, too.
+        let g = scenario(&d, &t, "rate_pps = 20000.0", "")
+            .with(
+                "trace",
+                toml::toml! { [generate] profile = "enterprise" packets = 2000 }.into(),
+            )
+            .unwrap();
+        assert_eq!(same(&g), Some(true));
+        // Several loops (their period is the totals'), or a warm-up, are not deferred.
+        assert_eq!(
+            same(&scenario(&d, &t, "rate_gbps = 0.5\nloops = 2", "")),
+            None
+        );
+        assert_eq!(
+            same(&scenario(&d, &t, "rate_gbps = 0.5\nwarmup_s = 0.001", "")),
+            None
+        );
+    }
+
+    /// A packet older than the first: recorded timing counts from the oldest, so the runs
+    /// are done again; paced timing does not care.
+    #[test]
+    fn an_older_packet_later_in_the_capture_redoes_recorded_runs() {
+        let d = dir("older");
+        let mut f = frames(3000);
+        f[1500].0 = SimTime(f[0].0.0 - 1_000_000);
+        let t = capture(&d, &f, 0);
+        assert_eq!(same(&scenario(&d, &t, "speedup = 1.0", "")), Some(false));
+        assert_eq!(same(&scenario(&d, &t, "rate_gbps = 0.5", "")), Some(true));
+    }
+
+    /// A replay long enough to widen the series interval is done again with it.
+    #[test]
+    fn a_wider_series_interval_redoes_the_runs() {
+        let d = dir("wide");
+        let t = capture(&d, &frames(3000), 0);
+        // 3000 packets at 1000 pkt/s: 3 s, more than 2000 intervals of 1 ms.
+        let f = scenario(&d, &t, "rate_pps = 1000.0", "[report]\ninterval_ms = 1\n");
+        assert_eq!(same(&f), Some(false));
+        assert!(both(&f, 2).1.contains("\"interval_ns\":2000000"));
+    }
+
+    /// A capture cut short in its last record warns the same; one damaged in the middle
+    /// fails with the first pass's error; an empty one too.
+    #[test]
+    fn damaged_captures_warn_and_fail_as_after_a_first_pass() {
+        let d = dir("damaged");
+        let f = frames(3000);
+        let t = capture(&d, &f, 7);
+        let (a, b, held) = both(&scenario(&d, &t, "rate_gbps = 0.5", ""), 2);
+        assert_eq!(a, b);
+        assert_eq!(held, Some(true));
+        assert!(a.contains("cut short"), "{a}");
+
+        let mut bytes = std::fs::read(capture(&d, &f, 0)).unwrap();
+        let at = 24 + f[..2000].iter().map(|(_, x)| 16 + x.len()).sum::<usize>();
+        bytes[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&t, &bytes).unwrap();
+        for threads in [1, 2] {
+            let (a, b, _) = both(&scenario(&d, &t, "rate_gbps = 0.5", ""), threads);
+            assert!(a.starts_with("error: "), "{a}");
+            assert_eq!(a, b);
+        }
+
+        std::fs::write(&t, &bytes[..24]).unwrap();
+        let (a, b, held) = both(&scenario(&d, &t, "rate_gbps = 0.5", ""), 2);
+        assert!(a.contains("no packets"), "{a}");
+        assert_eq!((a, held), (b, None));
+    }
 }

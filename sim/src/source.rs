@@ -36,6 +36,11 @@ pub enum SourceError {
     /// (`feed.rs`); the run reports the reader's own error instead.
     #[error("the trace reader stopped")]
     ReaderStopped,
+    /// A packet broke what a run prepared without its first pass assumed ([`Assumed`]):
+    /// the run is done again after the first pass (`run::run_scenario_deferred`), which
+    /// never shows this error.
+    #[error("the trace does not fit what the run assumed before reading it")]
+    Unsettled,
 }
 
 /// A packet with its arrival time.
@@ -135,9 +140,24 @@ impl Reader {
     }
 }
 
+/// What a run prepared without its first pass assumes of the trace before reading it
+/// (`prepare::prepare_deferred`); its decode checks every packet against it, and counts
+/// the trace's totals as the first pass would have.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Assumed {
+    /// Recorded timing: no packet is older than the first, from which the retimer counts
+    /// (the first pass would have found the oldest).
+    pub(crate) oldest: Option<SimTime>,
+    /// No packet arrives later than this, ns: beyond it the replay may be too long or its
+    /// time series need a wider interval ([`crate::replay::series_interval_ns`]). It only
+    /// bounds the work spent before finding out; the totals settle the question.
+    pub(crate) until_ns: u64,
+}
+
 /// The trace decoded into arrivals: every packet parsed, retimed and, in loop `k` > 0,
 /// given fresh tuples; the file read again for each loop. With a [`Scan`], the first loop's
-/// packets also go through it until it has seen enough.
+/// packets also go through it until it has seen enough. With [`Assumed`], the first loop
+/// also counts the totals the first pass gives ([`Decoder::take_counted`]).
 pub(crate) struct Decoder {
     input: Input,
     reader: Reader,
@@ -146,6 +166,10 @@ pub(crate) struct Decoder {
     k: u32,
     scan: Option<Scan>,
     found: Option<Findings>,
+    /// The totals counted so far, and what the run assumed.
+    counting: Option<(TracePass, Assumed)>,
+    /// The totals, once the first loop has ended.
+    counted: Option<TracePass>,
 }
 
 impl Decoder {
@@ -159,7 +183,21 @@ impl Decoder {
             k: 0,
             scan: None,
             found: None,
+            counting: None,
+            counted: None,
         })
+    }
+
+    /// Counts the trace's totals while checking each packet against `assumed`: a packet
+    /// that breaks it ends the decode with [`SourceError::Unsettled`].
+    pub(crate) fn counting(mut self, assumed: Assumed) -> Self {
+        self.counting = Some((TracePass::default(), assumed));
+        self
+    }
+
+    /// The totals counted ([`Decoder::counting`]), once the first loop has ended.
+    pub(crate) fn take_counted(&mut self) -> Option<TracePass> {
+        self.counted.take()
     }
 
     /// Runs `scan` over the first loop's packets as they are decoded.
@@ -192,11 +230,23 @@ impl Decoder {
                         .transpose()?;
                 }
                 let at = self.retimer.arrival(pkt.ts, pkt.wire_len, self.k);
+                if let Some((pass, a)) = &mut self.counting {
+                    // as the first pass adds a record header
+                    pass.totals.add_header(pkt.ts, pkt.wire_len);
+                    pass.bytes += u64::from(pkt.wire_len);
+                    if a.oldest.is_some_and(|t| pkt.ts < t) || at.0 > a.until_ns {
+                        return Err(SourceError::Unsettled);
+                    }
+                }
                 fresh_tuples(pkt, self.k);
                 return Ok(Some(at));
             }
             if let Some(s) = self.scan.take() {
                 self.found = Some(s.finish(&self.input)?);
+            }
+            if let Some((mut pass, _)) = self.counting.take() {
+                pass.cut_short = cut_warning(&self.reader, pass.totals.packets);
+                self.counted = Some(pass);
             }
             if self.k + 1 >= self.loops {
                 return Ok(None);
@@ -235,6 +285,11 @@ impl TraceSource {
     /// What the decoder's scan found, once it has finished.
     pub(crate) fn take_findings(&mut self) -> Option<Findings> {
         self.decoder.take_findings()
+    }
+
+    /// The totals the decoder counted, once the trace has ended.
+    pub(crate) fn take_counted(&mut self) -> Option<TracePass> {
+        self.decoder.take_counted()
     }
 }
 
@@ -577,6 +632,11 @@ impl Scan {
     }
 }
 
+/// The time and length on the wire of the trace's first packet, without reading further.
+pub(crate) fn first_header(input: &Input) -> Result<Option<(SimTime, u32)>, SourceError> {
+    Reader::open(input)?.next_header()
+}
+
 /// The WAN-capture hint from a split of the trace's first `window` IP packets.
 fn wan_hint(input: &Input, sides: &SideMode, window: u64) -> Result<Option<String>, SourceError> {
     let mut r = Reader::open(input)?;
@@ -706,6 +766,59 @@ mod test {
                 let (mid, _) = s.split_half(0).unwrap();
                 let rec = bytes[mid as usize + 8..mid as usize + 12] == [48, 0, 0, 0];
                 assert!(rec, "{name}: the guess is the decoy");
+            }
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+
+    /// A decode that counts ([`Decoder::counting`]) counts what the first pass counts, on a
+    /// clean capture and on one cut short; a packet older than the assumed oldest, or one
+    /// arriving after the assumed end, stops it.
+    #[test]
+    fn a_counting_decode_counts_what_the_first_pass_does() {
+        let drain = |d: &mut Decoder| {
+            let mut m = PacketMeta::default();
+            let mut last = SimTime(0);
+            loop {
+                match d.next_into(&mut m) {
+                    Ok(Some(at)) => last = at,
+                    Ok(None) => return Ok(last),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        for (name, cut) in [("count-clean", false), ("count-cut", true)] {
+            let p = file(name, &capture(false, cut));
+            let inp = Input::File(p.clone());
+            let pass = first_pass(&inp).unwrap();
+            let retimer = Retimer::new(crate::replay::Timing::Recorded, &pass.totals).unwrap();
+            let oldest = Some(pass.totals.first);
+            let mut d = Decoder::new(inp.clone(), retimer, 1)
+                .unwrap()
+                .counting(Assumed {
+                    oldest,
+                    until_ns: u64::MAX,
+                });
+            let last = drain(&mut d).unwrap();
+            same(&d.take_counted().expect("counted"), &pass);
+            assert_eq!(pass.cut_short.is_some(), cut);
+            // Assumed an oldest packet younger than the real one, or an earlier end.
+            for a in [
+                Assumed {
+                    oldest: Some(SimTime(pass.totals.first.0 + 1)),
+                    until_ns: u64::MAX,
+                },
+                Assumed {
+                    oldest,
+                    until_ns: last.0 - 1,
+                },
+            ] {
+                let mut d = Decoder::new(inp.clone(), retimer, 1).unwrap().counting(a);
+                assert!(
+                    matches!(drain(&mut d), Err(SourceError::Unsettled)),
+                    "{a:?}"
+                );
+                assert!(d.take_counted().is_none());
             }
             let _ = std::fs::remove_file(&p);
         }
