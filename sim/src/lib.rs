@@ -6,9 +6,11 @@
 //!
 //! - `scenario.rs` — scenario files (TOML): what the user wrote, then a validated
 //!   [`scenario::Scenario`].
-//! - `prepare.rs` — from a scenario to everything its runs need ([`prepare::Prepared`]).
+//! - `prepare.rs` — from a scenario to everything its runs need ([`prepare::Prepared`]),
+//!   with the first pass, or with it deferred to the end of `run`'s runs.
 //! - `source.rs` — where packets come from: the [`source::Source`] trait, the decoder and
-//!   trace source, the first pass (record headers), the scan for copies and WAN captures.
+//!   trace source (which counts the totals when the first pass is deferred), the first pass
+//!   (record headers), the scan for copies and WAN captures.
 //! - `feed.rs` — one decode of the trace on its own thread, shared by the configurations
 //!   of a run.
 //! - `replay.rs` — replay timing: recorded, sped up, or paced; loops with fresh tuples.
