@@ -516,34 +516,34 @@ fn run(scenario: &Path, out: &Path, flows: bool, jobs: Option<usize>, quiet: boo
     thread_pool(jobs)?;
     let file = offsim::scenario::ScenarioFile::load(scenario)?;
     let sc = file.resolve()?;
-    // A progress bar needs the packet count before the run: only then is the first pass
-    // worth its CPU (`prepare_deferred`).
-    let mut p = if offsim::progress::drawn(!quiet) {
+    // The first pass is deferred to the end of the runs (`prepare_deferred`) unless a
+    // progress bar needs the packet count before them, or the runs write flow records into
+    // `out`. The deferred runs write nothing: `out` is prepared once the first pass would
+    // have been done, as when it is.
+    let flows = flows || sc.spec.report.flows;
+    let mut p = if offsim::progress::drawn(!quiet) || flows {
         offsim::prepare::prepare(sc)?
     } else {
         offsim::prepare::prepare_deferred(sc)?
     };
+    let speculation = offsim::run::speculate(&mut p, jobs)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     clean_outputs(out, true, None)?;
-    if flows || p.scenario.spec.report.flows {
+    if flows {
         p.flows_dir = Some(out.to_path_buf());
     }
     if !quiet {
-        let packets = if p.deferred() {
-            String::new()
-        } else {
-            format!("{} packets, ", p.pass.totals.packets)
-        };
         eprintln!(
-            "offsim: {}: {packets}{} configuration(s)",
+            "offsim: {}: {} packets, {} configuration(s)",
             term(&p.scenario.spec.name),
+            p.pass.totals.packets,
             p.scenario.policies.len()
         );
     }
     let loops = u64::from(p.scenario.spec.replay.loops.unwrap_or(1));
     let total = p.pass.totals.packets * loops * p.scenario.policies.len() as u64;
     p.progress = offsim::progress::Progress::new("run", total, "packets", !quiet);
-    let report = offsim::run::run_scenario_deferred(&mut p, jobs);
+    let report = offsim::run::run_scenario_after(&p, speculation, jobs);
     p.progress.finish();
     let mut report = report?;
     stamp(&mut report);

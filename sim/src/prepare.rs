@@ -14,7 +14,8 @@
 //! counts them as it goes, and [`Prepared::settle`] checks the assumption at the end: when
 //! it held, the runs are exactly those the first pass would have led to; when a packet
 //! broke it, or the totals say otherwise, the runs are done again after a first pass
-//! (`run::run_scenario_deferred`).
+//! (`run::run_scenario_deferred`). That costs a second simulation, so a capture whose end
+//! says it will be too long (`source::glance`) keeps its first pass.
 
 use offsim_kernel::datapath::load_options;
 use offsim_nft::{LoadOptions, NftError, Ruleset};
@@ -27,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 use crate::replay::{MAX_REPLAY_NS, Retimer, Timing};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::source::{
-    Assumed, Findings, Input, SourceError, TracePass, first_header, first_pass, scan,
+    Assumed, Findings, Input, SourceError, TracePass, first_header, first_pass, glance, scan,
 };
 
 /// Errors of a run. Display names the file and position where there is one.
@@ -170,12 +171,7 @@ fn event_rulesets(sc: &Scenario, base: &Ruleset) -> Result<Vec<Option<Ruleset>>,
 /// pass).
 pub fn prepare(sc: Scenario) -> Result<Prepared, RunError> {
     let (sc, parts) = load(sc)?;
-    let pass = first_pass(&parts.input)?;
-    if pass.totals.packets == 0 {
-        return Err(RunError::EmptyTrace(parts.input.describe()));
-    }
-    let (retimer, replay) = replay_of(&sc, &pass)?;
-    Ok(parts.with(sc, pass, retimer, replay, None))
+    prepare_after(sc, parts)
 }
 
 /// [`prepare`] without the first pass where the replay allows it: one loop, no warm-up, no
@@ -206,6 +202,17 @@ pub fn prepare_deferred(sc: Scenario) -> Result<Prepared, RunError> {
         oldest: scaled.then_some(ts),
         until_ns: MAX_REPLAY_NS.min(configured.saturating_mul(crate::replay::MAX_SERIES_POINTS)),
     };
+    // A replay that looks longer than half of that (a long capture at its recorded timing)
+    // would be simulated twice: its first pass is not deferred.
+    if let Some(totals) = glance(&parts.input, ts) {
+        let guess = TracePass {
+            totals,
+            ..TracePass::default()
+        };
+        if replay_of(&sc, &guess).is_ok_and(|(_, r)| r.duration_ns > assumed.until_ns / 2) {
+            return prepare_after(sc, parts);
+        }
+    }
     Ok(parts.with(sc, first, retimer, replay, Some(assumed)))
 }
 
@@ -448,6 +455,7 @@ impl Prepared {
     /// The same scenario with the offered load paced at `gbps` Gbit/s (what `plan` probes).
     /// The same scenario paced at `gbps` (wire bits), measuring after `warmup_ns`.
     pub(crate) fn at_rate_gbps(&self, gbps: f64, warmup_ns: u64) -> Result<Prepared, RunError> {
+        debug_assert!(!self.deferred(), "a probe needs the trace's totals");
         let mut p = self.clone();
         let r = &mut p.scenario.spec.replay;
         r.speedup = None;

@@ -230,32 +230,78 @@ pub fn run_scenario(p: &Prepared) -> Result<rep::Report, RunError> {
 /// memory holds one group's state. `None`: all of them at once (one after another when the
 /// thread pool has a single thread).
 pub fn run_scenario_with(p: &Prepared, at_once: Option<usize>) -> Result<rep::Report, RunError> {
+    debug_assert!(!p.deferred(), "deferred: run_scenario_deferred");
     let runs = runs(p, at_once)?;
     let found = p.findings()?;
     Ok(report::build_report(p, found, runs, rep::ReportKind::Run))
 }
 
 /// [`run_scenario_with`] for a scenario prepared by [`crate::prepare::prepare_deferred`]
-/// (or by `prepare`: then the same). The runs go ahead on what the first packet says; once
-/// they are over their decode's totals settle what the first pass would have
-/// ([`Prepared::settle`]). If the trace did not fit what the runs assumed, or a run failed,
-/// they are done again as after a first pass, so the report, or the error, is the one
-/// [`run_scenario_with`] gives after `prepare`.
+/// (or by `prepare`: then the same): [`speculate`], then [`run_scenario_after`]. The report,
+/// or the error, is the one [`run_scenario_with`] gives after `prepare`.
 pub fn run_scenario_deferred(
     p: &mut Prepared,
     at_once: Option<usize>,
 ) -> Result<rep::Report, RunError> {
+    let s = speculate(p, at_once)?;
+    run_scenario_after(p, s, at_once)
+}
+
+/// The runs of a scenario whose first pass was deferred, done before it settled
+/// ([`speculate`]); `None` when they cannot stand (or there were none).
+pub struct Speculation(Option<Vec<rep::Run>>);
+
+/// Runs a deferred `p`'s configurations on what its first packet says, then settles what
+/// the first pass would have ([`Prepared::settle`]): the runs are kept when the trace fit
+/// what they assumed. The error is the one `prepare` would have given (`p` is then as
+/// `prepare` leaves it on success). Nothing is written outside: a caller that prepares its
+/// outputs between this and [`run_scenario_after`] does so in the order `prepare`, outputs,
+/// runs gives. A `p` that is not deferred runs nothing here.
+pub fn speculate(p: &mut Prepared, at_once: Option<usize>) -> Result<Speculation, RunError> {
+    Ok(Speculation(speculate_with(p, |p| runs(p, at_once))?))
+}
+
+/// [`speculate`] with any runs: their result when `p` was deferred and they stand.
+fn speculate_with<T>(
+    p: &mut Prepared,
+    run: impl Fn(&Prepared) -> Result<T, RunError>,
+) -> Result<Option<T>, RunError> {
     if !p.deferred() {
-        return run_scenario_with(p, at_once);
+        return Ok(None);
     }
-    let ran = runs(p, at_once);
-    if p.settle()?
-        && let Ok(runs) = ran
-    {
-        let found = p.findings()?;
-        return Ok(report::build_report(p, found, runs, rep::ReportKind::Run));
+    let ran = run(p);
+    let held = p.settle()?;
+    Ok(ran.ok().filter(|_| held))
+}
+
+/// The report of `p`'s runs: those of `s` where they stand, else run now
+/// ([`run_scenario_with`]).
+pub fn run_scenario_after(
+    p: &Prepared,
+    s: Speculation,
+    at_once: Option<usize>,
+) -> Result<rep::Report, RunError> {
+    let runs = match s.0 {
+        Some(r) => r,
+        None => runs(p, at_once)?,
+    };
+    let found = p.findings()?;
+    Ok(report::build_report(p, found, runs, rep::ReportKind::Run))
+}
+
+/// What `run` makes of `p`'s runs, once the deferral of `p`'s first pass has settled
+/// ([`crate::prepare::prepare_deferred`]): [`speculate`] for runs of any kind (a sweep
+/// point's). If the trace did not fit what the runs assumed, or a run failed, they are done
+/// again as after a first pass, so what comes out is what `run` gives on `p` prepared by
+/// `prepare`. A `p` not deferred is run once.
+pub(crate) fn settled<T>(
+    p: &mut Prepared,
+    run: impl Fn(&Prepared) -> Result<T, RunError>,
+) -> Result<T, RunError> {
+    match speculate_with(p, &run)? {
+        Some(done) => Ok(done),
+        None => run(p),
     }
-    run_scenario_with(p, at_once)
 }
 
 /// Every configuration's run, in scenario order ([`run_scenario_with`]).
@@ -479,6 +525,43 @@ mod test {
         let f = scenario(&d, &t, "rate_pps = 1000.0", "[report]\ninterval_ms = 1\n");
         assert_eq!(same(&f), Some(false));
         assert!(both(&f, 2).1.contains("\"interval_ns\":2000000"));
+    }
+
+    /// A replay whose last arrival is within what the runs assumed but which lasts longer
+    /// (its last packet's share of the rate): only the totals widen the interval.
+    #[test]
+    fn the_totals_alone_can_widen_the_series_interval() {
+        let d = dir("wide-end");
+        let t = capture(&d, &frames(2001), 0);
+        // The last of 2001 packets at 1000 pkt/s arrives at 2 s, the 2000th interval of
+        // 1 ms; the replay lasts 2.001 s.
+        let f = scenario(&d, &t, "rate_pps = 1000.0", "[report]\ninterval_ms = 1\n");
+        assert_eq!(same(&f), Some(false));
+        assert!(both(&f, 1).1.contains("\"interval_ns\":2000000"));
+    }
+
+    /// A capture that looks, from its end, too long for what a deferred run assumes is not
+    /// deferred (it would be simulated twice); paced faster, it is.
+    #[test]
+    fn a_long_looking_capture_is_not_deferred() {
+        let d = dir("long");
+        // 6000 packets 50 ms apart: 300 s as recorded, some 6 MB.
+        let mut f = frames(6000);
+        let t0 = f[0].0.0;
+        for (i, x) in f.iter_mut().enumerate() {
+            x.0 = SimTime(t0 + i as u64 * 50_000_000);
+            x.1.resize(x.1.len().max(1000), 0);
+        }
+        let t = capture(&d, &f, 0);
+        assert!(std::fs::metadata(&t).unwrap().len() > 4 << 20);
+        let deferred = |replay: &str| {
+            let f = scenario(&d, &t, replay, "");
+            prepare_deferred(f.resolve().unwrap()).unwrap().deferred()
+        };
+        assert!(!deferred("speedup = 1.0"));
+        assert!(deferred("speedup = 10.0"));
+        assert!(deferred("rate_gbps = 1.0"));
+        assert!(!deferred("rate_pps = 20.0"));
     }
 
     /// A capture cut short in its last record warns the same; one damaged in the middle

@@ -143,7 +143,7 @@ impl Reader {
 /// What a run prepared without its first pass assumes of the trace before reading it
 /// (`prepare::prepare_deferred`); its decode checks every packet against it, and counts
 /// the trace's totals as the first pass would have.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Assumed {
     /// Recorded timing: no packet is older than the first, from which the retimer counts
     /// (the first pass would have found the oldest).
@@ -212,12 +212,23 @@ impl Decoder {
         self.found.take()
     }
 
-    /// The next arrival decoded into `pkt`: its time, `None` after the last loop.
+    /// The next arrival decoded into `pkt`: its time, `None` after the last loop. After an
+    /// error the decode counts no more: a reader that failed reads no further records, and
+    /// its count would be short.
     #[inline]
     pub(crate) fn next_into(
         &mut self,
         pkt: &mut PacketMeta,
     ) -> Result<Option<SimTime>, SourceError> {
+        let r = self.decode_into(pkt);
+        if r.is_err() {
+            self.counting = None;
+        }
+        r
+    }
+
+    #[inline]
+    fn decode_into(&mut self, pkt: &mut PacketMeta) -> Result<Option<SimTime>, SourceError> {
         loop {
             if self.reader.next_into(pkt)? {
                 if let Some(s) = &mut self.scan
@@ -630,6 +641,38 @@ impl Scan {
         }
         Ok(f)
     }
+}
+
+/// Bytes at the end of a capture [`glance`] reads.
+const GLANCE_BYTES: u64 = 1 << 20;
+
+/// The trace's totals as a look at its end tells, before any pass over it: for a mapped
+/// pcap file larger than a few MiB, its newest time among its last MiB of records, and its
+/// packets and wire bits scaled from theirs to the file's length (the first packet's time
+/// is `first`). `None` when it cannot tell (pcapng, a pipe, the generator, a small file).
+/// A guess, only to not defer the first pass of a replay that will be too long for what a
+/// deferred run assumes (`prepare::prepare_deferred`).
+pub(crate) fn glance(input: &Input, first: SimTime) -> Option<TraceTotals> {
+    let Input::File(path) = input else {
+        return None;
+    };
+    let s = PacketStream::open(path).ok()?;
+    let len = s.reader().mapped_len().filter(|&l| l >= 4 * GLANCE_BYTES)?;
+    let (at, mut tail) = s.split_at(len - GLANCE_BYTES, 0)?;
+    let mut t = TraceTotals::default();
+    while let Ok(Some((ts, wire))) = tail.next_header() {
+        t.add_header(ts, wire);
+    }
+    if t.packets == 0 {
+        return None;
+    }
+    let scale = |x: u64| (u128::from(x) * u128::from(len) / u128::from(len - at)) as u64;
+    Some(TraceTotals {
+        packets: scale(t.packets),
+        wire_bits: scale(t.wire_bits),
+        first,
+        last: t.last.max(first),
+    })
 }
 
 /// The time and length on the wire of the trace's first packet, without reading further.

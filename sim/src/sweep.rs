@@ -27,9 +27,9 @@ use std::sync::atomic::Ordering;
 use offsim_reports::schema as rep;
 use rayon::prelude::*;
 
-use crate::prepare::{Prepared, RunError, prepare};
+use crate::prepare::{Prepared, RunError, prepare, prepare_deferred};
 use crate::report::{apply_savings, overload_warnings, ruleset_warnings, scenario_info, tool};
-use crate::run::run_to_report;
+use crate::run::{run_to_report, settled};
 use crate::scenario::{ScenarioError, ScenarioFile};
 
 /// One point of the grid.
@@ -128,7 +128,9 @@ pub fn grid(file: &ScenarioFile) -> Result<(Vec<String>, Vec<GridPoint>), Scenar
     Ok((keys, points))
 }
 
-/// Prepares one point: the scenario with the point's values, validated and loaded.
+/// Prepares one point: the scenario with the point's values, validated and loaded, its first
+/// pass deferred to its runs where the replay allows ([`prepare_deferred`]: a sweep's
+/// progress counts points, not packets).
 pub(crate) fn prepare_point(file: &ScenarioFile, point: &GridPoint) -> Result<Prepared, RunError> {
     let mut f = file.clone();
     for (k, v) in &point.values {
@@ -142,7 +144,7 @@ pub(crate) fn prepare_point(file: &ScenarioFile, point: &GridPoint) -> Result<Pr
         },
         other => other,
     })?;
-    prepare(sc)
+    prepare_deferred(sc)
 }
 
 /// A finished sweep: the report with its runs slimmed (no time series, no latency
@@ -281,14 +283,16 @@ fn slim(r: &rep::Run) -> rep::Run {
 /// Runs one point: prepares it, runs its configurations (in parallel), reduces each engine
 /// to its run at once.
 fn run_point(file: &ScenarioFile, point: &GridPoint) -> Result<Vec<rep::Run>, RunError> {
-    let p = prepare_point(file, point)?;
-    let runs: Vec<Result<rep::Run, RunError>> = p
-        .scenario
-        .policies
-        .par_iter()
-        .map(|pol| run_to_report(&p, pol, &point.name))
-        .collect();
-    let mut runs = runs.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut p = prepare_point(file, point)?;
+    let mut runs = settled(&mut p, |p| {
+        let runs: Vec<Result<rep::Run, RunError>> = p
+            .scenario
+            .policies
+            .par_iter()
+            .map(|pol| run_to_report(p, pol, &point.name))
+            .collect();
+        runs.into_iter().collect::<Result<Vec<_>, _>>()
+    })?;
     apply_savings(&mut runs);
     Ok(runs)
 }

@@ -415,3 +415,54 @@ rate_gbps = 20.0
         assert_eq!(invalid, 0, "{}: {:?}", run.name, run.drops.by_reason);
     }
 }
+
+/// A capture damaged in the middle fails `run` before it touches its output directory,
+/// also when its first pass is deferred to the end of the runs (stderr is not a terminal
+/// here): earlier outputs stay, no header line is printed, exit 2 naming the file.
+#[test]
+fn a_damaged_capture_leaves_earlier_outputs_alone() {
+    let dir = scratch("cli-run", "damaged");
+    let trace = dir.join("t.pcap");
+    let o = offsim(&[
+        "trace",
+        "gen",
+        "--profile",
+        "home-router",
+        "--packets",
+        "4000",
+        "-o",
+        trace.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // An impossible captured length in record 2000.
+    let mut b = std::fs::read(&trace).unwrap();
+    let mut at = 24;
+    for _ in 0..2000 {
+        at += 16 + u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    b[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&trace, &b).unwrap();
+    let sc = dir.join("s.toml");
+    std::fs::write(
+        &sc,
+        format!(
+            "name = \"damaged\"\n[trace]\nfile = {:?}\n[ruleset]\nfile = {:?}\n[cpu]\npreset = \
+             \"mt7621\"\n[nic]\npreset = \"mt7621\"\n[replay]\nrate_gbps = 0.1\n",
+            trace.display().to_string(),
+            ruleset()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("report.json"), "old").unwrap();
+    let o = offsim(&["run", sc.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("t.pcap"), "{}", o.stderr);
+    assert!(!o.stderr.contains("configuration(s)"), "{}", o.stderr);
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.json")).unwrap(),
+        "old"
+    );
+}

@@ -574,6 +574,7 @@ pub(crate) fn build_report(
     mut runs: Vec<rep::Run>,
     kind: rep::ReportKind,
 ) -> rep::Report {
+    debug_assert!(!p.deferred(), "the report needs the trace's totals");
     apply_savings(&mut runs);
     let mut warnings = ruleset_warnings(p, found);
     warnings.extend(overload_warnings(&runs));
