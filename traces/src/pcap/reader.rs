@@ -176,6 +176,8 @@ pub struct TraceReader<R: Read> {
     buf: Bytes,
     /// Offset at which to release the mapping behind the reader (`Bytes::release_before`).
     release_at: usize,
+    /// The bytes before this offset have been prefetched ([`TraceReader::prefetch_next`]).
+    prefetched: usize,
     pos: usize,
     end: usize,
     /// File offset of `buf[0]`.
@@ -254,6 +256,7 @@ impl<R: Read> TraceReader<R> {
             src,
             buf,
             release_at: 0,
+            prefetched: 0,
             pos: 0,
             end,
             base: 0,
@@ -298,10 +301,31 @@ impl<R: Read> TraceReader<R> {
     /// `run` software `--jobs 1` 0.561 -> 0.495 CPU s, `trace info` 0.131 -> 0.120. A walk
     /// over headers alone gained too (the first pass, 3–5 % of a threaded run), though it
     /// reads the next header at once; measured both ways, alternated.
+    ///
+    /// In a mapped file, also every cache line up to [`PREFETCH_AHEAD`] bytes further. One record ahead is not
+    /// enough where little work comes between records (`trace info`, the decode of a
+    /// `run` whose engine is light): the next header's miss is still being served when it
+    /// is read. The records beyond are not known yet (each header says where the next
+    /// starts), but they lie in the bytes ahead, so the reader brings those in line by line,
+    /// a stream the memory system serves at its bandwidth instead of one miss at a time.
+    /// Home-router 1M, median of 7, alternated: `trace info` 0.111 -> 0.047 CPU s, `run`
+    /// hardware 0.376 -> 0.341; `rules eval` and `run` without offload (bound by their
+    /// own work) unchanged.
     #[inline]
-    fn prefetch_next(&self) {
+    fn prefetch_next(&mut self) {
         bytes::prefetch(&self.buf, self.pos);
         bytes::prefetch(&self.buf, self.pos + 64);
+        // `read(2)` has just copied a buffer's bytes through the cache
+        if !self.buf.is_mapped() {
+            return;
+        }
+        let want = self.pos + PREFETCH_AHEAD;
+        let mut at = self.prefetched.max(self.pos + 128) & !63;
+        while at < want {
+            bytes::prefetch(&self.buf, at);
+            at += 64;
+        }
+        self.prefetched = at;
     }
 
     fn err(&self, offset: u64, kind: TraceErrorKind) -> TraceError {
@@ -574,6 +598,10 @@ impl<R: Read> TraceReader<R> {
         }
     }
 }
+/// How far ahead of a record [`TraceReader::prefetch_next`] brings the bytes in: 4 and 8 KiB
+/// read a 1 KB-packet capture equally fast (`trace info`), 16 and 32 KiB a little slower.
+const PREFETCH_AHEAD: usize = 8 << 10;
+
 #[cfg(test)]
 mod test {
     use super::*;

@@ -96,6 +96,7 @@ impl TraceReader<File> {
             src: self.src.try_clone().ok()?,
             buf: map,
             release_at: 0,
+            prefetched: 0,
             pos: at,
             end: b.len(),
             base: 0,
