@@ -302,15 +302,21 @@ impl<R: Read> TraceReader<R> {
     /// over headers alone gained too (the first pass, 3–5 % of a threaded run), though it
     /// reads the next header at once; measured both ways, alternated.
     ///
-    /// In a mapped file, also every cache line up to [`PREFETCH_AHEAD`] bytes further. One record ahead is not
-    /// enough where little work comes between records (`trace info`, the decode of a
-    /// `run` whose engine is light): the next header's miss is still being served when it
-    /// is read. The records beyond are not known yet (each header says where the next
-    /// starts), but they lie in the bytes ahead, so the reader brings those in line by line,
-    /// a stream the memory system serves at its bandwidth instead of one miss at a time.
-    /// Home-router 1M, median of 7, alternated: `trace info` 0.111 -> 0.047 CPU s, `run`
-    /// hardware 0.376 -> 0.341; `rules eval` and `run` without offload (bound by their
-    /// own work) unchanged.
+    /// In a mapped file, also every cache line up to [`PREFETCH_AHEAD`] bytes further. One
+    /// record ahead is not enough where little work comes between records (`trace info`,
+    /// the decode of a `run` whose engines are light): the next header's miss is still
+    /// being served when it is read. The records beyond are not known yet (each header
+    /// says where the next starts), but they lie in the bytes ahead, so the reader brings
+    /// those in line by line, a stream the memory system serves at its bandwidth instead
+    /// of one miss at a time. Read once, they are prefetched so as not to displace what the
+    /// engines keep in the shared cache ([`bytes::prefetch_once`]; with the ordinary hint
+    /// a run without offload, whose engine thread is the bottleneck, lost 15 % of wall
+    /// time). Home-router 1M, alternated, median CPU s: `trace info` 0.127 -> 0.075, `run`
+    /// hardware 0.312 -> 0.262 (9 runs), all three configurations at once 0.993 -> 0.923
+    /// (wall 0.576 -> 0.567; enterprise 1.137 -> 1.091, wall 0.703 -> 0.662; 7 runs).
+    /// The price: the whole file now streams through memory, not a line or two per
+    /// record, and a lone configuration without offload (the engine bound, the reader
+    /// waiting on it) runs 0.664 -> 0.644 CPU s but 0.486 -> 0.535 s wall (15 runs).
     #[inline]
     fn prefetch_next(&mut self) {
         bytes::prefetch(&self.buf, self.pos);
@@ -322,7 +328,7 @@ impl<R: Read> TraceReader<R> {
         let want = self.pos + PREFETCH_AHEAD;
         let mut at = self.prefetched.max(self.pos + 128) & !63;
         while at < want {
-            bytes::prefetch(&self.buf, at);
+            bytes::prefetch_once(&self.buf, at);
             at += 64;
         }
         self.prefetched = at;
