@@ -516,28 +516,22 @@ mod test {
         assert_eq!(same(&scenario(&d, &t, "rate_gbps = 0.5", "")), Some(true));
     }
 
-    /// A replay long enough to widen the series interval is done again with it.
+    /// A replay long enough to widen the series interval is done again with it: one whose
+    /// arrivals go past what the runs assumed (3000 packets at 1000 pkt/s: 3 s, more than
+    /// 2000 intervals of 1 ms), and one whose last arrival does not (2001 packets: at 2 s,
+    /// the 2000th interval) but whose totals do (the replay lasts 2.001 s).
     #[test]
     fn a_wider_series_interval_redoes_the_runs() {
-        let d = dir("wide");
-        let t = capture(&d, &frames(3000), 0);
-        // 3000 packets at 1000 pkt/s: 3 s, more than 2000 intervals of 1 ms.
-        let f = scenario(&d, &t, "rate_pps = 1000.0", "[report]\ninterval_ms = 1\n");
-        assert_eq!(same(&f), Some(false));
-        assert!(both(&f, 2).1.contains("\"interval_ns\":2000000"));
-    }
-
-    /// A replay whose last arrival is within what the runs assumed but which lasts longer
-    /// (its last packet's share of the rate): only the totals widen the interval.
-    #[test]
-    fn the_totals_alone_can_widen_the_series_interval() {
-        let d = dir("wide-end");
-        let t = capture(&d, &frames(2001), 0);
-        // The last of 2001 packets at 1000 pkt/s arrives at 2 s, the 2000th interval of
-        // 1 ms; the replay lasts 2.001 s.
-        let f = scenario(&d, &t, "rate_pps = 1000.0", "[report]\ninterval_ms = 1\n");
-        assert_eq!(same(&f), Some(false));
-        assert!(both(&f, 1).1.contains("\"interval_ns\":2000000"));
+        for packets in [3000, 2001] {
+            let d = dir(&format!("wide-{packets}"));
+            let t = capture(&d, &frames(packets), 0);
+            let f = scenario(&d, &t, "rate_pps = 1000.0", "[report]\ninterval_ms = 1\n");
+            assert_eq!(same(&f), Some(false), "{packets}");
+            assert!(
+                both(&f, 2).1.contains("\"interval_ns\":2000000"),
+                "{packets}"
+            );
+        }
     }
 
     /// A capture that looks, from its end, too long for what a deferred run assumes is not

@@ -423,18 +423,7 @@ rate_gbps = 20.0
 fn a_damaged_capture_leaves_earlier_outputs_alone() {
     let dir = scratch("cli-run", "damaged");
     let trace = dir.join("t.pcap");
-    let o = offsim(&[
-        "trace",
-        "gen",
-        "--profile",
-        "home-router",
-        "--packets",
-        "4000",
-        "-o",
-        trace.to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    crate::util::gen_trace(&trace, "home-router", 4000);
     // An impossible captured length in record 2000.
     let mut b = std::fs::read(&trace).unwrap();
     let mut at = 24;

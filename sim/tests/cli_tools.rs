@@ -360,17 +360,7 @@ fn reports_record_the_git_commit_they_were_run_from() {
 fn mapped_and_read_captures_give_the_same_answers() {
     let dir = scratch("cli-tools", "no-mmap");
     let pcap = dir.join("home.pcap");
-    let o = offsim(&[
-        "trace",
-        "gen",
-        "--profile",
-        "home-router",
-        "--packets",
-        "6000",
-        "--out",
-        s(&pcap),
-    ]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    crate::util::gen_trace(&pcap, "home-router", 6000);
     let bytes = std::fs::read(&pcap).unwrap();
     assert!(bytes.len() > 3 << 20, "{} bytes", bytes.len());
     // The same capture cut inside a record past the first MiB.

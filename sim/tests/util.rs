@@ -52,6 +52,23 @@ pub fn offsim(args: &[&str]) -> Out {
     }
 }
 
+/// Writes `packets` generated packets of `profile` to the pcap file `path` (`offsim trace
+/// gen`).
+pub fn gen_trace(path: &Path, profile: &str, packets: u64) {
+    let o = offsim(&[
+        "trace",
+        "gen",
+        "--profile",
+        profile,
+        "--packets",
+        &packets.to_string(),
+        "-o",
+        path.to_str().expect("a UTF-8 path"),
+        "-q",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
 /// A file of the kernel oracle's test data (`tests/data/oracle`).
 pub fn oracle_data(name: &str) -> PathBuf {
     manifest().join("tests/data/oracle").join(name)

@@ -129,27 +129,32 @@ impl Bytes {
 /// is), which the prefetch overlaps with the work on this packet. A load would not do: the
 /// core cannot retire past a load that misses, so the packet's work would wait for it.
 #[inline]
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 pub(crate) fn prefetch(b: &[u8], at: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(p) = b.get(at) {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: `p` points into `b`; a prefetch is a hint that never faults and changes
-        // no memory (SSE, in every x86-64 CPU).
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast()) }
-    }
+    prefetch_as::<3>(b, at);
 }
 
 /// [`prefetch`] for bytes read once and soon: the line is brought in close to the core
 /// without displacing what the other cores keep in the shared cache (`PREFETCHNTA`).
 #[inline]
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 pub(crate) fn prefetch_once(b: &[u8], at: usize) {
+    prefetch_as::<0>(b, at);
+}
+
+/// A prefetch of the line holding `b[at]` with x86's hint `HINT` (`_MM_HINT_T0` is 3,
+/// `_MM_HINT_NTA` 0, checked below); nothing elsewhere, or past the end of `b`.
+#[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn prefetch_as<const HINT: i32>(b: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    const {
+        use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0};
+        assert!(_MM_HINT_T0 == 3 && _MM_HINT_NTA == 0);
+    }
     #[cfg(target_arch = "x86_64")]
     if let Some(p) = b.get(at) {
-        use std::arch::x86_64::{_MM_HINT_NTA, _mm_prefetch};
-        // SAFETY: as in `prefetch`.
-        unsafe { _mm_prefetch::<_MM_HINT_NTA>(std::ptr::from_ref(p).cast()) }
+        // SAFETY: `p` points into `b`; a prefetch is a hint that never faults and changes
+        // no memory (SSE, in every x86-64 CPU).
+        unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(std::ptr::from_ref(p).cast()) }
     }
 }
 
