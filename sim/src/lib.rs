@@ -8,9 +8,9 @@
 //!   [`scenario::Scenario`].
 //! - `prepare.rs` — from a scenario to everything its runs need ([`prepare::Prepared`]),
 //!   with the first pass, or with it deferred to the end of `run`'s runs.
-//! - `source.rs` — where packets come from: the [`source::Source`] trait, the decoder and
-//!   trace source (which counts the totals when the first pass is deferred), the first pass
-//!   (record headers), the scan for copies and WAN captures.
+//! - `source/` — where packets come from: the [`source::Source`] trait, the decoder and
+//!   trace source (which counts the totals when the first pass is deferred), the scan for
+//!   copies and WAN captures (`mod.rs`); the first pass over record headers (`pass.rs`).
 //! - `feed.rs` — one decode of the trace on its own thread, shared by the configurations
 //!   of a run.
 //! - `replay.rs` — replay timing: recorded, sped up, or paced; loops with fresh tuples.
@@ -31,7 +31,7 @@
 //!
 //! ## One packet's walk
 //!
-//! 1. `source.rs`: `Decoder::next` reads the packet and `replay.rs` gives its arrival time
+//! 1. `source/mod.rs`: `Decoder::next` reads the packet and `replay.rs` gives its arrival time
 //!    (on a reader thread for `run`, `feed.rs`; inline in `TraceSource` for `sweep`, `plan`).
 //! 2. `engine/mod.rs`: `Engine::arrive` — the side it arrives on, the wire, the NIC
 //!    (`offsim_nicmodel::Nic::rx`): forwarded in hardware (counted on its flow record via
