@@ -7,8 +7,8 @@
 //! The first pass exists to know the trace's totals before the replay starts, and it is
 //! 9–16 % of a one-configuration run's CPU on a capture of 1 KB packets (the walk from
 //! record header to record header misses the cache at every record). But a replay paced at
-//! a rate, or timed as recorded from a capture in time order, times its packets without the
-//! totals, and what only the totals decide — the series interval, the replay's length and
+//! a rate, or timed as recorded from a capture whose first packet is its oldest, times its
+//! packets without the totals, and what only the totals decide — the series interval, the replay's length and
 //! the report's trace figures — is needed once the runs are over. So
 //! [`prepare_deferred`] assumes what the totals would say ([`Assumed`]), the runs' decode
 //! counts them as it goes, and [`Prepared::settle`] checks the assumption at the end: when
