@@ -14,7 +14,8 @@
 //!   left: the copy that left (one hop later, `dups.rs`) is not an arrival and
 //!   [`SideSplitter::arrival`] skips it. An interface the map does not name is LAN.
 //!
-//! In `flow` mode the splitter remembers tuples (13 bytes of key for IPv4) and address pairs,
+//! In `flow` mode the splitter remembers tuples (13 bytes of key for IPv4; a tuple and its
+//! reverse under one key, so the lookups a new tuple makes are one probe) and address pairs,
 //! and forgets a tuple once it has been idle for longer than conntrack could still hold its
 //! connection (the longest timeout of the states the packets seen put it in, kernel defaults
 //! or OpenWrt's, whichever is longer), or — when conntrack has a limit
@@ -27,7 +28,7 @@
 use crate::dups::{CopyKind, DupFinder};
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, is_icmp_echo, proto, tcp_flags};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
-use offsim_traces::tuple::{AddrMap, TupleMap};
+use offsim_traces::tuple::{AddrMap, PairMap, TupleMap};
 
 use crate::conntrack::Conntrack;
 
@@ -199,8 +200,8 @@ fn secs_up(ns: u64) -> u64 {
     ns.div_ceil(NS_PER_SEC)
 }
 
-/// What the splitter knows of a tuple (10 bytes, packed: with the 13-byte IPv4 key an
-/// entry is 23 bytes, where alignment made it 28; the table holds a tuple per connection).
+/// What the splitter knows of a tuple (10 bytes, packed; an entry holds those of both
+/// directions, [`Both`]).
 #[derive(Clone, Copy, Debug)]
 #[repr(C, packed)]
 struct Seen {
@@ -215,13 +216,66 @@ struct Seen {
 
 const _: () = assert!(std::mem::size_of::<Seen>() == 10 && std::mem::align_of::<Seen>() == 1);
 
-/// The side of an address pair and how many remembered tuples use it (5 bytes, packed:
-/// 18 an entry with its key, where alignment made it 24).
+/// The side of an address pair and how many remembered tuples use it (5 bytes, packed).
 #[derive(Clone, Copy, Debug)]
 #[repr(C, packed)]
 struct Pair {
     side: Side,
     n: u32,
+}
+
+/// What the splitter knows of a tuple and of its reverse, under one key: the smaller of the
+/// two ([`orient`]). A new tuple's look-up of its reverse, its insertion, and a FIN's or
+/// RST's marking of the reverse are one probe of the table where they were three (on a SYN
+/// flood, every packet a new tuple, they were a third of the run's CPU). 33 bytes an entry
+/// with a 13-byte IPv4 key: less than two one-direction entries (2 × 23) for a connection
+/// seen both ways, more (one 23) for a tuple never answered.
+#[derive(Clone, Copy, Debug, Default)]
+struct Both([Option<Seen>; 2]);
+
+const _: () = assert!(std::mem::size_of::<Both>() == 20);
+
+/// The two directions of an address pair under one key (the smaller address first).
+#[derive(Clone, Copy, Debug, Default)]
+struct PairBoth([Option<Pair>; 2]);
+
+const _: () = assert!(std::mem::size_of::<PairBoth>() == 10);
+
+/// Where a tuple `k` and its partner `rk` (its reverse, as [`keys`] gives them) are kept:
+/// the key of their entry (the smaller of the two) and the half of that entry each of them
+/// owns. A tuple that is its own partner owns half 0 as both.
+#[inline]
+fn orient(k: &FlowKey, rk: &FlowKey) -> (FlowKey, usize, usize) {
+    match k.cmp(rk) {
+        std::cmp::Ordering::Equal => (*k, 0, 0),
+        std::cmp::Ordering::Less => (*k, 0, 1),
+        std::cmp::Ordering::Greater => (*rk, 1, 0),
+    }
+}
+
+/// The partner [`keys`] gives the tuple `k`: its reverse; an ICMP echo key swaps its
+/// addresses only (both directions key by the identifier).
+fn partner(k: &FlowKey) -> FlowKey {
+    if matches!(k.proto, proto::ICMP | proto::ICMPV6) && k.dport == ECHO_MARK {
+        FlowKey {
+            src: k.dst,
+            dst: k.src,
+            ..*k
+        }
+    } else {
+        k.reversed()
+    }
+}
+
+/// Where the address pair `src` → `dst` and its reverse are kept: the key of their entry
+/// (the smaller address first) and the half each owns, as [`orient`] for tuples.
+#[inline]
+fn orient_pair(src: u128, dst: u128) -> (u128, u128, usize, usize) {
+    match src.cmp(&dst) {
+        std::cmp::Ordering::Equal => (src, dst, 0, 0),
+        std::cmp::Ordering::Less => (src, dst, 0, 1),
+        std::cmp::Ordering::Greater => (dst, src, 1, 0),
+    }
 }
 
 impl Seen {
@@ -285,10 +339,13 @@ pub struct SweepCtx<'a> {
 #[derive(Debug)]
 pub struct SideSplitter {
     mode: SideMode,
-    seen: TupleMap<Seen>,
+    /// The tuples remembered, both directions of a connection under one key ([`Both`]).
+    seen: TupleMap<Both>,
+    /// Tuples in `seen` (halves held).
+    tuples: usize,
     /// Side of an address pair (keyed as a tuple without ports), and how many remembered
-    /// tuples use it.
-    pairs: TupleMap<Pair>,
+    /// tuples use it; both directions under one key.
+    pairs: PairMap<PairBoth>,
     /// LAN-side source addresses, and how many remembered LAN-side tuples they send.
     lan_hosts: AddrMap<u32>,
     next_sweep: u64,
@@ -346,17 +403,6 @@ fn keys(
     (key, key.reversed())
 }
 
-/// The key of an address pair.
-#[inline]
-fn pair(version: u8, src: u128, dst: u128) -> FlowKey {
-    FlowKey {
-        src,
-        dst,
-        version,
-        ..FlowKey::default()
-    }
-}
-
 impl SideSplitter {
     /// A splitter.
     pub fn new(mode: SideMode) -> Self {
@@ -364,7 +410,8 @@ impl SideSplitter {
             dups: matches!(mode, SideMode::Iface(_)).then(|| Box::new(DupFinder::new())),
             mode,
             seen: TupleMap::new(),
-            pairs: TupleMap::new(),
+            tuples: 0,
+            pairs: PairMap::default(),
             lan_hosts: AddrMap::default(),
             next_sweep: SWEEP_NS,
             kept: 0,
@@ -384,7 +431,7 @@ impl SideSplitter {
 
     /// Tuples remembered (`flow` mode).
     pub fn tuples(&self) -> usize {
-        self.seen.len()
+        self.tuples
     }
 
     /// The mode.
@@ -464,8 +511,7 @@ impl SideSplitter {
     pub fn sweep_due(&self, now: SimTime) -> bool {
         !self.remember_all
             && self.mode == SideMode::Flow
-            && (now.0 >= self.next_sweep
-                || self.seen.len() >= (2 * self.kept).max(SWEEP_MIN_TUPLES))
+            && (now.0 >= self.next_sweep || self.tuples >= (2 * self.kept).max(SWEEP_MIN_TUPLES))
     }
 
     /// Forgets tuples idle past their horizon — or, when conntrack has a limit, tuples it
@@ -475,40 +521,54 @@ impl SideSplitter {
         let now_s = now.0 / NS_PER_SEC;
         let arrivals = self.arrivals;
         let (pairs, hosts) = (&mut self.pairs, &mut self.lan_hosts);
+        let tuples = &mut self.tuples;
         let SweepCtx {
             alive,
             grace,
             forgot_lan_host,
         } = ctx;
-        self.seen.retain(|k, e| {
-            let idle = e.expires_s != FOREVER && u64::from(e.expires_s) < now_s;
-            let gone =
-                !idle && alive.is_some_and(|f| arrivals.wrapping_sub(e.last_pkt) > grace && !f(k));
-            if !idle && !gone {
-                return true;
-            }
-            let p = pair(k.version, k.src, k.dst);
-            if let Some(c) = pairs.get_mut(&p) {
-                c.n -= 1;
-                if c.n == 0 {
-                    pairs.remove(&p);
+        self.seen.retain(|c, both| {
+            for (h, half) in both.0.iter_mut().enumerate() {
+                let Some(e) = *half else {
+                    continue;
+                };
+                let k = if h == 0 { *c } else { partner(c) };
+                let idle = e.expires_s != FOREVER && u64::from(e.expires_s) < now_s;
+                let gone = !idle
+                    && alive.is_some_and(|f| arrivals.wrapping_sub(e.last_pkt) > grace && !f(&k));
+                if !idle && !gone {
+                    continue;
+                }
+                *half = None;
+                *tuples -= 1;
+                let (lo, hi, ph, _) = orient_pair(k.src, k.dst);
+                if let Some(pb) = pairs.get_mut(k.version, lo, hi)
+                    && let Some(p) = &mut pb.0[ph]
+                {
+                    p.n -= 1;
+                    if p.n == 0 {
+                        pb.0[ph] = None;
+                        if pb.0.iter().all(Option::is_none) {
+                            pairs.remove(k.version, lo, hi);
+                        }
+                    }
+                }
+                if e.side == Side::Lan
+                    && let Some(n) = hosts.get_mut(k.version, k.src)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        hosts.remove(k.version, k.src);
+                        forgot_lan_host(k.version, k.src);
+                    }
                 }
             }
-            if e.side == Side::Lan
-                && let Some(n) = hosts.get_mut(k.version, k.src)
-            {
-                *n -= 1;
-                if *n == 0 {
-                    hosts.remove(k.version, k.src);
-                    forgot_lan_host(k.version, k.src);
-                }
-            }
-            false
+            both.0.iter().any(Option::is_some)
         });
         self.seen.shrink_if_sparse();
         self.pairs.shrink_if_sparse();
         self.lan_hosts.shrink_if_sparse();
-        self.kept = self.seen.len();
+        self.kept = self.tuples;
         self.next_sweep = now.0.saturating_add(SWEEP_NS);
     }
 
@@ -544,33 +604,37 @@ impl SideSplitter {
                 ports_ok,
                 inner_echo,
             );
-            let ik_side = self
-                .seen
-                .get(&ik)
-                .map(|e| e.side)
-                .or_else(|| self.seen.get(&irk).map(|e| e.side.flip()));
+            let (ic, ih, irh) = orient(&ik, &irk);
+            // the quoted tuple's side, else the opposite of its reverse's
+            let ik_side = self.seen.get(&ic).and_then(|b| {
+                b.0[ih]
+                    .map(|e| e.side)
+                    .or_else(|| b.0[irh].map(|e| e.side.flip()))
+            });
             side = ik_side.map(Side::flip);
         }
         let closing = m.l4proto == proto::TCP
             && m.l4_present()
             && m.tcp_flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
         let arrivals = self.arrivals;
+        let (c, h, rh) = orient(&k, &rk);
+        // The entry of the tuple and its reverse: a tuple not yet remembered is about to be.
+        let both = self.seen.get_or_insert_with(&c, Both::default);
         // A tuple already seen keeps its side (an ICMP error takes the side opposite to the
         // flow it quotes), and its address pair is already recorded: the two are remembered
         // and forgotten together and `k` names the same addresses.
-        let (side, new_host) = if let Some(e) = self.seen.get_mut(&k) {
+        let (side, new_host) = if let Some(e) = &mut both.0[h] {
             e.touch(m, now);
             e.last_pkt = arrivals;
             (side.unwrap_or(e.side), false)
         } else {
+            // The pair's entry, likewise: this tuple is about to use it.
+            let (lo, hi, ph, prh) = orient_pair(m.src, m.dst);
+            let pb = self.pairs.get_or_insert_with(v, lo, hi, PairBoth::default);
             let side = side
-                .or_else(|| self.seen.get(&rk).map(|e| e.side.flip()))
-                .or_else(|| self.pairs.get(&pair(v, m.src, m.dst)).map(|p| p.side))
-                .or_else(|| {
-                    self.pairs
-                        .get(&pair(v, m.dst, m.src))
-                        .map(|p| p.side.flip())
-                })
+                .or_else(|| both.0[rh].map(|e| e.side.flip()))
+                .or_else(|| pb.0[ph].map(|p| p.side))
+                .or_else(|| pb.0[prh].map(|p| p.side.flip()))
                 .unwrap_or(Side::Lan);
             let mut e = Seen {
                 side,
@@ -579,10 +643,9 @@ impl SideSplitter {
                 last_pkt: arrivals,
             };
             e.touch(m, now);
-            self.seen.insert(&k, e);
-            self.pairs
-                .get_or_insert_with(&pair(v, m.src, m.dst), || Pair { side, n: 0 })
-                .n += 1;
+            both.0[h] = Some(e);
+            self.tuples += 1;
+            pb.0[ph].get_or_insert(Pair { side, n: 0 }).n += 1;
             let mut new_host = false;
             if side == Side::Lan {
                 let n = self.lan_hosts.get_or_insert_with(v, m.src, || 0);
@@ -591,7 +654,7 @@ impl SideSplitter {
             }
             (side, new_host)
         };
-        if closing && let Some(r) = self.seen.get_mut(&rk) {
+        if closing && let Some(r) = &mut both.0[rh] {
             // The connection is closing in both directions.
             r.closing = true;
             r.expires_s = 0;
@@ -889,6 +952,43 @@ mod test {
         assert_eq!(s.tuples(), 2);
         s.side(&Pkt::udp("203.0.113.5:9", "192.0.2.77:7").build(), at(200));
         assert_eq!(s.tuples(), 1);
+    }
+
+    /// A tuple and its partner share one entry, each in its own half, and the sweep's
+    /// [`partner`] gives back the tuple of the other half: for ports, for an ICMP echo key
+    /// (identifier only), for a protocol without ports, and for a tuple that is its own
+    /// partner (one half serves as both).
+    #[test]
+    fn a_tuple_and_its_partner_share_an_entry() {
+        let cases = [
+            keys(4, proto::TCP, 1, 2, (10, 20), true, false),
+            keys(6, proto::UDP, 9, 3, (53, 4000), true, false),
+            keys(4, proto::ICMP, 1, 2, (7, 0), false, true),
+            keys(6, proto::ICMPV6, 5, 4, (7, 0), false, true),
+            keys(4, 47, 8, 2, (0, 0), false, false),
+            keys(4, proto::UDP, 1, 1, (5, 5), true, false),
+        ];
+        for (k, rk) in cases {
+            assert_eq!(partner(&k), rk, "{k:?}");
+            assert_eq!(partner(&rk), k, "{k:?}");
+            let (c, h, rh) = orient(&k, &rk);
+            let (c2, h2, rh2) = orient(&rk, &k);
+            assert_eq!((c, h, rh), (c2, rh2, h2), "{k:?}");
+            let of_half = |h: usize| if h == 0 { c } else { partner(&c) };
+            assert_eq!(of_half(h), k);
+            assert_eq!(of_half(rh), rk);
+            assert_eq!(h == rh, k == rk);
+        }
+        assert_eq!(orient_pair(1, 2), (1, 2, 0, 1));
+        assert_eq!(orient_pair(2, 1), (1, 2, 1, 0));
+        assert_eq!(orient_pair(3, 3), (3, 3, 0, 0));
+        // An echo request and its reply: the reply is WAN side, and both are one entry.
+        let mut s = SideSplitter::new(SideMode::Flow);
+        let req = Pkt::icmp("192.0.2.1", "198.51.100.9", 8, 0, 77).build();
+        let rep = Pkt::icmp("198.51.100.9", "192.0.2.1", 0, 0, 77).build();
+        assert_eq!(s.side(&req, T0), Side::Lan);
+        assert_eq!(s.side(&rep, T0), Side::Wan);
+        assert_eq!((s.tuples(), s.seen.len(), s.pairs.len()), (2, 1, 1));
     }
 
     /// `remembering_all` never forgets (kernel-oracle replays).

@@ -256,6 +256,106 @@ impl<V> AddrMap<V> {
     }
 }
 
+/// A map from ordered address pairs (source, destination) to `V`: 8 bytes of key per IPv4
+/// pair and 32 per IPv6 one (a pair kept as a [`TupleMap`] key, ports and protocol zero,
+/// took 13 and 37). A pair whose version is not 4 is stored as IPv6.
+#[derive(Clone, Debug)]
+pub struct PairMap<V> {
+    /// Bytes, not a `u64`: alignment would pad a small value's entry to 8 bytes.
+    v4: FxHashMap<[u8; 8], V>,
+    v6: FxHashMap<[u8; 32], V>,
+}
+
+impl<V> Default for PairMap<V> {
+    fn default() -> Self {
+        PairMap {
+            v4: FxHashMap::default(),
+            v6: FxHashMap::default(),
+        }
+    }
+}
+
+enum PackedPair {
+    V4([u8; 8]),
+    V6([u8; 32]),
+}
+
+#[inline]
+fn pack_pair(version: u8, a: u128, b: u128) -> PackedPair {
+    if version == 4 {
+        PackedPair::V4(((u64::from(a as u32) << 32) | u64::from(b as u32)).to_be_bytes())
+    } else {
+        let mut k = [0u8; 32];
+        k[..16].copy_from_slice(&a.to_be_bytes());
+        k[16..].copy_from_slice(&b.to_be_bytes());
+        PackedPair::V6(k)
+    }
+}
+
+impl<V> PairMap<V> {
+    /// Pairs held.
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// Whether no pair is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of the pair `a` → `b` of IP version `version`.
+    #[inline]
+    pub fn get(&self, version: u8, a: u128, b: u128) -> Option<&V> {
+        match pack_pair(version, a, b) {
+            PackedPair::V4(k) => self.v4.get(&k),
+            PackedPair::V6(k) => self.v6.get(&k),
+        }
+    }
+
+    /// The value of the pair, mutably.
+    #[inline]
+    pub fn get_mut(&mut self, version: u8, a: u128, b: u128) -> Option<&mut V> {
+        match pack_pair(version, a, b) {
+            PackedPair::V4(k) => self.v4.get_mut(&k),
+            PackedPair::V6(k) => self.v6.get_mut(&k),
+        }
+    }
+
+    /// The value of the pair, inserted with `f` when absent.
+    #[inline]
+    pub fn get_or_insert_with(
+        &mut self,
+        version: u8,
+        a: u128,
+        b: u128,
+        f: impl FnOnce() -> V,
+    ) -> &mut V {
+        match pack_pair(version, a, b) {
+            PackedPair::V4(k) => self.v4.entry(k).or_insert_with(f),
+            PackedPair::V6(k) => self.v6.entry(k).or_insert_with(f),
+        }
+    }
+
+    /// Removes the pair.
+    #[inline]
+    pub fn remove(&mut self, version: u8, a: u128, b: u128) -> Option<V> {
+        match pack_pair(version, a, b) {
+            PackedPair::V4(k) => self.v4.remove(&k),
+            PackedPair::V6(k) => self.v6.remove(&k),
+        }
+    }
+
+    /// Gives memory back when the map is mostly empty.
+    pub fn shrink_if_sparse(&mut self) {
+        if self.v4.capacity() > 4 * self.v4.len() + 4096 {
+            self.v4.shrink_to(2 * self.v4.len());
+        }
+        if self.v6.capacity() > 4 * self.v6.len() + 4096 {
+            self.v6.shrink_to(2 * self.v6.len());
+        }
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -308,5 +408,20 @@ mod test {
         assert_eq!(m.len(), 2);
         m.remove(4, 0x0a00_0001);
         assert_eq!(m.get(4, 0x0a00_0001), None);
+    }
+
+    #[test]
+    fn pair_map_keeps_order_and_family() {
+        let mut m: PairMap<u8> = PairMap::default();
+        *m.get_or_insert_with(4, 1, 2, || 0) += 1;
+        *m.get_or_insert_with(6, 1, 2, || 0) += 5;
+        assert_eq!(m.get(4, 1, 2), Some(&1));
+        assert_eq!(m.get(4, 2, 1), None);
+        assert_eq!(m.get(6, 1, 2), Some(&5));
+        *m.get_mut(4, 1, 2).unwrap() += 1;
+        assert_eq!(m.remove(4, 1, 2), Some(2));
+        assert_eq!(m.len(), 1);
+        // an IPv4 pair's entry is its 8 bytes and the value, unpadded
+        assert_eq!(std::mem::size_of::<([u8; 8], [u8; 10])>(), 18);
     }
 }
