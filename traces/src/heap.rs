@@ -49,6 +49,12 @@ impl<T: Copy> EventHeap<T> {
         self.h.first().map(|e| e.0)
     }
 
+    /// The earliest event, without taking it.
+    #[inline]
+    pub fn peek(&self) -> Option<(u128, &T)> {
+        self.h.first().map(|e| (e.0, &e.1))
+    }
+
     /// Queues an event.
     #[inline]
     pub fn push(&mut self, key: u128, v: T) {

@@ -20,6 +20,7 @@
 //! - `hash.rs`: the Fx hash maps (re-exported from `rustc-hash`) of every flow table.
 //! - `tuple.rs`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses.
 //! - `heap.rs`: the (time, sequence) event heap of the generator and the engine.
+//! - `hint.rs`: cache prefetch hints (the reader's next records, a packet held long).
 //! - `histogram.rs`: the latency histogram (log-linear, fixed memory) of the engine and the
 //!   kernel's per-flow figures.
 //! - `input.rs`: reading user text files (regular files only, size caps, UTF-8 positions)
@@ -52,6 +53,7 @@ mod flowset;
 pub mod r#gen;
 pub mod hash;
 pub mod heap;
+pub mod hint;
 pub mod histogram;
 mod hugetable;
 pub mod info;

@@ -316,6 +316,16 @@ impl Senders {
         Some((SimTime(key_time(k)), pkt))
     }
 
+    /// The slot of the held packet released next, if its release is current.
+    pub(super) fn next_release(&self) -> Option<u32> {
+        let (_, &(slot, epoch)) = self.releases.peek()?;
+        let d = self.conns[slot as usize].as_ref()?;
+        if d.epoch != epoch || d.abandoned {
+            return None;
+        }
+        self.pool.front_pkt(&d.held)
+    }
+
     /// Forgets deferred connections with nothing held that have been quiet for long.
     fn forget_idle(&mut self, now: SimTime) {
         if self.by_key.len() < self.sweep_at.max(1024) {
@@ -414,6 +424,10 @@ impl Pool {
             q.tail = i;
         }
         q.len += 1;
+    }
+
+    fn front_pkt(&self, q: &Queue) -> Option<u32> {
+        (q.head != NIL).then(|| self.nodes[q.head as usize].pkt)
     }
 
     fn front_time(&self, q: &Queue) -> Option<SimTime> {

@@ -26,8 +26,8 @@
 //! prefix of the file). `OFFSIM_NO_MMAP=1` in the environment reads every capture through
 //! `read(2)` instead (ripgrep's `--no-mmap`), for captures on storage where that matters.
 
-// The only unsafe code in offsim: mapping a file, dropping pages of that mapping, and a
-// prefetch hint into the reader's bytes. Each use says why it is sound.
+// Unsafe code here maps a file and drops pages of that mapping (the rest of offsim's is the
+// prefetch hint in `hint.rs`). Each use says why it is sound.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -119,42 +119,6 @@ impl Bytes {
             *released = end;
         }
         end + RELEASE_STEP
-    }
-}
-
-/// Asks the CPU to bring the cache line holding `b[at]` in (nothing past the end of `b`).
-///
-/// A reader that has just read a record knows where the next one starts; the next record's
-/// header and first bytes are a cache miss (and on a capture of large packets, every record
-/// is), which the prefetch overlaps with the work on this packet. A load would not do: the
-/// core cannot retire past a load that misses, so the packet's work would wait for it.
-#[inline]
-pub(crate) fn prefetch(b: &[u8], at: usize) {
-    prefetch_as::<3>(b, at);
-}
-
-/// [`prefetch`] for bytes read once and soon: the line is brought in close to the core
-/// without displacing what the other cores keep in the shared cache (`PREFETCHNTA`).
-#[inline]
-pub(crate) fn prefetch_once(b: &[u8], at: usize) {
-    prefetch_as::<0>(b, at);
-}
-
-/// A prefetch of the line holding `b[at]` with x86's hint `HINT` (`_MM_HINT_T0` is 3,
-/// `_MM_HINT_NTA` 0, checked below); nothing elsewhere, or past the end of `b`.
-#[inline]
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-fn prefetch_as<const HINT: i32>(b: &[u8], at: usize) {
-    #[cfg(target_arch = "x86_64")]
-    const {
-        use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0};
-        assert!(_MM_HINT_T0 == 3 && _MM_HINT_NTA == 0);
-    }
-    #[cfg(target_arch = "x86_64")]
-    if let Some(p) = b.get(at) {
-        // SAFETY: `p` points into `b`; a prefetch is a hint that never faults and changes
-        // no memory (SSE, in every x86-64 CPU).
-        unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(std::ptr::from_ref(p).cast()) }
     }
 }
 

@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::bytes::{self, Bytes};
+use super::bytes::Bytes;
 use crate::parse::{LinkType, link_type_name};
 use crate::time::{NS_PER_SEC, SimTime};
 use ng::Iface;
@@ -309,7 +309,7 @@ impl<R: Read> TraceReader<R> {
     /// says where the next starts), but they lie in the bytes ahead, so the reader brings
     /// those in line by line, a stream the memory system serves at its bandwidth instead
     /// of one miss at a time. Read once, they are prefetched so as not to displace what the
-    /// engines keep in the shared cache ([`bytes::prefetch_once`]; with the ordinary hint
+    /// engines keep in the shared cache ([`crate::hint::prefetch_once`]; with the ordinary hint
     /// a run without offload, whose engine thread is the bottleneck, lost 15 % of wall
     /// time). Home-router 1M, alternated, median CPU s: `trace info` 0.127 -> 0.075, `run`
     /// hardware 0.312 -> 0.262 (9 runs), all three configurations at once 0.993 -> 0.923
@@ -319,8 +319,8 @@ impl<R: Read> TraceReader<R> {
     /// waiting on it) runs 0.664 -> 0.644 CPU s but 0.486 -> 0.535 s wall (15 runs).
     #[inline]
     fn prefetch_next(&mut self) {
-        bytes::prefetch(&self.buf, self.pos);
-        bytes::prefetch(&self.buf, self.pos + 64);
+        crate::hint::prefetch(&self.buf, self.pos);
+        crate::hint::prefetch(&self.buf, self.pos + 64);
         // `read(2)` has just copied a buffer's bytes through the cache
         if !self.buf.is_mapped() {
             return;
@@ -328,7 +328,7 @@ impl<R: Read> TraceReader<R> {
         let want = self.pos + PREFETCH_AHEAD;
         let mut at = self.prefetched.max(self.pos + 128) & !63;
         while at < want {
-            bytes::prefetch_once(&self.buf, at);
+            crate::hint::prefetch_once(&self.buf, at);
             at += 64;
         }
         self.prefetched = at;

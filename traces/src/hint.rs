@@ -1,0 +1,82 @@
+//! Cache hints: asking the CPU to bring in memory the next steps will read, so that the miss
+//! overlaps the work before them. A load would not do: the core cannot retire past a load
+//! that misses, so the work would wait for it.
+//!
+//! `std` has no stable prefetch (`core::intrinsics::prefetch_read_data` is an unstable
+//! intrinsic), so the x86-64 SSE intrinsic is called here, offsim's one `unsafe` outside the
+//! file mapping (`pcap/bytes.rs`); elsewhere these are no-ops.
+#![allow(unsafe_code)]
+
+/// A cache line, the unit a prefetch brings in.
+const LINE: usize = 64;
+
+/// Brings the cache line holding `b[at]` in (nothing past the end of `b`).
+///
+/// A reader that has just read a record knows where the next one starts; the next record's
+/// header and first bytes are a cache miss (and on a capture of large packets, every record
+/// is), which the prefetch overlaps with the work on this packet.
+#[inline]
+pub(crate) fn prefetch(b: &[u8], at: usize) {
+    if let Some(p) = b.get(at) {
+        line::<3>(p);
+    }
+}
+
+/// [`prefetch`] for bytes read once and soon: the line is brought in close to the core
+/// without displacing what the other cores keep in the shared cache (`PREFETCHNTA`).
+#[inline]
+pub(crate) fn prefetch_once(b: &[u8], at: usize) {
+    if let Some(p) = b.get(at) {
+        line::<0>(p);
+    }
+}
+
+/// Brings every cache line of `v` in: a value the caller reads soon that has sat unused for
+/// long (a packet a sender held for seconds, read again when it is sent).
+#[inline]
+pub fn prefetch_value<T>(v: &T) {
+    let p = std::ptr::from_ref(v).cast::<u8>();
+    let mut off = 0;
+    while off < std::mem::size_of::<T>() {
+        line::<3>(p.wrapping_add(off));
+        off += LINE;
+    }
+}
+
+/// A prefetch of the line holding `p` with x86's hint `HINT` (`_MM_HINT_T0` is 3,
+/// `_MM_HINT_NTA` 0, checked below).
+#[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn line<const HINT: i32>(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    const {
+        use std::arch::x86_64::{_MM_HINT_NTA, _MM_HINT_T0};
+        assert!(_MM_HINT_T0 == 3 && _MM_HINT_NTA == 0);
+    }
+    // SAFETY: a prefetch is a hint that never faults, whatever the address, and changes no
+    // memory (SSE, in every x86-64 CPU); callers pass addresses inside a value they borrow.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<HINT>(p.cast())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// Hints change nothing: any value, any offset (past the end too) reads back the same.
+    #[test]
+    fn hints_change_nothing() {
+        let b: Vec<u8> = (0..=255).collect();
+        for at in [0, 63, 64, 255, 256, 10_000] {
+            prefetch(&b, at);
+            prefetch_once(&b, at);
+        }
+        let big = [7u64; 100];
+        prefetch_value(&big);
+        prefetch_value(&());
+        assert_eq!(b, (0..=255).collect::<Vec<u8>>());
+        assert!(big.iter().all(|&x| x == 7));
+    }
+}
