@@ -62,6 +62,8 @@ mod rss;
 pub mod ruleseval;
 pub mod run;
 pub mod scenario;
+#[cfg(test)]
+mod scratch;
 pub mod source;
 pub mod sweep;
 pub mod timeline;

@@ -387,11 +387,10 @@ mod test {
     use super::*;
     use crate::prepare::{prepare, prepare_deferred};
     use crate::scenario::ScenarioFile;
+    use crate::scratch::Scratch;
 
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("offsim-deferred-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn dir(name: &str) -> Scratch {
+        Scratch::new("deferred", name)
     }
 
     /// `packets` generated home-router frames with their times.

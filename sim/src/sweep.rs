@@ -386,9 +386,8 @@ mod test {
     use super::*;
 
     fn file(body: &str) -> ScenarioFile {
-        let dir = std::env::temp_dir().join(format!("offsim-sweep-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(format!("s{}.toml", body.len()));
+        let dir = crate::scratch::Scratch::new("sweep", &body.len().to_string());
+        let p = dir.join("s.toml");
         std::fs::write(&p, body).unwrap();
         ScenarioFile::load(&p).unwrap()
     }

@@ -735,12 +735,25 @@ preset = "mt7621"
 mod test {
     use super::*;
 
-    fn write(name: &str, body: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("offsim-scn-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
+    /// `body` as `s.toml` in a scratch directory of its own (removed when dropped).
+    fn write(name: &str, body: &str) -> Written {
+        let d = crate::scratch::Scratch::new("scn", name);
         let p = d.join("s.toml");
         std::fs::write(&p, body).unwrap();
-        p
+        Written { path: p, _dir: d }
+    }
+
+    /// A written scenario's path, and its directory, removed with it.
+    struct Written {
+        path: PathBuf,
+        _dir: crate::scratch::Scratch,
+    }
+
+    impl std::ops::Deref for Written {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.path
+        }
     }
 
     const OK: &str = r#"
