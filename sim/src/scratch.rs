@@ -4,15 +4,19 @@
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A directory removed when dropped.
 pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    /// `offsim-{what}-{pid}-{name}` under the temporary directory, created empty.
+    /// `offsim-{what}-{pid}-{n}-{name}` under the temporary directory, `n` counting the
+    /// process's scratch directories, so two alive at once never share one.
     pub(crate) fn new(what: &str, name: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("offsim-{what}-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+        static MADE: AtomicU64 = AtomicU64::new(0);
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        let d =
+            std::env::temp_dir().join(format!("offsim-{what}-{}-{n}-{name}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         Scratch(d)
     }

@@ -31,15 +31,17 @@ pub(crate) fn prefetch_once(b: &[u8], at: usize) {
     }
 }
 
-/// Brings every cache line of `v` in: a value the caller reads soon that has sat unused for
-/// long (a packet a sender held for seconds, read again when it is sent).
+/// Brings every cache line `v` touches in: a value the caller reads soon that has sat
+/// unused for long (a packet a sender held for seconds, read again when it is sent).
 #[inline]
 pub fn prefetch_value<T>(v: &T) {
     let p = std::ptr::from_ref(v).cast::<u8>();
-    let mut off = 0;
-    while off < std::mem::size_of::<T>() {
-        line::<3>(p.wrapping_add(off));
-        off += LINE;
+    // From the line holding the first byte to the one holding the last: a value that does
+    // not start on a line boundary may span one line more than its size says.
+    let skew = p.addr() & (LINE - 1);
+    let start = p.wrapping_sub(skew);
+    for i in 0..(skew + std::mem::size_of::<T>()).div_ceil(LINE) {
+        line::<3>(start.wrapping_add(i * LINE));
     }
 }
 

@@ -421,7 +421,5 @@ mod test {
         *m.get_mut(4, 1, 2).unwrap() += 1;
         assert_eq!(m.remove(4, 1, 2), Some(2));
         assert_eq!(m.len(), 1);
-        // an IPv4 pair's entry is its 8 bytes and the value, unpadded
-        assert_eq!(std::mem::size_of::<([u8; 8], [u8; 10])>(), 18);
     }
 }
