@@ -202,7 +202,8 @@ fn the_split_is_the_reference_split() {
         let (mut fa, mut fb) = (Vec::new(), Vec::new());
         // Some rounds forget what a stand-in for conntrack does not hold.
         let limited = round % 2 == 1;
-        let alive = |k: &FlowKey| (k.sport.wrapping_mul(7) ^ k.dport ^ k.src as u16) % 3 != 0;
+        let alive =
+            |k: &FlowKey| !(k.sport.wrapping_mul(7) ^ k.dport ^ k.src as u16).is_multiple_of(3);
         for i in 0..4_000u64 {
             let m = packet(&mut r, &quotable);
             if quotable.len() < 32 {
