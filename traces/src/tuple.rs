@@ -67,6 +67,14 @@ fn unpack6(b: &Key6) -> FlowKey {
     }
 }
 
+/// Gives a map's memory back when it holds far fewer entries than it has room for (after a
+/// sweep forgot most of them): the rule of every map here.
+fn shrink_sparse<K: Eq + std::hash::Hash, V>(m: &mut FxHashMap<K, V>) {
+    if m.capacity() > 4 * m.len() + 4096 {
+        m.shrink_to(2 * m.len());
+    }
+}
+
 /// A map from flow tuples to `V`, 13 bytes of key per IPv4 tuple and 37 per IPv6 one. A
 /// key whose version is not 4 is stored as IPv6.
 #[derive(Clone, Debug)]
@@ -168,13 +176,8 @@ impl<V> TupleMap<V> {
     /// Gives memory back when the map holds far fewer entries than it has room for (after
     /// a sweep forgot most of them).
     pub fn shrink_if_sparse(&mut self) {
-        fn shrink<K: Eq + std::hash::Hash, V>(m: &mut FxHashMap<K, V>) {
-            if m.capacity() > 4 * m.len() + 4096 {
-                m.shrink_to(2 * m.len());
-            }
-        }
-        shrink(&mut self.v4);
-        shrink(&mut self.v6);
+        shrink_sparse(&mut self.v4);
+        shrink_sparse(&mut self.v6);
     }
 }
 
@@ -247,12 +250,8 @@ impl<V> AddrMap<V> {
 
     /// Gives memory back when the map is mostly empty.
     pub fn shrink_if_sparse(&mut self) {
-        if self.v4.capacity() > 4 * self.v4.len() + 4096 {
-            self.v4.shrink_to(2 * self.v4.len());
-        }
-        if self.v6.capacity() > 4 * self.v6.len() + 4096 {
-            self.v6.shrink_to(2 * self.v6.len());
-        }
+        shrink_sparse(&mut self.v4);
+        shrink_sparse(&mut self.v6);
     }
 }
 
@@ -347,12 +346,8 @@ impl<V> PairMap<V> {
 
     /// Gives memory back when the map is mostly empty.
     pub fn shrink_if_sparse(&mut self) {
-        if self.v4.capacity() > 4 * self.v4.len() + 4096 {
-            self.v4.shrink_to(2 * self.v4.len());
-        }
-        if self.v6.capacity() > 4 * self.v6.len() + 4096 {
-            self.v6.shrink_to(2 * self.v6.len());
-        }
+        shrink_sparse(&mut self.v4);
+        shrink_sparse(&mut self.v6);
     }
 }
 
