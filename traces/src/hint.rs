@@ -56,7 +56,8 @@ fn line<const HINT: i32>(p: *const u8) {
         assert!(_MM_HINT_T0 == 3 && _MM_HINT_NTA == 0);
     }
     // SAFETY: a prefetch is a hint that never faults, whatever the address, and changes no
-    // memory (SSE, in every x86-64 CPU); callers pass addresses inside a value they borrow.
+    // memory (SSE, in every x86-64 CPU); callers pass addresses in the lines of a value they
+    // borrow.
     #[cfg(target_arch = "x86_64")]
     unsafe {
         std::arch::x86_64::_mm_prefetch::<HINT>(p.cast())
