@@ -15,9 +15,13 @@ fn private_v4(a: u32) -> bool {
         || (o[0] == 100 && (64..128).contains(&o[1]))
 }
 
-/// Whether an IPv4 address is globally routed: not private, shared, loopback, link-local,
-/// multicast, broadcast, unspecified, reserved, or one of the documentation ranges test
-/// traces use.
+/// Whether an IPv4 address is globally reachable: none of the IANA IPv4 special-purpose
+/// registry's blocks marked "Globally Reachable: False" (RFC 6890 and its updates) — private,
+/// shared, loopback, link-local, "this network", IETF protocol assignments (192.0.0.0/24 but
+/// .9 and .10), the documentation ranges test traces use, the RFC 2544 benchmarking range
+/// 198.18.0.0/15 (generated floods' spoofed sources), reserved, broadcast — nor multicast (no
+/// source address). The test is that of the standard library's `Ipv4Addr::is_global`
+/// (unstable), plus multicast.
 fn global_v4(a: u32) -> bool {
     let v = std::net::Ipv4Addr::from(a);
     let o = v.octets();
@@ -26,12 +30,13 @@ fn global_v4(a: u32) -> bool {
         || v.is_link_local()
         || v.is_multicast()
         || v.is_broadcast()
-        || v.is_unspecified()
         || o[0] == 0
         || o[0] >= 240
+        || ((o[0], o[1], o[2]) == (192, 0, 0) && o[3] != 9 && o[3] != 10)
         || (o[0], o[1], o[2]) == (192, 0, 2)
         || (o[0], o[1], o[2]) == (198, 51, 100)
-        || (o[0], o[1], o[2]) == (203, 0, 113))
+        || (o[0], o[1], o[2]) == (203, 0, 113)
+        || (o[0] == 198 && (o[1] & 0xfe) == 18))
 }
 
 /// Signs that a capture taken as arriving on the LAN side was taken on the WAN link: its
@@ -64,6 +69,20 @@ impl WanHint {
                 self.global = Some(a);
             }
         }
+    }
+
+    /// Whether noting `m` (on either side) can make [`WanHint::warning`] say something: an
+    /// IP packet with a PPPoE session, or an IPv4 one from a private or a globally routed
+    /// address. Until one such packet is noted the warning is `None` whatever the sides (a
+    /// packet that is neither only adds to the count of LAN-side IPv4 packets, which only a
+    /// warning prints).
+    pub fn can_warn(m: &PacketMeta) -> bool {
+        m.is_ip()
+            && (m.has(flags::PPPOE)
+                || (m.ip_version == 4 && {
+                    let a = m.src as u32;
+                    private_v4(a) || global_v4(a)
+                }))
     }
 
     /// Whether [`WanHint::warning`] can now change only through LAN-side packets with a
@@ -128,5 +147,45 @@ mod test {
         p.flags |= flags::PPPOE;
         h.note(&p, Side::Lan);
         assert!(h.warning().unwrap().contains("PPPoE"));
+    }
+
+    /// A packet `can_warn` calls silent leaves the warning `None` on either side, whatever
+    /// came before it among silent packets; the others can start a warning.
+    #[test]
+    fn silent_packets_never_warn() {
+        let silent = [
+            Pkt::udp("192.0.2.1:1", "198.51.100.1:53").build(),
+            Pkt::udp("203.0.113.9:1", "8.8.8.8:53").build(),
+            Pkt::udp("127.0.0.1:1", "8.8.8.8:53").build(),
+            Pkt::udp("198.18.3.4:1", "8.8.8.8:53").build(),
+            Pkt::udp("198.19.255.254:1", "8.8.8.8:53").build(),
+            Pkt::udp("192.0.0.8:1", "8.8.8.8:53").build(),
+            Pkt::udp("[2001:db8::1]:1", "[2001:db8::2]:53").build(),
+            Pkt::udp("[2a00:1450::1]:1", "[fd00::2]:53").build(),
+        ];
+        let mut h = WanHint::default();
+        for (i, m) in silent.iter().enumerate() {
+            assert!(!WanHint::can_warn(m), "{i}");
+            h.note(m, Side::Lan);
+            h.note(m, Side::Wan);
+            assert!(h.warning().is_none(), "{i}");
+        }
+        let mut p = Pkt::udp("[2001:db8::1]:1", "[2001:db8::2]:53").build();
+        p.flags |= flags::PPPOE;
+        for m in [
+            p,
+            Pkt::udp("81.2.69.160:1", "192.0.2.1:53").build(),
+            Pkt::udp("10.0.0.1:1", "192.0.2.1:53").build(),
+            Pkt::udp("198.20.0.1:1", "192.0.2.1:53").build(),
+            Pkt::udp("192.0.0.9:1", "192.0.2.1:53").build(),
+        ] {
+            assert!(WanHint::can_warn(&m));
+        }
+        let mut h = WanHint::default();
+        h.note(
+            &Pkt::udp("81.2.69.160:1", "192.0.2.1:53").build(),
+            Side::Lan,
+        );
+        assert!(h.warning().is_some());
     }
 }

@@ -13,9 +13,9 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use offsim_kernel::dups::{CopyKind, DupFinder, SEARCH_PACKETS};
-use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
+use offsim_kernel::sides::SideMode;
 use offsim_traces::r#gen::{GenConfig, GenError, Generator, Stop};
-use offsim_traces::meta::{PacketMeta, flags};
+use offsim_traces::meta::PacketMeta;
 use offsim_traces::parse::{LinkType, parse_frame_into};
 use offsim_traces::pcap::TraceError;
 use offsim_traces::stream::PacketStream;
@@ -23,7 +23,9 @@ use offsim_traces::time::SimTime;
 
 use crate::replay::{Retimer, fresh_tuples};
 
+mod hint;
 mod pass;
+use hint::HintScan;
 pub use pass::TracePass;
 use pass::cut_warning;
 pub(crate) use pass::{first_header, first_pass, glance};
@@ -346,29 +348,13 @@ const WAN_HINT_PACKETS: u64 = 1_000_000;
 
 /// The search of the trace's first packets for packets captured twice and — with sides
 /// guessed from the traffic (`flow`, `single`) — a split of them, to warn when the capture
-/// looks taken on the WAN link. No per-flow state beyond the splitter's live tuples (the
-/// count of distinct flows it once printed needed a set of every flow: `offsim trace info`
-/// gives it).
-///
-/// The split stops as soon as the hint can only still change through PPPoE: once a LAN-side
-/// client with a private address is seen, [`WanHint::warning`] is settled unless a LAN-side
-/// packet carries a PPPoE session. From there the scan only watches for any IP packet with
-/// a PPPoE session in the hint's window; if one comes, the hint is redone from the start of
-/// the trace with a split of its own ([`Scan::finish`]), so the warning is what a full split
-/// gives; the redo reads the window again on the decoding thread, a cost only such captures
-/// (private clients and PPPoE, e.g. one taken on both links) pay. On a LAN capture (private
-/// clients, no PPPoE) the splitter runs for a few packets instead of the first million: it
-/// was 6–8 % of a one-configuration run's CPU.
+/// looks taken on the WAN link ([`hint`] says how little of it is split). No per-flow state
+/// beyond the splitter's live tuples (the count of distinct flows it once printed needed a
+/// set of every flow: `offsim trace info` gives it).
 pub(crate) struct Scan {
-    sides: SideMode,
-    /// IP packets the hint looks at ([`WAN_HINT_PACKETS`]) and those searched for copies
-    /// when none is found (`dups::SEARCH_PACKETS`).
-    windows: (u64, u64),
-    split: Option<(SideSplitter, WanHint)>,
-    /// The split stopped early: watching for a PPPoE packet in the hint's window.
-    watch: bool,
-    /// A PPPoE packet came after the split stopped: the hint is redone.
-    redo: bool,
+    /// IP packets searched for copies when none is found (`dups::SEARCH_PACKETS`).
+    window: u64,
+    hint: Option<HintScan>,
     dups: Option<DupFinder>,
     found: Findings,
 }
@@ -382,12 +368,8 @@ impl Scan {
     /// [`Scan::new`] with other windows (hint, copies), for tests.
     fn windowed(sides: &SideMode, windows: (u64, u64)) -> Scan {
         Scan {
-            sides: sides.clone(),
-            windows,
-            split: matches!(sides, SideMode::Flow | SideMode::Single)
-                .then(|| (SideSplitter::new(sides.clone()), WanHint::default())),
-            watch: false,
-            redo: false,
+            window: windows.1,
+            hint: HintScan::new(sides, windows.0),
             dups: Some(DupFinder::new()),
             found: Findings::default(),
         }
@@ -406,59 +388,23 @@ impl Scan {
             if d.check(m) != CopyKind::First {
                 f.copies += 1;
             }
-            if f.copies == 0 && f.ip_packets >= self.windows.1 {
+            if f.copies == 0 && f.ip_packets >= self.window {
                 self.dups = None;
             }
         }
-        if let Some((sp, hint)) = &mut self.split {
-            hint.note(m, sp.side(m, m.ts));
-            // The hint needs the capture's start, not all of it: the splitter's tuples
-            // would otherwise follow every flow of a long trace.
-            if f.ip_packets >= self.windows.0 {
-                f.wan_capture = hint.warning();
-                self.split = None;
-            } else if hint.settled_but_pppoe() {
-                self.split = None;
-                self.watch = true;
-            }
-        } else if self.watch {
-            if m.is_ip() && m.has(flags::PPPOE) {
-                self.redo = true;
-                self.watch = false;
-            } else if f.ip_packets >= self.windows.0 {
-                self.watch = false;
-            }
-        }
-        self.dups.is_some() || self.split.is_some() || self.watch
+        let hint = self.hint.as_mut().is_some_and(|h| h.note(m, f.ip_packets));
+        self.dups.is_some() || hint
     }
 
-    /// What it found in the packets it was shown; the hint redone over `input` when a
-    /// PPPoE packet came after the split stopped.
+    /// What it found in the packets it was shown, the hint redone over `input` when it
+    /// needs that.
     pub(crate) fn finish(self, input: &Input) -> Result<Findings, SourceError> {
         let mut f = self.found;
-        if let Some((_, h)) = self.split {
-            f.wan_capture = h.warning();
-        }
-        if self.redo {
-            f.wan_capture = wan_hint(input, &self.sides, self.windows.0)?;
+        if let Some(h) = self.hint {
+            f.wan_capture = h.finish(input)?;
         }
         Ok(f)
     }
-}
-
-/// The WAN-capture hint from a split of the trace's first `window` IP packets.
-fn wan_hint(input: &Input, sides: &SideMode, window: u64) -> Result<Option<String>, SourceError> {
-    let mut r = Reader::open(input)?;
-    let (mut sp, mut hint) = (SideSplitter::new(sides.clone()), WanHint::default());
-    let (mut ip, mut m) = (0, PacketMeta::default());
-    while r.next_into(&mut m)? {
-        hint.note(&m, sp.side(&m, m.ts));
-        ip += u64::from(m.is_ip());
-        if ip >= window {
-            break;
-        }
-    }
-    Ok(hint.warning())
 }
 
 /// Scans the trace's first packets on this thread (for commands whose runs decode the
@@ -572,29 +518,55 @@ mod test {
         f
     }
 
-    /// The scan's WAN-capture hint, whose split stops once only PPPoE can change it, is
-    /// the one a split of the whole hint window gives. With a 60-packet hint window and a
-    /// 10-packet copy search, driven as `scan` drives it (until `note` says it is done): a
-    /// LAN capture (the split stops after a packet), a WAN capture (public clients: it never
-    /// stops, and warns), and LAN captures with a PPPoE packet as the window's last IP
-    /// packet (the hint is redone, and warns) and as the first past it (no warning).
+    /// The scan's WAN-capture hint, whose split waits for a packet that can make it warn and
+    /// stops once only PPPoE can change it, is the one a split of the whole hint window
+    /// gives. With a 60-packet hint window and a 10-packet copy search, driven as `scan`
+    /// drives it (until `note` says it is done): a LAN capture (the split stops after a
+    /// packet, also after a non-IP packet first), a WAN capture (public clients: it never
+    /// stops, and warns), LAN captures with a PPPoE packet as the window's last IP packet
+    /// (the hint is redone, and warns) and as the first past it (no warning), a capture of
+    /// documentation addresses (never split), and captures whose first IP packet cannot
+    /// warn, followed by public or private clients (redone, so the sides are the trace's).
     #[test]
     fn the_wan_hint_is_that_of_a_full_split() {
         let lan = |i: u16| udp_frame([192, 168, 1, 2], [198, 51, 100, 1], 1000 + i, false);
         let wan = |i: u16| udp_frame([81, 2, 69, 160], [198, 51, 100, 1], 1000 + i, false);
         let ppp = |i: u16| udp_frame([192, 168, 1, 3], [198, 51, 100, 1], 1000 + i, true);
+        let doc = |i: u16| udp_frame([192, 0, 2, 7], [198, 51, 100, 1], 1000 + i, false);
+        // the reply to the first packet of a public client's flow, seen first: the client is
+        // then on the WAN side for its address pair (a split begun after it would warn)
+        let late = |i: u16| {
+            let mut f = udp_frame([198, 51, 100, 1], [81, 2, 69, 160], 53, false);
+            f[36..38].copy_from_slice(&(1000 + i).to_be_bytes());
+            f
+        };
+        let arp = {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+            f.extend_from_slice(&[0; 28]);
+            f
+        };
         let with_ppp_at = |k: u16| -> Vec<Vec<u8>> {
             (0..80)
                 .map(|i| if i == k { ppp(i) } else { lan(i) })
                 .collect()
         };
-        let cases: [(&str, Vec<Vec<u8>>, bool); 4] = [
-            ("lan", (0..80).map(lan).collect(), false),
-            ("wan", (0..80).map(wan).collect(), true),
-            ("ppp-last-in", with_ppp_at(59), true),
-            ("ppp-first-out", with_ppp_at(60), false),
+        let then = |first: Vec<u8>, rest: &dyn Fn(u16) -> Vec<u8>| -> Vec<Vec<u8>> {
+            std::iter::once(first).chain((0..80).map(rest)).collect()
+        };
+        // (name, frames, warns, IP packets the scan splits before the hint's redo, if any)
+        let cases: [(&str, Vec<Vec<u8>>, bool, u64); 9] = [
+            ("lan", (0..80).map(lan).collect(), false, 1),
+            ("arp-lan", then(arp.clone(), &lan), false, 1),
+            ("wan", (0..80).map(wan).collect(), true, 60),
+            ("ppp-last-in", with_ppp_at(59), true, 1),
+            ("ppp-first-out", with_ppp_at(60), false, 1),
+            ("doc", (0..80).map(doc).collect(), false, 0),
+            ("doc-wan", then(doc(0), &wan), true, 0),
+            ("doc-lan", then(doc(0), &lan), false, 0),
+            ("late-wan", then(late(0), &wan), false, 0),
         ];
-        for (name, frames, warns) in cases {
+        for (name, frames, warns, stops) in cases {
             let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
             for (i, f) in frames.iter().enumerate() {
                 w.write(SimTime(i as u64 * 1000), f, f.len() as u32)
@@ -602,24 +574,18 @@ mod test {
             }
             let path = file(&format!("hint-{name}"), &w.finish().unwrap());
             let inp = Input::File(path.clone());
-            let full = wan_hint(&inp, &SideMode::Flow, 60).unwrap();
+            let full = hint::wan_hint(&inp, &SideMode::Flow, 60).unwrap();
             assert_eq!(full.is_some(), warns, "{name}: {full:?}");
             let mut r = Reader::open(&inp).unwrap();
             let mut sc = Scan::windowed(&SideMode::Flow, (60, 10));
-            let (mut stopped_at, mut n, mut m) = (None, 0, PacketMeta::default());
+            let mut m = PacketMeta::default();
             while r.next_into(&mut m).unwrap() {
-                n += 1;
-                let more = sc.note(&m);
-                if sc.split.is_none() && stopped_at.is_none() {
-                    stopped_at = Some(n);
-                }
-                if !more {
+                if !sc.note(&m) {
                     break;
                 }
             }
-            if name != "wan" {
-                assert_eq!(stopped_at, Some(1), "{name}: the split stops early");
-            }
+            let split = sc.hint.as_ref().map(|h| h.split_packets());
+            assert_eq!(split, Some(stops), "{name}: IP packets split");
             assert_eq!(sc.finish(&inp).unwrap().wan_capture, full, "{name}");
             let _ = std::fs::remove_file(&path);
         }
