@@ -74,30 +74,12 @@ impl Prefix {
             None => (s, None),
         };
         let ip: std::net::IpAddr = a.trim().parse().ok()?;
-        Some(match ip {
-            std::net::IpAddr::V4(v) => {
-                let len = l.unwrap_or(32);
-                if len > 32 {
-                    return None;
-                }
-                Prefix {
-                    version: 4,
-                    addr: u128::from(u32::from(v)),
-                    len,
-                }
-            }
-            std::net::IpAddr::V6(v) => {
-                let len = l.unwrap_or(128);
-                if len > 128 {
-                    return None;
-                }
-                Prefix {
-                    version: 6,
-                    addr: u128::from(v),
-                    len,
-                }
-            }
-        })
+        let (version, addr, bits) = match ip {
+            std::net::IpAddr::V4(v) => (4, u128::from(u32::from(v)), 32),
+            std::net::IpAddr::V6(v) => (6, u128::from(v), 128),
+        };
+        let len = l.unwrap_or(bits);
+        (len <= bits).then_some(Prefix { version, addr, len })
     }
 
     /// Whether it contains `addr` of IP version `version`.
@@ -748,6 +730,24 @@ mod test {
         assert!(SideMode::parse("lan=").is_err());
         assert!(SideMode::parse("lan=300.1.1.1/8").is_err());
         assert!(SideMode::parse("both").is_err());
+    }
+
+    #[test]
+    fn prefixes_parse_with_their_family_s_lengths() {
+        let p = |s: &str| Prefix::parse(s).map(|p| (p.version, p.addr, p.len));
+        assert_eq!(p("10.1.2.3"), Some((4, 0x0a01_0203, 32)));
+        assert_eq!(p("10.0.0.0/8"), Some((4, 0x0a00_0000, 8)));
+        assert_eq!(p("0.0.0.0/0"), Some((4, 0, 0)));
+        assert_eq!(p("10.0.0.0/33"), None);
+        assert_eq!(p("::1"), Some((6, 1, 128)));
+        assert_eq!(p("2001:db8::/32").map(|x| x.2), Some(32));
+        assert_eq!(p("::/129"), None);
+        assert_eq!(p("::/0"), Some((6, 0, 0)));
+        assert_eq!(p("10.0.0.0/x"), None);
+        let all6 = Prefix::parse("::/0").unwrap();
+        assert!(all6.contains(6, u128::MAX) && !all6.contains(4, 1));
+        let net = Prefix::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains(4, 0x0aff_ffff) && !net.contains(4, 0x0b00_0000));
     }
 
     #[test]
