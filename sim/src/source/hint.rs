@@ -2,12 +2,14 @@
 //! IP packets into sides, for [`WanHint`], done as little as gives the warning a split of the
 //! whole window gives.
 //!
-//! - The split waits for a packet that can make the hint warn ([`WanHint::can_warn`]): until
-//!   one comes, the warning is `None` whatever the sides. A trace whose first packet can
-//!   warn (a capture with private clients or public hosts) is split from its start; a
-//!   trace of documentation, reserved or IPv6 addresses alone (test traces, the generated
-//!   flood) is never split; one whose first such packet comes later has the hint redone
-//!   from its start when the scan finishes.
+//! - A packet that can make the hint warn ([`WanHint::can_warn`]: an IPv4 source private or
+//!   public, or PPPoE) may never come: then the warning is `None` whatever the sides. The
+//!   split runs from the trace's start, but if its first [`SILENT_PACKETS`] IP packets
+//!   cannot warn, it stops there and the scan only watches for one that can; if one comes
+//!   within the window, the hint is redone from the start when the scan finishes. A trace
+//!   of documentation, benchmarking, reserved or IPv6 addresses alone (test traces, the
+//!   generated flood) is split that far only; a capture whose first thousands of IP
+//!   packets all cannot warn and a later one can pays a redo.
 //! - The split stops once the hint can only still change through PPPoE: once a LAN-side
 //!   client with a private address is seen, [`WanHint::warning`] is settled unless a LAN-side
 //!   packet carries a PPPoE session. From there it only watches for an IP packet with a
@@ -16,26 +18,28 @@
 //!
 //! A redo reads the window again on the decoding thread, a cost only captures that need one
 //! pay. On a LAN capture the splitter runs for a few packets instead of the first million
-//! (it was 6–8 % of a one-configuration run's CPU), and on a flood of documentation
-//! addresses not at all (it was 21 % of its run's CPU).
+//! (it was 6–8 % of a one-configuration run's CPU), and on a flood of documentation and
+//! benchmarking addresses for 4,096 (all of them were 21 % of its run's CPU).
 
 use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_traces::meta::{PacketMeta, flags};
 
 use super::{Input, Reader, SourceError};
 
+/// IP packets split, none of which can make the hint warn, after which the split stops
+/// (the trace may hold no such packet at all).
+pub(super) const SILENT_PACKETS: u64 = 4096;
+
 /// Where the hint's split stands.
 enum State {
-    /// No packet so far could make the hint warn: no IP packet split yet. The splitter has
-    /// been shown the non-IP packets before the first IP one (they move its clock, not its
-    /// tuples), and is dropped at the first IP packet that cannot warn.
-    Waiting(Option<Box<SideSplitter>>),
     /// Splitting from the trace's first packet.
     Split(Box<SideSplitter>, WanHint),
+    /// The split stopped: no IP packet it split could make the hint warn.
+    Silent,
     /// The split stopped with the hint settled unless a PPPoE packet comes.
     Watch,
     /// The hint is redone from the trace's start when the scan finishes; `whole`: with a
-    /// split of the whole window, else as this scan does it from the first packet.
+    /// split of the whole window, else as this scan does it.
     Redo { whole: bool },
     /// The hint is settled.
     Done(Option<String>),
@@ -44,8 +48,11 @@ enum State {
 /// The WAN-capture hint's scan over the trace's first `window` IP packets.
 pub(super) struct HintScan {
     sides: SideMode,
-    window: u64,
+    /// IP packets the hint looks at, and those split before it stops if none can warn.
+    windows: (u64, u64),
     state: State,
+    /// Some packet split could make the hint warn.
+    can_warn: bool,
     #[cfg(test)]
     split: u64,
 }
@@ -54,11 +61,12 @@ impl HintScan {
     /// A scan for `sides`; `None` when the sides are not guessed from the traffic (only the
     /// `flow` and `single` modes guess them, and only a guess can take a WAN capture for a
     /// LAN one).
-    pub(super) fn new(sides: &SideMode, window: u64) -> Option<HintScan> {
+    pub(super) fn new(sides: &SideMode, windows: (u64, u64)) -> Option<HintScan> {
         matches!(sides, SideMode::Flow | SideMode::Single).then(|| HintScan {
             sides: sides.clone(),
-            window,
-            state: State::Waiting(Some(Box::new(SideSplitter::new(sides.clone())))),
+            windows,
+            state: split(sides),
+            can_warn: false,
             #[cfg(test)]
             split: 0,
         })
@@ -74,23 +82,7 @@ impl HintScan {
     /// the hint needs no more.
     #[inline]
     pub(super) fn note(&mut self, m: &PacketMeta, ip_packets: u64) -> bool {
-        if let State::Waiting(sp) = &mut self.state {
-            if WanHint::can_warn(m) {
-                // The sides of earlier IP packets decide those of later ones: a split begun
-                // after one would not be the trace's.
-                self.state = match sp.take() {
-                    Some(sp) => State::Split(sp, WanHint::default()),
-                    None => State::Redo { whole: false },
-                };
-            } else if m.is_ip() {
-                *sp = None;
-                if ip_packets >= self.window {
-                    self.state = State::Done(None);
-                }
-            } else if let Some(sp) = sp {
-                sp.side(m, m.ts);
-            }
-        }
+        let (window, silent) = self.windows;
         match &mut self.state {
             State::Split(sp, hint) => {
                 hint.note(m, sp.side(m, m.ts));
@@ -98,41 +90,50 @@ impl HintScan {
                 {
                     self.split += u64::from(m.is_ip());
                 }
+                self.can_warn = self.can_warn || WanHint::can_warn(m);
                 // The hint needs the capture's start, not all of it: the splitter's tuples
                 // would otherwise follow every flow of a long trace.
-                if ip_packets >= self.window {
+                if ip_packets >= window {
                     self.state = State::Done(hint.warning());
                 } else if hint.settled_but_pppoe() {
                     self.state = State::Watch;
+                } else if !self.can_warn && ip_packets >= silent {
+                    self.state = State::Silent;
+                }
+            }
+            State::Silent => {
+                if WanHint::can_warn(m) {
+                    // The sides of the packets before decide this one's: a split begun
+                    // here would not be the trace's.
+                    self.state = State::Redo { whole: false };
+                } else if ip_packets >= window {
+                    self.state = State::Done(None);
                 }
             }
             State::Watch => {
                 if m.is_ip() && m.has(flags::PPPOE) {
                     self.state = State::Redo { whole: true };
-                } else if ip_packets >= self.window {
+                } else if ip_packets >= window {
                     self.state = State::Done(None);
                 }
             }
-            State::Waiting(_) | State::Redo { .. } | State::Done(_) => {}
+            State::Redo { .. } | State::Done(_) => {}
         }
-        matches!(
-            self.state,
-            State::Waiting(_) | State::Split(..) | State::Watch
-        )
+        matches!(self.state, State::Split(..) | State::Silent | State::Watch)
     }
 
     /// The warning, the hint redone over `input` when the scan needs it.
     pub(super) fn finish(self, input: &Input) -> Result<Option<String>, SourceError> {
         Ok(match self.state {
             State::Split(_, hint) => hint.warning(),
-            State::Waiting(_) | State::Watch => None,
+            State::Silent | State::Watch => None,
             State::Done(w) => w,
-            State::Redo { whole: true } => wan_hint(input, &self.sides, self.window)?,
+            State::Redo { whole: true } => wan_hint(input, &self.sides, self.windows.0)?,
             State::Redo { whole: false } => {
-                let mut s = HintScan {
-                    state: split(&self.sides),
-                    ..self
-                };
+                // As this scan, without stopping when silent (the packet that can warn is
+                // in the window).
+                let mut s =
+                    HintScan::new(&self.sides, (self.windows.0, u64::MAX)).expect("sides guessed");
                 let (mut r, mut m, mut ip) = (Reader::open(input)?, PacketMeta::default(), 0);
                 while r.next_into(&mut m)? {
                     ip += u64::from(m.is_ip());
@@ -140,8 +141,6 @@ impl HintScan {
                         break;
                     }
                 }
-                // a redo from the first packet never waits, so never asks for this one
-                debug_assert!(!matches!(s.state, State::Redo { whole: false }));
                 s.finish(input)?
             }
         })

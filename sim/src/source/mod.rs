@@ -362,14 +362,17 @@ pub(crate) struct Scan {
 impl Scan {
     /// A scan for a run with `sides`.
     pub(crate) fn new(sides: &SideMode) -> Scan {
-        Scan::windowed(sides, (WAN_HINT_PACKETS, SEARCH_PACKETS))
+        Scan::windowed(
+            sides,
+            (WAN_HINT_PACKETS, hint::SILENT_PACKETS, SEARCH_PACKETS),
+        )
     }
 
-    /// [`Scan::new`] with other windows (hint, copies), for tests.
-    fn windowed(sides: &SideMode, windows: (u64, u64)) -> Scan {
+    /// [`Scan::new`] with other windows (hint, silent split, copies), for tests.
+    fn windowed(sides: &SideMode, windows: (u64, u64, u64)) -> Scan {
         Scan {
-            window: windows.1,
-            hint: HintScan::new(sides, windows.0),
+            window: windows.2,
+            hint: HintScan::new(sides, (windows.0, windows.1)),
             dups: Some(DupFinder::new()),
             found: Findings::default(),
         }
@@ -518,15 +521,17 @@ mod test {
         f
     }
 
-    /// The scan's WAN-capture hint, whose split waits for a packet that can make it warn and
-    /// stops once only PPPoE can change it, is the one a split of the whole hint window
-    /// gives. With a 60-packet hint window and a 10-packet copy search, driven as `scan`
-    /// drives it (until `note` says it is done): a LAN capture (the split stops after a
-    /// packet, also after a non-IP packet first), a WAN capture (public clients: it never
-    /// stops, and warns), LAN captures with a PPPoE packet as the window's last IP packet
-    /// (the hint is redone, and warns) and as the first past it (no warning), a capture of
-    /// documentation addresses (never split), and captures whose first IP packet cannot
-    /// warn, followed by public or private clients (redone, so the sides are the trace's).
+    /// The scan's WAN-capture hint, whose split stops after its first IP packets if none can
+    /// make it warn and once only PPPoE can change it, is the one a split of the whole hint
+    /// window gives. With a 60-packet hint window, the split stopping after 5 IP packets
+    /// that cannot warn and a 10-packet copy search, driven as `scan` drives it (until `note`
+    /// says it is done): a LAN capture (the split stops after a packet, also after a non-IP
+    /// packet first), a WAN capture (public clients: it never stops, and warns), LAN
+    /// captures with a PPPoE packet as the window's last IP packet (the hint is redone, and
+    /// warns) and as the first past it (no warning), a capture of documentation addresses
+    /// (split 5 packets), captures whose first IP packets cannot warn, followed by public or
+    /// private clients: one such packet first (the split goes on) or five (the hint is redone,
+    /// so the sides are the trace's, which the "late" captures tell apart).
     #[test]
     fn the_wan_hint_is_that_of_a_full_split() {
         let lan = |i: u16| udp_frame([192, 168, 1, 2], [198, 51, 100, 1], 1000 + i, false);
@@ -551,20 +556,26 @@ mod test {
                 .map(|i| if i == k { ppp(i) } else { lan(i) })
                 .collect()
         };
-        let then = |first: Vec<u8>, rest: &dyn Fn(u16) -> Vec<u8>| -> Vec<Vec<u8>> {
-            std::iter::once(first).chain((0..80).map(rest)).collect()
+        let then = |first: Vec<Vec<u8>>, rest: &dyn Fn(u16) -> Vec<u8>| -> Vec<Vec<u8>> {
+            first.into_iter().chain((0..80).map(rest)).collect()
         };
+        let docs = |n: u16| (100..100 + n).map(doc).collect::<Vec<_>>();
+        let late_docs = std::iter::once(late(0)).chain(docs(4)).collect::<Vec<_>>();
         // (name, frames, warns, IP packets the scan splits before the hint's redo, if any)
-        let cases: [(&str, Vec<Vec<u8>>, bool, u64); 9] = [
+        let cases: [(&str, Vec<Vec<u8>>, bool, u64); 13] = [
             ("lan", (0..80).map(lan).collect(), false, 1),
-            ("arp-lan", then(arp.clone(), &lan), false, 1),
+            ("arp-lan", then(vec![arp.clone()], &lan), false, 1),
             ("wan", (0..80).map(wan).collect(), true, 60),
             ("ppp-last-in", with_ppp_at(59), true, 1),
             ("ppp-first-out", with_ppp_at(60), false, 1),
-            ("doc", (0..80).map(doc).collect(), false, 0),
-            ("doc-wan", then(doc(0), &wan), true, 0),
-            ("doc-lan", then(doc(0), &lan), false, 0),
-            ("late-wan", then(late(0), &wan), false, 0),
+            ("doc", (0..80).map(doc).collect(), false, 5),
+            ("doc-wan", then(docs(1), &wan), true, 60),
+            ("doc-lan", then(docs(1), &lan), false, 2),
+            ("late-wan", then(vec![late(0)], &wan), false, 60),
+            ("docs-wan", then(docs(5), &wan), true, 5),
+            ("docs-lan", then(docs(5), &lan), false, 5),
+            ("late-docs-wan", then(late_docs, &wan), false, 5),
+            ("docs-ppp", then(docs(5), &ppp), true, 5),
         ];
         for (name, frames, warns, stops) in cases {
             let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
@@ -577,7 +588,7 @@ mod test {
             let full = hint::wan_hint(&inp, &SideMode::Flow, 60).unwrap();
             assert_eq!(full.is_some(), warns, "{name}: {full:?}");
             let mut r = Reader::open(&inp).unwrap();
-            let mut sc = Scan::windowed(&SideMode::Flow, (60, 10));
+            let mut sc = Scan::windowed(&SideMode::Flow, (60, 5, 10));
             let mut m = PacketMeta::default();
             while r.next_into(&mut m).unwrap() {
                 if !sc.note(&m) {
