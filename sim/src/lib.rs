@@ -10,7 +10,8 @@
 //!   with the first pass, or with it deferred to the end of `run`'s runs.
 //! - `source/` — where packets come from: the [`source::Source`] trait, the decoder and
 //!   trace source (which counts the totals when the first pass is deferred), the scan for
-//!   copies and WAN captures (`mod.rs`); the first pass over record headers (`pass.rs`).
+//!   copies and WAN captures (`mod.rs`; the WAN-capture hint's split in `hint.rs`); the
+//!   first pass over record headers (`pass.rs`).
 //! - `feed.rs` — one decode of the trace on its own thread, shared by the configurations
 //!   of a run.
 //! - `replay.rs` — replay timing: recorded, sped up, or paced; loops with fresh tuples.
