@@ -154,6 +154,17 @@ fn draw_all(
     out_dir: &Path,
 ) -> Vec<Result<[PathBuf; 2], ReportError>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    draw_on(threads, report, charts, out_dir)
+}
+
+/// [`draw_all`] on at most `threads` threads. A chart that fails does not stop the others
+/// (they are drawn and written, but not listed: the caller returns the error).
+fn draw_on(
+    threads: usize,
+    report: &Report,
+    charts: &[charts::Chart],
+    out_dir: &Path,
+) -> Vec<Result<[PathBuf; 2], ReportError>> {
     let threads = threads.min(charts.len());
     if threads <= 1 {
         return charts
@@ -230,8 +241,8 @@ pub fn stale_outputs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 mod test {
     use super::*;
 
-    /// The charts drawn on several threads are the files drawing them one after another
-    /// gives, listed in chart order.
+    /// The charts drawn on several threads (two, three, and more than there are charts) are
+    /// the files drawing them one after another gives, listed in chart order.
     #[test]
     fn charts_drawn_at_once_are_those_drawn_in_turn() {
         let dir = |n: &str| {
@@ -247,27 +258,27 @@ mod test {
             let mut clean = r.clone();
             clean.sanitize();
             let charts = charts::plan_charts(&clean);
-            assert!(charts.len() > 1, "{name}");
-            let (a, b) = (dir(&format!("{name}-a")), dir(&format!("{name}-b")));
-            let at_once: Vec<_> = draw_all(&clean, &charts, &a)
-                .into_iter()
-                .map(Result::unwrap)
-                .collect();
+            assert!(charts.len() > 3, "{name}");
+            let b = dir(&format!("{name}-in-turn"));
             let in_turn: Vec<_> = (charts.iter())
                 .map(|c| draw_one(&clean, c, &b).unwrap())
                 .collect();
-            assert_eq!(at_once.len(), charts.len(), "{name}");
-            for (x, y) in at_once.iter().zip(&in_turn) {
-                for (p, q) in x.iter().zip(y) {
-                    assert_eq!(p.file_name(), q.file_name(), "{name}");
-                    assert_eq!(
-                        std::fs::read(p).unwrap(),
-                        std::fs::read(q).unwrap(),
-                        "{p:?}"
-                    );
+            for threads in [2, 3, charts.len() + 1] {
+                let a = dir(&format!("{name}-{threads}"));
+                let at_once: Vec<_> = (draw_on(threads, &clean, &charts, &a).into_iter())
+                    .map(Result::unwrap)
+                    .collect();
+                assert_eq!(at_once.len(), charts.len(), "{name}");
+                for (x, y) in at_once.iter().zip(&in_turn) {
+                    for (p, q) in x.iter().zip(y) {
+                        assert_eq!(p.file_name(), q.file_name(), "{name} {threads}");
+                        let (p_bytes, q_bytes) =
+                            (std::fs::read(p).unwrap(), std::fs::read(q).unwrap());
+                        assert!(p_bytes == q_bytes, "{p:?} differs from {q:?}");
+                    }
                 }
+                let _ = std::fs::remove_dir_all(&a);
             }
-            let _ = std::fs::remove_dir_all(&a);
             let _ = std::fs::remove_dir_all(&b);
         }
     }

@@ -72,17 +72,12 @@ impl WanHint {
     }
 
     /// Whether noting `m` (on either side) can make [`WanHint::warning`] say something: an
-    /// IP packet with a PPPoE session, or an IPv4 one from a private or a globally routed
-    /// address. Until one such packet is noted the warning is `None` whatever the sides (a
-    /// packet that is neither only adds to the count of LAN-side IPv4 packets, which only a
-    /// warning prints).
+    /// IP packet with a PPPoE session, or an IPv4 one from a globally reachable address.
+    /// Until one such packet is noted the warning is `None` whatever the sides: the other
+    /// packets only add to the count of LAN-side IPv4 packets (which only a warning prints)
+    /// or of private LAN clients (which only silences one).
     pub fn can_warn(m: &PacketMeta) -> bool {
-        m.is_ip()
-            && (m.has(flags::PPPOE)
-                || (m.ip_version == 4 && {
-                    let a = m.src as u32;
-                    private_v4(a) || global_v4(a)
-                }))
+        m.is_ip() && (m.has(flags::PPPOE) || (m.ip_version == 4 && global_v4(m.src as u32)))
     }
 
     /// Whether [`WanHint::warning`] can now change only through LAN-side packets with a
@@ -150,16 +145,19 @@ mod test {
     }
 
     /// A packet `can_warn` calls silent leaves the warning `None` on either side, whatever
-    /// came before it among silent packets; the others can start a warning.
+    /// came before it among silent packets; the others can start one. The ranges' edges.
     #[test]
     fn silent_packets_never_warn() {
         let silent = [
             Pkt::udp("192.0.2.1:1", "198.51.100.1:53").build(),
             Pkt::udp("203.0.113.9:1", "8.8.8.8:53").build(),
             Pkt::udp("127.0.0.1:1", "8.8.8.8:53").build(),
-            Pkt::udp("198.18.3.4:1", "8.8.8.8:53").build(),
-            Pkt::udp("198.19.255.254:1", "8.8.8.8:53").build(),
+            Pkt::udp("198.18.0.0:1", "8.8.8.8:53").build(),
+            Pkt::udp("198.19.255.255:1", "8.8.8.8:53").build(),
             Pkt::udp("192.0.0.8:1", "8.8.8.8:53").build(),
+            Pkt::udp("192.0.0.11:1", "8.8.8.8:53").build(),
+            Pkt::udp("10.0.0.1:1", "192.0.2.1:53").build(),
+            Pkt::udp("100.64.0.1:1", "192.0.2.1:53").build(),
             Pkt::udp("[2001:db8::1]:1", "[2001:db8::2]:53").build(),
             Pkt::udp("[2a00:1450::1]:1", "[fd00::2]:53").build(),
         ];
@@ -172,20 +170,19 @@ mod test {
         }
         let mut p = Pkt::udp("[2001:db8::1]:1", "[2001:db8::2]:53").build();
         p.flags |= flags::PPPOE;
-        for m in [
+        let can = [
             p,
             Pkt::udp("81.2.69.160:1", "192.0.2.1:53").build(),
-            Pkt::udp("10.0.0.1:1", "192.0.2.1:53").build(),
-            Pkt::udp("198.20.0.1:1", "192.0.2.1:53").build(),
+            Pkt::udp("198.17.255.255:1", "192.0.2.1:53").build(),
+            Pkt::udp("198.20.0.0:1", "192.0.2.1:53").build(),
             Pkt::udp("192.0.0.9:1", "192.0.2.1:53").build(),
-        ] {
-            assert!(WanHint::can_warn(&m));
+            Pkt::udp("192.0.0.10:1", "192.0.2.1:53").build(),
+        ];
+        for (i, m) in can.iter().enumerate() {
+            assert!(WanHint::can_warn(m), "{i}");
+            let mut h = WanHint::default();
+            h.note(m, Side::Lan);
+            assert!(h.warning().is_some(), "{i}");
         }
-        let mut h = WanHint::default();
-        h.note(
-            &Pkt::udp("81.2.69.160:1", "192.0.2.1:53").build(),
-            Side::Lan,
-        );
-        assert!(h.warning().is_some());
     }
 }

@@ -346,6 +346,18 @@ pub struct Findings {
 /// IP packets the WAN-capture hint looks at (the first ones of the trace).
 const WAN_HINT_PACKETS: u64 = 1_000_000;
 
+/// How many of the trace's first IP packets the [`Scan`] looks at.
+#[derive(Clone, Copy, Debug)]
+struct Windows {
+    /// For the WAN-capture hint ([`WAN_HINT_PACKETS`]).
+    hint: u64,
+    /// Split for the hint, none of which can make it warn, after which the split stops
+    /// ([`hint::SILENT_PACKETS`]).
+    silent: u64,
+    /// Searched for copies when none is found (`dups::SEARCH_PACKETS`).
+    copies: u64,
+}
+
 /// The search of the trace's first packets for packets captured twice and — with sides
 /// guessed from the traffic (`flow`, `single`) — a split of them, to warn when the capture
 /// looks taken on the WAN link ([`hint`] says how little of it is split). No per-flow state
@@ -353,7 +365,7 @@ const WAN_HINT_PACKETS: u64 = 1_000_000;
 /// set of every flow: `offsim trace info` gives it).
 pub(crate) struct Scan {
     /// IP packets searched for copies when none is found (`dups::SEARCH_PACKETS`).
-    window: u64,
+    copy_window: u64,
     hint: Option<HintScan>,
     dups: Option<DupFinder>,
     found: Findings,
@@ -364,15 +376,19 @@ impl Scan {
     pub(crate) fn new(sides: &SideMode) -> Scan {
         Scan::windowed(
             sides,
-            (WAN_HINT_PACKETS, hint::SILENT_PACKETS, SEARCH_PACKETS),
+            Windows {
+                hint: WAN_HINT_PACKETS,
+                silent: hint::SILENT_PACKETS,
+                copies: SEARCH_PACKETS,
+            },
         )
     }
 
-    /// [`Scan::new`] with other windows (hint, silent split, copies), for tests.
-    fn windowed(sides: &SideMode, windows: (u64, u64, u64)) -> Scan {
+    /// [`Scan::new`] with other windows, for tests.
+    fn windowed(sides: &SideMode, w: Windows) -> Scan {
         Scan {
-            window: windows.2,
-            hint: HintScan::new(sides, (windows.0, windows.1)),
+            copy_window: w.copies,
+            hint: HintScan::new(sides, w.hint, w.silent),
             dups: Some(DupFinder::new()),
             found: Findings::default(),
         }
@@ -391,7 +407,7 @@ impl Scan {
             if d.check(m) != CopyKind::First {
                 f.copies += 1;
             }
-            if f.copies == 0 && f.ip_packets >= self.window {
+            if f.copies == 0 && f.ip_packets >= self.copy_window {
                 self.dups = None;
             }
         }
@@ -504,6 +520,87 @@ mod test {
         assert!(n >= 8, "{n} captures");
     }
 
+    /// The scan's hint is the whole window's split on random captures: 1,000 of up to 40
+    /// packets (ARP, UDP both ways between private, public and documentation addresses,
+    /// some with PPPoE), with random hint, silent-split and copy windows, in `flow` and
+    /// `single` sides; a few hundred of them warn.
+    #[test]
+    fn the_wan_hint_is_that_of_a_full_split_on_random_captures() {
+        let addrs: [[u8; 4]; 6] = [
+            [192, 168, 1, 2],
+            [81, 2, 69, 160],
+            [198, 51, 100, 1],
+            [192, 0, 2, 7],
+            [8, 8, 8, 8],
+            [10, 0, 0, 1],
+        ];
+        let mut seed: u64 = 0x1234_5678;
+        let mut rnd = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let arp = {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+            f.extend_from_slice(&[0; 28]);
+            f
+        };
+        let (mut warned, mut cut) = (0, 0);
+        for case in 0..1000 {
+            let frames: Vec<Vec<u8>> = (0..1 + rnd(40))
+                .map(|_| {
+                    if rnd(10) == 0 {
+                        return arp.clone();
+                    }
+                    // documentation addresses half the time, so that splits stop silent
+                    let mut pick = || match rnd(12) {
+                        r @ 0..6 => addrs[2 + (r % 2) as usize],
+                        r => addrs[r as usize % 6],
+                    };
+                    let (a, b) = (pick(), pick());
+                    let mut f = udp_frame(a, b, 1000 + rnd(3) as u16, rnd(15) == 0);
+                    if rnd(2) == 0 {
+                        // a reply: the ports the other way
+                        let off = f.len() - 8;
+                        f.copy_within(off..off + 2, off + 2);
+                        f[off..off + 2].copy_from_slice(&53u16.to_be_bytes());
+                    }
+                    f
+                })
+                .collect();
+            let windows = Windows {
+                hint: 1 + rnd(30),
+                silent: rnd(8),
+                copies: 1 + rnd(5),
+            };
+            let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
+            for (i, f) in frames.iter().enumerate() {
+                w.write(SimTime(i as u64 * 1000), f, f.len() as u32)
+                    .unwrap();
+            }
+            let path = file(&format!("hint-random-{case}"), &w.finish().unwrap());
+            let inp = Input::File(path.clone());
+            for sides in [SideMode::Flow, SideMode::Single] {
+                let full = hint::wan_hint(&inp, &sides, windows.hint).unwrap();
+                warned += u32::from(full.is_some());
+                let mut r = Reader::open(&inp).unwrap();
+                let mut sc = Scan::windowed(&sides, windows);
+                let mut m = PacketMeta::default();
+                while r.next_into(&mut m).unwrap() && sc.note(&m) {}
+                cut += u32::from(sc.hint.as_ref().unwrap().split_packets() < windows.hint);
+                let got = sc.finish(&inp).unwrap().wan_capture;
+                assert_eq!(got, full, "case {case} {sides:?} {windows:?}");
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        assert!(
+            warned > 200 && cut > 500,
+            "warned {warned}, split cut {cut}"
+        );
+    }
+
     /// An Ethernet frame of a UDP datagram, with a PPPoE session header when `pppoe`.
     fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, pppoe: bool) -> Vec<u8> {
         let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0];
@@ -588,7 +685,12 @@ mod test {
             let full = hint::wan_hint(&inp, &SideMode::Flow, 60).unwrap();
             assert_eq!(full.is_some(), warns, "{name}: {full:?}");
             let mut r = Reader::open(&inp).unwrap();
-            let mut sc = Scan::windowed(&SideMode::Flow, (60, 5, 10));
+            let windows = Windows {
+                hint: 60,
+                silent: 5,
+                copies: 10,
+            };
+            let mut sc = Scan::windowed(&SideMode::Flow, windows);
             let mut m = PacketMeta::default();
             while r.next_into(&mut m).unwrap() {
                 if !sc.note(&m) {
