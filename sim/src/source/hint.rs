@@ -20,8 +20,8 @@
 //! pay. On a LAN capture the splitter runs for a few packets instead of the first million
 //! (it was 6–8 % of a one-configuration run's CPU), and on a flood of documentation and
 //! benchmarking addresses for 4,096: splitting its first million was 21 % of the run's CPU
-//! samples, and the run now takes 28–30 % less CPU (its decoding thread no longer fills the
-//! caches with a million tuples).
+//! samples, and the run now takes 28–30 % less CPU (presumably also the cache its table of a
+//! million tuples took from the engine).
 
 use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_traces::meta::{PacketMeta, flags};

@@ -575,20 +575,12 @@ mod test {
                 silent: rnd(8),
                 copies: 1 + rnd(5),
             };
-            let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
-            for (i, f) in frames.iter().enumerate() {
-                w.write(SimTime(i as u64 * 1000), f, f.len() as u32)
-                    .unwrap();
-            }
-            let path = file(&format!("hint-random-{case}"), &w.finish().unwrap());
+            let path = frames_file(&format!("hint-random-{case}"), &frames);
             let inp = Input::File(path.clone());
             for sides in [SideMode::Flow, SideMode::Single] {
                 let full = hint::wan_hint(&inp, &sides, windows.hint).unwrap();
                 warned += u32::from(full.is_some());
-                let mut r = Reader::open(&inp).unwrap();
-                let mut sc = Scan::windowed(&sides, windows);
-                let mut m = PacketMeta::default();
-                while r.next_into(&mut m).unwrap() && sc.note(&m) {}
+                let sc = scanned(&inp, &sides, windows);
                 cut += u32::from(sc.hint.as_ref().unwrap().split_packets() < windows.hint);
                 let got = sc.finish(&inp).unwrap().wan_capture;
                 assert_eq!(got, full, "case {case} {sides:?} {windows:?}");
@@ -599,6 +591,26 @@ mod test {
             warned > 200 && cut > 500,
             "warned {warned}, split cut {cut}"
         );
+    }
+
+    /// `frames` as an Ethernet capture a microsecond apart, in a file named after `name`.
+    fn frames_file(name: &str, frames: &[Vec<u8>]) -> std::path::PathBuf {
+        let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            w.write(SimTime(i as u64 * 1000), f, f.len() as u32)
+                .unwrap();
+        }
+        file(name, &w.finish().unwrap())
+    }
+
+    /// The scan of `inp` with `windows`, shown its packets as `scan` shows them (until
+    /// `note` says it is done), not yet finished.
+    fn scanned(inp: &Input, sides: &SideMode, windows: Windows) -> Scan {
+        let mut r = Reader::open(inp).unwrap();
+        let mut sc = Scan::windowed(sides, windows);
+        let mut m = PacketMeta::default();
+        while r.next_into(&mut m).unwrap() && sc.note(&m) {}
+        sc
     }
 
     /// An Ethernet frame of a UDP datagram, with a PPPoE session header when `pppoe`.
@@ -675,28 +687,16 @@ mod test {
             ("docs-ppp", then(docs(5), &ppp), true, 5),
         ];
         for (name, frames, warns, stops) in cases {
-            let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet, 65535).unwrap();
-            for (i, f) in frames.iter().enumerate() {
-                w.write(SimTime(i as u64 * 1000), f, f.len() as u32)
-                    .unwrap();
-            }
-            let path = file(&format!("hint-{name}"), &w.finish().unwrap());
+            let path = frames_file(&format!("hint-{name}"), &frames);
             let inp = Input::File(path.clone());
             let full = hint::wan_hint(&inp, &SideMode::Flow, 60).unwrap();
             assert_eq!(full.is_some(), warns, "{name}: {full:?}");
-            let mut r = Reader::open(&inp).unwrap();
             let windows = Windows {
                 hint: 60,
                 silent: 5,
                 copies: 10,
             };
-            let mut sc = Scan::windowed(&SideMode::Flow, windows);
-            let mut m = PacketMeta::default();
-            while r.next_into(&mut m).unwrap() {
-                if !sc.note(&m) {
-                    break;
-                }
-            }
+            let sc = scanned(&inp, &SideMode::Flow, windows);
             let split = sc.hint.as_ref().map(|h| h.split_packets());
             assert_eq!(split, Some(stops), "{name}: IP packets split");
             assert_eq!(sc.finish(&inp).unwrap().wan_capture, full, "{name}");
