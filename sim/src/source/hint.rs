@@ -70,15 +70,21 @@ impl HintScan {
     /// traffic (only the `flow` and `single` modes guess them, and only a guess can take a
     /// WAN capture for a LAN one).
     pub(super) fn new(sides: &SideMode, window: u64, silent: u64) -> Option<HintScan> {
-        matches!(sides, SideMode::Flow | SideMode::Single).then(|| HintScan {
-            sides: sides.clone(),
+        matches!(sides, SideMode::Flow | SideMode::Single)
+            .then(|| HintScan::splitting(sides.clone(), window, silent))
+    }
+
+    /// A scan splitting from the trace's first packet.
+    fn splitting(sides: SideMode, window: u64, silent: u64) -> HintScan {
+        HintScan {
+            state: fresh_split(&sides),
+            sides,
             window,
             silent,
-            state: fresh_split(sides),
             can_warn: false,
             #[cfg(test)]
             split: 0,
-        })
+        }
     }
 
     /// IP packets split so far (for tests): the redo's are not counted.
@@ -139,8 +145,7 @@ impl HintScan {
             State::RedoWhole => wan_hint(input, &self.sides, self.window)?,
             State::RedoScan => {
                 // A packet that can warn is in the window: no silent stop this time.
-                let mut s =
-                    HintScan::new(&self.sides, self.window, u64::MAX).expect("sides guessed");
+                let mut s = HintScan::splitting(self.sides, self.window, u64::MAX);
                 let (mut r, mut m, mut ip) = (Reader::open(input)?, PacketMeta::default(), 0);
                 while r.next_into(&mut m)? {
                     ip += u64::from(m.is_ip());
