@@ -19,7 +19,10 @@ alternated (A/B) so that a noisy machine slows both alike. Wall-clock time is pr
     cargo build --release -p offsim
     python3 benches/e2e.py [--packets 1000000] [--repeats 5] [--profiles home-router,...]
 
-(`OFFSIM=path` measures another build.)
+(`OFFSIM=path` measures another build. `--baseline PATH` also times a second build, run
+alternately with this one in each repeat, and prints its packets per CPU-second and how much
+less CPU this build takes: two builds compared side by side rather than in passes minutes
+apart, between which a shared machine drifts by more than most changes.)
 
 Timings are measured here and never asserted in tests (issue 15).
 """
@@ -102,9 +105,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--profiles", default="home-router,enterprise,datacenter,synflood")
     ap.add_argument("--only", default="", help="comma-separated: info,rules,run")
+    ap.add_argument("--baseline", default="", help="another offsim build, timed alternately with this one")
     args = ap.parse_args()
     if not os.access(OFFSIM, os.X_OK):
         sys.exit(f"{OFFSIM} missing: run `cargo build --release -p offsim` first")
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        sys.exit(f"--baseline {args.baseline}: not an executable")
     if shutil.which("tcpdump") is None:
         sys.exit("tcpdump not found: the benchmark times it beside offsim (apt-get install tcpdump)")
     only = set(filter(None, args.only.split(","))) or {"info", "rules", "run"}
@@ -112,7 +118,9 @@ def main():
     acl = os.path.join(tmp, "acl300.nft")
     acl300(acl)
     rulesets = dict(RULESETS, acl300=acl)
-    print(f"{'profile':<12} {'what':<24} {'offsim pkt/CPU-s':>17} {'tcpdump pkt/CPU-s':>18} {'ratio':>6} {'wall s':>7}")
+    base_head = f" {'baseline pkt/CPU-s':>19} {'less CPU':>9}" if args.baseline else ""
+    print(f"{'profile':<12} {'what':<24} {'offsim pkt/CPU-s':>17} {'tcpdump pkt/CPU-s':>18} {'ratio':>6} {'wall s':>7}"
+          + base_head)
     for profile in args.profiles.split(","):
         trace = os.path.join(tmp, f"{profile}.pcap")
         subprocess.run([OFFSIM, "trace", "gen", "--profile", profile, "--packets", str(args.packets),
@@ -128,16 +136,25 @@ def main():
                 sc = scenario_for(profile, trace, policy, tmp)
                 jobs.append((f"run {policy}", [OFFSIM, "run", sc, "--out", os.path.join(tmp, "out"), "-q"]))
         for what, cmd in jobs:
-            ours, theirs, walls = [], [], []
-            for _ in range(args.repeats):
+            ours, theirs, walls, base = [], [], [], []
+            for i in range(args.repeats):
                 t, _ = cpu_time(["tcpdump", "-r", trace, "-w", "/dev/null"])
-                o, w = cpu_time(cmd)
                 theirs.append(t)
+                # with a baseline, which build goes first alternates between repeats
+                if args.baseline and i % 2 == 1:
+                    base.append(cpu_time([args.baseline] + cmd[1:])[0])
+                o, w = cpu_time(cmd)
                 ours.append(o)
                 walls.append(w)
+                if args.baseline and i % 2 == 0:
+                    base.append(cpu_time([args.baseline] + cmd[1:])[0])
             o, t = statistics.median(ours), statistics.median(theirs)
+            tail = ""
+            if base:
+                b = statistics.median(base)
+                tail = f" {args.packets / b / 1e6:>17.2f} M {100 * (1 - o / b):>8.1f}%"
             print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>15.2f} M {args.packets / t / 1e6:>16.2f} M"
-                  f" {t / o:>6.2f} {statistics.median(walls):>7.2f}", flush=True)
+                  f" {t / o:>6.2f} {statistics.median(walls):>7.2f}" + tail, flush=True)
         os.remove(trace)
     shutil.rmtree(tmp, ignore_errors=True)
 
