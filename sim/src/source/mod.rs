@@ -534,13 +534,8 @@ mod test {
             [8, 8, 8, 8],
             [10, 0, 0, 1],
         ];
-        let mut seed: u64 = 0x1234_5678;
-        let mut rnd = |n: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % n
-        };
+        let mut rng = offsim_traces::r#gen::rng::Rng::seed_from_u64(0x1234_5678);
+        let mut rnd = |n: u64| rng.next_u64() % n;
         let arp = {
             let mut f = vec![0xff; 6];
             f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
