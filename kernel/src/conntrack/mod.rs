@@ -20,15 +20,18 @@
 //! rule engine ("NAT chains see only the first packet") and the CPU model.
 
 //!
-//! Files: `mod.rs` (the table and `nf_conntrack_in`), `conn.rs` (an entry and the names of
-//! packet states), `config.rs` (sysctls and timeouts), `tcp.rs` (TCP state machine and
-//! window tracking).
+//! Files: `mod.rs` (the entries and `nf_conntrack_in`), `table.rs` (the hash table and the
+//! kernel's buckets), `ports.rs` (an index of port groups for NAT's port search under
+//! exhaustion), `conn.rs` (an entry and the names of packet states), `config.rs` (sysctls
+//! and timeouts), `tcp.rs` (TCP state machine and window tracking).
 
 mod config;
 mod conn;
+mod ports;
 mod table;
 pub mod tcp;
 
+use offsim_traces::hint::prefetch_value;
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, proto};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
@@ -36,7 +39,12 @@ pub use config::{CtConfig, CtTimeouts, MAX_BUCKETS};
 pub use conn::{
     Conn, CtId, CtInfo, Dir, InvalidReason, NatBinding, ProtoState, Track, state_bits, status,
 };
+pub(crate) use ports::GroupId;
 use tcp::TcpVerdict;
+
+/// How many candidates ahead [`Conntrack::first_free_port`] asks for the entries it will read:
+/// about as many misses as a core keeps in flight (10–16 line-fill buffers on current x86).
+const PORTS_AHEAD: usize = 16;
 
 /// Conntrack statistics (`conntrack -S` style).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -292,6 +300,54 @@ impl Conntrack {
     pub fn peek(&self, now: SimTime, k: &FlowKey) -> Option<(CtId, Dir)> {
         let (id, dir) = self.find(k)?;
         (self.conns[id.0 as usize].expires > now).then_some((id, dir))
+    }
+
+    /// The port group of tuples like `k` but for the destination port, if it is indexed
+    /// ([`ports`]). `lookups` is how many of the group's tuples the caller has just looked
+    /// up one by one; when it is not 0, the large groups may be indexed now. NAT's port
+    /// search asks before it starts (0) and after each round of candidates it finds used.
+    pub(crate) fn port_group(&mut self, k: &FlowKey, lookups: u32) -> Option<GroupId> {
+        self.table.port_group(&self.conns, k, lookups)
+    }
+
+    /// Whether an unexpired entry holds the tuple of group `id` with destination port
+    /// `port`: `peek(now, that tuple).is_some()`, from the group's index. `id` must come
+    /// from [`Conntrack::port_group`] with no change to the table since.
+    #[inline]
+    pub(crate) fn port_held(&self, id: GroupId, port: u16, now: SimTime) -> bool {
+        self.table
+            .port_node(id, port)
+            .is_some_and(|n| self.conns[(n / 2) as usize].expires > now)
+    }
+
+    /// The first of `ports` whose tuple in group `id` no unexpired entry holds (the index in
+    /// `ports`), as [`Conntrack::port_held`] of each in turn would find it. The entries'
+    /// expiry times are random reads: asking for them [`PORTS_AHEAD`] candidates ahead
+    /// lets the misses overlap.
+    pub(crate) fn first_free_port(
+        &self,
+        id: GroupId,
+        ports: &[u16],
+        now: SimTime,
+    ) -> Option<usize> {
+        let ask = |p: u16| {
+            if let Some(n) = self.table.port_node(id, p) {
+                prefetch_value(&self.conns[(n / 2) as usize].expires);
+            }
+        };
+        ports.iter().take(PORTS_AHEAD).for_each(|&p| ask(p));
+        ports.iter().enumerate().position(|(i, &p)| {
+            if let Some(&q) = ports.get(i + PORTS_AHEAD) {
+                ask(q);
+            }
+            !self.port_held(id, p, now)
+        })
+    }
+
+    /// Turns the port groups' index off, so NAT's port search looks every candidate up.
+    #[cfg(test)]
+    pub(crate) fn without_port_groups(&mut self) {
+        self.table.without_port_groups();
     }
 
     /// The confirmed entry holding tuple `k`, expired or not.

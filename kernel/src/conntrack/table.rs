@@ -22,10 +22,12 @@
 use std::hash::{Hash, Hasher};
 
 use hashbrown::HashTable;
+use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::FlowKey;
 use rustc_hash::FxHasher;
 
-use super::conn::{Conn, Dir};
+use super::conn::{Conn, Dir, status};
+use super::ports::{GroupId, PortGroups, group_key};
 
 /// No node.
 const NIL: u32 = u32::MAX;
@@ -74,6 +76,8 @@ pub(super) struct CtTable {
     index: HashTable<u32>,
     buckets: Option<Buckets>,
     size: u32,
+    /// The port groups indexed for NAT's port search (a second view of the same nodes).
+    ports: PortGroups,
 }
 
 impl CtTable {
@@ -86,6 +90,7 @@ impl CtTable {
                 links: Vec::new(),
             }),
             size: size.max(1),
+            ports: PortGroups::default(),
         }
     }
 
@@ -121,6 +126,7 @@ impl CtTable {
         self.index.insert_unique(index_hash(h), n, |&m| {
             index_hash(tuple_hash(&node_tuple(conns, m)))
         });
+        self.ports.inserted(n, k);
         let b = self.bucket_of(h) as usize;
         if let Some(bk) = &mut self.buckets {
             if bk.links.len() <= n as usize {
@@ -142,6 +148,7 @@ impl CtTable {
             return;
         };
         e.remove();
+        self.ports.removed(n, k);
         let b = self.bucket_of(h) as usize;
         let _ = conns;
         if let Some(bk) = &mut self.buckets {
@@ -169,6 +176,94 @@ impl CtTable {
                 n = bk.links[n as usize][1];
             }
         }
+    }
+
+    /// The indexed port group holding tuples like `k` but for the destination port
+    /// ([`super::ports`]). `lookups` is the number of hash lookups the caller just made in
+    /// that group; when it is not 0 and the group is not indexed, the table indexes every
+    /// large group now if reading the entries is allowed.
+    pub(super) fn port_group(
+        &mut self,
+        conns: &[Conn],
+        k: &FlowKey,
+        lookups: u32,
+    ) -> Option<GroupId> {
+        let g = group_key(k)?;
+        if let Some(id) = self.ports.get(&g) {
+            return Some(id);
+        }
+        if lookups == 0 {
+            return None;
+        }
+        self.ports.note_lookups(lookups);
+        if !self.ports.may_scan(self.index.len()) {
+            return None;
+        }
+        self.index_groups(conns);
+        self.ports.get(&g)
+    }
+
+    /// Indexes every group of at least `INDEX_AT` tuples not indexed yet: one pass over the
+    /// entries counts the groups, a second collects the large ones' nodes.
+    fn index_groups(&mut self, conns: &[Conn]) {
+        self.ports.scanning();
+        // The nodes in the index are those of the live, confirmed entries (`confirm`
+        // inserts both, `remove` takes both out).
+        let nodes = || {
+            conns.iter().enumerate().flat_map(|(i, c)| {
+                let in_table = c.live && c.status & status::CONFIRMED != 0;
+                [Dir::Original, Dir::Reply]
+                    .into_iter()
+                    .filter(move |_| in_table)
+                    .filter_map(move |d| {
+                        let t = if d == Dir::Original {
+                            c.orig()
+                        } else {
+                            c.reply()
+                        };
+                        Some((group_key(&t)?, t.dport, node(i as u32, d)))
+                    })
+            })
+        };
+        let mut counts: FxHashMap<FlowKey, u32> = FxHashMap::default();
+        for (g, _, _) in nodes() {
+            *counts.entry(g).or_default() += 1;
+        }
+        let mut members: FxHashMap<FlowKey, Vec<(u16, u32)>> = counts
+            .into_iter()
+            .filter(|&(g, n)| PortGroups::worth_indexing(n) && self.ports.get(&g).is_none())
+            .map(|(g, n)| (g, Vec::with_capacity(n as usize)))
+            .collect();
+        if members.is_empty() {
+            return;
+        }
+        for (g, p, n) in nodes() {
+            if let Some(v) = members.get_mut(&g) {
+                v.push((p, n));
+            }
+        }
+        // In key order, so the groups' slots do not depend on the map's iteration order.
+        let mut members: Vec<_> = members.into_iter().collect();
+        members.sort_unstable_by_key(|(g, _)| *g);
+        for (g, v) in members {
+            let _id = self.ports.index(g, v.into_iter());
+            debug_assert!(_id.is_none_or(|id| (0..=u16::MAX).all(|p| {
+                let t = FlowKey { dport: p, ..g };
+                self.ports.node(id, p) == self.find(conns, &t)
+            })));
+        }
+    }
+
+    /// The node holding port `port` of group `id` (as `find` of that tuple would answer).
+    #[inline]
+    pub(super) fn port_node(&self, id: GroupId, port: u16) -> Option<u32> {
+        self.ports.node(id, port)
+    }
+
+    /// Turns the port groups' index off (tests compare with the lookups alone).
+    #[cfg(test)]
+    pub(super) fn without_port_groups(&mut self) {
+        self.ports.off = true;
     }
 
     /// Gives memory back once most entries are gone.

@@ -13,7 +13,7 @@ use offsim_nft::ast::NatKind;
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, is_icmp_echo, proto};
 use offsim_traces::time::SimTime;
 
-use crate::conntrack::{Conntrack, CtId, CtInfo, Dir, ct_tuple, invert, status};
+use crate::conntrack::{Conntrack, CtId, CtInfo, Dir, GroupId, ct_tuple, invert, status};
 use crate::fib::Fib;
 
 /// `nat_done` index of the destination manipulation (PREROUTING, OUTPUT).
@@ -111,17 +111,6 @@ fn range_of(
     Some((addr, req.port))
 }
 
-/// `nf_nat_setup_info` for connection `id` and manipulation `mt`: picks the new tuple
-/// (`get_unique_tuple`) and makes the connection's REPLY tuple its inverse
-/// (`nf_conntrack_alter_reply`); sets `IPS_SRC_NAT`/`IPS_DST_NAT` only if the tuple
-/// changed, and the manipulation's DONE bit. Returns false when the statement drops the
-/// packet (masquerade or redirect without an address).
-///
-/// Where the kernel picks at random (a free port after a clash for SNAT, `random`
-/// flags) offsim takes the first free one from the range's start, and an address range is
-/// mapped to its first address (the kernel hashes the source over the range); both only
-/// matter when tuples clash or ranges hold several addresses.
-#[allow(clippy::too_many_arguments)]
 /// `NF_NAT_MAX_ATTEMPTS` (`nf_nat_core.c`).
 const NF_NAT_MAX_ATTEMPTS: u32 = 128;
 
@@ -153,7 +142,19 @@ fn next_u16(state: &mut u64) -> u32 {
     (*state >> 48) as u32
 }
 
-// The arguments of `nf_nat_setup_info` and what the hook knows (devices, time).
+/// `nf_nat_setup_info` for connection `id` and manipulation `mt`: picks the new tuple
+/// (`get_unique_tuple`) and makes the connection's REPLY tuple its inverse
+/// (`nf_conntrack_alter_reply`); sets `IPS_SRC_NAT`/`IPS_DST_NAT` only if the tuple
+/// changed, and the manipulation's DONE bit. Returns false when the statement drops the
+/// packet (masquerade or redirect without an address).
+///
+/// Where the kernel draws at random (the port search's offsets after a clash) offsim draws
+/// from a generator seeded by the tuple and the count of connections created, so a trace
+/// picks the same ports on every run; an address range is mapped to its first address (the
+/// kernel hashes the source over the range), which only matters when ranges hold several
+/// addresses.
+///
+/// The arguments are those of `nf_nat_setup_info` and what the hook knows (devices, time).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn setup(
     ct: &mut Conntrack,
@@ -190,17 +191,26 @@ pub(super) fn setup(
             let (_, p) = part(&t, mt);
             set_part(&mut t, mt, lo, Some(p));
         }
-        // 3) keep the port if in range (and unique), else search the range.
+        // 3) keep the port if in range (and unique), else search the range. An SNAT
+        // candidate's reply tuple varies only in its destination port; conntrack may keep
+        // an index of that port group (`conntrack/ports.rs`), which gives the lookups'
+        // answers without a hash probe each.
+        let mut group = if mt == SRC {
+            ct.port_group(&t.reversed(), 0)
+        } else {
+            None
+        };
         let (_, p) = part(&t, mt);
         match ports {
             Some((lo, hi)) => {
-                if !l4_mappable(&t) || ((lo..=hi).contains(&p) && (lo == hi || !used(ct, now, &t)))
+                if !l4_mappable(&t)
+                    || ((lo..=hi).contains(&p) && (lo == hi || !used_in(ct, now, group, &t, p)))
                 {
                     break 'pick t;
                 }
             }
             None => {
-                if !used(ct, now, &t) {
+                if !used_in(ct, now, group, &t, p) {
                     break 'pick t;
                 }
             }
@@ -221,29 +231,7 @@ pub(super) fn setup(
             None if p < 1024 => (600, 424),
             None => (1024, 64512),
         };
-        // nf_nat_l4proto_unique_tuple: from a random offset (a destination without a range
-        // never gets here; a destination range starts at its first port) try
-        // NF_NAT_MAX_ATTEMPTS (128) ports, then halve the window from a new random offset
-        // while it is at least 16. The kernel's get_random_u16 is a seeded generator here:
-        // the same trace picks the same ports.
-        let mut rng = nat_seed(&t, ct.stats.created);
-        let mut off = if mt == DST { 0 } else { next_u16(&mut rng) };
-        let mut attempts = size.min(NF_NAT_MAX_ATTEMPTS);
-        let a = part(&t, mt).0;
-        'search: loop {
-            for _ in 0..attempts {
-                set_part(&mut t, mt, a, Some((min + off % size) as u16));
-                if !used(ct, now, &t) {
-                    break 'search;
-                }
-                off = off.wrapping_add(1);
-            }
-            if attempts >= size || attempts < 16 {
-                break;
-            }
-            attempts /= 2;
-            off = next_u16(&mut rng);
-        }
+        search(ct, now, &mut t, mt, (min, size), &mut group);
         t
     };
     let c = ct.get_mut(id);
@@ -266,6 +254,79 @@ pub(super) fn setup(
     };
     c.nat_done[mt] = true;
     true
+}
+
+/// `nf_nat_l4proto_unique_tuple`: from a random offset (a destination without a range never
+/// gets here; a destination range starts at its first port) tries NF_NAT_MAX_ATTEMPTS (128)
+/// ports of `min..min + size`, then halves the window from a new random offset while it is
+/// at least 16. Leaves `t` at the first free candidate, or the last one tried. The kernel's
+/// `get_random_u16` is a seeded generator here: the same trace picks the same ports.
+fn search(
+    ct: &mut Conntrack,
+    now: SimTime,
+    t: &mut FlowKey,
+    mt: usize,
+    (min, size): (u32, u32),
+    group: &mut Option<GroupId>,
+) {
+    let mut rng = nat_seed(t, ct.stats.created);
+    let mut off = if mt == DST { 0 } else { next_u16(&mut rng) };
+    let mut attempts = size.min(NF_NAT_MAX_ATTEMPTS);
+    let a = part(t, mt).0;
+    let mut round = [0u16; NF_NAT_MAX_ATTEMPTS as usize];
+    loop {
+        if let Some(g) = *group {
+            // The round's candidates at once, from the port group's index.
+            let round = &mut round[..attempts as usize];
+            let mut at = off % size;
+            for p in round.iter_mut() {
+                *p = (min + at) as u16;
+                at = if at + 1 == size { 0 } else { at + 1 };
+            }
+            let free = ct.first_free_port(g, round, now);
+            let last = free.unwrap_or(round.len() - 1);
+            debug_assert!(round[..last].iter().all(|&p| {
+                set_part(t, mt, a, Some(p));
+                used(ct, now, t)
+            }));
+            set_part(t, mt, a, Some(round[last]));
+            debug_assert_eq!(free.is_some(), !used(ct, now, t));
+            if free.is_some() {
+                return;
+            }
+            // (`off` is drawn again for the next round.)
+        } else {
+            for _ in 0..attempts {
+                set_part(t, mt, a, Some((min + off % size) as u16));
+                if !used(ct, now, t) {
+                    return;
+                }
+                off = off.wrapping_add(1);
+            }
+        }
+        if attempts >= size || attempts < 16 {
+            return;
+        }
+        // A round found every candidate used (a flood has taken the ports towards this
+        // server): conntrack may index the group now.
+        if mt == SRC && group.is_none() {
+            *group = ct.port_group(&t.reversed(), attempts);
+        }
+        attempts /= 2;
+        off = next_u16(&mut rng);
+    }
+}
+
+/// `used(t)` for a candidate whose manipulated port is `port`, from the candidates' port
+/// group when conntrack indexes it (SNAT only: the group is that of the reply tuples).
+#[inline]
+fn used_in(ct: &Conntrack, now: SimTime, group: Option<GroupId>, t: &FlowKey, port: u16) -> bool {
+    let taken = match group {
+        Some(g) => ct.port_held(g, port, now),
+        None => used(ct, now, t),
+    };
+    debug_assert_eq!(taken, used(ct, now, t));
+    taken
 }
 
 /// Rewrites the manipulated part of a packet to `target`'s (`nf_nat_ipv4_manip_pkt`).
@@ -457,6 +518,91 @@ mod test {
             Track::Tracked { id, .. } => id,
             t => panic!("{t:?}"),
         }
+    }
+
+    /// Masquerades `n` UDP queries from distinct clients to one server, one every 5 ms, into
+    /// a range of 5,000 ports: the range fills, the first entries expire (30 s unreplied)
+    /// while still in the table, some clients ask again (which reaps their expired entry),
+    /// some entries are deleted, and every later query searches a full or nearly full range. Returns each query's
+    /// reply tuple (`None` when it was dropped) and whether the port group was indexed.
+    fn masquerade_flood(n: u32, index: bool) -> (Vec<Option<FlowKey>>, bool) {
+        let mut ct = Conntrack::new(CtConfig::default());
+        if !index {
+            ct.without_port_groups();
+        }
+        let f = fib();
+        let masq = req(NatKind::Masquerade, None, Some((1024, 6023)));
+        let mut out = Vec::new();
+        let mut ids = Vec::new();
+        let mut indexed = false;
+        for i in 0..n {
+            // Every 7th query repeats the client of 8,000 queries before.
+            let c = if i % 7 == 0 && i >= 8000 { i - 8000 } else { i };
+            let q = Pkt::udp(
+                &format!("10.{}.{}.{}:40000", c >> 16, (c >> 8) & 255, c & 255),
+                "198.51.100.1:53",
+            )
+            .build();
+            let now = SimTime(u64::from(i) * 5_000_000);
+            let Track::Tracked { id, new_entry, .. } = ct.track(now, &q) else {
+                out.push(None);
+                continue;
+            };
+            if !new_entry {
+                out.push(Some(ct.get(id).reply()));
+                continue;
+            }
+            assert!(setup(
+                &mut ct,
+                id,
+                &masq,
+                SRC,
+                &f,
+                Some(2),
+                Some(3),
+                false,
+                now
+            ));
+            let r = ct.get(id).reply();
+            indexed |= ct.port_group(&r, 0).is_some();
+            let confirmed = ct.confirm(id, now);
+            out.push(confirmed.then_some(r));
+            if confirmed {
+                ids.push(id);
+            }
+            // Now and then an entry is deleted (`conntrack -D`) 50 connections later.
+            if i % 13 == 0 && ids.len() > 50 {
+                let old = ids.swap_remove(ids.len() - 50);
+                ct.remove(old);
+            }
+            // The index answers as the lookups for every port, not only those searched.
+            if let Some(g) = ct.port_group(&r, 0)
+                && i % 1000 == 999
+            {
+                for p in 0..=u16::MAX {
+                    let k = FlowKey { dport: p, ..r };
+                    assert_eq!(
+                        ct.port_held(g, p, now),
+                        ct.peek(now, &k).is_some(),
+                        "{i} {p}"
+                    );
+                }
+            }
+        }
+        (out, indexed)
+    }
+
+    #[test]
+    fn the_port_search_answers_the_same_from_the_port_index() {
+        let (with, indexed) = masquerade_flood(12_000, true);
+        let (without, never) = masquerade_flood(12_000, false);
+        assert!(indexed && !never);
+        assert_eq!(with, without);
+        // The flood did what it is for: the range filled (queries dropped on a clash) and
+        // expired entries freed ports again.
+        let dropped = with.iter().filter(|r| r.is_none()).count();
+        assert!(dropped > 100, "{dropped}");
+        assert!(with[9000..].iter().any(Option::is_some));
     }
 
     #[test]

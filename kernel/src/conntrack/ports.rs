@@ -1,0 +1,292 @@
+//! Port groups: a second index over the table's tuples for masquerade's port search under
+//! exhaustion.
+//!
+//! When SNAT must move a connection to another source port, the kernel tries up to
+//! 128 + 64 + 32 + 16 ports (`nf_nat_l4proto_unique_tuple`), each with a conntrack lookup of
+//! the reply tuple it would give (`nf_nat_used_tuple` → `nf_conntrack_tuple_taken`). Those
+//! reply tuples differ only in their destination port: (server, server port) → (NAT address,
+//! candidate port). Once a flood behind masquerade has used every port towards a server,
+//! every new connection runs all 240 lookups, each of which finds a random entry: two cache
+//! misses apiece, and 80 % of `rules eval`'s time on a SYN flood.
+//!
+//! A *group* is the set of tuples that are equal but for the destination port (the key is
+//! the tuple with destination port 0). For a group that holds many tuples, [`PortGroups`]
+//! keeps the node holding each port, so a candidate is one array read and the entry's expiry
+//! instead of a hash probe and a tuple compare. The answer is the table's own: a group is
+//! indexed from [`super::table::CtTable::find`] and then follows every insertion and removal
+//! of its tuples; a group that ever sees a second node with the same tuple is dropped (the
+//! lookup would then depend on the hash table's probe order), and the search falls back to
+//! hash lookups. Nothing here models the kernel; it only makes the same lookups cheaper.
+//!
+//! Memory: a group is indexed only when it holds [`INDEX_AT`] tuples and dropped below
+//! [`DROP_BELOW`], so its 256 KB cost at most 256 bytes per live tuple. Indexing reads the
+//! whole entry array (and indexes every group large enough); it is allowed again only after
+//! the table has taken, or port searches have looked up, half as many tuples as it holds, so
+//! the reads cost no more than the work they follow.
+
+use offsim_traces::hash::FxHashMap;
+use offsim_traces::meta::{FlowKey, proto};
+
+/// No node.
+const NIL: u32 = u32::MAX;
+
+/// Tuples a group must hold to be indexed (a sixteenth of the port space).
+const INDEX_AT: u32 = 4096;
+
+/// Below this many tuples an indexed group is dropped again.
+const DROP_BELOW: u32 = 1024;
+
+/// A group's key: the tuple with its destination port cleared. `None` for protocols whose
+/// tuples carry no ports the search could vary (ICMP identifiers are not inverted as ports).
+#[inline]
+pub(super) fn group_key(k: &FlowKey) -> Option<FlowKey> {
+    if matches!(
+        k.proto,
+        proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP
+    ) {
+        Some(FlowKey { dport: 0, ..*k })
+    } else {
+        None
+    }
+}
+
+/// One indexed group: the node holding each destination port.
+#[derive(Debug)]
+struct Group {
+    nodes: Box<[u32]>,
+    len: u32,
+}
+
+/// A handle on an indexed group, valid until the table next changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GroupId(u32);
+
+/// The indexed groups.
+#[derive(Debug, Default)]
+pub(super) struct PortGroups {
+    by_key: FxHashMap<FlowKey, u32>,
+    slots: Vec<Option<Group>>,
+    free: Vec<u32>,
+    /// Tuples inserted, and lookups noted, since the last read of the entries.
+    work_since_scan: u64,
+    /// Whether an indexing has read the entries yet.
+    scanned: bool,
+    /// Tests turn the index off to compare with the lookups alone.
+    #[cfg(test)]
+    pub(super) off: bool,
+}
+
+impl PortGroups {
+    /// The indexed group of key `g`.
+    #[inline]
+    pub(super) fn get(&self, g: &FlowKey) -> Option<GroupId> {
+        if self.by_key.is_empty() {
+            return None;
+        }
+        self.by_key.get(g).map(|&s| GroupId(s))
+    }
+
+    /// The node holding port `port` of group `id`, if any.
+    #[inline]
+    pub(super) fn node(&self, id: GroupId, port: u16) -> Option<u32> {
+        let g = self.slots[id.0 as usize].as_ref()?;
+        let n = g.nodes[usize::from(port)];
+        (n != NIL).then_some(n)
+    }
+
+    /// Notes `lookups` hash lookups a port search made that an index could have answered.
+    #[inline]
+    pub(super) fn note_lookups(&mut self, lookups: u32) {
+        self.work_since_scan += u64::from(lookups);
+    }
+
+    /// Whether reading the entries to index groups is allowed now: once, and then after the
+    /// table has taken, or port searches have looked up, half as many tuples as it holds
+    /// (`live` nodes). A read then costs no more than the work since the last one.
+    pub(super) fn may_scan(&self, live: usize) -> bool {
+        #[cfg(test)]
+        if self.off {
+            return false;
+        }
+        !self.scanned || self.work_since_scan >= (live as u64) / 2
+    }
+
+    /// Starts a read of the entries.
+    pub(super) fn scanning(&mut self) {
+        self.scanned = true;
+        self.work_since_scan = 0;
+    }
+
+    /// Whether a group of `len` tuples is worth indexing.
+    pub(super) fn worth_indexing(len: u32) -> bool {
+        len >= INDEX_AT
+    }
+
+    /// Indexes group `g` from its nodes (`(port, node)`, every node of the table in the
+    /// group), or leaves it unindexed when it holds too few or has a port twice.
+    pub(super) fn index(
+        &mut self,
+        g: FlowKey,
+        nodes: impl Iterator<Item = (u16, u32)>,
+    ) -> Option<GroupId> {
+        let mut table = vec![NIL; 1 << 16].into_boxed_slice();
+        let mut len = 0;
+        for (p, n) in nodes {
+            let slot = &mut table[usize::from(p)];
+            if *slot != NIL {
+                return None;
+            }
+            *slot = n;
+            len += 1;
+        }
+        if !Self::worth_indexing(len) {
+            return None;
+        }
+        let group = Group { nodes: table, len };
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(group);
+                s
+            }
+            None => {
+                self.slots.push(Some(group));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_key.insert(g, s);
+        Some(GroupId(s))
+    }
+
+    /// Node `n` with tuple `k` entered the table.
+    #[inline]
+    pub(super) fn inserted(&mut self, n: u32, k: &FlowKey) {
+        self.work_since_scan += 1;
+        if self.by_key.is_empty() {
+            return;
+        }
+        let Some(g) = group_key(k) else { return };
+        let Some(&s) = self.by_key.get(&g) else {
+            return;
+        };
+        let group = self.slots[s as usize].as_mut().expect("indexed group");
+        let slot = &mut group.nodes[usize::from(k.dport)];
+        if *slot != NIL {
+            // A second node with this tuple: which one a lookup finds is the hash table's
+            // business, so the group stops answering.
+            self.drop_group(g, s);
+            return;
+        }
+        *slot = n;
+        group.len += 1;
+    }
+
+    /// Node `n` with tuple `k` left the table.
+    #[inline]
+    pub(super) fn removed(&mut self, n: u32, k: &FlowKey) {
+        if self.by_key.is_empty() {
+            return;
+        }
+        let Some(g) = group_key(k) else { return };
+        let Some(&s) = self.by_key.get(&g) else {
+            return;
+        };
+        let group = self.slots[s as usize].as_mut().expect("indexed group");
+        let slot = &mut group.nodes[usize::from(k.dport)];
+        if *slot != n {
+            return;
+        }
+        *slot = NIL;
+        group.len -= 1;
+        if group.len < DROP_BELOW {
+            self.drop_group(g, s);
+        }
+    }
+
+    fn drop_group(&mut self, g: FlowKey, s: u32) {
+        self.by_key.remove(&g);
+        self.slots[s as usize] = None;
+        self.free.push(s);
+    }
+
+    /// Number of indexed groups.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.by_key.len()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn key(dport: u16) -> FlowKey {
+        FlowKey {
+            src: 1,
+            dst: 2,
+            sport: 53,
+            dport,
+            proto: proto::UDP,
+            version: 4,
+        }
+    }
+
+    #[test]
+    fn a_group_is_indexed_when_large_and_follows_its_tuples() {
+        let mut pg = PortGroups::default();
+        let g = group_key(&key(7)).unwrap();
+        assert!(pg.may_scan(1 << 20));
+        pg.scanning();
+        // Too small: not indexed, and the next read waits for new tuples or lookups.
+        assert_eq!(pg.index(g, (0..INDEX_AT - 1).map(|p| (p as u16, p))), None);
+        assert!(!pg.may_scan(10_000));
+        for p in 0..3000u32 {
+            pg.inserted(p, &key(p as u16));
+        }
+        assert!(!pg.may_scan(10_000));
+        pg.note_lookups(2000);
+        assert!(pg.may_scan(10_000));
+        let id = pg
+            .index(g, (0..INDEX_AT).map(|p| (p as u16, 2 * p)))
+            .unwrap();
+        assert_eq!(pg.node(id, 3), Some(6));
+        assert_eq!(pg.node(id, 60_000), None);
+        pg.inserted(99, &key(60_000));
+        assert_eq!(pg.node(id, 60_000), Some(99));
+        // Removing another node with the same tuple leaves the slot alone.
+        pg.removed(98, &key(60_000));
+        assert_eq!(pg.node(id, 60_000), Some(99));
+        pg.removed(99, &key(60_000));
+        assert_eq!(pg.node(id, 60_000), None);
+        // Other groups and protocols without ports are not touched.
+        let mut other = key(5);
+        other.sport = 54;
+        pg.inserted(7, &other);
+        pg.inserted(
+            8,
+            &FlowKey {
+                proto: proto::ICMP,
+                ..key(5)
+            },
+        );
+        assert_eq!(pg.node(id, 5), Some(10));
+        // Shrinking below DROP_BELOW drops the index.
+        for p in 0..=(INDEX_AT - DROP_BELOW) {
+            pg.removed(2 * p, &key(p as u16));
+        }
+        assert_eq!(pg.get(&g), None);
+        assert_eq!(pg.len(), 0);
+    }
+
+    #[test]
+    fn a_tuple_held_twice_drops_the_group() {
+        let mut pg = PortGroups::default();
+        let g = group_key(&key(0)).unwrap();
+        // Read with a port held twice: not indexed.
+        assert_eq!(pg.index(g, (0..INDEX_AT).map(|p| (1, p))), None);
+        let id = pg.index(g, (0..INDEX_AT).map(|p| (p as u16, p))).unwrap();
+        assert_eq!(pg.node(id, 1), Some(1));
+        // A second node with a held tuple: dropped.
+        pg.inserted(70_000, &key(1));
+        assert_eq!(pg.get(&g), None);
+    }
+}
