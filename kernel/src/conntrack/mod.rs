@@ -344,7 +344,8 @@ impl Conntrack {
         })
     }
 
-    /// Turns the port groups' index off, so NAT's port search looks every candidate up.
+    /// Stops indexing port groups from now on, so NAT's port search looks every candidate
+    /// up (call it on a new table).
     #[cfg(test)]
     pub(crate) fn without_port_groups(&mut self) {
         self.table.without_port_groups();

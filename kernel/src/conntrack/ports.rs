@@ -13,14 +13,16 @@
 //! the tuple with destination port 0). For a group that holds many tuples, [`PortGroups`]
 //! keeps the node holding each port, so a candidate is one array read and the entry's expiry
 //! instead of a hash probe and a tuple compare. The answer is the table's own: a group is
-//! indexed from [`super::table::CtTable::find`] and then follows every insertion and removal
-//! of its tuples; a group that ever sees a second node with the same tuple is dropped (the
-//! lookup would then depend on the hash table's probe order), and the search falls back to
-//! hash lookups. Nothing here models the kernel; it only makes the same lookups cheaper.
+//! indexed from the nodes of the table's hash index and then follows every insertion and
+//! removal of its tuples; a group that ever holds a tuple twice (an entry whose two tuples
+//! are equal) is dropped, as which node a lookup finds would then depend on the hash
+//! table's probe order, and the search falls back to hash lookups. Nothing here models the
+//! kernel; it only makes the same lookups cheaper.
 //!
 //! Memory: a group is indexed only when it holds [`INDEX_AT`] tuples and dropped below
 //! [`DROP_BELOW`], so its 256 KB cost at most 256 bytes per live tuple. Indexing reads the
-//! whole entry array (and indexes every group large enough); it is allowed again only after
+//! whole table (and indexes every group large enough towards the same address, protocol and
+//! family as the one searched: the NAT address's groups); it is allowed again only after
 //! the table has taken, or port searches have looked up, half as many tuples as it holds, so
 //! the reads cost no more than the work they follow.
 
@@ -37,7 +39,9 @@ const INDEX_AT: u32 = 4096;
 const DROP_BELOW: u32 = 1024;
 
 /// A group's key: the tuple with its destination port cleared. `None` for protocols whose
-/// tuples carry no ports the search could vary (ICMP identifiers are not inverted as ports).
+/// tuples carry no ports the search could vary (ICMP identifiers are not inverted as ports),
+/// and for DCCP, which the NAT search handles but offsim does not track as such: its
+/// searches keep the lookups.
 #[inline]
 pub(super) fn group_key(k: &FlowKey) -> Option<FlowKey> {
     if matches!(
@@ -55,11 +59,14 @@ pub(super) fn group_key(k: &FlowKey) -> Option<FlowKey> {
 struct Group {
     nodes: Box<[u32]>,
     len: u32,
+    /// Which indexing made it (a handle from before is stale).
+    made: u32,
 }
 
-/// A handle on an indexed group, valid until the table next changes.
+/// A handle on an indexed group, valid until the table next changes: the slot and the
+/// indexing that filled it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct GroupId(u32);
+pub(crate) struct GroupId(u32, u32);
 
 /// The indexed groups.
 #[derive(Debug, Default)]
@@ -71,6 +78,8 @@ pub(super) struct PortGroups {
     work_since_scan: u64,
     /// Whether an indexing has read the entries yet.
     scanned: bool,
+    /// Groups indexed so far.
+    made: u32,
     /// Tests turn the index off to compare with the lookups alone.
     #[cfg(test)]
     pub(super) off: bool,
@@ -83,14 +92,20 @@ impl PortGroups {
         if self.by_key.is_empty() {
             return None;
         }
-        self.by_key.get(g).map(|&s| GroupId(s))
+        self.by_key
+            .get(g)
+            .map(|&s| GroupId(s, self.slots[s as usize].as_ref().map_or(0, |g| g.made)))
     }
 
     /// The node holding port `port` of group `id`, if any.
     #[inline]
     pub(super) fn node(&self, id: GroupId, port: u16) -> Option<u32> {
-        let g = self.slots[id.0 as usize].as_ref()?;
-        let n = g.nodes[usize::from(port)];
+        let g = self.slots[id.0 as usize].as_ref();
+        debug_assert!(
+            g.is_some_and(|g| g.made == id.1),
+            "a stale port group handle"
+        );
+        let n = g?.nodes[usize::from(port)];
         (n != NIL).then_some(n)
     }
 
@@ -142,7 +157,12 @@ impl PortGroups {
         if !Self::worth_indexing(len) {
             return None;
         }
-        let group = Group { nodes: table, len };
+        self.made = self.made.wrapping_add(1);
+        let group = Group {
+            nodes: table,
+            len,
+            made: self.made,
+        };
         let s = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(group);
@@ -154,7 +174,7 @@ impl PortGroups {
             }
         };
         self.by_key.insert(g, s);
-        Some(GroupId(s))
+        Some(GroupId(s, self.made))
     }
 
     /// Node `n` with tuple `k` entered the table.

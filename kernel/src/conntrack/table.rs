@@ -26,7 +26,7 @@ use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::FlowKey;
 use rustc_hash::FxHasher;
 
-use super::conn::{Conn, Dir, status};
+use super::conn::{Conn, Dir};
 use super::ports::{GroupId, PortGroups, group_key};
 
 /// No node.
@@ -199,55 +199,58 @@ impl CtTable {
         if !self.ports.may_scan(self.index.len()) {
             return None;
         }
-        self.index_groups(conns);
+        self.index_groups(conns, &g);
         self.ports.get(&g)
     }
 
-    /// Indexes every group of at least `INDEX_AT` tuples not indexed yet: one pass over the
-    /// entries counts the groups, a second collects the large ones' nodes.
-    fn index_groups(&mut self, conns: &[Conn]) {
+    /// Indexes every group of at least `INDEX_AT` tuples not yet indexed whose tuples go to
+    /// the address, protocol and family of group `like` (the NAT address the search was
+    /// for): one pass over the entries counts those groups, a second collects the large
+    /// ones' nodes. The count is kept by the group key's hash (16 bytes a group, not the
+    /// key's 48): two groups that share a hash are both collected, and each is indexed
+    /// only if it is large itself.
+    fn index_groups(&mut self, conns: &[Conn], like: &FlowKey) {
         self.ports.scanning();
-        // The nodes in the index are those of the live, confirmed entries (`confirm`
-        // inserts both, `remove` takes both out).
+        // The index's own nodes: exactly what `find` searches.
+        let index = &self.index;
         let nodes = || {
-            conns.iter().enumerate().flat_map(|(i, c)| {
-                let in_table = c.live && c.status & status::CONFIRMED != 0;
-                [Dir::Original, Dir::Reply]
-                    .into_iter()
-                    .filter(move |_| in_table)
-                    .filter_map(move |d| {
-                        let t = if d == Dir::Original {
-                            c.orig()
-                        } else {
-                            c.reply()
-                        };
-                        Some((group_key(&t)?, t.dport, node(i as u32, d)))
-                    })
+            index.iter().filter_map(|&n| {
+                let t = node_tuple(conns, n);
+                if (t.dst, t.proto, t.version) != (like.dst, like.proto, like.version) {
+                    return None;
+                }
+                Some((group_key(&t)?, t.dport, n))
             })
         };
-        let mut counts: FxHashMap<FlowKey, u32> = FxHashMap::default();
+        let hash = |g: &FlowKey| {
+            let mut h = FxHasher::default();
+            g.hash(&mut h);
+            h.finish()
+        };
+        let mut counts: FxHashMap<u64, u32> = FxHashMap::default();
         for (g, _, _) in nodes() {
-            *counts.entry(g).or_default() += 1;
+            *counts.entry(hash(&g)).or_default() += 1;
         }
-        let mut members: FxHashMap<FlowKey, Vec<(u16, u32)>> = counts
-            .into_iter()
-            .filter(|&(g, n)| PortGroups::worth_indexing(n) && self.ports.get(&g).is_none())
-            .map(|(g, n)| (g, Vec::with_capacity(n as usize)))
-            .collect();
-        if members.is_empty() {
+        counts.retain(|_, n| PortGroups::worth_indexing(*n));
+        if counts.is_empty() {
             return;
         }
+        let mut members: FxHashMap<FlowKey, Vec<(u16, u32)>> = FxHashMap::default();
         for (g, p, n) in nodes() {
-            if let Some(v) = members.get_mut(&g) {
-                v.push((p, n));
+            if counts.contains_key(&hash(&g)) && self.ports.get(&g).is_none() {
+                members.entry(g).or_default().push((p, n));
             }
         }
-        // In key order, so the groups' slots do not depend on the map's iteration order.
-        let mut members: Vec<_> = members.into_iter().collect();
+        // In key order, so the groups' slots do not depend on the map's iteration order;
+        // groups that only shared a large one's hash are left out.
+        let mut members: Vec<_> = members
+            .into_iter()
+            .filter(|(_, v)| PortGroups::worth_indexing(v.len() as u32))
+            .collect();
         members.sort_unstable_by_key(|(g, _)| *g);
         for (g, v) in members {
-            let _id = self.ports.index(g, v.into_iter());
-            debug_assert!(_id.is_none_or(|id| (0..=u16::MAX).all(|p| {
+            let id = self.ports.index(g, v.into_iter());
+            debug_assert!(id.is_none_or(|id| (0..=u16::MAX).all(|p| {
                 let t = FlowKey { dport: p, ..g };
                 self.ports.node(id, p) == self.find(conns, &t)
             })));
@@ -260,7 +263,7 @@ impl CtTable {
         self.ports.node(id, port)
     }
 
-    /// Turns the port groups' index off (tests compare with the lookups alone).
+    /// Stops indexing port groups from now on (tests compare with the lookups alone).
     #[cfg(test)]
     pub(super) fn without_port_groups(&mut self) {
         self.ports.off = true;

@@ -195,7 +195,7 @@ pub(super) fn setup(
         // candidate's reply tuple varies only in its destination port; conntrack may keep
         // an index of that port group (`conntrack/ports.rs`), which gives the lookups'
         // answers without a hash probe each.
-        let mut group = if mt == SRC {
+        let group = if mt == SRC {
             ct.port_group(&t.reversed(), 0)
         } else {
             None
@@ -231,7 +231,7 @@ pub(super) fn setup(
             None if p < 1024 => (600, 424),
             None => (1024, 64512),
         };
-        search(ct, now, &mut t, mt, (min, size), &mut group);
+        search(ct, now, &mut t, mt, (min, size), group);
         t
     };
     let c = ct.get_mut(id);
@@ -267,7 +267,7 @@ fn search(
     t: &mut FlowKey,
     mt: usize,
     (min, size): (u32, u32),
-    group: &mut Option<GroupId>,
+    mut group: Option<GroupId>,
 ) {
     let mut rng = nat_seed(t, ct.stats.created);
     let mut off = if mt == DST { 0 } else { next_u16(&mut rng) };
@@ -275,7 +275,7 @@ fn search(
     let a = part(t, mt).0;
     let mut round = [0u16; NF_NAT_MAX_ATTEMPTS as usize];
     loop {
-        if let Some(g) = *group {
+        if let Some(g) = group {
             // The round's candidates at once, from the port group's index.
             let round = &mut round[..attempts as usize];
             let mut at = off % size;
@@ -286,8 +286,9 @@ fn search(
             let free = ct.first_free_port(g, round, now);
             let last = free.unwrap_or(round.len() - 1);
             debug_assert!(round[..last].iter().all(|&p| {
-                set_part(t, mt, a, Some(p));
-                used(ct, now, t)
+                let mut u = *t;
+                set_part(&mut u, mt, a, Some(p));
+                used(ct, now, &u)
             }));
             set_part(t, mt, a, Some(round[last]));
             debug_assert_eq!(free.is_some(), !used(ct, now, t));
@@ -310,7 +311,7 @@ fn search(
         // A round found every candidate used (a flood has taken the ports towards this
         // server): conntrack may index the group now.
         if mt == SRC && group.is_none() {
-            *group = ct.port_group(&t.reversed(), attempts);
+            group = ct.port_group(&t.reversed(), attempts);
         }
         attempts /= 2;
         off = next_u16(&mut rng);
@@ -520,13 +521,20 @@ mod test {
         }
     }
 
-    /// Masquerades `n` UDP queries from distinct clients to one server, one every 5 ms, into
-    /// a range of 5,000 ports: the range fills, the first entries expire (30 s unreplied)
-    /// while still in the table, some clients ask again (which reaps their expired entry),
-    /// some entries are deleted, and every later query searches a full or nearly full range. Returns each query's
-    /// reply tuple (`None` when it was dropped) and whether the port group was indexed.
-    fn masquerade_flood(n: u32, index: bool) -> (Vec<Option<FlowKey>>, bool) {
-        let mut ct = Conntrack::new(CtConfig::default());
+    /// Masquerades `n` new connections from distinct clients to one server, one every 5 ms,
+    /// into a range of 5,000 ports: the range fills, some clients come again (which, once
+    /// their entry has expired, reaps it), some entries are deleted, and every later
+    /// connection searches a full or nearly full range. UDP queries on a table without a
+    /// limit expire after 30 s unreplied while still in the table; TCP SYNs go into a table
+    /// of 6,000 entries (`early_drop`) that the garbage collector walks. Returns each
+    /// connection's reply tuple (`None` when it was dropped) and whether the port group was
+    /// indexed; checks now and then that the index answers as the lookups for every port.
+    fn masquerade_flood(n: u32, tcp: bool, index: bool) -> (Vec<Option<FlowKey>>, bool) {
+        let cfg = CtConfig {
+            max_entries: tcp.then_some(6000),
+            ..CtConfig::default()
+        };
+        let mut ct = Conntrack::new(cfg);
         if !index {
             ct.without_port_groups();
         }
@@ -536,14 +544,20 @@ mod test {
         let mut ids = Vec::new();
         let mut indexed = false;
         for i in 0..n {
-            // Every 7th query repeats the client of 8,000 queries before.
+            // Every 7th connection repeats the client of 8,000 connections before.
             let c = if i % 7 == 0 && i >= 8000 { i - 8000 } else { i };
-            let q = Pkt::udp(
-                &format!("10.{}.{}.{}:40000", c >> 16, (c >> 8) & 255, c & 255),
-                "198.51.100.1:53",
-            )
-            .build();
+            let client = format!("10.{}.{}.{}:40000", c >> 16, (c >> 8) & 255, c & 255);
+            let q = if tcp {
+                Pkt::tcp4(&client, "198.51.100.1:443")
+                    .flags(offsim_traces::meta::tcp_flags::SYN)
+                    .build()
+            } else {
+                Pkt::udp(&client, "198.51.100.1:53").build()
+            };
             let now = SimTime(u64::from(i) * 5_000_000);
+            if tcp && i % 10 == 0 {
+                ct.gc(now, 64);
+            }
             let Track::Tracked { id, new_entry, .. } = ct.track(now, &q) else {
                 out.push(None);
                 continue;
@@ -594,15 +608,17 @@ mod test {
 
     #[test]
     fn the_port_search_answers_the_same_from_the_port_index() {
-        let (with, indexed) = masquerade_flood(12_000, true);
-        let (without, never) = masquerade_flood(12_000, false);
-        assert!(indexed && !never);
-        assert_eq!(with, without);
-        // The flood did what it is for: the range filled (queries dropped on a clash) and
-        // expired entries freed ports again.
-        let dropped = with.iter().filter(|r| r.is_none()).count();
-        assert!(dropped > 100, "{dropped}");
-        assert!(with[9000..].iter().any(Option::is_some));
+        for tcp in [false, true] {
+            let (with, indexed) = masquerade_flood(12_000, tcp, true);
+            let (without, never) = masquerade_flood(12_000, tcp, false);
+            assert!(indexed && !never, "tcp {tcp}");
+            assert_eq!(with, without, "tcp {tcp}");
+            // The flood did what it is for: the range filled (connections dropped on a
+            // clash) and freed ports were taken again.
+            let dropped = with.iter().filter(|r| r.is_none()).count();
+            assert!(dropped > 100, "tcp {tcp}: {dropped}");
+            assert!(with[9000..].iter().any(Option::is_some), "tcp {tcp}");
+        }
     }
 
     #[test]
