@@ -74,9 +74,9 @@ pub(super) struct PortGroups {
     by_key: FxHashMap<FlowKey, u32>,
     slots: Vec<Option<Group>>,
     free: Vec<u32>,
-    /// Tuples inserted, and lookups noted, since the last read of the entries.
+    /// Tuples inserted, and lookups noted, since the last read of the table.
     work_since_scan: u64,
-    /// Whether an indexing has read the entries yet.
+    /// Whether an indexing has read the table yet.
     scanned: bool,
     /// Groups indexed so far.
     made: u32,
@@ -115,7 +115,7 @@ impl PortGroups {
         self.work_since_scan += u64::from(lookups);
     }
 
-    /// Whether reading the entries to index groups is allowed now: once, and then after the
+    /// Whether reading the table to index groups is allowed now: once, and then after the
     /// table has taken, or port searches have looked up, half as many tuples as it holds
     /// (`live` nodes). A read then costs no more than the work since the last one.
     pub(super) fn may_scan(&self, live: usize) -> bool {
@@ -126,7 +126,7 @@ impl PortGroups {
         !self.scanned || self.work_since_scan >= (live as u64) / 2
     }
 
-    /// Starts a read of the entries.
+    /// Starts a read of the table.
     pub(super) fn scanning(&mut self) {
         self.scanned = true;
         self.work_since_scan = 0;

@@ -180,8 +180,8 @@ impl CtTable {
 
     /// The indexed port group holding tuples like `k` but for the destination port
     /// ([`super::ports`]). `lookups` is the number of hash lookups the caller just made in
-    /// that group; when it is not 0 and the group is not indexed, the table indexes every
-    /// large group now if reading the entries is allowed.
+    /// that group; when it is not 0 and the group is not indexed, the table indexes the
+    /// large groups now if reading the table is allowed.
     pub(super) fn port_group(
         &mut self,
         conns: &[Conn],
@@ -205,8 +205,8 @@ impl CtTable {
 
     /// Indexes every group of at least `INDEX_AT` tuples not yet indexed whose tuples go to
     /// the address, protocol and family of group `like` (the NAT address the search was
-    /// for): one pass over the entries counts those groups, a second collects the large
-    /// ones' nodes. The count is kept by the group key's hash (16 bytes a group, not the
+    /// for): one pass over the index's nodes counts those groups, a second collects the
+    /// large ones' nodes. The count is kept by the group key's hash (16 bytes a group, not the
     /// key's 48): two groups that share a hash are both collected, and each is indexed
     /// only if it is large itself.
     fn index_groups(&mut self, conns: &[Conn], like: &FlowKey) {
