@@ -10,6 +10,7 @@ fn main() {
     offsim_benches::nic::bench(&mut c);
     offsim_benches::traces::bench(&mut c);
     offsim_benches::flowtable::bench(&mut c);
+    offsim_benches::nat::bench(&mut c);
     offsim_benches::engine::bench(&mut c);
     c.final_summary();
 }

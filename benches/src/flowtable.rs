@@ -37,12 +37,21 @@ use offsim_traces::time::SimTime;
 /// Lookups per iteration.
 const BATCH: usize = 4096;
 
-fn ruleset() -> Ruleset {
+/// The home-router firewall4 ruleset, loaded for `lan0` and `wan0`.
+pub(crate) fn ruleset() -> Ruleset {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/rulesets/home-fw4.nft");
     Ruleset::load(&path, &load_options("lan0", "wan0")).expect("home-fw4 ruleset loads")
 }
 
-fn packet(k: &FlowKey, flags: u8, seq: u32, ack: u32, payload: u32, ns: u64) -> PacketMeta {
+/// A TCP packet of tuple `k` with the given flags, sequence numbers and payload, at `ns`.
+pub(crate) fn packet(
+    k: &FlowKey,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: u32,
+    ns: u64,
+) -> PacketMeta {
     let fmt = |a: u128, p: u16| format!("{}:{p}", std::net::Ipv4Addr::from(a as u32));
     Pkt::tcp4(&fmt(k.src, k.sport), &fmt(k.dst, k.dport))
         .flags(flags)

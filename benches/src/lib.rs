@@ -6,6 +6,7 @@ pub mod dups;
 pub mod engine;
 pub mod flowtable;
 pub mod r#gen;
+pub mod nat;
 pub mod nft;
 pub mod nic;
 pub mod traces;
