@@ -3,10 +3,10 @@
 //! A [`Datapath`] with the home-router firewall4 ruleset (masquerade on WAN) takes SYNs from
 //! LAN clients, all from source port 40000 to one server's port 443: the first keeps its
 //! port, the others search (`nf_nat_l4proto_unique_tuple`) until the ports of 1024–65535
-//! towards that server are taken (the search tries 240 of them, so the last few free ones
+//! towards that server are taken (the search tries 248 of them, so the last few free ones
 //! take thousands of SYNs to find: the flood goes on until [`SETTLED`] SYNs in a row were
 //! dropped). Then a batch of SYNs from new clients is processed: each runs the whole search
-//! (128 + 64 + 32 + 16 candidates, all used), ends on a used tuple and is dropped when it
+//! (128 + 64 + 32 + 16 + 8 candidates, all used), ends on a used tuple and is dropped when it
 //! clashes at confirm, so the table does not change between iterations:
 //!
 //! - `nat/syn_exhausted`: [`Datapath::process`] of such a SYN, which is what `rules eval`
@@ -29,8 +29,8 @@ use crate::flowtable::{packet, ruleset};
 const BATCH: usize = 1024;
 
 /// SYNs dropped in a row after which the flood has taken every port (a free port is among a
-/// SYN's 240 candidates with probability 240 / 64,512: one left would survive this many
-/// with probability (1 − 240/64,512)^20,000 ≈ 6·10⁻³³).
+/// SYN's 248 candidates with probability 248 / 64,512: one left would survive this many
+/// with probability (1 − 248/64,512)^20,000 ≈ 3.5·10⁻³⁴).
 const SETTLED: u32 = 20_000;
 
 /// A SYN from LAN client number `i` (10.0.0.0/8 counted up) to the server, at `ns`.

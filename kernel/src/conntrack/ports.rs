@@ -1,13 +1,14 @@
 //! Port groups: a second index over the table's tuples for masquerade's port search under
 //! exhaustion.
 //!
-//! When SNAT must move a connection to another source port, the kernel tries up to
-//! 128 + 64 + 32 + 16 ports (`nf_nat_l4proto_unique_tuple`), each with a conntrack lookup of
-//! the reply tuple it would give (`nf_nat_used_tuple` → `nf_conntrack_tuple_taken`). Those
-//! reply tuples differ only in their destination port: (server, server port) → (NAT address,
-//! candidate port). Once a flood behind masquerade has used every port towards a server,
-//! every new connection runs all 240 lookups, each of which finds a random entry: two cache
-//! misses apiece, and 80 % of `rules eval`'s time on a SYN flood.
+//! When SNAT must move a connection to another source port, the kernel tries up to 248
+//! ports (128, then 64, 32, 16 and 8 from new offsets: `nf_nat_l4proto_unique_tuple`), each
+//! with a conntrack lookup of the reply tuple it would give (`nf_nat_used_tuple` →
+//! `nf_conntrack_tuple_taken`). Those reply tuples differ only in their destination port:
+//! (server, server port) → (NAT address, candidate port). Once a flood behind masquerade has
+//! used every port towards a server, every new connection runs all 248 lookups, each of
+//! which finds a random entry: two cache misses apiece, and 80 % of `rules eval`'s time on
+//! a SYN flood.
 //!
 //! A *group* is the set of tuples that are equal but for the destination port (the key is
 //! the tuple with destination port 0). For a group that holds many tuples, [`PortGroups`]
