@@ -321,3 +321,40 @@ table inet t {
         assert_eq!(dp.event_counters()[e].old_verdict, 1);
     }
 }
+
+/// Masquerade into a range of 512 ports: once the first SYNs have taken them, every new
+/// connection runs the kernel's whole port search (`nf_nat_l4proto_unique_tuple`: 248
+/// tries, in rounds of 128, 64, 32, 16 and 8) and is dropped at confirm; the CPU model is
+/// told of each try beyond the setup's first lookup.
+#[test]
+fn a_port_search_under_exhaustion_counts_its_tries() {
+    let rs = Ruleset::from_str(
+        "table ip nat { chain post { type nat hook postrouting priority 100; \
+         oifname \"wan0\" meta l4proto tcp masquerade to :65024-65535; } }",
+        "t.nft",
+        &load_options("lan0", "wan0"),
+    )
+    .unwrap();
+    let mut dp = Datapath::new(rs, DpConfig::default(), FlowBook::new(false, false, None));
+    let mut tries = Vec::new();
+    for i in 0..600u32 {
+        let client = format!("10.0.{}.{}:40000", i / 250, i % 250 + 1);
+        let syn = Pkt::tcp4(&client, "198.51.100.1:443")
+            .flags(offsim_traces::meta::tcp_flags::SYN)
+            .at(u64::from(i) * 1000)
+            .build();
+        dp.add_lan_host(4, syn.src);
+        let o = dp.process(syn.ts, &syn, Side::Lan);
+        tries.push((o.drivers.nat_setup, o.drivers.nat_tries));
+    }
+    // The first SYN's port, outside the range, is moved without a clash: its first
+    // candidate is free (one lookup, the one `cycles.nat_setup` includes).
+    assert_eq!(tries[0], (true, 0));
+    // The ports run out within the first 512 SYNs; from then on each tries 248 (247 more).
+    assert!(tries[..512].iter().any(|&(_, n)| n > 0));
+    assert!(
+        tries[560..].iter().all(|&t| t == (true, 247)),
+        "{:?}",
+        &tries[560..]
+    );
+}

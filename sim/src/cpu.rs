@@ -105,8 +105,13 @@ pub struct StageCycles {
     pub ct_unconfirmed: f64,
     /// Per-packet NAT rewrite (checksums) on the slow path.
     pub nat_mangle: f64,
-    /// NAT binding setup for a new connection (port selection).
+    /// NAT binding setup for a new connection (port selection), with the one
+    /// `nf_nat_used_tuple` lookup of a port kept.
     pub nat_setup: f64,
+    /// Each further `nf_nat_used_tuple` lookup of the port search after a clash
+    /// (`nf_nat_l4proto_unique_tuple`: up to 248 when the ports towards a server are used
+    /// up). Its cache miss in a large table is `cache_miss`'s, as for a conntrack lookup.
+    pub nat_try: f64,
     /// The NAT core's hook entry (`nf_nat_inet_fn`) at a hook with `nat` chains, per
     /// tracked packet (beyond `hook`, which counts the hook traversal).
     pub nat_hook: f64,
@@ -147,7 +152,7 @@ pub const MAX_DELAY_NS: u64 = 1_000_000_000;
 
 impl StageCycles {
     /// Every stage cost with its key (`cycles.NAME`).
-    pub fn named(&self) -> [(&'static str, f64); 53] {
+    pub fn named(&self) -> [(&'static str, f64); 54] {
         [
             ("cycles.driver_rx", self.driver_rx),
             ("cycles.driver_tx", self.driver_tx),
@@ -190,6 +195,7 @@ impl StageCycles {
             ("cycles.ct_unconfirmed", self.ct_unconfirmed),
             ("cycles.nat_mangle", self.nat_mangle),
             ("cycles.nat_setup", self.nat_setup),
+            ("cycles.nat_try", self.nat_try),
             ("cycles.nat_hook", self.nat_hook),
             ("cycles.defrag", self.defrag),
             ("cycles.offload_add", self.offload_add),
@@ -515,7 +521,8 @@ impl CpuConfig {
         } else {
             (0.0, 0.0)
         };
-        let table_accesses = on(d.ft_lookup, 1.0) + ct_accesses;
+        // Each try of a NAT port search walks a conntrack bucket too.
+        let table_accesses = on(d.ft_lookup, 1.0) + ct_accesses + f64::from(d.nat_tries);
         let mut by_stage = [0.0; Stage::COUNT];
         by_stage[Stage::Driver.index()] = c.driver_rx
             + c.napi_poll / f64::from(d.batch.max(1))
@@ -523,6 +530,7 @@ impl CpuConfig {
         by_stage[Stage::Flowtable.index()] = on(d.ft_lookup, c.ft_lookup) + on(d.ft_hit, c.ft_xmit);
         by_stage[Stage::Conntrack.index()] = ct;
         by_stage[Stage::Nat.index()] = on(d.nat_setup, c.nat_setup)
+            + f64::from(d.nat_tries) * c.nat_try
             + on(d.nat_mangle, c.nat_mangle)
             + f64::from(d.nat_hooks) * c.nat_hook;
         by_stage[Stage::Rules.index()] = self.rules_cycles(d);
@@ -801,6 +809,27 @@ mod test {
         assert_eq!(ct(&unconfirmed), c.cycles.ct_unconfirmed);
         assert_eq!(ct(&new), c.cycles.ct_new);
         assert!(c.cycles.ct_unconfirmed < c.cycles.ct_new);
+    }
+
+    #[test]
+    fn a_port_search_pays_each_try_and_its_table_access() {
+        let c = CpuConfig::preset("mt7621").unwrap();
+        let setup = CostDrivers {
+            nat_setup: true,
+            ..slow_forwarded()
+        };
+        let searched = CostDrivers {
+            nat_tries: 247,
+            ..setup
+        };
+        let at = |d: &CostDrivers, miss_p: f64| c.packet_cycles(d, miss_p);
+        let nat = |p: &PacketCycles| p.by_stage[Stage::Nat.index()];
+        let misses = |p: &PacketCycles| p.by_stage[Stage::CacheMisses.index()];
+        let (a, b) = (at(&setup, 0.5), at(&searched, 0.5));
+        assert!((nat(&b) - nat(&a) - 247.0 * c.cycles.nat_try).abs() < 1e-6);
+        assert!((misses(&b) - misses(&a) - 247.0 * 0.5 * c.cycles.cache_miss).abs() < 1e-6);
+        // In cache the tries cost their own cycles only.
+        assert_eq!(misses(&at(&searched, 0.0)), 0.0);
     }
 
     #[test]

@@ -145,8 +145,9 @@ fn next_u16(state: &mut u64) -> u32 {
 /// `nf_nat_setup_info` for connection `id` and manipulation `mt`: picks the new tuple
 /// (`get_unique_tuple`) and makes the connection's REPLY tuple its inverse
 /// (`nf_conntrack_alter_reply`); sets `IPS_SRC_NAT`/`IPS_DST_NAT` only if the tuple
-/// changed, and the manipulation's DONE bit. Returns false when the statement drops the
-/// packet (masquerade or redirect without an address).
+/// changed, and the manipulation's DONE bit. Returns how many `nf_nat_used_tuple` lookups
+/// the pick made (the CPU model charges a port search by them), or `None` when the
+/// statement drops the packet (masquerade or redirect without an address).
 ///
 /// Where the kernel draws at random (the port search's offsets after a clash) offsim draws
 /// from a generator seeded by the tuple and the count of connections created, so a trace
@@ -166,15 +167,13 @@ pub(super) fn setup(
     oif: Option<u32>,
     local_out: bool,
     now: SimTime,
-) -> bool {
+) -> Option<u32> {
     let c = ct.get(id);
     let Some(curr) = invert(&c.reply()) else {
-        return true;
+        return Some(0);
     };
-    let Some((addrs, ports)) = range_of(req, curr.version, curr.dst, fib, iif, oif, local_out)
-    else {
-        return false;
-    };
+    let (addrs, ports) = range_of(req, curr.version, curr.dst, fib, iif, oif, local_out)?;
+    let mut lookups = 0;
     let in_range = |t: &FlowKey| {
         let (a, p) = part(t, mt);
         addrs.is_none_or(|(lo, hi)| (lo..=hi).contains(&a))
@@ -183,8 +182,11 @@ pub(super) fn setup(
     let mut t = curr;
     let unique = 'pick: {
         // 1) SNAT keeps the original tuple if it is in range and unique.
-        if mt == SRC && in_range(&curr) && !used(ct, now, &curr) {
-            break 'pick curr;
+        if mt == SRC && in_range(&curr) {
+            lookups += 1;
+            if !used(ct, now, &curr) {
+                break 'pick curr;
+            }
         }
         // 2) find_best_ips_proto.
         if let Some((lo, _)) = addrs {
@@ -201,19 +203,18 @@ pub(super) fn setup(
             None
         };
         let (_, p) = part(&t, mt);
-        match ports {
+        let mut unused = |t: &FlowKey| {
+            lookups += 1;
+            !used_in(ct, now, group, t, p)
+        };
+        let keep = match ports {
             Some((lo, hi)) => {
-                if !l4_mappable(&t)
-                    || ((lo..=hi).contains(&p) && (lo == hi || !used_in(ct, now, group, &t, p)))
-                {
-                    break 'pick t;
-                }
+                !l4_mappable(&t) || ((lo..=hi).contains(&p) && (lo == hi || unused(&t)))
             }
-            None => {
-                if !used_in(ct, now, group, &t, p) {
-                    break 'pick t;
-                }
-            }
+            None => unused(&t),
+        };
+        if keep {
+            break 'pick t;
         }
         if !l4_mappable(&t) {
             break 'pick t;
@@ -231,7 +232,7 @@ pub(super) fn setup(
             None if p < 1024 => (600, 424),
             None => (1024, 64512),
         };
-        search(ct, now, &mut t, mt, (min, size), group);
+        lookups += search(ct, now, &mut t, mt, (min, size), group);
         t
     };
     let c = ct.get_mut(id);
@@ -253,14 +254,15 @@ pub(super) fn setup(
         status::DST_NAT_DONE
     };
     c.nat_done[mt] = true;
-    true
+    Some(lookups)
 }
 
 /// `nf_nat_l4proto_unique_tuple`: from a random offset (a destination without a range never
 /// gets here; a destination range starts at its first port) tries NF_NAT_MAX_ATTEMPTS (128)
 /// ports of `min..min + size`, then halves the window from a new random offset while it is
-/// at least 16. Leaves `t` at the first free candidate, or the last one tried. The kernel's
-/// `get_random_u16` is a seeded generator here: the same trace picks the same ports.
+/// at least 16. Leaves `t` at the first free candidate, or the last one tried, and returns
+/// how many it tried (128 + 64 + 32 + 16 + 8 = 248 at most). The kernel's `get_random_u16`
+/// is a seeded generator here: the same trace picks the same ports.
 fn search(
     ct: &mut Conntrack,
     now: SimTime,
@@ -268,7 +270,8 @@ fn search(
     mt: usize,
     (min, size): (u32, u32),
     mut group: Option<GroupId>,
-) {
+) -> u32 {
+    let mut tries = 0;
     let mut rng = nat_seed(t, ct.stats.created);
     let mut off = if mt == DST { 0 } else { next_u16(&mut rng) };
     let mut attempts = size.min(NF_NAT_MAX_ATTEMPTS);
@@ -292,21 +295,23 @@ fn search(
             }));
             set_part(t, mt, a, Some(round[last]));
             debug_assert_eq!(free.is_some(), !used(ct, now, t));
+            tries += last as u32 + 1;
             if free.is_some() {
-                return;
+                return tries;
             }
             // (`off` is drawn again for the next round.)
         } else {
             for _ in 0..attempts {
                 set_part(t, mt, a, Some((min + off % size) as u16));
+                tries += 1;
                 if !used(ct, now, t) {
-                    return;
+                    return tries;
                 }
                 off = off.wrapping_add(1);
             }
         }
         if attempts >= size || attempts < 16 {
-            return;
+            return tries;
         }
         // A round found every candidate used (a flood has taken the ports towards this
         // server): conntrack may index the group now.
@@ -527,9 +532,10 @@ mod test {
     /// connection searches a full or nearly full range. UDP queries on a table without a
     /// limit expire after 30 s unreplied while still in the table; TCP SYNs go into a table
     /// of 6,000 entries (`early_drop`) that the garbage collector walks. Returns each
-    /// connection's reply tuple (`None` when it was dropped) and whether the port group was
-    /// indexed; checks now and then that the index answers as the lookups for every port.
-    fn masquerade_flood(n: u32, tcp: bool, index: bool) -> (Vec<Option<FlowKey>>, bool) {
+    /// connection's reply tuple (`None` when it was dropped) with the `nf_nat_used_tuple`
+    /// lookups its setup made, and whether the port group was indexed; checks now and then
+    /// that the index answers as the lookups for every port.
+    fn masquerade_flood(n: u32, tcp: bool, index: bool) -> (Vec<(Option<FlowKey>, u32)>, bool) {
         let cfg = CtConfig {
             max_entries: tcp.then_some(6000),
             ..CtConfig::default()
@@ -559,28 +565,19 @@ mod test {
                 ct.gc(now, 64);
             }
             let Track::Tracked { id, new_entry, .. } = ct.track(now, &q) else {
-                out.push(None);
+                out.push((None, 0));
                 continue;
             };
             if !new_entry {
-                out.push(Some(ct.get(id).reply()));
+                out.push((Some(ct.get(id).reply()), 0));
                 continue;
             }
-            assert!(setup(
-                &mut ct,
-                id,
-                &masq,
-                SRC,
-                &f,
-                Some(2),
-                Some(3),
-                false,
-                now
-            ));
+            let lookups = setup(&mut ct, id, &masq, SRC, &f, Some(2), Some(3), false, now);
+            let lookups = lookups.expect("masquerade to the WAN address");
             let r = ct.get(id).reply();
             indexed |= ct.port_group(&r, 0).is_some();
             let confirmed = ct.confirm(id, now);
-            out.push(confirmed.then_some(r));
+            out.push((confirmed.then_some(r), lookups));
             if confirmed {
                 ids.push(id);
             }
@@ -614,10 +611,14 @@ mod test {
             assert!(indexed && !never, "tcp {tcp}");
             assert_eq!(with, without, "tcp {tcp}");
             // The flood did what it is for: the range filled (connections dropped on a
-            // clash) and freed ports were taken again.
-            let dropped = with.iter().filter(|r| r.is_none()).count();
+            // clash, after the whole search: 128 + 64 + 32 + 16 + 8 candidates; the source
+            // port, outside the range, is not looked up) and freed ports were taken again.
+            let dropped = with.iter().filter(|(r, _)| r.is_none()).count();
             assert!(dropped > 100, "tcp {tcp}: {dropped}");
-            assert!(with[9000..].iter().any(Option::is_some), "tcp {tcp}");
+            let most = with.iter().map(|&(_, n)| n).max();
+            assert_eq!(most, Some(248), "tcp {tcp}");
+            assert!(with.iter().any(|&(r, n)| r.is_some() && n > 1), "tcp {tcp}");
+            assert!(with[9000..].iter().any(|(r, _)| r.is_some()), "tcp {tcp}");
         }
     }
 
@@ -627,17 +628,20 @@ mod test {
         let q = Pkt::udp("192.168.1.100:5000", "198.51.100.1:53").build();
         let id = new_conn(&mut ct, &q);
         let f = fib();
-        assert!(setup(
-            &mut ct,
-            id,
-            &req(NatKind::Masquerade, None, None),
-            SRC,
-            &f,
-            Some(2),
-            Some(3),
-            false,
-            SimTime(1)
-        ));
+        assert!(
+            setup(
+                &mut ct,
+                id,
+                &req(NatKind::Masquerade, None, None),
+                SRC,
+                &f,
+                Some(2),
+                Some(3),
+                false,
+                SimTime(1)
+            )
+            .is_some()
+        );
         let c = ct.get(id);
         assert_eq!(c.status & status::SRC_NAT, status::SRC_NAT);
         let wan = u128::from(u32::from(std::net::Ipv4Addr::new(100, 64, 0, 1)));
@@ -665,17 +669,20 @@ mod test {
             .flags(offsim_traces::meta::tcp_flags::SYN)
             .build();
         let id = new_conn(&mut ct, &m);
-        assert!(setup(
-            &mut ct,
-            id,
-            &req(NatKind::Dnat, Some("192.168.1.10"), Some((22, 22))),
-            DST,
-            &f,
-            Some(3),
-            None,
-            false,
-            SimTime(1)
-        ));
+        assert!(
+            setup(
+                &mut ct,
+                id,
+                &req(NatKind::Dnat, Some("192.168.1.10"), Some((22, 22))),
+                DST,
+                &f,
+                Some(3),
+                None,
+                false,
+                SimTime(1)
+            )
+            .is_some()
+        );
         let c = ct.get(id);
         assert_eq!(
             c.reply().src,
@@ -690,29 +697,35 @@ mod test {
         let b = Pkt::udp("192.168.1.101:5000", "198.51.100.1:53").build();
         let (ia, ib) = (new_conn(&mut ct, &a), new_conn(&mut ct, &b));
         let masq = req(NatKind::Masquerade, None, None);
-        assert!(setup(
-            &mut ct,
-            ia,
-            &masq,
-            SRC,
-            &f,
-            Some(2),
-            Some(3),
-            false,
-            SimTime(1)
-        ));
+        assert!(
+            setup(
+                &mut ct,
+                ia,
+                &masq,
+                SRC,
+                &f,
+                Some(2),
+                Some(3),
+                false,
+                SimTime(1)
+            )
+            .is_some()
+        );
         assert!(ct.confirm(ia, SimTime(1)));
-        assert!(setup(
-            &mut ct,
-            ib,
-            &masq,
-            SRC,
-            &f,
-            Some(2),
-            Some(3),
-            false,
-            SimTime(1)
-        ));
+        assert!(
+            setup(
+                &mut ct,
+                ib,
+                &masq,
+                SRC,
+                &f,
+                Some(2),
+                Some(3),
+                false,
+                SimTime(1)
+            )
+            .is_some()
+        );
         // The clash moves the second connection to another port of 1024-65535, from a
         // random start (nf_nat_l4proto_unique_tuple), the same one on every run.
         let p = ct.get(ib).reply().dport;
@@ -732,28 +745,34 @@ mod test {
         .unwrap();
         let x = Pkt::udp("192.168.1.102:7", "198.51.100.1:53").build();
         let ix = new_conn(&mut ct, &x);
-        assert!(!setup(
-            &mut ct,
-            ix,
-            &masq,
-            SRC,
-            &none,
-            Some(2),
-            Some(3),
-            false,
-            SimTime(1)
-        ));
-        assert!(setup(
-            &mut ct,
-            ix,
-            &req(NatKind::Snat, Some("192.168.1.102"), None),
-            SRC,
-            &f,
-            Some(2),
-            Some(3),
-            false,
-            SimTime(1)
-        ));
+        assert!(
+            setup(
+                &mut ct,
+                ix,
+                &masq,
+                SRC,
+                &none,
+                Some(2),
+                Some(3),
+                false,
+                SimTime(1)
+            )
+            .is_none()
+        );
+        assert!(
+            setup(
+                &mut ct,
+                ix,
+                &req(NatKind::Snat, Some("192.168.1.102"), None),
+                SRC,
+                &f,
+                Some(2),
+                Some(3),
+                false,
+                SimTime(1)
+            )
+            .is_some()
+        );
         assert_eq!(ct.get(ix).status & status::SRC_NAT, 0);
         assert_eq!(
             ct.get(ix).status & status::SRC_NAT_DONE,
