@@ -45,9 +45,10 @@ pub struct CostDrivers {
     pub nat_mangle: bool,
     /// NAT binding set up.
     pub nat_setup: bool,
-    /// `nf_nat_used_tuple` lookups the NAT setups made beyond each one's first: the port
-    /// search after a clash (`nf_nat_l4proto_unique_tuple`, up to 248 under exhaustion).
-    pub nat_tries: u16,
+    /// `nf_nat_used_tuple` lookups the packet's NAT setups made (`get_unique_tuple`): the
+    /// original tuple's and the kept port's checks, then each candidate of the port search
+    /// after a clash (`nf_nat_l4proto_unique_tuple`, 248 under exhaustion).
+    pub nat_lookups: u16,
     /// Hooks with `nat` chains the packet passed while tracked (the NAT core's hook entry,
     /// `nf_nat_inet_fn`, runs for each).
     pub nat_hooks: u16,

@@ -522,7 +522,11 @@ impl CpuConfig {
             (0.0, 0.0)
         };
         // Each try of a NAT port search walks a conntrack bucket too.
-        let table_accesses = on(d.ft_lookup, 1.0) + ct_accesses + f64::from(d.nat_tries);
+        // `cycles.nat_setup` was measured on connections that kept their port: one
+        // `nf_nat_used_tuple` lookup. Each further one (the port search after a clash, a
+        // second setup) is a try, which walks a conntrack bucket too.
+        let nat_tries = f64::from(d.nat_lookups.saturating_sub(1));
+        let table_accesses = on(d.ft_lookup, 1.0) + ct_accesses + nat_tries;
         let mut by_stage = [0.0; Stage::COUNT];
         by_stage[Stage::Driver.index()] = c.driver_rx
             + c.napi_poll / f64::from(d.batch.max(1))
@@ -530,7 +534,7 @@ impl CpuConfig {
         by_stage[Stage::Flowtable.index()] = on(d.ft_lookup, c.ft_lookup) + on(d.ft_hit, c.ft_xmit);
         by_stage[Stage::Conntrack.index()] = ct;
         by_stage[Stage::Nat.index()] = on(d.nat_setup, c.nat_setup)
-            + f64::from(d.nat_tries) * c.nat_try
+            + nat_tries * c.nat_try
             + on(d.nat_mangle, c.nat_mangle)
             + f64::from(d.nat_hooks) * c.nat_hook;
         by_stage[Stage::Rules.index()] = self.rules_cycles(d);
@@ -819,7 +823,7 @@ mod test {
             ..slow_forwarded()
         };
         let searched = CostDrivers {
-            nat_tries: 247,
+            nat_lookups: 248,
             ..setup
         };
         let at = |d: &CostDrivers, miss_p: f64| c.packet_cycles(d, miss_p);

@@ -596,7 +596,7 @@ impl Datapath {
             fib: &self.cfg.fib,
             nat_mt,
             nat_setup: false,
-            nat_tries: 0,
+            nat_lookups: 0,
             first_refusal: &mut self.first_refusal,
             ct_policies: &self.ct_policies,
             dev_encap: self.dev_encap,
@@ -613,7 +613,7 @@ impl Datapath {
         );
         if host.nat_setup {
             w.out.drivers.nat_setup = true;
-            w.out.drivers.nat_tries = w.out.drivers.nat_tries.saturating_add(host.nat_tries);
+            w.out.drivers.nat_lookups = w.out.drivers.nat_lookups.saturating_add(host.nat_lookups);
         }
         // `ct mark set` writes through to the entry.
         if let (Some(id), CtView::Tracked(i)) = (ctid, w.ctx.ct)

@@ -35,8 +35,8 @@ pub(super) struct DpHost<'a> {
     pub(super) fib: &'a Fib,
     pub(super) nat_mt: usize,
     pub(super) nat_setup: bool,
-    /// `nf_nat_used_tuple` lookups of the NAT setups beyond each one's first.
-    pub(super) nat_tries: u16,
+    /// `nf_nat_used_tuple` lookups of the NAT setups.
+    pub(super) nat_lookups: u16,
     pub(super) first_refusal: &'a mut Option<&'static str>,
     pub(super) ct_policies: &'a [Option<(u8, CtTimeouts)>],
     /// Each side's device encapsulation (LAN 0, WAN 1).
@@ -235,10 +235,8 @@ impl Host for DpHost<'_> {
             return Verdict::Drop(NftDrop::Nat);
         };
         self.nat_setup = true;
-        // The setup's cost (`cycles.nat_setup`) was measured with one lookup: a port kept.
-        // A clash makes the port search try more, each another lookup.
-        let extra = u16::try_from(lookups.saturating_sub(1)).unwrap_or(u16::MAX);
-        self.nat_tries = self.nat_tries.saturating_add(extra);
+        let lookups = u16::try_from(lookups).unwrap_or(u16::MAX);
+        self.nat_lookups = self.nat_lookups.saturating_add(lookups);
         let c = self.ct.get(id);
         if let CtView::Tracked(mut i) = ctx.ct {
             i.status = c.status;

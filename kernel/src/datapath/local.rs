@@ -411,7 +411,7 @@ impl Datapath {
         d.sent = d.sent.saturating_add(1);
         d.add_rule_work(o);
         d.nat_setup |= o.nat_setup;
-        d.nat_tries = d.nat_tries.saturating_add(o.nat_tries);
+        d.nat_lookups = d.nat_lookups.saturating_add(o.nat_lookups);
         d.nat_mangle |= o.nat_mangle;
     }
 }
