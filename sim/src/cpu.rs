@@ -505,9 +505,9 @@ impl CpuConfig {
     /// netdev ingress hook and the chains run there (also for a packet the flowtable then
     /// forwards or a netdev chain drops), the flowtable lookup and a hit's transmit,
     /// defragmentation, then on the classic path `ip_rcv`, the route lookup, hooks, chains,
-    /// rules and expressions, set lookups, jumps, conntrack, NAT setup and mangling, and for
-    /// a packet that leaves, forwarding and transmit; last, the expected cache misses of the
-    /// conntrack/flowtable accesses.
+    /// rules and expressions, set lookups, jumps, conntrack, NAT setup (with its port
+    /// search's tries) and mangling, and for a packet that leaves, forwarding and transmit;
+    /// last, the expected cache misses of the conntrack/flowtable accesses.
     #[inline]
     pub(crate) fn packet_cycles(&self, d: &CostDrivers, miss_p: f64) -> PacketCycles {
         let c = &self.cycles;

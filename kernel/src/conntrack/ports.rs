@@ -7,8 +7,8 @@
 //! `nf_conntrack_tuple_taken`). Those reply tuples differ only in their destination port:
 //! (server, server port) → (NAT address, candidate port). Once a flood behind masquerade has
 //! used every port towards a server, every new connection runs all 248 lookups, each of
-//! which finds a random entry: two cache misses apiece, and 80 % of `rules eval`'s time on
-//! a SYN flood.
+//! which finds a random entry: in offsim's table two cache misses apiece (the index and the
+//! entry's tuple), and 80 % of `rules eval`'s time on a SYN flood.
 //!
 //! A *group* is the set of tuples that are equal but for the destination port (the key is
 //! the tuple with destination port 0). For a group that holds many tuples, [`PortGroups`]
