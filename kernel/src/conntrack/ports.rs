@@ -182,11 +182,7 @@ impl PortGroups {
     #[inline]
     pub(super) fn inserted(&mut self, n: u32, k: &FlowKey) {
         self.work_since_scan += 1;
-        if self.by_key.is_empty() {
-            return;
-        }
-        let Some(g) = group_key(k) else { return };
-        let Some(&s) = self.by_key.get(&g) else {
+        let Some((g, s)) = self.indexed(k) else {
             return;
         };
         let group = self.slots[s as usize].as_mut().expect("indexed group");
@@ -204,11 +200,7 @@ impl PortGroups {
     /// Node `n` with tuple `k` left the table.
     #[inline]
     pub(super) fn removed(&mut self, n: u32, k: &FlowKey) {
-        if self.by_key.is_empty() {
-            return;
-        }
-        let Some(g) = group_key(k) else { return };
-        let Some(&s) = self.by_key.get(&g) else {
+        let Some((g, s)) = self.indexed(k) else {
             return;
         };
         let group = self.slots[s as usize].as_mut().expect("indexed group");
@@ -221,6 +213,16 @@ impl PortGroups {
         if group.len < DROP_BELOW {
             self.drop_group(g, s);
         }
+    }
+
+    /// The key and slot of tuple `k`'s group, if it is indexed.
+    #[inline]
+    fn indexed(&self, k: &FlowKey) -> Option<(FlowKey, u32)> {
+        if self.by_key.is_empty() {
+            return None;
+        }
+        let g = group_key(k)?;
+        self.by_key.get(&g).map(|&s| (g, s))
     }
 
     fn drop_group(&mut self, g: FlowKey, s: u32) {

@@ -519,6 +519,24 @@ mod test {
         }
     }
 
+    /// `setup` as the hooks call it: SNAT on a connection forwarded from the LAN device (2)
+    /// to the WAN device (3), DNAT on one arriving on the WAN device before routing.
+    fn nat_at(
+        ct: &mut Conntrack,
+        id: CtId,
+        req: &NatRequest,
+        mt: usize,
+        fib: &Fib,
+        now: SimTime,
+    ) -> Option<u32> {
+        let (iif, oif) = if mt == SRC {
+            (Some(2), Some(3))
+        } else {
+            (Some(3), None)
+        };
+        setup(ct, id, req, mt, fib, iif, oif, false, now)
+    }
+
     fn new_conn(ct: &mut Conntrack, m: &PacketMeta) -> CtId {
         match ct.track(SimTime(1), m) {
             Track::Tracked { id, .. } => id,
@@ -572,7 +590,7 @@ mod test {
                 out.push((Some(ct.get(id).reply()), 0));
                 continue;
             }
-            let lookups = setup(&mut ct, id, &masq, SRC, &f, Some(2), Some(3), false, now);
+            let lookups = nat_at(&mut ct, id, &masq, SRC, &f, now);
             let lookups = lookups.expect("masquerade to the WAN address");
             let r = ct.get(id).reply();
             indexed |= ct.port_group(&r, 0).is_some();
@@ -629,15 +647,12 @@ mod test {
         let id = new_conn(&mut ct, &q);
         let f = fib();
         assert!(
-            setup(
+            nat_at(
                 &mut ct,
                 id,
                 &req(NatKind::Masquerade, None, None),
                 SRC,
                 &f,
-                Some(2),
-                Some(3),
-                false,
                 SimTime(1)
             )
             .is_some()
@@ -670,15 +685,12 @@ mod test {
             .build();
         let id = new_conn(&mut ct, &m);
         assert!(
-            setup(
+            nat_at(
                 &mut ct,
                 id,
                 &req(NatKind::Dnat, Some("192.168.1.10"), Some((22, 22))),
                 DST,
                 &f,
-                Some(3),
-                None,
-                false,
                 SimTime(1)
             )
             .is_some()
@@ -697,35 +709,9 @@ mod test {
         let b = Pkt::udp("192.168.1.101:5000", "198.51.100.1:53").build();
         let (ia, ib) = (new_conn(&mut ct, &a), new_conn(&mut ct, &b));
         let masq = req(NatKind::Masquerade, None, None);
-        assert!(
-            setup(
-                &mut ct,
-                ia,
-                &masq,
-                SRC,
-                &f,
-                Some(2),
-                Some(3),
-                false,
-                SimTime(1)
-            )
-            .is_some()
-        );
+        assert!(nat_at(&mut ct, ia, &masq, SRC, &f, SimTime(1)).is_some());
         assert!(ct.confirm(ia, SimTime(1)));
-        assert!(
-            setup(
-                &mut ct,
-                ib,
-                &masq,
-                SRC,
-                &f,
-                Some(2),
-                Some(3),
-                false,
-                SimTime(1)
-            )
-            .is_some()
-        );
+        assert!(nat_at(&mut ct, ib, &masq, SRC, &f, SimTime(1)).is_some());
         // The clash moves the second connection to another port of 1024-65535, from a
         // random start (nf_nat_l4proto_unique_tuple), the same one on every run.
         let p = ct.get(ib).reply().dport;
@@ -745,30 +731,14 @@ mod test {
         .unwrap();
         let x = Pkt::udp("192.168.1.102:7", "198.51.100.1:53").build();
         let ix = new_conn(&mut ct, &x);
+        assert!(nat_at(&mut ct, ix, &masq, SRC, &none, SimTime(1)).is_none());
         assert!(
-            setup(
-                &mut ct,
-                ix,
-                &masq,
-                SRC,
-                &none,
-                Some(2),
-                Some(3),
-                false,
-                SimTime(1)
-            )
-            .is_none()
-        );
-        assert!(
-            setup(
+            nat_at(
                 &mut ct,
                 ix,
                 &req(NatKind::Snat, Some("192.168.1.102"), None),
                 SRC,
                 &f,
-                Some(2),
-                Some(3),
-                false,
                 SimTime(1)
             )
             .is_some()
