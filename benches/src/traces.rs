@@ -8,8 +8,9 @@
 //! - `traces/stream`: `PacketStream::next_packet` (reader + parser), in memory and from a
 //!   file, per generator profile (home-router: small flows and many ACKs; enterprise: more
 //!   flows, ICMP and scans; imix: UDP with the IMIX size mix). From a file both ways:
-//!   `file` maps it (`PacketStream::open`, what offsim does), `file-read` reads it through
-//!   `read(2)` into the reader's buffer (what a FIFO gets);
+//!   `file` reads it through `read(2)` into the reader's buffer (`PacketStream::open`, what
+//!   offsim does for packets), `file-mapped` maps it (`PacketStream::open_mapped`, what
+//!   offsim does for a walk over record headers);
 //! - `traces/headers`: a walk over every record header of the home-router capture in a
 //!   file (`run`'s first pass), by one reader (`one`), in two halves on two threads
 //!   (`halves`, `TraceReader::split_half`), and in four parts walked a record of each in
@@ -71,11 +72,16 @@ fn headers(c: &mut Criterion, capture: &[u8], packets: u64) {
     g.sample_size(20);
     g.throughput(Throughput::Elements(packets));
     g.bench_function("one", |b| {
-        b.iter(|| black_box(walk(&mut TraceReader::open(path).expect("open"), u64::MAX)))
+        b.iter(|| {
+            black_box(walk(
+                &mut TraceReader::open_mapped(path).expect("open"),
+                u64::MAX,
+            ))
+        })
     });
     g.bench_function("halves", |b| {
         b.iter(|| {
-            let mut r = TraceReader::open(path).expect("open");
+            let mut r = TraceReader::open_mapped(path).expect("open");
             let (mid, mut second) = r.split_half(0).expect("a mapped pcap splits");
             let (a, b2) = std::thread::scope(|s| {
                 let h = s.spawn(move || walk(&mut second, u64::MAX));
@@ -88,7 +94,7 @@ fn headers(c: &mut Criterion, capture: &[u8], packets: u64) {
     g.bench_function("four", |b| {
         b.iter(|| {
             let len = std::fs::metadata(path).expect("capture").len();
-            let first = TraceReader::open(path).expect("open");
+            let first = TraceReader::open_mapped(path).expect("open");
             let mut parts = vec![(0, first)];
             for i in 1..4 {
                 let (at, r) = parts[0]
@@ -203,12 +209,8 @@ pub fn bench(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("file", p.name()), |b| {
                 b.iter(|| black_box(drain(PacketStream::open(&path).expect("open"))))
             });
-            g.bench_function(BenchmarkId::new("file-read", p.name()), |b| {
-                b.iter(|| {
-                    let f = std::fs::File::open(&path).expect("open");
-                    let r = TraceReader::new(f, "bench").expect("header");
-                    black_box(drain(PacketStream::new(r)))
-                })
+            g.bench_function(BenchmarkId::new("file-mapped", p.name()), |b| {
+                b.iter(|| black_box(drain(PacketStream::open_mapped(&path).expect("open"))))
             });
             let _ = std::fs::remove_dir_all(&dir);
         }

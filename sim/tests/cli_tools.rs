@@ -353,9 +353,10 @@ fn reports_record_the_git_commit_they_were_run_from() {
     assert_eq!(r.tool.date.as_deref(), Some("2026-01-02T03:04:05Z"));
 }
 
-/// A capture is mapped unless `OFFSIM_NO_MMAP` says otherwise; both ways give the same
-/// `trace info`, `rules eval` and the same capture cut mid-record (a trace of several MiB,
-/// so the mapped reader releases what it passed several times).
+/// `run`'s first pass maps a capture unless `OFFSIM_NO_MMAP` says otherwise (packets are
+/// read either way); both ways give the same `run` report, `trace info` and `rules eval`, and
+/// the same capture cut mid-record (a trace of several MiB, so the mapped reader releases
+/// what it passed several times).
 #[test]
 fn mapped_and_read_captures_give_the_same_answers() {
     let dir = scratch("cli-tools", "no-mmap");
@@ -382,9 +383,38 @@ fn mapped_and_read_captures_give_the_same_answers() {
         assert_eq!(mapped, read, "{args:?}");
         mapped
     };
-    for p in [&pcap, &cut] {
+    for (i, p) in [&pcap, &cut].into_iter().enumerate() {
         both(&["trace", "info", s(p)]);
         both(&["rules", "eval", s(&rules), s(p)]);
+        let sc = dir.join(format!("s{i}.toml"));
+        let text = format!(
+            "name = \"mapped\"\npolicies = [\"none\"]\n[trace]\nfile = \"{}\"\n\
+             [ruleset]\nfile = \"{}\"\niif = \"lan0\"\noif = \"wan0\"\nsides = \"flow\"\n\
+             [cpu]\npreset = \"mt7621\"\n[nic]\npreset = \"mt7621\"\n",
+            p.display(),
+            rules.display()
+        );
+        std::fs::write(&sc, text).unwrap();
+        let report = |no_mmap: &str| {
+            let out = dir.join(format!("out{i}-{no_mmap}"));
+            let o = offsim_cmd()
+                .env("OFFSIM_NO_MMAP", no_mmap)
+                .args(["run", s(&sc), "--out", s(&out)])
+                .output()
+                .expect("run offsim");
+            let code = o.status.code();
+            assert!(
+                matches!(code, Some(0 | 1)),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            (
+                code,
+                o.stderr,
+                std::fs::read(out.join("report.json")).unwrap(),
+            )
+        };
+        assert!(report("") == report("1"), "run of {}", p.display());
     }
     let (_, stdout, stderr) = both(&["trace", "info", s(&cut)]);
     assert!(

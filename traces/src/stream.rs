@@ -24,6 +24,14 @@ impl PacketStream<File> {
         })
     }
 
+    /// Opens a capture for a walk over its record headers, mapped where it can be (see
+    /// [`TraceReader::open_mapped`]).
+    pub fn open_mapped(path: &Path) -> Result<Self, TraceError> {
+        Ok(PacketStream {
+            reader: TraceReader::open_mapped(path)?,
+        })
+    }
+
     /// A second stream over the second half of the file, for a pass over record headers on
     /// two cores (see [`TraceReader::split_half`]).
     pub fn split_half(&self, min_bytes: u64) -> Option<(u64, PacketStream<File>)> {

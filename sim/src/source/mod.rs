@@ -114,6 +114,15 @@ impl Reader {
         })
     }
 
+    /// [`Reader::open`] for a walk over record headers: a file is mapped where it can be, so
+    /// that the walk can be split (`pass.rs`).
+    fn open_headers(input: &Input) -> Result<Reader, SourceError> {
+        Ok(match input {
+            Input::File(p) => Reader::File(Box::new(PacketStream::open_mapped(p)?)),
+            Input::Gen(g) => Reader::Gen(Box::new(Generator::new(g)?)),
+        })
+    }
+
     /// The next packet decoded into `m`; `false` at the end.
     #[inline]
     fn next_into(&mut self, m: &mut PacketMeta) -> Result<bool, SourceError> {

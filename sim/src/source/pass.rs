@@ -61,13 +61,13 @@ pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
 /// [`first_pass`]; a mapped pcap file of at least `split.0` bytes is walked in segments on
 /// `split.1` threads.
 fn pass_over(input: &Input, split: Option<(u64, usize)>) -> Result<TracePass, SourceError> {
-    let r = Reader::open(input)?;
+    let r = Reader::open_headers(input)?;
     let r = match (r, split) {
         (Reader::File(s), Some((min, threads))) => match segmented(s, min, threads) {
             Ok(p) => return Ok(p),
             Err(Some(s)) => Reader::File(s),
             // The segments did not chain: read again from the start.
-            Err(None) => Reader::open(input)?,
+            Err(None) => Reader::open_headers(input)?,
         },
         (r, _) => r,
     };
@@ -229,7 +229,7 @@ pub(crate) fn glance(input: &Input, first: SimTime) -> Option<TraceTotals> {
     let Input::File(path) = input else {
         return None;
     };
-    let s = PacketStream::open(path).ok()?;
+    let s = PacketStream::open_mapped(path).ok()?;
     let len = s.reader().mapped_len().filter(|&l| l >= 4 * GLANCE_BYTES)?;
     let (at, mut tail) = s.split_at(len - GLANCE_BYTES, 0)?;
     let mut t = TraceTotals::default();
@@ -341,14 +341,14 @@ pub(super) mod test {
                 let two = pass_over(&inp, Some((0, threads))).unwrap();
                 same(&one, &two);
                 // The segments chain, except across the decoy (then the file is read again).
-                let s = Box::new(PacketStream::open(&p).unwrap());
+                let s = Box::new(PacketStream::open_mapped(&p).unwrap());
                 let seg = segmented(s, 0, threads);
                 assert_eq!(seg.is_ok(), !decoy, "{name}, {threads} threads");
                 assert!(matches!(seg, Ok(_) | Err(None)), "{name}: it splits");
             }
             assert_eq!(one.cut_short.is_some(), cut, "{name}");
             if decoy {
-                let Reader::File(s) = Reader::open(&inp).unwrap() else {
+                let Reader::File(s) = Reader::open_headers(&inp).unwrap() else {
                     unreachable!()
                 };
                 let (mid, _) = s.split_half(0).unwrap();

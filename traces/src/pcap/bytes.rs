@@ -1,13 +1,21 @@
 //! Where a [`TraceReader`](super::TraceReader)'s bytes live: a buffer that `read(2)` refills,
-//! or — for a regular file — the file mapped into memory, so records are parsed where the
-//! page cache holds them.
+//! or — for a walk over a regular file's record headers — the file mapped into memory, so
+//! that the walk can start readers in the middle of the file (`reader/split.rs`) and run
+//! them on two cores (`offsim run`'s first pass).
 //!
-//! Why map: `read(2)` copies every byte of the capture from the page cache into the buffer
-//! (`_copy_to_iter`: 17 % of a one-configuration `run`'s CPU and 16 % of `rules eval`'s on
-//! 1 KB-packet traces, perf). A `run` reads the file twice (record headers, then packets),
-//! so the copy is paid twice. A mapping costs a page fault per 64 KiB instead (the kernel's
-//! fault-around, `filemap_map_pages`). This is what ripgrep does for large files, the
-//! `memmap2` crate being the well-kept wrapper of `mmap(2)`.
+//! Why packets are read, not mapped: a mapping costs a page fault per 64 KiB (the kernel's
+//! fault-around, `filemap_map_pages`) and, to keep the resident set small, an unmap per
+//! [`RELEASE_STEP`]: work on every 4 KiB page, which on this machine (a 2-core AMD EPYC
+//! guest, Linux 6.18) costs more than `read(2)` copying the page from the page cache. perf
+//! of `rules eval` fw4 on the 1M enterprise capture: page faults under the record-header read
+//! were 29 % of the CPU. Measured alternated, median of 5, CPU seconds, mapped → read:
+//! `trace info` 0.175 → 0.138 (enterprise, 1 KB packets) and 0.125 → 0.102 (synflood),
+//! `rules eval` fw4 0.550 → 0.534, `run` of one configuration (first pass mapped in both)
+//! home-router hardware 0.353 → 0.271 (wall 0.221 → 0.158), enterprise none 0.773 → 0.713.
+//! The buffer's size made no difference (128 KiB, 256 KiB and 1 MiB within 2 %). An earlier
+//! host measured the opposite (`_copy_to_iter` 17 % of a run), so the mapping is kept for
+//! the header walk, where it allows the split, and `benches/src/traces.rs` times both ways
+//! (`traces/stream`, `file` and `file-mapped`).
 //!
 //! Memory: a mapped page the reader has touched counts in the process's resident set until
 //! unmapped, so a pass over a 3 GB capture would otherwise end with 3 GB resident (page cache
@@ -16,15 +24,15 @@
 //! (`MADV_DONTNEED`, which for a shared file mapping only unmaps: the page cache keeps the
 //! data and a later touch faults the same bytes back in).
 //!
-//! The hazards, as for ripgrep: if another process truncates the file while it is mapped,
-//! touching a page past the new end raises SIGBUS, and so does a page the disk cannot read
-//! (an I/O error, an NFS server gone), which the read path returned as an error naming the
-//! byte offset. A process that rewrites the file in place changes the bytes being parsed
-//! (the parser checks every length, so that is garbage in, not a read out of bounds). A
-//! capture still being written only grows, and the mapping covers the length the file had
+//! The hazards of a mapping, as for ripgrep: if another process truncates the file while it
+//! is mapped, touching a page past the new end raises SIGBUS, and so does a page the disk
+//! cannot read (an I/O error, an NFS server gone), which the read path returns as an error
+//! naming the byte offset. A process that rewrites the file in place changes the bytes being
+//! parsed (the parser checks every length, so that is garbage in, not a read out of bounds).
+//! A capture still being written only grows, and the mapping covers the length the file had
 //! when opened (the read path would read on to the new end; either way the records are a
 //! prefix of the file). `OFFSIM_NO_MMAP=1` in the environment reads every capture through
-//! `read(2)` instead (ripgrep's `--no-mmap`), for captures on storage where that matters.
+//! `read(2)` (ripgrep's `--no-mmap`), for captures on storage where that matters.
 
 // Unsafe code here maps a file and drops pages of that mapping (the rest of offsim's is the
 // prefetch hint in `hint.rs`). Each use says why it is sound.

@@ -8,7 +8,7 @@
 //! part's result only if the walk of the part before it lands on the very boundary the
 //! part started from; otherwise it reads the file in one walk, as if it had never been
 //! split. pcapng files (whose records need the interface blocks read before them) and files
-//! that are read rather than mapped are not split.
+//! that are read rather than mapped (see [`TraceReader::open_mapped`]) are not split.
 
 use std::fs::File;
 
@@ -167,7 +167,7 @@ mod test {
     fn halves_equal_one_pass(path: &std::path::Path) {
         let path = path.to_path_buf();
         let whole = headers(&mut TraceReader::open(&path).unwrap(), u64::MAX);
-        let mut first = TraceReader::open(&path).unwrap();
+        let mut first = TraceReader::open_mapped(&path).unwrap();
         let (mid, mut second) = first.split_half(0).expect("a mapped pcap splits");
         let mut halves = headers(&mut first, mid);
         assert_eq!(first.offset(), mid, "the guess is a true boundary");
@@ -179,7 +179,11 @@ mod test {
     #[test]
     fn a_file_below_the_size_or_already_read_does_not_split() {
         let f = Temp::new(&capture(100, false, false));
-        let mut r = TraceReader::open(&f.0).unwrap();
+        assert!(
+            TraceReader::open(&f.0).unwrap().split_half(0).is_none(),
+            "read, not mapped"
+        );
+        let mut r = TraceReader::open_mapped(&f.0).unwrap();
         assert!(r.split_half(1 << 30).is_none());
         assert!(r.split_half(0).is_some());
         r.next_record().unwrap();
