@@ -353,10 +353,10 @@ fn reports_record_the_git_commit_they_were_run_from() {
     assert_eq!(r.tool.date.as_deref(), Some("2026-01-02T03:04:05Z"));
 }
 
-/// `run`'s first pass maps a capture unless `OFFSIM_NO_MMAP` says otherwise (packets are
-/// read either way); both ways give the same `run` report, `trace info` and `rules eval`, and
-/// the same capture cut mid-record (a trace of several MiB, so the mapped reader releases
-/// what it passed several times).
+/// A capture is mapped (by `trace info`, `rules eval` and `run`'s first pass) unless
+/// `OFFSIM_NO_MMAP` says otherwise; both ways give the same `run` report, `trace info` and
+/// `rules eval`, and the same capture cut mid-record (a trace of several MiB, so the mapped
+/// reader releases what it passed several times).
 #[test]
 fn mapped_and_read_captures_give_the_same_answers() {
     let dir = scratch("cli-tools", "no-mmap");

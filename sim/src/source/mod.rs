@@ -107,15 +107,23 @@ enum Reader {
 }
 
 impl Reader {
+    /// Opens `input` for decoding packets. A file is mapped when this process works on one
+    /// thread (`--jobs 1`), and read through `read(2)` when engines simulate on others: the
+    /// mapping is released behind the reader, and each release flushes the other cores' TLBs
+    /// (`flush_tlb_mm_range` → IPIs), which costs the engines more than the copy saves (see
+    /// `offsim_traces::pcap::bytes`).
     fn open(input: &Input) -> Result<Reader, SourceError> {
         Ok(match input {
+            Input::File(p) if rayon::current_num_threads() < 2 => {
+                Reader::File(Box::new(PacketStream::open_mapped(p)?))
+            }
             Input::File(p) => Reader::File(Box::new(PacketStream::open(p)?)),
             Input::Gen(g) => Reader::Gen(Box::new(Generator::new(g)?)),
         })
     }
 
     /// [`Reader::open`] for a walk over record headers: a file is mapped where it can be, so
-    /// that the walk can be split (`pass.rs`).
+    /// that the walk can be split (`pass.rs`), on however many threads.
     fn open_headers(input: &Input) -> Result<Reader, SourceError> {
         Ok(match input {
             Input::File(p) => Reader::File(Box::new(PacketStream::open_mapped(p)?)),

@@ -1,21 +1,22 @@
 //! Where a [`TraceReader`](super::TraceReader)'s bytes live: a buffer that `read(2)` refills,
-//! or — for a walk over a regular file's record headers — the file mapped into memory, so
-//! that the walk can start readers in the middle of the file (`reader/split.rs`) and run
-//! them on two cores (`offsim run`'s first pass).
+//! or the file mapped into memory, so records are parsed where the page cache holds it
+//! ([`TraceReader::open_mapped`](super::TraceReader::open_mapped)).
 //!
-//! Why packets are read, not mapped: a mapping costs a page fault per 64 KiB (the kernel's
-//! fault-around, `filemap_map_pages`) and, to keep the resident set small, an unmap per
-//! [`RELEASE_STEP`]: work on every 4 KiB page, which on this machine (a 2-core AMD EPYC
-//! guest, Linux 6.18) costs more than `read(2)` copying the page from the page cache. perf
-//! of `rules eval` fw4 on the 1M enterprise capture: page faults under the record-header read
-//! were 29 % of the CPU. Measured alternated, median of 5, CPU seconds, mapped → read:
-//! `trace info` 0.175 → 0.138 (enterprise, 1 KB packets) and 0.125 → 0.102 (synflood),
-//! `rules eval` fw4 0.550 → 0.534, `run` of one configuration (first pass mapped in both)
-//! home-router hardware 0.353 → 0.271 (wall 0.221 → 0.158), enterprise none 0.773 → 0.713.
-//! The buffer's size made no difference (128 KiB, 256 KiB and 1 MiB within 2 %). An earlier
-//! host measured the opposite (`_copy_to_iter` 17 % of a run), so the mapping is kept for
-//! the header walk, where it allows the split, and `benches/src/traces.rs` times both ways
-//! (`traces/stream`, `file` and `file-mapped`).
+//! Which is cheaper depends on the threads beside the reader. A mapping costs a page fault
+//! per 64 KiB (the kernel's fault-around, `filemap_map_pages`) and, to keep the resident set
+//! small, an unmap per [`RELEASE_STEP`], where `read(2)` copies every byte
+//! (`_copy_to_iter`). Alone in its process, the reader is faster mapped. Beside threads
+//! simulating on other cores, each unmap flushes their TLBs too (`flush_tlb_mm_range`, an
+//! IPI to every core running the process), and reading is faster. Measured on a freshly
+//! written 1M-packet home-router capture, alternated, median of 5, CPU s, mapped / read:
+//! `run` hardware `--jobs 1` 0.226 / 0.245; `run` hardware on two threads 0.284 / 0.260
+//! (wall 0.178 / 0.159); `benches/e2e.py` agrees (`run` 9–13 % less CPU read on the
+//! home-router and enterprise profiles, `trace info` and `rules eval` 1–10 % more). So a
+//! process that reads on one thread maps (`trace info`, `rules eval`, `run --jobs 1`, the
+//! first pass's walk over record headers, which also needs the mapping to split the file),
+//! and `run`'s decode beside its engines reads. (How the page cache holds the file weighs as
+//! much: on a capture written hours before, `trace info` was 20 % faster read, 0.191 /
+//! 0.153; the buffer's size, 128 KiB to 1 MiB, made no difference.)
 //!
 //! Memory: a mapped page the reader has touched counts in the process's resident set until
 //! unmapped, so a pass over a 3 GB capture would otherwise end with 3 GB resident (page cache

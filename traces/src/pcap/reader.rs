@@ -193,16 +193,16 @@ pub struct TraceReader<R: Read> {
 }
 
 impl TraceReader<File> {
-    /// Opens a file and reads its header; its bytes are read through `read(2)` (see
-    /// `pcap::bytes` for why packets are not parsed from a mapping).
+    /// Opens a file and reads its header; its bytes are read through `read(2)`, the cheaper
+    /// way beside threads working on other cores (see `pcap::bytes`).
     pub fn open(path: &Path) -> Result<Self, TraceError> {
         let (f, name) = open_file(path)?;
         TraceReader::new(f, name)
     }
 
-    /// Opens a file for a walk over its record headers: a regular file is mapped, so that
-    /// the walk can be split ([`TraceReader::split_at`]); a FIFO or device, or any file when
-    /// `OFFSIM_NO_MMAP` is set, is read.
+    /// Opens a file mapped, the cheaper way for a process reading on one thread, and the
+    /// way a walk over record headers can be split ([`TraceReader::split_at`]); a FIFO or
+    /// device, or any file when `OFFSIM_NO_MMAP` is set, is read (see `pcap::bytes`).
     pub fn open_mapped(path: &Path) -> Result<Self, TraceError> {
         let (f, name) = open_file(path)?;
         match Bytes::map(&f) {
@@ -315,9 +315,8 @@ impl<R: Read> TraceReader<R> {
     /// over headers alone gained too (the first pass, 3–5 % of a threaded run), though it
     /// reads the next header at once; measured both ways, alternated.
     ///
-    /// In a mapped file, also every cache line up to [`PREFETCH_AHEAD`] bytes further (files
-    /// are mapped for walks over record headers only since packets are read, see
-    /// `pcap::bytes`; the figures below were measured when packets were mapped too). One
+    /// In a mapped file, also every cache line up to [`PREFETCH_AHEAD`] bytes further (the
+    /// figures below were measured when `run` mapped its captures on two threads too). One
     /// record ahead is not enough where little work comes between records (`trace info`,
     /// the decode of a `run` whose engines are light): the next header's miss is still
     /// being served when it is read. The records beyond are not known yet (each header
