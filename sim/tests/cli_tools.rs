@@ -353,10 +353,11 @@ fn reports_record_the_git_commit_they_were_run_from() {
     assert_eq!(r.tool.date.as_deref(), Some("2026-01-02T03:04:05Z"));
 }
 
-/// A capture is mapped (by `trace info`, `rules eval` and `run`'s first pass) unless
-/// `OFFSIM_NO_MMAP` says otherwise; both ways give the same `run` report, `trace info` and
-/// `rules eval`, and the same capture cut mid-record (a trace of several MiB, so the mapped
-/// reader releases what it passed several times).
+/// A capture is mapped (by `trace info`, `rules eval`, `run`'s first pass and `run --jobs 1`;
+/// `run` on two threads reads its packets) unless `OFFSIM_NO_MMAP` says otherwise; every way
+/// gives the same `run` report, `trace info` and `rules eval`, and the same capture cut
+/// mid-record (a trace of several MiB, so the mapped reader releases what it passed several
+/// times). The replay loops twice, so `run` makes its first pass.
 #[test]
 fn mapped_and_read_captures_give_the_same_answers() {
     let dir = scratch("cli-tools", "no-mmap");
@@ -390,16 +391,16 @@ fn mapped_and_read_captures_give_the_same_answers() {
         let text = format!(
             "name = \"mapped\"\npolicies = [\"none\"]\n[trace]\nfile = \"{}\"\n\
              [ruleset]\nfile = \"{}\"\niif = \"lan0\"\noif = \"wan0\"\nsides = \"flow\"\n\
-             [cpu]\npreset = \"mt7621\"\n[nic]\npreset = \"mt7621\"\n",
+             [cpu]\npreset = \"mt7621\"\n[nic]\npreset = \"mt7621\"\n[replay]\nloops = 2\n",
             p.display(),
             rules.display()
         );
         std::fs::write(&sc, text).unwrap();
-        let report = |no_mmap: &str| {
-            let out = dir.join(format!("out{i}-{no_mmap}"));
+        let report = |no_mmap: &str, jobs: &str| {
+            let out = dir.join(format!("out{i}-{no_mmap}-{jobs}"));
             let o = offsim_cmd()
                 .env("OFFSIM_NO_MMAP", no_mmap)
-                .args(["run", s(&sc), "--out", s(&out)])
+                .args(["run", s(&sc), "--jobs", jobs, "--out", s(&out)])
                 .output()
                 .expect("run offsim");
             let code = o.status.code();
@@ -414,7 +415,15 @@ fn mapped_and_read_captures_give_the_same_answers() {
                 std::fs::read(out.join("report.json")).unwrap(),
             )
         };
-        assert!(report("") == report("1"), "run of {}", p.display());
+        let first = report("", "1");
+        for (no_mmap, jobs) in [("1", "1"), ("", "2"), ("1", "2")] {
+            let r = report(no_mmap, jobs);
+            assert!(
+                first == r,
+                "run of {} ({no_mmap:?}, --jobs {jobs})",
+                p.display()
+            );
+        }
     }
     let (_, stdout, stderr) = both(&["trace", "info", s(&cut)]);
     assert!(

@@ -11,7 +11,7 @@
 //!   cooked v1/v2, BSD loopback, raw IP; IPv4/IPv6 with extension headers; TCP/UDP/ICMP).
 //! - `pcap/`: `reader.rs`, a streaming pcap/pcapng reader (format by magic; `reader/ng.rs`
 //!   the pcapng blocks; `reader/split.rs` a second reader from a pcap file's middle), over
-//!   `bytes.rs`, the file mapped into memory (or a buffer `read(2)` refills); `writer.rs`,
+//!   `bytes.rs`, a buffer `read(2)` refills or the file mapped into memory; `writer.rs`,
 //!   a pcap writer.
 //! - `stream.rs`: reader + parser as a stream of [`meta::PacketMeta`].
 //! - `info.rs`: the `trace info` summary; `flowset.rs`, its exact set of distinct flows
@@ -37,7 +37,7 @@
 //! ## One packet's walk
 //! Reading: [`stream::PacketStream::next_packet`] (`stream.rs`) asks
 //! [`pcap::TraceReader::next_record`] (`pcap/reader.rs`) for the next record's bytes where
-//! the mapped file holds them (`pcap/bytes.rs`), then [`parse::parse_frame`] (`parse.rs`) turns them into a
+//! its buffer or the mapped file holds them (`pcap/bytes.rs`), then [`parse::parse_frame`] (`parse.rs`) turns them into a
 //! [`meta::PacketMeta`] (`meta.rs`) stamped with a [`time::SimTime`] (`time.rs`); the
 //! simulator, or [`info::summarize`] (`info.rs`, flows counted in `flowset.rs`), takes it
 //! from there. Generating: `r#gen::Generator` (`gen/mod.rs`) pops the next event from the

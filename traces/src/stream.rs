@@ -10,8 +10,8 @@ use crate::pcap::{Format, TraceError, TraceReader};
 
 /// Reads a capture file and parses each record into a [`PacketMeta`].
 ///
-/// Memory stays constant whatever the file size: the mapped file is released behind the
-/// reader (a FIFO: one record buffer is reused).
+/// Memory stays constant whatever the file size: a read file (or FIFO) reuses one buffer, a
+/// mapped file is released behind the reader.
 pub struct PacketStream<R: Read> {
     reader: TraceReader<R>,
 }

@@ -74,10 +74,36 @@ fn filter_bit(k: &FlowKey) -> usize {
     (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FILTER_BITS)) as usize
 }
 
-/// Sets the filter bit of `k`.
-fn mark(filter: &mut [u64], k: &FlowKey) {
-    let b = filter_bit(k);
-    filter[b / 64] |= 1 << (b % 64);
+/// A bit per [`filter_bit`] value: set for every deferred connection (and, by collision, a
+/// few others).
+#[derive(Debug)]
+struct Filter(Vec<u64>);
+
+impl Default for Filter {
+    fn default() -> Filter {
+        Filter(vec![0; 1 << (FILTER_BITS - 6)])
+    }
+}
+
+impl Filter {
+    /// Whether the connection of tuple `k` (either direction) may be deferred: false when
+    /// it is certainly not.
+    #[inline]
+    fn may_hold(&self, k: &FlowKey) -> bool {
+        let b = filter_bit(k);
+        self.0[b / 64] & (1 << (b % 64)) != 0
+    }
+
+    /// Sets the bit of `k`.
+    fn mark(&mut self, k: &FlowKey) {
+        let b = filter_bit(k);
+        self.0[b / 64] |= 1 << (b % 64);
+    }
+
+    /// Clears every bit.
+    fn clear(&mut self) {
+        self.0.fill(0);
+    }
 }
 
 /// Whether a TCP packet opens a connection: a SYN, or a SYN-ACK.
@@ -135,7 +161,7 @@ pub(super) struct Senders {
     by_key: FxHashMap<FlowKey, u32>,
     /// The [`filter_bit`] of every key of `by_key` is set (and a few more): a packet whose
     /// bit is clear belongs to no deferred connection. Made again when `by_key` is swept.
-    filter: Vec<u64>,
+    filter: Filter,
     conns: Vec<Option<Deferred>>,
     free: Vec<u32>,
     pool: Pool,
@@ -157,7 +183,6 @@ impl Senders {
         Senders {
             enabled,
             releases: EventHeap::with_capacity(16),
-            filter: vec![0; 1 << (FILTER_BITS - 6)],
             ..Senders::default()
         }
     }
@@ -202,7 +227,7 @@ impl Senders {
         let Some(key) = pkt.flow_key() else {
             return Admit::Offer;
         };
-        if !self.may_hold(&key) {
+        if !self.filter.may_hold(&key) {
             return Admit::Offer;
         }
         let Some(&slot) = self.by_key.get(&key.canonical()) else {
@@ -299,17 +324,9 @@ impl Senders {
             }
         };
         self.by_key.insert(key, slot);
-        mark(&mut self.filter, &key);
+        self.filter.mark(&key);
         self.stats.deferred += 1;
         slot
-    }
-
-    /// Whether the connection of tuple `k` (either direction) may be deferred: false when
-    /// it is certainly not.
-    #[inline]
-    fn may_hold(&self, k: &FlowKey) -> bool {
-        let b = filter_bit(k);
-        self.filter[b / 64] & (1 << (b % 64)) != 0
     }
 
     /// Gives the connection up: its held packets are never sent, and their slots go to
@@ -373,7 +390,7 @@ impl Senders {
         let conns = &mut self.conns;
         let free = &mut self.free;
         let filter = &mut self.filter;
-        filter.fill(0);
+        filter.clear();
         self.by_key.retain(|k, &mut s| {
             let d = conns[s as usize].as_ref().expect("mapped slot");
             let quiet = d.held.len == 0 && now.0.saturating_sub(d.last.0) > FORGET_NS;
@@ -381,7 +398,7 @@ impl Senders {
                 conns[s as usize] = None;
                 free.push(s);
             } else {
-                mark(filter, k);
+                filter.mark(k);
             }
             !quiet
         });
@@ -578,25 +595,38 @@ mod bound_tests {
                 let p = pkt(i, tcp_flags::ACK, reply);
                 let k = p.flow_key().unwrap();
                 assert_eq!(filter_bit(&k), filter_bit(&k.reversed()));
-                passed += usize::from(s.may_hold(&k));
+                passed += usize::from(s.filter.may_hold(&k));
                 let got = s.admit(SimTime(500 * NS_PER_SEC), 10_000 + i, &p, &mut freed);
                 assert_eq!(got == Admit::Held, deferred, "{i} {reply}");
             }
         }
         // The 8,000 packets of deferred connections, and few of the 8,000 others.
         assert!((8000..8000 + 8000 / 10).contains(&passed), "{passed}");
-        // A sweep keeps what holds packets (all of them here) and makes the filter again
-        // from what it keeps.
-        s.sweep_at = 0;
-        s.forget_idle(SimTime(1000 * NS_PER_SEC));
-        assert_eq!(s.by_key.len(), 4000);
-        for i in 0..4000 {
-            let p = pkt(i, tcp_flags::ACK, true);
-            assert_eq!(
-                s.admit(SimTime(1000 * NS_PER_SEC), 20_000 + i, &p, &mut freed),
-                Admit::Held
-            );
+        // Every held packet goes out; half the connections send again at 900 s. A sweep at
+        // 1,000 s forgets the other half (nothing held, quiet for 500 s) and makes the filter
+        // again from what it keeps.
+        while !s.idle() {
+            s.release();
         }
+        let at = |t: u64| SimTime(t * NS_PER_SEC);
+        for i in 2000..4000 {
+            let p = pkt(i, tcp_flags::ACK, false);
+            assert_eq!(s.admit(at(900), 20_000 + i, &p, &mut freed), Admit::Held);
+        }
+        s.sweep_at = 0;
+        s.forget_idle(at(1000));
+        assert_eq!(s.by_key.len(), 2000);
+        let mut passed = 0;
+        for i in 0..4000 {
+            for reply in [false, true] {
+                let p = pkt(i, tcp_flags::ACK, reply);
+                passed += usize::from(s.filter.may_hold(&p.flow_key().unwrap()));
+                let got = s.admit(at(1000), 30_000 + i, &p, &mut freed);
+                assert_eq!(got == Admit::Held, i >= 2000, "{i} {reply}");
+            }
+        }
+        // The 4,000 packets of the connections kept, and few of the 4,000 forgotten.
+        assert!((4000..4000 + 4000 / 10).contains(&passed), "{passed}");
     }
 }
 

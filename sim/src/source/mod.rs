@@ -106,27 +106,23 @@ enum Reader {
     Gen(Box<Generator>),
 }
 
-impl Reader {
-    /// Opens `input` for decoding packets. A file is mapped when this process works on one
-    /// thread (`--jobs 1`), and read through `read(2)` when engines simulate on others: the
-    /// mapping is released behind the reader, and each release flushes the other cores' TLBs
-    /// (`flush_tlb_mm_range` → IPIs), which costs the engines more than the copy saves (see
-    /// `offsim_traces::pcap::bytes`).
-    fn open(input: &Input) -> Result<Reader, SourceError> {
-        Ok(match input {
-            Input::File(p) if rayon::current_num_threads() < 2 => {
-                Reader::File(Box::new(PacketStream::open_mapped(p)?))
-            }
-            Input::File(p) => Reader::File(Box::new(PacketStream::open(p)?)),
-            Input::Gen(g) => Reader::Gen(Box::new(Generator::new(g)?)),
-        })
-    }
+/// Whether a capture decoded now is mapped: when this process works on one thread
+/// (`--jobs 1`), and not when engines simulate on others. The mapping is released behind the
+/// reader, and each release flushes the other cores' TLBs too (`flush_tlb_mm_range` → IPIs),
+/// which costs the engines more than the copy `read(2)` makes (see
+/// `offsim_traces::pcap::bytes`). A walk over record headers maps whatever the threads: it
+/// needs the mapping to split the file (`pass.rs`).
+pub(crate) fn map_decode() -> bool {
+    rayon::current_num_threads() < 2
+}
 
-    /// [`Reader::open`] for a walk over record headers: a file is mapped where it can be, so
-    /// that the walk can be split (`pass.rs`), on however many threads.
-    fn open_headers(input: &Input) -> Result<Reader, SourceError> {
+impl Reader {
+    /// Opens `input`; a file is mapped if `mapped` (and mapping is allowed, see
+    /// [`PacketStream::open_mapped`]), else read through `read(2)`.
+    fn open(input: &Input, mapped: bool) -> Result<Reader, SourceError> {
         Ok(match input {
-            Input::File(p) => Reader::File(Box::new(PacketStream::open_mapped(p)?)),
+            Input::File(p) if mapped => Reader::File(Box::new(PacketStream::open_mapped(p)?)),
+            Input::File(p) => Reader::File(Box::new(PacketStream::open(p)?)),
             Input::Gen(g) => Reader::Gen(Box::new(Generator::new(g)?)),
         })
     }
@@ -186,6 +182,9 @@ pub(crate) struct Assumed {
 pub(crate) struct Decoder {
     input: Input,
     reader: Reader,
+    /// Whether the file is mapped ([`map_decode`], decided once: a later loop reopens it on
+    /// the reading thread, which may not see the pool the first was opened in).
+    mapped: bool,
     retimer: Retimer,
     loops: u32,
     k: u32,
@@ -201,7 +200,8 @@ impl Decoder {
     /// A decoder over `input`, `loops` times (at least once).
     pub(crate) fn new(input: Input, retimer: Retimer, loops: u32) -> Result<Decoder, SourceError> {
         Ok(Decoder {
-            reader: Reader::open(&input)?,
+            reader: Reader::open(&input, map_decode())?,
+            mapped: map_decode(),
             input,
             retimer,
             loops: loops.max(1),
@@ -290,7 +290,7 @@ impl Decoder {
                 return Ok(None);
             }
             self.k += 1;
-            self.reader = Reader::open(&self.input)?;
+            self.reader = Reader::open(&self.input, self.mapped)?;
         }
     }
 }
@@ -446,7 +446,7 @@ impl Scan {
 /// Scans the trace's first packets on this thread (for commands whose runs decode the
 /// trace on their own threads, without a scan: `sweep`, `plan`).
 pub(crate) fn scan(input: &Input, sides: &SideMode) -> Result<Findings, SourceError> {
-    let mut r = Reader::open(input)?;
+    let mut r = Reader::open(input, map_decode())?;
     let (mut s, mut m) = (Scan::new(sides), PacketMeta::default());
     while r.next_into(&mut m)? {
         if !s.note(&m) {
@@ -618,7 +618,7 @@ mod test {
     /// The scan of `inp` with `windows`, shown its packets as `scan` shows them (until
     /// `note` says it is done), not yet finished.
     fn scanned(inp: &Input, sides: &SideMode, windows: Windows) -> Scan {
-        let mut r = Reader::open(inp).unwrap();
+        let mut r = Reader::open(inp, false).unwrap();
         let mut sc = Scan::windowed(sides, windows);
         let mut m = PacketMeta::default();
         while r.next_into(&mut m).unwrap() && sc.note(&m) {}
