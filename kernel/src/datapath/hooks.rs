@@ -98,16 +98,22 @@ impl Datapath {
     /// [`Datapath::process`] into `out` (inlined there, so the outcome is written where
     /// the caller keeps it rather than copied out of this frame).
     fn process_into(&mut self, now: SimTime, m: &PacketMeta, side: Side, out: &mut Outcome) {
-        // Copied only where it may change: the packet is a few hundred bytes.
-        let mut view;
-        let wire = if side == Side::Wan {
-            view = *m;
-            if self.wan_view(now, &mut view) {
-                self.stats.wan_rewritten += 1;
-            }
-            &view
+        // Copied only where it changes: the packet is a few hundred bytes.
+        let view;
+        let edit = if side == Side::Wan {
+            super::nat::wan_edit(&self.ct, now, m)
         } else {
-            m
+            None
+        };
+        let wire = match edit {
+            Some(e) => {
+                let mut v = *m;
+                e.apply(&mut v);
+                view = v;
+                self.stats.wan_rewritten += 1;
+                &view
+            }
+            None => m,
         };
         out.wire_bytes = u64::from(wire.wire_len);
         let _ = self.walk(now, wire, side, out);

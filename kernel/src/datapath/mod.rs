@@ -555,9 +555,18 @@ impl Datapath {
 
     /// A packet captured on the LAN side as the WAN wire carries it (see
     /// [`nat_wan_view`]): callers apply it to packets arriving on the WAN side before the
-    /// NIC and the datapath see them. Returns whether the packet changed.
-    pub fn wan_view(&self, now: SimTime, m: &mut PacketMeta) -> bool {
-        nat::wan_view(&self.ct, now, m)
+    /// NIC and the datapath see them. The view of `m` is written to `out` only where it
+    /// differs from `m` (a packet is a few hundred bytes, and most are left as they are):
+    /// returns whether it was.
+    pub fn wan_view_into(&self, now: SimTime, m: &PacketMeta, out: &mut PacketMeta) -> bool {
+        match nat::wan_edit(&self.ct, now, m) {
+            Some(e) => {
+                *out = *m;
+                e.apply(out);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The ruleset.

@@ -425,49 +425,76 @@ pub(super) fn manip_packet(ct: &Conntrack, id: CtId, info: CtInfo, mt: usize, m:
 /// Traces captured on the WAN side, and packets of connections without NAT, are left as
 /// they are (their tuples are known as they are).
 pub fn wan_view(ct: &Conntrack, now: SimTime, m: &mut PacketMeta) -> bool {
+    match wan_edit(ct, now, m) {
+        Some(e) => {
+            e.apply(m);
+            true
+        }
+        None => false,
+    }
+}
+
+/// What [`wan_view`] changes in a packet, found without copying it: most WAN-side packets
+/// are left as they are, and the datapath then reads the captured packet in place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WanEdit {
+    /// An ICMP error: its quoted tuple, and its destination if that was the quoted source.
+    Quoted { dst: Option<u128>, inner: FlowKey },
+    /// The packet's own tuple.
+    Tuple(FlowKey),
+}
+
+impl WanEdit {
+    /// Makes the change in `m`.
+    pub(crate) fn apply(self, m: &mut PacketMeta) {
+        match self {
+            WanEdit::Quoted { dst, inner } => {
+                if let Some(d) = dst {
+                    m.dst = d;
+                }
+                m.inner.key = inner;
+            }
+            WanEdit::Tuple(t) => {
+                m.src = t.src;
+                m.dst = t.dst;
+                if m.has(flags::PORTS) {
+                    m.sport = t.sport;
+                    m.dport = t.dport;
+                } else if matches!(m.l4proto, proto::ICMP | proto::ICMPV6) && m.l4_present() {
+                    m.sport = t.sport;
+                }
+            }
+        }
+    }
+}
+
+/// The change [`wan_view`] makes to `m`, if any.
+pub(crate) fn wan_edit(ct: &Conntrack, now: SimTime, m: &PacketMeta) -> Option<WanEdit> {
     if !m.is_ip() {
-        return false;
+        return None;
     }
     if m.has(flags::ICMP_ERROR) {
         // Conntrack looks an error up by the inverse of the packet it quotes.
         let q = m.inner.key;
         if invert(&q).is_none_or(|r| ct.peek(now, &r).is_some()) {
-            return false;
+            return None;
         }
-        let Some((id, d)) = nated(ct, now, &q) else {
-            return false;
-        };
+        let (id, d) = nated(ct, now, &q)?;
         // The quoted packet is direction `d` as the LAN side saw it; beyond NAT that
         // direction carries the inverse of the other direction's tuple.
-        let Some(wan) = invert(&other_tuple(ct, id, d)) else {
-            return false;
-        };
-        if m.dst == q.src {
-            m.dst = wan.src;
-        }
-        m.inner.key = wan;
-        return true;
+        let wan = invert(&other_tuple(ct, id, d))?;
+        return Some(WanEdit::Quoted {
+            dst: (m.dst == q.src).then_some(wan.src),
+            inner: wan,
+        });
     }
-    let Some(k) = ct_tuple(m) else {
-        return false;
-    };
+    let k = ct_tuple(m)?;
     if ct.peek(now, &k).is_some() {
-        return false;
+        return None;
     }
-    let Some(inv) = invert(&k) else { return false };
-    let Some((id, d)) = nated(ct, now, &inv) else {
-        return false;
-    };
-    let t = other_tuple(ct, id, d);
-    m.src = t.src;
-    m.dst = t.dst;
-    if m.has(flags::PORTS) {
-        m.sport = t.sport;
-        m.dport = t.dport;
-    } else if matches!(m.l4proto, proto::ICMP | proto::ICMPV6) && m.l4_present() {
-        m.sport = t.sport;
-    }
-    true
+    let inv = invert(&k)?;
+    let (id, d) = nated(ct, now, &inv)?;
+    Some(WanEdit::Tuple(other_tuple(ct, id, d)))
 }
 
 /// The NATed connection one of whose tuples is `q`, and which direction that is.

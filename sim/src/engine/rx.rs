@@ -141,11 +141,11 @@ impl Engine {
         // NIC looks up; the datapath takes the captured packet the same way. The engine
         // keeps the captured one (in its slot): it keys the connection's causality across
         // cores. A NIC without offload reads no packet (`Nic::classify`): no view is made.
-        let wan = side == Side::Wan && self.nic.offloads();
-        if wan {
-            self.wan_pkt = self.pkts[w.pkt as usize];
-            self.dp.wan_view(w.at, &mut self.wan_pkt);
-        }
+        let wan = side == Side::Wan
+            && self.nic.offloads()
+            && self
+                .dp
+                .wan_view_into(w.at, &self.pkts[w.pkt as usize], &mut self.wan_pkt);
         // The packet on the wire, borrowed field by field beside the parts it is given to.
         macro_rules! on_wire {
             () => {
