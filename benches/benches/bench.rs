@@ -11,6 +11,7 @@ fn main() {
     offsim_benches::traces::bench(&mut c);
     offsim_benches::flowtable::bench(&mut c);
     offsim_benches::nat::bench(&mut c);
+    offsim_benches::sides::bench(&mut c);
     offsim_benches::engine::bench(&mut c);
     c.final_summary();
 }
