@@ -187,11 +187,19 @@ impl Datapath {
         }
         // A packet that arrived on the WAN side is known to conntrack as the WAN peer sent
         // it (beyond NAT): the captured one may carry the LAN client's address.
-        let mut wire = *m;
-        if m.iface == super::WAN_IFINDEX {
-            super::nat::wan_view(&self.ct, now, &mut wire);
-        }
-        let Some(k) = wire.flow_key() else {
+        // Copied only when NAT changes it (a lost SYN of a flood, LAN side, is not).
+        let edit = (m.iface == super::WAN_IFINDEX)
+            .then(|| super::nat::wan_edit(&self.ct, now, m))
+            .flatten();
+        let k = match edit {
+            None => m.flow_key(),
+            Some(e) => {
+                let mut wire = *m;
+                e.apply(&mut wire);
+                wire.flow_key()
+            }
+        };
+        let Some(k) = k else {
             return;
         };
         if let Some((id, _)) = self.ct.peek(now, &k)
