@@ -179,12 +179,6 @@ const UDP_S: u64 = 180;
 const ICMP_S: u64 = 30;
 /// Other protocols: 600 s (`nf_ct_generic_timeout`; GRE's 180 s stream timeout is shorter).
 const GENERIC_S: u64 = 600;
-/// Arrivals over which the share of new tuples decides whether to prefetch.
-const PREFETCH_WINDOW: u32 = 1024;
-/// Prefetching pays while at least one arrival in this many is a new tuple: tuned on the
-/// generated profiles (a synflood is nearly all new tuples; home-router and datacenter runs
-/// far fewer, and lost 3–4 % to asking for lines already in the cache).
-const PREFETCH_NEW_ONE_IN: u32 = 8;
 /// How often idle tuples are swept, in simulated time.
 const SWEEP_NS: u64 = 10 * NS_PER_SEC;
 /// A sweep also runs once the table has grown to twice what the last one kept (and at least
@@ -352,12 +346,6 @@ pub struct SideSplitter {
     /// Arrivals so far (wrapping).
     arrivals: u32,
     remember_all: bool,
-    /// Whether [`SideSplitter::prefetch`] asks for lines: while new tuples are frequent
-    /// (decided per [`PREFETCH_WINDOW`] arrivals from `new_in_window`). A packet of a
-    /// tuple seen before mostly finds its entry in the cache, and asking for it again
-    /// cost a datacenter run 4 %.
-    prefetching: bool,
-    new_in_window: u32,
     /// `iface` mode: the forwarded copies to skip.
     dups: Option<Box<DupFinder>>,
     /// Packets on an interface the `iface` map does not name (taken as LAN).
@@ -421,8 +409,6 @@ impl SideSplitter {
             kept: 0,
             arrivals: 0,
             remember_all: false,
-            prefetching: false,
-            new_in_window: 0,
             unmapped: 0,
         }
     }
@@ -492,10 +478,6 @@ impl SideSplitter {
     /// first remembered LAN-side tuple). Does not sweep.
     pub fn side_of(&mut self, m: &PacketMeta, now: SimTime) -> (Side, bool) {
         self.arrivals = self.arrivals.wrapping_add(1);
-        if self.arrivals.is_multiple_of(PREFETCH_WINDOW) {
-            self.prefetching = self.new_in_window >= PREFETCH_WINDOW / PREFETCH_NEW_ONE_IN;
-            self.new_in_window = 0;
-        }
         match &self.mode {
             SideMode::Single => (Side::Lan, false),
             SideMode::Iface(map) => match map.iter().find(|(i, _)| *i == m.iface) {
@@ -589,7 +571,7 @@ impl SideSplitter {
     /// them one after the other.
     #[inline]
     pub fn prefetch(&self, m: &PacketMeta) {
-        if !self.prefetching || self.mode != SideMode::Flow || !m.is_ip() {
+        if self.mode != SideMode::Flow || !m.is_ip() {
             return;
         }
         let echo = m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
@@ -686,7 +668,6 @@ impl SideSplitter {
             e.touch(m, now);
             both.0[h] = Some(e);
             self.tuples += 1;
-            self.new_in_window += 1;
             pb.0[ph].get_or_insert(Pair { side, n: 0 }).n += 1;
             let mut new_host = false;
             if side == Side::Lan {
