@@ -18,8 +18,7 @@
 //!   (batched inserts into one packed slot per IPv4 tuple), whose table `hugetable.rs` backs
 //!   with transparent huge pages once it is large.
 //! - `hash.rs`: the Fx hash maps (re-exported from `rustc-hash`) of every flow table.
-//! - `tuple/`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses, over
-//!   an open-addressing map whose lines a caller can ask for ahead (`tuple/open.rs`).
+//! - `tuple.rs`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses.
 //! - `heap.rs`: the (time, sequence) event heap of the generator and the engine.
 //! - `hint.rs`: cache prefetch hints (the reader's next records, a packet held long).
 //! - `histogram.rs`: the latency histogram (log-linear, fixed memory) of the engine and the
