@@ -565,8 +565,8 @@ impl SideSplitter {
     }
 
     /// Asks the CPU for the table lines [`SideSplitter::side_of`] will read for `m` (`flow`
-    /// mode): its tuple's entry and, in case the tuple is new (unless it is a TCP segment
-    /// without SYN), its address pair's and its source's. For a caller that holds the next packet an event before it arrives: on a
+    /// mode): its tuple's entry and, in case the tuple is new, its address pair's and its
+    /// source's. For a caller that holds the next packet an event before it arrives: on a
     /// flood of new tuples each of the three is a miss, and a fifth of the run waited on
     /// them one after the other.
     #[inline]
@@ -585,11 +585,6 @@ impl SideSplitter {
             echo,
         );
         self.seen.prefetch(&orient(&k, &rk).0);
-        // A TCP segment without SYN is nearly always of a tuple seen before, whose look-up
-        // stops at its entry: its pair's and source's lines would be asked for in vain.
-        if m.l4proto == proto::TCP && m.l4_present() && m.tcp_flags & tcp_flags::SYN == 0 {
-            return;
-        }
         let (lo, hi, _, _) = orient_pair(m.src, m.dst);
         self.pairs.prefetch(m.ip_version, lo, hi);
         self.lan_hosts.prefetch(m.ip_version, m.src);
