@@ -11,7 +11,6 @@ fn main() {
     offsim_benches::traces::bench(&mut c);
     offsim_benches::flowtable::bench(&mut c);
     offsim_benches::nat::bench(&mut c);
-    offsim_benches::sides::bench(&mut c);
     offsim_benches::engine::bench(&mut c);
     c.final_summary();
 }

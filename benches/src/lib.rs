@@ -9,5 +9,4 @@ pub mod r#gen;
 pub mod nat;
 pub mod nft;
 pub mod nic;
-pub mod sides;
 pub mod traces;

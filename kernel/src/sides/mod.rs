@@ -24,10 +24,6 @@
 //! new connection. So memory follows the flows alive, not the length of the trace, and runs
 //! whose flows never sit idle that long are unaffected. It also counts, per address, the
 //! remembered tuples sent from the LAN side: the LAN hosts the router has routes to.
-//!
-//! The engine decodes the next arrival while the current one is handled and calls
-//! [`SideSplitter::prefetch`] on it, so the three tables' lines that packet needs are on
-//! their way before it arrives (a 1M-packet synflood `run`: 0.765 → 0.667 CPU s).
 
 use crate::dups::{CopyKind, DupFinder};
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, is_icmp_echo, proto, tcp_flags};
@@ -564,32 +560,6 @@ impl SideSplitter {
         self.next_sweep = now.0.saturating_add(SWEEP_NS);
     }
 
-    /// Asks the CPU for the table lines [`SideSplitter::side_of`] will read for `m` (`flow`
-    /// mode): its tuple's entry and, in case the tuple is new, its address pair's and its
-    /// source's. For a caller that holds the next packet an event before it arrives: on a
-    /// flood of new tuples each of the three is a miss, and a fifth of the run waited on
-    /// them one after the other.
-    #[inline]
-    pub fn prefetch(&self, m: &PacketMeta) {
-        if self.mode != SideMode::Flow || !m.is_ip() {
-            return;
-        }
-        let echo = m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
-        let (k, rk) = keys(
-            m.ip_version,
-            m.l4proto,
-            m.src,
-            m.dst,
-            (m.sport, m.dport),
-            m.has(flags::PORTS),
-            echo,
-        );
-        self.seen.prefetch(&orient(&k, &rk).0);
-        let (lo, hi, _, _) = orient_pair(m.src, m.dst);
-        self.pairs.prefetch(m.ip_version, lo, hi);
-        self.lan_hosts.prefetch(m.ip_version, m.src);
-    }
-
     fn flow_side(&mut self, m: &PacketMeta, now: u64) -> (Side, bool) {
         if !m.is_ip() {
             return (Side::Lan, false);
@@ -905,41 +875,6 @@ mod test {
         assert_eq!(s.side(&req, T0), Side::Lan);
         assert_eq!(s.side(&rep, T0), Side::Wan);
         assert_eq!((s.tuples(), s.seen.len(), s.pairs.len()), (2, 1, 1));
-    }
-
-    /// Asking for a packet's lines ahead changes no side, whatever the packet (every kind
-    /// `flow_side` keys differently) and however the tables grow and are swept meanwhile.
-    #[test]
-    fn prefetching_changes_no_side() {
-        let mut pkts = Vec::new();
-        for i in 0..3000u32 {
-            let (a, b) = (
-                format!("192.0.2.{}", i % 200),
-                format!("198.51.100.{}", i % 7),
-            );
-            let q = Pkt::udp(&format!("{a}:{}", 1000 + i), &format!("{b}:53")).build();
-            let r = Pkt::udp(&format!("{b}:53"), &format!("{a}:{}", 1000 + i)).build();
-            pkts.push(q);
-            pkts.push(r);
-            pkts.push(
-                Pkt::tcp4(&format!("{b}:80"), &format!("{a}:{i}"))
-                    .flags(SYN)
-                    .build(),
-            );
-            pkts.push(Pkt::icmp(&a, &b, 8, 0, i as u16).build());
-            pkts.push(Pkt::icmp("203.0.113.1", &a, 3, 3, 0).quoting(&q).build());
-            pkts.push(Pkt::udp(&format!("[2001:db8::{i:x}]:5"), "[2001:db8:1::1]:53").build());
-        }
-        let mut plain = SideSplitter::new(SideMode::Flow);
-        let mut ahead = SideSplitter::new(SideMode::Flow);
-        for (i, p) in pkts.iter().enumerate() {
-            let now = at(i as u64 / 100);
-            if let Some(n) = pkts.get(i + 1) {
-                ahead.prefetch(n);
-            }
-            assert_eq!(plain.side(p, now), ahead.side(p, now), "packet {i}");
-        }
-        assert_eq!(plain.tuples(), ahead.tuples());
     }
 
     /// `remembering_all` never forgets (kernel-oracle replays).

@@ -124,12 +124,7 @@ impl Engine {
     ) -> Result<Option<(SimTime, u32)>, SourceError> {
         let slot = self.slot();
         match src.next_into(&mut self.pkts[slot as usize]) {
-            Ok(Some(at)) => {
-                // It arrives after the events before it: its side split's lines can be on
-                // their way meanwhile.
-                self.splitter.prefetch(&self.pkts[slot as usize]);
-                Ok(Some((at, slot)))
-            }
+            Ok(Some(at)) => Ok(Some((at, slot))),
             r => {
                 self.pkts_free.push(slot);
                 r.map(|_| None)

@@ -5,14 +5,9 @@
 //! IPv4 tuple needs 13 bytes (two addresses, two ports, the protocol), an IPv6 one 37. The
 //! tables here keep IPv4 and IPv6 keys in separate maps of packed byte arrays, so memory
 //! follows the tuples actually held, at their real size.
-//!
-//! The maps are offsim's own open-addressing tables (`open.rs`), not `std`'s, so that a
-//! caller that knows a key an event ahead can ask for its lines ([`TupleMap::prefetch`]).
 
+use crate::hash::FxHashMap;
 use crate::meta::FlowKey;
-
-mod open;
-use open::OpenMap;
 
 /// A packed IPv4 tuple: source, destination, source port, destination port, protocol.
 type Key4 = [u8; 13];
@@ -72,24 +67,32 @@ fn unpack6(b: &Key6) -> FlowKey {
     }
 }
 
+/// Gives a map's memory back when it holds far fewer entries than it has room for (after a
+/// sweep forgot most of them): the rule of every map here.
+fn shrink_sparse<K: Eq + std::hash::Hash, V>(m: &mut FxHashMap<K, V>) {
+    if m.capacity() > 4 * m.len() + 4096 {
+        m.shrink_to(2 * m.len());
+    }
+}
+
 /// A map from flow tuples to `V`, 13 bytes of key per IPv4 tuple and 37 per IPv6 one. A
 /// key whose version is not 4 is stored as IPv6.
 #[derive(Clone, Debug)]
 pub struct TupleMap<V> {
-    v4: OpenMap<Key4, V>,
-    v6: OpenMap<Key6, V>,
+    v4: FxHashMap<Key4, V>,
+    v6: FxHashMap<Key6, V>,
 }
 
-impl<V: Copy + Default> Default for TupleMap<V> {
+impl<V> Default for TupleMap<V> {
     fn default() -> Self {
         TupleMap {
-            v4: OpenMap::default(),
-            v6: OpenMap::default(),
+            v4: FxHashMap::default(),
+            v6: FxHashMap::default(),
         }
     }
 }
 
-impl<V: Copy + Default> TupleMap<V> {
+impl<V> TupleMap<V> {
     /// An empty map.
     pub fn new() -> Self {
         Self::default()
@@ -123,16 +126,6 @@ impl<V: Copy + Default> TupleMap<V> {
         }
     }
 
-    /// Asks the CPU for the lines a look-up of `k` reads first ([`OpenMap::prefetch`]):
-    /// for a caller that knows the key an event before it looks it up.
-    #[inline]
-    pub fn prefetch(&self, k: &FlowKey) {
-        match pack(k) {
-            Packed::V4(b) => self.v4.prefetch(&b),
-            Packed::V6(b) => self.v6.prefetch(&b),
-        }
-    }
-
     /// Whether `k` is held.
     #[inline]
     pub fn contains_key(&self, k: &FlowKey) -> bool {
@@ -152,8 +145,8 @@ impl<V: Copy + Default> TupleMap<V> {
     #[inline]
     pub fn get_or_insert_with(&mut self, k: &FlowKey, f: impl FnOnce() -> V) -> &mut V {
         match pack(k) {
-            Packed::V4(b) => self.v4.get_or_insert_with(b, f),
-            Packed::V6(b) => self.v6.get_or_insert_with(b, f),
+            Packed::V4(b) => self.v4.entry(b).or_insert_with(f),
+            Packed::V6(b) => self.v6.entry(b).or_insert_with(f),
         }
     }
 
@@ -183,28 +176,28 @@ impl<V: Copy + Default> TupleMap<V> {
     /// Gives memory back when the map holds far fewer entries than it has room for (after
     /// a sweep forgot most of them).
     pub fn shrink_if_sparse(&mut self) {
-        self.v4.shrink_if_sparse();
-        self.v6.shrink_if_sparse();
+        shrink_sparse(&mut self.v4);
+        shrink_sparse(&mut self.v6);
     }
 }
 
 /// A map from IP addresses to `V`: 4 bytes of key per IPv4 address, 16 per IPv6 one.
 #[derive(Clone, Debug)]
 pub struct AddrMap<V> {
-    v4: OpenMap<u32, V>,
-    v6: OpenMap<u128, V>,
+    v4: FxHashMap<u32, V>,
+    v6: FxHashMap<u128, V>,
 }
 
-impl<V: Copy + Default> Default for AddrMap<V> {
+impl<V> Default for AddrMap<V> {
     fn default() -> Self {
         AddrMap {
-            v4: OpenMap::default(),
-            v6: OpenMap::default(),
+            v4: FxHashMap::default(),
+            v6: FxHashMap::default(),
         }
     }
 }
 
-impl<V: Copy + Default> AddrMap<V> {
+impl<V> AddrMap<V> {
     /// Addresses held.
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
@@ -225,23 +218,13 @@ impl<V: Copy + Default> AddrMap<V> {
         }
     }
 
-    /// Asks the CPU for the lines a look-up of `a` reads first.
-    #[inline]
-    pub fn prefetch(&self, version: u8, a: u128) {
-        if version == 4 {
-            self.v4.prefetch(&(a as u32));
-        } else {
-            self.v6.prefetch(&a);
-        }
-    }
-
     /// The value of `a`, inserted with `f` when absent.
     #[inline]
     pub fn get_or_insert_with(&mut self, version: u8, a: u128, f: impl FnOnce() -> V) -> &mut V {
         if version == 4 {
-            self.v4.get_or_insert_with(a as u32, f)
+            self.v4.entry(a as u32).or_insert_with(f)
         } else {
-            self.v6.get_or_insert_with(a, f)
+            self.v6.entry(a).or_insert_with(f)
         }
     }
 
@@ -267,8 +250,8 @@ impl<V: Copy + Default> AddrMap<V> {
 
     /// Gives memory back when the map is mostly empty.
     pub fn shrink_if_sparse(&mut self) {
-        self.v4.shrink_if_sparse();
-        self.v6.shrink_if_sparse();
+        shrink_sparse(&mut self.v4);
+        shrink_sparse(&mut self.v6);
     }
 }
 
@@ -278,15 +261,15 @@ impl<V: Copy + Default> AddrMap<V> {
 #[derive(Clone, Debug)]
 pub struct PairMap<V> {
     /// Bytes, not a `u64`: alignment would pad a small value's entry to 8 bytes.
-    v4: OpenMap<[u8; 8], V>,
-    v6: OpenMap<[u8; 32], V>,
+    v4: FxHashMap<[u8; 8], V>,
+    v6: FxHashMap<[u8; 32], V>,
 }
 
-impl<V: Copy + Default> Default for PairMap<V> {
+impl<V> Default for PairMap<V> {
     fn default() -> Self {
         PairMap {
-            v4: OpenMap::default(),
-            v6: OpenMap::default(),
+            v4: FxHashMap::default(),
+            v6: FxHashMap::default(),
         }
     }
 }
@@ -308,7 +291,7 @@ fn pack_pair(version: u8, a: u128, b: u128) -> PackedPair {
     }
 }
 
-impl<V: Copy + Default> PairMap<V> {
+impl<V> PairMap<V> {
     /// Pairs held.
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
@@ -325,15 +308,6 @@ impl<V: Copy + Default> PairMap<V> {
         match pack_pair(version, a, b) {
             PackedPair::V4(k) => self.v4.get(&k),
             PackedPair::V6(k) => self.v6.get(&k),
-        }
-    }
-
-    /// Asks the CPU for the lines a look-up of the pair reads first.
-    #[inline]
-    pub fn prefetch(&self, version: u8, a: u128, b: u128) {
-        match pack_pair(version, a, b) {
-            PackedPair::V4(k) => self.v4.prefetch(&k),
-            PackedPair::V6(k) => self.v6.prefetch(&k),
         }
     }
 
@@ -356,8 +330,8 @@ impl<V: Copy + Default> PairMap<V> {
         f: impl FnOnce() -> V,
     ) -> &mut V {
         match pack_pair(version, a, b) {
-            PackedPair::V4(k) => self.v4.get_or_insert_with(k, f),
-            PackedPair::V6(k) => self.v6.get_or_insert_with(k, f),
+            PackedPair::V4(k) => self.v4.entry(k).or_insert_with(f),
+            PackedPair::V6(k) => self.v6.entry(k).or_insert_with(f),
         }
     }
 
@@ -372,8 +346,8 @@ impl<V: Copy + Default> PairMap<V> {
 
     /// Gives memory back when the map is mostly empty.
     pub fn shrink_if_sparse(&mut self) {
-        self.v4.shrink_if_sparse();
-        self.v6.shrink_if_sparse();
+        shrink_sparse(&mut self.v4);
+        shrink_sparse(&mut self.v6);
     }
 }
 
