@@ -611,14 +611,13 @@ impl Flowtable {
             t.set_liberal();
         }
         // Park the conntrack timeout far out while offloaded.
-        let left = cm.expires.0.saturating_sub(now.0);
-        match self.cfg.flavour {
-            KernelFlavour::New => cm.expires = SimTime(now.0 + DAY),
-            KernelFlavour::Mid => {
-                if left < DAY / 2 {
-                    cm.expires = SimTime(now.0 + DAY);
-                }
-            }
+        let left = cm.expires().0.saturating_sub(now.0);
+        let park = match self.cfg.flavour {
+            KernelFlavour::New => true,
+            KernelFlavour::Mid => left < DAY / 2,
+        };
+        if park {
+            ct.set_expires(id, SimTime(now.0 + DAY));
         }
         let mut f = Flow {
             ct: id,
@@ -835,7 +834,7 @@ impl Flowtable {
         let c = ct.get_mut(ctid);
         c.status &= !status::OFFLOAD;
         // flow_offload_fixup_ct
-        let left = c.expires.0.saturating_sub(now.0);
+        let left = c.expires().0.saturating_sub(now.0);
         let sec = |s: u32| u64::from(s) * NS_PER_SEC;
         match flavour {
             KernelFlavour::New => {
@@ -862,7 +861,7 @@ impl Flowtable {
                     timeout = timeout.saturating_sub(offload_to);
                 }
                 if force || timeout < left {
-                    c.expires = SimTime(now.0 + timeout);
+                    ct.set_expires(ctid, SimTime(now.0 + timeout));
                 }
             }
             KernelFlavour::Mid => {
@@ -875,7 +874,7 @@ impl Flowtable {
                 };
                 let timeout = base.saturating_sub(offload_to);
                 if timeout < left {
-                    c.expires = SimTime(now.0 + timeout);
+                    ct.set_expires(ctid, SimTime(now.0 + timeout));
                 }
             }
         }

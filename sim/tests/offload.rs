@@ -156,7 +156,7 @@ fn snap(flavour: KernelFlavour, nic: &NicConfig, pkts: &[PacketMeta], first: Pac
     let last = pkts.last().unwrap().ts;
     let ct = e.datapath().conntrack().peek(last, &tuple).map(|(id, _)| {
         let c = e.datapath().conntrack().get(id);
-        (c.tcp_state(), c.status, secs(c.expires.0))
+        (c.tcp_state(), c.status, secs(c.expires().0))
     });
     Snap {
         paths,

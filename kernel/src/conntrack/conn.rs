@@ -181,8 +181,10 @@ pub struct Conn {
     pub(super) nat_reply: Option<Box<CtTuple>>,
     /// Status bits ([`status`]).
     pub status: u32,
-    /// Expiry time (`ct->timeout`).
-    pub expires: SimTime,
+    /// Expiry time (`ct->timeout`): relative while unconfirmed, absolute once confirmed.
+    /// Written only by [`super::Conntrack`] (`set_expires` for a confirmed entry), which
+    /// keeps the port groups' bounds below it; read it with [`Conn::expires`].
+    pub(super) expires: SimTime,
     /// Per-protocol state.
     pub proto: ProtoState,
     /// `ct mark`.
@@ -267,6 +269,12 @@ impl CtTuple {
 }
 
 impl Conn {
+    /// Expiry time (`ct->timeout`): relative to confirmation while unconfirmed.
+    #[inline]
+    pub fn expires(&self) -> SimTime {
+        self.expires
+    }
+
     /// ORIGINAL tuple.
     #[inline]
     pub fn orig(&self) -> FlowKey {

@@ -31,7 +31,6 @@ mod ports;
 mod table;
 pub mod tcp;
 
-use offsim_traces::hint::prefetch_value;
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, proto};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
@@ -41,10 +40,6 @@ pub use conn::{
 };
 pub(crate) use ports::GroupId;
 use tcp::TcpVerdict;
-
-/// How many candidates ahead [`Conntrack::first_free_port`] asks for the entries it will read:
-/// about as many misses as a core keeps in flight (10–16 line-fill buffers on current x86).
-const PORTS_AHEAD: usize = 16;
 
 /// Conntrack statistics (`conntrack -S` style).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -315,33 +310,21 @@ impl Conntrack {
     /// from [`Conntrack::port_group`] with no change to the table since.
     #[inline]
     pub(crate) fn port_held(&self, id: GroupId, port: u16, now: SimTime) -> bool {
-        self.table
-            .port_node(id, port)
-            .is_some_and(|n| self.conns[(n / 2) as usize].expires > now)
+        self.table.port_held(&self.conns, id, port, now)
     }
 
     /// The first of `ports` whose tuple in group `id` no unexpired entry holds (the index in
-    /// `ports`), as [`Conntrack::port_held`] of each in turn would find it. The entries'
-    /// expiry times are random reads: asking for them [`PORTS_AHEAD`] candidates ahead
-    /// lets the misses overlap.
+    /// `ports`), as [`Conntrack::port_held`] of each in turn would find it. Consecutive
+    /// candidates are neighbours in the group's index, which keeps a bound of each entry's
+    /// expiry beside its node ([`ports`]): most candidates are answered without reading
+    /// their entry.
     pub(crate) fn first_free_port(
-        &self,
+        &mut self,
         id: GroupId,
         ports: &[u16],
         now: SimTime,
     ) -> Option<usize> {
-        let ask = |p: u16| {
-            if let Some(n) = self.table.port_node(id, p) {
-                prefetch_value(&self.conns[(n / 2) as usize].expires);
-            }
-        };
-        ports.iter().take(PORTS_AHEAD).for_each(|&p| ask(p));
-        ports.iter().enumerate().position(|(i, &p)| {
-            if let Some(&q) = ports.get(i + PORTS_AHEAD) {
-                ask(q);
-            }
-            !self.port_held(id, p, now)
-        })
+        self.table.first_free_port(&self.conns, id, ports, now)
     }
 
     /// Stops indexing port groups from now on, so NAT's port search looks every candidate
@@ -469,12 +452,24 @@ impl Conntrack {
     }
 
     fn set_timeout(&mut self, id: CtId, now: SimTime, secs_: u32) {
-        let c = &mut self.conns[id.0 as usize];
-        if c.status & status::CONFIRMED != 0 {
-            c.expires = SimTime(now.0 + secs(secs_));
+        if self.conns[id.0 as usize].status & status::CONFIRMED != 0 {
+            self.set_expires(id, SimTime(now.0 + secs(secs_)));
         } else {
             // Relative until confirmed (`__nf_ct_refresh_acct`).
-            c.expires = SimTime(secs(secs_));
+            self.conns[id.0 as usize].expires = SimTime(secs(secs_));
+        }
+    }
+
+    /// Sets a confirmed entry's expiry (`ct->timeout`): every write of a confirmed entry's
+    /// expiry comes here, so that the port groups' bounds (`ports`) come down with it.
+    pub(crate) fn set_expires(&mut self, id: CtId, t: SimTime) {
+        let c = &mut self.conns[id.0 as usize];
+        let lowered = t < c.expires && c.status & status::CONFIRMED != 0 && c.live;
+        c.expires = t;
+        if lowered {
+            let (o, r) = (c.orig(), c.reply());
+            self.table.lowered(table::node(id.0, Dir::Original), &o, t);
+            self.table.lowered(table::node(id.0, Dir::Reply), &r, t);
         }
     }
 
@@ -694,10 +689,9 @@ impl Conntrack {
             TcpVerdict::Invalid { lower_timeout } => {
                 if lower_timeout {
                     let unack = cfg.timeouts.tcp[tcp::T_UNACK];
-                    let c = &mut self.conns[id.0 as usize];
-                    let left = c.expires.0.saturating_sub(now.0);
+                    let left = self.conns[id.0 as usize].expires.0.saturating_sub(now.0);
                     if left >= secs(120) && left > secs(unack) {
-                        c.expires = SimTime(now.0 + secs(unack));
+                        self.set_expires(id, SimTime(now.0 + secs(unack)));
                     }
                 }
                 Handled::Invalid(InvalidReason::TcpWindow)

@@ -12,8 +12,14 @@
 //!
 //! A *group* is the set of tuples that are equal but for the destination port (the key is
 //! the tuple with destination port 0). For a group that holds many tuples, [`PortGroups`]
-//! keeps the node holding each port, so a candidate is one array read and the entry's expiry
-//! instead of a hash probe and a tuple compare. The answer is the table's own: a group is
+//! keeps, for each port, the node holding it and a lower bound of that entry's expiry in
+//! whole seconds. A round's candidates are consecutive ports, so the search reads them in
+//! order from one array: a candidate whose bound is past `now` is held without reading its
+//! entry (a random read, half of a flood's port search even when asked for ahead of time).
+//! The bound stays a lower bound because every write of an entry's expiry goes through
+//! [`super::Conntrack`], which tells the group when it lowers one (`lowered`); a raised
+//! expiry leaves the bound low, and the search then reads the entry once and raises the
+//! bound. The answer is the table's own: a group is
 //! indexed from the nodes of the table's hash index and then follows every insertion and
 //! removal of its tuples; a group that ever holds a tuple twice (an entry whose two tuples
 //! are equal) is dropped, as which node a lookup finds would then depend on the hash
@@ -21,7 +27,7 @@
 //! kernel; it only makes the same lookups cheaper.
 //!
 //! Memory: a group is indexed only when it holds [`INDEX_AT`] tuples and dropped below
-//! [`DROP_BELOW`], so its 256 KB cost at most 256 bytes per live tuple. Indexing reads the
+//! [`DROP_BELOW`], so its 512 KB cost at most 256 bytes per live tuple. Indexing reads the
 //! whole table (and indexes every group large enough towards the same address, protocol and
 //! family as the one searched: the NAT address's groups); it is allowed again only after
 //! the table has taken, or port searches have looked up, half as many tuples as it holds, so
@@ -29,15 +35,35 @@
 
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::{FlowKey, proto};
+use offsim_traces::time::{NS_PER_SEC, SimTime};
 
 /// No node.
 const NIL: u32 = u32::MAX;
+
+/// A port of a group: the node holding it ([`NIL`]: none) and a lower bound of that node's
+/// entry's expiry, in whole seconds (0 when empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    node: u32,
+    held_s: u32,
+}
+
+const EMPTY: Slot = Slot {
+    node: NIL,
+    held_s: 0,
+};
+
+/// Whole seconds of `t`, rounded down (a lower bound), saturating.
+#[inline]
+fn floor_s(t: SimTime) -> u32 {
+    u32::try_from(t.0 / NS_PER_SEC).unwrap_or(u32::MAX)
+}
 
 /// Tuples a group must hold to be indexed (a sixteenth of the port space).
 const INDEX_AT: u32 = 4096;
 
 /// Below this many tuples an indexed group is dropped again.
-const DROP_BELOW: u32 = 1024;
+const DROP_BELOW: u32 = 2048;
 
 /// A group's key: the tuple with its destination port cleared. `None` for protocols whose
 /// tuples carry no ports the search could vary (ICMP identifiers are not inverted as ports),
@@ -55,10 +81,10 @@ pub(super) fn group_key(k: &FlowKey) -> Option<FlowKey> {
     }
 }
 
-/// One indexed group: the node holding each destination port.
+/// One indexed group: each destination port's [`Slot`].
 #[derive(Debug)]
 struct Group {
-    nodes: Box<[u32]>,
+    ports: Box<[Slot]>,
     len: u32,
     /// Which indexing made it (a handle from before is stale).
     made: u32,
@@ -98,16 +124,70 @@ impl PortGroups {
             .map(|&s| GroupId(s, self.slots[s as usize].as_ref().map_or(0, |g| g.made)))
     }
 
-    /// The node holding port `port` of group `id`, if any.
+    /// The group of handle `id`.
     #[inline]
-    pub(super) fn node(&self, id: GroupId, port: u16) -> Option<u32> {
+    fn group(&self, id: GroupId) -> &Group {
         let g = self.slots[id.0 as usize].as_ref();
         debug_assert!(
             g.is_some_and(|g| g.made == id.1),
             "a stale port group handle"
         );
-        let n = g?.nodes[usize::from(port)];
+        g.expect("a live port group handle")
+    }
+
+    /// The node holding port `port` of group `id`, if any.
+    #[inline]
+    pub(super) fn node(&self, id: GroupId, port: u16) -> Option<u32> {
+        let n = self.group(id).ports[usize::from(port)].node;
         (n != NIL).then_some(n)
+    }
+
+    /// Whether an entry unexpired at `now` holds port `port` of group `id`; `expires` gives
+    /// a node's entry's expiry, read only when the slot's bound does not already answer.
+    #[inline]
+    pub(super) fn held(
+        &self,
+        id: GroupId,
+        port: u16,
+        now: SimTime,
+        expires: impl Fn(u32) -> SimTime,
+    ) -> bool {
+        let s = self.group(id).ports[usize::from(port)];
+        s.node != NIL && (u64::from(s.held_s) > now.0 / NS_PER_SEC || expires(s.node) > now)
+    }
+
+    /// The first of `ports` that no entry unexpired at `now` holds in group `id` (its index
+    /// in `ports`), as [`PortGroups::held`] of each in turn would answer. Raises the bound
+    /// of each held port it had to read the entry of.
+    pub(super) fn first_free(
+        &mut self,
+        id: GroupId,
+        ports: &[u16],
+        now: SimTime,
+        expires: impl Fn(u32) -> SimTime,
+    ) -> Option<usize> {
+        let now_s = now.0 / NS_PER_SEC;
+        debug_assert!(
+            self.slots[id.0 as usize]
+                .as_ref()
+                .is_some_and(|g| g.made == id.1)
+        );
+        let g = self.slots[id.0 as usize].as_mut()?;
+        ports.iter().position(|&p| {
+            let s = &mut g.ports[usize::from(p)];
+            if s.node == NIL {
+                return true;
+            }
+            if u64::from(s.held_s) > now_s {
+                return false;
+            }
+            let e = expires(s.node);
+            if e <= now {
+                return true;
+            }
+            s.held_s = floor_s(e);
+            false
+        })
     }
 
     /// Notes `lookups` hash lookups a port search made that an index could have answered.
@@ -138,21 +218,25 @@ impl PortGroups {
         len >= INDEX_AT
     }
 
-    /// Indexes group `g` from its nodes (`(port, node)`, every node of the table in the
-    /// group), or leaves it unindexed when it holds too few or has a port twice.
+    /// Indexes group `g` from its nodes (`(port, node, its entry's expiry)`, every node of
+    /// the table in the group), or leaves it unindexed when it holds too few or has a port
+    /// twice.
     pub(super) fn index(
         &mut self,
         g: FlowKey,
-        nodes: impl Iterator<Item = (u16, u32)>,
+        nodes: impl Iterator<Item = (u16, u32, SimTime)>,
     ) -> Option<GroupId> {
-        let mut table = vec![NIL; 1 << 16].into_boxed_slice();
+        let mut table = vec![EMPTY; 1 << 16].into_boxed_slice();
         let mut len = 0;
-        for (p, n) in nodes {
+        for (p, n, e) in nodes {
             let slot = &mut table[usize::from(p)];
-            if *slot != NIL {
+            if slot.node != NIL {
                 return None;
             }
-            *slot = n;
+            *slot = Slot {
+                node: n,
+                held_s: floor_s(e),
+            };
             len += 1;
         }
         if !Self::worth_indexing(len) {
@@ -160,7 +244,7 @@ impl PortGroups {
         }
         self.made = self.made.wrapping_add(1);
         let group = Group {
-            nodes: table,
+            ports: table,
             len,
             made: self.made,
         };
@@ -178,23 +262,40 @@ impl PortGroups {
         Some(GroupId(s, self.made))
     }
 
-    /// Node `n` with tuple `k` entered the table.
+    /// Node `n` with tuple `k`, whose entry expires at `expires`, entered the table.
     #[inline]
-    pub(super) fn inserted(&mut self, n: u32, k: &FlowKey) {
+    pub(super) fn inserted(&mut self, n: u32, k: &FlowKey, expires: SimTime) {
         self.work_since_scan += 1;
         let Some((g, s)) = self.indexed(k) else {
             return;
         };
         let group = self.slots[s as usize].as_mut().expect("indexed group");
-        let slot = &mut group.nodes[usize::from(k.dport)];
-        if *slot != NIL {
+        let slot = &mut group.ports[usize::from(k.dport)];
+        if slot.node != NIL {
             // A second node with this tuple: which one a lookup finds is the hash table's
             // business, so the group stops answering.
             self.drop_group(g, s);
             return;
         }
-        *slot = n;
+        *slot = Slot {
+            node: n,
+            held_s: floor_s(expires),
+        };
         group.len += 1;
+    }
+
+    /// The entry of node `n` (tuple `k`) now expires at `expires`, earlier than before:
+    /// its port's bound comes down with it.
+    #[inline]
+    pub(super) fn lowered(&mut self, n: u32, k: &FlowKey, expires: SimTime) {
+        let Some((_, s)) = self.indexed(k) else {
+            return;
+        };
+        let group = self.slots[s as usize].as_mut().expect("indexed group");
+        let slot = &mut group.ports[usize::from(k.dport)];
+        if slot.node == n {
+            slot.held_s = floor_s(expires);
+        }
     }
 
     /// Node `n` with tuple `k` left the table.
@@ -204,11 +305,11 @@ impl PortGroups {
             return;
         };
         let group = self.slots[s as usize].as_mut().expect("indexed group");
-        let slot = &mut group.nodes[usize::from(k.dport)];
-        if *slot != n {
+        let slot = &mut group.ports[usize::from(k.dport)];
+        if slot.node != n {
             return;
         }
-        *slot = NIL;
+        *slot = EMPTY;
         group.len -= 1;
         if group.len < DROP_BELOW {
             self.drop_group(g, s);
@@ -260,20 +361,23 @@ mod test {
         assert!(pg.may_scan(1 << 20));
         pg.scanning();
         // Too small: not indexed, and the next read waits for new tuples or lookups.
-        assert_eq!(pg.index(g, (0..INDEX_AT - 1).map(|p| (p as u16, p))), None);
+        assert_eq!(
+            pg.index(g, (0..INDEX_AT - 1).map(|p| (p as u16, p, SimTime(0)))),
+            None
+        );
         assert!(!pg.may_scan(10_000));
         for p in 0..3000u32 {
-            pg.inserted(p, &key(p as u16));
+            pg.inserted(p, &key(p as u16), SimTime(0));
         }
         assert!(!pg.may_scan(10_000));
         pg.note_lookups(2000);
         assert!(pg.may_scan(10_000));
         let id = pg
-            .index(g, (0..INDEX_AT).map(|p| (p as u16, 2 * p)))
+            .index(g, (0..INDEX_AT).map(|p| (p as u16, 2 * p, SimTime(0))))
             .unwrap();
         assert_eq!(pg.node(id, 3), Some(6));
         assert_eq!(pg.node(id, 60_000), None);
-        pg.inserted(99, &key(60_000));
+        pg.inserted(99, &key(60_000), SimTime(0));
         assert_eq!(pg.node(id, 60_000), Some(99));
         // Removing another node with the same tuple leaves the slot alone.
         pg.removed(98, &key(60_000));
@@ -283,13 +387,14 @@ mod test {
         // Other groups and protocols without ports are not touched.
         let mut other = key(5);
         other.sport = 54;
-        pg.inserted(7, &other);
+        pg.inserted(7, &other, SimTime(0));
         pg.inserted(
             8,
             &FlowKey {
                 proto: proto::ICMP,
                 ..key(5)
             },
+            SimTime(0),
         );
         assert_eq!(pg.node(id, 5), Some(10));
         // Shrinking below DROP_BELOW drops the index.
@@ -305,11 +410,64 @@ mod test {
         let mut pg = PortGroups::default();
         let g = group_key(&key(0)).unwrap();
         // Read with a port held twice: not indexed.
-        assert_eq!(pg.index(g, (0..INDEX_AT).map(|p| (1, p))), None);
-        let id = pg.index(g, (0..INDEX_AT).map(|p| (p as u16, p))).unwrap();
+        assert_eq!(pg.index(g, (0..INDEX_AT).map(|p| (1, p, SimTime(0)))), None);
+        let id = pg
+            .index(g, (0..INDEX_AT).map(|p| (p as u16, p, SimTime(0))))
+            .unwrap();
         assert_eq!(pg.node(id, 1), Some(1));
         // A second node with a held tuple: dropped.
-        pg.inserted(70_000, &key(1));
+        pg.inserted(70_000, &key(1), SimTime(0));
         assert_eq!(pg.get(&g), None);
+    }
+
+    #[test]
+    fn a_port_is_held_while_its_entry_is_unexpired_whatever_the_bound() {
+        const S: u64 = NS_PER_SEC;
+        let mut pg = PortGroups::default();
+        let g = group_key(&key(0)).unwrap();
+        // Node p holds port p; its entry's expiry, as conntrack has it, is `exp[p]`.
+        let mut exp: Vec<SimTime> = (0..INDEX_AT as u64)
+            .map(|p| SimTime(p * S + S / 2))
+            .collect();
+        let id = pg
+            .index(g, (0..INDEX_AT).map(|p| (p as u16, p, exp[p as usize])))
+            .unwrap();
+        let now = SimTime(100 * S);
+        let held =
+            |pg: &PortGroups, exp: &[SimTime], p: u16| pg.held(id, p, now, |n| exp[n as usize]);
+        // Expired below 100 s, held from port 100 on (port 100 expires at 100.5 s: within
+        // the second the bound cannot answer, so the entry is read); unused ports are free.
+        assert!(!held(&pg, &exp, 99) && held(&pg, &exp, 100) && !held(&pg, &exp, 60_000));
+        let ports: Vec<u16> = (100..200).collect();
+        assert_eq!(pg.first_free(id, &ports, now, |n| exp[n as usize]), None);
+        assert_eq!(
+            pg.first_free(id, &[150, 42], now, |n| exp[n as usize]),
+            Some(1)
+        );
+        // An entry's expiry raised behind the bound's back: still held (read once, and the
+        // bound is raised so the next search need not read it).
+        exp[50] = SimTime(1000 * S);
+        assert_eq!(
+            pg.first_free(id, &[50, 51], now, |n| exp[n as usize]),
+            Some(1)
+        );
+        assert_eq!(
+            pg.first_free(id, &[50, 60_000], now, |_| unreachable!("read")),
+            Some(1)
+        );
+        // Lowered: conntrack says so, and the port is free once the new expiry passes.
+        exp[150] = SimTime(90 * S);
+        pg.lowered(150, &key(150), exp[150]);
+        assert!(!held(&pg, &exp, 150));
+        assert_eq!(pg.first_free(id, &[150], now, |n| exp[n as usize]), Some(0));
+        // A lowering for another node of that port, or another group, changes nothing.
+        pg.lowered(7, &key(160), SimTime(0));
+        let mut other = key(170);
+        other.sport = 54;
+        pg.lowered(170, &other, SimTime(0));
+        assert_eq!(
+            pg.first_free(id, &[160, 170], now, |_| unreachable!("read")),
+            None
+        );
     }
 }

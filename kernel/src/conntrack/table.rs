@@ -24,6 +24,7 @@ use std::hash::{Hash, Hasher};
 use hashbrown::HashTable;
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::FlowKey;
+use offsim_traces::time::SimTime;
 use rustc_hash::FxHasher;
 
 use super::conn::{Conn, Dir};
@@ -126,7 +127,7 @@ impl CtTable {
         self.index.insert_unique(index_hash(h), n, |&m| {
             index_hash(tuple_hash(&node_tuple(conns, m)))
         });
-        self.ports.inserted(n, k);
+        self.ports.inserted(n, k, conns[(n / 2) as usize].expires);
         let b = self.bucket_of(h) as usize;
         if let Some(bk) = &mut self.buckets {
             if bk.links.len() <= n as usize {
@@ -219,7 +220,7 @@ impl CtTable {
                 if (t.dst, t.proto, t.version) != (like.dst, like.proto, like.version) {
                     return None;
                 }
-                Some((group_key(&t)?, t.dport, n))
+                Some((group_key(&t)?, t.dport, n, conns[(n / 2) as usize].expires))
             })
         };
         let hash = |g: &FlowKey| {
@@ -228,17 +229,17 @@ impl CtTable {
             h.finish()
         };
         let mut counts: FxHashMap<u64, u32> = FxHashMap::default();
-        for (g, _, _) in nodes() {
+        for (g, _, _, _) in nodes() {
             *counts.entry(hash(&g)).or_default() += 1;
         }
         counts.retain(|_, n| PortGroups::worth_indexing(*n));
         if counts.is_empty() {
             return;
         }
-        let mut members: FxHashMap<FlowKey, Vec<(u16, u32)>> = FxHashMap::default();
-        for (g, p, n) in nodes() {
+        let mut members: FxHashMap<FlowKey, Vec<(u16, u32, SimTime)>> = FxHashMap::default();
+        for (g, p, n, e) in nodes() {
             if counts.contains_key(&hash(&g)) && self.ports.get(&g).is_none() {
-                members.entry(g).or_default().push((p, n));
+                members.entry(g).or_default().push((p, n, e));
             }
         }
         // In key order, so the groups' slots do not depend on the map's iteration order;
@@ -257,10 +258,31 @@ impl CtTable {
         }
     }
 
-    /// The node holding port `port` of group `id` (as `find` of that tuple would answer).
+    /// Whether an entry unexpired at `now` holds port `port` of group `id` (as `find` of
+    /// that tuple and the entry's expiry would answer).
     #[inline]
-    pub(super) fn port_node(&self, id: GroupId, port: u16) -> Option<u32> {
-        self.ports.node(id, port)
+    pub(super) fn port_held(&self, conns: &[Conn], id: GroupId, port: u16, now: SimTime) -> bool {
+        self.ports
+            .held(id, port, now, |n| conns[(n / 2) as usize].expires)
+    }
+
+    /// The first of `ports` whose tuple in group `id` no entry unexpired at `now` holds.
+    #[inline]
+    pub(super) fn first_free_port(
+        &mut self,
+        conns: &[Conn],
+        id: GroupId,
+        ports: &[u16],
+        now: SimTime,
+    ) -> Option<usize> {
+        self.ports
+            .first_free(id, ports, now, |n| conns[(n / 2) as usize].expires)
+    }
+
+    /// The entry of node `n` (tuple `k`) now expires earlier, at `expires`.
+    #[inline]
+    pub(super) fn lowered(&mut self, n: u32, k: &FlowKey, expires: SimTime) {
+        self.ports.lowered(n, k, expires);
     }
 
     /// Stops indexing port groups from now on (tests compare with the lookups alone).

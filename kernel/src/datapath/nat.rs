@@ -521,6 +521,7 @@ mod test {
     use crate::fib::FibSpec;
     use crate::sides::SideMode;
     use offsim_traces::testkit::Pkt;
+    use offsim_traces::time::NS_PER_SEC;
 
     fn fib() -> Fib {
         Fib::build(
@@ -630,6 +631,20 @@ mod test {
             if i % 13 == 0 && ids.len() > 50 {
                 let old = ids.swap_remove(ids.len() - 50);
                 ct.remove(old);
+            }
+            // Now and then an entry's timeout is cut short (as an RST would: the port is free
+            // from the next connection on) or stretched, under the port index's bounds.
+            if i % 11 == 0 && ids.len() > 30 {
+                let j = ids[ids.len() - 30];
+                let c = ct.get(j);
+                if ct.is_live(j) && c.status & status::CONFIRMED != 0 {
+                    let t = if i % 88 == 0 {
+                        SimTime(now.0 + 1)
+                    } else {
+                        SimTime(c.expires().0 + 60 * NS_PER_SEC)
+                    };
+                    ct.set_expires(j, t);
+                }
             }
             // The index answers as the lookups for every port, not only those searched.
             if let Some(g) = ct.port_group(&r, 0)

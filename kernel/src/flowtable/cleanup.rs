@@ -41,18 +41,20 @@ impl Flowtable {
                 torn = true;
             } else if !torn {
                 // nf_flow_table_extend_ct_timeout: keep the conntrack entry alive.
-                let c = ct.get_mut(ctid);
-                if c.expires.0.saturating_sub(now.0) < 300 * NS_PER_SEC {
-                    match c.tcp_state() {
-                        None => c.expires = SimTime(now.0 + DAY),
-                        Some(TcpState::Established) => c.expires = SimTime(now.0 + DAY),
+                let c = ct.get(ctid);
+                if c.expires().0.saturating_sub(now.0) < 300 * NS_PER_SEC {
+                    let extend = match c.tcp_state() {
+                        None | Some(TcpState::Established) => Some(DAY),
                         Some(
                             TcpState::FinWait
                             | TcpState::CloseWait
                             | TcpState::LastAck
                             | TcpState::TimeWait,
-                        ) => c.expires = SimTime(now.0 + 300 * NS_PER_SEC),
-                        _ => {}
+                        ) => Some(300 * NS_PER_SEC),
+                        _ => None,
+                    };
+                    if let Some(t) = extend {
+                        ct.set_expires(ctid, SimTime(now.0 + t));
                     }
                 }
             }

@@ -114,7 +114,7 @@ fn tcp_offloads_on_the_third_packet_only() {
         Err(AddRefusal::AlreadyOffloaded)
     );
     // Conntrack timeout parked one day out; flow timeout 30 s.
-    assert_eq!(ct.get(id).expires, SimTime(2 + 86_400 * SEC));
+    assert_eq!(ct.get(id).expires(), SimTime(2 + 86_400 * SEC));
     assert_eq!(t.get(f).unwrap().timeout, SimTime(2 + 30 * SEC));
     // Packet 4, either direction, hits; the wrong interface misses.
     let d = Pkt::tcp4(S, C)
@@ -245,12 +245,12 @@ fn idle_tcp_flow_expires_and_conntrack_gets_its_timeout_back() {
         let teardown_at = now.0 - SEC;
         if want == 0 {
             assert_eq!(
-                c.expires,
+                c.expires(),
                 SimTime(2 + 86_400 * SEC),
                 "{flavour:?}: parked timeout kept"
             );
         } else {
-            assert_eq!(c.expires.0 - teardown_at, want * SEC, "{flavour:?}");
+            assert_eq!(c.expires().0 - teardown_at, want * SEC, "{flavour:?}");
         }
     }
 }
@@ -278,7 +278,7 @@ fn udp_stream_teardown_in_mid_kernel_openwrt() {
         now = t.gc(now, &mut ct);
     }
     let teardown_at = now.0 - SEC;
-    assert_eq!(ct.get(id).expires.0 - teardown_at, 150 * SEC);
+    assert_eq!(ct.get(id).expires().0 - teardown_at, 150 * SEC);
 }
 
 #[test]
@@ -345,7 +345,7 @@ fn fin_sets_closing_and_stays_in_software_in_new_kernels() {
     );
     // Fix-up: CLOSING → conntrack CLOSE with the 10 s timeout.
     assert_eq!(ct.get(id).tcp_state(), Some(TcpState::Close));
-    assert_eq!(ct.get(id).expires, SimTime(7 + 10 * SEC));
+    assert_eq!(ct.get(id).expires(), SimTime(7 + 10 * SEC));
 }
 
 #[test]
