@@ -97,6 +97,13 @@ pub struct Conntrack {
     cfg: CtConfig,
     table: table::CtTable,
     conns: Vec<Conn>,
+    /// Per slot of `conns`: its entry's expiry (ns) if it is live and confirmed, else
+    /// [`NEVER`]. A dense copy of what the garbage collector and the port groups read, so
+    /// that a walk over the entries reads 8 bytes each rather than a line or two of a
+    /// several-hundred-byte [`Conn`] (the collector's 8 entries a packet were a sixth of
+    /// `rules eval`'s time on a SYN flood). Written wherever `Conn::expires`, `live` or the
+    /// CONFIRMED bit of a slot changes, all of which happens here.
+    reap_at: Vec<u64>,
     /// Scratch list of a bucket's nodes for `early_drop`.
     scratch: Vec<u32>,
     free: Vec<u32>,
@@ -197,6 +204,9 @@ fn secs(s: u32) -> u64 {
     u64::from(s) * NS_PER_SEC
 }
 
+/// [`Conntrack`]'s `reap_at` of a slot the collector passes over (free, or unconfirmed).
+const NEVER: u64 = u64::MAX;
+
 impl Conntrack {
     /// An empty table.
     pub fn new(cfg: CtConfig) -> Self {
@@ -205,6 +215,7 @@ impl Conntrack {
             table: table::CtTable::new(cfg.buckets(), limited),
             cfg,
             conns: Vec::new(),
+            reap_at: Vec::new(),
             scratch: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -310,7 +321,9 @@ impl Conntrack {
     /// from [`Conntrack::port_group`] with no change to the table since.
     #[inline]
     pub(crate) fn port_held(&self, id: GroupId, port: u16, now: SimTime) -> bool {
-        self.table.port_held(&self.conns, id, port, now)
+        let reap_at = &self.reap_at;
+        self.table
+            .port_held(id, port, now, |n| SimTime(reap_at[(n / 2) as usize]))
     }
 
     /// The first of `ports` whose tuple in group `id` no unexpired entry holds (the index in
@@ -324,7 +337,9 @@ impl Conntrack {
         ports: &[u16],
         now: SimTime,
     ) -> Option<usize> {
-        self.table.first_free_port(&self.conns, id, ports, now)
+        let reap_at = &self.reap_at;
+        self.table
+            .first_free_port(id, ports, now, |n| SimTime(reap_at[(n / 2) as usize]))
     }
 
     /// Stops indexing port groups from now on, so NAT's port search looks every candidate
@@ -365,11 +380,14 @@ impl Conntrack {
     fn alloc(&mut self, c: Conn) -> CtId {
         self.live += 1;
         self.stats.peak = self.stats.peak.max(u64::from(self.live));
+        debug_assert!(c.live && c.status & status::CONFIRMED == 0);
         if let Some(i) = self.free.pop() {
             self.conns[i as usize] = c;
+            self.reap_at[i as usize] = NEVER;
             CtId(i)
         } else {
             self.conns.push(c);
+            self.reap_at.push(NEVER);
             CtId(self.conns.len() as u32 - 1)
         }
     }
@@ -381,6 +399,7 @@ impl Conntrack {
             return;
         }
         c.live = false;
+        self.reap_at[id.0 as usize] = NEVER;
         if c.rec != u32::MAX {
             self.dead_records.push((c.rec, c.orig()));
         }
@@ -435,6 +454,7 @@ impl Conntrack {
         // The unconfirmed entry's timeout was relative; it starts now.
         let rel = c.expires.0;
         c.expires = SimTime(now.0.saturating_add(rel));
+        self.reap_at[id.0 as usize] = c.expires.0;
         self.table
             .insert(&self.conns, table::node(id.0, Dir::Original), &o);
         self.table
@@ -464,8 +484,12 @@ impl Conntrack {
     /// expiry comes here, so that the port groups' bounds (`ports`) come down with it.
     pub(crate) fn set_expires(&mut self, id: CtId, t: SimTime) {
         let c = &mut self.conns[id.0 as usize];
-        let lowered = t < c.expires && c.status & status::CONFIRMED != 0 && c.live;
+        let in_table = c.status & status::CONFIRMED != 0 && c.live;
+        let lowered = in_table && t < c.expires;
         c.expires = t;
+        if in_table {
+            self.reap_at[id.0 as usize] = t.0;
+        }
         if lowered {
             let (o, r) = (c.orig(), c.reply());
             self.table.lowered(table::node(id.0, Dir::Original), &o, t);
@@ -871,8 +895,10 @@ impl Conntrack {
                 self.gc_cursor % n
             };
             self.gc_cursor = i + 1;
-            let c = &self.conns[i];
-            if c.live && c.status & status::CONFIRMED != 0 && c.expires <= now {
+            // `reap_at`: live, confirmed and expired, without reading the entry.
+            if self.reap_at[i] <= now.0 {
+                let c = &self.conns[i];
+                debug_assert!(c.live && c.status & status::CONFIRMED != 0 && c.expires <= now);
                 self.stats.expired += 1;
                 self.remove(CtId(i as u32));
             }

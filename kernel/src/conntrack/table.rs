@@ -259,24 +259,29 @@ impl CtTable {
     }
 
     /// Whether an entry unexpired at `now` holds port `port` of group `id` (as `find` of
-    /// that tuple and the entry's expiry would answer).
+    /// that tuple and the entry's expiry would answer); `expires` gives a node's entry's
+    /// expiry.
     #[inline]
-    pub(super) fn port_held(&self, conns: &[Conn], id: GroupId, port: u16, now: SimTime) -> bool {
-        self.ports
-            .held(id, port, now, |n| conns[(n / 2) as usize].expires)
+    pub(super) fn port_held(
+        &self,
+        id: GroupId,
+        port: u16,
+        now: SimTime,
+        expires: impl Fn(u32) -> SimTime,
+    ) -> bool {
+        self.ports.held(id, port, now, expires)
     }
 
     /// The first of `ports` whose tuple in group `id` no entry unexpired at `now` holds.
     #[inline]
     pub(super) fn first_free_port(
         &mut self,
-        conns: &[Conn],
         id: GroupId,
         ports: &[u16],
         now: SimTime,
+        expires: impl Fn(u32) -> SimTime,
     ) -> Option<usize> {
-        self.ports
-            .first_free(id, ports, now, |n| conns[(n / 2) as usize].expires)
+        self.ports.first_free(id, ports, now, expires)
     }
 
     /// The entry of node `n` (tuple `k`) now expires earlier, at `expires`.

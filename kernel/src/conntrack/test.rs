@@ -484,6 +484,56 @@ fn gc_reaps_expired_entries() {
     assert_eq!(ct.len(), 0);
 }
 
+/// The collector reads a dense copy of each slot's expiry (`reap_at`): it must follow every
+/// change of an entry's expiry, liveness and confirmation.
+#[test]
+fn gc_follows_expiry_changes_unconfirmed_entries_and_reused_slots() {
+    let mut ct = Conntrack::new(CtConfig::default());
+    let udp = |p: u16, at: u64| {
+        let mut u = Pkt::udp(&format!("192.0.2.10:{p}"), "198.51.100.9:53").build();
+        u.ts = SimTime(at);
+        u
+    };
+    // Ten UDP entries at 0 s (unreplied: 30 s); the first is answered at 20 s (its timeout
+    // runs from there).
+    let ids: Vec<CtId> = (1..=10u16)
+        .map(|p| id(&pass(&mut ct, &udp(p, 0))))
+        .collect();
+    let mut reply = Pkt::udp("198.51.100.9:53", "192.0.2.10:1").build();
+    reply.ts = SimTime(20 * SEC);
+    pass(&mut ct, &reply);
+    let answered = ct.get(ids[0]).expires();
+    assert!(answered >= SimTime(50 * SEC));
+    // An established TCP connection (5 days), cut to 10 s by an RST at 25 s.
+    let tcp = handshake(&mut ct, 0);
+    let mut rst = Pkt::tcp4(C, S).flags(RST).seq(1001).build();
+    rst.ts = SimTime(25 * SEC);
+    pass(&mut ct, &rst);
+    // A packet tracked but not confirmed yet (its verdict pending): the collector leaves it.
+    let pending = ct.track(SimTime(25 * SEC), &udp(99, 25 * SEC));
+    assert_eq!(ct.len(), 12);
+    ct.gc(SimTime(31 * SEC), 1000);
+    // Nine unanswered gone; the answered one, the TCP one (until 35 s) and the pending stay.
+    assert!(ct.is_live(ids[0]) && ids[1..].iter().all(|&i| !ct.is_live(i)));
+    assert!(ct.is_live(tcp) && ct.is_live(id(&pending)));
+    assert_eq!(ct.stats.expired, 9);
+    ct.gc(SimTime(36 * SEC), 1000);
+    assert!(!ct.is_live(tcp) && ct.is_live(ids[0]) && ct.is_live(id(&pending)));
+    // Freed slots are taken again by entries that expire later.
+    ct.finish(SimTime(25 * SEC), &pending, true);
+    let again: Vec<CtId> = (20..=25u16)
+        .map(|p| id(&pass(&mut ct, &udp(p, 40 * SEC))))
+        .collect();
+    assert!(again.iter().any(|a| ids.contains(a)), "slots reused");
+    ct.gc(SimTime(60 * SEC), 1000);
+    assert!(again.iter().all(|&a| ct.is_live(a)) && !ct.is_live(id(&pending)));
+    ct.gc(SimTime(71 * SEC), 1000);
+    assert!(again.iter().all(|&a| !ct.is_live(a)));
+    assert_eq!(ct.is_live(ids[0]), answered > SimTime(71 * SEC));
+    ct.gc(SimTime(answered.0 + 1), 1000);
+    assert_eq!(ct.len(), 0);
+}
+
 #[test]
 fn creation_time_is_simulated_time_not_the_capture_timestamp() {
     // A replayed packet keeps its capture timestamp; conntrack runs on simulated time.
