@@ -19,10 +19,12 @@ alternated (A/B) so that a noisy machine slows both alike. Wall-clock time is pr
     cargo build --release -p offsim
     python3 benches/e2e.py [--packets 1000000] [--repeats 5] [--profiles home-router,...]
 
-(`OFFSIM=path` measures another build. `--baseline PATH` also times a second build, run
-alternately with this one in each repeat, and prints its packets per CPU-second and how much
-less CPU this build takes: two builds compared side by side rather than in passes minutes
-apart, between which a shared machine drifts by more than most changes.)
+(`--written-by tcpdump` has tcpdump write each capture, as a user's is written, instead of
+offsim's generator: how the page cache holds it differs. `OFFSIM=path` measures another
+build. `--baseline PATH` also times a second build, run alternately with this one in each
+repeat, and prints its packets per CPU-second and how much less CPU this build takes: two
+builds compared side by side rather than in passes minutes apart, between which a shared
+machine drifts by more than most changes.)
 
 Timings are measured here and never asserted in tests (issue 15).
 """
@@ -106,6 +108,10 @@ def main():
     ap.add_argument("--profiles", default="home-router,enterprise,datacenter,synflood")
     ap.add_argument("--only", default="", help="comma-separated: info,rules,run")
     ap.add_argument("--baseline", default="", help="another offsim build, timed alternately with this one")
+    ap.add_argument("--written-by", choices=("offsim", "tcpdump"), default="offsim",
+                    help="who writes the capture offsim reads: offsim's generator, or tcpdump "
+                         "copying it (`tcpdump -r gen -w F`, as a user's capture is written; "
+                         "the page cache then holds it in small pages: see traces/src/pcap/bytes.rs)")
     args = ap.parse_args()
     if not os.access(OFFSIM, os.X_OK):
         sys.exit(f"{OFFSIM} missing: run `cargo build --release -p offsim` first")
@@ -123,8 +129,13 @@ def main():
           + base_head)
     for profile in args.profiles.split(","):
         trace = os.path.join(tmp, f"{profile}.pcap")
+        made = trace if args.written_by == "offsim" else os.path.join(tmp, f"{profile}-gen.pcap")
         subprocess.run([OFFSIM, "trace", "gen", "--profile", profile, "--packets", str(args.packets),
-                        "--out", trace, "-q"], check=True)
+                        "--out", made, "-q"], check=True)
+        if made != trace:
+            subprocess.run(["tcpdump", "-r", made, "-w", trace], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            os.remove(made)
         jobs = []
         if "info" in only:
             jobs.append(("trace info", [OFFSIM, "trace", "info", trace]))

@@ -9,8 +9,8 @@
 //!   file, per generator profile (home-router: small flows and many ACKs; enterprise: more
 //!   flows, ICMP and scans; imix: UDP with the IMIX size mix). From a file both ways:
 //!   `file` reads it through `read(2)` into the reader's buffer (`PacketStream::open`, what
-//!   `run` does beside its engines), `file-mapped` maps it (`PacketStream::open_mapped`,
-//!   what offsim does on one thread);
+//!   offsim's decodes do), `file-mapped` maps it (`PacketStream::open_mapped`, what its
+//!   walks over record headers do);
 //! - `traces/headers`: a walk over every record header of the home-router capture in a
 //!   file (`run`'s first pass), by one reader (`one`), in two halves on two threads
 //!   (`halves`, `TraceReader::split_half`), and in four parts walked a record of each in

@@ -720,8 +720,8 @@ fn trend(reports: &[PathBuf], out: &Path, metrics: &[String], tolerance: f64) ->
 }
 
 fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
-    // One thread: the capture is mapped (see `offsim_traces::pcap::bytes`).
-    let mut s = offsim_traces::stream::PacketStream::open_mapped(path)?;
+    // Read, not mapped, whatever the page cache holds (see `offsim_traces::pcap::bytes`).
+    let mut s = offsim_traces::stream::PacketStream::open(path)?;
     let info = offsim_traces::info::summarize(&path.display().to_string(), &mut s)?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -812,15 +812,15 @@ fn rules_eval(a: &RulesEvalArgs) -> Result<u8> {
     let retime =
         offsim::ruleseval::Retime::parse(&a.retime).map_err(|e| anyhow::anyhow!("--retime {e}"))?;
     if sides != offsim_kernel::sides::SideMode::Single {
-        let mut pre = offsim_traces::stream::PacketStream::open_mapped(&a.trace)?;
+        let mut pre = offsim_traces::stream::PacketStream::open(&a.trace)?;
         fib.lan_hosts = offsim::ruleseval::lan_only_addresses(&mut pre, &sides)?;
     }
     let warnings = offsim_kernel::devices::interface_warnings(&rs, &a.iif, &a.oif);
     for w in &warnings {
         eprintln!("offsim: warning: {w}");
     }
-    // One thread: the capture is mapped (see `offsim_traces::pcap::bytes`).
-    let mut stream = offsim_traces::stream::PacketStream::open_mapped(&a.trace)?;
+    // Read, not mapped, whatever the page cache holds (see `offsim_traces::pcap::bytes`).
+    let mut stream = offsim_traces::stream::PacketStream::open(&a.trace)?;
     let opts = EvalOptions {
         iif: a.iif.clone(),
         oif: a.oif.clone(),

@@ -353,8 +353,8 @@ fn reports_record_the_git_commit_they_were_run_from() {
     assert_eq!(r.tool.date.as_deref(), Some("2026-01-02T03:04:05Z"));
 }
 
-/// A capture is mapped (by `trace info`, `rules eval`, `run`'s first pass and `run --jobs 1`;
-/// `run` on two threads reads its packets) unless `OFFSIM_NO_MMAP` says otherwise; every way
+/// A capture's record headers are walked mapped (`run`'s first pass, the look at its last
+/// MiB) unless `OFFSIM_NO_MMAP` says otherwise, and its packets are read; every way
 /// gives the same `run` report, `trace info` and `rules eval`, and the same capture cut
 /// mid-record (a trace of several MiB, so the mapped reader releases what it passed several
 /// times). The replay loops twice, so `run` makes its first pass.

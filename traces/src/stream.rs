@@ -24,8 +24,8 @@ impl PacketStream<File> {
         })
     }
 
-    /// Opens a capture mapped where it can be: for a process reading on one thread, or a
-    /// walk over record headers (see [`TraceReader::open_mapped`]).
+    /// Opens a capture mapped where it can be: for a walk over record headers (see
+    /// [`TraceReader::open_mapped`]).
     pub fn open_mapped(path: &Path) -> Result<Self, TraceError> {
         Ok(PacketStream {
             reader: TraceReader::open_mapped(path)?,

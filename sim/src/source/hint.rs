@@ -26,7 +26,7 @@
 use offsim_kernel::sides::{SideMode, SideSplitter, WanHint};
 use offsim_traces::meta::{PacketMeta, flags};
 
-use super::{Input, Reader, SourceError, map_decode};
+use super::{Input, Reader, SourceError};
 
 /// IP packets split, none of which can make the hint warn, after which the split stops
 /// (the trace may hold no such packet at all).
@@ -147,7 +147,7 @@ impl HintScan {
                 // A packet that can warn is in the window: no silent stop this time.
                 let mut s = HintScan::splitting(self.sides, self.window, u64::MAX);
                 let (mut r, mut m, mut ip) =
-                    (Reader::open(input, map_decode())?, PacketMeta::default(), 0);
+                    (Reader::open(input, false)?, PacketMeta::default(), 0);
                 while r.next_into(&mut m)? {
                     ip += u64::from(m.is_ip());
                     if !s.note(&m, ip) {
@@ -174,7 +174,7 @@ pub(super) fn wan_hint(
     sides: &SideMode,
     window: u64,
 ) -> Result<Option<String>, SourceError> {
-    let mut r = Reader::open(input, map_decode())?;
+    let mut r = Reader::open(input, false)?;
     let (mut sp, mut hint) = (SideSplitter::new(sides.clone()), WanHint::default());
     let (mut ip, mut m) = (0, PacketMeta::default());
     while r.next_into(&mut m)? {

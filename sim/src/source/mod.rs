@@ -106,19 +106,13 @@ enum Reader {
     Gen(Box<Generator>),
 }
 
-/// Whether a capture decoded now is mapped: when this process works on one thread
-/// (`--jobs 1`), and not when engines simulate on others. The mapping is released behind the
-/// reader, and each release flushes the other cores' TLBs too (`flush_tlb_mm_range` → IPIs),
-/// which costs the engines more than the copy `read(2)` makes (see
-/// `offsim_traces::pcap::bytes`). A walk over record headers maps whatever the threads: it
-/// needs the mapping to split the file (`pass.rs`).
-pub(crate) fn map_decode() -> bool {
-    rayon::current_num_threads() < 2
-}
-
 impl Reader {
     /// Opens `input`; a file is mapped if `mapped` (and mapping is allowed, see
-    /// [`PacketStream::open_mapped`]), else read through `read(2)`.
+    /// [`PacketStream::open_mapped`]), else read through `read(2)`. A walk over record
+    /// headers maps (`pass.rs`: it touches a line a record, and a mapping splits it over
+    /// threads); a decode of every packet reads, on one thread or beside the engines, which
+    /// costs the same whatever pages the page cache holds the capture in (see
+    /// `offsim_traces::pcap::bytes`).
     fn open(input: &Input, mapped: bool) -> Result<Reader, SourceError> {
         Ok(match input {
             Input::File(p) if mapped => Reader::File(Box::new(PacketStream::open_mapped(p)?)),
@@ -182,9 +176,6 @@ pub(crate) struct Assumed {
 pub(crate) struct Decoder {
     input: Input,
     reader: Reader,
-    /// Whether the file is mapped ([`map_decode`], decided once: a later loop reopens it on
-    /// the reading thread, which may not see the pool the first was opened in).
-    mapped: bool,
     retimer: Retimer,
     loops: u32,
     k: u32,
@@ -200,8 +191,7 @@ impl Decoder {
     /// A decoder over `input`, `loops` times (at least once).
     pub(crate) fn new(input: Input, retimer: Retimer, loops: u32) -> Result<Decoder, SourceError> {
         Ok(Decoder {
-            reader: Reader::open(&input, map_decode())?,
-            mapped: map_decode(),
+            reader: Reader::open(&input, false)?,
             input,
             retimer,
             loops: loops.max(1),
@@ -290,7 +280,7 @@ impl Decoder {
                 return Ok(None);
             }
             self.k += 1;
-            self.reader = Reader::open(&self.input, self.mapped)?;
+            self.reader = Reader::open(&self.input, false)?;
         }
     }
 }
@@ -446,7 +436,7 @@ impl Scan {
 /// Scans the trace's first packets on this thread (for commands whose runs decode the
 /// trace on their own threads, without a scan: `sweep`, `plan`).
 pub(crate) fn scan(input: &Input, sides: &SideMode) -> Result<Findings, SourceError> {
-    let mut r = Reader::open(input, map_decode())?;
+    let mut r = Reader::open(input, false)?;
     let (mut s, mut m) = (Scan::new(sides), PacketMeta::default());
     while r.next_into(&mut m)? {
         if !s.note(&m) {

@@ -8,7 +8,7 @@ use std::fs::File;
 use offsim_traces::stream::PacketStream;
 use offsim_traces::time::SimTime;
 
-use super::{Input, Reader, SourceError, map_decode};
+use super::{Input, Reader, SourceError};
 use crate::replay::TraceTotals;
 
 /// What the first pass learned from the record headers.
@@ -250,7 +250,7 @@ pub(crate) fn glance(input: &Input, first: SimTime) -> Option<TraceTotals> {
 
 /// The time and length on the wire of the trace's first packet, without reading further.
 pub(crate) fn first_header(input: &Input) -> Result<Option<(SimTime, u32)>, SourceError> {
-    Reader::open(input, map_decode())?.next_header()
+    Reader::open(input, false)?.next_header()
 }
 
 #[cfg(test)]

@@ -2,21 +2,26 @@
 //! or the file mapped into memory, so records are parsed where the page cache holds it
 //! ([`TraceReader::open_mapped`](super::TraceReader::open_mapped)).
 //!
-//! Which is cheaper depends on the threads beside the reader. A mapping costs a page fault
-//! per 64 KiB (the kernel's fault-around, `filemap_map_pages`) and, to keep the resident set
-//! small, an unmap per [`RELEASE_STEP`], where `read(2)` copies every byte
-//! (`_copy_to_iter`). Alone in its process, the reader is faster mapped. Beside threads
-//! simulating on other cores, each unmap flushes their TLBs too (`flush_tlb_mm_range`, an
-//! IPI to every core running the process), and reading is faster. Measured on a freshly
-//! written 1M-packet home-router capture, alternated, median of 5, CPU s, mapped / read:
-//! `run` hardware `--jobs 1` 0.226 / 0.245; `run` hardware on two threads 0.284 / 0.260
-//! (wall 0.178 / 0.159); `benches/e2e.py` agrees (`run` 9–13 % less CPU read on the
-//! home-router and enterprise profiles, `trace info` and `rules eval` 1–10 % more). So a
-//! process that reads on one thread maps (`trace info`, `rules eval`, `run --jobs 1`, the
-//! first pass's walk over record headers, which also needs the mapping to split the file),
-//! and `run`'s decode beside its engines reads. (How the page cache holds the file weighs as
-//! much: on a capture written hours before, `trace info` was 20 % faster read, 0.191 /
-//! 0.153; the buffer's size, 128 KiB to 1 MiB, made no difference.)
+//! Which is cheaper depends on how the page cache holds the file, which offsim can neither
+//! see nor choose. A mapping costs the kernel a page fault per fault-around window
+//! (`filemap_map_pages`) and the work of mapping every page-cache folio in it, and, to keep
+//! the resident set small, an unmap per [`RELEASE_STEP`] (which beside threads on other
+//! cores also flushes their TLBs: `flush_tlb_mm_range`, an IPI each); `read(2)` copies every
+//! byte (`_copy_to_iter`) at about the same cost whatever the folios. A file just written
+//! in large writes (offsim's own generator) may sit in large folios that map a few at a
+//! time; one written by `tcpdump -w`, copied, or cached by a kernel or file system without
+//! large folios (ext4 before Linux 6.11: Debian 12's, Ubuntu 22.04's) sits in 4 KiB pages,
+//! each mapped on its own. Measured here (Linux 6.18, ext4) on 1M-packet 1 KB captures, CPU
+//! s, mapped / read, alternated, median of 5: `trace info` of one written by offsim minutes
+//! before 0.052 / 0.073, of the same bytes written by `tcpdump -w` 0.153 / 0.086 and by `cp`
+//! 0.111 / 0.073, of offsim's captures of the day before 0.162 / 0.104 and 0.164 / 0.106;
+//! `rules eval` fw4 of the tcpdump-written one 0.512 / 0.455 and `run --jobs 1` 0.692 /
+//! 0.627, of the fresh one 0.424 / 0.445. Reading costs a little more where a mapping wins
+//! and much less where it loses, so a reader that decodes every packet reads (`trace
+//! info`, `rules eval`, every `run` decode), as tcpdump does. What maps is a walk over
+//! record headers (`run`'s first pass, the look at a capture's last MiB): it reads one line
+//! a record, and a mapping lets it walk parts of the file at once, on one thread or two
+//! ([`TraceReader::split_at`](super::TraceReader::split_at)).
 //!
 //! Memory: a mapped page the reader has touched counts in the process's resident set until
 //! unmapped, so a pass over a 3 GB capture would otherwise end with 3 GB resident (page cache

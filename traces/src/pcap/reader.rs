@@ -193,16 +193,16 @@ pub struct TraceReader<R: Read> {
 }
 
 impl TraceReader<File> {
-    /// Opens a file and reads its header; its bytes are read through `read(2)`, the cheaper
-    /// way beside threads working on other cores (see `pcap::bytes`).
+    /// Opens a file and reads its header; its bytes are read through `read(2)`, the way for
+    /// a reader that decodes every packet (see `pcap::bytes`).
     pub fn open(path: &Path) -> Result<Self, TraceError> {
         let (f, name) = open_file(path)?;
         TraceReader::new(f, name)
     }
 
-    /// Opens a file mapped, the cheaper way for a process reading on one thread, and the
-    /// way a walk over record headers can be split ([`TraceReader::split_at`]); a FIFO or
-    /// device, or any file when `OFFSIM_NO_MMAP` is set, is read (see `pcap::bytes`).
+    /// Opens a file mapped, the way for a walk over record headers, which a mapping can split
+    /// ([`TraceReader::split_at`]); a FIFO or device, or any file when `OFFSIM_NO_MMAP` is
+    /// set, is read (see `pcap::bytes`).
     pub fn open_mapped(path: &Path) -> Result<Self, TraceError> {
         let (f, name) = open_file(path)?;
         match Bytes::map(&f) {
