@@ -323,7 +323,8 @@ impl Conntrack {
     pub(crate) fn port_held(&self, id: GroupId, port: u16, now: SimTime) -> bool {
         let reap_at = &self.reap_at;
         self.table
-            .port_held(id, port, now, |n| SimTime(reap_at[(n / 2) as usize]))
+            .ports
+            .held(id, port, now, |n| SimTime(reap_at[(n / 2) as usize]))
     }
 
     /// The first of `ports` whose tuple in group `id` no unexpired entry holds (the index in
@@ -339,7 +340,8 @@ impl Conntrack {
     ) -> Option<usize> {
         let reap_at = &self.reap_at;
         self.table
-            .first_free_port(id, ports, now, |n| SimTime(reap_at[(n / 2) as usize]))
+            .ports
+            .first_free(id, ports, now, |n| SimTime(reap_at[(n / 2) as usize]))
     }
 
     /// Stops indexing port groups from now on, so NAT's port search looks every candidate
@@ -492,8 +494,12 @@ impl Conntrack {
         }
         if lowered {
             let (o, r) = (c.orig(), c.reply());
-            self.table.lowered(table::node(id.0, Dir::Original), &o, t);
-            self.table.lowered(table::node(id.0, Dir::Reply), &r, t);
+            self.table
+                .ports
+                .lowered(table::node(id.0, Dir::Original), &o, t);
+            self.table
+                .ports
+                .lowered(table::node(id.0, Dir::Reply), &r, t);
         }
     }
 

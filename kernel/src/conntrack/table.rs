@@ -77,8 +77,9 @@ pub(super) struct CtTable {
     index: HashTable<u32>,
     buckets: Option<Buckets>,
     size: u32,
-    /// The port groups indexed for NAT's port search (a second view of the same nodes).
-    ports: PortGroups,
+    /// The port groups indexed for NAT's port search (a second view of the same nodes),
+    /// which [`super::Conntrack`] asks directly once it holds a group's handle.
+    pub(super) ports: PortGroups,
 }
 
 impl CtTable {
@@ -275,38 +276,6 @@ impl CtTable {
                 self.ports.node(id, p) == self.find(conns, &t)
             })));
         }
-    }
-
-    /// Whether an entry unexpired at `now` holds port `port` of group `id` (as `find` of
-    /// that tuple and the entry's expiry would answer); `expires` gives a node's entry's
-    /// expiry.
-    #[inline]
-    pub(super) fn port_held(
-        &self,
-        id: GroupId,
-        port: u16,
-        now: SimTime,
-        expires: impl Fn(u32) -> SimTime,
-    ) -> bool {
-        self.ports.held(id, port, now, expires)
-    }
-
-    /// The first of `ports` whose tuple in group `id` no entry unexpired at `now` holds.
-    #[inline]
-    pub(super) fn first_free_port(
-        &mut self,
-        id: GroupId,
-        ports: &[u16],
-        now: SimTime,
-        expires: impl Fn(u32) -> SimTime,
-    ) -> Option<usize> {
-        self.ports.first_free(id, ports, now, expires)
-    }
-
-    /// The entry of node `n` (tuple `k`) now expires earlier, at `expires`.
-    #[inline]
-    pub(super) fn lowered(&mut self, n: u32, k: &FlowKey, expires: SimTime) {
-        self.ports.lowered(n, k, expires);
     }
 
     /// Stops indexing port groups from now on (tests compare with the lookups alone).
