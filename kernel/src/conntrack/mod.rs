@@ -207,6 +207,13 @@ fn secs(s: u32) -> u64 {
 /// [`Conntrack`]'s `reap_at` of a slot the collector passes over (free, or unconfirmed).
 const NEVER: u64 = u64::MAX;
 
+/// The expiry of a table node's entry, from `reap_at` (a node in the table is live and
+/// confirmed, so its copy is the entry's expiry).
+#[inline]
+fn node_expiry(reap_at: &[u64]) -> impl Fn(u32) -> SimTime + '_ {
+    |n| SimTime(reap_at[(n / 2) as usize])
+}
+
 impl Conntrack {
     /// An empty table.
     pub fn new(cfg: CtConfig) -> Self {
@@ -321,10 +328,9 @@ impl Conntrack {
     /// from [`Conntrack::port_group`] with no change to the table since.
     #[inline]
     pub(crate) fn port_held(&self, id: GroupId, port: u16, now: SimTime) -> bool {
-        let reap_at = &self.reap_at;
         self.table
             .ports
-            .held(id, port, now, |n| SimTime(reap_at[(n / 2) as usize]))
+            .held(id, port, now, node_expiry(&self.reap_at))
     }
 
     /// The first of `ports` whose tuple in group `id` no unexpired entry holds (the index in
@@ -338,10 +344,9 @@ impl Conntrack {
         ports: &[u16],
         now: SimTime,
     ) -> Option<usize> {
-        let reap_at = &self.reap_at;
         self.table
             .ports
-            .first_free(id, ports, now, |n| SimTime(reap_at[(n / 2) as usize]))
+            .first_free(id, ports, now, node_expiry(&self.reap_at))
     }
 
     /// Stops indexing port groups from now on, so NAT's port search looks every candidate

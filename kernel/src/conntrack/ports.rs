@@ -136,6 +136,13 @@ impl PortGroups {
         g
     }
 
+    /// [`PortGroups::group`], mutably.
+    #[inline]
+    fn group_mut(&mut self, id: GroupId) -> Option<&mut Group> {
+        self.group(id)?;
+        self.slots[id.0 as usize].as_mut()
+    }
+
     /// The node holding port `port` of group `id`, if any.
     #[inline]
     pub(super) fn node(&self, id: GroupId, port: u16) -> Option<u32> {
@@ -171,12 +178,7 @@ impl PortGroups {
         expires: impl Fn(u32) -> SimTime,
     ) -> Option<usize> {
         let now_s = now.0 / NS_PER_SEC;
-        debug_assert!(
-            self.slots[id.0 as usize]
-                .as_ref()
-                .is_some_and(|g| g.made == id.1)
-        );
-        let Some(g) = self.slots[id.0 as usize].as_mut() else {
+        let Some(g) = self.group_mut(id) else {
             return (!ports.is_empty()).then_some(0);
         };
         ports.iter().position(|&p| {

@@ -146,8 +146,7 @@ impl HintScan {
             State::RedoScan => {
                 // A packet that can warn is in the window: no silent stop this time.
                 let mut s = HintScan::splitting(self.sides, self.window, u64::MAX);
-                let (mut r, mut m, mut ip) =
-                    (Reader::open(input, false)?, PacketMeta::default(), 0);
+                let (mut r, mut m, mut ip) = (Reader::open(input)?, PacketMeta::default(), 0);
                 while r.next_into(&mut m)? {
                     ip += u64::from(m.is_ip());
                     if !s.note(&m, ip) {
@@ -174,7 +173,7 @@ pub(super) fn wan_hint(
     sides: &SideMode,
     window: u64,
 ) -> Result<Option<String>, SourceError> {
-    let mut r = Reader::open(input, false)?;
+    let mut r = Reader::open(input)?;
     let (mut sp, mut hint) = (SideSplitter::new(sides.clone()), WanHint::default());
     let (mut ip, mut m) = (0, PacketMeta::default());
     while r.next_into(&mut m)? {

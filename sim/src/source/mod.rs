@@ -107,16 +107,22 @@ enum Reader {
 }
 
 impl Reader {
-    /// Opens `input`; a file is mapped if `mapped` (and mapping is allowed, see
-    /// [`PacketStream::open_mapped`]), else read through `read(2)`. A walk over record
-    /// headers maps (`pass.rs`: it touches a line a record, and a mapping splits it over
-    /// threads); a decode of every packet reads, on one thread or beside the engines, which
-    /// costs the same whatever pages the page cache holds the capture in (see
-    /// `offsim_traces::pcap::bytes`).
-    fn open(input: &Input, mapped: bool) -> Result<Reader, SourceError> {
+    /// Opens `input` for decoding packets: a file is read through `read(2)`, on one thread
+    /// or beside the engines, which costs the same whatever pages the page cache holds the
+    /// capture in (see `offsim_traces::pcap::bytes`).
+    fn open(input: &Input) -> Result<Reader, SourceError> {
         Ok(match input {
-            Input::File(p) if mapped => Reader::File(Box::new(PacketStream::open_mapped(p)?)),
             Input::File(p) => Reader::File(Box::new(PacketStream::open(p)?)),
+            Input::Gen(g) => Reader::Gen(Box::new(Generator::new(g)?)),
+        })
+    }
+
+    /// [`Reader::open`] for a walk over record headers: a file is mapped where it can be
+    /// ([`PacketStream::open_mapped`]), as the walk reads a line a record and a mapping lets
+    /// it be split over threads (`pass.rs`).
+    fn open_headers(input: &Input) -> Result<Reader, SourceError> {
+        Ok(match input {
+            Input::File(p) => Reader::File(Box::new(PacketStream::open_mapped(p)?)),
             Input::Gen(g) => Reader::Gen(Box::new(Generator::new(g)?)),
         })
     }
@@ -191,7 +197,7 @@ impl Decoder {
     /// A decoder over `input`, `loops` times (at least once).
     pub(crate) fn new(input: Input, retimer: Retimer, loops: u32) -> Result<Decoder, SourceError> {
         Ok(Decoder {
-            reader: Reader::open(&input, false)?,
+            reader: Reader::open(&input)?,
             input,
             retimer,
             loops: loops.max(1),
@@ -280,7 +286,7 @@ impl Decoder {
                 return Ok(None);
             }
             self.k += 1;
-            self.reader = Reader::open(&self.input, false)?;
+            self.reader = Reader::open(&self.input)?;
         }
     }
 }
@@ -436,7 +442,7 @@ impl Scan {
 /// Scans the trace's first packets on this thread (for commands whose runs decode the
 /// trace on their own threads, without a scan: `sweep`, `plan`).
 pub(crate) fn scan(input: &Input, sides: &SideMode) -> Result<Findings, SourceError> {
-    let mut r = Reader::open(input, false)?;
+    let mut r = Reader::open(input)?;
     let (mut s, mut m) = (Scan::new(sides), PacketMeta::default());
     while r.next_into(&mut m)? {
         if !s.note(&m) {
@@ -608,7 +614,7 @@ mod test {
     /// The scan of `inp` with `windows`, shown its packets as `scan` shows them (until
     /// `note` says it is done), not yet finished.
     fn scanned(inp: &Input, sides: &SideMode, windows: Windows) -> Scan {
-        let mut r = Reader::open(inp, false).unwrap();
+        let mut r = Reader::open(inp).unwrap();
         let mut sc = Scan::windowed(sides, windows);
         let mut m = PacketMeta::default();
         while r.next_into(&mut m).unwrap() && sc.note(&m) {}

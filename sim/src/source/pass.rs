@@ -61,13 +61,13 @@ pub(crate) fn first_pass(input: &Input) -> Result<TracePass, SourceError> {
 /// [`first_pass`]; a mapped pcap file of at least `split.0` bytes is walked in segments on
 /// `split.1` threads.
 fn pass_over(input: &Input, split: Option<(u64, usize)>) -> Result<TracePass, SourceError> {
-    let r = Reader::open(input, true)?;
+    let r = Reader::open_headers(input)?;
     let r = match (r, split) {
         (Reader::File(s), Some((min, threads))) => match segmented(s, min, threads) {
             Ok(p) => return Ok(p),
             Err(Some(s)) => Reader::File(s),
             // The segments did not chain: read again from the start.
-            Err(None) => Reader::open(input, true)?,
+            Err(None) => Reader::open_headers(input)?,
         },
         (r, _) => r,
     };
@@ -250,7 +250,7 @@ pub(crate) fn glance(input: &Input, first: SimTime) -> Option<TraceTotals> {
 
 /// The time and length on the wire of the trace's first packet, without reading further.
 pub(crate) fn first_header(input: &Input) -> Result<Option<(SimTime, u32)>, SourceError> {
-    Reader::open(input, false)?.next_header()
+    Reader::open(input)?.next_header()
 }
 
 #[cfg(test)]
@@ -348,7 +348,7 @@ pub(super) mod test {
             }
             assert_eq!(one.cut_short.is_some(), cut, "{name}");
             if decoy {
-                let Reader::File(s) = Reader::open(&inp, true).unwrap() else {
+                let Reader::File(s) = Reader::open_headers(&inp).unwrap() else {
                     unreachable!()
                 };
                 let (mid, _) = s.split_half(0).unwrap();
