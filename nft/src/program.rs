@@ -621,6 +621,10 @@ pub(crate) struct CSet {
     pub(crate) slots: Vec<Slot>,
     /// Exact elements: packed key → element index.
     pub(crate) exact: FxHashMap<[u128; 4], u32>,
+    /// The same elements as a list when there are at most [`CSet::SCAN`] of them (a
+    /// `ct state vmap`, a `meta l4proto { tcp, udp }`): comparing a few keys costs less than
+    /// hashing one 64-byte key. Written once, by [`CSet::seal`].
+    pub(crate) scan: Vec<([u128; 4], u32)>,
     /// Intervals of a one-field key, sorted and disjoint: (low, high, element index).
     pub(crate) intervals1: Vec<(u128, u128, u32)>,
     /// Intervals of a concatenated key (per-field ranges), scanned in order.
@@ -648,10 +652,28 @@ pub(crate) struct CSet {
 }
 
 impl CSet {
+    /// Most exact elements kept in [`CSet::scan`].
+    const SCAN: usize = 8;
+
+    /// Fills [`CSet::scan`] once the exact elements are final.
+    pub(crate) fn seal(&mut self) {
+        self.scan.clear();
+        if self.exact.len() <= Self::SCAN {
+            self.scan.extend(self.exact.iter().map(|(k, i)| (*k, *i)));
+        }
+    }
+
     /// Finds an element.
     #[inline]
     pub(crate) fn find(&self, k: &[u128; 4]) -> Option<u32> {
-        if let Some(i) = self.exact.get(k) {
+        if self.exact.len() <= Self::SCAN {
+            // keys are distinct, so the first equal one is the map's answer
+            // lane by lane: `[u128; 4] ==` is a call to `memcmp`
+            let eq = |e: &[u128; 4]| e[0] == k[0] && e[1] == k[1] && e[2] == k[2] && e[3] == k[3];
+            if let Some((_, i)) = self.scan.iter().find(|(e, _)| eq(e)) {
+                return Some(*i);
+            }
+        } else if let Some(i) = self.exact.get(k) {
             return Some(*i);
         }
         if !self.intervals1.is_empty() {

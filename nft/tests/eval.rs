@@ -356,6 +356,60 @@ fn sets_maps_and_concatenations() {
 }
 
 #[test]
+fn exact_sets_answer_alike_on_both_sides_of_the_short_list() {
+    // Up to 8 exact elements are compared one by one, more are hashed (`CSet::find`):
+    // every size from 1 to 12, with a concatenated key and a repeated element, finds each
+    // member (the map's verdict for it) and no other key.
+    for n in 1..=12u16 {
+        let elems: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    "10.0.0.{} . {} : {}",
+                    i + 1,
+                    1000 + i,
+                    if i % 2 == 0 { "drop" } else { "accept" }
+                )
+            })
+            .collect();
+        let text = format!(
+            "table ip f {{
+                chain fw {{ type filter hook forward priority 0; policy accept;
+                    ip saddr . tcp dport vmap {{ {} , 10.0.0.1 . 1000 : drop }}
+                    counter
+                }}
+            }}",
+            elems.join(", ")
+        );
+        let mut r = Run::new(&text);
+        for i in 0..n {
+            let src = format!("10.0.0.{}", i + 1);
+            let want = if i % 2 == 0 {
+                Verdict::Drop(DropReason::Rule)
+            } else {
+                Verdict::Accept
+            };
+            assert_eq!(
+                r.simple(P::v4(&src, "1.1.1.1").tcp(5, 1000 + i, 2), ct(NEW)),
+                want,
+                "{n} elements, member {i}"
+            );
+        }
+        let before = r.count("fw", 1).0;
+        for (src, port) in [("10.0.0.1", 999), ("10.0.0.2", 1000), ("10.0.0.99", 1000)] {
+            assert_eq!(
+                r.simple(P::v4(src, "1.1.1.1").tcp(5, port, 2), ct(NEW)),
+                Verdict::Accept
+            );
+        }
+        assert_eq!(
+            r.count("fw", 1).0,
+            before + 3,
+            "{n} elements: absent keys fall through"
+        );
+    }
+}
+
+#[test]
 fn interface_names_and_wildcards() {
     let mut r = Run::new(
         "table inet f { chain fw { type filter hook forward priority 0; policy accept;

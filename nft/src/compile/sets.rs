@@ -88,6 +88,7 @@ impl Program {
             depth: 0,
             slots: slots.clone(),
             exact: FxHashMap::default(),
+            scan: Vec::new(),
             intervals1: Vec::new(),
             intervals_n: Vec::new(),
             wildcard: None,
@@ -176,6 +177,7 @@ impl Program {
             merged = m2;
         }
         s.intervals1 = merged;
+        s.seal();
         let desc = SetDesc {
             exprs: desc.exprs || elems.iter().any(|e| !e.stmts.is_empty()),
             ..desc
