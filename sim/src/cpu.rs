@@ -403,7 +403,7 @@ impl CpuConfig {
     /// `cycles` on one core, in whole nanoseconds.
     #[inline]
     pub(crate) fn ns(&self, cycles: f64) -> u64 {
-        (cycles / self.freq_ghz).round() as u64
+        offsim_traces::time::round_u64(cycles / self.freq_ghz)
     }
 
     /// Receive queues actually used.
@@ -492,9 +492,17 @@ impl CpuConfig {
     #[inline]
     pub(crate) fn rules_cycles(&self, d: &CostDrivers) -> f64 {
         let c = &self.cycles;
-        f64::from(d.hooks) * c.hook
-            + f64::from(d.chains) * c.chain
-            + self.eval_cycles(&EvalWork::from(d))
+        let chains = f64::from(d.hooks) * c.hook + f64::from(d.chains) * c.chain;
+        // A packet that ran no rule (a flowtable hit) has no evaluation work: every term
+        // is `0 × k = +0.0` and adding their sum leaves `chains` as it is (it is not -0.0).
+        let idle = d.rules == 0
+            && d.jumps == 0
+            && d.lookups.iter().chain(&d.lookup_depth).all(|n| *n == 0)
+            && d.exprs.iter().all(|n| *n == 0);
+        if idle {
+            return chains;
+        }
+        chains + self.eval_cycles(&EvalWork::from(d))
     }
 
     /// One packet's cycles: the total its core is busy for, and its split by [`Stage`].

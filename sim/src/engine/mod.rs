@@ -646,7 +646,7 @@ impl Engine {
         let miss_p = self.miss_probability();
         let pc = self.cpu.packet_cycles(&out.drivers, miss_p);
         let cycles = pc.total;
-        let service = (cycles / self.cpu.freq_ghz).round() as u64;
+        let service = self.cpu.ns(cycles);
         let done = SimTime(start.0 + service);
         let counted = self.counted(p.at);
         let path = out.path;
