@@ -31,7 +31,7 @@
 //! with what is held. (Held as copies, the packets cost two 208-byte copies each: 3.4M of
 //! the 4.85M `memmove` calls of an overloaded home-router run of 1M packets.)
 
-use offsim_traces::hash::FxHashMap;
+use offsim_traces::tuple::TupleMap;
 use offsim_traces::heap::{EventHeap, event_key, key_time};
 use offsim_traces::meta::{FlowKey, PacketMeta, proto, tcp_flags};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
@@ -159,7 +159,9 @@ pub struct SenderStats {
 #[derive(Debug, Default)]
 pub(super) struct Senders {
     enabled: bool,
-    by_key: FxHashMap<FlowKey, u32>,
+    /// By the connection's canonical tuple, packed (13 bytes an IPv4 key, not the 48 of a
+    /// `FlowKey`: under a SYN flood this table is large, and each lost SYN looks it up).
+    by_key: TupleMap<u32>,
     /// The [`filter_bit`] of every key of `by_key` is set (and a few more): a packet whose
     /// bit is clear belongs to no deferred connection. Made again when `by_key` is swept.
     filter: Filter,
@@ -324,7 +326,7 @@ impl Senders {
                 self.conns.len() as u32 - 1
             }
         };
-        self.by_key.insert(key, slot);
+        self.by_key.insert(&key, slot);
         self.filter.mark(&key);
         self.stats.deferred += 1;
         slot
