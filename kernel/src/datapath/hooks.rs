@@ -23,7 +23,8 @@ use offsim_traces::time::SimTime;
 
 use super::host::{DpHost, NoFlowHost};
 use super::{
-    Datapath, DropCause, Fate, FlowtableMode, Ingress, LAN_IFINDEX, Outcome, Stage, fam, nat,
+    Datapath, DropCause, Fate, FlowtableMode, Ingress, LAN_IFINDEX, Outcome, Stage, fam,
+    hook_index, nat,
 };
 use crate::conntrack::{CtId, CtInfo as CtInfoK, Dir, InvalidReason, Track, status};
 use crate::cost::CostDrivers;
@@ -314,12 +315,13 @@ impl Datapath {
             Hook::Postrouting | Hook::Input => nat::SRC,
             _ => NO_NAT,
         };
-        if self.chains.has_chains(hook, w.l3) {
+        let h = hook_index(hook);
+        if self.chains.has_chains(h, w.l3) {
             w.hooks += 1;
         }
-        let n = self.chains.of(hook, w.l3).len();
-        for k in 0..n {
-            match self.chains.of(hook, w.l3)[k] {
+        let (first, n) = self.chains.span(h, w.l3);
+        for k in first..first + n {
+            match self.chains.stage(k) {
                 Stage::Chain(c) => self.run_chain(now, w, c, hook, NO_NAT)?,
                 Stage::Nat(c) => {
                     if self.nat_wanted(w, mt) {

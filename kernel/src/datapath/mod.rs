@@ -257,11 +257,11 @@ enum Stage {
 /// 0, WAN 1).
 #[derive(Debug, Default)]
 struct Chains {
-    pre: [Vec<Stage>; 2],
-    input: [Vec<Stage>; 2],
-    fwd: [Vec<Stage>; 2],
-    out: [Vec<Stage>; 2],
-    post: [Vec<Stage>; 2],
+    /// Every hook's stages, one list after another (a packet's walk reads one array).
+    stages: Vec<Stage>,
+    /// Where each hook's stages lie in `stages`, per family index and [`hook_index`]:
+    /// (first, count).
+    span: [[(u32, u32); 5]; 2],
     /// Per hook and family, whether the ruleset's base chains are what makes the packet
     /// enter the hook (`nf_hook_slow`), for the CPU model's `hook` figure: conntrack, which
     /// offsim always runs, registers PREROUTING, INPUT, OUTPUT and POSTROUTING itself
@@ -317,14 +317,14 @@ impl Chains {
                 v.sort_by_key(|(k, _)| *k);
                 v.into_iter().map(|(_, s)| s).collect()
             };
-            chains.pre[i] = stages(Hook::Prerouting);
-            chains.input[i] = stages(Hook::Input);
-            chains.fwd[i] = stages(Hook::Forward);
-            chains.out[i] = stages(Hook::Output);
-            chains.post[i] = stages(Hook::Postrouting);
-            for (h, hook) in hooks.iter().enumerate() {
-                chains.counted[i][h] =
-                    *hook == Hook::Forward && !rs.base_chains(*hook, *l3).is_empty();
+            for hook in hooks {
+                let v = stages(hook);
+                chains.span[i][hook_index(hook)] = (chains.stages.len() as u32, v.len() as u32);
+                chains.stages.extend(v);
+            }
+            for hook in hooks {
+                chains.counted[i][hook_index(hook)] =
+                    hook == Hook::Forward && !rs.base_chains(hook, *l3).is_empty();
             }
         }
         for (i, dev) in [&cfg.lan, &cfg.wan].into_iter().enumerate() {
@@ -345,30 +345,38 @@ impl Chains {
         chains
     }
 
-    /// The stages of `hook` for family index `l3`.
+    /// Where the stages of the hook with [`hook_index`] `h` for family index `l3` lie in
+    /// [`Chains::stages`]: (first, count).
     #[inline]
-    fn of(&self, hook: Hook, l3: usize) -> &[Stage] {
-        match hook {
-            Hook::Prerouting => &self.pre[l3],
-            Hook::Input => &self.input[l3],
-            Hook::Forward => &self.fwd[l3],
-            Hook::Output => &self.out[l3],
-            _ => &self.post[l3],
-        }
+    fn span(&self, h: usize, l3: usize) -> (usize, usize) {
+        let (first, n) = self.span[l3][h];
+        (first as usize, n as usize)
     }
 
-    /// Whether the ruleset's base chains make a packet of family index `l3` enter `hook`
-    /// (`nf_hook_slow` runs for them alone; see `counted`).
+    /// The `k`th stage of a walk (an index [`Chains::span`] gave).
     #[inline]
-    fn has_chains(&self, hook: Hook, l3: usize) -> bool {
-        let h = match hook {
-            Hook::Prerouting => 0,
-            Hook::Input => 1,
-            Hook::Forward => 2,
-            Hook::Output => 3,
-            _ => 4,
-        };
+    fn stage(&self, k: usize) -> Stage {
+        self.stages[k]
+    }
+
+    /// Whether the ruleset's base chains make a packet of family index `l3` enter the hook
+    /// with [`hook_index`] `h` (`nf_hook_slow` runs for them alone; see `counted`).
+    #[inline]
+    fn has_chains(&self, h: usize, l3: usize) -> bool {
         self.counted[l3][h]
+    }
+}
+
+/// The index of an inet hook in [`Chains`]' tables, in path order (netdev ingress, which
+/// has no inet stages, shares the last).
+#[inline]
+fn hook_index(hook: Hook) -> usize {
+    match hook {
+        Hook::Prerouting => 0,
+        Hook::Input => 1,
+        Hook::Forward => 2,
+        Hook::Output => 3,
+        _ => 4,
     }
 }
 

@@ -31,10 +31,10 @@
 //! with what is held. (Held as copies, the packets cost two 208-byte copies each: 3.4M of
 //! the 4.85M `memmove` calls of an overloaded home-router run of 1M packets.)
 
-use offsim_traces::tuple::TupleMap;
 use offsim_traces::heap::{EventHeap, event_key, key_time};
 use offsim_traces::meta::{FlowKey, PacketMeta, proto, tcp_flags};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
+use offsim_traces::tuple::TupleMap;
 
 /// `TCP_TIMEOUT_INIT` (include/net/tcp.h): the first SYN retransmission timeout.
 const RTO_INIT_NS: u64 = NS_PER_SEC;
