@@ -228,7 +228,7 @@ impl Datapath {
                                 misdirected,
                                 ..
                             } => {
-                                out.drivers.add_eval(&cost, 0);
+                                add_netdev_eval(&mut out.drivers, &cost);
                                 out.drivers.ft_hit = true;
                                 out.path = Path::SwFast;
                                 let (oif, ctid) = self
@@ -259,7 +259,7 @@ impl Datapath {
             }
         }
         // the hook itself is `netdev_ingress`; its chains and rules count like any others
-        out.drivers.add_eval(&cost, 0);
+        add_netdev_eval(&mut out.drivers, &cost);
         ControlFlow::Continue(())
     }
 
@@ -690,6 +690,16 @@ impl Datapath {
         if self.ct_gc_budget > 0 {
             self.ct.gc(now, 8);
         }
+    }
+}
+
+/// Adds the netdev chains' work `cost` (no hook: `netdev_ingress` is priced on its own). A
+/// packet no netdev chain saw has none: every count of `cost` is 0, as `eval_chain` is
+/// what counts them, and the call is skipped.
+#[inline]
+fn add_netdev_eval(d: &mut CostDrivers, cost: &EvalCost) {
+    if cost.base_chains > 0 {
+        d.add_eval(cost, 0);
     }
 }
 
