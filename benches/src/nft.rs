@@ -1,6 +1,6 @@
 //! Benches for the nftables evaluator: per-packet cost of a 10-rule chain, a 1,000-rule
 //! linear chain (one the evaluator passes over by value, `EqRun`, and one it walks rule by
-//! rule) and a 1,000-element set; `_tracked`: with the per-rule cost accounting of
+//! rule), a 1,000-element set and small sets (fw4's forward chain head); `_tracked`: with the per-rule cost accounting of
 //! `rules eval` on.
 
 use std::hint::black_box;
@@ -130,4 +130,14 @@ pub fn benches(c: &mut Criterion) {
     }
     set.push_str(" } }\n chain fw { type filter hook forward priority 0; policy accept; ip saddr @s counter accept } }\n");
     run(c, "set_1000_elements", &set, false);
+
+    // fw4's forward chain head: sets of two to eight elements, compared one by one
+    // (`CSet::find`'s short list) rather than hashed
+    let small = "table inet f { chain fw { type filter hook forward priority 0; policy accept;
+        meta l4proto { tcp, udp } counter
+        ct state vmap { established : continue, related : continue, invalid : drop }
+        tcp dport { 22, 25, 53, 80, 110, 143, 443, 993 } counter
+        ip saddr { 10.0.0.1, 10.0.0.2, 10.0.0.3 } drop
+    } }";
+    run(c, "sets_small", small, false);
 }
