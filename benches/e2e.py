@@ -26,6 +26,13 @@ repeat, and prints its packets per CPU-second and how much less CPU this build t
 builds compared side by side rather than in passes minutes apart, between which a shared
 machine drifts by more than most changes.)
 
+`--instructions` counts instructions instead of timing (valgrind's cachegrind, once per
+command, one thread: `run --jobs 1`), and with `--baseline` prints how many fewer this build
+executes. Counts are deterministic: on this 2-core machine two builds' times drift by ±5 %
+from one minute to the next, and a few-per-cent change shows only in counts. They are not
+time (a branch miss or a cache miss costs more than an instruction), so a change is judged
+by both.
+
 Timings are measured here and never asserted in tests (issue 15).
 """
 
@@ -77,6 +84,18 @@ def cpu_time(cmd):
     return cpu, wall
 
 
+def instructions(cmd):
+    """Instructions one run of `cmd` executes (valgrind's cachegrind, no cache model)."""
+    r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+                       + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if r.returncode not in (0, 1):
+        sys.exit(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stderr.decode(errors='replace')}")
+    for line in r.stderr.decode(errors="replace").splitlines():
+        if "I   refs:" in line or "I refs:" in line:
+            return int(line.split(":")[1].replace(",", "").strip())
+    sys.exit(f"{' '.join(cmd)}: no instruction count in valgrind's output")
+
+
 def scenario_for(profile, trace, policy, tmp):
     """The bundled scenario of `profile`, replaying `trace`, with one configuration."""
     src = os.path.join(ROOT, SCENARIOS[profile])
@@ -112,7 +131,11 @@ def main():
                     help="who writes the capture offsim reads: offsim's generator, or tcpdump "
                          "copying it (`tcpdump -r gen -w F`, as a user's capture is written; "
                          "the page cache then holds it in small pages: see traces/src/pcap/bytes.rs)")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions (valgrind) instead of timing; `run` on one thread")
     args = ap.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
     if not os.access(OFFSIM, os.X_OK):
         sys.exit(f"{OFFSIM} missing: run `cargo build --release -p offsim` first")
     if args.baseline and not os.access(args.baseline, os.X_OK):
@@ -124,18 +147,13 @@ def main():
     acl = os.path.join(tmp, "acl300.nft")
     acl300(acl)
     rulesets = dict(RULESETS, acl300=acl)
+    if args.instructions:
+        return count_all(args, rulesets, only, tmp)
     base_head = f" {'baseline pkt/CPU-s':>19} {'less CPU':>9}" if args.baseline else ""
     print(f"{'profile':<12} {'what':<24} {'offsim pkt/CPU-s':>17} {'tcpdump pkt/CPU-s':>18} {'ratio':>6} {'wall s':>7}"
           + base_head)
     for profile in args.profiles.split(","):
-        trace = os.path.join(tmp, f"{profile}.pcap")
-        made = trace if args.written_by == "offsim" else os.path.join(tmp, f"{profile}-gen.pcap")
-        subprocess.run([OFFSIM, "trace", "gen", "--profile", profile, "--packets", str(args.packets),
-                        "--out", made, "-q"], check=True)
-        if made != trace:
-            subprocess.run(["tcpdump", "-r", made, "-w", trace], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            os.remove(made)
+        trace = capture(profile, args, tmp)
         jobs = []
         if "info" in only:
             jobs.append(("trace info", [OFFSIM, "trace", "info", trace]))
@@ -166,6 +184,51 @@ def main():
                 tail = f" {args.packets / b / 1e6:>17.2f} M {100 * (1 - o / b):>8.1f}%"
             print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>15.2f} M {args.packets / t / 1e6:>16.2f} M"
                   f" {t / o:>6.2f} {statistics.median(walls):>7.2f}" + tail, flush=True)
+        os.remove(trace)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def capture(profile, args, tmp):
+    """The capture of `profile`, written as `--written-by` says."""
+    trace = os.path.join(tmp, f"{profile}.pcap")
+    made = trace if args.written_by == "offsim" else os.path.join(tmp, f"{profile}-gen.pcap")
+    subprocess.run([OFFSIM, "trace", "gen", "--profile", profile, "--packets", str(args.packets),
+                    "--out", made, "-q"], check=True)
+    if made != trace:
+        subprocess.run(["tcpdump", "-r", made, "-w", trace], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.remove(made)
+    return trace
+
+
+def count_all(args, rulesets, only, tmp):
+    """`--instructions`: instructions per packet of each command, this build's and the
+    baseline's, and tcpdump's on the same file."""
+    base_head = f" {'baseline instr/pkt':>19} {'fewer':>7}" if args.baseline else ""
+    print(f"{'profile':<12} {'what':<24} {'offsim instr/pkt':>17} {'tcpdump instr/pkt':>18} {'ratio':>6}"
+          + base_head)
+    for profile in args.profiles.split(","):
+        trace = capture(profile, args, tmp)
+        theirs = instructions(["tcpdump", "-r", trace, "-w", "/dev/null"])
+        jobs = []
+        if "info" in only:
+            jobs.append(("trace info", [OFFSIM, "trace", "info", trace]))
+        if "rules" in only:
+            for name, rs in rulesets.items():
+                jobs.append((f"rules eval {name}", [OFFSIM, "rules", "eval", rs, trace]))
+        if "run" in only:
+            for policy in ("none", "software", "hardware"):
+                sc = scenario_for(profile, trace, policy, tmp)
+                jobs.append((f"run {policy}", [OFFSIM, "run", sc, "--jobs", "1", "--out",
+                                               os.path.join(tmp, "out"), "-q"]))
+        for what, cmd in jobs:
+            ours = instructions(cmd)
+            tail = ""
+            if args.baseline:
+                b = instructions([args.baseline] + cmd[1:])
+                tail = f" {b / args.packets:>19.0f} {100 * (1 - ours / b):>6.1f}%"
+            print(f"{profile:<12} {what:<24} {ours / args.packets:>17.0f} {theirs / args.packets:>18.0f}"
+                  f" {theirs / ours:>6.2f}" + tail, flush=True)
         os.remove(trace)
     shutil.rmtree(tmp, ignore_errors=True)
 
