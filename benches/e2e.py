@@ -86,7 +86,10 @@ def cpu_time(cmd):
 
 
 def fresh_copy(src, dst):
-    """`src` copied to `dst` (executable), for `main`'s fair start."""
+    """`src` copied to `dst` (executable). Both builds run from copies written together:
+    the same bytes ran up to 8 % slower from one file than from a fresh copy of it
+    (measured: `run`, median of 15), as how the page cache holds a 50 MB binary's pages
+    decides how its code is mapped; copies made together are held alike."""
     shutil.copyfile(src, dst)
     os.chmod(dst, 0o755)
     return dst
@@ -129,7 +132,6 @@ def scenario_for(profile, trace, policy, tmp):
 
 
 def main():
-    global OFFSIM
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
@@ -149,66 +151,69 @@ def main():
         sys.exit(f"{OFFSIM} missing: run `cargo build --release -p offsim` first")
     if args.baseline and not os.access(args.baseline, os.X_OK):
         sys.exit(f"--baseline {args.baseline}: not an executable")
-    if shutil.which("tcpdump") is None:
-        sys.exit("tcpdump not found: the benchmark times it beside offsim (apt-get install tcpdump)")
+    # timing runs tcpdump beside offsim; counting only to write a capture as it would
+    if (not args.instructions or args.written_by == "tcpdump") and shutil.which("tcpdump") is None:
+        sys.exit("tcpdump not found: the benchmark runs it beside offsim (apt-get install tcpdump)")
     only = set(filter(None, args.only.split(","))) or {"info", "rules", "run"}
-    tmp = tempfile.mkdtemp(prefix="offsim-e2e-")
-    # Both builds run from copies written here, now, one after the other. The same bytes
-    # run up to 8 % slower from one file than from a fresh copy of it (measured: `run`,
-    # median of 15): how the page cache holds a 50 MB binary's pages decides how its code
-    # is mapped. Copies made together are held alike, so the builds compare fairly.
-    OFFSIM = fresh_copy(OFFSIM, os.path.join(tmp, "offsim"))
-    if args.baseline:
-        args.baseline = fresh_copy(args.baseline, os.path.join(tmp, "offsim-baseline"))
-    acl = os.path.join(tmp, "acl300.nft")
-    acl300(acl)
-    rulesets = dict(RULESETS, acl300=acl)
-    if args.instructions:
-        return count_all(args, rulesets, only, tmp)
-    base_head = f" {'baseline pkt/CPU-s':>19} {'less CPU':>9}" if args.baseline else ""
+    with tempfile.TemporaryDirectory(prefix="offsim-e2e-") as tmp:
+        ours = fresh_copy(OFFSIM, os.path.join(tmp, "offsim"))
+        base = fresh_copy(args.baseline, os.path.join(tmp, "offsim-baseline")) if args.baseline else ""
+        acl = os.path.join(tmp, "acl300.nft")
+        acl300(acl)
+        rulesets = dict(RULESETS, acl300=acl)
+        (count_all if args.instructions else time_all)(args, ours, base, rulesets, only, tmp)
+
+
+def jobs_for(offsim, profile, trace, rulesets, only, tmp, run_args):
+    """The commands measured on `trace`: (label, argv), `run` with `run_args` added."""
+    jobs = []
+    if "info" in only:
+        jobs.append(("trace info", [offsim, "trace", "info", trace]))
+    if "rules" in only:
+        for name, rs in rulesets.items():
+            jobs.append((f"rules eval {name}", [offsim, "rules", "eval", rs, trace]))
+    if "run" in only:
+        for policy in ("none", "software", "hardware"):
+            sc = scenario_for(profile, trace, policy, tmp)
+            jobs.append((f"run {policy}", [offsim, "run", sc, *run_args, "--out", os.path.join(tmp, "out"), "-q"]))
+    return jobs
+
+
+def time_all(args, ours, base, rulesets, only, tmp):
+    """Packets per CPU-second of each command, beside tcpdump's (and the baseline's)."""
+    base_head = f" {'baseline pkt/CPU-s':>19} {'less CPU':>9}" if base else ""
     print(f"{'profile':<12} {'what':<24} {'offsim pkt/CPU-s':>17} {'tcpdump pkt/CPU-s':>18} {'ratio':>6} {'wall s':>7}"
           + base_head)
     for profile in args.profiles.split(","):
-        trace = capture(profile, args, tmp)
-        jobs = []
-        if "info" in only:
-            jobs.append(("trace info", [OFFSIM, "trace", "info", trace]))
-        if "rules" in only:
-            for name, rs in rulesets.items():
-                jobs.append((f"rules eval {name}", [OFFSIM, "rules", "eval", rs, trace]))
-        if "run" in only:
-            for policy in ("none", "software", "hardware"):
-                sc = scenario_for(profile, trace, policy, tmp)
-                jobs.append((f"run {policy}", [OFFSIM, "run", sc, "--out", os.path.join(tmp, "out"), "-q"]))
-        for what, cmd in jobs:
-            ours, theirs, walls, base = [], [], [], []
+        trace = capture(ours, profile, args, tmp)
+        for what, cmd in jobs_for(ours, profile, trace, rulesets, only, tmp, []):
+            mine, theirs, walls, based = [], [], [], []
             for i in range(args.repeats):
                 t, _ = cpu_time(["tcpdump", "-r", trace, "-w", "/dev/null"])
                 theirs.append(t)
                 # with a baseline, which build goes first alternates between repeats
-                if args.baseline and i % 2 == 1:
-                    base.append(cpu_time([args.baseline] + cmd[1:])[0])
+                if base and i % 2 == 1:
+                    based.append(cpu_time([base] + cmd[1:])[0])
                 o, w = cpu_time(cmd)
-                ours.append(o)
+                mine.append(o)
                 walls.append(w)
-                if args.baseline and i % 2 == 0:
-                    base.append(cpu_time([args.baseline] + cmd[1:])[0])
-            o, t = statistics.median(ours), statistics.median(theirs)
+                if base and i % 2 == 0:
+                    based.append(cpu_time([base] + cmd[1:])[0])
+            o, t = statistics.median(mine), statistics.median(theirs)
             tail = ""
-            if base:
-                b = statistics.median(base)
+            if based:
+                b = statistics.median(based)
                 tail = f" {args.packets / b / 1e6:>17.2f} M {100 * (1 - o / b):>8.1f}%"
             print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>15.2f} M {args.packets / t / 1e6:>16.2f} M"
                   f" {t / o:>6.2f} {statistics.median(walls):>7.2f}" + tail, flush=True)
         os.remove(trace)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
-def capture(profile, args, tmp):
+def capture(offsim, profile, args, tmp):
     """The capture of `profile`, written as `--written-by` says."""
     trace = os.path.join(tmp, f"{profile}.pcap")
     made = trace if args.written_by == "offsim" else os.path.join(tmp, f"{profile}-gen.pcap")
-    subprocess.run([OFFSIM, "trace", "gen", "--profile", profile, "--packets", str(args.packets),
+    subprocess.run([offsim, "trace", "gen", "--profile", profile, "--packets", str(args.packets),
                     "--out", made, "-q"], check=True)
     if made != trace:
         subprocess.run(["tcpdump", "-r", made, "-w", trace], check=True,
@@ -217,33 +222,21 @@ def capture(profile, args, tmp):
     return trace
 
 
-def count_all(args, rulesets, only, tmp):
+def count_all(args, ours, base, rulesets, only, tmp):
     """`--instructions`: user-space instructions per packet of each command, this build's
     and the baseline's."""
-    base_head = f" {'baseline instr/pkt':>19} {'fewer':>7}" if args.baseline else ""
+    base_head = f" {'baseline instr/pkt':>19} {'fewer':>7}" if base else ""
     print(f"{'profile':<12} {'what':<24} {'offsim instr/pkt':>17}" + base_head)
     for profile in args.profiles.split(","):
-        trace = capture(profile, args, tmp)
-        jobs = []
-        if "info" in only:
-            jobs.append(("trace info", [OFFSIM, "trace", "info", trace]))
-        if "rules" in only:
-            for name, rs in rulesets.items():
-                jobs.append((f"rules eval {name}", [OFFSIM, "rules", "eval", rs, trace]))
-        if "run" in only:
-            for policy in ("none", "software", "hardware"):
-                sc = scenario_for(profile, trace, policy, tmp)
-                jobs.append((f"run {policy}", [OFFSIM, "run", sc, "--jobs", "1", "--out",
-                                               os.path.join(tmp, "out"), "-q"]))
-        for what, cmd in jobs:
-            ours = instructions(cmd)
+        trace = capture(ours, profile, args, tmp)
+        for what, cmd in jobs_for(ours, profile, trace, rulesets, only, tmp, ["--jobs", "1"]):
+            mine = instructions(cmd)
             tail = ""
-            if args.baseline:
-                b = instructions([args.baseline] + cmd[1:])
-                tail = f" {b / args.packets:>19.0f} {100 * (1 - ours / b):>6.1f}%"
-            print(f"{profile:<12} {what:<24} {ours / args.packets:>17.0f}" + tail, flush=True)
+            if base:
+                b = instructions([base] + cmd[1:])
+                tail = f" {b / args.packets:>19.0f} {100 * (1 - mine / b):>6.1f}%"
+            print(f"{profile:<12} {what:<24} {mine / args.packets:>17.0f}" + tail, flush=True)
         os.remove(trace)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

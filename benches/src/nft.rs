@@ -1,7 +1,7 @@
 //! Benches for the nftables evaluator: per-packet cost of a 10-rule chain, a 1,000-rule
 //! linear chain (one the evaluator passes over by value, `EqRun`, and one it walks rule by
-//! rule), a 1,000-element set and small sets (fw4's forward chain head); `_tracked`: with the per-rule cost accounting of
-//! `rules eval` on.
+//! rule), a 1,000-element set and small sets (fw4's forward chain head); `_tracked`: with
+//! the per-rule cost accounting of `rules eval` on.
 
 use std::hint::black_box;
 

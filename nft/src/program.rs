@@ -666,6 +666,7 @@ impl CSet {
     /// Finds an element.
     #[inline]
     pub(crate) fn find(&self, k: &[u128; 4]) -> Option<u32> {
+        debug_assert!(self.exact.len() > Self::SCAN || self.scan.len() == self.exact.len());
         if self.exact.len() <= Self::SCAN {
             // keys are distinct, so the first equal one is the map's answer
             // lane by lane: `[u128; 4] ==` is a call to `memcmp`

@@ -388,7 +388,8 @@ impl CpuConfig {
             }
         }
         for (name, v) in self.cycles.named() {
-            if !(v.is_finite() && (0.0..=MAX_STAGE_CYCLES).contains(&v)) {
+            // `-0.0` too: no cost is below +0.0, which `rules_cycles` relies on
+            if !(v.is_finite() && (0.0..=MAX_STAGE_CYCLES).contains(&v)) || v.is_sign_negative() {
                 return Err(CpuError::Invalid {
                     field: "cycles",
                     msg: format!(
@@ -493,14 +494,15 @@ impl CpuConfig {
     pub(crate) fn rules_cycles(&self, d: &CostDrivers) -> f64 {
         let c = &self.cycles;
         let chains = f64::from(d.hooks) * c.hook + f64::from(d.chains) * c.chain;
-        // A packet that ran no rule (a flowtable hit) has no evaluation work: every term
-        // is `0 × k = +0.0` and adding their sum leaves `chains` as it is (it is not -0.0).
+        // A packet that ran no rule (a flowtable hit) has no evaluation work: every cost is
+        // finite and at least +0.0 (`validate`), so every term is `0 × k = +0.0`, and so
+        // is their sum, added here as the literal: bit for bit the full sum's result.
         let idle = d.rules == 0
             && d.jumps == 0
             && d.lookups.iter().chain(&d.lookup_depth).all(|n| *n == 0)
             && d.exprs.iter().all(|n| *n == 0);
         if idle {
-            return chains;
+            return chains + 0.0;
         }
         chains + self.eval_cycles(&EvalWork::from(d))
     }
@@ -780,6 +782,28 @@ mod test {
         };
         let diff = p.total - c.packet_cycles(&bare, 0.0).total;
         assert!(close(diff, rules), "{diff} vs {rules}");
+    }
+
+    #[test]
+    fn a_packet_without_rules_costs_what_the_full_sum_gives() {
+        for name in CpuConfig::preset_names() {
+            let c = CpuConfig::preset(name).unwrap();
+            for (hooks, chains) in [(0, 0), (1, 0), (0, 2), (3, 4)] {
+                let d = CostDrivers {
+                    hooks,
+                    chains,
+                    ..CostDrivers::default()
+                };
+                let full = f64::from(hooks) * c.cycles.hook
+                    + f64::from(chains) * c.cycles.chain
+                    + c.eval_cycles(&EvalWork::from(&d));
+                assert_eq!(c.rules_cycles(&d).to_bits(), full.to_bits(), "{name}");
+            }
+        }
+        // which holds because no cost is below +0.0: a -0.0 is refused
+        let mut c = CpuConfig::preset("mt7621").unwrap();
+        c.cycles.chain = -0.0;
+        assert!(c.validate().is_err());
     }
 
     #[test]

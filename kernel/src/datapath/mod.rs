@@ -367,8 +367,8 @@ impl Chains {
     }
 }
 
-/// The index of an inet hook in [`Chains`]' tables, in path order (netdev ingress, which
-/// has no inet stages, shares the last).
+/// The index of an inet hook in [`Chains`]' tables, in path order. Only the five inet
+/// hooks have stages (`run_stages`); netdev ingress has its own list, [`Chains::ingress`].
 #[inline]
 fn hook_index(hook: Hook) -> usize {
     match hook {
@@ -376,7 +376,11 @@ fn hook_index(hook: Hook) -> usize {
         Hook::Input => 1,
         Hook::Forward => 2,
         Hook::Output => 3,
-        _ => 4,
+        Hook::Postrouting => 4,
+        _ => {
+            debug_assert!(false, "{hook:?} is not an inet hook");
+            4
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Compiles set elements into [`CSet`]s and the stateful statements of set elements
 //! (counter, limit, quota) into [`ElemExprs`].
 //!
-//! Sets become hash maps (exact keys), sorted interval arrays (binary search) or, for
+//! Sets become hash maps (exact keys; up to 8 of them also a list compared in order,
+//! [`CSet::seal`]), sorted interval arrays (binary search) or, for
 //! concatenations with intervals, per-field range arrays scanned linearly (the kernel's
 //! pipapo does the same work with bitmaps). Whatever offsim's structure, the cost model
 //! charges the lookup of the kernel's back end ([`select_backend`]).
