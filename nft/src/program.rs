@@ -668,8 +668,8 @@ impl CSet {
     pub(crate) fn find(&self, k: &[u128; 4]) -> Option<u32> {
         debug_assert!(self.exact.len() > Self::SCAN || self.scan.len() == self.exact.len());
         if self.exact.len() <= Self::SCAN {
-            // keys are distinct, so the first equal one is the map's answer
-            // lane by lane: `[u128; 4] ==` is a call to `memcmp`
+            // keys are distinct, so the first equal one is the map's answer; compared lane by
+            // lane, as `[u128; 4] ==` is a call to `memcmp`
             let eq = |e: &[u128; 4]| e[0] == k[0] && e[1] == k[1] && e[2] == k[2] && e[3] == k[3];
             if let Some((_, i)) = self.scan.iter().find(|(e, _)| eq(e)) {
                 return Some(*i);

@@ -64,7 +64,7 @@ impl SimDuration {
     /// From fractional seconds (rounded to the nearest nanosecond, negative clamps to zero).
     pub(crate) fn from_secs_f64(s: f64) -> Self {
         if s.is_finite() && s > 0.0 {
-            SimDuration((s * NS_PER_SEC as f64).round() as u64)
+            SimDuration(round_u64(s * NS_PER_SEC as f64))
         } else {
             SimDuration(0)
         }

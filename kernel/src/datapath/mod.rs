@@ -318,12 +318,11 @@ impl Chains {
                 v.into_iter().map(|(_, s)| s).collect()
             };
             for hook in hooks {
+                let h = hook_index(hook);
                 let v = stages(hook);
-                chains.span[i][hook_index(hook)] = (chains.stages.len() as u32, v.len() as u32);
+                chains.span[i][h] = (chains.stages.len() as u32, v.len() as u32);
                 chains.stages.extend(v);
-            }
-            for hook in hooks {
-                chains.counted[i][hook_index(hook)] =
+                chains.counted[i][h] =
                     hook == Hook::Forward && !rs.base_chains(hook, *l3).is_empty();
             }
         }
