@@ -45,6 +45,14 @@ pub fn prefetch_value<T>(v: &T) {
     }
 }
 
+/// Brings in the line holding address `a`, an address computed, not borrowed: where a hash
+/// table's probe will look (`tuple::table`). A hint never faults, so an address that turned
+/// out stale costs a useless line, nothing else.
+#[inline]
+pub(crate) fn prefetch_addr(a: usize) {
+    line::<3>(std::ptr::without_provenance(a));
+}
+
 /// A prefetch of the line holding `p` with x86's hint `HINT` (`_MM_HINT_T0` is 3,
 /// `_MM_HINT_NTA` 0, checked below).
 #[inline]
@@ -57,7 +65,7 @@ fn line<const HINT: i32>(p: *const u8) {
     }
     // SAFETY: a prefetch is a hint that never faults, whatever the address, and changes no
     // memory (SSE, in every x86-64 CPU); callers pass addresses in the lines of a value they
-    // borrow.
+    // borrow, or (`prefetch_addr`) addresses computed from a table's layout.
     #[cfg(target_arch = "x86_64")]
     unsafe {
         std::arch::x86_64::_mm_prefetch::<HINT>(p.cast())

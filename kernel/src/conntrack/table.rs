@@ -57,7 +57,7 @@ fn index_hash(h: u32) -> u64 {
 }
 
 /// The tuple of a node.
-#[inline]
+#[inline(always)]
 fn node_tuple(conns: &[Conn], n: u32) -> FlowKey {
     let c = &conns[(n / 2) as usize];
     if n & 1 == 0 { c.orig() } else { c.reply() }

@@ -6,8 +6,10 @@
 //! tables here keep IPv4 and IPv6 keys in separate maps of packed byte arrays, so memory
 //! follows the tuples actually held, at their real size.
 
-use crate::hash::FxHashMap;
 use crate::meta::FlowKey;
+
+mod table;
+use table::Table;
 
 /// A packed IPv4 tuple: source, destination, source port, destination port, protocol.
 type Key4 = [u8; 13];
@@ -67,27 +69,19 @@ fn unpack6(b: &Key6) -> FlowKey {
     }
 }
 
-/// Gives a map's memory back when it holds far fewer entries than it has room for (after a
-/// sweep forgot most of them): the rule of every map here.
-fn shrink_sparse<K: Eq + std::hash::Hash, V>(m: &mut FxHashMap<K, V>) {
-    if m.capacity() > 4 * m.len() + 4096 {
-        m.shrink_to(2 * m.len());
-    }
-}
-
 /// A map from flow tuples to `V`, 13 bytes of key per IPv4 tuple and 37 per IPv6 one. A
 /// key whose version is not 4 is stored as IPv6.
 #[derive(Clone, Debug)]
 pub struct TupleMap<V> {
-    v4: FxHashMap<Key4, V>,
-    v6: FxHashMap<Key6, V>,
+    v4: Table<Key4, V>,
+    v6: Table<Key6, V>,
 }
 
 impl<V> Default for TupleMap<V> {
     fn default() -> Self {
         TupleMap {
-            v4: FxHashMap::default(),
-            v6: FxHashMap::default(),
+            v4: Table::default(),
+            v6: Table::default(),
         }
     }
 }
@@ -132,6 +126,15 @@ impl<V> TupleMap<V> {
         self.get(k).is_some()
     }
 
+    /// Asks for the cache lines a look-up of `k` will read first (a hint; see `table.rs`).
+    #[inline]
+    pub fn prefetch(&self, k: &FlowKey) {
+        match pack(k) {
+            Packed::V4(b) => self.v4.prefetch(&b),
+            Packed::V6(b) => self.v6.prefetch(&b),
+        }
+    }
+
     /// Sets the value of `k`; returns the previous one.
     #[inline]
     pub fn insert(&mut self, k: &FlowKey, v: V) -> Option<V> {
@@ -145,8 +148,8 @@ impl<V> TupleMap<V> {
     #[inline]
     pub fn get_or_insert_with(&mut self, k: &FlowKey, f: impl FnOnce() -> V) -> &mut V {
         match pack(k) {
-            Packed::V4(b) => self.v4.entry(b).or_insert_with(f),
-            Packed::V6(b) => self.v6.entry(b).or_insert_with(f),
+            Packed::V4(b) => self.v4.get_or_insert_with(b, f),
+            Packed::V6(b) => self.v6.get_or_insert_with(b, f),
         }
     }
 
@@ -176,23 +179,23 @@ impl<V> TupleMap<V> {
     /// Gives memory back when the map holds far fewer entries than it has room for (after
     /// a sweep forgot most of them).
     pub fn shrink_if_sparse(&mut self) {
-        shrink_sparse(&mut self.v4);
-        shrink_sparse(&mut self.v6);
+        self.v4.shrink_if_sparse();
+        self.v6.shrink_if_sparse();
     }
 }
 
 /// A map from IP addresses to `V`: 4 bytes of key per IPv4 address, 16 per IPv6 one.
 #[derive(Clone, Debug)]
 pub struct AddrMap<V> {
-    v4: FxHashMap<u32, V>,
-    v6: FxHashMap<u128, V>,
+    v4: Table<u32, V>,
+    v6: Table<u128, V>,
 }
 
 impl<V> Default for AddrMap<V> {
     fn default() -> Self {
         AddrMap {
-            v4: FxHashMap::default(),
-            v6: FxHashMap::default(),
+            v4: Table::default(),
+            v6: Table::default(),
         }
     }
 }
@@ -218,13 +221,23 @@ impl<V> AddrMap<V> {
         }
     }
 
+    /// Asks for the cache lines a look-up of `a` will read first (a hint).
+    #[inline]
+    pub fn prefetch(&self, version: u8, a: u128) {
+        if version == 4 {
+            self.v4.prefetch(&(a as u32));
+        } else {
+            self.v6.prefetch(&a);
+        }
+    }
+
     /// The value of `a`, inserted with `f` when absent.
     #[inline]
     pub fn get_or_insert_with(&mut self, version: u8, a: u128, f: impl FnOnce() -> V) -> &mut V {
         if version == 4 {
-            self.v4.entry(a as u32).or_insert_with(f)
+            self.v4.get_or_insert_with(a as u32, f)
         } else {
-            self.v6.entry(a).or_insert_with(f)
+            self.v6.get_or_insert_with(a, f)
         }
     }
 
@@ -250,8 +263,8 @@ impl<V> AddrMap<V> {
 
     /// Gives memory back when the map is mostly empty.
     pub fn shrink_if_sparse(&mut self) {
-        shrink_sparse(&mut self.v4);
-        shrink_sparse(&mut self.v6);
+        self.v4.shrink_if_sparse();
+        self.v6.shrink_if_sparse();
     }
 }
 
@@ -261,15 +274,15 @@ impl<V> AddrMap<V> {
 #[derive(Clone, Debug)]
 pub struct PairMap<V> {
     /// Bytes, not a `u64`: alignment would pad a small value's entry to 8 bytes.
-    v4: FxHashMap<[u8; 8], V>,
-    v6: FxHashMap<[u8; 32], V>,
+    v4: Table<[u8; 8], V>,
+    v6: Table<[u8; 32], V>,
 }
 
 impl<V> Default for PairMap<V> {
     fn default() -> Self {
         PairMap {
-            v4: FxHashMap::default(),
-            v6: FxHashMap::default(),
+            v4: Table::default(),
+            v6: Table::default(),
         }
     }
 }
@@ -311,6 +324,15 @@ impl<V> PairMap<V> {
         }
     }
 
+    /// Asks for the cache lines a look-up of the pair will read first (a hint).
+    #[inline]
+    pub fn prefetch(&self, version: u8, a: u128, b: u128) {
+        match pack_pair(version, a, b) {
+            PackedPair::V4(k) => self.v4.prefetch(&k),
+            PackedPair::V6(k) => self.v6.prefetch(&k),
+        }
+    }
+
     /// The value of the pair, mutably.
     #[inline]
     pub fn get_mut(&mut self, version: u8, a: u128, b: u128) -> Option<&mut V> {
@@ -330,8 +352,8 @@ impl<V> PairMap<V> {
         f: impl FnOnce() -> V,
     ) -> &mut V {
         match pack_pair(version, a, b) {
-            PackedPair::V4(k) => self.v4.entry(k).or_insert_with(f),
-            PackedPair::V6(k) => self.v6.entry(k).or_insert_with(f),
+            PackedPair::V4(k) => self.v4.get_or_insert_with(k, f),
+            PackedPair::V6(k) => self.v6.get_or_insert_with(k, f),
         }
     }
 
@@ -346,8 +368,8 @@ impl<V> PairMap<V> {
 
     /// Gives memory back when the map is mostly empty.
     pub fn shrink_if_sparse(&mut self) {
-        shrink_sparse(&mut self.v4);
-        shrink_sparse(&mut self.v6);
+        self.v4.shrink_if_sparse();
+        self.v6.shrink_if_sparse();
     }
 }
 

@@ -1,0 +1,212 @@
+//! The hash table under the tuple maps: `hashbrown`'s `HashTable` with the Fx hash, plus
+//! [`Table::prefetch`], which asks for the lines a key's look-up will read before it is made.
+//!
+//! Why not `std`'s `HashMap`: a map whose keys are new (a SYN flood's spoofed sources) misses
+//! the cache on every look-up, twice (the control bytes, then the slot), and a `HashMap`
+//! cannot say where a key's look-up will go. `hashbrown`'s table is the same SwissTable
+//! (`std`'s map is built on it), so hits cost what they cost before; what it adds is the
+//! number of buckets and the index of a bucket, which with the table's layout name the
+//! lines a hash probes first.
+//!
+//! The layout (`hashbrown`'s `raw.rs`, `RawTable::data_end`): slots are stored in reverse
+//! before the control bytes, slot `i` ending `i × size` bytes before them, and a probe for
+//! hash `h` starts at bucket `h & (buckets − 1)`. [`Table`] remembers where the control bytes
+//! start (from any slot whose index it knows) and the bucket count then; a prefetch is made
+//! only while the count is unchanged. A prefetch is a hint: were the layout ever different,
+//! the lines asked for would be useless, never wrong (`layout_is_hashbrowns` checks it).
+
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rustc_hash::FxBuildHasher;
+
+use crate::hint::prefetch_addr;
+
+/// A map from `K` to `V` (see the module doc).
+#[derive(Clone, Debug)]
+pub(crate) struct Table<K, V> {
+    t: HashTable<(K, V)>,
+    /// Where the control bytes started (an address, never dereferenced) when the table had
+    /// `anchor_buckets` buckets; 0 buckets: not known.
+    anchor: usize,
+    anchor_buckets: usize,
+}
+
+impl<K, V> Default for Table<K, V> {
+    fn default() -> Self {
+        Table {
+            t: HashTable::new(),
+            anchor: 0,
+            anchor_buckets: 0,
+        }
+    }
+}
+
+#[inline]
+fn hash<K: Hash>(k: &K) -> u64 {
+    FxBuildHasher.hash_one(k)
+}
+
+impl<K: Hash + Eq, V> Table<K, V> {
+    pub(crate) fn len(&self) -> usize {
+        self.t.len()
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+        self.t.find(hash(k), |e| e.0 == *k).map(|e| &e.1)
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.t.find_mut(hash(k), |e| e.0 == *k).map(|e| &mut e.1)
+    }
+
+    /// Sets the value of `k`; returns the previous one.
+    #[inline]
+    pub(crate) fn insert(&mut self, k: K, v: V) -> Option<V> {
+        let mut new = Some(v);
+        let slot = self.get_or_insert_with(k, || new.take().expect("taken once"));
+        // still here: the key was held, and the new value replaces the old one
+        new.map(|v| std::mem::replace(slot, v))
+    }
+
+    /// The value of `k`, inserted with `f` when absent.
+    #[inline]
+    pub(crate) fn get_or_insert_with(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
+        // `entry` makes room for one more first, and moves the table only when it is full
+        // (`hashbrown`'s `find_or_find_insert_index`): otherwise the anchor stays right.
+        if self.anchor_buckets != 0 && self.t.len() < self.t.capacity() {
+            let o = match self.t.entry(hash(&k), |e| e.0 == k, |e| hash(&e.0)) {
+                Entry::Occupied(o) => o,
+                Entry::Vacant(s) => s.insert((k, f())),
+            };
+            return &mut o.into_mut().1;
+        }
+        let (i, t) = match self.t.entry(hash(&k), |e| e.0 == k, |e| hash(&e.0)) {
+            Entry::Occupied(o) => (o.bucket_index(), o.into_table()),
+            Entry::Vacant(s) => {
+                let o = s.insert((k, f()));
+                (o.bucket_index(), o.into_table())
+            }
+        };
+        let buckets = t.num_buckets();
+        let e = t.get_bucket_mut(i).expect("the entry's bucket is full");
+        if self.anchor_buckets != buckets {
+            // where the control bytes start: right after slot 0, `i + 1` slots past slot `i`
+            self.anchor = std::ptr::from_mut(e)
+                .addr()
+                .wrapping_add((i + 1) * std::mem::size_of::<(K, V)>());
+            self.anchor_buckets = buckets;
+        }
+        &mut e.1
+    }
+
+    #[inline]
+    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+        match self.t.find_entry(hash(k), |e| e.0 == *k) {
+            Ok(o) => Some(o.remove().0.1),
+            Err(_) => None,
+        }
+    }
+
+    pub(crate) fn retain(&mut self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        self.t.retain(|e| f(&e.0, &mut e.1));
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.t.iter().map(|e| (&e.0, &e.1))
+    }
+
+    /// Gives memory back when the table holds far fewer entries than it has room for (after
+    /// a sweep forgot most of them): the rule of every tuple map.
+    pub(crate) fn shrink_if_sparse(&mut self) {
+        if self.t.capacity() > 4 * self.t.len() + 4096 {
+            self.t.shrink_to(2 * self.t.len(), |e| hash(&e.0));
+            // moved: known again at the next insert
+            self.anchor_buckets = 0;
+        }
+    }
+
+    /// Asks for the lines a look-up of `k` reads first: the control bytes and the slot of
+    /// the bucket its probe starts at. Does nothing until an insert has shown where the
+    /// table lies, or while it has grown since.
+    #[inline]
+    pub(crate) fn prefetch(&self, k: &K) {
+        let buckets = self.t.num_buckets();
+        if buckets == 0 || buckets != self.anchor_buckets {
+            return;
+        }
+        let i = hash(k) as usize & (buckets - 1);
+        let size = std::mem::size_of::<(K, V)>();
+        prefetch_addr(self.anchor.wrapping_add(i));
+        // the slot's first and last bytes (a slot may straddle two lines)
+        let end = self.anchor.wrapping_sub(i * size);
+        prefetch_addr(end.wrapping_sub(size));
+        prefetch_addr(end.wrapping_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// The layout `prefetch` assumes: every full bucket's slot lies where the anchor says.
+    /// Fails if `hashbrown` ever lays its table out otherwise (the prefetch would then be
+    /// useless, though harmless).
+    #[test]
+    fn layout_is_hashbrowns() {
+        let mut t: Table<[u8; 13], u32> = Table::default();
+        for n in 0..5000u32 {
+            let mut k = [0u8; 13];
+            k[..4].copy_from_slice(&n.wrapping_mul(2_654_435_761).to_be_bytes());
+            *t.get_or_insert_with(k, || 0) += n;
+            assert_eq!(t.anchor_buckets, t.t.num_buckets());
+        }
+        let size = std::mem::size_of::<([u8; 13], u32)>();
+        let mut full = 0;
+        for i in 0..t.t.num_buckets() {
+            if let Some(e) = t.t.get_bucket(i) {
+                full += 1;
+                assert_eq!(std::ptr::from_ref(e).addr(), t.anchor - (i + 1) * size);
+            }
+        }
+        assert_eq!(full, 5000);
+    }
+
+    /// The table answers as `std`'s map does, whatever is prefetched.
+    #[test]
+    fn agrees_with_std() {
+        let mut t: Table<u32, u64> = Table::default();
+        let mut m = std::collections::HashMap::new();
+        let mut x = 1u32;
+        for step in 0..40_000u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let k = x % 3000;
+            t.prefetch(&k);
+            match step % 5 {
+                0 => assert_eq!(t.insert(k, u64::from(step)), m.insert(k, u64::from(step))),
+                1 => assert_eq!(t.remove(&k), m.remove(&k)),
+                2 => {
+                    *t.get_or_insert_with(k, || 7) += 1;
+                    *m.entry(k).or_insert(7) += 1;
+                }
+                _ => assert_eq!(t.get(&k), m.get(&k)),
+            }
+            if step % 9_999 == 0 {
+                t.retain(|k, _| k % 3 != 0);
+                m.retain(|k, _| k % 3 != 0);
+                t.shrink_if_sparse();
+            }
+            assert_eq!(t.len(), m.len());
+        }
+        let mut a: Vec<_> = t.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut b: Vec<_> = m.into_iter().collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+    }
+}
