@@ -124,7 +124,11 @@ impl Engine {
     ) -> Result<Option<(SimTime, u32)>, SourceError> {
         let slot = self.slot();
         match src.next_into(&mut self.pkts[slot as usize]) {
-            Ok(Some(at)) => Ok(Some((at, slot))),
+            Ok(Some(at)) => {
+                // its side is asked for when it arrives, after the work before it
+                self.splitter.prefetch(&self.pkts[slot as usize]);
+                Ok(Some((at, slot)))
+            }
             r => {
                 self.pkts_free.push(slot);
                 r.map(|_| None)
