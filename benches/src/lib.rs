@@ -9,4 +9,5 @@ pub mod r#gen;
 pub mod nat;
 pub mod nft;
 pub mod nic;
+pub mod sides;
 pub mod traces;
