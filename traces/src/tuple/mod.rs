@@ -8,7 +8,9 @@
 
 use crate::meta::FlowKey;
 
+mod anchor;
 mod table;
+use anchor::TableAnchor;
 use table::Table;
 
 /// A packed IPv4 tuple: source, destination, source port, destination port, protocol.

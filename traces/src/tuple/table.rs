@@ -8,12 +8,7 @@
 //! number of buckets and the index of a bucket, which with the table's layout name the
 //! lines a hash probes first.
 //!
-//! The layout (`hashbrown`'s `raw.rs`, `RawTable::data_end`): slots are stored in reverse
-//! before the control bytes, slot `i` ending `i × size` bytes before them, and a probe for
-//! hash `h` starts at bucket `h & (buckets − 1)`. [`Table`] remembers where the control bytes
-//! start (from any slot whose index it knows) and the bucket count then; a prefetch is made
-//! only while the count is unchanged. A prefetch is a hint: were the layout ever different,
-//! the lines asked for would be useless, never wrong (`layout_is_hashbrowns` checks it).
+//! Where the table lies is kept in a [`TableAnchor`] (see `anchor.rs`).
 
 use std::hash::{BuildHasher, Hash};
 
@@ -21,24 +16,20 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use rustc_hash::FxBuildHasher;
 
-use crate::hint::prefetch_addr;
+use super::TableAnchor;
 
 /// A map from `K` to `V` (see the module doc).
 #[derive(Clone, Debug)]
 pub(crate) struct Table<K, V> {
     t: HashTable<(K, V)>,
-    /// Where the control bytes started (an address, never dereferenced) when the table had
-    /// `anchor_buckets` buckets; 0 buckets: not known.
-    anchor: usize,
-    anchor_buckets: usize,
+    anchor: TableAnchor,
 }
 
 impl<K, V> Default for Table<K, V> {
     fn default() -> Self {
         Table {
             t: HashTable::new(),
-            anchor: 0,
-            anchor_buckets: 0,
+            anchor: TableAnchor::default(),
         }
     }
 }
@@ -77,7 +68,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
     pub(crate) fn get_or_insert_with(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
         // `entry` makes room for one more first, and moves the table only when it is full
         // (`hashbrown`'s `find_or_find_insert_index`): otherwise the anchor stays right.
-        if self.anchor_buckets != 0 && self.t.len() < self.t.capacity() {
+        if self.anchor.is_known() && self.t.len() < self.t.capacity() {
             let o = match self.t.entry(hash(&k), |e| e.0 == k, |e| hash(&e.0)) {
                 Entry::Occupied(o) => o,
                 Entry::Vacant(s) => s.insert((k, f())),
@@ -93,13 +84,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
         };
         let buckets = t.num_buckets();
         let e = t.get_bucket_mut(i).expect("the entry's bucket is full");
-        if self.anchor_buckets != buckets {
-            // where the control bytes start: right after slot 0, `i + 1` slots past slot `i`
-            self.anchor = std::ptr::from_mut(e)
-                .addr()
-                .wrapping_add((i + 1) * std::mem::size_of::<(K, V)>());
-            self.anchor_buckets = buckets;
-        }
+        self.anchor.note(buckets, i, e);
         &mut e.1
     }
 
@@ -125,7 +110,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
         if self.t.capacity() > 4 * self.t.len() + 4096 {
             self.t.shrink_to(2 * self.t.len(), |e| hash(&e.0));
             // moved: known again at the next insert
-            self.anchor_buckets = 0;
+            self.anchor.forget();
         }
     }
 
@@ -134,17 +119,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
     /// table lies, or while it has grown since.
     #[inline]
     pub(crate) fn prefetch(&self, k: &K) {
-        let buckets = self.t.num_buckets();
-        if buckets == 0 || buckets != self.anchor_buckets {
-            return;
-        }
-        let i = hash(k) as usize & (buckets - 1);
-        let size = std::mem::size_of::<(K, V)>();
-        prefetch_addr(self.anchor.wrapping_add(i));
-        // the slot's first and last bytes (a slot may straddle two lines)
-        let end = self.anchor.wrapping_sub(i * size);
-        prefetch_addr(end.wrapping_sub(size));
-        prefetch_addr(end.wrapping_sub(1));
+        self.anchor.prefetch(&self.t, hash(k));
     }
 }
 
@@ -162,14 +137,16 @@ mod test {
             let mut k = [0u8; 13];
             k[..4].copy_from_slice(&n.wrapping_mul(2_654_435_761).to_be_bytes());
             *t.get_or_insert_with(k, || 0) += n;
-            assert_eq!(t.anchor_buckets, t.t.num_buckets());
+            assert!(t.anchor.is_known());
         }
-        let size = std::mem::size_of::<([u8; 13], u32)>();
         let mut full = 0;
         for i in 0..t.t.num_buckets() {
             if let Some(e) = t.t.get_bucket(i) {
                 full += 1;
-                assert_eq!(std::ptr::from_ref(e).addr(), t.anchor - (i + 1) * size);
+                assert_eq!(
+                    std::ptr::from_ref(e).addr(),
+                    t.anchor.slot_addr::<([u8; 13], u32)>(i)
+                );
             }
         }
         assert_eq!(full, 5000);

@@ -1,0 +1,73 @@
+//! Where a `hashbrown` `HashTable` lies, so that a look-up's first lines can be asked for
+//! before the look-up ([`TableAnchor::prefetch`]).
+//!
+//! The layout (`hashbrown`'s `raw.rs`, `RawTable::data_end`): slots are stored in reverse
+//! before the control bytes, slot `i` ending `i × size` bytes before them, and a probe for
+//! hash `h` starts at bucket `h & (buckets − 1)`. The anchor is where the control bytes
+//! start, worked out from any slot whose index is known (`HashTable::get_bucket`,
+//! `OccupiedEntry::bucket_index`), and the bucket count then: a table that grows or shrinks
+//! moves, and the owner notes a slot again (or forgets the anchor) when it may have.
+//!
+//! A prefetch is a hint: were the layout ever different the lines asked for would be
+//! useless, never wrong (`table.rs`'s `layout_is_hashbrowns` checks it).
+
+use hashbrown::HashTable;
+
+use crate::hint::prefetch_addr;
+
+/// Where a table's control bytes start (an address, never dereferenced) while it has the
+/// number of buckets noted with it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TableAnchor {
+    at: usize,
+    /// 0: not known.
+    buckets: usize,
+}
+
+impl TableAnchor {
+    /// Whether the anchor is known (for the table's bucket count when it was noted).
+    #[inline]
+    pub(crate) fn is_known(&self) -> bool {
+        self.buckets != 0
+    }
+
+    /// Notes that slot `i` of a table of `buckets` buckets is at `slot`.
+    #[inline]
+    pub(crate) fn note<T>(&mut self, buckets: usize, i: usize, slot: &T) {
+        // slot 0 ends where the control bytes start: `i + 1` slots past slot `i`
+        self.at = std::ptr::from_ref(slot)
+            .addr()
+            .wrapping_add((i + 1) * std::mem::size_of::<T>());
+        self.buckets = buckets;
+    }
+
+    /// Forgets the anchor (the table moved: shrunk).
+    #[inline]
+    pub(crate) fn forget(&mut self) {
+        self.buckets = 0;
+    }
+
+    /// Asks for the lines a look-up of `hash` in `t` reads first: the control bytes and the
+    /// slot of the bucket its probe starts at. Nothing while the anchor is not known for
+    /// `t`'s current size.
+    #[inline]
+    pub(crate) fn prefetch<T>(&self, t: &HashTable<T>, hash: u64) {
+        let buckets = t.num_buckets();
+        if buckets != self.buckets || buckets == 0 {
+            return;
+        }
+        let i = hash as usize & (buckets - 1);
+        let size = std::mem::size_of::<T>();
+        prefetch_addr(self.at.wrapping_add(i));
+        // the slot's first and last bytes (a slot may straddle two lines)
+        let end = self.at.wrapping_sub(i * size);
+        prefetch_addr(end.wrapping_sub(size));
+        prefetch_addr(end.wrapping_sub(1));
+    }
+
+    /// The address the anchor gives slot `i` (for the layout test).
+    #[cfg(test)]
+    pub(crate) fn slot_addr<T>(&self, i: usize) -> usize {
+        self.at - (i + 1) * std::mem::size_of::<T>()
+    }
+}
