@@ -10,11 +10,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-mod alloc;
-
-#[global_allocator]
-static ALLOC: alloc::HugeAlloc = alloc::HugeAlloc;
-
 #[derive(Parser)]
 #[command(name = "offsim", version, about = "Simulator of Linux nftables flow offloading", long_about = None)]
 struct Cli {
