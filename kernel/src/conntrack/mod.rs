@@ -440,7 +440,7 @@ impl Conntrack {
     /// Gives memory back after most entries went away: the lookup index shrinks (slots of
     /// the entry array are reused, never moved: handles stay valid).
     fn compact(&mut self) {
-        self.table.shrink(&self.conns);
+        self.table.shrink();
     }
 
     /// Inserts an unconfirmed entry into the table (`nf_conntrack_confirm`). Returns false on
