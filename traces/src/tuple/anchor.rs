@@ -41,6 +41,15 @@ impl TableAnchor {
         self.buckets = buckets;
     }
 
+    /// [`TableAnchor::note`], unless the anchor is already known for `buckets` buckets (an
+    /// insert that did not move the table).
+    #[inline]
+    pub(crate) fn note_if_moved<T>(&mut self, buckets: usize, i: usize, slot: &T) {
+        if self.buckets != buckets {
+            self.note(buckets, i, slot);
+        }
+    }
+
     /// Forgets the anchor (the table moved: shrunk).
     #[inline]
     pub(crate) fn forget(&mut self) {
@@ -53,7 +62,7 @@ impl TableAnchor {
     #[inline]
     pub(crate) fn prefetch<T>(&self, t: &HashTable<T>, hash: u64) {
         let buckets = t.num_buckets();
-        if buckets != self.buckets || buckets == 0 {
+        if !self.is_known() || buckets != self.buckets {
             return;
         }
         let i = hash as usize & (buckets - 1);

@@ -19,7 +19,6 @@ use rustc_hash::FxBuildHasher;
 use super::TableAnchor;
 
 /// A map from `K` to `V` (see the module doc).
-#[derive(Clone, Debug)]
 pub(crate) struct Table<K, V> {
     t: HashTable<(K, V)>,
     anchor: TableAnchor,
@@ -31,6 +30,23 @@ impl<K, V> Default for Table<K, V> {
             t: HashTable::new(),
             anchor: TableAnchor::default(),
         }
+    }
+}
+
+/// A copy lies elsewhere: its anchor is learnt again at its first insert.
+impl<K: Clone, V: Clone> Clone for Table<K, V> {
+    fn clone(&self) -> Self {
+        Table {
+            t: self.t.clone(),
+            anchor: TableAnchor::default(),
+        }
+    }
+}
+
+/// The entries (not the anchor, an address that differs from run to run).
+impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for Table<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.t.iter()).finish()
     }
 }
 
@@ -57,35 +73,37 @@ impl<K: Hash + Eq, V> Table<K, V> {
     /// Sets the value of `k`; returns the previous one.
     #[inline]
     pub(crate) fn insert(&mut self, k: K, v: V) -> Option<V> {
-        let mut new = Some(v);
-        let slot = self.get_or_insert_with(k, || new.take().expect("taken once"));
-        // still here: the key was held, and the new value replaces the old one
-        new.map(|v| std::mem::replace(slot, v))
+        let buckets = self.reserve_one();
+        match self.t.entry(hash(&k), |e| e.0 == k, |e| hash(&e.0)) {
+            Entry::Occupied(mut o) => Some(std::mem::replace(&mut o.get_mut().1, v)),
+            Entry::Vacant(s) => {
+                let o = s.insert((k, v));
+                self.anchor
+                    .note_if_moved(buckets, o.bucket_index(), o.get());
+                None
+            }
+        }
     }
 
     /// The value of `k`, inserted with `f` when absent.
     #[inline]
     pub(crate) fn get_or_insert_with(&mut self, k: K, f: impl FnOnce() -> V) -> &mut V {
-        // `entry` makes room for one more first, and moves the table only when it is full
-        // (`hashbrown`'s `find_or_find_insert_index`): otherwise the anchor stays right.
-        if self.anchor.is_known() && self.t.len() < self.t.capacity() {
-            let o = match self.t.entry(hash(&k), |e| e.0 == k, |e| hash(&e.0)) {
-                Entry::Occupied(o) => o,
-                Entry::Vacant(s) => s.insert((k, f())),
-            };
-            return &mut o.into_mut().1;
-        }
-        let (i, t) = match self.t.entry(hash(&k), |e| e.0 == k, |e| hash(&e.0)) {
-            Entry::Occupied(o) => (o.bucket_index(), o.into_table()),
-            Entry::Vacant(s) => {
-                let o = s.insert((k, f()));
-                (o.bucket_index(), o.into_table())
-            }
+        let buckets = self.reserve_one();
+        let o = match self.t.entry(hash(&k), |e| e.0 == k, |e| hash(&e.0)) {
+            Entry::Occupied(o) => o,
+            Entry::Vacant(s) => s.insert((k, f())),
         };
-        let buckets = t.num_buckets();
-        let e = t.get_bucket_mut(i).expect("the entry's bucket is full");
-        self.anchor.note(buckets, i, e);
-        &mut e.1
+        self.anchor
+            .note_if_moved(buckets, o.bucket_index(), o.get());
+        &mut o.into_mut().1
+    }
+
+    /// Makes room for one more entry (the only step of an insert that may move the table:
+    /// `entry` then finds the room there) and returns the bucket count after it.
+    #[inline]
+    fn reserve_one(&mut self) -> usize {
+        self.t.reserve(1, |e| hash(&e.0));
+        self.t.num_buckets()
     }
 
     #[inline]
@@ -138,6 +156,7 @@ mod test {
             k[..4].copy_from_slice(&n.wrapping_mul(2_654_435_761).to_be_bytes());
             *t.get_or_insert_with(k, || 0) += n;
             assert!(t.anchor.is_known());
+            assert!(!t.clone().anchor.is_known(), "a copy lies elsewhere");
         }
         let mut full = 0;
         for i in 0..t.t.num_buckets() {
