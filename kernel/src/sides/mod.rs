@@ -32,6 +32,7 @@ use offsim_traces::tuple::{AddrMap, PairMap, TupleMap};
 
 use crate::conntrack::Conntrack;
 
+mod prefetch;
 #[cfg(test)]
 mod reference;
 mod wan;
@@ -346,19 +347,12 @@ pub struct SideSplitter {
     dups: Option<Box<DupFinder>>,
     /// Packets on an interface the `iface` map does not name (taken as LAN).
     pub unmapped: u64,
-    /// New tuples among this window's arrivals ([`PREFETCH_WINDOW`]).
+    /// New tuples among this window's arrivals (`prefetch.rs`).
     window_new: u32,
     /// The last window's arrivals were new tuples often enough for
     /// [`SideSplitter::prefetch`] to pay.
     prefetching: bool,
 }
-
-/// Arrivals per window of [`SideSplitter::prefetch`]'s rule: it asks for lines while at
-/// least one arrival in 8 of the last window was a new tuple. Below that the tables' lines
-/// a packet reads are hot (the tuples are few and seen again and again) and working out the
-/// keys of the next packet would be work for nothing (the rule stop 34 measured: a
-/// data-centre capture of 2,861 flows in 1M packets never turns it on).
-const PREFETCH_WINDOW: u32 = 64;
 
 /// The `dport` of an ICMP echo key (never that of an address-pair key, whose ports are 0).
 const ECHO_MARK: u16 = u16::MAX;
@@ -484,46 +478,6 @@ impl SideSplitter {
         self.side_of(m, now).0
     }
 
-    /// Asks for the cache lines [`SideSplitter::side_of`] will read for `m`, a packet that
-    /// arrives soon (the engine calls it when it decodes the next arrival, one ahead): its
-    /// tuple's entry and, for a packet that may open a connection (not a TCP segment
-    /// without SYN), its address pair's and its source's. On a SYN flood each of the three
-    /// is a cache miss (a fifth to a third of a `run`), which the prefetch overlaps with
-    /// the work before the packet's arrival. Only in `flow` mode, and only while new tuples
-    /// are frequent; a hint: what `side_of` answers does not depend on it.
-    #[inline(always)]
-    pub fn prefetch(&self, m: &PacketMeta) {
-        if self.prefetching {
-            self.prefetch_lines(m);
-        }
-    }
-
-    /// [`SideSplitter::prefetch`]'s work, out of line: most traffic never asks for it.
-    #[inline(never)]
-    fn prefetch_lines(&self, m: &PacketMeta) {
-        if !m.is_ip() {
-            return;
-        }
-        let icmp = matches!(m.l4proto, proto::ICMP | proto::ICMPV6);
-        let echo = icmp && m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
-        let (k, rk) = keys(
-            m.ip_version,
-            m.l4proto,
-            m.src,
-            m.dst,
-            (m.sport, m.dport),
-            m.has(flags::PORTS),
-            echo,
-        );
-        self.seen.prefetch(&orient(&k, &rk).0);
-        let opens = m.l4proto != proto::TCP || m.tcp_flags & tcp_flags::SYN != 0;
-        if opens {
-            let (lo, hi, _, _) = orient_pair(m.src, m.dst);
-            self.pairs.prefetch(m.ip_version, lo, hi);
-            self.lan_hosts.prefetch(m.ip_version, m.src);
-        }
-    }
-
     /// The side of the next packet, and whether it made its source a new LAN host (its
     /// first remembered LAN-side tuple). Does not sweep.
     pub fn side_of(&mut self, m: &PacketMeta, now: SimTime) -> (Side, bool) {
@@ -544,7 +498,11 @@ impl SideSplitter {
                     (Side::Wan, false)
                 }
             }
-            SideMode::Flow => self.flow_side(m, now.0),
+            SideMode::Flow => {
+                let r = self.flow_side(m, now.0);
+                self.close_window();
+                r
+            }
         }
     }
 
@@ -702,10 +660,6 @@ impl SideSplitter {
             r.closing = true;
             r.expires_s = 0;
             r.extend(secs_up(now) + TCP_CLOSING_S);
-        }
-        if arrivals.is_multiple_of(PREFETCH_WINDOW) {
-            self.prefetching = self.window_new * 8 >= PREFETCH_WINDOW;
-            self.window_new = 0;
         }
         (side, new_host)
     }
