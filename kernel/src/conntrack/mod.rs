@@ -412,10 +412,8 @@ impl Conntrack {
         }
         let (o, r, confirmed) = (c.orig(), c.reply(), c.status & status::CONFIRMED != 0);
         if confirmed {
-            self.table
-                .remove(&self.conns, table::node(id.0, Dir::Original), &o);
-            self.table
-                .remove(&self.conns, table::node(id.0, Dir::Reply), &r);
+            self.table.remove(table::node(id.0, Dir::Original), &o);
+            self.table.remove(table::node(id.0, Dir::Reply), &r);
         }
         self.live -= 1;
         self.free.push(id.0);

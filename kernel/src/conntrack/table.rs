@@ -59,7 +59,7 @@ fn index_hash(h: u32) -> u64 {
 }
 
 /// The tuple of a node.
-#[inline(always)]
+#[inline]
 fn node_tuple(conns: &[Conn], n: u32) -> FlowKey {
     let c = &conns[(n / 2) as usize];
     if n & 1 == 0 { c.orig() } else { c.reply() }
@@ -148,15 +148,20 @@ impl CtTable {
     }
 
     /// Removes node `n` (tuple `k`) if it is in the table.
-    pub(super) fn remove(&mut self, conns: &[Conn], n: u32, k: &FlowKey) {
+    pub(super) fn remove(&mut self, n: u32, k: &FlowKey) {
         let h = tuple_hash(k);
-        let Ok(e) = self.index.find_entry(index_hash(h), |&(m, _)| m == n) else {
+        let Ok(e) = self.index.find_entry(index_hash(h), |&(m, mh)| {
+            debug_assert!(
+                m != n || mh == h,
+                "node {n} indexed under another tuple's hash"
+            );
+            m == n
+        }) else {
             return;
         };
         e.remove();
         self.ports.removed(n, k);
         let b = self.bucket_of(h) as usize;
-        let _ = conns;
         if let Some(bk) = &mut self.buckets {
             let [prev, next] = bk.links[n as usize];
             if prev == NIL {
