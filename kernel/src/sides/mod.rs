@@ -397,6 +397,22 @@ fn keys(
     (key, key.reversed())
 }
 
+/// [`keys`] of an IP packet: by ports, by an ICMP echo's identifier, else by addresses.
+#[inline]
+fn packet_keys(m: &PacketMeta) -> (FlowKey, FlowKey) {
+    let icmp = matches!(m.l4proto, proto::ICMP | proto::ICMPV6);
+    let echo = icmp && m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
+    keys(
+        m.ip_version,
+        m.l4proto,
+        m.src,
+        m.dst,
+        (m.sport, m.dport),
+        m.has(flags::PORTS),
+        echo,
+    )
+}
+
 impl SideSplitter {
     /// A splitter.
     pub fn new(mode: SideMode) -> Self {
@@ -577,17 +593,8 @@ impl SideSplitter {
             return (Side::Lan, false);
         }
         let icmp = matches!(m.l4proto, proto::ICMP | proto::ICMPV6);
-        let echo = icmp && m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
         let v = m.ip_version;
-        let (k, rk) = keys(
-            v,
-            m.l4proto,
-            m.src,
-            m.dst,
-            (m.sport, m.dport),
-            m.has(flags::PORTS),
-            echo,
-        );
+        let (k, rk) = packet_keys(m);
         let mut side = None;
         if icmp && m.has(flags::ICMP_ERROR) {
             let i = m.inner.key;

@@ -3,9 +3,9 @@
 
 #[cfg(test)]
 use offsim_traces::meta::NetKind;
-use offsim_traces::meta::{PacketMeta, flags, is_icmp_echo, proto, tcp_flags};
+use offsim_traces::meta::{PacketMeta, proto, tcp_flags};
 
-use super::{SideSplitter, keys, orient, orient_pair};
+use super::{SideSplitter, orient, orient_pair, packet_keys};
 
 /// Arrivals per window of the rule: lines are asked for while at least one arrival in 8 of
 /// the last window was a new tuple. Below that the lines a packet reads are hot (its tuples
@@ -35,17 +35,7 @@ impl SideSplitter {
         if !m.is_ip() {
             return;
         }
-        let icmp = matches!(m.l4proto, proto::ICMP | proto::ICMPV6);
-        let echo = icmp && m.l4_present() && is_icmp_echo(m.l4proto, m.icmp_type);
-        let (k, rk) = keys(
-            m.ip_version,
-            m.l4proto,
-            m.src,
-            m.dst,
-            (m.sport, m.dport),
-            m.has(flags::PORTS),
-            echo,
-        );
+        let (k, rk) = packet_keys(m);
         self.seen.prefetch(&orient(&k, &rk).0);
         let opens = m.l4proto != proto::TCP || m.tcp_flags & tcp_flags::SYN != 0;
         if opens {
