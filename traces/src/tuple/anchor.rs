@@ -33,7 +33,7 @@ impl TableAnchor {
 
     /// Notes that slot `i` of a table of `buckets` buckets is at `slot`.
     #[inline]
-    pub(crate) fn note<T>(&mut self, buckets: usize, i: usize, slot: &T) {
+    fn note<T>(&mut self, buckets: usize, i: usize, slot: &T) {
         // slot 0 ends where the control bytes start: `i + 1` slots past slot `i`
         self.at = std::ptr::from_ref(slot)
             .addr()
