@@ -19,12 +19,15 @@
 //! The bound stays a lower bound because every write of an entry's expiry goes through
 //! [`super::Conntrack`], which tells the group when it lowers one (`lowered`); a raised
 //! expiry leaves the bound low, and the search then reads the entry once and raises the
-//! bound. The answer is the table's own: a group is
-//! indexed from the nodes the table's hash index holds (read in the entries' order) and then
-//! follows every insertion and removal of its tuples; a group that ever holds a tuple twice (an entry whose two tuples
-//! are equal) is dropped, as which node a lookup finds would then depend on the hash
-//! table's probe order, and the search falls back to hash lookups. Nothing here models the
-//! kernel; it only makes the same lookups cheaper.
+//! bound. The answer is the table's own: a group is indexed from the nodes the table's hash
+//! index holds (read in the entries' order) and then follows every insertion and removal of
+//! its tuples; a group that ever holds a tuple twice (an entry whose two tuples are equal)
+//! is dropped, as which node a lookup finds would then depend on the hash table's probe
+//! order, and the search falls back to hash lookups. The same slots answer whether the
+//! table holds a tuple at all ([`PortGroups::holds`]), which the clash check of a
+//! confirmation asks of every new connection's reply tuple: once a flood has taken the
+//! ports, each such tuple is held, and the lookup read the entry holding it. Nothing here
+//! models the kernel; it only makes the same lookups cheaper.
 //!
 //! Memory: a group is indexed only when it holds [`INDEX_AT`] tuples and dropped below
 //! [`DROP_BELOW`], so its 512 KB cost at most 256 bytes per live tuple. Indexing reads the
@@ -324,6 +327,16 @@ impl PortGroups {
         }
     }
 
+    /// Whether a node holds tuple `k`, when its group is indexed (`None`: not indexed). The
+    /// answer needs no entry: a group's port holds a node exactly while the table holds one
+    /// with that tuple.
+    #[inline]
+    pub(super) fn holds(&self, k: &FlowKey) -> Option<bool> {
+        let (_, s) = self.indexed(k)?;
+        let group = self.slots[s as usize].as_ref()?;
+        Some(group.ports[usize::from(k.dport)].node != NIL)
+    }
+
     /// The key and slot of tuple `k`'s group, if it is indexed.
     #[inline]
     fn indexed(&self, k: &FlowKey) -> Option<(FlowKey, u32)> {
@@ -385,13 +398,17 @@ mod test {
             .unwrap();
         assert_eq!(pg.node(id, 3), Some(6));
         assert_eq!(pg.node(id, 60_000), None);
+        assert_eq!(pg.holds(&key(3)), Some(true));
+        assert_eq!(pg.holds(&key(60_000)), Some(false));
         pg.inserted(99, &key(60_000), SimTime(0));
         assert_eq!(pg.node(id, 60_000), Some(99));
+        assert_eq!(pg.holds(&key(60_000)), Some(true));
         // Removing another node with the same tuple leaves the slot alone.
         pg.removed(98, &key(60_000));
         assert_eq!(pg.node(id, 60_000), Some(99));
         pg.removed(99, &key(60_000));
         assert_eq!(pg.node(id, 60_000), None);
+        assert_eq!(pg.holds(&key(60_000)), Some(false));
         // Other groups and protocols without ports are not touched.
         let mut other = key(5);
         other.sport = 54;
@@ -405,11 +422,14 @@ mod test {
             SimTime(0),
         );
         assert_eq!(pg.node(id, 5), Some(10));
+        // A tuple of a group not indexed is not answered.
+        assert_eq!(pg.holds(&other), None);
         // Shrinking below DROP_BELOW drops the index.
         for p in 0..=(INDEX_AT - DROP_BELOW) {
             pg.removed(2 * p, &key(p as u16));
         }
         assert_eq!(pg.get(&g), None);
+        assert_eq!(pg.holds(&key(3)), None);
         assert_eq!(pg.len(), 0);
     }
 

@@ -121,10 +121,16 @@ impl CtTable {
             .map(|&(n, _)| n)
     }
 
-    /// Whether some node holds `k`.
+    /// Whether some node holds `k`. A tuple of an indexed port group is answered by the
+    /// group, which holds a port's node exactly while the table does (`ports.rs`): on a SYN
+    /// flood behind masquerade whose ports ran out, every new connection's reply tuple is
+    /// taken, and confirming it (`__nf_conntrack_confirm`'s clash check) read the entry
+    /// that holds it, a cache miss a packet.
     #[inline]
     pub(super) fn contains(&self, conns: &[Conn], k: &FlowKey) -> bool {
-        self.find(conns, k).is_some()
+        let held = self.ports.holds(k);
+        debug_assert!(held.is_none_or(|h| h == self.find(conns, k).is_some()));
+        held.unwrap_or_else(|| self.find(conns, k).is_some())
     }
 
     /// Inserts node `n`, whose tuple is `k` (at the head of its bucket).
