@@ -297,30 +297,42 @@ fn eval_with(
     let mut first = None;
     // Drops by cause, named once at the end (a name is a `String`).
     let mut drops: Vec<(offsim_kernel::datapath::DropCause, u64)> = Vec::new();
-    let mut m = PacketMeta::default();
-    while next(&mut m)? {
+    // Decoded one ahead: the next packet's side split and conntrack lines are asked for
+    // while this one is handled (a SYN flood's every packet misses both). A capture that
+    // fails one packet further fails the same: nothing is written before the end.
+    let mut buf = [PacketMeta::default(), PacketMeta::default()];
+    let mut more = next(&mut buf[0])?;
+    let mut cur = 0;
+    while more {
+        more = next(&mut buf[cur ^ 1])?;
+        if more {
+            sides.prefetch(&buf[cur ^ 1]);
+            dp.conntrack().prefetch(&buf[cur ^ 1]);
+        }
+        let m = &mut buf[cur];
+        cur ^= 1;
         let first_ts = *first.get_or_insert(m.ts.0);
         m.ts = offsim_traces::SimTime(o.retime.at(s.packets, m.ts.0, first_ts));
         let now = m.ts;
         ip_packets += u64::from(m.is_ip());
         if let Some(d) = &mut detect {
-            d.check(&m);
+            d.check(m);
             twice = d.forwarded + d.arrived_late;
             if twice == 0 && ip_packets >= offsim_kernel::dups::SEARCH_PACKETS {
                 detect = None;
             }
         }
-        let Some(side) = sides.arrival(&m, now) else {
+        let Some(side) = sides.arrival(m, now) else {
             continue;
         };
         if guessed {
-            hint.note(&m, side);
+            hint.note(m, side);
         }
         s.packets += 1;
         if now >= next_timer {
             next_timer = dp.timers(now).1;
         }
-        let out = dp.process(now, &m, side);
+        let out = dp.process(now, m, side);
         rule_cycles += o.cpu.rules_cycles(&out.drivers);
         // No NIC: every hardware request is refused at once.
         hw.clear();

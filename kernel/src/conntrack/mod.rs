@@ -28,6 +28,7 @@
 mod config;
 mod conn;
 mod ports;
+mod prefetch;
 mod table;
 pub mod tcp;
 
@@ -116,6 +117,8 @@ pub struct Conntrack {
     pub dead_records: Vec<(u32, FlowKey)>,
     /// Timeout policies attached by `ct timeout set` ([`Conn::policy`] - 1).
     policies: Vec<CtTimeouts>,
+    /// When [`Conntrack::prefetch`] asks for lines (`prefetch.rs`).
+    prefetch_rule: prefetch::PrefetchRule,
 }
 
 /// The ICMP type that answers a query type (`invmap`), for ICMP and ICMPv6.
@@ -230,6 +233,7 @@ impl Conntrack {
             stats: CtStats::default(),
             dead_records: Vec::new(),
             policies: Vec::new(),
+            prefetch_rule: prefetch::PrefetchRule::default(),
         }
     }
 
@@ -510,6 +514,7 @@ impl Conntrack {
     /// reassembled IP packet.
     pub fn track(&mut self, now: SimTime, m: &PacketMeta) -> Track {
         self.stats.searched += 1;
+        self.close_prefetch_window();
         let tuple = match self.tuple_of(now, m) {
             Ok(t) => t,
             Err(t) => return t,

@@ -18,6 +18,9 @@
 //!   [`super::Conntrack`]'s `early_drop`. Without a limit `early_drop` never runs and the
 //!   lists are not kept.
 //!
+//! The index's place in memory is kept (a [`TableAnchor`]) so that the lines a look-up will
+//! read can be asked for a packet ahead (`prefetch.rs`).
+//!
 //! The kernel hashes with siphash and a random boot-time seed (`hash_conntrack_raw`,
 //! `nf_conntrack_hash_rnd`); offsim uses the Fx hash of the tuple, so runs are deterministic.
 
@@ -27,6 +30,7 @@ use hashbrown::HashTable;
 use offsim_traces::hash::FxHashMap;
 use offsim_traces::meta::FlowKey;
 use offsim_traces::time::SimTime;
+use offsim_traces::tuple::TableAnchor;
 use rustc_hash::FxHasher;
 
 use super::conn::{Conn, Dir, status};
@@ -78,6 +82,8 @@ struct Buckets {
 pub(super) struct CtTable {
     /// (node, its tuple's [`tuple_hash`]).
     index: HashTable<(u32, u32)>,
+    /// Where `index` lies, for [`CtTable::prefetch`].
+    anchor: TableAnchor,
     buckets: Option<Buckets>,
     size: u32,
     /// The port groups indexed for NAT's port search (a second view of the same nodes),
@@ -90,6 +96,7 @@ impl CtTable {
     pub(super) fn new(size: u32, kernel_buckets: bool) -> Self {
         CtTable {
             index: HashTable::new(),
+            anchor: TableAnchor::default(),
             buckets: kernel_buckets.then(|| Buckets {
                 heads: vec![NIL; size.max(1) as usize],
                 links: Vec::new(),
@@ -136,8 +143,15 @@ impl CtTable {
     /// Inserts node `n`, whose tuple is `k` (at the head of its bucket).
     pub(super) fn insert(&mut self, conns: &[Conn], n: u32, k: &FlowKey) {
         let h = tuple_hash(k);
-        self.index
+        // Room first (the only step that may move the index), then the anchor from the
+        // slot taken.
+        self.index.reserve(1, |&(_, mh)| index_hash(mh));
+        let buckets = self.index.num_buckets();
+        let o = self
+            .index
             .insert_unique(index_hash(h), (n, h), |&(_, mh)| index_hash(mh));
+        self.anchor
+            .note_if_moved(buckets, o.bucket_index(), o.get());
         self.ports.inserted(n, k, conns[(n / 2) as usize].expires);
         let b = self.bucket_of(h) as usize;
         if let Some(bk) = &mut self.buckets {
@@ -304,6 +318,13 @@ impl CtTable {
         if self.index.capacity() > 4 * self.index.len() + 4096 {
             self.index
                 .shrink_to(2 * self.index.len(), |&(_, mh)| index_hash(mh));
+            self.anchor.forget();
         }
+    }
+
+    /// Asks for the index lines a look-up of `k` reads first (a hint).
+    #[inline]
+    pub(super) fn prefetch(&self, k: &FlowKey) {
+        self.anchor.prefetch(&self.index, index_hash(tuple_hash(k)));
     }
 }

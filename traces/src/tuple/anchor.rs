@@ -18,7 +18,7 @@ use crate::hint::prefetch_addr;
 /// Where a table's control bytes start (an address, never dereferenced) while it has the
 /// number of buckets noted with it.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct TableAnchor {
+pub struct TableAnchor {
     at: usize,
     /// 0: not known.
     buckets: usize,
@@ -27,7 +27,7 @@ pub(crate) struct TableAnchor {
 impl TableAnchor {
     /// Whether the anchor is known (for the table's bucket count when it was noted).
     #[inline]
-    pub(crate) fn is_known(&self) -> bool {
+    pub fn is_known(&self) -> bool {
         self.buckets != 0
     }
 
@@ -44,7 +44,7 @@ impl TableAnchor {
     /// [`TableAnchor::note`], unless the anchor is already known for `buckets` buckets (an
     /// insert that did not move the table).
     #[inline]
-    pub(crate) fn note_if_moved<T>(&mut self, buckets: usize, i: usize, slot: &T) {
+    pub fn note_if_moved<T>(&mut self, buckets: usize, i: usize, slot: &T) {
         if self.buckets != buckets {
             self.note(buckets, i, slot);
         }
@@ -52,7 +52,7 @@ impl TableAnchor {
 
     /// Forgets the anchor (the table moved: shrunk).
     #[inline]
-    pub(crate) fn forget(&mut self) {
+    pub fn forget(&mut self) {
         self.buckets = 0;
     }
 
@@ -60,7 +60,7 @@ impl TableAnchor {
     /// slot of the bucket its probe starts at. Nothing while the anchor is not known for
     /// `t`'s current size.
     #[inline]
-    pub(crate) fn prefetch<T>(&self, t: &HashTable<T>, hash: u64) {
+    pub fn prefetch<T>(&self, t: &HashTable<T>, hash: u64) {
         let buckets = t.num_buckets();
         if !self.is_known() || buckets != self.buckets {
             return;

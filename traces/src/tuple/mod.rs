@@ -10,7 +10,7 @@ use crate::meta::FlowKey;
 
 mod anchor;
 mod table;
-use anchor::TableAnchor;
+pub use anchor::TableAnchor;
 use table::Table;
 
 /// A packed IPv4 tuple: source, destination, source port, destination port, protocol.
