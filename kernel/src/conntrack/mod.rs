@@ -39,7 +39,7 @@ pub use config::{CtConfig, CtTimeouts, MAX_BUCKETS};
 pub use conn::{
     Conn, CtId, CtInfo, Dir, InvalidReason, NatBinding, ProtoState, Track, state_bits, status,
 };
-pub(crate) use ports::GroupId;
+pub(crate) use ports::{GroupId, Round};
 use tcp::TcpVerdict;
 
 /// Conntrack statistics (`conntrack -S` style).
@@ -345,12 +345,12 @@ impl Conntrack {
     pub(crate) fn first_free_port(
         &mut self,
         id: GroupId,
-        ports: &[u16],
+        round: Round,
         now: SimTime,
-    ) -> Option<usize> {
+    ) -> Option<u32> {
         self.table
             .ports
-            .first_free(id, ports, now, node_expiry(&self.reap_at))
+            .first_free(id, round, now, node_expiry(&self.reap_at))
     }
 
     /// Stops indexing port groups from now on, so NAT's port search looks every candidate

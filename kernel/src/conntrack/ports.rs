@@ -13,9 +13,10 @@
 //! A *group* is the set of tuples that are equal but for the destination port (the key is
 //! the tuple with destination port 0). For a group that holds many tuples, [`PortGroups`]
 //! keeps, for each port, the node holding it and a lower bound of that entry's expiry in
-//! whole seconds. A round's candidates are consecutive ports, so the search reads them in
-//! order from one array: a candidate whose bound is past `now` is held without reading its
-//! entry (a random read, half of a flood's port search even when asked for ahead of time).
+//! whole seconds. A round's candidates are consecutive ports ([`Round`]), so the search
+//! reads them in order from one array, eight bounds at a time: a candidate whose bound is
+//! past `now` is held without reading its entry (a random read, half of a flood's port
+//! search even when asked for ahead of time).
 //! The bound stays a lower bound because every write of an entry's expiry goes through
 //! [`super::Conntrack`], which tells the group when it lowers one (`lowered`); a raised
 //! expiry leaves the bound low, and the search then reads the entry once and raises the
@@ -60,6 +61,62 @@ const EMPTY: Slot = Slot {
 #[inline]
 fn floor_s(t: SimTime) -> u32 {
     u32::try_from(t.0 / NS_PER_SEC).unwrap_or(u32::MAX)
+}
+
+/// The first of `run` (a group's slots for consecutive ports) that no entry unexpired at
+/// `now` holds, raising the bounds of the held ones whose entry it read. Eight at a time:
+/// on a flood that took the range, a port search looks at 248 candidates whose bounds all
+/// say held, and eight bounds compare in a few vector instructions where one by one they
+/// took a tenth of `rules eval`. A group of eight that a bound cannot settle is read port
+/// by port, in order, as before.
+#[inline]
+fn first_free_in(run: &mut [Slot], now: SimTime, expires: impl Fn(u32) -> SimTime) -> Option<u32> {
+    // a bound at or below `now_s` cannot say held (above `u32::MAX` none can)
+    let now_s = u32::try_from(now.0 / NS_PER_SEC).unwrap_or(u32::MAX);
+    let mut at = 0;
+    for chunk in run.chunks_mut(8) {
+        let open = chunk
+            .iter()
+            .fold(false, |o, s| o | (s.node == NIL) | (s.held_s <= now_s));
+        if open {
+            for (i, s) in chunk.iter_mut().enumerate() {
+                if s.node == NIL {
+                    return Some(at + i as u32);
+                }
+                if s.held_s > now_s {
+                    continue;
+                }
+                let e = expires(s.node);
+                if e <= now {
+                    return Some(at + i as u32);
+                }
+                s.held_s = floor_s(e);
+            }
+        }
+        at += chunk.len() as u32;
+    }
+    None
+}
+
+/// A round of NAT's port search: `n` consecutive ports of the range `min..min + size`,
+/// from offset `at` in it, wrapping to its start (`n` ≤ `size`, `at` < `size`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Round {
+    pub(crate) min: u32,
+    pub(crate) size: u32,
+    pub(crate) at: u32,
+    pub(crate) n: u32,
+}
+
+impl Round {
+    /// The round's `i`-th candidate (`i` < `n`).
+    #[inline]
+    pub(crate) fn port(&self, i: u32) -> u16 {
+        debug_assert!(i < self.n && self.n <= self.size && self.at < self.size);
+        let a = self.at + i;
+        let a = if a >= self.size { a - self.size } else { a };
+        (self.min + a) as u16
+    }
 }
 
 /// Tuples a group must hold to be indexed (a sixteenth of the port space).
@@ -170,35 +227,30 @@ impl PortGroups {
         s.node != NIL && (u64::from(s.held_s) > now.0 / NS_PER_SEC || expires(s.node) > now)
     }
 
-    /// The first of `ports` that no entry unexpired at `now` holds in group `id` (its index
-    /// in `ports`), as [`PortGroups::held`] of each in turn would answer. Raises the bound
-    /// of each held port it had to read the entry of.
+    /// The first of a round's candidates that no entry unexpired at `now` holds in group
+    /// `id` (its index in the round), as [`PortGroups::held`] of each in turn would answer.
+    /// Raises the bound of each held port it had to read the entry of.
     pub(super) fn first_free(
         &mut self,
         id: GroupId,
-        ports: &[u16],
+        round: Round,
         now: SimTime,
         expires: impl Fn(u32) -> SimTime,
-    ) -> Option<usize> {
-        let now_s = now.0 / NS_PER_SEC;
+    ) -> Option<u32> {
         let Some(g) = self.group_mut(id) else {
-            return (!ports.is_empty()).then_some(0);
+            return (round.n > 0).then_some(0);
         };
-        ports.iter().position(|&p| {
-            let s = &mut g.ports[usize::from(p)];
-            if s.node == NIL {
-                return true;
+        // The round is one run of consecutive ports, or two when it wraps.
+        let head = round.n.min(round.size - round.at);
+        let mut before = 0;
+        for (start, len) in [(round.min + round.at, head), (round.min, round.n - head)] {
+            let run = &mut g.ports[start as usize..(start + len) as usize];
+            if let Some(i) = first_free_in(run, now, &expires) {
+                return Some(before + i);
             }
-            if u64::from(s.held_s) > now_s {
-                return false;
-            }
-            let e = expires(s.node);
-            if e <= now {
-                return true;
-            }
-            s.held_s = floor_s(e);
-            false
-        })
+            before += len;
+        }
+        None
     }
 
     /// Notes `lookups` hash lookups a port search made that an index could have answered.
@@ -466,35 +518,49 @@ mod test {
         // Expired below 100 s, held from port 100 on (port 100 expires at 100.5 s: within
         // the second the bound cannot answer, so the entry is read); unused ports are free.
         assert!(!held(&pg, &exp, 99) && held(&pg, &exp, 100) && !held(&pg, &exp, 60_000));
-        let ports: Vec<u16> = (100..200).collect();
-        assert_eq!(pg.first_free(id, &ports, now, |n| exp[n as usize]), None);
+        let round = |min: u32, size: u32, at: u32, n: u32| Round { min, size, at, n };
         assert_eq!(
-            pg.first_free(id, &[150, 42], now, |n| exp[n as usize]),
-            Some(1)
+            pg.first_free(id, round(100, 100, 0, 100), now, |n| exp[n as usize]),
+            None
+        );
+        // 150, then 42 (wrapping to the range's start)
+        let wrap = round(42, 109, 108, 2);
+        assert_eq!((wrap.port(0), wrap.port(1)), (150, 42));
+        assert_eq!(pg.first_free(id, wrap, now, |n| exp[n as usize]), Some(1));
+        // 180..=199 held, then (wrapping) 90, whose entry expired; from 100 on all held
+        let long = round(90, 110, 90, 40);
+        assert_eq!((long.port(19), long.port(20)), (199, 90));
+        assert_eq!(pg.first_free(id, long, now, |n| exp[n as usize]), Some(20));
+        assert_eq!(
+            pg.first_free(id, round(100, 100, 80, 40), now, |n| exp[n as usize]),
+            None
         );
         // An entry's expiry raised behind the bound's back: still held (read once, and the
         // bound is raised so the next search need not read it).
         exp[50] = SimTime(1000 * S);
         assert_eq!(
-            pg.first_free(id, &[50, 51], now, |n| exp[n as usize]),
+            pg.first_free(id, round(50, 2, 0, 2), now, |n| exp[n as usize]),
             Some(1)
         );
         assert_eq!(
-            pg.first_free(id, &[50, 60_000], now, |_| unreachable!("read")),
-            Some(1)
+            pg.first_free(id, round(50, 1, 0, 1), now, |_| unreachable!("read")),
+            None
         );
         // Lowered: conntrack says so, and the port is free once the new expiry passes.
         exp[150] = SimTime(90 * S);
         pg.lowered(150, &key(150), exp[150]);
         assert!(!held(&pg, &exp, 150));
-        assert_eq!(pg.first_free(id, &[150], now, |n| exp[n as usize]), Some(0));
+        assert_eq!(
+            pg.first_free(id, round(150, 1, 0, 1), now, |n| exp[n as usize]),
+            Some(0)
+        );
         // A lowering for another node of that port, or another group, changes nothing.
         pg.lowered(7, &key(160), SimTime(0));
         let mut other = key(170);
         other.sport = 54;
         pg.lowered(170, &other, SimTime(0));
         assert_eq!(
-            pg.first_free(id, &[160, 170], now, |_| unreachable!("read")),
+            pg.first_free(id, round(160, 11, 0, 11), now, |_| unreachable!("read")),
             None
         );
     }

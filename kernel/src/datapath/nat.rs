@@ -13,7 +13,7 @@ use offsim_nft::ast::NatKind;
 use offsim_traces::meta::{FlowKey, PacketMeta, flags, is_icmp_echo, proto};
 use offsim_traces::time::SimTime;
 
-use crate::conntrack::{Conntrack, CtId, CtInfo, Dir, GroupId, ct_tuple, invert, status};
+use crate::conntrack::{Conntrack, CtId, CtInfo, Dir, GroupId, Round, ct_tuple, invert, status};
 use crate::fib::Fib;
 
 /// `nat_done` index of the destination manipulation (PREROUTING, OUTPUT).
@@ -276,26 +276,25 @@ fn search(
     let mut off = if mt == DST { 0 } else { next_u16(&mut rng) };
     let mut attempts = size.min(NF_NAT_MAX_ATTEMPTS);
     let a = part(t, mt).0;
-    let mut round = [0u16; NF_NAT_MAX_ATTEMPTS as usize];
     loop {
         if let Some(g) = group {
             // The round's candidates at once, from the port group's index.
-            let round = &mut round[..attempts as usize];
-            let mut at = off % size;
-            for p in round.iter_mut() {
-                *p = (min + at) as u16;
-                at = if at + 1 == size { 0 } else { at + 1 };
-            }
+            let round = Round {
+                min,
+                size,
+                at: off % size,
+                n: attempts,
+            };
             let free = ct.first_free_port(g, round, now);
-            let last = free.unwrap_or(round.len() - 1);
-            debug_assert!(round[..last].iter().all(|&p| {
+            let last = free.unwrap_or(attempts - 1);
+            debug_assert!((0..last).all(|i| {
                 let mut u = *t;
-                set_part(&mut u, mt, a, Some(p));
+                set_part(&mut u, mt, a, Some(round.port(i)));
                 used(ct, now, &u)
             }));
-            set_part(t, mt, a, Some(round[last]));
+            set_part(t, mt, a, Some(round.port(last)));
             debug_assert_eq!(free.is_some(), !used(ct, now, t));
-            tries += last as u32 + 1;
+            tries += last + 1;
             if free.is_some() {
                 return tries;
             }
