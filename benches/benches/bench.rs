@@ -8,6 +8,7 @@ fn main() {
     offsim_benches::nft::benches(&mut c);
     offsim_benches::dups::bench(&mut c);
     offsim_benches::sides::bench(&mut c);
+    offsim_benches::conntrack::bench(&mut c);
     offsim_benches::nic::bench(&mut c);
     offsim_benches::traces::bench(&mut c);
     offsim_benches::flowtable::bench(&mut c);

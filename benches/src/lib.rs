@@ -2,6 +2,7 @@
 //! `benches/bench.rs` calls.
 #![deny(missing_docs)]
 
+pub mod conntrack;
 pub mod dups;
 pub mod engine;
 pub mod flowtable;
