@@ -4,7 +4,8 @@
 //! each SYN as it comes; `prefetched` first calls `Conntrack::prefetch` on the next one, as
 //! `rules eval` does when it decodes one packet ahead. The table holds about 500k entries
 //! (a SYN every 240 µs against SYN_SENT's 120 s), kept there by the garbage collector's
-//! walk, as the datapath's timers run it.
+//! walk, as the datapath's timers run it. No NAT runs here: masquerade's port search and
+//! the clash check of a confirmation behind it are `nat/syn_exhausted`'s.
 //!
 //! Run with `cargo bench -p offsim-benches -- conntrack`.
 

@@ -255,6 +255,25 @@ pub fn eval_packets(
 
 /// The replay: packets from `next`, which decodes one into its argument (see
 /// `offsim_traces::parse::parse_frame_into`), until it gives `false`.
+/// Answers the flowtables' hardware requests as a router without a NIC that offloads: every
+/// add is refused at once (`no_nic`), deletions and statistics come back empty.
+fn refuse_hw_requests(
+    dp: &mut Datapath,
+    hw: &mut Vec<(usize, offsim_kernel::flowtable::HwRequest)>,
+    now: offsim_traces::SimTime,
+) {
+    use offsim_kernel::flowtable::HwRequest;
+    hw.clear();
+    dp.drain_hw_requests(hw);
+    for (ft, r) in hw.drain(..) {
+        match r {
+            HwRequest::Add(id) => dp.hw_add_done(ft, id, false, Some("no_nic"), now),
+            HwRequest::Del(id) => dp.hw_del_done(ft, id),
+            HwRequest::Stats(id) => dp.hw_stats_done(ft, id, None, [0, 0], [0, 0]),
+        }
+    }
+}
+
 fn eval_with(
     rs: Ruleset,
     o: &EvalOptions,
@@ -334,20 +353,7 @@ fn eval_with(
         }
         let out = dp.process(now, m, side);
         rule_cycles += o.cpu.rules_cycles(&out.drivers);
-        // No NIC: every hardware request is refused at once.
-        hw.clear();
-        dp.drain_hw_requests(&mut hw);
-        for (ft, r) in hw.drain(..) {
-            match r {
-                offsim_kernel::flowtable::HwRequest::Add(id) => {
-                    dp.hw_add_done(ft, id, false, Some("no_nic"), now)
-                }
-                offsim_kernel::flowtable::HwRequest::Del(id) => dp.hw_del_done(ft, id),
-                offsim_kernel::flowtable::HwRequest::Stats(id) => {
-                    dp.hw_stats_done(ft, id, None, [0, 0], [0, 0])
-                }
-            }
-        }
+        refuse_hw_requests(&mut dp, &mut hw, now);
         match out.fate {
             Fate::Forwarded(_) => {
                 if out.path == Path::SwFast {

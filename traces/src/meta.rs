@@ -420,6 +420,14 @@ impl PacketMeta {
         self.flags & flag != 0
     }
 
+    /// Whether the packet may open a connection: anything but a TCP segment without SYN.
+    /// Which tables a new connection's packet reads (and so which lines a prefetch asks
+    /// for) depends on it.
+    #[inline]
+    pub fn may_open(&self) -> bool {
+        self.l4proto != proto::TCP || self.tcp_flags & tcp_flags::SYN != 0
+    }
+
     /// Whether this is an IPv4 or IPv6 packet that parsed cleanly.
     #[inline]
     pub fn is_ip(&self) -> bool {

@@ -337,11 +337,11 @@ impl Conntrack {
             .held(id, port, now, node_expiry(&self.reap_at))
     }
 
-    /// The first of `ports` whose tuple in group `id` no unexpired entry holds (the index in
-    /// `ports`), as [`Conntrack::port_held`] of each in turn would find it. Consecutive
-    /// candidates are neighbours in the group's index, which keeps a bound of each entry's
-    /// expiry beside its node ([`ports`]): most candidates are answered without reading
-    /// their entry.
+    /// The first of `round`'s candidates whose tuple in group `id` no unexpired entry holds
+    /// (its index in the round), as [`Conntrack::port_held`] of each in turn would find it.
+    /// Consecutive candidates are neighbours in the group's index, which keeps a bound of
+    /// each entry's expiry beside its node ([`ports`]): most candidates are answered without
+    /// reading their entry.
     pub(crate) fn first_free_port(
         &mut self,
         id: GroupId,

@@ -72,7 +72,7 @@ fn floor_s(t: SimTime) -> u32 {
 #[inline]
 fn first_free_in(run: &mut [Slot], now: SimTime, expires: impl Fn(u32) -> SimTime) -> Option<u32> {
     // a bound at or below `now_s` cannot say held (above `u32::MAX` none can)
-    let now_s = u32::try_from(now.0 / NS_PER_SEC).unwrap_or(u32::MAX);
+    let now_s = floor_s(now);
     let mut at = 0;
     for chunk in run.chunks_mut(8) {
         let open = chunk

@@ -1,16 +1,10 @@
 //! Asking for the index lines a packet's tracking will read before the packet is handled
 //! ([`Conntrack::prefetch`]), and the rule that says when that pays.
 
-use offsim_traces::meta::{PacketMeta, proto, tcp_flags};
+use offsim_traces::hint::{PREFETCH_WINDOW, prefetch_pays};
+use offsim_traces::meta::PacketMeta;
 
 use super::{Conntrack, ct_tuple, invert};
-
-/// Look-ups per window of the rule: lines are asked for while at least one look-up in 8
-/// of the last window made a new entry. On ordinary traffic the lines a packet reads are
-/// those of a connection seen a moment ago, already in the cache; on a SYN flood every
-/// packet's look-up misses, and so do its NAT check and the insertions at its
-/// confirmation, each a random line of an index of millions of nodes.
-const WINDOW: u64 = 64;
 
 /// When [`Conntrack::prefetch`] asks for lines.
 #[derive(Clone, Copy, Debug, Default)]
@@ -22,9 +16,13 @@ pub(super) struct PrefetchRule {
 
 impl Conntrack {
     /// Asks for the index lines tracking `m` will read: its tuple's and, for a packet that
-    /// may open a connection (not a TCP segment without SYN), the inverse tuple's, which a
-    /// new connection's NAT check (`nf_nat_used_tuple`) and confirmation look up. Only
-    /// while new entries are frequent; a hint: nothing `track` answers depends on it.
+    /// may open a connection, the inverse tuple's, which a new connection's NAT check
+    /// (`nf_nat_used_tuple`) and, without NAT, its confirmation look up (under SNAT the
+    /// confirmation looks up the reply tuple NAT chose, which no packet names ahead). Only
+    /// while new entries are frequent (`hint::prefetch_pays`, at least one look-up in 8 of
+    /// a window of 64 making an entry: on ordinary traffic a packet's lines are those of a
+    /// connection seen a moment ago, already in the cache); a hint: nothing `track`
+    /// answers depends on it.
     #[inline(always)]
     pub fn prefetch(&self, m: &PacketMeta) {
         if self.prefetch_rule.on {
@@ -39,18 +37,24 @@ impl Conntrack {
             return;
         };
         self.table.prefetch(&k);
-        let opens = m.l4proto != proto::TCP || m.tcp_flags & tcp_flags::SYN != 0;
-        if opens && let Some(r) = invert(&k) {
+        if m.may_open()
+            && let Some(r) = invert(&k)
+        {
             self.table.prefetch(&r);
         }
     }
 
-    /// Closes the window every [`WINDOW`] look-ups (called by `track` after counting one).
+    /// Closes the window every `PREFETCH_WINDOW` look-ups (called by `track` after
+    /// counting one).
     #[inline]
     pub(super) fn close_prefetch_window(&mut self) {
-        if self.stats.searched.is_multiple_of(WINDOW) {
+        if self
+            .stats
+            .searched
+            .is_multiple_of(u64::from(PREFETCH_WINDOW))
+        {
             let r = &mut self.prefetch_rule;
-            r.on = self.stats.created - r.created_at >= WINDOW / 8;
+            r.on = prefetch_pays(self.stats.created.saturating_sub(r.created_at));
             r.created_at = self.stats.created;
         }
     }
@@ -59,6 +63,7 @@ impl Conntrack {
 #[cfg(test)]
 mod test {
     use super::*;
+    use offsim_traces::meta::tcp_flags;
     use offsim_traces::testkit::Pkt;
     use offsim_traces::time::SimTime;
 
@@ -97,13 +102,13 @@ mod test {
             let (ta, tb) = (pass(a, m), pass(b, m));
             assert_eq!(format!("{ta:?}"), format!("{tb:?}"));
         };
-        for n in 0..20 * WINDOW as u32 {
+        for n in 0..20 * PREFETCH_WINDOW {
             step(&mut a, &mut b, &syn(n));
         }
         assert!(a.prefetch_rule.on, "a SYN flood prefetches");
         assert_eq!(a.stats.inserted, b.stats.inserted);
         let mut same = syn(7);
-        for i in 0..2 * WINDOW {
+        for i in 0..2 * u64::from(PREFETCH_WINDOW) {
             same.ts = SimTime(10_000_000 + i);
             step(&mut a, &mut b, &same);
         }

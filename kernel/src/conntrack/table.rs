@@ -143,15 +143,19 @@ impl CtTable {
     /// Inserts node `n`, whose tuple is `k` (at the head of its bucket).
     pub(super) fn insert(&mut self, conns: &[Conn], n: u32, k: &FlowKey) {
         let h = tuple_hash(k);
-        // Room first (the only step that may move the index), then the anchor from the
-        // slot taken.
-        self.index.reserve(1, |&(_, mh)| index_hash(mh));
-        let buckets = self.index.num_buckets();
-        let o = self
+        let i = self
             .index
-            .insert_unique(index_hash(h), (n, h), |&(_, mh)| index_hash(mh));
-        self.anchor
-            .note_if_moved(buckets, o.bucket_index(), o.get());
+            .insert_unique(index_hash(h), (n, h), |&(_, mh)| index_hash(mh))
+            .bucket_index();
+        // The index moves only when it grows (a new bucket count; a rehash in place keeps
+        // its memory) or shrinks (`shrink` forgets the anchor). Not `reserve` first, as the
+        // tuple maps do: that would grow or rehash where `insert_unique` reuses a deleted
+        // slot, and the probe order of two nodes with one tuple (an entry whose two tuples
+        // are equal) decides which `find` returns.
+        let buckets = self.index.num_buckets();
+        if let Some(slot) = self.index.get_bucket(i) {
+            self.anchor.note_if_moved(buckets, i, slot);
+        }
         self.ports.inserted(n, k, conns[(n / 2) as usize].expires);
         let b = self.bucket_of(h) as usize;
         if let Some(bk) = &mut self.buckets {

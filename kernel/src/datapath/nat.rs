@@ -277,14 +277,14 @@ fn search(
     let mut attempts = size.min(NF_NAT_MAX_ATTEMPTS);
     let a = part(t, mt).0;
     loop {
+        let round = Round {
+            min,
+            size,
+            at: off % size,
+            n: attempts,
+        };
         if let Some(g) = group {
             // The round's candidates at once, from the port group's index.
-            let round = Round {
-                min,
-                size,
-                at: off % size,
-                n: attempts,
-            };
             let free = ct.first_free_port(g, round, now);
             let last = free.unwrap_or(attempts - 1);
             debug_assert!((0..last).all(|i| {
@@ -298,17 +298,16 @@ fn search(
             if free.is_some() {
                 return tries;
             }
-            // (`off` is drawn again for the next round.)
         } else {
-            for _ in 0..attempts {
-                set_part(t, mt, a, Some((min + off % size) as u16));
+            for i in 0..attempts {
+                set_part(t, mt, a, Some(round.port(i)));
                 tries += 1;
                 if !used(ct, now, t) {
                     return tries;
                 }
-                off = off.wrapping_add(1);
             }
         }
+        // (`off` is drawn again for the next round.)
         if attempts >= size || attempts < 16 {
             return tries;
         }

@@ -1,18 +1,11 @@
 //! Asking for the lines the side split will read for a packet before it arrives
-//! ([`SideSplitter::prefetch`]), and the rule that says when that pays.
+//! ([`SideSplitter::prefetch`]), while the rule of `offsim_traces::hint::prefetch_pays`
+//! says it pays.
 
-#[cfg(test)]
-use offsim_traces::meta::NetKind;
-use offsim_traces::meta::{PacketMeta, proto, tcp_flags};
+use offsim_traces::hint::{PREFETCH_WINDOW, prefetch_pays};
+use offsim_traces::meta::PacketMeta;
 
 use super::{SideSplitter, orient, orient_pair, packet_keys};
-
-/// Arrivals per window of the rule: lines are asked for while at least one arrival in 8 of
-/// the last window was a new tuple. Below that the lines a packet reads are hot (its tuples
-/// are few and seen again and again) and working out the next packet's keys would be work
-/// for nothing: a generated data-centre capture (2,861 flows in 1M packets) and the
-/// home-router and enterprise ones never turn it on; a SYN flood keeps it on.
-const PREFETCH_WINDOW: u32 = 64;
 
 impl SideSplitter {
     /// Asks for the cache lines [`SideSplitter::side_of`] will read for `m`, a packet that
@@ -37,8 +30,7 @@ impl SideSplitter {
         }
         let (k, rk) = packet_keys(m);
         self.seen.prefetch(&orient(&k, &rk).0);
-        let opens = m.l4proto != proto::TCP || m.tcp_flags & tcp_flags::SYN != 0;
-        if opens {
+        if m.may_open() {
             let (lo, hi, _, _) = orient_pair(m.src, m.dst);
             self.pairs.prefetch(m.ip_version, lo, hi);
             self.lan_hosts.prefetch(m.ip_version, m.src);
@@ -51,7 +43,7 @@ impl SideSplitter {
     #[inline]
     pub(super) fn close_window(&mut self) {
         if self.arrivals.is_multiple_of(PREFETCH_WINDOW) {
-            self.prefetching = self.window_new >= PREFETCH_WINDOW / 8;
+            self.prefetching = prefetch_pays(u64::from(self.window_new));
             self.window_new = 0;
         }
     }
@@ -61,6 +53,7 @@ impl SideSplitter {
 mod test {
     use super::*;
     use crate::sides::{Side, SideMode};
+    use offsim_traces::meta::{NetKind, tcp_flags};
     use offsim_traces::testkit::Pkt;
     use offsim_traces::time::SimTime;
 

@@ -17,17 +17,27 @@ use crate::hint::prefetch_addr;
 
 /// Where a table's control bytes start (an address, never dereferenced) while it has the
 /// number of buckets noted with it.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct TableAnchor {
     at: usize,
     /// 0: not known.
     buckets: usize,
 }
 
+/// Whether the anchor is known and for how many buckets, not the address: a table's debug
+/// output stays the same from run to run.
+impl std::fmt::Debug for TableAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableAnchor")
+            .field("buckets", &self.buckets)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TableAnchor {
     /// Whether the anchor is known (for the table's bucket count when it was noted).
     #[inline]
-    pub fn is_known(&self) -> bool {
+    pub(crate) fn is_known(&self) -> bool {
         self.buckets != 0
     }
 
