@@ -41,6 +41,12 @@ impl TableAnchor {
         self.buckets != 0
     }
 
+    /// Whether the anchor is known for a table of `buckets` buckets.
+    #[inline]
+    pub fn is_for(&self, buckets: usize) -> bool {
+        self.buckets != 0 && self.buckets == buckets
+    }
+
     /// Notes that slot `i` of a table of `buckets` buckets is at `slot`.
     #[inline]
     fn note<T>(&mut self, buckets: usize, i: usize, slot: &T) {
