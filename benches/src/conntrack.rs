@@ -11,45 +11,30 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput};
+use criterion::Criterion;
 use offsim_kernel::conntrack::{Conntrack, CtConfig};
-use offsim_traces::meta::{PacketMeta, tcp_flags};
-use offsim_traces::testkit::Pkt;
-use offsim_traces::time::SimTime;
 
-const BATCH: u64 = 4096;
+use crate::flood::{Syns, in_order_and_prefetched};
+
 /// Simulated time between SYNs.
 const GAP_NS: u64 = 240_000;
-
-/// The `n`th SYN of the flood: a source address and port of its own.
-fn syn(template: &PacketMeta, n: u64) -> PacketMeta {
-    let mut p = *template;
-    let x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    p.src = u128::from(0x0a00_0000 | (x >> 40) as u32);
-    p.sport = 1024 + (n % 60_000) as u16;
-    p.ts = SimTime(n * GAP_NS);
-    p
-}
 
 /// A SYN flood's conntrack and the number of the next SYN.
 struct Flood {
     ct: Conntrack,
-    template: PacketMeta,
+    syns: Syns,
     n: u64,
 }
 
 impl Flood {
     fn new() -> Flood {
-        let template = Pkt::tcp4("10.0.0.1:1024", "192.0.2.10:80")
-            .flags(tcp_flags::SYN)
-            .build();
         let mut f = Flood {
             ct: Conntrack::new(CtConfig::default()),
-            template,
+            syns: Syns::new(GAP_NS),
             n: 0,
         };
         // fill to the horizon: 120 s of SYNs
-        for _ in 0..120_000_000_000 / GAP_NS {
+        for _ in 0..f.syns.within(120_000_000_000) {
             f.step(false);
         }
         f
@@ -57,9 +42,9 @@ impl Flood {
 
     #[inline]
     fn step(&mut self, prefetch: bool) {
-        let p = syn(&self.template, self.n);
+        let p = self.syns.nth(self.n);
         if prefetch {
-            self.ct.prefetch(&syn(&self.template, self.n + 1));
+            self.ct.prefetch(&self.syns.nth(self.n + 1));
         }
         let t = self.ct.track(p.ts, &p);
         black_box(self.ct.finish(p.ts, &t, true));
@@ -72,20 +57,5 @@ impl Flood {
 /// Registers the benches.
 pub fn bench(c: &mut Criterion) {
     let mut flood = Flood::new();
-    let mut g = c.benchmark_group("conntrack");
-    g.throughput(Throughput::Elements(BATCH));
-    g.sample_size(20);
-    for (name, prefetch) in [
-        ("syn_flood/in_order", false),
-        ("syn_flood/prefetched", true),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                for _ in 0..BATCH {
-                    flood.step(prefetch);
-                }
-            })
-        });
-    }
-    g.finish();
+    in_order_and_prefetched(c, "conntrack", |prefetch| flood.step(prefetch));
 }

@@ -5,6 +5,7 @@
 pub mod conntrack;
 pub mod dups;
 pub mod engine;
+mod flood;
 pub mod flowtable;
 pub mod r#gen;
 pub mod nat;
