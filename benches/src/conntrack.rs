@@ -13,49 +13,26 @@ use std::hint::black_box;
 
 use criterion::Criterion;
 use offsim_kernel::conntrack::{Conntrack, CtConfig};
+use offsim_traces::meta::PacketMeta;
 
-use crate::flood::{Syns, in_order_and_prefetched};
+use crate::flood::{Flood, FloodTable, in_order_and_prefetched};
 
-/// Simulated time between SYNs.
-const GAP_NS: u64 = 240_000;
-
-/// A SYN flood's conntrack and the number of the next SYN.
-struct Flood {
-    ct: Conntrack,
-    syns: Syns,
-    n: u64,
-}
-
-impl Flood {
-    fn new() -> Flood {
-        let mut f = Flood {
-            ct: Conntrack::new(CtConfig::default()),
-            syns: Syns::new(GAP_NS),
-            n: 0,
-        };
-        // fill to the horizon: 120 s of SYNs
-        for _ in 0..f.syns.within(120_000_000_000) {
-            f.step(false);
-        }
-        f
+impl FloodTable for Conntrack {
+    fn prefetch(&self, p: &PacketMeta) {
+        Conntrack::prefetch(self, p);
     }
 
-    #[inline]
-    fn step(&mut self, prefetch: bool) {
-        let p = self.syns.nth(self.n);
-        if prefetch {
-            self.ct.prefetch(&self.syns.nth(self.n + 1));
-        }
-        let t = self.ct.track(p.ts, &p);
-        black_box(self.ct.finish(p.ts, &t, true));
+    fn take(&mut self, p: &PacketMeta) {
+        let t = self.track(p.ts, p);
+        black_box(self.finish(p.ts, &t, true));
         // the collector's walk, a few entries a packet, reaps those past SYN_SENT's 120 s
-        self.ct.gc(p.ts, 4);
-        self.n += 1;
+        self.gc(p.ts, 4);
     }
 }
 
 /// Registers the benches.
 pub fn bench(c: &mut Criterion) {
-    let mut flood = Flood::new();
-    in_order_and_prefetched(c, "conntrack", |prefetch| flood.step(prefetch));
+    let ct = Conntrack::new(CtConfig::default());
+    let mut flood = Flood::filled(ct, 240_000, 120_000_000_000);
+    in_order_and_prefetched(c, "conntrack", &mut flood);
 }

@@ -11,46 +11,23 @@ use std::hint::black_box;
 
 use criterion::Criterion;
 use offsim_kernel::sides::{SideMode, SideSplitter};
+use offsim_traces::meta::PacketMeta;
 
-use crate::flood::{Syns, in_order_and_prefetched};
+use crate::flood::{Flood, FloodTable, in_order_and_prefetched};
 
-/// Simulated time between SYNs.
-const GAP_NS: u64 = 100_000;
-
-/// A SYN flood's splitter and the number of the next SYN.
-struct Flood {
-    sp: SideSplitter,
-    syns: Syns,
-    n: u64,
-}
-
-impl Flood {
-    fn new() -> Flood {
-        let mut f = Flood {
-            sp: SideSplitter::new(SideMode::Flow),
-            syns: Syns::new(GAP_NS),
-            n: 0,
-        };
-        // fill to the horizon: 120 s of SYNs
-        for _ in 0..f.syns.within(120_000_000_000) {
-            f.step(false);
-        }
-        f
+impl FloodTable for SideSplitter {
+    fn prefetch(&self, p: &PacketMeta) {
+        SideSplitter::prefetch(self, p);
     }
 
-    #[inline]
-    fn step(&mut self, prefetch: bool) {
-        let p = self.syns.nth(self.n);
-        if prefetch {
-            self.sp.prefetch(&self.syns.nth(self.n + 1));
-        }
-        black_box(self.sp.side(&p, p.ts));
-        self.n += 1;
+    fn take(&mut self, p: &PacketMeta) {
+        black_box(self.side(p, p.ts));
     }
 }
 
 /// Registers the benches.
 pub fn bench(c: &mut Criterion) {
-    let mut flood = Flood::new();
-    in_order_and_prefetched(c, "sides", |prefetch| flood.step(prefetch));
+    let sp = SideSplitter::new(SideMode::Flow);
+    let mut flood = Flood::filled(sp, 100_000, 120_000_000_000);
+    in_order_and_prefetched(c, "sides", &mut flood);
 }
