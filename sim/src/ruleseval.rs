@@ -253,8 +253,6 @@ pub fn eval_packets(
     eval_with(rs, o, &mut |m| Ok(it.next().map(|p| *m = *p).is_some()))
 }
 
-/// The replay: packets from `next`, which decodes one into its argument (see
-/// `offsim_traces::parse::parse_frame_into`), until it gives `false`.
 /// Answers the flowtables' hardware requests as a router without a NIC that offloads: every
 /// add is refused at once (`no_nic`), deletions and statistics come back empty.
 fn refuse_hw_requests(
@@ -274,6 +272,8 @@ fn refuse_hw_requests(
     }
 }
 
+/// The replay: packets from `next`, which decodes one into its argument (see
+/// `offsim_traces::parse::parse_frame_into`), until it gives `false`.
 fn eval_with(
     rs: Ruleset,
     o: &EvalOptions,

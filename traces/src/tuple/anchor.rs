@@ -44,7 +44,7 @@ impl TableAnchor {
     /// Whether the anchor is known for a table of `buckets` buckets.
     #[inline]
     pub fn is_for(&self, buckets: usize) -> bool {
-        self.buckets != 0 && self.buckets == buckets
+        self.is_known() && self.buckets == buckets
     }
 
     /// Notes that slot `i` of a table of `buckets` buckets is at `slot`.
@@ -78,7 +78,7 @@ impl TableAnchor {
     #[inline]
     pub fn prefetch<T>(&self, t: &HashTable<T>, hash: u64) {
         let buckets = t.num_buckets();
-        if !self.is_known() || buckets != self.buckets {
+        if !self.is_for(buckets) {
             return;
         }
         let i = hash as usize & (buckets - 1);
