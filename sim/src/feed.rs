@@ -10,8 +10,9 @@
 //! [`crate::source::TraceSource`] gives it: results do not depend on thread timing.
 //!
 //! Memory is bounded whatever the trace's length: each engine's channel holds at most
-//! [`IN_FLIGHT`] chunks of [`CHUNK`] arrivals and the reader waits for the slowest engine,
-//! so at most `IN_FLIGHT + 2` chunks (about a megabyte each, under 6 MB) are alive at once.
+//! [`IN_FLIGHT`] chunks of [`CHUNK`] arrivals ([`CHUNK_ONE`] with a single engine) and the
+//! reader waits for the slowest engine,
+//! so at most `IN_FLIGHT + 2` chunks (a megabyte at most each, under 6 MB) are alive at once.
 //!
 //! The channels are `std::sync::mpsc::sync_channel`: bounded, one producer and one consumer
 //! each, which is all this needs; std's implementation is crossbeam-channel's (ported into
@@ -26,14 +27,19 @@ use offsim_traces::time::SimTime;
 use crate::progress::Progress;
 use crate::source::{Arrival, Decoder, Findings, Source, SourceError, TracePass};
 
-/// Arrivals per chunk (232 bytes each, about 950 KB): a channel operation and an allocation
-/// per this many packets. The reader decodes faster than an engine simulates, so it waits on
-/// a full channel and is woken for each chunk an engine takes: a `futex` wake on the
-/// engine's thread and two context switches, which at 1,024 arrivals a chunk were 5 % of a
-/// one-configuration `run` (enterprise, software offload, 1M packets from tmpfs: 0.348 →
-/// 0.329 CPU s with 4,096, median of 7 alternated; 8,192 gained nothing more). The engine
-/// reads a chunk another core wrote, from the shared cache whatever its size.
-pub(crate) const CHUNK: usize = 4096;
+/// Arrivals per chunk when the reader feeds several engines (232 bytes each, about 240
+/// KB): a channel operation and an allocation per this many packets.
+pub(crate) const CHUNK: usize = 1024;
+
+/// Arrivals per chunk when the reader feeds one engine (about 950 KB). The reader decodes
+/// faster than an engine simulates, so it waits on a full channel and is woken for each
+/// chunk the engine takes: a `futex` wake on the engine's thread and two context switches,
+/// which at [`CHUNK`] arrivals were 5 % of a one-configuration `run` (enterprise, software
+/// offload, 1M packets from tmpfs: 0.348 → 0.329 CPU s, median of 7 alternated; 8,192 gained
+/// nothing more). With several engines sharing two cores, chunks this large left a core
+/// idle more often (three configurations: wall time +6 %, CPU time unchanged), so they keep
+/// [`CHUNK`].
+pub(crate) const CHUNK_ONE: usize = 4096;
 
 /// Chunks each engine's channel holds before the reader waits.
 pub(crate) const IN_FLIGHT: usize = 4;
@@ -51,6 +57,8 @@ enum Msg {
 /// The reading side: runs the decoder and hands its arrivals to every engine.
 pub(crate) struct Feeder {
     decoder: Decoder,
+    /// Arrivals per chunk ([`CHUNK`], or [`CHUNK_ONE`] for one engine).
+    chunk: usize,
     /// One per engine; `None` once that engine stopped listening (it failed).
     txs: Vec<Option<SyncSender<Msg>>>,
 }
@@ -69,7 +77,15 @@ pub(crate) fn share(decoder: Decoder, engines: usize) -> (Feeder, Vec<FeedSource
             (Some(tx), src)
         })
         .unzip();
-    (Feeder { decoder, txs }, sources)
+    let chunk = if engines == 1 { CHUNK_ONE } else { CHUNK };
+    (
+        Feeder {
+            decoder,
+            chunk,
+            txs,
+        },
+        sources,
+    )
 }
 
 impl Feeder {
@@ -79,9 +95,9 @@ impl Feeder {
     /// every engine.
     pub(crate) fn run(mut self) -> Result<Decoded, SourceError> {
         loop {
-            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut chunk = Vec::with_capacity(self.chunk);
             let end = loop {
-                if chunk.len() == CHUNK {
+                if chunk.len() == self.chunk {
                     break Ok(false);
                 }
                 // Decoded in its place in the chunk (`Source::next_into`).
@@ -244,6 +260,27 @@ mod test {
         }
         let own = crate::source::scan(&inp, &SideMode::Flow).unwrap();
         assert_eq!(found, Some(own));
+    }
+
+    /// A single engine is sent larger chunks, and sees what an inline source gives across
+    /// their boundaries.
+    #[test]
+    fn one_engine_sees_the_inline_sequence() {
+        let inp = input(2 * CHUNK_ONE as u64 + 5);
+        let r = retimer(&inp);
+        let inline = drain(&mut TraceSource::new(
+            Decoder::new(inp.clone(), r, 1).unwrap(),
+        ));
+        let (feeder, mut sources) = share(Decoder::new(inp, r, 1).unwrap(), 1);
+        assert_eq!(feeder.chunk, CHUNK_ONE);
+        let seen = std::thread::scope(|s| {
+            let f = s.spawn(move || feeder.run());
+            let seen = drain(&mut sources[0]);
+            f.join().unwrap().unwrap();
+            seen
+        });
+        assert_eq!(seen.len(), 2 * CHUNK_ONE + 5);
+        assert!(seen == inline);
     }
 
     /// An engine that stops listening does not stall the others.
