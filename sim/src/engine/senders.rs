@@ -277,7 +277,14 @@ impl Senders {
         } else {
             SYN_RETRIES
         };
-        let slot = match self.by_key.get(&key) {
+        // A clear bit: no deferred connection has this tuple (most lost SYNs of a flood,
+        // whose table look-up missed the cache).
+        let known = self
+            .filter
+            .may_hold(&key)
+            .then(|| self.by_key.get(&key))
+            .flatten();
+        let slot = match known {
             Some(&s) => s,
             None => {
                 self.forget_idle(at);
