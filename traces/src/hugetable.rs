@@ -1,5 +1,6 @@
-//! A zeroed array of 16-byte slots for a large open-addressing table, backed by transparent
-//! huge pages where the kernel gives them.
+//! Large tables backed by transparent huge pages where the kernel gives them: a zeroed array
+//! of 16-byte slots ([`Slots`], `trace info`'s flow set), and an allocator for the tuple
+//! maps' `hashbrown` tables ([`HugeAlloc`]).
 //!
 //! `FlowSet` (`trace info`'s count of distinct flows) probes its table at random: on a
 //! synflood the table reaches 16 MiB, and in 4 KiB pages nearly every probe also misses the
@@ -11,8 +12,25 @@
 //! (kernels before 6.7 align anonymous mappings to 4 KiB only, which would leave its first
 //! and last huge pages small). Where the kernel has no THP the advice fails and the mapping
 //! is used in small pages; a smaller table stays in a `Vec`. The mapping is `memmap2`'s (already the capture
-//! reader's), viewed as slots through `bytemuck`, so no `unsafe` here.
+//! reader's), viewed as slots through `bytemuck`, with no `unsafe`.
+//!
+//! [`HugeAlloc`] gives the tuple maps (the side split's tuples, address pairs and LAN hosts,
+//! the senders' connections) the same pages: on a SYN flood those tables hold a tuple per
+//! SYN, a `run` looks each one up at random, and in 4 KiB pages the look-ups also miss the
+//! TLB and every doubling of a table faults its new pages in one by one. Measured (1M
+//! packets from tmpfs, median of 9 alternated): the SYN-flood `run` 0.542 → 0.508 CPU s
+//! (wall 0.474 → 0.428 s), home-router without offload 0.546 → 0.531, enterprise with the
+//! software flowtable unchanged; peak memory unchanged (130 MB, 31 MB, 29 MB). Implementing
+//! an allocator is `unsafe` (the trait's contract); the mapping itself is still `memmap2`'s.
 
+// `unsafe` here: the `Allocator` implementation and its calls to the global allocator.
+#![allow(unsafe_code)]
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use allocator_api2::alloc::{AllocError, Allocator, Global};
 use memmap2::{Advice, MmapMut, MmapOptions};
 
 /// Tables at least this large are mapped: one huge page (x86-64, arm64 with 4 KiB pages).
@@ -69,9 +87,109 @@ impl Slots {
     }
 }
 
+/// The allocator of the tuple maps' tables: blocks of [`MAP_BYTES`] or more are anonymous
+/// mappings advised `MADV_HUGEPAGE` and starting on a huge page boundary (as [`Slots`]),
+/// smaller ones come from the global allocator. Clones share the mappings they gave out, so
+/// any of them may free a block (the trait's contract); a block is unmapped when freed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HugeAlloc {
+    /// The mappings of the large blocks given out and not yet freed (a table holds one, two
+    /// while it grows).
+    maps: Arc<Mutex<Vec<MmapMut>>>,
+}
+
+impl HugeAlloc {
+    /// Whether a block of `layout` is mapped (else it is the global allocator's).
+    fn mapped(layout: Layout) -> bool {
+        layout.size() >= MAP_BYTES && layout.align() <= MAP_BYTES
+    }
+
+    /// Large blocks given out and not freed.
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
+        self.maps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+// SAFETY: a mapped block is `layout.size()` bytes of a private anonymous mapping, aligned to
+// `MAP_BYTES` (at least `layout.align()`), readable and writable. The mapping stays in
+// `maps`, which every clone shares, until `deallocate` is called with a pointer into it, so
+// the block stays valid while it is allocated, whichever clone frees it, and moving or
+// cloning the allocator does not move it. Smaller blocks are the global allocator's, which
+// meets the same contract, and are given back to it with the layout they were made with.
+unsafe impl Allocator for HugeAlloc {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if !Self::mapped(layout) {
+            return Global.allocate(layout);
+        }
+        let len = layout.size();
+        let mut map = MmapOptions::new()
+            .len(len + MAP_BYTES)
+            .map_anon()
+            .map_err(|_| AllocError)?;
+        let at = (MAP_BYTES - map.as_ptr() as usize % MAP_BYTES) % MAP_BYTES;
+        // Only a hint: without THP the mapping works in small pages.
+        let _ = map.advise_range(Advice::HugePage, at, len);
+        let block = NonNull::from(&mut map[at..at + len]);
+        self.maps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(map);
+        Ok(block)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if !Self::mapped(layout) {
+            // SAFETY: a block of this layout came from `Global` (`allocate`), and the
+            // caller gives it back once.
+            unsafe { Global.deallocate(ptr, layout) };
+            return;
+        }
+        let a = ptr.as_ptr() as usize;
+        let mut maps = self.maps.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = maps.iter().position(|m| {
+            let start = m.as_ptr() as usize;
+            (start..start + m.len()).contains(&a)
+        }) {
+            // unmapped as it drops
+            maps.swap_remove(i);
+        }
+    }
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// Small blocks come from the global allocator, large ones from huge-page aligned
+    /// mappings; both hold what is written to them; a clone frees the original's blocks;
+    /// every mapping is gone once freed.
+    #[test]
+    fn the_allocator_maps_large_blocks_and_frees_them() {
+        let a = HugeAlloc::default();
+        let b = a.clone();
+        for size in [64, MAP_BYTES - 1, MAP_BYTES, 3 * MAP_BYTES + 17] {
+            let layout = Layout::from_size_align(size, 16).unwrap();
+            let block = a.allocate(layout).unwrap();
+            assert!(block.len() >= size);
+            let p = block.cast::<u8>();
+            if size >= MAP_BYTES {
+                assert_eq!(p.as_ptr() as usize % MAP_BYTES, 0, "huge-page aligned");
+                assert_eq!(b.live(), 1, "clones share the mappings");
+            }
+            // SAFETY: `size` bytes were just allocated; both ends are written and read back.
+            unsafe {
+                p.as_ptr().write(7);
+                p.as_ptr().add(size - 1).write(9);
+                assert_eq!((p.as_ptr().read(), p.as_ptr().add(size - 1).read()), (7, 9));
+                b.deallocate(p, layout);
+            }
+            assert_eq!(a.live(), 0);
+        }
+    }
 
     #[test]
     fn small_and_large_tables_are_zeroed_and_writable() {

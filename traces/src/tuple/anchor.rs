@@ -11,6 +11,7 @@
 //! A prefetch is a hint: were the layout ever different the lines asked for would be
 //! useless, never wrong (`table.rs`'s `layout_is_hashbrowns` checks it).
 
+use allocator_api2::alloc::Allocator;
 use hashbrown::HashTable;
 
 use crate::hint::prefetch_addr;
@@ -76,7 +77,7 @@ impl TableAnchor {
     /// slot of the bucket its probe starts at. Nothing while the anchor is not known for
     /// `t`'s current size.
     #[inline]
-    pub fn prefetch<T>(&self, t: &HashTable<T>, hash: u64) {
+    pub fn prefetch<T, A: Allocator>(&self, t: &HashTable<T, A>, hash: u64) {
         let buckets = t.num_buckets();
         if !self.is_for(buckets) {
             return;

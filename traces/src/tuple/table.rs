@@ -8,7 +8,8 @@
 //! number of buckets and the index of a bucket, which with the table's layout name the
 //! lines a hash probes first.
 //!
-//! Where the table lies is kept in a [`TableAnchor`] (see `anchor.rs`).
+//! Where the table lies is kept in a [`TableAnchor`] (see `anchor.rs`). Its memory comes
+//! from [`HugeAlloc`]: huge pages once it is large.
 
 use std::hash::{BuildHasher, Hash};
 
@@ -17,17 +18,18 @@ use hashbrown::hash_table::Entry;
 use rustc_hash::FxBuildHasher;
 
 use super::TableAnchor;
+use crate::hugetable::HugeAlloc;
 
 /// A map from `K` to `V` (see the module doc).
 pub(crate) struct Table<K, V> {
-    t: HashTable<(K, V)>,
+    t: HashTable<(K, V), HugeAlloc>,
     anchor: TableAnchor,
 }
 
 impl<K, V> Default for Table<K, V> {
     fn default() -> Self {
         Table {
-            t: HashTable::new(),
+            t: HashTable::new_in(HugeAlloc::default()),
             anchor: TableAnchor::default(),
         }
     }
@@ -169,6 +171,22 @@ mod test {
             }
         }
         assert_eq!(full, 5000);
+    }
+
+    /// A table past 2 MiB lies in one huge-page mapping of its allocator (two only while it
+    /// grows), and gives it back when a sweep leaves it sparse.
+    #[test]
+    fn a_large_table_is_mapped_and_given_back() {
+        let mut t: Table<u64, u64> = Table::default();
+        for k in 0..200_000u64 {
+            t.insert(k, k);
+        }
+        assert_eq!(t.t.allocator().live(), 1, "{} buckets", t.t.num_buckets());
+        assert_eq!(t.get(&199_999), Some(&199_999));
+        t.retain(|k, _| *k < 10);
+        t.shrink_if_sparse();
+        assert_eq!(t.t.allocator().live(), 0);
+        assert_eq!(t.len(), 10);
     }
 
     /// The table answers as `std`'s map does, whatever is prefetched.
