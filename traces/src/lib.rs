@@ -16,7 +16,7 @@
 //! - `stream.rs`: reader + parser as a stream of [`meta::PacketMeta`].
 //! - `info.rs`: the `trace info` summary; `flowset.rs`, its exact set of distinct flows
 //!   (batched inserts into one packed slot per IPv4 tuple), whose table `hugetable.rs` backs
-//!   with transparent huge pages once it is large.
+//!   with transparent huge pages once it is large, as it does the tuple maps' tables.
 //! - `hash.rs`: the Fx hash maps (re-exported from `rustc-hash`) of every flow table.
 //! - `tuple.rs`: compact tables keyed by tuples (13 bytes per IPv4 tuple) and addresses.
 //! - `heap.rs`: the (time, sequence) event heap of the generator and the engine.

@@ -41,7 +41,8 @@
 //! `read(2)` (ripgrep's `--no-mmap`), for captures on storage where that matters.
 
 // Unsafe code here maps a file and drops pages of that mapping (the rest of offsim's is the
-// prefetch hint in `hint.rs`). Each use says why it is sound.
+// prefetch hint in `hint.rs` and the tuple maps' allocator in `hugetable.rs`). Each use says
+// why it is sound.
 #![allow(unsafe_code)]
 
 use std::fs::File;
