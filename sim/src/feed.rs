@@ -27,11 +27,11 @@ use offsim_traces::time::SimTime;
 use crate::progress::Progress;
 use crate::source::{Arrival, Decoder, Findings, Source, SourceError, TracePass};
 
-/// Arrivals per chunk when the reader feeds several engines (232 bytes each, about 240
+/// Arrivals per chunk when the reader feeds several engines (224 bytes each, about 230
 /// KB): a channel operation and an allocation per this many packets.
 pub(crate) const CHUNK: usize = 1024;
 
-/// Arrivals per chunk when the reader feeds one engine (about 950 KB). The reader decodes
+/// Arrivals per chunk when the reader feeds one engine (about 920 KB). The reader decodes
 /// faster than an engine simulates, so it waits on a full channel and is woken for each
 /// chunk the engine takes: a `futex` wake on the engine's thread and two context switches,
 /// which at [`CHUNK`] arrivals were 5 % of a one-configuration `run` (enterprise, software
@@ -40,6 +40,9 @@ pub(crate) const CHUNK: usize = 1024;
 /// idle more often (three configurations: wall time +6 %, CPU time unchanged), so they keep
 /// [`CHUNK`].
 pub(crate) const CHUNK_ONE: usize = 4096;
+
+// The memory bound of the module doc: a chunk is at most a megabyte.
+const _: () = assert!(size_of::<Arrival>() * CHUNK_ONE <= 1 << 20 && CHUNK <= CHUNK_ONE);
 
 /// Chunks each engine's channel holds before the reader waits.
 pub(crate) const IN_FLIGHT: usize = 4;

@@ -3,9 +3,9 @@
 //! that misses, so the work would wait for it.
 //!
 //! `std` has no stable prefetch (`core::intrinsics::prefetch_read_data` is an unstable
-//! intrinsic), so the x86-64 SSE intrinsic is called here, beside the file mapping
-//! (`pcap/bytes.rs`) and the tuple maps' allocator (`hugetable.rs`) offsim's one other
-//! `unsafe`; elsewhere these are no-ops.
+//! intrinsic), so the x86-64 SSE intrinsic is called here; elsewhere these are no-ops.
+//! offsim's other `unsafe` is the file mapping (`pcap/bytes.rs`) and the tuple maps'
+//! allocator (`hugetable.rs`).
 #![allow(unsafe_code)]
 
 /// A cache line, the unit a prefetch brings in.

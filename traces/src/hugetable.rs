@@ -15,16 +15,14 @@
 //! reader's), viewed as slots through `bytemuck`, with no `unsafe`.
 //!
 //! [`HugeAlloc`] gives the tuple maps (the side split's tuples, address pairs and LAN hosts,
-//! the senders' connections) the same pages: on a SYN flood those tables hold a tuple per
-//! SYN, a `run` looks each one up at random, and in 4 KiB pages the look-ups also miss the
-//! TLB and every doubling of a table faults its new pages in one by one. Measured (1M
-//! packets from tmpfs, median of 9 alternated): the SYN-flood `run` 0.542 → 0.508 CPU s
-//! (wall 0.474 → 0.428 s), home-router without offload 0.546 → 0.531, enterprise with the
-//! software flowtable unchanged; peak memory unchanged (130 MB, 31 MB, 29 MB). Implementing
-//! an allocator is `unsafe` (the trait's contract); the mapping itself is still `memmap2`'s.
-
-// `unsafe` here: the `Allocator` implementation and its calls to the global allocator.
-#![allow(unsafe_code)]
+//! the senders' connections, the engine's per-flow CPU map) the same pages: on a SYN flood
+//! those tables hold a tuple per SYN, a `run` looks each one up at random, and in 4 KiB
+//! pages the look-ups also miss the TLB and every doubling of a table faults its new pages
+//! in one by one. Measured (1M packets from tmpfs, median of 9 alternated): the SYN-flood
+//! `run` 0.542 → 0.508 CPU s (wall 0.474 → 0.428 s), home-router without offload 0.546 →
+//! 0.531, enterprise with the software flowtable unchanged; peak memory unchanged (130 MB,
+//! 31 MB, 29 MB). Implementing an allocator is `unsafe` (the trait's contract), allowed on
+//! that implementation alone; the mapping itself is still `memmap2`'s.
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -93,9 +91,9 @@ impl Slots {
 /// any of them may free a block (the trait's contract); a block is unmapped when freed.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HugeAlloc {
-    /// The mappings of the large blocks given out and not yet freed (a table holds one, two
-    /// while it grows).
-    maps: Arc<Mutex<Vec<MmapMut>>>,
+    /// The large blocks given out and not yet freed: each block's address, and the mapping
+    /// that holds it (a table has one; two while it grows).
+    maps: Arc<Mutex<Vec<(usize, MmapMut)>>>,
 }
 
 impl HugeAlloc {
@@ -116,10 +114,13 @@ impl HugeAlloc {
 
 // SAFETY: a mapped block is `layout.size()` bytes of a private anonymous mapping, aligned to
 // `MAP_BYTES` (at least `layout.align()`), readable and writable. The mapping stays in
-// `maps`, which every clone shares, until `deallocate` is called with a pointer into it, so
-// the block stays valid while it is allocated, whichever clone frees it, and moving or
-// cloning the allocator does not move it. Smaller blocks are the global allocator's, which
-// meets the same contract, and are given back to it with the layout they were made with.
+// `maps`, which every clone shares, until `deallocate` is called with the block's address,
+// so the block stays valid while it is allocated, whichever clone frees it, and moving or
+// cloning the allocator does not move it. `deallocate` compares addresses only: it never
+// reads another block, which another table (a clone's) may be writing. Smaller blocks are
+// the global allocator's, which meets the same contract, and are given back to it with the
+// layout they were made with.
+#[allow(unsafe_code)]
 unsafe impl Allocator for HugeAlloc {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         if !Self::mapped(layout) {
@@ -137,7 +138,7 @@ unsafe impl Allocator for HugeAlloc {
         self.maps
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(map);
+            .push((block.cast::<u8>().as_ptr() as usize, map));
         Ok(block)
     }
 
@@ -150,10 +151,9 @@ unsafe impl Allocator for HugeAlloc {
         }
         let a = ptr.as_ptr() as usize;
         let mut maps = self.maps.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(i) = maps.iter().position(|m| {
-            let start = m.as_ptr() as usize;
-            (start..start + m.len()).contains(&a)
-        }) {
+        let found = maps.iter().position(|(block, _)| *block == a);
+        debug_assert!(found.is_some(), "a block this allocator did not give out");
+        if let Some(i) = found {
             // unmapped as it drops
             maps.swap_remove(i);
         }
@@ -161,6 +161,7 @@ unsafe impl Allocator for HugeAlloc {
 }
 
 #[cfg(test)]
+#[allow(unsafe_code)]
 mod test {
     use super::*;
 
@@ -188,6 +189,17 @@ mod test {
                 b.deallocate(p, layout);
             }
             assert_eq!(a.live(), 0);
+        }
+        // A zero-size block and one aligned past a huge page are the global allocator's.
+        for layout in [
+            Layout::from_size_align(0, 1).unwrap(),
+            Layout::from_size_align(MAP_BYTES, 2 * MAP_BYTES).unwrap(),
+        ] {
+            let p = a.allocate(layout).unwrap().cast::<u8>();
+            assert_eq!(p.as_ptr() as usize % layout.align(), 0);
+            assert_eq!(a.live(), 0);
+            // SAFETY: allocated just above with this layout, freed once.
+            unsafe { b.deallocate(p, layout) };
         }
     }
 

@@ -637,6 +637,18 @@ mod bound_tests {
         }
         // The 4,000 packets of the connections kept, and few of the 4,000 forgotten.
         assert!((4000..4000 + 4000 / 10).contains(&passed), "{passed}");
+        // A lost SYN-ACK (the other direction) of a kept connection finds it through the
+        // remade filter: retried, no connection opened; one of a forgotten connection opens
+        // its own.
+        let synack = tcp_flags::SYN | tcp_flags::ACK;
+        let before = s.stats.retransmissions;
+        assert!(s.lost(at(1001), 40_000, &pkt(3000, synack, true), &mut freed));
+        assert_eq!(
+            (s.by_key.len(), s.stats.retransmissions),
+            (2000, before + 1)
+        );
+        assert!(s.lost(at(1001), 40_001, &pkt(1000, synack, true), &mut freed));
+        assert_eq!(s.by_key.len(), 2001);
     }
 }
 
