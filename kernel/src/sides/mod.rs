@@ -340,6 +340,12 @@ pub struct SideSplitter {
     next_sweep: u64,
     /// Tuples kept by the last sweep.
     kept: usize,
+    /// No remembered tuple is forgotten by idleness before this second: a lower bound on
+    /// their `expires_s`, lowered by every packet that sets one and made exact by each
+    /// sweep. A sweep before it has nothing idle to forget, and without conntrack's limit
+    /// nothing else: it keeps every entry, so it skips the pass over them (on a capture
+    /// shorter than the horizons, a SYN flood, every sweep is such a pass).
+    soonest_s: u32,
     /// Arrivals so far (wrapping).
     arrivals: u32,
     remember_all: bool,
@@ -425,6 +431,7 @@ impl SideSplitter {
             lan_hosts: AddrMap::default(),
             next_sweep: SWEEP_NS,
             kept: 0,
+            soonest_s: FOREVER,
             arrivals: 0,
             remember_all: false,
             unmapped: 0,
@@ -536,13 +543,20 @@ impl SideSplitter {
     pub fn sweep(&mut self, now: SimTime, ctx: SweepCtx<'_>) {
         let now_s = now.0 / NS_PER_SEC;
         let arrivals = self.arrivals;
-        let (pairs, hosts) = (&mut self.pairs, &mut self.lan_hosts);
-        let tuples = &mut self.tuples;
         let SweepCtx {
             alive,
             grace,
             forgot_lan_host,
         } = ctx;
+        if alive.is_none() && u64::from(self.soonest_s) >= now_s {
+            // nothing idle, and nothing gone: the pass below would keep every entry
+            self.kept = self.tuples;
+            self.next_sweep = now.0.saturating_add(SWEEP_NS);
+            return;
+        }
+        let (pairs, hosts) = (&mut self.pairs, &mut self.lan_hosts);
+        let tuples = &mut self.tuples;
+        let mut soonest = FOREVER;
         self.seen.retain(|c, both| {
             for (h, half) in both.0.iter_mut().enumerate() {
                 let Some(e) = *half else {
@@ -553,6 +567,7 @@ impl SideSplitter {
                 let gone = !idle
                     && alive.is_some_and(|f| arrivals.wrapping_sub(e.last_pkt) > grace && !f(&k));
                 if !idle && !gone {
+                    soonest = soonest.min(e.expires_s);
                     continue;
                 }
                 *half = None;
@@ -581,6 +596,7 @@ impl SideSplitter {
             }
             both.0.iter().any(Option::is_some)
         });
+        self.soonest_s = soonest;
         self.seen.shrink_if_sparse();
         self.pairs.shrink_if_sparse();
         self.lan_hosts.shrink_if_sparse();
@@ -632,6 +648,7 @@ impl SideSplitter {
         // and forgotten together and `k` names the same addresses.
         let (side, new_host) = if let Some(e) = &mut both.0[h] {
             e.touch(m, now);
+            self.soonest_s = self.soonest_s.min(e.expires_s);
             e.last_pkt = arrivals;
             (side.unwrap_or(e.side), false)
         } else {
@@ -650,6 +667,7 @@ impl SideSplitter {
                 last_pkt: arrivals,
             };
             e.touch(m, now);
+            self.soonest_s = self.soonest_s.min(e.expires_s);
             both.0[h] = Some(e);
             self.tuples += 1;
             self.window_new += 1;
@@ -667,6 +685,7 @@ impl SideSplitter {
             r.closing = true;
             r.expires_s = 0;
             r.extend(secs_up(now) + TCP_CLOSING_S);
+            self.soonest_s = self.soonest_s.min(r.expires_s);
         }
         (side, new_host)
     }
@@ -700,6 +719,66 @@ mod test {
 
     fn at(secs: u64) -> SimTime {
         SimTime(secs * NS_PER_SEC)
+    }
+
+    /// A sweep before the soonest horizon keeps every tuple without a pass over them;
+    /// with conntrack's limit it makes the pass; past the horizon it forgets them; and a
+    /// FIN that shortens a tuple's horizon lowers the bound.
+    #[test]
+    fn sweeps_before_the_soonest_horizon_keep_everything() {
+        let sweep = |s: &mut SideSplitter, t: SimTime, alive: Option<&dyn Fn(&FlowKey) -> bool>| {
+            s.sweep(
+                t,
+                SweepCtx {
+                    alive,
+                    grace: 0,
+                    forgot_lan_host: &mut |_, _| {},
+                },
+            )
+        };
+        let syn = |i: u32| {
+            Pkt::tcp4(
+                &format!("10.0.{}.{}:{}", i >> 8, i & 255, 1000 + i),
+                "192.0.2.1:80",
+            )
+            .flags(SYN)
+            .build()
+        };
+        let flood = || {
+            let mut s = SideSplitter::new(SideMode::Flow);
+            for i in 0..2000 {
+                s.side(&syn(i), at(1));
+            }
+            s
+        };
+        let mut s = flood();
+        assert_eq!(u64::from(s.soonest_s), 1 + TCP_HANDSHAKE_S);
+        sweep(&mut s, at(100), None);
+        assert_eq!((s.tuples(), s.kept), (2000, 2000));
+        // conntrack holds none of them: the pass runs and forgets all but the latest
+        // arrival's (which may still be on its way to conntrack)
+        let mut limited = flood();
+        sweep(&mut limited, at(100), Some(&|_: &FlowKey| false));
+        assert_eq!(limited.tuples(), 1);
+        sweep(&mut s, at(2 + TCP_HANDSHAKE_S), None);
+        assert_eq!((s.tuples(), s.soonest_s), (0, FOREVER));
+        // An established connection is never idle; its FIN brings the bound down to the
+        // closing horizon, and a sweep past it forgets both directions.
+        let mut s = SideSplitter::new(SideMode::Flow);
+        let ack = Pkt::tcp4("10.9.9.9:5555", "192.0.2.1:80")
+            .flags(ACK)
+            .build();
+        s.side(&ack, at(1));
+        assert_eq!(s.soonest_s, FOREVER);
+        sweep(&mut s, at(1000), None);
+        assert_eq!(s.tuples(), 1);
+        let fin = Pkt::tcp4("192.0.2.1:80", "10.9.9.9:5555")
+            .flags(FIN | ACK)
+            .build();
+        s.side(&fin, at(1000));
+        assert_eq!(u64::from(s.soonest_s), 1000 + TCP_CLOSING_S);
+        sweep(&mut s, at(1001 + TCP_CLOSING_S), None);
+        assert_eq!((s.tuples(), s.soonest_s), (0, FOREVER));
     }
 
     #[test]
