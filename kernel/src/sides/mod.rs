@@ -341,8 +341,8 @@ pub struct SideSplitter {
     /// Tuples kept by the last sweep.
     kept: usize,
     /// No remembered tuple is forgotten by idleness before this second: a lower bound on
-    /// their `expires_s`, lowered by every packet that sets one and made exact by each
-    /// sweep. A sweep before it has nothing idle to forget, and without conntrack's limit
+    /// their `expires_s`, lowered by every packet that sets one and made exact by each full
+    /// pass of a sweep. A sweep before it has nothing idle to forget, and without conntrack's limit
     /// nothing else: it keeps every entry, so it skips the pass over them (on a capture
     /// shorter than the horizons, a SYN flood, every sweep is such a pass).
     soonest_s: u32,
@@ -549,7 +549,12 @@ impl SideSplitter {
             forgot_lan_host,
         } = ctx;
         if alive.is_none() && u64::from(self.soonest_s) >= now_s {
-            // nothing idle, and nothing gone: the pass below would keep every entry
+            // Nothing idle, and nothing gone: the pass below would keep every entry. A table
+            // may still have turned sparse since the last pass (an in-place rehash frees the
+            // slots its removals left), so it is shrunk as after the pass.
+            self.seen.shrink_if_sparse();
+            self.pairs.shrink_if_sparse();
+            self.lan_hosts.shrink_if_sparse();
             self.kept = self.tuples;
             self.next_sweep = now.0.saturating_add(SWEEP_NS);
             return;
@@ -779,6 +784,17 @@ mod test {
         assert_eq!(u64::from(s.soonest_s), 1000 + TCP_CLOSING_S);
         sweep(&mut s, at(1001 + TCP_CLOSING_S), None);
         assert_eq!((s.tuples(), s.soonest_s), (0, FOREVER));
+        // The same with the FIN in the established direction, its reverse never seen: the
+        // packet's own half brings the bound down.
+        let mut s = SideSplitter::new(SideMode::Flow);
+        s.side(&ack, at(1));
+        let fin = Pkt::tcp4("10.9.9.9:5555", "192.0.2.1:80")
+            .flags(FIN | ACK)
+            .build();
+        s.side(&fin, at(50));
+        assert_eq!(u64::from(s.soonest_s), 50 + TCP_CLOSING_S);
+        sweep(&mut s, at(51 + TCP_CLOSING_S), None);
+        assert_eq!(s.tuples(), 0);
     }
 
     #[test]
