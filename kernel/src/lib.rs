@@ -14,7 +14,8 @@
 //! - `flowtable.rs` — `nf_flow_table`: entries, the fast path, GC, teardown, hardware
 //!   offload bookkeeping.
 //! - `router.rs` — `ip_rcv` checks, the routing decision, `nf_defrag` reassembly.
-//! - `sides/` — which side (LAN, WAN) a packet arrives on (`mod.rs`); `wan.rs`, the hint that
+//! - `sides/` — which side (LAN, WAN) a packet arrives on (`mod.rs`); `mode.rs`, how the user
+//!   says it (`--sides`); `prefetch.rs`, its look-ups asked for ahead; `wan.rs`, the hint that
 //!   a capture was taken on the WAN link; `reference.rs`, the plain split the tests hold it to.
 //! - `dups.rs` — packets captured twice (on two interfaces, before and after NAT).
 //! - `flows.rs` — per-connection records: offloaded or not, and why.

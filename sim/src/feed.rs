@@ -234,56 +234,41 @@ mod test {
     }
 
     /// Every engine of a shared decode sees what an inline source gives, loops included,
-    /// and the scan finds what a scan of its own finds.
+    /// across chunk boundaries (three engines, and one, which is sent larger chunks), and
+    /// the scan finds what a scan of its own finds.
     #[test]
     fn shared_decode_equals_inline() {
-        let inp = input(3 * CHUNK as u64 + 17);
-        let r = retimer(&inp);
-        let inline = drain(&mut TraceSource::new(
-            Decoder::new(inp.clone(), r, 2).unwrap(),
-        ));
-        assert_eq!(inline.len(), 2 * (3 * CHUNK + 17));
-        let dec = Decoder::new(inp.clone(), r, 2)
-            .unwrap()
-            .with_scan(Scan::new(&SideMode::Flow));
-        let (feeder, sources) = share(dec, 3);
-        let (found, seen) = std::thread::scope(|s| {
-            let f = s.spawn(move || feeder.run());
-            let seen: Vec<_> = sources
-                .into_iter()
-                .map(|mut src| s.spawn(move || drain(&mut src)))
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .collect();
-            (f.join().unwrap().unwrap().found, seen)
-        });
-        for s in seen {
-            assert!(s == inline);
+        for (engines, packets, chunk) in [(3, 3 * CHUNK + 17, CHUNK), (1, CHUNK_ONE + 5, CHUNK_ONE)]
+        {
+            let inp = input(packets as u64);
+            let r = retimer(&inp);
+            let inline = drain(&mut TraceSource::new(
+                Decoder::new(inp.clone(), r, 2).unwrap(),
+            ));
+            assert_eq!(inline.len(), 2 * packets);
+            let dec = Decoder::new(inp.clone(), r, 2)
+                .unwrap()
+                .with_scan(Scan::new(&SideMode::Flow));
+            let (feeder, sources) = share(dec, engines);
+            assert_eq!(feeder.chunk, chunk);
+            let (found, seen) = std::thread::scope(|s| {
+                let f = s.spawn(move || feeder.run());
+                let seen: Vec<_> = sources
+                    .into_iter()
+                    .map(|mut src| s.spawn(move || drain(&mut src)))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect();
+                (f.join().unwrap().unwrap().found, seen)
+            });
+            assert_eq!(seen.len(), engines);
+            for s in seen {
+                assert!(s == inline);
+            }
+            let own = crate::source::scan(&inp, &SideMode::Flow).unwrap();
+            assert_eq!(found, Some(own));
         }
-        let own = crate::source::scan(&inp, &SideMode::Flow).unwrap();
-        assert_eq!(found, Some(own));
-    }
-
-    /// A single engine is sent larger chunks, and sees what an inline source gives across
-    /// their boundaries.
-    #[test]
-    fn one_engine_sees_the_inline_sequence() {
-        let inp = input(2 * CHUNK_ONE as u64 + 5);
-        let r = retimer(&inp);
-        let inline = drain(&mut TraceSource::new(
-            Decoder::new(inp.clone(), r, 1).unwrap(),
-        ));
-        let (feeder, mut sources) = share(Decoder::new(inp, r, 1).unwrap(), 1);
-        assert_eq!(feeder.chunk, CHUNK_ONE);
-        let seen = std::thread::scope(|s| {
-            let f = s.spawn(move || feeder.run());
-            let seen = drain(&mut sources[0]);
-            f.join().unwrap().unwrap();
-            seen
-        });
-        assert_eq!(seen.len(), 2 * CHUNK_ONE + 5);
-        assert!(seen == inline);
     }
 
     /// An engine that stops listening does not stall the others.
