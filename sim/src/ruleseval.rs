@@ -6,7 +6,7 @@
 //! `--addr`, `--mtu`), delivers what is addressed to it locally (INPUT, and its own answers
 //! through OUTPUT and POSTROUTING), and NATs as `offsim run` does. A capture is taken as
 //! recorded on the LAN side: a packet arriving on the WAN side of a masqueraded connection is
-//! what the WAN peer sends, to the router's address ([`Datapath::wan_view`]). Timestamps are
+//! what the WAN peer sends, to the router's address ([`Datapath::wan_view_into`]). Timestamps are
 //! used as recorded, or retimed ([`Retime`]). Flowtables work in software (`flags offload`
 //! is treated as software: there is no NIC here), so offloaded packets skip the inet hooks. Counter semantics are those of
 //! [`offsim_nft`]: bytes are L3 bytes; a rule without a counter counts as if one stood just

@@ -77,7 +77,7 @@ pub(super) fn side_of(ifindex: u32) -> Side {
 
 impl Datapath {
     /// Processes one packet arriving from `side` at `now`. A packet arriving on the WAN side
-    /// is first taken as the WAN peer sends it ([`Datapath::wan_view`]: a capture taken on
+    /// is first taken as the WAN peer sends it ([`Datapath::wan_view_into`]: a capture taken on
     /// the LAN side shows a masqueraded reply addressed to the client).
     #[inline]
     pub fn process(&mut self, now: SimTime, m: &PacketMeta, side: Side) -> Outcome {
