@@ -11,8 +11,8 @@
 //!
 //! Memory is bounded whatever the trace's length: each engine's channel holds at most
 //! [`IN_FLIGHT`] chunks of [`CHUNK`] arrivals ([`CHUNK_ONE`] with a single engine) and the
-//! reader waits for the slowest engine,
-//! so at most `IN_FLIGHT + 2` chunks (a megabyte at most each, under 6 MB) are alive at once.
+//! reader waits for the slowest engine, so at most `IN_FLIGHT + 2` chunks (each under a
+//! megabyte, under 6 MB in all) are alive at once.
 //!
 //! The channels are `std::sync::mpsc::sync_channel`: bounded, one producer and one consumer
 //! each, which is all this needs; std's implementation is crossbeam-channel's (ported into

@@ -236,10 +236,10 @@ pub struct SideSplitter {
     /// Tuples kept by the last sweep.
     kept: usize,
     /// No remembered tuple is forgotten by idleness before this second: a lower bound on
-    /// their `expires_s`, lowered by every packet that sets one and made exact by each full
-    /// pass of a sweep. A sweep before it has nothing idle to forget, and without conntrack's limit
-    /// nothing else: it keeps every entry, so it skips the pass over them (on a capture
-    /// shorter than the horizons, a SYN flood, every sweep is such a pass).
+    /// their `expires_s`, lowered by every packet that sets one and made exact by each pass
+    /// of a sweep. A sweep before it has nothing idle to forget, and without conntrack's
+    /// limit nothing else: it would keep every entry, so it skips the pass over them (on a
+    /// capture shorter than the horizons, a SYN flood, every sweep was such a pass).
     soonest_s: u32,
     /// Arrivals so far (wrapping).
     arrivals: u32,
@@ -437,23 +437,36 @@ impl SideSplitter {
     /// packet as new) — and the address pairs and LAN hosts no tuple uses any more.
     pub fn sweep(&mut self, now: SimTime, ctx: SweepCtx<'_>) {
         let now_s = now.0 / NS_PER_SEC;
-        let arrivals = self.arrivals;
         let SweepCtx {
             alive,
             grace,
             forgot_lan_host,
         } = ctx;
-        if alive.is_none() && u64::from(self.soonest_s) >= now_s {
-            // Nothing idle, and nothing gone: the pass below would keep every entry. A table
-            // may still have turned sparse since the last pass (an in-place rehash frees the
-            // slots its removals left), so it is shrunk as after the pass.
-            self.seen.shrink_if_sparse();
-            self.pairs.shrink_if_sparse();
-            self.lan_hosts.shrink_if_sparse();
-            self.kept = self.tuples;
-            self.next_sweep = now.0.saturating_add(SWEEP_NS);
-            return;
+        // The pass runs unless it would keep every entry: nothing idle yet (`soonest_s`) and
+        // nothing gone (no conntrack limit). A table may still have turned sparse since the
+        // last pass (an in-place rehash frees the slots its removals left), so the shrinking
+        // below runs either way.
+        if alive.is_some() || u64::from(self.soonest_s) < now_s {
+            self.pass(now_s, alive, grace, forgot_lan_host);
         }
+        self.seen.shrink_if_sparse();
+        self.pairs.shrink_if_sparse();
+        self.lan_hosts.shrink_if_sparse();
+        self.kept = self.tuples;
+        self.next_sweep = now.0.saturating_add(SWEEP_NS);
+    }
+
+    /// [`SideSplitter::sweep`]'s pass over the tuples: forgets the idle and gone ones (and
+    /// the address pairs and LAN hosts they alone used), and makes [`SideSplitter::soonest_s`]
+    /// exact.
+    fn pass(
+        &mut self,
+        now_s: u64,
+        alive: Option<&dyn Fn(&FlowKey) -> bool>,
+        grace: u32,
+        forgot_lan_host: &mut dyn FnMut(u8, u128),
+    ) {
+        let arrivals = self.arrivals;
         let (pairs, hosts) = (&mut self.pairs, &mut self.lan_hosts);
         let tuples = &mut self.tuples;
         let mut soonest = FOREVER;
@@ -497,11 +510,6 @@ impl SideSplitter {
             both.0.iter().any(Option::is_some)
         });
         self.soonest_s = soonest;
-        self.seen.shrink_if_sparse();
-        self.pairs.shrink_if_sparse();
-        self.lan_hosts.shrink_if_sparse();
-        self.kept = self.tuples;
-        self.next_sweep = now.0.saturating_add(SWEEP_NS);
     }
 
     fn flow_side(&mut self, m: &PacketMeta, now: u64) -> (Side, bool) {
