@@ -389,7 +389,9 @@ impl Senders {
         if d.epoch != epoch || d.abandoned {
             return None;
         }
-        self.pool.front_pkt(&d.held)
+        let pkt = self.pool.front_pkt(&d.held);
+        self.pool.prefetch_second(&d.held);
+        pkt
     }
 
     /// Forgets deferred connections with nothing held that have been quiet for long.
@@ -498,6 +500,19 @@ impl Pool {
 
     fn front_pkt(&self, q: &Queue) -> Option<u32> {
         (q.head != NIL).then(|| self.nodes[q.head as usize].pkt)
+    }
+
+    /// Asks for the line of the node after `q`'s head: the release of the head reads it
+    /// next ([`Senders::schedule`]), after it has sat in the pool for a retransmission
+    /// timeout.
+    #[inline]
+    fn prefetch_second(&self, q: &Queue) {
+        if q.head != NIL {
+            let next = self.nodes[q.head as usize].next;
+            if let Some(n) = self.nodes.get(next as usize) {
+                offsim_traces::hint::prefetch_value(n);
+            }
+        }
     }
 
     fn front_time(&self, q: &Queue) -> Option<SimTime> {
