@@ -141,6 +141,16 @@ impl Host for DpHost<'_> {
         let Some(id) = self.ctid.filter(|id| self.ct.is_live(*id)) else {
             return self.refuse(AddRefusal::NoConntrack.name());
         };
+        // `nft_flow_offload_eval` checks the connection (TCP state, helper, confirmed,
+        // already offloaded) before it resolves the routes (`nft_flow_route`). Most packets
+        // a `flow add` rule sees are refused here (not established yet, or already
+        // offloaded), before any route or key is worked out.
+        if let Err(why) = self.fts[ft as usize]
+            .ft
+            .refusal(&ctx.pkt, self.ct, Some(id))
+        {
+            return self.refuse(why.name());
+        }
         // nft_flow_route: the packet's route gives its own direction's output (and the other
         // direction's input device); the route back to its source, looked up as `nf_route`
         // does, gives the other direction's output and its own direction's input device.
@@ -160,14 +170,6 @@ impl Host for DpHost<'_> {
             Some(d) => d,
             None => return self.refuse("no_route"),
         };
-        // Most packets a `flow add` rule sees are refused (not established yet, or already
-        // offloaded): ask before building the two keys.
-        if let Err(why) = self.fts[ft as usize]
-            .ft
-            .refusal(&ctx.pkt, self.ct, Some(id))
-        {
-            return self.refuse(why.name());
-        }
         let mk = |t: FlowKey, iif: u32| {
             let side = usize::from(iif == WAN_IFINDEX);
             FtKey::tuple_on(t, iif, dev_encap[side])
