@@ -217,6 +217,20 @@ fn node_expiry(reap_at: &[u64]) -> impl Fn(u32) -> SimTime + '_ {
     |n| SimTime(reap_at[(n / 2) as usize])
 }
 
+/// The timeouts of an entry with timeout policy `policy` (0: none, else an index into
+/// `policies` plus one): a function of the fields it reads, so that a caller holding an
+/// entry mutably can ask.
+fn policy_timeouts<'a>(
+    cfg: &'a CtConfig,
+    policies: &'a [CtTimeouts],
+    policy: u16,
+) -> &'a CtTimeouts {
+    match policy {
+        0 => &cfg.timeouts,
+        p => &policies[p as usize - 1],
+    }
+}
+
 impl Conntrack {
     /// An empty table.
     pub fn new(cfg: CtConfig) -> Self {
@@ -266,10 +280,7 @@ impl Conntrack {
     /// The timeouts that apply to a connection: its `ct timeout` policy or the configured
     /// ones.
     fn timeouts_of(&self, id: CtId) -> &CtTimeouts {
-        match self.conns[id.0 as usize].policy {
-            0 => &self.cfg.timeouts,
-            p => &self.policies[p as usize - 1],
-        }
+        policy_timeouts(&self.cfg, &self.policies, self.conns[id.0 as usize].policy)
     }
 
     /// Configuration.
@@ -689,15 +700,16 @@ impl Conntrack {
             status: st,
             new_entry,
         } = e;
-        let mut cfg = self.cfg.clone();
-        if self.conns[id.0 as usize].policy != 0 {
-            cfg.timeouts = self.timeouts_of(id).clone();
-        }
+        // The configuration and the entry's timeouts borrowed beside the entry (a field
+        // each), not copied per packet.
         let c = &mut self.conns[id.0 as usize];
+        let timeouts = policy_timeouts(&self.cfg, &self.policies, c.policy);
         let ProtoState::Tcp(t) = &mut c.proto else {
             unreachable!("TCP entry without TCP state")
         };
-        match tcp::tcp_packet(t, dir, st, m, &cfg) {
+        let verdict = tcp::tcp_packet(t, dir, st, m, &self.cfg, timeouts);
+        let c = &mut self.conns[id.0 as usize];
+        match verdict {
             TcpVerdict::Accept {
                 timeout_secs,
                 kill,
@@ -726,7 +738,7 @@ impl Conntrack {
             TcpVerdict::Ignore => Handled::Valid,
             TcpVerdict::Invalid { lower_timeout } => {
                 if lower_timeout {
-                    let unack = cfg.timeouts.tcp[tcp::T_UNACK];
+                    let unack = self.timeouts_of(id).tcp[tcp::T_UNACK];
                     let left = self.conns[id.0 as usize].expires.0.saturating_sub(now.0);
                     if left >= secs(120) && left > secs(unack) {
                         self.set_expires(id, SimTime(now.0 + secs(unack)));

@@ -6,7 +6,7 @@
 
 use offsim_traces::meta::{PacketMeta, flags, tcp_flags as F};
 
-use super::{CtConfig, Dir, status};
+use super::{CtConfig, CtTimeouts, Dir, status};
 
 /// TCP conntrack states (`enum tcp_conntrack`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -509,6 +509,7 @@ pub fn tcp_packet(
     st: u32,
     m: &PacketMeta,
     cfg: &CtConfig,
+    timeouts: &CtTimeouts,
 ) -> TcpVerdict {
     let d = dir as usize;
     let mut old = c.state;
@@ -624,7 +625,7 @@ pub fn tcp_packet(
     if old != new_state && new_state == TcpState::FinWait {
         c.seen[d].flags |= FLAG_CLOSE_INIT;
     }
-    let t = &cfg.timeouts.tcp;
+    let t = &timeouts.tcp;
     let unack = (c.seen[0].flags | c.seen[1].flags) & FLAG_DATA_UNACKNOWLEDGED != 0;
     let ns = new_state as usize;
     let mut timeout = if u32::from(c.retrans) >= cfg.tcp_max_retrans && t[ns] > t[T_RETRANS] {
