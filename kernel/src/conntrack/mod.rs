@@ -707,9 +707,7 @@ impl Conntrack {
         let ProtoState::Tcp(t) = &mut c.proto else {
             unreachable!("TCP entry without TCP state")
         };
-        let verdict = tcp::tcp_packet(t, dir, st, m, &self.cfg, timeouts);
-        let c = &mut self.conns[id.0 as usize];
-        match verdict {
+        match tcp::tcp_packet(t, dir, st, m, &self.cfg, timeouts) {
             TcpVerdict::Accept {
                 timeout_secs,
                 kill,
