@@ -13,8 +13,11 @@ CPU time (user + system, of the child process) of
 
 and prints packets per CPU-second and the ratio to tcpdump's (above 1: faster than tcpdump
 copying the file). Each figure is the median of --repeats runs, tcpdump and offsim
-alternated (A/B) so that a noisy machine slows both alike. Wall-clock time is printed for
-`run` too (configurations read and simulate on separate threads).
+alternated (A/B) so that a noisy machine slows both alike; the ratio is the median of each
+repeat's own ratio (the two runs side by side share the machine's state of the moment),
+and `±` is half the spread of those ratios relative to it: a row whose spread is larger
+than a change being judged cannot show it. Wall-clock time is printed for `run` too
+(configurations read and simulate on separate threads).
 
     cargo build --release -p offsim
     python3 benches/e2e.py [--packets 1000000] [--repeats 5] [--profiles home-router,...]
@@ -22,9 +25,10 @@ alternated (A/B) so that a noisy machine slows both alike. Wall-clock time is pr
 (`--written-by tcpdump` has tcpdump write each capture, as a user's is written, instead of
 offsim's generator: how the page cache holds it differs. `OFFSIM=path` measures another
 build. `--baseline PATH` also times a second build, run alternately with this one in each
-repeat, and prints its packets per CPU-second and how much less CPU this build takes: two
-builds compared side by side rather than in passes minutes apart, between which a shared
-machine drifts by more than most changes.)
+repeat, and prints its packets per CPU-second and how much less CPU this build takes (the
+median of each repeat's own comparison, with its `±` as above): two builds compared side
+by side rather than in passes minutes apart, between which a shared machine drifts by more
+than most changes.)
 
 `--instructions` counts instructions instead of timing (valgrind's cachegrind, once per
 command, one thread: `run --jobs 1`), and with `--baseline` prints how many fewer this build
@@ -181,9 +185,9 @@ def jobs_for(offsim, profile, trace, rulesets, only, tmp, run_args):
 
 def time_all(args, ours, base, rulesets, only, tmp):
     """Packets per CPU-second of each command, beside tcpdump's (and the baseline's)."""
-    base_head = f" {'baseline pkt/CPU-s':>19} {'less CPU':>9}" if base else ""
-    print(f"{'profile':<12} {'what':<24} {'offsim pkt/CPU-s':>17} {'tcpdump pkt/CPU-s':>18} {'ratio':>6} {'wall s':>7}"
-          + base_head)
+    base_head = f" {'baseline pkt/CPU-s':>19} {'less CPU':>9} {'±':>5}" if base else ""
+    print(f"{'profile':<12} {'what':<24} {'offsim pkt/CPU-s':>17} {'tcpdump pkt/CPU-s':>18} {'ratio':>6} {'±':>5}"
+          f" {'wall s':>7}" + base_head)
     for profile in args.profiles.split(","):
         trace = capture(ours, profile, args, tmp)
         for what, cmd in jobs_for(ours, profile, trace, rulesets, only, tmp, []):
@@ -200,13 +204,23 @@ def time_all(args, ours, base, rulesets, only, tmp):
                 if base and i % 2 == 0:
                     based.append(cpu_time([base] + cmd[1:])[0])
             o, t = statistics.median(mine), statistics.median(theirs)
+            ratio, ratio_pm = paired([ti / oi for ti, oi in zip(theirs, mine)])
             tail = ""
             if based:
                 b = statistics.median(based)
-                tail = f" {args.packets / b / 1e6:>17.2f} M {100 * (1 - o / b):>8.1f}%"
+                less, less_pm = paired([1 - oi / bi for oi, bi in zip(mine, based)], relative=False)
+                tail = f" {args.packets / b / 1e6:>17.2f} M {100 * less:>8.1f}% {100 * less_pm:>4.1f}%"
             print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>15.2f} M {args.packets / t / 1e6:>16.2f} M"
-                  f" {t / o:>6.2f} {statistics.median(walls):>7.2f}" + tail, flush=True)
+                  f" {ratio:>6.2f} {100 * ratio_pm:>4.0f}% {statistics.median(walls):>7.2f}" + tail, flush=True)
         os.remove(trace)
+
+
+def paired(values, relative=True):
+    """The median of per-repeat comparisons and half their spread (max - min), relative to
+    the median when `relative` (a ratio), else absolute (a difference of fractions)."""
+    m = statistics.median(values)
+    half = (max(values) - min(values)) / 2
+    return m, (half / m if relative and m else half)
 
 
 def capture(offsim, profile, args, tmp):
