@@ -6,6 +6,7 @@
 //! golden_outputs` or `cargo test -p offsim --test integration flow_oracle`.
 
 mod kernel;
+mod skiplog;
 mod util;
 
 mod bounded;

@@ -85,23 +85,7 @@ pub fn skip_oracle() -> bool {
     }
 }
 
-/// Print a `SKIP` line (cargo shows it with `--nocapture`) and, when `OFFSIM_SKIP_LOG` names
-/// a file, append it there so that `.ci/run` can list every skipped test at the end (cargo
-/// hides a passing test's output).
-pub fn skip(why: &str) {
-    let line = format!("SKIP {why}");
-    eprintln!("{line}");
-    if let Some(p) = std::env::var_os("OFFSIM_SKIP_LOG") {
-        use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-        {
-            let _ = writeln!(f, "{}: {line}", env!("CARGO_PKG_NAME"));
-        }
-    }
-}
+pub use crate::skiplog::skip;
 
 /// A scenario file: a home router (fw4, MT7621) on 6 s of generated home traffic, with
 /// `events` (any more TOML) appended.
