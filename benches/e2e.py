@@ -24,7 +24,8 @@ than a change being judged cannot show it. Wall-clock time is printed for `run` 
 
 (`--written-by tcpdump` has tcpdump write each capture, as a user's is written, instead of
 offsim's generator: how the page cache holds it differs. `OFFSIM=path` measures another
-build. `--baseline PATH` also times a second build, run alternately with this one in each
+build, e.g. `OFFSIM=target/pgo/offsim` the profile-guided one of `scripts/build-pgo.sh`.
+`--baseline PATH` also times a second build, run alternately with this one in each
 repeat, and prints its packets per CPU-second and how much less CPU this build takes (the
 median of each repeat's own comparison, with its `±` as above): two builds compared side
 by side rather than in passes minutes apart, between which a shared machine drifts by more
