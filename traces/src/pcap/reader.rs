@@ -32,6 +32,9 @@ pub(crate) const MAX_RECORD: u32 = 262_144;
 /// Largest pcapng block accepted (16 MiB; packets plus options never come close).
 pub(crate) const MAX_BLOCK: u32 = 16 * 1024 * 1024;
 
+/// The `read(2)` buffer. Measured (enterprise 1M-packet capture from tmpfs, pinned, median
+/// of 9 alternated, CPU s): `trace info` 0.124 with 1 MiB against 0.153 with 128 KiB, 0.151
+/// with 256 KiB and 0.135 with 4 MiB; `rules eval` fw4 0.593 against 0.609, 0.609 and 0.653.
 const BUF_SIZE: usize = 1 << 20;
 
 /// The container format of a trace file.
