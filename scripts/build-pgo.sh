@@ -50,11 +50,12 @@ for a in "$@"; do
 done
 
 # llvm-profdata must read the raw profiles of rustc's own LLVM (their format changes with it).
-llvm_major=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
-host=$(rustc -vV | sed -n 's/^host: //p')
-[ -n "$llvm_major" ] || fail "cannot tell rustc's LLVM version (rustc -vV)"
+rustc=${RUSTC:-rustc}
+llvm_major=$("$rustc" -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
+host=$("$rustc" -vV | sed -n 's/^host: //p')
+[ -n "$llvm_major" ] || fail "cannot tell rustc's LLVM version ($rustc -vV)"
 profdata=""
-for c in "$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata" \
+for c in "$("$rustc" --print sysroot)/lib/rustlib/$host/bin/llvm-profdata" \
   "llvm-profdata-$llvm_major" llvm-profdata; do
   p=$(command -v "$c" 2>/dev/null) || continue
   if "$p" --version 2>/dev/null | grep -q "LLVM version $llvm_major\."; then
@@ -74,8 +75,8 @@ gen=$work/gen/release/offsim
 
 echo "build-pgo: 2/4 training" >&2
 train=$work/train
-# Runs offsim; `run`, `sweep` and `rules eval` exit 1 for a missed SLO or a drop verdict,
-# which is still a finished run.
+# Runs offsim; `run`, `sweep` and `plan` exit 1 for a missed SLO, which is still a finished
+# run.
 o() {
   local rc=0
   "$gen" "$@" >/dev/null 2>"$train/stderr" || rc=$?
