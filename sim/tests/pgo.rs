@@ -39,7 +39,8 @@ fn run(bin: &Path, args: &[&str]) -> (i32, Vec<u8>) {
     (o.status.code().unwrap_or(-1), o.stdout)
 }
 
-/// The PGO build, or `None` (after a `SKIP`) when this machine lacks `llvm-profdata`.
+/// The PGO build, or `None` (after a `SKIP`) when `OFFSIM_PGO_TEST` is not set or this
+/// machine lacks `llvm-profdata`.
 fn build() -> Option<PathBuf> {
     if std::env::var_os("OFFSIM_PGO_TEST").is_none_or(|v| v.is_empty() || v == "0") {
         skiplog::skip("the PGO build (two release builds): set OFFSIM_PGO_TEST=1");
@@ -79,7 +80,7 @@ fn pgo_build_gives_the_same_outputs() {
     std::fs::create_dir_all(&scratch).unwrap();
     let s = |name: &str| scratch.join(name).to_str().unwrap().to_string();
 
-    // A capture of a profile and seed the training set does not use, written by each build.
+    // A capture the training set did not see (its seed), written by each build.
     for (who, bin) in [("plain", &plain), ("pgo", &pgo)] {
         let out = s(&format!("{who}.pcap"));
         let args = ["trace", "gen", "--profile", "enterprise", "--seed", "77"];
