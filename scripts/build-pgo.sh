@@ -13,7 +13,7 @@
 #                                   # CPUs with this one's instruction set extensions
 #
 # Cargo's own settings apply: CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
-# in the environment gains 1-4 % more for twice the build time.
+# in the environment gains 0-7 % more for twice the build time.
 #
 # Needs `llvm-profdata` of the LLVM that rustc uses (`rustup component add llvm-tools`, or
 # llvm-profdata-N on PATH for rustc's LLVM N). Takes two release builds plus about a minute
