@@ -13,4 +13,6 @@ mod browser;
 mod golden;
 mod json;
 mod render;
+#[path = "../../traces/tests/skiplog.rs"]
+mod skiplog;
 mod util;

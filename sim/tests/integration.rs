@@ -6,6 +6,7 @@
 //! golden_outputs` or `cargo test -p offsim --test integration flow_oracle`.
 
 mod kernel;
+#[path = "../../traces/tests/skiplog.rs"]
 mod skiplog;
 mod util;
 

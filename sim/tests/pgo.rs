@@ -10,6 +10,7 @@
 //! workspace's `target/pgo/` (as a user running the script would), so a second run
 //! rebuilds only what changed.
 
+#[path = "../../traces/tests/skiplog.rs"]
 mod skiplog;
 
 use std::path::{Path, PathBuf};

@@ -13,5 +13,6 @@ mod r#gen;
 mod gen_tools;
 mod prop;
 mod real_captures;
+mod skiplog;
 mod util;
 mod variants;

@@ -1,4 +1,6 @@
-//! Skipped tests, said visibly: shared by the integration tests and the PGO build's test.
+//! Skipped tests, said visibly. The one writer of the `OFFSIM_SKIP_LOG` lines `.ci/run` lists:
+//! every crate's integration tests include this file (`#[path]`), and `env!` names the crate
+//! that compiled it.
 
 /// Print a `SKIP` line (cargo shows it with `--nocapture`) and, when `OFFSIM_SKIP_LOG` names
 /// a file, append it there so that `.ci/run` can list every skipped test at the end (cargo
@@ -13,7 +15,9 @@ pub fn skip(why: &str) {
             .append(true)
             .open(p)
         {
-            let _ = writeln!(f, "{}: {line}", env!("CARGO_PKG_NAME"));
+            // One `write` of the whole line: tests skip on several threads at once, and
+            // `writeln!` writes its pieces one call each, which interleaved them.
+            let _ = f.write_all(format!("{}: {line}\n", env!("CARGO_PKG_NAME")).as_bytes());
         }
     }
 }
