@@ -113,7 +113,8 @@ def instructions(cmd):
 
 
 def scenario_for(profile, trace, policy, tmp):
-    """The bundled scenario of `profile`, replaying `trace`, with one configuration."""
+    """The bundled scenario of `profile`, replaying `trace`, with one configuration (all of
+    its own when `policy` is None)."""
     src = os.path.join(ROOT, SCENARIOS[profile])
     out, skip = [], False
     for line in open(src):
@@ -125,12 +126,12 @@ def scenario_for(profile, trace, policy, tmp):
                 continue
         if skip:
             continue
-        if s.startswith("policies"):  # the configurations, and the SLO's gated ones
+        if policy is not None and s.startswith("policies"):  # the configurations, and the SLO's gated ones
             line = f'policies = ["{policy}"]\n'
         if s.startswith("file = \"rulesets/"):
             line = line.replace('"rulesets/', '"' + os.path.join(ROOT, "scenarios", "rulesets") + "/")
         out.append(line)
-    path = os.path.join(tmp, f"{profile}-{policy}.toml")
+    path = os.path.join(tmp, f"{profile}-{policy or 'all'}.toml")
     with open(path, "w") as f:
         f.write("".join(out))
     return path

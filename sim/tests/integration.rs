@@ -27,5 +27,6 @@ mod nft_oracle_cov;
 mod offload;
 mod oracle;
 mod run;
+mod same_outputs;
 mod slurm;
 mod trace_gen;
