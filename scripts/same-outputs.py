@@ -73,7 +73,6 @@ class Build:
         shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out)
         env = dict(os.environ, OFFSIM_COMMIT="", OFFSIM_DATE="")
-        env.pop("OFFSIM_SKIP_LOG", None)
         try:
             r = subprocess.run([self.binary] + args, cwd=self.dir, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -48,8 +48,7 @@ fn same_outputs_passes_a_build_against_itself_and_catches_a_difference() {
         .unwrap_or_else(|| panic!("summary line: {last}"));
     assert!(same > 50, "{out}");
 
-    // A "build" whose reports record a commit: every run's report.json differs, nothing
-    // else does.
+    // A "build" whose reports record a commit: runs' report.json differ, nothing else does.
     let dir = scratch("same-outputs", "wrapped");
     let wrapper = dir.join("offsim");
     std::fs::write(
