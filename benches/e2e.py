@@ -43,6 +43,7 @@ Timings are measured here and never asserted in tests (issue 15).
 """
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -122,7 +123,8 @@ def scenario_for(profile, trace, policy, tmp):
         if s.startswith("["):
             skip = s == "[trace.generate]"
             if skip:
-                out.append(f'[trace]\nfile = "{trace}"\n')
+                # a JSON string is a TOML basic string: quotes and backslashes escaped
+                out.append(f'[trace]\nfile = {json.dumps(trace)}\n')
                 continue
         if skip:
             continue

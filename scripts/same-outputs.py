@@ -15,7 +15,8 @@ profile-guided `target/pgo/offsim`) over far more, and compares everything they 
   into `traces/data/fetched/` if it was run, and every `--capture`;
 - `rules eval --json` of every bundled ruleset and a 300-rule ACL on each of those
   captures, with `--sides flow` and `--sides single`, and of every `--ruleset` (for instance
-  each file of a corpus of real rulesets) on the generated captures;
+  each file of a corpus of real rulesets) on the generated captures, two of the variants and
+  every `--capture`;
 - `run` of every bundled scenario at `--jobs 1` and the default (configurations on threads
   of their own, fed by one decode), `sweep` of the bundled sweep;
 - `run` of each profile's bundled scenario replaying its generated capture, all its
@@ -29,8 +30,9 @@ builds run side by side, each in a scratch directory of its own with the same re
 paths, so that paths in messages agree. Reports record no commit or date
 (`OFFSIM_COMMIT`/`OFFSIM_DATE` empty).
 
-Exit code: 0 when every output is the same, 1 when one differs (each is named), 2 on bad
-usage or a build that fails to run at all. `sim/tests/pgo.rs` runs it on the PGO build.
+Exit code: 0 when every output is the same, 1 when one differs (each is named; a build
+killed by a signal is a difference), 2 on bad usage, a build that fails to run at all, or a
+check that cannot work (the base build refusing a bundled scenario). `sim/tests/pgo.rs` runs it on the PGO build.
 """
 
 import argparse
@@ -97,19 +99,21 @@ class Checker:
         self.differ = []
 
     def check(self, label, args):
+        """Runs `args` on both builds; returns both results (exit code, stdout, stderr,
+        files). A build killed by a signal is a difference, whatever the other did."""
         a, b = self.pool.map(lambda build: build.run(args), [self.base, self.new])
-        if a[0] < 0 or b[0] < 0:
-            fail(f"{label}: a build was killed by signal {-min(a[0], b[0])}")
-        if a == b:
+        if a == b and a[0] >= 0:
             self.same += 1
             if self.verbose:
                 print(f"same     {label}")
-            return a
+            return a, b
         what = [n for n, x, y in zip(["exit code", "stdout", "stderr"], a, b) if x != y]
         what += [f for f in sorted(set(a[3]) | set(b[3])) if a[3].get(f) != b[3].get(f)]
+        what += [f"{build.name} killed by signal {-r[0]}"
+                 for build, r in [(self.base, a), (self.new, b)] if r[0] < 0]
         self.differ.append(label)
         print(f"DIFFERS  {label}: {', '.join(what)}")
-        return a
+        return a, b
 
 
 def replay(scenario, trace, scratch, tag, policy=None):
@@ -119,6 +123,15 @@ def replay(scenario, trace, scratch, tag, policy=None):
     d = os.path.join(scratch, "scenarios", tag)
     os.makedirs(d, exist_ok=True)
     return scenario_for(profile, trace, policy, d)
+
+
+def must_run(results, base):
+    """A run of a bundled scenario, or of one replaying a generated capture, that the base
+    build refuses says the check is broken (two builds refusing alike would pass it)."""
+    code, _, err, _ = results[0]
+    if code not in (0, 1):
+        fail(f"{base.binary} refused a scenario it must run: exit {code}\n"
+             f"{err.decode(errors='replace')}")
 
 
 def policies_of(path):
@@ -164,19 +177,23 @@ def main():
         # Generated captures: each build writes one; the first build's are read below.
         generated = {}
         for p in PROFILES[:1] if a.quick else PROFILES:
-            code, _, err, files = c.check(f"trace gen {p}", [
+            results = c.check(f"trace gen {p}", [
                 "trace", "gen", "--profile", p, "--seed", "7", "--packets", str(a.packets),
                 "-q", "-o", f"{OUT}/t.pcap"])
-            if "t.pcap" not in files:
-                fail(f"{a.base} trace gen --profile {p}: exit {code}\n{err.decode(errors='replace')}")
+            for build, (code, _, err, files) in zip([base, new], results):
+                if "t.pcap" not in files:
+                    fail(f"{build.binary} trace gen --profile {p}: exit {code}\n"
+                         f"{err.decode(errors='replace')}")
             generated[p] = os.path.join(inputs, f"{p}.pcap")
             with open(generated[p], "wb") as f:
-                f.write(files["t.pcap"])
+                f.write(results[0][3]["t.pcap"])
 
         real = sorted(glob.glob(os.path.join(ROOT, "traces", "data", "variants", "*")))
         if not a.quick:
             real += sorted(glob.glob(os.path.join(ROOT, "traces", "data", "fetched", "*.pcap*")))
-        real += [os.path.abspath(f) for f in a.capture]
+        extra = [os.path.abspath(f) for f in a.capture]
+        variants = real[:2]
+        real += extra
         captures = list(generated.values()) + real
         name = os.path.basename
 
@@ -191,9 +208,8 @@ def main():
                 for sides in ("flow", "single"):
                     c.check(f"rules eval {name(r)} {name(t)} --sides {sides}",
                             ["rules", "eval", "--json", "--sides", sides, r, t])
-        extra = [os.path.abspath(f) for f in a.capture]
         for r in a.ruleset:
-            for t in list(generated.values()) + real[:2] + extra:
+            for t in list(generated.values()) + variants + extra:
                 c.check(f"rules eval {r} {name(t)}", ["rules", "eval", "--json", os.path.abspath(r), t])
 
         scenarios = sorted(glob.glob(os.path.join(ROOT, "scenarios", "*.toml")))
@@ -204,14 +220,16 @@ def main():
                 c.check(f"sweep {name(s)}", ["sweep", s, "-q", "-o", OUT])
                 continue
             for jobs in (["--jobs", "1"], []):
-                c.check(f"run {name(s)} {' '.join(jobs)}".rstrip(), ["run", s, "-q", "-o", OUT] + jobs)
+                must_run(c.check(f"run {name(s)} {' '.join(jobs)}".rstrip(),
+                                 ["run", s, "-q", "-o", OUT] + jobs), base)
 
         for p, t in generated.items():
             sc = replay(SCENARIOS[p], t, scratch, p)
-            c.check(f"run {p} (all configurations)", ["run", sc, "-q", "-o", OUT])
+            must_run(c.check(f"run {p} (all configurations)", ["run", sc, "-q", "-o", OUT]), base)
             for pol in policies_of(sc):
                 one = replay(SCENARIOS[p], t, scratch, p, pol)
-                c.check(f"run {p} {pol} --flows", ["run", one, "-q", "--flows", "-o", OUT])
+                must_run(c.check(f"run {p} {pol} --flows",
+                                 ["run", one, "-q", "--flows", "-o", OUT]), base)
 
         for t in real[:2] if a.quick else real:
             for s in ("scenarios/default.toml", "scenarios/enterprise-edge.toml"):
