@@ -32,7 +32,8 @@ paths, so that paths in messages agree. Reports record no commit or date
 
 Exit code: 0 when every output is the same, 1 when one differs (each is named; a build
 killed by a signal is a difference), 2 on bad usage, a build that fails to run at all, or a
-check that cannot work (the base build refusing a bundled scenario). `sim/tests/pgo.rs` runs it on the PGO build.
+check that cannot work (the base build refusing a bundled scenario or the sweep).
+`sim/tests/pgo.rs` runs it on the PGO build.
 """
 
 import argparse
@@ -81,11 +82,10 @@ class Build:
         except OSError as e:
             fail(f"{self.binary}: {e}")
         files = {}
-        if os.path.isdir(out):
-            for f in sorted(os.listdir(out)):
-                if f in ("report.json", "t.pcap") or f.startswith("flows-"):
-                    with open(os.path.join(out, f), "rb") as fh:
-                        files[f] = fh.read()
+        for f in sorted(os.listdir(out)):
+            if f in ("report.json", "t.pcap") or f.startswith("flows-"):
+                with open(os.path.join(out, f), "rb") as fh:
+                    files[f] = fh.read()
         return r.returncode, r.stdout, r.stderr, files
 
 
@@ -126,8 +126,9 @@ def replay(scenario, trace, scratch, tag, policy=None):
 
 
 def must_run(results, base):
-    """A run of a bundled scenario, or of one replaying a generated capture, that the base
-    build refuses says the check is broken (two builds refusing alike would pass it)."""
+    """A run (or sweep) of a bundled scenario, or a run of one replaying a generated capture,
+    that the base build refuses says the check is broken (two builds refusing alike would
+    pass it)."""
     code, _, err, _ = results[0]
     if code not in (0, 1):
         fail(f"{base.binary} refused a scenario it must run: exit {code}\n"
@@ -217,7 +218,7 @@ def main():
             scenarios = [os.path.join(ROOT, "scenarios", "default.toml")]
         for s in scenarios:
             if any(line.strip() == "[sweep]" for line in open(s)):
-                c.check(f"sweep {name(s)}", ["sweep", s, "-q", "-o", OUT])
+                must_run(c.check(f"sweep {name(s)}", ["sweep", s, "-q", "-o", OUT]), base)
                 continue
             for jobs in (["--jobs", "1"], []):
                 must_run(c.check(f"run {name(s)} {' '.join(jobs)}".rstrip(),
