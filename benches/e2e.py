@@ -39,12 +39,21 @@ time (a branch miss or a cache miss costs more than an instruction), so a change
 by both. They are user-space instructions only: a system call's work (the kernel's copy
 for `read(2)`, most of what tcpdump spends) is not in them, so tcpdump is not counted.
 
+`--split` says where each command's time goes instead: its CPU per packet (one thread:
+`run --jobs 1`; median of --repeats) beside tcpdump's, cut by `perf record --call-graph
+dwarf` into the kernel's `read(2)` of the capture, the simulated datapath
+(`Datapath::process_into`: hooks, conntrack, rules, routing, NAT, flowtable) and the rest
+(parsing, the engine's queues, senders and NIC, the CPU model, the report). It needs `perf`
+(Debian: linux-perf). A goal that is a rate is a budget per packet, and this shows which
+part would have to shrink to meet it.
+
 Timings are measured here and never asserted in tests (issue 15).
 """
 
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -113,6 +122,45 @@ def instructions(cmd):
     sys.exit(f"{' '.join(cmd)}: no instruction count in valgrind's output")
 
 
+def perf_split(cmd, tmp):
+    """The shares (fractions) of one run of `cmd`'s CPU samples in `read(2)` and in the
+    datapath (`perf report --children`: a frame's samples with everything it called)."""
+    data = os.path.join(tmp, "perf.data")
+    r = subprocess.run(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F", "1500", "-o", data, "--"]
+                       + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if r.returncode not in (0, 1):
+        sys.exit(f"perf record {' '.join(cmd)}: exit {r.returncode}\n{r.stderr.decode(errors='replace')}")
+    rep = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio", "--percent-limit", "0.5"],
+                         capture_output=True, text=True, check=True).stdout
+    os.remove(data)
+
+    def share(frame):
+        # "children% self% command object [.] symbol": the frame's highest line
+        rows = (re.match(r"\s*([\d.]+)%\s+[\d.]+%\s+\S+\s+\S+\s+\[.\]\s+(.*\S)", line) for line in rep.splitlines())
+        return max((float(m.group(1)) / 100 for m in rows if m and m.group(2).removesuffix(" (inlined)").endswith(frame)),
+                   default=0.0)
+
+    return share("ksys_read"), share("Datapath>::process_into")
+
+
+def split_all(args, ours, rulesets, only, tmp):
+    """`--split`: each command's CPU per packet beside tcpdump's, cut into read(2), the
+    datapath and the rest."""
+    print(f"{'profile':<12} {'what':<24} {'pkt/CPU-s':>10} {'ns/pkt':>7} {'read':>6} {'datapath':>9} {'rest':>6}"
+          f" {'tcpdump ns/pkt':>15}")
+    for profile in args.profiles.split(","):
+        trace = capture(ours, profile, args, tmp)
+        theirs = statistics.median(cpu_time(["tcpdump", "-r", trace, "-w", "/dev/null"])[0]
+                                   for _ in range(args.repeats))
+        for what, cmd in jobs_for(ours, profile, trace, rulesets, only, tmp, ["--jobs", "1"]):
+            o = statistics.median(cpu_time(cmd)[0] for _ in range(args.repeats))
+            read, dp = perf_split(cmd, tmp)
+            ns = o / args.packets * 1e9
+            print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>8.2f} M {ns:>7.0f} {read * ns:>6.0f}"
+                  f" {dp * ns:>9.0f} {(1 - read - dp) * ns:>6.0f} {theirs / args.packets * 1e9:>15.0f}", flush=True)
+        os.remove(trace)
+
+
 def scenario_for(profile, trace, policy, tmp):
     """The bundled scenario of `profile`, replaying `trace`, with one configuration (all of
     its own when `policy` is None)."""
@@ -152,7 +200,12 @@ def main():
                          "the page cache then holds it in small pages: see traces/src/pcap/bytes.rs)")
     ap.add_argument("--instructions", action="store_true",
                     help="count instructions (valgrind) instead of timing; `run` on one thread")
+    ap.add_argument("--split", action="store_true",
+                    help="where the time goes: CPU per packet cut into read(2), the datapath and the rest "
+                         "(perf); `run` on one thread")
     args = ap.parse_args()
+    if args.split and shutil.which("perf") is None:
+        sys.exit("--split needs perf (apt-get install linux-perf)")
     if args.instructions and shutil.which("valgrind") is None:
         sys.exit("--instructions needs valgrind (apt-get install valgrind)")
     if not os.access(OFFSIM, os.X_OK):
@@ -169,7 +222,10 @@ def main():
         acl = os.path.join(tmp, "acl300.nft")
         acl300(acl)
         rulesets = dict(RULESETS, acl300=acl)
-        (count_all if args.instructions else time_all)(args, ours, base, rulesets, only, tmp)
+        if args.split:
+            split_all(args, ours, rulesets, only, tmp)
+        else:
+            (count_all if args.instructions else time_all)(args, ours, base, rulesets, only, tmp)
 
 
 def jobs_for(offsim, profile, trace, rulesets, only, tmp, run_args):
