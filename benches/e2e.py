@@ -44,9 +44,12 @@ for `read(2)`, most of what tcpdump spends) is not in them, so tcpdump is not co
 dwarf` into the kernel's `read(2)` of the capture, the simulated datapath
 (`Datapath::process_into`: hooks, conntrack, rules, routing, NAT, flowtable) and the rest
 (parsing, the engine's queues, senders and NIC, the CPU model, the report). It needs `perf`
-(Debian: linux-perf) and times one build (no `--baseline`). The shares are of ~1,000
-samples a row, good to a couple of per cent of its time. A goal that is a rate is a budget
-per packet, and this shows which part would have to shrink to meet it.
+(Debian: linux-perf) and times one build (no `--baseline`). The shares come from one
+sampled run (3,000 Hz, so a 0.1 s row rests on ~300 samples, ±5 % of its time; a 1 s row on
+~3,000), applied to the median of unsampled runs; tcpdump is timed once per capture, before
+its rows, not alternated with them; a sample whose stack perf could not unwind to
+`process_into` counts in the rest. A goal that is a rate is a budget per packet, and this
+shows roughly which part would have to shrink to meet it.
 
 Timings are measured here and never asserted in tests (issue 15).
 """
@@ -111,6 +114,11 @@ def fresh_copy(src, dst):
     return dst
 
 
+# `--split`'s sampling rate: about 300 samples for a 0.1 s command, 3,000 for a second
+# (a share of p is then good to about ±2·sqrt(p(1-p)/n): ±5 % and ±2 % of the time at worst).
+PERF_HZ = 3000
+
+
 def instructions(cmd):
     """Instructions one run of `cmd` executes (valgrind's cachegrind, no cache model)."""
     r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
@@ -123,25 +131,36 @@ def instructions(cmd):
     sys.exit(f"{' '.join(cmd)}: no instruction count in valgrind's output")
 
 
-def perf_split(cmd, tmp):
+def perf_split(cmd, tmp, datapath):
     """The shares (fractions) of one run of `cmd`'s CPU samples in `read(2)` and in the
-    datapath (`perf report --children`: a frame's samples with everything it called)."""
+    datapath (`perf report --children`: a frame's samples with everything it called; a frame
+    both inlined and not has an entry of each, which no sample shares). `datapath`: the
+    command simulates one, so a build without symbols is an error, not a share of 0."""
     data = os.path.join(tmp, "perf.data")
-    r = subprocess.run(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F", "1500", "-o", data, "--"]
-                       + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r = subprocess.run(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F", str(PERF_HZ), "-o", data,
+                        "--"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if r.returncode not in (0, 1):
         sys.exit(f"perf record {' '.join(cmd)}: exit {r.returncode}\n{r.stderr.decode(errors='replace')}")
-    rep = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio", "--percent-limit", "0.5"],
-                         capture_output=True, text=True, check=True).stdout
+    r = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio", "--sort", "sym", "-g", "none",
+                        "--percent-limit", "0.5"], capture_output=True, text=True)
     os.remove(data)
+    if r.returncode != 0:
+        sys.exit(f"perf report: exit {r.returncode}\n{r.stderr}")
 
     def share(frame):
-        # "children% self% command object [.] symbol": the frame's highest line
-        rows = (re.match(r"\s*([\d.]+)%\s+[\d.]+%\s+\S+\s+\S+\s+\[.\]\s+(.*\S)", line) for line in rep.splitlines())
-        return max((float(m.group(1)) / 100 for m in rows if m and m.group(2).removesuffix(" (inlined)").endswith(frame)),
-                   default=0.0)
+        # "children% self% [.] symbol" (`--sort sym`); " (inlined)" marks an inlined copy
+        rows = (re.match(r"\s*([\d.]+)%\s+[\d.]+%\s+\[.\]\s+(.*\S)", line) for line in r.stdout.splitlines())
+        return sum(float(m.group(1)) / 100 for m in rows
+                   if m and m.group(2).removesuffix(" (inlined)").endswith(frame))
 
-    return share("ksys_read"), share("Datapath>::process_into")
+    read, dp = share("ksys_read"), share("Datapath>::process_into")
+    # A frame not found would move its time into "rest" without a word.
+    if read == 0:
+        sys.exit(f"perf recorded no sample in read(2) of {' '.join(cmd)}: kernel samples are off "
+                 "(kernel.perf_event_paranoid must be 1 or less, or run as root)")
+    if datapath and dp == 0 and "offsim_kernel::" not in r.stdout:
+        sys.exit(f"perf found no offsim symbol in {' '.join(cmd)}: a build without symbols?")
+    return read, dp
 
 
 def split_all(args, ours, rulesets, only, tmp):
@@ -155,7 +174,7 @@ def split_all(args, ours, rulesets, only, tmp):
                                    for _ in range(args.repeats))
         for what, cmd in jobs_for(ours, profile, trace, rulesets, only, tmp, ["--jobs", "1"]):
             o = statistics.median(cpu_time(cmd)[0] for _ in range(args.repeats))
-            read, dp = perf_split(cmd, tmp)
+            read, dp = perf_split(cmd, tmp, datapath=what != "trace info")
             ns = o / args.packets * 1e9
             print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>8.2f} M {ns:>7.0f} {read * ns:>6.0f}"
                   f" {dp * ns:>9.0f} {(1 - read - dp) * ns:>6.0f} {theirs / args.packets * 1e9:>15.0f}", flush=True)
