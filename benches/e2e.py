@@ -6,7 +6,10 @@ CPU time (user + system, of the child process) of
 
     tcpdump -r F -w /dev/null                     the reference: reading and copying F
     offsim trace info F
-    offsim rules eval RULESET F                   fw4, the datacenter ruleset, a 300-rule ACL
+    offsim rules eval RULESET F                   fw4, the datacenter ruleset, a 300-rule ACL,
+                                                  and `no-rules`: a forward chain and a NAT
+                                                  chain without rules, the floor under any
+                                                  ruleset that tracks and NATs connections
     offsim run SCENARIO                           one configuration at a time (none,
                                                   software, hardware) of the bundled scenario
                                                   of that profile, replaying F
@@ -90,6 +93,18 @@ def acl300(path):
         for i in range(300):
             f.write(f"  ip saddr 10.{i // 250}.{i % 250}.1 tcp dport {1000 + i} drop\n")
         f.write(" }\n}\n")
+
+
+def no_rules(path):
+    """The floor under fw4-like rulesets: a filter chain on forward and a NAT chain on
+    postrouting, neither with a rule, so every packet is parsed, tracked (the NAT chain
+    makes conntrack run), routed and passed through both hooks, and no rule is evaluated.
+    A rate goal for a ruleset above this row's rate cannot be met by a faster rule walk."""
+    with open(path, "w") as f:
+        f.write("table inet floor {\n"
+                " chain forward { type filter hook forward priority filter; policy accept; }\n"
+                " chain srcnat { type nat hook postrouting priority srcnat; policy accept; }\n"
+                "}\n")
 
 
 def cpu_time(cmd):
@@ -244,7 +259,9 @@ def main():
         base = fresh_copy(args.baseline, os.path.join(tmp, "offsim-baseline")) if args.baseline else ""
         acl = os.path.join(tmp, "acl300.nft")
         acl300(acl)
-        rulesets = dict(RULESETS, acl300=acl)
+        floor = os.path.join(tmp, "no-rules.nft")
+        no_rules(floor)
+        rulesets = dict(RULESETS, acl300=acl, **{"no-rules": floor})
         if args.split:
             split_all(args, ours, rulesets, only, tmp)
         else:
