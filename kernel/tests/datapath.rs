@@ -358,3 +358,62 @@ fn a_port_search_under_exhaustion_counts_its_tries() {
         &tries[560..]
     );
 }
+
+/// Rules that read a connection's tuples see them as the kernel keeps them
+/// (`nft_ct_get_eval` reads `ct->tuplehash[dir]`): the original one from the first packet
+/// on, the reply one as masquerade altered it once the NAT hook has run. A ruleset without
+/// such a rule leaves them out of the evaluator's view (`Ruleset::reads_ct_tuples`).
+#[test]
+fn rules_that_read_ct_tuples_see_them_before_and_after_nat() {
+    const TUPLES: &str = "table ip t {
+        chain fw { type filter hook forward priority 0; policy accept;
+            ct original saddr 10.0.0.1 counter
+            ct original proto-src 40000 counter
+            ct reply saddr 198.51.100.1 counter }
+        chain post { type nat hook postrouting priority 100;
+            oifname \"wan0\" meta l4proto tcp masquerade to :65024-65535 }
+        chain late { type filter hook postrouting priority 200; policy accept;
+            ct reply proto-dst 65024-65535 counter
+            ct reply proto-dst 40000 counter }
+    }";
+    let opts = load_options("lan0", "wan0");
+    let rs = Ruleset::from_str(TUPLES, "t.nft", &opts).unwrap();
+    assert!(rs.reads_ct_tuples());
+    let plain = TUPLES
+        .lines()
+        .filter(|l| !l.contains("ct original") && !l.contains("ct reply"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("policy accept;", "policy accept; }");
+    let plain = Ruleset::from_str(&plain, "p.nft", &opts).unwrap();
+    assert!(!plain.reads_ct_tuples());
+
+    let mut dp = Datapath::new(rs, DpConfig::default(), FlowBook::new(false, false, None));
+    let syn = Pkt::tcp4("10.0.0.1:40000", "198.51.100.1:443")
+        .flags(offsim_traces::meta::tcp_flags::SYN)
+        .at(1000)
+        .build();
+    dp.add_lan_host(4, syn.src);
+    let o = dp.process(syn.ts, &syn, Side::Lan);
+    assert!(o.drivers.nat_setup, "{o:?}");
+    let counts: Vec<(String, u64)> = (0..dp.ruleset().rules().len())
+        .map(|i| {
+            let r = &dp.ruleset().rules()[i];
+            let n = dp.ruleset().rule_counter(dp.rule_state(), i).packets;
+            (r.text.clone(), n)
+        })
+        .filter(|(t, _)| t.starts_with("ct "))
+        .collect();
+    let want = [
+        ("ct original saddr 10.0.0.1", 1),
+        ("ct original proto-src 40000", 1),
+        ("ct reply saddr 198.51.100.1", 1),
+        ("ct reply proto-dst 65024-65535", 1),
+        ("ct reply proto-dst 40000", 0),
+    ];
+    assert_eq!(counts.len(), want.len(), "{counts:?}");
+    for ((text, n), (prefix, w)) in counts.iter().zip(want) {
+        assert!(text.starts_with(prefix), "{text} vs {prefix}");
+        assert_eq!(*n, w, "{text}: {counts:?}");
+    }
+}

@@ -873,6 +873,9 @@ pub(crate) struct Program {
     pub(crate) n_counters: usize,
     /// Initial values of named counters.
     pub(crate) named_counter_init: Vec<Counter>,
+    /// Whether some selector loads a conntrack tuple ([`Load::CtAddr`], [`Load::CtPort`]):
+    /// set by [`Program::load_of`], the one place those loads are made.
+    pub(crate) reads_ct_tuples: bool,
 }
 
 /// A packet and byte counter.

@@ -417,13 +417,10 @@ impl Datapath {
 
     /// The evaluator's conntrack view after the entry changed (NAT status bits).
     fn refresh_ct_view(&self, w: &mut Walk) {
-        if let (Some(Track::Tracked { id, .. }), CtView::Tracked(mut i)) = (w.track, w.ctx.ct)
+        if let (Some(Track::Tracked { id, .. }), CtView::Tracked(i)) = (w.track, &mut w.ctx.ct)
             && self.ct.is_live(id)
         {
-            let c = self.ct.get(id);
-            i.status = c.status;
-            i.tuple = [c.orig(), c.reply()];
-            w.ctx.ct = CtView::Tracked(i);
+            super::refresh_view(self.rs.reads_ct_tuples(), self.ct.get(id), i);
         }
     }
 
@@ -544,18 +541,19 @@ impl Datapath {
 
     pub(super) fn ct_info(&self, id: CtId, info: CtInfoK) -> CtInfo {
         let c = self.ct.get(id);
-        CtInfo {
+        let mut i = CtInfo {
             state: info.state_bit(),
-            status: c.status,
             direction: info.dir() as u8,
             mark: c.mark,
-            l3proto: if c.orig().version == 6 { 10 } else { 2 },
-            protocol: c.orig().proto,
-            tuple: [c.orig(), c.reply()],
+            l3proto: if c.ip_version() == 6 { 10 } else { 2 },
+            protocol: c.l4proto(),
             // `ct helper` reads the helper of the connection's master (`nft_ct_get_eval`):
             // only expected connections have one, and offsim models no expectations.
             helper: 0,
-        }
+            ..CtInfo::default()
+        };
+        super::refresh_view(self.rs.reads_ct_tuples(), c, &mut i);
+        i
     }
 
     /// Whether the NAT hook of manipulation `mt` runs its `nat` chains for this packet
@@ -610,6 +608,7 @@ impl Datapath {
             dev_encap: self.dev_encap,
             ct_helpers: &self.ct_helpers,
             reject: &mut self.reject,
+            ct_tuples: self.rs.reads_ct_tuples(),
         };
         let v = eval_chain(
             &self.rs,
@@ -624,7 +623,7 @@ impl Datapath {
             w.out.drivers.nat_lookups = w.out.drivers.nat_lookups.saturating_add(host.nat_lookups);
         }
         // `ct mark set` writes through to the entry.
-        if let (Some(id), CtView::Tracked(i)) = (ctid, w.ctx.ct)
+        if let (Some(id), CtView::Tracked(i)) = (ctid, &w.ctx.ct)
             && self.ct.is_live(id)
         {
             self.ct.get_mut(id).mark = i.mark;

@@ -43,6 +43,8 @@ pub(super) struct DpHost<'a> {
     pub(super) dev_encap: [Encap; 2],
     pub(super) ct_helpers: &'a [Option<u8>],
     pub(super) reject: &'a mut Option<(PacketMeta, Reject, Hook)>,
+    /// Whether the evaluator's view carries the connection's tuples ([`super::refresh_view`]).
+    pub(super) ct_tuples: bool,
 }
 
 impl DpHost<'_> {
@@ -107,9 +109,8 @@ impl Host for DpHost<'_> {
             return;
         }
         c.status |= status::HELPER;
-        if let CtView::Tracked(mut i) = ctx.ct {
+        if let CtView::Tracked(i) = &mut ctx.ct {
             i.status = c.status;
-            ctx.ct = CtView::Tracked(i);
         }
     }
 
@@ -239,11 +240,8 @@ impl Host for DpHost<'_> {
         self.nat_setup = true;
         let lookups = u16::try_from(lookups).unwrap_or(u16::MAX);
         self.nat_lookups = self.nat_lookups.saturating_add(lookups);
-        let c = self.ct.get(id);
-        if let CtView::Tracked(mut i) = ctx.ct {
-            i.status = c.status;
-            i.tuple = [c.orig(), c.reply()];
-            ctx.ct = CtView::Tracked(i);
+        if let CtView::Tracked(i) = &mut ctx.ct {
+            super::refresh_view(self.ct_tuples, self.ct.get(id), i);
         }
         Verdict::Accept
     }

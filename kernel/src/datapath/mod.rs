@@ -45,7 +45,7 @@ pub use nat::wan_view as nat_wan_view;
 use offsim_traces::meta::{FlowKey, PacketMeta};
 use offsim_traces::time::{NS_PER_SEC, SimTime};
 
-use crate::conntrack::{Conntrack, CtConfig, CtId, CtTimeouts};
+use crate::conntrack::{Conn, Conntrack, CtConfig, CtId, CtTimeouts};
 use crate::cost::CostDrivers;
 use crate::fib::{Fib, FibSpec};
 use crate::flows::{FlowBook, FlowTotals};
@@ -400,6 +400,21 @@ pub struct DpStats {
     pub wan_rewritten: u64,
     /// What each timeline event did and cost, in order (`events.rs`).
     pub events: Vec<events::EventCounters>,
+}
+
+/// Brings the evaluator's view `i` of connection `c` up to date after the entry changed (a
+/// NAT binding sets status bits and may alter the reply tuple): its status, and its tuples
+/// when a rule reads them (`read`: [`Ruleset::reads_ct_tuples`]; otherwise they stay zero,
+/// which no rule reads). Changed in place, as the view is refreshed after every NAT hook of
+/// every tracked packet; building the tuples (the reply one is an inversion,
+/// `nf_ct_invert_tuple`) and copying the whole view back each time was 4–7 % of `rules
+/// eval` fw4's CPU (home-router capture, 1M packets, pinned, median of 9).
+#[inline(always)]
+pub(super) fn refresh_view(read: bool, c: &Conn, i: &mut offsim_nft::CtInfo) {
+    i.status = c.status;
+    if read {
+        i.tuple = [c.orig(), c.reply()];
+    }
 }
 
 /// The datapath state: ruleset, conntrack, flowtables, reassembly, per-flow records.

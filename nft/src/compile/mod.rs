@@ -79,6 +79,7 @@ impl Program {
             Expr::Ct(k, dir) => {
                 let ty = ct_type(*k, sc.l3())?;
                 let l = ct_load(*k, *dir).ok_or_else(|| unsupported(format!("ct {}", k.name())))?;
+                self.reads_ct_tuples |= matches!(l, Load::CtAddr { .. } | Load::CtPort { .. });
                 (l, ty)
             }
             Expr::Numgen {

@@ -47,7 +47,8 @@ pub struct CtInfo {
     pub l3proto: u8,
     /// L4 protocol.
     pub protocol: u8,
-    /// Original and reply tuples.
+    /// Original and reply tuples. Read only by rules that load them; a host may leave them
+    /// unset (zero) for a ruleset without such a rule ([`crate::Ruleset::reads_ct_tuples`]).
     pub tuple: [offsim_traces::FlowKey; 2],
     /// Name of the attached helper (encoded like an ifname; 0 = none), for `ct helper "ftp"`.
     pub helper: u128,

@@ -144,6 +144,11 @@ impl Ruleset {
     pub fn model(&self) -> &Model {
         &self.model
     }
+    /// Whether a rule reads a conntrack tuple (`ct original saddr`, `ct reply proto-dst`, …):
+    /// when none does, a host may leave [`crate::CtInfo::tuple`] unset.
+    pub fn reads_ct_tuples(&self) -> bool {
+        self.prog.reads_ct_tuples
+    }
     /// Display name.
     pub fn name(&self) -> &str {
         &self.name
