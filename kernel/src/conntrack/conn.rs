@@ -275,19 +275,6 @@ impl Conn {
         self.expires
     }
 
-    /// The ORIGINAL tuple's IP version (4 or 6): `orig().version` without building the
-    /// tuple (the evaluator's view of every tracked packet reads it).
-    #[inline]
-    pub fn ip_version(&self) -> u8 {
-        self.tuple.version
-    }
-
-    /// The ORIGINAL tuple's transport protocol: `orig().proto` without building the tuple.
-    #[inline]
-    pub fn l4proto(&self) -> u8 {
-        self.tuple.proto
-    }
-
     /// ORIGINAL tuple.
     #[inline]
     pub fn orig(&self) -> FlowKey {

@@ -545,8 +545,8 @@ impl Datapath {
             state: info.state_bit(),
             direction: info.dir() as u8,
             mark: c.mark,
-            l3proto: if c.ip_version() == 6 { 10 } else { 2 },
-            protocol: c.l4proto(),
+            l3proto: if c.orig().version == 6 { 10 } else { 2 },
+            protocol: c.orig().proto,
             // `ct helper` reads the helper of the connection's master (`nft_ct_get_eval`):
             // only expected connections have one, and offsim models no expectations.
             helper: 0,
