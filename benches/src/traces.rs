@@ -24,7 +24,7 @@ use std::io::Cursor;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use offsim_traces::r#gen::{GenConfig, Profile, Stop, generate_vec};
-use offsim_traces::info::summarize;
+use offsim_traces::info::summarize_sized;
 use offsim_traces::parse::{LinkType, parse_frame};
 use offsim_traces::pcap::TraceReader;
 use offsim_traces::stream::PacketStream;
@@ -225,7 +225,8 @@ pub fn bench(c: &mut Criterion) {
     g.bench_function("synflood", |b| {
         b.iter(|| {
             let r = TraceReader::new(Cursor::new(&syn[..]), "bench").expect("header");
-            let info = summarize("bench", &mut PacketStream::new(r)).expect("summary");
+            let size = Some(syn.len() as u64);
+            let info = summarize_sized("bench", &mut PacketStream::new(r), size).expect("summary");
             black_box(info.flows.total)
         })
     });

@@ -722,7 +722,12 @@ fn trend(reports: &[PathBuf], out: &Path, metrics: &[String], tolerance: f64) ->
 fn trace_info(path: &std::path::Path, json: bool) -> Result<u8> {
     // Read, not mapped, whatever the page cache holds (see `offsim_traces::pcap::bytes`).
     let mut s = offsim_traces::stream::PacketStream::open(path)?;
-    let info = offsim_traces::info::summarize(&path.display().to_string(), &mut s)?;
+    // A regular file's length lets the flow count size its table ahead; a FIFO's says nothing.
+    let size = std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
+    let info = offsim_traces::info::summarize_sized(&path.display().to_string(), &mut s, size)?;
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &info)?;

@@ -112,6 +112,27 @@ impl FlowSet {
         }
     }
 
+    /// Tuples held, IPv4 and IPv6 (those waiting in a batch not yet counted).
+    pub(crate) fn held(&self) -> (usize, usize) {
+        (self.v4.len, self.v6.len)
+    }
+
+    /// Makes room for `v4` IPv4 and `v6` IPv6 tuples in all at once, for a caller that
+    /// expects that many: a table that doubles on its way there moves every tuple it holds
+    /// at each doubling, through tables larger than the cache (measured in-process, 700k
+    /// random IPv4 tuples, pinned, best of 15: 27.0 ms grown from empty, 16.8 ms in a table
+    /// sized for them from the start).
+    pub(crate) fn reserve(&mut self, v4: usize, v6: usize) {
+        self.v4.reserve(v4);
+        self.v6.reserve(v6);
+    }
+
+    /// Entries the tables have room for, IPv4 and IPv6.
+    #[cfg(test)]
+    pub(crate) fn room(&self) -> (usize, usize) {
+        (self.v4.entries(), self.v6.entries())
+    }
+
     /// New tuples per class: TCP, UDP, ICMP, other.
     pub(crate) fn counts(&mut self) -> [u64; 4] {
         self.v4.flush(&mut self.counts);
@@ -184,8 +205,21 @@ impl<const W: usize> Table<W> {
 
     /// Doubles the table (keeping at most 7/8 of it occupied, as hashbrown does).
     fn grow(&mut self) {
+        self.grow_to(self.len + BATCH);
+    }
+
+    /// Grows the table, if it must, to hold `keys` keys at most 7/8 full.
+    fn reserve(&mut self, keys: usize) {
+        if keys * 8 > self.entries() * 7 {
+            self.grow_to(keys);
+        }
+    }
+
+    /// Moves the keys to a table with room for `keys` keys at most 7/8 full, at least twice
+    /// as large as this one.
+    fn grow_to(&mut self, keys: usize) {
         let mut n = self.entries() * 2;
-        while (self.len + BATCH) * 8 > n * 7 {
+        while keys * 8 > n * 7 {
             n *= 2;
         }
         let old = std::mem::replace(&mut self.slots, Slots::zeroed(n * W));

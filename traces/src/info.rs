@@ -96,10 +96,29 @@ pub struct TraceInfo {
     pub cut_short: Option<String>,
 }
 
+/// Packets after which the flow set is first sized ahead (see [`size_ahead`]), and then
+/// again at every fourfold of it.
+const AHEAD_FIRST: u64 = 1 << 16;
+
+/// A flow set sized ahead holds at most this many times the flows already seen: a capture
+/// whose first packets open flows faster than the rest do (a scan, then bulk transfers)
+/// leaves at most this much room unused.
+const AHEAD_MAX: usize = 8;
+
 /// Reads the whole stream and summarises it.
 pub fn summarize<R: Read>(
     name: &str,
     stream: &mut PacketStream<R>,
+) -> Result<TraceInfo, TraceError> {
+    summarize_sized(name, stream, None)
+}
+
+/// [`summarize`] of a stream of `size` bytes in all, when known (a regular file's length):
+/// the flow set is then sized ahead for the flows the capture is on course to hold.
+pub fn summarize_sized<R: Read>(
+    name: &str,
+    stream: &mut PacketStream<R>,
+    size: Option<u64>,
 ) -> Result<TraceInfo, TraceError> {
     let fmt = stream.format();
     let mut info = TraceInfo {
@@ -121,6 +140,11 @@ pub fn summarize<R: Read>(
     let (mut first, mut last) = (u64::MAX, 0u64);
     // One slot every packet is decoded into (a returned packet would be copied out whole).
     let mut slot = PacketMeta::default();
+    let mut ahead_at = if size.is_some() {
+        AHEAD_FIRST
+    } else {
+        u64::MAX
+    };
     while let Some(rec) = stream.reader_mut().next_record()? {
         let code = rec.link.code();
         if !links.contains(&code) {
@@ -129,6 +153,11 @@ pub fn summarize<R: Read>(
         let m = &mut slot;
         crate::parse::parse_frame_into(rec.link, rec.data, rec.orig_len, rec.ts, rec.iface, m);
         info.packets += 1;
+        if info.packets == ahead_at {
+            ahead_at *= 4;
+            let read = stream.reader().offset();
+            size_ahead(&mut seen, read, size.unwrap_or(0));
+        }
         info.bytes += u64::from(m.wire_len);
         info.captured_bytes += u64::from(m.cap_len);
         first = first.min(m.ts.0);
@@ -200,4 +229,82 @@ pub fn summarize<R: Read>(
         total: tcp + udp + icmp + other,
     };
     Ok(info)
+}
+
+/// Sizes `seen` for the flows a capture of `size` bytes holds if the rest of it opens flows
+/// at the rate its first `read` bytes did (at most [`AHEAD_MAX`] times those seen so far): on a
+/// flood of new flows the set then doubles once or twice instead of at every power of two,
+/// and a capture of few flows keeps a small set. A guess too low costs the doublings it did
+/// not save; the count is exact either way.
+fn size_ahead(seen: &mut FlowSet, read: u64, size: u64) {
+    if read == 0 || size <= read {
+        return;
+    }
+    let scale = size as f64 / read as f64;
+    let ahead = |n: usize| ((n as f64 * scale) as usize).min(n * AHEAD_MAX);
+    let (v4, v6) = seen.held();
+    seen.reserve(ahead(v4), ahead(v6));
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::r#gen::{GenConfig, Profile, Stop, generate_vec};
+    use crate::meta::FlowKey;
+    use crate::pcap::TraceReader;
+    use std::io::Cursor;
+
+    /// Sized ahead or not, a capture's summary is the same: on a SYN flood, where the set is
+    /// sized ahead twice (after 2^16 and 2^18 packets), and on a capture of few flows.
+    #[test]
+    fn sizing_ahead_changes_no_count() {
+        for (profile, packets) in [(Profile::Synflood, 300_000), (Profile::HomeRouter, 70_000)] {
+            let (bytes, _) = generate_vec(&GenConfig::new(profile, 7, Stop::Packets(packets)))
+                .expect("generated");
+            let info = |size: Option<u64>| {
+                let r = TraceReader::new(Cursor::new(&bytes[..]), "t").expect("header");
+                summarize_sized("t", &mut PacketStream::new(r), size).expect("summary")
+            };
+            let (plain, sized) = (info(None), info(Some(bytes.len() as u64)));
+            assert!(plain.flows.total > 0);
+            assert_eq!(plain, sized, "{profile:?}");
+        }
+    }
+
+    /// The set is sized for the flows the rest of the capture is on course to open, at most
+    /// [`AHEAD_MAX`] times those seen; not at all at the end of a capture or with nothing read.
+    #[test]
+    fn the_set_is_sized_for_the_projected_flows_within_a_bound() {
+        let key = |i: u32, version: u8| FlowKey {
+            src: u128::from(i),
+            dst: 1,
+            sport: 2,
+            dport: 3,
+            proto: 17,
+            version,
+        };
+        let mut seen = FlowSet::new();
+        for i in 0..10_000 {
+            seen.add(&key(i, 4), Class::Udp);
+            if i % 10 == 0 {
+                seen.add(&key(i, 6), Class::Udp);
+            }
+        }
+        seen.counts();
+        let room = seen.room();
+        size_ahead(&mut seen, 100, 100);
+        size_ahead(&mut seen, 0, 100);
+        assert_eq!(seen.room(), room, "nothing to project");
+        // A quarter read: room for four times as many.
+        size_ahead(&mut seen, 25, 100);
+        let (v4, v6) = seen.room();
+        assert!(v4 * 7 / 8 >= 40_000 && v4 <= 65_536, "{v4}");
+        assert!(v6 * 7 / 8 >= 4_000 && v6 <= 8_192, "{v6}");
+        // A hundredth read: room for at most AHEAD_MAX times as many.
+        size_ahead(&mut seen, 1, 100);
+        let (v4, v6) = seen.room();
+        assert!(v4 * 7 / 8 >= 80_000 && v4 <= 131_072, "{v4}");
+        assert!(v6 * 7 / 8 >= 8_000 && v6 <= 16_384, "{v6}");
+        assert_eq!(seen.counts(), [0, 11_000, 0, 0]);
+    }
 }
