@@ -112,7 +112,7 @@ impl FlowSet {
         }
     }
 
-    /// Tuples held, IPv4 and IPv6 (those waiting in a batch not yet counted).
+    /// Tuples held, IPv4 and IPv6 (not counting those still waiting in a batch).
     pub(crate) fn held(&self) -> (usize, usize) {
         (self.v4.len, self.v6.len)
     }

@@ -97,13 +97,17 @@ pub struct TraceInfo {
 }
 
 /// Packets after which the flow set is first sized ahead (see [`size_ahead`]), and then
-/// again at every fourfold of it.
+/// again at every fourfold of it: enough packets for a rate of new flows to mean something,
+/// early enough that the table moved is still small (at most 2^17 entries, 2 MiB).
 const AHEAD_FIRST: u64 = 1 << 16;
 
-/// A flow set sized ahead holds at most this many times the flows already seen: a capture
-/// whose first packets open flows faster than the rest do (a scan, then bulk transfers)
-/// leaves at most this much room unused.
-const AHEAD_MAX: usize = 8;
+/// A flow set sized ahead has room for at most this many times the flows already seen: as
+/// many as a flood of new flows can open before the next sizing (four times the packets),
+/// so a flood is sized for in two steps, while a capture whose first packets open flows
+/// faster than the rest do (a scan, then bulk transfers) is given room for at most four
+/// times the flows it holds (in a table up to twice that again, for the power of two and
+/// the 7/8 limit).
+const AHEAD_MAX: usize = 4;
 
 /// Reads the whole stream and summarises it.
 pub fn summarize<R: Read>(
@@ -132,8 +136,9 @@ pub fn summarize_sized<R: Read>(
         ..TraceInfo::default()
     };
     // One exact set for every protocol (the protocol is part of the key): a 16-byte slot per
-    // IPv4 flow (18–37 bytes per flow with the table's spare slots) and a 48-byte one per
-    // IPv6 flow, so exact counts stay affordable on captures of millions of flows.
+    // IPv4 flow (18–37 bytes per flow with the table's spare slots, more when sized ahead
+    // for flows that never came) and a 48-byte one per IPv6 flow, so exact counts stay
+    // affordable on captures of millions of flows.
     let mut seen = FlowSet::new();
     let mut malformed = [0u64; Malformed::ALL.len()];
     let mut links: Vec<u32> = Vec::new();
@@ -153,10 +158,11 @@ pub fn summarize_sized<R: Read>(
         let m = &mut slot;
         crate::parse::parse_frame_into(rec.link, rec.data, rec.orig_len, rec.ts, rec.iface, m);
         info.packets += 1;
-        if info.packets == ahead_at {
+        if info.packets == ahead_at
+            && let Some(size) = size
+        {
             ahead_at *= 4;
-            let read = stream.reader().offset();
-            size_ahead(&mut seen, read, size.unwrap_or(0));
+            size_ahead(&mut seen, stream.reader().offset(), size);
         }
         info.bytes += u64::from(m.wire_len);
         info.captured_bytes += u64::from(m.cap_len);
@@ -232,10 +238,10 @@ pub fn summarize_sized<R: Read>(
 }
 
 /// Sizes `seen` for the flows a capture of `size` bytes holds if the rest of it opens flows
-/// at the rate its first `read` bytes did (at most [`AHEAD_MAX`] times those seen so far): on a
-/// flood of new flows the set then doubles once or twice instead of at every power of two,
-/// and a capture of few flows keeps a small set. A guess too low costs the doublings it did
-/// not save; the count is exact either way.
+/// at the rate its first `read` bytes did (at most [`AHEAD_MAX`] times those seen so far):
+/// past its first [`AHEAD_FIRST`] packets a flood of new flows then grows the set in two
+/// steps instead of at every power of two, and a capture of few flows keeps a small set. A
+/// guess too low costs the doublings it did not save; the count is exact either way.
 fn size_ahead(seen: &mut FlowSet, read: u64, size: u64) {
     if read == 0 || size <= read {
         return;
@@ -254,8 +260,9 @@ mod test {
     use crate::pcap::TraceReader;
     use std::io::Cursor;
 
-    /// Sized ahead or not, a capture's summary is the same: on a SYN flood, where the set is
-    /// sized ahead twice (after 2^16 and 2^18 packets), and on a capture of few flows.
+    /// Sized ahead or not, a capture's summary is the same: on a SYN flood, whose set is
+    /// sized ahead after 2^16 packets for four times the flows then seen, and on a capture of
+    /// few flows. (That `size_ahead` reserves what it should is the next test's.)
     #[test]
     fn sizing_ahead_changes_no_count() {
         for (profile, packets) in [(Profile::Synflood, 300_000), (Profile::HomeRouter, 70_000)] {
@@ -295,16 +302,21 @@ mod test {
         size_ahead(&mut seen, 100, 100);
         size_ahead(&mut seen, 0, 100);
         assert_eq!(seen.room(), room, "nothing to project");
-        // A quarter read: room for four times as many.
-        size_ahead(&mut seen, 25, 100);
+        // Half read: room for twice as many.
+        size_ahead(&mut seen, 50, 100);
         let (v4, v6) = seen.room();
-        assert!(v4 * 7 / 8 >= 40_000 && v4 <= 65_536, "{v4}");
-        assert!(v6 * 7 / 8 >= 4_000 && v6 <= 8_192, "{v6}");
-        // A hundredth read: room for at most AHEAD_MAX times as many.
+        assert!(v4 * 7 / 8 >= 20_000 && v4 <= 32_768, "{v4}");
+        assert!(v6 * 7 / 8 >= 2_000 && v6 <= 4_096, "{v6}");
+        // A hundredth read: room for AHEAD_MAX times as many, no more.
         size_ahead(&mut seen, 1, 100);
         let (v4, v6) = seen.room();
-        assert!(v4 * 7 / 8 >= 80_000 && v4 <= 131_072, "{v4}");
-        assert!(v6 * 7 / 8 >= 8_000 && v6 <= 16_384, "{v6}");
+        assert!(v4 * 7 / 8 >= 10_000 * AHEAD_MAX && v4 <= 65_536, "{v4}");
+        assert!(v6 * 7 / 8 >= 1_000 * AHEAD_MAX && v6 <= 8_192, "{v6}");
+        // Every key still there: adding them all again opens no flow.
+        for i in 0..10_000 {
+            seen.add(&key(i, 4), Class::Udp);
+            seen.add(&key(i - i % 10, 6), Class::Udp);
+        }
         assert_eq!(seen.counts(), [0, 11_000, 0, 0]);
     }
 }
