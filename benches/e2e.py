@@ -55,6 +55,13 @@ capture, before its rows, not alternated with them; a sample whose stack perf co
 unwind to `process_into` counts in the rest. A goal that is a rate is a budget per packet,
 and this shows roughly which part would have to shrink to meet it.
 
+`--two-cores` measures what a second core buys one configuration instead: for each `run`
+row, the wall-clock time of `run --jobs 1` (reading, parsing and simulating on one thread)
+and of `run --jobs 2` (the capture read and parsed on one thread while the configuration
+simulates on the other), alternated, median of --repeats, the speedup the median of each
+repeat's own ratio (with its `±` as above), and the CPU time of each (the second thread's
+hand-over costs CPU). It needs two cores and times one build (no `--baseline`).
+
 Timings are measured here and never asserted in tests (issue 15).
 """
 
@@ -239,7 +246,13 @@ def main():
     ap.add_argument("--split", action="store_true",
                     help="where the time goes: CPU per packet cut into read(2), the datapath and the rest "
                          "(perf); `run` on one thread")
+    ap.add_argument("--two-cores", action="store_true",
+                    help="wall-clock speedup of each `run` row on two threads (--jobs 2) against one (--jobs 1)")
     args = ap.parse_args()
+    if args.two_cores and (args.split or args.instructions or args.baseline):
+        sys.exit("--two-cores times one build's `run` rows: not with --split, --instructions or --baseline")
+    if args.two_cores and (os.cpu_count() or 1) < 2:
+        sys.exit("--two-cores needs two cores")
     if args.split and (args.instructions or args.baseline):
         sys.exit("--split measures one build's time: not with --instructions or --baseline")
     if args.split and shutil.which("perf") is None:
@@ -264,6 +277,8 @@ def main():
         rulesets = dict(RULESETS, acl300=acl, **{"no-rules": floor})
         if args.split:
             split_all(args, ours, rulesets, only, tmp)
+        elif args.two_cores:
+            two_cores_all(args, ours, tmp)
         else:
             (count_all if args.instructions else time_all)(args, ours, base, rulesets, only, tmp)
 
@@ -312,6 +327,26 @@ def time_all(args, ours, base, rulesets, only, tmp):
                 tail = f" {args.packets / b / 1e6:>17.2f} M {100 * less:>8.1f}% {100 * less_pm:>4.1f}%"
             print(f"{profile:<12} {what:<24} {args.packets / o / 1e6:>15.2f} M {args.packets / t / 1e6:>16.2f} M"
                   f" {ratio:>6.2f} {100 * ratio_pm:>4.0f}% {statistics.median(walls):>7.2f}" + tail, flush=True)
+        os.remove(trace)
+
+
+def two_cores_all(args, ours, tmp):
+    """`--two-cores`: wall-clock time of each configuration's `run` on one thread and on two,
+    and the speedup."""
+    print(f"{'profile':<12} {'what':<24} {'wall s, 1 thread':>17} {'wall s, 2':>10} {'speedup':>8} {'±':>5}"
+          f" {'CPU s, 1':>9} {'CPU s, 2':>9}")
+    for profile in args.profiles.split(","):
+        trace = capture(ours, profile, args, tmp)
+        for what, cmd in jobs_for(ours, profile, trace, {}, {"run"}, tmp, []):
+            one, two = [], []
+            for i in range(args.repeats):
+                # which goes first alternates between repeats
+                for jobs in (("1", "2") if i % 2 == 0 else ("2", "1")):
+                    (one if jobs == "1" else two).append(cpu_time(cmd + ["--jobs", jobs]))
+            speedup, pm = paired([a[1] / b[1] for a, b in zip(one, two)])
+            med = lambda xs, k: statistics.median(x[k] for x in xs)
+            print(f"{profile:<12} {what:<24} {med(one, 1):>17.3f} {med(two, 1):>10.3f} {speedup:>8.2f}"
+                  f" {100 * pm:>4.0f}% {med(one, 0):>9.3f} {med(two, 0):>9.3f}", flush=True)
         os.remove(trace)
 
 
