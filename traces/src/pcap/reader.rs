@@ -361,10 +361,21 @@ impl<R: Read> TraceReader<R> {
     }
 
     /// Makes at least `n` bytes available at `pos`; returns how many are (less at EOF).
+    /// Inlined: called twice a record, it nearly always finds them there already, and as a
+    /// call it saved and restored six registers for the refill path's sake each time.
+    #[inline]
     fn fill(&mut self, n: usize) -> Result<usize, TraceError> {
         if self.end - self.pos >= n {
             return Ok(self.end - self.pos);
         }
+        self.refill(n)
+    }
+
+    /// [`TraceReader::fill`] when the buffer runs short: moves what is left to its start and
+    /// reads on.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, n: usize) -> Result<usize, TraceError> {
         // A mapped file is all there: `end` is its length.
         let Bytes::Owned(buf) = &mut self.buf else {
             return Ok(self.end - self.pos);
