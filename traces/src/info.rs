@@ -98,7 +98,8 @@ pub struct TraceInfo {
 
 /// Packets after which the flow set is first sized ahead (see [`size_ahead`]), and then
 /// again at every fourfold of it: enough packets for a rate of new flows to mean something,
-/// early enough that the table moved is still small (at most 2^17 entries, 2 MiB).
+/// early enough that the table moved is still small (at most 2^17 entries: 2 MiB of IPv4
+/// tuples).
 const AHEAD_FIRST: u64 = 1 << 16;
 
 /// A flow set sized ahead has room for at most this many times the flows already seen: as
@@ -145,11 +146,7 @@ pub fn summarize_sized<R: Read>(
     let (mut first, mut last) = (u64::MAX, 0u64);
     // One slot every packet is decoded into (a returned packet would be copied out whole).
     let mut slot = PacketMeta::default();
-    let mut ahead_at = if size.is_some() {
-        AHEAD_FIRST
-    } else {
-        u64::MAX
-    };
+    let mut ahead_at = AHEAD_FIRST;
     while let Some(rec) = stream.reader_mut().next_record()? {
         let code = rec.link.code();
         if !links.contains(&code) {
