@@ -335,6 +335,10 @@ def two_cores_all(args, ours, tmp):
     and the speedup."""
     print(f"{'profile':<12} {'what':<24} {'wall s, 1 thread':>17} {'wall s, 2':>10} {'speedup':>8} {'±':>5}"
           f" {'CPU s, 1':>9} {'CPU s, 2':>9}")
+
+    def med(runs, k):  # k: 0 CPU, 1 wall (`cpu_time`'s pair)
+        return statistics.median(r[k] for r in runs)
+
     for profile in args.profiles.split(","):
         trace = capture(ours, profile, args, tmp)
         for what, cmd in jobs_for(ours, profile, trace, {}, {"run"}, tmp, []):
@@ -344,7 +348,6 @@ def two_cores_all(args, ours, tmp):
                 for jobs in (("1", "2") if i % 2 == 0 else ("2", "1")):
                     (one if jobs == "1" else two).append(cpu_time(cmd + ["--jobs", jobs]))
             speedup, pm = paired([a[1] / b[1] for a, b in zip(one, two)])
-            med = lambda xs, k: statistics.median(x[k] for x in xs)
             print(f"{profile:<12} {what:<24} {med(one, 1):>17.3f} {med(two, 1):>10.3f} {speedup:>8.2f}"
                   f" {100 * pm:>4.0f}% {med(one, 0):>9.3f} {med(two, 0):>9.3f}", flush=True)
         os.remove(trace)
