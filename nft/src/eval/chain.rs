@@ -89,13 +89,8 @@ fn walk(
         // What the rule ran, up to op `i` (`EvalCost`'s per-kind counts); per rule for
         // `rules eval` as a count of where it stopped.
         ran.add(&p.cost_rows[p.stop_row[i][usize::from(full)] as usize]);
-        let jump = matches!(fl, Flow::Verdict(CVerdict::Jump(_) | CVerdict::Goto(_)));
-        cost.jumps += u64::from(jump);
         if let Some(t) = st.tally.as_deref_mut() {
             t.stop(i, full);
-            if jump {
-                t.jump();
-            }
         }
         match fl {
             Flow::Next | Flow::Break => ri += 1,
@@ -118,6 +113,7 @@ fn walk(
                     (cur, ri) = stack[sp];
                 }
                 CVerdict::Jump(t) => {
+                    jumped(st, cost);
                     if sp >= STACK {
                         return Verdict::Drop(DropReason::JumpStackOverflow);
                     }
@@ -127,11 +123,22 @@ fn walk(
                     ri = 0;
                 }
                 CVerdict::Goto(t) => {
+                    jumped(st, cost);
                     cur = t;
                     ri = 0;
                 }
             },
         }
+    }
+}
+
+/// The rule just run jumped (or went to) another chain: the chain switch's cost, and the
+/// rule's in `rules eval`.
+#[inline]
+fn jumped(st: &mut RuleState, cost: &mut EvalCost) {
+    cost.jumps += 1;
+    if let Some(t) = st.tally.as_deref_mut() {
+        t.jump();
     }
 }
 
