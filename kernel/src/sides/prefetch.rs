@@ -22,6 +22,13 @@ impl SideSplitter {
         }
     }
 
+    /// Whether [`SideSplitter::prefetch`] asks for lines: the last window's arrivals were
+    /// new tuples often enough (a flood of new connections).
+    #[inline(always)]
+    pub fn prefetching(&self) -> bool {
+        self.prefetching
+    }
+
     /// [`SideSplitter::prefetch`]'s work, out of line: most traffic never asks for it.
     #[inline(never)]
     fn prefetch_lines(&self, m: &PacketMeta) {

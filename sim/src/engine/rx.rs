@@ -127,6 +127,12 @@ impl Engine {
             Ok(Some(at)) => {
                 // its side is asked for when it arrives, after the work before it
                 self.splitter.prefetch(&self.pkts[slot as usize]);
+                // While new tuples flood in, its conntrack lines too: a packet lost on
+                // arrival is looked up there at once (`Datapath::replay_lost`), and in a
+                // flood that is a miss in a large table.
+                if self.splitter.prefetching() {
+                    self.dp.conntrack().prefetch(&self.pkts[slot as usize]);
+                }
                 Ok(Some((at, slot)))
             }
             r => {
