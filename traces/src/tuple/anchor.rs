@@ -16,6 +16,13 @@ use hashbrown::HashTable;
 
 use crate::hint::prefetch_addr;
 
+/// A cache line's size.
+const LINE: usize = 64;
+/// Slots from the probe's first bucket on that [`TableAnchor::prefetch`] asks for.
+const SLOTS_AHEAD: usize = 4;
+/// Bytes of slots [`TableAnchor::prefetch`] asks for at most (three lines).
+const SPAN_MAX: usize = 3 * LINE;
+
 /// Where a table's control bytes start (an address, never dereferenced) while it has the
 /// number of buckets noted with it.
 #[derive(Clone, Copy, Default)]
@@ -58,7 +65,7 @@ impl TableAnchor {
         self.buckets = buckets;
     }
 
-    /// [`TableAnchor::note`], unless the anchor is already known for `buckets` buckets (an
+    /// `TableAnchor::note`, unless the anchor is already known for `buckets` buckets (an
     /// insert that did not move the table).
     #[inline]
     pub fn note_if_moved<T>(&mut self, buckets: usize, i: usize, slot: &T) {
@@ -73,9 +80,14 @@ impl TableAnchor {
         self.buckets = 0;
     }
 
-    /// Asks for the lines a look-up of `hash` in `t` reads first: the control bytes and the
-    /// slot of the bucket its probe starts at. Nothing while the anchor is not known for
-    /// `t`'s current size.
+    /// Asks for the lines a look-up of `hash` in `t` reads first: the control bytes of the
+    /// bucket its probe starts at, and the slots of that bucket and the next three (at most
+    /// three lines: `SLOTS_AHEAD`, `SPAN_MAX`): a key found lies in one of the
+    /// group's buckets, and a key inserted goes to the first empty one, a few buckets on at
+    /// the loads a growing table runs at (asking for the first slot alone left an insert
+    /// into a SYN flood's table to miss; 6 % less CPU for a 10M-packet flood, median of 8
+    /// pairs, 7 of them faster). Nothing while the anchor is not known for `t`'s current
+    /// size.
     #[inline]
     pub fn prefetch<T, A: Allocator>(&self, t: &HashTable<T, A>, hash: u64) {
         let buckets = t.num_buckets();
@@ -85,10 +97,18 @@ impl TableAnchor {
         let i = hash as usize & (buckets - 1);
         let size = std::mem::size_of::<T>();
         prefetch_addr(self.at.wrapping_add(i));
-        // the slot's first and last bytes (a slot may straddle two lines)
+        // slots lie in reverse: bucket `i`'s ends where bucket `i - 1`'s starts, the next
+        // buckets' below it
         let end = self.at.wrapping_sub(i * size);
-        prefetch_addr(end.wrapping_sub(size));
-        prefetch_addr(end.wrapping_sub(1));
+        let first = end.wrapping_sub((SLOTS_AHEAD * size).min(SPAN_MAX)) & !(LINE - 1);
+        let mut a = end.wrapping_sub(1) & !(LINE - 1);
+        loop {
+            prefetch_addr(a);
+            if a <= first {
+                break;
+            }
+            a -= LINE;
+        }
     }
 
     /// The address the anchor gives slot `i` (for the layout test).
