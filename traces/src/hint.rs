@@ -9,7 +9,7 @@
 #![allow(unsafe_code)]
 
 /// A cache line, the unit a prefetch brings in.
-const LINE: usize = 64;
+pub(crate) const LINE: usize = 64;
 
 /// Look-ups per window of the rule that turns a table's prefetching on and off (the side
 /// split's, `SideSplitter::prefetch`, and conntrack's, `Conntrack::prefetch`): lines are

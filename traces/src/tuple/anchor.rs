@@ -14,10 +14,8 @@
 use allocator_api2::alloc::Allocator;
 use hashbrown::HashTable;
 
-use crate::hint::prefetch_addr;
+use crate::hint::{LINE, prefetch_addr};
 
-/// A cache line's size.
-const LINE: usize = 64;
 /// Slots from the probe's first bucket on that [`TableAnchor::prefetch`] asks for.
 const SLOTS_AHEAD: usize = 4;
 /// Bytes of slots [`TableAnchor::prefetch`] asks for at most (three lines).
