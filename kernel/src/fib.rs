@@ -16,7 +16,7 @@
 //! [`Fib::build`] turns it into tables for the side mode of the replay (see [`FibSpec`] for
 //! the defaults, which are exactly the kernel oracle's router).
 
-use offsim_traces::hash::FxHashMap;
+use offsim_traces::tuple::AddrMap;
 
 use crate::sides::{Prefix, SideMode};
 
@@ -241,9 +241,14 @@ const LEARNED: u32 = 1 << 31;
 
 /// One routing table: host routes hashed, other prefixes by decreasing length (longest
 /// prefix match), per family.
+///
+/// The host routes are an [`AddrMap`] (8 bytes an IPv4 route, in huge pages, its look-ups
+/// prefetchable) rather than a map of 128-bit keys (32 bytes a route, in small pages): the
+/// simulator learns a route per LAN host, and on a SYN flood of spoofed sources that is a
+/// route per packet.
 #[derive(Clone, Debug, Default)]
 struct Table {
-    hosts: [FxHashMap<u128, u32>; 2],
+    hosts: AddrMap<u32>,
     nets: [Vec<(Prefix, u32)>; 2],
 }
 
@@ -255,7 +260,7 @@ impl Table {
     fn add(&mut self, p: Prefix, ifindex: u32) {
         let f = fam(p.version);
         if p.len == if p.version == 4 { 32 } else { 128 } {
-            self.hosts[f].insert(p.addr, ifindex);
+            *self.hosts.get_or_insert_with(p.version, p.addr, || ifindex) = ifindex;
             return;
         }
         let nets = &mut self.nets[f];
@@ -275,7 +280,7 @@ impl Table {
     fn lookup(&self, version: u8, addr: u128, oif: Option<u32>) -> Option<u32> {
         let f = fam(version);
         let ok = |dev: u32| oif.is_none_or(|o| o == dev);
-        if let Some(&d) = self.hosts[f].get(&addr)
+        if let Some(&d) = self.hosts.get(version, addr)
             && ok(d & !LEARNED)
         {
             return Some(d & !LEARNED);
@@ -422,22 +427,29 @@ impl Fib {
     /// Adds a host route via `ifindex` to `main` (the simulator learns LAN hosts as they
     /// appear).
     pub fn add_host_route(&mut self, version: u8, addr: u128, ifindex: u32) {
-        let hosts = &mut self.tables[0].hosts[fam(version)];
+        let learned = ifindex | LEARNED;
+        let d = self.tables[0]
+            .hosts
+            .get_or_insert_with(version, addr, || learned);
         // A configured host route stays as configured.
-        if hosts.get(&addr).is_none_or(|d| d & LEARNED != 0) {
-            hosts.insert(addr, ifindex | LEARNED);
+        if *d & LEARNED != 0 {
+            *d = learned;
         }
+    }
+
+    /// Asks for the lines [`Fib::add_host_route`] of `addr` will read first (a hint).
+    #[inline]
+    pub fn prefetch_host_route(&self, version: u8, addr: u128) {
+        self.tables[0].hosts.prefetch(version, addr);
     }
 
     /// Removes a host route [`Fib::add_host_route`] learned (the side split forgot the last
     /// connection of that host), so the table follows live hosts, not every host ever seen.
     pub fn forget_host_route(&mut self, version: u8, addr: u128) {
-        let hosts = &mut self.tables[0].hosts[fam(version)];
-        if hosts.get(&addr).is_some_and(|d| d & LEARNED != 0) {
-            hosts.remove(&addr);
-            if hosts.capacity() > 4 * hosts.len() + 4096 {
-                hosts.shrink_to(2 * hosts.len());
-            }
+        let hosts = &mut self.tables[0].hosts;
+        if hosts.get(version, addr).is_some_and(|d| d & LEARNED != 0) {
+            hosts.remove(version, addr);
+            hosts.shrink_if_sparse();
         }
     }
 
@@ -658,6 +670,39 @@ mod test {
         assert_eq!(f.route_output(6, v6("2001:db8:2::1")), Some(3));
         assert_eq!(f.flow_reverse(6, v6("2001:db8:1::10"), 3), Some(2));
         assert_eq!(f.flow_reverse(6, v6("2001:db8:1::99"), 2), Some(3));
+    }
+
+    #[test]
+    fn learned_host_routes_come_and_go_configured_ones_stay() {
+        let spec = FibSpec {
+            lan_hosts: vec![(4, v4("192.0.2.10")), (6, v6("2001:db8:1::10"))],
+            ..FibSpec::default()
+        };
+        let mut f = fib("flow", spec);
+        for (v, h, c) in [
+            (4, v4("198.51.100.7"), v4("192.0.2.10")),
+            (6, v6("2001:db8:2::7"), v6("2001:db8:1::10")),
+        ] {
+            assert_eq!(f.route_output(v, h), Some(3));
+            f.add_host_route(v, h, 2);
+            assert_eq!(f.route_output(v, h), Some(2), "learned");
+            f.add_host_route(v, h, 2);
+            f.forget_host_route(v, h);
+            assert_eq!(f.route_output(v, h), Some(3), "forgotten");
+            // a configured host route is neither replaced nor forgotten
+            f.add_host_route(v, c, 3);
+            assert_eq!(f.route_output(v, c), Some(2));
+            f.forget_host_route(v, c);
+            assert_eq!(f.route_output(v, c), Some(2));
+        }
+        // Many hosts learned and forgotten: routes follow the live ones.
+        for i in 0..100_000u128 {
+            f.add_host_route(4, (10 << 24) + i, 2);
+        }
+        for i in 0..100_000u128 {
+            f.forget_host_route(4, (10 << 24) + i);
+        }
+        assert_eq!(f.tables[0].hosts.len(), 2, "the configured two are left");
     }
 
     #[test]

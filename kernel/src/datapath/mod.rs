@@ -574,6 +574,16 @@ impl Datapath {
         }
     }
 
+    /// Asks for the lines [`Datapath::add_lan_host`] of `m`'s source will read, for a
+    /// packet that may open a connection (a hint: the side split's `prefetch` does the same
+    /// for its own count of the host's tuples).
+    #[inline]
+    pub fn prefetch_lan_host(&self, m: &PacketMeta) {
+        if m.may_open() && self.cfg.fib.two_sided() {
+            self.cfg.fib.prefetch_host_route(m.ip_version, m.src);
+        }
+    }
+
     /// Removes a host route added by [`Datapath::add_lan_host`] (the side split forgot the
     /// last connection of that host).
     pub fn forget_lan_host(&mut self, version: u8, addr: u128) {

@@ -130,8 +130,11 @@ impl Engine {
                 // While new tuples flood in, its conntrack lines too: a packet lost on
                 // arrival is looked up there at once (`Datapath::replay_lost`), and in a
                 // flood that is a miss in a large table.
+                // And, for a source the split is about to count as a new LAN host, its
+                // host route's.
                 if self.splitter.prefetching() {
                     self.dp.conntrack().prefetch(&self.pkts[slot as usize]);
+                    self.dp.prefetch_lan_host(&self.pkts[slot as usize]);
                 }
                 Ok(Some((at, slot)))
             }
