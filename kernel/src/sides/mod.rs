@@ -83,21 +83,78 @@ fn secs_up(ns: u64) -> u64 {
     ns.div_ceil(NS_PER_SEC)
 }
 
-/// What the splitter knows of a tuple (10 bytes, packed; an entry holds those of both
-/// directions, [`Both`]).
+/// What the splitter knows of a tuple (kept in 8 bytes, [`Half`]; an entry holds those of
+/// both directions, [`Both`]).
 #[derive(Clone, Copy, Debug)]
-#[repr(C, packed)]
 struct Seen {
     /// Forgotten when idle past this second of arrival time ([`FOREVER`]: not by idleness).
+    /// Never 0: [`Seen::touch`], which every remembered tuple has had, sets a horizon at
+    /// least 30 s past its packet.
     expires_s: u32,
-    /// Arrival number of its last packet (wrapping), for [`SideSplitter::sweep`]'s grace.
+    /// Arrival number of its last packet (wrapping, kept in [`ARRIVAL_BITS`] bits), for
+    /// [`SideSplitter::sweep`]'s grace.
     last_pkt: u32,
     side: Side,
     /// A FIN or RST was seen in either direction (and no SYN since).
     closing: bool,
 }
 
-const _: () = assert!(std::mem::size_of::<Seen>() == 10 && std::mem::align_of::<Seen>() == 1);
+/// Bits of [`Seen::last_pkt`] an entry keeps: the grace a sweep compares its age with is
+/// far below 2^29 arrivals (RX rings and NIC queues), so the age modulo 2^30 is the age.
+const ARRIVAL_BITS: u32 = 30;
+const ARRIVAL_MASK: u32 = (1 << ARRIVAL_BITS) - 1;
+const WAN_BIT: u32 = 1 << ARRIVAL_BITS;
+const CLOSING_BIT: u32 = 1 << (ARRIVAL_BITS + 1);
+
+/// Arrivals between `last` (an [`ARRIVAL_BITS`]-bit arrival number) and `now`.
+#[inline]
+fn arrivals_since(now: u32, last: u32) -> u32 {
+    now.wrapping_sub(last) & ARRIVAL_MASK
+}
+
+/// A [`Seen`] as an entry keeps it, 8 bytes: its horizon (0: no tuple, which a remembered
+/// one never has), and the arrival number of its last packet beside its side and closing
+/// flag. With an `Option<Seen>` of 10 bytes an entry was 33 bytes with a 13-byte IPv4
+/// key; it is 29 (a SYN flood's table, every packet a new tuple, is the run's largest).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, packed)]
+struct Half {
+    expires_s: u32,
+    bits: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Half>() == 8 && std::mem::align_of::<Half>() == 1);
+
+impl Half {
+    #[inline]
+    fn get(self) -> Option<Seen> {
+        let (expires_s, b) = (self.expires_s, self.bits);
+        (expires_s != 0).then_some(Seen {
+            expires_s,
+            last_pkt: b & ARRIVAL_MASK,
+            side: if b & WAN_BIT != 0 {
+                Side::Wan
+            } else {
+                Side::Lan
+            },
+            closing: b & CLOSING_BIT != 0,
+        })
+    }
+
+    #[inline]
+    fn of(s: Option<Seen>) -> Half {
+        let Some(s) = s else {
+            return Half::default();
+        };
+        debug_assert!(s.expires_s != 0, "a remembered tuple has a horizon");
+        let side = if s.side == Side::Wan { WAN_BIT } else { 0 };
+        let closing = if s.closing { CLOSING_BIT } else { 0 };
+        Half {
+            expires_s: s.expires_s,
+            bits: (s.last_pkt & ARRIVAL_MASK) | side | closing,
+        }
+    }
+}
 
 /// The side of an address pair and how many remembered tuples use it (5 bytes, packed).
 #[derive(Clone, Copy, Debug)]
@@ -110,14 +167,33 @@ struct Pair {
 /// What the splitter knows of a tuple and of its reverse, under one key: the smaller of the
 /// two ([`orient`]). A new tuple's look-up of its reverse, its insertion, and a FIN's or
 /// RST's marking of the reverse are one probe of the table where they were three (on a SYN
-/// flood, every packet a new tuple, they were a third of the run's CPU). 33 bytes an entry
-/// with a 13-byte IPv4 key: less than two one-direction entries (2 × 23) for a connection
-/// seen both ways, more (one 23) for a tuple never answered (a 10M-SYN flood replayed with
-/// no conntrack limit, every tuple remembered: 1.04 → 1.19 GB peak).
+/// flood, every packet a new tuple, they were a third of the run's CPU). 29 bytes an entry
+/// with a 13-byte IPv4 key: less than two one-direction entries for a connection seen
+/// both ways, more for a tuple never answered.
 #[derive(Clone, Copy, Debug, Default)]
-struct Both([Option<Seen>; 2]);
+struct Both([Half; 2]);
 
-const _: () = assert!(std::mem::size_of::<Both>() == 20);
+const _: () = assert!(std::mem::size_of::<Both>() == 16);
+
+impl Both {
+    /// What is known of half `h`'s tuple.
+    #[inline]
+    fn get(&self, h: usize) -> Option<Seen> {
+        self.0[h].get()
+    }
+
+    /// Sets what is known of half `h`'s tuple (`None`: forgets it).
+    #[inline]
+    fn set(&mut self, h: usize, s: Option<Seen>) {
+        self.0[h] = Half::of(s);
+    }
+
+    /// Whether neither tuple is remembered.
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.get(0).is_none() && self.get(1).is_none()
+    }
+}
 
 /// The two directions of an address pair under one key (the smaller address first).
 #[derive(Clone, Copy, Debug, Default)]
@@ -471,19 +547,20 @@ impl SideSplitter {
         let tuples = &mut self.tuples;
         let mut soonest = FOREVER;
         self.seen.retain(|c, both| {
-            for (h, half) in both.0.iter_mut().enumerate() {
-                let Some(e) = *half else {
+            for h in 0..2 {
+                let Some(e) = both.get(h) else {
                     continue;
                 };
                 let k = if h == 0 { *c } else { partner(c) };
                 let idle = e.expires_s != FOREVER && u64::from(e.expires_s) < now_s;
                 let gone = !idle
-                    && alive.is_some_and(|f| arrivals.wrapping_sub(e.last_pkt) > grace && !f(&k));
+                    && alive
+                        .is_some_and(|f| arrivals_since(arrivals, e.last_pkt) > grace && !f(&k));
                 if !idle && !gone {
                     soonest = soonest.min(e.expires_s);
                     continue;
                 }
-                *half = None;
+                both.set(h, None);
                 *tuples -= 1;
                 let (lo, hi, ph, _) = orient_pair(k.src, k.dst);
                 if let Some(pb) = pairs.get_mut(k.version, lo, hi)
@@ -507,7 +584,7 @@ impl SideSplitter {
                     }
                 }
             }
-            both.0.iter().any(Option::is_some)
+            !both.is_empty()
         });
         self.soonest_s = soonest;
     }
@@ -538,9 +615,9 @@ impl SideSplitter {
             let (ic, ih, irh) = orient(&ik, &irk);
             // the quoted tuple's side, else the opposite of its reverse's
             let ik_side = self.seen.get(&ic).and_then(|b| {
-                b.0[ih]
+                b.get(ih)
                     .map(|e| e.side)
-                    .or_else(|| b.0[irh].map(|e| e.side.flip()))
+                    .or_else(|| b.get(irh).map(|e| e.side.flip()))
             });
             side = ik_side.map(Side::flip);
         }
@@ -554,17 +631,18 @@ impl SideSplitter {
         // A tuple already seen keeps its side (an ICMP error takes the side opposite to the
         // flow it quotes), and its address pair is already recorded: the two are remembered
         // and forgotten together and `k` names the same addresses.
-        let (side, new_host) = if let Some(e) = &mut both.0[h] {
+        let (side, new_host) = if let Some(mut e) = both.get(h) {
             e.touch(m, now);
             self.soonest_s = self.soonest_s.min(e.expires_s);
             e.last_pkt = arrivals;
+            both.set(h, Some(e));
             (side.unwrap_or(e.side), false)
         } else {
             // The pair's entry, likewise: this tuple is about to use it.
             let (lo, hi, ph, prh) = orient_pair(m.src, m.dst);
             let pb = self.pairs.get_or_insert_with(v, lo, hi, PairBoth::default);
             let side = side
-                .or_else(|| both.0[rh].map(|e| e.side.flip()))
+                .or_else(|| both.get(rh).map(|e| e.side.flip()))
                 .or_else(|| pb.0[ph].map(|p| p.side))
                 .or_else(|| pb.0[prh].map(|p| p.side.flip()))
                 .unwrap_or(Side::Lan);
@@ -576,7 +654,7 @@ impl SideSplitter {
             };
             e.touch(m, now);
             self.soonest_s = self.soonest_s.min(e.expires_s);
-            both.0[h] = Some(e);
+            both.set(h, Some(e));
             self.tuples += 1;
             self.window_new += 1;
             pb.0[ph].get_or_insert(Pair { side, n: 0 }).n += 1;
@@ -588,12 +666,13 @@ impl SideSplitter {
             }
             (side, new_host)
         };
-        if closing && let Some(r) = &mut both.0[rh] {
+        if closing && let Some(mut r) = both.get(rh) {
             // The connection is closing in both directions.
             r.closing = true;
             r.expires_s = 0;
             r.extend(secs_up(now) + TCP_CLOSING_S);
             self.soonest_s = self.soonest_s.min(r.expires_s);
+            both.set(rh, Some(r));
         }
         (side, new_host)
     }
@@ -632,6 +711,45 @@ mod test {
     /// A sweep before the soonest horizon keeps every tuple without a pass over them;
     /// with conntrack's limit it makes the pass; past the horizon it forgets them; and a
     /// FIN that shortens a tuple's horizon lowers the bound.
+    #[test]
+    fn an_entry_half_keeps_what_is_known_of_a_tuple() {
+        for side in [Side::Lan, Side::Wan] {
+            for closing in [false, true] {
+                for (expires_s, last_pkt) in [(30, 0), (FOREVER, ARRIVAL_MASK), (12_345, 777)] {
+                    let s = Seen {
+                        expires_s,
+                        last_pkt,
+                        side,
+                        closing,
+                    };
+                    let g = Half::of(Some(s)).get().expect("remembered");
+                    assert_eq!(
+                        (g.expires_s, g.last_pkt, g.side, g.closing),
+                        (expires_s, last_pkt, side, closing)
+                    );
+                }
+            }
+        }
+        assert!(Half::of(None).get().is_none());
+        let mut b = Both::default();
+        assert!(b.is_empty());
+        b.set(
+            1,
+            Half::of(Some(Seen {
+                expires_s: 40,
+                last_pkt: 3,
+                side: Side::Wan,
+                closing: false,
+            }))
+            .get(),
+        );
+        assert!(!b.is_empty() && b.get(0).is_none());
+        // An arrival number kept in 30 bits still gives a packet's age across the
+        // counter's wrap.
+        assert_eq!(arrivals_since(5, (u32::MAX - 2) & ARRIVAL_MASK), 8);
+        assert_eq!(arrivals_since(1_000, 10), 990);
+    }
+
     #[test]
     fn sweeps_before_the_soonest_horizon_keep_everything() {
         let sweep = |s: &mut SideSplitter, t: SimTime, alive: Option<&dyn Fn(&FlowKey) -> bool>| {
