@@ -32,6 +32,7 @@ use offsim_traces::tuple::{AddrMap, PairMap, TupleMap};
 
 use crate::conntrack::Conntrack;
 
+mod entry;
 mod mode;
 mod prefetch;
 #[cfg(test)]
@@ -39,6 +40,8 @@ mod reference;
 mod wan;
 pub use mode::{Prefix, SideMode};
 pub use wan::WanHint;
+
+use entry::{Both, FOREVER, Pair, PairBoth, Seen, TCP_CLOSING_S, arrivals_since, secs_up};
 
 /// LAN or WAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,148 +61,11 @@ impl Side {
     }
 }
 
-/// Never forgotten by idleness alone (a TCP connection conntrack may hold as ESTABLISHED).
-const FOREVER: u32 = u32::MAX;
-/// TCP after FIN or RST: FIN_WAIT and TIME_WAIT 120 s, CLOSE_WAIT 60 s, LAST_ACK 30 s,
-/// CLOSE 10 s (`tcp_timeouts[]`, `nf_conntrack_proto_tcp.c`).
-const TCP_CLOSING_S: u64 = 120;
-/// TCP handshake: SYN_SENT and SYN_SENT2 120 s, SYN_RECV 60 s.
-const TCP_HANDSHAKE_S: u64 = 120;
-/// UDP: 30 s / 120 s stream (kernel), 60 s / 180 s (OpenWrt's sysctls).
-const UDP_S: u64 = 180;
-/// ICMP and ICMPv6: 30 s (`nf_ct_icmp_timeout`).
-const ICMP_S: u64 = 30;
-/// Other protocols: 600 s (`nf_ct_generic_timeout`; GRE's 180 s stream timeout is shorter).
-const GENERIC_S: u64 = 600;
 /// How often idle tuples are swept, in simulated time.
 const SWEEP_NS: u64 = 10 * NS_PER_SEC;
 /// A sweep also runs once the table has grown to twice what the last one kept (and at least
 /// this many): the cost of sweeping stays proportional to the tuples inserted.
 const SWEEP_MIN_TUPLES: usize = 65_536;
-
-/// Seconds of simulated time, rounded up (a horizon never ends early).
-#[inline]
-fn secs_up(ns: u64) -> u64 {
-    ns.div_ceil(NS_PER_SEC)
-}
-
-/// What the splitter knows of a tuple (kept in 8 bytes, [`Half`]; an entry holds those of
-/// both directions, [`Both`]).
-#[derive(Clone, Copy, Debug)]
-struct Seen {
-    /// Forgotten when idle past this second of arrival time ([`FOREVER`]: not by idleness).
-    /// Never 0: [`Seen::touch`], which every remembered tuple has had, sets a horizon at
-    /// least 30 s past its packet.
-    expires_s: u32,
-    /// Arrival number of its last packet (wrapping, kept in [`ARRIVAL_BITS`] bits), for
-    /// [`SideSplitter::sweep`]'s grace.
-    last_pkt: u32,
-    side: Side,
-    /// A FIN or RST was seen in either direction (and no SYN since).
-    closing: bool,
-}
-
-/// Bits of [`Seen::last_pkt`] an entry keeps: the grace a sweep compares its age with is
-/// far below 2^29 arrivals (RX rings and NIC queues), so the age modulo 2^30 is the age.
-const ARRIVAL_BITS: u32 = 30;
-const ARRIVAL_MASK: u32 = (1 << ARRIVAL_BITS) - 1;
-const WAN_BIT: u32 = 1 << ARRIVAL_BITS;
-const CLOSING_BIT: u32 = 1 << (ARRIVAL_BITS + 1);
-
-/// Arrivals between `last` (an [`ARRIVAL_BITS`]-bit arrival number) and `now`.
-#[inline]
-fn arrivals_since(now: u32, last: u32) -> u32 {
-    now.wrapping_sub(last) & ARRIVAL_MASK
-}
-
-/// A [`Seen`] as an entry keeps it, 8 bytes: its horizon (0: no tuple, which a remembered
-/// one never has), and the arrival number of its last packet beside its side and closing
-/// flag. With an `Option<Seen>` of 10 bytes an entry was 33 bytes with a 13-byte IPv4
-/// key; it is 29 (a SYN flood's table, every packet a new tuple, is the run's largest).
-#[derive(Clone, Copy, Debug, Default)]
-#[repr(C, packed)]
-struct Half {
-    expires_s: u32,
-    bits: u32,
-}
-
-const _: () = assert!(std::mem::size_of::<Half>() == 8 && std::mem::align_of::<Half>() == 1);
-
-impl Half {
-    #[inline]
-    fn get(self) -> Option<Seen> {
-        let (expires_s, b) = (self.expires_s, self.bits);
-        (expires_s != 0).then_some(Seen {
-            expires_s,
-            last_pkt: b & ARRIVAL_MASK,
-            side: if b & WAN_BIT != 0 {
-                Side::Wan
-            } else {
-                Side::Lan
-            },
-            closing: b & CLOSING_BIT != 0,
-        })
-    }
-
-    #[inline]
-    fn of(s: Option<Seen>) -> Half {
-        let Some(s) = s else {
-            return Half::default();
-        };
-        debug_assert!(s.expires_s != 0, "a remembered tuple has a horizon");
-        let side = if s.side == Side::Wan { WAN_BIT } else { 0 };
-        let closing = if s.closing { CLOSING_BIT } else { 0 };
-        Half {
-            expires_s: s.expires_s,
-            bits: (s.last_pkt & ARRIVAL_MASK) | side | closing,
-        }
-    }
-}
-
-/// The side of an address pair and how many remembered tuples use it (5 bytes, packed).
-#[derive(Clone, Copy, Debug)]
-#[repr(C, packed)]
-struct Pair {
-    side: Side,
-    n: u32,
-}
-
-/// What the splitter knows of a tuple and of its reverse, under one key: the smaller of the
-/// two ([`orient`]). A new tuple's look-up of its reverse, its insertion, and a FIN's or
-/// RST's marking of the reverse are one probe of the table where they were three (on a SYN
-/// flood, every packet a new tuple, they were a third of the run's CPU). 29 bytes an entry
-/// with a 13-byte IPv4 key: less than two one-direction entries for a connection seen
-/// both ways, more for a tuple never answered.
-#[derive(Clone, Copy, Debug, Default)]
-struct Both([Half; 2]);
-
-const _: () = assert!(std::mem::size_of::<Both>() == 16);
-
-impl Both {
-    /// What is known of half `h`'s tuple.
-    #[inline]
-    fn get(&self, h: usize) -> Option<Seen> {
-        self.0[h].get()
-    }
-
-    /// Sets what is known of half `h`'s tuple (`None`: forgets it).
-    #[inline]
-    fn set(&mut self, h: usize, s: Option<Seen>) {
-        self.0[h] = Half::of(s);
-    }
-
-    /// Whether neither tuple is remembered.
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.get(0).is_none() && self.get(1).is_none()
-    }
-}
-
-/// The two directions of an address pair under one key (the smaller address first).
-#[derive(Clone, Copy, Debug, Default)]
-struct PairBoth([Option<Pair>; 2]);
-
-const _: () = assert!(std::mem::size_of::<PairBoth>() == 10);
 
 /// Where a tuple `k` and its partner `rk` (its reverse, as [`keys`] gives them) are kept:
 /// the key of their entry (the smaller of the two) and the half of that entry each of them
@@ -235,50 +101,6 @@ fn orient_pair(src: u128, dst: u128) -> (u128, u128, usize, usize) {
         std::cmp::Ordering::Equal => (src, dst, 0, 0),
         std::cmp::Ordering::Less => (src, dst, 0, 1),
         std::cmp::Ordering::Greater => (dst, src, 1, 0),
-    }
-}
-
-impl Seen {
-    fn extend(&mut self, until_s: u64) {
-        let u = until_s.min(u64::from(FOREVER - 1)) as u32;
-        self.expires_s = self.expires_s.max(u);
-    }
-
-    /// Accounts a packet of this tuple at `now` (ns).
-    #[inline]
-    fn touch(&mut self, m: &PacketMeta, now: u64) {
-        let now_s = secs_up(now);
-        if m.l4proto == proto::TCP && m.l4_present() {
-            let f = m.tcp_flags;
-            if f & tcp_flags::SYN != 0 && self.closing {
-                // A new connection on the tuple (conntrack replaces the closing entry).
-                self.closing = false;
-                self.expires_s = 0;
-                self.extend(now_s + TCP_HANDSHAKE_S);
-                return;
-            }
-            if f & (tcp_flags::FIN | tcp_flags::RST) != 0 {
-                self.closing = true;
-            }
-            if self.closing {
-                self.expires_s = 0;
-                self.extend(now_s + TCP_CLOSING_S);
-                return;
-            }
-        }
-        let h = match m.l4proto {
-            proto::TCP if m.l4_present() && m.tcp_flags & tcp_flags::SYN != 0 => TCP_HANDSHAKE_S,
-            proto::UDP | proto::UDPLITE => UDP_S,
-            proto::ICMP | proto::ICMPV6 => ICMP_S,
-            // TCP past the handshake may be ESTABLISHED (5 days; 7440 s on OpenWrt); SCTP
-            // and DCCP keep long-lived states too.
-            proto::TCP | proto::SCTP | 33 => {
-                self.expires_s = FOREVER;
-                return;
-            }
-            _ => GENERIC_S,
-        };
-        self.extend(now_s + h);
     }
 }
 
@@ -698,6 +520,7 @@ pub fn conntrack_holds(ct: &Conntrack, now: SimTime, k: &FlowKey) -> bool {
 
 #[cfg(test)]
 mod test {
+    use super::entry::TCP_HANDSHAKE_S;
     use super::*;
     use offsim_traces::meta::tcp_flags::{ACK, FIN, SYN};
     use offsim_traces::testkit::Pkt;
@@ -711,45 +534,6 @@ mod test {
     /// A sweep before the soonest horizon keeps every tuple without a pass over them;
     /// with conntrack's limit it makes the pass; past the horizon it forgets them; and a
     /// FIN that shortens a tuple's horizon lowers the bound.
-    #[test]
-    fn an_entry_half_keeps_what_is_known_of_a_tuple() {
-        for side in [Side::Lan, Side::Wan] {
-            for closing in [false, true] {
-                for (expires_s, last_pkt) in [(30, 0), (FOREVER, ARRIVAL_MASK), (12_345, 777)] {
-                    let s = Seen {
-                        expires_s,
-                        last_pkt,
-                        side,
-                        closing,
-                    };
-                    let g = Half::of(Some(s)).get().expect("remembered");
-                    assert_eq!(
-                        (g.expires_s, g.last_pkt, g.side, g.closing),
-                        (expires_s, last_pkt, side, closing)
-                    );
-                }
-            }
-        }
-        assert!(Half::of(None).get().is_none());
-        let mut b = Both::default();
-        assert!(b.is_empty());
-        b.set(
-            1,
-            Half::of(Some(Seen {
-                expires_s: 40,
-                last_pkt: 3,
-                side: Side::Wan,
-                closing: false,
-            }))
-            .get(),
-        );
-        assert!(!b.is_empty() && b.get(0).is_none());
-        // An arrival number kept in 30 bits still gives a packet's age across the
-        // counter's wrap.
-        assert_eq!(arrivals_since(5, (u32::MAX - 2) & ARRIVAL_MASK), 8);
-        assert_eq!(arrivals_since(1_000, 10), 990);
-    }
-
     #[test]
     fn sweeps_before_the_soonest_horizon_keep_everything() {
         let sweep = |s: &mut SideSplitter, t: SimTime, alive: Option<&dyn Fn(&FlowKey) -> bool>| {
