@@ -42,8 +42,8 @@ pub(super) struct Seen {
     pub(super) closing: bool,
 }
 
-/// Bits of [`Seen::last_pkt`] an entry keeps: the grace a sweep compares its age with is
-/// far below 2^29 arrivals (RX rings and NIC queues), so the age modulo 2^30 is the age.
+/// Bits of [`Seen::last_pkt`] an entry keeps: a sweep compares a tuple's age with a grace of
+/// at most 2^29 arrivals ([`super::MAX_GRACE`]), so the age modulo 2^30 is the age.
 pub(super) const ARRIVAL_BITS: u32 = 30;
 pub(super) const ARRIVAL_MASK: u32 = (1 << ARRIVAL_BITS) - 1;
 pub(super) const WAN_BIT: u32 = 1 << ARRIVAL_BITS;

@@ -104,6 +104,12 @@ fn orient_pair(src: u128, dst: u128) -> (u128, u128, usize, usize) {
     }
 }
 
+/// The largest [`SweepCtx::grace`] a sweep honours: an entry keeps the arrival number of a
+/// tuple's last packet in [`entry::ARRIVAL_BITS`] bits, which tell ages apart up to 2^30
+/// arrivals. Only a machine of more than 512 cores with rings of a million slots each has
+/// more packets on their way (`cpu.cores` ≤ 1024, `cpu.rx_ring` ≤ 2^20).
+pub const MAX_GRACE: u32 = entry::ARRIVAL_MASK >> 1;
+
 /// What a sweep needs from the caller: which remembered tuples conntrack still holds, how
 /// many of the latest arrivals may still be on their way to conntrack, and who to tell
 /// about a LAN address no remembered tuple uses any more.
@@ -111,7 +117,8 @@ pub struct SweepCtx<'a> {
     /// `Some`: conntrack has a limit, and a tuple it does not hold (`alive` false) is
     /// forgotten once its last packet is older than `grace` arrivals.
     pub alive: Option<&'a dyn Fn(&FlowKey) -> bool>,
-    /// Arrivals that may not have reached conntrack yet (RX rings, NIC queues).
+    /// Arrivals that may not have reached conntrack yet (RX rings, NIC queues). At most
+    /// [`MAX_GRACE`] counts: a larger one is taken as that.
     pub grace: u32,
     /// Called with (version, address) for each LAN-side source no remembered tuple uses.
     pub forgot_lan_host: &'a mut dyn FnMut(u8, u128),
@@ -365,6 +372,7 @@ impl SideSplitter {
         forgot_lan_host: &mut dyn FnMut(u8, u128),
     ) {
         let arrivals = self.arrivals;
+        let grace = grace.min(MAX_GRACE);
         let (pairs, hosts) = (&mut self.pairs, &mut self.lan_hosts);
         let tuples = &mut self.tuples;
         let mut soonest = FOREVER;
@@ -570,6 +578,22 @@ mod test {
         let mut limited = flood();
         sweep(&mut limited, at(100), Some(&|_: &FlowKey| false));
         assert_eq!(limited.tuples(), 1);
+        // A grace past what an entry's 30-bit arrival number can tell is taken as the
+        // largest it can: within it a tuple is kept, past it forgotten.
+        for (later, kept) in [(MAX_GRACE, 1), (MAX_GRACE + 1, 0)] {
+            let mut s = SideSplitter::new(SideMode::Flow);
+            s.side(&syn(0), at(1));
+            s.arrivals = s.arrivals.wrapping_add(later);
+            s.sweep(
+                at(100),
+                SweepCtx {
+                    alive: Some(&|_: &FlowKey| false),
+                    grace: u32::MAX,
+                    forgot_lan_host: &mut |_, _| {},
+                },
+            );
+            assert_eq!(s.tuples(), kept, "{later} arrivals later");
+        }
         sweep(&mut s, at(2 + TCP_HANDSHAKE_S), None);
         assert_eq!((s.tuples(), s.soonest_s), (0, FOREVER));
         // An established connection is never idle; a FIN brings the bound down to the
